@@ -1,0 +1,221 @@
+//! AVP headers, the borrowed AVP view used while decoding, and AVP writers.
+
+use crate::error::{DecodeError, ErrorKind};
+use bytes::{BufMut, Bytes, BytesMut};
+
+/// AVP flag bits (RFC 6733 §4.1).
+pub struct AvpFlags;
+
+impl AvpFlags {
+    /// V: a Vendor-Id field follows the header.
+    pub const VENDOR: u8 = 0x80;
+    /// M: the receiver must understand the AVP.
+    pub const MANDATORY: u8 = 0x40;
+    /// P: reserved for end-to-end security (deprecated by RFC 6733).
+    pub const PROTECTED: u8 = 0x20;
+    /// Bits that must be zero.
+    pub const RESERVED: u8 = 0x1f;
+}
+
+/// Number of padding bytes after `len` bytes to reach a 4-byte boundary.
+#[inline]
+pub fn padding(len: usize) -> usize {
+    (4 - (len & 3)) & 3
+}
+
+/// One AVP inside a buffer, borrowed: no copy and no reference count until asked for.
+#[derive(Clone, Copy, Debug)]
+pub struct AvpRef<'a> {
+    buf: &'a Bytes,
+    start: usize,
+    header_len: usize,
+    len: usize,
+    /// AVP code.
+    pub code: u32,
+    /// AVP flags, see [`AvpFlags`].
+    pub flags: u8,
+    /// Vendor-Id, 0 when the V bit is clear.
+    pub vendor: u32,
+}
+
+impl<'a> AvpRef<'a> {
+    /// The payload, without header and padding.
+    #[inline]
+    pub fn data(&self) -> &'a [u8] {
+        &self.buf[self.start + self.header_len..self.start + self.len]
+    }
+    /// The payload as a shared slice of the message buffer (no copy).
+    #[inline]
+    pub fn data_bytes(&self) -> Bytes {
+        self.buf.slice(self.start + self.header_len..self.start + self.len)
+    }
+    /// The whole AVP, header included, padding excluded, as a shared slice (no copy).
+    pub fn raw_bytes(&self) -> Bytes {
+        self.buf.slice(self.start..self.start + self.len)
+    }
+    /// Whether the M bit is set.
+    #[inline]
+    pub fn is_mandatory(&self) -> bool {
+        self.flags & AvpFlags::MANDATORY != 0
+    }
+    /// An owned copy of this AVP (shares the buffer).
+    pub fn to_raw(&self) -> RawAvp {
+        RawAvp { code: self.code, flags: self.flags, vendor: self.vendor, data: self.data_bytes() }
+    }
+    /// The AVPs inside this AVP's payload, for grouped AVPs.
+    pub fn children(&self) -> AvpIter<'a> {
+        AvpIter { buf: self.buf, pos: self.start + self.header_len, end: self.start + self.len }
+    }
+    /// The error for an invalid value of this AVP, with this AVP as Failed-AVP.
+    pub fn invalid_value(&self, name: &'static str, reason: &'static str) -> DecodeError {
+        DecodeError::with_avp(ErrorKind::InvalidAvpValue { name, reason }, self.raw_bytes())
+    }
+}
+
+/// Iterates over the AVPs of a message body or grouped payload, checking each header.
+///
+/// Yields 5014 for a length below the header size or past the end, and 3009 for reserved
+/// flag bits; after an error the iterator ends.
+#[derive(Clone, Debug)]
+pub struct AvpIter<'a> {
+    buf: &'a Bytes,
+    pos: usize,
+    end: usize,
+}
+
+impl<'a> AvpIter<'a> {
+    /// Iterates over all of `buf`.
+    pub fn new(buf: &'a Bytes) -> Self {
+        AvpIter { buf, pos: 0, end: buf.len() }
+    }
+
+    fn fail(&mut self, err: DecodeError) -> Option<Result<AvpRef<'a>, DecodeError>> {
+        self.pos = self.end;
+        Some(Err(err))
+    }
+}
+
+impl<'a> Iterator for AvpIter<'a> {
+    type Item = Result<AvpRef<'a>, DecodeError>;
+
+    #[inline]
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.pos >= self.end {
+            return None;
+        }
+        let b = &self.buf[self.pos..self.end];
+        if b.len() < 8 {
+            let code = if b.len() >= 4 { u32::from_be_bytes([b[0], b[1], b[2], b[3]]) } else { 0 };
+            let err = ErrorKind::InvalidAvpLength { code, vendor: 0, length: b.len() as u32 };
+            let failed = RawAvp::new(code, 0, 0, Bytes::new()).to_bytes();
+            return self.fail(DecodeError::with_avp(err, failed));
+        }
+        let code = u32::from_be_bytes([b[0], b[1], b[2], b[3]]);
+        let flags = b[4];
+        let len = (u32::from_be_bytes([0, b[5], b[6], b[7]])) as usize;
+        let has_vendor = flags & AvpFlags::VENDOR != 0;
+        let header_len = if has_vendor { 12 } else { 8 };
+        let vendor = if has_vendor && b.len() >= 12 { u32::from_be_bytes([b[8], b[9], b[10], b[11]]) } else { 0 };
+        if len < header_len || len > b.len() || b.len() < header_len {
+            // Failed-AVP: the header with whatever payload is present (RFC 6733 §7.5).
+            let have = b.len().min(len.max(header_len)).max(header_len.min(b.len()));
+            let data = if have > header_len { Bytes::copy_from_slice(&b[header_len..have]) } else { Bytes::new() };
+            let failed = RawAvp::new(code, flags, vendor, data).to_bytes();
+            let err = ErrorKind::InvalidAvpLength { code, vendor, length: len as u32 };
+            return self.fail(DecodeError::with_avp(err, failed));
+        }
+        if flags & AvpFlags::RESERVED != 0 {
+            let avp = self.buf.slice(self.pos..self.pos + len);
+            return self.fail(DecodeError::with_avp(ErrorKind::InvalidAvpBits { code, flags }, avp));
+        }
+        let item = AvpRef { buf: self.buf, start: self.pos, header_len, len, code, flags, vendor };
+        // The last AVP may omit its padding only if nothing follows; otherwise skip it.
+        self.pos = (self.pos + len + padding(len)).min(self.end);
+        Some(Ok(item))
+    }
+}
+
+/// An owned AVP whose payload is kept raw: AVPs no dictionary knows, Failed-AVP contents,
+/// and the `*[ AVP ]` part of a grammar.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct RawAvp {
+    /// AVP code.
+    pub code: u32,
+    /// AVP flags; the V bit is set on encode when `vendor` is not 0.
+    pub flags: u8,
+    /// Vendor-Id, 0 for none.
+    pub vendor: u32,
+    /// The payload, without padding.
+    pub data: Bytes,
+}
+
+impl RawAvp {
+    /// An AVP with the given header fields and payload.
+    pub fn new(code: u32, flags: u8, vendor: u32, data: Bytes) -> Self {
+        RawAvp { code, flags, vendor, data }
+    }
+
+    /// Encoded length without padding.
+    pub fn len(&self) -> usize {
+        header_len(self.vendor) + self.data.len()
+    }
+
+    /// Whether the payload is empty.
+    pub fn is_empty(&self) -> bool {
+        self.data.is_empty()
+    }
+
+    /// Appends the AVP with padding.
+    pub fn encode(&self, out: &mut BytesMut) {
+        put_header(out, self.code, self.flags, self.vendor, self.data.len());
+        out.put_slice(&self.data);
+        out.put_bytes(0, padding(self.data.len()));
+    }
+
+    /// The AVP encoded without trailing padding (the form kept in Failed-AVP errors).
+    pub fn to_bytes(&self) -> Bytes {
+        let mut out = BytesMut::with_capacity(self.len() + 3);
+        self.encode(&mut out);
+        out.truncate(self.len());
+        out.freeze()
+    }
+
+    /// Parses the payload as a grouped AVP's children.
+    pub fn children(&self) -> AvpIter<'_> {
+        AvpIter::new(&self.data)
+    }
+}
+
+#[inline]
+fn header_len(vendor: u32) -> usize {
+    if vendor != 0 {
+        12
+    } else {
+        8
+    }
+}
+
+/// Writes an AVP header for a payload of `data_len` bytes; sets V when `vendor` is not 0.
+#[inline]
+pub fn put_header(out: &mut BytesMut, code: u32, flags: u8, vendor: u32, data_len: usize) {
+    let len = (header_len(vendor) + data_len) as u32;
+    out.put_u32(code);
+    let flags = if vendor != 0 { flags | AvpFlags::VENDOR } else { flags & !AvpFlags::VENDOR };
+    out.put_u32((u32::from(flags) << 24) | (len & 0x00ff_ffff));
+    if vendor != 0 {
+        out.put_u32(vendor);
+    }
+}
+
+/// Writes an AVP whose payload is produced by `body`, filling in the length afterwards
+/// (so nested lengths are computed once, while writing) and padding the end.
+#[inline]
+pub fn put_with(out: &mut BytesMut, code: u32, flags: u8, vendor: u32, body: impl FnOnce(&mut BytesMut)) {
+    let start = out.len();
+    put_header(out, code, flags, vendor, 0);
+    body(out);
+    let len = out.len() - start;
+    let len_field = &mut out[start + 5..start + 8];
+    len_field.copy_from_slice(&(len as u32).to_be_bytes()[1..]);
+    out.put_bytes(0, padding(len));
+}

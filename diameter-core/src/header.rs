@@ -1,0 +1,115 @@
+//! The 20-byte message header (RFC 6733 §3).
+
+use crate::error::{DecodeError, ErrorKind};
+use bytes::{BufMut, BytesMut};
+
+/// Length of the Diameter message header in bytes.
+pub const HEADER_LEN: usize = 20;
+
+/// Command flag bits (RFC 6733 §3).
+pub struct CommandFlags;
+
+impl CommandFlags {
+    /// R: the message is a request.
+    pub const REQUEST: u8 = 0x80;
+    /// P: the message may be proxied, relayed or redirected.
+    pub const PROXIABLE: u8 = 0x40;
+    /// E: the answer carries a protocol error.
+    pub const ERROR: u8 = 0x20;
+    /// T: the request is a possible retransmission.
+    pub const RETRANSMIT: u8 = 0x10;
+    /// Bits that must be zero.
+    pub const RESERVED: u8 = 0x0f;
+}
+
+/// A decoded message header.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Header {
+    /// Protocol version, always 1.
+    pub version: u8,
+    /// Message length in bytes, header included (24 bits on the wire).
+    pub length: u32,
+    /// Command flags, see [`CommandFlags`].
+    pub flags: u8,
+    /// Command code (24 bits on the wire).
+    pub command_code: u32,
+    /// Application-Id.
+    pub application_id: u32,
+    /// Hop-by-Hop Identifier.
+    pub hop_by_hop: u32,
+    /// End-to-End Identifier.
+    pub end_to_end: u32,
+}
+
+impl Header {
+    /// A version-1 header with the given fields and a length to be filled in on encode.
+    pub fn new(command_code: u32, application_id: u32, flags: u8, hop_by_hop: u32, end_to_end: u32) -> Self {
+        Header { version: 1, length: HEADER_LEN as u32, flags, command_code, application_id, hop_by_hop, end_to_end }
+    }
+
+    /// Whether the R bit is set.
+    pub fn is_request(&self) -> bool {
+        self.flags & CommandFlags::REQUEST != 0
+    }
+    /// Whether the P bit is set.
+    pub fn is_proxiable(&self) -> bool {
+        self.flags & CommandFlags::PROXIABLE != 0
+    }
+    /// Whether the E bit is set.
+    pub fn is_error(&self) -> bool {
+        self.flags & CommandFlags::ERROR != 0
+    }
+    /// Whether the T bit is set.
+    pub fn is_retransmit(&self) -> bool {
+        self.flags & CommandFlags::RETRANSMIT != 0
+    }
+
+    /// Parses the header fields from the first 20 bytes, without checking them.
+    pub fn parse_unchecked(b: &[u8]) -> Option<Header> {
+        if b.len() < HEADER_LEN {
+            return None;
+        }
+        let word = |i: usize| u32::from_be_bytes([b[i], b[i + 1], b[i + 2], b[i + 3]]);
+        Some(Header {
+            version: b[0],
+            length: word(0) & 0x00ff_ffff,
+            flags: b[4],
+            command_code: word(4) & 0x00ff_ffff,
+            application_id: word(8),
+            hop_by_hop: word(12),
+            end_to_end: word(16),
+        })
+    }
+
+    /// Parses and checks a header: version (5011), length (5015) and flag bits (3008).
+    /// `available` is the number of bytes present for this message.
+    pub fn parse(b: &[u8], available: usize) -> Result<Header, DecodeError> {
+        let h = Header::parse_unchecked(b).ok_or(DecodeError::new(ErrorKind::InvalidMessageLength {
+            length: b.len() as u32,
+            available,
+        }))?;
+        if h.version != 1 {
+            return Err(DecodeError::new(ErrorKind::UnsupportedVersion(h.version)));
+        }
+        let len = h.length as usize;
+        if len < HEADER_LEN || len % 4 != 0 || len != available {
+            return Err(DecodeError::new(ErrorKind::InvalidMessageLength { length: h.length, available }));
+        }
+        let bad_bits = h.flags & CommandFlags::RESERVED != 0
+            || (h.is_request() && h.is_error())
+            || (!h.is_request() && h.is_retransmit());
+        if bad_bits {
+            return Err(DecodeError::new(ErrorKind::InvalidHeaderBits(h.flags)));
+        }
+        Ok(h)
+    }
+
+    /// Writes the header; `length` is written as given.
+    pub fn write(&self, out: &mut BytesMut) {
+        out.put_u32((u32::from(self.version) << 24) | (self.length & 0x00ff_ffff));
+        out.put_u32((u32::from(self.flags) << 24) | (self.command_code & 0x00ff_ffff));
+        out.put_u32(self.application_id);
+        out.put_u32(self.hop_by_hop);
+        out.put_u32(self.end_to_end);
+    }
+}

@@ -1,0 +1,27 @@
+//! The Diameter runtime: wire codec, data types and validation (RFC 6733).
+//!
+//! This crate knows no dictionary. Typed messages are generated from XML by
+//! `diameter-codegen` and use the traits here ([`AvpValue`], [`AvpGroup`], [`Command`]).
+//! Untyped access for relays and unknown AVPs goes through [`RawMessage`] and [`AvpRef`].
+#![warn(missing_docs)]
+
+pub mod answer;
+pub mod avp;
+pub mod dictionary;
+pub mod error;
+pub mod header;
+pub mod message;
+pub mod result_code;
+pub mod traits;
+pub mod types;
+pub mod walk;
+
+pub use avp::{AvpFlags, AvpIter, AvpRef, RawAvp};
+pub use error::{DecodeError, ErrorKind, ValueError};
+pub use header::{CommandFlags, Header, HEADER_LEN};
+pub use message::{Limits, RawMessage};
+pub use traits::{AvpGroup, AvpValue, Command, DecodeCtx};
+pub use types::{Address, DiameterIdentity, DiameterUri, IpFilterRule, QosFilterRule, Time, Utf8String};
+
+/// Re-exported so generated code and users name one `bytes` version.
+pub use bytes;

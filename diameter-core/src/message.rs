@@ -1,0 +1,101 @@
+//! Whole messages, untyped: the header plus the body kept as shared bytes.
+
+use crate::avp::{AvpIter, RawAvp};
+use crate::error::{DecodeError, ErrorKind};
+use crate::header::{Header, HEADER_LEN};
+use crate::walk;
+use bytes::{BufMut, Bytes, BytesMut};
+
+/// Limits against hostile input.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Limits {
+    /// Largest accepted message, in bytes.
+    pub max_message_len: u32,
+    /// Deepest accepted nesting of grouped AVPs.
+    pub max_depth: u32,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits { max_message_len: 1 << 20, max_depth: 16 }
+    }
+}
+
+/// A message with its body undecoded: what relays forward and what typed decoding starts from.
+///
+/// Encoding a decoded `RawMessage` reproduces its input byte for byte.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RawMessage {
+    /// The header; `length` is recomputed on encode.
+    pub header: Header,
+    /// The AVPs, each padded, as on the wire.
+    pub body: Bytes,
+}
+
+impl RawMessage {
+    /// Checks the header (5011, 5015, 3008) and every top-level AVP header (5014, 3009),
+    /// then keeps the bytes without copying.
+    pub fn decode(bytes: Bytes, limits: &Limits) -> Result<RawMessage, DecodeError> {
+        if let Some(h) = Header::parse_unchecked(&bytes) {
+            if h.length > limits.max_message_len {
+                return Err(DecodeError::new(ErrorKind::MessageTooLarge { length: h.length, max: limits.max_message_len }));
+            }
+        }
+        let header = Header::parse(&bytes, bytes.len())?;
+        let body = bytes.slice(HEADER_LEN..);
+        for avp in AvpIter::new(&body) {
+            avp?;
+        }
+        Ok(RawMessage { header, body })
+    }
+
+    /// The top-level AVPs.
+    pub fn avps(&self) -> AvpIter<'_> {
+        AvpIter::new(&self.body)
+    }
+
+    /// The first top-level AVP with this code and vendor, if any.
+    pub fn find(&self, code: u32, vendor: u32) -> Option<RawAvp> {
+        self.avps().flatten().find(|a| a.code == code && a.vendor == vendor).map(|a| a.to_raw())
+    }
+
+    /// Appends the encoded message.
+    pub fn encode(&self, out: &mut BytesMut) {
+        let mut h = self.header;
+        h.length = (HEADER_LEN + self.body.len()) as u32;
+        h.write(out);
+        out.put_slice(&self.body);
+    }
+
+    /// The encoded message.
+    pub fn to_bytes(&self) -> Bytes {
+        let mut out = BytesMut::with_capacity(HEADER_LEN + self.body.len());
+        self.encode(&mut out);
+        out.freeze()
+    }
+
+    /// A message built from a header and AVPs.
+    pub fn from_avps(header: Header, avps: &[RawAvp]) -> RawMessage {
+        let mut body = BytesMut::new();
+        for a in avps {
+            a.encode(&mut body);
+        }
+        RawMessage { header, body: body.freeze() }
+    }
+
+    /// Adds an AVP at the end of the body (for example Route-Record when relaying).
+    pub fn push(&mut self, avp: &RawAvp) {
+        let mut body = BytesMut::with_capacity(self.body.len() + avp.len() + 3);
+        body.put_slice(&self.body);
+        avp.encode(&mut body);
+        self.body = body.freeze();
+    }
+}
+
+/// Reads the length of the next message in a stream buffer.
+///
+/// `Ok(None)` means more bytes are needed. An error means the stream cannot be framed
+/// (bad version or length) and the connection should be answered, then closed.
+pub fn frame_len(buf: &[u8], limits: &Limits) -> Result<Option<usize>, DecodeError> {
+    walk::frame_len(buf, limits.max_message_len)
+}

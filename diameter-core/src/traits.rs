@@ -1,0 +1,184 @@
+//! The traits that generated code implements: leaf values, grouped AVPs and commands.
+
+use crate::avp::{put_with, AvpIter, AvpRef, RawAvp};
+use crate::error::{DecodeError, ErrorKind, ValueError};
+use crate::header::{CommandFlags, Header, HEADER_LEN};
+use crate::message::RawMessage;
+use bytes::{Bytes, BytesMut};
+
+/// A leaf AVP data type (everything but Grouped).
+pub trait AvpValue: Sized {
+    /// Smallest valid payload length, used for the 5005 example AVP of RFC 6733 §7.5.
+    const MIN_LEN: usize = 0;
+    /// Decodes the payload of `avp`.
+    fn decode_value(avp: &AvpRef<'_>) -> Result<Self, ValueError>;
+    /// Appends the payload (no header, no padding).
+    fn encode_value(&self, out: &mut BytesMut);
+}
+
+/// Limits and options that apply while decoding one message.
+#[derive(Clone, Debug)]
+pub struct DecodeCtx {
+    depth: u32,
+    /// Deepest allowed nesting of grouped AVPs.
+    pub max_depth: u32,
+    /// Reject AVPs that carry a flag their definition forbids (5016); off by default,
+    /// because many deployed peers set the M-bit loosely.
+    pub strict_flags: bool,
+}
+
+impl Default for DecodeCtx {
+    fn default() -> Self {
+        DecodeCtx { depth: 0, max_depth: 16, strict_flags: false }
+    }
+}
+
+impl DecodeCtx {
+    /// Checks the flags of a known AVP against its definition's must-not set.
+    #[inline]
+    pub fn check_flags(&self, avp: &AvpRef<'_>, must_not: u8) -> Result<(), DecodeError> {
+        if self.strict_flags && avp.flags & must_not != 0 {
+            let kind = ErrorKind::InvalidAvpBitCombo { code: avp.code, flags: avp.flags };
+            return Err(DecodeError::with_avp(kind, avp.raw_bytes()));
+        }
+        Ok(())
+    }
+
+    /// Decodes a leaf value, turning a [`ValueError`] into 5004 with the AVP as Failed-AVP.
+    #[inline]
+    pub fn value<V: AvpValue>(&self, avp: &AvpRef<'_>, name: &'static str) -> Result<V, DecodeError> {
+        V::decode_value(avp).map_err(|e| avp.invalid_value(name, e.0))
+    }
+
+    /// Decodes a grouped AVP one level deeper; errors inside are reported within this AVP.
+    #[inline]
+    pub fn group<G: AvpGroup>(&mut self, avp: &AvpRef<'_>) -> Result<G, DecodeError> {
+        if self.depth >= self.max_depth {
+            let kind = ErrorKind::NestingTooDeep { max: self.max_depth };
+            return Err(DecodeError::with_avp(kind, avp.raw_bytes()));
+        }
+        self.depth += 1;
+        let result = G::decode_avps(avp.children(), self);
+        self.depth -= 1;
+        result.map_err(|e| e.within(avp.code, avp.flags, avp.vendor))
+    }
+
+    /// Handles an AVP that the grammar does not name: kept raw when the grammar has
+    /// `*[ AVP ]` or the AVP is optional to understand; 5001 for an unknown AVP with the
+    /// M-bit; 5008 for a known AVP that this grammar does not allow.
+    #[inline]
+    pub fn other(&self, avp: &AvpRef<'_>, allow_any: bool, known: bool, out: &mut Vec<RawAvp>) -> Result<(), DecodeError> {
+        if !known && avp.is_mandatory() {
+            let kind = ErrorKind::UnsupportedAvp { code: avp.code, vendor: avp.vendor };
+            return Err(DecodeError::with_avp(kind, avp.raw_bytes()));
+        }
+        if known && !allow_any {
+            let kind = ErrorKind::AvpNotAllowed { code: avp.code, vendor: avp.vendor };
+            return Err(DecodeError::with_avp(kind, avp.raw_bytes()));
+        }
+        out.push(avp.to_raw());
+        Ok(())
+    }
+}
+
+/// Stores the value of an AVP that may occur at most once (5009 on a second one).
+#[inline]
+pub fn set_once<T>(slot: &mut Option<T>, value: T, avp: &AvpRef<'_>, name: &'static str) -> Result<(), DecodeError> {
+    if slot.is_some() {
+        let kind = ErrorKind::TooManyOccurrences { name, max: 1 };
+        return Err(DecodeError::with_avp(kind, avp.raw_bytes()));
+    }
+    *slot = Some(value);
+    Ok(())
+}
+
+/// Checks that a repeated AVP occurs between `min` and `max` times (`max` 0 = unbounded).
+#[inline]
+pub fn check_count<T>(
+    items: &[T],
+    min: usize,
+    max: usize,
+    name: &'static str,
+    example: impl FnOnce() -> DecodeError,
+) -> Result<(), DecodeError> {
+    if items.len() < min {
+        return Err(example());
+    }
+    if max != 0 && items.len() > max {
+        return Err(DecodeError::new(ErrorKind::TooManyOccurrences { name, max: max as u32 }));
+    }
+    Ok(())
+}
+
+/// A set of AVPs under a grammar: a Grouped AVP's payload or a command's body.
+pub trait AvpGroup: Sized {
+    /// Decodes from the AVPs of a payload, checking the grammar.
+    fn decode_avps(avps: AvpIter<'_>, ctx: &mut DecodeCtx) -> Result<Self, DecodeError>;
+    /// Appends the AVPs, each padded.
+    fn encode_avps(&self, out: &mut BytesMut);
+
+    /// Decodes a payload held in `data` (for example a [`RawAvp`]'s data).
+    fn decode_payload(data: &Bytes) -> Result<Self, DecodeError> {
+        Self::decode_avps(AvpIter::new(data), &mut DecodeCtx::default())
+    }
+}
+
+/// Writes a grouped AVP: header, the members, length filled in afterwards.
+#[inline]
+pub fn put_group<G: AvpGroup>(out: &mut BytesMut, code: u32, flags: u8, vendor: u32, group: &G) {
+    put_with(out, code, flags, vendor, |out| group.encode_avps(out));
+}
+
+/// Writes a leaf AVP.
+#[inline]
+pub fn put_value<V: AvpValue>(out: &mut BytesMut, code: u32, flags: u8, vendor: u32, value: &V) {
+    put_with(out, code, flags, vendor, |out| value.encode_value(out));
+}
+
+/// A request or answer of a command, generated from a dictionary.
+pub trait Command: AvpGroup {
+    /// Command code.
+    const CODE: u32;
+    /// Application-Id the command is defined under (RAR, STR and ASR take the
+    /// application of their session instead; see [`Command::encode_with`]).
+    const APPLICATION_ID: u32;
+    /// Whether this is the request (R bit).
+    const REQUEST: bool;
+    /// Whether the P bit is set.
+    const PROXIABLE: bool;
+    /// Abbreviation, such as `CCR`.
+    const SHORT_NAME: &'static str;
+
+    /// The command flags this message is sent with.
+    fn flags() -> u8 {
+        (if Self::REQUEST { CommandFlags::REQUEST } else { 0 }) | (if Self::PROXIABLE { CommandFlags::PROXIABLE } else { 0 })
+    }
+
+    /// Encodes the whole message under the command's own Application-Id.
+    fn encode(&self, hop_by_hop: u32, end_to_end: u32) -> BytesMut {
+        self.encode_with(Self::APPLICATION_ID, hop_by_hop, end_to_end)
+    }
+
+    /// Encodes the whole message under the given Application-Id.
+    fn encode_with(&self, application_id: u32, hop_by_hop: u32, end_to_end: u32) -> BytesMut {
+        let mut out = BytesMut::with_capacity(256);
+        Header::new(Self::CODE, application_id, Self::flags(), hop_by_hop, end_to_end).write(&mut out);
+        self.encode_avps(&mut out);
+        let len = out.len() as u32;
+        out[1..4].copy_from_slice(&len.to_be_bytes()[1..]);
+        out
+    }
+
+    /// Encodes into a [`RawMessage`] (header parsed back, body shared).
+    fn to_message(&self, application_id: u32, hop_by_hop: u32, end_to_end: u32) -> RawMessage {
+        let bytes = self.encode_with(application_id, hop_by_hop, end_to_end).freeze();
+        let header = Header::parse_unchecked(&bytes).unwrap_or(Header::new(Self::CODE, application_id, 0, 0, 0));
+        RawMessage { header, body: bytes.slice(HEADER_LEN..) }
+    }
+
+    /// Decodes the body of a received message with default limits.
+    fn decode(msg: &RawMessage) -> Result<Self, DecodeError> {
+        Self::decode_avps(msg.avps(), &mut DecodeCtx::default())
+    }
+}
+

@@ -1,0 +1,37 @@
+//! The RFC 6733 §4.2 basic and §4.3 derived data types, as [`AvpValue`]s.
+//!
+//! | Diameter type | Rust type |
+//! |---|---|
+//! | OctetString | [`bytes::Bytes`] |
+//! | Integer32/64, Unsigned32/64, Float32/64 | `i32`, `i64`, `u32`, `u64`, `f32`, `f64` |
+//! | UTF8String | [`Utf8String`] |
+//! | DiameterIdentity | [`DiameterIdentity`] |
+//! | DiameterURI | [`DiameterUri`] |
+//! | Address | [`Address`] |
+//! | Time | [`Time`] |
+//! | IPFilterRule / QoSFilterRule | [`IpFilterRule`] / [`QosFilterRule`] |
+//! | Enumerated | a generated enum (an `i32` on the wire) |
+
+mod address;
+mod numbers;
+mod text;
+mod time;
+mod uri;
+
+pub use address::Address;
+pub use text::{DiameterIdentity, IpFilterRule, QosFilterRule, Utf8String};
+pub use time::Time;
+pub use uri::{DiameterUri, UriProtocol, UriScheme, UriTransport};
+
+use crate::traits::AvpValue;
+use crate::{avp::AvpRef, error::ValueError};
+use bytes::{BufMut, Bytes, BytesMut};
+
+impl AvpValue for Bytes {
+    fn decode_value(avp: &AvpRef<'_>) -> Result<Self, ValueError> {
+        Ok(avp.data_bytes())
+    }
+    fn encode_value(&self, out: &mut BytesMut) {
+        out.put_slice(self);
+    }
+}

@@ -1,0 +1,30 @@
+//! Integer32/64, Unsigned32/64 and Float32/64: big-endian, fixed length.
+
+use crate::avp::AvpRef;
+use crate::error::ValueError;
+use crate::traits::AvpValue;
+use bytes::{BufMut, BytesMut};
+
+macro_rules! fixed_width {
+    ($ty:ty, $n:expr, $put:ident, $what:expr) => {
+        impl AvpValue for $ty {
+            const MIN_LEN: usize = $n;
+            #[inline]
+            fn decode_value(avp: &AvpRef<'_>) -> Result<Self, ValueError> {
+                let data: [u8; $n] = avp.data().try_into().map_err(|_| ValueError($what))?;
+                Ok(<$ty>::from_be_bytes(data))
+            }
+            #[inline]
+            fn encode_value(&self, out: &mut BytesMut) {
+                out.$put(*self);
+            }
+        }
+    };
+}
+
+fixed_width!(i32, 4, put_i32, "an Integer32 payload must be 4 bytes");
+fixed_width!(u32, 4, put_u32, "an Unsigned32 payload must be 4 bytes");
+fixed_width!(i64, 8, put_i64, "an Integer64 payload must be 8 bytes");
+fixed_width!(u64, 8, put_u64, "an Unsigned64 payload must be 8 bytes");
+fixed_width!(f32, 4, put_f32, "a Float32 payload must be 4 bytes");
+fixed_width!(f64, 8, put_f64, "a Float64 payload must be 8 bytes");
