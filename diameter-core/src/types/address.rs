@@ -35,6 +35,13 @@ impl Address {
     }
 }
 
+impl Default for Address {
+    /// `0.0.0.0`.
+    fn default() -> Self {
+        Address::V4(Ipv4Addr::UNSPECIFIED)
+    }
+}
+
 impl From<IpAddr> for Address {
     fn from(ip: IpAddr) -> Self {
         match ip {

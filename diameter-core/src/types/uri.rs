@@ -141,6 +141,20 @@ fn split_host_port(authority: &str) -> Result<(&str, Option<u16>), ValueError> {
     }
 }
 
+impl Default for DiameterUri {
+    /// `aaa://localhost`.
+    fn default() -> Self {
+        DiameterUri {
+            text: Utf8String::from_static("aaa://localhost"),
+            scheme: UriScheme::Aaa,
+            host: (6, 15),
+            port: None,
+            transport: None,
+            protocol: None,
+        }
+    }
+}
+
 impl fmt::Debug for DiameterUri {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt::Debug::fmt(self.as_str(), f)

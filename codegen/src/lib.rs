@@ -1,0 +1,192 @@
+//! Compiles Diameter XML dictionaries into typed Rust, for use from `build.rs`.
+//!
+//! ```no_run
+//! // build.rs of a crate that adds its own dictionary to the standard ones
+//! fn main() {
+//!     let result = diameter_codegen::Config::new()
+//!         .standard_dictionaries()
+//!         .dictionary("dictionaries/acme.xml")
+//!         .compile();
+//!     if let Err(diags) = result {
+//!         for d in &diags {
+//!             eprintln!("{d}");
+//!         }
+//!         std::process::exit(1);
+//!     }
+//! }
+//! ```
+//! and in the crate: `pub mod dict { include!(concat!(env!("OUT_DIR"), "/dictionaries.rs")); }`.
+//!
+//! The pipeline is parse ([`xml`]) → read ([`load`]) → resolve ([`resolve`]) → emit ([`emit`]).
+//! Every problem of every file is reported as `file:line:col: message` before failing.
+#![warn(missing_docs)]
+
+pub mod diag;
+pub mod emit;
+pub mod load;
+pub mod model;
+pub mod names;
+pub mod resolve;
+pub mod xml;
+
+pub use diag::{Diagnostic, Sources};
+pub use resolve::Model;
+
+use std::path::{Path, PathBuf};
+
+/// The dictionaries shipped with this crate: RFC 6733, RFC 4006/8506, RFC 4740, TS 32.299.
+pub const STANDARD_DICTIONARIES: &[(&str, &str)] = &[
+    ("base_rfc6733.xml", include_str!("../../dictionaries/base_rfc6733.xml")),
+    ("dcca_rfc4006.xml", include_str!("../../dictionaries/dcca_rfc4006.xml")),
+    ("sip_rfc4740.xml", include_str!("../../dictionaries/sip_rfc4740.xml")),
+    // TGPP ("tgpp_ts32299.xml", include_str!("../../dictionaries/tgpp_ts32299.xml")),
+];
+
+/// What to compile and where to write it.
+#[derive(Clone, Debug, Default)]
+pub struct Config {
+    files: Vec<PathBuf>,
+    dirs: Vec<PathBuf>,
+    embedded: Vec<(PathBuf, String)>,
+    out_dir: Option<PathBuf>,
+    file_name: Option<String>,
+}
+
+impl Config {
+    /// An empty configuration.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds one dictionary file.
+    pub fn dictionary(&mut self, path: impl AsRef<Path>) -> &mut Self {
+        self.files.push(path.as_ref().to_path_buf());
+        self
+    }
+
+    /// Adds every `*.xml` file of a folder (sorted by name).
+    pub fn dictionary_dir(&mut self, path: impl AsRef<Path>) -> &mut Self {
+        self.dirs.push(path.as_ref().to_path_buf());
+        self
+    }
+
+    /// Adds a dictionary given as text (`name` is used in diagnostics).
+    pub fn dictionary_text(&mut self, name: impl Into<PathBuf>, text: impl Into<String>) -> &mut Self {
+        self.embedded.push((name.into(), text.into()));
+        self
+    }
+
+    /// Adds the standard dictionaries shipped with this crate, so a user's own dictionary
+    /// can import and extend them.
+    pub fn standard_dictionaries(&mut self) -> &mut Self {
+        for (name, text) in STANDARD_DICTIONARIES {
+            self.dictionary_text(format!("<diameter-codegen>/dictionaries/{name}"), *text);
+        }
+        self
+    }
+
+    /// The output folder (default: `$OUT_DIR`).
+    pub fn out_dir(&mut self, path: impl AsRef<Path>) -> &mut Self {
+        self.out_dir = Some(path.as_ref().to_path_buf());
+        self
+    }
+
+    /// The output file name (default: `dictionaries.rs`).
+    pub fn file_name(&mut self, name: impl Into<String>) -> &mut Self {
+        self.file_name = Some(name.into());
+        self
+    }
+
+    fn read_sources(&self) -> Result<Sources, Vec<Diagnostic>> {
+        let mut sources = Sources::default();
+        let mut errors = Vec::new();
+        let io_error = |path: &Path, e: std::io::Error| Diagnostic {
+            file: path.to_path_buf(),
+            line: 0,
+            col: 0,
+            message: format!("cannot read: {e}"),
+        };
+        let mut files = self.files.clone();
+        for dir in &self.dirs {
+            match std::fs::read_dir(dir) {
+                Ok(entries) => {
+                    let mut found: Vec<PathBuf> = entries
+                        .filter_map(|e| e.ok().map(|e| e.path()))
+                        .filter(|p| p.extension().is_some_and(|x| x == "xml"))
+                        .collect();
+                    found.sort();
+                    files.extend(found);
+                }
+                Err(e) => errors.push(io_error(dir, e)),
+            }
+        }
+        for f in files {
+            match std::fs::read_to_string(&f) {
+                Ok(text) => {
+                    sources.add(f, text);
+                }
+                Err(e) => errors.push(io_error(&f, e)),
+            }
+        }
+        for (name, text) in &self.embedded {
+            sources.add(name.clone(), text.clone());
+        }
+        if errors.is_empty() {
+            Ok(sources)
+        } else {
+            Err(errors)
+        }
+    }
+
+    /// Reads and checks the dictionaries without generating code.
+    pub fn load(&self) -> Result<Model, Vec<Diagnostic>> {
+        load_sources(&self.read_sources()?)
+    }
+
+    /// Generates the Rust source text.
+    pub fn generate(&self) -> Result<String, Vec<Diagnostic>> {
+        Ok(emit::generate(&self.load()?))
+    }
+
+    /// Generates and writes `<out_dir>/<file_name>` (only if it changed); prints
+    /// `cargo:rerun-if-changed` for each input when run from a build script.
+    pub fn compile(&self) -> Result<PathBuf, Vec<Diagnostic>> {
+        if std::env::var_os("CARGO").is_some() && std::env::var_os("OUT_DIR").is_some() {
+            for f in self.files.iter().chain(&self.dirs) {
+                println!("cargo:rerun-if-changed={}", f.display());
+            }
+        }
+        let code = self.generate()?;
+        let out_dir = match &self.out_dir {
+            Some(d) => d.clone(),
+            None => PathBuf::from(std::env::var_os("OUT_DIR").ok_or_else(|| {
+                vec![Diagnostic { file: PathBuf::new(), line: 0, col: 0, message: "OUT_DIR is not set; call out_dir()".into() }]
+            })?),
+        };
+        let path = out_dir.join(self.file_name.as_deref().unwrap_or("dictionaries.rs"));
+        let unchanged = std::fs::read_to_string(&path).is_ok_and(|old| old == code);
+        if !unchanged {
+            std::fs::write(&path, code).map_err(|e| {
+                vec![Diagnostic { file: path.clone(), line: 0, col: 0, message: format!("cannot write: {e}") }]
+            })?;
+        }
+        Ok(path)
+    }
+}
+
+/// Parses, reads and resolves already-loaded texts.
+pub fn load_sources(sources: &Sources) -> Result<Model, Vec<Diagnostic>> {
+    let mut diags = diag::Diags::default();
+    let mut dicts = Vec::new();
+    for file in 0..sources.len() {
+        if let Some(root) = xml::parse(sources, file, &mut diags) {
+            dicts.push(load::dictionary(&root, sources, &mut diags));
+        }
+    }
+    let model = resolve::resolve(dicts, sources, &mut diags);
+    if diags.list.is_empty() {
+        Ok(model)
+    } else {
+        Err(diags.list)
+    }
+}
