@@ -45,13 +45,23 @@ impl Sources {
         let text = self.text(span.file);
         let before = &text[..span.offset.min(text.len())];
         let line = before.matches('\n').count() as u32 + 1;
-        let col = before.rsplit('\n').next().map(|l| l.chars().count()).unwrap_or(0) as u32 + 1;
+        let col = before
+            .rsplit('\n')
+            .next()
+            .map(|l| l.chars().count())
+            .unwrap_or(0) as u32
+            + 1;
         (self.path(span.file).clone(), line, col)
     }
     /// A located diagnostic.
     pub fn diag(&self, span: Span, message: impl Into<String>) -> Diagnostic {
         let (file, line, col) = self.locate(span);
-        Diagnostic { file, line, col, message: message.into() }
+        Diagnostic {
+            file,
+            line,
+            col,
+            message: message.into(),
+        }
     }
     /// `file:line:col` as text, to cite another definition in a message.
     pub fn at(&self, span: Span) -> String {
@@ -75,7 +85,14 @@ pub struct Diagnostic {
 
 impl fmt::Display for Diagnostic {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}:{}:{}: {}", self.file.display(), self.line, self.col, self.message)
+        write!(
+            f,
+            "{}:{}:{}: {}",
+            self.file.display(),
+            self.line,
+            self.col,
+            self.message
+        )
     }
 }
 

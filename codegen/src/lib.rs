@@ -36,10 +36,22 @@ use std::path::{Path, PathBuf};
 
 /// The dictionaries shipped with this crate: RFC 6733, RFC 4006/8506, RFC 4740, TS 32.299.
 pub const STANDARD_DICTIONARIES: &[(&str, &str)] = &[
-    ("base_rfc6733.xml", include_str!("../../dictionaries/base_rfc6733.xml")),
-    ("dcca_rfc4006.xml", include_str!("../../dictionaries/dcca_rfc4006.xml")),
-    ("sip_rfc4740.xml", include_str!("../../dictionaries/sip_rfc4740.xml")),
-    // TGPP ("tgpp_ts32299.xml", include_str!("../../dictionaries/tgpp_ts32299.xml")),
+    (
+        "base_rfc6733.xml",
+        include_str!("../../dictionaries/base_rfc6733.xml"),
+    ),
+    (
+        "dcca_rfc4006.xml",
+        include_str!("../../dictionaries/dcca_rfc4006.xml"),
+    ),
+    (
+        "sip_rfc4740.xml",
+        include_str!("../../dictionaries/sip_rfc4740.xml"),
+    ),
+    (
+        "tgpp_ts32299.xml",
+        include_str!("../../dictionaries/tgpp_ts32299.xml"),
+    ),
 ];
 
 /// What to compile and where to write it.
@@ -71,7 +83,11 @@ impl Config {
     }
 
     /// Adds a dictionary given as text (`name` is used in diagnostics).
-    pub fn dictionary_text(&mut self, name: impl Into<PathBuf>, text: impl Into<String>) -> &mut Self {
+    pub fn dictionary_text(
+        &mut self,
+        name: impl Into<PathBuf>,
+        text: impl Into<String>,
+    ) -> &mut Self {
         self.embedded.push((name.into(), text.into()));
         self
     }
@@ -160,14 +176,24 @@ impl Config {
         let out_dir = match &self.out_dir {
             Some(d) => d.clone(),
             None => PathBuf::from(std::env::var_os("OUT_DIR").ok_or_else(|| {
-                vec![Diagnostic { file: PathBuf::new(), line: 0, col: 0, message: "OUT_DIR is not set; call out_dir()".into() }]
+                vec![Diagnostic {
+                    file: PathBuf::new(),
+                    line: 0,
+                    col: 0,
+                    message: "OUT_DIR is not set; call out_dir()".into(),
+                }]
             })?),
         };
         let path = out_dir.join(self.file_name.as_deref().unwrap_or("dictionaries.rs"));
         let unchanged = std::fs::read_to_string(&path).is_ok_and(|old| old == code);
         if !unchanged {
             std::fs::write(&path, code).map_err(|e| {
-                vec![Diagnostic { file: path.clone(), line: 0, col: 0, message: format!("cannot write: {e}") }]
+                vec![Diagnostic {
+                    file: path.clone(),
+                    line: 0,
+                    col: 0,
+                    message: format!("cannot write: {e}"),
+                }]
             })?;
         }
         Ok(path)

@@ -20,7 +20,12 @@ impl Ctx<'_> {
     fn known_attrs(&mut self, el: &Element, known: &[&str]) {
         for a in &el.attrs {
             if !known.contains(&a.name.as_str()) {
-                let msg = format!("unknown attribute `{}` on <{}> (expected one of: {})", a.name, el.name, known.join(", "));
+                let msg = format!(
+                    "unknown attribute `{}` on <{}> (expected one of: {})",
+                    a.name,
+                    el.name,
+                    known.join(", ")
+                );
                 self.diags.push(self.sources, a.span, msg);
             }
         }
@@ -50,7 +55,13 @@ impl Ctx<'_> {
         match parsed.and_then(|n| T::try_from(n).ok()) {
             Some(n) => Some(n),
             None => {
-                self.err(el, format!("`{name}` of <{}> must be a number in range, not `{value}`", el.name));
+                self.err(
+                    el,
+                    format!(
+                        "`{name}` of <{}> must be a number in range, not `{value}`",
+                        el.name
+                    ),
+                );
                 None
             }
         }
@@ -72,7 +83,10 @@ impl Ctx<'_> {
                 'V' => f.v = true,
                 'P' => f.p = true,
                 ' ' | ',' => {}
-                other => self.err(el, format!("`{name}` may hold the flags M, V and P, not `{other}`")),
+                other => self.err(
+                    el,
+                    format!("`{name}` may hold the flags M, V and P, not `{other}`"),
+                ),
             }
         }
         f
@@ -113,7 +127,11 @@ fn dedent(text: &str) -> String {
         .unwrap_or(0);
     let mut out: Vec<String> = Vec::new();
     for (i, l) in lines.iter().enumerate() {
-        let l = if i == 0 { l.trim_start() } else { l.get(indent.min(l.len())..).unwrap_or("") };
+        let l = if i == 0 {
+            l.trim_start()
+        } else {
+            l.get(indent.min(l.len())..).unwrap_or("")
+        };
         out.push(l.trim_end().to_string());
     }
     while out.first().is_some_and(|l| l.is_empty()) {
@@ -127,14 +145,28 @@ fn dedent(text: &str) -> String {
 
 /// Reads a dictionary from its root element.
 pub fn dictionary(root: &Element, sources: &Sources, diags: &mut Diags) -> Dictionary {
-    let mut cx = Ctx { sources, diags, dict: String::new() };
+    let mut cx = Ctx {
+        sources,
+        diags,
+        dict: String::new(),
+    };
     if root.name != "dictionary" {
-        cx.err(root, format!("the root element must be <dictionary>, not <{}>", root.name));
+        cx.err(
+            root,
+            format!("the root element must be <dictionary>, not <{}>", root.name),
+        );
     }
     cx.known_attrs(root, &["name", "spec", "href", "vendor"]);
     let name = cx.req(root, "name");
-    if !name.is_empty() && !name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_') {
-        cx.err(root, format!("dictionary name `{name}` must use only a-z, 0-9 and _"));
+    if !name.is_empty()
+        && !name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+    {
+        cx.err(
+            root,
+            format!("dictionary name `{name}` must use only a-z, 0-9 and _"),
+        );
     }
     cx.dict = name.clone();
     let mut d = Dictionary {
@@ -155,11 +187,19 @@ pub fn dictionary(root: &Element, sources: &Sources, diags: &mut Diags) -> Dicti
             }
             "vendor" => {
                 cx.known_attrs(el, &["id", "name"]);
-                d.vendors.push(Vendor { id: cx.req_u32(el, "id"), name: cx.req(el, "name"), span: el.span });
+                d.vendors.push(Vendor {
+                    id: cx.req_u32(el, "id"),
+                    name: cx.req(el, "name"),
+                    span: el.span,
+                });
             }
             "typedef" => {
                 cx.known_attrs(el, &["name", "base", "spec"]);
-                d.typedefs.push(Typedef { name: cx.req(el, "name"), base: cx.req(el, "base"), span: el.span });
+                d.typedefs.push(Typedef {
+                    name: cx.req(el, "name"),
+                    base: cx.req(el, "base"),
+                    span: el.span,
+                });
             }
             "result-code" => {
                 cx.known_attrs(el, &["name", "value", "spec", "doc"]);
@@ -181,7 +221,12 @@ pub fn dictionary(root: &Element, sources: &Sources, diags: &mut Diags) -> Dicti
 }
 
 fn avp(cx: &mut Ctx<'_>, el: &Element) -> Avp {
-    cx.known_attrs(el, &["name", "code", "type", "must", "may", "vendor", "spec", "release", "override"]);
+    cx.known_attrs(
+        el,
+        &[
+            "name", "code", "type", "must", "may", "vendor", "spec", "release", "override",
+        ],
+    );
     let mut a = Avp {
         name: cx.req(el, "name"),
         code: cx.req_u32(el, "code"),
@@ -216,14 +261,29 @@ fn avp(cx: &mut Ctx<'_>, el: &Element) -> Avp {
 fn enum_value(cx: &mut Ctx<'_>, el: &Element) -> EnumValue {
     cx.known_attrs(el, &["name", "value", "doc", "spec"]);
     let raw = cx.req(el, "value");
-    let value = if raw.is_empty() { 0 } else { cx.number::<i32>(el, "value", &raw).unwrap_or(0) };
-    EnumValue { name: cx.req(el, "name"), value, doc: cx.doc(el), origin: cx.dict.clone(), span: el.span }
+    let value = if raw.is_empty() {
+        0
+    } else {
+        cx.number::<i32>(el, "value", &raw).unwrap_or(0)
+    };
+    EnumValue {
+        name: cx.req(el, "name"),
+        value,
+        doc: cx.doc(el),
+        origin: cx.dict.clone(),
+        span: el.span,
+    }
 }
 
 fn grammar(cx: &mut Ctx<'_>, el: &Element) -> Grammar {
     cx.known_attrs(el, &["spec"]);
-    let mut g = Grammar { spec: cx.opt(el, "spec"), span: el.span, ..Default::default() };
+    let mut g = Grammar {
+        spec: cx.opt(el, "spec"),
+        span: el.span,
+        ..Default::default()
+    };
     let mut seen_other = false;
+    let mut any_reported = false;
     for c in &el.children {
         let kind = match c.name.as_str() {
             "fixed" => EntryKind::Fixed,
@@ -241,17 +301,25 @@ fn grammar(cx: &mut Ctx<'_>, el: &Element) -> Grammar {
             }
         };
         cx.known_attrs(c, &["avp", "min", "max", "doc"]);
-        if g.any {
+        if g.any && !any_reported {
             cx.err(c, "<any/> must be the last entry of a grammar");
+            any_reported = true;
         }
         if kind == EntryKind::Fixed && seen_other {
-            cx.err(c, "<fixed> entries must come before <required> and <optional> ones");
+            cx.err(
+                c,
+                "<fixed> entries must come before <required> and <optional> ones",
+            );
         }
         seen_other |= kind != EntryKind::Fixed;
         let min_s = cx.opt(c, "min");
         let max_s = cx.opt(c, "max");
         let default_min = if kind == EntryKind::Optional { 0 } else { 1 };
-        let min = if min_s.is_empty() { default_min } else { cx.number::<u32>(c, "min", &min_s).unwrap_or(default_min) };
+        let min = if min_s.is_empty() {
+            default_min
+        } else {
+            cx.number::<u32>(c, "min", &min_s).unwrap_or(default_min)
+        };
         let max = match max_s.as_str() {
             "*" => None,
             "" if min_s.is_empty() => Some(1),
@@ -259,7 +327,10 @@ fn grammar(cx: &mut Ctx<'_>, el: &Element) -> Grammar {
             m => cx.number::<u32>(c, "max", m),
         };
         if kind == EntryKind::Optional && min != 0 {
-            cx.err(c, "an <optional> entry cannot have a minimum above 0; use <required>");
+            cx.err(
+                c,
+                "an <optional> entry cannot have a minimum above 0; use <required>",
+            );
         }
         if let Some(max) = max {
             if max != 0 && max < min {
@@ -285,7 +356,10 @@ fn application(cx: &mut Ctx<'_>, el: &Element) -> Application {
         "acct" => true,
         "auth" | "" => false,
         other => {
-            cx.err(el, format!("application type must be auth or acct, not `{other}`"));
+            cx.err(
+                el,
+                format!("application type must be auth or acct, not `{other}`"),
+            );
             false
         }
     };
@@ -343,7 +417,10 @@ fn command(cx: &mut Ctx<'_>, el: &Element) -> Command {
         }
     }
     if !has_req || !has_ans {
-        cx.err(el, format!("command `{}` needs both <request> and <answer>", cmd.name));
+        cx.err(
+            el,
+            format!("command `{}` needs both <request> and <answer>", cmd.name),
+        );
     }
     cmd
 }
@@ -358,7 +435,14 @@ fn extend(cx: &mut Ctx<'_>, el: &Element) -> Extend {
             ExtendTarget::Avp(String::new())
         }
     };
-    let mut x = Extend { target, enums: Vec::new(), grouped: None, request: None, answer: None, span: el.span };
+    let mut x = Extend {
+        target,
+        enums: Vec::new(),
+        grouped: None,
+        request: None,
+        answer: None,
+        span: el.span,
+    };
     for c in &el.children {
         match c.name.as_str() {
             "doc" => {}

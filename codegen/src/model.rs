@@ -16,7 +16,9 @@ pub struct Flags {
 impl Flags {
     /// The bits as on the wire.
     pub fn bits(self) -> u8 {
-        (if self.v { 0x80 } else { 0 }) | (if self.m { 0x40 } else { 0 }) | (if self.p { 0x20 } else { 0 })
+        (if self.v { 0x80 } else { 0 })
+            | (if self.m { 0x40 } else { 0 })
+            | (if self.p { 0x20 } else { 0 })
     }
 }
 

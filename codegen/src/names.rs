@@ -3,15 +3,19 @@
 use heck::{ToShoutySnakeCase, ToSnakeCase, ToUpperCamelCase};
 
 const KEYWORDS: &[&str] = &[
-    "as", "async", "await", "break", "const", "continue", "crate", "dyn", "else", "enum", "extern", "false", "fn", "for",
-    "if", "impl", "in", "let", "loop", "match", "mod", "move", "mut", "pub", "ref", "return", "self", "static", "struct",
-    "super", "trait", "true", "type", "unsafe", "use", "where", "while", "abstract", "become", "box", "do", "final",
-    "macro", "override", "priv", "typeof", "unsized", "virtual", "yield", "try", "gen",
+    "as", "async", "await", "break", "const", "continue", "crate", "dyn", "else", "enum", "extern",
+    "false", "fn", "for", "if", "impl", "in", "let", "loop", "match", "mod", "move", "mut", "pub",
+    "ref", "return", "self", "static", "struct", "super", "trait", "true", "type", "unsafe", "use",
+    "where", "while", "abstract", "become", "box", "do", "final", "macro", "override", "priv",
+    "typeof", "unsized", "virtual", "yield", "try", "gen",
 ];
 
 /// Spells a leading `3GPP` as `Tgpp`, and any other leading digit with an `N` prefix.
 fn lead(name: &str) -> String {
-    let cleaned: String = name.chars().map(|c| if c.is_ascii_alphanumeric() { c } else { '-' }).collect();
+    let cleaned: String = name
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+        .collect();
     if let Some(rest) = cleaned.strip_prefix("3GPP") {
         format!("TGPP{rest}")
     } else if cleaned.starts_with(|c: char| c.is_ascii_digit()) {
@@ -57,8 +61,14 @@ mod tests {
 
     #[test]
     fn names() {
-        assert_eq!(type_name("Multiple-Services-Credit-Control"), "MultipleServicesCreditControl");
-        assert_eq!(field("Multiple-Services-Credit-Control"), "multiple_services_credit_control");
+        assert_eq!(
+            type_name("Multiple-Services-Credit-Control"),
+            "MultipleServicesCreditControl"
+        );
+        assert_eq!(
+            field("Multiple-Services-Credit-Control"),
+            "multiple_services_credit_control"
+        );
         assert_eq!(constant("CC-Request-Type"), "CC_REQUEST_TYPE");
         assert_eq!(type_name("3GPP-Charging-Id"), "TgppChargingId");
         assert_eq!(field("3GPP-Charging-Id"), "tgpp_charging_id");

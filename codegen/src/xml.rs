@@ -48,13 +48,19 @@ pub fn parse(sources: &Sources, file: usize, diags: &mut Diags) -> Option<Elemen
         let event = match reader.read_event() {
             Ok(e) => e,
             Err(e) => {
-                let span = Span { file, offset: reader.error_position() as usize };
+                let span = Span {
+                    file,
+                    offset: reader.error_position() as usize,
+                };
                 diags.push(sources, span, format!("XML syntax error: {e}"));
                 return None;
             }
         };
         // The tag starts at the first '<' after the previous event.
-        let offset = text[before..].find('<').map(|i| before + i).unwrap_or(before);
+        let offset = text[before..]
+            .find('<')
+            .map(|i| before + i)
+            .unwrap_or(before);
         let span = Span { file, offset };
         match event {
             Event::Start(start) => stack.push(element(&start, span, sources, diags)),
@@ -103,12 +109,26 @@ fn element(start: &BytesStart<'_>, span: Span, sources: &Sources, diags: &mut Di
             Ok(a) => {
                 let key = String::from_utf8_lossy(a.key.as_ref()).into_owned();
                 match a.unescape_value() {
-                    Ok(v) => attrs.push(Attr { name: key, value: v.into_owned(), span }),
-                    Err(e) => diags.push(sources, span, format!("bad value of attribute `{key}`: {e}")),
+                    Ok(v) => attrs.push(Attr {
+                        name: key,
+                        value: v.into_owned(),
+                        span,
+                    }),
+                    Err(e) => diags.push(
+                        sources,
+                        span,
+                        format!("bad value of attribute `{key}`: {e}"),
+                    ),
                 }
             }
             Err(e) => diags.push(sources, span, format!("bad attribute: {e}")),
         }
     }
-    Element { name, attrs, children: Vec::new(), text: String::new(), span }
+    Element {
+        name,
+        attrs,
+        children: Vec::new(),
+        text: String::new(),
+        span,
+    }
 }

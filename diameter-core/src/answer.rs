@@ -39,24 +39,56 @@ pub fn answer_with(
     if is_protocol_error(result_code) {
         flags |= CommandFlags::ERROR;
     }
-    let header = Header::new(req.command_code, req.application_id, flags, req.hop_by_hop, req.end_to_end);
+    let header = Header::new(
+        req.command_code,
+        req.application_id,
+        flags,
+        req.hop_by_hop,
+        req.end_to_end,
+    );
     let m = AvpFlags::MANDATORY;
     let mut avps = Vec::with_capacity(8);
     // The request may be malformed; take what can be read of its top-level AVPs.
     let request_avps: Vec<_> = request.avps().map_while(Result::ok).collect();
-    if let Some(sid) = request_avps.iter().find(|a| a.code == SESSION_ID && a.vendor == 0) {
+    if let Some(sid) = request_avps
+        .iter()
+        .find(|a| a.code == SESSION_ID && a.vendor == 0)
+    {
         avps.push(sid.to_raw());
     }
-    avps.push(RawAvp::new(ORIGIN_HOST, m, 0, Bytes::copy_from_slice(origin.host.as_bytes())));
-    avps.push(RawAvp::new(ORIGIN_REALM, m, 0, Bytes::copy_from_slice(origin.realm.as_bytes())));
-    avps.push(RawAvp::new(RESULT_CODE, m, 0, Bytes::copy_from_slice(&result_code.to_be_bytes())));
+    avps.push(RawAvp::new(
+        ORIGIN_HOST,
+        m,
+        0,
+        Bytes::copy_from_slice(origin.host.as_bytes()),
+    ));
+    avps.push(RawAvp::new(
+        ORIGIN_REALM,
+        m,
+        0,
+        Bytes::copy_from_slice(origin.realm.as_bytes()),
+    ));
+    avps.push(RawAvp::new(
+        RESULT_CODE,
+        m,
+        0,
+        Bytes::copy_from_slice(&result_code.to_be_bytes()),
+    ));
     if let Some(text) = error_message {
-        avps.push(RawAvp::new(ERROR_MESSAGE, 0, 0, Bytes::copy_from_slice(text.as_bytes())));
+        avps.push(RawAvp::new(
+            ERROR_MESSAGE,
+            0,
+            0,
+            Bytes::copy_from_slice(text.as_bytes()),
+        ));
     }
     if let Some(failed) = failed_avp {
         avps.push(RawAvp::new(FAILED_AVP, m, 0, failed.clone()));
     }
-    for p in request_avps.iter().filter(|a| a.code == PROXY_INFO && a.vendor == 0) {
+    for p in request_avps
+        .iter()
+        .filter(|a| a.code == PROXY_INFO && a.vendor == 0)
+    {
         avps.push(p.to_raw());
     }
     RawMessage::from_avps(header, &avps)
@@ -65,5 +97,11 @@ pub fn answer_with(
 /// The answer to a request that failed to decode: Result-Code and Failed-AVP from `err`.
 pub fn error_answer(request: &RawMessage, origin: &Origin<'_>, err: &DecodeError) -> RawMessage {
     let text = err.kind.to_string();
-    answer_with(request, origin, err.result_code(), Some(&text), err.failed_avp.as_ref())
+    answer_with(
+        request,
+        origin,
+        err.result_code(),
+        Some(&text),
+        err.failed_avp.as_ref(),
+    )
 }

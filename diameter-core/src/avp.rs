@@ -47,7 +47,8 @@ impl<'a> AvpRef<'a> {
     /// The payload as a shared slice of the message buffer (no copy).
     #[inline]
     pub fn data_bytes(&self) -> Bytes {
-        self.buf.slice(self.start + self.header_len..self.start + self.len)
+        self.buf
+            .slice(self.start + self.header_len..self.start + self.len)
     }
     /// The whole AVP, header included, padding excluded, as a shared slice (no copy).
     pub fn raw_bytes(&self) -> Bytes {
@@ -60,15 +61,27 @@ impl<'a> AvpRef<'a> {
     }
     /// An owned copy of this AVP (shares the buffer).
     pub fn to_raw(&self) -> RawAvp {
-        RawAvp { code: self.code, flags: self.flags, vendor: self.vendor, data: self.data_bytes() }
+        RawAvp {
+            code: self.code,
+            flags: self.flags,
+            vendor: self.vendor,
+            data: self.data_bytes(),
+        }
     }
     /// The AVPs inside this AVP's payload, for grouped AVPs.
     pub fn children(&self) -> AvpIter<'a> {
-        AvpIter { buf: self.buf, pos: self.start + self.header_len, end: self.start + self.len }
+        AvpIter {
+            buf: self.buf,
+            pos: self.start + self.header_len,
+            end: self.start + self.len,
+        }
     }
     /// The error for an invalid value of this AVP, with this AVP as Failed-AVP.
     pub fn invalid_value(&self, name: &'static str, reason: &'static str) -> DecodeError {
-        DecodeError::with_avp(ErrorKind::InvalidAvpValue { name, reason }, self.raw_bytes())
+        DecodeError::with_avp(
+            ErrorKind::InvalidAvpValue { name, reason },
+            self.raw_bytes(),
+        )
     }
 }
 
@@ -86,7 +99,11 @@ pub struct AvpIter<'a> {
 impl<'a> AvpIter<'a> {
     /// Iterates over all of `buf`.
     pub fn new(buf: &'a Bytes) -> Self {
-        AvpIter { buf, pos: 0, end: buf.len() }
+        AvpIter {
+            buf,
+            pos: 0,
+            end: buf.len(),
+        }
     }
 
     fn fail(&mut self, err: DecodeError) -> Option<Result<AvpRef<'a>, DecodeError>> {
@@ -105,8 +122,16 @@ impl<'a> Iterator for AvpIter<'a> {
         }
         let b = &self.buf[self.pos..self.end];
         if b.len() < 8 {
-            let code = if b.len() >= 4 { u32::from_be_bytes([b[0], b[1], b[2], b[3]]) } else { 0 };
-            let err = ErrorKind::InvalidAvpLength { code, vendor: 0, length: b.len() as u32 };
+            let code = if b.len() >= 4 {
+                u32::from_be_bytes([b[0], b[1], b[2], b[3]])
+            } else {
+                0
+            };
+            let err = ErrorKind::InvalidAvpLength {
+                code,
+                vendor: 0,
+                length: b.len() as u32,
+            };
             let failed = RawAvp::new(code, 0, 0, Bytes::new()).to_bytes();
             return self.fail(DecodeError::with_avp(err, failed));
         }
@@ -115,20 +140,46 @@ impl<'a> Iterator for AvpIter<'a> {
         let len = (u32::from_be_bytes([0, b[5], b[6], b[7]])) as usize;
         let has_vendor = flags & AvpFlags::VENDOR != 0;
         let header_len = if has_vendor { 12 } else { 8 };
-        let vendor = if has_vendor && b.len() >= 12 { u32::from_be_bytes([b[8], b[9], b[10], b[11]]) } else { 0 };
+        let vendor = if has_vendor && b.len() >= 12 {
+            u32::from_be_bytes([b[8], b[9], b[10], b[11]])
+        } else {
+            0
+        };
         if len < header_len || len > b.len() || b.len() < header_len {
             // Failed-AVP: the header with whatever payload is present (RFC 6733 §7.5).
-            let have = b.len().min(len.max(header_len)).max(header_len.min(b.len()));
-            let data = if have > header_len { Bytes::copy_from_slice(&b[header_len..have]) } else { Bytes::new() };
+            let have = b
+                .len()
+                .min(len.max(header_len))
+                .max(header_len.min(b.len()));
+            let data = if have > header_len {
+                Bytes::copy_from_slice(&b[header_len..have])
+            } else {
+                Bytes::new()
+            };
             let failed = RawAvp::new(code, flags, vendor, data).to_bytes();
-            let err = ErrorKind::InvalidAvpLength { code, vendor, length: len as u32 };
+            let err = ErrorKind::InvalidAvpLength {
+                code,
+                vendor,
+                length: len as u32,
+            };
             return self.fail(DecodeError::with_avp(err, failed));
         }
         if flags & AvpFlags::RESERVED != 0 {
             let avp = self.buf.slice(self.pos..self.pos + len);
-            return self.fail(DecodeError::with_avp(ErrorKind::InvalidAvpBits { code, flags }, avp));
+            return self.fail(DecodeError::with_avp(
+                ErrorKind::InvalidAvpBits { code, flags },
+                avp,
+            ));
         }
-        let item = AvpRef { buf: self.buf, start: self.pos, header_len, len, code, flags, vendor };
+        let item = AvpRef {
+            buf: self.buf,
+            start: self.pos,
+            header_len,
+            len,
+            code,
+            flags,
+            vendor,
+        };
         // The last AVP may omit its padding only if nothing follows; otherwise skip it.
         self.pos = (self.pos + len + padding(len)).min(self.end);
         Some(Ok(item))
@@ -152,7 +203,12 @@ pub struct RawAvp {
 impl RawAvp {
     /// An AVP with the given header fields and payload.
     pub fn new(code: u32, flags: u8, vendor: u32, data: Bytes) -> Self {
-        RawAvp { code, flags, vendor, data }
+        RawAvp {
+            code,
+            flags,
+            vendor,
+            data,
+        }
     }
 
     /// Encoded length without padding.
@@ -200,7 +256,11 @@ fn header_len(vendor: u32) -> usize {
 pub fn put_header(out: &mut BytesMut, code: u32, flags: u8, vendor: u32, data_len: usize) {
     let len = (header_len(vendor) + data_len) as u32;
     out.put_u32(code);
-    let flags = if vendor != 0 { flags | AvpFlags::VENDOR } else { flags & !AvpFlags::VENDOR };
+    let flags = if vendor != 0 {
+        flags | AvpFlags::VENDOR
+    } else {
+        flags & !AvpFlags::VENDOR
+    };
     out.put_u32((u32::from(flags) << 24) | (len & 0x00ff_ffff));
     if vendor != 0 {
         out.put_u32(vendor);
@@ -210,7 +270,13 @@ pub fn put_header(out: &mut BytesMut, code: u32, flags: u8, vendor: u32, data_le
 /// Writes an AVP whose payload is produced by `body`, filling in the length afterwards
 /// (so nested lengths are computed once, while writing) and padding the end.
 #[inline]
-pub fn put_with(out: &mut BytesMut, code: u32, flags: u8, vendor: u32, body: impl FnOnce(&mut BytesMut)) {
+pub fn put_with(
+    out: &mut BytesMut,
+    code: u32,
+    flags: u8,
+    vendor: u32,
+    body: impl FnOnce(&mut BytesMut),
+) {
     let start = out.len();
     put_header(out, code, flags, vendor, 0);
     body(out);

@@ -129,7 +129,10 @@ pub struct AvpInfo {
 impl AvpInfo {
     /// The name of an enumerated value.
     pub fn enum_name(&self, value: i32) -> Option<&'static str> {
-        self.enums.iter().find(|(v, _)| *v == value).map(|(_, n)| *n)
+        self.enums
+            .iter()
+            .find(|(v, _)| *v == value)
+            .map(|(_, n)| *n)
     }
 }
 
@@ -198,7 +201,10 @@ pub struct Dictionary {
 impl Dictionary {
     /// The AVP with this code and vendor.
     pub fn avp(&self, code: u32, vendor: u32) -> Option<&'static AvpInfo> {
-        let i = self.avps.binary_search_by_key(&(vendor, code), |a| (a.vendor, a.code)).ok()?;
+        let i = self
+            .avps
+            .binary_search_by_key(&(vendor, code), |a| (a.vendor, a.code))
+            .ok()?;
         Some(&self.avps[i])
     }
     /// The AVP with this name (ASCII case-insensitive).
@@ -209,17 +215,25 @@ impl Dictionary {
     pub fn command(&self, code: u32, application_id: u32) -> Option<&'static CommandInfo> {
         let mut matching = self.commands.iter().filter(|c| c.code == code);
         let first = matching.clone().next();
-        matching.find(|c| c.application_id == application_id).or(first)
+        matching
+            .find(|c| c.application_id == application_id)
+            .or(first)
     }
     /// The command whose name or abbreviation (`CC`, `CCR`, `CCA`) matches.
     pub fn command_by_name(&self, name: &str) -> Option<&'static CommandInfo> {
         let n = name.to_ascii_uppercase();
         self.commands.iter().find(|c| {
-            c.name.eq_ignore_ascii_case(name) || c.short == n || format!("{}R", c.short) == n || format!("{}A", c.short) == n
+            c.name.eq_ignore_ascii_case(name)
+                || c.short == n
+                || format!("{}R", c.short) == n
+                || format!("{}A", c.short) == n
         })
     }
     /// The name of a Result-Code.
     pub fn result_code_name(&self, value: u32) -> Option<&'static str> {
-        self.result_codes.iter().find(|r| r.value == value).map(|r| r.name)
+        self.result_codes
+            .iter()
+            .find(|r| r.value == value)
+            .map(|r| r.name)
     }
 }

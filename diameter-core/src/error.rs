@@ -108,7 +108,9 @@ impl ErrorKind {
             ErrorKind::InvalidAvpBits { .. } => rc::DIAMETER_INVALID_AVP_BITS,
             ErrorKind::InvalidAvpBitCombo { .. } => rc::DIAMETER_INVALID_AVP_BIT_COMBO,
             ErrorKind::UnsupportedAvp { .. } => rc::DIAMETER_AVP_UNSUPPORTED,
-            ErrorKind::InvalidAvpValue { .. } | ErrorKind::NestingTooDeep { .. } => rc::DIAMETER_INVALID_AVP_VALUE,
+            ErrorKind::InvalidAvpValue { .. } | ErrorKind::NestingTooDeep { .. } => {
+                rc::DIAMETER_INVALID_AVP_VALUE
+            }
             ErrorKind::MissingAvp { .. } => rc::DIAMETER_MISSING_AVP,
             ErrorKind::AvpNotAllowed { .. } => rc::DIAMETER_AVP_NOT_ALLOWED,
             ErrorKind::TooManyOccurrences { .. } => rc::DIAMETER_AVP_OCCURS_TOO_MANY_TIMES,
@@ -121,25 +123,42 @@ impl fmt::Display for ErrorKind {
         match self {
             ErrorKind::UnsupportedVersion(v) => write!(f, "unsupported version {v}"),
             ErrorKind::InvalidMessageLength { length, available } => {
-                write!(f, "invalid message length {length} ({available} bytes present)")
+                write!(
+                    f,
+                    "invalid message length {length} ({available} bytes present)"
+                )
             }
-            ErrorKind::MessageTooLarge { length, max } => write!(f, "message length {length} exceeds the maximum {max}"),
+            ErrorKind::MessageTooLarge { length, max } => {
+                write!(f, "message length {length} exceeds the maximum {max}")
+            }
             ErrorKind::InvalidHeaderBits(b) => write!(f, "invalid command flags {b:#04x}"),
-            ErrorKind::InvalidAvpLength { code, vendor, length } => {
+            ErrorKind::InvalidAvpLength {
+                code,
+                vendor,
+                length,
+            } => {
                 write!(f, "invalid length {length} of AVP {code} (vendor {vendor})")
             }
-            ErrorKind::InvalidAvpBits { code, flags } => write!(f, "invalid flags {flags:#04x} on AVP {code}"),
+            ErrorKind::InvalidAvpBits { code, flags } => {
+                write!(f, "invalid flags {flags:#04x} on AVP {code}")
+            }
             ErrorKind::InvalidAvpBitCombo { code, flags } => {
                 write!(f, "flags {flags:#04x} not allowed on AVP {code}")
             }
             ErrorKind::UnsupportedAvp { code, vendor } => {
                 write!(f, "unsupported AVP {code} (vendor {vendor}) with the M-bit")
             }
-            ErrorKind::InvalidAvpValue { name, reason } => write!(f, "invalid value of {name}: {reason}"),
+            ErrorKind::InvalidAvpValue { name, reason } => {
+                write!(f, "invalid value of {name}: {reason}")
+            }
             ErrorKind::NestingTooDeep { max } => write!(f, "grouped AVPs nested deeper than {max}"),
             ErrorKind::MissingAvp { name } => write!(f, "missing AVP {name}"),
-            ErrorKind::AvpNotAllowed { code, vendor } => write!(f, "AVP {code} (vendor {vendor}) not allowed here"),
-            ErrorKind::TooManyOccurrences { name, max } => write!(f, "{name} occurs more than {max} times"),
+            ErrorKind::AvpNotAllowed { code, vendor } => {
+                write!(f, "AVP {code} (vendor {vendor}) not allowed here")
+            }
+            ErrorKind::TooManyOccurrences { name, max } => {
+                write!(f, "{name} occurs more than {max} times")
+            }
         }
     }
 }
@@ -157,17 +176,28 @@ pub struct DecodeError {
 impl DecodeError {
     /// An error with no offending AVP (header errors).
     pub fn new(kind: ErrorKind) -> Self {
-        DecodeError { kind, failed_avp: None }
+        DecodeError {
+            kind,
+            failed_avp: None,
+        }
     }
 
     /// An error whose Failed-AVP is the given AVP bytes.
     pub fn with_avp(kind: ErrorKind, avp: Bytes) -> Self {
-        DecodeError { kind, failed_avp: Some(avp) }
+        DecodeError {
+            kind,
+            failed_avp: Some(avp),
+        }
     }
 
     /// 5005 with the RFC 6733 §7.5 example AVP: right code and vendor, zero-filled minimal payload.
     pub fn missing(name: &'static str, code: u32, vendor: u32, flags: u8, min_len: usize) -> Self {
-        let example = RawAvp::new(code, flags | if vendor != 0 { AvpFlags::VENDOR } else { 0 }, vendor, Bytes::from(vec![0u8; min_len]));
+        let example = RawAvp::new(
+            code,
+            flags | if vendor != 0 { AvpFlags::VENDOR } else { 0 },
+            vendor,
+            Bytes::from(vec![0u8; min_len]),
+        );
         DecodeError::with_avp(ErrorKind::MissingAvp { name }, example.to_bytes())
     }
 

@@ -43,8 +43,22 @@ pub struct Header {
 
 impl Header {
     /// A version-1 header with the given fields and a length to be filled in on encode.
-    pub fn new(command_code: u32, application_id: u32, flags: u8, hop_by_hop: u32, end_to_end: u32) -> Self {
-        Header { version: 1, length: HEADER_LEN as u32, flags, command_code, application_id, hop_by_hop, end_to_end }
+    pub fn new(
+        command_code: u32,
+        application_id: u32,
+        flags: u8,
+        hop_by_hop: u32,
+        end_to_end: u32,
+    ) -> Self {
+        Header {
+            version: 1,
+            length: HEADER_LEN as u32,
+            flags,
+            command_code,
+            application_id,
+            hop_by_hop,
+            end_to_end,
+        }
     }
 
     /// Whether the R bit is set.
@@ -84,16 +98,21 @@ impl Header {
     /// Parses and checks a header: version (5011), length (5015) and flag bits (3008).
     /// `available` is the number of bytes present for this message.
     pub fn parse(b: &[u8], available: usize) -> Result<Header, DecodeError> {
-        let h = Header::parse_unchecked(b).ok_or(DecodeError::new(ErrorKind::InvalidMessageLength {
-            length: b.len() as u32,
-            available,
-        }))?;
+        let h = Header::parse_unchecked(b).ok_or(DecodeError::new(
+            ErrorKind::InvalidMessageLength {
+                length: b.len() as u32,
+                available,
+            },
+        ))?;
         if h.version != 1 {
             return Err(DecodeError::new(ErrorKind::UnsupportedVersion(h.version)));
         }
         let len = h.length as usize;
         if len < HEADER_LEN || len % 4 != 0 || len != available {
-            return Err(DecodeError::new(ErrorKind::InvalidMessageLength { length: h.length, available }));
+            return Err(DecodeError::new(ErrorKind::InvalidMessageLength {
+                length: h.length,
+                available,
+            }));
         }
         let bad_bits = h.flags & CommandFlags::RESERVED != 0
             || (h.is_request() && h.is_error())

@@ -21,7 +21,9 @@ pub use error::{DecodeError, ErrorKind, ValueError};
 pub use header::{CommandFlags, Header, HEADER_LEN};
 pub use message::{Limits, RawMessage};
 pub use traits::{AvpGroup, AvpValue, Command, DecodeCtx};
-pub use types::{Address, DiameterIdentity, DiameterUri, IpFilterRule, QosFilterRule, Time, Utf8String};
+pub use types::{
+    Address, DiameterIdentity, DiameterUri, IpFilterRule, QosFilterRule, Time, Utf8String,
+};
 
 /// Re-exported so generated code and users name one `bytes` version.
 pub use bytes;

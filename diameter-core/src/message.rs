@@ -17,7 +17,10 @@ pub struct Limits {
 
 impl Default for Limits {
     fn default() -> Self {
-        Limits { max_message_len: 1 << 20, max_depth: 16 }
+        Limits {
+            max_message_len: 1 << 20,
+            max_depth: 16,
+        }
     }
 }
 
@@ -38,7 +41,10 @@ impl RawMessage {
     pub fn decode(bytes: Bytes, limits: &Limits) -> Result<RawMessage, DecodeError> {
         if let Some(h) = Header::parse_unchecked(&bytes) {
             if h.length > limits.max_message_len {
-                return Err(DecodeError::new(ErrorKind::MessageTooLarge { length: h.length, max: limits.max_message_len }));
+                return Err(DecodeError::new(ErrorKind::MessageTooLarge {
+                    length: h.length,
+                    max: limits.max_message_len,
+                }));
             }
         }
         let header = Header::parse(&bytes, bytes.len())?;
@@ -56,7 +62,10 @@ impl RawMessage {
 
     /// The first top-level AVP with this code and vendor, if any.
     pub fn find(&self, code: u32, vendor: u32) -> Option<RawAvp> {
-        self.avps().flatten().find(|a| a.code == code && a.vendor == vendor).map(|a| a.to_raw())
+        self.avps()
+            .flatten()
+            .find(|a| a.code == code && a.vendor == vendor)
+            .map(|a| a.to_raw())
     }
 
     /// Appends the encoded message.
@@ -80,7 +89,10 @@ impl RawMessage {
         for a in avps {
             a.encode(&mut body);
         }
-        RawMessage { header, body: body.freeze() }
+        RawMessage {
+            header,
+            body: body.freeze(),
+        }
     }
 
     /// Adds an AVP at the end of the body (for example Route-Record when relaying).

@@ -29,16 +29,43 @@ pub struct DecodeCtx {
 
 impl Default for DecodeCtx {
     fn default() -> Self {
-        DecodeCtx { depth: 0, max_depth: 16, strict_flags: false }
+        DecodeCtx {
+            depth: 0,
+            max_depth: 16,
+            strict_flags: false,
+        }
     }
 }
 
 impl DecodeCtx {
+    /// A context that applies the given limits.
+    pub fn with_limits(limits: &crate::message::Limits) -> Self {
+        DecodeCtx {
+            max_depth: limits.max_depth,
+            ..DecodeCtx::default()
+        }
+    }
+
+    /// The same context, rejecting forbidden flags with 5016.
+    pub fn strict(mut self) -> Self {
+        self.strict_flags = true;
+        self
+    }
+
+    /// The same context with another nesting limit.
+    pub fn max_depth(mut self, depth: u32) -> Self {
+        self.max_depth = depth;
+        self
+    }
+
     /// Checks the flags of a known AVP against its definition's must-not set.
     #[inline]
     pub fn check_flags(&self, avp: &AvpRef<'_>, must_not: u8) -> Result<(), DecodeError> {
         if self.strict_flags && avp.flags & must_not != 0 {
-            let kind = ErrorKind::InvalidAvpBitCombo { code: avp.code, flags: avp.flags };
+            let kind = ErrorKind::InvalidAvpBitCombo {
+                code: avp.code,
+                flags: avp.flags,
+            };
             return Err(DecodeError::with_avp(kind, avp.raw_bytes()));
         }
         Ok(())
@@ -46,7 +73,11 @@ impl DecodeCtx {
 
     /// Decodes a leaf value, turning a [`ValueError`] into 5004 with the AVP as Failed-AVP.
     #[inline]
-    pub fn value<V: AvpValue>(&self, avp: &AvpRef<'_>, name: &'static str) -> Result<V, DecodeError> {
+    pub fn value<V: AvpValue>(
+        &self,
+        avp: &AvpRef<'_>,
+        name: &'static str,
+    ) -> Result<V, DecodeError> {
         V::decode_value(avp).map_err(|e| avp.invalid_value(name, e.0))
     }
 
@@ -54,7 +85,9 @@ impl DecodeCtx {
     #[inline]
     pub fn group<G: AvpGroup>(&mut self, avp: &AvpRef<'_>) -> Result<G, DecodeError> {
         if self.depth >= self.max_depth {
-            let kind = ErrorKind::NestingTooDeep { max: self.max_depth };
+            let kind = ErrorKind::NestingTooDeep {
+                max: self.max_depth,
+            };
             return Err(DecodeError::with_avp(kind, avp.raw_bytes()));
         }
         self.depth += 1;
@@ -67,13 +100,25 @@ impl DecodeCtx {
     /// `*[ AVP ]` or the AVP is optional to understand; 5001 for an unknown AVP with the
     /// M-bit; 5008 for a known AVP that this grammar does not allow.
     #[inline]
-    pub fn other(&self, avp: &AvpRef<'_>, allow_any: bool, known: bool, out: &mut Vec<RawAvp>) -> Result<(), DecodeError> {
+    pub fn other(
+        &self,
+        avp: &AvpRef<'_>,
+        allow_any: bool,
+        known: bool,
+        out: &mut Vec<RawAvp>,
+    ) -> Result<(), DecodeError> {
         if !known && avp.is_mandatory() {
-            let kind = ErrorKind::UnsupportedAvp { code: avp.code, vendor: avp.vendor };
+            let kind = ErrorKind::UnsupportedAvp {
+                code: avp.code,
+                vendor: avp.vendor,
+            };
             return Err(DecodeError::with_avp(kind, avp.raw_bytes()));
         }
         if known && !allow_any {
-            let kind = ErrorKind::AvpNotAllowed { code: avp.code, vendor: avp.vendor };
+            let kind = ErrorKind::AvpNotAllowed {
+                code: avp.code,
+                vendor: avp.vendor,
+            };
             return Err(DecodeError::with_avp(kind, avp.raw_bytes()));
         }
         out.push(avp.to_raw());
@@ -83,7 +128,12 @@ impl DecodeCtx {
 
 /// Stores the value of an AVP that may occur at most once (5009 on a second one).
 #[inline]
-pub fn set_once<T>(slot: &mut Option<T>, value: T, avp: &AvpRef<'_>, name: &'static str) -> Result<(), DecodeError> {
+pub fn set_once<T>(
+    slot: &mut Option<T>,
+    value: T,
+    avp: &AvpRef<'_>,
+    name: &'static str,
+) -> Result<(), DecodeError> {
     if slot.is_some() {
         let kind = ErrorKind::TooManyOccurrences { name, max: 1 };
         return Err(DecodeError::with_avp(kind, avp.raw_bytes()));
@@ -105,7 +155,10 @@ pub fn check_count<T>(
         return Err(example());
     }
     if max != 0 && items.len() > max {
-        return Err(DecodeError::new(ErrorKind::TooManyOccurrences { name, max: max as u32 }));
+        return Err(DecodeError::new(ErrorKind::TooManyOccurrences {
+            name,
+            max: max as u32,
+        }));
     }
     Ok(())
 }
@@ -151,7 +204,15 @@ pub trait Command: AvpGroup {
 
     /// The command flags this message is sent with.
     fn flags() -> u8 {
-        (if Self::REQUEST { CommandFlags::REQUEST } else { 0 }) | (if Self::PROXIABLE { CommandFlags::PROXIABLE } else { 0 })
+        (if Self::REQUEST {
+            CommandFlags::REQUEST
+        } else {
+            0
+        }) | (if Self::PROXIABLE {
+            CommandFlags::PROXIABLE
+        } else {
+            0
+        })
     }
 
     /// Encodes the whole message under the command's own Application-Id.
@@ -162,7 +223,14 @@ pub trait Command: AvpGroup {
     /// Encodes the whole message under the given Application-Id.
     fn encode_with(&self, application_id: u32, hop_by_hop: u32, end_to_end: u32) -> BytesMut {
         let mut out = BytesMut::with_capacity(256);
-        Header::new(Self::CODE, application_id, Self::flags(), hop_by_hop, end_to_end).write(&mut out);
+        Header::new(
+            Self::CODE,
+            application_id,
+            Self::flags(),
+            hop_by_hop,
+            end_to_end,
+        )
+        .write(&mut out);
         self.encode_avps(&mut out);
         let len = out.len() as u32;
         out[1..4].copy_from_slice(&len.to_be_bytes()[1..]);
@@ -171,9 +239,20 @@ pub trait Command: AvpGroup {
 
     /// Encodes into a [`RawMessage`] (header parsed back, body shared).
     fn to_message(&self, application_id: u32, hop_by_hop: u32, end_to_end: u32) -> RawMessage {
-        let bytes = self.encode_with(application_id, hop_by_hop, end_to_end).freeze();
-        let header = Header::parse_unchecked(&bytes).unwrap_or(Header::new(Self::CODE, application_id, 0, 0, 0));
-        RawMessage { header, body: bytes.slice(HEADER_LEN..) }
+        let bytes = self
+            .encode_with(application_id, hop_by_hop, end_to_end)
+            .freeze();
+        let header = Header::parse_unchecked(&bytes).unwrap_or(Header::new(
+            Self::CODE,
+            application_id,
+            0,
+            0,
+            0,
+        ));
+        RawMessage {
+            header,
+            body: bytes.slice(HEADER_LEN..),
+        }
     }
 
     /// Decodes the body of a received message with default limits.
@@ -181,4 +260,3 @@ pub trait Command: AvpGroup {
         Self::decode_avps(msg.avps(), &mut DecodeCtx::default())
     }
 }
-

@@ -17,10 +17,16 @@ pub fn frame_len(buf: &[u8], max: u32) -> Result<Option<usize>, DecodeError> {
     }
     let len = u32::from_be_bytes([0, buf[1], buf[2], buf[3]]);
     if (len as usize) < HEADER_LEN || len % 4 != 0 {
-        return Err(DecodeError::new(ErrorKind::InvalidMessageLength { length: len, available: buf.len() }));
+        return Err(DecodeError::new(ErrorKind::InvalidMessageLength {
+            length: len,
+            available: buf.len(),
+        }));
     }
     if len > max {
-        return Err(DecodeError::new(ErrorKind::MessageTooLarge { length: len, max }));
+        return Err(DecodeError::new(ErrorKind::MessageTooLarge {
+            length: len,
+            max,
+        }));
     }
     Ok(Some(len as usize))
 }
@@ -38,7 +44,11 @@ pub fn walk_message(msg: &[u8], is_grouped: impl Fn(u32, u32) -> bool + Copy) ->
     walk_avps(&msg[HEADER_LEN..], is_grouped, 0)
 }
 
-fn walk_avps(mut b: &[u8], is_grouped: impl Fn(u32, u32) -> bool + Copy, depth: u32) -> Option<usize> {
+fn walk_avps(
+    mut b: &[u8],
+    is_grouped: impl Fn(u32, u32) -> bool + Copy,
+    depth: u32,
+) -> Option<usize> {
     if depth > 16 {
         return None;
     }

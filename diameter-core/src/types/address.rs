@@ -69,7 +69,10 @@ impl AvpValue for Address {
                 .map(|a| Address::V6(a.into()))
                 .map_err(|_| ValueError("an IPv6 Address must have 16 bytes")),
             8 => Ok(Address::E164(avp.data_bytes().slice(2..))),
-            _ => Ok(Address::Other { family, data: avp.data_bytes().slice(2..) }),
+            _ => Ok(Address::Other {
+                family,
+                data: avp.data_bytes().slice(2..),
+            }),
         }
     }
 

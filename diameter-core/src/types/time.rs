@@ -13,7 +13,7 @@ const NTP_TO_UNIX: i64 = 2_208_988_800;
 ///
 /// RFC 6733 §4.3.1: the field wraps on 2036-02-07 06:28:16 UTC; values with the top bit
 /// clear are read as the next era (2036–2104), values with it set as 1968–2036.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Time(pub u32);
 
 impl Time {
@@ -51,7 +51,10 @@ impl Time {
 
     /// The current time (whole seconds).
     pub fn now() -> Time {
-        let s = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0);
+        let s = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_secs() as i64)
+            .unwrap_or(0);
         Time::from_unix_seconds(s).unwrap_or(Time(0))
     }
 }
@@ -59,7 +62,10 @@ impl Time {
 impl AvpValue for Time {
     const MIN_LEN: usize = 4;
     fn decode_value(avp: &AvpRef<'_>) -> Result<Self, ValueError> {
-        let d: [u8; 4] = avp.data().try_into().map_err(|_| ValueError("a Time payload must be 4 bytes"))?;
+        let d: [u8; 4] = avp
+            .data()
+            .try_into()
+            .map_err(|_| ValueError("a Time payload must be 4 bytes"))?;
         Ok(Time(u32::from_be_bytes(d)))
     }
     fn encode_value(&self, out: &mut BytesMut) {

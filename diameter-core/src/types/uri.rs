@@ -128,7 +128,9 @@ impl DiameterUri {
 fn split_host_port(authority: &str) -> Result<(&str, Option<u16>), ValueError> {
     let bad_port = ValueError("invalid DiameterURI port");
     if let Some(v6) = authority.strip_prefix('[') {
-        let (host, after) = v6.split_once(']').ok_or(ValueError("unclosed [ in DiameterURI"))?;
+        let (host, after) = v6
+            .split_once(']')
+            .ok_or(ValueError("unclosed [ in DiameterURI"))?;
         return match after.strip_prefix(':') {
             Some(p) => Ok((host, Some(p.parse().map_err(|_| bad_port)?))),
             None if after.is_empty() => Ok((host, None)),
@@ -181,7 +183,8 @@ mod tests {
 
     #[test]
     fn parses_all_parts() {
-        let u = DiameterUri::parse("aaas://ocs.example.net:5868;transport=sctp;protocol=diameter").unwrap();
+        let u = DiameterUri::parse("aaas://ocs.example.net:5868;transport=sctp;protocol=diameter")
+            .unwrap();
         assert_eq!(u.scheme, UriScheme::Aaas);
         assert_eq!(u.host(), "ocs.example.net");
         assert_eq!(u.port, Some(5868));

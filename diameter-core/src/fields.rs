@@ -1,0 +1,115 @@
+//! Reading and writing single base-protocol AVP values on untyped messages.
+//!
+//! The peer state machine and the router work on [`RawMessage`]s; these helpers read the
+//! few AVPs they need (Origin-Host, Result-Code, ...) and build AVPs for the messages
+//! they create, without a dictionary.
+
+use crate::avp::{AvpFlags, RawAvp};
+use crate::base::avp;
+use crate::message::RawMessage;
+use crate::types::Address;
+use crate::AvpValue;
+use bytes::{Bytes, BytesMut};
+use std::net::IpAddr;
+
+const M: u8 = AvpFlags::MANDATORY;
+
+/// An Unsigned32 AVP with the M-bit.
+pub fn u32_avp(code: u32, value: u32) -> RawAvp {
+    RawAvp::new(code, M, 0, Bytes::copy_from_slice(&value.to_be_bytes()))
+}
+
+/// A UTF8String or DiameterIdentity AVP with the M-bit.
+pub fn str_avp(code: u32, value: &str) -> RawAvp {
+    RawAvp::new(code, M, 0, Bytes::copy_from_slice(value.as_bytes()))
+}
+
+/// An Address AVP with the M-bit.
+pub fn address_avp(code: u32, ip: IpAddr) -> RawAvp {
+    let mut out = BytesMut::with_capacity(18);
+    Address::from(ip).encode_value(&mut out);
+    RawAvp::new(code, M, 0, out.freeze())
+}
+
+/// A Grouped AVP with the M-bit built from its members.
+pub fn grouped_avp(code: u32, members: &[RawAvp]) -> RawAvp {
+    let mut out = BytesMut::new();
+    for m in members {
+        m.encode(&mut out);
+    }
+    RawAvp::new(code, M, 0, out.freeze())
+}
+
+/// Reads an Unsigned32 payload; `None` unless it has exactly 4 bytes.
+pub fn read_u32(data: &[u8]) -> Option<u32> {
+    <[u8; 4]>::try_from(data).ok().map(u32::from_be_bytes)
+}
+
+/// Reads a UTF-8 payload; `None` if it is not valid UTF-8.
+pub fn read_str(data: &[u8]) -> Option<&str> {
+    std::str::from_utf8(data).ok()
+}
+
+/// The first top-level base AVP (vendor 0) with this code, as a string.
+pub fn find_str(msg: &RawMessage, code: u32) -> Option<String> {
+    let a = msg.avps().map_while(Result::ok).find(|a| a.code == code && a.vendor == 0)?;
+    read_str(a.data()).map(str::to_owned)
+}
+
+/// The first top-level base AVP (vendor 0) with this code, as an Unsigned32.
+pub fn find_u32(msg: &RawMessage, code: u32) -> Option<u32> {
+    let a = msg.avps().map_while(Result::ok).find(|a| a.code == code && a.vendor == 0)?;
+    read_u32(a.data())
+}
+
+/// Origin-Host of a message.
+pub fn origin_host(msg: &RawMessage) -> Option<String> {
+    find_str(msg, avp::ORIGIN_HOST)
+}
+
+/// Origin-Realm of a message.
+pub fn origin_realm(msg: &RawMessage) -> Option<String> {
+    find_str(msg, avp::ORIGIN_REALM)
+}
+
+/// Destination-Realm of a request.
+pub fn destination_realm(msg: &RawMessage) -> Option<String> {
+    find_str(msg, avp::DESTINATION_REALM)
+}
+
+/// Destination-Host of a request.
+pub fn destination_host(msg: &RawMessage) -> Option<String> {
+    find_str(msg, avp::DESTINATION_HOST)
+}
+
+/// Session-Id of a message.
+pub fn session_id(msg: &RawMessage) -> Option<String> {
+    find_str(msg, avp::SESSION_ID)
+}
+
+/// Result-Code of an answer.
+pub fn result_code(msg: &RawMessage) -> Option<u32> {
+    find_u32(msg, avp::RESULT_CODE)
+}
+
+/// Every Route-Record of a request.
+pub fn route_records(msg: &RawMessage) -> Vec<String> {
+    msg.avps()
+        .map_while(Result::ok)
+        .filter(|a| a.code == avp::ROUTE_RECORD && a.vendor == 0)
+        .filter_map(|a| read_str(a.data()).map(str::to_owned))
+        .collect()
+}
+
+/// Compares two DiameterIdentities as RFC 6733 §5.6.4 does: octet by octet, ASCII
+/// letters case-insensitively.
+pub fn cmp_identity(a: &str, b: &str) -> std::cmp::Ordering {
+    let la = a.bytes().map(|c| c.to_ascii_lowercase());
+    let lb = b.bytes().map(|c| c.to_ascii_lowercase());
+    la.cmp(lb)
+}
+
+/// Whether two DiameterIdentities are equal, ignoring ASCII case.
+pub fn same_identity(a: &str, b: &str) -> bool {
+    a.eq_ignore_ascii_case(b)
+}
