@@ -1,0 +1,1 @@
+//! The `diameter` command line: subcommands and their shared helpers.
