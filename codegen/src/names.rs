@@ -10,18 +10,35 @@ const KEYWORDS: &[&str] = &[
     "typeof", "unsized", "virtual", "yield", "try", "gen",
 ];
 
-/// Spells a leading `3GPP` as `Tgpp`, and any other leading digit with an `N` prefix.
+/// Spells a leading `3GPP` as `Tgpp` and any other leading digit with an `N` prefix, and
+/// folds mixed-case words (`QoS`, `AoC`, `IPv6`) to one capital so heck keeps them whole.
 fn lead(name: &str) -> String {
-    let cleaned: String = name
-        .chars()
-        .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+    let words: Vec<String> = name
+        .split(|c: char| !c.is_ascii_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .map(fold_mixed_case)
         .collect();
+    let cleaned = words.join("-");
     if let Some(rest) = cleaned.strip_prefix("3GPP") {
         format!("TGPP{rest}")
     } else if cleaned.starts_with(|c: char| c.is_ascii_digit()) {
         format!("N{cleaned}")
     } else {
         cleaned
+    }
+}
+
+/// `QoS` → `Qos`; `Session`, `SESSION` and `session` are left alone.
+fn fold_mixed_case(word: &str) -> String {
+    let rest = &word[1..];
+    let has_lower = word.chars().any(|c| c.is_ascii_lowercase());
+    let rest_has_upper = rest.chars().any(|c| c.is_ascii_uppercase());
+    if has_lower && rest_has_upper {
+        let mut out = word[..1].to_ascii_uppercase();
+        out.push_str(&rest.to_ascii_lowercase());
+        out
+    } else {
+        word.to_string()
     }
 }
 
@@ -73,7 +90,9 @@ mod tests {
         assert_eq!(type_name("3GPP-Charging-Id"), "TgppChargingId");
         assert_eq!(field("3GPP-Charging-Id"), "tgpp_charging_id");
         assert_eq!(field("Type"), "r#type");
-        assert_eq!(variant("IPv4 Address"), "IPv4Address".to_upper_camel_case());
+        assert_eq!(variant("IPv4 Address"), "Ipv4Address");
+        assert_eq!(field("QoS-Information"), "qos_information");
+        assert_eq!(field("AoC-Request-Type"), "aoc_request_type");
         assert_eq!(variant("TOTAL-OCTETS"), "TotalOctets");
     }
 }
