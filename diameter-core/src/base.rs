@@ -16,7 +16,10 @@ pub mod command {
     /// Whether a command code belongs to the peer connection itself (CER, DWR, DPR),
     /// which is never routed or handed to applications.
     pub fn is_base_peer_command(code: u32) -> bool {
-        matches!(code, CAPABILITIES_EXCHANGE | DEVICE_WATCHDOG | DISCONNECT_PEER)
+        matches!(
+            code,
+            CAPABILITIES_EXCHANGE | DEVICE_WATCHDOG | DISCONNECT_PEER
+        )
     }
 }
 

@@ -52,13 +52,19 @@ pub fn read_str(data: &[u8]) -> Option<&str> {
 
 /// The first top-level base AVP (vendor 0) with this code, as a string.
 pub fn find_str(msg: &RawMessage, code: u32) -> Option<String> {
-    let a = msg.avps().map_while(Result::ok).find(|a| a.code == code && a.vendor == 0)?;
+    let a = msg
+        .avps()
+        .map_while(Result::ok)
+        .find(|a| a.code == code && a.vendor == 0)?;
     read_str(a.data()).map(str::to_owned)
 }
 
 /// The first top-level base AVP (vendor 0) with this code, as an Unsigned32.
 pub fn find_u32(msg: &RawMessage, code: u32) -> Option<u32> {
-    let a = msg.avps().map_while(Result::ok).find(|a| a.code == code && a.vendor == 0)?;
+    let a = msg
+        .avps()
+        .map_while(Result::ok)
+        .find(|a| a.code == code && a.vendor == 0)?;
     read_u32(a.data())
 }
 

@@ -33,7 +33,10 @@ pub struct EndToEndIds {
 impl EndToEndIds {
     /// Starts from the clock reading at start-up (for example Unix seconds).
     pub fn new(clock_at_start: u64) -> Self {
-        EndToEndIds { high: ((clock_at_start & 0xfff) as u32) << 20, counter: 0 }
+        EndToEndIds {
+            high: ((clock_at_start & 0xfff) as u32) << 20,
+            counter: 0,
+        }
     }
 
     /// The next id.
@@ -58,7 +61,10 @@ impl SessionIds {
     /// Ids for the node `identity` (its Origin-Host), started at `clock_at_start`
     /// (Unix seconds).
     pub fn new(identity: impl Into<String>, clock_at_start: u64) -> Self {
-        SessionIds { identity: identity.into(), value: (clock_at_start & 0xffff_ffff) << 32 }
+        SessionIds {
+            identity: identity.into(),
+            value: (clock_at_start & 0xffff_ffff) << 32,
+        }
     }
 
     /// The next Session-Id, with an optional implementation-defined suffix.
@@ -81,7 +87,11 @@ pub struct Jitter(u64);
 impl Jitter {
     /// A generator from a seed (0 is replaced by a fixed non-zero value).
     pub fn new(seed: u64) -> Self {
-        Jitter(if seed == 0 { 0x9e37_79b9_7f4a_7c15 } else { seed })
+        Jitter(if seed == 0 {
+            0x9e37_79b9_7f4a_7c15
+        } else {
+            seed
+        })
     }
 
     /// A value uniform in `0..=max` (roughly).

@@ -7,10 +7,14 @@
 
 pub mod answer;
 pub mod avp;
+pub mod base;
 pub mod dictionary;
 pub mod error;
+pub mod fields;
 pub mod header;
+pub mod ids;
 pub mod message;
+pub mod peer;
 pub mod result_code;
 pub mod traits;
 pub mod types;

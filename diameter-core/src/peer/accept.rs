@@ -43,23 +43,42 @@ pub struct Rejection {
 
 /// Checks the first message of an accepted connection. `Ok` gives the peer's capabilities;
 /// the caller then passes the CER to that peer's state machine.
-pub fn check_incoming(local: &Capabilities, policy: &AcceptPolicy, first: &RawMessage) -> Result<Capabilities, Rejection> {
+pub fn check_incoming(
+    local: &Capabilities,
+    policy: &AcceptPolicy,
+    first: &RawMessage,
+) -> Result<Capabilities, Rejection> {
     let h = &first.header;
     if h.command_code != command::CAPABILITIES_EXCHANGE || !h.is_request() {
-        return Err(Rejection { answer: None, result_code: 0 });
+        return Err(Rejection {
+            answer: None,
+            result_code: 0,
+        });
     }
     let caps = match Capabilities::parse(first) {
         Ok(c) => c,
         Err(e) => {
             let text = e.kind.to_string();
-            let answer = cea(local, h, e.result_code(), Some(&text), e.failed_avp.as_ref());
-            return Err(Rejection { answer: Some(answer), result_code: e.result_code() });
+            let answer = cea(
+                local,
+                h,
+                e.result_code(),
+                Some(&text),
+                e.failed_avp.as_ref(),
+            );
+            return Err(Rejection {
+                answer: Some(answer),
+                result_code: e.result_code(),
+            });
         }
     };
     if !policy.allows(&caps.origin_host) {
         let code = rc::DIAMETER_UNKNOWN_PEER;
         let answer = cea(local, h, code, Some("peer not in the allow-list"), None);
-        return Err(Rejection { answer: Some(answer), result_code: code });
+        return Err(Rejection {
+            answer: Some(answer),
+            result_code: code,
+        });
     }
     Ok(caps)
 }

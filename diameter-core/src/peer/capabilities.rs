@@ -56,7 +56,12 @@ pub struct Capabilities {
 impl Capabilities {
     /// Every application id advertised, whichever AVP carried it.
     pub fn application_ids(&self) -> BTreeSet<u32> {
-        let mut ids: BTreeSet<u32> = self.auth_applications.iter().chain(&self.acct_applications).copied().collect();
+        let mut ids: BTreeSet<u32> = self
+            .auth_applications
+            .iter()
+            .chain(&self.acct_applications)
+            .copied()
+            .collect();
         for v in &self.vendor_applications {
             ids.extend(v.auth.iter().chain(v.acct.iter()));
         }
@@ -70,8 +75,15 @@ impl Capabilities {
 
     /// The AVPs of a CER or CEA after Result-Code, in the order of the RFC grammar.
     pub fn to_avps(&self) -> Vec<RawAvp> {
-        let mut v = vec![str_avp(avp::ORIGIN_HOST, &self.origin_host), str_avp(avp::ORIGIN_REALM, &self.origin_realm)];
-        v.extend(self.host_ip_addresses.iter().map(|ip| address_avp(avp::HOST_IP_ADDRESS, *ip)));
+        let mut v = vec![
+            str_avp(avp::ORIGIN_HOST, &self.origin_host),
+            str_avp(avp::ORIGIN_REALM, &self.origin_realm),
+        ];
+        v.extend(
+            self.host_ip_addresses
+                .iter()
+                .map(|ip| address_avp(avp::HOST_IP_ADDRESS, *ip)),
+        );
         v.push(u32_avp(avp::VENDOR_ID, self.vendor_id));
         let mut name = str_avp(avp::PRODUCT_NAME, &self.product_name);
         name.flags = 0; // Product-Name must not carry the M-bit.
@@ -79,10 +91,26 @@ impl Capabilities {
         if let Some(s) = self.origin_state_id {
             v.push(u32_avp(avp::ORIGIN_STATE_ID, s));
         }
-        v.extend(self.supported_vendor_ids.iter().map(|id| u32_avp(avp::SUPPORTED_VENDOR_ID, *id)));
-        v.extend(self.auth_applications.iter().map(|id| u32_avp(avp::AUTH_APPLICATION_ID, *id)));
-        v.extend(self.inband_security.iter().map(|id| u32_avp(avp::INBAND_SECURITY_ID, *id)));
-        v.extend(self.acct_applications.iter().map(|id| u32_avp(avp::ACCT_APPLICATION_ID, *id)));
+        v.extend(
+            self.supported_vendor_ids
+                .iter()
+                .map(|id| u32_avp(avp::SUPPORTED_VENDOR_ID, *id)),
+        );
+        v.extend(
+            self.auth_applications
+                .iter()
+                .map(|id| u32_avp(avp::AUTH_APPLICATION_ID, *id)),
+        );
+        v.extend(
+            self.inband_security
+                .iter()
+                .map(|id| u32_avp(avp::INBAND_SECURITY_ID, *id)),
+        );
+        v.extend(
+            self.acct_applications
+                .iter()
+                .map(|id| u32_avp(avp::ACCT_APPLICATION_ID, *id)),
+        );
         for va in &self.vendor_applications {
             let mut members = vec![u32_avp(avp::VENDOR_ID, va.vendor_id)];
             members.extend(va.auth.map(|id| u32_avp(avp::AUTH_APPLICATION_ID, id)));
@@ -109,7 +137,11 @@ impl Capabilities {
             }
             let bad = |reason| a.invalid_value("capabilities AVP", reason);
             let u32v = || read_u32(a.data()).ok_or_else(|| bad("an Unsigned32 must have 4 bytes"));
-            let strv = || read_str(a.data()).map(str::to_owned).ok_or_else(|| bad("not valid UTF-8"));
+            let strv = || {
+                read_str(a.data())
+                    .map(str::to_owned)
+                    .ok_or_else(|| bad("not valid UTF-8"))
+            };
             match a.code {
                 avp::ORIGIN_HOST => {
                     c.origin_host = strv()?;
@@ -135,10 +167,15 @@ impl Capabilities {
                 avp::ACCT_APPLICATION_ID => c.acct_applications.push(u32v()?),
                 avp::INBAND_SECURITY_ID => c.inband_security.push(u32v()?),
                 avp::VENDOR_SPECIFIC_APPLICATION_ID => {
-                    let mut va = VendorApp { vendor_id: 0, auth: None, acct: None };
+                    let mut va = VendorApp {
+                        vendor_id: 0,
+                        auth: None,
+                        acct: None,
+                    };
                     for m in a.children() {
                         let m = m.map_err(|e| e.within(a.code, a.flags, a.vendor))?;
-                        let v = read_u32(m.data()).ok_or_else(|| bad("an Unsigned32 must have 4 bytes"));
+                        let v = read_u32(m.data())
+                            .ok_or_else(|| bad("an Unsigned32 must have 4 bytes"));
                         match m.code {
                             avp::VENDOR_ID => va.vendor_id = v?,
                             avp::AUTH_APPLICATION_ID => va.auth = Some(v?),
@@ -153,16 +190,31 @@ impl Capabilities {
         }
         let m = AvpFlags::MANDATORY;
         if !host {
-            return Err(DecodeError::missing("Origin-Host", avp::ORIGIN_HOST, 0, m, 0));
+            return Err(DecodeError::missing(
+                "Origin-Host",
+                avp::ORIGIN_HOST,
+                0,
+                m,
+                0,
+            ));
         }
         if !realm {
-            return Err(DecodeError::missing("Origin-Realm", avp::ORIGIN_REALM, 0, m, 0));
+            return Err(DecodeError::missing(
+                "Origin-Realm",
+                avp::ORIGIN_REALM,
+                0,
+                m,
+                0,
+            ));
         }
         if !vendor {
             return Err(DecodeError::missing("Vendor-Id", avp::VENDOR_ID, 0, m, 4));
         }
         if c.origin_host.is_empty() {
-            return Err(DecodeError::new(ErrorKind::InvalidAvpValue { name: "Origin-Host", reason: "empty" }));
+            return Err(DecodeError::new(ErrorKind::InvalidAvpValue {
+                name: "Origin-Host",
+                reason: "empty",
+            }));
         }
         Ok(c)
     }
@@ -184,7 +236,10 @@ impl CommonApplications {
         let (l, r) = (local.application_ids(), remote.application_ids());
         let relay = l.contains(&app::RELAY) || r.contains(&app::RELAY);
         let ids = if relay {
-            l.union(&r).copied().filter(|id| *id != app::RELAY).collect()
+            l.union(&r)
+                .copied()
+                .filter(|id| *id != app::RELAY)
+                .collect()
         } else {
             l.intersection(&r).copied().collect()
         };
@@ -205,7 +260,13 @@ impl CommonApplications {
 
 /// A CER from `local`.
 pub fn cer(local: &Capabilities, hop_by_hop: u32, end_to_end: u32) -> RawMessage {
-    let h = Header::new(command::CAPABILITIES_EXCHANGE, app::COMMON, CommandFlags::REQUEST, hop_by_hop, end_to_end);
+    let h = Header::new(
+        command::CAPABILITIES_EXCHANGE,
+        app::COMMON,
+        CommandFlags::REQUEST,
+        hop_by_hop,
+        end_to_end,
+    );
     RawMessage::from_avps(h, &local.to_avps())
 }
 
@@ -217,8 +278,18 @@ pub fn cea(
     error_message: Option<&str>,
     failed_avp: Option<&bytes::Bytes>,
 ) -> RawMessage {
-    let flags = if rc::is_protocol_error(result_code) { CommandFlags::ERROR } else { 0 };
-    let h = Header::new(command::CAPABILITIES_EXCHANGE, app::COMMON, flags, request.hop_by_hop, request.end_to_end);
+    let flags = if rc::is_protocol_error(result_code) {
+        CommandFlags::ERROR
+    } else {
+        0
+    };
+    let h = Header::new(
+        command::CAPABILITIES_EXCHANGE,
+        app::COMMON,
+        flags,
+        request.hop_by_hop,
+        request.end_to_end,
+    );
     let mut avps = vec![u32_avp(avp::RESULT_CODE, result_code)];
     avps.extend(local.to_avps());
     if let Some(text) = error_message {
@@ -227,7 +298,12 @@ pub fn cea(
         avps.push(e);
     }
     if let Some(f) = failed_avp {
-        avps.push(RawAvp::new(avp::FAILED_AVP, AvpFlags::MANDATORY, 0, f.clone()));
+        avps.push(RawAvp::new(
+            avp::FAILED_AVP,
+            AvpFlags::MANDATORY,
+            0,
+            f.clone(),
+        ));
     }
     RawMessage::from_avps(h, &avps)
 }
@@ -240,7 +316,10 @@ mod tests {
         Capabilities {
             origin_host: host.into(),
             origin_realm: "example.net".into(),
-            host_ip_addresses: vec!["127.0.0.1".parse().unwrap_or(IpAddr::from([127, 0, 0, 1])), "::1".parse().unwrap()],
+            host_ip_addresses: vec![
+                "127.0.0.1".parse().unwrap_or(IpAddr::from([127, 0, 0, 1])),
+                "::1".parse().unwrap(),
+            ],
             vendor_id: 10415,
             product_name: "test".into(),
             firmware_revision: Some(3),
@@ -248,7 +327,11 @@ mod tests {
             supported_vendor_ids: vec![10415],
             auth_applications: apps.to_vec(),
             acct_applications: vec![3],
-            vendor_applications: vec![VendorApp { vendor_id: 10415, auth: Some(16777238), acct: None }],
+            vendor_applications: vec![VendorApp {
+                vendor_id: 10415,
+                auth: Some(16777238),
+                acct: None,
+            }],
             inband_security: vec![0],
         }
     }
@@ -275,7 +358,13 @@ mod tests {
 
     #[test]
     fn missing_origin_host_is_5005() {
-        let m = RawMessage::from_avps(Header::new(257, 0, 0x80, 1, 1), &[u32_avp(avp::VENDOR_ID, 1)]);
-        assert_eq!(Capabilities::parse(&m).unwrap_err().result_code(), rc::DIAMETER_MISSING_AVP);
+        let m = RawMessage::from_avps(
+            Header::new(257, 0, 0x80, 1, 1),
+            &[u32_avp(avp::VENDOR_ID, 1)],
+        );
+        assert_eq!(
+            Capabilities::parse(&m).unwrap_err().result_code(),
+            rc::DIAMETER_MISSING_AVP
+        );
     }
 }
