@@ -8,6 +8,7 @@
 pub mod answer;
 pub mod avp;
 pub mod base;
+pub mod dedup;
 pub mod dictionary;
 pub mod error;
 pub mod fields;
@@ -15,7 +16,9 @@ pub mod header;
 pub mod ids;
 pub mod message;
 pub mod peer;
+pub mod pending;
 pub mod result_code;
+pub mod routing;
 pub mod traits;
 pub mod types;
 pub mod walk;
