@@ -1,0 +1,362 @@
+//! Charging batches: the operations and their semantics, shared by every backend.
+
+use super::{rg_key, AccountId, StoreError};
+
+/// One operation of a [`Batch`]. Each yields one number in [`BatchOutcome::results`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Op {
+    /// Opens (or refreshes) the batch's session with a supervision deadline (ms). Yields 0.
+    OpenSession {
+        /// Tcc deadline, ms since the epoch.
+        expires_at: i64,
+    },
+    /// Moves the session's supervision deadline. Yields 0.
+    Touch {
+        /// Tcc deadline, ms since the epoch.
+        expires_at: i64,
+    },
+    /// Settles the reservation of a rating group: debits `used_cost` (from the reservation,
+    /// then from the available balance, never below zero) and releases the rest. Yields the
+    /// amount debited.
+    Settle {
+        /// Rating group (None: the session-level reservation).
+        rating_group: Option<u32>,
+        /// Price of the used units.
+        used_cost: i64,
+    },
+    /// Reserves up to `want` for a rating group, in whole multiples of `block` (the price of
+    /// one unit block; 0 = any amount), as the available balance allows. Yields the amount
+    /// reserved (added to any reservation the rating group already has).
+    Reserve {
+        /// Rating group (None: session level).
+        rating_group: Option<u32>,
+        /// Amount wanted.
+        want: i64,
+        /// Granularity.
+        block: i64,
+    },
+    /// Releases every reservation of the session and closes it. Yields the amount released.
+    CloseSession,
+    /// Like [`Op::CloseSession`], but only when the session's deadline is at or before
+    /// `now_ms` (another node may have refreshed it). Yields the amount released, or -1 when
+    /// the session was not expired.
+    CloseIfExpired {
+        /// The current time, ms since the epoch.
+        now_ms: i64,
+    },
+    /// Debits `amount` at once (event charging). With `partial`, debits what is available
+    /// when that is less; otherwise nothing. Yields the amount debited.
+    Debit {
+        /// Amount to debit.
+        amount: i64,
+        /// Whether a partial debit is acceptable.
+        partial: bool,
+    },
+    /// Credits `amount` (REFUND_ACCOUNT). Yields the amount credited.
+    Refund {
+        /// Amount to credit.
+        amount: i64,
+    },
+    /// Checks whether `amount` is available, changing nothing. Yields 1 or 0.
+    Check {
+        /// Amount to check.
+        amount: i64,
+    },
+}
+
+/// Operations on one account run in one transaction.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Batch {
+    /// The account (locked for the transaction).
+    pub account: AccountId,
+    /// The session the operations belong to (reservations are per session and rating group).
+    pub session: Option<String>,
+    /// When set, the session must exist and belong to `account`; otherwise nothing runs and
+    /// [`BatchOutcome::unknown_session`] is set.
+    pub require_session: bool,
+    /// Idempotency key: a batch with a key seen before returns the saved outcome.
+    pub key: Option<String>,
+    /// The operations, in order.
+    pub ops: Vec<Op>,
+}
+
+impl Batch {
+    /// An empty batch without a key.
+    pub fn new(account: AccountId, session: Option<String>) -> Self {
+        Batch {
+            account,
+            session,
+            require_session: false,
+            key: None,
+            ops: Vec::new(),
+        }
+    }
+}
+
+/// What a batch did.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct BatchOutcome {
+    /// One number per operation (see [`Op`]).
+    pub results: Vec<i64>,
+    /// Balance after the batch.
+    pub balance: i64,
+    /// Reserved amount after the batch.
+    pub reserved: i64,
+    /// The batch's key had been seen: this is the saved outcome and nothing ran now.
+    pub replayed: bool,
+    /// [`Batch::require_session`] was set and the session is not open.
+    pub unknown_session: bool,
+}
+
+impl BatchOutcome {
+    /// Available balance after the batch.
+    pub fn available(&self) -> i64 {
+        self.balance - self.reserved
+    }
+
+    fn encode(&self) -> String {
+        let rs: Vec<String> = self.results.iter().map(i64::to_string).collect();
+        format!("{};{};{}", rs.join(","), self.balance, self.reserved)
+    }
+
+    fn decode(s: &str) -> Result<BatchOutcome, StoreError> {
+        let bad = || StoreError::Corrupt(format!("saved outcome `{s}`"));
+        let mut parts = s.split(';');
+        let rs = parts.next().ok_or_else(bad)?;
+        let balance = parts.next().and_then(|v| v.parse().ok()).ok_or_else(bad)?;
+        let reserved = parts.next().and_then(|v| v.parse().ok()).ok_or_else(bad)?;
+        let mut results = Vec::new();
+        for r in rs.split(',').filter(|r| !r.is_empty()) {
+            results.push(r.parse().map_err(|_| bad())?);
+        }
+        Ok(BatchOutcome {
+            results,
+            balance,
+            reserved,
+            replayed: true,
+            unknown_session: false,
+        })
+    }
+}
+
+/// Primitive operations inside one open transaction; the backends implement this.
+pub(crate) trait Tx {
+    /// Locks the account row; returns (balance, reserved).
+    fn lock_account(&mut self, id: AccountId) -> Result<Option<(i64, i64)>, StoreError>;
+    fn set_account(&mut self, id: AccountId, balance: i64, reserved: i64)
+        -> Result<(), StoreError>;
+    fn saved_outcome(&mut self, key: &str) -> Result<Option<String>, StoreError>;
+    fn save_outcome(
+        &mut self,
+        key: &str,
+        account: AccountId,
+        outcome: &str,
+        now_ms: i64,
+    ) -> Result<(), StoreError>;
+    /// (account, expires_at) of a session.
+    fn session(&mut self, session: &str) -> Result<Option<(AccountId, i64)>, StoreError>;
+    fn upsert_session(
+        &mut self,
+        session: &str,
+        account: AccountId,
+        expires_at: i64,
+        now_ms: i64,
+    ) -> Result<(), StoreError>;
+    fn touch_session(&mut self, session: &str, expires_at: i64) -> Result<(), StoreError>;
+    fn delete_session(&mut self, session: &str) -> Result<(), StoreError>;
+    fn reservation(&mut self, session: &str, rg: i64) -> Result<i64, StoreError>;
+    /// Sets a reservation (deletes it when `amount` is 0).
+    fn set_reservation(
+        &mut self,
+        session: &str,
+        rg: i64,
+        account: AccountId,
+        amount: i64,
+    ) -> Result<(), StoreError>;
+    /// Deletes every reservation of a session; returns their sum.
+    fn take_reservations(&mut self, session: &str) -> Result<i64, StoreError>;
+    #[allow(clippy::too_many_arguments)]
+    fn ledger(
+        &mut self,
+        account: AccountId,
+        session: Option<&str>,
+        rg: Option<i64>,
+        kind: &str,
+        amount: i64,
+        key: Option<&str>,
+        now_ms: i64,
+    ) -> Result<(), StoreError>;
+}
+
+/// Runs a batch inside an open transaction. The caller commits on `Ok`, rolls back on `Err`.
+pub(crate) fn run(tx: &mut dyn Tx, batch: &Batch, now_ms: i64) -> Result<BatchOutcome, StoreError> {
+    let (mut balance, mut reserved) = tx
+        .lock_account(batch.account)?
+        .ok_or(StoreError::NoSuchAccount(batch.account))?;
+    if let Some(key) = &batch.key {
+        if let Some(saved) = tx.saved_outcome(key)? {
+            return BatchOutcome::decode(&saved);
+        }
+    }
+    let session = batch.session.as_deref();
+    if batch.require_session {
+        let open = match session {
+            Some(s) => tx.session(s)?.map(|(a, _)| a) == Some(batch.account),
+            None => false,
+        };
+        if !open {
+            return Ok(BatchOutcome {
+                balance,
+                reserved,
+                unknown_session: true,
+                ..BatchOutcome::default()
+            });
+        }
+    }
+    let need_session =
+        || session.ok_or_else(|| StoreError::Refused("operation needs a session".to_string()));
+    let key = batch.key.as_deref();
+    let mut results = Vec::with_capacity(batch.ops.len());
+    for op in &batch.ops {
+        let r = match *op {
+            Op::OpenSession { expires_at } => {
+                tx.upsert_session(need_session()?, batch.account, expires_at, now_ms)?;
+                0
+            }
+            Op::Touch { expires_at } => {
+                tx.touch_session(need_session()?, expires_at)?;
+                0
+            }
+            Op::Settle {
+                rating_group,
+                used_cost,
+            } => {
+                let s = need_session()?;
+                let rg = rg_key(rating_group);
+                let held = tx.reservation(s, rg)?;
+                let debit = used_cost.max(0).min(held + (balance - reserved));
+                balance -= debit;
+                reserved -= held;
+                if held != 0 {
+                    tx.set_reservation(s, rg, batch.account, 0)?;
+                }
+                if debit > 0 {
+                    tx.ledger(
+                        batch.account,
+                        Some(s),
+                        Some(rg),
+                        "debit",
+                        debit,
+                        key,
+                        now_ms,
+                    )?;
+                }
+                debit
+            }
+            Op::Reserve {
+                rating_group,
+                want,
+                block,
+            } => {
+                let s = need_session()?;
+                let rg = rg_key(rating_group);
+                let mut grant = want.max(0).min(balance - reserved);
+                if block > 0 {
+                    grant = grant / block * block;
+                }
+                if grant > 0 {
+                    let held = tx.reservation(s, rg)?;
+                    tx.set_reservation(s, rg, batch.account, held + grant)?;
+                    reserved += grant;
+                }
+                grant
+            }
+            Op::CloseSession => {
+                let s = need_session()?;
+                let released = tx.take_reservations(s)?;
+                reserved -= released;
+                tx.delete_session(s)?;
+                released
+            }
+            Op::CloseIfExpired { now_ms: at } => {
+                let s = need_session()?;
+                match tx.session(s)? {
+                    Some((_, expires_at)) if expires_at <= at => {
+                        let released = tx.take_reservations(s)?;
+                        reserved -= released;
+                        tx.delete_session(s)?;
+                        released
+                    }
+                    _ => -1,
+                }
+            }
+            Op::Debit { amount, partial } => {
+                let available = balance - reserved;
+                let amount = amount.max(0);
+                let debit = if available >= amount {
+                    amount
+                } else if partial {
+                    available.max(0)
+                } else {
+                    0
+                };
+                if debit > 0 {
+                    balance -= debit;
+                    tx.ledger(batch.account, session, None, "debit", debit, key, now_ms)?;
+                }
+                debit
+            }
+            Op::Refund { amount } => {
+                let amount = amount.max(0);
+                if amount > 0 {
+                    balance += amount;
+                    tx.ledger(batch.account, session, None, "refund", amount, key, now_ms)?;
+                }
+                amount
+            }
+            Op::Check { amount } => i64::from(balance - reserved >= amount),
+        };
+        results.push(r);
+    }
+    if reserved < 0 || balance < reserved {
+        return Err(StoreError::Corrupt(format!(
+            "account {} would have balance {balance} and reserved {reserved}",
+            batch.account
+        )));
+    }
+    tx.set_account(batch.account, balance, reserved)?;
+    let outcome = BatchOutcome {
+        results,
+        balance,
+        reserved,
+        replayed: false,
+        unknown_session: false,
+    };
+    if let Some(key) = key {
+        tx.save_outcome(key, batch.account, &outcome.encode(), now_ms)?;
+    }
+    Ok(outcome)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn outcome_round_trip() {
+        let o = BatchOutcome {
+            results: vec![1, -1, 300],
+            balance: 700,
+            reserved: 200,
+            replayed: true,
+            unknown_session: false,
+        };
+        assert_eq!(BatchOutcome::decode(&o.encode()).unwrap(), o);
+        let empty = BatchOutcome {
+            replayed: true,
+            ..BatchOutcome::default()
+        };
+        assert_eq!(BatchOutcome::decode(&empty.encode()).unwrap(), empty);
+        assert!(BatchOutcome::decode("x;1").is_err());
+    }
+}

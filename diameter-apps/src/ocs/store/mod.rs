@@ -1,0 +1,316 @@
+//! Account storage of the OCS: balances, reservations, sessions and a ledger.
+//!
+//! A [`Store`] holds accounts identified by one or more Subscription-Ids (type + data), each
+//! with a balance in integer minor units of one currency. Charging happens in [`Batch`]es: a
+//! list of [`Op`]s on one account that run in one database transaction with the account row
+//! locked, so concurrent sessions (on one node or on several nodes sharing PostgreSQL) never
+//! take the available balance below zero. A batch may carry an idempotency key (the server
+//! uses Session-Id, CC-Request-Type and CC-Request-Number): the outcome is saved in the same
+//! transaction, and a batch with a key already seen returns the saved outcome without
+//! charging again, so a retransmitted request is charged once, even across a crash.
+//!
+//! Two backends: [`SqliteStore`] (the default, a file created on first start, WAL) and
+//! [`PgStore`] (PostgreSQL, `SELECT ... FOR UPDATE` on the account row).
+//!
+//! Balance model: `balance` is what the account holds; `reserved` is the sum of the open
+//! reservations; `available = balance - reserved` is never negative (a `CHECK` in the schema
+//! backs the code). Debits lower `balance` (and release the reservation they settle).
+//!
+//! ```
+//! use diameter_apps::ocs::store::{open, Batch, IdKind, NewAccount, Op, SubscriberId};
+//!
+//! let store = open("sqlite::memory:").unwrap();
+//! let alice = SubscriberId::new(IdKind::E164, "491701234567");
+//! let id = store.add_account(&NewAccount::new(vec![alice.clone()], 1000, 978)).unwrap();
+//! let mut batch = Batch::new(id, Some("s1".into()));
+//! batch.ops.push(Op::OpenSession { expires_at: 60_000 });
+//! batch.ops.push(Op::Reserve { rating_group: Some(1), want: 300, block: 100 });
+//! let out = store.apply(&batch, 0).unwrap();
+//! assert_eq!(out.results, vec![0, 300]);
+//! assert_eq!(store.find_account(&alice).unwrap().unwrap().available(), 700);
+//! ```
+
+mod accounts_file;
+mod batch;
+mod postgres;
+mod sqlite;
+
+pub use self::accounts_file::{load_accounts_file, parse_accounts, AccountEntry, AccountsFile};
+pub use self::batch::{Batch, BatchOutcome, Op};
+pub use self::postgres::PgStore;
+pub use self::sqlite::SqliteStore;
+
+use std::fmt;
+use std::sync::Arc;
+
+/// Row id of an account.
+pub type AccountId = i64;
+
+/// The kind of a Subscription-Id (the values of Subscription-Id-Type, RFC 4006 §8.47).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum IdKind {
+    /// END_USER_E164 (0): an MSISDN.
+    E164,
+    /// END_USER_IMSI (1).
+    Imsi,
+    /// END_USER_SIP_URI (2).
+    SipUri,
+    /// END_USER_NAI (3).
+    Nai,
+    /// END_USER_PRIVATE (4).
+    Private,
+}
+
+impl IdKind {
+    /// The Subscription-Id-Type value on the wire.
+    pub fn code(self) -> i32 {
+        match self {
+            IdKind::E164 => 0,
+            IdKind::Imsi => 1,
+            IdKind::SipUri => 2,
+            IdKind::Nai => 3,
+            IdKind::Private => 4,
+        }
+    }
+
+    /// The kind for a Subscription-Id-Type value.
+    pub fn from_code(code: i32) -> Option<IdKind> {
+        Some(match code {
+            0 => IdKind::E164,
+            1 => IdKind::Imsi,
+            2 => IdKind::SipUri,
+            3 => IdKind::Nai,
+            4 => IdKind::Private,
+            _ => return None,
+        })
+    }
+
+    /// The name used in the accounts file: `e164`, `imsi`, `sip`, `nai`, `private`.
+    pub fn name(self) -> &'static str {
+        match self {
+            IdKind::E164 => "e164",
+            IdKind::Imsi => "imsi",
+            IdKind::SipUri => "sip",
+            IdKind::Nai => "nai",
+            IdKind::Private => "private",
+        }
+    }
+
+    /// Parses a name of [`IdKind::name`] (also `msisdn`, `sip_uri`, case-insensitive).
+    pub fn parse(name: &str) -> Option<IdKind> {
+        Some(match name.to_ascii_lowercase().as_str() {
+            "e164" | "msisdn" => IdKind::E164,
+            "imsi" => IdKind::Imsi,
+            "sip" | "sip_uri" | "sipuri" => IdKind::SipUri,
+            "nai" => IdKind::Nai,
+            "private" => IdKind::Private,
+            _ => return None,
+        })
+    }
+}
+
+/// A Subscription-Id: its type and data.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct SubscriberId {
+    /// Subscription-Id-Type.
+    pub kind: IdKind,
+    /// Subscription-Id-Data.
+    pub data: String,
+}
+
+impl SubscriberId {
+    /// A subscriber id of the given kind.
+    pub fn new(kind: IdKind, data: impl Into<String>) -> Self {
+        SubscriberId {
+            kind,
+            data: data.into(),
+        }
+    }
+
+    /// Parses `kind:data`, such as `e164:491701234567` or `sip:sip:alice@example.net`.
+    pub fn parse(s: &str) -> Option<SubscriberId> {
+        let (kind, data) = s.split_once(':')?;
+        if data.is_empty() {
+            return None;
+        }
+        Some(SubscriberId::new(IdKind::parse(kind)?, data))
+    }
+}
+
+impl fmt::Display for SubscriberId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}", self.kind.name(), self.data)
+    }
+}
+
+/// An account as stored.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Account {
+    /// Row id.
+    pub id: AccountId,
+    /// Free-form name (may be empty).
+    pub name: String,
+    /// What the account holds, in minor units.
+    pub balance: i64,
+    /// Sum of the open reservations, in minor units.
+    pub reserved: i64,
+    /// ISO 4217 numeric currency code (978 = EUR).
+    pub currency: u32,
+    /// The Subscription-Ids that select this account.
+    pub ids: Vec<SubscriberId>,
+}
+
+impl Account {
+    /// What can still be reserved or debited: `balance - reserved`.
+    pub fn available(&self) -> i64 {
+        self.balance - self.reserved
+    }
+}
+
+/// An account to create.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NewAccount {
+    /// Free-form name.
+    pub name: String,
+    /// Subscription-Ids (at least one).
+    pub ids: Vec<SubscriberId>,
+    /// Opening balance in minor units.
+    pub balance: i64,
+    /// ISO 4217 numeric currency code.
+    pub currency: u32,
+}
+
+impl NewAccount {
+    /// An unnamed account.
+    pub fn new(ids: Vec<SubscriberId>, balance: i64, currency: u32) -> Self {
+        NewAccount {
+            name: String::new(),
+            ids,
+            balance,
+            currency,
+        }
+    }
+}
+
+/// Sums of the ledger of one account.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct LedgerTotals {
+    /// Everything debited (session usage and direct debits).
+    pub debits: i64,
+    /// Everything refunded (REFUND_ACCOUNT).
+    pub refunds: i64,
+    /// Operator adjustments (top-ups positive, corrections negative).
+    pub adjustments: i64,
+}
+
+/// Errors of the storage layer.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// SQLite failed.
+    #[error("sqlite: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    /// PostgreSQL failed.
+    #[error("postgres: {0}")]
+    Postgres(#[from] ::postgres::Error),
+    /// The account does not exist.
+    #[error("no account with id {0}")]
+    NoSuchAccount(AccountId),
+    /// A Subscription-Id already belongs to an account.
+    #[error("subscription id {0} already belongs to an account")]
+    Duplicate(String),
+    /// An operation was refused (for example an adjustment below the reserved amount).
+    #[error("refused: {0}")]
+    Refused(String),
+    /// A bad store URL or accounts file.
+    #[error("{0}")]
+    Config(String),
+    /// Stored data that cannot be read back.
+    #[error("corrupt stored data: {0}")]
+    Corrupt(String),
+}
+
+/// The storage an OCS charges against. Implementations are safe to share between threads;
+/// every method is blocking (call it from `spawn_blocking` in async code).
+pub trait Store: Send + Sync {
+    /// Creates an account; fails with [`StoreError::Duplicate`] when one of its ids exists.
+    fn add_account(&self, account: &NewAccount) -> Result<AccountId, StoreError>;
+
+    /// Returns the account of the first id that exists, or creates the account (a lab's
+    /// `--auto-provision`, or loading an accounts file without touching known balances).
+    /// Safe against a concurrent creation of the same id.
+    fn ensure_account(&self, account: &NewAccount) -> Result<AccountId, StoreError>;
+
+    /// The account a Subscription-Id selects.
+    fn find_account(&self, id: &SubscriberId) -> Result<Option<Account>, StoreError>;
+
+    /// An account by row id.
+    fn account(&self, id: AccountId) -> Result<Option<Account>, StoreError>;
+
+    /// Adds `delta` (negative for a correction) to the balance, recorded in the ledger as an
+    /// adjustment; refused when the balance would fall below the reserved amount.
+    fn adjust_balance(&self, id: AccountId, delta: i64, now_ms: i64) -> Result<i64, StoreError>;
+
+    /// The account of an open session.
+    fn session_account(&self, session_id: &str) -> Result<Option<AccountId>, StoreError>;
+
+    /// The open sessions of an account.
+    fn sessions_of(&self, id: AccountId) -> Result<Vec<String>, StoreError>;
+
+    /// Sessions whose supervision deadline (`expires_at`, ms since the epoch) is at or
+    /// before `now_ms`, at most `limit`.
+    fn expired_sessions(
+        &self,
+        now_ms: i64,
+        limit: usize,
+    ) -> Result<Vec<(String, AccountId)>, StoreError>;
+
+    /// Runs a batch in one transaction (see [`Batch`]).
+    fn apply(&self, batch: &Batch, now_ms: i64) -> Result<BatchOutcome, StoreError>;
+
+    /// Sums of the ledger of an account.
+    fn ledger_totals(&self, id: AccountId) -> Result<LedgerTotals, StoreError>;
+
+    /// Deletes saved request outcomes older than `before_ms`; returns how many.
+    fn purge_requests(&self, before_ms: i64) -> Result<u64, StoreError>;
+}
+
+/// Opens a store from a URL: `sqlite://PATH` (or a bare path; `sqlite::memory:` for a
+/// private in-memory database), `postgres://...` / `postgresql://...` (libpq URL or
+/// `postgres:host=... user=...` key-value form). Creates the schema when missing.
+pub fn open(url: &str) -> Result<Arc<dyn Store>, StoreError> {
+    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        return Ok(Arc::new(PgStore::connect(url, 8)?));
+    }
+    if let Some(kv) = url.strip_prefix("postgres:") {
+        return Ok(Arc::new(PgStore::connect(kv, 8)?));
+    }
+    if url == "sqlite::memory:" {
+        return Ok(Arc::new(SqliteStore::in_memory()?));
+    }
+    let path = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))
+        .unwrap_or(url);
+    if path.is_empty() {
+        return Err(StoreError::Config(format!("bad store url `{url}`")));
+    }
+    Ok(Arc::new(SqliteStore::open(path)?))
+}
+
+/// Loads an accounts file into a store: accounts whose first id exists keep their balance.
+/// Returns how many entries were processed.
+pub fn load_accounts(store: &dyn Store, file: &AccountsFile) -> Result<usize, StoreError> {
+    for entry in &file.accounts {
+        store.ensure_account(&entry.to_new_account(file.currency)?)?;
+    }
+    Ok(file.accounts.len())
+}
+
+/// Encodes an optional rating group for the store (`-1` for "no rating group").
+pub(crate) fn rg_key(rating_group: Option<u32>) -> i64 {
+    rating_group.map(i64::from).unwrap_or(-1)
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,481 @@
+//! The embedded default store: one SQLite file in WAL mode, created on first start.
+
+use super::batch::{self, Batch, BatchOutcome, Tx};
+use super::{
+    Account, AccountId, IdKind, LedgerTotals, NewAccount, Store, StoreError, SubscriberId,
+};
+use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
+use std::sync::{Mutex, MutexGuard};
+
+/// The schema (also used, with `BIGSERIAL` ids, by PostgreSQL).
+pub(crate) const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS accounts (
+    id        INTEGER PRIMARY KEY AUTOINCREMENT,
+    name      TEXT    NOT NULL DEFAULT '',
+    currency  INTEGER NOT NULL,
+    balance   BIGINT  NOT NULL,
+    reserved  BIGINT  NOT NULL DEFAULT 0,
+    CHECK (reserved >= 0 AND balance >= reserved)
+);
+CREATE TABLE IF NOT EXISTS subscription_ids (
+    id_type    INTEGER NOT NULL,
+    id_data    TEXT    NOT NULL,
+    account_id BIGINT  NOT NULL REFERENCES accounts(id),
+    PRIMARY KEY (id_type, id_data)
+);
+CREATE INDEX IF NOT EXISTS subscription_ids_account ON subscription_ids(account_id);
+CREATE TABLE IF NOT EXISTS sessions (
+    session_id TEXT   PRIMARY KEY,
+    account_id BIGINT NOT NULL REFERENCES accounts(id),
+    expires_at BIGINT NOT NULL,
+    created_at BIGINT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS sessions_expiry ON sessions(expires_at);
+CREATE INDEX IF NOT EXISTS sessions_account ON sessions(account_id);
+CREATE TABLE IF NOT EXISTS reservations (
+    session_id   TEXT   NOT NULL,
+    rating_group BIGINT NOT NULL,
+    account_id   BIGINT NOT NULL REFERENCES accounts(id),
+    amount       BIGINT NOT NULL CHECK (amount > 0),
+    PRIMARY KEY (session_id, rating_group)
+);
+CREATE TABLE IF NOT EXISTS ledger (
+    id           INTEGER PRIMARY KEY AUTOINCREMENT,
+    account_id   BIGINT NOT NULL REFERENCES accounts(id),
+    session_id   TEXT,
+    rating_group BIGINT,
+    kind         TEXT   NOT NULL,
+    amount       BIGINT NOT NULL,
+    request_key  TEXT,
+    at           BIGINT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS ledger_account ON ledger(account_id);
+CREATE TABLE IF NOT EXISTS requests (
+    request_key TEXT   PRIMARY KEY,
+    account_id  BIGINT NOT NULL,
+    outcome     TEXT   NOT NULL,
+    at          BIGINT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS requests_at ON requests(at);
+";
+
+/// SQLite-backed [`Store`]. One connection behind a mutex; every batch is a
+/// `BEGIN IMMEDIATE` transaction, so several processes may share the file as well.
+pub struct SqliteStore {
+    conn: Mutex<Connection>,
+}
+
+impl SqliteStore {
+    /// Opens (or creates) the database file and its schema; WAL journal, `synchronous=FULL`.
+    pub fn open(path: &str) -> Result<SqliteStore, StoreError> {
+        let conn = Connection::open(path)?;
+        conn.busy_timeout(std::time::Duration::from_secs(10))?;
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        conn.pragma_update(None, "synchronous", "FULL")?;
+        Self::init(conn)
+    }
+
+    /// A private in-memory database (tests and examples).
+    pub fn in_memory() -> Result<SqliteStore, StoreError> {
+        Self::init(Connection::open_in_memory()?)
+    }
+
+    fn init(conn: Connection) -> Result<SqliteStore, StoreError> {
+        conn.pragma_update(None, "foreign_keys", "ON")?;
+        conn.execute_batch(SCHEMA)?;
+        Ok(SqliteStore {
+            conn: Mutex::new(conn),
+        })
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Connection> {
+        // A panic while holding the lock leaves no half-done transaction (it rolls back on
+        // drop), so a poisoned connection is still usable.
+        self.conn.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+fn ids_of(conn: &Connection, id: AccountId) -> Result<Vec<SubscriberId>, StoreError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT id_type, id_data FROM subscription_ids WHERE account_id = ?1 ORDER BY id_type, id_data",
+    )?;
+    let rows = stmt.query_map(params![id], |r| {
+        Ok((r.get::<_, i32>(0)?, r.get::<_, String>(1)?))
+    })?;
+    let mut out = Vec::new();
+    for row in rows {
+        let (t, data) = row?;
+        let kind = IdKind::from_code(t)
+            .ok_or_else(|| StoreError::Corrupt(format!("subscription id type {t}")))?;
+        out.push(SubscriberId { kind, data });
+    }
+    Ok(out)
+}
+
+fn load_account(conn: &Connection, id: AccountId) -> Result<Option<Account>, StoreError> {
+    let row = conn
+        .prepare_cached("SELECT name, currency, balance, reserved FROM accounts WHERE id = ?1")?
+        .query_row(params![id], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, i64>(1)?,
+                r.get::<_, i64>(2)?,
+                r.get::<_, i64>(3)?,
+            ))
+        })
+        .optional()?;
+    let Some((name, currency, balance, reserved)) = row else {
+        return Ok(None);
+    };
+    Ok(Some(Account {
+        id,
+        name,
+        balance,
+        reserved,
+        currency: u32::try_from(currency).unwrap_or(0),
+        ids: ids_of(conn, id)?,
+    }))
+}
+
+fn account_of_id(conn: &Connection, id: &SubscriberId) -> Result<Option<AccountId>, StoreError> {
+    Ok(conn
+        .prepare_cached(
+            "SELECT account_id FROM subscription_ids WHERE id_type = ?1 AND id_data = ?2",
+        )?
+        .query_row(params![id.kind.code(), id.data], |r| r.get(0))
+        .optional()?)
+}
+
+/// Inserts the account and its ids; `Ok(None)` when an id already exists (nothing kept).
+fn insert_account(
+    tx: &rusqlite::Transaction<'_>,
+    account: &NewAccount,
+) -> Result<Option<AccountId>, StoreError> {
+    if account.ids.is_empty() {
+        return Err(StoreError::Refused(
+            "an account needs a subscription id".into(),
+        ));
+    }
+    if account.balance < 0 {
+        return Err(StoreError::Refused("negative opening balance".into()));
+    }
+    tx.execute(
+        "INSERT INTO accounts (name, currency, balance, reserved) VALUES (?1, ?2, ?3, 0)",
+        params![account.name, i64::from(account.currency), account.balance],
+    )?;
+    let id = tx.last_insert_rowid();
+    for sid in &account.ids {
+        let n = tx.execute(
+            "INSERT INTO subscription_ids (id_type, id_data, account_id) VALUES (?1, ?2, ?3)
+             ON CONFLICT DO NOTHING",
+            params![sid.kind.code(), sid.data, id],
+        )?;
+        if n == 0 {
+            return Ok(None);
+        }
+    }
+    Ok(Some(id))
+}
+
+impl Store for SqliteStore {
+    fn add_account(&self, account: &NewAccount) -> Result<AccountId, StoreError> {
+        let mut conn = self.lock();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        match insert_account(&tx, account)? {
+            Some(id) => {
+                tx.commit()?;
+                Ok(id)
+            }
+            None => Err(StoreError::Duplicate(
+                account
+                    .ids
+                    .iter()
+                    .map(|i| i.to_string())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            )),
+        }
+    }
+
+    fn ensure_account(&self, account: &NewAccount) -> Result<AccountId, StoreError> {
+        let mut conn = self.lock();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        for sid in &account.ids {
+            if let Some(id) = account_of_id(&tx, sid)? {
+                return Ok(id);
+            }
+        }
+        match insert_account(&tx, account)? {
+            Some(id) => {
+                tx.commit()?;
+                Ok(id)
+            }
+            None => Err(StoreError::Duplicate(account.ids[0].to_string())),
+        }
+    }
+
+    fn find_account(&self, id: &SubscriberId) -> Result<Option<Account>, StoreError> {
+        let conn = self.lock();
+        match account_of_id(&conn, id)? {
+            Some(a) => load_account(&conn, a),
+            None => Ok(None),
+        }
+    }
+
+    fn account(&self, id: AccountId) -> Result<Option<Account>, StoreError> {
+        load_account(&self.lock(), id)
+    }
+
+    fn adjust_balance(&self, id: AccountId, delta: i64, now_ms: i64) -> Result<i64, StoreError> {
+        let mut conn = self.lock();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let (balance, reserved) = tx
+            .query_row(
+                "SELECT balance, reserved FROM accounts WHERE id = ?1",
+                params![id],
+                |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?)),
+            )
+            .optional()?
+            .ok_or(StoreError::NoSuchAccount(id))?;
+        let new = balance.saturating_add(delta);
+        if new < reserved {
+            return Err(StoreError::Refused(format!(
+                "balance {new} would be below the reserved {reserved}"
+            )));
+        }
+        tx.execute(
+            "UPDATE accounts SET balance = ?1 WHERE id = ?2",
+            params![new, id],
+        )?;
+        tx.execute(
+            "INSERT INTO ledger (account_id, kind, amount, at) VALUES (?1, 'adjust', ?2, ?3)",
+            params![id, delta, now_ms],
+        )?;
+        tx.commit()?;
+        Ok(new)
+    }
+
+    fn session_account(&self, session_id: &str) -> Result<Option<AccountId>, StoreError> {
+        Ok(self
+            .lock()
+            .prepare_cached("SELECT account_id FROM sessions WHERE session_id = ?1")?
+            .query_row(params![session_id], |r| r.get(0))
+            .optional()?)
+    }
+
+    fn sessions_of(&self, id: AccountId) -> Result<Vec<String>, StoreError> {
+        let conn = self.lock();
+        let mut stmt = conn.prepare_cached(
+            "SELECT session_id FROM sessions WHERE account_id = ?1 ORDER BY created_at, session_id",
+        )?;
+        let rows = stmt.query_map(params![id], |r| r.get(0))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    fn expired_sessions(
+        &self,
+        now_ms: i64,
+        limit: usize,
+    ) -> Result<Vec<(String, AccountId)>, StoreError> {
+        let conn = self.lock();
+        let mut stmt = conn.prepare_cached(
+            "SELECT session_id, account_id FROM sessions WHERE expires_at <= ?1
+             ORDER BY expires_at LIMIT ?2",
+        )?;
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let rows = stmt.query_map(params![now_ms, limit], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    fn apply(&self, batch: &Batch, now_ms: i64) -> Result<BatchOutcome, StoreError> {
+        let mut conn = self.lock();
+        let mut tx = SqliteTx(conn.transaction_with_behavior(TransactionBehavior::Immediate)?);
+        let out = batch::run(&mut tx, batch, now_ms)?;
+        if !out.replayed && !out.unknown_session {
+            tx.0.commit()?;
+        }
+        Ok(out)
+    }
+
+    fn ledger_totals(&self, id: AccountId) -> Result<LedgerTotals, StoreError> {
+        let conn = self.lock();
+        let mut stmt = conn.prepare_cached(
+            "SELECT kind, COALESCE(SUM(amount), 0) FROM ledger WHERE account_id = ?1 GROUP BY kind",
+        )?;
+        let rows = stmt.query_map(params![id], |r| {
+            Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?))
+        })?;
+        let mut t = LedgerTotals::default();
+        for row in rows {
+            let (kind, sum) = row?;
+            match kind.as_str() {
+                "debit" => t.debits = sum,
+                "refund" => t.refunds = sum,
+                _ => t.adjustments += sum,
+            }
+        }
+        Ok(t)
+    }
+
+    fn purge_requests(&self, before_ms: i64) -> Result<u64, StoreError> {
+        let n = self
+            .lock()
+            .execute("DELETE FROM requests WHERE at < ?1", params![before_ms])?;
+        Ok(n as u64)
+    }
+}
+
+struct SqliteTx<'c>(rusqlite::Transaction<'c>);
+
+impl Tx for SqliteTx<'_> {
+    fn lock_account(&mut self, id: AccountId) -> Result<Option<(i64, i64)>, StoreError> {
+        // BEGIN IMMEDIATE already holds the database write lock.
+        Ok(self
+            .0
+            .prepare_cached("SELECT balance, reserved FROM accounts WHERE id = ?1")?
+            .query_row(params![id], |r| Ok((r.get(0)?, r.get(1)?)))
+            .optional()?)
+    }
+
+    fn set_account(
+        &mut self,
+        id: AccountId,
+        balance: i64,
+        reserved: i64,
+    ) -> Result<(), StoreError> {
+        self.0
+            .prepare_cached("UPDATE accounts SET balance = ?1, reserved = ?2 WHERE id = ?3")?
+            .execute(params![balance, reserved, id])?;
+        Ok(())
+    }
+
+    fn saved_outcome(&mut self, key: &str) -> Result<Option<String>, StoreError> {
+        Ok(self
+            .0
+            .prepare_cached("SELECT outcome FROM requests WHERE request_key = ?1")?
+            .query_row(params![key], |r| r.get(0))
+            .optional()?)
+    }
+
+    fn save_outcome(
+        &mut self,
+        key: &str,
+        account: AccountId,
+        outcome: &str,
+        now_ms: i64,
+    ) -> Result<(), StoreError> {
+        self.0
+            .prepare_cached(
+                "INSERT INTO requests (request_key, account_id, outcome, at) VALUES (?1, ?2, ?3, ?4)",
+            )?
+            .execute(params![key, account, outcome, now_ms])?;
+        Ok(())
+    }
+
+    fn session(&mut self, session: &str) -> Result<Option<(AccountId, i64)>, StoreError> {
+        Ok(self
+            .0
+            .prepare_cached("SELECT account_id, expires_at FROM sessions WHERE session_id = ?1")?
+            .query_row(params![session], |r| Ok((r.get(0)?, r.get(1)?)))
+            .optional()?)
+    }
+
+    fn upsert_session(
+        &mut self,
+        session: &str,
+        account: AccountId,
+        expires_at: i64,
+        now_ms: i64,
+    ) -> Result<(), StoreError> {
+        self.0
+            .prepare_cached(
+                "INSERT INTO sessions (session_id, account_id, expires_at, created_at)
+                 VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT (session_id) DO UPDATE SET expires_at = excluded.expires_at",
+            )?
+            .execute(params![session, account, expires_at, now_ms])?;
+        Ok(())
+    }
+
+    fn touch_session(&mut self, session: &str, expires_at: i64) -> Result<(), StoreError> {
+        self.0
+            .prepare_cached("UPDATE sessions SET expires_at = ?1 WHERE session_id = ?2")?
+            .execute(params![expires_at, session])?;
+        Ok(())
+    }
+
+    fn delete_session(&mut self, session: &str) -> Result<(), StoreError> {
+        self.0
+            .prepare_cached("DELETE FROM sessions WHERE session_id = ?1")?
+            .execute(params![session])?;
+        Ok(())
+    }
+
+    fn reservation(&mut self, session: &str, rg: i64) -> Result<i64, StoreError> {
+        Ok(self
+            .0
+            .prepare_cached(
+                "SELECT amount FROM reservations WHERE session_id = ?1 AND rating_group = ?2",
+            )?
+            .query_row(params![session, rg], |r| r.get(0))
+            .optional()?
+            .unwrap_or(0))
+    }
+
+    fn set_reservation(
+        &mut self,
+        session: &str,
+        rg: i64,
+        account: AccountId,
+        amount: i64,
+    ) -> Result<(), StoreError> {
+        if amount == 0 {
+            self.0
+                .prepare_cached(
+                    "DELETE FROM reservations WHERE session_id = ?1 AND rating_group = ?2",
+                )?
+                .execute(params![session, rg])?;
+        } else {
+            self.0
+                .prepare_cached(
+                    "INSERT INTO reservations (session_id, rating_group, account_id, amount)
+                     VALUES (?1, ?2, ?3, ?4)
+                     ON CONFLICT (session_id, rating_group) DO UPDATE SET amount = excluded.amount",
+                )?
+                .execute(params![session, rg, account, amount])?;
+        }
+        Ok(())
+    }
+
+    fn take_reservations(&mut self, session: &str) -> Result<i64, StoreError> {
+        let sum: i64 = self
+            .0
+            .prepare_cached(
+                "SELECT COALESCE(SUM(amount), 0) FROM reservations WHERE session_id = ?1",
+            )?
+            .query_row(params![session], |r| r.get(0))?;
+        self.0
+            .prepare_cached("DELETE FROM reservations WHERE session_id = ?1")?
+            .execute(params![session])?;
+        Ok(sum)
+    }
+
+    fn ledger(
+        &mut self,
+        account: AccountId,
+        session: Option<&str>,
+        rg: Option<i64>,
+        kind: &str,
+        amount: i64,
+        key: Option<&str>,
+        now_ms: i64,
+    ) -> Result<(), StoreError> {
+        self.0
+            .prepare_cached(
+                "INSERT INTO ledger (account_id, session_id, rating_group, kind, amount, request_key, at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            )?
+            .execute(params![account, session, rg, kind, amount, key, now_ms])?;
+        Ok(())
+    }
+}
