@@ -1,0 +1,359 @@
+//! Rating: tariffs per Service-Context-Id / Service-Identifier / Rating-Group and unit type.
+//!
+//! A tariff prices one unit type in blocks: `price` minor units per `block` units, rounded
+//! up for usage (a started block is charged) and down for grants (only whole blocks are
+//! granted). Tariffs of different unit types (time for voice, octets for data, service
+//! specific units for SMS) all draw on the one monetary balance of an account.
+//!
+//! The tariffs file (`--tariffs FILE`, or the `[rating]` part of the OCS config), TOML:
+//!
+//! ```toml
+//! currency = 978        # ISO 4217 numeric code of the prices (978 = EUR)
+//! exponent = 2          # minor units: 10^-2 (cents); used in Cost-Information / CC-Money
+//!
+//! [[tariff]]
+//! name = "data"
+//! service_context_id = "32251@3gpp.org"  # optional; absent matches any
+//! rating_group = 100                     # optional; absent matches any
+//! unit = "total_octets"                  # time | total_octets | input_octets | output_octets | service_specific
+//! block = 1048576                        # units per priced block (1 MiB)
+//! price = 2                              # minor units per block
+//! default_quota = 10485760               # units granted when the request names no amount
+//!
+//! [[tariff]]
+//! name = "voice"
+//! rating_group = 200
+//! unit = "time"
+//! block = 60                             # per started minute
+//! price = 10
+//! default_quota = 300
+//!
+//! [[tariff]]
+//! name = "sms"
+//! service_context_id = "32274@3gpp.org"
+//! service_identifier = 1                 # optional; absent matches any
+//! unit = "service_specific"
+//! block = 1
+//! price = 9
+//! default_quota = 1
+//! ```
+//!
+//! The tariff chosen for a request is the most specific match (Rating-Group counts more than
+//! Service-Identifier, which counts more than Service-Context-Id); among equally specific
+//! ones, the first whose unit type the request names, else the first in the file.
+
+use serde::Deserialize;
+
+/// A unit type a tariff prices (CC-Unit-Type without MONEY).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum UnitType {
+    /// CC-Time, seconds.
+    Time,
+    /// CC-Total-Octets.
+    TotalOctets,
+    /// CC-Input-Octets.
+    InputOctets,
+    /// CC-Output-Octets.
+    OutputOctets,
+    /// CC-Service-Specific-Units.
+    ServiceSpecific,
+}
+
+/// Amounts of each unit type, as in Requested-, Granted- and Used-Service-Unit.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Units {
+    /// CC-Time.
+    pub time: Option<u64>,
+    /// CC-Total-Octets.
+    pub total_octets: Option<u64>,
+    /// CC-Input-Octets.
+    pub input_octets: Option<u64>,
+    /// CC-Output-Octets.
+    pub output_octets: Option<u64>,
+    /// CC-Service-Specific-Units.
+    pub service_specific: Option<u64>,
+}
+
+impl Units {
+    /// The amount of one unit type.
+    pub fn get(&self, unit: UnitType) -> Option<u64> {
+        match unit {
+            UnitType::Time => self.time,
+            UnitType::TotalOctets => self.total_octets,
+            UnitType::InputOctets => self.input_octets,
+            UnitType::OutputOctets => self.output_octets,
+            UnitType::ServiceSpecific => self.service_specific,
+        }
+    }
+
+    /// Units with only `unit` set to `amount`.
+    pub fn only(unit: UnitType, amount: u64) -> Units {
+        let mut u = Units::default();
+        match unit {
+            UnitType::Time => u.time = Some(amount),
+            UnitType::TotalOctets => u.total_octets = Some(amount),
+            UnitType::InputOctets => u.input_octets = Some(amount),
+            UnitType::OutputOctets => u.output_octets = Some(amount),
+            UnitType::ServiceSpecific => u.service_specific = Some(amount),
+        }
+        u
+    }
+
+    /// The unit types present, in a fixed order.
+    pub fn present(&self) -> Vec<UnitType> {
+        [
+            UnitType::Time,
+            UnitType::TotalOctets,
+            UnitType::InputOctets,
+            UnitType::OutputOctets,
+            UnitType::ServiceSpecific,
+        ]
+        .into_iter()
+        .filter(|u| self.get(*u).is_some())
+        .collect()
+    }
+
+    /// Whether no amount is present.
+    pub fn is_empty(&self) -> bool {
+        self.present().is_empty()
+    }
+}
+
+/// One tariff.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Tariff {
+    /// Name for logs.
+    #[serde(default)]
+    pub name: String,
+    /// Service-Context-Id this applies to (None: any).
+    #[serde(default)]
+    pub service_context_id: Option<String>,
+    /// Service-Identifier (None: any).
+    #[serde(default)]
+    pub service_identifier: Option<u32>,
+    /// Rating-Group (None: any).
+    #[serde(default)]
+    pub rating_group: Option<u32>,
+    /// The unit type priced.
+    pub unit: UnitType,
+    /// Units per block (at least 1).
+    #[serde(default = "one")]
+    pub block: u64,
+    /// Minor units per block.
+    pub price: i64,
+    /// Units granted when the request names no amount of this unit type.
+    #[serde(default)]
+    pub default_quota: Option<u64>,
+}
+
+fn one() -> u64 {
+    1
+}
+
+impl Tariff {
+    fn block(&self) -> u64 {
+        self.block.max(1)
+    }
+
+    /// Price of using `units` (started blocks are charged).
+    pub fn cost(&self, units: u64) -> i64 {
+        let blocks = units.div_ceil(self.block());
+        i64::try_from(blocks)
+            .unwrap_or(i64::MAX)
+            .saturating_mul(self.price.max(0))
+    }
+
+    /// Units that `money` buys, in whole blocks (unbounded for a free tariff).
+    pub fn units_for(&self, money: i64) -> u64 {
+        if self.price <= 0 {
+            return u64::MAX;
+        }
+        let blocks = u64::try_from(money.max(0) / self.price).unwrap_or(0);
+        blocks.saturating_mul(self.block())
+    }
+
+    /// Units to grant for a request of `requested` (or the default quota), rounded up to
+    /// whole blocks.
+    pub fn quota(&self, requested: Option<u64>) -> u64 {
+        let want = requested.or(self.default_quota).unwrap_or(self.block());
+        want.div_ceil(self.block()).saturating_mul(self.block())
+    }
+
+    fn score(&self, ctx: &str, sid: Option<u32>, rg: Option<u32>) -> Option<u32> {
+        let mut score = 0;
+        if let Some(c) = &self.service_context_id {
+            if c != ctx {
+                return None;
+            }
+            score += 1;
+        }
+        if let Some(s) = self.service_identifier {
+            if Some(s) != sid {
+                return None;
+            }
+            score += 2;
+        }
+        if let Some(r) = self.rating_group {
+            if Some(r) != rg {
+                return None;
+            }
+            score += 4;
+        }
+        Some(score)
+    }
+}
+
+/// The tariff table.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Tariffs {
+    /// ISO 4217 numeric currency code of all prices.
+    #[serde(default = "eur")]
+    pub currency: u32,
+    /// Decimal exponent of the minor unit (2: cents), for Unit-Value on the wire.
+    #[serde(default = "two")]
+    pub exponent: i32,
+    /// The tariffs.
+    #[serde(default, rename = "tariff")]
+    pub tariffs: Vec<Tariff>,
+}
+
+fn eur() -> u32 {
+    978
+}
+
+fn two() -> i32 {
+    2
+}
+
+impl Default for Tariffs {
+    fn default() -> Self {
+        Tariffs {
+            currency: eur(),
+            exponent: two(),
+            tariffs: Vec::new(),
+        }
+    }
+}
+
+/// A bad tariffs file.
+#[derive(Debug, thiserror::Error)]
+#[error("tariffs: {0}")]
+pub struct RatingConfigError(pub String);
+
+impl Tariffs {
+    /// Parses the TOML text of a tariffs file.
+    pub fn parse(text: &str) -> Result<Tariffs, RatingConfigError> {
+        let t: Tariffs = toml::from_str(text).map_err(|e| RatingConfigError(e.to_string()))?;
+        for tariff in &t.tariffs {
+            if tariff.price < 0 || tariff.block == 0 {
+                return Err(RatingConfigError(format!(
+                    "tariff `{}`: price must be >= 0 and block >= 1",
+                    tariff.name
+                )));
+            }
+        }
+        Ok(t)
+    }
+
+    /// Reads and parses a tariffs file.
+    pub fn load(path: &std::path::Path) -> Result<Tariffs, RatingConfigError> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| RatingConfigError(format!("{}: {e}", path.display())))?;
+        Tariffs::parse(&text)
+    }
+
+    /// The tariff for a service, preferring one whose unit type is in `units` (see the
+    /// module docs); `None` when nothing applies (the server answers 5031 RATING_FAILED).
+    pub fn find(
+        &self,
+        service_context_id: &str,
+        service_identifier: Option<u32>,
+        rating_group: Option<u32>,
+        units: &[UnitType],
+    ) -> Option<&Tariff> {
+        let scored: Vec<(u32, &Tariff)> = self
+            .tariffs
+            .iter()
+            .filter_map(|t| {
+                t.score(service_context_id, service_identifier, rating_group)
+                    .map(|s| (s, t))
+            })
+            .collect();
+        let best = scored.iter().map(|(s, _)| *s).max()?;
+        let candidates = scored.iter().filter(|(s, _)| *s == best).map(|(_, t)| *t);
+        let mut first = None;
+        for t in candidates {
+            if units.contains(&t.unit) {
+                return Some(t);
+            }
+            first = first.or(Some(t));
+        }
+        first
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn table() -> Tariffs {
+        Tariffs::parse(
+            r#"
+[[tariff]]
+name = "data"
+rating_group = 100
+unit = "total_octets"
+block = 1000
+price = 2
+default_quota = 5000
+[[tariff]]
+name = "data-time"
+rating_group = 100
+unit = "time"
+block = 60
+price = 1
+[[tariff]]
+name = "any"
+unit = "service_specific"
+price = 5
+[[tariff]]
+name = "sms"
+service_context_id = "32274@3gpp.org"
+service_identifier = 1
+unit = "service_specific"
+price = 9
+"#,
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn most_specific_and_unit_preference() {
+        let t = table();
+        let f = |ctx, sid, rg, u: &[UnitType]| t.find(ctx, sid, rg, u).unwrap().name.clone();
+        assert_eq!(f("x", None, Some(100), &[]), "data");
+        assert_eq!(f("x", None, Some(100), &[UnitType::Time]), "data-time");
+        assert_eq!(f("x", None, Some(7), &[]), "any");
+        assert_eq!(f("32274@3gpp.org", Some(1), None, &[]), "sms");
+        assert_eq!(f("32274@3gpp.org", Some(2), None, &[]), "any");
+        assert!(Tariffs::default().find("x", None, None, &[]).is_none());
+    }
+
+    #[test]
+    fn costs_and_quotas() {
+        let t = table();
+        let data = &t.tariffs[0];
+        assert_eq!(data.cost(0), 0);
+        assert_eq!(data.cost(1), 2);
+        assert_eq!(data.cost(1000), 2);
+        assert_eq!(data.cost(1001), 4);
+        assert_eq!(data.units_for(5), 2000);
+        assert_eq!(data.quota(None), 5000);
+        assert_eq!(data.quota(Some(1500)), 2000);
+        assert!(Tariffs::parse("[[tariff]]\nunit=\"time\"\nprice=-1\n").is_err());
+        assert!(Tariffs::parse("[[tariff]]\nunit=\"furlongs\"\nprice=1\n").is_err());
+    }
+}
