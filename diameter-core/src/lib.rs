@@ -15,11 +15,15 @@ pub mod fields;
 pub mod header;
 pub mod ids;
 pub mod message;
+#[cfg(feature = "tokio")]
+pub mod node;
 pub mod peer;
 pub mod pending;
 pub mod result_code;
 pub mod routing;
 pub mod traits;
+#[cfg(feature = "tokio")]
+mod transport;
 pub mod types;
 pub mod walk;
 

@@ -150,7 +150,7 @@ pub fn decide(local: &LocalNode<'_>, table: &RoutingTable, request: &RawMessage)
     };
     let route = table.lookup(&realm, request.header.application_id);
     let ours = same_identity(&realm, local.realm);
-    if dest_host.is_none() && ours && route.map_or(true, |r| r.action == RouteAction::Local) {
+    if dest_host.is_none() && ours && !matches!(route, Some(r) if r.action != RouteAction::Local) {
         return Decision::Local;
     }
     if ours && dest_host.is_some() && route.is_none() {

@@ -1,0 +1,313 @@
+//! Configuring and starting a [`Node`]; the accept loop for incoming connections.
+
+use super::handler::{typed, Handler};
+use super::peer_task::{spawn_peer, PeerCmd};
+use super::{FailoverPolicy, Inner, Node, NodeLimits, PeerConfig};
+use crate::dedup::DuplicateCache;
+use crate::ids::{EndToEndIds, SessionIds};
+use crate::peer::{check_incoming, AcceptPolicy, Capabilities, ConnId, PeerSettings, VendorApp};
+use crate::routing::{Route, RoutingTable};
+use crate::traits::Command;
+use crate::transport::{self, ReadError};
+use bytes::BytesMut;
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use tokio::io::AsyncWriteExt;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{broadcast, Semaphore};
+
+/// Builds a [`Node`]: identity, applications, listeners, peers, routes and handlers.
+#[derive(Default)]
+pub struct NodeBuilder {
+    caps: Capabilities,
+    listen: Vec<SocketAddr>,
+    peers: Vec<PeerConfig>,
+    routes: RoutingTable,
+    handlers: HashMap<(u32, u32), Arc<dyn Handler>>,
+    limits: NodeLimits,
+    accept: AcceptPolicy,
+    failover: FailoverPolicy,
+    responder: Option<PeerSettings>,
+}
+
+impl NodeBuilder {
+    /// Origin-Host (required).
+    pub fn origin_host(mut self, host: impl Into<String>) -> Self {
+        self.caps.origin_host = host.into();
+        self
+    }
+    /// Origin-Realm (required).
+    pub fn origin_realm(mut self, realm: impl Into<String>) -> Self {
+        self.caps.origin_realm = realm.into();
+        self
+    }
+    /// Product-Name.
+    pub fn product_name(mut self, name: impl Into<String>) -> Self {
+        self.caps.product_name = name.into();
+        self
+    }
+    /// Vendor-Id.
+    pub fn vendor_id(mut self, id: u32) -> Self {
+        self.caps.vendor_id = id;
+        self
+    }
+    /// Firmware-Revision.
+    pub fn firmware_revision(mut self, rev: u32) -> Self {
+        self.caps.firmware_revision = Some(rev);
+        self
+    }
+    /// Origin-State-Id (by default the start time in seconds).
+    pub fn origin_state_id(mut self, id: u32) -> Self {
+        self.caps.origin_state_id = Some(id);
+        self
+    }
+    /// A Host-IP-Address to advertise. Without any, the specific listen addresses are
+    /// advertised, or 127.0.0.1 when there are none.
+    pub fn host_ip_address(mut self, ip: IpAddr) -> Self {
+        self.caps.host_ip_addresses.push(ip);
+        self
+    }
+    /// A Supported-Vendor-Id.
+    pub fn supported_vendor(mut self, id: u32) -> Self {
+        self.caps.supported_vendor_ids.push(id);
+        self
+    }
+    /// An Auth-Application-Id (use [`crate::base::app::RELAY`] for a relay).
+    pub fn auth_application(mut self, id: u32) -> Self {
+        self.caps.auth_applications.push(id);
+        self
+    }
+    /// An Acct-Application-Id.
+    pub fn acct_application(mut self, id: u32) -> Self {
+        self.caps.acct_applications.push(id);
+        self
+    }
+    /// A Vendor-Specific-Application-Id.
+    pub fn vendor_application(mut self, app: VendorApp) -> Self {
+        self.caps.vendor_applications.push(app);
+        self
+    }
+    /// An Inband-Security-Id (default none, meaning NO_INBAND_SECURITY).
+    pub fn inband_security(mut self, id: u32) -> Self {
+        self.caps.inband_security.push(id);
+        self
+    }
+    /// Listens on this address (port 0 for an ephemeral port); may be given several times.
+    pub fn listen(mut self, addr: SocketAddr) -> Self {
+        self.listen.push(addr);
+        self
+    }
+    /// A peer to connect to.
+    pub fn peer(mut self, peer: PeerConfig) -> Self {
+        self.peers.push(peer);
+        self
+    }
+    /// A routing table entry.
+    pub fn route(mut self, route: Route) -> Self {
+        self.routes.add(route);
+        self
+    }
+    /// Who may connect (default: any peer with a valid CER).
+    pub fn accept_policy(mut self, policy: AcceptPolicy) -> Self {
+        self.accept = policy;
+        self
+    }
+    /// What happens to requests pending on a failed peer (default: re-send elsewhere).
+    pub fn failover(mut self, policy: FailoverPolicy) -> Self {
+        self.failover = policy;
+        self
+    }
+    /// Limits and timers.
+    pub fn limits(mut self, limits: NodeLimits) -> Self {
+        self.limits = limits;
+        self
+    }
+    /// Timers for peers that connect to us without being configured (watchdog Tw, ...).
+    pub fn responder_settings(mut self, settings: PeerSettings) -> Self {
+        self.responder = Some(settings);
+        self
+    }
+    /// The handler for one (Application-Id, Command-Code).
+    pub fn handler(
+        mut self,
+        application_id: u32,
+        command_code: u32,
+        handler: impl Handler,
+    ) -> Self {
+        self.handlers
+            .insert((application_id, command_code), Arc::new(handler));
+        self
+    }
+    /// A typed handler registered under the request command's own code and application.
+    pub fn typed_handler<Req, Ans, F, Fut>(self, f: F) -> Self
+    where
+        F: Fn(Req) -> Fut + Send + Sync + 'static,
+        Fut: std::future::Future<Output = Ans> + Send + 'static,
+        Req: Command + Send + 'static,
+        Ans: Command + Send + 'static,
+    {
+        self.handler(Req::APPLICATION_ID, Req::CODE, typed(f))
+    }
+
+    /// Binds the listeners, starts the configured peers and returns the running node.
+    pub async fn build(mut self) -> std::io::Result<Node> {
+        if self.caps.origin_host.is_empty() || self.caps.origin_realm.is_empty() {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                "origin_host and origin_realm are required",
+            ));
+        }
+        let clock = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0);
+        if self.caps.origin_state_id.is_none() {
+            self.caps.origin_state_id = Some(clock as u32);
+        }
+        if self.caps.product_name.is_empty() {
+            self.caps.product_name = "diameter-rs".into();
+        }
+        let mut listeners = Vec::new();
+        for addr in &self.listen {
+            listeners.push(TcpListener::bind(addr).await?);
+        }
+        let local_addrs: Vec<SocketAddr> = listeners
+            .iter()
+            .filter_map(|l| l.local_addr().ok())
+            .collect();
+        if self.caps.host_ip_addresses.is_empty() {
+            let ips = local_addrs
+                .iter()
+                .map(|a| a.ip())
+                .filter(|ip| !ip.is_unspecified());
+            self.caps.host_ip_addresses.extend(ips);
+        }
+        if self.caps.host_ip_addresses.is_empty() {
+            self.caps
+                .host_ip_addresses
+                .push(IpAddr::from([127, 0, 0, 1]));
+        }
+        let (events, _) = broadcast::channel(1024);
+        let (dup_cap, dup_ttl) = self.limits.duplicate_cache;
+        let inner = Arc::new(Inner {
+            sessions: Mutex::new(SessionIds::new(self.caps.origin_host.clone(), clock)),
+            caps: Arc::new(self.caps),
+            limits: self.limits,
+            accept: self.accept,
+            responder_settings: self.responder.unwrap_or_default(),
+            failover: self.failover,
+            routes: self.routes,
+            handlers: self.handlers,
+            peers: RwLock::new(HashMap::new()),
+            dedup: Mutex::new(DuplicateCache::new(dup_cap, dup_ttl)),
+            events,
+            next_conn: AtomicU64::new(1),
+            e2e: Mutex::new(EndToEndIds::new(clock)),
+            rr: AtomicUsize::new(0),
+            local_addrs,
+            tasks: Mutex::new(Vec::new()),
+        });
+        let node = Node { inner };
+        for p in &self.peers {
+            spawn_peer(
+                &node,
+                &p.host,
+                Some(p.addr),
+                PeerSettings {
+                    initiate: true,
+                    ..p.settings.clone()
+                },
+            );
+        }
+        let slots = Arc::new(Semaphore::new(node.inner.limits.max_inbound_connections));
+        for l in listeners {
+            let task = tokio::spawn(accept_loop(node.clone(), l, slots.clone()));
+            node.track(task.abort_handle());
+        }
+        Ok(node)
+    }
+}
+
+async fn accept_loop(node: Node, listener: TcpListener, slots: Arc<Semaphore>) {
+    loop {
+        let (stream, remote) = match listener.accept().await {
+            Ok(x) => x,
+            Err(e) => {
+                tracing::warn!("accept failed: {e}");
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        let Ok(permit) = slots.clone().try_acquire_owned() else {
+            tracing::warn!(%remote, "too many inbound connections, closing");
+            drop(stream);
+            continue;
+        };
+        let node = node.clone();
+        tokio::spawn(async move { incoming(node, stream, permit).await });
+    }
+}
+
+/// RFC 6733 §5.6.1: wait for the CER, check it, then pass the connection to its peer.
+async fn incoming(node: Node, stream: TcpStream, permit: tokio::sync::OwnedSemaphorePermit) {
+    let _ = stream.set_nodelay(true);
+    let inner = node.inner.clone();
+    let (mut rd, mut wr) = stream.into_split();
+    let mut buf = BytesMut::new();
+    let first = tokio::time::timeout(
+        inner.limits.cer_timeout,
+        transport::read_message(&mut rd, &mut buf, &inner.limits.limits, &inner.caps, None),
+    )
+    .await;
+    let cer = match first {
+        Ok(Ok(m)) => m,
+        Ok(Err(ReadError::Unframeable(Some(answer)))) => {
+            let _ = wr.write_all(&answer.to_bytes()).await;
+            return;
+        }
+        _ => return, // timeout, closed, or unanswerable garbage
+    };
+    let caps = match check_incoming(&inner.caps, &inner.accept, &cer) {
+        Ok(c) => c,
+        Err(rej) => {
+            tracing::info!(result_code = rej.result_code, "incoming connection refused");
+            if let Some(a) = rej.answer {
+                let _ = wr.write_all(&a.to_bytes()).await;
+            }
+            let _ = wr.shutdown().await;
+            return;
+        }
+    };
+    let peer = match node.peer(&caps.origin_host) {
+        Some(p) => p,
+        None => spawn_peer(
+            &node,
+            &caps.origin_host,
+            None,
+            PeerSettings {
+                initiate: false,
+                ..inner.responder_settings.clone()
+            },
+        ),
+    };
+    let id = ConnId(inner.next_conn.fetch_add(1, Ordering::Relaxed));
+    let conn = transport::spawn_connection(
+        id,
+        (rd, wr),
+        buf,
+        inner.conn_options(),
+        peer.tx.clone(),
+        PeerCmd::Conn,
+        Some(permit),
+    );
+    let _ = peer
+        .tx
+        .send(PeerCmd::Incoming {
+            conn,
+            cer,
+            caps: Box::new(caps),
+        })
+        .await;
+}

@@ -1,0 +1,116 @@
+//! What happens to a request received from a peer: duplicate check, routing decision,
+//! then a local handler, a relay to another peer, a redirect or an error answer.
+
+use super::{add_route_record, Node, RequestError};
+use crate::answer::{answer_with, error_answer, Origin};
+use crate::avp::{AvpFlags, RawAvp};
+use crate::base::avp;
+use crate::fields::u32_avp;
+use crate::header::CommandFlags;
+use crate::message::RawMessage;
+use crate::result_code as rc;
+use crate::routing::{decide, Decision, LocalNode};
+use bytes::Bytes;
+use std::time::Instant;
+
+fn origin(node: &Node) -> Origin<'_> {
+    Origin {
+        host: &node.inner.caps.origin_host,
+        realm: &node.inner.caps.origin_realm,
+    }
+}
+
+/// An answer to `request` with only a Result-Code (E bit for 3xxx).
+pub(crate) fn answer_code(node: &Node, request: &RawMessage, code: u32) -> RawMessage {
+    answer_with(request, &origin(node), code, None, None)
+}
+
+/// Produces the answer to a request from peer `from`.
+pub(crate) async fn dispatch(node: &Node, request: RawMessage, from: &str) -> RawMessage {
+    let now = Instant::now();
+    if let Some(cached) = super::lock(&node.inner.dedup).lookup(now, &request) {
+        tracing::debug!(
+            end_to_end = request.header.end_to_end,
+            "duplicate request answered from cache"
+        );
+        return cached;
+    }
+    let caps = &node.inner.caps;
+    let local = LocalNode {
+        host: &caps.origin_host,
+        realm: &caps.origin_realm,
+    };
+    let answer = match decide(&local, &node.inner.routes, &request) {
+        Decision::Local => local_answer(node, &request).await,
+        Decision::Forward { .. } => relay(node, &request, from).await,
+        Decision::Redirect(hosts) => redirect(node, &request, &hosts),
+        Decision::Reject(code) => answer_code(node, &request, code),
+    };
+    super::lock(&node.inner.dedup).insert(Instant::now(), &request, &answer);
+    answer
+}
+
+async fn local_answer(node: &Node, request: &RawMessage) -> RawMessage {
+    let h = request.header;
+    let handler = node
+        .inner
+        .handlers
+        .get(&(h.application_id, h.command_code))
+        .cloned();
+    let Some(handler) = handler else {
+        let app_known = node
+            .inner
+            .handlers
+            .keys()
+            .any(|(app, _)| *app == h.application_id);
+        let code = if app_known {
+            rc::DIAMETER_COMMAND_UNSUPPORTED
+        } else {
+            rc::DIAMETER_APPLICATION_UNSUPPORTED
+        };
+        return answer_code(node, request, code);
+    };
+    let mut answer = match handler.call(request.clone()).await {
+        Ok(a) => a,
+        Err(e) => error_answer(request, &origin(node), &e),
+    };
+    answer.header.flags &= !(CommandFlags::REQUEST | CommandFlags::RETRANSMIT);
+    answer.header.command_code = h.command_code;
+    answer.header.hop_by_hop = h.hop_by_hop;
+    answer.header.end_to_end = h.end_to_end;
+    answer
+}
+
+/// Relays a request (RFC 6733 §6.1.9): Route-Record with the sender, a new Hop-by-Hop id
+/// on the next hop, and the answer returned with the original Hop-by-Hop id.
+async fn relay(node: &Node, request: &RawMessage, from: &str) -> RawMessage {
+    let mut fwd = request.clone();
+    add_route_record(&mut fwd, from);
+    let deadline = tokio::time::Instant::now() + node.inner.limits.request_timeout;
+    match node.route_and_send(fwd, deadline, Some(from)).await {
+        Ok(mut answer) => {
+            answer.header.hop_by_hop = request.header.hop_by_hop;
+            answer
+        }
+        Err(RequestError::NoRoute(code)) => answer_code(node, request, code),
+        Err(RequestError::TooBusy) => answer_code(node, request, rc::DIAMETER_TOO_BUSY),
+        Err(_) => answer_code(node, request, rc::DIAMETER_UNABLE_TO_DELIVER),
+    }
+}
+
+/// A 3006 answer naming the servers as Redirect-Host (`aaa://host`), with
+/// Redirect-Host-Usage DONT_CACHE.
+fn redirect(node: &Node, request: &RawMessage, hosts: &[String]) -> RawMessage {
+    let mut answer = answer_code(node, request, rc::DIAMETER_REDIRECT_INDICATION);
+    for h in hosts {
+        let uri = format!("aaa://{h}");
+        answer.push(&RawAvp::new(
+            avp::REDIRECT_HOST,
+            AvpFlags::MANDATORY,
+            0,
+            Bytes::from(uri.into_bytes()),
+        ));
+    }
+    answer.push(&u32_avp(avp::REDIRECT_HOST_USAGE, 0));
+    answer
+}

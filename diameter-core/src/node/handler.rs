@@ -1,0 +1,74 @@
+//! Request handlers: async functions from a request to its answer.
+
+use crate::error::DecodeError;
+use crate::message::RawMessage;
+use crate::traits::Command;
+use std::future::Future;
+use std::pin::Pin;
+
+/// The future a [`Handler`] returns: the answer, or a decode error that the node turns
+/// into an error answer (Result-Code, E bit for 3xxx, Failed-AVP).
+pub type HandlerFuture = Pin<Box<dyn Future<Output = Result<RawMessage, DecodeError>> + Send>>;
+
+/// Answers requests of one (Application-Id, Command-Code).
+///
+/// Any `Fn(RawMessage) -> impl Future<Output = RawMessage>` is a handler. The node fixes
+/// the answer's Hop-by-Hop and End-to-End ids and clears its R bit.
+pub trait Handler: Send + Sync + 'static {
+    /// Handles one request.
+    fn call(&self, request: RawMessage) -> HandlerFuture;
+}
+
+impl<F, Fut> Handler for F
+where
+    F: Fn(RawMessage) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = RawMessage> + Send + 'static,
+{
+    fn call(&self, request: RawMessage) -> HandlerFuture {
+        let fut = self(request);
+        Box::pin(async move { Ok(fut.await) })
+    }
+}
+
+struct Typed<F, Req, Ans> {
+    f: F,
+    _types: std::marker::PhantomData<fn(Req) -> Ans>,
+}
+
+impl<F, Fut, Req, Ans> Handler for Typed<F, Req, Ans>
+where
+    F: Fn(Req) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Ans> + Send + 'static,
+    Req: Command + Send + 'static,
+    Ans: Command + Send + 'static,
+{
+    fn call(&self, request: RawMessage) -> HandlerFuture {
+        let h = request.header;
+        match Req::decode(&request) {
+            Ok(req) => {
+                let fut = (self.f)(req);
+                Box::pin(async move {
+                    Ok(fut
+                        .await
+                        .to_message(h.application_id, h.hop_by_hop, h.end_to_end))
+                })
+            }
+            Err(e) => Box::pin(async move { Err(e) }),
+        }
+    }
+}
+
+/// A handler from a typed function such as `async fn(Ccr) -> Cca`: the request is decoded
+/// as `Req` (failures are answered automatically) and the answer encoded from `Ans`.
+pub fn typed<Req, Ans, F, Fut>(f: F) -> impl Handler
+where
+    F: Fn(Req) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Ans> + Send + 'static,
+    Req: Command + Send + 'static,
+    Ans: Command + Send + 'static,
+{
+    Typed {
+        f,
+        _types: std::marker::PhantomData,
+    }
+}

@@ -1,0 +1,529 @@
+//! A Diameter node over tokio: listeners, one task per peer driving the sans-IO
+//! [`crate::peer::Peer`], request handlers, a client side, relaying and failover.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+//! use diameter_core::node::{Node, PeerConfig};
+//! let server = Node::builder()
+//!     .origin_host("server.example.net").origin_realm("example.net")
+//!     .auth_application(4)
+//!     .listen("127.0.0.1:0".parse()?)
+//!     .handler(4, 272, |req| async move { req })
+//!     .build().await?;
+//! let client = Node::builder()
+//!     .origin_host("client.example.net").origin_realm("example.net")
+//!     .auth_application(4)
+//!     .peer(PeerConfig::new("server.example.net", server.local_addrs()[0]))
+//!     .build().await?;
+//! client.wait_peer("server.example.net", std::time::Duration::from_secs(5)).await;
+//! # Ok(()) }
+//! ```
+
+mod builder;
+mod dispatch;
+mod handler;
+mod peer_task;
+
+pub use builder::NodeBuilder;
+pub use handler::{typed, Handler, HandlerFuture};
+
+use crate::base::{avp, DisconnectCause};
+use crate::dedup::DuplicateCache;
+use crate::error::DecodeError;
+use crate::fields::{destination_host, destination_realm, result_code, same_identity};
+use crate::header::CommandFlags;
+use crate::ids::{EndToEndIds, SessionIds};
+use crate::message::{Limits, RawMessage};
+use crate::peer::{AcceptPolicy, Capabilities, CommonApplications, DownReason, PeerSettings};
+use crate::routing::{RouteAction, RoutingTable};
+use crate::traits::Command;
+use peer_task::{PeerCmd, PeerHandle};
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
+use tokio::sync::{broadcast, oneshot};
+use tokio::time::Instant;
+
+/// A peer this node connects to.
+#[derive(Clone, Debug)]
+pub struct PeerConfig {
+    /// The peer's Origin-Host.
+    pub host: String,
+    /// Where to connect (IPv4 or IPv6).
+    pub addr: SocketAddr,
+    /// Timers and reconnect policy.
+    pub settings: PeerSettings,
+}
+
+impl PeerConfig {
+    /// A peer at `addr` with default settings.
+    pub fn new(host: impl Into<String>, addr: SocketAddr) -> Self {
+        PeerConfig {
+            host: host.into(),
+            addr,
+            settings: PeerSettings::default(),
+        }
+    }
+
+    /// With these settings (`initiate` is forced on).
+    pub fn settings(mut self, settings: PeerSettings) -> Self {
+        self.settings = settings;
+        self
+    }
+}
+
+/// What to do with requests pending on a peer that fails.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum FailoverPolicy {
+    /// Re-send to another peer for the same realm and application, with the T flag.
+    #[default]
+    Resend,
+    /// Fail the request at once with [`RequestError::PeerFailed`].
+    FailFast,
+}
+
+/// Things that happen to a node, for applications that want to know.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum NodeEvent {
+    /// A peer completed its capabilities exchange.
+    PeerUp {
+        /// Its Origin-Host.
+        host: String,
+    },
+    /// The watchdog suspects a peer.
+    PeerSuspect {
+        /// Its Origin-Host.
+        host: String,
+    },
+    /// A peer is no longer open.
+    PeerDown {
+        /// Its Origin-Host.
+        host: String,
+        /// Why.
+        reason: DownReason,
+    },
+    /// A pending request was re-sent to another peer (or failed, under
+    /// [`FailoverPolicy::FailFast`]).
+    Failover {
+        /// The peer that failed.
+        from: String,
+        /// The request's End-to-End id.
+        end_to_end: u32,
+    },
+}
+
+/// Why a request got no answer.
+#[derive(Clone, Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum RequestError {
+    /// No answer in time.
+    #[error("request timed out")]
+    Timeout,
+    /// No open peer can take the request: 3002 (no peer up) or 3003 (realm not served).
+    #[error("no route for the request (result code {0})")]
+    NoRoute(u32),
+    /// The peer failed while the request was pending (and failover did not apply).
+    #[error("peer {0} failed with the request pending")]
+    PeerFailed(String),
+    /// The peer has too many requests pending (3004).
+    #[error("too many pending requests")]
+    TooBusy,
+    /// The answer carries a protocol error (E bit); the answer is included.
+    #[error("protocol error {result_code} in answer")]
+    Protocol {
+        /// The Result-Code.
+        result_code: u32,
+        /// The answer.
+        answer: Box<RawMessage>,
+    },
+    /// The answer did not decode as the expected command.
+    #[error("answer does not decode: {0}")]
+    Decode(#[from] DecodeError),
+    /// The node is shutting down.
+    #[error("node stopped")]
+    Stopped,
+}
+
+/// Limits and timers of a node.
+#[derive(Clone, Debug)]
+pub struct NodeLimits {
+    /// Message size and nesting limits.
+    pub limits: Limits,
+    /// Requests in flight per peer, each way; beyond it inbound requests get 3004 and
+    /// outbound ones [`RequestError::TooBusy`].
+    pub max_pending_per_peer: usize,
+    /// Accepted connections open at once; further ones are closed at once.
+    pub max_inbound_connections: usize,
+    /// Messages queued for writing per connection.
+    pub write_queue: usize,
+    /// Time an accepted connection has to send its CER.
+    pub cer_timeout: Duration,
+    /// Default time a request waits for its answer.
+    pub request_timeout: Duration,
+    /// Answers kept for duplicate detection, and for how long.
+    pub duplicate_cache: (usize, Duration),
+}
+
+impl Default for NodeLimits {
+    fn default() -> Self {
+        NodeLimits {
+            limits: Limits::default(),
+            max_pending_per_peer: 1024,
+            max_inbound_connections: 256,
+            write_queue: 1024,
+            cer_timeout: Duration::from_secs(10),
+            request_timeout: Duration::from_secs(10),
+            duplicate_cache: (4096, Duration::from_secs(60)),
+        }
+    }
+}
+
+pub(crate) struct Inner {
+    pub(crate) caps: Arc<Capabilities>,
+    pub(crate) limits: NodeLimits,
+    pub(crate) accept: AcceptPolicy,
+    pub(crate) responder_settings: PeerSettings,
+    pub(crate) failover: FailoverPolicy,
+    pub(crate) routes: RoutingTable,
+    pub(crate) handlers: HashMap<(u32, u32), Arc<dyn Handler>>,
+    pub(crate) peers: RwLock<HashMap<String, PeerHandle>>,
+    pub(crate) dedup: Mutex<DuplicateCache>,
+    pub(crate) events: broadcast::Sender<NodeEvent>,
+    pub(crate) next_conn: AtomicU64,
+    e2e: Mutex<EndToEndIds>,
+    sessions: Mutex<SessionIds>,
+    rr: AtomicUsize,
+    local_addrs: Vec<SocketAddr>,
+    pub(crate) tasks: Mutex<Vec<tokio::task::AbortHandle>>,
+}
+
+/// A running Diameter node. Cheap to clone.
+#[derive(Clone)]
+pub struct Node {
+    pub(crate) inner: Arc<Inner>,
+}
+
+impl Inner {
+    pub(crate) fn conn_options(&self) -> crate::transport::ConnOptions {
+        crate::transport::ConnOptions {
+            limits: self.limits.limits,
+            local: self.caps.clone(),
+            queue_len: self.limits.write_queue,
+        }
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl Node {
+    /// Starts building a node.
+    pub fn builder() -> NodeBuilder {
+        NodeBuilder::default()
+    }
+
+    /// The addresses the listeners are bound to (with the real ports when 0 was asked).
+    pub fn local_addrs(&self) -> Vec<SocketAddr> {
+        self.inner.local_addrs.clone()
+    }
+
+    /// The capabilities this node advertises.
+    pub fn capabilities(&self) -> &Capabilities {
+        &self.inner.caps
+    }
+
+    /// Node events (peer up/down, failover).
+    pub fn subscribe(&self) -> broadcast::Receiver<NodeEvent> {
+        self.inner.events.subscribe()
+    }
+
+    /// A new Session-Id (RFC 6733 §8.8).
+    pub fn new_session_id(&self) -> String {
+        lock(&self.inner.sessions).next(None)
+    }
+
+    /// A new End-to-End id.
+    pub fn next_end_to_end(&self) -> u32 {
+        lock(&self.inner.e2e).next()
+    }
+
+    /// Whether the peer with this Origin-Host is open and its watchdog OKAY.
+    pub fn is_peer_available(&self, host: &str) -> bool {
+        self.peer(host).is_some_and(|p| p.status.available())
+    }
+
+    /// Waits until the peer is available, at most `limit`; returns whether it is.
+    pub async fn wait_peer(&self, host: &str, limit: Duration) -> bool {
+        let end = Instant::now() + limit;
+        while Instant::now() < end {
+            if self.is_peer_available(host) {
+                return true;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        self.is_peer_available(host)
+    }
+
+    /// Sends DPR with `cause` to every peer and stops reconnecting.
+    pub async fn stop(&self, cause: DisconnectCause) {
+        let peers: Vec<PeerHandle> = self
+            .inner
+            .peers
+            .read()
+            .map(|p| p.values().cloned().collect())
+            .unwrap_or_default();
+        for p in peers {
+            let _ = p.tx.send(PeerCmd::Stop(cause)).await;
+        }
+    }
+
+    /// Sends DPR with `cause` to one peer.
+    pub async fn stop_peer(&self, host: &str, cause: DisconnectCause) {
+        if let Some(p) = self.peer(host) {
+            let _ = p.tx.send(PeerCmd::Stop(cause)).await;
+        }
+    }
+
+    /// Stops every task of the node at once, without DPR, as a crash would: listeners
+    /// close and peers see their connections drop. For tests and emergency stops.
+    pub fn abort(&self) {
+        for t in lock(&self.inner.tasks).drain(..) {
+            t.abort();
+        }
+        if let Ok(mut peers) = self.inner.peers.write() {
+            peers.clear();
+        }
+    }
+
+    pub(crate) fn track(&self, task: tokio::task::AbortHandle) {
+        lock(&self.inner.tasks).push(task);
+    }
+
+    pub(crate) fn peer(&self, host: &str) -> Option<PeerHandle> {
+        self.inner
+            .peers
+            .read()
+            .ok()?
+            .get(&host.to_ascii_lowercase())
+            .cloned()
+    }
+
+    /// Sends a request and waits for its answer, with the node's request timeout.
+    ///
+    /// The peer is chosen by Destination-Host (if it is a peer), else by the routing table
+    /// entry for Destination-Realm and Application-Id, else among open peers of that
+    /// realm supporting the application. An End-to-End id of 0 is replaced by a fresh one.
+    /// If the peer fails with the request pending, it is re-sent with the T flag to
+    /// another peer (see [`FailoverPolicy`]).
+    pub async fn request(&self, msg: RawMessage) -> Result<RawMessage, RequestError> {
+        self.request_with_timeout(msg, self.inner.limits.request_timeout)
+            .await
+    }
+
+    /// [`Node::request`] with an explicit timeout.
+    pub async fn request_with_timeout(
+        &self,
+        mut msg: RawMessage,
+        timeout: Duration,
+    ) -> Result<RawMessage, RequestError> {
+        msg.header.flags |= CommandFlags::REQUEST;
+        if msg.header.end_to_end == 0 {
+            msg.header.end_to_end = self.next_end_to_end();
+        }
+        self.route_and_send(msg, Instant::now() + timeout, None)
+            .await
+    }
+
+    /// Sends a typed request under `application_id` and decodes the typed answer.
+    /// An answer with the E bit is returned as [`RequestError::Protocol`].
+    pub async fn send<Req: Command, Ans: Command>(
+        &self,
+        req: &Req,
+        application_id: u32,
+    ) -> Result<Ans, RequestError> {
+        let msg = req.to_message(application_id, 0, self.next_end_to_end());
+        let answer = self.request(msg).await?;
+        if answer.header.is_error() {
+            let result_code = result_code(&answer).unwrap_or(0);
+            return Err(RequestError::Protocol {
+                result_code,
+                answer: Box::new(answer),
+            });
+        }
+        Ok(Ans::decode(&answer)?)
+    }
+
+    /// Picks a peer, sends, and fails over when the peer dies. `from` is the peer a relayed
+    /// request came from (never sent back there).
+    pub(crate) async fn route_and_send(
+        &self,
+        mut msg: RawMessage,
+        deadline: Instant,
+        from: Option<&str>,
+    ) -> Result<RawMessage, RequestError> {
+        let mut tried: Vec<String> = from
+            .map(|f| vec![f.to_ascii_lowercase()])
+            .unwrap_or_default();
+        for _ in 0..8 {
+            let peer = self.select_peer(&msg, &tried)?;
+            let host = peer.status.host.clone();
+            let (reply, rx) = oneshot::channel();
+            let cmd = PeerCmd::Request {
+                msg: msg.clone(),
+                reply,
+                deadline,
+            };
+            if peer.tx.try_send(cmd).is_err() {
+                return Err(RequestError::TooBusy);
+            }
+            let result = match tokio::time::timeout_at(deadline, rx).await {
+                Err(_) => Err(RequestError::Timeout),
+                Ok(Err(_)) => Err(RequestError::PeerFailed(host.clone())),
+                Ok(Ok(r)) => r,
+            };
+            match result {
+                Err(RequestError::PeerFailed(h)) => {
+                    let _ = self.inner.events.send(NodeEvent::Failover {
+                        from: h.clone(),
+                        end_to_end: msg.header.end_to_end,
+                    });
+                    if self.inner.failover == FailoverPolicy::FailFast || Instant::now() >= deadline
+                    {
+                        return Err(RequestError::PeerFailed(h));
+                    }
+                    tried.push(h.to_ascii_lowercase());
+                    msg.header.flags |= CommandFlags::RETRANSMIT;
+                }
+                other => return other,
+            }
+        }
+        Err(RequestError::NoRoute(
+            crate::result_code::DIAMETER_UNABLE_TO_DELIVER,
+        ))
+    }
+
+    /// Chooses an available peer for a request, skipping `exclude`.
+    fn select_peer(
+        &self,
+        msg: &RawMessage,
+        exclude: &[String],
+    ) -> Result<PeerHandle, RequestError> {
+        let app = msg.header.application_id;
+        let usable = |p: &PeerHandle| {
+            p.status.available()
+                && p.status.supports(app)
+                && !exclude.iter().any(|e| same_identity(e, &p.status.host))
+        };
+        if let Some(h) = destination_host(msg) {
+            if let Some(p) = self.peer(&h).filter(usable) {
+                return Ok(p);
+            }
+        }
+        let realm = destination_realm(msg);
+        let peers = self.inner.peers.read().map_err(|_| RequestError::Stopped)?;
+        let route = realm
+            .as_deref()
+            .and_then(|r| self.inner.routes.lookup(r, app));
+        let mut candidates: Vec<PeerHandle> = match route {
+            Some(r)
+                if matches!(r.action, RouteAction::Relay | RouteAction::Proxy)
+                    && !r.servers.is_empty() =>
+            {
+                r.servers
+                    .iter()
+                    .filter_map(|s| peers.get(&s.to_ascii_lowercase()))
+                    .filter(|p| usable(p))
+                    .cloned()
+                    .collect()
+            }
+            _ => peers
+                .values()
+                .filter(|p| usable(p))
+                .filter(|p| match (&realm, route) {
+                    (Some(r), None) => p.status.in_realm(r),
+                    _ => true,
+                })
+                .cloned()
+                .collect(),
+        };
+        if candidates.is_empty() && route.is_none() {
+            // No peer in the realm and no route: hand the request to a relay peer.
+            candidates = peers
+                .values()
+                .filter(|p| usable(p) && p.status.relay.load(Ordering::Acquire))
+                .cloned()
+                .collect();
+        }
+        if candidates.is_empty() {
+            let known = route.is_some()
+                || peers
+                    .values()
+                    .any(|p| realm.as_deref().is_some_and(|r| p.status.in_realm(r)));
+            let code = if known || realm.is_none() {
+                crate::result_code::DIAMETER_UNABLE_TO_DELIVER
+            } else {
+                crate::result_code::DIAMETER_REALM_NOT_SERVED
+            };
+            return Err(RequestError::NoRoute(code));
+        }
+        candidates.sort_by(|a, b| a.status.host.cmp(&b.status.host));
+        let i = self.inner.rr.fetch_add(1, Ordering::Relaxed) % candidates.len();
+        Ok(candidates.swap_remove(i))
+    }
+}
+
+/// What the peer task publishes about its peer, read by routing.
+#[derive(Debug)]
+pub(crate) struct PeerStatus {
+    pub(crate) host: String,
+    available: std::sync::atomic::AtomicBool,
+    realm: RwLock<Option<String>>,
+    common: RwLock<CommonApplications>,
+    relay: std::sync::atomic::AtomicBool,
+}
+
+impl PeerStatus {
+    pub(crate) fn new(host: String) -> Self {
+        PeerStatus {
+            host,
+            available: Default::default(),
+            realm: RwLock::new(None),
+            common: RwLock::new(CommonApplications::default()),
+            relay: Default::default(),
+        }
+    }
+    pub(crate) fn available(&self) -> bool {
+        self.available.load(Ordering::Acquire)
+    }
+    pub(crate) fn set_available(&self, v: bool) {
+        self.available.store(v, Ordering::Release);
+    }
+    pub(crate) fn set_caps(&self, realm: &str, common: &CommonApplications, relay: bool) {
+        self.relay.store(relay, Ordering::Release);
+        if let Ok(mut r) = self.realm.write() {
+            *r = Some(realm.to_owned());
+        }
+        if let Ok(mut c) = self.common.write() {
+            *c = common.clone();
+        }
+    }
+    fn supports(&self, app: u32) -> bool {
+        self.common.read().map(|c| c.supports(app)).unwrap_or(false)
+    }
+    fn in_realm(&self, realm: &str) -> bool {
+        self.realm
+            .read()
+            .ok()
+            .and_then(|r| r.as_deref().map(|x| same_identity(x, realm)))
+            .unwrap_or(false)
+    }
+}
+
+/// Appends a Route-Record with the identity of the peer a request came from.
+pub(crate) fn add_route_record(msg: &mut RawMessage, from: &str) {
+    msg.push(&crate::fields::str_avp(avp::ROUTE_RECORD, from));
+}

@@ -1,0 +1,357 @@
+//! One task per peer: pumps the sans-IO [`Peer`] over its connections, keeps the table of
+//! requests pending on that peer, and hands received requests to the dispatcher.
+
+use super::{dispatch, Node, NodeEvent, PeerStatus, RequestError};
+use crate::base::DisconnectCause;
+use crate::message::RawMessage;
+use crate::peer::{Capabilities, ConnId, Input, Output, Peer, PeerError, PeerEvent, PeerSettings};
+use crate::pending::PendingTable;
+use crate::result_code as rc;
+use crate::transport::{self, ConnEvent, ConnHandle};
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use tokio::sync::{mpsc, oneshot, Semaphore};
+use tokio::time::Instant;
+
+pub(crate) type Reply = oneshot::Sender<Result<RawMessage, RequestError>>;
+
+/// Commands to a peer task.
+pub(crate) enum PeerCmd {
+    /// Send a request and report its answer.
+    Request {
+        msg: RawMessage,
+        reply: Reply,
+        deadline: Instant,
+    },
+    /// Send the answer to a request this peer sent.
+    Answer(RawMessage),
+    /// R-Conn-CER from the acceptor.
+    Incoming {
+        conn: ConnHandle,
+        cer: RawMessage,
+        caps: Box<Capabilities>,
+    },
+    /// A connection's reader reports.
+    Conn(ConnId, ConnEvent),
+    /// The outcome of a connection attempt.
+    Connected(Option<ConnHandle>),
+    /// Send DPR and close.
+    Stop(DisconnectCause),
+}
+
+/// The node's handle on a peer task.
+#[derive(Clone)]
+pub(crate) struct PeerHandle {
+    pub(crate) tx: mpsc::Sender<PeerCmd>,
+    pub(crate) status: Arc<PeerStatus>,
+}
+
+struct Pending {
+    reply: Reply,
+}
+
+struct PeerTask {
+    node: Node,
+    peer: Peer,
+    addr: Option<SocketAddr>,
+    status: Arc<PeerStatus>,
+    conns: HashMap<ConnId, ConnHandle>,
+    pending: PendingTable<Pending>,
+    inbound: Arc<Semaphore>,
+    tx: mpsc::Sender<PeerCmd>,
+    connecting: Option<tokio::task::JoinHandle<()>>,
+}
+
+/// Starts the task of a peer and registers it in the node. `addr` is where to connect for
+/// configured peers; accepted-only peers have none.
+pub(crate) fn spawn_peer(
+    node: &Node,
+    host: &str,
+    addr: Option<SocketAddr>,
+    settings: PeerSettings,
+) -> PeerHandle {
+    let inner = &node.inner;
+    let (tx, rx) = mpsc::channel(inner.limits.max_pending_per_peer.max(16) * 2);
+    let status = Arc::new(PeerStatus::new(host.to_owned()));
+    let seed = inner.next_conn.fetch_add(1, Ordering::Relaxed) ^ seed_from_clock();
+    let clock = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    let initiate = settings.initiate && addr.is_some();
+    let peer = Peer::new(
+        inner.caps.clone(),
+        PeerSettings {
+            initiate,
+            ..settings
+        },
+        seed,
+        clock,
+    );
+    let task = PeerTask {
+        node: node.clone(),
+        peer,
+        addr,
+        status: status.clone(),
+        conns: HashMap::new(),
+        pending: PendingTable::new(),
+        inbound: Arc::new(Semaphore::new(inner.limits.max_pending_per_peer)),
+        tx: tx.clone(),
+        connecting: None,
+    };
+    let handle = PeerHandle { tx, status };
+    if let Ok(mut peers) = inner.peers.write() {
+        peers.insert(host.to_ascii_lowercase(), handle.clone());
+    }
+    let span = tracing::info_span!("peer", host = %host);
+    let task = tokio::spawn(tracing::Instrument::instrument(
+        task.run(rx, initiate),
+        span,
+    ));
+    node.track(task.abort_handle());
+    handle
+}
+
+fn seed_from_clock() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos() as u64)
+        .unwrap_or(1)
+}
+
+impl PeerTask {
+    async fn run(mut self, mut rx: mpsc::Receiver<PeerCmd>, start: bool) {
+        if start {
+            self.input(crate::peer::Input::Start);
+        }
+        loop {
+            let wake = [
+                self.peer.poll_timeout().map(Instant::from_std),
+                self.pending.next_deadline().map(Instant::from_std),
+            ]
+            .into_iter()
+            .flatten()
+            .min();
+            let sleep = async {
+                match wake {
+                    Some(t) => tokio::time::sleep_until(t).await,
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                cmd = rx.recv() => match cmd {
+                    Some(cmd) => self.command(cmd),
+                    None => return,
+                },
+                _ = sleep => {
+                    self.input(Input::Timeout);
+                    let now = Instant::now().into_std();
+                    for (_, p) in self.pending.expired(now) {
+                        let _ = p.reply.send(Err(RequestError::Timeout));
+                    }
+                }
+            }
+        }
+    }
+
+    fn input(&mut self, input: Input) {
+        self.peer.handle(Instant::now().into_std(), input);
+        self.drain();
+    }
+
+    fn command(&mut self, cmd: PeerCmd) {
+        match cmd {
+            PeerCmd::Request {
+                msg,
+                reply,
+                deadline,
+            } => self.send_request(msg, reply, deadline),
+            PeerCmd::Answer(msg) => {
+                if let Err(e) = self.peer.send(msg) {
+                    tracing::debug!("answer dropped: {e}");
+                }
+                self.drain();
+            }
+            PeerCmd::Incoming { conn, cer, caps } => {
+                let id = conn.id;
+                self.conns.insert(id, conn);
+                self.input(Input::Incoming {
+                    conn: id,
+                    cer,
+                    caps,
+                });
+            }
+            PeerCmd::Conn(id, ConnEvent::Message(m)) => self.input(Input::Received(id, m)),
+            PeerCmd::Conn(id, ConnEvent::Closed) => {
+                self.conns.remove(&id);
+                self.input(Input::Disconnected(id));
+            }
+            PeerCmd::Connected(Some(conn)) => {
+                self.connecting = None;
+                let id = conn.id;
+                self.conns.insert(id, conn);
+                self.input(Input::ConnectOk(id));
+            }
+            PeerCmd::Connected(None) => {
+                self.connecting = None;
+                self.input(Input::ConnectFailed);
+            }
+            PeerCmd::Stop(cause) => self.input(Input::Stop(cause)),
+        }
+    }
+
+    fn send_request(&mut self, msg: RawMessage, reply: Reply, deadline: Instant) {
+        if self.pending.len() >= self.node.inner.limits.max_pending_per_peer {
+            let _ = reply.send(Err(RequestError::TooBusy));
+            return;
+        }
+        match self.peer.send(msg) {
+            Ok(hbh) => {
+                if let Err(p) = self
+                    .pending
+                    .insert(hbh, deadline.into_std(), Pending { reply })
+                {
+                    let _ = p.reply.send(Err(RequestError::TooBusy));
+                }
+                self.drain();
+            }
+            Err(PeerError::ApplicationUnsupported(_)) => {
+                let _ = reply.send(Err(RequestError::NoRoute(rc::DIAMETER_UNABLE_TO_DELIVER)));
+            }
+            Err(_) => {
+                let _ = reply.send(Err(RequestError::PeerFailed(self.status.host.clone())));
+            }
+        }
+    }
+
+    fn drain(&mut self) {
+        while let Some(o) = self.peer.poll_output() {
+            match o {
+                Output::Connect => self.connect(),
+                Output::CancelConnect => {
+                    if let Some(c) = self.connecting.take() {
+                        c.abort();
+                    }
+                }
+                Output::Send(id, msg) => {
+                    let ok = self
+                        .conns
+                        .get(&id)
+                        .map(|c| c.tx.try_send(msg.to_bytes()).is_ok());
+                    if ok == Some(false) {
+                        // The write queue is full: this peer does not read. Close rather
+                        // than stall; the watchdog and failover take over.
+                        tracing::warn!("write queue full, closing connection");
+                        self.conns.remove(&id);
+                        self.peer
+                            .handle(Instant::now().into_std(), Input::Disconnected(id));
+                    }
+                }
+                Output::Close(id) => {
+                    self.conns.remove(&id);
+                }
+                Output::Deliver(msg) => self.deliver(msg),
+                Output::Event(e) => self.event(e),
+            }
+        }
+    }
+
+    fn connect(&mut self) {
+        let Some(addr) = self.addr else {
+            self.peer
+                .handle(Instant::now().into_std(), Input::ConnectFailed);
+            return;
+        };
+        let inner = self.node.inner.clone();
+        let tx = self.tx.clone();
+        let timeout = inner.limits.cer_timeout;
+        self.connecting = Some(tokio::spawn(async move {
+            let conn = match transport::connect(addr, timeout).await {
+                Ok(stream) => {
+                    let id = ConnId(inner.next_conn.fetch_add(1, Ordering::Relaxed));
+                    let (rd, wr) = stream.into_split();
+                    Some(transport::spawn_connection(
+                        id,
+                        (rd, wr),
+                        bytes::BytesMut::new(),
+                        inner.conn_options(),
+                        tx.clone(),
+                        PeerCmd::Conn,
+                        None,
+                    ))
+                }
+                Err(e) => {
+                    tracing::debug!("connect to {addr} failed: {e}");
+                    None
+                }
+            };
+            let _ = tx.send(PeerCmd::Connected(conn)).await;
+        }));
+    }
+
+    fn deliver(&mut self, msg: RawMessage) {
+        if !msg.header.is_request() {
+            match self.pending.take(msg.header.hop_by_hop) {
+                Some(p) => {
+                    let _ = p.reply.send(Ok(msg));
+                }
+                None => tracing::debug!(
+                    hop_by_hop = msg.header.hop_by_hop,
+                    "answer matches no pending request"
+                ),
+            }
+            return;
+        }
+        let Ok(permit) = self.inbound.clone().try_acquire_owned() else {
+            let answer = dispatch::answer_code(&self.node, &msg, rc::DIAMETER_TOO_BUSY);
+            let _ = self.peer.send(answer);
+            return;
+        };
+        let node = self.node.clone();
+        let tx = self.tx.clone();
+        let from = self.status.host.clone();
+        tokio::spawn(async move {
+            let answer = dispatch::dispatch(&node, msg, &from).await;
+            drop(permit);
+            let _ = tx.send(PeerCmd::Answer(answer)).await;
+        });
+    }
+
+    fn event(&mut self, e: PeerEvent) {
+        let host = self.status.host.clone();
+        let events = self.node.inner.events.clone();
+        match e {
+            PeerEvent::Up { caps, common } => {
+                self.status
+                    .set_caps(&caps.origin_realm, &common, caps.is_relay());
+                self.status.set_available(self.peer.is_available());
+                tracing::info!("peer up");
+                let _ = events.send(NodeEvent::PeerUp { host });
+            }
+            PeerEvent::Available => self.status.set_available(true),
+            PeerEvent::Suspect => {
+                self.status.set_available(false);
+                self.fail_pending();
+                let _ = events.send(NodeEvent::PeerSuspect { host });
+            }
+            PeerEvent::Down(reason) => {
+                self.status.set_available(false);
+                self.fail_pending();
+                tracing::info!(?reason, "peer down");
+                let _ = events.send(NodeEvent::PeerDown { host, reason });
+            }
+        }
+    }
+
+    /// RFC 3539 failover: every pending request goes back to the node, which re-sends it
+    /// elsewhere (or fails it) according to its policy.
+    fn fail_pending(&mut self) {
+        for (_, p) in self.pending.drain() {
+            let _ = p
+                .reply
+                .send(Err(RequestError::PeerFailed(self.status.host.clone())));
+        }
+    }
+}

@@ -1,0 +1,425 @@
+//! Nodes talking over loopback TCP: capabilities exchange, requests, watchdog, DPR,
+//! relaying, failover and a silent peer. Every wait is bounded.
+
+use diameter_core::base::{avp, DisconnectCause};
+use diameter_core::fields::{result_code, route_records, str_avp, u32_avp};
+use diameter_core::header::{CommandFlags, Header};
+use diameter_core::node::{Node, NodeEvent, NodeLimits, PeerConfig, RequestError};
+use diameter_core::peer::{DownReason, PeerSettings};
+use diameter_core::routing::{Route, RouteAction};
+use diameter_core::RawMessage;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::time::timeout;
+
+const APP: u32 = 4;
+const CCR: u32 = 272;
+const LIMIT: Duration = Duration::from_secs(10);
+
+fn fast() -> PeerSettings {
+    PeerSettings {
+        tw: Duration::from_millis(300),
+        tw_jitter: Duration::from_millis(20),
+        tc: Duration::from_millis(200),
+        max_backoff: Duration::from_millis(400),
+        cea_timeout: Duration::from_secs(2),
+        dpa_timeout: Duration::from_secs(1),
+        ..Default::default()
+    }
+}
+
+fn request(realm: &str, session: &str) -> RawMessage {
+    let h = Header::new(
+        CCR,
+        APP,
+        CommandFlags::REQUEST | CommandFlags::PROXIABLE,
+        0,
+        0,
+    );
+    RawMessage::from_avps(
+        h,
+        &[
+            str_avp(avp::SESSION_ID, session),
+            str_avp(avp::ORIGIN_HOST, "client.a.net"),
+            str_avp(avp::ORIGIN_REALM, "a.net"),
+            str_avp(avp::DESTINATION_REALM, realm),
+        ],
+    )
+}
+
+/// An answer echoing the Session-Id, with Result-Code 2001 and Origin-Host `host`.
+fn echo(host: &'static str) -> impl Fn(RawMessage) -> std::future::Ready<RawMessage> + Clone {
+    move |req: RawMessage| {
+        let mut avps = vec![];
+        avps.extend(req.find(avp::SESSION_ID, 0));
+        avps.push(u32_avp(avp::RESULT_CODE, 2001));
+        avps.push(str_avp(avp::ORIGIN_HOST, host));
+        avps.push(str_avp(avp::ORIGIN_REALM, "b.net"));
+        let h = Header::new(
+            req.header.command_code,
+            req.header.application_id,
+            CommandFlags::PROXIABLE,
+            0,
+            0,
+        );
+        std::future::ready(RawMessage::from_avps(h, &avps))
+    }
+}
+
+async fn server(host: &'static str, addr: &str) -> Node {
+    Node::builder()
+        .origin_host(host)
+        .origin_realm("b.net")
+        .auth_application(APP)
+        .listen(addr.parse().unwrap())
+        .responder_settings(fast())
+        .handler(APP, CCR, echo(host))
+        .build()
+        .await
+        .unwrap()
+}
+
+async fn client(peers: &[(&str, SocketAddr)]) -> Node {
+    let mut b = Node::builder()
+        .origin_host("client.a.net")
+        .origin_realm("a.net")
+        .auth_application(APP);
+    for (h, a) in peers {
+        b = b.peer(PeerConfig::new(*h, *a).settings(fast()));
+    }
+    b.build().await.unwrap()
+}
+
+#[tokio::test]
+async fn cer_request_watchdog_and_dpr_over_ipv4() {
+    let srv = server("server.b.net", "127.0.0.1:0").await;
+    let cli = client(&[("server.b.net", srv.local_addrs()[0])]).await;
+    assert!(cli.wait_peer("server.b.net", LIMIT).await, "CER/CEA");
+    assert!(srv.wait_peer("client.a.net", LIMIT).await);
+
+    let ans = cli.request(request("b.net", "s;1")).await.unwrap();
+    assert_eq!(result_code(&ans), Some(2001));
+    assert_eq!(
+        ans.find(avp::SESSION_ID, 0).map(|a| a.data),
+        Some("s;1".into())
+    );
+
+    // Several watchdog intervals pass; the connection stays up (DWR/DWA).
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    assert!(cli.is_peer_available("server.b.net"));
+    assert_eq!(
+        result_code(&cli.request(request("b.net", "s;2")).await.unwrap()),
+        Some(2001)
+    );
+
+    // DPR/DPA: both sides go down, the client does not reconnect.
+    let mut events = srv.subscribe();
+    cli.stop(DisconnectCause::DoNotWantToTalkToYou).await;
+    let down = timeout(LIMIT, async {
+        loop {
+            if let Ok(NodeEvent::PeerDown { reason, .. }) = events.recv().await {
+                return reason;
+            }
+        }
+    })
+    .await
+    .unwrap();
+    assert_eq!(
+        down,
+        DownReason::PeerDisconnected(DisconnectCause::DoNotWantToTalkToYou)
+    );
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(!cli.is_peer_available("server.b.net"));
+}
+
+#[tokio::test]
+async fn ipv6_and_protocol_errors_keep_the_connection() {
+    let Ok(srv) = Node::builder()
+        .origin_host("server.b.net")
+        .origin_realm("b.net")
+        .auth_application(APP)
+        .auth_application(5)
+        .listen("[::1]:0".parse().unwrap())
+        .handler(APP, CCR, echo("server.b.net"))
+        .build()
+        .await
+    else {
+        eprintln!("no IPv6 loopback here; skipped");
+        return;
+    };
+    let cli = Node::builder()
+        .origin_host("client.a.net")
+        .origin_realm("a.net")
+        .auth_application(APP)
+        .auth_application(5)
+        .auth_application(6)
+        .peer(PeerConfig::new("server.b.net", srv.local_addrs()[0]).settings(fast()))
+        .build()
+        .await
+        .unwrap();
+    assert!(cli.wait_peer("server.b.net", LIMIT).await);
+    // Unknown command of a known application: 3001 with the E bit.
+    let mut r = request("b.net", "s;3001");
+    r.header.command_code = 999;
+    let err = cli.request(r).await.unwrap();
+    assert!(err.header.is_error());
+    assert_eq!(result_code(&err), Some(3001));
+    // Application both advertise but no handler: 3007.
+    let mut r = request("b.net", "s;3007");
+    r.header.application_id = 5;
+    assert_eq!(result_code(&cli.request(r).await.unwrap()), Some(3007));
+    // Application the server never advertised: the client refuses to send it.
+    let mut r = request("b.net", "s;6");
+    r.header.application_id = 6;
+    assert!(matches!(
+        cli.request(r).await,
+        Err(RequestError::NoRoute(_))
+    ));
+    // Still up.
+    assert_eq!(
+        result_code(&cli.request(request("b.net", "s;ok")).await.unwrap()),
+        Some(2001)
+    );
+}
+
+#[tokio::test]
+async fn relay_forwards_with_route_record_and_loops_are_3005() {
+    let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let seen2 = seen.clone();
+    let srv = Node::builder()
+        .origin_host("server.b.net")
+        .origin_realm("b.net")
+        .auth_application(APP)
+        .listen("127.0.0.1:0".parse().unwrap())
+        .handler(APP, CCR, move |req: RawMessage| {
+            seen2.lock().unwrap().push(route_records(&req));
+            echo("server.b.net")(req)
+        })
+        .build()
+        .await
+        .unwrap();
+    let relay = Node::builder()
+        .origin_host("relay.a.net")
+        .origin_realm("a.net")
+        .auth_application(diameter_core::base::app::RELAY)
+        .listen("127.0.0.1:0".parse().unwrap())
+        .peer(PeerConfig::new("server.b.net", srv.local_addrs()[0]).settings(fast()))
+        .route(Route::realm(
+            "b.net",
+            RouteAction::Relay,
+            vec!["server.b.net".into()],
+        ))
+        .build()
+        .await
+        .unwrap();
+    let cli = client(&[("relay.a.net", relay.local_addrs()[0])]).await;
+    assert!(cli.wait_peer("relay.a.net", LIMIT).await);
+    assert!(relay.wait_peer("server.b.net", LIMIT).await);
+
+    let ans = cli.request(request("b.net", "s;relayed")).await.unwrap();
+    assert_eq!(result_code(&ans), Some(2001));
+    assert_eq!(
+        ans.find(avp::ORIGIN_HOST, 0).map(|a| a.data),
+        Some("server.b.net".into())
+    );
+    assert_eq!(
+        *seen.lock().unwrap(),
+        vec![vec!["client.a.net".to_string()]],
+        "Route-Record added by the relay"
+    );
+
+    // A realm nobody serves: 3003 from the relay.
+    let ans = cli.request(request("nowhere.net", "s;x")).await.unwrap();
+    assert_eq!(result_code(&ans), Some(3003));
+    assert!(ans.header.is_error());
+
+    // Our own Route-Record already present: loop, 3005.
+    let mut looped = request("b.net", "s;loop");
+    looped.push(&str_avp(avp::ROUTE_RECORD, "relay.a.net"));
+    assert_eq!(result_code(&cli.request(looped).await.unwrap()), Some(3005));
+
+    // Not proxiable: 3002.
+    let mut np = request("b.net", "s;np");
+    np.header.flags &= !CommandFlags::PROXIABLE;
+    assert_eq!(result_code(&cli.request(np).await.unwrap()), Some(3002));
+    assert_eq!(
+        seen.lock().unwrap().len(),
+        1,
+        "nothing else reached the server"
+    );
+}
+
+#[tokio::test]
+async fn failover_after_a_server_dies_loses_no_request() {
+    let retransmitted = Arc::new(AtomicUsize::new(0));
+    let mk = |host: &'static str, rt: Arc<AtomicUsize>| async move {
+        Node::builder()
+            .origin_host(host)
+            .origin_realm("b.net")
+            .auth_application(APP)
+            .listen("127.0.0.1:0".parse().unwrap())
+            .responder_settings(fast())
+            .handler(APP, CCR, move |req: RawMessage| {
+                if req.header.is_retransmit() {
+                    rt.fetch_add(1, Ordering::Relaxed);
+                }
+                let answer = echo(host)(req);
+                async move {
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                    answer.await
+                }
+            })
+            .build()
+            .await
+            .unwrap()
+    };
+    let s1 = mk("s1.b.net", retransmitted.clone()).await;
+    let s2 = mk("s2.b.net", retransmitted.clone()).await;
+    let cli = client(&[
+        ("s1.b.net", s1.local_addrs()[0]),
+        ("s2.b.net", s2.local_addrs()[0]),
+    ])
+    .await;
+    assert!(cli.wait_peer("s1.b.net", LIMIT).await && cli.wait_peer("s2.b.net", LIMIT).await);
+    let mut events = cli.subscribe();
+
+    let total = 200;
+    let mut tasks = Vec::new();
+    for i in 0..total {
+        let cli = cli.clone();
+        tasks.push(tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(i as u64 * 2)).await;
+            cli.request(request("b.net", &format!("s;{i}"))).await
+        }));
+    }
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    s1.abort();
+    let mut ok = 0;
+    for t in tasks {
+        let r = timeout(LIMIT, t).await.unwrap().unwrap();
+        match r {
+            Ok(a) if result_code(&a) == Some(2001) => ok += 1,
+            other => panic!("request lost: {other:?}"),
+        }
+    }
+    assert_eq!(ok, total);
+    let mut failovers = 0;
+    while let Ok(e) = events.try_recv() {
+        if matches!(e, NodeEvent::Failover { .. }) {
+            failovers += 1;
+        }
+    }
+    assert!(
+        failovers > 0,
+        "some requests were pending on the dead server"
+    );
+    assert_eq!(
+        retransmitted.load(Ordering::Relaxed),
+        failovers,
+        "each failed-over request carried the T flag"
+    );
+    assert!(!cli.is_peer_available("s1.b.net"));
+}
+
+#[tokio::test]
+async fn silent_peer_is_suspect_within_two_tw() {
+    use diameter_core::peer::capabilities::{cea, Capabilities};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    // A fake peer: answers the CER, then reads and ignores everything.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        let Ok((mut s, _)) = listener.accept().await else {
+            return;
+        };
+        let mut buf = vec![0u8; 4096];
+        let Ok(n) = s.read(&mut buf).await else {
+            return;
+        };
+        let Ok(cer) = RawMessage::decode(buf[..n].to_vec().into(), &Default::default()) else {
+            return;
+        };
+        let me = Capabilities {
+            origin_host: "mute.b.net".into(),
+            origin_realm: "b.net".into(),
+            host_ip_addresses: vec![addr.ip()],
+            product_name: "mute".into(),
+            auth_applications: vec![APP],
+            ..Default::default()
+        };
+        let _ = s
+            .write_all(&cea(&me, &cer.header, 2001, None, None).to_bytes())
+            .await;
+        for _ in 0..1000 {
+            if matches!(s.read(&mut buf).await, Ok(0) | Err(_)) {
+                return;
+            }
+        }
+    });
+    let cli = client(&[("mute.b.net", addr)]).await;
+    let mut events = cli.subscribe();
+    assert!(cli.wait_peer("mute.b.net", LIMIT).await);
+    let start = tokio::time::Instant::now();
+    let tw = fast().tw + fast().tw_jitter;
+    timeout(LIMIT, async {
+        loop {
+            if let Ok(NodeEvent::PeerSuspect { .. }) = events.recv().await {
+                return;
+            }
+        }
+    })
+    .await
+    .unwrap();
+    let took = start.elapsed();
+    assert!(
+        took <= 2 * tw + Duration::from_millis(150),
+        "suspect after {took:?}"
+    );
+    assert!(!cli.is_peer_available("mute.b.net"));
+    // And DOWN one Tw later.
+    timeout(LIMIT, async {
+        loop {
+            if let Ok(NodeEvent::PeerDown {
+                reason: DownReason::Watchdog,
+                ..
+            }) = events.recv().await
+            {
+                return;
+            }
+        }
+    })
+    .await
+    .unwrap();
+}
+
+#[tokio::test]
+async fn unknown_peer_gets_3010_and_limits_apply() {
+    use diameter_core::peer::AcceptPolicy;
+    let srv = Node::builder()
+        .origin_host("server.b.net")
+        .origin_realm("b.net")
+        .auth_application(APP)
+        .listen("127.0.0.1:0".parse().unwrap())
+        .accept_policy(AcceptPolicy::AllowList(vec!["friend.a.net".into()]))
+        .limits(NodeLimits {
+            max_pending_per_peer: 4,
+            ..Default::default()
+        })
+        .build()
+        .await
+        .unwrap();
+    let cli = client(&[("server.b.net", srv.local_addrs()[0])]).await;
+    let mut events = cli.subscribe();
+    let reason = timeout(LIMIT, async {
+        loop {
+            if let Ok(NodeEvent::PeerDown { reason, .. }) = events.recv().await {
+                return reason;
+            }
+        }
+    })
+    .await
+    .unwrap();
+    assert_eq!(reason, DownReason::CapabilitiesRejected(3010));
+}
