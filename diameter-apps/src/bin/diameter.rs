@@ -1,6 +1,8 @@
-//! The `diameter` command line.
+//! The `diameter` command line: see `diameter --help`.
 
-fn main() {
-    eprintln!("diameter: no subcommands yet");
-    std::process::exit(2);
+use clap::Parser;
+use diameter_apps::cli::{run, Cli};
+
+fn main() -> std::process::ExitCode {
+    run(Cli::parse())
 }

@@ -1,0 +1,23 @@
+//! Diameter over TCP in pcap and pcapng captures: file reading, packet headers, stream
+//! reassembly and message framing.
+
+pub mod file;
+pub mod net;
+pub mod reassembly;
+
+pub use reassembly::{Item, Meta};
+
+/// Reads a capture and returns every Diameter message and framing problem, in capture order,
+/// plus an error if the file itself is damaged.
+pub fn messages(data: &[u8]) -> (Vec<Item>, Option<file::FileError>) {
+    let (packets, file_error) = file::read(data);
+    let mut r = reassembly::Reassembler::default();
+    let mut items = Vec::new();
+    for p in &packets {
+        if let Some(seg) = net::tcp_segment(p.linktype, p.data) {
+            items.extend(r.push(&seg, p.frame, (p.ts_sec, p.ts_nsec)));
+        }
+    }
+    items.extend(r.finish());
+    (items, file_error)
+}

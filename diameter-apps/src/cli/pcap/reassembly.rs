@@ -1,0 +1,230 @@
+//! TCP stream reassembly per flow and Diameter framing of the streams.
+//!
+//! Segments are put in sequence order (retransmissions trimmed, out-of-order segments
+//! held), each flow's bytes are cut into messages by their length field, and several
+//! messages per segment or one message over many segments both work. A flow that does not
+//! start at a message boundary (capture begun mid-stream) or carries something else is
+//! re-synchronised at the next segment that starts with a plausible Diameter header.
+
+use super::net::Segment;
+use diameter_core::message::{frame_len, Limits};
+use std::collections::{BTreeMap, HashMap};
+use std::net::SocketAddr;
+
+/// Segments held out of order per flow before the gap is given up.
+const MAX_PENDING: usize = 4096;
+
+/// Where and when a message or problem was seen.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Meta {
+    /// Frame number of the segment that completed the message.
+    pub frame: u64,
+    /// Capture time of that frame: Unix seconds and nanoseconds.
+    pub time: (i64, u32),
+    /// Sender.
+    pub src: SocketAddr,
+    /// Receiver.
+    pub dst: SocketAddr,
+    /// Offset of the message in its flow's byte stream.
+    pub stream_offset: u64,
+}
+
+/// What the reassembler produces.
+#[derive(Clone, Debug)]
+pub enum Item {
+    /// A whole message's bytes.
+    Message(Meta, Vec<u8>),
+    /// A framing problem in a flow.
+    Problem(Meta, String),
+}
+
+#[derive(Default)]
+struct Flow {
+    next_seq: Option<u32>,
+    pending: BTreeMap<u32, Vec<u8>>,
+    buf: Vec<u8>,
+    /// Stream offset of `buf[0]`.
+    buf_at: u64,
+    /// Stream offset of the next in-order byte.
+    stream_at: u64,
+    synced: bool,
+    seen_diameter: bool,
+}
+
+/// Reassembles the TCP flows of a capture.
+#[derive(Default)]
+pub struct Reassembler {
+    flows: HashMap<(SocketAddr, SocketAddr), Flow>,
+    limits: Limits,
+}
+
+/// Whether bytes start with something that looks like a Diameter header.
+pub fn plausible(b: &[u8]) -> bool {
+    if b.len() < 20 || b[0] != 1 {
+        return false;
+    }
+    let len = u32::from_be_bytes([0, b[1], b[2], b[3]]);
+    let ok_len = len >= 20 && len & 3 == 0 && len <= 1 << 20;
+    let ok_flags = b[4] & 0x0f == 0;
+    let ok_avp = len < 28 || b.len() < 28 || u32::from_be_bytes([0, b[25], b[26], b[27]]) >= 8;
+    ok_len && ok_flags && ok_avp
+}
+
+impl Reassembler {
+    /// Feeds one segment; returns the messages and problems it completes.
+    pub fn push(&mut self, seg: &Segment<'_>, frame: u64, time: (i64, u32)) -> Vec<Item> {
+        let flow = self.flows.entry((seg.src, seg.dst)).or_default();
+        let mut out = Vec::new();
+        let meta = |at: u64| Meta {
+            frame,
+            time,
+            src: seg.src,
+            dst: seg.dst,
+            stream_offset: at,
+        };
+        let start = if seg.syn {
+            seg.seq.wrapping_add(1)
+        } else {
+            seg.seq
+        };
+        let next = *flow.next_seq.get_or_insert(start);
+        if seg.payload.is_empty() {
+            return out;
+        }
+        let diff = start.wrapping_sub(next) as i32;
+        if diff > 0 {
+            flow.pending.insert(start, seg.payload.to_vec());
+            if flow.pending.len() > MAX_PENDING {
+                skip_gap(flow, &mut out, &meta);
+            }
+        } else {
+            let skip = diff.unsigned_abs() as usize;
+            if skip < seg.payload.len() {
+                append(flow, &seg.payload[skip..]);
+            }
+        }
+        drain_pending(flow);
+        extract(flow, &self.limits, &mut out, &meta);
+        out
+    }
+
+    /// At the end of the capture: gives up on missing segments and returns what follows them.
+    pub fn finish(&mut self) -> Vec<Item> {
+        let mut out = Vec::new();
+        for ((src, dst), flow) in self.flows.iter_mut() {
+            let meta = |at: u64| Meta {
+                frame: 0,
+                time: (0, 0),
+                src: *src,
+                dst: *dst,
+                stream_offset: at,
+            };
+            while !flow.pending.is_empty() {
+                skip_gap(flow, &mut out, &meta);
+                drain_pending(flow);
+                extract(flow, &self.limits, &mut out, &meta);
+            }
+            if flow.synced && !flow.buf.is_empty() && flow.seen_diameter {
+                out.push(Item::Problem(
+                    meta(flow.buf_at),
+                    format!(
+                        "the capture ends inside a message: {} bytes of it were captured",
+                        flow.buf.len()
+                    ),
+                ));
+            }
+        }
+        out
+    }
+}
+
+/// Appends in-order bytes, re-synchronising an unsynced flow at a plausible header.
+fn append(flow: &mut Flow, data: &[u8]) {
+    let at = flow.stream_at;
+    flow.stream_at += data.len() as u64;
+    flow.next_seq = flow.next_seq.map(|s| s.wrapping_add(data.len() as u32));
+    if !flow.synced {
+        if plausible(data) {
+            flow.synced = true;
+            flow.buf.clear();
+            flow.buf_at = at;
+        } else {
+            return;
+        }
+    }
+    flow.buf.extend_from_slice(data);
+}
+
+/// Moves held segments that are now in order into the stream.
+fn drain_pending(flow: &mut Flow) {
+    loop {
+        let Some(next) = flow.next_seq else { return };
+        let mut found = None;
+        for (&seq, data) in &flow.pending {
+            let diff = seq.wrapping_sub(next) as i32;
+            if diff <= 0 {
+                found = Some((seq, diff.unsigned_abs() as usize, data.len()));
+                break;
+            }
+        }
+        let Some((seq, skip, len)) = found else {
+            return;
+        };
+        let data = flow.pending.remove(&seq).unwrap_or_default();
+        if skip < len {
+            append(flow, &data[skip..]);
+        }
+    }
+}
+
+/// Gives up on the bytes before the earliest held segment.
+fn skip_gap(flow: &mut Flow, out: &mut Vec<Item>, meta: &dyn Fn(u64) -> Meta) {
+    let Some(next) = flow.next_seq else { return };
+    let Some(gap) = flow.pending.keys().map(|&s| s.wrapping_sub(next)).min() else {
+        return;
+    };
+    if flow.seen_diameter {
+        out.push(Item::Problem(
+            meta(flow.stream_at),
+            format!("{gap} bytes of the stream are missing from the capture"),
+        ));
+    }
+    flow.next_seq = Some(next.wrapping_add(gap));
+    flow.stream_at += u64::from(gap);
+    flow.synced = false;
+    flow.buf.clear();
+}
+
+/// Cuts whole messages off the front of the flow's buffer.
+fn extract(flow: &mut Flow, limits: &Limits, out: &mut Vec<Item>, meta: &dyn Fn(u64) -> Meta) {
+    let mut used = 0;
+    while flow.synced {
+        let rest = &flow.buf[used..];
+        match frame_len(rest, limits) {
+            Ok(Some(len)) if len <= rest.len() => {
+                out.push(Item::Message(
+                    meta(flow.buf_at + used as u64),
+                    rest[..len].to_vec(),
+                ));
+                flow.seen_diameter = true;
+                used += len;
+            }
+            Ok(_) => break,
+            Err(e) => {
+                if flow.seen_diameter {
+                    out.push(Item::Problem(
+                        meta(flow.buf_at + used as u64),
+                        format!(
+                            "cannot frame the stream ({}); skipping to the next segment that starts with a Diameter header",
+                            e.kind
+                        ),
+                    ));
+                }
+                flow.synced = false;
+                used = flow.buf.len();
+            }
+        }
+    }
+    flow.buf.drain(..used);
+    flow.buf_at += used as u64;
+}

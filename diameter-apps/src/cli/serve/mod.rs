@@ -1,0 +1,45 @@
+//! `diameter serve`: the servers, configured by flags and TOML files.
+
+pub mod node;
+pub mod ocs;
+pub mod relay;
+pub mod sip;
+
+use super::exit::CliResult;
+
+/// Arguments of `diameter serve`.
+#[derive(Debug, clap::Args)]
+#[command(after_help = "\
+Examples:
+  diameter serve ocs --auto-provision 100
+  diameter serve sip --users users.toml
+  diameter serve relay --config dra.toml
+
+Every server takes --listen, --origin-host, --origin-realm and --config FILE; flags
+override the file. --check validates the configuration and prints it without serving.
+Configuration errors name the file, line and column, and say how to fix them (exit 2).")]
+pub struct ServeArgs {
+    /// Which server.
+    #[command(subcommand)]
+    pub server: Server,
+}
+
+/// The servers.
+#[derive(Debug, clap::Subcommand)]
+pub enum Server {
+    /// The online charging server (Gy/Ro credit control, RFC 4006/8506).
+    Ocs(ocs::OcsArgs),
+    /// The SIP AAA server (RFC 4740).
+    Sip(sip::SipArgs),
+    /// A relay, proxy or redirect agent driven by a routing table.
+    Relay(relay::RelayArgs),
+}
+
+/// Runs `diameter serve`.
+pub fn run(args: &ServeArgs) -> CliResult {
+    match &args.server {
+        Server::Ocs(a) => ocs::run(a),
+        Server::Sip(a) => sip::run(a),
+        Server::Relay(a) => relay::run(a),
+    }
+}

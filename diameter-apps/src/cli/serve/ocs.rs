@@ -1,0 +1,167 @@
+//! `diameter serve ocs`: flags and configuration file of the online charging server.
+
+use super::node::{resolve, NodeFlags, NodeIdentity, NodeKeys};
+use crate::cli::config::{load, ConfigFile};
+use crate::cli::exit::{CliError, CliResult, OK};
+use std::path::PathBuf;
+
+/// An example configuration file, shown in help and in configuration errors.
+pub const EXAMPLE: &str = r#"    listen = "0.0.0.0:3868"
+    origin_host = "ocs.example.net"
+    origin_realm = "example.net"
+    store = "sqlite://ocs.db"          # or postgres://user:pass@db/ocs
+    accounts = "accounts.toml"
+    auto_provision = 100"#;
+
+/// Arguments of `diameter serve ocs`.
+#[derive(Debug, clap::Args)]
+#[command(after_help = concat!("\
+Examples:
+  diameter serve ocs --auto-provision 100
+  diameter serve ocs --listen 127.0.0.1:3868 --origin-host ocs.example.net --store sqlite://ocs.db
+  diameter serve ocs --config ocs.toml --check      # validate and show the settings
+
+Configuration file (TOML; flags override it):
+", r#"    listen = "0.0.0.0:3868"
+    origin_host = "ocs.example.net"
+    origin_realm = "example.net"
+    store = "sqlite://ocs.db"          # or postgres://user:pass@db/ocs
+    accounts = "accounts.toml"
+    auto_provision = 100"#))]
+pub struct OcsArgs {
+    /// Listening address and identity.
+    #[command(flatten)]
+    pub node: NodeFlags,
+    /// Account store URL: sqlite://FILE (embedded, the default) or postgres://...
+    #[arg(long, value_name = "URL")]
+    pub store: Option<String>,
+    /// Configuration file (TOML).
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Accounts to load at start (file format of the OCS).
+    #[arg(long, value_name = "FILE")]
+    pub accounts: Option<PathBuf>,
+    /// Create unknown subscribers on their first request with this balance.
+    #[arg(long, value_name = "AMOUNT")]
+    pub auto_provision: Option<u64>,
+    /// Only validate the configuration and print the resolved settings.
+    #[arg(long)]
+    pub check: bool,
+}
+
+/// The keys of the configuration file.
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct OcsFile {
+    listen: Option<toml::Spanned<String>>,
+    origin_host: Option<toml::Spanned<String>>,
+    origin_realm: Option<toml::Spanned<String>>,
+    store: Option<toml::Spanned<String>>,
+    accounts: Option<PathBuf>,
+    auto_provision: Option<u64>,
+}
+
+/// The resolved settings of the OCS, handed to the server.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OcsSettings {
+    /// Where to listen and who we are.
+    pub node: NodeIdentity,
+    /// Store URL; `None` is the embedded default.
+    pub store: Option<String>,
+    /// Accounts file to load.
+    pub accounts: Option<PathBuf>,
+    /// Balance for auto-provisioned subscribers.
+    pub auto_provision: Option<u64>,
+}
+
+impl OcsFile {
+    fn node_keys(&self) -> NodeKeys {
+        NodeKeys {
+            listen: self.listen.clone(),
+            origin_host: self.origin_host.clone(),
+            origin_realm: self.origin_realm.clone(),
+        }
+    }
+}
+
+/// Resolves flags over the configuration file.
+pub fn settings(args: &OcsArgs) -> Result<OcsSettings, CliError> {
+    let (file_keys, file): (OcsFile, Option<ConfigFile>) = match &args.config {
+        Some(p) => {
+            let (k, f) = load(p, EXAMPLE)?;
+            (k, Some(f))
+        }
+        None => (OcsFile::default(), None),
+    };
+    let node = resolve(
+        &args.node,
+        &file_keys.node_keys(),
+        file.as_ref(),
+        "ocs.localdomain",
+    )?;
+    let store = match (&args.store, &file_keys.store) {
+        (Some(s), _) => Some(check_store(s, None, None)?),
+        (None, Some(s)) => Some(check_store(s.get_ref(), Some(s.span()), file.as_ref())?),
+        _ => None,
+    };
+    let accounts = args.accounts.clone().or(file_keys.accounts);
+    if let Some(a) = &accounts {
+        if !a.is_file() {
+            return Err(CliError::usage(format!(
+                "accounts file {} does not exist\n  = fix: give an existing file to --accounts (or `accounts =`)",
+                a.display()
+            )));
+        }
+    }
+    Ok(OcsSettings {
+        node,
+        store,
+        accounts,
+        auto_provision: args.auto_provision.or(file_keys.auto_provision),
+    })
+}
+
+fn check_store(
+    url: &str,
+    span: Option<std::ops::Range<usize>>,
+    file: Option<&ConfigFile>,
+) -> Result<String, CliError> {
+    if url.starts_with("sqlite:")
+        || url.starts_with("postgres://")
+        || url.starts_with("postgresql://")
+    {
+        return Ok(url.to_owned());
+    }
+    let msg = format!("store {url:?} is not a supported URL");
+    let fix = "use sqlite://FILE (embedded) or postgres://USER:PASS@HOST/DB";
+    Err(match (span, file) {
+        (Some(sp), Some(f)) => f.error(Some(sp), &msg, fix),
+        _ => CliError::usage(format!("{msg}\n  = fix: {fix}")),
+    })
+}
+
+/// Runs `diameter serve ocs`.
+pub fn run(args: &OcsArgs) -> CliResult {
+    let s = settings(args)?;
+    if args.check {
+        println!("listen        {}", s.node.listen);
+        println!("origin_host   {}", s.node.origin_host);
+        println!("origin_realm  {}", s.node.origin_realm);
+        println!(
+            "store         {}",
+            s.store.as_deref().unwrap_or("(embedded default)")
+        );
+        if let Some(a) = &s.accounts {
+            println!("accounts      {}", a.display());
+        }
+        if let Some(a) = s.auto_provision {
+            println!("auto_provision {a}");
+        }
+        return Ok(OK);
+    }
+    tracing::info!(?s, "starting the online charging server");
+    Err(CliError::unavailable(
+        "the online charging server is not in this build yet: \
+         diameter_apps::ocs::serve(ServeOptions) is missing",
+    ))
+}

@@ -1,0 +1,247 @@
+//! `diameter serve relay`: a relay, proxy or redirect agent driven by a TOML routing table.
+
+use super::node::{resolve, NodeFlags, NodeIdentity, NodeKeys};
+use crate::cli::config::{load, ConfigFile};
+use crate::cli::exit::{CliError, CliResult, OK};
+use diameter_core::routing::{Route, RouteAction, RoutingTable};
+use diameter_core::DiameterIdentity;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use toml::Spanned;
+
+/// An example configuration file, shown in help and in configuration errors.
+pub const EXAMPLE: &str = r#"    listen = "0.0.0.0:3868"
+    origin_host = "dra.example.net"
+    origin_realm = "example.net"
+
+    [[peers]]
+    host = "ocs1.example.net"       # the peer's Origin-Host
+    address = "10.0.0.11:3868"      # connect to it; omit to only accept it
+
+    [[routes]]
+    realm = "ocs.example.net"       # Destination-Realm; omit for the default route
+    application = 4                 # optional Application-Id
+    action = "relay"                # relay | proxy | redirect | local
+    servers = ["ocs1.example.net"]  # peers by Origin-Host, in order of preference"#;
+
+/// Arguments of `diameter serve relay`.
+#[derive(Debug, clap::Args)]
+#[command(after_help = concat!("\
+Examples:
+  diameter serve relay --config dra.toml
+  diameter serve relay --config dra.toml --listen 127.0.0.1:3868 --check
+
+Configuration file (TOML; flags override it):
+", r#"    listen = "0.0.0.0:3868"
+    origin_host = "dra.example.net"
+    origin_realm = "example.net"
+
+    [[peers]]
+    host = "ocs1.example.net"       # the peer's Origin-Host
+    address = "10.0.0.11:3868"      # connect to it; omit to only accept it
+
+    [[routes]]
+    realm = "ocs.example.net"       # Destination-Realm; omit for the default route
+    application = 4                 # optional Application-Id
+    action = "relay"                # relay | proxy | redirect | local
+    servers = ["ocs1.example.net"]  # peers by Origin-Host, in order of preference"#))]
+pub struct RelayArgs {
+    /// Listening address and identity.
+    #[command(flatten)]
+    pub node: NodeFlags,
+    /// Configuration file with peers and the routing table (TOML).
+    #[arg(long, value_name = "FILE")]
+    pub config: PathBuf,
+    /// Only validate the configuration and print the resolved routing table.
+    #[arg(long)]
+    pub check: bool,
+}
+
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RelayFile {
+    listen: Option<Spanned<String>>,
+    origin_host: Option<Spanned<String>>,
+    origin_realm: Option<Spanned<String>>,
+    #[serde(default)]
+    peers: Vec<PeerEntry>,
+    #[serde(default)]
+    routes: Vec<RouteEntry>,
+}
+
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PeerEntry {
+    host: Spanned<String>,
+    address: Option<Spanned<String>>,
+}
+
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RouteEntry {
+    realm: Option<Spanned<String>>,
+    application: Option<u32>,
+    action: Action,
+    #[serde(default)]
+    servers: Vec<Spanned<String>>,
+}
+
+#[derive(Debug, Clone, Copy, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+enum Action {
+    Relay,
+    Proxy,
+    Redirect,
+    Local,
+}
+
+/// A configured peer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PeerSetting {
+    /// Its Origin-Host.
+    pub host: String,
+    /// Where to connect; `None` to only accept it.
+    pub address: Option<SocketAddr>,
+}
+
+/// The resolved settings of the relay.
+#[derive(Debug, Clone)]
+pub struct RelaySettings {
+    /// Where to listen and who we are.
+    pub node: NodeIdentity,
+    /// The peers.
+    pub peers: Vec<PeerSetting>,
+    /// The routing table for diameter-core's router.
+    pub table: RoutingTable,
+    /// The routes, in file order, for display.
+    pub routes: Vec<Route>,
+}
+
+/// Reads and checks the configuration, building the routing table.
+pub fn settings(args: &RelayArgs) -> Result<RelaySettings, CliError> {
+    let (f, file): (RelayFile, ConfigFile) = load(&args.config, EXAMPLE)?;
+    let keys = NodeKeys {
+        listen: f.listen.clone(),
+        origin_host: f.origin_host.clone(),
+        origin_realm: f.origin_realm.clone(),
+    };
+    let node = resolve(&args.node, &keys, Some(&file), "dra.localdomain")?;
+    let mut peers: Vec<PeerSetting> = Vec::new();
+    for p in &f.peers {
+        let host = p.host.get_ref();
+        if DiameterIdentity::new(host.as_str()).is_err() {
+            return Err(file.error(
+                Some(p.host.span()),
+                &format!("peer host {host:?} is not a DiameterIdentity"),
+                "use the peer's Origin-Host, an FQDN such as ocs1.example.net",
+            ));
+        }
+        if peers.iter().any(|q| q.host.eq_ignore_ascii_case(host)) {
+            return Err(file.error(
+                Some(p.host.span()),
+                &format!("peer {host:?} is defined twice"),
+                "keep one [[peers]] entry per host",
+            ));
+        }
+        let address = match &p.address {
+            Some(a) => Some(a.get_ref().parse::<SocketAddr>().map_err(|_| {
+                file.error(
+                    Some(a.span()),
+                    &format!("address {:?} is not an address and port", a.get_ref()),
+                    "write it as \"ADDR:PORT\", for example \"10.0.0.11:3868\"",
+                )
+            })?),
+            None => None,
+        };
+        peers.push(PeerSetting {
+            host: host.clone(),
+            address,
+        });
+    }
+    let mut table = RoutingTable::new();
+    let mut routes = Vec::new();
+    for r in &f.routes {
+        for s in &r.servers {
+            if !peers
+                .iter()
+                .any(|p| p.host.eq_ignore_ascii_case(s.get_ref()))
+            {
+                let known: Vec<&str> = peers.iter().map(|p| p.host.as_str()).collect();
+                return Err(file.error(
+                    Some(s.span()),
+                    &format!("server {:?} is not a configured peer", s.get_ref()),
+                    &format!(
+                        "add a [[peers]] entry with host = {:?}, or use a configured peer ({})",
+                        s.get_ref(),
+                        if known.is_empty() {
+                            "none yet".to_owned()
+                        } else {
+                            known.join(", ")
+                        }
+                    ),
+                ));
+            }
+        }
+        let action = match r.action {
+            Action::Relay => RouteAction::Relay,
+            Action::Proxy => RouteAction::Proxy,
+            Action::Redirect => RouteAction::Redirect,
+            Action::Local => RouteAction::Local,
+        };
+        if matches!(action, RouteAction::Redirect) && r.servers.is_empty() {
+            let span = r.realm.as_ref().map(|x| x.span());
+            return Err(file.error(
+                span,
+                "a redirect route needs servers to name in Redirect-Host",
+                "add servers = [\"host\", ...] to the route",
+            ));
+        }
+        let servers: Vec<String> = r.servers.iter().map(|s| s.get_ref().clone()).collect();
+        let mut route = match &r.realm {
+            Some(realm) => Route::realm(realm.get_ref().clone(), action, servers),
+            None => Route::default_route(action, servers),
+        };
+        if let Some(app) = r.application {
+            route = route.application(app);
+        }
+        table.add(route.clone());
+        routes.push(route);
+    }
+    Ok(RelaySettings {
+        node,
+        peers,
+        table,
+        routes,
+    })
+}
+
+/// Runs `diameter serve relay`.
+pub fn run(args: &RelayArgs) -> CliResult {
+    let s = settings(args)?;
+    if args.check {
+        println!("listen        {}", s.node.listen);
+        println!("origin_host   {}", s.node.origin_host);
+        println!("origin_realm  {}", s.node.origin_realm);
+        for p in &s.peers {
+            let addr = p
+                .address
+                .map_or("(accept only)".to_owned(), |a| a.to_string());
+            println!("peer          {} {addr}", p.host);
+        }
+        for r in &s.routes {
+            let realm = r.realm.as_deref().unwrap_or("*");
+            let app = r.application_id.map_or("*".to_owned(), |a| a.to_string());
+            println!(
+                "route         realm={realm} app={app} {:?} -> [{}]",
+                r.action,
+                r.servers.join(", ")
+            );
+        }
+        return Ok(OK);
+    }
+    tracing::info!(?s, "starting the relay agent");
+    Err(CliError::unavailable(
+        "the relay agent is not in this build yet: diameter-core has a routing table \
+         (diameter_core::routing) but no node/transport to run it",
+    ))
+}

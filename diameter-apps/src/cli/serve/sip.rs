@@ -1,0 +1,113 @@
+//! `diameter serve sip`: flags and configuration file of the SIP AAA server.
+
+use super::node::{resolve, NodeFlags, NodeIdentity, NodeKeys};
+use crate::cli::config::{load, ConfigFile};
+use crate::cli::exit::{CliError, CliResult, OK};
+use std::path::PathBuf;
+
+/// An example configuration file.
+pub const EXAMPLE: &str = r#"    listen = "0.0.0.0:3868"
+    origin_host = "sip-aaa.example.net"
+    origin_realm = "example.net"
+    users = "users.toml""#;
+
+/// Arguments of `diameter serve sip`.
+#[derive(Debug, clap::Args)]
+#[command(after_help = concat!("\
+Examples:
+  diameter serve sip --users users.toml
+  diameter serve sip --listen 127.0.0.1:3870 --origin-host aaa.example.net --users users.toml
+  diameter serve sip --config sip.toml --check
+
+Configuration file (TOML; flags override it):
+", r#"    listen = "0.0.0.0:3868"
+    origin_host = "sip-aaa.example.net"
+    origin_realm = "example.net"
+    users = "users.toml""#))]
+pub struct SipArgs {
+    /// Listening address and identity.
+    #[command(flatten)]
+    pub node: NodeFlags,
+    /// Users and their credentials (file format of the SIP server).
+    #[arg(long, value_name = "FILE")]
+    pub users: Option<PathBuf>,
+    /// Configuration file (TOML).
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Only validate the configuration and print the resolved settings.
+    #[arg(long)]
+    pub check: bool,
+}
+
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SipFile {
+    listen: Option<toml::Spanned<String>>,
+    origin_host: Option<toml::Spanned<String>>,
+    origin_realm: Option<toml::Spanned<String>>,
+    users: Option<PathBuf>,
+}
+
+/// The resolved settings of the SIP server.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SipSettings {
+    /// Where to listen and who we are.
+    pub node: NodeIdentity,
+    /// Users file.
+    pub users: Option<PathBuf>,
+}
+
+impl SipFile {
+    fn node_keys(&self) -> NodeKeys {
+        NodeKeys {
+            listen: self.listen.clone(),
+            origin_host: self.origin_host.clone(),
+            origin_realm: self.origin_realm.clone(),
+        }
+    }
+}
+
+/// Resolves flags over the configuration file.
+pub fn settings(args: &SipArgs) -> Result<SipSettings, CliError> {
+    let (keys, file): (SipFile, Option<ConfigFile>) = match &args.config {
+        Some(p) => {
+            let (k, f) = load(p, EXAMPLE)?;
+            (k, Some(f))
+        }
+        None => (SipFile::default(), None),
+    };
+    let node = resolve(
+        &args.node,
+        &keys.node_keys(),
+        file.as_ref(),
+        "sip-aaa.localdomain",
+    )?;
+    let users = args.users.clone().or(keys.users);
+    if let Some(u) = &users {
+        if !u.is_file() {
+            return Err(CliError::usage(format!(
+                "users file {} does not exist\n  = fix: give an existing file to --users (or `users =`)",
+                u.display()
+            )));
+        }
+    }
+    Ok(SipSettings { node, users })
+}
+
+/// Runs `diameter serve sip`.
+pub fn run(args: &SipArgs) -> CliResult {
+    let s = settings(args)?;
+    if args.check {
+        println!("listen        {}", s.node.listen);
+        println!("origin_host   {}", s.node.origin_host);
+        println!("origin_realm  {}", s.node.origin_realm);
+        if let Some(u) = &s.users {
+            println!("users         {}", u.display());
+        }
+        return Ok(OK);
+    }
+    tracing::info!(?s, "starting the SIP server");
+    Err(CliError::unavailable(
+        "the SIP server is not in this build yet: diameter_apps::sip::serve(ServeOptions) is missing",
+    ))
+}

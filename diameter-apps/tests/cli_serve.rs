@@ -1,0 +1,220 @@
+//! `diameter serve`: flags and configuration files, and errors that name file and line.
+
+use assert_cmd::Command;
+use predicates::prelude::*;
+use std::path::{Path, PathBuf};
+
+fn diameter() -> Command {
+    let mut c = Command::cargo_bin("diameter").expect("binary");
+    c.env("NO_COLOR", "1").env_remove("RUST_LOG");
+    c
+}
+
+fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
+    let p = dir.join(name);
+    std::fs::write(&p, text).expect("write");
+    p
+}
+
+#[test]
+fn ocs_flags_override_the_file() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cfg = write(
+        dir.path(),
+        "ocs.toml",
+        "listen = \"127.0.0.1:3900\"\norigin_host = \"ocs.example.net\"\nstore = \"sqlite://x.db\"\nauto_provision = 5\n",
+    );
+    diameter()
+        .args(["serve", "ocs", "--check", "--config"])
+        .arg(&cfg)
+        .args(["--auto-provision", "100", "--origin-realm", "other.net"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("listen        127.0.0.1:3900"))
+        .stdout(predicate::str::contains("origin_host   ocs.example.net"))
+        .stdout(predicate::str::contains("origin_realm  other.net"))
+        .stdout(predicate::str::contains("store         sqlite://x.db"))
+        .stdout(predicate::str::contains("auto_provision 100"));
+}
+
+#[test]
+fn ocs_defaults() {
+    diameter()
+        .args(["serve", "ocs", "--check"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("listen        0.0.0.0:3868"));
+}
+
+#[test]
+fn unknown_key_names_file_line_and_fix() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cfg = write(
+        dir.path(),
+        "ocs.toml",
+        "# OCS\norigin_host = \"ocs.example.net\"\nauto_provison = 100\n",
+    );
+    diameter()
+        .args(["serve", "ocs", "--check", "--config"])
+        .arg(&cfg)
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains(
+            "ocs.toml:3:1: unknown field `auto_provison`",
+        ))
+        .stderr(predicate::str::contains("3 | auto_provison = 100"))
+        .stderr(predicate::str::contains("= fix:"));
+}
+
+#[test]
+fn bad_values_name_file_line_and_fix() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cfg = write(dir.path(), "ocs.toml", "\n\nlisten = \"localhost\"\n");
+    diameter()
+        .args(["serve", "ocs", "--check", "--config"])
+        .arg(&cfg)
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains(
+            "ocs.toml:3:10: listen = \"localhost\" is not an address and port",
+        ))
+        .stderr(predicate::str::contains("fix: write it as \"ADDR:PORT\""));
+    let cfg = write(dir.path(), "sip.toml", "origin_host = \"bad host!\"\n");
+    diameter()
+        .args(["serve", "sip", "--check", "--config"])
+        .arg(&cfg)
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains(
+            "sip.toml:1:15: origin_host \"bad host!\" is not a DiameterIdentity",
+        ));
+    let cfg = write(dir.path(), "syntax.toml", "origin_host = ocs\n");
+    diameter()
+        .args(["serve", "ocs", "--check", "--config"])
+        .arg(&cfg)
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("syntax.toml:1:"));
+}
+
+#[test]
+fn relay_routing_table() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cfg = write(
+        dir.path(),
+        "dra.toml",
+        r#"origin_host = "dra.example.net"
+listen = "127.0.0.1:3999"
+
+[[peers]]
+host = "ocs1.example.net"
+address = "127.0.0.1:3868"
+
+[[peers]]
+host = "hss.example.net"
+
+[[routes]]
+realm = "ocs.example.net"
+application = 4
+action = "relay"
+servers = ["ocs1.example.net"]
+
+[[routes]]
+action = "redirect"
+servers = ["hss.example.net"]
+"#,
+    );
+    diameter()
+        .args(["serve", "relay", "--check", "--config"])
+        .arg(&cfg)
+        .assert()
+        .success()
+        .stdout(predicate::str::contains(
+            "peer          ocs1.example.net 127.0.0.1:3868",
+        ))
+        .stdout(predicate::str::contains(
+            "peer          hss.example.net (accept only)",
+        ))
+        .stdout(predicate::str::contains(
+            "route         realm=ocs.example.net app=4 Relay -> [ocs1.example.net]",
+        ))
+        .stdout(predicate::str::contains(
+            "route         realm=* app=* Redirect -> [hss.example.net]",
+        ));
+}
+
+#[test]
+fn relay_unknown_server_and_action() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cfg = write(
+        dir.path(),
+        "dra.toml",
+        "[[peers]]\nhost = \"a.example.net\"\n\n[[routes]]\naction = \"relay\"\nservers = [\"b.example.net\"]\n",
+    );
+    diameter()
+        .args(["serve", "relay", "--check", "--config"])
+        .arg(&cfg)
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains(
+            "dra.toml:6:12: server \"b.example.net\" is not a configured peer",
+        ))
+        .stderr(predicate::str::contains(
+            "fix: add a [[peers]] entry with host = \"b.example.net\"",
+        ));
+    let cfg = write(
+        dir.path(),
+        "dra2.toml",
+        "[[routes]]\naction = \"forward\"\n",
+    );
+    diameter()
+        .args(["serve", "relay", "--check", "--config"])
+        .arg(&cfg)
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains(
+            "dra2.toml:2:10: unknown variant `forward`",
+        ));
+    diameter()
+        .args([
+            "serve",
+            "relay",
+            "--check",
+            "--config",
+            "/nonexistent/dra.toml",
+        ])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains(
+            "/nonexistent/dra.toml: cannot read",
+        ));
+}
+
+#[test]
+fn usage_errors_exit_2_and_help_has_examples() {
+    diameter()
+        .args(["serve", "ocs", "--listen", "nope"])
+        .assert()
+        .code(2);
+    diameter().arg("frobnicate").assert().code(2);
+    for cmd in [
+        vec!["--help"],
+        vec!["serve", "--help"],
+        vec!["serve", "ocs", "--help"],
+        vec!["serve", "sip", "--help"],
+        vec!["serve", "relay", "--help"],
+        vec!["decode", "--help"],
+        vec!["dict", "--help"],
+        vec!["dict", "avp", "--help"],
+    ] {
+        diameter()
+            .args(&cmd)
+            .assert()
+            .success()
+            .stdout(predicate::str::contains("Example"));
+    }
+    diameter()
+        .arg("--help")
+        .assert()
+        .stdout(predicate::str::contains("Exit codes:"));
+}
