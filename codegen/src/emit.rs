@@ -54,7 +54,10 @@ fn flag_letters(bits: u8) -> String {
 
 /// Generates the whole file.
 pub fn generate(model: &Model) -> String {
-    let boxed = boxed_fields(model);
+    let boxed = Boxing {
+        cycles: boxed_fields(model),
+        large: large_groups(model),
+    };
     let modules = (0..model.modules.len()).map(|m| module(model, m, &boxed));
     let tables = tables(model);
     let file = quote! {
@@ -104,6 +107,73 @@ fn boxed_fields(model: &Model) -> BTreeSet<(usize, usize)> {
         }
     }
     out
+}
+
+/// Grouped types larger than this (estimated, in bytes) are boxed where they appear once,
+/// so that a message with many optional parts (Service-Information) stays small to move.
+const BOX_ABOVE: usize = 256;
+
+/// Grouped AVPs whose struct is large enough to be boxed as a single member.
+fn large_groups(model: &Model) -> BTreeSet<usize> {
+    fn size(
+        model: &Model,
+        i: usize,
+        memo: &mut BTreeMap<usize, usize>,
+        large: &mut BTreeSet<usize>,
+    ) -> usize {
+        if let Some(&s) = memo.get(&i) {
+            return s;
+        }
+        memo.insert(i, 8); // a cycle counts as a pointer
+        let a = &model.avps[i];
+        let total = match (&a.grouped, a.ty) {
+            (Some(g), BaseType::Grouped) => {
+                let mut sum = 24;
+                for e in &g.entries {
+                    sum += match e.max {
+                        Some(0) => 0,
+                        Some(1) => {
+                            let inner = if model.avps[e.avp].ty == BaseType::Grouped {
+                                let s = size(model, e.avp, memo, large);
+                                if large.contains(&e.avp) {
+                                    8
+                                } else {
+                                    s
+                                }
+                            } else {
+                                leaf_size(model.avps[e.avp].ty)
+                            };
+                            inner + if e.min == 0 { 8 } else { 0 }
+                        }
+                        _ => 24,
+                    };
+                }
+                sum
+            }
+            _ => leaf_size(a.ty),
+        };
+        if a.ty == BaseType::Grouped && total > BOX_ABOVE {
+            large.insert(i);
+        }
+        memo.insert(i, total);
+        total
+    }
+    let mut memo = BTreeMap::new();
+    let mut large = BTreeSet::new();
+    for i in 0..model.avps.len() {
+        size(model, i, &mut memo, &mut large);
+    }
+    large
+}
+
+/// Rough in-memory size of a leaf value type.
+fn leaf_size(ty: BaseType) -> usize {
+    match ty {
+        BaseType::Integer32 | BaseType::Unsigned32 | BaseType::Float32 | BaseType::Time => 4,
+        BaseType::Integer64 | BaseType::Unsigned64 | BaseType::Float64 | BaseType::Enumerated => 8,
+        BaseType::DiameterUri => 72,
+        _ => 32,
+    }
 }
 
 fn type_path(model: &Model, a: &Avp) -> TokenStream {
@@ -232,7 +302,21 @@ fn grammar_text(model: &Model, head: &str, g: &Grammar) -> String {
     s
 }
 
-fn module(model: &Model, m: usize, boxed: &BTreeSet<(usize, usize)>) -> TokenStream {
+/// Which single grouped members are stored as `Box<T>`.
+struct Boxing {
+    /// (parent, member) pairs on a cycle of grouped types.
+    cycles: BTreeSet<(usize, usize)>,
+    /// Grouped types that are large.
+    large: BTreeSet<usize>,
+}
+
+impl Boxing {
+    fn member(&self, parent: Option<usize>, member: usize) -> bool {
+        self.large.contains(&member) || parent.is_some_and(|p| self.cycles.contains(&(p, member)))
+    }
+}
+
+fn module(model: &Model, m: usize, boxed: &Boxing) -> TokenStream {
     let md = &model.modules[m];
     let name = ident(&md.name);
     let avps: Vec<(usize, &Avp)> = model
@@ -328,7 +412,7 @@ fn module(model: &Model, m: usize, boxed: &BTreeSet<(usize, usize)>) -> TokenStr
             let g = a.grouped.clone().unwrap_or_default();
             let t = format_ident!("{}", names::type_name(&a.name));
             let body = group_struct(model, &t, &avp_doc(model, a), &g, |e| {
-                boxed.contains(&(*i, e))
+                boxed.member(Some(*i), e)
             });
             let code = Literal::u32_unsuffixed(a.code);
             let vendor = Literal::u32_unsuffixed(a.vendor);
@@ -342,7 +426,7 @@ fn module(model: &Model, m: usize, boxed: &BTreeSet<(usize, usize)>) -> TokenStr
                 }
             }
         });
-    let cmds = commands.iter().map(|c| command(model, c));
+    let cmds = commands.iter().map(|c| command(model, c, boxed));
     let used: BTreeSet<(String, String)> = model
         .applications
         .iter()
@@ -482,7 +566,6 @@ fn group_struct(
     let mut locals = Vec::new();
     let mut arms = Vec::new();
     let mut finish = Vec::new();
-    let mut inits = Vec::new();
     let mut encodes = Vec::new();
     for e in &g.entries {
         let a = &model.avps[e.avp];
@@ -497,12 +580,12 @@ fn group_struct(
             });
             continue;
         }
-        fields.push(field(model, e, a, is_boxed(e.avp)));
-        let (l, arm, fin, init, enc) = member_code(model, e, a, is_boxed(e.avp));
+        let boxed = e.max == Some(1) && a.ty == BaseType::Grouped && is_boxed(e.avp);
+        fields.push(field(model, e, a, boxed));
+        let (l, arm, fin, enc) = member_code(model, e, a, boxed);
         locals.push(l);
         arms.push(arm);
         finish.push(fin);
-        inits.push(init);
         encodes.push(enc);
     }
     let any = g.any;
@@ -515,21 +598,22 @@ fn group_struct(
             pub other: Vec<::diameter_core::RawAvp>,
         }
         impl ::diameter_core::AvpGroup for #t {
-            fn decode_avps(
+            fn decode_into(
+                &mut self,
                 avps: ::diameter_core::AvpIter<'_>,
                 ctx: &mut ::diameter_core::DecodeCtx,
-            ) -> Result<Self, ::diameter_core::DecodeError> {
+            ) -> Result<(), ::diameter_core::DecodeError> {
+                let out = self;
                 #( #locals )*
-                let mut other = Vec::new();
                 for avp in avps {
                     let avp = avp?;
                     match (avp.code, avp.vendor) {
                         #( #arms )*
-                        _ => ctx.other(&avp, #any, super::is_known_avp(avp.code, avp.vendor), &mut other)?,
+                        _ => ctx.other(&avp, #any, super::is_known_avp(avp.code, avp.vendor), &mut out.other)?,
                     }
                 }
                 #( #finish )*
-                Ok(Self { #( #inits, )* other })
+                Ok(())
             }
             fn encode_avps(&self, out: &mut ::diameter_core::bytes::BytesMut) {
                 #( #encodes )*
@@ -574,20 +658,16 @@ fn field(model: &Model, e: &Entry, a: &Avp, boxed: bool) -> TokenStream {
     quote! { #d pub #name: #ty, }
 }
 
-/// Local variable, match arm, post-loop check, struct initialiser and encoder of one member.
+/// Local variable, match arm, post-loop check and encoder of one member. Decoding writes
+/// into `out` in place, so large structs are never moved.
 fn member_code(
     model: &Model,
     e: &Entry,
     a: &Avp,
     boxed: bool,
-) -> (
-    TokenStream,
-    TokenStream,
-    TokenStream,
-    TokenStream,
-    TokenStream,
-) {
+) -> (TokenStream, TokenStream, TokenStream, TokenStream) {
     let name = ident(&names::field(&a.name));
+    let seen = format_ident!("seen_{}", names::field(&a.name).trim_start_matches("r#"));
     let avp_name = a.name.as_str();
     let code = Literal::u32_unsuffixed(a.code);
     let vendor = Literal::u32_unsuffixed(a.vendor);
@@ -595,20 +675,14 @@ fn member_code(
     let must_not = Literal::u8_unsuffixed(!(a.must.bits() | a.may.bits()) & 0x60);
     let ty = value_type(model, a);
     let grouped = a.ty == BaseType::Grouped;
-    let mut decoded = if grouped {
-        quote! { ctx.group::<#ty>(&avp)? }
-    } else {
-        quote! { ctx.value::<#ty>(&avp, #avp_name)? }
-    };
-    if boxed {
-        decoded = quote! { Box::new(#decoded) };
-    }
     let min_len = if grouped {
         quote! { 0 }
     } else {
         quote! { <#ty as ::diameter_core::AvpValue>::MIN_LEN }
     };
     let missing = quote! { ::diameter_core::DecodeError::missing(#avp_name, #code, #vendor, #flags, #min_len) };
+    let too_many = quote! { return Err(::diameter_core::traits::too_many(&avp, #avp_name)) };
+    let value = quote! { ctx.value::<#ty>(&avp, #avp_name)? };
     let put = |v: TokenStream| {
         if grouped {
             quote! { ::diameter_core::traits::put_group(out, #code, #flags, #vendor, #v); }
@@ -616,27 +690,52 @@ fn member_code(
             quote! { ::diameter_core::traits::put_value(out, #code, #flags, #vendor, #v); }
         }
     };
-    let deref = if boxed {
-        quote! { &**v }
-    } else {
-        quote! { v }
-    };
     let single = e.max == Some(1);
-    let local = if single {
-        quote! { let mut #name = None; }
-    } else {
-        quote! { let mut #name = Vec::new(); }
+    let required = single && e.min == 1;
+    let store = match (single, required, grouped, boxed) {
+        (true, true, false, _) => {
+            quote! { if #seen { #too_many } #seen = true; out.#name = #value; }
+        }
+        (true, true, true, false) => {
+            quote! { if #seen { #too_many } #seen = true; ctx.group_into(&avp, &mut out.#name)?; }
+        }
+        (true, true, true, true) => {
+            quote! { if #seen { #too_many } #seen = true; ctx.group_into(&avp, &mut *out.#name)?; }
+        }
+        (true, false, false, _) => {
+            quote! { if out.#name.is_some() { #too_many } out.#name = Some(#value); }
+        }
+        (true, false, true, false) => quote! {
+            if out.#name.is_some() { #too_many }
+            ctx.group_into(&avp, out.#name.insert(Default::default()))?;
+        },
+        (true, false, true, true) => quote! {
+            if out.#name.is_some() { #too_many }
+            ctx.group_into(&avp, &mut **out.#name.insert(Box::default()))?;
+        },
+        (false, _, false, _) => quote! { out.#name.push(#value); },
+        (false, _, true, _) => quote! {
+            out.#name.push(Default::default());
+            if let Some(last) = out.#name.last_mut() {
+                ctx.group_into(&avp, last)?;
+            }
+        },
     };
-    let store = if single {
-        quote! { ::diameter_core::traits::set_once(&mut #name, #decoded, &avp, #avp_name)?; }
+    let local = if required {
+        quote! { let mut #seen = false; }
     } else {
-        quote! { #name.push(#decoded); }
+        quote! {}
     };
     let arm = quote! {
         (#code, #vendor) => {
             ctx.check_flags(&avp, #must_not)?;
             #store
         }
+    };
+    let deref = if boxed {
+        quote! { &**v }
+    } else {
+        quote! { v }
     };
     let (finish, encode) = match (single, e.min) {
         (true, 1) => {
@@ -645,10 +744,7 @@ fn member_code(
             } else {
                 quote! { &self.#name }
             };
-            (
-                quote! { let #name = #name.ok_or_else(|| #missing)?; },
-                put(v),
-            )
+            (quote! { if !#seen { return Err(#missing); } }, put(v))
         }
         (true, _) => {
             let p = put(deref.clone());
@@ -658,7 +754,7 @@ fn member_code(
             let max = Literal::usize_unsuffixed(e.max.unwrap_or(0) as usize);
             let min = Literal::usize_unsuffixed(min as usize);
             let check = if e.max.is_some() || e.min > 0 {
-                quote! { ::diameter_core::traits::check_count(&#name, #min, #max, #avp_name, || #missing)?; }
+                quote! { ::diameter_core::traits::check_count(&out.#name, #min, #max, #avp_name, || #missing)?; }
             } else {
                 quote! {}
             };
@@ -666,10 +762,10 @@ fn member_code(
             (check, quote! { for v in &self.#name { #p } })
         }
     };
-    (local, arm, finish, quote! { #name }, encode)
+    (local, arm, finish, encode)
 }
 
-fn command(model: &Model, c: &Command) -> TokenStream {
+fn command(model: &Model, c: &Command, boxed: &Boxing) -> TokenStream {
     let base = names::type_name(&c.name);
     let mut out = TokenStream::new();
     for (request, g, suffix, letter) in [
@@ -710,7 +806,7 @@ fn command(model: &Model, c: &Command) -> TokenStream {
         if !c.extended_by.is_empty() {
             text.push_str(&format!("\n\nExtended by: {}.", c.extended_by.join(", ")));
         }
-        let body = group_struct(model, &t, &text, g, |_| false);
+        let body = group_struct(model, &t, &text, g, |e| boxed.member(None, e));
         let code = Literal::u32_unsuffixed(c.code);
         let app = Literal::u32_unsuffixed(c.application_id);
         let proxiable = c.proxiable;

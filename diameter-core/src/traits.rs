@@ -84,6 +84,18 @@ impl DecodeCtx {
     /// Decodes a grouped AVP one level deeper; errors inside are reported within this AVP.
     #[inline]
     pub fn group<G: AvpGroup>(&mut self, avp: &AvpRef<'_>) -> Result<G, DecodeError> {
+        let mut out = G::default();
+        self.group_into(avp, &mut out)?;
+        Ok(out)
+    }
+
+    /// Like [`DecodeCtx::group`], decoding into an existing value (no move of large structs).
+    #[inline]
+    pub fn group_into<G: AvpGroup>(
+        &mut self,
+        avp: &AvpRef<'_>,
+        out: &mut G,
+    ) -> Result<(), DecodeError> {
         if self.depth >= self.max_depth {
             let kind = ErrorKind::NestingTooDeep {
                 max: self.max_depth,
@@ -91,7 +103,7 @@ impl DecodeCtx {
             return Err(DecodeError::with_avp(kind, avp.raw_bytes()));
         }
         self.depth += 1;
-        let result = G::decode_avps(avp.children(), self);
+        let result = out.decode_into(avp.children(), self);
         self.depth -= 1;
         result.map_err(|e| e.within(avp.code, avp.flags, avp.vendor))
     }
@@ -142,6 +154,15 @@ pub fn set_once<T>(
     Ok(())
 }
 
+/// 5009 for a second occurrence of an AVP allowed once.
+#[cold]
+pub fn too_many(avp: &AvpRef<'_>, name: &'static str) -> DecodeError {
+    DecodeError::with_avp(
+        ErrorKind::TooManyOccurrences { name, max: 1 },
+        avp.raw_bytes(),
+    )
+}
+
 /// Checks that a repeated AVP occurs between `min` and `max` times (`max` 0 = unbounded).
 #[inline]
 pub fn check_count<T>(
@@ -164,9 +185,17 @@ pub fn check_count<T>(
 }
 
 /// A set of AVPs under a grammar: a Grouped AVP's payload or a command's body.
-pub trait AvpGroup: Sized {
+pub trait AvpGroup: Sized + Default {
+    /// Decodes from the AVPs of a payload into `self` (which starts as the default),
+    /// checking the grammar.
+    fn decode_into(&mut self, avps: AvpIter<'_>, ctx: &mut DecodeCtx) -> Result<(), DecodeError>;
+
     /// Decodes from the AVPs of a payload, checking the grammar.
-    fn decode_avps(avps: AvpIter<'_>, ctx: &mut DecodeCtx) -> Result<Self, DecodeError>;
+    fn decode_avps(avps: AvpIter<'_>, ctx: &mut DecodeCtx) -> Result<Self, DecodeError> {
+        let mut out = Self::default();
+        out.decode_into(avps, ctx)?;
+        Ok(out)
+    }
     /// Appends the AVPs, each padded.
     fn encode_avps(&self, out: &mut BytesMut);
 
