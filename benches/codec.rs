@@ -117,10 +117,12 @@ fn codec(c: &mut Criterion) {
     });
     g.bench_function("typed_decode", |b| {
         b.iter(|| {
-            let msg = RawMessage::decode(black_box(wire.clone()), &Limits::default()).unwrap();
+            let msg = RawMessage::decode_header(black_box(wire.clone()), &Limits::default()).unwrap();
             Ccr::decode(&msg).unwrap()
         })
     });
+    g.bench_function("zz_default_only", |b| b.iter(|| black_box(Ccr::default())));
+    g.bench_function("zz_clone", |b| b.iter(|| black_box(ccr.clone())));
     g.bench_function("untyped_decode", |b| {
         b.iter(|| untyped_decode(black_box(wire.clone())))
     });

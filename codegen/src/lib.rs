@@ -57,11 +57,13 @@ pub const STANDARD_DICTIONARIES: &[(&str, &str)] = &[
 /// What to compile and where to write it.
 #[derive(Clone, Debug, Default)]
 pub struct Config {
+    // Standard dictionaries asked for by a name that does not exist.
     files: Vec<PathBuf>,
     dirs: Vec<PathBuf>,
     embedded: Vec<(PathBuf, String)>,
     out_dir: Option<PathBuf>,
     file_name: Option<String>,
+    unknown: Vec<String>,
 }
 
 impl Config {
@@ -101,6 +103,18 @@ impl Config {
         self
     }
 
+    /// Adds one standard dictionary by module name (`base_rfc6733`, `dcca_rfc4006`,
+    /// `sip_rfc4740`, `tgpp_ts32299`); imports must be added too. An unknown name is reported by `compile`.
+    pub fn standard_dictionary(&mut self, name: &str) -> &mut Self {
+        let file = format!("{name}.xml");
+        if let Some((file, text)) = STANDARD_DICTIONARIES.iter().find(|(f, _)| *f == file) {
+            self.dictionary_text(format!("<diameter-codegen>/dictionaries/{file}"), *text);
+        } else {
+            self.unknown.push(name.to_string());
+        }
+        self
+    }
+
     /// The output folder (default: `$OUT_DIR`).
     pub fn out_dir(&mut self, path: impl AsRef<Path>) -> &mut Self {
         self.out_dir = Some(path.as_ref().to_path_buf());
@@ -115,7 +129,16 @@ impl Config {
 
     fn read_sources(&self) -> Result<Sources, Vec<Diagnostic>> {
         let mut sources = Sources::default();
-        let mut errors = Vec::new();
+        let mut errors: Vec<Diagnostic> = self
+            .unknown
+            .iter()
+            .map(|n| Diagnostic {
+                file: PathBuf::from(n),
+                line: 0,
+                col: 0,
+                message: format!("no standard dictionary named `{n}`"),
+            })
+            .collect();
         let io_error = |path: &Path, e: std::io::Error| Diagnostic {
             file: path.to_path_buf(),
             line: 0,

@@ -39,6 +39,16 @@ impl RawMessage {
     /// Checks the header (5011, 5015, 3008) and every top-level AVP header (5014, 3009),
     /// then keeps the bytes without copying.
     pub fn decode(bytes: Bytes, limits: &Limits) -> Result<RawMessage, DecodeError> {
+        let msg = RawMessage::decode_header(bytes, limits)?;
+        for avp in msg.avps() {
+            avp?;
+        }
+        Ok(msg)
+    }
+
+    /// Checks only the header (5011, 5015, 3008) and keeps the body unread. Typed decoding
+    /// checks every AVP header itself, so this is the fast path in front of it.
+    pub fn decode_header(bytes: Bytes, limits: &Limits) -> Result<RawMessage, DecodeError> {
         if let Some(h) = Header::parse_unchecked(&bytes) {
             if h.length > limits.max_message_len {
                 return Err(DecodeError::new(ErrorKind::MessageTooLarge {
@@ -49,9 +59,6 @@ impl RawMessage {
         }
         let header = Header::parse(&bytes, bytes.len())?;
         let body = bytes.slice(HEADER_LEN..);
-        for avp in AvpIter::new(&body) {
-            avp?;
-        }
         Ok(RawMessage { header, body })
     }
 
