@@ -1,3 +1,14 @@
 //! The SIP application (RFC 4740): AAA server, client API and HTTP Digest helper.
+//!
+//! - [`digest`]: HTTP Digest (RFC 2617 / RFC 7616, MD5 and SHA-256): H(A1), checking a
+//!   response against the H(A1) of a MAA, challenges.
+//! - [`store`]: users (AORs, H(A1), visited networks, profile, accounting servers) and
+//!   registrations, in SQLite (default) or PostgreSQL.
+//! - [`server`]: the Diameter server's handlers for UAR, MAR, SAR, LIR and the builders of
+//!   RTR and PPR, without sockets.
+//! - [`client`]: typed UAR, MAR, SAR, LIR for a SIP server; RTR and PPR handlers.
 
+pub mod client;
 pub mod digest;
+pub mod server;
+pub mod store;

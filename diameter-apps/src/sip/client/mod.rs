@@ -1,0 +1,399 @@
+//! The Diameter client of a SIP server (RFC 4740): typed UAR, MAR, SAR and LIR calls with
+//! the Result-Codes as [`SipResult`], and [`SipServerEvents`] for the RTR and PPR the
+//! Diameter server sends.
+//!
+//! The client sends through a [`Transport`]: the runtime's `diameter_core::node::Node`
+//! (see [`crate::sip::node`]) or, in tests, a [`crate::sip::server::Server`] in the same
+//! process ([`crate::sip::server::Local`]).
+//!
+//! ```
+//! # async fn demo() {
+//! use diameter_apps::sip::client::{ClientConfig, SipClient, SipResult};
+//! use diameter_apps::sip::server::{Local, Server, ServerConfig};
+//! use diameter_apps::sip::store::{open, SipUser};
+//! use std::sync::Arc;
+//!
+//! let store = open("sqlite::memory:").unwrap();
+//! store.put_user(&SipUser::with_password("alice", "example.com", "pw").aor("sip:alice@example.com")).unwrap();
+//! let server = Arc::new(Server::new(ServerConfig::new("aaa.example.com", "example.com"), store));
+//! let client = SipClient::new(ClientConfig::new("proxy.example.com", "example.com", "example.com"), Local::new(server));
+//! let uaa = client.uar("sip:alice@example.com", None).await.unwrap();
+//! assert_eq!(uaa.result, SipResult::FirstRegistration);
+//! # }
+//! ```
+
+mod events;
+mod result;
+
+pub use self::events::{answer_ppr, answer_rtr, Deregistration, ProfilePush, SipServerEvents};
+pub use self::result::SipResult;
+
+use crate::sip::digest::{Challenge, DigestResponse};
+use crate::sip::server::APPLICATION_ID;
+use crate::sip::store::{AccountingInfo, Capabilities, UserData};
+use diameter::dict::base_rfc6733::AuthSessionState;
+use diameter::dict::sip_rfc4740::{
+    Lia, Lir, Maa, Mar, Saa, Sar, SipAccountingInformation, SipAuthDataItem,
+    SipAuthenticationScheme, SipServerAssignmentType, SipServerCapabilities,
+    SipUserAuthorizationType, SipUserDataAlreadyAvailable, Uaa, Uar,
+};
+use diameter_core::{Command, RawMessage};
+use std::future::Future;
+use std::pin::Pin;
+
+/// The future of [`Transport::request`].
+pub type TransportFuture<'a> =
+    Pin<Box<dyn Future<Output = Result<RawMessage, ClientError>> + Send + 'a>>;
+
+/// Something that delivers a request to the Diameter server and returns its answer.
+pub trait Transport: Send + Sync {
+    /// Sends one request (ids may be 0: the transport assigns them) and awaits the answer.
+    fn request(&self, msg: RawMessage) -> TransportFuture<'_>;
+    /// A new Session-Id of this node (RFC 6733 §8.8).
+    fn new_session_id(&self) -> String;
+}
+
+/// Why a call failed (a Diameter error in the answer is not a failure: see [`SipResult`]).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ClientError {
+    /// The transport failed (timeout, no route, peer down).
+    #[error("transport: {0}")]
+    Transport(String),
+    /// The answer did not decode.
+    #[error("answer does not decode: {0}")]
+    Decode(#[from] diameter_core::DecodeError),
+}
+
+/// Identity and addressing of the client.
+#[derive(Clone, Debug)]
+pub struct ClientConfig {
+    /// Origin-Host of the SIP server's Diameter client.
+    pub origin_host: String,
+    /// Origin-Realm.
+    pub origin_realm: String,
+    /// Destination-Realm (the home realm of the users).
+    pub destination_realm: String,
+    /// Destination-Host, when a particular Diameter server is wanted.
+    pub destination_host: Option<String>,
+}
+
+impl ClientConfig {
+    /// A configuration without Destination-Host.
+    pub fn new(origin_host: &str, origin_realm: &str, destination_realm: &str) -> Self {
+        ClientConfig {
+            origin_host: origin_host.to_string(),
+            origin_realm: origin_realm.to_string(),
+            destination_realm: destination_realm.to_string(),
+            destination_host: None,
+        }
+    }
+}
+
+/// A UAA, read.
+#[derive(Clone, Debug, PartialEq)]
+pub struct UarAnswer {
+    /// Result-Code.
+    pub result: SipResult,
+    /// The SIP server assigned to the user.
+    pub server_uri: Option<String>,
+    /// What a SIP server for the user must support.
+    pub capabilities: Option<Capabilities>,
+    /// The whole answer.
+    pub raw: Uaa,
+}
+
+/// A MAA, read.
+#[derive(Clone, Debug, PartialEq)]
+pub struct MarAnswer {
+    /// Result-Code.
+    pub result: SipResult,
+    /// The challenge to send to the user agent (WWW-Authenticate).
+    pub challenge: Option<Challenge>,
+    /// H(A1) when the SIP server is to check the response itself (RFC 4740 §6.3).
+    pub ha1: Option<String>,
+    /// `rspauth` for an Authentication-Info header, after a successful check in the server.
+    pub response_auth: Option<String>,
+    /// The whole answer.
+    pub raw: Maa,
+}
+
+impl MarAnswer {
+    /// Checks the user agent's response with the H(A1) of this answer (delegated check).
+    pub fn verify(&self, response: &DigestResponse, method: &str) -> bool {
+        match &self.ha1 {
+            Some(ha1) => response.verify(ha1, method).is_ok(),
+            None => false,
+        }
+    }
+}
+
+/// A SAA, read.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SarAnswer {
+    /// Result-Code.
+    pub result: SipResult,
+    /// The user profile.
+    pub profile: Vec<UserData>,
+    /// Accounting servers.
+    pub accounting: Option<AccountingInfo>,
+    /// The whole answer.
+    pub raw: Saa,
+}
+
+/// A LIA, read.
+#[derive(Clone, Debug, PartialEq)]
+pub struct LirAnswer {
+    /// Result-Code.
+    pub result: SipResult,
+    /// The SIP server that serves the AOR.
+    pub server_uri: Option<String>,
+    /// Capabilities to select a server for unregistered services.
+    pub capabilities: Option<Capabilities>,
+    /// The whole answer.
+    pub raw: Lia,
+}
+
+/// What a SAR is about.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SarParams {
+    /// SIP-Server-Assignment-Type.
+    pub kind: SipServerAssignmentType,
+    /// SIP-AOR values.
+    pub aors: Vec<String>,
+    /// User-Name.
+    pub user_name: Option<String>,
+    /// SIP-Server-URI of this SIP server.
+    pub server_uri: Option<String>,
+    /// Whether to download the profile (USER_DATA_NOT_AVAILABLE).
+    pub want_profile: bool,
+    /// SIP-Supported-User-Data-Type values.
+    pub supported_types: Vec<String>,
+}
+
+impl SarParams {
+    /// A SAR of `kind` for one AOR, downloading the profile.
+    pub fn new(kind: SipServerAssignmentType, aor: &str) -> Self {
+        SarParams {
+            kind,
+            aors: vec![aor.to_string()],
+            user_name: None,
+            server_uri: None,
+            want_profile: true,
+            supported_types: Vec::new(),
+        }
+    }
+}
+
+/// What a MAR carries.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct MarParams {
+    /// SIP-AOR (for REGISTER the To URI, else the Request-URI).
+    pub aor: String,
+    /// SIP-Method.
+    pub method: String,
+    /// User-Name (the Digest username of the request's credentials).
+    pub user_name: Option<String>,
+    /// SIP-Server-URI: set by a registrar (RFC 4740 §8.7).
+    pub server_uri: Option<String>,
+    /// The user agent's credentials, for a check in the Diameter server.
+    pub credentials: Option<DigestResponse>,
+    /// Digest algorithm to ask for (`SHA-256`), when no credentials are given.
+    pub algorithm: Option<crate::sip::digest::Algorithm>,
+}
+
+pub(crate) fn capabilities_of(c: &SipServerCapabilities) -> Capabilities {
+    Capabilities {
+        mandatory: c.sip_mandatory_capability.clone(),
+        optional: c.sip_optional_capability.clone(),
+        servers: c
+            .sip_server_uri
+            .iter()
+            .map(|s| s.as_str().to_string())
+            .collect(),
+    }
+}
+
+pub(crate) fn accounting_of(a: &SipAccountingInformation) -> AccountingInfo {
+    AccountingInfo {
+        accounting_servers: a
+            .sip_accounting_server_uri
+            .iter()
+            .map(|u| u.as_str().to_string())
+            .collect(),
+        credit_control_servers: a
+            .sip_credit_control_server_uri
+            .iter()
+            .map(|u| u.as_str().to_string())
+            .collect(),
+    }
+}
+
+/// The Diameter client of a SIP server.
+pub struct SipClient<T> {
+    cfg: ClientConfig,
+    transport: T,
+}
+
+/// Fills the fields every request of this application shares.
+macro_rules! request {
+    ($ty:ident, $client:expr) => {
+        $ty {
+            session_id: $client.transport.new_session_id().into(),
+            auth_application_id: APPLICATION_ID,
+            auth_session_state: AuthSessionState::NoStateMaintained,
+            origin_host: $client.cfg.origin_host.as_str().into(),
+            origin_realm: $client.cfg.origin_realm.as_str().into(),
+            destination_realm: $client.cfg.destination_realm.as_str().into(),
+            destination_host: $client.cfg.destination_host.as_deref().map(Into::into),
+            ..Default::default()
+        }
+    };
+}
+
+impl<T: Transport> SipClient<T> {
+    /// A client sending through `transport`.
+    pub fn new(cfg: ClientConfig, transport: T) -> Self {
+        SipClient { cfg, transport }
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &ClientConfig {
+        &self.cfg
+    }
+
+    /// The transport.
+    pub fn transport(&self) -> &T {
+        &self.transport
+    }
+
+    /// Sends a typed request and decodes the typed answer.
+    pub async fn call<Req: Command, Ans: Command>(&self, req: &Req) -> Result<Ans, ClientError> {
+        let msg = req.to_message(APPLICATION_ID, 0, 0);
+        let answer = self.transport.request(msg).await?;
+        Ok(Ans::decode(&answer)?)
+    }
+
+    /// UAR for a REGISTER (SIP-User-Authorization-Type REGISTRATION).
+    pub async fn uar(&self, aor: &str, user_name: Option<&str>) -> Result<UarAnswer, ClientError> {
+        self.uar_with(aor, user_name, SipUserAuthorizationType::Registration, None)
+            .await
+    }
+
+    /// UAR with every option: the authorization type and SIP-Visited-Network-Id.
+    pub async fn uar_with(
+        &self,
+        aor: &str,
+        user_name: Option<&str>,
+        kind: SipUserAuthorizationType,
+        visited_network: Option<&str>,
+    ) -> Result<UarAnswer, ClientError> {
+        let mut req: Uar = request!(Uar, self);
+        req.sip_aor = aor.into();
+        req.user_name = user_name.map(Into::into);
+        req.sip_user_authorization_type = Some(kind);
+        req.sip_visited_network_id = visited_network.map(Into::into);
+        let a: Uaa = self.call(&req).await?;
+        Ok(UarAnswer {
+            result: a.result_code.into(),
+            server_uri: a.sip_server_uri.as_ref().map(|s| s.as_str().to_string()),
+            capabilities: a.sip_server_capabilities.as_ref().map(capabilities_of),
+            raw: a,
+        })
+    }
+
+    /// MAR: asks for a challenge, or (with credentials) for a check in the Diameter server.
+    pub async fn mar(&self, p: &MarParams) -> Result<MarAnswer, ClientError> {
+        let mut req: Mar = request!(Mar, self);
+        req.sip_aor = p.aor.as_str().into();
+        req.sip_method = p.method.as_str().into();
+        req.user_name = p.user_name.as_deref().map(Into::into);
+        req.sip_server_uri = p.server_uri.as_deref().map(Into::into);
+        req.sip_number_auth_items = Some(1);
+        let mut item = SipAuthDataItem {
+            sip_authentication_scheme: SipAuthenticationScheme::Digest,
+            ..Default::default()
+        };
+        if let Some(c) = &p.credentials {
+            item.sip_authorization = Some(Box::new(c.to_avp()));
+        } else if let Some(alg) = p.algorithm {
+            item.sip_authenticate = Some(Box::new(diameter::dict::sip_rfc4740::SipAuthenticate {
+                digest_algorithm: Some(alg.as_str().into()),
+                ..Default::default()
+            }));
+        }
+        req.sip_auth_data_item = Some(Box::new(item));
+        let a: Maa = self.call(&req).await?;
+        let mut out = MarAnswer {
+            result: a.result_code.into(),
+            challenge: None,
+            ha1: None,
+            response_auth: None,
+            raw: a,
+        };
+        for item in &out.raw.sip_auth_data_item {
+            if let Some(auth) = &item.sip_authenticate {
+                if out.challenge.is_none() {
+                    out.challenge = Challenge::from_avp(auth).ok();
+                    out.ha1 = auth.digest_ha1.as_ref().map(|h| h.as_str().to_string());
+                }
+            }
+            if let Some(info) = &item.sip_authentication_info {
+                out.response_auth = info
+                    .digest_response_auth
+                    .as_ref()
+                    .map(|s| s.as_str().to_string());
+            }
+        }
+        Ok(out)
+    }
+
+    /// SAR.
+    pub async fn sar(&self, p: &SarParams) -> Result<SarAnswer, ClientError> {
+        let mut req: Sar = request!(Sar, self);
+        req.sip_server_assignment_type = p.kind;
+        req.sip_user_data_already_available = if p.want_profile {
+            SipUserDataAlreadyAvailable::UserDataNotAvailable
+        } else {
+            SipUserDataAlreadyAvailable::UserDataAlreadyAvailable
+        };
+        req.user_name = p.user_name.as_deref().map(Into::into);
+        req.sip_server_uri = p.server_uri.as_deref().map(Into::into);
+        req.sip_aor = p.aors.iter().map(|a| a.as_str().into()).collect();
+        req.sip_supported_user_data_type = p
+            .supported_types
+            .iter()
+            .map(|t| t.as_str().into())
+            .collect();
+        let a: Saa = self.call(&req).await?;
+        Ok(SarAnswer {
+            result: a.result_code.into(),
+            profile: a
+                .sip_user_data
+                .iter()
+                .map(|d| UserData {
+                    data_type: d.sip_user_data_type.as_str().to_string(),
+                    contents: d.sip_user_data_contents.to_vec(),
+                })
+                .collect(),
+            accounting: a
+                .sip_accounting_information
+                .as_ref()
+                .map(|x| accounting_of(x)),
+            raw: a,
+        })
+    }
+
+    /// LIR: where is `aor` served?
+    pub async fn lir(&self, aor: &str) -> Result<LirAnswer, ClientError> {
+        let mut req: Lir = request!(Lir, self);
+        req.sip_aor = aor.into();
+        let a: Lia = self.call(&req).await?;
+        Ok(LirAnswer {
+            result: a.result_code.into(),
+            server_uri: a.sip_server_uri.as_ref().map(|s| s.as_str().to_string()),
+            capabilities: a.sip_server_capabilities.as_ref().map(capabilities_of),
+            raw: a,
+        })
+    }
+}

@@ -1,0 +1,238 @@
+//! Multimedia-Auth-Request (RFC 4740 §8.7, §8.8, §11).
+
+use super::nonce::NonceError;
+use super::{answer, lookup, store_failed, AuthMode, Lookup, Server};
+use crate::sip::digest::{Algorithm, Challenge, DigestError, DigestResponse};
+use crate::sip::store::{SipUser, StoreError};
+use diameter::dict::base_rfc6733::result_code as base;
+use diameter::dict::sip_rfc4740::{
+    result_code as rc, Maa, Mar, SipAuthDataItem, SipAuthenticationInfo, SipAuthenticationScheme,
+};
+
+impl Server {
+    /// Answers a MAR.
+    ///
+    /// Without credentials it returns a Digest challenge (SIP-Authenticate with realm, a
+    /// fresh nonce, algorithm and `qop=auth`); in [`AuthMode::Delegated`] it adds
+    /// Digest-HA1 so the SIP server checks the response itself (2001 when the
+    /// SIP-Server-URI was stored, 2008 when the MAR named none), in [`AuthMode::InServer`]
+    /// it answers 1001 MULTI_ROUND_AUTH. With credentials (SIP-Authorization) it checks them:
+    /// 2001 / 2006 on success, with SIP-Authentication-Info (rspauth); 4001
+    /// AUTHENTICATION_REJECTED on a wrong response or a nonce it did not issue; 1001 with a
+    /// `stale=true` challenge for an expired nonce. Errors: 5032, 5033 (REGISTER only),
+    /// 5037 for another scheme or an algorithm it does not implement, 4013.
+    ///
+    /// A SIP-Server-URI that differs from the stored server is kept as "authentication
+    /// pending" until a SAR confirms it (UAR then returns it).
+    pub fn handle_mar(&self, req: &Mar) -> Maa {
+        match self.mar(req) {
+            Ok(a) => a,
+            Err(e) => answer!(Maa, self, req, store_failed("MAR", &e)),
+        }
+    }
+
+    fn mar(&self, req: &Mar) -> Result<Maa, StoreError> {
+        let aor = req.sip_aor.as_str();
+        let register = req.sip_method.as_str().eq_ignore_ascii_case("REGISTER");
+        let item = req.sip_auth_data_item.as_deref();
+        if let Some(item) = item {
+            if item.sip_authentication_scheme != SipAuthenticationScheme::Digest {
+                return Ok(answer!(
+                    Maa,
+                    self,
+                    req,
+                    rc::DIAMETER_ERROR_AUTH_SCHEME_NOT_SUPPORTED
+                ));
+            }
+        }
+        let requested = match requested_algorithm(item) {
+            Ok(a) => a,
+            Err(_) => {
+                return Ok(answer!(
+                    Maa,
+                    self,
+                    req,
+                    rc::DIAMETER_ERROR_AUTH_SCHEME_NOT_SUPPORTED
+                ))
+            }
+        };
+        if req.user_name.is_none() && !register && !self.cfg.require_user_name {
+            // The AOR of a non-REGISTER request is its target, not the caller: ask for the
+            // caller's credentials.
+            let mut a = answer!(Maa, self, req, rc::DIAMETER_USER_NAME_REQUIRED);
+            let realm = &self.cfg.origin_realm;
+            let c = self.challenge(realm, requested.unwrap_or(self.cfg.algorithm), false);
+            a.sip_number_auth_items = Some(1);
+            a.sip_auth_data_item = vec![digest_item(c.to_avp(None))];
+            return Ok(a);
+        }
+        let user = match lookup(self, req.user_name.as_ref(), Some(aor), register)? {
+            Lookup::Found(u) => u,
+            Lookup::Fail(code) => return Ok(answer!(Maa, self, req, code)),
+        };
+        let stored = self.note_server(req, &user)?;
+        let credentials = item.and_then(|i| i.sip_authorization.as_deref());
+        let mut a = match credentials {
+            Some(auth) => {
+                self.check_credentials(req, &user, &DigestResponse::from_avp(auth), stored)
+            }
+            None => self.challenge_answer(req, &user, requested, stored),
+        };
+        a.user_name = Some(user.name.as_str().into());
+        a.sip_aor = Some(req.sip_aor.clone());
+        Ok(a)
+    }
+
+    /// Records the MAR's SIP-Server-URI for the AOR (pending when it differs from the stored
+    /// server); returns whether it was stored.
+    fn note_server(&self, req: &Mar, user: &SipUser) -> Result<bool, StoreError> {
+        let Some(uri) = &req.sip_server_uri else {
+            return Ok(false);
+        };
+        if !user.owns(req.sip_aor.as_str()) {
+            return Ok(false);
+        }
+        let Some(mut reg) = self.store.registration(req.sip_aor.as_str())? else {
+            return Ok(false);
+        };
+        let pending = (reg.server_uri.as_deref() != Some(uri.as_str())).then(|| uri.to_string());
+        if reg.pending_server_uri != pending {
+            reg.pending_server_uri = pending;
+            self.store.set_registration(&reg)?;
+        }
+        Ok(true)
+    }
+
+    fn challenge(&self, realm: &str, alg: Algorithm, stale: bool) -> Challenge {
+        Challenge {
+            nonce: self.nonces.issue(realm),
+            stale,
+            ..Challenge::new(realm, alg)
+        }
+    }
+
+    fn challenge_answer(
+        &self,
+        req: &Mar,
+        user: &SipUser,
+        requested: Option<Algorithm>,
+        stored: bool,
+    ) -> Maa {
+        let alg = match requested {
+            Some(a) if user.ha1(a).is_some() => a,
+            Some(_) => {
+                return answer!(Maa, self, req, rc::DIAMETER_ERROR_AUTH_SCHEME_NOT_SUPPORTED)
+            }
+            None if user.ha1(self.cfg.algorithm).is_some() => self.cfg.algorithm,
+            None if user.ha1_md5.is_some() => Algorithm::Md5,
+            None => Algorithm::Sha256,
+        };
+        // H(A1) of a -sess algorithm needs the client's cnonce: never delegated (RFC 4740 §9.5.6.1).
+        let delegate = self.cfg.auth_mode == AuthMode::Delegated && !alg.is_session();
+        let code = match (delegate, stored) {
+            (false, _) => base::DIAMETER_MULTI_ROUND_AUTH,
+            (true, true) => base::DIAMETER_SUCCESS,
+            (true, false) => rc::DIAMETER_SUCCESS_AUTH_SENT_SERVER_NOT_STORED,
+        };
+        let c = self.challenge(&user.realm, alg, false);
+        let mut a = answer!(Maa, self, req, code);
+        a.sip_number_auth_items = Some(1);
+        a.sip_auth_data_item = vec![digest_item(c.to_avp(if delegate {
+            user.ha1(alg)
+        } else {
+            None
+        }))];
+        a
+    }
+
+    fn check_credentials(
+        &self,
+        req: &Mar,
+        user: &SipUser,
+        resp: &DigestResponse,
+        stored: bool,
+    ) -> Maa {
+        let reject = |code: u32| answer!(Maa, self, req, code);
+        if resp.username != user.name {
+            return reject(rc::DIAMETER_ERROR_IDENTITIES_DONT_MATCH);
+        }
+        let alg = match resp.algorithm() {
+            Ok(a) => a,
+            Err(_) => return reject(rc::DIAMETER_ERROR_AUTH_SCHEME_NOT_SUPPORTED),
+        };
+        if resp.realm != user.realm {
+            return reject(base::DIAMETER_AUTHENTICATION_REJECTED);
+        }
+        match self.nonces.check(&resp.nonce, &user.realm) {
+            Ok(()) => {}
+            Err(NonceError::Invalid) => return reject(base::DIAMETER_AUTHENTICATION_REJECTED),
+            Err(NonceError::Stale) => {
+                let c = self.challenge(&user.realm, alg, true);
+                let mut a = answer!(Maa, self, req, base::DIAMETER_MULTI_ROUND_AUTH);
+                a.sip_number_auth_items = Some(1);
+                a.sip_auth_data_item = vec![digest_item(c.to_avp(None))];
+                return a;
+            }
+        }
+        let Some(ha1) = user.ha1(alg) else {
+            return reject(rc::DIAMETER_ERROR_AUTH_SCHEME_NOT_SUPPORTED);
+        };
+        match resp.verify(ha1, req.sip_method.as_str()) {
+            Ok(()) => {
+                let code = if stored {
+                    base::DIAMETER_SUCCESS
+                } else {
+                    rc::DIAMETER_SUCCESS_SERVER_NAME_NOT_STORED
+                };
+                let mut a = answer!(Maa, self, req, code);
+                let info = SipAuthenticationInfo {
+                    digest_qop: resp.qop.as_deref().map(Into::into),
+                    digest_response_auth: resp.response_auth(ha1).ok().map(Into::into),
+                    digest_cnonce: resp.cnonce.as_deref().map(Into::into),
+                    digest_nonce_count: resp.nc.as_deref().map(Into::into),
+                    ..Default::default()
+                };
+                a.sip_number_auth_items = Some(1);
+                a.sip_auth_data_item = vec![SipAuthDataItem {
+                    sip_authentication_scheme: SipAuthenticationScheme::Digest,
+                    sip_authentication_info: Some(info),
+                    ..Default::default()
+                }];
+                a
+            }
+            Err(DigestError::UnsupportedAlgorithm(_)) => {
+                reject(rc::DIAMETER_ERROR_AUTH_SCHEME_NOT_SUPPORTED)
+            }
+            Err(_) => reject(base::DIAMETER_AUTHENTICATION_REJECTED),
+        }
+    }
+}
+
+/// The algorithm a MAR asks for (in SIP-Authorization or SIP-Authenticate), `Err` when it
+/// names one we do not implement (such as `AKAv1-MD5`).
+fn requested_algorithm(item: Option<&SipAuthDataItem>) -> Result<Option<Algorithm>, DigestError> {
+    let Some(item) = item else { return Ok(None) };
+    let named = item
+        .sip_authorization
+        .as_ref()
+        .and_then(|a| a.digest_algorithm.as_ref())
+        .or_else(|| {
+            item.sip_authenticate
+                .as_ref()
+                .and_then(|a| a.digest_algorithm.as_ref())
+        });
+    match named {
+        None => Ok(None),
+        Some(s) => Algorithm::parse(s.as_str())
+            .map(Some)
+            .ok_or_else(|| DigestError::UnsupportedAlgorithm(s.as_str().to_string())),
+    }
+}
+
+fn digest_item(auth: diameter::dict::sip_rfc4740::SipAuthenticate) -> SipAuthDataItem {
+    SipAuthDataItem {
+        sip_authentication_scheme: SipAuthenticationScheme::Digest,
+        sip_authenticate: Some(Box::new(auth)),
+        ..Default::default()
+    }
+}

@@ -1,0 +1,112 @@
+//! PostgreSQL, for several SIP AAA nodes sharing users and registrations.
+
+use super::sql::{self, impl_sip_store, Cell, Conn, P};
+use super::{AccountingInfo, Registration, SipUser, StoreError, UserData};
+use ::postgres::types::{ToSql, Type};
+use ::postgres::{Client, Config, NoTls};
+use std::str::FromStr;
+use std::sync::Mutex;
+
+/// PostgreSQL-backed [`super::SipStore`]: one connection behind a mutex, reconnected when
+/// it was closed.
+pub struct PgSipStore {
+    config: Config,
+    client: Mutex<Option<Client>>,
+}
+
+impl PgSipStore {
+    /// Connects and creates the `sip_*` tables when missing. `url` is a libpq URL
+    /// (`postgresql://user@%2Ftmp:5432/db`) or key-value string (`host=/tmp user=postgres`).
+    pub fn connect(url: &str) -> Result<Self, StoreError> {
+        let config = Config::from_str(url)
+            .map_err(|e| StoreError::Config(format!("bad postgres url: {e}")))?;
+        let mut client = config.connect(NoTls)?;
+        let schema = sql::SCHEMA.replace("BLOB", "BYTEA");
+        // Two nodes starting at once must not race on CREATE TABLE IF NOT EXISTS.
+        client.execute("SELECT pg_advisory_lock(4740)", &[])?;
+        let r = client.batch_execute(&schema);
+        client.execute("SELECT pg_advisory_unlock(4740)", &[])?;
+        r?;
+        Ok(PgSipStore {
+            config,
+            client: Mutex::new(Some(client)),
+        })
+    }
+
+    fn with<T>(
+        &self,
+        f: impl FnOnce(&mut dyn Conn) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let mut guard = self.client.lock().unwrap_or_else(|e| e.into_inner());
+        if guard.as_ref().is_none_or(Client::is_closed) {
+            *guard = Some(self.config.connect(NoTls)?);
+        }
+        match guard.as_mut() {
+            Some(client) => f(&mut PgConn(client)),
+            None => Err(StoreError::Config("no postgres connection".into())),
+        }
+    }
+}
+
+struct PgConn<'a>(&'a mut Client);
+
+fn boxed(params: &[P<'_>]) -> Vec<Box<dyn ToSql + Sync>> {
+    params
+        .iter()
+        .map(|p| -> Box<dyn ToSql + Sync> {
+            match p {
+                P::Text(s) => Box::new((*s).to_string()),
+                P::OptText(s) => Box::new(s.map(str::to_string)),
+                P::Int(i) => Box::new(*i),
+                P::Blob(b) => Box::new(b.to_vec()),
+            }
+        })
+        .collect()
+}
+
+impl Conn for PgConn<'_> {
+    fn exec(&mut self, sql: &str, params: &[P<'_>]) -> Result<u64, StoreError> {
+        let b = boxed(params);
+        let refs: Vec<&(dyn ToSql + Sync)> = b.iter().map(|x| x.as_ref()).collect();
+        Ok(self.0.execute(sql, &refs)?)
+    }
+
+    fn query(&mut self, sql: &str, params: &[P<'_>]) -> Result<Vec<Vec<Cell>>, StoreError> {
+        let b = boxed(params);
+        let refs: Vec<&(dyn ToSql + Sync)> = b.iter().map(|x| x.as_ref()).collect();
+        let mut out = Vec::new();
+        for row in self.0.query(sql, &refs)? {
+            let mut cells = Vec::with_capacity(row.len());
+            for (i, col) in row.columns().iter().enumerate() {
+                let t = col.type_();
+                let cell = if *t == Type::INT8 {
+                    row.try_get::<_, Option<i64>>(i)?.map(Cell::Int)
+                } else if *t == Type::INT4 {
+                    row.try_get::<_, Option<i32>>(i)?
+                        .map(|v| Cell::Int(v.into()))
+                } else if *t == Type::BYTEA {
+                    row.try_get::<_, Option<Vec<u8>>>(i)?.map(Cell::Blob)
+                } else {
+                    row.try_get::<_, Option<String>>(i)?.map(Cell::Text)
+                };
+                cells.push(cell.unwrap_or(Cell::Null));
+            }
+            out.push(cells);
+        }
+        Ok(out)
+    }
+
+    fn begin(&mut self) -> Result<(), StoreError> {
+        Ok(self.0.batch_execute("BEGIN")?)
+    }
+
+    fn commit(&mut self) -> Result<(), StoreError> {
+        Ok(self.0.batch_execute("COMMIT")?)
+    }
+
+    fn rollback(&mut self) -> Result<(), StoreError> {
+        Ok(self.0.batch_execute("ROLLBACK")?)
+    }
+}
+
+impl_sip_store!(PgSipStore);

@@ -1,0 +1,102 @@
+//! The embedded default: one SQLite file (WAL), created with its tables on first start.
+
+use super::sql::{self, impl_sip_store, Cell, Conn, P};
+use super::{AccountingInfo, Registration, SipUser, StoreError, UserData};
+use rusqlite::types::{Value, ValueRef};
+use rusqlite::Connection;
+use std::sync::Mutex;
+
+/// SQLite-backed [`super::SipStore`]: one connection behind a mutex; writes are
+/// `BEGIN IMMEDIATE` transactions, so several processes may share the file.
+pub struct SqliteSipStore {
+    conn: Mutex<Connection>,
+}
+
+impl SqliteSipStore {
+    /// Opens (or creates) the database file and the `sip_*` tables.
+    pub fn open(path: &str) -> Result<Self, StoreError> {
+        let conn = Connection::open(path)?;
+        conn.busy_timeout(std::time::Duration::from_secs(10))?;
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        Self::init(conn)
+    }
+
+    /// A private in-memory database (tests and examples).
+    pub fn in_memory() -> Result<Self, StoreError> {
+        Self::init(Connection::open_in_memory()?)
+    }
+
+    fn init(conn: Connection) -> Result<Self, StoreError> {
+        conn.execute_batch(sql::SCHEMA)?;
+        Ok(SqliteSipStore {
+            conn: Mutex::new(conn),
+        })
+    }
+
+    fn with<T>(
+        &self,
+        f: impl FnOnce(&mut dyn Conn) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        // A panic inside leaves no open transaction behind (rolled back), so a poisoned
+        // lock still guards a usable connection.
+        let mut guard = self.conn.lock().unwrap_or_else(|e| e.into_inner());
+        f(&mut SqliteConn(&mut guard))
+    }
+}
+
+struct SqliteConn<'a>(&'a mut Connection);
+
+fn values(params: &[P<'_>]) -> Vec<Value> {
+    params
+        .iter()
+        .map(|p| match p {
+            P::Text(s) => Value::Text((*s).to_string()),
+            P::OptText(Some(s)) => Value::Text((*s).to_string()),
+            P::OptText(None) => Value::Null,
+            P::Int(i) => Value::Integer(*i),
+            P::Blob(b) => Value::Blob(b.to_vec()),
+        })
+        .collect()
+}
+
+impl Conn for SqliteConn<'_> {
+    fn exec(&mut self, sql: &str, params: &[P<'_>]) -> Result<u64, StoreError> {
+        let mut stmt = self.0.prepare_cached(sql)?;
+        Ok(stmt.execute(rusqlite::params_from_iter(values(params)))? as u64)
+    }
+
+    fn query(&mut self, sql: &str, params: &[P<'_>]) -> Result<Vec<Vec<Cell>>, StoreError> {
+        let mut stmt = self.0.prepare_cached(sql)?;
+        let n = stmt.column_count();
+        let mut rows = stmt.query(rusqlite::params_from_iter(values(params)))?;
+        let mut out = Vec::new();
+        while let Some(row) = rows.next()? {
+            let mut cells = Vec::with_capacity(n);
+            for i in 0..n {
+                cells.push(match row.get_ref(i)? {
+                    ValueRef::Null => Cell::Null,
+                    ValueRef::Integer(v) => Cell::Int(v),
+                    ValueRef::Real(v) => Cell::Int(v as i64),
+                    ValueRef::Text(t) => Cell::Text(String::from_utf8_lossy(t).into_owned()),
+                    ValueRef::Blob(b) => Cell::Blob(b.to_vec()),
+                });
+            }
+            out.push(cells);
+        }
+        Ok(out)
+    }
+
+    fn begin(&mut self) -> Result<(), StoreError> {
+        Ok(self.0.execute_batch("BEGIN IMMEDIATE")?)
+    }
+
+    fn commit(&mut self) -> Result<(), StoreError> {
+        Ok(self.0.execute_batch("COMMIT")?)
+    }
+
+    fn rollback(&mut self) -> Result<(), StoreError> {
+        Ok(self.0.execute_batch("ROLLBACK")?)
+    }
+}
+
+impl_sip_store!(SqliteSipStore);
