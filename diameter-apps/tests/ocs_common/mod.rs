@@ -71,19 +71,38 @@ impl PgCluster {
             }
         }
         let data = dir.join("data");
-        let (d, s) = (data.to_string_lossy().into_owned(), dir.to_string_lossy().into_owned());
+        let (d, s) = (
+            data.to_string_lossy().into_owned(),
+            dir.to_string_lossy().into_owned(),
+        );
         let out = run_pg(
             &bin.join("initdb"),
-            &["-D", &d, "-U", "postgres", "-A", "trust", "--no-sync", "-E", "UTF8"],
+            &[
+                "-D",
+                &d,
+                "-U",
+                "postgres",
+                "-A",
+                "trust",
+                "--no-sync",
+                "-E",
+                "UTF8",
+            ],
         )
         .expect("run initdb");
-        assert!(out.status.success(), "initdb: {}", String::from_utf8_lossy(&out.stderr));
-        let opts = format!(
-            "-p {port} -k {s} -c listen_addresses='' -c fsync=off -c max_connections=60"
+        assert!(
+            out.status.success(),
+            "initdb: {}",
+            String::from_utf8_lossy(&out.stderr)
         );
+        let opts =
+            format!("-p {port} -k {s} -c listen_addresses='' -c fsync=off -c max_connections=60");
         let log = dir.join("log").to_string_lossy().into_owned();
-        let out = run_pg(&bin.join("pg_ctl"), &["start", "-D", &d, "-o", &opts, "-l", &log, "-w"])
-            .expect("run pg_ctl");
+        let out = run_pg(
+            &bin.join("pg_ctl"),
+            &["start", "-D", &d, "-o", &opts, "-l", &log, "-w"],
+        )
+        .expect("run pg_ctl");
         let mut cluster = PgCluster {
             dir: dir.clone(),
             url: format!("host={s} port={port} user=postgres dbname=postgres"),
@@ -108,7 +127,9 @@ impl Drop for PgCluster {
     fn drop(&mut self) {
         if let Some(pid) = self.pid {
             // SIGINT = fast shutdown; wait (bounded) for the postmaster to go away.
-            let _ = Command::new("kill").args(["-INT", &pid.to_string()]).status();
+            let _ = Command::new("kill")
+                .args(["-INT", &pid.to_string()])
+                .status();
             let deadline = Instant::now() + Duration::from_secs(20);
             while Instant::now() < deadline
                 && Path::new(&format!("/proc/{pid}")).exists()
@@ -120,5 +141,119 @@ impl Drop for PgCluster {
             }
         }
         let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+pub mod ccr {
+    //! Builders of CCRs for the tests.
+    use diameter::dict::dcca_rfc4006::*;
+
+    pub const GY: &str = "32251@3gpp.org";
+    pub const SMS: &str = "32274@3gpp.org";
+
+    pub const TARIFFS: &str = r#"
+currency = 978
+exponent = 2
+[[tariff]]
+name = "data"
+rating_group = 100
+unit = "total_octets"
+block = 1000000
+price = 10
+default_quota = 5000000
+[[tariff]]
+name = "voice"
+rating_group = 200
+unit = "time"
+block = 60
+price = 5
+default_quota = 300
+[[tariff]]
+name = "sms"
+service_context_id = "32274@3gpp.org"
+service_identifier = 1
+unit = "service_specific"
+block = 1
+price = 9
+default_quota = 1
+"#;
+
+    pub fn msisdn(n: &str) -> SubscriptionId {
+        SubscriptionId {
+            subscription_id_type: SubscriptionIdType::EndUserE164,
+            subscription_id_data: n.into(),
+            ..Default::default()
+        }
+    }
+
+    pub fn base(session: &str, kind: CcRequestType, number: u32, ctx: &str) -> Ccr {
+        Ccr {
+            session_id: session.into(),
+            origin_host: "pgw.example.net".into(),
+            origin_realm: "example.net".into(),
+            destination_realm: "ocs.example.net".into(),
+            auth_application_id: 4,
+            service_context_id: ctx.into(),
+            cc_request_type: kind,
+            cc_request_number: number,
+            ..Default::default()
+        }
+    }
+
+    /// An MSCC for data: rating group 100, optional request and usage in octets.
+    pub fn data_mscc(
+        rg: u32,
+        request: Option<u64>,
+        used: Option<u64>,
+    ) -> MultipleServicesCreditControl {
+        MultipleServicesCreditControl {
+            rating_group: Some(rg),
+            requested_service_unit: request.map(|r| RequestedServiceUnit {
+                cc_total_octets: (r > 0).then_some(r),
+                ..Default::default()
+            }),
+            used_service_unit: used
+                .map(|u| UsedServiceUnit {
+                    cc_total_octets: Some(u),
+                    ..Default::default()
+                })
+                .into_iter()
+                .collect(),
+            ..Default::default()
+        }
+    }
+
+    pub fn voice_mscc(request: Option<u32>, used: Option<u32>) -> MultipleServicesCreditControl {
+        MultipleServicesCreditControl {
+            rating_group: Some(200),
+            requested_service_unit: request.map(|r| RequestedServiceUnit {
+                cc_time: Some(r),
+                ..Default::default()
+            }),
+            used_service_unit: used
+                .map(|u| UsedServiceUnit {
+                    cc_time: Some(u),
+                    ..Default::default()
+                })
+                .into_iter()
+                .collect(),
+            ..Default::default()
+        }
+    }
+
+    /// A Ro SMS event (Service-Identifier 1, one service-specific unit).
+    pub fn sms_event(session: &str, who: &str, action: RequestedAction) -> Ccr {
+        let mut c = base(session, CcRequestType::EventRequest, 0, SMS);
+        c.subscription_id = vec![msisdn(who)];
+        c.requested_action = Some(action);
+        c.multiple_services_credit_control = vec![MultipleServicesCreditControl {
+            service_identifier: vec![1],
+            requested_service_unit: Some(RequestedServiceUnit {
+                cc_service_specific_units: Some(1),
+                ..Default::default()
+            }),
+            ..Default::default()
+        }];
+        c
     }
 }

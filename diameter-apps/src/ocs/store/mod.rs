@@ -254,6 +254,10 @@ pub trait Store: Send + Sync {
     /// The account of an open session.
     fn session_account(&self, session_id: &str) -> Result<Option<AccountId>, StoreError>;
 
+    /// The account of a request whose outcome is saved under `key` (a retransmission of a
+    /// request that closed its session still finds its account this way).
+    fn request_account(&self, key: &str) -> Result<Option<AccountId>, StoreError>;
+
     /// The open sessions of an account.
     fn sessions_of(&self, id: AccountId) -> Result<Vec<String>, StoreError>;
 

@@ -253,6 +253,16 @@ impl Store for PgStore {
         })
     }
 
+    fn request_account(&self, key: &str) -> Result<Option<AccountId>, StoreError> {
+        self.with_client(|c| {
+            Ok(c.query_opt(
+                "SELECT account_id FROM requests WHERE request_key = $1",
+                &[&key],
+            )?
+            .map(|r| r.get(0)))
+        })
+    }
+
     fn sessions_of(&self, id: AccountId) -> Result<Vec<String>, StoreError> {
         self.with_client(|c| {
             Ok(c.query(

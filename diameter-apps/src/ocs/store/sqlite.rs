@@ -263,6 +263,14 @@ impl Store for SqliteStore {
             .optional()?)
     }
 
+    fn request_account(&self, key: &str) -> Result<Option<AccountId>, StoreError> {
+        Ok(self
+            .lock()
+            .prepare_cached("SELECT account_id FROM requests WHERE request_key = ?1")?
+            .query_row(params![key], |r| r.get(0))
+            .optional()?)
+    }
+
     fn sessions_of(&self, id: AccountId) -> Result<Vec<String>, StoreError> {
         let conn = self.lock();
         let mut stmt = conn.prepare_cached(

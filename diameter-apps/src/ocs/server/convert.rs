@@ -1,0 +1,98 @@
+//! Conversions between the generated AVP structs and the rating types.
+
+use crate::ocs::rating::{UnitType, Units};
+use crate::ocs::store::{IdKind, SubscriberId};
+use diameter::dict::dcca_rfc4006::{
+    Ccr, CostInformation, GrantedServiceUnit, RequestedServiceUnit, SubscriptionIdType, UnitValue,
+    UsedServiceUnit,
+};
+
+/// The amounts of a Requested-Service-Unit.
+pub fn requested(rsu: &RequestedServiceUnit) -> Units {
+    Units {
+        time: rsu.cc_time.map(u64::from),
+        total_octets: rsu.cc_total_octets,
+        input_octets: rsu.cc_input_octets,
+        output_octets: rsu.cc_output_octets,
+        service_specific: rsu.cc_service_specific_units,
+    }
+}
+
+/// The sum of several Used-Service-Units.
+pub fn used(usus: &[UsedServiceUnit]) -> Units {
+    fn add(a: Option<u64>, b: Option<u64>) -> Option<u64> {
+        match (a, b) {
+            (None, None) => None,
+            (a, b) => Some(a.unwrap_or(0).saturating_add(b.unwrap_or(0))),
+        }
+    }
+    usus.iter().fold(Units::default(), |acc, u| Units {
+        time: add(acc.time, u.cc_time.map(u64::from)),
+        total_octets: add(acc.total_octets, u.cc_total_octets),
+        input_octets: add(acc.input_octets, u.cc_input_octets),
+        output_octets: add(acc.output_octets, u.cc_output_octets),
+        service_specific: add(acc.service_specific, u.cc_service_specific_units),
+    })
+}
+
+/// A Granted-Service-Unit of `amount` units of one type.
+pub fn granted(unit: UnitType, amount: u64) -> GrantedServiceUnit {
+    let mut g = GrantedServiceUnit::default();
+    match unit {
+        UnitType::Time => g.cc_time = Some(u32::try_from(amount).unwrap_or(u32::MAX)),
+        UnitType::TotalOctets => g.cc_total_octets = Some(amount),
+        UnitType::InputOctets => g.cc_input_octets = Some(amount),
+        UnitType::OutputOctets => g.cc_output_octets = Some(amount),
+        UnitType::ServiceSpecific => g.cc_service_specific_units = Some(amount),
+    }
+    g
+}
+
+/// A Unit-Value of `minor` minor units with the currency's exponent.
+pub fn unit_value(minor: i64, exponent: i32) -> UnitValue {
+    UnitValue {
+        value_digits: minor,
+        exponent: Some(-exponent),
+        ..Default::default()
+    }
+}
+
+/// Cost-Information for a price in minor units.
+pub fn cost_information(minor: i64, currency: u32, exponent: i32) -> CostInformation {
+    CostInformation {
+        unit_value: unit_value(minor, exponent),
+        currency_code: currency,
+        ..Default::default()
+    }
+}
+
+/// The Subscription-Ids of a CCR (Subscription-Id and RFC 8506 Subscription-Id-Extension).
+pub fn subscribers(ccr: &Ccr) -> Vec<SubscriberId> {
+    let mut out = Vec::new();
+    for s in &ccr.subscription_id {
+        let kind = match s.subscription_id_type {
+            SubscriptionIdType::EndUserE164 => IdKind::E164,
+            SubscriptionIdType::EndUserImsi => IdKind::Imsi,
+            SubscriptionIdType::EndUserSipUri => IdKind::SipUri,
+            SubscriptionIdType::EndUserNai => IdKind::Nai,
+            SubscriptionIdType::EndUserPrivate => IdKind::Private,
+            _ => continue,
+        };
+        out.push(SubscriberId::new(kind, s.subscription_id_data.as_str()));
+    }
+    for e in &ccr.subscription_id_extension {
+        let pairs = [
+            (IdKind::E164, &e.subscription_id_e164),
+            (IdKind::Imsi, &e.subscription_id_imsi),
+            (IdKind::SipUri, &e.subscription_id_sip_uri),
+            (IdKind::Nai, &e.subscription_id_nai),
+            (IdKind::Private, &e.subscription_id_private),
+        ];
+        for (kind, v) in pairs {
+            if let Some(v) = v {
+                out.push(SubscriberId::new(kind, v.as_str()));
+            }
+        }
+    }
+    out
+}

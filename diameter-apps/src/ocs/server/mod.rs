@@ -1,0 +1,309 @@
+//! The credit-control server of the OCS (RFC 4006 §6/§8, 3GPP TS 32.299 Ro/Gy), without I/O.
+//!
+//! [`ChargingServer::handle_ccr`] turns a CCR into a CCA, charging a [`Store`] with the
+//! prices of [`Tariffs`]:
+//!
+//! - CCR-INITIAL / UPDATE reserve what each Multiple-Services-Credit-Control (or the
+//!   command-level Requested-Service-Unit) asks for, or less as the balance allows, in whole
+//!   tariff blocks; the grant carries Validity-Time, and Final-Unit-Indication when the
+//!   balance cannot fund another block. Used-Service-Unit is debited and the rest of the
+//!   previous reservation of that rating group released. CCR-TERMINATION debits the last
+//!   usage and releases everything.
+//! - Result codes: 4012 CREDIT_LIMIT_REACHED (nothing can be granted), 5030 USER_UNKNOWN,
+//!   5031 RATING_FAILED (no tariff), 5002 UNKNOWN_SESSION_ID; per MSCC, and at command
+//!   level when no service succeeded.
+//! - CCR-EVENT: Requested-Action DIRECT_DEBITING, REFUND_ACCOUNT, CHECK_BALANCE
+//!   (Check-Balance-Result) and PRICE_ENQUIRY (Cost-Information).
+//! - Each request's effect is one store transaction keyed by (Session-Id, CC-Request-Type,
+//!   CC-Request-Number): a retransmission (T flag or not) gets the same answer and is
+//!   charged once.
+//! - [`ChargingServer::expire_sessions`] is the Tcc supervision: sessions without a request
+//!   for Tcc are closed and their reservations released.
+//! - [`ChargingServer::re_auth_request`] and [`ChargingServer::abort_session_request`] build
+//!   the server-initiated RAR (AUTHORIZE_ONLY) and ASR for an operator action.
+//!
+//! ```
+//! use diameter::dict::dcca_rfc4006::*;
+//! use diameter_apps::ocs::rating::Tariffs;
+//! use diameter_apps::ocs::server::{ChargingServer, ServerConfig};
+//! use diameter_apps::ocs::store;
+//! use std::time::SystemTime;
+//!
+//! let tariffs = Tariffs::parse("[[tariff]]\nunit = \"service_specific\"\nprice = 9\n").unwrap();
+//! let mut config = ServerConfig::new("ocs.example.net", "example.net");
+//! config.auto_provision = Some(100);
+//! let ocs = ChargingServer::new(store::open("sqlite::memory:").unwrap(), tariffs, config);
+//! let ccr = Ccr {
+//!     session_id: "smsc;1;1".into(),
+//!     cc_request_type: CcRequestType::EventRequest,
+//!     requested_action: Some(RequestedAction::DirectDebiting),
+//!     subscription_id: vec![SubscriptionId {
+//!         subscription_id_type: SubscriptionIdType::EndUserE164,
+//!         subscription_id_data: "491701234567".into(),
+//!         ..Default::default()
+//!     }],
+//!     requested_service_unit: Some(RequestedServiceUnit {
+//!         cc_service_specific_units: Some(1),
+//!         ..Default::default()
+//!     }),
+//!     ..Default::default()
+//! };
+//! let cca = ocs.handle_ccr(ccr, SystemTime::now());
+//! assert_eq!(cca.result_code, 2001);
+//! ```
+
+mod charge;
+pub(crate) mod convert;
+mod event;
+
+use crate::ocs::rating::Tariffs;
+use crate::ocs::store::{AccountId, Batch, NewAccount, Op, Store, StoreError};
+use diameter::dict::base_rfc6733::{result_code as base_rc, Asr, Rar, ReAuthRequestType};
+use diameter::dict::dcca_rfc4006::{CcRequestType, Cca, Ccr, FinalUnitAction};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+/// The Credit-Control application id (RFC 4006).
+pub const CREDIT_CONTROL_APPLICATION_ID: u32 = 4;
+
+/// Settings of a [`ChargingServer`].
+#[derive(Clone, Debug, PartialEq)]
+pub struct ServerConfig {
+    /// Origin-Host of answers and server-initiated requests.
+    pub origin_host: String,
+    /// Origin-Realm.
+    pub origin_realm: String,
+    /// Validity-Time of each grant, seconds (default 1800).
+    pub validity_time: u32,
+    /// Tcc: a session without a request for this long is closed (default 3600 s; keep it
+    /// above the validity time).
+    pub tcc: Duration,
+    /// Create an unknown subscriber with this balance on first use (labs).
+    pub auto_provision: Option<i64>,
+    /// Final-Unit-Action sent with the last grant (default TERMINATE).
+    pub final_unit_action: FinalUnitAction,
+    /// How long the outcome of a request is kept to recognize retransmissions (default 1 day).
+    pub request_retention: Duration,
+}
+
+impl ServerConfig {
+    /// Defaults with the given identity.
+    pub fn new(origin_host: &str, origin_realm: &str) -> Self {
+        ServerConfig {
+            origin_host: origin_host.to_string(),
+            origin_realm: origin_realm.to_string(),
+            validity_time: 1800,
+            tcc: Duration::from_secs(3600),
+            auto_provision: None,
+            final_unit_action: FinalUnitAction::Terminate,
+            request_retention: Duration::from_secs(86_400),
+        }
+    }
+}
+
+/// The OCS request handler (see the module docs). Share it behind an `Arc`; all methods
+/// take `&self` and block on the store.
+pub struct ChargingServer {
+    store: Arc<dyn Store>,
+    tariffs: Tariffs,
+    config: ServerConfig,
+    /// Session-Id → (Origin-Host, Origin-Realm) of the client, for RAR/ASR.
+    peers: Mutex<HashMap<String, (String, String)>>,
+}
+
+/// Milliseconds since the Unix epoch.
+pub(crate) fn millis(t: SystemTime) -> i64 {
+    t.duration_since(UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
+}
+
+impl ChargingServer {
+    /// A server charging `store` with `tariffs`.
+    pub fn new(store: Arc<dyn Store>, tariffs: Tariffs, config: ServerConfig) -> Self {
+        ChargingServer {
+            store,
+            tariffs,
+            config,
+            peers: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The store.
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.store
+    }
+
+    /// The tariffs.
+    pub fn tariffs(&self) -> &Tariffs {
+        &self.tariffs
+    }
+
+    /// The settings.
+    pub fn config(&self) -> &ServerConfig {
+        &self.config
+    }
+
+    /// Answers a CCR. Never fails: store errors give 5012 DIAMETER_UNABLE_TO_COMPLY.
+    pub fn handle_ccr(&self, ccr: Ccr, now: SystemTime) -> Cca {
+        let mut cca = Cca {
+            session_id: ccr.session_id.clone(),
+            result_code: base_rc::DIAMETER_SUCCESS,
+            origin_host: self.config.origin_host.as_str().into(),
+            origin_realm: self.config.origin_realm.as_str().into(),
+            auth_application_id: CREDIT_CONTROL_APPLICATION_ID,
+            cc_request_type: ccr.cc_request_type,
+            cc_request_number: ccr.cc_request_number,
+            cc_sub_session_id: ccr.cc_sub_session_id,
+            ..Default::default()
+        };
+        let now_ms = millis(now);
+        let r = match ccr.cc_request_type {
+            CcRequestType::InitialRequest
+            | CcRequestType::UpdateRequest
+            | CcRequestType::TerminationRequest => self.session_request(&ccr, &mut cca, now_ms),
+            CcRequestType::EventRequest => self.event_request(&ccr, &mut cca, now_ms),
+            CcRequestType::Unrecognized(_) => {
+                cca.result_code = base_rc::DIAMETER_INVALID_AVP_VALUE;
+                Ok(())
+            }
+        };
+        if let Err(e) = r {
+            tracing::warn!(session = %ccr.session_id, error = %e, "ocs: store failed");
+            cca.result_code = base_rc::DIAMETER_UNABLE_TO_COMPLY;
+            cca.multiple_services_credit_control.clear();
+            cca.granted_service_unit = None;
+            cca.final_unit_indication = None;
+        }
+        cca
+    }
+
+    /// Tcc supervision: closes the sessions whose last request is older than Tcc, releasing
+    /// their reservations, and forgets request outcomes older than the retention. Returns the
+    /// Session-Ids closed.
+    pub fn expire_sessions(&self, now: SystemTime) -> Result<Vec<String>, StoreError> {
+        let now_ms = millis(now);
+        let mut closed = Vec::new();
+        for (session, account) in self.store.expired_sessions(now_ms, 1000)? {
+            let mut batch = Batch::new(account, Some(session.clone()));
+            batch.ops.push(Op::CloseIfExpired { now_ms });
+            if self.store.apply(&batch, now_ms)?.results.first() != Some(&-1) {
+                tracing::info!(%session, "ocs: Tcc expired, reservations released");
+                self.forget_peer(&session);
+                closed.push(session);
+            }
+        }
+        let retention = i64::try_from(self.config.request_retention.as_millis()).unwrap_or(0);
+        self.store
+            .purge_requests(now_ms.saturating_sub(retention))?;
+        Ok(closed)
+    }
+
+    /// The Origin-Host and Origin-Realm of the client of an open session, as last seen here.
+    pub fn session_peer(&self, session_id: &str) -> Option<(String, String)> {
+        self.peers
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(session_id)
+            .cloned()
+    }
+
+    /// A RAR (Re-Auth-Request-Type AUTHORIZE_ONLY) for a session whose client this node
+    /// knows; the client answers RAA 2002 and sends a CCR-U.
+    pub fn re_auth_request(&self, session_id: &str) -> Option<Rar> {
+        let (host, realm) = self.session_peer(session_id)?;
+        Some(self.build_rar(session_id, &host, &realm))
+    }
+
+    /// A RAR (AUTHORIZE_ONLY) to the given client.
+    pub fn build_rar(
+        &self,
+        session_id: &str,
+        destination_host: &str,
+        destination_realm: &str,
+    ) -> Rar {
+        Rar {
+            session_id: session_id.into(),
+            origin_host: self.config.origin_host.as_str().into(),
+            origin_realm: self.config.origin_realm.as_str().into(),
+            destination_host: destination_host.into(),
+            destination_realm: destination_realm.into(),
+            auth_application_id: CREDIT_CONTROL_APPLICATION_ID,
+            re_auth_request_type: ReAuthRequestType::AuthorizeOnly,
+            ..Default::default()
+        }
+    }
+
+    /// An ASR for a session whose client this node knows; the client ends the session with
+    /// a CCR-T.
+    pub fn abort_session_request(&self, session_id: &str) -> Option<Asr> {
+        let (host, realm) = self.session_peer(session_id)?;
+        Some(self.build_asr(session_id, &host, &realm))
+    }
+
+    /// An ASR to the given client.
+    pub fn build_asr(
+        &self,
+        session_id: &str,
+        destination_host: &str,
+        destination_realm: &str,
+    ) -> Asr {
+        Asr {
+            session_id: session_id.into(),
+            origin_host: self.config.origin_host.as_str().into(),
+            origin_realm: self.config.origin_realm.as_str().into(),
+            destination_host: destination_host.into(),
+            destination_realm: destination_realm.into(),
+            auth_application_id: CREDIT_CONTROL_APPLICATION_ID,
+            ..Default::default()
+        }
+    }
+
+    fn remember_peer(&self, ccr: &Ccr) {
+        self.peers.lock().unwrap_or_else(|e| e.into_inner()).insert(
+            ccr.session_id.as_str().to_string(),
+            (
+                ccr.origin_host.as_str().to_string(),
+                ccr.origin_realm.as_str().to_string(),
+            ),
+        );
+    }
+
+    fn forget_peer(&self, session_id: &str) {
+        self.peers
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(session_id);
+    }
+
+    /// The account of the CCR's subscriber, created when auto-provisioning is on.
+    fn resolve_account(&self, ccr: &Ccr, now_ms: i64) -> Result<Option<AccountId>, StoreError> {
+        let ids = convert::subscribers(ccr);
+        for id in &ids {
+            if let Some(acc) = self.store.find_account(id)? {
+                return Ok(Some(acc.id));
+            }
+        }
+        match (self.config.auto_provision, ids.first()) {
+            (Some(balance), Some(id)) => {
+                let account =
+                    NewAccount::new(vec![id.clone()], balance.max(0), self.tariffs.currency);
+                let acc = self.store.ensure_account(&account)?;
+                tracing::info!(subscriber = %id, balance, at = now_ms, "ocs: auto-provisioned");
+                Ok(Some(acc))
+            }
+            _ => Ok(None),
+        }
+    }
+}
+
+/// The idempotency key of a request.
+fn request_key(ccr: &Ccr) -> String {
+    format!(
+        "{}|{}|{}",
+        ccr.session_id.as_str(),
+        ccr.cc_request_type.value(),
+        ccr.cc_request_number
+    )
+}

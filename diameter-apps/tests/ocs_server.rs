@@ -1,0 +1,474 @@
+//! The charging server end to end (without sockets): Gy sessions, Ro events, error paths,
+//! Tcc expiry and retransmissions, with the balance checked after each step.
+
+mod ocs_common;
+
+use diameter::dict::base_rfc6733::{result_code as base_rc, ReAuthRequestType};
+use diameter::dict::dcca_rfc4006::result_code::*;
+use diameter::dict::dcca_rfc4006::*;
+use diameter_apps::ocs::rating::Tariffs;
+use diameter_apps::ocs::server::{ChargingServer, ServerConfig};
+use diameter_apps::ocs::store::{self, IdKind, NewAccount, SubscriberId};
+use diameter_core::Command;
+use ocs_common::ccr::*;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+const ALICE: &str = "491700000001";
+
+fn t(secs: u64) -> SystemTime {
+    UNIX_EPOCH + Duration::from_secs(1_700_000_000 + secs)
+}
+
+fn server(balance: i64) -> ChargingServer {
+    let store = store::open("sqlite::memory:").unwrap();
+    store
+        .add_account(&NewAccount::new(
+            vec![SubscriberId::new(IdKind::E164, ALICE)],
+            balance,
+            978,
+        ))
+        .unwrap();
+    let mut cfg = ServerConfig::new("ocs.example.net", "example.net");
+    cfg.validity_time = 600;
+    cfg.tcc = Duration::from_secs(1200);
+    ChargingServer::new(store, Tariffs::parse(TARIFFS).unwrap(), cfg)
+}
+
+/// (balance, reserved) of alice.
+fn money(ocs: &ChargingServer) -> (i64, i64) {
+    let a = ocs
+        .store()
+        .find_account(&SubscriberId::new(IdKind::E164, ALICE))
+        .unwrap()
+        .unwrap();
+    (a.balance, a.reserved)
+}
+
+/// Handles the CCR and checks that the answer survives the wire.
+fn ask(ocs: &ChargingServer, ccr: Ccr, now: SystemTime) -> Cca {
+    let wire = Ccr::decode(&ccr.to_message(4, 1, 1)).expect("ccr encodes");
+    assert_eq!(wire, ccr);
+    let cca = ocs.handle_ccr(ccr, now);
+    assert_eq!(
+        Cca::decode(&cca.to_message(4, 1, 1)).expect("cca encodes"),
+        cca
+    );
+    cca
+}
+
+fn initial(session: &str, msccs: Vec<MultipleServicesCreditControl>) -> Ccr {
+    let mut c = base(session, CcRequestType::InitialRequest, 0, GY);
+    c.subscription_id = vec![msisdn(ALICE)];
+    c.multiple_services_credit_control = msccs;
+    c
+}
+
+fn update(session: &str, n: u32, msccs: Vec<MultipleServicesCreditControl>) -> Ccr {
+    let mut c = base(session, CcRequestType::UpdateRequest, n, GY);
+    c.multiple_services_credit_control = msccs;
+    c
+}
+
+fn terminate(session: &str, n: u32, msccs: Vec<MultipleServicesCreditControl>) -> Ccr {
+    let mut c = base(session, CcRequestType::TerminationRequest, n, GY);
+    c.multiple_services_credit_control = msccs;
+    c
+}
+
+fn octets(cca: &Cca, i: usize) -> Option<u64> {
+    cca.multiple_services_credit_control[i]
+        .granted_service_unit
+        .as_ref()
+        .and_then(|g| g.cc_total_octets)
+}
+
+#[test]
+fn gy_data_session_initial_updates_termination() {
+    let ocs = server(1000);
+    let s = "pgw.example.net;1;1";
+    let cca = ask(
+        &ocs,
+        initial(s, vec![data_mscc(100, Some(5_000_000), None)]),
+        t(0),
+    );
+    assert_eq!(cca.result_code, 2001);
+    let m = &cca.multiple_services_credit_control[0];
+    assert_eq!(
+        (m.result_code, m.rating_group, m.validity_time),
+        (Some(2001), Some(100), Some(600))
+    );
+    assert_eq!(octets(&cca, 0), Some(5_000_000));
+    assert!(m.final_unit_indication.is_none());
+    assert_eq!(money(&ocs), (1000, 50));
+
+    let cca = ask(
+        &ocs,
+        update(s, 1, vec![data_mscc(100, Some(5_000_000), Some(3_000_000))]),
+        t(60),
+    );
+    assert_eq!((cca.result_code, octets(&cca, 0)), (2001, Some(5_000_000)));
+    assert_eq!(money(&ocs), (970, 50));
+
+    // A started block is charged: 2.5 MB cost 3 blocks.
+    let cca = ask(
+        &ocs,
+        update(s, 2, vec![data_mscc(100, Some(0), Some(2_500_000))]),
+        t(120),
+    );
+    assert_eq!((cca.result_code, octets(&cca, 0)), (2001, Some(5_000_000)));
+    assert_eq!(money(&ocs), (940, 50));
+
+    let cca = ask(
+        &ocs,
+        terminate(s, 3, vec![data_mscc(100, None, Some(1_000_000))]),
+        t(180),
+    );
+    assert_eq!(cca.result_code, 2001);
+    assert_eq!(money(&ocs), (930, 0));
+    let id = ocs.store().session_account(s).unwrap();
+    assert_eq!(id, None, "session closed");
+    let acc = ocs
+        .store()
+        .find_account(&SubscriberId::new(IdKind::E164, ALICE))
+        .unwrap()
+        .unwrap();
+    assert_eq!(ocs.store().ledger_totals(acc.id).unwrap().debits, 70);
+
+    // The session is gone: a further update is 5002.
+    let cca = ask(
+        &ocs,
+        update(s, 4, vec![data_mscc(100, Some(1), None)]),
+        t(200),
+    );
+    assert_eq!(cca.result_code, base_rc::DIAMETER_UNKNOWN_SESSION_ID);
+}
+
+#[test]
+fn several_services_in_one_session_share_the_balance() {
+    let ocs = server(100);
+    let s = "pgw;multi";
+    // data wants 50 (5 MB), voice wants 25 (5 min): both fit.
+    let cca = ask(
+        &ocs,
+        initial(
+            s,
+            vec![data_mscc(100, Some(0), None), voice_mscc(Some(300), None)],
+        ),
+        t(0),
+    );
+    assert_eq!(cca.result_code, 2001);
+    assert_eq!(octets(&cca, 0), Some(5_000_000));
+    let voice = &cca.multiple_services_credit_control[1];
+    assert_eq!(
+        voice.granted_service_unit.as_ref().unwrap().cc_time,
+        Some(300)
+    );
+    assert_eq!(money(&ocs), (100, 75));
+    // Voice used 61 s (2 started minutes = 10) and asks for 5 more minutes (25): granted.
+    // Data asks 10 MB (100): only what remains is granted, with Final-Unit-Indication.
+    let cca = ask(
+        &ocs,
+        update(
+            s,
+            1,
+            vec![
+                voice_mscc(Some(300), Some(61)),
+                data_mscc(100, Some(10_000_000), Some(0)),
+            ],
+        ),
+        t(60),
+    );
+    assert_eq!(cca.result_code, 2001);
+    assert_eq!(money(&ocs).0, 90);
+    let voice = &cca.multiple_services_credit_control[0];
+    assert_eq!(
+        voice.granted_service_unit.as_ref().unwrap().cc_time,
+        Some(300)
+    );
+    // 90 - 25 = 65 left for data: 6 blocks.
+    assert_eq!(octets(&cca, 1), Some(6_000_000));
+    let fui = cca.multiple_services_credit_control[1]
+        .final_unit_indication
+        .as_ref()
+        .unwrap();
+    assert_eq!(fui.final_unit_action, FinalUnitAction::Terminate);
+    assert_eq!(money(&ocs), (90, 85));
+    let cca = ask(
+        &ocs,
+        terminate(
+            s,
+            2,
+            vec![
+                voice_mscc(None, Some(10)),
+                data_mscc(100, None, Some(6_000_000)),
+            ],
+        ),
+        t(90),
+    );
+    assert_eq!(cca.result_code, 2001);
+    assert_eq!(money(&ocs), (90 - 5 - 60, 0));
+}
+
+#[test]
+fn insufficient_balance_gives_4012_and_final_unit() {
+    let ocs = server(25);
+    let s = "pgw;poor";
+    // 5 MB cost 50; 25 buys 2 blocks, marked as the final units.
+    let cca = ask(
+        &ocs,
+        initial(s, vec![data_mscc(100, Some(5_000_000), None)]),
+        t(0),
+    );
+    assert_eq!(cca.result_code, 2001);
+    assert_eq!(octets(&cca, 0), Some(2_000_000));
+    assert!(cca.multiple_services_credit_control[0]
+        .final_unit_indication
+        .is_some());
+    assert_eq!(money(&ocs), (25, 20));
+    // Used everything; nothing more can be granted.
+    let cca = ask(
+        &ocs,
+        update(s, 1, vec![data_mscc(100, Some(0), Some(2_000_000))]),
+        t(10),
+    );
+    assert_eq!(cca.result_code, DIAMETER_CREDIT_LIMIT_REACHED);
+    assert_eq!(
+        cca.multiple_services_credit_control[0].result_code,
+        Some(4012)
+    );
+    assert!(cca.multiple_services_credit_control[0]
+        .granted_service_unit
+        .is_none());
+    assert_eq!(money(&ocs), (5, 0));
+    // Over-use beyond the balance is capped: never below zero.
+    let cca = ask(
+        &ocs,
+        terminate(s, 2, vec![data_mscc(100, None, Some(9_000_000))]),
+        t(20),
+    );
+    assert_eq!(cca.result_code, 2001);
+    assert_eq!(money(&ocs), (0, 0));
+}
+
+#[test]
+fn unknown_subscriber_rating_failed_and_auto_provision() {
+    let ocs = server(100);
+    let mut c = initial("pgw;nobody", vec![data_mscc(100, Some(0), None)]);
+    c.subscription_id = vec![msisdn("4900")];
+    assert_eq!(
+        ask(&ocs, c.clone(), t(0)).result_code,
+        DIAMETER_USER_UNKNOWN
+    );
+    // No tariff for rating group 999.
+    let cca = ask(
+        &ocs,
+        initial("pgw;rg", vec![data_mscc(999, Some(0), None)]),
+        t(0),
+    );
+    assert_eq!(cca.result_code, DIAMETER_RATING_FAILED);
+    assert_eq!(
+        cca.multiple_services_credit_control[0].result_code,
+        Some(5031)
+    );
+    // One good and one unrated service: the command succeeds, the MSCC says 5031.
+    let cca = ask(
+        &ocs,
+        initial(
+            "pgw;rg2",
+            vec![data_mscc(999, Some(0), None), data_mscc(100, Some(0), None)],
+        ),
+        t(0),
+    );
+    assert_eq!(cca.result_code, 2001);
+    assert_eq!(
+        cca.multiple_services_credit_control[0].result_code,
+        Some(5031)
+    );
+    assert_eq!(
+        cca.multiple_services_credit_control[1].result_code,
+        Some(2001)
+    );
+
+    let store = store::open("sqlite::memory:").unwrap();
+    let mut cfg = ServerConfig::new("ocs", "example.net");
+    cfg.auto_provision = Some(500);
+    let lab = ChargingServer::new(store, Tariffs::parse(TARIFFS).unwrap(), cfg);
+    let cca = ask(&lab, c, t(0));
+    assert_eq!(cca.result_code, 2001);
+    let acc = lab
+        .store()
+        .find_account(&SubscriberId::new(IdKind::E164, "4900"))
+        .unwrap()
+        .unwrap();
+    assert_eq!((acc.balance, acc.reserved), (500, 50));
+}
+
+#[test]
+fn ro_sms_event_direct_debit_refund_check_and_price() {
+    let ocs = server(20);
+    let cca = ask(
+        &ocs,
+        sms_event("smsc;1", ALICE, RequestedAction::DirectDebiting),
+        t(0),
+    );
+    assert_eq!(cca.result_code, 2001);
+    let m = &cca.multiple_services_credit_control[0];
+    assert_eq!(
+        m.granted_service_unit
+            .as_ref()
+            .unwrap()
+            .cc_service_specific_units,
+        Some(1)
+    );
+    assert_eq!(money(&ocs), (11, 0));
+    assert_eq!(
+        ask(
+            &ocs,
+            sms_event("smsc;2", ALICE, RequestedAction::DirectDebiting),
+            t(1)
+        )
+        .result_code,
+        2001
+    );
+    assert_eq!(money(&ocs), (2, 0));
+    // The third SMS cannot be paid: 4012, nothing debited.
+    let cca = ask(
+        &ocs,
+        sms_event("smsc;3", ALICE, RequestedAction::DirectDebiting),
+        t(2),
+    );
+    assert_eq!(cca.result_code, DIAMETER_CREDIT_LIMIT_REACHED);
+    assert_eq!(money(&ocs), (2, 0));
+    // Balance check: not enough for one SMS.
+    let cca = ask(
+        &ocs,
+        sms_event("smsc;4", ALICE, RequestedAction::CheckBalance),
+        t(3),
+    );
+    assert_eq!(
+        (cca.result_code, cca.check_balance_result),
+        (2001, Some(CheckBalanceResult::NoCredit))
+    );
+    // Refund one SMS.
+    let cca = ask(
+        &ocs,
+        sms_event("smsc;5", ALICE, RequestedAction::RefundAccount),
+        t(4),
+    );
+    assert_eq!(cca.result_code, 2001);
+    assert_eq!(money(&ocs), (11, 0));
+    let cca = ask(
+        &ocs,
+        sms_event("smsc;6", ALICE, RequestedAction::CheckBalance),
+        t(5),
+    );
+    assert_eq!(
+        cca.check_balance_result,
+        Some(CheckBalanceResult::EnoughCredit)
+    );
+    assert_eq!(money(&ocs), (11, 0));
+    // Price enquiry: 9 cents in EUR, nothing charged.
+    let cca = ask(
+        &ocs,
+        sms_event("smsc;7", ALICE, RequestedAction::PriceEnquiry),
+        t(6),
+    );
+    let cost = cca.cost_information.unwrap();
+    assert_eq!(
+        (
+            cost.unit_value.value_digits,
+            cost.unit_value.exponent,
+            cost.currency_code
+        ),
+        (9, Some(-2), 978)
+    );
+    assert_eq!(money(&ocs), (11, 0));
+    // Unknown subscriber.
+    let cca = ask(
+        &ocs,
+        sms_event("smsc;8", "4999", RequestedAction::DirectDebiting),
+        t(7),
+    );
+    assert_eq!(cca.result_code, DIAMETER_USER_UNKNOWN);
+    // A retransmitted event is charged once and answered the same.
+    let ev = sms_event("smsc;9", ALICE, RequestedAction::DirectDebiting);
+    let first = ask(&ocs, ev.clone(), t(8));
+    let again = ask(&ocs, ev, t(9));
+    assert_eq!(first, again);
+    assert_eq!(money(&ocs), (2, 0));
+    let acc = ocs
+        .store()
+        .find_account(&SubscriberId::new(IdKind::E164, ALICE))
+        .unwrap()
+        .unwrap();
+    let totals = ocs.store().ledger_totals(acc.id).unwrap();
+    assert_eq!((totals.debits, totals.refunds), (27, 9));
+}
+
+#[test]
+fn retransmitted_update_is_charged_once() {
+    let ocs = server(1000);
+    let s = "pgw;retx";
+    ask(&ocs, initial(s, vec![data_mscc(100, Some(0), None)]), t(0));
+    let u = update(s, 1, vec![data_mscc(100, Some(0), Some(4_000_000))]);
+    let first = ask(&ocs, u.clone(), t(10));
+    assert_eq!(money(&ocs), (960, 50));
+    // The same CCR-U again (as resent with the T flag after a failover): same answer,
+    // charged once.
+    let again = ask(&ocs, u, t(11));
+    assert_eq!(first, again);
+    assert_eq!(money(&ocs), (960, 50));
+    // Retransmitted CCR-T after the session closed: still the same answer, no 5002.
+    let term = terminate(s, 2, vec![data_mscc(100, None, Some(1))]);
+    let first = ask(&ocs, term.clone(), t(20));
+    let again = ask(&ocs, term, t(21));
+    assert_eq!((first.result_code, first), (2001, again));
+    assert_eq!(money(&ocs), (950, 0));
+}
+
+#[test]
+fn tcc_expiry_releases_the_reservation() {
+    let ocs = server(1000);
+    let s = "pgw;vanished";
+    ask(
+        &ocs,
+        initial(
+            s,
+            vec![data_mscc(100, Some(0), None), voice_mscc(Some(60), None)],
+        ),
+        t(0),
+    );
+    assert_eq!(money(&ocs), (1000, 55));
+    ask(
+        &ocs,
+        update(s, 1, vec![data_mscc(100, Some(0), Some(1_000_000))]),
+        t(100),
+    );
+    assert_eq!(money(&ocs), (990, 55));
+    // Tcc is 1200 s from the last request.
+    assert!(ocs.expire_sessions(t(1299)).unwrap().is_empty());
+    assert_eq!(money(&ocs), (990, 55));
+    assert_eq!(ocs.expire_sessions(t(1300)).unwrap(), vec![s.to_string()]);
+    assert_eq!(money(&ocs), (990, 0));
+    let cca = ask(
+        &ocs,
+        update(s, 2, vec![data_mscc(100, Some(0), None)]),
+        t(1301),
+    );
+    assert_eq!(cca.result_code, base_rc::DIAMETER_UNKNOWN_SESSION_ID);
+}
+
+#[test]
+fn operator_rar_and_asr() {
+    let ocs = server(1000);
+    let s = "pgw;rar";
+    ask(&ocs, initial(s, vec![data_mscc(100, Some(0), None)]), t(0));
+    let rar = ocs.re_auth_request(s).unwrap();
+    assert_eq!(rar.session_id.as_str(), s);
+    assert_eq!(rar.destination_host.as_str(), "pgw.example.net");
+    assert_eq!(rar.re_auth_request_type, ReAuthRequestType::AuthorizeOnly);
+    assert_eq!(rar.auth_application_id, 4);
+    let asr = ocs.abort_session_request(s).unwrap();
+    assert_eq!(asr.destination_realm.as_str(), "example.net");
+    assert!(ocs.re_auth_request("nope").is_none());
+}
