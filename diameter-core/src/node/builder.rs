@@ -14,7 +14,7 @@ use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
-use tokio::io::AsyncWriteExt;
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{broadcast, Semaphore};
 
@@ -30,6 +30,9 @@ pub struct NodeBuilder {
     accept: AcceptPolicy,
     failover: FailoverPolicy,
     responder: Option<PeerSettings>,
+    metrics: Option<SocketAddr>,
+    #[cfg(feature = "tls")]
+    tls: Option<crate::transport::tls::TlsConfig>,
 }
 
 impl NodeBuilder {
@@ -129,6 +132,20 @@ impl NodeBuilder {
         self.responder = Some(settings);
         self
     }
+    /// Serves the node's counters in Prometheus text format over HTTP on this address
+    /// (`GET /metrics`; port 0 for an ephemeral port, see [`Node::metrics_addr`]).
+    pub fn metrics(mut self, addr: SocketAddr) -> Self {
+        self.metrics = Some(addr);
+        self
+    }
+    /// TLS for every connection of the node (RFC 6733 §13, TLS from the first byte):
+    /// listeners accept only TLS with a client certificate, and configured peers are
+    /// reached over TLS unless [`PeerConfig::tls`] gives them their own certificates.
+    #[cfg(feature = "tls")]
+    pub fn tls(mut self, tls: crate::transport::tls::TlsConfig) -> Self {
+        self.tls = Some(tls);
+        self
+    }
     /// The handler for one (Application-Id, Command-Code).
     pub fn handler(
         mut self,
@@ -189,6 +206,29 @@ impl NodeBuilder {
                 .host_ip_addresses
                 .push(IpAddr::from([127, 0, 0, 1]));
         }
+        #[cfg(feature = "tls")]
+        let tls = self
+            .tls
+            .as_ref()
+            .map(crate::transport::tls::TlsSetup::new)
+            .transpose()?;
+        #[cfg(feature = "tls")]
+        let peer_tls = self
+            .peers
+            .iter()
+            .map(|p| {
+                p.tls
+                    .as_ref()
+                    .map(crate::transport::tls::TlsSetup::new)
+                    .transpose()
+                    .map(|t| t.or_else(|| tls.clone()))
+            })
+            .collect::<std::io::Result<Vec<_>>>()?;
+        let metrics_listener = match self.metrics {
+            Some(addr) => Some(super::metrics::bind(addr).await?),
+            None => None,
+        };
+        let metrics_addr = metrics_listener.as_ref().and_then(|l| l.local_addr().ok());
         let (events, _) = broadcast::channel(1024);
         let (dup_cap, dup_ttl) = self.limits.duplicate_cache;
         let inner = Arc::new(Inner {
@@ -207,9 +247,19 @@ impl NodeBuilder {
             e2e: Mutex::new(EndToEndIds::new(clock)),
             rr: AtomicUsize::new(0),
             local_addrs,
+            metrics: Arc::default(),
+            metrics_addr,
+            #[cfg(feature = "tls")]
+            tls,
             tasks: Mutex::new(Vec::new()),
         });
         let node = Node { inner };
+        if let Some(l) = metrics_listener {
+            let task = tokio::spawn(super::metrics::serve(l, node.inner.metrics.clone()));
+            node.track(task.abort_handle());
+        }
+        #[cfg(feature = "tls")]
+        let mut peer_tls = peer_tls.into_iter();
         for p in &self.peers {
             spawn_peer(
                 &node,
@@ -219,6 +269,8 @@ impl NodeBuilder {
                     initiate: true,
                     ..p.settings.clone()
                 },
+                #[cfg(feature = "tls")]
+                peer_tls.next().flatten(),
             );
         }
         let slots = Arc::new(Semaphore::new(node.inner.limits.max_inbound_connections));
@@ -250,11 +302,57 @@ async fn accept_loop(node: Node, listener: TcpListener, slots: Arc<Semaphore>) {
     }
 }
 
-/// RFC 6733 §5.6.1: wait for the CER, check it, then pass the connection to its peer.
+/// Opens TLS first when the node has it, then goes on as [`incoming_on`].
 async fn incoming(node: Node, stream: TcpStream, permit: tokio::sync::OwnedSemaphorePermit) {
     let _ = stream.set_nodelay(true);
+    #[cfg(feature = "tls")]
+    if let Some(tls) = node.inner.tls.clone() {
+        let limit = node.inner.limits.cer_timeout;
+        let stream =
+            match tokio::time::timeout(limit, transport::tls::accept(tls.server, stream)).await {
+                Ok(Ok(s)) => s,
+                Ok(Err(e)) => {
+                    tracing::info!("TLS handshake refused: {e}");
+                    return;
+                }
+                Err(_) => {
+                    tracing::info!("TLS handshake timed out");
+                    return;
+                }
+            };
+        let cert = stream
+            .get_ref()
+            .1
+            .peer_certificates()
+            .and_then(|c| c.first())
+            .map(|c| c.clone().into_owned());
+        let Some(cert) = cert else {
+            tracing::info!("TLS peer presented no certificate");
+            return;
+        };
+        let identity = tls
+            .verify_identity
+            .then(|| transport::tls::identity_check(cert));
+        let (rd, wr) = tokio::io::split(stream);
+        return incoming_on(node, rd, wr, permit, identity).await;
+    }
+    let (rd, wr) = stream.into_split();
+    incoming_on(node, rd, wr, permit, None).await
+}
+
+/// RFC 6733 §5.6.1: wait for the CER, check it (and over TLS its Origin-Host against the
+/// peer's certificate), then pass the connection to its peer.
+async fn incoming_on<R, W>(
+    node: Node,
+    mut rd: R,
+    mut wr: W,
+    permit: tokio::sync::OwnedSemaphorePermit,
+    identity: Option<transport::IdentityCheck>,
+) where
+    R: AsyncRead + Unpin + Send + 'static,
+    W: AsyncWrite + Unpin + Send + 'static,
+{
     let inner = node.inner.clone();
-    let (mut rd, mut wr) = stream.into_split();
     let mut buf = BytesMut::new();
     let first = tokio::time::timeout(
         inner.limits.cer_timeout,
@@ -269,6 +367,25 @@ async fn incoming(node: Node, stream: TcpStream, permit: tokio::sync::OwnedSemap
         }
         _ => return, // timeout, closed, or unanswerable garbage
     };
+    if let Some(check) = &identity {
+        let host = crate::fields::origin_host(&cer);
+        if !host.as_deref().is_some_and(|h| check(h)) {
+            tracing::warn!(
+                origin_host = host.as_deref().unwrap_or(""),
+                "CER Origin-Host does not match the peer certificate, refused"
+            );
+            let answer = crate::peer::capabilities::cea(
+                &inner.caps,
+                &cer.header,
+                crate::result_code::DIAMETER_UNKNOWN_PEER,
+                Some("Origin-Host does not match the TLS certificate"),
+                None,
+            );
+            let _ = wr.write_all(&answer.to_bytes()).await;
+            let _ = wr.shutdown().await;
+            return;
+        }
+    }
     let caps = match check_incoming(&inner.caps, &inner.accept, &cer) {
         Ok(c) => c,
         Err(rej) => {
@@ -290,6 +407,8 @@ async fn incoming(node: Node, stream: TcpStream, permit: tokio::sync::OwnedSemap
                 initiate: false,
                 ..inner.responder_settings.clone()
             },
+            #[cfg(feature = "tls")]
+            None,
         ),
     };
     let id = ConnId(inner.next_conn.fetch_add(1, Ordering::Relaxed));
@@ -297,7 +416,7 @@ async fn incoming(node: Node, stream: TcpStream, permit: tokio::sync::OwnedSemap
         id,
         (rd, wr),
         buf,
-        inner.conn_options(),
+        inner.conn_options(identity),
         peer.tx.clone(),
         PeerCmd::Conn,
         Some(permit),

@@ -1,6 +1,14 @@
 //! A Diameter node over tokio: listeners, one task per peer driving the sans-IO
 //! [`crate::peer::Peer`], request handlers, a client side, relaying and failover.
 //!
+//! With the `tls` feature, [`NodeBuilder::tls`] and [`PeerConfig::tls`] run the node's
+//! connections over TLS (RFC 6733 §13). [`NodeBuilder::metrics`] serves counters in
+//! Prometheus text format; [`Node::metrics_text`] renders them without a listener.
+//!
+//! Tracing: each peer task runs in a `peer` span (`host`); each received request is
+//! handled in a `request` span and each sent request lives in a `request` span, both with
+//! `hop_by_hop`, `end_to_end`, `application` and `command` fields (debug level).
+//!
 //! ```no_run
 //! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
 //! use diameter_core::node::{Node, PeerConfig};
@@ -22,10 +30,16 @@
 mod builder;
 mod dispatch;
 mod handler;
+mod metrics;
 mod peer_task;
 
+#[cfg(feature = "tls")]
+pub use crate::transport::tls::TlsConfig;
 pub use builder::NodeBuilder;
 pub use handler::{typed, Handler, HandlerFuture};
+/// Certificate and key types of [`TlsConfig`] (from rustls).
+#[cfg(feature = "tls")]
+pub use rustls::pki_types;
 
 use crate::base::{avp, DisconnectCause};
 use crate::dedup::DuplicateCache;
@@ -55,6 +69,9 @@ pub struct PeerConfig {
     pub addr: SocketAddr,
     /// Timers and reconnect policy.
     pub settings: PeerSettings,
+    /// TLS for connections to this peer, in place of the node's [`NodeBuilder::tls`].
+    #[cfg(feature = "tls")]
+    pub tls: Option<TlsConfig>,
 }
 
 impl PeerConfig {
@@ -64,7 +81,18 @@ impl PeerConfig {
             host: host.into(),
             addr,
             settings: PeerSettings::default(),
+            #[cfg(feature = "tls")]
+            tls: None,
         }
+    }
+
+    /// Connects to this peer over TLS with these certificates (the node's own TLS
+    /// configuration applies otherwise). The server certificate is verified against
+    /// `host`.
+    #[cfg(feature = "tls")]
+    pub fn tls(mut self, tls: TlsConfig) -> Self {
+        self.tls = Some(tls);
+        self
     }
 
     /// With these settings (`initiate` is forced on).
@@ -197,6 +225,10 @@ pub(crate) struct Inner {
     sessions: Mutex<SessionIds>,
     rr: AtomicUsize,
     local_addrs: Vec<SocketAddr>,
+    pub(crate) metrics: Arc<metrics::Metrics>,
+    metrics_addr: Option<SocketAddr>,
+    #[cfg(feature = "tls")]
+    pub(crate) tls: Option<crate::transport::tls::TlsSetup>,
     pub(crate) tasks: Mutex<Vec<tokio::task::AbortHandle>>,
 }
 
@@ -207,11 +239,15 @@ pub struct Node {
 }
 
 impl Inner {
-    pub(crate) fn conn_options(&self) -> crate::transport::ConnOptions {
+    pub(crate) fn conn_options(
+        &self,
+        identity: Option<crate::transport::IdentityCheck>,
+    ) -> crate::transport::ConnOptions {
         crate::transport::ConnOptions {
             limits: self.limits.limits,
             local: self.caps.clone(),
             queue_len: self.limits.write_queue,
+            identity,
         }
     }
 }
@@ -234,6 +270,16 @@ impl Node {
     /// The capabilities this node advertises.
     pub fn capabilities(&self) -> &Capabilities {
         &self.inner.caps
+    }
+
+    /// The address of the metrics endpoint, when [`NodeBuilder::metrics`] was given.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.inner.metrics_addr
+    }
+
+    /// The node's counters in Prometheus text format (what the metrics endpoint serves).
+    pub fn metrics_text(&self) -> String {
+        self.inner.metrics.render()
     }
 
     /// Node events (peer up/down, failover).
@@ -334,8 +380,18 @@ impl Node {
         if msg.header.end_to_end == 0 {
             msg.header.end_to_end = self.next_end_to_end();
         }
-        self.route_and_send(msg, Instant::now() + timeout, None)
-            .await
+        let span = tracing::debug_span!(
+            "request",
+            application = msg.header.application_id,
+            command = msg.header.command_code,
+            end_to_end = msg.header.end_to_end,
+            hop_by_hop = tracing::field::Empty,
+        );
+        tracing::Instrument::instrument(
+            self.route_and_send(msg, Instant::now() + timeout, None),
+            span,
+        )
+        .await
     }
 
     /// Sends a typed request under `application_id` and decodes the typed answer.
@@ -376,6 +432,7 @@ impl Node {
                 msg: msg.clone(),
                 reply,
                 deadline,
+                span: tracing::Span::current(),
             };
             if peer.tx.try_send(cmd).is_err() {
                 return Err(RequestError::TooBusy);

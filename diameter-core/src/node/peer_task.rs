@@ -1,6 +1,7 @@
 //! One task per peer: pumps the sans-IO [`Peer`] over its connections, keeps the table of
 //! requests pending on that peer, and hands received requests to the dispatcher.
 
+use super::metrics::Direction;
 use super::{dispatch, Node, NodeEvent, PeerStatus, RequestError};
 use crate::base::DisconnectCause;
 use crate::message::RawMessage;
@@ -24,6 +25,8 @@ pub(crate) enum PeerCmd {
         msg: RawMessage,
         reply: Reply,
         deadline: Instant,
+        /// The sender's `request` span, completed with the Hop-by-Hop id.
+        span: tracing::Span,
     },
     /// Send the answer to a request this peer sent.
     Answer(RawMessage),
@@ -50,6 +53,8 @@ pub(crate) struct PeerHandle {
 
 struct Pending {
     reply: Reply,
+    sent: Instant,
+    span: tracing::Span,
 }
 
 struct PeerTask {
@@ -62,6 +67,8 @@ struct PeerTask {
     inbound: Arc<Semaphore>,
     tx: mpsc::Sender<PeerCmd>,
     connecting: Option<tokio::task::JoinHandle<()>>,
+    #[cfg(feature = "tls")]
+    tls: Option<crate::transport::tls::TlsSetup>,
 }
 
 /// Starts the task of a peer and registers it in the node. `addr` is where to connect for
@@ -71,6 +78,7 @@ pub(crate) fn spawn_peer(
     host: &str,
     addr: Option<SocketAddr>,
     settings: PeerSettings,
+    #[cfg(feature = "tls")] tls: Option<crate::transport::tls::TlsSetup>,
 ) -> PeerHandle {
     let inner = &node.inner;
     let (tx, rx) = mpsc::channel(inner.limits.max_pending_per_peer.max(16) * 2);
@@ -100,6 +108,8 @@ pub(crate) fn spawn_peer(
         inbound: Arc::new(Semaphore::new(inner.limits.max_pending_per_peer)),
         tx: tx.clone(),
         connecting: None,
+        #[cfg(feature = "tls")]
+        tls,
     };
     let handle = PeerHandle { tx, status };
     if let Ok(mut peers) = inner.peers.write() {
@@ -149,6 +159,7 @@ impl PeerTask {
                     self.input(Input::Timeout);
                     let now = Instant::now().into_std();
                     for (_, p) in self.pending.expired(now) {
+                        p.span.in_scope(|| tracing::debug!("request timed out"));
                         let _ = p.reply.send(Err(RequestError::Timeout));
                     }
                 }
@@ -167,7 +178,8 @@ impl PeerTask {
                 msg,
                 reply,
                 deadline,
-            } => self.send_request(msg, reply, deadline),
+                span,
+            } => self.send_request(msg, reply, deadline, span),
             PeerCmd::Answer(msg) => {
                 if let Err(e) = self.peer.send(msg) {
                     tracing::debug!("answer dropped: {e}");
@@ -202,17 +214,29 @@ impl PeerTask {
         }
     }
 
-    fn send_request(&mut self, msg: RawMessage, reply: Reply, deadline: Instant) {
+    fn send_request(
+        &mut self,
+        msg: RawMessage,
+        reply: Reply,
+        deadline: Instant,
+        span: tracing::Span,
+    ) {
         if self.pending.len() >= self.node.inner.limits.max_pending_per_peer {
             let _ = reply.send(Err(RequestError::TooBusy));
             return;
         }
+        let (app, cmd) = (msg.header.application_id, msg.header.command_code);
         match self.peer.send(msg) {
             Ok(hbh) => {
-                if let Err(p) = self
-                    .pending
-                    .insert(hbh, deadline.into_std(), Pending { reply })
-                {
+                self.node.inner.metrics.request(Direction::Out, app, cmd);
+                span.record("hop_by_hop", hbh);
+                span.in_scope(|| tracing::trace!("request sent"));
+                let pending = Pending {
+                    reply,
+                    sent: Instant::now(),
+                    span,
+                };
+                if let Err(p) = self.pending.insert(hbh, deadline.into_std(), pending) {
                     let _ = p.reply.send(Err(RequestError::TooBusy));
                 }
                 self.drain();
@@ -266,22 +290,27 @@ impl PeerTask {
         };
         let inner = self.node.inner.clone();
         let tx = self.tx.clone();
-        let timeout = inner.limits.cer_timeout;
+        #[cfg(feature = "tls")]
+        let tls = self.tls.clone();
+        #[cfg(feature = "tls")]
+        let host = self.status.host.clone();
         self.connecting = Some(tokio::spawn(async move {
+            let timeout = inner.limits.cer_timeout;
+            let id = ConnId(inner.next_conn.fetch_add(1, Ordering::Relaxed));
             let conn = match transport::connect(addr, timeout).await {
-                Ok(stream) => {
-                    let id = ConnId(inner.next_conn.fetch_add(1, Ordering::Relaxed));
-                    let (rd, wr) = stream.into_split();
-                    Some(transport::spawn_connection(
-                        id,
-                        (rd, wr),
-                        bytes::BytesMut::new(),
-                        inner.conn_options(),
-                        tx.clone(),
-                        PeerCmd::Conn,
-                        None,
-                    ))
+                #[cfg(feature = "tls")]
+                Ok(stream) if tls.is_some() => {
+                    connect_tls(&inner, tls, &host, stream, id, &tx).await
                 }
+                Ok(stream) => Some(transport::spawn_connection(
+                    id,
+                    stream.into_split(),
+                    bytes::BytesMut::new(),
+                    inner.conn_options(None),
+                    tx.clone(),
+                    PeerCmd::Conn,
+                    None,
+                )),
                 Err(e) => {
                     tracing::debug!("connect to {addr} failed: {e}");
                     None
@@ -292,9 +321,15 @@ impl PeerTask {
     }
 
     fn deliver(&mut self, msg: RawMessage) {
-        if !msg.header.is_request() {
-            match self.pending.take(msg.header.hop_by_hop) {
+        let metrics = &self.node.inner.metrics;
+        let h = msg.header;
+        if !h.is_request() {
+            match self.pending.take(h.hop_by_hop) {
                 Some(p) => {
+                    let code = crate::fields::result_code(&msg);
+                    metrics.answer(Direction::Out, h.command_code, code, Some(p.sent.elapsed()));
+                    p.span
+                        .in_scope(|| tracing::trace!(result_code = code, "answer received"));
                     let _ = p.reply.send(Ok(msg));
                 }
                 None => tracing::debug!(
@@ -304,35 +339,65 @@ impl PeerTask {
             }
             return;
         }
+        metrics.request(Direction::In, h.application_id, h.command_code);
         let Ok(permit) = self.inbound.clone().try_acquire_owned() else {
             let answer = dispatch::answer_code(&self.node, &msg, rc::DIAMETER_TOO_BUSY);
+            metrics.answer(
+                Direction::In,
+                h.command_code,
+                Some(rc::DIAMETER_TOO_BUSY),
+                Some(std::time::Duration::ZERO),
+            );
             let _ = self.peer.send(answer);
             return;
         };
         let node = self.node.clone();
         let tx = self.tx.clone();
         let from = self.status.host.clone();
-        tokio::spawn(async move {
+        let span = tracing::debug_span!(
+            "request",
+            application = h.application_id,
+            command = h.command_code,
+            hop_by_hop = h.hop_by_hop,
+            end_to_end = h.end_to_end,
+        );
+        let received = Instant::now();
+        let task = async move {
             let answer = dispatch::dispatch(&node, msg, &from).await;
             drop(permit);
+            let code = crate::fields::result_code(&answer);
+            tracing::trace!(result_code = code, "answered");
+            node.inner.metrics.answer(
+                Direction::In,
+                h.command_code,
+                code,
+                Some(received.elapsed()),
+            );
             let _ = tx.send(PeerCmd::Answer(answer)).await;
-        });
+        };
+        tokio::spawn(tracing::Instrument::instrument(task, span));
     }
 
     fn event(&mut self, e: PeerEvent) {
         let host = self.status.host.clone();
         let events = self.node.inner.events.clone();
+        let metrics = self.node.inner.metrics.clone();
         match e {
             PeerEvent::Up { caps, common } => {
                 self.status
                     .set_caps(&caps.origin_realm, &common, caps.is_relay());
                 self.status.set_available(self.peer.is_available());
                 tracing::info!("peer up");
+                metrics.peer_state(&host, "up", self.peer.is_available());
                 let _ = events.send(NodeEvent::PeerUp { host });
             }
-            PeerEvent::Available => self.status.set_available(true),
+            PeerEvent::Available => {
+                self.status.set_available(true);
+                metrics.peer_state(&host, "available", true);
+            }
             PeerEvent::Suspect => {
                 self.status.set_available(false);
+                metrics.peer_state(&host, "suspect", false);
                 self.fail_pending();
                 let _ = events.send(NodeEvent::PeerSuspect { host });
             }
@@ -340,6 +405,7 @@ impl PeerTask {
                 self.status.set_available(false);
                 self.fail_pending();
                 tracing::info!(?reason, "peer down");
+                metrics.peer_state(&host, "down", false);
                 let _ = events.send(NodeEvent::PeerDown { host, reason });
             }
         }
@@ -354,4 +420,50 @@ impl PeerTask {
                 .send(Err(RequestError::PeerFailed(self.status.host.clone())));
         }
     }
+}
+
+/// TLS over a connected stream: handshake (server certificate checked against `host`),
+/// then the connection with the CEA identity check when the setup asks for it.
+#[cfg(feature = "tls")]
+async fn connect_tls(
+    inner: &super::Inner,
+    tls: Option<crate::transport::tls::TlsSetup>,
+    host: &str,
+    stream: tokio::net::TcpStream,
+    id: ConnId,
+    tx: &mpsc::Sender<PeerCmd>,
+) -> Option<ConnHandle> {
+    let tls = tls?;
+    let handshake = transport::tls::connect(tls.client.clone(), host, stream);
+    let stream = match tokio::time::timeout(inner.limits.cer_timeout, handshake).await {
+        Ok(Ok(s)) => s,
+        Ok(Err(e)) => {
+            tracing::warn!("TLS handshake with {host} failed: {e}");
+            return None;
+        }
+        Err(_) => {
+            tracing::warn!("TLS handshake with {host} timed out");
+            return None;
+        }
+    };
+    let cert = stream
+        .get_ref()
+        .1
+        .peer_certificates()
+        .and_then(|c| c.first())
+        .map(|c| c.clone().into_owned());
+    let identity = match (tls.verify_identity, cert) {
+        (true, Some(cert)) => Some(transport::tls::identity_check(cert)),
+        (true, None) => return None,
+        (false, _) => None,
+    };
+    Some(transport::spawn_connection(
+        id,
+        tokio::io::split(stream),
+        bytes::BytesMut::new(),
+        inner.conn_options(identity),
+        tx.clone(),
+        PeerCmd::Conn,
+        None,
+    ))
 }

@@ -1,5 +1,9 @@
-//! The TCP transport (tokio): length-prefixed framing with [`crate::message::frame_len`]
-//! and one reader and one writer task per connection. The only module that touches sockets.
+//! The TCP and TLS transport (tokio): length-prefixed framing with
+//! [`crate::message::frame_len`] and one reader and one writer task per connection. The
+//! only module that touches sockets.
+//!
+//! The writer batches: whatever is queued when it wakes goes out in one write (one TLS
+//! record, one system call), up to [`WRITE_BATCH`] bytes.
 //!
 //! A message that frames but does not decode is answered with the right Result-Code and
 //! the connection stays up; a stream that cannot be framed (bad version or length) is
@@ -12,11 +16,19 @@ use crate::peer::{Capabilities, ConnId};
 use bytes::{Bytes, BytesMut};
 use std::net::SocketAddr;
 use std::sync::Arc;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
+
+#[cfg(feature = "tls")]
+pub(crate) mod tls;
+
+/// The most bytes the writer gathers into one write.
+pub(crate) const WRITE_BATCH: usize = 64 * 1024;
+
+/// Free space the reader keeps in its buffer before each read.
+const READ_CHUNK: usize = 16 * 1024;
 
 /// What a connection's reader reports.
 #[derive(Debug)]
@@ -55,8 +67,8 @@ pub(crate) enum ReadError {
 
 /// Reads one framed message. Messages that frame but fail to decode are answered on
 /// `answers` (when they are requests) and skipped.
-pub(crate) async fn read_message(
-    rd: &mut OwnedReadHalf,
+pub(crate) async fn read_message<R: AsyncRead + Unpin>(
+    rd: &mut R,
     buf: &mut BytesMut,
     limits: &Limits,
     local: &Capabilities,
@@ -80,6 +92,9 @@ pub(crate) async fn read_message(
                 }
             }
             Ok(_) => {
+                if buf.capacity() - buf.len() < READ_CHUNK / 4 {
+                    buf.reserve(READ_CHUNK);
+                }
                 let n = rd.read_buf(buf).await.map_err(|_| ReadError::Closed)?;
                 if n == 0 {
                     return Err(ReadError::Closed);
@@ -115,23 +130,35 @@ pub(crate) struct ConnOptions {
     pub(crate) local: Arc<Capabilities>,
     /// Messages queued for writing.
     pub(crate) queue_len: usize,
+    /// Over TLS: a check of the Origin-Host of a received CEA against the peer's
+    /// certificate; a mismatch closes the connection.
+    pub(crate) identity: Option<IdentityCheck>,
 }
+
+/// Checks that a DiameterIdentity is one the peer's certificate was issued for.
+pub(crate) type IdentityCheck = Arc<dyn Fn(&str) -> bool + Send + Sync>;
 
 /// Starts the reader and writer tasks of a connection. Events go to `events` tagged with
 /// `id`; `wrap` turns them into the owner's message type. `buf` holds bytes already read.
-pub(crate) fn spawn_connection<M: Send + 'static>(
+pub(crate) fn spawn_connection<M, R, W>(
     id: ConnId,
-    (rd, wr): (OwnedReadHalf, OwnedWriteHalf),
+    (rd, wr): (R, W),
     buf: BytesMut,
     opts: ConnOptions,
     events: mpsc::Sender<M>,
     wrap: fn(ConnId, ConnEvent) -> M,
     guard: Option<tokio::sync::OwnedSemaphorePermit>,
-) -> ConnHandle {
+) -> ConnHandle
+where
+    M: Send + 'static,
+    R: AsyncRead + Unpin + Send + 'static,
+    W: AsyncWrite + Unpin + Send + 'static,
+{
     let ConnOptions {
         limits,
         local,
         queue_len,
+        identity,
     } = opts;
     let (tx, rx) = mpsc::channel::<Bytes>(queue_len.max(1));
     tokio::spawn(write_loop(wr, rx));
@@ -142,6 +169,14 @@ pub(crate) fn spawn_connection<M: Send + 'static>(
         loop {
             match read_message(&mut rd, &mut buf, &limits, &local, Some(&answers)).await {
                 Ok(m) => {
+                    if let Some(check) = &identity {
+                        if !identity_ok(check, &m) {
+                            tracing::warn!("CEA Origin-Host does not match the peer certificate");
+                            drop(answers);
+                            let _ = events.send(wrap(id, ConnEvent::Closed)).await;
+                            return;
+                        }
+                    }
                     if events.send(wrap(id, ConnEvent::Message(m))).await.is_err() {
                         return;
                     }
@@ -164,9 +199,38 @@ pub(crate) fn spawn_connection<M: Send + 'static>(
     }
 }
 
-async fn write_loop(mut wr: OwnedWriteHalf, mut rx: mpsc::Receiver<Bytes>) {
-    while let Some(b) = rx.recv().await {
-        if wr.write_all(&b).await.is_err() {
+/// Whether a received capabilities exchange message names an identity the
+/// certificate was issued for; other messages pass.
+fn identity_ok(check: &IdentityCheck, m: &RawMessage) -> bool {
+    if m.header.command_code != crate::base::command::CAPABILITIES_EXCHANGE {
+        return true;
+    }
+    crate::fields::origin_host(m).is_some_and(|h| check(&h))
+}
+
+async fn write_loop<W: AsyncWrite + Unpin>(mut wr: W, mut rx: mpsc::Receiver<Bytes>) {
+    let mut batch = BytesMut::new();
+    while let Some(first) = rx.recv().await {
+        // Gather what else is queued; a lone message is written without a copy.
+        let mut next = rx.try_recv().ok();
+        if next.is_none() {
+            if wr.write_all(&first).await.is_err() {
+                return;
+            }
+        } else {
+            batch.clear();
+            batch.extend_from_slice(&first);
+            while let Some(b) = next.take() {
+                batch.extend_from_slice(&b);
+                if batch.len() < WRITE_BATCH {
+                    next = rx.try_recv().ok();
+                }
+            }
+            if wr.write_all(&batch).await.is_err() {
+                return;
+            }
+        }
+        if wr.flush().await.is_err() {
             return;
         }
     }
