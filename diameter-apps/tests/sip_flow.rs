@@ -436,16 +436,19 @@ async fn error_unsupported_auth_scheme() {
         destination_realm: "example.com".into(),
         sip_aor: AOR.into(),
         sip_method: "REGISTER".into(),
-        sip_auth_data_item: Some(Box::new(item)),
+        sip_auth_data_item: Some(item.into()),
         ..Default::default()
     };
     // Digest AKA is a Digest derivative we do not implement.
     let aka = base(SipAuthDataItem {
         sip_authentication_scheme: SipAuthenticationScheme::Digest,
-        sip_authenticate: Some(Box::new(SipAuthenticate {
-            digest_algorithm: Some("AKAv1-MD5".into()),
-            ..Default::default()
-        })),
+        sip_authenticate: Some(
+            SipAuthenticate {
+                digest_algorithm: Some("AKAv1-MD5".into()),
+                ..Default::default()
+            }
+            .into(),
+        ),
         ..Default::default()
     });
     let maa: Maa = c.call(&aka).await.unwrap();

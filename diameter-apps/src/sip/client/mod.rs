@@ -315,14 +315,16 @@ impl<T: Transport> SipClient<T> {
             ..Default::default()
         };
         if let Some(c) = &p.credentials {
-            item.sip_authorization = Some(Box::new(c.to_avp()));
+            item.sip_authorization = Some(c.to_avp().into());
         } else if let Some(alg) = p.algorithm {
-            item.sip_authenticate = Some(Box::new(diameter::dict::sip_rfc4740::SipAuthenticate {
+            let auth = diameter::dict::sip_rfc4740::SipAuthenticate {
                 digest_algorithm: Some(alg.as_str().into()),
                 ..Default::default()
-            }));
+            };
+            item.sip_authenticate = Some(auth.into());
         }
-        req.sip_auth_data_item = Some(Box::new(item));
+        // `into` whether the generated field is boxed or not.
+        req.sip_auth_data_item = Some(item.into());
         let a: Maa = self.call(&req).await?;
         let mut out = MarAnswer {
             result: a.result_code.into(),

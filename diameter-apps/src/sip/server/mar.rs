@@ -7,6 +7,7 @@ use crate::sip::store::{SipUser, StoreError};
 use diameter::dict::base_rfc6733::result_code as base;
 use diameter::dict::sip_rfc4740::{
     result_code as rc, Maa, Mar, SipAuthDataItem, SipAuthenticationInfo, SipAuthenticationScheme,
+    SipAuthorization,
 };
 
 impl Server {
@@ -34,7 +35,11 @@ impl Server {
     fn mar(&self, req: &Mar) -> Result<Maa, StoreError> {
         let aor = req.sip_aor.as_str();
         let register = req.sip_method.as_str().eq_ignore_ascii_case("REGISTER");
-        let item = req.sip_auth_data_item.as_deref();
+        // (The closures' return types unbox the members when the generated code boxes them.)
+        let item = req
+            .sip_auth_data_item
+            .as_ref()
+            .map(|i| -> &SipAuthDataItem { i });
         if let Some(item) = item {
             if item.sip_authentication_scheme != SipAuthenticationScheme::Digest {
                 return Ok(answer!(
@@ -71,7 +76,11 @@ impl Server {
             Lookup::Fail(code) => return Ok(answer!(Maa, self, req, code)),
         };
         let stored = self.note_server(req, &user)?;
-        let credentials = item.and_then(|i| i.sip_authorization.as_deref());
+        let credentials = item.and_then(|i| {
+            i.sip_authorization
+                .as_ref()
+                .map(|a| -> &SipAuthorization { a })
+        });
         let mut a = match credentials {
             Some(auth) => {
                 self.check_credentials(req, &user, &DigestResponse::from_avp(auth), stored)
@@ -232,7 +241,7 @@ fn requested_algorithm(item: Option<&SipAuthDataItem>) -> Result<Option<Algorith
 fn digest_item(auth: diameter::dict::sip_rfc4740::SipAuthenticate) -> SipAuthDataItem {
     SipAuthDataItem {
         sip_authentication_scheme: SipAuthenticationScheme::Digest,
-        sip_authenticate: Some(Box::new(auth)),
+        sip_authenticate: Some(auth.into()),
         ..Default::default()
     }
 }
