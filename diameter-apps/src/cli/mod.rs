@@ -3,13 +3,18 @@
 //! Each subcommand lives in its own module with its clap arguments and a `run` function
 //! returning a [`exit::CliResult`]; [`run`] turns that into the process exit code.
 
+pub mod bench;
+pub mod build;
+pub mod client;
 pub mod config;
 pub mod decode;
 pub mod dict;
+pub mod duration;
 pub mod exit;
 pub mod hexin;
 pub mod logging;
 pub mod pcap;
+pub mod send;
 pub mod serve;
 pub mod style;
 pub mod timefmt;
@@ -59,8 +64,12 @@ pub struct Cli {
 pub enum Command {
     /// Run a server: the online charging server, the SIP server or a relay agent.
     Serve(serve::ServeArgs),
+    /// Send one request to a peer and print the answer.
+    Send(send::SendArgs),
     /// Decode hex, raw bytes or a pcap/pcapng capture into a readable tree.
     Decode(decode::DecodeArgs),
+    /// Load a peer with requests and report answers per second and latency.
+    Bench(bench::BenchArgs),
     /// Look up AVPs, commands, applications and Result-Codes in the dictionaries.
     Dict(dict::DictArgs),
 }
@@ -75,8 +84,10 @@ pub fn run(cli: Cli) -> ExitCode {
     logging::init(default_verbosity);
     let result = match &cli.command {
         Command::Serve(a) => serve::run(a),
+        Command::Send(a) => send::run(a, &style),
         Command::Decode(a) => decode::run(a, &style),
         Command::Dict(a) => dict::run(a, &style),
+        Command::Bench(a) => bench::run(a),
     };
     match result {
         Ok(code) => ExitCode::from(code),

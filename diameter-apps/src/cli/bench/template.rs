@@ -1,0 +1,134 @@
+//! Request templates for the load generator: built once by name with the `send`
+//! defaults, then patched per request (Session-Id, CC-Request-Number, subscriber).
+
+use crate::cli::build::defaults::{self, CcrOptions, Identity};
+use crate::cli::build::describe::find_command;
+use crate::cli::build::Request;
+use bytes::Bytes;
+use diameter_core::avp::AvpFlags;
+use diameter_core::{CommandFlags, Header, RawAvp, RawMessage};
+
+/// What the load consists of.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Kind {
+    /// Credit-control sessions: CCR-I, `--updates` CCR-U, CCR-T.
+    CcrSession,
+    /// One-shot CCR events (EVENT_REQUEST, DIRECT_DEBITING).
+    CcrEvent,
+    /// SIP User-Authorization-Requests.
+    Uar,
+}
+
+/// One step of a credit-control session, or a one-shot request.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Step {
+    /// CCR-I.
+    Initial,
+    /// CCR-U.
+    Update,
+    /// CCR-T.
+    Termination,
+    /// CCR event or UAR.
+    Single,
+}
+
+/// Prebuilt AVP lists per step.
+#[derive(Clone, Debug)]
+pub struct Templates {
+    header: Header,
+    initial: Vec<RawAvp>,
+    update: Vec<RawAvp>,
+    termination: Vec<RawAvp>,
+    single: Vec<RawAvp>,
+    /// The Application-Id of the requests.
+    pub application_id: u32,
+}
+
+const SESSION_ID: u32 = 263;
+const CC_REQUEST_NUMBER: u32 = 415;
+const SUBSCRIPTION_ID: u32 = 443;
+const M: u8 = AvpFlags::MANDATORY;
+
+impl Templates {
+    /// Builds the templates for a kind.
+    pub fn new(kind: Kind, id: &Identity, user: &str) -> Result<Templates, String> {
+        let command = find_command(if kind == Kind::Uar { "UAR" } else { "CCR" })?;
+        let build = |request_type: &str| -> Result<Vec<RawAvp>, String> {
+            let mut r = Request::new(command);
+            defaults::base(&mut r, id, "template;0;0")?;
+            if kind == Kind::Uar {
+                defaults::uar(&mut r, user, &id.destination_realm)?;
+            } else {
+                defaults::ccr(
+                    &mut r,
+                    &CcrOptions {
+                        request_type: request_type.into(),
+                        ..CcrOptions::default()
+                    },
+                )?;
+                if request_type != "EVENT_REQUEST" && request_type != "INITIAL_REQUEST" {
+                    r.set(
+                        "Multiple-Services-Credit-Control.Used-Service-Unit.CC-Total-Octets",
+                        "1000",
+                        false,
+                    )?;
+                }
+            }
+            Ok(r.to_avps())
+        };
+        let single = match kind {
+            Kind::CcrEvent => build("EVENT_REQUEST")?,
+            _ => build("INITIAL_REQUEST")?,
+        };
+        let mut flags = CommandFlags::REQUEST;
+        if command.proxiable {
+            flags |= CommandFlags::PROXIABLE;
+        }
+        Ok(Templates {
+            header: Header::new(command.code, command.application_id, flags, 0, 0),
+            initial: build("INITIAL_REQUEST")?,
+            update: build("UPDATE_REQUEST")?,
+            termination: build("TERMINATION_REQUEST")?,
+            single,
+            application_id: command.application_id,
+        })
+    }
+
+    /// A request for one step of one session.
+    pub fn message(&self, step: Step, session_id: &str, number: u32, msisdn: &str) -> RawMessage {
+        let avps = match step {
+            Step::Initial => &self.initial,
+            Step::Update => &self.update,
+            Step::Termination => &self.termination,
+            Step::Single => &self.single,
+        };
+        let patched: Vec<RawAvp> = avps
+            .iter()
+            .map(|a| match (a.code, a.vendor) {
+                (SESSION_ID, 0) => RawAvp::new(
+                    SESSION_ID,
+                    a.flags,
+                    0,
+                    Bytes::copy_from_slice(session_id.as_bytes()),
+                ),
+                (CC_REQUEST_NUMBER, 0) => RawAvp::new(
+                    a.code,
+                    a.flags,
+                    0,
+                    Bytes::copy_from_slice(&number.to_be_bytes()),
+                ),
+                (SUBSCRIPTION_ID, 0) => subscription(msisdn),
+                _ => a.clone(),
+            })
+            .collect();
+        RawMessage::from_avps(self.header, &patched)
+    }
+}
+
+fn subscription(msisdn: &str) -> RawAvp {
+    let mut body = bytes::BytesMut::new();
+    RawAvp::new(450, M, 0, Bytes::from_static(&[0, 0, 0, 0])).encode(&mut body);
+    RawAvp::new(444, M, 0, Bytes::copy_from_slice(msisdn.as_bytes())).encode(&mut body);
+    RawAvp::new(SUBSCRIPTION_ID, M, 0, body.freeze())
+}
