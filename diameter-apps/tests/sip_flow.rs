@@ -425,6 +425,7 @@ async fn error_identities_dont_match() {
 }
 
 #[tokio::test]
+#[allow(clippy::useless_conversion)] // generated members may be boxed
 async fn error_unsupported_auth_scheme() {
     let server = server_with(AuthMode::Delegated, store());
     let c = client(&server, "sip2.example.com");

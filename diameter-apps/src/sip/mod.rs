@@ -12,3 +12,14 @@ pub mod client;
 pub mod digest;
 pub mod server;
 pub mod store;
+
+/// Wraps a grouped value for a member of a generated struct, boxed or not (the generator
+/// boxes large optional grouped members, and may change which).
+pub(crate) fn member<T, M: From<T>>(value: T) -> M {
+    M::from(value)
+}
+
+/// Reads a grouped member of a generated struct, boxed or not.
+pub(crate) fn inner<T, M: std::borrow::Borrow<T>>(member: &M) -> &T {
+    member.borrow()
+}

@@ -61,7 +61,7 @@ impl ProfilePush {
             accounting: p
                 .sip_accounting_information
                 .as_ref()
-                .map(|a| accounting_of(a)),
+                .map(|a| accounting_of(crate::sip::inner(a))),
         }
     }
 }

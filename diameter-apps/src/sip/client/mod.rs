@@ -31,9 +31,10 @@ pub use self::result::SipResult;
 use crate::sip::digest::{Challenge, DigestResponse};
 use crate::sip::server::APPLICATION_ID;
 use crate::sip::store::{AccountingInfo, Capabilities, UserData};
+use crate::sip::{inner, member};
 use diameter::dict::base_rfc6733::AuthSessionState;
 use diameter::dict::sip_rfc4740::{
-    Lia, Lir, Maa, Mar, Saa, Sar, SipAccountingInformation, SipAuthDataItem,
+    Lia, Lir, Maa, Mar, Saa, Sar, SipAccountingInformation, SipAuthDataItem, SipAuthenticationInfo,
     SipAuthenticationScheme, SipServerAssignmentType, SipServerCapabilities,
     SipUserAuthorizationType, SipUserDataAlreadyAvailable, Uaa, Uar,
 };
@@ -297,7 +298,10 @@ impl<T: Transport> SipClient<T> {
         Ok(UarAnswer {
             result: a.result_code.into(),
             server_uri: a.sip_server_uri.as_ref().map(|s| s.as_str().to_string()),
-            capabilities: a.sip_server_capabilities.as_ref().map(capabilities_of),
+            capabilities: a
+                .sip_server_capabilities
+                .as_ref()
+                .map(|c| capabilities_of(inner(c))),
             raw: a,
         })
     }
@@ -315,16 +319,15 @@ impl<T: Transport> SipClient<T> {
             ..Default::default()
         };
         if let Some(c) = &p.credentials {
-            item.sip_authorization = Some(c.to_avp().into());
+            item.sip_authorization = Some(member(c.to_avp()));
         } else if let Some(alg) = p.algorithm {
             let auth = diameter::dict::sip_rfc4740::SipAuthenticate {
                 digest_algorithm: Some(alg.as_str().into()),
                 ..Default::default()
             };
-            item.sip_authenticate = Some(auth.into());
+            item.sip_authenticate = Some(member(auth));
         }
-        // `into` whether the generated field is boxed or not.
-        req.sip_auth_data_item = Some(item.into());
+        req.sip_auth_data_item = Some(member(item));
         let a: Maa = self.call(&req).await?;
         let mut out = MarAnswer {
             result: a.result_code.into(),
@@ -334,13 +337,17 @@ impl<T: Transport> SipClient<T> {
             raw: a,
         };
         for item in &out.raw.sip_auth_data_item {
-            if let Some(auth) = &item.sip_authenticate {
+            if let Some(auth) = item.sip_authenticate.as_ref().map(inner) {
                 if out.challenge.is_none() {
                     out.challenge = Challenge::from_avp(auth).ok();
                     out.ha1 = auth.digest_ha1.as_ref().map(|h| h.as_str().to_string());
                 }
             }
-            if let Some(info) = &item.sip_authentication_info {
+            if let Some(info) = item
+                .sip_authentication_info
+                .as_ref()
+                .map(inner::<SipAuthenticationInfo, _>)
+            {
                 out.response_auth = info
                     .digest_response_auth
                     .as_ref()
@@ -381,7 +388,7 @@ impl<T: Transport> SipClient<T> {
             accounting: a
                 .sip_accounting_information
                 .as_ref()
-                .map(|x| accounting_of(x)),
+                .map(|x| accounting_of(inner(x))),
             raw: a,
         })
     }
@@ -394,7 +401,10 @@ impl<T: Transport> SipClient<T> {
         Ok(LirAnswer {
             result: a.result_code.into(),
             server_uri: a.sip_server_uri.as_ref().map(|s| s.as_str().to_string()),
-            capabilities: a.sip_server_capabilities.as_ref().map(capabilities_of),
+            capabilities: a
+                .sip_server_capabilities
+                .as_ref()
+                .map(|c| capabilities_of(inner(c))),
             raw: a,
         })
     }

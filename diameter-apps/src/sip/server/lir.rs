@@ -1,6 +1,7 @@
 //! Location-Info-Request (RFC 4740 §8.5, §8.6).
 
 use super::{answer, capabilities_avp, store_failed, Server};
+use crate::sip::member;
 use crate::sip::store::StoreError;
 use diameter::dict::base_rfc6733::result_code as base;
 use diameter::dict::sip_rfc4740::{result_code as rc, Lia, Lir};
@@ -36,7 +37,7 @@ impl Server {
                     && caps.optional.is_empty()
                     && caps.servers.is_empty())
                 {
-                    a.sip_server_capabilities = Some(capabilities_avp(&user));
+                    a.sip_server_capabilities = Some(member(capabilities_avp(&user)));
                 }
                 a
             }

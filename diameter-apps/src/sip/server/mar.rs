@@ -4,6 +4,7 @@ use super::nonce::NonceError;
 use super::{answer, lookup, store_failed, AuthMode, Lookup, Server};
 use crate::sip::digest::{Algorithm, Challenge, DigestError, DigestResponse};
 use crate::sip::store::{SipUser, StoreError};
+use crate::sip::{inner, member};
 use diameter::dict::base_rfc6733::result_code as base;
 use diameter::dict::sip_rfc4740::{
     result_code as rc, Maa, Mar, SipAuthDataItem, SipAuthenticationInfo, SipAuthenticationScheme,
@@ -35,11 +36,7 @@ impl Server {
     fn mar(&self, req: &Mar) -> Result<Maa, StoreError> {
         let aor = req.sip_aor.as_str();
         let register = req.sip_method.as_str().eq_ignore_ascii_case("REGISTER");
-        // (The closures' return types unbox the members when the generated code boxes them.)
-        let item = req
-            .sip_auth_data_item
-            .as_ref()
-            .map(|i| -> &SipAuthDataItem { i });
+        let item = req.sip_auth_data_item.as_ref().map(inner);
         if let Some(item) = item {
             if item.sip_authentication_scheme != SipAuthenticationScheme::Digest {
                 return Ok(answer!(
@@ -76,11 +73,8 @@ impl Server {
             Lookup::Fail(code) => return Ok(answer!(Maa, self, req, code)),
         };
         let stored = self.note_server(req, &user)?;
-        let credentials = item.and_then(|i| {
-            i.sip_authorization
-                .as_ref()
-                .map(|a| -> &SipAuthorization { a })
-        });
+        let credentials: Option<&SipAuthorization> =
+            item.and_then(|i| i.sip_authorization.as_ref().map(inner));
         let mut a = match credentials {
             Some(auth) => {
                 self.check_credentials(req, &user, &DigestResponse::from_avp(auth), stored)
@@ -204,7 +198,7 @@ impl Server {
                 a.sip_number_auth_items = Some(1);
                 a.sip_auth_data_item = vec![SipAuthDataItem {
                     sip_authentication_scheme: SipAuthenticationScheme::Digest,
-                    sip_authentication_info: Some(info),
+                    sip_authentication_info: Some(member(info)),
                     ..Default::default()
                 }];
                 a
@@ -241,7 +235,7 @@ fn requested_algorithm(item: Option<&SipAuthDataItem>) -> Result<Option<Algorith
 fn digest_item(auth: diameter::dict::sip_rfc4740::SipAuthenticate) -> SipAuthDataItem {
     SipAuthDataItem {
         sip_authentication_scheme: SipAuthenticationScheme::Digest,
-        sip_authenticate: Some(auth.into()),
+        sip_authenticate: Some(member(auth)),
         ..Default::default()
     }
 }

@@ -157,7 +157,7 @@ impl Server {
 
 /// The outcome of looking a user up for a request.
 pub(crate) enum Lookup {
-    Found(SipUser),
+    Found(Box<SipUser>),
     /// Answer with this Result-Code.
     Fail(u32),
 }
@@ -183,12 +183,12 @@ pub(crate) fn lookup(
                     }
                 }
             }
-            Ok(Lookup::Found(user))
+            Ok(Lookup::Found(Box::new(user)))
         }
         None if server.cfg.require_user_name => Ok(Lookup::Fail(rc::DIAMETER_USER_NAME_REQUIRED)),
         None => match aor {
             Some(aor) => Ok(match server.store.user_by_aor(aor)? {
-                Some(u) => Lookup::Found(u),
+                Some(u) => Lookup::Found(Box::new(u)),
                 None => Lookup::Fail(rc::DIAMETER_ERROR_USER_UNKNOWN),
             }),
             None => Ok(Lookup::Fail(

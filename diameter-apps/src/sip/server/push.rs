@@ -1,6 +1,7 @@
 //! Server-initiated requests for operator actions: RTR (RFC 4740 §8.9) and PPR (§8.11).
 
 use super::{accounting_avp, user_data_avps, Server, ServerError, APPLICATION_ID};
+use crate::sip::member;
 use crate::sip::store::{same_aor, AccountingInfo, RegState, Registration, UserData};
 use diameter::dict::base_rfc6733::{result_code as base, AuthSessionState};
 use diameter::dict::sip_rfc4740::{
@@ -130,7 +131,7 @@ impl Server {
                 destination_host: Some(host.as_str().into()),
                 user_name: user_name.into(),
                 sip_user_data: user_data_avps(&user.profile, &regs[0].supported_types),
-                sip_accounting_information: accounting_avp(&user.accounting),
+                sip_accounting_information: accounting_avp(&user.accounting).map(member),
                 ..Default::default()
             })
             .collect())

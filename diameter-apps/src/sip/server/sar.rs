@@ -1,6 +1,7 @@
 //! Server-Assignment-Request (RFC 4740 §8.3, §8.4).
 
 use super::{accounting_avp, answer, lookup, store_failed, user_data_avps, Lookup, Server};
+use crate::sip::member;
 use crate::sip::store::{RegState, Registration, SipUser, StoreError};
 use diameter::dict::base_rfc6733::result_code as base;
 use diameter::dict::sip_rfc4740::{
@@ -126,7 +127,7 @@ impl Server {
                         .collect();
                 }
             }
-            a.sip_accounting_information = accounting_avp(&user.accounting);
+            a.sip_accounting_information = accounting_avp(&user.accounting).map(member);
         }
         Ok(a)
     }

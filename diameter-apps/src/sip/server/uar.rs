@@ -1,6 +1,7 @@
 //! User-Authorization-Request (RFC 4740 §8.1, §8.2).
 
 use super::{answer, capabilities_avp, lookup, store_failed, Lookup, Server};
+use crate::sip::member;
 use crate::sip::store::{RegState, Registration, StoreError};
 use diameter::dict::base_rfc6733::result_code as base;
 use diameter::dict::sip_rfc4740::{result_code as rc, SipUserAuthorizationType, Uaa, Uar};
@@ -53,7 +54,7 @@ impl Server {
         match kind {
             SipUserAuthorizationType::RegistrationAndCapabilities => {
                 let mut a = answer!(Uaa, self, req, base::DIAMETER_SUCCESS);
-                a.sip_server_capabilities = Some(capabilities_avp(&user));
+                a.sip_server_capabilities = Some(member(capabilities_avp(&user)));
                 Ok(a)
             }
             SipUserAuthorizationType::Deregistration => {
@@ -77,7 +78,7 @@ impl Server {
                 Ok(match assigned(&regs, aor) {
                     None => {
                         let mut a = answer!(Uaa, self, req, rc::DIAMETER_FIRST_REGISTRATION);
-                        a.sip_server_capabilities = Some(capabilities_avp(&user));
+                        a.sip_server_capabilities = Some(member(capabilities_avp(&user)));
                         a
                     }
                     Some((uri, true)) => {
@@ -88,7 +89,7 @@ impl Server {
                     Some((uri, false)) => {
                         let mut a = answer!(Uaa, self, req, rc::DIAMETER_SERVER_SELECTION);
                         a.sip_server_uri = Some(uri.into());
-                        a.sip_server_capabilities = Some(capabilities_avp(&user));
+                        a.sip_server_capabilities = Some(member(capabilities_avp(&user)));
                         a
                     }
                 })
