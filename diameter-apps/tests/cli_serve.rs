@@ -1,8 +1,12 @@
 //! `diameter serve`: flags and configuration files, and errors that name file and line.
 
+mod cli_support;
+
 use assert_cmd::Command;
 use predicates::prelude::*;
+use std::io::BufRead;
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
 fn diameter() -> Command {
     let mut c = Command::cargo_bin("diameter").expect("binary");
@@ -217,4 +221,88 @@ fn usage_errors_exit_2_and_help_has_examples() {
         .arg("--help")
         .assert()
         .stdout(predicate::str::contains("Exit codes:"));
+}
+
+/// A server process started by a test; killed (by its own pid) when dropped.
+struct Child(std::process::Child);
+
+impl Drop for Child {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Starts `diameter ARGS` and returns it with the address from its first output line.
+fn start_server(args: &[&str]) -> (Child, String) {
+    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("diameter"))
+        .args(args)
+        .env("NO_COLOR", "1")
+        .env_remove("RUST_LOG")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("spawn");
+    let stdout = child.stdout.take().expect("stdout");
+    let child = Child(child);
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut line = String::new();
+        let _ = std::io::BufReader::new(stdout).read_line(&mut line);
+        let _ = tx.send(line);
+    });
+    let line = rx
+        .recv_timeout(Duration::from_secs(20))
+        .expect("the server prints its address");
+    let addr = line.trim().rsplit(' ').next().expect("address").to_owned();
+    (child, addr)
+}
+
+#[test]
+fn relay_forwards_a_ccr_to_the_server() {
+    let server = cli_support::start();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cfg = write(
+        dir.path(),
+        "dra.toml",
+        &format!(
+            r#"origin_host = "dra.relay.net"
+origin_realm = "relay.net"
+listen = "127.0.0.1:0"
+accept_any = true
+
+[[peers]]
+host = "ocs.localdomain"
+address = "{}"
+
+[[routes]]
+realm = "localdomain"
+action = "relay"
+servers = ["ocs.localdomain"]
+"#,
+            server.addr
+        ),
+    );
+    let (_relay, addr) = start_server(&["serve", "relay", "--config", cfg.to_str().expect("path")]);
+    // The relay connects to the server in the background: retry for a few seconds.
+    let end = Instant::now() + Duration::from_secs(15);
+    let mut last = None;
+    while Instant::now() < end {
+        let out = diameter()
+            .args(["send", "ccr", "--timeout", "3s", "--peer", &addr])
+            .output()
+            .expect("run");
+        if out.status.success() {
+            let text = String::from_utf8_lossy(&out.stdout);
+            assert!(text.contains("2001 (DIAMETER_SUCCESS)"), "{text}");
+            assert!(
+                text.contains("Origin-Host (264) l=23 f=-M-: \"ocs.localdomain\""),
+                "{text}"
+            );
+            return;
+        }
+        last = Some(out);
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    panic!("no answer through the relay: {last:?}");
 }

@@ -3,6 +3,7 @@
 pub mod node;
 pub mod ocs;
 pub mod relay;
+pub mod signal;
 pub mod sip;
 
 use super::exit::CliResult;

@@ -1,8 +1,12 @@
 //! `diameter serve relay`: a relay, proxy or redirect agent driven by a TOML routing table.
 
 use super::node::{resolve, NodeFlags, NodeIdentity, NodeKeys};
+use super::signal;
 use crate::cli::config::{load, ConfigFile};
 use crate::cli::exit::{CliError, CliResult, OK};
+use diameter_core::base::{app, DisconnectCause};
+use diameter_core::node::{Node, PeerConfig};
+use diameter_core::peer::AcceptPolicy;
 use diameter_core::routing::{Route, RouteAction, RoutingTable};
 use diameter_core::DiameterIdentity;
 use std::net::SocketAddr;
@@ -13,6 +17,8 @@ use toml::Spanned;
 pub const EXAMPLE: &str = r#"    listen = "0.0.0.0:3868"
     origin_host = "dra.example.net"
     origin_realm = "example.net"
+    accept_any = false              # true: any peer may connect, not only [[peers]]
+    metrics = "127.0.0.1:9100"      # optional Prometheus endpoint
 
     [[peers]]
     host = "ocs1.example.net"       # the peer's Origin-Host
@@ -35,6 +41,8 @@ Configuration file (TOML; flags override it):
 ", r#"    listen = "0.0.0.0:3868"
     origin_host = "dra.example.net"
     origin_realm = "example.net"
+    accept_any = false              # true: any peer may connect, not only [[peers]]
+    metrics = "127.0.0.1:9100"      # optional Prometheus endpoint
 
     [[peers]]
     host = "ocs1.example.net"       # the peer's Origin-Host
@@ -63,6 +71,8 @@ struct RelayFile {
     listen: Option<Spanned<String>>,
     origin_host: Option<Spanned<String>>,
     origin_realm: Option<Spanned<String>>,
+    accept_any: Option<bool>,
+    metrics: Option<Spanned<String>>,
     #[serde(default)]
     peers: Vec<PeerEntry>,
     #[serde(default)]
@@ -113,8 +123,12 @@ pub struct RelaySettings {
     pub peers: Vec<PeerSetting>,
     /// The routing table for diameter-core's router.
     pub table: RoutingTable,
-    /// The routes, in file order, for display.
+    /// The routes, in file order.
     pub routes: Vec<Route>,
+    /// Accept any peer with a valid CER, not only the configured ones.
+    pub accept_any: bool,
+    /// Where to serve Prometheus metrics.
+    pub metrics: Option<SocketAddr>,
 }
 
 /// Reads and checks the configuration, building the routing table.
@@ -207,11 +221,23 @@ pub fn settings(args: &RelayArgs) -> Result<RelaySettings, CliError> {
         table.add(route.clone());
         routes.push(route);
     }
+    let metrics = match &f.metrics {
+        Some(m) => Some(m.get_ref().parse::<SocketAddr>().map_err(|_| {
+            file.error(
+                Some(m.span()),
+                &format!("metrics = {:?} is not an address and port", m.get_ref()),
+                "write it as \"ADDR:PORT\", for example \"127.0.0.1:9100\"",
+            )
+        })?),
+        None => None,
+    };
     Ok(RelaySettings {
         node,
+        accept_any: f.accept_any.unwrap_or(peers.is_empty()),
         peers,
         table,
         routes,
+        metrics,
     })
 }
 
@@ -239,9 +265,48 @@ pub fn run(args: &RelayArgs) -> CliResult {
         }
         return Ok(OK);
     }
-    tracing::info!(?s, "starting the relay agent");
-    Err(CliError::unavailable(
-        "the relay agent is not in this build yet: diameter-core has a routing table \
-         (diameter_core::routing) but no node/transport to run it",
-    ))
+    signal::runtime()?.block_on(serve(s))
+}
+
+async fn serve(s: RelaySettings) -> CliResult {
+    let mut b = Node::builder()
+        .origin_host(s.node.origin_host.clone())
+        .origin_realm(s.node.origin_realm.clone())
+        .product_name("diameter-rs relay")
+        .auth_application(app::RELAY)
+        .listen(s.node.listen);
+    if !s.accept_any {
+        b = b.accept_policy(AcceptPolicy::AllowList(
+            s.peers.iter().map(|p| p.host.clone()).collect(),
+        ));
+    }
+    if let Some(m) = s.metrics {
+        b = b.metrics(m);
+    }
+    for p in &s.peers {
+        if let Some(addr) = p.address {
+            b = b.peer(PeerConfig::new(p.host.clone(), addr));
+        }
+    }
+    for r in &s.routes {
+        b = b.route(r.clone());
+    }
+    let node = b
+        .build()
+        .await
+        .map_err(|e| CliError::network(format!("cannot listen on {}: {e}", s.node.listen)))?;
+    signal::announce("relay", &node.local_addrs());
+    if let Some(m) = node.metrics_addr() {
+        println!("metrics on http://{m}/metrics");
+    }
+    tracing::info!(
+        peers = s.peers.len(),
+        routes = s.routes.len(),
+        "relay: serving"
+    );
+    signal::shutdown().await;
+    node.stop(DisconnectCause::Rebooting).await;
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    node.abort();
+    Ok(OK)
 }
