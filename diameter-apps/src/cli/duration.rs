@@ -19,7 +19,7 @@ pub fn parse(text: &str) -> Result<Duration, String> {
         "h" => n * 3600.0,
         u => return Err(format!("unknown unit {u:?} in {text:?}: use ms, s, m or h")),
     };
-    if !secs.is_finite() || secs < 0.0 || secs > 1e9 {
+    if !secs.is_finite() || !(0.0..=1e9).contains(&secs) {
         return Err(format!("{text:?} is out of range"));
     }
     Ok(Duration::from_secs_f64(secs))
