@@ -234,7 +234,8 @@ async fn bench(args: &BenchArgs) -> CliResult {
     }
     let stats = total.lock().map(|s| s.clone()).unwrap_or_default();
     let info = RunInfo {
-        kind: format!("{:?}", args.kind),
+        kind: clap::ValueEnum::to_possible_value(&args.kind)
+            .map_or_else(|| format!("{:?}", args.kind), |v| v.get_name().to_owned()),
         peer: args.peer.to_string(),
         connections: usize::from(args.connections),
         outstanding: usize::from(args.outstanding),
