@@ -16,10 +16,10 @@ use diameter::dict::tgpp_ts32299::{PsInformation, ServiceInformation};
 /// A Gy CCR-UPDATE as a PGW sends it: two rating groups, usage and a new request in each.
 fn ccr_update() -> Ccr {
     let mscc = |rg: u32, used: u64| MultipleServicesCreditControl {
-        requested_service_unit: Some(RequestedServiceUnit {
+        requested_service_unit: Some(Box::new(RequestedServiceUnit {
             cc_total_octets: Some(10_000_000),
             ..Default::default()
-        }),
+        })),
         used_service_unit: vec![UsedServiceUnit {
             cc_total_octets: Some(used),
             cc_input_octets: Some(used / 4),
@@ -117,7 +117,8 @@ fn codec(c: &mut Criterion) {
     });
     g.bench_function("typed_decode", |b| {
         b.iter(|| {
-            let msg = RawMessage::decode_header(black_box(wire.clone()), &Limits::default()).unwrap();
+            let msg =
+                RawMessage::decode_header(black_box(wire.clone()), &Limits::default()).unwrap();
             Ccr::decode(&msg).unwrap()
         })
     });

@@ -111,7 +111,7 @@ fn boxed_fields(model: &Model) -> BTreeSet<(usize, usize)> {
 
 /// Grouped types larger than this (estimated, in bytes) are boxed where they appear once,
 /// so that a message with many optional parts (Service-Information) stays small to move.
-const BOX_ABOVE: usize = 256;
+const BOX_ABOVE: usize = 128;
 
 /// Grouped AVPs whose struct is large enough to be boxed as a single member.
 fn large_groups(model: &Model) -> BTreeSet<usize> {
@@ -143,7 +143,7 @@ fn large_groups(model: &Model) -> BTreeSet<usize> {
                             } else {
                                 leaf_size(model.avps[e.avp].ty)
                             };
-                            inner + if e.min == 0 { 8 } else { 0 }
+                            inner
                         }
                         _ => 24,
                     };
@@ -166,12 +166,14 @@ fn large_groups(model: &Model) -> BTreeSet<usize> {
     large
 }
 
-/// Rough in-memory size of a leaf value type.
+/// In-memory size of a leaf value type (as `Option<T>`, which is what most members are).
 fn leaf_size(ty: BaseType) -> usize {
     match ty {
-        BaseType::Integer32 | BaseType::Unsigned32 | BaseType::Float32 | BaseType::Time => 4,
-        BaseType::Integer64 | BaseType::Unsigned64 | BaseType::Float64 | BaseType::Enumerated => 8,
-        BaseType::DiameterUri => 72,
+        BaseType::Integer32 | BaseType::Unsigned32 | BaseType::Float32 | BaseType::Time => 8,
+        BaseType::Enumerated => 8,
+        BaseType::Integer64 | BaseType::Unsigned64 | BaseType::Float64 => 16,
+        BaseType::Address => 40,
+        BaseType::DiameterUri => 64,
         _ => 32,
     }
 }

@@ -251,7 +251,7 @@ pub trait Command: AvpGroup {
 
     /// Encodes the whole message under the given Application-Id.
     fn encode_with(&self, application_id: u32, hop_by_hop: u32, end_to_end: u32) -> BytesMut {
-        let mut out = BytesMut::with_capacity(256);
+        let mut out = BytesMut::with_capacity(1024);
         Header::new(
             Self::CODE,
             application_id,

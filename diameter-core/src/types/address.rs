@@ -79,8 +79,8 @@ impl AvpValue for Address {
     fn encode_value(&self, out: &mut BytesMut) {
         match self {
             Address::V4(a) => {
-                out.put_u16(1);
-                out.put_slice(&a.octets());
+                let o = a.octets();
+                out.extend_from_slice(&[0, 1, o[0], o[1], o[2], o[3]]);
             }
             Address::V6(a) => {
                 out.put_u16(2);

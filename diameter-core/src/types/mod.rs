@@ -25,13 +25,13 @@ pub use uri::{DiameterUri, UriProtocol, UriScheme, UriTransport};
 
 use crate::traits::AvpValue;
 use crate::{avp::AvpRef, error::ValueError};
-use bytes::{BufMut, Bytes, BytesMut};
+use bytes::{Bytes, BytesMut};
 
 impl AvpValue for Bytes {
     fn decode_value(avp: &AvpRef<'_>) -> Result<Self, ValueError> {
         Ok(avp.data_bytes())
     }
     fn encode_value(&self, out: &mut BytesMut) {
-        out.put_slice(self);
+        out.extend_from_slice(self);
     }
 }

@@ -3,10 +3,10 @@
 use crate::avp::AvpRef;
 use crate::error::ValueError;
 use crate::traits::AvpValue;
-use bytes::{BufMut, BytesMut};
+use bytes::BytesMut;
 
 macro_rules! fixed_width {
-    ($ty:ty, $n:expr, $put:ident, $what:expr) => {
+    ($ty:ty, $n:expr, $what:expr) => {
         impl AvpValue for $ty {
             const MIN_LEN: usize = $n;
             #[inline]
@@ -16,15 +16,15 @@ macro_rules! fixed_width {
             }
             #[inline]
             fn encode_value(&self, out: &mut BytesMut) {
-                out.$put(*self);
+                out.extend_from_slice(&self.to_be_bytes());
             }
         }
     };
 }
 
-fixed_width!(i32, 4, put_i32, "an Integer32 payload must be 4 bytes");
-fixed_width!(u32, 4, put_u32, "an Unsigned32 payload must be 4 bytes");
-fixed_width!(i64, 8, put_i64, "an Integer64 payload must be 8 bytes");
-fixed_width!(u64, 8, put_u64, "an Unsigned64 payload must be 8 bytes");
-fixed_width!(f32, 4, put_f32, "a Float32 payload must be 4 bytes");
-fixed_width!(f64, 8, put_f64, "a Float64 payload must be 8 bytes");
+fixed_width!(i32, 4, "an Integer32 payload must be 4 bytes");
+fixed_width!(u32, 4, "an Unsigned32 payload must be 4 bytes");
+fixed_width!(i64, 8, "an Integer64 payload must be 8 bytes");
+fixed_width!(u64, 8, "an Unsigned64 payload must be 8 bytes");
+fixed_width!(f32, 4, "a Float32 payload must be 4 bytes");
+fixed_width!(f64, 8, "a Float64 payload must be 8 bytes");

@@ -3,7 +3,7 @@
 use crate::avp::AvpRef;
 use crate::error::ValueError;
 use crate::traits::AvpValue;
-use bytes::{BufMut, Bytes, BytesMut};
+use bytes::{Bytes, BytesMut};
 use std::fmt;
 
 /// A UTF8String (RFC 6733 §4.3.1): bytes checked to be UTF-8 once, on decode or creation.
@@ -76,7 +76,7 @@ impl AvpValue for Utf8String {
     }
     #[inline]
     fn encode_value(&self, out: &mut BytesMut) {
-        out.put_slice(&self.0);
+        out.extend_from_slice(&self.0);
     }
 }
 
