@@ -146,6 +146,8 @@ impl Drop for PgCluster {
 
 pub mod ccr {
     //! Builders of CCRs for the tests.
+    // Generated code may box large optional grouped members: values go in with `.into()`.
+    #![allow(clippy::useless_conversion)]
     use diameter::dict::dcca_rfc4006::*;
 
     pub const GY: &str = "32251@3gpp.org";
@@ -191,7 +193,7 @@ default_quota = 1
             session_id: session.into(),
             origin_host: "pgw.example.net".into(),
             origin_realm: "example.net".into(),
-            destination_realm: "ocs.example.net".into(),
+            destination_realm: "example.net".into(),
             auth_application_id: 4,
             service_context_id: ctx.into(),
             cc_request_type: kind,
@@ -208,9 +210,12 @@ default_quota = 1
     ) -> MultipleServicesCreditControl {
         MultipleServicesCreditControl {
             rating_group: Some(rg),
-            requested_service_unit: request.map(|r| RequestedServiceUnit {
-                cc_total_octets: (r > 0).then_some(r),
-                ..Default::default()
+            requested_service_unit: request.map(|r| {
+                RequestedServiceUnit {
+                    cc_total_octets: (r > 0).then_some(r),
+                    ..Default::default()
+                }
+                .into()
             }),
             used_service_unit: used
                 .map(|u| UsedServiceUnit {
@@ -226,9 +231,12 @@ default_quota = 1
     pub fn voice_mscc(request: Option<u32>, used: Option<u32>) -> MultipleServicesCreditControl {
         MultipleServicesCreditControl {
             rating_group: Some(200),
-            requested_service_unit: request.map(|r| RequestedServiceUnit {
-                cc_time: Some(r),
-                ..Default::default()
+            requested_service_unit: request.map(|r| {
+                RequestedServiceUnit {
+                    cc_time: Some(r),
+                    ..Default::default()
+                }
+                .into()
             }),
             used_service_unit: used
                 .map(|u| UsedServiceUnit {
@@ -248,10 +256,13 @@ default_quota = 1
         c.requested_action = Some(action);
         c.multiple_services_credit_control = vec![MultipleServicesCreditControl {
             service_identifier: vec![1],
-            requested_service_unit: Some(RequestedServiceUnit {
-                cc_service_specific_units: Some(1),
-                ..Default::default()
-            }),
+            requested_service_unit: Some(
+                RequestedServiceUnit {
+                    cc_service_specific_units: Some(1),
+                    ..Default::default()
+                }
+                .into(),
+            ),
             ..Default::default()
         }];
         c

@@ -1,5 +1,12 @@
 //! Session charging (CCR-INITIAL, UPDATE, TERMINATION) and the per-service items shared with
 //! event charging.
+// The code generator boxes large optional grouped members (and may change which), so
+// values go in with `.into()` and come out through deref coercion.
+#![allow(
+    clippy::useless_conversion,
+    clippy::redundant_closure,
+    clippy::useless_asref
+)]
 
 use super::convert::{granted, requested, used};
 use super::{request_key, ChargingServer};
@@ -35,7 +42,7 @@ impl ChargingServer {
         let mut items = Vec::new();
         let ctx = ccr.service_context_id.as_str();
         if ccr.multiple_services_credit_control.is_empty() {
-            let req = ccr.requested_service_unit.as_ref().map(requested);
+            let req = ccr.requested_service_unit.as_ref().map(|r| requested(r));
             let usu = used(&ccr.used_service_unit);
             if req.is_none() && usu.is_empty() && !default_request {
                 return items;
@@ -44,7 +51,7 @@ impl ChargingServer {
             items.push(self.item(ctx, None, ccr.service_identifier, req, usu, false));
         } else {
             for m in &ccr.multiple_services_credit_control {
-                let mut req = m.requested_service_unit.as_ref().map(requested);
+                let mut req = m.requested_service_unit.as_ref().map(|r| requested(r));
                 if default_request && req.is_none() {
                     req = Some(Units::default());
                 }
@@ -218,14 +225,14 @@ impl ChargingServer {
                         rating_group: item.rating_group,
                         service_identifier: item.service_identifier.into_iter().collect(),
                         result_code: Some(a.result_code),
-                        granted_service_unit: a.granted,
+                        granted_service_unit: a.granted.map(Into::into),
                         validity_time: validity,
-                        final_unit_indication: a.final_unit,
+                        final_unit_indication: a.final_unit.map(Into::into),
                         ..Default::default()
                     });
             } else {
-                cca.granted_service_unit = a.granted;
-                cca.final_unit_indication = a.final_unit;
+                cca.granted_service_unit = a.granted.map(Into::into);
+                cca.final_unit_indication = a.final_unit.map(Into::into);
                 cca.validity_time = validity;
             }
         }

@@ -42,10 +42,9 @@
 //!         subscription_id_data: "491701234567".into(),
 //!         ..Default::default()
 //!     }],
-//!     requested_service_unit: Some(RequestedServiceUnit {
-//!         cc_service_specific_units: Some(1),
-//!         ..Default::default()
-//!     }),
+//!     requested_service_unit: Some(
+//!         RequestedServiceUnit { cc_service_specific_units: Some(1), ..Default::default() }.into(),
+//!     ),
 //!     ..Default::default()
 //! };
 //! let cca = ocs.handle_ccr(ccr, SystemTime::now());

@@ -1,0 +1,181 @@
+//! Handling of Credit-Control-Answers.
+// The code generator boxes large optional grouped members (and may change which), so
+// values go in with `.into()` and come out through deref coercion.
+#![allow(
+    clippy::useless_conversion,
+    clippy::redundant_closure,
+    clippy::useless_asref
+)]
+
+use super::quota::{granted_units, Quota, ServiceKey};
+use super::{CcSession, ClientEvent, State};
+use diameter::dict::base_rfc6733::result_code as base_rc;
+use diameter::dict::dcca_rfc4006::{
+    result_code as dcca_rc, Cca, CreditControlFailureHandling as Ccfh,
+    DirectDebitingFailureHandling as Ddfh, FinalUnitIndication, RequestedAction,
+};
+use std::time::Instant;
+
+fn success(code: u32) -> bool {
+    (2000..3000).contains(&code)
+}
+
+/// Protocol errors after which the request may go to another server (RFC 4006 §5.5).
+fn temporary(code: u32) -> bool {
+    code == base_rc::DIAMETER_UNABLE_TO_DELIVER || code == base_rc::DIAMETER_TOO_BUSY
+}
+
+impl CcSession {
+    /// An answer arrived. Answers that do not match the outstanding request's
+    /// CC-Request-Number (late or duplicate) are ignored.
+    pub fn on_cca(&mut self, cca: &Cca, now: Instant) {
+        let matches = self.pending.as_ref().is_some_and(|p| {
+            p.ccr.cc_request_number == cca.cc_request_number
+                && cca.session_id.as_str() == self.session_id
+        });
+        if !matches {
+            return;
+        }
+        if let Some(v) = cca.credit_control_failure_handling {
+            self.ccfh = v;
+        }
+        if let Some(v) = cca.direct_debiting_failure_handling {
+            self.ddfh = v;
+        }
+        if let Some(v) = cca.cc_session_failover {
+            self.failover = v;
+        }
+        let rc = cca.result_code;
+        if temporary(rc) {
+            self.on_failure(now);
+            return;
+        }
+        self.pending = None;
+        match self.state {
+            State::PendingI | State::PendingU => self.session_answer(cca, now),
+            State::PendingT => self.close(),
+            State::PendingE => self.event_answer(cca),
+            _ => {}
+        }
+    }
+
+    fn session_answer(&mut self, cca: &Cca, now: Instant) {
+        let rc = cca.result_code;
+        let initial = self.state == State::PendingI;
+        if !success(rc) {
+            let terminate = rc == dcca_rc::DIAMETER_END_USER_SERVICE_DENIED
+                || rc == dcca_rc::DIAMETER_USER_UNKNOWN
+                || rc == dcca_rc::DIAMETER_CREDIT_LIMIT_REACHED
+                || rc == dcca_rc::DIAMETER_RATING_FAILED;
+            self.state = State::Idle;
+            self.quotas.clear();
+            let grant = rc == dcca_rc::DIAMETER_CREDIT_CONTROL_NOT_APPLICABLE
+                || (!terminate && self.ccfh == Ccfh::Continue);
+            self.emit(if grant {
+                ClientEvent::GrantService
+            } else {
+                ClientEvent::TerminateService {
+                    result_code: Some(rc),
+                }
+            });
+            self.emit(ClientEvent::Closed);
+            return;
+        }
+        self.state = State::Open;
+        let mut granted_any = false;
+        let thresholds = |m: &diameter::dict::dcca_rfc4006::MultipleServicesCreditControl| {
+            (
+                m.time_quota_threshold,
+                m.volume_quota_threshold,
+                m.unit_quota_threshold,
+            )
+        };
+        for m in &cca.multiple_services_credit_control {
+            let key = ServiceKey::of(m);
+            let code = m.result_code.unwrap_or(rc);
+            if !success(code) {
+                self.quotas.remove(&key);
+                self.emit(ClientEvent::Denied {
+                    service: key,
+                    result_code: code,
+                });
+                continue;
+            }
+            let Some(gsu) = &m.granted_service_unit else {
+                continue;
+            };
+            let mut q = Quota::from_grant(
+                Some(gsu),
+                m.validity_time.or(cca.validity_time),
+                m.final_unit_indication
+                    .as_ref()
+                    .map(|f| FinalUnitIndication::clone(f)),
+                thresholds(m),
+                now,
+            );
+            // Usage since the request was built counts against the new grant.
+            if let Some(old) = self.quotas.get(&key) {
+                q.used = old.used;
+            }
+            granted_any = true;
+            self.emit(ClientEvent::Granted {
+                service: key,
+                units: granted_units(gsu),
+                final_units: q.final_unit.is_some(),
+            });
+            self.quotas.insert(key, q);
+        }
+        if let Some(gsu) = &cca.granted_service_unit {
+            let key = ServiceKey::default();
+            let q = Quota::from_grant(
+                Some(gsu),
+                cca.validity_time,
+                cca.final_unit_indication
+                    .as_ref()
+                    .map(|f| FinalUnitIndication::clone(f)),
+                (None, None, None),
+                now,
+            );
+            granted_any = true;
+            self.emit(ClientEvent::Granted {
+                service: key,
+                units: granted_units(gsu),
+                final_units: q.final_unit.is_some(),
+            });
+            self.quotas.insert(key, q);
+        }
+        if initial && granted_any {
+            self.emit(ClientEvent::GrantService);
+        }
+        if self.terminate_queued.is_some() {
+            self.send_new(State::PendingT, now);
+        } else if self.update_queued || self.quotas.values().any(|q| q.update_due) {
+            self.send_new(State::PendingU, now);
+        }
+    }
+
+    fn event_answer(&mut self, cca: &Cca) {
+        self.state = State::Idle;
+        let rc = cca.result_code;
+        self.emit(ClientEvent::EventAnswer(Box::new(cca.clone())));
+        let action = self.event_action.unwrap_or(RequestedAction::DirectDebiting);
+        if action != RequestedAction::DirectDebiting {
+            if !success(rc) {
+                self.emit(ClientEvent::ServiceError);
+            }
+            return;
+        }
+        if success(rc) || rc == dcca_rc::DIAMETER_CREDIT_CONTROL_NOT_APPLICABLE {
+            self.emit(ClientEvent::GrantService);
+        } else if rc == dcca_rc::DIAMETER_END_USER_SERVICE_DENIED
+            || rc == dcca_rc::DIAMETER_USER_UNKNOWN
+            || self.ddfh == Ddfh::TerminateOrBuffer
+        {
+            self.emit(ClientEvent::TerminateService {
+                result_code: Some(rc),
+            });
+        } else {
+            self.emit(ClientEvent::GrantService);
+        }
+    }
+}

@@ -1,0 +1,286 @@
+//! The credit-control client state machine against the charging server, with a fake clock.
+
+mod ocs_common;
+
+use diameter::dict::base_rfc6733::{result_code as base_rc, TerminationCause};
+use diameter::dict::dcca_rfc4006::*;
+use diameter_apps::ocs::client::{
+    CcSession, ClientConfig, ClientEvent, Output, Request, ServiceKey, State,
+};
+use diameter_apps::ocs::rating::{Tariffs, Units};
+use diameter_apps::ocs::server::{ChargingServer, ServerConfig};
+use diameter_apps::ocs::store::{self, IdKind, NewAccount, SubscriberId};
+use ocs_common::ccr::{msisdn, GY, SMS, TARIFFS};
+use std::time::{Duration, Instant, SystemTime};
+
+const ALICE: &str = "491700000002";
+const DATA: ServiceKey = ServiceKey {
+    rating_group: Some(100),
+    service_identifier: None,
+};
+
+fn server(balance: i64) -> ChargingServer {
+    let store = store::open("sqlite::memory:").unwrap();
+    store
+        .add_account(&NewAccount::new(
+            vec![SubscriberId::new(IdKind::E164, ALICE)],
+            balance,
+            978,
+        ))
+        .unwrap();
+    let mut cfg = ServerConfig::new("ocs.example.net", "example.net");
+    cfg.validity_time = 600;
+    ChargingServer::new(store, Tariffs::parse(TARIFFS).unwrap(), cfg)
+}
+
+fn config(ctx: &str) -> ClientConfig {
+    let mut c = ClientConfig::new("pgw.example.net", "example.net", "example.net", ctx);
+    c.subscription_id = vec![msisdn(ALICE)];
+    c
+}
+
+fn balance(ocs: &ChargingServer) -> (i64, i64) {
+    let a = ocs
+        .store()
+        .find_account(&SubscriberId::new(IdKind::E164, ALICE))
+        .unwrap()
+        .unwrap();
+    (a.balance, a.reserved)
+}
+
+/// Drains the outputs: requests and events.
+fn drain(s: &mut CcSession) -> (Vec<Request>, Vec<ClientEvent>) {
+    let (mut reqs, mut evs) = (Vec::new(), Vec::new());
+    for _ in 0..100 {
+        match s.poll_output() {
+            Some(Output::Send(r)) => reqs.push(r),
+            Some(Output::Event(e)) => evs.push(e),
+            None => break,
+        }
+    }
+    (reqs, evs)
+}
+
+/// Sends every queued request to the server and feeds the answers back (bounded).
+fn pump(s: &mut CcSession, ocs: &ChargingServer, now: Instant) -> Vec<ClientEvent> {
+    let mut events = Vec::new();
+    for _ in 0..10 {
+        let (reqs, evs) = drain(s);
+        events.extend(evs);
+        if reqs.is_empty() {
+            break;
+        }
+        for r in reqs {
+            let cca = ocs.handle_ccr(r.ccr, SystemTime::now());
+            s.on_cca(&cca, now);
+        }
+    }
+    events
+}
+
+#[test]
+fn session_thresholds_rar_and_termination() {
+    let ocs = server(1000);
+    let mut s = CcSession::new("pgw;c1", config(GY));
+    let t0 = Instant::now();
+    s.start(&[(DATA, Some(Units::only(rating_total(), 3_000_000)))], t0);
+    let ev = pump(&mut s, &ocs, t0);
+    assert!(ev.contains(&ClientEvent::GrantService), "{ev:?}");
+    assert_eq!(s.state(), State::Open);
+    assert_eq!(
+        s.quota(&DATA).unwrap().granted.total_octets,
+        Some(3_000_000)
+    );
+    assert_eq!(balance(&ocs), (1000, 30));
+    // Using part of the grant sends nothing; using it all sends CCR-U by itself.
+    s.report_usage(DATA, Units::only(rating_total(), 1_000_000), t0);
+    assert!(drain(&mut s).0.is_empty());
+    s.report_usage(DATA, Units::only(rating_total(), 2_000_000), t0);
+    let (reqs, _) = drain(&mut s);
+    assert_eq!(reqs.len(), 1);
+    let u = &reqs[0].ccr;
+    assert_eq!(
+        (u.cc_request_type, u.cc_request_number),
+        (CcRequestType::UpdateRequest, 1)
+    );
+    let used = &u.multiple_services_credit_control[0].used_service_unit[0];
+    assert_eq!(used.cc_total_octets, Some(3_000_000));
+    s.on_cca(&ocs.handle_ccr(reqs[0].ccr.clone(), SystemTime::now()), t0);
+    assert_eq!(balance(&ocs), (970, 50)); // default quota 5 MB reserved
+    assert_eq!(s.state(), State::Open);
+
+    // RAR → RAA 2002 → CCR-U.
+    let rar = ocs.re_auth_request("pgw;c1").unwrap();
+    let raa = s.on_rar(&rar, t0);
+    assert_eq!(raa.result_code, base_rc::DIAMETER_LIMITED_SUCCESS);
+    let (reqs, _) = drain(&mut s);
+    assert_eq!(reqs[0].ccr.cc_request_type, CcRequestType::UpdateRequest);
+    assert_eq!(reqs[0].ccr.cc_request_number, 2);
+    s.on_cca(&ocs.handle_ccr(reqs[0].ccr.clone(), SystemTime::now()), t0);
+    assert_eq!(s.state(), State::Open);
+
+    s.report_usage(DATA, Units::only(rating_total(), 500_000), t0);
+    s.terminate(TerminationCause::DiameterLogout, t0);
+    let ev = pump(&mut s, &ocs, t0);
+    assert!(ev.contains(&ClientEvent::Closed));
+    assert_eq!(s.state(), State::Idle);
+    assert_eq!(balance(&ocs), (960, 0));
+}
+
+fn rating_total() -> diameter_apps::ocs::rating::UnitType {
+    diameter_apps::ocs::rating::UnitType::TotalOctets
+}
+
+#[test]
+fn final_unit_terminate_ends_the_session() {
+    let ocs = server(20);
+    let mut s = CcSession::new("pgw;fui", config(GY));
+    let t0 = Instant::now();
+    s.start(&[(DATA, None)], t0);
+    let ev = pump(&mut s, &ocs, t0);
+    assert!(ev.iter().any(|e| matches!(
+        e,
+        ClientEvent::Granted {
+            final_units: true,
+            ..
+        }
+    )));
+    s.report_usage(DATA, Units::only(rating_total(), 2_000_000), t0);
+    let ev = pump(&mut s, &ocs, t0);
+    assert!(ev
+        .iter()
+        .any(|e| matches!(e, ClientEvent::FinalUnitAction { .. })));
+    assert!(ev
+        .iter()
+        .any(|e| matches!(e, ClientEvent::TerminateService { .. })));
+    assert!(ev.contains(&ClientEvent::Closed));
+    assert_eq!(balance(&ocs), (0, 0));
+}
+
+#[test]
+fn validity_time_expiry_sends_an_update() {
+    let ocs = server(1000);
+    let mut s = CcSession::new("pgw;vt", config(GY));
+    let t0 = Instant::now();
+    s.start(&[(DATA, None)], t0);
+    pump(&mut s, &ocs, t0);
+    let deadline = s.poll_timeout().unwrap();
+    assert_eq!(deadline, t0 + Duration::from_secs(600));
+    s.handle_timeout(deadline);
+    let (reqs, _) = drain(&mut s);
+    assert_eq!(reqs.len(), 1);
+    assert_eq!(reqs[0].ccr.cc_request_type, CcRequestType::UpdateRequest);
+}
+
+#[test]
+fn tx_expiry_and_failure_handling() {
+    let t0 = Instant::now();
+    // TERMINATE: Tx expiry ends the service.
+    let mut s = CcSession::new("pgw;tx1", config(GY));
+    s.start(&[(DATA, None)], t0);
+    drain(&mut s);
+    assert_eq!(s.poll_timeout(), Some(t0 + Duration::from_secs(10)));
+    s.handle_timeout(t0 + Duration::from_secs(10));
+    let (_, ev) = drain(&mut s);
+    assert!(matches!(ev[0], ClientEvent::TerminateService { .. }));
+    assert_eq!(s.state(), State::Idle);
+
+    // CONTINUE: Tx expiry grants the service; a late answer is still taken.
+    let ocs = server(1000);
+    let mut cfg = config(GY);
+    cfg.ccfh = CreditControlFailureHandling::Continue;
+    let mut s = CcSession::new("pgw;tx2", cfg);
+    s.start(&[(DATA, None)], t0);
+    let (reqs, _) = drain(&mut s);
+    s.handle_timeout(t0 + Duration::from_secs(10));
+    let (_, ev) = drain(&mut s);
+    assert_eq!(ev, vec![ClientEvent::GrantService]);
+    assert_eq!(s.state(), State::PendingI);
+    let cca = ocs.handle_ccr(reqs[0].ccr.clone(), SystemTime::now());
+    s.on_cca(&cca, t0 + Duration::from_secs(11));
+    assert_eq!(s.state(), State::Open);
+
+    // RETRY_AND_TERMINATE with failover: the request goes to the alternate server with the
+    // T flag and the same CC-Request-Number; when that fails too, the service ends.
+    let mut cfg = config(GY);
+    cfg.ccfh = CreditControlFailureHandling::RetryAndTerminate;
+    cfg.failover = CcSessionFailover::FailoverSupported;
+    cfg.alternate_host = Some("ocs2.example.net".into());
+    let mut s = CcSession::new("pgw;tx3", cfg);
+    s.start(&[(DATA, None)], t0);
+    let (first, _) = drain(&mut s);
+    s.on_failure(t0);
+    let (again, ev) = drain(&mut s);
+    assert_eq!(
+        ev,
+        vec![ClientEvent::FailedOver {
+            to: "ocs2.example.net".into()
+        }]
+    );
+    assert!(again[0].retransmit);
+    assert_eq!(
+        again[0].destination_host.as_deref(),
+        Some("ocs2.example.net")
+    );
+    assert_eq!(
+        again[0].ccr.cc_request_number,
+        first[0].ccr.cc_request_number
+    );
+    // A 3004 from the alternate: no second failover.
+    let mut busy = ocs.handle_ccr(again[0].ccr.clone(), SystemTime::now());
+    busy.result_code = base_rc::DIAMETER_TOO_BUSY;
+    s.on_cca(&busy, t0);
+    let (_, ev) = drain(&mut s);
+    assert!(matches!(ev[0], ClientEvent::TerminateService { .. }));
+}
+
+#[test]
+fn events_direct_debit_and_buffering() {
+    let ocs = server(10);
+    let sms = ServiceKey {
+        rating_group: None,
+        service_identifier: Some(1),
+    };
+    let one = Some(Units::only(
+        diameter_apps::ocs::rating::UnitType::ServiceSpecific,
+        1,
+    ));
+    let t0 = Instant::now();
+    let mut s = CcSession::new("smsc;e1", config(SMS));
+    s.event(RequestedAction::DirectDebiting, &[(sms, one)], t0);
+    let ev = pump(&mut s, &ocs, t0);
+    assert!(ev.contains(&ClientEvent::GrantService));
+    assert_eq!(balance(&ocs), (1, 0));
+    // The second SMS: 4012, service refused.
+    let mut s = CcSession::new("smsc;e2", config(SMS));
+    s.event(RequestedAction::DirectDebiting, &[(sms, one)], t0);
+    let ev = pump(&mut s, &ocs, t0);
+    assert!(ev.iter().any(|e| matches!(
+        e,
+        ClientEvent::TerminateService {
+            result_code: Some(4012)
+        }
+    )));
+    // Server unreachable with TERMINATE_OR_BUFFER: the request is stored for later.
+    let mut s = CcSession::new("smsc;e3", config(SMS));
+    s.event(RequestedAction::DirectDebiting, &[(sms, one)], t0);
+    drain(&mut s);
+    s.on_failure(t0);
+    let (_, ev) = drain(&mut s);
+    assert!(matches!(ev[0], ClientEvent::Stored(_)));
+    assert_eq!(s.state(), State::Idle);
+}
+
+#[test]
+fn asr_answers_and_terminates() {
+    let ocs = server(1000);
+    let mut s = CcSession::new("pgw;asr", config(GY));
+    let t0 = Instant::now();
+    s.start(&[(DATA, None)], t0);
+    pump(&mut s, &ocs, t0);
+    let asr = ocs.abort_session_request("pgw;asr").unwrap();
+    assert_eq!(s.on_asr(&asr, t0).result_code, 2001);
+    let ev = pump(&mut s, &ocs, t0);
+    assert!(ev.contains(&ClientEvent::Closed));
+    assert_eq!(balance(&ocs), (1000, 0));
+}
