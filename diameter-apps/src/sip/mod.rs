@@ -7,11 +7,15 @@
 //! - [`server`]: the Diameter server's handlers for UAR, MAR, SAR, LIR and the builders of
 //!   RTR and PPR, without sockets.
 //! - [`client`]: typed UAR, MAR, SAR, LIR for a SIP server; RTR and PPR handlers.
+//! - [`serve`](mod@serve): the server on the runtime of `diameter-core` (`diameter serve sip`).
 
 pub mod client;
 pub mod digest;
+pub mod serve;
 pub mod server;
 pub mod store;
+
+pub use self::serve::{serve, start, Error, ServeOptions, SipHandle};
 
 /// Wraps a grouped value for a member of a generated struct, boxed or not (the generator
 /// boxes large optional grouped members, and may change which).

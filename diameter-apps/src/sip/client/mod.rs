@@ -3,8 +3,8 @@
 //! Diameter server sends.
 //!
 //! The client sends through a [`Transport`]: the runtime's `diameter_core::node::Node`
-//! (see [`crate::sip::node`]) or, in tests, a [`crate::sip::server::Server`] in the same
-//! process ([`crate::sip::server::Local`]).
+//! (its RTR/PPR handlers are installed with [`register_events`]) or, in tests, a
+//! [`crate::sip::server::Server`] in the same process ([`crate::sip::server::Local`]).
 //!
 //! ```
 //! # async fn demo() {
@@ -23,9 +23,11 @@
 //! ```
 
 mod events;
+mod node;
 mod result;
 
 pub use self::events::{answer_ppr, answer_rtr, Deregistration, ProfilePush, SipServerEvents};
+pub use self::node::register_events;
 pub use self::result::SipResult;
 
 use crate::sip::digest::{Challenge, DigestResponse};

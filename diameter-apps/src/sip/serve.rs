@@ -1,0 +1,233 @@
+//! Running the SIP AAA server on the transport of `diameter-core` (`diameter serve sip`).
+//!
+//! [`serve`] opens the store (the file is created on first start), loads the users file,
+//! starts a [`diameter_core::node::Node`] that advertises Auth-Application-Id 6 and answers
+//! UAR, MAR, SAR and LIR with a [`Server`], and returns when the process gets Ctrl-C.
+//! [`start`] does the same and hands back a [`SipHandle`] instead (tests, and the operator
+//! actions of the CLI: [`SipHandle::deregister`] sends RTRs, [`SipHandle::push_profile`]
+//! PPRs). Store calls are blocking and run on tokio's blocking pool.
+
+use super::client::SipResult;
+use super::server::{Server, ServerConfig, ServerError, APPLICATION_ID};
+use super::store::{self, AccountingInfo, StoreError, UserData};
+use diameter::dict::base_rfc6733::result_code as base;
+use diameter::dict::sip_rfc4740::{
+    Lia, Lir, Maa, Mar, Ppa, Rta, Saa, Sar, SipReasonCode, Uaa, Uar,
+};
+use diameter_core::node::{Node, PeerConfig, RequestError};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+/// Settings of [`serve`]; `ServeOptions::default()` gives the documented defaults.
+#[derive(Clone, Debug)]
+pub struct ServeOptions {
+    /// Where to listen (default `0.0.0.0:3868`).
+    pub listen: SocketAddr,
+    /// Origin-Host (default `sip-aaa.localdomain`).
+    pub origin_host: String,
+    /// Origin-Realm (default `localdomain`).
+    pub origin_realm: String,
+    /// Store URL: `sqlite://PATH` (default `sqlite://./sip.db`, created on first start; it
+    /// may be the OCS's file), `postgres://...` for several nodes.
+    pub store: String,
+    /// Users file to load on start (see [`store::UsersFile`]).
+    pub users: Option<PathBuf>,
+    /// Peers to connect to (SIP servers that expect the AAA server to connect, or relays).
+    pub peers: Vec<PeerConfig>,
+    /// Server behaviour (Digest algorithm, who checks the response, ...); its identity
+    /// fields are replaced by `origin_host` / `origin_realm`.
+    pub server: Option<ServerConfig>,
+}
+
+impl Default for ServeOptions {
+    fn default() -> Self {
+        ServeOptions {
+            listen: SocketAddr::from(([0, 0, 0, 0], 3868)),
+            origin_host: "sip-aaa.localdomain".into(),
+            origin_realm: "localdomain".into(),
+            store: "sqlite://./sip.db".into(),
+            users: None,
+            peers: Vec::new(),
+            server: None,
+        }
+    }
+}
+
+/// Errors of [`serve`] and of the operator actions.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The store failed (or the users file is bad).
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// An operator action failed (unknown user, user not served).
+    #[error(transparent)]
+    Server(#[from] ServerError),
+    /// Binding or running the node failed.
+    #[error("io: {0}")]
+    Io(#[from] std::io::Error),
+    /// A request to a SIP server failed.
+    #[error("request: {0}")]
+    Request(#[from] RequestError),
+}
+
+/// A running SIP AAA server.
+pub struct SipHandle {
+    /// The Diameter node.
+    pub node: Node,
+    /// The handlers and the store behind it.
+    pub server: Arc<Server>,
+}
+
+async fn blocking<T: Send + 'static, E: From<std::io::Error> + Send + 'static>(
+    f: impl FnOnce() -> Result<T, E> + Send + 'static,
+) -> Result<T, E> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| E::from(std::io::Error::other(e.to_string())))?
+}
+
+impl SipHandle {
+    /// The addresses the node listens on.
+    pub fn local_addrs(&self) -> Vec<SocketAddr> {
+        self.node.local_addrs()
+    }
+
+    /// Operator action: deregisters `aors` of a user (all when empty) with an RTR to each
+    /// serving SIP server; applies each RTA and returns its result.
+    pub async fn deregister(
+        &self,
+        user_name: &str,
+        aors: &[&str],
+        reason: SipReasonCode,
+        info: Option<&str>,
+    ) -> Result<Vec<SipResult>, Error> {
+        let (s, u) = (self.server.clone(), user_name.to_string());
+        let aors: Vec<String> = aors.iter().map(|a| a.to_string()).collect();
+        let info = info.map(str::to_string);
+        let rtrs = blocking(move || {
+            let aors: Vec<&str> = aors.iter().map(String::as_str).collect();
+            s.build_rtr(&u, &aors, reason, info.as_deref())
+                .map_err(Error::from)
+        })
+        .await?;
+        let mut out = Vec::new();
+        for rtr in rtrs {
+            let rta: Rta = self.node.send(&rtr, APPLICATION_ID).await?;
+            let s = self.server.clone();
+            let code = blocking(move || s.on_rta(&rtr, &rta).map_err(Error::from)).await?;
+            out.push(SipResult::from(code));
+        }
+        Ok(out)
+    }
+
+    /// Operator action: stores a new profile and accounting servers and pushes them with a
+    /// PPR to each serving SIP server. A SIP server that answers TOO_MUCH_DATA gets an RTR
+    /// (SIP_SERVER_CHANGE) so that the user is moved to another server.
+    pub async fn push_profile(
+        &self,
+        user_name: &str,
+        profile: Vec<UserData>,
+        accounting: AccountingInfo,
+    ) -> Result<Vec<SipResult>, Error> {
+        let (s, u) = (self.server.clone(), user_name.to_string());
+        let pprs = blocking(move || {
+            s.push_profile(&u, &profile, &accounting)
+                .map_err(Error::from)
+        })
+        .await?;
+        let mut out = Vec::new();
+        for ppr in pprs {
+            let ppa: Ppa = self.node.send(&ppr, APPLICATION_ID).await?;
+            out.push(SipResult::from(ppa.result_code));
+            let s = self.server.clone();
+            let rtr = blocking(move || s.on_ppa(&ppr, &ppa).map_err(Error::from)).await?;
+            if let Some(rtr) = rtr {
+                let rta: Rta = self.node.send(&rtr, APPLICATION_ID).await?;
+                let s = self.server.clone();
+                blocking(move || s.on_rta(&rtr, &rta).map_err(Error::from)).await?;
+            }
+        }
+        Ok(out)
+    }
+
+    /// Stops the node.
+    pub async fn stop(self) {
+        self.node
+            .stop(diameter_core::base::DisconnectCause::Rebooting)
+            .await;
+    }
+}
+
+/// Runs a handler on the blocking pool; a panic there answers DIAMETER_UNABLE_TO_COMPLY.
+macro_rules! route {
+    ($builder:expr, $server:expr, $req:ty, $ans:ident, $method:ident) => {{
+        let server = $server.clone();
+        $builder.typed_handler(move |req: $req| {
+            let server = server.clone();
+            async move {
+                let fallback = $ans {
+                    session_id: req.session_id.clone(),
+                    auth_application_id: APPLICATION_ID,
+                    auth_session_state: req.auth_session_state,
+                    result_code: base::DIAMETER_UNABLE_TO_COMPLY,
+                    origin_host: server.config().origin_host.as_str().into(),
+                    origin_realm: server.config().origin_realm.as_str().into(),
+                    ..Default::default()
+                };
+                tokio::task::spawn_blocking(move || server.$method(&req))
+                    .await
+                    .unwrap_or(fallback)
+            }
+        })
+    }};
+}
+
+/// Starts the SIP AAA server and returns at once (see the module docs).
+pub async fn start(opts: ServeOptions) -> Result<SipHandle, Error> {
+    let url = opts.store.clone();
+    let users = opts.users.clone();
+    let store = blocking(move || {
+        let store = store::open(&url)?;
+        if let Some(path) = users {
+            let file = store::load_users_file(&path)?;
+            let n = store::load_users(store.as_ref(), &file)?;
+            tracing::info!(users = n, file = %path.display(), "sip: users loaded");
+        }
+        Ok::<_, Error>(store)
+    })
+    .await?;
+    let mut cfg = opts
+        .server
+        .clone()
+        .unwrap_or_else(|| ServerConfig::new(&opts.origin_host, &opts.origin_realm));
+    cfg.origin_host = opts.origin_host.clone();
+    cfg.origin_realm = opts.origin_realm.clone();
+    let server = Arc::new(Server::new(cfg, store));
+
+    let builder = Node::builder()
+        .origin_host(opts.origin_host.clone())
+        .origin_realm(opts.origin_realm.clone())
+        .product_name("diameter-rs sip-aaa")
+        .auth_application(APPLICATION_ID)
+        .listen(opts.listen);
+    let builder = route!(builder, server, Uar, Uaa, handle_uar);
+    let builder = route!(builder, server, Mar, Maa, handle_mar);
+    let builder = route!(builder, server, Sar, Saa, handle_sar);
+    let mut builder = route!(builder, server, Lir, Lia, handle_lir);
+    for peer in opts.peers {
+        builder = builder.peer(peer);
+    }
+    let node = builder.build().await?;
+    tracing::info!(addrs = ?node.local_addrs(), store = %opts.store, "sip: serving");
+    Ok(SipHandle { node, server })
+}
+
+/// Runs the SIP AAA server until Ctrl-C.
+pub async fn serve(opts: ServeOptions) -> Result<(), Error> {
+    let handle = start(opts).await?;
+    tokio::signal::ctrl_c().await?;
+    handle.stop().await;
+    Ok(())
+}

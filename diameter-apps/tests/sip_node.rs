@@ -1,0 +1,211 @@
+//! The RFC 4740 flow over loopback TCP: the SIP AAA server of `sip::start` (users from a
+//! TOML file, SQLite file created on first start) and three SIP servers, each a
+//! `diameter_core::node::Node` with a `SipClient`; then PPR and RTR from the AAA server.
+
+use diameter::dict::sip_rfc4740::{SipReasonCode, SipServerAssignmentType as T};
+use diameter_apps::sip::client::{
+    register_events, ClientConfig, Deregistration, MarParams, ProfilePush, SarParams, SipClient,
+    SipResult, SipServerEvents,
+};
+use diameter_apps::sip::digest::DigestResponse;
+use diameter_apps::sip::store::{AccountingInfo, RegState, UserData};
+use diameter_apps::sip::{start, ServeOptions};
+use diameter_core::node::{Node, PeerConfig};
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+const AOR: &str = "sip:alice@example.com";
+const SIP2: &str = "sip:sip2.example.com";
+const AAA: &str = "sip-aaa.example.com";
+
+const USERS: &str = r#"
+realm = "example.com"
+
+[[user]]
+name = "alice@example.com"
+password = "secret"
+aors = ["sip:alice@example.com"]
+capabilities = { mandatory = [1], servers = ["sip:sip2.example.com"] }
+accounting_servers = ["aaa://acct.example.com:3868"]
+
+[[user.profile]]
+type = "application/xml"
+contents = "<services/>"
+"#;
+
+#[derive(Default)]
+struct Events(Mutex<Vec<String>>);
+
+impl SipServerEvents for Events {
+    fn deregister(&self, r: &Deregistration) -> SipResult {
+        self.0
+            .lock()
+            .unwrap()
+            .push(format!("RTR {:?} {:?}", r.user_name, r.reason));
+        SipResult::Success
+    }
+    fn push_profile(&self, p: &ProfilePush) -> SipResult {
+        self.0
+            .lock()
+            .unwrap()
+            .push(format!("PPR {} {:?}", p.user_name, p.accounting));
+        SipResult::Success
+    }
+}
+
+async fn sip_server(
+    host: &str,
+    aaa: SocketAddr,
+    events: Option<Arc<Events>>,
+) -> (Node, SipClient<Node>) {
+    let mut b = Node::builder()
+        .origin_host(host)
+        .origin_realm("example.com")
+        .auth_application(6)
+        .peer(PeerConfig::new(AAA, aaa));
+    if let Some(e) = events {
+        b = register_events(b, host, "example.com", e);
+    }
+    let node = b.build().await.expect("client node");
+    assert!(
+        node.wait_peer(AAA, Duration::from_secs(10)).await,
+        "{host} connects to the AAA server"
+    );
+    let client = SipClient::new(
+        ClientConfig::new(host, "example.com", "example.com"),
+        node.clone(),
+    );
+    (node, client)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn registration_flow_over_loopback() {
+    tokio::time::timeout(Duration::from_secs(60), flow())
+        .await
+        .expect("flow finishes in time");
+}
+
+async fn flow() {
+    let dir = tempfile::tempdir().unwrap();
+    let users = dir.path().join("users.toml");
+    std::fs::write(&users, USERS).unwrap();
+    let db = dir.path().join("sip.db");
+    let handle = start(ServeOptions {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        origin_host: AAA.into(),
+        origin_realm: "example.com".into(),
+        store: format!("sqlite://{}", db.display()),
+        users: Some(users),
+        ..Default::default()
+    })
+    .await
+    .expect("start");
+    assert!(db.exists(), "store file created on first start");
+    let aaa = handle.local_addrs()[0];
+
+    let events = Arc::new(Events::default());
+    let (n1, sip1) = sip_server("sip1.example.com", aaa, None).await;
+    let (n2, sip2) = sip_server("sip2.example.com", aaa, Some(events.clone())).await;
+    let (n3, sip3) = sip_server("sip3.example.com", aaa, None).await;
+
+    // REGISTER at server 1: UAR, first registration, server 2 chosen by capabilities.
+    let uaa = sip1.uar(AOR, None).await.unwrap();
+    assert_eq!(uaa.result, SipResult::FirstRegistration);
+    let chosen = uaa.capabilities.unwrap().servers[0].clone();
+    assert_eq!(chosen, SIP2);
+
+    // Server 2: MAR, challenge with H(A1).
+    let maa = sip2
+        .mar(&MarParams {
+            aor: AOR.into(),
+            method: "REGISTER".into(),
+            server_uri: Some(SIP2.into()),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(maa.result, SipResult::Success);
+    let challenge = maa.challenge.clone().unwrap();
+    let creds = challenge
+        .answer("alice@example.com", "secret", "REGISTER", "sip:example.com")
+        .unwrap();
+
+    // The next REGISTER at server 1 (stateless): UAR again finds server 2.
+    let uaa = sip1.uar(AOR, Some(&creds.username)).await.unwrap();
+    assert_eq!(
+        (uaa.result, uaa.server_uri.as_deref()),
+        (SipResult::SubsequentRegistration, Some(SIP2))
+    );
+
+    // Server 2 checks the response with H(A1), then SAR.
+    assert!(maa.verify(&creds, "REGISTER"));
+    let wrong: DigestResponse = challenge
+        .answer("alice@example.com", "nope", "REGISTER", "sip:example.com")
+        .unwrap();
+    assert!(!maa.verify(&wrong, "REGISTER"));
+    let mut sar = SarParams::new(T::Registration, AOR);
+    sar.user_name = Some("alice@example.com".into());
+    sar.server_uri = Some(SIP2.into());
+    let saa = sip2.sar(&sar).await.unwrap();
+    assert_eq!(saa.result, SipResult::Success);
+    assert_eq!(saa.profile[0].contents, b"<services/>");
+    assert_eq!(
+        saa.accounting.unwrap().accounting_servers,
+        vec!["aaa://acct.example.com:3868"]
+    );
+
+    // A third party finds server 2.
+    let lia = sip3.lir(AOR).await.unwrap();
+    assert_eq!(
+        (lia.result, lia.server_uri.as_deref()),
+        (SipResult::Success, Some(SIP2))
+    );
+    assert_eq!(
+        sip3.lir("sip:nobody@example.com").await.unwrap().result,
+        SipResult::UserUnknown
+    );
+
+    // Operator: push a new profile, then deregister.
+    let pushed = handle
+        .push_profile(
+            "alice@example.com",
+            vec![UserData {
+                data_type: "application/xml".into(),
+                contents: b"<services><fwd/></services>".to_vec(),
+            }],
+            AccountingInfo {
+                accounting_servers: vec![],
+                credit_control_servers: vec!["aaa://ocs.example.com".into()],
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(pushed, vec![SipResult::Success]);
+    let dereg = handle
+        .deregister(
+            "alice@example.com",
+            &[],
+            SipReasonCode::PermanentTermination,
+            None,
+        )
+        .await
+        .unwrap();
+    assert_eq!(dereg, vec![SipResult::Success]);
+    let seen = events.0.lock().unwrap().clone();
+    assert_eq!(seen.len(), 2, "{seen:?}");
+    assert!(seen[0].starts_with("PPR alice@example.com") && seen[0].contains("ocs.example.com"));
+    assert!(seen[1].contains("PermanentTermination"));
+    let reg = handle.server.store().registration(AOR).unwrap().unwrap();
+    assert_eq!(reg.state, RegState::NotRegistered);
+    assert_eq!(
+        sip3.lir(AOR).await.unwrap().result,
+        SipResult::IdentityNotRegistered
+    );
+
+    for n in [n1, n2, n3] {
+        n.stop(diameter_core::base::DisconnectCause::Rebooting)
+            .await;
+    }
+    handle.stop().await;
+}
