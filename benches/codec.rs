@@ -122,8 +122,6 @@ fn codec(c: &mut Criterion) {
             Ccr::decode(&msg).unwrap()
         })
     });
-    g.bench_function("zz_default_only", |b| b.iter(|| black_box(Ccr::default())));
-    g.bench_function("zz_clone", |b| b.iter(|| black_box(ccr.clone())));
     g.bench_function("untyped_decode", |b| {
         b.iter(|| untyped_decode(black_box(wire.clone())))
     });
