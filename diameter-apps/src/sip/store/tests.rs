@@ -190,3 +190,21 @@ aors = ["sip:bob@example.com"]
         assert!(r.is_err(), "accepted: {bad}");
     }
 }
+
+/// The example in the users file documentation parses and loads.
+#[test]
+fn documented_users_file_example() {
+    let src = include_str!("users_file.rs");
+    let doc: Vec<&str> = src
+        .lines()
+        .filter_map(|l| l.strip_prefix("//!"))
+        .map(|l| l.strip_prefix(' ').unwrap_or(l))
+        .collect();
+    let start = doc.iter().position(|l| *l == "```toml").unwrap() + 1;
+    let len = doc[start..].iter().position(|l| *l == "```").unwrap();
+    let text = doc[start..start + len].join("\n");
+    let users = parse_users(&text).unwrap().to_users().unwrap();
+    assert_eq!(users.len(), 2);
+    assert_eq!(users[0].profile.len(), 1);
+    assert_eq!(users[1].realm, "other.example.com");
+}
