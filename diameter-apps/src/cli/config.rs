@@ -77,6 +77,9 @@ impl ConfigFile {
 
 /// A fix suggestion for a toml/serde error message.
 fn fix_for(message: &str, example: &str) -> String {
+    if let Some(s) = misspelt_key(message) {
+        return s;
+    }
     if message.contains("unknown field") {
         format!("remove or rename the key: the allowed keys are listed above; an example file:\n{example}")
     } else if message.contains("missing field") {
@@ -90,6 +93,16 @@ fn fix_for(message: &str, example: &str) -> String {
     } else {
         "correct the TOML syntax at the place shown (strings need quotes, tables [name], arrays of tables [[name]])".into()
     }
+}
+
+/// For `unknown field `x`, expected one of `a`, `b``: the nearest allowed key.
+fn misspelt_key(message: &str) -> Option<String> {
+    let rest = message.strip_prefix("unknown field `")?;
+    let (field, rest) = rest.split_once('`')?;
+    let allowed: Vec<&str> = rest.split('`').skip(1).step_by(2).collect();
+    let close = super::suggest::closest(field, allowed.into_iter());
+    let best = close.first()?;
+    Some(format!("rename `{field}` to `{best}`"))
 }
 
 /// Reads and parses in one step.

@@ -17,6 +17,7 @@ pub mod pcap;
 pub mod send;
 pub mod serve;
 pub mod style;
+pub mod suggest;
 pub mod timefmt;
 
 use clap::{Parser, Subcommand};

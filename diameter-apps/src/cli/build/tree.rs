@@ -91,13 +91,16 @@ pub fn lookup(name: &str) -> Result<&'static AvpInfo, String> {
     };
     by_code.ok_or_else(|| {
         let lower = name.to_ascii_lowercase();
-        let close: Vec<&str> = DICTIONARY
-            .avps
-            .iter()
-            .filter(|a| a.name.to_ascii_lowercase().contains(&lower))
-            .take(5)
-            .map(|a| a.name)
-            .collect();
+        let mut close = crate::cli::suggest::closest(name, DICTIONARY.avps.iter().map(|a| a.name));
+        if close.is_empty() {
+            close = DICTIONARY
+                .avps
+                .iter()
+                .filter(|a| a.name.to_ascii_lowercase().contains(&lower))
+                .take(5)
+                .map(|a| a.name)
+                .collect();
+        }
         if close.is_empty() {
             format!("no AVP is named {name:?} (see `diameter dict search`)")
         } else {

@@ -126,9 +126,18 @@ pub fn run(args: &DictArgs, style: &Style) -> CliResult {
 }
 
 fn not_found(what: &str, key: &str) -> CliError {
-    CliError::failure(format!(
-        "no {what} matches {key:?}; try `diameter dict search {key}`"
-    ))
+    let names: Vec<&str> = match what {
+        "AVP" => DICTIONARY.avps.iter().map(|a| a.name).collect(),
+        "command" => DICTIONARY.commands.iter().map(|c| c.name).collect(),
+        _ => Vec::new(),
+    };
+    let close = super::suggest::closest(key, names.into_iter());
+    let hint = if close.is_empty() {
+        format!("try `diameter dict search {key}`")
+    } else {
+        format!("did you mean {}?", close.join(", "))
+    };
+    CliError::failure(format!("no {what} matches {key:?}; {hint}"))
 }
 
 /// AVPs for a name, a code (all vendors, vendor 0 first) or VENDOR:CODE.
