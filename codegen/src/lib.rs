@@ -26,6 +26,7 @@ pub mod emit;
 pub mod load;
 pub mod model;
 pub mod names;
+pub mod reference;
 pub mod resolve;
 pub mod xml;
 
