@@ -132,19 +132,15 @@ fn large_groups(model: &Model) -> BTreeSet<usize> {
                 for e in &g.entries {
                     sum += match e.max {
                         Some(0) => 0,
-                        Some(1) => {
-                            let inner = if model.avps[e.avp].ty == BaseType::Grouped {
-                                let s = size(model, e.avp, memo, large);
-                                if large.contains(&e.avp) {
-                                    8
-                                } else {
-                                    s
-                                }
+                        Some(1) if model.avps[e.avp].ty == BaseType::Grouped => {
+                            let s = size(model, e.avp, memo, large);
+                            if large.contains(&e.avp) {
+                                8
                             } else {
-                                leaf_size(model.avps[e.avp].ty)
-                            };
-                            inner
+                                s
+                            }
                         }
+                        Some(1) => leaf_size(model.avps[e.avp].ty),
                         _ => 24,
                     };
                 }

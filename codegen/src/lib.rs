@@ -2,17 +2,15 @@
 //!
 //! ```no_run
 //! // build.rs of a crate that adds its own dictionary to the standard ones
-//! fn main() {
-//!     let result = diameter_codegen::Config::new()
-//!         .standard_dictionaries()
-//!         .dictionary("dictionaries/acme.xml")
-//!         .compile();
-//!     if let Err(diags) = result {
-//!         for d in &diags {
-//!             eprintln!("{d}");
-//!         }
-//!         std::process::exit(1);
+//! let result = diameter_codegen::Config::new()
+//!     .standard_dictionaries()
+//!     .dictionary("dictionaries/acme.xml")
+//!     .compile();
+//! if let Err(diags) = result {
+//!     for d in &diags {
+//!         eprintln!("{d}");
 //!     }
+//!     std::process::exit(1);
 //! }
 //! ```
 //! and in the crate: `pub mod dict { include!(concat!(env!("OUT_DIR"), "/dictionaries.rs")); }`.
