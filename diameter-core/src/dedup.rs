@@ -2,46 +2,96 @@
 //! (Origin-Host, End-to-End id) was already answered gets the cached answer again,
 //! without running the application twice. The cache is bounded in size and age.
 
-use crate::fields::origin_host;
+use crate::base::avp;
 use crate::message::RawMessage;
+use bytes::Bytes;
+use std::collections::hash_map::Entry;
 use std::collections::{HashMap, VecDeque};
+use std::hash::{BuildHasherDefault, Hasher};
 use std::time::{Duration, Instant};
 
-type Key = (String, u32);
+/// (case-insensitive hash of the Origin-Host, End-to-End id). Two hosts with the same
+/// hash share a slot: the entry keeps its host and a lookup for the other one misses.
+type Key = (u64, u32);
+
+/// The key is already a hash: mixing it once more is enough (no SipHash per message).
+#[derive(Default)]
+struct KeyHasher(u64);
+
+impl Hasher for KeyHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.write_u64(u64::from(*b));
+        }
+    }
+    fn write_u32(&mut self, v: u32) {
+        self.write_u64(u64::from(v));
+    }
+    fn write_u64(&mut self, v: u64) {
+        self.0 = (self.0.rotate_left(5) ^ v).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+    }
+}
+
+/// FNV-1a over the ASCII-lowercased bytes.
+fn host_hash(host: &[u8]) -> u64 {
+    host.iter().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+        (h ^ u64::from(b.to_ascii_lowercase())).wrapping_mul(0x0100_0000_01b3)
+    })
+}
+
+struct Cached {
+    at: Instant,
+    /// The Origin-Host as received (a slice of the request, not a copy).
+    host: Bytes,
+    answer: RawMessage,
+}
 
 /// A bounded cache of recent answers keyed by (Origin-Host, End-to-End id).
-#[derive(Debug)]
 pub struct DuplicateCache {
-    answers: HashMap<Key, (Instant, RawMessage)>,
+    answers: HashMap<Key, Cached, BuildHasherDefault<KeyHasher>>,
     order: VecDeque<(Instant, Key)>,
     capacity: usize,
     ttl: Duration,
+}
+
+impl std::fmt::Debug for DuplicateCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DuplicateCache")
+            .field("len", &self.answers.len())
+            .field("capacity", &self.capacity)
+            .field("ttl", &self.ttl)
+            .finish()
+    }
 }
 
 impl DuplicateCache {
     /// Keeps at most `capacity` answers, each for `ttl`.
     pub fn new(capacity: usize, ttl: Duration) -> Self {
         DuplicateCache {
-            answers: HashMap::new(),
+            answers: HashMap::default(),
             order: VecDeque::new(),
             capacity,
             ttl,
         }
     }
 
-    fn key(request: &RawMessage) -> Option<Key> {
-        let host = origin_host(request)?.to_ascii_lowercase();
-        Some((host, request.header.end_to_end))
+    fn key(request: &RawMessage) -> Option<(Key, Bytes)> {
+        let host = request.find(avp::ORIGIN_HOST, 0)?.data;
+        Some(((host_hash(&host), request.header.end_to_end), host))
     }
 
     fn purge(&mut self, now: Instant) {
-        while let Some((t, _)) = self.order.front() {
-            if now.saturating_duration_since(*t) < self.ttl && self.order.len() <= self.capacity {
+        while let Some(&(t, k)) = self.order.front() {
+            if now.saturating_duration_since(t) < self.ttl && self.order.len() <= self.capacity {
                 break;
             }
-            if let Some((t, k)) = self.order.pop_front() {
-                if self.answers.get(&k).is_some_and(|(at, _)| *at == t) {
-                    self.answers.remove(&k);
+            self.order.pop_front();
+            if let Entry::Occupied(e) = self.answers.entry(k) {
+                if e.get().at == t {
+                    e.remove();
                 }
             }
         }
@@ -54,9 +104,12 @@ impl DuplicateCache {
             return None;
         }
         self.purge(now);
-        let key = Self::key(request)?;
-        let (_, answer) = self.answers.get(&key)?;
-        let mut answer = answer.clone();
+        let (key, host) = Self::key(request)?;
+        let cached = self.answers.get(&key)?;
+        if !cached.host.eq_ignore_ascii_case(&host) {
+            return None;
+        }
+        let mut answer = cached.answer.clone();
         answer.header.hop_by_hop = request.header.hop_by_hop;
         Some(answer)
     }
@@ -66,10 +119,15 @@ impl DuplicateCache {
         if self.capacity == 0 {
             return;
         }
-        let Some(key) = Self::key(request) else {
+        let Some((key, host)) = Self::key(request) else {
             return;
         };
-        self.answers.insert(key.clone(), (now, answer.clone()));
+        let cached = Cached {
+            at: now,
+            host,
+            answer: answer.clone(),
+        };
+        self.answers.insert(key, cached);
         self.order.push_back((now, key));
         self.purge(now);
     }
@@ -117,6 +175,25 @@ mod tests {
                 .is_none(),
             "expired"
         );
+    }
+
+    #[test]
+    fn host_compares_case_insensitively_and_other_hosts_miss() {
+        let t0 = Instant::now();
+        let mut c = DuplicateCache::new(8, Duration::from_secs(10));
+        let r = req(7, 1, false);
+        c.insert(t0, &r, &r);
+        let flags = CommandFlags::REQUEST | CommandFlags::RETRANSMIT;
+        let upper = RawMessage::from_avps(
+            Header::new(272, 4, flags, 5, 7),
+            &[str_avp(avp::ORIGIN_HOST, "C.Example")],
+        );
+        assert!(c.lookup(t0, &upper).is_some());
+        let other = RawMessage::from_avps(
+            Header::new(272, 4, flags, 5, 7),
+            &[str_avp(avp::ORIGIN_HOST, "d.example")],
+        );
+        assert!(c.lookup(t0, &other).is_none());
     }
 
     #[test]

@@ -92,7 +92,7 @@ impl RawMessage {
 
     /// A message built from a header and AVPs.
     pub fn from_avps(header: Header, avps: &[RawAvp]) -> RawMessage {
-        let mut body = BytesMut::new();
+        let mut body = BytesMut::with_capacity(avps.iter().map(|a| a.len() + 3).sum());
         for a in avps {
             a.encode(&mut body);
         }

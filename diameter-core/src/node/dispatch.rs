@@ -27,8 +27,12 @@ pub(crate) fn answer_code(node: &Node, request: &RawMessage, code: u32) -> RawMe
 
 /// Produces the answer to a request from peer `from`.
 pub(crate) async fn dispatch(node: &Node, request: RawMessage, from: &str) -> RawMessage {
-    let now = Instant::now();
-    if let Some(cached) = super::lock(&node.inner.dedup).lookup(now, &request) {
+    let cached = if request.header.is_retransmit() {
+        super::lock(&node.inner.dedup).lookup(Instant::now(), &request)
+    } else {
+        None
+    };
+    if let Some(cached) = cached {
         tracing::debug!(
             end_to_end = request.header.end_to_end,
             "duplicate request answered from cache"

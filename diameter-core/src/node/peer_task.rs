@@ -10,6 +10,7 @@ use crate::pending::PendingTable;
 use crate::result_code as rc;
 use crate::transport::{self, ConnEvent, ConnHandle};
 use std::collections::HashMap;
+use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -69,6 +70,20 @@ struct PeerTask {
     connecting: Option<tokio::task::JoinHandle<()>>,
     #[cfg(feature = "tls")]
     tls: Option<crate::transport::tls::TlsSetup>,
+    /// Messages to send, encoded back to back per connection until the end of the
+    /// current burst of commands: one write queue entry (one write) per burst.
+    out: Vec<(ConnId, bytes::BytesMut)>,
+    /// The waker for the first, inline poll of a request's handler.
+    noop: std::task::Waker,
+}
+
+/// Commands handled before the queued messages are flushed to the writers.
+const BURST: usize = 256;
+
+struct NoopWake;
+
+impl std::task::Wake for NoopWake {
+    fn wake(self: Arc<Self>) {}
 }
 
 /// Starts the task of a peer and registers it in the node. `addr` is where to connect for
@@ -110,6 +125,8 @@ pub(crate) fn spawn_peer(
         connecting: None,
         #[cfg(feature = "tls")]
         tls,
+        out: Vec::new(),
+        noop: std::task::Waker::from(Arc::new(NoopWake)),
     };
     let handle = PeerHandle { tx, status };
     if let Ok(mut peers) = inner.peers.write() {
@@ -137,6 +154,7 @@ impl PeerTask {
             self.input(crate::peer::Input::Start);
         }
         loop {
+            self.flush();
             let wake = [
                 self.peer.poll_timeout().map(Instant::from_std),
                 self.pending.next_deadline().map(Instant::from_std),
@@ -152,7 +170,17 @@ impl PeerTask {
             };
             tokio::select! {
                 cmd = rx.recv() => match cmd {
-                    Some(cmd) => self.command(cmd),
+                    Some(cmd) => {
+                        self.command(cmd);
+                        // Take what else is queued before writing, so that a burst of
+                        // requests or answers leaves in one write.
+                        for _ in 1..BURST {
+                            match rx.try_recv() {
+                                Ok(cmd) => self.command(cmd),
+                                Err(_) => break,
+                            }
+                        }
+                    }
                     None => return,
                 },
                 _ = sleep => {
@@ -259,25 +287,67 @@ impl PeerTask {
                         c.abort();
                     }
                 }
-                Output::Send(id, msg) => {
-                    let ok = self
-                        .conns
-                        .get(&id)
-                        .map(|c| c.tx.try_send(msg.to_bytes()).is_ok());
-                    if ok == Some(false) {
-                        // The write queue is full: this peer does not read. Close rather
-                        // than stall; the watchdog and failover take over.
-                        tracing::warn!("write queue full, closing connection");
-                        self.conns.remove(&id);
-                        self.peer
-                            .handle(Instant::now().into_std(), Input::Disconnected(id));
-                    }
-                }
+                Output::Send(id, msg) => self.queue_send(id, &msg),
                 Output::Close(id) => {
+                    // What is queued for it still goes out before the writer closes.
+                    self.flush_conn(id);
                     self.conns.remove(&id);
                 }
                 Output::Deliver(msg) => self.deliver(msg),
                 Output::Event(e) => self.event(e),
+            }
+        }
+    }
+
+    /// Appends an encoded message to the connection's pending batch.
+    fn queue_send(&mut self, id: ConnId, msg: &RawMessage) {
+        if !self.conns.contains_key(&id) {
+            return;
+        }
+        let i = match self.out.iter().position(|(c, _)| *c == id) {
+            Some(i) => i,
+            None => {
+                self.out.push((id, bytes::BytesMut::with_capacity(4096)));
+                self.out.len() - 1
+            }
+        };
+        msg.encode(&mut self.out[i].1);
+        if self.out[i].1.len() >= transport::WRITE_BATCH {
+            self.flush_conn(id);
+        }
+    }
+
+    /// Hands one connection's batch to its writer. A full write queue means the peer does
+    /// not read: the connection is closed rather than stalling the node (the watchdog
+    /// and failover take over). Returns whether the connection was closed.
+    fn flush_conn(&mut self, id: ConnId) -> bool {
+        let Some(i) = self.out.iter().position(|(c, _)| *c == id) else {
+            return false;
+        };
+        let (_, buf) = self.out.swap_remove(i);
+        let ok = self
+            .conns
+            .get(&id)
+            .map(|c| c.tx.try_send(buf.freeze()).is_ok());
+        if ok == Some(false) {
+            tracing::warn!("write queue full, closing connection");
+            self.conns.remove(&id);
+            self.peer
+                .handle(Instant::now().into_std(), Input::Disconnected(id));
+            return true;
+        }
+        false
+    }
+
+    /// Hands every pending batch to the writers.
+    fn flush(&mut self) {
+        // Bounded: each round either empties `out` or closes a connection.
+        for _ in 0..=self.conns.len() + 1 {
+            let Some(&(id, _)) = self.out.first() else {
+                return;
+            };
+            if self.flush_conn(id) {
+                self.drain();
             }
         }
     }
@@ -362,9 +432,8 @@ impl PeerTask {
             end_to_end = h.end_to_end,
         );
         let received = Instant::now();
-        let task = async move {
+        let answer = async move {
             let answer = dispatch::dispatch(&node, msg, &from).await;
-            drop(permit);
             let code = crate::fields::result_code(&answer);
             tracing::trace!(result_code = code, "answered");
             node.inner.metrics.answer(
@@ -373,9 +442,24 @@ impl PeerTask {
                 code,
                 Some(received.elapsed()),
             );
-            let _ = tx.send(PeerCmd::Answer(answer)).await;
+            answer
         };
-        tokio::spawn(tracing::Instrument::instrument(task, span));
+        let mut answer = Box::pin(tracing::Instrument::instrument(answer, span));
+        // A handler that answers at once runs here, without a task of its own; the
+        // answer joins this burst's write.
+        let mut cx = std::task::Context::from_waker(&self.noop);
+        if let std::task::Poll::Ready(answer) = answer.as_mut().poll(&mut cx) {
+            drop(permit);
+            if let Err(e) = self.peer.send(answer) {
+                tracing::debug!("answer dropped: {e}");
+            }
+            return;
+        }
+        tokio::spawn(async move {
+            let answer = answer.await;
+            drop(permit);
+            let _ = tx.send(PeerCmd::Answer(answer)).await;
+        });
     }
 
     fn event(&mut self, e: PeerEvent) {
