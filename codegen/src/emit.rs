@@ -27,6 +27,11 @@ fn doc(text: &str) -> TokenStream {
     quote! { #( #[doc = #lines] )* }
 }
 
+/// Dictionary prose for rustdoc: brackets are escaped so `*[ AVP ]` is not read as a link.
+fn prose(text: &str) -> String {
+    text.replace('[', "\\[").replace(']', "\\]")
+}
+
 fn inner_doc(text: &str) -> TokenStream {
     let lines = text.lines().map(|l| {
         if l.is_empty() {
@@ -240,7 +245,7 @@ fn avp_doc(model: &Model, a: &Avp) -> String {
     }
     if !a.doc.is_empty() {
         s.push_str("\n\n");
-        s.push_str(&a.doc);
+        s.push_str(&prose(&a.doc));
     }
     if !a.enums.is_empty() {
         s.push_str("\n\nValues:\n");
@@ -332,7 +337,7 @@ fn module(model: &Model, m: usize, boxed: &Boxing) -> TokenStream {
         text.push_str(&format!(" (<{}>)", md.href));
     }
     if !md.doc.is_empty() {
-        text.push_str(&format!("\n\n{}", md.doc));
+        text.push_str(&format!("\n\n{}", prose(&md.doc)));
     }
     text.push_str(&format!(
         "\n\n{} AVPs, {} commands, {} result codes.",
@@ -363,7 +368,7 @@ fn module(model: &Model, m: usize, boxed: &Boxing) -> TokenStream {
                 t.push_str(&format!(", {}", r.spec));
             }
             if !r.doc.is_empty() {
-                t.push_str(&format!("\n\n{}", r.doc));
+                t.push_str(&format!("\n\n{}", prose(&r.doc)));
             }
             let d = doc(&t);
             quote! { #d pub const #c: u32 = #v; }
@@ -385,7 +390,7 @@ fn module(model: &Model, m: usize, boxed: &Boxing) -> TokenStream {
                 t.push_str(&format!(", {}", a.spec));
             }
             if !a.doc.is_empty() {
-                t.push_str(&format!("\n\n{}", a.doc));
+                t.push_str(&format!("\n\n{}", prose(&a.doc)));
             }
             let cmds: Vec<String> = a
                 .commands
@@ -485,7 +490,7 @@ fn enum_type(model: &Model, a: &Avp) -> TokenStream {
     let vdocs = a.enums.iter().map(|e| {
         let mut t = format!("`{}` ({})", e.name, e.value);
         if !e.doc.is_empty() {
-            t.push_str(&format!(": {}", e.doc));
+            t.push_str(&format!(": {}", prose(&e.doc)));
         }
         if e.origin != model.modules[a.module].name {
             t.push_str(&format!(" Added by `{}`.", e.origin));
@@ -650,7 +655,7 @@ fn field(model: &Model, e: &Entry, a: &Avp, boxed: bool) -> TokenStream {
     }
     t.push_str(&format!("), {kind}, {card}."));
     if !e.doc.is_empty() {
-        t.push_str(&format!(" {}", e.doc));
+        t.push_str(&format!(" {}", prose(&e.doc)));
     }
     let d = doc(&t);
     quote! { #d pub #name: #ty, }
@@ -796,7 +801,7 @@ fn command(model: &Model, c: &Command, boxed: &Boxing) -> TokenStream {
             text.push_str(&format!(" ({spec})"));
         }
         if !c.doc.is_empty() {
-            text.push_str(&format!("\n\n{}", c.doc));
+            text.push_str(&format!("\n\n{}", prose(&c.doc)));
         }
         text.push_str("\n\nGrammar:\n\n```text\n");
         text.push_str(&grammar_text(model, &head, g));
