@@ -179,3 +179,43 @@ fn bad_values_are_usage_errors() {
         .code(2)
         .stderr(predicate::str::contains("bad.toml:3:1: avps.Rating-Group"));
 }
+
+#[test]
+fn cer_refused_is_a_network_error_with_the_reason() {
+    let server = cli_support::start();
+    // Accounting (application 3) is not served: the CEA says 5010.
+    diameter()
+        .args([
+            "send",
+            "ACR",
+            "--timeout",
+            "5s",
+            "--peer",
+            &server.addr.to_string(),
+        ])
+        .args([
+            "--avp",
+            "Accounting-Record-Type=EVENT_RECORD",
+            "--avp",
+            "Accounting-Record-Number=0",
+        ])
+        .assert()
+        .code(3)
+        .stderr(predicate::str::contains(
+            "refused our CER with Result-Code 5010",
+        ));
+}
+
+#[test]
+fn peer_as_host_name_and_port() {
+    let server = cli_support::start();
+    diameter()
+        .args([
+            "send",
+            "ccr",
+            "--peer",
+            &format!("localhost:{}", server.addr.port()),
+        ])
+        .assert()
+        .success();
+}

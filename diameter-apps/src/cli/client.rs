@@ -4,7 +4,7 @@
 use super::exit::CliError;
 use diameter_core::base::DisconnectCause;
 use diameter_core::node::{FailoverPolicy, Node, NodeEvent, NodeLimits, PeerConfig};
-use diameter_core::peer::PeerSettings;
+use diameter_core::peer::{DownReason, PeerSettings};
 use diameter_core::routing::{Route, RouteAction};
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -12,8 +12,8 @@ use std::time::Duration;
 /// How to connect.
 #[derive(Clone, Debug)]
 pub struct ClientOptions {
-    /// The peer's address.
-    pub peer: SocketAddr,
+    /// The peer: ADDR:PORT or HOST:PORT (a port alone means 127.0.0.1).
+    pub peer: String,
     /// Our Origin-Host.
     pub origin_host: String,
     /// Our Origin-Realm.
@@ -24,6 +24,48 @@ pub struct ClientOptions {
     pub connect_timeout: Duration,
     /// Requests in flight at once.
     pub max_pending: usize,
+}
+
+/// Why a peer went down, in words.
+fn why(reason: &DownReason) -> String {
+    match reason {
+        DownReason::Transport => "the connection was refused or dropped".into(),
+        DownReason::CapabilitiesRejected(code) => format!(
+            "the peer refused our CER with Result-Code {code} ({})",
+            diameter::dict::DICTIONARY
+                .result_code_name(*code)
+                .unwrap_or("unknown")
+        ),
+        DownReason::Timeout => "no CEA in time".into(),
+        other => format!("{other:?}"),
+    }
+}
+
+/// Resolves ADDR:PORT, HOST:PORT or PORT to one socket address.
+pub async fn resolve(peer: &str) -> Result<SocketAddr, CliError> {
+    if let Ok(a) = peer.parse::<SocketAddr>() {
+        return Ok(a);
+    }
+    let text = if peer.parse::<u16>().is_ok() {
+        format!("127.0.0.1:{peer}")
+    } else {
+        peer.to_owned()
+    };
+    // IPv4 first: servers commonly listen on 0.0.0.0 only, and localhost may list ::1 first.
+    let addrs: Vec<SocketAddr> = tokio::net::lookup_host(text.as_str())
+        .await
+        .map_err(|e| {
+            CliError::usage(format!(
+                "--peer {peer:?}: not ADDR:PORT or a resolvable HOST:PORT ({e})"
+            ))
+        })?
+        .collect();
+    addrs
+        .iter()
+        .find(|a| a.is_ipv4())
+        .or(addrs.first())
+        .copied()
+        .ok_or_else(|| CliError::usage(format!("--peer {peer:?}: the name has no address")))
 }
 
 /// A connected client.
@@ -38,6 +80,7 @@ const PEER_KEY: &str = "peer.diameter-cli";
 impl Client {
     /// Connects and completes the capabilities exchange, or says why not.
     pub async fn connect(o: &ClientOptions) -> Result<Client, CliError> {
+        let addr = resolve(&o.peer).await?;
         let settings = PeerSettings {
             cea_timeout: o.connect_timeout,
             ..PeerSettings::default()
@@ -50,7 +93,7 @@ impl Client {
                 max_pending_per_peer: o.max_pending.max(16),
                 ..NodeLimits::default()
             })
-            .peer(PeerConfig::new(PEER_KEY, o.peer).settings(settings))
+            .peer(PeerConfig::new(PEER_KEY, addr).settings(settings))
             .route(Route::default_route(
                 RouteAction::Relay,
                 vec![PEER_KEY.to_owned()],
@@ -78,14 +121,14 @@ impl Client {
                     node.abort();
                     return Err(CliError::network(format!(
                         "no capabilities exchange with {} within {:?} (is a Diameter server listening there?)",
-                        o.peer, o.connect_timeout
+                        addr, o.connect_timeout
                     )));
                 }
                 Ok(Ok(NodeEvent::PeerDown { reason, .. })) => {
                     node.abort();
                     return Err(CliError::network(format!(
-                        "connection to {} failed: {reason:?}",
-                        o.peer
+                        "connection to {addr} failed: {}",
+                        why(&reason)
                     )));
                 }
                 Ok(_) => {}

@@ -9,7 +9,6 @@ use super::exit::{CliError, CliResult, FAILURE, OK};
 use super::style::Style;
 use super::{duration, hexin};
 use diameter_core::node::RequestError;
-use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -45,7 +44,7 @@ pub struct SendArgs {
     pub command: Option<String>,
     /// The peer to connect to.
     #[arg(long, default_value = "127.0.0.1:3868", value_name = "ADDR:PORT")]
-    pub peer: SocketAddr,
+    pub peer: String,
     /// A request written as TOML or JSON.
     #[arg(long, short, value_name = "FILE")]
     pub file: Option<PathBuf>,
@@ -239,7 +238,7 @@ async fn send(args: &SendArgs, style: &Style) -> CliResult {
         .find(|a| a.id == probe.application_id);
     let acct = info.is_some_and(|a| a.accounting);
     let client = Client::connect(&ClientOptions {
-        peer: args.peer,
+        peer: args.peer.clone(),
         origin_host: args.origin_host.clone(),
         origin_realm: args.origin_realm.clone().unwrap_or_else(|| {
             args.origin_host

@@ -11,7 +11,6 @@ use diameter_core::fields::result_code;
 use diameter_core::node::RequestError;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use stats::{RunInfo, Stats};
-use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -36,7 +35,7 @@ answer at all, 3 when a connection cannot be set up.")]
 pub struct BenchArgs {
     /// The peer to load.
     #[arg(long, default_value = "127.0.0.1:3868", value_name = "ADDR:PORT")]
-    pub peer: SocketAddr,
+    pub peer: String,
     /// Message kind.
     #[arg(long, value_enum, default_value = "ccr-session")]
     pub kind: Kind,
@@ -149,7 +148,7 @@ async fn bench(args: &BenchArgs) -> CliResult {
     let mut clients = Vec::new();
     for c in 0..args.connections {
         let client = Client::connect(&ClientOptions {
-            peer: args.peer,
+            peer: args.peer.clone(),
             origin_host: format!("bench-{c}.{}", args.origin_realm),
             origin_realm: args.origin_realm.clone(),
             applications: vec![(templates.application_id, false)],

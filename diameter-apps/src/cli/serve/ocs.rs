@@ -1,8 +1,10 @@
 //! `diameter serve ocs`: flags and configuration file of the online charging server.
 
 use super::node::{resolve, NodeFlags, NodeIdentity, NodeKeys};
+use super::signal;
 use crate::cli::config::{load, ConfigFile};
 use crate::cli::exit::{CliError, CliResult, OK};
+use crate::ocs::{self, ServeOptions};
 use std::path::PathBuf;
 
 /// An example configuration file, shown in help and in configuration errors.
@@ -11,7 +13,8 @@ pub const EXAMPLE: &str = r#"    listen = "0.0.0.0:3868"
     origin_realm = "example.net"
     store = "sqlite://ocs.db"          # or postgres://user:pass@db/ocs
     accounts = "accounts.toml"
-    auto_provision = 100"#;
+    tariffs = "tariffs.toml"
+    auto_provision = 100               # balance of new subscribers, minor units"#;
 
 /// Arguments of `diameter serve ocs`.
 #[derive(Debug, clap::Args)]
@@ -27,7 +30,8 @@ Configuration file (TOML; flags override it):
     origin_realm = "example.net"
     store = "sqlite://ocs.db"          # or postgres://user:pass@db/ocs
     accounts = "accounts.toml"
-    auto_provision = 100"#))]
+    tariffs = "tariffs.toml"
+    auto_provision = 100               # balance of new subscribers, minor units"#))]
 pub struct OcsArgs {
     /// Listening address and identity.
     #[command(flatten)]
@@ -41,9 +45,12 @@ pub struct OcsArgs {
     /// Accounts to load at start (file format of the OCS).
     #[arg(long, value_name = "FILE")]
     pub accounts: Option<PathBuf>,
-    /// Create unknown subscribers on their first request with this balance.
+    /// Tariffs to rate with (TOML file of the OCS).
+    #[arg(long, value_name = "FILE")]
+    pub tariffs: Option<PathBuf>,
+    /// Create unknown subscribers on their first request with this balance (minor units).
     #[arg(long, value_name = "AMOUNT")]
-    pub auto_provision: Option<u64>,
+    pub auto_provision: Option<i64>,
     /// Only validate the configuration and print the resolved settings.
     #[arg(long)]
     pub check: bool,
@@ -58,7 +65,8 @@ struct OcsFile {
     origin_realm: Option<toml::Spanned<String>>,
     store: Option<toml::Spanned<String>>,
     accounts: Option<PathBuf>,
-    auto_provision: Option<u64>,
+    tariffs: Option<PathBuf>,
+    auto_provision: Option<i64>,
 }
 
 /// The resolved settings of the OCS, handed to the server.
@@ -70,8 +78,10 @@ pub struct OcsSettings {
     pub store: Option<String>,
     /// Accounts file to load.
     pub accounts: Option<PathBuf>,
-    /// Balance for auto-provisioned subscribers.
-    pub auto_provision: Option<u64>,
+    /// Tariffs file.
+    pub tariffs: Option<PathBuf>,
+    /// Balance for auto-provisioned subscribers, minor units.
+    pub auto_provision: Option<i64>,
 }
 
 impl OcsFile {
@@ -105,18 +115,22 @@ pub fn settings(args: &OcsArgs) -> Result<OcsSettings, CliError> {
         _ => None,
     };
     let accounts = args.accounts.clone().or(file_keys.accounts);
-    if let Some(a) = &accounts {
-        if !a.is_file() {
-            return Err(CliError::usage(format!(
-                "accounts file {} does not exist\n  = fix: give an existing file to --accounts (or `accounts =`)",
-                a.display()
-            )));
+    let tariffs = args.tariffs.clone().or(file_keys.tariffs);
+    for (what, path) in [("accounts", &accounts), ("tariffs", &tariffs)] {
+        if let Some(p) = path {
+            if !p.is_file() {
+                return Err(CliError::usage(format!(
+                    "{what} file {} does not exist\n  = fix: give an existing file to --{what} (or `{what} =`)",
+                    p.display()
+                )));
+            }
         }
     }
     Ok(OcsSettings {
         node,
         store,
         accounts,
+        tariffs,
         auto_provision: args.auto_provision.or(file_keys.auto_provision),
     })
 }
@@ -147,21 +161,44 @@ pub fn run(args: &OcsArgs) -> CliResult {
         println!("listen        {}", s.node.listen);
         println!("origin_host   {}", s.node.origin_host);
         println!("origin_realm  {}", s.node.origin_realm);
-        println!(
-            "store         {}",
-            s.store.as_deref().unwrap_or("(embedded default)")
-        );
+        println!("store         {}", serve_options(&s).store);
         if let Some(a) = &s.accounts {
             println!("accounts      {}", a.display());
+        }
+        if let Some(t) = &s.tariffs {
+            println!("tariffs       {}", t.display());
         }
         if let Some(a) = s.auto_provision {
             println!("auto_provision {a}");
         }
         return Ok(OK);
     }
-    tracing::info!(?s, "starting the online charging server");
-    Err(CliError::unavailable(
-        "the online charging server is not in this build yet: \
-         diameter_apps::ocs::serve(ServeOptions) is missing",
-    ))
+    signal::runtime()?.block_on(serve(s))
+}
+
+/// The server's options from the resolved settings.
+pub fn serve_options(s: &OcsSettings) -> ServeOptions {
+    let defaults = ServeOptions::default();
+    ServeOptions {
+        listen: s.node.listen,
+        origin_host: s.node.origin_host.clone(),
+        origin_realm: s.node.origin_realm.clone(),
+        store: s.store.clone().unwrap_or(defaults.store.clone()),
+        accounts: s.accounts.clone(),
+        tariffs_file: s.tariffs.clone(),
+        auto_provision: s.auto_provision,
+        ..defaults
+    }
+}
+
+async fn serve(s: OcsSettings) -> CliResult {
+    let opts = serve_options(&s);
+    let handle = ocs::start(opts).await.map_err(|e| match e {
+        ocs::Error::Io(e) => CliError::network(format!("cannot listen on {}: {e}", s.node.listen)),
+        e => CliError::usage(format!("cannot start the online charging server: {e}")),
+    })?;
+    signal::announce("ocs", &handle.local_addrs());
+    signal::shutdown().await;
+    handle.stop().await;
+    Ok(OK)
 }

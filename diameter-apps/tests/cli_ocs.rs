@@ -1,0 +1,126 @@
+//! `diameter serve ocs` as a process, then `send` and `bench` against it on loopback.
+
+use assert_cmd::Command;
+use std::io::BufRead;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// The server process; killed (by its own pid) when dropped.
+struct Server(std::process::Child);
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn fixture(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(name)
+}
+
+/// Starts the OCS on an ephemeral port with a fresh SQLite store; returns its address.
+fn start_ocs(dir: &std::path::Path) -> (Server, String) {
+    let store = format!("sqlite://{}", dir.join("ocs.db").display());
+    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("diameter"))
+        .args(["serve", "ocs", "--listen", "127.0.0.1:0", "--store", &store])
+        .args(["--auto-provision", "1000000", "--tariffs"])
+        .arg(fixture("tariffs.toml"))
+        .env("NO_COLOR", "1")
+        .env_remove("RUST_LOG")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("spawn");
+    let stdout = child.stdout.take().expect("stdout");
+    let server = Server(child);
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut line = String::new();
+        let _ = std::io::BufReader::new(stdout).read_line(&mut line);
+        let _ = tx.send(line);
+    });
+    let line = rx
+        .recv_timeout(Duration::from_secs(30))
+        .expect("the OCS prints its address");
+    assert!(line.starts_with("ocs listening on "), "{line}");
+    let addr = line.trim().rsplit(' ').next().expect("addr").to_owned();
+    (server, addr)
+}
+
+fn diameter() -> Command {
+    let mut c = Command::cargo_bin("diameter").expect("binary");
+    c.env("NO_COLOR", "1").env_remove("RUST_LOG");
+    c.timeout(Duration::from_secs(60));
+    c
+}
+
+#[test]
+fn send_ccr_session_and_event_to_the_ocs() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (_ocs, addr) = start_ocs(dir.path());
+    let out = diameter()
+        .args(["send", "ccr", "--json", "--peer", &addr])
+        .args(["--avp", "Session-Id=cli-test;1;1"])
+        .output()
+        .expect("run");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(v["command"]["abbrev"], "CCA");
+    let granted = v["avps"]
+        .as_array()
+        .expect("avps")
+        .iter()
+        .find(|a| a["name"] == "Multiple-Services-Credit-Control")
+        .expect("MSCC");
+    assert_eq!(granted["avps"][0]["name"], "Granted-Service-Unit");
+    diameter()
+        .args([
+            "send",
+            "ccr",
+            "--type",
+            "termination",
+            "--number",
+            "1",
+            "--peer",
+            &addr,
+        ])
+        .args(["--avp", "Session-Id=cli-test;1;1"])
+        .args([
+            "--avp",
+            "Multiple-Services-Credit-Control.Used-Service-Unit.CC-Total-Octets=1000",
+        ])
+        .assert()
+        .success();
+    diameter()
+        .args(["send", "ccr", "--type", "event", "--peer", &addr])
+        .assert()
+        .success();
+}
+
+#[test]
+fn bench_the_ocs_for_two_seconds() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (_ocs, addr) = start_ocs(dir.path());
+    let out = diameter()
+        .args([
+            "bench", "--peer", &addr, "-c", "2", "-o", "4", "-d", "2s", "--json",
+        ])
+        .output()
+        .expect("run");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert!(v["answered"].as_u64().expect("answered") > 20, "{v:#}");
+    assert_eq!(v["timeouts"], 0);
+    assert_eq!(v["result_codes"][0]["code"], 2001, "{v:#}");
+}
