@@ -1,19 +1,11 @@
 //! `diameter serve ocs` as a process, then `send` and `bench` against it on loopback.
 
+mod cli_support;
+
 use assert_cmd::Command;
-use std::io::BufRead;
+use cli_support::{spawn_server, ServerProcess};
 use std::path::PathBuf;
 use std::time::Duration;
-
-/// The server process; killed (by its own pid) when dropped.
-struct Server(std::process::Child);
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 fn fixture(name: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -22,32 +14,21 @@ fn fixture(name: &str) -> PathBuf {
 }
 
 /// Starts the OCS on an ephemeral port with a fresh SQLite store; returns its address.
-fn start_ocs(dir: &std::path::Path) -> (Server, String) {
+fn start_ocs(dir: &std::path::Path) -> (ServerProcess, String) {
     let store = format!("sqlite://{}", dir.join("ocs.db").display());
-    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("diameter"))
-        .args(["serve", "ocs", "--listen", "127.0.0.1:0", "--store", &store])
-        .args(["--auto-provision", "1000000", "--tariffs"])
-        .arg(fixture("tariffs.toml"))
-        .env("NO_COLOR", "1")
-        .env_remove("RUST_LOG")
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .expect("spawn");
-    let stdout = child.stdout.take().expect("stdout");
-    let server = Server(child);
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let mut line = String::new();
-        let _ = std::io::BufReader::new(stdout).read_line(&mut line);
-        let _ = tx.send(line);
-    });
-    let line = rx
-        .recv_timeout(Duration::from_secs(30))
-        .expect("the OCS prints its address");
-    assert!(line.starts_with("ocs listening on "), "{line}");
-    let addr = line.trim().rsplit(' ').next().expect("addr").to_owned();
-    (server, addr)
+    let tariffs = fixture("tariffs.toml");
+    spawn_server(&[
+        "serve",
+        "ocs",
+        "--listen",
+        "127.0.0.1:0",
+        "--store",
+        &store,
+        "--auto-provision",
+        "1000000",
+        "--tariffs",
+        tariffs.to_str().expect("path"),
+    ])
 }
 
 fn diameter() -> Command {

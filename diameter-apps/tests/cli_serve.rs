@@ -4,7 +4,6 @@ mod cli_support;
 
 use assert_cmd::Command;
 use predicates::prelude::*;
-use std::io::BufRead;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -223,41 +222,6 @@ fn usage_errors_exit_2_and_help_has_examples() {
         .stdout(predicate::str::contains("Exit codes:"));
 }
 
-/// A server process started by a test; killed (by its own pid) when dropped.
-struct Child(std::process::Child);
-
-impl Drop for Child {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// Starts `diameter ARGS` and returns it with the address from its first output line.
-fn start_server(args: &[&str]) -> (Child, String) {
-    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("diameter"))
-        .args(args)
-        .env("NO_COLOR", "1")
-        .env_remove("RUST_LOG")
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .expect("spawn");
-    let stdout = child.stdout.take().expect("stdout");
-    let child = Child(child);
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let mut line = String::new();
-        let _ = std::io::BufReader::new(stdout).read_line(&mut line);
-        let _ = tx.send(line);
-    });
-    let line = rx
-        .recv_timeout(Duration::from_secs(20))
-        .expect("the server prints its address");
-    let addr = line.trim().rsplit(' ').next().expect("address").to_owned();
-    (child, addr)
-}
-
 #[test]
 fn relay_forwards_a_ccr_to_the_server() {
     let server = cli_support::start();
@@ -283,7 +247,8 @@ servers = ["ocs.localdomain"]
             server.addr
         ),
     );
-    let (_relay, addr) = start_server(&["serve", "relay", "--config", cfg.to_str().expect("path")]);
+    let (_relay, addr) =
+        cli_support::spawn_server(&["serve", "relay", "--config", cfg.to_str().expect("path")]);
     // The relay connects to the server in the background: retry for a few seconds.
     let end = Instant::now() + Duration::from_secs(15);
     let mut last = None;

@@ -135,7 +135,8 @@ pub fn settings(args: &OcsArgs) -> Result<OcsSettings, CliError> {
     })
 }
 
-fn check_store(
+/// Checks a store URL (sqlite: or postgres:), pointing into the file when it came from one.
+pub fn check_store(
     url: &str,
     span: Option<std::ops::Range<usize>>,
     file: Option<&ConfigFile>,

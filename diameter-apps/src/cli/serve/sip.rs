@@ -1,14 +1,17 @@
 //! `diameter serve sip`: flags and configuration file of the SIP AAA server.
 
 use super::node::{resolve, NodeFlags, NodeIdentity, NodeKeys};
+use super::signal;
 use crate::cli::config::{load, ConfigFile};
 use crate::cli::exit::{CliError, CliResult, OK};
+use crate::sip::{self, ServeOptions};
 use std::path::PathBuf;
 
 /// An example configuration file.
 pub const EXAMPLE: &str = r#"    listen = "0.0.0.0:3868"
     origin_host = "sip-aaa.example.net"
     origin_realm = "example.net"
+    store = "sqlite://sip.db"          # or postgres://user:pass@db/sip
     users = "users.toml""#;
 
 /// Arguments of `diameter serve sip`.
@@ -23,11 +26,15 @@ Configuration file (TOML; flags override it):
 ", r#"    listen = "0.0.0.0:3868"
     origin_host = "sip-aaa.example.net"
     origin_realm = "example.net"
+    store = "sqlite://sip.db"          # or postgres://user:pass@db/sip
     users = "users.toml""#))]
 pub struct SipArgs {
     /// Listening address and identity.
     #[command(flatten)]
     pub node: NodeFlags,
+    /// User store URL: sqlite://FILE (embedded, the default) or postgres://...
+    #[arg(long, value_name = "URL")]
+    pub store: Option<String>,
     /// Users and their credentials (file format of the SIP server).
     #[arg(long, value_name = "FILE")]
     pub users: Option<PathBuf>,
@@ -45,6 +52,7 @@ struct SipFile {
     listen: Option<toml::Spanned<String>>,
     origin_host: Option<toml::Spanned<String>>,
     origin_realm: Option<toml::Spanned<String>>,
+    store: Option<toml::Spanned<String>>,
     users: Option<PathBuf>,
 }
 
@@ -53,6 +61,8 @@ struct SipFile {
 pub struct SipSettings {
     /// Where to listen and who we are.
     pub node: NodeIdentity,
+    /// Store URL; `None` is the embedded default.
+    pub store: Option<String>,
     /// Users file.
     pub users: Option<PathBuf>,
 }
@@ -91,7 +101,16 @@ pub fn settings(args: &SipArgs) -> Result<SipSettings, CliError> {
             )));
         }
     }
-    Ok(SipSettings { node, users })
+    let store = match (&args.store, &keys.store) {
+        (Some(s), _) => Some(super::ocs::check_store(s, None, None)?),
+        (None, Some(s)) => Some(super::ocs::check_store(
+            s.get_ref(),
+            Some(s.span()),
+            file.as_ref(),
+        )?),
+        _ => None,
+    };
+    Ok(SipSettings { node, store, users })
 }
 
 /// Runs `diameter serve sip`.
@@ -101,13 +120,35 @@ pub fn run(args: &SipArgs) -> CliResult {
         println!("listen        {}", s.node.listen);
         println!("origin_host   {}", s.node.origin_host);
         println!("origin_realm  {}", s.node.origin_realm);
+        println!("store         {}", serve_options(&s).store);
         if let Some(u) = &s.users {
             println!("users         {}", u.display());
         }
         return Ok(OK);
     }
-    tracing::info!(?s, "starting the SIP server");
-    Err(CliError::unavailable(
-        "the SIP server is not in this build yet: diameter_apps::sip::serve(ServeOptions) is missing",
-    ))
+    signal::runtime()?.block_on(serve(s))
+}
+
+/// The server's options from the resolved settings.
+pub fn serve_options(s: &SipSettings) -> ServeOptions {
+    let defaults = ServeOptions::default();
+    ServeOptions {
+        listen: s.node.listen,
+        origin_host: s.node.origin_host.clone(),
+        origin_realm: s.node.origin_realm.clone(),
+        store: s.store.clone().unwrap_or(defaults.store.clone()),
+        users: s.users.clone(),
+        ..defaults
+    }
+}
+
+async fn serve(s: SipSettings) -> CliResult {
+    let handle = sip::start(serve_options(&s)).await.map_err(|e| match e {
+        sip::Error::Io(e) => CliError::network(format!("cannot listen on {}: {e}", s.node.listen)),
+        e => CliError::usage(format!("cannot start the SIP server: {e}")),
+    })?;
+    signal::announce("sip", &handle.local_addrs());
+    signal::shutdown().await;
+    handle.stop().await;
+    Ok(OK)
 }
