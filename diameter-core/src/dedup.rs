@@ -42,6 +42,12 @@ fn host_hash(host: &[u8]) -> u64 {
     })
 }
 
+/// The duplicate-detection key of a request and its Origin-Host as received.
+pub(crate) fn request_key(request: &RawMessage) -> Option<((u64, u32), Bytes)> {
+    let host = request.find(avp::ORIGIN_HOST, 0)?.data;
+    Some(((host_hash(&host), request.header.end_to_end), host))
+}
+
 struct Cached {
     at: Instant,
     /// The Origin-Host as received (a slice of the request, not a copy).
@@ -79,8 +85,7 @@ impl DuplicateCache {
     }
 
     fn key(request: &RawMessage) -> Option<(Key, Bytes)> {
-        let host = request.find(avp::ORIGIN_HOST, 0)?.data;
-        Some(((host_hash(&host), request.header.end_to_end), host))
+        request_key(request)
     }
 
     fn purge(&mut self, now: Instant) {

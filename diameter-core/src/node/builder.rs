@@ -242,6 +242,7 @@ impl NodeBuilder {
             handlers: self.handlers,
             peers: RwLock::new(HashMap::new()),
             dedup: Mutex::new(DuplicateCache::new(dup_cap, dup_ttl)),
+            inflight: Mutex::default(),
             events,
             next_conn: AtomicU64::new(1),
             e2e: Mutex::new(EndToEndIds::new(clock)),

@@ -11,7 +11,9 @@ use crate::message::RawMessage;
 use crate::result_code as rc;
 use crate::routing::{decide, Decision, LocalNode};
 use bytes::Bytes;
+use std::collections::HashMap;
 use std::time::Instant;
+use tokio::sync::oneshot;
 
 fn origin(node: &Node) -> Origin<'_> {
     Origin {
@@ -39,6 +41,11 @@ pub(crate) async fn dispatch(node: &Node, request: RawMessage, from: &str) -> Ra
         );
         return cached;
     }
+    if request.header.is_retransmit() {
+        if let Some(answer) = wait_in_flight(node, &request).await {
+            return answer;
+        }
+    }
     let caps = &node.inner.caps;
     let local = LocalNode {
         host: &caps.origin_host,
@@ -52,6 +59,88 @@ pub(crate) async fn dispatch(node: &Node, request: RawMessage, from: &str) -> Ra
     };
     super::lock(&node.inner.dedup).insert(Instant::now(), &request, &answer);
     answer
+}
+
+/// Handlers still running for requests, by duplicate-detection key, with the
+/// retransmissions waiting for their answers.
+#[derive(Default)]
+pub(crate) struct InFlight {
+    /// Key -> (the first request's Origin-Host, the waiting retransmissions).
+    entries: HashMap<(u64, u32), (Bytes, Waiters)>,
+}
+
+type Waiters = Vec<oneshot::Sender<RawMessage>>;
+
+/// Waiters on one request: at most this many; further duplicates run the handler.
+const MAX_WAITERS: usize = 16;
+
+/// Marks a request whose handler did not answer at once as in flight; dropping the guard
+/// (when the answer is ready, or the task ends otherwise) clears the mark and hands the
+/// answer, if any, to the duplicates waiting for it.
+pub(crate) struct InFlightGuard {
+    node: Node,
+    key: (u64, u32),
+    answer: Option<RawMessage>,
+}
+
+impl InFlightGuard {
+    /// Registers `request` (no guard when it has no Origin-Host or is already in flight).
+    pub(crate) fn register(node: &Node, request: &RawMessage) -> Option<InFlightGuard> {
+        let (key, host) = crate::dedup::request_key(request)?;
+        let mut table = super::lock(&node.inner.inflight);
+        if table.entries.contains_key(&key) {
+            return None;
+        }
+        table.entries.insert(key, (host, Vec::new()));
+        Some(InFlightGuard {
+            node: node.clone(),
+            key,
+            answer: None,
+        })
+    }
+
+    /// The answer to give the waiters.
+    pub(crate) fn done(mut self, answer: &RawMessage) {
+        self.answer = Some(answer.clone());
+    }
+}
+
+impl Drop for InFlightGuard {
+    fn drop(&mut self) {
+        let waiters = super::lock(&self.node.inner.inflight)
+            .entries
+            .remove(&self.key);
+        if let (Some((_, waiters)), Some(answer)) = (waiters, &self.answer) {
+            for w in waiters {
+                let _ = w.send(answer.clone());
+            }
+        }
+    }
+}
+
+/// A retransmission (T flag) of a request whose handler is still running waits for that
+/// answer (at most the request timeout) instead of running the handler again. `None`
+/// when nothing is in flight, or the first handler gave no answer in time.
+async fn wait_in_flight(node: &Node, request: &RawMessage) -> Option<RawMessage> {
+    let (key, host) = crate::dedup::request_key(request)?;
+    let rx = {
+        let mut table = super::lock(&node.inner.inflight);
+        let (first_host, waiters) = table.entries.get_mut(&key)?;
+        if !first_host.eq_ignore_ascii_case(&host) || waiters.len() >= MAX_WAITERS {
+            return None;
+        }
+        let (tx, rx) = oneshot::channel();
+        waiters.push(tx);
+        rx
+    };
+    tracing::debug!(
+        end_to_end = request.header.end_to_end,
+        "duplicate request waits for the answer in progress"
+    );
+    let limit = node.inner.limits.request_timeout;
+    let mut answer = tokio::time::timeout(limit, rx).await.ok()?.ok()?;
+    answer.header.hop_by_hop = request.header.hop_by_hop;
+    Some(answer)
 }
 
 async fn local_answer(node: &Node, request: &RawMessage) -> RawMessage {

@@ -14,6 +14,12 @@ pub type HandlerFuture = Pin<Box<dyn Future<Output = Result<RawMessage, DecodeEr
 ///
 /// Any `Fn(RawMessage) -> impl Future<Output = RawMessage>` is a handler. The node fixes
 /// the answer's Hop-by-Hop and End-to-End ids and clears its R bit.
+///
+/// The node polls the handler's future once on the peer's own task: an answer ready at
+/// once is sent with no task switch (batched with the other answers of that burst). A
+/// future that is not ready goes on in a task of its own; while it runs, retransmissions
+/// of the request (T flag) wait for its answer. Long computations belong in
+/// `tokio::task::spawn_blocking`, not in the first poll.
 pub trait Handler: Send + Sync + 'static {
     /// Handles one request.
     fn call(&self, request: RawMessage) -> HandlerFuture;

@@ -219,6 +219,7 @@ pub(crate) struct Inner {
     pub(crate) handlers: HashMap<(u32, u32), Arc<dyn Handler>>,
     pub(crate) peers: RwLock<HashMap<String, PeerHandle>>,
     pub(crate) dedup: Mutex<DuplicateCache>,
+    pub(crate) inflight: Mutex<dispatch::InFlight>,
     pub(crate) events: broadcast::Sender<NodeEvent>,
     pub(crate) next_conn: AtomicU64,
     e2e: Mutex<EndToEndIds>,
@@ -295,6 +296,19 @@ impl Node {
     /// A new End-to-End id.
     pub fn next_end_to_end(&self) -> u32 {
         lock(&self.inner.e2e).next()
+    }
+
+    /// The Origin-Hosts of the peers in the node's table (lowercase): configured peers,
+    /// and peers that connected to us while their connection lasts.
+    pub fn peers(&self) -> Vec<String> {
+        let mut v: Vec<String> = self
+            .inner
+            .peers
+            .read()
+            .map(|p| p.keys().cloned().collect())
+            .unwrap_or_default();
+        v.sort();
+        v
     }
 
     /// Whether the peer with this Origin-Host is open and its watchdog OKAY.
@@ -485,7 +499,7 @@ impl Node {
         let route = realm
             .as_deref()
             .and_then(|r| self.inner.routes.lookup(r, app));
-        let mut candidates: Vec<PeerHandle> = match route {
+        let mut candidates: Vec<&PeerHandle> = match route {
             Some(r)
                 if matches!(r.action, RouteAction::Relay | RouteAction::Proxy)
                     && !r.servers.is_empty() =>
@@ -494,7 +508,6 @@ impl Node {
                     .iter()
                     .filter_map(|s| peers.get(&s.to_ascii_lowercase()))
                     .filter(|p| usable(p))
-                    .cloned()
                     .collect()
             }
             _ => peers
@@ -504,7 +517,6 @@ impl Node {
                     (Some(r), None) => p.status.in_realm(r),
                     _ => true,
                 })
-                .cloned()
                 .collect(),
         };
         if candidates.is_empty() && route.is_none() {
@@ -512,7 +524,6 @@ impl Node {
             candidates = peers
                 .values()
                 .filter(|p| usable(p) && p.status.relay.load(Ordering::Acquire))
-                .cloned()
                 .collect();
         }
         if candidates.is_empty() {
@@ -527,9 +538,13 @@ impl Node {
             };
             return Err(RequestError::NoRoute(code));
         }
-        candidates.sort_by(|a, b| a.status.host.cmp(&b.status.host));
+        if candidates.len() == 1 {
+            return Ok(candidates[0].clone());
+        }
+        // Round robin over a stable order.
+        candidates.sort_unstable_by(|a, b| a.status.host.cmp(&b.status.host));
         let i = self.inner.rr.fetch_add(1, Ordering::Relaxed) % candidates.len();
-        Ok(candidates.swap_remove(i))
+        Ok(candidates[i].clone())
     }
 }
 

@@ -180,6 +180,11 @@ impl PeerTask {
                                 Err(_) => break,
                             }
                         }
+                        if self.unused() {
+                            self.flush();
+                            self.remove();
+                            return;
+                        }
                     }
                     None => return,
                 },
@@ -190,9 +195,37 @@ impl PeerTask {
                         p.span.in_scope(|| tracing::debug!("request timed out"));
                         let _ = p.reply.send(Err(RequestError::Timeout));
                     }
+                    if self.unused() {
+                        self.flush();
+                        self.remove();
+                        return;
+                    }
                 }
             }
         }
+    }
+
+    /// A peer that connected to us without being configured, now closed with no
+    /// connection left: it leaves the node's table (and its task ends).
+    fn unused(&self) -> bool {
+        self.addr.is_none()
+            && self.conns.is_empty()
+            && self.peer.state() == crate::peer::PeerState::Closed
+    }
+
+    /// Takes this peer out of the node's table, if the entry is still this task's.
+    fn remove(&mut self) {
+        self.fail_pending();
+        if let Ok(mut peers) = self.node.inner.peers.write() {
+            let key = self.status.host.to_ascii_lowercase();
+            if peers
+                .get(&key)
+                .is_some_and(|p| Arc::ptr_eq(&p.status, &self.status))
+            {
+                peers.remove(&key);
+            }
+        }
+        tracing::debug!("unconfigured peer removed");
     }
 
     fn input(&mut self, input: Input) {
@@ -424,6 +457,7 @@ impl PeerTask {
         let node = self.node.clone();
         let tx = self.tx.clone();
         let from = self.status.host.clone();
+        let request = msg.clone();
         let span = tracing::debug_span!(
             "request",
             application = h.application_id,
@@ -455,9 +489,14 @@ impl PeerTask {
             }
             return;
         }
+        // Still running: retransmissions of this request wait for its answer.
+        let guard = dispatch::InFlightGuard::register(&self.node, &request);
         tokio::spawn(async move {
             let answer = answer.await;
             drop(permit);
+            if let Some(g) = guard {
+                g.done(&answer);
+            }
             let _ = tx.send(PeerCmd::Answer(answer)).await;
         });
     }
