@@ -105,3 +105,23 @@ fn bench_the_ocs_for_two_seconds() {
     assert_eq!(v["timeouts"], 0);
     assert_eq!(v["result_codes"][0]["code"], 2001, "{v:#}");
 }
+
+#[test]
+fn quick_start_without_tariffs_answers_2001() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = format!("sqlite://{}", dir.path().join("ocs.db").display());
+    let (_ocs, addr) = spawn_server(&[
+        "serve",
+        "ocs",
+        "--listen",
+        "127.0.0.1:0",
+        "--store",
+        &store,
+        "--auto-provision",
+        "100",
+    ]);
+    diameter()
+        .args(["send", "ccr", "--peer", &addr])
+        .assert()
+        .success();
+}

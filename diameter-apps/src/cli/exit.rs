@@ -12,17 +12,6 @@ pub const FAILURE: u8 = 1;
 pub const USAGE: u8 = 2;
 /// The network or the peer failed: cannot connect, capabilities exchange refused, no answer.
 pub const NETWORK: u8 = 3;
-/// The feature is not available in this build (a server or runtime part not yet present).
-pub const UNAVAILABLE: u8 = 4;
-
-/// The table printed at the end of `diameter --help`.
-pub const EXIT_CODES_HELP: &str = "\
-Exit codes:
-  0  success
-  1  failure: non-2xxx Result-Code, malformed input, timeouts in bench, nothing found
-  2  usage or configuration error (bad flag, bad value, invalid config file)
-  3  network or peer error: cannot connect, CER refused, no answer
-  4  not available in this build";
 
 /// An error that ends the command with a message and an exit code.
 #[derive(Debug)]
@@ -52,13 +41,6 @@ impl CliError {
     pub fn network(message: impl Into<String>) -> Self {
         CliError {
             code: NETWORK,
-            message: message.into(),
-        }
-    }
-    /// A feature missing from this build (exit code 4).
-    pub fn unavailable(message: impl Into<String>) -> Self {
-        CliError {
-            code: UNAVAILABLE,
             message: message.into(),
         }
     }

@@ -45,8 +45,7 @@ Exit codes:
   0  success
   1  failure: non-2xxx Result-Code, malformed input, timeouts in bench, nothing found
   2  usage or configuration error (bad flag, bad value, invalid config file)
-  3  network or peer error: cannot connect, CER refused, no answer
-  4  not available in this build"
+  3  network or peer error: cannot connect, CER refused, no answer"
 )]
 pub struct Cli {
     /// The subcommand.

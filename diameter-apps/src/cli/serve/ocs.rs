@@ -4,6 +4,7 @@ use super::node::{resolve, NodeFlags, NodeIdentity, NodeKeys};
 use super::signal;
 use crate::cli::config::{load, ConfigFile};
 use crate::cli::exit::{CliError, CliResult, OK};
+use crate::ocs::rating::Tariffs;
 use crate::ocs::{self, ServeOptions};
 use std::path::PathBuf;
 
@@ -15,6 +16,35 @@ pub const EXAMPLE: &str = r#"    listen = "0.0.0.0:3868"
     accounts = "accounts.toml"
     tariffs = "tariffs.toml"
     auto_provision = 100               # balance of new subscribers, minor units"#;
+
+/// Tariffs used when neither `--tariffs` nor `tariffs =` is given, so that a fresh
+/// `diameter serve ocs --auto-provision 100` answers CCRs: data at 1 minor unit per MiB,
+/// voice at 5 per started minute, events (service-specific units) at 1 each.
+pub const DEMO_TARIFFS: &str = r#"
+currency = 978
+exponent = 2
+
+[[tariff]]
+name = "data"
+unit = "total_octets"
+block = 1048576
+price = 1
+default_quota = 10485760
+
+[[tariff]]
+name = "voice"
+unit = "time"
+block = 60
+price = 5
+default_quota = 300
+
+[[tariff]]
+name = "events"
+unit = "service_specific"
+block = 1
+price = 1
+default_quota = 1
+"#;
 
 /// Arguments of `diameter serve ocs`.
 #[derive(Debug, clap::Args)]
@@ -45,7 +75,8 @@ pub struct OcsArgs {
     /// Accounts to load at start (file format of the OCS).
     #[arg(long, value_name = "FILE")]
     pub accounts: Option<PathBuf>,
-    /// Tariffs to rate with (TOML file of the OCS).
+    /// Tariffs to rate with (TOML file of the OCS) [default: built-in demo tariffs: data
+    /// 1 per MiB, voice 5 per minute, events 1 each, in minor units].
     #[arg(long, value_name = "FILE")]
     pub tariffs: Option<PathBuf>,
     /// Create unknown subscribers on their first request with this balance (minor units).
@@ -166,8 +197,9 @@ pub fn run(args: &OcsArgs) -> CliResult {
         if let Some(a) = &s.accounts {
             println!("accounts      {}", a.display());
         }
-        if let Some(t) = &s.tariffs {
-            println!("tariffs       {}", t.display());
+        match &s.tariffs {
+            Some(t) => println!("tariffs       {}", t.display()),
+            None => println!("tariffs       (built-in demo tariffs)"),
         }
         if let Some(a) = s.auto_provision {
             println!("auto_provision {a}");
@@ -188,6 +220,13 @@ pub fn serve_options(s: &OcsSettings) -> ServeOptions {
         accounts: s.accounts.clone(),
         tariffs_file: s.tariffs.clone(),
         auto_provision: s.auto_provision,
+        tariffs: match &s.tariffs {
+            Some(_) => defaults.tariffs.clone(),
+            None => Tariffs::parse(DEMO_TARIFFS).unwrap_or_else(|e| {
+                tracing::warn!(error = %e, "the built-in demo tariffs do not parse");
+                defaults.tariffs.clone()
+            }),
+        },
         ..defaults
     }
 }
@@ -202,4 +241,14 @@ async fn serve(s: OcsSettings) -> CliResult {
     signal::shutdown().await;
     handle.stop().await;
     Ok(OK)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn demo_tariffs_parse() {
+        assert!(Tariffs::parse(DEMO_TARIFFS).is_ok());
+    }
 }
