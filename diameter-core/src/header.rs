@@ -108,7 +108,7 @@ impl Header {
             return Err(DecodeError::new(ErrorKind::UnsupportedVersion(h.version)));
         }
         let len = h.length as usize;
-        if len < HEADER_LEN || len % 4 != 0 || len != available {
+        if len < HEADER_LEN || !len.is_multiple_of(4) || len != available {
             return Err(DecodeError::new(ErrorKind::InvalidMessageLength {
                 length: h.length,
                 available,

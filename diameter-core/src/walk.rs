@@ -16,7 +16,7 @@ pub fn frame_len(buf: &[u8], max: u32) -> Result<Option<usize>, DecodeError> {
         return Err(DecodeError::new(ErrorKind::UnsupportedVersion(buf[0])));
     }
     let len = u32::from_be_bytes([0, buf[1], buf[2], buf[3]]);
-    if (len as usize) < HEADER_LEN || len % 4 != 0 {
+    if (len as usize) < HEADER_LEN || !len.is_multiple_of(4) {
         return Err(DecodeError::new(ErrorKind::InvalidMessageLength {
             length: len,
             available: buf.len(),
