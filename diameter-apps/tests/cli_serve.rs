@@ -271,3 +271,36 @@ servers = ["ocs.localdomain"]
     }
     panic!("no answer through the relay: {last:?}");
 }
+
+#[test]
+fn ocs_and_sip_peers_and_timers_from_the_file() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cfg = write(
+        dir.path(),
+        "ocs.toml",
+        "tcc = 600\nvalidity_time = 60\n\n[[peers]]\nhost = \"dra.example.net\"\naddress = \"127.0.0.1:3999\"\n",
+    );
+    diameter()
+        .args(["serve", "ocs", "--check", "--config"])
+        .arg(&cfg)
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("tcc           600 s"))
+        .stdout(predicate::str::contains("validity_time 60 s"))
+        .stdout(predicate::str::contains(
+            "peer          dra.example.net 127.0.0.1:3999",
+        ));
+    let cfg = write(
+        dir.path(),
+        "sip.toml",
+        "[[peers]]\nhost = \"dra.example.net\"\naddress = \"dra:3868\"\n",
+    );
+    diameter()
+        .args(["serve", "sip", "--check", "--config"])
+        .arg(&cfg)
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains(
+            "sip.toml:3:11: address \"dra:3868\" is not an address and port",
+        ));
+}

@@ -106,3 +106,80 @@ pub fn resolve(
         origin_realm,
     })
 }
+
+/// A `[[peers]]` entry of a configuration file.
+#[derive(Debug, Clone, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PeerEntry {
+    /// The peer's Origin-Host.
+    pub host: toml::Spanned<String>,
+    /// Where to connect; absent to only accept it.
+    pub address: Option<toml::Spanned<String>>,
+}
+
+/// A configured peer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PeerSetting {
+    /// Its Origin-Host.
+    pub host: String,
+    /// Where to connect; `None` to only accept it.
+    pub address: Option<SocketAddr>,
+}
+
+impl PeerSetting {
+    /// The diameter-core peer to connect to, for entries with an address.
+    pub fn to_config(&self) -> Option<diameter_core::node::PeerConfig> {
+        self.address
+            .map(|a| diameter_core::node::PeerConfig::new(self.host.clone(), a))
+    }
+}
+
+/// Checks `[[peers]]` entries: identities, duplicates and addresses.
+pub fn peer_settings(
+    entries: &[PeerEntry],
+    file: &ConfigFile,
+) -> Result<Vec<PeerSetting>, CliError> {
+    let mut peers: Vec<PeerSetting> = Vec::new();
+    for p in entries {
+        let host = p.host.get_ref();
+        if DiameterIdentity::new(host.as_str()).is_err() {
+            return Err(file.error(
+                Some(p.host.span()),
+                &format!("peer host {host:?} is not a DiameterIdentity"),
+                "use the peer's Origin-Host, an FQDN such as ocs1.example.net",
+            ));
+        }
+        if peers.iter().any(|q| q.host.eq_ignore_ascii_case(host)) {
+            return Err(file.error(
+                Some(p.host.span()),
+                &format!("peer {host:?} is defined twice"),
+                "keep one [[peers]] entry per host",
+            ));
+        }
+        let address = match &p.address {
+            Some(a) => Some(a.get_ref().parse::<SocketAddr>().map_err(|_| {
+                file.error(
+                    Some(a.span()),
+                    &format!("address {:?} is not an address and port", a.get_ref()),
+                    "write it as \"ADDR:PORT\", for example \"10.0.0.11:3868\"",
+                )
+            })?),
+            None => None,
+        };
+        peers.push(PeerSetting {
+            host: host.clone(),
+            address,
+        });
+    }
+    Ok(peers)
+}
+
+/// Prints the peers for `--check`.
+pub fn print_peers(peers: &[PeerSetting]) {
+    for p in peers {
+        let addr = p
+            .address
+            .map_or("(accept only)".to_owned(), |a| a.to_string());
+        println!("peer          {} {addr}", p.host);
+    }
+}

@@ -1,6 +1,8 @@
 //! `diameter serve ocs`: flags and configuration file of the online charging server.
 
-use super::node::{resolve, NodeFlags, NodeIdentity, NodeKeys};
+use super::node::{
+    peer_settings, print_peers, resolve, NodeFlags, NodeIdentity, NodeKeys, PeerEntry, PeerSetting,
+};
 use super::signal;
 use crate::cli::config::{load, ConfigFile};
 use crate::cli::exit::{CliError, CliResult, OK};
@@ -15,7 +17,13 @@ pub const EXAMPLE: &str = r#"    listen = "0.0.0.0:3868"
     store = "sqlite://ocs.db"          # or postgres://user:pass@db/ocs
     accounts = "accounts.toml"
     tariffs = "tariffs.toml"
-    auto_provision = 100               # balance of new subscribers, minor units"#;
+    auto_provision = 100               # balance of new subscribers, minor units
+    tcc = 3600                         # session supervision, seconds
+    validity_time = 1800               # Validity-Time of grants, seconds
+
+    [[peers]]                          # optional: peers to connect to (a relay)
+    host = "dra.example.net"
+    address = "10.0.0.2:3868""#;
 
 /// Tariffs used when neither `--tariffs` nor `tariffs =` is given, so that a fresh
 /// `diameter serve ocs --auto-provision 100` answers CCRs: data at 1 minor unit per MiB,
@@ -61,7 +69,13 @@ Configuration file (TOML; flags override it):
     store = "sqlite://ocs.db"          # or postgres://user:pass@db/ocs
     accounts = "accounts.toml"
     tariffs = "tariffs.toml"
-    auto_provision = 100               # balance of new subscribers, minor units"#))]
+    auto_provision = 100               # balance of new subscribers, minor units
+    tcc = 3600                         # session supervision, seconds
+    validity_time = 1800               # Validity-Time of grants, seconds
+
+    [[peers]]                          # optional: peers to connect to (a relay)
+    host = "dra.example.net"
+    address = "10.0.0.2:3868""#))]
 pub struct OcsArgs {
     /// Listening address and identity.
     #[command(flatten)]
@@ -98,6 +112,10 @@ struct OcsFile {
     accounts: Option<PathBuf>,
     tariffs: Option<PathBuf>,
     auto_provision: Option<i64>,
+    tcc: Option<u64>,
+    validity_time: Option<u32>,
+    #[serde(default)]
+    peers: Vec<PeerEntry>,
 }
 
 /// The resolved settings of the OCS, handed to the server.
@@ -113,6 +131,12 @@ pub struct OcsSettings {
     pub tariffs: Option<PathBuf>,
     /// Balance for auto-provisioned subscribers, minor units.
     pub auto_provision: Option<i64>,
+    /// Tcc session supervision, seconds.
+    pub tcc: Option<u64>,
+    /// Validity-Time of grants, seconds.
+    pub validity_time: Option<u32>,
+    /// Peers to connect to or accept.
+    pub peers: Vec<PeerSetting>,
 }
 
 impl OcsFile {
@@ -163,6 +187,12 @@ pub fn settings(args: &OcsArgs) -> Result<OcsSettings, CliError> {
         accounts,
         tariffs,
         auto_provision: args.auto_provision.or(file_keys.auto_provision),
+        tcc: file_keys.tcc,
+        validity_time: file_keys.validity_time,
+        peers: match &file {
+            Some(f) => peer_settings(&file_keys.peers, f)?,
+            None => Vec::new(),
+        },
     })
 }
 
@@ -204,6 +234,10 @@ pub fn run(args: &OcsArgs) -> CliResult {
         if let Some(a) = s.auto_provision {
             println!("auto_provision {a}");
         }
+        let o = serve_options(&s);
+        println!("tcc           {} s", o.tcc.as_secs());
+        println!("validity_time {} s", o.validity_time);
+        print_peers(&s.peers);
         return Ok(OK);
     }
     signal::runtime()?.block_on(serve(s))
@@ -227,6 +261,9 @@ pub fn serve_options(s: &OcsSettings) -> ServeOptions {
                 defaults.tariffs.clone()
             }),
         },
+        tcc: s.tcc.map_or(defaults.tcc, std::time::Duration::from_secs),
+        validity_time: s.validity_time.unwrap_or(defaults.validity_time),
+        peers: s.peers.iter().filter_map(PeerSetting::to_config).collect(),
         ..defaults
     }
 }

@@ -1,14 +1,15 @@
 //! `diameter serve relay`: a relay, proxy or redirect agent driven by a TOML routing table.
 
-use super::node::{resolve, NodeFlags, NodeIdentity, NodeKeys};
+use super::node::{
+    peer_settings, resolve, NodeFlags, NodeIdentity, NodeKeys, PeerEntry, PeerSetting,
+};
 use super::signal;
 use crate::cli::config::{load, ConfigFile};
 use crate::cli::exit::{CliError, CliResult, OK};
 use diameter_core::base::{app, DisconnectCause};
-use diameter_core::node::{Node, PeerConfig};
+use diameter_core::node::Node;
 use diameter_core::peer::AcceptPolicy;
 use diameter_core::routing::{Route, RouteAction, RoutingTable};
-use diameter_core::DiameterIdentity;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use toml::Spanned;
@@ -81,13 +82,6 @@ struct RelayFile {
 
 #[derive(Debug, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
-struct PeerEntry {
-    host: Spanned<String>,
-    address: Option<Spanned<String>>,
-}
-
-#[derive(Debug, serde::Deserialize)]
-#[serde(deny_unknown_fields)]
 struct RouteEntry {
     realm: Option<Spanned<String>>,
     application: Option<u32>,
@@ -103,15 +97,6 @@ enum Action {
     Proxy,
     Redirect,
     Local,
-}
-
-/// A configured peer.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PeerSetting {
-    /// Its Origin-Host.
-    pub host: String,
-    /// Where to connect; `None` to only accept it.
-    pub address: Option<SocketAddr>,
 }
 
 /// The resolved settings of the relay.
@@ -140,38 +125,7 @@ pub fn settings(args: &RelayArgs) -> Result<RelaySettings, CliError> {
         origin_realm: f.origin_realm.clone(),
     };
     let node = resolve(&args.node, &keys, Some(&file), "dra.localdomain")?;
-    let mut peers: Vec<PeerSetting> = Vec::new();
-    for p in &f.peers {
-        let host = p.host.get_ref();
-        if DiameterIdentity::new(host.as_str()).is_err() {
-            return Err(file.error(
-                Some(p.host.span()),
-                &format!("peer host {host:?} is not a DiameterIdentity"),
-                "use the peer's Origin-Host, an FQDN such as ocs1.example.net",
-            ));
-        }
-        if peers.iter().any(|q| q.host.eq_ignore_ascii_case(host)) {
-            return Err(file.error(
-                Some(p.host.span()),
-                &format!("peer {host:?} is defined twice"),
-                "keep one [[peers]] entry per host",
-            ));
-        }
-        let address = match &p.address {
-            Some(a) => Some(a.get_ref().parse::<SocketAddr>().map_err(|_| {
-                file.error(
-                    Some(a.span()),
-                    &format!("address {:?} is not an address and port", a.get_ref()),
-                    "write it as \"ADDR:PORT\", for example \"10.0.0.11:3868\"",
-                )
-            })?),
-            None => None,
-        };
-        peers.push(PeerSetting {
-            host: host.clone(),
-            address,
-        });
-    }
+    let peers = peer_settings(&f.peers, &file)?;
     let mut table = RoutingTable::new();
     let mut routes = Vec::new();
     for r in &f.routes {
@@ -283,10 +237,8 @@ async fn serve(s: RelaySettings) -> CliResult {
     if let Some(m) = s.metrics {
         b = b.metrics(m);
     }
-    for p in &s.peers {
-        if let Some(addr) = p.address {
-            b = b.peer(PeerConfig::new(p.host.clone(), addr));
-        }
+    for p in s.peers.iter().filter_map(PeerSetting::to_config) {
+        b = b.peer(p);
     }
     for r in &s.routes {
         b = b.route(r.clone());

@@ -1,6 +1,8 @@
 //! `diameter serve sip`: flags and configuration file of the SIP AAA server.
 
-use super::node::{resolve, NodeFlags, NodeIdentity, NodeKeys};
+use super::node::{
+    peer_settings, print_peers, resolve, NodeFlags, NodeIdentity, NodeKeys, PeerEntry, PeerSetting,
+};
 use super::signal;
 use crate::cli::config::{load, ConfigFile};
 use crate::cli::exit::{CliError, CliResult, OK};
@@ -12,7 +14,11 @@ pub const EXAMPLE: &str = r#"    listen = "0.0.0.0:3868"
     origin_host = "sip-aaa.example.net"
     origin_realm = "example.net"
     store = "sqlite://sip.db"          # or postgres://user:pass@db/sip
-    users = "users.toml""#;
+    users = "users.toml"
+
+    [[peers]]                          # optional: peers to connect to (a relay)
+    host = "dra.example.net"
+    address = "10.0.0.2:3868""#;
 
 /// Arguments of `diameter serve sip`.
 #[derive(Debug, clap::Args)]
@@ -27,7 +33,11 @@ Configuration file (TOML; flags override it):
     origin_host = "sip-aaa.example.net"
     origin_realm = "example.net"
     store = "sqlite://sip.db"          # or postgres://user:pass@db/sip
-    users = "users.toml""#))]
+    users = "users.toml"
+
+    [[peers]]                          # optional: peers to connect to (a relay)
+    host = "dra.example.net"
+    address = "10.0.0.2:3868""#))]
 pub struct SipArgs {
     /// Listening address and identity.
     #[command(flatten)]
@@ -54,6 +64,8 @@ struct SipFile {
     origin_realm: Option<toml::Spanned<String>>,
     store: Option<toml::Spanned<String>>,
     users: Option<PathBuf>,
+    #[serde(default)]
+    peers: Vec<PeerEntry>,
 }
 
 /// The resolved settings of the SIP server.
@@ -65,6 +77,8 @@ pub struct SipSettings {
     pub store: Option<String>,
     /// Users file.
     pub users: Option<PathBuf>,
+    /// Peers to connect to or accept.
+    pub peers: Vec<PeerSetting>,
 }
 
 impl SipFile {
@@ -110,7 +124,16 @@ pub fn settings(args: &SipArgs) -> Result<SipSettings, CliError> {
         )?),
         _ => None,
     };
-    Ok(SipSettings { node, store, users })
+    let peers = match &file {
+        Some(f) => peer_settings(&keys.peers, f)?,
+        None => Vec::new(),
+    };
+    Ok(SipSettings {
+        node,
+        store,
+        users,
+        peers,
+    })
 }
 
 /// Runs `diameter serve sip`.
@@ -124,6 +147,7 @@ pub fn run(args: &SipArgs) -> CliResult {
         if let Some(u) = &s.users {
             println!("users         {}", u.display());
         }
+        print_peers(&s.peers);
         return Ok(OK);
     }
     signal::runtime()?.block_on(serve(s))
@@ -138,6 +162,7 @@ pub fn serve_options(s: &SipSettings) -> ServeOptions {
         origin_realm: s.node.origin_realm.clone(),
         store: s.store.clone().unwrap_or(defaults.store.clone()),
         users: s.users.clone(),
+        peers: s.peers.iter().filter_map(PeerSetting::to_config).collect(),
         ..defaults
     }
 }
