@@ -382,3 +382,29 @@ fn truncated_capture_reports_where() {
         .stderr(predicate::str::contains("the capture file is damaged"))
         .stderr(predicate::str::contains("at byte offset"));
 }
+
+#[test]
+fn corrupted_captures_never_crash() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    for (n, bytes) in [pcap(&frames()), pcapng(&frames())].into_iter().enumerate() {
+        // Flip bytes all over the file (headers, lengths, payloads) and cut it short.
+        for at in (0..bytes.len()).step_by(bytes.len() / 60 + 1) {
+            let mut bad = bytes.clone();
+            bad[at] ^= 0xa5;
+            if at % 3 == 0 {
+                bad.truncate(bytes.len() - at / 2);
+            }
+            let path = dir.path().join(format!("bad{n}-{at}.pcap"));
+            std::fs::write(&path, &bad).expect("write");
+            let out = diameter()
+                .args(["decode", "--format", "pcap", path.to_str().expect("path")])
+                .output()
+                .expect("run");
+            assert!(
+                matches!(out.status.code(), Some(0..=2)),
+                "byte {at}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+    }
+}

@@ -219,7 +219,8 @@ fn read_pcapng(data: &[u8]) -> (Vec<Packet<'_>>, Option<FileError>) {
                 packets.push(Packet {
                     frame,
                     ts_sec: (ts / i.units) as i64,
-                    ts_nsec: ((ts % i.units) * 1_000_000_000 / i.units) as u32,
+                    ts_nsec: (u128::from(ts % i.units) * 1_000_000_000 / u128::from(i.units))
+                        as u32,
                     linktype: i.linktype,
                     data: bytes,
                 });

@@ -12,7 +12,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
 
 /// Segments held out of order per flow before the gap is given up.
-const MAX_PENDING: usize = 4096;
+const MAX_PENDING: usize = 1024;
 
 /// Where and when a message or problem was seen.
 #[derive(Clone, Debug, PartialEq, Eq)]
