@@ -219,3 +219,27 @@ fn peer_as_host_name_and_port() {
         .assert()
         .success();
 }
+
+#[test]
+fn json_with_request_is_one_document() {
+    let server = cli_support::start();
+    let out = diameter()
+        .args([
+            "send",
+            "ccr",
+            "--json",
+            "--show-request",
+            "--peer",
+            &server.addr.to_string(),
+        ])
+        .output()
+        .expect("run");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("one JSON document");
+    assert_eq!(v["request"]["command"]["abbrev"], "CCR");
+    assert_eq!(v["answer"]["command"]["abbrev"], "CCA");
+}

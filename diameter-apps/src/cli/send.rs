@@ -87,7 +87,7 @@ pub struct SendArgs {
     /// Print the answer (and the request with --show-request) as JSON.
     #[arg(long)]
     pub json: bool,
-    /// Also print the request sent.
+    /// Also print the request sent (with --json: {"request": .., "answer": ..}).
     #[arg(long)]
     pub show_request: bool,
     /// Build and print the request without connecting.
@@ -252,12 +252,18 @@ async fn send(args: &SendArgs, style: &Style) -> CliResult {
     .await?;
     let req = build_request(args, &client.session_id())?;
     let msg = req.to_message(0, client.node().next_end_to_end());
-    if args.show_request {
-        print_message(msg.to_bytes(), args.json, style);
-        if !args.json {
+    // With --json both go into one object, printed with the answer.
+    let request_json = match (args.show_request, args.json) {
+        (true, true) => tree::build(msg.to_bytes(), 0)
+            .ok()
+            .map(|m| json::message(&m, &Source::default())),
+        (true, false) => {
+            print_message(msg.to_bytes(), false, style);
             println!();
+            None
         }
-    }
+        _ => None,
+    };
     let result = client.node().request_with_timeout(msg, args.timeout).await;
     client.close().await;
     let answer = match result {
@@ -271,8 +277,26 @@ async fn send(args: &SendArgs, style: &Style) -> CliResult {
         }
         Err(e) => return Err(CliError::network(format!("the request failed: {e}"))),
     };
-    let Some(m) = print_message(answer.to_bytes(), args.json, style) else {
-        return Ok(FAILURE);
+    let m = match request_json {
+        Some(request) => {
+            let Ok(m) = tree::build(answer.to_bytes(), 0) else {
+                eprintln!("error: the answer does not decode");
+                return Ok(FAILURE);
+            };
+            let both = serde_json::json!({
+                "request": request,
+                "answer": json::message(&m, &Source::default()),
+            });
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&both).unwrap_or_default()
+            );
+            m
+        }
+        None => match print_message(answer.to_bytes(), args.json, style) {
+            Some(m) => m,
+            None => return Ok(FAILURE),
+        },
     };
     match m.result_code() {
         Some(rc) if (2000..3000).contains(&rc) => Ok(OK),
