@@ -12,6 +12,13 @@
 //! - `freediameter_relays_between_our_nodes`: freeDiameter as a relay agent between our
 //!   client and our server: a CCR from our client reaches our server through it (with
 //!   its Route-Record), and the CCA comes back.
+//! - `election_with_freediameter_we_win` / `_it_wins`: both sides connect at once (the
+//!   taps hold both CERs until both are in flight); the election of RFC 6733 §5.6.4
+//!   leaves exactly one connection, the one the loser opened.
+//! - `watchdog_down_and_reopen_with_freediameter`: SIGSTOP makes it silent: SUSPECT,
+//!   DOWN within 2 × Tw; after SIGCONT we reconnect and REOPEN waits for three DWAs.
+//! - `we_reconnect_after_freediameter_reboots`: its DPR says REBOOTING; when it comes
+//!   back on the same port we reconnect by ourselves.
 //!
 //! Every connection goes through a recording tap (tests/interop/mod.rs): each message
 //! freeDiameter sent must decode with our typed decoder and re-encode byte for byte, and
@@ -816,4 +823,179 @@ async fn election_with_freediameter_we_win() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn election_with_freediameter_it_wins() {
     election("election_with_freediameter_it_wins", "aa.rust.net").await;
+}
+
+/// RFC 3539 against a real peer: freeDiameter stops answering (SIGSTOP), our watchdog
+/// goes SUSPECT then DOWN within 2 × Tw and drops the connection; when freeDiameter runs
+/// again (SIGCONT) we reconnect, and the peer is used again only after the REOPEN state
+/// has seen three DWAs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn watchdog_down_and_reopen_with_freediameter() {
+    const TEST: &str = "watchdog_down_and_reopen_with_freediameter";
+    let Some(bin) = freediameter(TEST) else {
+        return;
+    };
+    let dir = temp_dir("fd-watchdog");
+    let port = free_port();
+    let fd = FreeDiameter::start(
+        &bin,
+        dir.path(),
+        FdConf {
+            port,
+            connect: &[],
+            allow: &["rust.a.net"],
+        },
+    );
+    let tap = Tap::start(([127, 0, 0, 1], port).into()).await;
+    let tw = Duration::from_millis(500);
+    let node = Node::builder()
+        .origin_host("rust.a.net")
+        .origin_realm("a.net")
+        .auth_application(4)
+        .peer(PeerConfig::new(FD_HOST, tap.addr).settings(PeerSettings {
+            cea_timeout: Duration::from_secs(10),
+            ..quick(tw)
+        }))
+        .build()
+        .await
+        .unwrap();
+    let mut events = node.subscribe();
+    assert!(node.wait_peer(FD_HOST, LIMIT).await, "CER/CEA");
+
+    fd.daemon.signal("STOP");
+    let stopped = std::time::Instant::now();
+    let suspect = wait_event(&mut events, LIMIT, |e| {
+        matches!(
+            e,
+            NodeEvent::PeerSuspect { .. } | NodeEvent::PeerDown { .. }
+        )
+    })
+    .await;
+    assert!(
+        matches!(suspect, Some(NodeEvent::PeerSuspect { .. })),
+        "SUSPECT first: {suspect:?}"
+    );
+    let down = wait_event(&mut events, LIMIT, |e| {
+        matches!(e, NodeEvent::PeerDown { .. })
+    })
+    .await;
+    let after = stopped.elapsed();
+    assert!(
+        matches!(
+            down,
+            Some(NodeEvent::PeerDown {
+                reason: DownReason::Watchdog,
+                ..
+            })
+        ),
+        "{down:?}"
+    );
+    // Up to Tw (+ jitter) until the unanswered DWR, Tw more until DOWN; the rest is
+    // slack for a loaded machine.
+    assert!(
+        after <= 2 * tw + Duration::from_millis(1000),
+        "DOWN after {after:?}"
+    );
+    assert!(!node.is_peer_available(FD_HOST));
+
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    fd.daemon.signal("CONT");
+    let t0 = std::time::Instant::now();
+    assert!(
+        node.wait_peer(FD_HOST, Duration::from_secs(20)).await,
+        "back after SIGCONT"
+    );
+    let available_at = std::time::SystemTime::now();
+    eprintln!("{TEST}: available again {:?} after SIGCONT", t0.elapsed());
+    // The connection that carries traffic now is a new one.
+    let last_conn = tap.frames().iter().map(|f| f.conn).max().unwrap();
+    assert!(last_conn >= 1, "reconnected on a new connection");
+    let cea = tap
+        .frames()
+        .into_iter()
+        .find(|f| f.conn == last_conn && f.code() == 257 && !f.is_request())
+        .expect("CEA on the new connection");
+    assert_eq!(result_code(&cea.raw()), Some(2001));
+    // REOPEN: three DWAs on the new connection before the peer is available.
+    let dwas_before = tap
+        .frames()
+        .iter()
+        .filter(|f| {
+            f.conn == last_conn && f.code() == 280 && !f.is_request() && f.at <= available_at
+        })
+        .count();
+    assert!(
+        dwas_before >= 3,
+        "available after {dwas_before} DWAs on the new connection (REOPEN needs 3)"
+    );
+    let ans = node
+        .request(ccr(&node, "rust.a.net", "a.net", FD_REALM).to_message(4, 0, 0))
+        .await
+        .expect("answer after REOPEN");
+    assert!(result_code(&ans).is_some());
+    drop(fd);
+    assert_tshark_clean(TEST, dir.path(), &tap.frames());
+}
+
+/// freeDiameter shuts down (DPR with REBOOTING) and comes back on the same port: we
+/// reconnect by ourselves, after Tc.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn we_reconnect_after_freediameter_reboots() {
+    const TEST: &str = "we_reconnect_after_freediameter_reboots";
+    let Some(bin) = freediameter(TEST) else {
+        return;
+    };
+    let dir = temp_dir("fd-reboot");
+    let port = free_port();
+    let conf = || FdConf {
+        port,
+        connect: &[],
+        allow: &["rust.a.net"],
+    };
+    let mut fd = FreeDiameter::start(&bin, dir.path(), conf());
+    let tap = Tap::start(([127, 0, 0, 1], port).into()).await;
+    let node = Node::builder()
+        .origin_host("rust.a.net")
+        .origin_realm("a.net")
+        .auth_application(4)
+        .peer(PeerConfig::new(FD_HOST, tap.addr).settings(quick(Duration::from_secs(1))))
+        .build()
+        .await
+        .unwrap();
+    let mut events = node.subscribe();
+    assert!(node.wait_peer(FD_HOST, LIMIT).await, "CER/CEA");
+
+    fd.daemon.terminate();
+    let down = wait_event(&mut events, LIMIT, |e| {
+        matches!(e, NodeEvent::PeerDown { .. })
+    })
+    .await;
+    assert_eq!(
+        down,
+        Some(NodeEvent::PeerDown {
+            host: FD_HOST.into(),
+            reason: DownReason::PeerDisconnected(DisconnectCause::Rebooting)
+        })
+    );
+    assert_eq!(fd.daemon.wait_exit_async(LIMIT).await, Some(0));
+    // A few failed attempts while it is away.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert!(!node.is_peer_available(FD_HOST));
+    let _fd = FreeDiameter::start(&bin, dir.path(), conf());
+    assert!(
+        node.wait_peer(FD_HOST, Duration::from_secs(20)).await,
+        "reconnected after freeDiameter's reboot"
+    );
+    let ans = node
+        .request(ccr(&node, "rust.a.net", "a.net", FD_REALM).to_message(4, 0, 0))
+        .await
+        .expect("answer after the reboot");
+    assert!(result_code(&ans).is_some());
+    let cers = tap
+        .frames()
+        .iter()
+        .filter(|f| f.code() == 257 && f.is_request())
+        .count();
+    assert!(cers >= 2, "a second CER: {cers}");
+    assert_tshark_clean(TEST, dir.path(), &tap.frames());
 }

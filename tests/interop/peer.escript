@@ -25,6 +25,8 @@
 
 %% From diameter.hrl (Debian's erlang-diameter ships no include directory).
 -record(diameter_packet, {header, avps, msg, bin, errors = [], transport_data}).
+-record(diameter_avp, {code, vendor_id, is_mandatory = false, need_encryption = false,
+                       data, name, value, type, index}).
 
 -define(SVC, interop_peer).
 -define(LIMIT, 15000).
@@ -71,7 +73,10 @@ service(Host, Realm, Dict) ->
                     {module, ?MODULE}]},
      {application, [{alias, cc},
                     {dictionary, Dict},
-                    {module, ?MODULE}]}].
+                    {module, ?MODULE},
+                    %% Hand answers with decode errors to handle_answer (the default
+                    %% discards them), so that the test sees what OTP objects to.
+                    {answer_errors, callback}]}].
 
 transport_opts(Tw) ->
     [{transport_module, diameter_tcp},
@@ -118,6 +123,26 @@ run(client, Port, Host, Realm, DestRealm, Tw) ->
                  mscc(maps:get('Multiple-Services-Credit-Control', A, []))]);
         Other ->
             out("ERROR call ~p", [Other]),
+            halt(1)
+    end,
+    %% A CCR with an AVP nobody knows, with the M bit: the answer must be a protocol
+    %% error (5001 DIAMETER_AVP_UNSUPPORTED) naming it in Failed-AVP.
+    Unknown = #diameter_avp{code = 99999, is_mandatory = true, data = <<"unknown">>},
+    ['CCR' | Fields] = CCR,
+    Bad = ['CCR', {'Session-Id', diameter:session_id(Host)}, {'AVP', [Unknown]}
+           | [F || {K, _} = F <- Fields, K /= 'Session-Id']],
+    case diameter:call(?SVC, cc, Bad, [{timeout, 5000}]) of
+        %% 5001 is a permanent failure, not a protocol error: no E bit, so OTP decodes
+        %% it as a CCA (an E-bit answer would come as 'answer-message').
+        {ok, [Name | E]} when Name == 'CCA'; Name == 'answer-message' ->
+            Failed = case maps:get('Failed-AVP', E, []) of
+                         [#{'AVP' := [FA | _]} | _] -> element(2, FA);   % its code
+                         _ -> undecodable
+                     end,
+            out("ERRANSWER name=~s result=~p failed_avp=~p origin=~s",
+                [Name, maps:get('Result-Code', E), Failed, maps:get('Origin-Host', E)]);
+        Other2 ->
+            out("ERROR error answer ~p", [Other2]),
             halt(1)
     end,
     %% Let the watchdog exchange DWR/DWA a few times.
@@ -197,7 +222,8 @@ prepare_retransmit(Pkt, _Svc, _Peer) -> {send, Pkt}.
 handle_answer(#diameter_packet{msg = Msg, errors = []}, _Req, _Svc, _Peer) ->
     {ok, Msg};
 handle_answer(#diameter_packet{msg = Msg, errors = Errors}, _Req, _Svc, _Peer) ->
-    out("ERROR answer decode errors ~p", [Errors]),
+    out("ANSWER_DECODE_ERRORS ~w", [[E || E <- Errors, is_integer(E)]
+                                    ++ [{C, element(2, A)} || {C, A} <- Errors]]),
     {ok, Msg}.
 
 handle_error(Reason, _Req, _Svc, _Peer) -> {error, Reason}.
