@@ -408,3 +408,89 @@ fn corrupted_captures_never_crash() {
         }
     }
 }
+
+/// An Ethernet/IPv4/SCTP frame with the given DATA chunks (flags, TSN, stream, data).
+fn sctp_frame(src: [u8; 4], dst: [u8; 4], chunks: &[(u8, u32, u16, &[u8])]) -> Vec<u8> {
+    let mut sctp = Vec::new();
+    sctp.extend(3868u16.to_be_bytes());
+    sctp.extend(3868u16.to_be_bytes());
+    sctp.extend([0u8; 8]);
+    for (flags, tsn, stream, data) in chunks {
+        let len = 16 + data.len();
+        sctp.extend([0, *flags]);
+        sctp.extend((len as u16).to_be_bytes());
+        sctp.extend(tsn.to_be_bytes());
+        sctp.extend(stream.to_be_bytes());
+        sctp.extend(0u16.to_be_bytes());
+        sctp.extend(46u32.to_be_bytes());
+        sctp.extend(*data);
+        sctp.extend(vec![0u8; (4 - len % 4) % 4]);
+    }
+    let mut f = vec![0x02, 0, 0, 0, 0, 2, 0x02, 0, 0, 0, 0, 1, 0x08, 0x00];
+    let total = (20 + sctp.len()) as u16;
+    f.extend([
+        0x45,
+        0,
+        (total >> 8) as u8,
+        total as u8,
+        0,
+        0,
+        0x40,
+        0,
+        64,
+        132,
+        0,
+        0,
+    ]);
+    f.extend(src);
+    f.extend(dst);
+    f.extend(sctp);
+    f
+}
+
+#[test]
+fn sctp_chunks_bundled_fragmented_and_retransmitted() {
+    let (a, b) = ([10, 0, 0, 1], [10, 0, 0, 2]);
+    let cer = hex_bytes("cer.hex");
+    let cea = hex_bytes("cea.hex");
+    let ccr = hex_bytes("ccr.hex");
+    let (first, last) = ccr.split_at(150);
+    let frames = vec![
+        sctp_frame(a, b, &[(3, 1, 0, &cer)]),
+        sctp_frame(b, a, &[(3, 7, 0, &cea), (3, 8, 1, &cer)]),
+        sctp_frame(a, b, &[(2, 2, 1, first)]),
+        sctp_frame(a, b, &[(1, 3, 1, last)]),
+        sctp_frame(a, b, &[(1, 3, 1, last)]),
+    ];
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("sctp.pcap");
+    std::fs::write(&path, pcap(&frames)).expect("write");
+    let out = diameter()
+        .args(["decode", "--json", path.to_str().expect("path")])
+        .output()
+        .expect("run");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    let names: Vec<&str> = v
+        .as_array()
+        .expect("array")
+        .iter()
+        .map(|m| m["command"]["abbrev"].as_str().unwrap_or("?"))
+        .collect();
+    assert_eq!(names, ["CER", "CEA", "CER", "CCR"], "{v:#}");
+    assert_eq!(v[3]["transport"], "sctp");
+    assert_eq!(v[3]["sctp_stream"], 1);
+    assert_eq!(v[3]["tsn"], 2);
+    assert_eq!(v[3]["frame"], 4);
+    diameter()
+        .args(["decode", path.to_str().expect("path")])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains(
+            "10.0.0.1:3868 → 10.0.0.2:3868, SCTP stream 1, TSN 2",
+        ));
+}

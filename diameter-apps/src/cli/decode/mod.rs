@@ -28,7 +28,7 @@ Examples:
 
 Input: a hex dump (spaces, colons, newlines and 0x tolerated), a file holding a hex dump,
 raw message bytes or a pcap/pcapng capture (Diameter over TCP on any port, reassembled
-per flow). Without INPUT, or with -, standard input is read.
+per flow, and over SCTP, fragments joined). Without INPUT, or with -, standard input is read.
 
 Exit status: 0 when everything decoded, 1 when anything was malformed (the problem and
 its byte offset are printed), 2 for unreadable input.")]
@@ -67,15 +67,18 @@ impl Source {
     /// A one-line description, or `None` for plain hex input.
     pub fn describe(&self) -> Option<String> {
         let p = self.packet.as_ref()?;
+        let place = match p.sctp {
+            Some((stream, tsn)) => format!("SCTP stream {stream}, TSN {tsn}"),
+            None => format!("stream offset {}", p.stream_offset),
+        };
         Some(format!(
-            "Frame {} at {} ({}.{:09}): {} → {}, stream offset {}",
+            "Frame {} at {} ({}.{:09}): {} → {}, {place}",
             p.frame,
             timefmt::utc(p.time.0),
             p.time.0,
             p.time.1,
             p.src,
             p.dst,
-            p.stream_offset
         ))
     }
 
@@ -89,7 +92,17 @@ impl Source {
             );
             m.insert("src".into(), p.src.to_string().into());
             m.insert("dst".into(), p.dst.to_string().into());
-            m.insert("stream_offset".into(), p.stream_offset.into());
+            match p.sctp {
+                Some((stream, tsn)) => {
+                    m.insert("transport".into(), "sctp".into());
+                    m.insert("sctp_stream".into(), stream.into());
+                    m.insert("tsn".into(), tsn.into());
+                }
+                None => {
+                    m.insert("transport".into(), "tcp".into());
+                    m.insert("stream_offset".into(), p.stream_offset.into());
+                }
+            }
         }
     }
 }

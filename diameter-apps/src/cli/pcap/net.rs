@@ -1,4 +1,4 @@
-//! Link, IP and TCP headers: from a captured frame to a TCP segment.
+//! Link, IP, TCP and SCTP headers: from a captured frame to a TCP segment or SCTP chunks.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
@@ -19,14 +19,96 @@ pub struct Segment<'a> {
     pub payload: &'a [u8],
 }
 
-/// The TCP segment in a frame of the given link type, if it carries one.
-pub fn tcp_segment(linktype: u32, frame: &[u8]) -> Option<Segment<'_>> {
+/// An IP packet's addresses, protocol and payload.
+struct Ip<'a> {
+    src: IpAddr,
+    dst: IpAddr,
+    proto: u8,
+    payload: &'a [u8],
+}
+
+fn ip(linktype: u32, frame: &[u8]) -> Option<Ip<'_>> {
     let (ethertype, ip) = link(linktype, frame)?;
     match ethertype {
         0x0800 => ipv4(ip),
         0x86dd => ipv6(ip),
         _ => None,
     }
+}
+
+/// The TCP segment in a frame of the given link type, if it carries one.
+pub fn tcp_segment(linktype: u32, frame: &[u8]) -> Option<Segment<'_>> {
+    let p = ip(linktype, frame)?;
+    if p.proto != 6 {
+        return None;
+    }
+    tcp(p.src, p.dst, p.payload)
+}
+
+/// One SCTP DATA chunk.
+#[derive(Clone, Debug)]
+pub struct DataChunk<'a> {
+    /// Transmission sequence number.
+    pub tsn: u32,
+    /// Stream identifier.
+    pub stream: u16,
+    /// B (first fragment) flag.
+    pub begin: bool,
+    /// E (last fragment) flag.
+    pub end: bool,
+    /// Payload protocol identifier (46 for Diameter, 47 for Diameter over DTLS).
+    pub ppid: u32,
+    /// The user data.
+    pub data: &'a [u8],
+}
+
+/// An SCTP packet's addresses and DATA chunks.
+#[derive(Clone, Debug)]
+pub struct SctpPacket<'a> {
+    /// Source address and port.
+    pub src: SocketAddr,
+    /// Destination address and port.
+    pub dst: SocketAddr,
+    /// The DATA chunks, in packet order.
+    pub chunks: Vec<DataChunk<'a>>,
+}
+
+/// The SCTP DATA chunks in a frame, if it carries SCTP.
+pub fn sctp_packet(linktype: u32, frame: &[u8]) -> Option<SctpPacket<'_>> {
+    let p = ip(linktype, frame)?;
+    if p.proto != 132 {
+        return None;
+    }
+    let t = p.payload;
+    let sport = u16::from_be_bytes(t.get(0..2)?.try_into().ok()?);
+    let dport = u16::from_be_bytes(t.get(2..4)?.try_into().ok()?);
+    let mut chunks = Vec::new();
+    let mut at = 12;
+    while let Some(h) = t.get(at..at + 4) {
+        let kind = h[0];
+        let flags = h[1];
+        let len = usize::from(u16::from_be_bytes([h[2], h[3]]));
+        if len < 4 {
+            break;
+        }
+        let body = t.get(at + 4..(at + len).min(t.len()))?;
+        if kind == 0 && body.len() >= 12 {
+            chunks.push(DataChunk {
+                tsn: u32::from_be_bytes(body[0..4].try_into().ok()?),
+                stream: u16::from_be_bytes(body[4..6].try_into().ok()?),
+                begin: flags & 0x02 != 0,
+                end: flags & 0x01 != 0,
+                ppid: u32::from_be_bytes(body[8..12].try_into().ok()?),
+                data: &body[12..],
+            });
+        }
+        at += len + (4 - len % 4) % 4;
+    }
+    Some(SctpPacket {
+        src: SocketAddr::new(p.src, sport),
+        dst: SocketAddr::new(p.dst, dport),
+        chunks,
+    })
 }
 
 /// Strips the link header: the ethertype of the payload and the payload.
@@ -74,12 +156,13 @@ fn link(linktype: u32, f: &[u8]) -> Option<(u16, &[u8])> {
     }
 }
 
-fn ipv4(p: &[u8]) -> Option<Segment<'_>> {
+fn ipv4(p: &[u8]) -> Option<Ip<'_>> {
     let ihl = usize::from(p.first()? & 0x0f) * 4;
     let total = usize::from(u16::from_be_bytes(p.get(2..4)?.try_into().ok()?));
     let frag = u16::from_be_bytes(p.get(6..8)?.try_into().ok()?);
-    if *p.get(9)? != 6 || frag & 0x3fff != 0 || ihl < 20 {
-        return None; // not TCP, or a fragment
+    let proto = *p.get(9)?;
+    if frag & 0x3fff != 0 || ihl < 20 {
+        return None; // a fragment
     }
     let src: [u8; 4] = p.get(12..16)?.try_into().ok()?;
     let dst: [u8; 4] = p.get(16..20)?.try_into().ok()?;
@@ -89,14 +172,15 @@ fn ipv4(p: &[u8]) -> Option<Segment<'_>> {
     } else {
         p.len()
     };
-    tcp(
-        IpAddr::V4(Ipv4Addr::from(src)),
-        IpAddr::V4(Ipv4Addr::from(dst)),
-        p.get(ihl..end)?,
-    )
+    Some(Ip {
+        src: IpAddr::V4(Ipv4Addr::from(src)),
+        dst: IpAddr::V4(Ipv4Addr::from(dst)),
+        proto,
+        payload: p.get(ihl..end)?,
+    })
 }
 
-fn ipv6(p: &[u8]) -> Option<Segment<'_>> {
+fn ipv6(p: &[u8]) -> Option<Ip<'_>> {
     let payload_len = usize::from(u16::from_be_bytes(p.get(4..6)?.try_into().ok()?));
     let src: [u8; 16] = p.get(8..24)?.try_into().ok()?;
     let dst: [u8; 16] = p.get(24..40)?.try_into().ok()?;
@@ -110,18 +194,19 @@ fn ipv6(p: &[u8]) -> Option<Segment<'_>> {
     // Skip hop-by-hop, routing and destination options headers; give up on fragments.
     for _ in 0..8 {
         match next {
-            6 => {
-                return tcp(
-                    IpAddr::V6(Ipv6Addr::from(src)),
-                    IpAddr::V6(Ipv6Addr::from(dst)),
-                    p.get(at..end)?,
-                )
-            }
             0 | 43 | 60 => {
                 next = *p.get(at)?;
                 at += (usize::from(*p.get(at + 1)?) + 1) * 8;
             }
-            _ => return None,
+            44 => return None, // a fragment
+            proto => {
+                return Some(Ip {
+                    src: IpAddr::V6(Ipv6Addr::from(src)),
+                    dst: IpAddr::V6(Ipv6Addr::from(dst)),
+                    proto,
+                    payload: p.get(at..end)?,
+                })
+            }
         }
     }
     None

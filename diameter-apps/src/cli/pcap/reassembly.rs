@@ -25,8 +25,10 @@ pub struct Meta {
     pub src: SocketAddr,
     /// Receiver.
     pub dst: SocketAddr,
-    /// Offset of the message in its flow's byte stream.
+    /// Offset of the message in its flow's byte stream (TCP; 0 for SCTP).
     pub stream_offset: u64,
+    /// SCTP stream identifier and TSN of the message's first fragment (SCTP only).
+    pub sctp: Option<(u16, u32)>,
 }
 
 /// What the reassembler produces.
@@ -81,6 +83,7 @@ impl Reassembler {
             src: seg.src,
             dst: seg.dst,
             stream_offset: at,
+            sctp: None,
         };
         let start = if seg.syn {
             seg.seq.wrapping_add(1)
@@ -118,6 +121,7 @@ impl Reassembler {
                 src: *src,
                 dst: *dst,
                 stream_offset: at,
+                sctp: None,
             };
             while !flow.pending.is_empty() {
                 skip_gap(flow, &mut out, &meta);
