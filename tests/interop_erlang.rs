@@ -20,8 +20,10 @@
 mod interop;
 
 use diameter::core::base::DisconnectCause;
+use diameter::core::fields::result_code;
 use diameter::core::node::{Node, NodeEvent, PeerConfig};
 use diameter::core::peer::{DownReason, PeerSettings};
+use diameter::core::Command;
 use diameter::dict::dcca_rfc4006::*;
 use diameter::dict::Message;
 use interop::*;
@@ -368,7 +370,7 @@ async fn erlang_client_against_our_server() {
             .iter()
             .find(|f| !f.from_initiator && f.code() == code)
             .unwrap_or_else(|| panic!("our answer {code}"));
-        assert_eq!(diameter::core::fields::result_code(&a.raw()), Some(2001));
+        assert_eq!(result_code(&a.raw()), Some(2001));
     }
     for f in frames.iter().filter(|f| f.from_initiator) {
         if f.raw().find(99_999, 0).is_some() {
@@ -547,6 +549,28 @@ async fn our_client_against_erlang_server() {
     assert_eq!(field(&seen, "rsu"), "[1000000]");
     assert!(!erl.output().contains("ERROR"), "{}", erl.output());
 
+    // The same CCR with an unknown AVP with the M bit: OTP's own 5001 answer.
+    let mut bad = req.to_message(4, 0, client.next_end_to_end());
+    bad.push(&diameter::core::RawAvp::new(
+        99_999,
+        diameter::core::AvpFlags::MANDATORY,
+        0,
+        diameter::core::bytes::Bytes::from_static(b"unknown"),
+    ));
+    let otp_5001 = client
+        .request(bad)
+        .await
+        .expect("OTP's answer to the bad CCR");
+    assert_eq!(result_code(&otp_5001), Some(5001));
+    // OTP sends its `{answer_message, 5001}` as an answer-message with the E bit, which
+    // RFC 6733 §7.2 reserves for protocol errors (3xxx); our runtime leaves it clear.
+    assert!(otp_5001.header.is_error(), "OTP sets the E bit on its 5001");
+    let seen = erl
+        .wait_line_async("CCR_ERRORS", LIMIT)
+        .await
+        .expect("Erlang: CCR_ERRORS");
+    assert!(seen.contains("{5001,99999}"), "{seen}");
+
     // Our DWRs, its DWAs; then our DPR, its DPA.
     tokio::time::sleep(Duration::from_millis(1300)).await;
     assert!(client.is_peer_available("erl.server.net"));
@@ -589,10 +613,43 @@ async fn our_client_against_erlang_server() {
         panic!("CCA")
     };
     assert_eq!(c, cca);
-    for f in frames.iter().filter(|f| !f.from_initiator) {
+    // The bad CCR and OTP's 5001 answer, apart from the rest.
+    let bad_hbh = frames
+        .iter()
+        .find(|f| f.raw().find(99_999, 0).is_some())
+        .map(|f| f.raw().header.hop_by_hop)
+        .expect("the bad CCR");
+    let (bad, good): (Vec<Frame>, Vec<Frame>) = frames
+        .iter()
+        .cloned()
+        .partition(|f| f.code() == 272 && f.raw().header.hop_by_hop == bad_hbh);
+    let otp_5001_f = bad
+        .iter()
+        .find(|f| !f.from_initiator)
+        .cloned()
+        .expect("OTP's 5001 answer");
+    // OTP answers 5001 with the answer-message grammar (E bit, no CCA-specific AVPs).
+    assert_eq!(check_peer_error_answer("OTP 5001", &otp_5001_f.bytes), 5001);
+    let raw_5001 = otp_5001_f.raw();
+    let codes: Vec<u32> = raw_5001.avps().map(|a| a.unwrap().code).collect();
+    eprintln!("{TEST}: OTP's 5001 answer carries AVPs {codes:?}");
+    let failed = raw_5001.find(279, 0).expect("Failed-AVP");
+    assert_eq!(
+        failed.data.len() % 4,
+        0,
+        "OTP pads the AVP inside Failed-AVP"
+    );
+    for f in good.iter().filter(|f| !f.from_initiator) {
         check_peer_message("Erlang message", &f.bytes);
     }
     let how = "captured by tests/interop_erlang.rs (our_client_against_erlang_server)";
+    save_fixture(
+        "erlang_5001_answer",
+        &format!(
+            "Answer of {OTP} to a CCR with an unknown M-bit AVP (code 99999): 5001 answer-message with the E bit\n{how}"
+        ),
+        &otp_5001_f.bytes,
+    );
     save_fixture(
         "erlang_cea",
         &format!("CEA sent by {OTP}\n{how}"),
@@ -613,8 +670,9 @@ async fn our_client_against_erlang_server() {
         &format!("DPA sent by {OTP}\n{how}"),
         &dpa.bytes,
     );
-    assert_tshark_clean(TEST, dir.path(), &frames);
+    assert_tshark_clean(TEST, dir.path(), &good);
     if let Some(l) = live {
-        l.finish_and_check(TEST, frames.len());
+        // Our deliberately unknown AVP, in the CCR and in OTP's Failed-AVP.
+        l.finish_and_check_allowing(TEST, frames.len(), &["Unknown AVP 99999"]);
     }
 }
