@@ -494,3 +494,55 @@ fn sctp_chunks_bundled_fragmented_and_retransmitted() {
             "10.0.0.1:3868 → 10.0.0.2:3868, SCTP stream 1, TSN 2",
         ));
 }
+
+#[test]
+fn wireshark_and_xxd_dumps() {
+    let cea = hex_bytes("cea.hex");
+    let mut ws = String::new();
+    let mut xxd = String::new();
+    for (i, chunk) in cea.chunks(16).enumerate() {
+        let bytes: Vec<String> = chunk.iter().map(|b| format!("{b:02x}")).collect();
+        let ascii: String = chunk
+            .iter()
+            .map(|&b| {
+                if (0x20..0x7f).contains(&b) {
+                    b as char
+                } else {
+                    '.'
+                }
+            })
+            .collect();
+        ws.push_str(&format!(
+            "{:04x}   {:<48}  {ascii}\n",
+            i * 16,
+            bytes.join(" ")
+        ));
+        let groups: Vec<String> = bytes.chunks(2).map(|g| g.concat()).collect();
+        xxd.push_str(&format!(
+            "{:08x}: {:<40} {ascii}\n",
+            i * 16,
+            groups.join(" ")
+        ));
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    for (name, text) in [("ws.txt", &ws), ("xxd.txt", &xxd)] {
+        let path = dir.path().join(name);
+        std::fs::write(&path, text).expect("write");
+        diameter()
+            .args(["decode", path.to_str().expect("path")])
+            .assert()
+            .success()
+            .stdout(predicate::str::contains(
+                "Result-Code (268) l=12 f=-M-: 2001 (DIAMETER_SUCCESS)",
+            ))
+            .stdout(predicate::str::contains(
+                "Product-Name (269) l=19 f=---: \"diameter-rs\"",
+            ));
+    }
+    diameter()
+        .arg("decode")
+        .write_stdin(ws)
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("(CEA)"));
+}

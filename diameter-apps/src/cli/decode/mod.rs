@@ -26,7 +26,8 @@ Examples:
   diameter decode --json ccr.hex | jq '.[0].avps[] | .name'
   tshark -w - -i lo 'tcp port 3868' | diameter decode --format pcap -
 
-Input: a hex dump (spaces, colons, newlines and 0x tolerated), a file holding a hex dump,
+Input: hex (spaces, colons, newlines and 0x tolerated; Wireshark \"Copy as Hex Dump\" and
+xxd output with offsets and ASCII column too), a file holding such a dump,
 raw message bytes or a pcap/pcapng capture (Diameter over TCP on any port, reassembled
 per flow, and over SCTP, fragments joined). Without INPUT, or with -, standard input is read.
 
@@ -118,7 +119,7 @@ pub fn run(args: &DecodeArgs, style: &Style) -> CliResult {
     let (data, from_text) = read_input(args)?;
     let format = match args.format {
         Format::Auto if pcap::file::is_capture(&data) => Format::Pcap,
-        Format::Auto if from_text || looks_like_hex(&data) => Format::Hex,
+        Format::Auto if from_text || looks_like_text(&data) => Format::Hex,
         Format::Auto => Format::Binary,
         f => f,
     };
@@ -209,11 +210,14 @@ fn read_input(args: &DecodeArgs) -> Result<(Vec<u8>, bool), CliError> {
     }
 }
 
-fn looks_like_hex(data: &[u8]) -> bool {
-    !data.is_empty()
-        && data
-            .iter()
-            .all(|c| c.is_ascii_hexdigit() || c.is_ascii_whitespace() || b":-,.xX".contains(c))
+/// Text (a hex dump, possibly with offsets and an ASCII column) rather than raw bytes: raw
+/// Diameter starts with version byte 1, a dump with printable characters.
+fn looks_like_text(data: &[u8]) -> bool {
+    data.first().is_some_and(|b| *b != 1)
+        && std::str::from_utf8(data).is_ok_and(|t| {
+            t.chars()
+                .all(|c| !c.is_control() || c.is_ascii_whitespace())
+        })
 }
 
 /// Cuts raw bytes into messages and decodes each.
