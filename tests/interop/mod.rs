@@ -188,15 +188,17 @@ impl Daemon {
     /// Waits (at most `limit`) for the process to exit; returns its status code.
     pub fn wait_exit(&mut self, limit: Duration) -> Option<i32> {
         let end = Instant::now() + limit;
-        while Instant::now() < end {
+        loop {
             if let Some(c) = &mut self.child {
                 if let Ok(Some(st)) = c.try_wait() {
                     return Some(st.code().unwrap_or(-1));
                 }
             }
+            if Instant::now() >= end {
+                return None;
+            }
             std::thread::sleep(Duration::from_millis(20));
         }
-        None
     }
 
     /// [`Daemon::wait_exit`] from async code.
@@ -759,11 +761,7 @@ impl LiveCapture {
     pub fn finish_and_check_allowing(mut self, test: &str, min_pdus: usize, tolerated: &[&str]) {
         // Give the kernel a moment to deliver the last segments to the capture.
         std::thread::sleep(Duration::from_millis(500));
-        let _ = Command::new("kill")
-            .arg("-INT")
-            .arg(self.daemon.pid().to_string())
-            .status();
-        let _ = self.daemon.wait_exit(Duration::from_secs(10));
+        self.stop();
         let mut report = tshark_check(&self.tshark, &self.file, &self.ports);
         report.problems.retain(|p| {
             let ok = tolerated.iter().any(|t| p.contains(t));
@@ -788,6 +786,23 @@ impl LiveCapture {
             "{test}: live capture on lo: {} Diameter PDUs, no malformed packets or expert warnings",
             report.diameter_pdus
         );
+    }
+}
+
+impl LiveCapture {
+    /// SIGINT to tshark (by PID): it stops its dumpcap child and completes the file.
+    /// (SIGKILL would leave dumpcap running.)
+    fn stop(&mut self) {
+        if self.daemon.wait_exit(Duration::ZERO).is_none() {
+            self.daemon.signal("INT");
+            let _ = self.daemon.wait_exit(Duration::from_secs(10));
+        }
+    }
+}
+
+impl Drop for LiveCapture {
+    fn drop(&mut self) {
+        self.stop(); // also when the test failed before finish_and_check
     }
 }
 
