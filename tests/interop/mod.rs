@@ -178,9 +178,10 @@ impl Daemon {
     /// Sends a signal (`"STOP"`, `"CONT"`, `"TERM"`, ...) to this process only, by PID.
     pub fn signal(&self, name: &str) {
         if let Some(c) = &self.child {
-            let _ = Command::new("kill")
-                .arg(format!("-{name}"))
-                .arg(c.id().to_string())
+            // The shell's builtin `kill`: a `kill` binary (procps) may not be installed.
+            let _ = Command::new("sh")
+                .arg("-c")
+                .arg(format!("kill -{name} {}", c.id()))
                 .status();
         }
     }
