@@ -19,6 +19,7 @@
 //!   DOWN within 2 × Tw; after SIGCONT we reconnect and REOPEN waits for three DWAs.
 //! - `we_reconnect_after_freediameter_reboots`: its DPR says REBOOTING; when it comes
 //!   back on the same port we reconnect by ourselves.
+//! - `freediameter_over_ipv6`: CER/CEA, a request, watchdogs and our DPR over [::1].
 //!
 //! Every connection goes through a recording tap (tests/interop/mod.rs): each message
 //! freeDiameter sent must decode with our typed decoder and re-encode byte for byte, and
@@ -63,6 +64,8 @@ struct FdConf<'a> {
     connect: &'a [(&'a str, u16)],
     /// Peers allowed to connect without being configured (acl_wl, no TLS).
     allow: &'a [&'a str],
+    /// Connect to the peers over ::1 instead of 127.0.0.1.
+    ipv6: bool,
 }
 
 fn freediameter(test: &str) -> Option<PathBuf> {
@@ -101,12 +104,13 @@ impl FreeDiameter {
              Port = {};\n\
              SecPort = 0;\n\
              No_SCTP;\n\
-             No_IPv6;\n\
+             {}\
              TwTimer = 6;\n\
              TcTimer = 3;\n\
              TLS_Cred = \"{}\", \"{}\";\n\
              TLS_CA = \"{}\";\n",
             conf.port,
+            if conf.ipv6 { "" } else { "No_IPv6;\n" },
             cert.display(),
             key.display(),
             cert.display()
@@ -134,7 +138,8 @@ impl FreeDiameter {
         }
         for (host, port) in conf.connect {
             text.push_str(&format!(
-                "ConnectPeer = \"{host}\" {{ ConnectTo = \"127.0.0.1\"; Port = {port}; No_TLS; No_SCTP; }};\n"
+                "ConnectPeer = \"{host}\" {{ ConnectTo = \"{}\"; Port = {port}; No_TLS; No_SCTP; }};\n",
+                if conf.ipv6 { "::1" } else { "127.0.0.1" }
             ));
         }
         let path = dir.join("freeDiameter.conf");
@@ -258,6 +263,7 @@ async fn freediameter_connects_to_us() {
             port: 0,
             connect: &[("rust.a.net", tap.addr.port())],
             allow: &[],
+            ipv6: false,
         },
     );
 
@@ -400,6 +406,7 @@ async fn we_connect_to_freediameter() {
             port,
             connect: &[],
             allow: &["rust.a.net"],
+            ipv6: false,
         },
     );
     let tap = Tap::start(([127, 0, 0, 1], port).into()).await;
@@ -575,6 +582,7 @@ async fn freediameter_relays_between_our_nodes() {
                 ("client.a.net", to_client.addr.port()),
             ],
             allow: &[],
+            ipv6: false,
         },
     );
     assert!(
@@ -716,6 +724,7 @@ async fn election(test: &str, our_host: &'static str) {
             port,
             connect: &[(our_host, tap_a.addr.port())],
             allow: &[],
+            ipv6: false,
         },
     );
     assert!(
@@ -844,6 +853,7 @@ async fn watchdog_down_and_reopen_with_freediameter() {
             port,
             connect: &[],
             allow: &["rust.a.net"],
+            ipv6: false,
         },
     );
     let tap = Tap::start(([127, 0, 0, 1], port).into()).await;
@@ -951,6 +961,7 @@ async fn we_reconnect_after_freediameter_reboots() {
         port,
         connect: &[],
         allow: &["rust.a.net"],
+        ipv6: false,
     };
     let mut fd = FreeDiameter::start(&bin, dir.path(), conf());
     let tap = Tap::start(([127, 0, 0, 1], port).into()).await;
@@ -998,4 +1009,76 @@ async fn we_reconnect_after_freediameter_reboots() {
         .count();
     assert!(cers >= 2, "a second CER: {cers}");
     assert_tshark_clean(TEST, dir.path(), &tap.frames());
+}
+
+/// The same capabilities exchange, request and DPR over IPv6 loopback (freeDiameter
+/// connects to our node on [::1]). Skipped when this machine has no ::1.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn freediameter_over_ipv6() {
+    const TEST: &str = "freediameter_over_ipv6";
+    let Some(bin) = freediameter(TEST) else {
+        return;
+    };
+    let Ok(node) = Node::builder()
+        .origin_host("rust.a.net")
+        .origin_realm("a.net")
+        .auth_application(4)
+        .listen("[::1]:0".parse().unwrap())
+        .responder_settings(quick(Duration::from_secs(1)))
+        .build()
+        .await
+    else {
+        eprintln!("SKIPPED {TEST}: no IPv6 loopback on this machine");
+        return;
+    };
+    let dir = temp_dir("fd-ipv6");
+    let mut events = node.subscribe();
+    let mut fd = FreeDiameter::start(
+        &bin,
+        dir.path(),
+        FdConf {
+            port: 0,
+            connect: &[("rust.a.net", node.local_addrs()[0].port())],
+            allow: &[],
+            ipv6: true,
+        },
+    );
+    assert!(node.wait_peer(FD_HOST, LIMIT).await, "CER/CEA over IPv6");
+    assert_eq!(
+        node.capabilities().host_ip_addresses,
+        vec![std::net::IpAddr::from(std::net::Ipv6Addr::LOCALHOST)]
+    );
+    let ans = node
+        .request(ccr(&node, "rust.a.net", "a.net", FD_REALM).to_message(4, 0, 0))
+        .await
+        .expect("answer over IPv6");
+    assert!(result_code(&ans).is_some());
+    // Our DWRs (Tw 1 s) are answered.
+    tokio::time::sleep(Duration::from_millis(2200)).await;
+    assert!(node.is_peer_available(FD_HOST));
+    node.stop_peer(FD_HOST, DisconnectCause::Busy).await;
+    let down = wait_event(&mut events, LIMIT, |e| {
+        matches!(e, NodeEvent::PeerDown { .. })
+    })
+    .await;
+    assert!(
+        matches!(
+            down,
+            Some(NodeEvent::PeerDown {
+                reason: DownReason::Stopped,
+                ..
+            })
+        ),
+        "{down:?}"
+    );
+    fd.daemon.terminate();
+    let _ = fd.daemon.wait_exit_async(LIMIT).await;
+    // freeDiameter's own log says it understood our DPR.
+    assert!(
+        fd.daemon
+            .output()
+            .contains("'rust.a.net' sent a DPR with cause: BUSY"),
+        "{}",
+        fd.daemon.output()
+    );
 }
