@@ -19,7 +19,7 @@
 pub use diameter_core as core;
 
 /// The generated dictionary modules.
-#[allow(clippy::large_enum_variant, clippy::too_many_lines)]
+#[allow(clippy::derivable_impls, clippy::match_single_binding)]
 pub mod dict {
     include!(concat!(env!("OUT_DIR"), "/dictionaries.rs"));
 }

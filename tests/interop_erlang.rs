@@ -5,8 +5,8 @@
 //!
 //! - `erlang_client_against_our_server`: the Erlang peer connects to our server:
 //!   CER/CEA, a CCR-INITIAL answered by our typed handler (the Erlang side prints the CCA
-//!   it decoded), a CCR with an unknown M-bit AVP answered by our 5001 (what OTP makes of
-//!   that answer is checked against two known issues, see below), its DWRs answered by
+//!   it decoded), a CCR with an unknown M-bit AVP answered by our 5001 (OTP must read
+//!   that answer without complaint), its DWRs answered by
 //!   our DWAs, and its DPR (remove_transport) answered by our DPA.
 //! - `our_client_against_erlang_server`: our client connects to the Erlang peer:
 //!   CER/CEA, a typed CCR from us (the Erlang side prints what it decoded) answered with a
@@ -242,14 +242,9 @@ async fn erlang_client_against_our_server() {
     assert_eq!(field(&err, "name"), "CCA");
     assert_eq!(field(&err, "result"), "5001");
     assert_eq!(field(&err, "origin"), "rust.server.net");
-    // What OTP's decoder objects to in that answer. Two known runtime issues (see the
-    // report in the commit): the Failed-AVP we send leaves out the padding of the AVP it
-    // carries, so its length is not a multiple of 4 (RFC 6733 §4.4: grouped data includes
-    // the members' padding) -> 5014 on Failed-AVP (279); and the error answer carries only
-    // Session-Id, Origin-Host/Realm, Result-Code, Error-Message and Failed-AVP, not the
-    // AVPs the CCA grammar requires (Auth-Application-Id 258, CC-Request-Type 416,
-    // CC-Request-Number 415) -> 5005. Anything else OTP reports fails the test.
-    let known = ["{5014,279}", "{5005,258}", "{5005,416}", "{5005,415}"];
+    // OTP's decoder must find nothing to object to in that answer: Failed-AVP carries the
+    // padded AVP (RFC 6733 §4.4) and the AVPs the CCA grammar requires are copied from the
+    // request (Auth-Application-Id, CC-Request-Type, CC-Request-Number).
     let complaints: Vec<String> = erl
         .output()
         .lines()
@@ -262,20 +257,11 @@ async fn erlang_client_against_our_server() {
                 .collect()
         })
         .unwrap_or_default();
-    for c in &complaints {
-        assert!(
-            known.contains(&c.as_str()),
-            "OTP reports a new problem: {c}"
-        );
-    }
-    if complaints.is_empty() {
-        assert_eq!(field(&err, "failed_avp"), "99999");
-    } else {
-        eprintln!(
-            "KNOWN ISSUE {TEST}: OTP's decode errors in our 5001 answer: {complaints:?} (failed_avp={})",
-            field(&err, "failed_avp")
-        );
-    }
+    assert!(
+        complaints.is_empty(),
+        "OTP reports problems in our 5001 answer: {complaints:?}"
+    );
+    assert_eq!(field(&err, "failed_avp"), "99999");
 
     // The CCR as our typed handler saw it.
     let ccr = received
@@ -402,7 +388,7 @@ async fn erlang_client_against_our_server() {
         &dpr.bytes,
     );
     // The bad CCR and our 5001 answer are dissected apart: tshark rightly flags the
-    // deliberately unknown AVP, and (known issue) the missing padding in our Failed-AVP.
+    // deliberately unknown AVP, and nothing else.
     let bad_hbh: Vec<u32> = frames
         .iter()
         .filter(|f| f.raw().find(99_999, 0).is_some())
@@ -421,24 +407,12 @@ async fn erlang_client_against_our_server() {
         assert_eq!(report.diameter_pdus, 2);
         for p in &report.problems {
             let expected = p.contains("Unknown AVP 99999");
-            let known = p.contains("Padding is missing") || p.contains("[Group: Malformed]");
-            assert!(
-                expected || known,
-                "unexpected tshark problem: {p}\n{}",
-                report.text
-            );
-            if known {
-                eprintln!("KNOWN ISSUE {TEST}: tshark on our 5001 answer: {p}");
-            }
+            assert!(expected, "unexpected tshark problem: {p}\n{}", report.text);
         }
     }
     if let Some(l) = live {
-        // The deliberately unknown AVP; and the known Failed-AVP padding issue.
-        let tolerated = [
-            "Unknown AVP 99999",
-            "Padding is missing",
-            "[Group: Malformed]",
-        ];
+        // The deliberately unknown AVP.
+        let tolerated = ["Unknown AVP 99999"];
         l.finish_and_check_allowing(TEST, frames.len(), &tolerated);
     }
 }

@@ -485,7 +485,6 @@ fn erlang_permanent_failure_answer() {
 /// 24. OTP rejects it (5014 on Failed-AVP) and tshark notes "Padding is missing"; see
 /// `erlang_client_against_our_server` in tests/interop_erlang.rs.
 #[test]
-#[ignore = "known issue: Failed-AVP without the padding of the AVP it carries (diameter-core/src/answer.rs)"]
 fn our_failed_avp_matches_otps() {
     use diameter::core::answer::{error_answer, Origin};
     use diameter::core::{AvpFlags, RawAvp};

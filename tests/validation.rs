@@ -189,8 +189,11 @@ fn r5008_avp_not_allowed_inside_grouped() {
     avps.push(vsai);
     let e = decode_cer(&avps);
     assert_eq!(e.result_code(), 5008);
+    // Inside the grouped parent the offending AVP is padded, as every AVP in a payload is.
+    let mut padded = BytesMut::new();
+    stray.encode(&mut padded);
     let expected =
-        RawAvp::new(avp::VENDOR_SPECIFIC_APPLICATION_ID, M, 0, stray.to_bytes()).to_bytes();
+        RawAvp::new(avp::VENDOR_SPECIFIC_APPLICATION_ID, M, 0, padded.freeze()).to_bytes();
     assert_eq!(e.failed_avp.unwrap(), expected);
     let _ = VendorSpecificApplicationId::default();
 }
@@ -257,4 +260,56 @@ fn error_answer_follows_rfc_6733_section_7_2() {
     let err = frame(&bad);
     let answer = error_answer(&request, &origin, &err);
     assert!(answer.header.is_error());
+}
+
+#[test]
+fn error_answer_pads_failed_avp_and_fits_the_answer_grammar() {
+    use diameter::dict::dcca_rfc4006::{Cca, Ccr};
+    use diameter::dict::Message;
+    let ccr = Ccr {
+        session_id: "client.example.net;1;9".into(),
+        origin_host: "client.example.net".into(),
+        origin_realm: "example.net".into(),
+        destination_realm: "example.net".into(),
+        auth_application_id: 4,
+        service_context_id: "32251@3gpp.org".into(),
+        cc_request_number: 7,
+        // 15 bytes of payload: the copy in Failed-AVP must be padded to 24.
+        other: vec![RawAvp::new(4242, M, 77, Bytes::from_static(b"abc"))],
+        ..Default::default()
+    };
+    let request = ccr.to_message(4, 1, 2);
+    let err = Ccr::decode(&request)
+        .unwrap_err()
+        .echoing(<Ccr as Command>::ANSWER_ECHO);
+    assert_eq!(err.result_code(), 5001);
+    let origin = Origin {
+        host: "ocs.example.net",
+        realm: "example.net",
+    };
+    let answer = error_answer(&request, &origin, &err);
+    let failed = answer.find(avp::FAILED_AVP, 0).unwrap();
+    assert_eq!(failed.data.len() % 4, 0);
+    // The answer decodes as a CCA: Auth-Application-Id, CC-Request-Type and -Number copied.
+    let wire = RawMessage::decode(answer.to_bytes(), &Limits::default()).unwrap();
+    let cca = Cca::decode(&wire).expect("a 5001 answer still fits the CCA grammar");
+    assert_eq!(
+        (
+            cca.result_code,
+            cca.cc_request_number,
+            cca.auth_application_id
+        ),
+        (5001, 7, 4)
+    );
+    // A protocol error (E bit) decodes as the generic answer-message.
+    let mut e_answer = answer.clone();
+    e_answer.header.flags |= 0x20;
+    match Message::decode(&e_answer) {
+        Some(Ok(Message::ProtocolError(p))) => {
+            assert_eq!(p.result_code, 5001);
+            assert_eq!(p.failed_avp.len(), 1);
+            assert_eq!(p.failed_avp[0].code, 4242);
+        }
+        other => panic!("expected a protocol error answer, got {other:?}"),
+    }
 }

@@ -592,6 +592,13 @@ fn group_struct(
         encodes.push(enc);
     }
     let any = g.any;
+    // A grammar of nothing but `*[ AVP ]` (Failed-AVP) holds copies of other AVPs: any AVP,
+    // known or not, mandatory or not, is kept.
+    let known = if g.entries.is_empty() && g.any {
+        quote! { true }
+    } else {
+        quote! { super::is_known_avp(avp.code, avp.vendor) }
+    };
     quote! {
         #d
         #[derive(Clone, Debug, Default, PartialEq)]
@@ -612,7 +619,7 @@ fn group_struct(
                     let avp = avp?;
                     match (avp.code, avp.vendor) {
                         #( #arms )*
-                        _ => ctx.other(&avp, #any, super::is_known_avp(avp.code, avp.vendor), &mut out.other)?,
+                        _ => ctx.other(&avp, #any, #known, &mut out.other)?,
                     }
                 }
                 #( #finish )*
@@ -814,6 +821,28 @@ fn command(model: &Model, c: &Command, boxed: &Boxing) -> TokenStream {
         let app = Literal::u32_unsuffixed(c.application_id);
         let proxiable = c.proxiable;
         let alias_doc = format!("Short name of [`{t}`].");
+        // Answer AVPs that are required and also in the request (besides the ones every
+        // error answer has, and the sender's own identity): copied into error answers.
+        let echo: Vec<TokenStream> = if request {
+            c.answer
+                .entries
+                .iter()
+                .filter(|e| e.min > 0 && c.request.entries.iter().any(|r| r.avp == e.avp))
+                .map(|e| &model.avps[e.avp])
+                .filter(|a| {
+                    !(a.vendor == 0 && [257, 263, 264, 266, 268, 269, 296].contains(&a.code))
+                })
+                .map(|a| {
+                    let (code, vendor) = (
+                        Literal::u32_unsuffixed(a.code),
+                        Literal::u32_unsuffixed(a.vendor),
+                    );
+                    quote! { (#code, #vendor) }
+                })
+                .collect()
+        } else {
+            Vec::new()
+        };
         out.extend(quote! {
             #body
             impl ::diameter_core::Command for #t {
@@ -822,6 +851,7 @@ fn command(model: &Model, c: &Command, boxed: &Boxing) -> TokenStream {
                 const REQUEST: bool = #request;
                 const PROXIABLE: bool = #proxiable;
                 const SHORT_NAME: &'static str = #short;
+                const ANSWER_ECHO: &'static [(u32, u32)] = &[#( #echo ),*];
             }
             #[doc = #alias_doc]
             pub type #alias = #t;
@@ -980,11 +1010,16 @@ fn message_enum(model: &Model) -> TokenStream {
         #[allow(clippy::large_enum_variant)]
         pub enum Message {
             #( #variants )*
+            /// An answer with the E bit: the generic answer-message of RFC 6733 §7.2.
+            ProtocolError(::diameter_core::answer::ProtocolErrorAnswer),
         }
         impl Message {
             /// Decodes a received message into its typed form, by command code and R bit.
             /// An unknown command gives `None`; its answer is 3001 DIAMETER_COMMAND_UNSUPPORTED.
             pub fn decode(msg: &::diameter_core::RawMessage) -> Option<Result<Self, ::diameter_core::DecodeError>> {
+                if msg.header.is_error() && !msg.header.is_request() {
+                    return Some(::diameter_core::answer::ProtocolErrorAnswer::decode(msg).map(Self::ProtocolError));
+                }
                 Some(match (msg.header.command_code, msg.header.is_request()) {
                     #( #decode_arms )*
                     _ => return None,
@@ -994,6 +1029,7 @@ fn message_enum(model: &Model) -> TokenStream {
             pub fn encode(&self, application_id: u32, hop_by_hop: u32, end_to_end: u32) -> ::diameter_core::bytes::BytesMut {
                 match self {
                     #( #encode_arms )*
+                    Self::ProtocolError(e) => e.encode(application_id, hop_by_hop, end_to_end),
                 }
             }
         }

@@ -1,11 +1,11 @@
 //! Building the answer to a request that failed validation (RFC 6733 §7.2).
 
 use crate::avp::{AvpFlags, RawAvp};
-use crate::error::DecodeError;
+use crate::error::{padded, DecodeError};
 use crate::header::{CommandFlags, Header};
 use crate::message::RawMessage;
 use crate::result_code::is_protocol_error;
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 
 const SESSION_ID: u32 = 263;
 const ORIGIN_HOST: u32 = 264;
@@ -14,6 +14,7 @@ const RESULT_CODE: u32 = 268;
 const FAILED_AVP: u32 = 279;
 const ERROR_MESSAGE: u32 = 281;
 const PROXY_INFO: u32 = 284;
+const ERROR_REPORTING_HOST: u32 = 294;
 
 /// The identity a node answers with.
 #[derive(Clone, Debug)]
@@ -83,7 +84,7 @@ pub fn answer_with(
         ));
     }
     if let Some(failed) = failed_avp {
-        avps.push(RawAvp::new(FAILED_AVP, m, 0, failed.clone()));
+        avps.push(RawAvp::new(FAILED_AVP, m, 0, padded(failed.clone())));
     }
     for p in request_avps
         .iter()
@@ -97,11 +98,131 @@ pub fn answer_with(
 /// The answer to a request that failed to decode: Result-Code and Failed-AVP from `err`.
 pub fn error_answer(request: &RawMessage, origin: &Origin<'_>, err: &DecodeError) -> RawMessage {
     let text = err.kind.to_string();
-    answer_with(
+    let mut answer = answer_with(
         request,
         origin,
         err.result_code(),
         Some(&text),
         err.failed_avp.as_ref(),
-    )
+    );
+    // A 5xxx answer keeps the command's own grammar (RFC 6733 §7.2 applies the generic
+    // answer-message to protocol errors only): copy what it requires from the request.
+    if !answer.header.is_error() && !err.answer_echo.is_empty() {
+        for avp in request.avps().map_while(Result::ok) {
+            if err.answer_echo.contains(&(avp.code, avp.vendor)) {
+                answer.push(&avp.to_raw());
+            }
+        }
+    }
+    answer
+}
+
+/// An answer with the E bit: the generic answer-message of RFC 6733 §7.2, which replaces
+/// the command's own answer grammar for protocol errors (3xxx).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ProtocolErrorAnswer {
+    /// Command code of the request answered.
+    pub command_code: u32,
+    /// Whether the P bit is set.
+    pub proxiable: bool,
+    /// Session-Id, when the request had one.
+    pub session_id: Option<crate::Utf8String>,
+    /// Origin-Host of the node that answered.
+    pub origin_host: Option<crate::DiameterIdentity>,
+    /// Origin-Realm of the node that answered.
+    pub origin_realm: Option<crate::DiameterIdentity>,
+    /// Result-Code.
+    pub result_code: u32,
+    /// Error-Message.
+    pub error_message: Option<crate::Utf8String>,
+    /// Error-Reporting-Host.
+    pub error_reporting_host: Option<crate::DiameterIdentity>,
+    /// The AVPs inside Failed-AVP.
+    pub failed_avp: Vec<RawAvp>,
+    /// Every other AVP, raw.
+    pub other: Vec<RawAvp>,
+}
+
+impl ProtocolErrorAnswer {
+    /// Reads an answer-message leniently: the error is reported whatever else it carries.
+    pub fn decode(msg: &RawMessage) -> Result<Self, DecodeError> {
+        use crate::traits::AvpValue;
+        let mut out = ProtocolErrorAnswer {
+            command_code: msg.header.command_code,
+            proxiable: msg.header.is_proxiable(),
+            ..Default::default()
+        };
+        let text = |avp: &crate::AvpRef<'_>| crate::Utf8String::decode_value(avp).ok();
+        let ident = |avp: &crate::AvpRef<'_>| crate::DiameterIdentity::decode_value(avp).ok();
+        for avp in msg.avps() {
+            let avp = avp?;
+            match (avp.code, avp.vendor) {
+                (SESSION_ID, 0) => out.session_id = text(&avp),
+                (ORIGIN_HOST, 0) => out.origin_host = ident(&avp),
+                (ORIGIN_REALM, 0) => out.origin_realm = ident(&avp),
+                (RESULT_CODE, 0) => out.result_code = u32::decode_value(&avp).unwrap_or(0),
+                (ERROR_MESSAGE, 0) => out.error_message = text(&avp),
+                (ERROR_REPORTING_HOST, 0) => out.error_reporting_host = ident(&avp),
+                (FAILED_AVP, 0) => out
+                    .failed_avp
+                    .extend(avp.children().map_while(Result::ok).map(|a| a.to_raw())),
+                _ => out.other.push(avp.to_raw()),
+            }
+        }
+        Ok(out)
+    }
+
+    /// Encodes the answer-message with the E bit set.
+    pub fn encode(&self, application_id: u32, hop_by_hop: u32, end_to_end: u32) -> BytesMut {
+        let m = AvpFlags::MANDATORY;
+        let text = |code: u32, flags: u8, v: &str| {
+            RawAvp::new(code, flags, 0, Bytes::copy_from_slice(v.as_bytes()))
+        };
+        let mut avps = Vec::new();
+        if let Some(v) = &self.session_id {
+            avps.push(text(SESSION_ID, m, v));
+        }
+        if let Some(v) = &self.origin_host {
+            avps.push(text(ORIGIN_HOST, m, v));
+        }
+        if let Some(v) = &self.origin_realm {
+            avps.push(text(ORIGIN_REALM, m, v));
+        }
+        avps.push(RawAvp::new(
+            RESULT_CODE,
+            m,
+            0,
+            Bytes::copy_from_slice(&self.result_code.to_be_bytes()),
+        ));
+        if let Some(v) = &self.error_message {
+            avps.push(text(ERROR_MESSAGE, 0, v));
+        }
+        if let Some(v) = &self.error_reporting_host {
+            avps.push(text(ERROR_REPORTING_HOST, 0, v));
+        }
+        if !self.failed_avp.is_empty() {
+            let mut inner = BytesMut::new();
+            for a in &self.failed_avp {
+                a.encode(&mut inner);
+            }
+            avps.push(RawAvp::new(FAILED_AVP, m, 0, inner.freeze()));
+        }
+        avps.extend(self.other.iter().cloned());
+        let flags = CommandFlags::ERROR
+            | if self.proxiable {
+                CommandFlags::PROXIABLE
+            } else {
+                0
+            };
+        let header = Header::new(
+            self.command_code,
+            application_id,
+            flags,
+            hop_by_hop,
+            end_to_end,
+        );
+        let mut out = BytesMut::new();
+        RawMessage::from_avps(header, &avps).encode(&mut out);
+        out
+    }
 }

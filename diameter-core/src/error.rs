@@ -169,8 +169,13 @@ impl fmt::Display for ErrorKind {
 pub struct DecodeError {
     /// What went wrong.
     pub kind: ErrorKind,
-    /// The offending AVP as it should appear inside Failed-AVP (whole AVP, header included).
+    /// The offending AVP as it should appear inside Failed-AVP (whole AVP, header included,
+    /// without trailing padding).
     pub failed_avp: Option<Bytes>,
+    /// AVPs (code, vendor) that the command's answer requires and the request carries, to
+    /// be copied into an error answer so that it still fits the answer's grammar
+    /// (e.g. Auth-Application-Id, CC-Request-Type and CC-Request-Number for a CCA).
+    pub answer_echo: &'static [(u32, u32)],
 }
 
 impl DecodeError {
@@ -179,6 +184,7 @@ impl DecodeError {
         DecodeError {
             kind,
             failed_avp: None,
+            answer_echo: &[],
         }
     }
 
@@ -187,7 +193,14 @@ impl DecodeError {
         DecodeError {
             kind,
             failed_avp: Some(avp),
+            answer_echo: &[],
         }
+    }
+
+    /// The same error, naming the request AVPs an error answer should copy.
+    pub fn echoing(mut self, answer_echo: &'static [(u32, u32)]) -> Self {
+        self.answer_echo = answer_echo;
+        self
     }
 
     /// 5005 with the RFC 6733 §7.5 example AVP: right code and vendor, zero-filled minimal payload.
@@ -210,8 +223,21 @@ impl DecodeError {
     /// receiver sees where the offending AVP sat.
     pub fn within(mut self, code: u32, flags: u8, vendor: u32) -> Self {
         if let Some(inner) = self.failed_avp.take() {
-            self.failed_avp = Some(RawAvp::new(code, flags, vendor, inner).to_bytes());
+            // Inside a grouped payload every AVP is padded (RFC 6733 §4.4).
+            self.failed_avp = Some(RawAvp::new(code, flags, vendor, padded(inner)).to_bytes());
         }
         self
     }
+}
+
+/// The AVP bytes padded to a multiple of four, as they must appear inside a grouped AVP.
+pub fn padded(avp: Bytes) -> Bytes {
+    let pad = crate::avp::padding(avp.len());
+    if pad == 0 {
+        return avp;
+    }
+    let mut v = Vec::with_capacity(avp.len() + pad);
+    v.extend_from_slice(&avp);
+    v.resize(avp.len() + pad, 0);
+    Bytes::from(v)
 }

@@ -230,6 +230,9 @@ pub trait Command: AvpGroup {
     const PROXIABLE: bool;
     /// Abbreviation, such as `CCR`.
     const SHORT_NAME: &'static str;
+    /// For a request: the AVPs (code, vendor) its answer requires that the request also
+    /// carries; an error answer copies them so that it still fits the answer's grammar.
+    const ANSWER_ECHO: &'static [(u32, u32)] = &[];
 
     /// The command flags this message is sent with.
     fn flags() -> u8 {

@@ -59,7 +59,10 @@ where
                         .to_message(h.application_id, h.hop_by_hop, h.end_to_end))
                 })
             }
-            Err(e) => Box::pin(async move { Err(e) }),
+            Err(e) => {
+                let e = e.echoing(Req::ANSWER_ECHO);
+                Box::pin(async move { Err(e) })
+            }
         }
     }
 }

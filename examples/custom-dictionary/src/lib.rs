@@ -4,7 +4,7 @@
 //! custom command. `build.rs` compiles them all with `diameter-codegen`.
 
 /// The generated modules: `base_rfc6733`, `dcca_rfc4006` (with Acme's extensions) and `acme`.
-#[allow(missing_docs)]
+#[allow(missing_docs, clippy::derivable_impls, clippy::match_single_binding)]
 pub mod dict {
     include!(concat!(env!("OUT_DIR"), "/dictionaries.rs"));
 }
