@@ -112,21 +112,19 @@ impl<'a> AvpIter<'a> {
     }
 }
 
-impl<'a> Iterator for AvpIter<'a> {
-    type Item = Result<AvpRef<'a>, DecodeError>;
-
-    #[inline]
-    fn next(&mut self) -> Option<Self::Item> {
-        if self.pos >= self.end {
-            return None;
-        }
+impl<'a> AvpIter<'a> {
+    /// The error for the AVP header at `self.pos`: 5014 for a bad length, 3009 for
+    /// reserved flag bits. Kept out of line so that `next` stays small and inlined.
+    #[cold]
+    #[inline(never)]
+    fn bad_header(&mut self) -> Option<Result<AvpRef<'a>, DecodeError>> {
         let b = &self.buf[self.pos..self.end];
+        let word = |i: usize| {
+            b.get(i..i + 4)
+                .map_or(0, |w| u32::from_be_bytes([w[0], w[1], w[2], w[3]]))
+        };
+        let code = word(0);
         if b.len() < 8 {
-            let code = if b.len() >= 4 {
-                u32::from_be_bytes([b[0], b[1], b[2], b[3]])
-            } else {
-                0
-            };
             let err = ErrorKind::InvalidAvpLength {
                 code,
                 vendor: 0,
@@ -135,16 +133,10 @@ impl<'a> Iterator for AvpIter<'a> {
             let failed = RawAvp::new(code, 0, 0, Bytes::new()).to_bytes();
             return self.fail(DecodeError::with_avp(err, failed));
         }
-        let code = u32::from_be_bytes([b[0], b[1], b[2], b[3]]);
         let flags = b[4];
-        let len = (u32::from_be_bytes([0, b[5], b[6], b[7]])) as usize;
-        let has_vendor = flags & AvpFlags::VENDOR != 0;
-        let header_len = if has_vendor { 12 } else { 8 };
-        let vendor = if has_vendor && b.len() >= 12 {
-            u32::from_be_bytes([b[8], b[9], b[10], b[11]])
-        } else {
-            0
-        };
+        let len = (word(4) & 0x00ff_ffff) as usize;
+        let header_len = if flags & AvpFlags::VENDOR != 0 { 12 } else { 8 };
+        let vendor = if header_len == 12 { word(8) } else { 0 };
         if len < header_len || len > b.len() || b.len() < header_len {
             // Failed-AVP: the header with whatever payload is present (RFC 6733 §7.5).
             let have = b
@@ -164,12 +156,38 @@ impl<'a> Iterator for AvpIter<'a> {
             };
             return self.fail(DecodeError::with_avp(err, failed));
         }
-        if flags & AvpFlags::RESERVED != 0 {
-            let avp = self.buf.slice(self.pos..self.pos + len);
-            return self.fail(DecodeError::with_avp(
-                ErrorKind::InvalidAvpBits { code, flags },
-                avp,
-            ));
+        let avp = self.buf.slice(self.pos..self.pos + len);
+        self.fail(DecodeError::with_avp(
+            ErrorKind::InvalidAvpBits { code, flags },
+            avp,
+        ))
+    }
+}
+
+impl<'a> Iterator for AvpIter<'a> {
+    type Item = Result<AvpRef<'a>, DecodeError>;
+
+    #[inline(always)]
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.pos >= self.end {
+            return None;
+        }
+        let b = &self.buf[self.pos..self.end];
+        if b.len() < 8 {
+            return self.bad_header();
+        }
+        let code = u32::from_be_bytes([b[0], b[1], b[2], b[3]]);
+        let flags = b[4];
+        let len = (u32::from_be_bytes([0, b[5], b[6], b[7]])) as usize;
+        let (header_len, vendor) = if flags & AvpFlags::VENDOR == 0 {
+            (8, 0)
+        } else if b.len() >= 12 {
+            (12, u32::from_be_bytes([b[8], b[9], b[10], b[11]]))
+        } else {
+            return self.bad_header();
+        };
+        if len < header_len || len > b.len() || flags & AvpFlags::RESERVED != 0 {
+            return self.bad_header();
         }
         let item = AvpRef {
             buf: self.buf,
