@@ -10,6 +10,9 @@
 //!   DIRECT_DEBITING) against our OCS (`diameter_apps::ocs::start`, SQLite store in a temp
 //!   dir). The escript prints the answers as OTP decoded them (2001, the granted units,
 //!   Validity-Time); the test then checks the balance in our store.
+//! - `erlang_cc_client_final_units_and_credit_limit`: the same run on a small balance: OTP
+//!   decodes our Final-Unit-Indication (inside the MSCC of the CCR-U answer) and our 4012
+//!   answer to the SMS event.
 //! - `our_cc_client_against_erlang_server`: our client state machine
 //!   (`diameter_apps::ocs::client::CcSession`, sans-IO) driven over a `diameter_core` node
 //!   runs a session and an event against the Erlang credit-control server, which prints
@@ -170,18 +173,27 @@ fn tshark_strict(test: &str, dir: &Path, frames: &[Frame]) {
 
 // ---------------------------------------------------------------------------------------
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn erlang_cc_client_against_our_ocs() {
-    const TEST: &str = "erlang_cc_client_against_our_ocs";
-    let Some(bin) = escript(TEST) else {
-        return;
-    };
+/// What the Erlang client's run against our OCS left: the CCA lines it printed (steps I,
+/// U, T, E), the account's (balance, reserved) afterwards, and the recorded messages.
+struct ClientRun {
+    ccas: Vec<String>,
+    money: (i64, i64),
+    frames: Vec<Frame>,
+}
+
+/// Starts our OCS (SQLite in a temp dir) with one account of `balance` minor units, runs
+/// the Erlang credit-control client against it through a tap, and checks what every run
+/// must show: CER/CEA, four CCAs from us that OTP decoded without complaint (with its
+/// complete RFC 4006 dictionary and strict M-bit checks), DPR/DPA, every Erlang message
+/// decoding with our typed decoder byte for byte, and tshark clean. `None` when skipped.
+async fn erlang_client_run(test: &str, balance: i64) -> Option<ClientRun> {
+    let bin = escript(test)?;
     let dir = temp_dir("erl-ocs-client");
     let accounts = dir.path().join("accounts.toml");
     write_file(
         &accounts,
         &format!(
-            "currency = 978\n[[account]]\nname = \"erl\"\nids = [\"e164:{MSISDN}\"]\nbalance = 1000\n"
+            "currency = 978\n[[account]]\nname = \"erl\"\nids = [\"e164:{MSISDN}\"]\nbalance = {balance}\n"
         ),
     );
     let ocs = start(ServeOptions {
@@ -201,10 +213,10 @@ async fn erlang_cc_client_against_our_ocs() {
         let a = store.find_account(&who).unwrap().expect("account");
         (a.balance, a.reserved)
     };
-    assert_eq!(money(), (1000, 0));
+    assert_eq!(money(), (balance, 0));
 
     let tap = Tap::start(ocs.local_addrs()[0]).await;
-    let live = LiveCapture::start(TEST, dir.path(), &[tap.addr.port()]);
+    let live = LiveCapture::start(test, dir.path(), &[tap.addr.port()]);
     let mut erl = start_escript(
         &bin,
         "client",
@@ -214,17 +226,13 @@ async fn erlang_cc_client_against_our_ocs() {
     );
     let up = erl.wait_line_async("UP ", LIMIT).await.expect("Erlang: UP");
     assert_eq!(field(&up, "peer"), "ocs.example.net");
-
-    // The answers as OTP decoded them. Tariff "data" (rating group 100): 10 minor units
-    // per 1 000 000 octets; "sms" (32274@3gpp.org, Service-Identifier 1): 9 per SMS.
     let mut ccas = Vec::new();
     for step in ["I", "U", "T", "E"] {
         let line = erl
             .wait_line_async(&format!("CCA step={step} "), LIMIT)
             .await
             .unwrap_or_else(|| panic!("Erlang: CCA {step}\n{}", erl.output()));
-        eprintln!("{TEST}: {line}");
-        assert_eq!(field(&line, "result"), "2001", "{line}");
+        eprintln!("{test}: {line}");
         assert_eq!(field(&line, "origin"), "ocs.example.net", "{line}");
         ccas.push(line);
     }
@@ -235,13 +243,6 @@ async fn erlang_cc_client_against_our_ocs() {
     assert_eq!((field(e, "type"), field(e, "number")), ("4", "0"));
     assert_eq!(field(i, "session"), field(t, "session"));
     assert_ne!(field(i, "session"), field(e, "session"));
-    // Granted what was asked, with the OCS's Validity-Time (1800 s), no final units.
-    assert_eq!(field(i, "mscc"), "rg100:2001:tot=2000000:vt=1800:fui=none");
-    assert_eq!(field(u, "mscc"), "rg100:2001:tot=2000000:vt=1800:fui=none");
-    // CCR-T: usage reported, nothing asked for: MSCC 2001 without a grant.
-    assert_eq!(field(t, "mscc"), "rg100:2001:nogsu:vt=none:fui=none");
-    // The SMS: one service-specific unit, debited at once.
-    assert_eq!(field(e, "mscc"), "si1:2001:ssu=1:vt=none:fui=none");
     assert!(
         erl.wait_line_async("DONE", LIMIT).await.is_some(),
         "Erlang: DPR/DPA\n{}",
@@ -250,14 +251,49 @@ async fn erlang_cc_client_against_our_ocs() {
     assert_eq!(erl.wait_exit_async(LIMIT).await, Some(0), "escript exit");
     assert_no_otp_complaints(&erl);
 
+    let frames = tap.frames();
+    for f in &frames {
+        let label = if f.from_initiator { "Erlang" } else { "ours" };
+        check_peer_message(label, &f.bytes);
+    }
+    tshark_strict(test, dir.path(), &frames);
+    if let Some(l) = live {
+        l.finish_and_check(test, frames.len());
+    }
+    let money = money();
+    ocs.stop().await;
+    Some(ClientRun {
+        ccas,
+        money,
+        frames,
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn erlang_cc_client_against_our_ocs() {
+    let Some(run) = erlang_client_run("erlang_cc_client_against_our_ocs", 1000).await else {
+        return;
+    };
+    // The answers as OTP decoded them. Tariff "data" (rating group 100): 10 minor units
+    // per 1 000 000 octets; "sms" (32274@3gpp.org, Service-Identifier 1): 9 per SMS.
+    let (i, u, t, e) = (&run.ccas[0], &run.ccas[1], &run.ccas[2], &run.ccas[3]);
+    for l in &run.ccas {
+        assert_eq!(field(l, "result"), "2001", "{l}");
+    }
+    // Granted what was asked, with the OCS's Validity-Time (1800 s), no final units.
+    assert_eq!(field(i, "mscc"), "rg100:2001:tot=2000000:vt=1800:fui=none");
+    assert_eq!(field(u, "mscc"), "rg100:2001:tot=2000000:vt=1800:fui=none");
+    // CCR-T: usage reported, nothing asked for: MSCC 2001 without a grant.
+    assert_eq!(field(t, "mscc"), "rg100:2001:nogsu:vt=none:fui=none");
+    // The SMS: one service-specific unit, debited at once.
+    assert_eq!(field(e, "mscc"), "si1:2001:ssu=1:vt=none:fui=none");
     // The store: CCR-U debited 1 MB (10), CCR-T 2 MB (20) and released the rest of the
     // reservation, the SMS 9.
-    assert_eq!(money(), (1000 - 10 - 20 - 9, 0));
+    assert_eq!(run.money, (1000 - 10 - 20 - 9, 0));
 
-    // Every message of the Erlang client decodes with our typed decoder and re-encodes
-    // byte for byte; our answers are what OTP printed.
-    let frames = tap.frames();
-    let ccrs: Vec<Ccr> = frames
+    // The CCRs as our typed decoder read them.
+    let ccrs: Vec<Ccr> = run
+        .frames
         .iter()
         .filter(|f| f.from_initiator)
         .filter_map(|f| match check_peer_message("Erlang message", &f.bytes) {
@@ -282,15 +318,29 @@ async fn erlang_cc_client_against_our_ocs() {
         ccrs[3].requested_action,
         Some(RequestedAction::DirectDebiting)
     );
-    for f in frames.iter().filter(|f| !f.from_initiator) {
+    for f in run.frames.iter().filter(|f| !f.from_initiator) {
         assert_eq!(result_code(&f.raw()), Some(2001), "our answer {}", f.code());
-        check_peer_message("our answer", &f.bytes);
     }
-    tshark_strict(TEST, dir.path(), &frames);
-    if let Some(l) = live {
-        l.finish_and_check(TEST, frames.len());
-    }
-    ocs.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn erlang_cc_client_final_units_and_credit_limit() {
+    // 35 minor units: the CCR-U grant is the last one the balance allows (our CCA carries
+    // Final-Unit-Indication TERMINATE inside the MSCC), and after the session the SMS
+    // cannot be paid (4012 DIAMETER_CREDIT_LIMIT_REACHED): OTP decodes both.
+    let Some(run) = erlang_client_run("erlang_cc_client_final_units_and_credit_limit", 35).await
+    else {
+        return;
+    };
+    let (i, u, t, e) = (&run.ccas[0], &run.ccas[1], &run.ccas[2], &run.ccas[3]);
+    assert_eq!(field(i, "result"), "2001");
+    assert_eq!(field(i, "mscc"), "rg100:2001:tot=2000000:vt=1800:fui=none");
+    assert_eq!(field(u, "result"), "2001");
+    assert_eq!(field(u, "mscc"), "rg100:2001:tot=2000000:vt=1800:fui=0");
+    assert_eq!(field(t, "result"), "2001");
+    assert_eq!(field(e, "result"), "4012", "{e}");
+    assert_eq!(field(e, "mscc"), "si1:4012:nogsu:vt=none:fui=none");
+    assert_eq!(run.money, (35 - 10 - 20, 0));
 }
 
 // ---------------------------------------------------------------------------------------
