@@ -3,6 +3,7 @@
 //! pieces of the `diameter` command line.
 #![warn(missing_docs)]
 
+pub mod admin;
 pub mod cli;
 pub mod ocs;
 pub mod sip;

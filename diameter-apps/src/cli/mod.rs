@@ -3,6 +3,7 @@
 //! Each subcommand lives in its own module with its clap arguments and a `run` function
 //! returning a [`exit::CliResult`]; [`run`] turns that into the process exit code.
 
+pub mod admin;
 pub mod bench;
 pub mod build;
 pub mod client;
@@ -13,9 +14,11 @@ pub mod duration;
 pub mod exit;
 pub mod hexin;
 pub mod logging;
+pub mod ocs;
 pub mod pcap;
 pub mod send;
 pub mod serve;
+pub mod sip;
 pub mod style;
 pub mod suggest;
 pub mod timefmt;
@@ -37,6 +40,8 @@ Examples:
   diameter decode capture.pcapng                   # Diameter in a capture, as a tree
   diameter dict avp Multiple-Services-Credit-Control
   diameter bench --peer 127.0.0.1:3868 --duration 10s
+  diameter ocs reauth 'pgw;1;1' --admin 127.0.0.1:8080   # RAR through `serve ocs --admin`
+  diameter sip deregister alice@example.com --admin 127.0.0.1:8080
 
 Logging: RUST_LOG=debug (or -v, -vv) writes logs to standard error.
 Colour: only when standard output is a terminal; NO_COLOR or --color never turns it off.
@@ -72,6 +77,10 @@ pub enum Command {
     Bench(bench::BenchArgs),
     /// Look up AVPs, commands, applications and Result-Codes in the dictionaries.
     Dict(dict::DictArgs),
+    /// Operator actions on a running OCS (RAR, ASR) through its admin endpoint.
+    Ocs(ocs::OcsArgs),
+    /// Operator actions on a running SIP AAA server (RTR, PPR) through its admin endpoint.
+    Sip(sip::SipArgs),
 }
 
 /// Runs the command line and returns the process exit code.
@@ -88,6 +97,8 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Decode(a) => decode::run(a, &style),
         Command::Dict(a) => dict::run(a, &style),
         Command::Bench(a) => bench::run(a),
+        Command::Ocs(a) => ocs::run(a, &style),
+        Command::Sip(a) => sip::run(a, &style),
     };
     match result {
         Ok(code) => ExitCode::from(code),

@@ -1,5 +1,6 @@
 //! `diameter serve`: the servers, configured by flags and TOML files.
 
+pub mod admin;
 pub mod node;
 pub mod ocs;
 pub mod relay;

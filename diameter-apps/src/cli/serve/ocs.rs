@@ -4,11 +4,14 @@ use super::node::{
     peer_settings, print_peers, resolve, NodeFlags, NodeIdentity, NodeKeys, PeerEntry, PeerSetting,
 };
 use super::signal;
+use crate::admin::Target;
 use crate::cli::config::{load, ConfigFile};
 use crate::cli::exit::{CliError, CliResult, OK};
 use crate::ocs::rating::Tariffs;
 use crate::ocs::{self, ServeOptions};
+use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 /// An example configuration file, shown in help and in configuration errors.
 pub const EXAMPLE: &str = r#"    listen = "0.0.0.0:3868"
@@ -20,6 +23,7 @@ pub const EXAMPLE: &str = r#"    listen = "0.0.0.0:3868"
     auto_provision = 100               # balance of new subscribers, minor units
     tcc = 3600                         # session supervision, seconds
     validity_time = 1800               # Validity-Time of grants, seconds
+    admin = "127.0.0.1:8080"           # operator actions: `diameter ocs reauth|abort`
 
     [[peers]]                          # optional: peers to connect to (a relay)
     host = "dra.example.net"
@@ -61,6 +65,8 @@ Examples:
   diameter serve ocs --auto-provision 100
   diameter serve ocs --listen 127.0.0.1:3868 --origin-host ocs.example.net --store sqlite://ocs.db
   diameter serve ocs --config ocs.toml --check      # validate and show the settings
+  diameter serve ocs --auto-provision 100 --admin 127.0.0.1:8080
+  diameter ocs reauth 'pgw.example.net;1;1' --admin 127.0.0.1:8080   # RAR to the client
 
 Configuration file (TOML; flags override it):
 ", r#"    listen = "0.0.0.0:3868"
@@ -72,6 +78,7 @@ Configuration file (TOML; flags override it):
     auto_provision = 100               # balance of new subscribers, minor units
     tcc = 3600                         # session supervision, seconds
     validity_time = 1800               # Validity-Time of grants, seconds
+    admin = "127.0.0.1:8080"           # operator actions: `diameter ocs reauth|abort`
 
     [[peers]]                          # optional: peers to connect to (a relay)
     host = "dra.example.net"
@@ -96,6 +103,10 @@ pub struct OcsArgs {
     /// Create unknown subscribers on their first request with this balance (minor units).
     #[arg(long, value_name = "AMOUNT")]
     pub auto_provision: Option<i64>,
+    /// Serve the admin endpoint (HTTP) here: operator actions such as `diameter ocs
+    /// reauth` send RARs and ASRs through it. A port alone means 127.0.0.1:PORT.
+    #[arg(long, value_name = "ADDR:PORT", value_parser = super::admin::parse_addr)]
+    pub admin: Option<SocketAddr>,
     /// Only validate the configuration and print the resolved settings.
     #[arg(long)]
     pub check: bool,
@@ -114,6 +125,7 @@ struct OcsFile {
     auto_provision: Option<i64>,
     tcc: Option<u64>,
     validity_time: Option<u32>,
+    admin: Option<toml::Spanned<String>>,
     #[serde(default)]
     peers: Vec<PeerEntry>,
 }
@@ -137,6 +149,8 @@ pub struct OcsSettings {
     pub validity_time: Option<u32>,
     /// Peers to connect to or accept.
     pub peers: Vec<PeerSetting>,
+    /// Where the admin endpoint listens, if anywhere.
+    pub admin: Option<SocketAddr>,
 }
 
 impl OcsFile {
@@ -193,6 +207,7 @@ pub fn settings(args: &OcsArgs) -> Result<OcsSettings, CliError> {
             Some(f) => peer_settings(&file_keys.peers, f)?,
             None => Vec::new(),
         },
+        admin: super::admin::resolve(args.admin, &file_keys.admin, file.as_ref())?,
     })
 }
 
@@ -237,6 +252,9 @@ pub fn run(args: &OcsArgs) -> CliResult {
         let o = serve_options(&s);
         println!("tcc           {} s", o.tcc.as_secs());
         println!("validity_time {} s", o.validity_time);
+        if let Some(a) = s.admin {
+            println!("admin         {a}");
+        }
         print_peers(&s.peers);
         return Ok(OK);
     }
@@ -277,9 +295,35 @@ async fn serve(s: OcsSettings) -> CliResult {
         e => CliError::usage(format!("cannot start the online charging server: {e}")),
     })?;
     signal::announce("ocs", &handle.local_addrs());
+    let handle = Arc::new(handle);
+    let admin = match s.admin {
+        Some(addr) => match super::admin::start(addr, Target::Ocs(handle.clone())).await {
+            Ok(a) => Some(a),
+            Err(e) => {
+                stop(handle).await;
+                return Err(e);
+            }
+        },
+        None => None,
+    };
     signal::shutdown().await;
-    handle.stop().await;
+    if let Some(a) = admin {
+        a.stop().await;
+    }
+    stop(handle).await;
     Ok(OK)
+}
+
+/// Stops the OCS once the admin endpoint let go of it.
+async fn stop(handle: Arc<ocs::OcsHandle>) {
+    match Arc::try_unwrap(handle) {
+        Ok(h) => h.stop().await,
+        Err(h) => {
+            h.node
+                .stop(diameter_core::base::DisconnectCause::Rebooting)
+                .await
+        }
+    }
 }
 
 #[cfg(test)]

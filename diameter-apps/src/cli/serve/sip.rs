@@ -4,10 +4,13 @@ use super::node::{
     peer_settings, print_peers, resolve, NodeFlags, NodeIdentity, NodeKeys, PeerEntry, PeerSetting,
 };
 use super::signal;
+use crate::admin::Target;
 use crate::cli::config::{load, ConfigFile};
 use crate::cli::exit::{CliError, CliResult, OK};
 use crate::sip::{self, ServeOptions};
+use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 /// An example configuration file.
 pub const EXAMPLE: &str = r#"    listen = "0.0.0.0:3868"
@@ -15,6 +18,7 @@ pub const EXAMPLE: &str = r#"    listen = "0.0.0.0:3868"
     origin_realm = "example.net"
     store = "sqlite://sip.db"          # or postgres://user:pass@db/sip
     users = "users.toml"
+    admin = "127.0.0.1:8080"           # operator actions: `diameter sip deregister|push-profile`
 
     [[peers]]                          # optional: peers to connect to (a relay)
     host = "dra.example.net"
@@ -27,6 +31,8 @@ Examples:
   diameter serve sip --users users.toml
   diameter serve sip --listen 127.0.0.1:3870 --origin-host aaa.example.net --users users.toml
   diameter serve sip --config sip.toml --check
+  diameter serve sip --users users.toml --admin 127.0.0.1:8080
+  diameter sip deregister alice@example.com --admin 127.0.0.1:8080   # RTR to its SIP server
 
 Configuration file (TOML; flags override it):
 ", r#"    listen = "0.0.0.0:3868"
@@ -34,6 +40,7 @@ Configuration file (TOML; flags override it):
     origin_realm = "example.net"
     store = "sqlite://sip.db"          # or postgres://user:pass@db/sip
     users = "users.toml"
+    admin = "127.0.0.1:8080"           # operator actions: `diameter sip deregister|push-profile`
 
     [[peers]]                          # optional: peers to connect to (a relay)
     host = "dra.example.net"
@@ -51,6 +58,10 @@ pub struct SipArgs {
     /// Configuration file (TOML).
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
+    /// Serve the admin endpoint (HTTP) here: operator actions such as `diameter sip
+    /// deregister` send RTRs and PPRs through it. A port alone means 127.0.0.1:PORT.
+    #[arg(long, value_name = "ADDR:PORT", value_parser = super::admin::parse_addr)]
+    pub admin: Option<SocketAddr>,
     /// Only validate the configuration and print the resolved settings.
     #[arg(long)]
     pub check: bool,
@@ -64,6 +75,7 @@ struct SipFile {
     origin_realm: Option<toml::Spanned<String>>,
     store: Option<toml::Spanned<String>>,
     users: Option<PathBuf>,
+    admin: Option<toml::Spanned<String>>,
     #[serde(default)]
     peers: Vec<PeerEntry>,
 }
@@ -79,6 +91,8 @@ pub struct SipSettings {
     pub users: Option<PathBuf>,
     /// Peers to connect to or accept.
     pub peers: Vec<PeerSetting>,
+    /// Where the admin endpoint listens, if anywhere.
+    pub admin: Option<SocketAddr>,
 }
 
 impl SipFile {
@@ -128,11 +142,13 @@ pub fn settings(args: &SipArgs) -> Result<SipSettings, CliError> {
         Some(f) => peer_settings(&keys.peers, f)?,
         None => Vec::new(),
     };
+    let admin = super::admin::resolve(args.admin, &keys.admin, file.as_ref())?;
     Ok(SipSettings {
         node,
         store,
         users,
         peers,
+        admin,
     })
 }
 
@@ -146,6 +162,9 @@ pub fn run(args: &SipArgs) -> CliResult {
         println!("store         {}", serve_options(&s).store);
         if let Some(u) = &s.users {
             println!("users         {}", u.display());
+        }
+        if let Some(a) = s.admin {
+            println!("admin         {a}");
         }
         print_peers(&s.peers);
         return Ok(OK);
@@ -173,7 +192,33 @@ async fn serve(s: SipSettings) -> CliResult {
         e => CliError::usage(format!("cannot start the SIP server: {e}")),
     })?;
     signal::announce("sip", &handle.local_addrs());
+    let handle = Arc::new(handle);
+    let admin = match s.admin {
+        Some(addr) => match super::admin::start(addr, Target::Sip(handle.clone())).await {
+            Ok(a) => Some(a),
+            Err(e) => {
+                stop(handle).await;
+                return Err(e);
+            }
+        },
+        None => None,
+    };
     signal::shutdown().await;
-    handle.stop().await;
+    if let Some(a) = admin {
+        a.stop().await;
+    }
+    stop(handle).await;
     Ok(OK)
+}
+
+/// Stops the SIP server once the admin endpoint let go of it.
+async fn stop(handle: Arc<sip::SipHandle>) {
+    match Arc::try_unwrap(handle) {
+        Ok(h) => h.stop().await,
+        Err(h) => {
+            h.node
+                .stop(diameter_core::base::DisconnectCause::Rebooting)
+                .await
+        }
+    }
 }

@@ -1,0 +1,594 @@
+//! The admin endpoint of `diameter serve ocs|sip --admin` and the commands that call it
+//! (`diameter ocs reauth|abort`, `diameter sip deregister|push-profile`), with the real
+//! binary on loopback and diameter-core nodes as the OCS client and the serving SIP server.
+
+mod ocs_common;
+
+use assert_cmd::Command;
+use diameter::dict::base_rfc6733::{result_code as base_rc, Asa, Asr, Raa, Rar, ReAuthRequestType};
+use diameter::dict::dcca_rfc4006::{CcRequestType, Cca};
+use diameter::dict::sip_rfc4740::SipServerAssignmentType as T;
+use diameter_apps::sip::client::{
+    register_events, ClientConfig, Deregistration, ProfilePush, SarParams, SipClient, SipResult,
+    SipServerEvents,
+};
+use diameter_core::node::{typed, Node, PeerConfig};
+use ocs_common::ccr::*;
+use std::io::{BufRead, Read, Write};
+use std::sync::{mpsc, Arc, Mutex};
+use std::time::Duration;
+
+/// A `diameter serve ...` process; killed (by its own pid) when dropped.
+struct Server(std::process::Child);
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Starts `diameter ARGS` and returns the addresses of its first two output lines
+/// (`... listening on ADDR`, then `admin listening on ADDR`).
+fn spawn(args: &[&str]) -> (Server, String, String) {
+    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("diameter"))
+        .args(args)
+        .env("NO_COLOR", "1")
+        .env_remove("RUST_LOG")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("spawn");
+    let stdout = child.stdout.take().expect("stdout");
+    let server = Server(child);
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let mut r = std::io::BufReader::new(stdout);
+        for _ in 0..2 {
+            let mut line = String::new();
+            let _ = r.read_line(&mut line);
+            let _ = tx.send(line);
+        }
+        // Keep reading so the server never blocks on a full pipe.
+        let _ = std::io::copy(&mut r, &mut std::io::sink());
+    });
+    let mut addrs = Vec::new();
+    for want in ["", "admin "] {
+        let line = rx
+            .recv_timeout(Duration::from_secs(30))
+            .expect("the server prints its addresses");
+        assert!(
+            line.starts_with(want) && line.contains(" listening on "),
+            "{line:?}"
+        );
+        addrs.push(line.trim().rsplit(' ').next().expect("address").to_owned());
+    }
+    let admin = addrs.pop().expect("admin");
+    let diameter = addrs.pop().expect("diameter");
+    (server, diameter, admin)
+}
+
+fn diameter() -> Command {
+    let mut c = Command::cargo_bin("diameter").expect("binary");
+    c.env("NO_COLOR", "1").env_remove("RUST_LOG");
+    c.timeout(Duration::from_secs(60));
+    c
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime")
+}
+
+/// One raw HTTP exchange with the admin endpoint: (status, body).
+fn http(addr: &str, request: &str) -> (u16, String) {
+    let mut s = std::net::TcpStream::connect(addr).expect("connect");
+    s.set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
+    s.write_all(request.as_bytes()).expect("write");
+    let mut out = String::new();
+    s.read_to_string(&mut out).expect("read");
+    let status = out
+        .split(' ')
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .expect("status");
+    let body = out.split("\r\n\r\n").nth(1).unwrap_or_default().to_owned();
+    (status, body)
+}
+
+#[test]
+fn ocs_reauth_and_abort_through_the_admin_endpoint() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let tariffs = dir.path().join("tariffs.toml");
+    std::fs::write(&tariffs, TARIFFS).expect("tariffs");
+    let store = format!("sqlite://{}", dir.path().join("ocs.db").display());
+    let (_ocs, addr, admin) = spawn(&[
+        "serve",
+        "ocs",
+        "--listen",
+        "127.0.0.1:0",
+        "--admin",
+        "127.0.0.1:0",
+        "--origin-host",
+        "ocs.example.net",
+        "--origin-realm",
+        "example.net",
+        "--store",
+        &store,
+        "--auto-provision",
+        "100000",
+        "--tariffs",
+        tariffs.to_str().expect("path"),
+    ]);
+
+    let rt = runtime();
+    let (rar_tx, rar_rx) = mpsc::channel::<(String, ReAuthRequestType)>();
+    let (asr_tx, asr_rx) = mpsc::channel::<String>();
+    let rar_tx = Mutex::new(rar_tx);
+    let asr_tx = Mutex::new(asr_tx);
+    let client = rt.block_on(async {
+        let node = Node::builder()
+            .origin_host("pgw.example.net")
+            .origin_realm("example.net")
+            .auth_application(4)
+            .peer(PeerConfig::new(
+                "ocs.example.net",
+                addr.parse().expect("addr"),
+            ))
+            .handler(
+                4,
+                <Rar as diameter_core::Command>::CODE,
+                typed(move |rar: Rar| {
+                    if let Ok(t) = rar_tx.lock() {
+                        let _ =
+                            t.send((rar.session_id.as_str().to_owned(), rar.re_auth_request_type));
+                    }
+                    async move {
+                        Raa {
+                            session_id: rar.session_id,
+                            result_code: base_rc::DIAMETER_LIMITED_SUCCESS,
+                            origin_host: "pgw.example.net".into(),
+                            origin_realm: "example.net".into(),
+                            ..Default::default()
+                        }
+                    }
+                }),
+            )
+            .handler(
+                4,
+                <Asr as diameter_core::Command>::CODE,
+                typed(move |asr: Asr| {
+                    let _ = asr_tx
+                        .lock()
+                        .map(|t| t.send(asr.session_id.as_str().to_owned()));
+                    async move {
+                        Asa {
+                            session_id: asr.session_id,
+                            result_code: base_rc::DIAMETER_SUCCESS,
+                            origin_host: "pgw.example.net".into(),
+                            origin_realm: "example.net".into(),
+                            ..Default::default()
+                        }
+                    }
+                }),
+            )
+            .build()
+            .await
+            .expect("client node");
+        assert!(
+            node.wait_peer("ocs.example.net", Duration::from_secs(10))
+                .await
+        );
+        node
+    });
+
+    // CCR-I opens the session.
+    let sid = client.new_session_id();
+    assert!(sid.contains(';'), "{sid}");
+    let mut i = base(&sid, CcRequestType::InitialRequest, 0, GY);
+    i.subscription_id = vec![msisdn("491700000001")];
+    i.multiple_services_credit_control = vec![data_mscc(100, Some(0), None)];
+    let cca: Cca = rt.block_on(client.send(&i, 4)).expect("CCA-I");
+    assert_eq!(cca.result_code, 2001);
+
+    // Operator: RAR through the admin endpoint; the client answers 2002.
+    let out = diameter()
+        .args(["ocs", "reauth", &sid, "--admin", &admin])
+        .output()
+        .expect("run");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains("RAA Result-Code 2002 DIAMETER_LIMITED_SUCCESS"),
+        "{stdout}"
+    );
+    let rar = rar_rx
+        .recv_timeout(Duration::from_secs(5))
+        .expect("the client got the RAR");
+    assert_eq!(rar, (sid.clone(), ReAuthRequestType::AuthorizeOnly));
+
+    // Then the client asks again with CCR-U.
+    let mut u = base(&sid, CcRequestType::UpdateRequest, 1, GY);
+    u.multiple_services_credit_control = vec![data_mscc(100, Some(0), Some(1_000_000))];
+    let cca: Cca = rt.block_on(client.send(&u, 4)).expect("CCA-U");
+    assert_eq!(cca.result_code, 2001);
+
+    // The same as JSON.
+    let out = diameter()
+        .args(["ocs", "reauth", &sid, "--admin", &admin, "--json"])
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(0));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(v["result_code"], 2002);
+    assert_eq!(v["answer"], "RAA");
+    assert_eq!(v["session_id"], sid.as_str());
+    assert!(rar_rx.recv_timeout(Duration::from_secs(5)).is_ok());
+
+    // ASR: the client answers ASA and ends the session with CCR-T.
+    diameter()
+        .args(["ocs", "abort", &sid, "--admin", &admin])
+        .assert()
+        .code(0)
+        .stdout(predicates::str::contains(
+            "ASA Result-Code 2001 DIAMETER_SUCCESS",
+        ));
+    assert_eq!(
+        asr_rx.recv_timeout(Duration::from_secs(5)).expect("ASR"),
+        sid
+    );
+    let mut t = base(&sid, CcRequestType::TerminationRequest, 2, GY);
+    t.multiple_services_credit_control = vec![data_mscc(100, None, Some(1))];
+    let cca: Cca = rt.block_on(client.send(&t, 4)).expect("CCA-T");
+    assert_eq!(cca.result_code, 2001);
+
+    // Unknown session: exit 1 and a clear message.
+    diameter()
+        .args(["ocs", "reauth", "nobody.example.net;1;1", "--admin", &admin])
+        .assert()
+        .code(1)
+        .stderr(predicates::str::contains(
+            "unknown session nobody.example.net;1;1",
+        ));
+
+    // The raw endpoint: statuses and JSON errors.
+    let post = |path: &str| format!("POST {path} HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n");
+    let (status, body) = http(&admin, &post("/ocs/sessions/x%3B1%3B1/reauth"));
+    assert_eq!(status, 404, "{body}");
+    assert!(body.contains("unknown session x;1;1"), "{body}");
+    assert_eq!(http(&admin, &post("/ocs/sessions/x%zz/reauth")).0, 400);
+    assert_eq!(http(&admin, &post("/ocs/sessions//reauth")).0, 400);
+    assert_eq!(http(&admin, &post("/nothing")).0, 404);
+    assert_eq!(http(&admin, &post("/sip/users/alice/deregister")).0, 404);
+    assert_eq!(
+        http(&admin, "GET /ocs/sessions/x/reauth HTTP/1.1\r\n\r\n").0,
+        405
+    );
+    assert_eq!(http(&admin, "GARBAGE\r\n\r\n").0, 400);
+    let (status, body) = http(&admin, "GET / HTTP/1.1\r\n\r\n");
+    assert_eq!((status, body.contains("\"ocs\"")), (200, true), "{body}");
+    let big = format!(
+        "POST /ocs/sessions/x/reauth HTTP/1.1\r\nContent-Length: {}\r\n\r\n",
+        10 << 20
+    );
+    assert_eq!(http(&admin, &big).0, 413);
+
+    // A session whose client is gone: no answer, exit 3.
+    let sid2 = client.new_session_id();
+    let mut i = base(&sid2, CcRequestType::InitialRequest, 0, GY);
+    i.subscription_id = vec![msisdn("491700000001")];
+    i.multiple_services_credit_control = vec![data_mscc(100, Some(0), None)];
+    let cca: Cca = rt.block_on(client.send(&i, 4)).expect("CCA-I");
+    assert_eq!(cca.result_code, 2001);
+    client.abort();
+    std::thread::sleep(Duration::from_millis(500));
+    diameter()
+        .args(["ocs", "reauth", &sid2, "--admin", &admin])
+        .assert()
+        .code(3)
+        .stderr(predicates::str::contains("did not answer the RAR"));
+}
+
+const USERS: &str = r#"
+realm = "example.com"
+
+[[user]]
+name = "alice@example.com"
+password = "secret"
+aors = ["sip:alice@example.com"]
+accounting_servers = ["aaa://acct.example.com:3868"]
+
+[[user.profile]]
+type = "application/xml"
+contents = "<services/>"
+
+[[user]]
+name = "bob@example.com"
+password = "secret"
+aors = ["sip:bob@example.com"]
+"#;
+
+#[derive(Default)]
+struct Events(Mutex<Vec<String>>);
+
+impl SipServerEvents for Events {
+    fn deregister(&self, r: &Deregistration) -> SipResult {
+        if let Ok(mut v) = self.0.lock() {
+            v.push(format!("RTR {:?} {:?} {:?}", r.user_name, r.reason, r.info));
+        }
+        SipResult::Success
+    }
+    fn push_profile(&self, p: &ProfilePush) -> SipResult {
+        let profile: Vec<String> = p
+            .profile
+            .iter()
+            .map(|d| String::from_utf8_lossy(&d.contents).into_owned())
+            .collect();
+        if let Ok(mut v) = self.0.lock() {
+            v.push(format!(
+                "PPR {} {profile:?} {:?}",
+                p.user_name, p.accounting
+            ));
+        }
+        SipResult::Success
+    }
+}
+
+#[test]
+fn sip_deregister_and_push_profile_through_the_admin_endpoint() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let users = dir.path().join("users.toml");
+    std::fs::write(&users, USERS).expect("users");
+    let store = format!("sqlite://{}", dir.path().join("sip.db").display());
+    let (_aaa, addr, admin) = spawn(&[
+        "serve",
+        "sip",
+        "--listen",
+        "127.0.0.1:0",
+        "--admin",
+        "127.0.0.1:0",
+        "--origin-host",
+        "sip-aaa.example.com",
+        "--origin-realm",
+        "example.com",
+        "--store",
+        &store,
+        "--users",
+        users.to_str().expect("path"),
+    ]);
+
+    // The serving SIP server registers alice with SAR.
+    let rt = runtime();
+    let events = Arc::new(Events::default());
+    let (node, saa) = rt.block_on(async {
+        let b = Node::builder()
+            .origin_host("sip2.example.com")
+            .origin_realm("example.com")
+            .auth_application(6)
+            .peer(PeerConfig::new(
+                "sip-aaa.example.com",
+                addr.parse().expect("addr"),
+            ));
+        let b = register_events(b, "sip2.example.com", "example.com", events.clone());
+        let node = b.build().await.expect("SIP server node");
+        assert!(
+            node.wait_peer("sip-aaa.example.com", Duration::from_secs(10))
+                .await
+        );
+        let client = SipClient::new(
+            ClientConfig::new("sip2.example.com", "example.com", "example.com"),
+            node.clone(),
+        );
+        let mut sar = SarParams::new(T::Registration, "sip:alice@example.com");
+        sar.user_name = Some("alice@example.com".into());
+        sar.server_uri = Some("sip:sip2.example.com".into());
+        let saa = client.sar(&sar).await.expect("SAA");
+        (node, saa)
+    });
+    assert_eq!(saa.result, SipResult::Success);
+
+    // PPR: a new profile from a TOML file, accounting addresses from a flag.
+    let profile = dir.path().join("alice.toml");
+    std::fs::write(
+        &profile,
+        "[[profile]]\ntype = \"application/xml\"\ncontents = \"<services><fwd/></services>\"\n",
+    )
+    .expect("profile");
+    diameter()
+        .args([
+            "sip",
+            "push-profile",
+            "alice@example.com",
+            "--admin",
+            &admin,
+        ])
+        .args(["--profile", profile.to_str().expect("path")])
+        .args(["--credit-control-server", "aaa://ocs.example.com"])
+        .assert()
+        .code(0)
+        .stdout(predicates::str::contains(
+            "PPA Result-Code 2001 DIAMETER_SUCCESS",
+        ));
+    // RTR with a reason and text.
+    let out = diameter()
+        .args(["sip", "deregister", "alice@example.com", "--admin", &admin])
+        .args([
+            "--reason",
+            "new-sip-server-assigned",
+            "--text",
+            "moved",
+            "--json",
+        ])
+        .output()
+        .expect("run");
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(
+        (v["answer"].as_str(), v["result_code"].as_u64()),
+        (Some("RTA"), Some(2001))
+    );
+    assert_eq!(v["answers"].as_array().map(Vec::len), Some(1));
+
+    let seen = events.0.lock().map(|v| v.clone()).unwrap_or_default();
+    assert_eq!(seen.len(), 2, "{seen:?}");
+    assert!(
+        seen[0].starts_with("PPR alice@example.com")
+            && seen[0].contains("<services><fwd/></services>")
+            && seen[0].contains("aaa://ocs.example.com")
+            && seen[0].contains("aaa://acct.example.com:3868"),
+        "the profile and the new address, the stored accounting server kept: {seen:?}"
+    );
+    assert!(
+        seen[1].contains("NewSipServerAssigned") && seen[1].contains("moved"),
+        "{seen:?}"
+    );
+
+    // Now nobody serves alice; bob was never registered; carol does not exist.
+    diameter()
+        .args(["sip", "deregister", "alice@example.com", "--admin", &admin])
+        .assert()
+        .code(1)
+        .stderr(predicates::str::contains(
+            "not registered at any SIP server",
+        ));
+    diameter()
+        .args(["sip", "deregister", "carol@example.com", "--admin", &admin])
+        .assert()
+        .code(1)
+        .stderr(predicates::str::contains("unknown user carol@example.com"));
+    diameter()
+        .args([
+            "sip",
+            "push-profile",
+            "carol@example.com",
+            "--admin",
+            &admin,
+        ])
+        .args(["--accounting-server", "aaa://x.example.com"])
+        .assert()
+        .code(1)
+        .stderr(predicates::str::contains("unknown user carol@example.com"));
+    // Usage errors never reach the server.
+    diameter()
+        .args(["sip", "deregister", "bob@example.com", "--reason", "later"])
+        .assert()
+        .code(2);
+    diameter()
+        .args(["sip", "push-profile", "bob@example.com", "--admin", &admin])
+        .assert()
+        .code(2)
+        .stderr(predicates::str::contains("nothing to push"));
+    let bad = dir.path().join("bad.toml");
+    std::fs::write(&bad, "[[profile]]\ntype = \"x\"\n").expect("bad profile");
+    diameter()
+        .args(["sip", "push-profile", "bob@example.com", "--admin", &admin])
+        .args(["--profile", bad.to_str().expect("path")])
+        .assert()
+        .code(2)
+        .stderr(predicates::str::contains("bad.toml"));
+    // A bad JSON body at the endpoint.
+    let body = "{\"reason\": \"soon\"}";
+    let (status, text) = http(
+        &admin,
+        &format!(
+            "POST /sip/users/alice%40example.com/deregister HTTP/1.1\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        ),
+    );
+    assert_eq!(status, 400, "{text}");
+
+    node.abort();
+}
+
+#[test]
+fn unreachable_admin_endpoint_exits_3() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("free port")
+        .port();
+    diameter()
+        .args(["ocs", "reauth", "a;1;1", "--admin", &port.to_string()])
+        .assert()
+        .code(3)
+        .stderr(predicates::str::contains("cannot reach the admin endpoint"));
+    diameter()
+        .args(["sip", "deregister", "alice@example.com", "--admin"])
+        .arg(format!("127.0.0.1:{port}"))
+        .assert()
+        .code(3);
+}
+
+#[test]
+fn admin_address_in_the_configuration_files() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    for server in ["ocs", "sip"] {
+        let cfg = dir.path().join(format!("{server}.toml"));
+        std::fs::write(&cfg, "admin = \"127.0.0.1:8080\"\n").expect("config");
+        diameter()
+            .args([
+                "serve",
+                server,
+                "--config",
+                cfg.to_str().expect("path"),
+                "--check",
+            ])
+            .assert()
+            .code(0)
+            .stdout(predicates::str::contains("admin         127.0.0.1:8080"));
+        diameter()
+            .args([
+                "serve",
+                server,
+                "--config",
+                cfg.to_str().expect("path"),
+                "--check",
+            ])
+            .args(["--admin", "9090"])
+            .assert()
+            .code(0)
+            .stdout(predicates::str::contains("admin         127.0.0.1:9090"));
+        std::fs::write(&cfg, "\nadmin = \"anywhere\"\n").expect("config");
+        diameter()
+            .args([
+                "serve",
+                server,
+                "--config",
+                cfg.to_str().expect("path"),
+                "--check",
+            ])
+            .assert()
+            .code(2)
+            .stderr(predicates::str::contains(":2:9: admin = \"anywhere\""));
+    }
+}
+
+#[test]
+fn help_shows_examples() {
+    for args in [
+        &["ocs", "reauth", "--help"][..],
+        &["ocs", "abort", "--help"],
+        &["sip", "deregister", "--help"],
+        &["sip", "push-profile", "--help"],
+    ] {
+        diameter()
+            .args(args)
+            .assert()
+            .code(0)
+            .stdout(predicates::str::contains("Examples:"))
+            .stdout(predicates::str::contains("--admin"));
+    }
+}
