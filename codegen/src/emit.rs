@@ -615,13 +615,14 @@ fn group_struct(
             ) -> Result<(), ::diameter_core::DecodeError> {
                 let out = self;
                 #( #locals )*
-                for avp in avps {
-                    let avp = avp?;
+                let mut avps = avps;
+                while let Some(avp) = avps.next_avp() {
                     match (avp.code, avp.vendor) {
                         #( #arms )*
                         _ => ctx.other(&avp, #any, #known, &mut out.other)?,
                     }
                 }
+                avps.finish()?;
                 #( #finish )*
                 Ok(())
             }

@@ -164,17 +164,14 @@ impl<'a> AvpIter<'a> {
     }
 }
 
-impl<'a> Iterator for AvpIter<'a> {
-    type Item = Result<AvpRef<'a>, DecodeError>;
-
+impl<'a> AvpIter<'a> {
+    /// The well-formed AVP at the current position, without moving; `None` at the end or
+    /// at a malformed header.
     #[inline(always)]
-    fn next(&mut self) -> Option<Self::Item> {
-        if self.pos >= self.end {
-            return None;
-        }
-        let b = &self.buf[self.pos..self.end];
+    fn peek_valid(&self) -> Option<AvpRef<'a>> {
+        let b = self.buf.get(self.pos..self.end)?;
         if b.len() < 8 {
-            return self.bad_header();
+            return None;
         }
         let code = u32::from_be_bytes([b[0], b[1], b[2], b[3]]);
         let flags = b[4];
@@ -184,12 +181,12 @@ impl<'a> Iterator for AvpIter<'a> {
         } else if b.len() >= 12 {
             (12, u32::from_be_bytes([b[8], b[9], b[10], b[11]]))
         } else {
-            return self.bad_header();
+            return None;
         };
         if len < header_len || len > b.len() || flags & AvpFlags::RESERVED != 0 {
-            return self.bad_header();
+            return None;
         }
-        let item = AvpRef {
+        Some(AvpRef {
             buf: self.buf,
             start: self.pos,
             header_len,
@@ -197,10 +194,49 @@ impl<'a> Iterator for AvpIter<'a> {
             code,
             flags,
             vendor,
-        };
+        })
+    }
+
+    #[inline(always)]
+    fn advance(&mut self, avp: &AvpRef<'a>) {
         // The last AVP may omit its padding only if nothing follows; otherwise skip it.
-        self.pos = (self.pos + len + padding(len)).min(self.end);
-        Some(Ok(item))
+        self.pos = (self.pos + avp.len + padding(avp.len)).min(self.end);
+    }
+
+    /// The next AVP, or `None` at the end or at a malformed header; [`AvpIter::finish`]
+    /// then tells which. The decoders' hot path: no `Result` to build per AVP.
+    #[inline(always)]
+    pub fn next_avp(&mut self) -> Option<AvpRef<'a>> {
+        let avp = self.peek_valid()?;
+        self.advance(&avp);
+        Some(avp)
+    }
+
+    /// After [`AvpIter::next_avp`] returned `None`: `Ok` at the end of the payload, or the
+    /// error (5014, 3009) of the malformed header where it stopped.
+    pub fn finish(&mut self) -> Result<(), DecodeError> {
+        if self.pos >= self.end {
+            return Ok(());
+        }
+        match self.bad_header() {
+            Some(Err(e)) => Err(e),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl<'a> Iterator for AvpIter<'a> {
+    type Item = Result<AvpRef<'a>, DecodeError>;
+
+    #[inline]
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.pos >= self.end {
+            return None;
+        }
+        match self.next_avp() {
+            Some(avp) => Some(Ok(avp)),
+            None => self.bad_header(),
+        }
     }
 }
 
