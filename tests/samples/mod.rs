@@ -101,3 +101,84 @@ pub fn used(total: u64) -> UsedServiceUnit {
         ..Default::default()
     }
 }
+
+/// SMS-Information of a mobile-originated SMS through an SMSC (Ro event charging).
+pub fn sms_information() -> SmsInformation {
+    SmsInformation {
+        sms_node: Some(SmsNode::SmsSc),
+        client_address: Some(v4(192, 0, 2, 30)),
+        originator_sccp_address: Some(Address::E164(Bytes::from_static(b"14155550199"))),
+        smsc_address: Some(Address::E164(Bytes::from_static(b"14155550199"))),
+        data_coding_scheme: Some(0),
+        sm_discharge_time: Some(time(4)),
+        sm_message_type: Some(SmMessageType::Submission),
+        sm_protocol_id: Some(Bytes::from_static(&[0])),
+        reply_path_requested: Some(ReplyPathRequested::NoReplyPathSet),
+        number_of_messages_sent: Some(1),
+        recipient_info: vec![RecipientInfo {
+            recipient_address: vec![RecipientAddress {
+                address_type: Some(AddressType::Msisdn),
+                address_data: Some("14155550111".into()),
+                address_domain: some(AddressDomain {
+                    domain_name: Some("example.net".into()),
+                    tgpp_imsi_mcc_mnc: Some("310410".into()),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            }],
+            ..Default::default()
+        }],
+        originator_received_address: some(OriginatorReceivedAddress {
+            address_type: Some(AddressType::Msisdn),
+            address_data: Some("14155550100".into()),
+            ..Default::default()
+        }),
+        ..Default::default()
+    }
+}
+
+/// IMS-Information of an originating voice session at an S-CSCF.
+pub fn ims_information() -> ImsInformation {
+    ImsInformation {
+        event_type: some(EventType {
+            sip_method: Some("INVITE".into()),
+            ..Default::default()
+        }),
+        role_of_node: Some(RoleOfNode::OriginatingRole),
+        node_functionality: NodeFunctionality::SCscf,
+        user_session_id: Some("a84b4c76e66710@pc33.example.net".into()),
+        calling_party_address: vec!["sip:+14155550100@ims.example.net".into()],
+        called_party_address: Some("tel:+14155550111".into()),
+        requested_party_address: vec!["tel:+14155550111".into()],
+        time_stamps: some(TimeStamps {
+            sip_request_timestamp: Some(time(10)),
+            sip_request_timestamp_fraction: Some(250),
+            ..Default::default()
+        }),
+        application_server_information: vec![ApplicationServerInformation {
+            application_server: Some("sip:mmtel.ims.example.net".into()),
+            ..Default::default()
+        }],
+        inter_operator_identifier: vec![InterOperatorIdentifier {
+            originating_ioi: Some("ims.example.net".into()),
+            terminating_ioi: Some("ims.example.org".into()),
+            ..Default::default()
+        }],
+        ims_charging_identifier: Some("icid-value-0001".into()),
+        sdp_session_description: vec!["v=0".into(), "o=- 2890844526 1 IN IP4 10.45.0.17".into()],
+        sdp_media_component: vec![SdpMediaComponent {
+            sdp_media_name: Some("m=audio 49170 RTP/AVP 0".into()),
+            sdp_media_description: vec!["a=rtpmap:0 PCMU/8000".into()],
+            media_initiator_flag: Some(MediaInitiatorFlag::CallingParty),
+            sdp_type: Some(SdpType::SdpOffer),
+            ..Default::default()
+        }],
+        served_party_ip_address: Some(v4(10, 45, 0, 17)),
+        access_network_information: vec![Bytes::from_static(
+            b"3GPP-E-UTRAN-FDD; utran-cell-id-3gpp=3104100010000101",
+        )],
+        ims_communication_service_identifier: Some("urn:urn-7:3gpp-service.ims.icsi.mmtel".into()),
+        from_address: Some("<sip:+14155550100@ims.example.net>;tag=1928301774".into()),
+        ..Default::default()
+    }
+}
