@@ -13,6 +13,8 @@
 //! bytes when the peer wrote its AVPs in grammar order. Then each fixture's fields are
 //! checked against what the peer was configured to send.
 
+mod fixture_files;
+
 use diameter::core::fields::{result_code, route_records};
 use diameter::core::{Address, Command, Limits, RawMessage};
 use diameter::dict::base_rfc6733::{DisconnectCause, *};
@@ -28,41 +30,22 @@ fn dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")
 }
 
-/// The bytes of `tests/fixtures/<name>.hex`.
-fn load(name: &str) -> Vec<u8> {
-    let path = dir().join(format!("{name}.hex"));
-    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    let hex: String = text
-        .lines()
-        .filter(|l| !l.trim_start().starts_with('#'))
-        .flat_map(|l| l.chars().filter(|c| !c.is_whitespace()))
-        .collect();
-    assert!(hex.len() & 1 == 0, "{name}: odd number of hex digits");
-    (0..hex.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap_or_else(|e| panic!("{name}: {e}")))
-        .collect()
+fn path(name: &str) -> PathBuf {
+    dir().join(format!("{name}.hex"))
 }
 
+/// The bytes of the fixture.
+fn load(name: &str) -> Vec<u8> {
+    fixture_files::load(&path(name))
+}
+
+/// The fixture decoded untyped; raw decode → encode must reproduce its bytes.
 fn raw(name: &str) -> RawMessage {
-    let bytes = load(name);
-    let msg = RawMessage::decode(bytes.clone().into(), &Limits::default())
-        .unwrap_or_else(|e| panic!("{name}: raw decode: {e:?}"));
-    assert_eq!(
-        msg.to_bytes().as_ref(),
-        &bytes[..],
-        "{name}: raw decode -> encode"
-    );
-    msg
+    fixture_files::raw(&path(name))
 }
 
 fn typed(name: &str) -> Message {
-    let msg = raw(name);
-    match Message::decode(&msg) {
-        Some(Ok(m)) => m,
-        Some(Err(e)) => panic!("{name}: typed decode: {e:?}"),
-        None => panic!("{name}: unknown command {}", msg.header.command_code),
-    }
+    fixture_files::typed(&path(name))
 }
 
 const ALL: &[&str] = &[

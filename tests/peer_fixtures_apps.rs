@@ -16,6 +16,8 @@
 //! AVP, our typed encoding is byte-for-byte the message (freeDiameter kept our AVPs, their
 //! order, flags and padding). Then each fixture's key fields are checked.
 
+mod fixture_files;
+
 use diameter::core::bytes::Bytes;
 use diameter::core::fields::route_records;
 use diameter::core::{Address, Command, DiameterUri, Limits, RawAvp, RawMessage};
@@ -65,42 +67,17 @@ fn dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/relayed_apps")
 }
 
-/// The bytes of `tests/fixtures/relayed_apps/freediameter_relayed_<stem>.hex`.
-fn load(stem: &str) -> Vec<u8> {
-    let path = dir().join(format!("freediameter_relayed_{stem}.hex"));
-    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    let hex: String = text
-        .lines()
-        .filter(|l| !l.trim_start().starts_with('#'))
-        .flat_map(|l| l.chars().filter(|c| !c.is_whitespace()))
-        .collect();
-    assert!(hex.len() & 1 == 0, "{stem}: odd number of hex digits");
-    (0..hex.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap_or_else(|e| panic!("{stem}: {e}")))
-        .collect()
+fn path(stem: &str) -> PathBuf {
+    dir().join(format!("freediameter_relayed_{stem}.hex"))
 }
 
 /// The fixture decoded untyped; raw decode → encode must reproduce its bytes.
 fn raw(stem: &str) -> RawMessage {
-    let bytes = load(stem);
-    let msg = RawMessage::decode(bytes.clone().into(), &Limits::default())
-        .unwrap_or_else(|e| panic!("{stem}: raw decode: {e:?}"));
-    assert_eq!(
-        msg.to_bytes().as_ref(),
-        &bytes[..],
-        "{stem}: raw decode -> encode"
-    );
-    msg
+    fixture_files::raw(&path(stem))
 }
 
 fn typed(stem: &str) -> Message {
-    let msg = raw(stem);
-    match Message::decode(&msg) {
-        Some(Ok(m)) => m,
-        Some(Err(e)) => panic!("{stem}: typed decode: {e:?}"),
-        None => panic!("{stem}: unknown command {}", msg.header.command_code),
-    }
+    fixture_files::typed(&path(stem))
 }
 
 /// The fixture without its last AVP, which must be the Route-Record freeDiameter appended
