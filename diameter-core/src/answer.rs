@@ -25,6 +25,21 @@ pub struct Origin<'a> {
     pub realm: &'a str,
 }
 
+/// An AVP whose payload is the given text.
+fn text_avp(code: u32, flags: u8, text: &str) -> RawAvp {
+    RawAvp::new(code, flags, 0, Bytes::copy_from_slice(text.as_bytes()))
+}
+
+/// Result-Code as an AVP.
+fn result_code_avp(code: u32) -> RawAvp {
+    RawAvp::new(
+        RESULT_CODE,
+        AvpFlags::MANDATORY,
+        0,
+        Bytes::copy_from_slice(&code.to_be_bytes()),
+    )
+}
+
 /// An answer to `request` with `result_code`: Session-Id echoed, Origin-Host/Realm,
 /// Result-Code, an optional Error-Message and Failed-AVP, and Proxy-Info copied from the
 /// request. The E-bit is set for protocol errors (3xxx), as RFC 6733 §7.1.3 requires.
@@ -35,9 +50,23 @@ pub fn answer_with(
     error_message: Option<&str>,
     failed_avp: Option<&Bytes>,
 ) -> RawMessage {
+    build(request, origin, result_code, error_message, failed_avp, &[])
+}
+
+/// [`answer_with`], also copying the request's AVPs named in `echo` (for a 5xxx answer
+/// that must still fit the command's answer grammar).
+fn build(
+    request: &RawMessage,
+    origin: &Origin<'_>,
+    result_code: u32,
+    error_message: Option<&str>,
+    failed_avp: Option<&Bytes>,
+    echo: &[(u32, u32)],
+) -> RawMessage {
     let req = &request.header;
+    let protocol_error = is_protocol_error(result_code);
     let mut flags = req.flags & CommandFlags::PROXIABLE;
-    if is_protocol_error(result_code) {
+    if protocol_error {
         flags |= CommandFlags::ERROR;
     }
     let header = Header::new(
@@ -51,70 +80,47 @@ pub fn answer_with(
     let mut avps = Vec::with_capacity(8);
     // The request may be malformed; take what can be read of its top-level AVPs.
     let request_avps: Vec<_> = request.avps().map_while(Result::ok).collect();
-    if let Some(sid) = request_avps
-        .iter()
-        .find(|a| a.code == SESSION_ID && a.vendor == 0)
-    {
-        avps.push(sid.to_raw());
-    }
-    avps.push(RawAvp::new(
-        ORIGIN_HOST,
-        m,
-        0,
-        Bytes::copy_from_slice(origin.host.as_bytes()),
-    ));
-    avps.push(RawAvp::new(
-        ORIGIN_REALM,
-        m,
-        0,
-        Bytes::copy_from_slice(origin.realm.as_bytes()),
-    ));
-    avps.push(RawAvp::new(
-        RESULT_CODE,
-        m,
-        0,
-        Bytes::copy_from_slice(&result_code.to_be_bytes()),
-    ));
+    let copied = |code: u32| {
+        request_avps
+            .iter()
+            .filter(move |a| a.code == code && a.vendor == 0)
+    };
+    avps.extend(copied(SESSION_ID).take(1).map(|a| a.to_raw()));
+    avps.push(text_avp(ORIGIN_HOST, m, origin.host));
+    avps.push(text_avp(ORIGIN_REALM, m, origin.realm));
+    avps.push(result_code_avp(result_code));
     if let Some(text) = error_message {
-        avps.push(RawAvp::new(
-            ERROR_MESSAGE,
-            0,
-            0,
-            Bytes::copy_from_slice(text.as_bytes()),
-        ));
+        avps.push(text_avp(ERROR_MESSAGE, 0, text));
     }
     if let Some(failed) = failed_avp {
         avps.push(RawAvp::new(FAILED_AVP, m, 0, padded(failed.clone())));
     }
-    for p in request_avps
-        .iter()
-        .filter(|a| a.code == PROXY_INFO && a.vendor == 0)
-    {
-        avps.push(p.to_raw());
+    avps.extend(copied(PROXY_INFO).map(|a| a.to_raw()));
+    // A 5xxx answer keeps the command's own grammar (RFC 6733 §7.2 applies the generic
+    // answer-message to protocol errors only).
+    if !protocol_error {
+        avps.extend(
+            request_avps
+                .iter()
+                .filter(|a| echo.contains(&(a.code, a.vendor)))
+                .map(|a| a.to_raw()),
+        );
     }
     RawMessage::from_avps(header, &avps)
 }
 
-/// The answer to a request that failed to decode: Result-Code and Failed-AVP from `err`.
+/// The answer to a request that failed to decode: Result-Code and Failed-AVP from `err`,
+/// and the request AVPs its answer grammar requires (`err.answer_echo`).
 pub fn error_answer(request: &RawMessage, origin: &Origin<'_>, err: &DecodeError) -> RawMessage {
     let text = err.kind.to_string();
-    let mut answer = answer_with(
+    build(
         request,
         origin,
         err.result_code(),
         Some(&text),
         err.failed_avp.as_ref(),
-    );
-    // A 5xxx answer keeps the command's own grammar (RFC 6733 §7.2 applies the generic
-    // answer-message to protocol errors only): copy what it requires from the request.
-    if !answer.header.is_error() && !err.answer_echo.is_empty() {
-        for avp in request.avps().map_while(Result::ok) {
-            if err.answer_echo.contains(&(avp.code, avp.vendor)) {
-                answer.push(&avp.to_raw());
-            }
-        }
-    }
-    answer
+        err.answer_echo,
+    )
 }
 
 /// An answer with the E bit: the generic answer-message of RFC 6733 §7.2, which replaces
@@ -175,9 +181,7 @@ impl ProtocolErrorAnswer {
     /// Encodes the answer-message with the E bit set.
     pub fn encode(&self, application_id: u32, hop_by_hop: u32, end_to_end: u32) -> BytesMut {
         let m = AvpFlags::MANDATORY;
-        let text = |code: u32, flags: u8, v: &str| {
-            RawAvp::new(code, flags, 0, Bytes::copy_from_slice(v.as_bytes()))
-        };
+        let text = text_avp;
         let mut avps = Vec::new();
         if let Some(v) = &self.session_id {
             avps.push(text(SESSION_ID, m, v));
@@ -188,12 +192,7 @@ impl ProtocolErrorAnswer {
         if let Some(v) = &self.origin_realm {
             avps.push(text(ORIGIN_REALM, m, v));
         }
-        avps.push(RawAvp::new(
-            RESULT_CODE,
-            m,
-            0,
-            Bytes::copy_from_slice(&self.result_code.to_be_bytes()),
-        ));
+        avps.push(result_code_avp(self.result_code));
         if let Some(v) = &self.error_message {
             avps.push(text(ERROR_MESSAGE, 0, v));
         }
