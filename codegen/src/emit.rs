@@ -228,11 +228,10 @@ fn avp_doc(model: &Model, a: &Avp) -> String {
         s.push_str(&format!(" ({})", a.spec));
     }
     s.push_str("\n\n");
-    let ty = if a.type_name == format!("{:?}", a.ty) || BaseType::from_name(&a.type_name).is_some()
-    {
+    let ty = if BaseType::from_name(&a.type_name).is_some() {
         a.type_name.clone()
     } else {
-        format!("{} (derived from {:?})", a.type_name, a.ty)
+        format!("{} (derived from {})", a.type_name, a.ty.name())
     };
     s.push_str(&format!(
         "Type {ty}; flags: must {}, may {}, must not {}.",
@@ -862,16 +861,7 @@ fn command(model: &Model, c: &Command, boxed: &Boxing) -> TokenStream {
 }
 
 fn data_type(ty: BaseType) -> TokenStream {
-    let v = format_ident!(
-        "{}",
-        match ty {
-            BaseType::Utf8String => "Utf8String".to_string(),
-            BaseType::DiameterUri => "DiameterUri".to_string(),
-            BaseType::IpFilterRule => "IpFilterRule".to_string(),
-            BaseType::QosFilterRule => "QosFilterRule".to_string(),
-            other => format!("{other:?}"),
-        }
-    );
+    let v = format_ident!("{}", format!("{ty:?}"));
     quote! { ::diameter_core::dictionary::DataType::#v }
 }
 

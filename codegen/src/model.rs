@@ -121,16 +121,8 @@ pub struct EnumValue {
     pub span: Span,
 }
 
-/// `< >`, `{ }` or `[ ]`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum EntryKind {
-    /// Fixed position.
-    Fixed,
-    /// Required.
-    Required,
-    /// Optional.
-    Optional,
-}
+/// `< >`, `{ }` or `[ ]` (the runtime's own enum).
+pub use diameter_core::dictionary::EntryKind;
 
 /// One grammar entry.
 #[derive(Clone, Debug)]

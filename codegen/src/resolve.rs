@@ -6,67 +6,8 @@ use crate::model::{self, EntryKind, EnumValue, ExtendTarget, Flags};
 use crate::names;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
-/// The base types of RFC 6733 §4.2 and §4.3.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum BaseType {
-    /// OctetString.
-    OctetString,
-    /// Integer32.
-    Integer32,
-    /// Integer64.
-    Integer64,
-    /// Unsigned32.
-    Unsigned32,
-    /// Unsigned64.
-    Unsigned64,
-    /// Float32.
-    Float32,
-    /// Float64.
-    Float64,
-    /// Grouped.
-    Grouped,
-    /// Address.
-    Address,
-    /// Time.
-    Time,
-    /// UTF8String.
-    Utf8String,
-    /// DiameterIdentity.
-    DiameterIdentity,
-    /// DiameterURI.
-    DiameterUri,
-    /// Enumerated.
-    Enumerated,
-    /// IPFilterRule.
-    IpFilterRule,
-    /// QoSFilterRule.
-    QosFilterRule,
-}
-
-impl BaseType {
-    /// Parses a type name as written in dictionaries.
-    pub fn from_name(name: &str) -> Option<BaseType> {
-        Some(match name {
-            "OctetString" => BaseType::OctetString,
-            "Integer32" => BaseType::Integer32,
-            "Integer64" => BaseType::Integer64,
-            "Unsigned32" => BaseType::Unsigned32,
-            "Unsigned64" => BaseType::Unsigned64,
-            "Float32" => BaseType::Float32,
-            "Float64" => BaseType::Float64,
-            "Grouped" => BaseType::Grouped,
-            "Address" => BaseType::Address,
-            "Time" => BaseType::Time,
-            "UTF8String" => BaseType::Utf8String,
-            "DiameterIdentity" => BaseType::DiameterIdentity,
-            "DiameterURI" => BaseType::DiameterUri,
-            "Enumerated" => BaseType::Enumerated,
-            "IPFilterRule" => BaseType::IpFilterRule,
-            "QoSFilterRule" => BaseType::QosFilterRule,
-            _ => return None,
-        })
-    }
-}
+/// The base types of RFC 6733 §4.2 and §4.3 (the runtime's own enum, so both agree).
+pub use diameter_core::dictionary::DataType as BaseType;
 
 /// A resolved grammar entry.
 #[derive(Clone, Debug)]

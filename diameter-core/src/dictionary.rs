@@ -41,6 +41,31 @@ pub enum DataType {
 }
 
 impl DataType {
+    /// Every data type.
+    pub const ALL: [DataType; 16] = [
+        DataType::OctetString,
+        DataType::Integer32,
+        DataType::Integer64,
+        DataType::Unsigned32,
+        DataType::Unsigned64,
+        DataType::Float32,
+        DataType::Float64,
+        DataType::Grouped,
+        DataType::Address,
+        DataType::Time,
+        DataType::Utf8String,
+        DataType::DiameterIdentity,
+        DataType::DiameterUri,
+        DataType::Enumerated,
+        DataType::IpFilterRule,
+        DataType::QosFilterRule,
+    ];
+
+    /// The type with this dictionary name (`UTF8String`, `DiameterURI`, ...).
+    pub fn from_name(name: &str) -> Option<DataType> {
+        DataType::ALL.into_iter().find(|t| t.name() == name)
+    }
+
     /// The name used in dictionaries and RFCs.
     pub fn name(self) -> &'static str {
         match self {
@@ -65,7 +90,7 @@ impl DataType {
 }
 
 /// How a grammar entry is written in RFC 6733 §3.2 notation.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum EntryKind {
     /// `< AVP >`: fixed position.
     Fixed,
