@@ -56,7 +56,7 @@ fn r5011_unsupported_version() {
     let mut b = cer(&cer_avps()).to_bytes().to_vec();
     b[0] = 2;
     let e = frame(&b);
-    assert_eq!((e.result_code(), e.failed_avp), (5011, None));
+    assert_eq!((e.result_code(), e.failed_avp.clone()), (5011, None));
 }
 
 #[test]
@@ -92,7 +92,7 @@ fn r5014_invalid_avp_length() {
     b[20 + 7] = 4;
     let e = frame(&b);
     assert_eq!(e.result_code(), 5014);
-    let failed = e.failed_avp.unwrap();
+    let failed = e.failed_avp.clone().unwrap();
     assert_eq!(&failed[..4], &avp::ORIGIN_HOST.to_be_bytes());
 }
 
@@ -102,7 +102,7 @@ fn r3009_invalid_avp_bits() {
     avps[1].flags |= 0x01;
     let e = frame(&cer(&avps).to_bytes());
     assert_eq!(e.result_code(), 3009);
-    assert_eq!(e.failed_avp.unwrap(), avps[1].to_bytes());
+    assert_eq!(e.failed_avp.clone().unwrap(), avps[1].to_bytes());
 }
 
 #[test]
@@ -117,7 +117,7 @@ fn r5016_forbidden_flag_when_strict() {
     let mut ctx = DecodeCtx::default().strict();
     let e = CapabilitiesExchangeRequest::decode_avps(msg.avps(), &mut ctx).unwrap_err();
     assert_eq!(e.result_code(), 5016);
-    assert_eq!(e.failed_avp.unwrap(), avps[4].to_bytes());
+    assert_eq!(e.failed_avp.clone().unwrap(), avps[4].to_bytes());
 }
 
 #[test]
@@ -127,7 +127,7 @@ fn r5001_unknown_mandatory_avp() {
     avps.push(unknown.clone());
     let e = decode_cer(&avps);
     assert_eq!(e.result_code(), 5001);
-    assert_eq!(e.failed_avp.unwrap(), unknown.to_bytes());
+    assert_eq!(e.failed_avp.clone().unwrap(), unknown.to_bytes());
     // Without the M-bit it is kept raw.
     let mut avps = cer_avps();
     avps.push(RawAvp::new(4242, 0, 77, Bytes::from_static(b"x")));
@@ -146,7 +146,7 @@ fn r5004_invalid_avp_value() {
     avps[3] = RawAvp::new(avp::VENDOR_ID, M, 0, Bytes::from_static(&[0, 0, 1])); // 3-byte Unsigned32
     let e = decode_cer(&avps);
     assert_eq!(e.result_code(), 5004);
-    assert_eq!(e.failed_avp.unwrap(), avps[3].to_bytes());
+    assert_eq!(e.failed_avp.clone().unwrap(), avps[3].to_bytes());
     let mut avps = cer_avps();
     avps[4] = RawAvp::new(avp::PRODUCT_NAME, 0, 0, Bytes::from_static(&[0xff, 0xfe])); // not UTF-8
     assert_eq!(decode_cer(&avps).result_code(), 5004);
@@ -162,7 +162,7 @@ fn r5005_missing_avp_with_example() {
     assert_eq!(e.result_code(), 5005);
     // RFC 6733 §7.5: the missing AVP's code and vendor with a zero-filled minimal payload.
     assert_eq!(
-        e.failed_avp.unwrap(),
+        e.failed_avp.clone().unwrap(),
         RawAvp::new(avp::ORIGIN_REALM, M, 0, Bytes::new()).to_bytes()
     );
     let avps: Vec<RawAvp> = cer_avps()
@@ -171,7 +171,7 @@ fn r5005_missing_avp_with_example() {
         .collect();
     let e = decode_cer(&avps);
     assert_eq!(
-        e.failed_avp.unwrap(),
+        e.failed_avp.clone().unwrap(),
         RawAvp::new(avp::VENDOR_ID, M, 0, Bytes::from_static(&[0; 4])).to_bytes()
     );
 }
@@ -194,7 +194,7 @@ fn r5008_avp_not_allowed_inside_grouped() {
     stray.encode(&mut padded);
     let expected =
         RawAvp::new(avp::VENDOR_SPECIFIC_APPLICATION_ID, M, 0, padded.freeze()).to_bytes();
-    assert_eq!(e.failed_avp.unwrap(), expected);
+    assert_eq!(e.failed_avp.clone().unwrap(), expected);
     let _ = VendorSpecificApplicationId::default();
 }
 
@@ -205,7 +205,7 @@ fn r5009_too_many_occurrences() {
     avps.push(second.clone());
     let e = decode_cer(&avps);
     assert_eq!(e.result_code(), 5009);
-    assert_eq!(e.failed_avp.unwrap(), second.to_bytes());
+    assert_eq!(e.failed_avp.clone().unwrap(), second.to_bytes());
 }
 
 #[test]

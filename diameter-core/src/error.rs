@@ -164,9 +164,15 @@ impl fmt::Display for ErrorKind {
 }
 
 /// A decode failure: the kind (and so the Result-Code) and the AVP to put in Failed-AVP.
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-#[error("{kind}")]
-pub struct DecodeError {
+///
+/// The details sit behind one pointer, so `Result<T, DecodeError>` stays a register or two
+/// wide on the decoder's hot path; the fields read through `Deref`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct DecodeError(Box<DecodeErrorInfo>);
+
+/// The details of a [`DecodeError`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DecodeErrorInfo {
     /// What went wrong.
     pub kind: ErrorKind,
     /// The offending AVP as it should appear inside Failed-AVP (whole AVP, header included,
@@ -178,23 +184,57 @@ pub struct DecodeError {
     pub answer_echo: &'static [(u32, u32)],
 }
 
+impl std::ops::Deref for DecodeError {
+    type Target = DecodeErrorInfo;
+    fn deref(&self) -> &DecodeErrorInfo {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for DecodeError {
+    fn deref_mut(&mut self) -> &mut DecodeErrorInfo {
+        &mut self.0
+    }
+}
+
+impl fmt::Debug for DecodeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&*self.0, f)
+    }
+}
+
+impl fmt::Display for DecodeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(&self.0.kind, f)
+    }
+}
+
+impl std::error::Error for DecodeError {}
+
 impl DecodeError {
     /// An error with no offending AVP (header errors).
+    #[cold]
     pub fn new(kind: ErrorKind) -> Self {
-        DecodeError {
+        DecodeError(Box::new(DecodeErrorInfo {
             kind,
             failed_avp: None,
             answer_echo: &[],
-        }
+        }))
     }
 
     /// An error whose Failed-AVP is the given AVP bytes.
+    #[cold]
     pub fn with_avp(kind: ErrorKind, avp: Bytes) -> Self {
-        DecodeError {
+        DecodeError(Box::new(DecodeErrorInfo {
             kind,
             failed_avp: Some(avp),
             answer_echo: &[],
-        }
+        }))
+    }
+
+    /// The details, by value.
+    pub fn into_info(self) -> DecodeErrorInfo {
+        *self.0
     }
 
     /// The same error, naming the request AVPs an error answer should copy.

@@ -28,7 +28,7 @@ pub mod types;
 pub mod walk;
 
 pub use avp::{AvpFlags, AvpIter, AvpRef, RawAvp};
-pub use error::{DecodeError, ErrorKind, ValueError};
+pub use error::{DecodeError, DecodeErrorInfo, ErrorKind, ValueError};
 pub use header::{CommandFlags, Header, HEADER_LEN};
 pub use message::{Limits, RawMessage};
 pub use traits::{AvpGroup, AvpValue, Command, DecodeCtx};
