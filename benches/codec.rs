@@ -122,6 +122,13 @@ fn codec(c: &mut Criterion) {
             Ccr::decode(&msg).unwrap()
         })
     });
+    g.bench_function("typed_decode_nodrop", |b| {
+        b.iter_with_large_drop(|| {
+            let msg =
+                RawMessage::decode_header(black_box(wire.clone()), &Limits::default()).unwrap();
+            Ccr::decode(&msg).unwrap()
+        })
+    });
     g.bench_function("untyped_decode", |b| {
         b.iter(|| untyped_decode(black_box(wire.clone())))
     });

@@ -692,7 +692,6 @@ fn member_code(
     };
     let missing = quote! { ::diameter_core::DecodeError::missing(#avp_name, #code, #vendor, #flags, #min_len) };
     let too_many = quote! { return Err(::diameter_core::traits::too_many(&avp, #avp_name)) };
-    let value = quote! { ctx.value::<#ty>(&avp, #avp_name)? };
     let put = |v: TokenStream| {
         if grouped {
             quote! { ::diameter_core::traits::put_group(out, #code, #flags, #vendor, #v); }
@@ -703,18 +702,21 @@ fn member_code(
     let single = e.max == Some(1);
     let required = single && e.min == 1;
     let store = match (single, required, grouped, boxed) {
-        (true, true, false, _) => {
-            quote! { if #seen { #too_many } #seen = true; out.#name = #value; }
-        }
+        (true, true, false, _) => quote! {
+            if #seen { #too_many }
+            #seen = true;
+            ctx.value_to(&avp, #avp_name, &mut out.#name)?;
+        },
         (true, true, true, false) => {
             quote! { if #seen { #too_many } #seen = true; ctx.group_into(&avp, &mut out.#name)?; }
         }
         (true, true, true, true) => {
             quote! { if #seen { #too_many } #seen = true; ctx.group_into(&avp, &mut *out.#name)?; }
         }
-        (true, false, false, _) => {
-            quote! { if out.#name.is_some() { #too_many } out.#name = Some(#value); }
-        }
+        (true, false, false, _) => quote! {
+            if out.#name.is_some() { #too_many }
+            ctx.value_to(&avp, #avp_name, out.#name.insert(Default::default()))?;
+        },
         (true, false, true, false) => quote! {
             if out.#name.is_some() { #too_many }
             ctx.group_into(&avp, out.#name.insert(Default::default()))?;
@@ -723,12 +725,11 @@ fn member_code(
             if out.#name.is_some() { #too_many }
             ctx.group_into(&avp, &mut **out.#name.insert(Box::default()))?;
         },
-        (false, _, false, _) => quote! { out.#name.push(#value); },
+        (false, _, false, _) => quote! {
+            ctx.value_to(&avp, #avp_name, ::diameter_core::traits::push_default(&mut out.#name))?;
+        },
         (false, _, true, _) => quote! {
-            out.#name.push(Default::default());
-            if let Some(last) = out.#name.last_mut() {
-                ctx.group_into(&avp, last)?;
-            }
+            ctx.group_into(&avp, ::diameter_core::traits::push_default(&mut out.#name))?;
         },
     };
     let local = if required {

@@ -1,6 +1,7 @@
 //! AVP headers, the borrowed AVP view used while decoding, and AVP writers.
 
 use crate::error::{DecodeError, ErrorKind};
+use crate::types::InlineBytes;
 use bytes::{Bytes, BytesMut};
 
 /// AVP flag bits (RFC 6733 §4.1).
@@ -49,6 +50,22 @@ impl<'a> AvpRef<'a> {
     pub fn data_bytes(&self) -> Bytes {
         self.buf
             .slice(self.start + self.header_len..self.start + self.len)
+    }
+    /// The payload, copied inline when short, otherwise shared (see [`InlineBytes`]).
+    #[inline]
+    pub fn data_inline(&self) -> InlineBytes {
+        InlineBytes::from_slice_of(
+            self.buf,
+            self.start + self.header_len..self.start + self.len,
+        )
+    }
+    /// Writes the payload into `slot` in place (see [`InlineBytes::set_from_slice_of`]).
+    #[inline]
+    pub fn data_into(&self, slot: &mut InlineBytes) {
+        slot.set_from_slice_of(
+            self.buf,
+            self.start + self.header_len..self.start + self.len,
+        )
     }
     /// The whole AVP, header included, padding excluded, as a shared slice (no copy).
     pub fn raw_bytes(&self) -> Bytes {

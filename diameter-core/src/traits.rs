@@ -14,6 +14,13 @@ pub trait AvpValue: Sized {
     fn decode_value(avp: &AvpRef<'_>) -> Result<Self, ValueError>;
     /// Appends the payload (no header, no padding).
     fn encode_value(&self, out: &mut BytesMut);
+    /// Decodes the payload of `avp` into `slot`, in place. The decoders call this on a
+    /// freshly defaulted slot; types that can fill it without a move override it.
+    #[inline(always)]
+    fn decode_to(avp: &AvpRef<'_>, slot: &mut Self) -> Result<(), ValueError> {
+        *slot = Self::decode_value(avp)?;
+        Ok(())
+    }
 }
 
 /// Limits and options that apply while decoding one message.
@@ -72,13 +79,25 @@ impl DecodeCtx {
     }
 
     /// Decodes a leaf value, turning a [`ValueError`] into 5004 with the AVP as Failed-AVP.
-    #[inline]
+    #[inline(always)]
     pub fn value<V: AvpValue>(
         &self,
         avp: &AvpRef<'_>,
         name: &'static str,
     ) -> Result<V, DecodeError> {
         V::decode_value(avp).map_err(|e| avp.invalid_value(name, e.0))
+    }
+
+    /// Decodes a leaf value into `slot` in place (see [`AvpValue::decode_to`]); errors as
+    /// [`DecodeCtx::value`].
+    #[inline(always)]
+    pub fn value_to<V: AvpValue>(
+        &self,
+        avp: &AvpRef<'_>,
+        name: &'static str,
+        slot: &mut V,
+    ) -> Result<(), DecodeError> {
+        V::decode_to(avp, slot).map_err(|e| avp.invalid_value(name, e.0))
     }
 
     /// Decodes a grouped AVP one level deeper; errors inside are reported within this AVP.
@@ -138,6 +157,18 @@ impl DecodeCtx {
     }
 }
 
+/// Appends a default element and returns it, so that a repeated member is decoded in
+/// place: the element is built in the vector's buffer, not on the stack and then copied.
+#[inline(always)]
+pub fn push_default<T: Default>(items: &mut Vec<T>) -> &mut T {
+    items.reserve(1);
+    let len = items.len();
+    items.spare_capacity_mut()[0].write(T::default());
+    // SAFETY: the element at `len` was initialised by the write just above.
+    unsafe { items.set_len(len + 1) };
+    &mut items[len]
+}
+
 /// Stores the value of an AVP that may occur at most once (5009 on a second one).
 #[inline]
 pub fn set_once<T>(
@@ -191,6 +222,7 @@ pub trait AvpGroup: Sized + Default {
     fn decode_into(&mut self, avps: AvpIter<'_>, ctx: &mut DecodeCtx) -> Result<(), DecodeError>;
 
     /// Decodes from the AVPs of a payload, checking the grammar.
+    #[inline(always)]
     fn decode_avps(avps: AvpIter<'_>, ctx: &mut DecodeCtx) -> Result<Self, DecodeError> {
         let mut out = Self::default();
         out.decode_into(avps, ctx)?;
@@ -288,6 +320,7 @@ pub trait Command: AvpGroup {
     }
 
     /// Decodes the body of a received message with default limits.
+    #[inline(always)]
     fn decode(msg: &RawMessage) -> Result<Self, DecodeError> {
         Self::decode_avps(msg.avps(), &mut DecodeCtx::default())
     }

@@ -44,7 +44,8 @@ pub fn walk_message(msg: &[u8], is_grouped: impl Fn(u32, u32) -> bool + Copy) ->
     walk_avps(&msg[HEADER_LEN..], is_grouped, 0)
 }
 
-fn walk_avps(
+/// Walks a run of AVPs (a message body or a grouped payload) at nesting `depth`.
+pub fn walk_avps(
     mut b: &[u8],
     is_grouped: impl Fn(u32, u32) -> bool + Copy,
     depth: u32,

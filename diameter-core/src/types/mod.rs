@@ -13,12 +13,14 @@
 //! | Enumerated | a generated enum (an `i32` on the wire) |
 
 mod address;
+mod inline_bytes;
 mod numbers;
 mod text;
 mod time;
 mod uri;
 
 pub use address::Address;
+pub use inline_bytes::{InlineBytes, INLINE_CAPACITY};
 pub use text::{DiameterIdentity, IpFilterRule, QosFilterRule, Utf8String};
 pub use time::Time;
 pub use uri::{DiameterUri, UriProtocol, UriScheme, UriTransport};

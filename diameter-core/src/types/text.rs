@@ -1,5 +1,7 @@
-//! UTF8String and the string-like derived types, kept as shared bytes (no copy on decode).
+//! UTF8String and the string-like derived types: short text copied inline, long text
+//! shared with the message buffer (see [`InlineBytes`]).
 
+use super::inline_bytes::InlineBytes;
 use crate::avp::AvpRef;
 use crate::error::ValueError;
 use crate::traits::AvpValue;
@@ -8,37 +10,44 @@ use std::fmt;
 
 /// A UTF8String (RFC 6733 §4.3.1): bytes checked to be UTF-8 once, on decode or creation.
 #[derive(Clone, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct Utf8String(Bytes);
+pub struct Utf8String(InlineBytes);
 
 impl Utf8String {
     /// Wraps bytes after checking they are UTF-8.
     pub fn from_bytes(b: Bytes) -> Result<Self, ValueError> {
-        std::str::from_utf8(&b).map_err(|_| ValueError("not valid UTF-8"))?;
-        Ok(Utf8String(b))
+        check_utf8(&b)?;
+        Ok(Utf8String(InlineBytes::from_bytes(b)))
     }
     /// A string known at compile time (no allocation).
     pub const fn from_static(s: &'static str) -> Self {
-        Utf8String(Bytes::from_static(s.as_bytes()))
+        Utf8String(InlineBytes::from_static(s.as_bytes()))
     }
     /// The text.
+    #[inline]
     pub fn as_str(&self) -> &str {
-        // The constructors only accept valid UTF-8; this cannot fail, but never panic.
-        std::str::from_utf8(&self.0).unwrap_or_default()
+        // SAFETY: the field is private and every constructor takes a `str` or checks
+        // the bytes with `check_utf8`, so they are valid UTF-8.
+        unsafe { std::str::from_utf8_unchecked(self.0.as_slice()) }
     }
     /// The raw bytes.
-    pub fn as_bytes(&self) -> &Bytes {
-        &self.0
+    #[inline]
+    pub fn as_bytes(&self) -> &[u8] {
+        self.0.as_slice()
+    }
+    /// The raw bytes as [`Bytes`].
+    pub fn to_bytes(&self) -> Bytes {
+        self.0.to_bytes()
     }
 }
 
 impl From<&str> for Utf8String {
     fn from(s: &str) -> Self {
-        Utf8String(Bytes::copy_from_slice(s.as_bytes()))
+        Utf8String(InlineBytes::copy_from_slice(s.as_bytes()))
     }
 }
 impl From<String> for Utf8String {
     fn from(s: String) -> Self {
-        Utf8String(Bytes::from(s))
+        Utf8String(InlineBytes::from_bytes(Bytes::from(s)))
     }
 }
 impl std::ops::Deref for Utf8String {
@@ -69,14 +78,69 @@ impl PartialEq<&str> for Utf8String {
 }
 
 impl AvpValue for Utf8String {
-    #[inline]
+    #[inline(always)]
     fn decode_value(avp: &AvpRef<'_>) -> Result<Self, ValueError> {
-        std::str::from_utf8(avp.data()).map_err(|_| ValueError("not valid UTF-8"))?;
-        Ok(Utf8String(avp.data_bytes()))
+        check_utf8(avp.data())?;
+        Ok(Utf8String(avp.data_inline()))
+    }
+    #[inline(always)]
+    fn decode_to(avp: &AvpRef<'_>, slot: &mut Self) -> Result<(), ValueError> {
+        check_utf8(avp.data())?;
+        avp.data_into(&mut slot.0);
+        Ok(())
     }
     #[inline]
     fn encode_value(&self, out: &mut BytesMut) {
-        out.extend_from_slice(&self.0);
+        out.extend_from_slice(self.as_bytes());
+    }
+}
+
+/// Checks UTF-8, with a fast path for ASCII (almost all Diameter text is ASCII).
+#[inline]
+fn check_utf8(bytes: &[u8]) -> Result<(), ValueError> {
+    if is_ascii(bytes) || std::str::from_utf8(bytes).is_ok() {
+        Ok(())
+    } else {
+        Err(ValueError("not valid UTF-8"))
+    }
+}
+
+/// Whether every byte is below 0x80, eight bytes at a time.
+#[inline]
+fn is_ascii(bytes: &[u8]) -> bool {
+    const HIGH_BITS: u64 = 0x8080_8080_8080_8080;
+    let mut chunks = bytes.chunks_exact(8);
+    let mut seen = 0u64;
+    for chunk in &mut chunks {
+        let mut word = [0u8; 8];
+        word.copy_from_slice(chunk);
+        seen |= u64::from_ne_bytes(word);
+    }
+    let tail = chunks.remainder().iter().fold(0u8, |acc, b| acc | b);
+    seen & HIGH_BITS == 0 && tail < 0x80
+}
+
+/// Whether a byte may appear in a DiameterIdentity: letters, digits, `-`, `.`, `_`.
+const fn identity_byte_table() -> [bool; 256] {
+    let mut table = [false; 256];
+    let mut b = 0;
+    while b < 256 {
+        let c = b as u8;
+        table[b] = c.is_ascii_alphanumeric() || c == b'-' || c == b'.' || c == b'_';
+        b += 1;
+    }
+    table
+}
+static IDENTITY_BYTES: [bool; 256] = identity_byte_table();
+
+/// Checks a DiameterIdentity: a non-empty FQDN or realm (ASCII, so also valid UTF-8).
+fn check_identity(bytes: &[u8]) -> Result<(), ValueError> {
+    if !bytes.is_empty() && bytes.iter().all(|&b| IDENTITY_BYTES[b as usize]) {
+        Ok(())
+    } else {
+        Err(ValueError(
+            "a DiameterIdentity must be a non-empty FQDN or realm",
+        ))
     }
 }
 
@@ -123,12 +187,18 @@ macro_rules! text_newtype {
             }
         }
         impl AvpValue for $name {
-            #[inline]
+            #[inline(always)]
             fn decode_value(avp: &AvpRef<'_>) -> Result<Self, ValueError> {
                 let s = Utf8String::decode_value(avp)?;
                 let check: fn(&str) -> Result<(), ValueError> = $check;
                 check(s.as_str())?;
                 Ok($name(s))
+            }
+            #[inline(always)]
+            fn decode_to(avp: &AvpRef<'_>, slot: &mut Self) -> Result<(), ValueError> {
+                Utf8String::decode_to(avp, &mut slot.0)?;
+                let check: fn(&str) -> Result<(), ValueError> = $check;
+                check(slot.as_str())
             }
             #[inline]
             fn encode_value(&self, out: &mut BytesMut) {
@@ -141,10 +211,7 @@ macro_rules! text_newtype {
 text_newtype!(
     /// A DiameterIdentity (RFC 6733 §4.3.1): the FQDN or realm of a Diameter node.
     DiameterIdentity,
-    |s| {
-        let ok = !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"-._".contains(&b));
-        if ok { Ok(()) } else { Err(ValueError("a DiameterIdentity must be a non-empty FQDN or realm")) }
-    }
+    |s| check_identity(s.as_bytes())
 );
 
 text_newtype!(
