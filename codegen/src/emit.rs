@@ -715,15 +715,15 @@ fn member_code(
         }
         (true, false, false, _) => quote! {
             if out.#name.is_some() { #too_many }
-            ctx.value_to(&avp, #avp_name, out.#name.insert(Default::default()))?;
+            ctx.value_to(&avp, #avp_name, out.#name.get_or_insert_with(Default::default))?;
         },
         (true, false, true, false) => quote! {
             if out.#name.is_some() { #too_many }
-            ctx.group_into(&avp, out.#name.insert(Default::default()))?;
+            ctx.group_into(&avp, out.#name.get_or_insert_with(Default::default))?;
         },
         (true, false, true, true) => quote! {
             if out.#name.is_some() { #too_many }
-            ctx.group_into(&avp, &mut **out.#name.insert(Box::default()))?;
+            ctx.group_into(&avp, &mut **out.#name.get_or_insert_with(Box::default))?;
         },
         (false, _, false, _) => quote! {
             ctx.value_to(&avp, #avp_name, ::diameter_core::traits::push_default(&mut out.#name))?;

@@ -4,7 +4,7 @@ use crate::avp::{AvpIter, RawAvp};
 use crate::error::{DecodeError, ErrorKind};
 use crate::header::{Header, HEADER_LEN};
 use crate::walk;
-use bytes::{BufMut, Bytes, BytesMut};
+use bytes::{Buf, BufMut, Bytes, BytesMut};
 
 /// Limits against hostile input.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -58,7 +58,9 @@ impl RawMessage {
             }
         }
         let header = Header::parse(&bytes, bytes.len())?;
-        let body = bytes.slice(HEADER_LEN..);
+        // Advancing the handle we own takes no reference count, unlike slicing it.
+        let mut body = bytes;
+        body.advance(HEADER_LEN);
         Ok(RawMessage { header, body })
     }
 

@@ -71,7 +71,7 @@ impl InlineBytes {
 
     /// Like [`InlineBytes::from_slice_of`], writing into `self` in place: the decoders
     /// fill default (empty inline) values this way, without moving the result around.
-    #[inline]
+    #[inline(always)]
     pub fn set_from_slice_of(&mut self, whole: &Bytes, range: std::ops::Range<usize>) {
         let len = range.len();
         if let (Repr::Inline { len: l, buf }, true) = (&mut self.0, len <= INLINE_CAPACITY) {
