@@ -311,7 +311,25 @@ impl Tap {
                         tokio::time::sleep(Duration::from_millis(5)).await;
                     }
                 }
-                let Ok(outbound) = TcpStream::connect(target).await else {
+                // A gated first connection may be released before the target (a peer
+                // process that is still starting) listens: retry it briefly, so that the
+                // rendezvous it stands for is not lost to a slow start under load.
+                let attempts = if n == 0 && rendezvous.is_some() {
+                    100
+                } else {
+                    1
+                };
+                let mut outbound = None;
+                for attempt in 0..attempts {
+                    if attempt > 0 {
+                        tokio::time::sleep(Duration::from_millis(20)).await;
+                    }
+                    if let Ok(stream) = TcpStream::connect(target).await {
+                        outbound = Some(stream);
+                        break;
+                    }
+                }
+                let Some(outbound) = outbound else {
                     continue; // the target is down: the peer sees the connection close
                 };
                 let _ = inbound.set_nodelay(true);
