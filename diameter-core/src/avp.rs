@@ -51,14 +51,6 @@ impl<'a> AvpRef<'a> {
         self.buf
             .slice(self.start + self.header_len..self.start + self.len)
     }
-    /// The payload, copied inline when short, otherwise shared (see [`InlineBytes`]).
-    #[inline]
-    pub fn data_inline(&self) -> InlineBytes {
-        InlineBytes::from_slice_of(
-            self.buf,
-            self.start + self.header_len..self.start + self.len,
-        )
-    }
     /// Writes the payload into `slot` in place (see [`InlineBytes::set_from_slice_of`]).
     #[inline]
     pub fn data_into(&self, slot: &mut InlineBytes) {

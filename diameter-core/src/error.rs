@@ -232,11 +232,6 @@ impl DecodeError {
         }))
     }
 
-    /// The details, by value.
-    pub fn into_info(self) -> DecodeErrorInfo {
-        *self.0
-    }
-
     /// The same error, naming the request AVPs an error answer should copy.
     pub fn echoing(mut self, answer_echo: &'static [(u32, u32)]) -> Self {
         self.answer_echo = answer_echo;

@@ -79,7 +79,7 @@ impl DecodeCtx {
     }
 
     /// Decodes a leaf value, turning a [`ValueError`] into 5004 with the AVP as Failed-AVP.
-    #[inline(always)]
+    #[inline]
     pub fn value<V: AvpValue>(
         &self,
         avp: &AvpRef<'_>,

@@ -274,6 +274,19 @@ pub struct Tap {
     tasks: Arc<Mutex<Vec<tokio::task::AbortHandle>>>,
 }
 
+/// Connects to `target`, trying up to `attempts` times 20 ms apart.
+async fn connect_retrying(target: SocketAddr, attempts: u32) -> Option<TcpStream> {
+    for attempt in 0..attempts {
+        if attempt > 0 {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        if let Ok(stream) = TcpStream::connect(target).await {
+            return Some(stream);
+        }
+    }
+    None
+}
+
 impl Tap {
     /// A tap on 127.0.0.1 (ephemeral port) forwarding to `target`.
     pub async fn start(target: SocketAddr) -> Tap {
@@ -314,22 +327,9 @@ impl Tap {
                 // A gated first connection may be released before the target (a peer
                 // process that is still starting) listens: retry it briefly, so that the
                 // rendezvous it stands for is not lost to a slow start under load.
-                let attempts = if n == 0 && rendezvous.is_some() {
-                    100
-                } else {
-                    1
-                };
-                let mut outbound = None;
-                for attempt in 0..attempts {
-                    if attempt > 0 {
-                        tokio::time::sleep(Duration::from_millis(20)).await;
-                    }
-                    if let Ok(stream) = TcpStream::connect(target).await {
-                        outbound = Some(stream);
-                        break;
-                    }
-                }
-                let Some(outbound) = outbound else {
+                let gated = n == 0 && rendezvous.is_some();
+                let Some(outbound) = connect_retrying(target, if gated { 100 } else { 1 }).await
+                else {
                     continue; // the target is down: the peer sees the connection close
                 };
                 let _ = inbound.set_nodelay(true);

@@ -46,43 +46,28 @@ impl InlineBytes {
         Self::inline(&b).unwrap_or(InlineBytes(Repr::Shared(b)))
     }
 
-    /// A slice of `whole` (`range` within it): copied inline when it fits, otherwise
-    /// shared with `whole` (no copy).
-    #[inline]
-    pub fn from_slice_of(whole: &Bytes, range: std::ops::Range<usize>) -> Self {
-        let len = range.len();
-        if len <= INLINE_CAPACITY {
-            // Copy a whole buffer's worth when the source has it (a fixed-size copy the
-            // compiler turns into a few vector moves); bytes past `len` are never read.
-            if let Some(window) = whole.get(range.start..range.start + INLINE_CAPACITY) {
-                let mut buf = [0; INLINE_CAPACITY];
-                buf.copy_from_slice(window);
-                return InlineBytes(Repr::Inline {
-                    len: len as u8,
-                    buf,
-                });
-            }
-            if let Some(b) = Self::inline(&whole[range.clone()]) {
-                return b;
-            }
-        }
-        InlineBytes(Repr::Shared(whole.slice(range)))
-    }
-
-    /// Like [`InlineBytes::from_slice_of`], writing into `self` in place: the decoders
-    /// fill default (empty inline) values this way, without moving the result around.
+    /// Sets `self` to `whole[range]`: copied inline when it fits, otherwise shared with
+    /// `whole` (no copy). Written in place, so the decoders fill a field without moving a
+    /// value around.
     #[inline(always)]
     pub fn set_from_slice_of(&mut self, whole: &Bytes, range: std::ops::Range<usize>) {
         let len = range.len();
-        if let (Repr::Inline { len: l, buf }, true) = (&mut self.0, len <= INLINE_CAPACITY) {
+        if len > INLINE_CAPACITY {
+            *self = InlineBytes(Repr::Shared(whole.slice(range)));
+            return;
+        }
+        if let Repr::Shared(_) = self.0 {
+            *self = Self::new();
+        }
+        if let Repr::Inline { len: l, buf } = &mut self.0 {
+            // Copy a whole buffer's worth when the source has it (a fixed-size copy the
+            // compiler turns into a few vector moves); bytes past `len` are never read.
             match whole.get(range.start..range.start + INLINE_CAPACITY) {
                 Some(window) => buf.copy_from_slice(window),
                 None => buf[..len].copy_from_slice(&whole[range]),
             }
             *l = len as u8;
-            return;
         }
-        *self = Self::from_slice_of(whole, range);
     }
 
     #[inline]
@@ -164,7 +149,8 @@ mod tests {
 
         let long_text = [b'a'; INLINE_CAPACITY + 1];
         let whole = Bytes::copy_from_slice(&long_text);
-        let long = InlineBytes::from_slice_of(&whole, 0..whole.len());
+        let mut long = InlineBytes::new();
+        long.set_from_slice_of(&whole, 0..whole.len());
         assert!(matches!(long.0, Repr::Shared(_)));
         assert_eq!(long.as_slice(), &long_text[..]);
     }

@@ -80,8 +80,9 @@ impl PartialEq<&str> for Utf8String {
 impl AvpValue for Utf8String {
     #[inline(always)]
     fn decode_value(avp: &AvpRef<'_>) -> Result<Self, ValueError> {
-        check_utf8(avp.data())?;
-        Ok(Utf8String(avp.data_inline()))
+        let mut s = Utf8String::default();
+        Self::decode_to(avp, &mut s)?;
+        Ok(s)
     }
     #[inline(always)]
     fn decode_to(avp: &AvpRef<'_>, slot: &mut Self) -> Result<(), ValueError> {
@@ -95,29 +96,15 @@ impl AvpValue for Utf8String {
     }
 }
 
-/// Checks UTF-8, with a fast path for ASCII (almost all Diameter text is ASCII).
+/// Checks UTF-8, with a fast path for ASCII (almost all Diameter text is ASCII; the std
+/// ASCII check runs a word at a time, the full UTF-8 check does not for short strings).
 #[inline]
 fn check_utf8(bytes: &[u8]) -> Result<(), ValueError> {
-    if is_ascii(bytes) || std::str::from_utf8(bytes).is_ok() {
+    if bytes.is_ascii() || std::str::from_utf8(bytes).is_ok() {
         Ok(())
     } else {
         Err(ValueError("not valid UTF-8"))
     }
-}
-
-/// Whether every byte is below 0x80, eight bytes at a time.
-#[inline]
-fn is_ascii(bytes: &[u8]) -> bool {
-    const HIGH_BITS: u64 = 0x8080_8080_8080_8080;
-    let mut chunks = bytes.chunks_exact(8);
-    let mut seen = 0u64;
-    for chunk in &mut chunks {
-        let mut word = [0u8; 8];
-        word.copy_from_slice(chunk);
-        seen |= u64::from_ne_bytes(word);
-    }
-    let tail = chunks.remainder().iter().fold(0u8, |acc, b| acc | b);
-    seen & HIGH_BITS == 0 && tail < 0x80
 }
 
 /// Whether a byte may appear in a DiameterIdentity: letters, digits, `-`, `.`, `_`.
@@ -189,10 +176,9 @@ macro_rules! text_newtype {
         impl AvpValue for $name {
             #[inline(always)]
             fn decode_value(avp: &AvpRef<'_>) -> Result<Self, ValueError> {
-                let s = Utf8String::decode_value(avp)?;
-                let check: fn(&str) -> Result<(), ValueError> = $check;
-                check(s.as_str())?;
-                Ok($name(s))
+                let mut v = $name::default();
+                Self::decode_to(avp, &mut v)?;
+                Ok(v)
             }
             #[inline(always)]
             fn decode_to(avp: &AvpRef<'_>, slot: &mut Self) -> Result<(), ValueError> {
