@@ -190,6 +190,12 @@ impl NewAccount {
             currency,
         }
     }
+
+    /// The error for an account one of whose ids already belongs to another account.
+    pub(crate) fn duplicate(&self) -> StoreError {
+        let ids: Vec<String> = self.ids.iter().map(|i| i.to_string()).collect();
+        StoreError::Duplicate(ids.join(", "))
+    }
 }
 
 /// Sums of the ledger of one account.

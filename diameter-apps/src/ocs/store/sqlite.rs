@@ -186,14 +186,7 @@ impl Store for SqliteStore {
                 tx.commit()?;
                 Ok(id)
             }
-            None => Err(StoreError::Duplicate(
-                account
-                    .ids
-                    .iter()
-                    .map(|i| i.to_string())
-                    .collect::<Vec<_>>()
-                    .join(", "),
-            )),
+            None => Err(account.duplicate()),
         }
     }
 
