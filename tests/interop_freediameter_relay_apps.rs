@@ -208,29 +208,7 @@ fn gy_ccr(kind: CcRequestType, number: u32, mscc: MultipleServicesCreditControl)
         origin_host: CLIENT.into(),
         origin_realm: CLIENT_REALM.into(),
         destination_realm: SERVER_REALM.into(),
-        auth_application_id: 4,
-        service_context_id: "32251@3gpp.org".into(),
-        cc_request_type: kind,
-        cc_request_number: number,
-        origin_state_id: Some(1),
-        event_timestamp: Some(time(number * 60)),
-        subscription_id: subscription_ids(),
-        termination_cause: (kind == CcRequestType::TerminationRequest)
-            .then_some(TerminationCause::DiameterLogout),
-        multiple_services_indicator: Some(MultipleServicesIndicator::MultipleServicesSupported),
-        multiple_services_credit_control: vec![mscc],
-        user_equipment_info: some(UserEquipmentInfo {
-            user_equipment_info_type: UserEquipmentInfoType::Imeisv,
-            user_equipment_info_value: Bytes::from_static(&[
-                0x53, 0x43, 0x09, 0x96, 0x78, 0x33, 0x00, 0x10,
-            ]),
-            ..Default::default()
-        }),
-        service_information: some(ServiceInformation {
-            ps_information: some(ps_information()),
-            ..Default::default()
-        }),
-        ..Default::default()
+        ..samples::gy_ccr(kind, number, mscc)
     }
 }
 
@@ -287,27 +265,7 @@ fn ro_sms_ccr_event() -> Ccr {
         origin_host: CLIENT.into(),
         origin_realm: CLIENT_REALM.into(),
         destination_realm: SERVER_REALM.into(),
-        auth_application_id: 4,
-        service_context_id: "32274@3gpp.org".into(),
-        cc_request_type: CcRequestType::EventRequest,
-        cc_request_number: 0,
-        event_timestamp: Some(time(5)),
-        subscription_id: subscription_ids(),
-        requested_action: Some(RequestedAction::DirectDebiting),
-        multiple_services_indicator: Some(MultipleServicesIndicator::MultipleServicesSupported),
-        multiple_services_credit_control: vec![MultipleServicesCreditControl {
-            requested_service_unit: some(RequestedServiceUnit {
-                cc_service_specific_units: Some(1),
-                ..Default::default()
-            }),
-            service_identifier: vec![4],
-            ..Default::default()
-        }],
-        service_information: some(ServiceInformation {
-            sms_information: some(sms_information()),
-            ..Default::default()
-        }),
-        ..Default::default()
+        ..samples::ro_sms_ccr_event()
     }
 }
 
@@ -317,35 +275,7 @@ fn ims_ccr_initial() -> Ccr {
         origin_host: CLIENT.into(),
         origin_realm: CLIENT_REALM.into(),
         destination_realm: SERVER_REALM.into(),
-        auth_application_id: 4,
-        service_context_id: "32260@3gpp.org".into(),
-        cc_request_type: CcRequestType::InitialRequest,
-        cc_request_number: 0,
-        event_timestamp: Some(time(10)),
-        subscription_id: vec![SubscriptionId {
-            subscription_id_type: SubscriptionIdType::EndUserSipUri,
-            subscription_id_data: "sip:+14155550100@ims.example.net".into(),
-            ..Default::default()
-        }],
-        multiple_services_indicator: Some(MultipleServicesIndicator::MultipleServicesSupported),
-        multiple_services_credit_control: vec![MultipleServicesCreditControl {
-            requested_service_unit: some(RequestedServiceUnit {
-                cc_time: Some(300),
-                ..Default::default()
-            }),
-            rating_group: Some(200),
-            ..Default::default()
-        }],
-        service_information: some(ServiceInformation {
-            subscription_id: vec![SubscriptionId {
-                subscription_id_type: SubscriptionIdType::EndUserE164,
-                subscription_id_data: "14155550100".into(),
-                ..Default::default()
-            }],
-            ims_information: some(ims_information()),
-            ..Default::default()
-        }),
-        ..Default::default()
+        ..samples::ims_ccr_initial()
     }
 }
 

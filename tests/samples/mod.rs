@@ -4,6 +4,7 @@
 
 use diameter::core::bytes::Bytes;
 use diameter::core::{Address, DiameterUri, Time};
+use diameter::dict::base_rfc6733::TerminationCause;
 use diameter::dict::dcca_rfc4006::*;
 use diameter::dict::tgpp_ts32299::*;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
@@ -179,6 +180,100 @@ pub fn ims_information() -> ImsInformation {
         )],
         ims_communication_service_identifier: Some("urn:urn-7:3gpp-service.ims.icsi.mmtel".into()),
         from_address: Some("<sip:+14155550100@ims.example.net>;tag=1928301774".into()),
+        ..Default::default()
+    }
+}
+
+/// A Gy CCR from a PGW (PS-Information, IMEISV, one MSCC), without Session-Id and
+/// identities: callers fill those with `Ccr { session_id, .., ..gy_ccr(..) }`.
+pub fn gy_ccr(kind: CcRequestType, number: u32, mscc: MultipleServicesCreditControl) -> Ccr {
+    Ccr {
+        auth_application_id: 4,
+        service_context_id: "32251@3gpp.org".into(),
+        cc_request_type: kind,
+        cc_request_number: number,
+        origin_state_id: Some(1),
+        event_timestamp: Some(time(number * 60)),
+        subscription_id: subscription_ids(),
+        termination_cause: (kind == CcRequestType::TerminationRequest)
+            .then_some(TerminationCause::DiameterLogout),
+        multiple_services_indicator: Some(MultipleServicesIndicator::MultipleServicesSupported),
+        multiple_services_credit_control: vec![mscc],
+        user_equipment_info: some(UserEquipmentInfo {
+            user_equipment_info_type: UserEquipmentInfoType::Imeisv,
+            user_equipment_info_value: Bytes::from_static(&[
+                0x53, 0x43, 0x09, 0x96, 0x78, 0x33, 0x00, 0x10,
+            ]),
+            ..Default::default()
+        }),
+        service_information: some(ServiceInformation {
+            ps_information: some(ps_information()),
+            ..Default::default()
+        }),
+        ..Default::default()
+    }
+}
+
+/// A Ro CCR-EVENT for one SMS (direct debiting, SMS-Information), without Session-Id and
+/// identities.
+pub fn ro_sms_ccr_event() -> Ccr {
+    Ccr {
+        auth_application_id: 4,
+        service_context_id: "32274@3gpp.org".into(),
+        cc_request_type: CcRequestType::EventRequest,
+        cc_request_number: 0,
+        event_timestamp: Some(time(5)),
+        subscription_id: subscription_ids(),
+        requested_action: Some(RequestedAction::DirectDebiting),
+        multiple_services_indicator: Some(MultipleServicesIndicator::MultipleServicesSupported),
+        multiple_services_credit_control: vec![MultipleServicesCreditControl {
+            requested_service_unit: some(RequestedServiceUnit {
+                cc_service_specific_units: Some(1),
+                ..Default::default()
+            }),
+            service_identifier: vec![4],
+            ..Default::default()
+        }],
+        service_information: some(ServiceInformation {
+            sms_information: some(sms_information()),
+            ..Default::default()
+        }),
+        ..Default::default()
+    }
+}
+
+/// An IMS CCR-INITIAL from an S-CSCF (SIP URI subscriber, IMS-Information), without
+/// Session-Id and identities.
+pub fn ims_ccr_initial() -> Ccr {
+    Ccr {
+        auth_application_id: 4,
+        service_context_id: "32260@3gpp.org".into(),
+        cc_request_type: CcRequestType::InitialRequest,
+        cc_request_number: 0,
+        event_timestamp: Some(time(10)),
+        subscription_id: vec![SubscriptionId {
+            subscription_id_type: SubscriptionIdType::EndUserSipUri,
+            subscription_id_data: "sip:+14155550100@ims.example.net".into(),
+            ..Default::default()
+        }],
+        multiple_services_indicator: Some(MultipleServicesIndicator::MultipleServicesSupported),
+        multiple_services_credit_control: vec![MultipleServicesCreditControl {
+            requested_service_unit: some(RequestedServiceUnit {
+                cc_time: Some(300),
+                ..Default::default()
+            }),
+            rating_group: Some(200),
+            ..Default::default()
+        }],
+        service_information: some(ServiceInformation {
+            subscription_id: vec![SubscriptionId {
+                subscription_id_type: SubscriptionIdType::EndUserE164,
+                subscription_id_data: "14155550100".into(),
+                ..Default::default()
+            }],
+            ims_information: some(ims_information()),
+            ..Default::default()
+        }),
         ..Default::default()
     }
 }
