@@ -79,11 +79,12 @@ impl<'a> AvpRef<'a> {
     }
     /// The AVPs inside this AVP's payload, for grouped AVPs.
     pub fn children(&self) -> AvpIter<'a> {
-        AvpIter {
-            buf: self.buf,
-            pos: self.start + self.header_len,
-            end: self.start + self.len,
-        }
+        // In range: an AVP lies inside a buffer that `AvpIter::new` limited to `u32`.
+        AvpIter::span(
+            self.buf,
+            (self.start + self.header_len) as u32,
+            (self.start + self.len) as u32,
+        )
     }
     /// The error for an invalid value of this AVP, with this AVP as Failed-AVP.
     pub fn invalid_value(&self, name: &'static str, reason: &'static str) -> DecodeError {
@@ -98,25 +99,48 @@ impl<'a> AvpRef<'a> {
 ///
 /// Yields 5014 for a length below the header size or past the end, and 3009 for reserved
 /// flag bits; after an error the iterator ends.
+///
+/// The position and the end are `u32` halves of one word (a Diameter message is at most
+/// 2^24 bytes), so the iterator is a pair of scalars that the generated decoders receive in
+/// two registers. Passed through memory, reading it back stalled on store forwarding.
 #[derive(Clone, Debug)]
 pub struct AvpIter<'a> {
     buf: &'a Bytes,
-    pos: usize,
-    end: usize,
+    /// `pos | end << 32`.
+    span: u64,
 }
 
 impl<'a> AvpIter<'a> {
-    /// Iterates over all of `buf`.
+    /// Iterates over all of `buf` (its first 4 GiB, far beyond any Diameter message).
     pub fn new(buf: &'a Bytes) -> Self {
+        AvpIter::span(buf, 0, u32::try_from(buf.len()).unwrap_or(u32::MAX))
+    }
+
+    #[inline(always)]
+    fn span(buf: &'a Bytes, pos: u32, end: u32) -> Self {
         AvpIter {
             buf,
-            pos: 0,
-            end: buf.len(),
+            span: u64::from(pos) | u64::from(end) << 32,
         }
     }
 
+    #[inline(always)]
+    fn pos(&self) -> usize {
+        self.span as u32 as usize
+    }
+
+    #[inline(always)]
+    fn end(&self) -> usize {
+        (self.span >> 32) as usize
+    }
+
+    #[inline(always)]
+    fn set_pos(&mut self, pos: usize) {
+        self.span = (self.span & !u64::from(u32::MAX)) | pos as u64;
+    }
+
     fn fail(&mut self, err: DecodeError) -> Option<Result<AvpRef<'a>, DecodeError>> {
-        self.pos = self.end;
+        self.set_pos(self.end());
         Some(Err(err))
     }
 }
@@ -127,7 +151,7 @@ impl<'a> AvpIter<'a> {
     #[cold]
     #[inline(never)]
     fn bad_header(&mut self) -> Option<Result<AvpRef<'a>, DecodeError>> {
-        let b = &self.buf[self.pos..self.end];
+        let b = &self.buf[self.pos()..self.end()];
         let word = |i: usize| {
             b.get(i..i + 4)
                 .map_or(0, |w| u32::from_be_bytes([w[0], w[1], w[2], w[3]]))
@@ -165,7 +189,7 @@ impl<'a> AvpIter<'a> {
             };
             return self.fail(DecodeError::with_avp(err, failed));
         }
-        let avp = self.buf.slice(self.pos..self.pos + len);
+        let avp = self.buf.slice(self.pos()..self.pos() + len);
         self.fail(DecodeError::with_avp(
             ErrorKind::InvalidAvpBits { code, flags },
             avp,
@@ -178,7 +202,7 @@ impl<'a> AvpIter<'a> {
     /// at a malformed header.
     #[inline(always)]
     fn peek_valid(&self) -> Option<AvpRef<'a>> {
-        let b = self.buf.get(self.pos..self.end)?;
+        let b = self.buf.get(self.pos()..self.end())?;
         if b.len() < 8 {
             return None;
         }
@@ -197,7 +221,7 @@ impl<'a> AvpIter<'a> {
         }
         Some(AvpRef {
             buf: self.buf,
-            start: self.pos,
+            start: self.pos(),
             header_len,
             len,
             code,
@@ -209,7 +233,7 @@ impl<'a> AvpIter<'a> {
     #[inline(always)]
     fn advance(&mut self, avp: &AvpRef<'a>) {
         // The last AVP may omit its padding only if nothing follows; otherwise skip it.
-        self.pos = (self.pos + avp.len + padding(avp.len)).min(self.end);
+        self.set_pos((self.pos() + avp.len + padding(avp.len)).min(self.end()));
     }
 
     /// The next AVP, or `None` at the end or at a malformed header; [`AvpIter::finish`]
@@ -224,7 +248,7 @@ impl<'a> AvpIter<'a> {
     /// After [`AvpIter::next_avp`] returned `None`: `Ok` at the end of the payload, or the
     /// error (5014, 3009) of the malformed header where it stopped.
     pub fn finish(&mut self) -> Result<(), DecodeError> {
-        if self.pos >= self.end {
+        if self.pos() >= self.end() {
             return Ok(());
         }
         match self.bad_header() {
@@ -239,7 +263,7 @@ impl<'a> Iterator for AvpIter<'a> {
 
     #[inline]
     fn next(&mut self) -> Option<Self::Item> {
-        if self.pos >= self.end {
+        if self.pos() >= self.end() {
             return None;
         }
         match self.next_avp() {

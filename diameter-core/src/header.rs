@@ -98,12 +98,13 @@ impl Header {
     /// Parses and checks a header: version (5011), length (5015) and flag bits (3008).
     /// `available` is the number of bytes present for this message.
     pub fn parse(b: &[u8], available: usize) -> Result<Header, DecodeError> {
-        let h = Header::parse_unchecked(b).ok_or(DecodeError::new(
-            ErrorKind::InvalidMessageLength {
+        // `ok_or_else`: the error is boxed, so building it eagerly would allocate per message.
+        let h = Header::parse_unchecked(b).ok_or_else(|| {
+            DecodeError::new(ErrorKind::InvalidMessageLength {
                 length: b.len() as u32,
                 available,
-            },
-        ))?;
+            })
+        })?;
         if h.version != 1 {
             return Err(DecodeError::new(ErrorKind::UnsupportedVersion(h.version)));
         }

@@ -161,12 +161,26 @@ impl DecodeCtx {
 /// place: the element is built in the vector's buffer, not on the stack and then copied.
 #[inline(always)]
 pub fn push_default<T: Default>(items: &mut Vec<T>) -> &mut T {
-    items.reserve(1);
+    if items.len() == items.capacity() {
+        grow_one(items);
+    }
     let len = items.len();
     items.spare_capacity_mut()[0].write(T::default());
     // SAFETY: the element at `len` was initialised by the write just above.
     unsafe { items.set_len(len + 1) };
     &mut items[len]
+}
+
+/// Room for one more element; the first allocation is made directly (with the capacity
+/// `Vec` would choose), which skips the general growth path.
+#[inline(never)]
+fn grow_one<T>(items: &mut Vec<T>) {
+    if items.capacity() == 0 {
+        let first = if std::mem::size_of::<T>() > 1024 { 1 } else { 4 };
+        *items = Vec::with_capacity(first);
+    } else {
+        items.reserve(1);
+    }
 }
 
 /// Stores the value of an AVP that may occur at most once (5009 on a second one).
