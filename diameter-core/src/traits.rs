@@ -176,7 +176,11 @@ pub fn push_default<T: Default>(items: &mut Vec<T>) -> &mut T {
 #[inline(never)]
 fn grow_one<T>(items: &mut Vec<T>) {
     if items.capacity() == 0 {
-        let first = if std::mem::size_of::<T>() > 1024 { 1 } else { 4 };
+        let first = if std::mem::size_of::<T>() > 1024 {
+            1
+        } else {
+            4
+        };
         *items = Vec::with_capacity(first);
     } else {
         items.reserve(1);
