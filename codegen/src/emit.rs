@@ -618,7 +618,7 @@ fn group_struct(
                 while let Some(avp) = avps.next_avp() {
                     match (avp.code, avp.vendor) {
                         #( #arms )*
-                        _ => ctx.other(&avp, #any, #known, &mut out.other)?,
+                        _ => ctx.other(avp, #any, #known, &mut out.other)?,
                     }
                 }
                 avps.finish()?;
@@ -691,7 +691,7 @@ fn member_code(
         quote! { <#ty as ::diameter_core::AvpValue>::MIN_LEN }
     };
     let missing = quote! { ::diameter_core::DecodeError::missing(#avp_name, #code, #vendor, #flags, #min_len) };
-    let too_many = quote! { return Err(::diameter_core::traits::too_many(&avp, #avp_name)) };
+    let too_many = quote! { return Err(::diameter_core::traits::too_many(avp, #avp_name)) };
     let put = |v: TokenStream| {
         if grouped {
             quote! { ::diameter_core::traits::put_group(out, #code, #flags, #vendor, #v); }

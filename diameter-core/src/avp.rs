@@ -60,6 +60,7 @@ impl<'a> AvpRef<'a> {
         )
     }
     /// The whole AVP, header included, padding excluded, as a shared slice (no copy).
+    #[inline]
     pub fn raw_bytes(&self) -> Bytes {
         self.buf.slice(self.start..self.start + self.len)
     }
@@ -69,6 +70,7 @@ impl<'a> AvpRef<'a> {
         self.flags & AvpFlags::MANDATORY != 0
     }
     /// An owned copy of this AVP (shares the buffer).
+    #[inline]
     pub fn to_raw(&self) -> RawAvp {
         RawAvp {
             code: self.code,
@@ -78,6 +80,7 @@ impl<'a> AvpRef<'a> {
         }
     }
     /// The AVPs inside this AVP's payload, for grouped AVPs.
+    #[inline]
     pub fn children(&self) -> AvpIter<'a> {
         // In range: an AVP lies inside a buffer that `AvpIter::new` limited to `u32`.
         AvpIter::span(
@@ -87,7 +90,8 @@ impl<'a> AvpRef<'a> {
         )
     }
     /// The error for an invalid value of this AVP, with this AVP as Failed-AVP.
-    pub fn invalid_value(&self, name: &'static str, reason: &'static str) -> DecodeError {
+    #[cold]
+    pub fn invalid_value(self, name: &'static str, reason: &'static str) -> DecodeError {
         DecodeError::with_avp(
             ErrorKind::InvalidAvpValue { name, reason },
             self.raw_bytes(),

@@ -133,7 +133,7 @@ impl DecodeCtx {
     #[inline]
     pub fn other(
         &self,
-        avp: &AvpRef<'_>,
+        avp: AvpRef<'_>,
         allow_any: bool,
         known: bool,
         out: &mut Vec<RawAvp>,
@@ -205,7 +205,7 @@ pub fn set_once<T>(
 
 /// 5009 for a second occurrence of an AVP allowed once.
 #[cold]
-pub fn too_many(avp: &AvpRef<'_>, name: &'static str) -> DecodeError {
+pub fn too_many(avp: AvpRef<'_>, name: &'static str) -> DecodeError {
     DecodeError::with_avp(
         ErrorKind::TooManyOccurrences { name, max: 1 },
         avp.raw_bytes(),

@@ -84,7 +84,9 @@ impl AvpValue for Address {
             *slot = Address::V4(Ipv4Addr::new(a, b, c, d));
             return Ok(());
         }
-        *slot = Self::decode_value(avp)?;
+        // A copy, so that only this path needs the AVP in memory.
+        let avp = *avp;
+        *slot = Self::decode_value(&avp)?;
         Ok(())
     }
 

@@ -30,6 +30,7 @@ use crate::{avp::AvpRef, error::ValueError};
 use bytes::{Bytes, BytesMut};
 
 impl AvpValue for Bytes {
+    #[inline]
     fn decode_value(avp: &AvpRef<'_>) -> Result<Self, ValueError> {
         Ok(avp.data_bytes())
     }

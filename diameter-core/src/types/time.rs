@@ -61,6 +61,7 @@ impl Time {
 
 impl AvpValue for Time {
     const MIN_LEN: usize = 4;
+    #[inline]
     fn decode_value(avp: &AvpRef<'_>) -> Result<Self, ValueError> {
         let d: [u8; 4] = avp
             .data()
