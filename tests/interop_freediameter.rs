@@ -420,11 +420,13 @@ async fn we_connect_to_freediameter() {
         .build()
         .await
         .unwrap();
-    let mut events = node.subscribe();
     assert!(
         node.wait_peer(FD_HOST, LIMIT).await,
         "CER/CEA with freeDiameter"
     );
+    // Subscribed once open: a first connection attempt that failed while freeDiameter was
+    // still starting (seen under load) leaves a PeerDown that is not the one under test.
+    let mut events = node.subscribe();
 
     let cea = tap.wait_for(257, false, false, LIMIT).await.expect("CEA");
     let Message::CapabilitiesExchangeAnswer(a) = check_peer_message("CEA", &cea.bytes) else {
@@ -869,8 +871,10 @@ async fn watchdog_down_and_reopen_with_freediameter() {
         .build()
         .await
         .unwrap();
-    let mut events = node.subscribe();
     assert!(node.wait_peer(FD_HOST, LIMIT).await, "CER/CEA");
+    // Subscribed once open: a first connection attempt that failed while freeDiameter was
+    // still starting (seen under load) leaves a PeerDown that is not the one under test.
+    let mut events = node.subscribe();
 
     fd.daemon.signal("STOP");
     let stopped = std::time::Instant::now();
@@ -973,8 +977,10 @@ async fn we_reconnect_after_freediameter_reboots() {
         .build()
         .await
         .unwrap();
-    let mut events = node.subscribe();
     assert!(node.wait_peer(FD_HOST, LIMIT).await, "CER/CEA");
+    // Subscribed once open: a first connection attempt that failed while freeDiameter was
+    // still starting (seen under load) leaves a PeerDown that is not the one under test.
+    let mut events = node.subscribe();
 
     fd.daemon.terminate();
     let down = wait_event(&mut events, LIMIT, |e| {
