@@ -951,7 +951,6 @@ async fn freediameter_relays_charging_and_sip_commands() {
         .build()
         .await
         .unwrap();
-    let mut events = client.subscribe();
     let to_server = Tap::start(server.local_addrs()[0]).await;
     let to_client = Tap::start(client.local_addrs()[0]).await;
     let live = LiveCapture::start(
@@ -969,6 +968,8 @@ async fn freediameter_relays_charging_and_sip_commands() {
     );
     assert!(client.wait_peer(FD_HOST, LIMIT).await, "client <-> fd");
     assert!(server.wait_peer(FD_HOST, LIMIT).await, "server <-> fd");
+    // Watched from here: the check below is that nothing dropped the open connections.
+    let mut events = client.subscribe();
 
     let c = Side {
         node: &client,
