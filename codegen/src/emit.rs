@@ -545,6 +545,7 @@ fn enum_type(model: &Model, a: &Avp) -> TokenStream {
         }
         impl ::diameter_core::AvpValue for #t {
             const MIN_LEN: usize = 4;
+            #[inline]
             fn decode_value(avp: &::diameter_core::AvpRef<'_>) -> Result<Self, ::diameter_core::ValueError> {
                 <i32 as ::diameter_core::AvpValue>::decode_value(avp).map(Self::from_value)
             }

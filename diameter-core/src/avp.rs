@@ -251,10 +251,19 @@ impl<'a> AvpIter<'a> {
 
     /// After [`AvpIter::next_avp`] returned `None`: `Ok` at the end of the payload, or the
     /// error (5014, 3009) of the malformed header where it stopped.
-    pub fn finish(&mut self) -> Result<(), DecodeError> {
+    /// Takes the iterator by value: a decoder that lent it out by reference would have to
+    /// keep it in memory, and reload its position through memory on every AVP.
+    #[inline]
+    pub fn finish(self) -> Result<(), DecodeError> {
         if self.pos() >= self.end() {
             return Ok(());
         }
+        self.finish_malformed()
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn finish_malformed(mut self) -> Result<(), DecodeError> {
         match self.bad_header() {
             Some(Err(e)) => Err(e),
             _ => Ok(()),

@@ -78,7 +78,7 @@ impl AvpValue for Address {
 
     /// IPv4, by far the most common family, is written straight into the slot; returning
     /// it through a `Result` first cost a store-forwarding stall on the enum's odd layout.
-    #[inline]
+    #[inline(always)]
     fn decode_to(avp: &AvpRef<'_>, slot: &mut Self) -> Result<(), ValueError> {
         if let [0, 1, a, b, c, d] = *avp.data() {
             *slot = Address::V4(Ipv4Addr::new(a, b, c, d));

@@ -123,7 +123,9 @@ static IDENTITY_BYTES: [bool; 256] = identity_byte_table();
 /// Checks a DiameterIdentity: a non-empty FQDN or realm (ASCII, so also valid UTF-8).
 fn check_identity(bytes: &[u8]) -> Result<(), ValueError> {
     // A fold without early exit: no branch per byte, and the loop unrolls.
-    let valid = bytes.iter().fold(true, |ok, &b| ok & IDENTITY_BYTES[b as usize]);
+    let valid = bytes
+        .iter()
+        .fold(true, |ok, &b| ok & IDENTITY_BYTES[b as usize]);
     if !bytes.is_empty() && valid {
         Ok(())
     } else {
