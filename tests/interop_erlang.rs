@@ -452,10 +452,7 @@ async fn our_client_against_erlang_server() {
         .build()
         .await
         .unwrap();
-    assert!(client.wait_peer("erl.server.net", LIMIT).await, "CER/CEA");
-    // Subscribed once open, so that a PeerDown left by a first connection attempt made
-    // before the Erlang peer listened is not taken for the one this test checks.
-    let mut events = client.subscribe();
+    let mut events = events_once_open(&client, "erl.server.net", LIMIT).await;
     let up = erl.wait_line_async("UP ", LIMIT).await.expect("Erlang: UP");
     assert_eq!(field(&up, "peer"), "rust.client.net");
 

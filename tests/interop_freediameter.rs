@@ -420,13 +420,7 @@ async fn we_connect_to_freediameter() {
         .build()
         .await
         .unwrap();
-    assert!(
-        node.wait_peer(FD_HOST, LIMIT).await,
-        "CER/CEA with freeDiameter"
-    );
-    // Subscribed once open: a first connection attempt that failed while freeDiameter was
-    // still starting (seen under load) leaves a PeerDown that is not the one under test.
-    let mut events = node.subscribe();
+    let mut events = events_once_open(&node, FD_HOST, LIMIT).await;
 
     let cea = tap.wait_for(257, false, false, LIMIT).await.expect("CEA");
     let Message::CapabilitiesExchangeAnswer(a) = check_peer_message("CEA", &cea.bytes) else {
@@ -871,10 +865,7 @@ async fn watchdog_down_and_reopen_with_freediameter() {
         .build()
         .await
         .unwrap();
-    assert!(node.wait_peer(FD_HOST, LIMIT).await, "CER/CEA");
-    // Subscribed once open: a first connection attempt that failed while freeDiameter was
-    // still starting (seen under load) leaves a PeerDown that is not the one under test.
-    let mut events = node.subscribe();
+    let mut events = events_once_open(&node, FD_HOST, LIMIT).await;
 
     fd.daemon.signal("STOP");
     let stopped = std::time::Instant::now();
@@ -977,10 +968,7 @@ async fn we_reconnect_after_freediameter_reboots() {
         .build()
         .await
         .unwrap();
-    assert!(node.wait_peer(FD_HOST, LIMIT).await, "CER/CEA");
-    // Subscribed once open: a first connection attempt that failed while freeDiameter was
-    // still starting (seen under load) leaves a PeerDown that is not the one under test.
-    let mut events = node.subscribe();
+    let mut events = events_once_open(&node, FD_HOST, LIMIT).await;
 
     fd.daemon.terminate();
     let down = wait_event(&mut events, LIMIT, |e| {

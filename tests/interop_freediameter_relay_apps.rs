@@ -966,10 +966,9 @@ async fn freediameter_relays_charging_and_sip_commands() {
             (CLIENT, to_client.addr.port()),
         ],
     );
-    assert!(client.wait_peer(FD_HOST, LIMIT).await, "client <-> fd");
     assert!(server.wait_peer(FD_HOST, LIMIT).await, "server <-> fd");
     // Watched from here: the check below is that nothing dropped the open connections.
-    let mut events = client.subscribe();
+    let mut events = events_once_open(&client, FD_HOST, LIMIT).await;
 
     let c = Side {
         node: &client,

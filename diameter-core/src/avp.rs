@@ -251,6 +251,7 @@ impl<'a> AvpIter<'a> {
 
     /// After [`AvpIter::next_avp`] returned `None`: `Ok` at the end of the payload, or the
     /// error (5014, 3009) of the malformed header where it stopped.
+    ///
     /// Takes the iterator by value: a decoder that lent it out by reference would have to
     /// keep it in memory, and reload its position through memory on every AVP.
     #[inline]

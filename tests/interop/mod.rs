@@ -830,3 +830,15 @@ pub fn write_file(path: &Path, text: &str) {
     let mut f = std::fs::File::create(path).expect("create file");
     f.write_all(text.as_bytes()).expect("write file");
 }
+
+/// Waits until `node` has `peer` open, then subscribes to its events. Subscribing only
+/// once open matters: a first connection attempt made while the third-party peer was still
+/// starting (seen under load) leaves a `PeerDown` that is not the one a test checks.
+pub async fn events_once_open(
+    node: &diameter::core::node::Node,
+    peer: &str,
+    limit: Duration,
+) -> tokio::sync::broadcast::Receiver<diameter::core::node::NodeEvent> {
+    assert!(node.wait_peer(peer, limit).await, "{peer} open (CER/CEA)");
+    node.subscribe()
+}
