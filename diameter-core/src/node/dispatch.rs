@@ -52,13 +52,33 @@ pub(crate) async fn dispatch(node: &Node, request: RawMessage, from: &str) -> Ra
         realm: &caps.origin_realm,
     };
     let answer = match decide(&local, &node.inner.routes, &request) {
-        Decision::Local => local_answer(node, &request).await,
+        Decision::Local => {
+            let peer: std::sync::Arc<str> = from.to_ascii_lowercase().into();
+            REQUEST_PEER.scope(peer, local_answer(node, &request)).await
+        }
         Decision::Forward { .. } => relay(node, &request, from).await,
         Decision::Redirect(hosts) => redirect(node, &request, &hosts),
         Decision::Reject(code) => answer_code(node, &request, code),
     };
     super::lock(&node.inner.dedup).insert(Instant::now(), &request, &answer);
     answer
+}
+
+tokio::task_local! {
+    /// The Origin-Host (lowercase) of the peer connection the request being handled came
+    /// from: the identity the capabilities exchange established, not the request's own
+    /// Origin-Host AVP (which an agent may have forwarded).
+    static REQUEST_PEER: std::sync::Arc<str>;
+}
+
+/// The peer the request being handled arrived from (its CER Origin-Host, lowercase).
+/// `None` outside a handler, or in a task the handler spawned.
+///
+/// Applications use it to give rights per peer: which peer may refund, which SIP server
+/// may fetch credentials. It is the identity admitted by the node's accept policy (and,
+/// over TLS, bound to the peer's certificate), so a peer cannot claim another's.
+pub fn request_peer() -> Option<std::sync::Arc<str>> {
+    REQUEST_PEER.try_with(|p| p.clone()).ok()
 }
 
 /// Handlers still running for requests, by duplicate-detection key, with the

@@ -36,6 +36,7 @@ mod peer_task;
 #[cfg(feature = "tls")]
 pub use crate::transport::tls::TlsConfig;
 pub use builder::NodeBuilder;
+pub use dispatch::request_peer;
 pub use handler::{typed, Handler, HandlerFuture};
 /// Certificate and key types of [`TlsConfig`] (from rustls).
 #[cfg(feature = "tls")]
