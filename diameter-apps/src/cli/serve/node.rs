@@ -115,6 +115,15 @@ pub struct PeerEntry {
     pub host: toml::Spanned<String>,
     /// Where to connect; absent to only accept it.
     pub address: Option<toml::Spanned<String>>,
+    /// Accept this peer only from this source address or network (`"10.0.0.11"`,
+    /// `"10.0.0.0/24"`, `"::1"`).
+    pub source: Option<toml::Spanned<String>>,
+    /// Whether connections with this peer use TLS (default: the server's TLS setting).
+    pub tls: Option<bool>,
+    /// OCS: the peer may send REFUND_ACCOUNT (default false).
+    pub refund: Option<bool>,
+    /// SIP AAA: the peer may receive Digest-HA1 credentials (default false).
+    pub credentials: Option<bool>,
 }
 
 /// A configured peer.
@@ -124,6 +133,14 @@ pub struct PeerSetting {
     pub host: String,
     /// Where to connect; `None` to only accept it.
     pub address: Option<SocketAddr>,
+    /// The source address or network it must connect from, as written.
+    pub source: Option<String>,
+    /// TLS with this peer (`None`: the server's setting).
+    pub tls: Option<bool>,
+    /// The right to refund (OCS).
+    pub refund: bool,
+    /// The right to receive Digest-HA1 (SIP AAA).
+    pub credentials: bool,
 }
 
 impl PeerSetting {
@@ -169,6 +186,10 @@ pub fn peer_settings(
         peers.push(PeerSetting {
             host: host.clone(),
             address,
+            source: p.source.as_ref().map(|s| s.get_ref().clone()),
+            tls: p.tls,
+            refund: p.refund.unwrap_or(false),
+            credentials: p.credentials.unwrap_or(false),
         });
     }
     Ok(peers)
