@@ -148,6 +148,16 @@ pub enum DigestError {
     /// The header's scheme is not Digest.
     #[error("authentication scheme `{0}` is not Digest")]
     NotDigest(String),
+    /// The challenge offered `qop` but the response has none (the RFC 2069 form, which does
+    /// not protect against chosen plaintext and replays): a downgrade.
+    #[error("the challenge offered qop but the response has none")]
+    QopDowngrade,
+    /// `nc` is not 8 hex digits, or is zero (RFC 2617 §3.2.2).
+    #[error("bad nonce count `{0}`")]
+    BadNonceCount(String),
+    /// A directive differs from the challenge the response claims to answer.
+    #[error("the response does not answer the challenge: {0} differs")]
+    NotForChallenge(&'static str),
 }
 
 /// The directives of a Digest Authorization / Proxy-Authorization header (RFC 2617 §3.2.2),
@@ -225,6 +235,50 @@ impl DigestResponse {
                     _ => return Err(DigestError::MissingQopParams(q.to_string())),
                 };
                 Ok(h(alg, &[&ha1, &self.nonce, nc, cnonce, q, &ha2]))
+            }
+        }
+    }
+
+    /// Checks that the response answers challenge `c`: the same realm, algorithm and opaque,
+    /// a `qop` that `c` offered (none only when `c` offered none: no downgrade to the RFC 2069
+    /// form), and with a qop an `nc` of 8 hex digits above zero and a cnonce. The response
+    /// itself is checked by [`DigestResponse::verify`].
+    pub fn check_challenge(&self, c: &Challenge) -> Result<(), DigestError> {
+        if self.realm != c.realm {
+            return Err(DigestError::NotForChallenge("realm"));
+        }
+        if self.algorithm()? != c.algorithm {
+            return Err(DigestError::NotForChallenge("algorithm"));
+        }
+        if c.opaque.is_some() && self.opaque != c.opaque {
+            return Err(DigestError::NotForChallenge("opaque"));
+        }
+        let offered: Vec<&str> = c
+            .qop
+            .as_deref()
+            .map(|q| {
+                q.split(',')
+                    .map(str::trim)
+                    .filter(|o| !o.is_empty())
+                    .collect()
+            })
+            .unwrap_or_default();
+        match self.qop.as_deref().map(str::trim) {
+            None if offered.is_empty() => Ok(()),
+            None => Err(DigestError::QopDowngrade),
+            Some(q) if !offered.contains(&q) => Err(DigestError::NotForChallenge("qop")),
+            Some(q) => {
+                let nc = self.nc.as_deref().unwrap_or("");
+                let valid = nc.len() == 8
+                    && nc.bytes().all(|b| b.is_ascii_hexdigit())
+                    && u32::from_str_radix(nc, 16).is_ok_and(|n| n > 0);
+                if !valid {
+                    return Err(DigestError::BadNonceCount(nc.to_string()));
+                }
+                if self.cnonce.as_deref().is_none_or(str::is_empty) {
+                    return Err(DigestError::MissingQopParams(q.to_string()));
+                }
+                Ok(())
             }
         }
     }

@@ -8,7 +8,7 @@
 //! PPRs). Store calls are blocking and run on tokio's blocking pool.
 
 use super::client::SipResult;
-use super::server::{Server, ServerConfig, ServerError, APPLICATION_ID};
+use super::server::{Caller, Server, ServerConfig, ServerError, SipPeer, APPLICATION_ID};
 use super::store::{self, AccountingInfo, StoreError, UserData};
 use diameter::dict::base_rfc6733::result_code as base;
 use diameter::dict::sip_rfc4740::{
@@ -35,8 +35,14 @@ pub struct ServeOptions {
     pub users: Option<PathBuf>,
     /// Peers to connect to (SIP servers that expect the AAA server to connect, or relays).
     pub peers: Vec<PeerConfig>,
-    /// Server behaviour (Digest algorithm, who checks the response, ...); its identity
-    /// fields are replaced by `origin_host` / `origin_realm`.
+    /// The SIP servers allowed to send UAR, MAR, SAR and LIR, with their rights (the
+    /// `[[peers]]` of the configuration file; `credentials = true` gives Digest-HA1). Empty
+    /// (the default): every peer the node admits is served and none gets Digest-HA1. When
+    /// not empty it replaces [`ServerConfig::peers`] of `server`.
+    pub sip_servers: Vec<SipPeer>,
+    /// Server behaviour (Digest algorithm, who checks the response, nonce lifetime,
+    /// authentication window, ...); its identity fields are replaced by `origin_host` /
+    /// `origin_realm`.
     pub server: Option<ServerConfig>,
 }
 
@@ -49,6 +55,7 @@ impl Default for ServeOptions {
             store: "sqlite://./sip.db".into(),
             users: None,
             peers: Vec::new(),
+            sip_servers: Vec::new(),
             server: None,
         }
     }
@@ -160,12 +167,14 @@ impl SipHandle {
     }
 }
 
-/// Runs a handler on the blocking pool; a panic there answers DIAMETER_UNABLE_TO_COMPLY.
+/// Runs a handler on the blocking pool, for the peer the node admitted the request from;
+/// a panic there answers DIAMETER_UNABLE_TO_COMPLY.
 macro_rules! route {
     ($builder:expr, $server:expr, $req:ty, $ans:ident, $method:ident) => {{
         let server = $server.clone();
         $builder.typed_handler(move |req: $req| {
             let server = server.clone();
+            let caller = Caller::from_node();
             async move {
                 let fallback = $ans {
                     session_id: req.session_id.clone(),
@@ -176,7 +185,7 @@ macro_rules! route {
                     origin_realm: server.config().origin_realm.as_str().into(),
                     ..Default::default()
                 };
-                tokio::task::spawn_blocking(move || server.$method(&req))
+                tokio::task::spawn_blocking(move || server.$method(&caller, &req))
                     .await
                     .unwrap_or(fallback)
             }
@@ -204,6 +213,9 @@ pub async fn start(opts: ServeOptions) -> Result<SipHandle, Error> {
         .unwrap_or_else(|| ServerConfig::new(&opts.origin_host, &opts.origin_realm));
     cfg.origin_host = opts.origin_host.clone();
     cfg.origin_realm = opts.origin_realm.clone();
+    if !opts.sip_servers.is_empty() {
+        cfg.peers = opts.sip_servers.clone();
+    }
     let server = Arc::new(Server::new(cfg, store));
 
     let builder = Node::builder()
