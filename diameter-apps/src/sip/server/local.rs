@@ -20,18 +20,22 @@ impl Server {
         let h = req.header;
         let (hop, e2e) = (h.hop_by_hop, h.end_to_end);
         Ok(Some(match h.command_code {
-            Uar::CODE => self
-                .handle_uar(caller, &Uar::decode(req)?)
-                .to_message(APPLICATION_ID, hop, e2e),
-            Mar::CODE => self
-                .handle_mar(caller, &Mar::decode(req)?)
-                .to_message(APPLICATION_ID, hop, e2e),
-            Sar::CODE => self
-                .handle_sar(caller, &Sar::decode(req)?)
-                .to_message(APPLICATION_ID, hop, e2e),
-            Lir::CODE => self
-                .handle_lir(caller, &Lir::decode(req)?)
-                .to_message(APPLICATION_ID, hop, e2e),
+            Uar::CODE => {
+                self.handle_uar(caller, &Uar::decode(req)?)
+                    .to_message(APPLICATION_ID, hop, e2e)
+            }
+            Mar::CODE => {
+                self.handle_mar(caller, &Mar::decode(req)?)
+                    .to_message(APPLICATION_ID, hop, e2e)
+            }
+            Sar::CODE => {
+                self.handle_sar(caller, &Sar::decode(req)?)
+                    .to_message(APPLICATION_ID, hop, e2e)
+            }
+            Lir::CODE => {
+                self.handle_lir(caller, &Lir::decode(req)?)
+                    .to_message(APPLICATION_ID, hop, e2e)
+            }
             _ => return Ok(None),
         }))
     }

@@ -92,13 +92,9 @@ impl Server {
         let credentials: Option<&SipAuthorization> =
             item.and_then(|i| i.sip_authorization.as_ref().map(inner));
         let mut a = match credentials {
-            Some(auth) => self.check_credentials(
-                caller,
-                req,
-                &user,
-                &DigestResponse::from_avp(auth),
-                stored,
-            ),
+            Some(auth) => {
+                self.check_credentials(caller, req, &user, &DigestResponse::from_avp(auth), stored)
+            }
             None => self.challenge_answer(caller, rights, req, &user, requested, stored),
         };
         a.user_name = Some(user.name.as_str().into());

@@ -289,7 +289,10 @@ impl Server {
                 credentials: p.credentials,
             }),
             None => {
-                tracing::warn!(peer, "sip: request from a peer that is not a listed SIP server refused");
+                tracing::warn!(
+                    peer,
+                    "sip: request from a peer that is not a listed SIP server refused"
+                );
                 Err(base::DIAMETER_AUTHORIZATION_REJECTED)
             }
         }

@@ -204,7 +204,14 @@ mod tests {
     #[test]
     fn single_use_bound_to_peer_and_expiring() {
         let n = Nonces::new(Duration::from_secs(60), 100);
-        let c = n.issue(1_000, "sip2", Some("alice"), "example.com", Algorithm::Md5, false);
+        let c = n.issue(
+            1_000,
+            "sip2",
+            Some("alice"),
+            "example.com",
+            Algorithm::Md5,
+            false,
+        );
         assert_eq!(c.qop.as_deref(), Some("auth"));
         assert_eq!(n.present(&c.nonce, "sip3", 2_000), Presented::Unknown);
         let Presented::Fresh(i) = n.present(&c.nonce, "sip2", 2_000) else {

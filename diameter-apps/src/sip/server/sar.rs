@@ -1,8 +1,6 @@
 //! Server-Assignment-Request (RFC 4740 §8.3, §8.4).
 
-use super::{
-    accounting_avp, answer, lookup, store_failed, user_data_avps, Caller, Lookup, Server,
-};
+use super::{accounting_avp, answer, lookup, store_failed, user_data_avps, Caller, Lookup, Server};
 use crate::sip::member;
 use crate::sip::store::{RegState, Registration, SipUser, StoreError};
 use diameter::dict::base_rfc6733::result_code as base;
