@@ -217,12 +217,14 @@ pub fn run(args: &SipArgs) -> CliResult {
 
 /// The server's options from the resolved settings.
 pub fn serve_options(s: &SipSettings) -> ServeOptions {
-    let defaults = ServeOptions::default();
     ServeOptions {
         listen: s.node.listen,
         origin_host: s.node.origin_host.clone(),
         origin_realm: s.node.origin_realm.clone(),
-        store: s.store.clone().unwrap_or(defaults.store.clone()),
+        store: s
+            .store
+            .clone()
+            .unwrap_or_else(|| ServeOptions::default().store),
         users: s.users.clone(),
         peers: s.peers.iter().filter_map(PeerSetting::to_config).collect(),
         sip_servers: s
@@ -234,7 +236,6 @@ pub fn serve_options(s: &SipSettings) -> ServeOptions {
             })
             .collect(),
         server: Some(server_config(s)),
-        ..defaults
     }
 }
 
