@@ -2,7 +2,9 @@
 //!
 //! The Diameter server keeps only H(A1) per user ([`ha1`]); a SIP server that received it in a
 //! MAA (Digest-HA1 in SIP-Authenticate, RFC 4740 §9.5.6.1) checks the user's response with
-//! [`DigestResponse::verify`]. [`Challenge`] builds the WWW-Authenticate material.
+//! [`DigestResponse::verify`], after [`DigestResponse::check_challenge`] (the response answers
+//! the challenge as issued: no qop downgrade, same algorithm). [`Challenge`] builds the
+//! WWW-Authenticate material.
 //!
 //! ```
 //! use diameter_apps::sip::digest::{ha1, Algorithm, DigestResponse};
@@ -766,6 +768,64 @@ mod tests {
         let h = ha1(Algorithm::Sha256, "alice", "example.com", "pw");
         assert!(parsed.verify(&h, "REGISTER").is_ok());
         assert!(parsed.response_auth(&h).is_ok());
+    }
+
+    #[test]
+    fn responses_must_answer_the_challenge() {
+        let c = Challenge {
+            opaque: Some("op".into()),
+            ..Challenge::new("example.com", Algorithm::Md5)
+        };
+        let ok = c
+            .answer("alice", "pw", "REGISTER", "sip:example.com")
+            .unwrap();
+        assert_eq!(ok.check_challenge(&c), Ok(()));
+        let mut r = ok.clone();
+        (r.qop, r.nc, r.cnonce) = (None, None, None);
+        assert_eq!(r.check_challenge(&c), Err(DigestError::QopDowngrade));
+        let rfc2069 = Challenge {
+            qop: None,
+            ..c.clone()
+        };
+        assert_eq!(r.check_challenge(&rfc2069), Ok(()));
+        assert_eq!(
+            ok.check_challenge(&rfc2069),
+            Err(DigestError::NotForChallenge("qop"))
+        );
+        let mut r = ok.clone();
+        r.algorithm = Some("SHA-256".into());
+        assert_eq!(
+            r.check_challenge(&c),
+            Err(DigestError::NotForChallenge("algorithm"))
+        );
+        let mut r = ok.clone();
+        r.opaque = None;
+        assert_eq!(
+            r.check_challenge(&c),
+            Err(DigestError::NotForChallenge("opaque"))
+        );
+        let mut r = ok.clone();
+        r.realm = "other".into();
+        assert_eq!(
+            r.check_challenge(&c),
+            Err(DigestError::NotForChallenge("realm"))
+        );
+        for nc in ["00000000", "", "1", "ffffffff0", "0000000x"] {
+            let mut r = ok.clone();
+            r.nc = Some(nc.into());
+            assert_eq!(
+                r.check_challenge(&c),
+                Err(DigestError::BadNonceCount(nc.into()))
+            );
+        }
+        let mut r = ok.clone();
+        r.nc = Some("0000000A".into());
+        assert_eq!(r.check_challenge(&c), Ok(()));
+        r.cnonce = None;
+        assert_eq!(
+            r.check_challenge(&c),
+            Err(DigestError::MissingQopParams("auth".into()))
+        );
     }
 
     #[test]

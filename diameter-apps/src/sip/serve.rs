@@ -6,6 +6,11 @@
 //! [`start`] does the same and hands back a [`SipHandle`] instead (tests, and the operator
 //! actions of the CLI: [`SipHandle::deregister`] sends RTRs, [`SipHandle::push_profile`]
 //! PPRs). Store calls are blocking and run on tokio's blocking pool.
+//!
+//! Each request is handled for the peer the node admitted it from
+//! ([`diameter_core::node::request_peer`]): only [`ServeOptions::sip_servers`] are served
+//! when any are listed, and only those with the credentials right get Digest-HA1 (see
+//! [`crate::sip::server`]).
 
 use super::client::SipResult;
 use super::server::{Caller, Server, ServerConfig, ServerError, SipPeer, APPLICATION_ID};
