@@ -9,8 +9,8 @@ use diameter::dict::base_rfc6733::{result_code as base_rc, Asa, Asr, Raa, Rar, R
 use diameter::dict::dcca_rfc4006::{CcRequestType, Cca};
 use diameter::dict::sip_rfc4740::SipServerAssignmentType as T;
 use diameter_apps::sip::client::{
-    register_events, ClientConfig, Deregistration, ProfilePush, SarParams, SipClient, SipResult,
-    SipServerEvents,
+    register_events, ClientConfig, Deregistration, MarParams, ProfilePush, SarParams, SipClient,
+    SipResult, SipServerEvents,
 };
 use diameter_core::node::{typed, Node, PeerConfig};
 use ocs_common::ccr::*;
@@ -388,6 +388,22 @@ fn sip_deregister_and_push_profile_through_the_admin_endpoint() {
             ClientConfig::new("sip2.example.com", "example.com", "example.com"),
             node.clone(),
         );
+        // Alice's REGISTER, authenticated by the AAA server (no Digest-HA1 for this SIP
+        // server), then SAR.
+        let mut mar = MarParams {
+            aor: "sip:alice@example.com".into(),
+            method: "REGISTER".into(),
+            user_name: Some("alice@example.com".into()),
+            server_uri: Some("sip:sip2.example.com".into()),
+            ..Default::default()
+        };
+        let challenge = client.mar(&mar).await.expect("MAA").challenge;
+        mar.credentials = challenge.and_then(|c| {
+            c.answer("alice@example.com", "secret", "REGISTER", "sip:example.com")
+                .ok()
+        });
+        let maa = client.mar(&mar).await.expect("MAA");
+        assert_eq!(maa.result, SipResult::Success);
         let mut sar = SarParams::new(T::Registration, "sip:alice@example.com");
         sar.user_name = Some("alice@example.com".into());
         sar.server_uri = Some("sip:sip2.example.com".into());

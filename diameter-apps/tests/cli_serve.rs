@@ -304,3 +304,39 @@ fn ocs_and_sip_peers_and_timers_from_the_file() {
             "sip.toml:3:11: address \"dra:3868\" is not an address and port",
         ));
 }
+
+#[test]
+fn sip_rights_and_windows_from_the_file() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cfg = write(
+        dir.path(),
+        "sip.toml",
+        "auth_window = 120\nnonce_lifetime = 60\n\n[[peers]]\nhost = \"sip1.example.net\"\n\n[[peers]]\nhost = \"sip2.example.net\"\ncredentials = true\n",
+    );
+    diameter()
+        .args(["serve", "sip", "--check", "--config"])
+        .arg(&cfg)
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("auth_window   120 s"))
+        .stdout(predicate::str::contains("nonce_lifetime 60 s"))
+        .stdout(predicate::str::contains(
+            "credentials   sip2.example.net (receives Digest-HA1)",
+        ))
+        .stdout(predicate::str::contains("credentials   sip1.example.net").not());
+    // The defaults, and nobody gets Digest-HA1.
+    diameter()
+        .args(["serve", "sip", "--check"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("auth_window   600 s"))
+        .stdout(predicate::str::contains("nonce_lifetime 300 s"))
+        .stdout(predicate::str::contains("credentials").not());
+    let cfg = write(dir.path(), "zero.toml", "auth_window = 0\n");
+    diameter()
+        .args(["serve", "sip", "--check", "--config"])
+        .arg(&cfg)
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("auth_window = 0 is not allowed"));
+}

@@ -7,7 +7,8 @@
 //!
 //! - `erlang_sip_client_against_our_server`: the Erlang peer acts as a SIP server's
 //!   Diameter client against our SIP AAA server (`diameter_apps::sip::start`, users from a
-//!   TOML file, SQLite in a temp dir): UAR (2003 with SIP-Server-Capabilities), MAR for a
+//!   TOML file, SQLite in a temp dir; the Erlang peer listed with the right to Digest-HA1):
+//!   UAR (2003 with SIP-Server-Capabilities), MAR for a
 //!   challenge (the Digest-HA1 we send is checked in Erlang against MD5(user:realm:pw)), MAR
 //!   with Digest credentials computed in Erlang (we check them; Erlang checks our rspauth),
 //!   SAR (profile and accounting servers), UAR again (2004 with SIP-Server-URI), LIR for the
@@ -36,6 +37,7 @@ use diameter_apps::sip::client::{
     register_events, ClientConfig, Deregistration, MarParams, ProfilePush, SarParams, SipClient,
     SipResult, SipServerEvents,
 };
+use diameter_apps::sip::server::SipPeer;
 use diameter_apps::sip::store::{AccountingInfo, Capabilities, RegState, UserData};
 use diameter_apps::sip::{start, ServeOptions};
 use diameter_core::node::{Node, PeerConfig};
@@ -169,6 +171,9 @@ async fn erlang_sip_client_against_our_server() {
         origin_realm: "example.com".into(),
         store: format!("sqlite://{}", dir.path().join("sip.db").display()),
         users: Some(users),
+        // The Erlang SIP server checks responses with the Digest-HA1 it receives: it is
+        // given that right (no other peer gets it).
+        sip_servers: vec![SipPeer::with_credentials("erl-sip.example.com")],
         ..Default::default()
     })
     .await

@@ -10,7 +10,7 @@ use diameter_apps::sip::client::{
     SipClient, SipResult, SipServerEvents,
 };
 use diameter_apps::sip::digest::{Algorithm, DigestResponse};
-use diameter_apps::sip::server::{AuthMode, Local, Server, ServerConfig};
+use diameter_apps::sip::server::{AuthMode, Local, Server, ServerConfig, SipPeer};
 use diameter_apps::sip::store::{open, AccountingInfo, RegState, SipStore, SipUser, UserData};
 use diameter_core::{Command, RawMessage};
 use std::sync::{Arc, Mutex};
@@ -37,17 +37,45 @@ fn store() -> Arc<dyn SipStore> {
     store
 }
 
+/// SIP servers 1 to 4 are listed; server 2 may receive Digest-HA1.
 fn server_with(mode: AuthMode, store: Arc<dyn SipStore>) -> Arc<Server> {
     let mut cfg = ServerConfig::new("aaa.example.com", "example.com");
     cfg.auth_mode = mode;
+    cfg.peers = vec![
+        SipPeer::new("sip1.example.com"),
+        SipPeer::with_credentials("sip2.example.com"),
+        SipPeer::new("sip3.example.com"),
+        SipPeer::new("sip4.example.com"),
+    ];
     Arc::new(Server::new(cfg, store))
 }
 
 fn client(server: &Arc<Server>, host: &str) -> SipClient<Local> {
     SipClient::new(
         ClientConfig::new(host, "example.com", "example.com"),
-        Local::new(server.clone()),
+        Local::new(server.clone(), host),
     )
+}
+
+/// A REGISTER of `user` authenticated through `c`: a MAR for the challenge, and (when the
+/// SIP server got no Digest-HA1 to check it itself) a MAR with the user agent's response.
+async fn authenticate(c: &SipClient<Local>, aor: &str, user: &str, password: &str) -> SipResult {
+    let mut p = MarParams {
+        aor: aor.into(),
+        method: "REGISTER".into(),
+        user_name: Some(user.into()),
+        ..Default::default()
+    };
+    let maa = c.mar(&p).await.unwrap();
+    if maa.ha1.is_some() {
+        return maa.result;
+    }
+    let ch = maa.challenge.expect("challenge");
+    p.credentials = Some(
+        ch.answer(user, password, "REGISTER", "sip:example.com")
+            .unwrap(),
+    );
+    c.mar(&p).await.unwrap().result
 }
 
 /// What SIP server 2 does with RTR and PPR: records them.
@@ -300,6 +328,15 @@ async fn authentication_in_the_diameter_server() {
         "wrong password"
     );
 
+    // The wrong attempt spent the nonce: a right response to it gets a new challenge.
+    p.credentials = Some(
+        c.answer("alice@example.com", "secret", "REGISTER", "sip:example.com")
+            .unwrap(),
+    );
+    let maa = sip2.mar(&p).await.unwrap();
+    assert_eq!(maa.result, SipResult::MultiRoundAuth);
+    let c = maa.challenge.unwrap();
+    assert!(c.stale);
     p.credentials = Some(
         c.answer("alice@example.com", "secret", "REGISTER", "sip:example.com")
             .unwrap(),
@@ -311,8 +348,18 @@ async fn authentication_in_the_diameter_server() {
         "rspauth for Authentication-Info"
     );
 
+    // The nonce is spent: the same response again gets a new challenge (stale).
+    let again = sip2.mar(&p).await.unwrap();
+    assert_eq!(again.result, SipResult::MultiRoundAuth);
+    let c = again.challenge.unwrap();
+    assert!(c.stale, "a right response to a used nonce: stale=true");
+
     // Without SIP-Server-URI the name is not stored.
     p.server_uri = None;
+    p.credentials = Some(
+        c.answer("alice@example.com", "secret", "REGISTER", "sip:example.com")
+            .unwrap(),
+    );
     assert_eq!(
         sip2.mar(&p).await.unwrap().result,
         SipResult::SuccessServerNameNotStored
@@ -410,12 +457,10 @@ async fn error_identities_dont_match() {
         c.mar(&mar).await.unwrap().result,
         SipResult::IdentitiesDontMatch
     );
-    // For other methods the AOR is the target, not the caller: allowed.
+    // For other methods the AOR is the target, not the caller: allowed (a challenge; this
+    // SIP server has no right to Digest-HA1).
     mar.method = "INVITE".into();
-    assert_eq!(
-        c.mar(&mar).await.unwrap().result,
-        SipResult::SuccessAuthSentServerNotStored
-    );
+    assert_eq!(c.mar(&mar).await.unwrap().result, SipResult::MultiRoundAuth);
     let mut sar = SarParams::new(T::Registration, AOR);
     sar.user_name = bob.map(Into::into);
     assert_eq!(
@@ -509,6 +554,16 @@ async fn server_assignment_types() {
         p.server_uri = Some(uri.into());
         p
     };
+    // Alice authenticates through server 2 (Digest-HA1) and server 4 (checked here).
+    let (user, pw) = ("alice@example.com", "secret");
+    assert_eq!(
+        authenticate(&s2, AOR, user, pw).await,
+        SipResult::SuccessAuthSentServerNotStored
+    );
+    assert_eq!(
+        authenticate(&s4, AOR, user, pw).await,
+        SipResult::SuccessServerNameNotStored
+    );
     assert_eq!(
         s2.sar(&reg(T::Registration, SIP2)).await.unwrap().result,
         SipResult::Success

@@ -8,6 +8,7 @@ use diameter_apps::sip::client::{
     SipResult, SipServerEvents,
 };
 use diameter_apps::sip::digest::DigestResponse;
+use diameter_apps::sip::server::SipPeer;
 use diameter_apps::sip::store::{AccountingInfo, RegState, UserData};
 use diameter_apps::sip::{start, ServeOptions};
 use diameter_core::node::{Node, PeerConfig};
@@ -97,6 +98,12 @@ async fn flow() {
         origin_realm: "example.com".into(),
         store: format!("sqlite://{}", db.display()),
         users: Some(users),
+        // Server 2 checks responses itself: it may receive Digest-HA1.
+        sip_servers: vec![
+            SipPeer::new("sip1.example.com"),
+            SipPeer::with_credentials("sip2.example.com"),
+            SipPeer::new("sip3.example.com"),
+        ],
         ..Default::default()
     })
     .await

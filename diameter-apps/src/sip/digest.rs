@@ -2,7 +2,9 @@
 //!
 //! The Diameter server keeps only H(A1) per user ([`ha1`]); a SIP server that received it in a
 //! MAA (Digest-HA1 in SIP-Authenticate, RFC 4740 §9.5.6.1) checks the user's response with
-//! [`DigestResponse::verify`]. [`Challenge`] builds the WWW-Authenticate material.
+//! [`DigestResponse::verify`], after [`DigestResponse::check_challenge`] (the response answers
+//! the challenge as issued: no qop downgrade, same algorithm). [`Challenge`] builds the
+//! WWW-Authenticate material.
 //!
 //! ```
 //! use diameter_apps::sip::digest::{ha1, Algorithm, DigestResponse};
@@ -148,6 +150,16 @@ pub enum DigestError {
     /// The header's scheme is not Digest.
     #[error("authentication scheme `{0}` is not Digest")]
     NotDigest(String),
+    /// The challenge offered `qop` but the response has none (the RFC 2069 form, which does
+    /// not protect against chosen plaintext and replays): a downgrade.
+    #[error("the challenge offered qop but the response has none")]
+    QopDowngrade,
+    /// `nc` is not 8 hex digits, or is zero (RFC 2617 §3.2.2).
+    #[error("bad nonce count `{0}`")]
+    BadNonceCount(String),
+    /// A directive differs from the challenge the response claims to answer.
+    #[error("the response does not answer the challenge: {0} differs")]
+    NotForChallenge(&'static str),
 }
 
 /// The directives of a Digest Authorization / Proxy-Authorization header (RFC 2617 §3.2.2),
@@ -225,6 +237,50 @@ impl DigestResponse {
                     _ => return Err(DigestError::MissingQopParams(q.to_string())),
                 };
                 Ok(h(alg, &[&ha1, &self.nonce, nc, cnonce, q, &ha2]))
+            }
+        }
+    }
+
+    /// Checks that the response answers challenge `c`: the same realm, algorithm and opaque,
+    /// a `qop` that `c` offered (none only when `c` offered none: no downgrade to the RFC 2069
+    /// form), and with a qop an `nc` of 8 hex digits above zero and a cnonce. The response
+    /// itself is checked by [`DigestResponse::verify`].
+    pub fn check_challenge(&self, c: &Challenge) -> Result<(), DigestError> {
+        if self.realm != c.realm {
+            return Err(DigestError::NotForChallenge("realm"));
+        }
+        if self.algorithm()? != c.algorithm {
+            return Err(DigestError::NotForChallenge("algorithm"));
+        }
+        if c.opaque.is_some() && self.opaque != c.opaque {
+            return Err(DigestError::NotForChallenge("opaque"));
+        }
+        let offered: Vec<&str> = c
+            .qop
+            .as_deref()
+            .map(|q| {
+                q.split(',')
+                    .map(str::trim)
+                    .filter(|o| !o.is_empty())
+                    .collect()
+            })
+            .unwrap_or_default();
+        match self.qop.as_deref().map(str::trim) {
+            None if offered.is_empty() => Ok(()),
+            None => Err(DigestError::QopDowngrade),
+            Some(q) if !offered.contains(&q) => Err(DigestError::NotForChallenge("qop")),
+            Some(q) => {
+                let nc = self.nc.as_deref().unwrap_or("");
+                let valid = nc.len() == 8
+                    && nc.bytes().all(|b| b.is_ascii_hexdigit())
+                    && u32::from_str_radix(nc, 16).is_ok_and(|n| n > 0);
+                if !valid {
+                    return Err(DigestError::BadNonceCount(nc.to_string()));
+                }
+                if self.cnonce.as_deref().is_none_or(str::is_empty) {
+                    return Err(DigestError::MissingQopParams(q.to_string()));
+                }
+                Ok(())
             }
         }
     }
@@ -712,6 +768,64 @@ mod tests {
         let h = ha1(Algorithm::Sha256, "alice", "example.com", "pw");
         assert!(parsed.verify(&h, "REGISTER").is_ok());
         assert!(parsed.response_auth(&h).is_ok());
+    }
+
+    #[test]
+    fn responses_must_answer_the_challenge() {
+        let c = Challenge {
+            opaque: Some("op".into()),
+            ..Challenge::new("example.com", Algorithm::Md5)
+        };
+        let ok = c
+            .answer("alice", "pw", "REGISTER", "sip:example.com")
+            .unwrap();
+        assert_eq!(ok.check_challenge(&c), Ok(()));
+        let mut r = ok.clone();
+        (r.qop, r.nc, r.cnonce) = (None, None, None);
+        assert_eq!(r.check_challenge(&c), Err(DigestError::QopDowngrade));
+        let rfc2069 = Challenge {
+            qop: None,
+            ..c.clone()
+        };
+        assert_eq!(r.check_challenge(&rfc2069), Ok(()));
+        assert_eq!(
+            ok.check_challenge(&rfc2069),
+            Err(DigestError::NotForChallenge("qop"))
+        );
+        let mut r = ok.clone();
+        r.algorithm = Some("SHA-256".into());
+        assert_eq!(
+            r.check_challenge(&c),
+            Err(DigestError::NotForChallenge("algorithm"))
+        );
+        let mut r = ok.clone();
+        r.opaque = None;
+        assert_eq!(
+            r.check_challenge(&c),
+            Err(DigestError::NotForChallenge("opaque"))
+        );
+        let mut r = ok.clone();
+        r.realm = "other".into();
+        assert_eq!(
+            r.check_challenge(&c),
+            Err(DigestError::NotForChallenge("realm"))
+        );
+        for nc in ["00000000", "", "1", "ffffffff0", "0000000x"] {
+            let mut r = ok.clone();
+            r.nc = Some(nc.into());
+            assert_eq!(
+                r.check_challenge(&c),
+                Err(DigestError::BadNonceCount(nc.into()))
+            );
+        }
+        let mut r = ok.clone();
+        r.nc = Some("0000000A".into());
+        assert_eq!(r.check_challenge(&c), Ok(()));
+        r.cnonce = None;
+        assert_eq!(
+            r.check_challenge(&c),
+            Err(DigestError::MissingQopParams("auth".into()))
+        );
     }
 
     #[test]

@@ -6,9 +6,14 @@
 //! [`start`] does the same and hands back a [`SipHandle`] instead (tests, and the operator
 //! actions of the CLI: [`SipHandle::deregister`] sends RTRs, [`SipHandle::push_profile`]
 //! PPRs). Store calls are blocking and run on tokio's blocking pool.
+//!
+//! Each request is handled for the peer the node admitted it from
+//! ([`diameter_core::node::request_peer`]): only [`ServeOptions::sip_servers`] are served
+//! when any are listed, and only those with the credentials right get Digest-HA1 (see
+//! [`crate::sip::server`]).
 
 use super::client::SipResult;
-use super::server::{Server, ServerConfig, ServerError, APPLICATION_ID};
+use super::server::{Caller, Server, ServerConfig, ServerError, SipPeer, APPLICATION_ID};
 use super::store::{self, AccountingInfo, StoreError, UserData};
 use diameter::dict::base_rfc6733::result_code as base;
 use diameter::dict::sip_rfc4740::{
@@ -35,8 +40,14 @@ pub struct ServeOptions {
     pub users: Option<PathBuf>,
     /// Peers to connect to (SIP servers that expect the AAA server to connect, or relays).
     pub peers: Vec<PeerConfig>,
-    /// Server behaviour (Digest algorithm, who checks the response, ...); its identity
-    /// fields are replaced by `origin_host` / `origin_realm`.
+    /// The SIP servers allowed to send UAR, MAR, SAR and LIR, with their rights (the
+    /// `[[peers]]` of the configuration file; `credentials = true` gives Digest-HA1). Empty
+    /// (the default): every peer the node admits is served and none gets Digest-HA1. When
+    /// not empty it replaces [`ServerConfig::peers`] of `server`.
+    pub sip_servers: Vec<SipPeer>,
+    /// Server behaviour (Digest algorithm, who checks the response, nonce lifetime,
+    /// authentication window, ...); its identity fields are replaced by `origin_host` /
+    /// `origin_realm`.
     pub server: Option<ServerConfig>,
 }
 
@@ -49,6 +60,7 @@ impl Default for ServeOptions {
             store: "sqlite://./sip.db".into(),
             users: None,
             peers: Vec::new(),
+            sip_servers: Vec::new(),
             server: None,
         }
     }
@@ -160,12 +172,14 @@ impl SipHandle {
     }
 }
 
-/// Runs a handler on the blocking pool; a panic there answers DIAMETER_UNABLE_TO_COMPLY.
+/// Runs a handler on the blocking pool, for the peer the node admitted the request from;
+/// a panic there answers DIAMETER_UNABLE_TO_COMPLY.
 macro_rules! route {
     ($builder:expr, $server:expr, $req:ty, $ans:ident, $method:ident) => {{
         let server = $server.clone();
         $builder.typed_handler(move |req: $req| {
             let server = server.clone();
+            let caller = Caller::from_node();
             async move {
                 let fallback = $ans {
                     session_id: req.session_id.clone(),
@@ -176,7 +190,7 @@ macro_rules! route {
                     origin_realm: server.config().origin_realm.as_str().into(),
                     ..Default::default()
                 };
-                tokio::task::spawn_blocking(move || server.$method(&req))
+                tokio::task::spawn_blocking(move || server.$method(&caller, &req))
                     .await
                     .unwrap_or(fallback)
             }
@@ -204,6 +218,9 @@ pub async fn start(opts: ServeOptions) -> Result<SipHandle, Error> {
         .unwrap_or_else(|| ServerConfig::new(&opts.origin_host, &opts.origin_realm));
     cfg.origin_host = opts.origin_host.clone();
     cfg.origin_realm = opts.origin_realm.clone();
+    if !opts.sip_servers.is_empty() {
+        cfg.peers = opts.sip_servers.clone();
+    }
     let server = Arc::new(Server::new(cfg, store));
 
     let builder = Node::builder()

@@ -7,10 +7,12 @@ use super::signal;
 use crate::admin::Target;
 use crate::cli::config::{load, ConfigFile};
 use crate::cli::exit::{CliError, CliResult, OK};
+use crate::sip::server::{ServerConfig, SipPeer};
 use crate::sip::{self, ServeOptions};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
 /// An example configuration file.
 pub const EXAMPLE: &str = r#"    listen = "0.0.0.0:3868"
@@ -19,8 +21,15 @@ pub const EXAMPLE: &str = r#"    listen = "0.0.0.0:3868"
     store = "sqlite://sip.db"          # or postgres://user:pass@db/sip
     users = "users.toml"
     admin = "127.0.0.1:8080"           # operator actions: `diameter sip deregister|push-profile`
+    auth_window = 600                  # s: a SAR (RE_)REGISTRATION needs an authentication this recent
+    nonce_lifetime = 300               # s: how long a Digest nonce (single use) is accepted
 
-    [[peers]]                          # optional: peers to connect to (a relay)
+    [[peers]]                          # once listed, only these SIP servers are served
+    host = "sip1.example.net"          # (accepted, not dialled); the AAA server checks Digest
+    [[peers]]
+    host = "sip2.example.net"
+    credentials = true                 # may receive Digest-HA1 and check responses itself
+    [[peers]]                          # a peer to connect to (a relay)
     host = "dra.example.net"
     address = "10.0.0.2:3868""#;
 
@@ -41,8 +50,15 @@ Configuration file (TOML; flags override it):
     store = "sqlite://sip.db"          # or postgres://user:pass@db/sip
     users = "users.toml"
     admin = "127.0.0.1:8080"           # operator actions: `diameter sip deregister|push-profile`
+    auth_window = 600                  # s: a SAR (RE_)REGISTRATION needs an authentication this recent
+    nonce_lifetime = 300               # s: how long a Digest nonce (single use) is accepted
 
-    [[peers]]                          # optional: peers to connect to (a relay)
+    [[peers]]                          # once listed, only these SIP servers are served
+    host = "sip1.example.net"          # (accepted, not dialled); the AAA server checks Digest
+    [[peers]]
+    host = "sip2.example.net"
+    credentials = true                 # may receive Digest-HA1 and check responses itself
+    [[peers]]                          # a peer to connect to (a relay)
     host = "dra.example.net"
     address = "10.0.0.2:3868""#))]
 pub struct SipArgs {
@@ -76,6 +92,8 @@ struct SipFile {
     store: Option<toml::Spanned<String>>,
     users: Option<PathBuf>,
     admin: Option<toml::Spanned<String>>,
+    auth_window: Option<u64>,
+    nonce_lifetime: Option<u64>,
     #[serde(default)]
     peers: Vec<PeerEntry>,
 }
@@ -93,6 +111,11 @@ pub struct SipSettings {
     pub peers: Vec<PeerSetting>,
     /// Where the admin endpoint listens, if anywhere.
     pub admin: Option<SocketAddr>,
+    /// `auth_window = SECONDS`: how long after a user authenticated through a SIP server
+    /// that server may register the user (`None`: the server's default, 600 s).
+    pub auth_window: Option<u64>,
+    /// `nonce_lifetime = SECONDS`: how long a Digest nonce is accepted (`None`: 300 s).
+    pub nonce_lifetime: Option<u64>,
 }
 
 impl SipFile {
@@ -143,12 +166,24 @@ pub fn settings(args: &SipArgs) -> Result<SipSettings, CliError> {
         None => Vec::new(),
     };
     let admin = super::admin::resolve(args.admin, &keys.admin, file.as_ref())?;
+    for (name, v) in [
+        ("auth_window", keys.auth_window),
+        ("nonce_lifetime", keys.nonce_lifetime),
+    ] {
+        if v == Some(0) {
+            return Err(CliError::usage(format!(
+                "{name} = 0 is not allowed\n  = fix: give a number of seconds above zero"
+            )));
+        }
+    }
     Ok(SipSettings {
         node,
         store,
         users,
         peers,
         admin,
+        auth_window: keys.auth_window,
+        nonce_lifetime: keys.nonce_lifetime,
     })
 }
 
@@ -166,7 +201,15 @@ pub fn run(args: &SipArgs) -> CliResult {
         if let Some(a) = s.admin {
             println!("admin         {a}");
         }
+        let o = serve_options(&s);
+        if let Some(cfg) = &o.server {
+            println!("auth_window   {} s", cfg.auth_window.as_secs());
+            println!("nonce_lifetime {} s", cfg.nonce_lifetime.as_secs());
+        }
         print_peers(&s.peers);
+        for p in s.peers.iter().filter(|p| p.credentials) {
+            println!("credentials   {} (receives Digest-HA1)", p.host);
+        }
         return Ok(OK);
     }
     signal::runtime()?.block_on(serve(s))
@@ -174,16 +217,39 @@ pub fn run(args: &SipArgs) -> CliResult {
 
 /// The server's options from the resolved settings.
 pub fn serve_options(s: &SipSettings) -> ServeOptions {
-    let defaults = ServeOptions::default();
     ServeOptions {
         listen: s.node.listen,
         origin_host: s.node.origin_host.clone(),
         origin_realm: s.node.origin_realm.clone(),
-        store: s.store.clone().unwrap_or(defaults.store.clone()),
+        store: s
+            .store
+            .clone()
+            .unwrap_or_else(|| ServeOptions::default().store),
         users: s.users.clone(),
         peers: s.peers.iter().filter_map(PeerSetting::to_config).collect(),
-        ..defaults
+        sip_servers: s
+            .peers
+            .iter()
+            .map(|p| SipPeer {
+                host: p.host.to_ascii_lowercase(),
+                credentials: p.credentials,
+            })
+            .collect(),
+        server: Some(server_config(s)),
     }
+}
+
+/// The SIP server's behaviour from the resolved settings (identity, windows; the peers
+/// go in [`ServeOptions::sip_servers`]).
+fn server_config(s: &SipSettings) -> ServerConfig {
+    let mut cfg = ServerConfig::new(&s.node.origin_host, &s.node.origin_realm);
+    if let Some(w) = s.auth_window {
+        cfg.auth_window = Duration::from_secs(w);
+    }
+    if let Some(l) = s.nonce_lifetime {
+        cfg.nonce_lifetime = Duration::from_secs(l);
+    }
+    cfg
 }
 
 async fn serve(s: SipSettings) -> CliResult {

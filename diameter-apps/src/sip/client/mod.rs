@@ -16,7 +16,7 @@
 //! let store = open("sqlite::memory:").unwrap();
 //! store.put_user(&SipUser::with_password("alice", "example.com", "pw").aor("sip:alice@example.com")).unwrap();
 //! let server = Arc::new(Server::new(ServerConfig::new("aaa.example.com", "example.com"), store));
-//! let client = SipClient::new(ClientConfig::new("proxy.example.com", "example.com", "example.com"), Local::new(server));
+//! let client = SipClient::new(ClientConfig::new("proxy.example.com", "example.com", "example.com"), Local::new(server, "proxy.example.com"));
 //! let uaa = client.uar("sip:alice@example.com", None).await.unwrap();
 //! assert_eq!(uaa.result, SipResult::FirstRegistration);
 //! # }
@@ -122,10 +122,17 @@ pub struct MarAnswer {
 }
 
 impl MarAnswer {
-    /// Checks the user agent's response with the H(A1) of this answer (delegated check).
+    /// Checks the user agent's response with the H(A1) of this answer (delegated check):
+    /// it must answer this answer's challenge ([`DigestResponse::check_challenge`]: same
+    /// realm and algorithm, the offered qop, no downgrade) and match. Using each nonce once
+    /// is up to the SIP server.
     pub fn verify(&self, response: &DigestResponse, method: &str) -> bool {
+        let answers = self
+            .challenge
+            .as_ref()
+            .is_none_or(|c| response.check_challenge(c).is_ok());
         match &self.ha1 {
-            Some(ha1) => response.verify(ha1, method).is_ok(),
+            Some(ha1) => answers && response.verify(ha1, method).is_ok(),
             None => false,
         }
     }

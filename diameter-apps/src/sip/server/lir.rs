@@ -1,6 +1,6 @@
 //! Location-Info-Request (RFC 4740 §8.5, §8.6).
 
-use super::{answer, capabilities_avp, store_failed, Server};
+use super::{answer, capabilities_avp, store_failed, Caller, Server};
 use crate::sip::member;
 use crate::sip::store::StoreError;
 use diameter::dict::base_rfc6733::result_code as base;
@@ -10,8 +10,12 @@ impl Server {
     /// Answers a LIR: 2001 with the SIP-Server-URI of the server assigned to the SIP-AOR;
     /// without one, 2005 UNREGISTERED_SERVICE (with SIP-Server-Capabilities when the user
     /// needs any) for users with services for the unregistered state, else 5034
-    /// IDENTITY_NOT_REGISTERED; 5032 for an unknown AOR.
-    pub fn handle_lir(&self, req: &Lir) -> Lia {
+    /// IDENTITY_NOT_REGISTERED; 5032 for an unknown AOR; 5003 for a peer that is not a
+    /// listed SIP server (before any lookup).
+    pub fn handle_lir(&self, caller: &Caller, req: &Lir) -> Lia {
+        if let Err(code) = self.admit(caller) {
+            return answer!(Lia, self, req, code);
+        }
         match self.lir(req) {
             Ok(a) => a,
             Err(e) => answer!(Lia, self, req, store_failed("LIR", &e)),

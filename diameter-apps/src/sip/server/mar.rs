@@ -1,7 +1,7 @@
 //! Multimedia-Auth-Request (RFC 4740 §8.7, §8.8, §11).
 
-use super::nonce::NonceError;
-use super::{answer, lookup, store_failed, AuthMode, Lookup, Server};
+use super::nonce::Presented;
+use super::{answer, lookup, store_failed, AuthMode, Caller, Lookup, Rights, Server};
 use crate::sip::digest::{Algorithm, Challenge, DigestError, DigestResponse};
 use crate::sip::store::{SipUser, StoreError};
 use crate::sip::{inner, member};
@@ -12,28 +12,38 @@ use diameter::dict::sip_rfc4740::{
 };
 
 impl Server {
-    /// Answers a MAR.
+    /// Answers a MAR from `caller`.
     ///
+    /// A peer that is not a listed SIP server gets 5003 (see the [module docs](super)).
     /// Without credentials it returns a Digest challenge (SIP-Authenticate with realm, a
-    /// fresh nonce, algorithm and `qop=auth`); in [`AuthMode::Delegated`] it adds
-    /// Digest-HA1 so the SIP server checks the response itself (2001 when the
-    /// SIP-Server-URI was stored, 2008 when the MAR named none), in [`AuthMode::InServer`]
-    /// it answers 1001 MULTI_ROUND_AUTH. With credentials (SIP-Authorization) it checks them:
-    /// 2001 / 2006 on success, with SIP-Authentication-Info (rspauth); 4001
-    /// AUTHENTICATION_REJECTED on a wrong response or a nonce it did not issue; 1001 with a
-    /// `stale=true` challenge for an expired nonce. Errors: 5032, 5033 (REGISTER only),
-    /// 5037 for another scheme or an algorithm it does not implement, 4013.
+    /// fresh single-use nonce bound to the SIP server and the user, algorithm and
+    /// `qop=auth`). A SIP server with the right to credentials gets Digest-HA1 with it (in
+    /// [`AuthMode::Delegated`]) to check the response itself (2001 when the SIP-Server-URI
+    /// was stored, 2008 when the MAR named none); any other gets 1001 MULTI_ROUND_AUTH and
+    /// sends the user agent's response in another MAR. With credentials (SIP-Authorization)
+    /// this server checks them: 2001 / 2006 on success, with SIP-Authentication-Info
+    /// (rspauth); 4001 AUTHENTICATION_REJECTED on a wrong response, a nonce it did not issue
+    /// to this SIP server or for another user, or a response that does not answer the
+    /// challenge (another algorithm, realm or qop, no qop when `auth` was offered, a bad
+    /// `nc`); 1001 with a `stale=true` challenge when a right response uses an expired or
+    /// already used nonce. Errors: 5032, 5033 (REGISTER only), 5037 for another scheme or an
+    /// algorithm it does not implement, 4013.
     ///
     /// A SIP-Server-URI that differs from the stored server is kept as "authentication
     /// pending" until a SAR confirms it (UAR then returns it).
-    pub fn handle_mar(&self, req: &Mar) -> Maa {
-        match self.mar(req) {
+    pub fn handle_mar(&self, caller: &Caller, req: &Mar) -> Maa {
+        let rights = match self.admit(caller) {
+            Ok(r) => r,
+            Err(code) => return answer!(Maa, self, req, code),
+        };
+        match self.mar(caller, rights, req) {
             Ok(a) => a,
             Err(e) => answer!(Maa, self, req, store_failed("MAR", &e)),
         }
     }
 
-    fn mar(&self, req: &Mar) -> Result<Maa, StoreError> {
+    fn mar(&self, caller: &Caller, rights: Rights, req: &Mar) -> Result<Maa, StoreError> {
+        let peer = caller.peer.as_deref().unwrap_or_default();
         let aor = req.sip_aor.as_str();
         let register = req.sip_method.as_str().eq_ignore_ascii_case("REGISTER");
         let item = req.sip_auth_data_item.as_ref().map(inner);
@@ -62,8 +72,14 @@ impl Server {
             // The AOR of a non-REGISTER request is its target, not the caller: ask for the
             // caller's credentials.
             let mut a = answer!(Maa, self, req, rc::DIAMETER_USER_NAME_REQUIRED);
-            let realm = &self.cfg.origin_realm;
-            let c = self.challenge(realm, requested.unwrap_or(self.cfg.algorithm), false);
+            let c = self.nonces.issue(
+                caller.millis(),
+                peer,
+                None,
+                &self.cfg.origin_realm,
+                requested.unwrap_or(self.cfg.algorithm),
+                false,
+            );
             a.sip_number_auth_items = Some(1);
             a.sip_auth_data_item = vec![digest_item(c.to_avp(None))];
             return Ok(a);
@@ -77,9 +93,9 @@ impl Server {
             item.and_then(|i| i.sip_authorization.as_ref().map(inner));
         let mut a = match credentials {
             Some(auth) => {
-                self.check_credentials(req, &user, &DigestResponse::from_avp(auth), stored)
+                self.check_credentials(caller, req, &user, &DigestResponse::from_avp(auth), stored)
             }
-            None => self.challenge_answer(req, &user, requested, stored),
+            None => self.challenge_answer(caller, rights, req, &user, requested, stored),
         };
         a.user_name = Some(user.name.as_str().into());
         a.sip_aor = Some(req.sip_aor.clone());
@@ -106,16 +122,22 @@ impl Server {
         Ok(true)
     }
 
-    fn challenge(&self, realm: &str, alg: Algorithm, stale: bool) -> Challenge {
-        Challenge {
-            nonce: self.nonces.issue(realm),
+    /// A new challenge for `user`, issued to the caller.
+    fn challenge(&self, caller: &Caller, user: &SipUser, alg: Algorithm, stale: bool) -> Challenge {
+        self.nonces.issue(
+            caller.millis(),
+            caller.peer.as_deref().unwrap_or_default(),
+            Some(&user.name),
+            &user.realm,
+            alg,
             stale,
-            ..Challenge::new(realm, alg)
-        }
+        )
     }
 
     fn challenge_answer(
         &self,
+        caller: &Caller,
+        rights: Rights,
         req: &Mar,
         user: &SipUser,
         requested: Option<Algorithm>,
@@ -130,14 +152,22 @@ impl Server {
             None if user.ha1_md5.is_some() => Algorithm::Md5,
             None => Algorithm::Sha256,
         };
-        // H(A1) of a -sess algorithm needs the client's cnonce: never delegated (RFC 4740 §9.5.6.1).
-        let delegate = self.cfg.auth_mode == AuthMode::Delegated && !alg.is_session();
+        // H(A1) goes only to a SIP server with the right; H(A1) of a -sess algorithm needs the
+        // client's cnonce: never delegated (RFC 4740 §9.5.6.1).
+        let delegate =
+            rights.credentials && self.cfg.auth_mode == AuthMode::Delegated && !alg.is_session();
         let code = match (delegate, stored) {
             (false, _) => base::DIAMETER_MULTI_ROUND_AUTH,
             (true, true) => base::DIAMETER_SUCCESS,
             (true, false) => rc::DIAMETER_SUCCESS_AUTH_SENT_SERVER_NOT_STORED,
         };
-        let c = self.challenge(&user.realm, alg, false);
+        let c = self.challenge(caller, user, alg, false);
+        if delegate {
+            // The SIP server checks the response: it may then register the user.
+            let peer = caller.peer.as_deref().unwrap_or_default();
+            self.auths.record(&user.name, peer, caller.millis());
+            tracing::debug!(user = %user.name, peer, "sip: Digest-HA1 handed to a SIP server with the right");
+        }
         let mut a = answer!(Maa, self, req, code);
         a.sip_number_auth_items = Some(1);
         a.sip_auth_data_item = vec![digest_item(c.to_avp(if delegate {
@@ -150,12 +180,18 @@ impl Server {
 
     fn check_credentials(
         &self,
+        caller: &Caller,
         req: &Mar,
         user: &SipUser,
         resp: &DigestResponse,
         stored: bool,
     ) -> Maa {
         let reject = |code: u32| answer!(Maa, self, req, code);
+        let peer = caller.peer.as_deref().unwrap_or_default();
+        let refuse = |why: &dyn std::fmt::Display| {
+            tracing::info!(user = %user.name, peer, reason = %why, "sip: digest response refused");
+            answer!(Maa, self, req, base::DIAMETER_AUTHENTICATION_REJECTED)
+        };
         if resp.username != user.name {
             return reject(rc::DIAMETER_ERROR_IDENTITIES_DONT_MATCH);
         }
@@ -164,24 +200,33 @@ impl Server {
             Err(_) => return reject(rc::DIAMETER_ERROR_AUTH_SCHEME_NOT_SUPPORTED),
         };
         if resp.realm != user.realm {
-            return reject(base::DIAMETER_AUTHENTICATION_REJECTED);
+            return refuse(&"realm is not the user's");
         }
-        match self.nonces.check(&resp.nonce, &user.realm) {
-            Ok(()) => {}
-            Err(NonceError::Invalid) => return reject(base::DIAMETER_AUTHENTICATION_REJECTED),
-            Err(NonceError::Stale) => {
-                let c = self.challenge(&user.realm, alg, true);
-                let mut a = answer!(Maa, self, req, base::DIAMETER_MULTI_ROUND_AUTH);
-                a.sip_number_auth_items = Some(1);
-                a.sip_auth_data_item = vec![digest_item(c.to_avp(None))];
-                return a;
-            }
+        let (issued, fresh) = match self.nonces.present(&resp.nonce, peer, caller.millis()) {
+            Presented::Fresh(i) => (i, true),
+            Presented::Stale(i) => (i, false),
+            Presented::Unknown => return refuse(&"nonce not issued to this SIP server"),
+        };
+        if issued.user.as_deref().is_some_and(|u| u != user.name) {
+            return refuse(&"nonce issued for another user");
+        }
+        if let Err(e) = resp.check_challenge(&issued.challenge) {
+            return refuse(&e);
         }
         let Some(ha1) = user.ha1(alg) else {
             return reject(rc::DIAMETER_ERROR_AUTH_SCHEME_NOT_SUPPORTED);
         };
         match resp.verify(ha1, req.sip_method.as_str()) {
+            Ok(()) if !fresh => {
+                // A right response to a used or expired nonce: a new challenge, stale=true.
+                let c = self.challenge(caller, user, alg, true);
+                let mut a = answer!(Maa, self, req, base::DIAMETER_MULTI_ROUND_AUTH);
+                a.sip_number_auth_items = Some(1);
+                a.sip_auth_data_item = vec![digest_item(c.to_avp(None))];
+                a
+            }
             Ok(()) => {
+                self.auths.record(&user.name, peer, caller.millis());
                 let code = if stored {
                     base::DIAMETER_SUCCESS
                 } else {
@@ -206,7 +251,7 @@ impl Server {
             Err(DigestError::UnsupportedAlgorithm(_)) => {
                 reject(rc::DIAMETER_ERROR_AUTH_SCHEME_NOT_SUPPORTED)
             }
-            Err(_) => reject(base::DIAMETER_AUTHENTICATION_REJECTED),
+            Err(e) => refuse(&e),
         }
     }
 }

@@ -4,9 +4,37 @@
 //! | request | handler | what it decides |
 //! |---|---|---|
 //! | UAR | [`Server::handle_uar`] | may the AOR register; assigned SIP-Server-URI or SIP-Server-Capabilities |
-//! | MAR | [`Server::handle_mar`] | Digest challenge with H(A1) (delegated check, RFC 4740 §6.3), or checks the credentials itself (§6.2) |
+//! | MAR | [`Server::handle_mar`] | checks the Digest response itself (RFC 4740 §6.2), or hands H(A1) to a SIP server with that right (§6.3) |
 //! | SAR | [`Server::handle_sar`] | stores or clears the serving server; SIP-User-Data, SIP-Accounting-Information |
 //! | LIR | [`Server::handle_lir`] | the serving server's SIP-Server-URI |
+//!
+//! # Whom it trusts
+//!
+//! Each handler gets a [`Caller`]: the admitted peer the request came from
+//! ([`diameter_core::node::request_peer`], the Origin-Host of the capabilities exchange, not
+//! the request's own Origin-Host AVP) and the time.
+//!
+//! - **Listed SIP servers only.** When [`ServerConfig::peers`] lists SIP servers, a request
+//!   from any other peer is answered 5003 DIAMETER_AUTHORIZATION_REJECTED before the user
+//!   is looked up (the same answer for known and unknown users). With an empty list every
+//!   admitted peer is served (the node admits loopback or configured peers only), with no
+//!   rights. A request without a known peer is refused the same way.
+//! - **Digest-HA1 only to SIP servers with the right** ([`SipPeer::credentials`]); the others
+//!   get a challenge without it (1001 MULTI_ROUND_AUTH) and send the user agent's response in
+//!   a second MAR, which this server checks (RFC 4740 §11 lets the Diameter server choose).
+//! - **Nonces** are single use, bound to the SIP server and the user, and expire
+//!   ([`ServerConfig::nonce_lifetime`]); the response must answer the challenge as issued
+//!   (algorithm, realm, the offered qop: no downgrade to the RFC 2069 form; `nc` above zero).
+//! - **Registration needs authentication.** A SAR REGISTRATION or RE_REGISTRATION is taken
+//!   only from a SIP server through which the user authenticated (a right response checked
+//!   here, or H(A1) handed to it) within [`ServerConfig::auth_window`]; otherwise 5038
+//!   DIAMETER_ERROR_IN_ASSIGNMENT_TYPE (RFC 4740 §10.1.3: the assignment type is not allowed
+//!   in the user's state) and nothing changes.
+//! - **Only the serving SIP server deregisters.** A deregistration SAR (and NO_ASSIGNMENT)
+//!   for an AOR whose registration another SIP server holds is answered 5003 and changes
+//!   nothing; AUTHENTICATION_FAILURE / AUTHENTICATION_TIMEOUT from another SIP server only
+//!   clears the "authentication pending" server. UNREGISTERED_USER does not take over a
+//!   registered AOR (5036, or 5038 from its own server).
 //!
 //! Server-initiated requests for an operator action: [`Server::build_rtr`] (deregistration)
 //! and [`Server::build_ppr`] / [`Server::push_profile`] (new profile or accounting servers);
@@ -15,14 +43,15 @@
 //! Store failures answer DIAMETER_UNABLE_TO_COMPLY (5012) and are logged.
 //!
 //! ```
-//! use diameter_apps::sip::server::{Server, ServerConfig};
+//! use diameter_apps::sip::server::{Caller, Server, ServerConfig};
 //! use diameter_apps::sip::store::{open, SipUser};
 //! use diameter::dict::sip_rfc4740::{result_code, Uar};
 //!
 //! let store = open("sqlite::memory:").unwrap();
 //! store.put_user(&SipUser::with_password("alice", "example.com", "pw").aor("sip:alice@example.com")).unwrap();
 //! let server = Server::new(ServerConfig::new("aaa.example.com", "example.com"), store);
-//! let uaa = server.handle_uar(&Uar { sip_aor: "sip:alice@example.com".into(), ..Default::default() });
+//! let from = Caller::new("sip1.example.com"); // in a node: Caller::from_node()
+//! let uaa = server.handle_uar(&from, &Uar { sip_aor: "sip:alice@example.com".into(), ..Default::default() });
 //! assert_eq!(uaa.result_code, result_code::DIAMETER_FIRST_REGISTRATION);
 //! ```
 
@@ -35,7 +64,6 @@ mod sar;
 mod uar;
 
 pub use self::local::Local;
-pub use self::nonce::NonceError;
 
 use crate::sip::digest::Algorithm;
 use crate::sip::store::{SipStore, SipUser, StoreError, UserData};
@@ -52,13 +80,86 @@ pub const APPLICATION_ID: u32 = application::DIAMETER_SESSION_INITIATION_PROTOCO
 /// Who checks the Digest response.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum AuthMode {
-    /// The MAA carries Digest-HA1 and the SIP server checks the response (RFC 4740 §6.3,
-    /// the default; the SIP server then confirms with a SAR).
+    /// SIP servers with the right ([`SipPeer::credentials`]) get Digest-HA1 in the MAA and
+    /// check the response themselves (RFC 4740 §6.3; they then confirm with a SAR); every
+    /// other SIP server gets only the challenge and this server checks the response (§6.2).
+    /// The default.
     #[default]
     Delegated,
-    /// The MAA carries only the challenge; the SIP server returns the credentials in a second
-    /// MAR and this server checks them (RFC 4740 §6.2).
+    /// The MAA never carries Digest-HA1: this server checks every response (RFC 4740 §6.2).
     InServer,
+}
+
+/// A SIP server (Diameter client) allowed to use the application, with its rights.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SipPeer {
+    /// Its Origin-Host as admitted by the node (compared case-insensitively).
+    pub host: String,
+    /// It may receive Digest-HA1 (the equivalent of the password) to check responses itself.
+    pub credentials: bool,
+}
+
+impl SipPeer {
+    /// A SIP server without the credentials right.
+    pub fn new(host: &str) -> Self {
+        SipPeer {
+            host: host.to_ascii_lowercase(),
+            credentials: false,
+        }
+    }
+
+    /// The same, with the right to receive Digest-HA1.
+    pub fn with_credentials(host: &str) -> Self {
+        SipPeer {
+            credentials: true,
+            ..SipPeer::new(host)
+        }
+    }
+}
+
+/// Who sent a request, and when: the admitted peer
+/// ([`diameter_core::node::request_peer`]) and the current time.
+#[derive(Clone, Debug)]
+pub struct Caller {
+    /// The peer's Origin-Host (lowercase); `None` when unknown (refused).
+    pub peer: Option<Arc<str>>,
+    /// The time the request is handled at.
+    pub now: std::time::SystemTime,
+}
+
+impl Caller {
+    /// A request from `peer`, now.
+    pub fn new(peer: &str) -> Self {
+        Caller {
+            peer: Some(peer.to_ascii_lowercase().into()),
+            now: std::time::SystemTime::now(),
+        }
+    }
+
+    /// The request being handled by the node: its peer from
+    /// [`diameter_core::node::request_peer`], now.
+    pub fn from_node() -> Self {
+        Caller {
+            peer: diameter_core::node::request_peer(),
+            now: std::time::SystemTime::now(),
+        }
+    }
+
+    /// The same caller at another time (tests of expiry).
+    pub fn at(mut self, now: std::time::SystemTime) -> Self {
+        self.now = now;
+        self
+    }
+
+    pub(crate) fn millis(&self) -> u64 {
+        nonce::millis(self.now)
+    }
+}
+
+/// The rights of an admitted caller.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Rights {
+    pub credentials: bool,
 }
 
 /// Settings of the SIP AAA server.
@@ -76,8 +177,20 @@ pub struct ServerConfig {
     /// Keep the server name for `*_STORE_SERVER_NAME` deregistrations (2001); when false
     /// the name is cleared and the answer is 2006.
     pub keep_server_name: bool,
-    /// How long a nonce is accepted (in-server checking only).
+    /// How long a nonce is accepted (default 5 minutes). Nonces are single use.
     pub nonce_lifetime: Duration,
+    /// At most this many issued nonces are remembered (default 65 536; the oldest are
+    /// forgotten first, and their responses rejected).
+    pub max_nonces: usize,
+    /// How long after a user authenticated through a SIP server that server may register the
+    /// user with a SAR REGISTRATION / RE_REGISTRATION (default 10 minutes).
+    pub auth_window: Duration,
+    /// At most this many (user, SIP server) authentications are remembered for
+    /// [`ServerConfig::auth_window`] (default 65 536; expired, then the oldest, go first).
+    pub max_authentications: usize,
+    /// The SIP servers allowed to send requests, with their rights. Empty (the default):
+    /// every peer the node admitted is served and none gets Digest-HA1.
+    pub peers: Vec<SipPeer>,
     /// Whether UAR, MAR and SAR must carry User-Name (4013 otherwise); by default the user
     /// is found from the SIP-AOR.
     pub require_user_name: bool,
@@ -93,6 +206,10 @@ impl ServerConfig {
             auth_mode: AuthMode::Delegated,
             keep_server_name: true,
             nonce_lifetime: Duration::from_secs(300),
+            max_nonces: 65_536,
+            auth_window: Duration::from_secs(600),
+            max_authentications: 65_536,
+            peers: Vec::new(),
             require_user_name: false,
         }
     }
@@ -119,6 +236,7 @@ pub struct Server {
     store: Arc<dyn SipStore>,
     sessions: Mutex<diameter_core::ids::SessionIds>,
     nonces: nonce::Nonces,
+    auths: nonce::Authentications,
 }
 
 impl Server {
@@ -133,7 +251,8 @@ impl Server {
                 cfg.origin_host.clone(),
                 now,
             )),
-            nonces: nonce::Nonces::new(cfg.nonce_lifetime),
+            nonces: nonce::Nonces::new(cfg.nonce_lifetime, cfg.max_nonces),
+            auths: nonce::Authentications::new(cfg.auth_window, cfg.max_authentications),
             cfg,
             store,
         }
@@ -147,6 +266,36 @@ impl Server {
     /// The store.
     pub fn store(&self) -> &Arc<dyn SipStore> {
         &self.store
+    }
+
+    /// The rights of the caller, or the Result-Code refusing it (5003 for a peer that is not
+    /// a listed SIP server, or an unknown peer).
+    pub(crate) fn admit(&self, caller: &Caller) -> Result<Rights, u32> {
+        use diameter::dict::base_rfc6733::result_code as base;
+        let Some(peer) = caller.peer.as_deref() else {
+            tracing::warn!("sip: request without a known peer refused");
+            return Err(base::DIAMETER_AUTHORIZATION_REJECTED);
+        };
+        if self.cfg.peers.is_empty() {
+            return Ok(Rights { credentials: false });
+        }
+        match self
+            .cfg
+            .peers
+            .iter()
+            .find(|p| p.host.eq_ignore_ascii_case(peer))
+        {
+            Some(p) => Ok(Rights {
+                credentials: p.credentials,
+            }),
+            None => {
+                tracing::warn!(
+                    peer,
+                    "sip: request from a peer that is not a listed SIP server refused"
+                );
+                Err(base::DIAMETER_AUTHORIZATION_REJECTED)
+            }
+        }
     }
 
     fn next_session_id(&self) -> Utf8String {

@@ -12,6 +12,10 @@ fn server() -> Server {
     Server::new(ServerConfig::new("aaa.example.com", "example.com"), store)
 }
 
+fn from() -> Caller {
+    Caller::new("sip1.example.com")
+}
+
 fn uar(aor: &str) -> Uar {
     Uar {
         session_id: "s;1;2".into(),
@@ -31,7 +35,7 @@ fn set(s: &Server, aor: &str, state: RegState, server: Option<&str>, pending: Op
 #[test]
 fn uar_codes_follow_the_assignment() {
     let s = server();
-    let a = s.handle_uar(&uar("sip:alice@example.com"));
+    let a = s.handle_uar(&from(), &uar("sip:alice@example.com"));
     assert_eq!(a.result_code, rc::DIAMETER_FIRST_REGISTRATION);
     assert!(a.sip_server_capabilities.is_some() && a.sip_server_uri.is_none());
     assert_eq!(a.session_id, "s;1;2");
@@ -44,7 +48,7 @@ fn uar_codes_follow_the_assignment() {
         Some("sip:s1"),
         None,
     );
-    let a = s.handle_uar(&uar("sip:alice@example.com"));
+    let a = s.handle_uar(&from(), &uar("sip:alice@example.com"));
     assert_eq!(a.result_code, rc::DIAMETER_SERVER_SELECTION);
     assert_eq!(a.sip_server_uri.as_deref(), Some("sip:s1"));
     assert!(a.sip_server_capabilities.is_some());
@@ -57,7 +61,7 @@ fn uar_codes_follow_the_assignment() {
         Some("sip:s1"),
         None,
     );
-    let a = s.handle_uar(&uar("sip:alice@example.com"));
+    let a = s.handle_uar(&from(), &uar("sip:alice@example.com"));
     assert_eq!(a.result_code, rc::DIAMETER_SUBSEQUENT_REGISTRATION);
     assert!(a.sip_server_capabilities.is_none());
 
@@ -69,22 +73,22 @@ fn uar_codes_follow_the_assignment() {
         None,
         Some("sip:s2"),
     );
-    let a = s.handle_uar(&uar("sip:alice@example.com"));
+    let a = s.handle_uar(&from(), &uar("sip:alice@example.com"));
     assert_eq!(a.sip_server_uri.as_deref(), Some("sip:s2"));
 
     let mut r = uar("sip:alice@example.com");
     r.sip_user_authorization_type = Some(SipUserAuthorizationType::RegistrationAndCapabilities);
-    let a = s.handle_uar(&r);
+    let a = s.handle_uar(&from(), &r);
     assert_eq!(a.result_code, base::DIAMETER_SUCCESS);
     assert!(a.sip_server_uri.is_none() && a.sip_server_capabilities.is_some());
 
     r.sip_user_authorization_type = Some(SipUserAuthorizationType::Deregistration);
     assert_eq!(
-        s.handle_uar(&r).result_code,
+        s.handle_uar(&from(), &r).result_code,
         rc::DIAMETER_ERROR_IDENTITY_NOT_REGISTERED
     );
     r.sip_aor = "sip:alice2@example.com".into();
-    let a = s.handle_uar(&r);
+    let a = s.handle_uar(&from(), &r);
     assert_eq!(
         (a.result_code, a.sip_server_uri.as_deref()),
         (base::DIAMETER_SUCCESS, Some("sip:s1"))
@@ -92,7 +96,7 @@ fn uar_codes_follow_the_assignment() {
 
     r.sip_user_authorization_type = Some(SipUserAuthorizationType::Unrecognized(9));
     assert_eq!(
-        s.handle_uar(&r).result_code,
+        s.handle_uar(&from(), &r).result_code,
         base::DIAMETER_INVALID_AVP_VALUE
     );
 }
@@ -103,29 +107,30 @@ use diameter::dict::base_rfc6733::result_code as base;
 fn uar_errors() {
     let s = server();
     assert_eq!(
-        s.handle_uar(&uar("sip:bob@example.com")).result_code,
+        s.handle_uar(&from(), &uar("sip:bob@example.com"))
+            .result_code,
         rc::DIAMETER_ERROR_USER_UNKNOWN
     );
     let mut r = uar("sip:bob@example.com");
     r.user_name = Some("alice".into());
     assert_eq!(
-        s.handle_uar(&r).result_code,
+        s.handle_uar(&from(), &r).result_code,
         rc::DIAMETER_ERROR_IDENTITIES_DONT_MATCH
     );
     r.user_name = Some("mallory".into());
     assert_eq!(
-        s.handle_uar(&r).result_code,
+        s.handle_uar(&from(), &r).result_code,
         rc::DIAMETER_ERROR_USER_UNKNOWN
     );
     let mut r = uar("sip:alice@example.com");
     r.sip_visited_network_id = Some("roam.example.net".into());
     assert_eq!(
-        s.handle_uar(&r).result_code,
+        s.handle_uar(&from(), &r).result_code,
         rc::DIAMETER_ERROR_ROAMING_NOT_ALLOWED
     );
     r.sip_visited_network_id = Some("HOME.example.com".into());
     assert_eq!(
-        s.handle_uar(&r).result_code,
+        s.handle_uar(&from(), &r).result_code,
         rc::DIAMETER_FIRST_REGISTRATION
     );
 
@@ -133,7 +138,8 @@ fn uar_errors() {
     cfg.require_user_name = true;
     let s = Server::new(cfg, s.store().clone());
     assert_eq!(
-        s.handle_uar(&uar("sip:alice@example.com")).result_code,
+        s.handle_uar(&from(), &uar("sip:alice@example.com"))
+            .result_code,
         rc::DIAMETER_USER_NAME_REQUIRED
     );
 }

@@ -1,6 +1,6 @@
 //! User-Authorization-Request (RFC 4740 §8.1, §8.2).
 
-use super::{answer, capabilities_avp, lookup, store_failed, Lookup, Server};
+use super::{answer, capabilities_avp, lookup, store_failed, Caller, Lookup, Server};
 use crate::sip::member;
 use crate::sip::store::{RegState, Registration, StoreError};
 use diameter::dict::base_rfc6733::result_code as base;
@@ -17,8 +17,12 @@ impl Server {
     /// SERVER_SELECTION with URI and capabilities when the server is only kept by name.
     /// REGISTRATION_AND_CAPABILITIES: 2001 with capabilities and no URI. DEREGISTRATION:
     /// 2001 with the URI, or 5034 when the AOR is not registered. Errors: 5032, 5033, 5035,
-    /// 4013 (when User-Name is required), 5004 for an unknown authorization type.
-    pub fn handle_uar(&self, req: &Uar) -> Uaa {
+    /// 4013 (when User-Name is required), 5004 for an unknown authorization type; 5003 for
+    /// a peer that is not a listed SIP server (before any lookup).
+    pub fn handle_uar(&self, caller: &Caller, req: &Uar) -> Uaa {
+        if let Err(code) = self.admit(caller) {
+            return answer!(Uaa, self, req, code);
+        }
         match self.uar(req) {
             Ok(a) => a,
             Err(e) => answer!(Uaa, self, req, store_failed("UAR", &e)),
