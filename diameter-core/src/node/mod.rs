@@ -217,6 +217,8 @@ pub(crate) struct Inner {
     pub(crate) responder_settings: PeerSettings,
     pub(crate) failover: FailoverPolicy,
     pub(crate) routes: RoutingTable,
+    /// Whether requests for other hosts may be forwarded (see [`NodeBuilder::agent`]).
+    pub(crate) agent: bool,
     pub(crate) handlers: HashMap<(u32, u32), Arc<dyn Handler>>,
     pub(crate) peers: RwLock<HashMap<String, PeerHandle>>,
     pub(crate) dedup: Mutex<DuplicateCache>,
