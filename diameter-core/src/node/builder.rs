@@ -233,7 +233,7 @@ impl NodeBuilder {
                     .as_ref()
                     .map(crate::transport::tls::TlsSetup::new)
                     .transpose()
-                    .map(|t| t.or_else(|| tls.clone()))
+                    .map(|t| t.or_else(|| tls.clone()).filter(|_| !p.plain))
             })
             .collect::<std::io::Result<Vec<_>>>()?;
         let metrics_listener = match self.metrics {
@@ -330,6 +330,20 @@ async fn incoming(
     #[cfg(feature = "tls")]
     if let Some(tls) = node.inner.tls.clone() {
         let limit = node.inner.limits.cer_timeout;
+        // TLS from the first byte (RFC 6733 §13): a TLS record starts with 22
+        // (handshake), a Diameter message with its version, 1. Peers allowed plain TCP
+        // (AllowedPeer::plain) use the same port without TLS.
+        if node.inner.accept.any_plain() {
+            let mut first = [0u8; 1];
+            match tokio::time::timeout(limit, stream.peek(&mut first)).await {
+                Ok(Ok(1)) if first[0] != 22 => {
+                    let (rd, wr) = stream.into_split();
+                    return incoming_on(node, rd, wr, remote, permit, None, true).await;
+                }
+                Ok(Ok(1)) => {}
+                _ => return,
+            }
+        }
         let stream =
             match tokio::time::timeout(limit, transport::tls::accept(tls.server, stream)).await {
                 Ok(Ok(s)) => s,
@@ -356,15 +370,16 @@ async fn incoming(
             .verify_identity
             .then(|| transport::tls::identity_check(cert));
         let (rd, wr) = tokio::io::split(stream);
-        return incoming_on(node, rd, wr, remote, permit, identity).await;
+        return incoming_on(node, rd, wr, remote, permit, identity, false).await;
     }
     let (rd, wr) = stream.into_split();
-    incoming_on(node, rd, wr, remote, permit, None).await
+    incoming_on(node, rd, wr, remote, permit, None, false).await
 }
 
 /// RFC 6733 §5.6.1: wait for the CER, check it (over TLS its Origin-Host against the
 /// peer's certificate, then the accept policy for that Origin-Host and the connection's
-/// `remote` address), then pass the connection to its peer.
+/// `remote` address), then pass the connection to its peer. `plain` marks a plain TCP
+/// connection to a node with TLS, for peers allowed that.
 async fn incoming_on<R, W>(
     node: Node,
     mut rd: R,
@@ -372,6 +387,7 @@ async fn incoming_on<R, W>(
     remote: SocketAddr,
     permit: tokio::sync::OwnedSemaphorePermit,
     identity: Option<transport::IdentityCheck>,
+    plain: bool,
 ) where
     R: AsyncRead + Unpin + Send + 'static,
     W: AsyncWrite + Unpin + Send + 'static,
@@ -427,6 +443,15 @@ async fn incoming_on<R, W>(
         }
     };
     let caps = admitted.caps;
+    if plain && !inner.accept.allows_plain(&caps.origin_host) {
+        tracing::info!(%remote, origin_host = %caps.origin_host, "plain TCP from a peer that must use TLS, refused");
+        let rej = crate::peer::accept::unknown_peer(&inner.caps, &cer, "TLS required");
+        if let Some(a) = rej.answer {
+            let _ = wr.write_all(&a.to_bytes()).await;
+        }
+        let _ = wr.shutdown().await;
+        return;
+    }
     // Vouched for: the certificate names this Origin-Host, or the policy tied it to the
     // source address. Otherwise the connection may not contend for a peer being dialled.
     let vouched = identity.is_some() || admitted.source_bound;

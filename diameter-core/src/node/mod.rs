@@ -73,6 +73,9 @@ pub struct PeerConfig {
     /// TLS for connections to this peer, in place of the node's [`NodeBuilder::tls`].
     #[cfg(feature = "tls")]
     pub tls: Option<TlsConfig>,
+    /// Connect to this peer over plain TCP even when the node has TLS.
+    #[cfg(feature = "tls")]
+    pub plain: bool,
 }
 
 impl PeerConfig {
@@ -84,7 +87,17 @@ impl PeerConfig {
             settings: PeerSettings::default(),
             #[cfg(feature = "tls")]
             tls: None,
+            #[cfg(feature = "tls")]
+            plain: false,
         }
+    }
+
+    /// Connects to this peer over plain TCP, even when the node has TLS.
+    #[cfg(feature = "tls")]
+    pub fn plain(mut self) -> Self {
+        self.plain = true;
+        self.tls = None;
+        self
     }
 
     /// Connects to this peer over TLS with these certificates (the node's own TLS

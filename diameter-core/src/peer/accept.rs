@@ -40,6 +40,9 @@ pub struct AllowedPeer {
     pub host: String,
     /// The address or network it must connect from (`None`: any).
     pub source: Option<SourceNet>,
+    /// On a node with TLS, the peer may also connect over plain TCP (default false: a
+    /// TLS node takes only TLS connections). No effect on a node without TLS.
+    pub plain: bool,
 }
 
 impl AllowedPeer {
@@ -48,7 +51,14 @@ impl AllowedPeer {
         AllowedPeer {
             host: host.into(),
             source: None,
+            plain: false,
         }
+    }
+
+    /// May connect over plain TCP to a node with TLS.
+    pub fn plain(mut self) -> Self {
+        self.plain = true;
+        self
     }
 
     /// Accepted only from this address or network.
@@ -209,6 +219,22 @@ impl AcceptPolicy {
                 }
             }
         }
+    }
+
+    /// Whether a peer with this Origin-Host may connect without TLS to a node that has
+    /// TLS: only allow-list entries marked [`AllowedPeer::plain`].
+    pub fn allows_plain(&self, origin_host: &str) -> bool {
+        match self {
+            AcceptPolicy::AllowList(peers) => peers
+                .iter()
+                .any(|p| p.plain && same_identity(&p.host, origin_host)),
+            _ => false,
+        }
+    }
+
+    /// Whether some peer may connect without TLS (see [`AcceptPolicy::allows_plain`]).
+    pub fn any_plain(&self) -> bool {
+        matches!(self, AcceptPolicy::AllowList(peers) if peers.iter().any(|p| p.plain))
     }
 
     /// Whether a peer with this Origin-Host may connect from `remote`.
