@@ -14,7 +14,8 @@ use diameter::dict::base_rfc6733::result_code as base;
 use diameter::dict::sip_rfc4740::{
     Lia, Lir, Maa, Mar, Ppa, Rta, Saa, Sar, SipReasonCode, Uaa, Uar,
 };
-use diameter_core::node::{Node, PeerConfig, RequestError};
+use diameter_core::node::{Node, PeerConfig, RequestError, TlsConfig};
+use diameter_core::peer::AcceptPolicy;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -35,6 +36,12 @@ pub struct ServeOptions {
     pub users: Option<PathBuf>,
     /// Peers to connect to (SIP servers that expect the AAA server to connect, or relays).
     pub peers: Vec<PeerConfig>,
+    /// Who may connect (default: peers on loopback only; list the SIP servers, with their
+    /// source networks, to serve a network).
+    pub accept: AcceptPolicy,
+    /// TLS for every connection (default none); peers' certificates must name their
+    /// Origin-Host.
+    pub tls: Option<TlsConfig>,
     /// Server behaviour (Digest algorithm, who checks the response, ...); its identity
     /// fields are replaced by `origin_host` / `origin_realm`.
     pub server: Option<ServerConfig>,
@@ -49,6 +56,8 @@ impl Default for ServeOptions {
             store: "sqlite://./sip.db".into(),
             users: None,
             peers: Vec::new(),
+            accept: AcceptPolicy::default(),
+            tls: None,
             server: None,
         }
     }
@@ -218,6 +227,10 @@ pub async fn start(opts: ServeOptions) -> Result<SipHandle, Error> {
     let mut builder = route!(builder, server, Lir, Lia, handle_lir);
     for peer in opts.peers {
         builder = builder.peer(peer);
+    }
+    builder = builder.accept_policy(opts.accept);
+    if let Some(tls) = opts.tls {
+        builder = builder.tls(tls);
     }
     let node = builder.build().await?;
     tracing::info!(addrs = ?node.local_addrs(), store = %opts.store, "sip: serving");
