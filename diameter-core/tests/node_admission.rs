@@ -324,3 +324,31 @@ async fn a_server_answers_3002_for_another_host_of_its_realm_and_never_forwards(
     assert_eq!(result_code(&ans), Some(2001));
     assert_eq!(calls2.load(Ordering::SeqCst), 1);
 }
+
+#[tokio::test]
+async fn a_cer_cannot_claim_a_configured_peer_between_dials() {
+    // The configured peer is down (nothing listens at its address on ::1): the server
+    // redials it after Tc. A CER claiming it from elsewhere must not open it meanwhile.
+    let gone = TcpListener::bind("[::1]:0").await.unwrap();
+    let gone_addr = gone.local_addr().unwrap();
+    drop(gone);
+    let srv = Node::builder()
+        .origin_host("server.a.net")
+        .origin_realm("a.net")
+        .auth_application(APP)
+        .listen("127.0.0.1:0".parse().unwrap())
+        .listen("[::1]:0".parse().unwrap())
+        .peer(PeerConfig::new("pgw.c.net", gone_addr).settings(fast()))
+        .build()
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let (code, mut s) = cer_as("pgw.c.net", "127.0.0.1:0", srv.local_addrs()[0]).await;
+    assert_eq!(code, 3010);
+    assert!(closed(&mut s).await);
+    assert!(!srv.is_peer_available("pgw.c.net"));
+    // From the address it is dialled at, the peer itself may connect.
+    let (code, _s) = cer_as("pgw.c.net", "[::1]:0", srv.local_addrs()[1]).await;
+    assert_eq!(code, 2001);
+    assert!(srv.wait_peer("pgw.c.net", LIMIT).await);
+}

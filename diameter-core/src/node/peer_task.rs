@@ -270,14 +270,14 @@ impl PeerTask {
                 let id = conn.id;
                 self.conns.insert(id, conn);
                 let dialled = self.addr.map(|a| a.ip());
-                if !crate::peer::may_contend(self.peer.state(), dialled, remote, vouched) {
-                    // Someone else claims the peer we are dialling: refuse it, keep ours.
-                    tracing::warn!(%remote, "CER claims a peer being dialled from another address, refused");
+                if !crate::peer::may_contend(dialled, remote, vouched) {
+                    // Someone else claims the peer we dial: refuse it, keep ours.
+                    tracing::warn!(%remote, "CER claims a dialled peer from another address, refused");
                     let answer = crate::peer::capabilities::cea(
                         &self.node.inner.caps,
                         &cer.header,
                         rc::DIAMETER_UNKNOWN_PEER,
-                        Some("this peer is being connected from another address"),
+                        Some("this peer is dialled at another address"),
                         None,
                     );
                     self.queue_send(id, &answer);

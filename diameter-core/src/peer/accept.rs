@@ -4,7 +4,6 @@
 //! address of the connection.
 
 use super::capabilities::{cea, Capabilities};
-use super::PeerState;
 use crate::base::command;
 use crate::fields::same_identity;
 use crate::message::RawMessage;
@@ -311,27 +310,22 @@ pub fn check_incoming(
     }
 }
 
-/// Whether a new connection claiming the identity of a peer may contend for it, given
-/// the peer's state (RFC 6733 §5.6.4).
+/// Whether a new connection from `remote` may claim the identity of a peer this node
+/// dials at `dialled` (RFC 6733 §5.6.4).
 ///
-/// While the node is dialling the peer (Wait-Conn-Ack, Wait-I-CEA), a CER with the
-/// peer's Origin-Host starts an election whose winner may drop the connection we
-/// opened to the address we know. Such a connection may contend only if its identity is
-/// vouched for (a TLS certificate for that Origin-Host, or an allow-list entry tying the
-/// peer to a source that matched) or it comes from the address we dial (`dialled`);
-/// otherwise anyone who knows the peer's name could replace it. In the other states the
-/// state machine decides: Closed accepts, the open and closing states refuse (R-Reject).
-pub fn may_contend(
-    state: PeerState,
-    dialled: Option<IpAddr>,
-    remote: IpAddr,
-    vouched: bool,
-) -> bool {
-    match state {
-        PeerState::WaitConnAck | PeerState::WaitICea => {
-            vouched || dialled.is_some_and(|d| d.to_canonical() == remote.to_canonical())
-        }
-        _ => true,
+/// A configured peer is dialled at its address, and redialled after Tc while closed.
+/// While we dial it (Wait-Conn-Ack, Wait-I-CEA), a CER with its Origin-Host starts an
+/// election whose winner drops the connection we opened; while it is closed, the CER
+/// would open it in R-Open and stop the redialling. So a connection may claim a dialled
+/// peer only if it comes from the address we dial or its identity is `vouched` for (a
+/// TLS certificate for that Origin-Host, or an allow-list entry tying the peer to a
+/// source that matched); otherwise anyone who knows the peer's name could replace it.
+/// Peers that are only accepted (`dialled` is `None`) are left to the state machine,
+/// which refuses a second connection while the first is open (R-Reject).
+pub fn may_contend(dialled: Option<IpAddr>, remote: IpAddr, vouched: bool) -> bool {
+    match dialled {
+        None => true,
+        Some(d) => vouched || d.to_canonical() == remote.to_canonical(),
     }
 }
 
@@ -400,15 +394,12 @@ mod tests {
     }
 
     #[test]
-    fn impostor_cannot_contend_while_dialling() {
+    fn impostor_cannot_claim_a_dialled_peer() {
         let known = Some(ip("10.0.0.11"));
-        for state in [PeerState::WaitConnAck, PeerState::WaitICea] {
-            assert!(!may_contend(state, known, ip("10.9.9.9"), false));
-            assert!(may_contend(state, known, ip("10.0.0.11"), false));
-            assert!(may_contend(state, known, ip("::ffff:10.0.0.11"), false));
-            assert!(may_contend(state, known, ip("10.9.9.9"), true), "vouched");
-            assert!(!may_contend(state, None, ip("10.0.0.11"), false));
-        }
-        assert!(may_contend(PeerState::Closed, known, ip("10.9.9.9"), false));
+        assert!(!may_contend(known, ip("10.9.9.9"), false));
+        assert!(may_contend(known, ip("10.0.0.11"), false));
+        assert!(may_contend(known, ip("::ffff:10.0.0.11"), false));
+        assert!(may_contend(known, ip("10.9.9.9"), true), "vouched");
+        assert!(may_contend(None, ip("10.9.9.9"), false), "accept-only peer");
     }
 }
