@@ -220,6 +220,20 @@ fn check_shows_who_may_connect_and_bad_sources_are_config_errors() {
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(2), "tls = true without certificates");
+    let junk = write(dir.path(), "junk.pem", "not a certificate\n");
+    for args in [
+        &["--tls-cert", &junk, "--tls-key", &junk, "--tls-ca", &junk][..],
+        &["--tls-cert", &junk][..],
+    ] {
+        let out = assert_cmd::Command::cargo_bin("diameter")
+            .unwrap()
+            .args(["serve", "ocs", "--check"])
+            .args(args)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        assert!(String::from_utf8_lossy(&out.stderr).contains("fix:"));
+    }
 }
 
 /// A CA and leaf certificates, made for the test.

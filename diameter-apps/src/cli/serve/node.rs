@@ -356,8 +356,10 @@ pub fn print_peers(peers: &[PeerSetting]) {
     }
 }
 
-/// Prints who may connect and the TLS files, for `--check`.
-pub fn print_admission(node: &NodeIdentity, peers: &[PeerSetting]) {
+/// Prints who may connect and the TLS files (loading them, so that bad PEM is reported),
+/// for `--check`.
+pub fn print_admission(node: &NodeIdentity, peers: &[PeerSetting]) -> Result<(), CliError> {
+    node.tls_config()?;
     let accept = match node.accept_policy(peers) {
         AcceptPolicy::AnyPeer => "any peer (accept_any)",
         AcceptPolicy::LoopbackOnly => "loopback peers only",
@@ -372,4 +374,5 @@ pub fn print_admission(node: &NodeIdentity, peers: &[PeerSetting]) {
             t.ca.display()
         );
     }
+    Ok(())
 }

@@ -275,7 +275,7 @@ pub fn run(args: &OcsArgs) -> CliResult {
         if let Some(a) = s.admin {
             println!("admin         {a}");
         }
-        print_admission(&s.node, &s.peers);
+        print_admission(&s.node, &s.peers)?;
         print_peers(&s.peers);
         return Ok(OK);
     }

@@ -216,7 +216,7 @@ pub fn run(args: &RelayArgs) -> CliResult {
         println!("listen        {}", s.node.listen);
         println!("origin_host   {}", s.node.origin_host);
         println!("origin_realm  {}", s.node.origin_realm);
-        print_admission(&s.node, &s.peers);
+        print_admission(&s.node, &s.peers)?;
         print_peers(&s.peers);
         for r in &s.routes {
             let realm = r.realm.as_deref().unwrap_or("*");

@@ -186,7 +186,7 @@ pub fn run(args: &SipArgs) -> CliResult {
         if let Some(a) = s.admin {
             println!("admin         {a}");
         }
-        print_admission(&s.node, &s.peers);
+        print_admission(&s.node, &s.peers)?;
         print_peers(&s.peers);
         return Ok(OK);
     }
