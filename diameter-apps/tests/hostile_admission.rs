@@ -46,7 +46,8 @@ fn cer_as(host: &str, to: SocketAddr) -> (u32, bool, TcpStream) {
         auth_applications: vec![4],
         ..Default::default()
     };
-    s.write_all(&capabilities::cer(&caps, 1, 1).to_bytes()).unwrap();
+    s.write_all(&capabilities::cer(&caps, 1, 1).to_bytes())
+        .unwrap();
     let mut head = [0u8; 4];
     if s.read_exact(&mut head).is_err() {
         return (0, true, s);
@@ -114,7 +115,15 @@ fn accept_any_opens_the_server_and_warns() {
     );
     let store = format!("sqlite://{}", dir.path().join("ocs.db").display());
     let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("diameter"))
-        .args(["serve", "ocs", "--config", &config, "--store", &store, "--accept-any"])
+        .args([
+            "serve",
+            "ocs",
+            "--config",
+            &config,
+            "--store",
+            &store,
+            "--accept-any",
+        ])
         .env("NO_COLOR", "1")
         .env_remove("RUST_LOG")
         .stdout(std::process::Stdio::piped())
@@ -127,12 +136,18 @@ fn accept_any_opens_the_server_and_warns() {
     let (tx, rx) = std::sync::mpsc::channel();
     let tx2 = tx.clone();
     std::thread::spawn(move || {
-        for l in std::io::BufReader::new(stdout).lines().map_while(Result::ok) {
+        for l in std::io::BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+        {
             let _ = tx.send(l);
         }
     });
     std::thread::spawn(move || {
-        for l in std::io::BufReader::new(stderr).lines().map_while(Result::ok) {
+        for l in std::io::BufReader::new(stderr)
+            .lines()
+            .map_while(Result::ok)
+        {
             let _ = tx2.send(l);
         }
     });
@@ -179,7 +194,10 @@ fn check_shows_who_may_connect_and_bad_sources_are_config_errors() {
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{text}");
     assert!(text.contains("the [[peers]] only"), "{text}");
-    assert!(text.contains("pgw.example.net (accept only) from 10.1.0.0/16"), "{text}");
+    assert!(
+        text.contains("pgw.example.net (accept only) from 10.1.0.0/16"),
+        "{text}"
+    );
     let out = assert_cmd::Command::cargo_bin("diameter")
         .unwrap()
         .args(["serve", "relay", "--config", &ok, "--check"])
@@ -219,7 +237,11 @@ fn check_shows_who_may_connect_and_bad_sources_are_config_errors() {
         .args(["serve", "ocs", "--config", &tls_peer, "--check"])
         .output()
         .unwrap();
-    assert_eq!(out.status.code(), Some(2), "tls = true without certificates");
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "tls = true without certificates"
+    );
     let junk = write(dir.path(), "junk.pem", "not a certificate\n");
     for args in [
         &["--tls-cert", &junk, "--tls-key", &junk, "--tls-ca", &junk][..],

@@ -190,7 +190,10 @@ pub fn decide(local: &LocalNode<'_>, table: &RoutingTable, request: &RawMessage)
 /// realm through this one.
 pub fn decide_server(local: &LocalNode<'_>, request: &RawMessage) -> Decision {
     let dest_host = destination_host(request);
-    if dest_host.as_deref().is_some_and(|h| same_identity(h, local.host)) {
+    if dest_host
+        .as_deref()
+        .is_some_and(|h| same_identity(h, local.host))
+    {
         return Decision::Local;
     }
     match destination_realm(request) {
@@ -315,7 +318,10 @@ mod tests {
             decide_server(&ME, &req("b.net", &[], true)),
             Decision::Reject(3003)
         );
-        assert_eq!(decide_server(&ME, &req("A.NET", &[], true)), Decision::Local);
+        assert_eq!(
+            decide_server(&ME, &req("A.NET", &[], true)),
+            Decision::Local
+        );
         let mut mine = req("b.net", &[], true);
         mine.push(&str_avp(avp::DESTINATION_HOST, "Relay.A.net"));
         assert_eq!(decide_server(&ME, &mine), Decision::Local);

@@ -64,7 +64,10 @@ async fn read_msg(s: &mut TcpStream) -> Option<RawMessage> {
     let len = u32::from_be_bytes([0, head[1], head[2], head[3]]) as usize;
     let mut buf = vec![0u8; len];
     buf[..4].copy_from_slice(&head);
-    timeout(LIMIT, s.read_exact(&mut buf[4..])).await.ok()?.ok()?;
+    timeout(LIMIT, s.read_exact(&mut buf[4..]))
+        .await
+        .ok()?
+        .ok()?;
     Some(RawMessage::decode(buf.into(), &Default::default()).unwrap())
 }
 
@@ -237,7 +240,9 @@ async fn a_cer_cannot_take_over_a_peer_being_dialled() {
         .await
         .unwrap();
     let (mut dialled, _) = timeout(LIMIT, real.accept()).await.unwrap().unwrap();
-    let our_cer = read_msg(&mut dialled).await.expect("the server sends its CER");
+    let our_cer = read_msg(&mut dialled)
+        .await
+        .expect("the server sends its CER");
 
     // Meanwhile an impostor connects from 127.0.0.1 claiming pgw.c.net: refused.
     let (code, mut s) = cer_as("pgw.c.net", "127.0.0.1:0", srv.local_addrs()[0]).await;
@@ -245,7 +250,13 @@ async fn a_cer_cannot_take_over_a_peer_being_dialled() {
     assert!(closed(&mut s).await);
 
     // The connection the server opened survives: the real peer answers and it opens.
-    let cea = capabilities::cea(&caps("pgw.c.net", "c.net"), &our_cer.header, 2001, None, None);
+    let cea = capabilities::cea(
+        &caps("pgw.c.net", "c.net"),
+        &our_cer.header,
+        2001,
+        None,
+        None,
+    );
     dialled.write_all(&cea.to_bytes()).await.unwrap();
     assert!(srv.wait_peer("pgw.c.net", LIMIT).await);
 }

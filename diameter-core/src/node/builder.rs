@@ -243,7 +243,10 @@ impl NodeBuilder {
         let metrics_addr = metrics_listener.as_ref().and_then(|l| l.local_addr().ok());
         let agent = self.agent
             || !self.routes.is_empty()
-            || self.caps.auth_applications.contains(&crate::base::app::RELAY);
+            || self
+                .caps
+                .auth_applications
+                .contains(&crate::base::app::RELAY);
         let (events, _) = broadcast::channel(1024);
         let (dup_cap, dup_ttl) = self.limits.duplicate_cache;
         let inner = Arc::new(Inner {

@@ -238,10 +238,7 @@ impl AcceptPolicy {
 
     /// Whether a peer with this Origin-Host may connect from `remote`.
     pub fn allows(&self, origin_host: &str, remote: IpAddr) -> bool {
-        matches!(
-            self.admit(origin_host, remote),
-            Admission::Admitted { .. }
-        )
+        matches!(self.admit(origin_host, remote), Admission::Admitted { .. })
     }
 }
 
@@ -355,7 +352,15 @@ mod tests {
         let any: SourceNet = "0.0.0.0/0".parse().unwrap();
         assert!(any.contains(ip("203.0.113.9")));
         assert_eq!(n.to_string(), "10.0.0.0/24");
-        for bad in ["", "10.0.0.0/33", "::/129", "10.0.0/8", "x", "10.0.0.1/", "::ffff:1.2.3.4/90"] {
+        for bad in [
+            "",
+            "10.0.0.0/33",
+            "::/129",
+            "10.0.0/8",
+            "x",
+            "10.0.0.1/",
+            "::ffff:1.2.3.4/90",
+        ] {
             assert!(bad.parse::<SourceNet>().is_err(), "{bad}");
         }
     }
@@ -383,7 +388,10 @@ mod tests {
             Admission::Admitted { source_bound: true }
         );
         assert!(!p.allows("pgw.example.net", ip("10.0.1.9")));
-        assert!(!p.allows("pgw.example.net", ip("127.0.0.1")), "listed: loopback is not enough");
+        assert!(
+            !p.allows("pgw.example.net", ip("127.0.0.1")),
+            "listed: loopback is not enough"
+        );
         assert_eq!(
             p.admit("dra.example.net", ip("198.51.100.1")),
             Admission::Admitted {

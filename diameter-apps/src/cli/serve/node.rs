@@ -198,10 +198,13 @@ pub fn resolve(
             ))
         }
     };
-    for (path, what) in tls
-        .iter()
-        .flat_map(|t| [(&t.cert, "tls_cert"), (&t.key, "tls_key"), (&t.ca, "tls_ca")])
-    {
+    for (path, what) in tls.iter().flat_map(|t| {
+        [
+            (&t.cert, "tls_cert"),
+            (&t.key, "tls_key"),
+            (&t.ca, "tls_ca"),
+        ]
+    }) {
         if !path.is_file() {
             return Err(CliError::usage(format!(
                 "{what} file {} does not exist\n  = fix: give an existing PEM file to --{}",

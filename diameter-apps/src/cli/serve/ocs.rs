@@ -1,7 +1,8 @@
 //! `diameter serve ocs`: flags and configuration file of the online charging server.
 
 use super::node::{
-    peer_settings, print_admission, print_peers, resolve, NodeFlags, NodeIdentity, NodeKeys, PeerEntry, PeerSetting,
+    peer_settings, print_admission, print_peers, resolve, NodeFlags, NodeIdentity, NodeKeys,
+    PeerEntry, PeerSetting,
 };
 use super::signal;
 use crate::admin::Target;
