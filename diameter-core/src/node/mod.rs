@@ -1,6 +1,13 @@
 //! A Diameter node over tokio: listeners, one task per peer driving the sans-IO
 //! [`crate::peer::Peer`], request handlers, a client side, relaying and failover.
 //!
+//! Who may connect is [`NodeBuilder::accept_policy`]: by default peers on the loopback
+//! interface only; an allow-list names the peers (each optionally tied to a source
+//! network), and a CER claiming a peer the node dials is taken only from that peer's
+//! address (or with a certificate naming it). A node forwards requests meant for other
+//! hosts only when it is an agent ([`NodeBuilder::agent`], or routes); other nodes answer
+//! them with 3002/3003.
+//!
 //! With the `tls` feature, [`NodeBuilder::tls`] and [`PeerConfig::tls`] run the node's
 //! connections over TLS (RFC 6733 §13). [`NodeBuilder::metrics`] serves counters in
 //! Prometheus text format; [`Node::metrics_text`] renders them without a listener.

@@ -221,7 +221,7 @@ impl AcceptPolicy {
     }
 
     /// Whether a peer with this Origin-Host may connect without TLS to a node that has
-    /// TLS: only allow-list entries marked [`AllowedPeer::plain`].
+    /// TLS: only allow-list entries marked [`AllowedPeer::plain()`].
     pub fn allows_plain(&self, origin_host: &str) -> bool {
         match self {
             AcceptPolicy::AllowList(peers) => peers
@@ -270,7 +270,8 @@ pub struct Admitted {
 }
 
 /// Checks the first message of a connection accepted from `remote`. `Ok` gives the peer's
-/// capabilities; the caller then passes the CER to that peer's state machine.
+/// capabilities; the caller then passes the CER to that peer's state machine. A CER
+/// carrying this node's own Origin-Host is refused (3010) whatever the policy.
 pub fn check_incoming(
     local: &Capabilities,
     policy: &AcceptPolicy,
@@ -301,6 +302,13 @@ pub fn check_incoming(
             });
         }
     };
+    if same_identity(&caps.origin_host, &local.origin_host) {
+        return Err(unknown_peer(
+            local,
+            first,
+            "the CER claims this node's own identity",
+        ));
+    }
     match policy.admit(&caps.origin_host, remote) {
         Admission::Admitted { source_bound } => Ok(Admitted { caps, source_bound }),
         Admission::Refused(text) => Err(unknown_peer(local, first, text)),
@@ -399,6 +407,21 @@ mod tests {
             }
         );
         assert!(!p.allows("other.example.net", ip("127.0.0.1")));
+    }
+
+    #[test]
+    fn a_cer_with_our_own_identity_is_refused() {
+        let local = Capabilities {
+            origin_host: "server.example.net".into(),
+            origin_realm: "example.net".into(),
+            auth_applications: vec![4],
+            ..Default::default()
+        };
+        let mut me = local.clone();
+        me.origin_host = "SERVER.example.net".into();
+        let cer = super::super::capabilities::cer(&me, 1, 1);
+        let rej = check_incoming(&local, &AcceptPolicy::AnyPeer, &cer, ip("127.0.0.1"));
+        assert_eq!(rej.unwrap_err().result_code, rc::DIAMETER_UNKNOWN_PEER);
     }
 
     #[test]
