@@ -73,6 +73,11 @@ impl RoutingTable {
         Self::default()
     }
 
+    /// Whether the table has no entry.
+    pub fn is_empty(&self) -> bool {
+        self.routes.is_empty()
+    }
+
     /// Adds an entry.
     pub fn add(&mut self, route: Route) {
         self.routes.push(route);
@@ -175,6 +180,32 @@ pub fn decide(local: &LocalNode<'_>, table: &RoutingTable, request: &RawMessage)
     }
 }
 
+/// The decision of a node that is not an agent (RFC 6733 §2.8: only relays, proxies
+/// and redirect agents pass requests on): it never forwards or redirects.
+///
+/// Local when Destination-Host is ours, or when there is no Destination-Host and the
+/// Destination-Realm is ours or absent. A request for another host of our realm is
+/// answered 3002 DIAMETER_UNABLE_TO_DELIVER, one for another realm 3003
+/// DIAMETER_REALM_NOT_SERVED, so an outside peer cannot reach the other nodes of the
+/// realm through this one.
+pub fn decide_server(local: &LocalNode<'_>, request: &RawMessage) -> Decision {
+    let dest_host = destination_host(request);
+    if dest_host
+        .as_deref()
+        .is_some_and(|h| same_identity(h, local.host))
+    {
+        return Decision::Local;
+    }
+    match destination_realm(request) {
+        None => Decision::Local,
+        Some(r) if same_identity(&r, local.realm) => match dest_host {
+            None => Decision::Local,
+            Some(_) => Decision::Reject(rc::DIAMETER_UNABLE_TO_DELIVER),
+        },
+        Some(_) => Decision::Reject(rc::DIAMETER_REALM_NOT_SERVED),
+    }
+}
+
 fn forward(
     local: &LocalNode<'_>,
     request: &RawMessage,
@@ -272,5 +303,27 @@ mod tests {
             decide(&ME, &t, &req("d.net", &[], true)),
             Decision::Forward { .. }
         ));
+    }
+
+    #[test]
+    fn a_server_never_forwards() {
+        let mut other_host = req("a.net", &[], true);
+        other_host.push(&str_avp(avp::DESTINATION_HOST, "ocs2.a.net"));
+        assert!(matches!(
+            decide(&ME, &RoutingTable::new(), &other_host),
+            Decision::Forward { .. }
+        ));
+        assert_eq!(decide_server(&ME, &other_host), Decision::Reject(3002));
+        assert_eq!(
+            decide_server(&ME, &req("b.net", &[], true)),
+            Decision::Reject(3003)
+        );
+        assert_eq!(
+            decide_server(&ME, &req("A.NET", &[], true)),
+            Decision::Local
+        );
+        let mut mine = req("b.net", &[], true);
+        mine.push(&str_avp(avp::DESTINATION_HOST, "Relay.A.net"));
+        assert_eq!(decide_server(&ME, &mine), Decision::Local);
     }
 }

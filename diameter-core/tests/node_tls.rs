@@ -238,3 +238,58 @@ async fn untrusted_client_and_plain_tcp_are_refused() {
     assert!(!srv.is_peer_available("client.a.net"));
     assert!(!srv.is_peer_available("plain.a.net"));
 }
+
+#[tokio::test]
+async fn only_peers_marked_plain_may_skip_tls() {
+    use diameter_core::peer::{AcceptPolicy, AllowedPeer};
+    let ca = Ca::new("test CA");
+    let srv = Node::builder()
+        .origin_host("server.b.net")
+        .origin_realm("b.net")
+        .auth_application(APP)
+        .listen("127.0.0.1:0".parse().unwrap())
+        .responder_settings(fast())
+        .tls(ca.issue(&["server.b.net"]))
+        .accept_policy(AcceptPolicy::AllowList(vec![
+            AllowedPeer::new("legacy.a.net").plain(),
+            "client.a.net".into(),
+        ]))
+        .handler(APP, CCR, answer)
+        .build()
+        .await
+        .unwrap();
+    let plain_client = |host: &'static str| {
+        Node::builder()
+            .origin_host(host)
+            .origin_realm("a.net")
+            .auth_application(APP)
+            .tls(ca.issue(&[host]))
+            .peer(
+                PeerConfig::new("server.b.net", srv.local_addrs()[0])
+                    .settings(fast())
+                    .plain(),
+            )
+            .build()
+    };
+    // Listed but not marked plain: TLS is required, a plain CER gets 3010.
+    let refused = plain_client("client.a.net").await.unwrap();
+    let mut events = refused.subscribe();
+    let reason = tokio::time::timeout(LIMIT, async {
+        loop {
+            if let Ok(NodeEvent::PeerDown { reason, .. }) = events.recv().await {
+                return reason;
+            }
+        }
+    })
+    .await
+    .unwrap();
+    assert_eq!(reason, DownReason::CapabilitiesRejected(3010));
+    // Marked plain: served over plain TCP on the same port.
+    let legacy = plain_client("legacy.a.net").await.unwrap();
+    assert!(legacy.wait_peer("server.b.net", LIMIT).await);
+    let ans = legacy.request(request()).await.unwrap();
+    assert_eq!(result_code(&ans), Some(2001));
+    // And TLS clients still work next to it.
+    let tls_client = client(&srv, ca.issue(&["client.a.net"])).await;
+    assert!(tls_client.wait_peer("server.b.net", LIMIT).await);
+}

@@ -13,7 +13,8 @@ use super::server::{ChargingServer, ServerConfig, CREDIT_CONTROL_APPLICATION_ID}
 use super::store::{self, StoreError};
 use diameter::dict::base_rfc6733::{result_code as base_rc, Asa, Raa};
 use diameter::dict::dcca_rfc4006::{Cca, Ccr};
-use diameter_core::node::{Node, PeerConfig, RequestError};
+use diameter_core::node::{Node, PeerConfig, RequestError, TlsConfig};
+use diameter_core::peer::AcceptPolicy;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -45,6 +46,12 @@ pub struct ServeOptions {
     pub validity_time: u32,
     /// Peers to connect to (clients that expect the OCS to connect, or relays).
     pub peers: Vec<PeerConfig>,
+    /// Who may connect (default: peers on loopback only; list the peers, with their
+    /// source networks, to serve a network).
+    pub accept: AcceptPolicy,
+    /// TLS for every connection (default none); peers' certificates must name their
+    /// Origin-Host.
+    pub tls: Option<TlsConfig>,
 }
 
 impl Default for ServeOptions {
@@ -61,6 +68,8 @@ impl Default for ServeOptions {
             tcc: Duration::from_secs(3600),
             validity_time: 1800,
             peers: Vec::new(),
+            accept: AcceptPolicy::default(),
+            tls: None,
         }
     }
 }
@@ -175,6 +184,10 @@ pub async fn start(opts: ServeOptions) -> Result<OcsHandle, Error> {
         });
     for peer in opts.peers {
         builder = builder.peer(peer);
+    }
+    builder = builder.accept_policy(opts.accept);
+    if let Some(tls) = opts.tls {
+        builder = builder.tls(tls);
     }
     let node = builder.build().await?;
     let sweeper = tokio::spawn(sweep(server.clone(), opts.tcc));

@@ -19,7 +19,8 @@ use diameter::dict::base_rfc6733::result_code as base;
 use diameter::dict::sip_rfc4740::{
     Lia, Lir, Maa, Mar, Ppa, Rta, Saa, Sar, SipReasonCode, Uaa, Uar,
 };
-use diameter_core::node::{Node, PeerConfig, RequestError};
+use diameter_core::node::{Node, PeerConfig, RequestError, TlsConfig};
+use diameter_core::peer::AcceptPolicy;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -45,9 +46,14 @@ pub struct ServeOptions {
     /// (the default): every peer the node admits is served and none gets Digest-HA1. When
     /// not empty it replaces [`ServerConfig::peers`] of `server`.
     pub sip_servers: Vec<SipPeer>,
-    /// Server behaviour (Digest algorithm, who checks the response, nonce lifetime,
-    /// authentication window, ...); its identity fields are replaced by `origin_host` /
-    /// `origin_realm`.
+    /// Who may connect (default: peers on loopback only; list the SIP servers, with their
+    /// source networks, to serve a network).
+    pub accept: AcceptPolicy,
+    /// TLS for every connection (default none); peers' certificates must name their
+    /// Origin-Host.
+    pub tls: Option<TlsConfig>,
+    /// Server behaviour (Digest algorithm, who checks the response, ...); its identity
+    /// fields are replaced by `origin_host` / `origin_realm`.
     pub server: Option<ServerConfig>,
 }
 
@@ -61,6 +67,8 @@ impl Default for ServeOptions {
             users: None,
             peers: Vec::new(),
             sip_servers: Vec::new(),
+            accept: AcceptPolicy::default(),
+            tls: None,
             server: None,
         }
     }
@@ -235,6 +243,10 @@ pub async fn start(opts: ServeOptions) -> Result<SipHandle, Error> {
     let mut builder = route!(builder, server, Lir, Lia, handle_lir);
     for peer in opts.peers {
         builder = builder.peer(peer);
+    }
+    builder = builder.accept_policy(opts.accept);
+    if let Some(tls) = opts.tls {
+        builder = builder.tls(tls);
     }
     let node = builder.build().await?;
     tracing::info!(addrs = ?node.local_addrs(), store = %opts.store, "sip: serving");

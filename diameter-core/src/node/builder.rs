@@ -31,6 +31,7 @@ pub struct NodeBuilder {
     failover: FailoverPolicy,
     responder: Option<PeerSettings>,
     metrics: Option<SocketAddr>,
+    agent: bool,
     #[cfg(feature = "tls")]
     tls: Option<crate::transport::tls::TlsConfig>,
 }
@@ -112,9 +113,20 @@ impl NodeBuilder {
         self.routes.add(route);
         self
     }
-    /// Who may connect (default: any peer with a valid CER).
+    /// Who may connect (default [`AcceptPolicy::LoopbackOnly`]: peers on the loopback
+    /// interface only; others get a CEA with 3010 DIAMETER_UNKNOWN_PEER).
     pub fn accept_policy(mut self, policy: AcceptPolicy) -> Self {
         self.accept = policy;
+        self
+    }
+    /// Whether the node is a Diameter agent (relay, proxy or redirect, RFC 6733 §2.8)
+    /// that forwards requests meant for other hosts. Default off: requests whose
+    /// Destination-Host names another host are answered here with 3002
+    /// DIAMETER_UNABLE_TO_DELIVER (3003 for another realm), never forwarded. A node with
+    /// [`NodeBuilder::route`] entries, or that advertises the relay application, is an
+    /// agent whatever this says.
+    pub fn agent(mut self, agent: bool) -> Self {
+        self.agent = agent;
         self
     }
     /// What happens to requests pending on a failed peer (default: re-send elsewhere).
@@ -221,7 +233,7 @@ impl NodeBuilder {
                     .as_ref()
                     .map(crate::transport::tls::TlsSetup::new)
                     .transpose()
-                    .map(|t| t.or_else(|| tls.clone()))
+                    .map(|t| t.or_else(|| tls.clone()).filter(|_| !p.plain))
             })
             .collect::<std::io::Result<Vec<_>>>()?;
         let metrics_listener = match self.metrics {
@@ -229,6 +241,12 @@ impl NodeBuilder {
             None => None,
         };
         let metrics_addr = metrics_listener.as_ref().and_then(|l| l.local_addr().ok());
+        let agent = self.agent
+            || !self.routes.is_empty()
+            || self
+                .caps
+                .auth_applications
+                .contains(&crate::base::app::RELAY);
         let (events, _) = broadcast::channel(1024);
         let (dup_cap, dup_ttl) = self.limits.duplicate_cache;
         let inner = Arc::new(Inner {
@@ -239,6 +257,7 @@ impl NodeBuilder {
             responder_settings: self.responder.unwrap_or_default(),
             failover: self.failover,
             routes: self.routes,
+            agent,
             handlers: self.handlers,
             peers: RwLock::new(HashMap::new()),
             dedup: Mutex::new(DuplicateCache::new(dup_cap, dup_ttl)),
@@ -299,16 +318,35 @@ async fn accept_loop(node: Node, listener: TcpListener, slots: Arc<Semaphore>) {
             continue;
         };
         let node = node.clone();
-        tokio::spawn(async move { incoming(node, stream, permit).await });
+        tokio::spawn(async move { incoming(node, stream, remote, permit).await });
     }
 }
 
 /// Opens TLS first when the node has it, then goes on as [`incoming_on`].
-async fn incoming(node: Node, stream: TcpStream, permit: tokio::sync::OwnedSemaphorePermit) {
+async fn incoming(
+    node: Node,
+    stream: TcpStream,
+    remote: SocketAddr,
+    permit: tokio::sync::OwnedSemaphorePermit,
+) {
     let _ = stream.set_nodelay(true);
     #[cfg(feature = "tls")]
     if let Some(tls) = node.inner.tls.clone() {
         let limit = node.inner.limits.cer_timeout;
+        // TLS from the first byte (RFC 6733 §13): a TLS record starts with 22
+        // (handshake), a Diameter message with its version, 1. Peers allowed plain TCP
+        // (AllowedPeer::plain) use the same port without TLS.
+        if node.inner.accept.any_plain() {
+            let mut first = [0u8; 1];
+            match tokio::time::timeout(limit, stream.peek(&mut first)).await {
+                Ok(Ok(1)) if first[0] != 22 => {
+                    let (rd, wr) = stream.into_split();
+                    return incoming_on(node, rd, wr, remote, permit, None, true).await;
+                }
+                Ok(Ok(1)) => {}
+                _ => return,
+            }
+        }
         let stream =
             match tokio::time::timeout(limit, transport::tls::accept(tls.server, stream)).await {
                 Ok(Ok(s)) => s,
@@ -335,20 +373,24 @@ async fn incoming(node: Node, stream: TcpStream, permit: tokio::sync::OwnedSemap
             .verify_identity
             .then(|| transport::tls::identity_check(cert));
         let (rd, wr) = tokio::io::split(stream);
-        return incoming_on(node, rd, wr, permit, identity).await;
+        return incoming_on(node, rd, wr, remote, permit, identity, false).await;
     }
     let (rd, wr) = stream.into_split();
-    incoming_on(node, rd, wr, permit, None).await
+    incoming_on(node, rd, wr, remote, permit, None, false).await
 }
 
-/// RFC 6733 §5.6.1: wait for the CER, check it (and over TLS its Origin-Host against the
-/// peer's certificate), then pass the connection to its peer.
+/// RFC 6733 §5.6.1: wait for the CER, check it (over TLS its Origin-Host against the
+/// peer's certificate, then the accept policy for that Origin-Host and the connection's
+/// `remote` address), then pass the connection to its peer. `plain` marks a plain TCP
+/// connection to a node with TLS, for peers allowed that.
 async fn incoming_on<R, W>(
     node: Node,
     mut rd: R,
     mut wr: W,
+    remote: SocketAddr,
     permit: tokio::sync::OwnedSemaphorePermit,
     identity: Option<transport::IdentityCheck>,
+    plain: bool,
 ) where
     R: AsyncRead + Unpin + Send + 'static,
     W: AsyncWrite + Unpin + Send + 'static,
@@ -387,10 +429,15 @@ async fn incoming_on<R, W>(
             return;
         }
     }
-    let caps = match check_incoming(&inner.caps, &inner.accept, &cer) {
-        Ok(c) => c,
+    let admitted = match check_incoming(&inner.caps, &inner.accept, &cer, remote.ip()) {
+        Ok(a) => a,
         Err(rej) => {
-            tracing::info!(result_code = rej.result_code, "incoming connection refused");
+            tracing::info!(
+                %remote,
+                origin_host = crate::fields::origin_host(&cer).as_deref().unwrap_or(""),
+                result_code = rej.result_code,
+                "incoming connection refused"
+            );
             if let Some(a) = rej.answer {
                 let _ = wr.write_all(&a.to_bytes()).await;
             }
@@ -398,6 +445,19 @@ async fn incoming_on<R, W>(
             return;
         }
     };
+    let caps = admitted.caps;
+    if plain && !inner.accept.allows_plain(&caps.origin_host) {
+        tracing::info!(%remote, origin_host = %caps.origin_host, "plain TCP from a peer that must use TLS, refused");
+        let rej = crate::peer::accept::unknown_peer(&inner.caps, &cer, "TLS required");
+        if let Some(a) = rej.answer {
+            let _ = wr.write_all(&a.to_bytes()).await;
+        }
+        let _ = wr.shutdown().await;
+        return;
+    }
+    // Vouched for: the certificate names this Origin-Host, or the policy tied it to the
+    // source address. Otherwise the connection may not contend for a peer being dialled.
+    let vouched = identity.is_some() || admitted.source_bound;
     let peer = match node.peer(&caps.origin_host) {
         Some(p) => p,
         None => spawn_peer(
@@ -428,6 +488,8 @@ async fn incoming_on<R, W>(
             conn,
             cer,
             caps: Box::new(caps),
+            remote: remote.ip(),
+            vouched,
         })
         .await;
 }

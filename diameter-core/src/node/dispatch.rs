@@ -9,7 +9,7 @@ use crate::fields::u32_avp;
 use crate::header::CommandFlags;
 use crate::message::RawMessage;
 use crate::result_code as rc;
-use crate::routing::{decide, Decision, LocalNode};
+use crate::routing::{decide, decide_server, Decision, LocalNode};
 use bytes::Bytes;
 use std::collections::HashMap;
 use std::time::Instant;
@@ -51,7 +51,12 @@ pub(crate) async fn dispatch(node: &Node, request: RawMessage, from: &str) -> Ra
         host: &caps.origin_host,
         realm: &caps.origin_realm,
     };
-    let answer = match decide(&local, &node.inner.routes, &request) {
+    let decision = if node.inner.agent {
+        decide(&local, &node.inner.routes, &request)
+    } else {
+        decide_server(&local, &request)
+    };
+    let answer = match decision {
         Decision::Local => {
             let peer: std::sync::Arc<str> = from.to_ascii_lowercase().into();
             REQUEST_PEER.scope(peer, local_answer(node, &request)).await

@@ -1,6 +1,13 @@
 //! A Diameter node over tokio: listeners, one task per peer driving the sans-IO
 //! [`crate::peer::Peer`], request handlers, a client side, relaying and failover.
 //!
+//! Who may connect is [`NodeBuilder::accept_policy`]: by default peers on the loopback
+//! interface only; an allow-list names the peers (each optionally tied to a source
+//! network), and a CER claiming a peer the node dials is taken only from that peer's
+//! address (or with a certificate naming it). A node forwards requests meant for other
+//! hosts only when it is an agent ([`NodeBuilder::agent`], or routes); other nodes answer
+//! them with 3002/3003.
+//!
 //! With the `tls` feature, [`NodeBuilder::tls`] and [`PeerConfig::tls`] run the node's
 //! connections over TLS (RFC 6733 §13). [`NodeBuilder::metrics`] serves counters in
 //! Prometheus text format; [`Node::metrics_text`] renders them without a listener.
@@ -73,6 +80,9 @@ pub struct PeerConfig {
     /// TLS for connections to this peer, in place of the node's [`NodeBuilder::tls`].
     #[cfg(feature = "tls")]
     pub tls: Option<TlsConfig>,
+    /// Connect to this peer over plain TCP even when the node has TLS.
+    #[cfg(feature = "tls")]
+    pub plain: bool,
 }
 
 impl PeerConfig {
@@ -84,7 +94,17 @@ impl PeerConfig {
             settings: PeerSettings::default(),
             #[cfg(feature = "tls")]
             tls: None,
+            #[cfg(feature = "tls")]
+            plain: false,
         }
+    }
+
+    /// Connects to this peer over plain TCP, even when the node has TLS.
+    #[cfg(feature = "tls")]
+    pub fn plain(mut self) -> Self {
+        self.plain = true;
+        self.tls = None;
+        self
     }
 
     /// Connects to this peer over TLS with these certificates (the node's own TLS
@@ -217,6 +237,8 @@ pub(crate) struct Inner {
     pub(crate) responder_settings: PeerSettings,
     pub(crate) failover: FailoverPolicy,
     pub(crate) routes: RoutingTable,
+    /// Whether requests for other hosts may be forwarded (see [`NodeBuilder::agent`]).
+    pub(crate) agent: bool,
     pub(crate) handlers: HashMap<(u32, u32), Arc<dyn Handler>>,
     pub(crate) peers: RwLock<HashMap<String, PeerHandle>>,
     pub(crate) dedup: Mutex<DuplicateCache>,

@@ -36,6 +36,10 @@ pub(crate) enum PeerCmd {
         conn: ConnHandle,
         cer: RawMessage,
         caps: Box<Capabilities>,
+        /// The address the connection comes from.
+        remote: std::net::IpAddr,
+        /// A certificate or the accept policy's source check vouches for the identity.
+        vouched: bool,
     },
     /// A connection's reader reports.
     Conn(ConnId, ConnEvent),
@@ -130,7 +134,16 @@ pub(crate) fn spawn_peer(
     };
     let handle = PeerHandle { tx, status };
     if let Ok(mut peers) = inner.peers.write() {
-        peers.insert(host.to_ascii_lowercase(), handle.clone());
+        match peers.entry(host.to_ascii_lowercase()) {
+            // Two connections claimed an unknown peer at once: the first one's task
+            // takes both (and its state machine refuses the second).
+            std::collections::hash_map::Entry::Occupied(e) if addr.is_none() => {
+                return e.get().clone();
+            }
+            e => {
+                e.insert_entry(handle.clone());
+            }
+        }
     }
     let span = tracing::info_span!("peer", host = %host);
     let task = tokio::spawn(tracing::Instrument::instrument(
@@ -247,9 +260,31 @@ impl PeerTask {
                 }
                 self.drain();
             }
-            PeerCmd::Incoming { conn, cer, caps } => {
+            PeerCmd::Incoming {
+                conn,
+                cer,
+                caps,
+                remote,
+                vouched,
+            } => {
                 let id = conn.id;
                 self.conns.insert(id, conn);
+                let dialled = self.addr.map(|a| a.ip());
+                if !crate::peer::may_contend(dialled, remote, vouched) {
+                    // Someone else claims the peer we dial: refuse it, keep ours.
+                    tracing::warn!(%remote, "CER claims a dialled peer from another address, refused");
+                    let answer = crate::peer::capabilities::cea(
+                        &self.node.inner.caps,
+                        &cer.header,
+                        rc::DIAMETER_UNKNOWN_PEER,
+                        Some("this peer is dialled at another address"),
+                        None,
+                    );
+                    self.queue_send(id, &answer);
+                    self.flush_conn(id);
+                    self.conns.remove(&id);
+                    return;
+                }
                 self.input(Input::Incoming {
                     conn: id,
                     cer,

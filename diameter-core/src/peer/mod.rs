@@ -31,7 +31,10 @@ pub mod watchdog;
 #[cfg(test)]
 mod tests;
 
-pub use accept::{check_incoming, AcceptPolicy, Rejection};
+pub use accept::{
+    check_incoming, may_contend, AcceptPolicy, Admission, Admitted, AllowedPeer, Rejection,
+    SourceNet, SourceNetError,
+};
 pub use capabilities::{Capabilities, CommonApplications, VendorApp};
 pub use watchdog::WatchdogState;
 

@@ -5,6 +5,8 @@ use crate::fields::{result_code, str_avp};
 use crate::header::Header;
 use std::collections::{HashMap, VecDeque};
 
+const LOOPBACK: std::net::IpAddr = std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST);
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 enum Side {
     A,
@@ -148,8 +150,9 @@ impl Pair {
                 if to != init && !accepted {
                     let local = self.local(to);
                     let idx = if to == Side::A { 0 } else { 1 };
-                    match check_incoming(&local, &self.policy[idx], &msg) {
-                        Ok(caps) => {
+                    match check_incoming(&local, &self.policy[idx], &msg, LOOPBACK) {
+                        Ok(admitted) => {
+                            let caps = admitted.caps;
                             self.conns.insert(c, (init, true));
                             self.queue.push_back((
                                 to,
@@ -481,7 +484,7 @@ fn open_pair_with_policy(policy: AcceptPolicy) -> Pair {
 fn unknown_peer_cea_has_e_bit() {
     let local = caps("server.example.net", &[4]);
     let cer = capabilities::cer(&caps("x.example.net", &[4]), 1, 1);
-    let rej = check_incoming(&local, &AcceptPolicy::AllowList(vec![]), &cer).unwrap_err();
+    let rej = check_incoming(&local, &AcceptPolicy::AllowList(vec![]), &cer, LOOPBACK).unwrap_err();
     let ans = rej.answer.unwrap();
     assert!(ans.header.is_error());
     assert_eq!(result_code(&ans), Some(rc::DIAMETER_UNKNOWN_PEER));
@@ -491,7 +494,7 @@ fn unknown_peer_cea_has_e_bit() {
 fn first_message_not_cer_is_dropped_without_answer() {
     let local = caps("server.example.net", &[4]);
     let dwr = messages::dwr(&caps("x", &[]), 1, 1);
-    let rej = check_incoming(&local, &AcceptPolicy::AnyPeer, &dwr).unwrap_err();
+    let rej = check_incoming(&local, &AcceptPolicy::AnyPeer, &dwr, LOOPBACK).unwrap_err();
     assert!(rej.answer.is_none());
 }
 

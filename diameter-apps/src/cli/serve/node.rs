@@ -2,8 +2,11 @@
 
 use crate::cli::config::ConfigFile;
 use crate::cli::exit::CliError;
+use diameter_core::node::TlsConfig;
+use diameter_core::peer::{AcceptPolicy, AllowedPeer, SourceNet};
 use diameter_core::DiameterIdentity;
 use std::net::SocketAddr;
+use std::path::PathBuf;
 
 /// The default listening address (RFC 6733 port).
 pub const DEFAULT_LISTEN: &str = "0.0.0.0:3868";
@@ -20,6 +23,43 @@ pub struct NodeFlags {
     /// Our Origin-Realm.
     #[arg(long, value_name = "REALM")]
     pub origin_realm: Option<String>,
+    /// Accept any peer with a valid CER, from any address. Without it, only the
+    /// [[peers]] of the configuration file are accepted, or, when there are none, peers
+    /// connecting from loopback (127.0.0.0/8, ::1); others get 3010 DIAMETER_UNKNOWN_PEER.
+    #[arg(long)]
+    pub accept_any: bool,
+    /// This node's TLS certificate chain (PEM). With --tls-key and --tls-ca, every
+    /// connection uses TLS and each peer's certificate must name its Origin-Host.
+    #[arg(long, value_name = "FILE")]
+    pub tls_cert: Option<PathBuf>,
+    /// The private key of --tls-cert (PEM: PKCS#8, PKCS#1 or SEC1).
+    #[arg(long, value_name = "FILE")]
+    pub tls_key: Option<PathBuf>,
+    /// The certificate authorities peers' certificates must chain to (PEM).
+    #[arg(long, value_name = "FILE")]
+    pub tls_ca: Option<PathBuf>,
+}
+
+/// The TLS files of a server.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsFiles {
+    /// Certificate chain (PEM), leaf first.
+    pub cert: PathBuf,
+    /// Private key (PEM).
+    pub key: PathBuf,
+    /// Trusted certificate authorities (PEM).
+    pub ca: PathBuf,
+}
+
+impl TlsFiles {
+    /// Reads the files.
+    pub fn load(&self) -> Result<TlsConfig, CliError> {
+        TlsConfig::from_pem_files(&self.cert, &self.key, &self.ca).map_err(|e| {
+            CliError::usage(format!(
+                "cannot load the TLS files: {e}\n  = fix: give a PEM certificate chain to --tls-cert, its private key to --tls-key and the CA certificates to --tls-ca"
+            ))
+        })
+    }
 }
 
 /// The resolved identity and address of a server.
@@ -31,6 +71,44 @@ pub struct NodeIdentity {
     pub origin_host: String,
     /// Origin-Realm.
     pub origin_realm: String,
+    /// Accept any peer (`--accept-any`, `accept_any = true`).
+    pub accept_any: bool,
+    /// TLS for every connection, when configured.
+    pub tls: Option<TlsFiles>,
+}
+
+impl NodeIdentity {
+    /// Who may connect: anyone with `accept_any`; else the `[[peers]]` (with or without an
+    /// address, each restricted to its `source`); with no peers, loopback peers only.
+    pub fn accept_policy(&self, peers: &[PeerSetting]) -> AcceptPolicy {
+        if self.accept_any {
+            AcceptPolicy::AnyPeer
+        } else if peers.is_empty() {
+            AcceptPolicy::LoopbackOnly
+        } else {
+            AcceptPolicy::AllowList(peers.iter().map(PeerSetting::to_allowed).collect())
+        }
+    }
+
+    /// Logs what the policy means, with a warning when it is open to anyone.
+    pub fn announce_policy(&self, peers: &[PeerSetting]) {
+        match self.accept_policy(peers) {
+            AcceptPolicy::AnyPeer => tracing::warn!(
+                "accept_any: any peer that sends a valid CER is accepted, from any address, under the Origin-Host it claims"
+            ),
+            AcceptPolicy::LoopbackOnly => tracing::info!(
+                "no [[peers]] configured: only peers connecting from loopback are accepted"
+            ),
+            AcceptPolicy::AllowList(list) => {
+                tracing::info!(peers = list.len(), "only the configured [[peers]] are accepted")
+            }
+        }
+    }
+
+    /// Loads the TLS files, if any.
+    pub fn tls_config(&self) -> Result<Option<TlsConfig>, CliError> {
+        self.tls.as_ref().map(TlsFiles::load).transpose()
+    }
 }
 
 /// The same keys as written in a configuration file, with their places.
@@ -42,6 +120,14 @@ pub struct NodeKeys {
     pub origin_host: Option<toml::Spanned<String>>,
     /// `origin_realm = "REALM"`.
     pub origin_realm: Option<toml::Spanned<String>>,
+    /// `accept_any = true|false`.
+    pub accept_any: Option<bool>,
+    /// `tls_cert = "FILE"`.
+    pub tls_cert: Option<PathBuf>,
+    /// `tls_key = "FILE"`.
+    pub tls_key: Option<PathBuf>,
+    /// `tls_ca = "FILE"`.
+    pub tls_ca: Option<PathBuf>,
 }
 
 /// Merges flags over file keys over defaults, checking each value.
@@ -100,10 +186,39 @@ pub fn resolve(
         "origin_realm",
         &default_realm,
     )?;
+    let cert = flags.tls_cert.clone().or_else(|| keys.tls_cert.clone());
+    let key = flags.tls_key.clone().or_else(|| keys.tls_key.clone());
+    let ca = flags.tls_ca.clone().or_else(|| keys.tls_ca.clone());
+    let tls = match (cert, key, ca) {
+        (Some(cert), Some(key), Some(ca)) => Some(TlsFiles { cert, key, ca }),
+        (None, None, None) => None,
+        _ => {
+            return Err(CliError::usage(
+                "TLS needs a certificate, its key and the CA certificates\n  = fix: give all of --tls-cert, --tls-key and --tls-ca (or tls_cert, tls_key and tls_ca), or none",
+            ))
+        }
+    };
+    for (path, what) in tls.iter().flat_map(|t| {
+        [
+            (&t.cert, "tls_cert"),
+            (&t.key, "tls_key"),
+            (&t.ca, "tls_ca"),
+        ]
+    }) {
+        if !path.is_file() {
+            return Err(CliError::usage(format!(
+                "{what} file {} does not exist\n  = fix: give an existing PEM file to --{}",
+                path.display(),
+                what.replace('_', "-")
+            )));
+        }
+    }
     Ok(NodeIdentity {
         listen,
         origin_host,
         origin_realm,
+        accept_any: flags.accept_any || keys.accept_any.unwrap_or(false),
+        tls,
     })
 }
 
@@ -118,7 +233,8 @@ pub struct PeerEntry {
     /// Accept this peer only from this source address or network (`"10.0.0.11"`,
     /// `"10.0.0.0/24"`, `"::1"`).
     pub source: Option<toml::Spanned<String>>,
-    /// Whether connections with this peer use TLS (default: the server's TLS setting).
+    /// Whether connections with this peer use TLS (default: the server's TLS setting;
+    /// `false` lets it connect, and be dialled, over plain TCP on a TLS server).
     pub tls: Option<bool>,
     /// OCS: the peer may send REFUND_ACCOUNT (default false).
     pub refund: Option<bool>,
@@ -133,8 +249,8 @@ pub struct PeerSetting {
     pub host: String,
     /// Where to connect; `None` to only accept it.
     pub address: Option<SocketAddr>,
-    /// The source address or network it must connect from, as written.
-    pub source: Option<String>,
+    /// The source address or network it must connect from.
+    pub source: Option<SourceNet>,
     /// TLS with this peer (`None`: the server's setting).
     pub tls: Option<bool>,
     /// The right to refund (OCS).
@@ -144,17 +260,32 @@ pub struct PeerSetting {
 }
 
 impl PeerSetting {
-    /// The diameter-core peer to connect to, for entries with an address.
+    /// The diameter-core peer to connect to, for entries with an address (over plain TCP
+    /// with `tls = false`).
     pub fn to_config(&self) -> Option<diameter_core::node::PeerConfig> {
-        self.address
-            .map(|a| diameter_core::node::PeerConfig::new(self.host.clone(), a))
+        let config = diameter_core::node::PeerConfig::new(self.host.clone(), self.address?);
+        Some(if self.tls == Some(false) {
+            config.plain()
+        } else {
+            config
+        })
+    }
+
+    /// The accept policy's entry for this peer.
+    pub fn to_allowed(&self) -> AllowedPeer {
+        let mut p = AllowedPeer::new(self.host.clone());
+        p.source = self.source;
+        p.plain = self.tls == Some(false);
+        p
     }
 }
 
-/// Checks `[[peers]]` entries: identities, duplicates and addresses.
+/// Checks `[[peers]]` entries: identities, duplicates, addresses and sources; `tls` is
+/// whether the server has TLS (`tls = true` on a peer needs it).
 pub fn peer_settings(
     entries: &[PeerEntry],
     file: &ConfigFile,
+    tls: bool,
 ) -> Result<Vec<PeerSetting>, CliError> {
     let mut peers: Vec<PeerSetting> = Vec::new();
     for p in entries {
@@ -183,10 +314,27 @@ pub fn peer_settings(
             })?),
             None => None,
         };
+        let source = match &p.source {
+            Some(s) => Some(s.get_ref().parse::<SourceNet>().map_err(|_| {
+                file.error(
+                    Some(s.span()),
+                    &format!("source {:?} is not an address or network", s.get_ref()),
+                    "write an address or a network, for example \"10.0.0.11\", \"10.0.0.0/24\" or \"2001:db8::/32\"",
+                )
+            })?),
+            None => None,
+        };
+        if p.tls == Some(true) && !tls {
+            return Err(file.error(
+                Some(p.host.span()),
+                &format!("peer {host:?} has tls = true but the server has no TLS certificate"),
+                "give tls_cert, tls_key and tls_ca (or --tls-cert, --tls-key and --tls-ca), or remove tls = true",
+            ));
+        }
         peers.push(PeerSetting {
             host: host.clone(),
             address,
-            source: p.source.as_ref().map(|s| s.get_ref().clone()),
+            source,
             tls: p.tls,
             refund: p.refund.unwrap_or(false),
             credentials: p.credentials.unwrap_or(false),
@@ -201,6 +349,33 @@ pub fn print_peers(peers: &[PeerSetting]) {
         let addr = p
             .address
             .map_or("(accept only)".to_owned(), |a| a.to_string());
-        println!("peer          {} {addr}", p.host);
+        let source = p.source.map(|s| format!(" from {s}")).unwrap_or_default();
+        let tls = match p.tls {
+            Some(true) => " tls",
+            Some(false) => " plain",
+            None => "",
+        };
+        println!("peer          {} {addr}{source}{tls}", p.host);
     }
+}
+
+/// Prints who may connect and the TLS files (loading them, so that bad PEM is reported),
+/// for `--check`.
+pub fn print_admission(node: &NodeIdentity, peers: &[PeerSetting]) -> Result<(), CliError> {
+    node.tls_config()?;
+    let accept = match node.accept_policy(peers) {
+        AcceptPolicy::AnyPeer => "any peer (accept_any)",
+        AcceptPolicy::LoopbackOnly => "loopback peers only",
+        AcceptPolicy::AllowList(_) => "the [[peers]] only",
+    };
+    println!("accept        {accept}");
+    if let Some(t) = &node.tls {
+        println!(
+            "tls           cert {} key {} ca {}",
+            t.cert.display(),
+            t.key.display(),
+            t.ca.display()
+        );
+    }
+    Ok(())
 }

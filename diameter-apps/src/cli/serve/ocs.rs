@@ -1,7 +1,8 @@
 //! `diameter serve ocs`: flags and configuration file of the online charging server.
 
 use super::node::{
-    peer_settings, print_peers, resolve, NodeFlags, NodeIdentity, NodeKeys, PeerEntry, PeerSetting,
+    peer_settings, print_admission, print_peers, resolve, NodeFlags, NodeIdentity, NodeKeys,
+    PeerEntry, PeerSetting,
 };
 use super::signal;
 use crate::admin::Target;
@@ -24,10 +25,16 @@ pub const EXAMPLE: &str = r#"    listen = "0.0.0.0:3868"
     tcc = 3600                         # session supervision, seconds
     validity_time = 1800               # Validity-Time of grants, seconds
     admin = "127.0.0.1:8080"           # operator actions: `diameter ocs reauth|abort`
+    accept_any = false                 # true: any peer from anywhere (default: [[peers]], else loopback)
+    tls_cert = "ocs.pem"               # optional TLS: certificate chain, key, CA (PEM)
+    tls_key = "ocs.key"
+    tls_ca = "ca.pem"
 
-    [[peers]]                          # optional: peers to connect to (a relay)
+    [[peers]]                          # optional; once listed, only [[peers]] may connect
     host = "dra.example.net"
-    address = "10.0.0.2:3868""#;
+    address = "10.0.0.2:3868"          # connect to it; omit to only accept it
+    source = "10.0.0.0/24"             # optional: accept it only from this network
+    tls = false                        # optional: plain TCP with this peer on a TLS server"#;
 
 /// Tariffs used when neither `--tariffs` nor `tariffs =` is given, so that a fresh
 /// `diameter serve ocs --auto-provision 100` answers CCRs: data at 1 minor unit per MiB,
@@ -79,10 +86,16 @@ Configuration file (TOML; flags override it):
     tcc = 3600                         # session supervision, seconds
     validity_time = 1800               # Validity-Time of grants, seconds
     admin = "127.0.0.1:8080"           # operator actions: `diameter ocs reauth|abort`
+    accept_any = false                 # true: any peer from anywhere (default: [[peers]], else loopback)
+    tls_cert = "ocs.pem"               # optional TLS: certificate chain, key, CA (PEM)
+    tls_key = "ocs.key"
+    tls_ca = "ca.pem"
 
-    [[peers]]                          # optional: peers to connect to (a relay)
+    [[peers]]                          # optional; once listed, only [[peers]] may connect
     host = "dra.example.net"
-    address = "10.0.0.2:3868""#))]
+    address = "10.0.0.2:3868"          # connect to it; omit to only accept it
+    source = "10.0.0.0/24"             # optional: accept it only from this network
+    tls = false                        # optional: plain TCP with this peer on a TLS server"#))]
 pub struct OcsArgs {
     /// Listening address and identity.
     #[command(flatten)]
@@ -126,6 +139,10 @@ struct OcsFile {
     tcc: Option<u64>,
     validity_time: Option<u32>,
     admin: Option<toml::Spanned<String>>,
+    accept_any: Option<bool>,
+    tls_cert: Option<PathBuf>,
+    tls_key: Option<PathBuf>,
+    tls_ca: Option<PathBuf>,
     #[serde(default)]
     peers: Vec<PeerEntry>,
 }
@@ -159,6 +176,10 @@ impl OcsFile {
             listen: self.listen.clone(),
             origin_host: self.origin_host.clone(),
             origin_realm: self.origin_realm.clone(),
+            accept_any: self.accept_any,
+            tls_cert: self.tls_cert.clone(),
+            tls_key: self.tls_key.clone(),
+            tls_ca: self.tls_ca.clone(),
         }
     }
 }
@@ -196,7 +217,7 @@ pub fn settings(args: &OcsArgs) -> Result<OcsSettings, CliError> {
         }
     }
     Ok(OcsSettings {
-        node,
+        node: node.clone(),
         store,
         accounts,
         tariffs,
@@ -204,7 +225,7 @@ pub fn settings(args: &OcsArgs) -> Result<OcsSettings, CliError> {
         tcc: file_keys.tcc,
         validity_time: file_keys.validity_time,
         peers: match &file {
-            Some(f) => peer_settings(&file_keys.peers, f)?,
+            Some(f) => peer_settings(&file_keys.peers, f, node.tls.is_some())?,
             None => Vec::new(),
         },
         admin: super::admin::resolve(args.admin, &file_keys.admin, file.as_ref())?,
@@ -255,6 +276,7 @@ pub fn run(args: &OcsArgs) -> CliResult {
         if let Some(a) = s.admin {
             println!("admin         {a}");
         }
+        print_admission(&s.node, &s.peers)?;
         print_peers(&s.peers);
         return Ok(OK);
     }
@@ -284,12 +306,15 @@ pub fn serve_options(s: &OcsSettings) -> ServeOptions {
         tcc: s.tcc.map_or(defaults.tcc, std::time::Duration::from_secs),
         validity_time: s.validity_time.unwrap_or(defaults.validity_time),
         peers: s.peers.iter().filter_map(PeerSetting::to_config).collect(),
+        accept: s.node.accept_policy(&s.peers),
         ..defaults
     }
 }
 
 async fn serve(s: OcsSettings) -> CliResult {
-    let opts = serve_options(&s);
+    let mut opts = serve_options(&s);
+    opts.tls = s.node.tls_config()?;
+    s.node.announce_policy(&s.peers);
     let handle = ocs::start(opts).await.map_err(|e| match e {
         ocs::Error::Io(e) => CliError::network(format!("cannot listen on {}: {e}", s.node.listen)),
         e => CliError::usage(format!("cannot start the online charging server: {e}")),

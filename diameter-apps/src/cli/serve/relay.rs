@@ -1,14 +1,14 @@
 //! `diameter serve relay`: a relay, proxy or redirect agent driven by a TOML routing table.
 
 use super::node::{
-    peer_settings, resolve, NodeFlags, NodeIdentity, NodeKeys, PeerEntry, PeerSetting,
+    peer_settings, print_admission, print_peers, resolve, NodeFlags, NodeIdentity, NodeKeys,
+    PeerEntry, PeerSetting,
 };
 use super::signal;
 use crate::cli::config::{load, ConfigFile};
 use crate::cli::exit::{CliError, CliResult, OK};
 use diameter_core::base::{app, DisconnectCause};
 use diameter_core::node::Node;
-use diameter_core::peer::AcceptPolicy;
 use diameter_core::routing::{Route, RouteAction, RoutingTable};
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -18,12 +18,17 @@ use toml::Spanned;
 pub const EXAMPLE: &str = r#"    listen = "0.0.0.0:3868"
     origin_host = "dra.example.net"
     origin_realm = "example.net"
-    accept_any = false              # true: any peer may connect, not only [[peers]]
+    accept_any = false              # true: any peer from anywhere (default: [[peers]], else loopback)
     metrics = "127.0.0.1:9100"      # optional Prometheus endpoint
+    tls_cert = "dra.pem"            # optional TLS: certificate chain, key, CA (PEM)
+    tls_key = "dra.key"
+    tls_ca = "ca.pem"
 
     [[peers]]
     host = "ocs1.example.net"       # the peer's Origin-Host
     address = "10.0.0.11:3868"      # connect to it; omit to only accept it
+    source = "10.0.0.0/24"          # optional: accept it only from this network
+    tls = false                     # optional: plain TCP with this peer on a TLS relay
 
     [[routes]]
     realm = "ocs.example.net"       # Destination-Realm; omit for the default route
@@ -42,12 +47,17 @@ Configuration file (TOML; flags override it):
 ", r#"    listen = "0.0.0.0:3868"
     origin_host = "dra.example.net"
     origin_realm = "example.net"
-    accept_any = false              # true: any peer may connect, not only [[peers]]
+    accept_any = false              # true: any peer from anywhere (default: [[peers]], else loopback)
     metrics = "127.0.0.1:9100"      # optional Prometheus endpoint
+    tls_cert = "dra.pem"            # optional TLS: certificate chain, key, CA (PEM)
+    tls_key = "dra.key"
+    tls_ca = "ca.pem"
 
     [[peers]]
     host = "ocs1.example.net"       # the peer's Origin-Host
     address = "10.0.0.11:3868"      # connect to it; omit to only accept it
+    source = "10.0.0.0/24"          # optional: accept it only from this network
+    tls = false                     # optional: plain TCP with this peer on a TLS relay
 
     [[routes]]
     realm = "ocs.example.net"       # Destination-Realm; omit for the default route
@@ -74,6 +84,9 @@ struct RelayFile {
     origin_realm: Option<Spanned<String>>,
     accept_any: Option<bool>,
     metrics: Option<Spanned<String>>,
+    tls_cert: Option<PathBuf>,
+    tls_key: Option<PathBuf>,
+    tls_ca: Option<PathBuf>,
     #[serde(default)]
     peers: Vec<PeerEntry>,
     #[serde(default)]
@@ -110,8 +123,6 @@ pub struct RelaySettings {
     pub table: RoutingTable,
     /// The routes, in file order.
     pub routes: Vec<Route>,
-    /// Accept any peer with a valid CER, not only the configured ones.
-    pub accept_any: bool,
     /// Where to serve Prometheus metrics.
     pub metrics: Option<SocketAddr>,
 }
@@ -123,9 +134,13 @@ pub fn settings(args: &RelayArgs) -> Result<RelaySettings, CliError> {
         listen: f.listen.clone(),
         origin_host: f.origin_host.clone(),
         origin_realm: f.origin_realm.clone(),
+        accept_any: f.accept_any,
+        tls_cert: f.tls_cert.clone(),
+        tls_key: f.tls_key.clone(),
+        tls_ca: f.tls_ca.clone(),
     };
     let node = resolve(&args.node, &keys, Some(&file), "dra.localdomain")?;
-    let peers = peer_settings(&f.peers, &file)?;
+    let peers = peer_settings(&f.peers, &file, node.tls.is_some())?;
     let mut table = RoutingTable::new();
     let mut routes = Vec::new();
     for r in &f.routes {
@@ -187,7 +202,6 @@ pub fn settings(args: &RelayArgs) -> Result<RelaySettings, CliError> {
     };
     Ok(RelaySettings {
         node,
-        accept_any: f.accept_any.unwrap_or(peers.is_empty()),
         peers,
         table,
         routes,
@@ -202,12 +216,8 @@ pub fn run(args: &RelayArgs) -> CliResult {
         println!("listen        {}", s.node.listen);
         println!("origin_host   {}", s.node.origin_host);
         println!("origin_realm  {}", s.node.origin_realm);
-        for p in &s.peers {
-            let addr = p
-                .address
-                .map_or("(accept only)".to_owned(), |a| a.to_string());
-            println!("peer          {} {addr}", p.host);
-        }
+        print_admission(&s.node, &s.peers)?;
+        print_peers(&s.peers);
         for r in &s.routes {
             let realm = r.realm.as_deref().unwrap_or("*");
             let app = r.application_id.map_or("*".to_owned(), |a| a.to_string());
@@ -228,12 +238,13 @@ async fn serve(s: RelaySettings) -> CliResult {
         .origin_realm(s.node.origin_realm.clone())
         .product_name("diameter-rs relay")
         .auth_application(app::RELAY)
-        .listen(s.node.listen);
-    if !s.accept_any {
-        b = b.accept_policy(AcceptPolicy::AllowList(
-            s.peers.iter().map(|p| p.host.clone()).collect(),
-        ));
+        .agent(true)
+        .listen(s.node.listen)
+        .accept_policy(s.node.accept_policy(&s.peers));
+    if let Some(tls) = s.node.tls_config()? {
+        b = b.tls(tls);
     }
+    s.node.announce_policy(&s.peers);
     if let Some(m) = s.metrics {
         b = b.metrics(m);
     }

@@ -1,7 +1,8 @@
 //! `diameter serve sip`: flags and configuration file of the SIP AAA server.
 
 use super::node::{
-    peer_settings, print_peers, resolve, NodeFlags, NodeIdentity, NodeKeys, PeerEntry, PeerSetting,
+    peer_settings, print_admission, print_peers, resolve, NodeFlags, NodeIdentity, NodeKeys,
+    PeerEntry, PeerSetting,
 };
 use super::signal;
 use crate::admin::Target;
@@ -21,6 +22,10 @@ pub const EXAMPLE: &str = r#"    listen = "0.0.0.0:3868"
     store = "sqlite://sip.db"          # or postgres://user:pass@db/sip
     users = "users.toml"
     admin = "127.0.0.1:8080"           # operator actions: `diameter sip deregister|push-profile`
+    accept_any = false                 # true: any peer from anywhere (default: [[peers]], else loopback)
+    tls_cert = "aaa.pem"               # optional TLS: certificate chain, key, CA (PEM)
+    tls_key = "aaa.key"
+    tls_ca = "ca.pem"
     auth_window = 600                  # s: a SAR (RE_)REGISTRATION needs an authentication this recent
     nonce_lifetime = 300               # s: how long a Digest nonce (single use) is accepted
 
@@ -31,7 +36,9 @@ pub const EXAMPLE: &str = r#"    listen = "0.0.0.0:3868"
     credentials = true                 # may receive Digest-HA1 and check responses itself
     [[peers]]                          # a peer to connect to (a relay)
     host = "dra.example.net"
-    address = "10.0.0.2:3868""#;
+    address = "10.0.0.2:3868"          # connect to it; omit to only accept it
+    source = "10.0.0.0/24"             # optional: accept it only from this network
+    tls = false                        # optional: plain TCP with this peer on a TLS server"#;
 
 /// Arguments of `diameter serve sip`.
 #[derive(Debug, clap::Args)]
@@ -50,6 +57,10 @@ Configuration file (TOML; flags override it):
     store = "sqlite://sip.db"          # or postgres://user:pass@db/sip
     users = "users.toml"
     admin = "127.0.0.1:8080"           # operator actions: `diameter sip deregister|push-profile`
+    accept_any = false                 # true: any peer from anywhere (default: [[peers]], else loopback)
+    tls_cert = "aaa.pem"               # optional TLS: certificate chain, key, CA (PEM)
+    tls_key = "aaa.key"
+    tls_ca = "ca.pem"
     auth_window = 600                  # s: a SAR (RE_)REGISTRATION needs an authentication this recent
     nonce_lifetime = 300               # s: how long a Digest nonce (single use) is accepted
 
@@ -60,7 +71,9 @@ Configuration file (TOML; flags override it):
     credentials = true                 # may receive Digest-HA1 and check responses itself
     [[peers]]                          # a peer to connect to (a relay)
     host = "dra.example.net"
-    address = "10.0.0.2:3868""#))]
+    address = "10.0.0.2:3868"          # connect to it; omit to only accept it
+    source = "10.0.0.0/24"             # optional: accept it only from this network
+    tls = false                        # optional: plain TCP with this peer on a TLS server"#))]
 pub struct SipArgs {
     /// Listening address and identity.
     #[command(flatten)]
@@ -94,6 +107,10 @@ struct SipFile {
     admin: Option<toml::Spanned<String>>,
     auth_window: Option<u64>,
     nonce_lifetime: Option<u64>,
+    accept_any: Option<bool>,
+    tls_cert: Option<PathBuf>,
+    tls_key: Option<PathBuf>,
+    tls_ca: Option<PathBuf>,
     #[serde(default)]
     peers: Vec<PeerEntry>,
 }
@@ -124,6 +141,10 @@ impl SipFile {
             listen: self.listen.clone(),
             origin_host: self.origin_host.clone(),
             origin_realm: self.origin_realm.clone(),
+            accept_any: self.accept_any,
+            tls_cert: self.tls_cert.clone(),
+            tls_key: self.tls_key.clone(),
+            tls_ca: self.tls_ca.clone(),
         }
     }
 }
@@ -162,7 +183,7 @@ pub fn settings(args: &SipArgs) -> Result<SipSettings, CliError> {
         _ => None,
     };
     let peers = match &file {
-        Some(f) => peer_settings(&keys.peers, f)?,
+        Some(f) => peer_settings(&keys.peers, f, node.tls.is_some())?,
         None => Vec::new(),
     };
     let admin = super::admin::resolve(args.admin, &keys.admin, file.as_ref())?;
@@ -201,6 +222,7 @@ pub fn run(args: &SipArgs) -> CliResult {
         if let Some(a) = s.admin {
             println!("admin         {a}");
         }
+        print_admission(&s.node, &s.peers)?;
         let o = serve_options(&s);
         if let Some(cfg) = &o.server {
             println!("auth_window   {} s", cfg.auth_window.as_secs());
@@ -235,6 +257,8 @@ pub fn serve_options(s: &SipSettings) -> ServeOptions {
                 credentials: p.credentials,
             })
             .collect(),
+        accept: s.node.accept_policy(&s.peers),
+        tls: None, // set from the certificate files when serving
         server: Some(server_config(s)),
     }
 }
@@ -253,7 +277,10 @@ fn server_config(s: &SipSettings) -> ServerConfig {
 }
 
 async fn serve(s: SipSettings) -> CliResult {
-    let handle = sip::start(serve_options(&s)).await.map_err(|e| match e {
+    let mut opts = serve_options(&s);
+    opts.tls = s.node.tls_config()?;
+    s.node.announce_policy(&s.peers);
+    let handle = sip::start(opts).await.map_err(|e| match e {
         sip::Error::Io(e) => CliError::network(format!("cannot listen on {}: {e}", s.node.listen)),
         e => CliError::usage(format!("cannot start the SIP server: {e}")),
     })?;
