@@ -8,10 +8,12 @@ use crate::admin::Target;
 use crate::cli::config::{load, ConfigFile};
 use crate::cli::exit::{CliError, CliResult, OK};
 use crate::ocs::rating::Tariffs;
+use crate::ocs::store::PgOptions;
 use crate::ocs::{self, ServeOptions};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
 /// An example configuration file, shown in help and in configuration errors.
 pub const EXAMPLE: &str = r#"    listen = "0.0.0.0:3868"
@@ -24,10 +26,17 @@ pub const EXAMPLE: &str = r#"    listen = "0.0.0.0:3868"
     tcc = 3600                         # session supervision, seconds
     validity_time = 1800               # Validity-Time of grants, seconds
     admin = "127.0.0.1:8080"           # operator actions: `diameter ocs reauth|abort`
+    answer_timeout_ms = 4000           # store too slow: answer 3004 TOO_BUSY (E bit)
+    pg_statement_timeout_ms = 3000     # PostgreSQL statement_timeout (also pg_lock_timeout_ms,
+    pg_pool = 8                        #   pg_connect_timeout_ms, pg_pool_wait_ms)
 
     [[peers]]                          # optional: peers to connect to (a relay)
     host = "dra.example.net"
-    address = "10.0.0.2:3868""#;
+    address = "10.0.0.2:3868"
+
+    [[peers]]                          # a client that may send REFUND_ACCOUNT
+    host = "smsc.example.net"
+    refund = true"#;
 
 /// Tariffs used when neither `--tariffs` nor `tariffs =` is given, so that a fresh
 /// `diameter serve ocs --auto-provision 100` answers CCRs: data at 1 minor unit per MiB,
@@ -79,10 +88,17 @@ Configuration file (TOML; flags override it):
     tcc = 3600                         # session supervision, seconds
     validity_time = 1800               # Validity-Time of grants, seconds
     admin = "127.0.0.1:8080"           # operator actions: `diameter ocs reauth|abort`
+    answer_timeout_ms = 4000           # store too slow: answer 3004 TOO_BUSY (E bit)
+    pg_statement_timeout_ms = 3000     # PostgreSQL statement_timeout (also pg_lock_timeout_ms,
+    pg_pool = 8                        #   pg_connect_timeout_ms, pg_pool_wait_ms)
 
     [[peers]]                          # optional: peers to connect to (a relay)
     host = "dra.example.net"
-    address = "10.0.0.2:3868""#))]
+    address = "10.0.0.2:3868"
+
+    [[peers]]                          # a client that may send REFUND_ACCOUNT
+    host = "smsc.example.net"
+    refund = true"#))]
 pub struct OcsArgs {
     /// Listening address and identity.
     #[command(flatten)]
@@ -126,6 +142,13 @@ struct OcsFile {
     tcc: Option<u64>,
     validity_time: Option<u32>,
     admin: Option<toml::Spanned<String>>,
+    answer_timeout_ms: Option<u64>,
+    sweep_batch: Option<usize>,
+    pg_pool: Option<usize>,
+    pg_pool_wait_ms: Option<u64>,
+    pg_connect_timeout_ms: Option<u64>,
+    pg_statement_timeout_ms: Option<u64>,
+    pg_lock_timeout_ms: Option<u64>,
     #[serde(default)]
     peers: Vec<PeerEntry>,
 }
@@ -151,6 +174,12 @@ pub struct OcsSettings {
     pub peers: Vec<PeerSetting>,
     /// Where the admin endpoint listens, if anywhere.
     pub admin: Option<SocketAddr>,
+    /// `answer_timeout_ms`: a CCR whose store work takes longer is answered 3004.
+    pub answer_timeout: Option<Duration>,
+    /// `sweep_batch`: expired sessions closed per store transaction.
+    pub sweep_batch: Option<usize>,
+    /// `pg_*`: PostgreSQL pool size and timeouts.
+    pub pg: PgOptions,
 }
 
 impl OcsFile {
@@ -208,6 +237,20 @@ pub fn settings(args: &OcsArgs) -> Result<OcsSettings, CliError> {
             None => Vec::new(),
         },
         admin: super::admin::resolve(args.admin, &file_keys.admin, file.as_ref())?,
+        answer_timeout: file_keys.answer_timeout_ms.map(Duration::from_millis),
+        sweep_batch: file_keys.sweep_batch,
+        pg: {
+            let d = PgOptions::default();
+            let ms = |v: Option<u64>, def: Duration| v.map_or(def, Duration::from_millis);
+            PgOptions {
+                pool: file_keys.pg_pool.unwrap_or(d.pool),
+                pool_wait: ms(file_keys.pg_pool_wait_ms, d.pool_wait),
+                connect_timeout: ms(file_keys.pg_connect_timeout_ms, d.connect_timeout),
+                statement_timeout: ms(file_keys.pg_statement_timeout_ms, d.statement_timeout),
+                lock_timeout: ms(file_keys.pg_lock_timeout_ms, d.lock_timeout),
+                ..d
+            }
+        },
     })
 }
 
@@ -255,7 +298,11 @@ pub fn run(args: &OcsArgs) -> CliResult {
         if let Some(a) = s.admin {
             println!("admin         {a}");
         }
+        println!("answer_timeout {} ms", o.answer_timeout.as_millis());
         print_peers(&s.peers);
+        for p in s.peers.iter().filter(|p| p.refund) {
+            println!("refund right  {}", p.host);
+        }
         return Ok(OK);
     }
     signal::runtime()?.block_on(serve(s))
@@ -284,6 +331,15 @@ pub fn serve_options(s: &OcsSettings) -> ServeOptions {
         tcc: s.tcc.map_or(defaults.tcc, std::time::Duration::from_secs),
         validity_time: s.validity_time.unwrap_or(defaults.validity_time),
         peers: s.peers.iter().filter_map(PeerSetting::to_config).collect(),
+        refund_peers: s
+            .peers
+            .iter()
+            .filter(|p| p.refund)
+            .map(|p| p.host.clone())
+            .collect(),
+        answer_timeout: s.answer_timeout.unwrap_or(defaults.answer_timeout),
+        sweep_batch: s.sweep_batch.unwrap_or(defaults.sweep_batch),
+        pg: s.pg.clone(),
         ..defaults
     }
 }
