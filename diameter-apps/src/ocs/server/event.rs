@@ -157,6 +157,11 @@ impl ChargingServer {
         } else {
             self.store.apply(&batch, now_ms)?
         };
+        if out.clash {
+            tracing::warn!(session = %ccr.session_id, %peer, "ocs: event reusing a request key of another account refused");
+            cca.result_code = base_rc::DIAMETER_UNABLE_TO_COMPLY;
+            return Ok(());
+        }
         let answers = items
             .iter()
             .enumerate()

@@ -128,7 +128,8 @@ pub struct BatchOutcome {
     /// [`Batch::require_session`] was set and the session is not open (or not this
     /// account's and peer's).
     pub unknown_session: bool,
-    /// [`Op::OpenSession`] found the session open for another account or peer: nothing ran.
+    /// [`Op::OpenSession`] found the session open for another account or peer, or the
+    /// batch's key was saved for another account: nothing ran.
     pub clash: bool,
     /// One per operation: the debit reference recorded by an [`Op::Debit`], else empty.
     pub references: Vec<String>,
@@ -207,7 +208,8 @@ pub(crate) trait Tx {
     fn lock_account(&mut self, id: AccountId) -> Result<Option<(i64, i64)>, StoreError>;
     fn set_account(&mut self, id: AccountId, balance: i64, reserved: i64)
         -> Result<(), StoreError>;
-    fn saved_outcome(&mut self, key: &str) -> Result<Option<String>, StoreError>;
+    /// (account, outcome) saved under a request key.
+    fn saved_outcome(&mut self, key: &str) -> Result<Option<(AccountId, String)>, StoreError>;
     fn save_outcome(
         &mut self,
         key: &str,
@@ -266,11 +268,6 @@ pub(crate) fn run(tx: &mut dyn Tx, batch: &Batch, now_ms: i64) -> Result<BatchOu
     let (mut balance, mut reserved) = tx
         .lock_account(batch.account)?
         .ok_or(StoreError::NoSuchAccount(batch.account))?;
-    if let Some(key) = &batch.key {
-        if let Some(saved) = tx.saved_outcome(key)? {
-            return BatchOutcome::decode(&saved);
-        }
-    }
     let refused = |clash: bool| BatchOutcome {
         balance,
         reserved,
@@ -278,6 +275,15 @@ pub(crate) fn run(tx: &mut dyn Tx, batch: &Batch, now_ms: i64) -> Result<BatchOu
         clash,
         ..BatchOutcome::default()
     };
+    if let Some(key) = &batch.key {
+        if let Some((account, saved)) = tx.saved_outcome(key)? {
+            // The same key for another account is not a retransmission.
+            if account != batch.account {
+                return Ok(refused(true));
+            }
+            return BatchOutcome::decode(&saved);
+        }
+    }
     let session = batch.session.as_deref();
     let peer = batch.peer.as_deref();
     if batch.require_session {

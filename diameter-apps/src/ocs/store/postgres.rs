@@ -75,6 +75,20 @@ impl Drop for Pooled<'_> {
     }
 }
 
+impl Drop for PgStore {
+    fn drop(&mut self) {
+        // Closing a `postgres::Client` blocks on its own runtime, which panics inside an async
+        // context (the last `Arc` of an OCS may go away on a tokio worker): close them on a
+        // plain thread.
+        let idle = std::mem::take(self.idle.get_mut().unwrap_or_else(|e| e.into_inner()));
+        if !idle.is_empty() {
+            let _ = std::thread::Builder::new()
+                .name("pg-close".into())
+                .spawn(move || drop(idle));
+        }
+    }
+}
+
 impl PgStore {
     /// [`PgStore::connect_with`] with `pool` connections and the default timeouts.
     pub fn connect(url: &str, pool: usize) -> Result<PgStore, StoreError> {
@@ -478,14 +492,14 @@ impl Tx for PgTx<'_> {
         Ok(())
     }
 
-    fn saved_outcome(&mut self, key: &str) -> Result<Option<String>, StoreError> {
+    fn saved_outcome(&mut self, key: &str) -> Result<Option<(AccountId, String)>, StoreError> {
         Ok(self
             .0
             .query_opt(
-                "SELECT outcome FROM requests WHERE request_key = $1",
+                "SELECT account_id, outcome FROM requests WHERE request_key = $1",
                 &[&key],
             )?
-            .map(|r| r.get(0)))
+            .map(|r| (r.get(0), r.get(1))))
     }
 
     fn save_outcome(

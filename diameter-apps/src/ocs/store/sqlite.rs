@@ -408,11 +408,11 @@ impl Tx for SqliteTx<'_> {
         Ok(())
     }
 
-    fn saved_outcome(&mut self, key: &str) -> Result<Option<String>, StoreError> {
+    fn saved_outcome(&mut self, key: &str) -> Result<Option<(AccountId, String)>, StoreError> {
         Ok(self
             .0
-            .prepare_cached("SELECT outcome FROM requests WHERE request_key = ?1")?
-            .query_row(params![key], |r| r.get(0))
+            .prepare_cached("SELECT account_id, outcome FROM requests WHERE request_key = ?1")?
+            .query_row(params![key], |r| Ok((r.get(0)?, r.get(1)?)))
             .optional()?)
     }
 
