@@ -122,6 +122,14 @@ async fn refunds_need_the_right_and_an_earlier_debit() {
         .clone()
         .expect("a debit's CCA carries Refund-Information");
     assert_eq!(lab.money(ALICE), (991, 0));
+    // A peer without the refund right gets no reference (nor would it need one).
+    let cca: Cca = evil
+        .send(&from(sms_event("evil;d", BOB, RequestedAction::DirectDebiting), EVIL), 4)
+        .await
+        .unwrap();
+    assert_eq!(cca.result_code, 2001);
+    assert_eq!(cca.multiple_services_credit_control[0].refund_information, None);
+    assert_eq!(lab.money(BOB), (991, 0));
 
     // The attack: a command-level REFUND_ACCOUNT of 10^12 units from a peer without
     // the right, its Origin-Host AVP forged to the SMSC's, carrying the real reference.
@@ -178,7 +186,7 @@ async fn refunds_need_the_right_and_an_earlier_debit() {
     let cca: Cca = smsc.send(&too_much, 4).await.unwrap();
     assert_eq!(mscc_code(&cca), Some(base_rc::DIAMETER_INVALID_AVP_VALUE));
     assert_eq!(lab.money(ALICE), (991, 0));
-    assert_eq!(lab.money(BOB), (1000, 0));
+    assert_eq!(lab.money(BOB), (991, 0));
 
     // The real refund restores the balance exactly once: a retransmission gets the same
     // answer, a second refund of the same debit is refused.

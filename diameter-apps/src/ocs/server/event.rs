@@ -1,8 +1,9 @@
 //! Event charging (CCR-EVENT): direct debiting, refund, balance check and price enquiry.
 //!
-//! A direct debit is recorded under a fresh random reference that its CCA returns in
-//! Refund-Information (TS 32.299; in the MSCC, or at command level for an event without
-//! MSCC). REFUND_ACCOUNT is served only to peers given the right
+//! A direct debit from a peer with the refund right is recorded under a fresh random
+//! reference that its CCA returns in Refund-Information (TS 32.299; in the MSCC, or at
+//! command level for an event without MSCC). Other peers get no Refund-Information (it has
+//! the M bit, which a plain RFC 4006 client rejects, and they could not use it). REFUND_ACCOUNT is served only to peers given the right
 //! ([`super::ServerConfig::refund_peers`]; others get 5003 DIAMETER_AUTHORIZATION_REJECTED)
 //! and only against such a reference of the same subscriber, for at most what that debit
 //! left to refund.
@@ -122,6 +123,9 @@ impl ChargingServer {
             });
             return Ok(());
         }
+        // Refund-Information (a TS 32.299 AVP with the M bit, which a plain RFC 4006 client
+        // rejects) goes only to peers that may refund: they are the ones that can use it.
+        let issue_references = self.may_refund(peer);
         // Refund items refused before the store: (item index, Result-Code).
         let mut refused: Vec<(usize, u32)> = Vec::new();
         for (n, item) in items.iter_mut().enumerate() {
@@ -148,7 +152,7 @@ impl ChargingServer {
                 batch.ops.push(Op::Debit {
                     amount,
                     partial: false,
-                    reference: new_reference(),
+                    reference: issue_references.then(new_reference).flatten(),
                 });
             }
         }
