@@ -11,8 +11,8 @@ use diameter_apps::ocs::rating::Tariffs;
 use diameter_apps::ocs::server::{ChargingServer, ServerConfig};
 use diameter_apps::ocs::store::{self, IdKind, NewAccount, PgOptions, SubscriberId};
 use diameter_apps::ocs::{start, OcsHandle, ServeOptions};
-use diameter_core::node::{Node, PeerConfig, RequestError};
 use diameter_core::bytes::Bytes;
+use diameter_core::node::{Node, PeerConfig, RequestError};
 use ocs_common::ccr::*;
 use std::path::PathBuf;
 use std::time::{Duration, Instant, SystemTime};
@@ -30,7 +30,11 @@ struct Lab {
 
 impl Lab {
     /// An OCS on loopback with ALICE and BOB (1000 each); SMSC has the refund right.
-    async fn start(name: &str, store: Option<String>, tweak: impl FnOnce(&mut ServeOptions)) -> Lab {
+    async fn start(
+        name: &str,
+        store: Option<String>,
+        tweak: impl FnOnce(&mut ServeOptions),
+    ) -> Lab {
         let dir = std::env::temp_dir().join(format!("ocs-hostile-{name}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
@@ -63,11 +67,17 @@ impl Lab {
             .origin_host(host)
             .origin_realm("example.net")
             .auth_application(4)
-            .peer(PeerConfig::new("ocs.example.net", self.ocs.local_addrs()[0]))
+            .peer(PeerConfig::new(
+                "ocs.example.net",
+                self.ocs.local_addrs()[0],
+            ))
             .build()
             .await
             .unwrap();
-        assert!(node.wait_peer("ocs.example.net", Duration::from_secs(10)).await);
+        assert!(
+            node.wait_peer("ocs.example.net", Duration::from_secs(10))
+                .await
+        );
         node
     }
 
@@ -96,7 +106,10 @@ fn from(mut c: Ccr, origin_host: &str) -> Ccr {
 }
 
 fn refund_of(who: &str, session: &str, info: Option<Bytes>) -> Ccr {
-    let mut c = from(sms_event(session, who, RequestedAction::RefundAccount), SMSC);
+    let mut c = from(
+        sms_event(session, who, RequestedAction::RefundAccount),
+        SMSC,
+    );
     c.multiple_services_credit_control[0].refund_information = info;
     c
 }
@@ -114,7 +127,10 @@ async fn refunds_need_the_right_and_an_earlier_debit() {
     let evil = lab.client(EVIL).await;
 
     // A debit of one SMS (9) from the SMSC; its CCA names the debit.
-    let debit = from(sms_event("smsc;d1", ALICE, RequestedAction::DirectDebiting), SMSC);
+    let debit = from(
+        sms_event("smsc;d1", ALICE, RequestedAction::DirectDebiting),
+        SMSC,
+    );
     let cca: Cca = smsc.send(&debit, 4).await.unwrap();
     assert_eq!(cca.result_code, 2001);
     let info = cca.multiple_services_credit_control[0]
@@ -124,11 +140,20 @@ async fn refunds_need_the_right_and_an_earlier_debit() {
     assert_eq!(lab.money(ALICE), (991, 0));
     // A peer without the refund right gets no reference (nor would it need one).
     let cca: Cca = evil
-        .send(&from(sms_event("evil;d", BOB, RequestedAction::DirectDebiting), EVIL), 4)
+        .send(
+            &from(
+                sms_event("evil;d", BOB, RequestedAction::DirectDebiting),
+                EVIL,
+            ),
+            4,
+        )
         .await
         .unwrap();
     assert_eq!(cca.result_code, 2001);
-    assert_eq!(cca.multiple_services_credit_control[0].refund_information, None);
+    assert_eq!(
+        cca.multiple_services_credit_control[0].refund_information,
+        None
+    );
     assert_eq!(lab.money(BOB), (991, 0));
 
     // The issue's attack: a command-level REFUND_ACCOUNT of 10^12 units from a peer without
@@ -155,7 +180,10 @@ async fn refunds_need_the_right_and_an_earlier_debit() {
     assert_eq!(lab.money(ALICE), (991, 0));
 
     // With the right: no reference, a forged one, another subscriber's, or too much.
-    let cca: Cca = smsc.send(&refund_of(ALICE, "smsc;r1", None), 4).await.unwrap();
+    let cca: Cca = smsc
+        .send(&refund_of(ALICE, "smsc;r1", None), 4)
+        .await
+        .unwrap();
     assert_eq!(mscc_code(&cca), Some(base_rc::DIAMETER_MISSING_AVP));
     assert_ne!(cca.result_code, 2001);
     let mut forged = info.to_vec();
@@ -166,7 +194,10 @@ async fn refunds_need_the_right_and_an_earlier_debit() {
         .unwrap();
     assert_eq!(mscc_code(&cca), Some(base_rc::DIAMETER_INVALID_AVP_VALUE));
     let cca: Cca = smsc
-        .send(&refund_of(ALICE, "smsc;r3", Some(Bytes::from_static(b"x"))), 4)
+        .send(
+            &refund_of(ALICE, "smsc;r3", Some(Bytes::from_static(b"x"))),
+            4,
+        )
         .await
         .unwrap();
     assert_eq!(mscc_code(&cca), Some(base_rc::DIAMETER_INVALID_AVP_VALUE));
@@ -248,14 +279,22 @@ fn a_refund_that_would_overflow_the_balance_is_refused() {
     let ocs = ChargingServer::new(store.clone(), Tariffs::parse(TARIFFS).unwrap(), cfg);
     let now = SystemTime::now();
     let cca = ocs.handle_ccr(
-        from(sms_event("smsc;1", ALICE, RequestedAction::DirectDebiting), SMSC),
+        from(
+            sms_event("smsc;1", ALICE, RequestedAction::DirectDebiting),
+            SMSC,
+        ),
         now,
     );
-    let info = cca.multiple_services_credit_control[0].refund_information.clone();
+    let info = cca.multiple_services_credit_control[0]
+        .refund_information
+        .clone();
     assert_eq!(store.account(id).unwrap().unwrap().balance, 91);
     // The operator tops the account up to the largest balance there is.
     store.adjust_balance(id, i64::MAX - 91, 0).unwrap();
-    assert!(store.adjust_balance(id, 1, 0).is_err(), "top-up overflow refused");
+    assert!(
+        store.adjust_balance(id, 1, 0).is_err(),
+        "top-up overflow refused"
+    );
     let cca = ocs.handle_ccr(refund_of(ALICE, "smsc;2", info), now);
     assert_eq!(mscc_code(&cca), Some(base_rc::DIAMETER_UNABLE_TO_COMPLY));
     assert_eq!(store.account(id).unwrap().unwrap().balance, i64::MAX);
@@ -353,7 +392,10 @@ fn tcc_sweep_releases_everything_but_a_broken_session_quickly() {
         let mut db = rusqlite::Connection::open(&path).unwrap();
         let tx = db.transaction().unwrap();
         for i in 0..N {
-            let (s, account) = (format!("pgw;sweep;{i:05}"), if i % 2 == 0 { alice } else { bob });
+            let (s, account) = (
+                format!("pgw;sweep;{i:05}"),
+                if i % 2 == 0 { alice } else { bob },
+            );
             tx.execute(
                 "INSERT INTO sessions (session_id, account_id, expires_at, created_at, peer)
                  VALUES (?1, ?2, ?3, 0, 'pgw.example.net')",
@@ -398,8 +440,14 @@ fn tcc_sweep_releases_everything_but_a_broken_session_quickly() {
     let started = Instant::now();
     let closed = ocs.expire_sessions(now).unwrap();
     let took = started.elapsed();
-    assert_eq!(closed.len(), N as usize, "every expired session but the broken one");
-    assert!(!closed.iter().any(|s| s == "pgw;poisoned" || s == "pgw;live"));
+    assert_eq!(
+        closed.len(),
+        N as usize,
+        "every expired session but the broken one"
+    );
+    assert!(!closed
+        .iter()
+        .any(|s| s == "pgw;poisoned" || s == "pgw;live"));
     assert!(took < Duration::from_secs(20), "sweep took {took:?}");
     eprintln!("swept {N} sessions in {took:?}");
     let a = store.account(alice).unwrap().unwrap();
@@ -445,7 +493,12 @@ async fn a_silent_database_gives_3004_not_a_hang() {
     let pgw = lab.client(PGW).await;
     let session = |n: u32| {
         let mut i = from(
-            base(&format!("pgw;stall;{n}"), CcRequestType::InitialRequest, 0, GY),
+            base(
+                &format!("pgw;stall;{n}"),
+                CcRequestType::InitialRequest,
+                0,
+                GY,
+            ),
             PGW,
         );
         i.subscription_id = vec![msisdn(ALICE)];
@@ -470,7 +523,10 @@ async fn a_silent_database_gives_3004_not_a_hang() {
             }
             other => panic!("expected 3004 with the E bit, got {other:?}"),
         }
-        assert!(took < answer_timeout + Duration::from_secs(2), "took {took:?}");
+        assert!(
+            took < answer_timeout + Duration::from_secs(2),
+            "took {took:?}"
+        );
     }
 
     // It comes back: requests are served again.
@@ -480,7 +536,10 @@ async fn a_silent_database_gives_3004_not_a_hang() {
         match pgw.send::<_, Cca>(&session(10), 4).await {
             Ok(cca) if cca.result_code == 2001 => break,
             other => {
-                assert!(Instant::now() < deadline, "not served after SIGCONT: {other:?}");
+                assert!(
+                    Instant::now() < deadline,
+                    "not served after SIGCONT: {other:?}"
+                );
                 tokio::time::sleep(Duration::from_millis(200)).await;
             }
         }
@@ -514,17 +573,24 @@ fn a_locked_account_gives_a_temporary_error() {
     let ocs = ChargingServer::new(store, Tariffs::parse(TARIFFS).unwrap(), cfg);
     let mut holder = postgres::Client::connect(&pg.url, postgres::NoTls).unwrap();
     let mut tx = holder.transaction().unwrap();
-    tx.execute("SELECT * FROM accounts FOR UPDATE", &[]).unwrap();
+    tx.execute("SELECT * FROM accounts FOR UPDATE", &[])
+        .unwrap();
     let started = Instant::now();
     let cca = ocs.handle_ccr(
-        from(sms_event("smsc;lock", ALICE, RequestedAction::DirectDebiting), SMSC),
+        from(
+            sms_event("smsc;lock", ALICE, RequestedAction::DirectDebiting),
+            SMSC,
+        ),
         SystemTime::now(),
     );
     assert_eq!(cca.result_code, base_rc::DIAMETER_TOO_BUSY);
     assert!(started.elapsed() < Duration::from_secs(3));
     tx.rollback().unwrap();
     let cca = ocs.handle_ccr(
-        from(sms_event("smsc;lock2", ALICE, RequestedAction::DirectDebiting), SMSC),
+        from(
+            sms_event("smsc;lock2", ALICE, RequestedAction::DirectDebiting),
+            SMSC,
+        ),
         SystemTime::now(),
     );
     assert_eq!(cca.result_code, 2001);

@@ -277,7 +277,8 @@ async fn answer(server: Arc<ChargingServer>, ccr: Ccr, peer: String, timeout: Du
         fallback(base_rc::DIAMETER_UNABLE_TO_COMPLY),
     );
     let s = server.clone();
-    let work = tokio::task::spawn_blocking(move || s.handle_ccr_from(ccr, &peer, SystemTime::now()));
+    let work =
+        tokio::task::spawn_blocking(move || s.handle_ccr_from(ccr, &peer, SystemTime::now()));
     match tokio::time::timeout(timeout, work).await {
         Ok(Ok(cca)) => cca,
         Ok(Err(_)) => failed, // the handler panicked

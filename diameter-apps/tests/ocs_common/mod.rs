@@ -145,7 +145,11 @@ impl PgCluster {
             .unwrap_or_default();
         for t in tasks {
             let children = std::fs::read_to_string(t.path().join("children")).unwrap_or_default();
-            out.extend(children.split_whitespace().filter_map(|c| c.parse::<u32>().ok()));
+            out.extend(
+                children
+                    .split_whitespace()
+                    .filter_map(|c| c.parse::<u32>().ok()),
+            );
         }
         out
     }

@@ -13,11 +13,11 @@ use super::{request_key, ChargingServer};
 use crate::ocs::rating::{Tariff, Units};
 use crate::ocs::store::{Batch, BatchOutcome, Op, StoreError};
 use diameter::dict::base_rfc6733::result_code as base_rc;
-use diameter_core::bytes::Bytes;
 use diameter::dict::dcca_rfc4006::{
     result_code as dcca_rc, CcRequestType, Cca, Ccr, FinalUnitIndication, GrantedServiceUnit,
     MultipleServicesCreditControl,
 };
+use diameter_core::bytes::Bytes;
 
 /// One service of a request: an MSCC, or the command-level units when there is no MSCC.
 pub(super) struct Item<'t> {

@@ -65,10 +65,10 @@ pub(crate) mod convert;
 mod event;
 
 use crate::ocs::rating::Tariffs;
+use crate::ocs::store::ExpiredSession;
 use crate::ocs::store::{AccountId, NewAccount, Store, StoreError};
 use diameter::dict::base_rfc6733::{result_code as base_rc, Asr, Rar, ReAuthRequestType};
 use diameter::dict::dcca_rfc4006::{CcRequestType, Cca, Ccr, FinalUnitAction};
-use crate::ocs::store::ExpiredSession;
 use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -215,7 +215,9 @@ impl ChargingServer {
 
     /// Whether `peer` may send REFUND_ACCOUNT.
     pub fn may_refund(&self, peer: &str) -> bool {
-        self.config.refund_peers.contains(&peer.to_ascii_lowercase())
+        self.config
+            .refund_peers
+            .contains(&peer.to_ascii_lowercase())
     }
 
     /// Tcc supervision: closes every session whose last request is older than Tcc,

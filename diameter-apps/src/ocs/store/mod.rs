@@ -36,9 +36,7 @@ mod postgres;
 mod sqlite;
 
 pub use self::accounts_file::{load_accounts_file, parse_accounts, AccountEntry, AccountsFile};
-pub use self::batch::{
-    Batch, BatchOutcome, Op, REFUND_EXCEEDS, REFUND_OVERFLOW, REFUND_UNKNOWN,
-};
+pub use self::batch::{Batch, BatchOutcome, Op, REFUND_EXCEEDS, REFUND_OVERFLOW, REFUND_UNKNOWN};
 pub use self::postgres::{PgOptions, PgStore};
 pub use self::sqlite::SqliteStore;
 

@@ -469,7 +469,9 @@ impl Tx for SqliteTx<'_> {
         Ok(self
             .0
             .prepare_cached("SELECT account_id, amount, refunded FROM debits WHERE reference = ?1")?
-            .query_row(params![reference], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .query_row(params![reference], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+            })
             .optional()?)
     }
 

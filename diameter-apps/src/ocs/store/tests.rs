@@ -204,30 +204,53 @@ fn refund_only_against_a_recorded_debit_and_never_more() {
     };
     // Another account cannot use it; an unknown reference is refused.
     assert_eq!(
-        store.apply(&refund(other, "r0", "ref1", 10), 0).unwrap().results,
+        store
+            .apply(&refund(other, "r0", "ref1", 10), 0)
+            .unwrap()
+            .results,
         vec![REFUND_UNKNOWN]
     );
     assert_eq!(
-        store.apply(&refund(id, "r1", "ref2", 10), 0).unwrap().results,
+        store
+            .apply(&refund(id, "r1", "ref2", 10), 0)
+            .unwrap()
+            .results,
         vec![REFUND_UNKNOWN]
     );
     assert_eq!(
-        store.apply(&refund(id, "r2", "ref1", 31), 0).unwrap().results,
+        store
+            .apply(&refund(id, "r2", "ref1", 31), 0)
+            .unwrap()
+            .results,
         vec![REFUND_EXCEEDS]
     );
     assert_eq!(store.account(id).unwrap().unwrap().balance, 70);
     assert_eq!(
-        store.apply(&refund(id, "r3", "ref1", 20), 0).unwrap().results,
+        store
+            .apply(&refund(id, "r3", "ref1", 20), 0)
+            .unwrap()
+            .results,
         vec![20]
     );
     // Replayed: not refunded twice.
-    assert!(store.apply(&refund(id, "r3", "ref1", 20), 0).unwrap().replayed);
+    assert!(
+        store
+            .apply(&refund(id, "r3", "ref1", 20), 0)
+            .unwrap()
+            .replayed
+    );
     assert_eq!(
-        store.apply(&refund(id, "r4", "ref1", 11), 0).unwrap().results,
+        store
+            .apply(&refund(id, "r4", "ref1", 11), 0)
+            .unwrap()
+            .results,
         vec![REFUND_EXCEEDS]
     );
     assert_eq!(
-        store.apply(&refund(id, "r5", "ref1", 10), 0).unwrap().results,
+        store
+            .apply(&refund(id, "r5", "ref1", 10), 0)
+            .unwrap()
+            .results,
         vec![10]
     );
     assert_eq!(store.account(id).unwrap().unwrap().balance, 100);
@@ -308,7 +331,10 @@ fn a_session_belongs_to_its_account_and_peer() {
         b.peer = Some(peer.into());
         b
     };
-    assert_eq!(store.apply(&open(id, "i1", "pgw"), 0).unwrap().results, vec![0, 40]);
+    assert_eq!(
+        store.apply(&open(id, "i1", "pgw"), 0).unwrap().results,
+        vec![0, 40]
+    );
     // Another account, or another peer: refused, nothing changes.
     assert!(store.apply(&open(other, "i2", "pgw"), 0).unwrap().clash);
     assert!(store.apply(&open(id, "i3", "evil"), 0).unwrap().clash);
@@ -325,12 +351,8 @@ fn a_session_belongs_to_its_account_and_peer() {
 #[test]
 fn error_classification() {
     use rusqlite::ffi;
-    let sqlite = |code| {
-        StoreError::Sqlite(rusqlite::Error::SqliteFailure(
-            ffi::Error::new(code),
-            None,
-        ))
-    };
+    let sqlite =
+        |code| StoreError::Sqlite(rusqlite::Error::SqliteFailure(ffi::Error::new(code), None));
     assert!(sqlite(ffi::SQLITE_BUSY).is_temporary());
     assert!(sqlite(ffi::SQLITE_LOCKED).is_temporary());
     assert!(!sqlite(ffi::SQLITE_CONSTRAINT).is_temporary());
@@ -342,7 +364,10 @@ fn error_classification() {
     // A PostgreSQL server that is not there: a connection error, temporary.
     let dir = std::env::temp_dir().join(format!("ocs-nopg-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
-    let url = format!("host={} port=1 user=postgres connect_timeout=1", dir.display());
+    let url = format!(
+        "host={} port=1 user=postgres connect_timeout=1",
+        dir.display()
+    );
     match PgStore::connect(&url, 1) {
         Err(e) => assert!(e.is_temporary(), "{e}"),
         Ok(_) => panic!("connected to nothing"),
@@ -418,9 +443,7 @@ fn close_expired_in_one_transaction() {
             id,
             &format!("i{i}"),
             vec![
-                Op::OpenSession {
-                    expires_at: 10 * i,
-                },
+                Op::OpenSession { expires_at: 10 * i },
                 Op::Reserve {
                     rating_group: None,
                     want: 10,
