@@ -224,6 +224,19 @@ pub fn settings(args: &OcsArgs) -> Result<OcsSettings, CliError> {
             }
         }
     }
+    for (key, v) in [
+        ("answer_timeout_ms", file_keys.answer_timeout_ms),
+        ("pg_pool_wait_ms", file_keys.pg_pool_wait_ms),
+        ("pg_statement_timeout_ms", file_keys.pg_statement_timeout_ms),
+        ("pg_lock_timeout_ms", file_keys.pg_lock_timeout_ms),
+        ("pg_connect_timeout_ms", file_keys.pg_connect_timeout_ms),
+    ] {
+        if v == Some(0) {
+            return Err(CliError::usage(format!(
+                "{key} = 0 would fail every request\n  = fix: give a time in milliseconds above 0, or leave the key out for the default"
+            )));
+        }
+    }
     Ok(OcsSettings {
         node,
         store,
@@ -389,5 +402,50 @@ mod tests {
     #[test]
     fn demo_tariffs_parse() {
         assert!(Tariffs::parse(DEMO_TARIFFS).is_ok());
+    }
+
+    #[derive(clap::Parser)]
+    struct Cli {
+        #[command(flatten)]
+        ocs: OcsArgs,
+    }
+
+    #[test]
+    fn refund_right_and_store_limits_from_the_file() {
+        use clap::Parser;
+        let dir = std::env::temp_dir().join(format!("ocs-cli-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("ocs.toml");
+        std::fs::write(
+            &file,
+            "answer_timeout_ms = 1500\nsweep_batch = 50\npg_pool = 3\npg_pool_wait_ms = 700\n\
+             pg_statement_timeout_ms = 900\npg_lock_timeout_ms = 400\npg_connect_timeout_ms = 800\n\
+             [[peers]]\nhost = \"smsc.example.net\"\nrefund = true\n\
+             [[peers]]\nhost = \"pgw.example.net\"\n",
+        )
+        .unwrap();
+        let cli = Cli::parse_from(["ocs", "--config", file.to_str().unwrap()]);
+        let o = serve_options(&settings(&cli.ocs).unwrap());
+        assert_eq!(o.refund_peers, vec!["smsc.example.net".to_string()]);
+        assert_eq!(o.answer_timeout, Duration::from_millis(1500));
+        assert_eq!(o.sweep_batch, 50);
+        assert_eq!(
+            o.pg,
+            PgOptions {
+                pool: 3,
+                pool_wait: Duration::from_millis(700),
+                connect_timeout: Duration::from_millis(800),
+                statement_timeout: Duration::from_millis(900),
+                lock_timeout: Duration::from_millis(400),
+                ..PgOptions::default()
+            }
+        );
+        // Without the file: nobody may refund, the documented defaults.
+        let cli = Cli::parse_from(["ocs"]);
+        let o = serve_options(&settings(&cli.ocs).unwrap());
+        assert!(o.refund_peers.is_empty());
+        assert_eq!(o.answer_timeout, ServeOptions::default().answer_timeout);
+        assert_eq!(o.pg, PgOptions::default());
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }
