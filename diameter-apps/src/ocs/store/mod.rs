@@ -14,7 +14,19 @@
 //!
 //! Balance model: `balance` is what the account holds; `reserved` is the sum of the open
 //! reservations; `available = balance - reserved` is never negative (a `CHECK` in the schema
-//! backs the code). Debits lower `balance` (and release the reservation they settle).
+//! backs the code). Debits lower `balance` (and release the reservation they settle). All
+//! arithmetic on money is checked: an overflow is refused, never wrapped.
+//!
+//! Refunds: a direct debit may be recorded under a random reference (table `debits`, with
+//! the amount refunded so far); [`Op::Refund`] credits only against such a reference of the
+//! same account, never more than it has left, in the batch's transaction.
+//!
+//! Sessions record the peer that opened them; a batch from another peer or for another
+//! account cannot open, update or close them ([`Batch::peer`]).
+//!
+//! Faults: [`StoreError::is_temporary`] tells failures worth retrying elsewhere (timeouts,
+//! an exhausted pool, serialization failures, lost connections, a busy SQLite file) from
+//! permanent ones. [`PgStore`] bounds every wait ([`PgOptions`]).
 //!
 //! ```
 //! use diameter_apps::ocs::store::{open, Batch, IdKind, NewAccount, Op, SubscriberId};
