@@ -31,6 +31,8 @@ fn server(balance: i64) -> ChargingServer {
     let mut cfg = ServerConfig::new("ocs.example.net", "example.net");
     cfg.validity_time = 600;
     cfg.tcc = Duration::from_secs(1200);
+    // The test client (Origin-Host of `base`) may refund.
+    cfg.refund_peers.insert("pgw.example.net".into());
     ChargingServer::new(store, Tariffs::parse(TARIFFS).unwrap(), cfg)
 }
 
@@ -321,6 +323,9 @@ fn ro_sms_event_direct_debit_refund_check_and_price() {
         Some(1)
     );
     assert_eq!(money(&ocs), (11, 0));
+    // The debit's reference, for a refund.
+    let first_debit = m.refund_information.clone();
+    assert_eq!(first_debit.as_ref().map(|r| r.len()), Some(17));
     assert_eq!(
         ask(
             &ocs,
@@ -349,12 +354,10 @@ fn ro_sms_event_direct_debit_refund_check_and_price() {
         (cca.result_code, cca.check_balance_result),
         (2001, Some(CheckBalanceResult::NoCredit))
     );
-    // Refund one SMS.
-    let cca = ask(
-        &ocs,
-        sms_event("smsc;5", ALICE, RequestedAction::RefundAccount),
-        t(4),
-    );
+    // Refund one SMS, against the first debit.
+    let mut refund = sms_event("smsc;5", ALICE, RequestedAction::RefundAccount);
+    refund.multiple_services_credit_control[0].refund_information = first_debit;
+    let cca = ask(&ocs, refund, t(4));
     assert_eq!(cca.result_code, 2001);
     assert_eq!(money(&ocs), (11, 0));
     let cca = ask(

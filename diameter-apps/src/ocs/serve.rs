@@ -6,15 +6,20 @@
 //! [`start`] does the same and hands back an [`OcsHandle`] instead (tests, the CLI's
 //! operator actions: [`OcsHandle::re_auth`] sends a RAR, [`OcsHandle::abort`] an ASR).
 //!
-//! Store calls are blocking and run on tokio's blocking pool.
+//! Store calls are blocking and run on tokio's blocking pool. The requesting peer is the
+//! identity of the peer connection ([`diameter_core::node::request_peer`]), never the
+//! request's Origin-Host AVP. A CCR whose store work does not finish within
+//! [`ServeOptions::answer_timeout`], or fails temporarily, is answered 3004
+//! DIAMETER_TOO_BUSY with the E bit, so that the client fails over.
 
 use super::rating::{RatingConfigError, Tariffs};
 use super::server::{ChargingServer, ServerConfig, CREDIT_CONTROL_APPLICATION_ID};
-use super::store::{self, StoreError};
+use super::store::{self, PgOptions, StoreError};
 use diameter::dict::base_rfc6733::{result_code as base_rc, Asa, Raa};
 use diameter::dict::dcca_rfc4006::{Cca, Ccr};
-use diameter_core::node::{Node, PeerConfig, RequestError, TlsConfig};
+use diameter_core::node::{Handler, HandlerFuture, Node, PeerConfig, RequestError, TlsConfig};
 use diameter_core::peer::AcceptPolicy;
+use diameter_core::{Command, CommandFlags, RawMessage};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -52,6 +57,18 @@ pub struct ServeOptions {
     /// TLS for every connection (default none); peers' certificates must name their
     /// Origin-Host.
     pub tls: Option<TlsConfig>,
+    /// Peers (Origin-Host of the peer connection) that may send REFUND_ACCOUNT (default:
+    /// none; `refund = true` on a `[[peers]]` entry).
+    pub refund_peers: Vec<String>,
+    /// The longest a CCR waits for its store work; then it is answered 3004
+    /// DIAMETER_TOO_BUSY (E bit) and the client fails over (default 4 s, below the usual
+    /// client Tx timer). The work itself finishes or fails in the background, and its
+    /// idempotency key makes a retransmission to another node see the same outcome.
+    pub answer_timeout: Duration,
+    /// PostgreSQL pool size and timeouts (see [`PgOptions`]).
+    pub pg: PgOptions,
+    /// Expired sessions the Tcc sweep closes per store transaction (default 500).
+    pub sweep_batch: usize,
 }
 
 impl Default for ServeOptions {
@@ -70,6 +87,10 @@ impl Default for ServeOptions {
             peers: Vec::new(),
             accept: AcceptPolicy::default(),
             tls: None,
+            refund_peers: Vec::new(),
+            answer_timeout: Duration::from_secs(4),
+            pg: PgOptions::default(),
+            sweep_batch: 500,
         }
     }
 }
@@ -151,8 +172,9 @@ async fn blocking<T: Send + 'static>(
 pub async fn start(opts: ServeOptions) -> Result<OcsHandle, Error> {
     let url = opts.store.clone();
     let accounts = opts.accounts.clone();
+    let pg = opts.pg.clone();
     let store = blocking(move || {
-        let store = store::open(&url)?;
+        let store = store::open_with(&url, &pg)?;
         if let Some(path) = accounts {
             let file = store::load_accounts_file(&path)?;
             let n = store::load_accounts(store.as_ref(), &file)?;
@@ -169,19 +191,31 @@ pub async fn start(opts: ServeOptions) -> Result<OcsHandle, Error> {
     config.auto_provision = opts.auto_provision;
     config.tcc = opts.tcc;
     config.validity_time = opts.validity_time;
+    config.sweep_batch = opts.sweep_batch;
+    config.refund_peers = opts
+        .refund_peers
+        .iter()
+        .map(|h| h.to_ascii_lowercase())
+        .collect();
+    if !config.refund_peers.is_empty() {
+        tracing::info!(peers = ?config.refund_peers, "ocs: peers with the refund right");
+    }
     let server = Arc::new(ChargingServer::new(store, tariffs, config));
 
-    let handler_server = server.clone();
     let mut builder = Node::builder()
         .origin_host(opts.origin_host.clone())
         .origin_realm(opts.origin_realm.clone())
         .product_name("diameter-rs ocs")
         .auth_application(CREDIT_CONTROL_APPLICATION_ID)
         .listen(opts.listen)
-        .typed_handler(move |ccr: Ccr| {
-            let server = handler_server.clone();
-            async move { answer(server, ccr).await }
-        });
+        .handler(
+            CREDIT_CONTROL_APPLICATION_ID,
+            <Ccr as Command>::CODE,
+            CcrHandler {
+                server: server.clone(),
+                timeout: opts.answer_timeout,
+            },
+        );
     for peer in opts.peers {
         builder = builder.peer(peer);
     }
@@ -207,10 +241,43 @@ pub async fn serve(opts: ServeOptions) -> Result<(), Error> {
     Ok(())
 }
 
-async fn answer(server: Arc<ChargingServer>, ccr: Ccr) -> Cca {
-    let fallback = Cca {
+/// The CCR handler: decodes, charges on the blocking pool within the answer timeout, and
+/// sets the E bit on a protocol-error answer (3004).
+struct CcrHandler {
+    server: Arc<ChargingServer>,
+    timeout: Duration,
+}
+
+impl Handler for CcrHandler {
+    fn call(&self, request: RawMessage) -> HandlerFuture {
+        let h = request.header;
+        let ccr = match Ccr::decode(&request) {
+            Ok(ccr) => ccr,
+            Err(e) => {
+                let e = e.echoing(Ccr::ANSWER_ECHO);
+                return Box::pin(async move { Err(e) });
+            }
+        };
+        let (server, timeout) = (self.server.clone(), self.timeout);
+        Box::pin(async move {
+            // The identity of the admitted peer connection; no identity, no rights.
+            let peer = diameter_core::node::request_peer()
+                .map(|p| p.to_string())
+                .unwrap_or_default();
+            let cca = answer(server, ccr, peer, timeout).await;
+            let mut msg = cca.to_message(h.application_id, h.hop_by_hop, h.end_to_end);
+            if diameter_core::result_code::is_protocol_error(cca.result_code) {
+                msg.header.flags |= CommandFlags::ERROR;
+            }
+            Ok(msg)
+        })
+    }
+}
+
+async fn answer(server: Arc<ChargingServer>, ccr: Ccr, peer: String, timeout: Duration) -> Cca {
+    let fallback = |result_code: u32| Cca {
         session_id: ccr.session_id.clone(),
-        result_code: base_rc::DIAMETER_UNABLE_TO_COMPLY,
+        result_code,
         origin_host: server.config().origin_host.as_str().into(),
         origin_realm: server.config().origin_realm.as_str().into(),
         auth_application_id: CREDIT_CONTROL_APPLICATION_ID,
@@ -218,9 +285,21 @@ async fn answer(server: Arc<ChargingServer>, ccr: Ccr) -> Cca {
         cc_request_number: ccr.cc_request_number,
         ..Default::default()
     };
-    tokio::task::spawn_blocking(move || server.handle_ccr(ccr, SystemTime::now()))
-        .await
-        .unwrap_or(fallback)
+    let (busy, failed) = (
+        fallback(base_rc::DIAMETER_TOO_BUSY),
+        fallback(base_rc::DIAMETER_UNABLE_TO_COMPLY),
+    );
+    let s = server.clone();
+    let work =
+        tokio::task::spawn_blocking(move || s.handle_ccr_from(ccr, &peer, SystemTime::now()));
+    match tokio::time::timeout(timeout, work).await {
+        Ok(Ok(cca)) => cca,
+        Ok(Err(_)) => failed, // the handler panicked
+        Err(_) => {
+            tracing::warn!(session = %busy.session_id, ?timeout, "ocs: store too slow, answered 3004");
+            busy
+        }
+    }
 }
 
 /// The Tcc sweep: every Tcc/4 (at most 30 s, at least 1 s).

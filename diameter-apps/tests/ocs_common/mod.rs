@@ -48,6 +48,10 @@ impl PgCluster {
     /// Starts a cluster, or returns `None` (with a message) when PostgreSQL is absent.
     pub fn start() -> Option<PgCluster> {
         let Some(bin) = pg_bin() else {
+            assert!(
+                std::env::var_os("REQUIRE_INTEROP").is_none(),
+                "no /usr/lib/postgresql/*/bin/initdb and REQUIRE_INTEROP is set"
+            );
             eprintln!("SKIP: no /usr/lib/postgresql/*/bin/initdb (install Debian's postgresql)");
             return None;
         };
@@ -120,6 +124,44 @@ impl PgCluster {
         cluster.pid = pid;
         assert!(pid.is_some(), "no postmaster.pid");
         Some(cluster)
+    }
+}
+
+impl PgCluster {
+    /// The postmaster's PID.
+    pub fn pid(&self) -> Option<u32> {
+        self.pid
+    }
+
+    /// The postmaster and its children (backends, background workers): the processes of
+    /// this private cluster, all started by [`PgCluster::start`].
+    pub fn processes(&self) -> Vec<u32> {
+        let Some(pid) = self.pid else {
+            return Vec::new();
+        };
+        let mut out = vec![pid];
+        let tasks = std::fs::read_dir(format!("/proc/{pid}/task"))
+            .map(|d| d.filter_map(|e| e.ok()).collect::<Vec<_>>())
+            .unwrap_or_default();
+        for t in tasks {
+            let children = std::fs::read_to_string(t.path().join("children")).unwrap_or_default();
+            out.extend(
+                children
+                    .split_whitespace()
+                    .filter_map(|c| c.parse::<u32>().ok()),
+            );
+        }
+        out
+    }
+
+    /// Sends `signal` (`STOP`, `CONT`) to the processes of this cluster.
+    pub fn signal(&self, signal: &str, pids: &[u32]) {
+        for pid in pids {
+            let _ = Command::new("kill")
+                .arg(format!("-{signal}"))
+                .arg(pid.to_string())
+                .status();
+        }
     }
 }
 

@@ -9,10 +9,12 @@ use crate::admin::Target;
 use crate::cli::config::{load, ConfigFile};
 use crate::cli::exit::{CliError, CliResult, OK};
 use crate::ocs::rating::Tariffs;
+use crate::ocs::store::PgOptions;
 use crate::ocs::{self, ServeOptions};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
 /// An example configuration file, shown in help and in configuration errors.
 pub const EXAMPLE: &str = r#"    listen = "0.0.0.0:3868"
@@ -29,12 +31,19 @@ pub const EXAMPLE: &str = r#"    listen = "0.0.0.0:3868"
     tls_cert = "ocs.pem"               # optional TLS: certificate chain, key, CA (PEM)
     tls_key = "ocs.key"
     tls_ca = "ca.pem"
+    answer_timeout_ms = 4000           # store too slow: answer 3004 TOO_BUSY (E bit)
+    pg_statement_timeout_ms = 3000     # PostgreSQL statement_timeout (also pg_lock_timeout_ms,
+    pg_pool = 8                        #   pg_connect_timeout_ms, pg_pool_wait_ms)
 
     [[peers]]                          # optional; once listed, only [[peers]] may connect
     host = "dra.example.net"
     address = "10.0.0.2:3868"          # connect to it; omit to only accept it
     source = "10.0.0.0/24"             # optional: accept it only from this network
-    tls = false                        # optional: plain TCP with this peer on a TLS server"#;
+    tls = false                        # optional: plain TCP with this peer on a TLS server
+
+    [[peers]]                          # a client that may send REFUND_ACCOUNT
+    host = "smsc.example.net"
+    refund = true"#;
 
 /// Tariffs used when neither `--tariffs` nor `tariffs =` is given, so that a fresh
 /// `diameter serve ocs --auto-provision 100` answers CCRs: data at 1 minor unit per MiB,
@@ -90,12 +99,19 @@ Configuration file (TOML; flags override it):
     tls_cert = "ocs.pem"               # optional TLS: certificate chain, key, CA (PEM)
     tls_key = "ocs.key"
     tls_ca = "ca.pem"
+    answer_timeout_ms = 4000           # store too slow: answer 3004 TOO_BUSY (E bit)
+    pg_statement_timeout_ms = 3000     # PostgreSQL statement_timeout (also pg_lock_timeout_ms,
+    pg_pool = 8                        #   pg_connect_timeout_ms, pg_pool_wait_ms)
 
     [[peers]]                          # optional; once listed, only [[peers]] may connect
     host = "dra.example.net"
     address = "10.0.0.2:3868"          # connect to it; omit to only accept it
     source = "10.0.0.0/24"             # optional: accept it only from this network
-    tls = false                        # optional: plain TCP with this peer on a TLS server"#))]
+    tls = false                        # optional: plain TCP with this peer on a TLS server
+
+    [[peers]]                          # a client that may send REFUND_ACCOUNT
+    host = "smsc.example.net"
+    refund = true"#))]
 pub struct OcsArgs {
     /// Listening address and identity.
     #[command(flatten)]
@@ -143,6 +159,13 @@ struct OcsFile {
     tls_cert: Option<PathBuf>,
     tls_key: Option<PathBuf>,
     tls_ca: Option<PathBuf>,
+    answer_timeout_ms: Option<u64>,
+    sweep_batch: Option<usize>,
+    pg_pool: Option<usize>,
+    pg_pool_wait_ms: Option<u64>,
+    pg_connect_timeout_ms: Option<u64>,
+    pg_statement_timeout_ms: Option<u64>,
+    pg_lock_timeout_ms: Option<u64>,
     #[serde(default)]
     peers: Vec<PeerEntry>,
 }
@@ -168,6 +191,12 @@ pub struct OcsSettings {
     pub peers: Vec<PeerSetting>,
     /// Where the admin endpoint listens, if anywhere.
     pub admin: Option<SocketAddr>,
+    /// `answer_timeout_ms`: a CCR whose store work takes longer is answered 3004.
+    pub answer_timeout: Option<Duration>,
+    /// `sweep_batch`: expired sessions closed per store transaction.
+    pub sweep_batch: Option<usize>,
+    /// `pg_*`: PostgreSQL pool size and timeouts.
+    pub pg: PgOptions,
 }
 
 impl OcsFile {
@@ -216,6 +245,19 @@ pub fn settings(args: &OcsArgs) -> Result<OcsSettings, CliError> {
             }
         }
     }
+    for (key, v) in [
+        ("answer_timeout_ms", file_keys.answer_timeout_ms),
+        ("pg_pool_wait_ms", file_keys.pg_pool_wait_ms),
+        ("pg_statement_timeout_ms", file_keys.pg_statement_timeout_ms),
+        ("pg_lock_timeout_ms", file_keys.pg_lock_timeout_ms),
+        ("pg_connect_timeout_ms", file_keys.pg_connect_timeout_ms),
+    ] {
+        if v == Some(0) {
+            return Err(CliError::usage(format!(
+                "{key} = 0 would fail every request\n  = fix: give a time in milliseconds above 0, or leave the key out for the default"
+            )));
+        }
+    }
     Ok(OcsSettings {
         node: node.clone(),
         store,
@@ -229,6 +271,20 @@ pub fn settings(args: &OcsArgs) -> Result<OcsSettings, CliError> {
             None => Vec::new(),
         },
         admin: super::admin::resolve(args.admin, &file_keys.admin, file.as_ref())?,
+        answer_timeout: file_keys.answer_timeout_ms.map(Duration::from_millis),
+        sweep_batch: file_keys.sweep_batch,
+        pg: {
+            let d = PgOptions::default();
+            let ms = |v: Option<u64>, def: Duration| v.map_or(def, Duration::from_millis);
+            PgOptions {
+                pool: file_keys.pg_pool.unwrap_or(d.pool),
+                pool_wait: ms(file_keys.pg_pool_wait_ms, d.pool_wait),
+                connect_timeout: ms(file_keys.pg_connect_timeout_ms, d.connect_timeout),
+                statement_timeout: ms(file_keys.pg_statement_timeout_ms, d.statement_timeout),
+                lock_timeout: ms(file_keys.pg_lock_timeout_ms, d.lock_timeout),
+                ..d
+            }
+        },
     })
 }
 
@@ -277,7 +333,11 @@ pub fn run(args: &OcsArgs) -> CliResult {
             println!("admin         {a}");
         }
         print_admission(&s.node, &s.peers)?;
+        println!("answer_timeout {} ms", o.answer_timeout.as_millis());
         print_peers(&s.peers);
+        for p in s.peers.iter().filter(|p| p.refund) {
+            println!("refund right  {}", p.host);
+        }
         return Ok(OK);
     }
     signal::runtime()?.block_on(serve(s))
@@ -307,6 +367,15 @@ pub fn serve_options(s: &OcsSettings) -> ServeOptions {
         validity_time: s.validity_time.unwrap_or(defaults.validity_time),
         peers: s.peers.iter().filter_map(PeerSetting::to_config).collect(),
         accept: s.node.accept_policy(&s.peers),
+        refund_peers: s
+            .peers
+            .iter()
+            .filter(|p| p.refund)
+            .map(|p| p.host.clone())
+            .collect(),
+        answer_timeout: s.answer_timeout.unwrap_or(defaults.answer_timeout),
+        sweep_batch: s.sweep_batch.unwrap_or(defaults.sweep_batch),
+        pg: s.pg.clone(),
         ..defaults
     }
 }
@@ -358,5 +427,50 @@ mod tests {
     #[test]
     fn demo_tariffs_parse() {
         assert!(Tariffs::parse(DEMO_TARIFFS).is_ok());
+    }
+
+    #[derive(clap::Parser)]
+    struct Cli {
+        #[command(flatten)]
+        ocs: OcsArgs,
+    }
+
+    #[test]
+    fn refund_right_and_store_limits_from_the_file() {
+        use clap::Parser;
+        let dir = std::env::temp_dir().join(format!("ocs-cli-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("ocs.toml");
+        std::fs::write(
+            &file,
+            "answer_timeout_ms = 1500\nsweep_batch = 50\npg_pool = 3\npg_pool_wait_ms = 700\n\
+             pg_statement_timeout_ms = 900\npg_lock_timeout_ms = 400\npg_connect_timeout_ms = 800\n\
+             [[peers]]\nhost = \"smsc.example.net\"\nrefund = true\n\
+             [[peers]]\nhost = \"pgw.example.net\"\n",
+        )
+        .unwrap();
+        let cli = Cli::parse_from(["ocs", "--config", file.to_str().unwrap()]);
+        let o = serve_options(&settings(&cli.ocs).unwrap());
+        assert_eq!(o.refund_peers, vec!["smsc.example.net".to_string()]);
+        assert_eq!(o.answer_timeout, Duration::from_millis(1500));
+        assert_eq!(o.sweep_batch, 50);
+        assert_eq!(
+            o.pg,
+            PgOptions {
+                pool: 3,
+                pool_wait: Duration::from_millis(700),
+                connect_timeout: Duration::from_millis(800),
+                statement_timeout: Duration::from_millis(900),
+                lock_timeout: Duration::from_millis(400),
+                ..PgOptions::default()
+            }
+        );
+        // Without the file: nobody may refund, the documented defaults.
+        let cli = Cli::parse_from(["ocs"]);
+        let o = serve_options(&settings(&cli.ocs).unwrap());
+        assert!(o.refund_peers.is_empty());
+        assert_eq!(o.answer_timeout, ServeOptions::default().answer_timeout);
+        assert_eq!(o.pg, PgOptions::default());
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }

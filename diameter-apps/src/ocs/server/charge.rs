@@ -17,6 +17,7 @@ use diameter::dict::dcca_rfc4006::{
     result_code as dcca_rc, CcRequestType, Cca, Ccr, FinalUnitIndication, GrantedServiceUnit,
     MultipleServicesCreditControl,
 };
+use diameter_core::bytes::Bytes;
 
 /// One service of a request: an MSCC, or the command-level units when there is no MSCC.
 pub(super) struct Item<'t> {
@@ -33,6 +34,9 @@ pub(super) struct Item<'t> {
     pub op: Option<usize>,
     /// Units wanted (grants, debits, refunds).
     pub want_units: u64,
+    /// The Refund-Information the request carried for this service (MSCC, or command level
+    /// when there is no MSCC).
+    pub refund_information: Option<Bytes>,
 }
 
 impl ChargingServer {
@@ -48,7 +52,9 @@ impl ChargingServer {
                 return items;
             }
             let req = req.or(default_request.then(Units::default));
-            items.push(self.item(ctx, None, ccr.service_identifier, req, usu, false));
+            let mut item = self.item(ctx, None, ccr.service_identifier, req, usu, false);
+            item.refund_information = ccr.refund_information.clone();
+            items.push(item);
         } else {
             for m in &ccr.multiple_services_credit_control {
                 let mut req = m.requested_service_unit.as_ref().map(|r| requested(r));
@@ -57,7 +63,9 @@ impl ChargingServer {
                 }
                 let usu = used(&m.used_service_unit);
                 let sid = m.service_identifier.first().copied();
-                items.push(self.item(ctx, m.rating_group, sid, req, usu, true));
+                let mut item = self.item(ctx, m.rating_group, sid, req, usu, true);
+                item.refund_information = m.refund_information.clone();
+                items.push(item);
             }
         }
         items
@@ -85,6 +93,7 @@ impl ChargingServer {
             in_mscc,
             op: None,
             want_units: 0,
+            refund_information: None,
         }
     }
 
@@ -93,12 +102,13 @@ impl ChargingServer {
         ccr: &Ccr,
         cca: &mut Cca,
         now_ms: i64,
+        peer: &str,
     ) -> Result<(), StoreError> {
         let kind = ccr.cc_request_type;
         let session = ccr.session_id.as_str();
-        let key = request_key(ccr);
+        let key = request_key(ccr, peer);
         let account = if kind == CcRequestType::InitialRequest {
-            match self.resolve_account(ccr, now_ms)? {
+            match self.resolve_account(ccr, now_ms, true)? {
                 Some(a) => a,
                 None => {
                     cca.result_code = dcca_rc::DIAMETER_USER_UNKNOWN;
@@ -121,6 +131,7 @@ impl ChargingServer {
         let mut items = self.items(ccr, false);
         let mut batch = Batch::new(account, Some(session.to_string()));
         batch.key = Some(key);
+        batch.peer = Some(peer.to_string());
         batch.require_session = kind != CcRequestType::InitialRequest;
         let tcc = i64::try_from(self.config.tcc.as_millis()).unwrap_or(i64::MAX);
         let expires_at = now_ms.saturating_add(tcc);
@@ -163,7 +174,13 @@ impl ChargingServer {
         }
         let out = self.store.apply(&batch, now_ms)?;
         if out.unknown_session {
+            tracing::info!(%session, %peer, "ocs: update or termination of a session not open for this peer");
             cca.result_code = base_rc::DIAMETER_UNKNOWN_SESSION_ID;
+            return Ok(());
+        }
+        if out.clash {
+            tracing::warn!(%session, %peer, "ocs: CCR-I for a Session-Id open for another account or peer refused");
+            cca.result_code = base_rc::DIAMETER_UNABLE_TO_COMPLY;
             return Ok(());
         }
         if terminate {
@@ -203,6 +220,7 @@ impl ChargingServer {
                 ..Default::default()
             }),
             validity: true,
+            refund_information: None,
         }
     }
 
@@ -228,9 +246,11 @@ impl ChargingServer {
                         granted_service_unit: a.granted.map(Into::into),
                         validity_time: validity,
                         final_unit_indication: a.final_unit.map(Into::into),
+                        refund_information: a.refund_information,
                         ..Default::default()
                     });
             } else {
+                cca.refund_information = a.refund_information;
                 cca.granted_service_unit = a.granted.map(Into::into);
                 cca.final_unit_indication = a.final_unit.map(Into::into);
                 cca.validity_time = validity;
@@ -250,6 +270,8 @@ pub(super) struct Answer {
     pub final_unit: Option<FinalUnitIndication>,
     /// Whether the grant carries Validity-Time (session grants).
     pub validity: bool,
+    /// The reference of a direct debit, for a later refund.
+    pub refund_information: Option<Bytes>,
 }
 
 impl Answer {
@@ -259,6 +281,7 @@ impl Answer {
             granted: None,
             final_unit: None,
             validity: false,
+            refund_information: None,
         }
     }
 }

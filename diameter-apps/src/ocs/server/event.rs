@@ -1,13 +1,57 @@
 //! Event charging (CCR-EVENT): direct debiting, refund, balance check and price enquiry.
+//!
+//! A direct debit from a peer with the refund right is recorded under a fresh random
+//! reference that its CCA returns in Refund-Information (TS 32.299; in the MSCC, or at
+//! command level for an event without MSCC). Other peers get no Refund-Information (it has
+//! the M bit, which a plain RFC 4006 client rejects, and they could not use it). REFUND_ACCOUNT is served only to peers given the right
+//! ([`super::ServerConfig::refund_peers`]; others get 5003 DIAMETER_AUTHORIZATION_REJECTED)
+//! and only against such a reference of the same subscriber, for at most what that debit
+//! left to refund.
 
 use super::charge::Answer;
 use super::convert::{cost_information, granted};
 use super::{request_key, ChargingServer};
-use crate::ocs::store::{Batch, Op, StoreError};
+use crate::ocs::store::{Batch, Op, StoreError, REFUND_EXCEEDS, REFUND_OVERFLOW, REFUND_UNKNOWN};
 use diameter::dict::base_rfc6733::result_code as base_rc;
 use diameter::dict::dcca_rfc4006::{
     result_code as dcca_rc, Cca, Ccr, CheckBalanceResult, RequestedAction,
 };
+use diameter_core::bytes::Bytes;
+
+/// Version byte of a Refund-Information this server issues.
+const REFERENCE_VERSION: u8 = 1;
+/// Random bytes of a reference.
+const REFERENCE_LEN: usize = 16;
+
+/// A fresh debit reference (hex, as stored), or `None` when the system has no randomness.
+fn new_reference() -> Option<String> {
+    let mut b = [0u8; REFERENCE_LEN];
+    getrandom::fill(&mut b).ok()?;
+    Some(b.iter().map(|x| format!("{x:02x}")).collect())
+}
+
+/// The Refund-Information carrying a stored reference.
+fn refund_information(reference: &str) -> Option<Bytes> {
+    if reference.len() != 2 * REFERENCE_LEN {
+        return None;
+    }
+    let mut out = Vec::with_capacity(1 + REFERENCE_LEN);
+    out.push(REFERENCE_VERSION);
+    for i in (0..reference.len()).step_by(2) {
+        out.push(u8::from_str_radix(reference.get(i..i + 2)?, 16).ok()?);
+    }
+    Some(Bytes::from(out))
+}
+
+/// The stored reference a Refund-Information names, when it is one of ours.
+pub(crate) fn parse_refund_information(info: &[u8]) -> Option<String> {
+    match info.split_first() {
+        Some((&REFERENCE_VERSION, rest)) if rest.len() == REFERENCE_LEN => {
+            Some(rest.iter().map(|x| format!("{x:02x}")).collect())
+        }
+        _ => None,
+    }
+}
 
 impl ChargingServer {
     pub(super) fn event_request(
@@ -15,12 +59,19 @@ impl ChargingServer {
         ccr: &Ccr,
         cca: &mut Cca,
         now_ms: i64,
+        peer: &str,
     ) -> Result<(), StoreError> {
         let action = ccr
             .requested_action
             .unwrap_or(RequestedAction::DirectDebiting);
         if let RequestedAction::Unrecognized(_) = action {
             cca.result_code = base_rc::DIAMETER_INVALID_AVP_VALUE;
+            return Ok(());
+        }
+        let refund = action == RequestedAction::RefundAccount;
+        if refund && !self.may_refund(peer) {
+            tracing::warn!(session = %ccr.session_id, %peer, "ocs: REFUND_ACCOUNT from a peer without the refund right refused");
+            cca.result_code = base_rc::DIAMETER_AUTHORIZATION_REJECTED;
             return Ok(());
         }
         let mut items = self.items(ccr, true);
@@ -49,12 +100,14 @@ impl ChargingServer {
             }
             return Ok(());
         }
-        let Some(account) = self.resolve_account(ccr, now_ms)? else {
+        // A refund never creates an account: it needs an earlier debit.
+        let Some(account) = self.resolve_account(ccr, now_ms, !refund)? else {
             cca.result_code = dcca_rc::DIAMETER_USER_UNKNOWN;
             return Ok(());
         };
         let mut batch = Batch::new(account, Some(ccr.session_id.as_str().to_string()));
-        batch.key = Some(request_key(ccr));
+        batch.key = Some(request_key(ccr, peer));
+        batch.peer = Some(peer.to_string());
         if action == RequestedAction::CheckBalance {
             if rating_failed {
                 cca.result_code = dcca_rc::DIAMETER_RATING_FAILED;
@@ -70,27 +123,68 @@ impl ChargingServer {
             });
             return Ok(());
         }
-        for item in &mut items {
+        // Refund-Information (a TS 32.299 AVP with the M bit, which a plain RFC 4006 client
+        // rejects) goes only to peers that may refund: they are the ones that can use it.
+        let issue_references = self.may_refund(peer);
+        // Refund items refused before the store: (item index, Result-Code).
+        let mut refused: Vec<(usize, u32)> = Vec::new();
+        for (n, item) in items.iter_mut().enumerate() {
             let Some(t) = item.tariff else { continue };
             let amount = t.cost(item.want_units);
-            item.op = Some(batch.ops.len());
-            batch.ops.push(if action == RequestedAction::RefundAccount {
-                Op::Refund { amount }
+            if refund {
+                let reference = match item.refund_information.as_deref() {
+                    None => {
+                        refused.push((n, base_rc::DIAMETER_MISSING_AVP));
+                        continue;
+                    }
+                    Some(info) => match parse_refund_information(info) {
+                        Some(r) => r,
+                        None => {
+                            refused.push((n, base_rc::DIAMETER_INVALID_AVP_VALUE));
+                            continue;
+                        }
+                    },
+                };
+                item.op = Some(batch.ops.len());
+                batch.ops.push(Op::Refund { amount, reference });
             } else {
-                Op::Debit {
+                item.op = Some(batch.ops.len());
+                batch.ops.push(Op::Debit {
                     amount,
                     partial: false,
-                }
-            });
+                    reference: issue_references.then(new_reference).flatten(),
+                });
+            }
         }
-        let out = self.store.apply(&batch, now_ms)?;
+        let out = if batch.ops.is_empty() {
+            Default::default()
+        } else {
+            self.store.apply(&batch, now_ms)?
+        };
+        if out.clash {
+            tracing::warn!(session = %ccr.session_id, %peer, "ocs: event reusing a request key of another account refused");
+            cca.result_code = base_rc::DIAMETER_UNABLE_TO_COMPLY;
+            return Ok(());
+        }
         let answers = items
             .iter()
-            .map(|item| {
+            .enumerate()
+            .map(|(n, item)| {
+                if let Some(&(_, code)) = refused.iter().find(|(i, _)| *i == n) {
+                    return Answer::code(code);
+                }
                 let (Some(t), Some(i)) = (item.tariff, item.op) else {
                     return Answer::code(dcca_rc::DIAMETER_RATING_FAILED);
                 };
                 let done = out.results.get(i).copied().unwrap_or(0);
+                match done {
+                    REFUND_UNKNOWN | REFUND_EXCEEDS => {
+                        tracing::warn!(session = %ccr.session_id, %peer, code = done, "ocs: refund refused (unknown debit, or more than it left)");
+                        return Answer::code(base_rc::DIAMETER_INVALID_AVP_VALUE);
+                    }
+                    REFUND_OVERFLOW => return Answer::code(base_rc::DIAMETER_UNABLE_TO_COMPLY),
+                    _ => {}
+                }
                 if done < t.cost(item.want_units) {
                     return Answer::code(dcca_rc::DIAMETER_CREDIT_LIMIT_REACHED);
                 }
@@ -99,10 +193,32 @@ impl ChargingServer {
                     granted: Some(granted(t.unit, item.want_units)),
                     final_unit: None,
                     validity: false,
+                    refund_information: out
+                        .references
+                        .get(i)
+                        .and_then(|r| refund_information(r)),
                 }
             })
             .collect();
         self.put_answers(cca, &items, answers);
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn refund_information_round_trip() {
+        let r = new_reference().unwrap();
+        let info = refund_information(&r).unwrap();
+        assert_eq!(info.len(), 17);
+        assert_eq!(parse_refund_information(&info), Some(r));
+        assert_eq!(parse_refund_information(&info[..16]), None);
+        assert_eq!(parse_refund_information(b""), None);
+        let mut forged = info.to_vec();
+        forged[0] = 2;
+        assert_eq!(parse_refund_information(&forged), None);
     }
 }

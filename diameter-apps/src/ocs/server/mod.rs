@@ -13,12 +13,21 @@
 //!   5031 RATING_FAILED (no tariff), 5002 UNKNOWN_SESSION_ID; per MSCC, and at command
 //!   level when no service succeeded.
 //! - CCR-EVENT: Requested-Action DIRECT_DEBITING, REFUND_ACCOUNT, CHECK_BALANCE
-//!   (Check-Balance-Result) and PRICE_ENQUIRY (Cost-Information).
+//!   (Check-Balance-Result) and PRICE_ENQUIRY (Cost-Information). A direct debit's CCA
+//!   carries Refund-Information (TS 32.299); REFUND_ACCOUNT must present it, comes only from
+//!   peers in [`ServerConfig::refund_peers`] (others: 5003 DIAMETER_AUTHORIZATION_REJECTED)
+//!   and never credits more than that debit left to refund.
+//! - A session belongs to the account and the client (peer) that opened it: a CCR-I for a
+//!   Session-Id open for another account or peer is answered 5012, a CCR-U/T from another
+//!   peer 5002, and neither changes anything.
 //! - Each request's effect is one store transaction keyed by (Session-Id, CC-Request-Type,
-//!   CC-Request-Number): a retransmission (T flag or not) gets the same answer and is
+//!   CC-Request-Number, peer): a retransmission (T flag or not) gets the same answer and is
 //!   charged once.
+//! - Store failures: a temporary one ([`StoreError::is_temporary`]) is answered 3004
+//!   DIAMETER_TOO_BUSY so that the client fails over, a permanent one 5012.
 //! - [`ChargingServer::expire_sessions`] is the Tcc supervision: sessions without a request
-//!   for Tcc are closed and their reservations released.
+//!   for Tcc are closed and their reservations released, in batches; a session that cannot
+//!   be closed is logged and skipped.
 //! - [`ChargingServer::re_auth_request`] and [`ChargingServer::abort_session_request`] build
 //!   the server-initiated RAR (AUTHORIZE_ONLY) and ASR for an operator action.
 //!
@@ -56,10 +65,11 @@ pub(crate) mod convert;
 mod event;
 
 use crate::ocs::rating::Tariffs;
-use crate::ocs::store::{AccountId, Batch, NewAccount, Op, Store, StoreError};
+use crate::ocs::store::ExpiredSession;
+use crate::ocs::store::{AccountId, NewAccount, Store, StoreError};
 use diameter::dict::base_rfc6733::{result_code as base_rc, Asr, Rar, ReAuthRequestType};
 use diameter::dict::dcca_rfc4006::{CcRequestType, Cca, Ccr, FinalUnitAction};
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -84,6 +94,11 @@ pub struct ServerConfig {
     pub final_unit_action: FinalUnitAction,
     /// How long the outcome of a request is kept to recognize retransmissions (default 1 day).
     pub request_retention: Duration,
+    /// The peers (Origin-Host of the peer connection, lowercase) that may send
+    /// REFUND_ACCOUNT (default: none; `refund = true` on a `[[peers]]` entry).
+    pub refund_peers: BTreeSet<String>,
+    /// Expired sessions the Tcc sweep closes per store transaction (default 500).
+    pub sweep_batch: usize,
 }
 
 impl ServerConfig {
@@ -97,6 +112,8 @@ impl ServerConfig {
             auto_provision: None,
             final_unit_action: FinalUnitAction::Terminate,
             request_retention: Duration::from_secs(86_400),
+            refund_peers: BTreeSet::new(),
+            sweep_batch: 500,
         }
     }
 }
@@ -144,8 +161,18 @@ impl ChargingServer {
         &self.config
     }
 
-    /// Answers a CCR. Never fails: store errors give 5012 DIAMETER_UNABLE_TO_COMPLY.
+    /// Answers a CCR handed over in-process, taking its Origin-Host AVP as the requesting
+    /// peer (so it is trusted for the refund right and session ownership). A server on the
+    /// network uses [`ChargingServer::handle_ccr_from`] with the peer connection's identity.
     pub fn handle_ccr(&self, ccr: Ccr, now: SystemTime) -> Cca {
+        let peer = ccr.origin_host.as_str().to_ascii_lowercase();
+        self.handle_ccr_from(ccr, &peer, now)
+    }
+
+    /// Answers a CCR that arrived from `peer` (the Origin-Host, lowercase, of the admitted
+    /// peer connection: [`diameter_core::node::request_peer`]). Never fails: a temporary
+    /// store error gives 3004 DIAMETER_TOO_BUSY, another one 5012 DIAMETER_UNABLE_TO_COMPLY.
+    pub fn handle_ccr_from(&self, ccr: Ccr, peer: &str, now: SystemTime) -> Cca {
         let mut cca = Cca {
             session_id: ccr.session_id.clone(),
             result_code: base_rc::DIAMETER_SUCCESS,
@@ -161,42 +188,95 @@ impl ChargingServer {
         let r = match ccr.cc_request_type {
             CcRequestType::InitialRequest
             | CcRequestType::UpdateRequest
-            | CcRequestType::TerminationRequest => self.session_request(&ccr, &mut cca, now_ms),
-            CcRequestType::EventRequest => self.event_request(&ccr, &mut cca, now_ms),
+            | CcRequestType::TerminationRequest => {
+                self.session_request(&ccr, &mut cca, now_ms, peer)
+            }
+            CcRequestType::EventRequest => self.event_request(&ccr, &mut cca, now_ms, peer),
             CcRequestType::Unrecognized(_) => {
                 cca.result_code = base_rc::DIAMETER_INVALID_AVP_VALUE;
                 Ok(())
             }
         };
         if let Err(e) = r {
-            tracing::warn!(session = %ccr.session_id, error = %e, "ocs: store failed");
-            cca.result_code = base_rc::DIAMETER_UNABLE_TO_COMPLY;
+            let temporary = e.is_temporary();
+            tracing::warn!(session = %ccr.session_id, error = %e, temporary, "ocs: store failed");
+            cca.result_code = if temporary {
+                base_rc::DIAMETER_TOO_BUSY
+            } else {
+                base_rc::DIAMETER_UNABLE_TO_COMPLY
+            };
             cca.multiple_services_credit_control.clear();
             cca.granted_service_unit = None;
             cca.final_unit_indication = None;
+            cca.refund_information = None;
         }
         cca
     }
 
-    /// Tcc supervision: closes the sessions whose last request is older than Tcc, releasing
-    /// their reservations, and forgets request outcomes older than the retention. Returns the
-    /// Session-Ids closed.
+    /// Whether `peer` may send REFUND_ACCOUNT.
+    pub fn may_refund(&self, peer: &str) -> bool {
+        self.config
+            .refund_peers
+            .contains(&peer.to_ascii_lowercase())
+    }
+
+    /// Tcc supervision: closes every session whose last request is older than Tcc,
+    /// releasing its reservations, and forgets request outcomes older than the retention.
+    /// Sessions are listed in pages and closed [`ServerConfig::sweep_batch`] per store
+    /// transaction; a batch that fails is split until the failing session is found, which is
+    /// logged and skipped (a later pass tries it again). A temporary store error ends the
+    /// pass. Returns the Session-Ids closed.
     pub fn expire_sessions(&self, now: SystemTime) -> Result<Vec<String>, StoreError> {
         let now_ms = millis(now);
+        let batch = self.config.sweep_batch.max(1);
         let mut closed = Vec::new();
-        for (session, account) in self.store.expired_sessions(now_ms, 1000)? {
-            let mut batch = Batch::new(account, Some(session.clone()));
-            batch.ops.push(Op::CloseIfExpired { now_ms });
-            if self.store.apply(&batch, now_ms)?.results.first() != Some(&-1) {
-                tracing::info!(%session, "ocs: Tcc expired, reservations released");
-                self.forget_peer(&session);
-                closed.push(session);
+        let mut cursor: Option<ExpiredSession> = None;
+        loop {
+            let page = self
+                .store
+                .expired_sessions(now_ms, cursor.as_ref(), batch)?;
+            let Some(last) = page.last() else { break };
+            cursor = Some(last.clone());
+            self.close_sessions(&page, now_ms, &mut closed)?;
+            if page.len() < batch {
+                break;
             }
         }
         let retention = i64::try_from(self.config.request_retention.as_millis()).unwrap_or(0);
         self.store
             .purge_requests(now_ms.saturating_sub(retention))?;
         Ok(closed)
+    }
+
+    /// Closes `sessions` in one transaction, or, when that fails permanently, each half
+    /// alone (down to single sessions, which are logged and skipped).
+    fn close_sessions(
+        &self,
+        sessions: &[ExpiredSession],
+        now_ms: i64,
+        closed: &mut Vec<String>,
+    ) -> Result<(), StoreError> {
+        match self.store.close_expired(sessions, now_ms) {
+            Ok(done) => {
+                for (session, released) in done {
+                    tracing::info!(%session, released, "ocs: Tcc expired, reservations released");
+                    self.forget_peer(&session);
+                    closed.push(session);
+                }
+                Ok(())
+            }
+            Err(e) if e.is_temporary() => Err(e),
+            Err(e) if sessions.len() == 1 => {
+                tracing::error!(session = %sessions[0].session_id, error = %e,
+                    "ocs: Tcc sweep cannot close this session; skipped");
+                Ok(())
+            }
+            Err(_) => {
+                let (a, b) = sessions.split_at(sessions.len() / 2);
+                self.close_sessions(a, now_ms, closed)?;
+                self.close_sessions(b, now_ms, closed)
+            }
+        }
     }
 
     /// The Origin-Host and Origin-Realm of the client of an open session, as last seen here.
@@ -277,7 +357,12 @@ impl ChargingServer {
     }
 
     /// The account of the CCR's subscriber, created when auto-provisioning is on.
-    fn resolve_account(&self, ccr: &Ccr, now_ms: i64) -> Result<Option<AccountId>, StoreError> {
+    fn resolve_account(
+        &self,
+        ccr: &Ccr,
+        now_ms: i64,
+        provision: bool,
+    ) -> Result<Option<AccountId>, StoreError> {
         let ids = convert::subscribers(ccr);
         for id in &ids {
             if let Some(acc) = self.store.find_account(id)? {
@@ -285,7 +370,7 @@ impl ChargingServer {
             }
         }
         match (self.config.auto_provision, ids.first()) {
-            (Some(balance), Some(id)) => {
+            (Some(balance), Some(id)) if provision => {
                 let account =
                     NewAccount::new(vec![id.clone()], balance.max(0), self.tariffs.currency);
                 let acc = self.store.ensure_account(&account)?;
@@ -297,12 +382,14 @@ impl ChargingServer {
     }
 }
 
-/// The idempotency key of a request.
-fn request_key(ccr: &Ccr) -> String {
+/// The idempotency key of a request from `peer`: another peer reusing a Session-Id never
+/// gets this peer's saved answers (nor the Refund-Information in them).
+fn request_key(ccr: &Ccr, peer: &str) -> String {
     format!(
-        "{}|{}|{}",
+        "{}|{}|{}|{}",
         ccr.session_id.as_str(),
         ccr.cc_request_type.value(),
-        ccr.cc_request_number
+        ccr.cc_request_number,
+        peer
     )
 }

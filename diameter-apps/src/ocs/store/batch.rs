@@ -45,17 +45,26 @@ pub enum Op {
         now_ms: i64,
     },
     /// Debits `amount` at once (event charging). With `partial`, debits what is available
-    /// when that is less; otherwise nothing. Yields the amount debited.
+    /// when that is less; otherwise nothing. Yields the amount debited. With a `reference`
+    /// (a fresh random value, see [`Op::Refund`]), a debit is recorded under it so that it can
+    /// be refunded later; the reference is returned in [`BatchOutcome::references`].
     Debit {
         /// Amount to debit.
         amount: i64,
         /// Whether a partial debit is acceptable.
         partial: bool,
+        /// Records the debit as refundable under this reference.
+        reference: Option<String>,
     },
-    /// Credits `amount` (REFUND_ACCOUNT). Yields the amount credited.
+    /// Credits `amount` back against the earlier debit recorded under `reference`
+    /// (REFUND_ACCOUNT). Yields the amount credited, or one of [`REFUND_UNKNOWN`] (no such
+    /// debit of this account), [`REFUND_EXCEEDS`] (more than debited and not yet refunded)
+    /// or [`REFUND_OVERFLOW`] (the balance would overflow); then nothing changes.
     Refund {
         /// Amount to credit.
         amount: i64,
+        /// The reference of the debit.
+        reference: String,
     },
     /// Checks whether `amount` is available, changing nothing. Yields 1 or 0.
     Check {
@@ -64,6 +73,13 @@ pub enum Op {
     },
 }
 
+/// [`Op::Refund`] result: no debit of the batch's account has this reference.
+pub const REFUND_UNKNOWN: i64 = -2;
+/// [`Op::Refund`] result: the amount exceeds what the debit left to refund.
+pub const REFUND_EXCEEDS: i64 = -3;
+/// [`Op::Refund`] result: the balance would overflow.
+pub const REFUND_OVERFLOW: i64 = -4;
+
 /// Operations on one account run in one transaction.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Batch {
@@ -71,9 +87,13 @@ pub struct Batch {
     pub account: AccountId,
     /// The session the operations belong to (reservations are per session and rating group).
     pub session: Option<String>,
-    /// When set, the session must exist and belong to `account`; otherwise nothing runs and
-    /// [`BatchOutcome::unknown_session`] is set.
+    /// When set, the session must exist and belong to `account` and `peer`; otherwise
+    /// nothing runs and [`BatchOutcome::unknown_session`] is set.
     pub require_session: bool,
+    /// The client (Diameter peer) the request came from: [`Op::OpenSession`] records it as
+    /// the session's owner, and a session opened by another peer (or for another account) is
+    /// refused ([`BatchOutcome::clash`]). `None` matches any owner (operator actions).
+    pub peer: Option<String>,
     /// Idempotency key: a batch with a key seen before returns the saved outcome.
     pub key: Option<String>,
     /// The operations, in order.
@@ -87,6 +107,7 @@ impl Batch {
             account,
             session,
             require_session: false,
+            peer: None,
             key: None,
             ops: Vec::new(),
         }
@@ -104,8 +125,14 @@ pub struct BatchOutcome {
     pub reserved: i64,
     /// The batch's key had been seen: this is the saved outcome and nothing ran now.
     pub replayed: bool,
-    /// [`Batch::require_session`] was set and the session is not open.
+    /// [`Batch::require_session`] was set and the session is not open (or not this
+    /// account's and peer's).
     pub unknown_session: bool,
+    /// [`Op::OpenSession`] found the session open for another account or peer, or the
+    /// batch's key was saved for another account: nothing ran.
+    pub clash: bool,
+    /// One per operation: the debit reference recorded by an [`Op::Debit`], else empty.
+    pub references: Vec<String>,
 }
 
 impl BatchOutcome {
@@ -116,7 +143,13 @@ impl BatchOutcome {
 
     fn encode(&self) -> String {
         let rs: Vec<String> = self.results.iter().map(i64::to_string).collect();
-        format!("{};{};{}", rs.join(","), self.balance, self.reserved)
+        let mut s = format!("{};{};{}", rs.join(","), self.balance, self.reserved);
+        if self.references.iter().any(|r| !r.is_empty()) {
+            // References are hex: no `,` or `;`.
+            s.push(';');
+            s.push_str(&self.references.join(","));
+        }
+        s
     }
 
     fn decode(s: &str) -> Result<BatchOutcome, StoreError> {
@@ -129,14 +162,44 @@ impl BatchOutcome {
         for r in rs.split(',').filter(|r| !r.is_empty()) {
             results.push(r.parse().map_err(|_| bad())?);
         }
+        let references = match parts.next() {
+            Some(refs) => refs.split(',').map(str::to_string).collect(),
+            None => Vec::new(),
+        };
         Ok(BatchOutcome {
             results,
             balance,
             reserved,
             replayed: true,
             unknown_session: false,
+            clash: false,
+            references,
         })
     }
+}
+
+/// A session as stored: its account, Tcc deadline and owner (`None` for sessions opened
+/// before owners were recorded).
+pub(crate) struct SessionRow {
+    pub account: AccountId,
+    pub expires_at: i64,
+    pub peer: Option<String>,
+}
+
+impl SessionRow {
+    /// Whether the session belongs to `account` and (when both are known) `peer`.
+    fn owned_by(&self, account: AccountId, peer: Option<&str>) -> bool {
+        self.account == account
+            && match (self.peer.as_deref(), peer) {
+                (Some(owner), Some(p)) => owner == p,
+                _ => true,
+            }
+    }
+}
+
+/// Checked arithmetic on money: an overflow is refused, never wrapped.
+fn checked(v: Option<i64>, what: &str) -> Result<i64, StoreError> {
+    v.ok_or_else(|| StoreError::Refused(format!("{what} would overflow")))
 }
 
 /// Primitive operations inside one open transaction; the backends implement this.
@@ -145,7 +208,8 @@ pub(crate) trait Tx {
     fn lock_account(&mut self, id: AccountId) -> Result<Option<(i64, i64)>, StoreError>;
     fn set_account(&mut self, id: AccountId, balance: i64, reserved: i64)
         -> Result<(), StoreError>;
-    fn saved_outcome(&mut self, key: &str) -> Result<Option<String>, StoreError>;
+    /// (account, outcome) saved under a request key.
+    fn saved_outcome(&mut self, key: &str) -> Result<Option<(AccountId, String)>, StoreError>;
     fn save_outcome(
         &mut self,
         key: &str,
@@ -153,15 +217,26 @@ pub(crate) trait Tx {
         outcome: &str,
         now_ms: i64,
     ) -> Result<(), StoreError>;
-    /// (account, expires_at) of a session.
-    fn session(&mut self, session: &str) -> Result<Option<(AccountId, i64)>, StoreError>;
+    /// (account, expires_at, owner peer) of a session.
+    fn session(&mut self, session: &str) -> Result<Option<SessionRow>, StoreError>;
     fn upsert_session(
         &mut self,
         session: &str,
         account: AccountId,
+        peer: Option<&str>,
         expires_at: i64,
         now_ms: i64,
     ) -> Result<(), StoreError>;
+    /// (account, amount, refunded) of a recorded debit.
+    fn debit(&mut self, reference: &str) -> Result<Option<(AccountId, i64, i64)>, StoreError>;
+    fn insert_debit(
+        &mut self,
+        reference: &str,
+        account: AccountId,
+        amount: i64,
+        now_ms: i64,
+    ) -> Result<(), StoreError>;
+    fn set_refunded(&mut self, reference: &str, refunded: i64) -> Result<(), StoreError>;
     fn touch_session(&mut self, session: &str, expires_at: i64) -> Result<(), StoreError>;
     fn delete_session(&mut self, session: &str) -> Result<(), StoreError>;
     fn reservation(&mut self, session: &str, rg: i64) -> Result<i64, StoreError>;
@@ -193,38 +268,64 @@ pub(crate) fn run(tx: &mut dyn Tx, batch: &Batch, now_ms: i64) -> Result<BatchOu
     let (mut balance, mut reserved) = tx
         .lock_account(batch.account)?
         .ok_or(StoreError::NoSuchAccount(batch.account))?;
+    let refused = |clash: bool| BatchOutcome {
+        balance,
+        reserved,
+        unknown_session: !clash,
+        clash,
+        ..BatchOutcome::default()
+    };
     if let Some(key) = &batch.key {
-        if let Some(saved) = tx.saved_outcome(key)? {
+        if let Some((account, saved)) = tx.saved_outcome(key)? {
+            // The same key for another account is not a retransmission.
+            if account != batch.account {
+                return Ok(refused(true));
+            }
             return BatchOutcome::decode(&saved);
         }
     }
     let session = batch.session.as_deref();
+    let peer = batch.peer.as_deref();
     if batch.require_session {
         let open = match session {
-            Some(s) => tx.session(s)?.map(|(a, _)| a) == Some(batch.account),
+            Some(s) => tx
+                .session(s)?
+                .is_some_and(|row| row.owned_by(batch.account, peer)),
             None => false,
         };
         if !open {
-            return Ok(BatchOutcome {
-                balance,
-                reserved,
-                unknown_session: true,
-                ..BatchOutcome::default()
-            });
+            return Ok(refused(false));
+        }
+    }
+    // A session belongs to the account and the client that opened it: opening it again
+    // from elsewhere changes nothing.
+    if batch
+        .ops
+        .iter()
+        .any(|op| matches!(op, Op::OpenSession { .. }))
+    {
+        if let Some(s) = session {
+            if let Some(row) = tx.session(s)? {
+                if !row.owned_by(batch.account, peer) {
+                    return Ok(refused(true));
+                }
+            }
         }
     }
     let need_session =
         || session.ok_or_else(|| StoreError::Refused("operation needs a session".to_string()));
     let key = batch.key.as_deref();
     let mut results = Vec::with_capacity(batch.ops.len());
+    let mut references = Vec::with_capacity(batch.ops.len());
     for op in &batch.ops {
-        let r = match *op {
+        let mut reference = String::new();
+        let r = match op {
             Op::OpenSession { expires_at } => {
-                tx.upsert_session(need_session()?, batch.account, expires_at, now_ms)?;
+                tx.upsert_session(need_session()?, batch.account, peer, *expires_at, now_ms)?;
                 0
             }
             Op::Touch { expires_at } => {
-                tx.touch_session(need_session()?, expires_at)?;
+                tx.touch_session(need_session()?, *expires_at)?;
                 0
             }
             Op::Settle {
@@ -232,11 +333,12 @@ pub(crate) fn run(tx: &mut dyn Tx, batch: &Batch, now_ms: i64) -> Result<BatchOu
                 used_cost,
             } => {
                 let s = need_session()?;
-                let rg = rg_key(rating_group);
+                let rg = rg_key(*rating_group);
                 let held = tx.reservation(s, rg)?;
-                let debit = used_cost.max(0).min(held + (balance - reserved));
-                balance -= debit;
-                reserved -= held;
+                let can = checked(held.checked_add(balance - reserved), "a settlement")?;
+                let debit = (*used_cost).max(0).min(can);
+                balance = checked(balance.checked_sub(debit), "the balance")?;
+                reserved = checked(reserved.checked_sub(held), "the reservation")?;
                 if held != 0 {
                     tx.set_reservation(s, rg, batch.account, 0)?;
                 }
@@ -259,64 +361,98 @@ pub(crate) fn run(tx: &mut dyn Tx, batch: &Batch, now_ms: i64) -> Result<BatchOu
                 block,
             } => {
                 let s = need_session()?;
-                let rg = rg_key(rating_group);
-                let mut grant = want.max(0).min(balance - reserved);
-                if block > 0 {
+                let rg = rg_key(*rating_group);
+                let mut grant = (*want).max(0).min(balance - reserved);
+                if *block > 0 {
                     grant = grant / block * block;
                 }
                 if grant > 0 {
                     let held = tx.reservation(s, rg)?;
-                    tx.set_reservation(s, rg, batch.account, held + grant)?;
-                    reserved += grant;
+                    let total = checked(held.checked_add(grant), "the reservation")?;
+                    tx.set_reservation(s, rg, batch.account, total)?;
+                    reserved = checked(reserved.checked_add(grant), "the reservation")?;
                 }
                 grant
             }
             Op::CloseSession => {
                 let s = need_session()?;
                 let released = tx.take_reservations(s)?;
-                reserved -= released;
+                reserved = checked(reserved.checked_sub(released), "the reservation")?;
                 tx.delete_session(s)?;
                 released
             }
             Op::CloseIfExpired { now_ms: at } => {
                 let s = need_session()?;
                 match tx.session(s)? {
-                    Some((_, expires_at)) if expires_at <= at => {
+                    Some(row) if row.expires_at <= *at => {
                         let released = tx.take_reservations(s)?;
-                        reserved -= released;
+                        reserved = checked(reserved.checked_sub(released), "the reservation")?;
                         tx.delete_session(s)?;
                         released
                     }
                     _ => -1,
                 }
             }
-            Op::Debit { amount, partial } => {
+            Op::Debit {
+                amount,
+                partial,
+                reference: r,
+            } => {
                 let available = balance - reserved;
-                let amount = amount.max(0);
+                let amount = (*amount).max(0);
                 let debit = if available >= amount {
                     amount
-                } else if partial {
+                } else if *partial {
                     available.max(0)
                 } else {
                     0
                 };
                 if debit > 0 {
-                    balance -= debit;
+                    balance = checked(balance.checked_sub(debit), "the balance")?;
                     tx.ledger(batch.account, session, None, "debit", debit, key, now_ms)?;
+                    if let Some(r) = r {
+                        tx.insert_debit(r, batch.account, debit, now_ms)?;
+                        reference = r.clone();
+                    }
                 }
                 debit
             }
-            Op::Refund { amount } => {
-                let amount = amount.max(0);
-                if amount > 0 {
-                    balance += amount;
-                    tx.ledger(batch.account, session, None, "refund", amount, key, now_ms)?;
+            Op::Refund {
+                amount,
+                reference: r,
+            } => {
+                let amount = (*amount).max(0);
+                match tx.debit(r)? {
+                    Some((account, debited, refunded)) if account == batch.account => {
+                        let left = debited.saturating_sub(refunded);
+                        match balance.checked_add(amount) {
+                            _ if amount > left => REFUND_EXCEEDS,
+                            None => REFUND_OVERFLOW,
+                            Some(new) => {
+                                if amount > 0 {
+                                    balance = new;
+                                    tx.set_refunded(r, refunded + amount)?;
+                                    tx.ledger(
+                                        batch.account,
+                                        session,
+                                        None,
+                                        "refund",
+                                        amount,
+                                        key,
+                                        now_ms,
+                                    )?;
+                                }
+                                amount
+                            }
+                        }
+                    }
+                    _ => REFUND_UNKNOWN,
                 }
-                amount
             }
-            Op::Check { amount } => i64::from(balance - reserved >= amount),
+            Op::Check { amount } => i64::from(balance - reserved >= *amount),
         };
         results.push(r);
+        references.push(reference);
     }
     if reserved < 0 || balance < reserved {
         return Err(StoreError::Corrupt(format!(
@@ -331,11 +467,47 @@ pub(crate) fn run(tx: &mut dyn Tx, batch: &Batch, now_ms: i64) -> Result<BatchOu
         reserved,
         replayed: false,
         unknown_session: false,
+        clash: false,
+        references,
     };
     if let Some(key) = key {
         tx.save_outcome(key, batch.account, &outcome.encode(), now_ms)?;
     }
     Ok(outcome)
+}
+
+/// Closes expired sessions in one transaction (the Tcc sweep): each session still expired
+/// at `now_ms` has its reservations released and is deleted. Accounts are locked in
+/// ascending id order (`sessions` must be sorted by account), so two sweeping nodes cannot
+/// deadlock. Returns the sessions closed with the amounts released.
+pub(crate) fn close_expired(
+    tx: &mut dyn Tx,
+    sessions: &[(String, AccountId)],
+    now_ms: i64,
+) -> Result<Vec<(String, i64)>, StoreError> {
+    let mut closed = Vec::new();
+    for (s, account) in sessions {
+        let Some((balance, reserved)) = tx.lock_account(*account)? else {
+            continue;
+        };
+        match tx.session(s)? {
+            Some(row) if row.expires_at <= now_ms && row.account == *account => {}
+            _ => continue,
+        }
+        let released = tx.take_reservations(s)?;
+        tx.delete_session(s)?;
+        let reserved = reserved
+            .checked_sub(released)
+            .filter(|r| *r >= 0 && balance >= *r)
+            .ok_or_else(|| {
+                StoreError::Corrupt(format!(
+                    "session {s}: releasing {released} from account {account} reserving {reserved}"
+                ))
+            })?;
+        tx.set_account(*account, balance, reserved)?;
+        closed.push((s.clone(), released));
+    }
+    Ok(closed)
 }
 
 #[cfg(test)]
@@ -350,6 +522,8 @@ mod tests {
             reserved: 200,
             replayed: true,
             unknown_session: false,
+            clash: false,
+            references: vec![String::new(), "00ff".into(), String::new()],
         };
         assert_eq!(BatchOutcome::decode(&o.encode()).unwrap(), o);
         let empty = BatchOutcome {

@@ -14,7 +14,19 @@
 //!
 //! Balance model: `balance` is what the account holds; `reserved` is the sum of the open
 //! reservations; `available = balance - reserved` is never negative (a `CHECK` in the schema
-//! backs the code). Debits lower `balance` (and release the reservation they settle).
+//! backs the code). Debits lower `balance` (and release the reservation they settle). All
+//! arithmetic on money is checked: an overflow is refused, never wrapped.
+//!
+//! Refunds: a direct debit may be recorded under a random reference (table `debits`, with
+//! the amount refunded so far); [`Op::Refund`] credits only against such a reference of the
+//! same account, never more than it has left, in the batch's transaction.
+//!
+//! Sessions record the peer that opened them; a batch from another peer or for another
+//! account cannot open, update or close them ([`Batch::peer`]).
+//!
+//! Faults: [`StoreError::is_temporary`] tells failures worth retrying elsewhere (timeouts,
+//! an exhausted pool, serialization failures, lost connections, a busy SQLite file) from
+//! permanent ones. [`PgStore`] bounds every wait ([`PgOptions`]).
 //!
 //! ```
 //! use diameter_apps::ocs::store::{open, Batch, IdKind, NewAccount, Op, SubscriberId};
@@ -36,8 +48,8 @@ mod postgres;
 mod sqlite;
 
 pub use self::accounts_file::{load_accounts_file, parse_accounts, AccountEntry, AccountsFile};
-pub use self::batch::{Batch, BatchOutcome, Op};
-pub use self::postgres::PgStore;
+pub use self::batch::{Batch, BatchOutcome, Op, REFUND_EXCEEDS, REFUND_OVERFLOW, REFUND_UNKNOWN};
+pub use self::postgres::{PgOptions, PgStore};
 pub use self::sqlite::SqliteStore;
 
 use std::fmt;
@@ -234,6 +246,66 @@ pub enum StoreError {
     /// Stored data that cannot be read back.
     #[error("corrupt stored data: {0}")]
     Corrupt(String),
+    /// No pooled database connection became free within the pool wait timeout.
+    #[error("no database connection free within {0:?}")]
+    PoolTimeout(std::time::Duration),
+}
+
+impl StoreError {
+    /// Whether the failure is temporary (a timeout, an exhausted pool, a serialization
+    /// failure or deadlock, a lost connection, a busy or locked SQLite file): the request
+    /// may succeed if sent again, here or at another server. The OCS answers these with
+    /// 3004 DIAMETER_TOO_BUSY (E bit) so that clients fail over; everything else (bad data,
+    /// constraint violations, a refused operation) is permanent and answered 5012.
+    pub fn is_temporary(&self) -> bool {
+        match self {
+            StoreError::PoolTimeout(_) => true,
+            StoreError::Sqlite(e) => sqlite_temporary(e),
+            StoreError::Postgres(e) => postgres_temporary(e),
+            StoreError::NoSuchAccount(_)
+            | StoreError::Duplicate(_)
+            | StoreError::Refused(_)
+            | StoreError::Config(_)
+            | StoreError::Corrupt(_) => false,
+        }
+    }
+}
+
+fn sqlite_temporary(e: &rusqlite::Error) -> bool {
+    use rusqlite::ErrorCode;
+    matches!(
+        e.sqlite_error_code(),
+        Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked)
+    )
+}
+
+/// PostgreSQL: by SQLSTATE (PostgreSQL manual, appendix A), or,
+/// without one, a connection that failed, closed or timed out.
+fn postgres_temporary(e: &::postgres::Error) -> bool {
+    if let Some(state) = e.code() {
+        let code = state.code();
+        return matches!(
+            code,
+            // serialization_failure, deadlock_detected, lock_not_available,
+            // query_canceled (statement_timeout), admin/crash shutdown, cannot_connect_now,
+            // idle_in_transaction_session_timeout
+            "40001" | "40P01" | "55P03" | "57014" | "57P01" | "57P02" | "57P03" | "25P03"
+        ) || code.starts_with("08") // connection exception
+            || code.starts_with("53"); // insufficient resources (too many connections, ...)
+    }
+    if e.is_closed() {
+        return true;
+    }
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        if s.is::<std::io::Error>() {
+            return true;
+        }
+        source = s.source();
+    }
+    // Connect errors and client-side timeouts carry no SQLSTATE and no io::Error.
+    let text = e.to_string();
+    text.contains("timeout") || text.contains("error connecting")
 }
 
 /// The storage an OCS charges against. Implementations are safe to share between threads;
@@ -268,12 +340,24 @@ pub trait Store: Send + Sync {
     fn sessions_of(&self, id: AccountId) -> Result<Vec<String>, StoreError>;
 
     /// Sessions whose supervision deadline (`expires_at`, ms since the epoch) is at or
-    /// before `now_ms`, at most `limit`.
+    /// before `now_ms`, in (deadline, Session-Id) order, after the cursor `after` when given,
+    /// at most `limit` (served by the index on the deadline).
     fn expired_sessions(
         &self,
         now_ms: i64,
+        after: Option<&ExpiredSession>,
         limit: usize,
-    ) -> Result<Vec<(String, AccountId)>, StoreError>;
+    ) -> Result<Vec<ExpiredSession>, StoreError>;
+
+    /// Closes the given sessions in one transaction when they are still expired at
+    /// `now_ms`, releasing their reservations; returns the sessions closed with the amounts
+    /// released. One session that cannot be closed fails the whole call (the caller splits
+    /// the list to find it).
+    fn close_expired(
+        &self,
+        sessions: &[ExpiredSession],
+        now_ms: i64,
+    ) -> Result<Vec<(String, i64)>, StoreError>;
 
     /// Runs a batch in one transaction (see [`Batch`]).
     fn apply(&self, batch: &Batch, now_ms: i64) -> Result<BatchOutcome, StoreError>;
@@ -285,15 +369,42 @@ pub trait Store: Send + Sync {
     fn purge_requests(&self, before_ms: i64) -> Result<u64, StoreError>;
 }
 
+/// An expired session as listed by [`Store::expired_sessions`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ExpiredSession {
+    /// Session-Id.
+    pub session_id: String,
+    /// Its account.
+    pub account: AccountId,
+    /// Its Tcc deadline, ms since the epoch.
+    pub expires_at: i64,
+}
+
+/// The (Session-Id, account) pairs of `sessions`, sorted by account (the lock order of
+/// [`Store::close_expired`]).
+pub(crate) fn lock_order(sessions: &[ExpiredSession]) -> Vec<(String, AccountId)> {
+    let mut v: Vec<(String, AccountId)> = sessions
+        .iter()
+        .map(|s| (s.session_id.clone(), s.account))
+        .collect();
+    v.sort_by(|a, b| (a.1, &a.0).cmp(&(b.1, &b.0)));
+    v
+}
+
 /// Opens a store from a URL: `sqlite://PATH` (or a bare path; `sqlite::memory:` for a
 /// private in-memory database), `postgres://...` / `postgresql://...` (libpq URL or
 /// `postgres:host=... user=...` key-value form). Creates the schema when missing.
 pub fn open(url: &str) -> Result<Arc<dyn Store>, StoreError> {
+    open_with(url, &PgOptions::default())
+}
+
+/// [`open`] with the pool size and timeouts of a PostgreSQL store.
+pub fn open_with(url: &str, pg: &PgOptions) -> Result<Arc<dyn Store>, StoreError> {
     if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-        return Ok(Arc::new(PgStore::connect(url, 8)?));
+        return Ok(Arc::new(PgStore::connect_with(url, pg)?));
     }
     if let Some(kv) = url.strip_prefix("postgres:") {
-        return Ok(Arc::new(PgStore::connect(kv, 8)?));
+        return Ok(Arc::new(PgStore::connect_with(kv, pg)?));
     }
     if url == "sqlite::memory:" {
         return Ok(Arc::new(SqliteStore::in_memory()?));

@@ -6,31 +6,125 @@
 //! account serialize there and the available balance never goes below zero (the schema's
 //! `CHECK (balance >= reserved)` backs this).
 
-use super::batch::{self, Batch, BatchOutcome, Tx};
-use super::sqlite::SCHEMA;
+use super::batch::{self, Batch, BatchOutcome, SessionRow, Tx};
+use super::sqlite::{SCHEMA, SCHEMA_INDEXES};
 use super::{
-    Account, AccountId, IdKind, LedgerTotals, NewAccount, Store, StoreError, SubscriberId,
+    Account, AccountId, ExpiredSession, IdKind, LedgerTotals, NewAccount, Store, StoreError,
+    SubscriberId,
 };
 use ::postgres::{Client, Config, GenericClient, NoTls};
 use std::str::FromStr;
 use std::sync::{Condvar, Mutex};
+use std::time::{Duration, Instant};
+
+/// Timeouts and pool size of a [`PgStore`]; `PgOptions::default()` gives the documented
+/// defaults. A database that stops answering must not hang the OCS: every wait is bounded,
+/// and the OCS answers the request 3004 DIAMETER_TOO_BUSY so that the client fails over.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PgOptions {
+    /// Connections in the pool (default 8).
+    pub pool: usize,
+    /// How long a request waits for a free pooled connection before failing with
+    /// [`StoreError::PoolTimeout`] (default 2 s).
+    pub pool_wait: Duration,
+    /// libpq `connect_timeout` of each connection attempt (default 3 s; a
+    /// `connect_timeout` in the URL wins).
+    pub connect_timeout: Duration,
+    /// Server-side `statement_timeout` of every statement (default 3 s).
+    pub statement_timeout: Duration,
+    /// Server-side `lock_timeout`: the longest wait for a row lock, such as an account
+    /// locked by another node's transaction (default 2 s).
+    pub lock_timeout: Duration,
+    /// TCP keepalive idle time and `tcp_user_timeout` of TCP connections: a peer that stops
+    /// acknowledging is declared dead after this long (default 10 s).
+    pub tcp_timeout: Duration,
+}
+
+impl Default for PgOptions {
+    fn default() -> Self {
+        PgOptions {
+            pool: 8,
+            pool_wait: Duration::from_secs(2),
+            connect_timeout: Duration::from_secs(3),
+            statement_timeout: Duration::from_secs(3),
+            lock_timeout: Duration::from_secs(2),
+            tcp_timeout: Duration::from_secs(10),
+        }
+    }
+}
 
 /// PostgreSQL-backed [`Store`] with a small fixed pool of connections.
 pub struct PgStore {
     config: Config,
     idle: Mutex<Vec<Client>>,
     ready: Condvar,
+    pool_wait: Duration,
+}
+
+/// A pooled connection, given back to the pool when dropped (also on an error or a panic).
+struct Pooled<'p> {
+    client: Option<Client>,
+    store: &'p PgStore,
+}
+
+impl Drop for Pooled<'_> {
+    fn drop(&mut self) {
+        if let Some(c) = self.client.take() {
+            self.store.give_back(c);
+        }
+    }
+}
+
+impl Drop for PgStore {
+    fn drop(&mut self) {
+        // Closing a `postgres::Client` blocks on its own runtime, which panics inside an async
+        // context (the last `Arc` of an OCS may go away on a tokio worker): close them on a
+        // plain thread.
+        let idle = std::mem::take(self.idle.get_mut().unwrap_or_else(|e| e.into_inner()));
+        if !idle.is_empty() {
+            let _ = std::thread::Builder::new()
+                .name("pg-close".into())
+                .spawn(move || drop(idle));
+        }
+    }
 }
 
 impl PgStore {
-    /// Connects `pool` connections (at least one) and creates the schema when missing.
+    /// [`PgStore::connect_with`] with `pool` connections and the default timeouts.
+    pub fn connect(url: &str, pool: usize) -> Result<PgStore, StoreError> {
+        PgStore::connect_with(
+            url,
+            &PgOptions {
+                pool,
+                ..PgOptions::default()
+            },
+        )
+    }
+
+    /// Connects the pool (at least one connection) and creates the schema when missing.
     /// `url` is a libpq URL (`postgresql://user@%2Ftmp%2Fdir:5432/db` for a Unix socket) or
     /// key-value string (`host=/tmp/dir port=5432 user=postgres`).
-    pub fn connect(url: &str, pool: usize) -> Result<PgStore, StoreError> {
-        let config = Config::from_str(url)
+    pub fn connect_with(url: &str, opts: &PgOptions) -> Result<PgStore, StoreError> {
+        let mut config = Config::from_str(url)
             .map_err(|e| StoreError::Config(format!("bad postgres url: {e}")))?;
+        if config.get_connect_timeout().is_none() {
+            config.connect_timeout(opts.connect_timeout);
+        }
+        config.keepalives(true);
+        config.keepalives_idle(opts.tcp_timeout);
+        config.tcp_user_timeout(opts.tcp_timeout);
+        let mut options = config.get_options().unwrap_or_default().to_string();
+        for (name, d) in [
+            ("statement_timeout", opts.statement_timeout),
+            ("lock_timeout", opts.lock_timeout),
+        ] {
+            if !options.contains(name) {
+                options.push_str(&format!(" -c {name}={}", d.as_millis()));
+            }
+        }
+        config.options(options.trim());
         let mut clients = Vec::new();
-        for _ in 0..pool.max(1) {
+        for _ in 0..opts.pool.max(1) {
             clients.push(config.connect(NoTls)?);
         }
         let schema = SCHEMA
@@ -40,7 +134,12 @@ impl PgStore {
             let c = &mut clients[0];
             // Two nodes starting at once must not race on CREATE TABLE IF NOT EXISTS.
             c.execute("SELECT pg_advisory_lock(4006)", &[])?;
-            let r = c.batch_execute(&schema);
+            let r = c
+                .batch_execute(&schema)
+                .and_then(|()| {
+                    c.batch_execute("ALTER TABLE sessions ADD COLUMN IF NOT EXISTS peer TEXT")
+                })
+                .and_then(|()| c.batch_execute(SCHEMA_INDEXES));
             c.execute("SELECT pg_advisory_unlock(4006)", &[])?;
             r?;
         }
@@ -48,34 +147,51 @@ impl PgStore {
             config,
             idle: Mutex::new(clients),
             ready: Condvar::new(),
+            pool_wait: opts.pool_wait,
         })
+    }
+
+    /// Takes a connection from the pool, waiting at most the pool wait timeout, and
+    /// reconnects it when it was closed.
+    fn checkout(&self) -> Result<Pooled<'_>, StoreError> {
+        let deadline = Instant::now() + self.pool_wait;
+        let client = {
+            let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
+            loop {
+                if let Some(c) = idle.pop() {
+                    break c;
+                }
+                let left = deadline.saturating_duration_since(Instant::now());
+                if left.is_zero() {
+                    return Err(StoreError::PoolTimeout(self.pool_wait));
+                }
+                idle = self
+                    .ready
+                    .wait_timeout(idle, left)
+                    .unwrap_or_else(|e| e.into_inner())
+                    .0;
+            }
+        };
+        let mut pooled = Pooled {
+            client: Some(client),
+            store: self,
+        };
+        if pooled.client.as_ref().is_some_and(Client::is_closed) {
+            // On failure the closed client goes back (the slot is kept for a later retry).
+            pooled.client = Some(self.config.connect(NoTls)?);
+        }
+        Ok(pooled)
     }
 
     fn with_client<T>(
         &self,
         f: impl FnOnce(&mut Client) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
-        let mut client = {
-            let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
-            loop {
-                if let Some(c) = idle.pop() {
-                    break c;
-                }
-                idle = self.ready.wait(idle).unwrap_or_else(|e| e.into_inner());
-            }
-        };
-        if client.is_closed() {
-            match self.config.connect(NoTls) {
-                Ok(c) => client = c,
-                Err(e) => {
-                    self.give_back(client);
-                    return Err(e.into());
-                }
-            }
+        let mut pooled = self.checkout()?;
+        match pooled.client.as_mut() {
+            Some(c) => f(c),
+            None => Err(StoreError::PoolTimeout(self.pool_wait)),
         }
-        let r = f(&mut client);
-        self.give_back(client);
-        r
     }
 
     fn give_back(&self, client: Client) {
@@ -217,7 +333,9 @@ impl Store for PgStore {
                 )?
                 .ok_or(StoreError::NoSuchAccount(id))?;
             let (balance, reserved): (i64, i64) = (row.get(0), row.get(1));
-            let new = balance.saturating_add(delta);
+            let new = balance.checked_add(delta).ok_or_else(|| {
+                StoreError::Refused(format!("balance {balance} + {delta} overflows"))
+            })?;
             if new < reserved {
                 return Err(StoreError::Refused(format!(
                     "balance {new} would be below the reserved {reserved}"
@@ -271,18 +389,45 @@ impl Store for PgStore {
     fn expired_sessions(
         &self,
         now_ms: i64,
+        after: Option<&ExpiredSession>,
         limit: usize,
-    ) -> Result<Vec<(String, AccountId)>, StoreError> {
+    ) -> Result<Vec<ExpiredSession>, StoreError> {
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         self.with_client(|c| {
-            Ok(c.query(
-                "SELECT session_id, account_id FROM sessions WHERE expires_at <= $1
-                 ORDER BY expires_at LIMIT $2",
-                &[&now_ms, &limit],
-            )?
-            .iter()
-            .map(|r| (r.get(0), r.get(1)))
-            .collect())
+            let rows = match after {
+                None => c.query(
+                    "SELECT session_id, account_id, expires_at FROM sessions WHERE expires_at <= $1
+                     ORDER BY expires_at, session_id LIMIT $2",
+                    &[&now_ms, &limit],
+                )?,
+                Some(a) => c.query(
+                    "SELECT session_id, account_id, expires_at FROM sessions
+                     WHERE expires_at <= $1 AND (expires_at, session_id) > ($2, $3)
+                     ORDER BY expires_at, session_id LIMIT $4",
+                    &[&now_ms, &a.expires_at, &a.session_id, &limit],
+                )?,
+            };
+            Ok(rows
+                .iter()
+                .map(|r| ExpiredSession {
+                    session_id: r.get(0),
+                    account: r.get(1),
+                    expires_at: r.get(2),
+                })
+                .collect())
+        })
+    }
+
+    fn close_expired(
+        &self,
+        sessions: &[ExpiredSession],
+        now_ms: i64,
+    ) -> Result<Vec<(String, i64)>, StoreError> {
+        self.with_client(|c| {
+            let mut tx = PgTx(c.transaction()?);
+            let closed = batch::close_expired(&mut tx, &super::lock_order(sessions), now_ms)?;
+            tx.0.commit()?;
+            Ok(closed)
         })
     }
 
@@ -347,14 +492,14 @@ impl Tx for PgTx<'_> {
         Ok(())
     }
 
-    fn saved_outcome(&mut self, key: &str) -> Result<Option<String>, StoreError> {
+    fn saved_outcome(&mut self, key: &str) -> Result<Option<(AccountId, String)>, StoreError> {
         Ok(self
             .0
             .query_opt(
-                "SELECT outcome FROM requests WHERE request_key = $1",
+                "SELECT account_id, outcome FROM requests WHERE request_key = $1",
                 &[&key],
             )?
-            .map(|r| r.get(0)))
+            .map(|r| (r.get(0), r.get(1))))
     }
 
     fn save_outcome(
@@ -371,28 +516,66 @@ impl Tx for PgTx<'_> {
         Ok(())
     }
 
-    fn session(&mut self, session: &str) -> Result<Option<(AccountId, i64)>, StoreError> {
+    fn session(&mut self, session: &str) -> Result<Option<SessionRow>, StoreError> {
         Ok(self
             .0
             .query_opt(
-                "SELECT account_id, expires_at FROM sessions WHERE session_id = $1",
+                "SELECT account_id, expires_at, peer FROM sessions WHERE session_id = $1",
                 &[&session],
             )?
-            .map(|r| (r.get(0), r.get(1))))
+            .map(|r| SessionRow {
+                account: r.get(0),
+                expires_at: r.get(1),
+                peer: r.get(2),
+            }))
     }
 
     fn upsert_session(
         &mut self,
         session: &str,
         account: AccountId,
+        peer: Option<&str>,
         expires_at: i64,
         now_ms: i64,
     ) -> Result<(), StoreError> {
         self.0.execute(
-            "INSERT INTO sessions (session_id, account_id, expires_at, created_at)
-             VALUES ($1, $2, $3, $4)
+            "INSERT INTO sessions (session_id, account_id, expires_at, created_at, peer)
+             VALUES ($1, $2, $3, $4, $5)
              ON CONFLICT (session_id) DO UPDATE SET expires_at = excluded.expires_at",
-            &[&session, &account, &expires_at, &now_ms],
+            &[&session, &account, &expires_at, &now_ms, &peer],
+        )?;
+        Ok(())
+    }
+
+    fn debit(&mut self, reference: &str) -> Result<Option<(AccountId, i64, i64)>, StoreError> {
+        Ok(self
+            .0
+            .query_opt(
+                "SELECT account_id, amount, refunded FROM debits WHERE reference = $1",
+                &[&reference],
+            )?
+            .map(|r| (r.get(0), r.get(1), r.get(2))))
+    }
+
+    fn insert_debit(
+        &mut self,
+        reference: &str,
+        account: AccountId,
+        amount: i64,
+        now_ms: i64,
+    ) -> Result<(), StoreError> {
+        self.0.execute(
+            "INSERT INTO debits (reference, account_id, amount, refunded, at)
+             VALUES ($1, $2, $3, 0, $4)",
+            &[&reference, &account, &amount, &now_ms],
+        )?;
+        Ok(())
+    }
+
+    fn set_refunded(&mut self, reference: &str, refunded: i64) -> Result<(), StoreError> {
+        self.0.execute(
+            "UPDATE debits SET refunded = $1 WHERE reference = $2",
+            &[&refunded, &reference],
         )?;
         Ok(())
     }

@@ -1,8 +1,9 @@
 //! The embedded default store: one SQLite file in WAL mode, created on first start.
 
-use super::batch::{self, Batch, BatchOutcome, Tx};
+use super::batch::{self, Batch, BatchOutcome, SessionRow, Tx};
 use super::{
-    Account, AccountId, IdKind, LedgerTotals, NewAccount, Store, StoreError, SubscriberId,
+    Account, AccountId, ExpiredSession, IdKind, LedgerTotals, NewAccount, Store, StoreError,
+    SubscriberId,
 };
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 use std::sync::{Mutex, MutexGuard};
@@ -28,9 +29,9 @@ CREATE TABLE IF NOT EXISTS sessions (
     session_id TEXT   PRIMARY KEY,
     account_id BIGINT NOT NULL REFERENCES accounts(id),
     expires_at BIGINT NOT NULL,
-    created_at BIGINT NOT NULL
+    created_at BIGINT NOT NULL,
+    peer       TEXT
 );
-CREATE INDEX IF NOT EXISTS sessions_expiry ON sessions(expires_at);
 CREATE INDEX IF NOT EXISTS sessions_account ON sessions(account_id);
 CREATE TABLE IF NOT EXISTS reservations (
     session_id   TEXT   NOT NULL,
@@ -57,6 +58,21 @@ CREATE TABLE IF NOT EXISTS requests (
     at          BIGINT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS requests_at ON requests(at);
+CREATE TABLE IF NOT EXISTS debits (
+    reference  TEXT   PRIMARY KEY,
+    account_id BIGINT NOT NULL REFERENCES accounts(id),
+    amount     BIGINT NOT NULL CHECK (amount > 0),
+    refunded   BIGINT NOT NULL DEFAULT 0,
+    at         BIGINT NOT NULL,
+    CHECK (refunded >= 0 AND refunded <= amount)
+);
+";
+
+/// Run after [`SCHEMA`] (`peer` may be missing from a database made by an older version,
+/// which [`SqliteStore`] and [`super::PgStore`] add first): the index of the Tcc sweep.
+pub(crate) const SCHEMA_INDEXES: &str = "
+DROP INDEX IF EXISTS sessions_expiry;
+CREATE INDEX IF NOT EXISTS sessions_deadline ON sessions(expires_at, session_id);
 ";
 
 /// SQLite-backed [`Store`]. One connection behind a mutex; every batch is a
@@ -83,6 +99,14 @@ impl SqliteStore {
     fn init(conn: Connection) -> Result<SqliteStore, StoreError> {
         conn.pragma_update(None, "foreign_keys", "ON")?;
         conn.execute_batch(SCHEMA)?;
+        let has_peer: bool = conn
+            .prepare("SELECT COUNT(*) FROM pragma_table_info('sessions') WHERE name = 'peer'")?
+            .query_row([], |r| r.get::<_, i64>(0))?
+            > 0;
+        if !has_peer {
+            conn.execute_batch("ALTER TABLE sessions ADD COLUMN peer TEXT")?;
+        }
+        conn.execute_batch(SCHEMA_INDEXES)?;
         Ok(SqliteStore {
             conn: Mutex::new(conn),
         })
@@ -230,7 +254,9 @@ impl Store for SqliteStore {
             )
             .optional()?
             .ok_or(StoreError::NoSuchAccount(id))?;
-        let new = balance.saturating_add(delta);
+        let new = balance
+            .checked_add(delta)
+            .ok_or_else(|| StoreError::Refused(format!("balance {balance} + {delta} overflows")))?;
         if new < reserved {
             return Err(StoreError::Refused(format!(
                 "balance {new} would be below the reserved {reserved}"
@@ -276,16 +302,48 @@ impl Store for SqliteStore {
     fn expired_sessions(
         &self,
         now_ms: i64,
+        after: Option<&ExpiredSession>,
         limit: usize,
-    ) -> Result<Vec<(String, AccountId)>, StoreError> {
+    ) -> Result<Vec<ExpiredSession>, StoreError> {
         let conn = self.lock();
-        let mut stmt = conn.prepare_cached(
-            "SELECT session_id, account_id FROM sessions WHERE expires_at <= ?1
-             ORDER BY expires_at LIMIT ?2",
-        )?;
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-        let rows = stmt.query_map(params![now_ms, limit], |r| Ok((r.get(0)?, r.get(1)?)))?;
-        Ok(rows.collect::<Result<_, _>>()?)
+        let row = |r: &rusqlite::Row<'_>| {
+            Ok(ExpiredSession {
+                session_id: r.get(0)?,
+                account: r.get(1)?,
+                expires_at: r.get(2)?,
+            })
+        };
+        let rows = match after {
+            None => conn
+                .prepare_cached(
+                    "SELECT session_id, account_id, expires_at FROM sessions WHERE expires_at <= ?1
+                     ORDER BY expires_at, session_id LIMIT ?2",
+                )?
+                .query_map(params![now_ms, limit], row)?
+                .collect::<Result<_, _>>()?,
+            Some(a) => conn
+                .prepare_cached(
+                    "SELECT session_id, account_id, expires_at FROM sessions
+                     WHERE expires_at <= ?1 AND (expires_at, session_id) > (?2, ?3)
+                     ORDER BY expires_at, session_id LIMIT ?4",
+                )?
+                .query_map(params![now_ms, a.expires_at, a.session_id, limit], row)?
+                .collect::<Result<_, _>>()?,
+        };
+        Ok(rows)
+    }
+
+    fn close_expired(
+        &self,
+        sessions: &[ExpiredSession],
+        now_ms: i64,
+    ) -> Result<Vec<(String, i64)>, StoreError> {
+        let mut conn = self.lock();
+        let mut tx = SqliteTx(conn.transaction_with_behavior(TransactionBehavior::Immediate)?);
+        let closed = batch::close_expired(&mut tx, &super::lock_order(sessions), now_ms)?;
+        tx.0.commit()?;
+        Ok(closed)
     }
 
     fn apply(&self, batch: &Batch, now_ms: i64) -> Result<BatchOutcome, StoreError> {
@@ -350,11 +408,11 @@ impl Tx for SqliteTx<'_> {
         Ok(())
     }
 
-    fn saved_outcome(&mut self, key: &str) -> Result<Option<String>, StoreError> {
+    fn saved_outcome(&mut self, key: &str) -> Result<Option<(AccountId, String)>, StoreError> {
         Ok(self
             .0
-            .prepare_cached("SELECT outcome FROM requests WHERE request_key = ?1")?
-            .query_row(params![key], |r| r.get(0))
+            .prepare_cached("SELECT account_id, outcome FROM requests WHERE request_key = ?1")?
+            .query_row(params![key], |r| Ok((r.get(0)?, r.get(1)?)))
             .optional()?)
     }
 
@@ -373,11 +431,19 @@ impl Tx for SqliteTx<'_> {
         Ok(())
     }
 
-    fn session(&mut self, session: &str) -> Result<Option<(AccountId, i64)>, StoreError> {
+    fn session(&mut self, session: &str) -> Result<Option<SessionRow>, StoreError> {
         Ok(self
             .0
-            .prepare_cached("SELECT account_id, expires_at FROM sessions WHERE session_id = ?1")?
-            .query_row(params![session], |r| Ok((r.get(0)?, r.get(1)?)))
+            .prepare_cached(
+                "SELECT account_id, expires_at, peer FROM sessions WHERE session_id = ?1",
+            )?
+            .query_row(params![session], |r| {
+                Ok(SessionRow {
+                    account: r.get(0)?,
+                    expires_at: r.get(1)?,
+                    peer: r.get(2)?,
+                })
+            })
             .optional()?)
     }
 
@@ -385,16 +451,50 @@ impl Tx for SqliteTx<'_> {
         &mut self,
         session: &str,
         account: AccountId,
+        peer: Option<&str>,
         expires_at: i64,
         now_ms: i64,
     ) -> Result<(), StoreError> {
         self.0
             .prepare_cached(
-                "INSERT INTO sessions (session_id, account_id, expires_at, created_at)
-                 VALUES (?1, ?2, ?3, ?4)
+                "INSERT INTO sessions (session_id, account_id, expires_at, created_at, peer)
+                 VALUES (?1, ?2, ?3, ?4, ?5)
                  ON CONFLICT (session_id) DO UPDATE SET expires_at = excluded.expires_at",
             )?
-            .execute(params![session, account, expires_at, now_ms])?;
+            .execute(params![session, account, expires_at, now_ms, peer])?;
+        Ok(())
+    }
+
+    fn debit(&mut self, reference: &str) -> Result<Option<(AccountId, i64, i64)>, StoreError> {
+        Ok(self
+            .0
+            .prepare_cached("SELECT account_id, amount, refunded FROM debits WHERE reference = ?1")?
+            .query_row(params![reference], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+            })
+            .optional()?)
+    }
+
+    fn insert_debit(
+        &mut self,
+        reference: &str,
+        account: AccountId,
+        amount: i64,
+        now_ms: i64,
+    ) -> Result<(), StoreError> {
+        self.0
+            .prepare_cached(
+                "INSERT INTO debits (reference, account_id, amount, refunded, at)
+                 VALUES (?1, ?2, ?3, 0, ?4)",
+            )?
+            .execute(params![reference, account, amount, now_ms])?;
+        Ok(())
+    }
+
+    fn set_refunded(&mut self, reference: &str, refunded: i64) -> Result<(), StoreError> {
+        self.0
+            .prepare_cached("UPDATE debits SET refunded = ?1 WHERE reference = ?2")?
+            .execute(params![refunded, reference])?;
         Ok(())
     }
 

@@ -17,6 +17,7 @@ fn batch(account: AccountId, key: &str, ops: Vec<Op>) -> Batch {
         account,
         session: Some("s1".into()),
         require_session: false,
+        peer: None,
         key: Some(key.into()),
         ops,
     }
@@ -115,6 +116,7 @@ fn same_key_is_charged_once() {
         vec![Op::Debit {
             amount: 300,
             partial: false,
+            reference: None,
         }],
     );
     let first = store.apply(&b, 0).unwrap();
@@ -137,21 +139,240 @@ fn debit_refund_check() {
                     Op::Debit {
                         amount: 150,
                         partial: false,
+                        reference: Some("d1".into()),
                     },
                     Op::Check { amount: 100 },
-                    Op::Refund { amount: 50 },
+                    Op::Refund {
+                        amount: 50,
+                        reference: "none".into(),
+                    },
                     Op::Check { amount: 150 },
                     Op::Debit {
                         amount: 200,
                         partial: true,
+                        reference: None,
                     },
                 ],
             ),
             0,
         )
         .unwrap();
-    assert_eq!(out.results, vec![0, 1, 50, 1, 150]);
+    // The first debit (150) fails, so "d1" was never recorded: the refund is refused.
+    assert_eq!(out.results, vec![0, 1, REFUND_UNKNOWN, 0, 100]);
     assert_eq!(out.balance, 0);
+}
+
+#[test]
+fn refund_only_against_a_recorded_debit_and_never_more() {
+    let (store, id) = setup(100);
+    let other = store
+        .add_account(&NewAccount::new(
+            vec![SubscriberId::new(IdKind::E164, "2")],
+            100,
+            978,
+        ))
+        .unwrap();
+    let debit = |key: &str, r: &str, amount| {
+        batch(
+            id,
+            key,
+            vec![Op::Debit {
+                amount,
+                partial: false,
+                reference: Some(r.into()),
+            }],
+        )
+    };
+    let out = store.apply(&debit("d", "ref1", 30), 0).unwrap();
+    assert_eq!((out.results[0], out.references[0].as_str()), (30, "ref1"));
+    // A replay returns the same reference.
+    assert_eq!(
+        store.apply(&debit("d", "ref9", 30), 0).unwrap().references[0],
+        "ref1"
+    );
+    let refund = |account, key: &str, r: &str, amount| {
+        let mut b = batch(
+            account,
+            key,
+            vec![Op::Refund {
+                amount,
+                reference: r.into(),
+            }],
+        );
+        b.session = None;
+        b
+    };
+    // Another account cannot use it; an unknown reference is refused.
+    assert_eq!(
+        store
+            .apply(&refund(other, "r0", "ref1", 10), 0)
+            .unwrap()
+            .results,
+        vec![REFUND_UNKNOWN]
+    );
+    assert_eq!(
+        store
+            .apply(&refund(id, "r1", "ref2", 10), 0)
+            .unwrap()
+            .results,
+        vec![REFUND_UNKNOWN]
+    );
+    assert_eq!(
+        store
+            .apply(&refund(id, "r2", "ref1", 31), 0)
+            .unwrap()
+            .results,
+        vec![REFUND_EXCEEDS]
+    );
+    assert_eq!(store.account(id).unwrap().unwrap().balance, 70);
+    assert_eq!(
+        store
+            .apply(&refund(id, "r3", "ref1", 20), 0)
+            .unwrap()
+            .results,
+        vec![20]
+    );
+    // Replayed: not refunded twice.
+    assert!(
+        store
+            .apply(&refund(id, "r3", "ref1", 20), 0)
+            .unwrap()
+            .replayed
+    );
+    assert_eq!(
+        store
+            .apply(&refund(id, "r4", "ref1", 11), 0)
+            .unwrap()
+            .results,
+        vec![REFUND_EXCEEDS]
+    );
+    assert_eq!(
+        store
+            .apply(&refund(id, "r5", "ref1", 10), 0)
+            .unwrap()
+            .results,
+        vec![10]
+    );
+    assert_eq!(store.account(id).unwrap().unwrap().balance, 100);
+    assert_eq!(store.account(other).unwrap().unwrap().balance, 100);
+    assert_eq!(store.ledger_totals(id).unwrap().refunds, 30);
+}
+
+#[test]
+fn balance_overflow_is_refused() {
+    let (store, id) = setup(0);
+    assert!(matches!(
+        store.adjust_balance(id, i64::MAX, 0),
+        Ok(v) if v == i64::MAX
+    ));
+    assert!(matches!(
+        store.adjust_balance(id, 1, 0),
+        Err(StoreError::Refused(_))
+    ));
+    assert_eq!(store.account(id).unwrap().unwrap().balance, i64::MAX);
+    // A refund that would overflow is refused and changes nothing.
+    store.adjust_balance(id, -10, 0).unwrap();
+    let out = store
+        .apply(
+            &batch(
+                id,
+                "d",
+                vec![Op::Debit {
+                    amount: 5,
+                    partial: false,
+                    reference: Some("r".into()),
+                }],
+            ),
+            0,
+        )
+        .unwrap();
+    assert_eq!(out.results, vec![5]);
+    store.adjust_balance(id, 15, 0).unwrap();
+    let out = store
+        .apply(
+            &batch(
+                id,
+                "rf",
+                vec![Op::Refund {
+                    amount: 5,
+                    reference: "r".into(),
+                }],
+            ),
+            0,
+        )
+        .unwrap();
+    assert_eq!(out.results, vec![REFUND_OVERFLOW]);
+    assert_eq!(store.account(id).unwrap().unwrap().balance, i64::MAX);
+}
+
+#[test]
+fn a_session_belongs_to_its_account_and_peer() {
+    let (store, id) = setup(100);
+    let other = store
+        .add_account(&NewAccount::new(
+            vec![SubscriberId::new(IdKind::E164, "2")],
+            100,
+            978,
+        ))
+        .unwrap();
+    let open = |account, key: &str, peer: &str| {
+        let mut b = batch(
+            account,
+            key,
+            vec![
+                Op::OpenSession { expires_at: 50 },
+                Op::Reserve {
+                    rating_group: Some(1),
+                    want: 40,
+                    block: 0,
+                },
+            ],
+        );
+        b.peer = Some(peer.into());
+        b
+    };
+    assert_eq!(
+        store.apply(&open(id, "i1", "pgw"), 0).unwrap().results,
+        vec![0, 40]
+    );
+    // Another account, or another peer: refused, nothing changes.
+    assert!(store.apply(&open(other, "i2", "pgw"), 0).unwrap().clash);
+    assert!(store.apply(&open(id, "i3", "evil"), 0).unwrap().clash);
+    assert_eq!(store.account(other).unwrap().unwrap().reserved, 0);
+    assert_eq!(store.account(id).unwrap().unwrap().reserved, 40);
+    let mut upd = batch(id, "u1", vec![Op::Touch { expires_at: 90 }]);
+    upd.require_session = true;
+    upd.peer = Some("evil".into());
+    assert!(store.apply(&upd, 0).unwrap().unknown_session);
+    upd.peer = Some("pgw".into());
+    assert!(!store.apply(&upd, 0).unwrap().unknown_session);
+}
+
+#[test]
+fn error_classification() {
+    use rusqlite::ffi;
+    let sqlite =
+        |code| StoreError::Sqlite(rusqlite::Error::SqliteFailure(ffi::Error::new(code), None));
+    assert!(sqlite(ffi::SQLITE_BUSY).is_temporary());
+    assert!(sqlite(ffi::SQLITE_LOCKED).is_temporary());
+    assert!(!sqlite(ffi::SQLITE_CONSTRAINT).is_temporary());
+    assert!(!sqlite(ffi::SQLITE_CORRUPT).is_temporary());
+    assert!(StoreError::PoolTimeout(std::time::Duration::from_secs(1)).is_temporary());
+    assert!(!StoreError::Corrupt("x".into()).is_temporary());
+    assert!(!StoreError::Refused("x".into()).is_temporary());
+    assert!(!StoreError::NoSuchAccount(1).is_temporary());
+    // A PostgreSQL server that is not there: a connection error, temporary.
+    let dir = std::env::temp_dir().join(format!("ocs-nopg-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let url = format!(
+        "host={} port=1 user=postgres connect_timeout=1",
+        dir.display()
+    );
+    match PgStore::connect(&url, 1) {
+        Err(e) => assert!(e.is_temporary(), "{e}"),
+        Ok(_) => panic!("connected to nothing"),
+    }
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]
@@ -163,6 +384,7 @@ fn unknown_session_runs_nothing() {
         vec![Op::Debit {
             amount: 10,
             partial: false,
+            reference: None,
         }],
     );
     b.require_session = true;
@@ -191,17 +413,57 @@ fn expiry_releases_only_expired_sessions() {
             0,
         )
         .unwrap();
-    assert!(store.expired_sessions(49, 10).unwrap().is_empty());
+    assert!(store.expired_sessions(49, None, 10).unwrap().is_empty());
+    let expired = store.expired_sessions(50, None, 10).unwrap();
     assert_eq!(
-        store.expired_sessions(50, 10).unwrap(),
-        vec![("s1".to_string(), id)]
+        expired,
+        vec![ExpiredSession {
+            session_id: "s1".into(),
+            account: id,
+            expires_at: 50
+        }]
     );
+    assert!(store
+        .expired_sessions(50, Some(&expired[0]), 10)
+        .unwrap()
+        .is_empty());
     let mut b = Batch::new(id, Some("s1".into()));
     b.ops.push(Op::CloseIfExpired { now_ms: 40 });
     assert_eq!(store.apply(&b, 40).unwrap().results, vec![-1]);
     b.ops[0] = Op::CloseIfExpired { now_ms: 60 };
     assert_eq!(store.apply(&b, 60).unwrap().results, vec![70]);
     assert_eq!(store.account(id).unwrap().unwrap().available(), 100);
+}
+
+#[test]
+fn close_expired_in_one_transaction() {
+    let (store, id) = setup(1000);
+    for i in 0..5 {
+        let mut b = batch(
+            id,
+            &format!("i{i}"),
+            vec![
+                Op::OpenSession { expires_at: 10 * i },
+                Op::Reserve {
+                    rating_group: None,
+                    want: 10,
+                    block: 0,
+                },
+            ],
+        );
+        b.session = Some(format!("s{i}"));
+        store.apply(&b, 0).unwrap();
+    }
+    let expired = store.expired_sessions(25, None, 10).unwrap();
+    assert_eq!(expired.len(), 3);
+    let page = store.expired_sessions(25, None, 2).unwrap();
+    let rest = store.expired_sessions(25, page.last(), 2).unwrap();
+    assert_eq!((page.len(), rest.len()), (2, 1));
+    let closed = store.close_expired(&expired, 25).unwrap();
+    assert_eq!(closed.len(), 3);
+    assert_eq!(store.account(id).unwrap().unwrap().reserved, 20);
+    // Not expired (any more) at that time: left alone.
+    assert!(store.close_expired(&expired, 25).unwrap().is_empty());
 }
 
 #[test]
