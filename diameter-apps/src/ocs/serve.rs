@@ -45,6 +45,9 @@ pub struct ServeOptions {
     pub validity_time: u32,
     /// Peers to connect to (clients that expect the OCS to connect, or relays).
     pub peers: Vec<PeerConfig>,
+    /// Serve the node's Prometheus metrics over HTTP here (default none; see
+    /// [`diameter_core::node::NodeBuilder::metrics`]).
+    pub metrics: Option<SocketAddr>,
 }
 
 impl Default for ServeOptions {
@@ -61,6 +64,7 @@ impl Default for ServeOptions {
             tcc: Duration::from_secs(3600),
             validity_time: 1800,
             peers: Vec::new(),
+            metrics: None,
         }
     }
 }
@@ -175,6 +179,9 @@ pub async fn start(opts: ServeOptions) -> Result<OcsHandle, Error> {
         });
     for peer in opts.peers {
         builder = builder.peer(peer);
+    }
+    if let Some(m) = opts.metrics {
+        builder = builder.metrics(m);
     }
     let node = builder.build().await?;
     let sweeper = tokio::spawn(sweep(server.clone(), opts.tcc));

@@ -35,6 +35,9 @@ pub struct ServeOptions {
     pub users: Option<PathBuf>,
     /// Peers to connect to (SIP servers that expect the AAA server to connect, or relays).
     pub peers: Vec<PeerConfig>,
+    /// Serve the node's Prometheus metrics over HTTP here (default none; see
+    /// [`diameter_core::node::NodeBuilder::metrics`]).
+    pub metrics: Option<SocketAddr>,
     /// Server behaviour (Digest algorithm, who checks the response, ...); its identity
     /// fields are replaced by `origin_host` / `origin_realm`.
     pub server: Option<ServerConfig>,
@@ -49,6 +52,7 @@ impl Default for ServeOptions {
             store: "sqlite://./sip.db".into(),
             users: None,
             peers: Vec::new(),
+            metrics: None,
             server: None,
         }
     }
@@ -218,6 +222,9 @@ pub async fn start(opts: ServeOptions) -> Result<SipHandle, Error> {
     let mut builder = route!(builder, server, Lir, Lia, handle_lir);
     for peer in opts.peers {
         builder = builder.peer(peer);
+    }
+    if let Some(m) = opts.metrics {
+        builder = builder.metrics(m);
     }
     let node = builder.build().await?;
     tracing::info!(addrs = ?node.local_addrs(), store = %opts.store, "sip: serving");

@@ -24,6 +24,8 @@ pub const EXAMPLE: &str = r#"    listen = "0.0.0.0:3868"
     tcc = 3600                         # session supervision, seconds
     validity_time = 1800               # Validity-Time of grants, seconds
     admin = "127.0.0.1:8080"           # operator actions: `diameter ocs reauth|abort`
+    admin_token_file = "admin.token"   # bearer token (default: next to the SQLite store)
+    metrics = "127.0.0.1:9100"         # optional Prometheus endpoint
 
     [[peers]]                          # optional: peers to connect to (a relay)
     host = "dra.example.net"
@@ -79,6 +81,8 @@ Configuration file (TOML; flags override it):
     tcc = 3600                         # session supervision, seconds
     validity_time = 1800               # Validity-Time of grants, seconds
     admin = "127.0.0.1:8080"           # operator actions: `diameter ocs reauth|abort`
+    admin_token_file = "admin.token"   # bearer token (default: next to the SQLite store)
+    metrics = "127.0.0.1:9100"         # optional Prometheus endpoint
 
     [[peers]]                          # optional: peers to connect to (a relay)
     host = "dra.example.net"
@@ -107,6 +111,19 @@ pub struct OcsArgs {
     /// reauth` send RARs and ASRs through it. A port alone means 127.0.0.1:PORT.
     #[arg(long, value_name = "ADDR:PORT", value_parser = super::admin::parse_addr)]
     pub admin: Option<SocketAddr>,
+    /// The admin endpoint's bearer token file: read at start, or created with a new random
+    /// token (mode 0600) when missing [default: admin.token next to the SQLite store, else
+    /// in the working directory]. `diameter ocs ...` reads the same file.
+    #[arg(long, value_name = "FILE")]
+    pub admin_token_file: Option<PathBuf>,
+    /// Let --admin listen on a non-loopback address (refused otherwise); the token then
+    /// travels over plain HTTP.
+    #[arg(long)]
+    pub admin_allow_remote: bool,
+    /// Serve Prometheus metrics over HTTP here (`GET /metrics`). A port alone means
+    /// 127.0.0.1:PORT.
+    #[arg(long, value_name = "ADDR:PORT", value_parser = super::admin::parse_addr)]
+    pub metrics: Option<SocketAddr>,
     /// Only validate the configuration and print the resolved settings.
     #[arg(long)]
     pub check: bool,
@@ -126,6 +143,9 @@ struct OcsFile {
     tcc: Option<u64>,
     validity_time: Option<u32>,
     admin: Option<toml::Spanned<String>>,
+    admin_token_file: Option<PathBuf>,
+    admin_allow_remote: Option<bool>,
+    metrics: Option<toml::Spanned<String>>,
     #[serde(default)]
     peers: Vec<PeerEntry>,
 }
@@ -149,8 +169,10 @@ pub struct OcsSettings {
     pub validity_time: Option<u32>,
     /// Peers to connect to or accept.
     pub peers: Vec<PeerSetting>,
-    /// Where the admin endpoint listens, if anywhere.
-    pub admin: Option<SocketAddr>,
+    /// The admin endpoint, if any.
+    pub admin: Option<super::admin::AdminSettings>,
+    /// Where Prometheus metrics are served, if anywhere.
+    pub metrics: Option<SocketAddr>,
 }
 
 impl OcsFile {
@@ -197,7 +219,7 @@ pub fn settings(args: &OcsArgs) -> Result<OcsSettings, CliError> {
     }
     Ok(OcsSettings {
         node,
-        store,
+        store: store.clone(),
         accounts,
         tariffs,
         auto_provision: args.auto_provision.or(file_keys.auto_provision),
@@ -207,7 +229,22 @@ pub fn settings(args: &OcsArgs) -> Result<OcsSettings, CliError> {
             Some(f) => peer_settings(&file_keys.peers, f)?,
             None => Vec::new(),
         },
-        admin: super::admin::resolve(args.admin, &file_keys.admin, file.as_ref())?,
+        admin: super::admin::settings(
+            args.admin,
+            args.admin_token_file.as_ref(),
+            args.admin_allow_remote,
+            super::admin::AdminKeys {
+                admin: &file_keys.admin,
+                token_file: &file_keys.admin_token_file,
+                allow_remote: file_keys.admin_allow_remote,
+            },
+            file.as_ref(),
+            store.as_deref().unwrap_or(&ServeOptions::default().store),
+        )?,
+        metrics: args.metrics.or(super::admin::metrics_key(
+            &file_keys.metrics,
+            file.as_ref(),
+        )?),
     })
 }
 
@@ -252,8 +289,12 @@ pub fn run(args: &OcsArgs) -> CliResult {
         let o = serve_options(&s);
         println!("tcc           {} s", o.tcc.as_secs());
         println!("validity_time {} s", o.validity_time);
-        if let Some(a) = s.admin {
-            println!("admin         {a}");
+        if let Some(a) = &s.admin {
+            println!("admin         {}", a.addr);
+            println!("admin_token   {}", a.token_file.display());
+        }
+        if let Some(m) = s.metrics {
+            println!("metrics       {m}");
         }
         print_peers(&s.peers);
         return Ok(OK);
@@ -284,6 +325,7 @@ pub fn serve_options(s: &OcsSettings) -> ServeOptions {
         tcc: s.tcc.map_or(defaults.tcc, std::time::Duration::from_secs),
         validity_time: s.validity_time.unwrap_or(defaults.validity_time),
         peers: s.peers.iter().filter_map(PeerSetting::to_config).collect(),
+        metrics: s.metrics,
         ..defaults
     }
 }
@@ -296,8 +338,8 @@ async fn serve(s: OcsSettings) -> CliResult {
     })?;
     signal::announce("ocs", &handle.local_addrs());
     let handle = Arc::new(handle);
-    let admin = match s.admin {
-        Some(addr) => match super::admin::start(addr, Target::Ocs(handle.clone())).await {
+    let admin = match &s.admin {
+        Some(a) => match super::admin::start(a, Target::Ocs(handle.clone())).await {
             Ok(a) => Some(a),
             Err(e) => {
                 stop(handle).await;
@@ -306,6 +348,9 @@ async fn serve(s: OcsSettings) -> CliResult {
         },
         None => None,
     };
+    if let Some(m) = handle.node.metrics_addr() {
+        println!("metrics on http://{m}/metrics");
+    }
     signal::shutdown().await;
     if let Some(a) = admin {
         a.stop().await;

@@ -19,6 +19,8 @@ pub const EXAMPLE: &str = r#"    listen = "0.0.0.0:3868"
     store = "sqlite://sip.db"          # or postgres://user:pass@db/sip
     users = "users.toml"
     admin = "127.0.0.1:8080"           # operator actions: `diameter sip deregister|push-profile`
+    admin_token_file = "admin.token"   # bearer token (default: next to the SQLite store)
+    metrics = "127.0.0.1:9100"         # optional Prometheus endpoint
 
     [[peers]]                          # optional: peers to connect to (a relay)
     host = "dra.example.net"
@@ -41,6 +43,8 @@ Configuration file (TOML; flags override it):
     store = "sqlite://sip.db"          # or postgres://user:pass@db/sip
     users = "users.toml"
     admin = "127.0.0.1:8080"           # operator actions: `diameter sip deregister|push-profile`
+    admin_token_file = "admin.token"   # bearer token (default: next to the SQLite store)
+    metrics = "127.0.0.1:9100"         # optional Prometheus endpoint
 
     [[peers]]                          # optional: peers to connect to (a relay)
     host = "dra.example.net"
@@ -62,6 +66,19 @@ pub struct SipArgs {
     /// deregister` send RTRs and PPRs through it. A port alone means 127.0.0.1:PORT.
     #[arg(long, value_name = "ADDR:PORT", value_parser = super::admin::parse_addr)]
     pub admin: Option<SocketAddr>,
+    /// The admin endpoint's bearer token file: read at start, or created with a new random
+    /// token (mode 0600) when missing [default: admin.token next to the SQLite store, else
+    /// in the working directory]. `diameter sip ...` reads the same file.
+    #[arg(long, value_name = "FILE")]
+    pub admin_token_file: Option<PathBuf>,
+    /// Let --admin listen on a non-loopback address (refused otherwise); the token then
+    /// travels over plain HTTP.
+    #[arg(long)]
+    pub admin_allow_remote: bool,
+    /// Serve Prometheus metrics over HTTP here (`GET /metrics`). A port alone means
+    /// 127.0.0.1:PORT.
+    #[arg(long, value_name = "ADDR:PORT", value_parser = super::admin::parse_addr)]
+    pub metrics: Option<SocketAddr>,
     /// Only validate the configuration and print the resolved settings.
     #[arg(long)]
     pub check: bool,
@@ -76,6 +93,9 @@ struct SipFile {
     store: Option<toml::Spanned<String>>,
     users: Option<PathBuf>,
     admin: Option<toml::Spanned<String>>,
+    admin_token_file: Option<PathBuf>,
+    admin_allow_remote: Option<bool>,
+    metrics: Option<toml::Spanned<String>>,
     #[serde(default)]
     peers: Vec<PeerEntry>,
 }
@@ -91,8 +111,10 @@ pub struct SipSettings {
     pub users: Option<PathBuf>,
     /// Peers to connect to or accept.
     pub peers: Vec<PeerSetting>,
-    /// Where the admin endpoint listens, if anywhere.
-    pub admin: Option<SocketAddr>,
+    /// The admin endpoint, if any.
+    pub admin: Option<super::admin::AdminSettings>,
+    /// Where Prometheus metrics are served, if anywhere.
+    pub metrics: Option<SocketAddr>,
 }
 
 impl SipFile {
@@ -142,13 +164,28 @@ pub fn settings(args: &SipArgs) -> Result<SipSettings, CliError> {
         Some(f) => peer_settings(&keys.peers, f)?,
         None => Vec::new(),
     };
-    let admin = super::admin::resolve(args.admin, &keys.admin, file.as_ref())?;
+    let admin = super::admin::settings(
+        args.admin,
+        args.admin_token_file.as_ref(),
+        args.admin_allow_remote,
+        super::admin::AdminKeys {
+            admin: &keys.admin,
+            token_file: &keys.admin_token_file,
+            allow_remote: keys.admin_allow_remote,
+        },
+        file.as_ref(),
+        store.as_deref().unwrap_or(&ServeOptions::default().store),
+    )?;
+    let metrics = args
+        .metrics
+        .or(super::admin::metrics_key(&keys.metrics, file.as_ref())?);
     Ok(SipSettings {
         node,
         store,
         users,
         peers,
         admin,
+        metrics,
     })
 }
 
@@ -163,8 +200,12 @@ pub fn run(args: &SipArgs) -> CliResult {
         if let Some(u) = &s.users {
             println!("users         {}", u.display());
         }
-        if let Some(a) = s.admin {
-            println!("admin         {a}");
+        if let Some(a) = &s.admin {
+            println!("admin         {}", a.addr);
+            println!("admin_token   {}", a.token_file.display());
+        }
+        if let Some(m) = s.metrics {
+            println!("metrics       {m}");
         }
         print_peers(&s.peers);
         return Ok(OK);
@@ -182,6 +223,7 @@ pub fn serve_options(s: &SipSettings) -> ServeOptions {
         store: s.store.clone().unwrap_or(defaults.store.clone()),
         users: s.users.clone(),
         peers: s.peers.iter().filter_map(PeerSetting::to_config).collect(),
+        metrics: s.metrics,
         ..defaults
     }
 }
@@ -193,8 +235,8 @@ async fn serve(s: SipSettings) -> CliResult {
     })?;
     signal::announce("sip", &handle.local_addrs());
     let handle = Arc::new(handle);
-    let admin = match s.admin {
-        Some(addr) => match super::admin::start(addr, Target::Sip(handle.clone())).await {
+    let admin = match &s.admin {
+        Some(a) => match super::admin::start(a, Target::Sip(handle.clone())).await {
             Ok(a) => Some(a),
             Err(e) => {
                 stop(handle).await;
@@ -203,6 +245,9 @@ async fn serve(s: SipSettings) -> CliResult {
         },
         None => None,
     };
+    if let Some(m) = handle.node.metrics_addr() {
+        println!("metrics on http://{m}/metrics");
+    }
     signal::shutdown().await;
     if let Some(a) = admin {
         a.stop().await;
