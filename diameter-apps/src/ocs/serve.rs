@@ -181,7 +181,13 @@ pub async fn start(opts: ServeOptions) -> Result<OcsHandle, Error> {
         builder = builder.peer(peer);
     }
     if let Some(m) = opts.metrics {
-        builder = builder.metrics(m);
+        // Label the dictionaries' Result-Codes (4012 CREDIT_LIMIT_REACHED, ...).
+        builder = builder.metrics(m).metrics_result_codes(
+            diameter::dict::DICTIONARY
+                .result_codes
+                .iter()
+                .map(|r| r.value),
+        );
     }
     let node = builder.build().await?;
     let sweeper = tokio::spawn(sweep(server.clone(), opts.tcc));

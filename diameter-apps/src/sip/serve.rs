@@ -224,7 +224,19 @@ pub async fn start(opts: ServeOptions) -> Result<SipHandle, Error> {
         builder = builder.peer(peer);
     }
     if let Some(m) = opts.metrics {
-        builder = builder.metrics(m);
+        // Label the RTR and PPR this server sends, and the dictionaries' Result-Codes.
+        builder = builder
+            .metrics(m)
+            .metrics_commands([
+                <diameter::dict::sip_rfc4740::Rtr as diameter_core::Command>::CODE,
+                <diameter::dict::sip_rfc4740::Ppr as diameter_core::Command>::CODE,
+            ])
+            .metrics_result_codes(
+                diameter::dict::DICTIONARY
+                    .result_codes
+                    .iter()
+                    .map(|r| r.value),
+            );
     }
     let node = builder.build().await?;
     tracing::info!(addrs = ?node.local_addrs(), store = %opts.store, "sip: serving");
