@@ -31,6 +31,7 @@ pub struct NodeBuilder {
     failover: FailoverPolicy,
     responder: Option<PeerSettings>,
     metrics: Option<SocketAddr>,
+    metrics_applications: Vec<u32>,
     metrics_commands: Vec<u32>,
     metrics_result_codes: Vec<u32>,
     #[cfg(feature = "tls")]
@@ -138,6 +139,13 @@ impl NodeBuilder {
     /// (`GET /metrics`; port 0 for an ephemeral port, see [`Node::metrics_addr`]).
     pub fn metrics(mut self, addr: SocketAddr) -> Self {
         self.metrics = Some(addr);
+        self
+    }
+    /// Application-Ids labelled by number in the metrics besides those the node
+    /// advertises, has handlers or routes for (a relay's traffic). Others are counted
+    /// under `other`.
+    pub fn metrics_applications(mut self, ids: impl IntoIterator<Item = u32>) -> Self {
+        self.metrics_applications.extend(ids);
         self
     }
     /// Command codes labelled by number in the metrics besides the base protocol's and
@@ -258,7 +266,8 @@ impl NodeBuilder {
                         .flat_map(|v| v.auth.into_iter().chain(v.acct)),
                 )
                 .chain(self.handlers.keys().map(|(app, _)| *app))
-                .chain(self.routes.applications()),
+                .chain(self.routes.applications())
+                .chain(self.metrics_applications.iter().copied()),
             self.handlers
                 .keys()
                 .map(|(_, cmd)| *cmd)

@@ -10,8 +10,9 @@
 //! | `diameter_peer_up` (gauge) | `peer` |
 //!
 //! **Bounded labels.** Codes come from the network, so only known ones are labelled by
-//! number ([`Labelling`]): an `application` the node advertises, has handlers or routes for
-//! (and 0, the base protocol); a `command` of the base protocol (CER, RAR, ACR, ASR, STR,
+//! number ([`Labelling`]): an `application` the node advertises, has handlers or routes for,
+//! declared with [`super::NodeBuilder::metrics_applications`], or 0 (the base protocol); a
+//! `command` of the base protocol (CER, RAR, ACR, ASR, STR,
 //! DWR, DPR), with a handler, or declared with [`super::NodeBuilder::metrics_commands`]
 //! (for requests the node only sends). Anything else is `other`. A `result_code` is its
 //! number for the base protocol's codes (RFC 6733 §7.1) and those declared with
