@@ -96,7 +96,8 @@ pub fn load_or_create(path: &Path) -> Result<(String, bool), TokenError> {
         path: path.to_owned(),
         source,
     };
-    loop {
+    // Bounded: a dangling symbolic link reads as missing but cannot be created.
+    for _ in 0..3 {
         match std::fs::metadata(path) {
             Ok(meta) => {
                 #[cfg(unix)]
@@ -136,6 +137,10 @@ pub fn load_or_create(path: &Path) -> Result<(String, bool), TokenError> {
             Err(e) => return Err(io(e)),
         }
     }
+    Err(TokenError::Invalid {
+        path: path.to_owned(),
+        why: "neither readable nor creatable (a dangling symbolic link?)".into(),
+    })
 }
 
 /// Whether `given` is `expected`, in time independent of where they differ and of their
@@ -197,6 +202,13 @@ mod tests {
         assert!(matches!(read(&path), Err(TokenError::Invalid { .. })));
         std::fs::write(&path, "has a blank inside it\n").expect("write");
         assert!(matches!(read(&path), Err(TokenError::Invalid { .. })));
+        #[cfg(unix)]
+        {
+            let link = dir.path().join("dangling.token");
+            std::os::unix::fs::symlink(dir.path().join("nowhere"), &link).expect("symlink");
+            assert!(load_or_create(&link).is_err());
+            assert!(!dir.path().join("nowhere").exists());
+        }
     }
 
     #[test]

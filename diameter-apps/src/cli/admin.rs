@@ -30,7 +30,7 @@ pub struct AdminFlags {
     pub admin_token_file: Option<PathBuf>,
     /// The bearer token itself (visible to other local users in the process list: prefer
     /// --admin-token-file or the DIAMETER_ADMIN_TOKEN environment variable).
-    #[arg(long, value_name = "TOKEN")]
+    #[arg(long, value_name = "TOKEN", conflicts_with = "admin_token_file")]
     pub admin_token: Option<String>,
     /// Print the endpoint's JSON answer instead of a summary.
     #[arg(long)]

@@ -253,12 +253,6 @@ pub(crate) struct Metrics {
     latency_slots: Box<[OnceLock<Latency>]>,
 }
 
-impl Default for Metrics {
-    fn default() -> Self {
-        Metrics::new(Labelling::new([], [], []))
-    }
-}
-
 fn slots<T>(n: usize) -> Box<[OnceLock<T>]> {
     (0..n).map(|_| OnceLock::new()).collect()
 }
