@@ -29,8 +29,27 @@ impl Drop for Server {
 }
 
 /// Starts `diameter ARGS` and returns the addresses of its first two output lines
-/// (`... listening on ADDR`, then `admin listening on ADDR`).
+/// (`... listening on ADDR`, then `admin listening on ADDR`); the third line names the
+/// token file.
 fn spawn(args: &[&str]) -> (Server, String, String) {
+    let (server, mut lines) = spawn_lines(args, 3);
+    let token_line = lines.pop().expect("token line");
+    assert!(token_line.contains("admin token in "), "{token_line:?}");
+    let mut addrs = Vec::new();
+    for (line, want) in lines.iter().zip(["", "admin "]) {
+        assert!(
+            line.starts_with(want) && line.contains(" listening on "),
+            "{line:?}"
+        );
+        addrs.push(line.trim().rsplit(' ').next().expect("address").to_owned());
+    }
+    let admin = addrs.pop().expect("admin");
+    let diameter = addrs.pop().expect("diameter");
+    (server, diameter, admin)
+}
+
+/// Starts `diameter ARGS` and returns its first `n` output lines.
+fn spawn_lines(args: &[&str], n: usize) -> (Server, Vec<String>) {
     let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("diameter"))
         .args(args)
         .env("NO_COLOR", "1")
@@ -44,7 +63,7 @@ fn spawn(args: &[&str]) -> (Server, String, String) {
     let (tx, rx) = mpsc::channel();
     std::thread::spawn(move || {
         let mut r = std::io::BufReader::new(stdout);
-        for _ in 0..2 {
+        for _ in 0..n {
             let mut line = String::new();
             let _ = r.read_line(&mut line);
             let _ = tx.send(line);
@@ -52,20 +71,13 @@ fn spawn(args: &[&str]) -> (Server, String, String) {
         // Keep reading so the server never blocks on a full pipe.
         let _ = std::io::copy(&mut r, &mut std::io::sink());
     });
-    let mut addrs = Vec::new();
-    for want in ["", "admin "] {
-        let line = rx
-            .recv_timeout(Duration::from_secs(30))
-            .expect("the server prints its addresses");
-        assert!(
-            line.starts_with(want) && line.contains(" listening on "),
-            "{line:?}"
-        );
-        addrs.push(line.trim().rsplit(' ').next().expect("address").to_owned());
-    }
-    let admin = addrs.pop().expect("admin");
-    let diameter = addrs.pop().expect("diameter");
-    (server, diameter, admin)
+    let lines = (0..n)
+        .map(|_| {
+            rx.recv_timeout(Duration::from_secs(30))
+                .expect("the server prints its addresses")
+        })
+        .collect();
+    (server, lines)
 }
 
 fn diameter() -> Command {
@@ -83,14 +95,20 @@ fn runtime() -> tokio::runtime::Runtime {
         .expect("runtime")
 }
 
-/// One raw HTTP exchange with the admin endpoint: (status, body).
-fn http(addr: &str, request: &str) -> (u16, String) {
+/// One raw HTTP exchange with the admin endpoint: the whole response.
+fn http_raw(addr: &str, request: &str) -> String {
     let mut s = std::net::TcpStream::connect(addr).expect("connect");
     s.set_read_timeout(Some(Duration::from_secs(10)))
         .expect("timeout");
     s.write_all(request.as_bytes()).expect("write");
     let mut out = String::new();
     s.read_to_string(&mut out).expect("read");
+    out
+}
+
+/// One raw HTTP exchange with the admin endpoint: (status, body).
+fn http(addr: &str, request: &str) -> (u16, String) {
+    let out = http_raw(addr, request);
     let status = out
         .split(' ')
         .nth(1)
@@ -124,6 +142,12 @@ fn ocs_reauth_and_abort_through_the_admin_endpoint() {
         "--tariffs",
         tariffs.to_str().expect("path"),
     ]);
+    // The server created its token next to its store.
+    let tok = dir.path().join("admin.token").display().to_string();
+    let auth = format!(
+        "Authorization: Bearer {}\r\n",
+        std::fs::read_to_string(&tok).expect("token").trim()
+    );
 
     let rt = runtime();
     let (rar_tx, rar_rx) = mpsc::channel::<(String, ReAuthRequestType)>();
@@ -197,7 +221,15 @@ fn ocs_reauth_and_abort_through_the_admin_endpoint() {
 
     // Operator: RAR through the admin endpoint; the client answers 2002.
     let out = diameter()
-        .args(["ocs", "reauth", &sid, "--admin", &admin])
+        .args([
+            "ocs",
+            "reauth",
+            &sid,
+            "--admin",
+            &admin,
+            "--admin-token-file",
+            &tok,
+        ])
         .output()
         .expect("run");
     let stdout = String::from_utf8_lossy(&out.stdout);
@@ -224,7 +256,16 @@ fn ocs_reauth_and_abort_through_the_admin_endpoint() {
 
     // The same as JSON.
     let out = diameter()
-        .args(["ocs", "reauth", &sid, "--admin", &admin, "--json"])
+        .args([
+            "ocs",
+            "reauth",
+            &sid,
+            "--admin",
+            &admin,
+            "--admin-token-file",
+            &tok,
+            "--json",
+        ])
         .output()
         .expect("run");
     assert_eq!(out.status.code(), Some(0));
@@ -236,7 +277,15 @@ fn ocs_reauth_and_abort_through_the_admin_endpoint() {
 
     // ASR: the client answers ASA and ends the session with CCR-T.
     diameter()
-        .args(["ocs", "abort", &sid, "--admin", &admin])
+        .args([
+            "ocs",
+            "abort",
+            &sid,
+            "--admin",
+            &admin,
+            "--admin-token-file",
+            &tok,
+        ])
         .assert()
         .code(0)
         .stdout(predicates::str::contains(
@@ -253,7 +302,15 @@ fn ocs_reauth_and_abort_through_the_admin_endpoint() {
 
     // Unknown session: exit 1 and a clear message.
     diameter()
-        .args(["ocs", "reauth", "nobody.example.net;1;1", "--admin", &admin])
+        .args([
+            "ocs",
+            "reauth",
+            "nobody.example.net;1;1",
+            "--admin",
+            &admin,
+            "--admin-token-file",
+            &tok,
+        ])
         .assert()
         .code(1)
         .stderr(predicates::str::contains(
@@ -261,7 +318,12 @@ fn ocs_reauth_and_abort_through_the_admin_endpoint() {
         ));
 
     // The raw endpoint: statuses and JSON errors.
-    let post = |path: &str| format!("POST {path} HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n");
+    let post = |path: &str| {
+        format!(
+            "POST {path} HTTP/1.1\r\nHost: x\r\n{auth}Content-Type: application/json\r\n\
+             Content-Length: 0\r\n\r\n"
+        )
+    };
     let (status, body) = http(&admin, &post("/ocs/sessions/x%3B1%3B1/reauth"));
     assert_eq!(status, 404, "{body}");
     assert!(body.contains("unknown session x;1;1"), "{body}");
@@ -270,11 +332,15 @@ fn ocs_reauth_and_abort_through_the_admin_endpoint() {
     assert_eq!(http(&admin, &post("/nothing")).0, 404);
     assert_eq!(http(&admin, &post("/sip/users/alice/deregister")).0, 404);
     assert_eq!(
-        http(&admin, "GET /ocs/sessions/x/reauth HTTP/1.1\r\n\r\n").0,
+        http(
+            &admin,
+            &format!("GET /ocs/sessions/x/reauth HTTP/1.1\r\n{auth}\r\n")
+        )
+        .0,
         405
     );
     assert_eq!(http(&admin, "GARBAGE\r\n\r\n").0, 400);
-    let (status, body) = http(&admin, "GET / HTTP/1.1\r\n\r\n");
+    let (status, body) = http(&admin, &format!("GET / HTTP/1.1\r\n{auth}\r\n"));
     assert_eq!((status, body.contains("\"ocs\"")), (200, true), "{body}");
     let big = format!(
         "POST /ocs/sessions/x/reauth HTTP/1.1\r\nContent-Length: {}\r\n\r\n",
@@ -292,7 +358,15 @@ fn ocs_reauth_and_abort_through_the_admin_endpoint() {
     client.abort();
     std::thread::sleep(Duration::from_millis(500));
     diameter()
-        .args(["ocs", "reauth", &sid2, "--admin", &admin])
+        .args([
+            "ocs",
+            "reauth",
+            &sid2,
+            "--admin",
+            &admin,
+            "--admin-token-file",
+            &tok,
+        ])
         .assert()
         .code(3)
         .stderr(predicates::str::contains("did not answer the RAR"));
@@ -365,6 +439,11 @@ fn sip_deregister_and_push_profile_through_the_admin_endpoint() {
         "--users",
         users.to_str().expect("path"),
     ]);
+    let tok = dir.path().join("admin.token").display().to_string();
+    let auth = format!(
+        "Authorization: Bearer {}\r\n",
+        std::fs::read_to_string(&tok).expect("token").trim()
+    );
 
     // The serving SIP server registers alice with SAR.
     let rt = runtime();
@@ -426,6 +505,8 @@ fn sip_deregister_and_push_profile_through_the_admin_endpoint() {
             "alice@example.com",
             "--admin",
             &admin,
+            "--admin-token-file",
+            &tok,
         ])
         .args(["--profile", profile.to_str().expect("path")])
         .args(["--credit-control-server", "aaa://ocs.example.com"])
@@ -436,7 +517,15 @@ fn sip_deregister_and_push_profile_through_the_admin_endpoint() {
         ));
     // RTR with a reason and text.
     let out = diameter()
-        .args(["sip", "deregister", "alice@example.com", "--admin", &admin])
+        .args([
+            "sip",
+            "deregister",
+            "alice@example.com",
+            "--admin",
+            &admin,
+            "--admin-token-file",
+            &tok,
+        ])
         .args([
             "--reason",
             "new-sip-server-assigned",
@@ -475,14 +564,30 @@ fn sip_deregister_and_push_profile_through_the_admin_endpoint() {
 
     // Now nobody serves alice; bob was never registered; carol does not exist.
     diameter()
-        .args(["sip", "deregister", "alice@example.com", "--admin", &admin])
+        .args([
+            "sip",
+            "deregister",
+            "alice@example.com",
+            "--admin",
+            &admin,
+            "--admin-token-file",
+            &tok,
+        ])
         .assert()
         .code(1)
         .stderr(predicates::str::contains(
             "not registered at any SIP server",
         ));
     diameter()
-        .args(["sip", "deregister", "carol@example.com", "--admin", &admin])
+        .args([
+            "sip",
+            "deregister",
+            "carol@example.com",
+            "--admin",
+            &admin,
+            "--admin-token-file",
+            &tok,
+        ])
         .assert()
         .code(1)
         .stderr(predicates::str::contains("unknown user carol@example.com"));
@@ -493,6 +598,8 @@ fn sip_deregister_and_push_profile_through_the_admin_endpoint() {
             "carol@example.com",
             "--admin",
             &admin,
+            "--admin-token-file",
+            &tok,
         ])
         .args(["--accounting-server", "aaa://x.example.com"])
         .assert()
@@ -504,14 +611,30 @@ fn sip_deregister_and_push_profile_through_the_admin_endpoint() {
         .assert()
         .code(2);
     diameter()
-        .args(["sip", "push-profile", "bob@example.com", "--admin", &admin])
+        .args([
+            "sip",
+            "push-profile",
+            "bob@example.com",
+            "--admin",
+            &admin,
+            "--admin-token-file",
+            &tok,
+        ])
         .assert()
         .code(2)
         .stderr(predicates::str::contains("nothing to push"));
     let bad = dir.path().join("bad.toml");
     std::fs::write(&bad, "[[profile]]\ntype = \"x\"\n").expect("bad profile");
     diameter()
-        .args(["sip", "push-profile", "bob@example.com", "--admin", &admin])
+        .args([
+            "sip",
+            "push-profile",
+            "bob@example.com",
+            "--admin",
+            &admin,
+            "--admin-token-file",
+            &tok,
+        ])
         .args(["--profile", bad.to_str().expect("path")])
         .assert()
         .code(2)
@@ -521,7 +644,8 @@ fn sip_deregister_and_push_profile_through_the_admin_endpoint() {
     let (status, text) = http(
         &admin,
         &format!(
-            "POST /sip/users/alice%40example.com/deregister HTTP/1.1\r\nContent-Length: {}\r\n\r\n{body}",
+            "POST /sip/users/alice%40example.com/deregister HTTP/1.1\r\n{auth}\
+             Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
             body.len()
         ),
     );
@@ -538,12 +662,14 @@ fn unreachable_admin_endpoint_exits_3() {
         .port();
     diameter()
         .args(["ocs", "reauth", "a;1;1", "--admin", &port.to_string()])
+        .args(["--admin-token", "0123456789abcdef"])
         .assert()
         .code(3)
         .stderr(predicates::str::contains("cannot reach the admin endpoint"));
     diameter()
         .args(["sip", "deregister", "alice@example.com", "--admin"])
         .arg(format!("127.0.0.1:{port}"))
+        .env("DIAMETER_ADMIN_TOKEN", "0123456789abcdef")
         .assert()
         .code(3);
 }
@@ -606,5 +732,220 @@ fn help_shows_examples() {
             .code(0)
             .stdout(predicates::str::contains("Examples:"))
             .stdout(predicates::str::contains("--admin"));
+    }
+}
+
+/// The endpoint's trust boundary: a bearer token generated at first start (mode 0600,
+/// reused), and nothing a browser could send on behalf of a web page.
+#[test]
+fn admin_endpoint_requires_its_token_and_refuses_browsers() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = format!("sqlite://{}", dir.path().join("ocs.db").display());
+    let args = [
+        "serve",
+        "ocs",
+        "--listen",
+        "127.0.0.1:0",
+        "--admin",
+        "127.0.0.1:0",
+        "--store",
+        &store,
+    ];
+    let (ocs, lines) = spawn_lines(&args, 3);
+    let tok_path = dir.path().join("admin.token");
+    assert_eq!(
+        lines[2].trim(),
+        format!("new admin token in {}", tok_path.display())
+    );
+    let admin = lines[1].trim().rsplit(' ').next().expect("addr").to_owned();
+    let token = std::fs::read_to_string(&tok_path).expect("token");
+    let token = token.trim();
+    assert_eq!(token.len(), 64, "{token}");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&tok_path)
+            .expect("meta")
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+    let req = |method: &str, headers: &str, body: &str| {
+        http_raw(
+            &admin,
+            &format!(
+                "{method} /ocs/sessions/nobody%3B1%3B1/reauth HTTP/1.1\r\nHost: 127.0.0.1\r\n{headers}\
+                 Content-Length: {}\r\n\r\n{body}",
+                body.len()
+            ),
+        )
+    };
+    let status = |resp: &str| -> u16 {
+        resp.split(' ')
+            .nth(1)
+            .and_then(|c| c.parse().ok())
+            .expect("status")
+    };
+    let json = "Content-Type: application/json\r\n";
+    let good = format!("Authorization: Bearer {token}\r\n");
+    let wrong = format!("Authorization: Bearer {}\r\n", "f".repeat(64));
+    // No token, a wrong one, a shorter prefix of the right one, another scheme: 401.
+    let none = req("POST", json, "");
+    assert_eq!(status(&none), 401, "{none}");
+    assert!(none.contains("WWW-Authenticate: Bearer"), "{none}");
+    assert_eq!(status(&req("POST", &format!("{wrong}{json}"), "")), 401);
+    let prefix = format!("Authorization: Bearer {}\r\n", &token[..63]);
+    assert_eq!(status(&req("POST", &format!("{prefix}{json}"), "")), 401);
+    let basic = format!("Authorization: Basic {token}\r\n");
+    assert_eq!(status(&req("POST", &format!("{basic}{json}"), "")), 401);
+    // The right token: the action runs (an unknown session is 404).
+    let ok = req("POST", &format!("{good}{json}"), "");
+    assert_eq!(status(&ok), 404, "{ok}");
+    assert!(ok.contains("unknown session nobody;1;1"), "{ok}");
+    // A body a form could post: 415, whatever the token.
+    let plain = req("POST", &format!("{good}Content-Type: text/plain\r\n"), "{}");
+    assert_eq!(status(&plain), 415, "{plain}");
+    let form = "Content-Type: application/x-www-form-urlencoded\r\n";
+    assert_eq!(status(&req("POST", &format!("{good}{form}"), "a=b")), 415);
+    assert_eq!(status(&req("POST", &good, "")), 415, "no Content-Type");
+    // A browser's request: Origin (even with the token), fetch metadata, preflight.
+    let origin = req(
+        "POST",
+        &format!("{good}{json}Origin: https://evil.example\r\n"),
+        "",
+    );
+    assert_eq!(status(&origin), 403, "{origin}");
+    assert_eq!(
+        status(&req("POST", &format!("{good}{json}Origin: null\r\n"), "")),
+        403
+    );
+    assert_eq!(
+        status(&req(
+            "POST",
+            &format!("{good}{json}Sec-Fetch-Site: cross-site\r\n"),
+            ""
+        )),
+        403
+    );
+    let preflight = req(
+        "OPTIONS",
+        "Origin: https://evil.example\r\nAccess-Control-Request-Method: POST\r\n",
+        "",
+    );
+    assert_eq!(status(&preflight), 405, "{preflight}");
+    for resp in [&none, &ok, &plain, &origin, &preflight] {
+        assert!(
+            !resp.to_ascii_lowercase().contains("access-control-"),
+            "no CORS header ever: {resp}"
+        );
+    }
+
+    // The CLI: the token file by default in the working directory, a flag, or the
+    // environment; a wrong token is refused with a fix.
+    let cli = |cwd: &std::path::Path| {
+        let mut c = diameter();
+        c.current_dir(cwd)
+            .args(["ocs", "reauth", "nobody;1;1", "--admin", &admin])
+            .env_remove("DIAMETER_ADMIN_TOKEN");
+        c
+    };
+    cli(dir.path())
+        .assert()
+        .code(1)
+        .stderr(predicates::str::contains("unknown session nobody;1;1"));
+    let elsewhere = tempfile::tempdir().expect("tempdir");
+    cli(elsewhere.path())
+        .assert()
+        .code(2)
+        .stderr(predicates::str::contains("no admin token"));
+    cli(elsewhere.path())
+        .env("DIAMETER_ADMIN_TOKEN", token)
+        .assert()
+        .code(1)
+        .stderr(predicates::str::contains("unknown session"));
+    let bad = elsewhere.path().join("bad.token");
+    std::fs::write(&bad, "f".repeat(64)).expect("bad token");
+    cli(elsewhere.path())
+        .arg("--admin-token-file")
+        .arg(&bad)
+        .assert()
+        .code(1)
+        .stderr(predicates::str::contains("refused the token"));
+
+    // A restart keeps the token.
+    drop(ocs);
+    let (_ocs, lines) = spawn_lines(&args, 3);
+    assert_eq!(
+        lines[2].trim(),
+        format!("admin token in {}", tok_path.display())
+    );
+    assert_eq!(
+        std::fs::read_to_string(&tok_path).expect("token").trim(),
+        token
+    );
+}
+
+#[test]
+fn admin_token_file_and_non_loopback_bind_are_explicit() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    // A given token file is used as it is.
+    let given = dir.path().join("given.token");
+    std::fs::write(&given, "operator-chosen-token-0001\n").expect("token");
+    let store = format!("sqlite://{}", dir.path().join("sip.db").display());
+    let (_sip, lines) = spawn_lines(
+        &[
+            "serve",
+            "sip",
+            "--listen",
+            "127.0.0.1:0",
+            "--admin",
+            "127.0.0.1:0",
+            "--store",
+            &store,
+            "--admin-token-file",
+            given.to_str().expect("path"),
+        ],
+        3,
+    );
+    assert_eq!(
+        lines[2].trim(),
+        format!("admin token in {}", given.display())
+    );
+    assert!(!dir.path().join("admin.token").exists());
+    let admin = lines[1].trim().rsplit(' ').next().expect("addr").to_owned();
+    let (status, _) = http(
+        &admin,
+        "GET / HTTP/1.1\r\nAuthorization: Bearer operator-chosen-token-0001\r\n\r\n",
+    );
+    assert_eq!(status, 200);
+    let (status, _) = http(&admin, "GET / HTTP/1.1\r\n\r\n");
+    assert_eq!(status, 401);
+
+    // A non-loopback address is refused unless forced.
+    for server in ["ocs", "sip"] {
+        diameter()
+            .args(["serve", server, "--admin", "0.0.0.0:8080", "--check"])
+            .assert()
+            .code(2)
+            .stderr(predicates::str::contains("not a loopback address"))
+            .stderr(predicates::str::contains("--admin-allow-remote"));
+        diameter()
+            .args(["serve", server, "--admin", "0.0.0.0:8080", "--check"])
+            .arg("--admin-allow-remote")
+            .assert()
+            .code(0)
+            .stdout(predicates::str::contains("admin         0.0.0.0:8080"));
+        let cfg = dir.path().join(format!("{server}.toml"));
+        std::fs::write(
+            &cfg,
+            "admin = \"[::]:8080\"\nadmin_allow_remote = true\nadmin_token_file = \"/etc/t\"\n",
+        )
+        .expect("config");
+        diameter()
+            .args(["serve", server, "--check", "--config"])
+            .arg(&cfg)
+            .assert()
+            .code(0)
+            .stdout(predicates::str::contains("admin_token   /etc/t"));
     }
 }

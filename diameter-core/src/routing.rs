@@ -83,6 +83,11 @@ impl RoutingTable {
         self.routes.push(route);
     }
 
+    /// The Application-Ids named by the entries.
+    pub fn applications(&self) -> impl Iterator<Item = u32> + '_ {
+        self.routes.iter().filter_map(|r| r.application_id)
+    }
+
     /// The entry for a realm and application.
     pub fn lookup(&self, realm: &str, application_id: u32) -> Option<&Route> {
         let realm_ok = |r: &Route, exact: bool| match &r.realm {

@@ -1,16 +1,51 @@
-//! The small HTTP/1.1 of the admin endpoint: one request per connection, read with a size
-//! limit, answered with a JSON body and `Connection: close`; percent-encoding of path
+//! The small HTTP/1.1 of the admin endpoint: one request per connection, read with size
+//! limits, answered with a JSON body and `Connection: close`; percent-encoding of path
 //! segments; and the client side used by the `diameter ocs|sip ...` commands.
+//!
+//! The parser is hand-written and strict (it only has to understand the CLI and `curl`):
+//! the request line must be `METHOD /path HTTP/1.x`, header names must be tokens, there is
+//! no line folding, no bare CR or LF, no `Transfer-Encoding`, at most one `Content-Length`
+//! value, and the headers that decide authentication and browser checks
+//! (`Authorization`, `Content-Type`, `Origin`, `Host`) must not repeat. Its limits are
+//! [`HttpLimits`]; [`parse_request`] is the whole parser over a byte buffer (no I/O), the
+//! entry point for fuzzing.
 
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
-/// The longest request head (request line and headers) accepted.
+/// Default of [`HttpLimits::max_head`]: the longest request head (request line and
+/// headers), 8 KiB.
 pub const MAX_HEAD: usize = 8 * 1024;
-/// The longest request body accepted (a user profile is the largest).
+/// Default of [`HttpLimits::max_headers`]: 64 header lines.
+pub const MAX_HEADERS: usize = 64;
+/// Default of [`HttpLimits::max_body`]: the longest request body, 256 KiB (a user profile
+/// is the largest).
 pub const MAX_BODY: usize = 256 * 1024;
 /// The longest response the client reads.
 pub const MAX_RESPONSE: usize = 1024 * 1024;
+
+/// Limits of the request parser; `HttpLimits::default()` is what the endpoint uses.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct HttpLimits {
+    /// The longest request head, request line and headers with their CRLFs (default
+    /// [`MAX_HEAD`]); longer is answered 431.
+    pub max_head: usize,
+    /// The most header lines (default [`MAX_HEADERS`]); more is answered 431.
+    pub max_headers: usize,
+    /// The longest body (default [`MAX_BODY`]); a longer `Content-Length` is answered 413
+    /// before the body is read.
+    pub max_body: usize,
+}
+
+impl Default for HttpLimits {
+    fn default() -> Self {
+        HttpLimits {
+            max_head: MAX_HEAD,
+            max_headers: MAX_HEADERS,
+            max_body: MAX_BODY,
+        }
+    }
+}
 
 /// A request as read from a connection.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -19,8 +54,20 @@ pub struct Request {
     pub method: String,
     /// The path as sent, without the query; still percent-encoded.
     pub path: String,
+    /// The headers in order: names in lower case, values without surrounding blanks.
+    pub headers: Vec<(String, String)>,
     /// The body (empty when there is none).
     pub body: Vec<u8>,
+}
+
+impl Request {
+    /// The value of the first header called `name` (lower case).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    }
 }
 
 /// Why a request could not be read; each maps to an HTTP status.
@@ -28,9 +75,13 @@ pub struct Request {
 pub enum ReadError {
     /// The client closed the connection before sending a whole request: no answer.
     Closed,
-    /// The head is longer than [`MAX_HEAD`] (431).
+    /// [`parse_request`] was given a prefix of a request (the head or the body is cut
+    /// short). Over a connection this is [`ReadError::Closed`].
+    Incomplete,
+    /// The head is longer than [`HttpLimits::max_head`] or has more than
+    /// [`HttpLimits::max_headers`] lines (431).
     HeadTooLarge,
-    /// The body is longer than [`MAX_BODY`] (413).
+    /// The body is longer than [`HttpLimits::max_body`] (413).
     BodyTooLarge,
     /// The request is malformed (400), with the reason.
     Bad(String),
@@ -40,37 +91,174 @@ impl ReadError {
     /// The status and the message to answer with, or `None` when nobody is listening.
     pub fn response(&self) -> Option<(u16, String)> {
         match self {
-            ReadError::Closed => None,
+            ReadError::Closed | ReadError::Incomplete => None,
             ReadError::HeadTooLarge => Some((
                 431,
-                format!("the request head is longer than {MAX_HEAD} bytes"),
+                "the request head is too large (too long or too many headers)".into(),
             )),
-            ReadError::BodyTooLarge => Some((
-                413,
-                format!("the request body is longer than {MAX_BODY} bytes"),
-            )),
+            ReadError::BodyTooLarge => Some((413, "the request body is too large".into())),
             ReadError::Bad(why) => Some((400, why.clone())),
         }
     }
 }
 
-fn find_head_end(buf: &[u8]) -> Option<usize> {
-    buf.windows(4).position(|w| w == b"\r\n\r\n").map(|i| i + 4)
+/// The end of the head (after its blank line) in `buf`, searching from `from` (so that a
+/// growing buffer is not searched again from the start).
+fn find_head_end(buf: &[u8], from: usize) -> Option<usize> {
+    let start = from.min(buf.len());
+    buf[start..]
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .map(|i| start + i + 4)
 }
 
-/// Reads one request: the head up to [`MAX_HEAD`] bytes, then a body of `Content-Length`
-/// bytes up to [`MAX_BODY`] (chunked bodies are refused). Answers `Expect: 100-continue`.
-/// The caller bounds the time this takes.
+/// A parsed head.
+struct Head {
+    method: String,
+    path: String,
+    headers: Vec<(String, String)>,
+    length: usize,
+    expect_continue: bool,
+}
+
+fn is_token(s: &str) -> bool {
+    !s.is_empty()
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
+}
+
+/// Headers that decide authentication or the browser checks: a second copy could make
+/// two readers disagree, so it is refused.
+const SINGLE: [&str; 4] = ["authorization", "content-type", "origin", "host"];
+
+fn parse_head(head: &[u8], limits: &HttpLimits) -> Result<Head, ReadError> {
+    let head = std::str::from_utf8(head)
+        .map_err(|_| ReadError::Bad("the request head is not UTF-8".into()))?;
+    let head = head.strip_suffix("\r\n\r\n").unwrap_or(head);
+    let mut lines = head.split("\r\n");
+    let request_line = lines.next().unwrap_or_default();
+    let mut parts = request_line.split(' ');
+    let (method, target, version) = match (parts.next(), parts.next(), parts.next(), parts.next()) {
+        (Some(m), Some(t), Some(v), None) if is_token(m) && t.starts_with('/') => (m, t, v),
+        _ => return Err(ReadError::Bad(format!("bad request line {request_line:?}"))),
+    };
+    if version != "HTTP/1.1" && version != "HTTP/1.0" {
+        return Err(ReadError::Bad(format!("unsupported version {version:?}")));
+    }
+    if target.bytes().any(|b| b.is_ascii_control()) {
+        return Err(ReadError::Bad(
+            "control characters in the request target".into(),
+        ));
+    }
+    let mut headers: Vec<(String, String)> = Vec::new();
+    let mut length: Option<usize> = None;
+    let mut expect_continue = false;
+    for line in lines {
+        if headers.len() >= limits.max_headers {
+            return Err(ReadError::HeadTooLarge);
+        }
+        if line.contains(['\r', '\n']) {
+            return Err(ReadError::Bad("bare CR or LF in the request head".into()));
+        }
+        let Some((name, value)) = line.split_once(':') else {
+            return Err(ReadError::Bad(format!("bad header line {line:?}")));
+        };
+        // Also refuses obsolete line folding (a line starting with a blank) and blanks
+        // before the colon.
+        if !is_token(name) {
+            return Err(ReadError::Bad(format!("bad header name {name:?}")));
+        }
+        let name = name.to_ascii_lowercase();
+        let value = value.trim_matches([' ', '\t']);
+        if value.bytes().any(|b| b.is_ascii_control() && b != b'\t') {
+            return Err(ReadError::Bad(format!(
+                "control characters in header {name}"
+            )));
+        }
+        if SINGLE.contains(&name.as_str()) && headers.iter().any(|(n, _)| *n == name) {
+            return Err(ReadError::Bad(format!("header {name} is repeated")));
+        }
+        match name.as_str() {
+            "content-length" => {
+                if value.is_empty() || !value.bytes().all(|b| b.is_ascii_digit()) {
+                    return Err(ReadError::Bad(format!("bad Content-Length {value:?}")));
+                }
+                // Too many digits for usize is too large anyway.
+                let n = value.parse::<usize>().unwrap_or(usize::MAX);
+                if length.is_some_and(|l| l != n) {
+                    return Err(ReadError::Bad("conflicting Content-Length headers".into()));
+                }
+                length = Some(n);
+            }
+            "transfer-encoding" => {
+                return Err(ReadError::Bad(
+                    "chunked bodies are not supported: send Content-Length".into(),
+                ))
+            }
+            "expect" if value.eq_ignore_ascii_case("100-continue") => expect_continue = true,
+            _ => {}
+        }
+        headers.push((name, value.to_string()));
+    }
+    let length = length.unwrap_or(0);
+    if length > limits.max_body {
+        return Err(ReadError::BodyTooLarge);
+    }
+    Ok(Head {
+        method: method.to_string(),
+        path: target.split('?').next().unwrap_or_default().to_string(),
+        headers,
+        length,
+        expect_continue,
+    })
+}
+
+/// Parses one whole request held in `bytes` with the default [`HttpLimits`]: the head,
+/// then a body of `Content-Length` bytes (bytes after it are ignored: one request per
+/// connection). A prefix of a request is [`ReadError::Incomplete`]. No I/O, no panics on
+/// any input; this is the parser [`read_request`] runs, and the fuzzing entry point.
+pub fn parse_request(bytes: &[u8]) -> Result<Request, ReadError> {
+    parse_request_with(bytes, &HttpLimits::default())
+}
+
+/// [`parse_request`] with other limits.
+pub fn parse_request_with(bytes: &[u8], limits: &HttpLimits) -> Result<Request, ReadError> {
+    let Some(head_end) = find_head_end(bytes, 0) else {
+        return Err(if bytes.len() > limits.max_head {
+            ReadError::HeadTooLarge
+        } else {
+            ReadError::Incomplete
+        });
+    };
+    if head_end > limits.max_head {
+        return Err(ReadError::HeadTooLarge);
+    }
+    let head = parse_head(&bytes[..head_end], limits)?;
+    let body = bytes
+        .get(head_end..head_end.saturating_add(head.length))
+        .ok_or(ReadError::Incomplete)?;
+    Ok(Request {
+        method: head.method,
+        path: head.path,
+        headers: head.headers,
+        body: body.to_vec(),
+    })
+}
+
+/// Reads one request within `limits`: the head, then a body of `Content-Length` bytes
+/// (chunked bodies are refused). Answers `Expect: 100-continue`. The caller bounds the
+/// time this takes.
 pub async fn read_request<S: AsyncRead + AsyncWrite + Unpin>(
     stream: &mut S,
+    limits: &HttpLimits,
 ) -> Result<Request, ReadError> {
     let mut buf = Vec::with_capacity(1024);
     let mut chunk = [0u8; 4096];
     let head_end = loop {
-        if let Some(end) = find_head_end(&buf) {
+        if let Some(end) = find_head_end(&buf, buf.len().saturating_sub(chunk.len() + 3)) {
             break end;
         }
-        if buf.len() > MAX_HEAD {
+        if buf.len() > limits.max_head {
             return Err(ReadError::HeadTooLarge);
         }
         let n = stream
@@ -82,61 +270,21 @@ pub async fn read_request<S: AsyncRead + AsyncWrite + Unpin>(
         }
         buf.extend_from_slice(&chunk[..n]);
     };
-    if head_end > MAX_HEAD {
+    if head_end > limits.max_head {
         return Err(ReadError::HeadTooLarge);
     }
-    let head = std::str::from_utf8(&buf[..head_end])
-        .map_err(|_| ReadError::Bad("the request head is not UTF-8".into()))?;
-    let mut lines = head.split("\r\n");
-    let request_line = lines.next().unwrap_or_default();
-    let mut parts = request_line.split(' ');
-    let (method, target, version) = match (parts.next(), parts.next(), parts.next(), parts.next()) {
-        (Some(m), Some(t), Some(v), None) if !m.is_empty() && t.starts_with('/') => (m, t, v),
-        _ => return Err(ReadError::Bad(format!("bad request line {request_line:?}"))),
-    };
-    if !version.starts_with("HTTP/1.") {
-        return Err(ReadError::Bad(format!("unsupported version {version:?}")));
-    }
-    let mut length: Option<usize> = None;
-    let mut expect_continue = false;
-    for line in lines.filter(|l| !l.is_empty()) {
-        let Some((name, value)) = line.split_once(':') else {
-            return Err(ReadError::Bad(format!("bad header line {line:?}")));
-        };
-        let value = value.trim();
-        if name.eq_ignore_ascii_case("content-length") {
-            let n: usize = value
-                .parse()
-                .map_err(|_| ReadError::Bad(format!("bad Content-Length {value:?}")))?;
-            if length.is_some_and(|l| l != n) {
-                return Err(ReadError::Bad("conflicting Content-Length headers".into()));
-            }
-            length = Some(n);
-        } else if name.eq_ignore_ascii_case("transfer-encoding") {
-            return Err(ReadError::Bad(
-                "chunked bodies are not supported: send Content-Length".into(),
-            ));
-        } else if name.eq_ignore_ascii_case("expect") && value.eq_ignore_ascii_case("100-continue")
-        {
-            expect_continue = true;
-        }
-    }
-    let length = length.unwrap_or(0);
-    if length > MAX_BODY {
-        return Err(ReadError::BodyTooLarge);
-    }
-    let path = target.split('?').next().unwrap_or_default().to_string();
-    let method = method.to_string();
+    let head = parse_head(&buf[..head_end], limits)?;
     let mut body = buf.split_off(head_end);
-    if body.len() < length && expect_continue {
+    if body.len() < head.length && head.expect_continue {
         stream
             .write_all(b"HTTP/1.1 100 Continue\r\n\r\n")
             .await
             .map_err(|_| ReadError::Closed)?;
     }
-    while body.len() < length {
+    while body.len() < head.length {
+        let want = (head.length - body.len()).min(chunk.len());
         let n = stream
-            .read(&mut chunk)
+            .read(&mut chunk[..want])
             .await
             .map_err(|_| ReadError::Closed)?;
         if n == 0 {
@@ -144,8 +292,13 @@ pub async fn read_request<S: AsyncRead + AsyncWrite + Unpin>(
         }
         body.extend_from_slice(&chunk[..n]);
     }
-    body.truncate(length);
-    Ok(Request { method, path, body })
+    body.truncate(head.length);
+    Ok(Request {
+        method: head.method,
+        path: head.path,
+        headers: head.headers,
+        body,
+    })
 }
 
 /// The reason phrase of the statuses the endpoint uses.
@@ -154,11 +307,14 @@ pub fn reason(status: u16) -> &'static str {
         100 => "Continue",
         200 => "OK",
         400 => "Bad Request",
+        401 => "Unauthorized",
+        403 => "Forbidden",
         404 => "Not Found",
         405 => "Method Not Allowed",
         408 => "Request Timeout",
         409 => "Conflict",
         413 => "Content Too Large",
+        415 => "Unsupported Media Type",
         431 => "Request Header Fields Too Large",
         500 => "Internal Server Error",
         502 => "Bad Gateway",
@@ -167,16 +323,18 @@ pub fn reason(status: u16) -> &'static str {
     }
 }
 
-/// Writes a whole response with a JSON body and closes the writing side.
+/// Writes a whole response with a JSON body, `extra` headers and no CORS headers, and
+/// closes the writing side.
 pub async fn write_response<S: AsyncWrite + Unpin>(
     stream: &mut S,
     status: u16,
-    allow: Option<&str>,
+    extra: &[(&str, &str)],
     body: &str,
 ) -> std::io::Result<()> {
-    let allow = allow.map(|a| format!("Allow: {a}\r\n")).unwrap_or_default();
+    let extra: String = extra.iter().map(|(n, v)| format!("{n}: {v}\r\n")).collect();
     let head = format!(
-        "HTTP/1.1 {status} {}\r\nContent-Type: application/json\r\n{allow}\
+        "HTTP/1.1 {status} {}\r\nContent-Type: application/json\r\n\
+         X-Content-Type-Options: nosniff\r\nCache-Control: no-store\r\n{extra}\
          Content-Length: {}\r\nConnection: close\r\n\r\n",
         reason(status),
         body.len()
@@ -244,12 +402,13 @@ pub struct Response {
     pub body: Vec<u8>,
 }
 
-/// Sends `POST path` with a JSON body to `addr` (`HOST:PORT`) and reads the response; the
-/// connection gets `connect_timeout`, the whole exchange `timeout`.
+/// Sends `POST path` with a JSON body and the bearer `token` to `addr` (`HOST:PORT`) and
+/// reads the response; the connection gets `connect_timeout`, the whole exchange `timeout`.
 pub async fn post(
     addr: &str,
     path: &str,
     body: &[u8],
+    token: &str,
     connect_timeout: Duration,
     timeout: Duration,
 ) -> Result<Response, ClientError> {
@@ -265,8 +424,8 @@ pub async fn post(
         };
     let exchange = async {
         let head = format!(
-            "POST {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\n\
-             Content-Length: {}\r\nConnection: close\r\n\r\n",
+            "POST {path} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {token}\r\n\
+             Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
             body.len()
         );
         stream.write_all(head.as_bytes()).await?;
@@ -301,7 +460,7 @@ pub async fn post(
 /// Splits a raw response into status and body (skipping `100 Continue` interim responses).
 pub fn parse_response(mut raw: &[u8]) -> Option<Response> {
     loop {
-        let end = find_head_end(raw)?;
+        let end = find_head_end(raw, 0)?;
         let head = std::str::from_utf8(&raw[..end]).ok()?;
         let status_line = head.split("\r\n").next()?;
         let mut parts = status_line.splitn(3, ' ');
@@ -351,7 +510,7 @@ mod tests {
         let (mut a, mut b) = tokio::io::duplex(1 << 20);
         a.write_all(raw).await.expect("write");
         a.shutdown().await.expect("shutdown");
-        read_request(&mut b).await
+        read_request(&mut b, &HttpLimits::default()).await
     }
 
     #[tokio::test]
@@ -384,6 +543,70 @@ mod tests {
         assert_eq!(read(big.as_bytes()).await, Err(ReadError::BodyTooLarge));
         let long = format!("POST / HTTP/1.1\r\nX: {}\r\n\r\n", "a".repeat(MAX_HEAD));
         assert_eq!(read(long.as_bytes()).await, Err(ReadError::HeadTooLarge));
+    }
+
+    #[test]
+    fn parses_whole_requests_from_bytes() {
+        let r = parse_request(
+            b"POST /x?y HTTP/1.1\r\nAuthorization: Bearer abc\r\nContent-Type:  application/json \r\n\
+              Content-Length: 2\r\n\r\n{}trailing",
+        )
+        .expect("request");
+        assert_eq!(r.header("authorization"), Some("Bearer abc"));
+        assert_eq!(r.header("content-type"), Some("application/json"));
+        assert_eq!((r.path.as_str(), r.body.as_slice()), ("/x", &b"{}"[..]));
+        // Prefixes are incomplete, never a panic.
+        let whole = b"POST / HTTP/1.1\r\nContent-Length: 3\r\n\r\nabc";
+        for n in 0..whole.len() {
+            assert_eq!(
+                parse_request(&whole[..n]),
+                Err(ReadError::Incomplete),
+                "{n}"
+            );
+        }
+        let bad = |raw: &[u8]| matches!(parse_request(raw), Err(ReadError::Bad(_)));
+        assert!(bad(b"POST / HTTP/1.1\r\n folded: x\r\n\r\n"));
+        assert!(bad(b"POST / HTTP/1.1\r\nName : x\r\n\r\n"));
+        assert!(bad(b"POST / HTTP/1.1\r\nA: x\nB: y\r\n\r\n"));
+        assert!(bad(b"POST / HTTP/2\r\n\r\n"));
+        assert!(bad(b"POST / HTTP/1.1\r\nContent-Length: +2\r\n\r\n{}"));
+        assert!(bad(
+            b"POST / HTTP/1.1\r\nContent-Length: 2\r\nContent-Length: 3\r\n\r\n{}"
+        ));
+        assert!(bad(
+            b"POST / HTTP/1.1\r\nAuthorization: Bearer a\r\nauthorization: Bearer b\r\n\r\n"
+        ));
+        assert!(bad(b"POST / HTTP/1.1\r\nOrigin: a\r\nOrigin: b\r\n\r\n"));
+        assert_eq!(
+            parse_request(b"POST / HTTP/1.1\r\nContent-Length: 99999999999999999999999\r\n\r\n"),
+            Err(ReadError::BodyTooLarge)
+        );
+        let many: String = (0..=MAX_HEADERS).map(|i| format!("X{i}: y\r\n")).collect();
+        let raw = format!("GET / HTTP/1.1\r\n{many}\r\n");
+        assert_eq!(parse_request(raw.as_bytes()), Err(ReadError::HeadTooLarge));
+        let tight = HttpLimits {
+            max_head: 32,
+            max_headers: 1,
+            max_body: 1,
+        };
+        assert_eq!(
+            parse_request_with(b"POST / HTTP/1.1\r\nContent-Length: 2\r\n\r\n{}", &tight),
+            Err(ReadError::HeadTooLarge)
+        );
+        assert_eq!(
+            parse_request_with(b"POST / HTTP/1.1\r\nA: 2\r\n\r\n", &tight).map(|r| r.method),
+            Ok("POST".to_string())
+        );
+        assert_eq!(
+            parse_request_with(
+                b"GET / HTTP/1.1\r\nContent-Length: 2\r\n\r\n{}",
+                &HttpLimits {
+                    max_head: 64,
+                    ..tight
+                }
+            ),
+            Err(ReadError::BodyTooLarge)
+        );
     }
 
     #[test]

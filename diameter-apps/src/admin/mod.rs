@@ -22,12 +22,26 @@
 //! session or user; 409 for a SIP user that no SIP server serves; 502 when the peer did not
 //! answer; 400 for a bad request; errors carry `{"error": "..."}`.
 //!
-//! The endpoint has no authentication: bind it to loopback (the CLI's default for a bare
-//! port). Requests are bounded: the head to [`http::MAX_HEAD`] bytes, the body to
-//! [`http::MAX_BODY`], reading to [`READ_TIMEOUT`], [`MAX_CONNECTIONS`] at once.
+//! # Trust
+//!
+//! Every request must carry `Authorization: Bearer TOKEN` (else 401). The token is
+//! [`AdminConfig::token`]: the CLI reads it from a file, generated at the server's first
+//! start into its data directory (see [`token`]), compared in constant time. Requests a
+//! browser could send on behalf of a web page are refused: any request with an `Origin`
+//! header (browsers send it on every cross-site POST) or a `Sec-Fetch-Site` other than
+//! `none` is 403; `OPTIONS` (CORS preflight) is 405; a state-changing request (any method
+//! but `GET`) must have `Content-Type: application/json` (else 415), which a page cannot
+//! send cross-site without a preflight; no response carries CORS headers. The endpoint
+//! binds loopback addresses only unless [`AdminConfig::allow_remote`] is set.
+//!
+//! Requests are bounded by [`AdminConfig`]: the head, header count and body by
+//! [`http::HttpLimits`] (8 KiB, 64 headers, 256 KiB), reading by
+//! [`AdminConfig::read_timeout`] (5 s), an action by [`AdminConfig::action_timeout`]
+//! (30 s), and [`AdminConfig::max_connections`] (8) at once.
 
 pub mod http;
 mod routes;
+pub mod token;
 
 pub use routes::parse_reason;
 
@@ -38,13 +52,61 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
 
-/// Connections served at once; further ones wait in the accept queue.
+/// Default of [`AdminConfig::max_connections`]: connections served at once; further ones
+/// wait in the accept queue.
 pub const MAX_CONNECTIONS: usize = 8;
-/// Time a client has to send its whole request.
+/// Default of [`AdminConfig::read_timeout`]: time a client has to send its whole request
+/// (past it, 408).
 pub const READ_TIMEOUT: Duration = Duration::from_secs(5);
-/// Time an operator action may take (the request to the peer and its answer); past it the
-/// endpoint answers 502.
+/// Default of [`AdminConfig::action_timeout`]: time an operator action may take (the
+/// request to the peer and its answer); past it the endpoint answers 502.
 pub const ACTION_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// How the endpoint authenticates and what it bounds.
+#[derive(Clone)]
+pub struct AdminConfig {
+    /// The bearer token every request must present ([`token::check`]: at least
+    /// [`token::MIN_LEN`] visible characters).
+    pub token: String,
+    /// Whether a non-loopback address may be bound (default false: [`start`] refuses it).
+    /// The token then travels in clear text over plain HTTP.
+    pub allow_remote: bool,
+    /// Parser limits (default [`http::HttpLimits::default`]).
+    pub limits: http::HttpLimits,
+    /// Time to read a request (default [`READ_TIMEOUT`]).
+    pub read_timeout: Duration,
+    /// Time an action may take (default [`ACTION_TIMEOUT`]).
+    pub action_timeout: Duration,
+    /// Connections served at once (default [`MAX_CONNECTIONS`]).
+    pub max_connections: usize,
+}
+
+impl AdminConfig {
+    /// The defaults with this token.
+    pub fn new(token: impl Into<String>) -> Self {
+        AdminConfig {
+            token: token.into(),
+            allow_remote: false,
+            limits: http::HttpLimits::default(),
+            read_timeout: READ_TIMEOUT,
+            action_timeout: ACTION_TIMEOUT,
+            max_connections: MAX_CONNECTIONS,
+        }
+    }
+}
+
+impl std::fmt::Debug for AdminConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AdminConfig")
+            .field("token", &"<redacted>")
+            .field("allow_remote", &self.allow_remote)
+            .field("limits", &self.limits)
+            .field("read_timeout", &self.read_timeout)
+            .field("action_timeout", &self.action_timeout)
+            .field("max_connections", &self.max_connections)
+            .finish()
+    }
+}
 
 /// The server whose operator actions the endpoint exposes.
 #[derive(Clone)]
@@ -76,24 +138,39 @@ impl AdminServer {
     }
 }
 
-/// Binds `addr` and serves the endpoint for `target` until [`AdminServer::stop`].
-pub async fn start(addr: SocketAddr, target: Target) -> std::io::Result<AdminServer> {
+/// Binds `addr` and serves the endpoint for `target` until [`AdminServer::stop`]. Refuses
+/// (`PermissionDenied`) a non-loopback address unless [`AdminConfig::allow_remote`], and
+/// (`InvalidInput`) a token that [`token::check`] refuses.
+pub async fn start(
+    addr: SocketAddr,
+    target: Target,
+    config: AdminConfig,
+) -> std::io::Result<AdminServer> {
+    token::check(&config.token)
+        .map_err(|why| std::io::Error::new(std::io::ErrorKind::InvalidInput, why))?;
+    if !addr.ip().is_loopback() {
+        if !config.allow_remote {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::PermissionDenied,
+                format!("{addr} is not a loopback address"),
+            ));
+        }
+        tracing::warn!(%addr, "admin endpoint on a non-loopback address: the bearer token travels over plain HTTP");
+    }
     let listener = TcpListener::bind(addr).await?;
     let addr = listener.local_addr()?;
-    if !addr.ip().is_loopback() {
-        tracing::warn!(%addr, "admin endpoint on a non-loopback address: it has no authentication");
-    }
     let (stop, stopped) = tokio::sync::oneshot::channel();
-    let task = tokio::spawn(serve(listener, target, stopped));
+    let task = tokio::spawn(serve(listener, target, Arc::new(config), stopped));
     Ok(AdminServer { addr, stop, task })
 }
 
 async fn serve(
     listener: TcpListener,
     target: Target,
+    config: Arc<AdminConfig>,
     mut stopped: tokio::sync::oneshot::Receiver<()>,
 ) {
-    let slots = Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));
+    let slots = Arc::new(tokio::sync::Semaphore::new(config.max_connections.max(1)));
     let mut tasks = tokio::task::JoinSet::new();
     loop {
         // Reap finished connections so the set stays small.
@@ -118,8 +195,9 @@ async fn serve(
             }
         };
         let target = target.clone();
+        let config = config.clone();
         tasks.spawn(async move {
-            routes::connection(stream, &target).await;
+            routes::connection(stream, &target, &config).await;
             drop(permit);
         });
     }

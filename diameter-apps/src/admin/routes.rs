@@ -1,7 +1,7 @@
 //! Routing of admin requests to the operator actions of the OCS and the SIP AAA server.
 
 use super::http::{self, percent_decode, Request};
-use super::{Target, ACTION_TIMEOUT, READ_TIMEOUT};
+use super::{token, AdminConfig, Target};
 use crate::sip::client::SipResult;
 use crate::sip::store::{AccountingInfo, UserData};
 use crate::sip::{self, server::ServerError};
@@ -13,11 +13,12 @@ use serde_json::{json, Value};
 use std::sync::Arc;
 use tokio::net::TcpStream;
 
-/// A response: status, JSON body, and the `Allow` header of a 405.
+/// A response: status, JSON body, and the `Allow` header of a 405 or the
+/// `WWW-Authenticate` header of a 401.
 struct Reply {
     status: u16,
     body: Value,
-    allow: Option<&'static str>,
+    header: Option<(&'static str, &'static str)>,
 }
 
 impl Reply {
@@ -25,21 +26,85 @@ impl Reply {
         Reply {
             status: 200,
             body,
-            allow: None,
+            header: None,
         }
     }
     fn error(status: u16, message: impl Into<String>) -> Self {
         Reply {
             status,
             body: json!({ "error": message.into() }),
-            allow: None,
+            header: None,
+        }
+    }
+    fn allow(self, methods: &'static str) -> Self {
+        Reply {
+            header: Some(("Allow", methods)),
+            ..self
         }
     }
 }
 
+/// The checks before routing, in order: no browser (`Origin`, `Sec-Fetch-Site`, CORS
+/// preflight), then the bearer token, then a JSON body for state-changing methods.
+fn admit(req: &Request, config: &AdminConfig) -> Result<(), Reply> {
+    if req.method == "OPTIONS" {
+        return Err(Reply::error(
+            405,
+            "OPTIONS is refused: the admin endpoint does not do CORS",
+        )
+        .allow("GET, POST"));
+    }
+    if req.header("origin").is_some() {
+        return Err(Reply::error(
+            403,
+            "requests with an Origin header (from a browser) are refused",
+        ));
+    }
+    if req
+        .header("sec-fetch-site")
+        .is_some_and(|v| !v.eq_ignore_ascii_case("none"))
+    {
+        return Err(Reply::error(
+            403,
+            "requests from a web page (Sec-Fetch-Site) are refused",
+        ));
+    }
+    let unauthorized = |message: &str| Reply {
+        header: Some(("WWW-Authenticate", "Bearer realm=\"diameter-admin\"")),
+        ..Reply::error(401, message)
+    };
+    match req.header("authorization").map(token::bearer) {
+        None => {
+            return Err(unauthorized(
+                "an Authorization: Bearer TOKEN header is required (the token is in the \
+                 server's admin.token file)",
+            ))
+        }
+        Some(None) => return Err(unauthorized("the Authorization header is not Bearer TOKEN")),
+        Some(Some(given)) if !token::matches(&config.token, given) => {
+            return Err(unauthorized("the bearer token is not this server's"))
+        }
+        Some(Some(_)) => {}
+    }
+    if req.method != "GET" && req.method != "HEAD" {
+        let media = req
+            .header("content-type")
+            .and_then(|v| v.split(';').next())
+            .map(|v| v.trim_matches([' ', '\t']));
+        if !media.is_some_and(|m| m.eq_ignore_ascii_case("application/json")) {
+            return Err(Reply::error(
+                415,
+                format!("{} needs Content-Type: application/json", req.method),
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// Serves one connection: one request, one response.
-pub(super) async fn connection(mut stream: TcpStream, target: &Target) {
-    let request = match tokio::time::timeout(READ_TIMEOUT, http::read_request(&mut stream)).await {
+pub(super) async fn connection(mut stream: TcpStream, target: &Target, config: &AdminConfig) {
+    let read = http::read_request(&mut stream, &config.limits);
+    let request = match tokio::time::timeout(config.read_timeout, read).await {
         Err(_) => Err((408, "the request did not arrive in time".to_string())),
         Ok(Err(e)) => match e.response() {
             Some(r) => Err(r),
@@ -48,12 +113,19 @@ pub(super) async fn connection(mut stream: TcpStream, target: &Target) {
         Ok(Ok(r)) => Ok(r),
     };
     let reply = match request {
-        Ok(req) => route(target, &req).await,
+        Ok(req) => match admit(&req, config) {
+            Ok(()) => route(target, &req, config).await,
+            Err(reply) => {
+                tracing::debug!(status = reply.status, method = %req.method, path = %req.path, "admin request refused");
+                reply
+            }
+        },
         Err((status, message)) => Reply::error(status, message),
     };
     let body = reply.body.to_string();
-    let write = http::write_response(&mut stream, reply.status, reply.allow, &body);
-    let _ = tokio::time::timeout(READ_TIMEOUT, write).await;
+    let extra: Vec<(&str, &str)> = reply.header.into_iter().collect();
+    let write = http::write_response(&mut stream, reply.status, &extra, &body);
+    let _ = tokio::time::timeout(config.read_timeout, write).await;
 }
 
 /// The name of a Result-Code in the dictionaries.
@@ -64,7 +136,7 @@ fn result_name(code: u32) -> Value {
     }
 }
 
-async fn route(target: &Target, req: &Request) -> Reply {
+async fn route(target: &Target, req: &Request, config: &AdminConfig) -> Reply {
     let raw: Vec<&str> = req.path.split('/').skip(1).collect();
     let mut segs = Vec::with_capacity(raw.len());
     for s in &raw {
@@ -87,18 +159,12 @@ async fn route(target: &Target, req: &Request) -> Reply {
     };
     let Some((app, key, verb)) = action else {
         if req.method != "GET" {
-            return Reply {
-                allow: Some("GET"),
-                ..Reply::error(405, "use GET /")
-            };
+            return Reply::error(405, "use GET /").allow("GET");
         }
         return Reply::ok(index(target));
     };
     if req.method != "POST" {
-        return Reply {
-            allow: Some("POST"),
-            ..Reply::error(405, format!("use POST {}", req.path))
-        };
+        return Reply::error(405, format!("use POST {}", req.path)).allow("POST");
     }
     if key.is_empty() {
         let what = if app == "ocs" { "Session-Id" } else { "user" };
@@ -120,13 +186,13 @@ async fn route(target: &Target, req: &Request) -> Reply {
             ),
         }
     };
-    match tokio::time::timeout(ACTION_TIMEOUT, action).await {
+    match tokio::time::timeout(config.action_timeout, action).await {
         Ok(reply) => reply,
         Err(_) => Reply::error(
             502,
             format!(
                 "no answer from the peer within {} s",
-                ACTION_TIMEOUT.as_secs()
+                config.action_timeout.as_secs()
             ),
         ),
     }

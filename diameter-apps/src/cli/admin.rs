@@ -5,11 +5,16 @@
 use super::exit::{CliError, CliResult, FAILURE, OK};
 use super::style::{Role, Style};
 use crate::admin::http::{self, ClientError};
+use crate::admin::token;
 use serde_json::Value;
+use std::path::PathBuf;
 use std::time::Duration;
 
 /// The default address of the admin endpoint (as in the configuration examples).
 pub const DEFAULT_ADMIN: &str = "127.0.0.1:8080";
+/// The environment variable holding the admin token (used when `--admin-token` is not
+/// given).
+pub const TOKEN_ENV: &str = "DIAMETER_ADMIN_TOKEN";
 
 /// Where the admin endpoint is and how to print its answer.
 #[derive(Debug, Clone, clap::Args)]
@@ -18,6 +23,15 @@ pub struct AdminFlags {
     /// 127.0.0.1:PORT.
     #[arg(long, value_name = "ADDR:PORT", default_value = DEFAULT_ADMIN, value_parser = parse_target)]
     pub admin: String,
+    /// The file holding the endpoint's bearer token (the server's --admin-token-file)
+    /// [default: admin.token in the working directory, where a server started there with
+    /// its default store keeps it].
+    #[arg(long, value_name = "FILE")]
+    pub admin_token_file: Option<PathBuf>,
+    /// The bearer token itself (visible to other local users in the process list: prefer
+    /// --admin-token-file or the DIAMETER_ADMIN_TOKEN environment variable).
+    #[arg(long, value_name = "TOKEN", conflicts_with = "admin_token_file")]
+    pub admin_token: Option<String>,
     /// Print the endpoint's JSON answer instead of a summary.
     #[arg(long)]
     pub json: bool,
@@ -42,6 +56,37 @@ pub fn parse_target(text: &str) -> Result<String, String> {
     }
 }
 
+/// The token to present: `--admin-token`, else `DIAMETER_ADMIN_TOKEN`, else the file of
+/// `--admin-token-file`, else `./admin.token`.
+pub fn resolve_token(flags: &AdminFlags) -> Result<String, CliError> {
+    let given = flags
+        .admin_token
+        .clone()
+        .map(|t| (t, "--admin-token"))
+        .or_else(|| {
+            std::env::var(TOKEN_ENV)
+                .ok()
+                .filter(|t| !t.trim().is_empty())
+                .map(|t| (t, TOKEN_ENV))
+        });
+    if let Some((t, from)) = given {
+        let t = t.trim().to_string();
+        token::check(&t).map_err(|why| CliError::usage(format!("{from}: {why}")))?;
+        return Ok(t);
+    }
+    let path = flags
+        .admin_token_file
+        .clone()
+        .unwrap_or_else(|| PathBuf::from(token::FILE_NAME));
+    token::read(&path).map_err(|e| {
+        CliError::usage(format!(
+            "no admin token: {e}\n  = fix: point --admin-token-file at the server's token file \
+             (printed at its start: `admin token in PATH`; by default admin.token next to its \
+             SQLite store), or set {TOKEN_ENV}"
+        ))
+    })
+}
+
 /// Builds an endpoint path from segments, percent-encoding each.
 pub fn path(segments: &[&str]) -> String {
     segments
@@ -54,6 +99,7 @@ pub fn path(segments: &[&str]) -> String {
 /// is 2xxx, 1 for another Result-Code or when the endpoint refuses (unknown session or
 /// user, bad request), 3 when the endpoint is unreachable or the peer did not answer.
 pub fn call(flags: &AdminFlags, path: &str, body: &[u8], style: &Style) -> CliResult {
+    let token = resolve_token(flags)?;
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -64,6 +110,7 @@ pub fn call(flags: &AdminFlags, path: &str, body: &[u8], style: &Style) -> CliRe
             &flags.admin,
             path,
             body,
+            &token,
             connect_timeout,
             flags.timeout,
         ))
@@ -88,6 +135,13 @@ pub fn call(flags: &AdminFlags, path: &str, body: &[u8], style: &Style) -> CliRe
         200 => {}
         502 => return Err(CliError::network(error())),
         404 | 409 => return Err(CliError::failure(error())),
+        401 => {
+            return Err(CliError::failure(format!(
+                "the admin endpoint refused the token: {}\n  = fix: use the token file of this \
+                 server (--admin-token-file; it prints `admin token in PATH` at start)",
+                error()
+            )))
+        }
         status => {
             return Err(CliError::failure(format!(
                 "the admin endpoint answered {status} {}: {}",

@@ -69,6 +69,9 @@ pub struct ServeOptions {
     pub pg: PgOptions,
     /// Expired sessions the Tcc sweep closes per store transaction (default 500).
     pub sweep_batch: usize,
+    /// Serve the node's Prometheus metrics over HTTP here (default none; see
+    /// [`diameter_core::node::NodeBuilder::metrics`]).
+    pub metrics: Option<SocketAddr>,
 }
 
 impl Default for ServeOptions {
@@ -91,6 +94,7 @@ impl Default for ServeOptions {
             answer_timeout: Duration::from_secs(4),
             pg: PgOptions::default(),
             sweep_batch: 500,
+            metrics: None,
         }
     }
 }
@@ -222,6 +226,15 @@ pub async fn start(opts: ServeOptions) -> Result<OcsHandle, Error> {
     builder = builder.accept_policy(opts.accept);
     if let Some(tls) = opts.tls {
         builder = builder.tls(tls);
+    }
+    if let Some(m) = opts.metrics {
+        // Label the dictionaries' Result-Codes (4012 CREDIT_LIMIT_REACHED, ...).
+        builder = builder.metrics(m).metrics_result_codes(
+            diameter::dict::DICTIONARY
+                .result_codes
+                .iter()
+                .map(|r| r.value),
+        );
     }
     let node = builder.build().await?;
     let sweeper = tokio::spawn(sweep(server.clone(), opts.tcc));

@@ -52,6 +52,9 @@ pub struct ServeOptions {
     /// TLS for every connection (default none); peers' certificates must name their
     /// Origin-Host.
     pub tls: Option<TlsConfig>,
+    /// Serve the node's Prometheus metrics over HTTP here (default none; see
+    /// [`diameter_core::node::NodeBuilder::metrics`]).
+    pub metrics: Option<SocketAddr>,
     /// Server behaviour (Digest algorithm, who checks the response, ...); its identity
     /// fields are replaced by `origin_host` / `origin_realm`.
     pub server: Option<ServerConfig>,
@@ -69,6 +72,7 @@ impl Default for ServeOptions {
             sip_servers: Vec::new(),
             accept: AcceptPolicy::default(),
             tls: None,
+            metrics: None,
             server: None,
         }
     }
@@ -247,6 +251,21 @@ pub async fn start(opts: ServeOptions) -> Result<SipHandle, Error> {
     builder = builder.accept_policy(opts.accept);
     if let Some(tls) = opts.tls {
         builder = builder.tls(tls);
+    }
+    if let Some(m) = opts.metrics {
+        // Label the RTR and PPR this server sends, and the dictionaries' Result-Codes.
+        builder = builder
+            .metrics(m)
+            .metrics_commands([
+                <diameter::dict::sip_rfc4740::Rtr as diameter_core::Command>::CODE,
+                <diameter::dict::sip_rfc4740::Ppr as diameter_core::Command>::CODE,
+            ])
+            .metrics_result_codes(
+                diameter::dict::DICTIONARY
+                    .result_codes
+                    .iter()
+                    .map(|r| r.value),
+            );
     }
     let node = builder.build().await?;
     tracing::info!(addrs = ?node.local_addrs(), store = %opts.store, "sip: serving");

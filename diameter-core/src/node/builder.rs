@@ -32,6 +32,9 @@ pub struct NodeBuilder {
     responder: Option<PeerSettings>,
     metrics: Option<SocketAddr>,
     agent: bool,
+    metrics_applications: Vec<u32>,
+    metrics_commands: Vec<u32>,
+    metrics_result_codes: Vec<u32>,
     #[cfg(feature = "tls")]
     tls: Option<crate::transport::tls::TlsConfig>,
 }
@@ -150,6 +153,27 @@ impl NodeBuilder {
         self.metrics = Some(addr);
         self
     }
+    /// Application-Ids labelled by number in the metrics besides those the node
+    /// advertises, has handlers or routes for (a relay's traffic). Others are counted
+    /// under `other`.
+    pub fn metrics_applications(mut self, ids: impl IntoIterator<Item = u32>) -> Self {
+        self.metrics_applications.extend(ids);
+        self
+    }
+    /// Command codes labelled by number in the metrics besides the base protocol's and
+    /// those with a handler: the requests this node sends (a client's CCR, a server's
+    /// RAR). Other commands are counted under `other`, so that codes from the network
+    /// cannot grow the metrics.
+    pub fn metrics_commands(mut self, codes: impl IntoIterator<Item = u32>) -> Self {
+        self.metrics_commands.extend(codes);
+        self
+    }
+    /// Result-Codes labelled by number in the metrics besides the base protocol's
+    /// (RFC 6733 §7.1); others are counted under their class (`4xxx`, ...).
+    pub fn metrics_result_codes(mut self, codes: impl IntoIterator<Item = u32>) -> Self {
+        self.metrics_result_codes.extend(codes);
+        self
+    }
     /// TLS for every connection of the node (RFC 6733 §13, TLS from the first byte):
     /// listeners accept only TLS with a client certificate, and configured peers are
     /// reached over TLS unless [`PeerConfig::tls`] gives them their own certificates.
@@ -247,6 +271,27 @@ impl NodeBuilder {
                 .caps
                 .auth_applications
                 .contains(&crate::base::app::RELAY);
+        let labelling = super::metrics::Labelling::new(
+            self.caps
+                .auth_applications
+                .iter()
+                .chain(&self.caps.acct_applications)
+                .copied()
+                .chain(
+                    self.caps
+                        .vendor_applications
+                        .iter()
+                        .flat_map(|v| v.auth.into_iter().chain(v.acct)),
+                )
+                .chain(self.handlers.keys().map(|(app, _)| *app))
+                .chain(self.routes.applications())
+                .chain(self.metrics_applications.iter().copied()),
+            self.handlers
+                .keys()
+                .map(|(_, cmd)| *cmd)
+                .chain(self.metrics_commands.iter().copied()),
+            self.metrics_result_codes.iter().copied(),
+        );
         let (events, _) = broadcast::channel(1024);
         let (dup_cap, dup_ttl) = self.limits.duplicate_cache;
         let inner = Arc::new(Inner {
@@ -267,7 +312,7 @@ impl NodeBuilder {
             e2e: Mutex::new(EndToEndIds::new(clock)),
             rr: AtomicUsize::new(0),
             local_addrs,
-            metrics: Arc::default(),
+            metrics: Arc::new(super::metrics::Metrics::new(labelling)),
             metrics_addr,
             #[cfg(feature = "tls")]
             tls,

@@ -1,18 +1,42 @@
-//! Counters of a node in Prometheus text format (exposition format 0.0.4), and a tiny
-//! HTTP/1.1 responder serving them on `GET /metrics`.
+//! The node's metrics, kept with [`prometheus_client`] and served in the OpenMetrics text
+//! format (which Prometheus scrapes), by a tiny HTTP/1.1 responder on `GET /metrics`.
 //!
 //! | metric | labels |
 //! | --- | --- |
 //! | `diameter_requests_total` | `direction` (`in` received, `out` sent), `application`, `command` |
-//! | `diameter_answers_total` | `direction`, `command`, `result_code` (`none` without one) |
+//! | `diameter_answers_total` | `direction`, `command`, `result_code` |
 //! | `diameter_request_duration_seconds` (histogram) | `direction` (`out`: send to answer; `in`: receipt to answer), `command` |
 //! | `diameter_peer_state_changes_total` | `peer`, `state` (`up`, `suspect`, `available`, `down`) |
 //! | `diameter_peer_up` (gauge) | `peer` |
+//!
+//! **Bounded labels.** Codes come from the network, so only known ones are labelled by
+//! number ([`Labelling`]): an `application` the node advertises, has handlers or routes for,
+//! declared with [`super::NodeBuilder::metrics_applications`], or 0 (the base protocol); a
+//! `command` of the base protocol (CER, RAR, ACR, ASR, STR,
+//! DWR, DPR), with a handler, or declared with [`super::NodeBuilder::metrics_commands`]
+//! (for requests the node only sends). Anything else is `other`. A `result_code` is its
+//! number for the base protocol's codes (RFC 6733 §7.1) and those declared with
+//! [`super::NodeBuilder::metrics_result_codes`], else its class (`1xxx` to `5xxx`), `other`
+//! outside 1000-5999, or `none` without one. A peer's series are deleted when it leaves
+//! (a peer that connected to us and whose connection is gone); configured peers keep
+//! theirs, with `diameter_peer_up` 0 while down. So the series count is bounded by the
+//! configuration and the connected peers, whatever peers send.
+//!
+//! **No global lock.** The label combinations of requests, answers and latencies are
+//! known at build time, so each has a slot in a fixed table that is filled once with the
+//! metric's handle (the family's write lock is taken then, once per combination); after
+//! that, recording is an index computation and atomic adds. Latency histograms are
+//! atomic too ([`Latency`]). Peer state changes, which are rare, go through the family.
 
-use std::collections::BTreeMap;
-use std::fmt::Write as _;
+use prometheus_client::encoding::{EncodeLabelSet, EncodeMetric, MetricEncoder, NoLabelSet};
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::{MetricType, TypedMetric};
+use prometheus_client::registry::Registry;
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -21,6 +45,18 @@ use tokio::net::{TcpListener, TcpStream};
 pub(crate) const BUCKETS: [f64; 14] = [
     0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0,
 ];
+
+/// Commands of the base protocol (RFC 6733 §3.1), always labelled by number.
+pub(crate) const BASE_COMMANDS: [u32; 7] = [257, 258, 271, 274, 275, 280, 282];
+
+/// The Result-Codes of the base protocol (RFC 6733 §7.1), always labelled by number.
+fn base_result_codes() -> impl Iterator<Item = u32> {
+    std::iter::once(1001)
+        .chain(2001..=2002)
+        .chain(3001..=3012)
+        .chain(4001..=4003)
+        .chain(5001..=5017)
+}
 
 /// Whether a message was received or sent by this node.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -38,42 +74,257 @@ impl Direction {
             Direction::Out => "out",
         }
     }
+    fn index(self) -> usize {
+        match self {
+            Direction::In => 0,
+            Direction::Out => 1,
+        }
+    }
 }
 
-#[derive(Default)]
-struct Histogram {
-    counts: [u64; BUCKETS.len()],
-    count: u64,
-    sum: f64,
+/// The codes labelled by number; everything else folds (see the module docs).
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Labelling {
+    applications: Vec<u32>,
+    commands: Vec<u32>,
+    result_codes: Vec<u32>,
 }
 
-#[derive(Default)]
-struct State {
-    requests: BTreeMap<(Direction, u32, u32), u64>,
-    answers: BTreeMap<(Direction, u32, Option<u32>), u64>,
-    latency: BTreeMap<(Direction, u32), Histogram>,
-    peer_changes: BTreeMap<(String, &'static str), u64>,
-    peer_up: BTreeMap<String, bool>,
+/// Result-Code label slots after the known codes: five classes, `other`, `none`.
+const RC_EXTRA: usize = 7;
+
+impl Labelling {
+    /// Known applications, commands and result codes (base protocol ones are added).
+    pub(crate) fn new(
+        applications: impl IntoIterator<Item = u32>,
+        commands: impl IntoIterator<Item = u32>,
+        result_codes: impl IntoIterator<Item = u32>,
+    ) -> Self {
+        let sorted = |mut v: Vec<u32>| {
+            v.sort_unstable();
+            v.dedup();
+            v
+        };
+        Labelling {
+            applications: sorted(std::iter::once(0).chain(applications).collect()),
+            commands: sorted(BASE_COMMANDS.into_iter().chain(commands).collect()),
+            result_codes: sorted(base_result_codes().chain(result_codes).collect()),
+        }
+    }
+
+    fn application(&self, code: u32) -> usize {
+        self.applications
+            .binary_search(&code)
+            .unwrap_or(self.applications.len())
+    }
+    fn command(&self, code: u32) -> usize {
+        self.commands
+            .binary_search(&code)
+            .unwrap_or(self.commands.len())
+    }
+    fn result_code(&self, code: Option<u32>) -> usize {
+        let n = self.result_codes.len();
+        match code {
+            None => n + 6,
+            Some(c) => match self.result_codes.binary_search(&c) {
+                Ok(i) => i,
+                Err(_) if (1000..6000).contains(&c) => n + (c / 1000 - 1) as usize,
+                Err(_) => n + 5,
+            },
+        }
+    }
+    fn application_label(&self, i: usize) -> String {
+        self.applications
+            .get(i)
+            .map_or_else(|| "other".into(), u32::to_string)
+    }
+    fn command_label(&self, i: usize) -> String {
+        self.commands
+            .get(i)
+            .map_or_else(|| "other".into(), u32::to_string)
+    }
+    fn result_code_label(&self, i: usize) -> String {
+        let n = self.result_codes.len();
+        match self.result_codes.get(i) {
+            Some(c) => c.to_string(),
+            None => match i - n {
+                k @ 0..=4 => format!("{}xxx", k + 1),
+                5 => "other".into(),
+                _ => "none".into(),
+            },
+        }
+    }
 }
 
-/// The counters of one node.
-#[derive(Default)]
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RequestLabels {
+    direction: &'static str,
+    application: String,
+    command: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct AnswerLabels {
+    direction: &'static str,
+    command: String,
+    result_code: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct LatencyLabels {
+    direction: &'static str,
+    command: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct PeerStateLabels {
+    peer: String,
+    state: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct PeerLabels {
+    peer: String,
+}
+
+/// A latency histogram over [`BUCKETS`] recorded with atomic adds only (the histogram of
+/// `prometheus_client` takes a mutex per observation).
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Latency(Arc<LatencyInner>);
+
+#[derive(Debug, Default)]
+struct LatencyInner {
+    /// Observations per bucket, the last one past the largest bound (+Inf).
+    buckets: [AtomicU64; BUCKETS.len() + 1],
+    sum_nanos: AtomicU64,
+}
+
+impl Latency {
+    fn observe(&self, d: Duration) {
+        let secs = d.as_secs_f64();
+        let i = BUCKETS
+            .iter()
+            .position(|b| secs <= *b)
+            .unwrap_or(BUCKETS.len());
+        self.0.buckets[i].fetch_add(1, Ordering::Relaxed);
+        let nanos = u64::try_from(d.as_nanos()).unwrap_or(u64::MAX);
+        self.0.sum_nanos.fetch_add(nanos, Ordering::Relaxed);
+    }
+}
+
+impl TypedMetric for Latency {
+    const TYPE: MetricType = MetricType::Histogram;
+}
+
+impl EncodeMetric for Latency {
+    fn encode(&self, mut encoder: MetricEncoder) -> Result<(), std::fmt::Error> {
+        let buckets: Vec<(f64, u64)> = BUCKETS
+            .iter()
+            .copied()
+            .chain(std::iter::once(f64::INFINITY))
+            .zip(&self.0.buckets)
+            .map(|(b, n)| (b, n.load(Ordering::Relaxed)))
+            .collect();
+        // The count is the sum of the buckets, so that +Inf always equals it.
+        let count = buckets.iter().map(|(_, n)| n).sum();
+        let sum = self.0.sum_nanos.load(Ordering::Relaxed) as f64 / 1e9;
+        encoder.encode_histogram::<NoLabelSet>(sum, count, &buckets, None)
+    }
+
+    fn metric_type(&self) -> MetricType {
+        Self::TYPE
+    }
+}
+
+/// The metrics of one node.
 pub(crate) struct Metrics {
-    state: Mutex<State>,
+    registry: Registry,
+    labels: Labelling,
+    requests: Family<RequestLabels, Counter>,
+    answers: Family<AnswerLabels, Counter>,
+    latency: Family<LatencyLabels, Latency>,
+    peer_changes: Family<PeerStateLabels, Counter>,
+    peer_up: Family<PeerLabels, Gauge>,
+    /// `[direction][application][command]`, filled on first use.
+    request_slots: Box<[OnceLock<Counter>]>,
+    /// `[direction][command][result code]`.
+    answer_slots: Box<[OnceLock<Counter>]>,
+    /// `[direction][command]`.
+    latency_slots: Box<[OnceLock<Latency>]>,
+}
+
+fn slots<T>(n: usize) -> Box<[OnceLock<T>]> {
+    (0..n).map(|_| OnceLock::new()).collect()
 }
 
 impl Metrics {
-    fn state(&self) -> std::sync::MutexGuard<'_, State> {
-        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    /// Metrics labelling these codes by number.
+    pub(crate) fn new(labels: Labelling) -> Self {
+        let mut registry = Registry::default();
+        let requests = Family::<RequestLabels, Counter>::default();
+        let answers = Family::<AnswerLabels, Counter>::default();
+        let latency = Family::<LatencyLabels, Latency>::default();
+        let peer_changes = Family::<PeerStateLabels, Counter>::default();
+        let peer_up = Family::<PeerLabels, Gauge>::default();
+        registry.register(
+            "diameter_requests",
+            "Diameter requests by direction, application and command",
+            requests.clone(),
+        );
+        registry.register(
+            "diameter_answers",
+            "Diameter answers by direction, command and Result-Code",
+            answers.clone(),
+        );
+        registry.register(
+            "diameter_request_duration_seconds",
+            "Time from request to answer",
+            latency.clone(),
+        );
+        registry.register(
+            "diameter_peer_state_changes",
+            "Peer state changes",
+            peer_changes.clone(),
+        );
+        registry.register(
+            "diameter_peer_up",
+            "Whether the peer is open and available",
+            peer_up.clone(),
+        );
+        let apps = labels.applications.len() + 1;
+        let cmds = labels.commands.len() + 1;
+        let rcs = labels.result_codes.len() + RC_EXTRA;
+        Metrics {
+            registry,
+            request_slots: slots(2 * apps * cmds),
+            answer_slots: slots(2 * cmds * rcs),
+            latency_slots: slots(2 * cmds),
+            labels,
+            requests,
+            answers,
+            latency,
+            peer_changes,
+            peer_up,
+        }
     }
 
     /// A request of (application, command) received or sent.
     pub(crate) fn request(&self, dir: Direction, application: u32, command: u32) {
-        *self
-            .state()
-            .requests
-            .entry((dir, application, command))
-            .or_default() += 1;
+        let (a, c) = (
+            self.labels.application(application),
+            self.labels.command(command),
+        );
+        let apps = self.labels.applications.len() + 1;
+        let cmds = self.labels.commands.len() + 1;
+        let slot = &self.request_slots[(dir.index() * apps + a) * cmds + c];
+        slot.get_or_init(|| {
+            self.requests.get_or_create_owned(&RequestLabels {
+                direction: dir.label(),
+                application: self.labels.application_label(a),
+                command: self.labels.command_label(c),
+            })
+        })
+        .inc();
     }
 
     /// An answer received or sent, with its Result-Code and (when known) the time since
@@ -85,117 +336,70 @@ impl Metrics {
         result_code: Option<u32>,
         latency: Option<Duration>,
     ) {
-        let mut s = self.state();
-        *s.answers.entry((dir, command, result_code)).or_default() += 1;
+        let c = self.labels.command(command);
+        let r = self.labels.result_code(result_code);
+        let cmds = self.labels.commands.len() + 1;
+        let rcs = self.labels.result_codes.len() + RC_EXTRA;
+        let slot = &self.answer_slots[(dir.index() * cmds + c) * rcs + r];
+        slot.get_or_init(|| {
+            self.answers.get_or_create_owned(&AnswerLabels {
+                direction: dir.label(),
+                command: self.labels.command_label(c),
+                result_code: self.labels.result_code_label(r),
+            })
+        })
+        .inc();
         if let Some(l) = latency {
-            let secs = l.as_secs_f64();
-            let h = s.latency.entry((dir, command)).or_default();
-            h.count += 1;
-            h.sum += secs;
-            if let Some(i) = BUCKETS.iter().position(|b| secs <= *b) {
-                h.counts[i] += 1;
-            }
+            let slot = &self.latency_slots[dir.index() * cmds + c];
+            slot.get_or_init(|| {
+                self.latency.get_or_create_owned(&LatencyLabels {
+                    direction: dir.label(),
+                    command: self.labels.command_label(c),
+                })
+            })
+            .observe(l);
         }
     }
 
     /// A peer changed state (`up`, `suspect`, `available`, `down`).
     pub(crate) fn peer_state(&self, peer: &str, state: &'static str, up: bool) {
-        let mut s = self.state();
-        *s.peer_changes
-            .entry((peer.to_ascii_lowercase(), state))
-            .or_default() += 1;
-        s.peer_up.insert(peer.to_ascii_lowercase(), up);
+        let peer = peer.to_ascii_lowercase();
+        self.peer_changes
+            .get_or_create(&PeerStateLabels {
+                peer: peer.clone(),
+                state,
+            })
+            .inc();
+        self.peer_up
+            .get_or_create(&PeerLabels { peer })
+            .set(i64::from(up));
     }
 
-    /// The Prometheus text exposition.
+    /// A peer left the node (it was not configured and its connection is gone): its series
+    /// are deleted.
+    pub(crate) fn peer_removed(&self, peer: &str) {
+        let peer = peer.to_ascii_lowercase();
+        for state in ["up", "available", "suspect", "down"] {
+            self.peer_changes.remove(&PeerStateLabels {
+                peer: peer.clone(),
+                state,
+            });
+        }
+        self.peer_up.remove(&PeerLabels { peer });
+    }
+
+    /// The OpenMetrics text exposition.
     pub(crate) fn render(&self) -> String {
-        let s = self.state();
         let mut out = String::with_capacity(4096);
-        out.push_str("# HELP diameter_requests_total Diameter requests by direction, application and command.\n");
-        out.push_str("# TYPE diameter_requests_total counter\n");
-        for ((d, app, cmd), n) in &s.requests {
-            let _ = writeln!(
-                out,
-                "diameter_requests_total{{direction=\"{}\",application=\"{app}\",command=\"{cmd}\"}} {n}",
-                d.label()
-            );
-        }
-        out.push_str(
-            "# HELP diameter_answers_total Diameter answers by direction, command and Result-Code.\n",
-        );
-        out.push_str("# TYPE diameter_answers_total counter\n");
-        for ((d, cmd, rc), n) in &s.answers {
-            let rc = rc.map_or_else(|| "none".to_owned(), |c| c.to_string());
-            let _ = writeln!(
-                out,
-                "diameter_answers_total{{direction=\"{}\",command=\"{cmd}\",result_code=\"{rc}\"}} {n}",
-                d.label()
-            );
-        }
-        out.push_str("# HELP diameter_request_duration_seconds Time from request to answer.\n");
-        out.push_str("# TYPE diameter_request_duration_seconds histogram\n");
-        for ((d, cmd), h) in &s.latency {
-            let labels = format!("direction=\"{}\",command=\"{cmd}\"", d.label());
-            let mut cumulative = 0;
-            for (b, n) in BUCKETS.iter().zip(h.counts) {
-                cumulative += n;
-                let _ = writeln!(
-                    out,
-                    "diameter_request_duration_seconds_bucket{{{labels},le=\"{b}\"}} {cumulative}"
-                );
-            }
-            let _ = writeln!(
-                out,
-                "diameter_request_duration_seconds_bucket{{{labels},le=\"+Inf\"}} {}",
-                h.count
-            );
-            let _ = writeln!(
-                out,
-                "diameter_request_duration_seconds_sum{{{labels}}} {}",
-                h.sum
-            );
-            let _ = writeln!(
-                out,
-                "diameter_request_duration_seconds_count{{{labels}}} {}",
-                h.count
-            );
-        }
-        out.push_str("# HELP diameter_peer_state_changes_total Peer state changes.\n");
-        out.push_str("# TYPE diameter_peer_state_changes_total counter\n");
-        for ((peer, state), n) in &s.peer_changes {
-            let _ = writeln!(
-                out,
-                "diameter_peer_state_changes_total{{peer=\"{}\",state=\"{state}\"}} {n}",
-                escape(peer)
-            );
-        }
-        out.push_str("# HELP diameter_peer_up Whether the peer is open and available.\n");
-        out.push_str("# TYPE diameter_peer_up gauge\n");
-        for (peer, up) in &s.peer_up {
-            let _ = writeln!(
-                out,
-                "diameter_peer_up{{peer=\"{}\"}} {}",
-                escape(peer),
-                u8::from(*up)
-            );
+        if let Err(e) = prometheus_client::encoding::text::encode(&mut out, &self.registry) {
+            tracing::warn!("metrics encoding failed: {e}");
         }
         out
     }
 }
 
-/// Escapes a label value (peer names come from the network).
-fn escape(v: &str) -> String {
-    let mut out = String::with_capacity(v.len());
-    for c in v.chars() {
-        match c {
-            '\\' => out.push_str("\\\\"),
-            '"' => out.push_str("\\\""),
-            '\n' => out.push_str("\\n"),
-            c => out.push(c),
-        }
-    }
-    out
-}
+/// The content type of [`Metrics::render`].
+pub(crate) const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
 
 /// Scrapes served at once; further connections wait in the accept queue.
 const MAX_SCRAPES: usize = 8;
@@ -255,7 +459,7 @@ async fn respond(mut stream: TcpStream, metrics: &Metrics) -> std::io::Result<()
 
 async fn write_response(stream: &mut TcpStream, status: &str, body: &str) -> std::io::Result<()> {
     let head = format!(
-        "HTTP/1.1 {status}\r\nContent-Type: text/plain; version=0.0.4; charset=utf-8\r\n\
+        "HTTP/1.1 {status}\r\nContent-Type: {CONTENT_TYPE}\r\n\
          Content-Length: {}\r\nConnection: close\r\n\r\n",
         body.len()
     );
@@ -267,4 +471,77 @@ async fn write_response(stream: &mut TcpStream, status: &str, body: &str) -> std
 /// Binds the metrics endpoint.
 pub(crate) async fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
     TcpListener::bind(addr).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn labels_fold_unknown_codes() {
+        let l = Labelling::new([4], [272], [4012]);
+        let app = |c| l.application_label(l.application(c));
+        let cmd = |c| l.command_label(l.command(c));
+        let rc = |c| l.result_code_label(l.result_code(c));
+        assert_eq!(
+            (app(0), app(4), app(5), app(u32::MAX)),
+            ("0".into(), "4".into(), "other".into(), "other".into())
+        );
+        assert_eq!(
+            (cmd(257), cmd(272), cmd(273)),
+            ("257".into(), "272".into(), "other".into())
+        );
+        assert_eq!(rc(Some(2001)), "2001");
+        assert_eq!(rc(Some(4012)), "4012");
+        assert_eq!(rc(Some(4013)), "4xxx");
+        assert_eq!(rc(Some(1999)), "1xxx");
+        assert_eq!(rc(Some(5999)), "5xxx");
+        assert_eq!(rc(Some(6000)), "other");
+        assert_eq!(rc(Some(0)), "other");
+        assert_eq!(rc(None), "none");
+    }
+
+    #[test]
+    fn latency_buckets_and_sum() {
+        let m = Metrics::new(Labelling::new([], [], []));
+        m.answer(
+            Direction::Out,
+            280,
+            Some(2001),
+            Some(Duration::from_micros(50)),
+        );
+        m.answer(
+            Direction::Out,
+            280,
+            Some(2001),
+            Some(Duration::from_secs(10)),
+        );
+        let text = m.render();
+        let line = |prefix: &str| {
+            text.lines()
+                .find(|l| l.starts_with(prefix))
+                .unwrap_or_default()
+                .to_owned()
+        };
+        assert!(
+            line("diameter_request_duration_seconds_bucket{le=\"0.0001\"").ends_with(" 1"),
+            "{text}"
+        );
+        assert!(
+            line("diameter_request_duration_seconds_bucket{le=\"5.0\"").ends_with(" 1"),
+            "{text}"
+        );
+        assert!(
+            line("diameter_request_duration_seconds_bucket{le=\"+Inf\"").ends_with(" 2"),
+            "{text}"
+        );
+        assert!(
+            line("diameter_request_duration_seconds_count").ends_with(" 2"),
+            "{text}"
+        );
+        assert!(
+            line("diameter_request_duration_seconds_sum").ends_with(" 10.00005"),
+            "{text}"
+        );
+    }
 }

@@ -10,7 +10,9 @@
 //!
 //! With the `tls` feature, [`NodeBuilder::tls`] and [`PeerConfig::tls`] run the node's
 //! connections over TLS (RFC 6733 §13). [`NodeBuilder::metrics`] serves counters in
-//! Prometheus text format; [`Node::metrics_text`] renders them without a listener.
+//! the OpenMetrics text format (Prometheus); [`Node::metrics_text`] renders them without a
+//! listener. Their labels are bounded whatever peers send (see
+//! [`NodeBuilder::metrics_commands`]).
 //!
 //! Tracing: each peer task runs in a `peer` span (`host`); each received request is
 //! handled in a `request` span and each sent request lives in a `request` span, both with
@@ -301,7 +303,8 @@ impl Node {
         self.inner.metrics_addr
     }
 
-    /// The node's counters in Prometheus text format (what the metrics endpoint serves).
+    /// The node's metrics in the OpenMetrics text format (what the metrics endpoint
+    /// serves).
     pub fn metrics_text(&self) -> String {
         self.inner.metrics.render()
     }

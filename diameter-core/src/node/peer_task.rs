@@ -236,6 +236,7 @@ impl PeerTask {
                 .is_some_and(|p| Arc::ptr_eq(&p.status, &self.status))
             {
                 peers.remove(&key);
+                self.node.inner.metrics.peer_removed(&key);
             }
         }
         tracing::debug!("unconfigured peer removed");

@@ -34,6 +34,8 @@ pub const EXAMPLE: &str = r#"    listen = "0.0.0.0:3868"
     answer_timeout_ms = 4000           # store too slow: answer 3004 TOO_BUSY (E bit)
     pg_statement_timeout_ms = 3000     # PostgreSQL statement_timeout (also pg_lock_timeout_ms,
     pg_pool = 8                        #   pg_connect_timeout_ms, pg_pool_wait_ms)
+    admin_token_file = "admin.token"   # bearer token (default: next to the SQLite store)
+    metrics = "127.0.0.1:9100"         # optional Prometheus endpoint
 
     [[peers]]                          # optional; once listed, only [[peers]] may connect
     host = "dra.example.net"
@@ -102,6 +104,8 @@ Configuration file (TOML; flags override it):
     answer_timeout_ms = 4000           # store too slow: answer 3004 TOO_BUSY (E bit)
     pg_statement_timeout_ms = 3000     # PostgreSQL statement_timeout (also pg_lock_timeout_ms,
     pg_pool = 8                        #   pg_connect_timeout_ms, pg_pool_wait_ms)
+    admin_token_file = "admin.token"   # bearer token (default: next to the SQLite store)
+    metrics = "127.0.0.1:9100"         # optional Prometheus endpoint
 
     [[peers]]                          # optional; once listed, only [[peers]] may connect
     host = "dra.example.net"
@@ -136,6 +140,19 @@ pub struct OcsArgs {
     /// reauth` send RARs and ASRs through it. A port alone means 127.0.0.1:PORT.
     #[arg(long, value_name = "ADDR:PORT", value_parser = super::admin::parse_addr)]
     pub admin: Option<SocketAddr>,
+    /// The admin endpoint's bearer token file: read at start, or created with a new random
+    /// token (mode 0600) when missing [default: admin.token next to the SQLite store, else
+    /// in the working directory]. `diameter ocs ...` reads the same file.
+    #[arg(long, value_name = "FILE")]
+    pub admin_token_file: Option<PathBuf>,
+    /// Let --admin listen on a non-loopback address (refused otherwise); the token then
+    /// travels over plain HTTP.
+    #[arg(long)]
+    pub admin_allow_remote: bool,
+    /// Serve Prometheus metrics over HTTP here (`GET /metrics`). A port alone means
+    /// 127.0.0.1:PORT.
+    #[arg(long, value_name = "ADDR:PORT", value_parser = super::admin::parse_addr)]
+    pub metrics: Option<SocketAddr>,
     /// Only validate the configuration and print the resolved settings.
     #[arg(long)]
     pub check: bool,
@@ -166,6 +183,9 @@ struct OcsFile {
     pg_connect_timeout_ms: Option<u64>,
     pg_statement_timeout_ms: Option<u64>,
     pg_lock_timeout_ms: Option<u64>,
+    admin_token_file: Option<PathBuf>,
+    admin_allow_remote: Option<bool>,
+    metrics: Option<toml::Spanned<String>>,
     #[serde(default)]
     peers: Vec<PeerEntry>,
 }
@@ -189,14 +209,16 @@ pub struct OcsSettings {
     pub validity_time: Option<u32>,
     /// Peers to connect to or accept.
     pub peers: Vec<PeerSetting>,
-    /// Where the admin endpoint listens, if anywhere.
-    pub admin: Option<SocketAddr>,
     /// `answer_timeout_ms`: a CCR whose store work takes longer is answered 3004.
     pub answer_timeout: Option<Duration>,
     /// `sweep_batch`: expired sessions closed per store transaction.
     pub sweep_batch: Option<usize>,
     /// `pg_*`: PostgreSQL pool size and timeouts.
     pub pg: PgOptions,
+    /// The admin endpoint, if any.
+    pub admin: Option<super::admin::AdminSettings>,
+    /// Where Prometheus metrics are served, if anywhere.
+    pub metrics: Option<SocketAddr>,
 }
 
 impl OcsFile {
@@ -260,7 +282,7 @@ pub fn settings(args: &OcsArgs) -> Result<OcsSettings, CliError> {
     }
     Ok(OcsSettings {
         node: node.clone(),
-        store,
+        store: store.clone(),
         accounts,
         tariffs,
         auto_provision: args.auto_provision.or(file_keys.auto_provision),
@@ -270,7 +292,6 @@ pub fn settings(args: &OcsArgs) -> Result<OcsSettings, CliError> {
             Some(f) => peer_settings(&file_keys.peers, f, node.tls.is_some())?,
             None => Vec::new(),
         },
-        admin: super::admin::resolve(args.admin, &file_keys.admin, file.as_ref())?,
         answer_timeout: file_keys.answer_timeout_ms.map(Duration::from_millis),
         sweep_batch: file_keys.sweep_batch,
         pg: {
@@ -285,6 +306,22 @@ pub fn settings(args: &OcsArgs) -> Result<OcsSettings, CliError> {
                 ..d
             }
         },
+        admin: super::admin::settings(
+            args.admin,
+            args.admin_token_file.as_ref(),
+            args.admin_allow_remote,
+            super::admin::AdminKeys {
+                admin: &file_keys.admin,
+                token_file: &file_keys.admin_token_file,
+                allow_remote: file_keys.admin_allow_remote,
+            },
+            file.as_ref(),
+            store.as_deref().unwrap_or(&ServeOptions::default().store),
+        )?,
+        metrics: args.metrics.or(super::admin::metrics_key(
+            &file_keys.metrics,
+            file.as_ref(),
+        )?),
     })
 }
 
@@ -329,8 +366,12 @@ pub fn run(args: &OcsArgs) -> CliResult {
         let o = serve_options(&s);
         println!("tcc           {} s", o.tcc.as_secs());
         println!("validity_time {} s", o.validity_time);
-        if let Some(a) = s.admin {
-            println!("admin         {a}");
+        if let Some(a) = &s.admin {
+            println!("admin         {}", a.addr);
+            println!("admin_token   {}", a.token_file.display());
+        }
+        if let Some(m) = s.metrics {
+            println!("metrics       {m}");
         }
         print_admission(&s.node, &s.peers)?;
         println!("answer_timeout {} ms", o.answer_timeout.as_millis());
@@ -376,6 +417,7 @@ pub fn serve_options(s: &OcsSettings) -> ServeOptions {
         answer_timeout: s.answer_timeout.unwrap_or(defaults.answer_timeout),
         sweep_batch: s.sweep_batch.unwrap_or(defaults.sweep_batch),
         pg: s.pg.clone(),
+        metrics: s.metrics,
         ..defaults
     }
 }
@@ -390,8 +432,8 @@ async fn serve(s: OcsSettings) -> CliResult {
     })?;
     signal::announce("ocs", &handle.local_addrs());
     let handle = Arc::new(handle);
-    let admin = match s.admin {
-        Some(addr) => match super::admin::start(addr, Target::Ocs(handle.clone())).await {
+    let admin = match &s.admin {
+        Some(a) => match super::admin::start(a, Target::Ocs(handle.clone())).await {
             Ok(a) => Some(a),
             Err(e) => {
                 stop(handle).await;
@@ -400,6 +442,9 @@ async fn serve(s: OcsSettings) -> CliResult {
         },
         None => None,
     };
+    if let Some(m) = handle.node.metrics_addr() {
+        println!("metrics on http://{m}/metrics");
+    }
     signal::shutdown().await;
     if let Some(a) = admin {
         a.stop().await;

@@ -246,7 +246,14 @@ async fn serve(s: RelaySettings) -> CliResult {
     }
     s.node.announce_policy(&s.peers);
     if let Some(m) = s.metrics {
-        b = b.metrics(m);
+        // A relay forwards any application: label what the dictionaries know (a bounded
+        // set); codes from elsewhere are counted under `other`.
+        let dict = &diameter::dict::DICTIONARY;
+        b = b
+            .metrics(m)
+            .metrics_applications(dict.applications.iter().map(|a| a.id))
+            .metrics_commands(dict.commands.iter().map(|c| c.code))
+            .metrics_result_codes(dict.result_codes.iter().map(|r| r.value));
     }
     for p in s.peers.iter().filter_map(PeerSetting::to_config) {
         b = b.peer(p);

@@ -28,6 +28,8 @@ pub const EXAMPLE: &str = r#"    listen = "0.0.0.0:3868"
     tls_ca = "ca.pem"
     auth_window = 600                  # s: a SAR (RE_)REGISTRATION needs an authentication this recent
     nonce_lifetime = 300               # s: how long a Digest nonce (single use) is accepted
+    admin_token_file = "admin.token"   # bearer token (default: next to the SQLite store)
+    metrics = "127.0.0.1:9100"         # optional Prometheus endpoint
 
     [[peers]]                          # once listed, only these SIP servers are served
     host = "sip1.example.net"          # (accepted, not dialled); the AAA server checks Digest
@@ -63,6 +65,8 @@ Configuration file (TOML; flags override it):
     tls_ca = "ca.pem"
     auth_window = 600                  # s: a SAR (RE_)REGISTRATION needs an authentication this recent
     nonce_lifetime = 300               # s: how long a Digest nonce (single use) is accepted
+    admin_token_file = "admin.token"   # bearer token (default: next to the SQLite store)
+    metrics = "127.0.0.1:9100"         # optional Prometheus endpoint
 
     [[peers]]                          # once listed, only these SIP servers are served
     host = "sip1.example.net"          # (accepted, not dialled); the AAA server checks Digest
@@ -91,6 +95,19 @@ pub struct SipArgs {
     /// deregister` send RTRs and PPRs through it. A port alone means 127.0.0.1:PORT.
     #[arg(long, value_name = "ADDR:PORT", value_parser = super::admin::parse_addr)]
     pub admin: Option<SocketAddr>,
+    /// The admin endpoint's bearer token file: read at start, or created with a new random
+    /// token (mode 0600) when missing [default: admin.token next to the SQLite store, else
+    /// in the working directory]. `diameter sip ...` reads the same file.
+    #[arg(long, value_name = "FILE")]
+    pub admin_token_file: Option<PathBuf>,
+    /// Let --admin listen on a non-loopback address (refused otherwise); the token then
+    /// travels over plain HTTP.
+    #[arg(long)]
+    pub admin_allow_remote: bool,
+    /// Serve Prometheus metrics over HTTP here (`GET /metrics`). A port alone means
+    /// 127.0.0.1:PORT.
+    #[arg(long, value_name = "ADDR:PORT", value_parser = super::admin::parse_addr)]
+    pub metrics: Option<SocketAddr>,
     /// Only validate the configuration and print the resolved settings.
     #[arg(long)]
     pub check: bool,
@@ -111,6 +128,9 @@ struct SipFile {
     tls_cert: Option<PathBuf>,
     tls_key: Option<PathBuf>,
     tls_ca: Option<PathBuf>,
+    admin_token_file: Option<PathBuf>,
+    admin_allow_remote: Option<bool>,
+    metrics: Option<toml::Spanned<String>>,
     #[serde(default)]
     peers: Vec<PeerEntry>,
 }
@@ -126,13 +146,15 @@ pub struct SipSettings {
     pub users: Option<PathBuf>,
     /// Peers to connect to or accept.
     pub peers: Vec<PeerSetting>,
-    /// Where the admin endpoint listens, if anywhere.
-    pub admin: Option<SocketAddr>,
     /// `auth_window = SECONDS`: how long after a user authenticated through a SIP server
     /// that server may register the user (`None`: the server's default, 600 s).
     pub auth_window: Option<u64>,
     /// `nonce_lifetime = SECONDS`: how long a Digest nonce is accepted (`None`: 300 s).
     pub nonce_lifetime: Option<u64>,
+    /// The admin endpoint, if any.
+    pub admin: Option<super::admin::AdminSettings>,
+    /// Where Prometheus metrics are served, if anywhere.
+    pub metrics: Option<SocketAddr>,
 }
 
 impl SipFile {
@@ -186,7 +208,6 @@ pub fn settings(args: &SipArgs) -> Result<SipSettings, CliError> {
         Some(f) => peer_settings(&keys.peers, f, node.tls.is_some())?,
         None => Vec::new(),
     };
-    let admin = super::admin::resolve(args.admin, &keys.admin, file.as_ref())?;
     for (name, v) in [
         ("auth_window", keys.auth_window),
         ("nonce_lifetime", keys.nonce_lifetime),
@@ -197,6 +218,21 @@ pub fn settings(args: &SipArgs) -> Result<SipSettings, CliError> {
             )));
         }
     }
+    let admin = super::admin::settings(
+        args.admin,
+        args.admin_token_file.as_ref(),
+        args.admin_allow_remote,
+        super::admin::AdminKeys {
+            admin: &keys.admin,
+            token_file: &keys.admin_token_file,
+            allow_remote: keys.admin_allow_remote,
+        },
+        file.as_ref(),
+        store.as_deref().unwrap_or(&ServeOptions::default().store),
+    )?;
+    let metrics = args
+        .metrics
+        .or(super::admin::metrics_key(&keys.metrics, file.as_ref())?);
     Ok(SipSettings {
         node,
         store,
@@ -205,6 +241,7 @@ pub fn settings(args: &SipArgs) -> Result<SipSettings, CliError> {
         admin,
         auth_window: keys.auth_window,
         nonce_lifetime: keys.nonce_lifetime,
+        metrics,
     })
 }
 
@@ -219,8 +256,12 @@ pub fn run(args: &SipArgs) -> CliResult {
         if let Some(u) = &s.users {
             println!("users         {}", u.display());
         }
-        if let Some(a) = s.admin {
-            println!("admin         {a}");
+        if let Some(a) = &s.admin {
+            println!("admin         {}", a.addr);
+            println!("admin_token   {}", a.token_file.display());
+        }
+        if let Some(m) = s.metrics {
+            println!("metrics       {m}");
         }
         print_admission(&s.node, &s.peers)?;
         let o = serve_options(&s);
@@ -260,6 +301,7 @@ pub fn serve_options(s: &SipSettings) -> ServeOptions {
         accept: s.node.accept_policy(&s.peers),
         tls: None, // set from the certificate files when serving
         server: Some(server_config(s)),
+        metrics: s.metrics,
     }
 }
 
@@ -286,8 +328,8 @@ async fn serve(s: SipSettings) -> CliResult {
     })?;
     signal::announce("sip", &handle.local_addrs());
     let handle = Arc::new(handle);
-    let admin = match s.admin {
-        Some(addr) => match super::admin::start(addr, Target::Sip(handle.clone())).await {
+    let admin = match &s.admin {
+        Some(a) => match super::admin::start(a, Target::Sip(handle.clone())).await {
             Ok(a) => Some(a),
             Err(e) => {
                 stop(handle).await;
@@ -296,6 +338,9 @@ async fn serve(s: SipSettings) -> CliResult {
         },
         None => None,
     };
+    if let Some(m) = handle.node.metrics_addr() {
+        println!("metrics on http://{m}/metrics");
+    }
     signal::shutdown().await;
     if let Some(a) = admin {
         a.stop().await;

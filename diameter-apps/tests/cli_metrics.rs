@@ -1,0 +1,199 @@
+//! `--metrics ADDR` of `diameter serve ocs|sip`: the real binary on loopback serves the
+//! node's metrics; a client's CCR is counted and the client's series leave with it.
+
+mod ocs_common;
+
+use diameter::dict::dcca_rfc4006::{CcRequestType, Cca};
+use diameter_core::node::{Node, PeerConfig};
+use ocs_common::ccr::*;
+use std::io::{BufRead, Read, Write};
+use std::sync::mpsc;
+use std::time::Duration;
+
+/// A `diameter serve ...` process; killed (by its own pid) when dropped.
+struct Server(std::process::Child);
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Starts `diameter ARGS` and returns its first `n` output lines.
+fn spawn_lines(args: &[&str], n: usize) -> (Server, Vec<String>) {
+    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("diameter"))
+        .args(args)
+        .env("NO_COLOR", "1")
+        .env_remove("RUST_LOG")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("spawn");
+    let stdout = child.stdout.take().expect("stdout");
+    let server = Server(child);
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let mut r = std::io::BufReader::new(stdout);
+        for _ in 0..n {
+            let mut line = String::new();
+            let _ = r.read_line(&mut line);
+            let _ = tx.send(line);
+        }
+        let _ = std::io::copy(&mut r, &mut std::io::sink());
+    });
+    let lines = (0..n)
+        .map(|_| {
+            rx.recv_timeout(Duration::from_secs(30))
+                .expect("the server prints its addresses")
+        })
+        .collect();
+    (server, lines)
+}
+
+/// `GET /metrics`: (head, body).
+fn scrape(addr: &str) -> (String, String) {
+    let mut s = std::net::TcpStream::connect(addr).expect("connect");
+    s.set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
+    s.write_all(b"GET /metrics HTTP/1.1\r\nHost: localhost\r\n\r\n")
+        .expect("write");
+    let mut out = String::new();
+    s.read_to_string(&mut out).expect("read");
+    let (head, body) = out.split_once("\r\n\r\n").expect("response");
+    (head.to_owned(), body.to_owned())
+}
+
+/// The address of a `metrics on http://ADDR/metrics` line.
+fn metrics_addr(line: &str) -> String {
+    line.trim()
+        .strip_prefix("metrics on http://")
+        .and_then(|l| l.strip_suffix("/metrics"))
+        .unwrap_or_else(|| panic!("{line:?}"))
+        .to_owned()
+}
+
+#[test]
+fn serve_ocs_serves_metrics() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let tariffs = dir.path().join("tariffs.toml");
+    std::fs::write(&tariffs, TARIFFS).expect("tariffs");
+    let store = format!("sqlite://{}", dir.path().join("ocs.db").display());
+    let (_ocs, lines) = spawn_lines(
+        &[
+            "serve",
+            "ocs",
+            "--listen",
+            "127.0.0.1:0",
+            "--metrics",
+            "127.0.0.1:0",
+            "--origin-host",
+            "ocs.example.net",
+            "--origin-realm",
+            "example.net",
+            "--store",
+            &store,
+            "--auto-provision",
+            "100000",
+            "--tariffs",
+            tariffs.to_str().expect("path"),
+        ],
+        2,
+    );
+    let addr = lines[0].trim().rsplit(' ').next().expect("addr").to_owned();
+    let metrics = metrics_addr(&lines[1]);
+
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let client = rt.block_on(async {
+        let node = Node::builder()
+            .origin_host("pgw.example.net")
+            .origin_realm("example.net")
+            .auth_application(4)
+            .peer(PeerConfig::new(
+                "ocs.example.net",
+                addr.parse().expect("addr"),
+            ))
+            .build()
+            .await
+            .expect("client");
+        assert!(
+            node.wait_peer("ocs.example.net", Duration::from_secs(10))
+                .await
+        );
+        node
+    });
+    let sid = client.new_session_id();
+    let mut i = base(&sid, CcRequestType::InitialRequest, 0, GY);
+    i.subscription_id = vec![msisdn("491700000001")];
+    i.multiple_services_credit_control = vec![data_mscc(100, Some(0), None)];
+    let cca: Cca = rt.block_on(client.send(&i, 4)).expect("CCA");
+    assert_eq!(cca.result_code, 2001);
+
+    let (head, body) = scrape(&metrics);
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    assert!(head.contains("application/openmetrics-text"), "{head}");
+    for line in [
+        "diameter_requests_total{direction=\"in\",application=\"4\",command=\"272\"} 1",
+        "diameter_answers_total{direction=\"in\",command=\"272\",result_code=\"2001\"} 1",
+        "diameter_peer_up{peer=\"pgw.example.net\"} 1",
+    ] {
+        assert!(body.lines().any(|l| l == line), "{line} in {body}");
+    }
+
+    // The client leaves: so do its series.
+    client.abort();
+    let end = std::time::Instant::now() + Duration::from_secs(10);
+    let mut body = scrape(&metrics).1;
+    while body.contains("pgw.example.net") && std::time::Instant::now() < end {
+        std::thread::sleep(Duration::from_millis(50));
+        body = scrape(&metrics).1;
+    }
+    assert!(!body.contains("pgw.example.net"), "{body}");
+}
+
+#[test]
+fn serve_sip_serves_metrics_and_the_key_is_read() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = format!("sqlite://{}", dir.path().join("sip.db").display());
+    let (_sip, lines) = spawn_lines(
+        &[
+            "serve",
+            "sip",
+            "--listen",
+            "127.0.0.1:0",
+            "--metrics",
+            "127.0.0.1:0",
+            "--store",
+            &store,
+        ],
+        2,
+    );
+    let (head, body) = scrape(&metrics_addr(&lines[1]));
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    // Nothing happened yet: no series, and the OpenMetrics end marker.
+    assert_eq!(body, "# EOF\n");
+
+    for server in ["ocs", "sip"] {
+        let cfg = dir.path().join(format!("{server}.toml"));
+        std::fs::write(&cfg, "metrics = \"127.0.0.1:9100\"\n").expect("config");
+        assert_cmd::Command::cargo_bin("diameter")
+            .expect("binary")
+            .args(["serve", server, "--check", "--config"])
+            .arg(&cfg)
+            .assert()
+            .code(0)
+            .stdout(predicates::str::contains("metrics       127.0.0.1:9100"));
+        std::fs::write(&cfg, "metrics = \"nowhere\"\n").expect("config");
+        assert_cmd::Command::cargo_bin("diameter")
+            .expect("binary")
+            .args(["serve", server, "--check", "--config"])
+            .arg(&cfg)
+            .assert()
+            .code(2)
+            .stderr(predicates::str::contains("metrics = \"nowhere\""));
+    }
+}
