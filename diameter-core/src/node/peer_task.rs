@@ -358,13 +358,12 @@ impl PeerTask {
             return false;
         };
         let (_, buf) = self.out.swap_remove(i);
-        let ok = self
-            .conns
-            .get(&id)
-            .map(|c| c.tx.try_send(buf.freeze()).is_ok());
-        if ok == Some(false) {
-            tracing::warn!("write queue full, closing connection");
-            self.conns.remove(&id);
+        let sent = self.conns.get(&id).map(|c| c.queue.try_send(buf.freeze()));
+        if let Some(Err(e)) = sent {
+            tracing::warn!(?e, "write queue full or writer gone, closing connection");
+            if let Some(c) = self.conns.remove(&id) {
+                c.kill();
+            }
             self.peer
                 .handle(Instant::now().into_std(), Input::Disconnected(id));
             return true;
@@ -400,7 +399,7 @@ impl PeerTask {
         self.connecting = Some(tokio::spawn(async move {
             let timeout = inner.limits.cer_timeout;
             let id = ConnId(inner.next_conn.fetch_add(1, Ordering::Relaxed));
-            let conn = match transport::connect(addr, timeout).await {
+            let conn = match transport::connect(addr, timeout, inner.socket_options()).await {
                 #[cfg(feature = "tls")]
                 Ok(stream) if tls.is_some() => {
                     connect_tls(&inner, tls, &host, stream, id, &tx).await
