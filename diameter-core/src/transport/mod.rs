@@ -499,3 +499,133 @@ pub(crate) async fn connect(
     tune(&s, opts);
     Ok(s)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn opts(queue_bytes: usize, write_timeout: Duration, total: Arc<AtomicUsize>) -> ConnOptions {
+        ConnOptions {
+            limits: Limits::default(),
+            local: Arc::new(Capabilities::default()),
+            queue_bytes,
+            queued_total: total,
+            write_timeout,
+            message_timeout: Duration::from_secs(30),
+            identity: None,
+        }
+    }
+
+    /// A peer that never reads: its end of a small in-memory pipe is kept and ignored.
+    fn stalled() -> (
+        (
+            tokio::io::ReadHalf<tokio::io::DuplexStream>,
+            tokio::io::WriteHalf<tokio::io::DuplexStream>,
+        ),
+        tokio::io::DuplexStream,
+    ) {
+        let (ours, theirs) = tokio::io::duplex(256);
+        (tokio::io::split(ours), theirs)
+    }
+
+    async fn settle(total: &AtomicUsize) {
+        for _ in 0..200 {
+            if total.load(Ordering::Acquire) == 0 {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+
+    #[tokio::test]
+    async fn queue_is_bounded_in_bytes_and_kill_frees_it() {
+        let total = Arc::new(AtomicUsize::new(0));
+        let (halves, _peer) = stalled();
+        let (tx, _rx) = mpsc::channel::<ConnEvent>(8);
+        let conn = spawn_connection(
+            ConnId(1),
+            halves,
+            BytesMut::new(),
+            opts(10_000, Duration::from_secs(60), total.clone()),
+            tx,
+            |_, e| e,
+            None,
+        );
+        let msg = Bytes::from(vec![0u8; 1000]);
+        let mut sent = 0;
+        let full = loop {
+            match conn.queue.try_send(msg.clone()) {
+                Ok(()) => sent += 1,
+                Err(e) => break e,
+            }
+            assert!(sent < 100, "never full");
+        };
+        assert_eq!(full, QueueError::Full);
+        assert!(conn.queue.queued() <= 10_000);
+        assert!(total.load(Ordering::Acquire) <= 10_000);
+        let queue = conn.queue.clone();
+        conn.kill();
+        settle(&total).await;
+        assert_eq!(total.load(Ordering::Acquire), 0);
+        assert_eq!(queue.try_send(msg), Err(QueueError::Closed));
+    }
+
+    #[tokio::test]
+    async fn write_without_progress_closes_the_connection() {
+        let total = Arc::new(AtomicUsize::new(0));
+        let (halves, _peer) = stalled();
+        let (tx, mut rx) = mpsc::channel::<ConnEvent>(8);
+        let conn = spawn_connection(
+            ConnId(1),
+            halves,
+            BytesMut::new(),
+            opts(1 << 20, Duration::from_millis(100), total.clone()),
+            tx,
+            |_, e| e,
+            None,
+        );
+        conn.queue.try_send(Bytes::from(vec![0u8; 4096])).unwrap();
+        let ev = tokio::time::timeout(Duration::from_secs(5), rx.recv())
+            .await
+            .expect("closed in time");
+        assert!(matches!(ev, Some(ConnEvent::Closed)));
+        settle(&total).await;
+        assert_eq!(total.load(Ordering::Acquire), 0);
+        assert_eq!(
+            conn.queue.try_send(Bytes::from_static(b"x")),
+            Err(QueueError::Closed)
+        );
+    }
+
+    #[tokio::test]
+    async fn a_dripped_message_times_out() {
+        let (mut ours, mut theirs) = tokio::io::duplex(1024);
+        let caps = Capabilities::default();
+        let drip = tokio::spawn(async move {
+            // A header announcing 64 bytes, then one byte at a time.
+            let mut h = vec![1u8, 0, 0, 64, 0x80, 0, 1, 16, 0, 0, 0, 0];
+            h.extend_from_slice(&[0; 8]);
+            theirs.write_all(&h).await.unwrap();
+            for _ in 0..40 {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+                if theirs.write_all(&[0]).await.is_err() {
+                    return;
+                }
+            }
+        });
+        let mut buf = BytesMut::new();
+        let started = Instant::now();
+        let r = read_message(
+            &mut ours,
+            &mut buf,
+            &Limits::default(),
+            &caps,
+            None,
+            Some(Duration::from_millis(200)),
+        )
+        .await;
+        assert!(matches!(r, Err(ReadError::TimedOut)), "{r:?}");
+        assert!(started.elapsed() < Duration::from_millis(700));
+        drip.abort();
+    }
+}
