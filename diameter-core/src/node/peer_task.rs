@@ -75,6 +75,13 @@ struct PeerTask {
     out: Vec<(ConnId, bytes::BytesMut)>,
     /// The waker for the first, inline poll of a request's handler.
     noop: std::task::Waker,
+    /// Handlers running in tasks of their own whose answers have not come back yet.
+    in_flight: usize,
+    /// A DPR received while answers were in flight: it is processed (DPA, close) when
+    /// they have gone out, or at the deadline (see [`NodeLimits::dpr_drain_timeout`]).
+    ///
+    /// [`NodeLimits::dpr_drain_timeout`]: super::NodeLimits::dpr_drain_timeout
+    held_dpr: Option<(ConnId, RawMessage, Instant)>,
 }
 
 /// Commands handled before the queued messages are flushed to the writers.
@@ -127,6 +134,8 @@ pub(crate) fn spawn_peer(
         tls,
         out: Vec::new(),
         noop: std::task::Waker::from(Arc::new(NoopWake)),
+        in_flight: 0,
+        held_dpr: None,
     };
     let handle = PeerHandle { tx, status };
     if let Ok(mut peers) = inner.peers.write() {
@@ -158,6 +167,7 @@ impl PeerTask {
             let wake = [
                 self.peer.poll_timeout().map(Instant::from_std),
                 self.pending.next_deadline().map(Instant::from_std),
+                self.held_dpr.as_ref().map(|(_, _, t)| *t),
             ]
             .into_iter()
             .flatten()
@@ -189,6 +199,13 @@ impl PeerTask {
                     None => return,
                 },
                 _ = sleep => {
+                    if self.held_dpr.as_ref().is_some_and(|(_, _, t)| *t <= Instant::now()) {
+                        tracing::info!(
+                            in_flight = self.in_flight,
+                            "answers still in flight at the DPR drain deadline"
+                        );
+                        self.release_dpr();
+                    }
                     self.input(Input::Timeout);
                     let now = Instant::now().into_std();
                     for (_, p) in self.pending.expired(now) {
@@ -242,10 +259,14 @@ impl PeerTask {
                 span,
             } => self.send_request(msg, reply, deadline, span),
             PeerCmd::Answer(msg) => {
+                self.in_flight = self.in_flight.saturating_sub(1);
                 if let Err(e) = self.peer.send(msg) {
                     tracing::debug!("answer dropped: {e}");
                 }
                 self.drain();
+                if self.in_flight == 0 {
+                    self.release_dpr();
+                }
             }
             PeerCmd::Incoming { conn, cer, caps } => {
                 let id = conn.id;
@@ -256,8 +277,22 @@ impl PeerTask {
                     caps,
                 });
             }
-            PeerCmd::Conn(id, ConnEvent::Message(m)) => self.input(Input::Received(id, m)),
+            PeerCmd::Conn(id, ConnEvent::Message(m)) => {
+                if self.holds_dpr(id, &m) {
+                    tracing::info!(
+                        in_flight = self.in_flight,
+                        "DPR received: new requests refused, answers in flight go out first"
+                    );
+                    let deadline = Instant::now() + self.node.inner.limits.dpr_drain_timeout;
+                    self.held_dpr = Some((id, m, deadline));
+                    return;
+                }
+                self.input(Input::Received(id, m))
+            }
             PeerCmd::Conn(id, ConnEvent::Closed) => {
+                if self.held_dpr.as_ref().is_some_and(|(c, _, _)| *c == id) {
+                    self.held_dpr = None;
+                }
                 self.conns.remove(&id);
                 self.input(Input::Disconnected(id));
             }
@@ -272,6 +307,24 @@ impl PeerTask {
                 self.input(Input::ConnectFailed);
             }
             PeerCmd::Stop(cause) => self.input(Input::Stop(cause)),
+        }
+    }
+
+    /// Whether a message is a DPR to hold back: RFC 6733 §5.4 lets the answers to
+    /// requests already received go out before the DPA closes the connection.
+    fn holds_dpr(&self, id: ConnId, m: &RawMessage) -> bool {
+        m.header.command_code == crate::base::command::DISCONNECT_PEER
+            && m.header.is_request()
+            && self.in_flight > 0
+            && self.held_dpr.is_none()
+            && self.peer.is_open()
+            && self.conns.contains_key(&id)
+    }
+
+    /// Processes a held DPR (the DPA goes out after the answers already queued).
+    fn release_dpr(&mut self) {
+        if let Some((id, m, _)) = self.held_dpr.take() {
+            self.input(Input::Received(id, m));
         }
     }
 
@@ -442,7 +495,12 @@ impl PeerTask {
             return;
         }
         metrics.request(Direction::In, h.application_id, h.command_code);
-        let Ok(permit) = self.inbound.clone().try_acquire_owned() else {
+        let permit = match self.held_dpr {
+            // The peer asked to disconnect: it gets no new work here.
+            Some(_) => None,
+            None => self.inbound.clone().try_acquire_owned().ok(),
+        };
+        let Some(permit) = permit else {
             let answer = dispatch::answer_code(&self.node, &msg, rc::DIAMETER_TOO_BUSY);
             metrics.answer(
                 Direction::In,
@@ -489,6 +547,7 @@ impl PeerTask {
             return;
         }
         // Still running: retransmissions of this request wait for its answer.
+        self.in_flight += 1;
         let guard = dispatch::InFlightGuard::register(&self.node, &request);
         tokio::spawn(async move {
             let answer = answer.await;
