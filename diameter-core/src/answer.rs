@@ -291,12 +291,21 @@ mod tests {
     #[test]
     fn error_answer_does_not_grow_with_the_offending_avp() {
         let big = RawAvp::new(1, AvpFlags::MANDATORY, 0, Bytes::from(vec![9u8; 500_000]));
-        let req = RawMessage::from_avps(Header::new(272, 4, CommandFlags::REQUEST, 1, 1), &[big.clone()]);
+        let req = RawMessage::from_avps(
+            Header::new(272, 4, CommandFlags::REQUEST, 1, 1),
+            std::slice::from_ref(&big),
+        );
         let err = DecodeError::with_avp(
-            crate::error::ErrorKind::InvalidAvpValue { name: "X", reason: "bad" },
+            crate::error::ErrorKind::InvalidAvpValue {
+                name: "X",
+                reason: "bad",
+            },
             big.to_bytes(),
         );
-        let origin = Origin { host: "h", realm: "r" };
+        let origin = Origin {
+            host: "h",
+            realm: "r",
+        };
         let ans = error_answer(&req, &origin, &err);
         assert!(ans.body.len() < 2 * MAX_FAILED_AVP_LEN);
         assert!(ans.find(FAILED_AVP, 0).is_some());

@@ -191,7 +191,9 @@ async fn raw_peer(addr: SocketAddr, from: [u8; 4], host: &str) -> (TcpStream, By
     sock.bind(SocketAddr::from((from, 0))).unwrap();
     let mut s = sock.connect(addr).await.unwrap();
     let mut buf = BytesMut::new();
-    s.write_all(&cer(&caps(host), 1, 1).to_bytes()).await.unwrap();
+    s.write_all(&cer(&caps(host), 1, 1).to_bytes())
+        .await
+        .unwrap();
     let cea = read_msg(&mut s, &mut buf, LIMIT).await.expect("CEA");
     assert_eq!(result_code(&cea), Some(2001));
     (s, buf)
@@ -286,15 +288,19 @@ async fn connections_per_source_are_limited() {
     assert_eq!(result_code(&a), Some(2001));
     // Those already in are still open; closing one frees its slot.
     let mut scratch = [0u8; 1];
-    assert!(timeout(Duration::from_millis(200), held[0].read(&mut scratch))
-        .await
-        .is_err());
+    assert!(
+        timeout(Duration::from_millis(200), held[0].read(&mut scratch))
+            .await
+            .is_err()
+    );
     drop(held.pop());
     assert!(wait_until(LIMIT, || srv.resource_usage().inbound_connections == 3).await);
     let mut again = TcpStream::connect(addr).await.unwrap();
-    assert!(timeout(Duration::from_millis(200), again.read(&mut scratch))
-        .await
-        .is_err());
+    assert!(
+        timeout(Duration::from_millis(200), again.read(&mut scratch))
+            .await
+            .is_err()
+    );
 }
 
 #[tokio::test]
@@ -507,7 +513,10 @@ async fn a_node_client_stopping_gets_its_answer_in_flight() {
     tokio::time::sleep(Duration::from_millis(100)).await;
     cli.stop_peer("server.b.net", DisconnectCause::Rebooting)
         .await;
-    let a = pending.await.unwrap().expect("the answer in flight arrives");
+    let a = pending
+        .await
+        .unwrap()
+        .expect("the answer in flight arrives");
     assert_eq!(result_code(&a), Some(2001));
     assert_eq!(find_u32(&a, avp::RESULT_CODE), Some(2001));
 }

@@ -240,8 +240,8 @@ impl NodeBuilder {
         let metrics_addr = metrics_listener.as_ref().and_then(|l| l.local_addr().ok());
         let (events, _) = broadcast::channel(1024);
         let (dup_cap, dup_ttl) = self.limits.duplicate_cache;
-        let dedup = DuplicateCache::new(dup_cap, dup_ttl)
-            .with_max_bytes(self.limits.duplicate_cache_bytes);
+        let dedup =
+            DuplicateCache::new(dup_cap, dup_ttl).with_max_bytes(self.limits.duplicate_cache_bytes);
         let slots = Arc::new(ConnSlots::new(
             self.limits.max_inbound_connections,
             self.limits.reserved_connections,

@@ -162,7 +162,10 @@ mod tests {
         // ...a configured peer's address still gets in, up to the total.
         held.push(slots.try_acquire(ip("192.0.2.7")).unwrap());
         held.push(slots.try_acquire(ip("192.0.2.7")).unwrap());
-        assert_eq!(slots.try_acquire(ip("192.0.2.7")).unwrap_err(), Refused::Full);
+        assert_eq!(
+            slots.try_acquire(ip("192.0.2.7")).unwrap_err(),
+            Refused::Full
+        );
         assert_eq!(slots.in_use(), 4);
         held.clear();
         assert_eq!(slots.in_use(), 0);

@@ -393,7 +393,9 @@ impl Writer {
             wr.hard_close();
             self.reader.abort();
             if end == WriterEnd::Failed {
-                tracing::info!("write made no progress within the write timeout or failed, closing");
+                tracing::info!(
+                    "write made no progress within the write timeout or failed, closing"
+                );
             }
         }
         rx.close();
