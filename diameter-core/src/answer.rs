@@ -114,14 +114,25 @@ fn build(
     );
     let m = AvpFlags::MANDATORY;
     let mut avps = Vec::with_capacity(8);
-    // The request may be malformed; take what can be read of its top-level AVPs.
-    let request_avps: Vec<_> = request.avps().map_while(Result::ok).collect();
-    let copied = |code: u32| {
-        request_avps
-            .iter()
-            .filter(move |a| a.code == code && a.vendor == 0)
-    };
-    avps.extend(copied(SESSION_ID).take(1).map(|a| a.to_raw()));
+    // The request may be malformed; take what can be read of its top-level AVPs, keeping
+    // only those copied (a request of many AVPs costs no list of them all).
+    let mut session = None;
+    let mut proxy_info = Vec::new();
+    let mut echoed = Vec::new();
+    for a in request.avps().map_while(Result::ok) {
+        if a.vendor == 0 && a.code == SESSION_ID && session.is_none() {
+            session = Some(a.to_raw());
+        }
+        if a.vendor == 0 && a.code == PROXY_INFO {
+            proxy_info.push(a.to_raw());
+        }
+        // A 5xxx answer keeps the command's own grammar (RFC 6733 §7.2 applies the
+        // generic answer-message to protocol errors only).
+        if !protocol_error && echo.contains(&(a.code, a.vendor)) {
+            echoed.push(a.to_raw());
+        }
+    }
+    avps.extend(session);
     avps.push(text_avp(ORIGIN_HOST, m, origin.host));
     avps.push(text_avp(ORIGIN_REALM, m, origin.realm));
     avps.push(result_code_avp(result_code));
@@ -132,17 +143,8 @@ fn build(
         let failed = truncate_avp(failed, MAX_FAILED_AVP_LEN);
         avps.push(RawAvp::new(FAILED_AVP, m, 0, padded(failed)));
     }
-    avps.extend(copied(PROXY_INFO).map(|a| a.to_raw()));
-    // A 5xxx answer keeps the command's own grammar (RFC 6733 §7.2 applies the generic
-    // answer-message to protocol errors only).
-    if !protocol_error {
-        avps.extend(
-            request_avps
-                .iter()
-                .filter(|a| echo.contains(&(a.code, a.vendor)))
-                .map(|a| a.to_raw()),
-        );
-    }
+    avps.extend(proxy_info);
+    avps.extend(echoed);
     RawMessage::from_avps(header, &avps)
 }
 
