@@ -630,4 +630,25 @@ mod tests {
         assert!(started.elapsed() < Duration::from_millis(700));
         drip.abort();
     }
+
+    #[cfg(target_os = "linux")]
+    #[tokio::test]
+    async fn sockets_get_user_timeout_and_keepalive() {
+        let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let opts = SocketOptions {
+            user_timeout: Duration::from_secs(7),
+            keepalive: Some(Duration::from_secs(21)),
+        };
+        let s = connect(l.local_addr().unwrap(), Duration::from_secs(5), opts)
+            .await
+            .unwrap();
+        let sock = socket2::SockRef::from(&s);
+        assert_eq!(
+            sock.tcp_user_timeout().unwrap(),
+            Some(Duration::from_secs(7))
+        );
+        assert!(sock.keepalive().unwrap());
+        assert_eq!(sock.tcp_keepalive_time().unwrap(), Duration::from_secs(21));
+        assert!(s.nodelay().unwrap());
+    }
 }
