@@ -266,6 +266,34 @@ async fn a_peer_that_does_not_read_is_closed_and_its_queue_freed() {
 }
 
 #[tokio::test]
+async fn a_write_without_progress_closes_the_connection() {
+    // A queue too large to fill: the write timeout is what ends the stalled connection.
+    let l = limits().with(|l| {
+        l.write_queue_bytes = 256 << 20;
+        l.write_timeout = Duration::from_secs(1);
+    });
+    let srv = server(l, 16 * 1024, Duration::ZERO, Arc::default()).await;
+    let (mut stuck, _) = raw_peer(srv.local_addrs()[0], [127, 0, 0, 1], "slow.a.net").await;
+    assert!(wait_until(LIMIT, || srv.is_peer_available("slow.a.net")).await);
+    let mut all = BytesMut::new();
+    for e in 0..2000u32 {
+        ccr("slow.a.net", 1000 + e, &[]).encode(&mut all);
+    }
+    stuck.write_all(&all).await.unwrap();
+    let t0 = Instant::now();
+    assert!(
+        wait_until(Duration::from_secs(15), || !srv
+            .is_peer_available("slow.a.net"))
+        .await,
+        "still up"
+    );
+    assert!(t0.elapsed() < Duration::from_secs(10));
+    assert!(wait_until(LIMIT, || srv.resource_usage().queued_write_bytes == 0).await);
+    assert!(wait_until(LIMIT, || srv.resource_usage().inbound_connections == 0).await);
+    assert!(closed_within(&mut stuck, LIMIT).await);
+}
+
+#[tokio::test]
 async fn connections_per_source_are_limited() {
     let l = limits().with(|l| l.max_connections_per_ip = 3);
     let srv = server(l, 0, Duration::ZERO, Arc::default()).await;
