@@ -23,7 +23,8 @@ pub trait AvpValue: Sized {
     }
 }
 
-/// Limits and options that apply while decoding one message.
+/// Limits and options that apply while decoding one message. A context serves one
+/// message: it counts the AVPs decoded against [`DecodeCtx::max_avps`].
 #[derive(Clone, Debug)]
 pub struct DecodeCtx {
     depth: u32,

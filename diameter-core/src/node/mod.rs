@@ -196,7 +196,8 @@ pub struct NodeLimits {
     pub max_connections_per_ip: usize,
     /// Bytes queued for writing per connection. A peer that does not read fills it; the
     /// connection is then closed at once (socket reset, queue freed, peer marked down).
-    /// A single message always fits an empty queue. Default 2 MiB.
+    /// A single message always fits an empty queue; the default holds four messages of
+    /// the default maximum size. Default 4 MiB.
     pub write_queue_bytes: usize,
     /// A write that makes no progress for this long closes the connection the same way.
     /// Default 10 s.
@@ -236,7 +237,7 @@ impl Default for NodeLimits {
             max_inbound_connections: 256,
             reserved_connections: 16,
             max_connections_per_ip: 16,
-            write_queue_bytes: 2 << 20,
+            write_queue_bytes: 4 << 20,
             write_timeout: Duration::from_secs(10),
             tcp_user_timeout: Duration::from_secs(30),
             tcp_keepalive: Some(Duration::from_secs(60)),
