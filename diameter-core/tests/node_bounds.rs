@@ -548,3 +548,34 @@ async fn a_node_client_stopping_gets_its_answer_in_flight() {
     assert_eq!(result_code(&a), Some(2001));
     assert_eq!(find_u32(&a, avp::RESULT_CODE), Some(2001));
 }
+
+#[tokio::test]
+async fn a_handler_that_panics_does_not_hold_up_a_later_dpr() {
+    let srv = Node::builder()
+        .origin_host("server.b.net")
+        .origin_realm("b.net")
+        .auth_application(APP)
+        .listen("127.0.0.1:0".parse().unwrap())
+        .handler(APP, CCR, |req: RawMessage| async move {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            if req.find(PAYLOAD, 0).is_some() {
+                panic!("handler bug (expected by the test)");
+            }
+            answer_to(&req, &[])
+        })
+        .build()
+        .await
+        .unwrap();
+    let (mut s, mut buf) = raw_peer(srv.local_addrs()[0], [127, 0, 0, 1], "bug.a.net").await;
+    s.write_all(&ccr("bug.a.net", 51, &[payload(4)]).to_bytes())
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let dpr = dpr(&caps("bug.a.net"), DisconnectCause::Rebooting, 52, 52);
+    s.write_all(&dpr.to_bytes()).await.unwrap();
+    // Nothing is in flight any more: the DPA comes at once, not after the drain timeout.
+    let dpa = read_msg(&mut s, &mut buf, Duration::from_secs(2))
+        .await
+        .expect("DPA at once");
+    assert_eq!((dpa.header.command_code, dpa.header.hop_by_hop), (282, 52));
+}

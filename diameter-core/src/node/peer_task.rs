@@ -43,6 +43,27 @@ pub(crate) enum PeerCmd {
     Connected(Option<ConnHandle>),
     /// Send DPR and close.
     Stop(DisconnectCause),
+    /// A handler task ended without an answer (it panicked).
+    Unanswered,
+}
+
+/// Tells the peer task when a handler task ends without an answer, so that its count
+/// of answers in flight stays right.
+struct Unanswered(Option<mpsc::Sender<PeerCmd>>);
+
+impl Unanswered {
+    /// The answer is on its way: nothing to report.
+    fn answered(mut self) {
+        self.0 = None;
+    }
+}
+
+impl Drop for Unanswered {
+    fn drop(&mut self) {
+        if let Some(tx) = self.0.take() {
+            let _ = tx.try_send(PeerCmd::Unanswered);
+        }
+    }
 }
 
 /// The node's handle on a peer task.
@@ -307,6 +328,12 @@ impl PeerTask {
                 self.input(Input::ConnectFailed);
             }
             PeerCmd::Stop(cause) => self.input(Input::Stop(cause)),
+            PeerCmd::Unanswered => {
+                self.in_flight = self.in_flight.saturating_sub(1);
+                if self.in_flight == 0 {
+                    self.release_dpr();
+                }
+            }
         }
     }
 
@@ -549,12 +576,14 @@ impl PeerTask {
         // Still running: retransmissions of this request wait for its answer.
         self.in_flight += 1;
         let guard = dispatch::InFlightGuard::register(&self.node, &request);
+        let unanswered = Unanswered(Some(tx.clone()));
         tokio::spawn(async move {
             let answer = answer.await;
             drop(permit);
             if let Some(g) = guard {
                 g.done(&answer);
             }
+            unanswered.answered();
             let _ = tx.send(PeerCmd::Answer(answer)).await;
         });
     }
