@@ -579,3 +579,25 @@ async fn a_handler_that_panics_does_not_hold_up_a_later_dpr() {
         .expect("DPA at once");
     assert_eq!((dpa.header.command_code, dpa.header.hop_by_hop), (282, 52));
 }
+
+#[tokio::test]
+async fn a_node_stopping_sends_its_answers_in_flight_first() {
+    let calls = Arc::new(AtomicU32::new(0));
+    let srv = server(limits(), 0, Duration::from_millis(400), calls.clone()).await;
+    let cli = client("served.a.net", &srv).await;
+    assert!(wait_until(LIMIT, || srv.is_peer_available("served.a.net")).await);
+    let pending = tokio::spawn({
+        let cli = cli.clone();
+        async move { cli.request(ccr("served.a.net", 61, &[])).await }
+    });
+    assert!(wait_until(LIMIT, || calls.load(Ordering::SeqCst) == 1).await);
+    // The server stops (DPR to the client) while the handler runs.
+    srv.stop_peer("served.a.net", DisconnectCause::Rebooting)
+        .await;
+    let a = pending
+        .await
+        .unwrap()
+        .expect("the answer in flight arrives");
+    assert_eq!(result_code(&a), Some(2001));
+    assert!(wait_until(LIMIT, || !cli.is_peer_available("server.b.net")).await);
+}

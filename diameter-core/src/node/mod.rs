@@ -217,9 +217,10 @@ pub struct NodeLimits {
     pub message_timeout: Duration,
     /// Default time a request waits for its answer. Default 10 s.
     pub request_timeout: Duration,
-    /// After a DPR from a peer, how long answers to its requests still being handled
-    /// may take before the DPA goes out and the connection closes. Meanwhile new
-    /// requests from that peer get 3004 DIAMETER_TOO_BUSY. Default 4 s (below the 5 s
+    /// After a DPR from a peer (or [`Node::stop`] / [`Node::stop_peer`] here), how long
+    /// answers to its requests still being handled may take before the DPA (or our DPR)
+    /// goes out and the connection closes. Meanwhile new requests from that peer get
+    /// 3004 DIAMETER_TOO_BUSY and no request is routed to it. Default 4 s (below the 5 s
     /// DPA timeout of [`PeerSettings`]).
     pub dpr_drain_timeout: Duration,
     /// Answers kept for duplicate detection, and for how long. Default 4096, 60 s.

@@ -98,11 +98,26 @@ struct PeerTask {
     noop: std::task::Waker,
     /// Handlers running in tasks of their own whose answers have not come back yet.
     in_flight: usize,
-    /// A DPR received while answers were in flight: it is processed (DPA, close) when
-    /// they have gone out, or at the deadline (see [`NodeLimits::dpr_drain_timeout`]).
+    /// A disconnection waiting for the answers in flight to go out (or for the deadline,
+    /// see [`NodeLimits::dpr_drain_timeout`]); meanwhile new requests get 3004.
     ///
     /// [`NodeLimits::dpr_drain_timeout`]: super::NodeLimits::dpr_drain_timeout
-    held_dpr: Option<(ConnId, RawMessage, Instant)>,
+    draining: Option<Drain>,
+}
+
+/// A disconnection held back while answers are in flight.
+struct Drain {
+    deadline: Instant,
+    then: AfterDrain,
+    /// A stop asked for meanwhile, applied after `then`.
+    stop: Option<DisconnectCause>,
+}
+
+enum AfterDrain {
+    /// The peer's DPR, received on this connection: answered (DPA) and closed.
+    PeerDpr(ConnId, RawMessage),
+    /// Our own stop: DPR sent and closed.
+    Stop(DisconnectCause),
 }
 
 /// Commands handled before the queued messages are flushed to the writers.
@@ -156,7 +171,7 @@ pub(crate) fn spawn_peer(
         out: Vec::new(),
         noop: std::task::Waker::from(Arc::new(NoopWake)),
         in_flight: 0,
-        held_dpr: None,
+        draining: None,
     };
     let handle = PeerHandle { tx, status };
     if let Ok(mut peers) = inner.peers.write() {
@@ -188,7 +203,7 @@ impl PeerTask {
             let wake = [
                 self.peer.poll_timeout().map(Instant::from_std),
                 self.pending.next_deadline().map(Instant::from_std),
-                self.held_dpr.as_ref().map(|(_, _, t)| *t),
+                self.draining.as_ref().map(|d| d.deadline),
             ]
             .into_iter()
             .flatten()
@@ -220,12 +235,12 @@ impl PeerTask {
                     None => return,
                 },
                 _ = sleep => {
-                    if self.held_dpr.as_ref().is_some_and(|(_, _, t)| *t <= Instant::now()) {
+                    if self.draining.as_ref().is_some_and(|d| d.deadline <= Instant::now()) {
                         tracing::info!(
                             in_flight = self.in_flight,
-                            "answers still in flight at the DPR drain deadline"
+                            "answers still in flight at the drain deadline"
                         );
-                        self.release_dpr();
+                        self.end_drain();
                     }
                     self.input(Input::Timeout);
                     let now = Instant::now().into_std();
@@ -286,7 +301,7 @@ impl PeerTask {
                 }
                 self.drain();
                 if self.in_flight == 0 {
-                    self.release_dpr();
+                    self.end_drain();
                 }
             }
             PeerCmd::Incoming { conn, cer, caps } => {
@@ -304,18 +319,26 @@ impl PeerTask {
                         in_flight = self.in_flight,
                         "DPR received: new requests refused, answers in flight go out first"
                     );
-                    let deadline = Instant::now() + self.node.inner.limits.dpr_drain_timeout;
-                    self.held_dpr = Some((id, m, deadline));
+                    self.start_drain(AfterDrain::PeerDpr(id, m));
                     return;
                 }
                 self.input(Input::Received(id, m))
             }
             PeerCmd::Conn(id, ConnEvent::Closed) => {
-                if self.held_dpr.as_ref().is_some_and(|(c, _, _)| *c == id) {
-                    self.held_dpr = None;
-                }
+                let gone = self
+                    .draining
+                    .as_ref()
+                    .is_some_and(|d| matches!(d.then, AfterDrain::PeerDpr(c, _) if c == id));
+                let stop = if gone {
+                    self.draining.take().and_then(|d| d.stop)
+                } else {
+                    None
+                };
                 self.conns.remove(&id);
                 self.input(Input::Disconnected(id));
+                if let Some(cause) = stop {
+                    self.input(Input::Stop(cause));
+                }
             }
             PeerCmd::Connected(Some(conn)) => {
                 self.connecting = None;
@@ -327,11 +350,25 @@ impl PeerTask {
                 self.connecting = None;
                 self.input(Input::ConnectFailed);
             }
-            PeerCmd::Stop(cause) => self.input(Input::Stop(cause)),
+            PeerCmd::Stop(cause) => {
+                if let Some(d) = &mut self.draining {
+                    d.stop = Some(cause);
+                    return;
+                }
+                if self.in_flight > 0 && self.peer.is_open() {
+                    tracing::info!(
+                        in_flight = self.in_flight,
+                        "stopping: new requests refused, answers in flight go out first"
+                    );
+                    self.start_drain(AfterDrain::Stop(cause));
+                    return;
+                }
+                self.input(Input::Stop(cause))
+            }
             PeerCmd::Unanswered => {
                 self.in_flight = self.in_flight.saturating_sub(1);
                 if self.in_flight == 0 {
-                    self.release_dpr();
+                    self.end_drain();
                 }
             }
         }
@@ -343,15 +380,34 @@ impl PeerTask {
         m.header.command_code == crate::base::command::DISCONNECT_PEER
             && m.header.is_request()
             && self.in_flight > 0
-            && self.held_dpr.is_none()
+            && self.draining.is_none()
             && self.peer.is_open()
             && self.conns.contains_key(&id)
     }
 
-    /// Processes a held DPR (the DPA goes out after the answers already queued).
-    fn release_dpr(&mut self) {
-        if let Some((id, m, _)) = self.held_dpr.take() {
-            self.input(Input::Received(id, m));
+    fn start_drain(&mut self, then: AfterDrain) {
+        let deadline = Instant::now() + self.node.inner.limits.dpr_drain_timeout;
+        // Leaving: no new requests are routed to this peer either.
+        self.status.set_available(false);
+        self.draining = Some(Drain {
+            deadline,
+            then,
+            stop: None,
+        });
+    }
+
+    /// Goes on with the disconnection held back: the DPA or DPR goes out after the
+    /// answers already queued.
+    fn end_drain(&mut self) {
+        let Some(d) = self.draining.take() else {
+            return;
+        };
+        match d.then {
+            AfterDrain::PeerDpr(id, m) => self.input(Input::Received(id, m)),
+            AfterDrain::Stop(cause) => self.input(Input::Stop(cause)),
+        }
+        if let Some(cause) = d.stop {
+            self.input(Input::Stop(cause));
         }
     }
 
@@ -522,7 +578,7 @@ impl PeerTask {
             return;
         }
         metrics.request(Direction::In, h.application_id, h.command_code);
-        let permit = match self.held_dpr {
+        let permit = match self.draining {
             // The peer asked to disconnect: it gets no new work here.
             Some(_) => None,
             None => self.inbound.clone().try_acquire_owned().ok(),
