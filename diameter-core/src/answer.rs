@@ -1,6 +1,6 @@
 //! Building the answer to a request that failed validation (RFC 6733 §7.2).
 
-use crate::avp::{AvpFlags, RawAvp};
+use crate::avp::{padding, AvpFlags, RawAvp};
 use crate::error::{padded, DecodeError};
 use crate::header::{CommandFlags, Header};
 use crate::message::RawMessage;
@@ -15,6 +15,42 @@ const FAILED_AVP: u32 = 279;
 const ERROR_MESSAGE: u32 = 281;
 const PROXY_INFO: u32 = 284;
 const ERROR_REPORTING_HOST: u32 = 294;
+
+/// The most bytes of an offending AVP an answer's Failed-AVP carries: a longer AVP is
+/// cut to this size (its header kept and its length field made to match; an AVP wrapped
+/// in its enclosing grouped AVP is cut inside the wrapper), so an error answer never
+/// grows with the request. 1024 bytes.
+pub const MAX_FAILED_AVP_LEN: usize = 1024;
+
+/// `avp` (one encoded AVP, unpadded) cut to at most `max` bytes, still well formed where it
+/// was: header kept, length field set to the bytes kept. A grouped wrapper holding one
+/// AVP (as [`DecodeError::within`] builds) keeps its header and has its member cut.
+pub fn truncate_avp(avp: &Bytes, max: usize) -> Bytes {
+    if avp.len() <= max || avp.len() < 8 {
+        return avp.clone();
+    }
+    let flags = avp[4];
+    let hdr = if flags & AvpFlags::VENDOR != 0 { 12 } else { 8 };
+    let length = u32::from_be_bytes([0, avp[5], avp[6], avp[7]]) as usize;
+    let max = max.max(hdr + 4);
+    let data = avp.slice(hdr.min(avp.len())..);
+    // A wrapper of exactly one AVP: cut the member, keep the wrapper.
+    let member = (data.len() >= 8)
+        .then(|| u32::from_be_bytes([0, data[5], data[6], data[7]]) as usize)
+        .filter(|&l| l >= 8 && l <= data.len() && data.len() - l < 4);
+    let payload = match member {
+        Some(l) if length == avp.len() || length + padding(length) == avp.len() => {
+            padded(truncate_avp(&data.slice(..l), max - hdr))
+        }
+        _ => data.slice(..(max - hdr) & !3),
+    };
+    let mut out = BytesMut::with_capacity(hdr + payload.len());
+    out.extend_from_slice(&avp[..hdr]);
+    let new_len = (hdr + payload.len()) as u32;
+    out[5..8].copy_from_slice(&new_len.to_be_bytes()[1..]);
+    out.extend_from_slice(&payload);
+    out.freeze()
+}
 
 /// The identity a node answers with.
 #[derive(Clone, Debug)]
@@ -78,14 +114,25 @@ fn build(
     );
     let m = AvpFlags::MANDATORY;
     let mut avps = Vec::with_capacity(8);
-    // The request may be malformed; take what can be read of its top-level AVPs.
-    let request_avps: Vec<_> = request.avps().map_while(Result::ok).collect();
-    let copied = |code: u32| {
-        request_avps
-            .iter()
-            .filter(move |a| a.code == code && a.vendor == 0)
-    };
-    avps.extend(copied(SESSION_ID).take(1).map(|a| a.to_raw()));
+    // The request may be malformed; take what can be read of its top-level AVPs, keeping
+    // only those copied (a request of many AVPs costs no list of them all).
+    let mut session = None;
+    let mut proxy_info = Vec::new();
+    let mut echoed = Vec::new();
+    for a in request.avps().map_while(Result::ok) {
+        if a.vendor == 0 && a.code == SESSION_ID && session.is_none() {
+            session = Some(a.to_raw());
+        }
+        if a.vendor == 0 && a.code == PROXY_INFO {
+            proxy_info.push(a.to_raw());
+        }
+        // A 5xxx answer keeps the command's own grammar (RFC 6733 §7.2 applies the
+        // generic answer-message to protocol errors only).
+        if !protocol_error && echo.contains(&(a.code, a.vendor)) {
+            echoed.push(a.to_raw());
+        }
+    }
+    avps.extend(session);
     avps.push(text_avp(ORIGIN_HOST, m, origin.host));
     avps.push(text_avp(ORIGIN_REALM, m, origin.realm));
     avps.push(result_code_avp(result_code));
@@ -93,19 +140,11 @@ fn build(
         avps.push(text_avp(ERROR_MESSAGE, 0, text));
     }
     if let Some(failed) = failed_avp {
-        avps.push(RawAvp::new(FAILED_AVP, m, 0, padded(failed.clone())));
+        let failed = truncate_avp(failed, MAX_FAILED_AVP_LEN);
+        avps.push(RawAvp::new(FAILED_AVP, m, 0, padded(failed)));
     }
-    avps.extend(copied(PROXY_INFO).map(|a| a.to_raw()));
-    // A 5xxx answer keeps the command's own grammar (RFC 6733 §7.2 applies the generic
-    // answer-message to protocol errors only).
-    if !protocol_error {
-        avps.extend(
-            request_avps
-                .iter()
-                .filter(|a| echo.contains(&(a.code, a.vendor)))
-                .map(|a| a.to_raw()),
-        );
-    }
+    avps.extend(proxy_info);
+    avps.extend(echoed);
     RawMessage::from_avps(header, &avps)
 }
 
@@ -223,5 +262,54 @@ impl ProtocolErrorAnswer {
         let mut out = BytesMut::new();
         RawMessage::from_avps(header, &avps).encode(&mut out);
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::avp::AvpIter;
+
+    #[test]
+    fn failed_avp_is_cut_and_stays_well_formed() {
+        let big = RawAvp::new(1, AvpFlags::MANDATORY, 0, Bytes::from(vec![9u8; 100_000]));
+        let cut = truncate_avp(&big.to_bytes(), MAX_FAILED_AVP_LEN);
+        assert!(cut.len() <= MAX_FAILED_AVP_LEN);
+        let a = AvpIter::new(&cut).next().unwrap().unwrap();
+        assert_eq!((a.code, a.flags), (1, AvpFlags::MANDATORY));
+        // Wrapped in a grouped (vendor) AVP: the wrapper stays, its member is cut.
+        let wrapped = RawAvp::new(456, AvpFlags::VENDOR, 10415, padded(big.to_bytes()));
+        let cut = truncate_avp(&wrapped.to_bytes(), MAX_FAILED_AVP_LEN);
+        assert!(cut.len() <= MAX_FAILED_AVP_LEN);
+        let outer = AvpIter::new(&cut).next().unwrap().unwrap();
+        assert_eq!((outer.code, outer.vendor), (456, 10415));
+        let inner = outer.children().next().unwrap().unwrap();
+        assert_eq!(inner.code, 1);
+        // Small AVPs are untouched.
+        let small = RawAvp::new(2, 0, 0, Bytes::from_static(b"abc")).to_bytes();
+        assert_eq!(truncate_avp(&small, MAX_FAILED_AVP_LEN), small);
+    }
+
+    #[test]
+    fn error_answer_does_not_grow_with_the_offending_avp() {
+        let big = RawAvp::new(1, AvpFlags::MANDATORY, 0, Bytes::from(vec![9u8; 500_000]));
+        let req = RawMessage::from_avps(
+            Header::new(272, 4, CommandFlags::REQUEST, 1, 1),
+            std::slice::from_ref(&big),
+        );
+        let err = DecodeError::with_avp(
+            crate::error::ErrorKind::InvalidAvpValue {
+                name: "X",
+                reason: "bad",
+            },
+            big.to_bytes(),
+        );
+        let origin = Origin {
+            host: "h",
+            realm: "r",
+        };
+        let ans = error_answer(&req, &origin, &err);
+        assert!(ans.body.len() < 2 * MAX_FAILED_AVP_LEN);
+        assert!(ans.find(FAILED_AVP, 0).is_some());
     }
 }

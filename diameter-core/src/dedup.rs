@@ -1,6 +1,8 @@
 //! Duplicate detection (RFC 6733 §6.2.3 and §9.4): a request with the T flag whose
 //! (Origin-Host, End-to-End id) was already answered gets the cached answer again,
-//! without running the application twice. The cache is bounded in size and age.
+//! without running the application twice. The cache is bounded in entries, bytes and
+//! age, and holds keys and compact copies of answers: never a request's buffer (a slice
+//! of a request would keep the whole request alive).
 
 use crate::base::avp;
 use crate::message::RawMessage;
@@ -50,9 +52,19 @@ pub(crate) fn request_key(request: &RawMessage) -> Option<((u64, u32), Bytes)> {
 
 struct Cached {
     at: Instant,
-    /// The Origin-Host as received (a slice of the request, not a copy).
+    /// The Origin-Host as received (a copy).
     host: Bytes,
+    /// A copy of the answer in a buffer of its own.
     answer: RawMessage,
+}
+
+/// Bookkeeping bytes counted per entry besides the host and the answer body.
+const ENTRY_OVERHEAD: usize = 96;
+
+impl Cached {
+    fn bytes(&self) -> usize {
+        self.host.len() + self.answer.body.len() + ENTRY_OVERHEAD
+    }
 }
 
 /// A bounded cache of recent answers keyed by (Origin-Host, End-to-End id).
@@ -61,6 +73,8 @@ pub struct DuplicateCache {
     order: VecDeque<(Instant, Key)>,
     capacity: usize,
     ttl: Duration,
+    max_bytes: usize,
+    bytes: usize,
 }
 
 impl std::fmt::Debug for DuplicateCache {
@@ -68,20 +82,31 @@ impl std::fmt::Debug for DuplicateCache {
         f.debug_struct("DuplicateCache")
             .field("len", &self.answers.len())
             .field("capacity", &self.capacity)
+            .field("bytes", &self.bytes)
+            .field("max_bytes", &self.max_bytes)
             .field("ttl", &self.ttl)
             .finish()
     }
 }
 
 impl DuplicateCache {
-    /// Keeps at most `capacity` answers, each for `ttl`.
+    /// Keeps at most `capacity` answers, each for `ttl`, in at most 16 MiB.
     pub fn new(capacity: usize, ttl: Duration) -> Self {
         DuplicateCache {
             answers: HashMap::default(),
             order: VecDeque::new(),
             capacity,
             ttl,
+            max_bytes: 16 << 20,
+            bytes: 0,
         }
+    }
+
+    /// The same cache keeping at most `max_bytes` of answers and keys (each entry is
+    /// counted as its Origin-Host, its answer body and a fixed overhead).
+    pub fn with_max_bytes(mut self, max_bytes: usize) -> Self {
+        self.max_bytes = max_bytes;
+        self
     }
 
     fn key(request: &RawMessage) -> Option<(Key, Bytes)> {
@@ -90,13 +115,16 @@ impl DuplicateCache {
 
     fn purge(&mut self, now: Instant) {
         while let Some(&(t, k)) = self.order.front() {
-            if now.saturating_duration_since(t) < self.ttl && self.order.len() <= self.capacity {
+            if now.saturating_duration_since(t) < self.ttl
+                && self.order.len() <= self.capacity
+                && self.bytes <= self.max_bytes
+            {
                 break;
             }
             self.order.pop_front();
             if let Entry::Occupied(e) = self.answers.entry(k) {
                 if e.get().at == t {
-                    e.remove();
+                    self.bytes -= e.remove().bytes();
                 }
             }
         }
@@ -129,12 +157,27 @@ impl DuplicateCache {
         };
         let cached = Cached {
             at: now,
-            host,
-            answer: answer.clone(),
+            host: Bytes::copy_from_slice(&host),
+            answer: RawMessage {
+                header: answer.header,
+                body: Bytes::copy_from_slice(&answer.body),
+            },
         };
-        self.answers.insert(key, cached);
+        let size = cached.bytes();
+        if size > self.max_bytes {
+            return;
+        }
+        self.bytes += size;
+        if let Some(old) = self.answers.insert(key, cached) {
+            self.bytes -= old.bytes();
+        }
         self.order.push_back((now, key));
         self.purge(now);
+    }
+
+    /// Bytes the cached entries account for (at most the configured bound).
+    pub fn bytes(&self) -> usize {
+        self.bytes
     }
 
     /// Number of cached answers.
@@ -212,5 +255,55 @@ mod tests {
         assert_eq!(c.len(), 2);
         assert!(c.lookup(t0, &req(4, 0, true)).is_some());
         assert!(c.lookup(t0, &req(0, 0, true)).is_none());
+    }
+
+    fn big(e2e: u32, size: usize) -> RawMessage {
+        RawMessage::from_avps(
+            Header::new(272, 4, CommandFlags::REQUEST, e2e, e2e),
+            &[
+                str_avp(avp::ORIGIN_HOST, "c.example"),
+                crate::avp::RawAvp::new(999, 0, 0, Bytes::from(vec![7u8; size])),
+            ],
+        )
+    }
+
+    #[test]
+    fn bounded_in_bytes_and_keeps_no_request_buffer() {
+        let t0 = Instant::now();
+        let max = 64 * 1024;
+        let mut c = DuplicateCache::new(1000, Duration::from_secs(10)).with_max_bytes(max);
+        for e in 0..100 {
+            // A large request answered by a small answer: only the answer is kept.
+            let r = big(e, 100_000);
+            let a = RawMessage::from_avps(r.header, &[str_avp(avp::ORIGIN_HOST, "s")]);
+            c.insert(t0, &r, &a);
+            assert!(c.bytes() <= max);
+        }
+        assert_eq!(c.len(), 100, "small answers all fit");
+        assert!(c.lookup(t0, &req(99, 1, true)).is_some());
+        // Answers of 20 KB: only the newest few fit in 64 KiB.
+        for e in 100..120 {
+            let r = big(e, 20_000);
+            c.insert(t0, &r, &r);
+            assert!(c.bytes() <= max, "{} > {max}", c.bytes());
+        }
+        assert!(c.lookup(t0, &req(119, 1, true)).is_some());
+        assert!(c.lookup(t0, &req(100, 1, true)).is_none());
+        // An answer larger than the whole bound is not cached.
+        let r = big(500, 100_000);
+        c.insert(t0, &r, &r);
+        assert!(c.lookup(t0, &req(500, 1, true)).is_none());
+        assert!(c.bytes() <= max);
+    }
+
+    #[test]
+    fn cached_answer_does_not_share_the_request_buffer() {
+        let t0 = Instant::now();
+        let mut c = DuplicateCache::new(10, Duration::from_secs(10));
+        let r = big(1, 10_000);
+        c.insert(t0, &r, &r);
+        let again = c.lookup(t0, &req(1, 2, true)).unwrap();
+        assert_eq!(again.body, r.body);
+        assert_ne!(again.body.as_ptr(), r.body.as_ptr());
     }
 }

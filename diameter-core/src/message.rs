@@ -11,8 +11,18 @@ use bytes::{Buf, BufMut, Bytes, BytesMut};
 pub struct Limits {
     /// Largest accepted message, in bytes.
     pub max_message_len: u32,
-    /// Deepest accepted nesting of grouped AVPs.
+    /// Deepest accepted nesting of grouped AVPs. Default 16.
     pub max_depth: u32,
+    /// Most AVPs in one message: the top level when a message is framed, every level
+    /// when it is decoded as a typed command. More is answered 5009
+    /// DIAMETER_AVP_OCCURS_TOO_MANY_TIMES with the first AVP over the limit as
+    /// Failed-AVP. Default 4096.
+    pub max_avps: u32,
+    /// Most occurrences of one repeated member of a grammar (a `*[ X ]` entry) in one
+    /// grouped AVP or command, whatever the grammar allows; more is answered 5009 with
+    /// the first AVP over the limit as Failed-AVP. With [`Limits::max_avps`] it keeps
+    /// what a typed decode allocates proportionate to the input. Default 256.
+    pub max_repeat: u32,
 }
 
 impl Default for Limits {
@@ -20,6 +30,8 @@ impl Default for Limits {
         Limits {
             max_message_len: 1 << 20,
             max_depth: 16,
+            max_avps: 4096,
+            max_repeat: 256,
         }
     }
 }
@@ -36,12 +48,17 @@ pub struct RawMessage {
 }
 
 impl RawMessage {
-    /// Checks the header (5011, 5015, 3008) and every top-level AVP header (5014, 3009),
-    /// then keeps the bytes without copying.
+    /// Checks the header (5011, 5015, 3008), every top-level AVP header (5014, 3009) and
+    /// their number ([`Limits::max_avps`], 5009), then keeps the bytes without copying.
     pub fn decode(bytes: Bytes, limits: &Limits) -> Result<RawMessage, DecodeError> {
         let msg = RawMessage::decode_header(bytes, limits)?;
+        let mut count = 0u32;
         for avp in msg.avps() {
-            avp?;
+            let avp = avp?;
+            count += 1;
+            if count > limits.max_avps {
+                return Err(crate::traits::too_many_avps(&avp, limits.max_avps));
+            }
         }
         Ok(msg)
     }

@@ -23,7 +23,8 @@ pub trait AvpValue: Sized {
     }
 }
 
-/// Limits and options that apply while decoding one message.
+/// Limits and options that apply while decoding one message. A context serves one
+/// message: it counts the AVPs decoded against [`DecodeCtx::max_avps`].
 #[derive(Clone, Debug)]
 pub struct DecodeCtx {
     depth: u32,
@@ -32,15 +33,22 @@ pub struct DecodeCtx {
     /// Reject AVPs that carry a flag their definition forbids (5016); off by default,
     /// because many deployed peers set the M-bit loosely.
     pub strict_flags: bool,
+    /// Most AVPs decoded in all, at every level (see [`Limits::max_avps`]).
+    ///
+    /// [`Limits::max_avps`]: crate::message::Limits::max_avps
+    pub max_avps: u32,
+    /// Most occurrences of one repeated member (see [`Limits::max_repeat`]).
+    ///
+    /// [`Limits::max_repeat`]: crate::message::Limits::max_repeat
+    pub max_repeat: u32,
+    /// AVPs decoded so far.
+    avps: u32,
 }
 
 impl Default for DecodeCtx {
+    /// The limits of [`crate::message::Limits::default`].
     fn default() -> Self {
-        DecodeCtx {
-            depth: 0,
-            max_depth: 16,
-            strict_flags: false,
-        }
+        DecodeCtx::with_limits(&crate::message::Limits::default())
     }
 }
 
@@ -48,9 +56,24 @@ impl DecodeCtx {
     /// A context that applies the given limits.
     pub fn with_limits(limits: &crate::message::Limits) -> Self {
         DecodeCtx {
+            depth: 0,
             max_depth: limits.max_depth,
-            ..DecodeCtx::default()
+            strict_flags: false,
+            max_avps: limits.max_avps,
+            max_repeat: limits.max_repeat,
+            avps: 0,
         }
+    }
+
+    /// Counts one more AVP against [`DecodeCtx::max_avps`] (5009 beyond it, with this
+    /// AVP as Failed-AVP). The generated decoders call it for every AVP.
+    #[inline(always)]
+    pub fn count(&mut self, avp: &AvpRef<'_>) -> Result<(), DecodeError> {
+        self.avps += 1;
+        if self.avps > self.max_avps {
+            return Err(too_many_avps(avp, self.max_avps));
+        }
+        Ok(())
     }
 
     /// The same context, rejecting forbidden flags with 5016.
@@ -169,6 +192,35 @@ pub fn push_default<T: Default>(items: &mut Vec<T>) -> &mut T {
     // SAFETY: the element at `len` was initialised by the write just above.
     unsafe { items.set_len(len + 1) };
     &mut items[len]
+}
+
+/// [`push_default`] for a repeated member that already holds `max` elements refuses
+/// with 5009 (this AVP as Failed-AVP) instead.
+#[inline(always)]
+pub fn push_limited<'v, T: Default>(
+    items: &'v mut Vec<T>,
+    max: u32,
+    avp: &AvpRef<'_>,
+    name: &'static str,
+) -> Result<&'v mut T, DecodeError> {
+    if items.len() >= max as usize {
+        return Err(too_many_repeats(avp, name, max));
+    }
+    Ok(push_default(items))
+}
+
+#[cold]
+#[inline(never)]
+fn too_many_repeats(avp: &AvpRef<'_>, name: &'static str, max: u32) -> DecodeError {
+    DecodeError::with_avp(ErrorKind::TooManyOccurrences { name, max }, avp.raw_bytes())
+}
+
+/// 5009 for an AVP beyond the number a message may hold in all.
+#[cold]
+#[inline(never)]
+pub(crate) fn too_many_avps(avp: &AvpRef<'_>, max: u32) -> DecodeError {
+    let kind = ErrorKind::TooManyOccurrences { name: "AVP", max };
+    DecodeError::with_avp(kind, avp.raw_bytes())
 }
 
 /// Room for one more element; the first allocation is made directly (with the capacity

@@ -2,6 +2,7 @@
 
 use super::handler::{typed, Handler};
 use super::peer_task::{spawn_peer, PeerCmd};
+use super::slots::{ConnSlots, SlotGuard};
 use super::{FailoverPolicy, Inner, Node, NodeLimits, PeerConfig};
 use crate::dedup::DuplicateCache;
 use crate::ids::{EndToEndIds, SessionIds};
@@ -16,7 +17,7 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{broadcast, Semaphore};
+use tokio::sync::broadcast;
 
 /// Builds a [`Node`]: identity, applications, listeners, peers, routes and handlers.
 #[derive(Default)]
@@ -35,6 +36,7 @@ pub struct NodeBuilder {
     metrics_applications: Vec<u32>,
     metrics_commands: Vec<u32>,
     metrics_result_codes: Vec<u32>,
+    reserved_sources: Vec<IpAddr>,
     #[cfg(feature = "tls")]
     tls: Option<crate::transport::tls::TlsConfig>,
 }
@@ -135,6 +137,13 @@ impl NodeBuilder {
     /// What happens to requests pending on a failed peer (default: re-send elsewhere).
     pub fn failover(mut self, policy: FailoverPolicy) -> Self {
         self.failover = policy;
+        self
+    }
+    /// A source address that may use the connection slots reserved for known peers
+    /// ([`NodeLimits::reserved_connections`]) and is not limited per source; the
+    /// addresses of configured peers are such sources already.
+    pub fn reserved_source(mut self, ip: IpAddr) -> Self {
+        self.reserved_sources.push(ip);
         self
     }
     /// Limits and timers.
@@ -294,6 +303,17 @@ impl NodeBuilder {
         );
         let (events, _) = broadcast::channel(1024);
         let (dup_cap, dup_ttl) = self.limits.duplicate_cache;
+        let dedup =
+            DuplicateCache::new(dup_cap, dup_ttl).with_max_bytes(self.limits.duplicate_cache_bytes);
+        let slots = Arc::new(ConnSlots::new(
+            self.limits.max_inbound_connections,
+            self.limits.reserved_connections,
+            self.limits.max_connections_per_ip,
+            self.peers
+                .iter()
+                .map(|p| p.addr.ip())
+                .chain(self.reserved_sources.iter().copied()),
+        ));
         let inner = Arc::new(Inner {
             sessions: Mutex::new(SessionIds::new(self.caps.origin_host.clone(), clock)),
             caps: Arc::new(self.caps),
@@ -305,7 +325,7 @@ impl NodeBuilder {
             agent,
             handlers: self.handlers,
             peers: RwLock::new(HashMap::new()),
-            dedup: Mutex::new(DuplicateCache::new(dup_cap, dup_ttl)),
+            dedup: Mutex::new(dedup),
             inflight: Mutex::default(),
             events,
             next_conn: AtomicU64::new(1),
@@ -317,6 +337,8 @@ impl NodeBuilder {
             #[cfg(feature = "tls")]
             tls,
             tasks: Mutex::new(Vec::new()),
+            queued_bytes: Arc::default(),
+            slots,
         });
         let node = Node { inner };
         if let Some(l) = metrics_listener {
@@ -338,16 +360,15 @@ impl NodeBuilder {
                 peer_tls.next().flatten(),
             );
         }
-        let slots = Arc::new(Semaphore::new(node.inner.limits.max_inbound_connections));
         for l in listeners {
-            let task = tokio::spawn(accept_loop(node.clone(), l, slots.clone()));
+            let task = tokio::spawn(accept_loop(node.clone(), l));
             node.track(task.abort_handle());
         }
         Ok(node)
     }
 }
 
-async fn accept_loop(node: Node, listener: TcpListener, slots: Arc<Semaphore>) {
+async fn accept_loop(node: Node, listener: TcpListener) {
     loop {
         let (stream, remote) = match listener.accept().await {
             Ok(x) => x,
@@ -357,10 +378,13 @@ async fn accept_loop(node: Node, listener: TcpListener, slots: Arc<Semaphore>) {
                 continue;
             }
         };
-        let Ok(permit) = slots.clone().try_acquire_owned() else {
-            tracing::warn!(%remote, "too many inbound connections, closing");
-            drop(stream);
-            continue;
+        let permit = match node.inner.slots.try_acquire(remote.ip()) {
+            Ok(p) => p,
+            Err(why) => {
+                tracing::warn!(%remote, ?why, "no connection slot, closing");
+                drop(stream);
+                continue;
+            }
         };
         let node = node.clone();
         tokio::spawn(async move { incoming(node, stream, remote, permit).await });
@@ -368,13 +392,8 @@ async fn accept_loop(node: Node, listener: TcpListener, slots: Arc<Semaphore>) {
 }
 
 /// Opens TLS first when the node has it, then goes on as [`incoming_on`].
-async fn incoming(
-    node: Node,
-    stream: TcpStream,
-    remote: SocketAddr,
-    permit: tokio::sync::OwnedSemaphorePermit,
-) {
-    let _ = stream.set_nodelay(true);
+async fn incoming(node: Node, stream: TcpStream, remote: SocketAddr, permit: SlotGuard) {
+    transport::tune(&stream, node.inner.socket_options());
     #[cfg(feature = "tls")]
     if let Some(tls) = node.inner.tls.clone() {
         let limit = node.inner.limits.cer_timeout;
@@ -433,18 +452,25 @@ async fn incoming_on<R, W>(
     mut rd: R,
     mut wr: W,
     remote: SocketAddr,
-    permit: tokio::sync::OwnedSemaphorePermit,
+    permit: SlotGuard,
     identity: Option<transport::IdentityCheck>,
     plain: bool,
 ) where
     R: AsyncRead + Unpin + Send + 'static,
-    W: AsyncWrite + Unpin + Send + 'static,
+    W: AsyncWrite + transport::HardClose + Unpin + Send + 'static,
 {
     let inner = node.inner.clone();
     let mut buf = BytesMut::new();
     let first = tokio::time::timeout(
         inner.limits.cer_timeout,
-        transport::read_message(&mut rd, &mut buf, &inner.limits.limits, &inner.caps, None),
+        transport::read_message(
+            &mut rd,
+            &mut buf,
+            &inner.limits.limits,
+            &inner.caps,
+            None,
+            None,
+        ),
     )
     .await;
     let cer = match first {
@@ -525,7 +551,7 @@ async fn incoming_on<R, W>(
         inner.conn_options(identity),
         peer.tx.clone(),
         PeerCmd::Conn,
-        Some(permit),
+        Some(Box::new(permit)),
     );
     let _ = peer
         .tx

@@ -59,14 +59,61 @@ pub(crate) async fn dispatch(node: &Node, request: RawMessage, from: &str) -> Ra
     let answer = match decision {
         Decision::Local => {
             let peer: std::sync::Arc<str> = from.to_ascii_lowercase().into();
-            REQUEST_PEER.scope(peer, local_answer(node, &request)).await
+            let limits = node.inner.limits.limits;
+            let handled = DECODE_LIMITS.scope(limits, local_answer(node, &request));
+            REQUEST_PEER.scope(peer, handled).await
         }
         Decision::Forward { .. } => relay(node, &request, from).await,
         Decision::Redirect(hosts) => redirect(node, &request, &hosts),
         Decision::Reject(code) => answer_code(node, &request, code),
     };
+    let answer = within_size(node, &request, answer);
     super::lock(&node.inner.dedup).insert(Instant::now(), &request, &answer);
     answer
+}
+
+/// An answer larger than the node's maximum message size (which peers built the same
+/// way refuse, and which no peer advertises otherwise) is not sent: it is replaced by a
+/// 5012 DIAMETER_UNABLE_TO_COMPLY answer with an Error-Message and, when the refused
+/// answer had one, its Failed-AVP cut to [`crate::answer::MAX_FAILED_AVP_LEN`].
+pub(crate) fn within_size(node: &Node, request: &RawMessage, answer: RawMessage) -> RawMessage {
+    let max = node.inner.limits.limits.max_message_len as usize;
+    let len = crate::header::HEADER_LEN + answer.body.len();
+    if len <= max {
+        return answer;
+    }
+    tracing::warn!(
+        len,
+        max,
+        command = request.header.command_code,
+        "answer exceeds the maximum message size, answered 5012 instead"
+    );
+    let failed = answer.find(avp::FAILED_AVP, 0).map(|f| f.data);
+    // Failed-AVP holds the offending AVP(s); keep the first one, cut.
+    let failed = failed.and_then(|d| {
+        let first = crate::avp::AvpIter::new(&d).next()?.ok()?;
+        Some(first.raw_bytes())
+    });
+    let mut out = answer_with(
+        request,
+        &origin(node),
+        rc::DIAMETER_UNABLE_TO_COMPLY,
+        Some("answer exceeds the maximum message size"),
+        failed.as_ref(),
+    );
+    if crate::header::HEADER_LEN + out.body.len() > max {
+        // Echoed request AVPs (Session-Id, Proxy-Info) alone are too large: the bare
+        // minimum goes out.
+        out = RawMessage::from_avps(
+            out.header,
+            &[
+                crate::fields::str_avp(avp::ORIGIN_HOST, &node.inner.caps.origin_host),
+                crate::fields::str_avp(avp::ORIGIN_REALM, &node.inner.caps.origin_realm),
+                u32_avp(avp::RESULT_CODE, rc::DIAMETER_UNABLE_TO_COMPLY),
+            ],
+        );
+    }
+    out
 }
 
 tokio::task_local! {
@@ -74,6 +121,17 @@ tokio::task_local! {
     /// from: the identity the capabilities exchange established, not the request's own
     /// Origin-Host AVP (which an agent may have forwarded).
     static REQUEST_PEER: std::sync::Arc<str>;
+}
+
+tokio::task_local! {
+    /// The node's message limits, for the typed decoders of its handlers.
+    static DECODE_LIMITS: crate::message::Limits;
+}
+
+/// The decode limits of the node whose handler is running (`None` outside a handler):
+/// [`super::typed`] handlers decode with them.
+pub(crate) fn decode_limits() -> Option<crate::message::Limits> {
+    DECODE_LIMITS.try_with(|l| *l).ok()
 }
 
 /// The peer the request being handled arrived from (its CER Origin-Host, lowercase).

@@ -2,7 +2,7 @@
 
 use crate::error::DecodeError;
 use crate::message::RawMessage;
-use crate::traits::Command;
+use crate::traits::{Command, DecodeCtx};
 use std::future::Future;
 use std::pin::Pin;
 
@@ -50,7 +50,11 @@ where
 {
     fn call(&self, request: RawMessage) -> HandlerFuture {
         let h = request.header;
-        match Req::decode(&request) {
+        // The node's limits (repeated members, AVP count, depth), not the defaults.
+        let mut ctx = super::dispatch::decode_limits()
+            .map(|l| DecodeCtx::with_limits(&l))
+            .unwrap_or_default();
+        match Req::decode_avps(request.avps(), &mut ctx) {
             Ok(req) => {
                 let fut = (self.f)(req);
                 Box::pin(async move {
@@ -68,7 +72,8 @@ where
 }
 
 /// A handler from a typed function such as `async fn(Ccr) -> Cca`: the request is decoded
-/// as `Req` (failures are answered automatically) and the answer encoded from `Ans`.
+/// as `Req` under the node's [`crate::message::Limits`] (failures are answered
+/// automatically, 5009 for too many AVPs or repetitions) and the answer encoded from `Ans`.
 pub fn typed<Req, Ans, F, Fut>(f: F) -> impl Handler
 where
     F: Fn(Req) -> Fut + Send + Sync + 'static,

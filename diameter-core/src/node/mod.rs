@@ -41,6 +41,7 @@ mod dispatch;
 mod handler;
 mod metrics;
 mod peer_task;
+mod slots;
 
 #[cfg(feature = "tls")]
 pub use crate::transport::tls::TlsConfig;
@@ -198,24 +199,57 @@ pub enum RequestError {
     Stopped,
 }
 
-/// Limits and timers of a node.
+/// Limits and timers of a node: what a hostile or broken peer can cost it.
 #[derive(Clone, Debug)]
 pub struct NodeLimits {
-    /// Message size and nesting limits.
+    /// Message size, nesting and AVP count limits (see [`Limits`] for their defaults).
     pub limits: Limits,
     /// Requests in flight per peer, each way; beyond it inbound requests get 3004 and
-    /// outbound ones [`RequestError::TooBusy`].
+    /// outbound ones [`RequestError::TooBusy`]. Default 1024.
     pub max_pending_per_peer: usize,
-    /// Accepted connections open at once; further ones are closed at once.
+    /// Accepted connections open at once, counting those still before their CER;
+    /// further ones are closed at once. Default 256.
     pub max_inbound_connections: usize,
-    /// Messages queued for writing per connection.
-    pub write_queue: usize,
-    /// Time an accepted connection has to send its CER.
+    /// Of [`NodeLimits::max_inbound_connections`], the slots only connections from the
+    /// address of a configured peer (or a [`NodeBuilder::reserved_source`]) may take, so
+    /// that a flood of unknown connections cannot lock configured peers out. Default 16.
+    pub reserved_connections: usize,
+    /// Accepted connections open at once from one source IP address. Default 16.
+    pub max_connections_per_ip: usize,
+    /// Bytes queued for writing per connection. A peer that does not read fills it; the
+    /// connection is then closed at once (socket reset, queue freed, peer marked down).
+    /// A single message always fits an empty queue; the default holds four messages of
+    /// the default maximum size. Default 4 MiB.
+    pub write_queue_bytes: usize,
+    /// A write that makes no progress for this long closes the connection the same way.
+    /// Default 10 s.
+    pub write_timeout: Duration,
+    /// TCP_USER_TIMEOUT on every connection (Linux): data sent and not acknowledged for
+    /// this long resets the connection in the kernel. Zero leaves the system default.
+    /// Default 30 s.
+    pub tcp_user_timeout: Duration,
+    /// TCP keepalive idle time on every connection (probes follow every third of it);
+    /// `None` turns keepalive off. Default 60 s.
+    pub tcp_keepalive: Option<Duration>,
+    /// Time an accepted connection has to complete TLS and send its CER; also the time
+    /// to connect to a configured peer. Default 5 s.
     pub cer_timeout: Duration,
-    /// Default time a request waits for its answer.
+    /// A message whose first bytes arrived this long ago and that is still incomplete
+    /// closes the connection (a peer dripping bytes holds nothing for long). Default 30 s.
+    pub message_timeout: Duration,
+    /// Default time a request waits for its answer. Default 10 s.
     pub request_timeout: Duration,
-    /// Answers kept for duplicate detection, and for how long.
+    /// After a DPR from a peer (or [`Node::stop`] / [`Node::stop_peer`] here), how long
+    /// answers to its requests still being handled may take before the DPA (or our DPR)
+    /// goes out and the connection closes. Meanwhile new requests from that peer get
+    /// 3004 DIAMETER_TOO_BUSY and no request is routed to it. Default 4 s (below the 5 s
+    /// DPA timeout of [`PeerSettings`]).
+    pub dpr_drain_timeout: Duration,
+    /// Answers kept for duplicate detection, and for how long. Default 4096, 60 s.
     pub duplicate_cache: (usize, Duration),
+    /// Bytes of answers (and their keys) the duplicate cache keeps at most; an answer
+    /// larger than this is not cached. Default 16 MiB.
+    pub duplicate_cache_bytes: usize,
 }
 
 impl Default for NodeLimits {
@@ -224,12 +258,34 @@ impl Default for NodeLimits {
             limits: Limits::default(),
             max_pending_per_peer: 1024,
             max_inbound_connections: 256,
-            write_queue: 1024,
-            cer_timeout: Duration::from_secs(10),
+            reserved_connections: 16,
+            max_connections_per_ip: 16,
+            write_queue_bytes: 4 << 20,
+            write_timeout: Duration::from_secs(10),
+            tcp_user_timeout: Duration::from_secs(30),
+            tcp_keepalive: Some(Duration::from_secs(60)),
+            cer_timeout: Duration::from_secs(5),
+            message_timeout: Duration::from_secs(30),
             request_timeout: Duration::from_secs(10),
+            dpr_drain_timeout: Duration::from_secs(4),
             duplicate_cache: (4096, Duration::from_secs(60)),
+            duplicate_cache_bytes: 16 << 20,
         }
     }
+}
+
+/// What a node holds right now, for monitoring and tests ([`Node::resource_usage`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ResourceUsage {
+    /// Bytes queued for writing on all connections and not yet written.
+    pub queued_write_bytes: usize,
+    /// Accepted connections holding a slot (their reader or writer still runs).
+    pub inbound_connections: usize,
+    /// Answers in the duplicate cache.
+    pub duplicate_cache_entries: usize,
+    /// Bytes the duplicate cache accounts for.
+    pub duplicate_cache_bytes: usize,
 }
 
 pub(crate) struct Inner {
@@ -256,6 +312,10 @@ pub(crate) struct Inner {
     #[cfg(feature = "tls")]
     pub(crate) tls: Option<crate::transport::tls::TlsSetup>,
     pub(crate) tasks: Mutex<Vec<tokio::task::AbortHandle>>,
+    /// Bytes queued for writing on every connection.
+    pub(crate) queued_bytes: Arc<AtomicUsize>,
+    /// Inbound connection slots.
+    pub(crate) slots: Arc<slots::ConnSlots>,
 }
 
 /// A running Diameter node. Cheap to clone.
@@ -272,8 +332,18 @@ impl Inner {
         crate::transport::ConnOptions {
             limits: self.limits.limits,
             local: self.caps.clone(),
-            queue_len: self.limits.write_queue,
+            queue_bytes: self.limits.write_queue_bytes,
+            queued_total: self.queued_bytes.clone(),
+            write_timeout: self.limits.write_timeout,
+            message_timeout: self.limits.message_timeout,
             identity,
+        }
+    }
+
+    pub(crate) fn socket_options(&self) -> crate::transport::SocketOptions {
+        crate::transport::SocketOptions {
+            user_timeout: self.limits.tcp_user_timeout,
+            keepalive: self.limits.tcp_keepalive,
         }
     }
 }
@@ -307,6 +377,18 @@ impl Node {
     /// serves).
     pub fn metrics_text(&self) -> String {
         self.inner.metrics.render()
+    }
+
+    /// What the node holds right now: queued write bytes, connection slots, duplicate
+    /// cache size.
+    pub fn resource_usage(&self) -> ResourceUsage {
+        let dedup = lock(&self.inner.dedup);
+        ResourceUsage {
+            queued_write_bytes: self.inner.queued_bytes.load(Ordering::Acquire),
+            inbound_connections: self.inner.slots.in_use(),
+            duplicate_cache_entries: dedup.len(),
+            duplicate_cache_bytes: dedup.bytes(),
+        }
     }
 
     /// Node events (peer up/down, failover).

@@ -47,6 +47,27 @@ pub(crate) enum PeerCmd {
     Connected(Option<ConnHandle>),
     /// Send DPR and close.
     Stop(DisconnectCause),
+    /// A handler task ended without an answer (it panicked).
+    Unanswered,
+}
+
+/// Tells the peer task when a handler task ends without an answer, so that its count
+/// of answers in flight stays right.
+struct Unanswered(Option<mpsc::Sender<PeerCmd>>);
+
+impl Unanswered {
+    /// The answer is on its way: nothing to report.
+    fn answered(mut self) {
+        self.0 = None;
+    }
+}
+
+impl Drop for Unanswered {
+    fn drop(&mut self) {
+        if let Some(tx) = self.0.take() {
+            let _ = tx.try_send(PeerCmd::Unanswered);
+        }
+    }
 }
 
 /// The node's handle on a peer task.
@@ -79,6 +100,28 @@ struct PeerTask {
     out: Vec<(ConnId, bytes::BytesMut)>,
     /// The waker for the first, inline poll of a request's handler.
     noop: std::task::Waker,
+    /// Handlers running in tasks of their own whose answers have not come back yet.
+    in_flight: usize,
+    /// A disconnection waiting for the answers in flight to go out (or for the deadline,
+    /// see [`NodeLimits::dpr_drain_timeout`]); meanwhile new requests get 3004.
+    ///
+    /// [`NodeLimits::dpr_drain_timeout`]: super::NodeLimits::dpr_drain_timeout
+    draining: Option<Drain>,
+}
+
+/// A disconnection held back while answers are in flight.
+struct Drain {
+    deadline: Instant,
+    then: AfterDrain,
+    /// A stop asked for meanwhile, applied after `then`.
+    stop: Option<DisconnectCause>,
+}
+
+enum AfterDrain {
+    /// The peer's DPR, received on this connection: answered (DPA) and closed.
+    PeerDpr(ConnId, RawMessage),
+    /// Our own stop: DPR sent and closed.
+    Stop(DisconnectCause),
 }
 
 /// Commands handled before the queued messages are flushed to the writers.
@@ -131,6 +174,8 @@ pub(crate) fn spawn_peer(
         tls,
         out: Vec::new(),
         noop: std::task::Waker::from(Arc::new(NoopWake)),
+        in_flight: 0,
+        draining: None,
     };
     let handle = PeerHandle { tx, status };
     if let Ok(mut peers) = inner.peers.write() {
@@ -171,6 +216,7 @@ impl PeerTask {
             let wake = [
                 self.peer.poll_timeout().map(Instant::from_std),
                 self.pending.next_deadline().map(Instant::from_std),
+                self.draining.as_ref().map(|d| d.deadline),
             ]
             .into_iter()
             .flatten()
@@ -202,6 +248,13 @@ impl PeerTask {
                     None => return,
                 },
                 _ = sleep => {
+                    if self.draining.as_ref().is_some_and(|d| d.deadline <= Instant::now()) {
+                        tracing::info!(
+                            in_flight = self.in_flight,
+                            "answers still in flight at the drain deadline"
+                        );
+                        self.end_drain();
+                    }
                     self.input(Input::Timeout);
                     let now = Instant::now().into_std();
                     for (_, p) in self.pending.expired(now) {
@@ -256,10 +309,14 @@ impl PeerTask {
                 span,
             } => self.send_request(msg, reply, deadline, span),
             PeerCmd::Answer(msg) => {
+                self.in_flight = self.in_flight.saturating_sub(1);
                 if let Err(e) = self.peer.send(msg) {
                     tracing::debug!("answer dropped: {e}");
                 }
                 self.drain();
+                if self.in_flight == 0 {
+                    self.end_drain();
+                }
             }
             PeerCmd::Incoming {
                 conn,
@@ -292,10 +349,32 @@ impl PeerTask {
                     caps,
                 });
             }
-            PeerCmd::Conn(id, ConnEvent::Message(m)) => self.input(Input::Received(id, m)),
+            PeerCmd::Conn(id, ConnEvent::Message(m)) => {
+                if self.holds_dpr(id, &m) {
+                    tracing::info!(
+                        in_flight = self.in_flight,
+                        "DPR received: new requests refused, answers in flight go out first"
+                    );
+                    self.start_drain(AfterDrain::PeerDpr(id, m));
+                    return;
+                }
+                self.input(Input::Received(id, m))
+            }
             PeerCmd::Conn(id, ConnEvent::Closed) => {
+                let gone = self
+                    .draining
+                    .as_ref()
+                    .is_some_and(|d| matches!(d.then, AfterDrain::PeerDpr(c, _) if c == id));
+                let stop = if gone {
+                    self.draining.take().and_then(|d| d.stop)
+                } else {
+                    None
+                };
                 self.conns.remove(&id);
                 self.input(Input::Disconnected(id));
+                if let Some(cause) = stop {
+                    self.input(Input::Stop(cause));
+                }
             }
             PeerCmd::Connected(Some(conn)) => {
                 self.connecting = None;
@@ -307,7 +386,64 @@ impl PeerTask {
                 self.connecting = None;
                 self.input(Input::ConnectFailed);
             }
-            PeerCmd::Stop(cause) => self.input(Input::Stop(cause)),
+            PeerCmd::Stop(cause) => {
+                if let Some(d) = &mut self.draining {
+                    d.stop = Some(cause);
+                    return;
+                }
+                if self.in_flight > 0 && self.peer.is_open() {
+                    tracing::info!(
+                        in_flight = self.in_flight,
+                        "stopping: new requests refused, answers in flight go out first"
+                    );
+                    self.start_drain(AfterDrain::Stop(cause));
+                    return;
+                }
+                self.input(Input::Stop(cause))
+            }
+            PeerCmd::Unanswered => {
+                self.in_flight = self.in_flight.saturating_sub(1);
+                if self.in_flight == 0 {
+                    self.end_drain();
+                }
+            }
+        }
+    }
+
+    /// Whether a message is a DPR to hold back: RFC 6733 §5.4 lets the answers to
+    /// requests already received go out before the DPA closes the connection.
+    fn holds_dpr(&self, id: ConnId, m: &RawMessage) -> bool {
+        m.header.command_code == crate::base::command::DISCONNECT_PEER
+            && m.header.is_request()
+            && self.in_flight > 0
+            && self.draining.is_none()
+            && self.peer.is_open()
+            && self.conns.contains_key(&id)
+    }
+
+    fn start_drain(&mut self, then: AfterDrain) {
+        let deadline = Instant::now() + self.node.inner.limits.dpr_drain_timeout;
+        // Leaving: no new requests are routed to this peer either.
+        self.status.set_available(false);
+        self.draining = Some(Drain {
+            deadline,
+            then,
+            stop: None,
+        });
+    }
+
+    /// Goes on with the disconnection held back: the DPA or DPR goes out after the
+    /// answers already queued.
+    fn end_drain(&mut self) {
+        let Some(d) = self.draining.take() else {
+            return;
+        };
+        match d.then {
+            AfterDrain::PeerDpr(id, m) => self.input(Input::Received(id, m)),
+            AfterDrain::Stop(cause) => self.input(Input::Stop(cause)),
+        }
+        if let Some(cause) = d.stop {
+            self.input(Input::Stop(cause));
         }
     }
 
@@ -394,13 +530,12 @@ impl PeerTask {
             return false;
         };
         let (_, buf) = self.out.swap_remove(i);
-        let ok = self
-            .conns
-            .get(&id)
-            .map(|c| c.tx.try_send(buf.freeze()).is_ok());
-        if ok == Some(false) {
-            tracing::warn!("write queue full, closing connection");
-            self.conns.remove(&id);
+        let sent = self.conns.get(&id).map(|c| c.queue.try_send(buf.freeze()));
+        if let Some(Err(e)) = sent {
+            tracing::warn!(?e, "write queue full or writer gone, closing connection");
+            if let Some(c) = self.conns.remove(&id) {
+                c.kill();
+            }
             self.peer
                 .handle(Instant::now().into_std(), Input::Disconnected(id));
             return true;
@@ -436,7 +571,7 @@ impl PeerTask {
         self.connecting = Some(tokio::spawn(async move {
             let timeout = inner.limits.cer_timeout;
             let id = ConnId(inner.next_conn.fetch_add(1, Ordering::Relaxed));
-            let conn = match transport::connect(addr, timeout).await {
+            let conn = match transport::connect(addr, timeout, inner.socket_options()).await {
                 #[cfg(feature = "tls")]
                 Ok(stream) if tls.is_some() => {
                     connect_tls(&inner, tls, &host, stream, id, &tx).await
@@ -479,7 +614,12 @@ impl PeerTask {
             return;
         }
         metrics.request(Direction::In, h.application_id, h.command_code);
-        let Ok(permit) = self.inbound.clone().try_acquire_owned() else {
+        let permit = match self.draining {
+            // The peer asked to disconnect: it gets no new work here.
+            Some(_) => None,
+            None => self.inbound.clone().try_acquire_owned().ok(),
+        };
+        let Some(permit) = permit else {
             let answer = dispatch::answer_code(&self.node, &msg, rc::DIAMETER_TOO_BUSY);
             metrics.answer(
                 Direction::In,
@@ -526,13 +666,16 @@ impl PeerTask {
             return;
         }
         // Still running: retransmissions of this request wait for its answer.
+        self.in_flight += 1;
         let guard = dispatch::InFlightGuard::register(&self.node, &request);
+        let unanswered = Unanswered(Some(tx.clone()));
         tokio::spawn(async move {
             let answer = answer.await;
             drop(permit);
             if let Some(g) = guard {
                 g.done(&answer);
             }
+            unanswered.answered();
             let _ = tx.send(PeerCmd::Answer(answer)).await;
         });
     }

@@ -5,6 +5,12 @@
 //! The writer batches: whatever is queued when it wakes goes out in one write (one TLS
 //! record, one system call), up to [`WRITE_BATCH`] bytes.
 //!
+//! Bounds against a peer that does not read or reads too slowly: the write queue is
+//! bounded in bytes ([`WriteQueue`]); a write that makes no progress within the write
+//! timeout ends the writer, resets the socket and stops the reader, and the owner is
+//! told the connection closed. A message that starts and does not complete within the
+//! message timeout closes the connection too.
+//!
 //! A message that frames but does not decode is answered with the right Result-Code and
 //! the connection stays up; a stream that cannot be framed (bad version or length) is
 //! answered if its header can be read, then closed.
@@ -15,11 +21,14 @@ use crate::message::{frame_len, Limits, RawMessage};
 use crate::peer::{Capabilities, ConnId};
 use bytes::{Bytes, BytesMut};
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
+use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, Notify};
 use tokio::task::JoinHandle;
+use tokio::time::Instant;
 
 #[cfg(feature = "tls")]
 pub(crate) mod tls;
@@ -39,13 +48,71 @@ pub(crate) enum ConnEvent {
     Closed,
 }
 
+/// Why a message could not be queued: either way the connection is done for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum QueueError {
+    /// The bytes already queued plus this message exceed the connection's bound: the
+    /// peer does not read.
+    Full,
+    /// The writer has ended.
+    Closed,
+}
+
+/// The write queue of a connection, bounded in bytes (not messages): a peer that does
+/// not read can hold at most `max` bytes of this node's memory.
+#[derive(Clone, Debug)]
+pub(crate) struct WriteQueue {
+    tx: mpsc::UnboundedSender<Bytes>,
+    /// Bytes queued on this connection and not yet written.
+    queued: Arc<AtomicUsize>,
+    /// Bytes queued on every connection of the node.
+    total: Arc<AtomicUsize>,
+    max: usize,
+}
+
+impl WriteQueue {
+    /// Queues one buffer. A buffer always fits an empty queue, so a single message
+    /// larger than the bound still goes out.
+    pub(crate) fn try_send(&self, b: Bytes) -> Result<(), QueueError> {
+        let n = b.len();
+        let before = self.queued.fetch_add(n, Ordering::AcqRel);
+        if before > 0 && before + n > self.max {
+            self.queued.fetch_sub(n, Ordering::AcqRel);
+            return Err(QueueError::Full);
+        }
+        self.total.fetch_add(n, Ordering::AcqRel);
+        if self.tx.send(b).is_err() {
+            self.queued.fetch_sub(n, Ordering::AcqRel);
+            self.total.fetch_sub(n, Ordering::AcqRel);
+            return Err(QueueError::Closed);
+        }
+        Ok(())
+    }
+
+    /// Bytes queued and not yet written.
+    #[cfg(test)]
+    pub(crate) fn queued(&self) -> usize {
+        self.queued.load(Ordering::Acquire)
+    }
+}
+
 /// The owner's end of a connection: the write queue and the reader task. Dropping it
-/// closes the connection.
+/// closes the connection gracefully (what is queued still goes out, each write within
+/// the write timeout); [`ConnHandle::kill`] closes it at once.
 #[derive(Debug)]
 pub(crate) struct ConnHandle {
     pub(crate) id: ConnId,
-    pub(crate) tx: mpsc::Sender<Bytes>,
+    pub(crate) queue: WriteQueue,
+    kill: Arc<Notify>,
     reader: Option<JoinHandle<()>>,
+}
+
+impl ConnHandle {
+    /// Closes the connection now: the writer drops what is queued and ends, the socket
+    /// is reset, the reader ends.
+    pub(crate) fn kill(self) {
+        self.kill.notify_one();
+    }
 }
 
 impl Drop for ConnHandle {
@@ -56,32 +123,58 @@ impl Drop for ConnHandle {
     }
 }
 
+/// A write half that can be closed abortively: what the kernel still holds to send is
+/// discarded and the peer gets a reset, so a peer that does not read cannot keep kernel
+/// buffers either.
+pub(crate) trait HardClose {
+    /// Arranges for the connection to be reset when it is dropped.
+    fn hard_close(&self) {}
+}
+
+impl HardClose for tokio::net::tcp::OwnedWriteHalf {
+    fn hard_close(&self) {
+        let _ = socket2::SockRef::from(self.as_ref()).set_linger(Some(Duration::ZERO));
+    }
+}
+
+/// TLS streams: the TCP socket underneath is not reachable through the split half; the
+/// socket's TCP_USER_TIMEOUT bounds what the kernel keeps.
+impl<T> HardClose for tokio::io::WriteHalf<T> {}
+
 /// Why the next message could not be read.
 #[derive(Debug)]
 pub(crate) enum ReadError {
     /// End of stream or an I/O error.
     Closed,
+    /// A message started and did not complete within the message timeout.
+    TimedOut,
     /// The stream cannot be framed; the answer (if the header was readable) is included.
     Unframeable(Option<RawMessage>),
 }
 
 /// Reads one framed message. Messages that frame but fail to decode are answered on
-/// `answers` (when they are requests) and skipped.
+/// `answers` (when they are requests) and skipped. A message whose first bytes arrived
+/// more than `message_timeout` ago and is still incomplete fails with
+/// [`ReadError::TimedOut`] (a peer dripping bytes cannot hold the connection).
 pub(crate) async fn read_message<R: AsyncRead + Unpin>(
     rd: &mut R,
     buf: &mut BytesMut,
     limits: &Limits,
     local: &Capabilities,
-    answers: Option<&mpsc::Sender<Bytes>>,
+    answers: Option<&WriteQueue>,
+    message_timeout: Option<Duration>,
 ) -> Result<RawMessage, ReadError> {
     let origin = Origin {
         host: &local.origin_host,
         realm: &local.origin_realm,
     };
+    // When the first bytes of the message being read arrived.
+    let mut started = (!buf.is_empty()).then(Instant::now);
     loop {
         match frame_len(buf, limits) {
             Ok(Some(n)) if buf.len() >= n => {
                 let bytes = buf.split_to(n).freeze();
+                started = (!buf.is_empty()).then(Instant::now);
                 match RawMessage::decode(bytes.clone(), limits) {
                     Ok(m) => return Ok(m),
                     Err(e) => {
@@ -95,10 +188,18 @@ pub(crate) async fn read_message<R: AsyncRead + Unpin>(
                 if buf.capacity() - buf.len() < READ_CHUNK / 4 {
                     buf.reserve(READ_CHUNK);
                 }
-                let n = rd.read_buf(buf).await.map_err(|_| ReadError::Closed)?;
+                let read = rd.read_buf(buf);
+                let n = match (started, message_timeout) {
+                    (Some(t0), Some(limit)) => tokio::time::timeout_at(t0 + limit, read)
+                        .await
+                        .map_err(|_| ReadError::TimedOut)?,
+                    _ => read.await,
+                }
+                .map_err(|_| ReadError::Closed)?;
                 if n == 0 {
                     return Err(ReadError::Closed);
                 }
+                started = started.or_else(|| Some(Instant::now()));
             }
             Err(e) => {
                 let answer = as_request(buf).map(|req| error_answer(&req, &origin, &e));
@@ -128,8 +229,14 @@ pub(crate) struct ConnOptions {
     pub(crate) limits: Limits,
     /// The node's identity, for answering undecodable requests.
     pub(crate) local: Arc<Capabilities>,
-    /// Messages queued for writing.
-    pub(crate) queue_len: usize,
+    /// Bytes queued for writing at most (see [`WriteQueue`]).
+    pub(crate) queue_bytes: usize,
+    /// The node-wide count of queued bytes.
+    pub(crate) queued_total: Arc<AtomicUsize>,
+    /// A write that makes no progress for this long closes the connection.
+    pub(crate) write_timeout: Duration,
+    /// A message started and not complete after this long closes the connection.
+    pub(crate) message_timeout: Duration,
     /// Over TLS: a check of the Origin-Host of a received CEA against the peer's
     /// certificate; a mismatch closes the connection.
     pub(crate) identity: Option<IdentityCheck>,
@@ -138,8 +245,12 @@ pub(crate) struct ConnOptions {
 /// Checks that a DiameterIdentity is one the peer's certificate was issued for.
 pub(crate) type IdentityCheck = Arc<dyn Fn(&str) -> bool + Send + Sync>;
 
+/// Held for as long as a connection's reader or writer runs (a connection slot).
+pub(crate) type ConnGuard = Box<dyn Send + Sync>;
+
 /// Starts the reader and writer tasks of a connection. Events go to `events` tagged with
 /// `id`; `wrap` turns them into the owner's message type. `buf` holds bytes already read.
+/// `guard` is released when both tasks have ended (the socket is closed then).
 pub(crate) fn spawn_connection<M, R, W>(
     id: ConnId,
     (rd, wr): (R, W),
@@ -147,27 +258,40 @@ pub(crate) fn spawn_connection<M, R, W>(
     opts: ConnOptions,
     events: mpsc::Sender<M>,
     wrap: fn(ConnId, ConnEvent) -> M,
-    guard: Option<tokio::sync::OwnedSemaphorePermit>,
+    guard: Option<ConnGuard>,
 ) -> ConnHandle
 where
     M: Send + 'static,
     R: AsyncRead + Unpin + Send + 'static,
-    W: AsyncWrite + Unpin + Send + 'static,
+    W: AsyncWrite + HardClose + Unpin + Send + 'static,
 {
     let ConnOptions {
         limits,
         local,
-        queue_len,
+        queue_bytes,
+        queued_total,
+        write_timeout,
+        message_timeout,
         identity,
     } = opts;
-    let (tx, rx) = mpsc::channel::<Bytes>(queue_len.max(1));
-    tokio::spawn(write_loop(wr, rx));
-    let answers = tx.clone();
+    let (tx, rx) = mpsc::unbounded_channel::<Bytes>();
+    let queue = WriteQueue {
+        tx,
+        queued: Arc::default(),
+        total: queued_total,
+        max: queue_bytes.max(1),
+    };
+    let guard: Arc<Option<ConnGuard>> = Arc::new(guard);
+    let answers = queue.clone();
+    let reader_guard = guard.clone();
+    let reader_events = events.clone();
     let reader = tokio::spawn(async move {
-        let _guard = guard;
+        let _guard = reader_guard;
+        let events = reader_events;
         let (mut rd, mut buf) = (rd, buf);
+        let timeout = Some(message_timeout);
         loop {
-            match read_message(&mut rd, &mut buf, &limits, &local, Some(&answers)).await {
+            match read_message(&mut rd, &mut buf, &limits, &local, Some(&answers), timeout).await {
                 Ok(m) => {
                     if let Some(check) = &identity {
                         if !identity_ok(check, &m) {
@@ -182,8 +306,14 @@ where
                     }
                 }
                 Err(e) => {
-                    if let ReadError::Unframeable(Some(answer)) = e {
-                        let _ = answers.send(answer.to_bytes()).await;
+                    match e {
+                        ReadError::Unframeable(Some(answer)) => {
+                            let _ = answers.try_send(answer.to_bytes());
+                        }
+                        ReadError::TimedOut => {
+                            tracing::info!("message incomplete after the message timeout, closing");
+                        }
+                        _ => {}
                     }
                     drop(answers);
                     let _ = events.send(wrap(id, ConnEvent::Closed)).await;
@@ -192,9 +322,26 @@ where
             }
         }
     });
+    let kill = Arc::new(Notify::new());
+    let writer = Writer {
+        queued: queue.queued.clone(),
+        total: queue.total.clone(),
+        timeout: write_timeout,
+        kill: kill.clone(),
+        reader: reader.abort_handle(),
+        held: 0,
+    };
+    tokio::spawn(async move {
+        let _guard = guard;
+        if writer.run(wr, rx).await == WriterEnd::Failed {
+            // The owner learns it here: the reader was stopped with the socket.
+            let _ = events.send(wrap(id, ConnEvent::Closed)).await;
+        }
+    });
     ConnHandle {
         id,
-        tx,
+        queue,
+        kill,
         reader: Some(reader),
     }
 }
@@ -208,43 +355,300 @@ fn identity_ok(check: &IdentityCheck, m: &RawMessage) -> bool {
     crate::fields::origin_host(m).is_some_and(|h| check(&h))
 }
 
-async fn write_loop<W: AsyncWrite + Unpin>(mut wr: W, mut rx: mpsc::Receiver<Bytes>) {
-    let mut batch = BytesMut::new();
-    while let Some(first) = rx.recv().await {
-        // Gather what else is queued; a lone message is written without a copy.
-        let mut next = rx.try_recv().ok();
-        if next.is_none() {
-            if wr.write_all(&first).await.is_err() {
-                return;
-            }
-        } else {
-            batch.clear();
-            batch.extend_from_slice(&first);
-            while let Some(b) = next.take() {
-                batch.extend_from_slice(&b);
-                if batch.len() < WRITE_BATCH {
-                    next = rx.try_recv().ok();
-                }
-            }
-            if wr.write_all(&batch).await.is_err() {
-                return;
+#[derive(Debug, PartialEq, Eq)]
+enum WriterEnd {
+    /// The owner let go and everything queued was written.
+    Done,
+    /// The owner killed the connection.
+    Killed,
+    /// A write failed or made no progress in time.
+    Failed,
+}
+
+struct Writer {
+    queued: Arc<AtomicUsize>,
+    total: Arc<AtomicUsize>,
+    timeout: Duration,
+    kill: Arc<Notify>,
+    reader: tokio::task::AbortHandle,
+    /// Bytes taken from the queue and not yet written.
+    held: usize,
+}
+
+impl Writer {
+    async fn run<W: AsyncWrite + HardClose + Unpin>(
+        mut self,
+        mut wr: W,
+        mut rx: mpsc::UnboundedReceiver<Bytes>,
+    ) -> WriterEnd {
+        let kill = self.kill.clone();
+        let end = tokio::select! {
+            biased;
+            _ = kill.notified() => WriterEnd::Killed,
+            end = self.pump(&mut wr, &mut rx) => end,
+        };
+        if end != WriterEnd::Done {
+            // Whatever is left is thrown away, the socket reset and the reader stopped:
+            // nothing of this connection stays alive.
+            wr.hard_close();
+            self.reader.abort();
+            if end == WriterEnd::Failed {
+                tracing::info!(
+                    "write made no progress within the write timeout or failed, closing"
+                );
             }
         }
-        if wr.flush().await.is_err() {
-            return;
+        rx.close();
+        while let Ok(b) = rx.try_recv() {
+            self.held += b.len();
+        }
+        self.release();
+        drop(wr);
+        end
+    }
+
+    fn release(&mut self) {
+        self.queued.fetch_sub(self.held, Ordering::AcqRel);
+        self.total.fetch_sub(self.held, Ordering::AcqRel);
+        self.held = 0;
+    }
+
+    /// Writes until the queue is closed and empty; every write must make progress
+    /// within the timeout.
+    async fn pump<W: AsyncWrite + Unpin>(
+        &mut self,
+        wr: &mut W,
+        rx: &mut mpsc::UnboundedReceiver<Bytes>,
+    ) -> WriterEnd {
+        let mut batch = BytesMut::new();
+        while let Some(first) = rx.recv().await {
+            self.held += first.len();
+            // Gather what else is queued; a lone message is written without a copy.
+            let mut next = rx.try_recv().ok();
+            let ok = if next.is_none() {
+                write_all(wr, &first, self.timeout).await
+            } else {
+                batch.clear();
+                batch.extend_from_slice(&first);
+                while let Some(b) = next.take() {
+                    self.held += b.len();
+                    batch.extend_from_slice(&b);
+                    if batch.len() < WRITE_BATCH {
+                        next = rx.try_recv().ok();
+                    }
+                }
+                write_all(wr, &batch, self.timeout).await
+            };
+            if !ok {
+                return WriterEnd::Failed;
+            }
+            self.release();
+            match tokio::time::timeout(self.timeout, wr.flush()).await {
+                Ok(Ok(())) => {}
+                _ => return WriterEnd::Failed,
+            }
+        }
+        let _ = tokio::time::timeout(self.timeout, wr.shutdown()).await;
+        WriterEnd::Done
+    }
+}
+
+/// Writes all of `data`; false when a write fails or makes no progress for `timeout`.
+async fn write_all<W: AsyncWrite + Unpin>(wr: &mut W, mut data: &[u8], timeout: Duration) -> bool {
+    while !data.is_empty() {
+        match tokio::time::timeout(timeout, wr.write(data)).await {
+            Ok(Ok(n)) if n > 0 => data = &data[n..],
+            _ => return false,
         }
     }
-    let _ = wr.shutdown().await;
+    true
+}
+
+/// Socket options of every TCP connection of a node.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct SocketOptions {
+    /// TCP_USER_TIMEOUT (Linux): sent data unacknowledged this long resets the connection.
+    pub(crate) user_timeout: Duration,
+    /// TCP keepalive idle time (probes follow at a third of it).
+    pub(crate) keepalive: Option<Duration>,
+}
+
+/// Sets TCP_NODELAY, keepalive and (on Linux) TCP_USER_TIMEOUT.
+pub(crate) fn tune(stream: &TcpStream, opts: SocketOptions) {
+    let _ = stream.set_nodelay(true);
+    let sock = socket2::SockRef::from(stream);
+    if let Some(idle) = opts.keepalive {
+        let ka = socket2::TcpKeepalive::new()
+            .with_time(idle)
+            .with_interval((idle / 3).max(Duration::from_secs(1)));
+        let _ = sock.set_tcp_keepalive(&ka);
+    }
+    #[cfg(any(target_os = "linux", target_os = "android", target_os = "fuchsia"))]
+    if !opts.user_timeout.is_zero() {
+        let _ = sock.set_tcp_user_timeout(Some(opts.user_timeout));
+    }
 }
 
 /// Connects over TCP (IPv4 or IPv6) with a time limit.
 pub(crate) async fn connect(
     addr: SocketAddr,
-    timeout: std::time::Duration,
+    timeout: Duration,
+    opts: SocketOptions,
 ) -> std::io::Result<TcpStream> {
     let s = tokio::time::timeout(timeout, TcpStream::connect(addr))
         .await
         .map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, "connect timed out"))??;
-    let _ = s.set_nodelay(true);
+    tune(&s, opts);
     Ok(s)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn opts(queue_bytes: usize, write_timeout: Duration, total: Arc<AtomicUsize>) -> ConnOptions {
+        ConnOptions {
+            limits: Limits::default(),
+            local: Arc::new(Capabilities::default()),
+            queue_bytes,
+            queued_total: total,
+            write_timeout,
+            message_timeout: Duration::from_secs(30),
+            identity: None,
+        }
+    }
+
+    /// A peer that never reads: its end of a small in-memory pipe is kept and ignored.
+    fn stalled() -> (
+        (
+            tokio::io::ReadHalf<tokio::io::DuplexStream>,
+            tokio::io::WriteHalf<tokio::io::DuplexStream>,
+        ),
+        tokio::io::DuplexStream,
+    ) {
+        let (ours, theirs) = tokio::io::duplex(256);
+        (tokio::io::split(ours), theirs)
+    }
+
+    async fn settle(total: &AtomicUsize) {
+        for _ in 0..200 {
+            if total.load(Ordering::Acquire) == 0 {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+
+    #[tokio::test]
+    async fn queue_is_bounded_in_bytes_and_kill_frees_it() {
+        let total = Arc::new(AtomicUsize::new(0));
+        let (halves, _peer) = stalled();
+        let (tx, _rx) = mpsc::channel::<ConnEvent>(8);
+        let conn = spawn_connection(
+            ConnId(1),
+            halves,
+            BytesMut::new(),
+            opts(10_000, Duration::from_secs(60), total.clone()),
+            tx,
+            |_, e| e,
+            None,
+        );
+        let msg = Bytes::from(vec![0u8; 1000]);
+        let mut sent = 0;
+        let full = loop {
+            match conn.queue.try_send(msg.clone()) {
+                Ok(()) => sent += 1,
+                Err(e) => break e,
+            }
+            assert!(sent < 100, "never full");
+        };
+        assert_eq!(full, QueueError::Full);
+        assert!(conn.queue.queued() <= 10_000);
+        assert!(total.load(Ordering::Acquire) <= 10_000);
+        let queue = conn.queue.clone();
+        conn.kill();
+        settle(&total).await;
+        assert_eq!(total.load(Ordering::Acquire), 0);
+        assert_eq!(queue.try_send(msg), Err(QueueError::Closed));
+    }
+
+    #[tokio::test]
+    async fn write_without_progress_closes_the_connection() {
+        let total = Arc::new(AtomicUsize::new(0));
+        let (halves, _peer) = stalled();
+        let (tx, mut rx) = mpsc::channel::<ConnEvent>(8);
+        let conn = spawn_connection(
+            ConnId(1),
+            halves,
+            BytesMut::new(),
+            opts(1 << 20, Duration::from_millis(100), total.clone()),
+            tx,
+            |_, e| e,
+            None,
+        );
+        conn.queue.try_send(Bytes::from(vec![0u8; 4096])).unwrap();
+        let ev = tokio::time::timeout(Duration::from_secs(5), rx.recv())
+            .await
+            .expect("closed in time");
+        assert!(matches!(ev, Some(ConnEvent::Closed)));
+        settle(&total).await;
+        assert_eq!(total.load(Ordering::Acquire), 0);
+        assert_eq!(
+            conn.queue.try_send(Bytes::from_static(b"x")),
+            Err(QueueError::Closed)
+        );
+    }
+
+    #[tokio::test]
+    async fn a_dripped_message_times_out() {
+        let (mut ours, mut theirs) = tokio::io::duplex(1024);
+        let caps = Capabilities::default();
+        let drip = tokio::spawn(async move {
+            // A header announcing 64 bytes, then one byte at a time.
+            let mut h = vec![1u8, 0, 0, 64, 0x80, 0, 1, 16, 0, 0, 0, 0];
+            h.extend_from_slice(&[0; 8]);
+            theirs.write_all(&h).await.unwrap();
+            for _ in 0..40 {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+                if theirs.write_all(&[0]).await.is_err() {
+                    return;
+                }
+            }
+        });
+        let mut buf = BytesMut::new();
+        let started = Instant::now();
+        let r = read_message(
+            &mut ours,
+            &mut buf,
+            &Limits::default(),
+            &caps,
+            None,
+            Some(Duration::from_millis(200)),
+        )
+        .await;
+        assert!(matches!(r, Err(ReadError::TimedOut)), "{r:?}");
+        assert!(started.elapsed() < Duration::from_millis(700));
+        drip.abort();
+    }
+
+    #[cfg(target_os = "linux")]
+    #[tokio::test]
+    async fn sockets_get_user_timeout_and_keepalive() {
+        let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let opts = SocketOptions {
+            user_timeout: Duration::from_secs(7),
+            keepalive: Some(Duration::from_secs(21)),
+        };
+        let s = connect(l.local_addr().unwrap(), Duration::from_secs(5), opts)
+            .await
+            .unwrap();
+        let sock = socket2::SockRef::from(&s);
+        assert_eq!(
+            sock.tcp_user_timeout().unwrap(),
+            Some(Duration::from_secs(7))
+        );
+        assert!(sock.keepalive().unwrap());
+        assert_eq!(sock.tcp_keepalive_time().unwrap(), Duration::from_secs(21));
+        assert!(s.nodelay().unwrap());
+    }
 }
