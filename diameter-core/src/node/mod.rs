@@ -14,6 +14,15 @@
 //! listener. Their labels are bounded whatever peers send (see
 //! [`NodeBuilder::metrics_commands`]).
 //!
+//! Bounds against hostile peers (all in [`NodeLimits`] and [`Limits`], see their
+//! defaults): connection slots in all, per source address and reserved for configured
+//! peers; a CER timeout; a message timeout against slow drips; a write queue bounded in
+//! bytes and a write timeout, after which the connection is reset and freed; a cap on
+//! AVPs per message and per repeated member (5009); answers above the maximum message
+//! size replaced by 5012; a duplicate cache bounded in entries and bytes; and a DPR (ours
+//! or the peer's) that lets answers in flight go out first, within a drain timeout.
+//! [`Node::resource_usage`] shows what is held.
+//!
 //! Tracing: each peer task runs in a `peer` span (`host`); each received request is
 //! handled in a `request` span and each sent request lives in a `request` span, both with
 //! `hop_by_hop`, `end_to_end`, `application` and `command` fields (debug level).
