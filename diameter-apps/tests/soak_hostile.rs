@@ -544,8 +544,10 @@ fn hostile_peers_together_leave_the_server_bounded_and_the_money_exact() {
             balance >= 0 && reserved >= 0,
             "account {id}: {balance} / {reserved}"
         );
+        // Every account here was auto-provisioned with 1,000,000,000 (no ledger entry).
         assert_eq!(
-            balance, ledger,
+            balance,
+            1_000_000_000 + ledger,
             "account {id}: balance {balance}, ledger {ledger}"
         );
     }
