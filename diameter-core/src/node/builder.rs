@@ -312,7 +312,8 @@ impl NodeBuilder {
             self.peers
                 .iter()
                 .map(|p| p.addr.ip())
-                .chain(self.reserved_sources.iter().copied()),
+                .chain(self.reserved_sources.iter().copied())
+                .chain(self.accept.reserved_sources()),
         ));
         let inner = Arc::new(Inner {
             sessions: Mutex::new(SessionIds::new(self.caps.origin_host.clone(), clock)),

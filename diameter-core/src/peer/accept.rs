@@ -102,6 +102,12 @@ impl SourceNet {
         (prefix <= max).then_some(SourceNet { addr, prefix })
     }
 
+    /// The address, when the network is a single address (a /32 or /128).
+    pub fn single_address(&self) -> Option<IpAddr> {
+        let max = if self.addr.is_ipv4() { 32 } else { 128 };
+        (self.prefix == max).then_some(self.addr)
+    }
+
     /// Whether `ip` is in the network.
     pub fn contains(&self, ip: IpAddr) -> bool {
         match (self.addr, ip.to_canonical()) {
@@ -217,6 +223,18 @@ impl AcceptPolicy {
                     Admission::Refused("peer not in the allow-list")
                 }
             }
+        }
+    }
+
+    /// The single source addresses the allow-list binds peers to: connections from them
+    /// may use the slots reserved for configured peers.
+    pub fn reserved_sources(&self) -> Vec<IpAddr> {
+        match self {
+            AcceptPolicy::AllowList(peers) => peers
+                .iter()
+                .filter_map(|p| p.source.as_ref()?.single_address())
+                .collect(),
+            _ => Vec::new(),
         }
     }
 
@@ -340,6 +358,20 @@ mod tests {
 
     fn ip(s: &str) -> IpAddr {
         s.parse().unwrap()
+    }
+
+    #[test]
+    fn single_address_sources_are_reserved() {
+        let net = |s: &str| s.parse::<SourceNet>().unwrap();
+        let policy = AcceptPolicy::AllowList(vec![
+            AllowedPeer::new("a").from_source(net("10.0.0.7")),
+            AllowedPeer::new("b").from_source(net("10.0.0.0/24")),
+            AllowedPeer::new("c").from_source(net("2001:db8::1/128")),
+            AllowedPeer::new("d"),
+        ]);
+        let want: Vec<IpAddr> = vec!["10.0.0.7".parse().unwrap(), "2001:db8::1".parse().unwrap()];
+        assert_eq!(policy.reserved_sources(), want);
+        assert!(AcceptPolicy::LoopbackOnly.reserved_sources().is_empty());
     }
 
     #[test]
