@@ -16,11 +16,11 @@
 //! two gauges are refreshed from the store ([`crate::ocs::store::Store::totals`]) by the
 //! server every [`REFRESH`].
 
+use crate::ocs::store::Account;
 use crate::ocs::store::{
     AccountId, Batch, BatchOutcome, ExpiredSession, LedgerTotals, NewAccount, Store, StoreError,
     StoreTotals, SubscriberId,
 };
-use crate::ocs::store::Account;
 use diameter::dict::dcca_rfc4006::CcRequestType;
 use prometheus_client::{
     encoding::{EncodeLabelSet, EncodeMetric, MetricEncoder, NoLabelSet},

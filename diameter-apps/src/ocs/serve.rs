@@ -263,7 +263,10 @@ pub async fn start(opts: ServeOptions) -> Result<OcsHandle, Error> {
 
 /// The node's metrics endpoint, labelling the dictionaries' Result-Codes (4012
 /// CREDIT_LIMIT_REACHED, ...).
-fn with_metrics(builder: diameter_core::node::NodeBuilder, addr: SocketAddr) -> diameter_core::node::NodeBuilder {
+fn with_metrics(
+    builder: diameter_core::node::NodeBuilder,
+    addr: SocketAddr,
+) -> diameter_core::node::NodeBuilder {
     builder.metrics(addr).metrics_result_codes(
         diameter::dict::DICTIONARY
             .result_codes

@@ -344,7 +344,10 @@ impl NodeBuilder {
             e2e: Mutex::new(EndToEndIds::new(clock)),
             rr: AtomicUsize::new(0),
             local_addrs,
-            metrics: Arc::new(super::metrics::Metrics::new(labelling, self.metrics_registrars)),
+            metrics: Arc::new(super::metrics::Metrics::new(
+                labelling,
+                self.metrics_registrars,
+            )),
             metrics_addr,
             #[cfg(feature = "tls")]
             tls,

@@ -164,10 +164,8 @@ impl TempDir {
         let nanos = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.subsec_nanos());
-        let dir = std::env::temp_dir().join(format!(
-            "diameter-bench-{}-{nanos}",
-            std::process::id()
-        ));
+        let dir =
+            std::env::temp_dir().join(format!("diameter-bench-{}-{nanos}", std::process::id()));
         std::fs::create_dir_all(&dir)
             .map_err(|e| CliError::failure(format!("cannot create {}: {e}", dir.display())))?;
         Ok(TempDir(dir))
@@ -205,14 +203,21 @@ fn ratio(a: Option<f64>, b: Option<f64>) -> Option<f64> {
 /// Runs `diameter bench --compare`.
 pub fn run(args: &BenchArgs, rt: &tokio::runtime::Runtime) -> CliResult {
     let dir = TempDir::new()?;
-    let store = args.compare_store.clone().unwrap_or_else(|| {
-        format!("sqlite://{}", dir.0.join("ocs.db").display())
-    });
+    let store = args
+        .compare_store
+        .clone()
+        .unwrap_or_else(|| format!("sqlite://{}", dir.0.join("ocs.db").display()));
     let realm = ["--origin-realm".to_owned(), args.origin_realm.clone()];
     let mut runs = Vec::new();
     {
         let server = Server::start(&[&realm[..], &["--stateless".to_owned()]].concat())?;
-        runs.push(measure(rt, args, "stateless", &server, run_rate(args.rate))?);
+        runs.push(measure(
+            rt,
+            args,
+            "stateless",
+            &server,
+            run_rate(args.rate),
+        )?);
     }
     {
         let ocs_args = [
@@ -248,10 +253,7 @@ pub fn run(args: &BenchArgs, rt: &tokio::runtime::Runtime) -> CliResult {
         }
         println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
     } else {
-        print!(
-            "{}",
-            text(&runs, &machine, answers_ratio, cpu_ratio, args)
-        );
+        print!("{}", text(&runs, &machine, answers_ratio, cpu_ratio, args));
     }
     Ok(if runs.iter().all(|r| exit_status(&r.stats) == OK) {
         OK
@@ -282,7 +284,14 @@ fn text(
     let _ = writeln!(
         out,
         "  {:<14} {:>11} {:>10} {:>9} {:>9} {:>14} {:>14} {:>7}",
-        "run", "target/s", "answers/s", "p50 ms", "p99 ms", "server µs/ans", "client µs/ans", "failed"
+        "run",
+        "target/s",
+        "answers/s",
+        "p50 ms",
+        "p99 ms",
+        "server µs/ans",
+        "client µs/ans",
+        "failed"
     );
     for r in runs {
         let h = &r.stats.latency;
