@@ -36,7 +36,7 @@ pub struct NodeBuilder {
     metrics_applications: Vec<u32>,
     metrics_commands: Vec<u32>,
     metrics_result_codes: Vec<u32>,
-    metrics_registrars: Vec<Box<dyn FnOnce(&mut prometheus_client::registry::Registry) + Send>>,
+    metrics_registrars: Vec<super::metrics::Registrar>,
     reserved_sources: Vec<IpAddr>,
     #[cfg(feature = "tls")]
     tls: Option<crate::transport::tls::TlsConfig>,

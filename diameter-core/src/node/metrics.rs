@@ -236,6 +236,10 @@ impl EncodeMetric for Latency {
     }
 }
 
+/// Adds an application's metrics to the node's registry
+/// ([`super::NodeBuilder::metrics_registry`]).
+pub(crate) type Registrar = Box<dyn FnOnce(&mut Registry) + Send>;
+
 /// The metrics of one node.
 pub(crate) struct Metrics {
     registry: Registry,
@@ -261,10 +265,7 @@ impl Metrics {
     /// Metrics labelling these codes by number.
     /// `registrars` add the application's own metrics (see
     /// [`super::NodeBuilder::metrics_registry`]).
-    pub(crate) fn new(
-        labels: Labelling,
-        registrars: Vec<Box<dyn FnOnce(&mut Registry) + Send>>,
-    ) -> Self {
+    pub(crate) fn new(labels: Labelling, registrars: Vec<Registrar>) -> Self {
         let mut registry = Registry::default();
         let requests = Family::<RequestLabels, Counter>::default();
         let answers = Family::<AnswerLabels, Counter>::default();
