@@ -178,7 +178,8 @@ impl Drop for TempDir {
     }
 }
 
-/// The machine: processors and CPU model.
+/// The machine: processors, CPU model, and the load average when the comparison ended
+/// (other work on a shared machine shows there).
 fn machine() -> Json {
     let nproc = std::thread::available_parallelism().map_or(0, |n| n.get());
     let model = std::fs::read_to_string("/proc/cpuinfo")
@@ -190,7 +191,11 @@ fn machine() -> Json {
                 .map(|(_, m)| m.trim().to_owned())
         })
         .unwrap_or_else(|| "unknown".into());
-    json!({ "nproc": nproc, "cpu_model": model })
+    let load = std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .and_then(|t| t.split_whitespace().next().map(str::to_owned))
+        .and_then(|l| l.parse::<f64>().ok());
+    json!({ "nproc": nproc, "cpu_model": model, "loadavg_1m": load })
 }
 
 fn ratio(a: Option<f64>, b: Option<f64>) -> Option<f64> {
@@ -274,12 +279,13 @@ fn text(
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "{} x {} in flight, {:.0?} per run; {} CPU(s), {}",
+        "{} x {} in flight, {:.0?} per run; {} CPU(s), {}, load average {}",
         args.connections,
         args.outstanding,
         args.duration,
         machine["nproc"],
-        machine["cpu_model"].as_str().unwrap_or("unknown")
+        machine["cpu_model"].as_str().unwrap_or("unknown"),
+        machine["loadavg_1m"]
     );
     let _ = writeln!(
         out,
