@@ -26,6 +26,7 @@ Examples:
   diameter bench --connections 4 --outstanding 32 --duration 30s
   diameter bench --kind ccr-event --rate 2000 --count 100000
   diameter bench --kind uar --peer 127.0.0.1:3870 --duration 5s --json
+  diameter bench --compare -c 4 -o 32 --updates 2 -d 10s         # the OCS vs a stateless node
 
 The run stops at --duration or after --count requests, whichever comes first. Each
 connection is its own Diameter peer (bench-N.<realm>) with --outstanding requests in
