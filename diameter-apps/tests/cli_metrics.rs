@@ -155,6 +155,123 @@ fn serve_ocs_serves_metrics() {
     assert!(!body.contains("pgw.example.net"), "{body}");
 }
 
+/// The OCS's own series on the same endpoint: CCRs by type and Result-Code, one store
+/// commit per CCR, no store errors, and the gauges following the session.
+#[test]
+fn serve_ocs_serves_charging_metrics() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let tariffs = dir.path().join("tariffs.toml");
+    std::fs::write(&tariffs, TARIFFS).expect("tariffs");
+    let store = format!("sqlite://{}", dir.path().join("ocs.db").display());
+    let (_ocs, lines) = spawn_lines(
+        &[
+            "serve",
+            "ocs",
+            "--listen",
+            "127.0.0.1:0",
+            "--metrics",
+            "127.0.0.1:0",
+            "--origin-host",
+            "ocs.example.net",
+            "--origin-realm",
+            "example.net",
+            "--store",
+            &store,
+            "--auto-provision",
+            "100000",
+            "--tariffs",
+            tariffs.to_str().expect("path"),
+        ],
+        2,
+    );
+    let addr = lines[0].trim().rsplit(' ').next().expect("addr").to_owned();
+    let metrics = metrics_addr(&lines[1]);
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let client = rt.block_on(async {
+        let node = Node::builder()
+            .origin_host("pgw.example.net")
+            .origin_realm("example.net")
+            .auth_application(4)
+            .peer(PeerConfig::new(
+                "ocs.example.net",
+                addr.parse().expect("addr"),
+            ))
+            .build()
+            .await
+            .expect("client");
+        assert!(
+            node.wait_peer("ocs.example.net", Duration::from_secs(10))
+                .await
+        );
+        node
+    });
+    // Waits until every line is in a scrape (the gauges refresh every second).
+    let wait_for = |want: &[&str]| {
+        let end = std::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            let body = scrape(&metrics).1;
+            let missing: Vec<&&str> = want
+                .iter()
+                .filter(|w| !body.lines().any(|l| l == **w))
+                .collect();
+            if missing.is_empty() {
+                return;
+            }
+            assert!(
+                std::time::Instant::now() < end,
+                "{missing:?} missing in\n{body}"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    };
+
+    // CCR-I: the default quota, 5,000,000 octets, is 5 blocks at 10: 50 reserved.
+    let sid = client.new_session_id();
+    let mut i = base(&sid, CcRequestType::InitialRequest, 0, GY);
+    i.subscription_id = vec![msisdn("491700000002")];
+    i.multiple_services_credit_control = vec![data_mscc(100, Some(0), None)];
+    let cca: Cca = rt.block_on(client.send(&i, 4)).expect("CCA");
+    assert_eq!(cca.result_code, 2001);
+    wait_for(&[
+        "ocs_ccr_total{type=\"initial\",result_code=\"2001\"} 1",
+        "ocs_store_batch_size_count 1",
+        "ocs_store_batch_size_sum 1.0",
+        "ocs_store_batch_size_bucket{le=\"1.0\"} 1",
+        "ocs_store_commit_duration_seconds_count 1",
+        "ocs_store_errors_total{kind=\"temporary\"} 0",
+        "ocs_store_errors_total{kind=\"permanent\"} 0",
+        "ocs_open_sessions 1",
+        "ocs_reserved_amount 50",
+    ]);
+
+    // CCR-T with 1,000,000 octets used: the session and its reservation are gone.
+    let mut t = base(&sid, CcRequestType::TerminationRequest, 1, GY);
+    t.subscription_id = vec![msisdn("491700000002")];
+    t.multiple_services_credit_control = vec![data_mscc(100, None, Some(1_000_000))];
+    let cca: Cca = rt.block_on(client.send(&t, 4)).expect("CCA");
+    assert_eq!(cca.result_code, 2001);
+    wait_for(&[
+        "ocs_ccr_total{type=\"initial\",result_code=\"2001\"} 1",
+        "ocs_ccr_total{type=\"termination\",result_code=\"2001\"} 1",
+        "ocs_store_batch_size_count 2",
+        "ocs_store_commit_duration_seconds_count 2",
+        "ocs_open_sessions 0",
+        "ocs_reserved_amount 0",
+    ]);
+    // And the node's own series are still there, on the one endpoint.
+    let body = scrape(&metrics).1;
+    assert!(
+        body.lines().any(|l| l
+            == "diameter_answers_total{direction=\"in\",command=\"272\",result_code=\"2001\"} 2"),
+        "{body}"
+    );
+    client.abort();
+}
+
 #[test]
 fn serve_sip_serves_metrics_and_the_key_is_read() {
     let dir = tempfile::tempdir().expect("tempdir");

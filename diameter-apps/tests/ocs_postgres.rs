@@ -150,3 +150,55 @@ fn two_ocs_nodes_share_accounts_without_overdraft() {
     // 120 sessions wanting 110 each exceed the 6000 available: some ran dry.
     assert!(total_debits > 0 && total_debits <= 6_000);
 }
+
+/// `Store::totals` (the OCS's gauges) on PostgreSQL: open sessions and reserved amount.
+#[test]
+fn pg_store_totals_count_sessions_and_reservations() {
+    use diameter_apps::ocs::store::StoreTotals;
+    let Some(pg) = ocs_common::PgCluster::start() else {
+        return;
+    };
+    let store = PgStore::connect(&pg.url, 1).unwrap();
+    let id = store
+        .add_account(&NewAccount::new(
+            vec![SubscriberId::new(IdKind::E164, "2")],
+            1_000,
+            978,
+        ))
+        .unwrap();
+    for (s, want) in [("a", 300), ("b", 50)] {
+        let mut bt = Batch::new(id, Some(s.into()));
+        bt.ops = vec![
+            Op::OpenSession { expires_at: 1 },
+            Op::Reserve {
+                rating_group: Some(1),
+                want,
+                block: 10,
+            },
+        ];
+        store.apply(&bt, 0).unwrap();
+    }
+    assert_eq!(
+        store.totals().unwrap(),
+        StoreTotals {
+            open_sessions: 2,
+            reserved: 350
+        }
+    );
+    let mut bt = Batch::new(id, Some("a".into()));
+    bt.ops = vec![
+        Op::Settle {
+            rating_group: Some(1),
+            used_cost: 100,
+        },
+        Op::CloseSession,
+    ];
+    store.apply(&bt, 0).unwrap();
+    assert_eq!(
+        store.totals().unwrap(),
+        StoreTotals {
+            open_sessions: 1,
+            reserved: 50
+        }
+    );
+}

@@ -7,9 +7,10 @@
 //! - [`serve()`]: the OCS on the Diameter transport (`diameter serve ocs`).
 
 pub mod client;
+pub mod metrics;
 pub mod rating;
 pub mod serve;
 pub mod server;
 pub mod store;
 
-pub use self::serve::{serve, start, Error, OcsHandle, ServeOptions};
+pub use self::serve::{serve, start, start_stateless, Error, OcsHandle, ServeOptions};

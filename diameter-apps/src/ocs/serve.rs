@@ -12,11 +12,14 @@
 //! [`ServeOptions::answer_timeout`], or fails temporarily, is answered 3004
 //! DIAMETER_TOO_BUSY with the E bit, so that the client fails over.
 
+use super::metrics::{MeteredStore, OcsMetrics};
 use super::rating::{RatingConfigError, Tariffs};
 use super::server::{ChargingServer, ServerConfig, CREDIT_CONTROL_APPLICATION_ID};
 use super::store::{self, PgOptions, StoreError};
 use diameter::dict::base_rfc6733::{result_code as base_rc, Asa, Raa};
-use diameter::dict::dcca_rfc4006::{Cca, Ccr};
+use diameter::dict::dcca_rfc4006::{
+    Cca, Ccr, GrantedServiceUnit, MultipleServicesCreditControl, RequestedServiceUnit,
+};
 use diameter_core::node::{Handler, HandlerFuture, Node, PeerConfig, RequestError, TlsConfig};
 use diameter_core::peer::AcceptPolicy;
 use diameter_core::{Command, CommandFlags, RawMessage};
@@ -126,7 +129,10 @@ pub struct OcsHandle {
     pub node: Node,
     /// The charging server behind it.
     pub server: Arc<ChargingServer>,
-    sweeper: tokio::task::JoinHandle<()>,
+    /// The OCS's own metrics, when [`ServeOptions::metrics`] is set.
+    pub metrics: Option<Arc<OcsMetrics>>,
+    /// The Tcc sweep and the metrics' gauge refresh.
+    tasks: Vec<tokio::task::JoinHandle<()>>,
 }
 
 impl OcsHandle {
@@ -157,7 +163,9 @@ impl OcsHandle {
 
     /// Stops the node and the Tcc sweep.
     pub async fn stop(self) {
-        self.sweeper.abort();
+        for t in &self.tasks {
+            t.abort();
+        }
         self.node
             .stop(diameter_core::base::DisconnectCause::Rebooting)
             .await;
@@ -187,6 +195,12 @@ pub async fn start(opts: ServeOptions) -> Result<OcsHandle, Error> {
         Ok(store)
     })
     .await?;
+    // With an endpoint, the store's commits and failures are recorded.
+    let metrics = opts.metrics.map(|_| Arc::new(OcsMetrics::new()));
+    let store: Arc<dyn store::Store> = match &metrics {
+        Some(m) => Arc::new(MeteredStore::new(store, m.clone())),
+        None => store,
+    };
     let tariffs = match &opts.tariffs_file {
         Some(path) => Tariffs::load(path)?,
         None => opts.tariffs.clone(),
@@ -218,6 +232,7 @@ pub async fn start(opts: ServeOptions) -> Result<OcsHandle, Error> {
             CcrHandler {
                 server: server.clone(),
                 timeout: opts.answer_timeout,
+                metrics: metrics.clone(),
             },
         );
     for peer in opts.peers {
@@ -227,23 +242,140 @@ pub async fn start(opts: ServeOptions) -> Result<OcsHandle, Error> {
     if let Some(tls) = opts.tls {
         builder = builder.tls(tls);
     }
-    if let Some(m) = opts.metrics {
-        // Label the dictionaries' Result-Codes (4012 CREDIT_LIMIT_REACHED, ...).
-        builder = builder.metrics(m).metrics_result_codes(
-            diameter::dict::DICTIONARY
-                .result_codes
-                .iter()
-                .map(|r| r.value),
-        );
+    if let (Some(addr), Some(m)) = (opts.metrics, &metrics) {
+        builder = with_metrics(builder, addr);
+        let m = m.clone();
+        builder = builder.metrics_registry(move |r| m.register(r));
     }
     let node = builder.build().await?;
-    let sweeper = tokio::spawn(sweep(server.clone(), opts.tcc));
+    let mut tasks = vec![tokio::spawn(sweep(server.clone(), opts.tcc))];
+    if let Some(m) = &metrics {
+        tasks.push(tokio::spawn(refresh_gauges(server.clone(), m.clone())));
+    }
     tracing::info!(addrs = ?node.local_addrs(), store = %opts.store, "ocs: serving");
     Ok(OcsHandle {
         node,
         server,
-        sweeper,
+        metrics,
+        tasks,
     })
+}
+
+/// The node's metrics endpoint, labelling the dictionaries' Result-Codes (4012
+/// CREDIT_LIMIT_REACHED, ...).
+fn with_metrics(
+    builder: diameter_core::node::NodeBuilder,
+    addr: SocketAddr,
+) -> diameter_core::node::NodeBuilder {
+    builder.metrics(addr).metrics_result_codes(
+        diameter::dict::DICTIONARY
+            .result_codes
+            .iter()
+            .map(|r| r.value),
+    )
+}
+
+/// Starts a node that answers CCRs like the OCS but without charging: every CCR is
+/// decoded and answered 2001 with, per Multiple-Services-Credit-Control, the requested
+/// units granted, and nothing is stored. The baseline of the OCS's benchmark (`diameter
+/// serve ocs --stateless`, `diameter bench --compare`): the same node, transport and
+/// codec, no charging path. Uses the node settings of `opts` (listen, identity, peers,
+/// admission, TLS, metrics) and ignores the store and tariffs.
+pub async fn start_stateless(opts: ServeOptions) -> Result<Node, Error> {
+    let mut builder = Node::builder()
+        .origin_host(opts.origin_host.clone())
+        .origin_realm(opts.origin_realm.clone())
+        .product_name("diameter-rs ocs (stateless)")
+        .auth_application(CREDIT_CONTROL_APPLICATION_ID)
+        .listen(opts.listen)
+        .handler(
+            CREDIT_CONTROL_APPLICATION_ID,
+            <Ccr as Command>::CODE,
+            StatelessHandler {
+                origin_host: opts.origin_host.clone(),
+                origin_realm: opts.origin_realm.clone(),
+            },
+        );
+    for peer in opts.peers {
+        builder = builder.peer(peer);
+    }
+    builder = builder.accept_policy(opts.accept);
+    if let Some(tls) = opts.tls {
+        builder = builder.tls(tls);
+    }
+    if let Some(addr) = opts.metrics {
+        builder = with_metrics(builder, addr);
+    }
+    let node = builder.build().await?;
+    tracing::info!(addrs = ?node.local_addrs(), "ocs: serving statelessly (no charging)");
+    Ok(node)
+}
+
+/// The handler of [`start_stateless`].
+struct StatelessHandler {
+    origin_host: String,
+    origin_realm: String,
+}
+
+fn granted(r: &RequestedServiceUnit) -> Box<GrantedServiceUnit> {
+    Box::new(GrantedServiceUnit {
+        cc_time: r.cc_time,
+        cc_total_octets: r.cc_total_octets,
+        cc_input_octets: r.cc_input_octets,
+        cc_output_octets: r.cc_output_octets,
+        cc_service_specific_units: r.cc_service_specific_units,
+        ..Default::default()
+    })
+}
+
+impl Handler for StatelessHandler {
+    fn call(&self, request: RawMessage) -> HandlerFuture {
+        let h = request.header;
+        let result = match Ccr::decode(&request) {
+            Ok(ccr) => {
+                let cca = Cca {
+                    session_id: ccr.session_id,
+                    result_code: base_rc::DIAMETER_SUCCESS,
+                    origin_host: self.origin_host.as_str().into(),
+                    origin_realm: self.origin_realm.as_str().into(),
+                    auth_application_id: CREDIT_CONTROL_APPLICATION_ID,
+                    cc_request_type: ccr.cc_request_type,
+                    cc_request_number: ccr.cc_request_number,
+                    cc_sub_session_id: ccr.cc_sub_session_id,
+                    granted_service_unit: ccr.requested_service_unit.as_deref().map(granted),
+                    multiple_services_credit_control: ccr
+                        .multiple_services_credit_control
+                        .iter()
+                        .map(|m| MultipleServicesCreditControl {
+                            rating_group: m.rating_group,
+                            service_identifier: m.service_identifier.clone(),
+                            result_code: Some(base_rc::DIAMETER_SUCCESS),
+                            granted_service_unit: m.requested_service_unit.as_deref().map(granted),
+                            ..Default::default()
+                        })
+                        .collect(),
+                    ..Default::default()
+                };
+                Ok(cca.to_message(h.application_id, h.hop_by_hop, h.end_to_end))
+            }
+            Err(e) => Err(e.echoing(Ccr::ANSWER_ECHO)),
+        };
+        Box::pin(async move { result })
+    }
+}
+
+/// Refreshes the open-sessions and reserved-amount gauges from the store every
+/// [`super::metrics::REFRESH`].
+async fn refresh_gauges(server: Arc<ChargingServer>, metrics: Arc<OcsMetrics>) {
+    let mut tick = tokio::time::interval(super::metrics::REFRESH);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        let s = server.clone();
+        if let Ok(Ok(t)) = tokio::task::spawn_blocking(move || s.store().totals()).await {
+            metrics.totals(t);
+        }
+    }
 }
 
 /// Runs the OCS until Ctrl-C.
@@ -259,6 +391,7 @@ pub async fn serve(opts: ServeOptions) -> Result<(), Error> {
 struct CcrHandler {
     server: Arc<ChargingServer>,
     timeout: Duration,
+    metrics: Option<Arc<OcsMetrics>>,
 }
 
 impl Handler for CcrHandler {
@@ -272,12 +405,16 @@ impl Handler for CcrHandler {
             }
         };
         let (server, timeout) = (self.server.clone(), self.timeout);
+        let metrics = self.metrics.clone();
         Box::pin(async move {
             // The identity of the admitted peer connection; no identity, no rights.
             let peer = diameter_core::node::request_peer()
                 .map(|p| p.to_string())
                 .unwrap_or_default();
             let cca = answer(server, ccr, peer, timeout).await;
+            if let Some(m) = &metrics {
+                m.ccr(cca.cc_request_type, cca.result_code);
+            }
             let mut msg = cca.to_message(h.application_id, h.hop_by_hop, h.end_to_end);
             if diameter_core::result_code::is_protocol_error(cca.result_code) {
                 msg.header.flags |= CommandFlags::ERROR;

@@ -36,6 +36,7 @@ pub struct NodeBuilder {
     metrics_applications: Vec<u32>,
     metrics_commands: Vec<u32>,
     metrics_result_codes: Vec<u32>,
+    metrics_registrars: Vec<super::metrics::Registrar>,
     reserved_sources: Vec<IpAddr>,
     #[cfg(feature = "tls")]
     tls: Option<crate::transport::tls::TlsConfig>,
@@ -181,6 +182,17 @@ impl NodeBuilder {
     /// (RFC 6733 §7.1); others are counted under their class (`4xxx`, ...).
     pub fn metrics_result_codes(mut self, codes: impl IntoIterator<Item = u32>) -> Self {
         self.metrics_result_codes.extend(codes);
+        self
+    }
+    /// Registers an application's own metrics into the node's registry, so that one
+    /// endpoint ([`NodeBuilder::metrics`], [`Node::metrics_text`]) serves both. `register`
+    /// runs once, when the node is built; the metrics it registers are handles (atomic
+    /// counters, gauges) that the application keeps and updates without the node.
+    pub fn metrics_registry(
+        mut self,
+        register: impl FnOnce(&mut prometheus_client::registry::Registry) + Send + 'static,
+    ) -> Self {
+        self.metrics_registrars.push(Box::new(register));
         self
     }
     /// TLS for every connection of the node (RFC 6733 §13, TLS from the first byte):
@@ -333,7 +345,10 @@ impl NodeBuilder {
             e2e: Mutex::new(EndToEndIds::new(clock)),
             rr: AtomicUsize::new(0),
             local_addrs,
-            metrics: Arc::new(super::metrics::Metrics::new(labelling)),
+            metrics: Arc::new(super::metrics::Metrics::new(
+                labelling,
+                self.metrics_registrars,
+            )),
             metrics_addr,
             #[cfg(feature = "tls")]
             tls,

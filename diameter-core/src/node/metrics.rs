@@ -236,6 +236,10 @@ impl EncodeMetric for Latency {
     }
 }
 
+/// Adds an application's metrics to the node's registry
+/// ([`super::NodeBuilder::metrics_registry`]).
+pub(crate) type Registrar = Box<dyn FnOnce(&mut Registry) + Send>;
+
 /// The metrics of one node.
 pub(crate) struct Metrics {
     registry: Registry,
@@ -259,7 +263,9 @@ fn slots<T>(n: usize) -> Box<[OnceLock<T>]> {
 
 impl Metrics {
     /// Metrics labelling these codes by number.
-    pub(crate) fn new(labels: Labelling) -> Self {
+    /// `registrars` add the application's own metrics (see
+    /// [`super::NodeBuilder::metrics_registry`]).
+    pub(crate) fn new(labels: Labelling, registrars: Vec<Registrar>) -> Self {
         let mut registry = Registry::default();
         let requests = Family::<RequestLabels, Counter>::default();
         let answers = Family::<AnswerLabels, Counter>::default();
@@ -291,6 +297,9 @@ impl Metrics {
             "Whether the peer is open and available",
             peer_up.clone(),
         );
+        for register in registrars {
+            register(&mut registry);
+        }
         let apps = labels.applications.len() + 1;
         let cmds = labels.commands.len() + 1;
         let rcs = labels.result_codes.len() + RC_EXTRA;
@@ -503,7 +512,7 @@ mod tests {
 
     #[test]
     fn latency_buckets_and_sum() {
-        let m = Metrics::new(Labelling::new([], [], []));
+        let m = Metrics::new(Labelling::new([], [], []), Vec::new());
         m.answer(
             Direction::Out,
             280,

@@ -1,5 +1,6 @@
 //! `diameter bench`: a bounded load generator with live progress and a latency report.
 
+pub mod compare;
 pub mod stats;
 pub mod template;
 
@@ -25,6 +26,7 @@ Examples:
   diameter bench --connections 4 --outstanding 32 --duration 30s
   diameter bench --kind ccr-event --rate 2000 --count 100000
   diameter bench --kind uar --peer 127.0.0.1:3870 --duration 5s --json
+  diameter bench --compare -c 4 -o 32 --updates 2 -d 10s         # the OCS vs a stateless node
 
 The run stops at --duration or after --count requests, whichever comes first. Each
 connection is its own Diameter peer (bench-N.<realm>) with --outstanding requests in
@@ -78,6 +80,15 @@ pub struct BenchArgs {
     /// Print the report as JSON.
     #[arg(long)]
     pub json: bool,
+    /// Compare the OCS with a stateless node: start `diameter serve ocs --stateless` and
+    /// `diameter serve ocs` (embedded SQLite in a temporary directory, durable) in turn on
+    /// 127.0.0.1, run this load against each, then the OCS at half its measured rate;
+    /// report answers/s, latency, server CPU per answer and the ratios (--peer is ignored).
+    #[arg(long)]
+    pub compare: bool,
+    /// With --compare: the OCS's store URL [default: sqlite:// in a temporary directory].
+    #[arg(long, value_name = "URL", requires = "compare")]
+    pub compare_store: Option<String>,
 }
 
 /// Shared state of a run.
@@ -130,10 +141,43 @@ pub fn run(args: &BenchArgs) -> CliResult {
         .enable_all()
         .build()
         .map_err(|e| CliError::failure(format!("cannot start the runtime: {e}")))?;
+    if args.compare {
+        return compare::run(args, &rt);
+    }
     rt.block_on(bench(args))
 }
 
 async fn bench(args: &BenchArgs) -> CliResult {
+    let (stats, info) = load(args, &args.peer, run_rate(args.rate)).await?;
+    if args.json {
+        let v = stats::to_json(&stats, &info);
+        println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
+    } else {
+        print!("{}", stats::to_text(&stats, &info));
+    }
+    Ok(exit_status(&stats))
+}
+
+/// The exit status of a run: 1 on timeouts, errors or no answer at all.
+fn exit_status(stats: &Stats) -> u8 {
+    if stats.timeouts > 0 || stats.errors > 0 || stats.answered() == 0 {
+        FAILURE
+    } else {
+        OK
+    }
+}
+
+/// `--rate` as the run's target rate (0: none).
+fn run_rate(rate: f64) -> Option<f64> {
+    (rate > 0.0).then_some(rate)
+}
+
+/// Connects, runs the load against `peer` at `rate`, and returns what was seen.
+async fn load(
+    args: &BenchArgs,
+    peer: &str,
+    rate: Option<f64>,
+) -> Result<(Stats, RunInfo), CliError> {
     let realm = args
         .destination_realm
         .clone()
@@ -148,7 +192,7 @@ async fn bench(args: &BenchArgs) -> CliResult {
     let mut clients = Vec::new();
     for c in 0..args.connections {
         let client = Client::connect(&ClientOptions {
-            peer: args.peer.clone(),
+            peer: peer.to_owned(),
             origin_host: format!("bench-{c}.{}", args.origin_realm),
             origin_realm: args.origin_realm.clone(),
             applications: vec![(templates.application_id, false)],
@@ -176,7 +220,7 @@ async fn bench(args: &BenchArgs) -> CliResult {
         timeout: args.timeout,
         start,
         deadline: start + args.duration,
-        rate: (args.rate > 0.0).then_some(args.rate),
+        rate,
         count: args.count,
         issued: AtomicU64::new(0),
         slots: AtomicU64::new(0),
@@ -235,25 +279,13 @@ async fn bench(args: &BenchArgs) -> CliResult {
     let info = RunInfo {
         kind: clap::ValueEnum::to_possible_value(&args.kind)
             .map_or_else(|| format!("{:?}", args.kind), |v| v.get_name().to_owned()),
-        peer: args.peer.to_string(),
+        peer: peer.to_owned(),
         connections: usize::from(args.connections),
         outstanding: usize::from(args.outstanding),
         rate: run.rate,
         elapsed: elapsed.min(args.duration.max(Duration::from_millis(1)) + args.timeout),
     };
-    if args.json {
-        let v = stats::to_json(&stats, &info);
-        println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
-    } else {
-        print!("{}", stats::to_text(&stats, &info));
-    }
-    Ok(
-        if stats.timeouts > 0 || stats.errors > 0 || stats.answered() == 0 {
-            FAILURE
-        } else {
-            OK
-        },
-    )
+    Ok((stats, info))
 }
 
 fn progress(args: &BenchArgs) -> ProgressBar {

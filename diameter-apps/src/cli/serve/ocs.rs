@@ -156,6 +156,10 @@ pub struct OcsArgs {
     /// Only validate the configuration and print the resolved settings.
     #[arg(long)]
     pub check: bool,
+    /// Benchmark baseline: answer every CCR 2001 granting the requested units, with no
+    /// store and no charging (see `diameter bench --compare`).
+    #[arg(long, hide = true)]
+    pub stateless: bool,
 }
 
 /// The keys of the configuration file.
@@ -381,7 +385,29 @@ pub fn run(args: &OcsArgs) -> CliResult {
         }
         return Ok(OK);
     }
+    if args.stateless {
+        return signal::runtime()?.block_on(serve_stateless(s));
+    }
     signal::runtime()?.block_on(serve(s))
+}
+
+/// `--stateless`: the same node answering CCRs without charging, until a signal.
+async fn serve_stateless(s: OcsSettings) -> CliResult {
+    let mut opts = serve_options(&s);
+    opts.tls = s.node.tls_config()?;
+    s.node.announce_policy(&s.peers);
+    let node = ocs::start_stateless(opts).await.map_err(|e| match e {
+        ocs::Error::Io(e) => CliError::network(format!("cannot listen on {}: {e}", s.node.listen)),
+        e => CliError::usage(format!("cannot start the stateless server: {e}")),
+    })?;
+    signal::announce("ocs", &node.local_addrs());
+    if let Some(m) = node.metrics_addr() {
+        println!("metrics on http://{m}/metrics");
+    }
+    signal::shutdown().await;
+    node.stop(diameter_core::base::DisconnectCause::Rebooting)
+        .await;
+    Ok(OK)
 }
 
 /// The server's options from the resolved settings.

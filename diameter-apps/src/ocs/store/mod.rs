@@ -367,7 +367,23 @@ pub trait Store: Send + Sync {
 
     /// Deletes saved request outcomes older than `before_ms`; returns how many.
     fn purge_requests(&self, before_ms: i64) -> Result<u64, StoreError>;
+
+    /// Open sessions and the amount reserved over all accounts (the OCS's gauges).
+    fn totals(&self) -> Result<StoreTotals, StoreError>;
 }
+
+/// What [`Store::totals`] counts.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct StoreTotals {
+    /// Open sessions.
+    pub open_sessions: i64,
+    /// Reserved over all accounts, minor units.
+    pub reserved: i64,
+}
+
+/// The query of [`Store::totals`] (the same SQL on both backends).
+pub(crate) const TOTALS_SQL: &str = "SELECT (SELECT COUNT(*) FROM sessions), \
+     (SELECT CAST(COALESCE(SUM(reserved), 0) AS BIGINT) FROM accounts)";
 
 /// An expired session as listed by [`Store::expired_sessions`].
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -464,6 +464,16 @@ impl Store for PgStore {
     fn purge_requests(&self, before_ms: i64) -> Result<u64, StoreError> {
         self.with_client(|c| Ok(c.execute("DELETE FROM requests WHERE at < $1", &[&before_ms])?))
     }
+
+    fn totals(&self) -> Result<super::StoreTotals, StoreError> {
+        self.with_client(|c| {
+            let r = c.query_one(super::TOTALS_SQL, &[])?;
+            Ok(super::StoreTotals {
+                open_sessions: r.get(0),
+                reserved: r.get(1),
+            })
+        })
+    }
 }
 
 struct PgTx<'c>(::postgres::Transaction<'c>);

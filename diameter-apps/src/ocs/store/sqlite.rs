@@ -382,6 +382,17 @@ impl Store for SqliteStore {
             .execute("DELETE FROM requests WHERE at < ?1", params![before_ms])?;
         Ok(n as u64)
     }
+
+    fn totals(&self) -> Result<super::StoreTotals, StoreError> {
+        let conn = self.lock();
+        let mut stmt = conn.prepare_cached(super::TOTALS_SQL)?;
+        Ok(stmt.query_row([], |r| {
+            Ok(super::StoreTotals {
+                open_sessions: r.get(0)?,
+                reserved: r.get(1)?,
+            })
+        })?)
+    }
 }
 
 struct SqliteTx<'c>(rusqlite::Transaction<'c>);
