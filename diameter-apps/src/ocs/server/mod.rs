@@ -66,7 +66,7 @@ mod event;
 
 use crate::ocs::rating::Tariffs;
 use crate::ocs::store::ExpiredSession;
-use crate::ocs::store::{AccountId, NewAccount, Store, StoreError};
+use crate::ocs::store::{AccountId, NewAccount, Store, StoreError, SubscriberId};
 use diameter::dict::base_rfc6733::{result_code as base_rc, Asr, Rar, ReAuthRequestType};
 use diameter::dict::dcca_rfc4006::{CcRequestType, Cca, Ccr, FinalUnitAction};
 use std::collections::{BTreeSet, HashMap};
@@ -126,7 +126,13 @@ pub struct ChargingServer {
     config: ServerConfig,
     /// Session-Id → (Origin-Host, Origin-Realm) of the client, for RAR/ASR.
     peers: Mutex<HashMap<String, (String, String)>>,
+    /// Subscription-Id → account, as found in the store. Accounts are never deleted and a
+    /// Subscription-Id never moves to another account, so an entry never goes stale.
+    accounts: Mutex<HashMap<SubscriberId, AccountId>>,
 }
+
+/// The most Subscription-Ids [`ChargingServer`] remembers (then it starts over).
+const ACCOUNT_CACHE: usize = 1 << 20;
 
 /// Milliseconds since the Unix epoch.
 pub(crate) fn millis(t: SystemTime) -> i64 {
@@ -143,6 +149,7 @@ impl ChargingServer {
             tariffs,
             config,
             peers: Mutex::new(HashMap::new()),
+            accounts: Mutex::new(HashMap::new()),
         }
     }
 
@@ -356,6 +363,18 @@ impl ChargingServer {
             .remove(session_id);
     }
 
+    fn cache(&self) -> std::sync::MutexGuard<'_, HashMap<SubscriberId, AccountId>> {
+        self.accounts.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn remember_account(&self, id: &SubscriberId, account: AccountId) {
+        let mut cache = self.cache();
+        if cache.len() >= ACCOUNT_CACHE {
+            cache.clear();
+        }
+        cache.insert(id.clone(), account);
+    }
+
     /// The account of the CCR's subscriber, created when auto-provisioning is on.
     fn resolve_account(
         &self,
@@ -365,8 +384,12 @@ impl ChargingServer {
     ) -> Result<Option<AccountId>, StoreError> {
         let ids = convert::subscribers(ccr);
         for id in &ids {
-            if let Some(acc) = self.store.find_account(id)? {
-                return Ok(Some(acc.id));
+            if let Some(&acc) = self.cache().get(id) {
+                return Ok(Some(acc));
+            }
+            if let Some(acc) = self.store.account_id(id)? {
+                self.remember_account(id, acc);
+                return Ok(Some(acc));
             }
         }
         match (self.config.auto_provision, ids.first()) {
@@ -374,6 +397,7 @@ impl ChargingServer {
                 let account =
                     NewAccount::new(vec![id.clone()], balance.max(0), self.tariffs.currency);
                 let acc = self.store.ensure_account(&account)?;
+                self.remember_account(id, acc);
                 tracing::info!(subscriber = %id, balance, at = now_ms, "ocs: auto-provisioned");
                 Ok(Some(acc))
             }
