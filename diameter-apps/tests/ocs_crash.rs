@@ -214,7 +214,10 @@ impl Client {
 
     fn push(&mut self, c: Ccr, debit: i64, flow: usize) -> usize {
         self.next_hbh += 1;
-        let who = c.subscription_id[0].subscription_id_data.as_str().to_string();
+        let who = c.subscription_id[0]
+            .subscription_id_data
+            .as_str()
+            .to_string();
         let key = format!(
             "{}|{}|{}|{}",
             c.session_id.as_str(),
@@ -238,7 +241,10 @@ impl Client {
     fn new_flow(&mut self) -> usize {
         let f = self.flows.len();
         let session = format!("{};crash;{f}", self.host);
-        let who = format!("4670{:07}", (f as u64 * 7 + self.host.len() as u64) % SUBSCRIBERS);
+        let who = format!(
+            "4670{:07}",
+            (f as u64 * 7 + self.host.len() as u64) % SUBSCRIBERS
+        );
         let mut steps = Vec::new();
         if f % 4 == 3 {
             let mut c = ccr::sms_event(&session, &who, RequestedAction::DirectDebiting);
@@ -300,7 +306,10 @@ impl Client {
     /// Records an answer; returns the flow to continue, if any.
     fn on_answer(&mut self, s: &mut TcpStream, m: &RawMessage) -> Result<Option<usize>, String> {
         let Some((req, replay)) = self.outstanding.remove(&m.header.hop_by_hop) else {
-            return Err(format!("answer to unknown hop-by-hop {}", m.header.hop_by_hop));
+            return Err(format!(
+                "answer to unknown hop-by-hop {}",
+                m.header.hop_by_hop
+            ));
         };
         let a = answer_of(m);
         if a.result_code == 3004 {
@@ -310,7 +319,10 @@ impl Client {
             return Ok(None);
         }
         if replay {
-            let before = self.reqs[req].answer.as_ref().expect("replayed an answered request");
+            let before = self.reqs[req]
+                .answer
+                .as_ref()
+                .expect("replayed an answered request");
             if *before != a {
                 return Err(format!(
                     "{}: answered {before:?} before the kill, {a:?} after",
@@ -375,7 +387,11 @@ impl Client {
         }
         let end = Instant::now() + Duration::from_secs(15);
         while !self.outstanding.is_empty() {
-            assert!(Instant::now() < end, "{} answers missing", self.outstanding.len());
+            assert!(
+                Instant::now() < end,
+                "{} answers missing",
+                self.outstanding.len()
+            );
             let m = rx
                 .recv_timeout(Duration::from_secs(10))
                 .expect("an answer after the restart");
@@ -488,12 +504,20 @@ fn sigkill_mid_run_then_retransmissions_charge_exactly_once() {
                     r.key
                 );
             } else {
-                assert!(rows.is_empty(), "{}: unexpected ledger rows {rows:?}", r.key);
+                assert!(
+                    rows.is_empty(),
+                    "{}: unexpected ledger rows {rows:?}",
+                    r.key
+                );
             }
             *expected.entry(r.subscriber.clone()).or_default() += r.debit;
         }
     }
-    assert_eq!(saved.len(), keys.len(), "saved outcomes of unknown requests");
+    assert_eq!(
+        saved.len(),
+        keys.len(),
+        "saved outcomes of unknown requests"
+    );
     for key in ledger.keys() {
         assert!(keys.contains(key), "ledger row of an unknown request {key}");
     }

@@ -124,8 +124,10 @@ pub struct ChargingServer {
     store: Arc<dyn Store>,
     tariffs: Tariffs,
     config: ServerConfig,
-    /// Session-Id → (Origin-Host, Origin-Realm) of the client, for RAR/ASR.
-    peers: Mutex<HashMap<String, (String, String)>>,
+    /// Session-Id → (Origin-Host, Origin-Realm) of the client, for RAR/ASR, and the
+    /// session's account (a CCR-U/T then needs no store look-up; a stale entry only makes
+    /// the batch find no session, and the look-up is then done in the store).
+    peers: Mutex<HashMap<String, (String, String, AccountId)>>,
     /// Subscription-Id → account, as found in the store. Accounts are never deleted and a
     /// Subscription-Id never moves to another account, so an entry never goes stale.
     accounts: Mutex<HashMap<SubscriberId, AccountId>>,
@@ -196,7 +198,7 @@ impl ChargingServer {
             CcRequestType::InitialRequest
             | CcRequestType::UpdateRequest
             | CcRequestType::TerminationRequest => {
-                self.session_request(&ccr, &mut cca, now_ms, peer)
+                self.session_request(&ccr, &mut cca, now_ms, peer, true)
             }
             CcRequestType::EventRequest => self.event_request(&ccr, &mut cca, now_ms, peer),
             CcRequestType::Unrecognized(_) => {
@@ -292,7 +294,16 @@ impl ChargingServer {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .get(session_id)
-            .cloned()
+            .map(|(host, realm, _)| (host.clone(), realm.clone()))
+    }
+
+    /// The account of an open session, as last seen here.
+    pub(super) fn known_session_account(&self, session_id: &str) -> Option<AccountId> {
+        self.peers
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(session_id)
+            .map(|p| p.2)
     }
 
     /// A RAR (Re-Auth-Request-Type AUTHORIZE_ONLY) for a session whose client this node
@@ -346,12 +357,13 @@ impl ChargingServer {
         }
     }
 
-    fn remember_peer(&self, ccr: &Ccr) {
+    fn remember_peer(&self, ccr: &Ccr, account: AccountId) {
         self.peers.lock().unwrap_or_else(|e| e.into_inner()).insert(
             ccr.session_id.as_str().to_string(),
             (
                 ccr.origin_host.as_str().to_string(),
                 ccr.origin_realm.as_str().to_string(),
+                account,
             ),
         );
     }

@@ -102,7 +102,10 @@ fn committer(store: Arc<dyn Store>, rx: Receiver<Job>, max_group: usize, stats: 
                 }
             }
             Err(_) => {
-                tracing::error!(batches = jobs.len(), "ocs: store panicked in a group commit");
+                tracing::error!(
+                    batches = jobs.len(),
+                    "ocs: store panicked in a group commit"
+                );
                 jobs.clear();
             }
         }

@@ -370,7 +370,8 @@ impl Store for SqliteStore {
     ) -> Result<Vec<(String, i64)>, StoreError> {
         let mut conn = self.lock();
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let closed = batch::close_expired(&mut SqliteTx(&tx), &super::lock_order(sessions), now_ms)?;
+        let closed =
+            batch::close_expired(&mut SqliteTx(&tx), &super::lock_order(sessions), now_ms)?;
         tx.commit()?;
         Ok(closed)
     }

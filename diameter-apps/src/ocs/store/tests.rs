@@ -534,7 +534,11 @@ fn a_group_commits_together_and_a_failing_batch_undoes_only_itself() {
     let out = store.apply_group(&[(&ok1, 0), (&bad, 0), (&ok2, 0), (&missing, 0)]);
     assert_eq!(out.len(), 4);
     assert_eq!(out[0].as_ref().unwrap().results, vec![100]);
-    assert!(matches!(out[1], Err(StoreError::Refused(_))), "{:?}", out[1]);
+    assert!(
+        matches!(out[1], Err(StoreError::Refused(_))),
+        "{:?}",
+        out[1]
+    );
     assert_eq!(out[2].as_ref().unwrap().results, vec![300]);
     assert!(matches!(out[3], Err(StoreError::NoSuchAccount(_))));
     assert_eq!(store.account(id).unwrap().unwrap().balance, 600);
@@ -583,7 +587,10 @@ fn the_committer_answers_every_waiter_with_its_own_outcome() {
     let other = open(&url).unwrap();
     assert_eq!(other.ledger_totals(id).unwrap().debits, spent);
     assert_eq!(
-        store.apply(&batch(id, "t0/0", vec![debit(1)]), 0).unwrap().results,
+        store
+            .apply(&batch(id, "t0/0", vec![debit(1)]), 0)
+            .unwrap()
+            .results,
         vec![1]
     );
     assert_eq!(store.account(id).unwrap().unwrap().balance, 10_000 - spent);
