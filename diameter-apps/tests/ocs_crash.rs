@@ -141,12 +141,15 @@ fn connect(addr: SocketAddr, host: &str) -> (TcpStream, mpsc::Receiver<RawMessag
     (s, rx)
 }
 
+/// One MSCC of an answer: rating group, service ids, Result-Code, granted octets, granted
+/// SMS units.
+type Service = (Option<u32>, Vec<u32>, Option<u32>, Option<u64>, Option<u64>);
+
 /// What the test compares between two answers to one request.
 #[derive(Clone, Debug, PartialEq, Eq)]
 struct Answer {
     result_code: u32,
-    /// (rating group, service id, Result-Code, granted octets, granted SMS units).
-    services: Vec<(Option<u32>, Vec<u32>, Option<u32>, Option<u64>, Option<u64>)>,
+    services: Vec<Service>,
 }
 
 fn answer_of(m: &RawMessage) -> Answer {

@@ -97,6 +97,9 @@ impl SqliteStore {
         conn.busy_timeout(std::time::Duration::from_secs(10))?;
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "FULL")?;
+        // Checkpoint every ~40 MB of WAL instead of ~4 MB: a page the load keeps changing
+        // (an account, an index) is copied into the database once per checkpoint.
+        conn.pragma_update(None, "wal_autocheckpoint", 10_000)?;
         let mut store = Self::init(conn)?;
         let reader = Connection::open_with_flags(
             path,

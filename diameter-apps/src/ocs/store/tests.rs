@@ -579,7 +579,7 @@ fn the_committer_answers_every_waiter_with_its_own_outcome() {
     }
     let (groups, batches) = store.stats();
     assert_eq!(batches, 320);
-    assert!(groups >= 20 && groups <= 320, "{groups} groups");
+    assert!((20..=320).contains(&groups), "{groups} groups");
     // 40 debits of 1..=8 each: 40 * 36.
     let spent = 40 * 36;
     assert_eq!(store.account(id).unwrap().unwrap().balance, 10_000 - spent);
