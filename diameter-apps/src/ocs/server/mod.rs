@@ -358,14 +358,18 @@ impl ChargingServer {
     }
 
     fn remember_peer(&self, ccr: &Ccr, account: AccountId) {
-        self.peers.lock().unwrap_or_else(|e| e.into_inner()).insert(
-            ccr.session_id.as_str().to_string(),
-            (
-                ccr.origin_host.as_str().to_string(),
-                ccr.origin_realm.as_str().to_string(),
-                account,
-            ),
-        );
+        let (host, realm) = (ccr.origin_host.as_str(), ccr.origin_realm.as_str());
+        let mut peers = self.peers.lock().unwrap_or_else(|e| e.into_inner());
+        match peers.get_mut(ccr.session_id.as_str()) {
+            // A CCR-U of a known session: nothing to allocate.
+            Some(p) if p.0 == host && p.1 == realm => p.2 = account,
+            _ => {
+                peers.insert(
+                    ccr.session_id.as_str().to_string(),
+                    (host.to_string(), realm.to_string(), account),
+                );
+            }
+        }
     }
 
     fn forget_peer(&self, session_id: &str) {
