@@ -74,6 +74,13 @@ impl GroupCommit {
     }
 }
 
+impl Drop for GroupCommit {
+    fn drop(&mut self) {
+        let (groups, batches) = self.stats();
+        tracing::info!(groups, batches, "ocs: group commit stopped");
+    }
+}
+
 fn committer(store: Arc<dyn Store>, rx: Receiver<Job>, max_group: usize, stats: Arc<Stats>) {
     let mut jobs: Vec<Job> = Vec::with_capacity(max_group);
     while let Ok(first) = rx.recv() {
