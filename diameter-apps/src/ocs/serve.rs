@@ -6,7 +6,9 @@
 //! [`start`] does the same and hands back an [`OcsHandle`] instead (tests, the CLI's
 //! operator actions: [`OcsHandle::re_auth`] sends a RAR, [`OcsHandle::abort`] an ASR).
 //!
-//! Store calls are blocking and run on tokio's blocking pool. The requesting peer is the
+//! Store calls are blocking and run on tokio's blocking pool. With a store that commits
+//! groups (SQLite), a [`store::GroupCommit`] committer runs the charges of concurrent CCRs
+//! in one transaction and one fsync; each CCR is answered once that commit is durable. The requesting peer is the
 //! identity of the peer connection ([`diameter_core::node::request_peer`]), never the
 //! request's Origin-Host AVP. A CCR whose store work does not finish within
 //! [`ServeOptions::answer_timeout`], or fails temporarily, is answered 3004
@@ -75,6 +77,10 @@ pub struct ServeOptions {
     /// Serve the node's Prometheus metrics over HTTP here (default none; see
     /// [`diameter_core::node::NodeBuilder::metrics`]).
     pub metrics: Option<SocketAddr>,
+    /// The most CCRs committed together by the group committer of a store that supports
+    /// it (SQLite; default 256; 1 = one transaction per CCR). Every answer still waits
+    /// for the commit that holds its charge.
+    pub max_group: usize,
 }
 
 impl Default for ServeOptions {
@@ -98,6 +104,7 @@ impl Default for ServeOptions {
             pg: PgOptions::default(),
             sweep_batch: 500,
             metrics: None,
+            max_group: store::group::DEFAULT_MAX_GROUP,
         }
     }
 }
@@ -185,8 +192,13 @@ pub async fn start(opts: ServeOptions) -> Result<OcsHandle, Error> {
     let url = opts.store.clone();
     let accounts = opts.accounts.clone();
     let pg = opts.pg.clone();
+    let max_group = opts.max_group;
     let store = blocking(move || {
-        let store = store::open_with(&url, &pg)?;
+        let mut store = store::open_with(&url, &pg)?;
+        if store.groups() && max_group > 1 {
+            // Group commit: CCRs that arrive during a commit share the next one.
+            store = Arc::new(store::GroupCommit::new(store, max_group)?);
+        }
         if let Some(path) = accounts {
             let file = store::load_accounts_file(&path)?;
             let n = store::load_accounts(store.as_ref(), &file)?;

@@ -103,10 +103,16 @@ impl ChargingServer {
         cca: &mut Cca,
         now_ms: i64,
         peer: &str,
+        use_cache: bool,
     ) -> Result<(), StoreError> {
         let kind = ccr.cc_request_type;
         let session = ccr.session_id.as_str();
         let key = request_key(ccr, peer);
+        let cached = match kind {
+            CcRequestType::InitialRequest => None,
+            _ if use_cache => self.known_session_account(session),
+            _ => None,
+        };
         let account = if kind == CcRequestType::InitialRequest {
             match self.resolve_account(ccr, now_ms, true)? {
                 Some(a) => a,
@@ -115,6 +121,8 @@ impl ChargingServer {
                     return Ok(());
                 }
             }
+        } else if let Some(a) = cached {
+            a
         } else {
             let known = match self.store.session_account(session)? {
                 Some(a) => Some(a),
@@ -173,6 +181,11 @@ impl ChargingServer {
             batch.ops.push(Op::CloseSession);
         }
         let out = self.store.apply(&batch, now_ms)?;
+        if out.unknown_session && cached.is_some() {
+            // Not open for the account remembered here (closed or moved elsewhere): ask
+            // the store.
+            return self.session_request(ccr, cca, now_ms, peer, false);
+        }
         if out.unknown_session {
             tracing::info!(%session, %peer, "ocs: update or termination of a session not open for this peer");
             cca.result_code = base_rc::DIAMETER_UNKNOWN_SESSION_ID;
@@ -186,7 +199,7 @@ impl ChargingServer {
         if terminate {
             self.forget_peer(session);
         } else {
-            self.remember_peer(ccr);
+            self.remember_peer(ccr, account);
         }
         let answers: Vec<Answer> = items.iter().map(|i| self.grant_answer(i, &out)).collect();
         self.put_answers(cca, &items, answers);

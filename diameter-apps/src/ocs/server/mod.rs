@@ -66,7 +66,7 @@ mod event;
 
 use crate::ocs::rating::Tariffs;
 use crate::ocs::store::ExpiredSession;
-use crate::ocs::store::{AccountId, NewAccount, Store, StoreError};
+use crate::ocs::store::{AccountId, NewAccount, Store, StoreError, SubscriberId};
 use diameter::dict::base_rfc6733::{result_code as base_rc, Asr, Rar, ReAuthRequestType};
 use diameter::dict::dcca_rfc4006::{CcRequestType, Cca, Ccr, FinalUnitAction};
 use std::collections::{BTreeSet, HashMap};
@@ -124,9 +124,17 @@ pub struct ChargingServer {
     store: Arc<dyn Store>,
     tariffs: Tariffs,
     config: ServerConfig,
-    /// Session-Id → (Origin-Host, Origin-Realm) of the client, for RAR/ASR.
-    peers: Mutex<HashMap<String, (String, String)>>,
+    /// Session-Id → (Origin-Host, Origin-Realm) of the client, for RAR/ASR, and the
+    /// session's account (a CCR-U/T then needs no store look-up; a stale entry only makes
+    /// the batch find no session, and the look-up is then done in the store).
+    peers: Mutex<HashMap<String, (String, String, AccountId)>>,
+    /// Subscription-Id → account, as found in the store. Accounts are never deleted and a
+    /// Subscription-Id never moves to another account, so an entry never goes stale.
+    accounts: Mutex<HashMap<SubscriberId, AccountId>>,
 }
+
+/// The most Subscription-Ids [`ChargingServer`] remembers (then it starts over).
+const ACCOUNT_CACHE: usize = 1 << 20;
 
 /// Milliseconds since the Unix epoch.
 pub(crate) fn millis(t: SystemTime) -> i64 {
@@ -143,6 +151,7 @@ impl ChargingServer {
             tariffs,
             config,
             peers: Mutex::new(HashMap::new()),
+            accounts: Mutex::new(HashMap::new()),
         }
     }
 
@@ -189,7 +198,7 @@ impl ChargingServer {
             CcRequestType::InitialRequest
             | CcRequestType::UpdateRequest
             | CcRequestType::TerminationRequest => {
-                self.session_request(&ccr, &mut cca, now_ms, peer)
+                self.session_request(&ccr, &mut cca, now_ms, peer, true)
             }
             CcRequestType::EventRequest => self.event_request(&ccr, &mut cca, now_ms, peer),
             CcRequestType::Unrecognized(_) => {
@@ -285,7 +294,16 @@ impl ChargingServer {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .get(session_id)
-            .cloned()
+            .map(|(host, realm, _)| (host.clone(), realm.clone()))
+    }
+
+    /// The account of an open session, as last seen here.
+    pub(super) fn known_session_account(&self, session_id: &str) -> Option<AccountId> {
+        self.peers
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(session_id)
+            .map(|p| p.2)
     }
 
     /// A RAR (Re-Auth-Request-Type AUTHORIZE_ONLY) for a session whose client this node
@@ -339,14 +357,19 @@ impl ChargingServer {
         }
     }
 
-    fn remember_peer(&self, ccr: &Ccr) {
-        self.peers.lock().unwrap_or_else(|e| e.into_inner()).insert(
-            ccr.session_id.as_str().to_string(),
-            (
-                ccr.origin_host.as_str().to_string(),
-                ccr.origin_realm.as_str().to_string(),
-            ),
-        );
+    fn remember_peer(&self, ccr: &Ccr, account: AccountId) {
+        let (host, realm) = (ccr.origin_host.as_str(), ccr.origin_realm.as_str());
+        let mut peers = self.peers.lock().unwrap_or_else(|e| e.into_inner());
+        match peers.get_mut(ccr.session_id.as_str()) {
+            // A CCR-U of a known session: nothing to allocate.
+            Some(p) if p.0 == host && p.1 == realm => p.2 = account,
+            _ => {
+                peers.insert(
+                    ccr.session_id.as_str().to_string(),
+                    (host.to_string(), realm.to_string(), account),
+                );
+            }
+        }
     }
 
     fn forget_peer(&self, session_id: &str) {
@@ -354,6 +377,18 @@ impl ChargingServer {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .remove(session_id);
+    }
+
+    fn cache(&self) -> std::sync::MutexGuard<'_, HashMap<SubscriberId, AccountId>> {
+        self.accounts.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn remember_account(&self, id: &SubscriberId, account: AccountId) {
+        let mut cache = self.cache();
+        if cache.len() >= ACCOUNT_CACHE {
+            cache.clear();
+        }
+        cache.insert(id.clone(), account);
     }
 
     /// The account of the CCR's subscriber, created when auto-provisioning is on.
@@ -365,8 +400,12 @@ impl ChargingServer {
     ) -> Result<Option<AccountId>, StoreError> {
         let ids = convert::subscribers(ccr);
         for id in &ids {
-            if let Some(acc) = self.store.find_account(id)? {
-                return Ok(Some(acc.id));
+            if let Some(&acc) = self.cache().get(id) {
+                return Ok(Some(acc));
+            }
+            if let Some(acc) = self.store.account_id(id)? {
+                self.remember_account(id, acc);
+                return Ok(Some(acc));
             }
         }
         match (self.config.auto_provision, ids.first()) {
@@ -374,6 +413,7 @@ impl ChargingServer {
                 let account =
                     NewAccount::new(vec![id.clone()], balance.max(0), self.tariffs.currency);
                 let acc = self.store.ensure_account(&account)?;
+                self.remember_account(id, acc);
                 tracing::info!(subscriber = %id, balance, at = now_ms, "ocs: auto-provisioned");
                 Ok(Some(acc))
             }

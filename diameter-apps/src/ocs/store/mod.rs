@@ -44,11 +44,13 @@
 
 mod accounts_file;
 mod batch;
+pub mod group;
 mod postgres;
 mod sqlite;
 
 pub use self::accounts_file::{load_accounts_file, parse_accounts, AccountEntry, AccountsFile};
 pub use self::batch::{Batch, BatchOutcome, Op, REFUND_EXCEEDS, REFUND_OVERFLOW, REFUND_UNKNOWN};
+pub use self::group::GroupCommit;
 pub use self::postgres::{PgOptions, PgStore};
 pub use self::sqlite::SqliteStore;
 
@@ -249,6 +251,13 @@ pub enum StoreError {
     /// No pooled database connection became free within the pool wait timeout.
     #[error("no database connection free within {0:?}")]
     PoolTimeout(std::time::Duration),
+    /// A failure shared by every batch of a group commit (the group's transaction could not
+    /// begin or commit): temporary when the underlying error is.
+    #[error("{0}")]
+    Group(Arc<StoreError>),
+    /// The group committer is gone (the store is shutting down).
+    #[error("the store's committer stopped")]
+    Stopped,
 }
 
 impl StoreError {
@@ -259,7 +268,8 @@ impl StoreError {
     /// constraint violations, a refused operation) is permanent and answered 5012.
     pub fn is_temporary(&self) -> bool {
         match self {
-            StoreError::PoolTimeout(_) => true,
+            StoreError::PoolTimeout(_) | StoreError::Stopped => true,
+            StoreError::Group(e) => e.is_temporary(),
             StoreError::Sqlite(e) => sqlite_temporary(e),
             StoreError::Postgres(e) => postgres_temporary(e),
             StoreError::NoSuchAccount(_)
@@ -361,6 +371,26 @@ pub trait Store: Send + Sync {
 
     /// Runs a batch in one transaction (see [`Batch`]).
     fn apply(&self, batch: &Batch, now_ms: i64) -> Result<BatchOutcome, StoreError>;
+
+    /// Runs several batches (each with its own `now_ms`), returning one result per batch in
+    /// order. A backend that can ([`Store::groups`]) runs them in one transaction, each
+    /// batch inside its own savepoint (a failing batch rolls back only its own work), and
+    /// commits once: every `Ok` is durable when this returns, and one failure to commit
+    /// fails them all ([`StoreError::Group`]). The default runs [`Store::apply`] per batch.
+    fn apply_group(&self, batches: &[(&Batch, i64)]) -> Vec<Result<BatchOutcome, StoreError>> {
+        batches.iter().map(|(b, now)| self.apply(b, *now)).collect()
+    }
+
+    /// Whether [`Store::apply_group`] commits a group in one transaction (then a
+    /// [`GroupCommit`] in front of the store pays one commit, one fsync, per group).
+    fn groups(&self) -> bool {
+        false
+    }
+
+    /// The id of the account a Subscription-Id selects (without loading the account).
+    fn account_id(&self, id: &SubscriberId) -> Result<Option<AccountId>, StoreError> {
+        Ok(self.find_account(id)?.map(|a| a.id))
+    }
 
     /// Sums of the ledger of an account.
     fn ledger_totals(&self, id: AccountId) -> Result<LedgerTotals, StoreError>;

@@ -501,3 +501,97 @@ fn file_store_is_created_and_reopened() {
     drop(store);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+fn debit(amount: i64) -> Op {
+    Op::Debit {
+        amount,
+        partial: false,
+        reference: None,
+    }
+}
+
+#[test]
+fn a_group_commits_together_and_a_failing_batch_undoes_only_itself() {
+    let (store, id) = setup(1000);
+    assert!(store.groups());
+    let ok1 = batch(id, "g/1", vec![debit(100)]);
+    // Debits, then fails (a reservation needs a session): its debit must be undone.
+    let mut bad = batch(
+        id,
+        "g/2",
+        vec![
+            debit(200),
+            Op::Reserve {
+                rating_group: None,
+                want: 1,
+                block: 0,
+            },
+        ],
+    );
+    bad.session = None;
+    let ok2 = batch(id, "g/3", vec![debit(300)]);
+    let missing = batch(id + 1000, "g/4", vec![debit(1)]);
+    let out = store.apply_group(&[(&ok1, 0), (&bad, 0), (&ok2, 0), (&missing, 0)]);
+    assert_eq!(out.len(), 4);
+    assert_eq!(out[0].as_ref().unwrap().results, vec![100]);
+    assert!(
+        matches!(out[1], Err(StoreError::Refused(_))),
+        "{:?}",
+        out[1]
+    );
+    assert_eq!(out[2].as_ref().unwrap().results, vec![300]);
+    assert!(matches!(out[3], Err(StoreError::NoSuchAccount(_))));
+    assert_eq!(store.account(id).unwrap().unwrap().balance, 600);
+    assert_eq!(store.ledger_totals(id).unwrap().debits, 400);
+    assert_eq!(store.request_account("g/1").unwrap(), Some(id));
+    assert_eq!(store.request_account("g/2").unwrap(), None);
+    // Retransmissions in a later group get the saved outcomes and charge nothing.
+    let again = store.apply_group(&[(&ok2, 1), (&ok1, 1)]);
+    assert!(again.iter().all(|r| r.as_ref().unwrap().replayed));
+    assert_eq!(again[0].as_ref().unwrap().results, vec![300]);
+    assert_eq!(store.account(id).unwrap().unwrap().balance, 600);
+}
+
+#[test]
+fn the_committer_answers_every_waiter_with_its_own_outcome() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("ocs.db").display());
+    let inner = open(&url).unwrap();
+    let id = inner
+        .add_account(&NewAccount::new(vec![alice()], 10_000, 978))
+        .unwrap();
+    let store = Arc::new(GroupCommit::new(inner, 16).unwrap());
+    let threads: Vec<_> = (0..8)
+        .map(|t| {
+            let store = store.clone();
+            std::thread::spawn(move || {
+                for n in 0..40 {
+                    let b = batch(id, &format!("t{t}/{n}"), vec![debit(t + 1)]);
+                    let out = store.apply(&b, 0).unwrap();
+                    assert_eq!(out.results, vec![t + 1]);
+                    assert!(!out.replayed);
+                }
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().unwrap();
+    }
+    let (groups, batches) = store.stats();
+    assert_eq!(batches, 320);
+    assert!((20..=320).contains(&groups), "{groups} groups");
+    // 40 debits of 1..=8 each: 40 * 36.
+    let spent = 40 * 36;
+    assert_eq!(store.account(id).unwrap().unwrap().balance, 10_000 - spent);
+    // Durable: a fresh connection sees every commit.
+    let other = open(&url).unwrap();
+    assert_eq!(other.ledger_totals(id).unwrap().debits, spent);
+    assert_eq!(
+        store
+            .apply(&batch(id, "t0/0", vec![debit(1)]), 0)
+            .unwrap()
+            .results,
+        vec![1]
+    );
+    assert_eq!(store.account(id).unwrap().unwrap().balance, 10_000 - spent);
+}
