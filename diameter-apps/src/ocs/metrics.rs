@@ -320,6 +320,9 @@ impl Store for MeteredStore {
     ) -> Result<Vec<(String, i64)>, StoreError> {
         self.note(self.inner.close_expired(sessions, now_ms))
     }
+    fn account_id(&self, id: &SubscriberId) -> Result<Option<AccountId>, StoreError> {
+        self.note(self.inner.account_id(id))
+    }
     fn apply(&self, batch: &Batch, now_ms: i64) -> Result<BatchOutcome, StoreError> {
         let t = Instant::now();
         let r = self.inner.apply(batch, now_ms);
@@ -327,6 +330,21 @@ impl Store for MeteredStore {
             self.metrics.batch(1, t.elapsed());
         }
         self.note(r)
+    }
+    /// One commit of a group (see [`crate::ocs::store::GroupCommit`]): its size and latency.
+    fn apply_group(&self, batches: &[(&Batch, i64)]) -> Vec<Result<BatchOutcome, StoreError>> {
+        let t = Instant::now();
+        let results = self.inner.apply_group(batches);
+        if results.iter().any(|r| r.is_ok()) {
+            self.metrics.batch(batches.len(), t.elapsed());
+        }
+        for e in results.iter().filter_map(|r| r.as_ref().err()) {
+            self.metrics.store_error(e);
+        }
+        results
+    }
+    fn groups(&self) -> bool {
+        self.inner.groups()
     }
     fn ledger_totals(&self, id: AccountId) -> Result<LedgerTotals, StoreError> {
         self.note(self.inner.ledger_totals(id))

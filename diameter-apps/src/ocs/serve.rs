@@ -193,8 +193,14 @@ pub async fn start(opts: ServeOptions) -> Result<OcsHandle, Error> {
     let accounts = opts.accounts.clone();
     let pg = opts.pg.clone();
     let max_group = opts.max_group;
+    // With an endpoint, the store's commits (groups) and failures are recorded.
+    let metrics = opts.metrics.map(|_| Arc::new(OcsMetrics::new()));
+    let metered = metrics.clone();
     let store = blocking(move || {
         let mut store = store::open_with(&url, &pg)?;
+        if let Some(m) = metered {
+            store = Arc::new(MeteredStore::new(store, m));
+        }
         if store.groups() && max_group > 1 {
             // Group commit: CCRs that arrive during a commit share the next one.
             store = Arc::new(store::GroupCommit::new(store, max_group)?);
@@ -207,12 +213,6 @@ pub async fn start(opts: ServeOptions) -> Result<OcsHandle, Error> {
         Ok(store)
     })
     .await?;
-    // With an endpoint, the store's commits and failures are recorded.
-    let metrics = opts.metrics.map(|_| Arc::new(OcsMetrics::new()));
-    let store: Arc<dyn store::Store> = match &metrics {
-        Some(m) => Arc::new(MeteredStore::new(store, m.clone())),
-        None => store,
-    };
     let tariffs = match &opts.tariffs_file {
         Some(path) => Tariffs::load(path)?,
         None => opts.tariffs.clone(),

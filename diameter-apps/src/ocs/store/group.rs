@@ -13,7 +13,7 @@
 
 use super::{
     Account, AccountId, Batch, BatchOutcome, ExpiredSession, LedgerTotals, NewAccount, Store,
-    StoreError, SubscriberId,
+    StoreError, StoreTotals, SubscriberId,
 };
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -194,6 +194,10 @@ impl Store for GroupCommit {
 
     fn groups(&self) -> bool {
         self.inner.groups()
+    }
+
+    fn totals(&self) -> Result<StoreTotals, StoreError> {
+        self.inner.totals()
     }
 
     fn ledger_totals(&self, id: AccountId) -> Result<LedgerTotals, StoreError> {
