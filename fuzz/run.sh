@@ -22,7 +22,10 @@ summary=""
 for t in $targets; do
     log="logs/$t.log"
     echo "== $t: ${secs}s (log: fuzz/$log)"
-    nice -n 10 cargo fuzz run "$t" "corpus/$t" -- \
+    # Inputs that once failed (fuzz/regressions/<target>/) are run first, as seeds.
+    extra=""
+    [ -d "regressions/$t" ] && extra="regressions/$t"
+    nice -n 10 cargo fuzz run "$t" "corpus/$t" $extra -- \
         -max_total_time="$secs" -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
         >"$log" 2>&1
     rc=$?
