@@ -22,12 +22,12 @@
 use diameter_core::base::{command, DisconnectCause};
 use diameter_core::fields::{str_avp, u32_avp};
 use diameter_core::peer::{
-    capabilities, check_incoming, messages, AcceptPolicy, Capabilities, ConnId, Input, Output,
-    Peer, PeerError, PeerEvent, PeerSettings, PeerState,
+    capabilities, check_incoming, messages, AcceptPolicy, Capabilities, ConnId, DownReason, Input,
+    Output, Peer, PeerError, PeerEvent, PeerSettings, PeerState,
 };
 use diameter_core::{CommandFlags, Header, Limits, RawMessage};
 use libfuzzer_sys::fuzz_target;
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -108,6 +108,17 @@ struct Harness {
     gone: BTreeSet<ConnId>,
     pending_connect: bool,
     up: bool,
+    /// The peer may connect only when not stopped, when it initiates or was started, and
+    /// not after a DPR that asked it to stay away (Busy, Do-Not-Want-To-Talk-To-You, with
+    /// no reconnect configured), until it is started or up again.
+    initiate: bool,
+    started: bool,
+    stopped: bool,
+    stay_away_after_dpr: bool,
+    staying_away: bool,
+    /// Per connection: opened by the peer (true) or accepted, and whether the peer has
+    /// sent anything on it yet.
+    first_sent: BTreeMap<ConnId, (bool, bool)>,
     /// The last CER, DWR and DPR the peer sent, to answer them.
     last_cer: Option<Header>,
     last_dwr: Option<Header>,
@@ -148,6 +159,10 @@ impl Harness {
             match o {
                 Output::Connect => {
                     assert!(!self.pending_connect, "Connect while one is pending");
+                    assert!(
+                        !self.stopped && (self.initiate || self.started) && !self.staying_away,
+                        "Connect of a peer that should not"
+                    );
                     self.pending_connect = true;
                 }
                 Output::CancelConnect => {
@@ -159,6 +174,14 @@ impl Harness {
                     let again = RawMessage::decode(msg.to_bytes(), &Limits::default())
                         .expect("the peer sends messages that decode");
                     let h = again.header;
+                    if let Some((initiator, sent)) = self.first_sent.get_mut(&c) {
+                        if !*sent {
+                            // RFC 6733 §5.6: CER first on our connection, CEA on theirs.
+                            assert_eq!(h.command_code, command::CAPABILITIES_EXCHANGE);
+                            assert_eq!(h.is_request(), *initiator, "first message on {c:?}");
+                            *sent = true;
+                        }
+                    }
                     if h.is_request() {
                         match h.command_code {
                             command::CAPABILITIES_EXCHANGE => self.last_cer = Some(h),
@@ -182,8 +205,21 @@ impl Harness {
                 Output::Event(PeerEvent::Up { .. }) => {
                     assert!(!self.up, "Up twice without Down");
                     self.up = true;
+                    self.staying_away = false;
                 }
-                Output::Event(PeerEvent::Down(_)) => self.up = false,
+                Output::Event(PeerEvent::Down(reason)) => {
+                    self.up = false;
+                    if self.stay_away_after_dpr
+                        && matches!(
+                            reason,
+                            DownReason::PeerDisconnected(
+                                DisconnectCause::Busy | DisconnectCause::DoNotWantToTalkToYou
+                            )
+                        )
+                    {
+                        self.staying_away = true;
+                    }
+                }
                 Output::Event(PeerEvent::Suspect | PeerEvent::Available) => {
                     assert!(self.up, "watchdog event while not up")
                 }
@@ -371,6 +407,12 @@ fuzz_target!(|data: &[u8]| {
         gone: BTreeSet::new(),
         pending_connect: false,
         up: false,
+        initiate: flags & 1 != 0,
+        started: false,
+        stopped: false,
+        stay_away_after_dpr: flags & 2 == 0,
+        staying_away: false,
+        first_sent: BTreeMap::new(),
         last_cer: None,
         last_dwr: None,
         last_dpr: None,
@@ -381,13 +423,20 @@ fuzz_target!(|data: &[u8]| {
             break;
         }
         match src.u8() % 14 {
-            0 => h.handle(Input::Start, false),
-            1 => h.handle(Input::Stop(cause(src.u8())), false),
+            0 => {
+                (h.started, h.stopped, h.staying_away) = (true, false, false);
+                h.handle(Input::Start, false)
+            }
+            1 => {
+                h.stopped = true;
+                h.handle(Input::Stop(cause(src.u8())), false)
+            }
             2 => {
                 // The driver answers a Connect (or, racing a cancel, too late).
                 h.pending_connect = false;
                 let c = h.fresh();
                 h.live.insert(c);
+                h.first_sent.insert(c, (true, false));
                 h.handle(Input::ConnectOk(c), false);
             }
             3 => {
@@ -409,6 +458,7 @@ fuzz_target!(|data: &[u8]| {
                 };
                 let conn = h.fresh();
                 h.live.insert(conn);
+                h.first_sent.insert(conn, (false, false));
                 h.handle(
                     Input::Incoming {
                         conn,
