@@ -293,7 +293,8 @@ impl<'a> Iterator for AvpIter<'a> {
 pub struct RawAvp {
     /// AVP code.
     pub code: u32,
-    /// AVP flags; the V bit is set on encode when `vendor` is not 0.
+    /// AVP flags; the V bit is set on encode when `vendor` is not 0 (and kept, with a
+    /// Vendor-Id field of 0, when an AVP was received that way).
     pub flags: u8,
     /// Vendor-Id, 0 for none.
     pub vendor: u32,
@@ -314,7 +315,21 @@ impl RawAvp {
 
     /// Encoded length without padding.
     pub fn len(&self) -> usize {
-        header_len(self.vendor) + self.data.len()
+        self.header_len() + self.data.len()
+    }
+
+    /// Whether this is an AVP received with the V bit and a Vendor-Id of 0, which
+    /// [`put_header`] (V exactly when the vendor is not 0) would not give back.
+    fn vendor_zero(&self) -> bool {
+        self.vendor == 0 && self.flags & AvpFlags::VENDOR != 0
+    }
+
+    fn header_len(&self) -> usize {
+        if self.vendor_zero() {
+            12
+        } else {
+            header_len(self.vendor)
+        }
     }
 
     /// Whether the payload is empty.
@@ -324,7 +339,17 @@ impl RawAvp {
 
     /// Appends the AVP with padding.
     pub fn encode(&self, out: &mut BytesMut) {
-        put_header(out, self.code, self.flags, self.vendor, self.data.len());
+        if self.vendor_zero() {
+            let len = (12 + self.data.len()) as u32;
+            let mut h = [0u8; 12];
+            h[..4].copy_from_slice(&self.code.to_be_bytes());
+            h[4..8].copy_from_slice(
+                &((u32::from(self.flags) << 24) | (len & 0x00ff_ffff)).to_be_bytes(),
+            );
+            out.extend_from_slice(&h);
+        } else {
+            put_header(out, self.code, self.flags, self.vendor, self.data.len());
+        }
         out.extend_from_slice(&self.data);
         put_padding(out, padding(self.data.len()));
     }
@@ -395,4 +420,28 @@ pub fn put_with(
     let len_field = &mut out[start + 5..start + 8];
     len_field.copy_from_slice(&(len as u32).to_be_bytes()[1..]);
     put_padding(out, padding(len));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Found by the `roundtrip` fuzz target: an AVP with the V bit and a Vendor-Id of 0,
+    /// kept raw (an AVP the grammar does not name), was re-encoded without V and without
+    /// the Vendor-Id field, so a relayed message changed.
+    #[test]
+    fn raw_avp_with_v_bit_and_vendor_zero_round_trips() {
+        // Code 1048, flags V, length 16, Vendor-Id 0, payload 4 bytes.
+        let wire = Bytes::from_static(&[0, 0, 4, 24, 0x80, 0, 0, 16, 0, 0, 0, 0, 0x28, 0, 0xaf, 0]);
+        let mut it = AvpIter::new(&wire);
+        let raw = it.next_avp().expect("an AVP").to_raw();
+        assert_eq!((raw.code, raw.flags, raw.vendor), (1048, 0x80, 0));
+        assert_eq!(raw.len(), 16);
+        assert_eq!(raw.to_bytes(), wire);
+        // The usual cases are unchanged: V follows the vendor.
+        let plain = RawAvp::new(1, 0x40, 0, Bytes::from_static(b"ab"));
+        assert_eq!(plain.to_bytes().len(), 10);
+        let vendor = RawAvp::new(1, 0x40, 10415, Bytes::from_static(b"ab"));
+        assert_eq!(vendor.to_bytes()[4], 0xc0);
+    }
 }

@@ -352,6 +352,10 @@ pub fn percent_decode(segment: &str) -> Option<String> {
     while i < bytes.len() {
         if bytes[i] == b'%' {
             let hex = bytes.get(i + 1..i + 3)?;
+            // Two hex digits: `from_str_radix` alone would also take a sign (`%+1`).
+            if !hex.iter().all(u8::is_ascii_hexdigit) {
+                return None;
+            }
             let hex = std::str::from_utf8(hex).ok()?;
             out.push(u8::from_str_radix(hex, 16).ok()?);
             i += 3;
@@ -504,6 +508,15 @@ mod tests {
         assert_eq!(percent_decode("a%3"), None);
         assert_eq!(percent_decode("a%zz"), None);
         assert_eq!(percent_decode("%ff"), None);
+    }
+
+    /// Found by the `admin_http` fuzz target: `%+3` was decoded as `%03`.
+    #[test]
+    fn percent_escapes_are_two_hex_digits() {
+        assert_eq!(percent_decode("a%+3b"), None);
+        assert_eq!(percent_decode("%+f"), None);
+        assert_eq!(percent_decode("%-1"), None);
+        assert_eq!(percent_decode("%3b%3B").as_deref(), Some(";;"));
     }
 
     async fn read(raw: &[u8]) -> Result<Request, ReadError> {

@@ -728,8 +728,8 @@ impl Peer {
         let h = msg.header;
         match (h.command_code, h.is_request()) {
             (command::DISCONNECT_PEER, false) => {
-                // I-Rcv-DPA / R-Rcv-DPA: Disc.
-                self.out.push_back(Output::Close(conn));
+                // I-Rcv-DPA / R-Rcv-DPA: Disc. `conn` is the connection held, so this
+                // closes it, once.
                 self.close_all();
                 let reason = self.closing_reason();
                 self.go_closed(now, reason);

@@ -551,3 +551,27 @@ fn second_cer_while_open_is_rejected() {
     assert!(matches!(p.b.poll_output(), Some(Output::Close(ConnId(99)))));
     assert_eq!(p.b.state(), PeerState::ROpen);
 }
+
+/// Found by the `peer_fsm` fuzz target: a DPA made the peer close its connection twice
+/// (once for the DPA, once more when closing all it held). A driver that reuses connection
+/// ids would then close an unrelated connection.
+#[test]
+fn dpa_closes_the_connection_once() {
+    let mut p = open_pair();
+    let c = p.a.active_conn().expect("open");
+    p.frozen = Some(Side::B); // the DPR is answered by hand
+    p.input(Side::A, Input::Stop(DisconnectCause::Rebooting));
+    assert_eq!(p.a.state(), PeerState::Closing);
+    let dpr = Header::new(command::DISCONNECT_PEER, 0, CommandFlags::REQUEST, 7, 7);
+    let dpa = messages::dpa(&p.local(Side::B), &dpr, rc::DIAMETER_SUCCESS);
+    let now = p.now;
+    p.a.handle(now, Input::Received(c, dpa));
+    let mut closes = 0;
+    while let Some(o) = p.a.poll_output() {
+        if matches!(o, Output::Close(x) if x == c) {
+            closes += 1;
+        }
+    }
+    assert_eq!(closes, 1, "the connection is closed exactly once");
+    assert_eq!(p.a.state(), PeerState::Closed);
+}

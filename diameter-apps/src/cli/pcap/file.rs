@@ -160,6 +160,7 @@ fn read_pcapng(data: &[u8]) -> (Vec<Packet<'_>>, Option<FileError>) {
             match data.get(pos + 8..pos + 12) {
                 Some([0x1a, 0x2b, 0x3c, 0x4d]) => e = Endian(true),
                 Some([0x4d, 0x3c, 0x2b, 0x1a]) => e = Endian(false),
+                None => return (packets, err(pos, "pcapng section header is truncated")),
                 _ => return (packets, err(pos + 8, "pcapng byte-order magic is invalid")),
             }
             ifaces.clear();
@@ -271,4 +272,24 @@ fn if_tsresol(e: Endian, mut opts: &[u8]) -> u64 {
         opts = opts.get(step..).unwrap_or(&[]);
     }
     1_000_000
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Found by the `pcap` fuzz target: a file cut inside the first section header was
+    /// reported as a bad byte-order magic at an offset past its end.
+    #[test]
+    fn truncated_section_header_is_reported_as_truncated() {
+        let (packets, e) = read(&[0x0a, 0x0d, 0x0d, 0x0a, 0, 0]);
+        let e = e.expect("an error");
+        assert!(packets.is_empty());
+        assert_eq!(e.offset, 0);
+        assert!(e.what.contains("truncated"), "{}", e.what);
+        let (_, e) = read(&[0x0a, 0x0d, 0x0d, 0x0a, 0, 0, 0, 28, 1, 2, 3, 4]);
+        let e = e.expect("an error");
+        assert_eq!(e.offset, 8);
+        assert!(e.what.contains("byte-order magic"), "{}", e.what);
+    }
 }
