@@ -82,7 +82,8 @@ fuzz_target!(|input: &[u8]| {
         reads: 0,
     };
     let result = {
-        let mut fut = pin!(read_request(&mut conn));
+        let limits = diameter_apps::admin::http::HttpLimits::default();
+        let mut fut = pin!(read_request(&mut conn, &limits));
         let mut cx = Context::from_waker(Waker::noop());
         match fut.as_mut().poll(&mut cx) {
             Poll::Ready(r) => r,

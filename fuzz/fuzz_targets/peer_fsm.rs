@@ -453,7 +453,8 @@ fuzz_target!(|data: &[u8]| {
                     continue;
                 };
                 // The driver checks the CER before the peer sees it.
-                let Ok(caps) = check_incoming(&h.local, &AcceptPolicy::AnyPeer, &cer) else {
+                let remote = std::net::IpAddr::from([127, 0, 0, 1]);
+                let Ok(admitted) = check_incoming(&h.local, &AcceptPolicy::AnyPeer, &cer, remote) else {
                     continue;
                 };
                 let conn = h.fresh();
@@ -463,7 +464,7 @@ fuzz_target!(|data: &[u8]| {
                     Input::Incoming {
                         conn,
                         cer,
-                        caps: Box::new(caps),
+                        caps: Box::new(admitted.caps),
                     },
                     false,
                 );
