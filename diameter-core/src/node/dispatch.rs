@@ -254,6 +254,7 @@ async fn local_answer(node: &Node, request: &RawMessage) -> RawMessage {
     answer.header.command_code = h.command_code;
     answer.header.hop_by_hop = h.hop_by_hop;
     answer.header.end_to_end = h.end_to_end;
+    crate::answer::echo_proxy_info(request, &mut answer);
     answer
 }
 
