@@ -265,6 +265,23 @@ impl ProtocolErrorAnswer {
     }
 }
 
+/// RFC 6733 §6.7.3: an answer carries the request's Proxy-Info AVPs back, in their order.
+/// Appends them to `answer` unless it already has a Proxy-Info (a handler that set them
+/// itself keeps its own). Every answer the node builds for a local handler goes through it.
+pub fn echo_proxy_info(request: &RawMessage, answer: &mut RawMessage) {
+    let is_proxy_info = |a: &crate::avp::AvpRef<'_>| a.vendor == 0 && a.code == PROXY_INFO;
+    if answer
+        .avps()
+        .map_while(Result::ok)
+        .any(|a| is_proxy_info(&a))
+    {
+        return;
+    }
+    for a in request.avps().map_while(Result::ok).filter(is_proxy_info) {
+        answer.push(&a.to_raw());
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -311,22 +328,5 @@ mod tests {
         let ans = error_answer(&req, &origin, &err);
         assert!(ans.body.len() < 2 * MAX_FAILED_AVP_LEN);
         assert!(ans.find(FAILED_AVP, 0).is_some());
-    }
-}
-
-/// RFC 6733 §6.7.3: an answer carries the request's Proxy-Info AVPs back, in their order.
-/// Appends them to `answer` unless it already has a Proxy-Info (a handler that set them
-/// itself keeps its own). Every answer the node builds for a local handler goes through it.
-pub fn echo_proxy_info(request: &RawMessage, answer: &mut RawMessage) {
-    let is_proxy_info = |a: &crate::avp::AvpRef<'_>| a.vendor == 0 && a.code == PROXY_INFO;
-    if answer
-        .avps()
-        .map_while(Result::ok)
-        .any(|a| is_proxy_info(&a))
-    {
-        return;
-    }
-    for a in request.avps().map_while(Result::ok).filter(is_proxy_info) {
-        answer.push(&a.to_raw());
     }
 }
