@@ -6,4 +6,5 @@
 pub mod admin;
 pub mod cli;
 pub mod ocs;
+pub mod redact;
 pub mod sip;

@@ -340,3 +340,55 @@ fn sip_rights_and_windows_from_the_file() {
         .code(2)
         .stderr(predicate::str::contains("auth_window = 0 is not allowed"));
 }
+
+#[test]
+fn ocs_check_loads_the_tariffs_and_accounts_files() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let bad = write(
+        dir.path(),
+        "bad-tariffs.toml",
+        "currency = 978\n[[tariff]]\nname = \"x\"\n",
+    );
+    diameter()
+        .args(["serve", "ocs", "--check", "--tariffs"])
+        .arg(&bad)
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("bad-tariffs.toml"));
+    let good = write(
+        dir.path(),
+        "tariffs.toml",
+        "currency = 978\nexponent = 2\n[[tariff]]\nname = \"data\"\nunit = \"total_octets\"\nblock = 1000\nprice = 1\ndefault_quota = 1000\n",
+    );
+    diameter()
+        .args(["serve", "ocs", "--check", "--tariffs"])
+        .arg(&good)
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("(1 tariffs)"));
+    let accounts = write(dir.path(), "accounts.toml", "this is not toml [");
+    diameter()
+        .args(["serve", "ocs", "--check", "--accounts"])
+        .arg(&accounts)
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("accounts.toml"));
+}
+
+#[test]
+fn check_never_prints_a_database_password() {
+    diameter()
+        .args([
+            "serve",
+            "ocs",
+            "--check",
+            "--store",
+            "postgres://ocs:hunter2@db.example/ocs",
+        ])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains(
+            "postgres://ocs:***@db.example/ocs",
+        ))
+        .stdout(predicate::str::contains("hunter2").not());
+}

@@ -264,7 +264,7 @@ pub async fn start(opts: ServeOptions) -> Result<OcsHandle, Error> {
     if let Some(m) = &metrics {
         tasks.push(tokio::spawn(refresh_gauges(server.clone(), m.clone())));
     }
-    tracing::info!(addrs = ?node.local_addrs(), store = %opts.store, "ocs: serving");
+    tracing::info!(addrs = ?node.local_addrs(), store = %crate::redact::store_url(&opts.store), "ocs: serving");
     Ok(OcsHandle {
         node,
         server,

@@ -268,7 +268,7 @@ pub async fn start(opts: ServeOptions) -> Result<SipHandle, Error> {
             );
     }
     let node = builder.build().await?;
-    tracing::info!(addrs = ?node.local_addrs(), store = %opts.store, "sip: serving");
+    tracing::info!(addrs = ?node.local_addrs(), store = %crate::redact::store_url(&opts.store), "sip: serving");
     Ok(SipHandle { node, server })
 }
 

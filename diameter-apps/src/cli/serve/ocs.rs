@@ -356,12 +356,39 @@ pub fn run(args: &OcsArgs) -> CliResult {
         println!("listen        {}", s.node.listen);
         println!("origin_host   {}", s.node.origin_host);
         println!("origin_realm  {}", s.node.origin_realm);
-        println!("store         {}", serve_options(&s).store);
+        println!(
+            "store         {}",
+            crate::redact::store_url(&serve_options(&s).store)
+        );
+        // The files are loaded as the server would load them: a broken one fails here.
         if let Some(a) = &s.accounts {
-            println!("accounts      {}", a.display());
+            let file = crate::ocs::store::load_accounts_file(a).map_err(|e| {
+                CliError::usage(format!(
+                    "accounts file {}: {e}\n  = fix: see `diameter serve ocs --help` for its format",
+                    a.display()
+                ))
+            })?;
+            println!(
+                "accounts      {} ({} accounts)",
+                a.display(),
+                file.accounts.len()
+            );
         }
         match &s.tariffs {
-            Some(t) => println!("tariffs       {}", t.display()),
+            Some(t) => {
+                let tariffs = Tariffs::load(t).map_err(|e| {
+                    CliError::usage(format!(
+                        "tariffs file {}: {}\n  = fix: see the tariffs format in the OCS documentation (`cargo doc`, diameter_apps::ocs::rating)",
+                        t.display(),
+                        e.0
+                    ))
+                })?;
+                println!(
+                    "tariffs       {} ({} tariffs)",
+                    t.display(),
+                    tariffs.tariffs.len()
+                );
+            }
             None => println!("tariffs       (built-in demo tariffs)"),
         }
         if let Some(a) = s.auto_provision {

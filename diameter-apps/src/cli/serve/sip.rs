@@ -252,7 +252,10 @@ pub fn run(args: &SipArgs) -> CliResult {
         println!("listen        {}", s.node.listen);
         println!("origin_host   {}", s.node.origin_host);
         println!("origin_realm  {}", s.node.origin_realm);
-        println!("store         {}", serve_options(&s).store);
+        println!(
+            "store         {}",
+            crate::redact::store_url(&serve_options(&s).store)
+        );
         if let Some(u) = &s.users {
             println!("users         {}", u.display());
         }

@@ -460,7 +460,10 @@ pub fn open_with(url: &str, pg: &PgOptions) -> Result<Arc<dyn Store>, StoreError
         .or_else(|| url.strip_prefix("sqlite:"))
         .unwrap_or(url);
     if path.is_empty() {
-        return Err(StoreError::Config(format!("bad store url `{url}`")));
+        return Err(StoreError::Config(format!(
+            "bad store url `{}`",
+            crate::redact::store_url(url)
+        )));
     }
     Ok(Arc::new(SqliteStore::open(path)?))
 }

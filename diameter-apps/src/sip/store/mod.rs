@@ -302,7 +302,10 @@ pub fn open(url: &str) -> Result<Arc<dyn SipStore>, StoreError> {
         .or_else(|| url.strip_prefix("sqlite:"))
         .unwrap_or(url);
     if path.is_empty() {
-        return Err(StoreError::Config(format!("bad store url `{url}`")));
+        return Err(StoreError::Config(format!(
+            "bad store url `{}`",
+            crate::redact::store_url(url)
+        )));
     }
     Ok(Arc::new(SqliteSipStore::open(path)?))
 }
