@@ -392,3 +392,70 @@ fn check_never_prints_a_database_password() {
         ))
         .stdout(predicate::str::contains("hunter2").not());
 }
+
+/// Starts `serve ocs` in `dir` with `extra` flags, reads its log until it serves, stops it,
+/// and returns the log lines.
+fn startup_log(dir: &Path, extra: &[&str]) -> Vec<String> {
+    use std::io::BufRead;
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_diameter"))
+        .current_dir(dir)
+        .args(["serve", "ocs", "--listen", "127.0.0.1:0"])
+        .args(extra)
+        .env("NO_COLOR", "1")
+        .env("RUST_LOG", "info")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("start serve ocs");
+    let stderr = child.stderr.take().expect("stderr");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stderr)
+            .lines()
+            .map_while(Result::ok)
+        {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let mut lines = Vec::new();
+    let end = Instant::now() + Duration::from_secs(20);
+    while let Some(left) = end.checked_duration_since(Instant::now()) {
+        match rx.recv_timeout(left) {
+            Ok(line) => {
+                let done = line.contains("ocs: serving");
+                lines.push(line);
+                if done {
+                    break;
+                }
+            }
+            Err(_) => break,
+        }
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(
+        lines.iter().any(|l| l.contains("ocs: serving")),
+        "the server did not start: {lines:?}"
+    );
+    lines
+}
+
+#[test]
+fn demo_tariffs_are_announced_with_a_warning() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let log = startup_log(dir.path(), &[]);
+    assert!(
+        log.iter()
+            .any(|l| l.contains("WARN") && l.contains("built-in demo tariffs")),
+        "{log:?}"
+    );
+    let tariffs = write(
+        dir.path(),
+        "tariffs.toml",
+        "currency = 978\nexponent = 2\n[[tariff]]\nname = \"data\"\nunit = \"total_octets\"\nblock = 1000\nprice = 1\ndefault_quota = 1000\n",
+    );
+    let log = startup_log(dir.path(), &["--tariffs", tariffs.to_str().expect("path")]);
+    assert!(!log.iter().any(|l| l.contains("demo tariffs")), "{log:?}");
+}

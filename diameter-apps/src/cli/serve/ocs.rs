@@ -479,6 +479,12 @@ async fn serve(s: OcsSettings) -> CliResult {
     let mut opts = serve_options(&s);
     opts.tls = s.node.tls_config()?;
     s.node.announce_policy(&s.peers);
+    if s.tariffs.is_none() {
+        tracing::warn!(
+            "rating with the built-in demo tariffs (data 1 per MiB, voice 5 per minute, events 1 \
+             each, minor units): give your own with --tariffs FILE or tariffs = \"FILE\""
+        );
+    }
     let handle = ocs::start(opts).await.map_err(|e| match e {
         ocs::Error::Io(e) => CliError::network(format!("cannot listen on {}: {e}", s.node.listen)),
         e => CliError::usage(format!("cannot start the online charging server: {e}")),
