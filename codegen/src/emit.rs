@@ -617,7 +617,7 @@ fn group_struct(
                 #( #locals )*
                 let mut avps = avps;
                 while let Some(avp) = avps.next_avp() {
-                    ctx.count(&avp)?;
+                    ctx.count(avp)?;
                     match (avp.code, avp.vendor) {
                         #( #arms )*
                         _ => ctx.other(avp, #any, #known, &mut out.other)?,
@@ -728,11 +728,11 @@ fn member_code(
             ctx.group_into(&avp, &mut **out.#name.get_or_insert_with(Box::default))?;
         },
         (false, _, false, _) => quote! {
-            let slot = ::diameter_core::traits::push_limited(&mut out.#name, ctx.max_repeat, &avp, #avp_name)?;
+            let slot = ::diameter_core::traits::push_limited(&mut out.#name, ctx.max_repeat, avp, #avp_name)?;
             ctx.value_to(&avp, #avp_name, slot)?;
         },
         (false, _, true, _) => quote! {
-            let slot = ::diameter_core::traits::push_limited(&mut out.#name, ctx.max_repeat, &avp, #avp_name)?;
+            let slot = ::diameter_core::traits::push_limited(&mut out.#name, ctx.max_repeat, avp, #avp_name)?;
             ctx.group_into(&avp, slot)?;
         },
     };

@@ -57,7 +57,7 @@ impl RawMessage {
             let avp = avp?;
             count += 1;
             if count > limits.max_avps {
-                return Err(crate::traits::too_many_avps(&avp, limits.max_avps));
+                return Err(crate::traits::too_many_avps(avp, limits.max_avps));
             }
         }
         Ok(msg)

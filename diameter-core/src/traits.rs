@@ -68,7 +68,7 @@ impl DecodeCtx {
     /// Counts one more AVP against [`DecodeCtx::max_avps`] (5009 beyond it, with this
     /// AVP as Failed-AVP). The generated decoders call it for every AVP.
     #[inline(always)]
-    pub fn count(&mut self, avp: &AvpRef<'_>) -> Result<(), DecodeError> {
+    pub fn count(&mut self, avp: AvpRef<'_>) -> Result<(), DecodeError> {
         self.avps += 1;
         if self.avps > self.max_avps {
             return Err(too_many_avps(avp, self.max_avps));
@@ -200,7 +200,7 @@ pub fn push_default<T: Default>(items: &mut Vec<T>) -> &mut T {
 pub fn push_limited<'v, T: Default>(
     items: &'v mut Vec<T>,
     max: u32,
-    avp: &AvpRef<'_>,
+    avp: AvpRef<'_>,
     name: &'static str,
 ) -> Result<&'v mut T, DecodeError> {
     if items.len() >= max as usize {
@@ -211,14 +211,14 @@ pub fn push_limited<'v, T: Default>(
 
 #[cold]
 #[inline(never)]
-fn too_many_repeats(avp: &AvpRef<'_>, name: &'static str, max: u32) -> DecodeError {
+fn too_many_repeats(avp: AvpRef<'_>, name: &'static str, max: u32) -> DecodeError {
     DecodeError::with_avp(ErrorKind::TooManyOccurrences { name, max }, avp.raw_bytes())
 }
 
 /// 5009 for an AVP beyond the number a message may hold in all.
 #[cold]
 #[inline(never)]
-pub(crate) fn too_many_avps(avp: &AvpRef<'_>, max: u32) -> DecodeError {
+pub(crate) fn too_many_avps(avp: AvpRef<'_>, max: u32) -> DecodeError {
     let kind = ErrorKind::TooManyOccurrences { name: "AVP", max };
     DecodeError::with_avp(kind, avp.raw_bytes())
 }
