@@ -270,15 +270,23 @@ impl ProtocolErrorAnswer {
 /// itself keeps its own). Every answer the node builds for a local handler goes through it.
 pub fn echo_proxy_info(request: &RawMessage, answer: &mut RawMessage) {
     let is_proxy_info = |a: &crate::avp::AvpRef<'_>| a.vendor == 0 && a.code == PROXY_INFO;
-    if answer
+    // Most requests carry none: one walk of the request, and the answer is not looked at.
+    let proxies: Vec<RawAvp> = request
         .avps()
         .map_while(Result::ok)
-        .any(|a| is_proxy_info(&a))
+        .filter(is_proxy_info)
+        .map(|a| a.to_raw())
+        .collect();
+    if proxies.is_empty()
+        || answer
+            .avps()
+            .map_while(Result::ok)
+            .any(|a| is_proxy_info(&a))
     {
         return;
     }
-    for a in request.avps().map_while(Result::ok).filter(is_proxy_info) {
-        answer.push(&a.to_raw());
+    for p in &proxies {
+        answer.push(p);
     }
 }
 
