@@ -20,12 +20,13 @@ mod ocs_common;
 
 use bytes::Bytes;
 use diameter::dict::dcca_rfc4006::*;
-use diameter_core::fields::{result_code, str_avp, u32_avp};
+use diameter_core::fields::result_code;
 use diameter_core::traits::Command;
-use diameter_core::{CommandFlags, Header, RawMessage};
+use diameter_core::{CommandFlags, RawMessage};
 use ocs_common::ccr;
+use ocs_common::raw::{free_port, read_message};
 use std::collections::{HashMap, HashSet};
-use std::io::{Read, Write};
+use std::io::Write;
 use std::net::{SocketAddr, TcpStream};
 use std::path::Path;
 use std::process::{Child, Command as Process, Stdio};
@@ -50,13 +51,6 @@ impl Drop for Server {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("free port")
 }
 
 /// Starts the server on the store in `dir` (no `[[peers]]`: loopback peers are admitted).
@@ -86,43 +80,14 @@ fn start_server(dir: &Path, addr: SocketAddr) -> Server {
     Server { child }
 }
 
-fn cer(host: &str) -> Bytes {
-    let avps = [
-        str_avp(264, host),
-        str_avp(296, "example.net"),
-        diameter_core::RawAvp::new(257, diameter_core::AvpFlags::MANDATORY, 0, {
-            let mut v = vec![0, 1];
-            v.extend_from_slice(&[127, 0, 0, 1]);
-            Bytes::from(v)
-        }),
-        u32_avp(266, 0),
-        str_avp(269, "crash"),
-        u32_avp(258, 4),
-    ];
-    RawMessage::from_avps(Header::new(257, 0, CommandFlags::REQUEST, 1, 1), &avps).to_bytes()
-}
-
-/// Reads one message, or `None` on close, error or time-out.
-fn read_message(s: &mut TcpStream) -> Option<RawMessage> {
-    let mut head = [0u8; 20];
-    s.read_exact(&mut head).ok()?;
-    let len = u32::from_be_bytes([0, head[1], head[2], head[3]]) as usize;
-    if len < 20 {
-        return None;
-    }
-    let mut body = vec![0u8; len];
-    body[..20].copy_from_slice(&head);
-    s.read_exact(&mut body[20..]).ok()?;
-    RawMessage::decode(Bytes::from(body), &Default::default()).ok()
-}
-
 /// Connects, exchanges capabilities, and starts a reader thread that forwards every answer
 /// (the channel closes when the connection does).
 fn connect(addr: SocketAddr, host: &str) -> (TcpStream, mpsc::Receiver<RawMessage>) {
     let mut s = TcpStream::connect(addr).expect("connect");
     s.set_write_timeout(Some(Duration::from_secs(5))).ok();
     s.set_read_timeout(Some(Duration::from_secs(10))).ok();
-    s.write_all(&cer(host)).expect("CER");
+    s.write_all(&ocs_common::raw::cer(host, "crash"))
+        .expect("CER");
     let cea = read_message(&mut s).expect("CEA");
     assert_eq!(result_code(&cea), Some(2001), "CER refused");
     s.set_read_timeout(None).ok();

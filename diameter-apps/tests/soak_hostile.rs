@@ -20,11 +20,12 @@ mod ocs_common;
 
 use bytes::Bytes;
 use diameter::dict::dcca_rfc4006::*;
-use diameter_core::fields::{result_code, str_avp, u32_avp};
+use diameter_core::fields::result_code;
 use diameter_core::traits::Command;
-use diameter_core::{CommandFlags, Header, RawMessage};
+use diameter_core::CommandFlags;
 use ocs_common::ccr;
-use std::io::{Read, Write};
+use ocs_common::raw::{free_port, read_message};
+use std::io::Write;
 use std::net::{SocketAddr, TcpStream};
 use std::path::Path;
 use std::process::{Child, Command as Process, Stdio};
@@ -49,13 +50,6 @@ impl Drop for Server {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("free port")
 }
 
 fn start_server(dir: &Path) -> Server {
@@ -89,42 +83,13 @@ fn start_server(dir: &Path) -> Server {
     Server { child, addr }
 }
 
-fn cer(host: &str) -> Bytes {
-    let avps = [
-        str_avp(264, host),
-        str_avp(296, "example.net"),
-        diameter_core::RawAvp::new(257, diameter_core::AvpFlags::MANDATORY, 0, {
-            let mut v = vec![0, 1];
-            v.extend_from_slice(&[127, 0, 0, 1]);
-            Bytes::from(v)
-        }),
-        u32_avp(266, 0),
-        str_avp(269, "soak"),
-        u32_avp(258, 4),
-    ];
-    RawMessage::from_avps(Header::new(257, 0, CommandFlags::REQUEST, 1, 1), &avps).to_bytes()
-}
-
-/// Reads one message, or `None` on close, error or time-out.
-fn read_message(s: &mut TcpStream) -> Option<RawMessage> {
-    let mut head = [0u8; 20];
-    s.read_exact(&mut head).ok()?;
-    let len = u32::from_be_bytes([0, head[1], head[2], head[3]]) as usize;
-    if len < 20 {
-        return None;
-    }
-    let mut body = vec![0u8; len];
-    body[..20].copy_from_slice(&head);
-    s.read_exact(&mut body[20..]).ok()?;
-    RawMessage::decode(Bytes::from(body), &Default::default()).ok()
-}
-
 /// Connects and exchanges capabilities; `None` when the server refuses (the CEA's code).
 fn connect(addr: SocketAddr, host: &str) -> Result<TcpStream, u32> {
     let mut s = TcpStream::connect(addr).map_err(|_| 0u32)?;
     s.set_read_timeout(Some(Duration::from_secs(10))).ok();
     s.set_write_timeout(Some(Duration::from_secs(2))).ok();
-    s.write_all(&cer(host)).map_err(|_| 0u32)?;
+    s.write_all(&ocs_common::raw::cer(host, "soak"))
+        .map_err(|_| 0u32)?;
     let cea = read_message(&mut s).ok_or(0u32)?;
     match result_code(&cea) {
         Some(2001) => Ok(s),
@@ -365,7 +330,7 @@ fn refunder(addr: SocketAddr, stop: Arc<AtomicBool>, granted: Arc<AtomicU64>) {
 
 /// A header, then one byte a second, on fresh connections.
 fn slow_drip(addr: SocketAddr, stop: Arc<AtomicBool>) {
-    let cer = cer("evil1.example.net");
+    let cer = ocs_common::raw::cer("evil1.example.net", "soak");
     while !stop.load(Ordering::Relaxed) {
         let Ok(mut s) = TcpStream::connect(addr) else {
             std::thread::sleep(Duration::from_millis(200));

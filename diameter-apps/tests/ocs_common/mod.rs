@@ -310,3 +310,47 @@ default_quota = 1
         c
     }
 }
+
+pub mod raw {
+    //! A raw-TCP Diameter peer for tests that drive `diameter serve ocs` as a process.
+    use bytes::Bytes;
+    use diameter_core::peer::capabilities::{cer as cer_message, Capabilities};
+    use diameter_core::RawMessage;
+    use std::io::Read;
+    use std::net::TcpStream;
+
+    /// A free port on 127.0.0.1 (released again: the server binds it).
+    pub fn free_port() -> u16 {
+        std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map(|a| a.port())
+            .expect("free port")
+    }
+
+    /// The encoded CER of a credit-control client `host` in realm example.net.
+    pub fn cer(host: &str, product: &str) -> Bytes {
+        let caps = Capabilities {
+            origin_host: host.into(),
+            origin_realm: "example.net".into(),
+            host_ip_addresses: vec![[127, 0, 0, 1].into()],
+            product_name: product.into(),
+            auth_applications: vec![4],
+            ..Default::default()
+        };
+        cer_message(&caps, 1, 1).to_bytes()
+    }
+
+    /// Reads one framed message, or `None` on close, error or time-out.
+    pub fn read_message(s: &mut TcpStream) -> Option<RawMessage> {
+        let mut head = [0u8; 20];
+        s.read_exact(&mut head).ok()?;
+        let len = u32::from_be_bytes([0, head[1], head[2], head[3]]) as usize;
+        if len < 20 {
+            return None;
+        }
+        let mut body = vec![0u8; len];
+        body[..20].copy_from_slice(&head);
+        s.read_exact(&mut body[20..]).ok()?;
+        RawMessage::decode(Bytes::from(body), &Default::default()).ok()
+    }
+}
