@@ -5,6 +5,7 @@
 
 pub mod admin;
 pub mod cli;
+mod migrations;
 pub mod ocs;
 pub mod redact;
 pub mod sip;

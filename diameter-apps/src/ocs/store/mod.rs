@@ -258,6 +258,9 @@ pub enum StoreError {
     /// The group committer is gone (the store is shutting down).
     #[error("the store's committer stopped")]
     Stopped,
+    /// The schema could not be brought up to date when the store was opened.
+    #[error("{0}")]
+    Migration(String),
 }
 
 impl StoreError {
@@ -276,7 +279,8 @@ impl StoreError {
             | StoreError::Duplicate(_)
             | StoreError::Refused(_)
             | StoreError::Config(_)
-            | StoreError::Corrupt(_) => false,
+            | StoreError::Corrupt(_)
+            | StoreError::Migration(_) => false,
         }
     }
 }

@@ -8,7 +8,8 @@ use super::{
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 use std::sync::{Arc, Mutex, MutexGuard};
 
-/// The schema (also used, with `BIGSERIAL` ids, by PostgreSQL).
+/// The schema before versioned migrations; SQLite now uses `migrations/ocs/sqlite/`.
+/// Kept only for [`super::PgStore`] until it has migrations of its own: delete then.
 pub(crate) const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS accounts (
     id        INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -68,8 +69,8 @@ CREATE TABLE IF NOT EXISTS debits (
 );
 ";
 
-/// Run after [`SCHEMA`] (`peer` may be missing from a database made by an older version,
-/// which [`SqliteStore`] and [`super::PgStore`] add first): the index of the Tcc sweep.
+/// Run after [`SCHEMA`] by [`super::PgStore`] (which adds `peer` first when missing): the
+/// index of the Tcc sweep. Delete with [`SCHEMA`].
 pub(crate) const SCHEMA_INDEXES: &str = "
 DROP INDEX IF EXISTS sessions_expiry;
 CREATE INDEX IF NOT EXISTS sessions_deadline ON sessions(expires_at, session_id);
@@ -115,17 +116,14 @@ impl SqliteStore {
         Self::init(Connection::open_in_memory()?)
     }
 
-    fn init(conn: Connection) -> Result<SqliteStore, StoreError> {
+    fn init(mut conn: Connection) -> Result<SqliteStore, StoreError> {
         conn.pragma_update(None, "foreign_keys", "ON")?;
-        conn.execute_batch(SCHEMA)?;
-        let has_peer: bool = conn
-            .prepare("SELECT COUNT(*) FROM pragma_table_info('sessions') WHERE name = 'peer'")?
-            .query_row([], |r| r.get::<_, i64>(0))?
-            > 0;
-        if !has_peer {
-            conn.execute_batch("ALTER TABLE sessions ADD COLUMN peer TEXT")?;
-        }
-        conn.execute_batch(SCHEMA_INDEXES)?;
+        crate::migrations::sqlite(
+            &mut conn,
+            &crate::migrations::OCS_SQLITE,
+            crate::migrations::ocs_baseline,
+        )
+        .map_err(StoreError::Migration)?;
         Ok(SqliteStore {
             conn: Mutex::new(conn),
             reader: None,

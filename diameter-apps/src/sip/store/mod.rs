@@ -254,6 +254,9 @@ pub enum StoreError {
     /// Stored data that cannot be read back.
     #[error("corrupt stored data: {0}")]
     Corrupt(String),
+    /// The schema could not be brought up to date when the store was opened.
+    #[error("{0}")]
+    Migration(String),
 }
 
 /// Storage of users and registrations. Implementations are shared between threads; every

@@ -15,18 +15,15 @@ pub struct PgSipStore {
 }
 
 impl PgSipStore {
-    /// Connects and creates the `sip_*` tables when missing. `url` is a libpq URL
+    /// Connects and brings the `sip_*` tables up to date. `url` is a libpq URL
     /// (`postgresql://user@%2Ftmp:5432/db`) or key-value string (`host=/tmp user=postgres`).
     pub fn connect(url: &str) -> Result<Self, StoreError> {
         let config = Config::from_str(url)
             .map_err(|e| StoreError::Config(format!("bad postgres url: {e}")))?;
         let mut client = config.connect(NoTls)?;
-        let schema = sql::SCHEMA.replace("BLOB", "BYTEA");
-        // Two nodes starting at once must not race on CREATE TABLE IF NOT EXISTS.
-        client.execute("SELECT pg_advisory_lock(4740)", &[])?;
-        let r = client.batch_execute(&schema);
-        client.execute("SELECT pg_advisory_unlock(4740)", &[])?;
-        r?;
+        // Nodes starting together migrate one after the other (advisory lock 4740).
+        crate::migrations::postgres(&mut client, &crate::migrations::SIP_POSTGRES, 4740)
+            .map_err(StoreError::Migration)?;
         Ok(PgSipStore {
             config,
             client: Mutex::new(Some(client)),

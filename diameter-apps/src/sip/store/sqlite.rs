@@ -13,7 +13,7 @@ pub struct SqliteSipStore {
 }
 
 impl SqliteSipStore {
-    /// Opens (or creates) the database file and the `sip_*` tables.
+    /// Opens (or creates) the database file and brings the `sip_*` tables up to date.
     pub fn open(path: &str) -> Result<Self, StoreError> {
         let conn = Connection::open(path)?;
         conn.busy_timeout(std::time::Duration::from_secs(10))?;
@@ -26,8 +26,13 @@ impl SqliteSipStore {
         Self::init(Connection::open_in_memory()?)
     }
 
-    fn init(conn: Connection) -> Result<Self, StoreError> {
-        conn.execute_batch(sql::SCHEMA)?;
+    fn init(mut conn: Connection) -> Result<Self, StoreError> {
+        crate::migrations::sqlite(
+            &mut conn,
+            &crate::migrations::SIP_SQLITE,
+            crate::migrations::no_baseline,
+        )
+        .map_err(StoreError::Migration)?;
         Ok(SqliteSipStore {
             conn: Mutex::new(conn),
         })
