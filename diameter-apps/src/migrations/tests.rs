@@ -113,7 +113,10 @@ fn new_ocs_database_records_its_history_and_a_second_open_changes_nothing() {
         Vec::<u32>::new()
     );
     let store = SqliteStore::open(&path).unwrap();
-    assert_eq!(store.find_account(&msisdn("1")).unwrap().unwrap().balance, 10);
+    assert_eq!(
+        store.find_account(&msisdn("1")).unwrap().unwrap().balance,
+        10
+    );
     assert_eq!(history(&conn, OCS_SQLITE.history), before);
 }
 
@@ -159,9 +162,11 @@ fn ocs_database_made_just_before_migrations_is_adopted_without_rerunning_its_cha
     let conn = Connection::open(&path).unwrap();
     assert_ocs_latest(&conn);
     let peer: String = conn
-        .query_row("SELECT peer FROM sessions WHERE session_id = 's1'", [], |r| {
-            r.get(0)
-        })
+        .query_row(
+            "SELECT peer FROM sessions WHERE session_id = 's1'",
+            [],
+            |r| r.get(0),
+        )
         .unwrap();
     assert_eq!(peer, "pgw.example.net");
 }
@@ -195,7 +200,9 @@ fn database_from_a_newer_version_is_refused() {
     )
     .unwrap();
     drop(conn);
-    let e = SqliteStore::open(&path).err().expect("a newer database opened");
+    let e = SqliteStore::open(&path)
+        .err()
+        .expect("a newer database opened");
     assert!(e.to_string().contains("schema migration"), "{e}");
 }
 
@@ -248,7 +255,10 @@ fn sip_database_made_before_migrations_is_adopted_and_a_second_open_changes_noth
     let s = sip::open(&url).unwrap();
     let reg = s.registration("sip:bob@example.com").unwrap().unwrap();
     assert_eq!(reg.server_uri.as_deref(), Some("sip:s1"));
-    assert_eq!(s.user("bob").unwrap().unwrap().ha1_md5.as_deref(), Some("abc"));
+    assert_eq!(
+        s.user("bob").unwrap().unwrap().ha1_md5.as_deref(),
+        Some("abc")
+    );
     drop(s);
     let mut conn = Connection::open(&path).unwrap();
     let before = history(&conn, SIP_SQLITE.history);

@@ -25,6 +25,7 @@
 //! ```
 
 mod postgres;
+mod rules;
 mod sql;
 mod sqlite;
 mod users_file;

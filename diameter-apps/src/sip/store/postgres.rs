@@ -1,7 +1,8 @@
 //! PostgreSQL, for several SIP AAA nodes sharing users and registrations.
 
-use super::sql::{self, impl_sip_store, Cell, Conn, P};
-use super::{AccountingInfo, Registration, SipUser, StoreError, UserData};
+use super::rules::{Backend, Records};
+use super::sql::{Cell, Conn, P};
+use super::StoreError;
 use ::postgres::types::{ToSql, Type};
 use ::postgres::{Client, Config, NoTls};
 use std::str::FromStr;
@@ -28,20 +29,6 @@ impl PgSipStore {
             config,
             client: Mutex::new(Some(client)),
         })
-    }
-
-    fn with<T>(
-        &self,
-        f: impl FnOnce(&mut dyn Conn) -> Result<T, StoreError>,
-    ) -> Result<T, StoreError> {
-        let mut guard = self.client.lock().unwrap_or_else(|e| e.into_inner());
-        if guard.as_ref().is_none_or(Client::is_closed) {
-            *guard = Some(self.config.connect(NoTls)?);
-        }
-        match guard.as_mut() {
-            Some(client) => f(&mut PgConn(client)),
-            None => Err(StoreError::Config("no postgres connection".into())),
-        }
     }
 }
 
@@ -106,4 +93,24 @@ impl Conn for PgConn<'_> {
     }
 }
 
-impl_sip_store!(PgSipStore);
+impl Backend for PgSipStore {
+    fn with<T>(
+        &self,
+        f: impl FnOnce(&mut dyn Records) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let mut guard = self.client.lock().unwrap_or_else(|e| {
+            // A panic inside an operation may have left a transaction open: start afresh.
+            self.client.clear_poison();
+            let mut guard = e.into_inner();
+            *guard = None;
+            guard
+        });
+        if guard.as_ref().is_none_or(Client::is_closed) {
+            *guard = Some(self.config.connect(NoTls)?);
+        }
+        match guard.as_mut() {
+            Some(client) => f(&mut PgConn(client)),
+            None => Err(StoreError::Config("no postgres connection".into())),
+        }
+    }
+}

@@ -1,12 +1,11 @@
-//! The SQL of the SIP store, shared by SQLite and PostgreSQL through a tiny [`Conn`] trait.
+//! The SQL of the SIP store: [`Records`] for any connection that can run a statement
+//! ([`Conn`]), so SQLite and PostgreSQL share every statement.
 //!
 //! Statements use `$1, $2, …` in order of appearance (SQLite binds those by position too)
 //! and only syntax both databases accept (`ON CONFLICT … DO UPDATE`).
 
-use super::{
-    normalize_aor, AccountingInfo, Capabilities, RegState, Registration, SipUser, StoreError,
-    UserData,
-};
+use super::rules::Records;
+use super::{AccountingInfo, Capabilities, RegState, Registration, SipUser, StoreError, UserData};
 
 /// A statement parameter.
 pub(crate) enum P<'a> {
@@ -41,24 +40,6 @@ pub(crate) trait Conn {
     fn commit(&mut self) -> Result<(), StoreError>;
     /// Rolls back (errors ignored by callers).
     fn rollback(&mut self) -> Result<(), StoreError>;
-}
-
-/// Runs `f` in one transaction.
-pub(crate) fn tx<T>(
-    c: &mut dyn Conn,
-    f: impl FnOnce(&mut dyn Conn) -> Result<T, StoreError>,
-) -> Result<T, StoreError> {
-    c.begin()?;
-    match f(c) {
-        Ok(v) => {
-            c.commit()?;
-            Ok(v)
-        }
-        Err(e) => {
-            let _ = c.rollback();
-            Err(e)
-        }
-    }
 }
 
 fn text(row: &[Cell], i: usize) -> Result<String, StoreError> {
@@ -119,24 +100,72 @@ fn split_u32(s: &str) -> Result<Vec<u32>, StoreError> {
 const USER_COLS: &str = "user_name, realm, ha1_md5, ha1_sha256, visited_networks, cap_mandatory, \
      cap_optional, cap_servers, unregistered_services, acct_servers, cc_servers";
 
-pub(crate) fn put_user(c: &mut dyn Conn, u: &SipUser) -> Result<(), StoreError> {
-    tx(c, |c| {
-        let keys: Vec<String> = u.aors.iter().map(|a| normalize_aor(a)).collect();
-        for (aor, key) in u.aors.iter().zip(&keys) {
-            let rows = c.query(
-                "SELECT user_name FROM sip_aors WHERE aor_key = $1",
-                &[P::Text(key)],
-            )?;
-            if let Some(row) = rows.first() {
-                let owner = text(row, 0)?;
-                if owner != u.name {
-                    return Err(StoreError::AorTaken {
-                        aor: aor.clone(),
-                        owner,
-                    });
-                }
-            }
-        }
+const REG_COLS: &str = "aor, user_name, state, server_uri, pending_server_uri, diameter_host, \
+     diameter_realm, supported_types";
+
+fn reg_of(r: &[Cell]) -> Result<Registration, StoreError> {
+    let state = text(r, 2)?;
+    Ok(Registration {
+        aor: text(r, 0)?,
+        user_name: text(r, 1)?,
+        state: RegState::parse(&state)
+            .ok_or_else(|| StoreError::Corrupt(format!("registration state `{state}`")))?,
+        server_uri: opt_text(r, 3)?,
+        pending_server_uri: opt_text(r, 4)?,
+        diameter_host: opt_text(r, 5)?,
+        diameter_realm: opt_text(r, 6)?,
+        supported_types: split(&text(r, 7)?),
+    })
+}
+
+fn user_of(r: &[Cell]) -> Result<SipUser, StoreError> {
+    Ok(SipUser {
+        name: text(r, 0)?,
+        realm: text(r, 1)?,
+        ha1_md5: opt_text(r, 2)?,
+        ha1_sha256: opt_text(r, 3)?,
+        visited_networks: split(&text(r, 4)?),
+        capabilities: Capabilities {
+            mandatory: split_u32(&text(r, 5)?)?,
+            optional: split_u32(&text(r, 6)?)?,
+            servers: split(&text(r, 7)?),
+        },
+        unregistered_services: int(r, 8)? != 0,
+        accounting: AccountingInfo {
+            accounting_servers: split(&text(r, 9)?),
+            credit_control_servers: split(&text(r, 10)?),
+        },
+        ..Default::default()
+    })
+}
+
+/// The first column of every row, as text.
+fn texts(rows: Vec<Vec<Cell>>) -> Result<Vec<String>, StoreError> {
+    rows.iter().map(|r| text(r, 0)).collect()
+}
+
+impl<C: Conn + ?Sized> Records for C {
+    fn begin(&mut self) -> Result<(), StoreError> {
+        Conn::begin(self)
+    }
+
+    fn commit(&mut self) -> Result<(), StoreError> {
+        Conn::commit(self)
+    }
+
+    fn rollback(&mut self) -> Result<(), StoreError> {
+        Conn::rollback(self)
+    }
+
+    fn aor_owner(&mut self, key: &str) -> Result<Option<String>, StoreError> {
+        let rows = self.query(
+            "SELECT user_name FROM sip_aors WHERE aor_key = $1",
+            &[P::Text(key)],
+        )?;
+        Ok(texts(rows)?.into_iter().next())
+    }
+
+    fn upsert_user(&mut self, u: &SipUser) -> Result<(), StoreError> {
         let (vn, cm, co, cs, acct, cc) = (
             join(&u.visited_networks),
             join(&u.capabilities.mandatory),
@@ -145,7 +174,7 @@ pub(crate) fn put_user(c: &mut dyn Conn, u: &SipUser) -> Result<(), StoreError> 
             join(&u.accounting.accounting_servers),
             join(&u.accounting.credit_control_servers),
         );
-        c.exec(
+        self.exec(
             &format!(
                 "INSERT INTO sip_users ({USER_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
                  ON CONFLICT (user_name) DO UPDATE SET realm = excluded.realm,
@@ -170,60 +199,11 @@ pub(crate) fn put_user(c: &mut dyn Conn, u: &SipUser) -> Result<(), StoreError> 
                 P::Text(&cc),
             ],
         )?;
-        write_profile(c, &u.name, &u.profile)?;
-        let existing = c.query(
-            "SELECT aor_key FROM sip_aors WHERE user_name = $1",
-            &[P::Text(&u.name)],
-        )?;
-        for row in &existing {
-            let key = text(row, 0)?;
-            if !keys.contains(&key) {
-                c.exec("DELETE FROM sip_aors WHERE aor_key = $1", &[P::Text(&key)])?;
-            }
-        }
-        for (pos, (aor, key)) in u.aors.iter().zip(&keys).enumerate() {
-            c.exec(
-                "INSERT INTO sip_aors (aor_key, aor, user_name, position) VALUES ($1, $2, $3, $4)
-                 ON CONFLICT (aor_key) DO UPDATE SET aor = excluded.aor, position = excluded.position",
-                &[
-                    P::Text(key),
-                    P::Text(aor),
-                    P::Text(&u.name),
-                    P::Int(pos as i64),
-                ],
-            )?;
-        }
         Ok(())
-    })
-}
-
-fn write_profile(c: &mut dyn Conn, name: &str, profile: &[UserData]) -> Result<(), StoreError> {
-    c.exec(
-        "DELETE FROM sip_user_data WHERE user_name = $1",
-        &[P::Text(name)],
-    )?;
-    for (pos, d) in profile.iter().enumerate() {
-        c.exec(
-            "INSERT INTO sip_user_data (user_name, position, data_type, contents) VALUES ($1, $2, $3, $4)",
-            &[
-                P::Text(name),
-                P::Int(pos as i64),
-                P::Text(&d.data_type),
-                P::Blob(&d.contents),
-            ],
-        )?;
     }
-    Ok(())
-}
 
-pub(crate) fn update_profile(
-    c: &mut dyn Conn,
-    name: &str,
-    profile: &[UserData],
-    acct: &AccountingInfo,
-) -> Result<(), StoreError> {
-    tx(c, |c| {
-        let n = c.exec(
+    fn set_accounting(&mut self, name: &str, acct: &AccountingInfo) -> Result<bool, StoreError> {
+        let n = self.exec(
             "UPDATE sip_users SET acct_servers = $1, cc_servers = $2 WHERE user_name = $3",
             &[
                 P::Text(&join(&acct.accounting_servers)),
@@ -231,193 +211,141 @@ pub(crate) fn update_profile(
                 P::Text(name),
             ],
         )?;
-        if n == 0 {
-            return Err(StoreError::NoSuchUser(name.to_string()));
-        }
-        write_profile(c, name, profile)
-    })
-}
+        Ok(n > 0)
+    }
 
-pub(crate) fn remove_user(c: &mut dyn Conn, name: &str) -> Result<bool, StoreError> {
-    tx(c, |c| {
-        c.exec(
-            "DELETE FROM sip_aors WHERE user_name = $1",
-            &[P::Text(name)],
-        )?;
-        c.exec(
+    fn replace_profile(&mut self, name: &str, profile: &[UserData]) -> Result<(), StoreError> {
+        self.exec(
             "DELETE FROM sip_user_data WHERE user_name = $1",
             &[P::Text(name)],
         )?;
-        Ok(c.exec(
+        for (pos, d) in profile.iter().enumerate() {
+            self.exec(
+                "INSERT INTO sip_user_data (user_name, position, data_type, contents) VALUES ($1, $2, $3, $4)",
+                &[
+                    P::Text(name),
+                    P::Int(pos as i64),
+                    P::Text(&d.data_type),
+                    P::Blob(&d.contents),
+                ],
+            )?;
+        }
+        Ok(())
+    }
+
+    fn aor_keys_of(&mut self, name: &str) -> Result<Vec<String>, StoreError> {
+        texts(self.query(
+            "SELECT aor_key FROM sip_aors WHERE user_name = $1",
+            &[P::Text(name)],
+        )?)
+    }
+
+    fn delete_aor(&mut self, key: &str) -> Result<(), StoreError> {
+        self.exec("DELETE FROM sip_aors WHERE aor_key = $1", &[P::Text(key)])?;
+        Ok(())
+    }
+
+    fn upsert_aor(
+        &mut self,
+        key: &str,
+        aor: &str,
+        name: &str,
+        position: usize,
+    ) -> Result<(), StoreError> {
+        self.exec(
+            "INSERT INTO sip_aors (aor_key, aor, user_name, position) VALUES ($1, $2, $3, $4)
+             ON CONFLICT (aor_key) DO UPDATE SET aor = excluded.aor, position = excluded.position",
+            &[
+                P::Text(key),
+                P::Text(aor),
+                P::Text(name),
+                P::Int(i64::try_from(position).unwrap_or(i64::MAX)),
+            ],
+        )?;
+        Ok(())
+    }
+
+    fn delete_user(&mut self, name: &str) -> Result<bool, StoreError> {
+        self.exec(
+            "DELETE FROM sip_aors WHERE user_name = $1",
+            &[P::Text(name)],
+        )?;
+        self.exec(
+            "DELETE FROM sip_user_data WHERE user_name = $1",
+            &[P::Text(name)],
+        )?;
+        Ok(self.exec(
             "DELETE FROM sip_users WHERE user_name = $1",
             &[P::Text(name)],
         )? > 0)
-    })
-}
-
-pub(crate) fn user(c: &mut dyn Conn, name: &str) -> Result<Option<SipUser>, StoreError> {
-    let rows = c.query(
-        &format!("SELECT {USER_COLS} FROM sip_users WHERE user_name = $1"),
-        &[P::Text(name)],
-    )?;
-    let Some(r) = rows.first() else {
-        return Ok(None);
-    };
-    let mut u = SipUser {
-        name: text(r, 0)?,
-        realm: text(r, 1)?,
-        ha1_md5: opt_text(r, 2)?,
-        ha1_sha256: opt_text(r, 3)?,
-        visited_networks: split(&text(r, 4)?),
-        capabilities: Capabilities {
-            mandatory: split_u32(&text(r, 5)?)?,
-            optional: split_u32(&text(r, 6)?)?,
-            servers: split(&text(r, 7)?),
-        },
-        unregistered_services: int(r, 8)? != 0,
-        accounting: AccountingInfo {
-            accounting_servers: split(&text(r, 9)?),
-            credit_control_servers: split(&text(r, 10)?),
-        },
-        ..Default::default()
-    };
-    for r in c.query(
-        "SELECT aor FROM sip_aors WHERE user_name = $1 ORDER BY position",
-        &[P::Text(name)],
-    )? {
-        u.aors.push(text(&r, 0)?);
     }
-    for r in c.query(
-        "SELECT data_type, contents FROM sip_user_data WHERE user_name = $1 ORDER BY position",
-        &[P::Text(name)],
-    )? {
-        u.profile.push(UserData {
-            data_type: text(&r, 0)?,
-            contents: blob(&r, 1)?,
-        });
-    }
-    Ok(Some(u))
-}
 
-pub(crate) fn user_by_aor(c: &mut dyn Conn, aor: &str) -> Result<Option<SipUser>, StoreError> {
-    let rows = c.query(
-        "SELECT user_name FROM sip_aors WHERE aor_key = $1",
-        &[P::Text(&normalize_aor(aor))],
-    )?;
-    match rows.first() {
-        Some(r) => user(c, &text(r, 0)?),
-        None => Ok(None),
+    fn user_row(&mut self, name: &str) -> Result<Option<SipUser>, StoreError> {
+        let rows = self.query(
+            &format!("SELECT {USER_COLS} FROM sip_users WHERE user_name = $1"),
+            &[P::Text(name)],
+        )?;
+        rows.first().map(|r| user_of(r)).transpose()
     }
-}
 
-pub(crate) fn user_names(c: &mut dyn Conn) -> Result<Vec<String>, StoreError> {
-    c.query("SELECT user_name FROM sip_users ORDER BY user_name", &[])?
+    fn aors_of(&mut self, name: &str) -> Result<Vec<String>, StoreError> {
+        texts(self.query(
+            "SELECT aor FROM sip_aors WHERE user_name = $1 ORDER BY position",
+            &[P::Text(name)],
+        )?)
+    }
+
+    fn profile_of(&mut self, name: &str) -> Result<Vec<UserData>, StoreError> {
+        self.query(
+            "SELECT data_type, contents FROM sip_user_data WHERE user_name = $1 ORDER BY position",
+            &[P::Text(name)],
+        )?
         .iter()
-        .map(|r| text(r, 0))
+        .map(|r| {
+            Ok(UserData {
+                data_type: text(r, 0)?,
+                contents: blob(r, 1)?,
+            })
+        })
         .collect()
-}
-
-const REG_COLS: &str = "aor, user_name, state, server_uri, pending_server_uri, diameter_host, \
-     diameter_realm, supported_types";
-
-fn reg_of(r: &[Cell]) -> Result<Registration, StoreError> {
-    let state = text(r, 2)?;
-    Ok(Registration {
-        aor: text(r, 0)?,
-        user_name: text(r, 1)?,
-        state: RegState::parse(&state)
-            .ok_or_else(|| StoreError::Corrupt(format!("registration state `{state}`")))?,
-        server_uri: opt_text(r, 3)?,
-        pending_server_uri: opt_text(r, 4)?,
-        diameter_host: opt_text(r, 5)?,
-        diameter_realm: opt_text(r, 6)?,
-        supported_types: split(&text(r, 7)?),
-    })
-}
-
-pub(crate) fn registration(
-    c: &mut dyn Conn,
-    aor: &str,
-) -> Result<Option<Registration>, StoreError> {
-    let rows = c.query(
-        &format!("SELECT {REG_COLS} FROM sip_aors WHERE aor_key = $1"),
-        &[P::Text(&normalize_aor(aor))],
-    )?;
-    rows.first().map(|r| reg_of(r)).transpose()
-}
-
-pub(crate) fn registrations_of(
-    c: &mut dyn Conn,
-    name: &str,
-) -> Result<Vec<Registration>, StoreError> {
-    c.query(
-        &format!("SELECT {REG_COLS} FROM sip_aors WHERE user_name = $1 ORDER BY position"),
-        &[P::Text(name)],
-    )?
-    .iter()
-    .map(|r| reg_of(r))
-    .collect()
-}
-
-pub(crate) fn set_registration(c: &mut dyn Conn, reg: &Registration) -> Result<(), StoreError> {
-    let types = join(&reg.supported_types);
-    let n = c.exec(
-        "UPDATE sip_aors SET state = $1, server_uri = $2, pending_server_uri = $3,
-           diameter_host = $4, diameter_realm = $5, supported_types = $6 WHERE aor_key = $7",
-        &[
-            P::Text(reg.state.as_str()),
-            P::OptText(reg.server_uri.as_deref()),
-            P::OptText(reg.pending_server_uri.as_deref()),
-            P::OptText(reg.diameter_host.as_deref()),
-            P::OptText(reg.diameter_realm.as_deref()),
-            P::Text(&types),
-            P::Text(&normalize_aor(&reg.aor)),
-        ],
-    )?;
-    if n == 0 {
-        return Err(StoreError::NoSuchAor(reg.aor.clone()));
     }
-    Ok(())
-}
 
-/// Implements [`super::SipStore`] for a backend with an inherent
-/// `fn with<T>(&self, f: impl FnOnce(&mut dyn Conn) -> Result<T, StoreError>) -> Result<T, StoreError>`.
-macro_rules! impl_sip_store {
-    ($t:ty) => {
-        impl $crate::sip::store::SipStore for $t {
-            fn put_user(&self, user: &SipUser) -> Result<(), StoreError> {
-                self.with(|c| sql::put_user(c, user))
-            }
-            fn remove_user(&self, name: &str) -> Result<bool, StoreError> {
-                self.with(|c| sql::remove_user(c, name))
-            }
-            fn user(&self, name: &str) -> Result<Option<SipUser>, StoreError> {
-                self.with(|c| sql::user(c, name))
-            }
-            fn user_by_aor(&self, aor: &str) -> Result<Option<SipUser>, StoreError> {
-                self.with(|c| sql::user_by_aor(c, aor))
-            }
-            fn user_names(&self) -> Result<Vec<String>, StoreError> {
-                self.with(|c| sql::user_names(c))
-            }
-            fn registration(&self, aor: &str) -> Result<Option<Registration>, StoreError> {
-                self.with(|c| sql::registration(c, aor))
-            }
-            fn registrations_of(&self, name: &str) -> Result<Vec<Registration>, StoreError> {
-                self.with(|c| sql::registrations_of(c, name))
-            }
-            fn set_registration(&self, reg: &Registration) -> Result<(), StoreError> {
-                self.with(|c| sql::set_registration(c, reg))
-            }
-            fn update_profile(
-                &self,
-                name: &str,
-                profile: &[UserData],
-                accounting: &AccountingInfo,
-            ) -> Result<(), StoreError> {
-                self.with(|c| sql::update_profile(c, name, profile, accounting))
-            }
-        }
-    };
+    fn user_names(&mut self) -> Result<Vec<String>, StoreError> {
+        texts(self.query("SELECT user_name FROM sip_users ORDER BY user_name", &[])?)
+    }
+
+    fn registration(&mut self, key: &str) -> Result<Option<Registration>, StoreError> {
+        let rows = self.query(
+            &format!("SELECT {REG_COLS} FROM sip_aors WHERE aor_key = $1"),
+            &[P::Text(key)],
+        )?;
+        rows.first().map(|r| reg_of(r)).transpose()
+    }
+
+    fn registrations_of(&mut self, name: &str) -> Result<Vec<Registration>, StoreError> {
+        self.query(
+            &format!("SELECT {REG_COLS} FROM sip_aors WHERE user_name = $1 ORDER BY position"),
+            &[P::Text(name)],
+        )?
+        .iter()
+        .map(|r| reg_of(r))
+        .collect()
+    }
+
+    fn update_registration(&mut self, key: &str, reg: &Registration) -> Result<bool, StoreError> {
+        let n = self.exec(
+            "UPDATE sip_aors SET state = $1, server_uri = $2, pending_server_uri = $3,
+               diameter_host = $4, diameter_realm = $5, supported_types = $6 WHERE aor_key = $7",
+            &[
+                P::Text(reg.state.as_str()),
+                P::OptText(reg.server_uri.as_deref()),
+                P::OptText(reg.pending_server_uri.as_deref()),
+                P::OptText(reg.diameter_host.as_deref()),
+                P::OptText(reg.diameter_realm.as_deref()),
+                P::Text(&join(&reg.supported_types)),
+                P::Text(key),
+            ],
+        )?;
+        Ok(n > 0)
+    }
 }
-pub(crate) use impl_sip_store;

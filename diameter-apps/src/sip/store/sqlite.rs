@@ -1,7 +1,8 @@
 //! The embedded default: one SQLite file (WAL), created with its tables on first start.
 
-use super::sql::{self, impl_sip_store, Cell, Conn, P};
-use super::{AccountingInfo, Registration, SipUser, StoreError, UserData};
+use super::rules::{Backend, Records};
+use super::sql::{Cell, Conn, P};
+use super::StoreError;
 use rusqlite::types::{Value, ValueRef};
 use rusqlite::Connection;
 use std::sync::Mutex;
@@ -36,16 +37,6 @@ impl SqliteSipStore {
         Ok(SqliteSipStore {
             conn: Mutex::new(conn),
         })
-    }
-
-    fn with<T>(
-        &self,
-        f: impl FnOnce(&mut dyn Conn) -> Result<T, StoreError>,
-    ) -> Result<T, StoreError> {
-        // A panic inside leaves no open transaction behind (rolled back), so a poisoned
-        // lock still guards a usable connection.
-        let mut guard = self.conn.lock().unwrap_or_else(|e| e.into_inner());
-        f(&mut SqliteConn(&mut guard))
     }
 }
 
@@ -104,4 +95,16 @@ impl Conn for SqliteConn<'_> {
     }
 }
 
-impl_sip_store!(SqliteSipStore);
+impl Backend for SqliteSipStore {
+    fn with<T>(
+        &self,
+        f: impl FnOnce(&mut dyn Records) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let mut guard = self.conn.lock().unwrap_or_else(|e| e.into_inner());
+        if !guard.is_autocommit() {
+            // A panic inside an operation left its transaction open: undo it.
+            guard.execute_batch("ROLLBACK")?;
+        }
+        f(&mut SqliteConn(&mut guard))
+    }
+}

@@ -16,128 +16,22 @@ fn alice() -> SipUser {
     u
 }
 
-/// The same checks for every backend.
-pub(crate) fn exercise(store: &dyn SipStore) {
-    let a = alice();
-    store.put_user(&a).unwrap();
-    assert_eq!(store.user("alice@example.com").unwrap().as_ref(), Some(&a));
-    assert_eq!(
-        store.user_by_aor("SIP:alice@EXAMPLE.com").unwrap().as_ref(),
-        Some(&a)
-    );
-    assert!(store
-        .user_by_aor("sip:Alice@example.com")
-        .unwrap()
-        .is_none());
-    assert!(store.user("nobody").unwrap().is_none());
-
-    let mut reg = store
-        .registration("sip:alice@example.com")
-        .unwrap()
-        .unwrap();
-    assert_eq!(reg.state, RegState::NotRegistered);
-    assert_eq!(reg.user_name, "alice@example.com");
-    reg.state = RegState::Registered;
-    reg.server_uri = Some("sip:scscf1.example.com".into());
-    reg.diameter_host = Some("scscf1.example.com".into());
-    reg.supported_types = vec!["application/xml".into()];
-    store.set_registration(&reg).unwrap();
-    assert_eq!(
-        store.registration("sip:alice@example.com").unwrap(),
-        Some(reg.clone())
-    );
-
-    // Re-provisioning keeps the registration of kept AORs and drops lost ones.
-    let mut a2 = a.clone();
-    a2.aors = vec!["sip:alice@example.com".into(), "sip:al@example.com".into()];
-    a2.profile.clear();
-    store.put_user(&a2).unwrap();
-    assert_eq!(
-        store.registration("sip:alice@example.com").unwrap(),
-        Some(reg)
-    );
-    assert!(store.registration("tel:+15551234").unwrap().is_none());
-    assert_eq!(
-        store.registrations_of("alice@example.com").unwrap().len(),
-        2
-    );
-    assert_eq!(store.user("alice@example.com").unwrap(), Some(a2.clone()));
-
-    // An AOR belongs to one user.
-    let bob = SipUser::with_password("bob", "example.com", "pw").aor("sip:al@example.com");
-    assert!(matches!(
-        store.put_user(&bob),
-        Err(StoreError::AorTaken { .. })
-    ));
-    let bob = SipUser::with_password("bob", "example.com", "pw").aor("sip:bob@example.com");
-    store.put_user(&bob).unwrap();
-    assert_eq!(
-        store.user_names().unwrap(),
-        vec!["alice@example.com", "bob"]
-    );
-
-    let acct = AccountingInfo {
-        accounting_servers: vec![],
-        credit_control_servers: vec!["aaa://ocs.example.com".into()],
-    };
-    let prof = vec![UserData {
-        data_type: "text/plain".into(),
-        contents: vec![0, 1, 2],
-    }];
-    store.update_profile("bob", &prof, &acct).unwrap();
-    let b = store.user("bob").unwrap().unwrap();
-    assert_eq!((b.profile, b.accounting), (prof.clone(), acct.clone()));
-    assert!(matches!(
-        store.update_profile("carol", &prof, &acct),
-        Err(StoreError::NoSuchUser(_))
-    ));
-    assert!(matches!(
-        store.set_registration(&Registration {
-            aor: "sip:x@y".into(),
-            ..Default::default()
-        }),
-        Err(StoreError::NoSuchAor(_))
-    ));
-
-    assert!(store.remove_user("bob").unwrap());
-    assert!(!store.remove_user("bob").unwrap());
-    assert!(store.registration("sip:bob@example.com").unwrap().is_none());
-}
-
 #[test]
-fn sqlite_memory() {
-    exercise(open("sqlite::memory:").unwrap().as_ref());
-}
-
-#[test]
-fn sqlite_file_created_on_first_start_and_reopened() {
-    let dir = std::env::temp_dir().join(format!("sip-store-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let path = dir.join("aaa.db");
-    let _ = std::fs::remove_file(&path);
-    let url = format!("sqlite://{}", path.display());
-    {
-        let s = open(&url).unwrap();
-        s.put_user(&alice()).unwrap();
-    }
-    assert!(path.exists());
-    let s = open(&url).unwrap();
-    assert_eq!(s.user("alice@example.com").unwrap(), Some(alice()));
-    drop(s);
-    let _ = std::fs::remove_dir_all(&dir);
-}
-
-/// Runs against PostgreSQL when `DIAMETER_TEST_PG_URL` is set (the test creates its own tables).
-#[test]
-fn postgres_when_configured() {
-    let Ok(url) = std::env::var("DIAMETER_TEST_PG_URL") else {
-        return;
-    };
-    let s = open(&url).unwrap();
-    for n in s.user_names().unwrap() {
-        s.remove_user(&n).unwrap();
-    }
-    exercise(s.as_ref());
+fn a_panic_inside_an_operation_leaves_the_connection_usable() {
+    use super::rules::Backend;
+    let store = SqliteSipStore::in_memory().unwrap();
+    let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        let _ = store.with(|r| -> Result<(), StoreError> {
+            r.begin()?;
+            r.upsert_user(&alice())?;
+            panic!("inside a transaction");
+        });
+    }));
+    assert!(r.is_err());
+    // The half-done write was rolled back and new transactions can begin.
+    assert!(store.user("alice@example.com").unwrap().is_none());
+    store.put_user(&alice()).unwrap();
+    assert!(store.user("alice@example.com").unwrap().is_some());
 }
 
 #[test]
