@@ -270,3 +270,22 @@ fn sip_database_made_before_migrations_is_adopted_and_a_second_open_changes_noth
     drop(sip::open(&url).unwrap());
     assert_eq!(history(&conn, SIP_SQLITE.history), before);
 }
+
+#[test]
+fn processes_opening_a_new_file_together_all_succeed() {
+    let dir = tempfile::tempdir().unwrap();
+    for round in 0..3 {
+        let path = temp_db(&dir, &format!("ocs{round}.db"));
+        let opened: Vec<String> = std::thread::scope(|sc| {
+            let handles: Vec<_> = (0..4)
+                .map(|_| sc.spawn(|| SqliteStore::open(&path).err().map(|e| e.to_string())))
+                .collect();
+            handles
+                .into_iter()
+                .filter_map(|h| h.join().unwrap())
+                .collect()
+        });
+        assert!(opened.is_empty(), "{opened:?}");
+        assert_ocs_latest(&Connection::open(&path).unwrap());
+    }
+}
