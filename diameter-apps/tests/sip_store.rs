@@ -123,6 +123,69 @@ fn exercise(store: &dyn SipStore) {
     assert!(store.registration("sip:bob@example.com").unwrap().is_none());
 }
 
+
+/// Two nodes provision two users claiming one AOR at the same time, `rounds` times: each
+/// time exactly one wins, and the AOR belongs to the winner.
+fn claim_race(url: &str, rounds: usize) {
+    let (a, b) = (open(url).unwrap(), open(url).unwrap());
+    for round in 0..rounds {
+        let aor = format!("sip:shared{round}@example.com");
+        let users = [format!("x{round}"), format!("y{round}")];
+        let results: Vec<Result<(), StoreError>> = std::thread::scope(|sc| {
+            let hs: Vec<_> = [&a, &b]
+                .into_iter()
+                .zip(&users)
+                .map(|(store, name)| {
+                    let user = SipUser::with_password(name, "example.com", "pw").aor(&aor);
+                    sc.spawn(move || store.put_user(&user))
+                })
+                .collect();
+            hs.into_iter().map(|h| h.join().unwrap()).collect()
+        });
+        let won: Vec<usize> = (0..2).filter(|&i| results[i].is_ok()).collect();
+        assert_eq!(won.len(), 1, "round {round}: {results:?}");
+        let lost = 1 - won[0];
+        assert!(
+            matches!(results[lost], Err(StoreError::AorTaken { .. })),
+            "{results:?}"
+        );
+        let owner = a.user_by_aor(&aor).unwrap().unwrap();
+        assert_eq!(owner.name, users[won[0]]);
+        assert_eq!(owner.aors, vec![aor.clone()]);
+        assert!(a.user(&users[lost]).unwrap().is_none());
+    }
+}
+
+/// One node re-provisions a user back and forth between two versions while another reads
+/// it: every read is one of the two versions, never a mix.
+fn torn_read_check(url: &str, rounds: usize) {
+    let (w, r) = (open(url).unwrap(), open(url).unwrap());
+    let v1 = SipUser::with_password("flip", "example.com", "pw")
+        .aor("sip:flip1@example.com")
+        .profile("text/plain", "one");
+    let mut v2 = SipUser::with_password("flip", "example.com", "pw")
+        .aor("sip:flip2@example.com")
+        .aor("sip:flip3@example.com")
+        .profile("text/plain", "two");
+    v2.accounting.accounting_servers = vec!["aaa://two.example.com".into()];
+    w.put_user(&v1).unwrap();
+    let done = std::sync::atomic::AtomicBool::new(false);
+    std::thread::scope(|sc| {
+        sc.spawn(|| {
+            for i in 0..rounds {
+                w.put_user(if i % 2 == 0 { &v2 } else { &v1 }).unwrap();
+            }
+            done.store(true, std::sync::atomic::Ordering::Relaxed);
+        });
+        let mut reads = 0;
+        while !done.load(std::sync::atomic::Ordering::Relaxed) || reads == 0 {
+            let u = r.user("flip").unwrap().unwrap();
+            assert!(u == v1 || u == v2, "a mixed read: {u:?}");
+            reads += 1;
+        }
+    });
+}
+
 #[test]
 fn sqlite_memory() {
     exercise(open("sqlite::memory:").unwrap().as_ref());
@@ -139,6 +202,9 @@ fn sqlite_file_created_on_first_start_and_reopened() {
     drop(s);
     let s = open(&url).unwrap();
     assert_eq!(s.user("alice@example.com").unwrap(), Some(alice()));
+    drop(s);
+    claim_race(&url, 20);
+    torn_read_check(&url, 100);
 }
 
 /// The SIP schema before migrations, as PostgreSQL got it (`BLOB` replaced by `BYTEA`).
@@ -235,4 +301,7 @@ fn postgres_backend() {
     });
     assert_eq!(opened, vec![true; 4]);
     assert_eq!(pg_history(&url).len(), 1);
+
+    claim_race(&format!("postgres:{url}"), 50);
+    torn_read_check(&format!("postgres:{url}"), 300);
 }

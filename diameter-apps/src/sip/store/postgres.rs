@@ -84,6 +84,10 @@ impl Conn for PgConn<'_> {
         Ok(self.0.batch_execute("BEGIN")?)
     }
 
+    fn begin_read(&mut self) -> Result<(), StoreError> {
+        Ok(self.0.batch_execute("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY")?)
+    }
+
     fn commit(&mut self) -> Result<(), StoreError> {
         Ok(self.0.batch_execute("COMMIT")?)
     }

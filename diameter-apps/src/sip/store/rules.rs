@@ -11,7 +11,9 @@ use super::{normalize_aor, AccountingInfo, Registration, SipStore, SipUser, Stor
 pub(crate) trait Records {
     /// Starts a write transaction.
     fn begin(&mut self) -> Result<(), StoreError>;
-    /// Commits it.
+    /// Starts a read-only transaction: its reads see one snapshot.
+    fn begin_read(&mut self) -> Result<(), StoreError>;
+    /// Commits either.
     fn commit(&mut self) -> Result<(), StoreError>;
     /// Rolls it back.
     fn rollback(&mut self) -> Result<(), StoreError>;
@@ -28,14 +30,14 @@ pub(crate) trait Records {
     /// Deletes an AOR and its registration.
     fn delete_aor(&mut self, key: &str) -> Result<(), StoreError>;
     /// Inserts an AOR of a user, or updates its spelling and position (keeping its
-    /// registration).
+    /// registration); `false` (nothing written) when the key belongs to another user.
     fn upsert_aor(
         &mut self,
         key: &str,
         aor: &str,
         name: &str,
         position: usize,
-    ) -> Result<(), StoreError>;
+    ) -> Result<bool, StoreError>;
     /// Deletes a user with its AORs and profile; `false` when there was no such user.
     fn delete_user(&mut self, name: &str) -> Result<bool, StoreError>;
     /// A user's own row: no AORs, no profile.
@@ -69,6 +71,23 @@ fn atomic<T>(
     f: impl FnOnce(&mut dyn Records) -> Result<T, StoreError>,
 ) -> Result<T, StoreError> {
     r.begin()?;
+    finish(r, f)
+}
+
+/// Runs `f`'s reads on one snapshot (a user is several rows: none half-written is seen).
+fn snapshot<T>(
+    r: &mut dyn Records,
+    f: impl FnOnce(&mut dyn Records) -> Result<T, StoreError>,
+) -> Result<T, StoreError> {
+    r.begin_read()?;
+    finish(r, f)
+}
+
+/// Runs `f` in the transaction just begun; commits on success, rolls back on error.
+fn finish<T>(
+    r: &mut dyn Records,
+    f: impl FnOnce(&mut dyn Records) -> Result<T, StoreError>,
+) -> Result<T, StoreError> {
     match f(r) {
         Ok(v) => {
             r.commit()?;
@@ -103,7 +122,13 @@ fn put_user(r: &mut dyn Records, user: &SipUser) -> Result<(), StoreError> {
             }
         }
         for (pos, (aor, key)) in user.aors.iter().zip(&keys).enumerate() {
-            r.upsert_aor(key, aor, &user.name, pos)?;
+            // Checked again as it is written: another node may have claimed it meanwhile.
+            if !r.upsert_aor(key, aor, &user.name, pos)? {
+                return Err(StoreError::AorTaken {
+                    aor: aor.clone(),
+                    owner: r.aor_owner(key)?.unwrap_or_default(),
+                });
+            }
         }
         Ok(())
     })
@@ -128,13 +153,15 @@ impl<B: Backend> SipStore for B {
     }
 
     fn user(&self, name: &str) -> Result<Option<SipUser>, StoreError> {
-        self.with(|r| user(r, name))
+        self.with(|r| snapshot(r, |r| user(r, name)))
     }
 
     fn user_by_aor(&self, aor: &str) -> Result<Option<SipUser>, StoreError> {
-        self.with(|r| match r.aor_owner(&normalize_aor(aor))? {
-            Some(name) => user(r, &name),
-            None => Ok(None),
+        self.with(|r| {
+            snapshot(r, |r| match r.aor_owner(&normalize_aor(aor))? {
+                Some(name) => user(r, &name),
+                None => Ok(None),
+            })
         })
     }
 

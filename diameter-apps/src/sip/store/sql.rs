@@ -36,6 +36,8 @@ pub(crate) trait Conn {
     fn query(&mut self, sql: &str, params: &[P<'_>]) -> Result<Vec<Vec<Cell>>, StoreError>;
     /// Starts a write transaction.
     fn begin(&mut self) -> Result<(), StoreError>;
+    /// Starts a read-only transaction that sees one snapshot.
+    fn begin_read(&mut self) -> Result<(), StoreError>;
     /// Commits.
     fn commit(&mut self) -> Result<(), StoreError>;
     /// Rolls back (errors ignored by callers).
@@ -149,6 +151,10 @@ impl<C: Conn + ?Sized> Records for C {
         Conn::begin(self)
     }
 
+    fn begin_read(&mut self) -> Result<(), StoreError> {
+        Conn::begin_read(self)
+    }
+
     fn commit(&mut self) -> Result<(), StoreError> {
         Conn::commit(self)
     }
@@ -251,10 +257,11 @@ impl<C: Conn + ?Sized> Records for C {
         aor: &str,
         name: &str,
         position: usize,
-    ) -> Result<(), StoreError> {
-        self.exec(
+    ) -> Result<bool, StoreError> {
+        let n = self.exec(
             "INSERT INTO sip_aors (aor_key, aor, user_name, position) VALUES ($1, $2, $3, $4)
-             ON CONFLICT (aor_key) DO UPDATE SET aor = excluded.aor, position = excluded.position",
+             ON CONFLICT (aor_key) DO UPDATE SET aor = excluded.aor, position = excluded.position
+             WHERE sip_aors.user_name = excluded.user_name",
             &[
                 P::Text(key),
                 P::Text(aor),
@@ -262,7 +269,7 @@ impl<C: Conn + ?Sized> Records for C {
                 P::Int(i64::try_from(position).unwrap_or(i64::MAX)),
             ],
         )?;
-        Ok(())
+        Ok(n > 0)
     }
 
     fn delete_user(&mut self, name: &str) -> Result<bool, StoreError> {

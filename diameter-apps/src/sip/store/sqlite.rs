@@ -86,6 +86,10 @@ impl Conn for SqliteConn<'_> {
         Ok(self.0.execute_batch("BEGIN IMMEDIATE")?)
     }
 
+    fn begin_read(&mut self) -> Result<(), StoreError> {
+        Ok(self.0.execute_batch("BEGIN DEFERRED")?)
+    }
+
     fn commit(&mut self) -> Result<(), StoreError> {
         Ok(self.0.execute_batch("COMMIT")?)
     }

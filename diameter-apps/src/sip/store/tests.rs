@@ -102,3 +102,17 @@ fn documented_users_file_example() {
     assert_eq!(users[0].profile.len(), 1);
     assert_eq!(users[1].realm, "other.example.com");
 }
+
+#[test]
+fn an_aor_of_another_user_is_not_overwritten_by_the_write_itself() {
+    use super::rules::{Backend, Records};
+    let store = SqliteSipStore::in_memory().unwrap();
+    store.put_user(&alice()).unwrap();
+    let key = normalize_aor("sip:alice@example.com");
+    let wrote = store
+        .with(|r: &mut dyn Records| r.upsert_aor(&key, "sip:alice@example.com", "mallory", 0))
+        .unwrap();
+    assert!(!wrote);
+    let reg = store.registration("sip:alice@example.com").unwrap().unwrap();
+    assert_eq!(reg.user_name, "alice@example.com");
+}
