@@ -123,7 +123,6 @@ fn exercise(store: &dyn SipStore) {
     assert!(store.registration("sip:bob@example.com").unwrap().is_none());
 }
 
-
 /// Two nodes provision two users claiming one AOR at the same time, `rounds` times: each
 /// time exactly one wins, and the AOR belongs to the winner.
 fn claim_race(url: &str, rounds: usize) {

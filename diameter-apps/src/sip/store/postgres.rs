@@ -85,7 +85,9 @@ impl Conn for PgConn<'_> {
     }
 
     fn begin_read(&mut self) -> Result<(), StoreError> {
-        Ok(self.0.batch_execute("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY")?)
+        Ok(self
+            .0
+            .batch_execute("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY")?)
     }
 
     fn commit(&mut self) -> Result<(), StoreError> {

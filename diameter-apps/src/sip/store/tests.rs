@@ -113,6 +113,9 @@ fn an_aor_of_another_user_is_not_overwritten_by_the_write_itself() {
         .with(|r: &mut dyn Records| r.upsert_aor(&key, "sip:alice@example.com", "mallory", 0))
         .unwrap();
     assert!(!wrote);
-    let reg = store.registration("sip:alice@example.com").unwrap().unwrap();
+    let reg = store
+        .registration("sip:alice@example.com")
+        .unwrap()
+        .unwrap();
     assert_eq!(reg.user_name, "alice@example.com");
 }
