@@ -207,6 +207,27 @@ fn database_from_a_newer_version_is_refused() {
 }
 
 #[test]
+fn database_whose_applied_migration_was_edited_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = temp_db(&dir, "ocs.db");
+    drop(SqliteStore::open(&path).unwrap());
+    Connection::open(&path)
+        .unwrap()
+        .execute(
+            &format!(
+                "UPDATE {} SET checksum = '1' WHERE version = 2",
+                OCS_SQLITE.history
+            ),
+            [],
+        )
+        .unwrap();
+    let e = SqliteStore::open(&path)
+        .err()
+        .expect("an edited history opened");
+    assert!(e.to_string().contains("is different than"), "{e}");
+}
+
+#[test]
 fn sip_and_ocs_share_one_file_with_separate_histories() {
     let dir = tempfile::tempdir().unwrap();
     let path = temp_db(&dir, "shared.db");

@@ -12,6 +12,12 @@
 //! prefixed `sip_`, so the OCS and the SIP server may share one file), `sqlite::memory:`,
 //! and `postgres://…` for several nodes sharing users.
 //!
+//! The rules (an AOR belongs to one user, re-provisioning keeps the registrations of kept
+//! AORs, every write atomic, a user read on one snapshot) are written once in `rules.rs`
+//! over a `Records` trait; `sql.rs` implements it once for both databases; the backends
+//! only connect and run statements. Their tables come from versioned migrations in
+//! `diameter-apps/migrations/sip/<backend>/`, run when the store is opened.
+//!
 //! ```
 //! use diameter_apps::sip::store::{open, SipUser};
 //!
