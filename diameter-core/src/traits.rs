@@ -65,6 +65,16 @@ impl DecodeCtx {
         }
     }
 
+    /// The limits of the node whose handler is running (its
+    /// [`NodeLimits::limits`](crate::node::NodeLimits)), or the defaults outside a handler.
+    pub fn current() -> Self {
+        #[cfg(feature = "tokio")]
+        if let Some(limits) = crate::node::decode_limits() {
+            return DecodeCtx::with_limits(&limits);
+        }
+        DecodeCtx::default()
+    }
+
     /// Counts one more AVP against [`DecodeCtx::max_avps`] (5009 beyond it, with this
     /// AVP as Failed-AVP). The generated decoders call it for every AVP.
     #[inline(always)]
@@ -397,9 +407,18 @@ pub trait Command: AvpGroup {
         RawMessage { header, body }
     }
 
-    /// Decodes the body of a received message with default limits.
+    /// Decodes the body of a received message. Inside a node's handler it applies that
+    /// node's [`Limits`](crate::message::Limits) (so a raw handler that decodes its
+    /// request is bounded as a typed handler is), elsewhere the defaults; see
+    /// [`DecodeCtx::current`].
     #[inline(always)]
     fn decode(msg: &RawMessage) -> Result<Self, DecodeError> {
-        Self::decode_avps(msg.avps(), &mut DecodeCtx::default())
+        Self::decode_avps(msg.avps(), &mut DecodeCtx::current())
+    }
+
+    /// Decodes the body of a received message under the given limits.
+    #[inline(always)]
+    fn decode_with(msg: &RawMessage, limits: &crate::message::Limits) -> Result<Self, DecodeError> {
+        Self::decode_avps(msg.avps(), &mut DecodeCtx::with_limits(limits))
     }
 }

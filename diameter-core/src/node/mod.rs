@@ -55,6 +55,7 @@ mod slots;
 #[cfg(feature = "tls")]
 pub use crate::transport::tls::TlsConfig;
 pub use builder::NodeBuilder;
+pub(crate) use dispatch::decode_limits;
 pub use dispatch::request_peer;
 pub use handler::{typed, Handler, HandlerFuture};
 /// Certificate and key types of [`TlsConfig`] (from rustls).
@@ -541,7 +542,7 @@ impl Node {
                 answer: Box::new(answer),
             });
         }
-        Ok(Ans::decode(&answer)?)
+        Ok(Ans::decode_with(&answer, &self.inner.limits.limits)?)
     }
 
     /// Picks a peer, sends, and fails over when the peer dies. `from` is the peer a relayed
