@@ -154,3 +154,87 @@ async fn a_nodes_typed_handlers_decode_with_its_limits() {
     assert!(Cca::decode(&a).is_ok(), "{:?}", Cca::decode(&a).err());
     assert_eq!(calls.load(Ordering::SeqCst), 1, "the handler never ran");
 }
+
+/// A raw handler that decodes its request itself (as the OCS does) gets the node's limits
+/// too, and a client node decodes typed answers with its own limits.
+#[tokio::test]
+async fn raw_handlers_and_typed_answers_decode_with_the_nodes_limits() {
+    use diameter::core::answer::{error_answer, Origin};
+    use diameter::core::node::RequestError;
+    use diameter::dict::dcca_rfc4006::{CcRequestType, MultipleServicesCreditControl};
+    let node_limits = |max_repeat| NodeLimits {
+        limits: Limits {
+            max_repeat,
+            ..Limits::default()
+        },
+        ..NodeLimits::default()
+    };
+    let server = Node::builder()
+        .origin_host("ocs.b.net")
+        .origin_realm("b.net")
+        .auth_application(4)
+        .listen("127.0.0.1:0".parse().unwrap())
+        .limits(node_limits(8))
+        .handler(4, 272, |req: RawMessage| async move {
+            let origin = Origin {
+                host: "ocs.b.net",
+                realm: "b.net",
+            };
+            match Ccr::decode(&req) {
+                // Three MSCCs in the answer: over the client's limit of two.
+                Ok(ccr) => Cca {
+                    session_id: ccr.session_id,
+                    result_code: 2001,
+                    origin_host: "ocs.b.net".into(),
+                    origin_realm: "b.net".into(),
+                    auth_application_id: 4,
+                    cc_request_type: ccr.cc_request_type,
+                    cc_request_number: ccr.cc_request_number,
+                    multiple_services_credit_control: vec![
+                        MultipleServicesCreditControl::default();
+                        3
+                    ],
+                    ..Cca::default()
+                }
+                .to_message(4, req.header.hop_by_hop, req.header.end_to_end),
+                Err(e) => error_answer(&req, &origin, &e),
+            }
+        })
+        .build()
+        .await
+        .unwrap();
+    let client = Node::builder()
+        .origin_host("client.a.net")
+        .origin_realm("a.net")
+        .auth_application(4)
+        .limits(node_limits(2))
+        .peer(PeerConfig::new("ocs.b.net", server.local_addrs()[0]))
+        .build()
+        .await
+        .unwrap();
+    assert!(client.wait_peer("ocs.b.net", Duration::from_secs(10)).await);
+    let code = |m: &RawMessage| {
+        m.find(268, 0)
+            .map(|a| u32::from_be_bytes(a.data[..4].try_into().unwrap()))
+    };
+    // Nine MSCCs: over the server's limit of eight (the default would take 256).
+    let a = client.request(ccr(vec![empty_mscc(); 9])).await.unwrap();
+    assert_eq!(code(&a), Some(5009));
+    let a = client.request(ccr(vec![empty_mscc(); 8])).await.unwrap();
+    assert_eq!(code(&a), Some(2001));
+    // The same answer through the typed client: three MSCCs, over its limit of two.
+    let req = Ccr {
+        session_id: "client.a.net;1;2".into(),
+        origin_host: "client.a.net".into(),
+        origin_realm: "a.net".into(),
+        destination_realm: "b.net".into(),
+        auth_application_id: 4,
+        service_context_id: "32251@3gpp.org".into(),
+        cc_request_type: CcRequestType::EventRequest,
+        ..Ccr::default()
+    };
+    match client.send::<Ccr, Cca>(&req, 4).await {
+        Err(RequestError::Decode(e)) => assert_eq!(e.result_code(), 5009),
+        other => panic!("expected a 5009 decode error, got {other:?}"),
+    }
+}

@@ -51,3 +51,26 @@ fn unknown_avps_survive_in_other() {
 }
 
 use diameter::core::Command;
+
+/// `encode_into` appends a whole message after what a buffer holds and returns its header;
+/// `to_message` keeps that header (no parse back) and shares the encoded body.
+#[test]
+fn encode_into_appends_and_to_message_keeps_the_built_header() {
+    use diameter::core::bytes::BytesMut;
+    use diameter::core::{Command, Header};
+    use diameter::dict::base_rfc6733::Dwr;
+    let dwr = Dwr {
+        origin_host: "a.example.net".into(),
+        origin_realm: "example.net".into(),
+        ..Default::default()
+    };
+    let alone = dwr.encode(7, 9).freeze();
+    let mut out = BytesMut::from(&b"earlier bytes"[..]);
+    let header = dwr.encode_into(0, 7, 9, &mut out);
+    assert_eq!(&out[..13], b"earlier bytes");
+    assert_eq!(&out[13..], &alone[..]);
+    assert_eq!(header, Header::parse(&alone, alone.len()).unwrap());
+    let msg = dwr.to_message(0, 7, 9);
+    assert_eq!(msg.header, header);
+    assert_eq!(msg.to_bytes(), alone);
+}

@@ -61,7 +61,9 @@ fn flag_letters(bits: u8) -> String {
 pub fn generate(model: &Model) -> String {
     let boxed = Boxing {
         cycles: boxed_fields(model),
-        large: large_groups(model),
+        marked: (0..model.avps.len())
+            .filter(|&i| model.avps[i].boxed)
+            .collect(),
     };
     let modules = (0..model.modules.len()).map(|m| module(model, m, &boxed));
     let tables = tables(model);
@@ -112,71 +114,6 @@ fn boxed_fields(model: &Model) -> BTreeSet<(usize, usize)> {
         }
     }
     out
-}
-
-/// Grouped types larger than this (estimated, in bytes) are boxed where they appear once,
-/// so that a message with many optional parts (Service-Information) stays small to move.
-const BOX_ABOVE: usize = 128;
-
-/// Grouped AVPs whose struct is large enough to be boxed as a single member.
-fn large_groups(model: &Model) -> BTreeSet<usize> {
-    fn size(
-        model: &Model,
-        i: usize,
-        memo: &mut BTreeMap<usize, usize>,
-        large: &mut BTreeSet<usize>,
-    ) -> usize {
-        if let Some(&s) = memo.get(&i) {
-            return s;
-        }
-        memo.insert(i, 8); // a cycle counts as a pointer
-        let a = &model.avps[i];
-        let total = match (&a.grouped, a.ty) {
-            (Some(g), BaseType::Grouped) => {
-                let mut sum = 24;
-                for e in &g.entries {
-                    sum += match e.max {
-                        Some(0) => 0,
-                        Some(1) if model.avps[e.avp].ty == BaseType::Grouped => {
-                            let s = size(model, e.avp, memo, large);
-                            if large.contains(&e.avp) {
-                                8
-                            } else {
-                                s
-                            }
-                        }
-                        Some(1) => leaf_size(model.avps[e.avp].ty),
-                        _ => 24,
-                    };
-                }
-                sum
-            }
-            _ => leaf_size(a.ty),
-        };
-        if a.ty == BaseType::Grouped && total > BOX_ABOVE {
-            large.insert(i);
-        }
-        memo.insert(i, total);
-        total
-    }
-    let mut memo = BTreeMap::new();
-    let mut large = BTreeSet::new();
-    for i in 0..model.avps.len() {
-        size(model, i, &mut memo, &mut large);
-    }
-    large
-}
-
-/// In-memory size of a leaf value type (as `Option<T>`, which is what most members are).
-fn leaf_size(ty: BaseType) -> usize {
-    match ty {
-        BaseType::Integer32 | BaseType::Unsigned32 | BaseType::Float32 | BaseType::Time => 8,
-        BaseType::Enumerated => 8,
-        BaseType::Integer64 | BaseType::Unsigned64 | BaseType::Float64 => 16,
-        BaseType::Address => 40,
-        BaseType::DiameterUri => 64,
-        _ => 32,
-    }
 }
 
 fn type_path(model: &Model, a: &Avp) -> TokenStream {
@@ -242,6 +179,9 @@ fn avp_doc(model: &Model, a: &Avp) -> String {
     if !a.release.is_empty() {
         s.push_str(&format!(" Added in {}.", a.release));
     }
+    if a.boxed {
+        s.push_str(" Stored boxed where it occurs at most once (`boxed=\"true\"`).");
+    }
     if !a.doc.is_empty() {
         s.push_str("\n\n");
         s.push_str(&prose(&a.doc));
@@ -304,17 +244,19 @@ fn grammar_text(model: &Model, head: &str, g: &Grammar) -> String {
     s
 }
 
-/// Which single grouped members are stored as `Box<T>`.
+/// Which single grouped members are stored as `Box<T>`: those the dictionary marks
+/// `boxed="true"`, and those on a cycle of grouped types (a struct cannot contain itself).
+/// Repeated members are never boxed: their elements already live on the heap.
 struct Boxing {
     /// (parent, member) pairs on a cycle of grouped types.
     cycles: BTreeSet<(usize, usize)>,
-    /// Grouped types that are large.
-    large: BTreeSet<usize>,
+    /// Grouped AVPs marked `boxed="true"`.
+    marked: BTreeSet<usize>,
 }
 
 impl Boxing {
     fn member(&self, parent: Option<usize>, member: usize) -> bool {
-        self.large.contains(&member) || parent.is_some_and(|p| self.cycles.contains(&(p, member)))
+        self.marked.contains(&member) || parent.is_some_and(|p| self.cycles.contains(&(p, member)))
     }
 }
 

@@ -224,7 +224,7 @@ fn avp(cx: &mut Ctx<'_>, el: &Element) -> Avp {
     cx.known_attrs(
         el,
         &[
-            "name", "code", "type", "must", "may", "vendor", "spec", "release", "override",
+            "name", "code", "type", "must", "may", "vendor", "spec", "release", "override", "boxed",
         ],
     );
     let mut a = Avp {
@@ -237,6 +237,7 @@ fn avp(cx: &mut Ctx<'_>, el: &Element) -> Avp {
         spec: cx.opt(el, "spec"),
         release: cx.opt(el, "release"),
         overrides: cx.bool(el, "override"),
+        boxed: cx.bool(el, "boxed"),
         doc: cx.doc(el),
         enums: Vec::new(),
         grouped: None,

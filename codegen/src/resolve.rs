@@ -70,6 +70,8 @@ pub struct Avp {
     pub extended_by: Vec<String>,
     /// Dictionary whose definition replaced the original.
     pub overridden_by: Option<String>,
+    /// Stored as `Box<T>` where it occurs at most once (`boxed="true"`, Grouped only).
+    pub boxed: bool,
     span: Span,
 }
 
@@ -477,6 +479,15 @@ impl Resolver<'_> {
                     format!("Grouped AVP `{}` needs a <grouped> grammar", a.name),
                 );
             }
+            if ty != BaseType::Grouped && a.boxed {
+                self.err(
+                    a.span,
+                    format!(
+                        "AVP `{}` has boxed=\"true\" but type {}: only Grouped AVPs are boxed",
+                        a.name, a.type_name
+                    ),
+                );
+            }
             if ty != BaseType::Grouped && a.grouped.is_some() {
                 self.err(
                     a.span,
@@ -502,6 +513,7 @@ impl Resolver<'_> {
                 grouped: None,
                 extended_by: Vec::new(),
                 overridden_by: None,
+                boxed: a.boxed,
                 span: a.span,
             };
             let by_name = self.related_by_name(d, &a.name);

@@ -35,3 +35,32 @@ fn generation_is_deterministic() {
         .unwrap();
     assert_eq!(once, twice);
 }
+
+/// Boxing follows `boxed="true"` in the dictionary, not the width of the group: a wide
+/// group left unmarked is stored inline, a one-member group marked boxed is a `Box`.
+#[test]
+fn boxing_is_decided_by_the_dictionary() {
+    let members: String = (10..60)
+        .map(|c| format!(r#"<avp name="Leaf-{c}" code="{c}" type="Unsigned64"/>"#))
+        .collect();
+    let grammar: String = (10..60)
+        .map(|c| format!(r#"<optional avp="Leaf-{c}"/>"#))
+        .collect();
+    let xml = format!(
+        r#"<dictionary name="b">
+          {members}
+          <avp name="Wide" code="1" type="Grouped"><grouped>{grammar}</grouped></avp>
+          <avp name="Tiny" code="2" type="Grouped" boxed="true"><grouped><optional avp="Leaf-10"/></grouped></avp>
+          <avp name="Holder" code="3" type="Grouped"><grouped>
+            <optional avp="Wide"/><required avp="Tiny"/>
+          </grouped></avp>
+        </dictionary>"#
+    );
+    let code = diameter_codegen::Config::new()
+        .dictionary_text("b.xml", xml)
+        .generate()
+        .expect("valid");
+    assert!(code.contains("pub wide: Option<super::b::Wide>,"), "{code}");
+    assert!(code.contains("pub tiny: Box<super::b::Tiny>,"), "{code}");
+    assert!(code.contains("Stored boxed where it occurs at most once"));
+}

@@ -52,15 +52,24 @@ impl RawMessage {
     /// their number ([`Limits::max_avps`], 5009), then keeps the bytes without copying.
     pub fn decode(bytes: Bytes, limits: &Limits) -> Result<RawMessage, DecodeError> {
         let msg = RawMessage::decode_header(bytes, limits)?;
+        msg.check_avps(limits)?;
+        Ok(msg)
+    }
+
+    /// Checks every top-level AVP header (5014, 3009) and their number
+    /// ([`Limits::max_avps`], 5009): what [`RawMessage::decode`] adds to
+    /// [`RawMessage::decode_header`]. A message a typed decoder reads in full needs no
+    /// such walk beforehand; one handled raw, relayed or redirected does.
+    pub fn check_avps(&self, limits: &Limits) -> Result<(), DecodeError> {
         let mut count = 0u32;
-        for avp in msg.avps() {
+        for avp in self.avps() {
             let avp = avp?;
             count += 1;
             if count > limits.max_avps {
                 return Err(crate::traits::too_many_avps(avp, limits.max_avps));
             }
         }
-        Ok(msg)
+        Ok(())
     }
 
     /// Checks only the header (5011, 5015, 3008) and keeps the body unread. Typed decoding

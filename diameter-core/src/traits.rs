@@ -65,6 +65,16 @@ impl DecodeCtx {
         }
     }
 
+    /// The limits of the node whose handler is running (its
+    /// [`NodeLimits::limits`](crate::node::NodeLimits)), or the defaults outside a handler.
+    pub fn current() -> Self {
+        #[cfg(feature = "tokio")]
+        if let Some(limits) = crate::node::decode_limits() {
+            return DecodeCtx::with_limits(&limits);
+        }
+        DecodeCtx::default()
+    }
+
     /// Counts one more AVP against [`DecodeCtx::max_avps`] (5009 beyond it, with this
     /// AVP as Failed-AVP). The generated decoders call it for every AVP.
     #[inline(always)]
@@ -357,41 +367,58 @@ pub trait Command: AvpGroup {
     /// Encodes the whole message under the given Application-Id.
     fn encode_with(&self, application_id: u32, hop_by_hop: u32, end_to_end: u32) -> BytesMut {
         let mut out = BytesMut::with_capacity(1024);
-        Header::new(
+        self.encode_into(application_id, hop_by_hop, end_to_end, &mut out);
+        out
+    }
+
+    /// Appends the whole message to `out` (for example a connection's write buffer, so
+    /// that a burst of answers is encoded in place, with no copy); returns its header.
+    fn encode_into(
+        &self,
+        application_id: u32,
+        hop_by_hop: u32,
+        end_to_end: u32,
+        out: &mut BytesMut,
+    ) -> Header {
+        let start = out.len();
+        let mut header = Header::new(
             Self::CODE,
             application_id,
             Self::flags(),
             hop_by_hop,
             end_to_end,
-        )
-        .write(&mut out);
-        self.encode_avps(&mut out);
-        let len = out.len() as u32;
-        out[1..4].copy_from_slice(&len.to_be_bytes()[1..]);
-        out
+        );
+        header.write(out);
+        self.encode_avps(out);
+        let len = (out.len() - start) as u32;
+        out[start + 1..start + 4].copy_from_slice(&len.to_be_bytes()[1..]);
+        header.length = len;
+        header
     }
 
-    /// Encodes into a [`RawMessage`] (header parsed back, body shared).
+    /// Encodes into a [`RawMessage`]: the header as built (not parsed back from the
+    /// bytes), the body sharing the encoded buffer.
     fn to_message(&self, application_id: u32, hop_by_hop: u32, end_to_end: u32) -> RawMessage {
-        let bytes = self
-            .encode_with(application_id, hop_by_hop, end_to_end)
-            .freeze();
-        let header = Header::parse_unchecked(&bytes).unwrap_or(Header::new(
-            Self::CODE,
-            application_id,
-            0,
-            0,
-            0,
-        ));
-        RawMessage {
-            header,
-            body: bytes.slice(HEADER_LEN..),
-        }
+        let mut out = BytesMut::with_capacity(1024);
+        let header = self.encode_into(application_id, hop_by_hop, end_to_end, &mut out);
+        let mut body = out.freeze();
+        // Advancing the handle we own takes no reference count, unlike slicing it.
+        bytes::Buf::advance(&mut body, HEADER_LEN);
+        RawMessage { header, body }
     }
 
-    /// Decodes the body of a received message with default limits.
+    /// Decodes the body of a received message. Inside a node's handler it applies that
+    /// node's [`Limits`](crate::message::Limits) (so a raw handler that decodes its
+    /// request is bounded as a typed handler is), elsewhere the defaults; see
+    /// [`DecodeCtx::current`].
     #[inline(always)]
     fn decode(msg: &RawMessage) -> Result<Self, DecodeError> {
-        Self::decode_avps(msg.avps(), &mut DecodeCtx::default())
+        Self::decode_avps(msg.avps(), &mut DecodeCtx::current())
+    }
+
+    /// Decodes the body of a received message under the given limits.
+    #[inline(always)]
+    fn decode_with(msg: &RawMessage, limits: &crate::message::Limits) -> Result<Self, DecodeError> {
+        Self::decode_avps(msg.avps(), &mut DecodeCtx::with_limits(limits))
     }
 }

@@ -486,6 +486,7 @@ async fn incoming_on<R, W>(
             &inner.caps,
             None,
             None,
+            &[],
         ),
     )
     .await;

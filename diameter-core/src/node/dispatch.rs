@@ -56,6 +56,13 @@ pub(crate) async fn dispatch(node: &Node, request: RawMessage, from: &str) -> Ra
     } else {
         decide_server(&local, &request)
     };
+    // A request for a typed handler was framed with its header checked only; anywhere
+    // else than that handler it gets the check of its AVP headers it skipped.
+    if !matches!(decision, Decision::Local) && skipped_avp_check(node, &request) {
+        if let Err(e) = request.check_avps(&node.inner.limits.limits) {
+            return error_answer(&request, &origin(node), &e);
+        }
+    }
     let answer = match decision {
         Decision::Local => {
             let peer: std::sync::Arc<str> = from.to_ascii_lowercase().into();
@@ -224,6 +231,14 @@ async fn wait_in_flight(node: &Node, request: &RawMessage) -> Option<RawMessage>
     let mut answer = tokio::time::timeout(limit, rx).await.ok()?.ok()?;
     answer.header.hop_by_hop = request.header.hop_by_hop;
     Some(answer)
+}
+
+/// Whether framing checked only the header of this request (see
+/// [`crate::node::Handler::decodes_request`]).
+fn skipped_avp_check(node: &Node, request: &RawMessage) -> bool {
+    let h = request.header;
+    let handler = node.inner.handlers.get(&(h.application_id, h.command_code));
+    handler.is_some_and(|h| h.decodes_request())
 }
 
 async fn local_answer(node: &Node, request: &RawMessage) -> RawMessage {

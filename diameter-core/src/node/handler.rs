@@ -23,6 +23,13 @@ pub type HandlerFuture = Pin<Box<dyn Future<Output = Result<RawMessage, DecodeEr
 pub trait Handler: Send + Sync + 'static {
     /// Handles one request.
     fn call(&self, request: RawMessage) -> HandlerFuture;
+
+    /// Whether the handler decodes every AVP of the request itself, answering a bad one
+    /// as RFC 6733 prescribes (typed handlers do). The transport then checks only the
+    /// header of such requests, so the message is walked once.
+    fn decodes_request(&self) -> bool {
+        false
+    }
 }
 
 impl<F, Fut> Handler for F
@@ -48,6 +55,10 @@ where
     Req: Command + Send + 'static,
     Ans: Command + Send + 'static,
 {
+    fn decodes_request(&self) -> bool {
+        true
+    }
+
     fn call(&self, request: RawMessage) -> HandlerFuture {
         let h = request.header;
         // The node's limits (repeated members, AVP count, depth), not the defaults.

@@ -55,6 +55,7 @@ mod slots;
 #[cfg(feature = "tls")]
 pub use crate::transport::tls::TlsConfig;
 pub use builder::NodeBuilder;
+pub(crate) use dispatch::decode_limits;
 pub use dispatch::request_peer;
 pub use handler::{typed, Handler, HandlerFuture};
 /// Certificate and key types of [`TlsConfig`] (from rustls).
@@ -346,7 +347,14 @@ impl Inner {
             write_timeout: self.limits.write_timeout,
             message_timeout: self.limits.message_timeout,
             identity,
+            header_only: self.typed_requests(),
         }
+    }
+
+    /// The requests that typed handlers decode in full (one walk: framing skips them).
+    fn typed_requests(&self) -> Arc<[(u32, u32)]> {
+        let keys = self.handlers.iter().filter(|(_, h)| h.decodes_request());
+        keys.map(|(k, _)| *k).collect()
     }
 
     pub(crate) fn socket_options(&self) -> crate::transport::SocketOptions {
@@ -541,7 +549,7 @@ impl Node {
                 answer: Box::new(answer),
             });
         }
-        Ok(Ans::decode(&answer)?)
+        Ok(Ans::decode_with(&answer, &self.inner.limits.limits)?)
     }
 
     /// Picks a peer, sends, and fails over when the peer dies. `from` is the peer a relayed

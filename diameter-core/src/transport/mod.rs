@@ -156,6 +156,11 @@ pub(crate) enum ReadError {
 /// `answers` (when they are requests) and skipped. A message whose first bytes arrived
 /// more than `message_timeout` ago and is still incomplete fails with
 /// [`ReadError::TimedOut`] (a peer dripping bytes cannot hold the connection).
+///
+/// Requests whose (Application-Id, Command-Code) is in `header_only` have only their
+/// header checked here: a typed handler decodes them in full, answering a bad AVP as
+/// this check would (one walk per message). Every other message has each top-level AVP
+/// header checked too ([`RawMessage::decode`]).
 pub(crate) async fn read_message<R: AsyncRead + Unpin>(
     rd: &mut R,
     buf: &mut BytesMut,
@@ -163,6 +168,7 @@ pub(crate) async fn read_message<R: AsyncRead + Unpin>(
     local: &Capabilities,
     answers: Option<&WriteQueue>,
     message_timeout: Option<Duration>,
+    header_only: &[(u32, u32)],
 ) -> Result<RawMessage, ReadError> {
     let origin = Origin {
         host: &local.origin_host,
@@ -175,7 +181,7 @@ pub(crate) async fn read_message<R: AsyncRead + Unpin>(
             Ok(Some(n)) if buf.len() >= n => {
                 let bytes = buf.split_to(n).freeze();
                 started = (!buf.is_empty()).then(Instant::now);
-                match RawMessage::decode(bytes.clone(), limits) {
+                match decode_framed(bytes.clone(), limits, header_only) {
                     Ok(m) => return Ok(m),
                     Err(e) => {
                         if let (Some(req), Some(tx)) = (as_request(&bytes), answers) {
@@ -209,6 +215,21 @@ pub(crate) async fn read_message<R: AsyncRead + Unpin>(
     }
 }
 
+/// Checks a framed message: the header, and the top-level AVP headers unless it is a
+/// request in `header_only` (see [`read_message`]).
+fn decode_framed(
+    bytes: Bytes,
+    limits: &Limits,
+    header_only: &[(u32, u32)],
+) -> Result<RawMessage, crate::error::DecodeError> {
+    let msg = RawMessage::decode_header(bytes, limits)?;
+    let h = &msg.header;
+    if !(h.is_request() && header_only.contains(&(h.application_id, h.command_code))) {
+        msg.check_avps(limits)?;
+    }
+    Ok(msg)
+}
+
 /// The header and readable body of a request that failed to decode, for answering it.
 fn as_request(bytes: &[u8]) -> Option<RawMessage> {
     let mut header = Header::parse_unchecked(bytes)?;
@@ -240,6 +261,9 @@ pub(crate) struct ConnOptions {
     /// Over TLS: a check of the Origin-Host of a received CEA against the peer's
     /// certificate; a mismatch closes the connection.
     pub(crate) identity: Option<IdentityCheck>,
+    /// Requests (Application-Id, Command-Code) that a typed handler decodes in full:
+    /// framing checks only their header (see [`read_message`]).
+    pub(crate) header_only: Arc<[(u32, u32)]>,
 }
 
 /// Checks that a DiameterIdentity is one the peer's certificate was issued for.
@@ -273,6 +297,7 @@ where
         write_timeout,
         message_timeout,
         identity,
+        header_only,
     } = opts;
     let (tx, rx) = mpsc::unbounded_channel::<Bytes>();
     let queue = WriteQueue {
@@ -291,7 +316,16 @@ where
         let (mut rd, mut buf) = (rd, buf);
         let timeout = Some(message_timeout);
         loop {
-            match read_message(&mut rd, &mut buf, &limits, &local, Some(&answers), timeout).await {
+            let read = read_message(
+                &mut rd,
+                &mut buf,
+                &limits,
+                &local,
+                Some(&answers),
+                timeout,
+                &header_only,
+            );
+            match read.await {
                 Ok(m) => {
                     if let Some(check) = &identity {
                         if !identity_ok(check, &m) {
@@ -515,7 +549,36 @@ mod tests {
             write_timeout,
             message_timeout: Duration::from_secs(30),
             identity: None,
+            header_only: Arc::new([]),
         }
+    }
+
+    /// A request of (application 4, command 272) whose second AVP claims more bytes than
+    /// the message holds; as an answer when `request` is false.
+    fn broken(request: bool) -> Bytes {
+        let mut b = BytesMut::new();
+        let flags = if request { 0xc0 } else { 0x40 };
+        Header::new(272, 4, flags, 1, 2).write(&mut b);
+        crate::avp::RawAvp::new(263, 0x40, 0, Bytes::from_static(b"a;1")).encode(&mut b);
+        b.extend_from_slice(&[0, 0, 1, 8, 0x40, 0, 0, 64]); // Origin-Host, length 64
+        let len = b.len() as u32;
+        b[1..4].copy_from_slice(&len.to_be_bytes()[1..]);
+        b.freeze()
+    }
+
+    #[test]
+    fn framing_checks_only_the_header_of_requests_a_typed_handler_decodes() {
+        let limits = Limits::default();
+        let e = decode_framed(broken(true), &limits, &[]).unwrap_err();
+        assert_eq!(e.result_code(), 5014);
+        assert!(decode_framed(broken(true), &limits, &[(4, 272)]).is_ok());
+        // Another command of the application, and answers, are checked in full.
+        assert!(decode_framed(broken(true), &limits, &[(4, 271)]).is_err());
+        assert!(decode_framed(broken(false), &limits, &[(4, 272)]).is_err());
+        // The header is always checked.
+        let mut bad_version = BytesMut::from(&broken(true)[..]);
+        bad_version[0] = 2;
+        assert!(decode_framed(bad_version.freeze(), &limits, &[(4, 272)]).is_err());
     }
 
     /// A peer that never reads: its end of a small in-memory pipe is kept and ignored.
@@ -624,6 +687,7 @@ mod tests {
             &caps,
             None,
             Some(Duration::from_millis(200)),
+            &[],
         )
         .await;
         assert!(matches!(r, Err(ReadError::TimedOut)), "{r:?}");
