@@ -229,6 +229,26 @@ fn sms(c: &mut Capture) {
         )
     };
     c.exchange("Ro SMS event", None, &ccr, &cca);
+
+    // RFC 8506 §8.3: an event without Requested-Action is answered 5005 with the missing
+    // AVP (zeroed, RFC 6733 §7.5) in Failed-AVP, as the OCS does.
+    let bare = Ccr {
+        requested_action: None,
+        ..ccr.clone()
+    };
+    let missing = Cca {
+        result_code: 5005,
+        failed_avp: vec![FailedAvp {
+            other: vec![RawAvp::new(
+                436,
+                diameter::core::AvpFlags::MANDATORY,
+                0,
+                Bytes::from_static(&[0; 4]),
+            )],
+        }],
+        ..self::cca(&bare, Vec::new())
+    };
+    c.exchange("Ro event without Requested-Action", None, &bare, &missing);
 }
 
 fn ims(c: &mut Capture) {

@@ -107,3 +107,111 @@ async fn gy_session_and_rar_over_tcp() {
     ocs.stop().await;
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Starts an OCS on loopback with alice (e164 491700000009, 1000 minor units) and the
+/// test tariffs; `tweak` adjusts the options first.
+async fn ocs_with(
+    name: &str,
+    tweak: impl FnOnce(&mut ServeOptions),
+) -> (diameter_apps::ocs::OcsHandle, std::path::PathBuf) {
+    let dir = std::env::temp_dir().join(format!("ocs-serve-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let accounts = dir.join("accounts.toml");
+    std::fs::write(
+        &accounts,
+        "currency = 978\n[[account]]\nname = \"alice\"\nids = [\"e164:491700000009\"]\nbalance = 1000\n",
+    )
+    .unwrap();
+    let mut opts = ServeOptions {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        origin_host: "ocs.example.net".into(),
+        origin_realm: "example.net".into(),
+        store: format!("sqlite://{}", dir.join("ocs.db").display()),
+        accounts: Some(accounts),
+        tariffs: Tariffs::parse(TARIFFS).unwrap(),
+        ..ServeOptions::default()
+    };
+    tweak(&mut opts);
+    (start(opts).await.expect("ocs starts"), dir)
+}
+
+/// A client node `host` connected to the OCS at `addr`.
+async fn client_of(host: &str, addr: std::net::SocketAddr) -> Node {
+    let client = Node::builder()
+        .origin_host(host)
+        .origin_realm("example.net")
+        .auth_application(4)
+        .peer(PeerConfig::new("ocs.example.net", addr))
+        .build()
+        .await
+        .unwrap();
+    assert!(
+        client
+            .wait_peer("ocs.example.net", Duration::from_secs(10))
+            .await
+    );
+    client
+}
+
+/// RFC 8506 §8.3: an EVENT_REQUEST without Requested-Action is answered 5005 with the
+/// missing AVP in Failed-AVP and charges nothing; a peer configured as lenient gets the old
+/// reading (a direct debit).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn event_without_requested_action_is_5005_unless_the_peer_is_lenient() {
+    let (ocs, dir) = ocs_with("noaction", |o| {
+        o.lenient_requested_action_peers = vec!["SMSC.example.net".into()];
+    })
+    .await;
+    let addr = ocs.local_addrs()[0];
+    let alice = SubscriberId::new(IdKind::E164, "491700000009");
+    let store = ocs.server.store().clone();
+    let balance = move || store.find_account(&alice).unwrap().unwrap().balance;
+
+    let strict = client_of("pgw.example.net", addr).await;
+    let mut ev = sms_event(
+        &strict.new_session_id(),
+        "491700000009",
+        RequestedAction::DirectDebiting,
+    );
+    ev.origin_host = "pgw.example.net".into();
+    ev.requested_action = None;
+    let cca: Cca = strict.send(&ev, 4).await.unwrap();
+    assert_eq!(cca.result_code, base_rc::DIAMETER_MISSING_AVP);
+    assert_eq!(cca.cc_request_type, CcRequestType::EventRequest);
+    assert_eq!(cca.failed_avp.len(), 1);
+    let missing = &cca.failed_avp[0].other;
+    assert_eq!(missing.len(), 1);
+    assert_eq!(
+        (missing[0].code, missing[0].vendor),
+        (avp::REQUESTED_ACTION, 0)
+    );
+    assert_eq!(&missing[0].data[..], &[0, 0, 0, 0]);
+    assert!(cca.multiple_services_credit_control.is_empty());
+    assert_eq!(balance(), 1000, "nothing charged");
+
+    // The same request with the AVP is charged.
+    ev.requested_action = Some(RequestedAction::DirectDebiting);
+    ev.session_id = strict.new_session_id().as_str().into();
+    let cca: Cca = strict.send(&ev, 4).await.unwrap();
+    assert_eq!(cca.result_code, 2001);
+    assert_eq!(balance(), 991);
+
+    // A lenient peer: the missing AVP means DIRECT_DEBITING.
+    let lenient = client_of("smsc.example.net", addr).await;
+    let mut ev = sms_event(
+        &lenient.new_session_id(),
+        "491700000009",
+        RequestedAction::DirectDebiting,
+    );
+    ev.origin_host = "smsc.example.net".into();
+    ev.requested_action = None;
+    let cca: Cca = lenient.send(&ev, 4).await.unwrap();
+    assert_eq!(cca.result_code, 2001);
+    assert_eq!(balance(), 982);
+
+    strict.abort();
+    lenient.abort();
+    ocs.stop().await;
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -65,6 +65,10 @@ pub struct ServeOptions {
     /// Peers (Origin-Host of the peer connection) that may send REFUND_ACCOUNT (default:
     /// none; `refund = true` on a `[[peers]]` entry).
     pub refund_peers: Vec<String>,
+    /// Peers whose CCR-EVENT without Requested-Action is read as DIRECT_DEBITING (default:
+    /// none, such a request gets 5005 DIAMETER_MISSING_AVP; `lenient_requested_action =
+    /// true` on a `[[peers]]` entry).
+    pub lenient_requested_action_peers: Vec<String>,
     /// The longest a CCR waits for its store work; then it is answered 3004
     /// DIAMETER_TOO_BUSY (E bit) and the client fails over (default 4 s, below the usual
     /// client Tx timer). The work itself finishes or fails in the background, and its
@@ -100,6 +104,7 @@ impl Default for ServeOptions {
             accept: AcceptPolicy::default(),
             tls: None,
             refund_peers: Vec::new(),
+            lenient_requested_action_peers: Vec::new(),
             answer_timeout: Duration::from_secs(4),
             pg: PgOptions::default(),
             sweep_batch: 500,
@@ -224,6 +229,11 @@ pub async fn start(opts: ServeOptions) -> Result<OcsHandle, Error> {
     config.sweep_batch = opts.sweep_batch;
     config.refund_peers = opts
         .refund_peers
+        .iter()
+        .map(|h| h.to_ascii_lowercase())
+        .collect();
+    config.lenient_requested_action_peers = opts
+        .lenient_requested_action_peers
         .iter()
         .map(|h| h.to_ascii_lowercase())
         .collect();

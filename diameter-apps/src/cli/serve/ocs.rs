@@ -45,7 +45,9 @@ pub const EXAMPLE: &str = r#"    listen = "0.0.0.0:3868"
 
     [[peers]]                          # a client that may send REFUND_ACCOUNT
     host = "smsc.example.net"
-    refund = true"#;
+    refund = true
+    lenient_requested_action = false   # true: its events without Requested-Action are
+                                       #   direct debits (default: 5005 MISSING_AVP)"#;
 
 /// Tariffs used when neither `--tariffs` nor `tariffs =` is given, so that a fresh
 /// `diameter serve ocs --auto-provision 100` answers CCRs: data at 1 minor unit per MiB,
@@ -115,7 +117,9 @@ Configuration file (TOML; flags override it):
 
     [[peers]]                          # a client that may send REFUND_ACCOUNT
     host = "smsc.example.net"
-    refund = true"#))]
+    refund = true
+    lenient_requested_action = false   # true: its events without Requested-Action are
+                                       #   direct debits (default: 5005 MISSING_AVP)"#))]
 pub struct OcsArgs {
     /// Listening address and identity.
     #[command(flatten)]
@@ -410,6 +414,9 @@ pub fn run(args: &OcsArgs) -> CliResult {
         for p in s.peers.iter().filter(|p| p.refund) {
             println!("refund right  {}", p.host);
         }
+        for p in s.peers.iter().filter(|p| p.lenient_requested_action) {
+            println!("lenient Requested-Action {}", p.host);
+        }
         return Ok(OK);
     }
     if args.stateless {
@@ -465,6 +472,12 @@ pub fn serve_options(s: &OcsSettings) -> ServeOptions {
             .peers
             .iter()
             .filter(|p| p.refund)
+            .map(|p| p.host.clone())
+            .collect(),
+        lenient_requested_action_peers: s
+            .peers
+            .iter()
+            .filter(|p| p.lenient_requested_action)
             .map(|p| p.host.clone())
             .collect(),
         answer_timeout: s.answer_timeout.unwrap_or(defaults.answer_timeout),
@@ -549,13 +562,17 @@ mod tests {
             &file,
             "answer_timeout_ms = 1500\nsweep_batch = 50\npg_pool = 3\npg_pool_wait_ms = 700\n\
              pg_statement_timeout_ms = 900\npg_lock_timeout_ms = 400\npg_connect_timeout_ms = 800\n\
-             [[peers]]\nhost = \"smsc.example.net\"\nrefund = true\n\
+             [[peers]]\nhost = \"smsc.example.net\"\nrefund = true\nlenient_requested_action = true\n\
              [[peers]]\nhost = \"pgw.example.net\"\n",
         )
         .unwrap();
         let cli = Cli::parse_from(["ocs", "--config", file.to_str().unwrap()]);
         let o = serve_options(&settings(&cli.ocs).unwrap());
         assert_eq!(o.refund_peers, vec!["smsc.example.net".to_string()]);
+        assert_eq!(
+            o.lenient_requested_action_peers,
+            vec!["smsc.example.net".to_string()]
+        );
         assert_eq!(o.answer_timeout, Duration::from_millis(1500));
         assert_eq!(o.sweep_batch, 50);
         assert_eq!(
@@ -573,6 +590,7 @@ mod tests {
         let cli = Cli::parse_from(["ocs"]);
         let o = serve_options(&settings(&cli.ocs).unwrap());
         assert!(o.refund_peers.is_empty());
+        assert!(o.lenient_requested_action_peers.is_empty());
         assert_eq!(o.answer_timeout, ServeOptions::default().answer_timeout);
         assert_eq!(o.pg, PgOptions::default());
         let _ = std::fs::remove_dir_all(&dir);

@@ -12,11 +12,12 @@ use super::charge::Answer;
 use super::convert::{cost_information, granted};
 use super::{request_key, ChargingServer};
 use crate::ocs::store::{Batch, Op, StoreError, REFUND_EXCEEDS, REFUND_OVERFLOW, REFUND_UNKNOWN};
-use diameter::dict::base_rfc6733::result_code as base_rc;
+use diameter::dict::base_rfc6733::{result_code as base_rc, FailedAvp};
 use diameter::dict::dcca_rfc4006::{
-    result_code as dcca_rc, Cca, Ccr, CheckBalanceResult, RequestedAction,
+    avp, result_code as dcca_rc, Cca, Ccr, CheckBalanceResult, RequestedAction,
 };
 use diameter_core::bytes::Bytes;
+use diameter_core::{AvpFlags, RawAvp};
 
 /// Version byte of a Refund-Information this server issues.
 const REFERENCE_VERSION: u8 = 1;
@@ -53,7 +54,33 @@ pub(crate) fn parse_refund_information(info: &[u8]) -> Option<String> {
     }
 }
 
+/// Answers 5005 DIAMETER_MISSING_AVP naming Requested-Action (RFC 8506 §8.3), with the
+/// RFC 6733 §7.5 example of the missing AVP in Failed-AVP: its code and flags, a zeroed
+/// value of the minimum length.
+fn missing_requested_action(cca: &mut Cca) {
+    cca.result_code = base_rc::DIAMETER_MISSING_AVP;
+    cca.failed_avp = vec![FailedAvp {
+        other: vec![RawAvp::new(
+            avp::REQUESTED_ACTION,
+            AvpFlags::MANDATORY,
+            0,
+            Bytes::from_static(&[0; 4]),
+        )],
+    }];
+}
+
 impl ChargingServer {
+    /// The Requested-Action of an event: the AVP, or, for a peer in
+    /// [`super::ServerConfig::lenient_requested_action_peers`], DIRECT_DEBITING when absent.
+    fn requested_action(&self, ccr: &Ccr, peer: &str) -> Option<RequestedAction> {
+        ccr.requested_action.or_else(|| {
+            self.config
+                .lenient_requested_action_peers
+                .contains(&peer.to_ascii_lowercase())
+                .then_some(RequestedAction::DirectDebiting)
+        })
+    }
+
     pub(super) fn event_request(
         &self,
         ccr: &Ccr,
@@ -61,9 +88,10 @@ impl ChargingServer {
         now_ms: i64,
         peer: &str,
     ) -> Result<(), StoreError> {
-        let action = ccr
-            .requested_action
-            .unwrap_or(RequestedAction::DirectDebiting);
+        let Some(action) = self.requested_action(ccr, peer) else {
+            missing_requested_action(cca);
+            return Ok(());
+        };
         if let RequestedAction::Unrecognized(_) = action {
             cca.result_code = base_rc::DIAMETER_INVALID_AVP_VALUE;
             return Ok(());

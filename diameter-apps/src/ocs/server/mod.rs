@@ -12,7 +12,9 @@
 //! - Result codes: 4012 CREDIT_LIMIT_REACHED (nothing can be granted), 5030 USER_UNKNOWN,
 //!   5031 RATING_FAILED (no tariff), 5002 UNKNOWN_SESSION_ID; per MSCC, and at command
 //!   level when no service succeeded.
-//! - CCR-EVENT: Requested-Action DIRECT_DEBITING, REFUND_ACCOUNT, CHECK_BALANCE
+//! - CCR-EVENT: Requested-Action (required, RFC 8506 §8.3: without it 5005
+//!   DIAMETER_MISSING_AVP with a Failed-AVP, unless the peer is in
+//!   [`ServerConfig::lenient_requested_action_peers`]) DIRECT_DEBITING, REFUND_ACCOUNT, CHECK_BALANCE
 //!   (Check-Balance-Result) and PRICE_ENQUIRY (Cost-Information). A direct debit's CCA
 //!   carries Refund-Information (TS 32.299); REFUND_ACCOUNT must present it, comes only from
 //!   peers in [`ServerConfig::refund_peers`] (others: 5003 DIAMETER_AUTHORIZATION_REJECTED)
@@ -99,6 +101,11 @@ pub struct ServerConfig {
     pub refund_peers: BTreeSet<String>,
     /// Expired sessions the Tcc sweep closes per store transaction (default 500).
     pub sweep_batch: usize,
+    /// The peers (Origin-Host of the peer connection, lowercase) whose CCR-EVENT without
+    /// Requested-Action is read as DIRECT_DEBITING (default: none, such a request is
+    /// answered 5005 DIAMETER_MISSING_AVP as RFC 8506 §8.3 requires;
+    /// `lenient_requested_action = true` on a `[[peers]]` entry).
+    pub lenient_requested_action_peers: BTreeSet<String>,
 }
 
 impl ServerConfig {
@@ -114,6 +121,7 @@ impl ServerConfig {
             request_retention: Duration::from_secs(86_400),
             refund_peers: BTreeSet::new(),
             sweep_batch: 500,
+            lenient_requested_action_peers: BTreeSet::new(),
         }
     }
 }
