@@ -551,8 +551,15 @@ fn capabilities(c: &mut Capture) {
         host_ip_address: vec![v4(192, 0, 2, 2)],
         vendor_id: TGPP,
         product_name: "diameter-rs".into(),
+        // As `serve ocs` advertises: 3GPP vendor, VSAI {10415, Auth 4} (TS 32.299).
+        supported_vendor_id: vec![TGPP],
         auth_application_id: vec![4, 6],
         acct_application_id: vec![3],
+        vendor_specific_application_id: vec![VendorSpecificApplicationId {
+            vendor_id: TGPP,
+            auth_application_id: Some(4),
+            ..Default::default()
+        }],
         ..Default::default()
     };
     c.exchange("base", None, &cer, &cea);

@@ -3,7 +3,7 @@
 
 mod ocs_common;
 
-use diameter::dict::base_rfc6733::{result_code as base_rc, Raa, Rar};
+use diameter::dict::base_rfc6733::{result_code as base_rc, Cea, Raa, Rar};
 use diameter::dict::dcca_rfc4006::*;
 use diameter_apps::ocs::rating::Tariffs;
 use diameter_apps::ocs::store::{IdKind, SubscriberId};
@@ -212,6 +212,58 @@ async fn event_without_requested_action_is_5005_unless_the_peer_is_lenient() {
 
     strict.abort();
     lenient.abort();
+    ocs.stop().await;
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Connects as `host`, sends a CER and returns the OCS's CEA.
+fn exchange_capabilities(addr: std::net::SocketAddr, host: &str) -> Cea {
+    use std::io::Write;
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    s.write_all(&ocs_common::raw::cer(host, "test")).unwrap();
+    let msg = ocs_common::raw::read_message(&mut s).expect("a CEA");
+    Cea::decode(&msg).expect("the CEA decodes")
+}
+
+/// The CEA advertises Supported-Vendor-Id 10415 and the 3GPP Vendor-Specific-Application-Id
+/// {10415, Auth 4} next to Auth-Application-Id 4; Host-IP-Address is the listen address,
+/// or the configured ones.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cea_advertises_3gpp_vendor_and_host_addresses() {
+    let (ocs, dir) = ocs_with("cea", |_| {}).await;
+    let addr = ocs.local_addrs()[0];
+    let cea = tokio::task::spawn_blocking(move || exchange_capabilities(addr, "pgw.example.net"))
+        .await
+        .unwrap();
+    assert_eq!(cea.result_code, 2001);
+    assert_eq!(cea.supported_vendor_id, vec![10_415]);
+    assert_eq!(cea.auth_application_id, vec![4]);
+    assert_eq!(cea.vendor_specific_application_id.len(), 1);
+    let vsai = &cea.vendor_specific_application_id[0];
+    assert_eq!(
+        (
+            vsai.vendor_id,
+            vsai.auth_application_id,
+            vsai.acct_application_id
+        ),
+        (10_415, Some(4), None)
+    );
+    let ips: Vec<_> = cea.host_ip_address.iter().filter_map(|a| a.ip()).collect();
+    assert_eq!(ips, vec![std::net::IpAddr::from([127, 0, 0, 1])]);
+    ocs.stop().await;
+    let _ = std::fs::remove_dir_all(&dir);
+
+    let given: Vec<std::net::IpAddr> =
+        vec!["192.0.2.7".parse().unwrap(), "2001:db8::7".parse().unwrap()];
+    let set = given.clone();
+    let (ocs, dir) = ocs_with("cea-ips", move |o| o.host_ip_addresses = set).await;
+    let addr = ocs.local_addrs()[0];
+    let cea = tokio::task::spawn_blocking(move || exchange_capabilities(addr, "pgw.example.net"))
+        .await
+        .unwrap();
+    let ips: Vec<_> = cea.host_ip_address.iter().filter_map(|a| a.ip()).collect();
+    assert_eq!(ips, given);
     ocs.stop().await;
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -22,10 +22,11 @@ use diameter::dict::base_rfc6733::{result_code as base_rc, Asa, Raa};
 use diameter::dict::dcca_rfc4006::{
     Cca, Ccr, GrantedServiceUnit, MultipleServicesCreditControl, RequestedServiceUnit,
 };
+use diameter_core::node::NodeBuilder;
 use diameter_core::node::{Handler, HandlerFuture, Node, PeerConfig, RequestError, TlsConfig};
-use diameter_core::peer::AcceptPolicy;
+use diameter_core::peer::{AcceptPolicy, VendorApp};
 use diameter_core::{Command, CommandFlags, RawMessage};
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
@@ -35,6 +36,9 @@ use std::time::{Duration, SystemTime};
 pub struct ServeOptions {
     /// Where to listen (default `0.0.0.0:3868`).
     pub listen: SocketAddr,
+    /// Host-IP-Addresses of the CER/CEA (default empty: the listen address, or, for a
+    /// wildcard one, the host's interface addresses; see [`crate::host_addrs`]).
+    pub host_ip_addresses: Vec<IpAddr>,
     /// Origin-Host (default `ocs.localdomain`).
     pub origin_host: String,
     /// Origin-Realm (default `localdomain`).
@@ -91,6 +95,7 @@ impl Default for ServeOptions {
     fn default() -> Self {
         ServeOptions {
             listen: SocketAddr::from(([0, 0, 0, 0], 3868)),
+            host_ip_addresses: Vec::new(),
             origin_host: "ocs.localdomain".into(),
             origin_realm: "localdomain".into(),
             store: "sqlite://./ocs.db".into(),
@@ -246,7 +251,6 @@ pub async fn start(opts: ServeOptions) -> Result<OcsHandle, Error> {
         .origin_host(opts.origin_host.clone())
         .origin_realm(opts.origin_realm.clone())
         .product_name("diameter-rs ocs")
-        .auth_application(CREDIT_CONTROL_APPLICATION_ID)
         .listen(opts.listen)
         .handler(
             CREDIT_CONTROL_APPLICATION_ID,
@@ -257,6 +261,7 @@ pub async fn start(opts: ServeOptions) -> Result<OcsHandle, Error> {
                 metrics: metrics.clone(),
             },
         );
+    builder = advertise(builder, &opts);
     for peer in opts.peers {
         builder = builder.peer(peer);
     }
@@ -281,6 +286,33 @@ pub async fn start(opts: ServeOptions) -> Result<OcsHandle, Error> {
         metrics,
         tasks,
     })
+}
+
+/// The 3GPP vendor id (TS 29.230), for Supported-Vendor-Id.
+pub const TGPP_VENDOR_ID: u32 = 10_415;
+
+/// What the OCS advertises in its CER/CEA besides Auth-Application-Id 4 (RFC 4006):
+/// Supported-Vendor-Id 10415 (it understands the TS 32.299 AVPs), the
+/// Vendor-Specific-Application-Id {Vendor-Id 10415, Auth-Application-Id 4} that 3GPP Ro/Gy
+/// clients look for (TS 32.299 §6.1), and the Host-IP-Addresses of `opts`.
+fn advertise(mut builder: NodeBuilder, opts: &ServeOptions) -> NodeBuilder {
+    builder = builder
+        .auth_application(CREDIT_CONTROL_APPLICATION_ID)
+        .supported_vendor(TGPP_VENDOR_ID)
+        .vendor_application(VendorApp {
+            vendor_id: TGPP_VENDOR_ID,
+            auth: Some(CREDIT_CONTROL_APPLICATION_ID),
+            acct: None,
+        });
+    let ips = if opts.host_ip_addresses.is_empty() {
+        crate::host_addrs::host_ip_addresses(&[opts.listen])
+    } else {
+        opts.host_ip_addresses.clone()
+    };
+    for ip in ips {
+        builder = builder.host_ip_address(ip);
+    }
+    builder
 }
 
 /// The node's metrics endpoint, labelling the dictionaries' Result-Codes (4012
@@ -308,7 +340,6 @@ pub async fn start_stateless(opts: ServeOptions) -> Result<Node, Error> {
         .origin_host(opts.origin_host.clone())
         .origin_realm(opts.origin_realm.clone())
         .product_name("diameter-rs ocs (stateless)")
-        .auth_application(CREDIT_CONTROL_APPLICATION_ID)
         .listen(opts.listen)
         .handler(
             CREDIT_CONTROL_APPLICATION_ID,
@@ -318,6 +349,7 @@ pub async fn start_stateless(opts: ServeOptions) -> Result<Node, Error> {
                 origin_realm: opts.origin_realm.clone(),
             },
         );
+    builder = advertise(builder, &opts);
     for peer in opts.peers {
         builder = builder.peer(peer);
     }

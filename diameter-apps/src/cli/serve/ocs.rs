@@ -18,6 +18,7 @@ use std::time::Duration;
 
 /// An example configuration file, shown in help and in configuration errors.
 pub const EXAMPLE: &str = r#"    listen = "0.0.0.0:3868"
+    host_ip_addresses = ["192.0.2.7"] # CER/CEA (default: the listen address, or the host's)
     origin_host = "ocs.example.net"
     origin_realm = "example.net"
     store = "sqlite://ocs.db"          # or postgres://user:pass@db/ocs
@@ -90,6 +91,7 @@ Examples:
 
 Configuration file (TOML; flags override it):
 ", r#"    listen = "0.0.0.0:3868"
+    host_ip_addresses = ["192.0.2.7"] # CER/CEA (default: the listen address, or the host's)
     origin_host = "ocs.example.net"
     origin_realm = "example.net"
     store = "sqlite://ocs.db"          # or postgres://user:pass@db/ocs
@@ -171,6 +173,7 @@ pub struct OcsArgs {
 #[serde(deny_unknown_fields)]
 struct OcsFile {
     listen: Option<toml::Spanned<String>>,
+    host_ip_addresses: Option<Vec<toml::Spanned<String>>>,
     origin_host: Option<toml::Spanned<String>>,
     origin_realm: Option<toml::Spanned<String>>,
     store: Option<toml::Spanned<String>>,
@@ -203,6 +206,9 @@ struct OcsFile {
 pub struct OcsSettings {
     /// Where to listen and who we are.
     pub node: NodeIdentity,
+    /// `host_ip_addresses`: the CER/CEA's Host-IP-Addresses (empty: derived from the
+    /// listen address, see [`crate::host_addrs`]).
+    pub host_ip_addresses: Vec<std::net::IpAddr>,
     /// Store URL; `None` is the embedded default.
     pub store: Option<String>,
     /// Accounts file to load.
@@ -288,8 +294,21 @@ pub fn settings(args: &OcsArgs) -> Result<OcsSettings, CliError> {
             )));
         }
     }
+    let mut host_ip_addresses = Vec::new();
+    for a in file_keys.host_ip_addresses.iter().flatten() {
+        let ip = a.get_ref().parse::<std::net::IpAddr>().map_err(|_| {
+            let msg = format!("host_ip_addresses: {:?} is not an IP address", a.get_ref());
+            let fix = "write IPv4 or IPv6 addresses, such as [\"192.0.2.7\", \"2001:db8::7\"]";
+            match &file {
+                Some(f) => f.error(Some(a.span()), &msg, fix),
+                None => CliError::usage(format!("{msg}\n  = fix: {fix}")),
+            }
+        })?;
+        host_ip_addresses.push(ip);
+    }
     Ok(OcsSettings {
         node: node.clone(),
+        host_ip_addresses,
         store: store.clone(),
         accounts,
         tariffs,
@@ -358,6 +377,12 @@ pub fn run(args: &OcsArgs) -> CliResult {
     let s = settings(args)?;
     if args.check {
         println!("listen        {}", s.node.listen);
+        let ips = match s.host_ip_addresses.as_slice() {
+            [] => crate::host_addrs::host_ip_addresses(&[s.node.listen]),
+            given => given.to_vec(),
+        };
+        let ips: Vec<String> = ips.iter().map(|ip| ip.to_string()).collect();
+        println!("host_ip       {}", ips.join(", "));
         println!("origin_host   {}", s.node.origin_host);
         println!("origin_realm  {}", s.node.origin_realm);
         println!(
@@ -451,6 +476,7 @@ pub fn serve_options(s: &OcsSettings) -> ServeOptions {
     let defaults = ServeOptions::default();
     ServeOptions {
         listen: s.node.listen,
+        host_ip_addresses: s.host_ip_addresses.clone(),
         origin_host: s.node.origin_host.clone(),
         origin_realm: s.node.origin_realm.clone(),
         store: s.store.clone().unwrap_or(defaults.store.clone()),
@@ -591,8 +617,32 @@ mod tests {
         let o = serve_options(&settings(&cli.ocs).unwrap());
         assert!(o.refund_peers.is_empty());
         assert!(o.lenient_requested_action_peers.is_empty());
+        assert!(o.host_ip_addresses.is_empty());
         assert_eq!(o.answer_timeout, ServeOptions::default().answer_timeout);
         assert_eq!(o.pg, PgOptions::default());
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn host_ip_addresses_from_the_file() {
+        use clap::Parser;
+        let dir = std::env::temp_dir().join(format!("ocs-cli-ips-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("ocs.toml");
+        std::fs::write(
+            &file,
+            "host_ip_addresses = [\"192.0.2.7\", \"2001:db8::7\"]\n",
+        )
+        .unwrap();
+        let cli = Cli::parse_from(["ocs", "--config", file.to_str().unwrap()]);
+        let o = serve_options(&settings(&cli.ocs).unwrap());
+        let want: Vec<std::net::IpAddr> =
+            vec!["192.0.2.7".parse().unwrap(), "2001:db8::7".parse().unwrap()];
+        assert_eq!(o.host_ip_addresses, want);
+        std::fs::write(&file, "host_ip_addresses = [\"ocs.example.net\"]\n").unwrap();
+        let cli = Cli::parse_from(["ocs", "--config", file.to_str().unwrap()]);
+        let err = settings(&cli.ocs).unwrap_err().to_string();
+        assert!(err.contains("is not an IP address"), "{err}");
         let _ = std::fs::remove_dir_all(&dir);
     }
 }
