@@ -215,6 +215,17 @@ fn sms(c: &mut Capture) {
     };
     let cca = Cca {
         granted_service_unit: None,
+        // What the OCS adds to a direct debit's CCA: the cost, and the low-balance flag.
+        cost_information: Some(CostInformation {
+            unit_value: UnitValue {
+                value_digits: 9,
+                exponent: Some(-2),
+                ..Default::default()
+            },
+            currency_code: 978,
+            ..Default::default()
+        }),
+        low_balance_indication: Some(LowBalanceIndication::Yes),
         ..cca(
             &ccr,
             vec![MultipleServicesCreditControl {

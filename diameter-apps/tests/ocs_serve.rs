@@ -4,6 +4,7 @@
 mod ocs_common;
 
 use diameter::dict::base_rfc6733::{result_code as base_rc, Cea, Raa, Rar};
+use diameter::dict::dcca_rfc4006::result_code::DIAMETER_RATING_FAILED;
 use diameter::dict::dcca_rfc4006::*;
 use diameter_apps::ocs::rating::Tariffs;
 use diameter_apps::ocs::store::{IdKind, SubscriberId};
@@ -264,6 +265,86 @@ async fn cea_advertises_3gpp_vendor_and_host_addresses() {
         .unwrap();
     let ips: Vec<_> = cea.host_ip_address.iter().filter_map(|a| a.ip()).collect();
     assert_eq!(ips, given);
+    ocs.stop().await;
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A direct debit's CCA carries Cost-Information (what was charged, in the tariff's
+/// currency) and, once the balance left is under the threshold, Low-Balance-Indication.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn direct_debit_reports_its_cost_and_a_low_balance() {
+    use diameter::dict::tgpp_ts32299::LowBalanceIndication;
+    let tariffs = format!(
+        "{TARIFFS}[[tariff]]\nname = \"mms\"\nservice_context_id = \"32274@3gpp.org\"\n\
+         service_identifier = 2\nunit = \"service_specific\"\nprice = 20\ncurrency = 826\nexponent = 3\n"
+    );
+    let (ocs, dir) = ocs_with("cost", move |o| {
+        o.tariffs = Tariffs::parse(&tariffs).unwrap();
+        o.low_balance_threshold = Some(985);
+    })
+    .await;
+    let addr = ocs.local_addrs()[0];
+    let client = client_of("pgw.example.net", addr).await;
+    let debit = |service: u32| {
+        let mut ev = sms_event(
+            &client.new_session_id(),
+            "491700000009",
+            RequestedAction::DirectDebiting,
+        );
+        ev.origin_host = "pgw.example.net".into();
+        ev.multiple_services_credit_control[0].service_identifier = vec![service];
+        ev
+    };
+    let cost = |cca: &Cca| {
+        let c = cca.cost_information.as_ref().expect("Cost-Information");
+        (
+            c.unit_value.value_digits,
+            c.unit_value.exponent,
+            c.currency_code,
+        )
+    };
+
+    // 1000 - 9 = 991, not under 985.
+    let cca: Cca = client.send(&debit(1), 4).await.unwrap();
+    assert_eq!(cca.result_code, 2001);
+    assert_eq!(cost(&cca), (9, Some(-2), 978));
+    assert_eq!(cca.low_balance_indication, None);
+
+    // 991 - 9 = 982: under the threshold.
+    let cca: Cca = client.send(&debit(1), 4).await.unwrap();
+    assert_eq!(cost(&cca), (9, Some(-2), 978));
+    assert_eq!(cca.low_balance_indication, Some(LowBalanceIndication::Yes));
+
+    // A tariff with its own currency.
+    let cca: Cca = client.send(&debit(2), 4).await.unwrap();
+    assert_eq!(cca.result_code, 2001);
+    assert_eq!(cost(&cca), (20, Some(-3), 826));
+
+    // Two services in two currencies: charged, but no one cost to state.
+    let mut both = debit(1);
+    let mut mms = both.multiple_services_credit_control[0].clone();
+    mms.service_identifier = vec![2];
+    both.multiple_services_credit_control.push(mms);
+    let cca: Cca = client.send(&both, 4).await.unwrap();
+    assert_eq!(cca.result_code, 2001);
+    assert_eq!(cca.cost_information, None);
+    let alice = SubscriberId::new(IdKind::E164, "491700000009");
+    let left = ocs
+        .server
+        .store()
+        .find_account(&alice)
+        .unwrap()
+        .unwrap()
+        .balance;
+    assert_eq!(left, 1000 - 9 - 9 - 20 - 9 - 20);
+
+    // Nothing charged (no tariff for service 7): no cost, no indication.
+    let cca: Cca = client.send(&debit(7), 4).await.unwrap();
+    assert_eq!(cca.result_code, DIAMETER_RATING_FAILED);
+    assert_eq!(cca.cost_information, None);
+    assert_eq!(cca.low_balance_indication, None);
+
+    client.abort();
     ocs.stop().await;
     let _ = std::fs::remove_dir_all(&dir);
 }

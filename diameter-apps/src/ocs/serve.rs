@@ -73,6 +73,10 @@ pub struct ServeOptions {
     /// none, such a request gets 5005 DIAMETER_MISSING_AVP; `lenient_requested_action =
     /// true` on a `[[peers]]` entry).
     pub lenient_requested_action_peers: Vec<String>,
+    /// A direct debit's CCA carries Low-Balance-Indication YES when the available balance
+    /// left is below this (minor units; default none: never; see
+    /// [`ServerConfig::low_balance_threshold`]).
+    pub low_balance_threshold: Option<i64>,
     /// The longest a CCR waits for its store work; then it is answered 3004
     /// DIAMETER_TOO_BUSY (E bit) and the client fails over (default 4 s, below the usual
     /// client Tx timer). The work itself finishes or fails in the background, and its
@@ -110,6 +114,7 @@ impl Default for ServeOptions {
             tls: None,
             refund_peers: Vec::new(),
             lenient_requested_action_peers: Vec::new(),
+            low_balance_threshold: None,
             answer_timeout: Duration::from_secs(4),
             pg: PgOptions::default(),
             sweep_batch: 500,
@@ -237,6 +242,7 @@ pub async fn start(opts: ServeOptions) -> Result<OcsHandle, Error> {
         .iter()
         .map(|h| h.to_ascii_lowercase())
         .collect();
+    config.low_balance_threshold = opts.low_balance_threshold;
     config.lenient_requested_action_peers = opts
         .lenient_requested_action_peers
         .iter()

@@ -27,6 +27,7 @@ pub const EXAMPLE: &str = r#"    listen = "0.0.0.0:3868"
     auto_provision = 100               # balance of new subscribers, minor units
     tcc = 3600                         # session supervision, seconds
     validity_time = 1800               # Validity-Time of grants, seconds
+    low_balance_threshold = 50         # direct debit leaves less: Low-Balance-Indication (TS 32.299)
     admin = "127.0.0.1:8080"           # operator actions: `diameter ocs reauth|abort`
     accept_any = false                 # true: any peer from anywhere (default: [[peers]], else loopback)
     tls_cert = "ocs.pem"               # optional TLS: certificate chain, key, CA (PEM)
@@ -100,6 +101,7 @@ Configuration file (TOML; flags override it):
     auto_provision = 100               # balance of new subscribers, minor units
     tcc = 3600                         # session supervision, seconds
     validity_time = 1800               # Validity-Time of grants, seconds
+    low_balance_threshold = 50         # direct debit leaves less: Low-Balance-Indication (TS 32.299)
     admin = "127.0.0.1:8080"           # operator actions: `diameter ocs reauth|abort`
     accept_any = false                 # true: any peer from anywhere (default: [[peers]], else loopback)
     tls_cert = "ocs.pem"               # optional TLS: certificate chain, key, CA (PEM)
@@ -182,6 +184,7 @@ struct OcsFile {
     auto_provision: Option<i64>,
     tcc: Option<u64>,
     validity_time: Option<u32>,
+    low_balance_threshold: Option<i64>,
     admin: Option<toml::Spanned<String>>,
     accept_any: Option<bool>,
     tls_cert: Option<PathBuf>,
@@ -221,6 +224,9 @@ pub struct OcsSettings {
     pub tcc: Option<u64>,
     /// Validity-Time of grants, seconds.
     pub validity_time: Option<u32>,
+    /// `low_balance_threshold`: minor units under which a direct debit's CCA carries
+    /// Low-Balance-Indication.
+    pub low_balance_threshold: Option<i64>,
     /// Peers to connect to or accept.
     pub peers: Vec<PeerSetting>,
     /// `answer_timeout_ms`: a CCR whose store work takes longer is answered 3004.
@@ -315,6 +321,7 @@ pub fn settings(args: &OcsArgs) -> Result<OcsSettings, CliError> {
         auto_provision: args.auto_provision.or(file_keys.auto_provision),
         tcc: file_keys.tcc,
         validity_time: file_keys.validity_time,
+        low_balance_threshold: file_keys.low_balance_threshold,
         peers: match &file {
             Some(f) => peer_settings(&file_keys.peers, f, node.tls.is_some())?,
             None => Vec::new(),
@@ -426,6 +433,9 @@ pub fn run(args: &OcsArgs) -> CliResult {
         let o = serve_options(&s);
         println!("tcc           {} s", o.tcc.as_secs());
         println!("validity_time {} s", o.validity_time);
+        if let Some(l) = o.low_balance_threshold {
+            println!("low_balance_threshold {l}");
+        }
         if let Some(a) = &s.admin {
             println!("admin         {}", a.addr);
             println!("admin_token   {}", a.token_file.display());
@@ -492,6 +502,7 @@ pub fn serve_options(s: &OcsSettings) -> ServeOptions {
         },
         tcc: s.tcc.map_or(defaults.tcc, std::time::Duration::from_secs),
         validity_time: s.validity_time.unwrap_or(defaults.validity_time),
+        low_balance_threshold: s.low_balance_threshold,
         peers: s.peers.iter().filter_map(PeerSetting::to_config).collect(),
         accept: s.node.accept_policy(&s.peers),
         refund_peers: s
@@ -586,7 +597,7 @@ mod tests {
         let file = dir.join("ocs.toml");
         std::fs::write(
             &file,
-            "answer_timeout_ms = 1500\nsweep_batch = 50\npg_pool = 3\npg_pool_wait_ms = 700\n\
+            "answer_timeout_ms = 1500\nsweep_batch = 50\nlow_balance_threshold = 70\npg_pool = 3\npg_pool_wait_ms = 700\n\
              pg_statement_timeout_ms = 900\npg_lock_timeout_ms = 400\npg_connect_timeout_ms = 800\n\
              [[peers]]\nhost = \"smsc.example.net\"\nrefund = true\nlenient_requested_action = true\n\
              [[peers]]\nhost = \"pgw.example.net\"\n",
@@ -601,6 +612,7 @@ mod tests {
         );
         assert_eq!(o.answer_timeout, Duration::from_millis(1500));
         assert_eq!(o.sweep_batch, 50);
+        assert_eq!(o.low_balance_threshold, Some(70));
         assert_eq!(
             o.pg,
             PgOptions {
@@ -618,6 +630,7 @@ mod tests {
         assert!(o.refund_peers.is_empty());
         assert!(o.lenient_requested_action_peers.is_empty());
         assert!(o.host_ip_addresses.is_empty());
+        assert_eq!(o.low_balance_threshold, None);
         assert_eq!(o.answer_timeout, ServeOptions::default().answer_timeout);
         assert_eq!(o.pg, PgOptions::default());
         let _ = std::fs::remove_dir_all(&dir);

@@ -106,6 +106,10 @@ pub struct ServerConfig {
     /// answered 5005 DIAMETER_MISSING_AVP as RFC 8506 §8.3 requires;
     /// `lenient_requested_action = true` on a `[[peers]]` entry).
     pub lenient_requested_action_peers: BTreeSet<String>,
+    /// A direct debit's CCA carries Low-Balance-Indication YES (TS 32.299) when the
+    /// available balance left is below this many minor units (default: none, never sent;
+    /// the AVP has the M bit and vendor 10415, so set it only for clients of TS 32.299).
+    pub low_balance_threshold: Option<i64>,
 }
 
 impl ServerConfig {
@@ -122,6 +126,7 @@ impl ServerConfig {
             refund_peers: BTreeSet::new(),
             sweep_batch: 500,
             lenient_requested_action_peers: BTreeSet::new(),
+            low_balance_threshold: None,
         }
     }
 }
@@ -226,6 +231,8 @@ impl ChargingServer {
             cca.granted_service_unit = None;
             cca.final_unit_indication = None;
             cca.refund_information = None;
+            cca.cost_information = None;
+            cca.low_balance_indication = None;
         }
         cca
     }
