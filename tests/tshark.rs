@@ -181,6 +181,25 @@ fn gy(c: &mut Capture) {
     };
     c.exchange("Gy", Some(4), &rar, &raa);
 
+    // RFC 8506 §5.5 / §10.2: a RAR narrowed to a sub-session, pool, service and rating
+    // group; the RAA echoes them.
+    let scoped = Rar {
+        cc_sub_session_id: Some(1),
+        g_s_u_pool_identifier: Some(7),
+        service_identifier: Some(1),
+        rating_group: Some(100),
+        ..rar.clone()
+    };
+    let scoped_raa = Raa {
+        result_code: 2002,
+        cc_sub_session_id: Some(1),
+        g_s_u_pool_identifier: Some(7),
+        service_identifier: Some(1),
+        rating_group: Some(100),
+        ..raa.clone()
+    };
+    c.exchange("Gy scoped", Some(4), &scoped, &scoped_raa);
+
     let ccr_t = gy_ccr(
         CcRequestType::TerminationRequest,
         2,

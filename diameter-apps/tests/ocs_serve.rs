@@ -6,12 +6,15 @@ mod ocs_common;
 use diameter::dict::base_rfc6733::{result_code as base_rc, Cea, Raa, Rar};
 use diameter::dict::dcca_rfc4006::result_code::DIAMETER_RATING_FAILED;
 use diameter::dict::dcca_rfc4006::*;
-use diameter_apps::ocs::rating::Tariffs;
+use diameter_apps::ocs::client::{CcSession, ClientConfig, Output, ServiceKey, State};
+use diameter_apps::ocs::rating::{Tariffs, UnitType, Units};
+use diameter_apps::ocs::server::ReAuthScope;
 use diameter_apps::ocs::store::{IdKind, SubscriberId};
 use diameter_apps::ocs::{start, ServeOptions};
 use diameter_core::node::{typed, Node, PeerConfig};
 use diameter_core::Command;
 use ocs_common::ccr::*;
+use std::sync::Arc;
 use std::time::Duration;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -343,6 +346,150 @@ async fn direct_debit_reports_its_cost_and_a_low_balance() {
     assert_eq!(cca.result_code, DIAMETER_RATING_FAILED);
     assert_eq!(cca.cost_information, None);
     assert_eq!(cca.low_balance_indication, None);
+
+    client.abort();
+    ocs.stop().await;
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Sends what the client session wants sent over `node` and feeds the answers back, until
+/// it wants nothing more (bounded). Returns the CCRs sent.
+async fn drive(node: &Node, s: &std::sync::Mutex<CcSession>) -> Vec<Ccr> {
+    let mut sent = Vec::new();
+    for _ in 0..20 {
+        let out = s.lock().unwrap().poll_output();
+        match out {
+            None => break,
+            Some(Output::Event(_)) => {}
+            Some(Output::Send(req)) => {
+                let cca: Cca =
+                    tokio::time::timeout(Duration::from_secs(10), node.send(&req.ccr, 4))
+                        .await
+                        .expect("CCA in time")
+                        .expect("CCA");
+                s.lock().unwrap().on_cca(&cca, std::time::Instant::now());
+                sent.push(req.ccr);
+            }
+        }
+    }
+    sent
+}
+
+/// RFC 8506 §5.5: the operator re-authorizes one rating group; the RAR carries
+/// Rating-Group, the client answers 2002 echoing it and re-reports only that quota. A RAR
+/// naming a rating group the session does not use is answered 2001 and sends nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rar_for_one_rating_group_re_reports_only_that_quota() {
+    let (ocs, dir) = ocs_with("rar-scope", |_| {}).await;
+    let addr = ocs.local_addrs()[0];
+    let mut config = ClientConfig::new("pgw.example.net", "example.net", "example.net", GY);
+    config.subscription_id = vec![msisdn("491700000009")];
+    let session = Arc::new(std::sync::Mutex::new(CcSession::new(
+        "pgw.example.net;rar;1",
+        config,
+    )));
+    let (rars_tx, mut rars) = tokio::sync::mpsc::unbounded_channel::<Rar>();
+    let s = session.clone();
+    let client = Node::builder()
+        .origin_host("pgw.example.net")
+        .origin_realm("example.net")
+        .auth_application(4)
+        .peer(PeerConfig::new("ocs.example.net", addr))
+        .handler(
+            4,
+            <Rar as Command>::CODE,
+            typed(move |rar: Rar| {
+                let raa = s.lock().unwrap().on_rar(&rar, std::time::Instant::now());
+                let _ = rars_tx.send(rar);
+                async move { raa }
+            }),
+        )
+        .build()
+        .await
+        .unwrap();
+    assert!(
+        client
+            .wait_peer("ocs.example.net", Duration::from_secs(10))
+            .await
+    );
+    const DATA: ServiceKey = ServiceKey {
+        rating_group: Some(100),
+        service_identifier: None,
+    };
+    const VOICE: ServiceKey = ServiceKey {
+        rating_group: Some(200),
+        service_identifier: None,
+    };
+    let now = std::time::Instant::now();
+    session
+        .lock()
+        .unwrap()
+        .start(&[(DATA, None), (VOICE, None)], now);
+    let sent = drive(&client, &session).await;
+    assert_eq!(sent.len(), 1);
+    assert_eq!(session.lock().unwrap().state(), State::Open);
+    {
+        let mut s = session.lock().unwrap();
+        s.report_usage(DATA, Units::only(UnitType::TotalOctets, 1_000_000), now);
+        s.report_usage(VOICE, Units::only(UnitType::Time, 60), now);
+    }
+    assert!(
+        drive(&client, &session).await.is_empty(),
+        "part of each grant used"
+    );
+
+    let scope = ReAuthScope {
+        rating_group: Some(100),
+        ..Default::default()
+    };
+    let raa = ocs
+        .re_auth_for("pgw.example.net;rar;1", &scope)
+        .await
+        .unwrap();
+    assert_eq!(raa.result_code, base_rc::DIAMETER_LIMITED_SUCCESS);
+    assert_eq!(raa.rating_group, Some(100));
+    let rar = rars.recv().await.unwrap();
+    assert_eq!(
+        (
+            rar.rating_group,
+            rar.service_identifier,
+            rar.g_s_u_pool_identifier,
+            rar.cc_sub_session_id
+        ),
+        (Some(100), None, None, None)
+    );
+    let sent = drive(&client, &session).await;
+    assert_eq!(sent.len(), 1, "one CCR-U");
+    assert_eq!(sent[0].cc_request_type, CcRequestType::UpdateRequest);
+    let msccs = &sent[0].multiple_services_credit_control;
+    assert_eq!(msccs.len(), 1, "only the named quota: {msccs:?}");
+    assert_eq!(msccs[0].rating_group, Some(100));
+    assert_eq!(
+        msccs[0].used_service_unit[0].cc_total_octets,
+        Some(1_000_000)
+    );
+    // The voice usage is still held, to be reported later.
+    let voice = session.lock().unwrap().quota(&VOICE).unwrap().used;
+    assert_eq!(voice.time, Some(60));
+
+    // A rating group the session does not use: 2001, nothing sent.
+    let scope = ReAuthScope {
+        rating_group: Some(999),
+        ..Default::default()
+    };
+    let raa = ocs
+        .re_auth_for("pgw.example.net;rar;1", &scope)
+        .await
+        .unwrap();
+    assert_eq!(raa.result_code, base_rc::DIAMETER_SUCCESS);
+    assert!(drive(&client, &session).await.is_empty());
+
+    // The whole session: both quotas.
+    let raa = ocs.re_auth("pgw.example.net;rar;1").await.unwrap();
+    assert_eq!(raa.result_code, base_rc::DIAMETER_LIMITED_SUCCESS);
+    let sent = drive(&client, &session).await;
+    assert_eq!(sent.len(), 1);
+    assert_eq!(sent[0].multiple_services_credit_control.len(), 2);
 
     client.abort();
     ocs.stop().await;

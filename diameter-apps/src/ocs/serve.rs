@@ -16,7 +16,7 @@
 
 use super::metrics::{MeteredStore, OcsMetrics};
 use super::rating::{RatingConfigError, Tariffs};
-use super::server::{ChargingServer, ServerConfig, CREDIT_CONTROL_APPLICATION_ID};
+use super::server::{ChargingServer, ReAuthScope, ServerConfig, CREDIT_CONTROL_APPLICATION_ID};
 use super::store::{self, PgOptions, StoreError};
 use diameter::dict::base_rfc6733::{result_code as base_rc, Asa, Raa};
 use diameter::dict::dcca_rfc4006::{
@@ -166,9 +166,15 @@ impl OcsHandle {
     /// Operator action: sends a RAR (AUTHORIZE_ONLY) for a session and returns the RAA; the
     /// client then sends a CCR-U.
     pub async fn re_auth(&self, session_id: &str) -> Result<Raa, Error> {
+        self.re_auth_for(session_id, &ReAuthScope::default()).await
+    }
+
+    /// Operator action: a RAR for only what `scope` names (RFC 8506 §5.5: one
+    /// sub-session, credit pool, service or rating group); returns the RAA.
+    pub async fn re_auth_for(&self, session_id: &str, scope: &ReAuthScope) -> Result<Raa, Error> {
         let rar = self
             .server
-            .re_auth_request(session_id)
+            .re_auth_request_for(session_id, scope)
             .ok_or_else(|| Error::UnknownSession(session_id.into()))?;
         Ok(self.node.send(&rar, CREDIT_CONTROL_APPLICATION_ID).await?)
     }

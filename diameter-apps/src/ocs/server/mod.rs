@@ -31,7 +31,9 @@
 //!   for Tcc are closed and their reservations released, in batches; a session that cannot
 //!   be closed is logged and skipped.
 //! - [`ChargingServer::re_auth_request`] and [`ChargingServer::abort_session_request`] build
-//!   the server-initiated RAR (AUTHORIZE_ONLY) and ASR for an operator action.
+//!   the server-initiated RAR (AUTHORIZE_ONLY) and ASR for an operator action;
+//!   [`ChargingServer::re_auth_request_for`] narrows the RAR to a [`ReAuthScope`]
+//!   (sub-session, credit pool, service or rating group, RFC 8506 §5.5).
 //!
 //! ```
 //! use diameter::dict::dcca_rfc4006::*;
@@ -144,6 +146,51 @@ pub struct ChargingServer {
     /// Subscription-Id → account, as found in the store. Accounts are never deleted and a
     /// Subscription-Id never moves to another account, so an entry never goes stale.
     accounts: Mutex<HashMap<SubscriberId, AccountId>>,
+}
+
+/// What a server-initiated re-authorization covers (RFC 8506 §5.5, §10.2): the whole
+/// session when nothing is set; else one sub-session, credit pool, service or rating group
+/// (several set: what matches all of them).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReAuthScope {
+    /// CC-Sub-Session-Id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cc_sub_session_id: Option<u64>,
+    /// G-S-U-Pool-Identifier: the services drawing on this credit pool.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub g_s_u_pool_identifier: Option<u32>,
+    /// Service-Identifier.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service_identifier: Option<u32>,
+    /// Rating-Group.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rating_group: Option<u32>,
+}
+
+impl ReAuthScope {
+    /// Whether the scope is the whole session.
+    pub fn is_whole_session(&self) -> bool {
+        *self == ReAuthScope::default()
+    }
+
+    /// Puts the scope's AVPs into a RAR.
+    pub fn apply(&self, rar: &mut Rar) {
+        rar.cc_sub_session_id = self.cc_sub_session_id;
+        rar.g_s_u_pool_identifier = self.g_s_u_pool_identifier;
+        rar.service_identifier = self.service_identifier;
+        rar.rating_group = self.rating_group;
+    }
+
+    /// The scope a RAR names.
+    pub fn of(rar: &Rar) -> ReAuthScope {
+        ReAuthScope {
+            cc_sub_session_id: rar.cc_sub_session_id,
+            g_s_u_pool_identifier: rar.g_s_u_pool_identifier,
+            service_identifier: rar.service_identifier,
+            rating_group: rar.rating_group,
+        }
+    }
 }
 
 /// The most Subscription-Ids [`ChargingServer`] remembers (then it starts over).
@@ -324,8 +371,16 @@ impl ChargingServer {
     /// A RAR (Re-Auth-Request-Type AUTHORIZE_ONLY) for a session whose client this node
     /// knows; the client answers RAA 2002 and sends a CCR-U.
     pub fn re_auth_request(&self, session_id: &str) -> Option<Rar> {
+        self.re_auth_request_for(session_id, &ReAuthScope::default())
+    }
+
+    /// A RAR like [`ChargingServer::re_auth_request`] that re-authorizes only what `scope`
+    /// names (RFC 8506 §5.5): the client re-reports only those quotas.
+    pub fn re_auth_request_for(&self, session_id: &str, scope: &ReAuthScope) -> Option<Rar> {
         let (host, realm) = self.session_peer(session_id)?;
-        Some(self.build_rar(session_id, &host, &realm))
+        let mut rar = self.build_rar(session_id, &host, &realm);
+        scope.apply(&mut rar);
+        Some(rar)
     }
 
     /// A RAR (AUTHORIZE_ONLY) to the given client.
