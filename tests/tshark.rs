@@ -279,6 +279,31 @@ fn sms(c: &mut Capture) {
         ..self::cca(&bare, Vec::new())
     };
     c.exchange("Ro event without Requested-Action", None, &bare, &missing);
+
+    // RFC 8506 §5.1.2: several MSCCs without Multiple-Services-Indicator, answered 5005
+    // naming it, as the OCS does.
+    let no_msi = Ccr {
+        multiple_services_indicator: None,
+        ..ccr.clone()
+    };
+    let missing_msi = Cca {
+        result_code: 5005,
+        failed_avp: vec![FailedAvp {
+            other: vec![RawAvp::new(
+                455,
+                diameter::core::AvpFlags::MANDATORY,
+                0,
+                Bytes::from_static(&[0; 4]),
+            )],
+        }],
+        ..self::cca(&no_msi, Vec::new())
+    };
+    c.exchange(
+        "Ro event without Multiple-Services-Indicator",
+        None,
+        &no_msi,
+        &missing_msi,
+    );
 }
 
 fn ims(c: &mut Capture) {

@@ -495,3 +495,88 @@ async fn rar_for_one_rating_group_re_reports_only_that_quota() {
     ocs.stop().await;
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// RFC 8506 §5.1.2: our client indicates MULTIPLE_SERVICES_SUPPORTED in its CCR-I when it
+/// uses MSCC, and is answered per MSCC; a client that does not indicate it is answered at
+/// session level (its one MSCC taken as the session's service, in the CCR-U too); several
+/// MSCCs without the indicator are 5005 naming it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn multiple_services_indicator_decides_between_mscc_and_session_level() {
+    let (ocs, dir) = ocs_with("msi", |_| {}).await;
+    let addr = ocs.local_addrs()[0];
+    let client = client_of("pgw.example.net", addr).await;
+
+    // Our client: the indicator goes with the MSCC of the CCR-I; the answer is per MSCC.
+    let mut config = ClientConfig::new("pgw.example.net", "example.net", "example.net", GY);
+    config.subscription_id = vec![msisdn("491700000009")];
+    let session = std::sync::Mutex::new(CcSession::new("pgw.example.net;msi;1", config));
+    let data = ServiceKey {
+        rating_group: Some(100),
+        service_identifier: None,
+    };
+    session
+        .lock()
+        .unwrap()
+        .start(&[(data, None)], std::time::Instant::now());
+    let sent = drive(&client, &session).await;
+    assert_eq!(
+        sent[0].multiple_services_indicator,
+        Some(MultipleServicesIndicator::MultipleServicesSupported)
+    );
+    assert!(
+        session.lock().unwrap().quota(&data).is_some(),
+        "granted per MSCC"
+    );
+
+    // A client without the indicator, one MSCC: session-level units.
+    let sid = client.new_session_id();
+    let mut i = base(&sid, CcRequestType::InitialRequest, 0, GY);
+    i.multiple_services_indicator = None;
+    i.subscription_id = vec![msisdn("491700000009")];
+    i.multiple_services_credit_control = vec![data_mscc(100, Some(2_000_000), None)];
+    let cca: Cca = client.send(&i, 4).await.unwrap();
+    assert_eq!(cca.result_code, 2001);
+    assert!(cca.multiple_services_credit_control.is_empty(), "{cca:?}");
+    let gsu = cca
+        .granted_service_unit
+        .as_ref()
+        .expect("session-level GSU");
+    assert_eq!(gsu.cc_total_octets, Some(2_000_000));
+    assert!(cca.validity_time.is_some());
+    let mut u = base(&sid, CcRequestType::UpdateRequest, 1, GY);
+    u.multiple_services_credit_control = vec![data_mscc(100, Some(1_000_000), Some(1_000_000))];
+    let cca: Cca = client.send(&u, 4).await.unwrap();
+    assert_eq!(cca.result_code, 2001);
+    assert!(cca.multiple_services_credit_control.is_empty());
+    assert_eq!(
+        cca.granted_service_unit
+            .as_ref()
+            .and_then(|g| g.cc_total_octets),
+        Some(1_000_000)
+    );
+
+    // Several services without the indicator: 5005 naming it, nothing opened.
+    let mut i = base(
+        &client.new_session_id(),
+        CcRequestType::InitialRequest,
+        0,
+        GY,
+    );
+    i.multiple_services_indicator = None;
+    i.subscription_id = vec![msisdn("491700000009")];
+    i.multiple_services_credit_control = vec![
+        data_mscc(100, Some(1_000_000), None),
+        voice_mscc(Some(60), None),
+    ];
+    let cca: Cca = client.send(&i, 4).await.unwrap();
+    assert_eq!(cca.result_code, base_rc::DIAMETER_MISSING_AVP);
+    assert_eq!(
+        cca.failed_avp[0].other[0].code,
+        avp::MULTIPLE_SERVICES_INDICATOR
+    );
+    assert!(cca.multiple_services_credit_control.is_empty());
+
+    client.abort();
+    ocs.stop().await;
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -9,6 +9,11 @@
 //!   balance cannot fund another block. Used-Service-Unit is debited and the rest of the
 //!   previous reservation of that rating group released. CCR-TERMINATION debits the last
 //!   usage and releases everything.
+//! - Multiple-Services-Credit-Control (RFC 8506 §5.1.2): a client that indicated
+//!   MULTIPLE_SERVICES_SUPPORTED in its CCR-I (or CCR-E) is answered per MSCC; one that did
+//!   not, at session level (Granted-Service-Unit, Final-Unit-Indication, Validity-Time of
+//!   the command), its one MSCC taken as the session's service; several MSCCs without the
+//!   indicator are answered 5005 DIAMETER_MISSING_AVP naming it.
 //! - Result codes: 4012 CREDIT_LIMIT_REACHED (nothing can be granted), 5030 USER_UNKNOWN,
 //!   5031 RATING_FAILED (no tariff), 5002 UNKNOWN_SESSION_ID; per MSCC, and at command
 //!   level when no service succeeded.
@@ -72,7 +77,9 @@ use crate::ocs::rating::Tariffs;
 use crate::ocs::store::ExpiredSession;
 use crate::ocs::store::{AccountId, NewAccount, Store, StoreError, SubscriberId};
 use diameter::dict::base_rfc6733::{result_code as base_rc, Asr, Rar, ReAuthRequestType};
-use diameter::dict::dcca_rfc4006::{CcRequestType, Cca, Ccr, FinalUnitAction};
+use diameter::dict::dcca_rfc4006::{
+    CcRequestType, Cca, Ccr, FinalUnitAction, MultipleServicesIndicator,
+};
 use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -141,8 +148,9 @@ pub struct ChargingServer {
     config: ServerConfig,
     /// Session-Id → (Origin-Host, Origin-Realm) of the client, for RAR/ASR, and the
     /// session's account (a CCR-U/T then needs no store look-up; a stale entry only makes
-    /// the batch find no session, and the look-up is then done in the store).
-    peers: Mutex<HashMap<String, (String, String, AccountId)>>,
+    /// the batch find no session, and the look-up is then done in the store); and whether
+    /// its CCR-I indicated MULTIPLE_SERVICES_SUPPORTED.
+    peers: Mutex<HashMap<String, (String, String, AccountId, bool)>>,
     /// Subscription-Id → account, as found in the store. Accounts are never deleted and a
     /// Subscription-Id never moves to another account, so an entry never goes stale.
     accounts: Mutex<HashMap<SubscriberId, AccountId>>,
@@ -254,6 +262,12 @@ impl ChargingServer {
             ..Default::default()
         };
         let now_ms = millis(now);
+        if ccr.multiple_services_credit_control.len() > 1 && !self.multiple_services(&ccr) {
+            // Several services but no Multiple-Services-Indicator: they cannot be answered
+            // at session level, and the client did not say it takes MSCC answers.
+            missing_multiple_services_indicator(&mut cca);
+            return cca;
+        }
         let r = match ccr.cc_request_type {
             CcRequestType::InitialRequest
             | CcRequestType::UpdateRequest
@@ -356,7 +370,7 @@ impl ChargingServer {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .get(session_id)
-            .map(|(host, realm, _)| (host.clone(), realm.clone()))
+            .map(|(host, realm, ..)| (host.clone(), realm.clone()))
     }
 
     /// The account of an open session, as last seen here.
@@ -429,6 +443,7 @@ impl ChargingServer {
 
     fn remember_peer(&self, ccr: &Ccr, account: AccountId) {
         let (host, realm) = (ccr.origin_host.as_str(), ccr.origin_realm.as_str());
+        let multiple = self.multiple_services(ccr);
         let mut peers = self.peers.lock().unwrap_or_else(|e| e.into_inner());
         match peers.get_mut(ccr.session_id.as_str()) {
             // A CCR-U of a known session: nothing to allocate.
@@ -436,9 +451,29 @@ impl ChargingServer {
             _ => {
                 peers.insert(
                     ccr.session_id.as_str().to_string(),
-                    (host.to_string(), realm.to_string(), account),
+                    (host.to_string(), realm.to_string(), account, multiple),
                 );
             }
+        }
+    }
+
+    /// Whether the client of this request handles multiple services independently (RFC 8506
+    /// §5.1.2, §8.40), so that it is answered in Multiple-Services-Credit-Control: said by
+    /// Multiple-Services-Indicator in the first interrogation (CCR-I, CCR-E); for a CCR-U/T,
+    /// what its session's CCR-I said, or, for a session not known here (a restart), whether
+    /// the request carries MSCC or the indicator.
+    pub(super) fn multiple_services(&self, ccr: &Ccr) -> bool {
+        let indicated = ccr.multiple_services_indicator
+            == Some(MultipleServicesIndicator::MultipleServicesSupported);
+        match ccr.cc_request_type {
+            CcRequestType::InitialRequest | CcRequestType::EventRequest => indicated,
+            _ => self
+                .peers
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .get(ccr.session_id.as_str())
+                .map(|p| p.3)
+                .unwrap_or(indicated || !ccr.multiple_services_credit_control.is_empty()),
         }
     }
 
@@ -490,6 +525,22 @@ impl ChargingServer {
             _ => Ok(None),
         }
     }
+}
+
+/// Answers 5005 DIAMETER_MISSING_AVP naming Multiple-Services-Indicator (the RFC 6733 §7.5
+/// example AVP: its code and flags, a zeroed value).
+fn missing_multiple_services_indicator(cca: &mut Cca) {
+    use diameter::dict::base_rfc6733::FailedAvp;
+    use diameter_core::{bytes::Bytes, AvpFlags, RawAvp};
+    cca.result_code = base_rc::DIAMETER_MISSING_AVP;
+    cca.failed_avp = vec![FailedAvp {
+        other: vec![RawAvp::new(
+            diameter::dict::dcca_rfc4006::avp::MULTIPLE_SERVICES_INDICATOR,
+            AvpFlags::MANDATORY,
+            0,
+            Bytes::from_static(&[0; 4]),
+        )],
+    }];
 }
 
 /// The idempotency key of a request from `peer`: another peer reusing a Session-Id never
