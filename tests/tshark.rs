@@ -489,6 +489,36 @@ fn sip_commands(c: &mut Capture) {
     };
     c.exchange("SIP", None, &mar, &maa);
 
+    // RFC 4740 §9.6: a MAR asking for two items, answered with two challenges, each with
+    // its own nonce and SIP-Item-Number (as the SIP AAA server does).
+    let mar2 = Mar {
+        sip_number_auth_items: Some(2),
+        sip_auth_data_item: None,
+        ..mar.clone()
+    };
+    let challenge = |n: u32, nonce: &str| SipAuthDataItem {
+        sip_authentication_scheme: SipAuthenticationScheme::Digest,
+        sip_item_number: Some(n),
+        sip_authenticate: some(SipAuthenticate {
+            digest_realm: "ims.example.net".into(),
+            digest_nonce: nonce.into(),
+            digest_algorithm: Some("MD5".into()),
+            digest_qop: Some("auth".into()),
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    let maa2 = Maa {
+        result_code: 1001,
+        sip_number_auth_items: Some(2),
+        sip_auth_data_item: vec![
+            challenge(1, "0a4f113b6ab3c1f1a0f6e1b7c4d1e2f3"),
+            challenge(2, "1b5e224c7bc4d2e2b1e7f2c8d5e2f3a4"),
+        ],
+        ..maa.clone()
+    };
+    c.exchange("SIP several challenges", None, &mar2, &maa2);
+
     let rtr = Rtr {
         session_id: session(5),
         auth_application_id: 6,
