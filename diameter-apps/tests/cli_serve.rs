@@ -461,3 +461,30 @@ fn demo_tariffs_are_announced_with_a_warning() {
     let log = startup_log(dir.path(), &["--tariffs", tariffs.to_str().expect("path")]);
     assert!(!log.iter().any(|l| l.contains("demo tariffs")), "{log:?}");
 }
+
+/// `serve ocs --check` on a wildcard address shows the host's addresses as Host-IP-Address
+/// (what the CEA will carry), not loopback when the host has another address.
+#[test]
+fn ocs_check_shows_the_host_addresses_of_a_wildcard() {
+    let want = diameter_apps::host_addrs::host_ip_addresses(&["0.0.0.0:3868".parse().unwrap()]);
+    let want: Vec<String> = want.iter().map(|ip| ip.to_string()).collect();
+    let out = diameter()
+        .args(["serve", "ocs", "--check", "--listen", "0.0.0.0:3868"])
+        .output()
+        .expect("run");
+    assert!(out.status.success());
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let line = stdout
+        .lines()
+        .find(|l| l.starts_with("host_ip"))
+        .expect("a host_ip line");
+    if !want.is_empty() {
+        assert_eq!(line, format!("host_ip       {}", want.join(", ")));
+    }
+    // A specific address is advertised as it is.
+    diameter()
+        .args(["serve", "ocs", "--check", "--listen", "127.0.0.1:3868"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("host_ip       127.0.0.1\n"));
+}

@@ -389,7 +389,11 @@ pub fn run(args: &OcsArgs) -> CliResult {
             given => given.to_vec(),
         };
         let ips: Vec<String> = ips.iter().map(|ip| ip.to_string()).collect();
-        println!("host_ip       {}", ips.join(", "));
+        if ips.is_empty() {
+            println!("host_ip       127.0.0.1 (no host address found)");
+        } else {
+            println!("host_ip       {}", ips.join(", "));
+        }
         println!("origin_host   {}", s.node.origin_host);
         println!("origin_realm  {}", s.node.origin_realm);
         println!(
