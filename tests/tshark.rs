@@ -181,6 +181,25 @@ fn gy(c: &mut Capture) {
     };
     c.exchange("Gy", Some(4), &rar, &raa);
 
+    // RFC 8506 §5.5 / §10.2: a RAR narrowed to a sub-session, pool, service and rating
+    // group; the RAA echoes them.
+    let scoped = Rar {
+        cc_sub_session_id: Some(1),
+        g_s_u_pool_identifier: Some(7),
+        service_identifier: Some(1),
+        rating_group: Some(100),
+        ..rar.clone()
+    };
+    let scoped_raa = Raa {
+        result_code: 2002,
+        cc_sub_session_id: Some(1),
+        g_s_u_pool_identifier: Some(7),
+        service_identifier: Some(1),
+        rating_group: Some(100),
+        ..raa.clone()
+    };
+    c.exchange("Gy scoped", Some(4), &scoped, &scoped_raa);
+
     let ccr_t = gy_ccr(
         CcRequestType::TerminationRequest,
         2,
@@ -215,6 +234,17 @@ fn sms(c: &mut Capture) {
     };
     let cca = Cca {
         granted_service_unit: None,
+        // What the OCS adds to a direct debit's CCA: the cost, and the low-balance flag.
+        cost_information: Some(CostInformation {
+            unit_value: UnitValue {
+                value_digits: 9,
+                exponent: Some(-2),
+                ..Default::default()
+            },
+            currency_code: 978,
+            ..Default::default()
+        }),
+        low_balance_indication: Some(LowBalanceIndication::Yes),
         ..cca(
             &ccr,
             vec![MultipleServicesCreditControl {
@@ -229,6 +259,51 @@ fn sms(c: &mut Capture) {
         )
     };
     c.exchange("Ro SMS event", None, &ccr, &cca);
+
+    // RFC 8506 §8.3: an event without Requested-Action is answered 5005 with the missing
+    // AVP (zeroed, RFC 6733 §7.5) in Failed-AVP, as the OCS does.
+    let bare = Ccr {
+        requested_action: None,
+        ..ccr.clone()
+    };
+    let missing = Cca {
+        result_code: 5005,
+        failed_avp: vec![FailedAvp {
+            other: vec![RawAvp::new(
+                436,
+                diameter::core::AvpFlags::MANDATORY,
+                0,
+                Bytes::from_static(&[0; 4]),
+            )],
+        }],
+        ..self::cca(&bare, Vec::new())
+    };
+    c.exchange("Ro event without Requested-Action", None, &bare, &missing);
+
+    // RFC 8506 §5.1.2: several MSCCs without Multiple-Services-Indicator, answered 5005
+    // naming it, as the OCS does.
+    let no_msi = Ccr {
+        multiple_services_indicator: None,
+        ..ccr.clone()
+    };
+    let missing_msi = Cca {
+        result_code: 5005,
+        failed_avp: vec![FailedAvp {
+            other: vec![RawAvp::new(
+                455,
+                diameter::core::AvpFlags::MANDATORY,
+                0,
+                Bytes::from_static(&[0; 4]),
+            )],
+        }],
+        ..self::cca(&no_msi, Vec::new())
+    };
+    c.exchange(
+        "Ro event without Multiple-Services-Indicator",
+        None,
+        &no_msi,
+        &missing_msi,
+    );
 }
 
 fn ims(c: &mut Capture) {
@@ -414,6 +489,36 @@ fn sip_commands(c: &mut Capture) {
     };
     c.exchange("SIP", None, &mar, &maa);
 
+    // RFC 4740 §9.6: a MAR asking for two items, answered with two challenges, each with
+    // its own nonce and SIP-Item-Number (as the SIP AAA server does).
+    let mar2 = Mar {
+        sip_number_auth_items: Some(2),
+        sip_auth_data_item: None,
+        ..mar.clone()
+    };
+    let challenge = |n: u32, nonce: &str| SipAuthDataItem {
+        sip_authentication_scheme: SipAuthenticationScheme::Digest,
+        sip_item_number: Some(n),
+        sip_authenticate: some(SipAuthenticate {
+            digest_realm: "ims.example.net".into(),
+            digest_nonce: nonce.into(),
+            digest_algorithm: Some("MD5".into()),
+            digest_qop: Some("auth".into()),
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    let maa2 = Maa {
+        result_code: 1001,
+        sip_number_auth_items: Some(2),
+        sip_auth_data_item: vec![
+            challenge(1, "0a4f113b6ab3c1f1a0f6e1b7c4d1e2f3"),
+            challenge(2, "1b5e224c7bc4d2e2b1e7f2c8d5e2f3a4"),
+        ],
+        ..maa.clone()
+    };
+    c.exchange("SIP several challenges", None, &mar2, &maa2);
+
     let rtr = Rtr {
         session_id: session(5),
         auth_application_id: 6,
@@ -531,8 +636,15 @@ fn capabilities(c: &mut Capture) {
         host_ip_address: vec![v4(192, 0, 2, 2)],
         vendor_id: TGPP,
         product_name: "diameter-rs".into(),
+        // As `serve ocs` advertises: 3GPP vendor, VSAI {10415, Auth 4} (TS 32.299).
+        supported_vendor_id: vec![TGPP],
         auth_application_id: vec![4, 6],
         acct_application_id: vec![3],
+        vendor_specific_application_id: vec![VendorSpecificApplicationId {
+            vendor_id: TGPP,
+            auth_application_id: Some(4),
+            ..Default::default()
+        }],
         ..Default::default()
     };
     c.exchange("base", None, &cer, &cea);

@@ -5,6 +5,7 @@
 
 pub mod admin;
 pub mod cli;
+pub mod host_addrs;
 mod migrations;
 pub mod ocs;
 pub mod redact;

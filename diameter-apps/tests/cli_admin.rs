@@ -150,7 +150,7 @@ fn ocs_reauth_and_abort_through_the_admin_endpoint() {
     );
 
     let rt = runtime();
-    let (rar_tx, rar_rx) = mpsc::channel::<(String, ReAuthRequestType)>();
+    let (rar_tx, rar_rx) = mpsc::channel::<(String, ReAuthRequestType, Option<u32>, Option<u32>)>();
     let (asr_tx, asr_rx) = mpsc::channel::<String>();
     let rar_tx = Mutex::new(rar_tx);
     let asr_tx = Mutex::new(asr_tx);
@@ -168,8 +168,12 @@ fn ocs_reauth_and_abort_through_the_admin_endpoint() {
                 <Rar as diameter_core::Command>::CODE,
                 typed(move |rar: Rar| {
                     if let Ok(t) = rar_tx.lock() {
-                        let _ =
-                            t.send((rar.session_id.as_str().to_owned(), rar.re_auth_request_type));
+                        let _ = t.send((
+                            rar.session_id.as_str().to_owned(),
+                            rar.re_auth_request_type,
+                            rar.rating_group,
+                            rar.service_identifier,
+                        ));
                     }
                     async move {
                         Raa {
@@ -246,7 +250,10 @@ fn ocs_reauth_and_abort_through_the_admin_endpoint() {
     let rar = rar_rx
         .recv_timeout(Duration::from_secs(5))
         .expect("the client got the RAR");
-    assert_eq!(rar, (sid.clone(), ReAuthRequestType::AuthorizeOnly));
+    assert_eq!(
+        rar,
+        (sid.clone(), ReAuthRequestType::AuthorizeOnly, None, None)
+    );
 
     // Then the client asks again with CCR-U.
     let mut u = base(&sid, CcRequestType::UpdateRequest, 1, GY);
@@ -254,12 +261,16 @@ fn ocs_reauth_and_abort_through_the_admin_endpoint() {
     let cca: Cca = rt.block_on(client.send(&u, 4)).expect("CCA-U");
     assert_eq!(cca.result_code, 2001);
 
-    // The same as JSON.
+    // The same as JSON, for one rating group and service (RFC 8506 §5.5).
     let out = diameter()
         .args([
             "ocs",
             "reauth",
             &sid,
+            "--rating-group",
+            "100",
+            "--service-id",
+            "3",
             "--admin",
             &admin,
             "--admin-token-file",
@@ -273,7 +284,10 @@ fn ocs_reauth_and_abort_through_the_admin_endpoint() {
     assert_eq!(v["result_code"], 2002);
     assert_eq!(v["answer"], "RAA");
     assert_eq!(v["session_id"], sid.as_str());
-    assert!(rar_rx.recv_timeout(Duration::from_secs(5)).is_ok());
+    assert_eq!(v["scope"]["rating_group"], 100);
+    assert_eq!(v["scope"]["service_identifier"], 3);
+    let rar = rar_rx.recv_timeout(Duration::from_secs(5)).expect("RAR");
+    assert_eq!((rar.2, rar.3), (Some(100), Some(3)));
 
     // ASR: the client answers ASA and ends the session with CCR-T.
     diameter()

@@ -311,7 +311,7 @@ fn sip_rights_and_windows_from_the_file() {
     let cfg = write(
         dir.path(),
         "sip.toml",
-        "auth_window = 120\nnonce_lifetime = 60\n\n[[peers]]\nhost = \"sip1.example.net\"\n\n[[peers]]\nhost = \"sip2.example.net\"\ncredentials = true\n",
+        "auth_window = 120\nnonce_lifetime = 60\nmax_auth_items = 3\n\n[[peers]]\nhost = \"sip1.example.net\"\n\n[[peers]]\nhost = \"sip2.example.net\"\ncredentials = true\n",
     );
     diameter()
         .args(["serve", "sip", "--check", "--config"])
@@ -320,6 +320,7 @@ fn sip_rights_and_windows_from_the_file() {
         .success()
         .stdout(predicate::str::contains("auth_window   120 s"))
         .stdout(predicate::str::contains("nonce_lifetime 60 s"))
+        .stdout(predicate::str::contains("max_auth_items 3"))
         .stdout(predicate::str::contains(
             "credentials   sip2.example.net (receives Digest-HA1)",
         ))
@@ -331,6 +332,7 @@ fn sip_rights_and_windows_from_the_file() {
         .success()
         .stdout(predicate::str::contains("auth_window   600 s"))
         .stdout(predicate::str::contains("nonce_lifetime 300 s"))
+        .stdout(predicate::str::contains("max_auth_items 5"))
         .stdout(predicate::str::contains("credentials").not());
     let cfg = write(dir.path(), "zero.toml", "auth_window = 0\n");
     diameter()
@@ -458,4 +460,31 @@ fn demo_tariffs_are_announced_with_a_warning() {
     );
     let log = startup_log(dir.path(), &["--tariffs", tariffs.to_str().expect("path")]);
     assert!(!log.iter().any(|l| l.contains("demo tariffs")), "{log:?}");
+}
+
+/// `serve ocs --check` on a wildcard address shows the host's addresses as Host-IP-Address
+/// (what the CEA will carry), not loopback when the host has another address.
+#[test]
+fn ocs_check_shows_the_host_addresses_of_a_wildcard() {
+    let want = diameter_apps::host_addrs::host_ip_addresses(&["0.0.0.0:3868".parse().unwrap()]);
+    let want: Vec<String> = want.iter().map(|ip| ip.to_string()).collect();
+    let out = diameter()
+        .args(["serve", "ocs", "--check", "--listen", "0.0.0.0:3868"])
+        .output()
+        .expect("run");
+    assert!(out.status.success());
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let line = stdout
+        .lines()
+        .find(|l| l.starts_with("host_ip"))
+        .expect("a host_ip line");
+    if !want.is_empty() {
+        assert_eq!(line, format!("host_ip       {}", want.join(", ")));
+    }
+    // A specific address is advertised as it is.
+    diameter()
+        .args(["serve", "ocs", "--check", "--listen", "127.0.0.1:3868"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("host_ip       127.0.0.1\n"));
 }

@@ -284,3 +284,80 @@ fn asr_answers_and_terminates() {
     assert!(ev.contains(&ClientEvent::Closed));
     assert_eq!(balance(&ocs), (1000, 0));
 }
+
+/// A RAR naming a credit pool (G-S-U-Pool-Identifier) re-reports only the services whose
+/// grant draws on it; one naming a CC-Sub-Session-Id (this client opens none) is 5002; one
+/// naming a service the session does not hold is 2001 with nothing sent.
+#[test]
+fn rar_scope_by_pool_sub_session_and_service() {
+    use diameter::dict::base_rfc6733::Rar;
+    let rg = |n| ServiceKey {
+        rating_group: Some(n),
+        service_identifier: None,
+    };
+    let mut s = CcSession::new("pgw;pool", config(GY));
+    let t0 = Instant::now();
+    s.start(&[(rg(1), None), (rg(2), None)], t0);
+    let (reqs, _) = drain(&mut s);
+    let ccr = &reqs[0].ccr;
+    let grant = |n: u32, pool: u32| MultipleServicesCreditControl {
+        rating_group: Some(n),
+        result_code: Some(2001),
+        granted_service_unit: Some(
+            GrantedServiceUnit {
+                cc_total_octets: Some(1000),
+                ..Default::default()
+            }
+            .into(),
+        ),
+        g_s_u_pool_reference: vec![GSUPoolReference {
+            g_s_u_pool_identifier: pool,
+            cc_unit_type: CcUnitType::TotalOctets,
+            unit_value: UnitValue {
+                value_digits: 1,
+                ..Default::default()
+            },
+            ..Default::default()
+        }],
+        ..Default::default()
+    };
+    let cca = Cca {
+        session_id: ccr.session_id.clone(),
+        result_code: 2001,
+        cc_request_type: ccr.cc_request_type,
+        cc_request_number: ccr.cc_request_number,
+        multiple_services_credit_control: vec![grant(1, 7), grant(2, 8)],
+        ..Default::default()
+    };
+    s.on_cca(&cca, t0);
+    assert_eq!(s.state(), State::Open);
+    assert_eq!(s.quota(&rg(1)).unwrap().pools, vec![7]);
+    s.report_usage(rg(1), Units::only(rating_total(), 100), t0);
+    s.report_usage(rg(2), Units::only(rating_total(), 200), t0);
+    assert!(drain(&mut s).0.is_empty());
+
+    let rar = |f: &dyn Fn(&mut Rar)| {
+        let mut r = Rar {
+            session_id: "pgw;pool".into(),
+            ..Default::default()
+        };
+        f(&mut r);
+        r
+    };
+    let raa = s.on_rar(&rar(&|r| r.cc_sub_session_id = Some(3)), t0);
+    assert_eq!(raa.result_code, base_rc::DIAMETER_UNKNOWN_SESSION_ID);
+    assert_eq!(raa.cc_sub_session_id, Some(3));
+    let raa = s.on_rar(&rar(&|r| r.service_identifier = Some(5)), t0);
+    assert_eq!(raa.result_code, base_rc::DIAMETER_SUCCESS);
+    assert!(drain(&mut s).0.is_empty());
+
+    let raa = s.on_rar(&rar(&|r| r.g_s_u_pool_identifier = Some(8)), t0);
+    assert_eq!(raa.result_code, base_rc::DIAMETER_LIMITED_SUCCESS);
+    assert_eq!(raa.g_s_u_pool_identifier, Some(8));
+    let (reqs, _) = drain(&mut s);
+    assert_eq!(reqs.len(), 1);
+    let msccs = &reqs[0].ccr.multiple_services_credit_control;
+    assert_eq!(msccs.len(), 1, "{msccs:?}");
+    assert_eq!(msccs[0].rating_group, Some(2));
+    assert_eq!(msccs[0].used_service_unit[0].cc_total_octets, Some(200));
+}

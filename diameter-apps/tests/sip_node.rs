@@ -2,12 +2,13 @@
 //! TOML file, SQLite file created on first start) and three SIP servers, each a
 //! `diameter_core::node::Node` with a `SipClient`; then PPR and RTR from the AAA server.
 
-use diameter::dict::sip_rfc4740::{SipReasonCode, SipServerAssignmentType as T};
+use diameter::dict::base_rfc6733::AuthSessionState;
+use diameter::dict::sip_rfc4740::{Maa, Mar, SipReasonCode, SipServerAssignmentType as T};
 use diameter_apps::sip::client::{
     register_events, ClientConfig, Deregistration, MarParams, ProfilePush, SarParams, SipClient,
     SipResult, SipServerEvents,
 };
-use diameter_apps::sip::digest::DigestResponse;
+use diameter_apps::sip::digest::{Challenge, DigestResponse};
 use diameter_apps::sip::server::SipPeer;
 use diameter_apps::sip::store::{AccountingInfo, RegState, UserData};
 use diameter_apps::sip::{start, ServeOptions};
@@ -214,5 +215,171 @@ async fn flow() {
         n.stop(diameter_core::base::DisconnectCause::Rebooting)
             .await;
     }
+    handle.stop().await;
+}
+
+/// The AAA server of `USERS` with SIP servers sip1 (no right to H(A1)) and sip2 (with it).
+async fn aaa(dir: &std::path::Path) -> diameter_apps::sip::SipHandle {
+    let users = dir.join("users.toml");
+    std::fs::write(&users, USERS).unwrap();
+    start(ServeOptions {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        origin_host: AAA.into(),
+        origin_realm: "example.com".into(),
+        store: format!("sqlite://{}", dir.join("sip.db").display()),
+        users: Some(users),
+        sip_servers: vec![
+            SipPeer::new("sip1.example.com"),
+            SipPeer::with_credentials("sip2.example.com"),
+        ],
+        ..Default::default()
+    })
+    .await
+    .expect("start")
+}
+
+/// A MAR for alice's REGISTER asking for `items` SIP-Auth-Data-Items.
+fn mar_for_items(node: &Node, host: &str, items: Option<u32>) -> Mar {
+    Mar {
+        session_id: node.new_session_id().into(),
+        auth_application_id: 6,
+        auth_session_state: AuthSessionState::NoStateMaintained,
+        origin_host: host.into(),
+        origin_realm: "example.com".into(),
+        destination_realm: "example.com".into(),
+        sip_aor: AOR.into(),
+        sip_method: "REGISTER".into(),
+        user_name: Some("alice@example.com".into()),
+        sip_number_auth_items: items,
+        ..Default::default()
+    }
+}
+
+/// RFC 4740 §8.7, §9.6: a MAR with SIP-Number-Auth-Items 3 gets three challenges, each with
+/// its own nonce and a SIP-Item-Number, and SIP-Number-Auth-Items 3; each nonce works once;
+/// a request for more than the server's limit (5) gets the limit.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mar_returns_as_many_challenges_as_asked() {
+    let dir = tempfile::tempdir().unwrap();
+    let handle = aaa(dir.path()).await;
+    let addr = handle.local_addrs()[0];
+    let (n1, sip1) = sip_server("sip1.example.com", addr, None).await;
+
+    let maa: Maa = sip1
+        .call(&mar_for_items(&n1, "sip1.example.com", Some(3)))
+        .await
+        .unwrap();
+    assert_eq!(
+        maa.result_code, 1001,
+        "a challenge for the Diameter server to check"
+    );
+    assert_eq!(maa.sip_number_auth_items, Some(3));
+    assert_eq!(maa.sip_auth_data_item.len(), 3);
+    let mut nonces = Vec::new();
+    let mut challenges = Vec::new();
+    for (n, item) in maa.sip_auth_data_item.iter().enumerate() {
+        assert_eq!(item.sip_item_number, Some(n as u32 + 1));
+        let auth = item.sip_authenticate.as_ref().expect("SIP-Authenticate");
+        assert!(auth.digest_ha1.is_none(), "no H(A1) without the right");
+        let c = Challenge::from_avp(auth).unwrap();
+        nonces.push(c.nonce.clone());
+        challenges.push(c);
+    }
+    nonces.sort();
+    nonces.dedup();
+    assert_eq!(nonces.len(), 3, "each item has its own nonce");
+
+    // Each challenge can be answered, once.
+    for c in [&challenges[2], &challenges[0]] {
+        let creds = c
+            .answer("alice@example.com", "secret", "REGISTER", "sip:example.com")
+            .unwrap();
+        let check = |creds: DigestResponse| MarParams {
+            aor: AOR.into(),
+            method: "REGISTER".into(),
+            user_name: Some("alice@example.com".into()),
+            credentials: Some(creds),
+            ..Default::default()
+        };
+        let ok = sip1.mar(&check(creds.clone())).await.unwrap();
+        assert_eq!(ok.result, SipResult::SuccessServerNameNotStored); // 2006: no SIP-Server-URI
+                                                                      // The nonce is used: the same response gets a new, stale challenge.
+        let again = sip1.mar(&check(creds)).await.unwrap();
+        assert_eq!(
+            again.result,
+            SipResult::MultiRoundAuth,
+            "a nonce is single use"
+        );
+    }
+
+    // Without the AVP: one item, unnumbered (as before); above the limit: the limit.
+    let maa: Maa = sip1
+        .call(&mar_for_items(&n1, "sip1.example.com", None))
+        .await
+        .unwrap();
+    assert_eq!(maa.sip_number_auth_items, Some(1));
+    assert_eq!(maa.sip_auth_data_item.len(), 1);
+    assert_eq!(maa.sip_auth_data_item[0].sip_item_number, None);
+    let maa: Maa = sip1
+        .call(&mar_for_items(&n1, "sip1.example.com", Some(1000)))
+        .await
+        .unwrap();
+    assert_eq!(maa.sip_number_auth_items, Some(5));
+    assert_eq!(maa.sip_auth_data_item.len(), 5);
+
+    // A SIP server with the right gets H(A1) in every item.
+    let (n2, sip2) = sip_server("sip2.example.com", addr, None).await;
+    let maa: Maa = sip2
+        .call(&mar_for_items(&n2, "sip2.example.com", Some(2)))
+        .await
+        .unwrap();
+    assert_eq!(maa.sip_auth_data_item.len(), 2);
+    assert!(maa.sip_auth_data_item.iter().all(|i| i
+        .sip_authenticate
+        .as_ref()
+        .is_some_and(|a| a.digest_ha1.is_some())));
+
+    n1.abort();
+    n2.abort();
+    handle.stop().await;
+}
+
+/// RFC 4740 §10.1.3: RE_REGISTRATION of an AOR that is not registered is 5038
+/// DIAMETER_ERROR_IN_ASSIGNMENT_TYPE and changes nothing; after REGISTRATION it is taken.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn re_registration_needs_a_registration() {
+    let dir = tempfile::tempdir().unwrap();
+    let handle = aaa(dir.path()).await;
+    let addr = handle.local_addrs()[0];
+    let (n2, sip2) = sip_server("sip2.example.com", addr, None).await;
+    // Authenticate through sip2 (H(A1) handed over), so that only the state decides.
+    let maa = sip2
+        .mar(&MarParams {
+            aor: AOR.into(),
+            method: "REGISTER".into(),
+            server_uri: Some(SIP2.into()),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(maa.result, SipResult::Success);
+
+    let mut re = SarParams::new(T::ReRegistration, AOR);
+    re.user_name = Some("alice@example.com".into());
+    re.server_uri = Some(SIP2.into());
+    let saa = sip2.sar(&re).await.unwrap();
+    assert_eq!(saa.raw.result_code, 5038);
+    let reg = handle.server.store().registration(AOR).unwrap().unwrap();
+    assert_eq!(reg.state, RegState::NotRegistered, "nothing changed");
+
+    let mut first = SarParams::new(T::Registration, AOR);
+    first.user_name = Some("alice@example.com".into());
+    first.server_uri = Some(SIP2.into());
+    assert_eq!(sip2.sar(&first).await.unwrap().result, SipResult::Success);
+    assert_eq!(sip2.sar(&re).await.unwrap().result, SipResult::Success);
+    let reg = handle.server.store().registration(AOR).unwrap().unwrap();
+    assert_eq!(reg.state, RegState::Registered);
+
+    n2.abort();
     handle.stop().await;
 }

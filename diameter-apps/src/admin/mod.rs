@@ -9,7 +9,10 @@
 //! | `POST /sip/users/{user}/profile` | SIP AAA | PPR → PPA, to each serving SIP server |
 //! | `GET /` | both | which server this is and its endpoints |
 //!
-//! Path segments are percent-encoded (a Session-Id contains `;`). The deregister body is
+//! Path segments are percent-encoded (a Session-Id contains `;`). The reauth body is
+//! optional JSON naming what to re-authorize (RFC 8506 §5.5; default the whole session):
+//! `{"rating_group": 100, "service_identifier": 1, "g_s_u_pool_identifier": 7,
+//! "cc_sub_session_id": 2}`, any of them. The deregister body is
 //! optional JSON `{"reason": "PERMANENT_TERMINATION", "text": "...", "aors": ["sip:..."]}`
 //! (reason: a SIP-Reason-Code name or number; no aors means all of the user's); the profile
 //! body is JSON `{"profile": [{"type": "application/xml", "contents": "..."}],

@@ -2,6 +2,7 @@
 
 use super::http::{self, percent_decode, Request};
 use super::{token, AdminConfig, Target};
+use crate::ocs::server::ReAuthScope;
 use crate::sip::client::SipResult;
 use crate::sip::store::{AccountingInfo, UserData};
 use crate::sip::{self, server::ServerError};
@@ -172,8 +173,11 @@ async fn route(target: &Target, req: &Request, config: &AdminConfig) -> Reply {
     }
     let action = async {
         match (target, verb) {
-            (Target::Ocs(h), "reauth") => ocs_action(h, key, false).await,
-            (Target::Ocs(h), "abort") => ocs_action(h, key, true).await,
+            (Target::Ocs(h), "reauth") => match parse_body::<ReAuthScope>(&req.body) {
+                Ok(scope) => ocs_action(h, key, Some(scope)).await,
+                Err(r) => r,
+            },
+            (Target::Ocs(h), "abort") => ocs_action(h, key, None).await,
             (Target::Sip(h), "deregister") => deregister(h, key, &req.body).await,
             (Target::Sip(h), "profile") => push_profile(h, key, &req.body).await,
             (Target::Ocs(_), _) => Reply::error(
@@ -242,18 +246,27 @@ fn merge(body: &mut Value, extra: Value) {
     }
 }
 
-async fn ocs_action(h: &Arc<ocs::OcsHandle>, session_id: &str, abort: bool) -> Reply {
-    let (request, answer) = if abort {
-        ("ASR", "ASA")
-    } else {
-        ("RAR", "RAA")
+/// A RAR (`reauth`: what it re-authorizes) or, without one, an ASR.
+async fn ocs_action(
+    h: &Arc<ocs::OcsHandle>,
+    session_id: &str,
+    reauth: Option<ReAuthScope>,
+) -> Reply {
+    let (request, answer) = match reauth {
+        None => ("ASR", "ASA"),
+        Some(_) => ("RAR", "RAA"),
     };
-    let result = if abort {
-        h.abort(session_id).await.map(|a| a.result_code)
-    } else {
-        h.re_auth(session_id).await.map(|a| a.result_code)
+    let result = match &reauth {
+        None => h.abort(session_id).await.map(|a| a.result_code),
+        Some(scope) => h
+            .re_auth_for(session_id, scope)
+            .await
+            .map(|a| a.result_code),
     };
-    let extra = json!({ "session_id": session_id });
+    let mut extra = json!({ "session_id": session_id });
+    if let Some(scope) = reauth.filter(|s| !s.is_whole_session()) {
+        merge(&mut extra, json!({ "scope": scope }));
+    }
     match result {
         Ok(code) => {
             let mut body = json!({

@@ -4,6 +4,7 @@
 use super::admin::{call, path, AdminFlags};
 use super::exit::CliResult;
 use super::style::Style;
+use crate::ocs::server::ReAuthScope;
 
 /// Arguments of `diameter ocs`.
 #[derive(Debug, clap::Args)]
@@ -32,8 +33,9 @@ pub enum OcsAction {
     #[command(after_help = "\
 Examples:
   diameter ocs reauth 'pgw.example.net;1700000000;1' --admin 127.0.0.1:8080
+  diameter ocs reauth 'pgw.example.net;1700000000;1' --rating-group 100 --admin 8080
   diameter ocs reauth 'pgw.example.net;1700000000;1' --admin 8080 --json")]
-    Reauth(SessionArgs),
+    Reauth(ReauthArgs),
     /// Abort a session: ASR to its client, which answers ASA and ends the session with a
     /// CCR-TERMINATION.
     #[command(after_help = "\
@@ -53,16 +55,56 @@ pub struct SessionArgs {
     pub admin: AdminFlags,
 }
 
+/// A session, what to re-authorize in it, and the admin endpoint.
+#[derive(Debug, clap::Args)]
+pub struct ReauthArgs {
+    /// The session and the admin endpoint.
+    #[command(flatten)]
+    pub session: SessionArgs,
+    /// Re-authorize only this rating group (Rating-Group in the RAR).
+    #[arg(long, value_name = "N")]
+    pub rating_group: Option<u32>,
+    /// Re-authorize only this service (Service-Identifier in the RAR).
+    #[arg(long = "service-id", value_name = "N")]
+    pub service_identifier: Option<u32>,
+    /// Re-authorize only the services drawing on this credit pool (G-S-U-Pool-Identifier).
+    #[arg(long = "pool", value_name = "N")]
+    pub g_s_u_pool_identifier: Option<u32>,
+    /// Re-authorize only this sub-session (CC-Sub-Session-Id).
+    #[arg(long = "sub-session", value_name = "N")]
+    pub cc_sub_session_id: Option<u64>,
+}
+
+impl ReauthArgs {
+    /// What to re-authorize (RFC 8506 §5.5); the whole session when no flag is given.
+    pub fn scope(&self) -> ReAuthScope {
+        ReAuthScope {
+            cc_sub_session_id: self.cc_sub_session_id,
+            g_s_u_pool_identifier: self.g_s_u_pool_identifier,
+            service_identifier: self.service_identifier,
+            rating_group: self.rating_group,
+        }
+    }
+}
+
 /// Runs `diameter ocs`.
 pub fn run(args: &OcsArgs, style: &Style) -> CliResult {
-    let (a, verb) = match &args.action {
-        OcsAction::Reauth(a) => (a, "reauth"),
-        OcsAction::Abort(a) => (a, "abort"),
+    let (a, verb, body) = match &args.action {
+        OcsAction::Reauth(r) => {
+            let scope = r.scope();
+            let body = if scope.is_whole_session() {
+                String::new()
+            } else {
+                serde_json::to_string(&scope).unwrap_or_default()
+            };
+            (&r.session, "reauth", body)
+        }
+        OcsAction::Abort(a) => (a, "abort", String::new()),
     };
     call(
         &a.admin,
         &path(&["ocs", "sessions", &a.session_id, verb]),
-        b"",
+        body.as_bytes(),
         style,
     )
 }

@@ -36,6 +36,8 @@
 //! block = 1
 //! price = 9
 //! default_quota = 1
+//! currency = 826                         # optional: this tariff's currency (default: the file's)
+//! exponent = 2                           # optional: its minor unit (default: the file's)
 //! ```
 //!
 //! The tariff chosen for a request is the most specific match (Rating-Group counts more than
@@ -146,6 +148,14 @@ pub struct Tariff {
     /// Units granted when the request names no amount of this unit type.
     #[serde(default)]
     pub default_quota: Option<u64>,
+    /// ISO 4217 numeric code of this tariff's prices, as Cost-Information reports them
+    /// (default: the file's `currency`). The balance is debited by the price as it is, so
+    /// this should be the currency of the accounts that use the tariff.
+    #[serde(default)]
+    pub currency: Option<u32>,
+    /// Decimal exponent of this tariff's minor unit (default: the file's `exponent`).
+    #[serde(default)]
+    pub exponent: Option<i32>,
 }
 
 fn one() -> u64 {
@@ -258,6 +268,14 @@ impl Tariffs {
         Ok(t)
     }
 
+    /// The (currency, exponent) of a tariff's prices: its own, else the file's.
+    pub fn money_of(&self, tariff: &Tariff) -> (u32, i32) {
+        (
+            tariff.currency.unwrap_or(self.currency),
+            tariff.exponent.unwrap_or(self.exponent),
+        )
+    }
+
     /// Reads and parses a tariffs file.
     pub fn load(path: &std::path::Path) -> Result<Tariffs, RatingConfigError> {
         let text = std::fs::read_to_string(path)
@@ -355,5 +373,16 @@ price = 9
         assert_eq!(data.quota(Some(1500)), 2000);
         assert!(Tariffs::parse("[[tariff]]\nunit=\"time\"\nprice=-1\n").is_err());
         assert!(Tariffs::parse("[[tariff]]\nunit=\"furlongs\"\nprice=1\n").is_err());
+    }
+
+    #[test]
+    fn currency_per_tariff_or_the_files() {
+        let t = Tariffs::parse(
+            "currency = 978\nexponent = 2\n[[tariff]]\nunit=\"time\"\nprice=1\n\
+             [[tariff]]\nunit=\"time\"\nprice=1\ncurrency = 392\nexponent = 0\n",
+        )
+        .unwrap();
+        assert_eq!(t.money_of(&t.tariffs[0]), (978, 2));
+        assert_eq!(t.money_of(&t.tariffs[1]), (392, 0));
     }
 }

@@ -16,16 +16,17 @@
 
 use super::metrics::{MeteredStore, OcsMetrics};
 use super::rating::{RatingConfigError, Tariffs};
-use super::server::{ChargingServer, ServerConfig, CREDIT_CONTROL_APPLICATION_ID};
+use super::server::{ChargingServer, ReAuthScope, ServerConfig, CREDIT_CONTROL_APPLICATION_ID};
 use super::store::{self, PgOptions, StoreError};
 use diameter::dict::base_rfc6733::{result_code as base_rc, Asa, Raa};
 use diameter::dict::dcca_rfc4006::{
     Cca, Ccr, GrantedServiceUnit, MultipleServicesCreditControl, RequestedServiceUnit,
 };
+use diameter_core::node::NodeBuilder;
 use diameter_core::node::{Handler, HandlerFuture, Node, PeerConfig, RequestError, TlsConfig};
-use diameter_core::peer::AcceptPolicy;
+use diameter_core::peer::{AcceptPolicy, VendorApp};
 use diameter_core::{Command, CommandFlags, RawMessage};
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
@@ -35,6 +36,9 @@ use std::time::{Duration, SystemTime};
 pub struct ServeOptions {
     /// Where to listen (default `0.0.0.0:3868`).
     pub listen: SocketAddr,
+    /// Host-IP-Addresses of the CER/CEA (default empty: the listen address, or, for a
+    /// wildcard one, the host's interface addresses; see [`crate::host_addrs`]).
+    pub host_ip_addresses: Vec<IpAddr>,
     /// Origin-Host (default `ocs.localdomain`).
     pub origin_host: String,
     /// Origin-Realm (default `localdomain`).
@@ -65,6 +69,14 @@ pub struct ServeOptions {
     /// Peers (Origin-Host of the peer connection) that may send REFUND_ACCOUNT (default:
     /// none; `refund = true` on a `[[peers]]` entry).
     pub refund_peers: Vec<String>,
+    /// Peers whose CCR-EVENT without Requested-Action is read as DIRECT_DEBITING (default:
+    /// none, such a request gets 5005 DIAMETER_MISSING_AVP; `lenient_requested_action =
+    /// true` on a `[[peers]]` entry).
+    pub lenient_requested_action_peers: Vec<String>,
+    /// A direct debit's CCA carries Low-Balance-Indication YES when the available balance
+    /// left is below this (minor units; default none: never; see
+    /// [`ServerConfig::low_balance_threshold`]).
+    pub low_balance_threshold: Option<i64>,
     /// The longest a CCR waits for its store work; then it is answered 3004
     /// DIAMETER_TOO_BUSY (E bit) and the client fails over (default 4 s, below the usual
     /// client Tx timer). The work itself finishes or fails in the background, and its
@@ -87,6 +99,7 @@ impl Default for ServeOptions {
     fn default() -> Self {
         ServeOptions {
             listen: SocketAddr::from(([0, 0, 0, 0], 3868)),
+            host_ip_addresses: Vec::new(),
             origin_host: "ocs.localdomain".into(),
             origin_realm: "localdomain".into(),
             store: "sqlite://./ocs.db".into(),
@@ -100,6 +113,8 @@ impl Default for ServeOptions {
             accept: AcceptPolicy::default(),
             tls: None,
             refund_peers: Vec::new(),
+            lenient_requested_action_peers: Vec::new(),
+            low_balance_threshold: None,
             answer_timeout: Duration::from_secs(4),
             pg: PgOptions::default(),
             sweep_batch: 500,
@@ -151,9 +166,15 @@ impl OcsHandle {
     /// Operator action: sends a RAR (AUTHORIZE_ONLY) for a session and returns the RAA; the
     /// client then sends a CCR-U.
     pub async fn re_auth(&self, session_id: &str) -> Result<Raa, Error> {
+        self.re_auth_for(session_id, &ReAuthScope::default()).await
+    }
+
+    /// Operator action: a RAR for only what `scope` names (RFC 8506 §5.5: one
+    /// sub-session, credit pool, service or rating group); returns the RAA.
+    pub async fn re_auth_for(&self, session_id: &str, scope: &ReAuthScope) -> Result<Raa, Error> {
         let rar = self
             .server
-            .re_auth_request(session_id)
+            .re_auth_request_for(session_id, scope)
             .ok_or_else(|| Error::UnknownSession(session_id.into()))?;
         Ok(self.node.send(&rar, CREDIT_CONTROL_APPLICATION_ID).await?)
     }
@@ -227,6 +248,12 @@ pub async fn start(opts: ServeOptions) -> Result<OcsHandle, Error> {
         .iter()
         .map(|h| h.to_ascii_lowercase())
         .collect();
+    config.low_balance_threshold = opts.low_balance_threshold;
+    config.lenient_requested_action_peers = opts
+        .lenient_requested_action_peers
+        .iter()
+        .map(|h| h.to_ascii_lowercase())
+        .collect();
     if !config.refund_peers.is_empty() {
         tracing::info!(peers = ?config.refund_peers, "ocs: peers with the refund right");
     }
@@ -236,7 +263,6 @@ pub async fn start(opts: ServeOptions) -> Result<OcsHandle, Error> {
         .origin_host(opts.origin_host.clone())
         .origin_realm(opts.origin_realm.clone())
         .product_name("diameter-rs ocs")
-        .auth_application(CREDIT_CONTROL_APPLICATION_ID)
         .listen(opts.listen)
         .handler(
             CREDIT_CONTROL_APPLICATION_ID,
@@ -247,6 +273,7 @@ pub async fn start(opts: ServeOptions) -> Result<OcsHandle, Error> {
                 metrics: metrics.clone(),
             },
         );
+    builder = advertise(builder, &opts);
     for peer in opts.peers {
         builder = builder.peer(peer);
     }
@@ -271,6 +298,33 @@ pub async fn start(opts: ServeOptions) -> Result<OcsHandle, Error> {
         metrics,
         tasks,
     })
+}
+
+/// The 3GPP vendor id (TS 29.230), for Supported-Vendor-Id.
+pub const TGPP_VENDOR_ID: u32 = 10_415;
+
+/// What the OCS advertises in its CER/CEA besides Auth-Application-Id 4 (RFC 4006):
+/// Supported-Vendor-Id 10415 (it understands the TS 32.299 AVPs), the
+/// Vendor-Specific-Application-Id {Vendor-Id 10415, Auth-Application-Id 4} that 3GPP Ro/Gy
+/// clients look for (TS 32.299 §6.1), and the Host-IP-Addresses of `opts`.
+fn advertise(mut builder: NodeBuilder, opts: &ServeOptions) -> NodeBuilder {
+    builder = builder
+        .auth_application(CREDIT_CONTROL_APPLICATION_ID)
+        .supported_vendor(TGPP_VENDOR_ID)
+        .vendor_application(VendorApp {
+            vendor_id: TGPP_VENDOR_ID,
+            auth: Some(CREDIT_CONTROL_APPLICATION_ID),
+            acct: None,
+        });
+    let ips = if opts.host_ip_addresses.is_empty() {
+        crate::host_addrs::host_ip_addresses(&[opts.listen])
+    } else {
+        opts.host_ip_addresses.clone()
+    };
+    for ip in ips {
+        builder = builder.host_ip_address(ip);
+    }
+    builder
 }
 
 /// The node's metrics endpoint, labelling the dictionaries' Result-Codes (4012
@@ -298,7 +352,6 @@ pub async fn start_stateless(opts: ServeOptions) -> Result<Node, Error> {
         .origin_host(opts.origin_host.clone())
         .origin_realm(opts.origin_realm.clone())
         .product_name("diameter-rs ocs (stateless)")
-        .auth_application(CREDIT_CONTROL_APPLICATION_ID)
         .listen(opts.listen)
         .handler(
             CREDIT_CONTROL_APPLICATION_ID,
@@ -308,6 +361,7 @@ pub async fn start_stateless(opts: ServeOptions) -> Result<Node, Error> {
                 origin_realm: opts.origin_realm.clone(),
             },
         );
+    builder = advertise(builder, &opts);
     for peer in opts.peers {
         builder = builder.peer(peer);
     }

@@ -230,8 +230,16 @@ default_quota = 1
         }
     }
 
+    /// A CCR of a client that handles multiple services (RFC 8506 §5.1.2): its first
+    /// interrogation (CCR-I, CCR-E) carries MULTIPLE_SERVICES_SUPPORTED.
     pub fn base(session: &str, kind: CcRequestType, number: u32, ctx: &str) -> Ccr {
+        let first = matches!(
+            kind,
+            CcRequestType::InitialRequest | CcRequestType::EventRequest
+        );
         Ccr {
+            multiple_services_indicator: first
+                .then_some(MultipleServicesIndicator::MultipleServicesSupported),
             session_id: session.into(),
             origin_host: "pgw.example.net".into(),
             origin_realm: "example.net".into(),

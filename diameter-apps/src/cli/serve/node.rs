@@ -240,6 +240,9 @@ pub struct PeerEntry {
     pub refund: Option<bool>,
     /// SIP AAA: the peer may receive Digest-HA1 credentials (default false).
     pub credentials: Option<bool>,
+    /// OCS: a CCR-EVENT of this peer without Requested-Action is a direct debit
+    /// (default false: 5005 DIAMETER_MISSING_AVP, RFC 8506 §8.3).
+    pub lenient_requested_action: Option<bool>,
 }
 
 /// A configured peer.
@@ -257,6 +260,8 @@ pub struct PeerSetting {
     pub refund: bool,
     /// The right to receive Digest-HA1 (SIP AAA).
     pub credentials: bool,
+    /// An event without Requested-Action is a direct debit (OCS).
+    pub lenient_requested_action: bool,
 }
 
 impl PeerSetting {
@@ -338,6 +343,7 @@ pub fn peer_settings(
             tls: p.tls,
             refund: p.refund.unwrap_or(false),
             credentials: p.credentials.unwrap_or(false),
+            lenient_requested_action: p.lenient_requested_action.unwrap_or(false),
         });
     }
     Ok(peers)

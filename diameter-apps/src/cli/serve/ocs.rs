@@ -18,6 +18,7 @@ use std::time::Duration;
 
 /// An example configuration file, shown in help and in configuration errors.
 pub const EXAMPLE: &str = r#"    listen = "0.0.0.0:3868"
+    host_ip_addresses = ["192.0.2.7"] # CER/CEA (default: the listen address, or the host's)
     origin_host = "ocs.example.net"
     origin_realm = "example.net"
     store = "sqlite://ocs.db"          # or postgres://user:pass@db/ocs
@@ -26,6 +27,7 @@ pub const EXAMPLE: &str = r#"    listen = "0.0.0.0:3868"
     auto_provision = 100               # balance of new subscribers, minor units
     tcc = 3600                         # session supervision, seconds
     validity_time = 1800               # Validity-Time of grants, seconds
+    low_balance_threshold = 50         # direct debit leaves less: Low-Balance-Indication (TS 32.299)
     admin = "127.0.0.1:8080"           # operator actions: `diameter ocs reauth|abort`
     accept_any = false                 # true: any peer from anywhere (default: [[peers]], else loopback)
     tls_cert = "ocs.pem"               # optional TLS: certificate chain, key, CA (PEM)
@@ -45,7 +47,9 @@ pub const EXAMPLE: &str = r#"    listen = "0.0.0.0:3868"
 
     [[peers]]                          # a client that may send REFUND_ACCOUNT
     host = "smsc.example.net"
-    refund = true"#;
+    refund = true
+    lenient_requested_action = false   # true: its events without Requested-Action are
+                                       #   direct debits (default: 5005 MISSING_AVP)"#;
 
 /// Tariffs used when neither `--tariffs` nor `tariffs =` is given, so that a fresh
 /// `diameter serve ocs --auto-provision 100` answers CCRs: data at 1 minor unit per MiB,
@@ -88,6 +92,7 @@ Examples:
 
 Configuration file (TOML; flags override it):
 ", r#"    listen = "0.0.0.0:3868"
+    host_ip_addresses = ["192.0.2.7"] # CER/CEA (default: the listen address, or the host's)
     origin_host = "ocs.example.net"
     origin_realm = "example.net"
     store = "sqlite://ocs.db"          # or postgres://user:pass@db/ocs
@@ -96,6 +101,7 @@ Configuration file (TOML; flags override it):
     auto_provision = 100               # balance of new subscribers, minor units
     tcc = 3600                         # session supervision, seconds
     validity_time = 1800               # Validity-Time of grants, seconds
+    low_balance_threshold = 50         # direct debit leaves less: Low-Balance-Indication (TS 32.299)
     admin = "127.0.0.1:8080"           # operator actions: `diameter ocs reauth|abort`
     accept_any = false                 # true: any peer from anywhere (default: [[peers]], else loopback)
     tls_cert = "ocs.pem"               # optional TLS: certificate chain, key, CA (PEM)
@@ -115,7 +121,9 @@ Configuration file (TOML; flags override it):
 
     [[peers]]                          # a client that may send REFUND_ACCOUNT
     host = "smsc.example.net"
-    refund = true"#))]
+    refund = true
+    lenient_requested_action = false   # true: its events without Requested-Action are
+                                       #   direct debits (default: 5005 MISSING_AVP)"#))]
 pub struct OcsArgs {
     /// Listening address and identity.
     #[command(flatten)]
@@ -167,6 +175,7 @@ pub struct OcsArgs {
 #[serde(deny_unknown_fields)]
 struct OcsFile {
     listen: Option<toml::Spanned<String>>,
+    host_ip_addresses: Option<Vec<toml::Spanned<String>>>,
     origin_host: Option<toml::Spanned<String>>,
     origin_realm: Option<toml::Spanned<String>>,
     store: Option<toml::Spanned<String>>,
@@ -175,6 +184,7 @@ struct OcsFile {
     auto_provision: Option<i64>,
     tcc: Option<u64>,
     validity_time: Option<u32>,
+    low_balance_threshold: Option<i64>,
     admin: Option<toml::Spanned<String>>,
     accept_any: Option<bool>,
     tls_cert: Option<PathBuf>,
@@ -199,6 +209,9 @@ struct OcsFile {
 pub struct OcsSettings {
     /// Where to listen and who we are.
     pub node: NodeIdentity,
+    /// `host_ip_addresses`: the CER/CEA's Host-IP-Addresses (empty: derived from the
+    /// listen address, see [`crate::host_addrs`]).
+    pub host_ip_addresses: Vec<std::net::IpAddr>,
     /// Store URL; `None` is the embedded default.
     pub store: Option<String>,
     /// Accounts file to load.
@@ -211,6 +224,9 @@ pub struct OcsSettings {
     pub tcc: Option<u64>,
     /// Validity-Time of grants, seconds.
     pub validity_time: Option<u32>,
+    /// `low_balance_threshold`: minor units under which a direct debit's CCA carries
+    /// Low-Balance-Indication.
+    pub low_balance_threshold: Option<i64>,
     /// Peers to connect to or accept.
     pub peers: Vec<PeerSetting>,
     /// `answer_timeout_ms`: a CCR whose store work takes longer is answered 3004.
@@ -284,14 +300,28 @@ pub fn settings(args: &OcsArgs) -> Result<OcsSettings, CliError> {
             )));
         }
     }
+    let mut host_ip_addresses = Vec::new();
+    for a in file_keys.host_ip_addresses.iter().flatten() {
+        let ip = a.get_ref().parse::<std::net::IpAddr>().map_err(|_| {
+            let msg = format!("host_ip_addresses: {:?} is not an IP address", a.get_ref());
+            let fix = "write IPv4 or IPv6 addresses, such as [\"192.0.2.7\", \"2001:db8::7\"]";
+            match &file {
+                Some(f) => f.error(Some(a.span()), &msg, fix),
+                None => CliError::usage(format!("{msg}\n  = fix: {fix}")),
+            }
+        })?;
+        host_ip_addresses.push(ip);
+    }
     Ok(OcsSettings {
         node: node.clone(),
+        host_ip_addresses,
         store: store.clone(),
         accounts,
         tariffs,
         auto_provision: args.auto_provision.or(file_keys.auto_provision),
         tcc: file_keys.tcc,
         validity_time: file_keys.validity_time,
+        low_balance_threshold: file_keys.low_balance_threshold,
         peers: match &file {
             Some(f) => peer_settings(&file_keys.peers, f, node.tls.is_some())?,
             None => Vec::new(),
@@ -354,6 +384,16 @@ pub fn run(args: &OcsArgs) -> CliResult {
     let s = settings(args)?;
     if args.check {
         println!("listen        {}", s.node.listen);
+        let ips = match s.host_ip_addresses.as_slice() {
+            [] => crate::host_addrs::host_ip_addresses(&[s.node.listen]),
+            given => given.to_vec(),
+        };
+        let ips: Vec<String> = ips.iter().map(|ip| ip.to_string()).collect();
+        if ips.is_empty() {
+            println!("host_ip       127.0.0.1 (no host address found)");
+        } else {
+            println!("host_ip       {}", ips.join(", "));
+        }
         println!("origin_host   {}", s.node.origin_host);
         println!("origin_realm  {}", s.node.origin_realm);
         println!(
@@ -397,6 +437,9 @@ pub fn run(args: &OcsArgs) -> CliResult {
         let o = serve_options(&s);
         println!("tcc           {} s", o.tcc.as_secs());
         println!("validity_time {} s", o.validity_time);
+        if let Some(l) = o.low_balance_threshold {
+            println!("low_balance_threshold {l}");
+        }
         if let Some(a) = &s.admin {
             println!("admin         {}", a.addr);
             println!("admin_token   {}", a.token_file.display());
@@ -409,6 +452,9 @@ pub fn run(args: &OcsArgs) -> CliResult {
         print_peers(&s.peers);
         for p in s.peers.iter().filter(|p| p.refund) {
             println!("refund right  {}", p.host);
+        }
+        for p in s.peers.iter().filter(|p| p.lenient_requested_action) {
+            println!("lenient Requested-Action {}", p.host);
         }
         return Ok(OK);
     }
@@ -444,6 +490,7 @@ pub fn serve_options(s: &OcsSettings) -> ServeOptions {
     let defaults = ServeOptions::default();
     ServeOptions {
         listen: s.node.listen,
+        host_ip_addresses: s.host_ip_addresses.clone(),
         origin_host: s.node.origin_host.clone(),
         origin_realm: s.node.origin_realm.clone(),
         store: s.store.clone().unwrap_or(defaults.store.clone()),
@@ -459,12 +506,19 @@ pub fn serve_options(s: &OcsSettings) -> ServeOptions {
         },
         tcc: s.tcc.map_or(defaults.tcc, std::time::Duration::from_secs),
         validity_time: s.validity_time.unwrap_or(defaults.validity_time),
+        low_balance_threshold: s.low_balance_threshold,
         peers: s.peers.iter().filter_map(PeerSetting::to_config).collect(),
         accept: s.node.accept_policy(&s.peers),
         refund_peers: s
             .peers
             .iter()
             .filter(|p| p.refund)
+            .map(|p| p.host.clone())
+            .collect(),
+        lenient_requested_action_peers: s
+            .peers
+            .iter()
+            .filter(|p| p.lenient_requested_action)
             .map(|p| p.host.clone())
             .collect(),
         answer_timeout: s.answer_timeout.unwrap_or(defaults.answer_timeout),
@@ -547,17 +601,22 @@ mod tests {
         let file = dir.join("ocs.toml");
         std::fs::write(
             &file,
-            "answer_timeout_ms = 1500\nsweep_batch = 50\npg_pool = 3\npg_pool_wait_ms = 700\n\
+            "answer_timeout_ms = 1500\nsweep_batch = 50\nlow_balance_threshold = 70\npg_pool = 3\npg_pool_wait_ms = 700\n\
              pg_statement_timeout_ms = 900\npg_lock_timeout_ms = 400\npg_connect_timeout_ms = 800\n\
-             [[peers]]\nhost = \"smsc.example.net\"\nrefund = true\n\
+             [[peers]]\nhost = \"smsc.example.net\"\nrefund = true\nlenient_requested_action = true\n\
              [[peers]]\nhost = \"pgw.example.net\"\n",
         )
         .unwrap();
         let cli = Cli::parse_from(["ocs", "--config", file.to_str().unwrap()]);
         let o = serve_options(&settings(&cli.ocs).unwrap());
         assert_eq!(o.refund_peers, vec!["smsc.example.net".to_string()]);
+        assert_eq!(
+            o.lenient_requested_action_peers,
+            vec!["smsc.example.net".to_string()]
+        );
         assert_eq!(o.answer_timeout, Duration::from_millis(1500));
         assert_eq!(o.sweep_batch, 50);
+        assert_eq!(o.low_balance_threshold, Some(70));
         assert_eq!(
             o.pg,
             PgOptions {
@@ -573,8 +632,34 @@ mod tests {
         let cli = Cli::parse_from(["ocs"]);
         let o = serve_options(&settings(&cli.ocs).unwrap());
         assert!(o.refund_peers.is_empty());
+        assert!(o.lenient_requested_action_peers.is_empty());
+        assert!(o.host_ip_addresses.is_empty());
+        assert_eq!(o.low_balance_threshold, None);
         assert_eq!(o.answer_timeout, ServeOptions::default().answer_timeout);
         assert_eq!(o.pg, PgOptions::default());
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn host_ip_addresses_from_the_file() {
+        use clap::Parser;
+        let dir = std::env::temp_dir().join(format!("ocs-cli-ips-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("ocs.toml");
+        std::fs::write(
+            &file,
+            "host_ip_addresses = [\"192.0.2.7\", \"2001:db8::7\"]\n",
+        )
+        .unwrap();
+        let cli = Cli::parse_from(["ocs", "--config", file.to_str().unwrap()]);
+        let o = serve_options(&settings(&cli.ocs).unwrap());
+        let want: Vec<std::net::IpAddr> =
+            vec!["192.0.2.7".parse().unwrap(), "2001:db8::7".parse().unwrap()];
+        assert_eq!(o.host_ip_addresses, want);
+        std::fs::write(&file, "host_ip_addresses = [\"ocs.example.net\"]\n").unwrap();
+        let cli = Cli::parse_from(["ocs", "--config", file.to_str().unwrap()]);
+        let err = settings(&cli.ocs).unwrap_err().to_string();
+        assert!(err.contains("is not an IP address"), "{err}");
         let _ = std::fs::remove_dir_all(&dir);
     }
 }

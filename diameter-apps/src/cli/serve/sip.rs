@@ -28,6 +28,7 @@ pub const EXAMPLE: &str = r#"    listen = "0.0.0.0:3868"
     tls_ca = "ca.pem"
     auth_window = 600                  # s: a SAR (RE_)REGISTRATION needs an authentication this recent
     nonce_lifetime = 300               # s: how long a Digest nonce (single use) is accepted
+    max_auth_items = 5                 # most challenges one MAA carries (SIP-Number-Auth-Items)
     admin_token_file = "admin.token"   # bearer token (default: next to the SQLite store)
     metrics = "127.0.0.1:9100"         # optional Prometheus endpoint
 
@@ -65,6 +66,7 @@ Configuration file (TOML; flags override it):
     tls_ca = "ca.pem"
     auth_window = 600                  # s: a SAR (RE_)REGISTRATION needs an authentication this recent
     nonce_lifetime = 300               # s: how long a Digest nonce (single use) is accepted
+    max_auth_items = 5                 # most challenges one MAA carries (SIP-Number-Auth-Items)
     admin_token_file = "admin.token"   # bearer token (default: next to the SQLite store)
     metrics = "127.0.0.1:9100"         # optional Prometheus endpoint
 
@@ -124,6 +126,7 @@ struct SipFile {
     admin: Option<toml::Spanned<String>>,
     auth_window: Option<u64>,
     nonce_lifetime: Option<u64>,
+    max_auth_items: Option<u32>,
     accept_any: Option<bool>,
     tls_cert: Option<PathBuf>,
     tls_key: Option<PathBuf>,
@@ -151,6 +154,8 @@ pub struct SipSettings {
     pub auth_window: Option<u64>,
     /// `nonce_lifetime = SECONDS`: how long a Digest nonce is accepted (`None`: 300 s).
     pub nonce_lifetime: Option<u64>,
+    /// `max_auth_items = N`: the most SIP-Auth-Data-Items one MAA carries (`None`: 5).
+    pub max_auth_items: Option<u32>,
     /// The admin endpoint, if any.
     pub admin: Option<super::admin::AdminSettings>,
     /// Where Prometheus metrics are served, if anywhere.
@@ -211,10 +216,11 @@ pub fn settings(args: &SipArgs) -> Result<SipSettings, CliError> {
     for (name, v) in [
         ("auth_window", keys.auth_window),
         ("nonce_lifetime", keys.nonce_lifetime),
+        ("max_auth_items", keys.max_auth_items.map(u64::from)),
     ] {
         if v == Some(0) {
             return Err(CliError::usage(format!(
-                "{name} = 0 is not allowed\n  = fix: give a number of seconds above zero"
+                "{name} = 0 is not allowed\n  = fix: give a number above zero (seconds for auth_window and nonce_lifetime)"
             )));
         }
     }
@@ -241,6 +247,7 @@ pub fn settings(args: &SipArgs) -> Result<SipSettings, CliError> {
         admin,
         auth_window: keys.auth_window,
         nonce_lifetime: keys.nonce_lifetime,
+        max_auth_items: keys.max_auth_items,
         metrics,
     })
 }
@@ -271,6 +278,7 @@ pub fn run(args: &SipArgs) -> CliResult {
         if let Some(cfg) = &o.server {
             println!("auth_window   {} s", cfg.auth_window.as_secs());
             println!("nonce_lifetime {} s", cfg.nonce_lifetime.as_secs());
+            println!("max_auth_items {}", cfg.max_auth_items);
         }
         print_peers(&s.peers);
         for p in s.peers.iter().filter(|p| p.credentials) {
@@ -317,6 +325,9 @@ fn server_config(s: &SipSettings) -> ServerConfig {
     }
     if let Some(l) = s.nonce_lifetime {
         cfg.nonce_lifetime = Duration::from_secs(l);
+    }
+    if let Some(n) = s.max_auth_items {
+        cfg.max_auth_items = n;
     }
     cfg
 }

@@ -113,6 +113,11 @@ impl CcSession {
                 thresholds(m),
                 now,
             );
+            q.pools = m
+                .g_s_u_pool_reference
+                .iter()
+                .map(|p| p.g_s_u_pool_identifier)
+                .collect();
             // Usage since the request was built counts against the new grant.
             if let Some(old) = self.quotas.get(&key) {
                 q.used = old.used;

@@ -35,6 +35,7 @@ mod request;
 pub use self::quota::{granted_units, Quota, ServiceKey};
 
 use crate::ocs::rating::Units;
+use crate::ocs::server::ReAuthScope;
 use diameter::dict::base_rfc6733::{result_code as base_rc, Asa, Asr, Raa, Rar, TerminationCause};
 use diameter::dict::dcca_rfc4006::{
     CcSessionFailover, Cca, Ccr, CreditControlFailureHandling, DirectDebitingFailureHandling,
@@ -357,16 +358,30 @@ impl CcSession {
     }
 
     /// A RAR for this session: answers RAA 2002 (DIAMETER_LIMITED_SUCCESS) and then sends a
-    /// CCR-UPDATE for every service (RFC 4006 §5.5); 5002 when no session is open.
+    /// CCR-UPDATE re-reporting the services the RAR names (RFC 8506 §5.5): those of its
+    /// G-S-U-Pool-Identifier, Service-Identifier and Rating-Group, every service when it
+    /// names none. A RAR naming no service this session holds is answered 2001 and sends
+    /// nothing; one naming a CC-Sub-Session-Id (this client opens none) or for no open
+    /// session 5002. The RAA echoes the scope AVPs.
     pub fn on_rar(&mut self, rar: &Rar, now: Instant) -> Raa {
+        let scope = ReAuthScope::of(rar);
         let result_code = match self.state {
             _ if rar.session_id.as_str() != self.session_id => base_rc::DIAMETER_UNKNOWN_SESSION_ID,
+            _ if scope.cc_sub_session_id.is_some() => base_rc::DIAMETER_UNKNOWN_SESSION_ID,
             State::Open => {
-                for q in self.quotas.values_mut() {
-                    q.update_due = true;
+                let mut any = false;
+                for (key, q) in self.quotas.iter_mut() {
+                    if in_scope(&scope, key, q) {
+                        q.update_due = true;
+                        any = true;
+                    }
                 }
-                self.update_queued = true;
-                base_rc::DIAMETER_LIMITED_SUCCESS
+                if any || scope.is_whole_session() {
+                    self.update_queued = true;
+                    base_rc::DIAMETER_LIMITED_SUCCESS
+                } else {
+                    base_rc::DIAMETER_SUCCESS
+                }
             }
             State::PendingI | State::PendingU => base_rc::DIAMETER_LIMITED_SUCCESS,
             _ => base_rc::DIAMETER_UNKNOWN_SESSION_ID,
@@ -376,6 +391,10 @@ impl CcSession {
             result_code,
             origin_host: self.config.origin_host.as_str().into(),
             origin_realm: self.config.origin_realm.as_str().into(),
+            cc_sub_session_id: scope.cc_sub_session_id,
+            g_s_u_pool_identifier: scope.g_s_u_pool_identifier,
+            service_identifier: scope.service_identifier,
+            rating_group: scope.rating_group,
             ..Default::default()
         };
         if self.update_queued && self.state == State::Open {
@@ -475,4 +494,17 @@ impl CcSession {
             }
         }
     }
+}
+
+/// Whether a RAR's scope covers a service: each AVP the RAR names must match.
+fn in_scope(scope: &ReAuthScope, key: &ServiceKey, quota: &Quota) -> bool {
+    scope
+        .rating_group
+        .is_none_or(|rg| key.rating_group == Some(rg))
+        && scope
+            .service_identifier
+            .is_none_or(|s| key.service_identifier == Some(s))
+        && scope
+            .g_s_u_pool_identifier
+            .is_none_or(|p| quota.pools.contains(&p))
 }

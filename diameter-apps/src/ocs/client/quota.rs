@@ -66,6 +66,9 @@ pub struct Quota {
     pub update_due: bool,
     /// The final units are used up and the final action was taken.
     pub final_action_taken: bool,
+    /// The credit pools the grant draws on (G-S-U-Pool-Identifier of its
+    /// G-S-U-Pool-References), so that a RAR naming a pool re-authorizes it.
+    pub pools: Vec<u32>,
 }
 
 fn sub(a: Option<u64>, b: Option<u64>) -> Option<u64> {
@@ -91,6 +94,7 @@ impl Quota {
             final_unit,
             update_due: false,
             final_action_taken: false,
+            pools: Vec::new(),
         }
     }
 

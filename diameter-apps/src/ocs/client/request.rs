@@ -11,8 +11,8 @@ use super::{CcSession, ClientEvent, Output, Pending, Request, State};
 use crate::ocs::rating::Units;
 use diameter::dict::dcca_rfc4006::{
     CcRequestType, CcSessionFailover, Ccr, CreditControlFailureHandling as Ccfh,
-    DirectDebitingFailureHandling as Ddfh, MultipleServicesCreditControl, RequestedAction,
-    RequestedServiceUnit, UsedServiceUnit,
+    DirectDebitingFailureHandling as Ddfh, MultipleServicesCreditControl,
+    MultipleServicesIndicator, RequestedAction, RequestedServiceUnit, UsedServiceUnit,
 };
 use std::time::Instant;
 
@@ -133,6 +133,16 @@ impl CcSession {
         }
         if kind == CcRequestType::TerminationRequest {
             ccr.termination_cause = self.terminate_queued.take();
+        }
+        // RFC 8506 §5.1.2: the first interrogation of a client using MSCC says so.
+        if !msccs.is_empty()
+            && matches!(
+                kind,
+                CcRequestType::InitialRequest | CcRequestType::EventRequest
+            )
+        {
+            ccr.multiple_services_indicator =
+                Some(MultipleServicesIndicator::MultipleServicesSupported);
         }
         ccr.multiple_services_credit_control = msccs;
         ccr

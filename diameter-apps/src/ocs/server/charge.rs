@@ -56,6 +56,8 @@ impl ChargingServer {
             item.refund_information = ccr.refund_information.clone();
             items.push(item);
         } else {
+            // Without the indicator (one MSCC), the service is answered at session level.
+            let in_mscc = self.multiple_services(ccr);
             for m in &ccr.multiple_services_credit_control {
                 let mut req = m.requested_service_unit.as_ref().map(|r| requested(r));
                 if default_request && req.is_none() {
@@ -63,7 +65,7 @@ impl ChargingServer {
                 }
                 let usu = used(&m.used_service_unit);
                 let sid = m.service_identifier.first().copied();
-                let mut item = self.item(ctx, m.rating_group, sid, req, usu, true);
+                let mut item = self.item(ctx, m.rating_group, sid, req, usu, in_mscc);
                 item.refund_information = m.refund_information.clone();
                 items.push(item);
             }

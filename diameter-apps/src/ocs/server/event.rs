@@ -1,5 +1,9 @@
 //! Event charging (CCR-EVENT): direct debiting, refund, balance check and price enquiry.
 //!
+//! A direct debit's CCA carries Cost-Information: what was charged, in the tariff's
+//! currency; and Low-Balance-Indication YES (TS 32.299) when the balance left is under
+//! [`super::ServerConfig::low_balance_threshold`].
+//!
 //! A direct debit from a peer with the refund right is recorded under a fresh random
 //! reference that its CCA returns in Refund-Information (TS 32.299; in the MSCC, or at
 //! command level for an event without MSCC). Other peers get no Refund-Information (it has
@@ -8,15 +12,18 @@
 //! and only against such a reference of the same subscriber, for at most what that debit
 //! left to refund.
 
-use super::charge::Answer;
+use super::charge::{Answer, Item};
 use super::convert::{cost_information, granted};
 use super::{request_key, ChargingServer};
+use crate::ocs::rating::Tariff;
 use crate::ocs::store::{Batch, Op, StoreError, REFUND_EXCEEDS, REFUND_OVERFLOW, REFUND_UNKNOWN};
-use diameter::dict::base_rfc6733::result_code as base_rc;
+use diameter::dict::base_rfc6733::{result_code as base_rc, FailedAvp};
 use diameter::dict::dcca_rfc4006::{
-    result_code as dcca_rc, Cca, Ccr, CheckBalanceResult, RequestedAction,
+    avp, result_code as dcca_rc, Cca, Ccr, CheckBalanceResult, CostInformation, RequestedAction,
 };
+use diameter::dict::tgpp_ts32299::LowBalanceIndication;
 use diameter_core::bytes::Bytes;
+use diameter_core::{AvpFlags, RawAvp};
 
 /// Version byte of a Refund-Information this server issues.
 const REFERENCE_VERSION: u8 = 1;
@@ -53,7 +60,33 @@ pub(crate) fn parse_refund_information(info: &[u8]) -> Option<String> {
     }
 }
 
+/// Answers 5005 DIAMETER_MISSING_AVP naming Requested-Action (RFC 8506 §8.3), with the
+/// RFC 6733 §7.5 example of the missing AVP in Failed-AVP: its code and flags, a zeroed
+/// value of the minimum length.
+fn missing_requested_action(cca: &mut Cca) {
+    cca.result_code = base_rc::DIAMETER_MISSING_AVP;
+    cca.failed_avp = vec![FailedAvp {
+        other: vec![RawAvp::new(
+            avp::REQUESTED_ACTION,
+            AvpFlags::MANDATORY,
+            0,
+            Bytes::from_static(&[0; 4]),
+        )],
+    }];
+}
+
 impl ChargingServer {
+    /// The Requested-Action of an event: the AVP, or, for a peer in
+    /// [`super::ServerConfig::lenient_requested_action_peers`], DIRECT_DEBITING when absent.
+    fn requested_action(&self, ccr: &Ccr, peer: &str) -> Option<RequestedAction> {
+        ccr.requested_action.or_else(|| {
+            self.config
+                .lenient_requested_action_peers
+                .contains(&peer.to_ascii_lowercase())
+                .then_some(RequestedAction::DirectDebiting)
+        })
+    }
+
     pub(super) fn event_request(
         &self,
         ccr: &Ccr,
@@ -61,9 +94,10 @@ impl ChargingServer {
         now_ms: i64,
         peer: &str,
     ) -> Result<(), StoreError> {
-        let action = ccr
-            .requested_action
-            .unwrap_or(RequestedAction::DirectDebiting);
+        let Some(action) = self.requested_action(ccr, peer) else {
+            missing_requested_action(cca);
+            return Ok(());
+        };
         if let RequestedAction::Unrecognized(_) = action {
             cca.result_code = base_rc::DIAMETER_INVALID_AVP_VALUE;
             return Ok(());
@@ -89,14 +123,17 @@ impl ChargingServer {
             }
         }
         if action == RequestedAction::PriceEnquiry {
-            if rating_failed {
-                cca.result_code = dcca_rc::DIAMETER_RATING_FAILED;
-            } else {
-                cca.cost_information = Some(cost_information(
-                    total,
-                    self.tariffs.currency,
-                    self.tariffs.exponent,
-                ));
+            let priced = items
+                .iter()
+                .filter_map(|i| i.tariff.map(|t| (t, t.cost(i.want_units))));
+            match self.cost(priced) {
+                Ok(cost) if !rating_failed => {
+                    cca.cost_information = Some(cost.unwrap_or_else(|| {
+                        cost_information(total, self.tariffs.currency, self.tariffs.exponent)
+                    }))
+                }
+                // No tariff, or prices in several currencies: no one price to state.
+                _ => cca.result_code = dcca_rc::DIAMETER_RATING_FAILED,
             }
             return Ok(());
         }
@@ -199,9 +236,64 @@ impl ChargingServer {
                         .and_then(|r| refund_information(r)),
                 }
             })
-            .collect();
+            .collect::<Vec<Answer>>();
+        if action == RequestedAction::DirectDebiting {
+            self.debit_cost(ccr, cca, &items, &answers, out.available());
+        }
         self.put_answers(cca, &items, answers);
         Ok(())
+    }
+
+    /// The cost of a direct debit in its CCA: Cost-Information with what the successful
+    /// items were charged (omitted when they are priced in several currencies), and
+    /// Low-Balance-Indication YES when the available balance after the debit is under
+    /// [`super::ServerConfig::low_balance_threshold`].
+    fn debit_cost(
+        &self,
+        ccr: &Ccr,
+        cca: &mut Cca,
+        items: &[Item<'_>],
+        answers: &[Answer],
+        available: i64,
+    ) {
+        let charged: Vec<(&Tariff, i64)> = items
+            .iter()
+            .zip(answers)
+            .filter(|(_, a)| a.result_code == base_rc::DIAMETER_SUCCESS)
+            .filter_map(|(i, _)| i.tariff.map(|t| (t, t.cost(i.want_units))))
+            .collect();
+        if charged.is_empty() {
+            return;
+        }
+        match self.cost(charged.iter().copied()) {
+            Ok(cost) => cca.cost_information = cost,
+            Err(()) => {
+                tracing::warn!(session = %ccr.session_id, "ocs: direct debit priced in several currencies, no Cost-Information")
+            }
+        }
+        if let Some(threshold) = self.config.low_balance_threshold {
+            if available < threshold {
+                cca.low_balance_indication = Some(LowBalanceIndication::Yes);
+            }
+        }
+    }
+
+    /// Cost-Information for the sum of `parts` (tariff, price in its minor units): `None`
+    /// when there are none, `Err` when they are in different currencies.
+    fn cost<'a>(
+        &self,
+        parts: impl Iterator<Item = (&'a Tariff, i64)>,
+    ) -> Result<Option<CostInformation>, ()> {
+        let mut sum: Option<((u32, i32), i64)> = None;
+        for (t, price) in parts {
+            let money = self.tariffs.money_of(t);
+            sum = match sum {
+                None => Some((money, price)),
+                Some((m, total)) if m == money => Some((m, total.saturating_add(price))),
+                Some(_) => return Err(()),
+            };
+        }
+        Ok(sum.map(|((currency, exponent), total)| cost_information(total, currency, exponent)))
     }
 }
 

@@ -9,10 +9,17 @@
 //!   balance cannot fund another block. Used-Service-Unit is debited and the rest of the
 //!   previous reservation of that rating group released. CCR-TERMINATION debits the last
 //!   usage and releases everything.
+//! - Multiple-Services-Credit-Control (RFC 8506 §5.1.2): a client that indicated
+//!   MULTIPLE_SERVICES_SUPPORTED in its CCR-I (or CCR-E) is answered per MSCC; one that did
+//!   not, at session level (Granted-Service-Unit, Final-Unit-Indication, Validity-Time of
+//!   the command), its one MSCC taken as the session's service; several MSCCs without the
+//!   indicator are answered 5005 DIAMETER_MISSING_AVP naming it.
 //! - Result codes: 4012 CREDIT_LIMIT_REACHED (nothing can be granted), 5030 USER_UNKNOWN,
 //!   5031 RATING_FAILED (no tariff), 5002 UNKNOWN_SESSION_ID; per MSCC, and at command
 //!   level when no service succeeded.
-//! - CCR-EVENT: Requested-Action DIRECT_DEBITING, REFUND_ACCOUNT, CHECK_BALANCE
+//! - CCR-EVENT: Requested-Action (required, RFC 8506 §8.3: without it 5005
+//!   DIAMETER_MISSING_AVP with a Failed-AVP, unless the peer is in
+//!   [`ServerConfig::lenient_requested_action_peers`]) DIRECT_DEBITING, REFUND_ACCOUNT, CHECK_BALANCE
 //!   (Check-Balance-Result) and PRICE_ENQUIRY (Cost-Information). A direct debit's CCA
 //!   carries Refund-Information (TS 32.299); REFUND_ACCOUNT must present it, comes only from
 //!   peers in [`ServerConfig::refund_peers`] (others: 5003 DIAMETER_AUTHORIZATION_REJECTED)
@@ -29,7 +36,9 @@
 //!   for Tcc are closed and their reservations released, in batches; a session that cannot
 //!   be closed is logged and skipped.
 //! - [`ChargingServer::re_auth_request`] and [`ChargingServer::abort_session_request`] build
-//!   the server-initiated RAR (AUTHORIZE_ONLY) and ASR for an operator action.
+//!   the server-initiated RAR (AUTHORIZE_ONLY) and ASR for an operator action;
+//!   [`ChargingServer::re_auth_request_for`] narrows the RAR to a [`ReAuthScope`]
+//!   (sub-session, credit pool, service or rating group, RFC 8506 §5.5).
 //!
 //! ```
 //! use diameter::dict::dcca_rfc4006::*;
@@ -68,7 +77,9 @@ use crate::ocs::rating::Tariffs;
 use crate::ocs::store::ExpiredSession;
 use crate::ocs::store::{AccountId, NewAccount, Store, StoreError, SubscriberId};
 use diameter::dict::base_rfc6733::{result_code as base_rc, Asr, Rar, ReAuthRequestType};
-use diameter::dict::dcca_rfc4006::{CcRequestType, Cca, Ccr, FinalUnitAction};
+use diameter::dict::dcca_rfc4006::{
+    CcRequestType, Cca, Ccr, FinalUnitAction, MultipleServicesIndicator,
+};
 use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -99,6 +110,15 @@ pub struct ServerConfig {
     pub refund_peers: BTreeSet<String>,
     /// Expired sessions the Tcc sweep closes per store transaction (default 500).
     pub sweep_batch: usize,
+    /// The peers (Origin-Host of the peer connection, lowercase) whose CCR-EVENT without
+    /// Requested-Action is read as DIRECT_DEBITING (default: none, such a request is
+    /// answered 5005 DIAMETER_MISSING_AVP as RFC 8506 §8.3 requires;
+    /// `lenient_requested_action = true` on a `[[peers]]` entry).
+    pub lenient_requested_action_peers: BTreeSet<String>,
+    /// A direct debit's CCA carries Low-Balance-Indication YES (TS 32.299) when the
+    /// available balance left is below this many minor units (default: none, never sent;
+    /// the AVP has the M bit and vendor 10415, so set it only for clients of TS 32.299).
+    pub low_balance_threshold: Option<i64>,
 }
 
 impl ServerConfig {
@@ -114,6 +134,8 @@ impl ServerConfig {
             request_retention: Duration::from_secs(86_400),
             refund_peers: BTreeSet::new(),
             sweep_batch: 500,
+            lenient_requested_action_peers: BTreeSet::new(),
+            low_balance_threshold: None,
         }
     }
 }
@@ -126,11 +148,57 @@ pub struct ChargingServer {
     config: ServerConfig,
     /// Session-Id → (Origin-Host, Origin-Realm) of the client, for RAR/ASR, and the
     /// session's account (a CCR-U/T then needs no store look-up; a stale entry only makes
-    /// the batch find no session, and the look-up is then done in the store).
-    peers: Mutex<HashMap<String, (String, String, AccountId)>>,
+    /// the batch find no session, and the look-up is then done in the store); and whether
+    /// its CCR-I indicated MULTIPLE_SERVICES_SUPPORTED.
+    peers: Mutex<HashMap<String, (String, String, AccountId, bool)>>,
     /// Subscription-Id → account, as found in the store. Accounts are never deleted and a
     /// Subscription-Id never moves to another account, so an entry never goes stale.
     accounts: Mutex<HashMap<SubscriberId, AccountId>>,
+}
+
+/// What a server-initiated re-authorization covers (RFC 8506 §5.5, §10.2): the whole
+/// session when nothing is set; else one sub-session, credit pool, service or rating group
+/// (several set: what matches all of them).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReAuthScope {
+    /// CC-Sub-Session-Id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cc_sub_session_id: Option<u64>,
+    /// G-S-U-Pool-Identifier: the services drawing on this credit pool.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub g_s_u_pool_identifier: Option<u32>,
+    /// Service-Identifier.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service_identifier: Option<u32>,
+    /// Rating-Group.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rating_group: Option<u32>,
+}
+
+impl ReAuthScope {
+    /// Whether the scope is the whole session.
+    pub fn is_whole_session(&self) -> bool {
+        *self == ReAuthScope::default()
+    }
+
+    /// Puts the scope's AVPs into a RAR.
+    pub fn apply(&self, rar: &mut Rar) {
+        rar.cc_sub_session_id = self.cc_sub_session_id;
+        rar.g_s_u_pool_identifier = self.g_s_u_pool_identifier;
+        rar.service_identifier = self.service_identifier;
+        rar.rating_group = self.rating_group;
+    }
+
+    /// The scope a RAR names.
+    pub fn of(rar: &Rar) -> ReAuthScope {
+        ReAuthScope {
+            cc_sub_session_id: rar.cc_sub_session_id,
+            g_s_u_pool_identifier: rar.g_s_u_pool_identifier,
+            service_identifier: rar.service_identifier,
+            rating_group: rar.rating_group,
+        }
+    }
 }
 
 /// The most Subscription-Ids [`ChargingServer`] remembers (then it starts over).
@@ -194,6 +262,12 @@ impl ChargingServer {
             ..Default::default()
         };
         let now_ms = millis(now);
+        if ccr.multiple_services_credit_control.len() > 1 && !self.multiple_services(&ccr) {
+            // Several services but no Multiple-Services-Indicator: they cannot be answered
+            // at session level, and the client did not say it takes MSCC answers.
+            missing_multiple_services_indicator(&mut cca);
+            return cca;
+        }
         let r = match ccr.cc_request_type {
             CcRequestType::InitialRequest
             | CcRequestType::UpdateRequest
@@ -218,6 +292,8 @@ impl ChargingServer {
             cca.granted_service_unit = None;
             cca.final_unit_indication = None;
             cca.refund_information = None;
+            cca.cost_information = None;
+            cca.low_balance_indication = None;
         }
         cca
     }
@@ -294,7 +370,7 @@ impl ChargingServer {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .get(session_id)
-            .map(|(host, realm, _)| (host.clone(), realm.clone()))
+            .map(|(host, realm, ..)| (host.clone(), realm.clone()))
     }
 
     /// The account of an open session, as last seen here.
@@ -309,8 +385,16 @@ impl ChargingServer {
     /// A RAR (Re-Auth-Request-Type AUTHORIZE_ONLY) for a session whose client this node
     /// knows; the client answers RAA 2002 and sends a CCR-U.
     pub fn re_auth_request(&self, session_id: &str) -> Option<Rar> {
+        self.re_auth_request_for(session_id, &ReAuthScope::default())
+    }
+
+    /// A RAR like [`ChargingServer::re_auth_request`] that re-authorizes only what `scope`
+    /// names (RFC 8506 §5.5): the client re-reports only those quotas.
+    pub fn re_auth_request_for(&self, session_id: &str, scope: &ReAuthScope) -> Option<Rar> {
         let (host, realm) = self.session_peer(session_id)?;
-        Some(self.build_rar(session_id, &host, &realm))
+        let mut rar = self.build_rar(session_id, &host, &realm);
+        scope.apply(&mut rar);
+        Some(rar)
     }
 
     /// A RAR (AUTHORIZE_ONLY) to the given client.
@@ -359,6 +443,7 @@ impl ChargingServer {
 
     fn remember_peer(&self, ccr: &Ccr, account: AccountId) {
         let (host, realm) = (ccr.origin_host.as_str(), ccr.origin_realm.as_str());
+        let multiple = self.multiple_services(ccr);
         let mut peers = self.peers.lock().unwrap_or_else(|e| e.into_inner());
         match peers.get_mut(ccr.session_id.as_str()) {
             // A CCR-U of a known session: nothing to allocate.
@@ -366,9 +451,29 @@ impl ChargingServer {
             _ => {
                 peers.insert(
                     ccr.session_id.as_str().to_string(),
-                    (host.to_string(), realm.to_string(), account),
+                    (host.to_string(), realm.to_string(), account, multiple),
                 );
             }
+        }
+    }
+
+    /// Whether the client of this request handles multiple services independently (RFC 8506
+    /// §5.1.2, §8.40), so that it is answered in Multiple-Services-Credit-Control: said by
+    /// Multiple-Services-Indicator in the first interrogation (CCR-I, CCR-E); for a CCR-U/T,
+    /// what its session's CCR-I said, or, for a session not known here (a restart), whether
+    /// the request carries MSCC or the indicator.
+    pub(super) fn multiple_services(&self, ccr: &Ccr) -> bool {
+        let indicated = ccr.multiple_services_indicator
+            == Some(MultipleServicesIndicator::MultipleServicesSupported);
+        match ccr.cc_request_type {
+            CcRequestType::InitialRequest | CcRequestType::EventRequest => indicated,
+            _ => self
+                .peers
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .get(ccr.session_id.as_str())
+                .map(|p| p.3)
+                .unwrap_or(indicated || !ccr.multiple_services_credit_control.is_empty()),
         }
     }
 
@@ -420,6 +525,22 @@ impl ChargingServer {
             _ => Ok(None),
         }
     }
+}
+
+/// Answers 5005 DIAMETER_MISSING_AVP naming Multiple-Services-Indicator (the RFC 6733 §7.5
+/// example AVP: its code and flags, a zeroed value).
+fn missing_multiple_services_indicator(cca: &mut Cca) {
+    use diameter::dict::base_rfc6733::FailedAvp;
+    use diameter_core::{bytes::Bytes, AvpFlags, RawAvp};
+    cca.result_code = base_rc::DIAMETER_MISSING_AVP;
+    cca.failed_avp = vec![FailedAvp {
+        other: vec![RawAvp::new(
+            diameter::dict::dcca_rfc4006::avp::MULTIPLE_SERVICES_INDICATOR,
+            AvpFlags::MANDATORY,
+            0,
+            Bytes::from_static(&[0; 4]),
+        )],
+    }];
 }
 
 /// The idempotency key of a request from `peer`: another peer reusing a Session-Id never

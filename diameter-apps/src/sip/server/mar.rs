@@ -29,6 +29,11 @@ impl Server {
     /// already used nonce. Errors: 5032, 5033 (REGISTER only), 5037 for another scheme or an
     /// algorithm it does not implement, 4013.
     ///
+    /// A MAR asking for several items (SIP-Number-Auth-Items) gets that many challenges,
+    /// each with its own nonce and a SIP-Item-Number, up to
+    /// [`super::ServerConfig::max_auth_items`]; the MAA's SIP-Number-Auth-Items says how
+    /// many it carries.
+    ///
     /// A SIP-Server-URI that differs from the stored server is kept as "authentication
     /// pending" until a SAR confirms it (UAR then returns it).
     pub fn handle_mar(&self, caller: &Caller, req: &Mar) -> Maa {
@@ -161,7 +166,12 @@ impl Server {
             (true, true) => base::DIAMETER_SUCCESS,
             (true, false) => rc::DIAMETER_SUCCESS_AUTH_SENT_SERVER_NOT_STORED,
         };
-        let c = self.challenge(caller, user, alg, false);
+        // RFC 4740 §8.7, §9.6: as many challenges as the MAR asks for (within our limit),
+        // each with its own nonce.
+        let wanted = req
+            .sip_number_auth_items
+            .unwrap_or(1)
+            .clamp(1, self.cfg.max_auth_items.max(1));
         if delegate {
             // The SIP server checks the response: it may then register the user.
             let peer = caller.peer.as_deref().unwrap_or_default();
@@ -169,12 +179,16 @@ impl Server {
             tracing::debug!(user = %user.name, peer, "sip: Digest-HA1 handed to a SIP server with the right");
         }
         let mut a = answer!(Maa, self, req, code);
-        a.sip_number_auth_items = Some(1);
-        a.sip_auth_data_item = vec![digest_item(c.to_avp(if delegate {
-            user.ha1(alg)
-        } else {
-            None
-        }))];
+        a.sip_number_auth_items = Some(wanted);
+        a.sip_auth_data_item = (1..=wanted)
+            .map(|n| {
+                let c = self.challenge(caller, user, alg, false);
+                let mut item = digest_item(c.to_avp(if delegate { user.ha1(alg) } else { None }));
+                // Several items: numbered, in the order they are to be used.
+                item.sip_item_number = (wanted > 1).then_some(n);
+                item
+            })
+            .collect();
         a
     }
 

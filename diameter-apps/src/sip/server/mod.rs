@@ -194,6 +194,10 @@ pub struct ServerConfig {
     /// Whether UAR, MAR and SAR must carry User-Name (4013 otherwise); by default the user
     /// is found from the SIP-AOR.
     pub require_user_name: bool,
+    /// The most SIP-Auth-Data-Items (challenges, each with its own nonce) one MAA carries
+    /// when the MAR's SIP-Number-Auth-Items asks for several (RFC 4740 §9.6; default 5;
+    /// at least 1).
+    pub max_auth_items: u32,
 }
 
 impl ServerConfig {
@@ -211,6 +215,7 @@ impl ServerConfig {
             max_authentications: 65_536,
             peers: Vec::new(),
             require_user_name: false,
+            max_auth_items: 5,
         }
     }
 }

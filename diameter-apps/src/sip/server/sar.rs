@@ -12,6 +12,8 @@ impl Server {
     /// Answers a SAR from `caller`, for every SIP-Server-Assignment-Type (a peer that is not
     /// a listed SIP server gets 5003, see the [module docs](super)):
     ///
+    /// - RE_REGISTRATION of an AOR that is not registered: 5038
+    ///   DIAMETER_ERROR_IN_ASSIGNMENT_TYPE, nothing changed (it needs REGISTRATION).
     /// - REGISTRATION, RE_REGISTRATION: exactly one SIP-AOR (5009 otherwise); only when the
     ///   user authenticated through this SIP server within
     ///   [`super::ServerConfig::auth_window`] (else 5038 DIAMETER_ERROR_IN_ASSIGNMENT_TYPE,
@@ -80,6 +82,13 @@ impl Server {
             return Ok(answer!(Saa, self, req, code));
         }
         let code = match kind {
+            T::ReRegistration
+                if self.registration_of(req.sip_aor[0].as_str())?.state != RegState::Registered =>
+            {
+                // Re-registering needs a registration (RFC 4740 §10.1.3).
+                tracing::info!(user = %user.name, peer, "sip: SAR RE_REGISTRATION of an AOR that is not registered refused");
+                rc::DIAMETER_ERROR_IN_ASSIGNMENT_TYPE
+            }
             T::Registration | T::ReRegistration => {
                 if self.auths.recent(&user.name, peer, caller.millis()) {
                     self.assign(req, &user, RegState::Registered, kind == T::Registration)?
