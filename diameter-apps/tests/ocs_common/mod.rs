@@ -128,6 +128,15 @@ impl PgCluster {
 }
 
 impl PgCluster {
+    /// Creates a database `name` in the cluster; returns its URL.
+    pub fn database(&self, name: &str) -> String {
+        let mut c = postgres::Client::connect(&self.url, postgres::NoTls).expect("connect");
+        c.batch_execute(&format!("CREATE DATABASE \"{name}\""))
+            .expect("create database");
+        self.url
+            .replace("dbname=postgres", &format!("dbname={name}"))
+    }
+
     /// The postmaster's PID.
     pub fn pid(&self) -> Option<u32> {
         self.pid
