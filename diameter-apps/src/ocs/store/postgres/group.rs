@@ -14,11 +14,11 @@ use super::overlay::{Changes, Debit, Hold, Overlay, Request, Rows, Session};
 use super::PgOptions;
 use crate::ocs::store::{AccountId, Batch, Op, StoreError};
 use deadpool_postgres::{Object, Pool, PoolError};
-use futures_util::future::try_join_all;
+use futures_util::future::{join_all, try_join_all};
 use std::future::Future;
 use std::pin::Pin;
 use tokio_postgres::types::ToSql;
-use tokio_postgres::Error as PgError;
+use tokio_postgres::{Error as PgError, Row};
 
 /// The keys of every row a group can touch.
 #[derive(Debug, Default, PartialEq, Eq)]
@@ -218,14 +218,17 @@ async fn prefetch(c: &Object, keys: &Keys) -> Result<Rows, PgError> {
         [&keys.requests],
         [&keys.debits],
     );
-    let (_, acc, ses, hol, req, deb) = tokio::try_join!(
-        c.batch_execute("BEGIN"),
-        c.query(&lock, &pa),
-        c.query(&sessions, &ps),
-        c.query(&holds, &ps),
-        c.query(&requests, &pr),
-        c.query(&debits, &pd),
-    )?;
+    let steps: Vec<Step<'_, Vec<Row>>> = vec![
+        Box::pin(async { c.batch_execute("BEGIN").await.map(|()| Vec::new()) }),
+        Box::pin(c.query(&lock, &pa)),
+        Box::pin(c.query(&sessions, &ps)),
+        Box::pin(c.query(&holds, &ps)),
+        Box::pin(c.query(&requests, &pr)),
+        Box::pin(c.query(&debits, &pd)),
+    ];
+    let mut out = pipeline(steps).await?.into_iter().skip(1);
+    let mut next = || out.next().unwrap_or_default();
+    let (acc, ses, hol, req, deb) = (next(), next(), next(), next(), next());
     let mut rows = Rows::default();
     for r in acc {
         rows.accounts.insert(r.try_get(0)?, (r.try_get(1)?, r.try_get(2)?));
@@ -266,7 +269,15 @@ async fn prefetch(c: &Object, keys: &Keys) -> Result<Rows, PgError> {
     Ok(rows)
 }
 
-type Pending<'a> = Pin<Box<dyn Future<Output = Result<u64, PgError>> + Send + 'a>>;
+/// One statement of a pipeline.
+type Step<'a, T> = Pin<Box<dyn Future<Output = Result<T, PgError>> + Send + 'a>>;
+
+/// Sends the statements back to back (the futures are polled in order, and tokio-postgres
+/// sends a request when first polled) and waits for all: one round trip. The error is the
+/// first statement's that failed (the later ones then fail as "transaction aborted").
+async fn pipeline<T>(steps: Vec<Step<'_, T>>) -> Result<Vec<T>, PgError> {
+    join_all(steps).await.into_iter().collect()
+}
 
 /// The changes as column arrays (the parameters of the bulk statements).
 #[derive(Default)]
@@ -418,12 +429,12 @@ async fn write_back(c: &Object, ch: &Changes) -> Result<(), PgError> {
     ];
     let plan: Vec<_> = plan.into_iter().filter(|p| p.1).collect();
     let statements = try_join_all(plan.iter().map(|p| c.prepare_cached(p.0))).await?;
-    let mut pending: Vec<Pending<'_>> = Vec::with_capacity(plan.len() + 1);
+    let mut pending: Vec<Step<'_, u64>> = Vec::with_capacity(plan.len() + 1);
     for (st, p) in statements.iter().zip(&plan) {
         pending.push(Box::pin(c.execute(st, &p.2)));
     }
     pending.push(Box::pin(async { c.batch_execute("COMMIT").await.map(|()| 0) }));
-    try_join_all(pending).await?;
+    pipeline(pending).await?;
     Ok(())
 }
 
