@@ -128,6 +128,24 @@ impl PgCluster {
 }
 
 impl PgCluster {
+    /// The cluster's URL in `postgresql://` form (the socket directory percent-encoded).
+    pub fn uri(&self) -> String {
+        let get = |k: &str| {
+            self.url
+                .split_whitespace()
+                .find_map(|kv| kv.strip_prefix(&format!("{k}=")))
+                .unwrap_or_default()
+                .to_string()
+        };
+        let host = get("host").replace('/', "%2F");
+        format!(
+            "postgresql://{}@{host}:{}/{}",
+            get("user"),
+            get("port"),
+            get("dbname")
+        )
+    }
+
     /// Creates a database `name` in the cluster; returns its URL.
     pub fn database(&self, name: &str) -> String {
         let mut c = postgres::Client::connect(&self.url, postgres::NoTls).expect("connect");
