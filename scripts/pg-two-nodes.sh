@@ -42,9 +42,10 @@ trap cleanup EXIT
 p1=$((port + 1)) p2=$((port + 2))
 for n in 1 2; do
   p=$((port + n))
-  RUST_LOG=error "$bin" serve ocs --listen "127.0.0.1:$p" --origin-host "ocs$n.example.net" \
-    --origin-realm example.net --store "$url" --auto-provision 1000000000 \
-    >"$dir/ocs$n.out" 2>&1 &
+  # OCS_TOML: more config lines for both nodes, such as "pg_groups = 4".
+  printf 'listen = "127.0.0.1:%s"\norigin_host = "ocs%s.localdomain"\norigin_realm = "localdomain"\nstore = "%s"\nauto_provision = 1000000000\n%b\n' \
+    "$p" "$n" "$url" "${OCS_TOML:-}" >"$dir/ocs$n.toml"
+  RUST_LOG=error "$bin" serve ocs --config "$dir/ocs$n.toml" >"$dir/ocs$n.out" 2>&1 &
   pids+=($!)
 done
 for p in $p1 $p2; do
@@ -52,16 +53,23 @@ for p in $p1 $p2; do
 done
 cpu() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 c1=$(cpu "${pids[0]}") c2=$(cpu "${pids[1]}")
+# PERF=FILE: a CPU profile of node 1 during the run (perf record -g).
+[ -n "${PERF:-}" ] && { perf record -g -p "${pids[0]}" -o "$PERF" -- sleep 5 >/dev/null 2>&1 & }
 "$bench_bin" bench --peer "127.0.0.1:$p1" "${args[@]}" --json >"$dir/b1.json" &
 b1=$!
 "$bench_bin" bench --peer "127.0.0.1:$p2" "${args[@]}" --json >"$dir/b2.json" &
 b2=$!
 wait $b1 $b2
+pg_ticks=0
+pm=$(head -1 "$dir/data/postmaster.pid")
+for p in "$pm" $(cat /proc/"$pm"/task/*/children 2>/dev/null); do
+  pg_ticks=$((pg_ticks + $(awk '{print $14 + $15 + $16 + $17}' "/proc/$p/stat" 2>/dev/null || echo 0)))
+done
 ticks=$(( $(cpu "${pids[0]}") - c1 + $(cpu "${pids[1]}") - c2 ))
-python3 - "$dir/b1.json" "$dir/b2.json" "$ticks" "$(getconf CLK_TCK)" <<'PY'
+python3 - "$dir/b1.json" "$dir/b2.json" "$ticks" "$(getconf CLK_TCK)" "$pg_ticks" <<'PY'
 import json, sys
 runs = [json.load(open(p)) for p in sys.argv[1:3]]
-ticks, hz = int(sys.argv[3]), int(sys.argv[4])
+ticks, hz, pg = int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5])
 total = sum(r["answers_per_s"] for r in runs)
 answered = sum(r["answered"] for r in runs)
 for i, r in enumerate(runs, 1):
@@ -69,7 +77,9 @@ for i, r in enumerate(runs, 1):
     codes = ", ".join(f'{c["code"]}: {c["count"]}' for c in r["result_codes"])
     print(f'node {i}: {r["answers_per_s"]:.0f} answers/s, p50 {l["p50"]:.1f} ms, '
           f'p99 {l["p99"]:.1f} ms, timeouts {r["timeouts"]}, errors {r["errors"]} ({codes})')
-print(f"total: {total:.0f} CCR/s; OCS server CPU {ticks / hz * 1e6 / max(answered, 1):.0f} us per answer")
+per = lambda t: t / hz * 1e6 / max(answered, 1)
+print(f"total: {total:.0f} CCR/s; CPU per answer: OCS nodes {per(ticks):.0f} us, "
+      f"PostgreSQL {per(pg):.0f} us (since its start)")
 PY
 echo "negative balances: $(psql "SELECT COUNT(*) FROM accounts WHERE balance < 0")"
 echo "balance change - ledger debits (must be 0): $(psql "SELECT (SELECT COALESCE(SUM(1000000000 - balance), 0) FROM accounts) - (SELECT COALESCE(SUM(amount), 0) FROM ledger WHERE kind = 'debit')")"

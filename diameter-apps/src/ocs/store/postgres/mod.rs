@@ -49,9 +49,13 @@ const HISTORY_TABLE: &str = "ocs_schema_history";
 /// fails over.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PgOptions {
-    /// Connections in the pool (default 8). Group commit keeps up to `pool - 1` groups in
-    /// flight, leaving a connection for look-ups.
+    /// Connections in the pool (default 8): group transactions, look-ups and operator
+    /// actions share them.
     pub pool: usize,
+    /// Group transactions in flight at once (default 2, at most `pool - 1` so that a
+    /// connection stays free for look-ups). Fewer, larger groups cost the database less per
+    /// batch; more overlap the round trips.
+    pub groups: usize,
     /// How long a request waits for a free pooled connection before failing with
     /// [`StoreError::PoolTimeout`] (default 2 s).
     pub pool_wait: Duration,
@@ -82,6 +86,7 @@ impl Default for PgOptions {
     fn default() -> Self {
         PgOptions {
             pool: 8,
+            groups: 2,
             pool_wait: Duration::from_secs(2),
             connect_timeout: Duration::from_secs(3),
             statement_timeout: Duration::from_secs(3),
@@ -97,7 +102,7 @@ impl Default for PgOptions {
 impl PgOptions {
     /// Groups in flight at once.
     fn groups_in_flight(&self) -> usize {
-        self.pool.saturating_sub(1).max(1)
+        self.groups.min(self.pool.saturating_sub(1)).max(1)
     }
 }
 
@@ -113,7 +118,24 @@ struct Shared {
 struct Job {
     batch: Batch,
     now_ms: i64,
-    reply: oneshot::Sender<Result<BatchOutcome, StoreError>>,
+    reply: Reply,
+}
+
+/// Where a batch's outcome goes: an awaiting task ([`Store::charge`]) or a blocked thread
+/// ([`Store::apply`]).
+enum Reply {
+    Task(oneshot::Sender<Result<BatchOutcome, StoreError>>),
+    Thread(std::sync::mpsc::SyncSender<Result<BatchOutcome, StoreError>>),
+}
+
+impl Reply {
+    fn send(self, r: Result<BatchOutcome, StoreError>) {
+        // A caller that went away (timed out, cancelled) needs no answer.
+        let _ = match self {
+            Reply::Task(tx) => tx.send(r).map_err(drop),
+            Reply::Thread(tx) => tx.try_send(r).map_err(drop),
+        };
+    }
 }
 
 /// PostgreSQL-backed [`Store`] (see the module docs).
@@ -276,15 +298,13 @@ impl PgStore {
         })
     }
 
-    fn enqueue(&self, batch: Batch, now_ms: i64) -> oneshot::Receiver<Result<BatchOutcome, StoreError>> {
-        let (reply, answer) = oneshot::channel();
+    fn enqueue(&self, batch: Batch, now_ms: i64, reply: Reply) {
         // A closed queue drops the job, and with it `reply`: the receiver sees `Stopped`.
         let _ = self.queue.send(Job {
             batch,
             now_ms,
             reply,
         });
-        answer
     }
 }
 
@@ -319,7 +339,7 @@ async fn committer(shared: Arc<Shared>, mut jobs: mpsc::UnboundedReceiver<Job>) 
                 .batches
                 .fetch_add(group.len() as u64, Ordering::Relaxed);
             for (job, r) in group.into_iter().zip(results) {
-                let _ = job.reply.send(r);
+                job.reply.send(r);
             }
         });
     }
@@ -654,15 +674,15 @@ impl Store for PgStore {
     }
 
     fn apply(&self, batch: &Batch, now_ms: i64) -> Result<BatchOutcome, StoreError> {
-        // Waits on a plain channel (not `blocking_recv`, which panics inside async code).
-        let answer = self.enqueue(batch.clone(), now_ms);
-        wait(&self.handle, async move {
-            answer.await.unwrap_or(Err(StoreError::Stopped))
-        })
+        // A plain channel (`blocking_recv` would panic inside async code).
+        let (reply, answer) = std::sync::mpsc::sync_channel(1);
+        self.enqueue(batch.clone(), now_ms, Reply::Thread(reply));
+        answer.recv().unwrap_or(Err(StoreError::Stopped))
     }
 
     fn charge(self: Arc<Self>, batch: Batch, now_ms: i64) -> ChargeFuture {
-        let answer = self.enqueue(batch, now_ms);
+        let (reply, answer) = oneshot::channel();
+        self.enqueue(batch, now_ms, Reply::Task(reply));
         Box::pin(async move { answer.await.unwrap_or(Err(StoreError::Stopped)) })
     }
 
