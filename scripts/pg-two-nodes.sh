@@ -53,8 +53,8 @@ for p in $p1 $p2; do
 done
 cpu() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 c1=$(cpu "${pids[0]}") c2=$(cpu "${pids[1]}")
-# PERF=FILE: a CPU profile of node 1 during the run (perf record -g).
-[ -n "${PERF:-}" ] && { perf record -g -p "${pids[0]}" -o "$PERF" -- sleep 5 >/dev/null 2>&1 & }
+# PERF=FILE: a CPU profile of the whole machine during the run (perf record -g -a).
+[ -n "${PERF:-}" ] && { perf record -g -a -o "$PERF" -- sleep 5 >/dev/null 2>&1 & }
 "$bench_bin" bench --peer "127.0.0.1:$p1" "${args[@]}" --json >"$dir/b1.json" &
 b1=$!
 "$bench_bin" bench --peer "127.0.0.1:$p2" "${args[@]}" --json >"$dir/b2.json" &

@@ -782,3 +782,102 @@ fn pg_groups_are_shared_and_an_unversioned_database_opens() {
     let again = PgStore::connect(&pg.url, 1).unwrap();
     assert_eq!(again.account(id).unwrap().unwrap().balance, 100_000 - spent);
 }
+
+/// TLS to the database (`sslmode`, `sslrootcert` in the store URL): a cluster with a
+/// certificate for `localhost` signed by a test CA, reached over TCP at 127.0.0.1.
+#[test]
+fn pg_store_speaks_tls_and_checks_the_certificate() {
+    let dir = tempfile::tempdir().unwrap();
+    let new_ca = |name: &str| {
+        let key = rcgen::KeyPair::generate().unwrap();
+        let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+        params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, name);
+        let cert = params.self_signed(&key).unwrap();
+        (cert, key)
+    };
+    let (ca, ca_key) = new_ca("test CA");
+    let (other_ca, _) = new_ca("another CA");
+    let key = rcgen::KeyPair::generate().unwrap();
+    let cert = rcgen::CertificateParams::new(vec!["localhost".to_string()])
+        .unwrap()
+        .signed_by(&key, &ca, &ca_key)
+        .unwrap();
+    let path = |f: &str| dir.path().join(f);
+    std::fs::write(path("ca.pem"), ca.pem()).unwrap();
+    std::fs::write(path("other.pem"), other_ca.pem()).unwrap();
+    std::fs::write(path("server.crt"), cert.pem()).unwrap();
+    std::fs::write(path("server.key"), key.serialize_pem()).unwrap();
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::Permissions::from_mode(0o600);
+        std::fs::set_permissions(path("server.key"), mode).unwrap();
+        let open = std::fs::Permissions::from_mode(0o755);
+        std::fs::set_permissions(dir.path(), open).unwrap();
+    }
+    if ocs_common::is_root() {
+        let ok = std::process::Command::new("chown")
+            .args(["postgres:postgres"])
+            .arg(path("server.key"))
+            .arg(path("server.crt"))
+            .status()
+            .map(|s| s.success())
+            .unwrap_or(false);
+        assert!(ok, "chown the key to postgres");
+    }
+    let Some(pg) = ocs_common::PgCluster::start_with(&format!(
+        "-c listen_addresses=127.0.0.1 -c ssl=on -c ssl_cert_file={} -c ssl_key_file={}",
+        path("server.crt").display(),
+        path("server.key").display()
+    )) else {
+        return;
+    };
+    let tcp = format!(
+        "host=127.0.0.1 port={} user=postgres dbname=postgres connect_timeout=5",
+        pg.port()
+    );
+    let ca_file = path("ca.pem").display().to_string();
+    let other = path("other.pem").display().to_string();
+    // The chain checks out; the name (localhost, not 127.0.0.1) is not asked for.
+    let store = PgStore::connect(&format!("{tcp} sslmode=verify-ca sslrootcert={ca_file}"), 1)
+        .expect("verify-ca");
+    store
+        .add_account(&NewAccount::new(
+            vec![SubscriberId::new(IdKind::E164, "5")],
+            1,
+            978,
+        ))
+        .unwrap();
+    let mut db = postgres::Client::connect(&pg.url, postgres::NoTls).unwrap();
+    let encrypted: i64 = db
+        .query_one(
+            "SELECT COUNT(*) FROM pg_stat_ssl s JOIN pg_stat_activity a USING (pid)
+             WHERE s.ssl AND a.client_addr IS NOT NULL",
+            &[],
+        )
+        .unwrap()
+        .get(0);
+    assert!(encrypted >= 1, "the store's connection is TLS");
+    // libpq's `require`: encrypted, any certificate.
+    assert!(PgStore::connect(&format!("{tcp} sslmode=require"), 1).is_ok());
+    // verify-full: the certificate names localhost, we connect to 127.0.0.1.
+    let refused = |url: String| match PgStore::connect(&url, 1) {
+        Ok(_) => panic!("connected with {url}"),
+        Err(e) => format!("{e:?}"),
+    };
+    let e = refused(format!("{tcp} sslmode=verify-full sslrootcert={ca_file}"));
+    assert!(e.contains("NotValidForName"), "{e}");
+    // Another CA: refused.
+    let e = refused(format!("{tcp} sslmode=verify-ca sslrootcert={other}"));
+    assert!(e.contains("UnknownIssuer"), "{e}");
+    // verify-full by name, in URL form.
+    let url = format!(
+        "postgresql://postgres@localhost:{}/postgres?sslmode=verify-full&sslrootcert={}",
+        pg.port(),
+        ca_file.replace('/', "%2F")
+    );
+    let store = PgStore::connect(&url, 1).expect("verify-full by name");
+    assert_eq!(store.totals().unwrap().open_sessions, 0);
+}
