@@ -299,7 +299,11 @@ mod two_nodes {
             .iter()
             .map(|s| {
                 let g = s.granted_service_unit.as_ref();
-                (s.rating_group, s.result_code, g.and_then(|g| g.cc_total_octets))
+                (
+                    s.rating_group,
+                    s.result_code,
+                    g.and_then(|g| g.cc_total_octets),
+                )
             })
             .collect();
         (cca.result_code, services)
@@ -350,11 +354,24 @@ mod two_nodes {
         fn new_flow(&mut self) -> usize {
             let f = self.flows.len();
             let session = format!("{};pgcrash;{f}", self.host);
-            let who = format!("4670{:07}", (f as u64 * 7 + self.host.len() as u64) % SUBSCRIBERS);
+            let who = format!(
+                "4670{:07}",
+                (f as u64 * 7 + self.host.len() as u64) % SUBSCRIBERS
+            );
             let plan = [
                 (CcRequestType::InitialRequest, Some(1_000_000), None, 0),
-                (CcRequestType::UpdateRequest, Some(1_000_000), Some(1_000_000), 10),
-                (CcRequestType::UpdateRequest, Some(1_000_000), Some(1_000_000), 10),
+                (
+                    CcRequestType::UpdateRequest,
+                    Some(1_000_000),
+                    Some(1_000_000),
+                    10,
+                ),
+                (
+                    CcRequestType::UpdateRequest,
+                    Some(1_000_000),
+                    Some(1_000_000),
+                    10,
+                ),
                 (CcRequestType::TerminationRequest, None, Some(500_000), 10),
             ];
             let mut steps = Vec::new();
@@ -407,7 +424,10 @@ mod two_nodes {
             m: &RawMessage,
         ) -> Result<Option<usize>, String> {
             let Some((req, replay)) = self.outstanding.remove(&m.header.hop_by_hop) else {
-                return Err(format!("answer to unknown hop-by-hop {}", m.header.hop_by_hop));
+                return Err(format!(
+                    "answer to unknown hop-by-hop {}",
+                    m.header.hop_by_hop
+                ));
             };
             let a = answer_of(m);
             if a.0 == 3004 {
@@ -418,7 +438,10 @@ mod two_nodes {
             if replay {
                 let before = self.reqs[req].answer.as_ref().expect("answered");
                 if *before != a {
-                    return Err(format!("{}: {before:?} before, {a:?} after", self.reqs[req].key));
+                    return Err(format!(
+                        "{}: {before:?} before, {a:?} after",
+                        self.reqs[req].key
+                    ));
                 }
                 self.replays_checked += 1;
                 return Ok(None);
@@ -484,7 +507,11 @@ mod two_nodes {
             }
             let end = Instant::now() + Duration::from_secs(30);
             while !self.outstanding.is_empty() {
-                assert!(Instant::now() < end, "{} answers missing", self.outstanding.len());
+                assert!(
+                    Instant::now() < end,
+                    "{} answers missing",
+                    self.outstanding.len()
+                );
                 let m = rx
                     .recv_timeout(Duration::from_secs(10))
                     .expect("an answer after the restart");
@@ -528,12 +555,20 @@ mod two_nodes {
                 if r.debit > 0 {
                     assert_eq!(rows, &[("debit".to_string(), r.debit)], "{}", r.key);
                 } else {
-                    assert!(rows.is_empty(), "{}: unexpected ledger rows {rows:?}", r.key);
+                    assert!(
+                        rows.is_empty(),
+                        "{}: unexpected ledger rows {rows:?}",
+                        r.key
+                    );
                 }
                 *expected.entry(r.subscriber.clone()).or_default() += r.debit;
             }
         }
-        assert_eq!(saved.len(), keys.len(), "saved outcomes of unknown requests");
+        assert_eq!(
+            saved.len(),
+            keys.len(),
+            "saved outcomes of unknown requests"
+        );
         for (who, debits) in &expected {
             let row = db
                 .query_one(
@@ -568,7 +603,11 @@ mod two_nodes {
         };
         let dir = tempfile::tempdir().expect("tempdir");
         let addrs: Vec<SocketAddr> = (0..2)
-            .map(|_| format!("127.0.0.1:{}", raw::free_port()).parse().expect("addr"))
+            .map(|_| {
+                format!("127.0.0.1:{}", raw::free_port())
+                    .parse()
+                    .expect("addr")
+            })
             .collect();
         let mut a = start_server(dir.path(), "ocs1", addrs[0], &pg.uri());
         let b = start_server(dir.path(), "ocs2", addrs[1], &pg.uri());
@@ -582,14 +621,18 @@ mod two_nodes {
                 std::thread::spawn(move || {
                     let mut c = Client::new(n);
                     let none = AtomicBool::new(false);
-                    c.load(addr, &answered, if n == 1 { &stop } else { &none }, deadline);
+                    c.load(
+                        addr,
+                        &answered,
+                        if n == 1 { &stop } else { &none },
+                        deadline,
+                    );
                     c
                 })
             })
             .collect();
         let start = Instant::now();
-        while answered.load(Ordering::Relaxed) < 1000 && start.elapsed() < Duration::from_secs(15)
-        {
+        while answered.load(Ordering::Relaxed) < 1000 && start.elapsed() < Duration::from_secs(15) {
             std::thread::sleep(Duration::from_millis(10));
         }
         // SIGKILL node 1 (kill(2) on the child's PID): no shutdown, no flush.
@@ -705,8 +748,14 @@ fn pg_tcc_sweep_releases_abandoned_sessions_quickly() {
     let closed = ocs.expire_sessions(now).unwrap();
     let took = started.elapsed();
     eprintln!("pg: swept {N} sessions in {took:?}");
-    assert_eq!(closed.len(), N as usize, "every expired session but the broken one");
-    assert!(!closed.iter().any(|s| s == "pgw;poisoned" || s == "pgw;live"));
+    assert_eq!(
+        closed.len(),
+        N as usize,
+        "every expired session but the broken one"
+    );
+    assert!(!closed
+        .iter()
+        .any(|s| s == "pgw;poisoned" || s == "pgw;live"));
     assert!(took < Duration::from_secs(30), "sweep took {took:?}");
     let (a, b) = (
         store.account(alice).unwrap().unwrap(),
@@ -714,7 +763,10 @@ fn pg_tcc_sweep_releases_abandoned_sessions_quickly() {
     );
     assert_eq!((a.reserved, b.reserved), (0, 50));
     assert!(ocs.expire_sessions(now).unwrap().is_empty());
-    assert_eq!(store.sessions_of(alice).unwrap(), vec!["pgw;poisoned".to_string()]);
+    assert_eq!(
+        store.sessions_of(alice).unwrap(),
+        vec!["pgw;poisoned".to_string()]
+    );
 }
 
 /// Concurrent callers share group transactions, each gets its own outcome, and a database

@@ -104,8 +104,9 @@ impl PgCluster {
             "initdb: {}",
             String::from_utf8_lossy(&out.stderr)
         );
-        let opts =
-            format!("-p {port} -k {s} -c listen_addresses='' -c fsync=off -c max_connections=60 {extra}");
+        let opts = format!(
+            "-p {port} -k {s} -c listen_addresses='' -c fsync=off -c max_connections=60 {extra}"
+        );
         let log = dir.join("log").to_string_lossy().into_owned();
         let out = run_pg(
             &bin.join("pg_ctl"),

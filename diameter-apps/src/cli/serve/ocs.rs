@@ -284,7 +284,10 @@ pub fn settings(args: &OcsArgs) -> Result<OcsSettings, CliError> {
         ("pg_statement_timeout_ms", file_keys.pg_statement_timeout_ms),
         ("pg_lock_timeout_ms", file_keys.pg_lock_timeout_ms),
         ("pg_connect_timeout_ms", file_keys.pg_connect_timeout_ms),
-        ("pg_transaction_timeout_ms", file_keys.pg_transaction_timeout_ms),
+        (
+            "pg_transaction_timeout_ms",
+            file_keys.pg_transaction_timeout_ms,
+        ),
     ] {
         if v == Some(0) {
             return Err(CliError::usage(format!(
@@ -317,10 +320,7 @@ pub fn settings(args: &OcsArgs) -> Result<OcsSettings, CliError> {
                 lock_timeout: ms(file_keys.pg_lock_timeout_ms, d.lock_timeout),
                 groups: file_keys.pg_groups.unwrap_or(d.groups).max(1),
                 max_group: file_keys.pg_max_group.unwrap_or(d.max_group).max(1),
-                transaction_timeout: ms(
-                    file_keys.pg_transaction_timeout_ms,
-                    d.transaction_timeout,
-                ),
+                transaction_timeout: ms(file_keys.pg_transaction_timeout_ms, d.transaction_timeout),
                 ..d
             }
         },

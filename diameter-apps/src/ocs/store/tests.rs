@@ -648,7 +648,10 @@ fn the_behaviour_tests_pass_on_postgres() {
             "a_group_commits_together_and_a_failing_batch_undoes_only_itself",
             a_group_commits_together_and_a_failing_batch_undoes_only_itself,
         ),
-        ("charge_resolves_with_the_outcome", charge_resolves_with_the_outcome),
+        (
+            "charge_resolves_with_the_outcome",
+            charge_resolves_with_the_outcome,
+        ),
     ];
     for (name, case) in cases {
         let url = pg.database(&name[..name.len().min(60)]);
@@ -672,7 +675,9 @@ fn charge_resolves_with_the_outcome() {
     // Charged once; `apply` from inside async code works too (no nested block_on).
     let again = rt.block_on(async {
         let s = store.clone();
-        tokio::task::spawn_blocking(move || s.apply(&b, 0)).await.unwrap()
+        tokio::task::spawn_blocking(move || s.apply(&b, 0))
+            .await
+            .unwrap()
     });
     assert!(again.unwrap().replayed);
     assert_eq!(store.account(id).unwrap().unwrap().balance, 70);

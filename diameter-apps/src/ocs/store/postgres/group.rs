@@ -207,17 +207,10 @@ async fn prefetch(c: &Object, keys: &Keys) -> Result<Rows, PgError> {
         c.prepare_cached(REQUESTS),
         c.prepare_cached(DEBITS),
     )?;
-    let (pa, ps, pr, pd): (
-        [&(dyn ToSql + Sync); 1],
-        [&(dyn ToSql + Sync); 1],
-        [&(dyn ToSql + Sync); 1],
-        [&(dyn ToSql + Sync); 1],
-    ) = (
-        [&keys.accounts],
-        [&keys.sessions],
-        [&keys.requests],
-        [&keys.debits],
-    );
+    let pa: [Param<'_>; 1] = [&keys.accounts];
+    let ps: [Param<'_>; 1] = [&keys.sessions];
+    let pr: [Param<'_>; 1] = [&keys.requests];
+    let pd: [Param<'_>; 1] = [&keys.debits];
     let steps: Vec<Step<'_, Vec<Row>>> = vec![
         Box::pin(async { c.batch_execute("BEGIN").await.map(|()| Vec::new()) }),
         Box::pin(c.query(&lock, &pa)),
@@ -231,7 +224,8 @@ async fn prefetch(c: &Object, keys: &Keys) -> Result<Rows, PgError> {
     let (acc, ses, hol, req, deb) = (next(), next(), next(), next(), next());
     let mut rows = Rows::default();
     for r in acc {
-        rows.accounts.insert(r.try_get(0)?, (r.try_get(1)?, r.try_get(2)?));
+        rows.accounts
+            .insert(r.try_get(0)?, (r.try_get(1)?, r.try_get(2)?));
     }
     for r in ses {
         let s = Session {
@@ -279,26 +273,32 @@ async fn pipeline<T>(steps: Vec<Step<'_, T>>) -> Result<Vec<T>, PgError> {
     join_all(steps).await.into_iter().collect()
 }
 
+/// A statement parameter.
+type Param<'a> = &'a (dyn ToSql + Sync);
+type Texts = Vec<String>;
+type Ints = Vec<i64>;
+type OptTexts = Vec<Option<String>>;
+
 /// The changes as column arrays (the parameters of the bulk statements).
 #[derive(Default)]
 struct Columns {
-    acc: (Vec<i64>, Vec<i64>, Vec<i64>),
-    del_sessions: Vec<String>,
-    ses: (Vec<String>, Vec<i64>, Vec<i64>, Vec<i64>, Vec<Option<String>>),
-    del_holds: (Vec<String>, Vec<i64>),
-    holds: (Vec<String>, Vec<i64>, Vec<i64>, Vec<i64>),
+    acc: (Ints, Ints, Ints),
+    del_sessions: Texts,
+    ses: (Texts, Ints, Ints, Ints, OptTexts),
+    del_holds: (Texts, Ints),
+    holds: (Texts, Ints, Ints, Ints),
     ledger: (
-        Vec<i64>,
-        Vec<Option<String>>,
+        Ints,
+        OptTexts,
         Vec<Option<i64>>,
-        Vec<String>,
-        Vec<i64>,
-        Vec<Option<String>>,
-        Vec<i64>,
+        Texts,
+        Ints,
+        OptTexts,
+        Ints,
     ),
-    requests: (Vec<String>, Vec<i64>, Vec<String>, Vec<i64>),
-    debits: (Vec<String>, Vec<i64>, Vec<i64>, Vec<i64>, Vec<i64>),
-    refunded: (Vec<String>, Vec<i64>),
+    requests: (Texts, Ints, Texts, Ints),
+    debits: (Texts, Ints, Ints, Ints, Ints),
+    refunded: (Texts, Ints),
 }
 
 impl Columns {
@@ -361,7 +361,7 @@ impl Columns {
 /// with nothing to write are left out.
 async fn write_back(c: &Object, ch: &Changes) -> Result<(), PgError> {
     let cols = Columns::of(ch);
-    let plan: [(&str, bool, Vec<&(dyn ToSql + Sync)>); 9] = [
+    let plan: [(&str, bool, Vec<Param<'_>>); 9] = [
         (
             SET_ACCOUNTS,
             !cols.acc.0.is_empty(),
@@ -375,7 +375,13 @@ async fn write_back(c: &Object, ch: &Changes) -> Result<(), PgError> {
         (
             UPSERT_SESSIONS,
             !cols.ses.0.is_empty(),
-            vec![&cols.ses.0, &cols.ses.1, &cols.ses.2, &cols.ses.3, &cols.ses.4],
+            vec![
+                &cols.ses.0,
+                &cols.ses.1,
+                &cols.ses.2,
+                &cols.ses.3,
+                &cols.ses.4,
+            ],
         ),
         (
             DELETE_HOLDS,
@@ -433,7 +439,9 @@ async fn write_back(c: &Object, ch: &Changes) -> Result<(), PgError> {
     for (st, p) in statements.iter().zip(&plan) {
         pending.push(Box::pin(c.execute(st, &p.2)));
     }
-    pending.push(Box::pin(async { c.batch_execute("COMMIT").await.map(|()| 0) }));
+    pending.push(Box::pin(async {
+        c.batch_execute("COMMIT").await.map(|()| 0)
+    }));
     pipeline(pending).await?;
     Ok(())
 }

@@ -199,7 +199,9 @@ fn build_pool(url: &str, opts: &PgOptions) -> Result<Pool, StoreError> {
         recycling_method: RecyclingMethod::Fast,
     };
     let manager = match tls::client_config(&tls)? {
-        Some(c) => Manager::from_config(config, tokio_postgres_rustls::MakeRustlsConnect::new(c), mc),
+        Some(c) => {
+            Manager::from_config(config, tokio_postgres_rustls::MakeRustlsConnect::new(c), mc)
+        }
         None => Manager::from_config(config, tokio_postgres::NoTls, mc),
     };
     Pool::builder(manager)
@@ -220,10 +222,16 @@ async fn migrate(pool: &Pool, opts: &PgOptions) -> Result<(), StoreError> {
         .set_migration_table_name(HISTORY_TABLE)
         .run_async(client)
         .await;
-    client.execute("SELECT pg_advisory_unlock(4006)", &[]).await?;
+    client
+        .execute("SELECT pg_advisory_unlock(4006)", &[])
+        .await?;
     let report = r.map_err(|e| StoreError::Config(format!("postgres schema migration: {e}")))?;
     for m in report.applied_migrations() {
-        tracing::info!(version = m.version(), name = m.name(), "ocs: postgres schema migrated");
+        tracing::info!(
+            version = m.version(),
+            name = m.name(),
+            "ocs: postgres schema migrated"
+        );
     }
     Ok(())
 }
@@ -379,10 +387,7 @@ async fn apply_group(
     }
 }
 
-async fn load_account(
-    c: &ClientWrapper,
-    id: AccountId,
-) -> Result<Option<Account>, StoreError> {
+async fn load_account(c: &ClientWrapper, id: AccountId) -> Result<Option<Account>, StoreError> {
     let p: [&(dyn tokio_postgres::types::ToSql + Sync); 1] = [&id];
     let (row, ids) = tokio::try_join!(
         c.query_opt(
@@ -426,7 +431,9 @@ async fn account_of_id(
     id: &SubscriberId,
 ) -> Result<Option<AccountId>, StoreError> {
     let st = c
-        .prepare_cached("SELECT account_id FROM subscription_ids WHERE id_type = $1 AND id_data = $2")
+        .prepare_cached(
+            "SELECT account_id FROM subscription_ids WHERE id_type = $1 AND id_data = $2",
+        )
         .await?;
     Ok(c.query_opt(&st, &[&i64::from(id.kind.code()), &id.data])
         .await?
@@ -451,7 +458,11 @@ async fn insert_account(
         .query_one(
             "INSERT INTO accounts (name, currency, balance, reserved) VALUES ($1, $2, $3, 0) \
              RETURNING id",
-            &[&account.name, &i64::from(account.currency), &account.balance],
+            &[
+                &account.name,
+                &i64::from(account.currency),
+                &account.balance,
+            ],
         )
         .await?
         .get(0);
@@ -738,9 +749,10 @@ impl Store for PgStore {
     fn purge_requests(&self, before_ms: i64) -> Result<u64, StoreError> {
         self.run(|s| async move {
             let c = checkout(&s.pool, &s.opts).await?;
-            Ok(c
-                .execute("DELETE FROM requests WHERE at < $1", &[&before_ms])
-                .await?)
+            Ok(
+                c.execute("DELETE FROM requests WHERE at < $1", &[&before_ms])
+                    .await?,
+            )
         })
     }
 

@@ -348,7 +348,8 @@ impl Tx for Overlay {
         if let Some(d) = self.debits.get_mut(reference) {
             let old = d.clone();
             d.refunded = refunded;
-            self.undo.push(Undo::Debit(reference.to_string(), Some(old)));
+            self.undo
+                .push(Undo::Debit(reference.to_string(), Some(old)));
             self.dirty_debits.insert(reference.to_string());
         }
         Ok(())
