@@ -51,6 +51,8 @@ done
 for p in $p1 $p2; do
   for _ in $(seq 200); do (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null && break; sleep 0.05; done
 done
+# PRE_SQL: statements run on the database once the nodes are up (experiments).
+[ -n "${PRE_SQL:-}" ] && psql "$PRE_SQL"
 cpu() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 c1=$(cpu "${pids[0]}") c2=$(cpu "${pids[1]}")
 # PERF=FILE: a CPU profile of the whole machine during the run (perf record -g -a).

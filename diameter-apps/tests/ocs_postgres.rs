@@ -933,3 +933,44 @@ fn pg_store_speaks_tls_and_checks_the_certificate() {
     let store = PgStore::connect(&url, 1).expect("verify-full by name");
     assert_eq!(store.totals().unwrap().open_sessions, 0);
 }
+
+/// A request key saved by another transaction between the group's read and its write (the
+/// same key for another account, as a confused or hostile client could send through the
+/// other node): the group runs again and the batch alone is refused as a clash.
+#[test]
+fn pg_a_key_saved_meanwhile_elsewhere_reruns_the_group() {
+    let Some(pg) = ocs_common::PgCluster::start() else {
+        return;
+    };
+    let store = Arc::new(PgStore::connect(&pg.url, 2).unwrap());
+    let mut ids = Vec::new();
+    for who in ["61", "62"] {
+        let acc = NewAccount::new(vec![SubscriberId::new(IdKind::E164, who)], 1_000, 978);
+        ids.push(store.add_account(&acc).unwrap());
+    }
+    let mut other = postgres::Client::connect(&pg.url, postgres::NoTls).unwrap();
+    let mut tx = other.transaction().unwrap();
+    tx.execute(
+        "INSERT INTO requests (request_key, account_id, outcome, at) VALUES ('k', $1, '0;1000;0', 0)",
+        &[&ids[1]],
+    )
+    .unwrap();
+    let s = store.clone();
+    let account = ids[0];
+    let charging = std::thread::spawn(move || {
+        let mut b = Batch::new(account, None);
+        b.key = Some("k".into());
+        b.ops.push(Op::Debit {
+            amount: 10,
+            partial: false,
+            reference: None,
+        });
+        s.apply(&b, 0)
+    });
+    // The group's INSERT of the key waits for this transaction, then conflicts with it.
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    tx.commit().unwrap();
+    let out = charging.join().unwrap().expect("rerun, not failed");
+    assert!(out.clash, "{out:?}");
+    assert_eq!(store.account(ids[0]).unwrap().unwrap().balance, 1_000);
+}

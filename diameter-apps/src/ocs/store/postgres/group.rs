@@ -39,8 +39,14 @@ impl Keys {
             k.sessions.extend(b.session.iter().cloned());
             k.requests.extend(b.key.iter().cloned());
             for op in &b.ops {
-                if let Op::Refund { reference, .. } = op {
-                    k.debits.push(reference.clone());
+                match op {
+                    Op::Refund { reference, .. } => k.debits.push(reference.clone()),
+                    // A new reference that exists already fails its batch, not the group.
+                    Op::Debit {
+                        reference: Some(reference),
+                        ..
+                    } => k.debits.push(reference.clone()),
+                    _ => {}
                 }
             }
         }
@@ -132,12 +138,15 @@ impl Drop for InTx {
     }
 }
 
-/// Whether the group may run again: the server rolled it back for a conflict.
+/// Whether the group may run again: the server rolled it back for a conflict with another
+/// transaction (a serialization failure, a deadlock, or a row another node inserted since
+/// the group read, such as the same request key saved for another account: the rerun reads
+/// it and handles it per batch).
 fn retryable(e: &StoreError) -> bool {
     match e {
         StoreError::Postgres(e) => e
             .code()
-            .is_some_and(|c| matches!(c.code(), "40001" | "40P01")),
+            .is_some_and(|c| matches!(c.code(), "40001" | "40P01" | "23505")),
         _ => false,
     }
 }
@@ -460,11 +469,16 @@ mod tests {
         });
         let mut b = Batch::new(3, Some("s1".into()));
         b.key = Some("k".into());
-        let c = Batch::new(7, None);
+        let mut c = Batch::new(7, None);
+        c.ops.push(Op::Debit {
+            amount: 1,
+            partial: false,
+            reference: Some("new".into()),
+        });
         let k = Keys::of_batches([&a, &b, &c]);
         assert_eq!(k.accounts, vec![3, 7]);
         assert_eq!(k.sessions, vec!["s1".to_string(), "s2".into()]);
         assert_eq!(k.requests, vec!["k".to_string()]);
-        assert_eq!(k.debits, vec!["r".to_string()]);
+        assert_eq!(k.debits, vec!["new".to_string(), "r".into()]);
     }
 }
