@@ -974,3 +974,65 @@ fn pg_a_key_saved_meanwhile_elsewhere_reruns_the_group() {
     assert!(out.clash, "{out:?}");
     assert_eq!(store.account(ids[0]).unwrap().unwrap().balance, 1_000);
 }
+
+/// A database that stops answering (every process of the cluster stopped): a charge fails
+/// within the transaction timeout, as temporary, and once the database is back the store
+/// works again (the connection left in the middle of a transaction is not reused).
+#[test]
+fn pg_a_silent_database_times_out_and_the_store_recovers() {
+    use diameter_apps::ocs::store::{PgOptions, StoreError};
+    use std::time::{Duration, Instant};
+    let Some(pg) = ocs_common::PgCluster::start() else {
+        return;
+    };
+    let opts = PgOptions {
+        pool: 3,
+        transaction_timeout: Duration::from_millis(600),
+        ..PgOptions::default()
+    };
+    let store = PgStore::connect_with(&pg.url, &opts).unwrap();
+    let id = store
+        .add_account(&NewAccount::new(
+            vec![SubscriberId::new(IdKind::E164, "7")],
+            100,
+            978,
+        ))
+        .unwrap();
+    let debit = |key: &str| {
+        let mut b = Batch::new(id, None);
+        b.key = Some(key.into());
+        b.ops.push(Op::Debit {
+            amount: 1,
+            partial: false,
+            reference: None,
+        });
+        b
+    };
+    store.apply(&debit("warm"), 0).unwrap();
+    let pids = pg.processes();
+    pg.signal("STOP", &pids);
+    let started = Instant::now();
+    let r = store.apply(&debit("stalled"), 0);
+    let took = started.elapsed();
+    pg.signal("CONT", &pids);
+    match r {
+        Err(e @ StoreError::Timeout(_)) => assert!(e.is_temporary()),
+        other => panic!("expected a timeout, got {other:?}"),
+    }
+    assert!(took < Duration::from_secs(4), "took {took:?}");
+    // Back: charged (the stalled transaction was rolled back, or committed and replayed).
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let out = loop {
+        match store.apply(&debit("stalled"), 0) {
+            Ok(out) => break out,
+            Err(e) => {
+                assert!(Instant::now() < deadline, "not back: {e}");
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        }
+    };
+    assert_eq!(out.results, vec![1]);
+    let acc = store.account(id).unwrap().unwrap();
+    assert_eq!(acc.balance, 98);
+    assert_eq!(store.ledger_totals(id).unwrap().debits, 2);
+}
