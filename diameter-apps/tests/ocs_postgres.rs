@@ -202,3 +202,837 @@ fn pg_store_totals_count_sessions_and_reservations() {
         }
     );
 }
+
+/// Two `diameter serve ocs` processes on one PostgreSQL, loaded at once (Gy sessions on
+/// shared accounts); one is SIGKILLed mid-load and restarted, its client retransmits what
+/// had no answer (see `ocs_crash.rs` for the SQLite version), then everything reconciles.
+mod two_nodes {
+    use super::ocs_common::{self, ccr, raw};
+    use bytes::Bytes;
+    use diameter::dict::dcca_rfc4006::*;
+    use diameter_core::fields::result_code;
+    use diameter_core::traits::Command;
+    use diameter_core::{CommandFlags, RawMessage};
+    use std::collections::{HashMap, HashSet};
+    use std::io::Write;
+    use std::net::{SocketAddr, TcpStream};
+    use std::path::Path;
+    use std::process::{Child, Command as Process, Stdio};
+    use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+    use std::sync::{mpsc, Arc};
+    use std::time::{Duration, Instant};
+
+    const OPENING: i64 = 1_000_000_000;
+    const IN_FLIGHT: usize = 32;
+    const SUBSCRIBERS: u64 = 10;
+    const REPLAYS: usize = 50;
+
+    pub struct Server {
+        pub child: Child,
+    }
+
+    impl Drop for Server {
+        fn drop(&mut self) {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+
+    /// Starts `diameter serve ocs` on the PostgreSQL store `url` (`postgresql://` form).
+    pub fn start_server(dir: &Path, name: &str, addr: SocketAddr, url: &str) -> Server {
+        std::fs::write(dir.join("tariffs.toml"), ccr::TARIFFS).expect("tariffs");
+        let config = format!(
+            "listen = \"{addr}\"\norigin_host = \"{name}.example.net\"\n\
+             origin_realm = \"example.net\"\nstore = \"{url}\"\ntariffs = \"{}\"\n\
+             auto_provision = {OPENING}\n",
+            dir.join("tariffs.toml").display(),
+        );
+        let file = dir.join(format!("{name}.toml"));
+        std::fs::write(&file, config).expect("config");
+        let child = Process::new(env!("CARGO_BIN_EXE_diameter"))
+            .args(["serve", "ocs", "--config"])
+            .arg(&file)
+            .env("RUST_LOG", "error")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start diameter serve ocs");
+        let end = Instant::now() + Duration::from_secs(20);
+        while TcpStream::connect(addr).is_err() {
+            assert!(Instant::now() < end, "server did not start listening");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Server { child }
+    }
+
+    fn connect(addr: SocketAddr, host: &str) -> (TcpStream, mpsc::Receiver<RawMessage>) {
+        let mut s = TcpStream::connect(addr).expect("connect");
+        s.set_write_timeout(Some(Duration::from_secs(5))).ok();
+        s.set_read_timeout(Some(Duration::from_secs(10))).ok();
+        s.write_all(&raw::cer(host, "pg-crash")).expect("CER");
+        let cea = raw::read_message(&mut s).expect("CEA");
+        assert_eq!(result_code(&cea), Some(2001), "CER refused");
+        s.set_read_timeout(None).ok();
+        let mut r = s.try_clone().expect("clone");
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            while let Some(m) = raw::read_message(&mut r) {
+                if m.header.flags & CommandFlags::REQUEST != 0 {
+                    continue;
+                }
+                if tx.send(m).is_err() {
+                    return;
+                }
+            }
+        });
+        (s, rx)
+    }
+
+    /// Result-Code and the granted octets per rating group: what two answers to one
+    /// request must share.
+    type Answer = (u32, Vec<(Option<u32>, Option<u32>, Option<u64>)>);
+
+    fn answer_of(m: &RawMessage) -> Answer {
+        let cca = Cca::decode(m).expect("the CCA decodes");
+        let services = cca
+            .multiple_services_credit_control
+            .iter()
+            .map(|s| {
+                let g = s.granted_service_unit.as_ref();
+                (
+                    s.rating_group,
+                    s.result_code,
+                    g.and_then(|g| g.cc_total_octets),
+                )
+            })
+            .collect();
+        (cca.result_code, services)
+    }
+
+    pub struct Req {
+        bytes: Bytes,
+        pub key: String,
+        pub subscriber: String,
+        pub debit: i64,
+        flow: usize,
+        pub answer: Option<Answer>,
+    }
+
+    struct Flow {
+        steps: Vec<usize>,
+        next: usize,
+    }
+
+    /// One client connection (one Origin-Host) and everything it sent.
+    pub struct Client {
+        host: String,
+        pub reqs: Vec<Req>,
+        flows: Vec<Flow>,
+        pub outstanding: HashMap<u32, (usize, bool)>,
+        next_hbh: u32,
+        pub retransmissions: u64,
+        pub replays_checked: u64,
+        pub answered: u64,
+    }
+
+    impl Client {
+        pub fn new(n: usize) -> Client {
+            Client {
+                host: format!("pgw{n}.example.net"),
+                reqs: Vec::new(),
+                flows: Vec::new(),
+                outstanding: HashMap::new(),
+                next_hbh: (n as u32 + 1) << 24,
+                retransmissions: 0,
+                replays_checked: 0,
+                answered: 0,
+            }
+        }
+
+        /// A Gy session: CCR-I asking 1 MB, two CCR-U using 1 MB and asking 1 MB, CCR-T
+        /// using 0.5 MB (10 per started MB), on one of the shared subscribers.
+        fn new_flow(&mut self) -> usize {
+            let f = self.flows.len();
+            let session = format!("{};pgcrash;{f}", self.host);
+            let who = format!(
+                "4670{:07}",
+                (f as u64 * 7 + self.host.len() as u64) % SUBSCRIBERS
+            );
+            let plan = [
+                (CcRequestType::InitialRequest, Some(1_000_000), None, 0),
+                (
+                    CcRequestType::UpdateRequest,
+                    Some(1_000_000),
+                    Some(1_000_000),
+                    10,
+                ),
+                (
+                    CcRequestType::UpdateRequest,
+                    Some(1_000_000),
+                    Some(1_000_000),
+                    10,
+                ),
+                (CcRequestType::TerminationRequest, None, Some(500_000), 10),
+            ];
+            let mut steps = Vec::new();
+            for (n, (kind, ask, used, debit)) in plan.into_iter().enumerate() {
+                let mut c = ccr::base(&session, kind, n as u32, ccr::GY);
+                c.origin_host = self.host.as_str().into();
+                c.subscription_id = vec![ccr::msisdn(&who)];
+                c.multiple_services_credit_control = vec![ccr::data_mscc(100, ask, used)];
+                self.next_hbh += 1;
+                let key = format!("{session}|{}|{n}|{}", kind.value(), self.host);
+                self.reqs.push(Req {
+                    bytes: c.to_message(4, self.next_hbh, self.next_hbh).to_bytes(),
+                    key,
+                    subscriber: who.clone(),
+                    debit,
+                    flow: f,
+                    answer: None,
+                });
+                steps.push(self.reqs.len() - 1);
+            }
+            self.flows.push(Flow { steps, next: 0 });
+            f
+        }
+
+        fn hbh(&self, req: usize) -> u32 {
+            let b = &self.reqs[req].bytes;
+            u32::from_be_bytes([b[12], b[13], b[14], b[15]])
+        }
+
+        fn send_next(&mut self, s: &mut TcpStream, flow: usize) -> bool {
+            let f = &mut self.flows[flow];
+            let Some(&req) = f.steps.get(f.next) else {
+                return true;
+            };
+            f.next += 1;
+            self.outstanding.insert(self.hbh(req), (req, false));
+            s.write_all(&self.reqs[req].bytes).is_ok()
+        }
+
+        fn retransmit(&mut self, s: &mut TcpStream, req: usize, replay: bool) -> bool {
+            let mut b = self.reqs[req].bytes.to_vec();
+            b[4] |= CommandFlags::RETRANSMIT;
+            self.outstanding.insert(self.hbh(req), (req, replay));
+            s.write_all(&b).is_ok()
+        }
+
+        fn on_answer(
+            &mut self,
+            s: &mut TcpStream,
+            m: &RawMessage,
+        ) -> Result<Option<usize>, String> {
+            let Some((req, replay)) = self.outstanding.remove(&m.header.hop_by_hop) else {
+                return Err(format!(
+                    "answer to unknown hop-by-hop {}",
+                    m.header.hop_by_hop
+                ));
+            };
+            let a = answer_of(m);
+            if a.0 == 3004 {
+                self.retransmissions += 1;
+                self.retransmit(s, req, replay);
+                return Ok(None);
+            }
+            if replay {
+                let before = self.reqs[req].answer.as_ref().expect("answered");
+                if *before != a {
+                    return Err(format!(
+                        "{}: {before:?} before, {a:?} after",
+                        self.reqs[req].key
+                    ));
+                }
+                self.replays_checked += 1;
+                return Ok(None);
+            }
+            if a.0 != 2001 {
+                return Err(format!("{}: answered {a:?}", self.reqs[req].key));
+            }
+            self.reqs[req].answer = Some(a);
+            Ok(Some(self.reqs[req].flow))
+        }
+
+        /// Runs flows until the connection breaks, `stop` is set, or the deadline.
+        pub fn load(
+            &mut self,
+            addr: SocketAddr,
+            answered: &AtomicU64,
+            stop: &AtomicBool,
+            deadline: Instant,
+        ) {
+            let (mut s, rx) = connect(addr, &self.host.clone());
+            for _ in 0..IN_FLIGHT {
+                let f = self.new_flow();
+                if !self.send_next(&mut s, f) {
+                    return;
+                }
+            }
+            while Instant::now() < deadline && !stop.load(Ordering::Relaxed) {
+                let m = match rx.recv_timeout(Duration::from_millis(200)) {
+                    Ok(m) => m,
+                    Err(mpsc::RecvTimeoutError::Timeout) => continue,
+                    Err(mpsc::RecvTimeoutError::Disconnected) => return,
+                };
+                match self.on_answer(&mut s, &m) {
+                    Ok(Some(flow)) => {
+                        answered.fetch_add(1, Ordering::Relaxed);
+                        self.answered += 1;
+                        let done = self.flows[flow].next == self.flows[flow].steps.len();
+                        let flow = if done { self.new_flow() } else { flow };
+                        if !self.send_next(&mut s, flow) {
+                            return;
+                        }
+                    }
+                    Ok(None) => {}
+                    Err(e) => panic!("{e}"),
+                }
+            }
+        }
+
+        /// Retransmits what had no answer, replays a sample of answered requests, and
+        /// finishes every flow.
+        pub fn finish(&mut self, addr: SocketAddr) {
+            let (mut s, rx) = connect(addr, &self.host.clone());
+            let pending: Vec<usize> = self.outstanding.drain().map(|(_, (r, _))| r).collect();
+            for req in pending {
+                self.retransmissions += 1;
+                assert!(self.retransmit(&mut s, req, false), "send");
+            }
+            let answered: Vec<usize> = (0..self.reqs.len())
+                .filter(|&r| self.reqs[r].answer.is_some())
+                .collect();
+            for &req in answered.iter().rev().take(REPLAYS) {
+                assert!(self.retransmit(&mut s, req, true), "send");
+            }
+            let end = Instant::now() + Duration::from_secs(30);
+            while !self.outstanding.is_empty() {
+                assert!(
+                    Instant::now() < end,
+                    "{} answers missing",
+                    self.outstanding.len()
+                );
+                let m = rx
+                    .recv_timeout(Duration::from_secs(10))
+                    .expect("an answer after the restart");
+                if let Some(flow) = self.on_answer(&mut s, &m).unwrap_or_else(|e| panic!("{e}")) {
+                    assert!(self.send_next(&mut s, flow), "send");
+                }
+            }
+            for (n, f) in self.flows.iter().enumerate() {
+                assert_eq!(f.next, f.steps.len(), "flow {n} unfinished");
+            }
+        }
+    }
+
+    /// Every request reflected exactly once, balances = opening - ledger debits, never
+    /// negative, nothing reserved or open.
+    pub fn reconcile(url: &str, clients: &[Client]) {
+        let mut db = postgres::Client::connect(url, postgres::NoTls).expect("connect");
+        let mut ledger: HashMap<String, Vec<(String, i64)>> = HashMap::new();
+        for r in db
+            .query("SELECT request_key, kind, amount FROM ledger", &[])
+            .expect("ledger")
+        {
+            let key: Option<String> = r.get(0);
+            let key = key.expect("every ledger row of a request has its key");
+            ledger.entry(key).or_default().push((r.get(1), r.get(2)));
+        }
+        let saved: HashSet<String> = db
+            .query("SELECT request_key FROM requests", &[])
+            .expect("requests")
+            .iter()
+            .map(|r| r.get(0))
+            .collect();
+        let mut expected: HashMap<String, i64> = HashMap::new();
+        let mut keys = HashSet::new();
+        for c in clients {
+            for r in &c.reqs {
+                assert!(r.answer.is_some(), "{} never answered", r.key);
+                assert!(keys.insert(r.key.clone()), "duplicate key {}", r.key);
+                assert!(saved.contains(&r.key), "{}: no saved outcome", r.key);
+                let rows = ledger.get(&r.key).map(Vec::as_slice).unwrap_or(&[]);
+                if r.debit > 0 {
+                    assert_eq!(rows, &[("debit".to_string(), r.debit)], "{}", r.key);
+                } else {
+                    assert!(
+                        rows.is_empty(),
+                        "{}: unexpected ledger rows {rows:?}",
+                        r.key
+                    );
+                }
+                *expected.entry(r.subscriber.clone()).or_default() += r.debit;
+            }
+        }
+        assert_eq!(
+            saved.len(),
+            keys.len(),
+            "saved outcomes of unknown requests"
+        );
+        for (who, debits) in &expected {
+            let row = db
+                .query_one(
+                    "SELECT a.balance, a.reserved, (SELECT COALESCE(SUM(amount), 0)::BIGINT \
+                     FROM ledger l WHERE l.account_id = a.id AND l.kind = 'debit') \
+                     FROM accounts a JOIN subscription_ids s ON s.account_id = a.id \
+                     WHERE s.id_data = $1",
+                    &[who],
+                )
+                .expect("account");
+            let (balance, reserved, ledger_debits): (i64, i64, i64) =
+                (row.get(0), row.get(1), row.get(2));
+            assert!(balance >= 0, "{who}: balance {balance}");
+            assert_eq!(reserved, 0, "{who}: reservation left");
+            assert_eq!(ledger_debits, *debits, "{who}: ledger debits");
+            assert_eq!(balance, OPENING - debits, "{who}: balance vs ledger");
+        }
+        let left: i64 = db
+            .query_one(
+                "SELECT (SELECT COUNT(*) FROM sessions) + (SELECT COUNT(*) FROM reservations)",
+                &[],
+            )
+            .expect("count")
+            .get(0);
+        assert_eq!(left, 0, "sessions or reservations left");
+    }
+
+    #[test]
+    fn two_nodes_one_killed_mid_load_reconcile() {
+        let Some(pg) = ocs_common::PgCluster::start() else {
+            return;
+        };
+        let dir = tempfile::tempdir().expect("tempdir");
+        let addrs: Vec<SocketAddr> = (0..2)
+            .map(|_| {
+                format!("127.0.0.1:{}", raw::free_port())
+                    .parse()
+                    .expect("addr")
+            })
+            .collect();
+        let mut a = start_server(dir.path(), "ocs1", addrs[0], &pg.uri());
+        let b = start_server(dir.path(), "ocs2", addrs[1], &pg.uri());
+        let answered = Arc::new(AtomicU64::new(0));
+        let stop_b = Arc::new(AtomicBool::new(false));
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let threads: Vec<_> = (0..2)
+            .map(|n| {
+                let (answered, stop) = (answered.clone(), stop_b.clone());
+                let addr = addrs[n];
+                std::thread::spawn(move || {
+                    let mut c = Client::new(n);
+                    let none = AtomicBool::new(false);
+                    c.load(
+                        addr,
+                        &answered,
+                        if n == 1 { &stop } else { &none },
+                        deadline,
+                    );
+                    c
+                })
+            })
+            .collect();
+        let start = Instant::now();
+        while answered.load(Ordering::Relaxed) < 1000 && start.elapsed() < Duration::from_secs(15) {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        // SIGKILL node 1 (kill(2) on the child's PID): no shutdown, no flush.
+        a.child.kill().expect("SIGKILL ocs1");
+        let _ = a.child.wait();
+        // Node 2 goes on charging the shared accounts for a while.
+        let at_kill = answered.load(Ordering::Relaxed);
+        let end = Instant::now() + Duration::from_secs(5);
+        while answered.load(Ordering::Relaxed) < at_kill + 500 && Instant::now() < end {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        stop_b.store(true, Ordering::Relaxed);
+        let mut clients: Vec<Client> = threads
+            .into_iter()
+            .map(|t| t.join().expect("client"))
+            .collect();
+        let (before, unanswered) = (clients[0].answered, clients[0].outstanding.len());
+        assert!(before > 0 && clients[1].answered > 0, "both nodes answered");
+        assert!(unanswered > 0, "nothing in flight at the kill");
+        let a = start_server(dir.path(), "ocs1", addrs[0], &pg.uri());
+        let threads: Vec<_> = clients
+            .drain(..)
+            .enumerate()
+            .map(|(n, mut c)| {
+                let addr = addrs[n];
+                std::thread::spawn(move || {
+                    c.finish(addr);
+                    c
+                })
+            })
+            .collect();
+        let clients: Vec<Client> = threads
+            .into_iter()
+            .map(|t| t.join().expect("client after the restart"))
+            .collect();
+        drop((a, b));
+        let replays: u64 = clients.iter().map(|c| c.replays_checked).sum();
+        let requests: usize = clients.iter().map(|c| c.reqs.len()).sum();
+        eprintln!(
+            "pg crash: {requests} requests, node 1 answered {before} before the SIGKILL with \
+             {unanswered} in flight, node 2 answered {}, {replays} answers compared",
+            clients[1].answered
+        );
+        assert!(replays > 0);
+        reconcile(&pg.url, &clients);
+    }
+}
+
+/// The Tcc sweep on PostgreSQL: 20,000 abandoned sessions released in seconds (index on the
+/// deadline, batches), a session that cannot be closed skipped without stopping the sweep.
+#[test]
+fn pg_tcc_sweep_releases_abandoned_sessions_quickly() {
+    use diameter::dict::dcca_rfc4006::CcRequestType;
+    use diameter_apps::ocs::rating::Tariffs;
+    use diameter_apps::ocs::server::{ChargingServer, ServerConfig};
+    use ocs_common::ccr::*;
+    use std::time::{Duration, Instant, SystemTime};
+    const N: i64 = 20_000;
+
+    let Some(pg) = ocs_common::PgCluster::start() else {
+        return;
+    };
+    let store: Arc<dyn Store> = Arc::new(PgStore::connect(&pg.url, 4).unwrap());
+    let mut ids = Vec::new();
+    for who in ["4915", "4916"] {
+        let acc = NewAccount::new(vec![SubscriberId::new(IdKind::E164, who)], 1_000_000, 978);
+        ids.push(store.add_account(&acc).unwrap());
+    }
+    let (alice, bob) = (ids[0], ids[1]);
+    // N expired sessions holding 1 each, half on each account, and one whose reservation
+    // its account does not hold (releasing it would take `reserved` below zero).
+    let mut db = postgres::Client::connect(&pg.url, postgres::NoTls).unwrap();
+    db.execute(
+        "INSERT INTO sessions (session_id, account_id, expires_at, created_at, peer)
+         SELECT 'pgw;sweep;' || i, CASE WHEN i % 2 = 0 THEN $1::BIGINT ELSE $2::BIGINT END, 1000 + i, 0,
+                'pgw.example.net'
+         FROM generate_series(0, $3::BIGINT - 1) AS i",
+        &[&alice, &bob, &N],
+    )
+    .unwrap();
+    db.execute(
+        "INSERT INTO reservations (session_id, rating_group, account_id, amount)
+         SELECT session_id, 100, account_id, 1 FROM sessions",
+        &[],
+    )
+    .unwrap();
+    db.execute(
+        "UPDATE accounts SET reserved = $1 WHERE id IN ($2, $3)",
+        &[&(N / 2), &alice, &bob],
+    )
+    .unwrap();
+    db.execute(
+        "INSERT INTO sessions (session_id, account_id, expires_at, created_at, peer)
+         VALUES ('pgw;poisoned', $1, $2, 0, 'pgw.example.net')",
+        &[&alice, &(1_000 + N / 2)],
+    )
+    .unwrap();
+    db.execute(
+        "INSERT INTO reservations (session_id, rating_group, account_id, amount)
+         VALUES ('pgw;poisoned', 100, $1, 999999)",
+        &[&alice],
+    )
+    .unwrap();
+    let cfg = ServerConfig::new("ocs.example.net", "example.net");
+    let ocs = ChargingServer::new(store.clone(), Tariffs::parse(TARIFFS).unwrap(), cfg);
+    let mut i = base("pgw;live", CcRequestType::InitialRequest, 0, GY);
+    i.subscription_id = vec![msisdn("4916")];
+    i.multiple_services_credit_control = vec![data_mscc(100, Some(0), None)];
+    let now = SystemTime::now();
+    assert_eq!(ocs.handle_ccr(i, now).result_code, 2001);
+
+    let started = Instant::now();
+    let closed = ocs.expire_sessions(now).unwrap();
+    let took = started.elapsed();
+    eprintln!("pg: swept {N} sessions in {took:?}");
+    assert_eq!(
+        closed.len(),
+        N as usize,
+        "every expired session but the broken one"
+    );
+    assert!(!closed
+        .iter()
+        .any(|s| s == "pgw;poisoned" || s == "pgw;live"));
+    assert!(took < Duration::from_secs(30), "sweep took {took:?}");
+    let (a, b) = (
+        store.account(alice).unwrap().unwrap(),
+        store.account(bob).unwrap().unwrap(),
+    );
+    assert_eq!((a.reserved, b.reserved), (0, 50));
+    assert!(ocs.expire_sessions(now).unwrap().is_empty());
+    assert_eq!(
+        store.sessions_of(alice).unwrap(),
+        vec!["pgw;poisoned".to_string()]
+    );
+}
+
+/// Concurrent callers share group transactions, each gets its own outcome, and a database
+/// made before migrations existed (tables, no history) opens and is taken over.
+#[test]
+fn pg_groups_are_shared_and_an_unversioned_database_opens() {
+    let Some(pg) = ocs_common::PgCluster::start() else {
+        return;
+    };
+    // The tables as an earlier version made them, without refinery's history.
+    let mut db = postgres::Client::connect(&pg.url, postgres::NoTls).unwrap();
+    db.batch_execute(
+        "CREATE TABLE accounts (id BIGSERIAL PRIMARY KEY, name TEXT NOT NULL DEFAULT '',
+             currency BIGINT NOT NULL, balance BIGINT NOT NULL, reserved BIGINT NOT NULL DEFAULT 0,
+             CHECK (reserved >= 0 AND balance >= reserved));
+         CREATE TABLE sessions (session_id TEXT PRIMARY KEY,
+             account_id BIGINT NOT NULL REFERENCES accounts(id), expires_at BIGINT NOT NULL,
+             created_at BIGINT NOT NULL);
+         INSERT INTO accounts (currency, balance) VALUES (978, 5);",
+    )
+    .unwrap();
+    let store = Arc::new(PgStore::connect(&pg.url, 4).unwrap());
+    let versions: i64 = db
+        .query_one("SELECT COUNT(*) FROM ocs_schema_history", &[])
+        .unwrap()
+        .get(0);
+    assert!(versions >= 1);
+    assert_eq!(store.account(1).unwrap().unwrap().balance, 5);
+    let id = store
+        .add_account(&NewAccount::new(
+            vec![SubscriberId::new(IdKind::E164, "3")],
+            100_000,
+            978,
+        ))
+        .unwrap();
+    let threads: Vec<_> = (0..16)
+        .map(|t| {
+            let store = store.clone();
+            std::thread::spawn(move || {
+                for n in 0..25 {
+                    let mut b = Batch::new(id, None);
+                    b.key = Some(format!("t{t}/{n}"));
+                    b.ops.push(Op::Debit {
+                        amount: t + 1,
+                        partial: false,
+                        reference: None,
+                    });
+                    let out = store.apply(&b, 0).unwrap();
+                    assert_eq!((out.results, out.replayed), (vec![t + 1], false));
+                }
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().unwrap();
+    }
+    let (groups, batches) = store.stats();
+    assert_eq!(batches, 400);
+    assert!(groups < batches, "{groups} groups for {batches} batches");
+    let spent = 25 * (1..=16).sum::<i64>();
+    assert_eq!(store.account(id).unwrap().unwrap().balance, 100_000 - spent);
+    assert_eq!(store.ledger_totals(id).unwrap().debits, spent);
+    // Reopening finds the schema current.
+    drop(store);
+    let again = PgStore::connect(&pg.url, 1).unwrap();
+    assert_eq!(again.account(id).unwrap().unwrap().balance, 100_000 - spent);
+}
+
+/// TLS to the database (`sslmode`, `sslrootcert` in the store URL): a cluster with a
+/// certificate for `localhost` signed by a test CA, reached over TCP at 127.0.0.1.
+#[test]
+fn pg_store_speaks_tls_and_checks_the_certificate() {
+    let dir = tempfile::tempdir().unwrap();
+    let new_ca = |name: &str| {
+        let key = rcgen::KeyPair::generate().unwrap();
+        let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+        params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, name);
+        let cert = params.self_signed(&key).unwrap();
+        (cert, key)
+    };
+    let (ca, ca_key) = new_ca("test CA");
+    let (other_ca, _) = new_ca("another CA");
+    let key = rcgen::KeyPair::generate().unwrap();
+    let cert = rcgen::CertificateParams::new(vec!["localhost".to_string()])
+        .unwrap()
+        .signed_by(&key, &ca, &ca_key)
+        .unwrap();
+    let path = |f: &str| dir.path().join(f);
+    std::fs::write(path("ca.pem"), ca.pem()).unwrap();
+    std::fs::write(path("other.pem"), other_ca.pem()).unwrap();
+    std::fs::write(path("server.crt"), cert.pem()).unwrap();
+    std::fs::write(path("server.key"), key.serialize_pem()).unwrap();
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::Permissions::from_mode(0o600);
+        std::fs::set_permissions(path("server.key"), mode).unwrap();
+        let open = std::fs::Permissions::from_mode(0o755);
+        std::fs::set_permissions(dir.path(), open).unwrap();
+    }
+    if ocs_common::is_root() {
+        let ok = std::process::Command::new("chown")
+            .args(["postgres:postgres"])
+            .arg(path("server.key"))
+            .arg(path("server.crt"))
+            .status()
+            .map(|s| s.success())
+            .unwrap_or(false);
+        assert!(ok, "chown the key to postgres");
+    }
+    let Some(pg) = ocs_common::PgCluster::start_with(&format!(
+        "-c listen_addresses=127.0.0.1 -c ssl=on -c ssl_cert_file={} -c ssl_key_file={}",
+        path("server.crt").display(),
+        path("server.key").display()
+    )) else {
+        return;
+    };
+    let tcp = format!(
+        "host=127.0.0.1 port={} user=postgres dbname=postgres connect_timeout=5",
+        pg.port()
+    );
+    let ca_file = path("ca.pem").display().to_string();
+    let other = path("other.pem").display().to_string();
+    // The chain checks out; the name (localhost, not 127.0.0.1) is not asked for.
+    let store = PgStore::connect(&format!("{tcp} sslmode=verify-ca sslrootcert={ca_file}"), 1)
+        .expect("verify-ca");
+    store
+        .add_account(&NewAccount::new(
+            vec![SubscriberId::new(IdKind::E164, "5")],
+            1,
+            978,
+        ))
+        .unwrap();
+    let mut db = postgres::Client::connect(&pg.url, postgres::NoTls).unwrap();
+    let encrypted: i64 = db
+        .query_one(
+            "SELECT COUNT(*) FROM pg_stat_ssl s JOIN pg_stat_activity a USING (pid)
+             WHERE s.ssl AND a.client_addr IS NOT NULL",
+            &[],
+        )
+        .unwrap()
+        .get(0);
+    assert!(encrypted >= 1, "the store's connection is TLS");
+    // libpq's `require`: encrypted, any certificate.
+    assert!(PgStore::connect(&format!("{tcp} sslmode=require"), 1).is_ok());
+    // verify-full: the certificate names localhost, we connect to 127.0.0.1.
+    let refused = |url: String| match PgStore::connect(&url, 1) {
+        Ok(_) => panic!("connected with {url}"),
+        Err(e) => format!("{e:?}"),
+    };
+    let e = refused(format!("{tcp} sslmode=verify-full sslrootcert={ca_file}"));
+    assert!(e.contains("NotValidForName"), "{e}");
+    // Another CA: refused.
+    let e = refused(format!("{tcp} sslmode=verify-ca sslrootcert={other}"));
+    assert!(e.contains("UnknownIssuer"), "{e}");
+    // verify-full by name, in URL form.
+    let url = format!(
+        "postgresql://postgres@localhost:{}/postgres?sslmode=verify-full&sslrootcert={}",
+        pg.port(),
+        ca_file.replace('/', "%2F")
+    );
+    let store = PgStore::connect(&url, 1).expect("verify-full by name");
+    assert_eq!(store.totals().unwrap().open_sessions, 0);
+}
+
+/// A request key saved by another transaction between the group's read and its write (the
+/// same key for another account, as a confused or hostile client could send through the
+/// other node): the group runs again and the batch alone is refused as a clash.
+#[test]
+fn pg_a_key_saved_meanwhile_elsewhere_reruns_the_group() {
+    let Some(pg) = ocs_common::PgCluster::start() else {
+        return;
+    };
+    let store = Arc::new(PgStore::connect(&pg.url, 2).unwrap());
+    let mut ids = Vec::new();
+    for who in ["61", "62"] {
+        let acc = NewAccount::new(vec![SubscriberId::new(IdKind::E164, who)], 1_000, 978);
+        ids.push(store.add_account(&acc).unwrap());
+    }
+    let mut other = postgres::Client::connect(&pg.url, postgres::NoTls).unwrap();
+    let mut tx = other.transaction().unwrap();
+    tx.execute(
+        "INSERT INTO requests (request_key, account_id, outcome, at) VALUES ('k', $1, '0;1000;0', 0)",
+        &[&ids[1]],
+    )
+    .unwrap();
+    let s = store.clone();
+    let account = ids[0];
+    let charging = std::thread::spawn(move || {
+        let mut b = Batch::new(account, None);
+        b.key = Some("k".into());
+        b.ops.push(Op::Debit {
+            amount: 10,
+            partial: false,
+            reference: None,
+        });
+        s.apply(&b, 0)
+    });
+    // The group's INSERT of the key waits for this transaction, then conflicts with it.
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    tx.commit().unwrap();
+    let out = charging.join().unwrap().expect("rerun, not failed");
+    assert!(out.clash, "{out:?}");
+    assert_eq!(store.account(ids[0]).unwrap().unwrap().balance, 1_000);
+}
+
+/// A database that stops answering (every process of the cluster stopped): a charge fails
+/// within the transaction timeout, as temporary, and once the database is back the store
+/// works again (the connection left in the middle of a transaction is not reused).
+#[test]
+fn pg_a_silent_database_times_out_and_the_store_recovers() {
+    use diameter_apps::ocs::store::{PgOptions, StoreError};
+    use std::time::{Duration, Instant};
+    let Some(pg) = ocs_common::PgCluster::start() else {
+        return;
+    };
+    let opts = PgOptions {
+        pool: 3,
+        transaction_timeout: Duration::from_millis(600),
+        ..PgOptions::default()
+    };
+    let store = PgStore::connect_with(&pg.url, &opts).unwrap();
+    let id = store
+        .add_account(&NewAccount::new(
+            vec![SubscriberId::new(IdKind::E164, "7")],
+            100,
+            978,
+        ))
+        .unwrap();
+    let debit = |key: &str| {
+        let mut b = Batch::new(id, None);
+        b.key = Some(key.into());
+        b.ops.push(Op::Debit {
+            amount: 1,
+            partial: false,
+            reference: None,
+        });
+        b
+    };
+    store.apply(&debit("warm"), 0).unwrap();
+    let pids = pg.processes();
+    pg.signal("STOP", &pids);
+    let started = Instant::now();
+    let r = store.apply(&debit("stalled"), 0);
+    let took = started.elapsed();
+    pg.signal("CONT", &pids);
+    match r {
+        Err(e @ StoreError::Timeout(_)) => assert!(e.is_temporary()),
+        other => panic!("expected a timeout, got {other:?}"),
+    }
+    assert!(took < Duration::from_secs(4), "took {took:?}");
+    // Back: charged (the stalled transaction was rolled back, or committed and replayed).
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let out = loop {
+        match store.apply(&debit("stalled"), 0) {
+            Ok(out) => break out,
+            Err(e) => {
+                assert!(Instant::now() < deadline, "not back: {e}");
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        }
+    };
+    assert_eq!(out.results, vec![1]);
+    let acc = store.account(id).unwrap().unwrap();
+    assert_eq!(acc.balance, 98);
+    assert_eq!(store.ledger_totals(id).unwrap().debits, 2);
+}

@@ -24,7 +24,7 @@ fn pg_bin() -> Option<PathBuf> {
     dirs.pop()
 }
 
-fn is_root() -> bool {
+pub fn is_root() -> bool {
     Command::new("id")
         .arg("-u")
         .output()
@@ -47,6 +47,11 @@ fn run_pg(bin: &Path, args: &[&str]) -> std::io::Result<std::process::Output> {
 impl PgCluster {
     /// Starts a cluster, or returns `None` (with a message) when PostgreSQL is absent.
     pub fn start() -> Option<PgCluster> {
+        Self::start_with("")
+    }
+
+    /// [`PgCluster::start`] with more server options (`-c name=value ...`, after ours).
+    pub fn start_with(extra: &str) -> Option<PgCluster> {
         let Some(bin) = pg_bin() else {
             assert!(
                 std::env::var_os("REQUIRE_INTEROP").is_none(),
@@ -99,8 +104,9 @@ impl PgCluster {
             "initdb: {}",
             String::from_utf8_lossy(&out.stderr)
         );
-        let opts =
-            format!("-p {port} -k {s} -c listen_addresses='' -c fsync=off -c max_connections=60");
+        let opts = format!(
+            "-p {port} -k {s} -c listen_addresses='' -c fsync=off -c max_connections=60 {extra}"
+        );
         let log = dir.join("log").to_string_lossy().into_owned();
         let out = run_pg(
             &bin.join("pg_ctl"),
@@ -128,6 +134,42 @@ impl PgCluster {
 }
 
 impl PgCluster {
+    /// The cluster's URL in `postgresql://` form (the socket directory percent-encoded).
+    pub fn uri(&self) -> String {
+        let get = |k: &str| {
+            self.url
+                .split_whitespace()
+                .find_map(|kv| kv.strip_prefix(&format!("{k}=")))
+                .unwrap_or_default()
+                .to_string()
+        };
+        let host = get("host").replace('/', "%2F");
+        format!(
+            "postgresql://{}@{host}:{}/{}",
+            get("user"),
+            get("port"),
+            get("dbname")
+        )
+    }
+
+    /// Creates a database `name` in the cluster; returns its URL.
+    pub fn database(&self, name: &str) -> String {
+        let mut c = postgres::Client::connect(&self.url, postgres::NoTls).expect("connect");
+        c.batch_execute(&format!("CREATE DATABASE \"{name}\""))
+            .expect("create database");
+        self.url
+            .replace("dbname=postgres", &format!("dbname={name}"))
+    }
+
+    /// The port the cluster listens on (its socket's name, and TCP when enabled).
+    pub fn port(&self) -> u16 {
+        self.url
+            .split_whitespace()
+            .find_map(|kv| kv.strip_prefix("port="))
+            .and_then(|p| p.parse().ok())
+            .expect("port in the url")
+    }
+
     /// The postmaster's PID.
     pub fn pid(&self) -> Option<u32> {
         self.pid

@@ -311,10 +311,13 @@ async fn work(node: &diameter_core::node::Node, run: &Run, worker: u64) -> Stats
     let mut step = 0u32;
     let mut session_id = String::new();
     let mut msisdn = String::new();
+    // The process id keeps Session-Ids apart when several bench clients load one store
+    // (two OCS nodes on one database).
+    let pid = std::process::id();
     while run.take().await {
         if step == 0 {
             session += 1;
-            session_id = format!("bench;{worker};{session}");
+            session_id = format!("bench;{pid};{worker};{session}");
             let sub = (worker.wrapping_mul(7919) + session) % run.subscribers;
             msisdn = (run.msisdn_base + sub).to_string();
         }

@@ -36,6 +36,8 @@ pub const EXAMPLE: &str = r#"    listen = "0.0.0.0:3868"
     answer_timeout_ms = 4000           # store too slow: answer 3004 TOO_BUSY (E bit)
     pg_statement_timeout_ms = 3000     # PostgreSQL statement_timeout (also pg_lock_timeout_ms,
     pg_pool = 8                        #   pg_connect_timeout_ms, pg_pool_wait_ms)
+    pg_groups = 2                      # PostgreSQL group transactions in flight (also pg_max_group,
+    pg_transaction_timeout_ms = 5000   #   batches per group, default 256)
     admin_token_file = "admin.token"   # bearer token (default: next to the SQLite store)
     metrics = "127.0.0.1:9100"         # optional Prometheus endpoint
 
@@ -110,6 +112,8 @@ Configuration file (TOML; flags override it):
     answer_timeout_ms = 4000           # store too slow: answer 3004 TOO_BUSY (E bit)
     pg_statement_timeout_ms = 3000     # PostgreSQL statement_timeout (also pg_lock_timeout_ms,
     pg_pool = 8                        #   pg_connect_timeout_ms, pg_pool_wait_ms)
+    pg_groups = 2                      # PostgreSQL group transactions in flight (also pg_max_group,
+    pg_transaction_timeout_ms = 5000   #   batches per group, default 256)
     admin_token_file = "admin.token"   # bearer token (default: next to the SQLite store)
     metrics = "127.0.0.1:9100"         # optional Prometheus endpoint
 
@@ -197,6 +201,9 @@ struct OcsFile {
     pg_connect_timeout_ms: Option<u64>,
     pg_statement_timeout_ms: Option<u64>,
     pg_lock_timeout_ms: Option<u64>,
+    pg_groups: Option<usize>,
+    pg_max_group: Option<usize>,
+    pg_transaction_timeout_ms: Option<u64>,
     admin_token_file: Option<PathBuf>,
     admin_allow_remote: Option<bool>,
     metrics: Option<toml::Spanned<String>>,
@@ -293,6 +300,10 @@ pub fn settings(args: &OcsArgs) -> Result<OcsSettings, CliError> {
         ("pg_statement_timeout_ms", file_keys.pg_statement_timeout_ms),
         ("pg_lock_timeout_ms", file_keys.pg_lock_timeout_ms),
         ("pg_connect_timeout_ms", file_keys.pg_connect_timeout_ms),
+        (
+            "pg_transaction_timeout_ms",
+            file_keys.pg_transaction_timeout_ms,
+        ),
     ] {
         if v == Some(0) {
             return Err(CliError::usage(format!(
@@ -337,6 +348,9 @@ pub fn settings(args: &OcsArgs) -> Result<OcsSettings, CliError> {
                 connect_timeout: ms(file_keys.pg_connect_timeout_ms, d.connect_timeout),
                 statement_timeout: ms(file_keys.pg_statement_timeout_ms, d.statement_timeout),
                 lock_timeout: ms(file_keys.pg_lock_timeout_ms, d.lock_timeout),
+                groups: file_keys.pg_groups.unwrap_or(d.groups).max(1),
+                max_group: file_keys.pg_max_group.unwrap_or(d.max_group).max(1),
+                transaction_timeout: ms(file_keys.pg_transaction_timeout_ms, d.transaction_timeout),
                 ..d
             }
         },
@@ -603,6 +617,7 @@ mod tests {
             &file,
             "answer_timeout_ms = 1500\nsweep_batch = 50\nlow_balance_threshold = 70\npg_pool = 3\npg_pool_wait_ms = 700\n\
              pg_statement_timeout_ms = 900\npg_lock_timeout_ms = 400\npg_connect_timeout_ms = 800\n\
+             pg_groups = 3\npg_max_group = 64\npg_transaction_timeout_ms = 2500\n\
              [[peers]]\nhost = \"smsc.example.net\"\nrefund = true\nlenient_requested_action = true\n\
              [[peers]]\nhost = \"pgw.example.net\"\n",
         )
@@ -625,6 +640,9 @@ mod tests {
                 connect_timeout: Duration::from_millis(800),
                 statement_timeout: Duration::from_millis(900),
                 lock_timeout: Duration::from_millis(400),
+                groups: 3,
+                max_group: 64,
+                transaction_timeout: Duration::from_millis(2500),
                 ..PgOptions::default()
             }
         );

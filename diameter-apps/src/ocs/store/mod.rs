@@ -10,7 +10,8 @@
 //! charging again, so a retransmitted request is charged once, even across a crash.
 //!
 //! Two backends: [`SqliteStore`] (the default, a file created on first start, WAL) and
-//! [`PgStore`] (PostgreSQL, `SELECT ... FOR UPDATE` on the account row).
+//! [`PgStore`] (PostgreSQL: async pool, group commit, `SELECT ... FOR UPDATE` on the
+//! accounts).
 //!
 //! Balance model: `balance` is what the account holds; `reserved` is the sum of the open
 //! reservations; `available = balance - reserved` is never negative (a `CHECK` in the schema
@@ -261,6 +262,9 @@ pub enum StoreError {
     /// The schema could not be brought up to date when the store was opened.
     #[error("{0}")]
     Migration(String),
+    /// The database did not finish a call or transaction within this bound.
+    #[error("the database did not answer within {0:?}")]
+    Timeout(std::time::Duration),
 }
 
 impl StoreError {
@@ -271,7 +275,7 @@ impl StoreError {
     /// constraint violations, a refused operation) is permanent and answered 5012.
     pub fn is_temporary(&self) -> bool {
         match self {
-            StoreError::PoolTimeout(_) | StoreError::Stopped => true,
+            StoreError::PoolTimeout(_) | StoreError::Stopped | StoreError::Timeout(_) => true,
             StoreError::Group(e) => e.is_temporary(),
             StoreError::Sqlite(e) => sqlite_temporary(e),
             StoreError::Postgres(e) => postgres_temporary(e),
@@ -324,7 +328,7 @@ fn postgres_temporary(e: &::postgres::Error) -> bool {
 
 /// The storage an OCS charges against. Implementations are safe to share between threads;
 /// every method is blocking (call it from `spawn_blocking` in async code).
-pub trait Store: Send + Sync {
+pub trait Store: Send + Sync + 'static {
     /// Creates an account; fails with [`StoreError::Duplicate`] when one of its ids exists.
     fn add_account(&self, account: &NewAccount) -> Result<AccountId, StoreError>;
 
@@ -376,6 +380,16 @@ pub trait Store: Send + Sync {
     /// Runs a batch in one transaction (see [`Batch`]).
     fn apply(&self, batch: &Batch, now_ms: i64) -> Result<BatchOutcome, StoreError>;
 
+    /// Applies a batch without blocking the caller's thread: the future resolves once the
+    /// batch's outcome is durable. The default runs [`Store::apply`] on tokio's blocking pool.
+    fn charge(self: Arc<Self>, batch: Batch, now_ms: i64) -> ChargeFuture {
+        Box::pin(async move {
+            tokio::task::spawn_blocking(move || self.apply(&batch, now_ms))
+                .await
+                .unwrap_or(Err(StoreError::Stopped))
+        })
+    }
+
     /// Runs several batches (each with its own `now_ms`), returning one result per batch in
     /// order. A backend that can ([`Store::groups`]) runs them in one transaction, each
     /// batch inside its own savepoint (a failing batch rolls back only its own work), and
@@ -405,6 +419,11 @@ pub trait Store: Send + Sync {
     /// Open sessions and the amount reserved over all accounts (the OCS's gauges).
     fn totals(&self) -> Result<StoreTotals, StoreError>;
 }
+
+/// The future of [`Store::charge`].
+pub type ChargeFuture = std::pin::Pin<
+    Box<dyn std::future::Future<Output = Result<BatchOutcome, StoreError>> + Send + 'static>,
+>;
 
 /// What [`Store::totals`] counts.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]

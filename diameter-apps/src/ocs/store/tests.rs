@@ -4,8 +4,24 @@ fn alice() -> SubscriberId {
     SubscriberId::new(IdKind::E164, "491700000001")
 }
 
+#[path = "../../../tests/ocs_common/mod.rs"]
+mod ocs_common;
+
+thread_local! {
+    /// The store URL the behaviour tests run on (`None`: a private in-memory SQLite).
+    static BACKEND: std::cell::RefCell<Option<String>> = const { std::cell::RefCell::new(None) };
+}
+
+fn on_postgres() -> bool {
+    BACKEND.with(|b| b.borrow().is_some())
+}
+
 fn setup(balance: i64) -> (Arc<dyn Store>, AccountId) {
-    let store = open("sqlite::memory:").unwrap();
+    let url = BACKEND.with(|b| b.borrow().clone());
+    let store = match url {
+        Some(kv) => open(&format!("postgres:{kv}")).unwrap(),
+        None => open("sqlite::memory:").unwrap(),
+    };
     let id = store
         .add_account(&NewAccount::new(vec![alice()], balance, 978))
         .unwrap();
@@ -513,7 +529,8 @@ fn debit(amount: i64) -> Op {
 #[test]
 fn a_group_commits_together_and_a_failing_batch_undoes_only_itself() {
     let (store, id) = setup(1000);
-    assert!(store.groups());
+    // PostgreSQL groups by itself (several groups in flight).
+    assert_eq!(store.groups(), !on_postgres());
     let ok1 = batch(id, "g/1", vec![debit(100)]);
     // Debits, then fails (a reservation needs a session): its debit must be undone.
     let mut bad = batch(
@@ -594,4 +611,74 @@ fn the_committer_answers_every_waiter_with_its_own_outcome() {
         vec![1]
     );
     assert_eq!(store.account(id).unwrap().unwrap().balance, 10_000 - spent);
+}
+
+/// The behaviour tests above, each on a fresh database of one private PostgreSQL cluster
+/// (skipped without PostgreSQL unless REQUIRE_INTEROP is set).
+#[test]
+fn the_behaviour_tests_pass_on_postgres() {
+    let Some(pg) = ocs_common::PgCluster::start() else {
+        return;
+    };
+    let cases: [(&str, fn()); 13] = [
+        ("reserve_settle_close", reserve_settle_close),
+        ("settle_never_goes_below_zero", settle_never_goes_below_zero),
+        ("same_key_is_charged_once", same_key_is_charged_once),
+        ("debit_refund_check", debit_refund_check),
+        (
+            "refund_only_against_a_recorded_debit_and_never_more",
+            refund_only_against_a_recorded_debit_and_never_more,
+        ),
+        ("balance_overflow_is_refused", balance_overflow_is_refused),
+        (
+            "a_session_belongs_to_its_account_and_peer",
+            a_session_belongs_to_its_account_and_peer,
+        ),
+        ("unknown_session_runs_nothing", unknown_session_runs_nothing),
+        (
+            "expiry_releases_only_expired_sessions",
+            expiry_releases_only_expired_sessions,
+        ),
+        (
+            "close_expired_in_one_transaction",
+            close_expired_in_one_transaction,
+        ),
+        ("ensure_and_duplicates", ensure_and_duplicates),
+        (
+            "a_group_commits_together_and_a_failing_batch_undoes_only_itself",
+            a_group_commits_together_and_a_failing_batch_undoes_only_itself,
+        ),
+        (
+            "charge_resolves_with_the_outcome",
+            charge_resolves_with_the_outcome,
+        ),
+    ];
+    for (name, case) in cases {
+        let url = pg.database(&name[..name.len().min(60)]);
+        BACKEND.with(|b| *b.borrow_mut() = Some(url));
+        eprintln!("postgres: {name}");
+        case();
+    }
+    BACKEND.with(|b| *b.borrow_mut() = None);
+}
+
+#[test]
+fn charge_resolves_with_the_outcome() {
+    let (store, id) = setup(100);
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let b = batch(id, "c/1", vec![debit(30)]);
+    let out = rt.block_on(store.clone().charge(b.clone(), 0)).unwrap();
+    assert_eq!((out.results, out.replayed), (vec![30], false));
+    // Charged once; `apply` from inside async code works too (no nested block_on).
+    let again = rt.block_on(async {
+        let s = store.clone();
+        tokio::task::spawn_blocking(move || s.apply(&b, 0))
+            .await
+            .unwrap()
+    });
+    assert!(again.unwrap().replayed);
+    assert_eq!(store.account(id).unwrap().unwrap().balance, 70);
 }

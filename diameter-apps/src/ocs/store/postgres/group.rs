@@ -1,0 +1,494 @@
+//! One group transaction on PostgreSQL, in two pipelined round trips:
+//!
+//! 1. `BEGIN`, the group's accounts locked in id order (`FOR UPDATE`: two groups, or two
+//!    nodes, sharing accounts wait for each other, never deadlock on them), and the
+//!    sessions, reservations, saved outcomes and debits the group can touch;
+//! 2. the work runs in memory ([`Overlay`]); then the changed rows are written back with
+//!    one bulk statement per table (`UNNEST` arrays) and `COMMIT`.
+//!
+//! A serialization failure or deadlock retries the whole group on fresh rows; any other
+//! failure ends it (`ROLLBACK`), and a transaction that outlives its deadline drops its
+//! connection (the server rolls it back).
+
+use super::overlay::{Changes, Debit, Hold, Overlay, Request, Rows, Session};
+use super::PgOptions;
+use crate::ocs::store::{AccountId, Batch, Op, StoreError};
+use deadpool_postgres::{Object, Pool, PoolError};
+use futures_util::future::{join_all, try_join_all};
+use std::future::Future;
+use std::pin::Pin;
+use tokio_postgres::types::ToSql;
+use tokio_postgres::{Error as PgError, Row};
+
+/// The keys of every row a group can touch.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub(super) struct Keys {
+    /// Sorted, unique: the lock order.
+    pub accounts: Vec<AccountId>,
+    pub sessions: Vec<String>,
+    pub requests: Vec<String>,
+    pub debits: Vec<String>,
+}
+
+impl Keys {
+    /// The keys of a group of batches.
+    pub fn of_batches<'a>(batches: impl IntoIterator<Item = &'a Batch>) -> Keys {
+        let mut k = Keys::default();
+        for b in batches {
+            k.accounts.push(b.account);
+            k.sessions.extend(b.session.iter().cloned());
+            k.requests.extend(b.key.iter().cloned());
+            for op in &b.ops {
+                match op {
+                    Op::Refund { reference, .. } => k.debits.push(reference.clone()),
+                    // A new reference that exists already fails its batch, not the group.
+                    Op::Debit {
+                        reference: Some(reference),
+                        ..
+                    } => k.debits.push(reference.clone()),
+                    _ => {}
+                }
+            }
+        }
+        k.normalize();
+        k
+    }
+
+    /// Sorts and removes duplicates.
+    pub fn normalize(&mut self) {
+        self.accounts.sort_unstable();
+        self.accounts.dedup();
+        for v in [&mut self.sessions, &mut self.requests, &mut self.debits] {
+            v.sort_unstable();
+            v.dedup();
+        }
+    }
+}
+
+const LOCK_ACCOUNTS: &str = "SELECT id, balance, reserved FROM accounts WHERE id = ANY($1) \
+     ORDER BY id FOR UPDATE";
+const SESSIONS: &str = "SELECT session_id, account_id, expires_at, created_at, peer \
+     FROM sessions WHERE session_id = ANY($1)";
+const HOLDS: &str = "SELECT session_id, rating_group, account_id, amount \
+     FROM reservations WHERE session_id = ANY($1)";
+const REQUESTS: &str = "SELECT request_key, account_id, outcome, at \
+     FROM requests WHERE request_key = ANY($1)";
+const DEBITS: &str = "SELECT reference, account_id, amount, refunded, at \
+     FROM debits WHERE reference = ANY($1)";
+
+const SET_ACCOUNTS: &str = "UPDATE accounts AS a SET balance = u.b, reserved = u.r \
+     FROM UNNEST($1::bigint[], $2::bigint[], $3::bigint[]) AS u(id, b, r) WHERE a.id = u.id";
+const DELETE_SESSIONS: &str = "DELETE FROM sessions WHERE session_id = ANY($1)";
+const UPSERT_SESSIONS: &str =
+    "INSERT INTO sessions (session_id, account_id, expires_at, created_at, peer) \
+     SELECT * FROM UNNEST($1::text[], $2::bigint[], $3::bigint[], $4::bigint[], $5::text[]) \
+     ON CONFLICT (session_id) DO UPDATE SET expires_at = excluded.expires_at";
+const DELETE_HOLDS: &str = "DELETE FROM reservations AS r \
+     USING UNNEST($1::text[], $2::bigint[]) AS d(s, g) \
+     WHERE r.session_id = d.s AND r.rating_group = d.g";
+const UPSERT_HOLDS: &str =
+    "INSERT INTO reservations (session_id, rating_group, account_id, amount) \
+     SELECT * FROM UNNEST($1::text[], $2::bigint[], $3::bigint[], $4::bigint[]) \
+     ON CONFLICT (session_id, rating_group) DO UPDATE SET amount = excluded.amount";
+const INSERT_LEDGER: &str = "INSERT INTO ledger \
+     (account_id, session_id, rating_group, kind, amount, request_key, at) \
+     SELECT * FROM UNNEST($1::bigint[], $2::text[], $3::bigint[], $4::text[], $5::bigint[], \
+     $6::text[], $7::bigint[])";
+const INSERT_REQUESTS: &str = "INSERT INTO requests (request_key, account_id, outcome, at) \
+     SELECT * FROM UNNEST($1::text[], $2::bigint[], $3::text[], $4::bigint[])";
+const INSERT_DEBITS: &str = "INSERT INTO debits (reference, account_id, amount, refunded, at) \
+     SELECT * FROM UNNEST($1::text[], $2::bigint[], $3::bigint[], $4::bigint[], $5::bigint[])";
+const SET_REFUNDED: &str = "UPDATE debits AS d SET refunded = u.refunded \
+     FROM UNNEST($1::text[], $2::bigint[]) AS u(reference, refunded) \
+     WHERE d.reference = u.reference";
+
+/// Takes a pooled connection, within the pool wait.
+pub(super) async fn checkout(pool: &Pool, opts: &PgOptions) -> Result<Object, StoreError> {
+    pool.get().await.map_err(|e| match e {
+        PoolError::Timeout(_) => StoreError::PoolTimeout(opts.pool_wait),
+        PoolError::Backend(e) => StoreError::Postgres(e),
+        PoolError::Closed => StoreError::Stopped,
+        other => StoreError::Config(format!("postgres pool: {other}")),
+    })
+}
+
+/// A connection inside a transaction: dropped before the transaction ended (a deadline
+/// passed, the task was cancelled), it leaves the pool and closes, and the server rolls the
+/// transaction back; it never goes back to the pool in the middle of one.
+struct InTx {
+    conn: Option<Object>,
+}
+
+impl InTx {
+    fn conn(&self) -> &Object {
+        self.conn.as_ref().expect("connection present until drop")
+    }
+
+    /// The transaction ended: the connection may go back to the pool.
+    fn done(mut self) {
+        drop(self.conn.take());
+    }
+}
+
+impl Drop for InTx {
+    fn drop(&mut self) {
+        if let Some(c) = self.conn.take() {
+            drop(Object::take(c));
+        }
+    }
+}
+
+/// Whether the group may run again: the server rolled it back for a conflict with another
+/// transaction (a serialization failure, a deadlock, or a row another node inserted since
+/// the group read, such as the same request key saved for another account: the rerun reads
+/// it and handles it per batch).
+fn retryable(e: &StoreError) -> bool {
+    match e {
+        StoreError::Postgres(e) => e
+            .code()
+            .is_some_and(|c| matches!(c.code(), "40001" | "40P01" | "23505")),
+        _ => false,
+    }
+}
+
+/// Runs `work` in one transaction over the rows of `keys` (see the module docs), retrying
+/// conflicts, bounded by [`PgOptions::transaction_timeout`]. An `Err` from `work` rolls
+/// back and is returned as is.
+pub(super) async fn in_group<T>(
+    pool: &Pool,
+    opts: &PgOptions,
+    keys: &Keys,
+    mut work: impl FnMut(&mut Overlay) -> Result<T, StoreError>,
+) -> Result<T, StoreError> {
+    let mut attempt = 0;
+    loop {
+        let once = tokio::time::timeout(
+            opts.transaction_timeout,
+            attempt_group(pool, opts, keys, &mut work),
+        )
+        .await;
+        match once {
+            Ok(Err(e)) if retryable(&e) && attempt < opts.retries => {
+                attempt += 1;
+                tracing::debug!(attempt, error = %e, "ocs: group conflict, retrying");
+            }
+            Ok(r) => return r,
+            Err(_) => return Err(StoreError::Timeout(opts.transaction_timeout)),
+        }
+    }
+}
+
+async fn attempt_group<T>(
+    pool: &Pool,
+    opts: &PgOptions,
+    keys: &Keys,
+    work: &mut impl FnMut(&mut Overlay) -> Result<T, StoreError>,
+) -> Result<T, StoreError> {
+    let conn = checkout(pool, opts).await?;
+    let tx = InTx { conn: Some(conn) };
+    let result = transaction(tx.conn(), keys, work).await;
+    if result.is_err() {
+        // A statement failed (the transaction is aborted) or `work` refused: end it.
+        tx.conn().batch_execute("ROLLBACK").await?;
+    }
+    tx.done();
+    result
+}
+
+async fn transaction<T>(
+    c: &Object,
+    keys: &Keys,
+    work: &mut impl FnMut(&mut Overlay) -> Result<T, StoreError>,
+) -> Result<T, StoreError> {
+    let rows = prefetch(c, keys).await?;
+    let mut overlay = Overlay::new(rows);
+    let out = work(&mut overlay)?;
+    write_back(c, &overlay.changes()).await?;
+    Ok(out)
+}
+
+/// `step`, or nothing when there is nothing to read (an unpolled query sends nothing).
+fn unless_empty(empty: bool, step: Step<'_, Vec<Row>>) -> Step<'_, Vec<Row>> {
+    if empty {
+        Box::pin(async { Ok(Vec::new()) })
+    } else {
+        step
+    }
+}
+
+/// `BEGIN` and the reads, pipelined (one round trip once the statements are prepared).
+async fn prefetch(c: &Object, keys: &Keys) -> Result<Rows, PgError> {
+    let (lock, sessions, holds, requests, debits) = tokio::try_join!(
+        c.prepare_cached(LOCK_ACCOUNTS),
+        c.prepare_cached(SESSIONS),
+        c.prepare_cached(HOLDS),
+        c.prepare_cached(REQUESTS),
+        c.prepare_cached(DEBITS),
+    )?;
+    let pa: [Param<'_>; 1] = [&keys.accounts];
+    let ps: [Param<'_>; 1] = [&keys.sessions];
+    let pr: [Param<'_>; 1] = [&keys.requests];
+    let pd: [Param<'_>; 1] = [&keys.debits];
+    // Reads with no keys (no sessions, no refunds: the common case for debits) are left out.
+    let steps: Vec<Step<'_, Vec<Row>>> = vec![
+        Box::pin(async { c.batch_execute("BEGIN").await.map(|()| Vec::new()) }),
+        Box::pin(c.query(&lock, &pa)),
+        unless_empty(keys.sessions.is_empty(), Box::pin(c.query(&sessions, &ps))),
+        unless_empty(keys.sessions.is_empty(), Box::pin(c.query(&holds, &ps))),
+        unless_empty(keys.requests.is_empty(), Box::pin(c.query(&requests, &pr))),
+        unless_empty(keys.debits.is_empty(), Box::pin(c.query(&debits, &pd))),
+    ];
+    let mut out = pipeline(steps).await?.into_iter().skip(1);
+    let mut next = || out.next().unwrap_or_default();
+    let (acc, ses, hol, req, deb) = (next(), next(), next(), next(), next());
+    let mut rows = Rows::default();
+    for r in acc {
+        rows.accounts
+            .insert(r.try_get(0)?, (r.try_get(1)?, r.try_get(2)?));
+    }
+    for r in ses {
+        let s = Session {
+            account: r.try_get(1)?,
+            expires_at: r.try_get(2)?,
+            created_at: r.try_get(3)?,
+            peer: r.try_get(4)?,
+        };
+        rows.sessions.insert(r.try_get(0)?, s);
+    }
+    for r in hol {
+        let h = Hold {
+            account: r.try_get(2)?,
+            amount: r.try_get(3)?,
+        };
+        rows.holds.insert((r.try_get(0)?, r.try_get(1)?), h);
+    }
+    for r in req {
+        let q = Request {
+            account: r.try_get(1)?,
+            outcome: r.try_get(2)?,
+            at: r.try_get(3)?,
+        };
+        rows.requests.insert(r.try_get(0)?, q);
+    }
+    for r in deb {
+        let d = Debit {
+            account: r.try_get(1)?,
+            amount: r.try_get(2)?,
+            refunded: r.try_get(3)?,
+            at: r.try_get(4)?,
+        };
+        rows.debits.insert(r.try_get(0)?, d);
+    }
+    Ok(rows)
+}
+
+/// One statement of a pipeline.
+type Step<'a, T> = Pin<Box<dyn Future<Output = Result<T, PgError>> + Send + 'a>>;
+
+/// Sends the statements back to back (the futures are polled in order, and tokio-postgres
+/// sends a request when first polled) and waits for all: one round trip. The error is the
+/// first statement's that failed (the later ones then fail as "transaction aborted").
+async fn pipeline<T>(steps: Vec<Step<'_, T>>) -> Result<Vec<T>, PgError> {
+    join_all(steps).await.into_iter().collect()
+}
+
+/// A statement parameter.
+type Param<'a> = &'a (dyn ToSql + Sync);
+type Texts = Vec<String>;
+type Ints = Vec<i64>;
+type OptTexts = Vec<Option<String>>;
+
+/// The changes as column arrays (the parameters of the bulk statements).
+#[derive(Default)]
+struct Columns {
+    acc: (Ints, Ints, Ints),
+    del_sessions: Texts,
+    ses: (Texts, Ints, Ints, Ints, OptTexts),
+    del_holds: (Texts, Ints),
+    holds: (Texts, Ints, Ints, Ints),
+    ledger: (
+        Ints,
+        OptTexts,
+        Vec<Option<i64>>,
+        Texts,
+        Ints,
+        OptTexts,
+        Ints,
+    ),
+    requests: (Texts, Ints, Texts, Ints),
+    debits: (Texts, Ints, Ints, Ints, Ints),
+    refunded: (Texts, Ints),
+}
+
+impl Columns {
+    fn of(ch: &Changes) -> Columns {
+        let mut c = Columns::default();
+        for &(id, b, r) in &ch.accounts {
+            c.acc.0.push(id);
+            c.acc.1.push(b);
+            c.acc.2.push(r);
+        }
+        c.del_sessions = ch.delete_sessions.clone();
+        for (s, row) in &ch.upsert_sessions {
+            c.ses.0.push(s.clone());
+            c.ses.1.push(row.account);
+            c.ses.2.push(row.expires_at);
+            c.ses.3.push(row.created_at);
+            c.ses.4.push(row.peer.clone());
+        }
+        for (s, g) in &ch.delete_holds {
+            c.del_holds.0.push(s.clone());
+            c.del_holds.1.push(*g);
+        }
+        for ((s, g), h) in &ch.upsert_holds {
+            c.holds.0.push(s.clone());
+            c.holds.1.push(*g);
+            c.holds.2.push(h.account);
+            c.holds.3.push(h.amount);
+        }
+        for l in &ch.ledger {
+            c.ledger.0.push(l.account);
+            c.ledger.1.push(l.session.clone());
+            c.ledger.2.push(l.rating_group);
+            c.ledger.3.push(l.kind.clone());
+            c.ledger.4.push(l.amount);
+            c.ledger.5.push(l.key.clone());
+            c.ledger.6.push(l.at);
+        }
+        for (k, r) in &ch.requests {
+            c.requests.0.push(k.clone());
+            c.requests.1.push(r.account);
+            c.requests.2.push(r.outcome.clone());
+            c.requests.3.push(r.at);
+        }
+        for (r, d) in &ch.new_debits {
+            c.debits.0.push(r.clone());
+            c.debits.1.push(d.account);
+            c.debits.2.push(d.amount);
+            c.debits.3.push(d.refunded);
+            c.debits.4.push(d.at);
+        }
+        for (r, v) in &ch.refunded {
+            c.refunded.0.push(r.clone());
+            c.refunded.1.push(*v);
+        }
+        c
+    }
+}
+
+/// The bulk writes and `COMMIT`, pipelined (one round trip once prepared). Statements
+/// with nothing to write are left out.
+async fn write_back(c: &Object, ch: &Changes) -> Result<(), PgError> {
+    let cols = Columns::of(ch);
+    let plan: [(&str, bool, Vec<Param<'_>>); 9] = [
+        (
+            SET_ACCOUNTS,
+            !cols.acc.0.is_empty(),
+            vec![&cols.acc.0, &cols.acc.1, &cols.acc.2],
+        ),
+        (
+            DELETE_SESSIONS,
+            !cols.del_sessions.is_empty(),
+            vec![&cols.del_sessions],
+        ),
+        (
+            UPSERT_SESSIONS,
+            !cols.ses.0.is_empty(),
+            vec![
+                &cols.ses.0,
+                &cols.ses.1,
+                &cols.ses.2,
+                &cols.ses.3,
+                &cols.ses.4,
+            ],
+        ),
+        (
+            DELETE_HOLDS,
+            !cols.del_holds.0.is_empty(),
+            vec![&cols.del_holds.0, &cols.del_holds.1],
+        ),
+        (
+            UPSERT_HOLDS,
+            !cols.holds.0.is_empty(),
+            vec![&cols.holds.0, &cols.holds.1, &cols.holds.2, &cols.holds.3],
+        ),
+        (
+            INSERT_LEDGER,
+            !cols.ledger.0.is_empty(),
+            vec![
+                &cols.ledger.0,
+                &cols.ledger.1,
+                &cols.ledger.2,
+                &cols.ledger.3,
+                &cols.ledger.4,
+                &cols.ledger.5,
+                &cols.ledger.6,
+            ],
+        ),
+        (
+            INSERT_REQUESTS,
+            !cols.requests.0.is_empty(),
+            vec![
+                &cols.requests.0,
+                &cols.requests.1,
+                &cols.requests.2,
+                &cols.requests.3,
+            ],
+        ),
+        (
+            INSERT_DEBITS,
+            !cols.debits.0.is_empty(),
+            vec![
+                &cols.debits.0,
+                &cols.debits.1,
+                &cols.debits.2,
+                &cols.debits.3,
+                &cols.debits.4,
+            ],
+        ),
+        (
+            SET_REFUNDED,
+            !cols.refunded.0.is_empty(),
+            vec![&cols.refunded.0, &cols.refunded.1],
+        ),
+    ];
+    let plan: Vec<_> = plan.into_iter().filter(|p| p.1).collect();
+    let statements = try_join_all(plan.iter().map(|p| c.prepare_cached(p.0))).await?;
+    let mut pending: Vec<Step<'_, u64>> = Vec::with_capacity(plan.len() + 1);
+    for (st, p) in statements.iter().zip(&plan) {
+        pending.push(Box::pin(c.execute(st, &p.2)));
+    }
+    pending.push(Box::pin(async {
+        c.batch_execute("COMMIT").await.map(|()| 0)
+    }));
+    pipeline(pending).await?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_are_sorted_and_unique() {
+        let mut a = Batch::new(7, Some("s2".into()));
+        a.key = Some("k".into());
+        a.ops.push(Op::Refund {
+            amount: 1,
+            reference: "r".into(),
+        });
+        let mut b = Batch::new(3, Some("s1".into()));
+        b.key = Some("k".into());
+        let mut c = Batch::new(7, None);
+        c.ops.push(Op::Debit {
+            amount: 1,
+            partial: false,
+            reference: Some("new".into()),
+        });
+        let k = Keys::of_batches([&a, &b, &c]);
+        assert_eq!(k.accounts, vec![3, 7]);
+        assert_eq!(k.sessions, vec!["s1".to_string(), "s2".into()]);
+        assert_eq!(k.requests, vec!["k".to_string()]);
+        assert_eq!(k.debits, vec!["new".to_string(), "r".into()]);
+    }
+}
