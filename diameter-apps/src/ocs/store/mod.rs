@@ -45,6 +45,7 @@
 mod accounts_file;
 mod batch;
 pub mod group;
+mod journal;
 pub mod memory;
 mod postgres;
 mod sqlite;
