@@ -170,23 +170,26 @@ fn put_op(out: &mut Vec<u8>, op: &Op) {
     }
 }
 
+/// The body of [`Record::Batch`], with its kind.
+fn put_batch(out: &mut Vec<u8>, now_ms: i64, batch: &Batch) {
+    out.push(0);
+    put_i64(out, now_ms);
+    put_i64(out, batch.account);
+    put_opt_str(out, batch.session.as_deref());
+    out.push(u8::from(batch.require_session));
+    put_opt_str(out, batch.peer.as_deref());
+    put_opt_str(out, batch.key.as_deref());
+    put_u32(out, batch.ops.len() as u32);
+    for op in &batch.ops {
+        put_op(out, op);
+    }
+}
+
 /// Appends the payload of a record (LSN, kind, body) to `out`.
 fn put_payload(out: &mut Vec<u8>, lsn: u64, r: &Record) {
     out.extend_from_slice(&lsn.to_le_bytes());
     match r {
-        Record::Batch { now_ms, batch } => {
-            out.push(0);
-            put_i64(out, *now_ms);
-            put_i64(out, batch.account);
-            put_opt_str(out, batch.session.as_deref());
-            out.push(u8::from(batch.require_session));
-            put_opt_str(out, batch.peer.as_deref());
-            put_opt_str(out, batch.key.as_deref());
-            put_u32(out, batch.ops.len() as u32);
-            for op in &batch.ops {
-                put_op(out, op);
-            }
-        }
+        Record::Batch { now_ms, batch } => put_batch(out, *now_ms, batch),
         Record::AddAccount { id, account } => {
             out.push(1);
             put_i64(out, *id);
@@ -223,9 +226,22 @@ fn put_payload(out: &mut Vec<u8>, lsn: u64, r: &Record) {
 
 /// Appends a whole framed record to `out`.
 pub(crate) fn encode(out: &mut Vec<u8>, lsn: u64, r: &Record) {
+    frame(out, |out| put_payload(out, lsn, r));
+}
+
+/// Appends a framed [`Record::Batch`] to `out` (without building the record).
+fn encode_batch(out: &mut Vec<u8>, lsn: u64, now_ms: i64, batch: &Batch) {
+    frame(out, |out| {
+        out.extend_from_slice(&lsn.to_le_bytes());
+        put_batch(out, now_ms, batch);
+    });
+}
+
+/// Frames the payload `body` writes: length, CRC-32, payload.
+fn frame(out: &mut Vec<u8>, body: impl FnOnce(&mut Vec<u8>)) {
     let start = out.len();
     out.extend_from_slice(&[0; 8]);
-    put_payload(out, lsn, r);
+    body(out);
     let len = (out.len() - start - 8) as u32;
     let crc = crc32(&out[start + 8..]);
     out[start..start + 4].copy_from_slice(&len.to_le_bytes());
@@ -269,10 +285,18 @@ impl<'a> Cursor<'a> {
         String::from_utf8(self.take(n)?.to_vec()).ok()
     }
     fn opt_str(&mut self) -> Option<Option<String>> {
-        Some(if self.bool()? { Some(self.str()?) } else { None })
+        Some(if self.bool()? {
+            Some(self.str()?)
+        } else {
+            None
+        })
     }
     fn rg(&mut self) -> Option<Option<u32>> {
-        Some(if self.bool()? { Some(self.u32()?) } else { None })
+        Some(if self.bool()? {
+            Some(self.u32()?)
+        } else {
+            None
+        })
     }
     /// A count of items that each take at least `min` bytes (bounds allocations).
     fn count(&mut self, min: usize) -> Option<usize> {
@@ -483,6 +507,8 @@ struct Buf {
     /// Byte offsets in `data` where a new segment starts, with its first LSN.
     rotations: Vec<(usize, u64)>,
     stop: bool,
+    /// The syncer waits for data (appending must wake it).
+    sleeping: bool,
 }
 
 struct Shared {
@@ -537,6 +563,7 @@ impl Journal {
                 last_lsn,
                 rotations: Vec::new(),
                 stop: false,
+                sleeping: false,
             }),
             wake: Condvar::new(),
             durable: Mutex::new(last_lsn),
@@ -570,6 +597,15 @@ impl Journal {
     /// Appends a record; returns its LSN. Callers append in the order their changes were
     /// made (under the state's lock).
     pub fn append(&self, r: &Record) -> Result<u64, StoreError> {
+        self.append_with(|out, lsn| encode(out, lsn, r))
+    }
+
+    /// [`Journal::append`] of a [`Record::Batch`].
+    pub fn append_batch(&self, now_ms: i64, batch: &Batch) -> Result<u64, StoreError> {
+        self.append_with(|out, lsn| encode_batch(out, lsn, now_ms, batch))
+    }
+
+    fn append_with(&self, put: impl FnOnce(&mut Vec<u8>, u64)) -> Result<u64, StoreError> {
         if self.failed() {
             return Err(StoreError::Stopped);
         }
@@ -581,9 +617,12 @@ impl Journal {
             self.shared.publish(lsn);
             return Ok(lsn);
         }
-        encode(&mut b.data, lsn, r);
+        put(&mut b.data, lsn);
+        let wake = b.sleeping;
         drop(b);
-        self.shared.wake.notify_one();
+        if wake {
+            self.shared.wake.notify_one();
+        }
         Ok(lsn)
     }
 
@@ -691,12 +730,15 @@ impl Drop for Journal {
     }
 }
 
-/// Creates the segment starting at `lsn` and syncs its directory entry.
+/// Creates the segment starting at `lsn` and syncs its directory entry. A file of that name
+/// can only hold a torn record (every record in it would come after the last one
+/// recovered): it is emptied.
 fn new_segment(base: &Path, lsn: u64) -> Result<File, StoreError> {
     let path = segment_path(base, lsn);
     let file = OpenOptions::new()
         .create(true)
-        .append(true)
+        .write(true)
+        .truncate(true)
         .open(&path)
         .map_err(|e| io_error(&path, e))?;
     if let Some(dir) = base.parent().filter(|d| !d.as_os_str().is_empty()) {
@@ -714,7 +756,9 @@ fn syncer(shared: Arc<Shared>, base: PathBuf, mut file: File) {
         let (mut data, rotations, last) = {
             let mut b = shared.buf.lock().unwrap_or_else(|e| e.into_inner());
             while b.data.is_empty() && b.rotations.is_empty() && !b.stop {
+                b.sleeping = true;
                 b = shared.wake.wait(b).unwrap_or_else(|e| e.into_inner());
+                b.sleeping = false;
             }
             if b.data.is_empty() && b.rotations.is_empty() {
                 return; // stopped with nothing left
@@ -787,7 +831,10 @@ mod tests {
                 now_ms: 42,
                 batch: b,
             },
-            Record::AddAccount { id: 3, account: acc },
+            Record::AddAccount {
+                id: 3,
+                account: acc,
+            },
             Record::Adjust {
                 id: 3,
                 delta: -5,

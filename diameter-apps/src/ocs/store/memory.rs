@@ -620,12 +620,6 @@ impl MemState {
             .extend(c.reservations.into_iter().map(|s| s.0));
         self.dirty_debits.extend(c.debits.into_iter().map(|d| d.0));
     }
-
-    /// Bytes of saved outcomes in memory (tests).
-    #[cfg(test)]
-    pub fn outcome_bytes(&self) -> usize {
-        self.outcomes.bytes
-    }
 }
 
 fn add_ledger(t: &mut LedgerTotals, kind: &str, amount: i64) {
@@ -801,12 +795,9 @@ impl Tx for MemTx<'_> {
     ) -> Result<(), StoreError> {
         self.st.outcomes.insert(key, account, outcome, now_ms);
         self.undo.push(Undo::Outcome(key.to_string()));
-        self.st.pending_outcomes.push((
-            key.to_string(),
-            account,
-            outcome.to_string(),
-            now_ms,
-        ));
+        self.st
+            .pending_outcomes
+            .push((key.to_string(), account, outcome.to_string(), now_ms));
         Ok(())
     }
 
@@ -884,13 +875,7 @@ impl Tx for MemTx<'_> {
             return Ok(());
         };
         self.save_session(session);
-        self.set_deadline(
-            session,
-            MemSession {
-                expires_at,
-                ..old
-            },
-        );
+        self.set_deadline(session, MemSession { expires_at, ..old });
         Ok(())
     }
 
@@ -1143,7 +1128,10 @@ mod tests {
         assert!(o.bytes <= 2_000 && o.recent.len() < 100);
         let sql = |k: &str| Ok((k == "k0").then(|| (1, "0;1;0".to_string())));
         assert!(o.lookup("k0", &sql).unwrap().is_some()); // evicted, read from SQL
-        assert!(o.lookup("new", &|_| panic!("no SQL for a new key")).unwrap().is_none());
+        assert!(o
+            .lookup("new", &|_| panic!("no SQL for a new key"))
+            .unwrap()
+            .is_none());
         assert!(o.lookup("k99", &|_| panic!("in memory")).unwrap().is_some());
         // A full filter drops its oldest minute and asks SQL for unknown keys until the
         // retention passed over it.

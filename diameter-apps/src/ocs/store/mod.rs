@@ -44,6 +44,7 @@
 
 mod accounts_file;
 mod batch;
+mod engine;
 pub mod group;
 mod journal;
 pub mod memory;
@@ -52,7 +53,9 @@ mod sqlite;
 
 pub use self::accounts_file::{load_accounts_file, parse_accounts, AccountEntry, AccountsFile};
 pub use self::batch::{Batch, BatchOutcome, Op, REFUND_EXCEEDS, REFUND_OVERFLOW, REFUND_UNKNOWN};
+pub use self::engine::{Engine, EngineOptions};
 pub use self::group::GroupCommit;
+pub use self::memory::MemLimits;
 pub use self::postgres::{PgOptions, PgStore};
 pub use self::sqlite::SqliteStore;
 
@@ -322,7 +325,7 @@ fn postgres_temporary(e: &::postgres::Error) -> bool {
 
 /// The storage an OCS charges against. Implementations are safe to share between threads;
 /// every method is blocking (call it from `spawn_blocking` in async code).
-pub trait Store: Send + Sync {
+pub trait Store: Send + Sync + 'static {
     /// Creates an account; fails with [`StoreError::Duplicate`] when one of its ids exists.
     fn add_account(&self, account: &NewAccount) -> Result<AccountId, StoreError>;
 
@@ -383,6 +386,23 @@ pub trait Store: Send + Sync {
         batches.iter().map(|(b, now)| self.apply(b, *now)).collect()
     }
 
+    /// Applies a batch without blocking the caller's thread: the future resolves once the
+    /// batch's outcome is durable. The default runs [`Store::apply`] on tokio's blocking pool.
+    fn charge(self: Arc<Self>, batch: Batch, now_ms: i64) -> ChargeFuture {
+        Box::pin(async move {
+            tokio::task::spawn_blocking(move || self.apply(&batch, now_ms))
+                .await
+                .unwrap_or(Err(StoreError::Stopped))
+        })
+    }
+
+    /// Whether the look-ups ([`Store::account_id`], [`Store::session_account`],
+    /// [`Store::request_account`], [`Store::ensure_account`] of a known account) are answered
+    /// from memory, so that async code may call them without `spawn_blocking`.
+    fn lookups_in_memory(&self) -> bool {
+        false
+    }
+
     /// Whether [`Store::apply_group`] commits a group in one transaction (then a
     /// [`GroupCommit`] in front of the store pays one commit, one fsync, per group).
     fn groups(&self) -> bool {
@@ -403,6 +423,11 @@ pub trait Store: Send + Sync {
     /// Open sessions and the amount reserved over all accounts (the OCS's gauges).
     fn totals(&self) -> Result<StoreTotals, StoreError>;
 }
+
+/// The future of [`Store::charge`].
+pub type ChargeFuture = std::pin::Pin<
+    Box<dyn std::future::Future<Output = Result<BatchOutcome, StoreError>> + Send + 'static>,
+>;
 
 /// What [`Store::totals`] counts.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -442,6 +467,11 @@ pub(crate) fn lock_order(sessions: &[ExpiredSession]) -> Vec<(String, AccountId)
 /// Opens a store from a URL: `sqlite://PATH` (or a bare path; `sqlite::memory:` for a
 /// private in-memory database), `postgres://...` / `postgresql://...` (libpq URL or
 /// `postgres:host=... user=...` key-value form). Creates the schema when missing.
+///
+/// A SQLite store is the [`Engine`] (state in memory, a durable journal `PATH.journal.*`,
+/// SQLite as the store of record; it recovers the journal on open, so the file is
+/// complete afterwards). `sqlite+direct://PATH` (`sqlite+direct::memory:`) is the SQL-only
+/// [`SqliteStore`], one SQLite transaction per batch.
 pub fn open(url: &str) -> Result<Arc<dyn Store>, StoreError> {
     open_with(url, &PgOptions::default())
 }
@@ -454,8 +484,22 @@ pub fn open_with(url: &str, pg: &PgOptions) -> Result<Arc<dyn Store>, StoreError
     if let Some(kv) = url.strip_prefix("postgres:") {
         return Ok(Arc::new(PgStore::connect_with(kv, pg)?));
     }
+    if let Some(direct) = url.strip_prefix("sqlite+direct:") {
+        // The SQL-only path: every batch is a SQLite transaction (no memory state).
+        if direct == ":memory:" {
+            return Ok(Arc::new(SqliteStore::in_memory()?));
+        }
+        let path = direct.strip_prefix("//").unwrap_or(direct);
+        if path.is_empty() {
+            return Err(StoreError::Config(format!(
+                "bad store url `{}`",
+                crate::redact::store_url(url)
+            )));
+        }
+        return Ok(Arc::new(SqliteStore::open(path)?));
+    }
     if url == "sqlite::memory:" {
-        return Ok(Arc::new(SqliteStore::in_memory()?));
+        return Ok(Arc::new(Engine::in_memory()?));
     }
     let path = url
         .strip_prefix("sqlite://")
@@ -467,7 +511,7 @@ pub fn open_with(url: &str, pg: &PgOptions) -> Result<Arc<dyn Store>, StoreError
             crate::redact::store_url(url)
         )));
     }
-    Ok(Arc::new(SqliteStore::open(path)?))
+    Ok(Arc::new(Engine::open(path, EngineOptions::default())?))
 }
 
 /// Loads an accounts file into a store: accounts whose first id exists keep their balance.
@@ -484,5 +528,9 @@ pub(crate) fn rg_key(rating_group: Option<u32>) -> i64 {
     rating_group.map(i64::from).unwrap_or(-1)
 }
 
+/// The store tests, on the engine (`sqlite::memory:`) and on the SQL-only store.
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+#[path = "tests.rs"]
+mod tests_direct;

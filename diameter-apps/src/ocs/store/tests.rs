@@ -4,8 +4,17 @@ fn alice() -> SubscriberId {
     SubscriberId::new(IdKind::E164, "491700000001")
 }
 
+/// `sqlite` (the engine) or `sqlite+direct` (the SQL-only store), by module.
+fn scheme() -> &'static str {
+    if module_path!().ends_with("tests_direct") {
+        "sqlite+direct"
+    } else {
+        "sqlite"
+    }
+}
+
 fn setup(balance: i64) -> (Arc<dyn Store>, AccountId) {
-    let store = open("sqlite::memory:").unwrap();
+    let store = open(&format!("{}::memory:", scheme())).unwrap();
     let id = store
         .add_account(&NewAccount::new(vec![alice()], balance, 978))
         .unwrap();
@@ -486,10 +495,9 @@ fn ensure_and_duplicates() {
 
 #[test]
 fn file_store_is_created_and_reopened() {
-    let dir = std::env::temp_dir().join(format!("ocs-store-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let path = dir.join("ocs.db");
-    let url = format!("sqlite://{}", path.display());
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("ocs.db");
+    let url = format!("{}://{}", scheme(), path.display());
     {
         let store = open(&url).unwrap();
         store
@@ -498,8 +506,6 @@ fn file_store_is_created_and_reopened() {
     }
     let store = open(&url).unwrap();
     assert_eq!(store.find_account(&alice()).unwrap().unwrap().balance, 42);
-    drop(store);
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 fn debit(amount: i64) -> Op {
@@ -512,7 +518,10 @@ fn debit(amount: i64) -> Op {
 
 #[test]
 fn a_group_commits_together_and_a_failing_batch_undoes_only_itself() {
-    let (store, id) = setup(1000);
+    let store = open("sqlite+direct::memory:").unwrap();
+    let id = store
+        .add_account(&NewAccount::new(vec![alice()], 1000, 978))
+        .unwrap();
     assert!(store.groups());
     let ok1 = batch(id, "g/1", vec![debit(100)]);
     // Debits, then fails (a reservation needs a session): its debit must be undone.
@@ -555,7 +564,7 @@ fn a_group_commits_together_and_a_failing_batch_undoes_only_itself() {
 #[test]
 fn the_committer_answers_every_waiter_with_its_own_outcome() {
     let dir = tempfile::tempdir().unwrap();
-    let url = format!("sqlite://{}", dir.path().join("ocs.db").display());
+    let url = format!("sqlite+direct://{}", dir.path().join("ocs.db").display());
     let inner = open(&url).unwrap();
     let id = inner
         .add_account(&NewAccount::new(vec![alice()], 10_000, 978))
