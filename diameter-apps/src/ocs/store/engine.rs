@@ -50,6 +50,9 @@ pub struct EngineOptions {
     pub checkpoint_records: u64,
     /// Memory bounds of the saved request outcomes (see [`MemLimits`]).
     pub limits: MemLimits,
+    /// Threads writing and syncing the journal, whose `fdatasync`s overlap (default
+    /// [`journal::DEFAULT_SYNCERS`]).
+    pub journal_syncers: usize,
 }
 
 impl Default for EngineOptions {
@@ -58,6 +61,7 @@ impl Default for EngineOptions {
             checkpoint_interval: DEFAULT_CHECKPOINT_INTERVAL,
             checkpoint_records: DEFAULT_CHECKPOINT_RECORDS,
             limits: MemLimits::default(),
+            journal_syncers: journal::DEFAULT_SYNCERS,
         }
     }
 }
@@ -100,7 +104,7 @@ impl Engine {
             .into_iter()
             .filter(|(start, _)| *start <= lsn)
             .collect();
-        let journal = Journal::create(&base, lsn)?;
+        let journal = Journal::create(&base, lsn, opts.journal_syncers)?;
         let engine = Self::start(state, journal, sql, opts, Some(lock))?;
         engine.inner.checkpoint()?;
         for (_, p) in old {
@@ -120,7 +124,7 @@ impl Engine {
         let (state, lsn) = recover(&sql, Path::new(""), MemLimits::default())?;
         Self::start(
             state,
-            Journal::memory(lsn),
+            Journal::memory(lsn)?,
             sql,
             EngineOptions::default(),
             None,
@@ -472,7 +476,7 @@ fn write_changes(conn: &mut Connection, c: &Changes, lsn: u64) -> Result<(), Sto
 
 impl Inner {
     fn state(&self) -> MutexGuard<'_, MemState> {
-        // A panic inside a batch rolls nothing back: refuse to go on with such a state.
+        // Reads go on after a panic; charges do not (see `run_batch`).
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
@@ -483,7 +487,8 @@ impl Inner {
     /// Runs a batch in memory and journals it; returns the outcome and the LSN to wait for.
     fn run_batch(&self, batch: &Batch, now_ms: i64) -> Result<(BatchOutcome, u64), StoreError> {
         let mut st = self.state();
-        if self.journal.failed() {
+        // A panic in the middle of a batch would have left it half applied.
+        if self.journal.failed() || self.state.is_poisoned() {
             return Err(StoreError::Stopped);
         }
         let out = st.run(batch, now_ms, &|k| self.outcome(k))?;
@@ -561,21 +566,26 @@ impl Inner {
     }
 }
 
+impl Engine {
+    /// Creates an account in memory and journals it; returns its id and record's LSN.
+    fn create_account(&self, account: &NewAccount) -> Result<(AccountId, u64), StoreError> {
+        let i = &self.inner;
+        let mut st = i.state();
+        st.check_new_account(account)?;
+        let id = st.next_account_id();
+        st.add_account(id, account);
+        let lsn = i.append(&Record::AddAccount {
+            id,
+            account: account.clone(),
+        })?;
+        Ok((id, lsn))
+    }
+}
+
 impl Store for Engine {
     fn add_account(&self, account: &NewAccount) -> Result<AccountId, StoreError> {
-        let i = &self.inner;
-        let (id, lsn) = {
-            let mut st = i.state();
-            st.check_new_account(account)?;
-            let id = st.next_account_id();
-            st.add_account(id, account);
-            let lsn = i.append(&Record::AddAccount {
-                id,
-                account: account.clone(),
-            })?;
-            (id, lsn)
-        };
-        i.journal.wait(lsn)?;
+        let (id, lsn) = self.create_account(account)?;
+        self.inner.journal.wait(lsn)?;
         Ok(id)
     }
 
@@ -587,22 +597,23 @@ impl Store for Engine {
                 .ids
                 .iter()
                 .find_map(|sid| st.by_id.get(sid).copied())
-                .map(|id| (id, i.journal.last_lsn()))
         };
         match found {
-            Some((id, lsn)) => {
-                i.journal.wait(lsn)?;
-                Ok(id)
-            }
-            None => self.add_account(account).or_else(|e| match e {
-                // Created meanwhile by another caller.
-                StoreError::Duplicate(_) => account
-                    .ids
-                    .iter()
-                    .find_map(|sid| i.state().by_id.get(sid).copied())
-                    .ok_or(e),
-                e => Err(e),
-            }),
+            Some(id) => Ok(id),
+            // Not waited for: the creation is durable with (before) the first charge of the
+            // account, which waits for every record appended before its own.
+            None => self
+                .create_account(account)
+                .map(|(id, _)| id)
+                .or_else(|e| match e {
+                    // Created meanwhile by another caller.
+                    StoreError::Duplicate(_) => account
+                        .ids
+                        .iter()
+                        .find_map(|sid| i.state().by_id.get(sid).copied())
+                        .ok_or(e),
+                    e => Err(e),
+                }),
         }
     }
 

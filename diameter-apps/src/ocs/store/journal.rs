@@ -22,6 +22,11 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 
+/// Default number of syncer threads: overlapping `fdatasync`s cut the wait for durability
+/// (on the 2-core VM of the README's figures, one thread synced 290 times a second, four
+/// threads together 8,800 times).
+pub const DEFAULT_SYNCERS: usize = 4;
+
 /// The largest record accepted when reading (a longer length is taken as corruption).
 const MAX_RECORD: usize = 16 << 20;
 
@@ -507,12 +512,15 @@ struct Buf {
     /// Byte offsets in `data` where a new segment starts, with its first LSN.
     rotations: Vec<(usize, u64)>,
     stop: bool,
-    /// The syncer waits for data (appending must wake it).
-    sleeping: bool,
+    /// Syncers waiting for data (appending wakes one).
+    sleeping: usize,
 }
 
 struct Shared {
     buf: Mutex<Buf>,
+    /// The segment being written; locked before `buf` is released, so that writes keep the
+    /// order of the records.
+    file: Mutex<Arc<File>>,
     /// The syncer waits here for data.
     wake: Condvar,
     durable: Mutex<u64>,
@@ -523,11 +531,20 @@ struct Shared {
 }
 
 impl Shared {
+    /// Publishes that everything up to `lsn` is durable (never moves back: syncers finish
+    /// out of order).
     fn publish(&self, lsn: u64) {
-        self.durable_lsn.store(lsn, Ordering::Release);
-        *self.durable.lock().unwrap_or_else(|e| e.into_inner()) = lsn;
+        self.durable_lsn.fetch_max(lsn, Ordering::AcqRel);
+        {
+            let mut d = self.durable.lock().unwrap_or_else(|e| e.into_inner());
+            *d = (*d).max(lsn);
+        }
         self.durable_changed.notify_all();
-        self.watch.send_replace(lsn);
+        self.watch.send_if_modified(|d| {
+            let grew = lsn > *d;
+            *d = (*d).max(lsn);
+            grew
+        });
     }
 
     fn fail(&self) {
@@ -543,27 +560,29 @@ impl Shared {
 pub(crate) struct Journal {
     shared: Arc<Shared>,
     base: Option<PathBuf>,
-    syncer: Option<std::thread::JoinHandle<()>>,
+    syncers: Vec<std::thread::JoinHandle<()>>,
 }
 
 impl Journal {
     /// A journal that writes nothing: records are durable at once.
-    pub fn memory(last_lsn: u64) -> Journal {
-        Journal {
-            shared: Arc::new(Self::shared(last_lsn)),
+    pub fn memory(last_lsn: u64) -> Result<Journal, StoreError> {
+        let devnull = File::open("/dev/null").map_err(|e| io_error(Path::new("/dev/null"), e))?;
+        Ok(Journal {
+            shared: Arc::new(Self::shared(last_lsn, devnull)),
             base: None,
-            syncer: None,
-        }
+            syncers: Vec::new(),
+        })
     }
 
-    fn shared(last_lsn: u64) -> Shared {
+    fn shared(last_lsn: u64, file: File) -> Shared {
         Shared {
+            file: Mutex::new(Arc::new(file)),
             buf: Mutex::new(Buf {
                 data: Vec::new(),
                 last_lsn,
                 rotations: Vec::new(),
                 stop: false,
-                sleeping: false,
+                sleeping: 0,
             }),
             wake: Condvar::new(),
             durable: Mutex::new(last_lsn),
@@ -574,19 +593,25 @@ impl Journal {
         }
     }
 
-    /// Starts a new segment `<base>.<last_lsn + 1>` and its syncer thread.
-    pub fn create(base: &Path, last_lsn: u64) -> Result<Journal, StoreError> {
+    /// Starts a new segment `<base>.<last_lsn + 1>` and `syncers` syncer threads (at least
+    /// one). Several syncers overlap their `fdatasync`s: a record appended while one sync
+    /// runs starts the next at once instead of waiting for it (see [`DEFAULT_SYNCERS`]).
+    pub fn create(base: &Path, last_lsn: u64, syncers: usize) -> Result<Journal, StoreError> {
         let file = new_segment(base, last_lsn + 1)?;
-        let shared = Arc::new(Self::shared(last_lsn));
-        let (s, b) = (shared.clone(), base.to_path_buf());
-        let syncer = std::thread::Builder::new()
-            .name("ocs-journal".into())
-            .spawn(move || syncer(s, b, file))
-            .map_err(|e| StoreError::Config(format!("cannot start the journal syncer: {e}")))?;
+        let shared = Arc::new(Self::shared(last_lsn, file));
+        let mut threads = Vec::new();
+        for n in 0..syncers.max(1) {
+            let (s, b) = (shared.clone(), base.to_path_buf());
+            let t = std::thread::Builder::new()
+                .name(format!("ocs-journal-{n}"))
+                .spawn(move || syncer(s, b))
+                .map_err(|e| StoreError::Config(format!("cannot start the journal syncer: {e}")))?;
+            threads.push(t);
+        }
         Ok(Journal {
             shared,
             base: Some(base.to_path_buf()),
-            syncer: Some(syncer),
+            syncers: threads,
         })
     }
 
@@ -618,7 +643,7 @@ impl Journal {
             return Ok(lsn);
         }
         put(&mut b.data, lsn);
-        let wake = b.sleeping;
+        let wake = b.sleeping > 0;
         drop(b);
         if wake {
             self.shared.wake.notify_one();
@@ -723,8 +748,8 @@ impl Journal {
 impl Drop for Journal {
     fn drop(&mut self) {
         self.buf().stop = true;
-        self.shared.wake.notify_one();
-        if let Some(t) = self.syncer.take() {
+        self.shared.wake.notify_all();
+        for t in self.syncers.drain(..) {
             let _ = t.join();
         }
     }
@@ -749,37 +774,45 @@ fn new_segment(base: &Path, lsn: u64) -> Result<File, StoreError> {
     Ok(file)
 }
 
-/// Writes and syncs what was appended, group by group, until stopped or failed.
-fn syncer(shared: Arc<Shared>, base: PathBuf, mut file: File) {
+/// Writes and syncs what was appended, group by group, until stopped or failed. Each
+/// syncer takes what is buffered, writes it (in order: the segment is locked before the
+/// buffer is released), then syncs; `fdatasync` makes durable everything written to the file
+/// before it started, so the group's last LSN is durable when it returns.
+fn syncer(shared: Arc<Shared>, base: PathBuf) {
     let mut spare = Vec::new();
     loop {
-        let (mut data, rotations, last) = {
-            let mut b = shared.buf.lock().unwrap_or_else(|e| e.into_inner());
-            while b.data.is_empty() && b.rotations.is_empty() && !b.stop {
-                b.sleeping = true;
-                b = shared.wake.wait(b).unwrap_or_else(|e| e.into_inner());
-                b.sleeping = false;
-            }
-            if b.data.is_empty() && b.rotations.is_empty() {
-                return; // stopped with nothing left
-            }
-            let data = std::mem::replace(&mut b.data, std::mem::take(&mut spare));
-            (data, std::mem::take(&mut b.rotations), b.last_lsn)
-        };
-        let mut write = || -> Result<(), StoreError> {
+        let mut b = shared.buf.lock().unwrap_or_else(|e| e.into_inner());
+        while b.data.is_empty() && b.rotations.is_empty() && !b.stop {
+            b.sleeping += 1;
+            b = shared.wake.wait(b).unwrap_or_else(|e| e.into_inner());
+            b.sleeping -= 1;
+        }
+        if b.data.is_empty() && b.rotations.is_empty() {
+            return; // stopped with nothing left
+        }
+        let mut data = std::mem::replace(&mut b.data, std::mem::take(&mut spare));
+        let rotations = std::mem::take(&mut b.rotations);
+        let last = b.last_lsn;
+        let mut file = shared.file.lock().unwrap_or_else(|e| e.into_inner());
+        drop(b);
+        let written = (|| -> Result<Arc<File>, StoreError> {
             let mut from = 0;
             for (at, lsn) in &rotations {
-                file.write_all(&data[from..*at])
+                (&**file)
+                    .write_all(&data[from..*at])
                     .and_then(|()| file.sync_data())
                     .map_err(|e| io_error(&base, e))?;
-                file = new_segment(&base, *lsn)?;
+                *file = Arc::new(new_segment(&base, *lsn)?);
                 from = *at;
             }
-            file.write_all(&data[from..])
-                .and_then(|()| file.sync_data())
-                .map_err(|e| io_error(&base, e))
-        };
-        if let Err(e) = write() {
+            (&**file)
+                .write_all(&data[from..])
+                .map_err(|e| io_error(&base, e))?;
+            Ok(file.clone())
+        })();
+        drop(file);
+        let synced = written.and_then(|f| f.sync_data().map_err(|e| io_error(&base, e)));
+        if let Err(e) = synced {
             tracing::error!(error = %e, "ocs: journal write failed; the store stops charging");
             shared.fail();
             return;
@@ -876,7 +909,7 @@ mod tests {
     fn segments_are_written_rotated_read_and_dropped() {
         let dir = tempfile::tempdir().unwrap();
         let base = dir.path().join("ocs.db.journal");
-        let j = Journal::create(&base, 0).unwrap();
+        let j = Journal::create(&base, 0, 3).unwrap();
         let records = sample();
         let mut last = 0;
         for r in &records[..3] {
