@@ -84,6 +84,9 @@ pub struct ServeOptions {
     /// it (SQLite; default 256; 1 = one transaction per CCR). Every answer still waits
     /// for the commit that holds its charge.
     pub max_group: usize,
+    /// Settings of the embedded store (`sqlite://`): checkpoint interval and size, memory
+    /// bounds of the saved outcomes, journal syncers (see [`store::EngineOptions`]).
+    pub engine: store::EngineOptions,
 }
 
 impl Default for ServeOptions {
@@ -108,6 +111,7 @@ impl Default for ServeOptions {
             sweep_batch: 500,
             metrics: None,
             max_group: store::group::DEFAULT_MAX_GROUP,
+            engine: store::EngineOptions::default(),
         }
     }
 }
@@ -195,12 +199,13 @@ pub async fn start(opts: ServeOptions) -> Result<OcsHandle, Error> {
     let url = opts.store.clone();
     let accounts = opts.accounts.clone();
     let pg = opts.pg.clone();
+    let engine = opts.engine;
     let max_group = opts.max_group;
     // With an endpoint, the store's commits (groups) and failures are recorded.
     let metrics = opts.metrics.map(|_| Arc::new(OcsMetrics::new()));
     let metered = metrics.clone();
     let store = blocking(move || {
-        let mut store = store::open_with(&url, &pg)?;
+        let mut store = store::open_with_engine(&url, &pg, &engine)?;
         if let Some(m) = metered {
             store = Arc::new(MeteredStore::new(store, m));
         }

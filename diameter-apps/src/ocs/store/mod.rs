@@ -478,6 +478,15 @@ pub fn open(url: &str) -> Result<Arc<dyn Store>, StoreError> {
 
 /// [`open`] with the pool size and timeouts of a PostgreSQL store.
 pub fn open_with(url: &str, pg: &PgOptions) -> Result<Arc<dyn Store>, StoreError> {
+    open_with_engine(url, pg, &EngineOptions::default())
+}
+
+/// [`open_with`] with the settings of the embedded store ([`Engine`], `sqlite://`).
+pub fn open_with_engine(
+    url: &str,
+    pg: &PgOptions,
+    engine: &EngineOptions,
+) -> Result<Arc<dyn Store>, StoreError> {
     if url.starts_with("postgres://") || url.starts_with("postgresql://") {
         return Ok(Arc::new(PgStore::connect_with(url, pg)?));
     }
@@ -511,7 +520,7 @@ pub fn open_with(url: &str, pg: &PgOptions) -> Result<Arc<dyn Store>, StoreError
             crate::redact::store_url(url)
         )));
     }
-    Ok(Arc::new(Engine::open(path, EngineOptions::default())?))
+    Ok(Arc::new(Engine::open(path, *engine)?))
 }
 
 /// Loads an accounts file into a store: accounts whose first id exists keep their balance.
