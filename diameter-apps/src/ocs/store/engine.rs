@@ -462,7 +462,7 @@ fn write_changes(conn: &mut Connection, c: &Changes, lsn: u64) -> Result<(), Sto
             "INSERT OR REPLACE INTO requests (request_key, account_id, outcome, at)
              VALUES (?1, ?2, ?3, ?4)",
         )?
-        .execute(params![key, account, outcome, at])?;
+        .execute(params![&**key, account, &**outcome, at])?;
     }
     if let Some(before) = c.purge_before {
         tx.prepare_cached("DELETE FROM requests WHERE at < ?1")?

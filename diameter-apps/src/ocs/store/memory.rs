@@ -21,11 +21,13 @@ use super::{
 use std::collections::hash_map::RandomState;
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
 use std::hash::BuildHasher;
+use std::sync::Arc;
 
 /// Default bound of the recent saved outcomes kept in memory: 64 MiB.
 pub const DEFAULT_OUTCOME_BYTES: usize = 64 << 20;
-/// Default bound of the filter of retained request keys: 8 million keys (about 100 MiB).
-pub const DEFAULT_FILTER_KEYS: usize = 8 << 20;
+/// Default bound of the filter of retained request keys: 4 million keys (about 30 bytes
+/// each, so about 120 MiB when full).
+pub const DEFAULT_FILTER_KEYS: usize = 4 << 20;
 /// Width of one bucket of the key filter, ms.
 const FILTER_BUCKET_MS: i64 = 60_000;
 /// Bytes counted per saved outcome besides its key and text (map and queue entries).
@@ -87,7 +89,7 @@ pub(crate) struct LedgerRow {
 }
 
 /// A saved outcome: (key, account, outcome, at).
-pub(crate) type OutcomeRow = (String, AccountId, String, i64);
+pub(crate) type OutcomeRow = (Arc<str>, AccountId, Arc<str>, i64);
 
 /// What changed since the last checkpoint, with the current values.
 #[derive(Debug, Default)]
@@ -126,16 +128,18 @@ pub(crate) type OutcomeLookup<'a> =
 
 /// Saved request outcomes: recent ones in memory, all retained keys in a filter.
 struct Outcomes {
-    recent: HashMap<String, (AccountId, String, i64)>,
+    recent: HashMap<Arc<str>, (AccountId, Arc<str>, i64)>,
     /// Insertion order of `recent`: (sequence, key).
-    order: VecDeque<(u64, String)>,
+    order: VecDeque<(u64, Arc<str>)>,
     bytes: usize,
     next_seq: u64,
     /// Outcomes with a sequence below this are in SQLite and may be evicted.
     checkpointed_seq: u64,
     hasher: RandomState,
-    /// Keyed hashes of the retained keys, by minute saved.
-    filter: BTreeMap<i64, HashSet<u64>>,
+    /// Keyed hashes of the retained keys (with a count: two keys may share a hash).
+    filter: HashMap<u64, u32>,
+    /// The hashes by minute saved (for the purge).
+    by_minute: BTreeMap<i64, Vec<u64>>,
     filter_len: usize,
     /// Keys saved before this may be missing from the filter (dropped for space).
     incomplete_before: Option<i64>,
@@ -151,7 +155,8 @@ impl Outcomes {
             next_seq: 0,
             checkpointed_seq: 0,
             hasher: RandomState::new(),
-            filter: BTreeMap::new(),
+            filter: HashMap::new(),
+            by_minute: BTreeMap::new(),
             filter_len: 0,
             incomplete_before: None,
             limits,
@@ -168,21 +173,20 @@ impl Outcomes {
         fallback: OutcomeLookup<'_>,
     ) -> Result<Option<(AccountId, String)>, StoreError> {
         if let Some((account, outcome, _)) = self.recent.get(key) {
-            return Ok(Some((*account, outcome.clone())));
+            return Ok(Some((*account, outcome.to_string())));
         }
-        let h = self.hash(key);
-        if self.incomplete_before.is_some() || self.filter.values().any(|s| s.contains(&h)) {
+        if self.incomplete_before.is_some() || self.filter.contains_key(&self.hash(key)) {
             return fallback(key);
         }
         Ok(None)
     }
 
     /// Keeps a new outcome in the recent map (not yet in the filter, see [`Outcomes::commit`]).
-    fn insert(&mut self, key: &str, account: AccountId, outcome: &str, at: i64) {
-        self.bytes += key.len() * 2 + outcome.len() + OUTCOME_OVERHEAD;
+    fn insert(&mut self, key: &Arc<str>, account: AccountId, outcome: &Arc<str>, at: i64) {
+        self.bytes += key.len() + outcome.len() + OUTCOME_OVERHEAD;
         self.recent
-            .insert(key.to_string(), (account, outcome.to_string(), at));
-        self.order.push_back((self.next_seq, key.to_string()));
+            .insert(key.clone(), (account, outcome.clone(), at));
+        self.order.push_back((self.next_seq, key.clone()));
         self.next_seq += 1;
     }
 
@@ -191,9 +195,9 @@ impl Outcomes {
         if let Some((_, outcome, _)) = self.recent.remove(key) {
             self.bytes = self
                 .bytes
-                .saturating_sub(key.len() * 2 + outcome.len() + OUTCOME_OVERHEAD);
+                .saturating_sub(key.len() + outcome.len() + OUTCOME_OVERHEAD);
         }
-        if self.order.back().is_some_and(|(_, k)| k == key) {
+        if self.order.back().is_some_and(|(_, k)| **k == *key) {
             self.order.pop_back();
             self.next_seq -= 1;
         }
@@ -203,22 +207,34 @@ impl Outcomes {
     /// minute when the filter is full.
     fn commit(&mut self, key: &str, at: i64) {
         let h = self.hash(key);
-        if self
-            .filter
+        *self.filter.entry(h).or_insert(0) += 1;
+        self.by_minute
             .entry(at.div_euclid(FILTER_BUCKET_MS))
             .or_default()
-            .insert(h)
-        {
-            self.filter_len += 1;
-        }
-        while self.filter_len > self.limits.filter_keys && self.filter.len() > 1 {
-            if let Some((minute, set)) = self.filter.pop_first() {
-                self.filter_len -= set.len();
+            .push(h);
+        self.filter_len += 1;
+        while self.filter_len > self.limits.filter_keys && self.by_minute.len() > 1 {
+            if let Some(minute) = self.drop_first_minute() {
                 let end = (minute + 1).saturating_mul(FILTER_BUCKET_MS);
                 self.incomplete_before = Some(self.incomplete_before.unwrap_or(end).max(end));
             }
         }
         self.evict();
+    }
+
+    /// Removes the oldest minute from the filter; returns it.
+    fn drop_first_minute(&mut self) -> Option<i64> {
+        let (minute, hashes) = self.by_minute.pop_first()?;
+        for h in &hashes {
+            if let std::collections::hash_map::Entry::Occupied(mut e) = self.filter.entry(*h) {
+                *e.get_mut() -= 1;
+                if *e.get() == 0 {
+                    e.remove();
+                }
+            }
+        }
+        self.filter_len -= hashes.len();
+        Some(minute)
     }
 
     /// Drops the oldest checkpointed outcomes while over the byte bound.
@@ -234,7 +250,7 @@ impl Outcomes {
             if let Some((_, outcome, _)) = self.recent.remove(&key) {
                 self.bytes = self
                     .bytes
-                    .saturating_sub(key.len() * 2 + outcome.len() + OUTCOME_OVERHEAD);
+                    .saturating_sub(key.len() + outcome.len() + OUTCOME_OVERHEAD);
             }
         }
     }
@@ -250,19 +266,17 @@ impl Outcomes {
             self.bytes = self
                 .recent
                 .iter()
-                .map(|(k, (_, o, _))| k.len() * 2 + o.len() + OUTCOME_OVERHEAD)
+                .map(|(k, (_, o, _))| k.len() + o.len() + OUTCOME_OVERHEAD)
                 .sum();
         }
         // Whole minutes before the horizon only: a key of a partly purged minute stays in
         // the filter and is looked up in SQLite (not found: new).
         let first_kept = before_ms.div_euclid(FILTER_BUCKET_MS);
-        while let Some((&minute, _)) = self.filter.first_key_value() {
+        while let Some((&minute, _)) = self.by_minute.first_key_value() {
             if minute >= first_kept {
                 break;
             }
-            if let Some((_, set)) = self.filter.pop_first() {
-                self.filter_len -= set.len();
-            }
+            self.drop_first_minute();
         }
         if self.incomplete_before.is_some_and(|t| t <= before_ms) {
             self.incomplete_before = None;
@@ -302,7 +316,7 @@ enum Undo {
     Reservations(String, Option<Vec<(i64, AccountId, i64)>>),
     Debit(String, Option<DebitRow>),
     Ledger(AccountId, &'static str, i64),
-    Outcome(String),
+    Outcome(Arc<str>),
 }
 
 impl MemState {
@@ -793,11 +807,12 @@ impl Tx for MemTx<'_> {
         outcome: &str,
         now_ms: i64,
     ) -> Result<(), StoreError> {
-        self.st.outcomes.insert(key, account, outcome, now_ms);
-        self.undo.push(Undo::Outcome(key.to_string()));
+        let (key, outcome): (Arc<str>, Arc<str>) = (key.into(), outcome.into());
+        self.st.outcomes.insert(&key, account, &outcome, now_ms);
+        self.undo.push(Undo::Outcome(key.clone()));
         self.st
             .pending_outcomes
-            .push((key.to_string(), account, outcome.to_string(), now_ms));
+            .push((key, account, outcome, now_ms));
         Ok(())
     }
 
@@ -1118,8 +1133,9 @@ mod tests {
         };
         let mut o = Outcomes::new(limits);
         for n in 0..100 {
-            o.insert(&format!("k{n}"), 1, "0;1;0", n);
-            o.commit(&format!("k{n}"), n);
+            let key: Arc<str> = format!("k{n}").into();
+            o.insert(&key, 1, &"0;1;0".into(), n);
+            o.commit(&key, n);
         }
         // Nothing checkpointed: nothing evicted.
         assert_eq!(o.recent.len(), 100);
