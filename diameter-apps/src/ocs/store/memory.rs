@@ -73,6 +73,9 @@ pub(crate) struct MemSession {
     pub peer: Option<String>,
 }
 
+/// The reservations of one session: (rating group, account, amount).
+pub(crate) type Holds = Vec<(i64, AccountId, i64)>;
+
 /// A recorded debit: (account, amount, refunded, at).
 pub(crate) type DebitRow = (AccountId, i64, i64, i64);
 
@@ -100,7 +103,7 @@ pub(crate) struct Changes {
     /// Session-Id and its current row (None: deleted).
     pub sessions: Vec<(String, Option<MemSession>)>,
     /// Session-Id and its current reservations (rating group, account, amount).
-    pub reservations: Vec<(String, Vec<(i64, AccountId, i64)>)>,
+    pub reservations: Vec<(String, Holds)>,
     pub debits: Vec<(String, DebitRow)>,
     pub ledger: Vec<LedgerRow>,
     pub outcomes: Vec<OutcomeRow>,

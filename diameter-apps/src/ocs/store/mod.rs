@@ -542,4 +542,5 @@ pub(crate) fn rg_key(rating_group: Option<u32>) -> i64 {
 mod tests;
 #[cfg(test)]
 #[path = "tests.rs"]
+#[allow(clippy::duplicate_mod)] // the same tests on the other backend
 mod tests_direct;
