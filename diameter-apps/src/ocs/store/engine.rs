@@ -37,6 +37,8 @@ use std::time::Duration;
 pub const DEFAULT_CHECKPOINT_INTERVAL: Duration = Duration::from_secs(1);
 /// Default [`EngineOptions::checkpoint_records`]: 100,000.
 pub const DEFAULT_CHECKPOINT_RECORDS: u64 = 100_000;
+/// Default [`EngineOptions::max_backlog`]: 2,000,000 records.
+pub const DEFAULT_MAX_BACKLOG: u64 = 2_000_000;
 
 /// Settings of an [`Engine`]; `EngineOptions::default()` gives the documented defaults.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -53,6 +55,11 @@ pub struct EngineOptions {
     /// Threads writing and syncing the journal, whose `fdatasync`s overlap (default
     /// [`journal::DEFAULT_SYNCERS`]).
     pub journal_syncers: usize,
+    /// The most journal records not yet checkpointed into SQLite (default
+    /// [`DEFAULT_MAX_BACKLOG`]): past it (SQLite failing or slower than the load) charges
+    /// are refused with a temporary error (answered 3004) instead of growing the memory
+    /// and the journal without bound.
+    pub max_backlog: u64,
 }
 
 impl Default for EngineOptions {
@@ -62,6 +69,7 @@ impl Default for EngineOptions {
             checkpoint_records: DEFAULT_CHECKPOINT_RECORDS,
             limits: MemLimits::default(),
             journal_syncers: journal::DEFAULT_SYNCERS,
+            max_backlog: DEFAULT_MAX_BACKLOG,
         }
     }
 }
@@ -491,6 +499,14 @@ impl Inner {
         if self.journal.failed() || self.state.is_poisoned() {
             return Err(StoreError::Stopped);
         }
+        let backlog = self
+            .journal
+            .last_lsn()
+            .saturating_sub(self.checkpointed.load(Ordering::Relaxed));
+        if backlog >= self.opts.max_backlog {
+            self.wake_cond.notify_one();
+            return Err(StoreError::Backlog(backlog));
+        }
         let out = st.run(batch, now_ms, &|k| self.outcome(k))?;
         let reads_only =
             batch.key.is_none() && batch.ops.iter().all(|o| matches!(o, Op::Check { .. }));
@@ -831,6 +847,28 @@ mod tests {
         drop(e);
         assert_eq!(sql_count(&path, "SELECT balance FROM accounts"), 907);
         assert_eq!(sql_count(&path, "SELECT COUNT(*) FROM ledger"), 2);
+    }
+
+    #[test]
+    fn charges_are_refused_while_the_checkpoint_is_behind() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ocs.db");
+        let opts = EngineOptions {
+            checkpoint_interval: Duration::from_secs(3600),
+            checkpoint_records: u64::MAX,
+            max_backlog: 3,
+            ..EngineOptions::default()
+        };
+        let e = Engine::open(path.to_str().unwrap(), opts).unwrap();
+        e.add_account(&NewAccount::new(vec![alice()], 1000, 978))
+            .unwrap();
+        e.apply(&debit("k1", 1), 0).unwrap();
+        e.apply(&debit("k2", 1), 0).unwrap();
+        let refused = e.apply(&debit("k3", 1), 0).unwrap_err();
+        assert!(matches!(refused, StoreError::Backlog(3)) && refused.is_temporary());
+        assert_eq!(e.account(1).unwrap().unwrap().balance, 998);
+        e.checkpoint().unwrap();
+        assert_eq!(e.apply(&debit("k3", 1), 0).unwrap().results, vec![1]);
     }
 
     #[test]

@@ -263,6 +263,10 @@ pub enum StoreError {
     /// The group committer is gone (the store is shutting down).
     #[error("the store's committer stopped")]
     Stopped,
+    /// The embedded store's checkpoint into SQLite is this many journal records behind
+    /// ([`EngineOptions::max_backlog`]); charges wait until it catches up.
+    #[error("the checkpoint into SQLite is {0} records behind")]
+    Backlog(u64),
 }
 
 impl StoreError {
@@ -273,7 +277,7 @@ impl StoreError {
     /// constraint violations, a refused operation) is permanent and answered 5012.
     pub fn is_temporary(&self) -> bool {
         match self {
-            StoreError::PoolTimeout(_) | StoreError::Stopped => true,
+            StoreError::PoolTimeout(_) | StoreError::Stopped | StoreError::Backlog(_) => true,
             StoreError::Group(e) => e.is_temporary(),
             StoreError::Sqlite(e) => sqlite_temporary(e),
             StoreError::Postgres(e) => postgres_temporary(e),
