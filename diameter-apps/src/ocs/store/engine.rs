@@ -53,7 +53,7 @@ pub struct EngineOptions {
     /// Memory bounds of the saved request outcomes (see [`MemLimits`]).
     pub limits: MemLimits,
     /// Threads writing and syncing the journal, whose `fdatasync`s overlap (default
-    /// [`journal::DEFAULT_SYNCERS`]).
+    /// [`super::DEFAULT_SYNCERS`]).
     pub journal_syncers: usize,
     /// The most journal records not yet checkpointed into SQLite (default
     /// [`DEFAULT_MAX_BACKLOG`]): past it (SQLite failing or slower than the load) charges

@@ -9,8 +9,10 @@
 //! transaction, and a batch with a key already seen returns the saved outcome without
 //! charging again, so a retransmitted request is charged once, even across a crash.
 //!
-//! Two backends: [`SqliteStore`] (the default, a file created on first start, WAL) and
-//! [`PgStore`] (PostgreSQL, `SELECT ... FOR UPDATE` on the account row).
+//! Backends: [`Engine`] (the default, `sqlite://`: the state in memory, a durable journal,
+//! a SQLite file created on first start as the store of record), [`SqliteStore`]
+//! (`sqlite+direct://`: a SQLite transaction per batch, WAL) and [`PgStore`] (PostgreSQL,
+//! `SELECT ... FOR UPDATE` on the account row).
 //!
 //! Balance model: `balance` is what the account holds; `reserved` is the sum of the open
 //! reservations; `available = balance - reserved` is never negative (a `CHECK` in the schema
@@ -47,15 +49,20 @@ mod batch;
 mod engine;
 pub mod group;
 mod journal;
-pub mod memory;
+mod memory;
+mod outcomes;
 mod postgres;
 mod sqlite;
 
 pub use self::accounts_file::{load_accounts_file, parse_accounts, AccountEntry, AccountsFile};
 pub use self::batch::{Batch, BatchOutcome, Op, REFUND_EXCEEDS, REFUND_OVERFLOW, REFUND_UNKNOWN};
-pub use self::engine::{Engine, EngineOptions};
+pub use self::engine::{
+    Engine, EngineOptions, DEFAULT_CHECKPOINT_INTERVAL, DEFAULT_CHECKPOINT_RECORDS,
+    DEFAULT_MAX_BACKLOG,
+};
 pub use self::group::GroupCommit;
-pub use self::memory::MemLimits;
+pub use self::journal::DEFAULT_SYNCERS;
+pub use self::memory::{MemLimits, DEFAULT_FILTER_KEYS, DEFAULT_OUTCOME_BYTES};
 pub use self::postgres::{PgOptions, PgStore};
 pub use self::sqlite::SqliteStore;
 
