@@ -53,6 +53,13 @@ impl Drop for Server {
     }
 }
 
+/// Opens and closes the store in `dir` after a SIGKILL: the engine replays its journal
+/// into the SQLite file, which is then complete for reading.
+fn recover(dir: &Path) {
+    let url = format!("sqlite://{}", dir.join("ocs.db").display());
+    drop(diameter_apps::ocs::store::open(&url).expect("recover the store"));
+}
+
 /// Starts the server on the store in `dir` (no `[[peers]]`: loopback peers are admitted).
 fn start_server(dir: &Path, addr: SocketAddr) -> Server {
     std::fs::write(dir.join("tariffs.toml"), ccr::TARIFFS).expect("tariffs");
@@ -409,6 +416,7 @@ fn sigkill_mid_run_then_retransmissions_charge_exactly_once() {
     // In-flight requests whose charge was already committed when the server died: their
     // retransmissions must get the saved answer and charge nothing more.
     let committed_unanswered = {
+        recover(dir.path());
         let db = rusqlite::Connection::open(dir.path().join("ocs.db")).expect("open store");
         let mut q = db
             .prepare("SELECT COUNT(*) FROM requests WHERE request_key = ?1")
@@ -446,6 +454,7 @@ fn sigkill_mid_run_then_retransmissions_charge_exactly_once() {
     assert!(replays > 0);
 
     // Reconcile with the store.
+    recover(dir.path());
     let db = rusqlite::Connection::open(dir.path().join("ocs.db")).expect("open store");
     let mut ledger: HashMap<String, Vec<(String, i64)>> = HashMap::new();
     {

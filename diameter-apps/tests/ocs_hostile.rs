@@ -369,21 +369,24 @@ fn tcc_sweep_releases_everything_but_a_broken_session_quickly() {
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     let path = dir.join("ocs.db");
-    let store = store::open(&format!("sqlite://{}", path.display())).unwrap();
-    let alice = store
+    // The rows are written behind the store's back, so first through the SQL-only store;
+    // the engine opened afterwards loads them.
+    let direct = store::open(&format!("sqlite+direct://{}", path.display())).unwrap();
+    let alice = direct
         .add_account(&NewAccount::new(
             vec![SubscriberId::new(IdKind::E164, ALICE)],
             1_000_000,
             978,
         ))
         .unwrap();
-    let bob = store
+    let bob = direct
         .add_account(&NewAccount::new(
             vec![SubscriberId::new(IdKind::E164, BOB)],
             1_000_000,
             978,
         ))
         .unwrap();
+    drop(direct);
     // 2000 expired sessions holding 1 each, written in one transaction (a CCR-I each
     // would take minutes of fsyncs), and in the middle one whose reservation the account
     // does not hold: releasing it would take `reserved` below zero, so it cannot close.
@@ -427,6 +430,7 @@ fn tcc_sweep_releases_everything_but_a_broken_session_quickly() {
         .unwrap();
         tx.commit().unwrap();
     }
+    let store = store::open(&format!("sqlite://{}", path.display())).unwrap();
     let cfg = ServerConfig::new("ocs.example.net", "example.net");
     let ocs = ChargingServer::new(store.clone(), Tariffs::parse(TARIFFS).unwrap(), cfg);
     // A live session too, which must stay.

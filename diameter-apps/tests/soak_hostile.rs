@@ -459,6 +459,9 @@ fn hostile_peers_together_leave_the_server_bounded_and_the_money_exact() {
 
     // The ledger reconciles: the victim paid exactly the good sessions' usage (1.5 MB
     // each at 10 per started MB: 2 blocks = 20), no reservation is left, nothing minted.
+    // The server was killed: opening the store replays its journal into the SQLite file.
+    let url = format!("sqlite://{}", dir.path().join("ocs.db").display());
+    drop(diameter_apps::ocs::store::open(&url).expect("recover the store"));
     let db = rusqlite::Connection::open(dir.path().join("ocs.db")).expect("open store");
     let (balance, reserved): (i64, i64) = db
         .query_row(

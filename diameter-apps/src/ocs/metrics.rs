@@ -18,8 +18,8 @@
 
 use crate::ocs::store::Account;
 use crate::ocs::store::{
-    AccountId, Batch, BatchOutcome, ExpiredSession, LedgerTotals, NewAccount, Store, StoreError,
-    StoreTotals, SubscriberId,
+    AccountId, Batch, BatchOutcome, ChargeFuture, ExpiredSession, LedgerTotals, NewAccount, Store,
+    StoreError, StoreTotals, SubscriberId,
 };
 use diameter::dict::dcca_rfc4006::CcRequestType;
 use prometheus_client::{
@@ -345,6 +345,23 @@ impl Store for MeteredStore {
     }
     fn groups(&self) -> bool {
         self.inner.groups()
+    }
+    /// One charge of the inner store (the engine's own group commit is not counted).
+    fn charge(self: Arc<Self>, batch: Batch, now_ms: i64) -> ChargeFuture {
+        let t = Instant::now();
+        let metrics = self.metrics.clone();
+        let work = self.inner.clone().charge(batch, now_ms);
+        Box::pin(async move {
+            let r = work.await;
+            match &r {
+                Ok(_) => metrics.batch(1, t.elapsed()),
+                Err(e) => metrics.store_error(e),
+            }
+            r
+        })
+    }
+    fn lookups_in_memory(&self) -> bool {
+        self.inner.lookups_in_memory()
     }
     fn ledger_totals(&self, id: AccountId) -> Result<LedgerTotals, StoreError> {
         self.note(self.inner.ledger_totals(id))

@@ -6,9 +6,12 @@
 //! [`start`] does the same and hands back an [`OcsHandle`] instead (tests, the CLI's
 //! operator actions: [`OcsHandle::re_auth`] sends a RAR, [`OcsHandle::abort`] an ASR).
 //!
-//! Store calls are blocking and run on tokio's blocking pool. With a store that commits
-//! groups (SQLite), a [`store::GroupCommit`] committer runs the charges of concurrent CCRs
-//! in one transaction and one fsync; each CCR is answered once that commit is durable. The requesting peer is the
+//! With the embedded store ([`store::Engine`], `sqlite://`) a CCR is charged in memory on
+//! the node's task and answered once the journal's group `fdatasync` holding its record
+//! is done ([`store::Store::charge`]): no thread hand-off. Other stores' calls are blocking
+//! and run on tokio's blocking pool; with a store that commits groups (`sqlite+direct://`),
+//! a [`store::GroupCommit`] committer runs the charges of concurrent CCRs in one
+//! transaction and one fsync; each CCR is answered once that commit is durable. The requesting peer is the
 //! identity of the peer connection ([`diameter_core::node::request_peer`]), never the
 //! request's Origin-Host AVP. A CCR whose store work does not finish within
 //! [`ServeOptions::answer_timeout`], or fails temporarily, is answered 3004
@@ -93,6 +96,9 @@ pub struct ServeOptions {
     /// it (SQLite; default 256; 1 = one transaction per CCR). Every answer still waits
     /// for the commit that holds its charge.
     pub max_group: usize,
+    /// Settings of the embedded store (`sqlite://`): checkpoint interval and size, memory
+    /// bounds of the saved outcomes, journal syncers (see [`store::EngineOptions`]).
+    pub engine: store::EngineOptions,
 }
 
 impl Default for ServeOptions {
@@ -120,6 +126,7 @@ impl Default for ServeOptions {
             sweep_batch: 500,
             metrics: None,
             max_group: store::group::DEFAULT_MAX_GROUP,
+            engine: store::EngineOptions::default(),
         }
     }
 }
@@ -213,12 +220,13 @@ pub async fn start(opts: ServeOptions) -> Result<OcsHandle, Error> {
     let url = opts.store.clone();
     let accounts = opts.accounts.clone();
     let pg = opts.pg.clone();
+    let engine = opts.engine;
     let max_group = opts.max_group;
     // With an endpoint, the store's commits (groups) and failures are recorded.
     let metrics = opts.metrics.map(|_| Arc::new(OcsMetrics::new()));
     let metered = metrics.clone();
     let store = blocking(move || {
-        let mut store = store::open_with(&url, &pg)?;
+        let mut store = store::open_with_engine(&url, &pg, &engine)?;
         if let Some(m) = metered {
             store = Arc::new(MeteredStore::new(store, m));
         }
@@ -506,8 +514,15 @@ async fn answer(server: Arc<ChargingServer>, ccr: Ccr, peer: String, timeout: Du
         fallback(base_rc::DIAMETER_UNABLE_TO_COMPLY),
     );
     let s = server.clone();
-    let work =
-        tokio::task::spawn_blocking(move || s.handle_ccr_from(ccr, &peer, SystemTime::now()));
+    let work = async move {
+        if s.store().lookups_in_memory() {
+            // Look-ups in memory, the charge awaited: no thread hand-off.
+            Ok(s.handle_ccr_async(ccr, &peer, SystemTime::now()).await)
+        } else {
+            tokio::task::spawn_blocking(move || s.handle_ccr_from(ccr, &peer, SystemTime::now()))
+                .await
+        }
+    };
     match tokio::time::timeout(timeout, work).await {
         Ok(Ok(cca)) => cca,
         Ok(Err(_)) => failed, // the handler panicked

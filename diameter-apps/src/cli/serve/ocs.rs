@@ -132,7 +132,9 @@ pub struct OcsArgs {
     /// Listening address and identity.
     #[command(flatten)]
     pub node: NodeFlags,
-    /// Account store URL: sqlite://FILE (embedded, the default) or postgres://...
+    /// Account store URL: sqlite://FILE (embedded, the default: state in memory, a journal
+    /// FILE.journal.*, SQLite as the store of record), sqlite+direct://FILE (SQL only, one
+    /// transaction per group of CCRs) or postgres://...
     #[arg(long, value_name = "URL")]
     pub store: Option<String>,
     /// Configuration file (TOML).
@@ -380,6 +382,7 @@ pub fn check_store(
     file: Option<&ConfigFile>,
 ) -> Result<String, CliError> {
     if url.starts_with("sqlite:")
+        || url.starts_with("sqlite+direct:")
         || url.starts_with("postgres://")
         || url.starts_with("postgresql://")
     {

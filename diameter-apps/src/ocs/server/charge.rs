@@ -9,7 +9,7 @@
 )]
 
 use super::convert::{granted, requested, used};
-use super::{request_key, ChargingServer};
+use super::{request_key, ChargingServer, Mode};
 use crate::ocs::rating::{Tariff, Units};
 use crate::ocs::store::{Batch, BatchOutcome, Op, StoreError};
 use diameter::dict::base_rfc6733::result_code as base_rc;
@@ -99,13 +99,14 @@ impl ChargingServer {
         }
     }
 
-    pub(super) fn session_request(
+    pub(super) async fn session_request(
         &self,
         ccr: &Ccr,
         cca: &mut Cca,
         now_ms: i64,
         peer: &str,
         use_cache: bool,
+        mode: Mode,
     ) -> Result<(), StoreError> {
         let kind = ccr.cc_request_type;
         let session = ccr.session_id.as_str();
@@ -182,11 +183,11 @@ impl ChargingServer {
         if terminate {
             batch.ops.push(Op::CloseSession);
         }
-        let out = self.store.apply(&batch, now_ms)?;
+        let out = self.charge(batch, now_ms, mode).await?;
         if out.unknown_session && cached.is_some() {
             // Not open for the account remembered here (closed or moved elsewhere): ask
             // the store.
-            return self.session_request(ccr, cca, now_ms, peer, false);
+            return Box::pin(self.session_request(ccr, cca, now_ms, peer, false, mode)).await;
         }
         if out.unknown_session {
             tracing::info!(%session, %peer, "ocs: update or termination of a session not open for this peer");

@@ -14,7 +14,7 @@
 
 use super::charge::{Answer, Item};
 use super::convert::{cost_information, granted};
-use super::{request_key, ChargingServer};
+use super::{request_key, ChargingServer, Mode};
 use crate::ocs::rating::Tariff;
 use crate::ocs::store::{Batch, Op, StoreError, REFUND_EXCEEDS, REFUND_OVERFLOW, REFUND_UNKNOWN};
 use diameter::dict::base_rfc6733::{result_code as base_rc, FailedAvp};
@@ -87,12 +87,13 @@ impl ChargingServer {
         })
     }
 
-    pub(super) fn event_request(
+    pub(super) async fn event_request(
         &self,
         ccr: &Ccr,
         cca: &mut Cca,
         now_ms: i64,
         peer: &str,
+        mode: Mode,
     ) -> Result<(), StoreError> {
         let Some(action) = self.requested_action(ccr, peer) else {
             missing_requested_action(cca);
@@ -152,7 +153,7 @@ impl ChargingServer {
             }
             batch.key = None; // reads only
             batch.ops.push(Op::Check { amount: total });
-            let out = self.store.apply(&batch, now_ms)?;
+            let out = self.charge(batch, now_ms, mode).await?;
             cca.check_balance_result = Some(if out.results.first() == Some(&1) {
                 CheckBalanceResult::EnoughCredit
             } else {
@@ -196,7 +197,7 @@ impl ChargingServer {
         let out = if batch.ops.is_empty() {
             Default::default()
         } else {
-            self.store.apply(&batch, now_ms)?
+            self.charge(batch, now_ms, mode).await?
         };
         if out.clash {
             tracing::warn!(session = %ccr.session_id, %peer, "ocs: event reusing a request key of another account refused");

@@ -75,7 +75,9 @@ mod event;
 
 use crate::ocs::rating::Tariffs;
 use crate::ocs::store::ExpiredSession;
-use crate::ocs::store::{AccountId, NewAccount, Store, StoreError, SubscriberId};
+use crate::ocs::store::{
+    AccountId, Batch, BatchOutcome, NewAccount, Store, StoreError, SubscriberId,
+};
 use diameter::dict::base_rfc6733::{result_code as base_rc, Asr, Rar, ReAuthRequestType};
 use diameter::dict::dcca_rfc4006::{
     CcRequestType, Cca, Ccr, FinalUnitAction, MultipleServicesIndicator,
@@ -249,7 +251,19 @@ impl ChargingServer {
     /// Answers a CCR that arrived from `peer` (the Origin-Host, lowercase, of the admitted
     /// peer connection: [`diameter_core::node::request_peer`]). Never fails: a temporary
     /// store error gives 3004 DIAMETER_TOO_BUSY, another one 5012 DIAMETER_UNABLE_TO_COMPLY.
+    /// Blocks on the store ([`Store::apply`]).
     pub fn handle_ccr_from(&self, ccr: Ccr, peer: &str, now: SystemTime) -> Cca {
+        block_on(self.handle(ccr, peer, now, Mode::Blocking))
+    }
+
+    /// [`ChargingServer::handle_ccr_from`] without blocking: the charge goes through
+    /// [`Store::charge`]. The look-ups before it are made on the calling thread, so use this
+    /// only with a store whose look-ups are in memory ([`Store::lookups_in_memory`]).
+    pub async fn handle_ccr_async(&self, ccr: Ccr, peer: &str, now: SystemTime) -> Cca {
+        self.handle(ccr, peer, now, Mode::Async).await
+    }
+
+    async fn handle(&self, ccr: Ccr, peer: &str, now: SystemTime, mode: Mode) -> Cca {
         let mut cca = Cca {
             session_id: ccr.session_id.clone(),
             result_code: base_rc::DIAMETER_SUCCESS,
@@ -272,9 +286,12 @@ impl ChargingServer {
             CcRequestType::InitialRequest
             | CcRequestType::UpdateRequest
             | CcRequestType::TerminationRequest => {
-                self.session_request(&ccr, &mut cca, now_ms, peer, true)
+                self.session_request(&ccr, &mut cca, now_ms, peer, true, mode)
+                    .await
             }
-            CcRequestType::EventRequest => self.event_request(&ccr, &mut cca, now_ms, peer),
+            CcRequestType::EventRequest => {
+                self.event_request(&ccr, &mut cca, now_ms, peer, mode).await
+            }
             CcRequestType::Unrecognized(_) => {
                 cca.result_code = base_rc::DIAMETER_INVALID_AVP_VALUE;
                 Ok(())
@@ -296,6 +313,19 @@ impl ChargingServer {
             cca.low_balance_indication = None;
         }
         cca
+    }
+
+    /// Charges a batch: blocking ([`Store::apply`]) or not ([`Store::charge`]).
+    async fn charge(
+        &self,
+        batch: Batch,
+        now_ms: i64,
+        mode: Mode,
+    ) -> Result<BatchOutcome, StoreError> {
+        match mode {
+            Mode::Blocking => self.store.apply(&batch, now_ms),
+            Mode::Async => self.store.clone().charge(batch, now_ms).await,
+        }
     }
 
     /// Whether `peer` may send REFUND_ACCOUNT.
@@ -541,6 +571,36 @@ fn missing_multiple_services_indicator(cca: &mut Cca) {
             Bytes::from_static(&[0; 4]),
         )],
     }];
+}
+
+/// How a request reaches the store.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Mode {
+    /// [`Store::apply`] on the calling thread.
+    Blocking,
+    /// [`Store::charge`], awaited.
+    Async,
+}
+
+/// Runs a future on the calling thread (the blocking entry points: in [`Mode::Blocking`]
+/// nothing awaits, so this returns at the first poll).
+fn block_on<F: std::future::Future>(f: F) -> F::Output {
+    use std::task::{Context, Poll, Wake, Waker};
+    struct Unpark(std::thread::Thread);
+    impl Wake for Unpark {
+        fn wake(self: Arc<Self>) {
+            self.0.unpark();
+        }
+    }
+    let waker = Waker::from(Arc::new(Unpark(std::thread::current())));
+    let mut cx = Context::from_waker(&waker);
+    let mut f = std::pin::pin!(f);
+    loop {
+        if let Poll::Ready(v) = f.as_mut().poll(&mut cx) {
+            return v;
+        }
+        std::thread::park();
+    }
 }
 
 /// The idempotency key of a request from `peer`: another peer reusing a Session-Id never

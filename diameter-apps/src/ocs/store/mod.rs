@@ -9,9 +9,10 @@
 //! transaction, and a batch with a key already seen returns the saved outcome without
 //! charging again, so a retransmitted request is charged once, even across a crash.
 //!
-//! Two backends: [`SqliteStore`] (the default, a file created on first start, WAL) and
-//! [`PgStore`] (PostgreSQL: async pool, group commit, `SELECT ... FOR UPDATE` on the
-//! accounts).
+//! Backends: [`Engine`] (the default, `sqlite://`: the state in memory, a durable journal,
+//! a SQLite file created on first start as the store of record), [`SqliteStore`]
+//! (`sqlite+direct://`: a SQLite transaction per batch, WAL) and [`PgStore`] (PostgreSQL
+//! for several nodes: async pool, group commit, `SELECT ... FOR UPDATE` on the accounts).
 //!
 //! Balance model: `balance` is what the account holds; `reserved` is the sum of the open
 //! reservations; `available = balance - reserved` is never negative (a `CHECK` in the schema
@@ -45,13 +46,23 @@
 
 mod accounts_file;
 mod batch;
+mod engine;
 pub mod group;
+mod journal;
+mod memory;
+mod outcomes;
 mod postgres;
 mod sqlite;
 
 pub use self::accounts_file::{load_accounts_file, parse_accounts, AccountEntry, AccountsFile};
 pub use self::batch::{Batch, BatchOutcome, Op, REFUND_EXCEEDS, REFUND_OVERFLOW, REFUND_UNKNOWN};
+pub use self::engine::{
+    Engine, EngineOptions, DEFAULT_CHECKPOINT_INTERVAL, DEFAULT_CHECKPOINT_RECORDS,
+    DEFAULT_MAX_BACKLOG,
+};
 pub use self::group::GroupCommit;
+pub use self::journal::DEFAULT_SYNCERS;
+pub use self::memory::{MemLimits, DEFAULT_FILTER_KEYS, DEFAULT_OUTCOME_BYTES};
 pub use self::postgres::{PgOptions, PgStore};
 pub use self::sqlite::SqliteStore;
 
@@ -265,6 +276,10 @@ pub enum StoreError {
     /// The database did not finish a call or transaction within this bound.
     #[error("the database did not answer within {0:?}")]
     Timeout(std::time::Duration),
+    /// The embedded store's checkpoint into SQLite is this many journal records behind
+    /// ([`EngineOptions::max_backlog`]); charges wait until it catches up.
+    #[error("the checkpoint into SQLite is {0} records behind")]
+    Backlog(u64),
 }
 
 impl StoreError {
@@ -275,7 +290,10 @@ impl StoreError {
     /// constraint violations, a refused operation) is permanent and answered 5012.
     pub fn is_temporary(&self) -> bool {
         match self {
-            StoreError::PoolTimeout(_) | StoreError::Stopped | StoreError::Timeout(_) => true,
+            StoreError::PoolTimeout(_)
+            | StoreError::Stopped
+            | StoreError::Timeout(_)
+            | StoreError::Backlog(_) => true,
             StoreError::Group(e) => e.is_temporary(),
             StoreError::Sqlite(e) => sqlite_temporary(e),
             StoreError::Postgres(e) => postgres_temporary(e),
@@ -399,6 +417,13 @@ pub trait Store: Send + Sync + 'static {
         batches.iter().map(|(b, now)| self.apply(b, *now)).collect()
     }
 
+    /// Whether the look-ups ([`Store::account_id`], [`Store::session_account`],
+    /// [`Store::request_account`], [`Store::ensure_account`] of a known account) are answered
+    /// from memory, so that async code may call them without `spawn_blocking`.
+    fn lookups_in_memory(&self) -> bool {
+        false
+    }
+
     /// Whether [`Store::apply_group`] commits a group in one transaction (then a
     /// [`GroupCommit`] in front of the store pays one commit, one fsync, per group).
     fn groups(&self) -> bool {
@@ -463,20 +488,48 @@ pub(crate) fn lock_order(sessions: &[ExpiredSession]) -> Vec<(String, AccountId)
 /// Opens a store from a URL: `sqlite://PATH` (or a bare path; `sqlite::memory:` for a
 /// private in-memory database), `postgres://...` / `postgresql://...` (libpq URL or
 /// `postgres:host=... user=...` key-value form). Creates the schema when missing.
+///
+/// A SQLite store is the [`Engine`] (state in memory, a durable journal `PATH.journal.*`,
+/// SQLite as the store of record; it recovers the journal on open, so the file is
+/// complete afterwards). `sqlite+direct://PATH` (`sqlite+direct::memory:`) is the SQL-only
+/// [`SqliteStore`], one SQLite transaction per batch.
 pub fn open(url: &str) -> Result<Arc<dyn Store>, StoreError> {
     open_with(url, &PgOptions::default())
 }
 
 /// [`open`] with the pool size and timeouts of a PostgreSQL store.
 pub fn open_with(url: &str, pg: &PgOptions) -> Result<Arc<dyn Store>, StoreError> {
+    open_with_engine(url, pg, &EngineOptions::default())
+}
+
+/// [`open_with`] with the settings of the embedded store ([`Engine`], `sqlite://`).
+pub fn open_with_engine(
+    url: &str,
+    pg: &PgOptions,
+    engine: &EngineOptions,
+) -> Result<Arc<dyn Store>, StoreError> {
     if url.starts_with("postgres://") || url.starts_with("postgresql://") {
         return Ok(Arc::new(PgStore::connect_with(url, pg)?));
     }
     if let Some(kv) = url.strip_prefix("postgres:") {
         return Ok(Arc::new(PgStore::connect_with(kv, pg)?));
     }
+    if let Some(direct) = url.strip_prefix("sqlite+direct:") {
+        // The SQL-only path: every batch is a SQLite transaction (no memory state).
+        if direct == ":memory:" {
+            return Ok(Arc::new(SqliteStore::in_memory()?));
+        }
+        let path = direct.strip_prefix("//").unwrap_or(direct);
+        if path.is_empty() {
+            return Err(StoreError::Config(format!(
+                "bad store url `{}`",
+                crate::redact::store_url(url)
+            )));
+        }
+        return Ok(Arc::new(SqliteStore::open(path)?));
+    }
     if url == "sqlite::memory:" {
-        return Ok(Arc::new(SqliteStore::in_memory()?));
+        return Ok(Arc::new(Engine::in_memory()?));
     }
     let path = url
         .strip_prefix("sqlite://")
@@ -488,7 +541,7 @@ pub fn open_with(url: &str, pg: &PgOptions) -> Result<Arc<dyn Store>, StoreError
             crate::redact::store_url(url)
         )));
     }
-    Ok(Arc::new(SqliteStore::open(path)?))
+    Ok(Arc::new(Engine::open(path, *engine)?))
 }
 
 /// Loads an accounts file into a store: accounts whose first id exists keep their balance.
@@ -505,5 +558,10 @@ pub(crate) fn rg_key(rating_group: Option<u32>) -> i64 {
     rating_group.map(i64::from).unwrap_or(-1)
 }
 
+/// The store tests, on the engine (`sqlite::memory:`) and on the SQL-only store.
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+#[path = "tests.rs"]
+#[allow(clippy::duplicate_mod)] // the same tests on the other backend
+mod tests_direct;

@@ -62,14 +62,14 @@ impl SqliteStore {
         })
     }
 
-    fn lock(&self) -> MutexGuard<'_, Connection> {
+    pub(super) fn lock(&self) -> MutexGuard<'_, Connection> {
         // A panic while holding the lock leaves no half-done transaction (it rolls back on
         // drop), so a poisoned connection is still usable.
         self.conn.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// The connection for reads: the read-only one of a file database, else the writer.
-    fn read(&self) -> MutexGuard<'_, Connection> {
+    pub(super) fn read(&self) -> MutexGuard<'_, Connection> {
         match &self.reader {
             Some(r) => r.lock().unwrap_or_else(|e| e.into_inner()),
             None => self.lock(),

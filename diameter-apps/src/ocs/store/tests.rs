@@ -8,7 +8,7 @@ fn alice() -> SubscriberId {
 mod ocs_common;
 
 thread_local! {
-    /// The store URL the behaviour tests run on (`None`: a private in-memory SQLite).
+    /// The PostgreSQL the behaviour tests run on (`None`: the module's SQLite backend).
     static BACKEND: std::cell::RefCell<Option<String>> = const { std::cell::RefCell::new(None) };
 }
 
@@ -16,11 +16,20 @@ fn on_postgres() -> bool {
     BACKEND.with(|b| b.borrow().is_some())
 }
 
+/// `sqlite` (the engine) or `sqlite+direct` (the SQL-only store), by module.
+fn scheme() -> &'static str {
+    if module_path!().ends_with("tests_direct") {
+        "sqlite+direct"
+    } else {
+        "sqlite"
+    }
+}
+
 fn setup(balance: i64) -> (Arc<dyn Store>, AccountId) {
     let url = BACKEND.with(|b| b.borrow().clone());
     let store = match url {
         Some(kv) => open(&format!("postgres:{kv}")).unwrap(),
-        None => open("sqlite::memory:").unwrap(),
+        None => open(&format!("{}::memory:", scheme())).unwrap(),
     };
     let id = store
         .add_account(&NewAccount::new(vec![alice()], balance, 978))
@@ -502,10 +511,9 @@ fn ensure_and_duplicates() {
 
 #[test]
 fn file_store_is_created_and_reopened() {
-    let dir = std::env::temp_dir().join(format!("ocs-store-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let path = dir.join("ocs.db");
-    let url = format!("sqlite://{}", path.display());
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("ocs.db");
+    let url = format!("{}://{}", scheme(), path.display());
     {
         let store = open(&url).unwrap();
         store
@@ -514,8 +522,6 @@ fn file_store_is_created_and_reopened() {
     }
     let store = open(&url).unwrap();
     assert_eq!(store.find_account(&alice()).unwrap().unwrap().balance, 42);
-    drop(store);
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 fn debit(amount: i64) -> Op {
@@ -528,7 +534,15 @@ fn debit(amount: i64) -> Op {
 
 #[test]
 fn a_group_commits_together_and_a_failing_batch_undoes_only_itself() {
-    let (store, id) = setup(1000);
+    let (store, id) = if on_postgres() {
+        setup(1000)
+    } else {
+        let store = open("sqlite+direct::memory:").unwrap();
+        let id = store
+            .add_account(&NewAccount::new(vec![alice()], 1000, 978))
+            .unwrap();
+        (store, id)
+    };
     // PostgreSQL groups by itself (several groups in flight).
     assert_eq!(store.groups(), !on_postgres());
     let ok1 = batch(id, "g/1", vec![debit(100)]);
@@ -572,7 +586,7 @@ fn a_group_commits_together_and_a_failing_batch_undoes_only_itself() {
 #[test]
 fn the_committer_answers_every_waiter_with_its_own_outcome() {
     let dir = tempfile::tempdir().unwrap();
-    let url = format!("sqlite://{}", dir.path().join("ocs.db").display());
+    let url = format!("sqlite+direct://{}", dir.path().join("ocs.db").display());
     let inner = open(&url).unwrap();
     let id = inner
         .add_account(&NewAccount::new(vec![alice()], 10_000, 978))
@@ -617,6 +631,10 @@ fn the_committer_answers_every_waiter_with_its_own_outcome() {
 /// (skipped without PostgreSQL unless REQUIRE_INTEROP is set).
 #[test]
 fn the_behaviour_tests_pass_on_postgres() {
+    // Once is enough: this module is compiled twice (the engine and the SQL-only store).
+    if scheme() != "sqlite" {
+        return;
+    }
     let Some(pg) = ocs_common::PgCluster::start() else {
         return;
     };

@@ -1,0 +1,899 @@
+//! The embedded store at carrier rate: the state in memory, a durable journal, SQLite as
+//! the store of record.
+//!
+//! A charge ([`Store::apply`], [`Store::charge`]) locks the [`MemState`], runs the batch
+//! there with the shared semantics of `batch::run`, appends the batch to the [`Journal`]
+//! when it changed something, unlocks, and then waits until the journal's syncer has made
+//! that record durable (one `fdatasync` for everything appended meanwhile). Records are
+//! appended in the order their batches ran, so a batch that saw another's effects is never
+//! durable without it; every answer (a replayed outcome or a refusal too) waits for
+//! everything appended before it. A batch that fails changes nothing and is not journaled.
+//!
+//! A checkpoint thread writes the changes to SQLite every
+//! [`EngineOptions::checkpoint_interval`] or [`EngineOptions::checkpoint_records`] records,
+//! whichever comes first: the current values of changed accounts, sessions, reservations and
+//! debits, and the new ledger rows and saved outcomes, in one transaction that also stores
+//! the last LSN it covers (table `engine_checkpoint`). Then the journal segments it covers
+//! are deleted. Opening ([`Engine::open`]) recovers: SQLite, then the journal records after
+//! the stored LSN (so a crash between the SQLite commit and the segment deletion never
+//! applies a record twice), then a checkpoint, so anyone reading the SQLite file afterwards
+//! sees everything. Only one process may have the store open (a lock on
+//! `<db>.journal.lock`); dropping the engine checkpoints once more.
+
+use super::journal::{self, Journal, Record};
+use super::memory::{Changes, MemAccount, MemLimits, MemSession, MemState, OutcomeLookup};
+use super::sqlite::SqliteStore;
+use super::{
+    lock_order, Account, AccountId, Batch, BatchOutcome, ChargeFuture, ExpiredSession, IdKind,
+    LedgerTotals, NewAccount, Op, Store, StoreError, StoreTotals, SubscriberId,
+};
+use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::time::Duration;
+
+/// Default [`EngineOptions::checkpoint_interval`]: 1 s.
+pub const DEFAULT_CHECKPOINT_INTERVAL: Duration = Duration::from_secs(1);
+/// Default [`EngineOptions::checkpoint_records`]: 100,000.
+pub const DEFAULT_CHECKPOINT_RECORDS: u64 = 100_000;
+/// Default [`EngineOptions::max_backlog`]: 2,000,000 records.
+pub const DEFAULT_MAX_BACKLOG: u64 = 2_000_000;
+
+/// Settings of an [`Engine`]; `EngineOptions::default()` gives the documented defaults.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct EngineOptions {
+    /// The longest time between checkpoints into SQLite (default
+    /// [`DEFAULT_CHECKPOINT_INTERVAL`]). Longer: fewer SQLite writes (a session opened and
+    /// closed between two checkpoints is never written), a longer journal to replay.
+    pub checkpoint_interval: Duration,
+    /// A checkpoint starts early after this many journal records (default
+    /// [`DEFAULT_CHECKPOINT_RECORDS`]).
+    pub checkpoint_records: u64,
+    /// Memory bounds of the saved request outcomes (see [`MemLimits`]).
+    pub limits: MemLimits,
+    /// Threads writing and syncing the journal, whose `fdatasync`s overlap (default
+    /// [`super::DEFAULT_SYNCERS`]).
+    pub journal_syncers: usize,
+    /// The most journal records not yet checkpointed into SQLite (default
+    /// [`DEFAULT_MAX_BACKLOG`]): past it (SQLite failing or slower than the load) charges
+    /// are refused with a temporary error (answered 3004) instead of growing the memory
+    /// and the journal without bound.
+    pub max_backlog: u64,
+}
+
+impl Default for EngineOptions {
+    fn default() -> Self {
+        EngineOptions {
+            checkpoint_interval: DEFAULT_CHECKPOINT_INTERVAL,
+            checkpoint_records: DEFAULT_CHECKPOINT_RECORDS,
+            limits: MemLimits::default(),
+            journal_syncers: journal::DEFAULT_SYNCERS,
+            max_backlog: DEFAULT_MAX_BACKLOG,
+        }
+    }
+}
+
+/// The table holding the LSN of the last checkpoint.
+const META_SQL: &str =
+    "CREATE TABLE IF NOT EXISTS engine_checkpoint (id INTEGER PRIMARY KEY CHECK (id = 1), lsn BIGINT NOT NULL)";
+
+struct Inner {
+    state: Mutex<MemState>,
+    journal: Journal,
+    sql: SqliteStore,
+    opts: EngineOptions,
+    /// LSN of the last checkpoint.
+    checkpointed: AtomicU64,
+    /// One checkpoint at a time.
+    checkpointing: Mutex<()>,
+    /// Wakes the checkpoint thread early (records) or stops it (`true`).
+    wake: Mutex<bool>,
+    wake_cond: Condvar,
+}
+
+/// The engine (see the module docs).
+pub struct Engine {
+    inner: Arc<Inner>,
+    thread: Option<std::thread::JoinHandle<()>>,
+    /// Holds the lock of a file store.
+    _lock: Option<Mutex<Connection>>,
+}
+
+impl Engine {
+    /// Opens (or creates) the store in the SQLite file `path`, recovering its journal.
+    pub fn open(path: &str, opts: EngineOptions) -> Result<Engine, StoreError> {
+        let base = PathBuf::from(format!("{path}.journal"));
+        let lock = lock_file(&base)?;
+        let sql = SqliteStore::open(path)?;
+        let (state, lsn) = recover(&sql, &base, opts.limits)?;
+        // Everything recovered goes to SQLite now, then the old segments go.
+        let old: Vec<_> = journal::segments(&base)?
+            .into_iter()
+            .filter(|(start, _)| *start <= lsn)
+            .collect();
+        let journal = Journal::create(&base, lsn, opts.journal_syncers)?;
+        let engine = Self::start(state, journal, sql, opts, Some(lock))?;
+        engine.inner.checkpoint()?;
+        for (_, p) in old {
+            match std::fs::remove_file(&p) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                    return Err(StoreError::Config(format!("journal {}: {e}", p.display())))
+                }
+                _ => {}
+            }
+        }
+        Ok(engine)
+    }
+
+    /// A private in-memory store (tests and examples): nothing is written to a file.
+    pub fn in_memory() -> Result<Engine, StoreError> {
+        let sql = SqliteStore::in_memory()?;
+        let (state, lsn) = recover(&sql, Path::new(""), MemLimits::default())?;
+        Self::start(
+            state,
+            Journal::memory(lsn)?,
+            sql,
+            EngineOptions::default(),
+            None,
+        )
+    }
+
+    fn start(
+        state: MemState,
+        journal: Journal,
+        sql: SqliteStore,
+        opts: EngineOptions,
+        lock: Option<Connection>,
+    ) -> Result<Engine, StoreError> {
+        let lsn = journal.last_lsn();
+        let inner = Arc::new(Inner {
+            state: Mutex::new(state),
+            journal,
+            sql,
+            opts,
+            checkpointed: AtomicU64::new(lsn),
+            checkpointing: Mutex::new(()),
+            wake: Mutex::new(false),
+            wake_cond: Condvar::new(),
+        });
+        let i = inner.clone();
+        let thread = std::thread::Builder::new()
+            .name("ocs-checkpoint".into())
+            .spawn(move || i.checkpoints())
+            .map_err(|e| StoreError::Config(format!("cannot start the checkpoint: {e}")))?;
+        Ok(Engine {
+            inner,
+            thread: Some(thread),
+            _lock: lock.map(Mutex::new),
+        })
+    }
+
+    /// Writes everything to SQLite now (also done periodically and on drop).
+    pub fn checkpoint(&self) -> Result<(), StoreError> {
+        self.inner.checkpoint()
+    }
+
+    /// Simulates a crash (tests): stops the checkpoints and releases the lock without a
+    /// last checkpoint; the rest is leaked.
+    #[cfg(test)]
+    fn abandon(mut self) {
+        *self.inner.wake.lock().unwrap() = true;
+        self.inner.wake_cond.notify_all();
+        if let Some(t) = self.thread.take() {
+            t.join().unwrap();
+        }
+        drop(self._lock.take());
+        std::mem::forget(self);
+    }
+
+    /// The LSN of the last journal record and of the last durable one.
+    pub fn lsns(&self) -> (u64, u64) {
+        (
+            self.inner.journal.last_lsn(),
+            self.inner.journal.durable_lsn(),
+        )
+    }
+}
+
+impl Drop for Engine {
+    fn drop(&mut self) {
+        *self.inner.wake.lock().unwrap_or_else(|e| e.into_inner()) = true;
+        self.inner.wake_cond.notify_all();
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+        if let Err(e) = self.inner.checkpoint() {
+            tracing::warn!(error = %e, "ocs: last checkpoint failed; the journal keeps the changes");
+        }
+    }
+}
+
+/// Takes the lock of the journal `base`: a SQLite database held in an exclusive
+/// transaction for the life of the engine (the OS releases it when the process dies).
+fn lock_file(base: &Path) -> Result<Connection, StoreError> {
+    let mut path = base.as_os_str().to_owned();
+    path.push(".lock");
+    let conn = Connection::open(PathBuf::from(&path))?;
+    conn.busy_timeout(Duration::ZERO)?;
+    conn.pragma_update(None, "locking_mode", "EXCLUSIVE")?;
+    let taken = conn
+        .execute_batch("CREATE TABLE IF NOT EXISTS held (x INTEGER); BEGIN EXCLUSIVE; INSERT INTO held VALUES (1);")
+        .is_ok();
+    if !taken {
+        return Err(StoreError::Config(format!(
+            "the store {} is open in another process (or another engine)",
+            base.with_extension("").display()
+        )));
+    }
+    Ok(conn)
+}
+
+/// Loads the state from SQLite and replays the journal records after the checkpoint's
+/// LSN; returns the state and the last LSN.
+fn recover(
+    sql: &SqliteStore,
+    base: &Path,
+    limits: MemLimits,
+) -> Result<(MemState, u64), StoreError> {
+    let checkpoint: u64 = {
+        let conn = sql.lock();
+        conn.execute_batch(META_SQL)?;
+        conn.query_row("SELECT lsn FROM engine_checkpoint WHERE id = 1", [], |r| {
+            r.get::<_, i64>(0)
+        })
+        .optional()?
+        .map_or(0, |l| l.max(0) as u64)
+    };
+    let mut st = load(&sql.lock(), limits)?;
+    if base.as_os_str().is_empty() {
+        return Ok((st, checkpoint));
+    }
+    let fallback = |key: &str| sql_outcome(sql, key);
+    let mut replayed = 0u64;
+    let last = journal::read_segments(base, |lsn, record| {
+        if lsn <= checkpoint {
+            return Ok(());
+        }
+        replayed += 1;
+        replay(&mut st, record, &fallback);
+        Ok(())
+    })?;
+    if replayed > 0 {
+        tracing::info!(records = replayed, checkpoint, "ocs: journal replayed");
+    }
+    Ok((st, last.max(checkpoint)))
+}
+
+/// Applies one journal record to the state (recovery).
+fn replay(st: &mut MemState, record: Record, fallback: OutcomeLookup<'_>) {
+    let r = match record {
+        Record::Batch { now_ms, batch } => st.run(&batch, now_ms, fallback).map(|_| ()),
+        Record::AddAccount { id, account } => st
+            .check_new_account(&account)
+            .map(|()| st.add_account(id, &account)),
+        Record::Adjust { id, delta, now_ms } => st.adjust_balance(id, delta, now_ms).map(|_| ()),
+        Record::CloseExpired { sessions, now_ms } => {
+            st.close_expired(&sessions, now_ms, fallback).map(|_| ())
+        }
+        Record::Purge { before_ms } => {
+            st.purge_requests(before_ms);
+            Ok(())
+        }
+    };
+    if let Err(e) = r {
+        tracing::error!(error = %e, "ocs: a journal record failed on replay");
+    }
+}
+
+/// A saved outcome in SQLite.
+fn sql_outcome(sql: &SqliteStore, key: &str) -> Result<Option<(AccountId, String)>, StoreError> {
+    Ok(sql
+        .read()
+        .prepare_cached("SELECT account_id, outcome FROM requests WHERE request_key = ?1")?
+        .query_row(params![key], |r| Ok((r.get(0)?, r.get(1)?)))
+        .optional()?)
+}
+
+/// Loads the state from SQLite.
+fn load(conn: &Connection, limits: MemLimits) -> Result<MemState, StoreError> {
+    let mut st = MemState::new(limits);
+    let mut q = conn.prepare("SELECT id, name, currency, balance, reserved FROM accounts")?;
+    let rows = q.query_map([], |r| {
+        Ok((
+            r.get::<_, i64>(0)?,
+            MemAccount {
+                name: r.get(1)?,
+                currency: u32::try_from(r.get::<_, i64>(2)?).unwrap_or(0),
+                balance: r.get(3)?,
+                reserved: r.get(4)?,
+                ids: Vec::new(),
+            },
+        ))
+    })?;
+    for row in rows {
+        let (id, a) = row?;
+        st.load_account(id, a);
+    }
+    let mut q = conn.prepare(
+        "SELECT id_type, id_data, account_id FROM subscription_ids ORDER BY account_id, id_type, id_data",
+    )?;
+    let rows = q.query_map([], |r| {
+        Ok((
+            r.get::<_, i32>(0)?,
+            r.get::<_, String>(1)?,
+            r.get::<_, i64>(2)?,
+        ))
+    })?;
+    for row in rows {
+        let (t, data, account) = row?;
+        let kind = IdKind::from_code(t)
+            .ok_or_else(|| StoreError::Corrupt(format!("subscription id type {t}")))?;
+        st.load_id(SubscriberId::new(kind, data), account);
+    }
+    let mut q =
+        conn.prepare("SELECT session_id, account_id, expires_at, created_at, peer FROM sessions")?;
+    let rows = q.query_map([], |r| {
+        Ok((
+            r.get::<_, String>(0)?,
+            MemSession {
+                account: r.get(1)?,
+                expires_at: r.get(2)?,
+                created_at: r.get(3)?,
+                peer: r.get(4)?,
+            },
+        ))
+    })?;
+    for row in rows {
+        let (s, row) = row?;
+        st.load_session(s, row);
+    }
+    let mut q =
+        conn.prepare("SELECT session_id, rating_group, account_id, amount FROM reservations")?;
+    let rows = q.query_map([], |r| {
+        Ok((
+            r.get::<_, String>(0)?,
+            r.get::<_, i64>(1)?,
+            r.get::<_, i64>(2)?,
+            r.get::<_, i64>(3)?,
+        ))
+    })?;
+    for row in rows {
+        let (s, rg, account, amount) = row?;
+        st.load_reservation(s, rg, account, amount);
+    }
+    let mut q = conn.prepare("SELECT reference, account_id, amount, refunded, at FROM debits")?;
+    let rows = q.query_map([], |r| {
+        Ok((
+            r.get::<_, String>(0)?,
+            (r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?),
+        ))
+    })?;
+    for row in rows {
+        let (reference, d) = row?;
+        st.load_debit(reference, d);
+    }
+    let mut q = conn.prepare(
+        "SELECT account_id, kind, COALESCE(SUM(amount), 0) FROM ledger GROUP BY account_id, kind",
+    )?;
+    let rows = q.query_map([], |r| {
+        Ok((
+            r.get::<_, i64>(0)?,
+            r.get::<_, String>(1)?,
+            r.get::<_, i64>(2)?,
+        ))
+    })?;
+    for row in rows {
+        let (account, kind, sum) = row?;
+        st.load_ledger(account, &kind, sum);
+    }
+    let mut q = conn.prepare("SELECT request_key, at FROM requests")?;
+    let rows = q.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))?;
+    for row in rows {
+        let (key, at) = row?;
+        st.load_request_key(&key, at);
+    }
+    Ok(st)
+}
+
+/// Writes a checkpoint's changes and its LSN in one transaction.
+fn write_changes(conn: &mut Connection, c: &Changes, lsn: u64) -> Result<(), StoreError> {
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    for (id, a) in &c.new_accounts {
+        tx.prepare_cached(
+            "INSERT INTO accounts (id, name, currency, balance, reserved) VALUES (?1, ?2, ?3, ?4, 0)",
+        )?
+        .execute(params![id, a.name, i64::from(a.currency), a.balance])?;
+        for sid in &a.ids {
+            tx.prepare_cached(
+                "INSERT INTO subscription_ids (id_type, id_data, account_id) VALUES (?1, ?2, ?3)",
+            )?
+            .execute(params![sid.kind.code(), sid.data, id])?;
+        }
+    }
+    for (id, balance, reserved) in &c.accounts {
+        tx.prepare_cached("UPDATE accounts SET balance = ?1, reserved = ?2 WHERE id = ?3")?
+            .execute(params![balance, reserved, id])?;
+    }
+    for (s, row) in &c.sessions {
+        match row {
+            Some(r) => tx
+                .prepare_cached(
+                    "INSERT INTO sessions (session_id, account_id, expires_at, created_at, peer)
+                     VALUES (?1, ?2, ?3, ?4, ?5)
+                     ON CONFLICT (session_id) DO UPDATE SET account_id = excluded.account_id,
+                     expires_at = excluded.expires_at, created_at = excluded.created_at,
+                     peer = excluded.peer",
+                )?
+                .execute(params![s, r.account, r.expires_at, r.created_at, r.peer])?,
+            None => tx
+                .prepare_cached("DELETE FROM sessions WHERE session_id = ?1")?
+                .execute(params![s])?,
+        };
+    }
+    for (s, rows) in &c.reservations {
+        tx.prepare_cached("DELETE FROM reservations WHERE session_id = ?1")?
+            .execute(params![s])?;
+        for (rg, account, amount) in rows {
+            tx.prepare_cached(
+                "INSERT INTO reservations (session_id, rating_group, account_id, amount)
+                 VALUES (?1, ?2, ?3, ?4)",
+            )?
+            .execute(params![s, rg, account, amount])?;
+        }
+    }
+    for (reference, (account, amount, refunded, at)) in &c.debits {
+        tx.prepare_cached(
+            "INSERT INTO debits (reference, account_id, amount, refunded, at)
+             VALUES (?1, ?2, ?3, ?4, ?5)
+             ON CONFLICT (reference) DO UPDATE SET refunded = excluded.refunded",
+        )?
+        .execute(params![reference, account, amount, refunded, at])?;
+    }
+    for l in &c.ledger {
+        tx.prepare_cached(
+            "INSERT INTO ledger (account_id, session_id, rating_group, kind, amount, request_key, at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        )?
+        .execute(params![
+            l.account,
+            l.session,
+            l.rating_group,
+            l.kind,
+            l.amount,
+            l.key,
+            l.at
+        ])?;
+    }
+    for (key, account, outcome, at) in &c.outcomes {
+        tx.prepare_cached(
+            "INSERT OR REPLACE INTO requests (request_key, account_id, outcome, at)
+             VALUES (?1, ?2, ?3, ?4)",
+        )?
+        .execute(params![&**key, account, &**outcome, at])?;
+    }
+    if let Some(before) = c.purge_before {
+        tx.prepare_cached("DELETE FROM requests WHERE at < ?1")?
+            .execute(params![before])?;
+    }
+    tx.prepare_cached("INSERT OR REPLACE INTO engine_checkpoint (id, lsn) VALUES (1, ?1)")?
+        .execute(params![i64::try_from(lsn).unwrap_or(i64::MAX)])?;
+    tx.commit()?;
+    Ok(())
+}
+
+impl Inner {
+    fn state(&self) -> MutexGuard<'_, MemState> {
+        // Reads go on after a panic; charges do not (see `run_batch`).
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn outcome(&self, key: &str) -> Result<Option<(AccountId, String)>, StoreError> {
+        sql_outcome(&self.sql, key)
+    }
+
+    /// Runs a batch in memory and journals it; returns the outcome and the LSN to wait for.
+    fn run_batch(&self, batch: &Batch, now_ms: i64) -> Result<(BatchOutcome, u64), StoreError> {
+        let mut st = self.state();
+        // A panic in the middle of a batch would have left it half applied.
+        if self.journal.failed() || self.state.is_poisoned() {
+            return Err(StoreError::Stopped);
+        }
+        let backlog = self
+            .journal
+            .last_lsn()
+            .saturating_sub(self.checkpointed.load(Ordering::Relaxed));
+        if backlog >= self.opts.max_backlog {
+            self.wake_cond.notify_one();
+            return Err(StoreError::Backlog(backlog));
+        }
+        let out = st.run(batch, now_ms, &|k| self.outcome(k))?;
+        let reads_only =
+            batch.key.is_none() && batch.ops.iter().all(|o| matches!(o, Op::Check { .. }));
+        let lsn = if out.replayed || out.unknown_session || out.clash || reads_only {
+            self.journal.last_lsn()
+        } else {
+            let lsn = self.journal.append_batch(now_ms, batch)?;
+            self.note_record(lsn);
+            lsn
+        };
+        Ok((out, lsn))
+    }
+
+    /// Appends an admin record (under the state lock) and notes it.
+    fn append(&self, r: &Record) -> Result<u64, StoreError> {
+        let lsn = self.journal.append(r)?;
+        self.note_record(lsn);
+        Ok(lsn)
+    }
+
+    /// Wakes the checkpoint thread once the records since the last checkpoint reach
+    /// [`EngineOptions::checkpoint_records`].
+    fn note_record(&self, lsn: u64) {
+        if lsn.saturating_sub(self.checkpointed.load(Ordering::Relaxed))
+            == self.opts.checkpoint_records
+        {
+            self.wake_cond.notify_one();
+        }
+    }
+
+    /// Writes the changes since the last checkpoint to SQLite and drops the journal
+    /// segments they cover.
+    fn checkpoint(&self) -> Result<(), StoreError> {
+        let _one = self.checkpointing.lock().unwrap_or_else(|e| e.into_inner());
+        let (changes, seq, lsn) = {
+            let mut st = self.state();
+            let (c, seq) = st.take_changes();
+            if c.is_empty() && self.journal.last_lsn() == self.checkpointed.load(Ordering::Relaxed)
+            {
+                return Ok(()); // idle: no new segment either
+            }
+            (c, seq, self.journal.rotate())
+        };
+        let written = write_changes(&mut self.sql.lock(), &changes, lsn);
+        if let Err(e) = written {
+            self.state().restore_changes(changes);
+            return Err(e);
+        }
+        self.checkpointed.store(lsn, Ordering::Relaxed);
+        self.state().checkpointed(seq);
+        self.journal.drop_segments_through(lsn)
+    }
+
+    /// The checkpoint thread.
+    fn checkpoints(&self) {
+        loop {
+            {
+                let stop = self.wake.lock().unwrap_or_else(|e| e.into_inner());
+                if *stop {
+                    return;
+                }
+                let (stop, _) = self
+                    .wake_cond
+                    .wait_timeout(stop, self.opts.checkpoint_interval)
+                    .unwrap_or_else(|e| e.into_inner());
+                if *stop {
+                    return;
+                }
+            }
+            if let Err(e) = self.checkpoint() {
+                tracing::warn!(error = %e, "ocs: checkpoint into SQLite failed; retried");
+            }
+        }
+    }
+}
+
+impl Engine {
+    /// Creates an account in memory and journals it; returns its id and record's LSN.
+    fn create_account(&self, account: &NewAccount) -> Result<(AccountId, u64), StoreError> {
+        let i = &self.inner;
+        let mut st = i.state();
+        st.check_new_account(account)?;
+        let id = st.next_account_id();
+        st.add_account(id, account);
+        let lsn = i.append(&Record::AddAccount {
+            id,
+            account: account.clone(),
+        })?;
+        Ok((id, lsn))
+    }
+}
+
+impl Store for Engine {
+    fn add_account(&self, account: &NewAccount) -> Result<AccountId, StoreError> {
+        let (id, lsn) = self.create_account(account)?;
+        self.inner.journal.wait(lsn)?;
+        Ok(id)
+    }
+
+    fn ensure_account(&self, account: &NewAccount) -> Result<AccountId, StoreError> {
+        let i = &self.inner;
+        let found = {
+            let st = i.state();
+            account
+                .ids
+                .iter()
+                .find_map(|sid| st.by_id.get(sid).copied())
+        };
+        match found {
+            Some(id) => Ok(id),
+            // Not waited for: the creation is durable with (before) the first charge of the
+            // account, which waits for every record appended before its own.
+            None => self
+                .create_account(account)
+                .map(|(id, _)| id)
+                .or_else(|e| match e {
+                    // Created meanwhile by another caller.
+                    StoreError::Duplicate(_) => account
+                        .ids
+                        .iter()
+                        .find_map(|sid| i.state().by_id.get(sid).copied())
+                        .ok_or(e),
+                    e => Err(e),
+                }),
+        }
+    }
+
+    fn find_account(&self, id: &SubscriberId) -> Result<Option<Account>, StoreError> {
+        let st = self.inner.state();
+        Ok(st.by_id.get(id).and_then(|a| st.account(*a)))
+    }
+
+    fn account(&self, id: AccountId) -> Result<Option<Account>, StoreError> {
+        Ok(self.inner.state().account(id))
+    }
+
+    fn account_id(&self, id: &SubscriberId) -> Result<Option<AccountId>, StoreError> {
+        Ok(self.inner.state().by_id.get(id).copied())
+    }
+
+    fn adjust_balance(&self, id: AccountId, delta: i64, now_ms: i64) -> Result<i64, StoreError> {
+        let i = &self.inner;
+        let (new, lsn) = {
+            let mut st = i.state();
+            let new = st.adjust_balance(id, delta, now_ms)?;
+            (new, i.append(&Record::Adjust { id, delta, now_ms })?)
+        };
+        i.journal.wait(lsn)?;
+        Ok(new)
+    }
+
+    fn session_account(&self, session_id: &str) -> Result<Option<AccountId>, StoreError> {
+        Ok(self
+            .inner
+            .state()
+            .sessions
+            .get(session_id)
+            .map(|s| s.account))
+    }
+
+    fn request_account(&self, key: &str) -> Result<Option<AccountId>, StoreError> {
+        let i = &self.inner;
+        i.state().request_account(key, &|k| i.outcome(k))
+    }
+
+    fn sessions_of(&self, id: AccountId) -> Result<Vec<String>, StoreError> {
+        Ok(self.inner.state().sessions_of(id))
+    }
+
+    fn expired_sessions(
+        &self,
+        now_ms: i64,
+        after: Option<&ExpiredSession>,
+        limit: usize,
+    ) -> Result<Vec<ExpiredSession>, StoreError> {
+        Ok(self.inner.state().expired_sessions(now_ms, after, limit))
+    }
+
+    fn close_expired(
+        &self,
+        sessions: &[ExpiredSession],
+        now_ms: i64,
+    ) -> Result<Vec<(String, i64)>, StoreError> {
+        let i = &self.inner;
+        let order = lock_order(sessions);
+        let (closed, lsn) = {
+            let mut st = i.state();
+            let closed = st.close_expired(&order, now_ms, &|k| i.outcome(k))?;
+            let lsn = if closed.is_empty() {
+                i.journal.last_lsn()
+            } else {
+                i.append(&Record::CloseExpired {
+                    sessions: order,
+                    now_ms,
+                })?
+            };
+            (closed, lsn)
+        };
+        i.journal.wait(lsn)?;
+        Ok(closed)
+    }
+
+    fn apply(&self, batch: &Batch, now_ms: i64) -> Result<BatchOutcome, StoreError> {
+        let (out, lsn) = self.inner.run_batch(batch, now_ms)?;
+        self.inner.journal.wait(lsn)?;
+        Ok(out)
+    }
+
+    fn charge(self: Arc<Self>, batch: Batch, now_ms: i64) -> ChargeFuture {
+        match self.inner.run_batch(&batch, now_ms) {
+            Err(e) => Box::pin(std::future::ready(Err(e))),
+            Ok((out, lsn)) => {
+                let durable = self.inner.journal.wait_async(lsn);
+                Box::pin(async move {
+                    durable.await?;
+                    Ok(out)
+                })
+            }
+        }
+    }
+
+    fn lookups_in_memory(&self) -> bool {
+        true
+    }
+
+    fn ledger_totals(&self, id: AccountId) -> Result<LedgerTotals, StoreError> {
+        Ok(self.inner.state().ledger_totals(id))
+    }
+
+    fn purge_requests(&self, before_ms: i64) -> Result<u64, StoreError> {
+        let i = &self.inner;
+        let (n, lsn) = {
+            let mut st = i.state();
+            let n = st.purge_requests(before_ms);
+            (n, i.append(&Record::Purge { before_ms })?)
+        };
+        i.journal.wait(lsn)?;
+        Ok(n)
+    }
+
+    fn totals(&self) -> Result<StoreTotals, StoreError> {
+        Ok(self.inner.state().totals())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn alice() -> SubscriberId {
+        SubscriberId::new(IdKind::E164, "491700000001")
+    }
+
+    fn debit(key: &str, amount: i64) -> Batch {
+        let mut b = Batch::new(1, None);
+        b.key = Some(key.into());
+        b.ops.push(Op::Debit {
+            amount,
+            partial: false,
+            reference: None,
+        });
+        b
+    }
+
+    fn sql_count(path: &Path, sql: &str) -> i64 {
+        Connection::open(path)
+            .unwrap()
+            .query_row(sql, [], |r| r.get(0))
+            .unwrap()
+    }
+
+    /// Opens the store in a fresh directory.
+    fn fresh() -> (tempfile::TempDir, PathBuf, Engine) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ocs.db");
+        let e = Engine::open(path.to_str().unwrap(), EngineOptions::default()).unwrap();
+        (dir, path, e)
+    }
+
+    fn reopen(path: &Path) -> Engine {
+        Engine::open(path.to_str().unwrap(), EngineOptions::default()).unwrap()
+    }
+
+    #[test]
+    fn a_charge_is_journaled_and_recovered_after_a_crash() {
+        let (_dir, path, e) = fresh();
+        let base = PathBuf::from(format!("{}.journal", path.display()));
+        assert!(matches!(
+            Engine::open(path.to_str().unwrap(), EngineOptions::default()),
+            Err(StoreError::Config(_))
+        ));
+        let id = e
+            .add_account(&NewAccount::new(vec![alice()], 1000, 978))
+            .unwrap();
+        assert_eq!(id, 1);
+        assert_eq!(e.apply(&debit("k1", 100), 5).unwrap().results, vec![100]);
+        assert_eq!(e.adjust_balance(1, 50, 6).unwrap(), 950);
+        assert_eq!(e.lsns(), (3, 3));
+        // Durable in the journal, not yet in SQLite.
+        assert_eq!(sql_count(&path, "SELECT COUNT(*) FROM ledger"), 0);
+        e.abandon();
+        // Reopen: the journal is replayed and checkpointed; the charge is there once.
+        let e = reopen(&path);
+        assert_eq!(e.account(1).unwrap().unwrap().balance, 950);
+        // Idle checkpoints start no new segment (the charge after them is durable only once
+        // the syncer went through any rotation asked before it).
+        e.checkpoint().unwrap();
+        e.checkpoint().unwrap();
+        e.apply(&debit("k9", 0), 7).unwrap();
+        assert_eq!(journal::segments(&base).unwrap().len(), 1);
+        assert!(e.apply(&debit("k1", 100), 7).unwrap().replayed);
+        assert_eq!(sql_count(&path, "SELECT COUNT(*) FROM ledger"), 2);
+        assert_eq!(sql_count(&path, "SELECT balance FROM accounts"), 950);
+        assert_eq!(journal::segments(&base).unwrap().len(), 1);
+    }
+
+    #[test]
+    fn a_crash_between_the_checkpoint_and_the_segment_deletion_applies_nothing_twice() {
+        let (_dir, path, e) = fresh();
+        let base = PathBuf::from(format!("{}.journal", path.display()));
+        e.add_account(&NewAccount::new(vec![alice()], 1000, 978))
+            .unwrap();
+        e.apply(&debit("k1", 100), 5).unwrap();
+        // An adjustment has no idempotency key: only the stored LSN keeps it from a
+        // second application.
+        e.adjust_balance(1, 7, 6).unwrap();
+        let kept: Vec<(PathBuf, Vec<u8>)> = journal::segments(&base)
+            .unwrap()
+            .into_iter()
+            .map(|(_, p)| {
+                let bytes = std::fs::read(&p).unwrap();
+                (p, bytes)
+            })
+            .collect();
+        e.checkpoint().unwrap();
+        assert_eq!(sql_count(&path, "SELECT balance FROM accounts"), 907);
+        e.abandon();
+        // The segments as if their deletion never happened.
+        for (p, bytes) in &kept {
+            std::fs::write(p, bytes).unwrap();
+        }
+        let e = reopen(&path);
+        assert_eq!(e.account(1).unwrap().unwrap().balance, 907);
+        assert_eq!(e.ledger_totals(1).unwrap().adjustments, 7);
+        drop(e);
+        assert_eq!(sql_count(&path, "SELECT balance FROM accounts"), 907);
+        assert_eq!(sql_count(&path, "SELECT COUNT(*) FROM ledger"), 2);
+    }
+
+    #[test]
+    fn charges_are_refused_while_the_checkpoint_is_behind() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ocs.db");
+        let opts = EngineOptions {
+            checkpoint_interval: Duration::from_secs(3600),
+            checkpoint_records: u64::MAX,
+            max_backlog: 3,
+            ..EngineOptions::default()
+        };
+        let e = Engine::open(path.to_str().unwrap(), opts).unwrap();
+        e.add_account(&NewAccount::new(vec![alice()], 1000, 978))
+            .unwrap();
+        e.apply(&debit("k1", 1), 0).unwrap();
+        e.apply(&debit("k2", 1), 0).unwrap();
+        let refused = e.apply(&debit("k3", 1), 0).unwrap_err();
+        assert!(matches!(refused, StoreError::Backlog(3)) && refused.is_temporary());
+        assert_eq!(e.account(1).unwrap().unwrap().balance, 998);
+        e.checkpoint().unwrap();
+        assert_eq!(e.apply(&debit("k3", 1), 0).unwrap().results, vec![1]);
+    }
+
+    #[test]
+    fn a_torn_journal_tail_is_ignored_on_recovery() {
+        let (_dir, path, e) = fresh();
+        let base = PathBuf::from(format!("{}.journal", path.display()));
+        e.add_account(&NewAccount::new(vec![alice()], 1000, 978))
+            .unwrap();
+        e.apply(&debit("k1", 100), 5).unwrap();
+        e.apply(&debit("k2", 10), 5).unwrap();
+        e.abandon();
+        let (_, seg) = journal::segments(&base).unwrap().pop().unwrap();
+        let bytes = std::fs::read(&seg).unwrap();
+        std::fs::write(&seg, &bytes[..bytes.len() - 5]).unwrap();
+        let e = reopen(&path);
+        // The last debit was torn: as if it never happened (it was never answered).
+        assert_eq!(e.account(1).unwrap().unwrap().balance, 900);
+        assert!(!e.apply(&debit("k2", 10), 6).unwrap().replayed);
+        assert_eq!(e.account(1).unwrap().unwrap().balance, 890);
+    }
+}

@@ -1,0 +1,992 @@
+//! The in-memory state of the [`super::engine::Engine`]: accounts, sessions, reservations,
+//! debits, ledger totals and saved request outcomes, with a [`Tx`] over it.
+//!
+//! [`MemState::run`] runs a batch with the shared semantics of [`batch::run`]; a batch that
+//! fails leaves the state exactly as it was (every change is recorded in an undo log and
+//! rolled back). Changes are also remembered for the next checkpoint into SQLite: the keys
+//! of changed accounts, sessions and debits (their current values are written), and the
+//! ledger rows and saved outcomes to insert ([`MemState::take_changes`]).
+//!
+//! Saved outcomes ([`super::outcomes`]): recent ones are kept in a map bounded in bytes
+//! ([`MemLimits::outcome_bytes`]); every retained key is also in a filter of keyed 64-bit
+//! hashes in one-minute buckets ([`MemLimits::filter_keys`]). A key missing from the map
+//! but present in the filter (or any key, when the filter had to drop keys still retained)
+//! is looked up in SQLite; a key in neither is new and costs no SQL.
+
+use super::batch::{self, Batch, BatchOutcome, SessionRow, Tx};
+use super::outcomes::Outcomes;
+use super::{
+    Account, AccountId, ExpiredSession, LedgerTotals, NewAccount, StoreError, StoreTotals,
+    SubscriberId,
+};
+use std::collections::{BTreeSet, HashMap, HashSet};
+use std::sync::Arc;
+
+/// Default bound of the recent saved outcomes kept in memory: 64 MiB.
+pub const DEFAULT_OUTCOME_BYTES: usize = 64 << 20;
+/// Default bound of the filter of retained request keys: 4 million keys (about 30 bytes
+/// each, so about 120 MiB when full).
+pub const DEFAULT_FILTER_KEYS: usize = 4 << 20;
+
+/// Memory bounds of the embedded store's saved request outcomes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MemLimits {
+    /// The most bytes of recent saved outcomes kept in memory (default
+    /// [`DEFAULT_OUTCOME_BYTES`]); older ones are read from SQLite when asked for.
+    pub outcome_bytes: usize,
+    /// The most request keys in the filter (default [`DEFAULT_FILTER_KEYS`]); past it the
+    /// oldest minute is dropped and every unknown key is looked up in SQLite until the
+    /// retention has passed over the dropped minute.
+    pub filter_keys: usize,
+}
+
+impl Default for MemLimits {
+    fn default() -> Self {
+        MemLimits {
+            outcome_bytes: DEFAULT_OUTCOME_BYTES,
+            filter_keys: DEFAULT_FILTER_KEYS,
+        }
+    }
+}
+
+/// An account in memory.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct MemAccount {
+    pub name: String,
+    pub currency: u32,
+    pub balance: i64,
+    pub reserved: i64,
+    pub ids: Vec<SubscriberId>,
+}
+
+/// A session in memory.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct MemSession {
+    pub account: AccountId,
+    pub expires_at: i64,
+    pub created_at: i64,
+    pub peer: Option<String>,
+}
+
+/// The reservations of one session: (rating group, account, amount).
+pub(crate) type Holds = Vec<(i64, AccountId, i64)>;
+
+/// A recorded debit: (account, amount, refunded, at).
+pub(crate) type DebitRow = (AccountId, i64, i64, i64);
+
+/// A ledger row waiting for the checkpoint.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct LedgerRow {
+    pub account: AccountId,
+    pub session: Option<String>,
+    pub rating_group: Option<i64>,
+    pub kind: &'static str,
+    pub amount: i64,
+    pub key: Option<String>,
+    pub at: i64,
+}
+
+/// A saved outcome: (key, account, outcome, at).
+pub(crate) type OutcomeRow = (Arc<str>, AccountId, Arc<str>, i64);
+
+/// What changed since the last checkpoint, with the current values.
+#[derive(Debug, Default)]
+pub(crate) struct Changes {
+    pub new_accounts: Vec<(AccountId, NewAccount)>,
+    /// (id, balance, reserved).
+    pub accounts: Vec<(AccountId, i64, i64)>,
+    /// Session-Id and its current row (None: deleted).
+    pub sessions: Vec<(String, Option<MemSession>)>,
+    /// Session-Id and its current reservations (rating group, account, amount).
+    pub reservations: Vec<(String, Holds)>,
+    pub debits: Vec<(String, DebitRow)>,
+    pub ledger: Vec<LedgerRow>,
+    pub outcomes: Vec<OutcomeRow>,
+    /// Delete saved outcomes older than this (after inserting `outcomes`).
+    pub purge_before: Option<i64>,
+}
+
+impl Changes {
+    /// Whether there is nothing to write.
+    pub fn is_empty(&self) -> bool {
+        self.new_accounts.is_empty()
+            && self.accounts.is_empty()
+            && self.sessions.is_empty()
+            && self.reservations.is_empty()
+            && self.debits.is_empty()
+            && self.ledger.is_empty()
+            && self.outcomes.is_empty()
+            && self.purge_before.is_none()
+    }
+}
+
+/// Looks a saved outcome up in the store of record: (account, outcome).
+pub(crate) type OutcomeLookup<'a> =
+    &'a dyn Fn(&str) -> Result<Option<(AccountId, String)>, StoreError>;
+
+/// The in-memory state (see the module docs).
+pub(crate) struct MemState {
+    pub accounts: HashMap<AccountId, MemAccount>,
+    pub by_id: HashMap<SubscriberId, AccountId>,
+    pub sessions: HashMap<String, MemSession>,
+    /// (expires_at, Session-Id) of every session: the Tcc sweep's index.
+    deadlines: BTreeSet<(i64, String)>,
+    /// Per session: (rating group, account, amount).
+    reservations: HashMap<String, Vec<(i64, AccountId, i64)>>,
+    debits: HashMap<String, DebitRow>,
+    ledger: HashMap<AccountId, LedgerTotals>,
+    outcomes: Outcomes,
+    next_account: AccountId,
+    // Changes since the last checkpoint.
+    dirty_accounts: HashSet<AccountId>,
+    dirty_sessions: HashSet<String>,
+    dirty_reservations: HashSet<String>,
+    dirty_debits: HashSet<String>,
+    new_accounts: Vec<(AccountId, NewAccount)>,
+    pending_ledger: Vec<LedgerRow>,
+    pending_outcomes: Vec<OutcomeRow>,
+    purge_before: Option<i64>,
+}
+
+/// One change undone when a batch fails.
+enum Undo {
+    Account(AccountId, i64, i64),
+    Session(String, Option<MemSession>),
+    Reservations(String, Option<Vec<(i64, AccountId, i64)>>),
+    Debit(String, Option<DebitRow>),
+    Ledger(AccountId, &'static str, i64),
+    Outcome(Arc<str>),
+}
+
+impl MemState {
+    /// An empty state.
+    pub fn new(limits: MemLimits) -> Self {
+        MemState {
+            accounts: HashMap::new(),
+            by_id: HashMap::new(),
+            sessions: HashMap::new(),
+            deadlines: BTreeSet::new(),
+            reservations: HashMap::new(),
+            debits: HashMap::new(),
+            ledger: HashMap::new(),
+            outcomes: Outcomes::new(limits),
+            next_account: 1,
+            dirty_accounts: HashSet::new(),
+            dirty_sessions: HashSet::new(),
+            dirty_reservations: HashSet::new(),
+            dirty_debits: HashSet::new(),
+            new_accounts: Vec::new(),
+            pending_ledger: Vec::new(),
+            pending_outcomes: Vec::new(),
+            purge_before: None,
+        }
+    }
+
+    // ---- loading (from the store of record; not recorded as changes) ----
+
+    /// Loads an account.
+    pub fn load_account(&mut self, id: AccountId, account: MemAccount) {
+        for sid in &account.ids {
+            self.by_id.insert(sid.clone(), id);
+        }
+        self.next_account = self.next_account.max(id + 1);
+        self.accounts.insert(id, account);
+    }
+
+    /// Loads a subscription id of an account already loaded.
+    pub fn load_id(&mut self, id: SubscriberId, account: AccountId) {
+        if let Some(a) = self.accounts.get_mut(&account) {
+            a.ids.push(id.clone());
+        }
+        self.by_id.insert(id, account);
+    }
+
+    /// Loads a session.
+    pub fn load_session(&mut self, session: String, row: MemSession) {
+        self.deadlines.insert((row.expires_at, session.clone()));
+        self.sessions.insert(session, row);
+    }
+
+    /// Loads a reservation.
+    pub fn load_reservation(&mut self, session: String, rg: i64, account: AccountId, amount: i64) {
+        self.reservations
+            .entry(session)
+            .or_default()
+            .push((rg, account, amount));
+    }
+
+    /// Loads a recorded debit.
+    pub fn load_debit(&mut self, reference: String, row: DebitRow) {
+        self.debits.insert(reference, row);
+    }
+
+    /// Loads a ledger sum of one kind.
+    pub fn load_ledger(&mut self, account: AccountId, kind: &str, sum: i64) {
+        add_ledger(self.ledger.entry(account).or_default(), kind, sum);
+    }
+
+    /// Loads a saved request key (its outcome stays in SQLite).
+    pub fn load_request_key(&mut self, key: &str, at: i64) {
+        self.outcomes.commit(key, at);
+    }
+
+    // ---- reads ----
+
+    /// An account with its ids.
+    pub fn account(&self, id: AccountId) -> Option<Account> {
+        self.accounts.get(&id).map(|a| Account {
+            id,
+            name: a.name.clone(),
+            balance: a.balance,
+            reserved: a.reserved,
+            currency: a.currency,
+            ids: a.ids.clone(),
+        })
+    }
+
+    /// The account of a saved request key.
+    pub fn request_account(
+        &self,
+        key: &str,
+        fallback: OutcomeLookup<'_>,
+    ) -> Result<Option<AccountId>, StoreError> {
+        Ok(self.outcomes.lookup(key, fallback)?.map(|(a, _)| a))
+    }
+
+    /// The open sessions of an account, oldest first.
+    pub fn sessions_of(&self, id: AccountId) -> Vec<String> {
+        let mut v: Vec<(i64, &String)> = self
+            .sessions
+            .iter()
+            .filter(|(_, s)| s.account == id)
+            .map(|(k, s)| (s.created_at, k))
+            .collect();
+        v.sort();
+        v.into_iter().map(|(_, k)| k.clone()).collect()
+    }
+
+    /// Sessions expired at `now_ms`, after the cursor, at most `limit`.
+    pub fn expired_sessions(
+        &self,
+        now_ms: i64,
+        after: Option<&ExpiredSession>,
+        limit: usize,
+    ) -> Vec<ExpiredSession> {
+        use std::ops::Bound;
+        let start = match after {
+            Some(a) => Bound::Excluded((a.expires_at, a.session_id.clone())),
+            None => Bound::Unbounded,
+        };
+        self.deadlines
+            .range((start, Bound::Unbounded))
+            .take_while(|(at, _)| *at <= now_ms)
+            .take(limit)
+            .filter_map(|(at, s)| {
+                Some(ExpiredSession {
+                    session_id: s.clone(),
+                    account: self.sessions.get(s)?.account,
+                    expires_at: *at,
+                })
+            })
+            .collect()
+    }
+
+    /// The ledger sums of an account.
+    pub fn ledger_totals(&self, id: AccountId) -> LedgerTotals {
+        self.ledger.get(&id).copied().unwrap_or_default()
+    }
+
+    /// Open sessions and the reserved amount over all accounts.
+    pub fn totals(&self) -> StoreTotals {
+        StoreTotals {
+            open_sessions: self.sessions.len() as i64,
+            reserved: self.accounts.values().map(|a| a.reserved).sum(),
+        }
+    }
+
+    // ---- changes ----
+
+    /// Runs a batch; on `Err` nothing changed.
+    pub fn run(
+        &mut self,
+        batch: &Batch,
+        now_ms: i64,
+        fallback: OutcomeLookup<'_>,
+    ) -> Result<BatchOutcome, StoreError> {
+        let mut tx = MemTx::new(self, fallback);
+        let r = batch::run(&mut tx, batch, now_ms);
+        tx.finish(r.is_ok());
+        r
+    }
+
+    /// Closes expired sessions (the Tcc sweep, `sessions` in lock order); on `Err` nothing
+    /// changed.
+    pub fn close_expired(
+        &mut self,
+        sessions: &[(String, AccountId)],
+        now_ms: i64,
+        fallback: OutcomeLookup<'_>,
+    ) -> Result<Vec<(String, i64)>, StoreError> {
+        let mut tx = MemTx::new(self, fallback);
+        let r = batch::close_expired(&mut tx, sessions, now_ms);
+        tx.finish(r.is_ok());
+        r
+    }
+
+    /// Checks an account to create: ids present and free, balance not negative.
+    pub fn check_new_account(&self, account: &NewAccount) -> Result<(), StoreError> {
+        if account.ids.is_empty() {
+            return Err(StoreError::Refused(
+                "an account needs a subscription id".into(),
+            ));
+        }
+        if account.balance < 0 {
+            return Err(StoreError::Refused("negative opening balance".into()));
+        }
+        let mut seen = HashSet::new();
+        if account
+            .ids
+            .iter()
+            .any(|i| self.by_id.contains_key(i) || !seen.insert(i))
+        {
+            return Err(account.duplicate());
+        }
+        Ok(())
+    }
+
+    /// The id the next new account gets.
+    pub fn next_account_id(&self) -> AccountId {
+        self.next_account
+    }
+
+    /// Creates an account under `id` (checked with [`MemState::check_new_account`]).
+    pub fn add_account(&mut self, id: AccountId, account: &NewAccount) {
+        let mem = MemAccount {
+            name: account.name.clone(),
+            currency: account.currency,
+            balance: account.balance,
+            reserved: 0,
+            ids: account.ids.clone(),
+        };
+        self.load_account(id, mem);
+        self.new_accounts.push((id, account.clone()));
+    }
+
+    /// Adds `delta` to a balance (an operator adjustment), kept in the ledger.
+    pub fn adjust_balance(
+        &mut self,
+        id: AccountId,
+        delta: i64,
+        now_ms: i64,
+    ) -> Result<i64, StoreError> {
+        let a = self
+            .accounts
+            .get_mut(&id)
+            .ok_or(StoreError::NoSuchAccount(id))?;
+        let new = a.balance.checked_add(delta).ok_or_else(|| {
+            StoreError::Refused(format!("balance {} + {delta} overflows", a.balance))
+        })?;
+        if new < a.reserved {
+            return Err(StoreError::Refused(format!(
+                "balance {new} would be below the reserved {}",
+                a.reserved
+            )));
+        }
+        a.balance = new;
+        self.dirty_accounts.insert(id);
+        add_ledger(self.ledger.entry(id).or_default(), "adjust", delta);
+        self.pending_ledger.push(LedgerRow {
+            account: id,
+            session: None,
+            rating_group: None,
+            kind: "adjust",
+            amount: delta,
+            key: None,
+            at: now_ms,
+        });
+        Ok(new)
+    }
+
+    /// Forgets saved outcomes older than `before_ms` (here and, at the next checkpoint, in
+    /// SQLite); returns how many left memory.
+    pub fn purge_requests(&mut self, before_ms: i64) -> u64 {
+        self.purge_before = Some(self.purge_before.unwrap_or(before_ms).max(before_ms));
+        self.outcomes.purge(before_ms)
+    }
+
+    /// Takes what changed since the last call, for a checkpoint; the saved outcomes taken
+    /// may be evicted from memory once [`MemState::checkpointed`] is called.
+    pub fn take_changes(&mut self) -> (Changes, u64) {
+        let mut c = Changes {
+            new_accounts: std::mem::take(&mut self.new_accounts),
+            ledger: std::mem::take(&mut self.pending_ledger),
+            outcomes: std::mem::take(&mut self.pending_outcomes),
+            purge_before: self.purge_before.take(),
+            ..Changes::default()
+        };
+        for id in self.dirty_accounts.drain() {
+            if let Some(a) = self.accounts.get(&id) {
+                c.accounts.push((id, a.balance, a.reserved));
+            }
+        }
+        for s in self.dirty_sessions.drain() {
+            let row = self.sessions.get(&s).cloned();
+            c.sessions.push((s, row));
+        }
+        for s in self.dirty_reservations.drain() {
+            let rows = self.reservations.get(&s).cloned().unwrap_or_default();
+            c.reservations.push((s, rows));
+        }
+        for r in self.dirty_debits.drain() {
+            if let Some(row) = self.debits.get(&r) {
+                c.debits.push((r, *row));
+            }
+        }
+        (c, self.outcomes.next_seq)
+    }
+
+    /// The saved outcomes up to `seq` (from [`MemState::take_changes`]) are in SQLite.
+    pub fn checkpointed(&mut self, seq: u64) {
+        self.outcomes.checkpointed_seq = self.outcomes.checkpointed_seq.max(seq);
+        self.outcomes.evict();
+    }
+
+    /// Puts back changes whose checkpoint failed (they are written with the next one).
+    pub fn restore_changes(&mut self, c: Changes) {
+        let mut new_accounts = c.new_accounts;
+        new_accounts.append(&mut self.new_accounts);
+        self.new_accounts = new_accounts;
+        let mut ledger = c.ledger;
+        ledger.append(&mut self.pending_ledger);
+        self.pending_ledger = ledger;
+        let mut outcomes = c.outcomes;
+        outcomes.append(&mut self.pending_outcomes);
+        self.pending_outcomes = outcomes;
+        if let Some(p) = c.purge_before {
+            self.purge_before = Some(self.purge_before.unwrap_or(p).max(p));
+        }
+        self.dirty_accounts
+            .extend(c.accounts.into_iter().map(|a| a.0));
+        self.dirty_sessions
+            .extend(c.sessions.into_iter().map(|s| s.0));
+        self.dirty_reservations
+            .extend(c.reservations.into_iter().map(|s| s.0));
+        self.dirty_debits.extend(c.debits.into_iter().map(|d| d.0));
+    }
+}
+
+fn add_ledger(t: &mut LedgerTotals, kind: &str, amount: i64) {
+    match kind {
+        "debit" => t.debits = t.debits.saturating_add(amount),
+        "refund" => t.refunds = t.refunds.saturating_add(amount),
+        _ => t.adjustments = t.adjustments.saturating_add(amount),
+    }
+}
+
+/// A transaction over [`MemState`] with an undo log.
+struct MemTx<'a> {
+    st: &'a mut MemState,
+    undo: Vec<Undo>,
+    fallback: OutcomeLookup<'a>,
+    /// Lengths of the pending ledger rows and outcomes at the start.
+    ledger_len: usize,
+    outcomes_len: usize,
+}
+
+impl<'a> MemTx<'a> {
+    fn new(st: &'a mut MemState, fallback: OutcomeLookup<'a>) -> Self {
+        let (ledger_len, outcomes_len) = (st.pending_ledger.len(), st.pending_outcomes.len());
+        MemTx {
+            st,
+            undo: Vec::new(),
+            fallback,
+            ledger_len,
+            outcomes_len,
+        }
+    }
+
+    /// Commits (`ok`) or rolls everything back.
+    fn finish(self, ok: bool) {
+        let MemTx {
+            st,
+            undo,
+            ledger_len,
+            outcomes_len,
+            ..
+        } = self;
+        if ok {
+            for (key, _, _, at) in &st.pending_outcomes[outcomes_len..] {
+                st.outcomes.commit(key, *at);
+            }
+            return;
+        }
+        st.pending_ledger.truncate(ledger_len);
+        st.pending_outcomes.truncate(outcomes_len);
+        for u in undo.into_iter().rev() {
+            match u {
+                Undo::Account(id, b, r) => {
+                    if let Some(a) = st.accounts.get_mut(&id) {
+                        a.balance = b;
+                        a.reserved = r;
+                    }
+                }
+                Undo::Session(s, old) => {
+                    if let Some(cur) = st.sessions.remove(&s) {
+                        st.deadlines.remove(&(cur.expires_at, s.clone()));
+                    }
+                    if let Some(old) = old {
+                        st.deadlines.insert((old.expires_at, s.clone()));
+                        st.sessions.insert(s, old);
+                    }
+                }
+                Undo::Reservations(s, old) => match old {
+                    Some(v) => {
+                        st.reservations.insert(s, v);
+                    }
+                    None => {
+                        st.reservations.remove(&s);
+                    }
+                },
+                Undo::Debit(r, old) => match old {
+                    Some(v) => {
+                        st.debits.insert(r, v);
+                    }
+                    None => {
+                        st.debits.remove(&r);
+                    }
+                },
+                Undo::Ledger(id, kind, amount) => {
+                    if let Some(t) = st.ledger.get_mut(&id) {
+                        add_ledger(t, kind, -amount);
+                    }
+                }
+                Undo::Outcome(key) => st.outcomes.remove_last(&key),
+            }
+        }
+    }
+
+    /// Records the session's current row for undo and marks it changed.
+    fn save_session(&mut self, session: &str) {
+        self.undo.push(Undo::Session(
+            session.to_string(),
+            self.st.sessions.get(session).cloned(),
+        ));
+        if !self.st.dirty_sessions.contains(session) {
+            self.st.dirty_sessions.insert(session.to_string());
+        }
+    }
+
+    fn save_reservations(&mut self, session: &str) {
+        self.undo.push(Undo::Reservations(
+            session.to_string(),
+            self.st.reservations.get(session).cloned(),
+        ));
+        if !self.st.dirty_reservations.contains(session) {
+            self.st.dirty_reservations.insert(session.to_string());
+        }
+    }
+
+    fn save_debit(&mut self, reference: &str) {
+        self.undo.push(Undo::Debit(
+            reference.to_string(),
+            self.st.debits.get(reference).copied(),
+        ));
+        if !self.st.dirty_debits.contains(reference) {
+            self.st.dirty_debits.insert(reference.to_string());
+        }
+    }
+
+    fn set_deadline(&mut self, session: &str, row: MemSession) {
+        if let Some(old) = self.st.sessions.get(session) {
+            self.st
+                .deadlines
+                .remove(&(old.expires_at, session.to_string()));
+        }
+        self.st
+            .deadlines
+            .insert((row.expires_at, session.to_string()));
+        self.st.sessions.insert(session.to_string(), row);
+    }
+}
+
+impl Tx for MemTx<'_> {
+    fn lock_account(&mut self, id: AccountId) -> Result<Option<(i64, i64)>, StoreError> {
+        Ok(self.st.accounts.get(&id).map(|a| (a.balance, a.reserved)))
+    }
+
+    fn set_account(
+        &mut self,
+        id: AccountId,
+        balance: i64,
+        reserved: i64,
+    ) -> Result<(), StoreError> {
+        let a = self
+            .st
+            .accounts
+            .get_mut(&id)
+            .ok_or(StoreError::NoSuchAccount(id))?;
+        if (a.balance, a.reserved) == (balance, reserved) {
+            return Ok(());
+        }
+        self.undo.push(Undo::Account(id, a.balance, a.reserved));
+        a.balance = balance;
+        a.reserved = reserved;
+        self.st.dirty_accounts.insert(id);
+        Ok(())
+    }
+
+    fn saved_outcome(&mut self, key: &str) -> Result<Option<(AccountId, String)>, StoreError> {
+        self.st.outcomes.lookup(key, self.fallback)
+    }
+
+    fn save_outcome(
+        &mut self,
+        key: &str,
+        account: AccountId,
+        outcome: &str,
+        now_ms: i64,
+    ) -> Result<(), StoreError> {
+        let (key, outcome): (Arc<str>, Arc<str>) = (key.into(), outcome.into());
+        self.st.outcomes.insert(&key, account, &outcome, now_ms);
+        self.undo.push(Undo::Outcome(key.clone()));
+        self.st
+            .pending_outcomes
+            .push((key, account, outcome, now_ms));
+        Ok(())
+    }
+
+    fn session(&mut self, session: &str) -> Result<Option<SessionRow>, StoreError> {
+        Ok(self.st.sessions.get(session).map(|s| SessionRow {
+            account: s.account,
+            expires_at: s.expires_at,
+            peer: s.peer.clone(),
+        }))
+    }
+
+    fn upsert_session(
+        &mut self,
+        session: &str,
+        account: AccountId,
+        peer: Option<&str>,
+        expires_at: i64,
+        now_ms: i64,
+    ) -> Result<(), StoreError> {
+        self.save_session(session);
+        let row = match self.st.sessions.get(session) {
+            // As in SQL: an existing session only gets the new deadline.
+            Some(old) => MemSession {
+                expires_at,
+                ..old.clone()
+            },
+            None => MemSession {
+                account,
+                expires_at,
+                created_at: now_ms,
+                peer: peer.map(str::to_string),
+            },
+        };
+        self.set_deadline(session, row);
+        Ok(())
+    }
+
+    fn debit(&mut self, reference: &str) -> Result<Option<(AccountId, i64, i64)>, StoreError> {
+        Ok(self
+            .st
+            .debits
+            .get(reference)
+            .map(|(a, amount, refunded, _)| (*a, *amount, *refunded)))
+    }
+
+    fn insert_debit(
+        &mut self,
+        reference: &str,
+        account: AccountId,
+        amount: i64,
+        now_ms: i64,
+    ) -> Result<(), StoreError> {
+        if self.st.debits.contains_key(reference) {
+            return Err(StoreError::Refused(format!(
+                "debit reference {reference} exists"
+            )));
+        }
+        self.save_debit(reference);
+        self.st
+            .debits
+            .insert(reference.to_string(), (account, amount, 0, now_ms));
+        Ok(())
+    }
+
+    fn set_refunded(&mut self, reference: &str, refunded: i64) -> Result<(), StoreError> {
+        self.save_debit(reference);
+        if let Some(d) = self.st.debits.get_mut(reference) {
+            d.2 = refunded;
+        }
+        Ok(())
+    }
+
+    fn touch_session(&mut self, session: &str, expires_at: i64) -> Result<(), StoreError> {
+        let Some(old) = self.st.sessions.get(session).cloned() else {
+            return Ok(());
+        };
+        self.save_session(session);
+        self.set_deadline(session, MemSession { expires_at, ..old });
+        Ok(())
+    }
+
+    fn delete_session(&mut self, session: &str) -> Result<(), StoreError> {
+        if !self.st.sessions.contains_key(session) {
+            return Ok(());
+        }
+        self.save_session(session);
+        if let Some(old) = self.st.sessions.remove(session) {
+            self.st
+                .deadlines
+                .remove(&(old.expires_at, session.to_string()));
+        }
+        Ok(())
+    }
+
+    fn reservation(&mut self, session: &str, rg: i64) -> Result<i64, StoreError> {
+        Ok(self
+            .st
+            .reservations
+            .get(session)
+            .and_then(|v| v.iter().find(|r| r.0 == rg))
+            .map_or(0, |r| r.2))
+    }
+
+    fn set_reservation(
+        &mut self,
+        session: &str,
+        rg: i64,
+        account: AccountId,
+        amount: i64,
+    ) -> Result<(), StoreError> {
+        if amount < 0 {
+            return Err(StoreError::Corrupt(format!(
+                "reservation {amount} of session {session}"
+            )));
+        }
+        self.save_reservations(session);
+        let v = self.st.reservations.entry(session.to_string()).or_default();
+        match v.iter().position(|r| r.0 == rg) {
+            Some(i) if amount == 0 => {
+                v.swap_remove(i);
+            }
+            Some(i) => v[i] = (rg, account, amount),
+            None if amount > 0 => v.push((rg, account, amount)),
+            None => {}
+        }
+        if v.is_empty() {
+            self.st.reservations.remove(session);
+        }
+        Ok(())
+    }
+
+    fn take_reservations(&mut self, session: &str) -> Result<i64, StoreError> {
+        if !self.st.reservations.contains_key(session) {
+            return Ok(0);
+        }
+        self.save_reservations(session);
+        let v = self.st.reservations.remove(session).unwrap_or_default();
+        Ok(v.iter().map(|r| r.2).sum())
+    }
+
+    fn ledger(
+        &mut self,
+        account: AccountId,
+        session: Option<&str>,
+        rg: Option<i64>,
+        kind: &str,
+        amount: i64,
+        key: Option<&str>,
+        now_ms: i64,
+    ) -> Result<(), StoreError> {
+        let kind: &'static str = match kind {
+            "debit" => "debit",
+            "refund" => "refund",
+            _ => "adjust",
+        };
+        add_ledger(self.st.ledger.entry(account).or_default(), kind, amount);
+        self.undo.push(Undo::Ledger(account, kind, amount));
+        self.st.pending_ledger.push(LedgerRow {
+            account,
+            session: session.map(str::to_string),
+            rating_group: rg,
+            kind,
+            amount,
+            key: key.map(str::to_string),
+            at: now_ms,
+        });
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::{IdKind, Op};
+    use super::*;
+
+    fn no_sql(_: &str) -> Result<Option<(AccountId, String)>, StoreError> {
+        Ok(None)
+    }
+
+    fn state() -> (MemState, AccountId) {
+        let mut st = MemState::new(MemLimits::default());
+        let acc = NewAccount::new(vec![SubscriberId::new(IdKind::E164, "1")], 1000, 978);
+        st.check_new_account(&acc).unwrap();
+        let id = st.next_account_id();
+        st.add_account(id, &acc);
+        (st, id)
+    }
+
+    fn snapshot(st: &MemState) -> String {
+        let mut sessions: Vec<_> = st.sessions.iter().collect();
+        sessions.sort_by(|a, b| a.0.cmp(b.0));
+        let mut res: Vec<_> = st.reservations.iter().collect();
+        res.sort_by(|a, b| a.0.cmp(b.0));
+        format!(
+            "{:?} {:?} {:?} {:?} {:?} {:?} {} {} {}",
+            st.accounts.get(&1),
+            sessions,
+            st.deadlines,
+            res,
+            st.debits.len(),
+            st.ledger_totals(1),
+            st.outcomes.recent.len(),
+            st.pending_ledger.len(),
+            st.pending_outcomes.len(),
+        )
+    }
+
+    #[test]
+    fn a_failed_batch_leaves_the_state_unchanged() {
+        let (mut st, id) = state();
+        let mut open = Batch::new(id, Some("s".into()));
+        open.key = Some("k1".into());
+        open.ops = vec![
+            Op::OpenSession { expires_at: 10 },
+            Op::Reserve {
+                rating_group: Some(1),
+                want: 300,
+                block: 0,
+            },
+        ];
+        st.run(&open, 0, &no_sql).unwrap();
+        let before = snapshot(&st);
+        // Settles, debits with a reference, touches, reserves, then overflows a refund's
+        // check: nothing of it may stay.
+        let mut bad = Batch::new(id, Some("s".into()));
+        bad.key = Some("k2".into());
+        bad.ops = vec![
+            Op::Touch { expires_at: 99 },
+            Op::Settle {
+                rating_group: Some(1),
+                used_cost: 100,
+            },
+            Op::Debit {
+                amount: 50,
+                partial: false,
+                reference: Some("ref".into()),
+            },
+            Op::Reserve {
+                rating_group: Some(2),
+                want: 10,
+                block: 0,
+            },
+            Op::CloseSession,
+        ];
+        // The same debit reference twice: the last op fails, after all the others ran.
+        let mut late = bad.clone();
+        late.ops.push(Op::Debit {
+            amount: 1,
+            partial: false,
+            reference: Some("ref".into()),
+        });
+        assert!(matches!(
+            st.run(&late, 5, &no_sql),
+            Err(StoreError::Refused(_))
+        ));
+        assert_eq!(snapshot(&st), before);
+        let mut no_session = bad.clone();
+        no_session.session = None;
+        assert!(st.run(&no_session, 5, &no_sql).is_err());
+        assert_eq!(snapshot(&st), before);
+        // The same through a balance overflow at the end.
+        let mut overflow = bad.clone();
+        overflow.ops = vec![
+            Op::Touch { expires_at: 77 },
+            Op::Debit {
+                amount: 10,
+                partial: false,
+                reference: Some("r2".into()),
+            },
+        ];
+        st.accounts.get_mut(&id).unwrap().reserved = 2000; // corrupt: balance < reserved
+        let saved = st.accounts.get(&id).cloned();
+        assert!(matches!(
+            st.run(&overflow, 5, &no_sql),
+            Err(StoreError::Corrupt(_))
+        ));
+        assert_eq!(st.accounts.get(&id).cloned(), saved);
+        st.accounts.get_mut(&id).unwrap().reserved = 300;
+        assert_eq!(snapshot(&st), before);
+        // A good batch still works and is recorded once.
+        let out = st.run(&bad, 5, &no_sql).unwrap();
+        assert_eq!(out.results[1], 100);
+        assert_eq!(st.ledger_totals(id).debits, 150);
+    }
+
+    #[test]
+    fn changes_hold_current_values_and_can_be_put_back() {
+        let (mut st, id) = state();
+        let mut b = Batch::new(id, Some("s".into()));
+        b.key = Some("k".into());
+        b.ops = vec![
+            Op::OpenSession { expires_at: 10 },
+            Op::Reserve {
+                rating_group: None,
+                want: 100,
+                block: 0,
+            },
+        ];
+        st.run(&b, 0, &no_sql).unwrap();
+        let (c, seq) = st.take_changes();
+        assert_eq!(c.new_accounts.len(), 1);
+        assert_eq!(c.accounts, vec![(id, 1000, 100)]);
+        assert_eq!(c.sessions.len(), 1);
+        assert_eq!(c.reservations, vec![("s".to_string(), vec![(-1, id, 100)])]);
+        assert_eq!(c.outcomes.len(), 1);
+        assert_eq!(seq, 1);
+        st.restore_changes(c);
+        let (c, _) = st.take_changes();
+        assert_eq!((c.new_accounts.len(), c.outcomes.len()), (1, 1));
+        assert!(st.take_changes().0.is_empty());
+    }
+
+    #[test]
+    fn expired_sessions_follow_the_deadline_index() {
+        let (mut st, id) = state();
+        for (n, at) in [(0, 30), (1, 10), (2, 20)] {
+            let mut b = Batch::new(id, Some(format!("s{n}")));
+            b.ops = vec![Op::OpenSession { expires_at: at }];
+            st.run(&b, 0, &no_sql).unwrap();
+        }
+        let mut t = Batch::new(id, Some("s1".into()));
+        t.ops = vec![Op::Touch { expires_at: 40 }];
+        st.run(&t, 0, &no_sql).unwrap();
+        let names: Vec<String> = st
+            .expired_sessions(35, None, 10)
+            .into_iter()
+            .map(|e| e.session_id)
+            .collect();
+        assert_eq!(names, vec!["s2", "s0"]);
+        let first = st.expired_sessions(35, None, 1);
+        assert_eq!(st.expired_sessions(35, first.last(), 10).len(), 1);
+        let closed = st
+            .close_expired(&[("s2".into(), id), ("s1".into(), id)], 35, &no_sql)
+            .unwrap();
+        assert_eq!(closed, vec![("s2".to_string(), 0)]);
+        assert_eq!(st.sessions_of(id), vec!["s0", "s1"]);
+    }
+}

@@ -1,0 +1,230 @@
+//! Saved request outcomes of the engine's memory state: recent ones in a map bounded in
+//! bytes, every retained key in a filter of keyed 64-bit hashes by minute saved (see
+//! [`super::memory`]).
+
+use super::memory::{MemLimits, OutcomeLookup};
+use super::{AccountId, StoreError};
+use std::collections::hash_map::RandomState;
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::hash::BuildHasher;
+use std::sync::Arc;
+
+/// Width of one bucket of the key filter, ms.
+const FILTER_BUCKET_MS: i64 = 60_000;
+/// Bytes counted per saved outcome besides its key and text (map and queue entries).
+const OUTCOME_OVERHEAD: usize = 96;
+
+/// Saved request outcomes: recent ones in memory, all retained keys in a filter.
+pub(crate) struct Outcomes {
+    pub(crate) recent: HashMap<Arc<str>, (AccountId, Arc<str>, i64)>,
+    /// Insertion order of `recent`: (sequence, key).
+    order: VecDeque<(u64, Arc<str>)>,
+    bytes: usize,
+    pub(crate) next_seq: u64,
+    /// Outcomes with a sequence below this are in SQLite and may be evicted.
+    pub(crate) checkpointed_seq: u64,
+    hasher: RandomState,
+    /// Keyed hashes of the retained keys (with a count: two keys may share a hash).
+    filter: HashMap<u64, u32>,
+    /// The hashes by minute saved (for the purge).
+    by_minute: BTreeMap<i64, Vec<u64>>,
+    filter_len: usize,
+    /// Keys saved before this may be missing from the filter (dropped for space).
+    incomplete_before: Option<i64>,
+    limits: MemLimits,
+}
+
+impl Outcomes {
+    pub(crate) fn new(limits: MemLimits) -> Self {
+        Outcomes {
+            recent: HashMap::new(),
+            order: VecDeque::new(),
+            bytes: 0,
+            next_seq: 0,
+            checkpointed_seq: 0,
+            hasher: RandomState::new(),
+            filter: HashMap::new(),
+            by_minute: BTreeMap::new(),
+            filter_len: 0,
+            incomplete_before: None,
+            limits,
+        }
+    }
+
+    pub(crate) fn hash(&self, key: &str) -> u64 {
+        self.hasher.hash_one(key)
+    }
+
+    pub(crate) fn lookup(
+        &self,
+        key: &str,
+        fallback: OutcomeLookup<'_>,
+    ) -> Result<Option<(AccountId, String)>, StoreError> {
+        if let Some((account, outcome, _)) = self.recent.get(key) {
+            return Ok(Some((*account, outcome.to_string())));
+        }
+        if self.incomplete_before.is_some() || self.filter.contains_key(&self.hash(key)) {
+            return fallback(key);
+        }
+        Ok(None)
+    }
+
+    /// Keeps a new outcome in the recent map (not yet in the filter, see [`Outcomes::commit`]).
+    pub(crate) fn insert(
+        &mut self,
+        key: &Arc<str>,
+        account: AccountId,
+        outcome: &Arc<str>,
+        at: i64,
+    ) {
+        self.bytes += key.len() + outcome.len() + OUTCOME_OVERHEAD;
+        self.recent
+            .insert(key.clone(), (account, outcome.clone(), at));
+        self.order.push_back((self.next_seq, key.clone()));
+        self.next_seq += 1;
+    }
+
+    /// Undoes the last [`Outcomes::insert`] of `key`.
+    pub(crate) fn remove_last(&mut self, key: &str) {
+        if let Some((_, outcome, _)) = self.recent.remove(key) {
+            self.bytes = self
+                .bytes
+                .saturating_sub(key.len() + outcome.len() + OUTCOME_OVERHEAD);
+        }
+        if self.order.back().is_some_and(|(_, k)| **k == *key) {
+            self.order.pop_back();
+            self.next_seq -= 1;
+        }
+    }
+
+    /// Puts a saved key into the filter (once its batch succeeded), dropping the oldest
+    /// minute when the filter is full.
+    pub(crate) fn commit(&mut self, key: &str, at: i64) {
+        let h = self.hash(key);
+        *self.filter.entry(h).or_insert(0) += 1;
+        self.by_minute
+            .entry(at.div_euclid(FILTER_BUCKET_MS))
+            .or_default()
+            .push(h);
+        self.filter_len += 1;
+        while self.filter_len > self.limits.filter_keys && self.by_minute.len() > 1 {
+            if let Some(minute) = self.drop_first_minute() {
+                let end = (minute + 1).saturating_mul(FILTER_BUCKET_MS);
+                self.incomplete_before = Some(self.incomplete_before.unwrap_or(end).max(end));
+            }
+        }
+        self.evict();
+    }
+
+    /// Removes the oldest minute from the filter; returns it.
+    pub(crate) fn drop_first_minute(&mut self) -> Option<i64> {
+        let (minute, hashes) = self.by_minute.pop_first()?;
+        for h in &hashes {
+            if let std::collections::hash_map::Entry::Occupied(mut e) = self.filter.entry(*h) {
+                *e.get_mut() -= 1;
+                if *e.get() == 0 {
+                    e.remove();
+                }
+            }
+        }
+        self.filter_len -= hashes.len();
+        Some(minute)
+    }
+
+    /// Drops the oldest checkpointed outcomes while over the byte bound.
+    pub(crate) fn evict(&mut self) {
+        while self.bytes > self.limits.outcome_bytes {
+            match self.order.front() {
+                Some((seq, _)) if *seq < self.checkpointed_seq => {}
+                _ => break,
+            }
+            let Some((_, key)) = self.order.pop_front() else {
+                break;
+            };
+            if let Some((_, outcome, _)) = self.recent.remove(&key) {
+                self.bytes = self
+                    .bytes
+                    .saturating_sub(key.len() + outcome.len() + OUTCOME_OVERHEAD);
+            }
+        }
+    }
+
+    /// Forgets outcomes saved before `before_ms`; returns how many left memory.
+    pub(crate) fn purge(&mut self, before_ms: i64) -> u64 {
+        let n = self.recent.len();
+        self.recent.retain(|_, (_, _, at)| *at >= before_ms);
+        let removed = n - self.recent.len();
+        if removed > 0 {
+            let recent = &self.recent;
+            self.order.retain(|(_, k)| recent.contains_key(k));
+            self.bytes = self
+                .recent
+                .iter()
+                .map(|(k, (_, o, _))| k.len() + o.len() + OUTCOME_OVERHEAD)
+                .sum();
+        }
+        // Whole minutes before the horizon only: a key of a partly purged minute stays in
+        // the filter and is looked up in SQLite (not found: new).
+        let first_kept = before_ms.div_euclid(FILTER_BUCKET_MS);
+        while let Some((&minute, _)) = self.by_minute.first_key_value() {
+            if minute >= first_kept {
+                break;
+            }
+            self.drop_first_minute();
+        }
+        if self.incomplete_before.is_some_and(|t| t <= before_ms) {
+            self.incomplete_before = None;
+        }
+        removed as u64
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn outcomes_are_bounded_and_found_through_the_filter() {
+        let limits = MemLimits {
+            outcome_bytes: 2_000,
+            filter_keys: 1_000,
+        };
+        let mut o = Outcomes::new(limits);
+        for n in 0..100 {
+            let key: Arc<str> = format!("k{n}").into();
+            o.insert(&key, 1, &"0;1;0".into(), n);
+            o.commit(&key, n);
+        }
+        // Nothing checkpointed: nothing evicted.
+        assert_eq!(o.recent.len(), 100);
+        o.checkpointed_seq = 100;
+        o.evict();
+        assert!(o.bytes <= 2_000 && o.recent.len() < 100);
+        let sql = |k: &str| Ok((k == "k0").then(|| (1, "0;1;0".to_string())));
+        assert!(o.lookup("k0", &sql).unwrap().is_some()); // evicted, read from SQL
+        assert!(o
+            .lookup("new", &|_| panic!("no SQL for a new key"))
+            .unwrap()
+            .is_none());
+        assert!(o.lookup("k99", &|_| panic!("in memory")).unwrap().is_some());
+        // A full filter drops its oldest minute and asks SQL for unknown keys until the
+        // retention passed over it.
+        let mut small = Outcomes::new(MemLimits {
+            outcome_bytes: 1 << 20,
+            filter_keys: 2,
+        });
+        small.commit("a", 0);
+        small.commit("b", FILTER_BUCKET_MS);
+        small.commit("c", 2 * FILTER_BUCKET_MS);
+        assert_eq!(small.incomplete_before, Some(FILTER_BUCKET_MS));
+        let asked = std::cell::Cell::new(false);
+        let probe = |_: &str| {
+            asked.set(true);
+            Ok(None)
+        };
+        small.lookup("x", &probe).unwrap();
+        assert!(asked.get());
+        small.purge(FILTER_BUCKET_MS);
+        assert_eq!(small.incomplete_before, None);
+    }
+}
