@@ -9,7 +9,7 @@ use crate::fields::u32_avp;
 use crate::header::CommandFlags;
 use crate::message::RawMessage;
 use crate::result_code as rc;
-use crate::routing::{decide, decide_server, Decision, LocalNode};
+use crate::routing::{decide, decide_server, Decision, LocalNode, Target};
 use bytes::Bytes;
 use std::collections::HashMap;
 use std::time::Instant;
@@ -63,7 +63,7 @@ pub(crate) async fn dispatch(node: &Node, request: RawMessage, from: &str) -> Ra
             let handled = DECODE_LIMITS.scope(limits, local_answer(node, &request));
             REQUEST_PEER.scope(peer, handled).await
         }
-        Decision::Forward { .. } => relay(node, &request, from).await,
+        Decision::Forward(target) => relay(node, &request, &target, from).await,
         Decision::Redirect(hosts) => redirect(node, &request, &hosts),
         Decision::Reject(code) => answer_code(node, &request, code),
     };
@@ -260,11 +260,11 @@ async fn local_answer(node: &Node, request: &RawMessage) -> RawMessage {
 
 /// Relays a request (RFC 6733 §6.1.9): Route-Record with the sender, a new Hop-by-Hop id
 /// on the next hop, and the answer returned with the original Hop-by-Hop id.
-async fn relay(node: &Node, request: &RawMessage, from: &str) -> RawMessage {
+async fn relay(node: &Node, request: &RawMessage, target: &Target, from: &str) -> RawMessage {
     let mut fwd = request.clone();
     add_route_record(&mut fwd, from);
     let deadline = tokio::time::Instant::now() + node.inner.limits.request_timeout;
-    match node.route_and_send(fwd, deadline, Some(from)).await {
+    match node.route_and_send(fwd, target, deadline, Some(from)).await {
         Ok(mut answer) => {
             answer.header.hop_by_hop = request.header.hop_by_hop;
             answer

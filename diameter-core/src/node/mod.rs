@@ -64,12 +64,12 @@ pub use rustls::pki_types;
 use crate::base::{avp, DisconnectCause};
 use crate::dedup::DuplicateCache;
 use crate::error::DecodeError;
-use crate::fields::{destination_host, destination_realm, result_code, same_identity};
+use crate::fields::{result_code, same_identity};
 use crate::header::CommandFlags;
 use crate::ids::{EndToEndIds, SessionIds};
 use crate::message::{Limits, RawMessage};
 use crate::peer::{AcceptPolicy, Capabilities, CommonApplications, DownReason, PeerSettings};
-use crate::routing::{RouteAction, RoutingTable};
+use crate::routing::{RoutingTable, Target};
 use crate::traits::Command;
 use peer_task::{PeerCmd, PeerHandle};
 use std::collections::HashMap;
@@ -518,8 +518,9 @@ impl Node {
             end_to_end = msg.header.end_to_end,
             hop_by_hop = tracing::field::Empty,
         );
+        let target = Target::of(&self.inner.routes, &msg);
         tracing::Instrument::instrument(
-            self.route_and_send(msg, Instant::now() + timeout, None),
+            self.route_and_send(msg, &target, Instant::now() + timeout, None),
             span,
         )
         .await
@@ -544,11 +545,12 @@ impl Node {
         Ok(Ans::decode(&answer)?)
     }
 
-    /// Picks a peer, sends, and fails over when the peer dies. `from` is the peer a relayed
+    /// Picks a peer for `target`, sends, and fails over when the peer dies. `from` is the peer a relayed
     /// request came from (never sent back there).
     pub(crate) async fn route_and_send(
         &self,
         mut msg: RawMessage,
+        target: &Target,
         deadline: Instant,
         from: Option<&str>,
     ) -> Result<RawMessage, RequestError> {
@@ -556,7 +558,7 @@ impl Node {
             .map(|f| vec![f.to_ascii_lowercase()])
             .unwrap_or_default();
         for _ in 0..8 {
-            let peer = self.select_peer(&msg, &tried)?;
+            let peer = self.select_peer(target, &tried)?;
             let host = peer.status.host.clone();
             let (reply, rx) = oneshot::channel();
             let cmd = PeerCmd::Request {
@@ -594,74 +596,33 @@ impl Node {
         ))
     }
 
-    /// Chooses an available peer for a request, skipping `exclude`.
-    fn select_peer(
-        &self,
-        msg: &RawMessage,
-        exclude: &[String],
-    ) -> Result<PeerHandle, RequestError> {
-        let app = msg.header.application_id;
-        let usable = |p: &PeerHandle| {
-            p.status.available()
-                && p.status.supports(app)
-                && !exclude.iter().any(|e| same_identity(e, &p.status.host))
-        };
-        if let Some(h) = destination_host(msg) {
-            if let Some(p) = self.peer(&h).filter(usable) {
-                return Ok(p);
-            }
-        }
-        let realm = destination_realm(msg);
+    /// Chooses an available peer for a request to `target`, skipping `exclude`: the
+    /// one routing decision of [`crate::routing::select`] over the node's peer table.
+    fn select_peer(&self, target: &Target, exclude: &[String]) -> Result<PeerHandle, RequestError> {
         let peers = self.inner.peers.read().map_err(|_| RequestError::Stopped)?;
-        let route = realm
-            .as_deref()
-            .and_then(|r| self.inner.routes.lookup(r, app));
-        let mut candidates: Vec<&PeerHandle> = match route {
-            Some(r)
-                if matches!(r.action, RouteAction::Relay | RouteAction::Proxy)
-                    && !r.servers.is_empty() =>
-            {
-                r.servers
-                    .iter()
-                    .filter_map(|s| peers.get(&s.to_ascii_lowercase()))
-                    .filter(|p| usable(p))
-                    .collect()
-            }
-            _ => peers
-                .values()
-                .filter(|p| usable(p))
-                .filter(|p| match (&realm, route) {
-                    (Some(r), None) => p.status.in_realm(r),
-                    _ => true,
-                })
-                .collect(),
-        };
-        if candidates.is_empty() && route.is_none() {
-            // No peer in the realm and no route: hand the request to a relay peer.
-            candidates = peers
-                .values()
-                .filter(|p| usable(p) && p.status.relay.load(Ordering::Acquire))
-                .collect();
-        }
-        if candidates.is_empty() {
-            let known = route.is_some()
-                || peers
-                    .values()
-                    .any(|p| realm.as_deref().is_some_and(|r| p.status.in_realm(r)));
-            let code = if known || realm.is_none() {
-                crate::result_code::DIAMETER_UNABLE_TO_DELIVER
-            } else {
-                crate::result_code::DIAMETER_REALM_NOT_SERVED
-            };
-            return Err(RequestError::NoRoute(code));
-        }
-        if candidates.len() == 1 {
-            return Ok(candidates[0].clone());
-        }
-        // Round robin over a stable order.
-        candidates.sort_unstable_by(|a, b| a.status.host.cmp(&b.status.host));
-        let i = self.inner.rr.fetch_add(1, Ordering::Relaxed) % candidates.len();
-        Ok(candidates[i].clone())
+        crate::routing::select(target, &peers, exclude, || {
+            self.inner.rr.fetch_add(1, Ordering::Relaxed)
+        })
+        .cloned()
+        .map_err(RequestError::NoRoute)
+    }
+}
+
+impl crate::routing::PeerView for PeerHandle {
+    fn host(&self) -> &str {
+        &self.status.host
+    }
+    fn available(&self) -> bool {
+        self.status.available()
+    }
+    fn supports(&self, application_id: u32) -> bool {
+        self.status.supports(application_id)
+    }
+    fn in_realm(&self, realm: &str) -> bool {
+        self.status.in_realm(realm)
+    }
+    fn is_relay(&self) -> bool {
+        self.status.relay.load(Ordering::Acquire)
     }
 }
 
