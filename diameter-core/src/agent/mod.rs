@@ -32,7 +32,7 @@ mod inflight;
 #[cfg(test)]
 mod tests;
 
-pub use inflight::{InFlight, Joined};
+pub use inflight::{InFlight, InFlightKey, Joined};
 
 use crate::answer::{answer_with, Origin};
 use crate::base::DisconnectCause;

@@ -2,6 +2,7 @@
 //! then a local handler, a relay to another peer, a redirect or an error answer.
 
 use super::{add_route_record, Node, RequestError};
+use crate::agent::{InFlightKey, Joined};
 use crate::answer::{answer_with, error_answer, Origin};
 use crate::avp::{AvpFlags, RawAvp};
 use crate::base::avp;
@@ -11,7 +12,6 @@ use crate::message::RawMessage;
 use crate::result_code as rc;
 use crate::routing::{decide, decide_server, Decision, LocalNode, Target};
 use bytes::Bytes;
-use std::collections::HashMap;
 use std::time::Instant;
 use tokio::sync::oneshot;
 
@@ -144,37 +144,26 @@ pub fn request_peer() -> Option<std::sync::Arc<str>> {
     REQUEST_PEER.try_with(|p| p.clone()).ok()
 }
 
-/// Handlers still running for requests, by duplicate-detection key, with the
-/// retransmissions waiting for their answers.
-#[derive(Default)]
-pub(crate) struct InFlight {
-    /// Key -> (the first request's Origin-Host, the waiting retransmissions).
-    entries: HashMap<(u64, u32), (Bytes, Waiters)>,
-}
-
-type Waiters = Vec<oneshot::Sender<RawMessage>>;
+/// Handlers still running for requests, with the retransmissions waiting for their
+/// answers (the agent's table; the waiters are channels).
+pub(crate) type InFlight = crate::agent::InFlight<oneshot::Sender<RawMessage>>;
 
 /// Waiters on one request: at most this many; further duplicates run the handler.
-const MAX_WAITERS: usize = 16;
+pub(crate) const MAX_WAITERS: usize = 16;
 
 /// Marks a request whose handler did not answer at once as in flight; dropping the guard
 /// (when the answer is ready, or the task ends otherwise) clears the mark and hands the
 /// answer, if any, to the duplicates waiting for it.
 pub(crate) struct InFlightGuard {
     node: Node,
-    key: (u64, u32),
+    key: InFlightKey,
     answer: Option<RawMessage>,
 }
 
 impl InFlightGuard {
     /// Registers `request` (no guard when it has no Origin-Host or is already in flight).
     pub(crate) fn register(node: &Node, request: &RawMessage) -> Option<InFlightGuard> {
-        let (key, host) = crate::dedup::request_key(request)?;
-        let mut table = super::lock(&node.inner.inflight);
-        if table.entries.contains_key(&key) {
-            return None;
-        }
-        table.entries.insert(key, (host, Vec::new()));
+        let key = super::lock(&node.inner.inflight).start(request)?;
         Some(InFlightGuard {
             node: node.clone(),
             key,
@@ -190,10 +179,8 @@ impl InFlightGuard {
 
 impl Drop for InFlightGuard {
     fn drop(&mut self) {
-        let waiters = super::lock(&self.node.inner.inflight)
-            .entries
-            .remove(&self.key);
-        if let (Some((_, waiters)), Some(answer)) = (waiters, &self.answer) {
+        let waiters = super::lock(&self.node.inner.inflight).finish(self.key);
+        if let Some(answer) = &self.answer {
             for w in waiters {
                 let _ = w.send(answer.clone());
             }
@@ -205,17 +192,11 @@ impl Drop for InFlightGuard {
 /// answer (at most the request timeout) instead of running the handler again. `None`
 /// when nothing is in flight, or the first handler gave no answer in time.
 async fn wait_in_flight(node: &Node, request: &RawMessage) -> Option<RawMessage> {
-    let (key, host) = crate::dedup::request_key(request)?;
-    let rx = {
-        let mut table = super::lock(&node.inner.inflight);
-        let (first_host, waiters) = table.entries.get_mut(&key)?;
-        if !first_host.eq_ignore_ascii_case(&host) || waiters.len() >= MAX_WAITERS {
-            return None;
-        }
-        let (tx, rx) = oneshot::channel();
-        waiters.push(tx);
-        rx
-    };
+    let (tx, rx) = oneshot::channel();
+    match super::lock(&node.inner.inflight).join(request, tx) {
+        Joined::Waiting => {}
+        Joined::Alone(_) => return None,
+    }
     tracing::debug!(
         end_to_end = request.header.end_to_end,
         "duplicate request waits for the answer in progress"
