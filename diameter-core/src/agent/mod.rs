@@ -17,8 +17,8 @@
 //!   the requests being handled went out, at most [`AgentLimits::drain_timeout`], while
 //!   new requests get 3004 (RFC 6733 §5.4).
 //!
-//! The routing decision is [`crate::routing::select`]; duplicates are
-//! [`crate::dedup::DuplicateCache`] and [`InFlight`].
+//! The routing decision is [`crate::routing::select`]; failover across peers is
+//! [`Attempts`]; duplicates are [`crate::dedup::DuplicateCache`] and [`InFlight`].
 //!
 //! ```text
 //!   driver                         PeerAgent
@@ -28,10 +28,12 @@
 //!   sleep until poll_timeout ──Timeout──▶ watchdog, expiries, drain deadline
 //! ```
 
+mod failover;
 mod inflight;
 #[cfg(test)]
 mod tests;
 
+pub use failover::{Attempts, FailoverPolicy, MAX_ATTEMPTS};
 pub use inflight::{InFlight, InFlightKey, Joined};
 
 use crate::answer::{answer_with, Origin};

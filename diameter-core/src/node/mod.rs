@@ -52,6 +52,7 @@ mod metrics;
 mod peer_task;
 mod slots;
 
+pub use crate::agent::FailoverPolicy;
 #[cfg(feature = "tls")]
 pub use crate::transport::tls::TlsConfig;
 pub use builder::NodeBuilder;
@@ -61,6 +62,7 @@ pub use handler::{typed, Handler, HandlerFuture};
 #[cfg(feature = "tls")]
 pub use rustls::pki_types;
 
+use crate::agent::Attempts;
 use crate::base::{avp, DisconnectCause};
 use crate::dedup::DuplicateCache;
 use crate::error::DecodeError;
@@ -133,16 +135,6 @@ impl PeerConfig {
         self.settings = settings;
         self
     }
-}
-
-/// What to do with requests pending on a peer that fails.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum FailoverPolicy {
-    /// Re-send to another peer for the same realm and application, with the T flag.
-    #[default]
-    Resend,
-    /// Fail the request at once with [`RequestError::PeerFailed`].
-    FailFast,
 }
 
 /// Things that happen to a node, for applications that want to know.
@@ -554,11 +546,9 @@ impl Node {
         deadline: Instant,
         from: Option<&str>,
     ) -> Result<RawMessage, RequestError> {
-        let mut tried: Vec<String> = from
-            .map(|f| vec![f.to_ascii_lowercase()])
-            .unwrap_or_default();
-        for _ in 0..8 {
-            let peer = self.select_peer(target, &tried)?;
+        let mut attempts = Attempts::new(self.inner.failover, from);
+        while attempts.next() {
+            let peer = self.select_peer(target, attempts.exclude())?;
             let host = peer.status.host.clone();
             let (reply, rx) = oneshot::channel();
             let cmd = PeerCmd::Request {
@@ -581,12 +571,10 @@ impl Node {
                         from: h.clone(),
                         end_to_end: msg.header.end_to_end,
                     });
-                    if self.inner.failover == FailoverPolicy::FailFast || Instant::now() >= deadline
-                    {
+                    let now = Instant::now().into_std();
+                    if !attempts.failed(&h, now, deadline.into_std(), &mut msg) {
                         return Err(RequestError::PeerFailed(h));
                     }
-                    tried.push(h.to_ascii_lowercase());
-                    msg.header.flags |= CommandFlags::RETRANSMIT;
                 }
                 other => return other,
             }
