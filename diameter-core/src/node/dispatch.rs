@@ -27,8 +27,29 @@ pub(crate) fn answer_code(node: &Node, request: &RawMessage, code: u32) -> RawMe
     answer_with(request, &origin(node), code, None, None)
 }
 
-/// Produces the answer to a request from peer `from`.
-pub(crate) async fn dispatch(node: &Node, request: RawMessage, from: &str) -> RawMessage {
+/// The routing decision for a request received by this node (a server never forwards).
+pub(crate) fn decision(node: &Node, request: &RawMessage) -> Decision {
+    let caps = &node.inner.caps;
+    let local = LocalNode {
+        host: &caps.origin_host,
+        realm: &caps.origin_realm,
+    };
+    if node.inner.agent {
+        decide(&local, &node.inner.routes, request)
+    } else {
+        decide_server(&local, request)
+    }
+}
+
+/// Produces the answer to a request from peer `from`; `decided` is its routing decision
+/// when the caller took it already (never for a retransmission, which may be answered
+/// from the duplicate cache first).
+pub(crate) async fn dispatch(
+    node: &Node,
+    request: RawMessage,
+    from: &str,
+    decided: Option<Decision>,
+) -> RawMessage {
     let cached = if request.header.is_retransmit() {
         super::lock(&node.inner.dedup).lookup(Instant::now(), &request)
     } else {
@@ -46,16 +67,7 @@ pub(crate) async fn dispatch(node: &Node, request: RawMessage, from: &str) -> Ra
             return answer;
         }
     }
-    let caps = &node.inner.caps;
-    let local = LocalNode {
-        host: &caps.origin_host,
-        realm: &caps.origin_realm,
-    };
-    let decision = if node.inner.agent {
-        decide(&local, &node.inner.routes, &request)
-    } else {
-        decide_server(&local, &request)
-    };
+    let decision = decided.unwrap_or_else(|| decision(node, &request));
     let answer = match decision {
         Decision::Local => {
             let peer: std::sync::Arc<str> = from.to_ascii_lowercase().into();
@@ -250,10 +262,18 @@ async fn relay(node: &Node, request: &RawMessage, target: &Target, from: &str) -
             answer.header.hop_by_hop = request.header.hop_by_hop;
             answer
         }
-        Err(RequestError::NoRoute(code)) => answer_code(node, request, code),
-        Err(RequestError::TooBusy) => answer_code(node, request, rc::DIAMETER_TOO_BUSY),
-        Err(_) => answer_code(node, request, rc::DIAMETER_UNABLE_TO_DELIVER),
+        Err(e) => relay_error(node, request, &e),
     }
+}
+
+/// The answer a relay gives when the request could not be forwarded or got no answer.
+pub(crate) fn relay_error(node: &Node, request: &RawMessage, e: &RequestError) -> RawMessage {
+    let code = match e {
+        RequestError::NoRoute(code) => *code,
+        RequestError::TooBusy => rc::DIAMETER_TOO_BUSY,
+        _ => rc::DIAMETER_UNABLE_TO_DELIVER,
+    };
+    answer_code(node, request, code)
 }
 
 /// A 3006 answer naming the servers as Redirect-Host (`aaa://host`), with

@@ -553,7 +553,7 @@ impl Node {
             let (reply, rx) = oneshot::channel();
             let cmd = PeerCmd::Request {
                 msg: msg.clone(),
-                reply,
+                reply: peer_task::Reply::Waiter(reply),
                 deadline,
                 span: tracing::Span::current(),
             };
@@ -586,7 +586,11 @@ impl Node {
 
     /// Chooses an available peer for a request to `target`, skipping `exclude`: the
     /// one routing decision of [`crate::routing::select`] over the node's peer table.
-    fn select_peer(&self, target: &Target, exclude: &[String]) -> Result<PeerHandle, RequestError> {
+    pub(crate) fn select_peer(
+        &self,
+        target: &Target,
+        exclude: &[String],
+    ) -> Result<PeerHandle, RequestError> {
         let peers = self.inner.peers.read().map_err(|_| RequestError::Stopped)?;
         crate::routing::select(target, &peers, exclude, || {
             self.inner.rr.fetch_add(1, Ordering::Relaxed)

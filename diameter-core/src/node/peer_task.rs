@@ -5,10 +5,11 @@
 
 use super::metrics::Direction;
 use super::{dispatch, Node, NodeEvent, PeerStatus, RequestError};
-use crate::agent::{Action, AgentLimits, Event, Failure, Notice, PeerAgent};
+use crate::agent::{Action, AgentLimits, Attempts, Event, Failure, Notice, PeerAgent};
 use crate::base::DisconnectCause;
 use crate::message::RawMessage;
 use crate::peer::{Capabilities, ConnId, Peer, PeerEvent, PeerSettings};
+use crate::routing::{Decision, Target};
 use crate::transport::{self, ConnEvent, ConnHandle};
 use std::collections::HashMap;
 use std::future::Future;
@@ -18,7 +19,80 @@ use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 
-pub(crate) type Reply = oneshot::Sender<Result<RawMessage, RequestError>>;
+/// Where the answer to a request sent on a peer goes.
+pub(crate) enum Reply {
+    /// A caller waits on this channel ([`Node::request`], a relay with a retransmission).
+    Waiter(oneshot::Sender<Result<RawMessage, RequestError>>),
+    /// A request relayed for another peer: its answer goes straight back to that peer's
+    /// task, with no task or channel of its own.
+    Relay(Box<Relayed>),
+}
+
+/// A request relayed from one peer to another (RFC 6733 §6.1.9), while it is pending.
+pub(crate) struct Relayed {
+    /// The request as received: its Hop-by-Hop id goes back on the answer, and error
+    /// answers are built from it.
+    request: RawMessage,
+    /// The request as forwarded: Route-Record added, the T flag after a failover.
+    forward: RawMessage,
+    /// Where it goes, looked up once.
+    target: Target,
+    attempts: Attempts,
+    deadline: Instant,
+    received: Instant,
+    /// The task of the peer it came from (told even if this is dropped unanswered).
+    origin: Unanswered,
+}
+
+impl Relayed {
+    /// Sends the request to the peer routing picks now, or answers it at once when none
+    /// can take it.
+    fn forward(node: &Node, mut r: Box<Relayed>) {
+        if !r.attempts.next() {
+            let e = RequestError::NoRoute(crate::result_code::DIAMETER_UNABLE_TO_DELIVER);
+            return r.finish(node, Err(e));
+        }
+        let peer = match node.select_peer(&r.target, r.attempts.exclude()) {
+            Ok(p) => p,
+            Err(e) => return r.finish(node, Err(e)),
+        };
+        let cmd = PeerCmd::Request {
+            msg: r.forward.clone(),
+            deadline: r.deadline,
+            span: tracing::Span::none(),
+            reply: Reply::Relay(r),
+        };
+        if let Err(e) = peer.tx.try_send(cmd) {
+            if let PeerCmd::Request {
+                reply: Reply::Relay(r),
+                ..
+            } = e.into_inner()
+            {
+                r.finish(node, Err(RequestError::TooBusy));
+            }
+        }
+    }
+
+    /// The answer (or the error answer) goes back to the peer the request came from.
+    fn finish(self: Box<Self>, node: &Node, result: Result<RawMessage, RequestError>) {
+        let answer = match result {
+            Ok(mut answer) => {
+                answer.header.hop_by_hop = self.request.header.hop_by_hop;
+                answer
+            }
+            Err(e) => dispatch::relay_error(node, &self.request, &e),
+        };
+        let answer = dispatch::within_size(node, &self.request, answer);
+        let code = crate::fields::result_code(&answer);
+        node.inner.metrics.answer(
+            Direction::In,
+            self.request.header.command_code,
+            code,
+            Some(self.received.elapsed()),
+        );
+        self.origin.answer(answer);
+    }
+}
 
 /// Commands to a peer task.
 pub(crate) enum PeerCmd {
@@ -60,6 +134,22 @@ impl Unanswered {
     /// The answer is on its way: nothing to report.
     fn answered(mut self) {
         self.0 = None;
+    }
+
+    /// Hands the answer to the peer task (waiting for room in its queue only when it
+    /// is full).
+    fn answer(mut self, answer: RawMessage) {
+        let Some(tx) = self.0.take() else {
+            return;
+        };
+        if let Err(mpsc::error::TrySendError::Full(cmd)) = tx.try_send(PeerCmd::Answer(answer)) {
+            let guard = Unanswered(Some(tx.clone()));
+            tokio::spawn(async move {
+                if tx.send(cmd).await.is_ok() {
+                    guard.answered();
+                }
+            });
+        }
     }
 }
 
@@ -311,9 +401,7 @@ impl PeerTask {
                 span.in_scope(|| tracing::trace!("request sent"));
                 self.act();
             }
-            Err((p, failure)) => {
-                let _ = p.reply.send(Err(self.request_error(failure)));
-            }
+            Err((p, failure)) => self.answered(p, Err(failure)),
         }
     }
 
@@ -355,7 +443,7 @@ impl PeerTask {
     }
 
     fn answered(&mut self, p: Pending, result: Result<RawMessage, Failure>) {
-        match result {
+        let result = match result {
             Ok(msg) => {
                 let code = crate::fields::result_code(&msg);
                 let elapsed = Some(p.sent.elapsed());
@@ -363,14 +451,35 @@ impl PeerTask {
                 metrics.answer(Direction::Out, msg.header.command_code, code, elapsed);
                 p.span
                     .in_scope(|| tracing::trace!(result_code = code, "answer received"));
-                let _ = p.reply.send(Ok(msg));
+                Ok(msg)
             }
             Err(failure) => {
                 if failure == Failure::Timeout {
                     p.span.in_scope(|| tracing::debug!("request timed out"));
                 }
-                let _ = p.reply.send(Err(self.request_error(failure)));
+                Err(self.request_error(failure))
             }
+        };
+        match p.reply {
+            Reply::Waiter(tx) => {
+                let _ = tx.send(result);
+            }
+            Reply::Relay(mut r) => match result {
+                Err(RequestError::PeerFailed(host)) => {
+                    let _ = self.node.inner.events.send(NodeEvent::Failover {
+                        from: host.clone(),
+                        end_to_end: r.forward.header.end_to_end,
+                    });
+                    let now = Instant::now().into_std();
+                    let deadline = r.deadline.into_std();
+                    if r.attempts.failed(&host, now, deadline, &mut r.forward) {
+                        Relayed::forward(&self.node, r);
+                    } else {
+                        r.finish(&self.node, Err(RequestError::PeerFailed(host)));
+                    }
+                }
+                result => r.finish(&self.node, result),
+            },
         }
     }
 
@@ -512,6 +621,15 @@ impl PeerTask {
             .inner
             .metrics
             .request(Direction::In, h.application_id, h.command_code);
+        // A retransmission may be answered from the duplicate cache: the dispatcher
+        // decides. Others are routed here, once.
+        let decided = match h.is_retransmit() {
+            true => None,
+            false => match dispatch::decision(&self.node, &msg) {
+                Decision::Forward(target) => return self.relay(msg, target),
+                decision => Some(decision),
+            },
+        };
         let node = self.node.clone();
         let tx = self.tx.clone();
         let from = self.status.host.clone();
@@ -525,7 +643,7 @@ impl PeerTask {
         );
         let received = Instant::now();
         let answer = async move {
-            let answer = dispatch::dispatch(&node, msg, &from).await;
+            let answer = dispatch::dispatch(&node, msg, &from, decided).await;
             let code = crate::fields::result_code(&answer);
             tracing::trace!(result_code = code, "answered");
             node.inner.metrics.answer(
@@ -557,6 +675,26 @@ impl PeerTask {
             unanswered.answered();
             let _ = tx.send(PeerCmd::Answer(answer)).await;
         });
+    }
+
+    /// Relays a request to another peer. The answer comes back to this task as
+    /// [`PeerCmd::Answer`]; the server, not the relay, detects duplicates (RFC 6733
+    /// Appendix C), so relayed answers are not cached here.
+    fn relay(&mut self, request: RawMessage, target: Target) {
+        let from = &self.status.host;
+        let mut forward = request.clone();
+        super::add_route_record(&mut forward, from);
+        let now = Instant::now();
+        let r = Box::new(Relayed {
+            request,
+            forward,
+            target,
+            attempts: Attempts::new(self.node.inner.failover, Some(from)),
+            deadline: now + self.node.inner.limits.request_timeout,
+            received: now,
+            origin: Unanswered(Some(self.tx.clone())),
+        });
+        Relayed::forward(&self.node, r);
     }
 
     /// Publishes a change of the peer's state (the agent already gave the pending
