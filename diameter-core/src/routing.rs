@@ -4,6 +4,7 @@
 use crate::fields::{destination_host, destination_realm, route_records, same_identity};
 use crate::message::RawMessage;
 use crate::result_code as rc;
+use std::sync::Arc;
 
 /// What to do with requests for a realm (RFC 6733 §2.7, Local-Action).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -64,7 +65,8 @@ impl Route {
 /// realm, then the default route with an application, then the default route).
 #[derive(Clone, Debug, Default)]
 pub struct RoutingTable {
-    routes: Vec<Route>,
+    /// Shared with the [`Target`]s that matched them (no copy per request).
+    routes: Vec<Arc<Route>>,
 }
 
 impl RoutingTable {
@@ -80,7 +82,7 @@ impl RoutingTable {
 
     /// Adds an entry.
     pub fn add(&mut self, route: Route) {
-        self.routes.push(route);
+        self.routes.push(Arc::new(route));
     }
 
     /// The Application-Ids named by the entries.
@@ -90,6 +92,10 @@ impl RoutingTable {
 
     /// The entry for a realm and application.
     pub fn lookup(&self, realm: &str, application_id: u32) -> Option<&Route> {
+        self.lookup_shared(realm, application_id).map(|r| &**r)
+    }
+
+    fn lookup_shared(&self, realm: &str, application_id: u32) -> Option<&Arc<Route>> {
         let realm_ok = |r: &Route, exact: bool| match &r.realm {
             Some(x) => exact && same_identity(x, realm),
             None => !exact,
@@ -123,7 +129,7 @@ pub struct Target {
     /// Destination-Realm, when the request names one.
     pub realm: Option<String>,
     /// The routing table entry for the realm and application, if any.
-    pub route: Option<Route>,
+    pub route: Option<Arc<Route>>,
 }
 
 impl Target {
@@ -133,7 +139,7 @@ impl Target {
         let realm = destination_realm(request);
         let route = realm
             .as_deref()
-            .and_then(|r| table.lookup(r, application_id))
+            .and_then(|r| table.lookup_shared(r, application_id))
             .cloned();
         Target {
             application_id,
@@ -178,7 +184,7 @@ pub fn select<'a, P: PeerView>(
         p.available() && p.supports(app) && !exclude.iter().any(|e| same_identity(e, p.host()))
     };
     if let Some(h) = &target.host {
-        if let Some(p) = peers.get(&h.to_ascii_lowercase()).filter(|p| usable(p)) {
+        if let Some(p) = peer(peers, h).filter(|p| usable(p)) {
             return Ok(p);
         }
     }
@@ -191,7 +197,7 @@ pub fn select<'a, P: PeerView>(
         {
             r.servers
                 .iter()
-                .filter_map(|s| peers.get(&s.to_ascii_lowercase()))
+                .filter_map(|s| peer(peers, s))
                 .filter(|p| usable(p))
                 .collect()
         }
@@ -227,6 +233,15 @@ pub fn select<'a, P: PeerView>(
             candidates.sort_unstable_by(|a, b| a.host().cmp(b.host()));
             Ok(candidates[turn() % n])
         }
+    }
+}
+
+/// The peer with Origin-Host `host` (any case) in a table keyed by lowercase hosts.
+fn peer<'a, P>(peers: &'a std::collections::HashMap<String, P>, host: &str) -> Option<&'a P> {
+    if host.bytes().any(|b| b.is_ascii_uppercase()) {
+        peers.get(&host.to_ascii_lowercase())
+    } else {
+        peers.get(host)
     }
 }
 
@@ -281,7 +296,7 @@ pub fn decide(local: &LocalNode<'_>, table: &RoutingTable, request: &RawMessage)
         Some(RouteAction::Local) => Decision::Local,
         Some(RouteAction::Redirect) => {
             if request.header.is_proxiable() {
-                Decision::Redirect(target.route.map(|r| r.servers).unwrap_or_default())
+                Decision::Redirect(target.route.map(|r| r.servers.clone()).unwrap_or_default())
             } else {
                 Decision::Reject(rc::DIAMETER_UNABLE_TO_DELIVER)
             }
