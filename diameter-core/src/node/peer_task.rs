@@ -47,14 +47,14 @@ pub(crate) struct Relayed {
 impl Relayed {
     /// Sends the request to the peer routing picks now, or answers it at once when none
     /// can take it.
-    fn forward(node: &Node, mut r: Box<Relayed>) {
+    fn forward(node: &Node, now: Instant, mut r: Box<Relayed>) {
         if !r.attempts.next() {
             let e = RequestError::NoRoute(crate::result_code::DIAMETER_UNABLE_TO_DELIVER);
-            return r.finish(node, Err(e));
+            return r.finish(node, now, Err(e));
         }
         let peer = match node.select_peer(&r.target, r.attempts.exclude()) {
             Ok(p) => p,
-            Err(e) => return r.finish(node, Err(e)),
+            Err(e) => return r.finish(node, now, Err(e)),
         };
         let cmd = PeerCmd::Request {
             msg: r.forward.clone(),
@@ -68,13 +68,18 @@ impl Relayed {
                 ..
             } = e.into_inner()
             {
-                r.finish(node, Err(RequestError::TooBusy));
+                r.finish(node, now, Err(RequestError::TooBusy));
             }
         }
     }
 
     /// The answer (or the error answer) goes back to the peer the request came from.
-    fn finish(self: Box<Self>, node: &Node, result: Result<RawMessage, RequestError>) {
+    fn finish(
+        self: Box<Self>,
+        node: &Node,
+        now: Instant,
+        result: Result<RawMessage, RequestError>,
+    ) {
         let answer = match result {
             Ok(mut answer) => {
                 answer.header.hop_by_hop = self.request.header.hop_by_hop;
@@ -88,7 +93,7 @@ impl Relayed {
             Direction::In,
             self.request.header.command_code,
             code,
-            Some(self.received.elapsed()),
+            Some(now.saturating_duration_since(self.received)),
         );
         self.origin.answer(answer);
     }
@@ -189,6 +194,8 @@ struct PeerTask {
     out: Vec<(ConnId, bytes::BytesMut)>,
     /// The waker for the first, inline poll of a request's handler.
     noop: std::task::Waker,
+    /// The clock, read once per wake-up (a burst of commands or a timer).
+    now: Instant,
 }
 
 /// Commands handled before the queued messages are flushed to the writers.
@@ -243,6 +250,7 @@ pub(crate) fn spawn_peer(
         tls,
         out: Vec::new(),
         noop: std::task::Waker::from(Arc::new(NoopWake)),
+        now: Instant::now(),
     };
     let handle = PeerHandle { tx, status };
     if let Ok(mut peers) = inner.peers.write() {
@@ -290,6 +298,7 @@ impl PeerTask {
             tokio::select! {
                 cmd = rx.recv() => match cmd {
                     Some(cmd) => {
+                        self.now = Instant::now();
                         self.command(cmd);
                         // Take what else is queued before writing, so that a burst of
                         // requests or answers leaves in one write.
@@ -302,7 +311,10 @@ impl PeerTask {
                     }
                     None => return,
                 },
-                _ = sleep => self.feed(Event::Timeout),
+                _ = sleep => {
+                    self.now = Instant::now();
+                    self.feed(Event::Timeout);
+                }
             }
             if self.agent.is_unused() {
                 self.flush();
@@ -331,7 +343,7 @@ impl PeerTask {
 
     /// Feeds the agent and performs what it asks.
     fn feed(&mut self, event: Event) {
-        self.agent.handle(Instant::now().into_std(), event);
+        self.agent.handle(self.now.into_std(), event);
         self.act();
     }
 
@@ -391,7 +403,7 @@ impl PeerTask {
         let (app, cmd) = (msg.header.application_id, msg.header.command_code);
         let pending = Pending {
             reply,
-            sent: Instant::now(),
+            sent: self.now,
             span: span.clone(),
         };
         match self.agent.send_request(msg, deadline.into_std(), pending) {
@@ -446,7 +458,7 @@ impl PeerTask {
         let result = match result {
             Ok(msg) => {
                 let code = crate::fields::result_code(&msg);
-                let elapsed = Some(p.sent.elapsed());
+                let elapsed = Some(self.now.saturating_duration_since(p.sent));
                 let metrics = &self.node.inner.metrics;
                 metrics.answer(Direction::Out, msg.header.command_code, code, elapsed);
                 p.span
@@ -470,15 +482,15 @@ impl PeerTask {
                         from: host.clone(),
                         end_to_end: r.forward.header.end_to_end,
                     });
-                    let now = Instant::now().into_std();
+                    let now = self.now.into_std();
                     let deadline = r.deadline.into_std();
                     if r.attempts.failed(&host, now, deadline, &mut r.forward) {
-                        Relayed::forward(&self.node, r);
+                        Relayed::forward(&self.node, self.now, r);
                     } else {
-                        r.finish(&self.node, Err(RequestError::PeerFailed(host)));
+                        r.finish(&self.node, self.now, Err(RequestError::PeerFailed(host)));
                     }
                 }
-                result => r.finish(&self.node, result),
+                result => r.finish(&self.node, self.now, result),
             },
         }
     }
@@ -554,8 +566,7 @@ impl PeerTask {
                 c.kill();
             }
             // Reported to the agent; its actions are performed by the caller's loop.
-            self.agent
-                .handle(Instant::now().into_std(), Event::Closed(id));
+            self.agent.handle(self.now.into_std(), Event::Closed(id));
             return true;
         }
         false
@@ -577,8 +588,7 @@ impl PeerTask {
     fn connect(&mut self) {
         let Some(addr) = self.addr else {
             // Performed by the caller's loop.
-            self.agent
-                .handle(Instant::now().into_std(), Event::ConnectFailed);
+            self.agent.handle(self.now.into_std(), Event::ConnectFailed);
             return;
         };
         let inner = self.node.inner.clone();
@@ -641,7 +651,7 @@ impl PeerTask {
             hop_by_hop = h.hop_by_hop,
             end_to_end = h.end_to_end,
         );
-        let received = Instant::now();
+        let received = self.now;
         let answer = async move {
             let answer = dispatch::dispatch(&node, msg, &from, decided).await;
             let code = crate::fields::result_code(&answer);
@@ -661,7 +671,7 @@ impl PeerTask {
         if let std::task::Poll::Ready(answer) = answer.as_mut().poll(&mut cx) {
             // Performed by the caller's loop.
             self.agent
-                .handle(Instant::now().into_std(), Event::Answer(answer));
+                .handle(self.now.into_std(), Event::Answer(answer));
             return;
         }
         // Still running: retransmissions of this request wait for its answer.
@@ -684,7 +694,7 @@ impl PeerTask {
         let from = &self.status.host;
         let mut forward = request.clone();
         super::add_route_record(&mut forward, from);
-        let now = Instant::now();
+        let now = self.now;
         let r = Box::new(Relayed {
             request,
             forward,
@@ -694,7 +704,7 @@ impl PeerTask {
             received: now,
             origin: Unanswered(Some(self.tx.clone())),
         });
-        Relayed::forward(&self.node, r);
+        Relayed::forward(&self.node, now, r);
     }
 
     /// Publishes a change of the peer's state (the agent already gave the pending
