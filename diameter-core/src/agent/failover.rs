@@ -48,7 +48,7 @@ impl Attempts {
     }
 
     /// Whether another try is allowed (counts it).
-    pub fn next(&mut self) -> bool {
+    pub fn try_next(&mut self) -> bool {
         if self.sent >= MAX_ATTEMPTS {
             return false;
         }
@@ -91,7 +91,7 @@ mod tests {
         let mut m = msg();
         let mut a = Attempts::new(FailoverPolicy::Resend, Some("Client.net"));
         assert_eq!(a.exclude(), ["client.net"]);
-        assert!(a.next());
+        assert!(a.try_next());
         assert!(a.failed("SRV1.net", t0, due, &mut m));
         assert!(m.header.is_retransmit());
         assert_eq!(a.exclude(), ["client.net", "srv1.net"]);
@@ -104,10 +104,10 @@ mod tests {
         let t0 = Instant::now();
         let mut m = msg();
         let mut a = Attempts::new(FailoverPolicy::FailFast, None);
-        assert!(a.next());
+        assert!(a.try_next());
         assert!(!a.failed("srv1.net", t0, t0 + Duration::from_secs(5), &mut m));
         assert!(!m.header.is_retransmit());
         let mut b = Attempts::new(FailoverPolicy::Resend, None);
-        assert_eq!((0..20).filter(|_| b.next()).count(), MAX_ATTEMPTS);
+        assert_eq!((0..20).filter(|_| b.try_next()).count(), MAX_ATTEMPTS);
     }
 }

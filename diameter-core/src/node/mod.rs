@@ -547,7 +547,7 @@ impl Node {
         from: Option<&str>,
     ) -> Result<RawMessage, RequestError> {
         let mut attempts = Attempts::new(self.inner.failover, from);
-        while attempts.next() {
+        while attempts.try_next() {
             let peer = self.select_peer(target, attempts.exclude())?;
             let host = peer.status.host.clone();
             let (reply, rx) = oneshot::channel();

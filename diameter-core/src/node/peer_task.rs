@@ -48,7 +48,7 @@ impl Relayed {
     /// Sends the request to the peer routing picks now, or answers it at once when none
     /// can take it.
     fn forward(node: &Node, now: Instant, mut r: Box<Relayed>) {
-        if !r.attempts.next() {
+        if !r.attempts.try_next() {
             let e = RequestError::NoRoute(crate::result_code::DIAMETER_UNABLE_TO_DELIVER);
             return r.finish(node, now, Err(e));
         }
