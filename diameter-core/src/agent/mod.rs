@@ -18,7 +18,10 @@
 //!   new requests get 3004 (RFC 6733 §5.4).
 //!
 //! The routing decision is [`crate::routing::select`]; failover across peers is
-//! [`Attempts`]; duplicates are [`crate::dedup::DuplicateCache`] and [`InFlight`].
+//! [`Attempts`]; duplicates are [`crate::dedup::DuplicateCache`] and [`InFlight`]. The
+//! tokio node ([`crate::node`], feature `tokio`) runs one `PeerAgent` per peer task and
+//! relays a request from one peer task to another with no task of its own; what is
+//! still the node's is the table of peers those pieces are applied to.
 //!
 //! ```text
 //!   driver                         PeerAgent

@@ -1,5 +1,8 @@
 //! A Diameter node over tokio: listeners, one task per peer driving the sans-IO
-//! [`crate::peer::Peer`], request handlers, a client side, relaying and failover.
+//! [`crate::agent::PeerAgent`] (the peer's state machine, pending requests, back-pressure,
+//! DPR drain), request handlers, a client side, relaying and failover. The protocol
+//! decisions are in [`crate::agent`] and [`crate::routing`]; this module reads, feeds them,
+//! writes and sleeps until their deadline.
 //!
 //! Who may connect is [`NodeBuilder::accept_policy`]: by default peers on the loopback
 //! interface only; an allow-list names the peers (each optionally tied to a source
