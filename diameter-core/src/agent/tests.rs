@@ -32,8 +32,8 @@ struct Net {
     now: Instant,
     a: PeerAgent<u32>,
     b: PeerAgent<u32>,
-    /// conn -> whether B accepted it yet.
-    conns: HashMap<ConnId, bool>,
+    /// conn -> (the side that dialled it, whether the other side accepted it yet).
+    conns: HashMap<ConnId, (Side, bool)>,
     next_conn: u64,
     queue: VecDeque<(Side, Event)>,
     /// B's handler answers at once (else requests wait in `held`).
@@ -101,10 +101,15 @@ fn answer_to(request: &RawMessage) -> RawMessage {
 
 impl Net {
     fn new(a: AgentLimits, b: AgentLimits) -> Net {
+        Net::with(a, b, false)
+    }
+
+    /// Two agents; A dials B, and B dials A too when `both`.
+    fn with(a: AgentLimits, b: AgentLimits, both: bool) -> Net {
         let mut net = Net {
             now: Instant::now(),
             a: agent("a.example.net", true, a),
-            b: agent("b.example.net", false, b),
+            b: agent("b.example.net", both, b),
             conns: HashMap::new(),
             next_conn: 1,
             queue: VecDeque::new(),
@@ -116,7 +121,10 @@ impl Net {
             notices: vec![],
             frozen: false,
         };
-        net.input(Side::A, Event::Start);
+        // Both start before either's messages move: a real race when both dial.
+        net.queue.push_back((Side::A, Event::Start));
+        net.queue.push_back((Side::B, Event::Start));
+        net.drive();
         assert!(net.a.peer().is_available() && net.b.peer().is_available());
         net
     }
@@ -175,7 +183,7 @@ impl Net {
             Action::Connect => {
                 let c = ConnId(self.next_conn);
                 self.next_conn += 1;
-                self.conns.insert(c, false);
+                self.conns.insert(c, (from, false));
                 self.queue.push_back((from, Event::Connected(c)));
             }
             Action::CancelConnect => {}
@@ -183,18 +191,21 @@ impl Net {
                 if self.frozen && from == Side::B {
                     return;
                 }
-                let Some(&accepted) = self.conns.get(&c) else {
+                let Some(&(dialler, accepted)) = self.conns.get(&c) else {
                     return;
                 };
                 let msg = RawMessage::decode(msg.to_bytes(), &Default::default())
                     .expect("agent sent undecodable bytes");
                 self.wire.push((from, msg.clone()));
                 let to = from.other();
-                if to == Side::B && !accepted {
-                    let local = caps("b.example.net");
+                if to != dialler && !accepted {
+                    let local = caps(match to {
+                        Side::A => "a.example.net",
+                        Side::B => "b.example.net",
+                    });
                     let admitted = check_incoming(&local, &AcceptPolicy::AnyPeer, &msg, LOOPBACK)
                         .expect("CER admitted");
-                    self.conns.insert(c, true);
+                    self.conns.insert(c, (dialler, true));
                     let event = Event::Incoming {
                         conn: c,
                         cer: msg,
@@ -441,4 +452,23 @@ fn a_dialled_peer_is_not_taken_from_another_address() {
     a.handle(now, incoming(true));
     assert!(!std::iter::from_fn(|| a.poll_action())
         .any(|x| matches!(x, Action::Notice(Notice::ContendRefused(_)))));
+}
+
+#[test]
+fn election_when_both_dial_keeps_one_connection() {
+    let mut net = Net::with(AgentLimits::default(), AgentLimits::default(), true);
+    assert_eq!(
+        net.conns.len(),
+        1,
+        "the election closed one of the two connections"
+    );
+    // RFC 6733 §5.6.4: the higher Origin-Host ("b.example.net") wins and closes the
+    // connection it initiated: the one A dialled is kept.
+    let (&kept, &(dialler, _)) = net.conns.iter().next().unwrap();
+    assert_eq!(dialler, Side::A);
+    assert_eq!(net.a.peer().active_conn(), Some(kept));
+    assert_eq!(net.b.peer().active_conn(), Some(kept));
+    // Both agents work over it.
+    net.request(5).unwrap();
+    assert!(matches!(&net.answered[..], [(5, Ok(_))]));
 }
