@@ -230,6 +230,15 @@ async fn relay_forwards_with_route_record_and_loops_are_3005() {
         "Route-Record added by the relay"
     );
 
+    // A retransmission (T flag) is relayed too, and its answer is not cached here: the
+    // server detects duplicates (RFC 6733 Appendix C).
+    let mut again = request("b.net", "s;relayed");
+    again.header.flags |= CommandFlags::RETRANSMIT;
+    assert_eq!(result_code(&cli.request(again).await.unwrap()), Some(2001));
+    assert_eq!(seen.lock().unwrap().len(), 2);
+    assert_eq!(relay.resource_usage().duplicate_cache_entries, 0);
+    seen.lock().unwrap().pop();
+
     // A realm nobody serves: 3003 from the relay.
     let ans = cli.request(request("nowhere.net", "s;x")).await.unwrap();
     assert_eq!(result_code(&ans), Some(3003));

@@ -68,6 +68,8 @@ pub(crate) async fn dispatch(
         }
     }
     let decision = decided.unwrap_or_else(|| decision(node, &request));
+    // The server detects duplicates, not the agents between (RFC 6733 Appendix C).
+    let cache = !matches!(decision, Decision::Forward(_));
     let answer = match decision {
         Decision::Local => {
             let peer: std::sync::Arc<str> = from.to_ascii_lowercase().into();
@@ -80,7 +82,9 @@ pub(crate) async fn dispatch(
         Decision::Reject(code) => answer_code(node, &request, code),
     };
     let answer = within_size(node, &request, answer);
-    super::lock(&node.inner.dedup).insert(Instant::now(), &request, &answer);
+    if cache {
+        super::lock(&node.inner.dedup).insert(Instant::now(), &request, &answer);
+    }
     answer
 }
 
