@@ -12,6 +12,7 @@ use crate::message::RawMessage;
 use crate::result_code as rc;
 use crate::routing::{decide, decide_server, Decision, LocalNode, Target};
 use bytes::Bytes;
+use std::sync::Arc;
 use std::time::Instant;
 use tokio::sync::oneshot;
 
@@ -47,7 +48,7 @@ pub(crate) fn decision(node: &Node, request: &RawMessage) -> Decision {
 pub(crate) async fn dispatch(
     node: &Node,
     request: RawMessage,
-    from: &str,
+    from: &Arc<str>,
     decided: Option<Decision>,
 ) -> RawMessage {
     let cached = if request.header.is_retransmit() {
@@ -72,7 +73,10 @@ pub(crate) async fn dispatch(
     let cache = !matches!(decision, Decision::Forward(_));
     let answer = match decision {
         Decision::Local => {
-            let peer: std::sync::Arc<str> = from.to_ascii_lowercase().into();
+            let peer = match from.bytes().any(|b| b.is_ascii_uppercase()) {
+                true => from.to_ascii_lowercase().into(),
+                false => from.clone(),
+            };
             let limits = node.inner.limits.limits;
             let handled = DECODE_LIMITS.scope(limits, local_answer(node, &request));
             REQUEST_PEER.scope(peer, handled).await

@@ -196,6 +196,8 @@ struct PeerTask {
     noop: std::task::Waker,
     /// The clock, read once per wake-up (a burst of commands or a timer).
     now: Instant,
+    /// The peer's Origin-Host, shared with the requests it sends.
+    from: Arc<str>,
 }
 
 /// Commands handled before the queued messages are flushed to the writers.
@@ -251,6 +253,7 @@ pub(crate) fn spawn_peer(
         out: Vec::new(),
         noop: std::task::Waker::from(Arc::new(NoopWake)),
         now: Instant::now(),
+        from: host.into(),
     };
     let handle = PeerHandle { tx, status };
     if let Ok(mut peers) = inner.peers.write() {
@@ -642,7 +645,7 @@ impl PeerTask {
         };
         let node = self.node.clone();
         let tx = self.tx.clone();
-        let from = self.status.host.clone();
+        let from = self.from.clone();
         let request = msg.clone();
         let span = tracing::debug_span!(
             "request",
