@@ -5,6 +5,7 @@
 //! Untyped access for relays and unknown AVPs goes through [`RawMessage`] and [`AvpRef`].
 #![warn(missing_docs)]
 
+pub mod agent;
 pub mod answer;
 pub mod avp;
 pub mod base;

@@ -4,6 +4,7 @@
 use crate::fields::{destination_host, destination_realm, route_records, same_identity};
 use crate::message::RawMessage;
 use crate::result_code as rc;
+use std::sync::Arc;
 
 /// What to do with requests for a realm (RFC 6733 §2.7, Local-Action).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -64,7 +65,8 @@ impl Route {
 /// realm, then the default route with an application, then the default route).
 #[derive(Clone, Debug, Default)]
 pub struct RoutingTable {
-    routes: Vec<Route>,
+    /// Shared with the [`Target`]s that matched them (no copy per request).
+    routes: Vec<Arc<Route>>,
 }
 
 impl RoutingTable {
@@ -80,7 +82,7 @@ impl RoutingTable {
 
     /// Adds an entry.
     pub fn add(&mut self, route: Route) {
-        self.routes.push(route);
+        self.routes.push(Arc::new(route));
     }
 
     /// The Application-Ids named by the entries.
@@ -90,6 +92,10 @@ impl RoutingTable {
 
     /// The entry for a realm and application.
     pub fn lookup(&self, realm: &str, application_id: u32) -> Option<&Route> {
+        self.lookup_shared(realm, application_id).map(|r| &**r)
+    }
+
+    fn lookup_shared(&self, realm: &str, application_id: u32) -> Option<&Arc<Route>> {
         let realm_ok = |r: &Route, exact: bool| match &r.realm {
             Some(x) => exact && same_identity(x, realm),
             None => !exact,
@@ -111,6 +117,134 @@ impl RoutingTable {
     }
 }
 
+/// Where a request goes, read once from its header, Destination-Host, Destination-Realm
+/// and the routing table. [`decide`] and [`select`] both work from it, so a request is
+/// looked up once however often it is re-sent (failover).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Target {
+    /// Application-Id of the request.
+    pub application_id: u32,
+    /// Destination-Host, when the request names one.
+    pub host: Option<String>,
+    /// Destination-Realm, when the request names one.
+    pub realm: Option<String>,
+    /// The routing table entry for the realm and application, if any.
+    pub route: Option<Arc<Route>>,
+}
+
+impl Target {
+    /// The target of `request` under `table`.
+    pub fn of(table: &RoutingTable, request: &RawMessage) -> Target {
+        let application_id = request.header.application_id;
+        let realm = destination_realm(request);
+        let route = realm
+            .as_deref()
+            .and_then(|r| table.lookup_shared(r, application_id))
+            .cloned();
+        Target {
+            application_id,
+            host: destination_host(request),
+            realm,
+            route,
+        }
+    }
+}
+
+/// What [`select`] needs to know about a peer.
+pub trait PeerView {
+    /// Its Origin-Host.
+    fn host(&self) -> &str;
+    /// Whether it is open, its watchdog OKAY and it is not leaving.
+    fn available(&self) -> bool;
+    /// Whether the capabilities exchange agreed on this application.
+    fn supports(&self, application_id: u32) -> bool;
+    /// Whether its Origin-Realm is `realm`.
+    fn in_realm(&self, realm: &str) -> bool;
+    /// Whether it advertised the relay application (it takes any request).
+    fn is_relay(&self) -> bool;
+}
+
+/// Picks the peer a request for `target` goes to, among `peers` (keyed by lowercase
+/// Origin-Host), skipping `exclude` (peers already tried, the peer a request came from).
+///
+/// The Destination-Host if it is an available peer; else the servers of a relay or proxy
+/// route; else available peers of the Destination-Realm; else, with no route, a relay
+/// peer. Among several, round robin by host name with `turn` (called only then). With
+/// none, the Result-Code to answer: 3002 DIAMETER_UNABLE_TO_DELIVER when the realm is
+/// known (a route or a peer of that realm) or absent, else 3003
+/// DIAMETER_REALM_NOT_SERVED.
+pub fn select<'a, P: PeerView>(
+    target: &Target,
+    peers: &'a std::collections::HashMap<String, P>,
+    exclude: &[String],
+    turn: impl FnOnce() -> usize,
+) -> Result<&'a P, u32> {
+    let app = target.application_id;
+    let usable = |p: &P| {
+        p.available() && p.supports(app) && !exclude.iter().any(|e| same_identity(e, p.host()))
+    };
+    if let Some(h) = &target.host {
+        if let Some(p) = peer(peers, h).filter(|p| usable(p)) {
+            return Ok(p);
+        }
+    }
+    let realm = target.realm.as_deref();
+    let route = target.route.as_ref();
+    let mut candidates: Vec<&P> = match route {
+        Some(r)
+            if matches!(r.action, RouteAction::Relay | RouteAction::Proxy)
+                && !r.servers.is_empty() =>
+        {
+            r.servers
+                .iter()
+                .filter_map(|s| peer(peers, s))
+                .filter(|p| usable(p))
+                .collect()
+        }
+        _ => peers
+            .values()
+            .filter(|p| usable(p))
+            .filter(|p| match (realm, route) {
+                (Some(r), None) => p.in_realm(r),
+                _ => true,
+            })
+            .collect(),
+    };
+    if candidates.is_empty() && route.is_none() {
+        // No peer in the realm and no route: hand the request to a relay peer.
+        candidates = peers
+            .values()
+            .filter(|p| usable(p) && p.is_relay())
+            .collect();
+    }
+    match candidates.len() {
+        0 => {
+            let known =
+                route.is_some() || peers.values().any(|p| realm.is_some_and(|r| p.in_realm(r)));
+            Err(if known || realm.is_none() {
+                rc::DIAMETER_UNABLE_TO_DELIVER
+            } else {
+                rc::DIAMETER_REALM_NOT_SERVED
+            })
+        }
+        1 => Ok(candidates[0]),
+        n => {
+            // Round robin over a stable order.
+            candidates.sort_unstable_by(|a, b| a.host().cmp(b.host()));
+            Ok(candidates[turn() % n])
+        }
+    }
+}
+
+/// The peer with Origin-Host `host` (any case) in a table keyed by lowercase hosts.
+fn peer<'a, P>(peers: &'a std::collections::HashMap<String, P>, host: &str) -> Option<&'a P> {
+    if host.bytes().any(|b| b.is_ascii_uppercase()) {
+        peers.get(&host.to_ascii_lowercase())
+    } else {
+        peers.get(host)
+    }
+}
+
 /// The identity of the node deciding.
 #[derive(Clone, Debug)]
 pub struct LocalNode<'a> {
@@ -125,15 +259,8 @@ pub struct LocalNode<'a> {
 pub enum Decision {
     /// Process locally.
     Local,
-    /// Forward to one of these peers (empty: any open peer of `realm`).
-    Forward {
-        /// Destination-Realm.
-        realm: String,
-        /// Preferred peers, by Origin-Host.
-        servers: Vec<String>,
-        /// Destination-Host, when the request names one.
-        host: Option<String>,
-    },
+    /// Forward to the peer [`select`] picks for this target.
+    Forward(Target),
     /// Answer 3006 naming these hosts.
     Redirect(Vec<String>),
     /// Answer with this protocol error (3002, 3003, 3005).
@@ -147,40 +274,34 @@ pub enum Decision {
 /// is a loop (3005). A request with the P bit clear is never forwarded (3002).
 /// Unknown realms without a default route are 3003.
 pub fn decide(local: &LocalNode<'_>, table: &RoutingTable, request: &RawMessage) -> Decision {
-    let dest_host = destination_host(request);
-    let dest_realm = destination_realm(request);
-    if let Some(h) = &dest_host {
+    let target = Target::of(table, request);
+    if let Some(h) = &target.host {
         if same_identity(h, local.host) {
             return Decision::Local;
         }
     }
-    let realm = match dest_realm {
-        None => return Decision::Local,
-        Some(r) => r,
+    let Some(realm) = target.realm.as_deref() else {
+        return Decision::Local;
     };
-    let route = table.lookup(&realm, request.header.application_id);
-    let ours = same_identity(&realm, local.realm);
-    if dest_host.is_none() && ours && !matches!(route, Some(r) if r.action != RouteAction::Local) {
+    let ours = same_identity(realm, local.realm);
+    let action = target.route.as_ref().map(|r| &r.action);
+    if target.host.is_none() && ours && matches!(action, None | Some(RouteAction::Local)) {
         return Decision::Local;
     }
-    if ours && dest_host.is_some() && route.is_none() {
+    if ours && target.host.is_some() && action.is_none() {
         // Our realm, another host: forward straight to that host if it is a peer.
-        return forward(local, request, realm, vec![], dest_host);
+        return forward(local, request, target);
     }
-    match route {
-        Some(r) => match r.action {
-            RouteAction::Local => Decision::Local,
-            RouteAction::Redirect => {
-                if request.header.is_proxiable() {
-                    Decision::Redirect(r.servers.clone())
-                } else {
-                    Decision::Reject(rc::DIAMETER_UNABLE_TO_DELIVER)
-                }
+    match action {
+        Some(RouteAction::Local) => Decision::Local,
+        Some(RouteAction::Redirect) => {
+            if request.header.is_proxiable() {
+                Decision::Redirect(target.route.map(|r| r.servers.clone()).unwrap_or_default())
+            } else {
+                Decision::Reject(rc::DIAMETER_UNABLE_TO_DELIVER)
             }
-            RouteAction::Relay | RouteAction::Proxy => {
-                forward(local, request, realm, r.servers.clone(), dest_host)
-            }
-        },
+        }
+        Some(RouteAction::Relay | RouteAction::Proxy) => forward(local, request, target),
         None => Decision::Reject(rc::DIAMETER_REALM_NOT_SERVED),
     }
 }
@@ -211,13 +332,7 @@ pub fn decide_server(local: &LocalNode<'_>, request: &RawMessage) -> Decision {
     }
 }
 
-fn forward(
-    local: &LocalNode<'_>,
-    request: &RawMessage,
-    realm: String,
-    servers: Vec<String>,
-    host: Option<String>,
-) -> Decision {
+fn forward(local: &LocalNode<'_>, request: &RawMessage, target: Target) -> Decision {
     if !request.header.is_proxiable() {
         return Decision::Reject(rc::DIAMETER_UNABLE_TO_DELIVER);
     }
@@ -227,11 +342,7 @@ fn forward(
     {
         return Decision::Reject(rc::DIAMETER_LOOP_DETECTED);
     }
-    Decision::Forward {
-        realm,
-        servers,
-        host,
-    }
+    Decision::Forward(target)
 }
 
 #[cfg(test)]
@@ -269,12 +380,108 @@ mod tests {
         t
     }
 
+    struct FakePeer {
+        host: &'static str,
+        realm: &'static str,
+        up: bool,
+        relay: bool,
+    }
+
+    impl PeerView for FakePeer {
+        fn host(&self) -> &str {
+            self.host
+        }
+        fn available(&self) -> bool {
+            self.up
+        }
+        fn supports(&self, app: u32) -> bool {
+            app == 4 || self.relay
+        }
+        fn in_realm(&self, realm: &str) -> bool {
+            same_identity(self.realm, realm)
+        }
+        fn is_relay(&self) -> bool {
+            self.relay
+        }
+    }
+
+    fn peers(list: &[(&'static str, bool, bool)]) -> std::collections::HashMap<String, FakePeer> {
+        list.iter()
+            .map(|&(host, up, relay)| {
+                let realm = host.split_once('.').map_or("", |x| x.1);
+                (
+                    host.to_ascii_lowercase(),
+                    FakePeer {
+                        host,
+                        realm,
+                        up,
+                        relay,
+                    },
+                )
+            })
+            .collect()
+    }
+
+    fn pick(
+        t: &Target,
+        p: &std::collections::HashMap<String, FakePeer>,
+        ex: &[&str],
+    ) -> Result<&'static str, u32> {
+        let ex: Vec<String> = ex.iter().map(|s| s.to_string()).collect();
+        select(t, p, &ex, || 1).map(|p| p.host)
+    }
+
+    #[test]
+    fn select_follows_the_one_target() {
+        let t = table();
+        let p = peers(&[
+            ("srv1.b.net", true, false),
+            ("srv2.b.net", true, false),
+            ("other.b.net", true, false),
+            ("down.e.net", false, false),
+            ("hub.x.net", true, true),
+        ]);
+        // A relay route: only its servers, round robin by name, failover skips the tried.
+        let target = Target::of(&t, &req("b.net", &[], true));
+        assert_eq!(pick(&target, &p, &[]), Ok("srv2.b.net"));
+        assert_eq!(pick(&target, &p, &["SRV2.b.net"]), Ok("srv1.b.net"));
+        assert_eq!(pick(&target, &p, &["srv1.b.net", "srv2.b.net"]), Err(3002));
+        // Destination-Host wins when it is an available peer.
+        let mut r = req("b.net", &[], true);
+        r.push(&str_avp(avp::DESTINATION_HOST, "Other.b.net"));
+        assert_eq!(pick(&Target::of(&t, &r), &p, &[]), Ok("other.b.net"));
+        // No route: a peer of the realm, else a relay peer.
+        assert_eq!(
+            pick(&Target::of(&t, &req("e.net", &[], true)), &p, &[]),
+            Ok("hub.x.net")
+        );
+        let no_hub = peers(&[("down.e.net", false, false)]);
+        assert_eq!(
+            pick(&Target::of(&t, &req("e.net", &[], true)), &no_hub, &[]),
+            Err(3002)
+        );
+        assert_eq!(
+            pick(&Target::of(&t, &req("z.net", &[], true)), &no_hub, &[]),
+            Err(3003)
+        );
+    }
+
+    #[test]
+    fn decide_forwards_the_target_it_looked_up() {
+        let t = table();
+        let Decision::Forward(target) = decide(&ME, &t, &req("b.net", &[], true)) else {
+            panic!("not forwarded");
+        };
+        assert_eq!(target.realm.as_deref(), Some("b.net"));
+        assert_eq!(target.route.map(|r| r.servers.len()), Some(2));
+    }
+
     #[test]
     fn decisions() {
         let t = table();
         assert_eq!(decide(&ME, &t, &req("a.net", &[], true)), Decision::Local);
         assert!(
-            matches!(decide(&ME, &t, &req("b.net", &[], true)), Decision::Forward { servers, .. } if servers.len() == 2)
+            matches!(decide(&ME, &t, &req("b.net", &[], true)), Decision::Forward(t) if t.route.as_ref().unwrap().servers.len() == 2)
         );
         assert_eq!(
             decide(&ME, &t, &req("b.net", &["x", "RELAY.a.net"], true)),
@@ -306,7 +513,7 @@ mod tests {
         ));
         assert!(matches!(
             decide(&ME, &t, &req("d.net", &[], true)),
-            Decision::Forward { .. }
+            Decision::Forward(_)
         ));
     }
 
@@ -316,7 +523,7 @@ mod tests {
         other_host.push(&str_avp(avp::DESTINATION_HOST, "ocs2.a.net"));
         assert!(matches!(
             decide(&ME, &RoutingTable::new(), &other_host),
-            Decision::Forward { .. }
+            Decision::Forward(_)
         ));
         assert_eq!(decide_server(&ME, &other_host), Decision::Reject(3002));
         assert_eq!(

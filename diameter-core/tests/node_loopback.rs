@@ -230,6 +230,15 @@ async fn relay_forwards_with_route_record_and_loops_are_3005() {
         "Route-Record added by the relay"
     );
 
+    // A retransmission (T flag) is relayed too, and its answer is not cached here: the
+    // server detects duplicates (RFC 6733 Appendix C).
+    let mut again = request("b.net", "s;relayed");
+    again.header.flags |= CommandFlags::RETRANSMIT;
+    assert_eq!(result_code(&cli.request(again).await.unwrap()), Some(2001));
+    assert_eq!(seen.lock().unwrap().len(), 2);
+    assert_eq!(relay.resource_usage().duplicate_cache_entries, 0);
+    seen.lock().unwrap().pop();
+
     // A realm nobody serves: 3003 from the relay.
     let ans = cli.request(request("nowhere.net", "s;x")).await.unwrap();
     assert_eq!(result_code(&ans), Some(3003));
@@ -321,6 +330,93 @@ async fn failover_after_a_server_dies_loses_no_request() {
         "each failed-over request carried the T flag"
     );
     assert!(!cli.is_peer_available("s1.b.net"));
+}
+
+/// The relay's own failover: requests it relayed to a server that dies go to the other
+/// server with the T flag, and every client request gets its answer.
+#[tokio::test]
+async fn relay_fails_over_when_a_server_dies() {
+    let retransmitted = Arc::new(AtomicUsize::new(0));
+    let mk = |host: &'static str, rt: Arc<AtomicUsize>| async move {
+        Node::builder()
+            .origin_host(host)
+            .origin_realm("b.net")
+            .auth_application(APP)
+            .listen("127.0.0.1:0".parse().unwrap())
+            .responder_settings(fast())
+            .handler(APP, CCR, move |req: RawMessage| {
+                if req.header.is_retransmit() {
+                    rt.fetch_add(1, Ordering::Relaxed);
+                }
+                let answer = echo(host)(req);
+                async move {
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                    answer.await
+                }
+            })
+            .build()
+            .await
+            .unwrap()
+    };
+    let s1 = mk("s1.b.net", retransmitted.clone()).await;
+    let s2 = mk("s2.b.net", retransmitted.clone()).await;
+    let relay = Node::builder()
+        .origin_host("relay.a.net")
+        .origin_realm("a.net")
+        .auth_application(diameter_core::base::app::RELAY)
+        .listen("127.0.0.1:0".parse().unwrap())
+        .peer(PeerConfig::new("s1.b.net", s1.local_addrs()[0]).settings(fast()))
+        .peer(PeerConfig::new("s2.b.net", s2.local_addrs()[0]).settings(fast()))
+        .route(Route::realm(
+            "b.net",
+            RouteAction::Relay,
+            vec!["s1.b.net".into(), "s2.b.net".into()],
+        ))
+        .build()
+        .await
+        .unwrap();
+    let cli = client(&[("relay.a.net", relay.local_addrs()[0])]).await;
+    assert!(cli.wait_peer("relay.a.net", LIMIT).await);
+    assert!(relay.wait_peer("s1.b.net", LIMIT).await && relay.wait_peer("s2.b.net", LIMIT).await);
+    let mut events = relay.subscribe();
+
+    let total = 200;
+    let mut tasks = Vec::new();
+    for i in 0..total {
+        let cli = cli.clone();
+        tasks.push(tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(i as u64 * 2)).await;
+            cli.request(request("b.net", &format!("s;{i}"))).await
+        }));
+    }
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    s1.abort();
+    for t in tasks {
+        match timeout(LIMIT, t).await.unwrap().unwrap() {
+            Ok(a) if result_code(&a) == Some(2001) => {}
+            other => panic!("request lost: {other:?}"),
+        }
+    }
+    let mut failovers = 0;
+    while let Ok(e) = events.try_recv() {
+        if matches!(e, NodeEvent::Failover { .. }) {
+            failovers += 1;
+        }
+    }
+    assert!(
+        failovers > 0,
+        "some relayed requests were pending on the dead server"
+    );
+    assert_eq!(
+        retransmitted.load(Ordering::Relaxed),
+        failovers,
+        "each failed-over request carried the T flag"
+    );
+    let usage = relay.resource_usage();
+    assert_eq!(
+        usage.duplicate_cache_entries, 0,
+        "the server detects duplicates, not the relay"
+    );
 }
 
 #[tokio::test]

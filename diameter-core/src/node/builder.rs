@@ -339,7 +339,7 @@ impl NodeBuilder {
             handlers: self.handlers,
             peers: RwLock::new(HashMap::new()),
             dedup: Mutex::new(dedup),
-            inflight: Mutex::default(),
+            inflight: Mutex::new(super::dispatch::InFlight::new(super::dispatch::MAX_WAITERS)),
             events,
             next_conn: AtomicU64::new(1),
             e2e: Mutex::new(EndToEndIds::new(clock)),

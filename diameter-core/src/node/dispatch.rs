@@ -2,6 +2,7 @@
 //! then a local handler, a relay to another peer, a redirect or an error answer.
 
 use super::{add_route_record, Node, RequestError};
+use crate::agent::{InFlightKey, Joined};
 use crate::answer::{answer_with, error_answer, Origin};
 use crate::avp::{AvpFlags, RawAvp};
 use crate::base::avp;
@@ -9,9 +10,9 @@ use crate::fields::u32_avp;
 use crate::header::CommandFlags;
 use crate::message::RawMessage;
 use crate::result_code as rc;
-use crate::routing::{decide, decide_server, Decision, LocalNode};
+use crate::routing::{decide, decide_server, Decision, LocalNode, Target};
 use bytes::Bytes;
-use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::Instant;
 use tokio::sync::oneshot;
 
@@ -27,8 +28,29 @@ pub(crate) fn answer_code(node: &Node, request: &RawMessage, code: u32) -> RawMe
     answer_with(request, &origin(node), code, None, None)
 }
 
-/// Produces the answer to a request from peer `from`.
-pub(crate) async fn dispatch(node: &Node, request: RawMessage, from: &str) -> RawMessage {
+/// The routing decision for a request received by this node (a server never forwards).
+pub(crate) fn decision(node: &Node, request: &RawMessage) -> Decision {
+    let caps = &node.inner.caps;
+    let local = LocalNode {
+        host: &caps.origin_host,
+        realm: &caps.origin_realm,
+    };
+    if node.inner.agent {
+        decide(&local, &node.inner.routes, request)
+    } else {
+        decide_server(&local, request)
+    }
+}
+
+/// Produces the answer to a request from peer `from`; `decided` is its routing decision
+/// when the caller took it already (never for a retransmission, which may be answered
+/// from the duplicate cache first).
+pub(crate) async fn dispatch(
+    node: &Node,
+    request: RawMessage,
+    from: &Arc<str>,
+    decided: Option<Decision>,
+) -> RawMessage {
     let cached = if request.header.is_retransmit() {
         super::lock(&node.inner.dedup).lookup(Instant::now(), &request)
     } else {
@@ -46,16 +68,7 @@ pub(crate) async fn dispatch(node: &Node, request: RawMessage, from: &str) -> Ra
             return answer;
         }
     }
-    let caps = &node.inner.caps;
-    let local = LocalNode {
-        host: &caps.origin_host,
-        realm: &caps.origin_realm,
-    };
-    let decision = if node.inner.agent {
-        decide(&local, &node.inner.routes, &request)
-    } else {
-        decide_server(&local, &request)
-    };
+    let decision = decided.unwrap_or_else(|| decision(node, &request));
     // A request for a typed handler was framed with its header checked only; anywhere
     // else than that handler it gets the check of its AVP headers it skipped.
     if !matches!(decision, Decision::Local) && skipped_avp_check(node, &request) {
@@ -63,19 +76,26 @@ pub(crate) async fn dispatch(node: &Node, request: RawMessage, from: &str) -> Ra
             return error_answer(&request, &origin(node), &e);
         }
     }
+    // The server detects duplicates, not the agents between (RFC 6733 Appendix C).
+    let cache = !matches!(decision, Decision::Forward(_));
     let answer = match decision {
         Decision::Local => {
-            let peer: std::sync::Arc<str> = from.to_ascii_lowercase().into();
+            let peer = match from.bytes().any(|b| b.is_ascii_uppercase()) {
+                true => from.to_ascii_lowercase().into(),
+                false => from.clone(),
+            };
             let limits = node.inner.limits.limits;
             let handled = DECODE_LIMITS.scope(limits, local_answer(node, &request));
             REQUEST_PEER.scope(peer, handled).await
         }
-        Decision::Forward { .. } => relay(node, &request, from).await,
+        Decision::Forward(target) => relay(node, &request, &target, from).await,
         Decision::Redirect(hosts) => redirect(node, &request, &hosts),
         Decision::Reject(code) => answer_code(node, &request, code),
     };
     let answer = within_size(node, &request, answer);
-    super::lock(&node.inner.dedup).insert(Instant::now(), &request, &answer);
+    if cache {
+        super::lock(&node.inner.dedup).insert(Instant::now(), &request, &answer);
+    }
     answer
 }
 
@@ -151,37 +171,26 @@ pub fn request_peer() -> Option<std::sync::Arc<str>> {
     REQUEST_PEER.try_with(|p| p.clone()).ok()
 }
 
-/// Handlers still running for requests, by duplicate-detection key, with the
-/// retransmissions waiting for their answers.
-#[derive(Default)]
-pub(crate) struct InFlight {
-    /// Key -> (the first request's Origin-Host, the waiting retransmissions).
-    entries: HashMap<(u64, u32), (Bytes, Waiters)>,
-}
-
-type Waiters = Vec<oneshot::Sender<RawMessage>>;
+/// Handlers still running for requests, with the retransmissions waiting for their
+/// answers (the agent's table; the waiters are channels).
+pub(crate) type InFlight = crate::agent::InFlight<oneshot::Sender<RawMessage>>;
 
 /// Waiters on one request: at most this many; further duplicates run the handler.
-const MAX_WAITERS: usize = 16;
+pub(crate) const MAX_WAITERS: usize = 16;
 
 /// Marks a request whose handler did not answer at once as in flight; dropping the guard
 /// (when the answer is ready, or the task ends otherwise) clears the mark and hands the
 /// answer, if any, to the duplicates waiting for it.
 pub(crate) struct InFlightGuard {
     node: Node,
-    key: (u64, u32),
+    key: InFlightKey,
     answer: Option<RawMessage>,
 }
 
 impl InFlightGuard {
     /// Registers `request` (no guard when it has no Origin-Host or is already in flight).
     pub(crate) fn register(node: &Node, request: &RawMessage) -> Option<InFlightGuard> {
-        let (key, host) = crate::dedup::request_key(request)?;
-        let mut table = super::lock(&node.inner.inflight);
-        if table.entries.contains_key(&key) {
-            return None;
-        }
-        table.entries.insert(key, (host, Vec::new()));
+        let key = super::lock(&node.inner.inflight).start(request)?;
         Some(InFlightGuard {
             node: node.clone(),
             key,
@@ -197,10 +206,8 @@ impl InFlightGuard {
 
 impl Drop for InFlightGuard {
     fn drop(&mut self) {
-        let waiters = super::lock(&self.node.inner.inflight)
-            .entries
-            .remove(&self.key);
-        if let (Some((_, waiters)), Some(answer)) = (waiters, &self.answer) {
+        let waiters = super::lock(&self.node.inner.inflight).finish(self.key);
+        if let Some(answer) = &self.answer {
             for w in waiters {
                 let _ = w.send(answer.clone());
             }
@@ -212,17 +219,11 @@ impl Drop for InFlightGuard {
 /// answer (at most the request timeout) instead of running the handler again. `None`
 /// when nothing is in flight, or the first handler gave no answer in time.
 async fn wait_in_flight(node: &Node, request: &RawMessage) -> Option<RawMessage> {
-    let (key, host) = crate::dedup::request_key(request)?;
-    let rx = {
-        let mut table = super::lock(&node.inner.inflight);
-        let (first_host, waiters) = table.entries.get_mut(&key)?;
-        if !first_host.eq_ignore_ascii_case(&host) || waiters.len() >= MAX_WAITERS {
-            return None;
-        }
-        let (tx, rx) = oneshot::channel();
-        waiters.push(tx);
-        rx
-    };
+    let (tx, rx) = oneshot::channel();
+    match super::lock(&node.inner.inflight).join(request, tx) {
+        Joined::Waiting => {}
+        Joined::Alone(_) => return None,
+    }
     tracing::debug!(
         end_to_end = request.header.end_to_end,
         "duplicate request waits for the answer in progress"
@@ -235,7 +236,7 @@ async fn wait_in_flight(node: &Node, request: &RawMessage) -> Option<RawMessage>
 
 /// Whether framing checked only the header of this request (see
 /// [`crate::node::Handler::decodes_request`]).
-fn skipped_avp_check(node: &Node, request: &RawMessage) -> bool {
+pub(crate) fn skipped_avp_check(node: &Node, request: &RawMessage) -> bool {
     let h = request.header;
     let handler = node.inner.handlers.get(&(h.application_id, h.command_code));
     handler.is_some_and(|h| h.decodes_request())
@@ -275,19 +276,27 @@ async fn local_answer(node: &Node, request: &RawMessage) -> RawMessage {
 
 /// Relays a request (RFC 6733 §6.1.9): Route-Record with the sender, a new Hop-by-Hop id
 /// on the next hop, and the answer returned with the original Hop-by-Hop id.
-async fn relay(node: &Node, request: &RawMessage, from: &str) -> RawMessage {
+async fn relay(node: &Node, request: &RawMessage, target: &Target, from: &str) -> RawMessage {
     let mut fwd = request.clone();
     add_route_record(&mut fwd, from);
     let deadline = tokio::time::Instant::now() + node.inner.limits.request_timeout;
-    match node.route_and_send(fwd, deadline, Some(from)).await {
+    match node.route_and_send(fwd, target, deadline, Some(from)).await {
         Ok(mut answer) => {
             answer.header.hop_by_hop = request.header.hop_by_hop;
             answer
         }
-        Err(RequestError::NoRoute(code)) => answer_code(node, request, code),
-        Err(RequestError::TooBusy) => answer_code(node, request, rc::DIAMETER_TOO_BUSY),
-        Err(_) => answer_code(node, request, rc::DIAMETER_UNABLE_TO_DELIVER),
+        Err(e) => relay_error(node, request, &e),
     }
+}
+
+/// The answer a relay gives when the request could not be forwarded or got no answer.
+pub(crate) fn relay_error(node: &Node, request: &RawMessage, e: &RequestError) -> RawMessage {
+    let code = match e {
+        RequestError::NoRoute(code) => *code,
+        RequestError::TooBusy => rc::DIAMETER_TOO_BUSY,
+        _ => rc::DIAMETER_UNABLE_TO_DELIVER,
+    };
+    answer_code(node, request, code)
 }
 
 /// A 3006 answer naming the servers as Redirect-Host (`aaa://host`), with

@@ -1,5 +1,8 @@
 //! A Diameter node over tokio: listeners, one task per peer driving the sans-IO
-//! [`crate::peer::Peer`], request handlers, a client side, relaying and failover.
+//! [`crate::agent::PeerAgent`] (the peer's state machine, pending requests, back-pressure,
+//! DPR drain), request handlers, a client side, relaying and failover. The protocol
+//! decisions are in [`crate::agent`] and [`crate::routing`]; this module reads, feeds them,
+//! writes and sleeps until their deadline.
 //!
 //! Who may connect is [`NodeBuilder::accept_policy`]: by default peers on the loopback
 //! interface only; an allow-list names the peers (each optionally tied to a source
@@ -52,6 +55,7 @@ mod metrics;
 mod peer_task;
 mod slots;
 
+pub use crate::agent::FailoverPolicy;
 #[cfg(feature = "tls")]
 pub use crate::transport::tls::TlsConfig;
 pub use builder::NodeBuilder;
@@ -62,15 +66,16 @@ pub use handler::{typed, Handler, HandlerFuture};
 #[cfg(feature = "tls")]
 pub use rustls::pki_types;
 
+use crate::agent::Attempts;
 use crate::base::{avp, DisconnectCause};
 use crate::dedup::DuplicateCache;
 use crate::error::DecodeError;
-use crate::fields::{destination_host, destination_realm, result_code, same_identity};
+use crate::fields::{result_code, same_identity};
 use crate::header::CommandFlags;
 use crate::ids::{EndToEndIds, SessionIds};
 use crate::message::{Limits, RawMessage};
 use crate::peer::{AcceptPolicy, Capabilities, CommonApplications, DownReason, PeerSettings};
-use crate::routing::{RouteAction, RoutingTable};
+use crate::routing::{RoutingTable, Target};
 use crate::traits::Command;
 use peer_task::{PeerCmd, PeerHandle};
 use std::collections::HashMap;
@@ -134,16 +139,6 @@ impl PeerConfig {
         self.settings = settings;
         self
     }
-}
-
-/// What to do with requests pending on a peer that fails.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum FailoverPolicy {
-    /// Re-send to another peer for the same realm and application, with the T flag.
-    #[default]
-    Resend,
-    /// Fail the request at once with [`RequestError::PeerFailed`].
-    FailFast,
 }
 
 /// Things that happen to a node, for applications that want to know.
@@ -526,8 +521,9 @@ impl Node {
             end_to_end = msg.header.end_to_end,
             hop_by_hop = tracing::field::Empty,
         );
+        let target = Target::of(&self.inner.routes, &msg);
         tracing::Instrument::instrument(
-            self.route_and_send(msg, Instant::now() + timeout, None),
+            self.route_and_send(msg, &target, Instant::now() + timeout, None),
             span,
         )
         .await
@@ -552,24 +548,23 @@ impl Node {
         Ok(Ans::decode_with(&answer, &self.inner.limits.limits)?)
     }
 
-    /// Picks a peer, sends, and fails over when the peer dies. `from` is the peer a relayed
+    /// Picks a peer for `target`, sends, and fails over when the peer dies. `from` is the peer a relayed
     /// request came from (never sent back there).
     pub(crate) async fn route_and_send(
         &self,
         mut msg: RawMessage,
+        target: &Target,
         deadline: Instant,
         from: Option<&str>,
     ) -> Result<RawMessage, RequestError> {
-        let mut tried: Vec<String> = from
-            .map(|f| vec![f.to_ascii_lowercase()])
-            .unwrap_or_default();
-        for _ in 0..8 {
-            let peer = self.select_peer(&msg, &tried)?;
+        let mut attempts = Attempts::new(self.inner.failover, from);
+        while attempts.try_next() {
+            let peer = self.select_peer(target, attempts.exclude())?;
             let host = peer.status.host.clone();
             let (reply, rx) = oneshot::channel();
             let cmd = PeerCmd::Request {
                 msg: msg.clone(),
-                reply,
+                reply: peer_task::Reply::Waiter(reply),
                 deadline,
                 span: tracing::Span::current(),
             };
@@ -587,12 +582,10 @@ impl Node {
                         from: h.clone(),
                         end_to_end: msg.header.end_to_end,
                     });
-                    if self.inner.failover == FailoverPolicy::FailFast || Instant::now() >= deadline
-                    {
+                    let now = Instant::now().into_std();
+                    if !attempts.failed(&h, now, deadline.into_std(), &mut msg) {
                         return Err(RequestError::PeerFailed(h));
                     }
-                    tried.push(h.to_ascii_lowercase());
-                    msg.header.flags |= CommandFlags::RETRANSMIT;
                 }
                 other => return other,
             }
@@ -602,74 +595,37 @@ impl Node {
         ))
     }
 
-    /// Chooses an available peer for a request, skipping `exclude`.
-    fn select_peer(
+    /// Chooses an available peer for a request to `target`, skipping `exclude`: the
+    /// one routing decision of [`crate::routing::select`] over the node's peer table.
+    pub(crate) fn select_peer(
         &self,
-        msg: &RawMessage,
+        target: &Target,
         exclude: &[String],
     ) -> Result<PeerHandle, RequestError> {
-        let app = msg.header.application_id;
-        let usable = |p: &PeerHandle| {
-            p.status.available()
-                && p.status.supports(app)
-                && !exclude.iter().any(|e| same_identity(e, &p.status.host))
-        };
-        if let Some(h) = destination_host(msg) {
-            if let Some(p) = self.peer(&h).filter(usable) {
-                return Ok(p);
-            }
-        }
-        let realm = destination_realm(msg);
         let peers = self.inner.peers.read().map_err(|_| RequestError::Stopped)?;
-        let route = realm
-            .as_deref()
-            .and_then(|r| self.inner.routes.lookup(r, app));
-        let mut candidates: Vec<&PeerHandle> = match route {
-            Some(r)
-                if matches!(r.action, RouteAction::Relay | RouteAction::Proxy)
-                    && !r.servers.is_empty() =>
-            {
-                r.servers
-                    .iter()
-                    .filter_map(|s| peers.get(&s.to_ascii_lowercase()))
-                    .filter(|p| usable(p))
-                    .collect()
-            }
-            _ => peers
-                .values()
-                .filter(|p| usable(p))
-                .filter(|p| match (&realm, route) {
-                    (Some(r), None) => p.status.in_realm(r),
-                    _ => true,
-                })
-                .collect(),
-        };
-        if candidates.is_empty() && route.is_none() {
-            // No peer in the realm and no route: hand the request to a relay peer.
-            candidates = peers
-                .values()
-                .filter(|p| usable(p) && p.status.relay.load(Ordering::Acquire))
-                .collect();
-        }
-        if candidates.is_empty() {
-            let known = route.is_some()
-                || peers
-                    .values()
-                    .any(|p| realm.as_deref().is_some_and(|r| p.status.in_realm(r)));
-            let code = if known || realm.is_none() {
-                crate::result_code::DIAMETER_UNABLE_TO_DELIVER
-            } else {
-                crate::result_code::DIAMETER_REALM_NOT_SERVED
-            };
-            return Err(RequestError::NoRoute(code));
-        }
-        if candidates.len() == 1 {
-            return Ok(candidates[0].clone());
-        }
-        // Round robin over a stable order.
-        candidates.sort_unstable_by(|a, b| a.status.host.cmp(&b.status.host));
-        let i = self.inner.rr.fetch_add(1, Ordering::Relaxed) % candidates.len();
-        Ok(candidates[i].clone())
+        crate::routing::select(target, &peers, exclude, || {
+            self.inner.rr.fetch_add(1, Ordering::Relaxed)
+        })
+        .cloned()
+        .map_err(RequestError::NoRoute)
+    }
+}
+
+impl crate::routing::PeerView for PeerHandle {
+    fn host(&self) -> &str {
+        &self.status.host
+    }
+    fn available(&self) -> bool {
+        self.status.available()
+    }
+    fn supports(&self, application_id: u32) -> bool {
+        self.status.supports(application_id)
+    }
+    fn in_realm(&self, realm: &str) -> bool {
+        self.status.in_realm(realm)
+    }
+    fn is_relay(&self) -> bool {
+        self.status.relay.load(Ordering::Acquire)
     }
 }
 

@@ -1,23 +1,103 @@
-//! One task per peer: pumps the sans-IO [`Peer`] over its connections, keeps the table of
-//! requests pending on that peer, and hands received requests to the dispatcher.
+//! One task per peer: pumps the sans-IO [`PeerAgent`] (the peer's state machine, its
+//! pending requests, back-pressure and DPR drain) over the peer's connections, and hands
+//! the requests it delivers to the dispatcher. Protocol decisions are the agent's; this
+//! file reads, feeds, writes and sleeps until the agent's deadline.
 
 use super::metrics::Direction;
 use super::{dispatch, Node, NodeEvent, PeerStatus, RequestError};
+use crate::agent::{Action, AgentLimits, Attempts, Event, Failure, Notice, PeerAgent};
 use crate::base::DisconnectCause;
 use crate::message::RawMessage;
-use crate::peer::{Capabilities, ConnId, Input, Output, Peer, PeerError, PeerEvent, PeerSettings};
-use crate::pending::PendingTable;
-use crate::result_code as rc;
+use crate::peer::{Capabilities, ConnId, Peer, PeerEvent, PeerSettings};
+use crate::routing::{Decision, Target};
 use crate::transport::{self, ConnEvent, ConnHandle};
 use std::collections::HashMap;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use tokio::sync::{mpsc, oneshot, Semaphore};
+use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 
-pub(crate) type Reply = oneshot::Sender<Result<RawMessage, RequestError>>;
+/// Where the answer to a request sent on a peer goes.
+pub(crate) enum Reply {
+    /// A caller waits on this channel ([`Node::request`], a relay with a retransmission).
+    Waiter(oneshot::Sender<Result<RawMessage, RequestError>>),
+    /// A request relayed for another peer: its answer goes straight back to that peer's
+    /// task, with no task or channel of its own.
+    Relay(Box<Relayed>),
+}
+
+/// A request relayed from one peer to another (RFC 6733 §6.1.9), while it is pending.
+pub(crate) struct Relayed {
+    /// The request as received: its Hop-by-Hop id goes back on the answer, and error
+    /// answers are built from it.
+    request: RawMessage,
+    /// The request as forwarded: Route-Record added, the T flag after a failover.
+    forward: RawMessage,
+    /// Where it goes, looked up once.
+    target: Target,
+    attempts: Attempts,
+    deadline: Instant,
+    received: Instant,
+    /// The task of the peer it came from (told even if this is dropped unanswered).
+    origin: Unanswered,
+}
+
+impl Relayed {
+    /// Sends the request to the peer routing picks now, or answers it at once when none
+    /// can take it.
+    fn forward(node: &Node, now: Instant, mut r: Box<Relayed>) {
+        if !r.attempts.try_next() {
+            let e = RequestError::NoRoute(crate::result_code::DIAMETER_UNABLE_TO_DELIVER);
+            return r.finish(node, now, Err(e));
+        }
+        let peer = match node.select_peer(&r.target, r.attempts.exclude()) {
+            Ok(p) => p,
+            Err(e) => return r.finish(node, now, Err(e)),
+        };
+        let cmd = PeerCmd::Request {
+            msg: r.forward.clone(),
+            deadline: r.deadline,
+            span: tracing::Span::none(),
+            reply: Reply::Relay(r),
+        };
+        if let Err(e) = peer.tx.try_send(cmd) {
+            if let PeerCmd::Request {
+                reply: Reply::Relay(r),
+                ..
+            } = e.into_inner()
+            {
+                r.finish(node, now, Err(RequestError::TooBusy));
+            }
+        }
+    }
+
+    /// The answer (or the error answer) goes back to the peer the request came from.
+    fn finish(
+        self: Box<Self>,
+        node: &Node,
+        now: Instant,
+        result: Result<RawMessage, RequestError>,
+    ) {
+        let answer = match result {
+            Ok(mut answer) => {
+                answer.header.hop_by_hop = self.request.header.hop_by_hop;
+                answer
+            }
+            Err(e) => dispatch::relay_error(node, &self.request, &e),
+        };
+        let answer = dispatch::within_size(node, &self.request, answer);
+        let code = crate::fields::result_code(&answer);
+        node.inner.metrics.answer(
+            Direction::In,
+            self.request.header.command_code,
+            code,
+            Some(now.saturating_duration_since(self.received)),
+        );
+        self.origin.answer(answer);
+    }
+}
 
 /// Commands to a peer task.
 pub(crate) enum PeerCmd {
@@ -60,6 +140,22 @@ impl Unanswered {
     fn answered(mut self) {
         self.0 = None;
     }
+
+    /// Hands the answer to the peer task (waiting for room in its queue only when it
+    /// is full).
+    fn answer(mut self, answer: RawMessage) {
+        let Some(tx) = self.0.take() else {
+            return;
+        };
+        if let Err(mpsc::error::TrySendError::Full(cmd)) = tx.try_send(PeerCmd::Answer(answer)) {
+            let guard = Unanswered(Some(tx.clone()));
+            tokio::spawn(async move {
+                if tx.send(cmd).await.is_ok() {
+                    guard.answered();
+                }
+            });
+        }
+    }
 }
 
 impl Drop for Unanswered {
@@ -85,12 +181,10 @@ struct Pending {
 
 struct PeerTask {
     node: Node,
-    peer: Peer,
+    agent: PeerAgent<Pending>,
     addr: Option<SocketAddr>,
     status: Arc<PeerStatus>,
     conns: HashMap<ConnId, ConnHandle>,
-    pending: PendingTable<Pending>,
-    inbound: Arc<Semaphore>,
     tx: mpsc::Sender<PeerCmd>,
     connecting: Option<tokio::task::JoinHandle<()>>,
     #[cfg(feature = "tls")]
@@ -100,28 +194,10 @@ struct PeerTask {
     out: Vec<(ConnId, bytes::BytesMut)>,
     /// The waker for the first, inline poll of a request's handler.
     noop: std::task::Waker,
-    /// Handlers running in tasks of their own whose answers have not come back yet.
-    in_flight: usize,
-    /// A disconnection waiting for the answers in flight to go out (or for the deadline,
-    /// see [`NodeLimits::dpr_drain_timeout`]); meanwhile new requests get 3004.
-    ///
-    /// [`NodeLimits::dpr_drain_timeout`]: super::NodeLimits::dpr_drain_timeout
-    draining: Option<Drain>,
-}
-
-/// A disconnection held back while answers are in flight.
-struct Drain {
-    deadline: Instant,
-    then: AfterDrain,
-    /// A stop asked for meanwhile, applied after `then`.
-    stop: Option<DisconnectCause>,
-}
-
-enum AfterDrain {
-    /// The peer's DPR, received on this connection: answered (DPA) and closed.
-    PeerDpr(ConnId, RawMessage),
-    /// Our own stop: DPR sent and closed.
-    Stop(DisconnectCause),
+    /// The clock, read once per wake-up (a burst of commands or a timer).
+    now: Instant,
+    /// The peer's Origin-Host, shared with the requests it sends.
+    from: Arc<str>,
 }
 
 /// Commands handled before the queued messages are flushed to the writers.
@@ -160,22 +236,24 @@ pub(crate) fn spawn_peer(
         seed,
         clock,
     );
+    let limits = AgentLimits {
+        max_pending: inner.limits.max_pending_per_peer,
+        drain_timeout: inner.limits.dpr_drain_timeout,
+    };
     let task = PeerTask {
         node: node.clone(),
-        peer,
+        agent: PeerAgent::new(peer, inner.caps.clone(), addr.map(|a| a.ip()), limits),
         addr,
         status: status.clone(),
         conns: HashMap::new(),
-        pending: PendingTable::new(),
-        inbound: Arc::new(Semaphore::new(inner.limits.max_pending_per_peer)),
         tx: tx.clone(),
         connecting: None,
         #[cfg(feature = "tls")]
         tls,
         out: Vec::new(),
         noop: std::task::Waker::from(Arc::new(NoopWake)),
-        in_flight: 0,
-        draining: None,
+        now: Instant::now(),
+        from: host.into(),
     };
     let handle = PeerHandle { tx, status };
     if let Ok(mut peers) = inner.peers.write() {
@@ -209,18 +287,11 @@ fn seed_from_clock() -> u64 {
 impl PeerTask {
     async fn run(mut self, mut rx: mpsc::Receiver<PeerCmd>, start: bool) {
         if start {
-            self.input(crate::peer::Input::Start);
+            self.feed(Event::Start);
         }
         loop {
             self.flush();
-            let wake = [
-                self.peer.poll_timeout().map(Instant::from_std),
-                self.pending.next_deadline().map(Instant::from_std),
-                self.draining.as_ref().map(|d| d.deadline),
-            ]
-            .into_iter()
-            .flatten()
-            .min();
+            let wake = self.agent.poll_timeout().map(Instant::from_std);
             let sleep = async {
                 match wake {
                     Some(t) => tokio::time::sleep_until(t).await,
@@ -230,6 +301,7 @@ impl PeerTask {
             tokio::select! {
                 cmd = rx.recv() => match cmd {
                     Some(cmd) => {
+                        self.now = Instant::now();
                         self.command(cmd);
                         // Take what else is queued before writing, so that a burst of
                         // requests or answers leaves in one write.
@@ -239,49 +311,26 @@ impl PeerTask {
                                 Err(_) => break,
                             }
                         }
-                        if self.unused() {
-                            self.flush();
-                            self.remove();
-                            return;
-                        }
                     }
                     None => return,
                 },
                 _ = sleep => {
-                    if self.draining.as_ref().is_some_and(|d| d.deadline <= Instant::now()) {
-                        tracing::info!(
-                            in_flight = self.in_flight,
-                            "answers still in flight at the drain deadline"
-                        );
-                        self.end_drain();
-                    }
-                    self.input(Input::Timeout);
-                    let now = Instant::now().into_std();
-                    for (_, p) in self.pending.expired(now) {
-                        p.span.in_scope(|| tracing::debug!("request timed out"));
-                        let _ = p.reply.send(Err(RequestError::Timeout));
-                    }
-                    if self.unused() {
-                        self.flush();
-                        self.remove();
-                        return;
-                    }
+                    self.now = Instant::now();
+                    self.feed(Event::Timeout);
                 }
+            }
+            if self.agent.is_unused() {
+                self.flush();
+                self.remove();
+                return;
             }
         }
     }
 
-    /// A peer that connected to us without being configured, now closed with no
-    /// connection left: it leaves the node's table (and its task ends).
-    fn unused(&self) -> bool {
-        self.addr.is_none()
-            && self.conns.is_empty()
-            && self.peer.state() == crate::peer::PeerState::Closed
-    }
-
     /// Takes this peer out of the node's table, if the entry is still this task's.
     fn remove(&mut self) {
-        self.fail_pending();
+        self.agent.fail_pending();
+        self.act();
         if let Ok(mut peers) = self.node.inner.peers.write() {
             let key = self.status.host.to_ascii_lowercase();
             if peers
@@ -295,9 +344,10 @@ impl PeerTask {
         tracing::debug!("unconfigured peer removed");
     }
 
-    fn input(&mut self, input: Input) {
-        self.peer.handle(Instant::now().into_std(), input);
-        self.drain();
+    /// Feeds the agent and performs what it asks.
+    fn feed(&mut self, event: Event) {
+        self.agent.handle(self.now.into_std(), event);
+        self.act();
     }
 
     fn command(&mut self, cmd: PeerCmd) {
@@ -308,16 +358,7 @@ impl PeerTask {
                 deadline,
                 span,
             } => self.send_request(msg, reply, deadline, span),
-            PeerCmd::Answer(msg) => {
-                self.in_flight = self.in_flight.saturating_sub(1);
-                if let Err(e) = self.peer.send(msg) {
-                    tracing::debug!("answer dropped: {e}");
-                }
-                self.drain();
-                if self.in_flight == 0 {
-                    self.end_drain();
-                }
-            }
+            PeerCmd::Answer(msg) => self.feed(Event::Answer(msg)),
             PeerCmd::Incoming {
                 conn,
                 cer,
@@ -327,123 +368,31 @@ impl PeerTask {
             } => {
                 let id = conn.id;
                 self.conns.insert(id, conn);
-                let dialled = self.addr.map(|a| a.ip());
-                if !crate::peer::may_contend(dialled, remote, vouched) {
-                    // Someone else claims the peer we dial: refuse it, keep ours.
-                    tracing::warn!(%remote, "CER claims a dialled peer from another address, refused");
-                    let answer = crate::peer::capabilities::cea(
-                        &self.node.inner.caps,
-                        &cer.header,
-                        rc::DIAMETER_UNKNOWN_PEER,
-                        Some("this peer is dialled at another address"),
-                        None,
-                    );
-                    self.queue_send(id, &answer);
-                    self.flush_conn(id);
-                    self.conns.remove(&id);
-                    return;
-                }
-                self.input(Input::Incoming {
+                self.feed(Event::Incoming {
                     conn: id,
                     cer,
                     caps,
+                    remote,
+                    vouched,
                 });
             }
-            PeerCmd::Conn(id, ConnEvent::Message(m)) => {
-                if self.holds_dpr(id, &m) {
-                    tracing::info!(
-                        in_flight = self.in_flight,
-                        "DPR received: new requests refused, answers in flight go out first"
-                    );
-                    self.start_drain(AfterDrain::PeerDpr(id, m));
-                    return;
-                }
-                self.input(Input::Received(id, m))
-            }
+            PeerCmd::Conn(id, ConnEvent::Message(m)) => self.feed(Event::Received(id, m)),
             PeerCmd::Conn(id, ConnEvent::Closed) => {
-                let gone = self
-                    .draining
-                    .as_ref()
-                    .is_some_and(|d| matches!(d.then, AfterDrain::PeerDpr(c, _) if c == id));
-                let stop = if gone {
-                    self.draining.take().and_then(|d| d.stop)
-                } else {
-                    None
-                };
                 self.conns.remove(&id);
-                self.input(Input::Disconnected(id));
-                if let Some(cause) = stop {
-                    self.input(Input::Stop(cause));
-                }
+                self.feed(Event::Closed(id));
             }
             PeerCmd::Connected(Some(conn)) => {
                 self.connecting = None;
                 let id = conn.id;
                 self.conns.insert(id, conn);
-                self.input(Input::ConnectOk(id));
+                self.feed(Event::Connected(id));
             }
             PeerCmd::Connected(None) => {
                 self.connecting = None;
-                self.input(Input::ConnectFailed);
+                self.feed(Event::ConnectFailed);
             }
-            PeerCmd::Stop(cause) => {
-                if let Some(d) = &mut self.draining {
-                    d.stop = Some(cause);
-                    return;
-                }
-                if self.in_flight > 0 && self.peer.is_open() {
-                    tracing::info!(
-                        in_flight = self.in_flight,
-                        "stopping: new requests refused, answers in flight go out first"
-                    );
-                    self.start_drain(AfterDrain::Stop(cause));
-                    return;
-                }
-                self.input(Input::Stop(cause))
-            }
-            PeerCmd::Unanswered => {
-                self.in_flight = self.in_flight.saturating_sub(1);
-                if self.in_flight == 0 {
-                    self.end_drain();
-                }
-            }
-        }
-    }
-
-    /// Whether a message is a DPR to hold back: RFC 6733 §5.4 lets the answers to
-    /// requests already received go out before the DPA closes the connection.
-    fn holds_dpr(&self, id: ConnId, m: &RawMessage) -> bool {
-        m.header.command_code == crate::base::command::DISCONNECT_PEER
-            && m.header.is_request()
-            && self.in_flight > 0
-            && self.draining.is_none()
-            && self.peer.is_open()
-            && self.conns.contains_key(&id)
-    }
-
-    fn start_drain(&mut self, then: AfterDrain) {
-        let deadline = Instant::now() + self.node.inner.limits.dpr_drain_timeout;
-        // Leaving: no new requests are routed to this peer either.
-        self.status.set_available(false);
-        self.draining = Some(Drain {
-            deadline,
-            then,
-            stop: None,
-        });
-    }
-
-    /// Goes on with the disconnection held back: the DPA or DPR goes out after the
-    /// answers already queued.
-    fn end_drain(&mut self) {
-        let Some(d) = self.draining.take() else {
-            return;
-        };
-        match d.then {
-            AfterDrain::PeerDpr(id, m) => self.input(Input::Received(id, m)),
-            AfterDrain::Stop(cause) => self.input(Input::Stop(cause)),
-        }
-        if let Some(cause) = d.stop {
-            self.input(Input::Stop(cause));
+            PeerCmd::Stop(cause) => self.feed(Event::Stop(cause)),
+            PeerCmd::Unanswered => self.feed(Event::Unanswered),
         }
     }
 
@@ -454,53 +403,136 @@ impl PeerTask {
         deadline: Instant,
         span: tracing::Span,
     ) {
-        if self.pending.len() >= self.node.inner.limits.max_pending_per_peer {
-            let _ = reply.send(Err(RequestError::TooBusy));
-            return;
-        }
         let (app, cmd) = (msg.header.application_id, msg.header.command_code);
-        match self.peer.send(msg) {
+        let pending = Pending {
+            reply,
+            sent: self.now,
+            span: span.clone(),
+        };
+        match self.agent.send_request(msg, deadline.into_std(), pending) {
             Ok(hbh) => {
                 self.node.inner.metrics.request(Direction::Out, app, cmd);
                 span.record("hop_by_hop", hbh);
                 span.in_scope(|| tracing::trace!("request sent"));
-                let pending = Pending {
-                    reply,
-                    sent: Instant::now(),
-                    span,
-                };
-                if let Err(p) = self.pending.insert(hbh, deadline.into_std(), pending) {
-                    let _ = p.reply.send(Err(RequestError::TooBusy));
-                }
-                self.drain();
+                self.act();
             }
-            Err(PeerError::ApplicationUnsupported(_)) => {
-                let _ = reply.send(Err(RequestError::NoRoute(rc::DIAMETER_UNABLE_TO_DELIVER)));
-            }
-            Err(_) => {
-                let _ = reply.send(Err(RequestError::PeerFailed(self.status.host.clone())));
-            }
+            Err((p, failure)) => self.answered(p, Err(failure)),
         }
     }
 
-    fn drain(&mut self) {
-        while let Some(o) = self.peer.poll_output() {
-            match o {
-                Output::Connect => self.connect(),
-                Output::CancelConnect => {
+    fn request_error(&self, failure: Failure) -> RequestError {
+        match failure {
+            Failure::Timeout => RequestError::Timeout,
+            Failure::PeerFailed => RequestError::PeerFailed(self.status.host.clone()),
+            Failure::Unsupported => {
+                RequestError::NoRoute(crate::result_code::DIAMETER_UNABLE_TO_DELIVER)
+            }
+            Failure::TooBusy => RequestError::TooBusy,
+        }
+    }
+
+    /// Performs the agent's actions.
+    fn act(&mut self) {
+        while let Some(action) = self.agent.poll_action() {
+            match action {
+                Action::Connect => self.connect(),
+                Action::CancelConnect => {
                     if let Some(c) = self.connecting.take() {
                         c.abort();
                     }
                 }
-                Output::Send(id, msg) => self.queue_send(id, &msg),
-                Output::Close(id) => {
+                Action::Send(id, msg) => self.queue_send(id, &msg),
+                Action::Close(id) => {
                     // What is queued for it still goes out before the writer closes.
                     self.flush_conn(id);
                     self.conns.remove(&id);
                 }
-                Output::Deliver(msg) => self.deliver(msg),
-                Output::Event(e) => self.event(e),
+                Action::Handle(msg) => self.handle_request(msg),
+                Action::Answered(p, result) => self.answered(p, result),
+                Action::Peer(e) => self.event(e),
+                // Leaving: no new requests are routed to this peer.
+                Action::Draining => self.status.set_available(false),
+                Action::Notice(n) => self.notice(n),
             }
+        }
+    }
+
+    fn answered(&mut self, p: Pending, result: Result<RawMessage, Failure>) {
+        let result = match result {
+            Ok(msg) => {
+                let code = crate::fields::result_code(&msg);
+                let elapsed = Some(self.now.saturating_duration_since(p.sent));
+                let metrics = &self.node.inner.metrics;
+                metrics.answer(Direction::Out, msg.header.command_code, code, elapsed);
+                p.span
+                    .in_scope(|| tracing::trace!(result_code = code, "answer received"));
+                Ok(msg)
+            }
+            Err(failure) => {
+                if failure == Failure::Timeout {
+                    p.span.in_scope(|| tracing::debug!("request timed out"));
+                }
+                Err(self.request_error(failure))
+            }
+        };
+        match p.reply {
+            Reply::Waiter(tx) => {
+                let _ = tx.send(result);
+            }
+            Reply::Relay(mut r) => match result {
+                Err(RequestError::PeerFailed(host)) => {
+                    let _ = self.node.inner.events.send(NodeEvent::Failover {
+                        from: host.clone(),
+                        end_to_end: r.forward.header.end_to_end,
+                    });
+                    let now = self.now.into_std();
+                    let deadline = r.deadline.into_std();
+                    if r.attempts.failed(&host, now, deadline, &mut r.forward) {
+                        Relayed::forward(&self.node, self.now, r);
+                    } else {
+                        r.finish(&self.node, self.now, Err(RequestError::PeerFailed(host)));
+                    }
+                }
+                result => r.finish(&self.node, self.now, result),
+            },
+        }
+    }
+
+    fn notice(&mut self, n: Notice) {
+        match n {
+            Notice::ContendRefused(remote) => {
+                tracing::warn!(%remote, "CER claims a dialled peer from another address, refused")
+            }
+            Notice::DrainStarted { in_flight, by_peer } => {
+                if by_peer {
+                    tracing::info!(
+                        in_flight,
+                        "DPR received: new requests refused, answers in flight go out first"
+                    );
+                } else {
+                    tracing::info!(
+                        in_flight,
+                        "stopping: new requests refused, answers in flight go out first"
+                    );
+                }
+            }
+            Notice::DrainTimedOut(in_flight) => {
+                tracing::info!(in_flight, "answers still in flight at the drain deadline")
+            }
+            Notice::Busy(h) => {
+                let metrics = &self.node.inner.metrics;
+                metrics.request(Direction::In, h.application_id, h.command_code);
+                metrics.answer(
+                    Direction::In,
+                    h.command_code,
+                    Some(crate::result_code::DIAMETER_TOO_BUSY),
+                    Some(std::time::Duration::ZERO),
+                );
+            }
+            Notice::Stray(hop_by_hop) => {
+                tracing::debug!(hop_by_hop, "answer matches no pending request")
+            }
+            Notice::Dropped(e) => tracing::debug!("message dropped: {e}"),
         }
     }
 
@@ -536,8 +568,8 @@ impl PeerTask {
             if let Some(c) = self.conns.remove(&id) {
                 c.kill();
             }
-            self.peer
-                .handle(Instant::now().into_std(), Input::Disconnected(id));
+            // Reported to the agent; its actions are performed by the caller's loop.
+            self.agent.handle(self.now.into_std(), Event::Closed(id));
             return true;
         }
         false
@@ -551,15 +583,15 @@ impl PeerTask {
                 return;
             };
             if self.flush_conn(id) {
-                self.drain();
+                self.act();
             }
         }
     }
 
     fn connect(&mut self) {
         let Some(addr) = self.addr else {
-            self.peer
-                .handle(Instant::now().into_std(), Input::ConnectFailed);
+            // Performed by the caller's loop.
+            self.agent.handle(self.now.into_std(), Event::ConnectFailed);
             return;
         };
         let inner = self.node.inner.clone();
@@ -594,45 +626,33 @@ impl PeerTask {
         }));
     }
 
-    fn deliver(&mut self, msg: RawMessage) {
-        let metrics = &self.node.inner.metrics;
+    /// Runs the handlers for a request the agent delivered: inline when the answer is
+    /// ready at once, else in a task of its own; the answer goes back to the agent.
+    fn handle_request(&mut self, msg: RawMessage) {
         let h = msg.header;
-        if !h.is_request() {
-            match self.pending.take(h.hop_by_hop) {
-                Some(p) => {
-                    let code = crate::fields::result_code(&msg);
-                    metrics.answer(Direction::Out, h.command_code, code, Some(p.sent.elapsed()));
-                    p.span
-                        .in_scope(|| tracing::trace!(result_code = code, "answer received"));
-                    let _ = p.reply.send(Ok(msg));
+        self.node
+            .inner
+            .metrics
+            .request(Direction::In, h.application_id, h.command_code);
+        // A retransmission may be answered from the duplicate cache: the dispatcher
+        // decides. Others are routed here, once.
+        let decided = match h.is_retransmit() {
+            true => None,
+            false => match dispatch::decision(&self.node, &msg) {
+                // A request whose AVP headers were not checked at framing (it was meant
+                // for a typed handler) and fail the check is answered by the dispatcher.
+                Decision::Forward(target)
+                    if !dispatch::skipped_avp_check(&self.node, &msg)
+                        || msg.check_avps(&self.node.inner.limits.limits).is_ok() =>
+                {
+                    return self.relay(msg, target)
                 }
-                None => tracing::debug!(
-                    hop_by_hop = msg.header.hop_by_hop,
-                    "answer matches no pending request"
-                ),
-            }
-            return;
-        }
-        metrics.request(Direction::In, h.application_id, h.command_code);
-        let permit = match self.draining {
-            // The peer asked to disconnect: it gets no new work here.
-            Some(_) => None,
-            None => self.inbound.clone().try_acquire_owned().ok(),
-        };
-        let Some(permit) = permit else {
-            let answer = dispatch::answer_code(&self.node, &msg, rc::DIAMETER_TOO_BUSY);
-            metrics.answer(
-                Direction::In,
-                h.command_code,
-                Some(rc::DIAMETER_TOO_BUSY),
-                Some(std::time::Duration::ZERO),
-            );
-            let _ = self.peer.send(answer);
-            return;
+                decision => Some(decision),
+            },
         };
         let node = self.node.clone();
         let tx = self.tx.clone();
-        let from = self.status.host.clone();
+        let from = self.from.clone();
         let request = msg.clone();
         let span = tracing::debug_span!(
             "request",
@@ -641,9 +661,9 @@ impl PeerTask {
             hop_by_hop = h.hop_by_hop,
             end_to_end = h.end_to_end,
         );
-        let received = Instant::now();
+        let received = self.now;
         let answer = async move {
-            let answer = dispatch::dispatch(&node, msg, &from).await;
+            let answer = dispatch::dispatch(&node, msg, &from, decided).await;
             let code = crate::fields::result_code(&answer);
             tracing::trace!(result_code = code, "answered");
             node.inner.metrics.answer(
@@ -659,19 +679,16 @@ impl PeerTask {
         // answer joins this burst's write.
         let mut cx = std::task::Context::from_waker(&self.noop);
         if let std::task::Poll::Ready(answer) = answer.as_mut().poll(&mut cx) {
-            drop(permit);
-            if let Err(e) = self.peer.send(answer) {
-                tracing::debug!("answer dropped: {e}");
-            }
+            // Performed by the caller's loop.
+            self.agent
+                .handle(self.now.into_std(), Event::Answer(answer));
             return;
         }
         // Still running: retransmissions of this request wait for its answer.
-        self.in_flight += 1;
         let guard = dispatch::InFlightGuard::register(&self.node, &request);
         let unanswered = Unanswered(Some(tx.clone()));
         tokio::spawn(async move {
             let answer = answer.await;
-            drop(permit);
             if let Some(g) = guard {
                 g.done(&answer);
             }
@@ -680,6 +697,28 @@ impl PeerTask {
         });
     }
 
+    /// Relays a request to another peer. The answer comes back to this task as
+    /// [`PeerCmd::Answer`]; the server, not the relay, detects duplicates (RFC 6733
+    /// Appendix C), so relayed answers are not cached here.
+    fn relay(&mut self, request: RawMessage, target: Target) {
+        let from = &self.status.host;
+        let mut forward = request.clone();
+        super::add_route_record(&mut forward, from);
+        let now = self.now;
+        let r = Box::new(Relayed {
+            request,
+            forward,
+            target,
+            attempts: Attempts::new(self.node.inner.failover, Some(from)),
+            deadline: now + self.node.inner.limits.request_timeout,
+            received: now,
+            origin: Unanswered(Some(self.tx.clone())),
+        });
+        Relayed::forward(&self.node, now, r);
+    }
+
+    /// Publishes a change of the peer's state (the agent already gave the pending
+    /// requests back on suspect and down: RFC 3539 failover).
     fn event(&mut self, e: PeerEvent) {
         let host = self.status.host.clone();
         let events = self.node.inner.events.clone();
@@ -688,9 +727,9 @@ impl PeerTask {
             PeerEvent::Up { caps, common } => {
                 self.status
                     .set_caps(&caps.origin_realm, &common, caps.is_relay());
-                self.status.set_available(self.peer.is_available());
+                self.status.set_available(self.agent.peer().is_available());
                 tracing::info!("peer up");
-                metrics.peer_state(&host, "up", self.peer.is_available());
+                metrics.peer_state(&host, "up", self.agent.peer().is_available());
                 let _ = events.send(NodeEvent::PeerUp { host });
             }
             PeerEvent::Available => {
@@ -700,26 +739,14 @@ impl PeerTask {
             PeerEvent::Suspect => {
                 self.status.set_available(false);
                 metrics.peer_state(&host, "suspect", false);
-                self.fail_pending();
                 let _ = events.send(NodeEvent::PeerSuspect { host });
             }
             PeerEvent::Down(reason) => {
                 self.status.set_available(false);
-                self.fail_pending();
                 tracing::info!(?reason, "peer down");
                 metrics.peer_state(&host, "down", false);
                 let _ = events.send(NodeEvent::PeerDown { host, reason });
             }
-        }
-    }
-
-    /// RFC 3539 failover: every pending request goes back to the node, which re-sends it
-    /// elsewhere (or fails it) according to its policy.
-    fn fail_pending(&mut self) {
-        for (_, p) in self.pending.drain() {
-            let _ = p
-                .reply
-                .send(Err(RequestError::PeerFailed(self.status.host.clone())));
         }
     }
 }

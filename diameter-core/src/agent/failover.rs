@@ -1,0 +1,113 @@
+//! Failover of one request across peers (RFC 6733 §5.5.4, RFC 3539 §5.4): when the peer
+//! it is pending on fails, the request is sent again, with the T flag, to another peer
+//! chosen by [`crate::routing::select`] for the same target, skipping the peers already
+//! tried — or it fails, by policy, when its deadline has passed or the tries are used up.
+
+use crate::header::CommandFlags;
+use crate::message::RawMessage;
+use std::time::Instant;
+
+/// What to do with requests pending on a peer that fails.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum FailoverPolicy {
+    /// Re-send to another peer for the same realm and application, with the T flag.
+    #[default]
+    Resend,
+    /// Fail the request at once.
+    FailFast,
+}
+
+/// Peers a request may be sent to in all, the first one included.
+pub const MAX_ATTEMPTS: usize = 8;
+
+/// The tries of one request.
+#[derive(Clone, Debug)]
+pub struct Attempts {
+    policy: FailoverPolicy,
+    /// Lowercase Origin-Hosts not to send it to: those tried, and the peer it came from.
+    tried: Vec<String>,
+    sent: usize,
+}
+
+impl Attempts {
+    /// A request not sent yet; `from` is the peer a relayed request came from (never
+    /// sent back there).
+    pub fn new(policy: FailoverPolicy, from: Option<&str>) -> Self {
+        Attempts {
+            policy,
+            tried: from
+                .map(|f| vec![f.to_ascii_lowercase()])
+                .unwrap_or_default(),
+            sent: 0,
+        }
+    }
+
+    /// The peers to skip when selecting the next one.
+    pub fn exclude(&self) -> &[String] {
+        &self.tried
+    }
+
+    /// Whether another try is allowed (counts it).
+    pub fn try_next(&mut self) -> bool {
+        if self.sent >= MAX_ATTEMPTS {
+            return false;
+        }
+        self.sent += 1;
+        true
+    }
+
+    /// The peer `host` failed with the request pending: whether to send it again
+    /// elsewhere. If so the request gets the T flag (a retransmission, RFC 6733 §3).
+    pub fn failed(
+        &mut self,
+        host: &str,
+        now: Instant,
+        deadline: Instant,
+        msg: &mut RawMessage,
+    ) -> bool {
+        if self.policy == FailoverPolicy::FailFast || now >= deadline {
+            return false;
+        }
+        self.tried.push(host.to_ascii_lowercase());
+        msg.header.flags |= CommandFlags::RETRANSMIT;
+        true
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::header::Header;
+    use std::time::Duration;
+
+    fn msg() -> RawMessage {
+        RawMessage::from_avps(Header::new(272, 4, CommandFlags::REQUEST, 1, 1), &[])
+    }
+
+    #[test]
+    fn resend_marks_t_and_skips_the_failed_peers() {
+        let t0 = Instant::now();
+        let due = t0 + Duration::from_secs(5);
+        let mut m = msg();
+        let mut a = Attempts::new(FailoverPolicy::Resend, Some("Client.net"));
+        assert_eq!(a.exclude(), ["client.net"]);
+        assert!(a.try_next());
+        assert!(a.failed("SRV1.net", t0, due, &mut m));
+        assert!(m.header.is_retransmit());
+        assert_eq!(a.exclude(), ["client.net", "srv1.net"]);
+        // Past the deadline: no more tries.
+        assert!(!a.failed("srv2.net", due, due, &mut m));
+    }
+
+    #[test]
+    fn fail_fast_and_bounded_tries() {
+        let t0 = Instant::now();
+        let mut m = msg();
+        let mut a = Attempts::new(FailoverPolicy::FailFast, None);
+        assert!(a.try_next());
+        assert!(!a.failed("srv1.net", t0, t0 + Duration::from_secs(5), &mut m));
+        assert!(!m.header.is_retransmit());
+        let mut b = Attempts::new(FailoverPolicy::Resend, None);
+        assert_eq!((0..20).filter(|_| b.try_next()).count(), MAX_ATTEMPTS);
+    }
+}
