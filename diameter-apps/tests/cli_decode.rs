@@ -546,3 +546,285 @@ fn wireshark_and_xxd_dumps() {
         .success()
         .stdout(predicate::str::contains("(CEA)"));
 }
+
+/// A Diameter message: header fields and (code, data) base AVPs with the M flag.
+fn message(code: u32, request: bool, app: u32, hbh: u32, avps: &[(u32, &[u8])]) -> Vec<u8> {
+    let mut body = Vec::new();
+    for (c, data) in avps {
+        body.extend(c.to_be_bytes());
+        let len = 8 + data.len() as u32;
+        body.extend((0x4000_0000 | len).to_be_bytes());
+        body.extend(*data);
+        body.extend(vec![0u8; (4 - data.len() % 4) % 4]);
+    }
+    let len = 20 + body.len() as u32;
+    let mut m = (0x0100_0000 | len).to_be_bytes().to_vec();
+    let flags: u32 = if request { 0xc0 } else { 0x40 };
+    m.extend(((flags << 24) | code).to_be_bytes());
+    m.extend(app.to_be_bytes());
+    m.extend(hbh.to_be_bytes());
+    m.extend(hbh.wrapping_add(0x1000).to_be_bytes());
+    m.extend(body);
+    m
+}
+
+/// One connection's exchange: CER/CEA, CCR/CCA (Result-Code `rc`), DPR/DPA, as
+/// (from client, bytes).
+fn exchange(session: &str, rc: u32, hbh: u32) -> Vec<(bool, Vec<u8>)> {
+    let host: &[u8] = b"client.example";
+    let peer: &[u8] = b"server.example";
+    let realm: &[u8] = b"example";
+    let ok = 2001u32.to_be_bytes();
+    let rc = rc.to_be_bytes();
+    let sid = session.as_bytes();
+    let one = 1u32.to_be_bytes();
+    let four = 4u32.to_be_bytes();
+    vec![
+        (
+            true,
+            message(257, true, 0, hbh, &[(264, host), (296, realm)]),
+        ),
+        (
+            false,
+            message(257, false, 0, hbh, &[(268, &ok), (264, peer), (296, realm)]),
+        ),
+        (
+            true,
+            message(
+                272,
+                true,
+                4,
+                hbh + 1,
+                &[
+                    (263, sid),
+                    (264, host),
+                    (296, realm),
+                    (258, &four),
+                    (416, &one),
+                ],
+            ),
+        ),
+        (
+            false,
+            message(
+                272,
+                false,
+                4,
+                hbh + 1,
+                &[
+                    (263, sid),
+                    (268, &rc),
+                    (264, peer),
+                    (296, realm),
+                    (258, &four),
+                ],
+            ),
+        ),
+        (
+            true,
+            message(
+                282,
+                true,
+                0,
+                hbh + 2,
+                &[(264, host), (296, realm), (273, &[0, 0, 0, 0])],
+            ),
+        ),
+        (
+            false,
+            message(
+                282,
+                false,
+                0,
+                hbh + 2,
+                &[(268, &ok), (264, peer), (296, realm)],
+            ),
+        ),
+    ]
+}
+
+/// Frames of one TCP connection 10.0.0.1:40000 → 10.0.0.2:3868 with the given initial
+/// sequence numbers: handshake, the exchange (one message per segment), FIN both ways.
+fn connection(isn_c: u32, isn_s: u32, msgs: &[(bool, Vec<u8>)]) -> Vec<Vec<u8>> {
+    let c = Flow {
+        src: [10, 0, 0, 1],
+        dst: [10, 0, 0, 2],
+        sport: 40000,
+        dport: 3868,
+    };
+    let s = Flow {
+        src: [10, 0, 0, 2],
+        dst: [10, 0, 0, 1],
+        sport: 3868,
+        dport: 40000,
+    };
+    let mut out = vec![c.frame(isn_c, 0x02, &[]), s.frame(isn_s, 0x12, &[])];
+    let (mut sc, mut ss) = (isn_c.wrapping_add(1), isn_s.wrapping_add(1));
+    out.push(c.frame(sc, 0x10, &[]));
+    for (from_client, m) in msgs {
+        if *from_client {
+            out.push(c.frame(sc, 0x18, m));
+            sc = sc.wrapping_add(m.len() as u32);
+        } else {
+            out.push(s.frame(ss, 0x18, m));
+            ss = ss.wrapping_add(m.len() as u32);
+        }
+    }
+    out.push(c.frame(sc, 0x11, &[]));
+    out.push(s.frame(ss, 0x11, &[]));
+    out.push(c.frame(sc.wrapping_add(1), 0x10, &[]));
+    out
+}
+
+/// Two connections on one 4-tuple (a peer reconnecting from a fixed port); the second's
+/// initial sequence numbers relative to the first's as given.
+fn reused_tuple(second_isn: (u32, u32)) -> Vec<Vec<u8>> {
+    let mut frames = connection(1_000_000, 7_000_000, &exchange("s;1", 2001, 1));
+    frames.extend(connection(
+        second_isn.0,
+        second_isn.1,
+        &exchange("s;2", 4012, 11),
+    ));
+    frames
+}
+
+/// (frame, command code, request flag, time) of every message `diameter decode` finds.
+fn decoded(path: &std::path::Path) -> Vec<(u64, u64, bool, String)> {
+    let out = diameter()
+        .args(["decode", "--json"])
+        .arg(path)
+        .output()
+        .expect("run");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    v.as_array()
+        .expect("array")
+        .iter()
+        .map(|m| {
+            (
+                m["frame"].as_u64().unwrap_or(0),
+                m["command"]["code"].as_u64().unwrap_or(0),
+                m["flags"]["request"].as_bool().unwrap_or(false),
+                m["time"].as_str().unwrap_or("").to_owned(),
+            )
+        })
+        .collect()
+}
+
+/// tshark, or `None` (skipped with a message) when it is not installed and
+/// `REQUIRE_TSHARK` is not set.
+fn tshark() -> Option<std::ffi::OsString> {
+    let candidate = std::env::var_os("TSHARK").unwrap_or_else(|| "tshark".into());
+    let found = std::process::Command::new(&candidate)
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if found {
+        return Some(candidate);
+    }
+    assert!(
+        std::env::var_os("REQUIRE_TSHARK").is_none(),
+        "REQUIRE_TSHARK is set but {candidate:?} does not run"
+    );
+    eprintln!("skipped: tshark is not installed; the comparison with tshark did not run");
+    None
+}
+
+/// (frame, command code, request flag) of every Diameter message as tshark reads them.
+fn tshark_messages(tshark: &std::ffi::OsStr, path: &std::path::Path) -> Vec<(u64, u64, bool)> {
+    let out = std::process::Command::new(tshark)
+        .arg("-r")
+        .arg(path)
+        .args(["-Y", "diameter", "-T", "fields", "-E", "occurrence=a"])
+        .args(["-e", "frame.number", "-e", "diameter.cmd.code"])
+        .args(["-e", "diameter.flags.request"])
+        .output()
+        .expect("tshark");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .flat_map(|l| {
+            let f: Vec<&str> = l.split('\t').collect();
+            let frame: u64 = f.first().and_then(|s| s.parse().ok()).unwrap_or(0);
+            let codes: Vec<u64> = f
+                .get(1)
+                .unwrap_or(&"")
+                .split(',')
+                .filter_map(|c| c.parse().ok())
+                .collect();
+            let reqs: Vec<bool> = f
+                .get(2)
+                .unwrap_or(&"")
+                .split(',')
+                .map(|r| r == "1" || r == "True")
+                .collect();
+            codes
+                .into_iter()
+                .zip(reqs)
+                .map(|(c, r)| (frame, c, r))
+                .collect::<Vec<_>>()
+        })
+        .collect()
+}
+
+fn check_reused_tuple(second_isn: (u32, u32)) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    for (ext, bytes) in [
+        ("pcap", pcap(&reused_tuple(second_isn))),
+        ("pcapng", pcapng(&reused_tuple(second_isn))),
+    ] {
+        let path = dir.path().join(format!("reuse.{ext}"));
+        std::fs::write(&path, bytes).expect("write");
+        let ours = decoded(&path);
+        assert_eq!(
+            ours.len(),
+            12,
+            "every message of both connections: {ours:?}"
+        );
+        for (frame, _, _, time) in &ours {
+            assert!(*frame > 0, "{ours:?}");
+            assert!(
+                time.starts_with("17672256"),
+                "capture time, not 1970: {ours:?}"
+            );
+        }
+        let codes: Vec<(u64, bool)> = ours.iter().map(|m| (m.1, m.2)).collect();
+        let one = [
+            (257, true),
+            (257, false),
+            (272, true),
+            (272, false),
+            (282, true),
+            (282, false),
+        ];
+        assert_eq!(codes, [one, one].concat());
+        if let Some(t) = tshark() {
+            let theirs = tshark_messages(&t, &path);
+            let ours: Vec<(u64, u64, bool)> = ours.iter().map(|m| (m.0, m.1, m.2)).collect();
+            assert_eq!(ours, theirs, "decode and tshark agree ({ext})");
+        }
+    }
+}
+
+#[test]
+fn reused_tuple_with_lower_sequence_numbers_loses_nothing() {
+    check_reused_tuple((500, 3_000));
+}
+
+#[test]
+fn reused_tuple_with_higher_sequence_numbers_loses_nothing() {
+    check_reused_tuple((2_000_000_000, 4_000_000_000));
+}
+
+#[test]
+fn reused_tuple_across_sequence_wrap_loses_nothing() {
+    check_reused_tuple((u32::MAX - 100, 1_000_050));
+}

@@ -8,7 +8,7 @@
 
 use super::net::Segment;
 use diameter_core::message::{frame_len, Limits};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 
 /// Segments held out of order per flow before the gap is given up.
@@ -40,9 +40,16 @@ pub enum Item {
     Problem(Meta, String),
 }
 
+/// One direction of one TCP connection.
 #[derive(Default)]
 struct Flow {
+    /// Sequence number of the SYN that opened this connection, when it was captured.
+    isn: Option<u32>,
     next_seq: Option<u32>,
+    /// Sequence number just past the sender's last byte, once its FIN was seen.
+    fin_seq: Option<u32>,
+    /// The connection ended (FIN reached, RST): what was left has been reported.
+    ended: bool,
     pending: BTreeMap<u32, Vec<u8>>,
     buf: Vec<u8>,
     /// Stream offset of `buf[0]`.
@@ -51,12 +58,18 @@ struct Flow {
     stream_at: u64,
     synced: bool,
     seen_diameter: bool,
+    /// Frame number and time of the flow's latest segment, for problems found later.
+    last: (u64, (i64, u32)),
 }
 
 /// Reassembles the TCP flows of a capture.
+///
+/// Connections are told apart the way tshark does: a SYN starts a new flow for its 4-tuple
+/// (the old one, if any, ends there), and FIN or RST ends one. So a peer that reconnects
+/// from the same port gets a fresh stream whatever its new initial sequence number is.
 #[derive(Default)]
 pub struct Reassembler {
-    flows: HashMap<(SocketAddr, SocketAddr), Flow>,
+    flows: BTreeMap<(SocketAddr, SocketAddr), Flow>,
     limits: Limits,
 }
 
@@ -72,11 +85,14 @@ pub fn plausible(b: &[u8]) -> bool {
     ok_len && ok_flags && ok_avp
 }
 
+/// A function that places a problem or message at a stream offset.
+type MetaAt<'a> = &'a dyn Fn(u64) -> Meta;
+
 impl Reassembler {
     /// Feeds one segment; returns the messages and problems it completes.
     pub fn push(&mut self, seg: &Segment<'_>, frame: u64, time: (i64, u32)) -> Vec<Item> {
-        let flow = self.flows.entry((seg.src, seg.dst)).or_default();
         let mut out = Vec::new();
+        let key = (seg.src, seg.dst);
         let meta = |at: u64| Meta {
             frame,
             time,
@@ -85,29 +101,67 @@ impl Reassembler {
             stream_offset: at,
             sctp: None,
         };
+        if seg.syn && !seg.rst {
+            let retransmitted = self.flows.get(&key).is_some_and(|f| f.isn == Some(seg.seq));
+            if !retransmitted {
+                // A new connection on this 4-tuple: whatever the old one left is reported
+                // where it was last seen, and the new one starts at offset 0.
+                if let Some(mut old) = self.flows.remove(&key) {
+                    let (f, t) = old.last;
+                    let old_meta = |at: u64| Meta {
+                        frame: f,
+                        time: t,
+                        ..meta(at)
+                    };
+                    end(
+                        &mut old,
+                        &self.limits,
+                        &mut out,
+                        &old_meta,
+                        "the connection",
+                    );
+                }
+                self.flows.insert(
+                    key,
+                    Flow {
+                        isn: Some(seg.seq),
+                        next_seq: Some(seg.seq.wrapping_add(1)),
+                        ..Flow::default()
+                    },
+                );
+            }
+        }
+        let flow = self.flows.entry(key).or_default();
+        flow.last = (frame, time);
         let start = if seg.syn {
             seg.seq.wrapping_add(1)
         } else {
             seg.seq
         };
         let next = *flow.next_seq.get_or_insert(start);
-        if seg.payload.is_empty() {
-            return out;
+        if seg.fin && !flow.ended {
+            flow.fin_seq = Some(start.wrapping_add(seg.payload.len() as u32));
         }
-        let diff = start.wrapping_sub(next) as i32;
-        if diff > 0 {
-            flow.pending.insert(start, seg.payload.to_vec());
-            if flow.pending.len() > MAX_PENDING {
-                skip_gap(flow, &mut out, &meta);
+        if !seg.payload.is_empty() && !flow.ended {
+            let diff = start.wrapping_sub(next) as i32;
+            if diff > 0 {
+                flow.pending.insert(start, seg.payload.to_vec());
+                if flow.pending.len() > MAX_PENDING {
+                    skip_gap(flow, &mut out, &meta);
+                }
+            } else {
+                let skip = diff.unsigned_abs() as usize;
+                if skip < seg.payload.len() {
+                    append(flow, &seg.payload[skip..]);
+                }
             }
-        } else {
-            let skip = diff.unsigned_abs() as usize;
-            if skip < seg.payload.len() {
-                append(flow, &seg.payload[skip..]);
-            }
+            drain_pending(flow);
+            extract(flow, &self.limits, &mut out, &meta);
         }
-        drain_pending(flow);
-        extract(flow, &self.limits, &mut out, &meta);
+        let fin_reached = flow.fin_seq.is_some() && flow.fin_seq == flow.next_seq;
+        if (fin_reached || seg.rst) && !flow.ended {
+            end(flow, &self.limits, &mut out, &meta, "the connection");
+        }
         out
     }
 
@@ -115,31 +169,44 @@ impl Reassembler {
     pub fn finish(&mut self) -> Vec<Item> {
         let mut out = Vec::new();
         for ((src, dst), flow) in self.flows.iter_mut() {
+            let (frame, time) = flow.last;
             let meta = |at: u64| Meta {
-                frame: 0,
-                time: (0, 0),
+                frame,
+                time,
                 src: *src,
                 dst: *dst,
                 stream_offset: at,
                 sctp: None,
             };
-            while !flow.pending.is_empty() {
-                skip_gap(flow, &mut out, &meta);
-                drain_pending(flow);
-                extract(flow, &self.limits, &mut out, &meta);
-            }
-            if flow.synced && !flow.buf.is_empty() && flow.seen_diameter {
-                out.push(Item::Problem(
-                    meta(flow.buf_at),
-                    format!(
-                        "the capture ends inside a message: {} bytes of it were captured",
-                        flow.buf.len()
-                    ),
-                ));
-            }
+            end(flow, &self.limits, &mut out, &meta, "the capture");
         }
         out
     }
+}
+
+/// Ends a flow: gives up on missing segments, frames what follows them, and reports a
+/// message the flow stopped inside. Later segments of the same connection are ignored.
+fn end(flow: &mut Flow, limits: &Limits, out: &mut Vec<Item>, meta: MetaAt<'_>, what: &str) {
+    if flow.ended {
+        return;
+    }
+    while !flow.pending.is_empty() {
+        skip_gap(flow, out, meta);
+        drain_pending(flow);
+        extract(flow, limits, out, meta);
+    }
+    if flow.synced && !flow.buf.is_empty() && flow.seen_diameter {
+        out.push(Item::Problem(
+            meta(flow.buf_at),
+            format!(
+                "{what} ends inside a message: {} bytes of it were captured",
+                flow.buf.len()
+            ),
+        ));
+    }
+    flow.buf.clear();
+    flow.synced = false;
+    flow.ended = true;
 }
 
 /// Appends in-order bytes, re-synchronising an unsynced flow at a plausible header.
@@ -182,7 +249,7 @@ fn drain_pending(flow: &mut Flow) {
 }
 
 /// Gives up on the bytes before the earliest held segment.
-fn skip_gap(flow: &mut Flow, out: &mut Vec<Item>, meta: &dyn Fn(u64) -> Meta) {
+fn skip_gap(flow: &mut Flow, out: &mut Vec<Item>, meta: MetaAt<'_>) {
     let Some(next) = flow.next_seq else { return };
     let Some(gap) = flow.pending.keys().map(|&s| s.wrapping_sub(next)).min() else {
         return;
@@ -200,7 +267,7 @@ fn skip_gap(flow: &mut Flow, out: &mut Vec<Item>, meta: &dyn Fn(u64) -> Meta) {
 }
 
 /// Cuts whole messages off the front of the flow's buffer.
-fn extract(flow: &mut Flow, limits: &Limits, out: &mut Vec<Item>, meta: &dyn Fn(u64) -> Meta) {
+fn extract(flow: &mut Flow, limits: &Limits, out: &mut Vec<Item>, meta: MetaAt<'_>) {
     let mut used = 0;
     while flow.synced {
         let rest = &flow.buf[used..];
