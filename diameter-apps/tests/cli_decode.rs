@@ -828,3 +828,222 @@ fn reused_tuple_with_higher_sequence_numbers_loses_nothing() {
 fn reused_tuple_across_sequence_wrap_loses_nothing() {
     check_reused_tuple((u32::MAX - 100, 1_000_050));
 }
+
+/// `(frame, answer_to, resp_time)` of every answer as `diameter decode --json` reads them,
+/// with any extra arguments.
+fn decoded_json(path: &std::path::Path, extra: &[&str]) -> Vec<serde_json::Value> {
+    let out = diameter()
+        .args(["decode", "--json"])
+        .args(extra)
+        .arg(path)
+        .output()
+        .expect("run");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    v.as_array().expect("array").clone()
+}
+
+#[test]
+fn answers_are_matched_to_requests_with_response_times_like_tshark() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("reuse.pcap");
+    std::fs::write(&path, pcap(&reused_tuple((500, 3_000)))).expect("write");
+    let ours: Vec<(u64, u64, f64)> = decoded_json(&path, &[])
+        .iter()
+        .filter(|m| m["flags"]["request"] == false)
+        .map(|m| {
+            (
+                m["frame"].as_u64().unwrap_or(0),
+                m["answer_to"].as_u64().unwrap_or(0),
+                m["resp_time"].as_f64().unwrap_or(-1.0),
+            )
+        })
+        .collect();
+    // Each answer is the frame right after its request, one second later.
+    assert_eq!(ours.len(), 6);
+    for (frame, to, t) in &ours {
+        assert_eq!(*to, frame - 1, "{ours:?}");
+        assert!((t - 1.0).abs() < 1e-9, "{ours:?}");
+    }
+    let text = diameter().arg("decode").arg(&path).output().expect("run");
+    let text = String::from_utf8_lossy(&text.stdout);
+    assert!(
+        text.contains(
+            ": 10.0.0.2:3868 → 10.0.0.1:40000, stream offset 0; answer to frame 4 after 1.000000 s"
+        ),
+        "{text}"
+    );
+    let Some(t) = tshark() else { return };
+    let out = std::process::Command::new(t)
+        .arg("-r")
+        .arg(&path)
+        .args(["-Y", "diameter.flags.request == 0", "-T", "fields"])
+        .args(["-e", "frame.number", "-e", "diameter.answer_to"])
+        .args(["-e", "diameter.resp_time"])
+        .output()
+        .expect("tshark");
+    let theirs: Vec<(u64, u64, f64)> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| {
+            let f: Vec<&str> = l.split('\t').collect();
+            let n = |i: usize| f.get(i).and_then(|s| s.parse::<u64>().ok()).unwrap_or(0);
+            let t = f.get(2).and_then(|s| s.parse::<f64>().ok()).unwrap_or(-1.0);
+            (n(0), n(1), t)
+        })
+        .collect();
+    assert_eq!(ours, theirs, "decode and tshark match the same requests");
+}
+
+#[test]
+fn filters_by_command_session_result_code_and_peer() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("reuse.pcap");
+    std::fs::write(&path, pcap(&reused_tuple((500, 3_000)))).expect("write");
+    let count = |extra: &[&str]| decoded_json(&path, extra).len();
+    let abbrevs = |extra: &[&str]| -> Vec<String> {
+        decoded_json(&path, extra)
+            .iter()
+            .map(|m| m["command"]["abbrev"].as_str().unwrap_or("?").to_owned())
+            .collect()
+    };
+    assert_eq!(abbrevs(&["--command", "CCA"]), ["CCA", "CCA"]);
+    assert_eq!(count(&["--command", "272"]), 4);
+    assert_eq!(
+        count(&["--command", "Credit-Control", "--command", "DPR"]),
+        6
+    );
+    assert_eq!(abbrevs(&["--session", "s;2"]), ["CCR", "CCA"]);
+    let v = decoded_json(&path, &["--result-code", "4012"]);
+    assert_eq!(v.len(), 1);
+    assert_eq!(v[0]["frame"], 19, "the second connection's CCA");
+    assert_eq!(count(&["--result-code", "2001", "--command", "CEA"]), 2);
+    assert_eq!(count(&["--peer", "10.0.0.2:3868"]), 12);
+    assert_eq!(count(&["--peer", "10.0.0.1"]), 12);
+    assert_eq!(count(&["--peer", "10.0.0.9"]), 0);
+    // By Origin-Host: learned from the CER the address sent, then every message to or from it.
+    assert_eq!(count(&["--peer", "client.example"]), 12);
+    assert_eq!(count(&["--peer", "nobody.example"]), 0);
+    diameter()
+        .args(["decode", "--command", "NOPE"])
+        .arg(&path)
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("--command NOPE"));
+}
+
+/// Reads lines of a child's standard output on a thread, for waiting with a timeout.
+fn lines_of(out: std::process::ChildStdout) -> std::sync::mpsc::Receiver<String> {
+    use std::io::BufRead;
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(out).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    rx
+}
+
+/// Waits (at most 20 s) for a line containing `what`; returns every line read until then.
+fn wait_for(rx: &std::sync::mpsc::Receiver<String>, what: &str) -> Vec<String> {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let mut seen = Vec::new();
+    while let Some(left) = deadline.checked_duration_since(std::time::Instant::now()) {
+        match rx.recv_timeout(left) {
+            Ok(l) => {
+                let hit = l.contains(what);
+                seen.push(l);
+                if hit {
+                    return seen;
+                }
+            }
+            Err(_) => break,
+        }
+    }
+    panic!("no line with {what:?} in time; got {seen:#?}");
+}
+
+/// The child, killed (by its own handle) if the test ends early.
+struct Child(std::process::Child);
+
+impl Drop for Child {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn spawn_decode(args: &[&std::ffi::OsStr]) -> Child {
+    let bin = assert_cmd::cargo::cargo_bin("diameter");
+    let child = std::process::Command::new(bin)
+        .arg("decode")
+        .args(args)
+        .env("NO_COLOR", "1")
+        .env_remove("RUST_LOG")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("spawn");
+    Child(child)
+}
+
+/// The capture of two connections cut after the first connection's CCR record.
+fn two_parts() -> (Vec<u8>, Vec<u8>) {
+    let frames = reused_tuple((500, 3_000));
+    let first = pcap(&frames[..6]);
+    let all = pcap(&frames);
+    let rest = all[first.len()..].to_vec();
+    (first, rest)
+}
+
+#[test]
+fn a_live_pipe_is_decoded_as_bytes_arrive() {
+    use std::io::Write;
+    let (first, rest) = two_parts();
+    let mut child = spawn_decode(&["-".as_ref()]);
+    let rx = lines_of(child.0.stdout.take().expect("stdout"));
+    let mut stdin = child.0.stdin.take().expect("stdin");
+    stdin.write_all(&first[..first.len() - 30]).expect("write");
+    stdin.write_all(&first[first.len() - 30..]).expect("write");
+    stdin.flush().expect("flush");
+    // The CCR of frame 6 is printed while the pipe is still open and the rest unsent.
+    let seen = wait_for(&rx, "Diameter Credit-Control-Request (CCR)");
+    assert!(seen.iter().any(|l| l.starts_with("Frame 4 ")), "{seen:#?}");
+    assert!(!seen.iter().any(|l| l.contains("Answer (CCA)")));
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    assert!(rx.try_recv().map_or(true, |l| !l.contains("Frame 7 ")));
+    stdin.write_all(&rest).expect("write");
+    drop(stdin);
+    let seen = wait_for(&rx, "Frame 21 ");
+    assert!(seen.iter().any(|l| l.contains("Frame 7 ")), "{seen:#?}");
+    let status = child.0.wait().expect("wait");
+    assert!(status.success());
+}
+
+#[test]
+fn a_growing_file_is_followed() {
+    use std::io::Write;
+    let (first, rest) = two_parts();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("live.pcap");
+    std::fs::write(&path, &first).expect("write");
+    let mut child = spawn_decode(&["--follow".as_ref(), path.as_os_str()]);
+    let rx = lines_of(child.0.stdout.take().expect("stdout"));
+    wait_for(&rx, "Diameter Credit-Control-Request (CCR)");
+    let mut f = std::fs::OpenOptions::new()
+        .append(true)
+        .open(&path)
+        .expect("open");
+    f.write_all(&rest).expect("append");
+    f.flush().expect("flush");
+    let seen = wait_for(&rx, "Frame 21 ");
+    assert!(seen.iter().any(|l| l.contains("Frame 7 ")), "{seen:#?}");
+    // Still following: the process is alive until it is stopped.
+    assert!(child.0.try_wait().expect("try_wait").is_none());
+}
