@@ -1047,3 +1047,79 @@ fn a_growing_file_is_followed() {
     // Still following: the process is alive until it is stopped.
     assert!(child.0.try_wait().expect("try_wait").is_none());
 }
+
+/// A vendor AVP (V flag, Vendor-Id 99999).
+fn vendor_avp(code: u32, data: &[u8]) -> Vec<u8> {
+    let mut a = code.to_be_bytes().to_vec();
+    a.extend((0x8000_0000u32 | (12 + data.len() as u32)).to_be_bytes());
+    a.extend(99999u32.to_be_bytes());
+    a.extend(data);
+    a.extend(vec![0u8; (4 - data.len() % 4) % 4]);
+    a
+}
+
+#[test]
+fn a_users_xml_dictionary_decodes_vendor_avps_and_commands_at_run_time() {
+    let mut m = message(
+        8388999,
+        true,
+        16777999,
+        7,
+        &[(263, b"s;9"), (264, b"client.example"), (296, b"example")],
+    );
+    m.extend(vendor_avp(1002, &1u32.to_be_bytes()));
+    m.extend(vendor_avp(1001, b"gold-plan"));
+    let len = m.len() as u32;
+    m[1..4].copy_from_slice(&len.to_be_bytes()[1..]);
+    let hex: String = m.iter().map(|b| format!("{b:02x}")).collect();
+    diameter()
+        .args(["decode", &hex])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("Unknown AVP (1001) vnd=99999"))
+        .stdout(predicate::str::contains("Diameter Unknown request"));
+    let dict = fixture("vendor.xml");
+    diameter()
+        .args(["decode", "--dictionary"])
+        .arg(&dict)
+        .arg(&hex)
+        .assert()
+        .success()
+        .stdout(predicate::str::contains(
+            "Diameter Loyalty-Query-Request (LQR)",
+        ))
+        .stdout(predicate::str::contains(
+            "Application-Id: 16777999 (Example Loyalty)",
+        ))
+        .stdout(predicate::str::contains(
+            "AVP: Example-Tier (1002) vnd=99999 l=16 f=V--: GOLD (1)",
+        ))
+        .stdout(predicate::str::contains(
+            "AVP: Example-Plan-Id (1001) vnd=99999 l=21 f=V--: \"gold-plan\"",
+        ));
+    // The command filter knows the user's commands too.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let raw = dir.path().join("lq.bin");
+    std::fs::write(&raw, &m).expect("write");
+    diameter()
+        .args(["decode", "--json", "--command", "LQR", "--dictionary"])
+        .arg(&dict)
+        .arg(&raw)
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("\"abbrev\": \"LQR\""));
+    // A broken dictionary is refused with its file and line.
+    let bad = dir.path().join("bad.xml");
+    std::fs::write(
+        &bad,
+        "<dictionary name=\"bad\">\n  <avp name=\"X\" code=\"1\" type=\"Nope\"/>\n</dictionary>\n",
+    )
+    .expect("write");
+    diameter()
+        .args(["decode", "--dictionary"])
+        .arg(&bad)
+        .arg(&hex)
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("bad.xml:2:"));
+}

@@ -4,7 +4,7 @@
 use super::tree::MessageNode;
 use super::value::Value;
 use crate::cli::pcap::Meta;
-use diameter::dict::DICTIONARY;
+use diameter_core::dictionary::Dictionary;
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 
@@ -20,7 +20,7 @@ pub struct CommandFilter {
 impl CommandFilter {
     /// Parses `272`, `CCR`, `CCA`, `CC`, `Credit-Control`, `Credit-Control-Request`
     /// (case-insensitive).
-    pub fn parse(s: &str) -> Result<Self, String> {
+    pub fn parse(dict: &Dictionary, s: &str) -> Result<Self, String> {
         if let Ok(code) = s.parse() {
             return Ok(CommandFilter {
                 code,
@@ -28,7 +28,7 @@ impl CommandFilter {
             });
         }
         let lower = s.to_ascii_lowercase();
-        for c in DICTIONARY.commands {
+        for c in dict.commands {
             let (name, short) = (c.name.to_ascii_lowercase(), c.short.to_ascii_lowercase());
             let request = if lower == name || lower == short {
                 None
@@ -152,7 +152,8 @@ mod tests {
 
     #[test]
     fn command_names_and_codes() {
-        let f = |s| CommandFilter::parse(s).expect(s);
+        let d = &diameter::dict::DICTIONARY;
+        let f = |s| CommandFilter::parse(d, s).expect(s);
         assert_eq!(
             f("272"),
             CommandFilter {
@@ -188,7 +189,7 @@ mod tests {
                 request: Some(false)
             }
         );
-        assert!(CommandFilter::parse("XYZ").is_err());
+        assert!(CommandFilter::parse(d, "XYZ").is_err());
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! `diameter decode`: hex dumps, raw bytes and pcap/pcapng captures as readable trees.
 
+pub mod dictionary;
 pub mod filter;
 pub mod json;
 pub mod matching;
@@ -13,6 +14,8 @@ use super::pcap;
 use super::style::Style;
 use super::{hexin, timefmt};
 use bytes::Bytes;
+use diameter::dict::DICTIONARY;
+use diameter_core::dictionary::Dictionary;
 use diameter_core::message::{frame_len, Limits};
 use filter::Filters;
 use matching::Matcher;
@@ -52,6 +55,11 @@ pub struct DecodeArgs {
     /// Keep reading a capture file as it grows (like `tail -f`); stop with Ctrl-C.
     #[arg(long)]
     pub follow: bool,
+    /// Also decode with this XML dictionary (vendor AVPs, commands, extensions of the
+    /// standard ones), read now without rebuilding. It may import the standard dictionaries
+    /// (base_rfc6733, dcca_rfc4006, sip_rfc4740, tgpp_ts32299). Repeat for several.
+    #[arg(long, value_name = "FILE.xml")]
+    pub dictionary: Vec<std::path::PathBuf>,
     /// Only messages of this command: a code (272), a name (Credit-Control), or its
     /// request or answer (CCR, CCA). Repeat for several.
     #[arg(long, value_name = "COMMAND")]
@@ -167,9 +175,15 @@ const CHUNK: usize = 64 * 1024;
 
 /// Runs `diameter decode`.
 pub fn run(args: &DecodeArgs, style: &Style) -> CliResult {
-    let filters = filters(args)?;
+    let dict: &'static Dictionary = if args.dictionary.is_empty() {
+        &DICTIONARY
+    } else {
+        dictionary::load(&args.dictionary).map_err(CliError::usage)?
+    };
+    let filters = filters(dict, args)?;
     let out: Box<dyn Write> = Box::new(std::io::stdout().lock());
     let mut printer = Printer::new(
+        dict,
         out,
         args.json,
         style,
@@ -211,11 +225,11 @@ pub fn run(args: &DecodeArgs, style: &Style) -> CliResult {
     printer.finish()
 }
 
-fn filters(args: &DecodeArgs) -> Result<Filters, CliError> {
+fn filters(dict: &Dictionary, args: &DecodeArgs) -> Result<Filters, CliError> {
     let mut f = Filters::default();
     for c in &args.command {
         f.commands
-            .push(filter::CommandFilter::parse(c).map_err(CliError::usage)?);
+            .push(filter::CommandFilter::parse(dict, c).map_err(CliError::usage)?);
     }
     f.sessions.clone_from(&args.session);
     f.result_codes.clone_from(&args.result_code);
@@ -312,7 +326,10 @@ fn from_bytes(data: Bytes, printer: &mut Printer<'_>) {
         let rest = &data[at..];
         let problem = match frame_len(rest, &limits) {
             Ok(Some(len)) if len <= rest.len() => {
-                printer.built(tree::build(data.slice(at..at + len), at), Source::default());
+                printer.built(
+                    tree::build_with(printer.dict, data.slice(at..at + len), at),
+                    Source::default(),
+                );
                 at += len;
                 continue;
             }

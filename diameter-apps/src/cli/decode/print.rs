@@ -9,11 +9,14 @@ use crate::cli::exit::{CliError, CliResult, FAILURE, OK};
 use crate::cli::pcap;
 use crate::cli::style::Style;
 use bytes::Bytes;
+use diameter_core::dictionary::Dictionary;
 use serde_json::{Map, Value as Json};
 use std::io::Write;
 
 /// Prints entries one by one and remembers whether anything was malformed.
 pub struct Printer<'a> {
+    /// The dictionary messages are decoded with.
+    pub dict: &'static Dictionary,
     out: Box<dyn Write + 'a>,
     json: bool,
     style: &'a Style,
@@ -29,6 +32,7 @@ pub struct Printer<'a> {
 impl<'a> Printer<'a> {
     /// A printer to `out`.
     pub fn new(
+        dict: &'static Dictionary,
         out: Box<dyn Write + 'a>,
         json: bool,
         style: &'a Style,
@@ -36,6 +40,7 @@ impl<'a> Printer<'a> {
         matcher: Matcher,
     ) -> Self {
         Printer {
+            dict,
             out,
             json,
             style,
@@ -53,7 +58,7 @@ impl<'a> Printer<'a> {
         match item {
             pcap::Item::Message(meta, bytes) => {
                 let at = meta.stream_offset as usize;
-                let built = tree::build(Bytes::from(bytes), at);
+                let built = tree::build_with(self.dict, Bytes::from(bytes), at);
                 let src = Source {
                     packet: Some(meta),
                     answer_to: None,
