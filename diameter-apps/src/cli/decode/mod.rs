@@ -35,11 +35,16 @@ Examples:
   diameter decode capture.pcapng
   diameter decode --json ccr.hex | jq '.[0].avps[] | .name'
   tshark -w - -i lo 'tcp port 3868' | diameter decode --format pcap -
+  diameter decode --follow growing.pcapng --command CCA --result-code 4012
+  diameter decode capture.pcap --session 'pgw;1;1' --peer 10.0.0.2:3868
+  diameter decode capture.pcap --dictionary acme.xml
 
 Input: hex (spaces, colons, newlines and 0x tolerated; Wireshark \"Copy as Hex Dump\" and
 xxd output with offsets and ASCII column too), a file holding such a dump,
 raw message bytes or a pcap/pcapng capture (Diameter over TCP on any port, reassembled
 per flow, and over SCTP, fragments joined). Without INPUT, or with -, standard input is read.
+Captures are decoded as their bytes arrive; an answer shows the frame of its request and the
+response time. Filters may be repeated; different filters must all match.
 
 Exit status: 0 when everything decoded, 1 when anything was malformed (the problem and
 its byte offset are printed), 2 for unreadable input.")]
