@@ -518,6 +518,54 @@ mod tests {
         );
     }
 
+    /// Every corruption of either file (each byte flipped, then cut short): reading it in
+    /// pieces yields the packets that reading it whole does, up to the same error.
+    #[test]
+    fn damaged_files_read_in_pieces_agree_with_whole_reads() {
+        for file in [pcap_file(), pcapng_file()] {
+            for at in 0..file.len() {
+                for bad in [flip(&file, at), file[..at].to_vec()] {
+                    let (whole, whole_err) = read(&bad);
+                    let whole = summary(&whole);
+                    let mut reader = Reader::default();
+                    let (mut buf, mut got, mut err) = (Vec::new(), Vec::new(), None);
+                    let mut pieces = bad.chunks(5);
+                    'feed: loop {
+                        let piece = pieces.next();
+                        buf.extend_from_slice(piece.unwrap_or(&[]));
+                        loop {
+                            match reader.next(&buf, piece.is_none()) {
+                                Ok((Some(p), used)) => {
+                                    got.push((p.frame, p.ts_sec, p.ts_nsec, p.data.to_vec()));
+                                    buf.drain(..used);
+                                }
+                                Ok((None, used)) => {
+                                    buf.drain(..used);
+                                    break;
+                                }
+                                Err(e) => {
+                                    err = Some(e);
+                                    break 'feed;
+                                }
+                            }
+                        }
+                        if piece.is_none() {
+                            break;
+                        }
+                    }
+                    assert_eq!(got, whole, "byte {at}");
+                    assert_eq!(err, whole_err, "byte {at}");
+                }
+            }
+        }
+    }
+
+    fn flip(file: &[u8], at: usize) -> Vec<u8> {
+        let mut f = file.to_vec();
+        f[at] ^= 0xa5;
+        f
+    }
+
     /// A record cut short is damage only once no more bytes will come; one longer than the
     /// limit is refused at once instead of being waited for.
     #[test]
