@@ -299,3 +299,97 @@ fn extract(flow: &mut Flow, limits: &Limits, out: &mut Vec<Item>, meta: MetaAt<'
     flow.buf.drain(..used);
     flow.buf_at += used as u64;
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const C: &str = "10.0.0.1:40000";
+    const S: &str = "10.0.0.2:3868";
+
+    /// A 28-byte Diameter message (header and one 8-byte AVP) with this hop-by-hop id.
+    fn msg(hbh: u8) -> Vec<u8> {
+        let mut m = vec![
+            1, 0, 0, 28, 0x80, 0, 1, 1, 0, 0, 0, 0, 0, 0, 0, hbh, 0, 0, 0, 1,
+        ];
+        m.extend([0, 0, 1, 8, 0x40, 0, 0, 8]);
+        m
+    }
+
+    fn seg<'a>(seq: u32, flags: &str, payload: &'a [u8]) -> Segment<'a> {
+        Segment {
+            src: C.parse().expect("addr"),
+            dst: S.parse().expect("addr"),
+            seq,
+            syn: flags.contains('S'),
+            fin: flags.contains('F'),
+            rst: flags.contains('R'),
+            payload,
+        }
+    }
+
+    fn summary(items: &[Item]) -> Vec<(u64, u64, &str)> {
+        items
+            .iter()
+            .map(|i| match i {
+                Item::Message(m, _) => (m.frame, m.stream_offset, "message"),
+                Item::Problem(m, _) => (m.frame, m.stream_offset, "problem"),
+            })
+            .collect()
+    }
+
+    /// A connection closed by FIN in the middle of a message: the problem is reported at the
+    /// FIN's frame and time, and the next connection on the tuple starts afresh.
+    #[test]
+    fn fin_inside_a_message_is_reported_at_the_fin() {
+        let m = msg(1);
+        let mut r = Reassembler::default();
+        let mut out = r.push(&seg(100, "S", &[]), 1, (10, 0));
+        out.extend(r.push(&seg(101, "", &m), 2, (11, 0)));
+        out.extend(r.push(&seg(129, "", &m[..10]), 3, (12, 0)));
+        out.extend(r.push(&seg(139, "F", &[]), 4, (13, 0)));
+        // Retransmissions of the old connection's bytes are ignored once it ended.
+        out.extend(r.push(&seg(129, "", &m), 5, (14, 0)));
+        out.extend(r.push(&seg(7, "S", &[]), 6, (15, 0)));
+        out.extend(r.push(&seg(8, "", &m), 7, (16, 0)));
+        out.extend(r.finish());
+        assert_eq!(
+            summary(&out),
+            [(2, 0, "message"), (4, 28, "problem"), (7, 0, "message")]
+        );
+        let Item::Problem(meta, what) = &out[1] else {
+            unreachable!()
+        };
+        assert_eq!(meta.time, (13, 0));
+        assert!(
+            what.contains("the connection ends inside a message"),
+            "{what}"
+        );
+    }
+
+    /// RST ends a flow; a retransmitted SYN (same initial sequence number) does not reset it;
+    /// what the capture ends inside is reported at the flow's last frame, not frame 0.
+    #[test]
+    fn rst_retransmitted_syn_and_capture_end() {
+        let m = msg(2);
+        let mut r = Reassembler::default();
+        let mut out = r.push(&seg(100, "S", &[]), 1, (10, 0));
+        out.extend(r.push(&seg(101, "", &m[..20]), 2, (11, 0)));
+        out.extend(r.push(&seg(100, "S", &[]), 3, (12, 0)));
+        out.extend(r.push(&seg(121, "", &m[20..]), 4, (13, 0)));
+        out.extend(r.push(&seg(129, "R", &[]), 5, (14, 0)));
+        out.extend(r.push(&seg(129, "", &m), 6, (15, 0)));
+        assert_eq!(summary(&out), [(4, 0, "message")]);
+        let mut r = Reassembler::default();
+        let mut out = r.push(&seg(100, "S", &[]), 1, (10, 0));
+        out.extend(r.push(&seg(101, "", &m), 2, (11, 0)));
+        out.extend(r.push(&seg(129, "", &m[..20]), 3, (11, 5)));
+        out.extend(r.finish());
+        assert_eq!(summary(&out), [(2, 0, "message"), (3, 28, "problem")]);
+        let Item::Problem(meta, what) = &out[1] else {
+            unreachable!()
+        };
+        assert_eq!(meta.time, (11, 5));
+        assert!(what.contains("the capture ends inside"), "{what}");
+    }
+}
