@@ -342,6 +342,21 @@ fn check_capture(bytes: Vec<u8>, ext: &str) {
         .map(|m| m["command"]["abbrev"].as_str().unwrap_or("?").to_owned())
         .collect();
     assert_eq!(names, ["CER", "CEA", "CER", "CCR"], "{v:#}");
+    if let Some(t) = tshark() {
+        let ours: Vec<(u64, u64, bool)> = v
+            .as_array()
+            .expect("array")
+            .iter()
+            .map(|m| {
+                (
+                    m["frame"].as_u64().unwrap_or(0),
+                    m["command"]["code"].as_u64().unwrap_or(0),
+                    m["flags"]["request"].as_bool().unwrap_or(false),
+                )
+            })
+            .collect();
+        assert_eq!(ours, tshark_messages(&t, &path), "decode and tshark agree");
+    }
     let ccr = &v[3];
     assert_eq!(ccr["frame"], 8, "completed by the eighth frame");
     assert_eq!(ccr["src"], "10.0.0.1:40000");
@@ -482,6 +497,21 @@ fn sctp_chunks_bundled_fragmented_and_retransmitted() {
         .map(|m| m["command"]["abbrev"].as_str().unwrap_or("?"))
         .collect();
     assert_eq!(names, ["CER", "CEA", "CER", "CCR"], "{v:#}");
+    if let Some(t) = tshark() {
+        let ours: Vec<(u64, u64, bool)> = v
+            .as_array()
+            .expect("array")
+            .iter()
+            .map(|m| {
+                (
+                    m["frame"].as_u64().unwrap_or(0),
+                    m["command"]["code"].as_u64().unwrap_or(0),
+                    m["flags"]["request"].as_bool().unwrap_or(false),
+                )
+            })
+            .collect();
+        assert_eq!(ours, tshark_messages(&t, &path), "decode and tshark agree");
+    }
     assert_eq!(v[3]["transport"], "sctp");
     assert_eq!(v[3]["sctp_stream"], 1);
     assert_eq!(v[3]["tsn"], 2);
@@ -734,11 +764,13 @@ fn tshark() -> Option<std::ffi::OsString> {
     None
 }
 
-/// (frame, command code, request flag) of every Diameter message as tshark reads them.
+/// (frame, command code, request flag) of every Diameter message as tshark reads them
+/// (with out-of-order segments reassembled, as `diameter decode` does).
 fn tshark_messages(tshark: &std::ffi::OsStr, path: &std::path::Path) -> Vec<(u64, u64, bool)> {
     let out = std::process::Command::new(tshark)
         .arg("-r")
         .arg(path)
+        .args(["-o", "tcp.reassemble_out_of_order:TRUE"])
         .args(["-Y", "diameter", "-T", "fields", "-E", "occurrence=a"])
         .args(["-e", "frame.number", "-e", "diameter.cmd.code"])
         .args(["-e", "diameter.flags.request"])
