@@ -67,10 +67,23 @@ struct Flow {
 /// Connections are told apart the way tshark does: a SYN starts a new flow for its 4-tuple
 /// (the old one, if any, ends there), and FIN or RST ends one. So a peer that reconnects
 /// from the same port gets a fresh stream whatever its new initial sequence number is.
-#[derive(Default)]
 pub struct Reassembler {
     flows: BTreeMap<(SocketAddr, SocketAddr), Flow>,
     limits: Limits,
+    max_flows: usize,
+    /// Size at which ended flows are next swept (at least `max_flows`; twice the flows left
+    /// after a sweep, so a capture with many open flows is not swept at every new one).
+    sweep_at: usize,
+}
+
+/// Flows remembered by default before the ended ones are forgotten (a live capture of many
+/// short connections would otherwise grow without bound).
+pub const DEFAULT_MAX_FLOWS: usize = 100_000;
+
+impl Default for Reassembler {
+    fn default() -> Self {
+        Reassembler::new(DEFAULT_MAX_FLOWS)
+    }
 }
 
 /// Whether bytes start with something that looks like a Diameter header.
@@ -89,6 +102,30 @@ pub fn plausible(b: &[u8]) -> bool {
 type MetaAt<'a> = &'a dyn Fn(u64) -> Meta;
 
 impl Reassembler {
+    /// A reassembler that forgets ended flows once it holds more than `max_flows` (an ended
+    /// flow is kept only so that late retransmissions of its bytes are ignored).
+    pub fn new(max_flows: usize) -> Self {
+        Reassembler {
+            flows: BTreeMap::new(),
+            limits: Limits::default(),
+            max_flows,
+            sweep_at: max_flows,
+        }
+    }
+
+    /// Forgets ended flows when the table has reached its sweep size.
+    fn sweep(&mut self) {
+        if self.flows.len() >= self.sweep_at {
+            self.flows.retain(|_, f| !f.ended);
+            self.sweep_at = self.max_flows.max(2 * self.flows.len());
+        }
+    }
+
+    /// Flows held now, ended ones included.
+    pub fn flows(&self) -> usize {
+        self.flows.len()
+    }
+
     /// Feeds one segment; returns the messages and problems it completes.
     pub fn push(&mut self, seg: &Segment<'_>, frame: u64, time: (i64, u32)) -> Vec<Item> {
         let mut out = Vec::new();
@@ -121,6 +158,7 @@ impl Reassembler {
                         "the connection",
                     );
                 }
+                self.sweep();
                 self.flows.insert(
                     key,
                     Flow {
@@ -130,6 +168,9 @@ impl Reassembler {
                     },
                 );
             }
+        }
+        if !self.flows.contains_key(&key) {
+            self.sweep();
         }
         let flow = self.flows.entry(key).or_default();
         flow.last = (frame, time);
@@ -365,6 +406,29 @@ mod tests {
             what.contains("the connection ends inside a message"),
             "{what}"
         );
+    }
+
+    /// Past the limit, ended flows are forgotten; open ones are kept.
+    #[test]
+    fn ended_flows_are_forgotten_past_the_limit() {
+        let m = msg(3);
+        let mut r = Reassembler::new(4);
+        for port in 0..10u16 {
+            let mut s = seg(100, "S", &[]);
+            s.src.set_port(50000 + port);
+            r.push(&s, 1, (1, 0));
+            let mut d = seg(101, "F", &m);
+            d.src.set_port(50000 + port);
+            assert_eq!(summary(&r.push(&d, 2, (2, 0))), [(2, 0, "message")]);
+            assert!(r.flows() <= 4, "{}", r.flows());
+        }
+        let mut open = Reassembler::new(2);
+        for port in 0..5u16 {
+            let mut s = seg(100, "S", &[]);
+            s.src.set_port(50000 + port);
+            open.push(&s, 1, (1, 0));
+        }
+        assert_eq!(open.flows(), 5, "open flows are never dropped");
     }
 
     /// RST ends a flow; a retransmitted SYN (same initial sequence number) does not reset it;
