@@ -1155,3 +1155,35 @@ fn a_users_xml_dictionary_decodes_vendor_avps_and_commands_at_run_time() {
         .code(2)
         .stderr(predicate::str::contains("bad.xml:2:"));
 }
+
+/// The reused-port captures are also checked in (`tests/fixtures/*.pcap*`, to open in
+/// Wireshark); they must equal what the generator above makes. `UPDATE_EXPECT=1` rewrites
+/// them (and fails, so the change is reviewed).
+#[test]
+fn checked_in_capture_fixtures_are_current() {
+    let cases = [
+        (
+            "reused-port-lower-seq.pcap",
+            pcap(&reused_tuple((500, 3_000))),
+        ),
+        (
+            "reused-port-higher-seq.pcapng",
+            pcapng(&reused_tuple((2_000_000_000, 4_000_000_000))),
+        ),
+    ];
+    let mut stale = Vec::new();
+    for (name, bytes) in cases {
+        let path = fixture(name);
+        if std::fs::read(&path).ok().as_deref() != Some(&bytes[..]) {
+            if std::env::var_os("UPDATE_EXPECT").is_some() {
+                std::fs::write(&path, &bytes).expect("write fixture");
+            }
+            stale.push(name);
+        }
+        assert_eq!(decoded(&path).len(), 12, "{name}");
+    }
+    assert!(
+        stale.is_empty(),
+        "stale fixtures {stale:?}: run with UPDATE_EXPECT=1 and review"
+    );
+}
