@@ -168,3 +168,80 @@ fn decode_a_dumpcap_capture_of_send_like_tshark() {
         "decode and tshark see the same messages in order"
     );
 }
+
+/// `dumpcap -w - | diameter decode -`: each message is printed while the capture is still
+/// running, not when the pipe closes.
+#[test]
+fn decode_a_live_dumpcap_pipe_as_packets_arrive() {
+    if Process::new("dumpcap").arg("--version").output().is_err() {
+        return skip("dumpcap is not installed");
+    }
+    let server = cli_support::start();
+    let port = server.addr.port();
+    let mut child = match Process::new("dumpcap")
+        .args(["-i", "lo", "-f", &format!("tcp port {port}")])
+        .args(["-a", "duration:30", "-q", "-w", "-"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+    {
+        Ok(c) => c,
+        Err(e) => return skip(&format!("dumpcap does not start: {e}")),
+    };
+    let stderr = child.stderr.take().expect("stderr");
+    let pipe = child.stdout.take().expect("stdout");
+    let mut capture = Capture(child);
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stderr)
+            .lines()
+            .map_while(Result::ok)
+        {
+            let _ = tx.send(line);
+        }
+    });
+    match rx.recv_timeout(Duration::from_secs(5)) {
+        Ok(l) if l.contains("Capturing on") => {}
+        other => return skip(&format!("dumpcap cannot capture on lo: {other:?}")),
+    }
+    let bin = assert_cmd::cargo::cargo_bin("diameter");
+    let mut decode = Capture(
+        Process::new(bin)
+            .args(["decode", "-"])
+            .env("NO_COLOR", "1")
+            .env_remove("RUST_LOG")
+            .stdin(Stdio::from(pipe))
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("decode"),
+    );
+    let out = decode.0.stdout.take().expect("stdout");
+    let (ltx, lines) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(out).lines().map_while(Result::ok) {
+            let _ = ltx.send(line);
+        }
+    });
+    std::thread::sleep(Duration::from_millis(300));
+    diameter()
+        .args(["send", "ccr", "--peer", &server.addr.to_string()])
+        .assert()
+        .success();
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    let mut seen = Vec::new();
+    while let Some(left) = deadline.checked_duration_since(std::time::Instant::now()) {
+        match lines.recv_timeout(left) {
+            Ok(l) if l.contains("Credit-Control-Answer (CCA)") => break,
+            Ok(l) => seen.push(l),
+            Err(_) => panic!("no CCA printed while dumpcap runs; got {seen:#?}"),
+        }
+    }
+    assert!(
+        capture.0.try_wait().expect("try_wait").is_none(),
+        "dumpcap is still capturing"
+    );
+    assert!(seen
+        .iter()
+        .any(|l| l.contains("answer to frame") || l.contains("Credit-Control-Request")));
+}

@@ -342,6 +342,21 @@ fn check_capture(bytes: Vec<u8>, ext: &str) {
         .map(|m| m["command"]["abbrev"].as_str().unwrap_or("?").to_owned())
         .collect();
     assert_eq!(names, ["CER", "CEA", "CER", "CCR"], "{v:#}");
+    if let Some(t) = tshark() {
+        let ours: Vec<(u64, u64, bool)> = v
+            .as_array()
+            .expect("array")
+            .iter()
+            .map(|m| {
+                (
+                    m["frame"].as_u64().unwrap_or(0),
+                    m["command"]["code"].as_u64().unwrap_or(0),
+                    m["flags"]["request"].as_bool().unwrap_or(false),
+                )
+            })
+            .collect();
+        assert_eq!(ours, tshark_messages(&t, &path), "decode and tshark agree");
+    }
     let ccr = &v[3];
     assert_eq!(ccr["frame"], 8, "completed by the eighth frame");
     assert_eq!(ccr["src"], "10.0.0.1:40000");
@@ -482,6 +497,21 @@ fn sctp_chunks_bundled_fragmented_and_retransmitted() {
         .map(|m| m["command"]["abbrev"].as_str().unwrap_or("?"))
         .collect();
     assert_eq!(names, ["CER", "CEA", "CER", "CCR"], "{v:#}");
+    if let Some(t) = tshark() {
+        let ours: Vec<(u64, u64, bool)> = v
+            .as_array()
+            .expect("array")
+            .iter()
+            .map(|m| {
+                (
+                    m["frame"].as_u64().unwrap_or(0),
+                    m["command"]["code"].as_u64().unwrap_or(0),
+                    m["flags"]["request"].as_bool().unwrap_or(false),
+                )
+            })
+            .collect();
+        assert_eq!(ours, tshark_messages(&t, &path), "decode and tshark agree");
+    }
     assert_eq!(v[3]["transport"], "sctp");
     assert_eq!(v[3]["sctp_stream"], 1);
     assert_eq!(v[3]["tsn"], 2);
@@ -545,4 +575,615 @@ fn wireshark_and_xxd_dumps() {
         .assert()
         .success()
         .stdout(predicate::str::contains("(CEA)"));
+}
+
+/// A Diameter message: header fields and (code, data) base AVPs with the M flag.
+fn message(code: u32, request: bool, app: u32, hbh: u32, avps: &[(u32, &[u8])]) -> Vec<u8> {
+    let mut body = Vec::new();
+    for (c, data) in avps {
+        body.extend(c.to_be_bytes());
+        let len = 8 + data.len() as u32;
+        body.extend((0x4000_0000 | len).to_be_bytes());
+        body.extend(*data);
+        body.extend(vec![0u8; (4 - data.len() % 4) % 4]);
+    }
+    let len = 20 + body.len() as u32;
+    let mut m = (0x0100_0000 | len).to_be_bytes().to_vec();
+    let flags: u32 = if request { 0xc0 } else { 0x40 };
+    m.extend(((flags << 24) | code).to_be_bytes());
+    m.extend(app.to_be_bytes());
+    m.extend(hbh.to_be_bytes());
+    m.extend(hbh.wrapping_add(0x1000).to_be_bytes());
+    m.extend(body);
+    m
+}
+
+/// One connection's exchange: CER/CEA, CCR/CCA (Result-Code `rc`), DPR/DPA, as
+/// (from client, bytes).
+fn exchange(session: &str, rc: u32, hbh: u32) -> Vec<(bool, Vec<u8>)> {
+    let host: &[u8] = b"client.example";
+    let peer: &[u8] = b"server.example";
+    let realm: &[u8] = b"example";
+    let ok = 2001u32.to_be_bytes();
+    let rc = rc.to_be_bytes();
+    let sid = session.as_bytes();
+    let one = 1u32.to_be_bytes();
+    let four = 4u32.to_be_bytes();
+    vec![
+        (
+            true,
+            message(257, true, 0, hbh, &[(264, host), (296, realm)]),
+        ),
+        (
+            false,
+            message(257, false, 0, hbh, &[(268, &ok), (264, peer), (296, realm)]),
+        ),
+        (
+            true,
+            message(
+                272,
+                true,
+                4,
+                hbh + 1,
+                &[
+                    (263, sid),
+                    (264, host),
+                    (296, realm),
+                    (258, &four),
+                    (416, &one),
+                ],
+            ),
+        ),
+        (
+            false,
+            message(
+                272,
+                false,
+                4,
+                hbh + 1,
+                &[
+                    (263, sid),
+                    (268, &rc),
+                    (264, peer),
+                    (296, realm),
+                    (258, &four),
+                ],
+            ),
+        ),
+        (
+            true,
+            message(
+                282,
+                true,
+                0,
+                hbh + 2,
+                &[(264, host), (296, realm), (273, &[0, 0, 0, 0])],
+            ),
+        ),
+        (
+            false,
+            message(
+                282,
+                false,
+                0,
+                hbh + 2,
+                &[(268, &ok), (264, peer), (296, realm)],
+            ),
+        ),
+    ]
+}
+
+/// Frames of one TCP connection 10.0.0.1:40000 → 10.0.0.2:3868 with the given initial
+/// sequence numbers: handshake, the exchange (one message per segment), FIN both ways.
+fn connection(isn_c: u32, isn_s: u32, msgs: &[(bool, Vec<u8>)]) -> Vec<Vec<u8>> {
+    let c = Flow {
+        src: [10, 0, 0, 1],
+        dst: [10, 0, 0, 2],
+        sport: 40000,
+        dport: 3868,
+    };
+    let s = Flow {
+        src: [10, 0, 0, 2],
+        dst: [10, 0, 0, 1],
+        sport: 3868,
+        dport: 40000,
+    };
+    let mut out = vec![c.frame(isn_c, 0x02, &[]), s.frame(isn_s, 0x12, &[])];
+    let (mut sc, mut ss) = (isn_c.wrapping_add(1), isn_s.wrapping_add(1));
+    out.push(c.frame(sc, 0x10, &[]));
+    for (from_client, m) in msgs {
+        if *from_client {
+            out.push(c.frame(sc, 0x18, m));
+            sc = sc.wrapping_add(m.len() as u32);
+        } else {
+            out.push(s.frame(ss, 0x18, m));
+            ss = ss.wrapping_add(m.len() as u32);
+        }
+    }
+    out.push(c.frame(sc, 0x11, &[]));
+    out.push(s.frame(ss, 0x11, &[]));
+    out.push(c.frame(sc.wrapping_add(1), 0x10, &[]));
+    out
+}
+
+/// Two connections on one 4-tuple (a peer reconnecting from a fixed port); the second's
+/// initial sequence numbers relative to the first's as given.
+fn reused_tuple(second_isn: (u32, u32)) -> Vec<Vec<u8>> {
+    let mut frames = connection(1_000_000, 7_000_000, &exchange("s;1", 2001, 1));
+    frames.extend(connection(
+        second_isn.0,
+        second_isn.1,
+        &exchange("s;2", 4012, 11),
+    ));
+    frames
+}
+
+/// (frame, command code, request flag, time) of every message `diameter decode` finds.
+fn decoded(path: &std::path::Path) -> Vec<(u64, u64, bool, String)> {
+    let out = diameter()
+        .args(["decode", "--json"])
+        .arg(path)
+        .output()
+        .expect("run");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    v.as_array()
+        .expect("array")
+        .iter()
+        .map(|m| {
+            (
+                m["frame"].as_u64().unwrap_or(0),
+                m["command"]["code"].as_u64().unwrap_or(0),
+                m["flags"]["request"].as_bool().unwrap_or(false),
+                m["time"].as_str().unwrap_or("").to_owned(),
+            )
+        })
+        .collect()
+}
+
+/// tshark, or `None` (skipped with a message) when it is not installed and
+/// `REQUIRE_TSHARK` is not set.
+fn tshark() -> Option<std::ffi::OsString> {
+    let candidate = std::env::var_os("TSHARK").unwrap_or_else(|| "tshark".into());
+    let found = std::process::Command::new(&candidate)
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if found {
+        return Some(candidate);
+    }
+    assert!(
+        std::env::var_os("REQUIRE_TSHARK").is_none(),
+        "REQUIRE_TSHARK is set but {candidate:?} does not run"
+    );
+    eprintln!("skipped: tshark is not installed; the comparison with tshark did not run");
+    None
+}
+
+/// (frame, command code, request flag) of every Diameter message as tshark reads them
+/// (with out-of-order segments reassembled, as `diameter decode` does).
+fn tshark_messages(tshark: &std::ffi::OsStr, path: &std::path::Path) -> Vec<(u64, u64, bool)> {
+    let out = std::process::Command::new(tshark)
+        .arg("-r")
+        .arg(path)
+        .args(["-o", "tcp.reassemble_out_of_order:TRUE"])
+        .args(["-Y", "diameter", "-T", "fields", "-E", "occurrence=a"])
+        .args(["-e", "frame.number", "-e", "diameter.cmd.code"])
+        .args(["-e", "diameter.flags.request"])
+        .output()
+        .expect("tshark");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .flat_map(|l| {
+            let f: Vec<&str> = l.split('\t').collect();
+            let frame: u64 = f.first().and_then(|s| s.parse().ok()).unwrap_or(0);
+            let codes: Vec<u64> = f
+                .get(1)
+                .unwrap_or(&"")
+                .split(',')
+                .filter_map(|c| c.parse().ok())
+                .collect();
+            let reqs: Vec<bool> = f
+                .get(2)
+                .unwrap_or(&"")
+                .split(',')
+                .map(|r| r == "1" || r == "True")
+                .collect();
+            codes
+                .into_iter()
+                .zip(reqs)
+                .map(|(c, r)| (frame, c, r))
+                .collect::<Vec<_>>()
+        })
+        .collect()
+}
+
+fn check_reused_tuple(second_isn: (u32, u32)) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    for (ext, bytes) in [
+        ("pcap", pcap(&reused_tuple(second_isn))),
+        ("pcapng", pcapng(&reused_tuple(second_isn))),
+    ] {
+        let path = dir.path().join(format!("reuse.{ext}"));
+        std::fs::write(&path, bytes).expect("write");
+        let ours = decoded(&path);
+        assert_eq!(
+            ours.len(),
+            12,
+            "every message of both connections: {ours:?}"
+        );
+        for (frame, _, _, time) in &ours {
+            assert!(*frame > 0, "{ours:?}");
+            assert!(
+                time.starts_with("17672256"),
+                "capture time, not 1970: {ours:?}"
+            );
+        }
+        let codes: Vec<(u64, bool)> = ours.iter().map(|m| (m.1, m.2)).collect();
+        let one = [
+            (257, true),
+            (257, false),
+            (272, true),
+            (272, false),
+            (282, true),
+            (282, false),
+        ];
+        assert_eq!(codes, [one, one].concat());
+        if let Some(t) = tshark() {
+            let theirs = tshark_messages(&t, &path);
+            let ours: Vec<(u64, u64, bool)> = ours.iter().map(|m| (m.0, m.1, m.2)).collect();
+            assert_eq!(ours, theirs, "decode and tshark agree ({ext})");
+        }
+    }
+}
+
+#[test]
+fn reused_tuple_with_lower_sequence_numbers_loses_nothing() {
+    check_reused_tuple((500, 3_000));
+}
+
+#[test]
+fn reused_tuple_with_higher_sequence_numbers_loses_nothing() {
+    check_reused_tuple((2_000_000_000, 4_000_000_000));
+}
+
+#[test]
+fn reused_tuple_across_sequence_wrap_loses_nothing() {
+    check_reused_tuple((u32::MAX - 100, 1_000_050));
+}
+
+/// `(frame, answer_to, resp_time)` of every answer as `diameter decode --json` reads them,
+/// with any extra arguments.
+fn decoded_json(path: &std::path::Path, extra: &[&str]) -> Vec<serde_json::Value> {
+    let out = diameter()
+        .args(["decode", "--json"])
+        .args(extra)
+        .arg(path)
+        .output()
+        .expect("run");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    v.as_array().expect("array").clone()
+}
+
+#[test]
+fn answers_are_matched_to_requests_with_response_times_like_tshark() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("reuse.pcap");
+    std::fs::write(&path, pcap(&reused_tuple((500, 3_000)))).expect("write");
+    let ours: Vec<(u64, u64, f64)> = decoded_json(&path, &[])
+        .iter()
+        .filter(|m| m["flags"]["request"] == false)
+        .map(|m| {
+            (
+                m["frame"].as_u64().unwrap_or(0),
+                m["answer_to"].as_u64().unwrap_or(0),
+                m["resp_time"].as_f64().unwrap_or(-1.0),
+            )
+        })
+        .collect();
+    // Each answer is the frame right after its request, one second later.
+    assert_eq!(ours.len(), 6);
+    for (frame, to, t) in &ours {
+        assert_eq!(*to, frame - 1, "{ours:?}");
+        assert!((t - 1.0).abs() < 1e-9, "{ours:?}");
+    }
+    let text = diameter().arg("decode").arg(&path).output().expect("run");
+    let text = String::from_utf8_lossy(&text.stdout);
+    assert!(
+        text.contains(
+            ": 10.0.0.2:3868 → 10.0.0.1:40000, stream offset 0; answer to frame 4 after 1.000000 s"
+        ),
+        "{text}"
+    );
+    let Some(t) = tshark() else { return };
+    let out = std::process::Command::new(t)
+        .arg("-r")
+        .arg(&path)
+        .args(["-Y", "diameter.flags.request == 0", "-T", "fields"])
+        .args(["-e", "frame.number", "-e", "diameter.answer_to"])
+        .args(["-e", "diameter.resp_time"])
+        .output()
+        .expect("tshark");
+    let theirs: Vec<(u64, u64, f64)> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| {
+            let f: Vec<&str> = l.split('\t').collect();
+            let n = |i: usize| f.get(i).and_then(|s| s.parse::<u64>().ok()).unwrap_or(0);
+            let t = f.get(2).and_then(|s| s.parse::<f64>().ok()).unwrap_or(-1.0);
+            (n(0), n(1), t)
+        })
+        .collect();
+    assert_eq!(ours, theirs, "decode and tshark match the same requests");
+}
+
+#[test]
+fn filters_by_command_session_result_code_and_peer() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("reuse.pcap");
+    std::fs::write(&path, pcap(&reused_tuple((500, 3_000)))).expect("write");
+    let count = |extra: &[&str]| decoded_json(&path, extra).len();
+    let abbrevs = |extra: &[&str]| -> Vec<String> {
+        decoded_json(&path, extra)
+            .iter()
+            .map(|m| m["command"]["abbrev"].as_str().unwrap_or("?").to_owned())
+            .collect()
+    };
+    assert_eq!(abbrevs(&["--command", "CCA"]), ["CCA", "CCA"]);
+    assert_eq!(count(&["--command", "272"]), 4);
+    assert_eq!(
+        count(&["--command", "Credit-Control", "--command", "DPR"]),
+        6
+    );
+    assert_eq!(abbrevs(&["--session", "s;2"]), ["CCR", "CCA"]);
+    let v = decoded_json(&path, &["--result-code", "4012"]);
+    assert_eq!(v.len(), 1);
+    assert_eq!(v[0]["frame"], 19, "the second connection's CCA");
+    assert_eq!(count(&["--result-code", "2001", "--command", "CEA"]), 2);
+    assert_eq!(count(&["--peer", "10.0.0.2:3868"]), 12);
+    assert_eq!(count(&["--peer", "10.0.0.1"]), 12);
+    assert_eq!(count(&["--peer", "10.0.0.9"]), 0);
+    // By Origin-Host: learned from the CER the address sent, then every message to or from it.
+    assert_eq!(count(&["--peer", "client.example"]), 12);
+    assert_eq!(count(&["--peer", "nobody.example"]), 0);
+    diameter()
+        .args(["decode", "--command", "NOPE"])
+        .arg(&path)
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("--command NOPE"));
+}
+
+/// Reads lines of a child's standard output on a thread, for waiting with a timeout.
+fn lines_of(out: std::process::ChildStdout) -> std::sync::mpsc::Receiver<String> {
+    use std::io::BufRead;
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(out).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    rx
+}
+
+/// Waits (at most 20 s) for a line containing `what`; returns every line read until then.
+fn wait_for(rx: &std::sync::mpsc::Receiver<String>, what: &str) -> Vec<String> {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let mut seen = Vec::new();
+    while let Some(left) = deadline.checked_duration_since(std::time::Instant::now()) {
+        match rx.recv_timeout(left) {
+            Ok(l) => {
+                let hit = l.contains(what);
+                seen.push(l);
+                if hit {
+                    return seen;
+                }
+            }
+            Err(_) => break,
+        }
+    }
+    panic!("no line with {what:?} in time; got {seen:#?}");
+}
+
+/// The child, killed (by its own handle) if the test ends early.
+struct Child(std::process::Child);
+
+impl Drop for Child {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn spawn_decode(args: &[&std::ffi::OsStr]) -> Child {
+    let bin = assert_cmd::cargo::cargo_bin("diameter");
+    let child = std::process::Command::new(bin)
+        .arg("decode")
+        .args(args)
+        .env("NO_COLOR", "1")
+        .env_remove("RUST_LOG")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("spawn");
+    Child(child)
+}
+
+/// The capture of two connections cut after the first connection's CCR record.
+fn two_parts() -> (Vec<u8>, Vec<u8>) {
+    let frames = reused_tuple((500, 3_000));
+    let first = pcap(&frames[..6]);
+    let all = pcap(&frames);
+    let rest = all[first.len()..].to_vec();
+    (first, rest)
+}
+
+#[test]
+fn a_live_pipe_is_decoded_as_bytes_arrive() {
+    use std::io::Write;
+    let (first, rest) = two_parts();
+    let mut child = spawn_decode(&["-".as_ref()]);
+    let rx = lines_of(child.0.stdout.take().expect("stdout"));
+    let mut stdin = child.0.stdin.take().expect("stdin");
+    stdin.write_all(&first[..first.len() - 30]).expect("write");
+    stdin.write_all(&first[first.len() - 30..]).expect("write");
+    stdin.flush().expect("flush");
+    // The CCR of frame 6 is printed while the pipe is still open and the rest unsent.
+    let seen = wait_for(&rx, "Diameter Credit-Control-Request (CCR)");
+    assert!(seen.iter().any(|l| l.starts_with("Frame 4 ")), "{seen:#?}");
+    assert!(!seen.iter().any(|l| l.contains("Answer (CCA)")));
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    assert!(rx.try_recv().map_or(true, |l| !l.contains("Frame 7 ")));
+    stdin.write_all(&rest).expect("write");
+    drop(stdin);
+    let seen = wait_for(&rx, "Frame 21 ");
+    assert!(seen.iter().any(|l| l.contains("Frame 7 ")), "{seen:#?}");
+    let status = child.0.wait().expect("wait");
+    assert!(status.success());
+}
+
+#[test]
+fn a_growing_file_is_followed() {
+    use std::io::Write;
+    let (first, rest) = two_parts();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("live.pcap");
+    std::fs::write(&path, &first).expect("write");
+    let mut child = spawn_decode(&["--follow".as_ref(), path.as_os_str()]);
+    let rx = lines_of(child.0.stdout.take().expect("stdout"));
+    wait_for(&rx, "Diameter Credit-Control-Request (CCR)");
+    let mut f = std::fs::OpenOptions::new()
+        .append(true)
+        .open(&path)
+        .expect("open");
+    f.write_all(&rest).expect("append");
+    f.flush().expect("flush");
+    let seen = wait_for(&rx, "Frame 21 ");
+    assert!(seen.iter().any(|l| l.contains("Frame 7 ")), "{seen:#?}");
+    // Still following: the process is alive until it is stopped.
+    assert!(child.0.try_wait().expect("try_wait").is_none());
+}
+
+/// A vendor AVP (V flag, Vendor-Id 99999).
+fn vendor_avp(code: u32, data: &[u8]) -> Vec<u8> {
+    let mut a = code.to_be_bytes().to_vec();
+    a.extend((0x8000_0000u32 | (12 + data.len() as u32)).to_be_bytes());
+    a.extend(99999u32.to_be_bytes());
+    a.extend(data);
+    a.extend(vec![0u8; (4 - data.len() % 4) % 4]);
+    a
+}
+
+#[test]
+fn a_users_xml_dictionary_decodes_vendor_avps_and_commands_at_run_time() {
+    let mut m = message(
+        8388999,
+        true,
+        16777999,
+        7,
+        &[(263, b"s;9"), (264, b"client.example"), (296, b"example")],
+    );
+    m.extend(vendor_avp(1002, &1u32.to_be_bytes()));
+    m.extend(vendor_avp(1001, b"gold-plan"));
+    let len = m.len() as u32;
+    m[1..4].copy_from_slice(&len.to_be_bytes()[1..]);
+    let hex: String = m.iter().map(|b| format!("{b:02x}")).collect();
+    diameter()
+        .args(["decode", &hex])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("Unknown AVP (1001) vnd=99999"))
+        .stdout(predicate::str::contains("Diameter Unknown request"));
+    let dict = fixture("vendor.xml");
+    diameter()
+        .args(["decode", "--dictionary"])
+        .arg(&dict)
+        .arg(&hex)
+        .assert()
+        .success()
+        .stdout(predicate::str::contains(
+            "Diameter Loyalty-Query-Request (LQR)",
+        ))
+        .stdout(predicate::str::contains(
+            "Application-Id: 16777999 (Example Loyalty)",
+        ))
+        .stdout(predicate::str::contains(
+            "AVP: Example-Tier (1002) vnd=99999 l=16 f=V--: GOLD (1)",
+        ))
+        .stdout(predicate::str::contains(
+            "AVP: Example-Plan-Id (1001) vnd=99999 l=21 f=V--: \"gold-plan\"",
+        ));
+    // The command filter knows the user's commands too.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let raw = dir.path().join("lq.bin");
+    std::fs::write(&raw, &m).expect("write");
+    diameter()
+        .args(["decode", "--json", "--command", "LQR", "--dictionary"])
+        .arg(&dict)
+        .arg(&raw)
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("\"abbrev\": \"LQR\""));
+    // A broken dictionary is refused with its file and line.
+    let bad = dir.path().join("bad.xml");
+    std::fs::write(
+        &bad,
+        "<dictionary name=\"bad\">\n  <avp name=\"X\" code=\"1\" type=\"Nope\"/>\n</dictionary>\n",
+    )
+    .expect("write");
+    diameter()
+        .args(["decode", "--dictionary"])
+        .arg(&bad)
+        .arg(&hex)
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("bad.xml:2:"));
+}
+
+/// The reused-port captures are also checked in (`tests/fixtures/*.pcap*`, to open in
+/// Wireshark); they must equal what the generator above makes. `UPDATE_EXPECT=1` rewrites
+/// them (and fails, so the change is reviewed).
+#[test]
+fn checked_in_capture_fixtures_are_current() {
+    let cases = [
+        (
+            "reused-port-lower-seq.pcap",
+            pcap(&reused_tuple((500, 3_000))),
+        ),
+        (
+            "reused-port-higher-seq.pcapng",
+            pcapng(&reused_tuple((2_000_000_000, 4_000_000_000))),
+        ),
+    ];
+    let mut stale = Vec::new();
+    for (name, bytes) in cases {
+        let path = fixture(name);
+        if std::fs::read(&path).ok().as_deref() != Some(&bytes[..]) {
+            if std::env::var_os("UPDATE_EXPECT").is_some() {
+                std::fs::write(&path, &bytes).expect("write fixture");
+            }
+            stale.push(name);
+        }
+        assert_eq!(decoded(&path).len(), 12, "{name}");
+    }
+    assert!(
+        stale.is_empty(),
+        "stale fixtures {stale:?}: run with UPDATE_EXPECT=1 and review"
+    );
 }

@@ -11,6 +11,33 @@ use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
     let _ = pcap::file::is_capture(data);
+    // Read as a live pipe would deliver it (a few bytes at a time), the capture yields the
+    // same packets as read whole.
+    let (whole, _) = pcap::file::read(data);
+    let mut reader = pcap::file::Reader::default();
+    let (mut buf, mut pieces, mut frames) = (Vec::new(), data.chunks(7), Vec::new());
+    'feed: loop {
+        let piece = pieces.next();
+        buf.extend_from_slice(piece.unwrap_or(&[]));
+        loop {
+            match reader.next(&buf, piece.is_none()) {
+                Ok((Some(p), used)) => {
+                    frames.push((p.frame, p.data.to_vec()));
+                    buf.drain(..used);
+                }
+                Ok((None, used)) => {
+                    buf.drain(..used);
+                    break;
+                }
+                Err(_) => break 'feed,
+            }
+        }
+        if piece.is_none() {
+            break;
+        }
+    }
+    let whole: Vec<(u64, Vec<u8>)> = whole.iter().map(|p| (p.frame, p.data.to_vec())).collect();
+    assert_eq!(frames, whole, "pieces and the whole file disagree");
     let (items, file_error) = pcap::messages(data);
     if let Some(e) = file_error {
         assert!(
@@ -33,7 +60,7 @@ fuzz_target!(|data: &[u8]| {
                     assert_eq!(len, bytes.len(), "a framed message of the wrong length");
                 }
                 let at = meta.stream_offset as usize;
-                let src = Source { packet: Some(meta) };
+                let src = Source::packet(meta);
                 let _ = src.describe();
                 if let Ok(m) = tree::build(Bytes::from(bytes), at) {
                     let _ = m.problems();
@@ -44,7 +71,7 @@ fuzz_target!(|data: &[u8]| {
             }
             Item::Problem(meta, what) => {
                 assert!(!what.is_empty());
-                let _ = Source { packet: Some(meta) }.describe();
+                let _ = Source::packet(meta).describe();
             }
         }
     }

@@ -5,7 +5,6 @@ use super::tree::{AvpNode, MessageNode, Problem};
 use super::value::{printable, Value};
 use super::Source;
 use crate::cli::hexin;
-use diameter::dict::DICTIONARY;
 use serde_json::{json, Map, Value as Json};
 
 /// One message as a JSON object.
@@ -34,7 +33,8 @@ pub fn message(msg: &MessageNode, source: &Source) -> Json {
         cmd.insert("abbrev".into(), json!(format!("{}{letter}", c.short)));
     }
     m.insert("command".into(), Json::Object(cmd));
-    let app = DICTIONARY
+    let app = msg
+        .dictionary
         .applications
         .iter()
         .find(|a| a.id == h.application_id);

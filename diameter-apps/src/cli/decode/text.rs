@@ -5,7 +5,6 @@ use super::value::{printable, Value};
 use super::Source;
 use crate::cli::hexin;
 use crate::cli::style::{Role, Style};
-use diameter::dict::DICTIONARY;
 use diameter_core::avp::AvpFlags;
 use diameter_core::CommandFlags;
 use std::fmt::Write;
@@ -37,7 +36,8 @@ pub fn render(msg: &MessageNode, source: &Source, style: &Style) -> String {
             String::new(),
         ),
     };
-    let app = DICTIONARY
+    let app = msg
+        .dictionary
         .applications
         .iter()
         .find(|a| a.id == h.application_id)

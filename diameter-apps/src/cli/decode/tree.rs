@@ -7,7 +7,7 @@ use super::value::{decode_value, Value};
 use bytes::Bytes;
 use diameter::dict::DICTIONARY;
 use diameter_core::avp::padding;
-use diameter_core::dictionary::{AvpInfo, CommandInfo, DataType};
+use diameter_core::dictionary::{AvpInfo, CommandInfo, DataType, Dictionary};
 use diameter_core::{AvpIter, AvpRef, Header, HEADER_LEN};
 
 /// Nesting beyond this depth is shown raw instead of decoded.
@@ -56,6 +56,8 @@ pub struct MessageNode {
     pub header: Header,
     /// The command, when the dictionary knows it.
     pub command: Option<&'static CommandInfo>,
+    /// The dictionary the message was decoded with.
+    pub dictionary: &'static Dictionary,
     /// The top-level AVPs.
     pub avps: Vec<AvpNode>,
     /// The problem that ended the top level early, if any.
@@ -102,6 +104,15 @@ impl MessageNode {
 ///
 /// Fails only when the header itself is unusable; AVP problems are kept in the tree.
 pub fn build(msg: Bytes, offset: usize) -> Result<MessageNode, Problem> {
+    build_with(&DICTIONARY, msg, offset)
+}
+
+/// [`build`] with another dictionary (the standard ones and a user's own, for example).
+pub fn build_with(
+    dict: &'static Dictionary,
+    msg: Bytes,
+    offset: usize,
+) -> Result<MessageNode, Problem> {
     let header = Header::parse_unchecked(&msg).ok_or_else(|| Problem {
         offset,
         what: format!(
@@ -134,14 +145,15 @@ pub fn build(msg: Bytes, offset: usize) -> Result<MessageNode, Problem> {
             ),
         });
     }
-    let command = DICTIONARY.command(header.command_code, header.application_id);
+    let command = dict.command(header.command_code, header.application_id);
     let body = msg.slice(HEADER_LEN..);
     let base = msg.as_ptr() as usize;
-    let (avps, error) = walk(AvpIter::new(&body), base, offset, HEADER_LEN, len, 0);
+    let (avps, error) = walk(dict, AvpIter::new(&body), base, offset, HEADER_LEN, len, 0);
     Ok(MessageNode {
         offset,
         header,
         command,
+        dictionary: dict,
         avps,
         error,
     })
@@ -150,6 +162,7 @@ pub fn build(msg: Bytes, offset: usize) -> Result<MessageNode, Problem> {
 /// Decodes the AVPs of one level: a message body or a grouped payload from `start` to `end`
 /// (offsets relative to the message).
 fn walk(
+    dict: &'static Dictionary,
     iter: AvpIter<'_>,
     base: usize,
     offset: usize,
@@ -165,7 +178,7 @@ fn walk(
                 let at = avp.raw_bytes().as_ptr() as usize - base;
                 let len = avp.raw_bytes().len();
                 next = (at + len + padding(len)).min(end);
-                nodes.push(node(&avp, base, offset, at, depth));
+                nodes.push(node(dict, &avp, base, offset, at, depth));
             }
             Err(e) => {
                 let problem = Problem {
@@ -179,8 +192,15 @@ fn walk(
     (nodes, None)
 }
 
-fn node(avp: &AvpRef<'_>, base: usize, offset: usize, at: usize, depth: usize) -> AvpNode {
-    let info = DICTIONARY.avp(avp.code, avp.vendor);
+fn node(
+    dict: &'static Dictionary,
+    avp: &AvpRef<'_>,
+    base: usize,
+    offset: usize,
+    at: usize,
+    depth: usize,
+) -> AvpNode {
+    let info = dict.avp(avp.code, avp.vendor);
     let len = avp.raw_bytes().len();
     let value = match info {
         Some(i) if i.data_type == DataType::Grouped => {
@@ -192,6 +212,7 @@ fn node(avp: &AvpRef<'_>, base: usize, offset: usize, at: usize, depth: usize) -
             } else {
                 let header_len = len - avp.data().len();
                 let (children, error) = walk(
+                    dict,
                     avp.children(),
                     base,
                     offset,
@@ -202,7 +223,7 @@ fn node(avp: &AvpRef<'_>, base: usize, offset: usize, at: usize, depth: usize) -
                 Value::Grouped { children, error }
             }
         }
-        Some(i) => decode_value(i, avp),
+        Some(i) => decode_value(dict, i, avp),
         None => Value::Raw(avp.data_bytes()),
     };
     AvpNode {

@@ -2,8 +2,7 @@
 
 use super::super::timefmt;
 use bytes::Bytes;
-use diameter::dict::DICTIONARY;
-use diameter_core::dictionary::{AvpInfo, DataType};
+use diameter_core::dictionary::{AvpInfo, DataType, Dictionary};
 use diameter_core::{Address, AvpRef, AvpValue, DiameterUri, Time, Utf8String};
 
 /// A decoded AVP value.
@@ -56,16 +55,12 @@ impl Value {
 }
 
 /// Decodes a leaf value by its type.
-pub fn decode_value(info: &AvpInfo, avp: &AvpRef<'_>) -> Value {
+pub fn decode_value(dict: &'static Dictionary, info: &AvpInfo, avp: &AvpRef<'_>) -> Value {
     let r = match info.data_type {
         DataType::Unsigned32 => u32::decode_value(avp).map(|v| {
             let name = match (info.code, info.vendor) {
-                (268 | 298, 0) => DICTIONARY.result_code_name(v),
-                (258 | 259, 0) => DICTIONARY
-                    .applications
-                    .iter()
-                    .find(|a| a.id == v)
-                    .map(|a| a.name),
+                (268 | 298, 0) => dict.result_code_name(v),
+                (258 | 259, 0) => dict.applications.iter().find(|a| a.id == v).map(|a| a.name),
                 _ => None,
             };
             Value::Unsigned(v.into(), name)

@@ -13,8 +13,10 @@ pub struct Segment<'a> {
     pub seq: u32,
     /// SYN flag.
     pub syn: bool,
-    /// FIN or RST flag.
+    /// FIN flag: the sender has no more data after this segment's payload.
     pub fin: bool,
+    /// RST flag: the connection is aborted.
+    pub rst: bool,
     /// The payload.
     pub payload: &'a [u8],
 }
@@ -226,7 +228,8 @@ fn tcp(src: IpAddr, dst: IpAddr, t: &[u8]) -> Option<Segment<'_>> {
         dst: SocketAddr::new(dst, dport),
         seq,
         syn: flags & 0x02 != 0,
-        fin: flags & 0x05 != 0,
+        fin: flags & 0x01 != 0,
+        rst: flags & 0x04 != 0,
         payload: t.get(off..).unwrap_or(&[]),
     })
 }
