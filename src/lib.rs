@@ -18,8 +18,35 @@
 
 pub use diameter_core as core;
 
-/// The generated dictionary modules.
-#[allow(clippy::derivable_impls, clippy::match_single_binding)]
-pub mod dict {
-    include!(concat!(env!("OUT_DIR"), "/dictionaries.rs"));
+/// Declares a module holding the code `diameter-codegen` wrote into `$OUT_DIR` from a
+/// build script, with the lint allows generated code needs:
+///
+/// ```ignore
+/// diameter::include_dictionaries!();                      // pub mod dict { .. dictionaries.rs }
+/// diameter::include_dictionaries!(pub mod acme_dict);     // another module name
+/// diameter::include_dictionaries!(pub(crate) mod dict, "other.rs"); // Config::file_name
+/// ```
+#[macro_export]
+macro_rules! include_dictionaries {
+    () => {
+        $crate::include_dictionaries!(pub mod dict, "dictionaries.rs");
+    };
+    ($vis:vis mod $name:ident) => {
+        $crate::include_dictionaries!($vis mod $name, "dictionaries.rs");
+    };
+    ($vis:vis mod $name:ident, $file:literal) => {
+        /// The modules generated from the XML dictionaries by `diameter-codegen`.
+        #[allow(
+            missing_docs,
+            unused_imports,
+            clippy::derivable_impls,
+            clippy::match_single_binding,
+            clippy::large_enum_variant
+        )]
+        $vis mod $name {
+            include!(concat!(env!("OUT_DIR"), "/", $file));
+        }
+    };
 }
+
+include_dictionaries!();
