@@ -2,18 +2,18 @@
 //!
 //! ```no_run
 //! // build.rs of a crate that adds its own dictionary to the standard ones
-//! let result = diameter_codegen::Config::new()
-//!     .standard_dictionaries()
-//!     .dictionary("dictionaries/acme.xml")
-//!     .compile();
-//! if let Err(diags) = result {
-//!     for d in &diags {
-//!         eprintln!("{d}");
-//!     }
-//!     std::process::exit(1);
+//! fn main() -> Result<(), diameter_codegen::Diagnostics> {
+//!     diameter_codegen::Config::new()
+//!         .standard_dictionaries()
+//!         // types of dictionaries you do not extend come from the `diameter` crate
+//!         .extern_dictionary("base_rfc6733", "::diameter::dict::base_rfc6733")
+//!         .dictionary("dictionaries/acme.xml")
+//!         .compile()?; // on error, prints every `file:line:col: message`
+//!     Ok(())
 //! }
 //! ```
-//! and in the crate: `pub mod dict { include!(concat!(env!("OUT_DIR"), "/dictionaries.rs")); }`.
+//! and in the crate: `diameter::include_dictionaries!();` (or, without the `diameter` crate,
+//! `pub mod dict { include!(concat!(env!("OUT_DIR"), "/dictionaries.rs")); }`).
 //!
 //! The pipeline has three stages, each a module with its own data:
 //! 1. parsing: [`parse`] (XML text → element tree with spans) and [`load`] (element tree →
@@ -21,6 +21,7 @@
 //! 2. checking: [`resolve`] turns all raw dictionaries into the [`checked`] model (names
 //!    resolved, types, grammars, imports, extensions and overrides checked);
 //! 3. emission: [`emit`] turns the checked model into Rust source text.
+//!
 //! Every problem of every file is reported as `file:line:col: message` before failing.
 #![warn(missing_docs)]
 
