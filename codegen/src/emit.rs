@@ -451,7 +451,7 @@ fn module_parts(model: &Model, m: usize, boxed: &Boxing) -> (String, TokenStream
     let command_consts = commands.iter().map(|c| {
         let k = format_ident!("{}", names::constant(&c.name));
         let code = Literal::u32_unsuffixed(c.code);
-        let d = format!(" {} ({}), command code {}", c.name, c.short, c.code);
+        let d = format!(" {} ({}), command code {}.", c.name, c.short, c.code);
         quote! { #[doc = #d] pub const #k: u32 = #code; }
     });
     let body = quote! {
