@@ -2,8 +2,15 @@
 //!
 //! Each dictionary is a module of [`dict`]: `dict::base_rfc6733`, `dict::dcca_rfc4006`,
 //! `dict::sip_rfc4740`, `dict::tgpp_ts32299`. Every AVP has a documented constant in
-//! `dict::<module>::avp`, every Enumerated AVP an enum, every Grouped AVP a struct, and every
-//! command a request and an answer struct implementing [`diameter_core::Command`].
+//! `dict::<module>::avp` (command codes in `command`, result codes in `result_code`,
+//! Application-Ids in `application`), every Enumerated AVP an enum, every Grouped AVP a
+//! struct, and every command a request and an answer struct implementing
+//! [`diameter_core::Command`].
+//!
+//! Published as the package `diameter-dict`; the library is named `diameter`. A crate with its
+//! own dictionary generates it with `diameter-codegen` in its `build.rs`, names these modules
+//! with `Config::extern_dictionary` so the types stay the same, and declares the result with
+//! [`include_dictionaries!`].
 //!
 //! ```
 //! use diameter::dict::base_rfc6733::{DeviceWatchdogRequest, Dwr};
