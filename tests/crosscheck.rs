@@ -22,7 +22,7 @@
 //! Coverage: every row of the freeDiameter `3GPP TS 32.299` section and every row of
 //! `extracted/rfc-avps.csv` is defined here (check `coverage`).
 
-use diameter_codegen::resolve::BaseType;
+use diameter_codegen::checked::BaseType;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::path::{Path, PathBuf};

@@ -111,3 +111,78 @@ impl Diags {
         self.list.push(sources.diag(span, message));
     }
 }
+
+/// Every problem found by [`Config::compile`](crate::Config::compile): usable with `?`, and
+/// its `Display` prints all of them, one `file:line:col: message` per line.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct Diagnostics(pub Vec<Diagnostic>);
+
+/// As `Display`, so `fn main() -> Result<(), Diagnostics>` in a build script prints
+/// every problem readably.
+impl fmt::Debug for Diagnostics {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)
+    }
+}
+
+impl fmt::Display for Diagnostics {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for d in &self.0 {
+            writeln!(f, "{d}")?;
+        }
+        write!(f, "{} problem(s) in the dictionaries", self.0.len())
+    }
+}
+
+impl std::error::Error for Diagnostics {}
+
+impl From<Vec<Diagnostic>> for Diagnostics {
+    fn from(list: Vec<Diagnostic>) -> Self {
+        Self(list)
+    }
+}
+
+impl std::ops::Deref for Diagnostics {
+    type Target = [Diagnostic];
+    fn deref(&self) -> &[Diagnostic] {
+        &self.0
+    }
+}
+
+impl<'a> IntoIterator for &'a Diagnostics {
+    type Item = &'a Diagnostic;
+    type IntoIter = std::slice::Iter<'a, Diagnostic>;
+    fn into_iter(self) -> Self::IntoIter {
+        self.0.iter()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn diagnostics_print_every_problem_and_work_with_question_mark() {
+        let d = |line| Diagnostic {
+            file: "a.xml".into(),
+            line,
+            col: 2,
+            message: format!("problem {line}"),
+        };
+        let all = Diagnostics(vec![d(1), d(7)]);
+        assert_eq!(
+            all.to_string(),
+            "a.xml:1:2: problem 1\na.xml:7:2: problem 7\n2 problem(s) in the dictionaries"
+        );
+        fn build() -> Result<(), Box<dyn std::error::Error>> {
+            Err(Diagnostics(vec![Diagnostic {
+                file: "b.xml".into(),
+                line: 3,
+                col: 4,
+                message: "x".into(),
+            }]))?;
+            Ok(())
+        }
+        assert!(build().unwrap_err().to_string().starts_with("b.xml:3:4: x"));
+    }
+}

@@ -2,34 +2,41 @@
 //!
 //! ```no_run
 //! // build.rs of a crate that adds its own dictionary to the standard ones
-//! let result = diameter_codegen::Config::new()
-//!     .standard_dictionaries()
-//!     .dictionary("dictionaries/acme.xml")
-//!     .compile();
-//! if let Err(diags) = result {
-//!     for d in &diags {
-//!         eprintln!("{d}");
-//!     }
-//!     std::process::exit(1);
+//! fn main() -> Result<(), diameter_codegen::Diagnostics> {
+//!     diameter_codegen::Config::new()
+//!         .standard_dictionaries()
+//!         // types of dictionaries you do not extend come from the `diameter` crate
+//!         .extern_dictionary("base_rfc6733", "::diameter::dict::base_rfc6733")
+//!         .dictionary("dictionaries/acme.xml")
+//!         .compile()?; // on error, prints every `file:line:col: message`
+//!     Ok(())
 //! }
 //! ```
-//! and in the crate: `pub mod dict { include!(concat!(env!("OUT_DIR"), "/dictionaries.rs")); }`.
+//! and in the crate: `diameter::include_dictionaries!();` (or, without the `diameter` crate,
+//! `pub mod dict { include!(concat!(env!("OUT_DIR"), "/dictionaries.rs")); }`).
 //!
-//! The pipeline is parse ([`xml`]) → read ([`load`]) → resolve ([`resolve`]) → emit ([`emit`]).
+//! The pipeline has three stages, each a module with its own data:
+//! 1. parsing: [`parse`] (XML text → element tree with spans) and [`load`] (element tree →
+//!    the [`raw`] tree: each dictionary as written, names unresolved);
+//! 2. checking: [`resolve`] turns all raw dictionaries into the [`checked`] model (names
+//!    resolved, types, grammars, imports, extensions and overrides checked);
+//! 3. emission: [`emit`] turns the checked model into Rust source text.
+//!
 //! Every problem of every file is reported as `file:line:col: message` before failing.
 #![warn(missing_docs)]
 
+pub mod checked;
 pub mod diag;
 pub mod emit;
 pub mod load;
-pub mod model;
 pub mod names;
+pub mod parse;
+pub mod raw;
 pub mod reference;
 pub mod resolve;
-pub mod xml;
 
-pub use diag::{Diagnostic, Sources};
-pub use resolve::Model;
+pub use checked::Model;
+pub use diag::{Diagnostic, Diagnostics, Sources};
 
 use std::path::{Path, PathBuf};
 
@@ -37,19 +44,19 @@ use std::path::{Path, PathBuf};
 pub const STANDARD_DICTIONARIES: &[(&str, &str)] = &[
     (
         "base_rfc6733.xml",
-        include_str!("../../dictionaries/base_rfc6733.xml"),
+        include_str!("../dictionaries/base_rfc6733.xml"),
     ),
     (
         "dcca_rfc4006.xml",
-        include_str!("../../dictionaries/dcca_rfc4006.xml"),
+        include_str!("../dictionaries/dcca_rfc4006.xml"),
     ),
     (
         "sip_rfc4740.xml",
-        include_str!("../../dictionaries/sip_rfc4740.xml"),
+        include_str!("../dictionaries/sip_rfc4740.xml"),
     ),
     (
         "tgpp_ts32299.xml",
-        include_str!("../../dictionaries/tgpp_ts32299.xml"),
+        include_str!("../dictionaries/tgpp_ts32299.xml"),
     ),
 ];
 
@@ -63,6 +70,7 @@ pub struct Config {
     out_dir: Option<PathBuf>,
     file_name: Option<String>,
     unknown: Vec<String>,
+    externs: std::collections::BTreeMap<String, String>,
 }
 
 impl Config {
@@ -111,6 +119,21 @@ impl Config {
         } else {
             self.unknown.push(name.to_string());
         }
+        self
+    }
+
+    /// Names the already generated module of dictionary `module` by `rust_path` instead of
+    /// generating it again, like prost-build's `extern_path`:
+    /// `.extern_dictionary("base_rfc6733", "::diameter::dict::base_rfc6733")`. The dictionary
+    /// must still be added (its definitions are needed to check the others), and no
+    /// dictionary but the standard ones (compiled together in the `diameter` crate) may extend
+    /// or override it (its types would then differ): that is an error.
+    pub fn extern_dictionary(
+        &mut self,
+        module: impl Into<String>,
+        rust_path: impl Into<String>,
+    ) -> &mut Self {
+        self.externs.insert(module.into(), rust_path.into());
         self
     }
 
@@ -178,7 +201,9 @@ impl Config {
 
     /// Reads and checks the dictionaries without generating code.
     pub fn load(&self) -> Result<Model, Vec<Diagnostic>> {
-        load_sources(&self.read_sources()?)
+        let mut model = load_sources(&self.read_sources()?)?;
+        apply_externs(&mut model, &self.externs)?;
+        Ok(model)
     }
 
     /// Generates the Rust source text.
@@ -186,15 +211,17 @@ impl Config {
         Ok(emit::generate(&self.load()?))
     }
 
-    /// Generates and writes `<out_dir>/<file_name>` (only if it changed); prints
-    /// `cargo:rerun-if-changed` for each input when run from a build script.
-    pub fn compile(&self) -> Result<PathBuf, Vec<Diagnostic>> {
+    /// Generates and writes `<out_dir>/<file_name>` (default `dictionaries.rs`), which
+    /// declares one module per dictionary, each in its own file `<out_dir>/<module>.rs`.
+    /// Files are only rewritten when their text changed. Prints `cargo:rerun-if-changed` for
+    /// each input when run from a build script. The error prints every problem found.
+    pub fn compile(&self) -> Result<PathBuf, Diagnostics> {
         if std::env::var_os("CARGO").is_some() && std::env::var_os("OUT_DIR").is_some() {
             for f in self.files.iter().chain(&self.dirs) {
                 println!("cargo:rerun-if-changed={}", f.display());
             }
         }
-        let code = self.generate()?;
+        let model = self.load()?;
         let out_dir = match &self.out_dir {
             Some(d) => d.clone(),
             None => PathBuf::from(std::env::var_os("OUT_DIR").ok_or_else(|| {
@@ -206,19 +233,86 @@ impl Config {
                 }]
             })?),
         };
-        let path = out_dir.join(self.file_name.as_deref().unwrap_or("dictionaries.rs"));
-        let unchanged = std::fs::read_to_string(&path).is_ok_and(|old| old == code);
-        if !unchanged {
-            std::fs::write(&path, code).map_err(|e| {
-                vec![Diagnostic {
-                    file: path.clone(),
-                    line: 0,
-                    col: 0,
-                    message: format!("cannot write: {e}"),
-                }]
-            })?;
+        let main = self.file_name.as_deref().unwrap_or("dictionaries.rs");
+        for (name, code) in emit::generate_files(&model, main) {
+            let path = out_dir.join(&name);
+            let unchanged = std::fs::read_to_string(&path).is_ok_and(|old| old == code);
+            if !unchanged {
+                std::fs::write(&path, code).map_err(|e| {
+                    vec![Diagnostic {
+                        file: path.clone(),
+                        line: 0,
+                        col: 0,
+                        message: format!("cannot write: {e}"),
+                    }]
+                })?;
+            }
         }
-        Ok(path)
+        Ok(out_dir.join(main))
+    }
+}
+
+/// Marks the extern modules, checking each is known, has a valid path and is not changed
+/// by another dictionary.
+fn apply_externs(
+    model: &mut Model,
+    externs: &std::collections::BTreeMap<String, String>,
+) -> Result<(), Vec<Diagnostic>> {
+    let mut errors = Vec::new();
+    let diag = |module: &str, message: String| Diagnostic {
+        file: PathBuf::from(format!("<extern_dictionary {module}>")),
+        line: 0,
+        col: 0,
+        message,
+    };
+    // The standard dictionaries are compiled together (as the `diameter` crate does), so
+    // their extensions of each other are part of the extern types too.
+    let standard = |by: &[String]| {
+        by.iter().all(|d| {
+            STANDARD_DICTIONARIES
+                .iter()
+                .any(|(f, _)| f.strip_suffix(".xml") == Some(d.as_str()))
+        })
+    };
+    for (module, path) in externs {
+        let Some(m) = model.modules.iter().position(|md| &md.name == module) else {
+            errors.push(diag(
+                module,
+                format!("extern dictionary `{module}` is not among the dictionaries compiled"),
+            ));
+            continue;
+        };
+        if syn::parse_str::<syn::Path>(path).is_err() {
+            errors.push(diag(
+                module,
+                format!("extern path `{path}` of `{module}` is not a Rust path"),
+            ));
+        }
+        let changed_avps = model
+            .avps
+            .iter()
+            .filter(|a| a.module == m && (!standard(&a.extended_by) || a.overridden_by.is_some()))
+            .map(|a| a.name.clone());
+        let changed_commands = model
+            .commands
+            .iter()
+            .filter(|c| c.module == m && !standard(&c.extended_by))
+            .map(|c| c.name.clone());
+        for name in changed_avps.chain(changed_commands) {
+            errors.push(diag(
+                module,
+                format!(
+                    "`{name}` of extern dictionary `{module}` is extended or overridden; \
+                     generate `{module}` instead of naming it extern"
+                ),
+            ));
+        }
+        model.modules[m].extern_path = Some(path.clone());
+    }
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(errors)
     }
 }
 
@@ -227,7 +321,7 @@ pub fn load_sources(sources: &Sources) -> Result<Model, Vec<Diagnostic>> {
     let mut diags = diag::Diags::default();
     let mut dicts = Vec::new();
     for file in 0..sources.len() {
-        if let Some(root) = xml::parse(sources, file, &mut diags) {
+        if let Some(root) = parse::parse(sources, file, &mut diags) {
             dicts.push(load::dictionary(&root, sources, &mut diags));
         }
     }

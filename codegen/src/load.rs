@@ -2,8 +2,8 @@
 //! attributes and numbers, and reports every problem with its position.
 
 use crate::diag::{Diags, Sources};
-use crate::model::*;
-use crate::xml::Element;
+use crate::parse::Element;
+use crate::raw::*;
 
 struct Ctx<'a> {
     sources: &'a Sources,

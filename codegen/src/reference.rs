@@ -2,8 +2,8 @@
 //! (its AVP table and result codes), one per application (commands and grammars) and one
 //! per grouped AVP, all cross-linked.
 
-use crate::model::EntryKind;
-use crate::resolve::{Avp, BaseType, Grammar, Model};
+use crate::checked::{Avp, BaseType, Grammar, Model};
+use crate::raw::EntryKind;
 use std::fmt::Write;
 
 /// A page: its path relative to the output folder and its Markdown text.

@@ -1,186 +1,17 @@
-//! Names to definitions: imports, vendors, types, overrides and extensions, checked
-//! across all dictionaries, with every problem reported at its position.
+//! The checking stage: resolves the raw dictionaries' names to definitions (imports, vendors,
+//! types, overrides and extensions) across all dictionaries into a [`checked::Model`](crate::checked::Model),
+//! with every problem reported at its position.
 
+use crate::checked::*;
 use crate::diag::{Diags, Sources, Span};
-use crate::model::{self, EntryKind, EnumValue, ExtendTarget, Flags};
 use crate::names;
+use crate::raw::{self, EnumValue, ExtendTarget};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-
-/// The base types of RFC 6733 §4.2 and §4.3 (the runtime's own enum, so both agree).
-pub use diameter_core::dictionary::DataType as BaseType;
-
-/// A resolved grammar entry.
-#[derive(Clone, Debug)]
-pub struct Entry {
-    /// Index into [`Model::avps`].
-    pub avp: usize,
-    /// Kind.
-    pub kind: EntryKind,
-    /// Fewest occurrences.
-    pub min: u32,
-    /// Most occurrences (`None` unbounded).
-    pub max: Option<u32>,
-    /// Doc text.
-    pub doc: String,
-    /// The dictionary that added the entry.
-    pub origin: String,
-}
-
-/// A resolved grammar.
-#[derive(Clone, Debug, Default)]
-pub struct Grammar {
-    /// Entries in order.
-    pub entries: Vec<Entry>,
-    /// `*[ AVP ]`.
-    pub any: bool,
-    /// Specification reference.
-    pub spec: String,
-}
-
-/// A resolved AVP.
-#[derive(Clone, Debug)]
-pub struct Avp {
-    /// Name.
-    pub name: String,
-    /// Code.
-    pub code: u32,
-    /// Vendor-Id (0 for none).
-    pub vendor: u32,
-    /// Base type.
-    pub ty: BaseType,
-    /// Type name as written (a typedef name or a base type name).
-    pub type_name: String,
-    /// Must flags.
-    pub must: Flags,
-    /// May flags.
-    pub may: Flags,
-    /// Index of the defining module.
-    pub module: usize,
-    /// Specification reference.
-    pub spec: String,
-    /// Release.
-    pub release: String,
-    /// Doc text.
-    pub doc: String,
-    /// Enum values.
-    pub enums: Vec<EnumValue>,
-    /// Grouped grammar.
-    pub grouped: Option<Grammar>,
-    /// Dictionaries that extended it.
-    pub extended_by: Vec<String>,
-    /// Dictionary whose definition replaced the original.
-    pub overridden_by: Option<String>,
-    /// Stored as `Box<T>` where it occurs at most once (`boxed="true"`, Grouped only).
-    pub boxed: bool,
-    span: Span,
-}
-
-/// A resolved command.
-#[derive(Clone, Debug)]
-pub struct Command {
-    /// Defining module.
-    pub module: usize,
-    /// Application-Id.
-    pub application_id: u32,
-    /// Name.
-    pub name: String,
-    /// Abbreviation stem.
-    pub short: String,
-    /// Code.
-    pub code: u32,
-    /// P bit.
-    pub proxiable: bool,
-    /// Specification reference.
-    pub spec: String,
-    /// Doc text.
-    pub doc: String,
-    /// Request grammar.
-    pub request: Grammar,
-    /// Answer grammar.
-    pub answer: Grammar,
-    /// Dictionaries that extended it.
-    pub extended_by: Vec<String>,
-}
-
-/// A resolved application.
-#[derive(Clone, Debug)]
-pub struct Application {
-    /// Defining module.
-    pub module: usize,
-    /// Application-Id.
-    pub id: u32,
-    /// Name.
-    pub name: String,
-    /// Accounting application.
-    pub accounting: bool,
-    /// Vendor-Id or 0.
-    pub vendor: u32,
-    /// Specification reference.
-    pub spec: String,
-    /// Doc text.
-    pub doc: String,
-    /// Indexes of its own commands.
-    pub commands: Vec<usize>,
-    /// Indexes of commands it uses from elsewhere.
-    pub uses: Vec<usize>,
-}
-
-/// A resolved Result-Code.
-#[derive(Clone, Debug)]
-pub struct ResultCode {
-    /// Defining module.
-    pub module: usize,
-    /// Name.
-    pub name: String,
-    /// Value.
-    pub value: u32,
-    /// Specification reference.
-    pub spec: String,
-    /// Doc text.
-    pub doc: String,
-}
-
-/// One module (dictionary).
-#[derive(Clone, Debug)]
-pub struct Module {
-    /// Name.
-    pub name: String,
-    /// Specification reference.
-    pub spec: String,
-    /// Link.
-    pub href: String,
-    /// Doc text.
-    pub doc: String,
-    /// Imported modules.
-    pub imports: Vec<String>,
-}
-
-/// Everything resolved, ready to emit.
-#[derive(Clone, Debug, Default)]
-pub struct Model {
-    /// Modules, sorted by name.
-    pub modules: Vec<Module>,
-    /// AVPs, in definition order.
-    pub avps: Vec<Avp>,
-    /// Commands.
-    pub commands: Vec<Command>,
-    /// Applications.
-    pub applications: Vec<Application>,
-    /// Result codes.
-    pub result_codes: Vec<ResultCode>,
-}
-
-impl Model {
-    /// The AVP with this name.
-    pub fn avp_by_name(&self, name: &str) -> Option<&Avp> {
-        self.avps.iter().find(|a| a.name == name)
-    }
-}
 
 struct Resolver<'a> {
     sources: &'a Sources,
     diags: &'a mut Diags,
-    dicts: Vec<model::Dictionary>,
+    dicts: Vec<raw::Dictionary>,
     /// For each dictionary, the set of dictionaries in scope (itself and transitive imports).
     scope: Vec<BTreeSet<usize>>,
     vendors: HashMap<String, (u32, Span)>,
@@ -193,7 +24,7 @@ struct Resolver<'a> {
 }
 
 /// Resolves parsed dictionaries into a [`Model`].
-pub fn resolve(dicts: Vec<model::Dictionary>, sources: &Sources, diags: &mut Diags) -> Model {
+pub fn resolve(dicts: Vec<raw::Dictionary>, sources: &Sources, diags: &mut Diags) -> Model {
     let mut dicts = dicts;
     dicts.sort_by(|a, b| a.name.cmp(&b.name));
     let mut r = Resolver {
@@ -329,6 +160,7 @@ impl Resolver<'_> {
                 href: d.href.clone(),
                 doc: d.doc.clone(),
                 imports: d.imports.iter().map(|(n, _)| n.clone()).collect(),
+                extern_path: None,
             });
         }
         order
@@ -420,7 +252,7 @@ impl Resolver<'_> {
         None
     }
 
-    fn vendor_id(&mut self, d: usize, avp: &model::Avp) -> u32 {
+    fn vendor_id(&mut self, d: usize, avp: &raw::Avp) -> u32 {
         let name = avp.vendor.clone().or_else(|| {
             if avp.must.v {
                 self.dicts[d].default_vendor.clone()
@@ -581,7 +413,7 @@ impl Resolver<'_> {
         }
     }
 
-    fn check_enums(&mut self, a: &model::Avp, ty: BaseType) {
+    fn check_enums(&mut self, a: &raw::Avp, ty: BaseType) {
         if ty == BaseType::Enumerated && a.enums.is_empty() {
             self.err(
                 a.span,
@@ -627,7 +459,7 @@ impl Resolver<'_> {
         }
     }
 
-    fn grammar(&mut self, d: usize, g: &model::Grammar, what: &str) -> Grammar {
+    fn grammar(&mut self, d: usize, g: &raw::Grammar, what: &str) -> Grammar {
         let mut out = Grammar {
             entries: Vec::new(),
             any: g.any,
@@ -637,7 +469,7 @@ impl Resolver<'_> {
         out
     }
 
-    fn add_entries(&mut self, d: usize, out: &mut Grammar, entries: &[model::Entry], what: &str) {
+    fn add_entries(&mut self, d: usize, out: &mut Grammar, entries: &[raw::Entry], what: &str) {
         for e in entries {
             let id = match self.lookup(d, &e.avp) {
                 Ok(id) => id,

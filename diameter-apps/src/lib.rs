@@ -4,6 +4,7 @@
 #![warn(missing_docs)]
 
 pub mod admin;
+#[cfg(feature = "cli")]
 pub mod cli;
 pub mod host_addrs;
 mod migrations;

@@ -1,16 +1,14 @@
-//! Compiles the standard base and credit-control dictionaries plus our own `acme.xml`.
+//! Compiles our own `acme.xml` on top of the standard dictionaries: the base protocol is
+//! not regenerated but named where the `diameter` crate has it; credit control is generated
+//! here because `acme.xml` extends it.
 
-fn main() {
+fn main() -> Result<(), diameter_codegen::Diagnostics> {
     println!("cargo:rerun-if-changed=dictionaries");
-    let result = diameter_codegen::Config::new()
+    diameter_codegen::Config::new()
         .standard_dictionary("base_rfc6733")
         .standard_dictionary("dcca_rfc4006")
+        .extern_dictionary("base_rfc6733", "::diameter::dict::base_rfc6733")
         .dictionary_dir("dictionaries")
-        .compile();
-    if let Err(diagnostics) = result {
-        for d in &diagnostics {
-            eprintln!("{d}");
-        }
-        std::process::exit(1);
-    }
+        .compile()?;
+    Ok(())
 }

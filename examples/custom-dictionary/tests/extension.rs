@@ -49,3 +49,35 @@ fn new_enum_value_and_custom_command() {
     assert_eq!(msg.header.command_code, 8_388_999);
     assert_eq!(acme::LoyaltyQueryRequest::decode(&msg).unwrap(), lq);
 }
+
+#[test]
+fn base_types_are_the_diameter_crates_own() {
+    // `extern_dictionary`: the base protocol is not generated again, so a value of the
+    // `diameter` crate's type goes straight into our extended CCR.
+    let proxy = diameter::dict::base_rfc6733::ProxyInfo {
+        proxy_host: "relay.example.net".into(),
+        proxy_state: b"s1".to_vec().into(),
+        ..Default::default()
+    };
+    let ccr = dcca_rfc4006::Ccr {
+        session_id: "client;1;4".into(),
+        proxy_info: vec![proxy.clone()],
+        termination_cause: Some(diameter::dict::base_rfc6733::TerminationCause::DiameterLogout),
+        ..Default::default()
+    };
+    assert_eq!(ccr.proxy_info, vec![proxy]);
+    // The base commands the credit-control application uses are the `diameter` crate's too.
+    let rar: dcca_rfc4006::ReAuthRequest = diameter::dict::base_rfc6733::ReAuthRequest::default();
+    assert_eq!(rar, Default::default());
+}
+
+#[test]
+fn named_constants_for_codes() {
+    assert_eq!(acme::avp::ACME_PLAN_ID, 1001);
+    assert_eq!(acme::command::LOYALTY_QUERY, 8_388_999);
+    assert_eq!(dcca_rfc4006::command::CREDIT_CONTROL, 272);
+    assert_eq!(
+        diameter::dict::base_rfc6733::command::CAPABILITIES_EXCHANGE,
+        257
+    );
+}

@@ -5,7 +5,7 @@
 //! The tables live for the rest of the process (`Box::leak`): the command line loads them
 //! once, before decoding starts.
 
-use diameter_codegen::resolve::{Grammar as ModelGrammar, Model};
+use diameter_codegen::checked::{Grammar as ModelGrammar, Model};
 use diameter_core::dictionary::{
     ApplicationInfo, AvpInfo, CommandInfo, Dictionary, Grammar, GrammarEntry, ResultCodeInfo,
 };
@@ -34,7 +34,7 @@ fn text(s: &str) -> &'static str {
     Box::leak(s.to_owned().into_boxed_str())
 }
 
-fn flags(f: &diameter_codegen::model::Flags) -> u8 {
+fn flags(f: &diameter_codegen::raw::Flags) -> u8 {
     u8::from(f.v) << 7 | u8::from(f.m) << 6 | u8::from(f.p) << 5
 }
 

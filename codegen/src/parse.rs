@@ -1,4 +1,4 @@
-//! XML text to a small element tree where every element and attribute keeps its [`Span`].
+//! The parsing stage: XML text to a small element tree where every element and attribute keeps its [`Span`].
 
 use crate::diag::{Diags, Sources, Span};
 use quick_xml::events::{BytesStart, Event};

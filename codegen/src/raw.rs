@@ -1,4 +1,4 @@
-//! The dictionary model: plain data read from XML, before names are resolved.
+//! The raw tree: each dictionary as written in XML (plain data, names not yet resolved); read by [`load`](crate::load), checked by [`resolve`](crate::resolve).
 
 use crate::diag::Span;
 
