@@ -98,6 +98,9 @@ pub async fn run(flows: Arc<Flows>, nodes: Vec<Node>, pace: Pace, live: Arc<Live
                 None
             }
         };
+        if permit.is_some() && Instant::now() >= pace.deadline {
+            break;
+        }
         let (due, node) = match permit {
             Some(_) => (Instant::now(), nodes[(seq % nodes.len() as u64) as usize].clone()),
             None => (due, nodes[(seq % nodes.len() as u64) as usize].clone()),
