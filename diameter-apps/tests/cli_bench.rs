@@ -250,9 +250,14 @@ steps = [{ send = "ccr-event" }]
 fn scenario_dir(text: &str) -> tempfile::TempDir {
     let dir = tempfile::tempdir().expect("tempdir");
     std::fs::write(dir.path().join("mix.toml"), text).expect("scenario");
-    let csv: String = (0..50).map(|i| format!("x,{}\n", 46_701_000_000u64 + i)).collect();
-    std::fs::write(dir.path().join("subscribers.csv"), format!("name,msisdn\n{csv}"))
-        .expect("csv");
+    let csv: String = (0..50)
+        .map(|i| format!("x,{}\n", 46_701_000_000u64 + i))
+        .collect();
+    std::fs::write(
+        dir.path().join("subscribers.csv"),
+        format!("name,msisdn\n{csv}"),
+    )
+    .expect("csv");
     dir
 }
 
@@ -274,7 +279,8 @@ fn json_lines(out: &std::process::Output) -> (Vec<serde_json::Value>, serde_json
 fn scenario_mix_against_the_ocs_with_interval_lines() {
     let dir = scenario_dir(MIX);
     let store = format!("sqlite://{}", dir.path().join("ocs.db").display());
-    let tariffs = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/tariffs.toml");
+    let tariffs =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/tariffs.toml");
     let ocs = Ocs::start(&[
         "--store",
         &store,
@@ -316,7 +322,10 @@ fn scenario_mix_against_the_ocs_with_interval_lines() {
         assert!(now > t, "{intervals:?}");
         t = now;
     }
-    let sent: u64 = intervals.iter().map(|i| i["sent"].as_u64().expect("sent")).sum();
+    let sent: u64 = intervals
+        .iter()
+        .map(|i| i["sent"].as_u64().expect("sent"))
+        .sum();
     assert_eq!(sent, v["sent"].as_u64().expect("sent"), "{v:#}");
     assert_eq!(v["timeouts"], 0, "{v:#}");
     assert_eq!(v["errors"], 0, "{v:#}");
@@ -344,9 +353,7 @@ fn scenario_mix_against_the_ocs_with_interval_lines() {
 /// p90 grows by orders of magnitude (a closed loop would show it on a handful only).
 #[test]
 fn open_loop_latency_shows_a_stalled_server() {
-    let dir = scenario_dir(
-        "[[scenario]]\nname = \"sms\"\nsteps = [{ send = \"ccr-event\" }]\n",
-    );
+    let dir = scenario_dir("[[scenario]]\nname = \"sms\"\nsteps = [{ send = \"ccr-event\" }]\n");
     let ocs = Ocs::start(&["--stateless"]);
     let scenario = dir.path().join("mix.toml");
     let args = [
@@ -363,7 +370,11 @@ fn open_loop_latency_shows_a_stalled_server() {
         "--json",
     ];
     let p90 = |out: &std::process::Output| {
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
         assert_eq!(v["timeouts"], 0, "{v:#}");
         v["latency_ms"]["p90"].as_f64().expect("p90")
@@ -403,16 +414,26 @@ fn interval_text_lines_with_the_classic_flags() {
         "--interval",
         "500ms",
     ]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let text = String::from_utf8_lossy(&out.stdout);
     let lines: Vec<&str> = text.lines().filter(|l| l.starts_with('[')).collect();
     assert!((4..=5).contains(&lines.len()), "{text}");
-    assert!(lines[0].contains("s] ") && lines[0].contains(" answered, 0 failed"), "{text}");
+    assert!(
+        lines[0].contains("s] ") && lines[0].contains(" answered, 0 failed"),
+        "{text}"
+    );
     let answered: u64 = lines
         .iter()
         .map(|l| {
             let (_, rest) = l.split_once("sent, ").expect("sent");
-            rest.split(' ').next().and_then(|n| n.parse::<u64>().ok()).expect("answered")
+            rest.split(' ')
+                .next()
+                .and_then(|n| n.parse::<u64>().ok())
+                .expect("answered")
         })
         .sum();
     // 100/s for 2 s, ramped over the first half second: 175 requests.

@@ -102,7 +102,10 @@ pub async fn run(flows: Arc<Flows>, nodes: Vec<Node>, pace: Pace, live: Arc<Live
             break;
         }
         let (due, node) = match permit {
-            Some(_) => (Instant::now(), nodes[(seq % nodes.len() as u64) as usize].clone()),
+            Some(_) => (
+                Instant::now(),
+                nodes[(seq % nodes.len() as u64) as usize].clone(),
+            ),
             None => (due, nodes[(seq % nodes.len() as u64) as usize].clone()),
         };
         let (flows, live, total, permits) =

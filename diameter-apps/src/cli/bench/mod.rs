@@ -214,7 +214,7 @@ fn run_rate(rate: f64) -> Option<f64> {
 /// What a run sends: one kind of request, or a scenario file's flows.
 enum Load {
     Kind(Templates),
-    Flows(Flows),
+    Flows(Box<Flows>),
 }
 
 impl Load {
@@ -233,13 +233,13 @@ impl Load {
             true => Some(build(Kind::Uar)?),
             false => None,
         };
-        Ok(Load::Flows(Flows {
+        Ok(Load::Flows(Box::new(Flows {
             ccr: build(Kind::CcrSession)?,
             event,
             uar,
             file,
             timeout: args.timeout,
-        }))
+        })))
     }
 
     /// The applications to advertise (Auth-Application-Id, not relay).
@@ -357,7 +357,7 @@ async fn load(
                 slots: usize::from(args.connections) * usize::from(args.outstanding),
             };
             let nodes = clients.iter().map(|c| c.node().clone()).collect();
-            flows::run(Arc::new(flows), nodes, pace, live.clone()).await
+            flows::run(Arc::from(flows), nodes, pace, live.clone()).await
         }
     };
     let elapsed = start.elapsed();

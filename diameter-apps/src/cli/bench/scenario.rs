@@ -360,7 +360,10 @@ mod tests {
         let f = ScenarioFile::parse(FILE, Path::new(".")).expect("parse");
         let picks: Vec<_> = (0..6).map(|n| f.msisdn.pick(n)).collect();
         assert_eq!(picks, ["100", "101", "102", "103", "104", "100"]);
-        let random = FILE.replace("range = [100, 104]", "range = [100, 104]\norder = \"random\"");
+        let random = FILE.replace(
+            "range = [100, 104]",
+            "range = [100, 104]\norder = \"random\"",
+        );
         let f = ScenarioFile::parse(&random, Path::new(".")).expect("parse");
         let picks: std::collections::BTreeSet<_> = (0..100).map(|n| f.msisdn.pick(n)).collect();
         assert_eq!(picks.len(), 5);
@@ -370,13 +373,18 @@ mod tests {
     fn csv_columns_by_name() {
         let dir = tempfile::tempdir().expect("dir");
         std::fs::write(dir.path().join("s.csv"), "name,msisdn\na,111\nb,222\n").expect("csv");
-        let text = FILE.replace(
-            "range = [100, 104]",
-            "csv = \"s.csv\"\ncolumn = \"msisdn\"",
-        );
+        let text = FILE.replace("range = [100, 104]", "csv = \"s.csv\"\ncolumn = \"msisdn\"");
         let f = ScenarioFile::parse(&text, dir.path()).expect("parse");
         assert_eq!(f.msisdn.pick(0), "111");
         assert_eq!(f.msisdn.pick(3), "222");
+    }
+
+    #[test]
+    fn the_example_scenario_parses() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/bench/gy-mix.toml");
+        let f = ScenarioFile::load(&path).expect("example");
+        assert_eq!(f.scenarios.len(), 2);
+        assert!(f.uses(Message::CcrTermination) && f.uses(Message::CcrEvent));
     }
 
     #[test]

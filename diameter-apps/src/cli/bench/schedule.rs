@@ -27,7 +27,10 @@ mod tests {
     #[test]
     fn without_ramp_arrivals_are_evenly_spaced() {
         assert_eq!(arrival(0, 100.0, Duration::ZERO), Duration::ZERO);
-        assert_eq!(arrival(50, 100.0, Duration::ZERO), Duration::from_millis(500));
+        assert_eq!(
+            arrival(50, 100.0, Duration::ZERO),
+            Duration::from_millis(500)
+        );
     }
 
     #[test]

@@ -145,7 +145,12 @@ pub fn to_json(s: &Stats, info: &RunInfo) -> Json {
         v["scenarios"] = s
             .flows
             .iter()
-            .map(|(k, f)| (k.clone(), json!({"started": f.started, "completed": f.completed, "dropped": f.dropped})))
+            .map(|(k, f)| {
+                (
+                    k.clone(),
+                    json!({"started": f.started, "completed": f.completed, "dropped": f.dropped}),
+                )
+            })
             .collect::<serde_json::Map<_, _>>()
             .into();
     }
