@@ -167,3 +167,279 @@ fn compare_reports_the_ocs_against_the_stateless_node() {
     assert!(v["machine"]["nproc"].as_u64().expect("nproc") >= 1, "{v:#}");
     assert!(v["machine"]["cpu_model"].is_string(), "{v:#}");
 }
+
+/// `diameter serve ocs ARGS` on 127.0.0.1 as a child of this test; killed (by its pid) when
+/// dropped.
+struct Ocs {
+    child: std::process::Child,
+    addr: String,
+}
+
+impl Ocs {
+    fn start(extra: &[&str]) -> Ocs {
+        use std::io::BufRead;
+        let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("diameter"))
+            .args(["serve", "ocs", "--listen", "127.0.0.1:0"])
+            .args(extra)
+            .env("NO_COLOR", "1")
+            .env_remove("RUST_LOG")
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("spawn");
+        let stdout = child.stdout.take().expect("stdout");
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut r = std::io::BufReader::new(stdout);
+            let mut line = String::new();
+            let _ = r.read_line(&mut line);
+            let _ = tx.send(line);
+            let _ = std::io::copy(&mut r, &mut std::io::sink());
+        });
+        let mut ocs = Ocs {
+            child,
+            addr: String::new(),
+        };
+        let line = rx
+            .recv_timeout(std::time::Duration::from_secs(30))
+            .expect("the server prints its address");
+        let addr = line.trim().rsplit(' ').next().expect("address");
+        ocs.addr = addr.split(',').next().unwrap_or(addr).to_owned();
+        ocs
+    }
+
+    /// Sends the server SIGSTOP or SIGCONT.
+    fn signal(&self, sig: &str) {
+        let ok = std::process::Command::new("kill")
+            .args([sig, &self.child.id().to_string()])
+            .status()
+            .expect("kill")
+            .success();
+        assert!(ok, "kill {sig}");
+    }
+}
+
+impl Drop for Ocs {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A scenario mix: data sessions (I, U after a think time, T) weighted 3 to 1 against SMS
+/// events; subscribers from a CSV.
+const MIX: &str = r#"
+session_id = "mix;{scenario};{seq}"
+[msisdn]
+csv = "subscribers.csv"
+column = "msisdn"
+[[scenario]]
+name = "data"
+weight = 3
+steps = [
+  { send = "ccr-initial" },
+  { send = "ccr-update", think = "50ms" },
+  { send = "ccr-termination", think = "20ms" },
+]
+[[scenario]]
+name = "sms"
+weight = 1
+steps = [{ send = "ccr-event" }]
+"#;
+
+fn scenario_dir(text: &str) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(dir.path().join("mix.toml"), text).expect("scenario");
+    let csv: String = (0..50)
+        .map(|i| format!("x,{}\n", 46_701_000_000u64 + i))
+        .collect();
+    std::fs::write(
+        dir.path().join("subscribers.csv"),
+        format!("name,msisdn\n{csv}"),
+    )
+    .expect("csv");
+    dir
+}
+
+/// Lines of JSON: the intervals, then the summary.
+fn json_lines(out: &std::process::Output) -> (Vec<serde_json::Value>, serde_json::Value) {
+    let text = String::from_utf8_lossy(&out.stdout);
+    let mut lines: Vec<serde_json::Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l:?}")))
+        .collect();
+    let summary = lines.pop().expect("a summary line");
+    assert_eq!(summary["type"], "summary", "{text}");
+    (lines, summary)
+}
+
+/// A scenario file against `diameter serve ocs` (SQLite store): every flow's messages in
+/// order, every CCR-I closed by a CCR-T, the mix about 3:1, interval lines each second.
+#[test]
+fn scenario_mix_against_the_ocs_with_interval_lines() {
+    let dir = scenario_dir(MIX);
+    let store = format!("sqlite://{}", dir.path().join("ocs.db").display());
+    let tariffs =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/tariffs.toml");
+    let ocs = Ocs::start(&[
+        "--store",
+        &store,
+        "--auto-provision",
+        "100000000",
+        "--tariffs",
+        tariffs.to_str().expect("path"),
+    ]);
+    let scenario = dir.path().join("mix.toml");
+    let out = bench(&[
+        "--peer",
+        &ocs.addr,
+        "--scenario",
+        scenario.to_str().expect("path"),
+        "--rate",
+        "40",
+        "--ramp-up",
+        "500ms",
+        "--duration",
+        "3s",
+        "--interval",
+        "1s",
+        "--outstanding",
+        "50",
+        "--json",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let (intervals, v) = json_lines(&out);
+    assert!(intervals.len() >= 3, "{intervals:?}");
+    let mut t = 0.0;
+    for i in &intervals {
+        assert_eq!(i["type"], "interval", "{i}");
+        let now = i["t_s"].as_f64().expect("t_s");
+        assert!(now > t, "{intervals:?}");
+        t = now;
+    }
+    let sent: u64 = intervals
+        .iter()
+        .map(|i| i["sent"].as_u64().expect("sent"))
+        .sum();
+    assert_eq!(sent, v["sent"].as_u64().expect("sent"), "{v:#}");
+    assert_eq!(v["timeouts"], 0, "{v:#}");
+    assert_eq!(v["errors"], 0, "{v:#}");
+    assert_eq!(v["result_codes"].as_array().map(Vec::len), Some(1), "{v:#}");
+    assert_eq!(v["result_codes"][0]["code"], 2001, "{v:#}");
+    let m = &v["messages"];
+    let (data, sms) = (&v["scenarios"]["data"], &v["scenarios"]["sms"]);
+    assert_eq!(m["CCR-I"], data["started"], "{v:#}");
+    assert_eq!(m["CCR-I"], m["CCR-U"], "{v:#}");
+    assert_eq!(m["CCR-I"], m["CCR-T"], "every CCR-I has its CCR-T: {v:#}");
+    assert_eq!(data["started"], data["completed"], "{v:#}");
+    assert_eq!(m["CCR-E"], sms["started"], "{v:#}");
+    let (d, s) = (
+        data["started"].as_u64().expect("data"),
+        sms["started"].as_u64().expect("sms"),
+    );
+    // About 40/s for 3 s less the ramp's half second: ~110 flows, 3:1.
+    assert!((80..=130).contains(&(d + s)), "{v:#}");
+    let share = d as f64 / (d + s) as f64;
+    assert!((0.6..0.9).contains(&share), "data share {share}: {v:#}");
+}
+
+/// Open loop: the same rate against a server that stops answering for a second. Requests
+/// due during the stall wait, and their latency counts from when they were due, so the
+/// p90 grows by orders of magnitude (a closed loop would show it on a handful only).
+#[test]
+fn open_loop_latency_shows_a_stalled_server() {
+    let dir = scenario_dir("[[scenario]]\nname = \"sms\"\nsteps = [{ send = \"ccr-event\" }]\n");
+    let ocs = Ocs::start(&["--stateless"]);
+    let scenario = dir.path().join("mix.toml");
+    let args = [
+        "--peer",
+        &ocs.addr,
+        "--scenario",
+        scenario.to_str().expect("path"),
+        "--rate",
+        "100",
+        "--duration",
+        "3s",
+        "--outstanding",
+        "2",
+        "--json",
+    ];
+    let p90 = |out: &std::process::Output| {
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+        assert_eq!(v["timeouts"], 0, "{v:#}");
+        v["latency_ms"]["p90"].as_f64().expect("p90")
+    };
+    let baseline = p90(&bench(&args));
+    let stall = std::thread::scope(|s| {
+        let run = s.spawn(|| bench(&args));
+        std::thread::sleep(std::time::Duration::from_millis(1000));
+        ocs.signal("-STOP");
+        std::thread::sleep(std::time::Duration::from_millis(1000));
+        ocs.signal("-CONT");
+        run.join().expect("bench")
+    });
+    let stalled = p90(&stall);
+    assert!(
+        stalled > 200.0 && stalled > 10.0 * baseline,
+        "p90 {stalled} ms stalled vs {baseline} ms"
+    );
+}
+
+/// The classic flags with `--interval` in text: one line per half second, then the summary;
+/// the interval counts add up to it.
+#[test]
+fn interval_text_lines_with_the_classic_flags() {
+    let server = cli_support::start();
+    let out = bench(&[
+        "--peer",
+        &server.addr.to_string(),
+        "--kind",
+        "ccr-event",
+        "--rate",
+        "100",
+        "--ramp-up",
+        "500ms",
+        "-d",
+        "2s",
+        "--interval",
+        "500ms",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    let lines: Vec<&str> = text.lines().filter(|l| l.starts_with('[')).collect();
+    assert!((4..=5).contains(&lines.len()), "{text}");
+    assert!(
+        lines[0].contains("s] ") && lines[0].contains(" answered, 0 failed"),
+        "{text}"
+    );
+    let answered: u64 = lines
+        .iter()
+        .map(|l| {
+            let (_, rest) = l.split_once("sent, ").expect("sent");
+            rest.split(' ')
+                .next()
+                .and_then(|n| n.parse::<u64>().ok())
+                .expect("answered")
+        })
+        .sum();
+    // 100/s for 2 s, ramped over the first half second: 175 requests.
+    assert!((165..=180).contains(&answered), "{text}");
+    assert!(
+        text.contains(&format!("{answered} sent, {answered} answered, 0 timeouts")),
+        "{text}"
+    );
+}

@@ -1,6 +1,10 @@
 //! `diameter bench`: a bounded load generator with live progress and a latency report.
 
 pub mod compare;
+pub mod flows;
+pub mod live;
+pub mod scenario;
+pub mod schedule;
 pub mod stats;
 pub mod template;
 
@@ -8,10 +12,12 @@ use super::build::defaults::Identity;
 use super::client::{Client, ClientOptions};
 use super::duration;
 use super::exit::{CliError, CliResult, FAILURE, OK};
-use diameter_core::fields::result_code;
-use diameter_core::node::RequestError;
+use flows::{Flows, Pace};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use live::{exchange, Live};
+use scenario::{Message, ScenarioFile};
 use stats::{RunInfo, Stats};
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -27,10 +33,18 @@ Examples:
   diameter bench --kind ccr-event --rate 2000 --count 100000
   diameter bench --kind uar --peer 127.0.0.1:3870 --duration 5s --json
   diameter bench --compare -c 4 -o 32 --updates 2 -d 10s         # the OCS vs a stateless node
+  diameter bench --scenario examples/bench/gy-mix.toml --rate 200 --ramp-up 5s \
+                 --interval 1s -d 60s                            # call flows, open loop
 
 The run stops at --duration or after --count requests, whichever comes first. Each
 connection is its own Diameter peer (bench-N.<realm>) with --outstanding requests in
 flight. ccr-session sends CCR-I, --updates CCR-U and CCR-T per session.
+
+With --rate, requests (with --scenario: flows) are due on a fixed schedule, and latency
+counts from when each was due: a peer that falls behind shows as latency, not as less
+load. --scenario FILE runs the TOML file's call flows mixed by weight (see
+examples/bench/); then --connections x --outstanding flows run at once, --count counts
+flows, and --kind, --updates, --subscribers and --msisdn-base are not used.
 
 Exit status: 0 when every request was answered in time, 1 on timeouts, errors or no
 answer at all, 3 when a connection cannot be set up.")]
@@ -89,6 +103,16 @@ pub struct BenchArgs {
     /// With --compare: the OCS's store URL [default: sqlite:// in a temporary directory].
     #[arg(long, value_name = "URL", requires = "compare")]
     pub compare_store: Option<String>,
+    /// Run the call flows of this TOML scenario file (see examples/bench/).
+    #[arg(long, value_name = "FILE", conflicts_with = "compare")]
+    pub scenario: Option<PathBuf>,
+    /// With --rate: reach it linearly over this long, starting from 0.
+    #[arg(long, default_value = "0s", value_parser = duration::parse)]
+    pub ramp_up: Duration,
+    /// Also report every interval (e.g. 1s): a text line, or a JSON line with --json
+    /// (then the summary is one JSON line too, with "type": "summary").
+    #[arg(long, value_name = "DURATION", value_parser = duration::parse, conflicts_with = "compare")]
+    pub interval: Option<Duration>,
 }
 
 /// Shared state of a run.
@@ -102,33 +126,38 @@ struct Run {
     start: Instant,
     deadline: Instant,
     rate: Option<f64>,
+    ramp: Duration,
     count: Option<u64>,
     issued: AtomicU64,
     slots: AtomicU64,
-    answered: AtomicU64,
-    failed: AtomicU64,
+    live: Arc<Live>,
     stop: AtomicBool,
 }
 
 impl Run {
-    /// Takes a request slot: waits for the rate, and says false when the run is over.
-    async fn take(&self) -> bool {
+    /// Takes a request slot: waits for the rate, and returns when the request was due
+    /// (None when the run is over). Without a rate a request is due when taken.
+    async fn take(&self) -> Option<Instant> {
         if self.stop.load(Ordering::Relaxed) {
-            return false;
+            return None;
         }
         let n = self.issued.fetch_add(1, Ordering::Relaxed);
         if self.count.is_some_and(|c| n >= c) {
-            return false;
+            return None;
         }
-        if let Some(rate) = self.rate {
-            let slot = self.slots.fetch_add(1, Ordering::Relaxed);
-            let due = self.start + Duration::from_secs_f64(slot as f64 / rate);
-            if due >= self.deadline {
-                return false;
+        let due = match self.rate {
+            Some(rate) => {
+                let slot = self.slots.fetch_add(1, Ordering::Relaxed);
+                let due = self.start + schedule::arrival(slot, rate, self.ramp);
+                if due >= self.deadline {
+                    return None;
+                }
+                tokio::time::sleep_until(due).await;
+                due
             }
-            tokio::time::sleep_until(due).await;
-        }
-        Instant::now() < self.deadline
+            None => Instant::now(),
+        };
+        (Instant::now() < self.deadline).then_some(due)
     }
 }
 
@@ -136,6 +165,12 @@ impl Run {
 pub fn run(args: &BenchArgs) -> CliResult {
     if !(args.rate >= 0.0 && args.rate.is_finite()) {
         return Err(CliError::usage("--rate must be 0 or a positive number"));
+    }
+    if !args.ramp_up.is_zero() && args.rate == 0.0 {
+        return Err(CliError::usage("--ramp-up needs a --rate to ramp up to"));
+    }
+    if args.interval.is_some_and(|i| i < Duration::from_millis(10)) {
+        return Err(CliError::usage("--interval must be at least 10ms"));
     }
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -149,7 +184,11 @@ pub fn run(args: &BenchArgs) -> CliResult {
 
 async fn bench(args: &BenchArgs) -> CliResult {
     let (stats, info) = load(args, &args.peer, run_rate(args.rate)).await?;
-    if args.json {
+    if args.json && args.interval.is_some() {
+        let mut v = stats::to_json(&stats, &info);
+        v["type"] = "summary".into();
+        println!("{v}");
+    } else if args.json {
         let v = stats::to_json(&stats, &info);
         println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
     } else {
@@ -172,6 +211,50 @@ fn run_rate(rate: f64) -> Option<f64> {
     (rate > 0.0).then_some(rate)
 }
 
+/// What a run sends: one kind of request, or a scenario file's flows.
+enum Load {
+    Kind(Templates),
+    Flows(Box<Flows>),
+}
+
+impl Load {
+    fn new(args: &BenchArgs, id: &Identity) -> Result<Load, CliError> {
+        let Some(path) = &args.scenario else {
+            let t = Templates::new(args.kind, id, &args.user).map_err(CliError::usage)?;
+            return Ok(Load::Kind(t));
+        };
+        let file = ScenarioFile::load(path).map_err(CliError::usage)?;
+        let build = |kind| Templates::new(kind, id, &args.user).map_err(CliError::usage);
+        let event = match file.uses(Message::CcrEvent) {
+            true => Some(build(Kind::CcrEvent)?),
+            false => None,
+        };
+        let uar = match file.uses(Message::Uar) {
+            true => Some(build(Kind::Uar)?),
+            false => None,
+        };
+        Ok(Load::Flows(Box::new(Flows {
+            ccr: build(Kind::CcrSession)?,
+            event,
+            uar,
+            file,
+            timeout: args.timeout,
+        })))
+    }
+
+    /// The applications to advertise (Auth-Application-Id, not relay).
+    fn applications(&self) -> Vec<(u32, bool)> {
+        match self {
+            Load::Kind(t) => vec![(t.application_id, false)],
+            Load::Flows(f) => {
+                let mut apps = vec![(f.ccr.application_id, false)];
+                apps.extend(f.uar.as_ref().map(|u| (u.application_id, false)));
+                apps
+            }
+        }
+    }
+}
+
 /// Connects, runs the load against `peer` at `rate`, and returns what was seen.
 async fn load(
     args: &BenchArgs,
@@ -188,14 +271,14 @@ async fn load(
         destination_realm: realm,
         destination_host: None,
     };
-    let templates = Templates::new(args.kind, &id, &args.user).map_err(CliError::usage)?;
+    let what = Load::new(args, &id)?;
     let mut clients = Vec::new();
     for c in 0..args.connections {
         let client = Client::connect(&ClientOptions {
             peer: peer.to_owned(),
             origin_host: format!("bench-{c}.{}", args.origin_realm),
             origin_realm: args.origin_realm.clone(),
-            applications: vec![(templates.application_id, false)],
+            applications: what.applications(),
             connect_timeout: args.timeout,
             max_pending: usize::from(args.outstanding) + 16,
         })
@@ -211,23 +294,118 @@ async fn load(
         }
     }
     let start = Instant::now();
-    let run = Arc::new(Run {
-        templates,
-        kind: args.kind,
-        updates: args.updates,
-        subscribers: args.subscribers.max(1),
-        msisdn_base: args.msisdn_base,
-        timeout: args.timeout,
-        start,
-        deadline: start + args.duration,
-        rate,
-        count: args.count,
-        issued: AtomicU64::new(0),
-        slots: AtomicU64::new(0),
-        answered: AtomicU64::new(0),
-        failed: AtomicU64::new(0),
-        stop: AtomicBool::new(false),
+    let deadline = start + args.duration;
+    let live = Arc::new(Live::new(args.interval.is_some()));
+    let bar = progress(args);
+    let ticker = {
+        let live = live.clone();
+        let bar = bar.clone();
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(Duration::from_millis(200)).await;
+                let secs = start.elapsed().as_secs_f64().max(1e-9);
+                let answered = live.answered.load(Ordering::Relaxed);
+                bar.set_position(start.elapsed().as_millis() as u64);
+                bar.set_message(format!(
+                    "{answered} answers, {:.0}/s, {} failed",
+                    answered as f64 / secs,
+                    live.failed.load(Ordering::Relaxed)
+                ));
+            }
+        })
+    };
+    let reporter = args.interval.map(|every| {
+        let live = live.clone();
+        let json = args.json;
+        tokio::spawn(async move {
+            let mut n = 1u32;
+            loop {
+                tokio::time::sleep_until(start + every * n).await;
+                report_interval(&live, json, every * (n - 1), every * n);
+                n += 1;
+            }
+        })
     });
+    let stats = match what {
+        Load::Kind(templates) => {
+            let run = Arc::new(Run {
+                templates,
+                kind: args.kind,
+                updates: args.updates,
+                subscribers: args.subscribers.max(1),
+                msisdn_base: args.msisdn_base,
+                timeout: args.timeout,
+                start,
+                deadline,
+                rate,
+                ramp: args.ramp_up,
+                count: args.count,
+                issued: AtomicU64::new(0),
+                slots: AtomicU64::new(0),
+                live: live.clone(),
+                stop: AtomicBool::new(false),
+            });
+            workers(args, &clients, run).await
+        }
+        Load::Flows(flows) => {
+            let pace = Pace {
+                start,
+                deadline,
+                rate,
+                ramp: args.ramp_up,
+                count: args.count,
+                slots: usize::from(args.connections) * usize::from(args.outstanding),
+            };
+            let nodes = clients.iter().map(|c| c.node().clone()).collect();
+            flows::run(Arc::from(flows), nodes, pace, live.clone()).await
+        }
+    };
+    let elapsed = start.elapsed();
+    ticker.abort();
+    if let Some(r) = reporter {
+        r.abort();
+        let every = args.interval.unwrap_or_default();
+        let done = every * (elapsed.as_nanos() / every.as_nanos().max(1)) as u32;
+        report_interval(&live, args.json, done, elapsed);
+    }
+    bar.finish_and_clear();
+    for c in clients {
+        c.close().await;
+    }
+    let kind = match &args.scenario {
+        Some(p) => format!("scenario {}", p.display()),
+        None => clap::ValueEnum::to_possible_value(&args.kind)
+            .map_or_else(|| format!("{:?}", args.kind), |v| v.get_name().to_owned()),
+    };
+    let info = RunInfo {
+        kind,
+        peer: peer.to_owned(),
+        connections: usize::from(args.connections),
+        outstanding: usize::from(args.outstanding),
+        rate,
+        elapsed: elapsed.min(args.duration.max(Duration::from_millis(1)) + args.timeout),
+    };
+    Ok((stats, info))
+}
+
+/// Prints the interval from `from` to `to` (since the start) and starts the next one.
+fn report_interval(live: &Live, json: bool, from: Duration, to: Duration) {
+    let Some(s) = live.take_interval() else {
+        return;
+    };
+    let (from, to) = (from.as_secs_f64(), to.as_secs_f64());
+    if to <= from {
+        return;
+    }
+    if json {
+        println!("{}", stats::interval_json(&s, from, to));
+    } else {
+        println!("{}", stats::interval_text(&s, from, to));
+    }
+}
+
+/// Runs `--outstanding` workers per connection until the run is over; merged counters.
+async fn workers(args: &BenchArgs, clients: &[Client], run: Arc<Run>) -> Stats {
     let total = Arc::new(Mutex::new(Stats::new()));
     let mut tasks = Vec::new();
     for (c, client) in clients.iter().enumerate() {
@@ -244,24 +422,6 @@ async fn load(
             }));
         }
     }
-    let bar = progress(args);
-    let ticker = {
-        let run = run.clone();
-        let bar = bar.clone();
-        tokio::spawn(async move {
-            loop {
-                tokio::time::sleep(Duration::from_millis(200)).await;
-                let secs = run.start.elapsed().as_secs_f64().max(1e-9);
-                let answered = run.answered.load(Ordering::Relaxed);
-                bar.set_position(run.start.elapsed().as_millis() as u64);
-                bar.set_message(format!(
-                    "{answered} answers, {:.0}/s, {} failed",
-                    answered as f64 / secs,
-                    run.failed.load(Ordering::Relaxed)
-                ));
-            }
-        })
-    };
     // Bounded: every worker stops at the deadline; give late answers their timeout.
     let hard_stop = run.deadline + args.timeout + Duration::from_secs(2);
     for t in tasks {
@@ -269,23 +429,8 @@ async fn load(
             run.stop.store(true, Ordering::Relaxed);
         }
     }
-    let elapsed = start.elapsed();
-    ticker.abort();
-    bar.finish_and_clear();
-    for c in clients {
-        c.close().await;
-    }
-    let stats = total.lock().map(|s| s.clone()).unwrap_or_default();
-    let info = RunInfo {
-        kind: clap::ValueEnum::to_possible_value(&args.kind)
-            .map_or_else(|| format!("{:?}", args.kind), |v| v.get_name().to_owned()),
-        peer: peer.to_owned(),
-        connections: usize::from(args.connections),
-        outstanding: usize::from(args.outstanding),
-        rate: run.rate,
-        elapsed: elapsed.min(args.duration.max(Duration::from_millis(1)) + args.timeout),
-    };
-    Ok((stats, info))
+    let s = total.lock().map(|s| s.clone()).unwrap_or_default();
+    s
 }
 
 fn progress(args: &BenchArgs) -> ProgressBar {
@@ -314,7 +459,7 @@ async fn work(node: &diameter_core::node::Node, run: &Run, worker: u64) -> Stats
     // The process id keeps Session-Ids apart when several bench clients load one store
     // (two OCS nodes on one database).
     let pid = std::process::id();
-    while run.take().await {
+    while let Some(due) = run.take().await {
         if step == 0 {
             session += 1;
             session_id = format!("bench;{pid};{worker};{session}");
@@ -328,30 +473,10 @@ async fn work(node: &diameter_core::node::Node, run: &Run, worker: u64) -> Stats
             _ => Step::Single,
         };
         let msg = run.templates.message(kind, &session_id, step, &msisdn);
-        s.sent += 1;
-        let sent_at = Instant::now();
-        let result = match node.request_with_timeout(msg, run.timeout).await {
-            Err(RequestError::Protocol { answer, .. }) => Ok(*answer),
-            other => other,
-        };
-        let ok = match result {
-            Ok(answer) => {
-                let rc = result_code(&answer).unwrap_or(0);
-                s.answer(rc, sent_at.elapsed());
-                run.answered.fetch_add(1, Ordering::Relaxed);
-                (2000..3000).contains(&rc)
-            }
-            Err(RequestError::Timeout) => {
-                s.timeouts += 1;
-                run.failed.fetch_add(1, Ordering::Relaxed);
-                false
-            }
-            Err(_) => {
-                s.errors += 1;
-                run.failed.fetch_add(1, Ordering::Relaxed);
-                false
-            }
-        };
+        run.live.sent(&mut s);
+        let outcome = exchange(node, msg, run.timeout, due).await;
+        let ok = outcome.is_success();
+        run.live.done(&mut s, &outcome);
         step = match run.kind {
             Kind::CcrSession if ok && kind != Step::Termination => step + 1,
             _ => 0,

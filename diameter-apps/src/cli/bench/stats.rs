@@ -20,6 +20,21 @@ pub struct Stats {
     pub timeouts: u64,
     /// Requests that failed otherwise (peer failed, no route, too busy).
     pub errors: u64,
+    /// Scenario runs: requests sent per message label (CCR-I, CCR-T…).
+    pub messages: BTreeMap<&'static str, u64>,
+    /// Scenario runs: flows per scenario name.
+    pub flows: BTreeMap<String, FlowCount>,
+}
+
+/// How the flows of one scenario went.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct FlowCount {
+    /// Flows begun.
+    pub started: u64,
+    /// Flows whose every message was answered with success.
+    pub completed: u64,
+    /// Flows due before the end that got no free slot (`--outstanding`) before it.
+    pub dropped: u64,
 }
 
 impl Stats {
@@ -33,6 +48,8 @@ impl Stats {
             sent: 0,
             timeouts: 0,
             errors: 0,
+            messages: BTreeMap::new(),
+            flows: BTreeMap::new(),
         }
     }
 
@@ -57,6 +74,15 @@ impl Stats {
         self.sent += o.sent;
         self.timeouts += o.timeouts;
         self.errors += o.errors;
+        for (k, v) in &o.messages {
+            *self.messages.entry(k).or_default() += v;
+        }
+        for (k, v) in &o.flows {
+            let f = self.flows.entry(k.clone()).or_default();
+            f.started += v.started;
+            f.completed += v.completed;
+            f.dropped += v.dropped;
+        }
     }
 }
 
@@ -90,7 +116,7 @@ fn ms(us: u64) -> f64 {
 pub fn to_json(s: &Stats, info: &RunInfo) -> Json {
     let secs = info.elapsed.as_secs_f64().max(1e-9);
     let h = &s.latency;
-    json!({
+    let mut v = json!({
         "kind": info.kind,
         "peer": info.peer,
         "connections": info.connections,
@@ -113,7 +139,64 @@ pub fn to_json(s: &Stats, info: &RunInfo) -> Json {
         "result_codes": s.result_codes.iter().map(|(k, v)| json!({
             "code": k, "name": DICTIONARY.result_code_name(*k), "count": v
         })).collect::<Vec<_>>(),
+    });
+    if !s.flows.is_empty() {
+        v["messages"] = json!(s.messages);
+        v["scenarios"] = s
+            .flows
+            .iter()
+            .map(|(k, f)| {
+                (
+                    k.clone(),
+                    json!({"started": f.started, "completed": f.completed, "dropped": f.dropped}),
+                )
+            })
+            .collect::<serde_json::Map<_, _>>()
+            .into();
+    }
+    v
+}
+
+/// One interval report as JSON: what was answered between `from` and `to` seconds after
+/// the start (latency of those answers, from their scheduled send time).
+pub fn interval_json(s: &Stats, from: f64, to: f64) -> Json {
+    let h = &s.latency;
+    let secs = (to - from).max(1e-9);
+    let q = |p| (!h.is_empty()).then(|| ms(h.value_at_quantile(p)));
+    json!({
+        "type": "interval",
+        "t_s": to,
+        "interval_s": secs,
+        "sent": s.sent,
+        "answered": s.answered(),
+        "timeouts": s.timeouts,
+        "errors": s.errors,
+        "answers_per_s": s.answered() as f64 / secs,
+        "latency_ms": { "p50": q(0.5), "p99": q(0.99), "max": (!h.is_empty()).then(|| ms(h.max())) },
     })
+}
+
+/// One interval report as a text line.
+pub fn interval_text(s: &Stats, from: f64, to: f64) -> String {
+    let h = &s.latency;
+    let secs = (to - from).max(1e-9);
+    let mut line = format!(
+        "[{to:7.1}s] {} sent, {} answered, {} failed, {:.1}/s",
+        s.sent,
+        s.answered(),
+        s.timeouts + s.errors,
+        s.answered() as f64 / secs
+    );
+    if !h.is_empty() {
+        let _ = write!(
+            line,
+            ", p50 {:.3} ms, p99 {:.3} ms, max {:.3} ms",
+            ms(h.value_at_quantile(0.5)),
+            ms(h.value_at_quantile(0.99)),
+            ms(h.max())
+        );
+    }
+    line
 }
 
 /// The report as text.
@@ -161,6 +244,18 @@ pub fn to_text(s: &Stats, info: &RunInfo) -> String {
             "unknown"
         });
         let _ = writeln!(out, "{label}{code:>5} {name:<40} {n}");
+    }
+    for (i, (name, f)) in s.flows.iter().enumerate() {
+        let label = if i == 0 { "  flows   " } else { "          " };
+        let _ = writeln!(
+            out,
+            "{label}{name:<20} {} started, {} completed, {} dropped",
+            f.started, f.completed, f.dropped
+        );
+    }
+    if !s.messages.is_empty() {
+        let list: Vec<String> = s.messages.iter().map(|(k, v)| format!("{k} {v}")).collect();
+        let _ = writeln!(out, "  messages  {}", list.join(", "));
     }
     out
 }
