@@ -7,10 +7,13 @@
 //! - [`spool`]: records kept for later delivery (in memory or a durable SQLite file) and
 //!   their delivery with the T flag.
 //! - [`server`]: duplicate detection and sequence checks, and the ACA.
+//! - [`store`]: the server's records in SQLite, merged into one charging record per
+//!   session, committed in groups.
 
 pub mod client;
 pub mod server;
 pub mod spool;
+pub mod store;
 
 #[cfg(test)]
 mod tests;
