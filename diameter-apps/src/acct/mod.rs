@@ -11,6 +11,7 @@
 //!   session, committed in groups.
 
 pub mod client;
+pub mod serve;
 pub mod server;
 pub mod spool;
 pub mod store;
