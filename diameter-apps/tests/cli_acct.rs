@@ -39,3 +39,22 @@ fn acct_refuses_an_unsupported_store() {
         .code(2)
         .stderr(predicate::str::contains("not a supported URL"));
 }
+
+#[test]
+fn send_acr_sets_the_record_type_and_number() {
+    diameter()
+        .args([
+            "send",
+            "acr",
+            "--type",
+            "stop",
+            "--number",
+            "2",
+            "--dry-run",
+            "--json",
+        ])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("STOP_RECORD"))
+        .stdout(predicate::str::contains("Accounting-Record-Number"));
+}
