@@ -182,3 +182,61 @@ async fn records_kept_while_no_server_is_reachable_are_delivered_by_a_later_proc
     .await
     .expect("in time");
 }
+
+/// Records/s with durable group-committed writes against the same server answering
+/// without storing (`stateless`), over one loopback connection, 32 ACRs in flight.
+/// Run: `cargo test -p diameter-apps --test acct_node -- --ignored --nocapture`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "measurement"]
+async fn durable_records_per_second_against_stateless() {
+    async fn rate(dir: &Path, stateless: bool, n: usize) -> f64 {
+        let cdf = start(ServeOptions {
+            listen: "127.0.0.1:0".parse().unwrap(),
+            origin_host: CDF.into(),
+            origin_realm: "example.net".into(),
+            store: format!("sqlite://{}", dir.join(format!("b{stateless}.db")).display()),
+            stateless,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+        let node = client("bench.example.net", Some(&cdf)).await;
+        let t0 = Instant::now();
+        let tasks: Vec<_> = (0..32)
+            .map(|w| {
+                let node = node.clone();
+                tokio::spawn(async move {
+                    for i in 0..n / 32 {
+                        let acr = Acr {
+                            session_id: format!("bench;{w};{i}").into(),
+                            origin_host: "bench.example.net".into(),
+                            origin_realm: "example.net".into(),
+                            destination_realm: "example.net".into(),
+                            accounting_record_type: Rt::EventRecord,
+                            ..Default::default()
+                        };
+                        let aca: Aca = node.send(&acr, APPLICATION_ID).await.unwrap();
+                        assert_eq!(aca.result_code, 2001);
+                    }
+                })
+            })
+            .collect();
+        for t in tasks {
+            t.await.unwrap();
+        }
+        let r = n as f64 / t0.elapsed().as_secs_f64();
+        node.stop(diameter_core::base::DisconnectCause::Rebooting).await;
+        cdf.stop().await;
+        r
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let n = 6400;
+    let base1 = rate(dir.path(), true, n).await;
+    let durable = rate(dir.path(), false, n).await;
+    let base2 = rate(dir.path(), true, n).await;
+    let base = (base1 + base2) / 2.0;
+    println!(
+        "stateless {base1:.0}/{base2:.0} ACR/s, durable {durable:.0} ACR/s, ratio {:.2}",
+        durable / base
+    );
+}
