@@ -194,7 +194,10 @@ async fn durable_records_per_second_against_stateless() {
             listen: "127.0.0.1:0".parse().unwrap(),
             origin_host: CDF.into(),
             origin_realm: "example.net".into(),
-            store: format!("sqlite://{}", dir.join(format!("b{stateless}.db")).display()),
+            store: format!(
+                "sqlite://{}",
+                dir.join(format!("b{stateless}.db")).display()
+            ),
             stateless,
             ..Default::default()
         })
@@ -225,7 +228,8 @@ async fn durable_records_per_second_against_stateless() {
             t.await.unwrap();
         }
         let r = n as f64 / t0.elapsed().as_secs_f64();
-        node.stop(diameter_core::base::DisconnectCause::Rebooting).await;
+        node.stop(diameter_core::base::DisconnectCause::Rebooting)
+            .await;
         cdf.stop().await;
         r
     }
