@@ -690,6 +690,33 @@ fn accounting_and_disconnect(c: &mut Capture) {
     };
     c.exchange("base", None, &acr, &aca);
 
+    // A session's START as the accounting client sends it, the ACA of `diameter serve
+    // acct` with the interval, and its 5004 refusal naming Accounting-Record-Number.
+    let start = Acr {
+        session_id: "sbc.example.net;1700000000;10".into(),
+        accounting_record_type: AccountingRecordType::StartRecord,
+        acct_interim_interval: Some(300),
+        accounting_realtime_required: Some(AccountingRealtimeRequired::GrantAndStore),
+        acct_session_id: None,
+        ..acr.clone()
+    };
+    let started = Aca {
+        session_id: start.session_id.clone(),
+        accounting_record_type: AccountingRecordType::StartRecord,
+        acct_interim_interval: Some(300),
+        user_name: start.user_name.clone(),
+        ..aca.clone()
+    };
+    c.exchange("base", None, &start, &started);
+    let refused = Aca {
+        result_code: 5004,
+        failed_avp: Some(FailedAvp {
+            other: vec![RawAvp::new(485, 0x40, 0, Bytes::from_static(&[0, 0, 0, 0]))],
+        }),
+        ..started.clone()
+    };
+    c.exchange("base", None, &start, &refused);
+
     let dpr = Dpr {
         origin_host: CLIENT.into(),
         origin_realm: REALM.into(),

@@ -1,8 +1,10 @@
-//! Applications on the Diameter stack: an online charging server and client (Gy/Ro,
+//! Applications on the Diameter stack: base accounting (client, server, record spool),
+//! an online charging server and client (Gy/Ro,
 //! RFC 4006/8506 with 3GPP TS 32.299), a SIP AAA server and client (RFC 4740), and the
 //! pieces of the `diameter` command line.
 #![warn(missing_docs)]
 
+pub mod acct;
 pub mod admin;
 #[cfg(feature = "cli")]
 pub mod cli;

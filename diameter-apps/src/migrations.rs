@@ -20,6 +20,9 @@ mod embedded {
     pub(super) mod sip_postgres {
         refinery::embed_migrations!("migrations/sip/postgres");
     }
+    pub(super) mod acct_sqlite {
+        refinery::embed_migrations!("migrations/acct/sqlite");
+    }
 }
 
 /// One store's migrations on one backend.
@@ -45,6 +48,12 @@ pub(crate) const SIP_SQLITE: Schema = Schema {
 pub(crate) const SIP_POSTGRES: Schema = Schema {
     history: "sip_schema_history",
     runner: embedded::sip_postgres::migrations::runner,
+};
+
+/// The accounting stores (client spool) on SQLite.
+pub(crate) const ACCT_SQLITE: Schema = Schema {
+    history: "acct_schema_history",
+    runner: embedded::acct_sqlite::migrations::runner,
 };
 
 impl Schema {

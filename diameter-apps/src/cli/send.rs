@@ -22,6 +22,7 @@ Examples:
       --avp Multiple-Services-Credit-Control.Used-Service-Unit.CC-Total-Octets=123456
   diameter send ccr --avp Multiple-Services-Credit-Control.Requested-Service-Unit.CC-Total-Octets=1000
   diameter send uar --user alice@example.net
+  diameter send acr --type stop --number 2 --avp Session-Id='sbc;1;7'
   diameter send --file request.toml --json
   diameter send ccr --dry-run --hex                    # build and print, do not connect
 
@@ -66,10 +67,11 @@ pub struct SendArgs {
     /// Destination-Host.
     #[arg(long, value_name = "FQDN")]
     pub destination_host: Option<String>,
-    /// CCR: CC-Request-Type (initial, update, termination, event or a number).
+    /// CCR: CC-Request-Type (initial, update, termination, event or a number); ACR:
+    /// Accounting-Record-Type (start, interim, stop, event).
     #[arg(long = "type", default_value = "initial", value_name = "TYPE")]
     pub request_type: String,
-    /// CCR: CC-Request-Number.
+    /// CCR: CC-Request-Number; ACR: Accounting-Record-Number.
     #[arg(long, default_value_t = 0)]
     pub number: u32,
     /// CCR: the subscriber's E.164 number (Subscription-Id).
@@ -107,6 +109,22 @@ fn request_type(t: &str) -> String {
         "event" | "e" => "EVENT_REQUEST".into(),
         _ => t.to_owned(),
     }
+}
+
+/// ACR: Accounting-Record-Type from `--type` (start, interim, stop, event; the CCR
+/// default `initial` means start), Accounting-Record-Number from `--number`.
+fn acr_defaults(req: &mut Request, kind: &str, number: u32) -> Result<(), String> {
+    let kind = match kind.to_ascii_lowercase().as_str() {
+        "start" | "initial" | "s" => "START_RECORD".to_owned(),
+        "interim" | "update" => "INTERIM_RECORD".to_owned(),
+        "stop" | "termination" => "STOP_RECORD".to_owned(),
+        "event" | "e" => "EVENT_RECORD".to_owned(),
+        _ => kind.to_owned(),
+    };
+    req.default("Accounting-Record-Type", &kind)?;
+    req.default("Accounting-Record-Number", &number.to_string())?;
+    req.default("Acct-Application-Id", &req.application_id.to_string())?;
+    req.default("Event-Timestamp", "now")
 }
 
 fn split_assignment(a: &str) -> Result<(&str, &str), CliError> {
@@ -174,6 +192,7 @@ pub fn build_request(args: &SendArgs, session_id: &str) -> Result<Request, CliEr
                 },
             ),
             "UA" => defaults::uar(req, &args.user, &id.destination_realm),
+            "AC" => acr_defaults(req, &args.request_type, args.number),
             _ => Ok(()),
         }
     };

@@ -1,5 +1,6 @@
 //! `diameter serve`: the servers, configured by flags and TOML files.
 
+pub mod acct;
 pub mod admin;
 pub mod node;
 pub mod ocs;
@@ -16,6 +17,7 @@ Examples:
   diameter serve ocs --auto-provision 100
   diameter serve sip --users users.toml
   diameter serve relay --config dra.toml
+  diameter serve acct --records -
 
 Every server takes --listen, --origin-host, --origin-realm and --config FILE; flags
 override the file. --check validates the configuration and prints it without serving.
@@ -35,6 +37,8 @@ pub enum Server {
     Sip(sip::SipArgs),
     /// A relay, proxy or redirect agent driven by a routing table.
     Relay(relay::RelayArgs),
+    /// The accounting server (RFC 6733 base accounting, a CDF): ACR/ACA, charging records.
+    Acct(acct::AcctArgs),
 }
 
 /// Runs `diameter serve`.
@@ -43,5 +47,6 @@ pub fn run(args: &ServeArgs) -> CliResult {
         Server::Ocs(a) => ocs::run(a),
         Server::Sip(a) => sip::run(a),
         Server::Relay(a) => relay::run(a),
+        Server::Acct(a) => acct::run(a),
     }
 }
