@@ -29,9 +29,11 @@
 //! ```
 
 mod answer;
+mod final_unit;
 mod quota;
 mod request;
 
+pub use self::final_unit::{Enforcement, Filters};
 pub use self::quota::{granted_units, Quota, ServiceKey};
 
 use crate::ocs::rating::Units;
@@ -161,6 +163,15 @@ pub enum ClientEvent {
         service: ServiceKey,
         /// The indication from the server.
         indication: FinalUnitIndication,
+        /// What to enforce: end the service, redirect to the top-up server, or restrict
+        /// to the filters (in force until [`ClientEvent::FinalUnitActionEnded`]).
+        enforcement: Enforcement,
+    },
+    /// A service whose final-unit action was in force got a new grant: lift the redirect
+    /// or restriction (RFC 8506 §5.6.2).
+    FinalUnitActionEnded {
+        /// The service.
+        service: ServiceKey,
     },
     /// The session moved to the alternate server (CC-Session-Failover).
     FailedOver {
@@ -260,6 +271,16 @@ impl CcSession {
     /// The services that hold a quota.
     pub fn services(&self) -> impl Iterator<Item = (&ServiceKey, &Quota)> {
         self.quotas.iter()
+    }
+
+    /// The final-unit action in force for a service (its final units are used up and no
+    /// new grant came yet).
+    pub fn enforcement(&self, service: &ServiceKey) -> Option<Enforcement> {
+        let q = self.quotas.get(service)?;
+        match (&q.final_unit, q.final_action_taken) {
+            (Some(fui), true) => Some(Enforcement::of(fui)),
+            _ => None,
+        }
     }
 
     /// The failure handling in force (from the last answer, else the configuration).
@@ -461,14 +482,15 @@ impl CcSession {
     }
 
     fn final_unit_action(&mut self, service: ServiceKey, fui: FinalUnitIndication, now: Instant) {
-        use diameter::dict::dcca_rfc4006::FinalUnitAction as Fua;
-        let action = fui.final_unit_action;
+        let enforcement = Enforcement::of(&fui);
+        let ends = enforcement.ends_service();
         self.emit(ClientEvent::FinalUnitAction {
             service,
             indication: fui,
+            enforcement,
         });
-        match action {
-            Fua::Terminate => {
+        match ends {
+            true => {
                 let others = self
                     .quotas
                     .iter()
@@ -484,9 +506,10 @@ impl CcSession {
                     self.terminate(TerminationCause::DiameterLogout, now);
                 }
             }
-            _ => {
-                // REDIRECT / RESTRICT_ACCESS: report the usage; the server may grant again
-                // (for example after a top-up) in the answer or with a RAR.
+            false => {
+                // REDIRECT / RESTRICT_ACCESS: report the usage without asking for units
+                // (RFC 8506 §5.6.2); at the answer's Validity-Time (or a RAR) the client
+                // asks again, and a new grant lifts the action.
                 if let Some(q) = self.quotas.get_mut(&service) {
                     q.update_due = true;
                 }

@@ -66,6 +66,9 @@ pub struct Quota {
     pub update_due: bool,
     /// The final units are used up and the final action was taken.
     pub final_action_taken: bool,
+    /// The usage of the final units was reported (the CCR-U without Requested-Service-Unit
+    /// went out): the next update asks for units again.
+    pub final_reported: bool,
     /// The credit pools the grant draws on (G-S-U-Pool-Identifier of its
     /// G-S-U-Pool-References), so that a RAR naming a pool re-authorizes it.
     pub pools: Vec<u32>,
@@ -94,6 +97,7 @@ impl Quota {
             final_unit,
             update_due: false,
             final_action_taken: false,
+            final_reported: false,
             pools: Vec::new(),
         }
     }

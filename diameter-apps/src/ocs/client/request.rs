@@ -102,8 +102,14 @@ impl CcSession {
                 if !q.used.is_empty() || kind == CcRequestType::TerminationRequest {
                     m.used_service_unit.push(usu(&q.used));
                 }
-                if kind == CcRequestType::UpdateRequest && q.final_unit.is_none() {
+                // After the final units, the first report asks for nothing (RFC 8506
+                // §5.6.2); later ones (Validity-Time expired, RAR) ask for units again.
+                let final_report = q.final_unit.is_some() && !q.final_reported;
+                if kind == CcRequestType::UpdateRequest && !final_report {
                     m.requested_service_unit = Some(RequestedServiceUnit::default().into());
+                }
+                if kind == CcRequestType::UpdateRequest && q.final_action_taken {
+                    q.final_reported = true;
                 }
                 q.used = Units::default();
                 q.update_due = false;

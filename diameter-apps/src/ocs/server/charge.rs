@@ -8,7 +8,7 @@
     clippy::useless_asref
 )]
 
-use super::convert::{granted, requested, used};
+use super::convert::{final_unit_indication, granted, requested, used};
 use super::{request_key, ChargingServer, Mode};
 use crate::ocs::rating::{Tariff, Units};
 use crate::ocs::store::{Batch, BatchOutcome, Op, StoreError};
@@ -204,16 +204,28 @@ impl ChargingServer {
         } else {
             self.remember_peer(ccr, account);
         }
-        let answers: Vec<Answer> = items.iter().map(|i| self.grant_answer(i, &out)).collect();
+        let answers: Vec<Answer> = items
+            .iter()
+            .map(|i| self.grant_answer(i, &out, terminate))
+            .collect();
         self.put_answers(cca, &items, answers);
         Ok(())
     }
 
     /// The answer for one item of a session request, from the batch outcome.
-    fn grant_answer(&self, item: &Item<'_>, out: &BatchOutcome) -> Answer {
+    fn grant_answer(&self, item: &Item<'_>, out: &BatchOutcome, terminate: bool) -> Answer {
         let Some(t) = item.tariff else {
             return Answer::code(dcca_rc::DIAMETER_RATING_FAILED);
         };
+        if item.requested.is_none() && !item.used.is_empty() && !terminate {
+            // A report without Requested-Service-Unit: the final units are used and the
+            // final action started (RFC 8506 §5.6.2). Debited, nothing reserved; the
+            // Validity-Time says when the client asks again.
+            return Answer {
+                validity: true,
+                ..Answer::code(base_rc::DIAMETER_SUCCESS)
+            };
+        }
         if item.requested.is_none() || item.want_units == 0 {
             return Answer::code(base_rc::DIAMETER_SUCCESS);
         }
@@ -231,9 +243,8 @@ impl ChargingServer {
         Answer {
             result_code: base_rc::DIAMETER_SUCCESS,
             granted: Some(granted(t.unit, units)),
-            final_unit: last.then(|| FinalUnitIndication {
-                final_unit_action: self.config.final_unit_action,
-                ..Default::default()
+            final_unit: last.then(|| {
+                final_unit_indication(t.final_unit.as_ref(), self.config.final_unit_action)
             }),
             validity: true,
             refund_information: None,
@@ -252,7 +263,7 @@ impl ChargingServer {
             } else {
                 first_err = first_err.or(Some(a.result_code));
             }
-            let validity = (a.validity && a.granted.is_some()).then_some(self.config.validity_time);
+            let validity = a.validity.then_some(self.config.validity_time);
             if item.in_mscc {
                 cca.multiple_services_credit_control
                     .push(MultipleServicesCreditControl {
@@ -284,7 +295,8 @@ pub(super) struct Answer {
     pub result_code: u32,
     pub granted: Option<GrantedServiceUnit>,
     pub final_unit: Option<FinalUnitIndication>,
-    /// Whether the grant carries Validity-Time (session grants).
+    /// Whether the answer carries Validity-Time (session grants, and reports after the
+    /// final units).
     pub validity: bool,
     /// The reference of a direct debit, for a later refund.
     pub refund_information: Option<Bytes>,

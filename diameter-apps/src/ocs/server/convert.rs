@@ -1,9 +1,10 @@
 //! Conversions between the generated AVP structs and the rating types.
 
-use crate::ocs::rating::{UnitType, Units};
+use crate::ocs::rating::{FinalAction, FinalUnitPolicy, RedirectKind, UnitType, Units};
 use crate::ocs::store::{IdKind, SubscriberId};
 use diameter::dict::dcca_rfc4006::{
-    Ccr, CostInformation, GrantedServiceUnit, RequestedServiceUnit, SubscriptionIdType, UnitValue,
+    Ccr, CostInformation, FinalUnitAction, FinalUnitIndication, GrantedServiceUnit,
+    RedirectAddressType, RedirectServer, RequestedServiceUnit, SubscriptionIdType, UnitValue,
     UsedServiceUnit,
 };
 
@@ -46,6 +47,45 @@ pub fn granted(unit: UnitType, amount: u64) -> GrantedServiceUnit {
         UnitType::ServiceSpecific => g.cc_service_specific_units = Some(amount),
     }
     g
+}
+
+/// The Final-Unit-Indication of a last grant: the tariff's policy, else `default` alone.
+pub fn final_unit_indication(
+    policy: Option<&FinalUnitPolicy>,
+    default: FinalUnitAction,
+) -> FinalUnitIndication {
+    let Some(p) = policy else {
+        return FinalUnitIndication {
+            final_unit_action: default,
+            ..Default::default()
+        };
+    };
+    let final_unit_action = match p.action {
+        FinalAction::Terminate => FinalUnitAction::Terminate,
+        FinalAction::Redirect => FinalUnitAction::Redirect,
+        FinalAction::RestrictAccess => FinalUnitAction::RestrictAccess,
+    };
+    let redirect_server = p.redirect_address.as_deref().map(|a| RedirectServer {
+        redirect_address_type: match p.redirect_address_type {
+            RedirectKind::Url => RedirectAddressType::Url,
+            RedirectKind::SipUri => RedirectAddressType::SipUri,
+            RedirectKind::Ipv4Address => RedirectAddressType::Ipv4Address,
+            RedirectKind::Ipv6Address => RedirectAddressType::Ipv6Address,
+        },
+        redirect_server_address: a.into(),
+        ..Default::default()
+    });
+    FinalUnitIndication {
+        final_unit_action,
+        restriction_filter_rule: p
+            .restriction_filter_rule
+            .iter()
+            .map(|r| r.as_str().into())
+            .collect(),
+        filter_id: p.filter_id.iter().map(|f| f.as_str().into()).collect(),
+        redirect_server: redirect_server.map(Into::into),
+        ..Default::default()
+    }
 }
 
 /// A Unit-Value of `minor` minor units with the currency's exponent.
