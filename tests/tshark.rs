@@ -284,6 +284,45 @@ fn gy(c: &mut Capture) {
         }],
     );
     c.exchange("Gy final report", None, &ccr_report, &cca_report);
+
+    // RFC 8506 §8.22: a request for money, granted as octets with their price.
+    let money = |value_digits| CcMoney {
+        unit_value: UnitValue {
+            value_digits,
+            exponent: Some(-2),
+            ..Default::default()
+        },
+        currency_code: Some(978),
+        ..Default::default()
+    };
+    let ccr_money = gy_ccr(
+        CcRequestType::UpdateRequest,
+        4,
+        MultipleServicesCreditControl {
+            requested_service_unit: some(RequestedServiceUnit {
+                cc_money: Some(money(35)),
+                ..Default::default()
+            }),
+            used_service_unit: vec![UsedServiceUnit {
+                cc_money: Some(money(20)),
+                ..Default::default()
+            }],
+            rating_group: Some(100),
+            ..Default::default()
+        },
+    );
+    let cca_money = cca(
+        &ccr_money,
+        vec![MultipleServicesCreditControl {
+            granted_service_unit: some(GrantedServiceUnit {
+                cc_total_octets: Some(3_000_000),
+                cc_money: Some(money(30)),
+                ..Default::default()
+            }),
+            ..granted(Default::default())
+        }],
+    );
+    c.exchange("Gy money", None, &ccr_money, &cca_money);
 }
 
 fn sms(c: &mut Capture) {

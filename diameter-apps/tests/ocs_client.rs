@@ -540,3 +540,40 @@ fn tariff_terminate_ends_the_session_although_the_server_redirects() {
     assert_eq!(s.state(), State::Idle);
     assert_eq!(balance(&ocs), (0, 0));
 }
+
+#[test]
+fn tariff_grant_money_gives_the_client_a_monetary_quota() {
+    let store = store::open("sqlite::memory:").unwrap();
+    store
+        .add_account(&NewAccount::new(
+            vec![SubscriberId::new(IdKind::E164, ALICE)],
+            1000,
+            978,
+        ))
+        .unwrap();
+    let tariffs = Tariffs::parse(&TARIFFS.replace(
+        "default_quota = 5000000",
+        "default_quota = 5000000\ngrant_money = true",
+    ))
+    .unwrap();
+    let ocs = ChargingServer::new(
+        store,
+        tariffs,
+        ServerConfig::new("ocs.example.net", "example.net"),
+    );
+    let mut s = CcSession::new("pgw;money", config(GY));
+    let t0 = Instant::now();
+    s.start(&[(DATA, None)], t0);
+    pump(&mut s, &ocs, t0);
+    let q = s.quota(&DATA).unwrap();
+    assert_eq!(q.granted.total_octets, Some(5_000_000));
+    let m = q.money.as_ref().expect("CC-Money next to the octets");
+    assert_eq!(
+        (
+            m.unit_value.value_digits,
+            m.unit_value.exponent,
+            m.currency_code
+        ),
+        (50, Some(-2), Some(978))
+    );
+}

@@ -37,6 +37,7 @@
 //! price = 9
 //! default_quota = 1
 //! currency = 826                         # optional: this tariff's currency (default: the file's)
+//! grant_money = true                     # optional: grants carry CC-Money too (default false)
 //! exponent = 2                           # optional: its minor unit (default: the file's)
 //!
 //! # What the client does when this tariff's last units are used (RFC 8506 §5.6; optional,
@@ -165,6 +166,10 @@ pub struct Tariff {
     /// Decimal exponent of this tariff's minor unit (default: the file's `exponent`).
     #[serde(default)]
     pub exponent: Option<i32>,
+    /// Every grant of this tariff also carries CC-Money: the price of the granted units
+    /// (default false; a request whose Requested-Service-Unit has CC-Money gets it anyway).
+    #[serde(default)]
+    pub grant_money: bool,
     /// Final-Unit-Indication of this tariff's last grant (default: the server's action).
     #[serde(default)]
     pub final_unit: Option<FinalUnitPolicy>,
@@ -370,6 +375,20 @@ impl Tariffs {
         )
     }
 
+    /// A Unit-Value (`value_digits` × 10^`exponent`) in a tariff's minor units, rounded
+    /// down; `None` when it does not fit or is negative.
+    pub fn minor_units(&self, tariff: &Tariff, value_digits: i64, exponent: i32) -> Option<i64> {
+        let (_, minor) = self.money_of(tariff);
+        let shift = exponent.checked_add(minor)?;
+        let ten = 10i64.checked_pow(shift.unsigned_abs())?;
+        let v = if shift >= 0 {
+            value_digits.checked_mul(ten)?
+        } else {
+            value_digits / ten
+        };
+        (v >= 0).then_some(v)
+    }
+
     /// Reads and parses a tariffs file.
     pub fn load(path: &std::path::Path) -> Result<Tariffs, RatingConfigError> {
         let text = std::fs::read_to_string(path)
@@ -509,5 +528,17 @@ price = 9
             "action = \"restrict_access\"\nfilter_id = [\"garden\"]"
         ));
         assert!(!bad("action = \"terminate\""));
+    }
+
+    #[test]
+    fn unit_values_in_minor_units() {
+        let t = Tariffs::parse("exponent = 2\n[[tariff]]\nunit=\"time\"\nprice=1\n").unwrap();
+        let tariff = &t.tariffs[0];
+        assert_eq!(t.minor_units(tariff, 150, -2), Some(150)); // 1.50 = 150 cents
+        assert_eq!(t.minor_units(tariff, 3, 0), Some(300)); // 3 = 300 cents
+        assert_eq!(t.minor_units(tariff, 1234, -3), Some(123)); // 1.234 rounds down
+        assert_eq!(t.minor_units(tariff, -1, 0), None);
+        assert_eq!(t.minor_units(tariff, i64::MAX, 0), None);
+        assert_eq!(t.minor_units(tariff, 1, i32::MAX), None);
     }
 }

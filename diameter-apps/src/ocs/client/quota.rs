@@ -2,7 +2,8 @@
 
 use crate::ocs::rating::{UnitType, Units};
 use diameter::dict::dcca_rfc4006::{
-    FinalUnitAction, FinalUnitIndication, GrantedServiceUnit, MultipleServicesCreditControl,
+    CcMoney, FinalUnitAction, FinalUnitIndication, GrantedServiceUnit,
+    MultipleServicesCreditControl,
 };
 use std::time::{Duration, Instant};
 
@@ -50,6 +51,8 @@ pub fn granted_units(g: &GrantedServiceUnit) -> Units {
 pub struct Quota {
     /// Units granted by the last answer.
     pub granted: Units,
+    /// The monetary quota of the last grant (CC-Money: what the granted units cost).
+    pub money: Option<CcMoney>,
     /// Units used since the last report.
     pub used: Units,
     /// When the grant stops being valid (Validity-Time).
@@ -89,6 +92,7 @@ impl Quota {
     ) -> Quota {
         Quota {
             granted: gsu.map(granted_units).unwrap_or_default(),
+            money: gsu.and_then(|g| g.cc_money.clone()),
             used: Units::default(),
             valid_until: validity_time.map(|v| now + Duration::from_secs(u64::from(v))),
             time_threshold: thresholds.0,

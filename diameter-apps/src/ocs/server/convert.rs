@@ -3,7 +3,7 @@
 use crate::ocs::rating::{FinalAction, FinalUnitPolicy, RedirectKind, UnitType, Units};
 use crate::ocs::store::{IdKind, SubscriberId};
 use diameter::dict::dcca_rfc4006::{
-    Ccr, CostInformation, FinalUnitAction, FinalUnitIndication, GrantedServiceUnit,
+    CcMoney, Ccr, CostInformation, FinalUnitAction, FinalUnitIndication, GrantedServiceUnit,
     RedirectAddressType, RedirectServer, RequestedServiceUnit, SubscriptionIdType, UnitValue,
     UsedServiceUnit,
 };
@@ -94,6 +94,55 @@ pub fn unit_value(minor: i64, exponent: i32) -> UnitValue {
         value_digits: minor,
         exponent: Some(-exponent),
         ..Default::default()
+    }
+}
+
+/// CC-Money of `minor` minor units in a currency.
+pub fn cc_money(minor: i64, currency: u32, exponent: i32) -> CcMoney {
+    CcMoney {
+        unit_value: unit_value(minor, exponent),
+        currency_code: Some(currency),
+        ..Default::default()
+    }
+}
+
+/// The sum of the CC-Money of several Used-Service-Units, as (value, exponent, currency)
+/// of the first one that has it (the others must match it to count).
+pub fn used_money(usus: &[UsedServiceUnit]) -> Option<Money> {
+    let mut sum: Option<Money> = None;
+    for m in usus.iter().filter_map(|u| u.cc_money.as_ref()) {
+        let this = Money::of(m);
+        sum = Some(match sum {
+            None => this,
+            Some(s) if s.exponent == this.exponent && s.currency == this.currency => Money {
+                value_digits: s.value_digits.saturating_add(this.value_digits),
+                ..s
+            },
+            Some(s) => s,
+        });
+    }
+    sum
+}
+
+/// A CC-Money amount as it came.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Money {
+    /// Value-Digits.
+    pub value_digits: i64,
+    /// Exponent (absent: 0).
+    pub exponent: i32,
+    /// Currency-Code, when given.
+    pub currency: Option<u32>,
+}
+
+impl Money {
+    /// The amount of a CC-Money AVP.
+    pub fn of(m: &CcMoney) -> Money {
+        Money {
+            value_digits: m.unit_value.value_digits,
+            exponent: m.unit_value.exponent.unwrap_or(0),
+            currency: m.currency_code,
+        }
     }
 }
 
