@@ -307,6 +307,7 @@ fn gy(c: &mut Capture) {
                 cc_money: Some(money(20)),
                 ..Default::default()
             }],
+            reporting_reason: vec![ReportingReason::Qht],
             rating_group: Some(100),
             ..Default::default()
         },
@@ -319,6 +320,7 @@ fn gy(c: &mut Capture) {
                 cc_money: Some(money(30)),
                 ..Default::default()
             }),
+            quota_holding_time: Some(30),
             ..granted(Default::default())
         }],
     );

@@ -577,3 +577,92 @@ fn tariff_grant_money_gives_the_client_a_monetary_quota() {
         (50, Some(-2), Some(978))
     );
 }
+
+/// A server whose data tariff sends a 1 MB Volume-Quota-Threshold and a 30 s
+/// Quota-Holding-Time.
+fn threshold_server() -> ChargingServer {
+    let store = store::open("sqlite::memory:").unwrap();
+    store
+        .add_account(&NewAccount::new(
+            vec![SubscriberId::new(IdKind::E164, ALICE)],
+            1000,
+            978,
+        ))
+        .unwrap();
+    let tariffs = Tariffs::parse(&TARIFFS.replace(
+        "default_quota = 5000000",
+        "default_quota = 5000000\nquota_threshold = 1000000\nquota_holding_time = 30",
+    ))
+    .unwrap();
+    let mut cfg = ServerConfig::new("ocs.example.net", "example.net");
+    cfg.validity_time = 600;
+    ChargingServer::new(store, tariffs, cfg)
+}
+
+/// The one CCR the session sends now, answered by the server.
+fn one_request(s: &mut CcSession, ocs: &ChargingServer, now: Instant) -> Ccr {
+    let (reqs, _) = drain(s);
+    assert_eq!(reqs.len(), 1, "{reqs:?}");
+    let ccr = reqs[0].ccr.clone();
+    s.on_cca(&ocs.handle_ccr(ccr.clone(), SystemTime::now()), now);
+    ccr
+}
+
+#[test]
+fn thresholds_and_holding_time_trigger_reports_with_their_reasons() {
+    use diameter::dict::tgpp_ts32299::ReportingReason;
+    let ocs = threshold_server();
+    let mut s = CcSession::new("pgw;threshold", config(GY));
+    let t0 = Instant::now();
+    s.start(&[(DATA, None)], t0);
+    pump(&mut s, &ocs, t0);
+    let q = s.quota(&DATA).unwrap();
+    assert_eq!(q.volume_threshold, Some(1_000_000));
+    assert_eq!(q.holding_time, Some(Duration::from_secs(30)));
+
+    // 1.5 MB left: nothing; 0.9 MB left: the threshold asks for more, early.
+    s.report_usage(DATA, Units::only(rating_total(), 3_500_000), t0);
+    assert!(drain(&mut s).0.is_empty());
+    s.report_usage(DATA, Units::only(rating_total(), 600_000), t0);
+    let u = one_request(&mut s, &ocs, t0);
+    let m = &u.multiple_services_credit_control[0];
+    assert_eq!(
+        m.used_service_unit[0].reporting_reason,
+        Some(ReportingReason::Threshold)
+    );
+    assert!(m.requested_service_unit.is_some());
+
+    // Using the whole grant at once: QUOTA_EXHAUSTED.
+    s.report_usage(DATA, Units::only(rating_total(), 5_000_000), t0);
+    let u = one_request(&mut s, &ocs, t0);
+    assert_eq!(
+        u.multiple_services_credit_control[0].used_service_unit[0].reporting_reason,
+        Some(ReportingReason::QuotaExhausted)
+    );
+
+    // 30 s without use: QHT, reported and released without asking for more.
+    let deadline = s.poll_timeout().unwrap();
+    assert_eq!(deadline, t0 + Duration::from_secs(30));
+    s.report_usage(DATA, Units::only(rating_total(), 100_000), t0);
+    s.handle_timeout(deadline);
+    let u = one_request(&mut s, &ocs, deadline);
+    let m = &u.multiple_services_credit_control[0];
+    assert_eq!(m.reporting_reason, vec![ReportingReason::Qht]);
+    assert!(m.requested_service_unit.is_none());
+    assert_eq!(m.used_service_unit[0].cc_total_octets, Some(100_000));
+    assert!(s.quota(&DATA).is_none());
+    assert_eq!(balance(&ocs), (1000 - 50 - 50 - 10, 0));
+
+    // The termination's report is FINAL.
+    let mut s = CcSession::new("pgw;final", config(GY));
+    s.start(&[(DATA, None)], t0);
+    pump(&mut s, &ocs, t0);
+    s.report_usage(DATA, Units::only(rating_total(), 1_000_000), t0);
+    s.terminate(TerminationCause::DiameterLogout, t0);
+    let t = one_request(&mut s, &ocs, t0);
+    assert_eq!(
+        t.multiple_services_credit_control[0].reporting_reason,
+        vec![ReportingReason::Final]
+    );
+    assert_eq!(s.state(), State::Idle);
+}

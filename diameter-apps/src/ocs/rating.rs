@@ -38,6 +38,8 @@
 //! default_quota = 1
 //! currency = 826                         # optional: this tariff's currency (default: the file's)
 //! grant_money = true                     # optional: grants carry CC-Money too (default false)
+//! quota_threshold = 1                    # optional: Time/Volume/Unit-Quota-Threshold (TS 32.299)
+//! quota_holding_time = 30                # optional: Quota-Holding-Time, seconds
 //! exponent = 2                           # optional: its minor unit (default: the file's)
 //!
 //! # What the client does when this tariff's last units are used (RFC 8506 §5.6; optional,
@@ -170,6 +172,14 @@ pub struct Tariff {
     /// (default false; a request whose Requested-Service-Unit has CC-Money gets it anyway).
     #[serde(default)]
     pub grant_money: bool,
+    /// Units (of this tariff's type) left at which the client asks for more: sent as
+    /// Time-, Volume- or Unit-Quota-Threshold (TS 32.299) in MSCC grants (default: none).
+    #[serde(default)]
+    pub quota_threshold: Option<u32>,
+    /// Quota-Holding-Time (TS 32.299), seconds: a client that sees no use for this long
+    /// reports and releases the quota (default: none).
+    #[serde(default)]
+    pub quota_holding_time: Option<u32>,
     /// Final-Unit-Indication of this tariff's last grant (default: the server's action).
     #[serde(default)]
     pub final_unit: Option<FinalUnitPolicy>,

@@ -114,6 +114,9 @@ impl CcSession {
                 thresholds(m),
                 now,
             );
+            q.holding_time = m
+                .quota_holding_time
+                .map(|s| Duration::from_secs(u64::from(s)));
             q.pools = m
                 .g_s_u_pool_reference
                 .iter()

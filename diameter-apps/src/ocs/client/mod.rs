@@ -43,6 +43,7 @@ use diameter::dict::dcca_rfc4006::{
     CcSessionFailover, Cca, Ccr, CreditControlFailureHandling, DirectDebitingFailureHandling,
     FinalUnitIndication, RequestedAction, SubscriptionId,
 };
+use diameter::dict::tgpp_ts32299::ReportingReason;
 use std::collections::{BTreeMap, VecDeque};
 use std::time::{Duration, Instant};
 
@@ -299,7 +300,12 @@ impl CcSession {
             .pending
             .as_ref()
             .map(|p| if p.tx_fired { p.timeout } else { p.tx_deadline });
-        let validity = self.quotas.values().filter_map(|q| q.valid_until).min();
+        let validity = self
+            .quotas
+            .values()
+            .flat_map(|q| [q.valid_until, q.holding_deadline()])
+            .flatten()
+            .min();
         match (pending, validity) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
@@ -338,9 +344,15 @@ impl CcSession {
             return;
         };
         q.add_usage(&used);
+        q.last_use = now;
         if !q.threshold_reached() {
             return;
         }
+        q.reason = Some(if q.exhausted() {
+            ReportingReason::QuotaExhausted
+        } else {
+            ReportingReason::Threshold
+        });
         match &q.final_unit {
             Some(fui) => {
                 if q.exhausted() && !q.final_action_taken {
@@ -394,6 +406,7 @@ impl CcSession {
                 for (key, q) in self.quotas.iter_mut() {
                     if in_scope(&scope, key, q) {
                         q.update_due = true;
+                        q.reason = Some(ReportingReason::ForcedReauthorisation);
                         any = true;
                     }
                 }
@@ -461,6 +474,11 @@ impl CcSession {
             if q.valid_until.is_some_and(|v| v <= now) {
                 q.valid_until = None;
                 q.update_due = true;
+                q.reason = Some(ReportingReason::ValidityTime);
+                expired = true;
+            } else if q.holding_deadline().is_some_and(|d| d <= now) {
+                q.update_due = true;
+                q.reason = Some(ReportingReason::Qht);
                 expired = true;
             }
         }

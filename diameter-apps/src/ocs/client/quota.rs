@@ -5,6 +5,7 @@ use diameter::dict::dcca_rfc4006::{
     CcMoney, FinalUnitAction, FinalUnitIndication, GrantedServiceUnit,
     MultipleServicesCreditControl,
 };
+use diameter::dict::tgpp_ts32299::ReportingReason;
 use std::time::{Duration, Instant};
 
 /// A service of a session: Rating-Group and/or Service-Identifier (both None: the
@@ -72,6 +73,12 @@ pub struct Quota {
     /// The usage of the final units was reported (the CCR-U without Requested-Service-Unit
     /// went out): the next update asks for units again.
     pub final_reported: bool,
+    /// Quota-Holding-Time: with no use for this long, report and release the quota.
+    pub holding_time: Option<Duration>,
+    /// When the service was last used (or granted).
+    pub last_use: Instant,
+    /// Why the next report is made (TS 32.299 Reporting-Reason), when known.
+    pub reason: Option<ReportingReason>,
     /// The credit pools the grant draws on (G-S-U-Pool-Identifier of its
     /// G-S-U-Pool-References), so that a RAR naming a pool re-authorizes it.
     pub pools: Vec<u32>,
@@ -102,6 +109,9 @@ impl Quota {
             update_due: false,
             final_action_taken: false,
             final_reported: false,
+            holding_time: None,
+            last_use: now,
+            reason: None,
             pools: Vec::new(),
         }
     }
@@ -158,6 +168,15 @@ impl Quota {
             || below(UnitType::InputOctets, self.volume_threshold)
             || below(UnitType::OutputOctets, self.volume_threshold)
             || below(UnitType::ServiceSpecific, self.unit_threshold)
+    }
+
+    /// When the Quota-Holding-Time runs out, if it applies (not while a report is due or
+    /// a final-unit action is in force).
+    pub fn holding_deadline(&self) -> Option<Instant> {
+        if self.update_due || self.final_action_taken {
+            return None;
+        }
+        self.holding_time.map(|h| self.last_use + h)
     }
 
     /// The Final-Unit-Action, when these are the last units.

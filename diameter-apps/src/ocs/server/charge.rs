@@ -12,7 +12,7 @@ use super::convert::{
     cc_money, final_unit_indication, granted, requested, used, used_money, Money,
 };
 use super::{request_key, ChargingServer, Mode};
-use crate::ocs::rating::{Tariff, Units};
+use crate::ocs::rating::{Tariff, UnitType, Units};
 use crate::ocs::store::{Batch, BatchOutcome, Op, StoreError};
 use diameter::dict::base_rfc6733::result_code as base_rc;
 use diameter::dict::dcca_rfc4006::{
@@ -316,6 +316,8 @@ impl ChargingServer {
             grant.cc_money = Some(cc_money(t.cost(units), currency, exponent).into());
         }
         Answer {
+            threshold: t.quota_threshold.map(|v| (t.unit, v)),
+            holding_time: t.quota_holding_time,
             result_code: base_rc::DIAMETER_SUCCESS,
             granted: Some(grant),
             final_unit: last.then(|| {
@@ -340,8 +342,21 @@ impl ChargingServer {
             }
             let validity = a.validity.then_some(self.config.validity_time);
             if item.in_mscc {
+                let threshold = |u: &[UnitType]| {
+                    a.threshold
+                        .filter(|(unit, _)| u.contains(unit))
+                        .map(|(_, v)| v)
+                };
                 cca.multiple_services_credit_control
                     .push(MultipleServicesCreditControl {
+                        time_quota_threshold: threshold(&[UnitType::Time]),
+                        volume_quota_threshold: threshold(&[
+                            UnitType::TotalOctets,
+                            UnitType::InputOctets,
+                            UnitType::OutputOctets,
+                        ]),
+                        unit_quota_threshold: threshold(&[UnitType::ServiceSpecific]),
+                        quota_holding_time: a.holding_time,
                         rating_group: item.rating_group,
                         service_identifier: item.service_identifier.into_iter().collect(),
                         result_code: Some(a.result_code),
@@ -381,6 +396,10 @@ pub(super) struct Answer {
     pub validity: bool,
     /// The reference of a direct debit, for a later refund.
     pub refund_information: Option<Bytes>,
+    /// The tariff's quota threshold and its unit type (MSCC grants only).
+    pub threshold: Option<(UnitType, u32)>,
+    /// The tariff's Quota-Holding-Time (MSCC grants only).
+    pub holding_time: Option<u32>,
 }
 
 impl Answer {
@@ -391,6 +410,8 @@ impl Answer {
             final_unit: None,
             validity: false,
             refund_information: None,
+            threshold: None,
+            holding_time: None,
         }
     }
 }
