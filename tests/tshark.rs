@@ -229,14 +229,11 @@ fn gy(c: &mut Capture) {
     let fui_redirect = FinalUnitIndication {
         final_unit_action: FinalUnitAction::Redirect,
         filter_id: vec!["zero-rated".into()],
-        redirect_server: Some(
-            RedirectServer {
-                redirect_address_type: RedirectAddressType::Url,
-                redirect_server_address: "https://topup.example.net/".into(),
-                ..Default::default()
-            }
-            .into(),
-        ),
+        redirect_server: Some(RedirectServer {
+            redirect_address_type: RedirectAddressType::Url,
+            redirect_server_address: "https://topup.example.net/".into(),
+            ..Default::default()
+        }),
         ..Default::default()
     };
     let fui_restrict = FinalUnitIndication {

@@ -75,14 +75,11 @@ mod tests {
             ..Default::default()
         };
         assert_eq!(Enforcement::of(&fui), Enforcement::Terminate);
-        fui.redirect_server = Some(
-            RedirectServer {
-                redirect_address_type: RedirectAddressType::Url,
-                redirect_server_address: "https://topup.example.net/".into(),
-                ..Default::default()
-            }
-            .into(),
-        );
+        fui.redirect_server = Some(RedirectServer {
+            redirect_address_type: RedirectAddressType::Url,
+            redirect_server_address: "https://topup.example.net/".into(),
+            ..Default::default()
+        });
         fui.filter_id = vec!["free".into()];
         assert_eq!(
             Enforcement::of(&fui),

@@ -83,7 +83,7 @@ pub fn final_unit_indication(
             .map(|r| r.as_str().into())
             .collect(),
         filter_id: p.filter_id.iter().map(|f| f.as_str().into()).collect(),
-        redirect_server: redirect_server.map(Into::into),
+        redirect_server,
         ..Default::default()
     }
 }
