@@ -222,6 +222,106 @@ fn gy(c: &mut Capture) {
         }],
     );
     c.exchange("Gy termination", None, &ccr_t, &cca_t);
+
+    // RFC 8506 §5.6: per-tariff final units (REDIRECT to a top-up URL with a zero-rated
+    // filter, RESTRICT_ACCESS with filters), then the report of the used final units
+    // without Requested-Service-Unit, answered with Validity-Time only.
+    let fui_redirect = FinalUnitIndication {
+        final_unit_action: FinalUnitAction::Redirect,
+        filter_id: vec!["zero-rated".into()],
+        redirect_server: Some(RedirectServer {
+            redirect_address_type: RedirectAddressType::Url,
+            redirect_server_address: "https://topup.example.net/".into(),
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    let fui_restrict = FinalUnitIndication {
+        final_unit_action: FinalUnitAction::RestrictAccess,
+        filter_id: vec!["walled-garden".into()],
+        restriction_filter_rule: vec!["permit out ip from any to 192.0.2.10".into()],
+        ..Default::default()
+    };
+    let cca_final = cca(
+        &ccr_u,
+        vec![
+            granted(MultipleServicesCreditControl {
+                final_unit_indication: Some(fui_redirect.into()),
+                ..Default::default()
+            }),
+            MultipleServicesCreditControl {
+                rating_group: Some(200),
+                ..granted(MultipleServicesCreditControl {
+                    final_unit_indication: Some(fui_restrict.into()),
+                    ..Default::default()
+                })
+            },
+        ],
+    );
+    c.exchange("Gy final units", None, &ccr_u, &cca_final);
+    let ccr_report = gy_ccr(
+        CcRequestType::UpdateRequest,
+        3,
+        MultipleServicesCreditControl {
+            used_service_unit: vec![UsedServiceUnit {
+                reporting_reason: Some(ReportingReason::QuotaExhausted),
+                ..used(2_000_000)
+            }],
+            rating_group: Some(100),
+            ..Default::default()
+        },
+    );
+    let cca_report = cca(
+        &ccr_report,
+        vec![MultipleServicesCreditControl {
+            rating_group: Some(100),
+            result_code: Some(2001),
+            validity_time: Some(600),
+            ..Default::default()
+        }],
+    );
+    c.exchange("Gy final report", None, &ccr_report, &cca_report);
+
+    // RFC 8506 §8.22: a request for money, granted as octets with their price.
+    let money = |value_digits| CcMoney {
+        unit_value: UnitValue {
+            value_digits,
+            exponent: Some(-2),
+            ..Default::default()
+        },
+        currency_code: Some(978),
+        ..Default::default()
+    };
+    let ccr_money = gy_ccr(
+        CcRequestType::UpdateRequest,
+        4,
+        MultipleServicesCreditControl {
+            requested_service_unit: some(RequestedServiceUnit {
+                cc_money: Some(money(35)),
+                ..Default::default()
+            }),
+            used_service_unit: vec![UsedServiceUnit {
+                cc_money: Some(money(20)),
+                ..Default::default()
+            }],
+            reporting_reason: vec![ReportingReason::Qht],
+            rating_group: Some(100),
+            ..Default::default()
+        },
+    );
+    let cca_money = cca(
+        &ccr_money,
+        vec![MultipleServicesCreditControl {
+            granted_service_unit: some(GrantedServiceUnit {
+                cc_total_octets: Some(3_000_000),
+                cc_money: Some(money(30)),
+                ..Default::default()
+            }),
+            quota_holding_time: Some(30),
+            ..granted(Default::default())
+        }],
+    );
+    c.exchange("Gy money", None, &ccr_money, &cca_money);
 }
 
 fn sms(c: &mut Capture) {

@@ -5,7 +5,7 @@ mod ocs_common;
 use diameter::dict::base_rfc6733::{result_code as base_rc, TerminationCause};
 use diameter::dict::dcca_rfc4006::*;
 use diameter_apps::ocs::client::{
-    CcSession, ClientConfig, ClientEvent, Output, Request, ServiceKey, State,
+    CcSession, ClientConfig, ClientEvent, Enforcement, Filters, Output, Request, ServiceKey, State,
 };
 use diameter_apps::ocs::rating::{Tariffs, Units};
 use diameter_apps::ocs::server::{ChargingServer, ServerConfig};
@@ -360,4 +360,309 @@ fn rar_scope_by_pool_sub_session_and_service() {
     assert_eq!(msccs.len(), 1, "{msccs:?}");
     assert_eq!(msccs[0].rating_group, Some(2));
     assert_eq!(msccs[0].used_service_unit[0].cc_total_octets, Some(200));
+}
+
+/// Tariffs whose last grant says what the client does (`[tariff.final_unit]`).
+const FINAL_TARIFFS: &str = r#"
+[[tariff]]
+name = "redirect"
+rating_group = 100
+unit = "total_octets"
+block = 1000000
+price = 10
+default_quota = 5000000
+[tariff.final_unit]
+action = "redirect"
+redirect_address = "https://topup.example.net/"
+filter_id = ["zero-rated"]
+[[tariff]]
+name = "restrict"
+rating_group = 200
+unit = "total_octets"
+block = 1000000
+price = 10
+default_quota = 5000000
+[tariff.final_unit]
+action = "restrict_access"
+filter_id = ["walled-garden"]
+restriction_filter_rule = ["permit out ip from any to 192.0.2.10"]
+[[tariff]]
+name = "terminate"
+rating_group = 300
+unit = "total_octets"
+block = 1000000
+price = 10
+default_quota = 5000000
+[tariff.final_unit]
+action = "terminate"
+"#;
+
+/// A server with [`FINAL_TARIFFS`] whose own Final-Unit-Action is `global`.
+fn final_server(balance: i64, global: FinalUnitAction) -> ChargingServer {
+    let store = store::open("sqlite::memory:").unwrap();
+    store
+        .add_account(&NewAccount::new(
+            vec![SubscriberId::new(IdKind::E164, ALICE)],
+            balance,
+            978,
+        ))
+        .unwrap();
+    let mut cfg = ServerConfig::new("ocs.example.net", "example.net");
+    cfg.validity_time = 600;
+    cfg.final_unit_action = global;
+    ChargingServer::new(store, Tariffs::parse(FINAL_TARIFFS).unwrap(), cfg)
+}
+
+fn top_up(ocs: &ChargingServer, amount: i64) {
+    let id = ocs
+        .store()
+        .find_account(&SubscriberId::new(IdKind::E164, ALICE))
+        .unwrap()
+        .unwrap()
+        .id;
+    ocs.store().adjust_balance(id, amount, 0).unwrap();
+}
+
+/// Uses the final 2 MB of `service` (balance 20 buys two 1 MB blocks) and returns the
+/// events, the session still running unless the action ends it.
+fn use_final_units(
+    s: &mut CcSession,
+    ocs: &ChargingServer,
+    service: ServiceKey,
+    t0: Instant,
+) -> Vec<ClientEvent> {
+    s.start(&[(service, None)], t0);
+    let ev = pump(s, ocs, t0);
+    assert!(
+        ev.iter().any(|e| matches!(
+            e,
+            ClientEvent::Granted {
+                final_units: true,
+                ..
+            }
+        )),
+        "{ev:?}"
+    );
+    s.report_usage(service, Units::only(rating_total(), 2_000_000), t0);
+    pump(s, ocs, t0)
+}
+
+fn enforcement_of(ev: &[ClientEvent]) -> Enforcement {
+    ev.iter()
+        .find_map(|e| match e {
+            ClientEvent::FinalUnitAction { enforcement, .. } => Some(enforcement.clone()),
+            _ => None,
+        })
+        .expect("a final-unit action")
+}
+
+#[test]
+fn tariff_redirect_reports_the_top_up_url_and_a_new_grant_lifts_it() {
+    // The server's own action is TERMINATE; the tariff's REDIRECT wins.
+    let ocs = final_server(20, FinalUnitAction::Terminate);
+    let mut s = CcSession::new("pgw;redirect", config(GY));
+    let t0 = Instant::now();
+    let ev = use_final_units(&mut s, &ocs, DATA, t0);
+    let want = Enforcement::Redirect {
+        address_type: RedirectAddressType::Url,
+        address: "https://topup.example.net/".into(),
+        filters: Filters {
+            filter_ids: vec!["zero-rated".into()],
+            rules: vec![],
+        },
+    };
+    assert_eq!(enforcement_of(&ev), want);
+    assert!(
+        !ev.iter()
+            .any(|e| matches!(e, ClientEvent::TerminateService { .. })),
+        "{ev:?}"
+    );
+    // The final usage was reported, debited, nothing reserved; the session goes on
+    // redirected until the answer's Validity-Time.
+    assert_eq!(s.state(), State::Open);
+    assert_eq!(s.enforcement(&DATA), Some(want));
+    assert_eq!(balance(&ocs), (0, 0));
+    let deadline = s.poll_timeout().unwrap();
+    assert_eq!(deadline, t0 + Duration::from_secs(600));
+
+    // The user tops up; at Validity-Time the client asks again and the grant lifts it.
+    top_up(&ocs, 1000);
+    s.handle_timeout(deadline);
+    let (reqs, _) = drain(&mut s);
+    let m = &reqs[0].ccr.multiple_services_credit_control[0];
+    assert!(m.requested_service_unit.is_some() && m.used_service_unit.is_empty());
+    s.on_cca(
+        &ocs.handle_ccr(reqs[0].ccr.clone(), SystemTime::now()),
+        deadline,
+    );
+    let (_, ev) = drain(&mut s);
+    assert!(
+        ev.contains(&ClientEvent::FinalUnitActionEnded { service: DATA }),
+        "{ev:?}"
+    );
+    assert_eq!(s.enforcement(&DATA), None);
+    assert_eq!(
+        s.quota(&DATA).unwrap().granted.total_octets,
+        Some(5_000_000)
+    );
+}
+
+#[test]
+fn tariff_restrict_access_applies_its_filters() {
+    let ocs = final_server(20, FinalUnitAction::Terminate);
+    let mut s = CcSession::new("pgw;restrict", config(GY));
+    let svc = ServiceKey::rating_group(200);
+    let ev = use_final_units(&mut s, &ocs, svc, Instant::now());
+    let want = Enforcement::RestrictAccess(Filters {
+        filter_ids: vec!["walled-garden".into()],
+        rules: vec!["permit out ip from any to 192.0.2.10".into()],
+    });
+    assert_eq!(enforcement_of(&ev), want);
+    assert!(!ev
+        .iter()
+        .any(|e| matches!(e, ClientEvent::TerminateService { .. })));
+    assert_eq!(s.state(), State::Open);
+    assert_eq!(s.enforcement(&svc), Some(want));
+    // The report of the final units asked for nothing.
+    assert_eq!(balance(&ocs), (0, 0));
+}
+
+#[test]
+fn tariff_terminate_ends_the_session_although_the_server_redirects() {
+    let ocs = final_server(20, FinalUnitAction::Redirect);
+    let mut s = CcSession::new("pgw;terminate", config(GY));
+    let ev = use_final_units(&mut s, &ocs, ServiceKey::rating_group(300), Instant::now());
+    assert_eq!(enforcement_of(&ev), Enforcement::Terminate);
+    assert!(ev
+        .iter()
+        .any(|e| matches!(e, ClientEvent::TerminateService { .. })));
+    assert!(ev.contains(&ClientEvent::Closed));
+    assert_eq!(s.state(), State::Idle);
+    assert_eq!(balance(&ocs), (0, 0));
+}
+
+#[test]
+fn tariff_grant_money_gives_the_client_a_monetary_quota() {
+    let store = store::open("sqlite::memory:").unwrap();
+    store
+        .add_account(&NewAccount::new(
+            vec![SubscriberId::new(IdKind::E164, ALICE)],
+            1000,
+            978,
+        ))
+        .unwrap();
+    let tariffs = Tariffs::parse(&TARIFFS.replace(
+        "default_quota = 5000000",
+        "default_quota = 5000000\ngrant_money = true",
+    ))
+    .unwrap();
+    let ocs = ChargingServer::new(
+        store,
+        tariffs,
+        ServerConfig::new("ocs.example.net", "example.net"),
+    );
+    let mut s = CcSession::new("pgw;money", config(GY));
+    let t0 = Instant::now();
+    s.start(&[(DATA, None)], t0);
+    pump(&mut s, &ocs, t0);
+    let q = s.quota(&DATA).unwrap();
+    assert_eq!(q.granted.total_octets, Some(5_000_000));
+    let m = q.money.as_ref().expect("CC-Money next to the octets");
+    assert_eq!(
+        (
+            m.unit_value.value_digits,
+            m.unit_value.exponent,
+            m.currency_code
+        ),
+        (50, Some(-2), Some(978))
+    );
+}
+
+/// A server whose data tariff sends a 1 MB Volume-Quota-Threshold and a 30 s
+/// Quota-Holding-Time.
+fn threshold_server() -> ChargingServer {
+    let store = store::open("sqlite::memory:").unwrap();
+    store
+        .add_account(&NewAccount::new(
+            vec![SubscriberId::new(IdKind::E164, ALICE)],
+            1000,
+            978,
+        ))
+        .unwrap();
+    let tariffs = Tariffs::parse(&TARIFFS.replace(
+        "default_quota = 5000000",
+        "default_quota = 5000000\nquota_threshold = 1000000\nquota_holding_time = 30",
+    ))
+    .unwrap();
+    let mut cfg = ServerConfig::new("ocs.example.net", "example.net");
+    cfg.validity_time = 600;
+    ChargingServer::new(store, tariffs, cfg)
+}
+
+/// The one CCR the session sends now, answered by the server.
+fn one_request(s: &mut CcSession, ocs: &ChargingServer, now: Instant) -> Ccr {
+    let (reqs, _) = drain(s);
+    assert_eq!(reqs.len(), 1, "{reqs:?}");
+    let ccr = reqs[0].ccr.clone();
+    s.on_cca(&ocs.handle_ccr(ccr.clone(), SystemTime::now()), now);
+    ccr
+}
+
+#[test]
+fn thresholds_and_holding_time_trigger_reports_with_their_reasons() {
+    use diameter::dict::tgpp_ts32299::ReportingReason;
+    let ocs = threshold_server();
+    let mut s = CcSession::new("pgw;threshold", config(GY));
+    let t0 = Instant::now();
+    s.start(&[(DATA, None)], t0);
+    pump(&mut s, &ocs, t0);
+    let q = s.quota(&DATA).unwrap();
+    assert_eq!(q.volume_threshold, Some(1_000_000));
+    assert_eq!(q.holding_time, Some(Duration::from_secs(30)));
+
+    // 1.5 MB left: nothing; 0.9 MB left: the threshold asks for more, early.
+    s.report_usage(DATA, Units::only(rating_total(), 3_500_000), t0);
+    assert!(drain(&mut s).0.is_empty());
+    s.report_usage(DATA, Units::only(rating_total(), 600_000), t0);
+    let u = one_request(&mut s, &ocs, t0);
+    let m = &u.multiple_services_credit_control[0];
+    assert_eq!(
+        m.used_service_unit[0].reporting_reason,
+        Some(ReportingReason::Threshold)
+    );
+    assert!(m.requested_service_unit.is_some());
+
+    // Using the whole grant at once: QUOTA_EXHAUSTED.
+    s.report_usage(DATA, Units::only(rating_total(), 5_000_000), t0);
+    let u = one_request(&mut s, &ocs, t0);
+    assert_eq!(
+        u.multiple_services_credit_control[0].used_service_unit[0].reporting_reason,
+        Some(ReportingReason::QuotaExhausted)
+    );
+
+    // 30 s without use: QHT, reported and released without asking for more.
+    let deadline = s.poll_timeout().unwrap();
+    assert_eq!(deadline, t0 + Duration::from_secs(30));
+    s.report_usage(DATA, Units::only(rating_total(), 100_000), t0);
+    s.handle_timeout(deadline);
+    let u = one_request(&mut s, &ocs, deadline);
+    let m = &u.multiple_services_credit_control[0];
+    assert_eq!(m.reporting_reason, vec![ReportingReason::Qht]);
+    assert!(m.requested_service_unit.is_none());
+    assert_eq!(m.used_service_unit[0].cc_total_octets, Some(100_000));
+    assert!(s.quota(&DATA).is_none());
+    assert_eq!(balance(&ocs), (1000 - 50 - 50 - 10, 0));
+
+    // The termination's report is FINAL.
+    let mut s = CcSession::new("pgw;final", config(GY));
+    s.start(&[(DATA, None)], t0);
+    pump(&mut s, &ocs, t0);
+    s.report_usage(DATA, Units::only(rating_total(), 1_000_000), t0);
+    s.terminate(TerminationCause::DiameterLogout, t0);
+    let t = one_request(&mut s, &ocs, t0);
+    assert_eq!(
+        t.multiple_services_credit_control[0].reporting_reason,
+        vec![ReportingReason::Final]
+    );
+    assert_eq!(s.state(), State::Idle);
 }

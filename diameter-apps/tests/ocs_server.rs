@@ -475,3 +475,77 @@ fn operator_rar_and_asr() {
     assert_eq!(asr.destination_realm.as_str(), "example.net");
     assert!(ocs.re_auth_request("nope").is_none());
 }
+
+fn money_rsu(value_digits: i64, exponent: i32, currency: u32) -> RequestedServiceUnit {
+    RequestedServiceUnit {
+        cc_money: Some(CcMoney {
+            unit_value: UnitValue {
+                value_digits,
+                exponent: Some(exponent),
+                ..Default::default()
+            },
+            currency_code: Some(currency),
+            ..Default::default()
+        }),
+        ..Default::default()
+    }
+}
+
+#[test]
+fn cc_money_requests_get_units_and_their_price() {
+    let ocs = server(1000);
+    let s = "pgw.example.net;money;1";
+    // 0.35 EUR buys three whole 1 MB blocks at 10 cents: 3 MB, priced 0.30 EUR.
+    let mscc = MultipleServicesCreditControl {
+        rating_group: Some(100),
+        requested_service_unit: Some(money_rsu(35, -2, 978).into()),
+        ..Default::default()
+    };
+    let cca = ask(&ocs, initial(s, vec![mscc]), t(0));
+    assert_eq!(cca.result_code, 2001);
+    let g = cca.multiple_services_credit_control[0]
+        .granted_service_unit
+        .as_ref()
+        .unwrap();
+    assert_eq!(g.cc_total_octets, Some(3_000_000));
+    let m = g.cc_money.as_ref().unwrap();
+    assert_eq!(
+        (
+            m.unit_value.value_digits,
+            m.unit_value.exponent,
+            m.currency_code
+        ),
+        (30, Some(-2), Some(978))
+    );
+    assert_eq!(money(&ocs), (1000, 30));
+
+    // Usage reported in money only is debited as it is.
+    let used = MultipleServicesCreditControl {
+        rating_group: Some(100),
+        used_service_unit: vec![UsedServiceUnit {
+            cc_money: Some(money_rsu(20, -2, 978).cc_money.unwrap()),
+            ..Default::default()
+        }],
+        ..Default::default()
+    };
+    let cca = ask(&ocs, terminate(s, 1, vec![used]), t(1));
+    assert_eq!(cca.result_code, 2001);
+    assert_eq!(money(&ocs), (980, 0));
+
+    // Money in another currency than the tariff's cannot be rated.
+    let dollars = MultipleServicesCreditControl {
+        rating_group: Some(100),
+        requested_service_unit: Some(money_rsu(100, -2, 840).into()),
+        ..Default::default()
+    };
+    let cca = ask(
+        &ocs,
+        initial("pgw.example.net;money;2", vec![dollars]),
+        t(2),
+    );
+    assert_eq!(
+        cca.multiple_services_credit_control[0].result_code,
+        Some(DIAMETER_RATING_FAILED)
+    );
+    assert_eq!(money(&ocs).1, 0);
+}

@@ -37,7 +37,19 @@
 //! price = 9
 //! default_quota = 1
 //! currency = 826                         # optional: this tariff's currency (default: the file's)
+//! grant_money = true                     # optional: grants carry CC-Money too (default false)
+//! quota_threshold = 1                    # optional: Time/Volume/Unit-Quota-Threshold (TS 32.299)
+//! quota_holding_time = 30                # optional: Quota-Holding-Time, seconds
 //! exponent = 2                           # optional: its minor unit (default: the file's)
+//!
+//! # What the client does when this tariff's last units are used (RFC 8506 §5.6; optional,
+//! # default: the server's Final-Unit-Action, TERMINATE).
+//! [tariff.final_unit]
+//! action = "redirect"                    # terminate | redirect | restrict_access
+//! redirect_address = "https://topup.example.net/"   # required for redirect
+//! redirect_address_type = "url"          # url (default) | sip_uri | ipv4_address | ipv6_address
+//! filter_id = ["zero-rated"]             # restrict_access: Filter-Id (or with redirect)
+//! restriction_filter_rule = ["permit out ip from any to 192.0.2.10"]  # Restriction-Filter-Rule
 //! ```
 //!
 //! The tariff chosen for a request is the most specific match (Rating-Group counts more than
@@ -156,6 +168,99 @@ pub struct Tariff {
     /// Decimal exponent of this tariff's minor unit (default: the file's `exponent`).
     #[serde(default)]
     pub exponent: Option<i32>,
+    /// Every grant of this tariff also carries CC-Money: the price of the granted units
+    /// (default false; a request whose Requested-Service-Unit has CC-Money gets it anyway).
+    #[serde(default)]
+    pub grant_money: bool,
+    /// Units (of this tariff's type) left at which the client asks for more: sent as
+    /// Time-, Volume- or Unit-Quota-Threshold (TS 32.299) in MSCC grants (default: none).
+    #[serde(default)]
+    pub quota_threshold: Option<u32>,
+    /// Quota-Holding-Time (TS 32.299), seconds: a client that sees no use for this long
+    /// reports and releases the quota (default: none).
+    #[serde(default)]
+    pub quota_holding_time: Option<u32>,
+    /// Final-Unit-Indication of this tariff's last grant (default: the server's action).
+    #[serde(default)]
+    pub final_unit: Option<FinalUnitPolicy>,
+}
+
+/// Final-Unit-Action of a tariff (RFC 8506 §8.35).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FinalAction {
+    /// End the service when the final units are used.
+    Terminate,
+    /// Send the user to `redirect_address` (a top-up page).
+    Redirect,
+    /// Allow only the traffic of the filters.
+    RestrictAccess,
+}
+
+/// Redirect-Address-Type of a redirect (RFC 8506 §8.38).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RedirectKind {
+    /// A URL (RFC 3986).
+    #[default]
+    Url,
+    /// A SIP URI.
+    SipUri,
+    /// An IPv4 address.
+    Ipv4Address,
+    /// An IPv6 address.
+    Ipv6Address,
+}
+
+/// What a tariff's Final-Unit-Indication says (`[tariff.final_unit]`).
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FinalUnitPolicy {
+    /// Final-Unit-Action.
+    pub action: FinalAction,
+    /// Redirect-Server-Address (required for REDIRECT, not allowed otherwise).
+    #[serde(default)]
+    pub redirect_address: Option<String>,
+    /// Redirect-Address-Type (default URL).
+    #[serde(default)]
+    pub redirect_address_type: RedirectKind,
+    /// Filter-Id AVPs (RESTRICT_ACCESS, or REDIRECT with zero-rated traffic).
+    #[serde(default)]
+    pub filter_id: Vec<String>,
+    /// Restriction-Filter-Rule AVPs (IPFilterRule text, RFC 6733 §4.3.1).
+    #[serde(default)]
+    pub restriction_filter_rule: Vec<String>,
+}
+
+impl FinalUnitPolicy {
+    /// Checks the combination: REDIRECT needs an address, RESTRICT_ACCESS a filter,
+    /// TERMINATE neither; every rule must be an IPFilterRule.
+    pub fn check(&self) -> Result<(), String> {
+        let filters = !self.filter_id.is_empty() || !self.restriction_filter_rule.is_empty();
+        match self.action {
+            FinalAction::Redirect if self.redirect_address.as_deref().unwrap_or("").is_empty() => {
+                return Err("action = \"redirect\" needs redirect_address".into())
+            }
+            FinalAction::RestrictAccess if !filters => {
+                return Err(
+                    "action = \"restrict_access\" needs filter_id or restriction_filter_rule"
+                        .into(),
+                )
+            }
+            FinalAction::Terminate if filters || self.redirect_address.is_some() => {
+                return Err("action = \"terminate\" takes no redirect address or filters".into())
+            }
+            FinalAction::RestrictAccess if self.redirect_address.is_some() => {
+                return Err("action = \"restrict_access\" takes no redirect_address".into())
+            }
+            _ => {}
+        }
+        for rule in &self.restriction_filter_rule {
+            diameter_core::IpFilterRule::new(rule.as_str())
+                .map_err(|e| format!("restriction_filter_rule `{rule}`: {e}"))?;
+        }
+        Ok(())
+    }
 }
 
 fn one() -> u64 {
@@ -264,6 +369,10 @@ impl Tariffs {
                     tariff.name
                 )));
             }
+            if let Some(f) = &tariff.final_unit {
+                f.check()
+                    .map_err(|e| RatingConfigError(format!("tariff `{}`: {e}", tariff.name)))?;
+            }
         }
         Ok(t)
     }
@@ -274,6 +383,20 @@ impl Tariffs {
             tariff.currency.unwrap_or(self.currency),
             tariff.exponent.unwrap_or(self.exponent),
         )
+    }
+
+    /// A Unit-Value (`value_digits` × 10^`exponent`) in a tariff's minor units, rounded
+    /// down; `None` when it does not fit or is negative.
+    pub fn minor_units(&self, tariff: &Tariff, value_digits: i64, exponent: i32) -> Option<i64> {
+        let (_, minor) = self.money_of(tariff);
+        let shift = exponent.checked_add(minor)?;
+        let ten = 10i64.checked_pow(shift.unsigned_abs())?;
+        let v = if shift >= 0 {
+            value_digits.checked_mul(ten)?
+        } else {
+            value_digits / ten
+        };
+        (v >= 0).then_some(v)
     }
 
     /// Reads and parses a tariffs file.
@@ -384,5 +507,48 @@ price = 9
         .unwrap();
         assert_eq!(t.money_of(&t.tariffs[0]), (978, 2));
         assert_eq!(t.money_of(&t.tariffs[1]), (392, 0));
+    }
+
+    #[test]
+    fn final_unit_policies_are_checked() {
+        let ok = Tariffs::parse(
+            "[[tariff]]\nunit=\"time\"\nprice=1\n[tariff.final_unit]\naction = \"redirect\"\n\
+             redirect_address = \"sip:topup@example.net\"\nredirect_address_type = \"sip_uri\"\n",
+        )
+        .unwrap();
+        let f = ok.tariffs[0].final_unit.as_ref().unwrap();
+        assert_eq!(
+            (f.action, f.redirect_address_type),
+            (FinalAction::Redirect, RedirectKind::SipUri)
+        );
+        let bad = |policy: &str| {
+            Tariffs::parse(&format!(
+                "[[tariff]]\nunit=\"time\"\nprice=1\n[tariff.final_unit]\n{policy}\n"
+            ))
+            .is_err()
+        };
+        assert!(bad("action = \"redirect\""));
+        assert!(bad("action = \"restrict_access\""));
+        assert!(bad(
+            "action = \"restrict_access\"\nrestriction_filter_rule = [\"allow all\"]"
+        ));
+        assert!(bad("action = \"terminate\"\nfilter_id = [\"x\"]"));
+        assert!(bad("action = \"terminate\"\ncolour = 1"));
+        assert!(!bad(
+            "action = \"restrict_access\"\nfilter_id = [\"garden\"]"
+        ));
+        assert!(!bad("action = \"terminate\""));
+    }
+
+    #[test]
+    fn unit_values_in_minor_units() {
+        let t = Tariffs::parse("exponent = 2\n[[tariff]]\nunit=\"time\"\nprice=1\n").unwrap();
+        let tariff = &t.tariffs[0];
+        assert_eq!(t.minor_units(tariff, 150, -2), Some(150)); // 1.50 = 150 cents
+        assert_eq!(t.minor_units(tariff, 3, 0), Some(300)); // 3 = 300 cents
+        assert_eq!(t.minor_units(tariff, 1234, -3), Some(123)); // 1.234 rounds down
+        assert_eq!(t.minor_units(tariff, -1, 0), None);
+        assert_eq!(t.minor_units(tariff, i64::MAX, 0), None);
+        assert_eq!(t.minor_units(tariff, 1, i32::MAX), None);
     }
 }

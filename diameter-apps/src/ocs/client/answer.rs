@@ -14,7 +14,7 @@ use diameter::dict::dcca_rfc4006::{
     result_code as dcca_rc, Cca, CreditControlFailureHandling as Ccfh,
     DirectDebitingFailureHandling as Ddfh, FinalUnitIndication, RequestedAction,
 };
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 fn success(code: u32) -> bool {
     (2000..3000).contains(&code)
@@ -102,6 +102,7 @@ impl CcSession {
                 continue;
             }
             let Some(gsu) = &m.granted_service_unit else {
+                self.restriction_validity(key, m.validity_time.or(cca.validity_time), now);
                 continue;
             };
             let mut q = Quota::from_grant(
@@ -113,6 +114,9 @@ impl CcSession {
                 thresholds(m),
                 now,
             );
+            q.holding_time = m
+                .quota_holding_time
+                .map(|s| Duration::from_secs(u64::from(s)));
             q.pools = m
                 .g_s_u_pool_reference
                 .iter()
@@ -121,6 +125,7 @@ impl CcSession {
             // Usage since the request was built counts against the new grant.
             if let Some(old) = self.quotas.get(&key) {
                 q.used = old.used;
+                self.lift_final_action(key, old.final_action_taken);
             }
             granted_any = true;
             self.emit(ClientEvent::Granted {
@@ -130,8 +135,13 @@ impl CcSession {
             });
             self.quotas.insert(key, q);
         }
+        if cca.granted_service_unit.is_none() {
+            self.restriction_validity(ServiceKey::default(), cca.validity_time, now);
+        }
         if let Some(gsu) = &cca.granted_service_unit {
             let key = ServiceKey::default();
+            let was_final = self.quotas.get(&key).is_some_and(|q| q.final_action_taken);
+            self.lift_final_action(key, was_final);
             let q = Quota::from_grant(
                 Some(gsu),
                 cca.validity_time,
@@ -156,6 +166,23 @@ impl CcSession {
             self.send_new(State::PendingT, now);
         } else if self.update_queued || self.quotas.values().any(|q| q.update_due) {
             self.send_new(State::PendingU, now);
+        }
+    }
+
+    /// An answer without a grant for a service whose final-unit action is in force: its
+    /// Validity-Time says when to ask again (RFC 8506 §5.6.2).
+    fn restriction_validity(&mut self, key: ServiceKey, validity: Option<u32>, now: Instant) {
+        if let (Some(q), Some(v)) = (self.quotas.get_mut(&key), validity) {
+            if q.final_action_taken {
+                q.valid_until = Some(now + Duration::from_secs(u64::from(v)));
+            }
+        }
+    }
+
+    /// A new grant replaces a quota whose final-unit action was in force: lift it.
+    fn lift_final_action(&mut self, key: ServiceKey, was_final: bool) {
+        if was_final {
+            self.emit(ClientEvent::FinalUnitActionEnded { service: key });
         }
     }
 

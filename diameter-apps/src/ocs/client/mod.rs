@@ -29,9 +29,11 @@
 //! ```
 
 mod answer;
+mod final_unit;
 mod quota;
 mod request;
 
+pub use self::final_unit::{Enforcement, Filters};
 pub use self::quota::{granted_units, Quota, ServiceKey};
 
 use crate::ocs::rating::Units;
@@ -41,6 +43,7 @@ use diameter::dict::dcca_rfc4006::{
     CcSessionFailover, Cca, Ccr, CreditControlFailureHandling, DirectDebitingFailureHandling,
     FinalUnitIndication, RequestedAction, SubscriptionId,
 };
+use diameter::dict::tgpp_ts32299::ReportingReason;
 use std::collections::{BTreeMap, VecDeque};
 use std::time::{Duration, Instant};
 
@@ -161,6 +164,15 @@ pub enum ClientEvent {
         service: ServiceKey,
         /// The indication from the server.
         indication: FinalUnitIndication,
+        /// What to enforce: end the service, redirect to the top-up server, or restrict
+        /// to the filters (in force until [`ClientEvent::FinalUnitActionEnded`]).
+        enforcement: Enforcement,
+    },
+    /// A service whose final-unit action was in force got a new grant: lift the redirect
+    /// or restriction (RFC 8506 §5.6.2).
+    FinalUnitActionEnded {
+        /// The service.
+        service: ServiceKey,
     },
     /// The session moved to the alternate server (CC-Session-Failover).
     FailedOver {
@@ -262,6 +274,16 @@ impl CcSession {
         self.quotas.iter()
     }
 
+    /// The final-unit action in force for a service (its final units are used up and no
+    /// new grant came yet).
+    pub fn enforcement(&self, service: &ServiceKey) -> Option<Enforcement> {
+        let q = self.quotas.get(service)?;
+        match (&q.final_unit, q.final_action_taken) {
+            (Some(fui), true) => Some(Enforcement::of(fui)),
+            _ => None,
+        }
+    }
+
     /// The failure handling in force (from the last answer, else the configuration).
     pub fn failure_handling(&self) -> CreditControlFailureHandling {
         self.ccfh
@@ -278,7 +300,12 @@ impl CcSession {
             .pending
             .as_ref()
             .map(|p| if p.tx_fired { p.timeout } else { p.tx_deadline });
-        let validity = self.quotas.values().filter_map(|q| q.valid_until).min();
+        let validity = self
+            .quotas
+            .values()
+            .flat_map(|q| [q.valid_until, q.holding_deadline()])
+            .flatten()
+            .min();
         match (pending, validity) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
@@ -317,9 +344,15 @@ impl CcSession {
             return;
         };
         q.add_usage(&used);
+        q.last_use = now;
         if !q.threshold_reached() {
             return;
         }
+        q.reason = Some(if q.exhausted() {
+            ReportingReason::QuotaExhausted
+        } else {
+            ReportingReason::Threshold
+        });
         match &q.final_unit {
             Some(fui) => {
                 if q.exhausted() && !q.final_action_taken {
@@ -373,6 +406,7 @@ impl CcSession {
                 for (key, q) in self.quotas.iter_mut() {
                     if in_scope(&scope, key, q) {
                         q.update_due = true;
+                        q.reason = Some(ReportingReason::ForcedReauthorisation);
                         any = true;
                     }
                 }
@@ -440,6 +474,11 @@ impl CcSession {
             if q.valid_until.is_some_and(|v| v <= now) {
                 q.valid_until = None;
                 q.update_due = true;
+                q.reason = Some(ReportingReason::ValidityTime);
+                expired = true;
+            } else if q.holding_deadline().is_some_and(|d| d <= now) {
+                q.update_due = true;
+                q.reason = Some(ReportingReason::Qht);
                 expired = true;
             }
         }
@@ -461,14 +500,15 @@ impl CcSession {
     }
 
     fn final_unit_action(&mut self, service: ServiceKey, fui: FinalUnitIndication, now: Instant) {
-        use diameter::dict::dcca_rfc4006::FinalUnitAction as Fua;
-        let action = fui.final_unit_action;
+        let enforcement = Enforcement::of(&fui);
+        let ends = enforcement.ends_service();
         self.emit(ClientEvent::FinalUnitAction {
             service,
             indication: fui,
+            enforcement,
         });
-        match action {
-            Fua::Terminate => {
+        match ends {
+            true => {
                 let others = self
                     .quotas
                     .iter()
@@ -484,9 +524,10 @@ impl CcSession {
                     self.terminate(TerminationCause::DiameterLogout, now);
                 }
             }
-            _ => {
-                // REDIRECT / RESTRICT_ACCESS: report the usage; the server may grant again
-                // (for example after a top-up) in the answer or with a RAR.
+            false => {
+                // REDIRECT / RESTRICT_ACCESS: report the usage without asking for units
+                // (RFC 8506 §5.6.2); at the answer's Validity-Time (or a RAR) the client
+                // asks again, and a new grant lifts the action.
                 if let Some(q) = self.quotas.get_mut(&service) {
                     q.update_due = true;
                 }

@@ -2,8 +2,10 @@
 
 use crate::ocs::rating::{UnitType, Units};
 use diameter::dict::dcca_rfc4006::{
-    FinalUnitAction, FinalUnitIndication, GrantedServiceUnit, MultipleServicesCreditControl,
+    CcMoney, FinalUnitAction, FinalUnitIndication, GrantedServiceUnit,
+    MultipleServicesCreditControl,
 };
+use diameter::dict::tgpp_ts32299::ReportingReason;
 use std::time::{Duration, Instant};
 
 /// A service of a session: Rating-Group and/or Service-Identifier (both None: the
@@ -50,6 +52,8 @@ pub fn granted_units(g: &GrantedServiceUnit) -> Units {
 pub struct Quota {
     /// Units granted by the last answer.
     pub granted: Units,
+    /// The monetary quota of the last grant (CC-Money: what the granted units cost).
+    pub money: Option<CcMoney>,
     /// Units used since the last report.
     pub used: Units,
     /// When the grant stops being valid (Validity-Time).
@@ -66,6 +70,15 @@ pub struct Quota {
     pub update_due: bool,
     /// The final units are used up and the final action was taken.
     pub final_action_taken: bool,
+    /// The usage of the final units was reported (the CCR-U without Requested-Service-Unit
+    /// went out): the next update asks for units again.
+    pub final_reported: bool,
+    /// Quota-Holding-Time: with no use for this long, report and release the quota.
+    pub holding_time: Option<Duration>,
+    /// When the service was last used (or granted).
+    pub last_use: Instant,
+    /// Why the next report is made (TS 32.299 Reporting-Reason), when known.
+    pub reason: Option<ReportingReason>,
     /// The credit pools the grant draws on (G-S-U-Pool-Identifier of its
     /// G-S-U-Pool-References), so that a RAR naming a pool re-authorizes it.
     pub pools: Vec<u32>,
@@ -86,6 +99,7 @@ impl Quota {
     ) -> Quota {
         Quota {
             granted: gsu.map(granted_units).unwrap_or_default(),
+            money: gsu.and_then(|g| g.cc_money.clone()),
             used: Units::default(),
             valid_until: validity_time.map(|v| now + Duration::from_secs(u64::from(v))),
             time_threshold: thresholds.0,
@@ -94,6 +108,10 @@ impl Quota {
             final_unit,
             update_due: false,
             final_action_taken: false,
+            final_reported: false,
+            holding_time: None,
+            last_use: now,
+            reason: None,
             pools: Vec::new(),
         }
     }
@@ -150,6 +168,15 @@ impl Quota {
             || below(UnitType::InputOctets, self.volume_threshold)
             || below(UnitType::OutputOctets, self.volume_threshold)
             || below(UnitType::ServiceSpecific, self.unit_threshold)
+    }
+
+    /// When the Quota-Holding-Time runs out, if it applies (not while a report is due or
+    /// a final-unit action is in force).
+    pub fn holding_deadline(&self) -> Option<Instant> {
+        if self.update_due || self.final_action_taken {
+            return None;
+        }
+        self.holding_time.map(|h| self.last_use + h)
     }
 
     /// The Final-Unit-Action, when these are the last units.

@@ -14,6 +14,7 @@ use diameter::dict::dcca_rfc4006::{
     DirectDebitingFailureHandling as Ddfh, MultipleServicesCreditControl,
     MultipleServicesIndicator, RequestedAction, RequestedServiceUnit, UsedServiceUnit,
 };
+use diameter::dict::tgpp_ts32299::ReportingReason;
 use std::time::Instant;
 
 fn rsu(u: Option<Units>) -> RequestedServiceUnit {
@@ -88,6 +89,7 @@ impl CcSession {
         };
         let wanted = std::mem::take(&mut self.wanted);
         let mut msccs = Vec::new();
+        let mut released = Vec::new();
         if kind != CcRequestType::InitialRequest && kind != CcRequestType::EventRequest {
             for (key, q) in self.quotas.iter_mut() {
                 let report = kind == CcRequestType::TerminationRequest || q.update_due;
@@ -99,16 +101,44 @@ impl CcSession {
                     service_identifier: key.service_identifier.into_iter().collect(),
                     ..Default::default()
                 };
+                let reason = match kind {
+                    CcRequestType::TerminationRequest => Some(ReportingReason::Final),
+                    _ => q.reason.take(),
+                };
                 if !q.used.is_empty() || kind == CcRequestType::TerminationRequest {
                     m.used_service_unit.push(usu(&q.used));
                 }
-                if kind == CcRequestType::UpdateRequest && q.final_unit.is_none() {
+                // TS 32.299 §7.2.175: a reason of one quota type goes in its
+                // Used-Service-Unit, the others in the MSCC.
+                match (reason, m.used_service_unit.first_mut()) {
+                    (
+                        Some(r @ (ReportingReason::Threshold | ReportingReason::QuotaExhausted)),
+                        Some(u),
+                    ) => u.reporting_reason = Some(r),
+                    (Some(r), _) => m.reporting_reason.push(r),
+                    (None, _) => {}
+                }
+                // An idle quota (Quota-Holding-Time) is reported and released, not renewed.
+                let idle = reason == Some(ReportingReason::Qht);
+                if idle {
+                    released.push(*key);
+                }
+                // After the final units, the first report asks for nothing (RFC 8506
+                // §5.6.2); later ones (Validity-Time expired, RAR) ask for units again.
+                let final_report = q.final_unit.is_some() && !q.final_reported;
+                if kind == CcRequestType::UpdateRequest && !final_report && !idle {
                     m.requested_service_unit = Some(RequestedServiceUnit::default().into());
+                }
+                if kind == CcRequestType::UpdateRequest && q.final_action_taken {
+                    q.final_reported = true;
                 }
                 q.used = Units::default();
                 q.update_due = false;
                 msccs.push(m);
             }
+        }
+        for key in released {
+            self.quotas.remove(&key);
         }
         if kind != CcRequestType::TerminationRequest {
             for (key, units) in wanted {

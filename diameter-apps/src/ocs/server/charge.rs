@@ -8,9 +8,11 @@
     clippy::useless_asref
 )]
 
-use super::convert::{granted, requested, used};
+use super::convert::{
+    cc_money, final_unit_indication, granted, requested, used, used_money, Money,
+};
 use super::{request_key, ChargingServer, Mode};
-use crate::ocs::rating::{Tariff, Units};
+use crate::ocs::rating::{Tariff, UnitType, Units};
 use crate::ocs::store::{Batch, BatchOutcome, Op, StoreError};
 use diameter::dict::base_rfc6733::result_code as base_rc;
 use diameter::dict::dcca_rfc4006::{
@@ -27,6 +29,10 @@ pub(super) struct Item<'t> {
     pub requested: Option<Units>,
     /// Sum of the Used-Service-Units.
     pub used: Units,
+    /// CC-Money of the Requested-Service-Unit: grant what this buys, and say its price.
+    pub money: Option<Money>,
+    /// CC-Money of the Used-Service-Units (debited as it is when no units are reported).
+    pub used_money: Option<Money>,
     pub tariff: Option<&'t Tariff>,
     /// Whether the item came from an MSCC (answered in an MSCC) or the command level.
     pub in_mscc: bool,
@@ -48,11 +54,20 @@ impl ChargingServer {
         if ccr.multiple_services_credit_control.is_empty() {
             let req = ccr.requested_service_unit.as_ref().map(|r| requested(r));
             let usu = used(&ccr.used_service_unit);
-            if req.is_none() && usu.is_empty() && !default_request {
+            let money = Moneys {
+                requested: ccr
+                    .requested_service_unit
+                    .as_ref()
+                    .and_then(|r| r.cc_money.as_ref())
+                    .map(Money::of),
+                used: used_money(&ccr.used_service_unit),
+            };
+            if req.is_none() && usu.is_empty() && money.used.is_none() && !default_request {
                 return items;
             }
             let req = req.or(default_request.then(Units::default));
             let mut item = self.item(ctx, None, ccr.service_identifier, req, usu, false);
+            self.add_money(&mut item, money);
             item.refund_information = ccr.refund_information.clone();
             items.push(item);
         } else {
@@ -66,6 +81,15 @@ impl ChargingServer {
                 let usu = used(&m.used_service_unit);
                 let sid = m.service_identifier.first().copied();
                 let mut item = self.item(ctx, m.rating_group, sid, req, usu, in_mscc);
+                let money = Moneys {
+                    requested: m
+                        .requested_service_unit
+                        .as_ref()
+                        .and_then(|r| r.cc_money.as_ref())
+                        .map(Money::of),
+                    used: used_money(&m.used_service_unit),
+                };
+                self.add_money(&mut item, money);
                 item.refund_information = m.refund_information.clone();
                 items.push(item);
             }
@@ -93,9 +117,53 @@ impl ChargingServer {
                 .tariffs
                 .find(ctx, service_identifier, rating_group, &units),
             in_mscc,
+            money: None,
+            used_money: None,
             op: None,
             want_units: 0,
             refund_information: None,
+        }
+    }
+
+    /// Adds an item's CC-Money; money in another currency than its tariff's cannot be
+    /// rated (the item gets 5031 RATING_FAILED).
+    fn add_money(&self, item: &mut Item<'_>, money: Moneys) {
+        let foreign = |m: &Option<Money>, t: &Tariff| {
+            m.and_then(|m| m.currency)
+                .is_some_and(|c| c != self.tariffs.money_of(t).0)
+        };
+        if let Some(t) = item.tariff {
+            if foreign(&money.requested, t) || foreign(&money.used, t) {
+                item.tariff = None;
+            }
+        }
+        item.money = money.requested;
+        item.used_money = money.used;
+    }
+
+    /// The price of an item's usage: its units of the tariff's type, else its CC-Money.
+    fn used_cost(&self, item: &Item<'_>, t: &Tariff) -> i64 {
+        match (item.used.get(t.unit), item.used_money) {
+            (None, Some(m)) => self
+                .tariffs
+                .minor_units(t, m.value_digits, m.exponent)
+                .unwrap_or(0),
+            (units, _) => t.cost(units.unwrap_or(0)),
+        }
+    }
+
+    /// Units to ask for: the requested amount of the tariff's unit, else what the
+    /// requested CC-Money buys (whole blocks), else the default quota.
+    fn want_units(&self, item: &Item<'_>, t: &Tariff, req: &Units) -> u64 {
+        match (req.get(t.unit), item.money) {
+            (None, Some(m)) if t.price > 0 => {
+                let minor = self
+                    .tariffs
+                    .minor_units(t, m.value_digits, m.exponent)
+                    .unwrap_or(0);
+                t.units_for(minor)
+            }
+            (amount, _) => t.quota(amount),
         }
     }
 
@@ -156,9 +224,10 @@ impl ChargingServer {
         for item in &items {
             let Some(t) = item.tariff else { continue };
             let settle = !item.used.is_empty()
+                || item.used_money.is_some()
                 || (kind == CcRequestType::UpdateRequest && item.requested.is_some());
             if settle {
-                let used_cost = t.cost(item.used.get(t.unit).unwrap_or(0));
+                let used_cost = self.used_cost(item, t);
                 batch.ops.push(Op::Settle {
                     rating_group: item.rating_group,
                     used_cost,
@@ -168,7 +237,7 @@ impl ChargingServer {
         for item in &mut items {
             let Some(t) = item.tariff else { continue };
             if let (false, Some(req)) = (terminate, item.requested) {
-                item.want_units = t.quota(req.get(t.unit));
+                item.want_units = self.want_units(item, t, &req);
                 let want = t.cost(item.want_units);
                 if want > 0 {
                     item.op = Some(batch.ops.len());
@@ -204,16 +273,29 @@ impl ChargingServer {
         } else {
             self.remember_peer(ccr, account);
         }
-        let answers: Vec<Answer> = items.iter().map(|i| self.grant_answer(i, &out)).collect();
+        let answers: Vec<Answer> = items
+            .iter()
+            .map(|i| self.grant_answer(i, &out, terminate))
+            .collect();
         self.put_answers(cca, &items, answers);
         Ok(())
     }
 
     /// The answer for one item of a session request, from the batch outcome.
-    fn grant_answer(&self, item: &Item<'_>, out: &BatchOutcome) -> Answer {
+    fn grant_answer(&self, item: &Item<'_>, out: &BatchOutcome, terminate: bool) -> Answer {
         let Some(t) = item.tariff else {
             return Answer::code(dcca_rc::DIAMETER_RATING_FAILED);
         };
+        let reported = !item.used.is_empty() || item.used_money.is_some();
+        if item.requested.is_none() && reported && !terminate {
+            // A report without Requested-Service-Unit: the final units are used and the
+            // final action started (RFC 8506 §5.6.2). Debited, nothing reserved; the
+            // Validity-Time says when the client asks again.
+            return Answer {
+                validity: true,
+                ..Answer::code(base_rc::DIAMETER_SUCCESS)
+            };
+        }
         if item.requested.is_none() || item.want_units == 0 {
             return Answer::code(base_rc::DIAMETER_SUCCESS);
         }
@@ -228,12 +310,18 @@ impl ChargingServer {
             return Answer::code(dcca_rc::DIAMETER_CREDIT_LIMIT_REACHED);
         }
         let last = item.op.is_some() && (units < item.want_units || out.available() < t.price);
+        let mut grant = granted(t.unit, units);
+        if t.grant_money || item.money.is_some() {
+            let (currency, exponent) = self.tariffs.money_of(t);
+            grant.cc_money = Some(cc_money(t.cost(units), currency, exponent).into());
+        }
         Answer {
+            threshold: t.quota_threshold.map(|v| (t.unit, v)),
+            holding_time: t.quota_holding_time,
             result_code: base_rc::DIAMETER_SUCCESS,
-            granted: Some(granted(t.unit, units)),
-            final_unit: last.then(|| FinalUnitIndication {
-                final_unit_action: self.config.final_unit_action,
-                ..Default::default()
+            granted: Some(grant),
+            final_unit: last.then(|| {
+                final_unit_indication(t.final_unit.as_ref(), self.config.final_unit_action)
             }),
             validity: true,
             refund_information: None,
@@ -252,10 +340,23 @@ impl ChargingServer {
             } else {
                 first_err = first_err.or(Some(a.result_code));
             }
-            let validity = (a.validity && a.granted.is_some()).then_some(self.config.validity_time);
+            let validity = a.validity.then_some(self.config.validity_time);
             if item.in_mscc {
+                let threshold = |u: &[UnitType]| {
+                    a.threshold
+                        .filter(|(unit, _)| u.contains(unit))
+                        .map(|(_, v)| v)
+                };
                 cca.multiple_services_credit_control
                     .push(MultipleServicesCreditControl {
+                        time_quota_threshold: threshold(&[UnitType::Time]),
+                        volume_quota_threshold: threshold(&[
+                            UnitType::TotalOctets,
+                            UnitType::InputOctets,
+                            UnitType::OutputOctets,
+                        ]),
+                        unit_quota_threshold: threshold(&[UnitType::ServiceSpecific]),
+                        quota_holding_time: a.holding_time,
                         rating_group: item.rating_group,
                         service_identifier: item.service_identifier.into_iter().collect(),
                         result_code: Some(a.result_code),
@@ -279,15 +380,26 @@ impl ChargingServer {
     }
 }
 
+/// The CC-Money of one service of a request.
+struct Moneys {
+    requested: Option<Money>,
+    used: Option<Money>,
+}
+
 /// The answer for one item.
 pub(super) struct Answer {
     pub result_code: u32,
     pub granted: Option<GrantedServiceUnit>,
     pub final_unit: Option<FinalUnitIndication>,
-    /// Whether the grant carries Validity-Time (session grants).
+    /// Whether the answer carries Validity-Time (session grants, and reports after the
+    /// final units).
     pub validity: bool,
     /// The reference of a direct debit, for a later refund.
     pub refund_information: Option<Bytes>,
+    /// The tariff's quota threshold and its unit type (MSCC grants only).
+    pub threshold: Option<(UnitType, u32)>,
+    /// The tariff's Quota-Holding-Time (MSCC grants only).
+    pub holding_time: Option<u32>,
 }
 
 impl Answer {
@@ -298,6 +410,8 @@ impl Answer {
             final_unit: None,
             validity: false,
             refund_information: None,
+            threshold: None,
+            holding_time: None,
         }
     }
 }

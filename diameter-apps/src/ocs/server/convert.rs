@@ -1,9 +1,10 @@
 //! Conversions between the generated AVP structs and the rating types.
 
-use crate::ocs::rating::{UnitType, Units};
+use crate::ocs::rating::{FinalAction, FinalUnitPolicy, RedirectKind, UnitType, Units};
 use crate::ocs::store::{IdKind, SubscriberId};
 use diameter::dict::dcca_rfc4006::{
-    Ccr, CostInformation, GrantedServiceUnit, RequestedServiceUnit, SubscriptionIdType, UnitValue,
+    CcMoney, Ccr, CostInformation, FinalUnitAction, FinalUnitIndication, GrantedServiceUnit,
+    RedirectAddressType, RedirectServer, RequestedServiceUnit, SubscriptionIdType, UnitValue,
     UsedServiceUnit,
 };
 
@@ -48,12 +49,100 @@ pub fn granted(unit: UnitType, amount: u64) -> GrantedServiceUnit {
     g
 }
 
+/// The Final-Unit-Indication of a last grant: the tariff's policy, else `default` alone.
+pub fn final_unit_indication(
+    policy: Option<&FinalUnitPolicy>,
+    default: FinalUnitAction,
+) -> FinalUnitIndication {
+    let Some(p) = policy else {
+        return FinalUnitIndication {
+            final_unit_action: default,
+            ..Default::default()
+        };
+    };
+    let final_unit_action = match p.action {
+        FinalAction::Terminate => FinalUnitAction::Terminate,
+        FinalAction::Redirect => FinalUnitAction::Redirect,
+        FinalAction::RestrictAccess => FinalUnitAction::RestrictAccess,
+    };
+    let redirect_server = p.redirect_address.as_deref().map(|a| RedirectServer {
+        redirect_address_type: match p.redirect_address_type {
+            RedirectKind::Url => RedirectAddressType::Url,
+            RedirectKind::SipUri => RedirectAddressType::SipUri,
+            RedirectKind::Ipv4Address => RedirectAddressType::Ipv4Address,
+            RedirectKind::Ipv6Address => RedirectAddressType::Ipv6Address,
+        },
+        redirect_server_address: a.into(),
+        ..Default::default()
+    });
+    FinalUnitIndication {
+        final_unit_action,
+        restriction_filter_rule: p
+            .restriction_filter_rule
+            .iter()
+            .map(|r| r.as_str().into())
+            .collect(),
+        filter_id: p.filter_id.iter().map(|f| f.as_str().into()).collect(),
+        redirect_server,
+        ..Default::default()
+    }
+}
+
 /// A Unit-Value of `minor` minor units with the currency's exponent.
 pub fn unit_value(minor: i64, exponent: i32) -> UnitValue {
     UnitValue {
         value_digits: minor,
         exponent: Some(-exponent),
         ..Default::default()
+    }
+}
+
+/// CC-Money of `minor` minor units in a currency.
+pub fn cc_money(minor: i64, currency: u32, exponent: i32) -> CcMoney {
+    CcMoney {
+        unit_value: unit_value(minor, exponent),
+        currency_code: Some(currency),
+        ..Default::default()
+    }
+}
+
+/// The sum of the CC-Money of several Used-Service-Units, as (value, exponent, currency)
+/// of the first one that has it (the others must match it to count).
+pub fn used_money(usus: &[UsedServiceUnit]) -> Option<Money> {
+    let mut sum: Option<Money> = None;
+    for m in usus.iter().filter_map(|u| u.cc_money.as_ref()) {
+        let this = Money::of(m);
+        sum = Some(match sum {
+            None => this,
+            Some(s) if s.exponent == this.exponent && s.currency == this.currency => Money {
+                value_digits: s.value_digits.saturating_add(this.value_digits),
+                ..s
+            },
+            Some(s) => s,
+        });
+    }
+    sum
+}
+
+/// A CC-Money amount as it came.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Money {
+    /// Value-Digits.
+    pub value_digits: i64,
+    /// Exponent (absent: 0).
+    pub exponent: i32,
+    /// Currency-Code, when given.
+    pub currency: Option<u32>,
+}
+
+impl Money {
+    /// The amount of a CC-Money AVP.
+    pub fn of(m: &CcMoney) -> Money {
+        Money {
+            value_digits: m.unit_value.value_digits,
+            exponent: m.unit_value.exponent.unwrap_or(0),
+            currency: m.currency_code,
+        }
     }
 }
 

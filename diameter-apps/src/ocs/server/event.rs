@@ -235,6 +235,7 @@ impl ChargingServer {
                         .references
                         .get(i)
                         .and_then(|r| refund_information(r)),
+                    ..Answer::code(base_rc::DIAMETER_SUCCESS)
                 }
             })
             .collect::<Vec<Answer>>();
