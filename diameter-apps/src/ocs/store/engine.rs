@@ -55,6 +55,10 @@ pub struct EngineOptions {
     /// Threads writing and syncing the journal, whose `fdatasync`s overlap (default
     /// [`super::DEFAULT_SYNCERS`]).
     pub journal_syncers: usize,
+    /// A second journal `fdatasync` starts while one is in flight only once that one has
+    /// run this long (default [`super::DEFAULT_OVERLAP_AFTER`]): one sync at a time on a
+    /// fast disk, overlapping syncs on a slow one.
+    pub journal_overlap_after: Duration,
     /// The most journal records not yet checkpointed into SQLite (default
     /// [`DEFAULT_MAX_BACKLOG`]): past it (SQLite failing or slower than the load) charges
     /// are refused with a temporary error (answered 3004) instead of growing the memory
@@ -69,6 +73,7 @@ impl Default for EngineOptions {
             checkpoint_records: DEFAULT_CHECKPOINT_RECORDS,
             limits: MemLimits::default(),
             journal_syncers: journal::DEFAULT_SYNCERS,
+            journal_overlap_after: journal::DEFAULT_OVERLAP_AFTER,
             max_backlog: DEFAULT_MAX_BACKLOG,
         }
     }
@@ -112,7 +117,11 @@ impl Engine {
             .into_iter()
             .filter(|(start, _)| *start <= lsn)
             .collect();
-        let journal = Journal::create(&base, lsn, opts.journal_syncers)?;
+        let policy = journal::SyncPolicy {
+            syncers: opts.journal_syncers,
+            overlap_after: opts.journal_overlap_after,
+        };
+        let journal = Journal::create(&base, lsn, policy)?;
         let engine = Self::start(state, journal, sql, opts, Some(lock))?;
         engine.inner.checkpoint()?;
         for (_, p) in old {

@@ -21,11 +21,37 @@ use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
+use std::time::{Duration, Instant};
 
 /// Default number of syncer threads: overlapping `fdatasync`s cut the wait for durability
 /// (on the 2-core VM of the README's figures, one thread synced 290 times a second, four
 /// threads together 8,800 times).
 pub const DEFAULT_SYNCERS: usize = 4;
+
+/// Default [`SyncPolicy::overlap_after`]: 2 ms. A second `fdatasync` starts only once the
+/// one in flight has run this long, so a fast disk gets one sync at a time (fewer, bigger
+/// groups: less CPU per record) and a slow one still gets overlapping syncs.
+pub const DEFAULT_OVERLAP_AFTER: Duration = Duration::from_millis(2);
+
+/// How the journal's syncer threads share the work.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SyncPolicy {
+    /// Syncer threads, the most `fdatasync`s in flight at once (at least one; default
+    /// [`DEFAULT_SYNCERS`]).
+    pub syncers: usize,
+    /// A syncer starts another `fdatasync` while one is in flight only after that one has
+    /// run this long (default [`DEFAULT_OVERLAP_AFTER`]; zero: overlap at once).
+    pub overlap_after: Duration,
+}
+
+impl Default for SyncPolicy {
+    fn default() -> Self {
+        SyncPolicy {
+            syncers: DEFAULT_SYNCERS,
+            overlap_after: DEFAULT_OVERLAP_AFTER,
+        }
+    }
+}
 
 /// The largest record accepted when reading (a longer length is taken as corruption).
 const MAX_RECORD: usize = 16 << 20;
@@ -514,6 +540,11 @@ struct Buf {
     stop: bool,
     /// Syncers waiting for data (appending wakes one).
     sleeping: usize,
+    /// Writes and syncs running now, and when the latest of them started.
+    in_flight: usize,
+    last_start: Option<Instant>,
+    /// The most syncs ever in flight at once.
+    peak_in_flight: usize,
 }
 
 struct Shared {
@@ -583,6 +614,9 @@ impl Journal {
                 rotations: Vec::new(),
                 stop: false,
                 sleeping: 0,
+                in_flight: 0,
+                last_start: None,
+                peak_in_flight: 0,
             }),
             wake: Condvar::new(),
             durable: Mutex::new(last_lsn),
@@ -593,18 +627,20 @@ impl Journal {
         }
     }
 
-    /// Starts a new segment `<base>.<last_lsn + 1>` and `syncers` syncer threads (at least
-    /// one). Several syncers overlap their `fdatasync`s: a record appended while one sync
-    /// runs starts the next at once instead of waiting for it (see [`DEFAULT_SYNCERS`]).
-    pub fn create(base: &Path, last_lsn: u64, syncers: usize) -> Result<Journal, StoreError> {
+    /// Starts a new segment `<base>.<last_lsn + 1>` and the policy's syncer threads (at
+    /// least one). A record appended while a sync runs waits for it and joins the next
+    /// group, unless that sync has run [`SyncPolicy::overlap_after`]: then another syncer
+    /// starts the next sync at once.
+    pub fn create(base: &Path, last_lsn: u64, policy: SyncPolicy) -> Result<Journal, StoreError> {
         let file = new_segment(base, last_lsn + 1)?;
         let shared = Arc::new(Self::shared(last_lsn, file));
         let mut threads = Vec::new();
-        for n in 0..syncers.max(1) {
+        for n in 0..policy.syncers.max(1) {
             let (s, b) = (shared.clone(), base.to_path_buf());
+            let overlap_after = policy.overlap_after;
             let t = std::thread::Builder::new()
                 .name(format!("ocs-journal-{n}"))
-                .spawn(move || syncer(s, b))
+                .spawn(move || syncer(s, b, overlap_after))
                 .map_err(|e| StoreError::Config(format!("cannot start the journal syncer: {e}")))?;
             threads.push(t);
         }
@@ -778,18 +814,38 @@ fn new_segment(base: &Path, lsn: u64) -> Result<File, StoreError> {
 /// syncer takes what is buffered, writes it (in order: the segment is locked before the
 /// buffer is released), then syncs; `fdatasync` makes durable everything written to the file
 /// before it started, so the group's last LSN is durable when it returns.
-fn syncer(shared: Arc<Shared>, base: PathBuf) {
+fn syncer(shared: Arc<Shared>, base: PathBuf, overlap_after: Duration) {
     let mut spare = Vec::new();
     loop {
         let mut b = shared.buf.lock().unwrap_or_else(|e| e.into_inner());
-        while b.data.is_empty() && b.rotations.is_empty() && !b.stop {
-            b.sleeping += 1;
-            b = shared.wake.wait(b).unwrap_or_else(|e| e.into_inner());
-            b.sleeping -= 1;
+        loop {
+            let work = !b.data.is_empty() || !b.rotations.is_empty();
+            if !work {
+                if b.stop {
+                    return; // stopped with nothing left
+                }
+                b.sleeping += 1;
+                b = shared.wake.wait(b).unwrap_or_else(|e| e.into_inner());
+                b.sleeping -= 1;
+                continue;
+            }
+            let running = match b.last_start {
+                Some(t) if b.in_flight > 0 => t.elapsed(),
+                _ => break, // nothing in flight: sync now
+            };
+            if running >= overlap_after {
+                break; // the sync in flight is slow: overlap it
+            }
+            // Wait for the sync in flight (it wakes everyone) or until it counts as slow.
+            b = shared
+                .wake
+                .wait_timeout(b, overlap_after - running)
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
         }
-        if b.data.is_empty() && b.rotations.is_empty() {
-            return; // stopped with nothing left
-        }
+        b.in_flight += 1;
+        b.peak_in_flight = b.peak_in_flight.max(b.in_flight);
+        b.last_start = Some(Instant::now());
         let mut data = std::mem::replace(&mut b.data, std::mem::take(&mut spare));
         let rotations = std::mem::take(&mut b.rotations);
         let last = b.last_lsn;
@@ -812,6 +868,12 @@ fn syncer(shared: Arc<Shared>, base: PathBuf) {
         })();
         drop(file);
         let synced = written.and_then(|f| f.sync_data().map_err(|e| io_error(&base, e)));
+        shared
+            .buf
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .in_flight -= 1;
+        shared.wake.notify_all();
         if let Err(e) = synced {
             tracing::error!(error = %e, "ocs: journal write failed; the store stops charging");
             shared.fail();
@@ -905,11 +967,66 @@ mod tests {
         }
     }
 
+    /// Appends from four threads, waiting for each record, until `n` records are durable.
+    fn load(j: &Journal, n: usize) {
+        let records = sample();
+        std::thread::scope(|s| {
+            for _ in 0..4 {
+                s.spawn(|| {
+                    for i in 0..n / 4 {
+                        let lsn = j.append(&records[i % records.len()]).unwrap();
+                        j.wait(lsn).unwrap();
+                    }
+                });
+            }
+        });
+    }
+
+    #[test]
+    fn one_sync_at_a_time_until_the_one_in_flight_is_slow() {
+        let dir = tempfile::tempdir().unwrap();
+        let base = dir.path().join("ocs.db.journal");
+        let slow_never = SyncPolicy {
+            syncers: 3,
+            overlap_after: Duration::from_secs(3600),
+        };
+        let j = Journal::create(&base, 0, slow_never).unwrap();
+        load(&j, 400);
+        assert_eq!(j.durable_lsn(), 400);
+        assert_eq!(
+            j.buf().peak_in_flight,
+            1,
+            "a second sync overlapped a fast one"
+        );
+        drop(j);
+        let mut read = 0;
+        read_segments(&base, |_, _| {
+            read += 1;
+            Ok(())
+        })
+        .unwrap();
+        assert_eq!(read, 400);
+    }
+
+    #[test]
+    fn syncs_overlap_at_once_with_a_zero_overlap_time() {
+        let dir = tempfile::tempdir().unwrap();
+        let base = dir.path().join("ocs.db.journal");
+        let at_once = SyncPolicy {
+            syncers: 3,
+            overlap_after: Duration::ZERO,
+        };
+        let j = Journal::create(&base, 0, at_once).unwrap();
+        load(&j, 400);
+        assert_eq!(j.durable_lsn(), 400);
+        assert!(j.buf().peak_in_flight >= 1);
+    }
+
     #[test]
     fn segments_are_written_rotated_read_and_dropped() {
         let dir = tempfile::tempdir().unwrap();
         let base = dir.path().join("ocs.db.journal");
-        let j = Journal::create(&base, 0, 3).unwrap();
+        let j = Journal::create(&base, 0, SyncPolicy::default()).unwrap();
         let records = sample();
         let mut last = 0;
         for r in &records[..3] {

@@ -61,7 +61,7 @@ pub use self::engine::{
     DEFAULT_MAX_BACKLOG,
 };
 pub use self::group::GroupCommit;
-pub use self::journal::DEFAULT_SYNCERS;
+pub use self::journal::{DEFAULT_OVERLAP_AFTER, DEFAULT_SYNCERS};
 pub use self::memory::{MemLimits, DEFAULT_FILTER_KEYS, DEFAULT_OUTCOME_BYTES};
 pub use self::postgres::{PgOptions, PgStore};
 pub use self::sqlite::SqliteStore;
