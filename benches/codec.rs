@@ -4,8 +4,8 @@
 //! Samples (`common::samples`): our own CCR-UPDATE, and CCRs other tools wrote, from
 //! `tests/fixtures/`: Erlang/OTP's CCR-INITIAL and freeDiameter's relayed CCRs. Target
 //! (issue 14): typed decode within 5× the walk. The comparison with the `diameter` crate
-//! 0.7.1 is a separate bench outside the workspace (`benches/vs_diameter_crate`), because a
-//! second package named `diameter` in the workspace would make `cargo -p diameter` ambiguous.
+//! 0.7.1 is a separate bench outside the workspace (`benches/vs_diameter_crate`), so that
+//! crate and its dependencies stay out of the workspace's graph and lock file.
 //!
 //! Run: `cargo bench --bench codec`. After criterion's figures it prints the ratios measured
 //! interleaved (the two sides alternating in short batches, median of 40 pairs), which holds
