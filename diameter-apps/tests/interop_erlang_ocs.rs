@@ -412,6 +412,9 @@ async fn our_cc_client_against_erlang_server() {
     assert_eq!(field(&up, "peer"), "rust.pgw.net");
 
     let mut config = ClientConfig::new("rust.pgw.net", "pgw.net", "ocs.net", ocs_common::ccr::GY);
+    // OTP's credit-control dictionary is RFC 4006's: it answers the 3GPP Reporting-Reason
+    // (M bit set) with 5001, as any RFC 4006-only server would.
+    config.reporting_reasons = false;
     config.subscription_id = vec![ocs_common::ccr::msisdn(MSISDN)];
     let data = ServiceKey::rating_group(100);
     let t0 = Instant::now();

@@ -75,6 +75,10 @@ pub struct ClientConfig {
     pub ddfh: DirectDebitingFailureHandling,
     /// CC-Session-Failover until a server sends one.
     pub failover: CcSessionFailover,
+    /// Whether usage reports carry the TS 32.299 Reporting-Reason (a 3GPP vendor AVP with the
+    /// M bit: Gy/Ro servers expect it; a server that knows only RFC 4006 answers it with 5001
+    /// DIAMETER_AVP_UNSUPPORTED). Default true.
+    pub reporting_reasons: bool,
 }
 
 impl ClientConfig {
@@ -98,6 +102,7 @@ impl ClientConfig {
             ccfh: CreditControlFailureHandling::Terminate,
             ddfh: DirectDebitingFailureHandling::TerminateOrBuffer,
             failover: CcSessionFailover::FailoverNotSupported,
+            reporting_reasons: true,
         }
     }
 }

@@ -110,7 +110,8 @@ impl CcSession {
                 }
                 // TS 32.299 §7.2.175: a reason of one quota type goes in its
                 // Used-Service-Unit, the others in the MSCC.
-                match (reason, m.used_service_unit.first_mut()) {
+                let written = reason.filter(|_| self.config.reporting_reasons);
+                match (written, m.used_service_unit.first_mut()) {
                     (
                         Some(r @ (ReportingReason::Threshold | ReportingReason::QuotaExhausted)),
                         Some(u),
