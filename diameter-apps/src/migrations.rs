@@ -75,6 +75,24 @@ impl Schema {
     }
 }
 
+/// Switches a SQLite file to WAL. The switch needs a lock that SQLite does not wait for
+/// (the busy handler is not called for it): when another process opens the same new file at
+/// the same moment, the switch is retried every 10 ms for up to 10 s.
+pub(crate) fn sqlite_wal(conn: &Connection) -> rusqlite::Result<()> {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        match conn.pragma_update(None, "journal_mode", "WAL") {
+            Err(rusqlite::Error::SqliteFailure(e, _))
+                if e.code == rusqlite::ErrorCode::DatabaseBusy
+                    && std::time::Instant::now() < deadline =>
+            {
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
+            other => return other,
+        }
+    }
+}
+
 /// Brings a SQLite database up to date; returns the versions it ran (empty when it was).
 ///
 /// `baseline` is asked only when the history table is missing: for a database made before

@@ -105,8 +105,7 @@ impl SqliteSpool {
     /// Opens (creating and migrating) the spool at `path`.
     pub fn open(path: &Path, capacity: usize) -> Result<Self, SpoolError> {
         let mut conn = Connection::open(path).map_err(db)?;
-        conn.pragma_update(None, "journal_mode", "WAL")
-            .map_err(db)?;
+        crate::migrations::sqlite_wal(&conn).map_err(db)?;
         conn.pragma_update(None, "synchronous", "FULL")
             .map_err(db)?;
         crate::migrations::sqlite(

@@ -28,7 +28,7 @@ impl SqliteStore {
     pub fn open(path: &str) -> Result<SqliteStore, StoreError> {
         let conn = Connection::open(path)?;
         conn.busy_timeout(std::time::Duration::from_secs(10))?;
-        conn.pragma_update(None, "journal_mode", "WAL")?;
+        crate::migrations::sqlite_wal(&conn)?;
         conn.pragma_update(None, "synchronous", "FULL")?;
         // Checkpoint every ~40 MB of WAL instead of ~4 MB: a page the load keeps changing
         // (an account, an index) is copied into the database once per checkpoint.

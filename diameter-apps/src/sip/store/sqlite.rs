@@ -18,7 +18,7 @@ impl SqliteSipStore {
     pub fn open(path: &str) -> Result<Self, StoreError> {
         let conn = Connection::open(path)?;
         conn.busy_timeout(std::time::Duration::from_secs(10))?;
-        conn.pragma_update(None, "journal_mode", "WAL")?;
+        crate::migrations::sqlite_wal(&conn)?;
         Self::init(conn)
     }
 
