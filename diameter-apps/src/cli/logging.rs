@@ -2,12 +2,13 @@
 
 use tracing_subscriber::EnvFilter;
 
-/// Installs the global subscriber. `RUST_LOG` wins over `verbose` (0: warn, 1: info,
-/// 2: debug, 3 and more: trace). Calling it twice is harmless.
+/// Installs the global subscriber. `RUST_LOG` wins over `verbose` (0: warn, 1: info, with
+/// the migration runner's step-by-step report left at warn, 2: debug, 3 and more: trace).
+/// Calling it twice is harmless.
 pub fn init(verbose: u8) {
     let default = match verbose {
         0 => "warn",
-        1 => "info",
+        1 => "info,refinery_core=warn",
         2 => "debug",
         _ => "trace",
     };
