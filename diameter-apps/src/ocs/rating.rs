@@ -42,6 +42,19 @@
 //! quota_holding_time = 30                # optional: Quota-Holding-Time, seconds
 //! exponent = 2                           # optional: its minor unit (default: the file's)
 //!
+//! [[tariff]]
+//! name = "video"
+//! rating_group = 300
+//! unit = "time"
+//! block = 1
+//! price = 1                              # the price outside the bands below
+//! quota_consumption_time = 10            # optional: Quota-Consumption-Time (TS 32.299), s
+//! triggers = ["change_in_qos", "change_in_rat"]  # optional: 3GPP Trigger-Types sent in grants
+//! pool = { id = 1, multiplier = "0.5" }  # optional: G-S-U-Pool-Reference (RFC 4006 §5.1.2)
+//! # optional daily time bands (UTC): from `start` on, `price` applies; a grant whose
+//! # Validity-Time crosses a band boundary carries Tariff-Time-Change.
+//! bands = [{ start = "08:00", price = 2 }, { start = "20:00", price = 1 }]
+//!
 //! # What the client does when this tariff's last units are used (RFC 8506 §5.6; optional,
 //! # default: the server's Final-Unit-Action, TERMINATE).
 //! [tariff.final_unit]
@@ -183,7 +196,110 @@ pub struct Tariff {
     /// Final-Unit-Indication of this tariff's last grant (default: the server's action).
     #[serde(default)]
     pub final_unit: Option<FinalUnitPolicy>,
+    /// Quota-Consumption-Time (TS 32.299), seconds: time quota is consumed only while
+    /// traffic flows, with gaps longer than this counted as this (time tariffs only;
+    /// default: none, time runs continuously).
+    #[serde(default)]
+    pub quota_consumption_time: Option<u32>,
+    /// 3GPP Trigger-Types sent with each MSCC grant: when one of these conditions changes
+    /// the client reports with Reporting-Reason RATING_CONDITION_CHANGE (default: none).
+    #[serde(default)]
+    pub triggers: Vec<TriggerKind>,
+    /// The credit pool this tariff's grants go into (default: none).
+    #[serde(default)]
+    pub pool: Option<PoolPolicy>,
+    /// Daily time bands (UTC), each with its own price (default: none, `price` always).
+    #[serde(default)]
+    pub bands: Vec<Band>,
 }
+
+/// A 3GPP Trigger-Type a tariff arms (TS 32.299 §7.2.207).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TriggerKind {
+    /// CHANGE_IN_SGSN_IP_ADDRESS (1).
+    ChangeInSgsnIpAddress,
+    /// CHANGE_IN_QOS (2).
+    ChangeInQos,
+    /// CHANGE_IN_LOCATION (3).
+    ChangeInLocation,
+    /// CHANGE_IN_RAT (4).
+    ChangeInRat,
+    /// CHANGE_IN_UE_TIMEZONE (5).
+    ChangeInUeTimezone,
+}
+
+impl TriggerKind {
+    /// The Trigger-Type value on the wire.
+    pub fn code(self) -> i32 {
+        match self {
+            TriggerKind::ChangeInSgsnIpAddress => 1,
+            TriggerKind::ChangeInQos => 2,
+            TriggerKind::ChangeInLocation => 3,
+            TriggerKind::ChangeInRat => 4,
+            TriggerKind::ChangeInUeTimezone => 5,
+        }
+    }
+}
+
+/// The credit pool of a tariff (`pool = { id, multiplier }`, RFC 4006 §5.1.2).
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PoolPolicy {
+    /// G-S-U-Pool-Identifier.
+    pub id: u32,
+    /// Unit-Value of the G-S-U-Pool-Reference: pool units per unit of this tariff, a
+    /// decimal such as "0.5" (default "1").
+    #[serde(default = "one_text")]
+    pub multiplier: String,
+}
+
+fn one_text() -> String {
+    "1".into()
+}
+
+impl PoolPolicy {
+    /// The multiplier as (Value-Digits, Exponent); `None` when it is not a decimal > 0.
+    pub fn unit_value(&self) -> Option<(i64, i32)> {
+        parse_decimal(&self.multiplier).filter(|(d, _)| *d > 0)
+    }
+}
+
+/// Parses a plain decimal ("12", "0.05") into (digits, exponent).
+pub fn parse_decimal(text: &str) -> Option<(i64, i32)> {
+    let text = text.trim();
+    let (int, frac) = text.split_once('.').unwrap_or((text, ""));
+    if int.is_empty() && frac.is_empty() {
+        return None;
+    }
+    let all = format!("{int}{frac}");
+    if !all.bytes().all(|b| b.is_ascii_digit()) || frac.len() > 18 {
+        return None;
+    }
+    let digits: i64 = all.parse().ok()?;
+    Some((digits, -i32::try_from(frac.len()).ok()?))
+}
+
+/// One daily price band of a tariff: from `start` (UTC "HH:MM") until the next band's start.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Band {
+    /// Start, "HH:MM" UTC.
+    pub start: String,
+    /// Minor units per block in this band.
+    pub price: i64,
+}
+
+impl Band {
+    /// Seconds after midnight UTC of the start; `None` when not "HH:MM".
+    pub fn start_second(&self) -> Option<i64> {
+        let (h, m) = self.start.split_once(':')?;
+        let (h, m): (i64, i64) = (h.parse().ok()?, m.parse().ok()?);
+        ((0..24).contains(&h) && (0..60).contains(&m)).then_some(h * 3600 + m * 60)
+    }
+}
+
+const DAY: i64 = 86_400;
 
 /// Final-Unit-Action of a tariff (RFC 8506 §8.35).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
@@ -274,10 +390,79 @@ impl Tariff {
 
     /// Price of using `units` (started blocks are charged).
     pub fn cost(&self, units: u64) -> i64 {
+        self.cost_at_price(units, self.price)
+    }
+
+    /// Price of using `units` at `price` per block.
+    pub fn cost_at_price(&self, units: u64, price: i64) -> i64 {
         let blocks = units.div_ceil(self.block());
         i64::try_from(blocks)
             .unwrap_or(i64::MAX)
-            .saturating_mul(self.price.max(0))
+            .saturating_mul(price.max(0))
+    }
+
+    /// The bands as (second of the day, price), sorted by start.
+    fn band_table(&self) -> Vec<(i64, i64)> {
+        let mut b: Vec<(i64, i64)> = self
+            .bands
+            .iter()
+            .filter_map(|b| b.start_second().map(|s| (s, b.price)))
+            .collect();
+        b.sort_unstable();
+        b
+    }
+
+    /// The price per block at `unix_s` (seconds since the Unix epoch): the band's, else
+    /// `price`.
+    pub fn price_at(&self, unix_s: i64) -> i64 {
+        let table = self.band_table();
+        let sec = unix_s.rem_euclid(DAY);
+        match table.iter().rev().find(|(start, _)| *start <= sec) {
+            Some((_, p)) => *p,
+            None => table.last().map_or(self.price, |(_, p)| *p),
+        }
+    }
+
+    /// The first band boundary after `unix_s` (exclusive) at which the price changes, if
+    /// one comes within a day.
+    pub fn next_change(&self, unix_s: i64) -> Option<i64> {
+        let table = self.band_table();
+        let day = unix_s.div_euclid(DAY) * DAY;
+        let now = self.price_at(unix_s);
+        (0..2)
+            .flat_map(|d| table.iter().map(move |(s, _)| day + d * DAY + s))
+            .filter(|t| *t > unix_s && *t <= unix_s + DAY)
+            .find(|t| self.price_at(*t) != now)
+    }
+
+    /// The last band boundary at or before `unix_s` at which the price changed, if one was
+    /// within a day.
+    pub fn last_change(&self, unix_s: i64) -> Option<i64> {
+        let table = self.band_table();
+        let day = unix_s.div_euclid(DAY) * DAY;
+        (-1..1)
+            .rev()
+            .flat_map(|d| table.iter().rev().map(move |(s, _)| day + d * DAY + s))
+            .filter(|t| *t <= unix_s && *t > unix_s - DAY)
+            .find(|t| self.price_at(*t) != self.price_at(t - 1))
+    }
+
+    /// This tariff as it prices a grant made at `unix_s` valid for `horizon_s` seconds:
+    /// the band's price, or the higher of it and the next band's when that starts within
+    /// the horizon (so the reservation covers either), with the boundary.
+    pub fn at(&self, unix_s: i64, horizon_s: i64) -> (Tariff, Option<i64>) {
+        let mut t = self.clone();
+        if self.bands.is_empty() {
+            return (t, None);
+        }
+        t.price = self.price_at(unix_s);
+        let change = self
+            .next_change(unix_s)
+            .filter(|c| *c <= unix_s.saturating_add(horizon_s));
+        if let Some(c) = change {
+            t.price = t.price.max(self.price_at(c));
+        }
+        (t, change)
     }
 
     /// Units that `money` buys, in whole blocks (unbounded for a free tariff).
@@ -294,6 +479,30 @@ impl Tariff {
     pub fn quota(&self, requested: Option<u64>) -> u64 {
         let want = requested.or(self.default_quota).unwrap_or(self.block());
         want.div_ceil(self.block()).saturating_mul(self.block())
+    }
+
+    /// Checks the pool, bands and Quota-Consumption-Time settings.
+    fn check_extensions(&self) -> Result<(), String> {
+        if let Some(p) = &self.pool {
+            if p.unit_value().is_none() {
+                return Err(format!(
+                    "pool multiplier `{}` is not a decimal > 0",
+                    p.multiplier
+                ));
+            }
+        }
+        for b in &self.bands {
+            if b.start_second().is_none() || b.price < 0 {
+                return Err(format!(
+                    "band `{}`: start must be \"HH:MM\" and price >= 0",
+                    b.start
+                ));
+            }
+        }
+        if self.quota_consumption_time.is_some() && self.unit != UnitType::Time {
+            return Err("quota_consumption_time needs unit = \"time\"".into());
+        }
+        Ok(())
     }
 
     fn score(&self, ctx: &str, sid: Option<u32>, rg: Option<u32>) -> Option<u32> {
@@ -373,6 +582,9 @@ impl Tariffs {
                 f.check()
                     .map_err(|e| RatingConfigError(format!("tariff `{}`: {e}", tariff.name)))?;
             }
+            tariff
+                .check_extensions()
+                .map_err(|e| RatingConfigError(format!("tariff `{}`: {e}", tariff.name)))?;
         }
         Ok(t)
     }
@@ -550,5 +762,65 @@ price = 9
         assert_eq!(t.minor_units(tariff, -1, 0), None);
         assert_eq!(t.minor_units(tariff, i64::MAX, 0), None);
         assert_eq!(t.minor_units(tariff, 1, i32::MAX), None);
+    }
+
+    #[test]
+    fn bands_price_by_time_of_day_and_name_the_next_change() {
+        let t = Tariffs::parse(
+            "[[tariff]]\nunit=\"time\"\nprice=7\nbands = [{ start = \"20:00\", price = 1 }, \
+             { start = \"08:00\", price = 3 }]\n",
+        )
+        .unwrap();
+        let v = &t.tariffs[0];
+        let day = 19_000 * 86_400;
+        assert_eq!(v.price_at(day + 7 * 3600), 1); // before the first band: the last one's
+        assert_eq!(v.price_at(day + 8 * 3600), 3);
+        assert_eq!(v.price_at(day + 21 * 3600), 1);
+        assert_eq!(v.next_change(day + 19 * 3600), Some(day + 20 * 3600));
+        assert_eq!(
+            v.next_change(day + 21 * 3600),
+            Some(day + 86_400 + 8 * 3600)
+        );
+        assert_eq!(v.last_change(day + 9 * 3600), Some(day + 8 * 3600));
+        assert_eq!(v.last_change(day + 3600), Some(day - 4 * 3600));
+        // A grant within an hour of 20:00 reserves at the higher price and names 20:00.
+        let (g, change) = v.at(day + 19 * 3600 + 1800, 3600);
+        assert_eq!((g.price, change), (3, Some(day + 20 * 3600)));
+        let (g, change) = v.at(day + 12 * 3600, 3600);
+        assert_eq!((g.price, change), (3, None));
+        // Without bands nothing changes.
+        let plain = Tariffs::parse("[[tariff]]\nunit=\"time\"\nprice=7\n").unwrap();
+        assert_eq!(plain.tariffs[0].price_at(day), 7);
+        assert_eq!(plain.tariffs[0].next_change(day), None);
+        assert!(Tariffs::parse(
+            "[[tariff]]\nunit=\"time\"\nprice=1\nbands = [{ start = \"25:00\", price = 1 }]\n"
+        )
+        .is_err());
+    }
+
+    #[test]
+    fn pools_triggers_and_consumption_time_are_checked() {
+        let t = Tariffs::parse(
+            "[[tariff]]\nunit=\"time\"\nprice=1\nquota_consumption_time = 10\n\
+             triggers = [\"change_in_qos\", \"change_in_rat\"]\npool = { id = 4, multiplier = \"0.25\" }\n",
+        )
+        .unwrap();
+        let v = &t.tariffs[0];
+        assert_eq!(v.pool.as_ref().unwrap().unit_value(), Some((25, -2)));
+        assert_eq!(
+            v.triggers,
+            vec![TriggerKind::ChangeInQos, TriggerKind::ChangeInRat]
+        );
+        assert_eq!(v.triggers[1].code(), 4);
+        assert!(Tariffs::parse(
+            "[[tariff]]\nunit=\"total_octets\"\nprice=1\nquota_consumption_time = 10\n"
+        )
+        .is_err());
+        assert!(Tariffs::parse(
+            "[[tariff]]\nunit=\"time\"\nprice=1\npool = { id = 1, multiplier = \"-1\" }\n"
+        )
+        .is_err());
+        assert_eq!(parse_decimal("3"), Some((3, 0)));
+        assert_eq!(parse_decimal("x"), None);
     }
 }

@@ -19,7 +19,12 @@ use diameter::dict::dcca_rfc4006::{
     result_code as dcca_rc, CcRequestType, Cca, Ccr, FinalUnitIndication, GrantedServiceUnit,
     MultipleServicesCreditControl,
 };
+use diameter::dict::dcca_rfc4006::{
+    CcUnitType, GSUPoolReference, TariffChangeUsage, UsedServiceUnit,
+};
+use diameter::dict::tgpp_ts32299::{Trigger, TriggerType};
 use diameter_core::bytes::Bytes;
+use std::borrow::Cow;
 
 /// One service of a request: an MSCC, or the command-level units when there is no MSCC.
 pub(super) struct Item<'t> {
@@ -33,7 +38,14 @@ pub(super) struct Item<'t> {
     pub money: Option<Money>,
     /// CC-Money of the Used-Service-Units (debited as it is when no units are reported).
     pub used_money: Option<Money>,
-    pub tariff: Option<&'t Tariff>,
+    /// The tariff as it prices this request (band prices resolved, see [`Tariff::at`]).
+    pub tariff: Option<Cow<'t, Tariff>>,
+    /// The band boundary within the grant's Validity-Time (Unix seconds): Tariff-Time-Change.
+    pub tariff_change: Option<i64>,
+    /// Used units split by Tariff-Change-Usage (before, after), when the client split them.
+    pub split: Option<(Units, Units)>,
+    /// The request's time, Unix seconds.
+    pub now_s: i64,
     /// Whether the item came from an MSCC (answered in an MSCC) or the command level.
     pub in_mscc: bool,
     /// Index in the batch of the op whose result this item's answer needs.
@@ -48,8 +60,15 @@ pub(super) struct Item<'t> {
 impl ChargingServer {
     /// The items of a request; `default_request` makes an item with no RSU ask for the
     /// default quota (event charging).
-    pub(super) fn items(&self, ccr: &Ccr, default_request: bool) -> Vec<Item<'_>> {
+    pub(super) fn items(&self, ccr: &Ccr, default_request: bool, now_ms: i64) -> Vec<Item<'_>> {
         let mut items = Vec::new();
+        let now_s = now_ms.div_euclid(1000);
+        // An event is debited at once: no grant outlives its request.
+        let horizon = if default_request {
+            0
+        } else {
+            i64::from(self.config.validity_time)
+        };
         let ctx = ccr.service_context_id.as_str();
         if ccr.multiple_services_credit_control.is_empty() {
             let req = ccr.requested_service_unit.as_ref().map(|r| requested(r));
@@ -67,6 +86,7 @@ impl ChargingServer {
             }
             let req = req.or(default_request.then(Units::default));
             let mut item = self.item(ctx, None, ccr.service_identifier, req, usu, false);
+            self.resolve_bands(&mut item, now_s, horizon, split(&ccr.used_service_unit));
             self.add_money(&mut item, money);
             item.refund_information = ccr.refund_information.clone();
             items.push(item);
@@ -81,6 +101,7 @@ impl ChargingServer {
                 let usu = used(&m.used_service_unit);
                 let sid = m.service_identifier.first().copied();
                 let mut item = self.item(ctx, m.rating_group, sid, req, usu, in_mscc);
+                self.resolve_bands(&mut item, now_s, horizon, split(&m.used_service_unit));
                 let money = Moneys {
                     requested: m
                         .requested_service_unit
@@ -115,13 +136,36 @@ impl ChargingServer {
             used,
             tariff: self
                 .tariffs
-                .find(ctx, service_identifier, rating_group, &units),
+                .find(ctx, service_identifier, rating_group, &units)
+                .map(Cow::Borrowed),
+            tariff_change: None,
+            split: None,
+            now_s: 0,
             in_mscc,
             money: None,
             used_money: None,
             op: None,
             want_units: 0,
             refund_information: None,
+        }
+    }
+
+    /// Prices a banded tariff at the request's time (see [`Tariff::at`]).
+    fn resolve_bands(
+        &self,
+        item: &mut Item<'_>,
+        now_s: i64,
+        horizon: i64,
+        split: Option<(Units, Units)>,
+    ) {
+        item.now_s = now_s;
+        item.split = split;
+        if let Some(Cow::Borrowed(t)) = item.tariff {
+            if !t.bands.is_empty() {
+                let (priced, change) = t.at(now_s, horizon);
+                item.tariff = Some(Cow::Owned(priced));
+                item.tariff_change = change;
+            }
         }
     }
 
@@ -132,7 +176,7 @@ impl ChargingServer {
             m.and_then(|m| m.currency)
                 .is_some_and(|c| c != self.tariffs.money_of(t).0)
         };
-        if let Some(t) = item.tariff {
+        if let Some(t) = item.tariff.as_deref() {
             if foreign(&money.requested, t) || foreign(&money.used, t) {
                 item.tariff = None;
             }
@@ -148,7 +192,24 @@ impl ChargingServer {
                 .tariffs
                 .minor_units(t, m.value_digits, m.exponent)
                 .unwrap_or(0),
-            (units, _) => t.cost(units.unwrap_or(0)),
+            (units, _) => {
+                let now = t.price_at(item.now_s);
+                match item.split {
+                    Some((before, after)) if !t.bands.is_empty() => {
+                        // Units before the change at the price before the last boundary
+                        // (when it fell within a grant's life), the rest at today's.
+                        let horizon = i64::from(self.config.validity_time);
+                        let before_price = t
+                            .last_change(item.now_s)
+                            .filter(|c| *c > item.now_s - horizon)
+                            .map_or(now, |c| t.price_at(c - 1));
+                        let units = |u: Units| u.get(t.unit).unwrap_or(0);
+                        t.cost_at_price(units(before), before_price)
+                            .saturating_add(t.cost_at_price(units(after), now))
+                    }
+                    _ => t.cost_at_price(units.unwrap_or(0), now),
+                }
+            }
         }
     }
 
@@ -207,7 +268,7 @@ impl ChargingServer {
                 }
             }
         };
-        let mut items = self.items(ccr, false);
+        let mut items = self.items(ccr, false, now_ms);
         let mut batch = Batch::new(account, Some(session.to_string()));
         batch.key = Some(key);
         batch.peer = Some(peer.to_string());
@@ -222,7 +283,9 @@ impl ChargingServer {
         let terminate = kind == CcRequestType::TerminationRequest;
         // Settle every service first, so that released reservations can fund new grants.
         for item in &items {
-            let Some(t) = item.tariff else { continue };
+            let Some(t) = item.tariff.as_deref() else {
+                continue;
+            };
             let settle = !item.used.is_empty()
                 || item.used_money.is_some()
                 || (kind == CcRequestType::UpdateRequest && item.requested.is_some());
@@ -235,7 +298,10 @@ impl ChargingServer {
             }
         }
         for item in &mut items {
-            let Some(t) = item.tariff else { continue };
+            let Some(t) = item.tariff.clone() else {
+                continue;
+            };
+            let t = &*t;
             if let (false, Some(req)) = (terminate, item.requested) {
                 item.want_units = self.want_units(item, t, &req);
                 let want = t.cost(item.want_units);
@@ -278,12 +344,25 @@ impl ChargingServer {
             .map(|i| self.grant_answer(i, &out, terminate))
             .collect();
         self.put_answers(cca, &items, answers);
+        self.low_balance(cca, &out);
         Ok(())
+    }
+
+    /// Low-Balance-Indication YES on a successful session answer that leaves the available
+    /// balance under [`super::ServerConfig::low_balance_threshold`].
+    fn low_balance(&self, cca: &mut Cca, out: &BatchOutcome) {
+        let ok = cca.result_code == base_rc::DIAMETER_SUCCESS;
+        if let (true, Some(threshold)) = (ok, self.config.low_balance_threshold) {
+            if out.available() < threshold {
+                cca.low_balance_indication =
+                    Some(diameter::dict::tgpp_ts32299::LowBalanceIndication::Yes);
+            }
+        }
     }
 
     /// The answer for one item of a session request, from the batch outcome.
     fn grant_answer(&self, item: &Item<'_>, out: &BatchOutcome, terminate: bool) -> Answer {
-        let Some(t) = item.tariff else {
+        let Some(t) = item.tariff.as_deref() else {
             return Answer::code(dcca_rc::DIAMETER_RATING_FAILED);
         };
         let reported = !item.used.is_empty() || item.used_money.is_some();
@@ -311,6 +390,9 @@ impl ChargingServer {
         }
         let last = item.op.is_some() && (units < item.want_units || out.available() < t.price);
         let mut grant = granted(t.unit, units);
+        grant.tariff_time_change = item
+            .tariff_change
+            .and_then(diameter_core::Time::from_unix_seconds);
         if t.grant_money || item.money.is_some() {
             let (currency, exponent) = self.tariffs.money_of(t);
             grant.cc_money = Some(cc_money(t.cost(units), currency, exponent).into());
@@ -342,6 +424,7 @@ impl ChargingServer {
             }
             let validity = a.validity.then_some(self.config.validity_time);
             if item.in_mscc {
+                let tariff = item.tariff.as_deref().filter(|_| a.granted.is_some());
                 let threshold = |u: &[UnitType]| {
                     a.threshold
                         .filter(|(unit, _)| u.contains(unit))
@@ -364,6 +447,9 @@ impl ChargingServer {
                         validity_time: validity,
                         final_unit_indication: a.final_unit.map(Into::into),
                         refund_information: a.refund_information,
+                        g_s_u_pool_reference: tariff.and_then(pool_reference).into_iter().collect(),
+                        quota_consumption_time: tariff.and_then(|t| t.quota_consumption_time),
+                        trigger: tariff.and_then(trigger),
                         ..Default::default()
                     });
             } else {
@@ -414,4 +500,51 @@ impl Answer {
             holding_time: None,
         }
     }
+}
+
+/// The Used-Service-Units split by Tariff-Change-Usage: (before, after), when any says
+/// (UNIT_INDETERMINATE counts as after: it is rated at the new price).
+fn split(usus: &[UsedServiceUnit]) -> Option<(Units, Units)> {
+    usus.iter().find(|u| u.tariff_change_usage.is_some())?;
+    let (before, after): (Vec<_>, Vec<_>) = usus.iter().cloned().partition(|u| {
+        matches!(
+            u.tariff_change_usage,
+            None | Some(TariffChangeUsage::UnitBeforeTariffChange)
+        )
+    });
+    Some((used(&before), used(&after)))
+}
+
+/// The G-S-U-Pool-Reference of a tariff with a credit pool.
+fn pool_reference(t: &Tariff) -> Option<GSUPoolReference> {
+    let pool = t.pool.as_ref()?;
+    let (value_digits, exponent) = pool.unit_value()?;
+    Some(GSUPoolReference {
+        g_s_u_pool_identifier: pool.id,
+        cc_unit_type: match t.unit {
+            UnitType::Time => CcUnitType::Time,
+            UnitType::TotalOctets => CcUnitType::TotalOctets,
+            UnitType::InputOctets => CcUnitType::InputOctets,
+            UnitType::OutputOctets => CcUnitType::OutputOctets,
+            UnitType::ServiceSpecific => CcUnitType::ServiceSpecificUnits,
+        },
+        unit_value: diameter::dict::dcca_rfc4006::UnitValue {
+            value_digits,
+            exponent: Some(exponent),
+            ..Default::default()
+        },
+        ..Default::default()
+    })
+}
+
+/// The 3GPP Trigger of a tariff that arms some.
+fn trigger(t: &Tariff) -> Option<Trigger> {
+    (!t.triggers.is_empty()).then(|| Trigger {
+        trigger_type: t
+            .triggers
+            .iter()
+            .map(|k| TriggerType::from(k.code()))
+            .collect(),
+        ..Default::default()
+    })
 }

@@ -109,12 +109,12 @@ impl ChargingServer {
             cca.result_code = base_rc::DIAMETER_AUTHORIZATION_REJECTED;
             return Ok(());
         }
-        let mut items = self.items(ccr, true);
+        let mut items = self.items(ccr, true, now_ms);
         // Price of each item (None: no tariff).
         let mut total = 0i64;
         let mut rating_failed = false;
         for item in &mut items {
-            match item.tariff {
+            match item.tariff.as_deref() {
                 Some(t) => {
                     let req = item.requested.unwrap_or_default();
                     item.want_units = t.quota(req.get(t.unit));
@@ -126,7 +126,7 @@ impl ChargingServer {
         if action == RequestedAction::PriceEnquiry {
             let priced = items
                 .iter()
-                .filter_map(|i| i.tariff.map(|t| (t, t.cost(i.want_units))));
+                .filter_map(|i| i.tariff.as_deref().map(|t| (t, t.cost(i.want_units))));
             match self.cost(priced) {
                 Ok(cost) if !rating_failed => {
                     cca.cost_information = Some(cost.unwrap_or_else(|| {
@@ -167,7 +167,9 @@ impl ChargingServer {
         // Refund items refused before the store: (item index, Result-Code).
         let mut refused: Vec<(usize, u32)> = Vec::new();
         for (n, item) in items.iter_mut().enumerate() {
-            let Some(t) = item.tariff else { continue };
+            let Some(t) = item.tariff.as_deref() else {
+                continue;
+            };
             let amount = t.cost(item.want_units);
             if refund {
                 let reference = match item.refund_information.as_deref() {
@@ -211,7 +213,7 @@ impl ChargingServer {
                 if let Some(&(_, code)) = refused.iter().find(|(i, _)| *i == n) {
                     return Answer::code(code);
                 }
-                let (Some(t), Some(i)) = (item.tariff, item.op) else {
+                let (Some(t), Some(i)) = (item.tariff.as_deref(), item.op) else {
                     return Answer::code(dcca_rc::DIAMETER_RATING_FAILED);
                 };
                 let done = out.results.get(i).copied().unwrap_or(0);
@@ -262,7 +264,7 @@ impl ChargingServer {
             .iter()
             .zip(answers)
             .filter(|(_, a)| a.result_code == base_rc::DIAMETER_SUCCESS)
-            .filter_map(|(i, _)| i.tariff.map(|t| (t, t.cost(i.want_units))))
+            .filter_map(|(i, _)| i.tariff.as_deref().map(|t| (t, t.cost(i.want_units))))
             .collect();
         if charged.is_empty() {
             return;
