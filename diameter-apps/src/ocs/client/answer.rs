@@ -7,7 +7,7 @@
     clippy::useless_asref
 )]
 
-use super::quota::{granted_units, Quota, ServiceKey};
+use super::quota::{granted_units, PoolShare, Quota, ServiceKey};
 use super::{CcSession, ClientEvent, State};
 use diameter::dict::base_rfc6733::result_code as base_rc;
 use diameter::dict::dcca_rfc4006::{
@@ -122,9 +122,21 @@ impl CcSession {
                 .iter()
                 .map(|p| p.g_s_u_pool_identifier)
                 .collect();
+            q.pool_shares = m.g_s_u_pool_reference.iter().map(PoolShare::of).collect();
+            q.tariff_change = self.on_session_clock(gsu.tariff_time_change, now);
+            q.consumption_time = m
+                .quota_consumption_time
+                .map(|s| Duration::from_secs(u64::from(s)));
+            q.triggers = m
+                .trigger
+                .as_ref()
+                .map(|t| t.trigger_type.clone())
+                .unwrap_or_default();
             // Usage since the request was built counts against the new grant.
             if let Some(old) = self.quotas.get(&key) {
                 q.used = old.used;
+                q.used_money = old.used_money.clone();
+                q.last_activity = old.last_activity;
                 self.lift_final_action(key, old.final_action_taken);
             }
             granted_any = true;
@@ -142,7 +154,7 @@ impl CcSession {
             let key = ServiceKey::default();
             let was_final = self.quotas.get(&key).is_some_and(|q| q.final_action_taken);
             self.lift_final_action(key, was_final);
-            let q = Quota::from_grant(
+            let mut q = Quota::from_grant(
                 Some(gsu),
                 cca.validity_time,
                 cca.final_unit_indication
@@ -151,6 +163,7 @@ impl CcSession {
                 (None, None, None),
                 now,
             );
+            q.tariff_change = self.on_session_clock(gsu.tariff_time_change, now);
             granted_any = true;
             self.emit(ClientEvent::Granted {
                 service: key,
@@ -177,6 +190,18 @@ impl CcSession {
                 q.valid_until = Some(now + Duration::from_secs(u64::from(v)));
             }
         }
+    }
+
+    /// A Tariff-Time-Change on the session's clock (see [`CcSession::set_wall_clock`]);
+    /// one already past is placed at `now`.
+    fn on_session_clock(&self, at: Option<diameter_core::Time>, now: Instant) -> Option<Instant> {
+        let (anchor, wall) = self.wall_clock?;
+        let at = at?.to_system_time();
+        let wall_now = wall + now.saturating_duration_since(anchor);
+        Some(match at.duration_since(wall_now) {
+            Ok(ahead) => now + ahead,
+            Err(_) => now,
+        })
     }
 
     /// A new grant replaces a quota whose final-unit action was in force: lift it.

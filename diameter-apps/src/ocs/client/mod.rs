@@ -34,18 +34,18 @@ mod quota;
 mod request;
 
 pub use self::final_unit::{Enforcement, Filters};
-pub use self::quota::{granted_units, Quota, ServiceKey};
+pub use self::quota::{granted_units, PoolShare, Quota, ServiceKey};
 
 use crate::ocs::rating::Units;
 use crate::ocs::server::ReAuthScope;
 use diameter::dict::base_rfc6733::{result_code as base_rc, Asa, Asr, Raa, Rar, TerminationCause};
 use diameter::dict::dcca_rfc4006::{
-    CcSessionFailover, Cca, Ccr, CreditControlFailureHandling, DirectDebitingFailureHandling,
-    FinalUnitIndication, RequestedAction, SubscriptionId,
+    CcMoney, CcSessionFailover, Cca, Ccr, CreditControlFailureHandling,
+    DirectDebitingFailureHandling, FinalUnitIndication, RequestedAction, SubscriptionId,
 };
-use diameter::dict::tgpp_ts32299::ReportingReason;
+use diameter::dict::tgpp_ts32299::{ReportingReason, TriggerType};
 use std::collections::{BTreeMap, VecDeque};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 /// Settings of a credit-control client.
 #[derive(Clone, Debug, PartialEq)]
@@ -234,6 +234,11 @@ pub struct CcSession {
     terminate_queued: Option<TerminationCause>,
     event_action: Option<RequestedAction>,
     outputs: VecDeque<Output>,
+    /// CC-Money asked for in each Requested-Service-Unit of a service.
+    money_requests: BTreeMap<ServiceKey, CcMoney>,
+    /// One instant of the session's clock and the wall-clock time it was (to place
+    /// Tariff-Time-Change on the session's clock).
+    wall_clock: Option<(Instant, SystemTime)>,
 }
 
 impl CcSession {
@@ -256,7 +261,22 @@ impl CcSession {
             terminate_queued: None,
             event_action: None,
             outputs: VecDeque::new(),
+            money_requests: BTreeMap::new(),
+            wall_clock: None,
         }
+    }
+
+    /// Tells the session which wall-clock time `now` is, so that a grant's
+    /// Tariff-Time-Change (a wall-clock time) can be placed on the session's clock. Without
+    /// it, usage is not split at tariff changes.
+    pub fn set_wall_clock(&mut self, now: Instant, wall: SystemTime) {
+        self.wall_clock = Some((now, wall));
+    }
+
+    /// Asks for money: every Requested-Service-Unit of `service` from now on carries this
+    /// CC-Money (the server grants the units it buys).
+    pub fn request_money(&mut self, service: ServiceKey, money: CcMoney) {
+        self.money_requests.insert(service, money);
     }
 
     /// The state.
@@ -348,7 +368,100 @@ impl CcSession {
         let Some(q) = self.quotas.get_mut(&service) else {
             return;
         };
-        q.add_usage(&used);
+        q.add_usage(&used, now);
+        self.after_usage(service, now);
+    }
+
+    /// Adds money used by a service (reported as CC-Money in Used-Service-Unit); using up
+    /// a monetary grant sends a CCR-UPDATE.
+    pub fn report_money(&mut self, service: ServiceKey, money: &CcMoney, now: Instant) {
+        let Some(q) = self.quotas.get_mut(&service) else {
+            return;
+        };
+        q.add_money_used(money);
+        self.after_usage(service, now);
+    }
+
+    /// Traffic of a service at `now` with its volume: the time quota is consumed from the
+    /// previous traffic, gaps longer than the grant's Quota-Consumption-Time counting as
+    /// that (TS 32.299; without it, time runs continuously between reports of traffic).
+    pub fn report_activity(&mut self, service: ServiceKey, volume: Units, now: Instant) {
+        let Some(q) = self.quotas.get_mut(&service) else {
+            return;
+        };
+        let secs = q.consume_time(now);
+        let mut used = volume;
+        if q.granted.time.is_some() {
+            used.time = Some(used.time.unwrap_or(0).saturating_add(secs));
+        }
+        q.add_usage(&used, now);
+        self.after_usage(service, now);
+    }
+
+    /// The application saw a rating condition change (QoS, RAT, location, ...): every
+    /// service whose grant armed this Trigger-Type reports its usage with Reporting-Reason
+    /// RATING_CONDITION_CHANGE and asks again. Returns whether any did.
+    pub fn rating_condition_changed(&mut self, change: TriggerType, now: Instant) -> bool {
+        let mut any = false;
+        for q in self.quotas.values_mut() {
+            if q.triggers.contains(&change) && !q.final_action_taken {
+                q.update_due = true;
+                q.reason = Some(ReportingReason::RatingConditionChange);
+                any = true;
+            }
+        }
+        if any {
+            self.update(now);
+        }
+        any
+    }
+
+    /// The balance of a credit pool in pool units ×10^9 (RFC 4006 §5.1.2): the sum of the
+    /// pool's grants less their usage, each weighted by its multiplier.
+    pub fn pool_balance(&self, pool: u32) -> Option<i128> {
+        let mut found = false;
+        let mut balance = 0i128;
+        for q in self.quotas.values() {
+            for share in q.pool_shares.iter().filter(|s| s.pool == pool) {
+                found = true;
+                let granted = share.weigh(share.units_in(&q.granted, q.money.as_ref()));
+                let used = share.weigh(share.units_in(&q.used, q.used_money.as_ref()));
+                balance = balance.saturating_add(granted).saturating_sub(used);
+            }
+        }
+        found.then_some(balance)
+    }
+
+    /// After usage of a service: a pooled one asks again when its pool is exhausted, the
+    /// others at a threshold or the end of their grant.
+    fn after_usage(&mut self, service: ServiceKey, now: Instant) {
+        let Some(q) = self.quotas.get(&service) else {
+            return;
+        };
+        if q.pooled() {
+            let pools: Vec<u32> = q.pool_shares.iter().map(|s| s.pool).collect();
+            if let Some(q) = self.quotas.get_mut(&service) {
+                q.last_use = now;
+            }
+            let exhausted: Vec<u32> = pools
+                .into_iter()
+                .filter(|p| self.pool_balance(*p).is_some_and(|b| b <= 0))
+                .collect();
+            if exhausted.is_empty() {
+                return;
+            }
+            for q in self.quotas.values_mut() {
+                if q.pool_shares.iter().any(|s| exhausted.contains(&s.pool)) {
+                    q.update_due = true;
+                    q.reason = Some(ReportingReason::PoolExhausted);
+                }
+            }
+            self.update(now);
+            return;
+        }
+        let Some(q) = self.quotas.get_mut(&service) else {
+            return;
+        };
         q.last_use = now;
         if !q.threshold_reached() {
             return;

@@ -2,10 +2,10 @@
 
 use crate::ocs::rating::{UnitType, Units};
 use diameter::dict::dcca_rfc4006::{
-    CcMoney, FinalUnitAction, FinalUnitIndication, GrantedServiceUnit,
-    MultipleServicesCreditControl,
+    CcMoney, CcUnitType, FinalUnitAction, FinalUnitIndication, GSUPoolReference,
+    GrantedServiceUnit, MultipleServicesCreditControl,
 };
-use diameter::dict::tgpp_ts32299::ReportingReason;
+use diameter::dict::tgpp_ts32299::{ReportingReason, TriggerType};
 use std::time::{Duration, Instant};
 
 /// A service of a session: Rating-Group and/or Service-Identifier (both None: the
@@ -82,6 +82,130 @@ pub struct Quota {
     /// The credit pools the grant draws on (G-S-U-Pool-Identifier of its
     /// G-S-U-Pool-References), so that a RAR naming a pool re-authorizes it.
     pub pools: Vec<u32>,
+    /// The grant's share of each credit pool (RFC 4006 §5.1.2).
+    pub pool_shares: Vec<PoolShare>,
+    /// When the tariff changes (Tariff-Time-Change, on the session's clock): usage after it
+    /// is reported apart, with Tariff-Change-Usage.
+    pub tariff_change: Option<Instant>,
+    /// The part of `used` used after `tariff_change`.
+    pub used_after: Units,
+    /// Quota-Consumption-Time (TS 32.299): gaps between traffic longer than this count as
+    /// this much time.
+    pub consumption_time: Option<Duration>,
+    /// The last traffic seen ([`super::CcSession::report_activity`]) and the part of a
+    /// second of time consumed but not yet counted.
+    pub last_activity: Option<(Instant, Duration)>,
+    /// The 3GPP Trigger-Types armed by the grant (Trigger).
+    pub triggers: Vec<TriggerType>,
+    /// Money used since the last report (reported as CC-Money).
+    pub used_money: Option<CcMoney>,
+}
+
+/// One G-S-U-Pool-Reference of a grant: its units of `unit` count `multiplier` times in
+/// pool `pool`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PoolShare {
+    /// G-S-U-Pool-Identifier.
+    pub pool: u32,
+    /// CC-Unit-Type of the units pooled.
+    pub unit: CcUnitType,
+    /// Unit-Value as (Value-Digits, Exponent).
+    pub multiplier: (i64, i32),
+}
+
+impl PoolShare {
+    /// The share of a G-S-U-Pool-Reference.
+    pub fn of(r: &GSUPoolReference) -> PoolShare {
+        PoolShare {
+            pool: r.g_s_u_pool_identifier,
+            unit: r.cc_unit_type,
+            multiplier: (
+                r.unit_value.value_digits,
+                r.unit_value.exponent.unwrap_or(0),
+            ),
+        }
+    }
+
+    /// `units` (of this share's type, or Value-Digits of money at exponent 0) in pool
+    /// units, scaled by 10^9 so that multipliers down to 10^-9 stay exact.
+    pub fn weigh(&self, units: u64) -> i128 {
+        let (digits, exp) = self.multiplier;
+        let shift = (exp.clamp(-9, 9) + 9) as u32;
+        i128::from(units)
+            .saturating_mul(i128::from(digits))
+            .saturating_mul(10i128.pow(shift))
+    }
+
+    /// The amount of this share's unit type in `u` (money: Value-Digits, as sent).
+    pub fn units_in(&self, u: &Units, money: Option<&CcMoney>) -> u64 {
+        let unit = match self.unit {
+            CcUnitType::Time => UnitType::Time,
+            CcUnitType::TotalOctets => UnitType::TotalOctets,
+            CcUnitType::InputOctets => UnitType::InputOctets,
+            CcUnitType::OutputOctets => UnitType::OutputOctets,
+            CcUnitType::ServiceSpecificUnits => UnitType::ServiceSpecific,
+            _ => {
+                return money
+                    .map(|m| u64::try_from(m.unit_value.value_digits).unwrap_or(0))
+                    .unwrap_or(0)
+            }
+        };
+        u.get(unit).unwrap_or(0)
+    }
+}
+
+/// Adds two CC-Money amounts of one currency, at the finer exponent (`None` when the
+/// currencies differ or the sum does not fit).
+pub fn add_money(a: &CcMoney, b: &CcMoney) -> Option<CcMoney> {
+    if a.currency_code != b.currency_code {
+        return None;
+    }
+    let (ea, eb) = (
+        a.unit_value.exponent.unwrap_or(0),
+        b.unit_value.exponent.unwrap_or(0),
+    );
+    let exp = ea.min(eb);
+    let scale = |d: i64, e: i32| d.checked_mul(10i64.checked_pow((e - exp).unsigned_abs())?);
+    let sum =
+        scale(a.unit_value.value_digits, ea)?.checked_add(scale(b.unit_value.value_digits, eb)?)?;
+    let mut out = a.clone();
+    out.unit_value.value_digits = sum;
+    out.unit_value.exponent = Some(exp);
+    Some(out)
+}
+
+/// Whether `used` is at least `granted` (same currency; `false` when not comparable).
+fn money_used_up(granted: &CcMoney, used: &CcMoney) -> bool {
+    let mut neg = granted.clone();
+    neg.unit_value.value_digits = neg.unit_value.value_digits.saturating_neg();
+    add_money(used, &neg).is_some_and(|d| d.unit_value.value_digits >= 0)
+}
+
+fn plus(a: &Units, b: &Units) -> Units {
+    fn add(a: Option<u64>, b: Option<u64>) -> Option<u64> {
+        match (a, b) {
+            (a, None) => a,
+            (a, Some(b)) => Some(a.unwrap_or(0).saturating_add(b)),
+        }
+    }
+    Units {
+        time: add(a.time, b.time),
+        total_octets: add(a.total_octets, b.total_octets),
+        input_octets: add(a.input_octets, b.input_octets),
+        output_octets: add(a.output_octets, b.output_octets),
+        service_specific: add(a.service_specific, b.service_specific),
+    }
+}
+
+/// `a` less `b`, per unit type (absent in `a`: absent).
+pub fn minus(a: &Units, b: &Units) -> Units {
+    Units {
+        time: sub(a.time, b.time),
+        total_octets: sub(a.total_octets, b.total_octets),
+        input_octets: sub(a.input_octets, b.input_octets),
+        output_octets: sub(a.output_octets, b.output_octets),
+        service_specific: sub(a.service_specific, b.service_specific),
+    }
 }
 
 fn sub(a: Option<u64>, b: Option<u64>) -> Option<u64> {
@@ -113,6 +237,13 @@ impl Quota {
             last_use: now,
             reason: None,
             pools: Vec::new(),
+            pool_shares: Vec::new(),
+            tariff_change: None,
+            used_after: Units::default(),
+            consumption_time: None,
+            last_activity: None,
+            triggers: Vec::new(),
+            used_money: None,
         }
     }
 
@@ -127,30 +258,54 @@ impl Quota {
         }
     }
 
-    /// Adds usage.
-    pub fn add_usage(&mut self, u: &Units) {
-        fn add(a: Option<u64>, b: Option<u64>) -> Option<u64> {
-            match (a, b) {
-                (a, None) => a,
-                (a, Some(b)) => Some(a.unwrap_or(0).saturating_add(b)),
-            }
+    /// Adds usage made at `now` (after the tariff change it also counts as used after).
+    pub fn add_usage(&mut self, u: &Units, now: Instant) {
+        self.used = plus(&self.used, u);
+        if self.tariff_change.is_some_and(|c| now >= c) {
+            self.used_after = plus(&self.used_after, u);
         }
-        self.used = Units {
-            time: add(self.used.time, u.time),
-            total_octets: add(self.used.total_octets, u.total_octets),
-            input_octets: add(self.used.input_octets, u.input_octets),
-            output_octets: add(self.used.output_octets, u.output_octets),
-            service_specific: add(self.used.service_specific, u.service_specific),
+    }
+
+    /// Adds money used (summed when of one currency; another currency's is dropped).
+    pub fn add_money_used(&mut self, m: &CcMoney) {
+        self.used_money = match &self.used_money {
+            None => Some(m.clone()),
+            Some(old) => Some(add_money(old, m).unwrap_or_else(|| old.clone())),
         };
     }
 
-    /// Whether some granted unit type is used up.
+    /// Whether some granted unit type (or the granted money) is used up.
     pub fn exhausted(&self) -> bool {
         let r = self.remaining();
-        self.granted
-            .present()
-            .into_iter()
-            .any(|u| r.get(u) == Some(0))
+        let money = match (&self.money, &self.used_money) {
+            (Some(g), Some(u)) => money_used_up(g, u),
+            _ => false,
+        };
+        money
+            || self
+                .granted
+                .present()
+                .into_iter()
+                .any(|u| r.get(u) == Some(0))
+    }
+
+    /// Whether the quota draws on a credit pool (then the pool, not the quota, decides when
+    /// to ask for more).
+    pub fn pooled(&self) -> bool {
+        !self.pool_shares.is_empty() && self.final_unit.is_none()
+    }
+
+    /// Time consumed by traffic at `now` (Quota-Consumption-Time, TS 32.299): the gap since
+    /// the last traffic, at most the Quota-Consumption-Time; whole seconds, the rest kept.
+    pub fn consume_time(&mut self, now: Instant) -> u64 {
+        let (gap, carry) = match self.last_activity {
+            None => (Duration::ZERO, Duration::ZERO),
+            Some((last, carry)) => (now.saturating_duration_since(last), carry),
+        };
+        let counted = self.consumption_time.map_or(gap, |q| gap.min(q)) + carry;
+        let secs = counted.as_secs();
+        self.last_activity = Some((now, counted - Duration::from_secs(secs)));
+        secs
     }
 
     /// Whether a threshold (or the end of the grant) is reached: time to ask for more.

@@ -12,7 +12,8 @@ use crate::ocs::rating::Units;
 use diameter::dict::dcca_rfc4006::{
     CcRequestType, CcSessionFailover, Ccr, CreditControlFailureHandling as Ccfh,
     DirectDebitingFailureHandling as Ddfh, MultipleServicesCreditControl,
-    MultipleServicesIndicator, RequestedAction, RequestedServiceUnit, UsedServiceUnit,
+    MultipleServicesIndicator, RequestedAction, RequestedServiceUnit, TariffChangeUsage,
+    UsedServiceUnit,
 };
 use diameter::dict::tgpp_ts32299::ReportingReason;
 use std::time::Instant;
@@ -38,6 +39,30 @@ fn usu(u: &Units) -> UsedServiceUnit {
         cc_service_specific_units: u.service_specific,
         ..Default::default()
     }
+}
+
+/// The Used-Service-Units of a quota's report: one, or with a tariff change the units
+/// before it and those after it apart (Tariff-Change-Usage, RFC 8506 §5.1.1); the money
+/// used goes in the first.
+fn used_units(q: &super::Quota) -> Vec<UsedServiceUnit> {
+    let mut out = match q.tariff_change {
+        None => vec![usu(&q.used)],
+        Some(_) => {
+            let mut before = usu(&super::quota::minus(&q.used, &q.used_after));
+            before.tariff_change_usage = Some(TariffChangeUsage::UnitBeforeTariffChange);
+            let mut out = vec![before];
+            if !q.used_after.is_empty() {
+                let mut after = usu(&q.used_after);
+                after.tariff_change_usage = Some(TariffChangeUsage::UnitAfterTariffChange);
+                out.push(after);
+            }
+            out
+        }
+    };
+    if let Some(first) = out.first_mut() {
+        first.cc_money = q.used_money.clone().map(Into::into);
+    }
+    out
 }
 
 impl CcSession {
@@ -105,8 +130,9 @@ impl CcSession {
                     CcRequestType::TerminationRequest => Some(ReportingReason::Final),
                     _ => q.reason.take(),
                 };
-                if !q.used.is_empty() || kind == CcRequestType::TerminationRequest {
-                    m.used_service_unit.push(usu(&q.used));
+                let reported = !q.used.is_empty() || q.used_money.is_some();
+                if reported || kind == CcRequestType::TerminationRequest {
+                    m.used_service_unit = used_units(q);
                 }
                 // TS 32.299 §7.2.175: a reason of one quota type goes in its
                 // Used-Service-Unit, the others in the MSCC.
@@ -128,12 +154,16 @@ impl CcSession {
                 // §5.6.2); later ones (Validity-Time expired, RAR) ask for units again.
                 let final_report = q.final_unit.is_some() && !q.final_reported;
                 if kind == CcRequestType::UpdateRequest && !final_report && !idle {
-                    m.requested_service_unit = Some(RequestedServiceUnit::default().into());
+                    let mut r = RequestedServiceUnit::default();
+                    r.cc_money = self.money_requests.get(key).cloned().map(Into::into);
+                    m.requested_service_unit = Some(r.into());
                 }
                 if kind == CcRequestType::UpdateRequest && q.final_action_taken {
                     q.final_reported = true;
                 }
                 q.used = Units::default();
+                q.used_after = Units::default();
+                q.used_money = None;
                 q.update_due = false;
                 msccs.push(m);
             }
@@ -143,15 +173,17 @@ impl CcSession {
         }
         if kind != CcRequestType::TerminationRequest {
             for (key, units) in wanted {
+                let mut r = rsu(units);
+                r.cc_money = self.money_requests.get(&key).cloned().map(Into::into);
                 if key == Default::default() {
-                    ccr.requested_service_unit = Some(rsu(units).into());
+                    ccr.requested_service_unit = Some(r.into());
                     continue;
                 }
                 msccs.retain(|m| m.rating_group != key.rating_group);
                 msccs.push(MultipleServicesCreditControl {
                     rating_group: key.rating_group,
                     service_identifier: key.service_identifier.into_iter().collect(),
-                    requested_service_unit: Some(rsu(units).into()),
+                    requested_service_unit: Some(r.into()),
                     ..Default::default()
                 });
             }
