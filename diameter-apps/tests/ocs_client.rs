@@ -7,7 +7,7 @@ use diameter::dict::dcca_rfc4006::*;
 use diameter_apps::ocs::client::{
     CcSession, ClientConfig, ClientEvent, Enforcement, Filters, Output, Request, ServiceKey, State,
 };
-use diameter_apps::ocs::rating::{Tariffs, Units};
+use diameter_apps::ocs::rating::{Tariffs, UnitType, Units};
 use diameter_apps::ocs::server::{ChargingServer, ServerConfig};
 use diameter_apps::ocs::store::{self, IdKind, NewAccount, SubscriberId};
 use ocs_common::ccr::{msisdn, GY, SMS, TARIFFS};
@@ -665,4 +665,275 @@ fn thresholds_and_holding_time_trigger_reports_with_their_reasons() {
         vec![ReportingReason::Final]
     );
     assert_eq!(s.state(), State::Idle);
+}
+
+// ---- Credit pools, tariff change, Quota-Consumption-Time, Trigger, money (issue 17) ----
+
+const VOICE: ServiceKey = ServiceKey {
+    rating_group: Some(200),
+    service_identifier: None,
+};
+
+/// Data (RG 100, 10 cents per MB) and voice (RG 200, 5 cents per minute) as in [`TARIFFS`]
+/// with `data_extra` and `voice_extra` added to their tariffs.
+fn gy_tariffs(data_extra: &str, voice_extra: &str) -> Tariffs {
+    Tariffs::parse(&format!(
+        "currency = 978\nexponent = 2\n\
+         [[tariff]]\nname = \"data\"\nrating_group = 100\nunit = \"total_octets\"\n\
+         block = 1000000\nprice = 10\ndefault_quota = 5000000\n{data_extra}\n\
+         [[tariff]]\nname = \"voice\"\nrating_group = 200\nunit = \"time\"\nblock = 60\n\
+         price = 5\ndefault_quota = 300\n{voice_extra}\n"
+    ))
+    .unwrap()
+}
+
+fn server_with(tariffs: Tariffs, low_balance: Option<i64>) -> ChargingServer {
+    let store = store::open("sqlite::memory:").unwrap();
+    store
+        .add_account(&NewAccount::new(
+            vec![SubscriberId::new(IdKind::E164, ALICE)],
+            1000,
+            978,
+        ))
+        .unwrap();
+    let mut cfg = ServerConfig::new("ocs.example.net", "example.net");
+    cfg.validity_time = 600;
+    cfg.low_balance_threshold = low_balance;
+    ChargingServer::new(store, tariffs, cfg)
+}
+
+/// Sends the one queued CCR to the server at wall-clock `wall`, feeds the answer back at
+/// `now` and returns both.
+fn exchange_at(
+    s: &mut CcSession,
+    ocs: &ChargingServer,
+    now: Instant,
+    wall: SystemTime,
+) -> (Ccr, Cca) {
+    let (reqs, _) = drain(s);
+    assert_eq!(reqs.len(), 1, "{reqs:?}");
+    let ccr = reqs[0].ccr.clone();
+    let cca = ocs.handle_ccr(ccr.clone(), wall);
+    s.on_cca(&cca, now);
+    (ccr, cca)
+}
+
+/// RFC 4006 §5.1.2: data and voice draw on pool 1 (1 pool unit = 1 MB = 100 s). A service
+/// may use more than its own grant while the pool has credit; when the pool is used up,
+/// both services report (POOL_EXHAUSTED) and are re-authorized, each rated at its price.
+#[test]
+fn credit_pool_is_shared_and_its_exhaustion_reauthorizes_every_service() {
+    use diameter::dict::tgpp_ts32299::ReportingReason;
+    let ocs = server_with(
+        gy_tariffs(
+            "pool = { id = 1, multiplier = \"0.000001\" }",
+            "pool = { id = 1, multiplier = \"0.01\" }",
+        ),
+        None,
+    );
+    let mut s = CcSession::new("pgw;pool-credit", config(GY));
+    let t0 = Instant::now();
+    s.start(&[(DATA, None), (VOICE, None)], t0);
+    let (_, cca) = exchange_at(&mut s, &ocs, t0, SystemTime::now());
+    let refs = &cca.multiple_services_credit_control[1].g_s_u_pool_reference;
+    assert_eq!(refs.len(), 1);
+    assert_eq!(
+        (refs[0].g_s_u_pool_identifier, refs[0].cc_unit_type),
+        (1, CcUnitType::Time)
+    );
+    assert_eq!(
+        (refs[0].unit_value.value_digits, refs[0].unit_value.exponent),
+        (1, Some(-2))
+    );
+    // 5 MB × 10^-6 + 300 s × 0.01 = 8 pool units.
+    assert_eq!(s.pool_balance(1), Some(8_000_000_000));
+    assert_eq!(s.pool_balance(2), None);
+    s.report_usage(DATA, Units::only(rating_total(), 3_000_000), t0);
+    // Voice goes past its own 300 s: the pool still has 1 unit, nothing is sent.
+    s.report_usage(VOICE, Units::only(UnitType::Time, 400), t0);
+    assert!(drain(&mut s).0.is_empty(), "the pool is not used up yet");
+    assert_eq!(s.pool_balance(1), Some(1_000_000_000));
+    s.report_usage(DATA, Units::only(rating_total(), 1_000_000), t0);
+    let (u, cca) = exchange_at(&mut s, &ocs, t0, SystemTime::now());
+    assert_eq!(u.cc_request_type, CcRequestType::UpdateRequest);
+    let msccs = &u.multiple_services_credit_control;
+    assert_eq!(msccs.len(), 2, "{msccs:?}");
+    for m in msccs {
+        assert_eq!(m.reporting_reason, vec![ReportingReason::PoolExhausted]);
+        assert!(m.requested_service_unit.is_some());
+    }
+    assert_eq!(
+        msccs[0].used_service_unit[0].cc_total_octets,
+        Some(4_000_000)
+    );
+    assert_eq!(msccs[1].used_service_unit[0].cc_time, Some(400));
+    assert_eq!(cca.result_code, 2001);
+    // 4 MB × 10 + 7 started minutes × 5 charged; the new grants reserved (50 + 25).
+    assert_eq!(balance(&ocs), (1000 - 40 - 35, 75));
+    assert_eq!(s.pool_balance(1), Some(8_000_000_000));
+}
+
+/// Voice costs 5 cents a minute until 20:00 UTC and 1 cent after. A grant at 19:55 carries
+/// Tariff-Time-Change 20:00 (reserved at the higher price); the client reports the seconds
+/// before and after it apart, and the server rates each part at its own price.
+#[test]
+fn tariff_change_splits_the_usage_and_each_part_has_its_price() {
+    use diameter::dict::dcca_rfc4006::TariffChangeUsage as Tcu;
+    let ocs = server_with(
+        gy_tariffs(
+            "",
+            "bands = [{ start = \"08:00\", price = 5 }, { start = \"20:00\", price = 1 }]",
+        ),
+        None,
+    );
+    let day = 19_000 * 86_400;
+    let wall0 = std::time::UNIX_EPOCH + Duration::from_secs(day + 19 * 3600 + 55 * 60);
+    let mut s = CcSession::new("pgw;tariff-change", config(GY));
+    let t0 = Instant::now();
+    s.set_wall_clock(t0, wall0);
+    s.start(&[(VOICE, None)], t0);
+    let (_, cca) = exchange_at(&mut s, &ocs, t0, wall0);
+    let gsu = cca.multiple_services_credit_control[0]
+        .granted_service_unit
+        .as_ref()
+        .unwrap();
+    assert_eq!(
+        gsu.tariff_time_change.map(|t| t.unix_seconds()),
+        Some((day + 20 * 3600) as i64)
+    );
+    assert_eq!(balance(&ocs), (1000, 25), "reserved at the higher price");
+    assert_eq!(
+        s.quota(&VOICE).unwrap().tariff_change,
+        Some(t0 + Duration::from_secs(300))
+    );
+    // 240 s before 20:00, then 120 s after: the grant is used up at 20:02.
+    s.report_usage(
+        VOICE,
+        Units::only(UnitType::Time, 240),
+        t0 + Duration::from_secs(240),
+    );
+    let t1 = t0 + Duration::from_secs(420);
+    s.report_usage(VOICE, Units::only(UnitType::Time, 120), t1);
+    let (u, cca) = exchange_at(&mut s, &ocs, t1, wall0 + Duration::from_secs(420));
+    let usu = &u.multiple_services_credit_control[0].used_service_unit;
+    assert_eq!(usu.len(), 2, "{usu:?}");
+    assert_eq!(
+        (usu[0].tariff_change_usage, usu[0].cc_time),
+        (Some(Tcu::UnitBeforeTariffChange), Some(240))
+    );
+    assert_eq!(
+        (usu[1].tariff_change_usage, usu[1].cc_time),
+        (Some(Tcu::UnitAfterTariffChange), Some(120))
+    );
+    assert_eq!(cca.result_code, 2001);
+    // 4 minutes × 5 + 2 minutes × 1; the new grant (no change ahead) at 1 a minute.
+    assert_eq!(balance(&ocs), (1000 - 22, 5));
+    let q = s.quota(&VOICE).unwrap();
+    assert_eq!(q.tariff_change, None);
+}
+
+/// TS 32.299: the voice grant carries Quota-Consumption-Time 10 s and a Trigger
+/// (CHANGE_IN_QOS, CHANGE_IN_RAT). Time is consumed between traffic, gaps over 10 s count
+/// as 10 s; a QoS change makes the client report with RATING_CONDITION_CHANGE, a location
+/// change (not armed) does not.
+#[test]
+fn quota_consumption_time_and_trigger_drive_the_client() {
+    use diameter::dict::tgpp_ts32299::{ReportingReason, TriggerType};
+    let ocs = server_with(
+        gy_tariffs(
+            "",
+            "quota_consumption_time = 10\ntriggers = [\"change_in_qos\", \"change_in_rat\"]",
+        ),
+        None,
+    );
+    let mut s = CcSession::new("pgw;qct", config(GY));
+    let t0 = Instant::now();
+    s.start(&[(VOICE, None)], t0);
+    let (_, cca) = exchange_at(&mut s, &ocs, t0, SystemTime::now());
+    let m = &cca.multiple_services_credit_control[0];
+    assert_eq!(m.quota_consumption_time, Some(10));
+    assert_eq!(
+        m.trigger.as_ref().unwrap().trigger_type,
+        vec![TriggerType::ChangeInQos, TriggerType::ChangeInRat]
+    );
+    let at = |s: u64| t0 + Duration::from_secs(s);
+    for secs in [0, 5, 65, 70] {
+        s.report_activity(VOICE, Units::default(), at(secs));
+    }
+    assert_eq!(s.quota(&VOICE).unwrap().used.time, Some(5 + 10 + 5));
+    assert!(!s.rating_condition_changed(TriggerType::ChangeInLocation, at(70)));
+    assert!(drain(&mut s).0.is_empty());
+    assert!(s.rating_condition_changed(TriggerType::ChangeInQos, at(70)));
+    let (u, cca) = exchange_at(&mut s, &ocs, at(70), SystemTime::now());
+    let m = &u.multiple_services_credit_control[0];
+    assert_eq!(
+        m.reporting_reason,
+        vec![ReportingReason::RatingConditionChange]
+    );
+    assert_eq!(m.used_service_unit[0].cc_time, Some(20));
+    assert!(m.requested_service_unit.is_some());
+    assert_eq!(cca.result_code, 2001);
+    assert_eq!(balance(&ocs), (1000 - 5, 25));
+}
+
+/// The client asks for 30 cents of data and gets the 3 MB they buy with their price; it
+/// reports its usage as money, which the server debits; the answers to the update and the
+/// termination carry Low-Balance-Indication when less than 1000 is left.
+#[test]
+fn client_asks_for_money_reports_money_and_sees_low_balance() {
+    use diameter::dict::tgpp_ts32299::LowBalanceIndication;
+    let ocs = server_with(gy_tariffs("", ""), Some(960));
+    let cents = |n: i64| CcMoney {
+        unit_value: UnitValue {
+            value_digits: n,
+            exponent: Some(-2),
+            ..Default::default()
+        },
+        currency_code: Some(978),
+        ..Default::default()
+    };
+    let mut s = CcSession::new("pgw;money-ask", config(GY));
+    let t0 = Instant::now();
+    s.request_money(DATA, cents(30));
+    s.start(&[(DATA, None)], t0);
+    let (i, cca) = exchange_at(&mut s, &ocs, t0, SystemTime::now());
+    let rsu = i.multiple_services_credit_control[0]
+        .requested_service_unit
+        .as_ref()
+        .unwrap();
+    assert_eq!(
+        rsu.cc_money.as_ref().map(|m| m.unit_value.value_digits),
+        Some(30)
+    );
+    assert_eq!(cca.low_balance_indication, None, "970 available");
+    let q = s.quota(&DATA).unwrap();
+    assert_eq!(q.granted.total_octets, Some(3_000_000));
+    assert_eq!(
+        q.money.as_ref().map(|m| m.unit_value.value_digits),
+        Some(30)
+    );
+    // 10 + 20 cents: the monetary grant is used up, the client reports it.
+    s.report_money(DATA, &cents(10), t0);
+    assert!(drain(&mut s).0.is_empty());
+    s.report_money(DATA, &cents(20), t0);
+    let (u, cca) = exchange_at(&mut s, &ocs, t0, SystemTime::now());
+    let m = &u.multiple_services_credit_control[0];
+    let used = m.used_service_unit[0].cc_money.as_ref().unwrap();
+    assert_eq!(
+        (used.unit_value.value_digits, used.currency_code),
+        (30, Some(978))
+    );
+    assert!(m
+        .requested_service_unit
+        .as_ref()
+        .unwrap()
+        .cc_money
+        .is_some());
+    assert_eq!(balance(&ocs), (970, 30));
+    assert_eq!(cca.low_balance_indication, Some(LowBalanceIndication::Yes));
+    s.report_money(DATA, &cents(5), t0);
+    s.terminate(TerminationCause::DiameterLogout, t0);
+    let (_, cca) = exchange_at(&mut s, &ocs, t0, SystemTime::now());
+    assert_eq!(balance(&ocs), (965, 0));
+    assert_eq!(cca.low_balance_indication, None, "965 available, over 960");
 }
