@@ -580,3 +580,296 @@ async fn multiple_services_indicator_decides_between_mscc_and_session_level() {
     ocs.stop().await;
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+// ---- Credit pools, tariff change, Quota-Consumption-Time, Trigger, money over TCP ----
+
+mod gy_loopback {
+    use super::*;
+    use diameter::dict::base_rfc6733::TerminationCause;
+    use diameter::dict::tgpp_ts32299::{LowBalanceIndication, ReportingReason, TriggerType};
+    use diameter_apps::ocs::client::{ClientEvent, Request};
+    use diameter_apps::ocs::server::{ChargingServer, ServerConfig};
+    use diameter_apps::ocs::store::{self, NewAccount};
+    use std::sync::atomic::{AtomicI64, Ordering};
+    use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+    const ALICE: &str = "491700000009";
+    const DATA: ServiceKey = ServiceKey {
+        rating_group: Some(100),
+        service_identifier: None,
+    };
+    const VOICE: ServiceKey = ServiceKey {
+        rating_group: Some(200),
+        service_identifier: None,
+    };
+
+    /// An OCS node on 127.0.0.1 whose charging clock the test sets (Unix seconds), and a
+    /// client node connected to it.
+    struct Loop {
+        server: Arc<ChargingServer>,
+        clock: Arc<AtomicI64>,
+        ocs: Node,
+        client: Node,
+    }
+
+    impl Loop {
+        async fn start(tariffs: &str, low_balance: Option<i64>, clock_s: i64) -> Loop {
+            let store = store::open("sqlite::memory:").unwrap();
+            store
+                .add_account(&NewAccount::new(
+                    vec![SubscriberId::new(IdKind::E164, ALICE)],
+                    1000,
+                    978,
+                ))
+                .unwrap();
+            let mut cfg = ServerConfig::new("ocs.example.net", "example.net");
+            cfg.validity_time = 600;
+            cfg.low_balance_threshold = low_balance;
+            let server = Arc::new(ChargingServer::new(
+                store,
+                Tariffs::parse(tariffs).unwrap(),
+                cfg,
+            ));
+            let clock = Arc::new(AtomicI64::new(clock_s));
+            let (srv, c) = (server.clone(), clock.clone());
+            let ocs = Node::builder()
+                .origin_host("ocs.example.net")
+                .origin_realm("example.net")
+                .listen("127.0.0.1:0".parse().unwrap())
+                .auth_application(4)
+                .handler(
+                    4,
+                    <Ccr as Command>::CODE,
+                    typed(move |ccr: Ccr| {
+                        let (srv, c) = (srv.clone(), c.clone());
+                        async move {
+                            let secs = u64::try_from(c.load(Ordering::SeqCst)).unwrap();
+                            let now = UNIX_EPOCH + Duration::from_secs(secs);
+                            tokio::task::spawn_blocking(move || srv.handle_ccr(ccr, now))
+                                .await
+                                .unwrap()
+                        }
+                    }),
+                )
+                .build()
+                .await
+                .unwrap();
+            let client = client_of("pgw.example.net", ocs.local_addrs()[0]).await;
+            Loop {
+                server,
+                clock,
+                ocs,
+                client,
+            }
+        }
+
+        fn money(&self) -> (i64, i64) {
+            let a = self
+                .server
+                .store()
+                .find_account(&SubscriberId::new(IdKind::E164, ALICE))
+                .unwrap()
+                .unwrap();
+            (a.balance, a.reserved)
+        }
+
+        /// Sends the session's one queued CCR over TCP and feeds the answer back at `now`.
+        async fn exchange(&self, s: &mut CcSession, now: Instant) -> (Ccr, Cca) {
+            let mut reqs: Vec<Request> = Vec::new();
+            while let Some(o) = s.poll_output() {
+                if let Output::Send(r) = o {
+                    reqs.push(r);
+                }
+            }
+            assert_eq!(reqs.len(), 1, "{reqs:?}");
+            let ccr = reqs.remove(0).ccr;
+            let cca: Cca = self.client.send(&ccr, 4).await.unwrap();
+            s.on_cca(&cca, now);
+            (ccr, cca)
+        }
+
+        async fn stop(self) {
+            self.client.abort();
+            self.ocs.abort();
+        }
+    }
+
+    fn session(id: &str) -> CcSession {
+        let mut c = ClientConfig::new("pgw.example.net", "example.net", "example.net", GY);
+        c.subscription_id = vec![msisdn(ALICE)];
+        CcSession::new(id, c)
+    }
+
+    fn tariffs(data_extra: &str, voice_extra: &str) -> String {
+        format!(
+            "currency = 978\nexponent = 2\n\
+             [[tariff]]\nname = \"data\"\nrating_group = 100\nunit = \"total_octets\"\n\
+             block = 1000000\nprice = 10\ndefault_quota = 5000000\n{data_extra}\n\
+             [[tariff]]\nname = \"voice\"\nrating_group = 200\nunit = \"time\"\nblock = 60\n\
+             price = 5\ndefault_quota = 300\n{voice_extra}\n"
+        )
+    }
+
+    fn now_s() -> i64 {
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap()
+            .as_secs() as i64
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn credit_pool_over_tcp() {
+        let l = Loop::start(
+            &tariffs(
+                "pool = { id = 1, multiplier = \"0.000001\" }",
+                "pool = { id = 1, multiplier = \"0.01\" }",
+            ),
+            None,
+            now_s(),
+        )
+        .await;
+        let mut s = session(&l.client.new_session_id());
+        let t0 = Instant::now();
+        s.start(&[(DATA, None), (VOICE, None)], t0);
+        l.exchange(&mut s, t0).await;
+        assert_eq!(s.pool_balance(1), Some(8_000_000_000));
+        s.report_usage(VOICE, Units::only(UnitType::Time, 400), t0);
+        s.report_usage(DATA, Units::only(UnitType::TotalOctets, 3_000_000), t0);
+        let sends = std::iter::from_fn(|| s.poll_output())
+            .filter(|o| matches!(o, Output::Send(_)))
+            .count();
+        assert_eq!(sends, 0, "1 pool unit left");
+        s.report_usage(DATA, Units::only(UnitType::TotalOctets, 1_000_000), t0);
+        let (u, cca) = l.exchange(&mut s, t0).await;
+        assert_eq!(cca.result_code, 2001);
+        let reasons: Vec<_> = u
+            .multiple_services_credit_control
+            .iter()
+            .map(|m| m.reporting_reason.clone())
+            .collect();
+        assert_eq!(reasons, vec![vec![ReportingReason::PoolExhausted]; 2]);
+        assert_eq!(l.money(), (1000 - 40 - 35, 75));
+        l.stop().await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn tariff_change_over_tcp() {
+        let day = 19_000 * 86_400;
+        let wall0 = day + 19 * 3600 + 55 * 60;
+        let l = Loop::start(
+            &tariffs(
+                "",
+                "bands = [{ start = \"08:00\", price = 5 }, { start = \"20:00\", price = 1 }]",
+            ),
+            None,
+            wall0,
+        )
+        .await;
+        let mut s = session(&l.client.new_session_id());
+        let t0 = Instant::now();
+        s.set_wall_clock(t0, UNIX_EPOCH + Duration::from_secs(wall0 as u64));
+        s.start(&[(VOICE, None)], t0);
+        let (_, cca) = l.exchange(&mut s, t0).await;
+        let gsu = cca.multiple_services_credit_control[0]
+            .granted_service_unit
+            .clone()
+            .unwrap();
+        assert_eq!(
+            gsu.tariff_time_change.map(|t| t.unix_seconds()),
+            Some(day + 20 * 3600)
+        );
+        s.report_usage(
+            VOICE,
+            Units::only(UnitType::Time, 240),
+            t0 + Duration::from_secs(240),
+        );
+        let t1 = t0 + Duration::from_secs(420);
+        l.clock.store(wall0 + 420, Ordering::SeqCst);
+        s.report_usage(VOICE, Units::only(UnitType::Time, 120), t1);
+        let (u, _) = l.exchange(&mut s, t1).await;
+        let usu = &u.multiple_services_credit_control[0].used_service_unit;
+        assert_eq!(
+            usu.iter()
+                .map(|u| (u.tariff_change_usage, u.cc_time))
+                .collect::<Vec<_>>(),
+            vec![
+                (Some(TariffChangeUsage::UnitBeforeTariffChange), Some(240)),
+                (Some(TariffChangeUsage::UnitAfterTariffChange), Some(120)),
+            ]
+        );
+        assert_eq!(l.money(), (1000 - 22, 5));
+        l.stop().await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn consumption_time_and_trigger_over_tcp() {
+        let l = Loop::start(
+            &tariffs(
+                "",
+                "quota_consumption_time = 10\ntriggers = [\"change_in_rat\"]",
+            ),
+            None,
+            now_s(),
+        )
+        .await;
+        let mut s = session(&l.client.new_session_id());
+        let t0 = Instant::now();
+        s.start(&[(VOICE, None)], t0);
+        l.exchange(&mut s, t0).await;
+        let q = s.quota(&VOICE).unwrap();
+        assert_eq!(q.consumption_time, Some(Duration::from_secs(10)));
+        assert_eq!(q.triggers, vec![TriggerType::ChangeInRat]);
+        for secs in [0, 30, 33] {
+            s.report_activity(VOICE, Units::default(), t0 + Duration::from_secs(secs));
+        }
+        let t1 = t0 + Duration::from_secs(33);
+        assert!(!s.rating_condition_changed(TriggerType::ChangeInQos, t1));
+        assert!(s.rating_condition_changed(TriggerType::ChangeInRat, t1));
+        let (u, cca) = l.exchange(&mut s, t1).await;
+        assert_eq!(cca.result_code, 2001);
+        let m = &u.multiple_services_credit_control[0];
+        assert_eq!(
+            m.reporting_reason,
+            vec![ReportingReason::RatingConditionChange]
+        );
+        assert_eq!(m.used_service_unit[0].cc_time, Some(13));
+        assert_eq!(l.money(), (995, 25));
+        l.stop().await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn money_requests_and_low_balance_over_tcp() {
+        let l = Loop::start(&tariffs("", ""), Some(960), now_s()).await;
+        let cents = |n: i64| CcMoney {
+            unit_value: UnitValue {
+                value_digits: n,
+                exponent: Some(-2),
+                ..Default::default()
+            },
+            currency_code: Some(978),
+            ..Default::default()
+        };
+        let mut s = session(&l.client.new_session_id());
+        let t0 = Instant::now();
+        s.request_money(DATA, cents(30));
+        s.start(&[(DATA, None)], t0);
+        l.exchange(&mut s, t0).await;
+        assert_eq!(
+            s.quota(&DATA).unwrap().granted.total_octets,
+            Some(3_000_000)
+        );
+        s.report_money(DATA, &cents(30), t0);
+        let (_, cca) = l.exchange(&mut s, t0).await;
+        assert_eq!(cca.low_balance_indication, Some(LowBalanceIndication::Yes));
+        assert_eq!(l.money(), (970, 30));
+        s.terminate(TerminationCause::DiameterLogout, t0);
+        l.exchange(&mut s, t0).await;
+        let events: Vec<Output> = std::iter::from_fn(|| s.poll_output()).collect();
+        assert!(
+            events.contains(&Output::Event(ClientEvent::Closed)),
+            "{events:?}"
+        );
+        assert_eq!(l.money(), (970, 0));
+        l.stop().await;
+    }
+}
