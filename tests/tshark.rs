@@ -4,7 +4,8 @@
 //!
 //! The messages: a Gy CCR/CCA-Initial, -Update and -Termination with Service-Information →
 //! PS-Information and Multiple-Services-Credit-Control (Requested-/Used-/Granted-Service-Unit),
-//! Subscription-Id; a Ro CCR/CCA-Event for an SMS with SMS-Information; an IMS CCR/CCA with
+//! Subscription-Id (also credit pools, Tariff-Time-Change with the usage split by
+//! Tariff-Change-Usage, Quota-Consumption-Time, Trigger, Low-Balance-Indication); a Ro CCR/CCA-Event for an SMS with SMS-Information; an IMS CCR/CCA with
 //! IMS-Information; every SIP application command (RFC 4740) and every base command
 //! (RFC 6733), each request with its answer. They go into one pcap file (one TCP connection
 //! to port 3868, `target/tmp/diameter-wire-proof.pcap`), which tshark dissects as PDML.
@@ -322,6 +323,66 @@ fn gy(c: &mut Capture) {
         }],
     );
     c.exchange("Gy money", None, &ccr_money, &cca_money);
+
+    // RFC 8506 §5.1.2 / §5.3, TS 32.299: a grant into credit pool 1 (multiplier 0.01) that
+    // crosses a tariff change, with Quota-Consumption-Time and a Trigger; the report splits
+    // the usage by Tariff-Change-Usage (pool exhausted, then a rating condition change),
+    // and the answer says the balance is low.
+    let pooled = MultipleServicesCreditControl {
+        granted_service_unit: some(GrantedServiceUnit {
+            tariff_time_change: diameter::core::Time::from_unix_seconds(1_700_006_400),
+            cc_time: Some(300),
+            ..Default::default()
+        }),
+        rating_group: Some(200),
+        g_s_u_pool_reference: vec![GSUPoolReference {
+            g_s_u_pool_identifier: 1,
+            cc_unit_type: CcUnitType::Time,
+            unit_value: UnitValue {
+                value_digits: 1,
+                exponent: Some(-2),
+                ..Default::default()
+            },
+            ..Default::default()
+        }],
+        validity_time: Some(600),
+        result_code: Some(2001),
+        quota_consumption_time: Some(10),
+        trigger: Some(Trigger {
+            trigger_type: vec![TriggerType::ChangeInQos, TriggerType::ChangeInRat],
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    let cca_pool = cca(&ccr_i, vec![pooled.clone()]);
+    c.exchange("Gy pool and tariff change", None, &ccr_i, &cca_pool);
+    let split = |tcu, secs| UsedServiceUnit {
+        tariff_change_usage: Some(tcu),
+        cc_time: Some(secs),
+        ..Default::default()
+    };
+    let ccr_split = gy_ccr(
+        CcRequestType::UpdateRequest,
+        5,
+        MultipleServicesCreditControl {
+            requested_service_unit: some(RequestedServiceUnit::default()),
+            used_service_unit: vec![
+                split(TariffChangeUsage::UnitBeforeTariffChange, 240),
+                split(TariffChangeUsage::UnitAfterTariffChange, 120),
+            ],
+            rating_group: Some(200),
+            reporting_reason: vec![
+                ReportingReason::PoolExhausted,
+                ReportingReason::RatingConditionChange,
+            ],
+            ..Default::default()
+        },
+    );
+    let cca_split = Cca {
+        low_balance_indication: Some(LowBalanceIndication::Yes),
+        ..cca(&ccr_split, vec![pooled])
+    };
+    c.exchange("Gy tariff split", None, &ccr_split, &cca_split);
 }
 
 fn sms(c: &mut Capture) {

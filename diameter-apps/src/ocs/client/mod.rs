@@ -13,7 +13,13 @@
 //! RETRY_AND_TERMINATE, Direct-Debiting-Failure-Handling, CC-Session-Failover to an
 //! alternate server, per-MSCC quotas by Rating-Group/Service-Identifier with Validity-Time and
 //! time/volume/unit thresholds, Final-Unit-Indication (TERMINATE, REDIRECT,
-//! RESTRICT_ACCESS), RAR → RAA (2002 DIAMETER_LIMITED_SUCCESS) → CCR-U, and ASR → CCR-T.
+//! RESTRICT_ACCESS), RAR → RAA (2002 DIAMETER_LIMITED_SUCCESS) → CCR-U, and ASR → CCR-T;
+//! credit pools (RFC 4006 §5.1.2: the pool, not each quota, decides when to ask again;
+//! [`CcSession::pool_balance`]), usage split at a Tariff-Time-Change
+//! ([`CcSession::set_wall_clock`]; report usage that straddles the change in two calls, at
+//! the change), time consumed by traffic under Quota-Consumption-Time
+//! ([`CcSession::report_activity`]), 3GPP Trigger ([`CcSession::rating_condition_changed`]),
+//! and monetary requests and usage ([`CcSession::request_money`], [`CcSession::report_money`]).
 //!
 //! ```
 //! use diameter_apps::ocs::client::{CcSession, ClientConfig, Output, ServiceKey};
