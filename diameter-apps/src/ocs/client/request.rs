@@ -154,8 +154,10 @@ impl CcSession {
                 // §5.6.2); later ones (Validity-Time expired, RAR) ask for units again.
                 let final_report = q.final_unit.is_some() && !q.final_reported;
                 if kind == CcRequestType::UpdateRequest && !final_report && !idle {
-                    let mut r = RequestedServiceUnit::default();
-                    r.cc_money = self.money_requests.get(key).cloned().map(Into::into);
+                    let r = RequestedServiceUnit {
+                        cc_money: self.money_requests.get(key).cloned().map(Into::into),
+                        ..Default::default()
+                    };
                     m.requested_service_unit = Some(r.into());
                 }
                 if kind == CcRequestType::UpdateRequest && q.final_action_taken {
