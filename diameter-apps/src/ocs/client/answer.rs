@@ -199,7 +199,7 @@ impl CcSession {
         let at = at?.to_system_time();
         let wall_now = wall + now.saturating_duration_since(anchor);
         Some(match at.duration_since(wall_now) {
-            Ok(ahead) => now + ahead,
+            Ok(ahead) => now.checked_add(ahead)?,
             Err(_) => now,
         })
     }

@@ -165,7 +165,10 @@ pub fn add_money(a: &CcMoney, b: &CcMoney) -> Option<CcMoney> {
         b.unit_value.exponent.unwrap_or(0),
     );
     let exp = ea.min(eb);
-    let scale = |d: i64, e: i32| d.checked_mul(10i64.checked_pow((e - exp).unsigned_abs())?);
+    let scale = |d: i64, e: i32| {
+        let shift = u32::try_from(e.checked_sub(exp)?).ok()?;
+        d.checked_mul(10i64.checked_pow(shift)?)
+    };
     let sum =
         scale(a.unit_value.value_digits, ea)?.checked_add(scale(b.unit_value.value_digits, eb)?)?;
     let mut out = a.clone();
@@ -337,5 +340,63 @@ impl Quota {
     /// The Final-Unit-Action, when these are the last units.
     pub fn final_action(&self) -> Option<FinalUnitAction> {
         self.final_unit.as_ref().map(|f| f.final_unit_action)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use diameter::dict::dcca_rfc4006::UnitValue;
+
+    fn money(value_digits: i64, exponent: i32, currency: u32) -> CcMoney {
+        CcMoney {
+            unit_value: UnitValue {
+                value_digits,
+                exponent: Some(exponent),
+                ..Default::default()
+            },
+            currency_code: Some(currency),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn money_adds_at_the_finer_exponent_and_never_overflows() {
+        let sum = add_money(&money(3, 0, 978), &money(25, -2, 978)).unwrap();
+        assert_eq!(
+            (sum.unit_value.value_digits, sum.unit_value.exponent),
+            (325, Some(-2))
+        );
+        assert!(add_money(&money(1, 0, 978), &money(1, 0, 840)).is_none());
+        assert!(add_money(&money(1, i32::MAX, 978), &money(1, i32::MIN, 978)).is_none());
+        assert!(add_money(&money(i64::MAX, 0, 978), &money(1, 0, 978)).is_none());
+        assert!(money_used_up(&money(30, -2, 978), &money(3, -1, 978)));
+        assert!(!money_used_up(&money(30, -2, 978), &money(29, -2, 978)));
+    }
+
+    #[test]
+    fn pool_shares_weigh_units_by_their_multiplier() {
+        let share = PoolShare {
+            pool: 1,
+            unit: CcUnitType::Time,
+            multiplier: (25, -2),
+        };
+        assert_eq!(share.weigh(4), 1_000_000_000); // 4 × 0.25 = 1 pool unit
+        let hostile = PoolShare {
+            multiplier: (i64::MAX, i32::MAX),
+            ..share
+        };
+        assert!(hostile.weigh(u64::MAX) > 0);
+    }
+
+    #[test]
+    fn consumption_time_caps_gaps() {
+        let t0 = Instant::now();
+        let mut q = Quota::from_grant(None, None, None, (None, None, None), t0);
+        q.consumption_time = Some(Duration::from_secs(10));
+        assert_eq!(q.consume_time(t0), 0);
+        assert_eq!(q.consume_time(t0 + Duration::from_millis(2500)), 2);
+        assert_eq!(q.consume_time(t0 + Duration::from_millis(3000)), 1); // carried half
+        assert_eq!(q.consume_time(t0 + Duration::from_secs(100)), 10);
     }
 }
