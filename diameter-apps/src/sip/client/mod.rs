@@ -24,11 +24,15 @@
 
 mod events;
 mod node;
+pub mod redirect;
 mod result;
+mod select;
 
 pub use self::events::{answer_ppr, answer_rtr, Deregistration, ProfilePush, SipServerEvents};
 pub use self::node::register_events;
+pub use self::redirect::{RedirectCache, RedirectConfig};
 pub use self::result::SipResult;
+pub use self::select::{choose_server, Candidate};
 
 use crate::sip::digest::{Challenge, DigestResponse};
 use crate::sip::server::APPLICATION_ID;
@@ -79,6 +83,8 @@ pub struct ClientConfig {
     pub destination_realm: String,
     /// Destination-Host, when a particular Diameter server is wanted.
     pub destination_host: Option<String>,
+    /// How 3006 DIAMETER_REDIRECT_INDICATION answers are followed and cached.
+    pub redirect: RedirectConfig,
 }
 
 impl ClientConfig {
@@ -89,6 +95,7 @@ impl ClientConfig {
             origin_realm: origin_realm.to_string(),
             destination_realm: destination_realm.to_string(),
             destination_host: None,
+            redirect: RedirectConfig::default(),
         }
     }
 }
@@ -106,13 +113,29 @@ pub struct UarAnswer {
     pub raw: Uaa,
 }
 
+impl UarAnswer {
+    /// The SIP server to assign: the one named in SIP-Server-URI (a server is already
+    /// assigned), else the choice among `candidates` by the answer's capabilities
+    /// ([`choose_server`]).
+    pub fn choose_server(&self, candidates: &[Candidate]) -> Option<String> {
+        self.server_uri.clone().or_else(|| {
+            self.capabilities
+                .as_ref()
+                .and_then(|c| choose_server(c, candidates))
+        })
+    }
+}
+
 /// A MAA, read.
 #[derive(Clone, Debug, PartialEq)]
 pub struct MarAnswer {
     /// Result-Code.
     pub result: SipResult,
-    /// The challenge to send to the user agent (WWW-Authenticate).
+    /// The challenge to send to the user agent (WWW-Authenticate): the first of
+    /// [`MarAnswer::challenges`].
     pub challenge: Option<Challenge>,
+    /// Every challenge of the answer, one per SIP-Auth-Data-Item, in order.
+    pub challenges: Vec<Challenge>,
     /// H(A1) when the SIP server is to check the response itself (RFC 4740 §6.3).
     pub ha1: Option<String>,
     /// `rspauth` for an Authentication-Info header, after a successful check in the server.
@@ -164,6 +187,18 @@ pub struct LirAnswer {
     pub raw: Lia,
 }
 
+impl LirAnswer {
+    /// The SIP server for the AOR: SIP-Server-URI, else the choice among `candidates`
+    /// by the answer's capabilities ([`choose_server`]).
+    pub fn choose_server(&self, candidates: &[Candidate]) -> Option<String> {
+        self.server_uri.clone().or_else(|| {
+            self.capabilities
+                .as_ref()
+                .and_then(|c| choose_server(c, candidates))
+        })
+    }
+}
+
 /// What a SAR is about.
 #[derive(Clone, Debug, PartialEq)]
 pub struct SarParams {
@@ -210,6 +245,10 @@ pub struct MarParams {
     pub credentials: Option<DigestResponse>,
     /// Digest algorithm to ask for (`SHA-256`), when no credentials are given.
     pub algorithm: Option<crate::sip::digest::Algorithm>,
+    /// SIP-Number-Auth-Items to ask for when no credentials are given: several
+    /// challenges, each with its own nonce (0 and 1 ask for one). The server may send
+    /// fewer (its `max_auth_items`).
+    pub auth_items: u32,
 }
 
 pub(crate) fn capabilities_of(c: &SipServerCapabilities) -> Capabilities {
@@ -243,6 +282,7 @@ pub(crate) fn accounting_of(a: &SipAccountingInformation) -> AccountingInfo {
 pub struct SipClient<T> {
     cfg: ClientConfig,
     transport: T,
+    redirects: std::sync::Mutex<RedirectCache>,
 }
 
 /// Fills the fields every request of this application shares.
@@ -264,7 +304,11 @@ macro_rules! request {
 impl<T: Transport> SipClient<T> {
     /// A client sending through `transport`.
     pub fn new(cfg: ClientConfig, transport: T) -> Self {
-        SipClient { cfg, transport }
+        SipClient {
+            cfg,
+            transport,
+            redirects: Default::default(),
+        }
     }
 
     /// The configuration.
@@ -280,8 +324,73 @@ impl<T: Transport> SipClient<T> {
     /// Sends a typed request and decodes the typed answer.
     pub async fn call<Req: Command, Ans: Command>(&self, req: &Req) -> Result<Ans, ClientError> {
         let msg = req.to_message(APPLICATION_ID, 0, 0);
-        let answer = self.transport.request(msg).await?;
+        let answer = self.send(msg).await?;
         Ok(Ans::decode(&answer)?)
+    }
+
+    /// The number of cached redirections.
+    pub fn cached_redirects(&self) -> usize {
+        self.cache().len()
+    }
+
+    fn cache(&self) -> std::sync::MutexGuard<'_, RedirectCache> {
+        self.redirects
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Sends a request, to the host of a cached redirection if one applies, and follows
+    /// 3006 answers (up to [`RedirectConfig::max_hops`]), trying each Redirect-Host in
+    /// order while the transport fails.
+    pub async fn send(&self, request: RawMessage) -> Result<RawMessage, ClientError> {
+        use redirect::{with_destination_host, Redirect, RequestKeys};
+        let keys = RequestKeys::of(&request);
+        let cached = self.cache().lookup(&keys, std::time::Instant::now());
+        let mut answer = match cached {
+            Some(host) => {
+                let sent = self
+                    .transport
+                    .request(with_destination_host(&request, &host))
+                    .await;
+                match sent {
+                    Ok(a) => a,
+                    Err(_) => {
+                        self.cache().forget_host(&host);
+                        self.transport.request(request.clone()).await?
+                    }
+                }
+            }
+            None => self.transport.request(request.clone()).await?,
+        };
+        for _ in 0..self.cfg.redirect.max_hops {
+            let Some(r) = Redirect::of(&answer) else {
+                break;
+            };
+            self.cache()
+                .insert(&keys, &r, std::time::Instant::now(), &self.cfg.redirect);
+            let mut last = None;
+            for host in &r.hosts {
+                match self
+                    .transport
+                    .request(with_destination_host(&request, host))
+                    .await
+                {
+                    Ok(a) => {
+                        last = Some(Ok(a));
+                        break;
+                    }
+                    Err(e) => {
+                        self.cache().forget_host(host);
+                        last = Some(Err(e));
+                    }
+                }
+            }
+            match last {
+                Some(next) => answer = next?,
+                None => break,
+            }
+        }
+        Ok(answer)
     }
 
     /// UAR for a REGISTER (SIP-User-Authorization-Type REGISTRATION).
@@ -322,7 +431,10 @@ impl<T: Transport> SipClient<T> {
         req.sip_method = p.method.as_str().into();
         req.user_name = p.user_name.as_deref().map(Into::into);
         req.sip_server_uri = p.server_uri.as_deref().map(Into::into);
-        req.sip_number_auth_items = Some(1);
+        req.sip_number_auth_items = Some(match &p.credentials {
+            Some(_) => 1,
+            None => p.auth_items.max(1),
+        });
         let mut item = SipAuthDataItem {
             sip_authentication_scheme: SipAuthenticationScheme::Digest,
             ..Default::default()
@@ -341,12 +453,16 @@ impl<T: Transport> SipClient<T> {
         let mut out = MarAnswer {
             result: a.result_code.into(),
             challenge: None,
+            challenges: Vec::new(),
             ha1: None,
             response_auth: None,
             raw: a,
         };
         for item in &out.raw.sip_auth_data_item {
             if let Some(auth) = item.sip_authenticate.as_ref().map(inner) {
+                if let Ok(c) = Challenge::from_avp(auth) {
+                    out.challenges.push(c);
+                }
                 if out.challenge.is_none() {
                     out.challenge = Challenge::from_avp(auth).ok();
                     out.ha1 = auth.digest_ha1.as_ref().map(|h| h.as_str().to_string());
