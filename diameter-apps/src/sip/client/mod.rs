@@ -22,12 +22,14 @@
 //! # }
 //! ```
 
+pub mod accounting;
 mod events;
 mod node;
 pub mod redirect;
 mod result;
 mod select;
 
+pub use self::accounting::{SipAccounting, SipAccountingClient, SipAccountingConfig};
 pub use self::events::{answer_ppr, answer_rtr, Deregistration, ProfilePush, SipServerEvents};
 pub use self::node::register_events;
 pub use self::redirect::{RedirectCache, RedirectConfig};
