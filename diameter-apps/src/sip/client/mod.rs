@@ -24,6 +24,7 @@
 
 pub mod accounting;
 mod events;
+pub mod lifetime;
 mod node;
 pub mod redirect;
 mod result;
@@ -31,6 +32,7 @@ mod select;
 
 pub use self::accounting::{SipAccounting, SipAccountingClient, SipAccountingConfig};
 pub use self::events::{answer_ppr, answer_rtr, Deregistration, ProfilePush, SipServerEvents};
+pub use self::lifetime::{AuthTimer, Authorization};
 pub use self::node::register_events;
 pub use self::redirect::{RedirectCache, RedirectConfig};
 pub use self::result::SipResult;
@@ -87,6 +89,13 @@ pub struct ClientConfig {
     pub destination_host: Option<String>,
     /// How 3006 DIAMETER_REDIRECT_INDICATION answers are followed and cached.
     pub redirect: RedirectConfig,
+    /// Auth-Session-State of the requests (default NO_STATE_MAINTAINED). With
+    /// STATE_MAINTAINED the server may answer with Authorization-Lifetime and
+    /// Auth-Grace-Period, read into each answer's [`AuthTimer`].
+    pub auth_session_state: AuthSessionState,
+    /// How long before the Authorization-Lifetime ends re-authorization is due (at most
+    /// half the lifetime; default 30 s).
+    pub reauth_margin: std::time::Duration,
 }
 
 impl ClientConfig {
@@ -98,6 +107,8 @@ impl ClientConfig {
             destination_realm: destination_realm.to_string(),
             destination_host: None,
             redirect: RedirectConfig::default(),
+            auth_session_state: AuthSessionState::NoStateMaintained,
+            reauth_margin: std::time::Duration::from_secs(30),
         }
     }
 }
@@ -111,6 +122,9 @@ pub struct UarAnswer {
     pub server_uri: Option<String>,
     /// What a SIP server for the user must support.
     pub capabilities: Option<Capabilities>,
+    /// Authorization-Lifetime and Auth-Grace-Period as deadlines from the answer's
+    /// arrival (never firing when the answer has none).
+    pub authorization: AuthTimer,
     /// The whole answer.
     pub raw: Uaa,
 }
@@ -142,6 +156,9 @@ pub struct MarAnswer {
     pub ha1: Option<String>,
     /// `rspauth` for an Authentication-Info header, after a successful check in the server.
     pub response_auth: Option<String>,
+    /// Authorization-Lifetime and Auth-Grace-Period as deadlines from the answer's
+    /// arrival (never firing when the answer has none).
+    pub authorization: AuthTimer,
     /// The whole answer.
     pub raw: Maa,
 }
@@ -172,6 +189,9 @@ pub struct SarAnswer {
     pub profile: Vec<UserData>,
     /// Accounting servers.
     pub accounting: Option<AccountingInfo>,
+    /// Authorization-Lifetime and Auth-Grace-Period as deadlines from the answer's
+    /// arrival (never firing when the answer has none).
+    pub authorization: AuthTimer,
     /// The whole answer.
     pub raw: Saa,
 }
@@ -185,6 +205,9 @@ pub struct LirAnswer {
     pub server_uri: Option<String>,
     /// Capabilities to select a server for unregistered services.
     pub capabilities: Option<Capabilities>,
+    /// Authorization-Lifetime and Auth-Grace-Period as deadlines from the answer's
+    /// arrival (never firing when the answer has none).
+    pub authorization: AuthTimer,
     /// The whole answer.
     pub raw: Lia,
 }
@@ -216,6 +239,9 @@ pub struct SarParams {
     pub want_profile: bool,
     /// SIP-Supported-User-Data-Type values.
     pub supported_types: Vec<String>,
+    /// Session-Id to reuse: a re-authorization (RE_REGISTRATION) of a STATE_MAINTAINED
+    /// session stays in that session (None: a new session).
+    pub session_id: Option<String>,
 }
 
 impl SarParams {
@@ -228,6 +254,7 @@ impl SarParams {
             server_uri: None,
             want_profile: true,
             supported_types: Vec::new(),
+            session_id: None,
         }
     }
 }
@@ -293,7 +320,7 @@ macro_rules! request {
         $ty {
             session_id: $client.transport.new_session_id().into(),
             auth_application_id: APPLICATION_ID,
-            auth_session_state: AuthSessionState::NoStateMaintained,
+            auth_session_state: $client.cfg.auth_session_state,
             origin_host: $client.cfg.origin_host.as_str().into(),
             origin_realm: $client.cfg.origin_realm.as_str().into(),
             destination_realm: $client.cfg.destination_realm.as_str().into(),
@@ -328,6 +355,11 @@ impl<T: Transport> SipClient<T> {
         let msg = req.to_message(APPLICATION_ID, 0, 0);
         let answer = self.send(msg).await?;
         Ok(Ans::decode(&answer)?)
+    }
+
+    fn timer(&self, lifetime: Option<u32>, grace: Option<u32>) -> AuthTimer {
+        let now = std::time::Instant::now();
+        AuthTimer::new(lifetime, grace, self.cfg.reauth_margin, now)
     }
 
     /// The number of cached redirections.
@@ -422,6 +454,7 @@ impl<T: Transport> SipClient<T> {
                 .sip_server_capabilities
                 .as_ref()
                 .map(|c| capabilities_of(inner(c))),
+            authorization: self.timer(a.authorization_lifetime, a.auth_grace_period),
             raw: a,
         })
     }
@@ -458,6 +491,7 @@ impl<T: Transport> SipClient<T> {
             challenges: Vec::new(),
             ha1: None,
             response_auth: None,
+            authorization: self.timer(a.authorization_lifetime, a.auth_grace_period),
             raw: a,
         };
         for item in &out.raw.sip_auth_data_item {
@@ -487,6 +521,9 @@ impl<T: Transport> SipClient<T> {
     /// SAR.
     pub async fn sar(&self, p: &SarParams) -> Result<SarAnswer, ClientError> {
         let mut req: Sar = request!(Sar, self);
+        if let Some(sid) = &p.session_id {
+            req.session_id = sid.as_str().into();
+        }
         req.sip_server_assignment_type = p.kind;
         req.sip_user_data_already_available = if p.want_profile {
             SipUserDataAlreadyAvailable::UserDataNotAvailable
@@ -516,6 +553,7 @@ impl<T: Transport> SipClient<T> {
                 .sip_accounting_information
                 .as_ref()
                 .map(|x| accounting_of(inner(x))),
+            authorization: self.timer(a.authorization_lifetime, a.auth_grace_period),
             raw: a,
         })
     }
@@ -532,6 +570,7 @@ impl<T: Transport> SipClient<T> {
                 .sip_server_capabilities
                 .as_ref()
                 .map(|c| capabilities_of(inner(c))),
+            authorization: self.timer(a.authorization_lifetime, a.auth_grace_period),
             raw: a,
         })
     }
