@@ -2,6 +2,11 @@
 //! the Result-Codes as [`SipResult`], and [`SipServerEvents`] for the RTR and PPR the
 //! Diameter server sends.
 //!
+//! Also: [`choose_server`] (a SIP server from SIP-Server-Capabilities), 3006 answers
+//! followed and cached per Redirect-Host-Usage ([`redirect`]), [`AuthTimer`] for the
+//! Authorization-Lifetime of STATE_MAINTAINED sessions ([`lifetime`]), and the SIP
+//! server's accounting sessions ([`accounting`]).
+//!
 //! The client sends through a [`Transport`]: the runtime's `diameter_core::node::Node`
 //! (its RTR/PPR handlers are installed with [`register_events`]) or, in tests, a
 //! [`crate::sip::server::Server`] in the same process ([`crate::sip::server::Local`]).
