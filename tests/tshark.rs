@@ -901,6 +901,7 @@ fn all_messages() -> Vec<Sent> {
     ims(&mut c);
     sip_commands(&mut c);
     accounting_and_disconnect(&mut c);
+    sip_redirect_and_sessions(&mut c);
     c.sent
 }
 
@@ -1424,4 +1425,122 @@ fn capture_covers_every_command() {
             );
         }
     }
+}
+
+/// SIP (RFC 4740) messages of the client behind a redirect agent and of STATE_MAINTAINED
+/// sessions: a UAA 3006 with Redirect-Host, Redirect-Host-Usage ALL_USER and
+/// Redirect-Max-Cache-Time; a MAR asking for three auth items; a SAR/SAA with
+/// Authorization-Lifetime and Auth-Grace-Period; the START ACR towards the accounting
+/// server an SAA named.
+fn sip_redirect_and_sessions(c: &mut Capture) {
+    const CSCF: &str = "scscf.ims.example.net";
+    const AOR: &str = "sip:bob@ims.example.net";
+    let session =
+        |n: u32| -> diameter::core::Utf8String { format!("{CSCF};1700000001;{n}").into() };
+    let uar = Uar {
+        session_id: session(1),
+        auth_application_id: 6,
+        auth_session_state: AuthSessionState::NoStateMaintained,
+        origin_host: CSCF.into(),
+        origin_realm: REALM.into(),
+        destination_realm: REALM.into(),
+        sip_aor: AOR.into(),
+        user_name: Some("bob@ims.example.net".into()),
+        ..Default::default()
+    };
+    let uaa = Uaa {
+        session_id: session(1),
+        auth_application_id: 6,
+        auth_session_state: AuthSessionState::NoStateMaintained,
+        result_code: 3006,
+        origin_host: "locator.ims.example.net".into(),
+        origin_realm: REALM.into(),
+        redirect_host: Some(uri("aaa://aaa2.ims.example.net:3868;transport=tcp")),
+        redirect_host_usage: Some(RedirectHostUsage::AllUser),
+        redirect_max_cache_time: Some(600),
+        ..Default::default()
+    };
+    c.exchange("SIP redirect", None, &uar, &uaa);
+
+    let mar = Mar {
+        session_id: session(2),
+        auth_application_id: 6,
+        auth_session_state: AuthSessionState::StateMaintained,
+        origin_host: CSCF.into(),
+        origin_realm: REALM.into(),
+        destination_realm: REALM.into(),
+        destination_host: Some("aaa2.ims.example.net".into()),
+        sip_aor: AOR.into(),
+        sip_method: "REGISTER".into(),
+        user_name: Some("bob@ims.example.net".into()),
+        sip_number_auth_items: Some(3),
+        sip_auth_data_item: some(SipAuthDataItem {
+            sip_authentication_scheme: SipAuthenticationScheme::Digest,
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    let maa = Maa {
+        session_id: session(2),
+        auth_application_id: 6,
+        auth_session_state: AuthSessionState::StateMaintained,
+        result_code: 1001,
+        origin_host: "aaa2.ims.example.net".into(),
+        origin_realm: REALM.into(),
+        sip_number_auth_items: Some(1),
+        authorization_lifetime: Some(3600),
+        auth_grace_period: Some(60),
+        ..Default::default()
+    };
+    c.exchange("SIP stateful", None, &mar, &maa);
+
+    let sar = Sar {
+        session_id: session(3),
+        auth_application_id: 6,
+        auth_session_state: AuthSessionState::StateMaintained,
+        origin_host: CSCF.into(),
+        origin_realm: REALM.into(),
+        destination_realm: REALM.into(),
+        destination_host: Some("aaa2.ims.example.net".into()),
+        sip_server_assignment_type: SipServerAssignmentType::ReRegistration,
+        sip_user_data_already_available: SipUserDataAlreadyAvailable::UserDataAlreadyAvailable,
+        sip_aor: vec![AOR.into()],
+        ..Default::default()
+    };
+    let saa = Saa {
+        session_id: session(3),
+        auth_application_id: 6,
+        auth_session_state: AuthSessionState::StateMaintained,
+        result_code: 2001,
+        origin_host: "aaa2.ims.example.net".into(),
+        origin_realm: REALM.into(),
+        authorization_lifetime: Some(3600),
+        auth_grace_period: Some(60),
+        ..Default::default()
+    };
+    c.exchange("SIP stateful", None, &sar, &saa);
+
+    let acr = Acr {
+        session_id: session(4),
+        origin_host: CSCF.into(),
+        origin_realm: REALM.into(),
+        destination_realm: REALM.into(),
+        destination_host: Some("acct.ims.example.net".into()),
+        accounting_record_type: AccountingRecordType::StartRecord,
+        accounting_record_number: 0,
+        acct_application_id: Some(3),
+        user_name: Some("bob@ims.example.net".into()),
+        ..Default::default()
+    };
+    let aca = Aca {
+        session_id: session(4),
+        result_code: 2001,
+        origin_host: "acct.ims.example.net".into(),
+        origin_realm: REALM.into(),
+        accounting_record_type: AccountingRecordType::StartRecord,
+        accounting_record_number: 0,
+        acct_application_id: Some(3),
+        ..Default::default()
+    };
+    c.exchange("SIP accounting", Some(3), &acr, &aca);
 }

@@ -311,7 +311,7 @@ fn sip_rights_and_windows_from_the_file() {
     let cfg = write(
         dir.path(),
         "sip.toml",
-        "auth_window = 120\nnonce_lifetime = 60\nmax_auth_items = 3\n\n[[peers]]\nhost = \"sip1.example.net\"\n\n[[peers]]\nhost = \"sip2.example.net\"\ncredentials = true\n",
+        "auth_window = 120\nnonce_lifetime = 60\nmax_auth_items = 3\nauthorization_lifetime = 0\nauth_grace_period = 5\n\n[[peers]]\nhost = \"sip1.example.net\"\n\n[[peers]]\nhost = \"sip2.example.net\"\ncredentials = true\n",
     );
     diameter()
         .args(["serve", "sip", "--check", "--config"])
@@ -321,6 +321,8 @@ fn sip_rights_and_windows_from_the_file() {
         .stdout(predicate::str::contains("auth_window   120 s"))
         .stdout(predicate::str::contains("nonce_lifetime 60 s"))
         .stdout(predicate::str::contains("max_auth_items 3"))
+        .stdout(predicate::str::contains("authorization_lifetime none"))
+        .stdout(predicate::str::contains("auth_grace_period 5 s"))
         .stdout(predicate::str::contains(
             "credentials   sip2.example.net (receives Digest-HA1)",
         ))
@@ -333,6 +335,8 @@ fn sip_rights_and_windows_from_the_file() {
         .stdout(predicate::str::contains("auth_window   600 s"))
         .stdout(predicate::str::contains("nonce_lifetime 300 s"))
         .stdout(predicate::str::contains("max_auth_items 5"))
+        .stdout(predicate::str::contains("authorization_lifetime 3600 s"))
+        .stdout(predicate::str::contains("auth_grace_period 60 s"))
         .stdout(predicate::str::contains("credentials").not());
     let cfg = write(dir.path(), "zero.toml", "auth_window = 0\n");
     diameter()

@@ -6,7 +6,9 @@
 //!   registrations, in SQLite (default) or PostgreSQL.
 //! - [`server`]: the Diameter server's handlers for UAR, MAR, SAR, LIR and the builders of
 //!   RTR and PPR, without sockets.
-//! - [`client`]: typed UAR, MAR, SAR, LIR for a SIP server; RTR and PPR handlers.
+//! - [`client`]: typed UAR, MAR, SAR, LIR for a SIP server; RTR and PPR handlers; server
+//!   choice by capabilities, 3006 redirects followed and cached, Authorization-Lifetime
+//!   timers, accounting sessions towards the servers SAA and PPR name.
 //! - [`serve`](mod@serve): the server on the runtime of `diameter-core` (`diameter serve sip`).
 
 pub mod client;

@@ -29,6 +29,8 @@ pub const EXAMPLE: &str = r#"    listen = "0.0.0.0:3868"
     auth_window = 600                  # s: a SAR (RE_)REGISTRATION needs an authentication this recent
     nonce_lifetime = 300               # s: how long a Digest nonce (single use) is accepted
     max_auth_items = 5                 # most challenges one MAA carries (SIP-Number-Auth-Items)
+    authorization_lifetime = 3600      # s: for STATE_MAINTAINED sessions (0: not sent, no limit)
+    auth_grace_period = 60             # s: after the lifetime, before the session ends
     admin_token_file = "admin.token"   # bearer token (default: next to the SQLite store)
     metrics = "127.0.0.1:9100"         # optional Prometheus endpoint
 
@@ -67,6 +69,8 @@ Configuration file (TOML; flags override it):
     auth_window = 600                  # s: a SAR (RE_)REGISTRATION needs an authentication this recent
     nonce_lifetime = 300               # s: how long a Digest nonce (single use) is accepted
     max_auth_items = 5                 # most challenges one MAA carries (SIP-Number-Auth-Items)
+    authorization_lifetime = 3600      # s: for STATE_MAINTAINED sessions (0: not sent, no limit)
+    auth_grace_period = 60             # s: after the lifetime, before the session ends
     admin_token_file = "admin.token"   # bearer token (default: next to the SQLite store)
     metrics = "127.0.0.1:9100"         # optional Prometheus endpoint
 
@@ -127,6 +131,8 @@ struct SipFile {
     auth_window: Option<u64>,
     nonce_lifetime: Option<u64>,
     max_auth_items: Option<u32>,
+    authorization_lifetime: Option<u64>,
+    auth_grace_period: Option<u64>,
     accept_any: Option<bool>,
     tls_cert: Option<PathBuf>,
     tls_key: Option<PathBuf>,
@@ -156,6 +162,11 @@ pub struct SipSettings {
     pub nonce_lifetime: Option<u64>,
     /// `max_auth_items = N`: the most SIP-Auth-Data-Items one MAA carries (`None`: 5).
     pub max_auth_items: Option<u32>,
+    /// `authorization_lifetime = SECONDS`: Authorization-Lifetime of STATE_MAINTAINED
+    /// sessions, 0 for none (`None`: 3600 s).
+    pub authorization_lifetime: Option<u64>,
+    /// `auth_grace_period = SECONDS`: Auth-Grace-Period sent with it (`None`: 60 s).
+    pub auth_grace_period: Option<u64>,
     /// The admin endpoint, if any.
     pub admin: Option<super::admin::AdminSettings>,
     /// Where Prometheus metrics are served, if anywhere.
@@ -248,6 +259,8 @@ pub fn settings(args: &SipArgs) -> Result<SipSettings, CliError> {
         auth_window: keys.auth_window,
         nonce_lifetime: keys.nonce_lifetime,
         max_auth_items: keys.max_auth_items,
+        authorization_lifetime: keys.authorization_lifetime,
+        auth_grace_period: keys.auth_grace_period,
         metrics,
     })
 }
@@ -279,6 +292,11 @@ pub fn run(args: &SipArgs) -> CliResult {
             println!("auth_window   {} s", cfg.auth_window.as_secs());
             println!("nonce_lifetime {} s", cfg.nonce_lifetime.as_secs());
             println!("max_auth_items {}", cfg.max_auth_items);
+            match cfg.authorization_lifetime {
+                Some(l) => println!("authorization_lifetime {} s", l.as_secs()),
+                None => println!("authorization_lifetime none"),
+            }
+            println!("auth_grace_period {} s", cfg.auth_grace_period.as_secs());
         }
         print_peers(&s.peers);
         for p in s.peers.iter().filter(|p| p.credentials) {
@@ -328,6 +346,12 @@ fn server_config(s: &SipSettings) -> ServerConfig {
     }
     if let Some(n) = s.max_auth_items {
         cfg.max_auth_items = n;
+    }
+    if let Some(l) = s.authorization_lifetime {
+        cfg.authorization_lifetime = (l > 0).then(|| Duration::from_secs(l));
+    }
+    if let Some(g) = s.auth_grace_period {
+        cfg.auth_grace_period = Duration::from_secs(g);
     }
     cfg
 }

@@ -2,6 +2,11 @@
 //! the Result-Codes as [`SipResult`], and [`SipServerEvents`] for the RTR and PPR the
 //! Diameter server sends.
 //!
+//! Also: [`choose_server`] (a SIP server from SIP-Server-Capabilities), 3006 answers
+//! followed and cached per Redirect-Host-Usage ([`redirect`]), [`AuthTimer`] for the
+//! Authorization-Lifetime of STATE_MAINTAINED sessions ([`lifetime`]), and the SIP
+//! server's accounting sessions ([`accounting`]).
+//!
 //! The client sends through a [`Transport`]: the runtime's `diameter_core::node::Node`
 //! (its RTR/PPR handlers are installed with [`register_events`]) or, in tests, a
 //! [`crate::sip::server::Server`] in the same process ([`crate::sip::server::Local`]).
@@ -22,13 +27,21 @@
 //! # }
 //! ```
 
+pub mod accounting;
 mod events;
+pub mod lifetime;
 mod node;
+pub mod redirect;
 mod result;
+mod select;
 
+pub use self::accounting::{SipAccounting, SipAccountingClient, SipAccountingConfig};
 pub use self::events::{answer_ppr, answer_rtr, Deregistration, ProfilePush, SipServerEvents};
+pub use self::lifetime::{AuthTimer, Authorization};
 pub use self::node::register_events;
+pub use self::redirect::{RedirectCache, RedirectConfig};
 pub use self::result::SipResult;
+pub use self::select::{choose_server, Candidate};
 
 use crate::sip::digest::{Challenge, DigestResponse};
 use crate::sip::server::APPLICATION_ID;
@@ -79,6 +92,15 @@ pub struct ClientConfig {
     pub destination_realm: String,
     /// Destination-Host, when a particular Diameter server is wanted.
     pub destination_host: Option<String>,
+    /// How 3006 DIAMETER_REDIRECT_INDICATION answers are followed and cached.
+    pub redirect: RedirectConfig,
+    /// Auth-Session-State of the requests (default NO_STATE_MAINTAINED). With
+    /// STATE_MAINTAINED the server may answer with Authorization-Lifetime and
+    /// Auth-Grace-Period, read into each answer's [`AuthTimer`].
+    pub auth_session_state: AuthSessionState,
+    /// How long before the Authorization-Lifetime ends re-authorization is due (at most
+    /// half the lifetime; default 30 s).
+    pub reauth_margin: std::time::Duration,
 }
 
 impl ClientConfig {
@@ -89,6 +111,9 @@ impl ClientConfig {
             origin_realm: origin_realm.to_string(),
             destination_realm: destination_realm.to_string(),
             destination_host: None,
+            redirect: RedirectConfig::default(),
+            auth_session_state: AuthSessionState::NoStateMaintained,
+            reauth_margin: std::time::Duration::from_secs(30),
         }
     }
 }
@@ -102,8 +127,24 @@ pub struct UarAnswer {
     pub server_uri: Option<String>,
     /// What a SIP server for the user must support.
     pub capabilities: Option<Capabilities>,
+    /// Authorization-Lifetime and Auth-Grace-Period as deadlines from the answer's
+    /// arrival (never firing when the answer has none).
+    pub authorization: AuthTimer,
     /// The whole answer.
     pub raw: Uaa,
+}
+
+impl UarAnswer {
+    /// The SIP server to assign: the one named in SIP-Server-URI (a server is already
+    /// assigned), else the choice among `candidates` by the answer's capabilities
+    /// ([`choose_server`]).
+    pub fn choose_server(&self, candidates: &[Candidate]) -> Option<String> {
+        self.server_uri.clone().or_else(|| {
+            self.capabilities
+                .as_ref()
+                .and_then(|c| choose_server(c, candidates))
+        })
+    }
 }
 
 /// A MAA, read.
@@ -111,12 +152,18 @@ pub struct UarAnswer {
 pub struct MarAnswer {
     /// Result-Code.
     pub result: SipResult,
-    /// The challenge to send to the user agent (WWW-Authenticate).
+    /// The challenge to send to the user agent (WWW-Authenticate): the first of
+    /// [`MarAnswer::challenges`].
     pub challenge: Option<Challenge>,
+    /// Every challenge of the answer, one per SIP-Auth-Data-Item, in order.
+    pub challenges: Vec<Challenge>,
     /// H(A1) when the SIP server is to check the response itself (RFC 4740 §6.3).
     pub ha1: Option<String>,
     /// `rspauth` for an Authentication-Info header, after a successful check in the server.
     pub response_auth: Option<String>,
+    /// Authorization-Lifetime and Auth-Grace-Period as deadlines from the answer's
+    /// arrival (never firing when the answer has none).
+    pub authorization: AuthTimer,
     /// The whole answer.
     pub raw: Maa,
 }
@@ -147,6 +194,9 @@ pub struct SarAnswer {
     pub profile: Vec<UserData>,
     /// Accounting servers.
     pub accounting: Option<AccountingInfo>,
+    /// Authorization-Lifetime and Auth-Grace-Period as deadlines from the answer's
+    /// arrival (never firing when the answer has none).
+    pub authorization: AuthTimer,
     /// The whole answer.
     pub raw: Saa,
 }
@@ -160,8 +210,23 @@ pub struct LirAnswer {
     pub server_uri: Option<String>,
     /// Capabilities to select a server for unregistered services.
     pub capabilities: Option<Capabilities>,
+    /// Authorization-Lifetime and Auth-Grace-Period as deadlines from the answer's
+    /// arrival (never firing when the answer has none).
+    pub authorization: AuthTimer,
     /// The whole answer.
     pub raw: Lia,
+}
+
+impl LirAnswer {
+    /// The SIP server for the AOR: SIP-Server-URI, else the choice among `candidates`
+    /// by the answer's capabilities ([`choose_server`]).
+    pub fn choose_server(&self, candidates: &[Candidate]) -> Option<String> {
+        self.server_uri.clone().or_else(|| {
+            self.capabilities
+                .as_ref()
+                .and_then(|c| choose_server(c, candidates))
+        })
+    }
 }
 
 /// What a SAR is about.
@@ -179,6 +244,9 @@ pub struct SarParams {
     pub want_profile: bool,
     /// SIP-Supported-User-Data-Type values.
     pub supported_types: Vec<String>,
+    /// Session-Id to reuse: a re-authorization (RE_REGISTRATION) of a STATE_MAINTAINED
+    /// session stays in that session (None: a new session).
+    pub session_id: Option<String>,
 }
 
 impl SarParams {
@@ -191,6 +259,7 @@ impl SarParams {
             server_uri: None,
             want_profile: true,
             supported_types: Vec::new(),
+            session_id: None,
         }
     }
 }
@@ -210,6 +279,10 @@ pub struct MarParams {
     pub credentials: Option<DigestResponse>,
     /// Digest algorithm to ask for (`SHA-256`), when no credentials are given.
     pub algorithm: Option<crate::sip::digest::Algorithm>,
+    /// SIP-Number-Auth-Items to ask for when no credentials are given: several
+    /// challenges, each with its own nonce (0 and 1 ask for one). The server may send
+    /// fewer (its `max_auth_items`).
+    pub auth_items: u32,
 }
 
 pub(crate) fn capabilities_of(c: &SipServerCapabilities) -> Capabilities {
@@ -243,6 +316,7 @@ pub(crate) fn accounting_of(a: &SipAccountingInformation) -> AccountingInfo {
 pub struct SipClient<T> {
     cfg: ClientConfig,
     transport: T,
+    redirects: std::sync::Mutex<RedirectCache>,
 }
 
 /// Fills the fields every request of this application shares.
@@ -251,7 +325,7 @@ macro_rules! request {
         $ty {
             session_id: $client.transport.new_session_id().into(),
             auth_application_id: APPLICATION_ID,
-            auth_session_state: AuthSessionState::NoStateMaintained,
+            auth_session_state: $client.cfg.auth_session_state,
             origin_host: $client.cfg.origin_host.as_str().into(),
             origin_realm: $client.cfg.origin_realm.as_str().into(),
             destination_realm: $client.cfg.destination_realm.as_str().into(),
@@ -264,7 +338,11 @@ macro_rules! request {
 impl<T: Transport> SipClient<T> {
     /// A client sending through `transport`.
     pub fn new(cfg: ClientConfig, transport: T) -> Self {
-        SipClient { cfg, transport }
+        SipClient {
+            cfg,
+            transport,
+            redirects: Default::default(),
+        }
     }
 
     /// The configuration.
@@ -280,8 +358,78 @@ impl<T: Transport> SipClient<T> {
     /// Sends a typed request and decodes the typed answer.
     pub async fn call<Req: Command, Ans: Command>(&self, req: &Req) -> Result<Ans, ClientError> {
         let msg = req.to_message(APPLICATION_ID, 0, 0);
-        let answer = self.transport.request(msg).await?;
+        let answer = self.send(msg).await?;
         Ok(Ans::decode(&answer)?)
+    }
+
+    fn timer(&self, lifetime: Option<u32>, grace: Option<u32>) -> AuthTimer {
+        let now = std::time::Instant::now();
+        AuthTimer::new(lifetime, grace, self.cfg.reauth_margin, now)
+    }
+
+    /// The number of cached redirections.
+    pub fn cached_redirects(&self) -> usize {
+        self.cache().len()
+    }
+
+    fn cache(&self) -> std::sync::MutexGuard<'_, RedirectCache> {
+        self.redirects
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Sends a request, to the host of a cached redirection if one applies, and follows
+    /// 3006 answers (up to [`RedirectConfig::max_hops`]), trying each Redirect-Host in
+    /// order while the transport fails.
+    pub async fn send(&self, request: RawMessage) -> Result<RawMessage, ClientError> {
+        use redirect::{with_destination_host, Redirect, RequestKeys};
+        let keys = RequestKeys::of(&request);
+        let cached = self.cache().lookup(&keys, std::time::Instant::now());
+        let mut answer = match cached {
+            Some(host) => {
+                let sent = self
+                    .transport
+                    .request(with_destination_host(&request, &host))
+                    .await;
+                match sent {
+                    Ok(a) => a,
+                    Err(_) => {
+                        self.cache().forget_host(&host);
+                        self.transport.request(request.clone()).await?
+                    }
+                }
+            }
+            None => self.transport.request(request.clone()).await?,
+        };
+        for _ in 0..self.cfg.redirect.max_hops {
+            let Some(r) = Redirect::of(&answer) else {
+                break;
+            };
+            self.cache()
+                .insert(&keys, &r, std::time::Instant::now(), &self.cfg.redirect);
+            let mut last = None;
+            for host in &r.hosts {
+                match self
+                    .transport
+                    .request(with_destination_host(&request, host))
+                    .await
+                {
+                    Ok(a) => {
+                        last = Some(Ok(a));
+                        break;
+                    }
+                    Err(e) => {
+                        self.cache().forget_host(host);
+                        last = Some(Err(e));
+                    }
+                }
+            }
+            match last {
+                Some(next) => answer = next?,
+                None => break,
+            }
+        }
+        Ok(answer)
     }
 
     /// UAR for a REGISTER (SIP-User-Authorization-Type REGISTRATION).
@@ -311,6 +459,7 @@ impl<T: Transport> SipClient<T> {
                 .sip_server_capabilities
                 .as_ref()
                 .map(|c| capabilities_of(inner(c))),
+            authorization: self.timer(a.authorization_lifetime, a.auth_grace_period),
             raw: a,
         })
     }
@@ -322,7 +471,10 @@ impl<T: Transport> SipClient<T> {
         req.sip_method = p.method.as_str().into();
         req.user_name = p.user_name.as_deref().map(Into::into);
         req.sip_server_uri = p.server_uri.as_deref().map(Into::into);
-        req.sip_number_auth_items = Some(1);
+        req.sip_number_auth_items = Some(match &p.credentials {
+            Some(_) => 1,
+            None => p.auth_items.max(1),
+        });
         let mut item = SipAuthDataItem {
             sip_authentication_scheme: SipAuthenticationScheme::Digest,
             ..Default::default()
@@ -341,12 +493,17 @@ impl<T: Transport> SipClient<T> {
         let mut out = MarAnswer {
             result: a.result_code.into(),
             challenge: None,
+            challenges: Vec::new(),
             ha1: None,
             response_auth: None,
+            authorization: self.timer(a.authorization_lifetime, a.auth_grace_period),
             raw: a,
         };
         for item in &out.raw.sip_auth_data_item {
             if let Some(auth) = item.sip_authenticate.as_ref().map(inner) {
+                if let Ok(c) = Challenge::from_avp(auth) {
+                    out.challenges.push(c);
+                }
                 if out.challenge.is_none() {
                     out.challenge = Challenge::from_avp(auth).ok();
                     out.ha1 = auth.digest_ha1.as_ref().map(|h| h.as_str().to_string());
@@ -369,6 +526,9 @@ impl<T: Transport> SipClient<T> {
     /// SAR.
     pub async fn sar(&self, p: &SarParams) -> Result<SarAnswer, ClientError> {
         let mut req: Sar = request!(Sar, self);
+        if let Some(sid) = &p.session_id {
+            req.session_id = sid.as_str().into();
+        }
         req.sip_server_assignment_type = p.kind;
         req.sip_user_data_already_available = if p.want_profile {
             SipUserDataAlreadyAvailable::UserDataNotAvailable
@@ -398,6 +558,7 @@ impl<T: Transport> SipClient<T> {
                 .sip_accounting_information
                 .as_ref()
                 .map(|x| accounting_of(inner(x))),
+            authorization: self.timer(a.authorization_lifetime, a.auth_grace_period),
             raw: a,
         })
     }
@@ -414,6 +575,7 @@ impl<T: Transport> SipClient<T> {
                 .sip_server_capabilities
                 .as_ref()
                 .map(|c| capabilities_of(inner(c))),
+            authorization: self.timer(a.authorization_lifetime, a.auth_grace_period),
             raw: a,
         })
     }

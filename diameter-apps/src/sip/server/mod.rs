@@ -198,6 +198,14 @@ pub struct ServerConfig {
     /// when the MAR's SIP-Number-Auth-Items asks for several (RFC 4740 §9.6; default 5;
     /// at least 1).
     pub max_auth_items: u32,
+    /// Authorization-Lifetime sent in successful answers to requests with
+    /// Auth-Session-State STATE_MAINTAINED (RFC 6733 §8.9): the client re-authorizes
+    /// before it ends (default one hour; `None`: not sent, no limit). Stateless requests
+    /// get neither AVP.
+    pub authorization_lifetime: Option<Duration>,
+    /// Auth-Grace-Period sent with [`ServerConfig::authorization_lifetime`]: how long
+    /// after the lifetime the session still counts before it ends (default 60 s).
+    pub auth_grace_period: Duration,
 }
 
 impl ServerConfig {
@@ -216,6 +224,8 @@ impl ServerConfig {
             peers: Vec::new(),
             require_user_name: false,
             max_auth_items: 5,
+            authorization_lifetime: Some(Duration::from_secs(3600)),
+            auth_grace_period: Duration::from_secs(60),
         }
     }
 }
@@ -423,11 +433,34 @@ macro_rules! answer {
             origin_host: $server.cfg.origin_host.as_str().into(),
             origin_realm: $server.cfg.origin_realm.as_str().into(),
             proxy_info: $req.proxy_info.clone(),
+            authorization_lifetime: $server
+                .session_limits($req.auth_session_state, $code)
+                .map(|l| l.0),
+            auth_grace_period: $server
+                .session_limits($req.auth_session_state, $code)
+                .map(|l| l.1),
             ..Default::default()
         }
     };
 }
 pub(crate) use answer;
+
+impl Server {
+    /// Authorization-Lifetime and Auth-Grace-Period (seconds) for an answer with `code` to
+    /// a request with `state`: only successful answers (1xxx, 2xxx) in a STATE_MAINTAINED
+    /// session, when a lifetime is configured.
+    pub(crate) fn session_limits(
+        &self,
+        state: diameter::dict::base_rfc6733::AuthSessionState,
+        code: u32,
+    ) -> Option<(u32, u32)> {
+        let maintained = state == diameter::dict::base_rfc6733::AuthSessionState::StateMaintained;
+        let lifetime = self.cfg.authorization_lifetime?;
+        let secs = |d: Duration| u32::try_from(d.as_secs()).unwrap_or(u32::MAX);
+        (maintained && (1000..3000).contains(&code))
+            .then(|| (secs(lifetime), secs(self.cfg.auth_grace_period)))
+    }
+}
 
 /// Logs a store failure and returns DIAMETER_UNABLE_TO_COMPLY.
 pub(crate) fn store_failed(cmd: &str, e: &StoreError) -> u32 {
