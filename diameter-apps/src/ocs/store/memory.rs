@@ -169,6 +169,8 @@ enum Undo {
     Account(AccountId, i64, i64),
     Session(Arc<str>, Option<MemSession>),
     Reservations(Arc<str>, Option<Vec<(i64, AccountId, i64)>>),
+    /// One rating group's reservation before a change: (account, amount), or none.
+    Reservation(Arc<str>, i64, Option<(AccountId, i64)>),
     Debit(String, Option<DebitRow>),
     Ledger(AccountId, &'static str, i64),
     Outcome(Arc<str>),
@@ -624,6 +626,21 @@ impl<'a> MemTx<'a> {
                         st.reservations.remove(&s);
                     }
                 },
+                Undo::Reservation(s, rg, old) => {
+                    let v = st.reservations.entry(s.clone()).or_default();
+                    let at = v.iter().position(|r| r.0 == rg);
+                    match (at, old) {
+                        (Some(i), Some((account, amount))) => v[i] = (rg, account, amount),
+                        (None, Some((account, amount))) => v.push((rg, account, amount)),
+                        (Some(i), None) => {
+                            v.swap_remove(i);
+                        }
+                        (None, None) => {}
+                    }
+                    if v.is_empty() {
+                        st.reservations.remove(&s);
+                    }
+                }
                 Undo::Debit(r, old) => match old {
                     Some(v) => {
                         st.debits.insert(r, v);
@@ -679,12 +696,10 @@ impl<'a> MemTx<'a> {
         key
     }
 
-    fn save_reservations(&mut self, session: &str) -> Arc<str> {
+    /// Marks the session's reservations changed (the caller records the undo); returns
+    /// its key.
+    fn mark_reservations(&mut self, session: &str) -> Arc<str> {
         let key = self.key(session);
-        self.undo.push(Undo::Reservations(
-            key.clone(),
-            self.st.reservations.get(session).cloned(),
-        ));
         if !self.st.dirty_reservations.contains(session) {
             self.st.dirty_reservations.insert(key.clone());
         }
@@ -870,9 +885,13 @@ impl Tx for MemTx<'_> {
                 "reservation {amount} of session {session}"
             )));
         }
-        let key = self.save_reservations(session);
-        let v = self.st.reservations.entry(key).or_default();
-        match v.iter().position(|r| r.0 == rg) {
+        let key = self.mark_reservations(session);
+        let v = self.st.reservations.entry(key.clone()).or_default();
+        let at = v.iter().position(|r| r.0 == rg);
+        // Undo keeps the one rating group's old value, not a copy of them all.
+        let old = at.map(|i| (v[i].1, v[i].2));
+        self.undo.push(Undo::Reservation(key, rg, old));
+        match at {
             Some(i) if amount == 0 => {
                 v.swap_remove(i);
             }
@@ -890,9 +909,12 @@ impl Tx for MemTx<'_> {
         if !self.st.reservations.contains_key(session) {
             return Ok(0);
         }
-        self.save_reservations(session);
+        let key = self.mark_reservations(session);
         let v = self.st.reservations.remove(session).unwrap_or_default();
-        Ok(v.iter().map(|r| r.2).sum())
+        let sum = v.iter().map(|r| r.2).sum();
+        // The removed rows themselves are the undo (no copy).
+        self.undo.push(Undo::Reservations(key, Some(v)));
+        Ok(sum)
     }
 
     fn ledger(
@@ -1146,6 +1168,7 @@ mod tests {
         ];
         st.run(&open, 0, &no_sql).unwrap();
         let mut update = Batch::new(id, Some("s".into()));
+        update.key = Some("u1".into());
         update.ops = vec![
             Op::Touch { expires_at: 20 },
             Op::Settle {
@@ -1160,9 +1183,15 @@ mod tests {
         ];
         st.run(&update, 1, &no_sql).unwrap();
         // One string shared by: the session map, the deadline and account indexes, the
-        // reservations and both change sets (a copy anywhere would lower the count).
+        // reservations, both change sets and the debit's ledger row, and `key` here (a
+        // copy anywhere would lower the count).
         let key = st.sessions.keys().next().unwrap().clone();
-        assert_eq!(Arc::strong_count(&key), 7);
+        assert_eq!(Arc::strong_count(&key), 8);
+        let row = &st.pending_ledger[0];
+        assert!(row.session.as_ref().is_some_and(|s| Arc::ptr_eq(s, &key)));
+        // The ledger row and the saved outcome share the request key too.
+        let saved = &st.pending_outcomes.last().unwrap().0;
+        assert!(row.key.as_ref().is_some_and(|k| Arc::ptr_eq(k, saved)));
         assert!(st.reservations.keys().all(|k| Arc::ptr_eq(k, &key)));
         assert!(st.deadlines.iter().all(|(_, k)| Arc::ptr_eq(k, &key)));
     }
