@@ -341,7 +341,10 @@ pub fn settings(args: &OcsArgs) -> Result<OcsSettings, CliError> {
         }
     }
     for (key, v) in [
-        ("engine_checkpoint_records", file_keys.engine_checkpoint_records),
+        (
+            "engine_checkpoint_records",
+            file_keys.engine_checkpoint_records,
+        ),
         ("engine_max_backlog", file_keys.engine_max_backlog),
         (
             "engine_journal_syncers",

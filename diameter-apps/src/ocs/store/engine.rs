@@ -434,7 +434,13 @@ fn write_changes(conn: &mut Connection, c: &Changes, lsn: u64) -> Result<(), Sto
                      expires_at = excluded.expires_at, created_at = excluded.created_at,
                      peer = excluded.peer",
                 )?
-                .execute(params![s, r.account, r.expires_at, r.created_at, r.peer.as_deref()])?,
+                .execute(params![
+                    s,
+                    r.account,
+                    r.expires_at,
+                    r.created_at,
+                    r.peer.as_deref()
+                ])?,
             None => tx
                 .prepare_cached("DELETE FROM sessions WHERE session_id = ?1")?
                 .execute(params![s])?,

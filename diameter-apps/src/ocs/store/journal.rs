@@ -16,13 +16,13 @@
 //! error.
 
 use super::{AccountId, Batch, IdKind, NewAccount, Op, StoreError, SubscriberId};
+use std::collections::VecDeque;
 use std::fs::{File, OpenOptions};
+use std::future::Future;
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::collections::VecDeque;
-use std::future::Future;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
@@ -1072,7 +1072,10 @@ mod tests {
         assert_eq!(counts.iter().map(woken).collect::<Vec<_>>(), [1, 1, 0, 0]);
         let waker = Waker::from(counts[0].clone());
         let mut cx = Context::from_waker(&waker);
-        assert!(matches!(futures[0].as_mut().poll(&mut cx), Poll::Ready(Ok(()))));
+        assert!(matches!(
+            futures[0].as_mut().poll(&mut cx),
+            Poll::Ready(Ok(()))
+        ));
         shared.publish(3);
         assert_eq!(counts.iter().map(woken).collect::<Vec<_>>(), [1, 1, 0, 1]);
         // A failure wakes the rest, which then fail.

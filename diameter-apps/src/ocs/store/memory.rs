@@ -715,7 +715,6 @@ impl<'a> MemTx<'a> {
             self.st.dirty_debits.insert(reference.to_string());
         }
     }
-
 }
 
 impl Tx for MemTx<'_> {
