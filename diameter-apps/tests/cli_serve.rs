@@ -41,6 +41,31 @@ fn ocs_flags_override_the_file() {
 }
 
 #[test]
+fn ocs_engine_keys_are_checked_and_shown() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cfg = write(
+        dir.path(),
+        "ocs.toml",
+        "engine_checkpoint_interval_ms = 250\nengine_journal_syncers = 2\nengine_outcome_bytes = 1024\n",
+    );
+    diameter()
+        .args(["serve", "ocs", "--check", "--config"])
+        .arg(&cfg)
+        .assert()
+        .success()
+        .stdout(predicate::str::contains(
+            "engine        checkpoint every 250 ms or 100000 records, backlog 2000000, 2 journal syncers (overlap after 2 ms), outcomes 1024 bytes, filter 4194304 keys",
+        ));
+    let bad = write(dir.path(), "bad.toml", "engine_journal_syncers = 0\n");
+    diameter()
+        .args(["serve", "ocs", "--check", "--config"])
+        .arg(&bad)
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("engine_journal_syncers = 0"));
+}
+
+#[test]
 fn ocs_defaults() {
     diameter()
         .args(["serve", "ocs", "--check"])

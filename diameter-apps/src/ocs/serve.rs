@@ -499,20 +499,22 @@ impl Handler for CcrHandler {
 }
 
 async fn answer(server: Arc<ChargingServer>, ccr: Ccr, peer: String, timeout: Duration) -> Cca {
+    // The error answers are built only when needed (not for every CCR).
+    let (session_id, kind, number) = (
+        ccr.session_id.clone(),
+        ccr.cc_request_type,
+        ccr.cc_request_number,
+    );
     let fallback = |result_code: u32| Cca {
-        session_id: ccr.session_id.clone(),
+        session_id: session_id.clone(),
         result_code,
         origin_host: server.config().origin_host.as_str().into(),
         origin_realm: server.config().origin_realm.as_str().into(),
         auth_application_id: CREDIT_CONTROL_APPLICATION_ID,
-        cc_request_type: ccr.cc_request_type,
-        cc_request_number: ccr.cc_request_number,
+        cc_request_type: kind,
+        cc_request_number: number,
         ..Default::default()
     };
-    let (busy, failed) = (
-        fallback(base_rc::DIAMETER_TOO_BUSY),
-        fallback(base_rc::DIAMETER_UNABLE_TO_COMPLY),
-    );
     let s = server.clone();
     let work = async move {
         if s.store().lookups_in_memory() {
@@ -525,10 +527,10 @@ async fn answer(server: Arc<ChargingServer>, ccr: Ccr, peer: String, timeout: Du
     };
     match tokio::time::timeout(timeout, work).await {
         Ok(Ok(cca)) => cca,
-        Ok(Err(_)) => failed, // the handler panicked
+        Ok(Err(_)) => fallback(base_rc::DIAMETER_UNABLE_TO_COMPLY), // the handler panicked
         Err(_) => {
-            tracing::warn!(session = %busy.session_id, ?timeout, "ocs: store too slow, answered 3004");
-            busy
+            tracing::warn!(session = %session_id, ?timeout, "ocs: store too slow, answered 3004");
+            fallback(base_rc::DIAMETER_TOO_BUSY)
         }
     }
 }

@@ -9,7 +9,7 @@ use crate::admin::Target;
 use crate::cli::config::{load, ConfigFile};
 use crate::cli::exit::{CliError, CliResult, OK};
 use crate::ocs::rating::Tariffs;
-use crate::ocs::store::PgOptions;
+use crate::ocs::store::{EngineOptions, MemLimits, PgOptions};
 use crate::ocs::{self, ServeOptions};
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -38,6 +38,13 @@ pub const EXAMPLE: &str = r#"    listen = "0.0.0.0:3868"
     pg_pool = 8                        #   pg_connect_timeout_ms, pg_pool_wait_ms)
     pg_groups = 2                      # PostgreSQL group transactions in flight (also pg_max_group,
     pg_transaction_timeout_ms = 5000   #   batches per group, default 256)
+    engine_checkpoint_interval_ms = 1000 # embedded store: checkpoint into SQLite at least this
+    engine_checkpoint_records = 100000 #   often, or after this many journal records
+    engine_max_backlog = 2000000       # records not yet in SQLite before charges get 3004
+    engine_journal_syncers = 4         # journal fdatasyncs in flight at most (also
+    engine_journal_overlap_ms = 2      #   overlapping only once one has run this long)
+    engine_outcome_bytes = 67108864    # saved answers kept in memory (older: read from SQLite)
+    engine_filter_keys = 4194304       # retained request keys in the in-memory filter
     admin_token_file = "admin.token"   # bearer token (default: next to the SQLite store)
     metrics = "127.0.0.1:9100"         # optional Prometheus endpoint
 
@@ -114,6 +121,13 @@ Configuration file (TOML; flags override it):
     pg_pool = 8                        #   pg_connect_timeout_ms, pg_pool_wait_ms)
     pg_groups = 2                      # PostgreSQL group transactions in flight (also pg_max_group,
     pg_transaction_timeout_ms = 5000   #   batches per group, default 256)
+    engine_checkpoint_interval_ms = 1000 # embedded store: checkpoint into SQLite at least this
+    engine_checkpoint_records = 100000 #   often, or after this many journal records
+    engine_max_backlog = 2000000       # records not yet in SQLite before charges get 3004
+    engine_journal_syncers = 4         # journal fdatasyncs in flight at most (also
+    engine_journal_overlap_ms = 2      #   overlapping only once one has run this long)
+    engine_outcome_bytes = 67108864    # saved answers kept in memory (older: read from SQLite)
+    engine_filter_keys = 4194304       # retained request keys in the in-memory filter
     admin_token_file = "admin.token"   # bearer token (default: next to the SQLite store)
     metrics = "127.0.0.1:9100"         # optional Prometheus endpoint
 
@@ -206,6 +220,13 @@ struct OcsFile {
     pg_groups: Option<usize>,
     pg_max_group: Option<usize>,
     pg_transaction_timeout_ms: Option<u64>,
+    engine_checkpoint_interval_ms: Option<u64>,
+    engine_checkpoint_records: Option<u64>,
+    engine_max_backlog: Option<u64>,
+    engine_journal_syncers: Option<usize>,
+    engine_journal_overlap_ms: Option<u64>,
+    engine_outcome_bytes: Option<usize>,
+    engine_filter_keys: Option<usize>,
     admin_token_file: Option<PathBuf>,
     admin_allow_remote: Option<bool>,
     metrics: Option<toml::Spanned<String>>,
@@ -244,6 +265,8 @@ pub struct OcsSettings {
     pub sweep_batch: Option<usize>,
     /// `pg_*`: PostgreSQL pool size and timeouts.
     pub pg: PgOptions,
+    /// `engine_*`: the embedded store's checkpoints, journal and memory bounds.
+    pub engine: EngineOptions,
     /// The admin endpoint, if any.
     pub admin: Option<super::admin::AdminSettings>,
     /// Where Prometheus metrics are served, if anywhere.
@@ -306,10 +329,31 @@ pub fn settings(args: &OcsArgs) -> Result<OcsSettings, CliError> {
             "pg_transaction_timeout_ms",
             file_keys.pg_transaction_timeout_ms,
         ),
+        (
+            "engine_checkpoint_interval_ms",
+            file_keys.engine_checkpoint_interval_ms,
+        ),
     ] {
         if v == Some(0) {
             return Err(CliError::usage(format!(
                 "{key} = 0 would fail every request\n  = fix: give a time in milliseconds above 0, or leave the key out for the default"
+            )));
+        }
+    }
+    for (key, v) in [
+        (
+            "engine_checkpoint_records",
+            file_keys.engine_checkpoint_records,
+        ),
+        ("engine_max_backlog", file_keys.engine_max_backlog),
+        (
+            "engine_journal_syncers",
+            file_keys.engine_journal_syncers.map(|v| v as u64),
+        ),
+    ] {
+        if v == Some(0) {
+            return Err(CliError::usage(format!(
+                "{key} = 0 would stop every charge\n  = fix: give a number above 0, or leave the key out for the default"
             )));
         }
     }
@@ -354,6 +398,33 @@ pub fn settings(args: &OcsArgs) -> Result<OcsSettings, CliError> {
                 max_group: file_keys.pg_max_group.unwrap_or(d.max_group).max(1),
                 transaction_timeout: ms(file_keys.pg_transaction_timeout_ms, d.transaction_timeout),
                 ..d
+            }
+        },
+        engine: {
+            let d = EngineOptions::default();
+            let ms = |v: Option<u64>, def: Duration| v.map_or(def, Duration::from_millis);
+            EngineOptions {
+                checkpoint_interval: ms(
+                    file_keys.engine_checkpoint_interval_ms,
+                    d.checkpoint_interval,
+                ),
+                checkpoint_records: file_keys
+                    .engine_checkpoint_records
+                    .unwrap_or(d.checkpoint_records),
+                max_backlog: file_keys.engine_max_backlog.unwrap_or(d.max_backlog),
+                journal_syncers: file_keys
+                    .engine_journal_syncers
+                    .unwrap_or(d.journal_syncers),
+                journal_overlap_after: ms(
+                    file_keys.engine_journal_overlap_ms,
+                    d.journal_overlap_after,
+                ),
+                limits: MemLimits {
+                    outcome_bytes: file_keys
+                        .engine_outcome_bytes
+                        .unwrap_or(d.limits.outcome_bytes),
+                    filter_keys: file_keys.engine_filter_keys.unwrap_or(d.limits.filter_keys),
+                },
             }
         },
         admin: super::admin::settings(
@@ -466,6 +537,17 @@ pub fn run(args: &OcsArgs) -> CliResult {
         }
         print_admission(&s.node, &s.peers)?;
         println!("answer_timeout {} ms", o.answer_timeout.as_millis());
+        let e = &o.engine;
+        println!(
+            "engine        checkpoint every {} ms or {} records, backlog {}, {} journal syncers (overlap after {} ms), outcomes {} bytes, filter {} keys",
+            e.checkpoint_interval.as_millis(),
+            e.checkpoint_records,
+            e.max_backlog,
+            e.journal_syncers,
+            e.journal_overlap_after.as_millis(),
+            e.limits.outcome_bytes,
+            e.limits.filter_keys
+        );
         print_peers(&s.peers);
         for p in s.peers.iter().filter(|p| p.refund) {
             println!("refund right  {}", p.host);
@@ -541,6 +623,7 @@ pub fn serve_options(s: &OcsSettings) -> ServeOptions {
         answer_timeout: s.answer_timeout.unwrap_or(defaults.answer_timeout),
         sweep_batch: s.sweep_batch.unwrap_or(defaults.sweep_batch),
         pg: s.pg.clone(),
+        engine: s.engine,
         metrics: s.metrics,
         ..defaults
     }
@@ -621,6 +704,9 @@ mod tests {
             "answer_timeout_ms = 1500\nsweep_batch = 50\nlow_balance_threshold = 70\npg_pool = 3\npg_pool_wait_ms = 700\n\
              pg_statement_timeout_ms = 900\npg_lock_timeout_ms = 400\npg_connect_timeout_ms = 800\n\
              pg_groups = 3\npg_max_group = 64\npg_transaction_timeout_ms = 2500\n\
+             engine_checkpoint_interval_ms = 250\nengine_checkpoint_records = 5000\nengine_max_backlog = 90000\n\
+             engine_journal_syncers = 2\nengine_journal_overlap_ms = 0\nengine_outcome_bytes = 1048576\n\
+             engine_filter_keys = 1000\n\
              [[peers]]\nhost = \"smsc.example.net\"\nrefund = true\nlenient_requested_action = true\n\
              [[peers]]\nhost = \"pgw.example.net\"\n",
         )
@@ -649,6 +735,20 @@ mod tests {
                 ..PgOptions::default()
             }
         );
+        assert_eq!(
+            o.engine,
+            EngineOptions {
+                checkpoint_interval: Duration::from_millis(250),
+                checkpoint_records: 5000,
+                max_backlog: 90_000,
+                journal_syncers: 2,
+                journal_overlap_after: Duration::ZERO,
+                limits: MemLimits {
+                    outcome_bytes: 1 << 20,
+                    filter_keys: 1000,
+                },
+            }
+        );
         // Without the file: nobody may refund, the documented defaults.
         let cli = Cli::parse_from(["ocs"]);
         let o = serve_options(&settings(&cli.ocs).unwrap());
@@ -658,6 +758,12 @@ mod tests {
         assert_eq!(o.low_balance_threshold, None);
         assert_eq!(o.answer_timeout, ServeOptions::default().answer_timeout);
         assert_eq!(o.pg, PgOptions::default());
+        assert_eq!(o.engine, EngineOptions::default());
+        // A zero that would stop every charge is a usage error naming the key.
+        std::fs::write(&file, "engine_max_backlog = 0\n").unwrap();
+        let cli = Cli::parse_from(["ocs", "--config", file.to_str().unwrap()]);
+        let e = settings(&cli.ocs).unwrap_err();
+        assert!(format!("{e:?}").contains("engine_max_backlog"), "{e:?}");
         let _ = std::fs::remove_dir_all(&dir);
     }
 

@@ -11,7 +11,7 @@
 use super::convert::{
     cc_money, final_unit_indication, granted, requested, used, used_money, Money,
 };
-use super::{request_key, ChargingServer, Mode};
+use super::{request_key, ChargingServer, Pending, Step};
 use crate::ocs::rating::{Tariff, UnitType, Units};
 use crate::ocs::store::{Batch, BatchOutcome, Op, StoreError};
 use diameter::dict::base_rfc6733::result_code as base_rc;
@@ -61,7 +61,7 @@ impl ChargingServer {
     /// The items of a request; `default_request` makes an item with no RSU ask for the
     /// default quota (event charging).
     pub(super) fn items(&self, ccr: &Ccr, default_request: bool, now_ms: i64) -> Vec<Item<'_>> {
-        let mut items = Vec::new();
+        let mut items = Vec::with_capacity(ccr.multiple_services_credit_control.len().max(1));
         let now_s = now_ms.div_euclid(1000);
         // An event is debited at once: no grant outlives its request.
         let horizon = if default_request {
@@ -228,15 +228,16 @@ impl ChargingServer {
         }
     }
 
-    pub(super) async fn session_request(
+    /// The look-ups of a session request (CCR-I/U/T) and its batch; `use_cache`: the
+    /// session's account may come from this node's memory of it.
+    pub(super) fn session_plan(
         &self,
         ccr: &Ccr,
         cca: &mut Cca,
         now_ms: i64,
         peer: &str,
         use_cache: bool,
-        mode: Mode,
-    ) -> Result<(), StoreError> {
+    ) -> Result<Step<'_>, StoreError> {
         let kind = ccr.cc_request_type;
         let session = ccr.session_id.as_str();
         let key = request_key(ccr, peer);
@@ -250,7 +251,7 @@ impl ChargingServer {
                 Some(a) => a,
                 None => {
                     cca.result_code = dcca_rc::DIAMETER_USER_UNKNOWN;
-                    return Ok(());
+                    return Ok(Step::Done);
                 }
             }
         } else if let Some(a) = cached {
@@ -264,7 +265,7 @@ impl ChargingServer {
                 Some(a) => a,
                 None => {
                     cca.result_code = base_rc::DIAMETER_UNKNOWN_SESSION_ID;
-                    return Ok(());
+                    return Ok(Step::Done);
                 }
             }
         };
@@ -318,34 +319,55 @@ impl ChargingServer {
         if terminate {
             batch.ops.push(Op::CloseSession);
         }
-        let out = self.charge(batch, now_ms, mode).await?;
-        if out.unknown_session && cached.is_some() {
+        let pending = SessionPending {
+            items,
+            account,
+            cached: cached.is_some(),
+            terminate,
+        };
+        Ok(Step::Charge(batch, Pending::Session(pending)))
+    }
+
+    /// The answer of a session request from its batch's outcome; a retry without this
+    /// node's memory of the session when that proved stale.
+    pub(super) fn session_finish(
+        &self,
+        ccr: &Ccr,
+        cca: &mut Cca,
+        now_ms: i64,
+        peer: &str,
+        p: SessionPending<'_>,
+        out: BatchOutcome,
+    ) -> Result<Step<'_>, StoreError> {
+        let session = ccr.session_id.as_str();
+        if out.unknown_session && p.cached {
             // Not open for the account remembered here (closed or moved elsewhere): ask
             // the store.
-            return Box::pin(self.session_request(ccr, cca, now_ms, peer, false, mode)).await;
+            return self.session_plan(ccr, cca, now_ms, peer, false);
         }
         if out.unknown_session {
             tracing::info!(%session, %peer, "ocs: update or termination of a session not open for this peer");
             cca.result_code = base_rc::DIAMETER_UNKNOWN_SESSION_ID;
-            return Ok(());
+            return Ok(Step::Done);
         }
         if out.clash {
             tracing::warn!(%session, %peer, "ocs: CCR-I for a Session-Id open for another account or peer refused");
             cca.result_code = base_rc::DIAMETER_UNABLE_TO_COMPLY;
-            return Ok(());
+            return Ok(Step::Done);
         }
-        if terminate {
+        if p.terminate {
             self.forget_peer(session);
         } else {
-            self.remember_peer(ccr, account);
+            self.remember_peer(ccr, p.account);
         }
-        let answers: Vec<Answer> = items
+        let answers: Vec<Answer> = p
+            .items
             .iter()
-            .map(|i| self.grant_answer(i, &out, terminate))
+            .map(|i| self.grant_answer(i, &out, p.terminate))
             .collect();
-        self.put_answers(cca, &items, answers);
+        self.put_answers(cca, &p.items, answers);
         self.low_balance(cca, &out);
-        Ok(())
+        Ok(Step::Done)
     }
 
     /// Low-Balance-Indication YES on a successful session answer that leaves the available
@@ -464,6 +486,15 @@ impl ChargingServer {
             _ => base_rc::DIAMETER_SUCCESS,
         };
     }
+}
+
+/// What a session request's answer needs besides its batch's outcome.
+pub(super) struct SessionPending<'t> {
+    items: Vec<Item<'t>>,
+    account: crate::ocs::store::AccountId,
+    /// The account came from this node's memory of the session.
+    cached: bool,
+    terminate: bool,
 }
 
 /// The CC-Money of one service of a request.

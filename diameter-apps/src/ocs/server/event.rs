@@ -14,9 +14,11 @@
 
 use super::charge::{Answer, Item};
 use super::convert::{cost_information, granted};
-use super::{request_key, ChargingServer, Mode};
+use super::{request_key, ChargingServer, Pending, Step};
 use crate::ocs::rating::Tariff;
-use crate::ocs::store::{Batch, Op, StoreError, REFUND_EXCEEDS, REFUND_OVERFLOW, REFUND_UNKNOWN};
+use crate::ocs::store::{
+    Batch, BatchOutcome, Op, StoreError, REFUND_EXCEEDS, REFUND_OVERFLOW, REFUND_UNKNOWN,
+};
 use diameter::dict::base_rfc6733::{result_code as base_rc, FailedAvp};
 use diameter::dict::dcca_rfc4006::{
     avp, result_code as dcca_rc, Cca, Ccr, CheckBalanceResult, CostInformation, RequestedAction,
@@ -63,6 +65,23 @@ pub(crate) fn parse_refund_information(info: &[u8]) -> Option<String> {
 /// Answers 5005 DIAMETER_MISSING_AVP naming Requested-Action (RFC 8506 §8.3), with the
 /// RFC 6733 §7.5 example of the missing AVP in Failed-AVP: its code and flags, a zeroed
 /// value of the minimum length.
+/// What a direct debit's or refund's answer needs besides its batch's outcome.
+pub(super) struct EventPending<'t> {
+    items: Vec<Item<'t>>,
+    /// Refund items refused before the store: (item index, Result-Code).
+    refused: Vec<(usize, u32)>,
+    action: RequestedAction,
+}
+
+/// Sets Check-Balance-Result from a CHECK_BALANCE batch's outcome.
+pub(super) fn check_balance_answer(cca: &mut Cca, out: &BatchOutcome) {
+    cca.check_balance_result = Some(if out.results.first() == Some(&1) {
+        CheckBalanceResult::EnoughCredit
+    } else {
+        CheckBalanceResult::NoCredit
+    });
+}
+
 fn missing_requested_action(cca: &mut Cca) {
     cca.result_code = base_rc::DIAMETER_MISSING_AVP;
     cca.failed_avp = vec![FailedAvp {
@@ -87,27 +106,27 @@ impl ChargingServer {
         })
     }
 
-    pub(super) async fn event_request(
+    /// The look-ups of an event request (CCR-E) and its batch.
+    pub(super) fn event_plan(
         &self,
         ccr: &Ccr,
         cca: &mut Cca,
         now_ms: i64,
         peer: &str,
-        mode: Mode,
-    ) -> Result<(), StoreError> {
+    ) -> Result<Step<'_>, StoreError> {
         let Some(action) = self.requested_action(ccr, peer) else {
             missing_requested_action(cca);
-            return Ok(());
+            return Ok(Step::Done);
         };
         if let RequestedAction::Unrecognized(_) = action {
             cca.result_code = base_rc::DIAMETER_INVALID_AVP_VALUE;
-            return Ok(());
+            return Ok(Step::Done);
         }
         let refund = action == RequestedAction::RefundAccount;
         if refund && !self.may_refund(peer) {
             tracing::warn!(session = %ccr.session_id, %peer, "ocs: REFUND_ACCOUNT from a peer without the refund right refused");
             cca.result_code = base_rc::DIAMETER_AUTHORIZATION_REJECTED;
-            return Ok(());
+            return Ok(Step::Done);
         }
         let mut items = self.items(ccr, true, now_ms);
         // Price of each item (None: no tariff).
@@ -136,12 +155,12 @@ impl ChargingServer {
                 // No tariff, or prices in several currencies: no one price to state.
                 _ => cca.result_code = dcca_rc::DIAMETER_RATING_FAILED,
             }
-            return Ok(());
+            return Ok(Step::Done);
         }
         // A refund never creates an account: it needs an earlier debit.
         let Some(account) = self.resolve_account(ccr, now_ms, !refund)? else {
             cca.result_code = dcca_rc::DIAMETER_USER_UNKNOWN;
-            return Ok(());
+            return Ok(Step::Done);
         };
         let mut batch = Batch::new(account, Some(ccr.session_id.as_str().to_string()));
         batch.key = Some(request_key(ccr, peer));
@@ -149,17 +168,11 @@ impl ChargingServer {
         if action == RequestedAction::CheckBalance {
             if rating_failed {
                 cca.result_code = dcca_rc::DIAMETER_RATING_FAILED;
-                return Ok(());
+                return Ok(Step::Done);
             }
             batch.key = None; // reads only
             batch.ops.push(Op::Check { amount: total });
-            let out = self.charge(batch, now_ms, mode).await?;
-            cca.check_balance_result = Some(if out.results.first() == Some(&1) {
-                CheckBalanceResult::EnoughCredit
-            } else {
-                CheckBalanceResult::NoCredit
-            });
-            return Ok(());
+            return Ok(Step::Charge(batch, Pending::Check));
         }
         // Refund-Information (a TS 32.299 AVP with the M bit, which a plain RFC 4006 client
         // rejects) goes only to peers that may refund: they are the ones that can use it.
@@ -196,15 +209,36 @@ impl ChargingServer {
                 });
             }
         }
-        let out = if batch.ops.is_empty() {
-            Default::default()
-        } else {
-            self.charge(batch, now_ms, mode).await?
+        let pending = EventPending {
+            items,
+            refused,
+            action,
         };
+        if batch.ops.is_empty() {
+            self.event_finish(ccr, cca, peer, pending, BatchOutcome::default());
+            return Ok(Step::Done);
+        }
+        Ok(Step::Charge(batch, Pending::Event(pending)))
+    }
+
+    /// The answer of a direct debit or refund from its batch's outcome.
+    pub(super) fn event_finish(
+        &self,
+        ccr: &Ccr,
+        cca: &mut Cca,
+        peer: &str,
+        p: EventPending<'_>,
+        out: BatchOutcome,
+    ) {
+        let EventPending {
+            items,
+            refused,
+            action,
+        } = p;
         if out.clash {
             tracing::warn!(session = %ccr.session_id, %peer, "ocs: event reusing a request key of another account refused");
             cca.result_code = base_rc::DIAMETER_UNABLE_TO_COMPLY;
-            return Ok(());
+            return;
         }
         let answers = items
             .iter()
@@ -245,7 +279,6 @@ impl ChargingServer {
             self.debit_cost(ccr, cca, &items, &answers, out.available());
         }
         self.put_answers(cca, &items, answers);
-        Ok(())
     }
 
     /// The cost of a direct debit in its CCA: Cost-Information with what the successful

@@ -152,10 +152,10 @@ pub struct ChargingServer {
     /// session's account (a CCR-U/T then needs no store look-up; a stale entry only makes
     /// the batch find no session, and the look-up is then done in the store); and whether
     /// its CCR-I indicated MULTIPLE_SERVICES_SUPPORTED.
-    peers: Mutex<HashMap<String, (String, String, AccountId, bool)>>,
+    peers: Mutex<FastMap<String, (String, String, AccountId, bool)>>,
     /// Subscription-Id → account, as found in the store. Accounts are never deleted and a
     /// Subscription-Id never moves to another account, so an entry never goes stale.
-    accounts: Mutex<HashMap<SubscriberId, AccountId>>,
+    accounts: Mutex<FastMap<SubscriberId, AccountId>>,
 }
 
 /// What a server-initiated re-authorization covers (RFC 8506 §5.5, §10.2): the whole
@@ -203,6 +203,9 @@ impl ReAuthScope {
     }
 }
 
+/// The server's caches (keys from the network): foldhash, seeded per map.
+type FastMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
+
 /// The most Subscription-Ids [`ChargingServer`] remembers (then it starts over).
 const ACCOUNT_CACHE: usize = 1 << 20;
 
@@ -220,8 +223,8 @@ impl ChargingServer {
             store,
             tariffs,
             config,
-            peers: Mutex::new(HashMap::new()),
-            accounts: Mutex::new(HashMap::new()),
+            peers: Mutex::new(FastMap::default()),
+            accounts: Mutex::new(FastMap::default()),
         }
     }
 
@@ -251,20 +254,42 @@ impl ChargingServer {
     /// Answers a CCR that arrived from `peer` (the Origin-Host, lowercase, of the admitted
     /// peer connection: [`diameter_core::node::request_peer`]). Never fails: a temporary
     /// store error gives 3004 DIAMETER_TOO_BUSY, another one 5012 DIAMETER_UNABLE_TO_COMPLY.
-    /// Blocks on the store ([`Store::apply`]).
+    /// Blocks on the store ([`Store::apply`], on the calling thread).
     pub fn handle_ccr_from(&self, ccr: Ccr, peer: &str, now: SystemTime) -> Cca {
-        block_on(self.handle(ccr, peer, now, Mode::Blocking))
+        let now_ms = millis(now);
+        let mut cca = self.new_answer(&ccr);
+        let r = (|| -> Result<(), StoreError> {
+            let mut step = self.plan(&ccr, &mut cca, now_ms, peer)?;
+            while let Step::Charge(batch, pending) = step {
+                let out = self.store.apply(&batch, now_ms)?;
+                step = self.finish(&ccr, &mut cca, now_ms, peer, pending, out)?;
+            }
+            Ok(())
+        })();
+        self.end_answer(&ccr, cca, r)
     }
 
     /// [`ChargingServer::handle_ccr_from`] without blocking: the charge goes through
     /// [`Store::charge`]. The look-ups before it are made on the calling thread, so use this
     /// only with a store whose look-ups are in memory ([`Store::lookups_in_memory`]).
     pub async fn handle_ccr_async(&self, ccr: Ccr, peer: &str, now: SystemTime) -> Cca {
-        self.handle(ccr, peer, now, Mode::Async).await
+        let now_ms = millis(now);
+        let mut cca = self.new_answer(&ccr);
+        let r = async {
+            let mut step = self.plan(&ccr, &mut cca, now_ms, peer)?;
+            while let Step::Charge(batch, pending) = step {
+                let out = self.store.clone().charge(batch, now_ms).await?;
+                step = self.finish(&ccr, &mut cca, now_ms, peer, pending, out)?;
+            }
+            Ok::<(), StoreError>(())
+        }
+        .await;
+        self.end_answer(&ccr, cca, r)
     }
 
-    async fn handle(&self, ccr: Ccr, peer: &str, now: SystemTime, mode: Mode) -> Cca {
-        let mut cca = Cca {
+    /// The answer before anything is charged: success, the request's identifiers.
+    fn new_answer(&self, ccr: &Ccr) -> Cca {
+        Cca {
             session_id: ccr.session_id.clone(),
             result_code: base_rc::DIAMETER_SUCCESS,
             origin_host: self.config.origin_host.as_str().into(),
@@ -274,29 +299,60 @@ impl ChargingServer {
             cc_request_number: ccr.cc_request_number,
             cc_sub_session_id: ccr.cc_sub_session_id,
             ..Default::default()
-        };
-        let now_ms = millis(now);
-        if ccr.multiple_services_credit_control.len() > 1 && !self.multiple_services(&ccr) {
+        }
+    }
+
+    /// The look-ups of a request: answers it, or says what to charge.
+    fn plan(
+        &self,
+        ccr: &Ccr,
+        cca: &mut Cca,
+        now_ms: i64,
+        peer: &str,
+    ) -> Result<Step<'_>, StoreError> {
+        if ccr.multiple_services_credit_control.len() > 1 && !self.multiple_services(ccr) {
             // Several services but no Multiple-Services-Indicator: they cannot be answered
             // at session level, and the client did not say it takes MSCC answers.
-            missing_multiple_services_indicator(&mut cca);
-            return cca;
+            missing_multiple_services_indicator(cca);
+            return Ok(Step::Done);
         }
-        let r = match ccr.cc_request_type {
+        match ccr.cc_request_type {
             CcRequestType::InitialRequest
             | CcRequestType::UpdateRequest
-            | CcRequestType::TerminationRequest => {
-                self.session_request(&ccr, &mut cca, now_ms, peer, true, mode)
-                    .await
-            }
-            CcRequestType::EventRequest => {
-                self.event_request(&ccr, &mut cca, now_ms, peer, mode).await
-            }
+            | CcRequestType::TerminationRequest => self.session_plan(ccr, cca, now_ms, peer, true),
+            CcRequestType::EventRequest => self.event_plan(ccr, cca, now_ms, peer),
             CcRequestType::Unrecognized(_) => {
                 cca.result_code = base_rc::DIAMETER_INVALID_AVP_VALUE;
-                Ok(())
+                Ok(Step::Done)
             }
-        };
+        }
+    }
+
+    /// Turns a charge's outcome into the answer (or another charge: a retry).
+    fn finish<'s>(
+        &'s self,
+        ccr: &Ccr,
+        cca: &mut Cca,
+        now_ms: i64,
+        peer: &str,
+        pending: Pending<'s>,
+        out: BatchOutcome,
+    ) -> Result<Step<'s>, StoreError> {
+        match pending {
+            Pending::Session(p) => self.session_finish(ccr, cca, now_ms, peer, p, out),
+            Pending::Check => {
+                event::check_balance_answer(cca, &out);
+                Ok(Step::Done)
+            }
+            Pending::Event(p) => {
+                self.event_finish(ccr, cca, peer, p, out);
+                Ok(Step::Done)
+            }
+        }
+    }
+
+    /// The answer after a store error: 3004 when temporary, else 5012, with no grant.
+    fn end_answer(&self, ccr: &Ccr, mut cca: Cca, r: Result<(), StoreError>) -> Cca {
         if let Err(e) = r {
             let temporary = e.is_temporary();
             tracing::warn!(session = %ccr.session_id, error = %e, temporary, "ocs: store failed");
@@ -313,19 +369,6 @@ impl ChargingServer {
             cca.low_balance_indication = None;
         }
         cca
-    }
-
-    /// Charges a batch: blocking ([`Store::apply`]) or not ([`Store::charge`]).
-    async fn charge(
-        &self,
-        batch: Batch,
-        now_ms: i64,
-        mode: Mode,
-    ) -> Result<BatchOutcome, StoreError> {
-        match mode {
-            Mode::Blocking => self.store.apply(&batch, now_ms),
-            Mode::Async => self.store.clone().charge(batch, now_ms).await,
-        }
     }
 
     /// Whether `peer` may send REFUND_ACCOUNT.
@@ -514,7 +557,7 @@ impl ChargingServer {
             .remove(session_id);
     }
 
-    fn cache(&self) -> std::sync::MutexGuard<'_, HashMap<SubscriberId, AccountId>> {
+    fn cache(&self) -> std::sync::MutexGuard<'_, FastMap<SubscriberId, AccountId>> {
         self.accounts.lock().unwrap_or_else(|e| e.into_inner())
     }
 
@@ -573,44 +616,39 @@ fn missing_multiple_services_indicator(cca: &mut Cca) {
     }];
 }
 
-/// How a request reaches the store.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Mode {
-    /// [`Store::apply`] on the calling thread.
-    Blocking,
-    /// [`Store::charge`], awaited.
-    Async,
+/// The next step of a request: answered, or a batch to charge and what the answer needs
+/// from its outcome ([`ChargingServer::finish`]).
+enum Step<'s> {
+    /// The answer is complete.
+    Done,
+    /// Charge this batch, then finish.
+    Charge(Batch, Pending<'s>),
 }
 
-/// Runs a future on the calling thread (the blocking entry points: in [`Mode::Blocking`]
-/// nothing awaits, so this returns at the first poll).
-fn block_on<F: std::future::Future>(f: F) -> F::Output {
-    use std::task::{Context, Poll, Wake, Waker};
-    struct Unpark(std::thread::Thread);
-    impl Wake for Unpark {
-        fn wake(self: Arc<Self>) {
-            self.0.unpark();
-        }
-    }
-    let waker = Waker::from(Arc::new(Unpark(std::thread::current())));
-    let mut cx = Context::from_waker(&waker);
-    let mut f = std::pin::pin!(f);
-    loop {
-        if let Poll::Ready(v) = f.as_mut().poll(&mut cx) {
-            return v;
-        }
-        std::thread::park();
-    }
+/// What turns a charge's outcome into the answer.
+enum Pending<'s> {
+    /// A session request (CCR-I/U/T).
+    Session(charge::SessionPending<'s>),
+    /// CHECK_BALANCE.
+    Check,
+    /// A direct debit or a refund.
+    Event(event::EventPending<'s>),
 }
 
 /// The idempotency key of a request from `peer`: another peer reusing a Session-Id never
 /// gets this peer's saved answers (nor the Refund-Information in them).
 fn request_key(ccr: &Ccr, peer: &str) -> String {
-    format!(
-        "{}|{}|{}|{}",
-        ccr.session_id.as_str(),
+    use std::fmt::Write;
+    let session = ccr.session_id.as_str();
+    // Two numbers of at most 11 and 10 digits and three separators.
+    let mut key = String::with_capacity(session.len() + peer.len() + 24);
+    key.push_str(session);
+    let _ = write!(
+        key,
+        "|{}|{}|",
         ccr.cc_request_type.value(),
-        ccr.cc_request_number,
-        peer
-    )
+        ccr.cc_request_number
+    );
+    key.push_str(peer);
+    key
 }

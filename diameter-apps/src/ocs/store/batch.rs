@@ -142,12 +142,25 @@ impl BatchOutcome {
     }
 
     fn encode(&self) -> String {
-        let rs: Vec<String> = self.results.iter().map(i64::to_string).collect();
-        let mut s = format!("{};{};{}", rs.join(","), self.balance, self.reserved);
+        use std::fmt::Write;
+        // One allocation: `results;balance;reserved[;references]`.
+        let mut s = String::with_capacity(12 * self.results.len() + 24);
+        for (i, r) in self.results.iter().enumerate() {
+            if i > 0 {
+                s.push(',');
+            }
+            let _ = write!(s, "{r}");
+        }
+        let _ = write!(s, ";{};{}", self.balance, self.reserved);
         if self.references.iter().any(|r| !r.is_empty()) {
             // References are hex: no `,` or `;`.
             s.push(';');
-            s.push_str(&self.references.join(","));
+            for (i, r) in self.references.iter().enumerate() {
+                if i > 0 {
+                    s.push(',');
+                }
+                s.push_str(r);
+            }
         }
         s
     }
@@ -189,12 +202,23 @@ pub(crate) struct SessionRow {
 impl SessionRow {
     /// Whether the session belongs to `account` and (when both are known) `peer`.
     fn owned_by(&self, account: AccountId, peer: Option<&str>) -> bool {
-        self.account == account
-            && match (self.peer.as_deref(), peer) {
-                (Some(owner), Some(p)) => owner == p,
-                _ => true,
-            }
+        owned_by(self.account, self.peer.as_deref(), account, peer)
     }
+}
+
+/// Whether a session of `owner_account` opened by `owner_peer` belongs to `account` and
+/// (when both peers are known) `peer`.
+pub(crate) fn owned_by(
+    owner_account: AccountId,
+    owner_peer: Option<&str>,
+    account: AccountId,
+    peer: Option<&str>,
+) -> bool {
+    owner_account == account
+        && match (owner_peer, peer) {
+            (Some(owner), Some(p)) => owner == p,
+            _ => true,
+        }
 }
 
 /// Checked arithmetic on money: an overflow is refused, never wrapped.
@@ -219,6 +243,17 @@ pub(crate) trait Tx {
     ) -> Result<(), StoreError>;
     /// (account, expires_at, owner peer) of a session.
     fn session(&mut self, session: &str) -> Result<Option<SessionRow>, StoreError>;
+    /// Whether the session is open and belongs to `account` and `peer` (see
+    /// `SessionRow::owned_by`); `None` when it is not open. A backend may answer without
+    /// copying the row.
+    fn session_owned_by(
+        &mut self,
+        session: &str,
+        account: AccountId,
+        peer: Option<&str>,
+    ) -> Result<Option<bool>, StoreError> {
+        Ok(self.session(session)?.map(|r| r.owned_by(account, peer)))
+    }
     fn upsert_session(
         &mut self,
         session: &str,
@@ -332,9 +367,7 @@ pub(crate) fn run(tx: &mut dyn Tx, batch: &Batch, now_ms: i64) -> Result<BatchOu
     let peer = batch.peer.as_deref();
     if batch.require_session {
         let open = match session {
-            Some(s) => tx
-                .session(s)?
-                .is_some_and(|row| row.owned_by(batch.account, peer)),
+            Some(s) => tx.session_owned_by(s, batch.account, peer)? == Some(true),
             None => false,
         };
         if !open {
@@ -349,10 +382,8 @@ pub(crate) fn run(tx: &mut dyn Tx, batch: &Batch, now_ms: i64) -> Result<BatchOu
         .any(|op| matches!(op, Op::OpenSession { .. }))
     {
         if let Some(s) = session {
-            if let Some(row) = tx.session(s)? {
-                if !row.owned_by(batch.account, peer) {
-                    return Ok(refused(true));
-                }
+            if tx.session_owned_by(s, batch.account, peer)? == Some(false) {
+                return Ok(refused(true));
             }
         }
     }
@@ -581,6 +612,14 @@ mod tests {
             ..BatchOutcome::default()
         };
         assert_eq!(BatchOutcome::decode(&empty.encode()).unwrap(), empty);
+        let plain = BatchOutcome {
+            results: vec![5, -1],
+            balance: 9,
+            reserved: 2,
+            ..BatchOutcome::default()
+        };
+        // The saved text, as earlier versions wrote it into SQLite.
+        assert_eq!(plain.encode(), "5,-1;9;2");
         assert!(BatchOutcome::decode("x;1").is_err());
     }
 }

@@ -349,7 +349,7 @@ fn load(conn: &Connection, limits: MemLimits) -> Result<MemState, StoreError> {
                 account: r.get(1)?,
                 expires_at: r.get(2)?,
                 created_at: r.get(3)?,
-                peer: r.get(4)?,
+                peer: r.get::<_, Option<String>>(4)?.map(Arc::from),
             },
         ))
     })?;
@@ -434,7 +434,13 @@ fn write_changes(conn: &mut Connection, c: &Changes, lsn: u64) -> Result<(), Sto
                      expires_at = excluded.expires_at, created_at = excluded.created_at,
                      peer = excluded.peer",
                 )?
-                .execute(params![s, r.account, r.expires_at, r.created_at, r.peer])?,
+                .execute(params![
+                    s,
+                    r.account,
+                    r.expires_at,
+                    r.created_at,
+                    r.peer.as_deref()
+                ])?,
             None => tx
                 .prepare_cached("DELETE FROM sessions WHERE session_id = ?1")?
                 .execute(params![s])?,
@@ -466,11 +472,11 @@ fn write_changes(conn: &mut Connection, c: &Changes, lsn: u64) -> Result<(), Sto
         )?
         .execute(params![
             l.account,
-            l.session,
+            l.session.as_deref(),
             l.rating_group,
             l.kind,
             l.amount,
-            l.key,
+            l.key.as_deref(),
             l.at
         ])?;
     }

@@ -16,11 +16,15 @@
 //! error.
 
 use super::{AccountId, Batch, IdKind, NewAccount, Op, StoreError, SubscriberId};
+use std::collections::VecDeque;
 use std::fs::{File, OpenOptions};
+use std::future::Future;
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
+use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
+use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
 /// Default number of syncer threads: overlapping `fdatasync`s cut the wait for durability
@@ -557,8 +561,76 @@ struct Shared {
     durable: Mutex<u64>,
     durable_changed: Condvar,
     durable_lsn: AtomicU64,
-    watch: tokio::sync::watch::Sender<u64>,
+    /// Tasks waiting in [`Journal::wait_async`].
+    waiters: Waiters,
     failed: AtomicBool,
+}
+
+/// Tasks waiting for an LSN to become durable, in LSN order, so that a sync wakes exactly
+/// the tasks whose records it made durable (not every waiter at every sync).
+#[derive(Default)]
+struct Waiters(Mutex<VecDeque<(u64, Waker)>>);
+
+impl Waiters {
+    fn lock(&self) -> std::sync::MutexGuard<'_, VecDeque<(u64, Waker)>> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Adds a waiter for `lsn` (they mostly come in LSN order: searched from the back).
+    fn register(&self, lsn: u64, waker: &Waker) {
+        let mut q = self.lock();
+        let at = q.iter().rposition(|(l, _)| *l <= lsn).map_or(0, |i| i + 1);
+        q.insert(at, (lsn, waker.clone()));
+    }
+
+    /// Wakes the waiters of every LSN up to `lsn` (all of them with `u64::MAX`).
+    fn wake_through(&self, lsn: u64) {
+        let woken: Vec<Waker> = {
+            let mut q = self.lock();
+            let n = q.partition_point(|(l, _)| *l <= lsn);
+            if n == 0 {
+                return;
+            }
+            q.drain(..n).map(|(_, w)| w).collect()
+        };
+        for w in woken {
+            w.wake();
+        }
+    }
+}
+
+/// Resolves once its LSN is durable (or the journal failed): [`Journal::wait_async`].
+struct Durable {
+    shared: Arc<Shared>,
+    lsn: u64,
+}
+
+impl Durable {
+    fn ready(&self) -> Option<Result<(), StoreError>> {
+        if self.shared.durable_lsn.load(Ordering::Acquire) >= self.lsn {
+            Some(Ok(()))
+        } else if self.shared.failed.load(Ordering::Acquire) {
+            Some(Err(StoreError::Stopped))
+        } else {
+            None
+        }
+    }
+}
+
+impl Future for Durable {
+    type Output = Result<(), StoreError>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        if let Some(r) = self.ready() {
+            return Poll::Ready(r);
+        }
+        self.shared.waiters.register(self.lsn, cx.waker());
+        // Published between the check and the registration: that wake may have missed us.
+        match self.ready() {
+            Some(r) => Poll::Ready(r),
+            None => Poll::Pending,
+        }
+    }
 }
 
 impl Shared {
@@ -571,18 +643,14 @@ impl Shared {
             *d = (*d).max(lsn);
         }
         self.durable_changed.notify_all();
-        self.watch.send_if_modified(|d| {
-            let grew = lsn > *d;
-            *d = (*d).max(lsn);
-            grew
-        });
+        self.waiters.wake_through(lsn);
     }
 
     fn fail(&self) {
         self.failed.store(true, Ordering::Release);
         drop(self.durable.lock().unwrap_or_else(|e| e.into_inner()));
         self.durable_changed.notify_all();
-        self.watch.send_modify(|_| {});
+        self.waiters.wake_through(u64::MAX);
     }
 }
 
@@ -622,7 +690,7 @@ impl Journal {
             durable: Mutex::new(last_lsn),
             durable_changed: Condvar::new(),
             durable_lsn: AtomicU64::new(last_lsn),
-            watch: tokio::sync::watch::channel(last_lsn).0,
+            waiters: Waiters::default(),
             failed: AtomicBool::new(false),
         }
     }
@@ -756,27 +824,15 @@ impl Journal {
         Ok(())
     }
 
-    /// Resolves once `lsn` is durable, without blocking a thread.
+    /// Resolves once `lsn` is durable, without blocking a thread; only the sync that makes
+    /// `lsn` durable wakes the task.
     pub fn wait_async(
         &self,
         lsn: u64,
     ) -> impl std::future::Future<Output = Result<(), StoreError>> + Send + 'static {
-        let shared = self.shared.clone();
-        async move {
-            if shared.durable_lsn.load(Ordering::Acquire) >= lsn {
-                return Ok(());
-            }
-            let mut rx = shared.watch.subscribe();
-            let failed = || shared.failed.load(Ordering::Acquire);
-            let reached = match rx.wait_for(|d| *d >= lsn || failed()).await {
-                Ok(d) => *d >= lsn,
-                Err(_) => false,
-            };
-            if reached {
-                Ok(())
-            } else {
-                Err(StoreError::Stopped)
-            }
+        Durable {
+            shared: self.shared.clone(),
+            lsn,
         }
     }
 }
@@ -980,6 +1036,56 @@ mod tests {
                 });
             }
         });
+    }
+
+    /// A waker counting its wakes.
+    struct Count(std::sync::atomic::AtomicUsize);
+    impl std::task::Wake for Count {
+        fn wake(self: Arc<Self>) {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    #[test]
+    fn a_sync_wakes_only_the_tasks_whose_lsn_it_made_durable() {
+        let shared = Journal::shared(0, File::open("/dev/null").unwrap());
+        let counts: Vec<Arc<Count>> = (0..4)
+            .map(|_| Arc::new(Count(Default::default())))
+            .collect();
+        let woken = |c: &Arc<Count>| c.0.load(Ordering::SeqCst);
+        let shared = Arc::new(shared);
+        let mut futures: Vec<_> = [2u64, 1, 4, 3]
+            .into_iter()
+            .map(|lsn| {
+                Box::pin(Durable {
+                    shared: shared.clone(),
+                    lsn,
+                })
+            })
+            .collect();
+        for (f, c) in futures.iter_mut().zip(&counts) {
+            let waker = Waker::from(c.clone());
+            let mut cx = Context::from_waker(&waker);
+            assert!(f.as_mut().poll(&mut cx).is_pending());
+        }
+        shared.publish(2);
+        assert_eq!(counts.iter().map(woken).collect::<Vec<_>>(), [1, 1, 0, 0]);
+        let waker = Waker::from(counts[0].clone());
+        let mut cx = Context::from_waker(&waker);
+        assert!(matches!(
+            futures[0].as_mut().poll(&mut cx),
+            Poll::Ready(Ok(()))
+        ));
+        shared.publish(3);
+        assert_eq!(counts.iter().map(woken).collect::<Vec<_>>(), [1, 1, 0, 1]);
+        // A failure wakes the rest, which then fail.
+        shared.fail();
+        assert_eq!(counts.iter().map(woken).collect::<Vec<_>>(), [1, 1, 1, 1]);
+        assert!(matches!(
+            futures[2].as_mut().poll(&mut cx),
+            Poll::Ready(Err(StoreError::Stopped))
+        ));
+        assert!(shared.waiters.lock().is_empty());
     }
 
     #[test]

@@ -22,6 +22,14 @@ use super::{
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
 
+/// The hasher of the in-memory maps: foldhash, seeded per map (keys such as Session-Ids come
+/// from the network, so not an unseeded hash), several times faster than SipHash.
+pub(crate) type FastHash = foldhash::fast::RandomState;
+/// A `HashMap` with [`FastHash`].
+pub(crate) type FastMap<K, V> = HashMap<K, V, FastHash>;
+/// A `HashSet` with [`FastHash`].
+pub(crate) type FastSet<K> = HashSet<K, FastHash>;
+
 /// Default bound of the recent saved outcomes kept in memory: 64 MiB.
 pub const DEFAULT_OUTCOME_BYTES: usize = 64 << 20;
 /// Default bound of the filter of retained request keys: 4 million keys (about 30 bytes
@@ -65,7 +73,8 @@ pub(crate) struct MemSession {
     pub account: AccountId,
     pub expires_at: i64,
     pub created_at: i64,
-    pub peer: Option<String>,
+    /// The client that opened it (shared: copying a session copies no string).
+    pub peer: Option<Arc<str>>,
 }
 
 /// The reservations of one session: (rating group, account, amount).
@@ -78,11 +87,13 @@ pub(crate) type DebitRow = (AccountId, i64, i64, i64);
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct LedgerRow {
     pub account: AccountId,
-    pub session: Option<String>,
+    /// The session (shared with the session map).
+    pub session: Option<Arc<str>>,
     pub rating_group: Option<i64>,
     pub kind: &'static str,
     pub amount: i64,
-    pub key: Option<String>,
+    /// The request key (shared with the saved outcome).
+    pub key: Option<Arc<str>>,
     pub at: i64,
 }
 
@@ -124,24 +135,29 @@ impl Changes {
 pub(crate) type OutcomeLookup<'a> =
     &'a dyn Fn(&str) -> Result<Option<(AccountId, String)>, StoreError>;
 
-/// The in-memory state (see the module docs).
+/// The in-memory state (see the module docs). A Session-Id is held once, as an `Arc<str>`
+/// shared by the session map, the deadline and account indexes, the reservations and the
+/// change sets (interned when the session opens), so charging an open session allocates
+/// no key.
 pub(crate) struct MemState {
-    pub accounts: HashMap<AccountId, MemAccount>,
-    pub by_id: HashMap<SubscriberId, AccountId>,
-    pub sessions: HashMap<String, MemSession>,
+    pub accounts: FastMap<AccountId, MemAccount>,
+    pub by_id: FastMap<SubscriberId, AccountId>,
+    pub sessions: FastMap<Arc<str>, MemSession>,
     /// (expires_at, Session-Id) of every session: the Tcc sweep's index.
-    deadlines: BTreeSet<(i64, String)>,
+    deadlines: BTreeSet<(i64, Arc<str>)>,
+    /// Per account: (created_at, Session-Id) of its open sessions ([`MemState::sessions_of`]).
+    by_account: FastMap<AccountId, BTreeSet<(i64, Arc<str>)>>,
     /// Per session: (rating group, account, amount).
-    reservations: HashMap<String, Vec<(i64, AccountId, i64)>>,
-    debits: HashMap<String, DebitRow>,
-    ledger: HashMap<AccountId, LedgerTotals>,
+    reservations: FastMap<Arc<str>, Vec<(i64, AccountId, i64)>>,
+    debits: FastMap<String, DebitRow>,
+    ledger: FastMap<AccountId, LedgerTotals>,
     outcomes: Outcomes,
     next_account: AccountId,
     // Changes since the last checkpoint.
-    dirty_accounts: HashSet<AccountId>,
-    dirty_sessions: HashSet<String>,
-    dirty_reservations: HashSet<String>,
-    dirty_debits: HashSet<String>,
+    dirty_accounts: FastSet<AccountId>,
+    dirty_sessions: FastSet<Arc<str>>,
+    dirty_reservations: FastSet<Arc<str>>,
+    dirty_debits: FastSet<String>,
     new_accounts: Vec<(AccountId, NewAccount)>,
     pending_ledger: Vec<LedgerRow>,
     pending_outcomes: Vec<OutcomeRow>,
@@ -151,8 +167,10 @@ pub(crate) struct MemState {
 /// One change undone when a batch fails.
 enum Undo {
     Account(AccountId, i64, i64),
-    Session(String, Option<MemSession>),
-    Reservations(String, Option<Vec<(i64, AccountId, i64)>>),
+    Session(Arc<str>, Option<MemSession>),
+    Reservations(Arc<str>, Option<Vec<(i64, AccountId, i64)>>),
+    /// One rating group's reservation before a change: (account, amount), or none.
+    Reservation(Arc<str>, i64, Option<(AccountId, i64)>),
     Debit(String, Option<DebitRow>),
     Ledger(AccountId, &'static str, i64),
     Outcome(Arc<str>),
@@ -162,19 +180,20 @@ impl MemState {
     /// An empty state.
     pub fn new(limits: MemLimits) -> Self {
         MemState {
-            accounts: HashMap::new(),
-            by_id: HashMap::new(),
-            sessions: HashMap::new(),
+            accounts: FastMap::default(),
+            by_id: FastMap::default(),
+            sessions: FastMap::default(),
             deadlines: BTreeSet::new(),
-            reservations: HashMap::new(),
-            debits: HashMap::new(),
-            ledger: HashMap::new(),
+            by_account: FastMap::default(),
+            reservations: FastMap::default(),
+            debits: FastMap::default(),
+            ledger: FastMap::default(),
             outcomes: Outcomes::new(limits),
             next_account: 1,
-            dirty_accounts: HashSet::new(),
-            dirty_sessions: HashSet::new(),
-            dirty_reservations: HashSet::new(),
-            dirty_debits: HashSet::new(),
+            dirty_accounts: FastSet::default(),
+            dirty_sessions: FastSet::default(),
+            dirty_reservations: FastSet::default(),
+            dirty_debits: FastSet::default(),
             new_accounts: Vec::new(),
             pending_ledger: Vec::new(),
             pending_outcomes: Vec::new(),
@@ -203,16 +222,72 @@ impl MemState {
 
     /// Loads a session.
     pub fn load_session(&mut self, session: String, row: MemSession) {
-        self.deadlines.insert((row.expires_at, session.clone()));
-        self.sessions.insert(session, row);
+        let key = self.intern(&session);
+        self.put_session(key, row);
     }
 
     /// Loads a reservation.
     pub fn load_reservation(&mut self, session: String, rg: i64, account: AccountId, amount: i64) {
+        let key = self.intern(&session);
         self.reservations
-            .entry(session)
+            .entry(key)
             .or_default()
             .push((rg, account, amount));
+    }
+
+    // ---- the session indexes ----
+
+    /// The shared key of a Session-Id: the one already held for it, else a new one.
+    fn intern(&self, session: &str) -> Arc<str> {
+        if let Some((k, _)) = self.sessions.get_key_value(session) {
+            return k.clone();
+        }
+        if let Some((k, _)) = self.reservations.get_key_value(session) {
+            return k.clone();
+        }
+        match self.dirty_sessions.get(session) {
+            Some(k) => k.clone(),
+            None => Arc::from(session),
+        }
+    }
+
+    /// Inserts or replaces a session, keeping the deadline and account indexes.
+    fn put_session(&mut self, key: Arc<str>, row: MemSession) {
+        if let Some(old) = self.sessions.get(&key) {
+            if old.expires_at == row.expires_at
+                && old.account == row.account
+                && old.created_at == row.created_at
+            {
+                self.sessions.insert(key, row);
+                return;
+            }
+            let old = (old.expires_at, old.account, old.created_at);
+            self.deadlines.remove(&(old.0, key.clone()));
+            self.unindex_account(old.1, old.2, &key);
+        }
+        self.deadlines.insert((row.expires_at, key.clone()));
+        self.by_account
+            .entry(row.account)
+            .or_default()
+            .insert((row.created_at, key.clone()));
+        self.sessions.insert(key, row);
+    }
+
+    /// Removes a session and its index entries.
+    fn remove_session(&mut self, session: &str) -> Option<MemSession> {
+        let (key, old) = self.sessions.remove_entry(session)?;
+        self.deadlines.remove(&(old.expires_at, key.clone()));
+        self.unindex_account(old.account, old.created_at, &key);
+        Some(old)
+    }
+
+    fn unindex_account(&mut self, account: AccountId, created_at: i64, key: &Arc<str>) {
+        if let Some(set) = self.by_account.get_mut(&account) {
+            set.remove(&(created_at, key.clone()));
+            if set.is_empty() {
+                self.by_account.remove(&account);
+            }
+        }
     }
 
     /// Loads a recorded debit.
@@ -254,15 +329,12 @@ impl MemState {
     }
 
     /// The open sessions of an account, oldest first.
+    /// (From the account index: no scan of all sessions.)
     pub fn sessions_of(&self, id: AccountId) -> Vec<String> {
-        let mut v: Vec<(i64, &String)> = self
-            .sessions
-            .iter()
-            .filter(|(_, s)| s.account == id)
-            .map(|(k, s)| (s.created_at, k))
-            .collect();
-        v.sort();
-        v.into_iter().map(|(_, k)| k.clone()).collect()
+        self.by_account
+            .get(&id)
+            .map(|set| set.iter().map(|(_, k)| k.to_string()).collect())
+            .unwrap_or_default()
     }
 
     /// Sessions expired at `now_ms`, after the cursor, at most `limit`.
@@ -274,7 +346,7 @@ impl MemState {
     ) -> Vec<ExpiredSession> {
         use std::ops::Bound;
         let start = match after {
-            Some(a) => Bound::Excluded((a.expires_at, a.session_id.clone())),
+            Some(a) => Bound::Excluded((a.expires_at, Arc::from(a.session_id.as_str()))),
             None => Bound::Unbounded,
         };
         self.deadlines
@@ -283,7 +355,7 @@ impl MemState {
             .take(limit)
             .filter_map(|(at, s)| {
                 Some(ExpiredSession {
-                    session_id: s.clone(),
+                    session_id: s.to_string(),
                     account: self.sessions.get(s)?.account,
                     expires_at: *at,
                 })
@@ -343,7 +415,7 @@ impl MemState {
         if account.balance < 0 {
             return Err(StoreError::Refused("negative opening balance".into()));
         }
-        let mut seen = HashSet::new();
+        let mut seen = FastSet::default();
         if account
             .ids
             .iter()
@@ -431,11 +503,11 @@ impl MemState {
         }
         for s in self.dirty_sessions.drain() {
             let row = self.sessions.get(&s).cloned();
-            c.sessions.push((s, row));
+            c.sessions.push((s.to_string(), row));
         }
         for s in self.dirty_reservations.drain() {
             let rows = self.reservations.get(&s).cloned().unwrap_or_default();
-            c.reservations.push((s, rows));
+            c.reservations.push((s.to_string(), rows));
         }
         for r in self.dirty_debits.drain() {
             if let Some(row) = self.debits.get(&r) {
@@ -467,10 +539,14 @@ impl MemState {
         }
         self.dirty_accounts
             .extend(c.accounts.into_iter().map(|a| a.0));
-        self.dirty_sessions
-            .extend(c.sessions.into_iter().map(|s| s.0));
-        self.dirty_reservations
-            .extend(c.reservations.into_iter().map(|s| s.0));
+        for (s, _) in c.sessions {
+            let key = self.intern(&s);
+            self.dirty_sessions.insert(key);
+        }
+        for (s, _) in c.reservations {
+            let key = self.intern(&s);
+            self.dirty_reservations.insert(key);
+        }
         self.dirty_debits.extend(c.debits.into_iter().map(|d| d.0));
     }
 }
@@ -487,6 +563,10 @@ fn add_ledger(t: &mut LedgerTotals, kind: &str, amount: i64) {
 struct MemTx<'a> {
     st: &'a mut MemState,
     undo: Vec<Undo>,
+    /// The interned key of the last Session-Id asked for (a batch has one session).
+    key: Option<Arc<str>>,
+    /// The batch's request key, made once for its ledger rows and saved outcome.
+    request_key: Option<Arc<str>>,
     fallback: OutcomeLookup<'a>,
     /// Lengths of the pending ledger rows and outcomes at the start.
     ledger_len: usize,
@@ -498,7 +578,9 @@ impl<'a> MemTx<'a> {
         let (ledger_len, outcomes_len) = (st.pending_ledger.len(), st.pending_outcomes.len());
         MemTx {
             st,
-            undo: Vec::new(),
+            undo: Vec::with_capacity(8),
+            key: None,
+            request_key: None,
             fallback,
             ledger_len,
             outcomes_len,
@@ -531,12 +613,9 @@ impl<'a> MemTx<'a> {
                     }
                 }
                 Undo::Session(s, old) => {
-                    if let Some(cur) = st.sessions.remove(&s) {
-                        st.deadlines.remove(&(cur.expires_at, s.clone()));
-                    }
+                    st.remove_session(&s);
                     if let Some(old) = old {
-                        st.deadlines.insert((old.expires_at, s.clone()));
-                        st.sessions.insert(s, old);
+                        st.put_session(s, old);
                     }
                 }
                 Undo::Reservations(s, old) => match old {
@@ -547,6 +626,21 @@ impl<'a> MemTx<'a> {
                         st.reservations.remove(&s);
                     }
                 },
+                Undo::Reservation(s, rg, old) => {
+                    let v = st.reservations.entry(s.clone()).or_default();
+                    let at = v.iter().position(|r| r.0 == rg);
+                    match (at, old) {
+                        (Some(i), Some((account, amount))) => v[i] = (rg, account, amount),
+                        (None, Some((account, amount))) => v.push((rg, account, amount)),
+                        (Some(i), None) => {
+                            v.swap_remove(i);
+                        }
+                        (None, None) => {}
+                    }
+                    if v.is_empty() {
+                        st.reservations.remove(&s);
+                    }
+                }
                 Undo::Debit(r, old) => match old {
                     Some(v) => {
                         st.debits.insert(r, v);
@@ -565,25 +659,51 @@ impl<'a> MemTx<'a> {
         }
     }
 
-    /// Records the session's current row for undo and marks it changed.
-    fn save_session(&mut self, session: &str) {
-        self.undo.push(Undo::Session(
-            session.to_string(),
-            self.st.sessions.get(session).cloned(),
-        ));
-        if !self.st.dirty_sessions.contains(session) {
-            self.st.dirty_sessions.insert(session.to_string());
+    /// The shared key of `session` (see [`MemState::intern`]), kept for the batch.
+    fn key(&mut self, session: &str) -> Arc<str> {
+        match &self.key {
+            Some(k) if **k == *session => k.clone(),
+            _ => {
+                let k = self.st.intern(session);
+                self.key = Some(k.clone());
+                k
+            }
         }
     }
 
-    fn save_reservations(&mut self, session: &str) {
-        self.undo.push(Undo::Reservations(
-            session.to_string(),
-            self.st.reservations.get(session).cloned(),
-        ));
-        if !self.st.dirty_reservations.contains(session) {
-            self.st.dirty_reservations.insert(session.to_string());
+    /// The shared copy of the batch's request key.
+    fn request_key(&mut self, key: &str) -> Arc<str> {
+        match &self.request_key {
+            Some(k) if **k == *key => k.clone(),
+            _ => {
+                let k: Arc<str> = Arc::from(key);
+                self.request_key = Some(k.clone());
+                k
+            }
         }
+    }
+
+    /// Records the session's current row for undo and marks it changed; returns its key.
+    fn save_session(&mut self, session: &str) -> Arc<str> {
+        let key = self.key(session);
+        self.undo.push(Undo::Session(
+            key.clone(),
+            self.st.sessions.get(session).cloned(),
+        ));
+        if !self.st.dirty_sessions.contains(session) {
+            self.st.dirty_sessions.insert(key.clone());
+        }
+        key
+    }
+
+    /// Marks the session's reservations changed (the caller records the undo); returns
+    /// its key.
+    fn mark_reservations(&mut self, session: &str) -> Arc<str> {
+        let key = self.key(session);
+        if !self.st.dirty_reservations.contains(session) {
+            self.st.dirty_reservations.insert(key.clone());
+        }
+        key
     }
 
     fn save_debit(&mut self, reference: &str) {
@@ -594,18 +714,6 @@ impl<'a> MemTx<'a> {
         if !self.st.dirty_debits.contains(reference) {
             self.st.dirty_debits.insert(reference.to_string());
         }
-    }
-
-    fn set_deadline(&mut self, session: &str, row: MemSession) {
-        if let Some(old) = self.st.sessions.get(session) {
-            self.st
-                .deadlines
-                .remove(&(old.expires_at, session.to_string()));
-        }
-        self.st
-            .deadlines
-            .insert((row.expires_at, session.to_string()));
-        self.st.sessions.insert(session.to_string(), row);
     }
 }
 
@@ -646,7 +754,7 @@ impl Tx for MemTx<'_> {
         outcome: &str,
         now_ms: i64,
     ) -> Result<(), StoreError> {
-        let (key, outcome): (Arc<str>, Arc<str>) = (key.into(), outcome.into());
+        let (key, outcome): (Arc<str>, Arc<str>) = (self.request_key(key), outcome.into());
         self.st.outcomes.insert(&key, account, &outcome, now_ms);
         self.undo.push(Undo::Outcome(key.clone()));
         self.st
@@ -659,8 +767,21 @@ impl Tx for MemTx<'_> {
         Ok(self.st.sessions.get(session).map(|s| SessionRow {
             account: s.account,
             expires_at: s.expires_at,
-            peer: s.peer.clone(),
+            peer: s.peer.as_deref().map(str::to_string),
         }))
+    }
+
+    fn session_owned_by(
+        &mut self,
+        session: &str,
+        account: AccountId,
+        peer: Option<&str>,
+    ) -> Result<Option<bool>, StoreError> {
+        Ok(self
+            .st
+            .sessions
+            .get(session)
+            .map(|s| batch::owned_by(s.account, s.peer.as_deref(), account, peer)))
     }
 
     fn upsert_session(
@@ -671,7 +792,7 @@ impl Tx for MemTx<'_> {
         expires_at: i64,
         now_ms: i64,
     ) -> Result<(), StoreError> {
-        self.save_session(session);
+        let key = self.save_session(session);
         let row = match self.st.sessions.get(session) {
             // As in SQL: an existing session only gets the new deadline.
             Some(old) => MemSession {
@@ -682,10 +803,10 @@ impl Tx for MemTx<'_> {
                 account,
                 expires_at,
                 created_at: now_ms,
-                peer: peer.map(str::to_string),
+                peer: peer.map(Arc::from),
             },
         };
-        self.set_deadline(session, row);
+        self.st.put_session(key, row);
         Ok(())
     }
 
@@ -728,8 +849,8 @@ impl Tx for MemTx<'_> {
         let Some(old) = self.st.sessions.get(session).cloned() else {
             return Ok(());
         };
-        self.save_session(session);
-        self.set_deadline(session, MemSession { expires_at, ..old });
+        let key = self.save_session(session);
+        self.st.put_session(key, MemSession { expires_at, ..old });
         Ok(())
     }
 
@@ -738,11 +859,7 @@ impl Tx for MemTx<'_> {
             return Ok(());
         }
         self.save_session(session);
-        if let Some(old) = self.st.sessions.remove(session) {
-            self.st
-                .deadlines
-                .remove(&(old.expires_at, session.to_string()));
-        }
+        self.st.remove_session(session);
         Ok(())
     }
 
@@ -767,9 +884,13 @@ impl Tx for MemTx<'_> {
                 "reservation {amount} of session {session}"
             )));
         }
-        self.save_reservations(session);
-        let v = self.st.reservations.entry(session.to_string()).or_default();
-        match v.iter().position(|r| r.0 == rg) {
+        let key = self.mark_reservations(session);
+        let v = self.st.reservations.entry(key.clone()).or_default();
+        let at = v.iter().position(|r| r.0 == rg);
+        // Undo keeps the one rating group's old value, not a copy of them all.
+        let old = at.map(|i| (v[i].1, v[i].2));
+        self.undo.push(Undo::Reservation(key, rg, old));
+        match at {
             Some(i) if amount == 0 => {
                 v.swap_remove(i);
             }
@@ -787,9 +908,12 @@ impl Tx for MemTx<'_> {
         if !self.st.reservations.contains_key(session) {
             return Ok(0);
         }
-        self.save_reservations(session);
+        let key = self.mark_reservations(session);
         let v = self.st.reservations.remove(session).unwrap_or_default();
-        Ok(v.iter().map(|r| r.2).sum())
+        let sum = v.iter().map(|r| r.2).sum();
+        // The removed rows themselves are the undo (no copy).
+        self.undo.push(Undo::Reservations(key, Some(v)));
+        Ok(sum)
     }
 
     fn ledger(
@@ -809,13 +933,15 @@ impl Tx for MemTx<'_> {
         };
         add_ledger(self.st.ledger.entry(account).or_default(), kind, amount);
         self.undo.push(Undo::Ledger(account, kind, amount));
+        let session = session.map(|s| self.key(s));
+        let key = key.map(|k| self.request_key(k));
         self.st.pending_ledger.push(LedgerRow {
             account,
-            session: session.map(str::to_string),
+            session,
             rating_group: rg,
             kind,
             amount,
-            key: key.map(str::to_string),
+            key,
             at: now_ms,
         });
         Ok(())
@@ -845,11 +971,14 @@ mod tests {
         sessions.sort_by(|a, b| a.0.cmp(b.0));
         let mut res: Vec<_> = st.reservations.iter().collect();
         res.sort_by(|a, b| a.0.cmp(b.0));
+        let mut by_account: Vec<_> = st.by_account.iter().collect();
+        by_account.sort_by_key(|e| *e.0);
         format!(
-            "{:?} {:?} {:?} {:?} {:?} {:?} {} {} {}",
+            "{:?} {:?} {:?} {:?} {:?} {:?} {:?} {} {} {}",
             st.accounts.get(&1),
             sessions,
             st.deadlines,
+            by_account,
             res,
             st.debits.len(),
             st.ledger_totals(1),
@@ -988,5 +1117,81 @@ mod tests {
             .unwrap();
         assert_eq!(closed, vec![("s2".to_string(), 0)]);
         assert_eq!(st.sessions_of(id), vec!["s0", "s1"]);
+    }
+
+    #[test]
+    fn sessions_of_follows_the_account_index_oldest_first() {
+        let (mut st, a) = state();
+        let other = NewAccount::new(vec![SubscriberId::new(IdKind::E164, "2")], 1000, 978);
+        let b = st.next_account_id();
+        st.add_account(b, &other);
+        for (name, account, now) in [("late", a, 30), ("early", a, 10), ("theirs", b, 20)] {
+            let mut open = Batch::new(account, Some(name.into()));
+            open.ops = vec![Op::OpenSession { expires_at: 99 }];
+            st.run(&open, now, &no_sql).unwrap();
+        }
+        assert_eq!(st.sessions_of(a), vec!["early", "late"]);
+        assert_eq!(st.sessions_of(b), vec!["theirs"]);
+        // A refresh keeps the session's place; a failed open leaves no entry.
+        let mut touch = Batch::new(a, Some("early".into()));
+        touch.ops = vec![Op::Touch { expires_at: 500 }];
+        st.run(&touch, 40, &no_sql).unwrap();
+        let mut bad = Batch::new(a, Some("new".into()));
+        let debit = Op::Debit {
+            amount: 1,
+            partial: false,
+            reference: Some("r".into()),
+        };
+        // The same debit reference twice: the batch fails after the open ran.
+        bad.ops = vec![Op::OpenSession { expires_at: 99 }, debit.clone(), debit];
+        assert!(st.run(&bad, 50, &no_sql).is_err());
+        assert_eq!(st.sessions_of(a), vec!["early", "late"]);
+        let mut close = Batch::new(a, Some("early".into()));
+        close.ops = vec![Op::CloseSession];
+        st.run(&close, 60, &no_sql).unwrap();
+        assert_eq!(st.sessions_of(a), vec!["late"]);
+        assert!(st.sessions_of(7).is_empty());
+    }
+
+    #[test]
+    fn a_session_id_is_held_once_by_every_index() {
+        let (mut st, id) = state();
+        let mut open = Batch::new(id, Some("s".into()));
+        open.ops = vec![
+            Op::OpenSession { expires_at: 10 },
+            Op::Reserve {
+                rating_group: Some(1),
+                want: 100,
+                block: 0,
+            },
+        ];
+        st.run(&open, 0, &no_sql).unwrap();
+        let mut update = Batch::new(id, Some("s".into()));
+        update.key = Some("u1".into());
+        update.ops = vec![
+            Op::Touch { expires_at: 20 },
+            Op::Settle {
+                rating_group: Some(1),
+                used_cost: 10,
+            },
+            Op::Reserve {
+                rating_group: Some(1),
+                want: 100,
+                block: 0,
+            },
+        ];
+        st.run(&update, 1, &no_sql).unwrap();
+        // One string shared by: the session map, the deadline and account indexes, the
+        // reservations, both change sets and the debit's ledger row, and `key` here (a
+        // copy anywhere would lower the count).
+        let key = st.sessions.keys().next().unwrap().clone();
+        assert_eq!(Arc::strong_count(&key), 8);
+        let row = &st.pending_ledger[0];
+        assert!(row.session.as_ref().is_some_and(|s| Arc::ptr_eq(s, &key)));
+        // The ledger row and the saved outcome share the request key too.
+        let saved = &st.pending_outcomes.last().unwrap().0;
+        assert!(row.key.as_ref().is_some_and(|k| Arc::ptr_eq(k, saved)));
+        assert!(st.reservations.keys().all(|k| Arc::ptr_eq(k, &key)));
+        assert!(st.deadlines.iter().all(|(_, k)| Arc::ptr_eq(k, &key)));
     }
 }

@@ -2,10 +2,9 @@
 //! bytes, every retained key in a filter of keyed 64-bit hashes by minute saved (see
 //! [`super::memory`]).
 
-use super::memory::{MemLimits, OutcomeLookup};
+use super::memory::{FastMap, MemLimits, OutcomeLookup};
 use super::{AccountId, StoreError};
-use std::collections::hash_map::RandomState;
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, VecDeque};
 use std::hash::BuildHasher;
 use std::sync::Arc;
 
@@ -16,16 +15,18 @@ const OUTCOME_OVERHEAD: usize = 96;
 
 /// Saved request outcomes: recent ones in memory, all retained keys in a filter.
 pub(crate) struct Outcomes {
-    pub(crate) recent: HashMap<Arc<str>, (AccountId, Arc<str>, i64)>,
+    pub(crate) recent: FastMap<Arc<str>, (AccountId, Arc<str>, i64)>,
     /// Insertion order of `recent`: (sequence, key).
     order: VecDeque<(u64, Arc<str>)>,
     bytes: usize,
     pub(crate) next_seq: u64,
     /// Outcomes with a sequence below this are in SQLite and may be evicted.
     pub(crate) checkpointed_seq: u64,
-    hasher: RandomState,
+    /// Keys the filter's hashes (seeded per process and instance; foldhash's quality
+    /// variant, as a hash stands for its key here).
+    hasher: foldhash::quality::RandomState,
     /// Keyed hashes of the retained keys (with a count: two keys may share a hash).
-    filter: HashMap<u64, u32>,
+    filter: FastMap<u64, u32>,
     /// The hashes by minute saved (for the purge).
     by_minute: BTreeMap<i64, Vec<u64>>,
     filter_len: usize,
@@ -37,13 +38,13 @@ pub(crate) struct Outcomes {
 impl Outcomes {
     pub(crate) fn new(limits: MemLimits) -> Self {
         Outcomes {
-            recent: HashMap::new(),
+            recent: FastMap::default(),
             order: VecDeque::new(),
             bytes: 0,
             next_seq: 0,
             checkpointed_seq: 0,
-            hasher: RandomState::new(),
-            filter: HashMap::new(),
+            hasher: foldhash::quality::RandomState::default(),
+            filter: FastMap::default(),
             by_minute: BTreeMap::new(),
             filter_len: 0,
             incomplete_before: None,
