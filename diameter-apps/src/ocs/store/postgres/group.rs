@@ -10,8 +10,9 @@
 //! failure ends it (`ROLLBACK`), and a transaction that outlives its deadline drops its
 //! connection (the server rolls it back).
 
-use super::overlay::{Changes, Debit, Hold, Overlay, Request, Rows, Session};
+use super::overlay::{Changes, Overlay};
 use super::PgOptions;
+use crate::ocs::store::memory::MemSession;
 use crate::ocs::store::{AccountId, Batch, Op, StoreError};
 use deadpool_postgres::{Object, Pool, PoolError};
 use futures_util::future::{join_all, try_join_all};
@@ -200,8 +201,7 @@ async fn transaction<T>(
     keys: &Keys,
     work: &mut impl FnMut(&mut Overlay) -> Result<T, StoreError>,
 ) -> Result<T, StoreError> {
-    let rows = prefetch(c, keys).await?;
-    let mut overlay = Overlay::new(rows);
+    let mut overlay = prefetch(c, keys).await?;
     let out = work(&mut overlay)?;
     write_back(c, &overlay.changes()).await?;
     Ok(out)
@@ -217,7 +217,7 @@ fn unless_empty(empty: bool, step: Step<'_, Vec<Row>>) -> Step<'_, Vec<Row>> {
 }
 
 /// `BEGIN` and the reads, pipelined (one round trip once the statements are prepared).
-async fn prefetch(c: &Object, keys: &Keys) -> Result<Rows, PgError> {
+async fn prefetch(c: &Object, keys: &Keys) -> Result<Overlay, PgError> {
     let (lock, sessions, holds, requests, debits) = tokio::try_join!(
         c.prepare_cached(LOCK_ACCOUNTS),
         c.prepare_cached(SESSIONS),
@@ -241,45 +241,30 @@ async fn prefetch(c: &Object, keys: &Keys) -> Result<Rows, PgError> {
     let mut out = pipeline(steps).await?.into_iter().skip(1);
     let mut next = || out.next().unwrap_or_default();
     let (acc, ses, hol, req, deb) = (next(), next(), next(), next(), next());
-    let mut rows = Rows::default();
+    let mut ov = Overlay::new();
     for r in acc {
-        rows.accounts
-            .insert(r.try_get(0)?, (r.try_get(1)?, r.try_get(2)?));
+        ov.load_account(r.try_get(0)?, r.try_get(1)?, r.try_get(2)?);
     }
     for r in ses {
-        let s = Session {
+        let s = MemSession {
             account: r.try_get(1)?,
             expires_at: r.try_get(2)?,
             created_at: r.try_get(3)?,
             peer: r.try_get(4)?,
         };
-        rows.sessions.insert(r.try_get(0)?, s);
+        ov.load_session(r.try_get(0)?, s);
     }
     for r in hol {
-        let h = Hold {
-            account: r.try_get(2)?,
-            amount: r.try_get(3)?,
-        };
-        rows.holds.insert((r.try_get(0)?, r.try_get(1)?), h);
+        ov.load_hold(r.try_get(0)?, r.try_get(1)?, r.try_get(2)?, r.try_get(3)?);
     }
     for r in req {
-        let q = Request {
-            account: r.try_get(1)?,
-            outcome: r.try_get(2)?,
-            at: r.try_get(3)?,
-        };
-        rows.requests.insert(r.try_get(0)?, q);
+        ov.load_request(r.try_get(0)?, r.try_get(1)?, r.try_get(2)?, r.try_get(3)?);
     }
     for r in deb {
-        let d = Debit {
-            account: r.try_get(1)?,
-            amount: r.try_get(2)?,
-            refunded: r.try_get(3)?,
-            at: r.try_get(4)?,
-        };
-        rows.debits.insert(r.try_get(0)?, d);
+        let d = (r.try_get(1)?, r.try_get(2)?, r.try_get(3)?, r.try_get(4)?);
+        ov.load_debit(r.try_get(0)?, d);
     }
-    Ok(rows)
+    Ok(ov)
 }
 
 /// One statement of a pipeline.
@@ -340,33 +325,33 @@ impl Columns {
             c.del_holds.0.push(s.clone());
             c.del_holds.1.push(*g);
         }
-        for ((s, g), h) in &ch.upsert_holds {
+        for ((s, g), (account, amount)) in &ch.upsert_holds {
             c.holds.0.push(s.clone());
             c.holds.1.push(*g);
-            c.holds.2.push(h.account);
-            c.holds.3.push(h.amount);
+            c.holds.2.push(*account);
+            c.holds.3.push(*amount);
         }
         for l in &ch.ledger {
             c.ledger.0.push(l.account);
             c.ledger.1.push(l.session.clone());
             c.ledger.2.push(l.rating_group);
-            c.ledger.3.push(l.kind.clone());
+            c.ledger.3.push(l.kind.to_string());
             c.ledger.4.push(l.amount);
             c.ledger.5.push(l.key.clone());
             c.ledger.6.push(l.at);
         }
-        for (k, r) in &ch.requests {
-            c.requests.0.push(k.clone());
-            c.requests.1.push(r.account);
-            c.requests.2.push(r.outcome.clone());
-            c.requests.3.push(r.at);
+        for (k, account, outcome, at) in &ch.requests {
+            c.requests.0.push(k.to_string());
+            c.requests.1.push(*account);
+            c.requests.2.push(outcome.to_string());
+            c.requests.3.push(*at);
         }
-        for (r, d) in &ch.new_debits {
+        for (r, (account, amount, refunded, at)) in &ch.new_debits {
             c.debits.0.push(r.clone());
-            c.debits.1.push(d.account);
-            c.debits.2.push(d.amount);
-            c.debits.3.push(d.refunded);
-            c.debits.4.push(d.at);
+            c.debits.1.push(*account);
+            c.debits.2.push(*amount);
+            c.debits.3.push(*refunded);
+            c.debits.4.push(*at);
         }
         for (r, v) in &ch.refunded {
             c.refunded.0.push(r.clone());
