@@ -4,7 +4,7 @@
 //!    nodes, sharing accounts wait for each other, never deadlock on them), and the
 //!    sessions, reservations, saved outcomes and debits the group can touch;
 //! 2. the work runs in memory ([`Overlay`]); then the changed rows are written back with
-//!    one bulk statement per table (`UNNEST` arrays) and `COMMIT`.
+//!    one statement (a data-modifying `WITH` part per table, `UNNEST` arrays) and `COMMIT`.
 //!
 //! A serialization failure or deadlock retries the whole group on fresh rows; any other
 //! failure ends it (`ROLLBACK`), and a transaction that outlives its deadline drops its
@@ -15,7 +15,7 @@ use super::PgOptions;
 use crate::ocs::store::memory::MemSession;
 use crate::ocs::store::{AccountId, Batch, Op, StoreError};
 use deadpool_postgres::{Object, Pool, PoolError};
-use futures_util::future::{join_all, try_join_all};
+use futures_util::future::join_all;
 use std::future::Future;
 use std::pin::Pin;
 use tokio_postgres::types::ToSql;
@@ -77,31 +77,35 @@ const REQUESTS: &str = "SELECT request_key, account_id, outcome, at \
 const DEBITS: &str = "SELECT reference, account_id, amount, refunded, at \
      FROM debits WHERE reference = ANY($1)";
 
-const SET_ACCOUNTS: &str = "UPDATE accounts AS a SET balance = u.b, reserved = u.r \
-     FROM UNNEST($1::bigint[], $2::bigint[], $3::bigint[]) AS u(id, b, r) WHERE a.id = u.id";
-const DELETE_SESSIONS: &str = "DELETE FROM sessions WHERE session_id = ANY($1)";
-const UPSERT_SESSIONS: &str =
-    "INSERT INTO sessions (session_id, account_id, expires_at, created_at, peer) \
-     SELECT * FROM UNNEST($1::text[], $2::bigint[], $3::bigint[], $4::bigint[], $5::text[]) \
-     ON CONFLICT (session_id) DO UPDATE SET expires_at = excluded.expires_at";
-const DELETE_HOLDS: &str = "DELETE FROM reservations AS r \
-     USING UNNEST($1::text[], $2::bigint[]) AS d(s, g) \
-     WHERE r.session_id = d.s AND r.rating_group = d.g";
-const UPSERT_HOLDS: &str =
-    "INSERT INTO reservations (session_id, rating_group, account_id, amount) \
-     SELECT * FROM UNNEST($1::text[], $2::bigint[], $3::bigint[], $4::bigint[]) \
-     ON CONFLICT (session_id, rating_group) DO UPDATE SET amount = excluded.amount";
-const INSERT_LEDGER: &str = "INSERT INTO ledger \
-     (account_id, session_id, rating_group, kind, amount, request_key, at) \
-     SELECT * FROM UNNEST($1::bigint[], $2::text[], $3::bigint[], $4::text[], $5::bigint[], \
-     $6::text[], $7::bigint[])";
-const INSERT_REQUESTS: &str = "INSERT INTO requests (request_key, account_id, outcome, at) \
-     SELECT * FROM UNNEST($1::text[], $2::bigint[], $3::text[], $4::bigint[])";
-const INSERT_DEBITS: &str = "INSERT INTO debits (reference, account_id, amount, refunded, at) \
-     SELECT * FROM UNNEST($1::text[], $2::bigint[], $3::bigint[], $4::bigint[], $5::bigint[])";
-const SET_REFUNDED: &str = "UPDATE debits AS d SET refunded = u.refunded \
-     FROM UNNEST($1::text[], $2::bigint[]) AS u(reference, refunded) \
-     WHERE d.reference = u.reference";
+/// Every write of a group in one statement (data-modifying `WITH` parts run once each, to
+/// completion, whether read or not): one parse, plan and executor start instead of one per
+/// table. The parts touch disjoint rows: a session or reservation is either deleted or
+/// written, a debit either inserted or its refund updated. Empty arrays write nothing.
+const WRITE_BACK: &str = "WITH \
+     acc AS (UPDATE accounts AS a SET balance = u.b, reserved = u.r \
+       FROM UNNEST($1::bigint[], $2::bigint[], $3::bigint[]) AS u(id, b, r) WHERE a.id = u.id), \
+     del_ses AS (DELETE FROM sessions WHERE session_id = ANY($4::text[])), \
+     ses AS (INSERT INTO sessions (session_id, account_id, expires_at, created_at, peer) \
+       SELECT * FROM UNNEST($5::text[], $6::bigint[], $7::bigint[], $8::bigint[], $9::text[]) \
+       ON CONFLICT (session_id) DO UPDATE SET expires_at = excluded.expires_at), \
+     del_hol AS (DELETE FROM reservations AS r USING UNNEST($10::text[], $11::bigint[]) AS d(s, g) \
+       WHERE r.session_id = d.s AND r.rating_group = d.g), \
+     hol AS (INSERT INTO reservations (session_id, rating_group, account_id, amount) \
+       SELECT * FROM UNNEST($12::text[], $13::bigint[], $14::bigint[], $15::bigint[]) \
+       ON CONFLICT (session_id, rating_group) DO UPDATE SET amount = excluded.amount), \
+     led AS (INSERT INTO ledger \
+       (account_id, session_id, rating_group, kind, amount, request_key, at) \
+       SELECT * FROM UNNEST($16::bigint[], $17::text[], $18::bigint[], $19::text[], \
+       $20::bigint[], $21::text[], $22::bigint[])), \
+     req AS (INSERT INTO requests (request_key, account_id, outcome, at) \
+       SELECT * FROM UNNEST($23::text[], $24::bigint[], $25::text[], $26::bigint[])), \
+     deb AS (INSERT INTO debits (reference, account_id, amount, refunded, at) \
+       SELECT * FROM UNNEST($27::text[], $28::bigint[], $29::bigint[], $30::bigint[], \
+       $31::bigint[])), \
+     refd AS (UPDATE debits AS d SET refunded = u.refunded \
+       FROM UNNEST($32::text[], $33::bigint[]) AS u(reference, refunded) \
+       WHERE d.reference = u.reference) \
+     SELECT 1";
 
 /// Takes a pooled connection, within the pool wait.
 pub(super) async fn checkout(pool: &Pool, opts: &PgOptions) -> Result<Object, StoreError> {
@@ -361,92 +365,58 @@ impl Columns {
     }
 }
 
-/// The bulk writes and `COMMIT`, pipelined (one round trip once prepared). Statements
-/// with nothing to write are left out.
+/// The write-back ([`WRITE_BACK`]) and `COMMIT`, pipelined (one round trip once
+/// prepared); only `COMMIT` when the group changed nothing (every batch a replay).
 async fn write_back(c: &Object, ch: &Changes) -> Result<(), PgError> {
     let cols = Columns::of(ch);
-    let plan: [(&str, bool, Vec<Param<'_>>); 9] = [
-        (
-            SET_ACCOUNTS,
-            !cols.acc.0.is_empty(),
-            vec![&cols.acc.0, &cols.acc.1, &cols.acc.2],
-        ),
-        (
-            DELETE_SESSIONS,
-            !cols.del_sessions.is_empty(),
-            vec![&cols.del_sessions],
-        ),
-        (
-            UPSERT_SESSIONS,
-            !cols.ses.0.is_empty(),
-            vec![
-                &cols.ses.0,
-                &cols.ses.1,
-                &cols.ses.2,
-                &cols.ses.3,
-                &cols.ses.4,
-            ],
-        ),
-        (
-            DELETE_HOLDS,
-            !cols.del_holds.0.is_empty(),
-            vec![&cols.del_holds.0, &cols.del_holds.1],
-        ),
-        (
-            UPSERT_HOLDS,
-            !cols.holds.0.is_empty(),
-            vec![&cols.holds.0, &cols.holds.1, &cols.holds.2, &cols.holds.3],
-        ),
-        (
-            INSERT_LEDGER,
-            !cols.ledger.0.is_empty(),
-            vec![
-                &cols.ledger.0,
-                &cols.ledger.1,
-                &cols.ledger.2,
-                &cols.ledger.3,
-                &cols.ledger.4,
-                &cols.ledger.5,
-                &cols.ledger.6,
-            ],
-        ),
-        (
-            INSERT_REQUESTS,
-            !cols.requests.0.is_empty(),
-            vec![
-                &cols.requests.0,
-                &cols.requests.1,
-                &cols.requests.2,
-                &cols.requests.3,
-            ],
-        ),
-        (
-            INSERT_DEBITS,
-            !cols.debits.0.is_empty(),
-            vec![
-                &cols.debits.0,
-                &cols.debits.1,
-                &cols.debits.2,
-                &cols.debits.3,
-                &cols.debits.4,
-            ],
-        ),
-        (
-            SET_REFUNDED,
-            !cols.refunded.0.is_empty(),
-            vec![&cols.refunded.0, &cols.refunded.1],
-        ),
+    let params: [Param<'_>; 33] = [
+        &cols.acc.0,
+        &cols.acc.1,
+        &cols.acc.2,
+        &cols.del_sessions,
+        &cols.ses.0,
+        &cols.ses.1,
+        &cols.ses.2,
+        &cols.ses.3,
+        &cols.ses.4,
+        &cols.del_holds.0,
+        &cols.del_holds.1,
+        &cols.holds.0,
+        &cols.holds.1,
+        &cols.holds.2,
+        &cols.holds.3,
+        &cols.ledger.0,
+        &cols.ledger.1,
+        &cols.ledger.2,
+        &cols.ledger.3,
+        &cols.ledger.4,
+        &cols.ledger.5,
+        &cols.ledger.6,
+        &cols.requests.0,
+        &cols.requests.1,
+        &cols.requests.2,
+        &cols.requests.3,
+        &cols.debits.0,
+        &cols.debits.1,
+        &cols.debits.2,
+        &cols.debits.3,
+        &cols.debits.4,
+        &cols.refunded.0,
+        &cols.refunded.1,
     ];
-    let plan: Vec<_> = plan.into_iter().filter(|p| p.1).collect();
-    let statements = try_join_all(plan.iter().map(|p| c.prepare_cached(p.0))).await?;
-    let mut pending: Vec<Step<'_, u64>> = Vec::with_capacity(plan.len() + 1);
-    for (st, p) in statements.iter().zip(&plan) {
-        pending.push(Box::pin(c.execute(st, &p.2)));
+    let statement = if ch.is_empty() {
+        None
+    } else {
+        Some(c.prepare_cached(WRITE_BACK).await?)
+    };
+    let mut steps: Vec<Step<'_, u64>> = Vec::with_capacity(2);
+    if let Some(st) = &statement {
+        steps.push(Box::pin(c.execute(st, &params)));
     }
-    pending.push(Box::pin(async {
+    steps.push(Box::pin(async {
         c.batch_execute("COMMIT").await.map(|()| 0)
     }));
-    pipeline(pending).await?;
+    pipeline(steps).await?;
     Ok(())
 }
 

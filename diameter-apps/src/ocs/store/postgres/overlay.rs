@@ -45,7 +45,6 @@ pub(super) struct Changes {
     pub refunded: Vec<(String, i64)>,
 }
 
-#[cfg(test)]
 impl Changes {
     /// Whether there is nothing to write.
     pub fn is_empty(&self) -> bool {
