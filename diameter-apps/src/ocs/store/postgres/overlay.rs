@@ -18,9 +18,12 @@ pub(super) struct Overlay {
     mem: MemState,
     /// Saved outcomes read from the database: (account, outcome).
     requests: HashMap<String, (AccountId, String)>,
-    /// Sessions read, and the rating groups of their reservations.
-    loaded_sessions: HashSet<String>,
-    loaded_holds: HashMap<String, Vec<i64>>,
+    /// Accounts, sessions and reservations as read: rows left as they were are not
+    /// written back.
+    loaded_accounts: HashMap<AccountId, (i64, i64)>,
+    loaded_sessions: HashMap<String, MemSession>,
+    /// Per session: (rating group, account, amount).
+    loaded_holds: HashMap<String, Vec<(i64, AccountId, i64)>>,
     /// References of the debits read.
     loaded_debits: HashSet<String>,
 }
@@ -58,7 +61,8 @@ impl Overlay {
         Overlay {
             mem: MemState::new(MemLimits::default()),
             requests: HashMap::new(),
-            loaded_sessions: HashSet::new(),
+            loaded_accounts: HashMap::new(),
+            loaded_sessions: HashMap::new(),
             loaded_holds: HashMap::new(),
             loaded_debits: HashSet::new(),
         }
@@ -66,6 +70,7 @@ impl Overlay {
 
     /// Loads a locked account.
     pub fn load_account(&mut self, id: AccountId, balance: i64, reserved: i64) {
+        self.loaded_accounts.insert(id, (balance, reserved));
         let account = MemAccount {
             name: String::new(),
             currency: 0,
@@ -78,7 +83,7 @@ impl Overlay {
 
     /// Loads a session.
     pub fn load_session(&mut self, session: String, row: MemSession) {
-        self.loaded_sessions.insert(session.clone());
+        self.loaded_sessions.insert(session.clone(), row.clone());
         self.mem.load_session(session, row);
     }
 
@@ -87,7 +92,7 @@ impl Overlay {
         self.loaded_holds
             .entry(session.clone())
             .or_default()
-            .push(rg);
+            .push((rg, account, amount));
         self.mem.load_reservation(session, rg, account, amount);
     }
 
@@ -131,34 +136,42 @@ impl Overlay {
         self.mem.adjust_balance(id, delta, now_ms)
     }
 
-    /// The final state of every row the group changed (rows set back to their first
-    /// value may be listed too: writing them is harmless).
+    /// The final state of every row the group changed; a row set back to the value it
+    /// was read with (a reservation settled and granted again alike) is left out.
     pub fn changes(mut self) -> Changes {
         let (mem, _) = self.mem.take_changes();
         let mut c = Changes {
-            accounts: mem.accounts,
             ledger: mem.ledger,
             requests: mem.outcomes,
             ..Changes::default()
         };
+        for (id, b, r) in mem.accounts {
+            if self.loaded_accounts.get(&id) != Some(&(b, r)) {
+                c.accounts.push((id, b, r));
+            }
+        }
         c.accounts.sort_unstable();
         for (s, row) in mem.sessions {
-            match row {
-                Some(row) => c.upsert_sessions.push((s, row)),
-                None if self.loaded_sessions.contains(&s) => c.delete_sessions.push(s),
-                None => {}
+            match (row, self.loaded_sessions.get(&s)) {
+                (Some(row), Some(old)) if row == *old => {}
+                (Some(row), _) => c.upsert_sessions.push((s, row)),
+                (None, Some(_)) => c.delete_sessions.push(s),
+                (None, None) => {}
             }
         }
         c.upsert_sessions.sort_unstable_by(|a, b| a.0.cmp(&b.0));
         c.delete_sessions.sort_unstable();
         for (s, holds) in mem.reservations {
-            for &rg in self.loaded_holds.get(&s).into_iter().flatten() {
+            let loaded = self.loaded_holds.get(&s).map(Vec::as_slice).unwrap_or(&[]);
+            for &(rg, _, _) in loaded {
                 if !holds.iter().any(|h| h.0 == rg) {
                     c.delete_holds.push((s.clone(), rg));
                 }
             }
-            for (rg, account, amount) in holds {
-                c.upsert_holds.push(((s.clone(), rg), (account, amount)));
+            for h in holds {
+                if !loaded.contains(&h) {
+                    c.upsert_holds.push(((s.clone(), h.0), (h.1, h.2)));
+                }
             }
         }
         c.upsert_holds.sort_unstable_by(|a, b| a.0.cmp(&b.0));
@@ -288,6 +301,30 @@ mod tests {
         assert_eq!(c.new_debits.len(), 1);
         assert_eq!(c.new_debits[0].0, "new");
         assert_eq!(c.requests.len(), 3);
+    }
+
+    #[test]
+    fn rows_left_as_they_were_read_are_not_written() {
+        let mut ov = overlay();
+        // Settles 100 (used nothing) and reserves 100 again: account and reservation
+        // unchanged; the session's deadline unchanged too.
+        let ops = vec![
+            Op::Touch { expires_at: 5 },
+            Op::Settle {
+                rating_group: Some(7),
+                used_cost: 0,
+            },
+            Op::Reserve {
+                rating_group: Some(7),
+                want: 100,
+                block: 0,
+            },
+        ];
+        ov.run(&batch("s", "k", ops), 1).unwrap();
+        let c = ov.changes();
+        assert!(c.accounts.is_empty() && c.upsert_holds.is_empty(), "{c:?}");
+        assert!(c.upsert_sessions.is_empty() && c.delete_holds.is_empty());
+        assert_eq!(c.requests.len(), 1);
     }
 
     #[test]
