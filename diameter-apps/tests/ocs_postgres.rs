@@ -1,5 +1,7 @@
 //! Two OCS instances on one PostgreSQL: many concurrent sessions on the same accounts.
 
+#[path = "ocs_common/gy_load.rs"]
+mod gy_load;
 mod ocs_common;
 
 use diameter_apps::ocs::store::{Batch, IdKind, NewAccount, Op, PgStore, Store, SubscriberId};
@@ -207,25 +209,27 @@ fn pg_store_totals_count_sessions_and_reservations() {
 /// shared accounts); one is SIGKILLed mid-load and restarted, its client retransmits what
 /// had no answer (see `ocs_crash.rs` for the SQLite version), then everything reconciles.
 mod two_nodes {
+    use super::gy_load::{check_account, check_requests, Client, LoadConfig};
     use super::ocs_common::{self, ccr, raw};
-    use bytes::Bytes;
-    use diameter::dict::dcca_rfc4006::*;
-    use diameter_core::fields::result_code;
-    use diameter_core::traits::Command;
-    use diameter_core::{CommandFlags, RawMessage};
     use std::collections::{HashMap, HashSet};
-    use std::io::Write;
     use std::net::{SocketAddr, TcpStream};
     use std::path::Path;
     use std::process::{Child, Command as Process, Stdio};
     use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-    use std::sync::{mpsc, Arc};
+    use std::sync::Arc;
     use std::time::{Duration, Instant};
 
     const OPENING: i64 = 1_000_000_000;
-    const IN_FLIGHT: usize = 32;
-    const SUBSCRIBERS: u64 = 10;
-    const REPLAYS: usize = 50;
+    /// Gy sessions only, 32 in flight per connection on 10 shared subscribers; 50 answered
+    /// requests re-sent after the restart.
+    const LOAD: LoadConfig = LoadConfig {
+        tag: "pgcrash",
+        subscribers: 10,
+        in_flight: 32,
+        replays: 50,
+        finish_within: Duration::from_secs(30),
+        sms_every: None,
+    };
 
     pub struct Server {
         pub child: Child,
@@ -265,266 +269,6 @@ mod two_nodes {
         Server { child }
     }
 
-    fn connect(addr: SocketAddr, host: &str) -> (TcpStream, mpsc::Receiver<RawMessage>) {
-        let mut s = TcpStream::connect(addr).expect("connect");
-        s.set_write_timeout(Some(Duration::from_secs(5))).ok();
-        s.set_read_timeout(Some(Duration::from_secs(10))).ok();
-        s.write_all(&raw::cer(host, "pg-crash")).expect("CER");
-        let cea = raw::read_message(&mut s).expect("CEA");
-        assert_eq!(result_code(&cea), Some(2001), "CER refused");
-        s.set_read_timeout(None).ok();
-        let mut r = s.try_clone().expect("clone");
-        let (tx, rx) = mpsc::channel();
-        std::thread::spawn(move || {
-            while let Some(m) = raw::read_message(&mut r) {
-                if m.header.flags & CommandFlags::REQUEST != 0 {
-                    continue;
-                }
-                if tx.send(m).is_err() {
-                    return;
-                }
-            }
-        });
-        (s, rx)
-    }
-
-    /// Result-Code and the granted octets per rating group: what two answers to one
-    /// request must share.
-    type Answer = (u32, Vec<(Option<u32>, Option<u32>, Option<u64>)>);
-
-    fn answer_of(m: &RawMessage) -> Answer {
-        let cca = Cca::decode(m).expect("the CCA decodes");
-        let services = cca
-            .multiple_services_credit_control
-            .iter()
-            .map(|s| {
-                let g = s.granted_service_unit.as_ref();
-                (
-                    s.rating_group,
-                    s.result_code,
-                    g.and_then(|g| g.cc_total_octets),
-                )
-            })
-            .collect();
-        (cca.result_code, services)
-    }
-
-    pub struct Req {
-        bytes: Bytes,
-        pub key: String,
-        pub subscriber: String,
-        pub debit: i64,
-        flow: usize,
-        pub answer: Option<Answer>,
-    }
-
-    struct Flow {
-        steps: Vec<usize>,
-        next: usize,
-    }
-
-    /// One client connection (one Origin-Host) and everything it sent.
-    pub struct Client {
-        host: String,
-        pub reqs: Vec<Req>,
-        flows: Vec<Flow>,
-        pub outstanding: HashMap<u32, (usize, bool)>,
-        next_hbh: u32,
-        pub retransmissions: u64,
-        pub replays_checked: u64,
-        pub answered: u64,
-    }
-
-    impl Client {
-        pub fn new(n: usize) -> Client {
-            Client {
-                host: format!("pgw{n}.example.net"),
-                reqs: Vec::new(),
-                flows: Vec::new(),
-                outstanding: HashMap::new(),
-                next_hbh: (n as u32 + 1) << 24,
-                retransmissions: 0,
-                replays_checked: 0,
-                answered: 0,
-            }
-        }
-
-        /// A Gy session: CCR-I asking 1 MB, two CCR-U using 1 MB and asking 1 MB, CCR-T
-        /// using 0.5 MB (10 per started MB), on one of the shared subscribers.
-        fn new_flow(&mut self) -> usize {
-            let f = self.flows.len();
-            let session = format!("{};pgcrash;{f}", self.host);
-            let who = format!(
-                "4670{:07}",
-                (f as u64 * 7 + self.host.len() as u64) % SUBSCRIBERS
-            );
-            let plan = [
-                (CcRequestType::InitialRequest, Some(1_000_000), None, 0),
-                (
-                    CcRequestType::UpdateRequest,
-                    Some(1_000_000),
-                    Some(1_000_000),
-                    10,
-                ),
-                (
-                    CcRequestType::UpdateRequest,
-                    Some(1_000_000),
-                    Some(1_000_000),
-                    10,
-                ),
-                (CcRequestType::TerminationRequest, None, Some(500_000), 10),
-            ];
-            let mut steps = Vec::new();
-            for (n, (kind, ask, used, debit)) in plan.into_iter().enumerate() {
-                let mut c = ccr::base(&session, kind, n as u32, ccr::GY);
-                c.origin_host = self.host.as_str().into();
-                c.subscription_id = vec![ccr::msisdn(&who)];
-                c.multiple_services_credit_control = vec![ccr::data_mscc(100, ask, used)];
-                self.next_hbh += 1;
-                let key = format!("{session}|{}|{n}|{}", kind.value(), self.host);
-                self.reqs.push(Req {
-                    bytes: c.to_message(4, self.next_hbh, self.next_hbh).to_bytes(),
-                    key,
-                    subscriber: who.clone(),
-                    debit,
-                    flow: f,
-                    answer: None,
-                });
-                steps.push(self.reqs.len() - 1);
-            }
-            self.flows.push(Flow { steps, next: 0 });
-            f
-        }
-
-        fn hbh(&self, req: usize) -> u32 {
-            let b = &self.reqs[req].bytes;
-            u32::from_be_bytes([b[12], b[13], b[14], b[15]])
-        }
-
-        fn send_next(&mut self, s: &mut TcpStream, flow: usize) -> bool {
-            let f = &mut self.flows[flow];
-            let Some(&req) = f.steps.get(f.next) else {
-                return true;
-            };
-            f.next += 1;
-            self.outstanding.insert(self.hbh(req), (req, false));
-            s.write_all(&self.reqs[req].bytes).is_ok()
-        }
-
-        fn retransmit(&mut self, s: &mut TcpStream, req: usize, replay: bool) -> bool {
-            let mut b = self.reqs[req].bytes.to_vec();
-            b[4] |= CommandFlags::RETRANSMIT;
-            self.outstanding.insert(self.hbh(req), (req, replay));
-            s.write_all(&b).is_ok()
-        }
-
-        fn on_answer(
-            &mut self,
-            s: &mut TcpStream,
-            m: &RawMessage,
-        ) -> Result<Option<usize>, String> {
-            let Some((req, replay)) = self.outstanding.remove(&m.header.hop_by_hop) else {
-                return Err(format!(
-                    "answer to unknown hop-by-hop {}",
-                    m.header.hop_by_hop
-                ));
-            };
-            let a = answer_of(m);
-            if a.0 == 3004 {
-                self.retransmissions += 1;
-                self.retransmit(s, req, replay);
-                return Ok(None);
-            }
-            if replay {
-                let before = self.reqs[req].answer.as_ref().expect("answered");
-                if *before != a {
-                    return Err(format!(
-                        "{}: {before:?} before, {a:?} after",
-                        self.reqs[req].key
-                    ));
-                }
-                self.replays_checked += 1;
-                return Ok(None);
-            }
-            if a.0 != 2001 {
-                return Err(format!("{}: answered {a:?}", self.reqs[req].key));
-            }
-            self.reqs[req].answer = Some(a);
-            Ok(Some(self.reqs[req].flow))
-        }
-
-        /// Runs flows until the connection breaks, `stop` is set, or the deadline.
-        pub fn load(
-            &mut self,
-            addr: SocketAddr,
-            answered: &AtomicU64,
-            stop: &AtomicBool,
-            deadline: Instant,
-        ) {
-            let (mut s, rx) = connect(addr, &self.host.clone());
-            for _ in 0..IN_FLIGHT {
-                let f = self.new_flow();
-                if !self.send_next(&mut s, f) {
-                    return;
-                }
-            }
-            while Instant::now() < deadline && !stop.load(Ordering::Relaxed) {
-                let m = match rx.recv_timeout(Duration::from_millis(200)) {
-                    Ok(m) => m,
-                    Err(mpsc::RecvTimeoutError::Timeout) => continue,
-                    Err(mpsc::RecvTimeoutError::Disconnected) => return,
-                };
-                match self.on_answer(&mut s, &m) {
-                    Ok(Some(flow)) => {
-                        answered.fetch_add(1, Ordering::Relaxed);
-                        self.answered += 1;
-                        let done = self.flows[flow].next == self.flows[flow].steps.len();
-                        let flow = if done { self.new_flow() } else { flow };
-                        if !self.send_next(&mut s, flow) {
-                            return;
-                        }
-                    }
-                    Ok(None) => {}
-                    Err(e) => panic!("{e}"),
-                }
-            }
-        }
-
-        /// Retransmits what had no answer, replays a sample of answered requests, and
-        /// finishes every flow.
-        pub fn finish(&mut self, addr: SocketAddr) {
-            let (mut s, rx) = connect(addr, &self.host.clone());
-            let pending: Vec<usize> = self.outstanding.drain().map(|(_, (r, _))| r).collect();
-            for req in pending {
-                self.retransmissions += 1;
-                assert!(self.retransmit(&mut s, req, false), "send");
-            }
-            let answered: Vec<usize> = (0..self.reqs.len())
-                .filter(|&r| self.reqs[r].answer.is_some())
-                .collect();
-            for &req in answered.iter().rev().take(REPLAYS) {
-                assert!(self.retransmit(&mut s, req, true), "send");
-            }
-            let end = Instant::now() + Duration::from_secs(30);
-            while !self.outstanding.is_empty() {
-                assert!(
-                    Instant::now() < end,
-                    "{} answers missing",
-                    self.outstanding.len()
-                );
-                let m = rx
-                    .recv_timeout(Duration::from_secs(10))
-                    .expect("an answer after the restart");
-                if let Some(flow) = self.on_answer(&mut s, &m).unwrap_or_else(|e| panic!("{e}")) {
-                    assert!(self.send_next(&mut s, flow), "send");
-                }
-            }
-            for (n, f) in self.flows.iter().enumerate() {
-                assert_eq!(f.next, f.steps.len(), "flow {n} unfinished");
-            }
-        }
-    }
-
     /// Every request reflected exactly once, balances = opening - ledger debits, never
     /// negative, nothing reserved or open.
     pub fn reconcile(url: &str, clients: &[Client]) {
@@ -544,31 +288,7 @@ mod two_nodes {
             .iter()
             .map(|r| r.get(0))
             .collect();
-        let mut expected: HashMap<String, i64> = HashMap::new();
-        let mut keys = HashSet::new();
-        for c in clients {
-            for r in &c.reqs {
-                assert!(r.answer.is_some(), "{} never answered", r.key);
-                assert!(keys.insert(r.key.clone()), "duplicate key {}", r.key);
-                assert!(saved.contains(&r.key), "{}: no saved outcome", r.key);
-                let rows = ledger.get(&r.key).map(Vec::as_slice).unwrap_or(&[]);
-                if r.debit > 0 {
-                    assert_eq!(rows, &[("debit".to_string(), r.debit)], "{}", r.key);
-                } else {
-                    assert!(
-                        rows.is_empty(),
-                        "{}: unexpected ledger rows {rows:?}",
-                        r.key
-                    );
-                }
-                *expected.entry(r.subscriber.clone()).or_default() += r.debit;
-            }
-        }
-        assert_eq!(
-            saved.len(),
-            keys.len(),
-            "saved outcomes of unknown requests"
-        );
+        let expected = check_requests(clients, &ledger, &saved);
         for (who, debits) in &expected {
             let row = db
                 .query_one(
@@ -579,12 +299,7 @@ mod two_nodes {
                     &[who],
                 )
                 .expect("account");
-            let (balance, reserved, ledger_debits): (i64, i64, i64) =
-                (row.get(0), row.get(1), row.get(2));
-            assert!(balance >= 0, "{who}: balance {balance}");
-            assert_eq!(reserved, 0, "{who}: reservation left");
-            assert_eq!(ledger_debits, *debits, "{who}: ledger debits");
-            assert_eq!(balance, OPENING - debits, "{who}: balance vs ledger");
+            check_account(who, OPENING, *debits, (row.get(0), row.get(1), row.get(2)));
         }
         let left: i64 = db
             .query_one(
@@ -619,7 +334,7 @@ mod two_nodes {
                 let (answered, stop) = (answered.clone(), stop_b.clone());
                 let addr = addrs[n];
                 std::thread::spawn(move || {
-                    let mut c = Client::new(n);
+                    let mut c = Client::new(n, LOAD);
                     let none = AtomicBool::new(false);
                     c.load(
                         addr,

@@ -4,17 +4,18 @@
 //!    nodes, sharing accounts wait for each other, never deadlock on them), and the
 //!    sessions, reservations, saved outcomes and debits the group can touch;
 //! 2. the work runs in memory ([`Overlay`]); then the changed rows are written back with
-//!    one bulk statement per table (`UNNEST` arrays) and `COMMIT`.
+//!    one statement (a data-modifying `WITH` part per table, `UNNEST` arrays) and `COMMIT`.
 //!
 //! A serialization failure or deadlock retries the whole group on fresh rows; any other
 //! failure ends it (`ROLLBACK`), and a transaction that outlives its deadline drops its
 //! connection (the server rolls it back).
 
-use super::overlay::{Changes, Debit, Hold, Overlay, Request, Rows, Session};
+use super::overlay::{Changes, Overlay};
 use super::PgOptions;
+use crate::ocs::store::memory::MemSession;
 use crate::ocs::store::{AccountId, Batch, Op, StoreError};
 use deadpool_postgres::{Object, Pool, PoolError};
-use futures_util::future::{join_all, try_join_all};
+use futures_util::future::join_all;
 use std::future::Future;
 use std::pin::Pin;
 use tokio_postgres::types::ToSql;
@@ -76,31 +77,35 @@ const REQUESTS: &str = "SELECT request_key, account_id, outcome, at \
 const DEBITS: &str = "SELECT reference, account_id, amount, refunded, at \
      FROM debits WHERE reference = ANY($1)";
 
-const SET_ACCOUNTS: &str = "UPDATE accounts AS a SET balance = u.b, reserved = u.r \
-     FROM UNNEST($1::bigint[], $2::bigint[], $3::bigint[]) AS u(id, b, r) WHERE a.id = u.id";
-const DELETE_SESSIONS: &str = "DELETE FROM sessions WHERE session_id = ANY($1)";
-const UPSERT_SESSIONS: &str =
-    "INSERT INTO sessions (session_id, account_id, expires_at, created_at, peer) \
-     SELECT * FROM UNNEST($1::text[], $2::bigint[], $3::bigint[], $4::bigint[], $5::text[]) \
-     ON CONFLICT (session_id) DO UPDATE SET expires_at = excluded.expires_at";
-const DELETE_HOLDS: &str = "DELETE FROM reservations AS r \
-     USING UNNEST($1::text[], $2::bigint[]) AS d(s, g) \
-     WHERE r.session_id = d.s AND r.rating_group = d.g";
-const UPSERT_HOLDS: &str =
-    "INSERT INTO reservations (session_id, rating_group, account_id, amount) \
-     SELECT * FROM UNNEST($1::text[], $2::bigint[], $3::bigint[], $4::bigint[]) \
-     ON CONFLICT (session_id, rating_group) DO UPDATE SET amount = excluded.amount";
-const INSERT_LEDGER: &str = "INSERT INTO ledger \
-     (account_id, session_id, rating_group, kind, amount, request_key, at) \
-     SELECT * FROM UNNEST($1::bigint[], $2::text[], $3::bigint[], $4::text[], $5::bigint[], \
-     $6::text[], $7::bigint[])";
-const INSERT_REQUESTS: &str = "INSERT INTO requests (request_key, account_id, outcome, at) \
-     SELECT * FROM UNNEST($1::text[], $2::bigint[], $3::text[], $4::bigint[])";
-const INSERT_DEBITS: &str = "INSERT INTO debits (reference, account_id, amount, refunded, at) \
-     SELECT * FROM UNNEST($1::text[], $2::bigint[], $3::bigint[], $4::bigint[], $5::bigint[])";
-const SET_REFUNDED: &str = "UPDATE debits AS d SET refunded = u.refunded \
-     FROM UNNEST($1::text[], $2::bigint[]) AS u(reference, refunded) \
-     WHERE d.reference = u.reference";
+/// Every write of a group in one statement (data-modifying `WITH` parts run once each, to
+/// completion, whether read or not): one parse, plan and executor start instead of one per
+/// table. The parts touch disjoint rows: a session or reservation is either deleted or
+/// written, a debit either inserted or its refund updated. Empty arrays write nothing.
+const WRITE_BACK: &str = "WITH \
+     acc AS (UPDATE accounts AS a SET balance = u.b, reserved = u.r \
+       FROM UNNEST($1::bigint[], $2::bigint[], $3::bigint[]) AS u(id, b, r) WHERE a.id = u.id), \
+     del_ses AS (DELETE FROM sessions WHERE session_id = ANY($4::text[])), \
+     ses AS (INSERT INTO sessions (session_id, account_id, expires_at, created_at, peer) \
+       SELECT * FROM UNNEST($5::text[], $6::bigint[], $7::bigint[], $8::bigint[], $9::text[]) \
+       ON CONFLICT (session_id) DO UPDATE SET expires_at = excluded.expires_at), \
+     del_hol AS (DELETE FROM reservations AS r USING UNNEST($10::text[], $11::bigint[]) AS d(s, g) \
+       WHERE r.session_id = d.s AND r.rating_group = d.g), \
+     hol AS (INSERT INTO reservations (session_id, rating_group, account_id, amount) \
+       SELECT * FROM UNNEST($12::text[], $13::bigint[], $14::bigint[], $15::bigint[]) \
+       ON CONFLICT (session_id, rating_group) DO UPDATE SET amount = excluded.amount), \
+     led AS (INSERT INTO ledger \
+       (account_id, session_id, rating_group, kind, amount, request_key, at) \
+       SELECT * FROM UNNEST($16::bigint[], $17::text[], $18::bigint[], $19::text[], \
+       $20::bigint[], $21::text[], $22::bigint[])), \
+     req AS (INSERT INTO requests (request_key, account_id, outcome, at) \
+       SELECT * FROM UNNEST($23::text[], $24::bigint[], $25::text[], $26::bigint[])), \
+     deb AS (INSERT INTO debits (reference, account_id, amount, refunded, at) \
+       SELECT * FROM UNNEST($27::text[], $28::bigint[], $29::bigint[], $30::bigint[], \
+       $31::bigint[])), \
+     refd AS (UPDATE debits AS d SET refunded = u.refunded \
+       FROM UNNEST($32::text[], $33::bigint[]) AS u(reference, refunded) \
+       WHERE d.reference = u.reference) \
+     SELECT 1";
 
 /// Takes a pooled connection, within the pool wait.
 pub(super) async fn checkout(pool: &Pool, opts: &PgOptions) -> Result<Object, StoreError> {
@@ -200,8 +205,7 @@ async fn transaction<T>(
     keys: &Keys,
     work: &mut impl FnMut(&mut Overlay) -> Result<T, StoreError>,
 ) -> Result<T, StoreError> {
-    let rows = prefetch(c, keys).await?;
-    let mut overlay = Overlay::new(rows);
+    let mut overlay = prefetch(c, keys).await?;
     let out = work(&mut overlay)?;
     write_back(c, &overlay.changes()).await?;
     Ok(out)
@@ -217,7 +221,7 @@ fn unless_empty(empty: bool, step: Step<'_, Vec<Row>>) -> Step<'_, Vec<Row>> {
 }
 
 /// `BEGIN` and the reads, pipelined (one round trip once the statements are prepared).
-async fn prefetch(c: &Object, keys: &Keys) -> Result<Rows, PgError> {
+async fn prefetch(c: &Object, keys: &Keys) -> Result<Overlay, PgError> {
     let (lock, sessions, holds, requests, debits) = tokio::try_join!(
         c.prepare_cached(LOCK_ACCOUNTS),
         c.prepare_cached(SESSIONS),
@@ -241,45 +245,30 @@ async fn prefetch(c: &Object, keys: &Keys) -> Result<Rows, PgError> {
     let mut out = pipeline(steps).await?.into_iter().skip(1);
     let mut next = || out.next().unwrap_or_default();
     let (acc, ses, hol, req, deb) = (next(), next(), next(), next(), next());
-    let mut rows = Rows::default();
+    let mut ov = Overlay::new();
     for r in acc {
-        rows.accounts
-            .insert(r.try_get(0)?, (r.try_get(1)?, r.try_get(2)?));
+        ov.load_account(r.try_get(0)?, r.try_get(1)?, r.try_get(2)?);
     }
     for r in ses {
-        let s = Session {
+        let s = MemSession {
             account: r.try_get(1)?,
             expires_at: r.try_get(2)?,
             created_at: r.try_get(3)?,
             peer: r.try_get(4)?,
         };
-        rows.sessions.insert(r.try_get(0)?, s);
+        ov.load_session(r.try_get(0)?, s);
     }
     for r in hol {
-        let h = Hold {
-            account: r.try_get(2)?,
-            amount: r.try_get(3)?,
-        };
-        rows.holds.insert((r.try_get(0)?, r.try_get(1)?), h);
+        ov.load_hold(r.try_get(0)?, r.try_get(1)?, r.try_get(2)?, r.try_get(3)?);
     }
     for r in req {
-        let q = Request {
-            account: r.try_get(1)?,
-            outcome: r.try_get(2)?,
-            at: r.try_get(3)?,
-        };
-        rows.requests.insert(r.try_get(0)?, q);
+        ov.load_request(r.try_get(0)?, r.try_get(1)?, r.try_get(2)?, r.try_get(3)?);
     }
     for r in deb {
-        let d = Debit {
-            account: r.try_get(1)?,
-            amount: r.try_get(2)?,
-            refunded: r.try_get(3)?,
-            at: r.try_get(4)?,
-        };
-        rows.debits.insert(r.try_get(0)?, d);
+        let d = (r.try_get(1)?, r.try_get(2)?, r.try_get(3)?, r.try_get(4)?);
+        ov.load_debit(r.try_get(0)?, d);
     }
-    Ok(rows)
+    Ok(ov)
 }
 
 /// One statement of a pipeline.
@@ -340,33 +329,33 @@ impl Columns {
             c.del_holds.0.push(s.clone());
             c.del_holds.1.push(*g);
         }
-        for ((s, g), h) in &ch.upsert_holds {
+        for ((s, g), (account, amount)) in &ch.upsert_holds {
             c.holds.0.push(s.clone());
             c.holds.1.push(*g);
-            c.holds.2.push(h.account);
-            c.holds.3.push(h.amount);
+            c.holds.2.push(*account);
+            c.holds.3.push(*amount);
         }
         for l in &ch.ledger {
             c.ledger.0.push(l.account);
             c.ledger.1.push(l.session.clone());
             c.ledger.2.push(l.rating_group);
-            c.ledger.3.push(l.kind.clone());
+            c.ledger.3.push(l.kind.to_string());
             c.ledger.4.push(l.amount);
             c.ledger.5.push(l.key.clone());
             c.ledger.6.push(l.at);
         }
-        for (k, r) in &ch.requests {
-            c.requests.0.push(k.clone());
-            c.requests.1.push(r.account);
-            c.requests.2.push(r.outcome.clone());
-            c.requests.3.push(r.at);
+        for (k, account, outcome, at) in &ch.requests {
+            c.requests.0.push(k.to_string());
+            c.requests.1.push(*account);
+            c.requests.2.push(outcome.to_string());
+            c.requests.3.push(*at);
         }
-        for (r, d) in &ch.new_debits {
+        for (r, (account, amount, refunded, at)) in &ch.new_debits {
             c.debits.0.push(r.clone());
-            c.debits.1.push(d.account);
-            c.debits.2.push(d.amount);
-            c.debits.3.push(d.refunded);
-            c.debits.4.push(d.at);
+            c.debits.1.push(*account);
+            c.debits.2.push(*amount);
+            c.debits.3.push(*refunded);
+            c.debits.4.push(*at);
         }
         for (r, v) in &ch.refunded {
             c.refunded.0.push(r.clone());
@@ -376,92 +365,58 @@ impl Columns {
     }
 }
 
-/// The bulk writes and `COMMIT`, pipelined (one round trip once prepared). Statements
-/// with nothing to write are left out.
+/// The write-back ([`WRITE_BACK`]) and `COMMIT`, pipelined (one round trip once
+/// prepared); only `COMMIT` when the group changed nothing (every batch a replay).
 async fn write_back(c: &Object, ch: &Changes) -> Result<(), PgError> {
     let cols = Columns::of(ch);
-    let plan: [(&str, bool, Vec<Param<'_>>); 9] = [
-        (
-            SET_ACCOUNTS,
-            !cols.acc.0.is_empty(),
-            vec![&cols.acc.0, &cols.acc.1, &cols.acc.2],
-        ),
-        (
-            DELETE_SESSIONS,
-            !cols.del_sessions.is_empty(),
-            vec![&cols.del_sessions],
-        ),
-        (
-            UPSERT_SESSIONS,
-            !cols.ses.0.is_empty(),
-            vec![
-                &cols.ses.0,
-                &cols.ses.1,
-                &cols.ses.2,
-                &cols.ses.3,
-                &cols.ses.4,
-            ],
-        ),
-        (
-            DELETE_HOLDS,
-            !cols.del_holds.0.is_empty(),
-            vec![&cols.del_holds.0, &cols.del_holds.1],
-        ),
-        (
-            UPSERT_HOLDS,
-            !cols.holds.0.is_empty(),
-            vec![&cols.holds.0, &cols.holds.1, &cols.holds.2, &cols.holds.3],
-        ),
-        (
-            INSERT_LEDGER,
-            !cols.ledger.0.is_empty(),
-            vec![
-                &cols.ledger.0,
-                &cols.ledger.1,
-                &cols.ledger.2,
-                &cols.ledger.3,
-                &cols.ledger.4,
-                &cols.ledger.5,
-                &cols.ledger.6,
-            ],
-        ),
-        (
-            INSERT_REQUESTS,
-            !cols.requests.0.is_empty(),
-            vec![
-                &cols.requests.0,
-                &cols.requests.1,
-                &cols.requests.2,
-                &cols.requests.3,
-            ],
-        ),
-        (
-            INSERT_DEBITS,
-            !cols.debits.0.is_empty(),
-            vec![
-                &cols.debits.0,
-                &cols.debits.1,
-                &cols.debits.2,
-                &cols.debits.3,
-                &cols.debits.4,
-            ],
-        ),
-        (
-            SET_REFUNDED,
-            !cols.refunded.0.is_empty(),
-            vec![&cols.refunded.0, &cols.refunded.1],
-        ),
+    let params: [Param<'_>; 33] = [
+        &cols.acc.0,
+        &cols.acc.1,
+        &cols.acc.2,
+        &cols.del_sessions,
+        &cols.ses.0,
+        &cols.ses.1,
+        &cols.ses.2,
+        &cols.ses.3,
+        &cols.ses.4,
+        &cols.del_holds.0,
+        &cols.del_holds.1,
+        &cols.holds.0,
+        &cols.holds.1,
+        &cols.holds.2,
+        &cols.holds.3,
+        &cols.ledger.0,
+        &cols.ledger.1,
+        &cols.ledger.2,
+        &cols.ledger.3,
+        &cols.ledger.4,
+        &cols.ledger.5,
+        &cols.ledger.6,
+        &cols.requests.0,
+        &cols.requests.1,
+        &cols.requests.2,
+        &cols.requests.3,
+        &cols.debits.0,
+        &cols.debits.1,
+        &cols.debits.2,
+        &cols.debits.3,
+        &cols.debits.4,
+        &cols.refunded.0,
+        &cols.refunded.1,
     ];
-    let plan: Vec<_> = plan.into_iter().filter(|p| p.1).collect();
-    let statements = try_join_all(plan.iter().map(|p| c.prepare_cached(p.0))).await?;
-    let mut pending: Vec<Step<'_, u64>> = Vec::with_capacity(plan.len() + 1);
-    for (st, p) in statements.iter().zip(&plan) {
-        pending.push(Box::pin(c.execute(st, &p.2)));
+    let statement = if ch.is_empty() {
+        None
+    } else {
+        Some(c.prepare_cached(WRITE_BACK).await?)
+    };
+    let mut steps: Vec<Step<'_, u64>> = Vec::with_capacity(2);
+    if let Some(st) = &statement {
+        steps.push(Box::pin(c.execute(st, &params)));
     }
-    pending.push(Box::pin(async {
+    steps.push(Box::pin(async {
         c.batch_execute("COMMIT").await.map(|()| 0)
     }));
-    pipeline(pending).await?;
+    pipeline(steps).await?;
     Ok(())
 }
 

@@ -8,7 +8,7 @@
 //! batches queue up, and a committer takes everything queued (up to
 //! [`PgOptions::max_group`]) into one transaction, see [`group`]: the group's accounts are
 //! locked in id order with `SELECT ... FOR UPDATE`, its rows read in one pipelined round
-//! trip, every batch runs in memory with the shared [`batch::run`] (a failing batch undone
+//! trip, every batch runs in memory with the shared [`super::batch::run`] (a failing batch undone
 //! alone, like a savepoint), and the changes are written back with bulk statements and
 //! committed in a second round trip. Several groups are in flight at once on different
 //! connections; the row locks keep two groups, or two nodes, from overspending an account
@@ -23,7 +23,7 @@ mod overlay;
 mod tls;
 
 use self::group::{checkout, in_group, Keys};
-use super::batch::{self, Batch, BatchOutcome, Tx};
+use super::batch::{Batch, BatchOutcome};
 use super::{
     Account, AccountId, ChargeFuture, ExpiredSession, IdKind, LedgerTotals, NewAccount, Store,
     StoreError, StoreTotals, SubscriberId,
@@ -363,14 +363,7 @@ async fn apply_group(
     let r = in_group(&shared.pool, &shared.opts, &keys, |ov| {
         Ok(batches
             .iter()
-            .map(|(b, now)| {
-                ov.begin();
-                let r = batch::run(ov, b, *now);
-                if r.is_err() {
-                    ov.undo();
-                }
-                r
-            })
+            .map(|(b, now)| ov.run(b, *now))
             .collect::<Vec<_>>())
     })
     .await;
@@ -563,19 +556,7 @@ impl Store for PgStore {
         };
         self.run(|s| async move {
             in_group(&s.pool, &s.opts, &keys, |ov| {
-                let (balance, reserved) =
-                    ov.lock_account(id)?.ok_or(StoreError::NoSuchAccount(id))?;
-                let new = balance.checked_add(delta).ok_or_else(|| {
-                    StoreError::Refused(format!("balance {balance} + {delta} overflows"))
-                })?;
-                if new < reserved {
-                    return Err(StoreError::Refused(format!(
-                        "balance {new} would be below the reserved {reserved}"
-                    )));
-                }
-                ov.set_account(id, new, reserved)?;
-                ov.ledger(id, None, None, "adjust", delta, None, now_ms)?;
-                Ok(new)
+                ov.adjust_balance(id, delta, now_ms)
             })
             .await
         })
@@ -678,7 +659,7 @@ impl Store for PgStore {
         keys.normalize();
         self.run(|s| async move {
             in_group(&s.pool, &s.opts, &keys, |ov| {
-                batch::close_expired(ov, &order, now_ms)
+                ov.close_expired(&order, now_ms)
             })
             .await
         })

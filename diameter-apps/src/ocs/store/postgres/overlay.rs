@@ -1,116 +1,53 @@
-//! The rows a group of batches touches, in memory: [`batch::run`](super::super::batch::run)
-//! works on them through [`Tx`], and [`Overlay::changes`] lists what to write back.
+//! The rows a group transaction touches, in memory: the engine's [`MemState`] loaded with
+//! the group's prefetched rows, so the charging semantics and their checks run on the same
+//! `Tx` as the embedded store ([`MemState::run`]: a batch that fails is undone alone, the
+//! group's other batches keep their changes).
 //!
-//! A batch that fails is undone ([`Overlay::undo`]), like a rolled-back savepoint: the
-//! group's other batches keep their changes.
+//! What to write back comes from the change list `MemState` keeps
+//! ([`MemState::take_changes`]), set against what was loaded: a session or reservation
+//! changed is written or deleted, a debit inserted or its refund updated.
 
-use super::super::batch::{SessionRow, Tx};
+use super::super::batch::{Batch, BatchOutcome};
+use super::super::memory::{DebitRow, LedgerRow, MemAccount, MemLimits, MemSession, MemState};
 use super::super::{AccountId, StoreError};
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 
-/// A session row as prefetched or written.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub(super) struct Session {
-    pub account: AccountId,
-    pub expires_at: i64,
-    pub created_at: i64,
-    pub peer: Option<String>,
-}
-
-/// A saved request outcome.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub(super) struct Request {
-    pub account: AccountId,
-    pub outcome: String,
-    pub at: i64,
-}
-
-/// A refundable debit.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub(super) struct Debit {
-    pub account: AccountId,
-    pub amount: i64,
-    pub refunded: i64,
-    pub at: i64,
-}
-
-/// A reservation: its account and amount.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(super) struct Hold {
-    pub account: AccountId,
-    pub amount: i64,
-}
-
-/// A ledger row to insert.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub(super) struct LedgerRow {
-    pub account: AccountId,
-    pub session: Option<String>,
-    pub rating_group: Option<i64>,
-    pub kind: String,
-    pub amount: i64,
-    pub key: Option<String>,
-    pub at: i64,
-}
-
-/// The rows read at the start of a group (every row the group's batches can touch).
-#[derive(Debug, Default)]
-pub(super) struct Rows {
-    /// Locked accounts: (balance, reserved).
-    pub accounts: HashMap<AccountId, (i64, i64)>,
-    pub sessions: HashMap<String, Session>,
-    /// By (Session-Id, rating group).
-    pub holds: HashMap<(String, i64), Hold>,
-    pub requests: HashMap<String, Request>,
-    pub debits: HashMap<String, Debit>,
-}
-
-/// The previous value of something a batch changed.
-enum Undo {
-    Account(AccountId, Option<(i64, i64)>),
-    Session(String, Option<Option<Session>>),
-    Hold((String, i64), Option<Hold>),
-    Request(String, Option<Request>),
-    Debit(String, Option<Debit>),
-}
-
-/// Rows as the group's batches leave them. A missing session or hold means "none".
+/// The group's rows in memory (see the module docs).
 pub(super) struct Overlay {
-    accounts: HashMap<AccountId, (i64, i64)>,
-    /// `None`: deleted by this group.
-    sessions: HashMap<String, Option<Session>>,
-    holds: HashMap<(String, i64), Hold>,
-    requests: HashMap<String, Request>,
-    debits: HashMap<String, Debit>,
-    ledger: Vec<LedgerRow>,
-    /// Keys of requests, references of debits created by this group (in order).
-    new_requests: Vec<String>,
-    new_debits: Vec<String>,
-    dirty_accounts: BTreeSet<AccountId>,
-    dirty_sessions: BTreeSet<String>,
-    dirty_holds: BTreeSet<(String, i64)>,
-    dirty_debits: BTreeSet<String>,
-    /// Undo log of the running batch, and the list lengths when it started.
-    undo: Vec<Undo>,
-    mark: (usize, usize, usize),
+    mem: MemState,
+    /// Saved outcomes read from the database: (account, outcome).
+    requests: HashMap<String, (AccountId, String)>,
+    /// Accounts, sessions and reservations as read: rows left as they were are not
+    /// written back.
+    loaded_accounts: HashMap<AccountId, (i64, i64)>,
+    loaded_sessions: HashMap<String, MemSession>,
+    /// Per session: (rating group, account, amount).
+    loaded_holds: HashMap<String, Vec<(i64, AccountId, i64)>>,
+    /// References of the debits read.
+    loaded_debits: HashSet<String>,
 }
 
-/// What a group writes back: final states of the rows it changed.
+/// What a group writes back: the final state of every row it changed, in key order (two
+/// groups writing the same rows take their locks in the same order).
 #[derive(Debug, Default, PartialEq, Eq)]
 pub(super) struct Changes {
+    /// (id, balance, reserved).
     pub accounts: Vec<(AccountId, i64, i64)>,
-    pub upsert_sessions: Vec<(String, Session)>,
+    pub upsert_sessions: Vec<(String, MemSession)>,
     pub delete_sessions: Vec<String>,
-    pub upsert_holds: Vec<((String, i64), Hold)>,
+    /// ((Session-Id, rating group), (account, amount)).
+    pub upsert_holds: Vec<((String, i64), (AccountId, i64))>,
     pub delete_holds: Vec<(String, i64)>,
     pub ledger: Vec<LedgerRow>,
-    pub requests: Vec<(String, Request)>,
-    pub new_debits: Vec<(String, Debit)>,
+    /// (key, account, outcome, at).
+    pub requests: Vec<(Arc<str>, AccountId, Arc<str>, i64)>,
+    /// Debits recorded by this group.
+    pub new_debits: Vec<(String, DebitRow)>,
     /// (reference, refunded) of debits that existed before the group.
     pub refunded: Vec<(String, i64)>,
 }
 
-#[cfg(test)]
 impl Changes {
     /// Whether there is nothing to write.
     pub fn is_empty(&self) -> bool {
@@ -119,392 +56,286 @@ impl Changes {
 }
 
 impl Overlay {
-    /// An overlay over the prefetched rows.
-    pub fn new(rows: Rows) -> Overlay {
+    /// An empty overlay (nothing loaded yet).
+    pub fn new() -> Overlay {
         Overlay {
-            accounts: rows.accounts,
-            sessions: rows
-                .sessions
-                .into_iter()
-                .map(|(k, v)| (k, Some(v)))
-                .collect(),
-            holds: rows.holds,
-            requests: rows.requests,
-            debits: rows.debits,
-            ledger: Vec::new(),
-            new_requests: Vec::new(),
-            new_debits: Vec::new(),
-            dirty_accounts: BTreeSet::new(),
-            dirty_sessions: BTreeSet::new(),
-            dirty_holds: BTreeSet::new(),
-            dirty_debits: BTreeSet::new(),
-            undo: Vec::new(),
-            mark: (0, 0, 0),
+            mem: MemState::new(MemLimits::default()),
+            requests: HashMap::new(),
+            loaded_accounts: HashMap::new(),
+            loaded_sessions: HashMap::new(),
+            loaded_holds: HashMap::new(),
+            loaded_debits: HashSet::new(),
         }
     }
 
-    /// Starts a batch: [`Overlay::undo`] goes back to this point.
-    pub fn begin(&mut self) {
-        self.undo.clear();
-        self.mark = (
-            self.ledger.len(),
-            self.new_requests.len(),
-            self.new_debits.len(),
-        );
+    /// Loads a locked account.
+    pub fn load_account(&mut self, id: AccountId, balance: i64, reserved: i64) {
+        self.loaded_accounts.insert(id, (balance, reserved));
+        let account = MemAccount {
+            name: String::new(),
+            currency: 0,
+            balance,
+            reserved,
+            ids: Vec::new(),
+        };
+        self.mem.load_account(id, account);
     }
 
-    /// Undoes everything since [`Overlay::begin`] (the batch failed).
-    pub fn undo(&mut self) {
-        while let Some(u) = self.undo.pop() {
-            match u {
-                Undo::Account(id, v) => restore(&mut self.accounts, id, v),
-                Undo::Session(s, v) => restore(&mut self.sessions, s, v),
-                Undo::Hold(k, v) => restore(&mut self.holds, k, v),
-                Undo::Request(k, v) => restore(&mut self.requests, k, v),
-                Undo::Debit(r, v) => restore(&mut self.debits, r, v),
-            }
-        }
-        self.ledger.truncate(self.mark.0);
-        self.new_requests.truncate(self.mark.1);
-        self.new_debits.truncate(self.mark.2);
+    /// Loads a session.
+    pub fn load_session(&mut self, session: String, row: MemSession) {
+        self.loaded_sessions.insert(session.clone(), row.clone());
+        self.mem.load_session(session, row);
     }
 
-    /// The final state of every row the group changed (rows set back to their first
-    /// value may be listed too: writing them is harmless).
-    pub fn changes(mut self) -> Changes {
-        let mut c = Changes::default();
-        for id in &self.dirty_accounts {
-            if let Some(&(b, r)) = self.accounts.get(id) {
-                c.accounts.push((*id, b, r));
-            }
-        }
-        for s in &self.dirty_sessions {
-            match self.sessions.get(s) {
-                Some(Some(row)) => c.upsert_sessions.push((s.clone(), row.clone())),
-                _ => c.delete_sessions.push(s.clone()),
-            }
-        }
-        for k in &self.dirty_holds {
-            match self.holds.get(k) {
-                Some(h) if h.amount != 0 => c.upsert_holds.push((k.clone(), *h)),
-                _ => c.delete_holds.push(k.clone()),
-            }
-        }
-        c.ledger = std::mem::take(&mut self.ledger);
-        for k in &self.new_requests {
-            if let Some(r) = self.requests.get(k) {
-                c.requests.push((k.clone(), r.clone()));
-            }
-        }
-        let new: BTreeSet<&String> = self.new_debits.iter().collect();
-        for r in &self.new_debits {
-            if let Some(d) = self.debits.get(r) {
-                c.new_debits.push((r.clone(), d.clone()));
-            }
-        }
-        for r in &self.dirty_debits {
-            if let (false, Some(d)) = (new.contains(r), self.debits.get(r)) {
-                c.refunded.push((r.clone(), d.refunded));
-            }
-        }
-        c
+    /// Loads a reservation.
+    pub fn load_hold(&mut self, session: String, rg: i64, account: AccountId, amount: i64) {
+        self.loaded_holds
+            .entry(session.clone())
+            .or_default()
+            .push((rg, account, amount));
+        self.mem.load_reservation(session, rg, account, amount);
     }
 
-    fn set_session(&mut self, s: &str, row: Option<Session>) {
-        let old = self.sessions.insert(s.to_string(), row);
-        self.undo.push(Undo::Session(s.to_string(), old));
-        self.dirty_sessions.insert(s.to_string());
+    /// Loads a saved request outcome.
+    pub fn load_request(&mut self, key: String, account: AccountId, outcome: String, at: i64) {
+        self.mem.load_request_key(&key, at);
+        self.requests.insert(key, (account, outcome));
     }
 
-    fn set_hold(&mut self, key: (String, i64), hold: Hold) {
-        let old = self.holds.insert(key.clone(), hold);
-        self.dirty_holds.insert(key.clone());
-        self.undo.push(Undo::Hold(key, old));
-    }
-}
-
-fn restore<K: std::hash::Hash + Eq, V>(map: &mut HashMap<K, V>, key: K, old: Option<V>) {
-    match old {
-        Some(v) => map.insert(key, v),
-        None => map.remove(&key),
-    };
-}
-
-impl Tx for Overlay {
-    fn lock_account(&mut self, id: AccountId) -> Result<Option<(i64, i64)>, StoreError> {
-        Ok(self.accounts.get(&id).copied())
+    /// Loads a recorded debit.
+    pub fn load_debit(&mut self, reference: String, row: DebitRow) {
+        self.loaded_debits.insert(reference.clone());
+        self.mem.load_debit(reference, row);
     }
 
-    fn set_account(
+    /// Runs a batch; on `Err` it left nothing behind.
+    pub fn run(&mut self, batch: &Batch, now_ms: i64) -> Result<BatchOutcome, StoreError> {
+        let requests = &self.requests;
+        self.mem
+            .run(batch, now_ms, &|k| Ok(requests.get(k).cloned()))
+    }
+
+    /// Closes expired sessions (`sessions` in lock order); on `Err` nothing changed.
+    pub fn close_expired(
+        &mut self,
+        sessions: &[(String, AccountId)],
+        now_ms: i64,
+    ) -> Result<Vec<(String, i64)>, StoreError> {
+        let requests = &self.requests;
+        self.mem
+            .close_expired(sessions, now_ms, &|k| Ok(requests.get(k).cloned()))
+    }
+
+    /// Adds `delta` to a loaded account's balance, kept in the ledger.
+    pub fn adjust_balance(
         &mut self,
         id: AccountId,
-        balance: i64,
-        reserved: i64,
-    ) -> Result<(), StoreError> {
-        let old = self.accounts.insert(id, (balance, reserved));
-        self.undo.push(Undo::Account(id, old));
-        self.dirty_accounts.insert(id);
-        Ok(())
-    }
-
-    fn saved_outcome(&mut self, key: &str) -> Result<Option<(AccountId, String)>, StoreError> {
-        Ok(self
-            .requests
-            .get(key)
-            .map(|r| (r.account, r.outcome.clone())))
-    }
-
-    fn save_outcome(
-        &mut self,
-        key: &str,
-        account: AccountId,
-        outcome: &str,
+        delta: i64,
         now_ms: i64,
-    ) -> Result<(), StoreError> {
-        if self.requests.contains_key(key) {
-            // Saved already (the database's primary key would refuse it as well).
-            return Err(StoreError::Refused(format!("request {key} saved twice")));
-        }
-        let row = Request {
-            account,
-            outcome: outcome.to_string(),
-            at: now_ms,
+    ) -> Result<i64, StoreError> {
+        self.mem.adjust_balance(id, delta, now_ms)
+    }
+
+    /// The final state of every row the group changed; a row set back to the value it
+    /// was read with (a reservation settled and granted again alike) is left out.
+    pub fn changes(mut self) -> Changes {
+        let (mem, _) = self.mem.take_changes();
+        let mut c = Changes {
+            ledger: mem.ledger,
+            requests: mem.outcomes,
+            ..Changes::default()
         };
-        self.requests.insert(key.to_string(), row);
-        self.undo.push(Undo::Request(key.to_string(), None));
-        self.new_requests.push(key.to_string());
-        Ok(())
-    }
-
-    fn session(&mut self, session: &str) -> Result<Option<SessionRow>, StoreError> {
-        Ok(match self.sessions.get(session) {
-            Some(Some(s)) => Some(SessionRow {
-                account: s.account,
-                expires_at: s.expires_at,
-                peer: s.peer.clone(),
-            }),
-            _ => None,
-        })
-    }
-
-    fn upsert_session(
-        &mut self,
-        session: &str,
-        account: AccountId,
-        peer: Option<&str>,
-        expires_at: i64,
-        now_ms: i64,
-    ) -> Result<(), StoreError> {
-        // Like `INSERT ... ON CONFLICT DO UPDATE SET expires_at`: an open session keeps
-        // its account, owner and creation time.
-        let row = match self.sessions.get(session) {
-            Some(Some(s)) => Session {
-                expires_at,
-                ..s.clone()
-            },
-            _ => Session {
-                account,
-                expires_at,
-                created_at: now_ms,
-                peer: peer.map(str::to_string),
-            },
-        };
-        self.set_session(session, Some(row));
-        Ok(())
-    }
-
-    fn debit(&mut self, reference: &str) -> Result<Option<(AccountId, i64, i64)>, StoreError> {
-        Ok(self
-            .debits
-            .get(reference)
-            .map(|d| (d.account, d.amount, d.refunded)))
-    }
-
-    fn insert_debit(
-        &mut self,
-        reference: &str,
-        account: AccountId,
-        amount: i64,
-        now_ms: i64,
-    ) -> Result<(), StoreError> {
-        if self.debits.contains_key(reference) {
-            return Err(StoreError::Refused(format!(
-                "debit reference {reference} exists"
-            )));
+        for (id, b, r) in mem.accounts {
+            if self.loaded_accounts.get(&id) != Some(&(b, r)) {
+                c.accounts.push((id, b, r));
+            }
         }
-        let row = Debit {
-            account,
-            amount,
-            refunded: 0,
-            at: now_ms,
-        };
-        self.debits.insert(reference.to_string(), row);
-        self.undo.push(Undo::Debit(reference.to_string(), None));
-        self.new_debits.push(reference.to_string());
-        Ok(())
-    }
-
-    fn set_refunded(&mut self, reference: &str, refunded: i64) -> Result<(), StoreError> {
-        if let Some(d) = self.debits.get_mut(reference) {
-            let old = d.clone();
-            d.refunded = refunded;
-            self.undo
-                .push(Undo::Debit(reference.to_string(), Some(old)));
-            self.dirty_debits.insert(reference.to_string());
+        c.accounts.sort_unstable();
+        for (s, row) in mem.sessions {
+            match (row, self.loaded_sessions.get(&s)) {
+                (Some(row), Some(old)) if row == *old => {}
+                (Some(row), _) => c.upsert_sessions.push((s, row)),
+                (None, Some(_)) => c.delete_sessions.push(s),
+                (None, None) => {}
+            }
         }
-        Ok(())
-    }
-
-    fn touch_session(&mut self, session: &str, expires_at: i64) -> Result<(), StoreError> {
-        if let Some(Some(s)) = self.sessions.get(session) {
-            let row = Session {
-                expires_at,
-                ..s.clone()
-            };
-            self.set_session(session, Some(row));
+        c.upsert_sessions.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        c.delete_sessions.sort_unstable();
+        for (s, holds) in mem.reservations {
+            let loaded = self.loaded_holds.get(&s).map(Vec::as_slice).unwrap_or(&[]);
+            for &(rg, _, _) in loaded {
+                if !holds.iter().any(|h| h.0 == rg) {
+                    c.delete_holds.push((s.clone(), rg));
+                }
+            }
+            for h in holds {
+                if !loaded.contains(&h) {
+                    c.upsert_holds.push(((s.clone(), h.0), (h.1, h.2)));
+                }
+            }
         }
-        Ok(())
-    }
-
-    fn delete_session(&mut self, session: &str) -> Result<(), StoreError> {
-        if let Some(Some(_)) = self.sessions.get(session) {
-            self.set_session(session, None);
+        c.upsert_holds.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        c.delete_holds.sort_unstable();
+        for (r, row) in mem.debits {
+            if self.loaded_debits.contains(&r) {
+                c.refunded.push((r, row.2));
+            } else {
+                c.new_debits.push((r, row));
+            }
         }
-        Ok(())
-    }
-
-    fn reservation(&mut self, session: &str, rg: i64) -> Result<i64, StoreError> {
-        Ok(self
-            .holds
-            .get(&(session.to_string(), rg))
-            .map_or(0, |h| h.amount))
-    }
-
-    fn set_reservation(
-        &mut self,
-        session: &str,
-        rg: i64,
-        account: AccountId,
-        amount: i64,
-    ) -> Result<(), StoreError> {
-        if amount < 0 {
-            return Err(StoreError::Corrupt(format!(
-                "reservation of {session} would be {amount}"
-            )));
-        }
-        self.set_hold((session.to_string(), rg), Hold { account, amount });
-        Ok(())
-    }
-
-    fn take_reservations(&mut self, session: &str) -> Result<i64, StoreError> {
-        let keys: Vec<(String, i64)> = self
-            .holds
-            .iter()
-            .filter(|(k, h)| k.0 == session && h.amount != 0)
-            .map(|(k, _)| k.clone())
-            .collect();
-        let mut sum = 0i64;
-        for k in keys {
-            let h = self.holds[&k];
-            sum = sum
-                .checked_add(h.amount)
-                .ok_or_else(|| StoreError::Corrupt(format!("reservations of {session}")))?;
-            self.set_hold(k, Hold { amount: 0, ..h });
-        }
-        Ok(sum)
-    }
-
-    fn ledger(
-        &mut self,
-        account: AccountId,
-        session: Option<&str>,
-        rg: Option<i64>,
-        kind: &str,
-        amount: i64,
-        key: Option<&str>,
-        now_ms: i64,
-    ) -> Result<(), StoreError> {
-        self.ledger.push(LedgerRow {
-            account,
-            session: session.map(str::to_string),
-            rating_group: rg,
-            kind: kind.to_string(),
-            amount,
-            key: key.map(str::to_string),
-            at: now_ms,
-        });
-        Ok(())
+        c.new_debits.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        c.refunded.sort_unstable();
+        c
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use super::super::super::Op;
     use super::*;
 
-    fn rows() -> Rows {
-        let mut r = Rows::default();
-        r.accounts.insert(1, (1000, 100));
-        r.sessions.insert(
-            "s".into(),
-            Session {
-                account: 1,
-                expires_at: 5,
-                created_at: 0,
-                peer: Some("pgw".into()),
-            },
-        );
-        r.holds.insert(
-            ("s".into(), 7),
-            Hold {
-                account: 1,
-                amount: 100,
-            },
-        );
-        r
+    /// Account 1 (1000, reserving 100) with session "s" holding 100 in rating group 7.
+    fn overlay() -> Overlay {
+        let mut ov = Overlay::new();
+        ov.load_account(1, 1000, 100);
+        let row = MemSession {
+            account: 1,
+            expires_at: 5,
+            created_at: 0,
+            peer: Some("pgw".into()),
+        };
+        ov.load_session("s".into(), row);
+        ov.load_hold("s".into(), 7, 1, 100);
+        ov
+    }
+
+    fn batch(session: &str, key: &str, ops: Vec<Op>) -> Batch {
+        let mut b = Batch::new(1, Some(session.into()));
+        b.key = Some(key.into());
+        b.ops = ops;
+        b
     }
 
     #[test]
     fn a_failed_batch_is_undone_and_the_others_kept() {
-        let mut ov = Overlay::new(rows());
-        ov.begin();
-        ov.set_account(1, 900, 0).unwrap();
-        assert_eq!(ov.take_reservations("s").unwrap(), 100);
-        ov.delete_session("s").unwrap();
-        ov.ledger(1, Some("s"), Some(7), "debit", 100, Some("k1"), 1)
+        let mut ov = overlay();
+        let settle = Op::Settle {
+            rating_group: Some(7),
+            used_cost: 100,
+        };
+        ov.run(&batch("s", "k1", vec![settle, Op::CloseSession]), 1)
             .unwrap();
-        ov.save_outcome("k1", 1, "x", 1).unwrap();
-        ov.begin();
-        ov.set_account(1, 0, 0).unwrap();
-        ov.insert_debit("r", 1, 900, 2).unwrap();
-        ov.upsert_session("s", 1, Some("pgw"), 9, 2).unwrap();
-        ov.save_outcome("k2", 1, "y", 2).unwrap();
-        ov.undo();
-        assert_eq!(ov.lock_account(1).unwrap(), Some((900, 0)));
-        assert!(ov.session("s").unwrap().is_none());
-        assert_eq!(ov.debit("r").unwrap(), None);
-        assert!(ov.saved_outcome("k2").unwrap().is_none());
+        // Opens a session, debits, then fails on a second debit of the same reference.
+        let debit = |amount| Op::Debit {
+            amount,
+            partial: false,
+            reference: Some("r".into()),
+        };
+        let bad = vec![Op::OpenSession { expires_at: 9 }, debit(10), debit(1)];
+        assert!(ov.run(&batch("t", "k2", bad), 2).is_err());
         let c = ov.changes();
         assert_eq!(c.accounts, vec![(1, 900, 0)]);
         assert_eq!(c.delete_sessions, vec!["s".to_string()]);
         assert_eq!(c.delete_holds, vec![("s".to_string(), 7)]);
         assert_eq!(c.ledger.len(), 1);
         assert_eq!(c.requests.len(), 1);
+        assert_eq!(&*c.requests[0].0, "k1");
         assert!(c.new_debits.is_empty() && c.upsert_sessions.is_empty());
+        assert!(c.upsert_holds.is_empty());
     }
 
     #[test]
-    fn an_open_session_keeps_its_owner_and_keys_are_saved_once() {
-        let mut ov = Overlay::new(rows());
-        ov.begin();
-        ov.upsert_session("s", 2, Some("other"), 50, 9).unwrap();
-        let row = ov.session("s").unwrap().unwrap();
-        assert_eq!((row.account, row.expires_at), (1, 50));
-        assert_eq!(row.peer.as_deref(), Some("pgw"));
-        ov.save_outcome("k", 1, "x", 0).unwrap();
-        assert!(ov.save_outcome("k", 1, "x", 0).is_err());
-        ov.touch_session("missing", 1).unwrap();
-        assert!(ov.session("missing").unwrap().is_none());
-        let nothing = Overlay::new(rows()).changes();
-        assert!(nothing.is_empty());
+    fn a_saved_outcome_read_is_replayed_not_charged() {
+        let mut ov = overlay();
+        let reserve = Op::Reserve {
+            rating_group: Some(7),
+            want: 50,
+            block: 0,
+        };
+        let first = ov.run(&batch("s", "k", vec![reserve.clone()]), 1).unwrap();
+        let saved = ov.changes().requests[0].2.to_string();
+        let mut again = overlay();
+        again.load_request("k".into(), 1, saved, 1);
+        let replay = again.run(&batch("s", "k", vec![reserve]), 2).unwrap();
+        assert!(replay.replayed);
+        assert_eq!(replay.results, first.results);
+        assert!(again.changes().is_empty());
+    }
+
+    #[test]
+    fn writes_follow_what_was_loaded() {
+        let mut ov = overlay();
+        ov.load_debit("old".into(), (1, 40, 0, 0));
+        // A new session opened and closed inside the group needs no delete; a reservation
+        // moved to another rating group deletes the old one.
+        let ops = vec![
+            Op::Settle {
+                rating_group: Some(7),
+                used_cost: 0,
+            },
+            Op::Reserve {
+                rating_group: Some(8),
+                want: 30,
+                block: 0,
+            },
+            Op::Refund {
+                amount: 10,
+                reference: "old".into(),
+            },
+            Op::Debit {
+                amount: 5,
+                partial: false,
+                reference: Some("new".into()),
+            },
+        ];
+        ov.run(&batch("s", "k1", ops), 1).unwrap();
+        let open = vec![Op::OpenSession { expires_at: 9 }];
+        ov.run(&batch("n", "k2", open), 1).unwrap();
+        ov.run(&batch("n", "k3", vec![Op::CloseSession]), 1)
+            .unwrap();
+        let c = ov.changes();
+        assert!(c.delete_sessions.is_empty(), "{c:?}");
+        assert_eq!(c.delete_holds, vec![("s".to_string(), 7)]);
+        assert_eq!(c.upsert_holds, vec![(("s".to_string(), 8), (1, 30))]);
+        assert_eq!(c.refunded, vec![("old".to_string(), 10)]);
+        assert_eq!(c.new_debits.len(), 1);
+        assert_eq!(c.new_debits[0].0, "new");
+        assert_eq!(c.requests.len(), 3);
+    }
+
+    #[test]
+    fn rows_left_as_they_were_read_are_not_written() {
+        let mut ov = overlay();
+        // Settles 100 (used nothing) and reserves 100 again: account and reservation
+        // unchanged; the session's deadline unchanged too.
+        let ops = vec![
+            Op::Touch { expires_at: 5 },
+            Op::Settle {
+                rating_group: Some(7),
+                used_cost: 0,
+            },
+            Op::Reserve {
+                rating_group: Some(7),
+                want: 100,
+                block: 0,
+            },
+        ];
+        ov.run(&batch("s", "k", ops), 1).unwrap();
+        let c = ov.changes();
+        assert!(c.accounts.is_empty() && c.upsert_holds.is_empty(), "{c:?}");
+        assert!(c.upsert_sessions.is_empty() && c.delete_holds.is_empty());
+        assert_eq!(c.requests.len(), 1);
+    }
+
+    #[test]
+    fn an_adjustment_is_checked_and_kept_in_the_ledger() {
+        let mut ov = overlay();
+        assert!(ov.adjust_balance(1, -950, 1).is_err());
+        assert!(ov.adjust_balance(2, 1, 1).is_err());
+        assert_eq!(ov.adjust_balance(1, 50, 1).unwrap(), 1050);
+        let c = ov.changes();
+        assert_eq!(c.accounts, vec![(1, 1050, 100)]);
+        assert_eq!(c.ledger.len(), 1);
+        assert_eq!(c.ledger[0].kind, "adjust");
     }
 }
