@@ -254,7 +254,7 @@ async fn prefetch(c: &Object, keys: &Keys) -> Result<Overlay, PgError> {
             account: r.try_get(1)?,
             expires_at: r.try_get(2)?,
             created_at: r.try_get(3)?,
-            peer: r.try_get(4)?,
+            peer: r.try_get::<_, Option<&str>>(4)?.map(Into::into),
         };
         ov.load_session(r.try_get(0)?, s);
     }
@@ -323,7 +323,7 @@ impl Columns {
             c.ses.1.push(row.account);
             c.ses.2.push(row.expires_at);
             c.ses.3.push(row.created_at);
-            c.ses.4.push(row.peer.clone());
+            c.ses.4.push(row.peer.as_deref().map(str::to_owned));
         }
         for (s, g) in &ch.delete_holds {
             c.del_holds.0.push(s.clone());
@@ -337,11 +337,11 @@ impl Columns {
         }
         for l in &ch.ledger {
             c.ledger.0.push(l.account);
-            c.ledger.1.push(l.session.clone());
+            c.ledger.1.push(l.session.as_deref().map(str::to_owned));
             c.ledger.2.push(l.rating_group);
             c.ledger.3.push(l.kind.to_string());
             c.ledger.4.push(l.amount);
-            c.ledger.5.push(l.key.clone());
+            c.ledger.5.push(l.key.as_deref().map(str::to_owned));
             c.ledger.6.push(l.at);
         }
         for (k, account, outcome, at) in &ch.requests {
