@@ -4,6 +4,7 @@
 //! - [`client`]: an accounting session's START/INTERIM/STOP or EVENT records, their
 //!   Accounting-Record-Numbers, the server's Acct-Interim-Interval, the three
 //!   Accounting-Realtime-Required modes, failover to a secondary server with the T flag.
+//! - [`deliver`]: sending an ACR on a node, with the T flag when it is a retransmission.
 //! - [`spool`]: records kept for later delivery (in memory or a durable SQLite file) and
 //!   their delivery with the T flag.
 //! - [`server`]: duplicate detection and sequence checks, and the ACA.
@@ -11,6 +12,7 @@
 //!   session, committed in groups.
 
 pub mod client;
+pub mod deliver;
 pub mod serve;
 pub mod server;
 pub mod spool;

@@ -10,11 +10,13 @@
 use super::server::{AcctServer, ServerConfig, Verdict};
 use super::store::{GroupCommit, RecordStore, Stored, DEFAULT_MAX_GROUP};
 use diameter::dict::base_rfc6733::{result_code as rc, Aca, Acr};
-use diameter_core::node::{Node, PeerConfig, TlsConfig};
+use diameter_core::node::{typed, Handler, HandlerFuture, Node, PeerConfig, TlsConfig};
 use diameter_core::peer::AcceptPolicy;
+use diameter_core::{Command, RawMessage};
 use std::io::Write;
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 /// Base accounting (RFC 6733 §9).
@@ -99,12 +101,18 @@ pub enum Error {
 pub struct AcctHandle {
     /// The Diameter node.
     pub node: Node,
+    retransmissions: Arc<AtomicU64>,
 }
 
 impl AcctHandle {
     /// The addresses the node listens on.
     pub fn local_addrs(&self) -> Vec<SocketAddr> {
         self.node.local_addrs()
+    }
+
+    /// How many ACRs arrived with the T flag (retransmissions: failover or storage).
+    pub fn retransmissions(&self) -> u64 {
+        self.retransmissions.load(Ordering::Relaxed)
     }
 
     /// Stops the node.
@@ -158,6 +166,29 @@ impl Cdf {
     }
 }
 
+/// A handler that counts requests with the T flag, then runs `inner`.
+struct CountRetransmissions<H> {
+    inner: H,
+    count: Arc<AtomicU64>,
+}
+
+impl<H: Handler> Handler for CountRetransmissions<H> {
+    fn decodes_request(&self) -> bool {
+        self.inner.decodes_request()
+    }
+
+    fn call(&self, request: RawMessage) -> HandlerFuture {
+        if request.header.is_retransmit() {
+            self.count.fetch_add(1, Ordering::Relaxed);
+            tracing::debug!(
+                end_to_end = request.header.end_to_end,
+                "acct: ACR with the T flag"
+            );
+        }
+        self.inner.call(request)
+    }
+}
+
 fn sqlite_path(url: &str) -> Result<PathBuf, Error> {
     url.strip_prefix("sqlite://")
         .map(PathBuf::from)
@@ -205,13 +236,10 @@ pub async fn start(opts: ServeOptions) -> Result<AcctHandle, Error> {
         sink: Mutex::new(sink),
     });
     let handler = cdf.clone();
-    let mut builder = Node::builder()
-        .origin_host(opts.origin_host.clone())
-        .origin_realm(opts.origin_realm.clone())
-        .product_name("diameter-rs cdf")
-        .acct_application(APPLICATION_ID)
-        .listen(opts.listen)
-        .typed_handler(move |acr: Acr| {
+    let retransmissions = Arc::new(AtomicU64::new(0));
+    let acr_handler = CountRetransmissions {
+        count: retransmissions.clone(),
+        inner: typed(move |acr: Acr| {
             let cdf = handler.clone();
             async move {
                 let fallback = cdf.checks.lock().unwrap_or_else(|e| e.into_inner()).answer(
@@ -223,7 +251,15 @@ pub async fn start(opts: ServeOptions) -> Result<AcctHandle, Error> {
                     .await
                     .unwrap_or(fallback)
             }
-        });
+        }),
+    };
+    let mut builder = Node::builder()
+        .origin_host(opts.origin_host.clone())
+        .origin_realm(opts.origin_realm.clone())
+        .product_name("diameter-rs cdf")
+        .acct_application(APPLICATION_ID)
+        .listen(opts.listen)
+        .handler(Acr::APPLICATION_ID, Acr::CODE, acr_handler);
     for peer in opts.peers {
         builder = builder.peer(peer);
     }
@@ -236,5 +272,8 @@ pub async fn start(opts: ServeOptions) -> Result<AcctHandle, Error> {
     }
     let node = builder.build().await?;
     tracing::info!(addrs = ?node.local_addrs(), store = %crate::redact::store_url(&opts.store), "acct: serving");
-    Ok(AcctHandle { node })
+    Ok(AcctHandle {
+        node,
+        retransmissions,
+    })
 }
