@@ -1,5 +1,7 @@
 //! `diameter serve acct`: flags over the configuration file, and store URL errors.
 
+mod cli_support;
+
 use assert_cmd::Command;
 use predicates::prelude::*;
 
@@ -57,4 +59,56 @@ fn send_acr_sets_the_record_type_and_number() {
         .success()
         .stdout(predicate::str::contains("STOP_RECORD"))
         .stdout(predicate::str::contains("Accounting-Record-Number"));
+}
+
+/// `bench --kind acr` against `serve acct`: every accounting session (START, two
+/// INTERIMs, STOP) closes and is written once, with its four records.
+#[test]
+fn bench_acr_sessions_against_serve_acct() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = format!("sqlite://{}", dir.path().join("acct.db").display());
+    let records = dir.path().join("records.jsonl");
+    let (server, addr) = cli_support::spawn_server(&[
+        "serve",
+        "acct",
+        "--listen",
+        "127.0.0.1:0",
+        "--store",
+        &store,
+        "--records",
+        records.to_str().expect("path"),
+    ]);
+    let out = diameter()
+        .timeout(std::time::Duration::from_secs(60))
+        .args(["bench", "--kind", "acr", "--peer", &addr])
+        .args([
+            "-c",
+            "1",
+            "-o",
+            "1",
+            "--updates",
+            "2",
+            "--count",
+            "80",
+            "--json",
+        ])
+        .output()
+        .expect("run");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(v["answered"], 80, "{v:#}");
+    assert_eq!(v["result_codes"][0]["code"], 2001, "{v:#}");
+    drop(server);
+    let text = std::fs::read_to_string(&records).expect("records");
+    let recs: Vec<serde_json::Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("json line"))
+        .collect();
+    // 80 requests in one worker, 4 per session: 20 closed sessions.
+    assert_eq!(recs.len(), 20, "{text}");
+    assert!(recs.iter().all(|r| r["records"] == 4), "{text}");
 }
