@@ -8,9 +8,11 @@
 //! - [`spool`]: records kept for later delivery (in memory or a durable SQLite file) and
 //!   their delivery with the T flag.
 //! - [`server`]: duplicate detection and sequence checks, and the ACA.
+//! - [`avp_json`]: AVPs (the Rf Service-Information) as JSON for charging records.
 //! - [`store`]: the server's records in SQLite, merged into one charging record per
 //!   session, committed in groups.
 
+pub mod avp_json;
 pub mod client;
 pub mod deliver;
 pub mod serve;

@@ -56,6 +56,13 @@ pub struct ChargingRecord {
     pub input_octets: u64,
     /// Largest Accounting-Output-Octets seen.
     pub output_octets: u64,
+    /// Rf: the first Service-Context-Id sent (TS 32.299 §6.2.2).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub service_context_id: Option<String>,
+    /// Rf: the Service-Information of the highest-numbered record that carried one, as
+    /// JSON (see [`super::avp_json`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub service_information: Option<serde_json::Value>,
 }
 
 /// What storing one ACR did.
@@ -65,6 +72,13 @@ pub enum Stored {
     New(Option<ChargingRecord>),
     /// Already stored; nothing changed.
     Duplicate,
+}
+
+/// The Rf Service-Information of `acr` as JSON text.
+fn service_information(acr: &Acr) -> Option<String> {
+    acr.service_information
+        .as_deref()
+        .map(|si| super::avp_json::group_to_json(si).to_string())
 }
 
 fn octets(acr: &Acr, code: u32) -> Option<u64> {
@@ -148,10 +162,13 @@ fn apply_one(tx: &rusqlite::Transaction<'_>, acr: &Acr, now_ms: i64) -> Result<S
     let closes = stop.is_some();
     let input = octets(acr, ACCOUNTING_INPUT_OCTETS).unwrap_or(0) as i64;
     let output = octets(acr, ACCOUNTING_OUTPUT_OCTETS).unwrap_or(0) as i64;
+    let si = service_information(acr);
+    let si_number = si.as_ref().map(|_| acr.accounting_record_number);
     tx.execute(
         "INSERT INTO acct_sessions (session_id, origin_host, user_name, first_ms, last_ms,
-             start_ms, stop_ms, records, input_octets, output_octets, closed)
-         VALUES (?1, ?2, ?3, ?4, ?4, ?5, ?6, 1, ?7, ?8, ?9)
+             start_ms, stop_ms, records, input_octets, output_octets, closed,
+             service_context_id, service_information, service_information_number)
+         VALUES (?1, ?2, ?3, ?4, ?4, ?5, ?6, 1, ?7, ?8, ?9, ?10, ?11, ?12)
          ON CONFLICT (session_id) DO UPDATE SET
              user_name = COALESCE(acct_sessions.user_name, excluded.user_name),
              first_ms = MIN(acct_sessions.first_ms, excluded.first_ms),
@@ -161,7 +178,20 @@ fn apply_one(tx: &rusqlite::Transaction<'_>, acr: &Acr, now_ms: i64) -> Result<S
              records = acct_sessions.records + 1,
              input_octets = MAX(acct_sessions.input_octets, excluded.input_octets),
              output_octets = MAX(acct_sessions.output_octets, excluded.output_octets),
-             closed = MAX(acct_sessions.closed, excluded.closed)",
+             closed = MAX(acct_sessions.closed, excluded.closed),
+             service_context_id = COALESCE(acct_sessions.service_context_id,
+                 excluded.service_context_id),
+             service_information = CASE WHEN excluded.service_information IS NOT NULL
+                 AND (acct_sessions.service_information_number IS NULL
+                     OR excluded.service_information_number
+                         > acct_sessions.service_information_number)
+                 THEN excluded.service_information ELSE acct_sessions.service_information END,
+             service_information_number = CASE WHEN excluded.service_information IS NOT NULL
+                 AND (acct_sessions.service_information_number IS NULL
+                     OR excluded.service_information_number
+                         > acct_sessions.service_information_number)
+                 THEN excluded.service_information_number
+                 ELSE acct_sessions.service_information_number END",
         params![
             sid,
             acr.origin_host.as_str(),
@@ -172,6 +202,9 @@ fn apply_one(tx: &rusqlite::Transaction<'_>, acr: &Acr, now_ms: i64) -> Result<S
             input,
             output,
             closes as i64,
+            acr.service_context_id.as_ref().map(|c| c.as_str()),
+            si,
+            si_number,
         ],
     )
     .map_err(db)?;
@@ -190,7 +223,7 @@ fn apply_one(tx: &rusqlite::Transaction<'_>, acr: &Acr, now_ms: i64) -> Result<S
 fn read_session(conn: &Connection, sid: &str) -> Result<Option<ChargingRecord>, StoreError> {
     conn.query_row(
         "SELECT origin_host, user_name, first_ms, last_ms, start_ms, stop_ms, records,
-                input_octets, output_octets
+                input_octets, output_octets, service_context_id, service_information
          FROM acct_sessions WHERE session_id = ?1",
         params![sid],
         |r| {
@@ -213,6 +246,10 @@ fn read_session(conn: &Connection, sid: &str) -> Result<Option<ChargingRecord>, 
                 records: r.get(6)?,
                 input_octets: r.get::<_, i64>(7)? as u64,
                 output_octets: r.get::<_, i64>(8)? as u64,
+                service_context_id: r.get(9)?,
+                service_information: r
+                    .get::<_, Option<String>>(10)?
+                    .and_then(|t| serde_json::from_str(&t).ok()),
             })
         },
     )
@@ -359,6 +396,46 @@ mod tests {
             .unwrap();
         assert_eq!(dup, vec![Stored::Duplicate]);
         assert_eq!(s.session("s1").unwrap().unwrap().records, 3);
+    }
+
+    #[test]
+    fn rf_service_information_of_the_highest_record_is_kept_as_json() {
+        use diameter::dict::tgpp_ts32299::{ImsInformation, NodeFunctionality, ServiceInformation};
+        let rf = |node: NodeFunctionality| {
+            Some(Box::new(ServiceInformation {
+                ims_information: Some(Box::new(ImsInformation {
+                    node_functionality: node,
+                    ..Default::default()
+                })),
+                ..Default::default()
+            }))
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = RecordStore::open(&dir.path().join("acct.db")).unwrap();
+        let mut start = acr("rf", Rt::StartRecord, 0, None);
+        start.service_context_id = Some("32260@3gpp.org".into());
+        start.service_information = rf(NodeFunctionality::PCscf);
+        let mut stop = acr("rf", Rt::StopRecord, 2, None);
+        stop.service_information = rf(NodeFunctionality::SCscf);
+        // The interim (number 1) comes last, from a client's storage: it does not win.
+        let mut interim = acr("rf", Rt::InterimRecord, 1, None);
+        interim.service_information = rf(NodeFunctionality::ICscf);
+        s.apply_group(&[(start, 1_000), (stop, 2_000), (interim, 3_000)])
+            .unwrap();
+        let rec = s.session("rf").unwrap().unwrap();
+        assert_eq!(rec.service_context_id.as_deref(), Some("32260@3gpp.org"));
+        let si = rec.service_information.clone().expect("kept");
+        assert_eq!(
+            si["IMS-Information"]["Node-Functionality"], "S_CSCF",
+            "{si}"
+        );
+        let line = serde_json::to_value(&rec).unwrap();
+        assert_eq!(line["service_context_id"], "32260@3gpp.org");
+        // A base accounting record has neither key.
+        s.apply_group(&[(acr("base", Rt::EventRecord, 0, None), 5)])
+            .unwrap();
+        let base = serde_json::to_value(s.session("base").unwrap().unwrap()).unwrap();
+        assert!(base.get("service_information").is_none(), "{base}");
     }
 
     #[test]
