@@ -112,3 +112,50 @@ fn bench_acr_sessions_against_serve_acct() {
     assert_eq!(recs.len(), 20, "{text}");
     assert!(recs.iter().all(|r| r["records"] == 4), "{text}");
 }
+
+/// `send acr` with Rf AVPs (TS 32.299): the CDF keeps Service-Context-Id and the
+/// Service-Information in the session's charging record.
+#[test]
+fn send_rf_acr_start_and_stop_to_serve_acct() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = format!("sqlite://{}", dir.path().join("acct.db").display());
+    let records = dir.path().join("records.jsonl");
+    let (server, addr) = cli_support::spawn_server(&[
+        "serve",
+        "acct",
+        "--listen",
+        "127.0.0.1:0",
+        "--store",
+        &store,
+        "--records",
+        records.to_str().expect("path"),
+    ]);
+    for (kind, number) in [("start", "0"), ("stop", "1")] {
+        diameter()
+            .timeout(std::time::Duration::from_secs(30))
+            .args([
+                "send", "acr", "--peer", &addr, "--type", kind, "--number", number,
+            ])
+            .args(["--avp", "Session-Id=scscf;1;rf"])
+            .args(["--avp", "Service-Context-Id=32260@3gpp.org"])
+            .args([
+                "--avp",
+                "Service-Information.IMS-Information.Node-Functionality=S_CSCF",
+            ])
+            .args([
+                "--avp",
+                "Service-Information.IMS-Information.Role-Of-Node=ORIGINATING_ROLE",
+            ])
+            .assert()
+            .success();
+    }
+    drop(server);
+    let text = std::fs::read_to_string(&records).expect("records");
+    let rec: serde_json::Value = serde_json::from_str(text.trim()).expect("one json line");
+    assert_eq!(rec["session_id"], "scscf;1;rf");
+    assert_eq!(rec["records"], 2);
+    assert_eq!(rec["service_context_id"], "32260@3gpp.org");
+    let ims = &rec["service_information"]["IMS-Information"];
+    assert_eq!(ims["Node-Functionality"], "S_CSCF", "{rec}");
+    assert_eq!(ims["Role-Of-Node"], "ORIGINATING_ROLE", "{rec}");
+}
