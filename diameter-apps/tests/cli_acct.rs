@@ -159,3 +159,18 @@ fn send_rf_acr_start_and_stop_to_serve_acct() {
     assert_eq!(ims["Node-Functionality"], "S_CSCF", "{rec}");
     assert_eq!(ims["Role-Of-Node"], "ORIGINATING_ROLE", "{rec}");
 }
+
+#[test]
+fn acct_accepts_a_postgres_store() {
+    diameter()
+        .args([
+            "serve",
+            "acct",
+            "--check",
+            "--store",
+            "postgresql://cdf@db.example.net/acct",
+        ])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("store         postgresql://"));
+}

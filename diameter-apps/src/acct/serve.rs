@@ -8,7 +8,7 @@
 //! [`ServeOptions::stateless`] nothing is checked or stored (a baseline for benchmarks).
 
 use super::server::{AcctServer, ServerConfig, Verdict};
-use super::store::{GroupCommit, RecordStore, Stored, DEFAULT_MAX_GROUP};
+use super::store::{self as records, GroupCommit, Stored, DEFAULT_MAX_GROUP};
 use diameter::dict::base_rfc6733::{result_code as rc, Aca, Acr};
 use diameter_core::node::{typed, Handler, HandlerFuture, Node, PeerConfig, TlsConfig};
 use diameter_core::peer::AcceptPolicy;
@@ -42,7 +42,8 @@ pub struct ServeOptions {
     pub origin_host: String,
     /// Origin-Realm (default `localdomain`).
     pub origin_realm: String,
-    /// Store URL: `sqlite://PATH` (default `sqlite://./acct.db`, created on first start).
+    /// Store URL: `sqlite://PATH` (default `sqlite://./acct.db`, created on first start)
+    /// or `postgresql://…` (several nodes on one database).
     pub store: String,
     /// Where closed sessions' charging records are written (default none).
     pub records: RecordsSink,
@@ -90,7 +91,7 @@ pub enum Error {
     #[error(transparent)]
     Store(#[from] super::store::StoreError),
     /// The store URL is not supported.
-    #[error("unsupported store URL {0} (use sqlite://FILE)")]
+    #[error("unsupported store URL {0} (use sqlite://FILE or postgresql://…)")]
     StoreUrl(String),
     /// Binding or running the node failed.
     #[error("io: {0}")]
@@ -189,12 +190,6 @@ impl<H: Handler> Handler for CountRetransmissions<H> {
     }
 }
 
-fn sqlite_path(url: &str) -> Result<PathBuf, Error> {
-    url.strip_prefix("sqlite://")
-        .map(PathBuf::from)
-        .ok_or_else(|| Error::StoreUrl(crate::redact::store_url(url)))
-}
-
 fn now_ms() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -207,9 +202,12 @@ pub async fn start(opts: ServeOptions) -> Result<AcctHandle, Error> {
     let store = if opts.stateless {
         None
     } else {
-        let path = sqlite_path(&opts.store)?;
+        let url = opts.store.clone();
+        if !url.starts_with("sqlite://") && !records::is_postgres_url(&url) {
+            return Err(Error::StoreUrl(crate::redact::store_url(&url)));
+        }
         let max_group = opts.max_group;
-        let store = tokio::task::spawn_blocking(move || RecordStore::open(&path))
+        let store = tokio::task::spawn_blocking(move || records::open_url(&url))
             .await
             .map_err(|e| std::io::Error::other(e.to_string()))??;
         Some(GroupCommit::new(store, max_group))
