@@ -174,3 +174,71 @@ fn acct_accepts_a_postgres_store() {
         .success()
         .stdout(predicate::str::contains("store         postgresql://"));
 }
+
+/// SIGKILL of `serve acct` under load, then a restart on the same store and file: every
+/// session the store holds as closed appears in the records file exactly once, and every
+/// line is whole JSON.
+#[test]
+fn records_survive_sigkill_mid_load_exactly_once() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = dir.path().join("acct.db");
+    let store = format!("sqlite://{}", db.display());
+    let records = dir.path().join("records.jsonl");
+    let args = [
+        "serve",
+        "acct",
+        "--listen",
+        "127.0.0.1:0",
+        "--store",
+        &store,
+        "--records",
+        records.to_str().expect("path"),
+    ];
+    let (server, addr) = cli_support::spawn_server(&args);
+    let mut bench = std::process::Command::new(assert_cmd::cargo::cargo_bin("diameter"))
+        .args(["bench", "--kind", "acr", "--peer", &addr, "--updates", "0"])
+        .args([
+            "-c",
+            "2",
+            "-o",
+            "16",
+            "-d",
+            "6s",
+            "--timeout",
+            "1s",
+            "--json",
+        ])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("bench");
+    std::thread::sleep(std::time::Duration::from_millis(2500));
+    drop(server); // SIGKILL, mid-load
+    let _ = bench.wait();
+    // The restart writes what the crash left unwritten before it listens.
+    let (again, _) = cli_support::spawn_server(&args);
+    drop(again);
+
+    let conn = rusqlite::Connection::open(&db).expect("store");
+    let mut stmt = conn
+        .prepare("SELECT session_id FROM acct_sessions WHERE closed = 1")
+        .unwrap();
+    let closed: std::collections::BTreeSet<String> = stmt
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    assert!(
+        closed.len() > 20,
+        "load reached the server: {}",
+        closed.len()
+    );
+    let text = std::fs::read_to_string(&records).expect("records");
+    let mut seen = std::collections::BTreeSet::new();
+    for l in text.lines() {
+        let v: serde_json::Value = serde_json::from_str(l).expect("whole JSON lines");
+        let sid = v["session_id"].as_str().expect("session_id").to_owned();
+        assert!(seen.insert(sid.clone()), "{sid} written twice");
+    }
+    assert_eq!(seen, closed, "every closed session once");
+}

@@ -5,6 +5,8 @@
 //!   Accounting-Record-Numbers, the server's Acct-Interim-Interval, the three
 //!   Accounting-Realtime-Required modes, failover to a secondary server with the T flag.
 //! - [`deliver`]: sending an ACR on a node, with the T flag when it is a retransmission.
+//! - [`export`]: charging records as JSON lines, at least once and deduplicated after a
+//!   crash.
 //! - [`spool`]: records kept for later delivery (in memory or a durable SQLite file) and
 //!   their delivery with the T flag.
 //! - [`server`]: duplicate detection and sequence checks, and the ACA.
@@ -15,6 +17,7 @@
 pub mod avp_json;
 pub mod client;
 pub mod deliver;
+pub mod export;
 pub mod serve;
 pub mod server;
 pub mod spool;

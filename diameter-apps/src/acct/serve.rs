@@ -62,6 +62,10 @@ pub struct ServeOptions {
     pub max_group: usize,
     /// Answer every ACR with success and store nothing (a benchmark baseline; default false).
     pub stateless: bool,
+    /// At start, how many bytes at the end of the records file are searched for lines
+    /// written before a crash but not marked written (default 8 MiB; see
+    /// [`super::export`]).
+    pub records_recheck_bytes: u64,
 }
 
 impl Default for ServeOptions {
@@ -79,6 +83,7 @@ impl Default for ServeOptions {
             server: None,
             max_group: DEFAULT_MAX_GROUP,
             stateless: false,
+            records_recheck_bytes: super::export::DEFAULT_RECHECK_BYTES,
         }
     }
 }
@@ -90,6 +95,9 @@ pub enum Error {
     /// The store failed to open.
     #[error(transparent)]
     Store(#[from] super::store::StoreError),
+    /// Writing the records left unwritten by a crash failed.
+    #[error(transparent)]
+    Export(#[from] super::export::ExportError),
     /// The store URL is not supported.
     #[error("unsupported store URL {0} (use sqlite://FILE or postgresql://…)")]
     StoreUrl(String),
@@ -148,11 +156,19 @@ impl Cdf {
         match store.apply(acr.clone(), now_ms) {
             Ok(Stored::New(Some(record))) => {
                 let mut sink = self.sink.lock().unwrap_or_else(|e| e.into_inner());
-                if let Some(w) = sink.as_mut() {
-                    let line = serde_json::to_string(&record).unwrap_or_default();
-                    if let Err(e) = writeln!(w, "{line}").and_then(|_| w.flush()) {
-                        tracing::warn!(error = %e, "acct: cannot write a charging record");
+                let written = match sink.as_mut() {
+                    Some(w) => {
+                        let line = super::export::line(&record);
+                        w.write_all(line.as_bytes()).and_then(|_| w.flush())
                     }
+                    None => Ok(()),
+                };
+                drop(sink);
+                match written {
+                    // Marked after the line reached the file: a crash before the mark
+                    // writes it again, once, at the next start (`export::recover`).
+                    Ok(()) => store.mark_exported(&record.session_id),
+                    Err(e) => tracing::warn!(error = %e, "acct: cannot write a charging record"),
                 }
                 lock().answer(acr, rc::DIAMETER_SUCCESS, None)
             }
@@ -207,9 +223,22 @@ pub async fn start(opts: ServeOptions) -> Result<AcctHandle, Error> {
             return Err(Error::StoreUrl(crate::redact::store_url(&url)));
         }
         let max_group = opts.max_group;
-        let store = tokio::task::spawn_blocking(move || records::open_url(&url))
-            .await
-            .map_err(|e| std::io::Error::other(e.to_string()))??;
+        let node = opts.origin_host.clone();
+        let sink = opts.records.clone();
+        let recheck = opts.records_recheck_bytes;
+        let store = tokio::task::spawn_blocking(move || -> Result<_, Error> {
+            let mut store = records::open_url(&url, &node)?;
+            let n = super::export::recover(&mut store, &sink, recheck)?;
+            if n > 0 {
+                tracing::warn!(
+                    records = n,
+                    "acct: wrote the charging records a crash left unwritten"
+                );
+            }
+            Ok(store)
+        })
+        .await
+        .map_err(|e| std::io::Error::other(e.to_string()))??;
         Some(GroupCommit::new(store, max_group))
     };
     let sink: Option<Box<dyn Write + Send>> = match &opts.records {

@@ -82,6 +82,11 @@ pub trait Backend: Send {
     /// Stores `acrs` (each with its arrival time, ms since the epoch) in one transaction;
     /// one result per ACR, in order.
     fn apply_group(&mut self, acrs: &[(Acr, i64)]) -> Result<Vec<Stored>, StoreError>;
+    /// The closed sessions of this node (see [`RecordStore::node`]) whose JSON line is
+    /// not marked written, oldest first.
+    fn unexported(&mut self) -> Result<Vec<ChargingRecord>, StoreError>;
+    /// Marks these sessions' JSON lines as written (one transaction).
+    fn mark_exported(&mut self, session_ids: &[String]) -> Result<(), StoreError>;
     /// The merged record of a session (closed or not).
     fn session(&mut self, session_id: &str) -> Result<Option<ChargingRecord>, StoreError>;
     /// How many records are stored.
@@ -89,13 +94,15 @@ pub trait Backend: Send {
 }
 
 /// Opens the store a URL names: `sqlite://PATH` or `postgresql://…` / `postgres://…`
-/// (libpq URL).
-pub fn open_url(url: &str) -> Result<Box<dyn Backend>, StoreError> {
+/// (libpq URL), for the node `node` (its Origin-Host: the sessions it closes are the
+/// ones whose JSON lines it writes).
+pub fn open_url(url: &str, node: &str) -> Result<Box<dyn Backend>, StoreError> {
     if let Some(path) = url.strip_prefix("sqlite://") {
-        return Ok(Box::new(RecordStore::open(std::path::Path::new(path))?));
+        let store = RecordStore::open(std::path::Path::new(path))?.node(node);
+        return Ok(Box::new(store));
     }
     if is_postgres_url(url) {
-        return Ok(Box::new(PgRecordStore::connect(url)?));
+        return Ok(Box::new(PgRecordStore::connect(url)?.node(node)));
     }
     Err(StoreError(format!(
         "unsupported store URL {} (use sqlite://FILE or postgresql://…)",
@@ -112,6 +119,12 @@ impl<B: Backend + ?Sized> Backend for Box<B> {
     fn apply_group(&mut self, acrs: &[(Acr, i64)]) -> Result<Vec<Stored>, StoreError> {
         (**self).apply_group(acrs)
     }
+    fn unexported(&mut self) -> Result<Vec<ChargingRecord>, StoreError> {
+        (**self).unexported()
+    }
+    fn mark_exported(&mut self, session_ids: &[String]) -> Result<(), StoreError> {
+        (**self).mark_exported(session_ids)
+    }
     fn session(&mut self, session_id: &str) -> Result<Option<ChargingRecord>, StoreError> {
         (**self).session(session_id)
     }
@@ -122,11 +135,15 @@ impl<B: Backend + ?Sized> Backend for Box<B> {
 
 /// Applies a group in lock order inside the caller's transaction; results in the
 /// group's order.
-fn apply_sorted(c: &mut dyn sql::Conn, acrs: &[(Acr, i64)]) -> Result<Vec<Stored>, StoreError> {
+fn apply_sorted(
+    c: &mut dyn sql::Conn,
+    acrs: &[(Acr, i64)],
+    node: &str,
+) -> Result<Vec<Stored>, StoreError> {
     let mut out: Vec<Option<Stored>> = vec![None; acrs.len()];
     for i in sql::lock_order(acrs) {
         let (acr, now_ms) = &acrs[i];
-        out[i] = Some(sql::apply_one(c, acr, *now_ms)?);
+        out[i] = Some(sql::apply_one(c, acr, *now_ms, node)?);
     }
     Ok(out
         .into_iter()
@@ -134,10 +151,15 @@ fn apply_sorted(c: &mut dyn sql::Conn, acrs: &[(Acr, i64)]) -> Result<Vec<Stored
         .collect())
 }
 
-struct Job {
-    acr: Acr,
-    now_ms: i64,
-    reply: SyncSender<Result<Stored, String>>,
+enum Job {
+    /// Store an ACR and answer.
+    Apply {
+        acr: Acr,
+        now_ms: i64,
+        reply: SyncSender<Result<Stored, String>>,
+    },
+    /// A session's JSON line was written.
+    Exported(String),
 }
 
 /// A [`Backend`] on a committer thread that commits ACRs in groups (see the module
@@ -165,7 +187,7 @@ impl GroupCommit {
     /// Stores one ACR; returns once it is committed (blocking).
     pub fn apply(&self, acr: Acr, now_ms: i64) -> Result<Stored, StoreError> {
         let (reply, answer) = mpsc::sync_channel(1);
-        let job = Job { acr, now_ms, reply };
+        let job = Job::Apply { acr, now_ms, reply };
         self.jobs
             .as_ref()
             .and_then(|j| j.send(job).ok())
@@ -174,6 +196,15 @@ impl GroupCommit {
             .recv()
             .map_err(|_| StoreError("committer stopped".into()))?
             .map_err(StoreError)
+    }
+}
+
+impl GroupCommit {
+    /// Marks a session's JSON line as written, with the next group (does not wait).
+    pub fn mark_exported(&self, session_id: &str) {
+        if let Some(j) = &self.jobs {
+            let _ = j.send(Job::Exported(session_id.to_owned()));
+        }
     }
 }
 
@@ -195,16 +226,36 @@ fn committer(mut store: impl Backend, rx: Receiver<Job>, max_group: usize) {
                 Err(_) => break,
             }
         }
-        let acrs: Vec<(Acr, i64)> = jobs.iter().map(|j| (j.acr.clone(), j.now_ms)).collect();
+        let mut acrs = Vec::new();
+        let mut replies = Vec::new();
+        let mut exported = Vec::new();
+        for job in jobs {
+            match job {
+                Job::Apply { acr, now_ms, reply } => {
+                    acrs.push((acr, now_ms));
+                    replies.push(reply);
+                }
+                Job::Exported(sid) => exported.push(sid),
+            }
+        }
+        if !exported.is_empty() {
+            // Not marked: the line is written again (once) at the next start.
+            if let Err(e) = store.mark_exported(&exported) {
+                tracing::warn!(error = %e, "acct: cannot mark records as exported");
+            }
+        }
+        if acrs.is_empty() {
+            continue;
+        }
         match store.apply_group(&acrs) {
             Ok(results) => {
-                for (job, r) in jobs.into_iter().zip(results) {
-                    let _ = job.reply.send(Ok(r));
+                for (reply, r) in replies.into_iter().zip(results) {
+                    let _ = reply.send(Ok(r));
                 }
             }
             Err(e) => {
-                for job in jobs {
-                    let _ = job.reply.send(Err(e.to_string()));
+                for reply in replies {
+                    let _ = reply.send(Err(e.to_string()));
                 }
             }
         }

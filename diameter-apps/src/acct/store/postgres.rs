@@ -20,6 +20,7 @@ const GROUP_ATTEMPTS: usize = 3;
 pub struct PgRecordStore {
     config: Config,
     client: Option<Client>,
+    node: String,
 }
 
 impl std::fmt::Debug for PgRecordStore {
@@ -111,7 +112,15 @@ impl PgRecordStore {
         Ok(PgRecordStore {
             config,
             client: Some(client),
+            node: String::new(),
         })
+    }
+
+    /// Names the node using the store (its Origin-Host; default empty): sessions it
+    /// closes are its to write as JSON lines.
+    pub fn node(mut self, origin_host: &str) -> Self {
+        self.node = origin_host.to_owned();
+        self
     }
 
     fn client(&mut self) -> Result<&mut Client, StoreError> {
@@ -124,9 +133,10 @@ impl PgRecordStore {
     }
 
     fn group_once(&mut self, acrs: &[(Acr, i64)]) -> Result<Vec<Stored>, StoreError> {
+        let node = self.node.clone();
         let client = self.client()?;
         client.batch_execute("BEGIN").map_err(pg)?;
-        let out = apply_sorted(&mut PgConn(client), acrs)
+        let out = apply_sorted(&mut PgConn(client), acrs, &node)
             .and_then(|out| client.batch_execute("COMMIT").map_err(pg).map(|_| out));
         if out.is_err() {
             let _ = client.batch_execute("ROLLBACK");
@@ -144,6 +154,22 @@ impl Backend for PgRecordStore {
                 other => return other,
             }
         }
+    }
+
+    fn unexported(&mut self) -> Result<Vec<ChargingRecord>, StoreError> {
+        let node = self.node.clone();
+        sql::unexported(&mut PgConn(self.client()?), &node)
+    }
+
+    fn mark_exported(&mut self, session_ids: &[String]) -> Result<(), StoreError> {
+        let client = self.client()?;
+        client.batch_execute("BEGIN").map_err(pg)?;
+        let out = sql::mark_exported(&mut PgConn(client), session_ids)
+            .and_then(|_| client.batch_execute("COMMIT").map_err(pg));
+        if out.is_err() {
+            let _ = client.batch_execute("ROLLBACK");
+        }
+        out
     }
 
     fn session(&mut self, session_id: &str) -> Result<Option<ChargingRecord>, StoreError> {

@@ -92,8 +92,8 @@ fn service_information(acr: &Acr) -> Option<String> {
 /// spells LEAST/GREATEST).
 const SESSION_UPSERT: &str = "INSERT INTO acct_sessions (session_id, origin_host, user_name,
          first_ms, last_ms, start_ms, stop_ms, records, input_octets, output_octets, closed,
-         service_context_id, service_information, service_information_number)
-     VALUES ($1, $2, $3, $4, $4, $5, $6, 1, $7, $8, $9, $10, $11, $12)
+         service_context_id, service_information, service_information_number, closed_by)
+     VALUES ($1, $2, $3, $4, $4, $5, $6, 1, $7, $8, $9, $10, $11, $12, $13)
      ON CONFLICT (session_id) DO UPDATE SET
          user_name = COALESCE(acct_sessions.user_name, excluded.user_name),
          first_ms = CASE WHEN excluded.first_ms < acct_sessions.first_ms
@@ -121,10 +121,17 @@ const SESSION_UPSERT: &str = "INSERT INTO acct_sessions (session_id, origin_host
                  OR excluded.service_information_number
                      > acct_sessions.service_information_number)
              THEN excluded.service_information_number
-             ELSE acct_sessions.service_information_number END";
+             ELSE acct_sessions.service_information_number END,
+         closed_by = COALESCE(acct_sessions.closed_by, excluded.closed_by)";
 
-/// Stores one ACR received at `now_ms` (inside the caller's transaction).
-pub(crate) fn apply_one(c: &mut dyn Conn, acr: &Acr, now_ms: i64) -> Result<Stored, StoreError> {
+/// Stores one ACR received at `now_ms` (inside the caller's transaction); `node` names
+/// the node that writes the JSON line of a session this record closes.
+pub(crate) fn apply_one(
+    c: &mut dyn Conn,
+    acr: &Acr,
+    now_ms: i64,
+    node: &str,
+) -> Result<Stored, StoreError> {
     let sid = acr.session_id.as_str();
     let kind = acr.accounting_record_type;
     let inserted = c.exec(
@@ -162,6 +169,7 @@ pub(crate) fn apply_one(c: &mut dyn Conn, acr: &Acr, now_ms: i64) -> Result<Stor
             P::OptText(acr.service_context_id.as_ref().map(|c| c.as_str())),
             P::OptText(si.as_deref()),
             P::OptInt(si_number),
+            P::OptText(closes.then_some(node)),
         ],
     )?;
     if !closes {
@@ -212,6 +220,33 @@ pub(crate) fn read_session(
         service_context_id: opt_text(r, 9)?,
         service_information: opt_text(r, 10)?.and_then(|t| serde_json::from_str(&t).ok()),
     }))
+}
+
+/// The closed sessions whose JSON line `node` has not confirmed written, oldest first.
+pub(crate) fn unexported(c: &mut dyn Conn, node: &str) -> Result<Vec<ChargingRecord>, StoreError> {
+    let rows = c.query(
+        "SELECT session_id FROM acct_sessions
+         WHERE closed = 1 AND exported = 0 AND closed_by = $1 ORDER BY last_ms",
+        &[P::Text(node)],
+    )?;
+    let mut out = Vec::with_capacity(rows.len());
+    for r in rows {
+        if let Some(rec) = read_session(c, &text(&r, 0)?)? {
+            out.push(rec);
+        }
+    }
+    Ok(out)
+}
+
+/// Marks sessions' JSON lines as written.
+pub(crate) fn mark_exported(c: &mut dyn Conn, session_ids: &[String]) -> Result<(), StoreError> {
+    for sid in session_ids {
+        c.exec(
+            "UPDATE acct_sessions SET exported = 1 WHERE session_id = $1",
+            &[P::Text(sid)],
+        )?;
+    }
+    Ok(())
 }
 
 /// How many records are stored.

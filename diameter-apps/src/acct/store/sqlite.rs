@@ -11,6 +11,7 @@ use std::path::Path;
 /// The SQLite record store.
 pub struct RecordStore {
     conn: Connection,
+    node: String,
 }
 
 impl std::fmt::Debug for RecordStore {
@@ -81,13 +82,23 @@ impl RecordStore {
             crate::migrations::no_baseline,
         )
         .map_err(StoreError)?;
-        Ok(RecordStore { conn })
+        Ok(RecordStore {
+            conn,
+            node: String::new(),
+        })
+    }
+
+    /// Names the node using the store (its Origin-Host; default empty): sessions it
+    /// closes are its to write as JSON lines.
+    pub fn node(mut self, origin_host: &str) -> Self {
+        self.node = origin_host.to_owned();
+        self
     }
 
     /// Stores `acrs` (each with its arrival time, ms since the epoch) in one transaction.
     pub fn apply_group(&mut self, acrs: &[(Acr, i64)]) -> Result<Vec<Stored>, StoreError> {
         let tx = self.conn.transaction().map_err(db)?;
-        let out = apply_sorted(&mut SqliteConn(&tx), acrs)?;
+        let out = apply_sorted(&mut SqliteConn(&tx), acrs, &self.node)?;
         tx.commit().map_err(db)?;
         Ok(out)
     }
@@ -106,6 +117,14 @@ impl RecordStore {
 impl Backend for RecordStore {
     fn apply_group(&mut self, acrs: &[(Acr, i64)]) -> Result<Vec<Stored>, StoreError> {
         RecordStore::apply_group(self, acrs)
+    }
+    fn unexported(&mut self) -> Result<Vec<ChargingRecord>, StoreError> {
+        sql::unexported(&mut SqliteConn(&self.conn), &self.node)
+    }
+    fn mark_exported(&mut self, session_ids: &[String]) -> Result<(), StoreError> {
+        let tx = self.conn.transaction().map_err(db)?;
+        sql::mark_exported(&mut SqliteConn(&tx), session_ids)?;
+        tx.commit().map_err(db)
     }
     fn session(&mut self, session_id: &str) -> Result<Option<ChargingRecord>, StoreError> {
         RecordStore::session(self, session_id)
