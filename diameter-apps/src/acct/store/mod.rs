@@ -70,6 +70,7 @@ pub struct ChargingRecord {
 
 /// What storing one ACR did.
 #[derive(Clone, Debug, PartialEq)]
+#[allow(clippy::large_enum_variant)] // the common case carries the record
 pub enum Stored {
     /// A new record; `Some` when it closed its session.
     New(Option<ChargingRecord>),
@@ -151,6 +152,7 @@ fn apply_sorted(
         .collect())
 }
 
+#[allow(clippy::large_enum_variant)] // nearly every job carries an ACR
 enum Job {
     /// Store an ACR and answer.
     Apply {
