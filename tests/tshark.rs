@@ -5,8 +5,10 @@
 //! The messages: a Gy CCR/CCA-Initial, -Update and -Termination with Service-Information →
 //! PS-Information and Multiple-Services-Credit-Control (Requested-/Used-/Granted-Service-Unit),
 //! Subscription-Id (also credit pools, Tariff-Time-Change with the usage split by
-//! Tariff-Change-Usage, Quota-Consumption-Time, Trigger, Low-Balance-Indication); a Ro CCR/CCA-Event for an SMS with SMS-Information; an IMS CCR/CCA with
-//! IMS-Information; every SIP application command (RFC 4740) and every base command
+//! Tariff-Change-Usage, Quota-Consumption-Time, Trigger, Low-Balance-Indication); a Ro
+//! CCR/CCA-Event for an SMS with SMS-Information; an IMS CCR/CCA with IMS-Information; an Rf
+//! ACR/ACA START and STOP with IMS Service-Information; every SIP application command (RFC 4740)
+//! and every base command
 //! (RFC 6733), each request with its answer. They go into one pcap file (one TCP connection
 //! to port 3868, `target/tmp/diameter-wire-proof.pcap`), which tshark dissects as PDML.
 //!
@@ -893,6 +895,47 @@ fn accounting_and_disconnect(c: &mut Capture) {
     c.exchange("base", None, &dpr, &dpa);
 }
 
+/// Rf (TS 32.299 §6.2.2): an IMS ACR START and STOP with Service-Context-Id and
+/// Service-Information → IMS-Information (Event-Type, Role-Of-Node, Node-Functionality).
+fn rf(c: &mut Capture) {
+    let ims = samples::ims_ccr_initial();
+    let start = Acr {
+        session_id: "scscf.example.net;1700000000;11".into(),
+        origin_host: "scscf.example.net".into(),
+        origin_realm: REALM.into(),
+        destination_realm: REALM.into(),
+        accounting_record_type: AccountingRecordType::StartRecord,
+        accounting_record_number: 0,
+        acct_application_id: Some(3),
+        event_timestamp: Some(time(30)),
+        service_context_id: Some("32260@3gpp.org".into()),
+        service_information: ims.service_information.clone(),
+        ..Default::default()
+    };
+    let aca = Aca {
+        session_id: start.session_id.clone(),
+        result_code: 2001,
+        origin_host: "cdf.example.net".into(),
+        origin_realm: REALM.into(),
+        accounting_record_type: AccountingRecordType::StartRecord,
+        accounting_record_number: 0,
+        acct_application_id: Some(3),
+        ..Default::default()
+    };
+    c.exchange("Rf", None, &start, &aca);
+    let stop = Acr {
+        accounting_record_type: AccountingRecordType::StopRecord,
+        accounting_record_number: 1,
+        ..start
+    };
+    let stopped = Aca {
+        accounting_record_type: AccountingRecordType::StopRecord,
+        accounting_record_number: 1,
+        ..aca
+    };
+    c.exchange("Rf", None, &stop, &stopped);
+}
+
 fn all_messages() -> Vec<Sent> {
     let mut c = Capture::default();
     capabilities(&mut c);
@@ -902,6 +945,7 @@ fn all_messages() -> Vec<Sent> {
     sip_commands(&mut c);
     accounting_and_disconnect(&mut c);
     sip_redirect_and_sessions(&mut c);
+    rf(&mut c);
     c.sent
 }
 

@@ -23,6 +23,9 @@ mod embedded {
     pub(super) mod acct_sqlite {
         refinery::embed_migrations!("migrations/acct/sqlite");
     }
+    pub(super) mod acct_postgres {
+        refinery::embed_migrations!("migrations/acct/postgres");
+    }
 }
 
 /// One store's migrations on one backend.
@@ -54,6 +57,12 @@ pub(crate) const SIP_POSTGRES: Schema = Schema {
 pub(crate) const ACCT_SQLITE: Schema = Schema {
     history: "acct_schema_history",
     runner: embedded::acct_sqlite::migrations::runner,
+};
+
+/// The accounting server's records on PostgreSQL.
+pub(crate) const ACCT_POSTGRES: Schema = Schema {
+    history: "acct_schema_history",
+    runner: embedded::acct_postgres::migrations::runner,
 };
 
 impl Schema {

@@ -4,6 +4,7 @@
 
 use diameter::dict::base_rfc6733::{Aca, AccountingRecordType as Rt, Acr};
 use diameter_apps::acct::client::{AcctConfig, AcctEvent, AcctSession, Output};
+use diameter_apps::acct::deliver::send_acr;
 use diameter_apps::acct::serve::{start, AcctHandle, RecordsSink, ServeOptions, APPLICATION_ID};
 use diameter_apps::acct::spool::{Redelivery, Spool, SqliteSpool};
 use diameter_apps::acct::store::RecordStore;
@@ -47,7 +48,7 @@ async fn pump(node: &Node, s: &mut AcctSession, spool: &mut dyn Spool) -> Vec<Ac
     let mut events = Vec::new();
     while let Some(out) = s.poll_output() {
         match out {
-            Output::Send(req) => match node.send::<Acr, Aca>(&req.acr, APPLICATION_ID).await {
+            Output::Send(req) => match send_acr(node, &req).await {
                 Ok(aca) => s.on_aca(&aca, Instant::now()),
                 Err(_) => s.on_failure(Instant::now()),
             },
@@ -118,6 +119,7 @@ async fn sessions_and_events_are_stored_once_and_written_as_json_lines() {
         bad.accounting_record_number = 7;
         let aca: Aca = node.send(&bad, APPLICATION_ID).await.unwrap();
         assert_eq!(aca.result_code, 5004);
+        assert_eq!(cdf.retransmissions(), 0, "no T flag on first sends");
 
         node.stop(diameter_core::base::DisconnectCause::Rebooting)
             .await;
@@ -168,10 +170,15 @@ async fn records_kept_while_no_server_is_reachable_are_delivered_by_a_later_proc
         let mut redo = Redelivery::new(None, Duration::from_secs(5), Duration::from_secs(1));
         while let Some(req) = redo.poll_send(&mut spool, Instant::now()).unwrap() {
             assert!(req.retransmit);
-            let aca: Aca = node.send(&req.acr, APPLICATION_ID).await.unwrap();
+            let aca: Aca = send_acr(&node, &req).await.unwrap();
             redo.on_aca(&mut spool, &aca, Instant::now()).unwrap();
         }
         assert!(spool.is_empty().unwrap());
+        assert_eq!(
+            cdf.retransmissions(),
+            2,
+            "the server saw the T flag on both"
+        );
         node.stop(diameter_core::base::DisconnectCause::Rebooting)
             .await;
         cdf.stop().await;
@@ -243,4 +250,44 @@ async fn durable_records_per_second_against_stateless() {
         "stateless {base1:.0}/{base2:.0} ACR/s, durable {durable:.0} ACR/s, ratio {:.2}",
         durable / base
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failover_to_the_secondary_server_resends_with_the_t_flag() {
+    tokio::time::timeout(Duration::from_secs(60), async {
+        let dir = tempfile::tempdir().unwrap();
+        let cdf = server(dir.path()).await;
+        let node = client("sbc.example.net", Some(&cdf)).await;
+        let mut spool = diameter_apps::acct::spool::MemorySpool::new(8);
+        // The primary is unknown: the request reaches the CDF by realm, which answers
+        // DIAMETER_UNABLE_TO_DELIVER; the session fails over to the secondary (the CDF).
+        let mut c = config("sbc.example.net");
+        c.primary_host = Some("gone.example.net".into());
+        c.secondary_host = Some(CDF.into());
+        let mut s = AcctSession::new("sbc.example.net;3;1", c);
+        s.start(Instant::now());
+        let ev = pump(&node, &mut s, &mut spool).await;
+        assert_eq!(
+            ev,
+            vec![AcctEvent::FailedOver { to: CDF.into() }, AcctEvent::Granted]
+        );
+        assert_eq!(cdf.retransmissions(), 1, "the resend carried the T flag");
+        s.stop(Instant::now());
+        pump(&node, &mut s, &mut spool).await;
+        assert_eq!(cdf.retransmissions(), 1, "later records are first sends");
+        node.stop(diameter_core::base::DisconnectCause::Rebooting)
+            .await;
+        cdf.stop().await;
+        let store = RecordStore::open(&dir.path().join("acct.db")).unwrap();
+        assert_eq!(
+            store
+                .session("sbc.example.net;3;1")
+                .unwrap()
+                .unwrap()
+                .records,
+            2
+        );
+    })
+    .await
+    .expect("in time");
 }

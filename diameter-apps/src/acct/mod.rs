@@ -4,13 +4,20 @@
 //! - [`client`]: an accounting session's START/INTERIM/STOP or EVENT records, their
 //!   Accounting-Record-Numbers, the server's Acct-Interim-Interval, the three
 //!   Accounting-Realtime-Required modes, failover to a secondary server with the T flag.
+//! - [`deliver`]: sending an ACR on a node, with the T flag when it is a retransmission.
+//! - [`export`]: charging records as JSON lines, at least once and deduplicated after a
+//!   crash.
 //! - [`spool`]: records kept for later delivery (in memory or a durable SQLite file) and
 //!   their delivery with the T flag.
 //! - [`server`]: duplicate detection and sequence checks, and the ACA.
+//! - [`avp_json`]: AVPs (the Rf Service-Information) as JSON for charging records.
 //! - [`store`]: the server's records in SQLite, merged into one charging record per
 //!   session, committed in groups.
 
+pub mod avp_json;
 pub mod client;
+pub mod deliver;
+pub mod export;
 pub mod serve;
 pub mod server;
 pub mod spool;

@@ -8,13 +8,15 @@
 //! [`ServeOptions::stateless`] nothing is checked or stored (a baseline for benchmarks).
 
 use super::server::{AcctServer, ServerConfig, Verdict};
-use super::store::{GroupCommit, RecordStore, Stored, DEFAULT_MAX_GROUP};
+use super::store::{self as records, GroupCommit, Stored, DEFAULT_MAX_GROUP};
 use diameter::dict::base_rfc6733::{result_code as rc, Aca, Acr};
-use diameter_core::node::{Node, PeerConfig, TlsConfig};
+use diameter_core::node::{typed, Handler, HandlerFuture, Node, PeerConfig, TlsConfig};
 use diameter_core::peer::AcceptPolicy;
+use diameter_core::{Command, RawMessage};
 use std::io::Write;
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 /// Base accounting (RFC 6733 §9).
@@ -40,7 +42,8 @@ pub struct ServeOptions {
     pub origin_host: String,
     /// Origin-Realm (default `localdomain`).
     pub origin_realm: String,
-    /// Store URL: `sqlite://PATH` (default `sqlite://./acct.db`, created on first start).
+    /// Store URL: `sqlite://PATH` (default `sqlite://./acct.db`, created on first start)
+    /// or `postgresql://…` (several nodes on one database).
     pub store: String,
     /// Where closed sessions' charging records are written (default none).
     pub records: RecordsSink,
@@ -59,6 +62,10 @@ pub struct ServeOptions {
     pub max_group: usize,
     /// Answer every ACR with success and store nothing (a benchmark baseline; default false).
     pub stateless: bool,
+    /// At start, how many bytes at the end of the records file are searched for lines
+    /// written before a crash but not marked written (default 8 MiB; see
+    /// [`super::export`]).
+    pub records_recheck_bytes: u64,
 }
 
 impl Default for ServeOptions {
@@ -76,6 +83,7 @@ impl Default for ServeOptions {
             server: None,
             max_group: DEFAULT_MAX_GROUP,
             stateless: false,
+            records_recheck_bytes: super::export::DEFAULT_RECHECK_BYTES,
         }
     }
 }
@@ -87,8 +95,11 @@ pub enum Error {
     /// The store failed to open.
     #[error(transparent)]
     Store(#[from] super::store::StoreError),
+    /// Writing the records left unwritten by a crash failed.
+    #[error(transparent)]
+    Export(#[from] super::export::ExportError),
     /// The store URL is not supported.
-    #[error("unsupported store URL {0} (use sqlite://FILE)")]
+    #[error("unsupported store URL {0} (use sqlite://FILE or postgresql://…)")]
     StoreUrl(String),
     /// Binding or running the node failed.
     #[error("io: {0}")]
@@ -99,12 +110,18 @@ pub enum Error {
 pub struct AcctHandle {
     /// The Diameter node.
     pub node: Node,
+    retransmissions: Arc<AtomicU64>,
 }
 
 impl AcctHandle {
     /// The addresses the node listens on.
     pub fn local_addrs(&self) -> Vec<SocketAddr> {
         self.node.local_addrs()
+    }
+
+    /// How many ACRs arrived with the T flag (retransmissions: failover or storage).
+    pub fn retransmissions(&self) -> u64 {
+        self.retransmissions.load(Ordering::Relaxed)
     }
 
     /// Stops the node.
@@ -139,11 +156,19 @@ impl Cdf {
         match store.apply(acr.clone(), now_ms) {
             Ok(Stored::New(Some(record))) => {
                 let mut sink = self.sink.lock().unwrap_or_else(|e| e.into_inner());
-                if let Some(w) = sink.as_mut() {
-                    let line = serde_json::to_string(&record).unwrap_or_default();
-                    if let Err(e) = writeln!(w, "{line}").and_then(|_| w.flush()) {
-                        tracing::warn!(error = %e, "acct: cannot write a charging record");
+                let written = match sink.as_mut() {
+                    Some(w) => {
+                        let line = super::export::line(&record);
+                        w.write_all(line.as_bytes()).and_then(|_| w.flush())
                     }
+                    None => Ok(()),
+                };
+                drop(sink);
+                match written {
+                    // Marked after the line reached the file: a crash before the mark
+                    // writes it again, once, at the next start (`export::recover`).
+                    Ok(()) => store.mark_exported(&record.session_id),
+                    Err(e) => tracing::warn!(error = %e, "acct: cannot write a charging record"),
                 }
                 lock().answer(acr, rc::DIAMETER_SUCCESS, None)
             }
@@ -158,10 +183,27 @@ impl Cdf {
     }
 }
 
-fn sqlite_path(url: &str) -> Result<PathBuf, Error> {
-    url.strip_prefix("sqlite://")
-        .map(PathBuf::from)
-        .ok_or_else(|| Error::StoreUrl(crate::redact::store_url(url)))
+/// A handler that counts requests with the T flag, then runs `inner`.
+struct CountRetransmissions<H> {
+    inner: H,
+    count: Arc<AtomicU64>,
+}
+
+impl<H: Handler> Handler for CountRetransmissions<H> {
+    fn decodes_request(&self) -> bool {
+        self.inner.decodes_request()
+    }
+
+    fn call(&self, request: RawMessage) -> HandlerFuture {
+        if request.header.is_retransmit() {
+            self.count.fetch_add(1, Ordering::Relaxed);
+            tracing::debug!(
+                end_to_end = request.header.end_to_end,
+                "acct: ACR with the T flag"
+            );
+        }
+        self.inner.call(request)
+    }
 }
 
 fn now_ms() -> i64 {
@@ -176,11 +218,27 @@ pub async fn start(opts: ServeOptions) -> Result<AcctHandle, Error> {
     let store = if opts.stateless {
         None
     } else {
-        let path = sqlite_path(&opts.store)?;
+        let url = opts.store.clone();
+        if !url.starts_with("sqlite://") && !records::is_postgres_url(&url) {
+            return Err(Error::StoreUrl(crate::redact::store_url(&url)));
+        }
         let max_group = opts.max_group;
-        let store = tokio::task::spawn_blocking(move || RecordStore::open(&path))
-            .await
-            .map_err(|e| std::io::Error::other(e.to_string()))??;
+        let node = opts.origin_host.clone();
+        let sink = opts.records.clone();
+        let recheck = opts.records_recheck_bytes;
+        let store = tokio::task::spawn_blocking(move || -> Result<_, Error> {
+            let mut store = records::open_url(&url, &node)?;
+            let n = super::export::recover(&mut store, &sink, recheck)?;
+            if n > 0 {
+                tracing::warn!(
+                    records = n,
+                    "acct: wrote the charging records a crash left unwritten"
+                );
+            }
+            Ok(store)
+        })
+        .await
+        .map_err(|e| std::io::Error::other(e.to_string()))??;
         Some(GroupCommit::new(store, max_group))
     };
     let sink: Option<Box<dyn Write + Send>> = match &opts.records {
@@ -205,13 +263,10 @@ pub async fn start(opts: ServeOptions) -> Result<AcctHandle, Error> {
         sink: Mutex::new(sink),
     });
     let handler = cdf.clone();
-    let mut builder = Node::builder()
-        .origin_host(opts.origin_host.clone())
-        .origin_realm(opts.origin_realm.clone())
-        .product_name("diameter-rs cdf")
-        .acct_application(APPLICATION_ID)
-        .listen(opts.listen)
-        .typed_handler(move |acr: Acr| {
+    let retransmissions = Arc::new(AtomicU64::new(0));
+    let acr_handler = CountRetransmissions {
+        count: retransmissions.clone(),
+        inner: typed(move |acr: Acr| {
             let cdf = handler.clone();
             async move {
                 let fallback = cdf.checks.lock().unwrap_or_else(|e| e.into_inner()).answer(
@@ -223,7 +278,15 @@ pub async fn start(opts: ServeOptions) -> Result<AcctHandle, Error> {
                     .await
                     .unwrap_or(fallback)
             }
-        });
+        }),
+    };
+    let mut builder = Node::builder()
+        .origin_host(opts.origin_host.clone())
+        .origin_realm(opts.origin_realm.clone())
+        .product_name("diameter-rs cdf")
+        .acct_application(APPLICATION_ID)
+        .listen(opts.listen)
+        .handler(Acr::APPLICATION_ID, Acr::CODE, acr_handler);
     for peer in opts.peers {
         builder = builder.peer(peer);
     }
@@ -236,5 +299,8 @@ pub async fn start(opts: ServeOptions) -> Result<AcctHandle, Error> {
     }
     let node = builder.build().await?;
     tracing::info!(addrs = ?node.local_addrs(), store = %crate::redact::store_url(&opts.store), "acct: serving");
-    Ok(AcctHandle { node })
+    Ok(AcctHandle {
+        node,
+        retransmissions,
+    })
 }

@@ -536,7 +536,22 @@ impl Node {
         req: &Req,
         application_id: u32,
     ) -> Result<Ans, RequestError> {
-        let msg = req.to_message(application_id, 0, self.next_end_to_end());
+        self.send_with(req, application_id, SendOptions::default())
+            .await
+    }
+
+    /// [`Node::send`] with per-request [`SendOptions`] (e.g. the T flag on a request
+    /// resent from storage or after an application-level failover).
+    pub async fn send_with<Req: Command, Ans: Command>(
+        &self,
+        req: &Req,
+        application_id: u32,
+        options: SendOptions,
+    ) -> Result<Ans, RequestError> {
+        let mut msg = req.to_message(application_id, 0, self.next_end_to_end());
+        if options.retransmit {
+            msg.header.flags |= CommandFlags::RETRANSMIT;
+        }
         let answer = self.request(msg).await?;
         if answer.header.is_error() {
             let result_code = result_code(&answer).unwrap_or(0);
@@ -626,6 +641,24 @@ impl crate::routing::PeerView for PeerHandle {
     }
     fn is_relay(&self) -> bool {
         self.status.relay.load(Ordering::Acquire)
+    }
+}
+
+/// Per-request options of [`Node::send_with`]; `SendOptions::default()` is what
+/// [`Node::send`] uses.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct SendOptions {
+    /// Set the T flag (RFC 6733 §3): the request may have been received before, e.g. an
+    /// accounting record delivered from storage or resent to a secondary server
+    /// (default false).
+    pub retransmit: bool,
+}
+
+impl SendOptions {
+    /// Options with the T flag set.
+    pub fn retransmission() -> Self {
+        SendOptions { retransmit: true }
     }
 }
 

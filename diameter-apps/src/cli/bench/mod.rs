@@ -32,13 +32,15 @@ Examples:
   diameter bench --connections 4 --outstanding 32 --duration 30s
   diameter bench --kind ccr-event --rate 2000 --count 100000
   diameter bench --kind uar --peer 127.0.0.1:3870 --duration 5s --json
+  diameter bench --kind acr --updates 2 --duration 10s           # against `serve acct`
   diameter bench --compare -c 4 -o 32 --updates 2 -d 10s         # the OCS vs a stateless node
   diameter bench --scenario examples/bench/gy-mix.toml --rate 200 --ramp-up 5s \
                  --interval 1s -d 60s                            # call flows, open loop
 
 The run stops at --duration or after --count requests, whichever comes first. Each
 connection is its own Diameter peer (bench-N.<realm>) with --outstanding requests in
-flight. ccr-session sends CCR-I, --updates CCR-U and CCR-T per session.
+flight. ccr-session sends CCR-I, --updates CCR-U and CCR-T per session; acr sends
+ACR START, --updates INTERIM and STOP per accounting session.
 
 With --rate, requests (with --scenario: flows) are due on a fixed schedule, and latency
 counts from when each was due: a peer that falls behind shows as latency, not as less
@@ -70,7 +72,7 @@ pub struct BenchArgs {
     /// Stop after this many requests.
     #[arg(long, short = 'n')]
     pub count: Option<u64>,
-    /// CCR-U per session for ccr-session.
+    /// CCR-U per session for ccr-session, INTERIM records per session for acr.
     #[arg(long, default_value_t = 1)]
     pub updates: u32,
     /// Distinct subscribers (E.164 numbers from --msisdn-base up).
@@ -245,7 +247,7 @@ impl Load {
     /// The applications to advertise (Auth-Application-Id, not relay).
     fn applications(&self) -> Vec<(u32, bool)> {
         match self {
-            Load::Kind(t) => vec![(t.application_id, false)],
+            Load::Kind(t) => vec![(t.application_id, t.accounting)],
             Load::Flows(f) => {
                 let mut apps = vec![(f.ccr.application_id, false)];
                 apps.extend(f.uar.as_ref().map(|u| (u.application_id, false)));
@@ -466,19 +468,20 @@ async fn work(node: &diameter_core::node::Node, run: &Run, worker: u64) -> Stats
             let sub = (worker.wrapping_mul(7919) + session) % run.subscribers;
             msisdn = (run.msisdn_base + sub).to_string();
         }
+        let sessions = run.kind.has_sessions();
         let kind = match run.kind {
-            Kind::CcrSession if step == 0 => Step::Initial,
-            Kind::CcrSession if step <= run.updates => Step::Update,
-            Kind::CcrSession => Step::Termination,
-            _ => Step::Single,
+            _ if !sessions => Step::Single,
+            _ if step == 0 => Step::Initial,
+            _ if step <= run.updates => Step::Update,
+            _ => Step::Termination,
         };
         let msg = run.templates.message(kind, &session_id, step, &msisdn);
         run.live.sent(&mut s);
         let outcome = exchange(node, msg, run.timeout, due).await;
         let ok = outcome.is_success();
         run.live.done(&mut s, &outcome);
-        step = match run.kind {
-            Kind::CcrSession if ok && kind != Step::Termination => step + 1,
+        step = match sessions {
+            true if ok && kind != Step::Termination => step + 1,
             _ => 0,
         };
     }

@@ -1,5 +1,6 @@
 //! Request templates for the load generator: built once by name with the `send`
-//! defaults, then patched per request (Session-Id, CC-Request-Number, subscriber).
+//! defaults, then patched per request (Session-Id, CC-Request-Number or
+//! Accounting-Record-Number, subscriber).
 
 use crate::cli::build::defaults::{self, CcrOptions, Identity};
 use crate::cli::build::describe::find_command;
@@ -18,6 +19,15 @@ pub enum Kind {
     CcrEvent,
     /// SIP User-Authorization-Requests.
     Uar,
+    /// Accounting sessions: ACR START, `--updates` INTERIM, STOP (base accounting).
+    Acr,
+}
+
+impl Kind {
+    /// Whether requests step through a session (first, `--updates` middle, last).
+    pub fn has_sessions(self) -> bool {
+        matches!(self, Kind::CcrSession | Kind::Acr)
+    }
 }
 
 /// One step of a credit-control session, or a one-shot request.
@@ -43,21 +53,38 @@ pub struct Templates {
     single: Vec<RawAvp>,
     /// The Application-Id of the requests.
     pub application_id: u32,
+    /// Whether it is an accounting application (advertised as Acct-Application-Id).
+    pub accounting: bool,
 }
 
 const SESSION_ID: u32 = 263;
 const CC_REQUEST_NUMBER: u32 = 415;
+const ACCOUNTING_RECORD_NUMBER: u32 = 485;
 const SUBSCRIPTION_ID: u32 = 443;
 const M: u8 = AvpFlags::MANDATORY;
 
 impl Templates {
     /// Builds the templates for a kind.
     pub fn new(kind: Kind, id: &Identity, user: &str) -> Result<Templates, String> {
-        let command = find_command(if kind == Kind::Uar { "UAR" } else { "CCR" })?;
+        let name = match kind {
+            Kind::Uar => "UAR",
+            Kind::Acr => "ACR",
+            Kind::CcrSession | Kind::CcrEvent => "CCR",
+        };
+        let command = find_command(name)?;
         let build = |request_type: &str| -> Result<Vec<RawAvp>, String> {
             let mut r = Request::new(command);
             defaults::base(&mut r, id, "template;0;0")?;
-            if kind == Kind::Uar {
+            if kind == Kind::Acr {
+                let record_type = match request_type {
+                    "INITIAL_REQUEST" => "START_RECORD",
+                    "UPDATE_REQUEST" => "INTERIM_RECORD",
+                    _ => "STOP_RECORD",
+                };
+                r.default("Accounting-Record-Type", record_type)?;
+                r.default("Accounting-Record-Number", "0")?;
+                r.default("Acct-Application-Id", &command.application_id.to_string())?;
+            } else if kind == Kind::Uar {
                 defaults::uar(&mut r, user, &id.destination_realm)?;
             } else {
                 defaults::ccr(
@@ -92,6 +119,7 @@ impl Templates {
             termination: build("TERMINATION_REQUEST")?,
             single,
             application_id: command.application_id,
+            accounting: kind == Kind::Acr,
         })
     }
 
@@ -112,7 +140,7 @@ impl Templates {
                     0,
                     Bytes::copy_from_slice(session_id.as_bytes()),
                 ),
-                (CC_REQUEST_NUMBER, 0) => RawAvp::new(
+                (CC_REQUEST_NUMBER | ACCOUNTING_RECORD_NUMBER, 0) => RawAvp::new(
                     a.code,
                     a.flags,
                     0,

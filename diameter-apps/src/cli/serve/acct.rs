@@ -55,7 +55,8 @@ pub struct AcctArgs {
     /// Listening address and identity.
     #[command(flatten)]
     pub node: NodeFlags,
-    /// Record store URL: sqlite://FILE [default: sqlite://./acct.db].
+    /// Record store URL: sqlite://FILE or postgresql://USER@HOST/DB (several nodes on one
+    /// database) [default: sqlite://./acct.db].
     #[arg(long, value_name = "URL")]
     pub store: Option<String>,
     /// Write one JSON line per closed accounting session here ("-": standard output).
@@ -103,7 +104,7 @@ struct AcctFile {
 pub struct AcctSettings {
     /// Where to listen and who we are.
     pub node: NodeIdentity,
-    /// Store URL (sqlite://FILE).
+    /// Store URL (sqlite://FILE or postgresql://…).
     pub store: String,
     /// Where charging records are written.
     pub records: RecordsSink,
@@ -122,14 +123,14 @@ fn check_store(
     span: Option<std::ops::Range<usize>>,
     file: Option<&ConfigFile>,
 ) -> Result<String, CliError> {
-    if url.starts_with("sqlite://") {
+    if url.starts_with("sqlite://") || crate::acct::store::is_postgres_url(url) {
         return Ok(url.to_owned());
     }
     let msg = format!(
         "store {:?} is not a supported URL",
         crate::redact::store_url(url)
     );
-    let fix = "use sqlite://FILE (PostgreSQL is not supported by the accounting server yet)";
+    let fix = "use sqlite://FILE or postgresql://USER@HOST/DB";
     Err(match (span, file) {
         (Some(sp), Some(f)) => f.error(Some(sp), &msg, fix),
         _ => CliError::usage(format!("{msg}\n  = fix: {fix}")),
