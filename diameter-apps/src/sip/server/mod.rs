@@ -61,9 +61,12 @@ mod mar;
 mod nonce;
 mod push;
 mod sar;
+mod sessions;
+mod termination;
 mod uar;
 
 pub use self::local::Local;
+pub use self::sessions::KeptSession;
 
 use crate::sip::digest::Algorithm;
 use crate::sip::store::{SipStore, SipUser, StoreError, UserData};
@@ -206,6 +209,12 @@ pub struct ServerConfig {
     /// Auth-Grace-Period sent with [`ServerConfig::authorization_lifetime`]: how long
     /// after the lifetime the session still counts before it ends (default 60 s).
     pub auth_grace_period: Duration,
+    /// At most this many STATE_MAINTAINED sessions are kept (default 65 536). A SAR
+    /// beyond it is answered NO_STATE_MAINTAINED, without lifetime (RFC 6733 §8.11).
+    pub max_sessions: usize,
+    /// At most this many bytes of Session-Ids, hosts, user names and AORs are kept for
+    /// those sessions (default 16 MiB); beyond it the same as [`ServerConfig::max_sessions`].
+    pub max_session_bytes: usize,
 }
 
 impl ServerConfig {
@@ -226,6 +235,8 @@ impl ServerConfig {
             max_auth_items: 5,
             authorization_lifetime: Some(Duration::from_secs(3600)),
             auth_grace_period: Duration::from_secs(60),
+            max_sessions: 65_536,
+            max_session_bytes: 16 << 20,
         }
     }
 }
@@ -252,6 +263,7 @@ pub struct Server {
     sessions: Mutex<diameter_core::ids::SessionIds>,
     nonces: nonce::Nonces,
     auths: nonce::Authentications,
+    kept: Mutex<sessions::Sessions>,
 }
 
 impl Server {
@@ -268,6 +280,10 @@ impl Server {
             )),
             nonces: nonce::Nonces::new(cfg.nonce_lifetime, cfg.max_nonces),
             auths: nonce::Authentications::new(cfg.auth_window, cfg.max_authentications),
+            kept: Mutex::new(sessions::Sessions::new(
+                cfg.max_sessions,
+                cfg.max_session_bytes,
+            )),
             cfg,
             store,
         }
