@@ -215,6 +215,9 @@ pub struct ServerConfig {
     /// At most this many bytes of Session-Ids, hosts, user names and AORs are kept for
     /// those sessions (default 16 MiB); beyond it the same as [`ServerConfig::max_sessions`].
     pub max_session_bytes: usize,
+    /// How often the node ends expired sessions ([`Server::expire_sessions`]; default 1 s,
+    /// at least 10 ms).
+    pub session_sweep: Duration,
 }
 
 impl ServerConfig {
@@ -237,6 +240,7 @@ impl ServerConfig {
             auth_grace_period: Duration::from_secs(60),
             max_sessions: 65_536,
             max_session_bytes: 16 << 20,
+            session_sweep: Duration::from_secs(1),
         }
     }
 }

@@ -140,7 +140,10 @@ mod tests {
         assert!(t.put("a", session("sip:a", None)));
         assert!(t.put("b", session("sip:b", None)));
         assert!(!t.put("c", session("sip:c", None)), "count bound");
-        assert!(t.put("b", session("sip:b", Some(1))), "renewal of a kept one");
+        assert!(
+            t.put("b", session("sip:b", Some(1))),
+            "renewal of a kept one"
+        );
         t.take("a");
         assert!(t.put("c", session("sip:c", None)));
 

@@ -26,10 +26,11 @@ impl Server {
         {
             return;
         }
-        let ends_at = self
-            .cfg
-            .authorization_lifetime
-            .map(|l| caller.millis().saturating_add(millis(l + self.cfg.auth_grace_period)));
+        let ends_at = self.cfg.authorization_lifetime.map(|l| {
+            caller
+                .millis()
+                .saturating_add(millis(l + self.cfg.auth_grace_period))
+        });
         let session = KeptSession {
             peer: caller.peer.as_deref().unwrap_or_default().to_string(),
             realm: req.origin_realm.to_string(),
@@ -235,7 +236,11 @@ mod tests {
         s.auths.record("alice", "sip1.example.com", caller.millis());
         let a = s.handle_sar(
             &caller,
-            &sar("sip1;1", T::ReRegistration, AuthSessionState::StateMaintained),
+            &sar(
+                "sip1;1",
+                T::ReRegistration,
+                AuthSessionState::StateMaintained,
+            ),
         );
         assert_eq!(a.result_code, base::DIAMETER_SUCCESS);
         assert_eq!(s.expire_sessions(t0 + Duration::from_secs(200)).unwrap(), 0);
@@ -253,7 +258,11 @@ mod tests {
         s.auths.record("alice", "sip1.example.com", caller.millis());
         let a = s.handle_sar(
             &caller,
-            &sar("sip1;2", T::Registration, AuthSessionState::NoStateMaintained),
+            &sar(
+                "sip1;2",
+                T::Registration,
+                AuthSessionState::NoStateMaintained,
+            ),
         );
         assert_eq!(a.result_code, base::DIAMETER_SUCCESS);
         assert_eq!(s.kept_sessions(), 0);
@@ -267,7 +276,10 @@ mod tests {
         assert_eq!(a.authorization_lifetime, Some(100));
         let b = register(&s, "sip1;2", now);
         assert_eq!(b.auth_session_state, AuthSessionState::NoStateMaintained);
-        assert_eq!((b.authorization_lifetime, b.auth_grace_period), (None, None));
+        assert_eq!(
+            (b.authorization_lifetime, b.auth_grace_period),
+            (None, None)
+        );
         assert_eq!(s.kept_sessions(), 1);
     }
 
