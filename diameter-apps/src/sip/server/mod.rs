@@ -7,6 +7,7 @@
 //! | MAR | [`Server::handle_mar`] | checks the Digest response itself (RFC 4740 §6.2), or hands H(A1) to a SIP server with that right (§6.3) |
 //! | SAR | [`Server::handle_sar`] | stores or clears the serving server; SIP-User-Data, SIP-Accounting-Information |
 //! | LIR | [`Server::handle_lir`] | the serving server's SIP-Server-URI |
+//! | STR | [`Server::handle_str`] | ends a kept STATE_MAINTAINED session and releases its registrations (2001; 5002 unknown) |
 //!
 //! # Whom it trusts
 //!
@@ -38,7 +39,9 @@
 //!
 //! Server-initiated requests for an operator action: [`Server::build_rtr`] (deregistration)
 //! and [`Server::build_ppr`] / [`Server::push_profile`] (new profile or accounting servers);
-//! [`Server::on_rta`] and [`Server::on_ppa`] apply their answers.
+//! [`Server::on_rta`] and [`Server::on_ppa`] apply their answers. [`Server::build_asr`]
+//! asks a SIP server to end a kept session; [`Server::expire_sessions`] ends those not
+//! re-authorized within Authorization-Lifetime + Auth-Grace-Period.
 //!
 //! Store failures answer DIAMETER_UNABLE_TO_COMPLY (5012) and are logged.
 //!
