@@ -1588,3 +1588,81 @@ fn sip_redirect_and_sessions(c: &mut Capture) {
     };
     c.exchange("SIP accounting", Some(3), &acr, &aca);
 }
+
+/// The end of a STATE_MAINTAINED SIP session as the SIP AAA server and client of
+/// `diameter-apps` build it (`sip::client::termination::build_str`,
+/// `Server::handle_str`, `Server::build_asr`, `answer_asr`), under Application-Id 6:
+/// STR with DIAMETER_AUTH_EXPIRED answered 2001, STR for an unknown session answered 5002
+/// DIAMETER_UNKNOWN_SESSION_ID, ASR with User-Name answered 2001 and followed by the STR
+/// with DIAMETER_ADMINISTRATIVE, and an ASA 5002 from a SIP server that keeps no sessions.
+fn sip_session_end(c: &mut Capture) {
+    const CSCF: &str = "scscf.ims.example.net";
+    const AAA: &str = "aaa.ims.example.net";
+    let session =
+        |n: u32| -> diameter::core::Utf8String { format!("{CSCF};1700000002;{n}").into() };
+    let str_ = |n: u32, cause: TerminationCause| Str {
+        session_id: session(n),
+        origin_host: CSCF.into(),
+        origin_realm: REALM.into(),
+        destination_realm: REALM.into(),
+        destination_host: Some(AAA.into()),
+        auth_application_id: 6,
+        termination_cause: cause,
+        ..Default::default()
+    };
+    let sta = |n: u32, code: u32| Sta {
+        session_id: session(n),
+        result_code: code,
+        origin_host: AAA.into(),
+        origin_realm: REALM.into(),
+        ..Default::default()
+    };
+    let asr = |n: u32| Asr {
+        session_id: session(n),
+        origin_host: AAA.into(),
+        origin_realm: REALM.into(),
+        destination_host: CSCF.into(),
+        destination_realm: REALM.into(),
+        auth_application_id: 6,
+        user_name: Some("bob@ims.example.net".into()),
+        ..Default::default()
+    };
+    let asa = |n: u32, code: u32| Asa {
+        session_id: session(n),
+        result_code: code,
+        origin_host: CSCF.into(),
+        origin_realm: REALM.into(),
+        ..Default::default()
+    };
+    let expired = str_(1, TerminationCause::DiameterAuthExpired);
+    c.exchange("SIP session end", Some(6), &expired, &sta(1, 2001));
+    let logout = str_(2, TerminationCause::DiameterLogout);
+    c.exchange("SIP session end", Some(6), &logout, &sta(2, 5002));
+    c.exchange("SIP session end", Some(6), &asr(3), &asa(3, 2001));
+    let administrative = str_(3, TerminationCause::DiameterAdministrative);
+    c.exchange("SIP session end", Some(6), &administrative, &sta(3, 2001));
+    c.exchange("SIP session end", Some(6), &asr(4), &asa(4, 5002));
+}
+
+/// tshark reads the STR/STA and ASR/ASA of a SIP session's end without complaint, as the
+/// messages of SIP application 6 (the Application-Id it shows is ours).
+#[test]
+fn tshark_decodes_the_end_of_sip_sessions() {
+    let Some(tshark) = tshark() else { return };
+    let mut c = Capture::default();
+    sip_session_end(&mut c);
+    let sent = c.sent;
+    for s in &sent {
+        let m = RawMessage::decode(s.wire.clone(), &Limits::default()).unwrap();
+        assert_eq!(m.header.application_id, 6, "{}", s.label);
+        assert!([274, 275].contains(&m.header.command_code), "{}", s.label);
+    }
+    let a = analyse(&tshark, "diameter-sip-session-end", &sent);
+    assert!(
+        a.problems.is_empty(),
+        "tshark disagrees with our encoding ({}):\n{}",
+        a.file.display(),
+        a.problems.join("\n")
+    );
+    assert!(a.avps >= 50, "only {} AVPs compared", a.avps);
+}

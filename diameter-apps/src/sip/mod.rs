@@ -4,11 +4,12 @@
 //!   response against the H(A1) of a MAA, challenges.
 //! - [`store`]: users (AORs, H(A1), visited networks, profile, accounting servers) and
 //!   registrations, in SQLite (default) or PostgreSQL.
-//! - [`server`]: the Diameter server's handlers for UAR, MAR, SAR, LIR and the builders of
-//!   RTR and PPR, without sockets.
+//! - [`server`]: the Diameter server's handlers for UAR, MAR, SAR, LIR, STR and the builders
+//!   of RTR, PPR and ASR; the STATE_MAINTAINED sessions it keeps and expires; without sockets.
 //! - [`client`]: typed UAR, MAR, SAR, LIR for a SIP server; RTR and PPR handlers; server
 //!   choice by capabilities, 3006 redirects followed and cached, Authorization-Lifetime
-//!   timers, accounting sessions towards the servers SAA and PPR name.
+//!   timers, STR and the ASR handler, accounting sessions towards the servers SAA and PPR
+//!   name.
 //! - [`serve`](mod@serve): the server on the runtime of `diameter-core` (`diameter serve sip`).
 
 pub mod client;

@@ -2,10 +2,11 @@
 //!
 //! [`serve`] opens the store (the file is created on first start), loads the users file,
 //! starts a [`diameter_core::node::Node`] that advertises Auth-Application-Id 6 and answers
-//! UAR, MAR, SAR and LIR with a [`Server`], and returns when the process gets Ctrl-C.
+//! UAR, MAR, SAR, LIR and STR with a [`Server`], and returns when the process gets Ctrl-C.
 //! [`start`] does the same and hands back a [`SipHandle`] instead (tests, and the operator
 //! actions of the CLI: [`SipHandle::deregister`] sends RTRs, [`SipHandle::push_profile`]
-//! PPRs). Store calls are blocking and run on tokio's blocking pool.
+//! PPRs, [`SipHandle::abort_session`] an ASR). STR ends a kept STATE_MAINTAINED session, and
+//! a task ends the expired ones (see [`crate::sip::server`]). Store calls are blocking and run on tokio's blocking pool.
 //!
 //! Each request is handled for the peer the node admitted it from
 //! ([`diameter_core::node::request_peer`]): only [`ServeOptions::sip_servers`] are served
@@ -15,11 +16,11 @@
 use super::client::SipResult;
 use super::server::{Caller, Server, ServerConfig, ServerError, SipPeer, APPLICATION_ID};
 use super::store::{self, AccountingInfo, StoreError, UserData};
-use diameter::dict::base_rfc6733::result_code as base;
+use diameter::dict::base_rfc6733::{result_code as base, Asa, Sta, Str};
 use diameter::dict::sip_rfc4740::{
     Lia, Lir, Maa, Mar, Ppa, Rta, Saa, Sar, SipReasonCode, Uaa, Uar,
 };
-use diameter_core::node::{Node, PeerConfig, RequestError, TlsConfig};
+use diameter_core::node::{typed, Node, PeerConfig, RequestError, TlsConfig};
 use diameter_core::peer::AcceptPolicy;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -94,6 +95,9 @@ pub enum Error {
     /// A request to a SIP server failed.
     #[error("request: {0}")]
     Request(#[from] RequestError),
+    /// No kept STATE_MAINTAINED session has this Session-Id.
+    #[error("no session {0}")]
+    UnknownSession(String),
 }
 
 /// A running SIP AAA server.
@@ -102,6 +106,7 @@ pub struct SipHandle {
     pub node: Node,
     /// The handlers and the store behind it.
     pub server: Arc<Server>,
+    sweep: tokio::task::JoinHandle<()>,
 }
 
 async fn blocking<T: Send + 'static, E: From<std::io::Error> + Send + 'static>(
@@ -176,8 +181,21 @@ impl SipHandle {
         Ok(out)
     }
 
-    /// Stops the node.
+    /// Operator action: asks the SIP server of a kept STATE_MAINTAINED session to end it
+    /// with an ASR (RFC 6733 §8.5) and returns the ASA's result. The session, and its
+    /// registrations, end when that SIP server's STR arrives (or at expiry).
+    pub async fn abort_session(&self, session_id: &str) -> Result<SipResult, Error> {
+        let asr = self
+            .server
+            .build_asr(session_id)
+            .ok_or_else(|| Error::UnknownSession(session_id.to_string()))?;
+        let asa: Asa = self.node.send(&asr, APPLICATION_ID).await?;
+        Ok(SipResult::from(asa.result_code))
+    }
+
+    /// Stops the node and the session sweep.
     pub async fn stop(self) {
+        self.sweep.abort();
         self.node
             .stop(diameter_core::base::DisconnectCause::Rebooting)
             .await;
@@ -245,6 +263,27 @@ pub async fn start(opts: ServeOptions) -> Result<SipHandle, Error> {
     let builder = route!(builder, server, Mar, Maa, handle_mar);
     let builder = route!(builder, server, Sar, Saa, handle_sar);
     let mut builder = route!(builder, server, Lir, Lia, handle_lir);
+    let str_server = server.clone();
+    builder = builder.handler(
+        APPLICATION_ID,
+        <Str as diameter_core::Command>::CODE,
+        typed(move |req: Str| {
+            let server = str_server.clone();
+            let caller = Caller::from_node();
+            async move {
+                let fallback = Sta {
+                    session_id: req.session_id.clone(),
+                    result_code: base::DIAMETER_UNABLE_TO_COMPLY,
+                    origin_host: server.config().origin_host.as_str().into(),
+                    origin_realm: server.config().origin_realm.as_str().into(),
+                    ..Default::default()
+                };
+                tokio::task::spawn_blocking(move || server.handle_str(&caller, &req))
+                    .await
+                    .unwrap_or(fallback)
+            }
+        }),
+    );
     for peer in opts.peers {
         builder = builder.peer(peer);
     }
@@ -269,7 +308,32 @@ pub async fn start(opts: ServeOptions) -> Result<SipHandle, Error> {
     }
     let node = builder.build().await?;
     tracing::info!(addrs = ?node.local_addrs(), store = %crate::redact::store_url(&opts.store), "sip: serving");
-    Ok(SipHandle { node, server })
+    let sweep = tokio::spawn(sweep_sessions(server.clone()));
+    Ok(SipHandle {
+        node,
+        server,
+        sweep,
+    })
+}
+
+/// Ends expired sessions every [`ServerConfig::session_sweep`].
+async fn sweep_sessions(server: Arc<Server>) {
+    let every = server
+        .config()
+        .session_sweep
+        .max(std::time::Duration::from_millis(10));
+    let mut tick = tokio::time::interval(every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        let s = server.clone();
+        let now = std::time::SystemTime::now();
+        match tokio::task::spawn_blocking(move || s.expire_sessions(now)).await {
+            Ok(Err(e)) => tracing::error!(error = %e, "sip: session expiry failed"),
+            Err(e) => tracing::error!(error = %e, "sip: session expiry panicked"),
+            Ok(Ok(_)) => {}
+        }
+    }
 }
 
 /// Runs the SIP AAA server until Ctrl-C.

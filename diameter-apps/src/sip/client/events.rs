@@ -1,4 +1,5 @@
-//! Requests the Diameter server sends to a SIP server: RTR and PPR.
+//! Requests the Diameter server sends to a SIP server: RTR, PPR (and ASR, see
+//! [`super::termination`]).
 
 use super::{accounting_of, SipResult};
 use crate::sip::server::APPLICATION_ID;
@@ -76,6 +77,14 @@ pub trait SipServerEvents: Send + Sync {
     fn deregister(&self, request: &Deregistration) -> SipResult;
     /// A PPR: replace the profile and/or accounting servers of a registered user.
     fn push_profile(&self, request: &ProfilePush) -> SipResult;
+    /// An ASR (RFC 6733 §8.5): stop serving the STATE_MAINTAINED session and return
+    /// [`SipResult::Success`] (an STR then follows, see
+    /// [`super::register_abort`]), or 5002 DIAMETER_UNKNOWN_SESSION_ID (the default, for
+    /// SIP servers that keep no sessions).
+    fn abort_session(&self, request: &super::SessionAbort) -> SipResult {
+        let _ = request;
+        SipResult::Other(diameter::dict::base_rfc6733::result_code::DIAMETER_UNKNOWN_SESSION_ID)
+    }
 }
 
 /// The RTA for an RTR, from the handler's decision.

@@ -5,7 +5,9 @@
 //! Also: [`choose_server`] (a SIP server from SIP-Server-Capabilities), 3006 answers
 //! followed and cached per Redirect-Host-Usage ([`redirect`]), [`AuthTimer`] for the
 //! Authorization-Lifetime of STATE_MAINTAINED sessions ([`lifetime`]), and the SIP
-//! server's accounting sessions ([`accounting`]).
+//! server's accounting sessions ([`accounting`]), STR and the ASR handler
+//! ([`termination`]: a deregistration SAR in a STATE_MAINTAINED session is followed by
+//! the session's STR).
 //!
 //! The client sends through a [`Transport`]: the runtime's `diameter_core::node::Node`
 //! (its RTR/PPR handlers are installed with [`register_events`]) or, in tests, a
@@ -34,6 +36,7 @@ mod node;
 pub mod redirect;
 mod result;
 mod select;
+pub mod termination;
 
 pub use self::accounting::{SipAccounting, SipAccountingClient, SipAccountingConfig};
 pub use self::events::{answer_ppr, answer_rtr, Deregistration, ProfilePush, SipServerEvents};
@@ -42,6 +45,7 @@ pub use self::node::register_events;
 pub use self::redirect::{RedirectCache, RedirectConfig};
 pub use self::result::SipResult;
 pub use self::select::{choose_server, Candidate};
+pub use self::termination::{answer_asr, register_abort, SessionAbort};
 
 use crate::sip::digest::{Challenge, DigestResponse};
 use crate::sip::server::APPLICATION_ID;
@@ -245,7 +249,8 @@ pub struct SarParams {
     /// SIP-Supported-User-Data-Type values.
     pub supported_types: Vec<String>,
     /// Session-Id to reuse: a re-authorization (RE_REGISTRATION) of a STATE_MAINTAINED
-    /// session stays in that session (None: a new session).
+    /// session stays in that session (None: a new session); a successful deregistration
+    /// in that session is followed by its STR.
     pub session_id: Option<String>,
 }
 
@@ -544,6 +549,25 @@ impl<T: Transport> SipClient<T> {
             .map(|t| t.as_str().into())
             .collect();
         let a: Saa = self.call(&req).await?;
+        let deregistration = matches!(
+            p.kind,
+            SipServerAssignmentType::TimeoutDeregistration
+                | SipServerAssignmentType::UserDeregistration
+                | SipServerAssignmentType::AdministrativeDeregistration
+                | SipServerAssignmentType::DeregistrationTooMuchData
+                | SipServerAssignmentType::TimeoutDeregistrationStoreServerName
+                | SipServerAssignmentType::UserDeregistrationStoreServerName
+        );
+        if deregistration
+            && p.session_id.is_some()
+            && a.result_code == SipResult::Success.code()
+            && a.auth_session_state == AuthSessionState::StateMaintained
+        {
+            // The registration, and with it the session, ended (RFC 6733 §8.4).
+            let cause = diameter::dict::base_rfc6733::TerminationCause::DiameterLogout;
+            let sta = self.terminate(a.session_id.as_str(), cause).await?;
+            tracing::debug!(session = %a.session_id, result = ?sta, "sip: STR after deregistration");
+        }
         Ok(SarAnswer {
             result: a.result_code.into(),
             profile: a

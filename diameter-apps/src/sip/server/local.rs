@@ -2,6 +2,7 @@
 
 use super::{Caller, Server, APPLICATION_ID};
 use crate::sip::client::{ClientError, Transport, TransportFuture};
+use diameter::dict::base_rfc6733::Str;
 use diameter::dict::sip_rfc4740::{Lir, Mar, Sar, Uar};
 use diameter_core::ids::SessionIds;
 use diameter_core::{Command, DecodeError, RawMessage};
@@ -9,7 +10,7 @@ use std::sync::{Arc, Mutex};
 
 impl Server {
     /// Answers a request of the SIP application from `caller` given as a message: UAR, MAR,
-    /// SAR or LIR (decoded, handled, encoded with the request's ids). `Ok(None)` for another
+    /// SAR, LIR or STR (decoded, handled, encoded with the request's ids). `Ok(None)` for another
     /// command; `Err` when the request does not decode (the runtime answers with its
     /// Result-Code).
     pub fn dispatch(
@@ -34,6 +35,10 @@ impl Server {
             }
             Lir::CODE => {
                 self.handle_lir(caller, &Lir::decode(req)?)
+                    .to_message(APPLICATION_ID, hop, e2e)
+            }
+            Str::CODE => {
+                self.handle_str(caller, &Str::decode(req)?)
                     .to_message(APPLICATION_ID, hop, e2e)
             }
             _ => return Ok(None),

@@ -7,6 +7,7 @@
 //! | MAR | [`Server::handle_mar`] | checks the Digest response itself (RFC 4740 §6.2), or hands H(A1) to a SIP server with that right (§6.3) |
 //! | SAR | [`Server::handle_sar`] | stores or clears the serving server; SIP-User-Data, SIP-Accounting-Information |
 //! | LIR | [`Server::handle_lir`] | the serving server's SIP-Server-URI |
+//! | STR | [`Server::handle_str`] | ends a kept STATE_MAINTAINED session and releases its registrations (2001; 5002 unknown) |
 //!
 //! # Whom it trusts
 //!
@@ -38,7 +39,9 @@
 //!
 //! Server-initiated requests for an operator action: [`Server::build_rtr`] (deregistration)
 //! and [`Server::build_ppr`] / [`Server::push_profile`] (new profile or accounting servers);
-//! [`Server::on_rta`] and [`Server::on_ppa`] apply their answers.
+//! [`Server::on_rta`] and [`Server::on_ppa`] apply their answers. [`Server::build_asr`]
+//! asks a SIP server to end a kept session; [`Server::expire_sessions`] ends those not
+//! re-authorized within Authorization-Lifetime + Auth-Grace-Period.
 //!
 //! Store failures answer DIAMETER_UNABLE_TO_COMPLY (5012) and are logged.
 //!
@@ -61,9 +64,12 @@ mod mar;
 mod nonce;
 mod push;
 mod sar;
+mod sessions;
+mod termination;
 mod uar;
 
 pub use self::local::Local;
+pub use self::sessions::KeptSession;
 
 use crate::sip::digest::Algorithm;
 use crate::sip::store::{SipStore, SipUser, StoreError, UserData};
@@ -206,6 +212,15 @@ pub struct ServerConfig {
     /// Auth-Grace-Period sent with [`ServerConfig::authorization_lifetime`]: how long
     /// after the lifetime the session still counts before it ends (default 60 s).
     pub auth_grace_period: Duration,
+    /// At most this many STATE_MAINTAINED sessions are kept (default 65 536). A SAR
+    /// beyond it is answered NO_STATE_MAINTAINED, without lifetime (RFC 6733 §8.11).
+    pub max_sessions: usize,
+    /// At most this many bytes of Session-Ids, hosts, user names and AORs are kept for
+    /// those sessions (default 16 MiB); beyond it the same as [`ServerConfig::max_sessions`].
+    pub max_session_bytes: usize,
+    /// How often the node ends expired sessions ([`Server::expire_sessions`]; default 1 s,
+    /// at least 10 ms).
+    pub session_sweep: Duration,
 }
 
 impl ServerConfig {
@@ -226,6 +241,9 @@ impl ServerConfig {
             max_auth_items: 5,
             authorization_lifetime: Some(Duration::from_secs(3600)),
             auth_grace_period: Duration::from_secs(60),
+            max_sessions: 65_536,
+            max_session_bytes: 16 << 20,
+            session_sweep: Duration::from_secs(1),
         }
     }
 }
@@ -252,6 +270,7 @@ pub struct Server {
     sessions: Mutex<diameter_core::ids::SessionIds>,
     nonces: nonce::Nonces,
     auths: nonce::Authentications,
+    kept: Mutex<sessions::Sessions>,
 }
 
 impl Server {
@@ -268,6 +287,10 @@ impl Server {
             )),
             nonces: nonce::Nonces::new(cfg.nonce_lifetime, cfg.max_nonces),
             auths: nonce::Authentications::new(cfg.auth_window, cfg.max_authentications),
+            kept: Mutex::new(sessions::Sessions::new(
+                cfg.max_sessions,
+                cfg.max_session_bytes,
+            )),
             cfg,
             store,
         }

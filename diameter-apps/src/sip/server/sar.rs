@@ -172,6 +172,7 @@ impl Server {
             }
             a.sip_accounting_information = accounting_avp(&user.accounting).map(member);
         }
+        self.keep_session(caller, req, &user.name, &mut a);
         Ok(a)
     }
 
