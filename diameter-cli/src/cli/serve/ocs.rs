@@ -5,12 +5,12 @@ use super::node::{
     PeerEntry, PeerSetting,
 };
 use super::signal;
-use crate::admin::Target;
+use diameter_apps::admin::Target;
 use crate::cli::config::{load, ConfigFile};
 use crate::cli::exit::{CliError, CliResult, OK};
-use crate::ocs::rating::Tariffs;
-use crate::ocs::store::PgOptions;
-use crate::ocs::{self, ServeOptions};
+use diameter_apps::ocs::rating::Tariffs;
+use diameter_apps::ocs::store::PgOptions;
+use diameter_apps::ocs::{self, ServeOptions};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -219,7 +219,7 @@ pub struct OcsSettings {
     /// Where to listen and who we are.
     pub node: NodeIdentity,
     /// `host_ip_addresses`: the CER/CEA's Host-IP-Addresses (empty: derived from the
-    /// listen address, see [`crate::host_addrs`]).
+    /// listen address, see [`diameter_apps::host_addrs`]).
     pub host_ip_addresses: Vec<std::net::IpAddr>,
     /// Store URL; `None` is the embedded default.
     pub store: Option<String>,
@@ -402,7 +402,7 @@ pub fn run(args: &OcsArgs) -> CliResult {
     if args.check {
         println!("listen        {}", s.node.listen);
         let ips = match s.host_ip_addresses.as_slice() {
-            [] => crate::host_addrs::host_ip_addresses(&[s.node.listen]),
+            [] => diameter_apps::host_addrs::host_ip_addresses(&[s.node.listen]),
             given => given.to_vec(),
         };
         let ips: Vec<String> = ips.iter().map(|ip| ip.to_string()).collect();
@@ -415,11 +415,11 @@ pub fn run(args: &OcsArgs) -> CliResult {
         println!("origin_realm  {}", s.node.origin_realm);
         println!(
             "store         {}",
-            crate::redact::store_url(&serve_options(&s).store)
+            diameter_apps::redact::store_url(&serve_options(&s).store)
         );
         // The files are loaded as the server would load them: a broken one fails here.
         if let Some(a) = &s.accounts {
-            let file = crate::ocs::store::load_accounts_file(a).map_err(|e| {
+            let file = diameter_apps::ocs::store::load_accounts_file(a).map_err(|e| {
                 CliError::usage(format!(
                     "accounts file {}: {e}\n  = fix: see `diameter serve ocs --help` for its format",
                     a.display()

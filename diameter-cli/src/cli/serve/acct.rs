@@ -5,8 +5,8 @@ use super::node::{
     PeerEntry, PeerSetting,
 };
 use super::signal;
-use crate::acct::serve::{self, RecordsSink, ServeOptions};
-use crate::acct::server::ServerConfig;
+use diameter_apps::acct::serve::{self, RecordsSink, ServeOptions};
+use diameter_apps::acct::server::ServerConfig;
 use crate::cli::config::{load, ConfigFile};
 use crate::cli::exit::{CliError, CliResult, OK};
 use std::net::SocketAddr;
@@ -127,7 +127,7 @@ fn check_store(
     }
     let msg = format!(
         "store {:?} is not a supported URL",
-        crate::redact::store_url(url)
+        diameter_apps::redact::store_url(url)
     );
     let fix = "use sqlite://FILE (PostgreSQL is not supported by the accounting server yet)";
     Err(match (span, file) {
@@ -210,7 +210,7 @@ pub fn run(args: &AcctArgs) -> CliResult {
         println!("listen        {}", s.node.listen);
         println!("origin_host   {}", s.node.origin_host);
         println!("origin_realm  {}", s.node.origin_realm);
-        println!("store         {}", crate::redact::store_url(&s.store));
+        println!("store         {}", diameter_apps::redact::store_url(&s.store));
         match &s.records {
             RecordsSink::None => {}
             RecordsSink::Stdout => println!("records       stdout"),

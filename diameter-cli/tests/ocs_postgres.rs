@@ -1,5 +1,6 @@
 //! Two OCS instances on one PostgreSQL: many concurrent sessions on the same accounts.
 
+#[path = "../../diameter-apps/tests/ocs_common/mod.rs"]
 mod ocs_common;
 
 use diameter_apps::ocs::store::{Batch, IdKind, NewAccount, Op, PgStore, Store, SubscriberId};
