@@ -5,10 +5,10 @@ use super::node::{
     PeerEntry, PeerSetting,
 };
 use super::signal;
-use diameter_apps::acct::serve::{self, RecordsSink, ServeOptions};
-use diameter_apps::acct::server::ServerConfig;
 use crate::cli::config::{load, ConfigFile};
 use crate::cli::exit::{CliError, CliResult, OK};
+use diameter_apps::acct::serve::{self, RecordsSink, ServeOptions};
+use diameter_apps::acct::server::ServerConfig;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
@@ -210,7 +210,10 @@ pub fn run(args: &AcctArgs) -> CliResult {
         println!("listen        {}", s.node.listen);
         println!("origin_host   {}", s.node.origin_host);
         println!("origin_realm  {}", s.node.origin_realm);
-        println!("store         {}", diameter_apps::redact::store_url(&s.store));
+        println!(
+            "store         {}",
+            diameter_apps::redact::store_url(&s.store)
+        );
         match &s.records {
             RecordsSink::None => {}
             RecordsSink::Stdout => println!("records       stdout"),

@@ -4,9 +4,9 @@
 //! address (`--admin-allow-remote` / `admin_allow_remote = true`), and starting it next to
 //! the server. Also `--metrics ADDR` / `metrics = "ADDR"`.
 
-use diameter_apps::admin::{self, token, AdminConfig, AdminServer, Target};
 use crate::cli::config::ConfigFile;
 use crate::cli::exit::CliError;
+use diameter_apps::admin::{self, token, AdminConfig, AdminServer, Target};
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 

@@ -5,9 +5,9 @@ use super::node::{
     PeerEntry, PeerSetting,
 };
 use super::signal;
-use diameter_apps::admin::Target;
 use crate::cli::config::{load, ConfigFile};
 use crate::cli::exit::{CliError, CliResult, OK};
+use diameter_apps::admin::Target;
 use diameter_apps::ocs::rating::Tariffs;
 use diameter_apps::ocs::store::PgOptions;
 use diameter_apps::ocs::{self, ServeOptions};
