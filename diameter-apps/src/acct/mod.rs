@@ -7,14 +7,16 @@
 //! - [`spool`]: records kept for later delivery (in memory or a durable SQLite file) and
 //!   their delivery with the T flag.
 //! - [`server`]: duplicate detection and sequence checks, and the ACA.
-//! - [`store`]: the server's records in SQLite, merged into one charging record per
-//!   session, committed in groups.
+//! - `store`: the server's records in SQLite, merged into one charging record per
+//!   session, committed in groups, and `serve`, the server on a node (feature `sqlite`).
 
 pub mod client;
+#[cfg(feature = "sqlite")]
 pub mod serve;
 pub mod server;
 pub mod spool;
+#[cfg(feature = "sqlite")]
 pub mod store;
 
-#[cfg(test)]
+#[cfg(all(test, feature = "sqlite", feature = "postgres"))]
 mod tests;

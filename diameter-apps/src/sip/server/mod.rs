@@ -435,5 +435,5 @@ pub(crate) fn store_failed(cmd: &str, e: &StoreError) -> u32 {
     diameter::dict::base_rfc6733::result_code::DIAMETER_UNABLE_TO_COMPLY
 }
 
-#[cfg(test)]
+#[cfg(all(test, feature = "sqlite"))] // the tests keep users in `sqlite::memory:`
 mod tests;
