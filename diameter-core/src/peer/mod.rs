@@ -143,6 +143,7 @@ pub enum Input {
 
 /// Why a peer went down.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum DownReason {
     /// The transport closed or failed.
     Transport,
@@ -160,6 +161,7 @@ pub enum DownReason {
 
 /// What the peer tells its owner.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum PeerEvent {
     /// The capabilities exchange succeeded; the peer is open.
     Up {

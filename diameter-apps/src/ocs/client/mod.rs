@@ -49,6 +49,7 @@ use std::time::{Duration, Instant};
 
 /// Settings of a credit-control client.
 #[derive(Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct ClientConfig {
     /// Origin-Host.
     pub origin_host: String,
@@ -137,6 +138,7 @@ pub struct Request {
 
 /// What the service element must do.
 #[derive(Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub enum ClientEvent {
     /// The user may use the service (a successful answer, or failure handling CONTINUE).
     GrantService,

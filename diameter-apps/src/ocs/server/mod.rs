@@ -91,6 +91,7 @@ pub const CREDIT_CONTROL_APPLICATION_ID: u32 = 4;
 
 /// Settings of a [`ChargingServer`].
 #[derive(Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct ServerConfig {
     /// Origin-Host of answers and server-initiated requests.
     pub origin_host: String,

@@ -14,6 +14,7 @@ pub const DEFAULT_MAX_BACKLOG: u64 = 2_000_000;
 
 /// Settings of the embedded store `Engine` (`sqlite://`); `EngineOptions::default()` gives the documented defaults.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct EngineOptions {
     /// The longest time between checkpoints into SQLite (default
     /// [`DEFAULT_CHECKPOINT_INTERVAL`]). Longer: fewer SQLite writes (a session opened and

@@ -164,6 +164,7 @@ pub(crate) struct Rights {
 
 /// Settings of the SIP AAA server.
 #[derive(Clone, Debug)]
+#[non_exhaustive]
 pub struct ServerConfig {
     /// Origin-Host of answers and server-initiated requests.
     pub origin_host: String,
