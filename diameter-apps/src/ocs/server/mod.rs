@@ -72,6 +72,7 @@
 mod charge;
 pub(crate) mod convert;
 mod event;
+pub mod extended;
 
 use crate::ocs::rating::Tariffs;
 use crate::ocs::store::ExpiredSession;
