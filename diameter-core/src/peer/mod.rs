@@ -161,7 +161,6 @@ pub enum DownReason {
 
 /// What the peer tells its owner.
 #[derive(Clone, Debug, PartialEq, Eq)]
-#[non_exhaustive]
 pub enum PeerEvent {
     /// The capabilities exchange succeeded; the peer is open.
     Up {
