@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Writes the seed corpora of the fuzz targets into fuzz/corpus/<target>/ from the project's
-test fixtures (tests/fixtures, diameter-apps/tests/fixtures): the Diameter messages as raw
+test fixtures (tests/fixtures, diameter-cli/tests/fixtures): the Diameter messages as raw
 bytes, wrapped in pcap/pcapng captures over TCP and SCTP, Digest headers, admin requests and
 peer event sequences. Deterministic; run from anywhere: python3 fuzz/seeds.py"""
 import hashlib, os, struct, sys
@@ -19,7 +19,7 @@ def hexfile(path):
 
 def fixtures():
     msgs = {}
-    for d in ["tests/fixtures", "tests/fixtures/relayed_apps", "diameter-apps/tests/fixtures"]:
+    for d in ["tests/fixtures", "tests/fixtures/relayed_apps", "diameter-cli/tests/fixtures"]:
         full = os.path.join(ROOT, d)
         for f in sorted(os.listdir(full)):
             if f.endswith(".hex"):

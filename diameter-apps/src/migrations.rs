@@ -8,18 +8,23 @@
 //! then brought up to date like any other.
 
 use refinery::{Runner, Target};
+#[cfg(feature = "sqlite")]
 use rusqlite::Connection;
 
 mod embedded {
+    #[cfg(feature = "sqlite")]
     pub(super) mod ocs_sqlite {
         refinery::embed_migrations!("migrations/ocs/sqlite");
     }
+    #[cfg(feature = "sqlite")]
     pub(super) mod sip_sqlite {
         refinery::embed_migrations!("migrations/sip/sqlite");
     }
+    #[cfg(feature = "postgres")]
     pub(super) mod sip_postgres {
         refinery::embed_migrations!("migrations/sip/postgres");
     }
+    #[cfg(feature = "sqlite")]
     pub(super) mod acct_sqlite {
         refinery::embed_migrations!("migrations/acct/sqlite");
     }
@@ -36,24 +41,28 @@ pub(crate) struct Schema {
 }
 
 /// The OCS store on SQLite.
+#[cfg(feature = "sqlite")]
 pub(crate) const OCS_SQLITE: Schema = Schema {
     history: "ocs_schema_history",
     runner: embedded::ocs_sqlite::migrations::runner,
 };
 
 /// The SIP store on SQLite.
+#[cfg(feature = "sqlite")]
 pub(crate) const SIP_SQLITE: Schema = Schema {
     history: "sip_schema_history",
     runner: embedded::sip_sqlite::migrations::runner,
 };
 
 /// The SIP store on PostgreSQL.
+#[cfg(feature = "postgres")]
 pub(crate) const SIP_POSTGRES: Schema = Schema {
     history: "sip_schema_history",
     runner: embedded::sip_postgres::migrations::runner,
 };
 
 /// The accounting stores (client spool) on SQLite.
+#[cfg(feature = "sqlite")]
 pub(crate) const ACCT_SQLITE: Schema = Schema {
     history: "acct_schema_history",
     runner: embedded::acct_sqlite::migrations::runner,
@@ -84,6 +93,7 @@ impl Schema {
     }
 }
 
+#[cfg(feature = "sqlite")]
 /// Switches a SQLite file to WAL. The switch needs a lock that SQLite does not wait for
 /// (the busy handler is not called for it): when another process opens the same new file at
 /// the same moment, the switch is retried every 10 ms for up to 10 s.
@@ -102,6 +112,7 @@ pub(crate) fn sqlite_wal(conn: &Connection) -> rusqlite::Result<()> {
     }
 }
 
+#[cfg(feature = "sqlite")]
 /// Brings a SQLite database up to date; returns the versions it ran (empty when it was).
 ///
 /// `baseline` is asked only when the history table is missing: for a database made before
@@ -121,6 +132,7 @@ pub(crate) fn sqlite(
     }
 }
 
+#[cfg(feature = "sqlite")]
 fn sqlite_once(
     conn: &mut Connection,
     schema: &Schema,
@@ -142,6 +154,7 @@ fn sqlite_once(
     Ok(versions(&report))
 }
 
+#[cfg(feature = "postgres")]
 /// Brings a PostgreSQL database up to date; returns the versions it ran. Holds the advisory
 /// lock `lock_key` meanwhile, so nodes starting together migrate one after the other.
 pub(crate) fn postgres(
@@ -168,6 +181,7 @@ fn versions(report: &refinery::Report) -> Vec<u32> {
         .collect()
 }
 
+#[cfg(feature = "sqlite")]
 fn sqlite_has_table(conn: &Connection, name: &str) -> rusqlite::Result<bool> {
     conn.query_row(
         "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = ?1",
@@ -177,6 +191,7 @@ fn sqlite_has_table(conn: &Connection, name: &str) -> rusqlite::Result<bool> {
     .map(|n| n > 0)
 }
 
+#[cfg(feature = "sqlite")]
 fn sqlite_has_column(conn: &Connection, table: &str, column: &str) -> rusqlite::Result<bool> {
     conn.query_row(
         "SELECT COUNT(*) FROM pragma_table_info(?1) WHERE name = ?2",
@@ -186,6 +201,7 @@ fn sqlite_has_column(conn: &Connection, table: &str, column: &str) -> rusqlite::
     .map(|n| n > 0)
 }
 
+#[cfg(feature = "sqlite")]
 /// The version an OCS SQLite database made before migrations is at: none without tables
 /// (a new database), 2 when `sessions` has the `peer` column (it came with `debits`), else 1.
 pub(crate) fn ocs_baseline(conn: &Connection) -> rusqlite::Result<Option<u32>> {
@@ -199,11 +215,12 @@ pub(crate) fn ocs_baseline(conn: &Connection) -> rusqlite::Result<Option<u32>> {
     }))
 }
 
+#[cfg(feature = "sqlite")]
 /// The SIP store had one schema before migrations, which V1 creates with IF NOT EXISTS: a
 /// database made by an older version needs no baseline.
 pub(crate) fn no_baseline(_: &Connection) -> rusqlite::Result<Option<u32>> {
     Ok(None)
 }
 
-#[cfg(test)]
+#[cfg(all(test, feature = "sqlite", feature = "postgres"))]
 mod tests;

@@ -4,9 +4,9 @@
 #![no_main]
 
 use diameter::core::bytes::Bytes;
-use diameter_apps::cli::decode::{json, text, tree, Source};
-use diameter_apps::cli::pcap::{self, Item};
-use diameter_apps::cli::style::Style;
+use diameter_cli::cli::decode::{json, text, tree, Source};
+use diameter_cli::cli::pcap::{self, Item};
+use diameter_cli::cli::style::Style;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

@@ -33,6 +33,7 @@ use std::time::{Duration, Instant};
 
 /// Settings of an accounting client.
 #[derive(Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct AcctConfig {
     /// Origin-Host.
     pub origin_host: String,
@@ -107,6 +108,7 @@ pub struct AcrRequest {
 
 /// What the service element must do.
 #[derive(Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub enum AcctEvent {
     /// The user may use the service (the session is open).
     Granted,

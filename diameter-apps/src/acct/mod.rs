@@ -11,17 +11,20 @@
 //!   their delivery with the T flag.
 //! - [`server`]: duplicate detection and sequence checks, and the ACA.
 //! - [`avp_json`]: AVPs (the Rf Service-Information) as JSON for charging records.
-//! - [`store`]: the server's records in SQLite, merged into one charging record per
-//!   session, committed in groups.
+//! - `store`: the server's records in SQLite or PostgreSQL, merged into one charging record
+//!   per session, committed in groups, and `serve`, the server on a node (feature `sqlite`).
 
 pub mod avp_json;
 pub mod client;
 pub mod deliver;
+#[cfg(feature = "sqlite")]
 pub mod export;
+#[cfg(feature = "sqlite")]
 pub mod serve;
 pub mod server;
 pub mod spool;
+#[cfg(feature = "sqlite")]
 pub mod store;
 
-#[cfg(test)]
+#[cfg(all(test, feature = "sqlite", feature = "postgres"))]
 mod tests;

@@ -11,8 +11,10 @@ use super::client::{transient_failure, AcrRequest};
 use diameter::dict::base_rfc6733::{Aca, Acr};
 use diameter_core::bytes::{Bytes, BytesMut};
 use diameter_core::AvpGroup;
+#[cfg(feature = "sqlite")]
 use rusqlite::{params, Connection, OptionalExtension};
 use std::collections::VecDeque;
+#[cfg(feature = "sqlite")]
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -82,6 +84,7 @@ impl Spool for MemorySpool {
     }
 }
 
+#[cfg(feature = "sqlite")]
 /// A durable spool in a SQLite file (table `acct_spool`, refinery migrations under
 /// `migrations/acct/sqlite`), holding at most `capacity` records.
 pub struct SqliteSpool {
@@ -89,6 +92,7 @@ pub struct SqliteSpool {
     capacity: usize,
 }
 
+#[cfg(feature = "sqlite")]
 impl std::fmt::Debug for SqliteSpool {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("SqliteSpool")
@@ -97,10 +101,12 @@ impl std::fmt::Debug for SqliteSpool {
     }
 }
 
+#[cfg(feature = "sqlite")]
 fn db(e: impl std::fmt::Display) -> SpoolError {
     SpoolError(e.to_string())
 }
 
+#[cfg(feature = "sqlite")]
 impl SqliteSpool {
     /// Opens (creating and migrating) the spool at `path`.
     pub fn open(path: &Path, capacity: usize) -> Result<Self, SpoolError> {
@@ -118,6 +124,7 @@ impl SqliteSpool {
     }
 }
 
+#[cfg(feature = "sqlite")]
 impl Spool for SqliteSpool {
     fn push(&mut self, acr: &Acr) -> Result<bool, SpoolError> {
         if !self.has_room()? {

@@ -26,6 +26,7 @@ pub const MAX_RESPONSE: usize = 1024 * 1024;
 
 /// Limits of the request parser; `HttpLimits::default()` is what the endpoint uses.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct HttpLimits {
     /// The longest request head, request line and headers with their CRLFs (default
     /// [`MAX_HEAD`]); longer is answered 431.
@@ -72,6 +73,7 @@ impl Request {
 
 /// Why a request could not be read; each maps to an HTTP status.
 #[derive(Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum ReadError {
     /// The client closed the connection before sending a whole request: no answer.
     Closed,

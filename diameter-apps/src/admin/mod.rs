@@ -67,6 +67,7 @@ pub const ACTION_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// How the endpoint authenticates and what it bounds.
 #[derive(Clone)]
+#[non_exhaustive]
 pub struct AdminConfig {
     /// The bearer token every request must present ([`token::check`]: at least
     /// [`token::MIN_LEN`] visible characters).

@@ -16,6 +16,7 @@ pub const MAX_LEN: usize = 1024;
 
 /// Why a token could not be read or created.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum TokenError {
     /// Reading, creating or writing the file failed.
     #[error("{path}: {source}")]

@@ -55,6 +55,7 @@ use std::time::{Duration, Instant};
 
 /// The bounds of one peer's agent.
 #[derive(Clone, Copy, Debug)]
+#[non_exhaustive]
 pub struct AgentLimits {
     /// Requests in flight per peer, each way (the node's `max_pending_per_peer`).
     /// Default 1024.
@@ -75,6 +76,7 @@ impl Default for AgentLimits {
 
 /// What the driver reports to the agent.
 #[derive(Debug)]
+#[non_exhaustive]
 pub enum Event {
     /// Start: connect to the peer when it is dialled.
     Start,
@@ -113,6 +115,7 @@ pub enum Event {
 
 /// Why a request sent through the agent got no answer.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Failure {
     /// Its deadline passed.
     Timeout,
@@ -127,6 +130,7 @@ pub enum Failure {
 
 /// Things the driver may log or count; they change nothing.
 #[derive(Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Notice {
     /// A CER claimed this dialled peer from another address, without a certificate;
     /// answered 3010 and closed.

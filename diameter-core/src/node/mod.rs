@@ -88,6 +88,7 @@ use tokio::time::Instant;
 
 /// A peer this node connects to.
 #[derive(Clone, Debug)]
+#[non_exhaustive]
 pub struct PeerConfig {
     /// The peer's Origin-Host.
     pub host: String,

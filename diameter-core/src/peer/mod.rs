@@ -143,6 +143,7 @@ pub enum Input {
 
 /// Why a peer went down.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum DownReason {
     /// The transport closed or failed.
     Transport,

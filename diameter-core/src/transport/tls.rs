@@ -19,6 +19,7 @@ use std::sync::Arc;
 /// (an incoming one with a CEA carrying 3010 DIAMETER_UNKNOWN_PEER). Outgoing
 /// connections also verify the server certificate against the configured peer host.
 #[derive(Debug)]
+#[non_exhaustive]
 pub struct TlsConfig {
     /// This node's certificate chain, leaf first.
     pub cert_chain: Vec<CertificateDer<'static>>,

@@ -1,9 +1,9 @@
 //! Our extended CCR (with Acme-Plan-Id and Acme-Loyalty-Points) charged by the OCS library
-//! of `diameter-apps`, end to end over loopback: the client sends our type, the server reads
-//! our extension from it and hands the standard CCR to `ChargingServer`.
+//! of `diameter-apps`, end to end over loopback: the client sends our type, the server's
+//! handler reads our extension from it typed and hands it, still our type, to
+//! `ChargingServer::handle_extended_ccr_async`, which answers in our CCA type.
 
-use custom_dictionary_example::{dict::dcca_rfc4006 as ours, reinterpret};
-use diameter::dict::dcca_rfc4006 as standard;
+use custom_dictionary_example::dict::dcca_rfc4006 as ours;
 use diameter_apps::ocs::rating::Tariffs;
 use diameter_apps::ocs::server::{ChargingServer, ServerConfig};
 use diameter_apps::ocs::store::{self, IdKind, NewAccount, SubscriberId};
@@ -61,9 +61,14 @@ async fn extended_ccr_is_charged_by_the_ocs_library_over_loopback() {
                         .first()
                         .and_then(|m| m.acme_loyalty_points),
                 ));
-                let std_ccr: standard::Ccr = reinterpret(&ccr).expect("same message");
-                let cca: standard::Cca = ocs.handle_ccr(std_ccr, SystemTime::now());
-                reinterpret::<_, ours::Cca>(&cca).expect("same message")
+                let peer = ccr.origin_host.as_str().to_ascii_lowercase();
+                ocs.handle_extended_ccr_async::<ours::Ccr, ours::Cca>(
+                    &ccr,
+                    &peer,
+                    SystemTime::now(),
+                )
+                .await
+                .expect("our CCR is the standard CCR with more AVPs")
             }
         })
         .build()

@@ -55,6 +55,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 /// Settings of a credit-control client.
 #[derive(Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct ClientConfig {
     /// Origin-Host.
     pub origin_host: String,
@@ -143,6 +144,7 @@ pub struct Request {
 
 /// What the service element must do.
 #[derive(Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub enum ClientEvent {
     /// The user may use the service (a successful answer, or failure handling CONTINUE).
     GrantService,

@@ -72,6 +72,7 @@
 mod charge;
 pub(crate) mod convert;
 mod event;
+pub mod extended;
 
 use crate::ocs::rating::Tariffs;
 use crate::ocs::store::ExpiredSession;
@@ -91,6 +92,7 @@ pub const CREDIT_CONTROL_APPLICATION_ID: u32 = 4;
 
 /// Settings of a [`ChargingServer`].
 #[derive(Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct ServerConfig {
     /// Origin-Host of answers and server-initiated requests.
     pub origin_host: String,

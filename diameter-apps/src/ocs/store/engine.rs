@@ -33,51 +33,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::Duration;
 
-/// Default [`EngineOptions::checkpoint_interval`]: 1 s.
-pub const DEFAULT_CHECKPOINT_INTERVAL: Duration = Duration::from_secs(1);
-/// Default [`EngineOptions::checkpoint_records`]: 100,000.
-pub const DEFAULT_CHECKPOINT_RECORDS: u64 = 100_000;
-/// Default [`EngineOptions::max_backlog`]: 2,000,000 records.
-pub const DEFAULT_MAX_BACKLOG: u64 = 2_000_000;
-
-/// Settings of an [`Engine`]; `EngineOptions::default()` gives the documented defaults.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct EngineOptions {
-    /// The longest time between checkpoints into SQLite (default
-    /// [`DEFAULT_CHECKPOINT_INTERVAL`]). Longer: fewer SQLite writes (a session opened and
-    /// closed between two checkpoints is never written), a longer journal to replay.
-    pub checkpoint_interval: Duration,
-    /// A checkpoint starts early after this many journal records (default
-    /// [`DEFAULT_CHECKPOINT_RECORDS`]).
-    pub checkpoint_records: u64,
-    /// Memory bounds of the saved request outcomes (see [`MemLimits`]).
-    pub limits: MemLimits,
-    /// Threads writing and syncing the journal, whose `fdatasync`s overlap (default
-    /// [`super::DEFAULT_SYNCERS`]).
-    pub journal_syncers: usize,
-    /// A second journal `fdatasync` starts while one is in flight only once that one has
-    /// run this long (default [`super::DEFAULT_OVERLAP_AFTER`]): one sync at a time on a
-    /// fast disk, overlapping syncs on a slow one.
-    pub journal_overlap_after: Duration,
-    /// The most journal records not yet checkpointed into SQLite (default
-    /// [`DEFAULT_MAX_BACKLOG`]): past it (SQLite failing or slower than the load) charges
-    /// are refused with a temporary error (answered 3004) instead of growing the memory
-    /// and the journal without bound.
-    pub max_backlog: u64,
-}
-
-impl Default for EngineOptions {
-    fn default() -> Self {
-        EngineOptions {
-            checkpoint_interval: DEFAULT_CHECKPOINT_INTERVAL,
-            checkpoint_records: DEFAULT_CHECKPOINT_RECORDS,
-            limits: MemLimits::default(),
-            journal_syncers: journal::DEFAULT_SYNCERS,
-            journal_overlap_after: journal::DEFAULT_OVERLAP_AFTER,
-            max_backlog: DEFAULT_MAX_BACKLOG,
-        }
-    }
-}
+use super::options::EngineOptions;
 
 /// The table holding the LSN of the last checkpoint.
 const META_SQL: &str =

@@ -32,9 +32,10 @@ use std::time::{Duration, Instant};
 /// threads together 8,800 times).
 pub const DEFAULT_SYNCERS: usize = 4;
 
-/// Default [`SyncPolicy::overlap_after`]: 2 ms. A second `fdatasync` starts only once the
-/// one in flight has run this long, so a fast disk gets one sync at a time (fewer, bigger
-/// groups: less CPU per record) and a slow one still gets overlapping syncs.
+/// Default [`EngineOptions::journal_overlap_after`](super::EngineOptions::journal_overlap_after):
+/// 2 ms. A second `fdatasync` starts only once the one in flight has run this long, so a fast
+/// disk gets one sync at a time (fewer, bigger groups: less CPU per record) and a slow one
+/// still gets overlapping syncs.
 pub const DEFAULT_OVERLAP_AFTER: Duration = Duration::from_millis(2);
 
 /// How the journal's syncer threads share the work.

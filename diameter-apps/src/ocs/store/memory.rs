@@ -38,6 +38,7 @@ pub const DEFAULT_FILTER_KEYS: usize = 4 << 20;
 
 /// Memory bounds of the embedded store's saved request outcomes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct MemLimits {
     /// The most bytes of recent saved outcomes kept in memory (default
     /// [`DEFAULT_OUTCOME_BYTES`]); older ones are read from SQLite when asked for.

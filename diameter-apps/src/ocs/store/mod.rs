@@ -46,24 +46,32 @@
 
 mod accounts_file;
 mod batch;
+#[cfg(feature = "sqlite")]
 mod engine;
 pub mod group;
 mod journal;
 mod memory;
+mod options;
 mod outcomes;
+#[cfg(feature = "postgres")]
 mod postgres;
+#[cfg(feature = "sqlite")]
 mod sqlite;
 
 pub use self::accounts_file::{load_accounts_file, parse_accounts, AccountEntry, AccountsFile};
 pub use self::batch::{Batch, BatchOutcome, Op, REFUND_EXCEEDS, REFUND_OVERFLOW, REFUND_UNKNOWN};
-pub use self::engine::{
-    Engine, EngineOptions, DEFAULT_CHECKPOINT_INTERVAL, DEFAULT_CHECKPOINT_RECORDS,
-    DEFAULT_MAX_BACKLOG,
-};
+#[cfg(feature = "sqlite")]
+pub use self::engine::Engine;
 pub use self::group::GroupCommit;
 pub use self::journal::{DEFAULT_OVERLAP_AFTER, DEFAULT_SYNCERS};
 pub use self::memory::{MemLimits, DEFAULT_FILTER_KEYS, DEFAULT_OUTCOME_BYTES};
-pub use self::postgres::{PgOptions, PgStore};
+pub use self::options::{
+    EngineOptions, PgOptions, DEFAULT_CHECKPOINT_INTERVAL, DEFAULT_CHECKPOINT_RECORDS,
+    DEFAULT_MAX_BACKLOG,
+};
+#[cfg(feature = "postgres")]
+pub use self::postgres::PgStore;
+#[cfg(feature = "sqlite")]
 pub use self::sqlite::SqliteStore;
 
 use std::fmt;
@@ -240,9 +248,11 @@ pub struct LedgerTotals {
 #[non_exhaustive]
 pub enum StoreError {
     /// SQLite failed.
+    #[cfg(feature = "sqlite")]
     #[error("sqlite: {0}")]
     Sqlite(#[from] rusqlite::Error),
     /// PostgreSQL failed.
+    #[cfg(feature = "postgres")]
     #[error("postgres: {0}")]
     Postgres(#[from] ::postgres::Error),
     /// The account does not exist.
@@ -273,6 +283,10 @@ pub enum StoreError {
     /// The schema could not be brought up to date when the store was opened.
     #[error("{0}")]
     Migration(String),
+    /// The store URL names a backend this build leaves out: the name of the diameter-apps
+    /// feature that compiles it in (`sqlite`, `postgres`).
+    #[error("the {0} store backend is not compiled in (diameter-apps feature `{0}`)")]
+    BackendNotBuilt(&'static str),
     /// The database did not finish a call or transaction within this bound.
     #[error("the database did not answer within {0:?}")]
     Timeout(std::time::Duration),
@@ -295,18 +309,22 @@ impl StoreError {
             | StoreError::Timeout(_)
             | StoreError::Backlog(_) => true,
             StoreError::Group(e) => e.is_temporary(),
+            #[cfg(feature = "sqlite")]
             StoreError::Sqlite(e) => sqlite_temporary(e),
+            #[cfg(feature = "postgres")]
             StoreError::Postgres(e) => postgres_temporary(e),
             StoreError::NoSuchAccount(_)
             | StoreError::Duplicate(_)
             | StoreError::Refused(_)
             | StoreError::Config(_)
             | StoreError::Corrupt(_)
-            | StoreError::Migration(_) => false,
+            | StoreError::Migration(_)
+            | StoreError::BackendNotBuilt(_) => false,
         }
     }
 }
 
+#[cfg(feature = "sqlite")]
 fn sqlite_temporary(e: &rusqlite::Error) -> bool {
     use rusqlite::ErrorCode;
     matches!(
@@ -317,6 +335,7 @@ fn sqlite_temporary(e: &rusqlite::Error) -> bool {
 
 /// PostgreSQL: by SQLSTATE (PostgreSQL manual, appendix A), or,
 /// without one, a connection that failed, closed or timed out.
+#[cfg(feature = "postgres")]
 fn postgres_temporary(e: &::postgres::Error) -> bool {
     if let Some(state) = e.code() {
         let code = state.code();
@@ -509,11 +528,31 @@ pub fn open_with_engine(
     engine: &EngineOptions,
 ) -> Result<Arc<dyn Store>, StoreError> {
     if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-        return Ok(Arc::new(PgStore::connect_with(url, pg)?));
+        return open_postgres(url, pg);
     }
     if let Some(kv) = url.strip_prefix("postgres:") {
-        return Ok(Arc::new(PgStore::connect_with(kv, pg)?));
+        return open_postgres(kv, pg);
     }
+    open_sqlite(url, engine)
+}
+
+#[cfg(feature = "postgres")]
+fn open_postgres(url: &str, pg: &PgOptions) -> Result<Arc<dyn Store>, StoreError> {
+    Ok(Arc::new(PgStore::connect_with(url, pg)?))
+}
+
+#[cfg(not(feature = "postgres"))]
+fn open_postgres(_: &str, _: &PgOptions) -> Result<Arc<dyn Store>, StoreError> {
+    Err(StoreError::BackendNotBuilt("postgres"))
+}
+
+#[cfg(not(feature = "sqlite"))]
+fn open_sqlite(_: &str, _: &EngineOptions) -> Result<Arc<dyn Store>, StoreError> {
+    Err(StoreError::BackendNotBuilt("sqlite"))
+}
+
+#[cfg(feature = "sqlite")]
+fn open_sqlite(url: &str, engine: &EngineOptions) -> Result<Arc<dyn Store>, StoreError> {
     if let Some(direct) = url.strip_prefix("sqlite+direct:") {
         // The SQL-only path: every batch is a SQLite transaction (no memory state).
         if direct == ":memory:" {
@@ -559,9 +598,50 @@ pub(crate) fn rg_key(rating_group: Option<u32>) -> i64 {
 }
 
 /// The store tests, on the engine (`sqlite::memory:`) and on the SQL-only store.
-#[cfg(test)]
+#[cfg(all(test, feature = "sqlite", feature = "postgres"))]
 mod tests;
-#[cfg(test)]
+#[cfg(all(test, feature = "sqlite", feature = "postgres"))]
 #[path = "tests.rs"]
 #[allow(clippy::duplicate_mod)] // the same tests on the other backend
 mod tests_direct;
+
+/// A build without a backend refuses its URLs by name (run with `--no-default-features`).
+#[cfg(all(test, not(all(feature = "sqlite", feature = "postgres"))))]
+mod backend_not_built {
+    use super::*;
+
+    #[test]
+    #[cfg(not(feature = "sqlite"))]
+    fn a_sqlite_url_names_the_missing_feature() {
+        for url in [
+            "sqlite::memory:",
+            "sqlite://x.db",
+            "sqlite+direct::memory:",
+            "x.db",
+        ] {
+            let e = open(url).err().expect("no sqlite backend");
+            assert!(
+                matches!(e, StoreError::BackendNotBuilt("sqlite")),
+                "{url}: {e}"
+            );
+            assert!(e.to_string().contains("feature `sqlite`"), "{e}");
+        }
+    }
+
+    #[test]
+    #[cfg(not(feature = "postgres"))]
+    fn a_postgres_url_names_the_missing_feature() {
+        for url in [
+            "postgres://u@h/db",
+            "postgresql://u@h/db",
+            "postgres:host=h",
+        ] {
+            let e = open(url).err().expect("no postgres backend");
+            assert!(
+                matches!(e, StoreError::BackendNotBuilt("postgres")),
+                "{url}: {e}"
+            );
+            assert!(!e.is_temporary());
+        }
+    }
+}

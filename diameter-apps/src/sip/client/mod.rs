@@ -87,6 +87,7 @@ pub enum ClientError {
 
 /// Identity and addressing of the client.
 #[derive(Clone, Debug)]
+#[non_exhaustive]
 pub struct ClientConfig {
     /// Origin-Host of the SIP server's Diameter client.
     pub origin_host: String,

@@ -170,6 +170,7 @@ pub(crate) struct Rights {
 
 /// Settings of the SIP AAA server.
 #[derive(Clone, Debug)]
+#[non_exhaustive]
 pub struct ServerConfig {
     /// Origin-Host of answers and server-initiated requests.
     pub origin_host: String,
@@ -491,5 +492,5 @@ pub(crate) fn store_failed(cmd: &str, e: &StoreError) -> u32 {
     diameter::dict::base_rfc6733::result_code::DIAMETER_UNABLE_TO_COMPLY
 }
 
-#[cfg(test)]
+#[cfg(all(test, feature = "sqlite"))] // the tests keep users in `sqlite::memory:`
 mod tests;

@@ -30,13 +30,19 @@
 //! assert_ne!(found.ha1_md5.as_deref(), Some("secret"));
 //! ```
 
+#[cfg(feature = "postgres")]
 mod postgres;
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
 mod rules;
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
 mod sql;
+#[cfg(feature = "sqlite")]
 mod sqlite;
 mod users_file;
 
+#[cfg(feature = "postgres")]
 pub use self::postgres::PgSipStore;
+#[cfg(feature = "sqlite")]
 pub use self::sqlite::SqliteSipStore;
 pub use self::users_file::{load_users_file, parse_users, ProfileEntry, UserEntry, UsersFile};
 
@@ -236,9 +242,11 @@ pub struct Registration {
 #[non_exhaustive]
 pub enum StoreError {
     /// SQLite failed.
+    #[cfg(feature = "sqlite")]
     #[error("sqlite: {0}")]
     Sqlite(#[from] rusqlite::Error),
     /// PostgreSQL failed.
+    #[cfg(feature = "postgres")]
     #[error("postgres: {0}")]
     Postgres(#[from] ::postgres::Error),
     /// An AOR already belongs to another user.
@@ -264,6 +272,10 @@ pub enum StoreError {
     /// The schema could not be brought up to date when the store was opened.
     #[error("{0}")]
     Migration(String),
+    /// The store URL names a backend this build leaves out: the name of the diameter-apps
+    /// feature that compiles it in (`sqlite`, `postgres`).
+    #[error("the {0} store backend is not compiled in (diameter-apps feature `{0}`)")]
+    BackendNotBuilt(&'static str),
 }
 
 /// Storage of users and registrations. Implementations are shared between threads; every
@@ -299,11 +311,31 @@ pub trait SipStore: Send + Sync {
 /// `postgres://…` / `postgresql://…` (libpq URL) or `postgres:host=… user=…`.
 pub fn open(url: &str) -> Result<Arc<dyn SipStore>, StoreError> {
     if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-        return Ok(Arc::new(PgSipStore::connect(url)?));
+        return open_postgres(url);
     }
     if let Some(kv) = url.strip_prefix("postgres:") {
-        return Ok(Arc::new(PgSipStore::connect(kv)?));
+        return open_postgres(kv);
     }
+    open_sqlite(url)
+}
+
+#[cfg(feature = "postgres")]
+fn open_postgres(url: &str) -> Result<Arc<dyn SipStore>, StoreError> {
+    Ok(Arc::new(PgSipStore::connect(url)?))
+}
+
+#[cfg(not(feature = "postgres"))]
+fn open_postgres(_: &str) -> Result<Arc<dyn SipStore>, StoreError> {
+    Err(StoreError::BackendNotBuilt("postgres"))
+}
+
+#[cfg(not(feature = "sqlite"))]
+fn open_sqlite(_: &str) -> Result<Arc<dyn SipStore>, StoreError> {
+    Err(StoreError::BackendNotBuilt("sqlite"))
+}
+
+#[cfg(feature = "sqlite")]
+fn open_sqlite(url: &str) -> Result<Arc<dyn SipStore>, StoreError> {
     if url == "sqlite::memory:" {
         return Ok(Arc::new(SqliteSipStore::in_memory()?));
     }
@@ -329,5 +361,27 @@ pub fn load_users(store: &dyn SipStore, file: &UsersFile) -> Result<usize, Store
     Ok(users.len())
 }
 
-#[cfg(test)]
+#[cfg(all(test, feature = "sqlite", feature = "postgres"))]
 mod tests;
+
+/// A build without a backend refuses its URLs by name (run with `--no-default-features`).
+#[cfg(all(test, not(all(feature = "sqlite", feature = "postgres"))))]
+mod backend_not_built {
+    use super::*;
+
+    #[test]
+    #[cfg(not(feature = "sqlite"))]
+    fn a_sqlite_url_names_the_missing_feature() {
+        let e = open("sqlite::memory:").err().expect("no sqlite backend");
+        assert!(matches!(e, StoreError::BackendNotBuilt("sqlite")), "{e}");
+    }
+
+    #[test]
+    #[cfg(not(feature = "postgres"))]
+    fn a_postgres_url_names_the_missing_feature() {
+        let e = open("postgres://u@h/db")
+            .err()
+            .expect("no postgres backend");
+        assert!(matches!(e, StoreError::BackendNotBuilt("postgres")), "{e}");
+    }
+}

@@ -33,7 +33,6 @@ use std::future::Future;
 use std::str::FromStr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
 use tokio::sync::{mpsc, oneshot, Semaphore};
 
 mod embedded {
@@ -43,61 +42,7 @@ mod embedded {
 /// The refinery history table of the OCS schema.
 const HISTORY_TABLE: &str = "ocs_schema_history";
 
-/// Timeouts, pool size and group commit of a [`PgStore`]; `PgOptions::default()` gives the
-/// documented defaults. A database that stops answering must not hang the OCS: every wait
-/// is bounded, and the OCS answers the request 3004 DIAMETER_TOO_BUSY so that the client
-/// fails over.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct PgOptions {
-    /// Connections in the pool (default 8): group transactions, look-ups and operator
-    /// actions share them.
-    pub pool: usize,
-    /// Group transactions in flight at once (default 2, at most `pool - 1` so that a
-    /// connection stays free for look-ups). Fewer, larger groups cost the database less per
-    /// batch; more overlap the round trips.
-    pub groups: usize,
-    /// How long a request waits for a free pooled connection before failing with
-    /// [`StoreError::PoolTimeout`] (default 2 s).
-    pub pool_wait: Duration,
-    /// Timeout of each connection attempt (default 3 s; a `connect_timeout` in the URL
-    /// wins).
-    pub connect_timeout: Duration,
-    /// Server-side `statement_timeout` of every statement (default 3 s).
-    pub statement_timeout: Duration,
-    /// Server-side `lock_timeout`: the longest wait for a row lock, such as an account
-    /// locked by another node's transaction (default 2 s).
-    pub lock_timeout: Duration,
-    /// TCP keepalive idle time and `tcp_user_timeout` of TCP connections: a peer that stops
-    /// acknowledging is declared dead after this long (default 10 s).
-    pub tcp_timeout: Duration,
-    /// Client-side bound of one store call or group transaction attempt, pool wait included
-    /// (default 5 s): past it the call fails with [`StoreError::Timeout`] (temporary) and a
-    /// transaction's connection is closed, which rolls it back. Covers a server that stops
-    /// answering altogether, where the server-side timeouts cannot fire.
-    pub transaction_timeout: Duration,
-    /// The most batches one group transaction takes (default 256).
-    pub max_group: usize,
-    /// How often a group is run again after a serialization failure or deadlock
-    /// (default 3).
-    pub retries: u32,
-}
-
-impl Default for PgOptions {
-    fn default() -> Self {
-        PgOptions {
-            pool: 8,
-            groups: 2,
-            pool_wait: Duration::from_secs(2),
-            connect_timeout: Duration::from_secs(3),
-            statement_timeout: Duration::from_secs(3),
-            lock_timeout: Duration::from_secs(2),
-            tcp_timeout: Duration::from_secs(10),
-            transaction_timeout: Duration::from_secs(5),
-            max_group: 256,
-            retries: 3,
-        }
-    }
-}
+use super::options::PgOptions;
 
 impl PgOptions {
     /// Groups in flight at once.

@@ -16,8 +16,9 @@
 
 #![allow(clippy::useless_conversion)]
 
-#[path = "ocs_common/gy_load.rs"]
+#[path = "cli_support/gy_load.rs"]
 mod gy_load;
+#[path = "../../diameter-apps/tests/ocs_common/mod.rs"]
 mod ocs_common;
 
 use gy_load::{check_account, check_requests, Client, LoadConfig};

@@ -4,6 +4,7 @@
 //! every wait is bounded; server processes are killed by their own pid.
 
 mod cli_support;
+#[path = "../../diameter-apps/tests/ocs_common/mod.rs"]
 mod ocs_common;
 
 use diameter::dict::dcca_rfc4006::{Cca, RequestedAction};

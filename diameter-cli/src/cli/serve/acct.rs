@@ -5,10 +5,10 @@ use super::node::{
     PeerEntry, PeerSetting,
 };
 use super::signal;
-use crate::acct::serve::{self, RecordsSink, ServeOptions};
-use crate::acct::server::ServerConfig;
 use crate::cli::config::{load, ConfigFile};
 use crate::cli::exit::{CliError, CliResult, OK};
+use diameter_apps::acct::serve::{self, RecordsSink, ServeOptions};
+use diameter_apps::acct::server::ServerConfig;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
@@ -123,12 +123,12 @@ fn check_store(
     span: Option<std::ops::Range<usize>>,
     file: Option<&ConfigFile>,
 ) -> Result<String, CliError> {
-    if url.starts_with("sqlite://") || crate::acct::store::is_postgres_url(url) {
+    if url.starts_with("sqlite://") || diameter_apps::acct::store::is_postgres_url(url) {
         return Ok(url.to_owned());
     }
     let msg = format!(
         "store {:?} is not a supported URL",
-        crate::redact::store_url(url)
+        diameter_apps::redact::store_url(url)
     );
     let fix = "use sqlite://FILE or postgresql://USER@HOST/DB";
     Err(match (span, file) {
@@ -211,7 +211,10 @@ pub fn run(args: &AcctArgs) -> CliResult {
         println!("listen        {}", s.node.listen);
         println!("origin_host   {}", s.node.origin_host);
         println!("origin_realm  {}", s.node.origin_realm);
-        println!("store         {}", crate::redact::store_url(&s.store));
+        println!(
+            "store         {}",
+            diameter_apps::redact::store_url(&s.store)
+        );
         match &s.records {
             RecordsSink::None => {}
             RecordsSink::Stdout => println!("records       stdout"),

@@ -4,7 +4,7 @@
 use super::admin::{call, path, AdminFlags};
 use super::exit::CliResult;
 use super::style::Style;
-use crate::ocs::server::ReAuthScope;
+use diameter_apps::ocs::server::ReAuthScope;
 
 /// Arguments of `diameter ocs`.
 #[derive(Debug, clap::Args)]

@@ -1,12 +1,12 @@
 //! `--admin ADDR` / `admin = "ADDR"` of the servers: where the admin endpoint listens
-//! (see [`crate::admin`]), its token file (`--admin-token-file` / `admin_token_file =`,
+//! (see [`diameter_apps::admin`]), its token file (`--admin-token-file` / `admin_token_file =`,
 //! by default `admin.token` next to the SQLite store), whether it may bind a non-loopback
 //! address (`--admin-allow-remote` / `admin_allow_remote = true`), and starting it next to
 //! the server. Also `--metrics ADDR` / `metrics = "ADDR"`.
 
-use crate::admin::{self, token, AdminConfig, AdminServer, Target};
 use crate::cli::config::ConfigFile;
 use crate::cli::exit::CliError;
+use diameter_apps::admin::{self, token, AdminConfig, AdminServer, Target};
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 

@@ -2,6 +2,7 @@
 //! (`diameter ocs reauth|abort`, `diameter sip deregister|push-profile`), with the real
 //! binary on loopback and diameter-core nodes as the OCS client and the serving SIP server.
 
+#[path = "../../diameter-apps/tests/ocs_common/mod.rs"]
 mod ocs_common;
 
 use assert_cmd::Command;

@@ -24,7 +24,7 @@ pub struct NodeFlags {
     #[arg(long, value_name = "REALM")]
     pub origin_realm: Option<String>,
     /// Accept any peer with a valid CER, from any address. Without it, only the
-    /// [[peers]] of the configuration file are accepted, or, when there are none, peers
+    /// `[[peers]]` of the configuration file are accepted, or, when there are none, peers
     /// connecting from loopback (127.0.0.0/8, ::1); others get 3010 DIAMETER_UNKNOWN_PEER.
     #[arg(long)]
     pub accept_any: bool,

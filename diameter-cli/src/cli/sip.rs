@@ -107,7 +107,7 @@ pub struct PushProfileArgs {
 }
 
 fn parse_reason(text: &str) -> Result<String, String> {
-    crate::admin::parse_reason(text)
+    diameter_apps::admin::parse_reason(text)
         .and_then(|r| r.name())
         .map(str::to_owned)
         .ok_or_else(|| {

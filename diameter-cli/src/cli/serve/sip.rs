@@ -5,11 +5,11 @@ use super::node::{
     PeerEntry, PeerSetting,
 };
 use super::signal;
-use crate::admin::Target;
 use crate::cli::config::{load, ConfigFile};
 use crate::cli::exit::{CliError, CliResult, OK};
-use crate::sip::server::{ServerConfig, SipPeer};
-use crate::sip::{self, ServeOptions};
+use diameter_apps::admin::Target;
+use diameter_apps::sip::server::{ServerConfig, SipPeer};
+use diameter_apps::sip::{self, ServeOptions};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -274,7 +274,7 @@ pub fn run(args: &SipArgs) -> CliResult {
         println!("origin_realm  {}", s.node.origin_realm);
         println!(
             "store         {}",
-            crate::redact::store_url(&serve_options(&s).store)
+            diameter_apps::redact::store_url(&serve_options(&s).store)
         );
         if let Some(u) = &s.users {
             println!("users         {}", u.display());

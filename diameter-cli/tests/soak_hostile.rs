@@ -16,6 +16,7 @@
 
 #![allow(clippy::useless_conversion)]
 
+#[path = "../../diameter-apps/tests/ocs_common/mod.rs"]
 mod ocs_common;
 
 use bytes::Bytes;

@@ -1,11 +1,11 @@
-//! The client side of the admin endpoint (see [`crate::admin`]): what `diameter ocs ...` and
+//! The client side of the admin endpoint (see [`diameter_apps::admin`]): what `diameter ocs ...` and
 //! `diameter sip ...` share to call a running server and turn its answer into output and an
 //! exit code.
 
 use super::exit::{CliError, CliResult, FAILURE, OK};
 use super::style::{Role, Style};
-use crate::admin::http::{self, ClientError};
-use crate::admin::token;
+use diameter_apps::admin::http::{self, ClientError};
+use diameter_apps::admin::token;
 use serde_json::Value;
 use std::path::PathBuf;
 use std::time::Duration;

@@ -1,7 +1,8 @@
 //! Two OCS instances on one PostgreSQL: many concurrent sessions on the same accounts.
 
-#[path = "ocs_common/gy_load.rs"]
+#[path = "cli_support/gy_load.rs"]
 mod gy_load;
+#[path = "../../diameter-apps/tests/ocs_common/mod.rs"]
 mod ocs_common;
 
 use diameter_apps::ocs::store::{Batch, IdKind, NewAccount, Op, PgStore, Store, SubscriberId};

@@ -1,6 +1,7 @@
 //! `--metrics ADDR` of `diameter serve ocs|sip`: the real binary on loopback serves the
 //! node's metrics; a client's CCR is counted and the client's series leave with it.
 
+#[path = "../../diameter-apps/tests/ocs_common/mod.rs"]
 mod ocs_common;
 
 use diameter::dict::dcca_rfc4006::{CcRequestType, Cca};

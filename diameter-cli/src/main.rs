@@ -1,7 +1,7 @@
 //! The `diameter` command line: see `diameter --help`.
 
 use clap::Parser;
-use diameter_apps::cli::{run, Cli};
+use diameter_cli::cli::{run, Cli};
 
 fn main() -> std::process::ExitCode {
     run(Cli::parse())

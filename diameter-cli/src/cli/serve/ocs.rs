@@ -5,12 +5,12 @@ use super::node::{
     PeerEntry, PeerSetting,
 };
 use super::signal;
-use crate::admin::Target;
 use crate::cli::config::{load, ConfigFile};
 use crate::cli::exit::{CliError, CliResult, OK};
-use crate::ocs::rating::Tariffs;
-use crate::ocs::store::{EngineOptions, MemLimits, PgOptions};
-use crate::ocs::{self, ServeOptions};
+use diameter_apps::admin::Target;
+use diameter_apps::ocs::rating::Tariffs;
+use diameter_apps::ocs::store::{EngineOptions, PgOptions};
+use diameter_apps::ocs::{self, ServeOptions};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -240,7 +240,7 @@ pub struct OcsSettings {
     /// Where to listen and who we are.
     pub node: NodeIdentity,
     /// `host_ip_addresses`: the CER/CEA's Host-IP-Addresses (empty: derived from the
-    /// listen address, see [`crate::host_addrs`]).
+    /// listen address, see [`diameter_apps::host_addrs`]).
     pub host_ip_addresses: Vec<std::net::IpAddr>,
     /// Store URL; `None` is the embedded default.
     pub store: Option<String>,
@@ -401,31 +401,23 @@ pub fn settings(args: &OcsArgs) -> Result<OcsSettings, CliError> {
             }
         },
         engine: {
-            let d = EngineOptions::default();
+            // Both structs are `#[non_exhaustive]`: start from the defaults and set each key.
+            let mut e = EngineOptions::default();
             let ms = |v: Option<u64>, def: Duration| v.map_or(def, Duration::from_millis);
-            EngineOptions {
-                checkpoint_interval: ms(
-                    file_keys.engine_checkpoint_interval_ms,
-                    d.checkpoint_interval,
-                ),
-                checkpoint_records: file_keys
-                    .engine_checkpoint_records
-                    .unwrap_or(d.checkpoint_records),
-                max_backlog: file_keys.engine_max_backlog.unwrap_or(d.max_backlog),
-                journal_syncers: file_keys
-                    .engine_journal_syncers
-                    .unwrap_or(d.journal_syncers),
-                journal_overlap_after: ms(
-                    file_keys.engine_journal_overlap_ms,
-                    d.journal_overlap_after,
-                ),
-                limits: MemLimits {
-                    outcome_bytes: file_keys
-                        .engine_outcome_bytes
-                        .unwrap_or(d.limits.outcome_bytes),
-                    filter_keys: file_keys.engine_filter_keys.unwrap_or(d.limits.filter_keys),
-                },
-            }
+            e.checkpoint_interval =
+                ms(file_keys.engine_checkpoint_interval_ms, e.checkpoint_interval);
+            e.checkpoint_records = file_keys
+                .engine_checkpoint_records
+                .unwrap_or(e.checkpoint_records);
+            e.max_backlog = file_keys.engine_max_backlog.unwrap_or(e.max_backlog);
+            e.journal_syncers = file_keys.engine_journal_syncers.unwrap_or(e.journal_syncers);
+            e.journal_overlap_after =
+                ms(file_keys.engine_journal_overlap_ms, e.journal_overlap_after);
+            e.limits.outcome_bytes = file_keys
+                .engine_outcome_bytes
+                .unwrap_or(e.limits.outcome_bytes);
+            e.limits.filter_keys = file_keys.engine_filter_keys.unwrap_or(e.limits.filter_keys);
+            e
         },
         admin: super::admin::settings(
             args.admin,
@@ -473,7 +465,7 @@ pub fn run(args: &OcsArgs) -> CliResult {
     if args.check {
         println!("listen        {}", s.node.listen);
         let ips = match s.host_ip_addresses.as_slice() {
-            [] => crate::host_addrs::host_ip_addresses(&[s.node.listen]),
+            [] => diameter_apps::host_addrs::host_ip_addresses(&[s.node.listen]),
             given => given.to_vec(),
         };
         let ips: Vec<String> = ips.iter().map(|ip| ip.to_string()).collect();
@@ -486,11 +478,11 @@ pub fn run(args: &OcsArgs) -> CliResult {
         println!("origin_realm  {}", s.node.origin_realm);
         println!(
             "store         {}",
-            crate::redact::store_url(&serve_options(&s).store)
+            diameter_apps::redact::store_url(&serve_options(&s).store)
         );
         // The files are loaded as the server would load them: a broken one fails here.
         if let Some(a) = &s.accounts {
-            let file = crate::ocs::store::load_accounts_file(a).map_err(|e| {
+            let file = diameter_apps::ocs::store::load_accounts_file(a).map_err(|e| {
                 CliError::usage(format!(
                     "accounts file {}: {e}\n  = fix: see `diameter serve ocs --help` for its format",
                     a.display()
@@ -735,20 +727,15 @@ mod tests {
                 ..PgOptions::default()
             }
         );
-        assert_eq!(
-            o.engine,
-            EngineOptions {
-                checkpoint_interval: Duration::from_millis(250),
-                checkpoint_records: 5000,
-                max_backlog: 90_000,
-                journal_syncers: 2,
-                journal_overlap_after: Duration::ZERO,
-                limits: MemLimits {
-                    outcome_bytes: 1 << 20,
-                    filter_keys: 1000,
-                },
-            }
-        );
+        let mut engine = EngineOptions::default();
+        engine.checkpoint_interval = Duration::from_millis(250);
+        engine.checkpoint_records = 5000;
+        engine.max_backlog = 90_000;
+        engine.journal_syncers = 2;
+        engine.journal_overlap_after = Duration::ZERO;
+        engine.limits.outcome_bytes = 1 << 20;
+        engine.limits.filter_keys = 1000;
+        assert_eq!(o.engine, engine);
         // Without the file: nobody may refund, the documented defaults.
         let cli = Cli::parse_from(["ocs"]);
         let o = serve_options(&settings(&cli.ocs).unwrap());
