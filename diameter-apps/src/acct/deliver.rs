@@ -2,7 +2,7 @@
 //! of a retransmission (after a failover, or from storage; RFC 6733 §9.4).
 
 use super::client::AcrRequest;
-use super::serve::APPLICATION_ID;
+use super::APPLICATION_ID;
 use diameter::dict::base_rfc6733::{Aca, Acr};
 use diameter_core::node::{Node, RequestError, SendOptions};
 

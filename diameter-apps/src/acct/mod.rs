@@ -14,6 +14,9 @@
 //! - `store`: the server's records in SQLite or PostgreSQL, merged into one charging record
 //!   per session, committed in groups, and `serve`, the server on a node (feature `sqlite`).
 
+/// The accounting application's id (RFC 6733 §2.4: Diameter base accounting).
+pub const APPLICATION_ID: u32 = 3;
+
 pub mod avp_json;
 pub mod client;
 pub mod deliver;

@@ -19,8 +19,7 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
-/// Base accounting (RFC 6733 §9).
-pub const APPLICATION_ID: u32 = 3;
+pub use super::APPLICATION_ID;
 
 /// Where merged charging records go, one JSON object per line.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -14,10 +14,12 @@
 //! Volumes are the cumulative Accounting-Input-Octets (363) and Accounting-Output-Octets
 //! (364) of RFC 7155, when the client sends them; the session keeps the largest value seen.
 
+#[cfg(feature = "postgres")]
 mod postgres;
 mod sql;
 mod sqlite;
 
+#[cfg(feature = "postgres")]
 pub use postgres::PgRecordStore;
 pub use sqlite::RecordStore;
 
@@ -103,7 +105,13 @@ pub fn open_url(url: &str, node: &str) -> Result<Box<dyn Backend>, StoreError> {
         return Ok(Box::new(store));
     }
     if is_postgres_url(url) {
+        #[cfg(feature = "postgres")]
         return Ok(Box::new(PgRecordStore::connect(url)?.node(node)));
+        #[cfg(not(feature = "postgres"))]
+        return Err(StoreError(
+            "the postgres store backend is not compiled in (diameter-apps feature `postgres`)"
+                .into(),
+        ));
     }
     Err(StoreError(format!(
         "unsupported store URL {} (use sqlite://FILE or postgresql://…)",

@@ -268,7 +268,7 @@ impl<T: Transport> SipAccountingClient<T> {
             let Some((sid, o)) = next else { break };
             match o {
                 Output::Send(req) => {
-                    let mut msg = req.acr.to_message(crate::acct::serve::APPLICATION_ID, 0, 0);
+                    let mut msg = req.acr.to_message(crate::acct::APPLICATION_ID, 0, 0);
                     if req.retransmit {
                         msg.header.flags |= CommandFlags::RETRANSMIT;
                     }
