@@ -129,7 +129,7 @@ impl Templates {
     pub fn answer_all(&self, input: &mut BytesMut, out: &mut Vec<u8>) -> Next {
         while input.len() >= HEADER {
             let len = u32::from_be_bytes([0, input[1], input[2], input[3]]) as usize;
-            if input[0] != 1 || len < HEADER || len % 4 != 0 || len > self.max_message {
+            if input[0] != 1 || len < HEADER || !len.is_multiple_of(4) || len > self.max_message {
                 return Next::Close;
             }
             if input.len() < len {
