@@ -350,10 +350,10 @@ fn gy(c: &mut Capture) {
         validity_time: Some(600),
         result_code: Some(2001),
         quota_consumption_time: Some(10),
-        trigger: Some(Trigger {
+        trigger: Some(Box::new(Trigger {
             trigger_type: vec![TriggerType::ChangeInQos, TriggerType::ChangeInRat],
             ..Default::default()
-        }),
+        })),
         ..Default::default()
     };
     let cca_pool = cca(&ccr_i, vec![pooled.clone()]);

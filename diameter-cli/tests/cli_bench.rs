@@ -443,3 +443,78 @@ fn interval_text_lines_with_the_classic_flags() {
         "{text}"
     );
 }
+
+/// `--relay-compare`: the template responder alone, then through `serve relay` and through
+/// freeDiameterd, the same load; every run answered 2001, the relays' CPU per answer and
+/// the ratios reported. Without freeDiameterd the comparison still runs our relay and
+/// says why freeDiameter was skipped; the test then skips (fails with REQUIRE_INTEROP=1).
+#[test]
+fn relay_compare_runs_our_relay_and_freediameter_behind_one_responder() {
+    let fd_installed = std::env::var_os("PATH")
+        .is_some_and(|p| std::env::split_paths(&p).any(|d| d.join("freeDiameterd").is_file()))
+        && std::path::Path::new("/usr/lib/freeDiameter/rt_default.fdx").is_file();
+    let out = bench(&[
+        "--relay-compare",
+        "--connections",
+        "1",
+        "--outstanding",
+        "4",
+        "--updates",
+        "3",
+        "--duration",
+        "1s",
+        "--json",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    let mut runs = vec!["template", "diameter_relay"];
+    if fd_installed {
+        runs.push("freediameter");
+        assert!(v["freediameter_skipped"].is_null(), "{v:#}");
+    } else {
+        assert!(v["freediameter_skipped"].is_string(), "{v:#}");
+        assert!(v["freediameter"].is_null(), "{v:#}");
+    }
+    for run in &runs {
+        let r = &v[*run];
+        assert!(
+            r["answered"].as_u64().expect("answered") > 0,
+            "{run}: {v:#}"
+        );
+        assert_eq!(r["timeouts"], 0, "{run}: {v:#}");
+        assert_eq!(r["result_codes"].as_array().map(Vec::len), Some(1), "{v:#}");
+        assert_eq!(r["result_codes"][0]["code"], 2001, "{run}: {v:#}");
+        assert!(r["responder_cpu_us_per_answer"].is_number(), "{run}: {v:#}");
+    }
+    assert!(v["template"]["relay_cpu_us_per_answer"].is_null(), "{v:#}");
+    assert!(
+        v["diameter_relay"]["relay_cpu_us_per_answer"].is_number(),
+        "{v:#}"
+    );
+    if !fd_installed {
+        assert!(
+            std::env::var_os("REQUIRE_INTEROP").is_none(),
+            "freeDiameterd (Debian freediameterd, freediameter-extensions) missing and REQUIRE_INTEROP is set"
+        );
+        eprintln!("SKIPPED the freeDiameter half: freeDiameterd is not installed");
+        return;
+    }
+    assert!(
+        v["freediameter"]["relay_cpu_us_per_answer"].is_number(),
+        "{v:#}"
+    );
+    let r = &v["ratio_ours_to_freediameter"];
+    assert!(r["answers_per_s"].as_f64().expect("ratio") > 0.0, "{v:#}");
+    assert!(
+        r["freediameter_relay_cpu_per_answer_to_ours"]
+            .as_f64()
+            .expect("cpu ratio")
+            >= 0.0,
+        "{v:#}"
+    );
+}

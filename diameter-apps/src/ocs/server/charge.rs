@@ -471,7 +471,7 @@ impl ChargingServer {
                         refund_information: a.refund_information,
                         g_s_u_pool_reference: tariff.and_then(pool_reference).into_iter().collect(),
                         quota_consumption_time: tariff.and_then(|t| t.quota_consumption_time),
-                        trigger: tariff.and_then(trigger),
+                        trigger: tariff.and_then(trigger).map(Box::new),
                         ..Default::default()
                     });
             } else {

@@ -26,31 +26,55 @@ const TICKS_PER_SECOND: f64 = 100.0;
 /// Balance of the OCS's auto-provisioned subscribers (minor units): never the limit.
 const BALANCE: &str = "1000000000000";
 
-/// A server started for the comparison; killed (by its own pid) when dropped.
-struct Server {
+/// A server started for a comparison; killed (by its own pid) when dropped.
+pub(super) struct Server {
     child: Child,
-    addr: String,
+    /// The address it listens on (from its first line of output).
+    pub(super) addr: String,
 }
 
 impl Server {
     /// Starts `diameter serve ocs ARGS` on 127.0.0.1, port 0, and waits for its address.
     fn start(extra: &[String]) -> Result<Server, CliError> {
+        let args = [
+            &["serve", "ocs", "--listen", "127.0.0.1:0"].map(str::to_owned)[..],
+            extra,
+        ]
+        .concat();
+        Server::this_exe(&args, "ocs")
+    }
+
+    /// Starts this executable with `args`, a server announcing "`what` listening on
+    /// ADDR" (see `serve::signal::announce`), and waits for its address.
+    pub(super) fn this_exe(args: &[String], what: &str) -> Result<Server, CliError> {
         let exe = std::env::current_exe()
             .map_err(|e| CliError::failure(format!("cannot find this executable: {e}")))?;
-        let mut child = Command::new(exe)
-            .args(["serve", "ocs", "--listen", "127.0.0.1:0"])
-            .args(extra)
-            .env_remove("RUST_LOG")
-            .env("NO_COLOR", "1")
+        let mut cmd = Command::new(exe);
+        cmd.args(args).env_remove("RUST_LOG").env("NO_COLOR", "1");
+        let prefix = format!("{what} listening on ");
+        Server::spawn(cmd, what, move |line| {
+            let a = line.trim().strip_prefix(prefix.as_str())?;
+            Some(a.split(',').next().unwrap_or(a).trim().to_owned())
+        })
+    }
+
+    /// Starts `cmd` and reads its standard output until `ready` returns the address it
+    /// serves on (at most 30 s); the rest of its output is drained and dropped.
+    pub(super) fn spawn(
+        mut cmd: Command,
+        what: &str,
+        ready: impl Fn(&str) -> Option<String>,
+    ) -> Result<Server, CliError> {
+        let mut child = cmd
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
-            .map_err(|e| CliError::failure(format!("cannot start the server: {e}")))?;
+            .map_err(|e| CliError::failure(format!("cannot start {what}: {e}")))?;
         let Some(stdout) = child.stdout.take() else {
             let _ = child.kill();
             let _ = child.wait();
-            return Err(CliError::failure("the server has no standard output"));
+            return Err(CliError::failure(format!("{what} has no standard output")));
         };
         let mut server = Server {
             child,
@@ -60,26 +84,37 @@ impl Server {
         std::thread::spawn(move || {
             let mut r = std::io::BufReader::new(stdout);
             let mut line = String::new();
-            let _ = r.read_line(&mut line);
-            let _ = tx.send(line);
-            // Keep the pipe open (and drained) while the server runs.
+            // Lines until the receiver stops listening, then keep the pipe drained.
+            while r.read_line(&mut line).is_ok_and(|n| n > 0) {
+                if tx.send(std::mem::take(&mut line)).is_err() {
+                    break;
+                }
+            }
             let _ = std::io::copy(&mut r, &mut std::io::sink());
         });
-        let line = rx.recv_timeout(Duration::from_secs(30)).unwrap_or_default();
-        // "ocs listening on 127.0.0.1:PORT"
-        match line.trim().strip_prefix("ocs listening on ") {
-            Some(a) => server.addr = a.split(',').next().unwrap_or(a).trim().to_owned(),
-            None => {
-                return Err(CliError::failure(format!(
-                    "the server did not start (it said {:?})",
-                    line.trim()
-                )))
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        let mut last = String::new();
+        loop {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            match rx.recv_timeout(left) {
+                Ok(line) => {
+                    if let Some(addr) = ready(&line) {
+                        server.addr = addr;
+                        return Ok(server);
+                    }
+                    last = line;
+                }
+                Err(_) => {
+                    return Err(CliError::failure(format!(
+                        "{what} did not start (its last line: {:?})",
+                        last.trim()
+                    )))
+                }
             }
         }
-        Ok(server)
     }
 
-    fn cpu(&self) -> Option<Duration> {
+    pub(super) fn cpu(&self) -> Option<Duration> {
         cpu_time(&format!("/proc/{}/stat", self.child.id()))
     }
 }
@@ -92,7 +127,7 @@ impl Drop for Server {
 }
 
 /// utime + stime of a `/proc/.../stat` file.
-fn cpu_time(path: &str) -> Option<Duration> {
+pub(super) fn cpu_time(path: &str) -> Option<Duration> {
     let text = std::fs::read_to_string(path).ok()?;
     // The fields after the command name, which is in parentheses: state is field 3,
     // utime 14 and stime 15.
@@ -103,30 +138,30 @@ fn cpu_time(path: &str) -> Option<Duration> {
 }
 
 /// One measured run.
-struct Measured {
-    name: &'static str,
-    stats: Stats,
-    info: RunInfo,
-    server_cpu: Option<Duration>,
-    client_cpu: Option<Duration>,
+pub(super) struct Measured {
+    pub(super) name: &'static str,
+    pub(super) stats: Stats,
+    pub(super) info: RunInfo,
+    pub(super) server_cpu: Option<Duration>,
+    pub(super) client_cpu: Option<Duration>,
 }
 
 impl Measured {
-    fn answers_per_s(&self) -> f64 {
+    pub(super) fn answers_per_s(&self) -> f64 {
         self.stats.answered() as f64 / self.info.elapsed.as_secs_f64().max(1e-9)
     }
-    fn per_answer(&self, cpu: Option<Duration>) -> Option<f64> {
+    pub(super) fn per_answer(&self, cpu: Option<Duration>) -> Option<f64> {
         let n = self.stats.answered();
         cpu.filter(|_| n > 0)
             .map(|c| c.as_secs_f64() * 1e6 / n as f64)
     }
-    fn server_us(&self) -> Option<f64> {
+    pub(super) fn server_us(&self) -> Option<f64> {
         self.per_answer(self.server_cpu)
     }
-    fn client_us(&self) -> Option<f64> {
+    pub(super) fn client_us(&self) -> Option<f64> {
         self.per_answer(self.client_cpu)
     }
-    fn to_json(&self) -> Json {
+    pub(super) fn to_json(&self) -> Json {
         let mut v = stats::to_json(&self.stats, &self.info);
         v["server_cpu_s"] = json!(self.server_cpu.map(|d| d.as_secs_f64()));
         v["server_cpu_us_per_answer"] = json!(self.server_us());
@@ -136,7 +171,7 @@ impl Measured {
 }
 
 /// Runs the load against a started server, measuring both processes' CPU.
-fn measure(
+pub(super) fn measure(
     rt: &tokio::runtime::Runtime,
     args: &BenchArgs,
     name: &'static str,
@@ -157,10 +192,10 @@ fn measure(
 }
 
 /// A temporary directory for the OCS's store, removed when dropped.
-struct TempDir(PathBuf);
+pub(super) struct TempDir(pub(super) PathBuf);
 
 impl TempDir {
-    fn new() -> Result<TempDir, CliError> {
+    pub(super) fn new() -> Result<TempDir, CliError> {
         let nanos = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.subsec_nanos());
@@ -180,7 +215,7 @@ impl Drop for TempDir {
 
 /// The machine: processors, CPU model, and the load average when the comparison ended
 /// (other work on a shared machine shows there).
-fn machine() -> Json {
+pub(super) fn machine() -> Json {
     let nproc = std::thread::available_parallelism().map_or(0, |n| n.get());
     let model = std::fs::read_to_string("/proc/cpuinfo")
         .ok()
@@ -198,7 +233,7 @@ fn machine() -> Json {
     json!({ "nproc": nproc, "cpu_model": model, "loadavg_1m": load })
 }
 
-fn ratio(a: Option<f64>, b: Option<f64>) -> Option<f64> {
+pub(super) fn ratio(a: Option<f64>, b: Option<f64>) -> Option<f64> {
     match (a, b) {
         (Some(a), Some(b)) if b > 0.0 => Some(a / b),
         _ => None,

@@ -3,6 +3,7 @@
 pub mod compare;
 pub mod flows;
 pub mod live;
+pub mod relay_compare;
 pub mod scenario;
 pub mod schedule;
 pub mod stats;
@@ -25,7 +26,7 @@ use template::{Kind, Step, Templates};
 use tokio::time::Instant;
 
 /// Arguments of `diameter bench`.
-#[derive(Debug, clap::Args)]
+#[derive(Debug, Clone, clap::Args)]
 #[command(after_help = "\
 Examples:
   diameter bench --duration 10s                                  # CCR sessions, 1 connection
@@ -34,6 +35,7 @@ Examples:
   diameter bench --kind uar --peer 127.0.0.1:3870 --duration 5s --json
   diameter bench --kind acr --updates 2 --duration 10s           # against `serve acct`
   diameter bench --compare -c 4 -o 32 --updates 2 -d 10s         # the OCS vs a stateless node
+  diameter bench --relay-compare -c 4 -o 32 --updates 20 -d 8s   # our relay vs freeDiameter's
   diameter bench --scenario examples/bench/gy-mix.toml --rate 200 --ramp-up 5s \
                  --interval 1s -d 60s                            # call flows, open loop
 
@@ -105,8 +107,19 @@ pub struct BenchArgs {
     /// With --compare: the OCS's store URL [default: sqlite:// in a temporary directory].
     #[arg(long, value_name = "URL", requires = "compare")]
     pub compare_store: Option<String>,
+    /// Compare our relay with freeDiameter's: start `diameter serve template` (answers
+    /// every request from a template, undecoded), load it alone, then through `diameter
+    /// serve relay` and through freeDiameterd (rt_default; where installed) in front of
+    /// it; report answers/s, the relay's CPU per answer and the ratios (--peer and
+    /// --destination-realm are not used).
+    #[arg(long, conflicts_with = "compare")]
+    pub relay_compare: bool,
+    /// With --relay-compare: the freeDiameterd binary [default: freeDiameterd on PATH;
+    /// without one, freeDiameter is skipped with a note].
+    #[arg(long, value_name = "PATH", requires = "relay_compare")]
+    pub freediameter: Option<PathBuf>,
     /// Run the call flows of this TOML scenario file (see examples/bench/).
-    #[arg(long, value_name = "FILE", conflicts_with = "compare")]
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["compare", "relay_compare"])]
     pub scenario: Option<PathBuf>,
     /// With --rate: reach it linearly over this long, starting from 0.
     #[arg(long, default_value = "0s", value_parser = duration::parse)]
@@ -180,6 +193,9 @@ pub fn run(args: &BenchArgs) -> CliResult {
         .map_err(|e| CliError::failure(format!("cannot start the runtime: {e}")))?;
     if args.compare {
         return compare::run(args, &rt);
+    }
+    if args.relay_compare {
+        return relay_compare::run(args, &rt);
     }
     rt.block_on(bench(args))
 }

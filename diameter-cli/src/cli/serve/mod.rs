@@ -7,6 +7,7 @@ pub mod ocs;
 pub mod relay;
 pub mod signal;
 pub mod sip;
+pub mod template;
 
 use super::exit::CliResult;
 
@@ -39,6 +40,8 @@ pub enum Server {
     Relay(relay::RelayArgs),
     /// The accounting server (RFC 6733 base accounting, a CDF): ACR/ACA, charging records.
     Acct(acct::AcctArgs),
+    /// A responder answering every request from a template, undecoded (for benchmarks).
+    Template(template::TemplateArgs),
 }
 
 /// Runs `diameter serve`.
@@ -48,5 +51,6 @@ pub fn run(args: &ServeArgs) -> CliResult {
         Server::Sip(a) => sip::run(a),
         Server::Relay(a) => relay::run(a),
         Server::Acct(a) => acct::run(a),
+        Server::Template(a) => template::run(a),
     }
 }
