@@ -33,11 +33,17 @@
 
 mod failover;
 mod inflight;
+mod node;
+#[cfg(test)]
+mod node_tests;
 #[cfg(test)]
 mod tests;
 
 pub use failover::{Attempts, FailoverPolicy, MAX_ATTEMPTS};
 pub use inflight::{InFlight, InFlightKey, Joined};
+pub use node::{within_size, Agent, AgentConfig, Inbound, PeerChange, RequestId, RouteError};
+/// What the node-wide [`Agent`] asks its driver to do.
+pub use node::Action as NodeAction;
 
 use crate::answer::{answer_with, Origin};
 use crate::base::DisconnectCause;
