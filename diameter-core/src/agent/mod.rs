@@ -41,9 +41,9 @@ mod tests;
 
 pub use failover::{Attempts, FailoverPolicy, MAX_ATTEMPTS};
 pub use inflight::{InFlight, InFlightKey, Joined};
-pub use node::{within_size, Agent, AgentConfig, Inbound, PeerChange, RequestId, RouteError};
 /// What the node-wide [`Agent`] asks its driver to do.
 pub use node::Action as NodeAction;
+pub use node::{within_size, Agent, AgentConfig, Inbound, PeerChange, RequestId, RouteError};
 
 use crate::answer::{answer_with, Origin};
 use crate::base::DisconnectCause;

@@ -194,9 +194,8 @@ fn routing_picks_peers_by_realm_application_and_state() {
     assert_eq!(sent(&mut agent).0, "srv1.b.net");
     // A routing table entry: application 4 of realm z.net is relayed to srv.e.net.
     let mut c = config(true);
-    c.routes.add(
-        Route::realm("z.net", RouteAction::Relay, vec!["srv.e.net".into()]).application(4),
-    );
+    c.routes
+        .add(Route::realm("z.net", RouteAction::Relay, vec!["srv.e.net".into()]).application(4));
     let mut routed = TestAgent::new(c);
     up(&mut routed, "srv1.b.net", "b.net", &[4]);
     up(&mut routed, "srv.e.net", "e.net", &[4]);
@@ -216,7 +215,8 @@ fn failover_resends_to_a_second_peer_with_the_t_flag() {
     let t0 = Instant::now();
     let due = t0 + Duration::from_secs(5);
     let mut c = config(true);
-    c.routes.add(Route::realm("b.net", RouteAction::Relay, vec![]));
+    c.routes
+        .add(Route::realm("b.net", RouteAction::Relay, vec![]));
     let mut agent = TestAgent::new(c);
     up(&mut agent, "srv1.b.net", "b.net", &[4]);
     up(&mut agent, "srv2.b.net", "b.net", &[4]);
@@ -252,7 +252,10 @@ fn failover_resends_to_a_second_peer_with_the_t_flag() {
         _ => None,
     });
     let (w, a) = reply.expect("reply");
-    assert_eq!((w, a.header.hop_by_hop, result_code(&a)), (1, 55, Some(2001)));
+    assert_eq!(
+        (w, a.header.hop_by_hop, result_code(&a)),
+        (1, 55, Some(2001))
+    );
     assert_eq!(agent.outgoing(), 0);
     // Fail fast: no resend, the application gets the failure.
     let mut c = config(true);
@@ -263,7 +266,10 @@ fn failover_resends_to_a_second_peer_with_the_t_flag() {
     fast.request(t0, request(4, "b.net", 8, 0, false), due, 3);
     let (p, id, _) = sent(&mut fast);
     fast.peer_result(t0, id, Err(Failure::PeerFailed));
-    assert_eq!(answered(&mut fast), (3, Err(RouteError::PeerFailed(p.into()))));
+    assert_eq!(
+        answered(&mut fast),
+        (3, Err(RouteError::PeerFailed(p.into())))
+    );
 }
 
 #[test]
