@@ -398,9 +398,9 @@ impl<P: Clone, W> Agent<P, W> {
             }
             // The waiter is made only when it waits (making one is not free).
             if self.in_flight.would_wait(&request) {
-                if let Joined::Alone(_) = self.in_flight.join(&request, (reply(), h.hop_by_hop)) {
-                    tracing::debug!("retransmission not queued");
-                }
+                // Queued: `would_wait` said so (a waiter given back would be dropped).
+                let joined = self.in_flight.join(&request, (reply(), h.hop_by_hop));
+                debug_assert!(matches!(joined, Joined::Waiting));
                 return Inbound::Held;
             }
         }
@@ -660,6 +660,7 @@ pub fn within_size(
     if len <= max {
         return answer;
     }
+    #[cfg(feature = "tokio")]
     tracing::warn!(
         len,
         max,

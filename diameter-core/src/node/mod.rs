@@ -1,7 +1,8 @@
 //! A Diameter node over tokio: listeners, one task per peer driving the sans-IO
 //! [`crate::agent::PeerAgent`] (the peer's state machine, pending requests, back-pressure,
-//! DPR drain), request handlers, a client side, relaying and failover. The protocol
-//! decisions are in [`crate::agent`] and [`crate::routing`]; this module reads, feeds them,
+//! DPR drain), request handlers and a client side, around the node-wide sans-IO
+//! [`crate::agent::Agent`] (routing across peers, duplicate detection, relaying and
+//! failover). The protocol decisions are the agents'; this module reads, feeds them,
 //! writes and sleeps until their deadline.
 //!
 //! Who may connect is [`NodeBuilder::accept_policy`]: by default peers on the loopback
