@@ -44,6 +44,7 @@ use crate::routing::{decide, decide_server, select, Decision, LocalNode, PeerVie
 use bytes::Bytes;
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap, VecDeque};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// What a node agent is configured with.
@@ -94,6 +95,23 @@ impl AgentConfig {
             duplicate_cache: (4096, Duration::from_secs(60)),
             duplicate_cache_bytes: 16 << 20,
             max_waiters: 16,
+        }
+    }
+}
+
+impl AgentConfig {
+    /// The routing decision for a request received from a peer (RFC 6733 §6.1): it needs
+    /// no state, so a driver may take it without the agent, and hand a first
+    /// transmission decided [`Decision::Local`] to its handler at once (its answer still
+    /// goes through [`Agent::handler_done`]).
+    pub fn decide(&self, request: &RawMessage) -> Decision {
+        let local = LocalNode {
+            host: &self.host,
+            realm: &self.realm,
+        };
+        match self.forwards {
+            true => decide(&local, &self.routes, request),
+            false => decide_server(&local, request),
         }
     }
 }
@@ -250,7 +268,7 @@ struct Outgoing<W> {
 /// uses to hand an answer over (a channel).
 #[derive(Debug)]
 pub struct Agent<P, W> {
-    config: AgentConfig,
+    config: Arc<AgentConfig>,
     /// By lowercase Origin-Host.
     peers: HashMap<String, PeerEntry<P>>,
     dedup: DuplicateCache,
@@ -269,7 +287,7 @@ impl<P: Clone, W> Agent<P, W> {
         Agent {
             dedup: DuplicateCache::new(capacity, ttl).with_max_bytes(config.duplicate_cache_bytes),
             in_flight: InFlight::new(config.max_waiters),
-            config,
+            config: Arc::new(config),
             peers: HashMap::new(),
             outgoing: HashMap::new(),
             deadlines: BinaryHeap::new(),
@@ -279,8 +297,8 @@ impl<P: Clone, W> Agent<P, W> {
         }
     }
 
-    /// The configuration.
-    pub fn config(&self) -> &AgentConfig {
+    /// The configuration (shared: [`AgentConfig::decide`] needs no agent).
+    pub fn config(&self) -> &Arc<AgentConfig> {
         &self.config
     }
 
@@ -384,11 +402,14 @@ impl<P: Clone, W> Agent<P, W> {
 
     /// A request received from the peer `from`. `reply` makes the handle its answer is
     /// given to later ([`Action::Reply`]); it is called only when the request is held.
+    /// `decided` is its routing decision when the caller took it already
+    /// ([`AgentConfig::decide`]); a retransmission is always looked up first.
     pub fn receive(
         &mut self,
         now: Instant,
         from: &str,
         request: RawMessage,
+        decided: Option<Decision>,
         reply: impl FnOnce() -> W,
     ) -> Inbound {
         let h = request.header;
@@ -404,13 +425,9 @@ impl<P: Clone, W> Agent<P, W> {
                 return Inbound::Held;
             }
         }
-        let local = LocalNode {
-            host: &self.config.host,
-            realm: &self.config.realm,
-        };
-        let decision = match self.config.forwards {
-            true => decide(&local, &self.config.routes, &request),
-            false => decide_server(&local, &request),
+        let decision = match decided {
+            Some(d) if !h.is_retransmit() => d,
+            _ => self.config.decide(&request),
         };
         if !matches!(decision, Decision::Local)
             && self

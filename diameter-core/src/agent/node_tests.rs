@@ -10,7 +10,7 @@ use crate::header::{CommandFlags, Header};
 use crate::message::RawMessage;
 use crate::peer::CommonApplications;
 use crate::result_code as rc;
-use crate::routing::{Route, RouteAction};
+use crate::routing::{Decision, Route, RouteAction};
 use std::time::{Duration, Instant};
 
 /// The peer handle is its name; a waiter is a number.
@@ -91,7 +91,7 @@ fn answered_request_is_replayed_from_the_cache() {
     let t0 = Instant::now();
     let mut agent = TestAgent::new(config(false));
     let first = request(4, "a.net", 7, 1, false);
-    let Inbound::Handle(req) = agent.receive(t0, "client.c.net", first, || 0) else {
+    let Inbound::Handle(req) = agent.receive(t0, "client.c.net", first, None, || 0) else {
         panic!("not handled locally");
     };
     let done = agent.handler_done(t0, &req, None, Some(answer(&req, 2001)));
@@ -99,7 +99,15 @@ fn answered_request_is_replayed_from_the_cache() {
     // The retransmission (T flag, another Hop-by-Hop id) gets the saved answer: the
     // handler does not run again.
     let again = request(4, "a.net", 7, 99, true);
-    match agent.receive(t0 + Duration::from_secs(1), "client.c.net", again, || 0) {
+    // (A decision the caller took does not skip the cache for a retransmission.)
+    let decided = Some(Decision::Local);
+    match agent.receive(
+        t0 + Duration::from_secs(1),
+        "client.c.net",
+        again,
+        decided,
+        || 0,
+    ) {
         Inbound::Answer(a) => {
             assert_eq!(a.header.hop_by_hop, 99);
             assert_eq!(result_code(&a), Some(2001));
@@ -109,13 +117,19 @@ fn answered_request_is_replayed_from_the_cache() {
     // Without the T flag it is a new request.
     let plain = request(4, "a.net", 7, 100, false);
     assert!(matches!(
-        agent.receive(t0, "client.c.net", plain, || 0),
+        agent.receive(t0, "client.c.net", plain, None, || 0),
         Inbound::Handle(_)
     ));
     // After the cache's time to live, the retransmission is handled again.
     let late = request(4, "a.net", 7, 101, true);
     assert!(matches!(
-        agent.receive(t0 + Duration::from_secs(61), "client.c.net", late, || 0),
+        agent.receive(
+            t0 + Duration::from_secs(61),
+            "client.c.net",
+            late,
+            None,
+            || 0
+        ),
         Inbound::Handle(_)
     ));
 }
@@ -124,7 +138,8 @@ fn answered_request_is_replayed_from_the_cache() {
 fn retransmission_waits_for_the_answer_in_progress() {
     let t0 = Instant::now();
     let mut agent = TestAgent::new(config(false));
-    let Inbound::Handle(req) = agent.receive(t0, "p1", request(4, "a.net", 7, 1, false), || 0)
+    let Inbound::Handle(req) =
+        agent.receive(t0, "p1", request(4, "a.net", 7, 1, false), None, || 0)
     else {
         panic!("not handled");
     };
@@ -134,7 +149,7 @@ fn retransmission_waits_for_the_answer_in_progress() {
     let mut made = 0;
     for (hbh, w) in [(20, 2), (30, 3)] {
         let dup = request(4, "a.net", 7, hbh, true);
-        let held = agent.receive(t0, "p2", dup, || {
+        let held = agent.receive(t0, "p2", dup, None, || {
             made += 1;
             w
         });
@@ -155,7 +170,7 @@ fn retransmission_waits_for_the_answer_in_progress() {
     // A request of another End-to-End id is not held: its waiter is never made.
     let other = request(4, "a.net", 8, 40, true);
     assert!(matches!(
-        agent.receive(t0, "p2", other, || panic!("made")),
+        agent.receive(t0, "p2", other, None, || panic!("made")),
         Inbound::Handle(_)
     ));
 }
@@ -199,7 +214,13 @@ fn routing_picks_peers_by_realm_application_and_state() {
     let mut routed = TestAgent::new(c);
     up(&mut routed, "srv1.b.net", "b.net", &[4]);
     up(&mut routed, "srv.e.net", "e.net", &[4]);
-    let relayed = routed.receive(t0, "client.c.net", request(4, "z.net", 1, 5, false), || 1);
+    let relayed = routed.receive(
+        t0,
+        "client.c.net",
+        request(4, "z.net", 1, 5, false),
+        None,
+        || 1,
+    );
     assert!(matches!(relayed, Inbound::Held));
     let (peer, _, msg) = sent(&mut routed);
     assert_eq!(peer, "srv.e.net");
@@ -221,7 +242,13 @@ fn failover_resends_to_a_second_peer_with_the_t_flag() {
     up(&mut agent, "srv1.b.net", "b.net", &[4]);
     up(&mut agent, "srv2.b.net", "b.net", &[4]);
     // A relayed request: the answer goes back to the peer it came from.
-    let held = agent.receive(t0, "client.c.net", request(4, "b.net", 7, 55, false), || 1);
+    let held = agent.receive(
+        t0,
+        "client.c.net",
+        request(4, "b.net", 7, 55, false),
+        None,
+        || 1,
+    );
     assert!(matches!(held, Inbound::Held));
     let (first, id, msg) = sent(&mut agent);
     assert!(!msg.header.is_retransmit());
@@ -288,7 +315,13 @@ fn no_peer_is_3002_and_an_unknown_realm_3003() {
     c.routes
         .add(Route::realm("b.net", RouteAction::Relay, vec![]));
     let mut relay = TestAgent::new(c);
-    let held = relay.receive(t0, "client.c.net", request(4, "b.net", 3, 9, false), || 7);
+    let held = relay.receive(
+        t0,
+        "client.c.net",
+        request(4, "b.net", 3, 9, false),
+        None,
+        || 7,
+    );
     assert!(matches!(held, Inbound::Held));
     let reply = actions(&mut relay).into_iter().find_map(|a| match a {
         Action::Reply(w, a) => Some((w, result_code(&a), a.header.is_error())),
@@ -298,7 +331,13 @@ fn no_peer_is_3002_and_an_unknown_realm_3003() {
     // A server (not an agent) never forwards: another realm is 3003 at once.
     let mut server = TestAgent::new(config(false));
     up(&mut server, "srv1.b.net", "b.net", &[4]);
-    match server.receive(t0, "client.c.net", request(4, "b.net", 4, 9, false), || 0) {
+    match server.receive(
+        t0,
+        "client.c.net",
+        request(4, "b.net", 4, 9, false),
+        None,
+        || 0,
+    ) {
         Inbound::Answer(a) => assert_eq!(result_code(&a), Some(3003)),
         other => panic!("{other:?}"),
     }
@@ -349,7 +388,8 @@ fn duplicate_cache_is_bounded_in_bytes() {
     c.duplicate_cache_bytes = 16 * 1024;
     let mut agent = TestAgent::new(c);
     for e2e in 0..100 {
-        let Inbound::Handle(req) = agent.receive(t0, "p", request(4, "a.net", e2e, 1, false), || 0)
+        let Inbound::Handle(req) =
+            agent.receive(t0, "p", request(4, "a.net", e2e, 1, false), None, || 0)
         else {
             panic!("not handled");
         };
@@ -360,8 +400,8 @@ fn duplicate_cache_is_bounded_in_bytes() {
     }
     assert!(agent.duplicate_cache().len() < 20);
     // The newest is replayed, the oldest was evicted and runs the handler again.
-    let new = agent.receive(t0, "p", request(4, "a.net", 99, 2, true), || 0);
+    let new = agent.receive(t0, "p", request(4, "a.net", 99, 2, true), None, || 0);
     assert!(matches!(new, Inbound::Answer(_)));
-    let old = agent.receive(t0, "p", request(4, "a.net", 0, 2, true), || 0);
+    let old = agent.receive(t0, "p", request(4, "a.net", 0, 2, true), None, || 0);
     assert!(matches!(old, Inbound::Handle(_)));
 }

@@ -332,6 +332,7 @@ impl NodeBuilder {
             duplicate_cache_bytes: self.limits.duplicate_cache_bytes,
             max_waiters: AgentConfig::new("", "").max_waiters,
         };
+        let agent = Agent::new(agent_config);
         let slots = Arc::new(ConnSlots::new(
             self.limits.max_inbound_connections,
             self.limits.reserved_connections,
@@ -350,7 +351,8 @@ impl NodeBuilder {
             responder_settings: self.responder.unwrap_or_default(),
             handlers: self.handlers,
             peers: RwLock::new(HashMap::new()),
-            agent: Mutex::new(Agent::new(agent_config)),
+            agent_config: agent.config().clone(),
+            agent: Mutex::new(agent),
             events,
             next_conn: AtomicU64::new(1),
             e2e: Mutex::new(EndToEndIds::new(clock)),

@@ -302,6 +302,8 @@ pub(crate) struct Inner {
     pub(crate) peers: RwLock<HashMap<String, PeerHandle>>,
     /// The node-wide protocol logic: routing across peers, duplicates, failover.
     pub(crate) agent: Mutex<Agent<PeerHandle, Responder>>,
+    /// The agent's configuration: its routing decision needs no lock.
+    pub(crate) agent_config: Arc<crate::agent::AgentConfig>,
     pub(crate) events: broadcast::Sender<NodeEvent>,
     pub(crate) next_conn: AtomicU64,
     e2e: Mutex<EndToEndIds>,

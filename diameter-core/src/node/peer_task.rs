@@ -12,6 +12,7 @@ use crate::agent::{
 use crate::base::DisconnectCause;
 use crate::message::RawMessage;
 use crate::peer::{Capabilities, ConnId, Peer, PeerEvent, PeerSettings};
+use crate::routing::Decision;
 use crate::transport::{self, ConnEvent, ConnHandle};
 use std::collections::HashMap;
 use std::future::Future;
@@ -620,13 +621,19 @@ impl PeerTask {
         let received = self.now;
         let now = self.now.into_std();
         let tx = &self.tx;
-        let inbound = self.node.with_agent(|a| {
-            a.receive(now, &self.from, msg, || Responder::Peer {
-                origin: Unanswered(Some(tx.clone())),
-                received,
-                command: h.command_code,
-            })
-        });
+        // A first transmission for this node goes to its handler without the agent's
+        // lock (the decision needs no state); the rest is the agent's.
+        let decided = (!h.is_retransmit()).then(|| self.node.inner.agent_config.decide(&msg));
+        let inbound = match decided {
+            Some(Decision::Local) => Inbound::Handle(msg),
+            decided => self.node.with_agent(|a| {
+                a.receive(now, &self.from, msg, decided, || Responder::Peer {
+                    origin: Unanswered(Some(tx.clone())),
+                    received,
+                    command: h.command_code,
+                })
+            }),
+        };
         let request = match inbound {
             Inbound::Held => return,
             Inbound::Answer(answer) => {
