@@ -335,7 +335,8 @@ pub fn decide_server(local: &LocalNode<'_>, request: &RawMessage) -> Decision {
 /// [`destination_host`] has it).
 fn destinations(request: &RawMessage) -> (Option<&[u8]>, Option<&[u8]>) {
     // The first of each code: `Some(None)` when it is not UTF-8.
-    let (mut host, mut realm): (Option<Option<&[u8]>>, Option<Option<&[u8]>>) = (None, None);
+    type First<'a> = Option<Option<&'a [u8]>>;
+    let (mut host, mut realm): (First<'_>, First<'_>) = (None, None);
     for a in request.avps().map_while(Result::ok) {
         if a.vendor != 0 {
             continue;
