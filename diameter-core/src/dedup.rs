@@ -5,6 +5,7 @@
 //! of a request would keep the whole request alive).
 
 use crate::base::avp;
+use crate::header::Header;
 use crate::message::RawMessage;
 use bytes::Bytes;
 use std::collections::hash_map::Entry;
@@ -52,10 +53,13 @@ pub(crate) fn request_key(request: &RawMessage) -> Option<((u64, u32), Bytes)> {
 
 struct Cached {
     at: Instant,
-    /// The Origin-Host as received (a copy).
-    host: Bytes,
-    /// A copy of the answer in a buffer of its own.
-    answer: RawMessage,
+    /// The answer's header.
+    header: Header,
+    /// A copy of the Origin-Host as received followed by the answer's body, in one
+    /// buffer of its own (one allocation per answer saved).
+    buf: Bytes,
+    /// Where the answer's body starts in `buf`.
+    host_len: usize,
 }
 
 /// Bookkeeping bytes counted per entry besides the host and the answer body.
@@ -63,7 +67,11 @@ const ENTRY_OVERHEAD: usize = 96;
 
 impl Cached {
     fn bytes(&self) -> usize {
-        self.host.len() + self.answer.body.len() + ENTRY_OVERHEAD
+        self.buf.len() + ENTRY_OVERHEAD
+    }
+
+    fn host(&self) -> &[u8] {
+        &self.buf[..self.host_len]
     }
 }
 
@@ -139,10 +147,13 @@ impl DuplicateCache {
         self.purge(now);
         let (key, host) = Self::key(request)?;
         let cached = self.answers.get(&key)?;
-        if !cached.host.eq_ignore_ascii_case(&host) {
+        if !cached.host().eq_ignore_ascii_case(&host) {
             return None;
         }
-        let mut answer = cached.answer.clone();
+        let mut answer = RawMessage {
+            header: cached.header,
+            body: cached.buf.slice(cached.host_len..),
+        };
         answer.header.hop_by_hop = request.header.hop_by_hop;
         Some(answer)
     }
@@ -155,18 +166,19 @@ impl DuplicateCache {
         let Some((key, host)) = Self::key(request) else {
             return;
         };
-        let cached = Cached {
-            at: now,
-            host: Bytes::copy_from_slice(&host),
-            answer: RawMessage {
-                header: answer.header,
-                body: Bytes::copy_from_slice(&answer.body),
-            },
-        };
-        let size = cached.bytes();
+        let size = host.len() + answer.body.len() + ENTRY_OVERHEAD;
         if size > self.max_bytes {
             return;
         }
+        let mut buf = Vec::with_capacity(host.len() + answer.body.len());
+        buf.extend_from_slice(&host);
+        buf.extend_from_slice(&answer.body);
+        let cached = Cached {
+            at: now,
+            header: answer.header,
+            buf: Bytes::from(buf),
+            host_len: host.len(),
+        };
         self.bytes += size;
         if let Some(old) = self.answers.insert(key, cached) {
             self.bytes -= old.bytes();

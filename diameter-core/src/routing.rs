@@ -315,21 +315,46 @@ pub fn decide(local: &LocalNode<'_>, table: &RoutingTable, request: &RawMessage)
 /// DIAMETER_REALM_NOT_SERVED, so an outside peer cannot reach the other nodes of the
 /// realm through this one.
 pub fn decide_server(local: &LocalNode<'_>, request: &RawMessage) -> Decision {
-    let dest_host = destination_host(request);
-    if dest_host
-        .as_deref()
-        .is_some_and(|h| same_identity(h, local.host))
-    {
+    // One walk, no copies: this runs for every request a server gets.
+    let (dest_host, dest_realm) = destinations(request);
+    if dest_host.is_some_and(|h| h.eq_ignore_ascii_case(local.host.as_bytes())) {
         return Decision::Local;
     }
-    match destination_realm(request) {
+    match dest_realm {
         None => Decision::Local,
-        Some(r) if same_identity(&r, local.realm) => match dest_host {
+        Some(r) if r.eq_ignore_ascii_case(local.realm.as_bytes()) => match dest_host {
             None => Decision::Local,
             Some(_) => Decision::Reject(rc::DIAMETER_UNABLE_TO_DELIVER),
         },
         Some(_) => Decision::Reject(rc::DIAMETER_REALM_NOT_SERVED),
     }
+}
+
+/// The first Destination-Host and Destination-Realm of a request, as they are in its
+/// buffer, in one walk; one that is not UTF-8 counts as absent (as
+/// [`destination_host`] has it).
+fn destinations(request: &RawMessage) -> (Option<&[u8]>, Option<&[u8]>) {
+    // The first of each code: `Some(None)` when it is not UTF-8.
+    type First<'a> = Option<Option<&'a [u8]>>;
+    let (mut host, mut realm): (First<'_>, First<'_>) = (None, None);
+    for a in request.avps().map_while(Result::ok) {
+        if a.vendor != 0 {
+            continue;
+        }
+        let slot = match a.code {
+            crate::base::avp::DESTINATION_HOST => &mut host,
+            crate::base::avp::DESTINATION_REALM => &mut realm,
+            _ => continue,
+        };
+        if slot.is_none() {
+            let data = a.data();
+            *slot = Some(std::str::from_utf8(data).is_ok().then_some(data));
+        }
+        if host.is_some() && realm.is_some() {
+            break;
+        }
+    }
+    (host.flatten(), realm.flatten())
 }
 
 fn forward(local: &LocalNode<'_>, request: &RawMessage, target: Target) -> Decision {
@@ -537,5 +562,19 @@ mod tests {
         let mut mine = req("b.net", &[], true);
         mine.push(&str_avp(avp::DESTINATION_HOST, "Relay.A.net"));
         assert_eq!(decide_server(&ME, &mine), Decision::Local);
+        // Only the first Destination-Host counts; one that is not UTF-8 is absent.
+        let mut bad = req("a.net", &[], true);
+        bad.push(&crate::avp::RawAvp::new(
+            avp::DESTINATION_HOST,
+            0,
+            0,
+            bytes::Bytes::from_static(b"\xff\xfe"),
+        ));
+        bad.push(&str_avp(avp::DESTINATION_HOST, "other.a.net"));
+        assert_eq!(decide_server(&ME, &bad), Decision::Local);
+        let mut second = req("a.net", &[], true);
+        second.push(&str_avp(avp::DESTINATION_HOST, "other.a.net"));
+        second.push(&str_avp(avp::DESTINATION_HOST, "relay.a.net"));
+        assert_eq!(decide_server(&ME, &second), Decision::Reject(3002));
     }
 }

@@ -56,6 +56,12 @@ impl Attempts {
         true
     }
 
+    /// The peer `host` could not take the request (too busy, or without its
+    /// application): not tried again, and the request was not sent (no T flag).
+    pub fn skip(&mut self, host: &str) {
+        self.tried.push(host.to_ascii_lowercase());
+    }
+
     /// The peer `host` failed with the request pending: whether to send it again
     /// elsewhere. If so the request gets the T flag (a retransmission, RFC 6733 §3).
     pub fn failed(

@@ -66,6 +66,16 @@ impl<W> InFlight<W> {
         }
     }
 
+    /// Whether [`InFlight::join`] would queue a waiter for this retransmission.
+    pub fn would_wait(&self, request: &RawMessage) -> bool {
+        let Some((key, host)) = request_key(request) else {
+            return false;
+        };
+        self.entries.get(&key).is_some_and(|(first, waiters)| {
+            first.eq_ignore_ascii_case(&host) && waiters.len() < self.max_waiters
+        })
+    }
+
     /// The request's handler is done (answered or not): clears the mark and gives back
     /// the waiters, to hand the answer to (each with its own Hop-by-Hop id).
     pub fn finish(&mut self, key: InFlightKey) -> Vec<W> {

@@ -17,11 +17,12 @@
 //!   the requests being handled went out, at most [`AgentLimits::drain_timeout`], while
 //!   new requests get 3004 (RFC 6733 §5.4).
 //!
-//! The routing decision is [`crate::routing::select`]; failover across peers is
-//! [`Attempts`]; duplicates are [`crate::dedup::DuplicateCache`] and [`InFlight`]. The
-//! tokio node ([`crate::node`], feature `tokio`) runs one `PeerAgent` per peer task and
-//! relays a request from one peer task to another with no task of its own; what is
-//! still the node's is the table of peers those pieces are applied to.
+//! What is about many peers is the node-wide [`Agent`] (quinn-proto's `Endpoint`): the
+//! routing table and the one routing decision across peers, duplicate detection (saved
+//! answers and requests in progress), and failover of a request from a failed peer to
+//! another one. The tokio node ([`crate::node`], feature `tokio`) runs one `PeerAgent`
+//! per peer task (peers run in parallel) and one `Agent` behind a lock, taken once when
+//! a request arrives and once when its answer is ready.
 //!
 //! ```text
 //!   driver                         PeerAgent
@@ -33,11 +34,17 @@
 
 mod failover;
 mod inflight;
+mod node;
+#[cfg(test)]
+mod node_tests;
 #[cfg(test)]
 mod tests;
 
 pub use failover::{Attempts, FailoverPolicy, MAX_ATTEMPTS};
 pub use inflight::{InFlight, InFlightKey, Joined};
+/// What the node-wide [`Agent`] asks its driver to do.
+pub use node::Action as NodeAction;
+pub use node::{within_size, Agent, AgentConfig, Inbound, PeerChange, RequestId, RouteError};
 
 use crate::answer::{answer_with, Origin};
 use crate::base::DisconnectCause;

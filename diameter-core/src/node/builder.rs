@@ -4,7 +4,7 @@ use super::handler::{typed, Handler};
 use super::peer_task::{spawn_peer, PeerCmd};
 use super::slots::{ConnSlots, SlotGuard};
 use super::{FailoverPolicy, Inner, Node, NodeLimits, PeerConfig};
-use crate::dedup::DuplicateCache;
+use crate::agent::{Agent, AgentConfig};
 use crate::ids::{EndToEndIds, SessionIds};
 use crate::peer::{check_incoming, AcceptPolicy, Capabilities, ConnId, PeerSettings, VendorApp};
 use crate::routing::{Route, RoutingTable};
@@ -13,7 +13,7 @@ use crate::transport::{self, ReadError};
 use bytes::BytesMut;
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -314,9 +314,25 @@ impl NodeBuilder {
             self.metrics_result_codes.iter().copied(),
         );
         let (events, _) = broadcast::channel(1024);
-        let (dup_cap, dup_ttl) = self.limits.duplicate_cache;
-        let dedup =
-            DuplicateCache::new(dup_cap, dup_ttl).with_max_bytes(self.limits.duplicate_cache_bytes);
+        let agent_config = AgentConfig {
+            host: self.caps.origin_host.clone(),
+            realm: self.caps.origin_realm.clone(),
+            forwards: agent,
+            routes: self.routes.clone(),
+            failover: self.failover,
+            limits: self.limits.limits,
+            header_only: self
+                .handlers
+                .iter()
+                .filter(|(_, h)| h.decodes_request())
+                .map(|(k, _)| *k)
+                .collect(),
+            request_timeout: self.limits.request_timeout,
+            duplicate_cache: self.limits.duplicate_cache,
+            duplicate_cache_bytes: self.limits.duplicate_cache_bytes,
+            max_waiters: AgentConfig::new("", "").max_waiters,
+        };
+        let agent = Agent::new(agent_config);
         let slots = Arc::new(ConnSlots::new(
             self.limits.max_inbound_connections,
             self.limits.reserved_connections,
@@ -333,17 +349,13 @@ impl NodeBuilder {
             limits: self.limits,
             accept: self.accept,
             responder_settings: self.responder.unwrap_or_default(),
-            failover: self.failover,
-            routes: self.routes,
-            agent,
             handlers: self.handlers,
             peers: RwLock::new(HashMap::new()),
-            dedup: Mutex::new(dedup),
-            inflight: Mutex::new(super::dispatch::InFlight::new(super::dispatch::MAX_WAITERS)),
+            agent_config: agent.config().clone(),
+            agent: Mutex::new(agent),
             events,
             next_conn: AtomicU64::new(1),
             e2e: Mutex::new(EndToEndIds::new(clock)),
-            rr: AtomicUsize::new(0),
             local_addrs,
             metrics: Arc::new(super::metrics::Metrics::new(
                 labelling,
@@ -357,6 +369,8 @@ impl NodeBuilder {
             slots,
         });
         let node = Node { inner };
+        let timer = tokio::spawn(super::agent_timer(Arc::downgrade(&node.inner)));
+        node.track(timer.abort_handle());
         if let Some(l) = metrics_listener {
             let task = tokio::spawn(super::metrics::serve(l, node.inner.metrics.clone()));
             node.track(task.abort_handle());

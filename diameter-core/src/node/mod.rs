@@ -1,7 +1,8 @@
 //! A Diameter node over tokio: listeners, one task per peer driving the sans-IO
 //! [`crate::agent::PeerAgent`] (the peer's state machine, pending requests, back-pressure,
-//! DPR drain), request handlers, a client side, relaying and failover. The protocol
-//! decisions are in [`crate::agent`] and [`crate::routing`]; this module reads, feeds them,
+//! DPR drain), request handlers and a client side, around the node-wide sans-IO
+//! [`crate::agent::Agent`] (routing across peers, duplicate detection, relaying and
+//! failover). The protocol decisions are the agents'; this module reads, feeds them,
 //! writes and sleeps until their deadline.
 //!
 //! Who may connect is [`NodeBuilder::accept_policy`]: by default peers on the loopback
@@ -66,18 +67,16 @@ pub use handler::{typed, Handler, HandlerFuture};
 #[cfg(feature = "tls")]
 pub use rustls::pki_types;
 
-use crate::agent::Attempts;
-use crate::base::{avp, DisconnectCause};
-use crate::dedup::DuplicateCache;
+use crate::agent::{Agent, NodeAction, RouteError};
+use crate::base::DisconnectCause;
 use crate::error::DecodeError;
-use crate::fields::{result_code, same_identity};
+use crate::fields::result_code;
 use crate::header::CommandFlags;
 use crate::ids::{EndToEndIds, SessionIds};
 use crate::message::{Limits, RawMessage};
-use crate::peer::{AcceptPolicy, Capabilities, CommonApplications, DownReason, PeerSettings};
-use crate::routing::{RoutingTable, Target};
+use crate::peer::{AcceptPolicy, Capabilities, DownReason, PeerSettings};
 use crate::traits::Command;
-use peer_task::{PeerCmd, PeerHandle};
+use peer_task::{PeerCmd, PeerHandle, Responder};
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -299,19 +298,17 @@ pub(crate) struct Inner {
     pub(crate) limits: NodeLimits,
     pub(crate) accept: AcceptPolicy,
     pub(crate) responder_settings: PeerSettings,
-    pub(crate) failover: FailoverPolicy,
-    pub(crate) routes: RoutingTable,
-    /// Whether requests for other hosts may be forwarded (see [`NodeBuilder::agent`]).
-    pub(crate) agent: bool,
     pub(crate) handlers: HashMap<(u32, u32), Arc<dyn Handler>>,
+    /// The peer tasks, by lowercase Origin-Host (for commands; routing reads the agent).
     pub(crate) peers: RwLock<HashMap<String, PeerHandle>>,
-    pub(crate) dedup: Mutex<DuplicateCache>,
-    pub(crate) inflight: Mutex<dispatch::InFlight>,
+    /// The node-wide protocol logic: routing across peers, duplicates, failover.
+    pub(crate) agent: Mutex<Agent<PeerHandle, Responder>>,
+    /// The agent's configuration: its routing decision needs no lock.
+    pub(crate) agent_config: Arc<crate::agent::AgentConfig>,
     pub(crate) events: broadcast::Sender<NodeEvent>,
     pub(crate) next_conn: AtomicU64,
     e2e: Mutex<EndToEndIds>,
     sessions: Mutex<SessionIds>,
-    rr: AtomicUsize,
     local_addrs: Vec<SocketAddr>,
     pub(crate) metrics: Arc<metrics::Metrics>,
     metrics_addr: Option<SocketAddr>,
@@ -395,12 +392,16 @@ impl Node {
     /// What the node holds right now: queued write bytes, connection slots, duplicate
     /// cache size.
     pub fn resource_usage(&self) -> ResourceUsage {
-        let dedup = lock(&self.inner.dedup);
+        let (entries, bytes) = {
+            let agent = lock(&self.inner.agent);
+            let cache = agent.duplicate_cache();
+            (cache.len(), cache.bytes())
+        };
         ResourceUsage {
             queued_write_bytes: self.inner.queued_bytes.load(Ordering::Acquire),
             inbound_connections: self.inner.slots.in_use(),
-            duplicate_cache_entries: dedup.len(),
-            duplicate_cache_bytes: dedup.bytes(),
+            duplicate_cache_entries: entries,
+            duplicate_cache_bytes: bytes,
         }
     }
 
@@ -475,9 +476,15 @@ impl Node {
         for t in lock(&self.inner.tasks).drain(..) {
             t.abort();
         }
-        if let Ok(mut peers) = self.inner.peers.write() {
-            peers.clear();
-        }
+        let hosts: Vec<String> = match self.inner.peers.write() {
+            Ok(mut peers) => peers.drain().map(|(h, _)| h).collect(),
+            Err(_) => Vec::new(),
+        };
+        self.with_agent(|a| {
+            for h in hosts {
+                a.input(crate::agent::PeerChange::PeerDown(h));
+            }
+        });
     }
 
     pub(crate) fn track(&self, task: tokio::task::AbortHandle) {
@@ -522,9 +529,24 @@ impl Node {
             end_to_end = msg.header.end_to_end,
             hop_by_hop = tracing::field::Empty,
         );
-        let target = Target::of(&self.inner.routes, &msg);
+        let deadline = Instant::now() + timeout;
+        let (tx, rx) = oneshot::channel();
         tracing::Instrument::instrument(
-            self.route_and_send(msg, &target, Instant::now() + timeout, None),
+            async move {
+                self.with_agent(|a| {
+                    a.request(
+                        Instant::now().into_std(),
+                        msg,
+                        deadline.into_std(),
+                        Responder::App(tx),
+                    )
+                });
+                match tokio::time::timeout_at(deadline, rx).await {
+                    Err(_) => Err(RequestError::Timeout),
+                    Ok(Err(_)) => Err(RequestError::Stopped),
+                    Ok(Ok(r)) => r,
+                }
+            },
             span,
         )
         .await
@@ -564,84 +586,88 @@ impl Node {
         Ok(Ans::decode_with(&answer, &self.inner.limits.limits)?)
     }
 
-    /// Picks a peer for `target`, sends, and fails over when the peer dies. `from` is the peer a relayed
-    /// request came from (never sent back there).
-    pub(crate) async fn route_and_send(
+    /// Runs `f` on the node agent, then performs the actions it queued (with the lock
+    /// released).
+    pub(crate) fn with_agent<R>(
         &self,
-        mut msg: RawMessage,
-        target: &Target,
-        deadline: Instant,
-        from: Option<&str>,
-    ) -> Result<RawMessage, RequestError> {
-        let mut attempts = Attempts::new(self.inner.failover, from);
-        while attempts.try_next() {
-            let peer = self.select_peer(target, attempts.exclude())?;
-            let host = peer.status.host.clone();
-            let (reply, rx) = oneshot::channel();
-            let cmd = PeerCmd::Request {
-                msg: msg.clone(),
-                reply: peer_task::Reply::Waiter(reply),
-                deadline,
-                span: tracing::Span::current(),
-            };
-            if peer.tx.try_send(cmd).is_err() {
-                return Err(RequestError::TooBusy);
-            }
-            let result = match tokio::time::timeout_at(deadline, rx).await {
-                Err(_) => Err(RequestError::Timeout),
-                Ok(Err(_)) => Err(RequestError::PeerFailed(host.clone())),
-                Ok(Ok(r)) => r,
-            };
-            match result {
-                Err(RequestError::PeerFailed(h)) => {
-                    let _ = self.inner.events.send(NodeEvent::Failover {
-                        from: h.clone(),
-                        end_to_end: msg.header.end_to_end,
-                    });
-                    let now = Instant::now().into_std();
-                    if !attempts.failed(&h, now, deadline.into_std(), &mut msg) {
-                        return Err(RequestError::PeerFailed(h));
-                    }
-                }
-                other => return other,
-            }
+        f: impl FnOnce(&mut Agent<PeerHandle, Responder>) -> R,
+    ) -> R {
+        let mut actions = Vec::new();
+        let r = {
+            let mut agent = lock(&self.inner.agent);
+            let r = f(&mut agent);
+            actions.extend(std::iter::from_fn(|| agent.poll_action()));
+            r
+        };
+        for a in actions {
+            self.perform(a);
         }
-        Err(RequestError::NoRoute(
-            crate::result_code::DIAMETER_UNABLE_TO_DELIVER,
-        ))
+        r
     }
 
-    /// Chooses an available peer for a request to `target`, skipping `exclude`: the
-    /// one routing decision of [`crate::routing::select`] over the node's peer table.
-    pub(crate) fn select_peer(
-        &self,
-        target: &Target,
-        exclude: &[String],
-    ) -> Result<PeerHandle, RequestError> {
-        let peers = self.inner.peers.read().map_err(|_| RequestError::Stopped)?;
-        crate::routing::select(target, &peers, exclude, || {
-            self.inner.rr.fetch_add(1, Ordering::Relaxed)
-        })
-        .cloned()
-        .map_err(RequestError::NoRoute)
+    /// Performs one action of the node agent.
+    fn perform(&self, action: NodeAction<PeerHandle, Responder>) {
+        match action {
+            NodeAction::Send {
+                peer,
+                id,
+                msg,
+                deadline,
+            } => {
+                let cmd = PeerCmd::Request {
+                    msg,
+                    id,
+                    deadline: Instant::from_std(deadline),
+                    span: tracing::Span::current(),
+                };
+                if peer.tx.try_send(cmd).is_err() {
+                    // The peer task's queue is full (or it is gone): the next peer.
+                    let now = Instant::now().into_std();
+                    self.with_agent(|a| {
+                        a.peer_result(now, id, Err(crate::agent::Failure::TooBusy))
+                    });
+                }
+            }
+            NodeAction::Reply(to, answer) => to.reply(self, answer),
+            NodeAction::Answered(to, result) => to.answered(result.map_err(|e| match e {
+                RouteError::NoRoute(code) => RequestError::NoRoute(code),
+                RouteError::TooBusy => RequestError::TooBusy,
+                RouteError::Timeout => RequestError::Timeout,
+                RouteError::PeerFailed(host) => RequestError::PeerFailed(host),
+            })),
+            NodeAction::Failover { from, end_to_end } => {
+                let _ = self
+                    .inner
+                    .events
+                    .send(NodeEvent::Failover { from, end_to_end });
+            }
+        }
     }
 }
 
-impl crate::routing::PeerView for PeerHandle {
-    fn host(&self) -> &str {
-        &self.status.host
-    }
-    fn available(&self) -> bool {
-        self.status.available()
-    }
-    fn supports(&self, application_id: u32) -> bool {
-        self.status.supports(application_id)
-    }
-    fn in_realm(&self, realm: &str) -> bool {
-        self.status.in_realm(realm)
-    }
-    fn is_relay(&self) -> bool {
-        self.status.relay.load(Ordering::Acquire)
+/// How often at most the node agent's timer sleeps: its deadlines are a bound for
+/// requests whose peer never reports (the peer's own agent times them out first), so
+/// they are checked at this granularity rather than re-armed on every request.
+const AGENT_TICK: Duration = Duration::from_secs(1);
+
+/// Drives the node agent's clock: requests routed to peers whose peer never reported
+/// end at their deadline (at most [`AGENT_TICK`] late).
+pub(crate) async fn agent_timer(node: std::sync::Weak<Inner>) {
+    loop {
+        let wake = {
+            let Some(inner) = node.upgrade() else {
+                return;
+            };
+            let tick = Instant::now() + AGENT_TICK;
+            let next = lock(&inner.agent).poll_timeout().map(Instant::from_std);
+            next.map_or(tick, |t| t.min(tick))
+        };
+        tokio::time::sleep_until(wake).await;
+        let Some(inner) = node.upgrade() else {
+            return;
+        };
+        let now = Instant::now().into_std();
+        Node { inner }.with_agent(|a| a.handle_timeout(now));
     }
 }
 
@@ -663,14 +689,11 @@ impl SendOptions {
     }
 }
 
-/// What the peer task publishes about its peer, read by routing.
+/// What the peer task publishes about its peer.
 #[derive(Debug)]
 pub(crate) struct PeerStatus {
     pub(crate) host: String,
     available: std::sync::atomic::AtomicBool,
-    realm: RwLock<Option<String>>,
-    common: RwLock<CommonApplications>,
-    relay: std::sync::atomic::AtomicBool,
 }
 
 impl PeerStatus {
@@ -678,9 +701,6 @@ impl PeerStatus {
         PeerStatus {
             host,
             available: Default::default(),
-            realm: RwLock::new(None),
-            common: RwLock::new(CommonApplications::default()),
-            relay: Default::default(),
         }
     }
     pub(crate) fn available(&self) -> bool {
@@ -689,28 +709,4 @@ impl PeerStatus {
     pub(crate) fn set_available(&self, v: bool) {
         self.available.store(v, Ordering::Release);
     }
-    pub(crate) fn set_caps(&self, realm: &str, common: &CommonApplications, relay: bool) {
-        self.relay.store(relay, Ordering::Release);
-        if let Ok(mut r) = self.realm.write() {
-            *r = Some(realm.to_owned());
-        }
-        if let Ok(mut c) = self.common.write() {
-            *c = common.clone();
-        }
-    }
-    fn supports(&self, app: u32) -> bool {
-        self.common.read().map(|c| c.supports(app)).unwrap_or(false)
-    }
-    fn in_realm(&self, realm: &str) -> bool {
-        self.realm
-            .read()
-            .ok()
-            .and_then(|r| r.as_deref().map(|x| same_identity(x, realm)))
-            .unwrap_or(false)
-    }
-}
-
-/// Appends a Route-Record with the identity of the peer a request came from.
-pub(crate) fn add_route_record(msg: &mut RawMessage, from: &str) {
-    msg.push(&crate::fields::str_avp(avp::ROUTE_RECORD, from));
 }

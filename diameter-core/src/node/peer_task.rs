@@ -5,11 +5,14 @@
 
 use super::metrics::Direction;
 use super::{dispatch, Node, NodeEvent, PeerStatus, RequestError};
-use crate::agent::{Action, AgentLimits, Attempts, Event, Failure, Notice, PeerAgent};
+use crate::agent::{
+    Action, AgentLimits, Event, Failure, InFlightKey, Inbound, Notice, PeerAgent, PeerChange,
+    RequestId,
+};
 use crate::base::DisconnectCause;
 use crate::message::RawMessage;
 use crate::peer::{Capabilities, ConnId, Peer, PeerEvent, PeerSettings};
-use crate::routing::{Decision, Target};
+use crate::routing::Decision;
 use crate::transport::{self, ConnEvent, ConnHandle};
 use std::collections::HashMap;
 use std::future::Future;
@@ -19,83 +22,86 @@ use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 
-/// Where the answer to a request sent on a peer goes.
-pub(crate) enum Reply {
-    /// A caller waits on this channel ([`Node::request`], a relay with a retransmission).
-    Waiter(oneshot::Sender<Result<RawMessage, RequestError>>),
-    /// A request relayed for another peer: its answer goes straight back to that peer's
-    /// task, with no task or channel of its own.
-    Relay(Box<Relayed>),
+/// Where the node agent hands an outcome over.
+pub(crate) enum Responder {
+    /// A request of the application ([`Node::request`]) waits on this channel.
+    App(oneshot::Sender<Result<RawMessage, RequestError>>),
+    /// A request received from a peer (relayed, or a retransmission that waited): its
+    /// answer goes back to that peer's task, with no task or channel of its own.
+    Peer {
+        /// The task of the peer it came from (told even if this is dropped unanswered).
+        origin: Unanswered,
+        /// When it was received.
+        received: Instant,
+        /// Its Command-Code, for the metrics.
+        command: u32,
+    },
 }
 
-/// A request relayed from one peer to another (RFC 6733 §6.1.9), while it is pending.
-pub(crate) struct Relayed {
-    /// The request as received: its Hop-by-Hop id goes back on the answer, and error
-    /// answers are built from it.
-    request: RawMessage,
-    /// The request as forwarded: Route-Record added, the T flag after a failover.
-    forward: RawMessage,
-    /// Where it goes, looked up once.
-    target: Target,
-    attempts: Attempts,
-    deadline: Instant,
-    received: Instant,
-    /// The task of the peer it came from (told even if this is dropped unanswered).
-    origin: Unanswered,
-}
-
-impl Relayed {
-    /// Sends the request to the peer routing picks now, or answers it at once when none
-    /// can take it.
-    fn forward(node: &Node, now: Instant, mut r: Box<Relayed>) {
-        if !r.attempts.try_next() {
-            let e = RequestError::NoRoute(crate::result_code::DIAMETER_UNABLE_TO_DELIVER);
-            return r.finish(node, now, Err(e));
-        }
-        let peer = match node.select_peer(&r.target, r.attempts.exclude()) {
-            Ok(p) => p,
-            Err(e) => return r.finish(node, now, Err(e)),
-        };
-        let cmd = PeerCmd::Request {
-            msg: r.forward.clone(),
-            deadline: r.deadline,
-            span: tracing::Span::none(),
-            reply: Reply::Relay(r),
-        };
-        if let Err(e) = peer.tx.try_send(cmd) {
-            if let PeerCmd::Request {
-                reply: Reply::Relay(r),
-                ..
-            } = e.into_inner()
-            {
-                r.finish(node, now, Err(RequestError::TooBusy));
+impl Responder {
+    /// The answer to a request received from a peer goes back to it.
+    pub(crate) fn reply(self, node: &Node, answer: RawMessage) {
+        match self {
+            Responder::App(tx) => {
+                let _ = tx.send(Ok(answer));
+            }
+            Responder::Peer {
+                origin,
+                received,
+                command,
+            } => {
+                answer_metrics(node, command, &answer, received);
+                origin.answer(answer);
             }
         }
     }
 
-    /// The answer (or the error answer) goes back to the peer the request came from.
-    fn finish(
-        self: Box<Self>,
-        node: &Node,
-        now: Instant,
-        result: Result<RawMessage, RequestError>,
-    ) {
-        let answer = match result {
-            Ok(mut answer) => {
-                answer.header.hop_by_hop = self.request.header.hop_by_hop;
-                answer
-            }
-            Err(e) => dispatch::relay_error(node, &self.request, &e),
-        };
-        let answer = dispatch::within_size(node, &self.request, answer);
-        let code = crate::fields::result_code(&answer);
-        node.inner.metrics.answer(
-            Direction::In,
-            self.request.header.command_code,
-            code,
-            Some(now.saturating_duration_since(self.received)),
-        );
-        self.origin.answer(answer);
+    /// The outcome of a request of the application.
+    pub(crate) fn answered(self, result: Result<RawMessage, RequestError>) {
+        if let Responder::App(tx) = self {
+            let _ = tx.send(result);
+        }
+    }
+}
+
+/// Counts an answer to a request received at `received`.
+fn answer_metrics(node: &Node, command: u32, answer: &RawMessage, received: Instant) {
+    let code = crate::fields::result_code(answer);
+    tracing::trace!(result_code = code, "answered");
+    let elapsed = Some(Instant::now().saturating_duration_since(received));
+    node.inner
+        .metrics
+        .answer(Direction::In, command, code, elapsed);
+}
+
+/// Tells the node agent when a handler task ends, answered or not (it panicked), so
+/// that the retransmissions waiting for its answer are let go.
+struct HandlerGuard {
+    node: Node,
+    request: RawMessage,
+    key: Option<InFlightKey>,
+    done: bool,
+}
+
+impl HandlerGuard {
+    /// The handler answered: the answer to send (cut to size, saved for duplicates).
+    fn done(mut self, answer: RawMessage) -> Option<RawMessage> {
+        self.done = true;
+        let now = Instant::now().into_std();
+        let (request, key) = (&self.request, self.key);
+        self.node
+            .with_agent(|a| a.handler_done(now, request, key, Some(answer)))
+    }
+}
+
+impl Drop for HandlerGuard {
+    fn drop(&mut self) {
+        if !self.done {
+            let now = Instant::now().into_std();
+            let (request, key) = (&self.request, self.key);
+            self.node
+                .with_agent(|a| a.handler_done(now, request, key, None));
+        }
     }
 }
 
@@ -104,7 +110,8 @@ pub(crate) enum PeerCmd {
     /// Send a request and report its answer.
     Request {
         msg: RawMessage,
-        reply: Reply,
+        /// The node agent's mark, reported back with the outcome.
+        id: RequestId,
         deadline: Instant,
         /// The sender's `request` span, completed with the Hop-by-Hop id.
         span: tracing::Span,
@@ -133,7 +140,7 @@ pub(crate) enum PeerCmd {
 
 /// Tells the peer task when a handler task ends without an answer, so that its count
 /// of answers in flight stays right.
-struct Unanswered(Option<mpsc::Sender<PeerCmd>>);
+pub(crate) struct Unanswered(Option<mpsc::Sender<PeerCmd>>);
 
 impl Unanswered {
     /// The answer is on its way: nothing to report.
@@ -174,7 +181,7 @@ pub(crate) struct PeerHandle {
 }
 
 struct Pending {
-    reply: Reply,
+    id: RequestId,
     sent: Instant,
     span: tracing::Span,
 }
@@ -339,6 +346,10 @@ impl PeerTask {
             {
                 peers.remove(&key);
                 self.node.inner.metrics.peer_removed(&key);
+                drop(peers);
+                self.node.with_agent(|a| a.input(PeerChange::PeerDown(key)));
+                tracing::debug!("unconfigured peer removed");
+                return;
             }
         }
         tracing::debug!("unconfigured peer removed");
@@ -354,10 +365,10 @@ impl PeerTask {
         match cmd {
             PeerCmd::Request {
                 msg,
-                reply,
+                id,
                 deadline,
                 span,
-            } => self.send_request(msg, reply, deadline, span),
+            } => self.send_request(msg, id, deadline, span),
             PeerCmd::Answer(msg) => self.feed(Event::Answer(msg)),
             PeerCmd::Incoming {
                 conn,
@@ -399,13 +410,13 @@ impl PeerTask {
     fn send_request(
         &mut self,
         msg: RawMessage,
-        reply: Reply,
+        id: RequestId,
         deadline: Instant,
         span: tracing::Span,
     ) {
         let (app, cmd) = (msg.header.application_id, msg.header.command_code);
         let pending = Pending {
-            reply,
+            id,
             sent: self.now,
             span: span.clone(),
         };
@@ -417,17 +428,6 @@ impl PeerTask {
                 self.act();
             }
             Err((p, failure)) => self.answered(p, Err(failure)),
-        }
-    }
-
-    fn request_error(&self, failure: Failure) -> RequestError {
-        match failure {
-            Failure::Timeout => RequestError::Timeout,
-            Failure::PeerFailed => RequestError::PeerFailed(self.status.host.clone()),
-            Failure::Unsupported => {
-                RequestError::NoRoute(crate::result_code::DIAMETER_UNABLE_TO_DELIVER)
-            }
-            Failure::TooBusy => RequestError::TooBusy,
         }
     }
 
@@ -451,51 +451,34 @@ impl PeerTask {
                 Action::Answered(p, result) => self.answered(p, result),
                 Action::Peer(e) => self.event(e),
                 // Leaving: no new requests are routed to this peer.
-                Action::Draining => self.status.set_available(false),
+                Action::Draining => {
+                    self.status.set_available(false);
+                    let host = self.status.host.clone();
+                    self.node
+                        .with_agent(|a| a.input(PeerChange::PeerUnavailable(host)));
+                }
                 Action::Notice(n) => self.notice(n),
             }
         }
     }
 
+    /// The outcome of a request sent on this peer goes to the node agent (which fails
+    /// it over to another peer when this one failed).
     fn answered(&mut self, p: Pending, result: Result<RawMessage, Failure>) {
-        let result = match result {
+        match &result {
             Ok(msg) => {
-                let code = crate::fields::result_code(&msg);
+                let code = crate::fields::result_code(msg);
                 let elapsed = Some(self.now.saturating_duration_since(p.sent));
                 let metrics = &self.node.inner.metrics;
                 metrics.answer(Direction::Out, msg.header.command_code, code, elapsed);
                 p.span
                     .in_scope(|| tracing::trace!(result_code = code, "answer received"));
-                Ok(msg)
             }
-            Err(failure) => {
-                if failure == Failure::Timeout {
-                    p.span.in_scope(|| tracing::debug!("request timed out"));
-                }
-                Err(self.request_error(failure))
-            }
-        };
-        match p.reply {
-            Reply::Waiter(tx) => {
-                let _ = tx.send(result);
-            }
-            Reply::Relay(mut r) => match result {
-                Err(RequestError::PeerFailed(host)) => {
-                    let _ = self.node.inner.events.send(NodeEvent::Failover {
-                        from: host.clone(),
-                        end_to_end: r.forward.header.end_to_end,
-                    });
-                    let now = self.now.into_std();
-                    let deadline = r.deadline.into_std();
-                    if r.attempts.failed(&host, now, deadline, &mut r.forward) {
-                        Relayed::forward(&self.node, self.now, r);
-                    } else {
-                        r.finish(&self.node, self.now, Err(RequestError::PeerFailed(host)));
-                    }
-                }
-                result => r.finish(&self.node, self.now, result),
-            },
+            Err(Failure::Timeout) => p.span.in_scope(|| tracing::debug!("request timed out")),
+            Err(_) => {}
         }
+        let now = self.now.into_std();
+        self.node.with_agent(|a| a.peer_result(now, p.id, result));
     }
 
     fn notice(&mut self, n: Notice) {
@@ -626,34 +609,44 @@ impl PeerTask {
         }));
     }
 
-    /// Runs the handlers for a request the agent delivered: inline when the answer is
-    /// ready at once, else in a task of its own; the answer goes back to the agent.
+    /// A request the peer agent delivered goes to the node agent (duplicates, routing,
+    /// relaying); one for here runs its handler inline when the answer is ready at once,
+    /// else in a task of its own. The answer goes back to the peer agent.
     fn handle_request(&mut self, msg: RawMessage) {
         let h = msg.header;
         self.node
             .inner
             .metrics
             .request(Direction::In, h.application_id, h.command_code);
-        // A retransmission may be answered from the duplicate cache: the dispatcher
-        // decides. Others are routed here, once.
-        let decided = match h.is_retransmit() {
-            true => None,
-            false => match dispatch::decision(&self.node, &msg) {
-                // A request whose AVP headers were not checked at framing (it was meant
-                // for a typed handler) and fail the check is answered by the dispatcher.
-                Decision::Forward(target)
-                    if !dispatch::skipped_avp_check(&self.node, &msg)
-                        || msg.check_avps(&self.node.inner.limits.limits).is_ok() =>
-                {
-                    return self.relay(msg, target)
-                }
-                decision => Some(decision),
-            },
+        let received = self.now;
+        let now = self.now.into_std();
+        let tx = &self.tx;
+        // A first transmission for this node goes to its handler without the agent's
+        // lock (the decision needs no state); the rest is the agent's.
+        let decided = (!h.is_retransmit()).then(|| self.node.inner.agent_config.decide(&msg));
+        let inbound = match decided {
+            Some(Decision::Local) => Inbound::Handle(msg),
+            decided => self.node.with_agent(|a| {
+                a.receive(now, &self.from, msg, decided, || Responder::Peer {
+                    origin: Unanswered(Some(tx.clone())),
+                    received,
+                    command: h.command_code,
+                })
+            }),
+        };
+        let request = match inbound {
+            Inbound::Held => return,
+            Inbound::Answer(answer) => {
+                answer_metrics(&self.node, h.command_code, &answer, received);
+                // Performed by the caller's loop.
+                self.agent.handle(now, Event::Answer(answer));
+                return;
+            }
+            Inbound::Handle(request) => request,
         };
         let node = self.node.clone();
-        let tx = self.tx.clone();
         let from = self.from.clone();
-        let request = msg.clone();
+        let req = request.clone();
         let span = tracing::debug_span!(
             "request",
             application = h.application_id,
@@ -661,60 +654,42 @@ impl PeerTask {
             hop_by_hop = h.hop_by_hop,
             end_to_end = h.end_to_end,
         );
-        let received = self.now;
-        let answer = async move {
-            let answer = dispatch::dispatch(&node, msg, &from, decided).await;
-            let code = crate::fields::result_code(&answer);
-            tracing::trace!(result_code = code, "answered");
-            node.inner.metrics.answer(
-                Direction::In,
-                h.command_code,
-                code,
-                Some(received.elapsed()),
-            );
-            answer
-        };
+        let answer = async move { dispatch::handle_locally(&node, &req, &from).await };
         let mut answer = Box::pin(tracing::Instrument::instrument(answer, span));
         // A handler that answers at once runs here, without a task of its own; the
         // answer joins this burst's write.
         let mut cx = std::task::Context::from_waker(&self.noop);
         if let std::task::Poll::Ready(answer) = answer.as_mut().poll(&mut cx) {
-            // Performed by the caller's loop.
-            self.agent
-                .handle(self.now.into_std(), Event::Answer(answer));
+            let done = self
+                .node
+                .with_agent(|a| a.handler_done(now, &request, None, Some(answer)));
+            if let Some(answer) = done {
+                answer_metrics(&self.node, h.command_code, &answer, received);
+                // Performed by the caller's loop.
+                self.agent.handle(now, Event::Answer(answer));
+            }
             return;
         }
         // Still running: retransmissions of this request wait for its answer.
-        let guard = dispatch::InFlightGuard::register(&self.node, &request);
+        let key = self.node.with_agent(|a| a.handler_started(&request));
+        let guard = HandlerGuard {
+            node: self.node.clone(),
+            request,
+            key,
+            done: false,
+        };
+        let node = self.node.clone();
+        let tx = self.tx.clone();
         let unanswered = Unanswered(Some(tx.clone()));
         tokio::spawn(async move {
             let answer = answer.await;
-            if let Some(g) = guard {
-                g.done(&answer);
-            }
+            let Some(answer) = guard.done(answer) else {
+                return;
+            };
+            answer_metrics(&node, h.command_code, &answer, received);
             unanswered.answered();
             let _ = tx.send(PeerCmd::Answer(answer)).await;
         });
-    }
-
-    /// Relays a request to another peer. The answer comes back to this task as
-    /// [`PeerCmd::Answer`]; the server, not the relay, detects duplicates (RFC 6733
-    /// Appendix C), so relayed answers are not cached here.
-    fn relay(&mut self, request: RawMessage, target: Target) {
-        let from = &self.status.host;
-        let mut forward = request.clone();
-        super::add_route_record(&mut forward, from);
-        let now = self.now;
-        let r = Box::new(Relayed {
-            request,
-            forward,
-            target,
-            attempts: Attempts::new(self.node.inner.failover, Some(from)),
-            deadline: now + self.node.inner.limits.request_timeout,
-            received: now,
-            origin: Unanswered(Some(self.tx.clone())),
-        });
-        Relayed::forward(&self.node, now, r);
     }
 
     /// Publishes a change of the peer's state (the agent already gave the pending
@@ -725,24 +700,43 @@ impl PeerTask {
         let metrics = self.node.inner.metrics.clone();
         match e {
             PeerEvent::Up { caps, common } => {
-                self.status
-                    .set_caps(&caps.origin_realm, &common, caps.is_relay());
-                self.status.set_available(self.agent.peer().is_available());
+                let available = self.agent.peer().is_available();
+                self.status.set_available(available);
+                let up = PeerChange::PeerUp {
+                    host: host.clone(),
+                    handle: PeerHandle {
+                        tx: self.tx.clone(),
+                        status: self.status.clone(),
+                    },
+                    realm: caps.origin_realm.clone(),
+                    common,
+                    relay: caps.is_relay(),
+                    available,
+                };
+                self.node.with_agent(|a| a.input(up));
                 tracing::info!("peer up");
                 metrics.peer_state(&host, "up", self.agent.peer().is_available());
                 let _ = events.send(NodeEvent::PeerUp { host });
             }
             PeerEvent::Available => {
                 self.status.set_available(true);
+                let h = host.clone();
+                self.node
+                    .with_agent(|a| a.input(PeerChange::PeerAvailable(h)));
                 metrics.peer_state(&host, "available", true);
             }
             PeerEvent::Suspect => {
                 self.status.set_available(false);
+                let h = host.clone();
+                self.node
+                    .with_agent(|a| a.input(PeerChange::PeerUnavailable(h)));
                 metrics.peer_state(&host, "suspect", false);
                 let _ = events.send(NodeEvent::PeerSuspect { host });
             }
             PeerEvent::Down(reason) => {
                 self.status.set_available(false);
+                let h = host.clone();
+                self.node.with_agent(|a| a.input(PeerChange::PeerDown(h)));
                 tracing::info!(?reason, "peer down");
                 metrics.peer_state(&host, "down", false);
                 let _ = events.send(NodeEvent::PeerDown { host, reason });
