@@ -404,13 +404,17 @@ pub fn settings(args: &OcsArgs) -> Result<OcsSettings, CliError> {
             // Both structs are `#[non_exhaustive]`: start from the defaults and set each key.
             let mut e = EngineOptions::default();
             let ms = |v: Option<u64>, def: Duration| v.map_or(def, Duration::from_millis);
-            e.checkpoint_interval =
-                ms(file_keys.engine_checkpoint_interval_ms, e.checkpoint_interval);
+            e.checkpoint_interval = ms(
+                file_keys.engine_checkpoint_interval_ms,
+                e.checkpoint_interval,
+            );
             e.checkpoint_records = file_keys
                 .engine_checkpoint_records
                 .unwrap_or(e.checkpoint_records);
             e.max_backlog = file_keys.engine_max_backlog.unwrap_or(e.max_backlog);
-            e.journal_syncers = file_keys.engine_journal_syncers.unwrap_or(e.journal_syncers);
+            e.journal_syncers = file_keys
+                .engine_journal_syncers
+                .unwrap_or(e.journal_syncers);
             e.journal_overlap_after =
                 ms(file_keys.engine_journal_overlap_ms, e.journal_overlap_after);
             e.limits.outcome_bytes = file_keys
