@@ -1,6 +1,6 @@
 //! The accounting server's record store: every accepted record exactly once, and one
 //! charging record per accounting session, merged from its START, INTERIMs and STOP (or
-//! one EVENT). The rules are written once ([`sql`]) over two thin backends: SQLite
+//! one EVENT). The rules are written once (`sql`) over two thin backends: SQLite
 //! ([`RecordStore`], embedded default) and PostgreSQL ([`PgRecordStore`], several nodes
 //! on one database).
 //!
