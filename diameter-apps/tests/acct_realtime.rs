@@ -179,7 +179,20 @@ async fn deliver_and_grant_from_the_aca_disconnects_when_the_cdf_stops() {
         assert_eq!(p.stored, 0);
         assert!(spool.is_empty().unwrap(), "nothing kept");
 
+        // While the CDF is gone, a new user is denied service (the client's own setting).
+        let mut denied = AcctSession::new("sbc;dg;2", config(Realtime::DeliverAndGrant));
+        denied.start(Instant::now());
+        let p = pump(&node, &mut denied, &mut spool).await;
+        assert_eq!(lost(&p.events), 1, "{:?}", p.events);
+        assert!(!p.events.contains(&AcctEvent::Granted), "{:?}", p.events);
+        assert!(p
+            .events
+            .contains(&AcctEvent::Disconnect { result_code: None }));
+        assert_eq!(denied.state(), State::Idle);
+        assert!(spool.is_empty().unwrap(), "nothing kept");
+
         node.stop(DisconnectCause::Rebooting).await;
+        assert_eq!(records_of(dir.path(), "sbc;dg;2"), None);
         assert_eq!(
             records_of(dir.path(), "sbc;dg;1"),
             Some(1),
@@ -365,6 +378,12 @@ async fn grant_and_lose_from_the_aca_keeps_service_and_drops_what_cannot_be_kept
             p.events
         );
         assert_eq!(lose.state(), State::Open, "service continues");
+        // The stop cannot be kept either: lost, the session ends without a disconnect.
+        lose.stop(Instant::now());
+        let p = pump(&node, &mut lose, &mut spool).await;
+        assert_eq!(p.stored, 0);
+        assert_eq!(lost(&p.events), 1, "{:?}", p.events);
+        assert_eq!(p.events.last(), Some(&AcctEvent::Closed));
         assert_eq!(
             spool.len().unwrap(),
             1,
@@ -377,6 +396,40 @@ async fn grant_and_lose_from_the_aca_keeps_service_and_drops_what_cannot_be_kept
             Some(1),
             "the start only"
         );
+    })
+    .await
+    .expect("in time");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deliver_and_grant_keeps_service_when_the_stream_moves_to_the_secondary() {
+    tokio::time::timeout(LIMIT, async {
+        let dir = tempfile::tempdir().unwrap();
+        let cdf = server(dir.path(), None).await;
+        let node = client(&cdf).await;
+        let mut spool = SqliteSpool::open(&dir.path().join("spool.db"), 100).unwrap();
+        // The primary is unknown (the CDF answers DIAMETER_UNABLE_TO_DELIVER); moving to
+        // the secondary is no reason to end the service (RFC 6733 §9.8.7).
+        let mut c = config(Realtime::DeliverAndGrant);
+        c.primary_host = Some("gone.example.net".into());
+        c.secondary_host = Some(CDF.into());
+        let mut s = AcctSession::new("sbc;dg;fo", c);
+        s.start(Instant::now());
+        let p = pump(&node, &mut s, &mut spool).await;
+        assert_eq!(
+            p.answers,
+            vec![2001],
+            "the first try failed (3002, an E-bit answer)"
+        );
+        assert_eq!(
+            p.events,
+            vec![AcctEvent::FailedOver { to: CDF.into() }, AcctEvent::Granted]
+        );
+        assert_eq!(s.state(), State::Open);
+        assert!(spool.is_empty().unwrap());
+        node.stop(DisconnectCause::Rebooting).await;
+        cdf.stop().await;
+        assert_eq!(records_of(dir.path(), "sbc;dg;fo"), Some(1));
     })
     .await
     .expect("in time");
