@@ -22,6 +22,9 @@
 //!   Failed-AVP), Cost-Information on a DIRECT_DEBITING event, and Final-Unit-Indication
 //!   REDIRECT (Redirect-Server) and RESTRICT_ACCESS (Filter-Id) per tariff. The test
 //!   asserts on what OTP decoded and on the balances in our store.
+//! - `erlang_event_without_requested_action_from_a_lenient_peer`: the same run with the
+//!   Erlang client in `lenient_requested_action_peers`: its EVENT without
+//!   Requested-Action is debited as DIRECT_DEBITING.
 //! - `our_cc_client_against_erlang_server`: our client state machine
 //!   (`diameter_apps::ocs::client::CcSession`, sans-IO) driven over a `diameter_core` node
 //!   runs a session and an event against the Erlang credit-control server, which prints
@@ -52,6 +55,7 @@ use diameter_apps::ocs::{start, ServeOptions};
 use diameter_core::node::{typed, Node, PeerConfig};
 use diameter_core::Command;
 use interop::*;
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::Command as Process;
 use std::sync::Arc;
@@ -590,10 +594,12 @@ default_quota = 1
 const WALL0: i64 = 19_000 * 86_400 + 19 * 3600 + 55 * 60;
 
 /// Our OCS as a node whose charging clock is each CCR's Event-Timestamp (the Erlang client
-/// sets it), with validity time 600 s, over the store `store`.
-async fn clocked_ocs(store: Arc<dyn Store>) -> (Node, Arc<ChargingServer>) {
+/// sets it), with validity time 600 s, over the store `store`; `lenient` names the peers
+/// whose EVENTs without Requested-Action are read as DIRECT_DEBITING.
+async fn clocked_ocs(store: Arc<dyn Store>, lenient: &[&str]) -> (Node, Arc<ChargingServer>) {
     let mut cfg = ServerConfig::new("ocs.example.net", "example.net");
     cfg.validity_time = 600;
+    cfg.lenient_requested_action_peers = lenient.iter().map(|h| h.to_string()).collect();
     let server = Arc::new(ChargingServer::new(
         store,
         Tariffs::parse(FEATURE_TARIFFS).unwrap(),
@@ -625,42 +631,57 @@ async fn clocked_ocs(store: Arc<dyn Store>) -> (Node, Arc<ChargingServer>) {
     (node, server)
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn erlang_cc_client_gy_features() {
-    const TEST: &str = "erlang_cc_client_gy_features";
-    let Some(bin) = escript(TEST) else {
-        return;
-    };
+/// What the Erlang client's features run left: its "FEAT" lines by step, the (balance,
+/// reserved) of users "1", "2", "3" afterwards, and the CCRs as our typed decoder read them.
+struct FeatureRun {
+    lines: HashMap<&'static str, String>,
+    money: [(i64, i64); 3],
+    ccrs: Vec<Ccr>,
+}
+
+impl FeatureRun {
+    fn line(&self, step: &str) -> &str {
+        &self.lines[step]
+    }
+}
+
+/// Runs the escript's `features` mode against [`clocked_ocs`] through a tap (our OCS
+/// lenient towards the Erlang client when `lenient`), with the checks every run must pass:
+/// every answer decoded by OTP without complaint, every Erlang message re-encoding byte
+/// for byte, tshark clean. `None` when skipped.
+async fn features_run(test: &str, lenient: bool) -> Option<FeatureRun> {
+    const TEST_HOST: &str = "erl.pcef.net";
+    let bin = escript(test)?;
     let dir = temp_dir("erl-ocs-features");
     let store = store::open(&format!("sqlite://{}", dir.path().join("ocs.db").display())).unwrap();
     // "1" is rich; "2" can pay one block of data (10), "3" one minute of voice (5).
     for (user, balance) in [("1", 1000), ("2", 15), ("3", 7)] {
         store
             .add_account(&NewAccount::new(
-                vec![SubscriberId::new(IdKind::E164, &format!("{MSISDN}{user}"))],
+                vec![SubscriberId::new(IdKind::E164, format!("{MSISDN}{user}"))],
                 balance,
                 978,
             ))
             .unwrap();
     }
-    let (ocs, server) = clocked_ocs(store).await;
+    let (ocs, server) = clocked_ocs(store, if lenient { &[TEST_HOST] } else { &[] }).await;
     let money = |user: &str| {
-        let who = SubscriberId::new(IdKind::E164, &format!("{MSISDN}{user}"));
+        let who = SubscriberId::new(IdKind::E164, format!("{MSISDN}{user}"));
         let a = server.store().find_account(&who).unwrap().expect("account");
         (a.balance, a.reserved)
     };
     let tap = Tap::start(ocs.local_addrs()[0]).await;
-    let live = LiveCapture::start(TEST, dir.path(), &[tap.addr.port()]);
+    let live = LiveCapture::start(test, dir.path(), &[tap.addr.port()]);
     let mut erl = start_escript(
         &bin,
         "features",
         tap.addr.port(),
-        ["erl.pcef.net", "pcef.net", "example.net"],
+        [TEST_HOST, "pcef.net", "example.net"],
         MSISDN,
     );
     let up = erl.wait_line_async("UP ", LIMIT).await.expect("Erlang: UP");
     assert_eq!(field(&up, "peer"), "ocs.example.net");
-    let mut lines = std::collections::HashMap::new();
+    let mut lines = HashMap::new();
     for step in [
         "P", "S", "T", "N", "NT", "M", "MT", "A", "C", "R", "RT", "X", "XT",
     ] {
@@ -668,7 +689,7 @@ async fn erlang_cc_client_gy_features() {
             .wait_line_async(&format!("FEAT step={step} "), LIMIT)
             .await
             .unwrap_or_else(|| panic!("Erlang: FEAT {step}\n{}", erl.output()));
-        eprintln!("{TEST}: {line}");
+        eprintln!("{test}: {line}");
         lines.insert(step, line);
     }
     assert!(
@@ -678,7 +699,34 @@ async fn erlang_cc_client_gy_features() {
     );
     assert_eq!(erl.wait_exit_async(LIMIT).await, Some(0), "escript exit");
     assert_no_otp_complaints(&erl);
-    let line = |step: &str| lines[step].as_str();
+    let frames = tap.frames();
+    for f in &frames {
+        let label = if f.from_initiator { "Erlang" } else { "ours" };
+        check_peer_message(label, &f.bytes);
+    }
+    let ccrs: Vec<Ccr> = frames
+        .iter()
+        .filter(|f| f.from_initiator)
+        .filter_map(|f| match check_peer_message("Erlang message", &f.bytes) {
+            Message::CreditControlRequest(c) => Some(c),
+            _ => None,
+        })
+        .collect();
+    tshark_strict(test, dir.path(), &frames);
+    if let Some(l) = live {
+        l.finish_and_check(test, frames.len());
+    }
+    let money = [money("1"), money("2"), money("3")];
+    ocs.abort();
+    Some(FeatureRun { lines, money, ccrs })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn erlang_cc_client_gy_features() {
+    let Some(run) = features_run("erlang_cc_client_gy_features", false).await else {
+        return;
+    };
+    let line = |step: &str| run.line(step);
     for step in [
         "P", "S", "T", "N", "NT", "M", "MT", "C", "R", "RT", "X", "XT",
     ] {
@@ -736,27 +784,14 @@ async fn erlang_cc_client_gy_features() {
     // The balances: "1" paid 1 MB of data (10), 240 s of voice before 20:00 at 5 per
     // started minute (20) and 120 s after at 1 (2), and the SMS (9); the event without
     // Requested-Action nothing. Every reservation was released by the CCR-Ts.
-    assert_eq!(money("1"), (1000 - 10 - 20 - 2 - 9, 0));
-    assert_eq!(money("2"), (15, 0));
-    assert_eq!(money("3"), (7, 0));
+    assert_eq!(run.money[0], (1000 - 10 - 20 - 2 - 9, 0));
+    assert_eq!(run.money[1], (15, 0));
+    assert_eq!(run.money[2], (7, 0));
 
-    let frames = tap.frames();
-    for f in &frames {
-        let label = if f.from_initiator { "Erlang" } else { "ours" };
-        check_peer_message(label, &f.bytes);
-    }
-    // The CCRs as our typed decoder read them: the split usage, the event without
-    // Requested-Action, the CCR-I without Multiple-Services-Indicator.
-    let ccrs: Vec<Ccr> = frames
-        .iter()
-        .filter(|f| f.from_initiator)
-        .filter_map(|f| match check_peer_message("Erlang message", &f.bytes) {
-            Message::CreditControlRequest(c) => Some(c),
-            _ => None,
-        })
-        .collect();
-    assert_eq!(ccrs.len(), 13, "thirteen CCRs");
-    let split: Vec<_> = ccrs[1].multiple_services_credit_control[1]
+    // The CCRs as our typed decoder read them: the split usage, the CCR-I without
+    // Multiple-Services-Indicator, the event without Requested-Action.
+    assert_eq!(run.ccrs.len(), 13, "thirteen CCRs");
+    let split: Vec<_> = run.ccrs[1].multiple_services_credit_control[1]
         .used_service_unit
         .iter()
         .map(|u| (u.tariff_change_usage, u.cc_time))
@@ -768,12 +803,31 @@ async fn erlang_cc_client_gy_features() {
             (Some(TariffChangeUsage::UnitAfterTariffChange), Some(120)),
         ]
     );
-    assert_eq!(ccrs[3].multiple_services_indicator, None);
-    assert_eq!(ccrs[7].cc_request_type, CcRequestType::EventRequest);
-    assert_eq!(ccrs[7].requested_action, None);
-    tshark_strict(TEST, dir.path(), &frames);
-    if let Some(l) = live {
-        l.finish_and_check(TEST, frames.len());
+    assert_eq!(run.ccrs[3].multiple_services_indicator, None);
+    assert_eq!(run.ccrs[7].cc_request_type, CcRequestType::EventRequest);
+    assert_eq!(run.ccrs[7].requested_action, None);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn erlang_event_without_requested_action_from_a_lenient_peer() {
+    // The same run with the Erlang client named in `lenient_requested_action_peers`: its
+    // EVENT without Requested-Action is a direct debit like step C (2001, its cost, 9 more
+    // debited).
+    let Some(run) = features_run(
+        "erlang_event_without_requested_action_from_a_lenient_peer",
+        true,
+    )
+    .await
+    else {
+        return;
+    };
+    assert_eq!(run.ccrs[7].requested_action, None);
+    for step in ["A", "C"] {
+        let line = run.line(step);
+        assert_eq!(field(line, "result"), "2001", "{line}");
+        assert_eq!(field(line, "failed"), "none", "{line}");
+        assert_eq!(field(line, "cost"), "9e-2/978", "{line}");
+        assert_eq!(field(line, "mscc"), "si1:2001:ssu=1:pool=none:fui=none");
     }
-    ocs.abort();
+    assert_eq!(run.money[0], (1000 - 10 - 20 - 2 - 9 - 9, 0));
 }
