@@ -13,6 +13,18 @@
 //! - `erlang_cc_client_final_units_and_credit_limit`: the same run on a small balance: OTP
 //!   decodes our Final-Unit-Indication (inside the MSCC of the CCR-U answer) and our 4012
 //!   answer to the SMS event.
+//! - `erlang_cc_client_gy_features`: the Erlang client (escript mode `features`) against
+//!   our OCS built as a node whose charging clock is each CCR's Event-Timestamp: credit
+//!   pools (G-S-U-Pool-Reference), tariff change (Tariff-Time-Change in a grant; a
+//!   Used-Service-Unit split by Tariff-Change-Usage, each part priced at its band's
+//!   price), a CCR-I without Multiple-Services-Indicator (units at command level), a
+//!   CC-Money Requested-Service-Unit, an EVENT without Requested-Action (5005 with
+//!   Failed-AVP), Cost-Information on a DIRECT_DEBITING event, and Final-Unit-Indication
+//!   REDIRECT (Redirect-Server) and RESTRICT_ACCESS (Filter-Id) per tariff. The test
+//!   asserts on what OTP decoded and on the balances in our store.
+//! - `erlang_event_without_requested_action_from_a_lenient_peer`: the same run with the
+//!   Erlang client in `lenient_requested_action_peers`: its EVENT without
+//!   Requested-Action is debited as DIRECT_DEBITING.
 //! - `our_cc_client_against_erlang_server`: our client state machine
 //!   (`diameter_apps::ocs::client::CcSession`, sans-IO) driven over a `diameter_core` node
 //!   runs a session and an event against the Erlang credit-control server, which prints
@@ -37,13 +49,17 @@ use diameter::dict::dcca_rfc4006::*;
 use diameter::dict::Message;
 use diameter_apps::ocs::client::{CcSession, ClientConfig, ClientEvent, Output, ServiceKey, State};
 use diameter_apps::ocs::rating::{Tariffs, UnitType, Units};
-use diameter_apps::ocs::store::{IdKind, SubscriberId};
+use diameter_apps::ocs::server::{ChargingServer, ServerConfig};
+use diameter_apps::ocs::store::{self, IdKind, NewAccount, Store, SubscriberId};
 use diameter_apps::ocs::{start, ServeOptions};
-use diameter_core::node::{Node, PeerConfig};
+use diameter_core::node::{typed, Node, PeerConfig};
+use diameter_core::Command;
 use interop::*;
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::Command as Process;
-use std::time::Instant;
+use std::sync::Arc;
+use std::time::{Duration, Instant, UNIX_EPOCH};
 
 const MSISDN: &str = "491700000077";
 const SMS_KEY: ServiceKey = ServiceKey {
@@ -531,4 +547,287 @@ async fn our_cc_client_against_erlang_server() {
         l.finish_and_check_allowing(TEST, frames.len(), &[EMPTY]);
     }
     node.abort();
+}
+
+// ---------------------------------------------------------------------------------------
+
+/// The tariffs of the features run: data with a credit pool and a REDIRECT final unit,
+/// voice with time bands (5 per minute from 08:00, 1 from 20:00) and a RESTRICT_ACCESS
+/// final unit, SMS.
+const FEATURE_TARIFFS: &str = r#"
+currency = 978
+exponent = 2
+[[tariff]]
+name = "data"
+rating_group = 100
+unit = "total_octets"
+block = 1000000
+price = 10
+default_quota = 5000000
+pool = { id = 1, multiplier = "0.000001" }
+[tariff.final_unit]
+action = "redirect"
+redirect_address = "https://topup.example.net/"
+[[tariff]]
+name = "voice"
+rating_group = 200
+unit = "time"
+block = 60
+price = 5
+default_quota = 300
+pool = { id = 1, multiplier = "0.01" }
+bands = [{ start = "08:00", price = 5 }, { start = "20:00", price = 1 }]
+[tariff.final_unit]
+action = "restrict_access"
+filter_id = ["zero-rated"]
+[[tariff]]
+name = "sms"
+service_context_id = "32274@3gpp.org"
+service_identifier = 1
+unit = "service_specific"
+block = 1
+price = 9
+default_quota = 1
+"#;
+
+/// The escript's ?WALL0: 2022-01-08 19:55:00 UTC.
+const WALL0: i64 = 19_000 * 86_400 + 19 * 3600 + 55 * 60;
+
+/// Our OCS as a node whose charging clock is each CCR's Event-Timestamp (the Erlang client
+/// sets it), with validity time 600 s, over the store `store`; `lenient` names the peers
+/// whose EVENTs without Requested-Action are read as DIRECT_DEBITING.
+async fn clocked_ocs(store: Arc<dyn Store>, lenient: &[&str]) -> (Node, Arc<ChargingServer>) {
+    let mut cfg = ServerConfig::new("ocs.example.net", "example.net");
+    cfg.validity_time = 600;
+    cfg.lenient_requested_action_peers = lenient.iter().map(|h| h.to_string()).collect();
+    let server = Arc::new(ChargingServer::new(
+        store,
+        Tariffs::parse(FEATURE_TARIFFS).unwrap(),
+        cfg,
+    ));
+    let srv = server.clone();
+    let node = Node::builder()
+        .origin_host("ocs.example.net")
+        .origin_realm("example.net")
+        .listen("127.0.0.1:0".parse().unwrap())
+        .auth_application(4)
+        .handler(
+            4,
+            <Ccr as Command>::CODE,
+            typed(move |ccr: Ccr| {
+                let srv = srv.clone();
+                async move {
+                    let secs = ccr.event_timestamp.map_or(WALL0, |t| t.unix_seconds());
+                    let now = UNIX_EPOCH + Duration::from_secs(u64::try_from(secs).unwrap_or(0));
+                    tokio::task::spawn_blocking(move || srv.handle_ccr(ccr, now))
+                        .await
+                        .expect("rating task")
+                }
+            }),
+        )
+        .build()
+        .await
+        .expect("OCS node");
+    (node, server)
+}
+
+/// What the Erlang client's features run left: its "FEAT" lines by step, the (balance,
+/// reserved) of users "1", "2", "3" afterwards, and the CCRs as our typed decoder read them.
+struct FeatureRun {
+    lines: HashMap<&'static str, String>,
+    money: [(i64, i64); 3],
+    ccrs: Vec<Ccr>,
+}
+
+impl FeatureRun {
+    fn line(&self, step: &str) -> &str {
+        &self.lines[step]
+    }
+}
+
+/// Runs the escript's `features` mode against [`clocked_ocs`] through a tap (our OCS
+/// lenient towards the Erlang client when `lenient`), with the checks every run must pass:
+/// every answer decoded by OTP without complaint, every Erlang message re-encoding byte
+/// for byte, tshark clean. `None` when skipped.
+async fn features_run(test: &str, lenient: bool) -> Option<FeatureRun> {
+    const TEST_HOST: &str = "erl.pcef.net";
+    let bin = escript(test)?;
+    let dir = temp_dir("erl-ocs-features");
+    let store = store::open(&format!("sqlite://{}", dir.path().join("ocs.db").display())).unwrap();
+    // "1" is rich; "2" can pay one block of data (10), "3" one minute of voice (5).
+    for (user, balance) in [("1", 1000), ("2", 15), ("3", 7)] {
+        store
+            .add_account(&NewAccount::new(
+                vec![SubscriberId::new(IdKind::E164, format!("{MSISDN}{user}"))],
+                balance,
+                978,
+            ))
+            .unwrap();
+    }
+    let (ocs, server) = clocked_ocs(store, if lenient { &[TEST_HOST] } else { &[] }).await;
+    let money = |user: &str| {
+        let who = SubscriberId::new(IdKind::E164, format!("{MSISDN}{user}"));
+        let a = server.store().find_account(&who).unwrap().expect("account");
+        (a.balance, a.reserved)
+    };
+    let tap = Tap::start(ocs.local_addrs()[0]).await;
+    let live = LiveCapture::start(test, dir.path(), &[tap.addr.port()]);
+    let mut erl = start_escript(
+        &bin,
+        "features",
+        tap.addr.port(),
+        [TEST_HOST, "pcef.net", "example.net"],
+        MSISDN,
+    );
+    let up = erl.wait_line_async("UP ", LIMIT).await.expect("Erlang: UP");
+    assert_eq!(field(&up, "peer"), "ocs.example.net");
+    let mut lines = HashMap::new();
+    for step in [
+        "P", "S", "T", "N", "NT", "M", "MT", "A", "C", "R", "RT", "X", "XT",
+    ] {
+        let line = erl
+            .wait_line_async(&format!("FEAT step={step} "), LIMIT)
+            .await
+            .unwrap_or_else(|| panic!("Erlang: FEAT {step}\n{}", erl.output()));
+        eprintln!("{test}: {line}");
+        lines.insert(step, line);
+    }
+    assert!(
+        erl.wait_line_async("DONE", LIMIT).await.is_some(),
+        "Erlang: DPR/DPA\n{}",
+        erl.output()
+    );
+    assert_eq!(erl.wait_exit_async(LIMIT).await, Some(0), "escript exit");
+    assert_no_otp_complaints(&erl);
+    let frames = tap.frames();
+    for f in &frames {
+        let label = if f.from_initiator { "Erlang" } else { "ours" };
+        check_peer_message(label, &f.bytes);
+    }
+    let ccrs: Vec<Ccr> = frames
+        .iter()
+        .filter(|f| f.from_initiator)
+        .filter_map(|f| match check_peer_message("Erlang message", &f.bytes) {
+            Message::CreditControlRequest(c) => Some(c),
+            _ => None,
+        })
+        .collect();
+    tshark_strict(test, dir.path(), &frames);
+    if let Some(l) = live {
+        l.finish_and_check(test, frames.len());
+    }
+    let money = [money("1"), money("2"), money("3")];
+    ocs.abort();
+    Some(FeatureRun { lines, money, ccrs })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn erlang_cc_client_gy_features() {
+    let Some(run) = features_run("erlang_cc_client_gy_features", false).await else {
+        return;
+    };
+    let line = |step: &str| run.line(step);
+    for step in [
+        "P", "S", "T", "N", "NT", "M", "MT", "C", "R", "RT", "X", "XT",
+    ] {
+        assert_eq!(field(line(step), "result"), "2001", "{}", line(step));
+    }
+    // P: both grants carry the pool reference (G-S-U-Pool-Identifier 1; CC-Unit-Type
+    // TOTAL-OCTETS (2) at 10^-6 pool units per octet, TIME (0) at 10^-2 per second); the
+    // voice grant's 600 s life crosses 20:00, so it carries Tariff-Time-Change.
+    let change = WALL0 + 5 * 60;
+    assert_eq!(
+        field(line("P"), "mscc"),
+        format!(
+            "rg100:2001:tot=2000000:pool=1/2/1e-6:fui=none,\
+             rg200:2001:time=300+ttc={change}:pool=1/0/1e-2:fui=none"
+        )
+    );
+    // S: the usage is accepted (priced below, in the balance); nothing more asked for.
+    assert_eq!(
+        field(line("S"), "mscc"),
+        "rg100:2001:none:pool=none:fui=none,rg200:2001:none:pool=none:fui=none"
+    );
+    // N: without Multiple-Services-Indicator the units come at command level, no MSCC.
+    assert_eq!(field(line("N"), "gsu"), "tot=1000000");
+    assert_eq!(field(line("N"), "mscc"), "none");
+    // M: 0.30 EUR buys three 1 MB blocks; the grant says what they cost.
+    assert_eq!(
+        field(line("M"), "mscc"),
+        "rg100:2001:tot=3000000+money=30e-2/978:pool=1/2/1e-6:fui=none"
+    );
+    // A: an EVENT without Requested-Action: 5005 DIAMETER_MISSING_AVP, Failed-AVP naming
+    // Requested-Action (436).
+    assert_eq!(field(line("A"), "result"), "5005");
+    assert_eq!(field(line("A"), "failed"), "436");
+    // C: the SMS's cost, 0.09 EUR (978).
+    assert_eq!(field(line("C"), "cost"), "9e-2/978");
+    assert_eq!(
+        field(line("C"), "mscc"),
+        "si1:2001:ssu=1:pool=none:fui=none"
+    );
+    // R: 15 cents buy one block of data, the last: REDIRECT (1) to the top-up URL
+    // (Redirect-Address-Type URL, 2).
+    assert_eq!(
+        field(line("R"), "mscc"),
+        "rg100:2001:tot=1000000:pool=1/2/1e-6:\
+         fui=1/redirect=2/https://topup.example.net//filter=/rule="
+    );
+    // X: 7 cents buy one minute of voice, the last: RESTRICT_ACCESS (2) with Filter-Id.
+    assert_eq!(
+        field(line("X"), "mscc"),
+        format!(
+            "rg200:2001:time=60+ttc={change}:pool=1/0/1e-2:\
+             fui=2/redirect=none/filter=zero-rated/rule="
+        )
+    );
+    // The balances: "1" paid 1 MB of data (10), 240 s of voice before 20:00 at 5 per
+    // started minute (20) and 120 s after at 1 (2), and the SMS (9); the event without
+    // Requested-Action nothing. Every reservation was released by the CCR-Ts.
+    assert_eq!(run.money[0], (1000 - 10 - 20 - 2 - 9, 0));
+    assert_eq!(run.money[1], (15, 0));
+    assert_eq!(run.money[2], (7, 0));
+
+    // The CCRs as our typed decoder read them: the split usage, the CCR-I without
+    // Multiple-Services-Indicator, the event without Requested-Action.
+    assert_eq!(run.ccrs.len(), 13, "thirteen CCRs");
+    let split: Vec<_> = run.ccrs[1].multiple_services_credit_control[1]
+        .used_service_unit
+        .iter()
+        .map(|u| (u.tariff_change_usage, u.cc_time))
+        .collect();
+    assert_eq!(
+        split,
+        vec![
+            (Some(TariffChangeUsage::UnitBeforeTariffChange), Some(240)),
+            (Some(TariffChangeUsage::UnitAfterTariffChange), Some(120)),
+        ]
+    );
+    assert_eq!(run.ccrs[3].multiple_services_indicator, None);
+    assert_eq!(run.ccrs[7].cc_request_type, CcRequestType::EventRequest);
+    assert_eq!(run.ccrs[7].requested_action, None);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn erlang_event_without_requested_action_from_a_lenient_peer() {
+    // The same run with the Erlang client named in `lenient_requested_action_peers`: its
+    // EVENT without Requested-Action is a direct debit like step C (2001, its cost, 9 more
+    // debited).
+    let Some(run) = features_run(
+        "erlang_event_without_requested_action_from_a_lenient_peer",
+        true,
+    )
+    .await
+    else {
+        return;
+    };
+    assert_eq!(run.ccrs[7].requested_action, None);
+    for step in ["A", "C"] {
+        let line = run.line(step);
+        assert_eq!(field(line, "result"), "2001", "{line}");
+        assert_eq!(field(line, "failed"), "none", "{line}");
+        assert_eq!(field(line, "cost"), "9e-2/978", "{line}");
+        assert_eq!(field(line, "mscc"), "si1:2001:ssu=1:pool=none:fui=none");
+    }
+    assert_eq!(run.money[0], (1000 - 10 - 20 - 2 - 9 - 9, 0));
 }

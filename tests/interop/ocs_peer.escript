@@ -12,6 +12,22 @@
 %%       Subscription-Id) and then a Ro SMS event (CCR-EVENT with Requested-Action
 %%       DIRECT_DEBITING, Service-Identifier 1, one service-specific unit). Prints every
 %%       answer, removes the transport (DPR) and exits.
+%%   escript ocs_peer.escript features DiaFile Port OriginHost OriginRealm DestRealm Msisdn
+%%       connects like the client and runs the RFC 4006 features one by one (the users are
+%%       Msisdn ++ "1" (a rich account), "2" and "3" (poor ones); every request carries an
+%%       Event-Timestamp from ?WALL0 on, which the test's OCS takes as its clock):
+%%       P: CCR-I with Multiple-Services-Indicator, data (Rating-Group 100) and voice
+%%          (Rating-Group 200) asked for: pool references and Tariff-Time-Change;
+%%       S: CCR-U reporting voice usage split by Tariff-Change-Usage (240 s before the change,
+%%          120 s after) and 1 MB of data; T: its CCR-T;
+%%       N: CCR-I without Multiple-Services-Indicator (one MSCC): session-level units;
+%%       M: CCR-I asking for CC-Money (0.30 EUR of data);
+%%       A: CCR-EVENT without Requested-Action: 5005 with Failed-AVP;
+%%       C: CCR-EVENT DIRECT_DEBITING for one SMS: Cost-Information;
+%%       R and X: CCR-I of the poor users: the last units with Final-Unit-Indication
+%%          REDIRECT (Redirect-Server) and RESTRICT_ACCESS (Filter-Id).
+%%       Each answer is printed as a "FEAT step=..." line; N, M, R and X are closed by CCR-Ts
+%%       without usage.
 %%   escript ocs_peer.escript server DiaFile Port OriginHost OriginRealm DestRealm Grant
 %%       listens on 127.0.0.1:Port as a credit-control server: answers a CCR-INITIAL or
 %%       CCR-UPDATE with 2001 and, per Multiple-Services-Credit-Control of the request that
@@ -39,6 +55,10 @@
 -define(LIMIT, 15000).
 -define(GY, "32251@3gpp.org").
 -define(SMS, "32274@3gpp.org").
+%% 2022-01-08 19:55:00 UTC (Unix seconds), five minutes before the voice tariff's 20:00 band.
+-define(WALL0, 1641671700).
+%% Seconds from year 0 (calendar) to the Unix epoch.
+-define(UNIX0, 62167219200).
 
 main([Mode, DiaFile, PortS, Host, Realm, DestRealm, Arg]) ->
     Port = list_to_integer(PortS),
@@ -154,6 +174,95 @@ run(client, Port, Host, Realm, DestRealm, Msisdn) ->
     halt(0);
 
 %% ---------------------------------------------------------------------------
+%% Features
+
+run(features, Port, Host, Realm, DestRealm, Msisdn) ->
+    {ok, Ref} = diameter:add_transport(
+                  ?SVC,
+                  {connect, [{transport_config, [{raddr, {127, 0, 0, 1}},
+                                                 {rport, Port},
+                                                 {ip, {127, 0, 0, 1}},
+                                                 {port, 0}]}
+                             | transport_opts()]}),
+    wait_up(),
+    Base = fun(S, User, Ctx, Type, Num, At) ->
+                   [{'Session-Id', S},
+                    {'Origin-Host', Host},
+                    {'Origin-Realm', Realm},
+                    {'Destination-Realm', DestRealm},
+                    {'Auth-Application-Id', 4},
+                    {'Service-Context-Id', Ctx},
+                    {'CC-Request-Type', Type},
+                    {'CC-Request-Number', Num},
+                    {'Event-Timestamp',
+                     [calendar:gregorian_seconds_to_datetime(?WALL0 + At + ?UNIX0)]},
+                    {'Subscription-Id', [[{'Subscription-Id-Type', 0},
+                                          {'Subscription-Id-Data', Msisdn ++ User}]]}]
+           end,
+    Msi = {'Multiple-Services-Indicator', [1]},
+    Rsu = fun(K, V) -> {'Requested-Service-Unit', [[{K, [V]}]]} end,
+    Close = fun(Step, S, User, Num) ->
+                    feat(Step, ['CCR' | Base(S, User, ?GY, 3, Num, 30)
+                                       ++ [{'Termination-Cause', [1]}]])
+            end,
+    %% P, S, T: pools and a tariff change.
+    Sid = diameter:session_id(Host),
+    feat("P", ['CCR' | Base(Sid, "1", ?GY, 1, 0, 0)
+                      ++ [Msi,
+                          {'Multiple-Services-Credit-Control',
+                           [[{'Rating-Group', [100]}, Rsu('CC-Total-Octets', 2000000)],
+                            [{'Rating-Group', [200]}, Rsu('CC-Time', 300)]]}]]),
+    feat("S", ['CCR' | Base(Sid, "1", ?GY, 2, 1, 420)
+                      ++ [Msi,
+                          {'Multiple-Services-Credit-Control',
+                           [[{'Rating-Group', [100]},
+                             {'Used-Service-Unit', [[{'CC-Total-Octets', [1000000]}]]}],
+                            [{'Rating-Group', [200]},
+                             {'Used-Service-Unit',
+                              [[{'Tariff-Change-Usage', [0]}, {'CC-Time', [240]}],
+                               [{'Tariff-Change-Usage', [1]}, {'CC-Time', [120]}]]}]]}]]),
+    feat("T", ['CCR' | Base(Sid, "1", ?GY, 3, 2, 430)
+                      ++ [{'Termination-Cause', [1]}, Msi]]),
+    %% N: no Multiple-Services-Indicator.
+    N = diameter:session_id(Host),
+    feat("N", ['CCR' | Base(N, "1", ?GY, 1, 0, 0)
+                      ++ [{'Multiple-Services-Credit-Control',
+                           [[{'Rating-Group', [100]}, Rsu('CC-Total-Octets', 1000000)]]}]]),
+    Close("NT", N, "1", 1),
+    %% M: CC-Money asked for.
+    M = diameter:session_id(Host),
+    Money = [[{'Unit-Value', [[{'Value-Digits', 30}, {'Exponent', [-2]}]]},
+              {'Currency-Code', [978]}]],
+    feat("M", ['CCR' | Base(M, "1", ?GY, 1, 0, 0)
+                      ++ [Msi,
+                          {'Multiple-Services-Credit-Control',
+                           [[{'Rating-Group', [100]},
+                             {'Requested-Service-Unit', [[{'CC-Money', Money}]]}]]}]]),
+    Close("MT", M, "1", 1),
+    %% A, C: events.
+    Sms = [Msi, {'Multiple-Services-Credit-Control',
+                 [[{'Service-Identifier', [1]}, Rsu('CC-Service-Specific-Units', 1)]]}],
+    feat("A", ['CCR' | Base(diameter:session_id(Host), "1", ?SMS, 4, 0, 0) ++ Sms]),
+    feat("C", ['CCR' | Base(diameter:session_id(Host), "1", ?SMS, 4, 0, 0)
+                      ++ [{'Requested-Action', [0]} | Sms]]),
+    %% R, X: the last units of the poor users.
+    R = diameter:session_id(Host),
+    feat("R", ['CCR' | Base(R, "2", ?GY, 1, 0, 0)
+                      ++ [Msi, {'Multiple-Services-Credit-Control',
+                                [[{'Rating-Group', [100]},
+                                  Rsu('CC-Total-Octets', 2000000)]]}]]),
+    Close("RT", R, "2", 1),
+    X = diameter:session_id(Host),
+    feat("X", ['CCR' | Base(X, "3", ?GY, 1, 0, 0)
+                      ++ [Msi, {'Multiple-Services-Credit-Control',
+                                [[{'Rating-Group', [200]}, Rsu('CC-Time', 120)]]}]]),
+    Close("XT", X, "3", 1),
+    ok = diameter:remove_transport(?SVC, Ref),
+    wait_down(),
+    out("DONE"),
+    halt(0);
+
+%% ---------------------------------------------------------------------------
 %% Server
 
 run(server, Port, _Host, _Realm, _DestRealm, GrantS) ->
@@ -190,6 +299,84 @@ call(Step, CCR) ->
             out("ERROR call ~s ~p", [Step, Other]),
             halt(1)
     end.
+
+%% One answer of the features run: "FEAT step=P result=2001 gsu=... mscc=... cost=...
+%% failed=... fui=...".
+feat(Step, CCR) ->
+    case diameter:call(?SVC, cc, CCR, [{timeout, 5000}]) of
+        {ok, ['CCA' | A]} ->
+            out("FEAT step=~s result=~p gsu=~s fui=~s cost=~s failed=~s mscc=~s",
+                [Step,
+                 maps:get('Result-Code', A),
+                 grant(maps:get('Granted-Service-Unit', A, [])),
+                 final_unit(maps:get('Final-Unit-Indication', A, [])),
+                 cost(maps:get('Cost-Information', A, [])),
+                 failed(maps:get('Failed-AVP', A, [])),
+                 case maps:get('Multiple-Services-Credit-Control', A, []) of
+                     [] -> "none";
+                     Ms -> lists:join(",", [feat_mscc(Mc) || Mc <- Ms])
+                 end]);
+        Other ->
+            out("ERROR call ~s ~p", [Step, Other]),
+            halt(1)
+    end.
+
+%% "rg100:2001:tot=1000000:pool=1/2/1e-6:fui=..." per MSCC (pool: id/CC-Unit-Type/value).
+feat_mscc(M) ->
+    io_lib:format("~s:~s:~s:pool=~s:fui=~s",
+                  [key(M), opt(maps:get('Result-Code', M, [])),
+                   grant(maps:get('Granted-Service-Unit', M, [])),
+                   case maps:get('G-S-U-Pool-Reference', M, []) of
+                       [] -> "none";
+                       Ps -> lists:join("+", [io_lib:format("~p/~p/~s",
+                                                            [maps:get('G-S-U-Pool-Identifier', P),
+                                                             maps:get('CC-Unit-Type', P),
+                                                             value(maps:get('Unit-Value', P))])
+                                              || P <- Ps])
+                   end,
+                   final_unit(maps:get('Final-Unit-Indication', M, []))]).
+
+%% A Granted-Service-Unit: its units, CC-Money ("money=30e-2/978") and Tariff-Time-Change
+%% in Unix seconds ("ttc=...").
+grant([]) -> "none";
+grant([G]) ->
+    Money = [io_lib:format("money=~s/~s", [value(maps:get('Unit-Value', C)),
+                                           opt(maps:get('Currency-Code', C, []))])
+             || C <- maps:get('CC-Money', G, [])],
+    Ttc = [io_lib:format("ttc=~p", [calendar:datetime_to_gregorian_seconds(T) - ?UNIX0])
+           || T <- maps:get('Tariff-Time-Change', G, [])],
+    lists:join("+", [units([G]) | Money ++ Ttc]).
+
+%% "30e-2" for a Unit-Value.
+value(V) ->
+    io_lib:format("~pe~s", [maps:get('Value-Digits', V), opt(maps:get('Exponent', V, []))]).
+
+%% "1/url/https://..../filters" for a Final-Unit-Indication.
+final_unit([]) -> "none";
+final_unit([F]) ->
+    Redirect = case maps:get('Redirect-Server', F, []) of
+                   [] -> "none";
+                   [R] -> io_lib:format("~p/~s", [maps:get('Redirect-Address-Type', R),
+                                                  maps:get('Redirect-Server-Address', R)])
+               end,
+    io_lib:format("~p/redirect=~s/filter=~s/rule=~s",
+                  [maps:get('Final-Unit-Action', F), Redirect,
+                   lists:join("+", maps:get('Filter-Id', F, [])),
+                   lists:join("+", [io_lib:format("~s", [R])
+                                    || R <- maps:get('Restriction-Filter-Rule', F, [])])]).
+
+%% "9e-2/978" for a Cost-Information.
+cost([]) -> "none";
+cost([C]) ->
+    io_lib:format("~s/~p", [value(maps:get('Unit-Value', C)), maps:get('Currency-Code', C)]).
+
+%% The codes of the AVPs in the Failed-AVPs, "+"-joined.
+failed([]) -> "none";
+failed(Fs) ->
+    lists:join("+", [integer_to_list(avp_code(A)) || F <- Fs, A <- maps:get('AVP', F, [])]).
+
+avp_code(A) when is_tuple(A) -> element(2, A);   % #diameter_avp{code}
+avp_code(_) -> 0.
 
 %% "rg100:2001:tot=2000000:vt=1800:fui=none" per MSCC, joined with ",".
 msccs([]) -> "none";
