@@ -57,10 +57,8 @@ fn repeated_member_beyond_the_limit_is_5009() {
     // 131,000 of them (about 1 MB), with the AVP count out of the way: refused at the
     // 257th, so what was decoded is 256 elements, not 131,000.
     let flood = ccr(vec![empty_mscc(); 131_000]);
-    let limits = Limits {
-        max_avps: u32::MAX,
-        ..Limits::default()
-    };
+    let mut limits = Limits::default();
+    limits.max_avps = u32::MAX;
     let mut ctx = DecodeCtx::with_limits(&limits);
     let e = Ccr::decode_avps(flood.avps(), &mut ctx).unwrap_err();
     assert_eq!(e.result_code(), 5009);
@@ -96,13 +94,8 @@ fn avps_beyond_the_message_total_are_5009_at_every_level() {
 async fn a_nodes_typed_handlers_decode_with_its_limits() {
     let calls = Arc::new(AtomicU32::new(0));
     let c = calls.clone();
-    let limits = NodeLimits {
-        limits: Limits {
-            max_repeat: 8,
-            ..Limits::default()
-        },
-        ..NodeLimits::default()
-    };
+    let mut limits = NodeLimits::default();
+    limits.limits.max_repeat = 8;
     let server = Node::builder()
         .origin_host("ocs.b.net")
         .origin_realm("b.net")
@@ -162,12 +155,10 @@ async fn raw_handlers_and_typed_answers_decode_with_the_nodes_limits() {
     use diameter::core::answer::{error_answer, Origin};
     use diameter::core::node::RequestError;
     use diameter::dict::dcca_rfc4006::{CcRequestType, MultipleServicesCreditControl};
-    let node_limits = |max_repeat| NodeLimits {
-        limits: Limits {
-            max_repeat,
-            ..Limits::default()
-        },
-        ..NodeLimits::default()
+    let node_limits = |max_repeat| {
+        let mut nl = NodeLimits::default();
+        nl.limits.max_repeat = max_repeat;
+        nl
     };
     let server = Node::builder()
         .origin_host("ocs.b.net")

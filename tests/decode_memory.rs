@@ -86,9 +86,10 @@ async fn server(limits: Limits) -> Node {
         .origin_realm("b.net")
         .auth_application(4)
         .listen("127.0.0.1:0".parse().unwrap())
-        .limits(NodeLimits {
-            limits,
-            ..NodeLimits::default()
+        .limits({
+            let mut nl = NodeLimits::default();
+            nl.limits = limits;
+            nl
         })
         .typed_handler(|req: Ccr| async move {
             Cca {
@@ -153,9 +154,10 @@ async fn six_repeated_avp_floods_cost_a_few_megabytes() {
     let node = server(Limits::default()).await;
     let framed = six_floods(&node, &msg).await;
     // The AVP total out of the way: the typed decoder refuses at the 257th MSCC.
-    let node = server(Limits {
-        max_avps: u32::MAX,
-        ..Limits::default()
+    let node = server({
+        let mut l = Limits::default();
+        l.max_avps = u32::MAX;
+        l
     })
     .await;
     let typed = six_floods(&node, &msg).await;

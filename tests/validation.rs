@@ -67,10 +67,8 @@ fn r5015_invalid_message_length() {
     let mut b = cer(&cer_avps()).to_bytes().to_vec();
     b[3] = b[3].wrapping_add(1); // not a multiple of 4
     assert_eq!(frame(&b).result_code(), 5015);
-    let limits = Limits {
-        max_message_len: 64,
-        ..Limits::default()
-    };
+    let mut limits = Limits::default();
+    limits.max_message_len = 64;
     let e = RawMessage::decode(cer(&cer_avps()).to_bytes(), &limits).unwrap_err();
     assert_eq!(e.result_code(), 5015);
 }

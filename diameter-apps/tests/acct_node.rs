@@ -15,13 +15,14 @@ use std::time::{Duration, Instant};
 const CDF: &str = "cdf.example.net";
 
 async fn server(dir: &Path) -> AcctHandle {
-    start(ServeOptions {
-        listen: "127.0.0.1:0".parse().unwrap(),
-        origin_host: CDF.into(),
-        origin_realm: "example.net".into(),
-        store: format!("sqlite://{}", dir.join("acct.db").display()),
-        records: RecordsSink::File(dir.join("records.jsonl")),
-        ..Default::default()
+    start({
+        let mut o = ServeOptions::default();
+        o.listen = "127.0.0.1:0".parse().unwrap();
+        o.origin_host = CDF.into();
+        o.origin_realm = "example.net".into();
+        o.store = format!("sqlite://{}", dir.join("acct.db").display());
+        o.records = RecordsSink::File(dir.join("records.jsonl"));
+        o
     })
     .await
     .expect("start")
@@ -197,16 +198,17 @@ async fn records_kept_while_no_server_is_reachable_are_delivered_by_a_later_proc
 #[ignore = "measurement"]
 async fn durable_records_per_second_against_stateless() {
     async fn rate(dir: &Path, stateless: bool, n: usize) -> f64 {
-        let cdf = start(ServeOptions {
-            listen: "127.0.0.1:0".parse().unwrap(),
-            origin_host: CDF.into(),
-            origin_realm: "example.net".into(),
-            store: format!(
+        let cdf = start({
+            let mut o = ServeOptions::default();
+            o.listen = "127.0.0.1:0".parse().unwrap();
+            o.origin_host = CDF.into();
+            o.origin_realm = "example.net".into();
+            o.store = format!(
                 "sqlite://{}",
                 dir.join(format!("b{stateless}.db")).display()
-            ),
-            stateless,
-            ..Default::default()
+            );
+            o.stateless = stateless;
+            o
         })
         .await
         .unwrap();

@@ -81,13 +81,14 @@ async fn cdf(
     host: &str,
     records: std::path::PathBuf,
 ) -> diameter_apps::acct::serve::AcctHandle {
-    start(ServeOptions {
-        listen: "127.0.0.1:0".parse().unwrap(),
-        origin_host: host.into(),
-        origin_realm: "example.net".into(),
-        store: url.into(),
-        records: RecordsSink::File(records),
-        ..Default::default()
+    start({
+        let mut o = ServeOptions::default();
+        o.listen = "127.0.0.1:0".parse().unwrap();
+        o.origin_host = host.into();
+        o.origin_realm = "example.net".into();
+        o.store = url.into();
+        o.records = RecordsSink::File(records);
+        o
     })
     .await
     .expect("CDF on PostgreSQL")

@@ -99,14 +99,15 @@ async fn erlang_acct_client_against_serve_acct() {
     let dir = temp_dir("erl-acct-client");
     let mut checks = ServerConfig::new("cdf.example.net", "example.net");
     checks.interim_interval = Some(600);
-    let cdf = start(ServeOptions {
-        listen: "127.0.0.1:0".parse().unwrap(),
-        origin_host: "cdf.example.net".into(),
-        origin_realm: "example.net".into(),
-        store: format!("sqlite://{}", dir.path().join("acct.db").display()),
-        records: RecordsSink::File(dir.path().join("records.jsonl")),
-        server: Some(checks),
-        ..Default::default()
+    let cdf = start({
+        let mut o = ServeOptions::default();
+        o.listen = "127.0.0.1:0".parse().unwrap();
+        o.origin_host = "cdf.example.net".into();
+        o.origin_realm = "example.net".into();
+        o.store = format!("sqlite://{}", dir.path().join("acct.db").display());
+        o.records = RecordsSink::File(dir.path().join("records.jsonl"));
+        o.server = Some(checks);
+        o
     })
     .await
     .expect("CDF starts");

@@ -212,14 +212,15 @@ async fn erlang_client_run(test: &str, balance: i64) -> Option<ClientRun> {
             "currency = 978\n[[account]]\nname = \"erl\"\nids = [\"e164:{MSISDN}\"]\nbalance = {balance}\n"
         ),
     );
-    let ocs = start(ServeOptions {
-        listen: "127.0.0.1:0".parse().unwrap(),
-        origin_host: "ocs.example.net".into(),
-        origin_realm: "example.net".into(),
-        store: format!("sqlite://{}", dir.path().join("ocs.db").display()),
-        accounts: Some(accounts),
-        tariffs: Tariffs::parse(ocs_common::ccr::TARIFFS).unwrap(),
-        ..ServeOptions::default()
+    let ocs = start({
+        let mut o = ServeOptions::default();
+        o.listen = "127.0.0.1:0".parse().unwrap();
+        o.origin_host = "ocs.example.net".into();
+        o.origin_realm = "example.net".into();
+        o.store = format!("sqlite://{}", dir.path().join("ocs.db").display());
+        o.accounts = Some(accounts);
+        o.tariffs = Tariffs::parse(ocs_common::ccr::TARIFFS).unwrap();
+        o
     })
     .await
     .expect("OCS starts");

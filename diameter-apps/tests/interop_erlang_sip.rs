@@ -165,19 +165,16 @@ async fn erlang_sip_client_against_our_server() {
     let dir = temp_dir("erl-sip-client");
     let users = dir.path().join("users.toml");
     write_file(&users, USERS);
-    let aaa = start(ServeOptions {
-        listen: "127.0.0.1:0".parse().unwrap(),
-        origin_host: "sip-aaa.example.com".into(),
-        origin_realm: "example.com".into(),
-        store: format!("sqlite://{}", dir.path().join("sip.db").display()),
-        users: Some(users),
-        // The Erlang SIP server checks responses with the Digest-HA1 it receives: it is
-        // given that right (no other peer gets it).
-        sip_servers: vec![SipPeer::with_credentials("erl-sip.example.com")],
-        ..Default::default()
-    })
-    .await
-    .expect("SIP AAA server starts");
+    let mut opts = ServeOptions::default();
+    opts.listen = "127.0.0.1:0".parse().unwrap();
+    opts.origin_host = "sip-aaa.example.com".into();
+    opts.origin_realm = "example.com".into();
+    opts.store = format!("sqlite://{}", dir.path().join("sip.db").display());
+    opts.users = Some(users);
+    // The Erlang SIP server checks responses with the Digest-HA1 it receives: it is
+    // given that right (no other peer gets it).
+    opts.sip_servers = vec![SipPeer::with_credentials("erl-sip.example.com")];
+    let aaa = start(opts).await.expect("SIP AAA server starts");
     let tap = Tap::start(aaa.local_addrs()[0]).await;
     let live = LiveCapture::start(TEST, dir.path(), &[tap.addr.port()]);
     let mut erl = start_escript(

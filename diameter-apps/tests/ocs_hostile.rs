@@ -46,16 +46,14 @@ impl Lab {
             ),
         )
         .unwrap();
-        let mut opts = ServeOptions {
-            listen: "127.0.0.1:0".parse().unwrap(),
-            origin_host: "ocs.example.net".into(),
-            origin_realm: "example.net".into(),
-            store: store.unwrap_or_else(|| format!("sqlite://{}", dir.join("ocs.db").display())),
-            accounts: Some(accounts),
-            tariffs: Tariffs::parse(TARIFFS).unwrap(),
-            refund_peers: vec![SMSC.into()],
-            ..ServeOptions::default()
-        };
+        let mut opts = ServeOptions::default();
+        opts.listen = "127.0.0.1:0".parse().unwrap();
+        opts.origin_host = "ocs.example.net".into();
+        opts.origin_realm = "example.net".into();
+        opts.store = store.unwrap_or_else(|| format!("sqlite://{}", dir.join("ocs.db").display()));
+        opts.accounts = Some(accounts);
+        opts.tariffs = Tariffs::parse(TARIFFS).unwrap();
+        opts.refund_peers = vec![SMSC.into()];
         tweak(&mut opts);
         let ocs = start(opts).await.expect("ocs starts");
         Lab { ocs, dir }
@@ -486,10 +484,11 @@ async fn a_silent_database_gives_3004_not_a_hang() {
     let answer_timeout = Duration::from_secs(2);
     let lab = Lab::start("pgstall", Some(format!("postgres:{}", pg.url)), |o| {
         o.answer_timeout = answer_timeout;
-        o.pg = PgOptions {
-            pool: 2,
-            pool_wait: Duration::from_secs(1),
-            ..PgOptions::default()
+        o.pg = {
+            let mut pg = PgOptions::default();
+            pg.pool = 2;
+            pg.pool_wait = Duration::from_secs(1);
+            pg
         };
     })
     .await;
@@ -558,11 +557,9 @@ fn a_locked_account_gives_a_temporary_error() {
     let Some(pg) = ocs_common::PgCluster::start() else {
         return;
     };
-    let opts = PgOptions {
-        pool: 1,
-        lock_timeout: Duration::from_millis(300),
-        ..PgOptions::default()
-    };
+    let mut opts = PgOptions::default();
+    opts.pool = 1;
+    opts.lock_timeout = Duration::from_millis(300);
     let store: std::sync::Arc<dyn store::Store> =
         std::sync::Arc::new(store::PgStore::connect_with(&pg.url, &opts).unwrap());
     store

@@ -27,15 +27,13 @@ async fn gy_session_and_rar_over_tcp() {
         "currency = 978\n[[account]]\nname = \"alice\"\nids = [\"e164:491700000009\"]\nbalance = 1000\n",
     )
     .unwrap();
-    let opts = ServeOptions {
-        listen: "127.0.0.1:0".parse().unwrap(),
-        origin_host: "ocs.example.net".into(),
-        origin_realm: "example.net".into(),
-        store: format!("sqlite://{}", dir.join("ocs.db").display()),
-        accounts: Some(accounts),
-        tariffs: Tariffs::parse(TARIFFS).unwrap(),
-        ..ServeOptions::default()
-    };
+    let mut opts = ServeOptions::default();
+    opts.listen = "127.0.0.1:0".parse().unwrap();
+    opts.origin_host = "ocs.example.net".into();
+    opts.origin_realm = "example.net".into();
+    opts.store = format!("sqlite://{}", dir.join("ocs.db").display());
+    opts.accounts = Some(accounts);
+    opts.tariffs = Tariffs::parse(TARIFFS).unwrap();
     let ocs = start(opts).await.expect("ocs starts");
     let addr = ocs.local_addrs()[0];
 
@@ -127,15 +125,13 @@ async fn ocs_with(
         "currency = 978\n[[account]]\nname = \"alice\"\nids = [\"e164:491700000009\"]\nbalance = 1000\n",
     )
     .unwrap();
-    let mut opts = ServeOptions {
-        listen: "127.0.0.1:0".parse().unwrap(),
-        origin_host: "ocs.example.net".into(),
-        origin_realm: "example.net".into(),
-        store: format!("sqlite://{}", dir.join("ocs.db").display()),
-        accounts: Some(accounts),
-        tariffs: Tariffs::parse(TARIFFS).unwrap(),
-        ..ServeOptions::default()
-    };
+    let mut opts = ServeOptions::default();
+    opts.listen = "127.0.0.1:0".parse().unwrap();
+    opts.origin_host = "ocs.example.net".into();
+    opts.origin_realm = "example.net".into();
+    opts.store = format!("sqlite://{}", dir.join("ocs.db").display());
+    opts.accounts = Some(accounts);
+    opts.tariffs = Tariffs::parse(TARIFFS).unwrap();
     tweak(&mut opts);
     (start(opts).await.expect("ocs starts"), dir)
 }

@@ -40,13 +40,14 @@ accounting_servers = ["aaa://acct1.example.com:3868;transport=tcp"]
 "#;
 
 async fn acct(dir: &Path, host: &str) -> AcctHandle {
-    start_acct(diameter_apps::acct::serve::ServeOptions {
-        listen: "127.0.0.1:0".parse().unwrap(),
-        origin_host: host.into(),
-        origin_realm: "example.com".into(),
-        store: format!("sqlite://{}", dir.join(format!("{host}.db")).display()),
-        records: RecordsSink::File(dir.join(format!("{host}.jsonl"))),
-        ..Default::default()
+    start_acct({
+        let mut o = diameter_apps::acct::serve::ServeOptions::default();
+        o.listen = "127.0.0.1:0".parse().unwrap();
+        o.origin_host = host.into();
+        o.origin_realm = "example.com".into();
+        o.store = format!("sqlite://{}", dir.join(format!("{host}.db")).display());
+        o.records = RecordsSink::File(dir.join(format!("{host}.jsonl")));
+        o
     })
     .await
     .expect("accounting server")
@@ -103,14 +104,15 @@ async fn flow() {
     let dir = tempfile::tempdir().unwrap();
     let users = dir.path().join("users.toml");
     std::fs::write(&users, USERS).unwrap();
-    let aaa = start(ServeOptions {
-        listen: "127.0.0.1:0".parse().unwrap(),
-        origin_host: AAA.into(),
-        origin_realm: "example.com".into(),
-        store: format!("sqlite://{}", dir.path().join("sip.db").display()),
-        users: Some(users),
-        sip_servers: vec![SipPeer::new(SIP1)],
-        ..Default::default()
+    let aaa = start({
+        let mut o = ServeOptions::default();
+        o.listen = "127.0.0.1:0".parse().unwrap();
+        o.origin_host = AAA.into();
+        o.origin_realm = "example.com".into();
+        o.store = format!("sqlite://{}", dir.path().join("sip.db").display());
+        o.users = Some(users);
+        o.sip_servers = vec![SipPeer::new(SIP1)];
+        o
     })
     .await
     .expect("AAA server");

@@ -93,22 +93,19 @@ async fn flow() {
     let users = dir.path().join("users.toml");
     std::fs::write(&users, USERS).unwrap();
     let db = dir.path().join("sip.db");
-    let handle = start(ServeOptions {
-        listen: "127.0.0.1:0".parse().unwrap(),
-        origin_host: AAA.into(),
-        origin_realm: "example.com".into(),
-        store: format!("sqlite://{}", db.display()),
-        users: Some(users),
-        // Server 2 checks responses itself: it may receive Digest-HA1.
-        sip_servers: vec![
-            SipPeer::new("sip1.example.com"),
-            SipPeer::with_credentials("sip2.example.com"),
-            SipPeer::new("sip3.example.com"),
-        ],
-        ..Default::default()
-    })
-    .await
-    .expect("start");
+    let mut opts = ServeOptions::default();
+    opts.listen = "127.0.0.1:0".parse().unwrap();
+    opts.origin_host = AAA.into();
+    opts.origin_realm = "example.com".into();
+    opts.store = format!("sqlite://{}", db.display());
+    opts.users = Some(users);
+    // Server 2 checks responses itself: it may receive Digest-HA1.
+    opts.sip_servers = vec![
+        SipPeer::new("sip1.example.com"),
+        SipPeer::with_credentials("sip2.example.com"),
+        SipPeer::new("sip3.example.com"),
+    ];
+    let handle = start(opts).await.expect("start");
     assert!(db.exists(), "store file created on first start");
     let aaa = handle.local_addrs()[0];
 
@@ -222,17 +219,18 @@ async fn flow() {
 async fn aaa(dir: &std::path::Path) -> diameter_apps::sip::SipHandle {
     let users = dir.join("users.toml");
     std::fs::write(&users, USERS).unwrap();
-    start(ServeOptions {
-        listen: "127.0.0.1:0".parse().unwrap(),
-        origin_host: AAA.into(),
-        origin_realm: "example.com".into(),
-        store: format!("sqlite://{}", dir.join("sip.db").display()),
-        users: Some(users),
-        sip_servers: vec![
+    start({
+        let mut o = ServeOptions::default();
+        o.listen = "127.0.0.1:0".parse().unwrap();
+        o.origin_host = AAA.into();
+        o.origin_realm = "example.com".into();
+        o.store = format!("sqlite://{}", dir.join("sip.db").display());
+        o.users = Some(users);
+        o.sip_servers = vec![
             SipPeer::new("sip1.example.com"),
             SipPeer::with_credentials("sip2.example.com"),
-        ],
-        ..Default::default()
+        ];
+        o
     })
     .await
     .expect("start")

@@ -41,14 +41,15 @@ capabilities = {{ mandatory = [1], optional = [7, 8], servers = ["sip:named.exam
 async fn aaa(dir: &std::path::Path, host: &str, realm: &str, user: &str) -> SipHandle {
     let file = dir.join(format!("{host}.toml"));
     std::fs::write(&file, users(realm, user)).unwrap();
-    start(ServeOptions {
-        listen: "127.0.0.1:0".parse().unwrap(),
-        origin_host: host.into(),
-        origin_realm: realm.into(),
-        store: format!("sqlite://{}", dir.join(format!("{host}.db")).display()),
-        users: Some(file),
-        sip_servers: vec![SipPeer::new(SIP1)],
-        ..Default::default()
+    start({
+        let mut o = ServeOptions::default();
+        o.listen = "127.0.0.1:0".parse().unwrap();
+        o.origin_host = host.into();
+        o.origin_realm = realm.into();
+        o.store = format!("sqlite://{}", dir.join(format!("{host}.db")).display());
+        o.users = Some(file);
+        o.sip_servers = vec![SipPeer::new(SIP1)];
+        o
     })
     .await
     .expect("start AAA server")

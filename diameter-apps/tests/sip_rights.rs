@@ -586,18 +586,10 @@ async fn rights_follow_the_admitted_peer_over_loopback() {
             "realm = \"example.com\"\n\n[[user]]\nname = \"alice@example.com\"\npassword = \"secret\"\naors = [\"sip:alice@example.com\"]\n",
         )
         .unwrap();
-        let aaa = start(ServeOptions {
-            listen: "127.0.0.1:0".parse().unwrap(),
-            origin_host: "sip-aaa.example.com".into(),
-            origin_realm: "example.com".into(),
-            store: format!("sqlite://{}", dir.path().join("sip.db").display()),
-            users: Some(users),
-            sip_servers: vec![
+        let aaa = start({ let mut o = ServeOptions::default(); o.listen = "127.0.0.1:0".parse().unwrap(); o.origin_host = "sip-aaa.example.com".into(); o.origin_realm = "example.com".into(); o.store = format!("sqlite://{}", dir.path().join("sip.db").display()); o.users = Some(users); o.sip_servers = vec![
                 SipPeer::new("sip1.example.com"),
                 SipPeer::with_credentials("sip2.example.com"),
-            ],
-            ..Default::default()
-        })
+            ]; o })
         .await
         .unwrap();
         let addr = aaa.local_addrs()[0];

@@ -57,15 +57,16 @@ async fn lifetime_and_grace_are_set_and_honoured() {
         let mut server = ServerConfig::new(AAA, "example.com");
         server.authorization_lifetime = Some(Duration::from_secs(2));
         server.auth_grace_period = Duration::from_secs(1);
-        let aaa = start(ServeOptions {
-            listen: "127.0.0.1:0".parse().unwrap(),
-            origin_host: AAA.into(),
-            origin_realm: "example.com".into(),
-            store: format!("sqlite://{}", dir.path().join("sip.db").display()),
-            users: Some(users),
-            sip_servers: vec![SipPeer::new(SIP1)],
-            server: Some(server),
-            ..Default::default()
+        let aaa = start({
+            let mut o = ServeOptions::default();
+            o.listen = "127.0.0.1:0".parse().unwrap();
+            o.origin_host = AAA.into();
+            o.origin_realm = "example.com".into();
+            o.store = format!("sqlite://{}", dir.path().join("sip.db").display());
+            o.users = Some(users);
+            o.sip_servers = vec![SipPeer::new(SIP1)];
+            o.server = Some(server);
+            o
         })
         .await
         .expect("AAA server");
@@ -148,15 +149,16 @@ async fn aaa(dir: &std::path::Path, lifetime: u64, grace: u64) -> diameter_apps:
     server.authorization_lifetime = Some(Duration::from_secs(lifetime));
     server.auth_grace_period = Duration::from_secs(grace);
     server.session_sweep = Duration::from_millis(100);
-    start(ServeOptions {
-        listen: "127.0.0.1:0".parse().unwrap(),
-        origin_host: AAA.into(),
-        origin_realm: "example.com".into(),
-        store: format!("sqlite://{}", dir.join("sip.db").display()),
-        users: Some(users),
-        sip_servers: vec![SipPeer::new(SIP1)],
-        server: Some(server),
-        ..Default::default()
+    start({
+        let mut o = ServeOptions::default();
+        o.listen = "127.0.0.1:0".parse().unwrap();
+        o.origin_host = AAA.into();
+        o.origin_realm = "example.com".into();
+        o.store = format!("sqlite://{}", dir.join("sip.db").display());
+        o.users = Some(users);
+        o.sip_servers = vec![SipPeer::new(SIP1)];
+        o.server = Some(server);
+        o
     })
     .await
     .expect("AAA server")

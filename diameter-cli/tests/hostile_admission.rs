@@ -401,15 +401,16 @@ async fn serve_ocs_over_tls_binds_certificates_to_origin_hosts() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_ocs_never_forwards_to_another_ocs_of_its_realm() {
     let dir = tempfile::tempdir().unwrap();
-    let ocs = |host: &str, db: &str, peers: Vec<PeerConfig>| ServeOptions {
-        listen: "127.0.0.1:0".parse().unwrap(),
-        origin_host: host.into(),
-        origin_realm: "example.net".into(),
-        store: format!("sqlite://{}", dir.path().join(db).display()),
-        tariffs: Tariffs::parse(TARIFFS).unwrap(),
-        auto_provision: Some(1000),
-        peers,
-        ..ServeOptions::default()
+    let ocs = |host: &str, db: &str, peers: Vec<PeerConfig>| {
+        let mut o = ServeOptions::default();
+        o.listen = "127.0.0.1:0".parse().unwrap();
+        o.origin_host = host.into();
+        o.origin_realm = "example.net".into();
+        o.store = format!("sqlite://{}", dir.path().join(db).display());
+        o.tariffs = Tariffs::parse(TARIFFS).unwrap();
+        o.auto_provision = Some(1000);
+        o.peers = peers;
+        o
     };
     let ocs2 = start(ocs("ocs2.example.net", "ocs2.db", vec![]))
         .await

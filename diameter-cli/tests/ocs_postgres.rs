@@ -701,11 +701,9 @@ fn pg_a_silent_database_times_out_and_the_store_recovers() {
     let Some(pg) = ocs_common::PgCluster::start() else {
         return;
     };
-    let opts = PgOptions {
-        pool: 3,
-        transaction_timeout: Duration::from_millis(600),
-        ..PgOptions::default()
-    };
+    let mut opts = PgOptions::default();
+    opts.pool = 3;
+    opts.transaction_timeout = Duration::from_millis(600);
     let store = PgStore::connect_with(&pg.url, &opts).unwrap();
     let id = store
         .add_account(&NewAccount::new(

@@ -95,10 +95,9 @@ fn server_caps() -> Capabilities {
 }
 
 fn big_limits() -> NodeLimits {
-    NodeLimits {
-        max_pending_per_peer: 4096,
-        ..Default::default()
-    }
+    let mut limits = NodeLimits::default();
+    limits.max_pending_per_peer = 4096;
+    limits
 }
 
 async fn node_server() -> Result<Node, BoxError> {

@@ -43,11 +43,9 @@ impl Limits {
 }
 
 async fn read_msg(s: &mut TcpStream, buf: &mut BytesMut, limit: Duration) -> Option<RawMessage> {
-    let big = diameter_core::message::Limits {
-        max_message_len: 1 << 24,
-        max_avps: u32::MAX,
-        ..Default::default()
-    };
+    let mut big = diameter_core::message::Limits::default();
+    big.max_message_len = 1 << 24;
+    big.max_avps = u32::MAX;
     timeout(limit, async {
         loop {
             if let Ok(Some(n)) = frame_len(buf, &big) {

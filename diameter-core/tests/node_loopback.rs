@@ -499,9 +499,10 @@ async fn unknown_peer_gets_3010_and_limits_apply() {
         .auth_application(APP)
         .listen("127.0.0.1:0".parse().unwrap())
         .accept_policy(AcceptPolicy::AllowList(vec!["friend.a.net".into()]))
-        .limits(NodeLimits {
-            max_pending_per_peer: 4,
-            ..Default::default()
+        .limits({
+            let mut nl = NodeLimits::default();
+            nl.max_pending_per_peer = 4;
+            nl
         })
         .build()
         .await

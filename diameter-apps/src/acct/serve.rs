@@ -34,6 +34,7 @@ pub enum RecordsSink {
 
 /// Settings of [`start`]; `ServeOptions::default()` gives the documented defaults.
 #[derive(Clone, Debug)]
+#[non_exhaustive]
 pub struct ServeOptions {
     /// Where to listen (default `0.0.0.0:3868`).
     pub listen: SocketAddr,

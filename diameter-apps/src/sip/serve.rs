@@ -28,6 +28,7 @@ use std::sync::Arc;
 
 /// Settings of [`serve`]; `ServeOptions::default()` gives the documented defaults.
 #[derive(Clone, Debug)]
+#[non_exhaustive]
 pub struct ServeOptions {
     /// Where to listen (default `0.0.0.0:3868`).
     pub listen: SocketAddr,

@@ -89,9 +89,10 @@ impl Client {
             .origin_host(o.origin_host.clone())
             .origin_realm(o.origin_realm.clone())
             .failover(FailoverPolicy::FailFast)
-            .limits(NodeLimits {
-                max_pending_per_peer: o.max_pending.max(16),
-                ..NodeLimits::default()
+            .limits({
+                let mut nl = NodeLimits::default();
+                nl.max_pending_per_peer = o.max_pending.max(16);
+                nl
             })
             .peer(PeerConfig::new(PEER_KEY, addr).settings(settings))
             .route(Route::default_route(

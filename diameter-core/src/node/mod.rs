@@ -206,6 +206,7 @@ pub enum RequestError {
 
 /// Limits and timers of a node: what a hostile or broken peer can cost it.
 #[derive(Clone, Debug)]
+#[non_exhaustive]
 pub struct NodeLimits {
     /// Message size, nesting and AVP count limits (see [`Limits`] for their defaults).
     pub limits: Limits,

@@ -57,6 +57,7 @@ impl Default for EngineOptions {
 /// is bounded, and the OCS answers the request 3004 DIAMETER_TOO_BUSY so that the client
 /// fails over.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct PgOptions {
     /// Connections in the pool (default 8): group transactions, look-ups and operator
     /// actions share them.

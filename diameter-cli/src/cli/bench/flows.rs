@@ -24,6 +24,10 @@ pub struct Flows {
     pub event: Option<Templates>,
     /// UAR templates, when a flow sends one.
     pub uar: Option<Templates>,
+    /// MAR (REGISTER) templates, when a flow sends one.
+    pub mar: Option<Templates>,
+    /// SAR (REGISTRATION) templates, when a flow sends one.
+    pub sar: Option<Templates>,
     /// Time a request waits for its answer.
     pub timeout: Duration,
 }
@@ -52,13 +56,16 @@ impl Flows {
         session_id: &str,
         number: u32,
         msisdn: &str,
+        user: Option<&str>,
     ) -> Option<diameter_core::RawMessage> {
         let t = match m {
             Message::CcrEvent => self.event.as_ref()?,
             Message::Uar => self.uar.as_ref()?,
+            Message::Mar => self.mar.as_ref()?,
+            Message::Sar => self.sar.as_ref()?,
             _ => &self.ccr,
         };
-        Some(t.message(m.step(), session_id, number, msisdn))
+        Some(t.message_for(m.step(), session_id, number, msisdn, user))
     }
 
     /// The longest a flow can take once started: every think time and every timeout.
@@ -156,15 +163,17 @@ async fn flow(
     counts.started += 1;
     let session_id = flows.file.session_id(seq, &scenario.name);
     let msisdn = flows.file.msisdn.pick(seq);
+    let user = flows.file.user.as_ref().map(|u| u.pick(seq));
     let mut due = arrival;
     let mut number = 0u32;
     for (i, FlowStep { message, think }) in scenario.steps.iter().enumerate() {
         due = if i == 0 { due } else { Instant::now() } + *think;
         tokio::time::sleep_until(due).await;
-        let Some(msg) = flows.message(*message, &session_id, number, &msisdn) else {
+        let Some(msg) = flows.message(*message, &session_id, number, &msisdn, user.as_deref())
+        else {
             return s;
         };
-        if *message != Message::Uar {
+        if !message.is_sip() {
             number += 1;
         }
         *s.messages.entry(message.label()).or_default() += 1;

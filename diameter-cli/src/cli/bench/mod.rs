@@ -38,6 +38,7 @@ Examples:
   diameter bench --relay-compare -c 4 -o 32 --updates 20 -d 8s   # our relay vs freeDiameter's
   diameter bench --scenario examples/bench/gy-mix.toml --rate 200 --ramp-up 5s \
                  --interval 1s -d 60s                            # call flows, open loop
+  diameter bench --scenario examples/bench/sip-register.toml -r 50 -d 30s  # SIP REGISTERs
 
 The run stops at --duration or after --count requests, whichever comes first. Each
 connection is its own Diameter peer (bench-N.<realm>) with --outstanding requests in
@@ -247,14 +248,21 @@ impl Load {
             true => Some(build(Kind::CcrEvent)?),
             false => None,
         };
-        let uar = match file.uses(Message::Uar) {
-            true => Some(build(Kind::Uar)?),
-            false => None,
+        let sip = |m, kind| match file.uses(m) {
+            true => build(kind).map(Some),
+            false => Ok(None),
         };
+        let (uar, mar, sar) = (
+            sip(Message::Uar, Kind::Uar)?,
+            sip(Message::Mar, Kind::Mar)?,
+            sip(Message::Sar, Kind::Sar)?,
+        );
         Ok(Load::Flows(Box::new(Flows {
             ccr: build(Kind::CcrSession)?,
             event,
             uar,
+            mar,
+            sar,
             file,
             timeout: args.timeout,
         })))
@@ -266,7 +274,8 @@ impl Load {
             Load::Kind(t) => vec![(t.application_id, t.accounting)],
             Load::Flows(f) => {
                 let mut apps = vec![(f.ccr.application_id, false)];
-                apps.extend(f.uar.as_ref().map(|u| (u.application_id, false)));
+                let sip = [&f.uar, &f.mar, &f.sar].into_iter().flatten().next();
+                apps.extend(sip.map(|u| (u.application_id, false)));
                 apps
             }
         }

@@ -6,6 +6,9 @@
 //! [msisdn]
 //! range = [46700000000, 46700000999]   # or: csv = "subs.csv", column = "msisdn"
 //! order = "sequential"                 # or "random"
+//! [user]                               # SIP steps: User-Name / SIP-AOR per flow
+//! range = [1, 100]                     # or csv/column, like msisdn
+//! format = "user{}@example.net"        # optional: {} is the value
 //! [[scenario]]
 //! name = "data"
 //! weight = 3
@@ -32,6 +35,8 @@ pub struct ScenarioFile {
     pub session_id: String,
     /// Where subscriber numbers come from.
     pub msisdn: Values,
+    /// Where the SIP users (User-Name, SIP-AOR) come from; None: `--user` for every flow.
+    pub user: Option<Values>,
     /// The flows, each with a weight > 0.
     pub scenarios: Vec<Scenario>,
 }
@@ -70,6 +75,10 @@ pub enum Message {
     CcrEvent,
     /// SIP User-Authorization-Request (a registration check).
     Uar,
+    /// SIP Multimedia-Auth-Request of a REGISTER (asks for a Digest challenge).
+    Mar,
+    /// SIP Server-Assignment-Request REGISTRATION (after an authentication).
+    Sar,
 }
 
 impl Message {
@@ -81,6 +90,8 @@ impl Message {
             Message::CcrTermination => "CCR-T",
             Message::CcrEvent => "CCR-E",
             Message::Uar => "UAR",
+            Message::Mar => "MAR",
+            Message::Sar => "SAR",
         }
     }
 
@@ -90,8 +101,13 @@ impl Message {
             Message::CcrInitial => Step::Initial,
             Message::CcrUpdate => Step::Update,
             Message::CcrTermination => Step::Termination,
-            Message::CcrEvent | Message::Uar => Step::Single,
+            Message::CcrEvent | Message::Uar | Message::Mar | Message::Sar => Step::Single,
         }
+    }
+
+    /// Whether it is a SIP request (no CC-Request-Number).
+    pub fn is_sip(self) -> bool {
+        matches!(self, Message::Uar | Message::Mar | Message::Sar)
     }
 }
 
@@ -100,6 +116,8 @@ impl Message {
 pub struct Values {
     source: Source,
     random: bool,
+    /// `{}` is replaced with the picked value.
+    format: Option<String>,
 }
 
 #[derive(Debug)]
@@ -116,9 +134,13 @@ impl Values {
             Source::List(v) => v.len() as u64,
         };
         let i = if self.random { splitmix64(seq) } else { seq } % len.max(1);
-        match &self.source {
+        let value = match &self.source {
             Source::Range(lo, _) => (lo + i).to_string(),
             Source::List(v) => v.get(i as usize).cloned().unwrap_or_default(),
+        };
+        match &self.format {
+            Some(f) => f.replace("{}", &value),
+            None => value,
         }
     }
 }
@@ -180,12 +202,15 @@ impl ScenarioFile {
             None => Values {
                 source: Source::Range(46_700_000_000, 46_700_000_999),
                 random: false,
+                format: None,
             },
-            Some(v) => v.into_values(dir)?,
+            Some(v) => v.into_values(dir, "msisdn")?,
         };
+        let user = raw.user.map(|v| v.into_values(dir, "user")).transpose()?;
         Ok(ScenarioFile {
             session_id: raw.session_id.unwrap_or_else(|| DEFAULT_SESSION_ID.into()),
             msisdn,
+            user,
             scenarios,
         })
     }
@@ -224,6 +249,7 @@ impl ScenarioFile {
 struct RawFile {
     session_id: Option<String>,
     msisdn: Option<RawValues>,
+    user: Option<RawValues>,
     #[serde(default)]
     scenario: Vec<RawScenario>,
 }
@@ -254,6 +280,7 @@ struct RawValues {
     column: Option<String>,
     #[serde(default)]
     order: Order,
+    format: Option<String>,
 }
 
 #[derive(Deserialize, Default, PartialEq)]
@@ -269,21 +296,27 @@ fn one() -> u32 {
 }
 
 impl RawValues {
-    fn into_values(self, dir: &Path) -> Result<Values, String> {
+    fn into_values(self, dir: &Path, what: &str) -> Result<Values, String> {
         let source = match (self.range, self.csv) {
             (Some([lo, hi]), None) if lo <= hi && hi - lo < u64::MAX => Source::Range(lo, hi),
-            (Some(_), None) => return Err("msisdn: range must be [low, high], low <= high".into()),
+            (Some(_), None) => {
+                return Err(format!("{what}: range must be [low, high], low <= high"))
+            }
             (None, Some(file)) => {
                 let path = dir.join(file);
                 let text = std::fs::read_to_string(&path)
                     .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
                 Source::List(csv_column(&text, self.column.as_deref())?)
             }
-            _ => return Err("msisdn: give either range or csv".into()),
+            _ => return Err(format!("{what}: give either range or csv")),
         };
+        if self.format.as_deref().is_some_and(|f| !f.contains("{}")) {
+            return Err(format!("{what}: format must contain {{}}"));
+        }
         Ok(Values {
             source,
             random: self.order == Order::Random,
+            format: self.format,
         })
     }
 }
@@ -388,6 +421,24 @@ mod tests {
     }
 
     #[test]
+    fn the_sip_registration_example_draws_users_from_a_range() {
+        let path =
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/bench/sip-register.toml");
+        let f = ScenarioFile::load(&path).expect("example");
+        let kinds: Vec<_> = f.scenarios[0].steps.iter().map(|s| s.message).collect();
+        assert_eq!(kinds, [Message::Uar, Message::Mar, Message::Sar]);
+        assert!(kinds.iter().all(|m| m.is_sip()) && !Message::CcrEvent.is_sip());
+        let users = f.user.as_ref().expect("[user]");
+        assert_eq!(users.pick(0), "user1@localdomain");
+        assert_eq!(users.pick(100), "user1@localdomain");
+        assert_eq!(users.pick(99), "user100@localdomain");
+        assert!(ScenarioFile::parse(FILE, Path::new("."))
+            .expect("parse")
+            .user
+            .is_none());
+    }
+
+    #[test]
     fn rejects_bad_files() {
         for bad in [
             "",
@@ -396,6 +447,8 @@ mod tests {
             "[[scenario]]\nname = \"x\"\nsteps = [{ send = \"ccr-bogus\" }]",
             "[[scenario]]\nname = \"x\"\nsteps = [{ send = \"uar\", think = \"soon\" }]",
             "[msisdn]\nrange = [5, 1]\n[[scenario]]\nname = \"x\"\nsteps = [{ send = \"uar\" }]",
+            "[user]\nrange = [1, 5]\nformat = \"u@x\"\n[[scenario]]\nname = \"x\"\nsteps = [{ send = \"mar\" }]",
+            "[user]\n[[scenario]]\nname = \"x\"\nsteps = [{ send = \"sar\" }]",
         ] {
             assert!(ScenarioFile::parse(bad, Path::new(".")).is_err(), "{bad}");
         }

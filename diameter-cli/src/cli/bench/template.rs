@@ -21,6 +21,12 @@ pub enum Kind {
     Uar,
     /// Accounting sessions: ACR START, `--updates` INTERIM, STOP (base accounting).
     Acr,
+    /// SIP Multimedia-Auth-Request for a REGISTER (scenario step `mar` only).
+    #[value(skip)]
+    Mar,
+    /// SIP Server-Assignment-Request REGISTRATION (scenario step `sar` only).
+    #[value(skip)]
+    Sar,
 }
 
 impl Kind {
@@ -55,12 +61,17 @@ pub struct Templates {
     pub application_id: u32,
     /// Whether it is an accounting application (advertised as Acct-Application-Id).
     pub accounting: bool,
+    /// SIP requests: the realm of a user given without one (User-Name and SIP-AOR are
+    /// then patched per request).
+    sip_realm: Option<String>,
 }
 
 const SESSION_ID: u32 = 263;
 const CC_REQUEST_NUMBER: u32 = 415;
 const ACCOUNTING_RECORD_NUMBER: u32 = 485;
 const SUBSCRIPTION_ID: u32 = 443;
+const USER_NAME: u32 = 1;
+const SIP_AOR: u32 = 122;
 const M: u8 = AvpFlags::MANDATORY;
 
 impl Templates {
@@ -68,6 +79,8 @@ impl Templates {
     pub fn new(kind: Kind, id: &Identity, user: &str) -> Result<Templates, String> {
         let name = match kind {
             Kind::Uar => "UAR",
+            Kind::Mar => "MAR",
+            Kind::Sar => "SAR",
             Kind::Acr => "ACR",
             Kind::CcrSession | Kind::CcrEvent => "CCR",
         };
@@ -86,6 +99,12 @@ impl Templates {
                 r.default("Acct-Application-Id", &command.application_id.to_string())?;
             } else if kind == Kind::Uar {
                 defaults::uar(&mut r, user, &id.destination_realm)?;
+            } else if kind == Kind::Mar {
+                defaults::uar(&mut r, user, &id.destination_realm)?;
+                defaults::mar_register(&mut r, &id.origin_host)?;
+            } else if kind == Kind::Sar {
+                defaults::uar(&mut r, user, &id.destination_realm)?;
+                defaults::sar_registration(&mut r, &id.origin_host)?;
             } else {
                 defaults::ccr(
                     &mut r,
@@ -120,11 +139,33 @@ impl Templates {
             single,
             application_id: command.application_id,
             accounting: kind == Kind::Acr,
+            sip_realm: matches!(kind, Kind::Uar | Kind::Mar | Kind::Sar)
+                .then(|| id.destination_realm.clone()),
         })
     }
 
     /// A request for one step of one session.
     pub fn message(&self, step: Step, session_id: &str, number: u32, msisdn: &str) -> RawMessage {
+        self.message_for(step, session_id, number, msisdn, None)
+    }
+
+    /// A request for one step of one session; SIP requests name `user` (`name@domain`,
+    /// or `name` in the destination realm) in User-Name and SIP-AOR when given.
+    pub fn message_for(
+        &self,
+        step: Step,
+        session_id: &str,
+        number: u32,
+        msisdn: &str,
+        user: Option<&str>,
+    ) -> RawMessage {
+        let sip_user = match (&self.sip_realm, user) {
+            (Some(realm), Some(u)) => Some(match u.split_once('@') {
+                Some(_) => u.to_owned(),
+                None => format!("{u}@{realm}"),
+            }),
+            _ => None,
+        };
         let avps = match step {
             Step::Initial => &self.initial,
             Step::Update => &self.update,
@@ -147,6 +188,14 @@ impl Templates {
                     Bytes::copy_from_slice(&number.to_be_bytes()),
                 ),
                 (SUBSCRIPTION_ID, 0) => subscription(msisdn),
+                (USER_NAME, 0) if sip_user.is_some() => {
+                    let u = sip_user.as_deref().unwrap_or_default();
+                    RawAvp::new(USER_NAME, a.flags, 0, Bytes::copy_from_slice(u.as_bytes()))
+                }
+                (SIP_AOR, 0) if sip_user.is_some() => {
+                    let aor = format!("sip:{}", sip_user.as_deref().unwrap_or_default());
+                    RawAvp::new(SIP_AOR, a.flags, 0, Bytes::from(aor.into_bytes()))
+                }
                 _ => a.clone(),
             })
             .collect();

@@ -116,6 +116,31 @@ pub fn ccr(req: &mut Request, o: &CcrOptions) -> Result<(), String> {
     Ok(())
 }
 
+/// The MAR defaults of a REGISTER (after [`uar`]): SIP-Method REGISTER, this SIP server's
+/// SIP-Server-URI (`sip:HOST`), one Digest challenge asked for.
+pub fn mar_register(req: &mut Request, server_host: &str) -> Result<(), String> {
+    req.default("SIP-Method", "REGISTER")?;
+    req.default("SIP-Server-URI", &format!("sip:{server_host}"))?;
+    req.default("SIP-Number-Auth-Items", "1")?;
+    if !req.has("SIP-Auth-Data-Item") {
+        req.set(
+            "SIP-Auth-Data-Item.SIP-Authentication-Scheme",
+            "DIGEST",
+            false,
+        )?;
+    }
+    Ok(())
+}
+
+/// The SAR defaults of a first registration (after [`uar`]): SIP-Server-Assignment-Type
+/// REGISTRATION, this SIP server's SIP-Server-URI (`sip:HOST`), user data not yet here.
+pub fn sar_registration(req: &mut Request, server_host: &str) -> Result<(), String> {
+    req.default("SIP-Server-Assignment-Type", "REGISTRATION")?;
+    req.default("SIP-Server-URI", &format!("sip:{server_host}"))?;
+    req.default("SIP-User-Data-Already-Available", "USER_DATA_NOT_AVAILABLE")?;
+    Ok(())
+}
+
 /// The UAR defaults: SIP-AOR and User-Name of `user` in the destination realm.
 pub fn uar(req: &mut Request, user: &str, realm: &str) -> Result<(), String> {
     let (name, domain) = user.split_once('@').unwrap_or((user, realm));

@@ -188,20 +188,19 @@ pub fn settings(args: &AcctArgs) -> Result<AcctSettings, CliError> {
 pub fn serve_options(s: &AcctSettings) -> ServeOptions {
     let mut server = ServerConfig::new(&s.node.origin_host, &s.node.origin_realm);
     server.interim_interval = s.interim_interval;
-    ServeOptions {
-        listen: s.node.listen,
-        origin_host: s.node.origin_host.clone(),
-        origin_realm: s.node.origin_realm.clone(),
-        store: s.store.clone(),
-        records: s.records.clone(),
-        peers: s.peers.iter().filter_map(PeerSetting::to_config).collect(),
-        accept: s.node.accept_policy(&s.peers),
-        tls: None, // set from the certificate files when serving
-        metrics: s.metrics,
-        server: Some(server),
-        stateless: s.stateless,
-        ..Default::default()
-    }
+    let mut o = ServeOptions::default();
+    o.listen = s.node.listen;
+    o.origin_host = s.node.origin_host.clone();
+    o.origin_realm = s.node.origin_realm.clone();
+    o.store = s.store.clone();
+    o.records = s.records.clone();
+    o.peers = s.peers.iter().filter_map(PeerSetting::to_config).collect();
+    o.accept = s.node.accept_policy(&s.peers);
+    o.tls = None; // set from the certificate files when serving
+    o.metrics = s.metrics;
+    o.server = Some(server);
+    o.stateless = s.stateless;
+    o
 }
 
 /// Runs `diameter serve acct`.

@@ -388,16 +388,18 @@ pub fn settings(args: &OcsArgs) -> Result<OcsSettings, CliError> {
         pg: {
             let d = PgOptions::default();
             let ms = |v: Option<u64>, def: Duration| v.map_or(def, Duration::from_millis);
-            PgOptions {
-                pool: file_keys.pg_pool.unwrap_or(d.pool),
-                pool_wait: ms(file_keys.pg_pool_wait_ms, d.pool_wait),
-                connect_timeout: ms(file_keys.pg_connect_timeout_ms, d.connect_timeout),
-                statement_timeout: ms(file_keys.pg_statement_timeout_ms, d.statement_timeout),
-                lock_timeout: ms(file_keys.pg_lock_timeout_ms, d.lock_timeout),
-                groups: file_keys.pg_groups.unwrap_or(d.groups).max(1),
-                max_group: file_keys.pg_max_group.unwrap_or(d.max_group).max(1),
-                transaction_timeout: ms(file_keys.pg_transaction_timeout_ms, d.transaction_timeout),
-                ..d
+            {
+                let mut pg = d.clone();
+                pg.pool = file_keys.pg_pool.unwrap_or(d.pool);
+                pg.pool_wait = ms(file_keys.pg_pool_wait_ms, d.pool_wait);
+                pg.connect_timeout = ms(file_keys.pg_connect_timeout_ms, d.connect_timeout);
+                pg.statement_timeout = ms(file_keys.pg_statement_timeout_ms, d.statement_timeout);
+                pg.lock_timeout = ms(file_keys.pg_lock_timeout_ms, d.lock_timeout);
+                pg.groups = file_keys.pg_groups.unwrap_or(d.groups).max(1);
+                pg.max_group = file_keys.pg_max_group.unwrap_or(d.max_group).max(1);
+                pg.transaction_timeout =
+                    ms(file_keys.pg_transaction_timeout_ms, d.transaction_timeout);
+                pg
             }
         },
         engine: {
@@ -580,48 +582,48 @@ async fn serve_stateless(s: OcsSettings) -> CliResult {
 
 /// The server's options from the resolved settings.
 // `..defaults` keeps this compiling when the OCS grows options the CLI does not set yet.
-#[allow(clippy::needless_update)]
 pub fn serve_options(s: &OcsSettings) -> ServeOptions {
     let defaults = ServeOptions::default();
-    ServeOptions {
-        listen: s.node.listen,
-        host_ip_addresses: s.host_ip_addresses.clone(),
-        origin_host: s.node.origin_host.clone(),
-        origin_realm: s.node.origin_realm.clone(),
-        store: s.store.clone().unwrap_or(defaults.store.clone()),
-        accounts: s.accounts.clone(),
-        tariffs_file: s.tariffs.clone(),
-        auto_provision: s.auto_provision,
-        tariffs: match &s.tariffs {
+    {
+        let mut o = ServeOptions::default();
+        o.listen = s.node.listen;
+        o.host_ip_addresses = s.host_ip_addresses.clone();
+        o.origin_host = s.node.origin_host.clone();
+        o.origin_realm = s.node.origin_realm.clone();
+        o.store = s.store.clone().unwrap_or(defaults.store.clone());
+        o.accounts = s.accounts.clone();
+        o.tariffs_file = s.tariffs.clone();
+        o.auto_provision = s.auto_provision;
+        o.tariffs = match &s.tariffs {
             Some(_) => defaults.tariffs.clone(),
             None => Tariffs::parse(DEMO_TARIFFS).unwrap_or_else(|e| {
                 tracing::warn!(error = %e, "the built-in demo tariffs do not parse");
                 defaults.tariffs.clone()
             }),
-        },
-        tcc: s.tcc.map_or(defaults.tcc, std::time::Duration::from_secs),
-        validity_time: s.validity_time.unwrap_or(defaults.validity_time),
-        low_balance_threshold: s.low_balance_threshold,
-        peers: s.peers.iter().filter_map(PeerSetting::to_config).collect(),
-        accept: s.node.accept_policy(&s.peers),
-        refund_peers: s
+        };
+        o.tcc = s.tcc.map_or(defaults.tcc, std::time::Duration::from_secs);
+        o.validity_time = s.validity_time.unwrap_or(defaults.validity_time);
+        o.low_balance_threshold = s.low_balance_threshold;
+        o.peers = s.peers.iter().filter_map(PeerSetting::to_config).collect();
+        o.accept = s.node.accept_policy(&s.peers);
+        o.refund_peers = s
             .peers
             .iter()
             .filter(|p| p.refund)
             .map(|p| p.host.clone())
-            .collect(),
-        lenient_requested_action_peers: s
+            .collect();
+        o.lenient_requested_action_peers = s
             .peers
             .iter()
             .filter(|p| p.lenient_requested_action)
             .map(|p| p.host.clone())
-            .collect(),
-        answer_timeout: s.answer_timeout.unwrap_or(defaults.answer_timeout),
-        sweep_batch: s.sweep_batch.unwrap_or(defaults.sweep_batch),
-        pg: s.pg.clone(),
-        engine: s.engine,
-        metrics: s.metrics,
-        ..defaults
+            .collect();
+        o.answer_timeout = s.answer_timeout.unwrap_or(defaults.answer_timeout);
+        o.sweep_batch = s.sweep_batch.unwrap_or(defaults.sweep_batch);
+        o.pg = s.pg.clone();
+        o.engine = s.engine;
+        o.metrics = s.metrics;
+        o
     }
 }
 
@@ -717,20 +719,18 @@ mod tests {
         assert_eq!(o.answer_timeout, Duration::from_millis(1500));
         assert_eq!(o.sweep_batch, 50);
         assert_eq!(o.low_balance_threshold, Some(70));
-        assert_eq!(
-            o.pg,
-            PgOptions {
-                pool: 3,
-                pool_wait: Duration::from_millis(700),
-                connect_timeout: Duration::from_millis(800),
-                statement_timeout: Duration::from_millis(900),
-                lock_timeout: Duration::from_millis(400),
-                groups: 3,
-                max_group: 64,
-                transaction_timeout: Duration::from_millis(2500),
-                ..PgOptions::default()
-            }
-        );
+        assert_eq!(o.pg, {
+            let mut pg = PgOptions::default();
+            pg.pool = 3;
+            pg.pool_wait = Duration::from_millis(700);
+            pg.connect_timeout = Duration::from_millis(800);
+            pg.statement_timeout = Duration::from_millis(900);
+            pg.lock_timeout = Duration::from_millis(400);
+            pg.groups = 3;
+            pg.max_group = 64;
+            pg.transaction_timeout = Duration::from_millis(2500);
+            pg
+        });
         let mut engine = EngineOptions::default();
         engine.checkpoint_interval = Duration::from_millis(250);
         engine.checkpoint_records = 5000;

@@ -309,29 +309,28 @@ pub fn run(args: &SipArgs) -> CliResult {
 
 /// The server's options from the resolved settings.
 pub fn serve_options(s: &SipSettings) -> ServeOptions {
-    ServeOptions {
-        listen: s.node.listen,
-        origin_host: s.node.origin_host.clone(),
-        origin_realm: s.node.origin_realm.clone(),
-        store: s
-            .store
-            .clone()
-            .unwrap_or_else(|| ServeOptions::default().store),
-        users: s.users.clone(),
-        peers: s.peers.iter().filter_map(PeerSetting::to_config).collect(),
-        sip_servers: s
-            .peers
-            .iter()
-            .map(|p| SipPeer {
-                host: p.host.to_ascii_lowercase(),
-                credentials: p.credentials,
-            })
-            .collect(),
-        accept: s.node.accept_policy(&s.peers),
-        tls: None, // set from the certificate files when serving
-        server: Some(server_config(s)),
-        metrics: s.metrics,
+    let mut o = ServeOptions::default();
+    o.listen = s.node.listen;
+    o.origin_host = s.node.origin_host.clone();
+    o.origin_realm = s.node.origin_realm.clone();
+    if let Some(store) = &s.store {
+        o.store = store.clone();
     }
+    o.users = s.users.clone();
+    o.peers = s.peers.iter().filter_map(PeerSetting::to_config).collect();
+    o.sip_servers = s
+        .peers
+        .iter()
+        .map(|p| SipPeer {
+            host: p.host.to_ascii_lowercase(),
+            credentials: p.credentials,
+        })
+        .collect();
+    o.accept = s.node.accept_policy(&s.peers);
+    o.tls = None; // set from the certificate files when serving
+    o.server = Some(server_config(s));
+    o.metrics = s.metrics;
+    o
 }
 
 /// The SIP server's behaviour from the resolved settings (identity, windows; the peers
