@@ -25,17 +25,14 @@ const LIMIT: Duration = Duration::from_secs(60);
 async fn server(dir: &Path, realtime: Option<Realtime>) -> AcctHandle {
     let mut checks = ServerConfig::new(CDF, "example.net");
     checks.realtime = realtime;
-    start(ServeOptions {
-        listen: "127.0.0.1:0".parse().unwrap(),
-        origin_host: CDF.into(),
-        origin_realm: "example.net".into(),
-        store: format!("sqlite://{}", dir.join("acct.db").display()),
-        records: RecordsSink::File(dir.join("records.jsonl")),
-        server: Some(checks),
-        ..Default::default()
-    })
-    .await
-    .expect("start")
+    let mut o = ServeOptions::default();
+    o.listen = "127.0.0.1:0".parse().unwrap();
+    o.origin_host = CDF.into();
+    o.origin_realm = "example.net".into();
+    o.store = format!("sqlite://{}", dir.join("acct.db").display());
+    o.records = RecordsSink::File(dir.join("records.jsonl"));
+    o.server = Some(checks);
+    start(o).await.expect("start")
 }
 
 async fn client(cdf: &AcctHandle) -> Node {
