@@ -1110,4 +1110,151 @@ action = "terminate"
         assert_eq!(l.money(), (0, 0));
         l.stop().await;
     }
+
+    /// Data (RG 100) with a 1 MB Volume-Quota-Threshold and a 30 s Quota-Holding-Time,
+    /// voice (RG 200) with a 60 s Time-Quota-Threshold, and a service-specific RG 300
+    /// (1 cent per unit, 10 granted) with a Unit-Quota-Threshold of 2.
+    fn threshold_tariffs() -> String {
+        tariffs(
+            "quota_threshold = 1000000\nquota_holding_time = 30",
+            "quota_threshold = 60",
+        ) + "[[tariff]]\nname = \"units\"\nrating_group = 300\nunit = \"service_specific\"\n\
+             block = 1\nprice = 1\ndefault_quota = 10\nquota_threshold = 2\n"
+    }
+
+    const UNITS: ServiceKey = ServiceKey {
+        rating_group: Some(300),
+        service_identifier: None,
+    };
+
+    /// `used` of `service` at `now` sends nothing.
+    fn assert_quiet(s: &mut CcSession, service: ServiceKey, used: Units, now: Instant) {
+        s.report_usage(service, used, now);
+        let sends: Vec<Output> = std::iter::from_fn(|| s.poll_output())
+            .filter(|o| matches!(o, Output::Send(_)))
+            .collect();
+        assert!(sends.is_empty(), "{sends:?}");
+    }
+
+    /// The one MSCC of an update, for `service`.
+    fn only_mscc(ccr: &Ccr, service: ServiceKey) -> &MultipleServicesCreditControl {
+        assert_eq!(ccr.cc_request_type, CcRequestType::UpdateRequest);
+        let m = &ccr.multiple_services_credit_control;
+        assert_eq!(m.len(), 1, "{m:?}");
+        assert_eq!(m[0].rating_group, service.rating_group);
+        &m[0]
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn thresholds_and_holding_time_over_tcp() {
+        let l = Loop::start(&threshold_tariffs(), None, now_s()).await;
+        let mut s = session(&l.client.new_session_id());
+        let t0 = Instant::now();
+        s.start(&[(DATA, None), (VOICE, None), (UNITS, None)], t0);
+        let (_, cca) = l.exchange(&mut s, t0).await;
+        let sent: Vec<_> = cca
+            .multiple_services_credit_control
+            .iter()
+            .map(|m| {
+                (
+                    m.rating_group,
+                    m.time_quota_threshold,
+                    m.volume_quota_threshold,
+                    m.unit_quota_threshold,
+                    m.quota_holding_time,
+                )
+            })
+            .collect();
+        assert!(sent.contains(&(Some(100), None, Some(1_000_000), None, Some(30))));
+        assert!(sent.contains(&(Some(200), Some(60), None, None, None)));
+        assert!(sent.contains(&(Some(300), None, None, Some(2), None)));
+        assert_eq!(
+            s.quota(&DATA).unwrap().holding_time,
+            Some(Duration::from_secs(30))
+        );
+        assert_eq!(l.money(), (1000, 50 + 25 + 10));
+        let threshold = Some(ReportingReason::Threshold);
+
+        // Volume: 1.5 MB left is quiet; 0.9 MB left asks early, THRESHOLD in the USU.
+        assert_quiet(&mut s, DATA, Units::only(UnitType::TotalOctets, 3_500_000), t0);
+        s.report_usage(DATA, Units::only(UnitType::TotalOctets, 600_000), t0);
+        let (u, _) = l.exchange(&mut s, t0).await;
+        let m = only_mscc(&u, DATA);
+        assert_eq!(m.used_service_unit[0].reporting_reason, threshold);
+        assert_eq!(m.used_service_unit[0].cc_total_octets, Some(4_100_000));
+        assert!(m.requested_service_unit.is_some());
+        assert_eq!(l.money(), (950, 85));
+
+        // Time: 100 s left is quiet; 50 s left asks early.
+        assert_quiet(&mut s, VOICE, Units::only(UnitType::Time, 200), t0);
+        s.report_usage(VOICE, Units::only(UnitType::Time, 50), t0);
+        let (u, _) = l.exchange(&mut s, t0).await;
+        let m = only_mscc(&u, VOICE);
+        assert_eq!(m.used_service_unit[0].reporting_reason, threshold);
+        assert_eq!(m.used_service_unit[0].cc_time, Some(250));
+        assert!(m.requested_service_unit.is_some());
+        assert_eq!(l.money(), (925, 85));
+
+        // Units: 3 left is quiet; 2 left asks early.
+        assert_quiet(&mut s, UNITS, Units::only(UnitType::ServiceSpecific, 7), t0);
+        s.report_usage(UNITS, Units::only(UnitType::ServiceSpecific, 1), t0);
+        let (u, _) = l.exchange(&mut s, t0).await;
+        let m = only_mscc(&u, UNITS);
+        assert_eq!(m.used_service_unit[0].reporting_reason, threshold);
+        assert_eq!(m.used_service_unit[0].cc_service_specific_units, Some(8));
+        assert!(m.requested_service_unit.is_some());
+        assert_eq!(l.money(), (917, 85));
+
+        // The whole grant at once: QUOTA_EXHAUSTED.
+        s.report_usage(DATA, Units::only(UnitType::TotalOctets, 5_000_000), t0);
+        let (u, _) = l.exchange(&mut s, t0).await;
+        let m = only_mscc(&u, DATA);
+        assert_eq!(
+            m.used_service_unit[0].reporting_reason,
+            Some(ReportingReason::QuotaExhausted)
+        );
+        assert_eq!(l.money(), (867, 85));
+
+        // 30 s without data: QHT, reported in the MSCC and released without asking.
+        let deadline = s.poll_timeout().unwrap();
+        assert_eq!(deadline, t0 + Duration::from_secs(30));
+        s.report_usage(DATA, Units::only(UnitType::TotalOctets, 100_000), t0);
+        s.handle_timeout(deadline);
+        let (u, _) = l.exchange(&mut s, deadline).await;
+        let m = only_mscc(&u, DATA);
+        assert_eq!(m.reporting_reason, vec![ReportingReason::Qht]);
+        assert!(m.requested_service_unit.is_none());
+        assert_eq!(m.used_service_unit[0].cc_total_octets, Some(100_000));
+        assert!(s.quota(&DATA).is_none());
+        assert_eq!(l.money(), (857, 35));
+
+        // Validity-Time: voice and units report VALIDITY_TIME and ask again.
+        let deadline = s.poll_timeout().unwrap();
+        assert_eq!(deadline, t0 + Duration::from_secs(600));
+        s.report_usage(VOICE, Units::only(UnitType::Time, 30), deadline);
+        s.handle_timeout(deadline);
+        let (u, _) = l.exchange(&mut s, deadline).await;
+        assert_eq!(u.cc_request_type, CcRequestType::UpdateRequest);
+        let mut msccs = u.multiple_services_credit_control.clone();
+        msccs.sort_by_key(|m| m.rating_group);
+        assert_eq!(msccs.len(), 2, "{msccs:?}");
+        for m in &msccs {
+            assert_eq!(m.reporting_reason, vec![ReportingReason::ValidityTime]);
+            assert!(m.requested_service_unit.is_some());
+        }
+        assert_eq!(msccs[0].used_service_unit[0].cc_time, Some(30));
+        assert_eq!(l.money(), (852, 35));
+
+        // Termination: each report is FINAL and the reservations go.
+        s.terminate(TerminationCause::DiameterLogout, deadline);
+        let (t, _) = l.exchange(&mut s, deadline).await;
+        assert_eq!(t.cc_request_type, CcRequestType::TerminationRequest);
+        assert_eq!(t.multiple_services_credit_control.len(), 2);
+        for m in &t.multiple_services_credit_control {
+            assert_eq!(m.reporting_reason, vec![ReportingReason::Final]);
+        }
+        assert_eq!(s.state(), State::Idle);
+        assert_eq!(l.money(), (852, 0));
+        l.stop().await;
+    }
 }
