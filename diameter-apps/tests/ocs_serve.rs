@@ -962,12 +962,14 @@ default_quota = 5000000
 action = "terminate"
 "#;
 
-    /// Starts `service` with a balance of 20 (two 1 MB blocks: the grant is final), uses
-    /// those 2 MB over TCP and returns the CCRs sent for that usage and the events.
+    /// Starts `service` with a balance of 20 (two 1 MB blocks: the grant is final, its
+    /// Final-Unit-Action on the wire `action`), uses those 2 MB over TCP and returns the
+    /// CCRs sent for that usage and the events.
     async fn use_final_units(
         l: &Loop,
         s: &mut CcSession,
         service: ServiceKey,
+        action: FinalUnitAction,
         t0: Instant,
     ) -> (Vec<(Ccr, Cca)>, Vec<ClientEvent>) {
         s.start(&[(service, None)], t0);
@@ -977,7 +979,11 @@ action = "terminate"
             m.granted_service_unit.as_ref().unwrap().cc_total_octets,
             Some(2_000_000)
         );
-        assert!(m.final_unit_indication.is_some(), "{m:?}");
+        let fui = m
+            .final_unit_indication
+            .as_ref()
+            .expect("Final-Unit-Indication");
+        assert_eq!(fui.final_unit_action, action);
         assert!(
             ev.iter().any(|e| matches!(
                 e,
@@ -1021,7 +1027,7 @@ action = "terminate"
         .await;
         let mut s = session(&l.client.new_session_id());
         let t0 = Instant::now();
-        let (sent, ev) = use_final_units(&l, &mut s, DATA, t0).await;
+        let (sent, ev) = use_final_units(&l, &mut s, DATA, FinalUnitAction::Redirect, t0).await;
         assert_eq!(sent.len(), 1, "{sent:?}");
         assert_final_report(&sent[0].0);
         let redirect = Enforcement::Redirect {
@@ -1068,7 +1074,14 @@ action = "terminate"
         .await;
         let mut s = session(&l.client.new_session_id());
         let svc = ServiceKey::rating_group(200);
-        let (sent, ev) = use_final_units(&l, &mut s, svc, Instant::now()).await;
+        let (sent, ev) = use_final_units(
+            &l,
+            &mut s,
+            svc,
+            FinalUnitAction::RestrictAccess,
+            Instant::now(),
+        )
+        .await;
         assert_eq!(sent.len(), 1, "{sent:?}");
         assert_final_report(&sent[0].0);
         let restrict = Enforcement::RestrictAccess(Filters {
@@ -1091,7 +1104,8 @@ action = "terminate"
         .await;
         let mut s = session(&l.client.new_session_id());
         let svc = ServiceKey::rating_group(300);
-        let (sent, ev) = use_final_units(&l, &mut s, svc, Instant::now()).await;
+        let (sent, ev) =
+            use_final_units(&l, &mut s, svc, FinalUnitAction::Terminate, Instant::now()).await;
         assert_eq!(enforcement_of(&ev), Enforcement::Terminate);
         assert!(ev
             .iter()
@@ -1176,7 +1190,12 @@ action = "terminate"
         let threshold = Some(ReportingReason::Threshold);
 
         // Volume: 1.5 MB left is quiet; 0.9 MB left asks early, THRESHOLD in the USU.
-        assert_quiet(&mut s, DATA, Units::only(UnitType::TotalOctets, 3_500_000), t0);
+        assert_quiet(
+            &mut s,
+            DATA,
+            Units::only(UnitType::TotalOctets, 3_500_000),
+            t0,
+        );
         s.report_usage(DATA, Units::only(UnitType::TotalOctets, 600_000), t0);
         let (u, _) = l.exchange(&mut s, t0).await;
         let m = only_mscc(&u, DATA);
