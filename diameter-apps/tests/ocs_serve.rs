@@ -583,7 +583,7 @@ mod gy_loopback {
     use super::*;
     use diameter::dict::base_rfc6733::TerminationCause;
     use diameter::dict::tgpp_ts32299::{LowBalanceIndication, ReportingReason, TriggerType};
-    use diameter_apps::ocs::client::{ClientEvent, Request};
+    use diameter_apps::ocs::client::{ClientEvent, Enforcement, Filters, Request};
     use diameter_apps::ocs::server::{ChargingServer, ServerConfig};
     use diameter_apps::ocs::store::{self, NewAccount};
     use std::sync::atomic::{AtomicI64, Ordering};
@@ -610,17 +610,31 @@ mod gy_loopback {
 
     impl Loop {
         async fn start(tariffs: &str, low_balance: Option<i64>, clock_s: i64) -> Loop {
+            Loop::with(tariffs, 1000, clock_s, |cfg| {
+                cfg.low_balance_threshold = low_balance
+            })
+            .await
+        }
+
+        /// An OCS whose account holds `balance` and whose configuration `tune` adjusts
+        /// (Validity-Time 600 s before it).
+        async fn with(
+            tariffs: &str,
+            balance: i64,
+            clock_s: i64,
+            tune: impl FnOnce(&mut ServerConfig),
+        ) -> Loop {
             let store = store::open("sqlite::memory:").unwrap();
             store
                 .add_account(&NewAccount::new(
                     vec![SubscriberId::new(IdKind::E164, ALICE)],
-                    1000,
+                    balance,
                     978,
                 ))
                 .unwrap();
             let mut cfg = ServerConfig::new("ocs.example.net", "example.net");
             cfg.validity_time = 600;
-            cfg.low_balance_threshold = low_balance;
+            tune(&mut cfg);
             let server = Arc::new(ChargingServer::new(
                 store,
                 Tariffs::parse(tariffs).unwrap(),
@@ -669,6 +683,16 @@ mod gy_loopback {
             (a.balance, a.reserved)
         }
 
+        fn top_up(&self, amount: i64) {
+            let store = self.server.store();
+            let id = store
+                .find_account(&SubscriberId::new(IdKind::E164, ALICE))
+                .unwrap()
+                .unwrap()
+                .id;
+            store.adjust_balance(id, amount, 0).unwrap();
+        }
+
         /// Sends the session's one queued CCR over TCP and feeds the answer back at `now`.
         async fn exchange(&self, s: &mut CcSession, now: Instant) -> (Ccr, Cca) {
             let mut reqs: Vec<Request> = Vec::new();
@@ -682,6 +706,35 @@ mod gy_loopback {
             let cca: Cca = self.client.send(&ccr, 4).await.unwrap();
             s.on_cca(&cca, now);
             (ccr, cca)
+        }
+
+        /// Sends every CCR the session queues over TCP (one at a time, at most `max`) and
+        /// feeds the answers back at `now`; returns them and the client's events.
+        async fn pump(
+            &self,
+            s: &mut CcSession,
+            now: Instant,
+            max: usize,
+        ) -> (Vec<(Ccr, Cca)>, Vec<ClientEvent>) {
+            let (mut sent, mut events) = (Vec::new(), Vec::new());
+            loop {
+                let mut reqs: Vec<Request> = Vec::new();
+                while let Some(o) = s.poll_output() {
+                    match o {
+                        Output::Send(r) => reqs.push(r),
+                        Output::Event(e) => events.push(e),
+                    }
+                }
+                if reqs.is_empty() {
+                    return (sent, events);
+                }
+                for r in reqs {
+                    assert!(sent.len() < max, "more than {max} CCRs: {sent:?}");
+                    let cca: Cca = self.client.send(&r.ccr, 4).await.unwrap();
+                    s.on_cca(&cca, now);
+                    sent.push((r.ccr, cca));
+                }
+            }
         }
 
         async fn stop(self) {
@@ -866,6 +919,357 @@ mod gy_loopback {
             "{events:?}"
         );
         assert_eq!(l.money(), (970, 0));
+        l.stop().await;
+    }
+
+    /// Three tariffs whose last grant says what the client does (`[tariff.final_unit]`):
+    /// RG 100 redirects to the top-up page, RG 200 restricts access, RG 300 terminates.
+    const FINAL_TARIFFS: &str = r#"
+[[tariff]]
+name = "redirect"
+rating_group = 100
+unit = "total_octets"
+block = 1000000
+price = 10
+default_quota = 5000000
+[tariff.final_unit]
+action = "redirect"
+redirect_address = "https://topup.example.net/"
+filter_id = ["zero-rated"]
+[[tariff]]
+name = "restrict"
+rating_group = 200
+unit = "total_octets"
+block = 1000000
+price = 10
+default_quota = 5000000
+[tariff.final_unit]
+action = "restrict_access"
+filter_id = ["walled-garden"]
+restriction_filter_rule = ["permit out ip from any to 192.0.2.10"]
+[[tariff]]
+name = "terminate"
+rating_group = 300
+unit = "total_octets"
+block = 1000000
+price = 10
+default_quota = 5000000
+[tariff.final_unit]
+action = "terminate"
+"#;
+
+    /// Starts `service` with a balance of 20 (two 1 MB blocks: the grant is final, its
+    /// Final-Unit-Action on the wire `action`), uses those 2 MB over TCP and returns the
+    /// CCRs sent for that usage and the events.
+    async fn use_final_units(
+        l: &Loop,
+        s: &mut CcSession,
+        service: ServiceKey,
+        action: FinalUnitAction,
+        t0: Instant,
+    ) -> (Vec<(Ccr, Cca)>, Vec<ClientEvent>) {
+        s.start(&[(service, None)], t0);
+        let (sent, ev) = l.pump(s, t0, 1).await;
+        let m = &sent[0].1.multiple_services_credit_control[0];
+        assert_eq!(
+            m.granted_service_unit.as_ref().unwrap().cc_total_octets,
+            Some(2_000_000)
+        );
+        let fui = m
+            .final_unit_indication
+            .as_ref()
+            .expect("Final-Unit-Indication");
+        assert_eq!(fui.final_unit_action, action);
+        assert!(
+            ev.iter().any(|e| matches!(
+                e,
+                ClientEvent::Granted {
+                    final_units: true,
+                    ..
+                }
+            )),
+            "{ev:?}"
+        );
+        assert_eq!(l.money(), (20, 20));
+        s.report_usage(service, Units::only(UnitType::TotalOctets, 2_000_000), t0);
+        l.pump(s, t0, 2).await
+    }
+
+    fn enforcement_of(ev: &[ClientEvent]) -> Enforcement {
+        ev.iter()
+            .find_map(|e| match e {
+                ClientEvent::FinalUnitAction { enforcement, .. } => Some(enforcement.clone()),
+                _ => None,
+            })
+            .expect("a final-unit action")
+    }
+
+    /// The report of the final units: an update with the 2 MB used and no
+    /// Requested-Service-Unit (RFC 8506 §5.6.2).
+    fn assert_final_report(ccr: &Ccr) {
+        assert_eq!(ccr.cc_request_type, CcRequestType::UpdateRequest);
+        let m = &ccr.multiple_services_credit_control[0];
+        assert!(m.requested_service_unit.is_none(), "{m:?}");
+        assert_eq!(m.used_service_unit[0].cc_total_octets, Some(2_000_000));
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn final_unit_indication_over_tcp() {
+        // REDIRECT (the server's own action TERMINATE loses to the tariff's): enforced
+        // until Validity-Time, when the client asks again and a new grant lifts it.
+        let l = Loop::with(FINAL_TARIFFS, 20, now_s(), |c| {
+            c.final_unit_action = FinalUnitAction::Terminate
+        })
+        .await;
+        let mut s = session(&l.client.new_session_id());
+        let t0 = Instant::now();
+        let (sent, ev) = use_final_units(&l, &mut s, DATA, FinalUnitAction::Redirect, t0).await;
+        assert_eq!(sent.len(), 1, "{sent:?}");
+        assert_final_report(&sent[0].0);
+        let redirect = Enforcement::Redirect {
+            address_type: RedirectAddressType::Url,
+            address: "https://topup.example.net/".into(),
+            filters: Filters {
+                filter_ids: vec!["zero-rated".into()],
+                rules: vec![],
+            },
+        };
+        assert_eq!(enforcement_of(&ev), redirect);
+        assert!(
+            !ev.iter()
+                .any(|e| matches!(e, ClientEvent::TerminateService { .. })),
+            "{ev:?}"
+        );
+        assert_eq!(s.state(), State::Open);
+        assert_eq!(s.enforcement(&DATA), Some(redirect));
+        assert_eq!(l.money(), (0, 0));
+        let deadline = s.poll_timeout().unwrap();
+        assert_eq!(deadline, t0 + Duration::from_secs(600));
+        l.top_up(1000);
+        s.handle_timeout(deadline);
+        let (sent, ev) = l.pump(&mut s, deadline, 1).await;
+        let m = &sent[0].0.multiple_services_credit_control[0];
+        assert!(m.requested_service_unit.is_some() && m.used_service_unit.is_empty());
+        assert_eq!(m.reporting_reason, vec![ReportingReason::ValidityTime]);
+        assert!(
+            ev.contains(&ClientEvent::FinalUnitActionEnded { service: DATA }),
+            "{ev:?}"
+        );
+        assert_eq!(s.enforcement(&DATA), None);
+        assert_eq!(
+            s.quota(&DATA).unwrap().granted.total_octets,
+            Some(5_000_000)
+        );
+        assert_eq!(l.money(), (1000, 50));
+        l.stop().await;
+
+        // RESTRICT_ACCESS: the tariff's Filter-Id and Restriction-Filter-Rule apply.
+        let l = Loop::with(FINAL_TARIFFS, 20, now_s(), |c| {
+            c.final_unit_action = FinalUnitAction::Terminate
+        })
+        .await;
+        let mut s = session(&l.client.new_session_id());
+        let svc = ServiceKey::rating_group(200);
+        let (sent, ev) = use_final_units(
+            &l,
+            &mut s,
+            svc,
+            FinalUnitAction::RestrictAccess,
+            Instant::now(),
+        )
+        .await;
+        assert_eq!(sent.len(), 1, "{sent:?}");
+        assert_final_report(&sent[0].0);
+        let restrict = Enforcement::RestrictAccess(Filters {
+            filter_ids: vec!["walled-garden".into()],
+            rules: vec!["permit out ip from any to 192.0.2.10".into()],
+        });
+        assert_eq!(enforcement_of(&ev), restrict);
+        assert!(!ev
+            .iter()
+            .any(|e| matches!(e, ClientEvent::TerminateService { .. })));
+        assert_eq!(s.state(), State::Open);
+        assert_eq!(s.enforcement(&svc), Some(restrict));
+        assert_eq!(l.money(), (0, 0));
+        l.stop().await;
+
+        // TERMINATE (the server's own action REDIRECT loses): the session ends.
+        let l = Loop::with(FINAL_TARIFFS, 20, now_s(), |c| {
+            c.final_unit_action = FinalUnitAction::Redirect
+        })
+        .await;
+        let mut s = session(&l.client.new_session_id());
+        let svc = ServiceKey::rating_group(300);
+        let (sent, ev) =
+            use_final_units(&l, &mut s, svc, FinalUnitAction::Terminate, Instant::now()).await;
+        assert_eq!(enforcement_of(&ev), Enforcement::Terminate);
+        assert!(ev
+            .iter()
+            .any(|e| matches!(e, ClientEvent::TerminateService { .. })));
+        assert!(ev.contains(&ClientEvent::Closed), "{ev:?}");
+        let (last, _) = sent.last().unwrap();
+        assert_eq!(last.cc_request_type, CcRequestType::TerminationRequest);
+        let used: u64 = sent
+            .iter()
+            .flat_map(|(c, _)| &c.multiple_services_credit_control)
+            .flat_map(|m| &m.used_service_unit)
+            .filter_map(|u| u.cc_total_octets)
+            .sum();
+        assert_eq!(used, 2_000_000, "{sent:?}");
+        assert_eq!(s.state(), State::Idle);
+        assert_eq!(l.money(), (0, 0));
+        l.stop().await;
+    }
+
+    /// Data (RG 100) with a 1 MB Volume-Quota-Threshold and a 30 s Quota-Holding-Time,
+    /// voice (RG 200) with a 60 s Time-Quota-Threshold, and a service-specific RG 300
+    /// (1 cent per unit, 10 granted) with a Unit-Quota-Threshold of 2.
+    fn threshold_tariffs() -> String {
+        tariffs(
+            "quota_threshold = 1000000\nquota_holding_time = 30",
+            "quota_threshold = 60",
+        ) + "[[tariff]]\nname = \"units\"\nrating_group = 300\nunit = \"service_specific\"\n\
+             block = 1\nprice = 1\ndefault_quota = 10\nquota_threshold = 2\n"
+    }
+
+    const UNITS: ServiceKey = ServiceKey {
+        rating_group: Some(300),
+        service_identifier: None,
+    };
+
+    /// `used` of `service` at `now` sends nothing.
+    fn assert_quiet(s: &mut CcSession, service: ServiceKey, used: Units, now: Instant) {
+        s.report_usage(service, used, now);
+        let sends: Vec<Output> = std::iter::from_fn(|| s.poll_output())
+            .filter(|o| matches!(o, Output::Send(_)))
+            .collect();
+        assert!(sends.is_empty(), "{sends:?}");
+    }
+
+    /// The one MSCC of an update, for `service`.
+    fn only_mscc(ccr: &Ccr, service: ServiceKey) -> &MultipleServicesCreditControl {
+        assert_eq!(ccr.cc_request_type, CcRequestType::UpdateRequest);
+        let m = &ccr.multiple_services_credit_control;
+        assert_eq!(m.len(), 1, "{m:?}");
+        assert_eq!(m[0].rating_group, service.rating_group);
+        &m[0]
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn thresholds_and_holding_time_over_tcp() {
+        let l = Loop::start(&threshold_tariffs(), None, now_s()).await;
+        let mut s = session(&l.client.new_session_id());
+        let t0 = Instant::now();
+        s.start(&[(DATA, None), (VOICE, None), (UNITS, None)], t0);
+        let (_, cca) = l.exchange(&mut s, t0).await;
+        let sent: Vec<_> = cca
+            .multiple_services_credit_control
+            .iter()
+            .map(|m| {
+                (
+                    m.rating_group,
+                    m.time_quota_threshold,
+                    m.volume_quota_threshold,
+                    m.unit_quota_threshold,
+                    m.quota_holding_time,
+                )
+            })
+            .collect();
+        assert!(sent.contains(&(Some(100), None, Some(1_000_000), None, Some(30))));
+        assert!(sent.contains(&(Some(200), Some(60), None, None, None)));
+        assert!(sent.contains(&(Some(300), None, None, Some(2), None)));
+        assert_eq!(
+            s.quota(&DATA).unwrap().holding_time,
+            Some(Duration::from_secs(30))
+        );
+        assert_eq!(l.money(), (1000, 50 + 25 + 10));
+        let threshold = Some(ReportingReason::Threshold);
+
+        // Volume: 1.5 MB left is quiet; 0.9 MB left asks early, THRESHOLD in the USU.
+        assert_quiet(
+            &mut s,
+            DATA,
+            Units::only(UnitType::TotalOctets, 3_500_000),
+            t0,
+        );
+        s.report_usage(DATA, Units::only(UnitType::TotalOctets, 600_000), t0);
+        let (u, _) = l.exchange(&mut s, t0).await;
+        let m = only_mscc(&u, DATA);
+        assert_eq!(m.used_service_unit[0].reporting_reason, threshold);
+        assert_eq!(m.used_service_unit[0].cc_total_octets, Some(4_100_000));
+        assert!(m.requested_service_unit.is_some());
+        assert_eq!(l.money(), (950, 85));
+
+        // Time: 100 s left is quiet; 50 s left asks early.
+        assert_quiet(&mut s, VOICE, Units::only(UnitType::Time, 200), t0);
+        s.report_usage(VOICE, Units::only(UnitType::Time, 50), t0);
+        let (u, _) = l.exchange(&mut s, t0).await;
+        let m = only_mscc(&u, VOICE);
+        assert_eq!(m.used_service_unit[0].reporting_reason, threshold);
+        assert_eq!(m.used_service_unit[0].cc_time, Some(250));
+        assert!(m.requested_service_unit.is_some());
+        assert_eq!(l.money(), (925, 85));
+
+        // Units: 3 left is quiet; 2 left asks early.
+        assert_quiet(&mut s, UNITS, Units::only(UnitType::ServiceSpecific, 7), t0);
+        s.report_usage(UNITS, Units::only(UnitType::ServiceSpecific, 1), t0);
+        let (u, _) = l.exchange(&mut s, t0).await;
+        let m = only_mscc(&u, UNITS);
+        assert_eq!(m.used_service_unit[0].reporting_reason, threshold);
+        assert_eq!(m.used_service_unit[0].cc_service_specific_units, Some(8));
+        assert!(m.requested_service_unit.is_some());
+        assert_eq!(l.money(), (917, 85));
+
+        // The whole grant at once: QUOTA_EXHAUSTED.
+        s.report_usage(DATA, Units::only(UnitType::TotalOctets, 5_000_000), t0);
+        let (u, _) = l.exchange(&mut s, t0).await;
+        let m = only_mscc(&u, DATA);
+        assert_eq!(
+            m.used_service_unit[0].reporting_reason,
+            Some(ReportingReason::QuotaExhausted)
+        );
+        assert_eq!(l.money(), (867, 85));
+
+        // 30 s without data: QHT, reported in the MSCC and released without asking.
+        let deadline = s.poll_timeout().unwrap();
+        assert_eq!(deadline, t0 + Duration::from_secs(30));
+        s.report_usage(DATA, Units::only(UnitType::TotalOctets, 100_000), t0);
+        s.handle_timeout(deadline);
+        let (u, _) = l.exchange(&mut s, deadline).await;
+        let m = only_mscc(&u, DATA);
+        assert_eq!(m.reporting_reason, vec![ReportingReason::Qht]);
+        assert!(m.requested_service_unit.is_none());
+        assert_eq!(m.used_service_unit[0].cc_total_octets, Some(100_000));
+        assert!(s.quota(&DATA).is_none());
+        assert_eq!(l.money(), (857, 35));
+
+        // Validity-Time: voice and units report VALIDITY_TIME and ask again.
+        let deadline = s.poll_timeout().unwrap();
+        assert_eq!(deadline, t0 + Duration::from_secs(600));
+        s.report_usage(VOICE, Units::only(UnitType::Time, 30), deadline);
+        s.handle_timeout(deadline);
+        let (u, _) = l.exchange(&mut s, deadline).await;
+        assert_eq!(u.cc_request_type, CcRequestType::UpdateRequest);
+        let mut msccs = u.multiple_services_credit_control.clone();
+        msccs.sort_by_key(|m| m.rating_group);
+        assert_eq!(msccs.len(), 2, "{msccs:?}");
+        for m in &msccs {
+            assert_eq!(m.reporting_reason, vec![ReportingReason::ValidityTime]);
+            assert!(m.requested_service_unit.is_some());
+        }
+        assert_eq!(msccs[0].used_service_unit[0].cc_time, Some(30));
+        assert_eq!(l.money(), (852, 35));
+
+        // Termination: each report is FINAL and the reservations go.
+        s.terminate(TerminationCause::DiameterLogout, deadline);
+        let (t, _) = l.exchange(&mut s, deadline).await;
+        assert_eq!(t.cc_request_type, CcRequestType::TerminationRequest);
+        assert_eq!(t.multiple_services_credit_control.len(), 2);
+        for m in &t.multiple_services_credit_control {
+            assert_eq!(m.reporting_reason, vec![ReportingReason::Final]);
+        }
+        assert_eq!(s.state(), State::Idle);
+        assert_eq!(l.money(), (852, 0));
         l.stop().await;
     }
 }
