@@ -336,7 +336,7 @@ fn sip_rights_and_windows_from_the_file() {
     let cfg = write(
         dir.path(),
         "sip.toml",
-        "auth_window = 120\nnonce_lifetime = 60\nmax_auth_items = 3\nauthorization_lifetime = 0\nauth_grace_period = 5\n\n[[peers]]\nhost = \"sip1.example.net\"\n\n[[peers]]\nhost = \"sip2.example.net\"\ncredentials = true\n",
+        "auth_window = 120\nnonce_lifetime = 60\nmax_auth_items = 3\nauthorization_lifetime = 0\nauth_grace_period = 5\nmax_sessions = 7\nmax_session_bytes = 4096\nsession_sweep_ms = 250\n\n[[peers]]\nhost = \"sip1.example.net\"\n\n[[peers]]\nhost = \"sip2.example.net\"\ncredentials = true\n",
     );
     diameter()
         .args(["serve", "sip", "--check", "--config"])
@@ -348,6 +348,9 @@ fn sip_rights_and_windows_from_the_file() {
         .stdout(predicate::str::contains("max_auth_items 3"))
         .stdout(predicate::str::contains("authorization_lifetime none"))
         .stdout(predicate::str::contains("auth_grace_period 5 s"))
+        .stdout(predicate::str::contains("max_sessions  7"))
+        .stdout(predicate::str::contains("max_session_bytes 4096"))
+        .stdout(predicate::str::contains("session_sweep 250 ms"))
         .stdout(predicate::str::contains(
             "credentials   sip2.example.net (receives Digest-HA1)",
         ))
@@ -362,6 +365,8 @@ fn sip_rights_and_windows_from_the_file() {
         .stdout(predicate::str::contains("max_auth_items 5"))
         .stdout(predicate::str::contains("authorization_lifetime 3600 s"))
         .stdout(predicate::str::contains("auth_grace_period 60 s"))
+        .stdout(predicate::str::contains("max_sessions  65536"))
+        .stdout(predicate::str::contains("session_sweep 1000 ms"))
         .stdout(predicate::str::contains("credentials").not());
     let cfg = write(dir.path(), "zero.toml", "auth_window = 0\n");
     diameter()

@@ -31,6 +31,9 @@ pub const EXAMPLE: &str = r#"    listen = "0.0.0.0:3868"
     max_auth_items = 5                 # most challenges one MAA carries (SIP-Number-Auth-Items)
     authorization_lifetime = 3600      # s: for STATE_MAINTAINED sessions (0: not sent, no limit)
     auth_grace_period = 60             # s: after the lifetime, before the session ends
+    max_sessions = 65536               # most STATE_MAINTAINED sessions kept (beyond: NO_STATE_MAINTAINED)
+    max_session_bytes = 16777216       # most bytes of ids, hosts, users and AORs those sessions keep
+    session_sweep_ms = 1000            # how often expired sessions are ended (at least 10)
     admin_token_file = "admin.token"   # bearer token (default: next to the SQLite store)
     metrics = "127.0.0.1:9100"         # optional Prometheus endpoint
 
@@ -71,6 +74,9 @@ Configuration file (TOML; flags override it):
     max_auth_items = 5                 # most challenges one MAA carries (SIP-Number-Auth-Items)
     authorization_lifetime = 3600      # s: for STATE_MAINTAINED sessions (0: not sent, no limit)
     auth_grace_period = 60             # s: after the lifetime, before the session ends
+    max_sessions = 65536               # most STATE_MAINTAINED sessions kept (beyond: NO_STATE_MAINTAINED)
+    max_session_bytes = 16777216       # most bytes of ids, hosts, users and AORs those sessions keep
+    session_sweep_ms = 1000            # how often expired sessions are ended (at least 10)
     admin_token_file = "admin.token"   # bearer token (default: next to the SQLite store)
     metrics = "127.0.0.1:9100"         # optional Prometheus endpoint
 
@@ -133,6 +139,9 @@ struct SipFile {
     max_auth_items: Option<u32>,
     authorization_lifetime: Option<u64>,
     auth_grace_period: Option<u64>,
+    max_sessions: Option<usize>,
+    max_session_bytes: Option<usize>,
+    session_sweep_ms: Option<u64>,
     accept_any: Option<bool>,
     tls_cert: Option<PathBuf>,
     tls_key: Option<PathBuf>,
@@ -167,6 +176,13 @@ pub struct SipSettings {
     pub authorization_lifetime: Option<u64>,
     /// `auth_grace_period = SECONDS`: Auth-Grace-Period sent with it (`None`: 60 s).
     pub auth_grace_period: Option<u64>,
+    /// `max_sessions = N`: the most STATE_MAINTAINED sessions kept (`None`: 65,536).
+    pub max_sessions: Option<usize>,
+    /// `max_session_bytes = N`: the most bytes those sessions keep (`None`: 16 MiB).
+    pub max_session_bytes: Option<usize>,
+    /// `session_sweep_ms = MS`: how often expired sessions are ended (`None`: 1000 ms;
+    /// the server takes at least 10 ms).
+    pub session_sweep_ms: Option<u64>,
     /// The admin endpoint, if any.
     pub admin: Option<super::admin::AdminSettings>,
     /// Where Prometheus metrics are served, if anywhere.
@@ -261,6 +277,9 @@ pub fn settings(args: &SipArgs) -> Result<SipSettings, CliError> {
         max_auth_items: keys.max_auth_items,
         authorization_lifetime: keys.authorization_lifetime,
         auth_grace_period: keys.auth_grace_period,
+        max_sessions: keys.max_sessions,
+        max_session_bytes: keys.max_session_bytes,
+        session_sweep_ms: keys.session_sweep_ms,
         metrics,
     })
 }
@@ -297,6 +316,9 @@ pub fn run(args: &SipArgs) -> CliResult {
                 None => println!("authorization_lifetime none"),
             }
             println!("auth_grace_period {} s", cfg.auth_grace_period.as_secs());
+            println!("max_sessions  {}", cfg.max_sessions);
+            println!("max_session_bytes {}", cfg.max_session_bytes);
+            println!("session_sweep {} ms", cfg.session_sweep.as_millis());
         }
         print_peers(&s.peers);
         for p in s.peers.iter().filter(|p| p.credentials) {
@@ -351,6 +373,15 @@ fn server_config(s: &SipSettings) -> ServerConfig {
     }
     if let Some(g) = s.auth_grace_period {
         cfg.auth_grace_period = Duration::from_secs(g);
+    }
+    if let Some(n) = s.max_sessions {
+        cfg.max_sessions = n;
+    }
+    if let Some(b) = s.max_session_bytes {
+        cfg.max_session_bytes = b;
+    }
+    if let Some(ms) = s.session_sweep_ms {
+        cfg.session_sweep = Duration::from_millis(ms.max(10));
     }
     cfg
 }
