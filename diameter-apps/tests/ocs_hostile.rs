@@ -595,3 +595,88 @@ fn a_locked_account_gives_a_temporary_error() {
     );
     assert_eq!(cca.result_code, 2001);
 }
+
+/// A CCR with a bad AVP reaches the OCS's handler with only its header checked (the handler
+/// decodes every AVP itself: one walk per CCR); the answer is still what RFC 6733 §7
+/// prescribes: the Result-Code (a permanent failure, no E bit) and Failed-AVP naming the
+/// AVP; nothing is charged.
+#[tokio::test]
+async fn a_malformed_ccr_gets_the_rfc_answer_with_failed_avp() {
+    use diameter_core::traits::Command;
+    use std::io::Write;
+    let lab = Lab::start("malformed", None, |_| {}).await;
+    let addr = lab.ocs.local_addrs()[0];
+    let (unsupported, bad_length) = tokio::task::spawn_blocking(move || {
+        let mut s = std::net::TcpStream::connect(addr).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        s.write_all(&ocs_common::raw::cer(PGW, "test")).unwrap();
+        ocs_common::raw::read_message(&mut s).expect("a CEA");
+        // A valid CCR-I for ALICE, then one extra AVP appended and the length fixed.
+        let with_extra = |n: u32, extra: &[u8]| {
+            let mut ccr = base(
+                &format!("pgw;malformed;{n}"),
+                CcRequestType::InitialRequest,
+                0,
+                "x",
+            );
+            ccr.subscription_id = vec![msisdn(ALICE)];
+            ccr.requested_service_unit = Some(Box::new(RequestedServiceUnit {
+                cc_time: Some(60),
+                ..Default::default()
+            }));
+            let mut bytes = ccr.to_message(4, n, n).to_bytes().to_vec();
+            bytes.extend_from_slice(extra);
+            let len = (bytes.len() as u32).to_be_bytes();
+            bytes[1..4].copy_from_slice(&len[1..]);
+            bytes
+        };
+        // Code 99999, M bit, length 12: mandatory and unknown → 5001.
+        let unknown_m = [0, 1, 0x86, 0x9f, 0x40, 0, 0, 12, 0, 0, 0, 7];
+        s.write_all(&with_extra(11, &unknown_m)).unwrap();
+        let a = ocs_common::raw::read_message(&mut s).expect("an answer to the 5001 CCR");
+        // Code 268-like header with an AVP length of 4 (< 8): invalid AVP length → 5014.
+        let short = [0, 0, 0x03, 0xe7, 0x40, 0, 0, 4];
+        s.write_all(&with_extra(12, &short)).unwrap();
+        let b = ocs_common::raw::read_message(&mut s).expect("an answer to the 5014 CCR");
+        (a, b)
+    })
+    .await
+    .unwrap();
+    for (answer, code, failed_code) in [(&unsupported, 5001, 99999), (&bad_length, 5014, 999)] {
+        // 5xxx is a permanent failure, not a protocol error (RFC 6733 §7.1.5): no E bit.
+        assert!(!answer.header.is_error(), "no E bit on the {code} answer");
+        assert_eq!(diameter_core::fields::result_code(answer), Some(code));
+        let failed = answer.find(279, 0).expect("Failed-AVP");
+        let inner = diameter_core::RawMessage::decode(
+            {
+                // Failed-AVP's payload is AVPs: wrap it in a header to walk it.
+                let mut m = vec![
+                    1, 0, 0, 0, 0x80, 0, 1, 16, 0, 0, 0, 4, 0, 0, 0, 1, 0, 0, 0, 1,
+                ];
+                m.extend_from_slice(&failed.data);
+                let len = (m.len() as u32).to_be_bytes();
+                m[1..4].copy_from_slice(&len[1..]);
+                Bytes::from(m)
+            },
+            &Default::default(),
+        );
+        let first_code = match inner {
+            Ok(m) => m.avps().next().and_then(|a| a.ok()).map(|a| a.code),
+            // A zero-filled short AVP may not walk as a message; its code is in the bytes.
+            Err(_) => Some(u32::from_be_bytes([
+                failed.data[0],
+                failed.data[1],
+                failed.data[2],
+                failed.data[3],
+            ])),
+        };
+        assert_eq!(
+            first_code,
+            Some(failed_code),
+            "Failed-AVP names the bad AVP"
+        );
+    }
+    // Nothing was charged or reserved for either request.
+    assert_eq!(lab.money(ALICE), (1000, 0));
+    lab.stop().await;
+}

@@ -404,6 +404,12 @@ fn granted(r: &RequestedServiceUnit) -> Box<GrantedServiceUnit> {
 }
 
 impl Handler for StatelessHandler {
+    /// `Ccr::decode` walks every AVP and a bad one is answered as RFC 6733 prescribes
+    /// (`echoing`), so the transport checks only the header: one walk per CCR.
+    fn decodes_request(&self) -> bool {
+        true
+    }
+
     fn call(&self, request: RawMessage) -> HandlerFuture {
         let h = request.header;
         let result = match Ccr::decode(&request) {
@@ -470,6 +476,12 @@ struct CcrHandler {
 }
 
 impl Handler for CcrHandler {
+    /// `Ccr::decode` walks every AVP and a bad one is answered as RFC 6733 prescribes
+    /// (`echoing`), so the transport checks only the header: one walk per CCR.
+    fn decodes_request(&self) -> bool {
+        true
+    }
+
     fn call(&self, request: RawMessage) -> HandlerFuture {
         let h = request.header;
         let ccr = match Ccr::decode(&request) {
