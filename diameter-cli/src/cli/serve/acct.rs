@@ -12,8 +12,11 @@ use diameter_apps::acct::server::ServerConfig;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
-/// An example configuration file.
-pub const EXAMPLE: &str = r#"    listen = "0.0.0.0:3868"
+/// The example configuration file as a literal, for `EXAMPLE` and the `concat!` of the
+/// help text (one copy: the help shows exactly what `--check` parses).
+macro_rules! example {
+    () => {
+        r#"    listen = "0.0.0.0:3868"
     origin_host = "cdf.example.net"
     origin_realm = "example.net"
     store = "sqlite://acct.db"         # embedded record store (created on first start)
@@ -26,7 +29,12 @@ pub const EXAMPLE: &str = r#"    listen = "0.0.0.0:3868"
     metrics = "127.0.0.1:9100"         # optional Prometheus endpoint
 
     [[peers]]
-    host = "sbc.example.net"           # accepted; add address = "IP:PORT" to dial it"#;
+    host = "sbc.example.net"           # accepted; add address = "IP:PORT" to dial it"#
+    };
+}
+
+/// An example configuration file.
+pub const EXAMPLE: &str = example!();
 
 /// Arguments of `diameter serve acct`.
 #[derive(Debug, clap::Args)]
@@ -37,20 +45,7 @@ Examples:
   diameter serve acct --config acct.toml --check
 
 Configuration file (TOML; flags override it):
-", r#"    listen = "0.0.0.0:3868"
-    origin_host = "cdf.example.net"
-    origin_realm = "example.net"
-    store = "sqlite://acct.db"         # embedded record store (created on first start)
-    records = "records.jsonl"          # one JSON line per closed session ("-": stdout)
-    interim_interval = 300             # s: Acct-Interim-Interval told to clients (0: none)
-    accept_any = false                 # true: any peer from anywhere (default: [[peers]], else loopback)
-    tls_cert = "cdf.pem"               # optional TLS: certificate chain, key, CA (PEM)
-    tls_key = "cdf.key"
-    tls_ca = "ca.pem"
-    metrics = "127.0.0.1:9100"         # optional Prometheus endpoint
-
-    [[peers]]
-    host = "sbc.example.net"           # accepted; add address = "IP:PORT" to dial it"#))]
+", example!()))]
 pub struct AcctArgs {
     /// Listening address and identity.
     #[command(flatten)]

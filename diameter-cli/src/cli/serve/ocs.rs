@@ -16,8 +16,11 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-/// An example configuration file, shown in help and in configuration errors.
-pub const EXAMPLE: &str = r#"    listen = "0.0.0.0:3868"
+/// The example configuration file as a literal, for `EXAMPLE` and the `concat!` of the
+/// help text (one copy: the help shows exactly what `--check` parses).
+macro_rules! example {
+    () => {
+        r#"    listen = "0.0.0.0:3868"
     host_ip_addresses = ["192.0.2.7"] # CER/CEA (default: the listen address, or the host's)
     origin_host = "ocs.example.net"
     origin_realm = "example.net"
@@ -58,7 +61,12 @@ pub const EXAMPLE: &str = r#"    listen = "0.0.0.0:3868"
     host = "smsc.example.net"
     refund = true
     lenient_requested_action = false   # true: its events without Requested-Action are
-                                       #   direct debits (default: 5005 MISSING_AVP)"#;
+                                       #   direct debits (default: 5005 MISSING_AVP)"#
+    };
+}
+
+/// An example configuration file, shown in help and in configuration errors.
+pub const EXAMPLE: &str = example!();
 
 /// Tariffs used when neither `--tariffs` nor `tariffs =` is given, so that a fresh
 /// `diameter serve ocs --auto-provision 100` answers CCRs: data at 1 minor unit per MiB,
@@ -100,48 +108,7 @@ Examples:
   diameter ocs reauth 'pgw.example.net;1;1' --admin 127.0.0.1:8080   # RAR to the client
 
 Configuration file (TOML; flags override it):
-", r#"    listen = "0.0.0.0:3868"
-    host_ip_addresses = ["192.0.2.7"] # CER/CEA (default: the listen address, or the host's)
-    origin_host = "ocs.example.net"
-    origin_realm = "example.net"
-    store = "sqlite://ocs.db"          # or postgres://user:pass@db/ocs
-    accounts = "accounts.toml"
-    tariffs = "tariffs.toml"
-    auto_provision = 100               # balance of new subscribers, minor units
-    tcc = 3600                         # session supervision, seconds
-    validity_time = 1800               # Validity-Time of grants, seconds
-    low_balance_threshold = 50         # direct debit leaves less: Low-Balance-Indication (TS 32.299)
-    admin = "127.0.0.1:8080"           # operator actions: `diameter ocs reauth|abort`
-    accept_any = false                 # true: any peer from anywhere (default: [[peers]], else loopback)
-    tls_cert = "ocs.pem"               # optional TLS: certificate chain, key, CA (PEM)
-    tls_key = "ocs.key"
-    tls_ca = "ca.pem"
-    answer_timeout_ms = 4000           # store too slow: answer 3004 TOO_BUSY (E bit)
-    pg_statement_timeout_ms = 3000     # PostgreSQL statement_timeout (also pg_lock_timeout_ms,
-    pg_pool = 8                        #   pg_connect_timeout_ms, pg_pool_wait_ms)
-    pg_groups = 2                      # PostgreSQL group transactions in flight (also pg_max_group,
-    pg_transaction_timeout_ms = 5000   #   batches per group, default 256)
-    engine_checkpoint_interval_ms = 1000 # embedded store: checkpoint into SQLite at least this
-    engine_checkpoint_records = 100000 #   often, or after this many journal records
-    engine_max_backlog = 2000000       # records not yet in SQLite before charges get 3004
-    engine_journal_syncers = 4         # journal fdatasyncs in flight at most (also
-    engine_journal_overlap_ms = 2      #   overlapping only once one has run this long)
-    engine_outcome_bytes = 67108864    # saved answers kept in memory (older: read from SQLite)
-    engine_filter_keys = 4194304       # retained request keys in the in-memory filter
-    admin_token_file = "admin.token"   # bearer token (default: next to the SQLite store)
-    metrics = "127.0.0.1:9100"         # optional Prometheus endpoint
-
-    [[peers]]                          # optional; once listed, only [[peers]] may connect
-    host = "dra.example.net"
-    address = "10.0.0.2:3868"          # connect to it; omit to only accept it
-    source = "10.0.0.0/24"             # optional: accept it only from this network
-    tls = false                        # optional: plain TCP with this peer on a TLS server
-
-    [[peers]]                          # a client that may send REFUND_ACCOUNT
-    host = "smsc.example.net"
-    refund = true
-    lenient_requested_action = false   # true: its events without Requested-Action are
-                                       #   direct debits (default: 5005 MISSING_AVP)"#))]
+", example!()))]
 pub struct OcsArgs {
     /// Listening address and identity.
     #[command(flatten)]

@@ -14,8 +14,11 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use toml::Spanned;
 
-/// An example configuration file, shown in help and in configuration errors.
-pub const EXAMPLE: &str = r#"    listen = "0.0.0.0:3868"
+/// The example configuration file as a literal, for `EXAMPLE` and the `concat!` of the
+/// help text (one copy: the help shows exactly what `--check` parses).
+macro_rules! example {
+    () => {
+        r#"    listen = "0.0.0.0:3868"
     origin_host = "dra.example.net"
     origin_realm = "example.net"
     accept_any = false              # true: any peer from anywhere (default: [[peers]], else loopback)
@@ -34,7 +37,12 @@ pub const EXAMPLE: &str = r#"    listen = "0.0.0.0:3868"
     realm = "ocs.example.net"       # Destination-Realm; omit for the default route
     application = 4                 # optional Application-Id
     action = "relay"                # relay | proxy | redirect | local
-    servers = ["ocs1.example.net"]  # peers by Origin-Host, in order of preference"#;
+    servers = ["ocs1.example.net"]  # peers by Origin-Host, in order of preference"#
+    };
+}
+
+/// An example configuration file, shown in help and in configuration errors.
+pub const EXAMPLE: &str = example!();
 
 /// Arguments of `diameter serve relay`.
 #[derive(Debug, clap::Args)]
@@ -44,26 +52,7 @@ Examples:
   diameter serve relay --config dra.toml --listen 127.0.0.1:3868 --check
 
 Configuration file (TOML; flags override it):
-", r#"    listen = "0.0.0.0:3868"
-    origin_host = "dra.example.net"
-    origin_realm = "example.net"
-    accept_any = false              # true: any peer from anywhere (default: [[peers]], else loopback)
-    metrics = "127.0.0.1:9100"      # optional Prometheus endpoint
-    tls_cert = "dra.pem"            # optional TLS: certificate chain, key, CA (PEM)
-    tls_key = "dra.key"
-    tls_ca = "ca.pem"
-
-    [[peers]]
-    host = "ocs1.example.net"       # the peer's Origin-Host
-    address = "10.0.0.11:3868"      # connect to it; omit to only accept it
-    source = "10.0.0.0/24"          # optional: accept it only from this network
-    tls = false                     # optional: plain TCP with this peer on a TLS relay
-
-    [[routes]]
-    realm = "ocs.example.net"       # Destination-Realm; omit for the default route
-    application = 4                 # optional Application-Id
-    action = "relay"                # relay | proxy | redirect | local
-    servers = ["ocs1.example.net"]  # peers by Origin-Host, in order of preference"#))]
+", example!()))]
 pub struct RelayArgs {
     /// Listening address and identity.
     #[command(flatten)]

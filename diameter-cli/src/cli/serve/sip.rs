@@ -15,8 +15,11 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-/// An example configuration file.
-pub const EXAMPLE: &str = r#"    listen = "0.0.0.0:3868"
+/// The example configuration file as a literal, for `EXAMPLE` and the `concat!` of the
+/// help text (one copy: the help shows exactly what `--check` parses).
+macro_rules! example {
+    () => {
+        r#"    listen = "0.0.0.0:3868"
     origin_host = "sip-aaa.example.net"
     origin_realm = "example.net"
     store = "sqlite://sip.db"          # or postgres://user:pass@db/sip
@@ -46,7 +49,12 @@ pub const EXAMPLE: &str = r#"    listen = "0.0.0.0:3868"
     host = "dra.example.net"
     address = "10.0.0.2:3868"          # connect to it; omit to only accept it
     source = "10.0.0.0/24"             # optional: accept it only from this network
-    tls = false                        # optional: plain TCP with this peer on a TLS server"#;
+    tls = false                        # optional: plain TCP with this peer on a TLS server"#
+    };
+}
+
+/// An example configuration file.
+pub const EXAMPLE: &str = example!();
 
 /// Arguments of `diameter serve sip`.
 #[derive(Debug, clap::Args)]
@@ -59,37 +67,7 @@ Examples:
   diameter sip deregister alice@example.com --admin 127.0.0.1:8080   # RTR to its SIP server
 
 Configuration file (TOML; flags override it):
-", r#"    listen = "0.0.0.0:3868"
-    origin_host = "sip-aaa.example.net"
-    origin_realm = "example.net"
-    store = "sqlite://sip.db"          # or postgres://user:pass@db/sip
-    users = "users.toml"
-    admin = "127.0.0.1:8080"           # operator actions: `diameter sip deregister|push-profile`
-    accept_any = false                 # true: any peer from anywhere (default: [[peers]], else loopback)
-    tls_cert = "aaa.pem"               # optional TLS: certificate chain, key, CA (PEM)
-    tls_key = "aaa.key"
-    tls_ca = "ca.pem"
-    auth_window = 600                  # s: a SAR (RE_)REGISTRATION needs an authentication this recent
-    nonce_lifetime = 300               # s: how long a Digest nonce (single use) is accepted
-    max_auth_items = 5                 # most challenges one MAA carries (SIP-Number-Auth-Items)
-    authorization_lifetime = 3600      # s: for STATE_MAINTAINED sessions (0: not sent, no limit)
-    auth_grace_period = 60             # s: after the lifetime, before the session ends
-    max_sessions = 65536               # most STATE_MAINTAINED sessions kept (beyond: NO_STATE_MAINTAINED)
-    max_session_bytes = 16777216       # most bytes of ids, hosts, users and AORs those sessions keep
-    session_sweep_ms = 1000            # how often expired sessions are ended (at least 10)
-    admin_token_file = "admin.token"   # bearer token (default: next to the SQLite store)
-    metrics = "127.0.0.1:9100"         # optional Prometheus endpoint
-
-    [[peers]]                          # once listed, only these SIP servers are served
-    host = "sip1.example.net"          # (accepted, not dialled); the AAA server checks Digest
-    [[peers]]
-    host = "sip2.example.net"
-    credentials = true                 # may receive Digest-HA1 and check responses itself
-    [[peers]]                          # a peer to connect to (a relay)
-    host = "dra.example.net"
-    address = "10.0.0.2:3868"          # connect to it; omit to only accept it
-    source = "10.0.0.0/24"             # optional: accept it only from this network
-    tls = false                        # optional: plain TCP with this peer on a TLS server"#))]
+", example!()))]
 pub struct SipArgs {
     /// Listening address and identity.
     #[command(flatten)]
