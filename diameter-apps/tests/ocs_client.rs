@@ -362,40 +362,7 @@ fn rar_scope_by_pool_sub_session_and_service() {
     assert_eq!(msccs[0].used_service_unit[0].cc_total_octets, Some(200));
 }
 
-/// Tariffs whose last grant says what the client does (`[tariff.final_unit]`).
-const FINAL_TARIFFS: &str = r#"
-[[tariff]]
-name = "redirect"
-rating_group = 100
-unit = "total_octets"
-block = 1000000
-price = 10
-default_quota = 5000000
-[tariff.final_unit]
-action = "redirect"
-redirect_address = "https://topup.example.net/"
-filter_id = ["zero-rated"]
-[[tariff]]
-name = "restrict"
-rating_group = 200
-unit = "total_octets"
-block = 1000000
-price = 10
-default_quota = 5000000
-[tariff.final_unit]
-action = "restrict_access"
-filter_id = ["walled-garden"]
-restriction_filter_rule = ["permit out ip from any to 192.0.2.10"]
-[[tariff]]
-name = "terminate"
-rating_group = 300
-unit = "total_octets"
-block = 1000000
-price = 10
-default_quota = 5000000
-[tariff.final_unit]
-action = "terminate"
-"#;
+use ocs_common::tariffs::FINAL_TARIFFS;
 
 /// A server with [`FINAL_TARIFFS`] whose own Final-Unit-Action is `global`.
 fn final_server(balance: i64, global: FinalUnitAction) -> ChargingServer {

@@ -922,41 +922,7 @@ mod gy_loopback {
         l.stop().await;
     }
 
-    /// Three tariffs whose last grant says what the client does (`[tariff.final_unit]`):
-    /// RG 100 redirects to the top-up page, RG 200 restricts access, RG 300 terminates.
-    const FINAL_TARIFFS: &str = r#"
-[[tariff]]
-name = "redirect"
-rating_group = 100
-unit = "total_octets"
-block = 1000000
-price = 10
-default_quota = 5000000
-[tariff.final_unit]
-action = "redirect"
-redirect_address = "https://topup.example.net/"
-filter_id = ["zero-rated"]
-[[tariff]]
-name = "restrict"
-rating_group = 200
-unit = "total_octets"
-block = 1000000
-price = 10
-default_quota = 5000000
-[tariff.final_unit]
-action = "restrict_access"
-filter_id = ["walled-garden"]
-restriction_filter_rule = ["permit out ip from any to 192.0.2.10"]
-[[tariff]]
-name = "terminate"
-rating_group = 300
-unit = "total_octets"
-block = 1000000
-price = 10
-default_quota = 5000000
-[tariff.final_unit]
-action = "terminate"
-"#;
+    use super::ocs_common::tariffs::FINAL_TARIFFS;
 
     /// Starts `service` with a balance of 20 (two 1 MB blocks: the grant is final, its
     /// Final-Unit-Action on the wire `action`), uses those 2 MB over TCP and returns the

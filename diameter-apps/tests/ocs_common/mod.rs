@@ -361,6 +361,46 @@ default_quota = 1
     }
 }
 
+pub mod tariffs {
+    //! Tariff files shared by the client-against-server tests.
+
+    /// Three tariffs whose last grant says what the client does (`[tariff.final_unit]`):
+    /// RG 100 redirects to the top-up page, RG 200 restricts access, RG 300 terminates.
+    pub const FINAL_TARIFFS: &str = r#"
+[[tariff]]
+name = "redirect"
+rating_group = 100
+unit = "total_octets"
+block = 1000000
+price = 10
+default_quota = 5000000
+[tariff.final_unit]
+action = "redirect"
+redirect_address = "https://topup.example.net/"
+filter_id = ["zero-rated"]
+[[tariff]]
+name = "restrict"
+rating_group = 200
+unit = "total_octets"
+block = 1000000
+price = 10
+default_quota = 5000000
+[tariff.final_unit]
+action = "restrict_access"
+filter_id = ["walled-garden"]
+restriction_filter_rule = ["permit out ip from any to 192.0.2.10"]
+[[tariff]]
+name = "terminate"
+rating_group = 300
+unit = "total_octets"
+block = 1000000
+price = 10
+default_quota = 5000000
+[tariff.final_unit]
+action = "terminate"
+"#;
+}
+
 pub mod raw {
     //! A raw-TCP Diameter peer for tests that drive `diameter serve ocs` as a process.
     use bytes::Bytes;
