@@ -148,6 +148,10 @@ struct Run {
     slots: AtomicU64,
     live: Arc<Live>,
     stop: AtomicBool,
+    /// Starts every Session-Id of this run: `bench;PID.MILLIS`, so that two runs (of one
+    /// process, as `--compare` does, or of two clients on one store) never share a
+    /// session, whose requests a stateful server would answer as retransmissions.
+    session_prefix: String,
 }
 
 impl Run {
@@ -371,6 +375,7 @@ async fn load(
                 slots: AtomicU64::new(0),
                 live: live.clone(),
                 stop: AtomicBool::new(false),
+                session_prefix: session_prefix(),
             });
             workers(args, &clients, run).await
         }
@@ -476,6 +481,15 @@ fn progress(args: &BenchArgs) -> ProgressBar {
     bar
 }
 
+/// `bench;PID.MILLIS`: the process id and the run's start (ms since the epoch) keep
+/// Session-Ids apart between bench clients and between the runs of one client.
+fn session_prefix() -> String {
+    let millis = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis());
+    format!("bench;{}.{millis}", std::process::id())
+}
+
 /// One worker: one request in flight at a time, sessions stepped through I, U…, T.
 async fn work(node: &diameter_core::node::Node, run: &Run, worker: u64) -> Stats {
     let mut s = Stats::new();
@@ -483,13 +497,11 @@ async fn work(node: &diameter_core::node::Node, run: &Run, worker: u64) -> Stats
     let mut step = 0u32;
     let mut session_id = String::new();
     let mut msisdn = String::new();
-    // The process id keeps Session-Ids apart when several bench clients load one store
-    // (two OCS nodes on one database).
-    let pid = std::process::id();
+    let prefix = &run.session_prefix;
     while let Some(due) = run.take().await {
         if step == 0 {
             session += 1;
-            session_id = format!("bench;{pid};{worker};{session}");
+            session_id = format!("{prefix};{worker};{session}");
             let sub = (worker.wrapping_mul(7919) + session) % run.subscribers;
             msisdn = (run.msisdn_base + sub).to_string();
         }
