@@ -545,11 +545,21 @@ struct Buf {
     stop: bool,
     /// Syncers waiting for data (appending wakes one).
     sleeping: usize,
+    /// Syncers watching the sync in flight, to overlap it once it turns slow. They wake
+    /// on their timeout only: the syncer whose sync ended takes what was appended
+    /// meanwhile itself, so a fast disk costs no thread switch per sync.
+    overlap_waiting: usize,
     /// Writes and syncs running now, and when the latest of them started.
     in_flight: usize,
     last_start: Option<Instant>,
     /// The most syncs ever in flight at once.
     peak_in_flight: usize,
+}
+
+/// The durable LSN as the blocking waiters see it, and how many of them there are.
+struct Durability {
+    lsn: u64,
+    blocked: usize,
 }
 
 struct Shared {
@@ -559,7 +569,10 @@ struct Shared {
     file: Mutex<Arc<File>>,
     /// The syncer waits here for data.
     wake: Condvar,
-    durable: Mutex<u64>,
+    /// Syncers watching the sync in flight wait here ([`Buf::overlap_waiting`]).
+    watch: Condvar,
+    durable: Mutex<Durability>,
+    /// Threads blocked in [`Journal::wait`] wait here (notified only when there are some).
     durable_changed: Condvar,
     durable_lsn: AtomicU64,
     /// Tasks waiting in [`Journal::wait_async`].
@@ -639,11 +652,14 @@ impl Shared {
     /// out of order).
     fn publish(&self, lsn: u64) {
         self.durable_lsn.fetch_max(lsn, Ordering::AcqRel);
-        {
+        let blocked = {
             let mut d = self.durable.lock().unwrap_or_else(|e| e.into_inner());
-            *d = (*d).max(lsn);
+            d.lsn = d.lsn.max(lsn);
+            d.blocked > 0
+        };
+        if blocked {
+            self.durable_changed.notify_all();
         }
-        self.durable_changed.notify_all();
         self.waiters.wake_through(lsn);
     }
 
@@ -683,12 +699,17 @@ impl Journal {
                 rotations: Vec::new(),
                 stop: false,
                 sleeping: 0,
+                overlap_waiting: 0,
                 in_flight: 0,
                 last_start: None,
                 peak_in_flight: 0,
             }),
             wake: Condvar::new(),
-            durable: Mutex::new(last_lsn),
+            watch: Condvar::new(),
+            durable: Mutex::new(Durability {
+                lsn: last_lsn,
+                blocked: 0,
+            }),
             durable_changed: Condvar::new(),
             durable_lsn: AtomicU64::new(last_lsn),
             waiters: Waiters::default(),
@@ -748,7 +769,9 @@ impl Journal {
             return Ok(lsn);
         }
         put(&mut b.data, lsn);
-        let wake = b.sleeping > 0;
+        // A sleeping syncer is needed when none is syncing (the one that is takes this
+        // record when its sync ends), or to watch a sync in flight that nobody watches.
+        let wake = b.sleeping > 0 && (b.in_flight == 0 || b.overlap_waiting == 0);
         drop(b);
         if wake {
             self.shared.wake.notify_one();
@@ -812,15 +835,17 @@ impl Journal {
             .durable
             .lock()
             .unwrap_or_else(|e| e.into_inner());
-        while *d < lsn {
+        while d.lsn < lsn {
             if self.failed() {
                 return Err(StoreError::Stopped);
             }
+            d.blocked += 1;
             d = self
                 .shared
                 .durable_changed
                 .wait(d)
                 .unwrap_or_else(|e| e.into_inner());
+            d.blocked -= 1;
         }
         Ok(())
     }
@@ -842,6 +867,7 @@ impl Drop for Journal {
     fn drop(&mut self) {
         self.buf().stop = true;
         self.shared.wake.notify_all();
+        self.shared.watch.notify_all();
         for t in self.syncers.drain(..) {
             let _ = t.join();
         }
@@ -873,8 +899,8 @@ fn new_segment(base: &Path, lsn: u64) -> Result<File, StoreError> {
 /// before it started, so the group's last LSN is durable when it returns.
 fn syncer(shared: Arc<Shared>, base: PathBuf, overlap_after: Duration) {
     let mut spare = Vec::new();
+    let mut b = shared.buf.lock().unwrap_or_else(|e| e.into_inner());
     loop {
-        let mut b = shared.buf.lock().unwrap_or_else(|e| e.into_inner());
         loop {
             let work = !b.data.is_empty() || !b.rotations.is_empty();
             if !work {
@@ -893,12 +919,15 @@ fn syncer(shared: Arc<Shared>, base: PathBuf, overlap_after: Duration) {
             if running >= overlap_after {
                 break; // the sync in flight is slow: overlap it
             }
-            // Wait for the sync in flight (it wakes everyone) or until it counts as slow.
+            // Watch the sync in flight until it counts as slow (if it ends first, its
+            // syncer takes the data and this one finds a new sync, or nothing, to watch).
+            b.overlap_waiting += 1;
             b = shared
-                .wake
+                .watch
                 .wait_timeout(b, overlap_after - running)
                 .unwrap_or_else(|e| e.into_inner())
                 .0;
+            b.overlap_waiting -= 1;
         }
         b.in_flight += 1;
         b.peak_in_flight = b.peak_in_flight.max(b.in_flight);
@@ -925,13 +954,8 @@ fn syncer(shared: Arc<Shared>, base: PathBuf, overlap_after: Duration) {
         })();
         drop(file);
         let synced = written.and_then(|f| f.sync_data().map_err(|e| io_error(&base, e)));
-        shared
-            .buf
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .in_flight -= 1;
-        shared.wake.notify_all();
         if let Err(e) = synced {
+            shared.buf.lock().unwrap_or_else(|e| e.into_inner()).in_flight -= 1;
             tracing::error!(error = %e, "ocs: journal write failed; the store stops charging");
             shared.fail();
             return;
@@ -939,6 +963,10 @@ fn syncer(shared: Arc<Shared>, base: PathBuf, overlap_after: Duration) {
         shared.publish(last);
         data.clear();
         spare = data;
+        // Ended, and back to the loop with the lock held: an append from now on sees no
+        // sync in flight and wakes a sleeper only if this one has gone to sleep.
+        b = shared.buf.lock().unwrap_or_else(|e| e.into_inner());
+        b.in_flight -= 1;
     }
 }
 
