@@ -363,85 +363,110 @@ fn load(conn: &Connection, limits: MemLimits) -> Result<MemState, StoreError> {
 
 /// Writes a checkpoint's changes and its LSN in one transaction.
 fn write_changes(conn: &mut Connection, c: &Changes, lsn: u64) -> Result<(), StoreError> {
+    // The rows are the engine's state, already checked by its semantics: the foreign-key
+    // checks (one index look-up per ledger row and saved answer) are skipped for this
+    // transaction only (the pragma takes effect outside a transaction).
+    conn.pragma_update(None, "foreign_keys", "OFF")?;
+    let written = write_changes_tx(conn, c, lsn);
+    conn.pragma_update(None, "foreign_keys", "ON")?;
+    written
+}
+
+fn write_changes_tx(conn: &mut Connection, c: &Changes, lsn: u64) -> Result<(), StoreError> {
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-    for (id, a) in &c.new_accounts {
-        tx.prepare_cached(
+    if !c.new_accounts.is_empty() {
+        let mut account = tx.prepare_cached(
             "INSERT INTO accounts (id, name, currency, balance, reserved) VALUES (?1, ?2, ?3, ?4, 0)",
-        )?
-        .execute(params![id, a.name, i64::from(a.currency), a.balance])?;
-        for sid in &a.ids {
-            tx.prepare_cached(
-                "INSERT INTO subscription_ids (id_type, id_data, account_id) VALUES (?1, ?2, ?3)",
-            )?
-            .execute(params![sid.kind.code(), sid.data, id])?;
+        )?;
+        let mut id_row = tx.prepare_cached(
+            "INSERT INTO subscription_ids (id_type, id_data, account_id) VALUES (?1, ?2, ?3)",
+        )?;
+        for (id, a) in &c.new_accounts {
+            account.execute(params![id, a.name, i64::from(a.currency), a.balance])?;
+            for sid in &a.ids {
+                id_row.execute(params![sid.kind.code(), sid.data, id])?;
+            }
         }
     }
-    for (id, balance, reserved) in &c.accounts {
-        tx.prepare_cached("UPDATE accounts SET balance = ?1, reserved = ?2 WHERE id = ?3")?
-            .execute(params![balance, reserved, id])?;
+    if !c.accounts.is_empty() {
+        let mut update =
+            tx.prepare_cached("UPDATE accounts SET balance = ?1, reserved = ?2 WHERE id = ?3")?;
+        for (id, balance, reserved) in &c.accounts {
+            update.execute(params![balance, reserved, id])?;
+        }
     }
-    for (s, row) in &c.sessions {
-        match row {
-            Some(r) => tx
-                .prepare_cached(
-                    "INSERT INTO sessions (session_id, account_id, expires_at, created_at, peer)
-                     VALUES (?1, ?2, ?3, ?4, ?5)
-                     ON CONFLICT (session_id) DO UPDATE SET account_id = excluded.account_id,
-                     expires_at = excluded.expires_at, created_at = excluded.created_at,
-                     peer = excluded.peer",
-                )?
-                .execute(params![
-                    s,
+    if !c.sessions.is_empty() {
+        let mut upsert = tx.prepare_cached(
+            "INSERT INTO sessions (session_id, account_id, expires_at, created_at, peer)
+             VALUES (?1, ?2, ?3, ?4, ?5)
+             ON CONFLICT (session_id) DO UPDATE SET account_id = excluded.account_id,
+             expires_at = excluded.expires_at, created_at = excluded.created_at,
+             peer = excluded.peer",
+        )?;
+        let mut delete = tx.prepare_cached("DELETE FROM sessions WHERE session_id = ?1")?;
+        for (s, row) in &c.sessions {
+            match row {
+                Some(r) => upsert.execute(params![
+                    &**s,
                     r.account,
                     r.expires_at,
                     r.created_at,
                     r.peer.as_deref()
                 ])?,
-            None => tx
-                .prepare_cached("DELETE FROM sessions WHERE session_id = ?1")?
-                .execute(params![s])?,
-        };
-    }
-    for (s, rows) in &c.reservations {
-        tx.prepare_cached("DELETE FROM reservations WHERE session_id = ?1")?
-            .execute(params![s])?;
-        for (rg, account, amount) in rows {
-            tx.prepare_cached(
-                "INSERT INTO reservations (session_id, rating_group, account_id, amount)
-                 VALUES (?1, ?2, ?3, ?4)",
-            )?
-            .execute(params![s, rg, account, amount])?;
+                None => delete.execute(params![&**s])?,
+            };
         }
     }
-    for (reference, (account, amount, refunded, at)) in &c.debits {
-        tx.prepare_cached(
+    if !c.reservations.is_empty() {
+        let mut delete = tx.prepare_cached("DELETE FROM reservations WHERE session_id = ?1")?;
+        let mut insert = tx.prepare_cached(
+            "INSERT INTO reservations (session_id, rating_group, account_id, amount)
+             VALUES (?1, ?2, ?3, ?4)",
+        )?;
+        for (s, rows) in &c.reservations {
+            if !c.fresh_holds.contains(s) {
+                delete.execute(params![&**s])?;
+            }
+            for (rg, account, amount) in rows {
+                insert.execute(params![&**s, rg, account, amount])?;
+            }
+        }
+    }
+    if !c.debits.is_empty() {
+        let mut upsert = tx.prepare_cached(
             "INSERT INTO debits (reference, account_id, amount, refunded, at)
              VALUES (?1, ?2, ?3, ?4, ?5)
              ON CONFLICT (reference) DO UPDATE SET refunded = excluded.refunded",
-        )?
-        .execute(params![reference, account, amount, refunded, at])?;
+        )?;
+        for (reference, (account, amount, refunded, at)) in &c.debits {
+            upsert.execute(params![reference, account, amount, refunded, at])?;
+        }
     }
-    for l in &c.ledger {
-        tx.prepare_cached(
+    if !c.ledger.is_empty() {
+        let mut insert = tx.prepare_cached(
             "INSERT INTO ledger (account_id, session_id, rating_group, kind, amount, request_key, at)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-        )?
-        .execute(params![
-            l.account,
-            l.session.as_deref(),
-            l.rating_group,
-            l.kind,
-            l.amount,
-            l.key.as_deref(),
-            l.at
-        ])?;
+        )?;
+        for l in &c.ledger {
+            insert.execute(params![
+                l.account,
+                l.session.as_deref(),
+                l.rating_group,
+                l.kind,
+                l.amount,
+                l.key.as_deref(),
+                l.at
+            ])?;
+        }
     }
-    for (key, account, outcome, at) in &c.outcomes {
-        tx.prepare_cached(
+    if !c.outcomes.is_empty() {
+        let mut insert = tx.prepare_cached(
             "INSERT OR REPLACE INTO requests (request_key, account_id, outcome, at)
              VALUES (?1, ?2, ?3, ?4)",
-        )?
-        .execute(params![&**key, account, &**outcome, at])?;
+        )?;
+        for (key, account, outcome, at) in &c.outcomes {
+            insert.execute(params![&**key, account, &**outcome, at])?;
+        }
     }
     if let Some(before) = c.purge_before {
         tx.prepare_cached("DELETE FROM requests WHERE at < ?1")?

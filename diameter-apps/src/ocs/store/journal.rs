@@ -955,7 +955,11 @@ fn syncer(shared: Arc<Shared>, base: PathBuf, overlap_after: Duration) {
         drop(file);
         let synced = written.and_then(|f| f.sync_data().map_err(|e| io_error(&base, e)));
         if let Err(e) = synced {
-            shared.buf.lock().unwrap_or_else(|e| e.into_inner()).in_flight -= 1;
+            shared
+                .buf
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .in_flight -= 1;
             tracing::error!(error = %e, "ocs: journal write failed; the store stops charging");
             shared.fail();
             return;

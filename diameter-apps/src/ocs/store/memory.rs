@@ -107,10 +107,16 @@ pub(crate) struct Changes {
     pub new_accounts: Vec<(AccountId, NewAccount)>,
     /// (id, balance, reserved).
     pub accounts: Vec<(AccountId, i64, i64)>,
-    /// Session-Id and its current row (None: deleted).
-    pub sessions: Vec<(String, Option<MemSession>)>,
+    /// Session-Id and its current row (None: deleted). A session opened and ended since
+    /// the last checkpoint is not here: SQLite never had it.
+    pub sessions: Vec<(Arc<str>, Option<MemSession>)>,
     /// Session-Id and its current reservations (rating group, account, amount).
-    pub reservations: Vec<(String, Holds)>,
+    pub reservations: Vec<(Arc<str>, Holds)>,
+    /// Sessions that had no row in SQLite at the last checkpoint.
+    pub fresh_sessions: FastSet<Arc<str>>,
+    /// Sessions that had no reservation rows in SQLite at the last checkpoint (nothing to
+    /// delete before writing theirs).
+    pub fresh_holds: FastSet<Arc<str>>,
     pub debits: Vec<(String, DebitRow)>,
     pub ledger: Vec<LedgerRow>,
     pub outcomes: Vec<OutcomeRow>,
@@ -158,6 +164,9 @@ pub(crate) struct MemState {
     dirty_accounts: FastSet<AccountId>,
     dirty_sessions: FastSet<Arc<str>>,
     dirty_reservations: FastSet<Arc<str>>,
+    /// Of the dirty ones, the sessions without a row in SQLite (see [`Changes`]).
+    fresh_sessions: FastSet<Arc<str>>,
+    fresh_holds: FastSet<Arc<str>>,
     dirty_debits: FastSet<String>,
     new_accounts: Vec<(AccountId, NewAccount)>,
     pending_ledger: Vec<LedgerRow>,
@@ -194,6 +203,8 @@ impl MemState {
             dirty_accounts: FastSet::default(),
             dirty_sessions: FastSet::default(),
             dirty_reservations: FastSet::default(),
+            fresh_sessions: FastSet::default(),
+            fresh_holds: FastSet::default(),
             dirty_debits: FastSet::default(),
             new_accounts: Vec::new(),
             pending_ledger: Vec::new(),
@@ -502,13 +513,19 @@ impl MemState {
                 c.accounts.push((id, a.balance, a.reserved));
             }
         }
+        c.fresh_sessions = std::mem::take(&mut self.fresh_sessions);
+        c.fresh_holds = std::mem::take(&mut self.fresh_holds);
         for s in self.dirty_sessions.drain() {
             let row = self.sessions.get(&s).cloned();
-            c.sessions.push((s.to_string(), row));
+            if row.is_some() || !c.fresh_sessions.contains(&s) {
+                c.sessions.push((s, row));
+            }
         }
         for s in self.dirty_reservations.drain() {
             let rows = self.reservations.get(&s).cloned().unwrap_or_default();
-            c.reservations.push((s.to_string(), rows));
+            if !rows.is_empty() || !c.fresh_holds.contains(&s) {
+                c.reservations.push((s, rows));
+            }
         }
         for r in self.dirty_debits.drain() {
             if let Some(row) = self.debits.get(&r) {
@@ -548,6 +565,8 @@ impl MemState {
             let key = self.intern(&s);
             self.dirty_reservations.insert(key);
         }
+        self.fresh_sessions.extend(c.fresh_sessions);
+        self.fresh_holds.extend(c.fresh_holds);
         self.dirty_debits.extend(c.debits.into_iter().map(|d| d.0));
     }
 }
@@ -692,6 +711,10 @@ impl<'a> MemTx<'a> {
             self.st.sessions.get(session).cloned(),
         ));
         if !self.st.dirty_sessions.contains(session) {
+            // Not changed since the last checkpoint: SQLite holds what memory holds.
+            if !self.st.sessions.contains_key(session) {
+                self.st.fresh_sessions.insert(key.clone());
+            }
             self.st.dirty_sessions.insert(key.clone());
         }
         key
@@ -702,6 +725,9 @@ impl<'a> MemTx<'a> {
     fn mark_reservations(&mut self, session: &str) -> Arc<str> {
         let key = self.key(session);
         if !self.st.dirty_reservations.contains(session) {
+            if self.st.reservations.get(session).is_none_or(Vec::is_empty) {
+                self.st.fresh_holds.insert(key.clone());
+            }
             self.st.dirty_reservations.insert(key.clone());
         }
         key
@@ -1085,13 +1111,58 @@ mod tests {
         assert_eq!(c.new_accounts.len(), 1);
         assert_eq!(c.accounts, vec![(id, 1000, 100)]);
         assert_eq!(c.sessions.len(), 1);
-        assert_eq!(c.reservations, vec![("s".to_string(), vec![(-1, id, 100)])]);
+        assert_eq!(c.reservations, vec![(Arc::from("s"), vec![(-1, id, 100)])]);
         assert_eq!(c.outcomes.len(), 1);
         assert_eq!(seq, 1);
         st.restore_changes(c);
         let (c, _) = st.take_changes();
         assert_eq!((c.new_accounts.len(), c.outcomes.len()), (1, 1));
         assert!(st.take_changes().0.is_empty());
+    }
+
+    #[test]
+    fn a_session_opened_and_ended_between_checkpoints_writes_no_rows() {
+        let (mut st, id) = state();
+        let open = |name: &str| {
+            let mut b = Batch::new(id, Some(name.into()));
+            b.ops = vec![
+                Op::OpenSession { expires_at: 10 },
+                Op::Reserve {
+                    rating_group: None,
+                    want: 100,
+                    block: 0,
+                },
+            ];
+            b
+        };
+        let close = |name: &str| {
+            let mut b = Batch::new(id, Some(name.into()));
+            b.ops = vec![
+                Op::Settle {
+                    rating_group: None,
+                    used_cost: 40,
+                },
+                Op::CloseSession,
+            ];
+            b
+        };
+        st.run(&open("s"), 0, &no_sql).unwrap();
+        st.run(&close("s"), 1, &no_sql).unwrap();
+        st.run(&open("t"), 2, &no_sql).unwrap();
+        let (c, _) = st.take_changes();
+        // "s" came and went: nothing for SQLite; "t" is new: written, nothing deleted first.
+        let sessions: Vec<&str> = c.sessions.iter().map(|(s, _)| &**s).collect();
+        assert_eq!(sessions, vec!["t"]);
+        assert_eq!(c.reservations, vec![(Arc::from("t"), vec![(-1, id, 100)])]);
+        assert!(c.fresh_holds.contains("t"));
+        assert_eq!(c.ledger.len(), 1, "the debit of s is still ledgered");
+        st.checkpointed(0);
+        // "t" is in SQLite now: its end deletes its row and its reservations.
+        st.run(&close("t"), 3, &no_sql).unwrap();
+        let (c, _) = st.take_changes();
+        assert_eq!(c.sessions, vec![(Arc::from("t"), None)]);
+        assert_eq!(c.reservations, vec![(Arc::from("t"), vec![])]);
+        assert!(!c.fresh_holds.contains("t") && !c.fresh_sessions.contains("t"));
     }
 
     #[test]
@@ -1183,10 +1254,10 @@ mod tests {
         ];
         st.run(&update, 1, &no_sql).unwrap();
         // One string shared by: the session map, the deadline and account indexes, the
-        // reservations, both change sets and the debit's ledger row, and `key` here (a
-        // copy anywhere would lower the count).
+        // reservations, both change sets, both sets of sessions new since the checkpoint,
+        // the debit's ledger row, and `key` here (a copy anywhere would lower the count).
         let key = st.sessions.keys().next().unwrap().clone();
-        assert_eq!(Arc::strong_count(&key), 8);
+        assert_eq!(Arc::strong_count(&key), 10);
         let row = &st.pending_ledger[0];
         assert!(row.session.as_ref().is_some_and(|s| Arc::ptr_eq(s, &key)));
         // The ledger row and the saved outcome share the request key too.

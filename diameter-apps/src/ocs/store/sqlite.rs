@@ -8,6 +8,9 @@ use super::{
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 use std::sync::{Arc, Mutex, MutexGuard};
 
+/// The writing connection's page cache, in KiB (64 MiB; a bound, not a reservation).
+pub const PAGE_CACHE_KIB: i64 = 64 * 1024;
+
 /// SQLite-backed [`Store`]. One writing connection behind a mutex; every batch (or group
 /// of batches, [`Store::apply_group`]) is a `BEGIN IMMEDIATE` transaction, so several
 /// processes may share the file as well. A file database has a second, read-only
@@ -33,6 +36,9 @@ impl SqliteStore {
         // Checkpoint every ~40 MB of WAL instead of ~4 MB: a page the load keeps changing
         // (an account, an index) is copied into the database once per checkpoint.
         conn.pragma_update(None, "wal_autocheckpoint", 10_000)?;
+        // A page cache that holds a checkpoint's working set (SQLite's default is 2 MiB:
+        // a large transaction spilled pages to the WAL before its commit).
+        conn.pragma_update(None, "cache_size", -PAGE_CACHE_KIB)?;
         let mut store = Self::init(conn)?;
         let reader = Connection::open_with_flags(
             path,

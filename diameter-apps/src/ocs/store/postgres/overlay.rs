@@ -152,25 +152,25 @@ impl Overlay {
         }
         c.accounts.sort_unstable();
         for (s, row) in mem.sessions {
-            match (row, self.loaded_sessions.get(&s)) {
+            match (row, self.loaded_sessions.get(&*s)) {
                 (Some(row), Some(old)) if row == *old => {}
-                (Some(row), _) => c.upsert_sessions.push((s, row)),
-                (None, Some(_)) => c.delete_sessions.push(s),
+                (Some(row), _) => c.upsert_sessions.push((s.to_string(), row)),
+                (None, Some(_)) => c.delete_sessions.push(s.to_string()),
                 (None, None) => {}
             }
         }
         c.upsert_sessions.sort_unstable_by(|a, b| a.0.cmp(&b.0));
         c.delete_sessions.sort_unstable();
         for (s, holds) in mem.reservations {
-            let loaded = self.loaded_holds.get(&s).map(Vec::as_slice).unwrap_or(&[]);
+            let loaded = self.loaded_holds.get(&*s).map(Vec::as_slice).unwrap_or(&[]);
             for &(rg, _, _) in loaded {
                 if !holds.iter().any(|h| h.0 == rg) {
-                    c.delete_holds.push((s.clone(), rg));
+                    c.delete_holds.push((s.to_string(), rg));
                 }
             }
             for h in holds {
                 if !loaded.contains(&h) {
-                    c.upsert_holds.push(((s.clone(), h.0), (h.1, h.2)));
+                    c.upsert_holds.push(((s.to_string(), h.0), (h.1, h.2)));
                 }
             }
         }
