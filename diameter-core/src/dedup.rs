@@ -1,15 +1,14 @@
 //! Duplicate detection (RFC 6733 §6.2.3 and §9.4): a request with the T flag whose
 //! (Origin-Host, End-to-End id) was already answered gets the cached answer again,
 //! without running the application twice. The cache is bounded in entries, bytes and
-//! age, and holds keys and compact copies of answers: never a request's buffer (a slice
-//! of a request would keep the whole request alive).
+//! age, and holds keys and copies of answers in buffers of its own: never a request's
+//! buffer (a slice of a request would keep the whole request alive).
 
 use crate::base::avp;
 use crate::header::Header;
 use crate::message::RawMessage;
 use bytes::Bytes;
-use std::collections::hash_map::Entry;
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 use std::time::{Duration, Instant};
 
@@ -51,46 +50,78 @@ pub(crate) fn request_key(request: &RawMessage) -> Option<((u64, u32), Bytes)> {
     Some(((host_hash(&host), request.header.end_to_end), host))
 }
 
-struct Cached {
+/// Where a cached answer is in its generation's arena, and its header.
+#[derive(Clone, Copy)]
+struct Entry {
     at: Instant,
-    /// The answer's header.
     header: Header,
-    /// A copy of the Origin-Host as received followed by the answer's body, in one
-    /// buffer of its own (one allocation per answer saved).
-    buf: Bytes,
-    /// Where the answer's body starts in `buf`.
+    /// The Origin-Host as received, then the answer's body, from `start` in the arena.
+    start: usize,
     host_len: usize,
+    body_len: usize,
 }
 
 /// Bookkeeping bytes counted per entry besides the host and the answer body.
 const ENTRY_OVERHEAD: usize = 96;
 
-impl Cached {
-    fn bytes(&self) -> usize {
-        self.buf.len() + ENTRY_OVERHEAD
+/// Half of the cache: an index and one buffer holding its hosts and answers back to back,
+/// so that saving an answer allocates nothing once the buffer has grown, and a whole
+/// generation is forgotten at once (no eviction per message, no tombstones in the index).
+struct Generation {
+    started: Instant,
+    index: HashMap<Key, Entry, BuildHasherDefault<KeyHasher>>,
+    arena: Vec<u8>,
+    bytes: usize,
+}
+
+impl Generation {
+    fn new(now: Instant) -> Self {
+        Generation {
+            started: now,
+            index: HashMap::default(),
+            arena: Vec::new(),
+            bytes: 0,
+        }
     }
 
-    fn host(&self) -> &[u8] {
-        &self.buf[..self.host_len]
+    /// Empties it for reuse (its memory is kept).
+    fn clear(&mut self, now: Instant) {
+        self.started = now;
+        self.index.clear();
+        self.arena.clear();
+        self.bytes = 0;
+    }
+
+    fn host(&self, e: &Entry) -> &[u8] {
+        &self.arena[e.start..e.start + e.host_len]
+    }
+
+    fn body(&self, e: &Entry) -> &[u8] {
+        let from = e.start + e.host_len;
+        &self.arena[from..from + e.body_len]
     }
 }
 
 /// A bounded cache of recent answers keyed by (Origin-Host, End-to-End id).
+///
+/// Two generations: answers go into the current one; when it holds half the entries or
+/// half the bytes, or is older than the time to live, the previous one is forgotten and
+/// the current one becomes the previous. Each answer is therefore kept for at least half
+/// the bounds, and never served after its time to live.
 pub struct DuplicateCache {
-    answers: HashMap<Key, Cached, BuildHasherDefault<KeyHasher>>,
-    order: VecDeque<(Instant, Key)>,
+    current: Generation,
+    previous: Generation,
     capacity: usize,
     ttl: Duration,
     max_bytes: usize,
-    bytes: usize,
 }
 
 impl std::fmt::Debug for DuplicateCache {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("DuplicateCache")
-            .field("len", &self.answers.len())
+            .field("len", &self.len())
             .field("capacity", &self.capacity)
-            .field("bytes", &self.bytes)
+            .field("bytes", &self.bytes())
             .field("max_bytes", &self.max_bytes)
             .field("ttl", &self.ttl)
             .finish()
@@ -100,18 +131,19 @@ impl std::fmt::Debug for DuplicateCache {
 impl DuplicateCache {
     /// Keeps at most `capacity` answers, each for `ttl`, in at most 16 MiB.
     pub fn new(capacity: usize, ttl: Duration) -> Self {
+        let now = Instant::now();
         DuplicateCache {
-            answers: HashMap::default(),
-            order: VecDeque::new(),
+            current: Generation::new(now),
+            previous: Generation::new(now),
             capacity,
             ttl,
             max_bytes: 16 << 20,
-            bytes: 0,
         }
     }
 
     /// The same cache keeping at most `max_bytes` of answers and keys (each entry is
-    /// counted as its Origin-Host, its answer body and a fixed overhead).
+    /// counted as its Origin-Host, its answer body and a fixed overhead; an answer larger
+    /// than half of it is not kept).
     pub fn with_max_bytes(mut self, max_bytes: usize) -> Self {
         self.max_bytes = max_bytes;
         self
@@ -121,20 +153,18 @@ impl DuplicateCache {
         request_key(request)
     }
 
-    fn purge(&mut self, now: Instant) {
-        while let Some(&(t, k)) = self.order.front() {
-            if now.saturating_duration_since(t) < self.ttl
-                && self.order.len() <= self.capacity
-                && self.bytes <= self.max_bytes
-            {
-                break;
-            }
-            self.order.pop_front();
-            if let Entry::Occupied(e) = self.answers.entry(k) {
-                if e.get().at == t {
-                    self.bytes -= e.remove().bytes();
-                }
-            }
+    /// Entries of one generation: half the capacity (the whole of it when that is 1,
+    /// and then the previous generation is not kept).
+    fn generation_entries(&self) -> usize {
+        (self.capacity / 2).max(1)
+    }
+
+    /// Forgets the previous generation; the current one becomes it.
+    fn rotate(&mut self, now: Instant) {
+        std::mem::swap(&mut self.current, &mut self.previous);
+        self.current.clear(now);
+        if self.capacity < 2 {
+            self.previous.clear(now);
         }
     }
 
@@ -144,15 +174,18 @@ impl DuplicateCache {
         if !request.header.is_retransmit() {
             return None;
         }
-        self.purge(now);
         let (key, host) = Self::key(request)?;
-        let cached = self.answers.get(&key)?;
-        if !cached.host().eq_ignore_ascii_case(&host) {
+        let (generation, entry) = [&self.current, &self.previous]
+            .into_iter()
+            .find_map(|g| Some((g, *g.index.get(&key)?)))?;
+        if now.saturating_duration_since(entry.at) >= self.ttl
+            || !generation.host(&entry).eq_ignore_ascii_case(&host)
+        {
             return None;
         }
         let mut answer = RawMessage {
-            header: cached.header,
-            body: cached.buf.slice(cached.host_len..),
+            header: entry.header,
+            body: Bytes::copy_from_slice(generation.body(&entry)),
         };
         answer.header.hop_by_hop = request.header.hop_by_hop;
         Some(answer)
@@ -167,39 +200,46 @@ impl DuplicateCache {
             return;
         };
         let size = host.len() + answer.body.len() + ENTRY_OVERHEAD;
-        if size > self.max_bytes {
+        let half_bytes = self.max_bytes / 2;
+        if size > half_bytes {
             return;
         }
-        let mut buf = Vec::with_capacity(host.len() + answer.body.len());
-        buf.extend_from_slice(&host);
-        buf.extend_from_slice(&answer.body);
-        let cached = Cached {
+        if self.current.index.len() >= self.generation_entries()
+            || self.current.bytes + size > half_bytes
+            || now.saturating_duration_since(self.current.started) >= self.ttl
+        {
+            self.rotate(now);
+        }
+        let g = &mut self.current;
+        let entry = Entry {
             at: now,
             header: answer.header,
-            buf: Bytes::from(buf),
+            start: g.arena.len(),
             host_len: host.len(),
+            body_len: answer.body.len(),
         };
-        self.bytes += size;
-        if let Some(old) = self.answers.insert(key, cached) {
-            self.bytes -= old.bytes();
-        }
-        self.order.push_back((now, key));
-        self.purge(now);
+        g.arena.extend_from_slice(&host);
+        g.arena.extend_from_slice(&answer.body);
+        // A second answer for the same key in this generation replaces the first in the
+        // index; its bytes stay counted until the generation goes.
+        g.index.insert(key, entry);
+        g.bytes += size;
     }
 
     /// Bytes the cached entries account for (at most the configured bound).
     pub fn bytes(&self) -> usize {
-        self.bytes
+        self.current.bytes + self.previous.bytes
     }
 
-    /// Number of cached answers.
+    /// Number of cached answers (an answer replaced in the current generation may still be
+    /// counted in the previous one).
     pub fn len(&self) -> usize {
-        self.answers.len()
+        self.current.index.len() + self.previous.index.len()
     }
 
     /// Whether nothing is cached.
     pub fn is_empty(&self) -> bool {
-        self.answers.is_empty()
+        self.len() == 0
     }
 }
 
@@ -267,6 +307,32 @@ mod tests {
         assert_eq!(c.len(), 2);
         assert!(c.lookup(t0, &req(4, 0, true)).is_some());
         assert!(c.lookup(t0, &req(0, 0, true)).is_none());
+    }
+
+    #[test]
+    fn generations_keep_each_answer_for_half_the_bounds_and_go_by_age() {
+        let t0 = Instant::now();
+        let mut c = DuplicateCache::new(8, Duration::from_secs(10));
+        let put = |c: &mut DuplicateCache, at: Instant, e: u32| {
+            c.insert(at, &req(e, e, false), &req(e, e, false))
+        };
+        for e in 0..8 {
+            put(&mut c, t0, e);
+        }
+        assert_eq!(c.len(), 8);
+        assert!((0..8).all(|e| c.lookup(t0, &req(e, 1, true)).is_some()));
+        // The ninth starts a generation: the oldest four go, at once.
+        put(&mut c, t0, 8);
+        assert!(c.lookup(t0, &req(0, 1, true)).is_none());
+        assert!(c.lookup(t0, &req(4, 1, true)).is_some());
+        assert_eq!(c.len(), 5);
+        // After the time to live a new generation starts whatever its size: a quiet cache
+        // does not hold old answers.
+        let later = t0 + Duration::from_secs(11);
+        put(&mut c, later, 9);
+        assert_eq!(c.len(), 2);
+        assert!(c.lookup(later, &req(8, 1, true)).is_none(), "expired");
+        assert!(c.lookup(later, &req(9, 1, true)).is_some());
     }
 
     fn big(e2e: u32, size: usize) -> RawMessage {
