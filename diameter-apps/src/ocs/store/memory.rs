@@ -538,7 +538,8 @@ impl MemState {
     /// The saved outcomes up to `seq` (from [`MemState::take_changes`]) are in SQLite.
     pub fn checkpointed(&mut self, seq: u64) {
         self.outcomes.checkpointed_seq = self.outcomes.checkpointed_seq.max(seq);
-        self.outcomes.evict();
+        // A thousand at most under the lock; the saved outcomes that follow evict the rest.
+        self.outcomes.evict(1024);
     }
 
     /// Puts back changes whose checkpoint failed (they are written with the next one).

@@ -13,6 +13,10 @@ const FILTER_BUCKET_MS: i64 = 60_000;
 /// Bytes counted per saved outcome besides its key and text (map and queue entries).
 const OUTCOME_OVERHEAD: usize = 96;
 
+/// Filter keys dropped and saved outcomes evicted, at most, per saved outcome: more than
+/// one, so that a filter or a map over its bound comes back under it.
+pub(crate) const STEP: usize = 4;
+
 /// Saved request outcomes: recent ones in memory, all retained keys in a filter.
 pub(crate) struct Outcomes {
     pub(crate) recent: FastMap<Arc<str>, (AccountId, Arc<str>, i64)>,
@@ -98,8 +102,10 @@ impl Outcomes {
         }
     }
 
-    /// Puts a saved key into the filter (once its batch succeeded), dropping the oldest
-    /// minute when the filter is full.
+    /// Puts a saved key into the filter (once its batch succeeded), dropping keys of the
+    /// oldest minute when the filter is full. Both that and the eviction of saved
+    /// outcomes go a few entries per call ([`STEP`]): a charge holding the state's lock
+    /// never pays for a whole minute or a whole checkpoint at once.
     pub(crate) fn commit(&mut self, key: &str, at: i64) {
         let h = self.hash(key);
         *self.filter.entry(h).or_insert(0) += 1;
@@ -108,33 +114,60 @@ impl Outcomes {
             .or_default()
             .push(h);
         self.filter_len += 1;
-        while self.filter_len > self.limits.filter_keys && self.by_minute.len() > 1 {
-            if let Some(minute) = self.drop_first_minute() {
-                let end = (minute + 1).saturating_mul(FILTER_BUCKET_MS);
-                self.incomplete_before = Some(self.incomplete_before.unwrap_or(end).max(end));
+        for _ in 0..STEP {
+            if self.filter_len <= self.limits.filter_keys || self.by_minute.len() <= 1 {
+                break;
+            }
+            self.drop_oldest_key();
+        }
+        self.evict(STEP);
+    }
+
+    /// Removes one key of the oldest minute from the filter; from then on a key of that
+    /// minute may be missing, so keys saved before its end are looked up in SQLite.
+    fn drop_oldest_key(&mut self) {
+        let Some(mut first) = self.by_minute.first_entry() else {
+            return;
+        };
+        let end = (*first.key() + 1).saturating_mul(FILTER_BUCKET_MS);
+        let dropped = first.get_mut().pop();
+        if first.get().is_empty() {
+            first.remove();
+        }
+        self.incomplete_before = Some(self.incomplete_before.unwrap_or(end).max(end));
+        if let Some(h) = dropped {
+            self.unfilter(h);
+            self.filter_len -= 1;
+        }
+    }
+
+    fn unfilter(&mut self, h: u64) {
+        if let std::collections::hash_map::Entry::Occupied(mut e) = self.filter.entry(h) {
+            *e.get_mut() -= 1;
+            if *e.get() == 0 {
+                e.remove();
             }
         }
-        self.evict();
     }
 
     /// Removes the oldest minute from the filter; returns it.
     pub(crate) fn drop_first_minute(&mut self) -> Option<i64> {
         let (minute, hashes) = self.by_minute.pop_first()?;
         for h in &hashes {
-            if let std::collections::hash_map::Entry::Occupied(mut e) = self.filter.entry(*h) {
-                *e.get_mut() -= 1;
-                if *e.get() == 0 {
-                    e.remove();
-                }
-            }
+            self.unfilter(*h);
         }
         self.filter_len -= hashes.len();
         Some(minute)
     }
 
     /// Drops the oldest checkpointed outcomes while over the byte bound.
-    pub(crate) fn evict(&mut self) {
-        while self.bytes > self.limits.outcome_bytes {
+    /// At most `max` of them: [`STEP`] per saved outcome and a thousand per checkpoint,
+    /// so the bound holds within the outcomes of a checkpoint interval or two.
+    pub(crate) fn evict(&mut self, max: usize) {
+        for _ in 0..max {
+            if self.bytes <= self.limits.outcome_bytes {
+                break;
+            }
             match self.order.front() {
                 Some((seq, _)) if *seq < self.checkpointed_seq => {}
                 _ => break,
@@ -199,7 +232,7 @@ mod tests {
         // Nothing checkpointed: nothing evicted.
         assert_eq!(o.recent.len(), 100);
         o.checkpointed_seq = 100;
-        o.evict();
+        o.evict(usize::MAX);
         assert!(o.bytes <= 2_000 && o.recent.len() < 100);
         let sql = |k: &str| Ok((k == "k0").then(|| (1, "0;1;0".to_string())));
         assert!(o.lookup("k0", &sql).unwrap().is_some()); // evicted, read from SQL
@@ -227,5 +260,40 @@ mod tests {
         assert!(asked.get());
         small.purge(FILTER_BUCKET_MS);
         assert_eq!(small.incomplete_before, None);
+    }
+
+    #[test]
+    fn a_full_filter_and_map_shrink_a_few_entries_per_commit() {
+        let mut o = Outcomes::new(MemLimits {
+            outcome_bytes: 1 << 20,
+            filter_keys: 10,
+        });
+        for n in 0..20 {
+            o.commit(&format!("old{n}"), 0); // one minute is never dropped
+        }
+        assert_eq!(o.filter_len, 20);
+        let mut sizes = Vec::new();
+        for n in 0..4 {
+            o.commit(&format!("new{n}"), FILTER_BUCKET_MS);
+            sizes.push(o.filter_len);
+        }
+        assert_eq!(
+            sizes,
+            vec![17, 14, 11, 10],
+            "at most STEP keys dropped per commit"
+        );
+        assert_eq!(o.incomplete_before, Some(FILTER_BUCKET_MS));
+        // Saved outcomes over their bound go the same way once checkpointed.
+        let mut o = Outcomes::new(MemLimits {
+            outcome_bytes: 0,
+            filter_keys: 1_000,
+        });
+        for n in 0..10 {
+            let key: Arc<str> = format!("k{n}").into();
+            o.insert(&key, 1, &"0;1;0".into(), 0);
+        }
+        o.checkpointed_seq = 10;
+        o.commit("k9", 0);
+        assert_eq!(o.recent.len(), 10 - STEP);
     }
 }
