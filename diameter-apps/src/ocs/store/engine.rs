@@ -263,6 +263,7 @@ fn sql_outcome(sql: &SqliteStore, key: &str) -> Result<Option<(AccountId, String
 /// Loads the state from SQLite.
 fn load(conn: &Connection, limits: MemLimits) -> Result<MemState, StoreError> {
     let mut st = MemState::new(limits);
+    st.reserve_bounds();
     let mut q = conn.prepare("SELECT id, name, currency, balance, reserved FROM accounts")?;
     let rows = q.query_map([], |r| {
         Ok((

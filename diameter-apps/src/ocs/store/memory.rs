@@ -535,6 +535,12 @@ impl MemState {
         (c, self.outcomes.next_seq)
     }
 
+    /// Sizes the saved outcomes and the key filter for their bounds (a long-lived state:
+    /// the embedded engine's), so that charging never waits for them to grow.
+    pub fn reserve_bounds(&mut self) {
+        self.outcomes.reserve_bounds();
+    }
+
     /// The saved outcomes up to `seq` (from [`MemState::take_changes`]) are in SQLite.
     pub fn checkpointed(&mut self, seq: u64) {
         self.outcomes.checkpointed_seq = self.outcomes.checkpointed_seq.max(seq);
