@@ -535,8 +535,8 @@ impl MemState {
         (c, self.outcomes.next_seq)
     }
 
-    /// Sizes the saved outcomes and the key filter for their bounds (a long-lived state:
-    /// the embedded engine's), so that charging never waits for them to grow.
+    /// Sizes the saved outcomes for their bound (a long-lived state: the embedded
+    /// engine's), so that charging never waits for their map to grow.
     pub fn reserve_bounds(&mut self) {
         self.outcomes.reserve_bounds();
     }
