@@ -549,3 +549,57 @@ fn cc_money_requests_get_units_and_their_price() {
     );
     assert_eq!(money(&ocs).1, 0);
 }
+
+/// A store whose look-ups block (the SQL-only SQLite path, like PostgreSQL): requests whose
+/// session or subscriber this node remembers are answered without a thread hand-off, the
+/// others on the blocking pool; a remembered session closed by another node is looked up
+/// again and answered 5002.
+#[tokio::test]
+async fn shared_path_uses_memory_and_falls_back_to_the_store() {
+    use std::sync::Arc;
+    let store = store::open("sqlite+direct::memory:").unwrap();
+    assert!(!store.lookups_in_memory());
+    store
+        .add_account(&NewAccount::new(
+            vec![SubscriberId::new(IdKind::E164, ALICE)],
+            1000,
+            978,
+        ))
+        .unwrap();
+    let node = |host: &str| {
+        let mut cfg = ServerConfig::new(host, "example.net");
+        cfg.tcc = Duration::from_secs(1200);
+        Arc::new(ChargingServer::new(
+            store.clone(),
+            Tariffs::parse(TARIFFS).unwrap(),
+            cfg,
+        ))
+    };
+    let (a, b) = (node("ocs1.example.net"), node("ocs2.example.net"));
+    let peer = "pgw.example.net";
+    let s = "pgw;shared";
+    let first = initial(s, vec![data_mscc(100, Some(0), None)]);
+    assert!(!a.plans_in_memory(&first), "nothing remembered yet");
+    let cca = a.handle_ccr_shared(first, peer, t(0)).await.unwrap();
+    assert_eq!(cca.result_code, 2001);
+    let upd = update(s, 1, vec![data_mscc(100, Some(0), Some(1_000_000))]);
+    assert!(
+        a.plans_in_memory(&upd),
+        "the session's account is remembered"
+    );
+    let cca = a.handle_ccr_shared(upd, peer, t(10)).await.unwrap();
+    assert_eq!(cca.result_code, 2001);
+    assert_eq!(money(&a).0, 990);
+    // Node b ends the session; node a still remembers it.
+    let cca = b.handle_ccr_from(terminate(s, 2, vec![]), peer, t(20));
+    assert_eq!(cca.result_code, 2001);
+    let late = update(s, 3, vec![data_mscc(100, Some(0), Some(1_000_000))]);
+    assert!(a.plans_in_memory(&late));
+    let cca = a
+        .handle_ccr_shared(late.clone(), peer, t(30))
+        .await
+        .unwrap();
+    assert_eq!(cca.result_code, base_rc::DIAMETER_UNKNOWN_SESSION_ID);
+    assert!(!a.plans_in_memory(&late), "the stale session is forgotten");
+    assert_eq!(money(&a), (990, 0), "nothing charged for the late update");
+}

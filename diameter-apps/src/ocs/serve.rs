@@ -528,16 +528,8 @@ async fn answer(server: Arc<ChargingServer>, ccr: Ccr, peer: String, timeout: Du
         cc_request_number: number,
         ..Default::default()
     };
-    let s = server.clone();
-    let work = async move {
-        if s.store().lookups_in_memory() {
-            // Look-ups in memory, the charge awaited: no thread hand-off.
-            Ok(s.handle_ccr_async(ccr, &peer, SystemTime::now()).await)
-        } else {
-            tokio::task::spawn_blocking(move || s.handle_ccr_from(ccr, &peer, SystemTime::now()))
-                .await
-        }
-    };
+    // Look-ups in memory and the charge awaited where possible: no thread hand-off.
+    let work = server.handle_ccr_shared(ccr, &peer, SystemTime::now());
     match tokio::time::timeout(timeout, work).await {
         Ok(Ok(cca)) => cca,
         Ok(Err(_)) => fallback(base_rc::DIAMETER_UNABLE_TO_COMPLY), // the handler panicked

@@ -334,7 +334,6 @@ impl ChargingServer {
         &self,
         ccr: &Ccr,
         cca: &mut Cca,
-        now_ms: i64,
         peer: &str,
         p: SessionPending<'_>,
         out: BatchOutcome,
@@ -342,8 +341,9 @@ impl ChargingServer {
         let session = ccr.session_id.as_str();
         if out.unknown_session && p.cached {
             // Not open for the account remembered here (closed or moved elsewhere): ask
-            // the store.
-            return self.session_plan(ccr, cca, now_ms, peer, false);
+            // the store, and forget what was remembered.
+            self.forget_peer(session);
+            return Ok(Step::Replan);
         }
         if out.unknown_session {
             tracing::info!(%session, %peer, "ocs: update or termination of a session not open for this peer");

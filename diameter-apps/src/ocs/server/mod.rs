@@ -262,31 +262,106 @@ impl ChargingServer {
         let mut cca = self.new_answer(&ccr);
         let r = (|| -> Result<(), StoreError> {
             let mut step = self.plan(&ccr, &mut cca, now_ms, peer)?;
-            while let Step::Charge(batch, pending) = step {
-                let out = self.store.apply(&batch, now_ms)?;
-                step = self.finish(&ccr, &mut cca, now_ms, peer, pending, out)?;
+            loop {
+                step = match step {
+                    Step::Done => return Ok(()),
+                    Step::Replan => self.session_plan(&ccr, &mut cca, now_ms, peer, false)?,
+                    Step::Charge(batch, pending) => {
+                        let out = self.store.apply(&batch, now_ms)?;
+                        self.finish(&ccr, &mut cca, peer, pending, out)?
+                    }
+                };
             }
-            Ok(())
         })();
         self.end_answer(&ccr, cca, r)
     }
 
     /// [`ChargingServer::handle_ccr_from`] without blocking: the charge goes through
     /// [`Store::charge`]. The look-ups before it are made on the calling thread, so use this
-    /// only with a store whose look-ups are in memory ([`Store::lookups_in_memory`]).
+    /// only with a store whose look-ups are in memory ([`Store::lookups_in_memory`]); with
+    /// any store, [`ChargingServer::handle_ccr_shared`] decides per request.
     pub async fn handle_ccr_async(&self, ccr: Ccr, peer: &str, now: SystemTime) -> Cca {
+        // With look-ups allowed every plan finishes: the `Err` arm is never taken.
+        match self.charge_async(ccr, peer, now, true).await {
+            Ok(cca) => cca,
+            Err(ccr) => self.handle_ccr_from(ccr, peer, now),
+        }
+    }
+
+    /// Answers a CCR from a tokio task with any store: without a thread hand-off when the
+    /// look-ups it needs are in this node's memory ([`ChargingServer::plans_in_memory`]) or
+    /// the store's, else on tokio's blocking pool ([`ChargingServer::handle_ccr_from`]).
+    /// `Err` when the handler panicked.
+    pub async fn handle_ccr_shared(
+        self: &Arc<Self>,
+        ccr: Ccr,
+        peer: &str,
+        now: SystemTime,
+    ) -> Result<Cca, tokio::task::JoinError> {
+        let store_lookups = self.store.lookups_in_memory();
+        let ccr = if store_lookups || self.plans_in_memory(&ccr) {
+            match self.charge_async(ccr, peer, now, store_lookups).await {
+                Ok(cca) => return Ok(cca),
+                Err(ccr) => ccr,
+            }
+        } else {
+            ccr
+        };
+        let (s, peer) = (self.clone(), peer.to_string());
+        tokio::task::spawn_blocking(move || s.handle_ccr_from(ccr, &peer, now)).await
+    }
+
+    /// Whether answering `ccr` needs none of the store's look-ups: its session's account,
+    /// or its subscriber's, is remembered here. (A remembered session that proved stale
+    /// still needs them: [`Step::Replan`].)
+    pub fn plans_in_memory(&self, ccr: &Ccr) -> bool {
+        match ccr.cc_request_type {
+            CcRequestType::UpdateRequest | CcRequestType::TerminationRequest => {
+                self.known_session_account(&ccr.session_id).is_some()
+            }
+            CcRequestType::InitialRequest | CcRequestType::EventRequest => {
+                // `resolve_account` asks the store for the first id not remembered.
+                match convert::subscribers(ccr).first() {
+                    Some(id) => self.cache().contains_key(id),
+                    None => true,
+                }
+            }
+            CcRequestType::Unrecognized(_) => true,
+        }
+    }
+
+    /// The async answer; `lookups`: the store's look-ups may be called (they do not
+    /// block). Without them, a plan that needs them gives the request back (`Err`) before
+    /// anything is charged for it.
+    async fn charge_async(
+        &self,
+        ccr: Ccr,
+        peer: &str,
+        now: SystemTime,
+        lookups: bool,
+    ) -> Result<Cca, Ccr> {
         let now_ms = millis(now);
         let mut cca = self.new_answer(&ccr);
         let r = async {
             let mut step = self.plan(&ccr, &mut cca, now_ms, peer)?;
-            while let Step::Charge(batch, pending) = step {
-                let out = self.store.clone().charge(batch, now_ms).await?;
-                step = self.finish(&ccr, &mut cca, now_ms, peer, pending, out)?;
+            loop {
+                step = match step {
+                    Step::Done => return Ok(true),
+                    Step::Replan if !lookups => return Ok(false),
+                    Step::Replan => self.session_plan(&ccr, &mut cca, now_ms, peer, false)?,
+                    Step::Charge(batch, pending) => {
+                        let out = self.store.clone().charge(batch, now_ms).await?;
+                        self.finish(&ccr, &mut cca, peer, pending, out)?
+                    }
+                };
             }
-            Ok::<(), StoreError>(())
         }
         .await;
-        self.end_answer(&ccr, cca, r)
+        match r {
+            Ok(false) => Err(ccr),
+            Ok(true) => Ok(self.end_answer(&ccr, cca, Ok(()))),
+            Err(e) => Ok(self.end_answer(&ccr, cca, Err(e))),
+        }
     }
 
     /// The answer before anything is charged: success, the request's identifiers.
@@ -330,18 +405,17 @@ impl ChargingServer {
         }
     }
 
-    /// Turns a charge's outcome into the answer (or another charge: a retry).
+    /// Turns a charge's outcome into the answer (or a new plan: [`Step::Replan`]).
     fn finish<'s>(
         &'s self,
         ccr: &Ccr,
         cca: &mut Cca,
-        now_ms: i64,
         peer: &str,
         pending: Pending<'s>,
         out: BatchOutcome,
     ) -> Result<Step<'s>, StoreError> {
         match pending {
-            Pending::Session(p) => self.session_finish(ccr, cca, now_ms, peer, p, out),
+            Pending::Session(p) => self.session_finish(ccr, cca, peer, p, out),
             Pending::Check => {
                 event::check_balance_answer(cca, &out);
                 Ok(Step::Done)
@@ -625,6 +699,9 @@ enum Step<'s> {
     Done,
     /// Charge this batch, then finish.
     Charge(Batch, Pending<'s>),
+    /// The session's account remembered here proved stale: plan again with the store's
+    /// look-ups ([`ChargingServer::session_plan`] without the memory).
+    Replan,
 }
 
 /// What turns a charge's outcome into the answer.
