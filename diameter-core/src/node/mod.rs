@@ -593,14 +593,19 @@ impl Node {
         &self,
         f: impl FnOnce(&mut Agent<PeerHandle, Responder>) -> R,
     ) -> R {
-        let mut actions = Vec::new();
-        let r = {
+        // Most calls queue at most one action: it is taken without a `Vec` (no
+        // allocation); the rest, if any, are collected.
+        let (r, first, rest) = {
             let mut agent = lock(&self.inner.agent);
             let r = f(&mut agent);
-            actions.extend(std::iter::from_fn(|| agent.poll_action()));
-            r
+            let first = agent.poll_action();
+            let rest: Vec<_> = match first {
+                Some(_) => std::iter::from_fn(|| agent.poll_action()).collect(),
+                None => Vec::new(),
+            };
+            (r, first, rest)
         };
-        for a in actions {
+        for a in first.into_iter().chain(rest) {
             self.perform(a);
         }
         r
