@@ -313,7 +313,7 @@ impl ChargingServer {
 
     /// Whether answering `ccr` needs none of the store's look-ups: its session's account,
     /// or its subscriber's, is remembered here. (A remembered session that proved stale
-    /// still needs them: [`Step::Replan`].)
+    /// still needs them: it is forgotten and the plan made again.)
     pub fn plans_in_memory(&self, ccr: &Ccr) -> bool {
         match ccr.cc_request_type {
             CcRequestType::UpdateRequest | CcRequestType::TerminationRequest => {
