@@ -82,3 +82,32 @@ fn rust_log_writes_logs_to_stderr() {
         .success()
         .stderr(predicate::str::contains("WARN").not());
 }
+
+/// Levels per target (`-v`, `RUST_LOG=warn,diameter_core=debug`) and span directives (which
+/// only `EnvFilter` understands) all filter as written.
+#[test]
+fn log_levels_per_target_and_span_directives() {
+    // A peer nothing listens on: the peer task logs the refused connect at debug.
+    let refused = |cmd: &mut Command| {
+        cmd.args(["send", "ccr", "--peer", "127.0.0.1:1", "--timeout", "1s"])
+            .timeout(std::time::Duration::from_secs(20))
+            .assert()
+            .get_output()
+            .stderr
+            .clone()
+    };
+    let debug_line = "DEBUG diameter_core::node::peer_task: connect to 127.0.0.1:1 failed";
+    let has = |out: &[u8]| String::from_utf8_lossy(out).contains(debug_line);
+    assert!(has(&refused(diameter().arg("-vv"))), "-vv: debug");
+    assert!(!has(&refused(&mut diameter())), "default: no debug");
+    assert!(has(&refused(
+        diameter().env("RUST_LOG", "warn,diameter_core=debug")
+    )));
+    assert!(!has(&refused(
+        diameter().env("RUST_LOG", "debug,diameter_core::node=info")
+    )));
+    // A span directive: EnvFilter's syntax, still accepted (no event is in a `nowhere` span).
+    assert!(!has(&refused(
+        diameter().env("RUST_LOG", "warn,[nowhere]=debug")
+    )));
+}
