@@ -648,6 +648,37 @@ fn pg_store_speaks_tls_and_checks_the_certificate() {
     );
     let store = PgStore::connect(&url, 1).expect("verify-full by name");
     assert_eq!(store.totals().unwrap().open_sessions, 0);
+    // The SIP and accounting stores take the same settings.
+    use diameter_apps::acct::store::PgRecordStore;
+    use diameter_apps::sip::store::PgSipStore;
+    let sip = PgSipStore::connect(&url).expect("SIP store, verify-full");
+    let acct = PgRecordStore::connect(&format!("{tcp} sslmode=verify-ca sslrootcert={ca_file}"))
+        .expect("accounting store, verify-ca");
+    let tls_sessions = |db: &mut postgres::Client| -> i64 {
+        db.query_one(
+            "SELECT COUNT(*) FROM pg_stat_ssl s JOIN pg_stat_activity a USING (pid)
+             WHERE s.ssl AND a.client_addr IS NOT NULL",
+            &[],
+        )
+        .unwrap()
+        .get(0)
+    };
+    assert!(
+        tls_sessions(&mut db) >= 3,
+        "the SIP and accounting connections are TLS"
+    );
+    drop((sip, acct));
+    let other_ca = format!("{tcp} sslmode=verify-ca sslrootcert={other}");
+    let e = format!(
+        "{:?}",
+        PgSipStore::connect(&other_ca).err().expect("refused")
+    );
+    assert!(e.contains("UnknownIssuer"), "{e}");
+    let e = format!(
+        "{:?}",
+        PgRecordStore::connect(&other_ca).expect_err("refused")
+    );
+    assert!(e.contains("UnknownIssuer"), "{e}");
 }
 
 /// A request key saved by another transaction between the group's read and its write (the

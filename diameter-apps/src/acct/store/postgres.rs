@@ -4,11 +4,11 @@
 
 use super::sql::{self, Cell, Conn, P};
 use super::{apply_sorted, db, Backend, ChargingRecord, StoreError, Stored};
+use crate::ocs::store::SyncConnector;
 use ::postgres::error::SqlState;
 use ::postgres::types::{ToSql, Type};
-use ::postgres::{Client, Config, NoTls};
+use ::postgres::Client;
 use diameter::dict::base_rfc6733::Acr;
-use std::str::FromStr;
 
 /// Advisory lock taken while migrating, so nodes starting together migrate in turn.
 const MIGRATION_LOCK: i64 = 6733;
@@ -18,7 +18,7 @@ const GROUP_ATTEMPTS: usize = 3;
 
 /// The PostgreSQL record store: one connection, reconnected when it was closed.
 pub struct PgRecordStore {
-    config: Config,
+    connector: SyncConnector,
     client: Option<Client>,
     node: String,
 }
@@ -86,7 +86,11 @@ fn pg(e: ::postgres::Error) -> StoreError {
     );
     let text = match e.as_db_error() {
         Some(d) => format!("{}: {}", d.code().code(), d.message()),
-        None => e.to_string(),
+        // With the cause (a TLS handshake's, a connection's), which `Display` leaves out.
+        None => match std::error::Error::source(&e) {
+            Some(cause) => format!("{e}: {cause}"),
+            None => e.to_string(),
+        },
     };
     StoreError(if retry {
         format!("{RETRY}{text}")
@@ -99,10 +103,11 @@ const RETRY: &str = "retry: ";
 
 impl PgRecordStore {
     /// Connects and brings the `acct_*` tables up to date. `url` is a libpq URL
-    /// (`postgresql://user@%2Ftmp:5432/db`) or key-value string.
+    /// (`postgresql://user@%2Ftmp:5432/db`) or key-value string; TLS with `sslmode` and
+    /// `sslrootcert`, as for the OCS store ([`crate::ocs::store::PgStore::connect_with`]).
     pub fn connect(url: &str) -> Result<Self, StoreError> {
-        let config = Config::from_str(url).map_err(|e| db(format!("bad postgres url: {e}")))?;
-        let mut client = config.connect(NoTls).map_err(pg)?;
+        let connector = SyncConnector::new(url).map_err(db)?;
+        let mut client = connector.connect().map_err(pg)?;
         crate::migrations::postgres(
             &mut client,
             &crate::migrations::ACCT_POSTGRES,
@@ -110,7 +115,7 @@ impl PgRecordStore {
         )
         .map_err(StoreError)?;
         Ok(PgRecordStore {
-            config,
+            connector,
             client: Some(client),
             node: String::new(),
         })
@@ -125,7 +130,7 @@ impl PgRecordStore {
 
     fn client(&mut self) -> Result<&mut Client, StoreError> {
         if self.client.as_ref().is_none_or(Client::is_closed) {
-            self.client = Some(self.config.connect(NoTls).map_err(pg)?);
+            self.client = Some(self.connector.connect().map_err(pg)?);
         }
         self.client
             .as_mut()

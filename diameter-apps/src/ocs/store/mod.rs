@@ -71,6 +71,8 @@ pub use self::options::{
 };
 #[cfg(feature = "postgres")]
 pub use self::postgres::PgStore;
+#[cfg(feature = "postgres")]
+pub(crate) use self::postgres::SyncConnector;
 #[cfg(feature = "sqlite")]
 pub use self::sqlite::SqliteStore;
 

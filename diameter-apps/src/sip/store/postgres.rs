@@ -3,30 +3,31 @@
 use super::rules::{Backend, Records};
 use super::sql::{Cell, Conn, P};
 use super::StoreError;
+use crate::ocs::store::SyncConnector;
 use ::postgres::types::{ToSql, Type};
-use ::postgres::{Client, Config, NoTls};
-use std::str::FromStr;
+use ::postgres::Client;
 use std::sync::Mutex;
 
 /// PostgreSQL-backed [`super::SipStore`]: one connection behind a mutex, reconnected when
 /// it was closed.
 pub struct PgSipStore {
-    config: Config,
+    connector: SyncConnector,
     client: Mutex<Option<Client>>,
 }
 
 impl PgSipStore {
     /// Connects and brings the `sip_*` tables up to date. `url` is a libpq URL
-    /// (`postgresql://user@%2Ftmp:5432/db`) or key-value string (`host=/tmp user=postgres`).
+    /// (`postgresql://user@%2Ftmp:5432/db`) or key-value string (`host=/tmp user=postgres`);
+    /// TLS with `sslmode` and `sslrootcert`, as for the OCS store
+    /// ([`crate::ocs::store::PgStore::connect_with`]).
     pub fn connect(url: &str) -> Result<Self, StoreError> {
-        let config = Config::from_str(url)
-            .map_err(|e| StoreError::Config(format!("bad postgres url: {e}")))?;
-        let mut client = config.connect(NoTls)?;
+        let connector = SyncConnector::new(url).map_err(StoreError::Config)?;
+        let mut client = connector.connect()?;
         // Nodes starting together migrate one after the other (advisory lock 4740).
         crate::migrations::postgres(&mut client, &crate::migrations::SIP_POSTGRES, 4740)
             .map_err(StoreError::Migration)?;
         Ok(PgSipStore {
-            config,
+            connector,
             client: Mutex::new(Some(client)),
         })
     }
@@ -112,7 +113,7 @@ impl Backend for PgSipStore {
             guard
         });
         if guard.as_ref().is_none_or(Client::is_closed) {
-            *guard = Some(self.config.connect(NoTls)?);
+            *guard = Some(self.connector.connect()?);
         }
         match guard.as_mut() {
             Some(client) => f(&mut PgConn(client)),

@@ -22,6 +22,8 @@ mod group;
 mod overlay;
 mod tls;
 
+pub(crate) use self::tls::SyncConnector;
+
 use self::group::{checkout, in_group, Keys};
 use super::batch::{Batch, BatchOutcome};
 use super::{

@@ -125,6 +125,34 @@ pub(super) fn split_url(url: &str) -> Result<(String, TlsParams), StoreError> {
     Ok((out, params))
 }
 
+/// Connections of the blocking `postgres` client (the SIP and accounting stores) with the
+/// TLS settings of a store URL, the same as the OCS store's.
+pub(crate) struct SyncConnector {
+    config: ::postgres::Config,
+    tls: Option<tokio_postgres_rustls::MakeRustlsConnect>,
+}
+
+impl SyncConnector {
+    /// Parses `url` (libpq URL or key-value string, `sslmode` and `sslrootcert` included).
+    pub(crate) fn new(url: &str) -> Result<SyncConnector, String> {
+        let (url, tls) = split_url(url).map_err(|e| e.to_string())?;
+        let config = <::postgres::Config as std::str::FromStr>::from_str(&url)
+            .map_err(|e| format!("bad postgres url: {e}"))?;
+        let tls = client_config(&tls)
+            .map_err(|e| e.to_string())?
+            .map(tokio_postgres_rustls::MakeRustlsConnect::new);
+        Ok(SyncConnector { config, tls })
+    }
+
+    /// A new connection.
+    pub(crate) fn connect(&self) -> Result<::postgres::Client, ::postgres::Error> {
+        match &self.tls {
+            Some(tls) => self.config.connect(tls.clone()),
+            None => self.config.connect(::postgres::NoTls),
+        }
+    }
+}
+
 fn provider() -> Arc<CryptoProvider> {
     Arc::new(rustls::crypto::ring::default_provider())
 }
