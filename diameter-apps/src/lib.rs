@@ -9,6 +9,11 @@
     allow(dead_code, unused_imports)
 )]
 
+// The integration tests' helpers (`tests/ocs_common`), which the unit tests include too,
+// name this crate by its name.
+#[cfg(test)]
+extern crate self as diameter_apps;
+
 pub mod acct;
 pub mod admin;
 pub mod host_addrs;

@@ -9,7 +9,7 @@ use diameter_apps::ocs::client::{
 };
 use diameter_apps::ocs::rating::{Tariffs, UnitType, Units};
 use diameter_apps::ocs::server::{ChargingServer, ServerConfig};
-use diameter_apps::ocs::store::{self, IdKind, NewAccount, SubscriberId};
+use diameter_apps::ocs::store::{self, IdKind, SubscriberId};
 use ocs_common::ccr::{msisdn, GY, SMS, TARIFFS};
 use std::time::{Duration, Instant, SystemTime};
 
@@ -21,13 +21,7 @@ const DATA: ServiceKey = ServiceKey {
 
 fn server(balance: i64) -> ChargingServer {
     let store = store::open("sqlite::memory:").unwrap();
-    store
-        .add_account(&NewAccount::new(
-            vec![SubscriberId::new(IdKind::E164, ALICE)],
-            balance,
-            978,
-        ))
-        .unwrap();
+    ocs_common::add_e164(&*store, ALICE, balance);
     let mut cfg = ServerConfig::new("ocs.example.net", "example.net");
     cfg.validity_time = 600;
     ChargingServer::new(store, Tariffs::parse(TARIFFS).unwrap(), cfg)
@@ -367,13 +361,7 @@ use ocs_common::tariffs::FINAL_TARIFFS;
 /// A server with [`FINAL_TARIFFS`] whose own Final-Unit-Action is `global`.
 fn final_server(balance: i64, global: FinalUnitAction) -> ChargingServer {
     let store = store::open("sqlite::memory:").unwrap();
-    store
-        .add_account(&NewAccount::new(
-            vec![SubscriberId::new(IdKind::E164, ALICE)],
-            balance,
-            978,
-        ))
-        .unwrap();
+    ocs_common::add_e164(&*store, ALICE, balance);
     let mut cfg = ServerConfig::new("ocs.example.net", "example.net");
     cfg.validity_time = 600;
     cfg.final_unit_action = global;
@@ -511,13 +499,7 @@ fn tariff_terminate_ends_the_session_although_the_server_redirects() {
 #[test]
 fn tariff_grant_money_gives_the_client_a_monetary_quota() {
     let store = store::open("sqlite::memory:").unwrap();
-    store
-        .add_account(&NewAccount::new(
-            vec![SubscriberId::new(IdKind::E164, ALICE)],
-            1000,
-            978,
-        ))
-        .unwrap();
+    ocs_common::add_e164(&*store, ALICE, 1000);
     let tariffs = Tariffs::parse(&TARIFFS.replace(
         "default_quota = 5000000",
         "default_quota = 5000000\ngrant_money = true",
@@ -549,13 +531,7 @@ fn tariff_grant_money_gives_the_client_a_monetary_quota() {
 /// Quota-Holding-Time.
 fn threshold_server() -> ChargingServer {
     let store = store::open("sqlite::memory:").unwrap();
-    store
-        .add_account(&NewAccount::new(
-            vec![SubscriberId::new(IdKind::E164, ALICE)],
-            1000,
-            978,
-        ))
-        .unwrap();
+    ocs_common::add_e164(&*store, ALICE, 1000);
     let tariffs = Tariffs::parse(&TARIFFS.replace(
         "default_quota = 5000000",
         "default_quota = 5000000\nquota_threshold = 1000000\nquota_holding_time = 30",
@@ -656,13 +632,7 @@ fn gy_tariffs(data_extra: &str, voice_extra: &str) -> Tariffs {
 
 fn server_with(tariffs: Tariffs, low_balance: Option<i64>) -> ChargingServer {
     let store = store::open("sqlite::memory:").unwrap();
-    store
-        .add_account(&NewAccount::new(
-            vec![SubscriberId::new(IdKind::E164, ALICE)],
-            1000,
-            978,
-        ))
-        .unwrap();
+    ocs_common::add_e164(&*store, ALICE, 1000);
     let mut cfg = ServerConfig::new("ocs.example.net", "example.net");
     cfg.validity_time = 600;
     cfg.low_balance_threshold = low_balance;

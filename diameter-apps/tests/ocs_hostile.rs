@@ -8,7 +8,7 @@ use diameter::dict::base_rfc6733::result_code as base_rc;
 use diameter::dict::dcca_rfc4006::*;
 use diameter_apps::ocs::rating::Tariffs;
 use diameter_apps::ocs::server::{ChargingServer, ServerConfig};
-use diameter_apps::ocs::store::{self, IdKind, NewAccount, PgOptions, SubscriberId};
+use diameter_apps::ocs::store::{self, IdKind, PgOptions, SubscriberId};
 use diameter_apps::ocs::{start, OcsHandle, ServeOptions};
 use diameter_core::bytes::Bytes;
 use diameter_core::node::{Node, PeerConfig, RequestError};
@@ -264,13 +264,7 @@ async fn refunds_need_the_right_and_an_earlier_debit() {
 #[test]
 fn a_refund_that_would_overflow_the_balance_is_refused() {
     let store = store::open("sqlite::memory:").unwrap();
-    let id = store
-        .add_account(&NewAccount::new(
-            vec![SubscriberId::new(IdKind::E164, ALICE)],
-            100,
-            978,
-        ))
-        .unwrap();
+    let id = ocs_common::add_e164(&*store, ALICE, 100);
     let mut cfg = ServerConfig::new("ocs.example.net", "example.net");
     cfg.refund_peers.insert(SMSC.into());
     let ocs = ChargingServer::new(store.clone(), Tariffs::parse(TARIFFS).unwrap(), cfg);
@@ -370,20 +364,8 @@ fn tcc_sweep_releases_everything_but_a_broken_session_quickly() {
     // The rows are written behind the store's back, so first through the SQL-only store;
     // the engine opened afterwards loads them.
     let direct = store::open(&format!("sqlite+direct://{}", path.display())).unwrap();
-    let alice = direct
-        .add_account(&NewAccount::new(
-            vec![SubscriberId::new(IdKind::E164, ALICE)],
-            1_000_000,
-            978,
-        ))
-        .unwrap();
-    let bob = direct
-        .add_account(&NewAccount::new(
-            vec![SubscriberId::new(IdKind::E164, BOB)],
-            1_000_000,
-            978,
-        ))
-        .unwrap();
+    let alice = ocs_common::add_e164(&*direct, ALICE, 1_000_000);
+    let bob = ocs_common::add_e164(&*direct, BOB, 1_000_000);
     drop(direct);
     // 2000 expired sessions holding 1 each, written in one transaction (a CCR-I each
     // would take minutes of fsyncs), and in the middle one whose reservation the account
@@ -562,13 +544,7 @@ fn a_locked_account_gives_a_temporary_error() {
     opts.lock_timeout = Duration::from_millis(300);
     let store: std::sync::Arc<dyn store::Store> =
         std::sync::Arc::new(store::PgStore::connect_with(&pg.url, &opts).unwrap());
-    store
-        .add_account(&NewAccount::new(
-            vec![SubscriberId::new(IdKind::E164, ALICE)],
-            1000,
-            978,
-        ))
-        .unwrap();
+    ocs_common::add_e164(&*store, ALICE, 1000);
     let cfg = ServerConfig::new("ocs.example.net", "example.net");
     let ocs = ChargingServer::new(store, Tariffs::parse(TARIFFS).unwrap(), cfg);
     let mut holder = postgres::Client::connect(&pg.url, postgres::NoTls).unwrap();

@@ -585,7 +585,7 @@ mod gy_loopback {
     use diameter::dict::tgpp_ts32299::{LowBalanceIndication, ReportingReason, TriggerType};
     use diameter_apps::ocs::client::{ClientEvent, Enforcement, Filters, Request};
     use diameter_apps::ocs::server::{ChargingServer, ServerConfig};
-    use diameter_apps::ocs::store::{self, NewAccount};
+    use diameter_apps::ocs::store::{self};
     use std::sync::atomic::{AtomicI64, Ordering};
     use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
@@ -625,13 +625,7 @@ mod gy_loopback {
             tune: impl FnOnce(&mut ServerConfig),
         ) -> Loop {
             let store = store::open("sqlite::memory:").unwrap();
-            store
-                .add_account(&NewAccount::new(
-                    vec![SubscriberId::new(IdKind::E164, ALICE)],
-                    balance,
-                    978,
-                ))
-                .unwrap();
+            ocs_common::add_e164(&*store, ALICE, balance);
             let mut cfg = ServerConfig::new("ocs.example.net", "example.net");
             cfg.validity_time = 600;
             tune(&mut cfg);

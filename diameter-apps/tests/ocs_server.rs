@@ -8,7 +8,7 @@ use diameter::dict::dcca_rfc4006::result_code::*;
 use diameter::dict::dcca_rfc4006::*;
 use diameter_apps::ocs::rating::Tariffs;
 use diameter_apps::ocs::server::{ChargingServer, ServerConfig};
-use diameter_apps::ocs::store::{self, IdKind, NewAccount, SubscriberId};
+use diameter_apps::ocs::store::{self, IdKind, SubscriberId};
 use diameter_core::Command;
 use ocs_common::ccr::*;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -21,13 +21,7 @@ fn t(secs: u64) -> SystemTime {
 
 fn server(balance: i64) -> ChargingServer {
     let store = store::open("sqlite::memory:").unwrap();
-    store
-        .add_account(&NewAccount::new(
-            vec![SubscriberId::new(IdKind::E164, ALICE)],
-            balance,
-            978,
-        ))
-        .unwrap();
+    ocs_common::add_e164(&*store, ALICE, balance);
     let mut cfg = ServerConfig::new("ocs.example.net", "example.net");
     cfg.validity_time = 600;
     cfg.tcc = Duration::from_secs(1200);
@@ -559,13 +553,7 @@ async fn shared_path_uses_memory_and_falls_back_to_the_store() {
     use std::sync::Arc;
     let store = store::open("sqlite+direct::memory:").unwrap();
     assert!(!store.lookups_in_memory());
-    store
-        .add_account(&NewAccount::new(
-            vec![SubscriberId::new(IdKind::E164, ALICE)],
-            1000,
-            978,
-        ))
-        .unwrap();
+    ocs_common::add_e164(&*store, ALICE, 1000);
     let node = |host: &str| {
         let mut cfg = ServerConfig::new(host, "example.net");
         cfg.tcc = Duration::from_secs(1200);

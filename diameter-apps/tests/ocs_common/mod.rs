@@ -6,6 +6,23 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+/// Adds an account with one E.164 Subscription-Id and `balance` minor units of euro
+/// (currency 978); returns its id.
+pub fn add_e164(
+    store: &dyn diameter_apps::ocs::store::Store,
+    msisdn: &str,
+    balance: i64,
+) -> diameter_apps::ocs::store::AccountId {
+    use diameter_apps::ocs::store::{IdKind, NewAccount, SubscriberId};
+    store
+        .add_account(&NewAccount::new(
+            vec![SubscriberId::new(IdKind::E164, msisdn)],
+            balance,
+            978,
+        ))
+        .expect("account added")
+}
+
 /// A private PostgreSQL cluster in a temp dir, listening only on a Unix socket there
 /// (and on a free port number, used for the socket name). Stopped by PID on drop.
 pub struct PgCluster {
