@@ -1000,6 +1000,20 @@ mod tests {
         (st, id)
     }
 
+    /// A batch opening `session` (until 10) with `want` reserved for `rating_group`.
+    fn open_with_hold(id: AccountId, session: &str, rating_group: Option<u32>, want: i64) -> Batch {
+        let mut b = Batch::new(id, Some(session.into()));
+        b.ops = vec![
+            Op::OpenSession { expires_at: 10 },
+            Op::Reserve {
+                rating_group,
+                want,
+                block: 0,
+            },
+        ];
+        b
+    }
+
     fn snapshot(st: &MemState) -> String {
         let mut sessions: Vec<_> = st.sessions.iter().collect();
         sessions.sort_by(|a, b| a.0.cmp(b.0));
@@ -1025,16 +1039,8 @@ mod tests {
     #[test]
     fn a_failed_batch_leaves_the_state_unchanged() {
         let (mut st, id) = state();
-        let mut open = Batch::new(id, Some("s".into()));
+        let mut open = open_with_hold(id, "s", Some(1), 300);
         open.key = Some("k1".into());
-        open.ops = vec![
-            Op::OpenSession { expires_at: 10 },
-            Op::Reserve {
-                rating_group: Some(1),
-                want: 300,
-                block: 0,
-            },
-        ];
         st.run(&open, 0, &no_sql).unwrap();
         let before = snapshot(&st);
         // Settles, debits with a reference, touches, reserves, then overflows a refund's
@@ -1103,16 +1109,8 @@ mod tests {
     #[test]
     fn changes_hold_current_values_and_can_be_put_back() {
         let (mut st, id) = state();
-        let mut b = Batch::new(id, Some("s".into()));
+        let mut b = open_with_hold(id, "s", None, 100);
         b.key = Some("k".into());
-        b.ops = vec![
-            Op::OpenSession { expires_at: 10 },
-            Op::Reserve {
-                rating_group: None,
-                want: 100,
-                block: 0,
-            },
-        ];
         st.run(&b, 0, &no_sql).unwrap();
         let (c, seq) = st.take_changes();
         assert_eq!(c.new_accounts.len(), 1);
@@ -1130,18 +1128,7 @@ mod tests {
     #[test]
     fn a_session_opened_and_ended_between_checkpoints_writes_no_rows() {
         let (mut st, id) = state();
-        let open = |name: &str| {
-            let mut b = Batch::new(id, Some(name.into()));
-            b.ops = vec![
-                Op::OpenSession { expires_at: 10 },
-                Op::Reserve {
-                    rating_group: None,
-                    want: 100,
-                    block: 0,
-                },
-            ];
-            b
-        };
+        let open = |name: &str| open_with_hold(id, name, None, 100);
         let close = |name: &str| {
             let mut b = Batch::new(id, Some(name.into()));
             b.ops = vec![
@@ -1235,15 +1222,7 @@ mod tests {
     #[test]
     fn a_session_id_is_held_once_by_every_index() {
         let (mut st, id) = state();
-        let mut open = Batch::new(id, Some("s".into()));
-        open.ops = vec![
-            Op::OpenSession { expires_at: 10 },
-            Op::Reserve {
-                rating_group: Some(1),
-                want: 100,
-                block: 0,
-            },
-        ];
+        let open = open_with_hold(id, "s", Some(1), 100);
         st.run(&open, 0, &no_sql).unwrap();
         let mut update = Batch::new(id, Some("s".into()));
         update.key = Some("u1".into());
