@@ -375,100 +375,7 @@ fn write_changes(conn: &mut Connection, c: &Changes, lsn: u64) -> Result<(), Sto
 
 fn write_changes_tx(conn: &mut Connection, c: &Changes, lsn: u64) -> Result<(), StoreError> {
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-    if !c.new_accounts.is_empty() {
-        let mut account = tx.prepare_cached(
-            "INSERT INTO accounts (id, name, currency, balance, reserved) VALUES (?1, ?2, ?3, ?4, 0)",
-        )?;
-        let mut id_row = tx.prepare_cached(
-            "INSERT INTO subscription_ids (id_type, id_data, account_id) VALUES (?1, ?2, ?3)",
-        )?;
-        for (id, a) in &c.new_accounts {
-            account.execute(params![id, a.name, i64::from(a.currency), a.balance])?;
-            for sid in &a.ids {
-                id_row.execute(params![sid.kind.code(), sid.data, id])?;
-            }
-        }
-    }
-    if !c.accounts.is_empty() {
-        let mut update =
-            tx.prepare_cached("UPDATE accounts SET balance = ?1, reserved = ?2 WHERE id = ?3")?;
-        for (id, balance, reserved) in &c.accounts {
-            update.execute(params![balance, reserved, id])?;
-        }
-    }
-    if !c.sessions.is_empty() {
-        let mut upsert = tx.prepare_cached(
-            "INSERT INTO sessions (session_id, account_id, expires_at, created_at, peer)
-             VALUES (?1, ?2, ?3, ?4, ?5)
-             ON CONFLICT (session_id) DO UPDATE SET account_id = excluded.account_id,
-             expires_at = excluded.expires_at, created_at = excluded.created_at,
-             peer = excluded.peer",
-        )?;
-        let mut delete = tx.prepare_cached("DELETE FROM sessions WHERE session_id = ?1")?;
-        for (s, row) in &c.sessions {
-            match row {
-                Some(r) => upsert.execute(params![
-                    &**s,
-                    r.account,
-                    r.expires_at,
-                    r.created_at,
-                    r.peer.as_deref()
-                ])?,
-                None => delete.execute(params![&**s])?,
-            };
-        }
-    }
-    if !c.reservations.is_empty() {
-        let mut delete = tx.prepare_cached("DELETE FROM reservations WHERE session_id = ?1")?;
-        let mut insert = tx.prepare_cached(
-            "INSERT INTO reservations (session_id, rating_group, account_id, amount)
-             VALUES (?1, ?2, ?3, ?4)",
-        )?;
-        for (s, rows) in &c.reservations {
-            if !c.fresh_holds.contains(s) {
-                delete.execute(params![&**s])?;
-            }
-            for (rg, account, amount) in rows {
-                insert.execute(params![&**s, rg, account, amount])?;
-            }
-        }
-    }
-    if !c.debits.is_empty() {
-        let mut upsert = tx.prepare_cached(
-            "INSERT INTO debits (reference, account_id, amount, refunded, at)
-             VALUES (?1, ?2, ?3, ?4, ?5)
-             ON CONFLICT (reference) DO UPDATE SET refunded = excluded.refunded",
-        )?;
-        for (reference, (account, amount, refunded, at)) in &c.debits {
-            upsert.execute(params![reference, account, amount, refunded, at])?;
-        }
-    }
-    if !c.ledger.is_empty() {
-        let mut insert = tx.prepare_cached(
-            "INSERT INTO ledger (account_id, session_id, rating_group, kind, amount, request_key, at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-        )?;
-        for l in &c.ledger {
-            insert.execute(params![
-                l.account,
-                l.session.as_deref(),
-                l.rating_group,
-                l.kind,
-                l.amount,
-                l.key.as_deref(),
-                l.at
-            ])?;
-        }
-    }
-    if !c.outcomes.is_empty() {
-        let mut insert = tx.prepare_cached(
-            "INSERT OR REPLACE INTO requests (request_key, account_id, outcome, at)
-             VALUES (?1, ?2, ?3, ?4)",
-        )?;
-        for (key, account, outcome, at) in &c.outcomes {
-            insert.execute(params![&**key, account, &**outcome, at])?;
-        }
-    }
+    write_rows(&tx, c)?;
     if let Some(before) = c.purge_before {
         tx.prepare_cached("DELETE FROM requests WHERE at < ?1")?
             .execute(params![before])?;
@@ -476,6 +383,91 @@ fn write_changes_tx(conn: &mut Connection, c: &Changes, lsn: u64) -> Result<(), 
     tx.prepare_cached("INSERT OR REPLACE INTO engine_checkpoint (id, lsn) VALUES (1, ?1)")?
         .execute(params![i64::try_from(lsn).unwrap_or(i64::MAX)])?;
     tx.commit()?;
+    Ok(())
+}
+
+/// The changed rows, each statement prepared once (and cached across checkpoints).
+fn write_rows(tx: &rusqlite::Transaction<'_>, c: &Changes) -> Result<(), StoreError> {
+    let mut account = tx.prepare_cached(
+        "INSERT INTO accounts (id, name, currency, balance, reserved) VALUES (?1, ?2, ?3, ?4, 0)",
+    )?;
+    let mut id_row = tx.prepare_cached(
+        "INSERT INTO subscription_ids (id_type, id_data, account_id) VALUES (?1, ?2, ?3)",
+    )?;
+    for (id, a) in &c.new_accounts {
+        account.execute(params![id, a.name, i64::from(a.currency), a.balance])?;
+        for sid in &a.ids {
+            id_row.execute(params![sid.kind.code(), sid.data, id])?;
+        }
+    }
+    let mut update =
+        tx.prepare_cached("UPDATE accounts SET balance = ?1, reserved = ?2 WHERE id = ?3")?;
+    for (id, balance, reserved) in &c.accounts {
+        update.execute(params![balance, reserved, id])?;
+    }
+    let mut upsert_session = tx.prepare_cached(
+        "INSERT INTO sessions (session_id, account_id, expires_at, created_at, peer)
+         VALUES (?1, ?2, ?3, ?4, ?5)
+         ON CONFLICT (session_id) DO UPDATE SET account_id = excluded.account_id,
+         expires_at = excluded.expires_at, created_at = excluded.created_at,
+         peer = excluded.peer",
+    )?;
+    let mut delete_session = tx.prepare_cached("DELETE FROM sessions WHERE session_id = ?1")?;
+    for (s, row) in &c.sessions {
+        match row {
+            Some(r) => upsert_session.execute(params![
+                &**s,
+                r.account,
+                r.expires_at,
+                r.created_at,
+                r.peer.as_deref()
+            ])?,
+            None => delete_session.execute(params![&**s])?,
+        };
+    }
+    let mut delete_holds = tx.prepare_cached("DELETE FROM reservations WHERE session_id = ?1")?;
+    let mut insert_hold = tx.prepare_cached(
+        "INSERT INTO reservations (session_id, rating_group, account_id, amount)
+         VALUES (?1, ?2, ?3, ?4)",
+    )?;
+    for (s, rows) in &c.reservations {
+        if !c.fresh_holds.contains(s) {
+            delete_holds.execute(params![&**s])?;
+        }
+        for (rg, account, amount) in rows {
+            insert_hold.execute(params![&**s, rg, account, amount])?;
+        }
+    }
+    let mut upsert_debit = tx.prepare_cached(
+        "INSERT INTO debits (reference, account_id, amount, refunded, at)
+         VALUES (?1, ?2, ?3, ?4, ?5)
+         ON CONFLICT (reference) DO UPDATE SET refunded = excluded.refunded",
+    )?;
+    for (reference, (account, amount, refunded, at)) in &c.debits {
+        upsert_debit.execute(params![reference, account, amount, refunded, at])?;
+    }
+    let mut ledger = tx.prepare_cached(
+        "INSERT INTO ledger (account_id, session_id, rating_group, kind, amount, request_key, at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+    )?;
+    for l in &c.ledger {
+        ledger.execute(params![
+            l.account,
+            l.session.as_deref(),
+            l.rating_group,
+            l.kind,
+            l.amount,
+            l.key.as_deref(),
+            l.at
+        ])?;
+    }
+    let mut outcome = tx.prepare_cached(
+        "INSERT OR REPLACE INTO requests (request_key, account_id, outcome, at)
+         VALUES (?1, ?2, ?3, ?4)",
+    )?;
+    for (key, account, text, at) in &c.outcomes {
+        outcome.execute(params![&**key, account, &**text, at])?;
+    }
     Ok(())
 }
 
