@@ -620,22 +620,11 @@ impl Node {
                 msg,
                 deadline,
             } => {
-                // The sender's span gives the peer task's debug and trace events about the
-                // request their context; capturing it costs a registry look-up and a
-                // reference count per request, so only when those events are on.
-                let span = if tracing::enabled!(
-                    target: "diameter_core::node::peer_task",
-                    tracing::Level::DEBUG
-                ) {
-                    tracing::Span::current()
-                } else {
-                    tracing::Span::none()
-                };
                 let cmd = PeerCmd::Request {
                     msg,
                     id,
                     deadline: Instant::from_std(deadline),
-                    span,
+                    span: peer_task::request_span(),
                 };
                 if peer.tx.try_send(cmd).is_err() {
                     // The peer task's queue is full (or it is gone): the next peer.

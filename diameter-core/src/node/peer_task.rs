@@ -64,6 +64,17 @@ impl Responder {
     }
 }
 
+/// The sender's span for a request this task sends: it gives the task's debug and trace
+/// events about the request their context. Capturing it costs a registry look-up and a
+/// reference count per request, so it is taken only when those events are on.
+pub(super) fn request_span() -> tracing::Span {
+    if tracing::enabled!(tracing::Level::DEBUG) {
+        tracing::Span::current()
+    } else {
+        tracing::Span::none()
+    }
+}
+
 /// Counts an answer to a request received at `received`.
 fn answer_metrics(node: &Node, command: u32, answer: &RawMessage, received: Instant) {
     let code = crate::fields::result_code(answer);
