@@ -487,8 +487,10 @@ fn io_error(path: &Path, e: std::io::Error) -> StoreError {
 }
 
 /// Reads every segment in order and calls `f` with each record; returns the last LSN read
-/// (0 when there is none). A torn or corrupt tail of the last segment is ignored; a bad
-/// record before it, or LSNs that do not follow each other, are [`StoreError::Corrupt`].
+/// (0 when there is none). A segment followed by another holds the records up to the next
+/// one's first LSN; bytes after them are a recycled file's old records and are ignored. A
+/// torn or corrupt tail of the last segment is ignored; a bad record before it, or LSNs
+/// that do not follow each other, are [`StoreError::Corrupt`].
 pub(crate) fn read_segments(
     base: &Path,
     mut f: impl FnMut(u64, Record) -> Result<(), StoreError>,
@@ -500,8 +502,6 @@ pub(crate) fn read_segments(
         File::open(path)
             .and_then(|mut file| file.read_to_end(&mut data))
             .map_err(|e| io_error(path, e))?;
-        let mut at = 0;
-        let mut expect = *start;
         if let Some(l) = last {
             if *start != l + 1 {
                 return Err(StoreError::Corrupt(format!(
@@ -510,7 +510,11 @@ pub(crate) fn read_segments(
                 )));
             }
         }
-        while at < data.len() {
+        // The last LSN this segment holds, when another segment follows it.
+        let end = segs.get(n + 1).map(|(next, _)| next.saturating_sub(1));
+        let mut at = 0;
+        let mut expect = *start;
+        while at < data.len() && end.is_none_or(|end| expect <= end) {
             match decode(&data[at..]) {
                 Some((lsn, record, used)) if lsn == expect => {
                     f(lsn, record)?;
@@ -518,7 +522,10 @@ pub(crate) fn read_segments(
                     expect += 1;
                     at += used;
                 }
-                _ if n + 1 == segs.len() => {
+                Some((lsn, _, _)) if end.is_none() && lsn < *start => {
+                    break; // a recycled segment's old records: the end of the new ones
+                }
+                _ if end.is_none() => {
                     tracing::warn!(segment = %path.display(), offset = at, bytes = data.len() - at,
                         "ocs: torn journal tail ignored");
                     break;
@@ -530,6 +537,13 @@ pub(crate) fn read_segments(
                     )))
                 }
             }
+        }
+        if let Some(end) = end.filter(|end| expect <= *end) {
+            return Err(StoreError::Corrupt(format!(
+                "journal segment {} ends at record {}, before record {end}",
+                path.display(),
+                expect - 1
+            )));
         }
     }
     Ok(last.unwrap_or(0))
@@ -578,6 +592,8 @@ struct Shared {
     /// Tasks waiting in [`Journal::wait_async`].
     waiters: Waiters,
     failed: AtomicBool,
+    /// Dropped segment files kept to be written over as new segments ([`Spares`]).
+    spares: Spares,
 }
 
 /// Tasks waiting for an LSN to become durable, in LSN order, so that a sync wakes exactly
@@ -677,6 +693,9 @@ pub(crate) struct Journal {
     shared: Arc<Shared>,
     base: Option<PathBuf>,
     syncers: Vec<std::thread::JoinHandle<()>>,
+    /// The first LSN of the first segment this journal wrote: only its own segments are
+    /// recycled (a segment from before a crash may hold records past its recovered end).
+    first_own: u64,
 }
 
 impl Journal {
@@ -687,6 +706,7 @@ impl Journal {
             shared: Arc::new(Self::shared(last_lsn, devnull)),
             base: None,
             syncers: Vec::new(),
+            first_own: last_lsn + 1,
         })
     }
 
@@ -714,6 +734,7 @@ impl Journal {
             durable_lsn: AtomicU64::new(last_lsn),
             waiters: Waiters::default(),
             failed: AtomicBool::new(false),
+            spares: Spares::default(),
         }
     }
 
@@ -722,8 +743,11 @@ impl Journal {
     /// group, unless that sync has run [`SyncPolicy::overlap_after`]: then another syncer
     /// starts the next sync at once.
     pub fn create(base: &Path, last_lsn: u64, policy: SyncPolicy) -> Result<Journal, StoreError> {
-        let file = new_segment(base, last_lsn + 1)?;
-        let shared = Arc::new(Self::shared(last_lsn, file));
+        let spares = Spares::found(base)?;
+        let file = new_segment(base, last_lsn + 1, &spares)?;
+        let mut shared = Self::shared(last_lsn, file);
+        shared.spares = spares;
+        let shared = Arc::new(shared);
         let mut threads = Vec::new();
         for n in 0..policy.syncers.max(1) {
             let (s, b) = (shared.clone(), base.to_path_buf());
@@ -738,6 +762,7 @@ impl Journal {
             shared,
             base: Some(base.to_path_buf()),
             syncers: threads,
+            first_own: last_lsn + 1,
         })
     }
 
@@ -807,17 +832,21 @@ impl Journal {
         last
     }
 
-    /// Deletes the segments whose records all have an LSN up to `lsn` (SQLite holds them).
+    /// Drops the segments whose records all have an LSN up to `lsn` (SQLite holds them):
+    /// this journal's own are kept as spares to be written over ([`Spares`]), up to
+    /// [`SPARES`] of them; the rest are deleted.
     pub fn drop_segments_through(&self, lsn: u64) -> Result<(), StoreError> {
         let Some(base) = &self.base else {
             return Ok(());
         };
         let segs = segments(base)?;
-        for (i, (_, path)) in segs.iter().enumerate() {
+        for (i, (start, path)) in segs.iter().enumerate() {
             // A segment ends where the next begins.
             match segs.get(i + 1) {
                 Some((next, _)) if *next <= lsn + 1 => {
-                    std::fs::remove_file(path).map_err(|e| io_error(path, e))?;
+                    if *start < self.first_own || !self.shared.spares.keep(base, path)? {
+                        std::fs::remove_file(path).map_err(|e| io_error(path, e))?;
+                    }
                 }
                 _ => break,
             }
@@ -874,23 +903,100 @@ impl Drop for Journal {
     }
 }
 
-/// Creates the segment starting at `lsn` and syncs its directory entry. A file of that name
-/// can only hold a torn record (every record in it would come after the last one
-/// recovered): it is emptied.
-fn new_segment(base: &Path, lsn: u64) -> Result<File, StoreError> {
+/// Creates the segment starting at `lsn` and syncs its directory entry. A spare file is
+/// renamed into place and written over from its start: writing within a file's length
+/// needs no file-system metadata commit per `fdatasync`, which an appended file does.
+/// A file of that name already there can only hold a torn record (every record in it would
+/// come after the last one recovered): it is emptied.
+fn new_segment(base: &Path, lsn: u64, spares: &Spares) -> Result<File, StoreError> {
     let path = segment_path(base, lsn);
-    let file = OpenOptions::new()
-        .create(true)
-        .write(true)
-        .truncate(true)
-        .open(&path)
-        .map_err(|e| io_error(&path, e))?;
+    let spare = match path.exists() {
+        true => None,
+        false => spares.take(),
+    };
+    let opened = match spare {
+        Some(spare) => {
+            std::fs::rename(&spare, &path).and_then(|()| OpenOptions::new().write(true).open(&path))
+        }
+        None => OpenOptions::new()
+            .create(true)
+            .write(true)
+            .truncate(true)
+            .open(&path),
+    };
+    let file = opened.map_err(|e| io_error(&path, e))?;
     if let Some(dir) = base.parent().filter(|d| !d.as_os_str().is_empty()) {
         File::open(dir)
             .and_then(|d| d.sync_all())
             .map_err(|e| io_error(dir, e))?;
     }
     Ok(file)
+}
+
+/// The most spare segment files kept ([`Spares`]).
+pub const SPARES: usize = 2;
+
+/// Dropped segment files (`<base>.spare.<n>`), reused as new segments. Every record left in
+/// one has an LSN below any segment it becomes (only a journal's own segments, written in
+/// LSN order, turn spare), so recovery tells the new records from the old by their LSNs.
+#[derive(Default)]
+struct Spares(Mutex<Vec<PathBuf>>);
+
+impl Spares {
+    /// The spares a previous run left (their records are all in SQLite: they were dropped).
+    fn found(base: &Path) -> Result<Spares, StoreError> {
+        let dir = match base.parent() {
+            Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+            _ => PathBuf::from("."),
+        };
+        let prefix = spare_prefix(base);
+        let mut found = Vec::new();
+        let entries = std::fs::read_dir(&dir).map_err(|e| io_error(&dir, e))?;
+        for entry in entries {
+            let entry = entry.map_err(|e| io_error(&dir, e))?;
+            if entry.file_name().to_string_lossy().starts_with(&prefix) {
+                found.push(entry.path());
+            }
+        }
+        found.sort();
+        for extra in found.drain(SPARES.min(found.len())..) {
+            std::fs::remove_file(&extra).map_err(|e| io_error(&extra, e))?;
+        }
+        Ok(Spares(Mutex::new(found)))
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<PathBuf>> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn take(&self) -> Option<PathBuf> {
+        self.lock().pop()
+    }
+
+    /// Renames a dropped segment into a spare unless [`SPARES`] are kept already; whether
+    /// it was kept.
+    fn keep(&self, base: &Path, segment: &Path) -> Result<bool, StoreError> {
+        let mut spares = self.lock();
+        let Some(free) = (0..SPARES).find(|n| {
+            let name = spare_path(base, *n);
+            !spares.contains(&name)
+        }) else {
+            return Ok(false);
+        };
+        let name = spare_path(base, free);
+        std::fs::rename(segment, &name).map_err(|e| io_error(segment, e))?;
+        spares.push(name);
+        Ok(true)
+    }
+}
+
+fn spare_prefix(base: &Path) -> String {
+    let name = base.file_name().map(|n| n.to_string_lossy().into_owned());
+    format!("{}.spare.", name.unwrap_or_default())
+}
+
+fn spare_path(base: &Path, n: usize) -> PathBuf {
+    base.with_file_name(format!("{}{n}", spare_prefix(base)))
 }
 
 /// Writes and syncs what was appended, group by group, until stopped or failed. Each
@@ -944,7 +1050,7 @@ fn syncer(shared: Arc<Shared>, base: PathBuf, overlap_after: Duration) {
                     .write_all(&data[from..*at])
                     .and_then(|()| file.sync_data())
                     .map_err(|e| io_error(&base, e))?;
-                *file = Arc::new(new_segment(&base, *lsn)?);
+                *file = Arc::new(new_segment(&base, *lsn, &shared.spares)?);
                 from = *at;
             }
             (&**file)
@@ -1203,6 +1309,81 @@ mod tests {
             5
         );
         assert_eq!(n, 2);
+    }
+
+    #[test]
+    fn dropped_segments_are_written_over_and_their_old_records_ignored() {
+        let dir = tempfile::tempdir().unwrap();
+        let base = dir.path().join("ocs.db.journal");
+        let records = sample();
+        let read_all = |base: &Path| {
+            let mut read = Vec::new();
+            let last = read_segments(base, |lsn, r| {
+                read.push((lsn, r));
+                Ok(())
+            })
+            .unwrap();
+            (last, read)
+        };
+        // Records 1 to 5 in a segment from before this journal (a previous run's).
+        let mut before = Vec::new();
+        for (n, r) in records.iter().enumerate() {
+            encode(&mut before, n as u64 + 1, r);
+        }
+        let old = segment_path(&base, 1);
+        std::fs::write(&old, &before).unwrap();
+        let j = Journal::create(&base, 5, SyncPolicy::default()).unwrap();
+        // This journal's first segment gets every sample, three times over: a long file.
+        let mut last = 0;
+        for _ in 0..3 {
+            for r in &records {
+                last = j.append(r).unwrap();
+            }
+        }
+        assert_eq!(j.rotate(), last);
+        j.append(&records[0]).unwrap();
+        j.wait(last + 1).unwrap();
+        j.drop_segments_through(last).unwrap();
+        // The old segment is deleted (it may hold records past the end recovery read), this
+        // journal's own is kept as a spare.
+        assert!(!old.exists());
+        let spare = spare_path(&base, 0);
+        let long = std::fs::metadata(&spare).unwrap().len();
+        assert!(long > before.len() as u64);
+        assert_eq!(j.shared.spares.lock().as_slice(), std::slice::from_ref(&spare));
+        // The next segment is the spare, written over from its start: one short record,
+        // the rest of the file the old records, which have lower LSNs.
+        let second = last + 1;
+        assert_eq!(j.rotate(), second);
+        let third = j.append(&records[1]).unwrap();
+        j.wait(third).unwrap();
+        assert!(!spare.exists());
+        let reused = segment_path(&base, third);
+        assert_eq!(std::fs::metadata(&reused).unwrap().len(), long);
+        let (read_last, read) = read_all(&base);
+        assert_eq!(read_last, third);
+        assert_eq!(
+            read,
+            vec![(second, records[0].clone()), (third, records[1].clone())]
+        );
+        // Followed by another segment, the reused one is read up to the next one's first
+        // LSN, and its old records still do not count.
+        assert_eq!(j.rotate(), third);
+        let fourth = j.append(&records[2]).unwrap();
+        j.wait(fourth).unwrap();
+        let (read_last, read) = read_all(&base);
+        assert_eq!(read_last, fourth);
+        assert_eq!(
+            read.iter().map(|r| r.0).collect::<Vec<_>>(),
+            [second, third, fourth]
+        );
+        // A segment that stops short of the next one's first LSN is corrupt.
+        drop(j);
+        std::fs::write(segment_path(&base, second), b"").unwrap();
+        assert!(matches!(
+            read_segments(&base, |_, _| Ok(())),
+            Err(StoreError::Corrupt(_))
+        ));
     }
 
     #[test]
