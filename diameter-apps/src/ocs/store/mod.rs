@@ -57,6 +57,8 @@ mod outcomes;
 mod postgres;
 #[cfg(feature = "sqlite")]
 mod sqlite;
+#[cfg(feature = "sqlite")]
+mod writeback;
 
 pub use self::accounts_file::{load_accounts_file, parse_accounts, AccountEntry, AccountsFile};
 pub use self::batch::{Batch, BatchOutcome, Op, REFUND_EXCEEDS, REFUND_OVERFLOW, REFUND_UNKNOWN};
