@@ -628,6 +628,7 @@ impl Inner {
 
     /// The checkpoint thread.
     fn checkpoints(&self) {
+        super::writeback::lower_thread_priority();
         loop {
             {
                 let stop = self.wake.lock().unwrap_or_else(|e| e.into_inner());

@@ -1350,7 +1350,10 @@ mod tests {
         let spare = spare_path(&base, 0);
         let long = std::fs::metadata(&spare).unwrap().len();
         assert!(long > before.len() as u64);
-        assert_eq!(j.shared.spares.lock().as_slice(), std::slice::from_ref(&spare));
+        assert_eq!(
+            j.shared.spares.lock().as_slice(),
+            std::slice::from_ref(&spare)
+        );
         // The next segment is the spare, written over from its start: one short record,
         // the rest of the file the old records, which have lower LSNs.
         let second = last + 1;

@@ -50,3 +50,23 @@ fn write_back_paced(file: &File) -> io::Result<()> {
 fn write_back_paced(_file: &File) -> io::Result<()> {
     Ok(())
 }
+
+/// The `nice` value of the thread that writes checkpoints: it yields the CPU to the threads
+/// answering requests, and catches up in their gaps.
+pub const CHECKPOINT_NICE: i32 = 10;
+
+/// Lowers the calling thread's CPU priority to [`CHECKPOINT_NICE`] (best effort).
+#[cfg(target_os = "linux")]
+pub(super) fn lower_thread_priority() {
+    // SAFETY: plain system calls; on Linux a thread id names one thread for setpriority.
+    let r = unsafe {
+        let tid = libc::gettid();
+        libc::setpriority(libc::PRIO_PROCESS, tid as libc::id_t, CHECKPOINT_NICE)
+    };
+    if r != 0 {
+        tracing::debug!(error = %io::Error::last_os_error(), "ocs: checkpoint priority unchanged");
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+pub(super) fn lower_thread_priority() {}
