@@ -925,7 +925,7 @@ mod tests {
 
     #[test]
     fn recycled_segments_and_copies_into_the_database_survive_a_crash() {
-        let (dir, path, e) = fresh();
+        let (_dir, path, e) = fresh();
         let base = PathBuf::from(format!("{}.journal", path.display()));
         e.add_account(&NewAccount::new(vec![alice()], 1_000_000, 978))
             .unwrap();
@@ -941,14 +941,7 @@ mod tests {
                 e.checkpoint().unwrap();
             }
         }
-        let spares = std::fs::read_dir(dir.path())
-            .unwrap()
-            .filter(|f| {
-                let name = f.as_ref().unwrap().file_name();
-                name.to_string_lossy().contains(".journal.spare.")
-            })
-            .count();
-        assert_eq!(spares, 1, "one spare beside the segment written over");
+        assert!(e.inner.journal.spares_reused() >= 3, "spares written over");
         let last = journal::segments(&base).unwrap().pop().unwrap().1;
         assert!(std::fs::metadata(&last).unwrap().len() > 0);
         e.abandon();

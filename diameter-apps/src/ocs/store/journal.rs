@@ -814,6 +814,12 @@ impl Journal {
         self.shared.durable_lsn.load(Ordering::Acquire)
     }
 
+    /// How many spare segment files were written over as new segments.
+    #[cfg(test)]
+    pub fn spares_reused(&self) -> u64 {
+        self.shared.spares.reused.load(Ordering::Relaxed)
+    }
+
     /// Whether a write or sync failed (then nothing more becomes durable).
     pub fn failed(&self) -> bool {
         self.shared.failed.load(Ordering::Acquire)
@@ -940,7 +946,11 @@ pub const SPARES: usize = 2;
 /// one has an LSN below any segment it becomes (only a journal's own segments, written in
 /// LSN order, turn spare), so recovery tells the new records from the old by their LSNs.
 #[derive(Default)]
-struct Spares(Mutex<Vec<PathBuf>>);
+struct Spares {
+    files: Mutex<Vec<PathBuf>>,
+    /// How many were written over as new segments.
+    reused: AtomicU64,
+}
 
 impl Spares {
     /// The spares a previous run left (their records are all in SQLite: they were dropped).
@@ -962,15 +972,22 @@ impl Spares {
         for extra in found.drain(SPARES.min(found.len())..) {
             std::fs::remove_file(&extra).map_err(|e| io_error(&extra, e))?;
         }
-        Ok(Spares(Mutex::new(found)))
+        Ok(Spares {
+            files: Mutex::new(found),
+            reused: AtomicU64::new(0),
+        })
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Vec<PathBuf>> {
-        self.0.lock().unwrap_or_else(|e| e.into_inner())
+        self.files.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     fn take(&self) -> Option<PathBuf> {
-        self.lock().pop()
+        let spare = self.lock().pop();
+        if spare.is_some() {
+            self.reused.fetch_add(1, Ordering::Relaxed);
+        }
+        spare
     }
 
     /// Renames a dropped segment into a spare unless [`SPARES`] are kept already; whether
