@@ -567,27 +567,51 @@ async fn shared_path_uses_memory_and_falls_back_to_the_store() {
     let peer = "pgw.example.net";
     let s = "pgw;shared";
     let first = initial(s, vec![data_mscc(100, Some(0), None)]);
-    assert!(!a.plans_in_memory(&first), "nothing remembered yet");
     let cca = a.handle_ccr_shared(first, peer, t(0)).await.unwrap();
     assert_eq!(cca.result_code, 2001);
-    let upd = update(s, 1, vec![data_mscc(100, Some(0), Some(1_000_000))]);
-    assert!(
-        a.plans_in_memory(&upd),
-        "the session's account is remembered"
+    assert_eq!(
+        a.blocking_answers(),
+        1,
+        "nothing remembered yet: the store is asked"
     );
+    let upd = update(s, 1, vec![data_mscc(100, Some(0), Some(1_000_000))]);
     let cca = a.handle_ccr_shared(upd, peer, t(10)).await.unwrap();
     assert_eq!(cca.result_code, 2001);
+    assert_eq!(
+        a.blocking_answers(),
+        1,
+        "the session's account is remembered"
+    );
     assert_eq!(money(&a).0, 990);
+    // A second session of the same subscriber: its account is remembered too.
+    let other = initial("pgw;shared;2", vec![data_mscc(100, Some(0), None)]);
+    let cca = a.handle_ccr_shared(other, peer, t(11)).await.unwrap();
+    assert_eq!(cca.result_code, 2001);
+    assert_eq!(
+        a.blocking_answers(),
+        1,
+        "the subscriber's account is remembered"
+    );
     // Node b ends the session; node a still remembers it.
     let cca = b.handle_ccr_from(terminate(s, 2, vec![]), peer, t(20));
     assert_eq!(cca.result_code, 2001);
     let late = update(s, 3, vec![data_mscc(100, Some(0), Some(1_000_000))]);
-    assert!(a.plans_in_memory(&late));
     let cca = a
         .handle_ccr_shared(late.clone(), peer, t(30))
         .await
         .unwrap();
     assert_eq!(cca.result_code, base_rc::DIAMETER_UNKNOWN_SESSION_ID);
-    assert!(!a.plans_in_memory(&late), "the stale session is forgotten");
-    assert_eq!(money(&a), (990, 0), "nothing charged for the late update");
+    assert_eq!(
+        a.blocking_answers(),
+        2,
+        "the stale session is forgotten and looked up in the store"
+    );
+    let cca = a.handle_ccr_shared(late, peer, t(31)).await.unwrap();
+    assert_eq!(cca.result_code, base_rc::DIAMETER_UNKNOWN_SESSION_ID);
+    assert_eq!(a.blocking_answers(), 3, "and stays forgotten");
+    assert_eq!(
+        money(&a),
+        (990, 50),
+        "nothing charged for the late update (the second session holds its reservation)"
+    );
 }

@@ -11,7 +11,7 @@
 use super::convert::{
     cc_money, final_unit_indication, granted, requested, used, used_money, Money,
 };
-use super::{request_key, ChargingServer, Pending, Step};
+use super::{request_key, ChargingServer, Pending, Resolved, Step};
 use crate::ocs::rating::{Tariff, UnitType, Units};
 use crate::ocs::store::{Batch, BatchOutcome, Op, StoreError};
 use diameter::dict::base_rfc6733::result_code as base_rc;
@@ -229,7 +229,8 @@ impl ChargingServer {
     }
 
     /// The look-ups of a session request (CCR-I/U/T) and its batch; `use_cache`: the
-    /// session's account may come from this node's memory of it.
+    /// session's account may come from this node's memory of it; `lookups`: the store's
+    /// look-ups may be called (else [`Step::NeedsStore`] when memory cannot answer).
     pub(super) fn session_plan(
         &self,
         ccr: &Ccr,
@@ -237,6 +238,7 @@ impl ChargingServer {
         now_ms: i64,
         peer: &str,
         use_cache: bool,
+        lookups: bool,
     ) -> Result<Step<'_>, StoreError> {
         let kind = ccr.cc_request_type;
         let session = ccr.session_id.as_str();
@@ -247,15 +249,18 @@ impl ChargingServer {
             _ => None,
         };
         let account = if kind == CcRequestType::InitialRequest {
-            match self.resolve_account(ccr, now_ms, true)? {
-                Some(a) => a,
-                None => {
+            match self.resolve_account(ccr, now_ms, true, lookups)? {
+                Resolved::Account(a) => a,
+                Resolved::Unknown => {
                     cca.result_code = dcca_rc::DIAMETER_USER_UNKNOWN;
                     return Ok(Step::Done);
                 }
+                Resolved::NeedsStore => return Ok(Step::NeedsStore),
             }
         } else if let Some(a) = cached {
             a
+        } else if !lookups {
+            return Ok(Step::NeedsStore);
         } else {
             let known = match self.store.session_account(session)? {
                 Some(a) => Some(a),

@@ -14,7 +14,7 @@
 
 use super::charge::{Answer, Item};
 use super::convert::{cost_information, granted};
-use super::{request_key, ChargingServer, Pending, Step};
+use super::{request_key, ChargingServer, Pending, Resolved, Step};
 use crate::ocs::rating::Tariff;
 use crate::ocs::store::{
     Batch, BatchOutcome, Op, StoreError, REFUND_EXCEEDS, REFUND_OVERFLOW, REFUND_UNKNOWN,
@@ -113,6 +113,7 @@ impl ChargingServer {
         cca: &mut Cca,
         now_ms: i64,
         peer: &str,
+        lookups: bool,
     ) -> Result<Step<'_>, StoreError> {
         let Some(action) = self.requested_action(ccr, peer) else {
             missing_requested_action(cca);
@@ -158,9 +159,13 @@ impl ChargingServer {
             return Ok(Step::Done);
         }
         // A refund never creates an account: it needs an earlier debit.
-        let Some(account) = self.resolve_account(ccr, now_ms, !refund)? else {
-            cca.result_code = dcca_rc::DIAMETER_USER_UNKNOWN;
-            return Ok(Step::Done);
+        let account = match self.resolve_account(ccr, now_ms, !refund, lookups)? {
+            Resolved::Account(a) => a,
+            Resolved::Unknown => {
+                cca.result_code = dcca_rc::DIAMETER_USER_UNKNOWN;
+                return Ok(Step::Done);
+            }
+            Resolved::NeedsStore => return Ok(Step::NeedsStore),
         };
         let mut batch = Batch::new(account, Some(ccr.session_id.as_str().to_string()));
         batch.key = Some(request_key(ccr, peer));

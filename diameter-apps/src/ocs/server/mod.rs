@@ -84,6 +84,7 @@ use diameter::dict::dcca_rfc4006::{
     CcRequestType, Cca, Ccr, FinalUnitAction, MultipleServicesIndicator,
 };
 use std::collections::{BTreeSet, HashMap};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -158,6 +159,8 @@ pub struct ChargingServer {
     /// Subscription-Id → account, as found in the store. Accounts are never deleted and a
     /// Subscription-Id never moves to another account, so an entry never goes stale.
     accounts: Mutex<FastMap<SubscriberId, AccountId>>,
+    /// Requests [`ChargingServer::handle_ccr_shared`] answered on the blocking pool.
+    blocking_answers: AtomicU64,
 }
 
 /// What a server-initiated re-authorization covers (RFC 8506 §5.5, §10.2): the whole
@@ -227,6 +230,7 @@ impl ChargingServer {
             config,
             peers: Mutex::new(FastMap::default()),
             accounts: Mutex::new(FastMap::default()),
+            blocking_answers: AtomicU64::new(0),
         }
     }
 
@@ -261,11 +265,17 @@ impl ChargingServer {
         let now_ms = millis(now);
         let mut cca = self.new_answer(&ccr);
         let r = (|| -> Result<(), StoreError> {
-            let mut step = self.plan(&ccr, &mut cca, now_ms, peer)?;
+            let mut step = self.plan(&ccr, &mut cca, now_ms, peer, true)?;
             loop {
                 step = match step {
                     Step::Done => return Ok(()),
-                    Step::Replan => self.session_plan(&ccr, &mut cca, now_ms, peer, false)?,
+                    Step::Replan => self.session_plan(&ccr, &mut cca, now_ms, peer, false, true)?,
+                    // Only a plan without look-ups asks for them.
+                    Step::NeedsStore => {
+                        return Err(StoreError::Config(
+                            "a plan asked for look-ups it had".into(),
+                        ))
+                    }
                     Step::Charge(batch, pending) => {
                         let out = self.store.apply(&batch, now_ms)?;
                         self.finish(&ccr, &mut cca, peer, pending, out)?
@@ -288,46 +298,32 @@ impl ChargingServer {
         }
     }
 
-    /// Answers a CCR from a tokio task with any store: without a thread hand-off when the
-    /// look-ups it needs are in this node's memory ([`ChargingServer::plans_in_memory`]) or
-    /// the store's, else on tokio's blocking pool ([`ChargingServer::handle_ccr_from`]).
-    /// `Err` when the handler panicked.
+    /// Answers a CCR from a tokio task with any store, without a thread hand-off when the
+    /// look-ups its plan needs are in this node's memory (the session's or subscriber's
+    /// account remembered here) or the store's ([`Store::lookups_in_memory`]). A plan that
+    /// needs a look-up that may block gives the request back before anything is charged,
+    /// and it is answered on tokio's blocking pool ([`ChargingServer::handle_ccr_from`];
+    /// counted by [`ChargingServer::blocking_answers`]). `Err` when the handler panicked.
     pub async fn handle_ccr_shared(
         self: &Arc<Self>,
         ccr: Ccr,
         peer: &str,
         now: SystemTime,
     ) -> Result<Cca, tokio::task::JoinError> {
-        let store_lookups = self.store.lookups_in_memory();
-        let ccr = if store_lookups || self.plans_in_memory(&ccr) {
-            match self.charge_async(ccr, peer, now, store_lookups).await {
-                Ok(cca) => return Ok(cca),
-                Err(ccr) => ccr,
-            }
-        } else {
-            ccr
+        let lookups = self.store.lookups_in_memory();
+        let ccr = match self.charge_async(ccr, peer, now, lookups).await {
+            Ok(cca) => return Ok(cca),
+            Err(ccr) => ccr,
         };
+        self.blocking_answers.fetch_add(1, Ordering::Relaxed);
         let (s, peer) = (self.clone(), peer.to_string());
         tokio::task::spawn_blocking(move || s.handle_ccr_from(ccr, &peer, now)).await
     }
 
-    /// Whether answering `ccr` needs none of the store's look-ups: its session's account,
-    /// or its subscriber's, is remembered here. (A remembered session that proved stale
-    /// still needs them: it is forgotten and the plan made again.)
-    pub fn plans_in_memory(&self, ccr: &Ccr) -> bool {
-        match ccr.cc_request_type {
-            CcRequestType::UpdateRequest | CcRequestType::TerminationRequest => {
-                self.known_session_account(&ccr.session_id).is_some()
-            }
-            CcRequestType::InitialRequest | CcRequestType::EventRequest => {
-                // `resolve_account` asks the store for the first id not remembered.
-                match convert::subscribers(ccr).first() {
-                    Some(id) => self.cache().contains_key(id),
-                    None => true,
-                }
-            }
-            CcRequestType::Unrecognized(_) => true,
-        }
+    /// How many requests [`ChargingServer::handle_ccr_shared`] answered on the blocking
+    /// pool because their plan needed the store's look-ups.
+    pub fn blocking_answers(&self) -> u64 {
+        self.blocking_answers.load(Ordering::Relaxed)
     }
 
     /// The async answer; `lookups`: the store's look-ups may be called (they do not
@@ -343,12 +339,15 @@ impl ChargingServer {
         let now_ms = millis(now);
         let mut cca = self.new_answer(&ccr);
         let r = async {
-            let mut step = self.plan(&ccr, &mut cca, now_ms, peer)?;
+            let mut step = self.plan(&ccr, &mut cca, now_ms, peer, lookups)?;
             loop {
                 step = match step {
                     Step::Done => return Ok(true),
+                    Step::NeedsStore => return Ok(false),
                     Step::Replan if !lookups => return Ok(false),
-                    Step::Replan => self.session_plan(&ccr, &mut cca, now_ms, peer, false)?,
+                    Step::Replan => {
+                        self.session_plan(&ccr, &mut cca, now_ms, peer, false, lookups)?
+                    }
                     Step::Charge(batch, pending) => {
                         let out = self.store.clone().charge(batch, now_ms).await?;
                         self.finish(&ccr, &mut cca, peer, pending, out)?
@@ -379,13 +378,15 @@ impl ChargingServer {
         }
     }
 
-    /// The look-ups of a request: answers it, or says what to charge.
+    /// The look-ups of a request: answers it, or says what to charge. `lookups`: the
+    /// store's look-ups may be called (else a plan that needs one is [`Step::NeedsStore`]).
     fn plan(
         &self,
         ccr: &Ccr,
         cca: &mut Cca,
         now_ms: i64,
         peer: &str,
+        lookups: bool,
     ) -> Result<Step<'_>, StoreError> {
         if ccr.multiple_services_credit_control.len() > 1 && !self.multiple_services(ccr) {
             // Several services but no Multiple-Services-Indicator: they cannot be answered
@@ -396,8 +397,10 @@ impl ChargingServer {
         match ccr.cc_request_type {
             CcRequestType::InitialRequest
             | CcRequestType::UpdateRequest
-            | CcRequestType::TerminationRequest => self.session_plan(ccr, cca, now_ms, peer, true),
-            CcRequestType::EventRequest => self.event_plan(ccr, cca, now_ms, peer),
+            | CcRequestType::TerminationRequest => {
+                self.session_plan(ccr, cca, now_ms, peer, true, lookups)
+            }
+            CcRequestType::EventRequest => self.event_plan(ccr, cca, now_ms, peer, lookups),
             CcRequestType::Unrecognized(_) => {
                 cca.result_code = base_rc::DIAMETER_INVALID_AVP_VALUE;
                 Ok(Step::Done)
@@ -645,21 +648,26 @@ impl ChargingServer {
         cache.insert(id.clone(), account);
     }
 
-    /// The account of the CCR's subscriber, created when auto-provisioning is on.
+    /// The account of the CCR's subscriber, created when auto-provisioning is on; with
+    /// `lookups` false, only one remembered here.
     fn resolve_account(
         &self,
         ccr: &Ccr,
         now_ms: i64,
         provision: bool,
-    ) -> Result<Option<AccountId>, StoreError> {
+        lookups: bool,
+    ) -> Result<Resolved, StoreError> {
         let ids = convert::subscribers(ccr);
         for id in &ids {
             if let Some(&acc) = self.cache().get(id) {
-                return Ok(Some(acc));
+                return Ok(Resolved::Account(acc));
+            }
+            if !lookups {
+                return Ok(Resolved::NeedsStore);
             }
             if let Some(acc) = self.store.account_id(id)? {
                 self.remember_account(id, acc);
-                return Ok(Some(acc));
+                return Ok(Resolved::Account(acc));
             }
         }
         match (self.config.auto_provision, ids.first()) {
@@ -669,11 +677,20 @@ impl ChargingServer {
                 let acc = self.store.ensure_account(&account)?;
                 self.remember_account(id, acc);
                 tracing::info!(subscriber = %id, balance, at = now_ms, "ocs: auto-provisioned");
-                Ok(Some(acc))
+                Ok(Resolved::Account(acc))
             }
-            _ => Ok(None),
+            _ => Ok(Resolved::Unknown),
         }
     }
+}
+
+/// The account [`ChargingServer::resolve_account`] found for a request.
+enum Resolved {
+    Account(AccountId),
+    /// No account, and none provisioned.
+    Unknown,
+    /// None remembered here, and the store's look-ups were not allowed.
+    NeedsStore,
 }
 
 /// Answers 5005 DIAMETER_MISSING_AVP naming Multiple-Services-Indicator (the RFC 6733 §7.5
@@ -702,6 +719,9 @@ enum Step<'s> {
     /// The session's account remembered here proved stale: plan again with the store's
     /// look-ups ([`ChargingServer::session_plan`] without the memory).
     Replan,
+    /// The plan needs the store's look-ups, which it was not allowed: nothing was charged;
+    /// plan again where they may block.
+    NeedsStore,
 }
 
 /// What turns a charge's outcome into the answer.
