@@ -33,7 +33,7 @@ use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use super::options::EngineOptions;
 
@@ -211,17 +211,18 @@ impl SqliteFiles {
     }
 
     /// Makes the last commit durable; every [`CHECKPOINTS_PER_COPY`] calls, copies the WAL
-    /// into the database and makes that durable too.
-    fn sync(&self, sql: &SqliteStore, since_copy: &mut u32) -> Result<(), StoreError> {
+    /// into the database and makes that durable too (then `true`).
+    fn sync(&self, sql: &SqliteStore, since_copy: &mut u32) -> Result<bool, StoreError> {
         sync_file(&self.wal)?;
         *since_copy += 1;
-        if *since_copy >= CHECKPOINTS_PER_COPY {
-            sql.lock()
-                .query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))?;
-            sync_file(&self.db)?;
-            *since_copy = 0;
+        if *since_copy < CHECKPOINTS_PER_COPY {
+            return Ok(false);
         }
-        Ok(())
+        sql.lock()
+            .query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))?;
+        sync_file(&self.db)?;
+        *since_copy = 0;
+        Ok(true)
     }
 
     /// SQLite's own syncs back on, for the checkpoint it makes when its connection closes.
@@ -602,6 +603,7 @@ impl Inner {
     /// segments they cover.
     fn checkpoint(&self) -> Result<(), StoreError> {
         let mut since_copy = self.checkpointing.lock().unwrap_or_else(|e| e.into_inner());
+        let started = Instant::now();
         let (changes, seq, lsn) = {
             let mut st = self.state();
             let (c, seq) = st.take_changes();
@@ -611,16 +613,28 @@ impl Inner {
             }
             (c, seq, self.journal.rotate())
         };
+        let taken = started.elapsed();
         let written = write_changes(&mut self.sql.lock(), &changes, lsn);
+        let committed = started.elapsed();
         if let Err(e) = written {
             self.state().restore_changes(changes);
             return Err(e);
         }
         // Committed but not yet synced: the journal keeps the records until it is (a failed
         // sync is retried by the next checkpoint, whose sync covers these pages too).
-        if let Some(files) = &self.files {
-            files.sync(&self.sql, &mut since_copy)?;
-        }
+        let copied = match &self.files {
+            Some(files) => files.sync(&self.sql, &mut since_copy)?,
+            None => false,
+        };
+        tracing::debug!(
+            lsn,
+            ledger_rows = changes.ledger.len(),
+            locked_us = taken.as_micros() as u64,
+            commit_ms = (committed - taken).as_millis() as u64,
+            sync_ms = (started.elapsed() - committed).as_millis() as u64,
+            copied,
+            "ocs: checkpoint"
+        );
         self.checkpointed.store(lsn, Ordering::Relaxed);
         self.state().checkpointed(seq);
         self.journal.drop_segments_through(lsn)
