@@ -23,7 +23,7 @@
 use super::journal::{self, Journal, Record};
 use super::memory::{Changes, MemAccount, MemLimits, MemSession, MemState, OutcomeLookup};
 use super::sqlite::SqliteStore;
-use super::writeback::sync_paced;
+use super::writeback::{sync_paced, writing_back};
 use super::{
     lock_order, Account, AccountId, Batch, BatchOutcome, ChargeFuture, ExpiredSession, IdKind,
     LedgerTotals, NewAccount, Op, Store, StoreError, StoreTotals, SubscriberId,
@@ -186,23 +186,26 @@ impl Drop for Engine {
 /// changes at the default interval, as SQLite's automatic checkpoint of 10,000 pages did).
 const CHECKPOINTS_PER_COPY: u32 = 3;
 
-/// The database and WAL files of the engine's SQLite store. The engine syncs them itself,
-/// paced ([`sync_paced`]): its connection runs with `synchronous=OFF` and no automatic
-/// WAL checkpoint. The order keeps every commit recoverable: a checkpoint's journal segments
-/// are dropped only once the WAL holding it is synced, and the WAL is copied into the
-/// database (`wal_checkpoint`) and the database synced before the next transaction may
-/// start the WAL over. A process crash loses nothing either way (the pages are in the OS's
-/// cache); this is what keeps a power loss from losing or tearing a checkpoint.
+/// The database and WAL files of the engine's SQLite store. Its connection runs with
+/// `synchronous=NORMAL` and no automatic WAL checkpoint: a commit does not sync the WAL,
+/// the engine does, paced ([`sync_paced`]), and drops a checkpoint's journal segments only
+/// once the WAL holding it is synced. Every [`CHECKPOINTS_PER_COPY`] checkpoints the WAL is
+/// copied into the database (`wal_checkpoint`), which under `NORMAL` SQLite syncs itself
+/// (the WAL before, the database after), as it syncs a restarted WAL's header: the orderings
+/// SQLite needs to survive a power loss uncorrupted stay SQLite's (with `OFF` it skips the
+/// header's sync too, and a write reordered after a WAL restart could corrupt the database).
+/// A process crash loses nothing either way (the pages are in the OS's cache).
 struct SqliteFiles {
     db: PathBuf,
     wal: PathBuf,
 }
 
 impl SqliteFiles {
-    /// Turns SQLite's own syncs and automatic checkpoints off on the store's connection.
+    /// Turns SQLite's sync at each commit and its automatic checkpoints off on the store's
+    /// connection.
     fn take_over(sql: &SqliteStore, path: &str) -> Result<SqliteFiles, StoreError> {
         let conn = sql.lock();
-        conn.pragma_update(None, "synchronous", "OFF")?;
+        conn.pragma_update(None, "synchronous", "NORMAL")?;
         conn.pragma_update(None, "wal_autocheckpoint", 0)?;
         Ok(SqliteFiles {
             db: PathBuf::from(path),
@@ -211,16 +214,21 @@ impl SqliteFiles {
     }
 
     /// Makes the last commit durable; every [`CHECKPOINTS_PER_COPY`] calls, copies the WAL
-    /// into the database and makes that durable too (then `true`).
+    /// into the database, durably (then `true`).
     fn sync(&self, sql: &SqliteStore, since_copy: &mut u32) -> Result<bool, StoreError> {
         sync_file(&self.wal)?;
         *since_copy += 1;
         if *since_copy < CHECKPOINTS_PER_COPY {
             return Ok(false);
         }
-        sql.lock()
-            .query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))?;
-        sync_file(&self.db)?;
+        // SQLite syncs the WAL, copies it, and syncs the database (`synchronous=NORMAL`);
+        // the copy is written back as it goes, so that sync finds little left.
+        let db = File::open(&self.db)
+            .map_err(|e| StoreError::Config(format!("cannot open {}: {e}", self.db.display())))?;
+        let conn = sql.lock();
+        writing_back(&db, || {
+            conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))
+        })?;
         *since_copy = 0;
         Ok(true)
     }

@@ -70,3 +70,31 @@ pub(super) fn lower_thread_priority() {
 
 #[cfg(not(target_os = "linux"))]
 pub(super) fn lower_thread_priority() {}
+
+/// Runs `work` (which writes `file`, then syncs it) while another thread starts the
+/// write-back of what it has written so far every few milliseconds, so that the final sync
+/// finds little left to write.
+pub(super) fn writing_back<T>(file: &File, work: impl FnOnce() -> T) -> T {
+    let done = std::sync::atomic::AtomicBool::new(false);
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            while !done.load(std::sync::atomic::Ordering::Acquire) {
+                start_write_back(file);
+                std::thread::sleep(Duration::from_millis(3));
+            }
+        });
+        let out = work();
+        done.store(true, std::sync::atomic::Ordering::Release);
+        out
+    })
+}
+
+#[cfg(target_os = "linux")]
+fn start_write_back(file: &File) {
+    use std::os::fd::AsRawFd;
+    // SAFETY: a plain system call on an open descriptor; no memory is passed.
+    unsafe { libc::sync_file_range(file.as_raw_fd(), 0, 0, libc::SYNC_FILE_RANGE_WRITE) };
+}
+
+#[cfg(not(target_os = "linux"))]
+fn start_write_back(_file: &File) {}
