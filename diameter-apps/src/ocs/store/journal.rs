@@ -526,8 +526,14 @@ pub(crate) fn read_segments(
                     break; // a recycled segment's old records: the end of the new ones
                 }
                 _ if end.is_none() => {
-                    tracing::warn!(segment = %path.display(), offset = at, bytes = data.len() - at,
-                        "ocs: torn journal tail ignored");
+                    if starts_record(&data[at..], expect) {
+                        tracing::warn!(segment = %path.display(), offset = at,
+                            bytes = data.len() - at, "ocs: torn journal tail ignored");
+                    } else {
+                        // Old bytes of a recycled file, cut by the new records.
+                        tracing::debug!(segment = %path.display(), offset = at,
+                            "ocs: end of the journal's records");
+                    }
                     break;
                 }
                 _ => {
@@ -547,6 +553,13 @@ pub(crate) fn read_segments(
         }
     }
     Ok(last.unwrap_or(0))
+}
+
+/// Whether `data` begins like the record `lsn` (its frame holds that LSN where the payload
+/// starts): a torn write of the next record, not a recycled file's old bytes.
+fn starts_record(data: &[u8], lsn: u64) -> bool {
+    data.get(8..16)
+        .is_some_and(|b| b == lsn.to_le_bytes().as_slice())
 }
 
 // ---- the writer ----
@@ -1404,6 +1417,15 @@ mod tests {
             read_segments(&base, |_, _| Ok(())),
             Err(StoreError::Corrupt(_))
         ));
+    }
+
+    #[test]
+    fn a_torn_next_record_is_told_from_old_bytes() {
+        let mut one = Vec::new();
+        encode(&mut one, 7, &sample()[0]);
+        assert!(starts_record(&one[..20], 7));
+        assert!(!starts_record(&one[..20], 8));
+        assert!(!starts_record(&one[..12], 7), "too short to tell");
     }
 
     #[test]
