@@ -28,7 +28,7 @@ use diameter::dict::dcca_rfc4006::{
 use diameter_core::node::NodeBuilder;
 use diameter_core::node::{Handler, HandlerFuture, Node, PeerConfig, RequestError, TlsConfig};
 use diameter_core::peer::{AcceptPolicy, VendorApp};
-use diameter_core::{Command, CommandFlags, RawMessage};
+use diameter_core::{Command, CommandFlags, DiameterIdentity, RawMessage};
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -366,8 +366,8 @@ pub async fn start_stateless(opts: ServeOptions) -> Result<Node, Error> {
             CREDIT_CONTROL_APPLICATION_ID,
             <Ccr as Command>::CODE,
             StatelessHandler {
-                origin_host: opts.origin_host.clone(),
-                origin_realm: opts.origin_realm.clone(),
+                origin_host: opts.origin_host.as_str().into(),
+                origin_realm: opts.origin_realm.as_str().into(),
             },
         );
     builder = advertise(builder, &opts);
@@ -388,8 +388,9 @@ pub async fn start_stateless(opts: ServeOptions) -> Result<Node, Error> {
 
 /// The handler of [`start_stateless`].
 struct StatelessHandler {
-    origin_host: String,
-    origin_realm: String,
+    /// Built once: an answer clones them instead of building them from text.
+    origin_host: DiameterIdentity,
+    origin_realm: DiameterIdentity,
 }
 
 fn granted(r: &RequestedServiceUnit) -> Box<GrantedServiceUnit> {
@@ -417,8 +418,8 @@ impl Handler for StatelessHandler {
                 let cca = Cca {
                     session_id: ccr.session_id,
                     result_code: base_rc::DIAMETER_SUCCESS,
-                    origin_host: self.origin_host.as_str().into(),
-                    origin_realm: self.origin_realm.as_str().into(),
+                    origin_host: self.origin_host.clone(),
+                    origin_realm: self.origin_realm.clone(),
                     auth_application_id: CREDIT_CONTROL_APPLICATION_ID,
                     cc_request_type: ccr.cc_request_type,
                     cc_request_number: ccr.cc_request_number,

@@ -161,6 +161,9 @@ pub struct ChargingServer {
     accounts: Mutex<FastMap<SubscriberId, AccountId>>,
     /// Requests [`ChargingServer::handle_ccr_shared`] answered on the blocking pool.
     blocking_answers: AtomicU64,
+    /// The configured Origin-Host and Origin-Realm, built once for every message sent.
+    origin_host: diameter_core::DiameterIdentity,
+    origin_realm: diameter_core::DiameterIdentity,
 }
 
 /// What a server-initiated re-authorization covers (RFC 8506 §5.5, §10.2): the whole
@@ -227,6 +230,8 @@ impl ChargingServer {
         ChargingServer {
             store,
             tariffs,
+            origin_host: config.origin_host.as_str().into(),
+            origin_realm: config.origin_realm.as_str().into(),
             config,
             peers: Mutex::new(FastMap::default()),
             accounts: Mutex::new(FastMap::default()),
@@ -368,8 +373,8 @@ impl ChargingServer {
         Cca {
             session_id: ccr.session_id.clone(),
             result_code: base_rc::DIAMETER_SUCCESS,
-            origin_host: self.config.origin_host.as_str().into(),
-            origin_realm: self.config.origin_realm.as_str().into(),
+            origin_host: self.origin_host.clone(),
+            origin_realm: self.origin_realm.clone(),
             auth_application_id: CREDIT_CONTROL_APPLICATION_ID,
             cc_request_type: ccr.cc_request_type,
             cc_request_number: ccr.cc_request_number,
@@ -558,8 +563,8 @@ impl ChargingServer {
     ) -> Rar {
         Rar {
             session_id: session_id.into(),
-            origin_host: self.config.origin_host.as_str().into(),
-            origin_realm: self.config.origin_realm.as_str().into(),
+            origin_host: self.origin_host.clone(),
+            origin_realm: self.origin_realm.clone(),
             destination_host: destination_host.into(),
             destination_realm: destination_realm.into(),
             auth_application_id: CREDIT_CONTROL_APPLICATION_ID,
@@ -584,8 +589,8 @@ impl ChargingServer {
     ) -> Asr {
         Asr {
             session_id: session_id.into(),
-            origin_host: self.config.origin_host.as_str().into(),
-            origin_realm: self.config.origin_realm.as_str().into(),
+            origin_host: self.origin_host.clone(),
+            origin_realm: self.origin_realm.clone(),
             destination_host: destination_host.into(),
             destination_realm: destination_realm.into(),
             auth_application_id: CREDIT_CONTROL_APPLICATION_ID,
