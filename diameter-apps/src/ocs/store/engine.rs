@@ -194,7 +194,8 @@ const CHECKPOINTS_PER_COPY: u32 = 3;
 /// (the WAL before, the database after), as it syncs a restarted WAL's header: the orderings
 /// SQLite needs to survive a power loss uncorrupted stay SQLite's (with `OFF` it skips the
 /// header's sync too, and a write reordered after a WAL restart could corrupt the database).
-/// A process crash loses nothing either way (the pages are in the OS's cache).
+/// The checkpoint SQLite makes when the connection closes is synced under `NORMAL` too. A
+/// process crash loses nothing either way (the pages are in the OS's cache).
 struct SqliteFiles {
     db: PathBuf,
     wal: PathBuf,
@@ -223,8 +224,7 @@ impl SqliteFiles {
         }
         // SQLite syncs the WAL, copies it, and syncs the database (`synchronous=NORMAL`);
         // the copy is written back as it goes, so that sync finds little left.
-        let db = File::open(&self.db)
-            .map_err(|e| StoreError::Config(format!("cannot open {}: {e}", self.db.display())))?;
+        let db = open(&self.db)?;
         let conn = sql.lock();
         writing_back(&db, || {
             conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))
@@ -232,27 +232,15 @@ impl SqliteFiles {
         *since_copy = 0;
         Ok(true)
     }
-
-    /// SQLite's own syncs back on, for the checkpoint it makes when its connection closes.
-    fn hand_back(&self, sql: &SqliteStore) {
-        if let Err(e) = sql.lock().pragma_update(None, "synchronous", "FULL") {
-            tracing::warn!(error = %e, "ocs: cannot turn SQLite's syncs back on");
-        }
-    }
 }
 
 fn sync_file(path: &Path) -> Result<(), StoreError> {
-    File::open(path)
-        .and_then(|f| sync_paced(&f))
+    sync_paced(&open(path)?)
         .map_err(|e| StoreError::Config(format!("cannot sync {}: {e}", path.display())))
 }
 
-impl Drop for Inner {
-    fn drop(&mut self) {
-        if let Some(files) = &self.files {
-            files.hand_back(&self.sql);
-        }
-    }
+fn open(path: &Path) -> Result<File, StoreError> {
+    File::open(path).map_err(|e| StoreError::Config(format!("cannot open {}: {e}", path.display())))
 }
 
 /// Takes the lock of the journal `base`: a SQLite database held in an exclusive
@@ -867,12 +855,13 @@ mod tests {
             .unwrap()
     }
 
-    /// Opens the store in a fresh directory.
-    fn fresh() -> (tempfile::TempDir, PathBuf, Engine) {
+    /// Opens the store in a fresh directory: the directory, the database, its journal.
+    fn fresh() -> (tempfile::TempDir, PathBuf, PathBuf, Engine) {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("ocs.db");
+        let base = PathBuf::from(format!("{}.journal", path.display()));
         let e = Engine::open(path.to_str().unwrap(), EngineOptions::default()).unwrap();
-        (dir, path, e)
+        (dir, path, base, e)
     }
 
     fn reopen(path: &Path) -> Engine {
@@ -881,8 +870,7 @@ mod tests {
 
     #[test]
     fn a_charge_is_journaled_and_recovered_after_a_crash() {
-        let (_dir, path, e) = fresh();
-        let base = PathBuf::from(format!("{}.journal", path.display()));
+        let (_dir, path, base, e) = fresh();
         assert!(matches!(
             Engine::open(path.to_str().unwrap(), EngineOptions::default()),
             Err(StoreError::Config(_))
@@ -914,8 +902,7 @@ mod tests {
 
     #[test]
     fn a_crash_between_the_checkpoint_and_the_segment_deletion_applies_nothing_twice() {
-        let (_dir, path, e) = fresh();
-        let base = PathBuf::from(format!("{}.journal", path.display()));
+        let (_dir, path, base, e) = fresh();
         e.add_account(&NewAccount::new(vec![alice()], 1000, 978))
             .unwrap();
         e.apply(&debit("k1", 100), 5).unwrap();
@@ -947,8 +934,7 @@ mod tests {
 
     #[test]
     fn recycled_segments_and_copies_into_the_database_survive_a_crash() {
-        let (_dir, path, e) = fresh();
-        let base = PathBuf::from(format!("{}.journal", path.display()));
+        let (_dir, path, base, e) = fresh();
         e.add_account(&NewAccount::new(vec![alice()], 1_000_000, 978))
             .unwrap();
         // Enough checkpoints for spares to be written over and the WAL copied into the
@@ -1002,8 +988,7 @@ mod tests {
 
     #[test]
     fn a_torn_journal_tail_is_ignored_on_recovery() {
-        let (_dir, path, e) = fresh();
-        let base = PathBuf::from(format!("{}.journal", path.display()));
+        let (_dir, path, base, e) = fresh();
         e.add_account(&NewAccount::new(vec![alice()], 1000, 978))
             .unwrap();
         e.apply(&debit("k1", 100), 5).unwrap();
