@@ -349,7 +349,7 @@ impl ChargingServer {
                 step = match step {
                     Step::Done => return Ok(true),
                     Step::NeedsStore => return Ok(false),
-                    Step::Replan if !lookups => return Ok(false),
+                    // Without look-ups, the new plan is `NeedsStore`.
                     Step::Replan => {
                         self.session_plan(&ccr, &mut cca, now_ms, peer, false, lookups)?
                     }
