@@ -455,6 +455,19 @@ fn segment_path(base: &Path, lsn: u64) -> PathBuf {
 
 /// The segments of the journal `base` (`<db>.journal`), by first LSN.
 pub(crate) fn segments(base: &Path) -> Result<Vec<(u64, PathBuf)>, StoreError> {
+    let mut out: Vec<_> = named_after(base)?
+        .into_iter()
+        .filter_map(|(rest, path)| {
+            let lsn = Some(rest).filter(|r| r.len() == 20)?.parse::<u64>().ok()?;
+            Some((lsn, path))
+        })
+        .collect();
+    out.sort();
+    Ok(out)
+}
+
+/// The files next to `base` named `<base name>.<rest>`, with their `rest`.
+fn named_after(base: &Path) -> Result<Vec<(String, PathBuf)>, StoreError> {
     let dir = match base.parent() {
         Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
         _ => PathBuf::from("."),
@@ -470,15 +483,10 @@ pub(crate) fn segments(base: &Path) -> Result<Vec<(u64, PathBuf)>, StoreError> {
     for entry in entries {
         let entry = entry.map_err(|e| io_error(&dir, e))?;
         let name = entry.file_name().to_string_lossy().into_owned();
-        if let Some(lsn) = name
-            .strip_prefix(&prefix)
-            .filter(|n| n.len() == 20)
-            .and_then(|n| n.parse::<u64>().ok())
-        {
-            out.push((lsn, entry.path()));
+        if let Some(rest) = name.strip_prefix(&prefix) {
+            out.push((rest.to_owned(), entry.path()));
         }
     }
-    out.sort();
     Ok(out)
 }
 
@@ -716,14 +724,14 @@ impl Journal {
     pub fn memory(last_lsn: u64) -> Result<Journal, StoreError> {
         let devnull = File::open("/dev/null").map_err(|e| io_error(Path::new("/dev/null"), e))?;
         Ok(Journal {
-            shared: Arc::new(Self::shared(last_lsn, devnull)),
+            shared: Arc::new(Self::shared(last_lsn, devnull, Spares::default())),
             base: None,
             syncers: Vec::new(),
             first_own: last_lsn + 1,
         })
     }
 
-    fn shared(last_lsn: u64, file: File) -> Shared {
+    fn shared(last_lsn: u64, file: File, spares: Spares) -> Shared {
         Shared {
             file: Mutex::new(Arc::new(file)),
             buf: Mutex::new(Buf {
@@ -747,7 +755,7 @@ impl Journal {
             durable_lsn: AtomicU64::new(last_lsn),
             waiters: Waiters::default(),
             failed: AtomicBool::new(false),
-            spares: Spares::default(),
+            spares,
         }
     }
 
@@ -758,9 +766,7 @@ impl Journal {
     pub fn create(base: &Path, last_lsn: u64, policy: SyncPolicy) -> Result<Journal, StoreError> {
         let spares = Spares::found(base)?;
         let file = new_segment(base, last_lsn + 1, &spares)?;
-        let mut shared = Self::shared(last_lsn, file);
-        shared.spares = spares;
-        let shared = Arc::new(shared);
+        let shared = Arc::new(Self::shared(last_lsn, file, spares));
         let mut threads = Vec::new();
         for n in 0..policy.syncers.max(1) {
             let (s, b) = (shared.clone(), base.to_path_buf());
@@ -863,7 +869,7 @@ impl Journal {
             // A segment ends where the next begins.
             match segs.get(i + 1) {
                 Some((next, _)) if *next <= lsn + 1 => {
-                    if *start < self.first_own || !self.shared.spares.keep(base, path)? {
+                    if *start < self.first_own || !self.shared.spares.keep(base, *start, path)? {
                         std::fs::remove_file(path).map_err(|e| io_error(path, e))?;
                     }
                 }
@@ -955,7 +961,7 @@ fn new_segment(base: &Path, lsn: u64, spares: &Spares) -> Result<File, StoreErro
 /// The most spare segment files kept ([`Spares`]).
 pub const SPARES: usize = 2;
 
-/// Dropped segment files (`<base>.spare.<n>`), reused as new segments. Every record left in
+/// Dropped segment files (`<base>.spare.<first LSN>`), reused as new segments. Every record left in
 /// one has an LSN below any segment it becomes (only a journal's own segments, written in
 /// LSN order, turn spare), so recovery tells the new records from the old by their LSNs.
 #[derive(Default)]
@@ -968,19 +974,11 @@ struct Spares {
 impl Spares {
     /// The spares a previous run left (their records are all in SQLite: they were dropped).
     fn found(base: &Path) -> Result<Spares, StoreError> {
-        let dir = match base.parent() {
-            Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
-            _ => PathBuf::from("."),
-        };
-        let prefix = spare_prefix(base);
-        let mut found = Vec::new();
-        let entries = std::fs::read_dir(&dir).map_err(|e| io_error(&dir, e))?;
-        for entry in entries {
-            let entry = entry.map_err(|e| io_error(&dir, e))?;
-            if entry.file_name().to_string_lossy().starts_with(&prefix) {
-                found.push(entry.path());
-            }
-        }
+        let mut found: Vec<PathBuf> = named_after(base)?
+            .into_iter()
+            .filter(|(rest, _)| rest.starts_with(SPARE))
+            .map(|(_, path)| path)
+            .collect();
         found.sort();
         for extra in found.drain(SPARES.min(found.len())..) {
             std::fs::remove_file(&extra).map_err(|e| io_error(&extra, e))?;
@@ -1003,30 +1001,28 @@ impl Spares {
         spare
     }
 
-    /// Renames a dropped segment into a spare unless [`SPARES`] are kept already; whether
-    /// it was kept.
-    fn keep(&self, base: &Path, segment: &Path) -> Result<bool, StoreError> {
+    /// Renames the dropped segment starting at `start` into a spare unless [`SPARES`] are
+    /// kept already; whether it was kept.
+    fn keep(&self, base: &Path, start: u64, segment: &Path) -> Result<bool, StoreError> {
         let mut spares = self.lock();
-        let Some(free) = (0..SPARES).find(|n| {
-            let name = spare_path(base, *n);
-            !spares.contains(&name)
-        }) else {
+        let name = spare_path(base, start);
+        // (A spare of that name can only be a previous run's over a store started anew.)
+        if spares.len() >= SPARES || spares.contains(&name) {
             return Ok(false);
-        };
-        let name = spare_path(base, free);
+        }
         std::fs::rename(segment, &name).map_err(|e| io_error(segment, e))?;
         spares.push(name);
         Ok(true)
     }
 }
 
-fn spare_prefix(base: &Path) -> String {
-    let name = base.file_name().map(|n| n.to_string_lossy().into_owned());
-    format!("{}.spare.", name.unwrap_or_default())
-}
+/// What a spare's name adds to the journal's: `<base>.spare.<its first LSN as a segment>`.
+const SPARE: &str = "spare.";
 
-fn spare_path(base: &Path, n: usize) -> PathBuf {
-    base.with_file_name(format!("{}{n}", spare_prefix(base)))
+fn spare_path(base: &Path, start: u64) -> PathBuf {
+    let mut s = base.as_os_str().to_owned();
+    s.push(format!(".{SPARE}{start:020}"));
+    PathBuf::from(s)
 }
 
 /// Writes and syncs what was appended, group by group, until stopped or failed. Each
@@ -1217,7 +1213,7 @@ mod tests {
 
     #[test]
     fn a_sync_wakes_only_the_tasks_whose_lsn_it_made_durable() {
-        let shared = Journal::shared(0, File::open("/dev/null").unwrap());
+        let shared = Journal::shared(0, File::open("/dev/null").unwrap(), Spares::default());
         let counts: Vec<Arc<Count>> = (0..4)
             .map(|_| Arc::new(Count(Default::default())))
             .collect();
@@ -1377,7 +1373,7 @@ mod tests {
         // The old segment is deleted (it may hold records past the end recovery read), this
         // journal's own is kept as a spare.
         assert!(!old.exists());
-        let spare = spare_path(&base, 0);
+        let spare = spare_path(&base, 6);
         let long = std::fs::metadata(&spare).unwrap().len();
         assert!(long > before.len() as u64);
         assert_eq!(
