@@ -44,10 +44,15 @@ fn host_hash(host: &[u8]) -> u64 {
     })
 }
 
-/// The duplicate-detection key of a request and its Origin-Host as received.
-pub(crate) fn request_key(request: &RawMessage) -> Option<((u64, u32), Bytes)> {
-    let host = request.find(avp::ORIGIN_HOST, 0)?.data;
-    Some(((host_hash(&host), request.header.end_to_end), host))
+/// The duplicate-detection key of a request and its Origin-Host as received (borrowed:
+/// no reference count is taken on the request's buffer).
+pub(crate) fn request_key(request: &RawMessage) -> Option<((u64, u32), &[u8])> {
+    let host = request
+        .avps()
+        .flatten()
+        .find(|a| a.code == avp::ORIGIN_HOST && a.vendor == 0)?
+        .data();
+    Some(((host_hash(host), request.header.end_to_end), host))
 }
 
 /// Where a cached answer is in its generation's arena, and its header.
@@ -149,7 +154,7 @@ impl DuplicateCache {
         self
     }
 
-    fn key(request: &RawMessage) -> Option<(Key, Bytes)> {
+    fn key(request: &RawMessage) -> Option<(Key, &[u8])> {
         request_key(request)
     }
 
@@ -179,7 +184,7 @@ impl DuplicateCache {
             .into_iter()
             .find_map(|g| Some((g, *g.index.get(&key)?)))?;
         if now.saturating_duration_since(entry.at) >= self.ttl
-            || !generation.host(&entry).eq_ignore_ascii_case(&host)
+            || !generation.host(&entry).eq_ignore_ascii_case(host)
         {
             return None;
         }
@@ -218,7 +223,7 @@ impl DuplicateCache {
             host_len: host.len(),
             body_len: answer.body.len(),
         };
-        g.arena.extend_from_slice(&host);
+        g.arena.extend_from_slice(host);
         g.arena.extend_from_slice(&answer.body);
         // A second answer for the same key in this generation replaces the first in the
         // index; its bytes stay counted until the generation goes.

@@ -315,8 +315,12 @@ pub fn decide(local: &LocalNode<'_>, table: &RoutingTable, request: &RawMessage)
 /// DIAMETER_REALM_NOT_SERVED, so an outside peer cannot reach the other nodes of the
 /// realm through this one.
 pub fn decide_server(local: &LocalNode<'_>, request: &RawMessage) -> Decision {
-    // One walk, no copies: this runs for every request a server gets.
-    let (dest_host, dest_realm) = destinations(request);
+    decide_scanned(local, &RequestScan::of(request))
+}
+
+/// [`decide_server`] on a request already scanned.
+pub fn decide_scanned(local: &LocalNode<'_>, scan: &RequestScan<'_>) -> Decision {
+    let (dest_host, dest_realm) = (scan.destination_host, scan.destination_realm);
     if dest_host.is_some_and(|h| h.eq_ignore_ascii_case(local.host.as_bytes())) {
         return Decision::Local;
     }
@@ -330,31 +334,52 @@ pub fn decide_server(local: &LocalNode<'_>, request: &RawMessage) -> Decision {
     }
 }
 
-/// The first Destination-Host and Destination-Realm of a request, as they are in its
-/// buffer, in one walk; one that is not UTF-8 counts as absent (as
-/// [`destination_host`] has it).
-fn destinations(request: &RawMessage) -> (Option<&[u8]>, Option<&[u8]>) {
-    // The first of each code: `Some(None)` when it is not UTF-8.
-    type First<'a> = Option<Option<&'a [u8]>>;
-    let (mut host, mut realm): (First<'_>, First<'_>) = (None, None);
-    for a in request.avps().map_while(Result::ok) {
-        if a.vendor != 0 {
-            continue;
+/// What a server needs from a request's top-level AVPs besides its handler's own decode,
+/// found in one walk, without copies: where it is going (the routing decision) and
+/// whether its answer must echo Proxy-Info (RFC 6733 §6.7.3).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RequestScan<'a> {
+    /// The first Destination-Host (absent when it is not UTF-8, as
+    /// [`destination_host`] has it).
+    pub destination_host: Option<&'a [u8]>,
+    /// The first Destination-Realm (the same way).
+    pub destination_realm: Option<&'a [u8]>,
+    /// Whether the request carries a Proxy-Info.
+    pub proxy_info: bool,
+}
+
+impl<'a> RequestScan<'a> {
+    /// Walks the request's top-level AVPs once.
+    pub fn of(request: &'a RawMessage) -> Self {
+        // The first of each code: `Some(None)` when it is not UTF-8.
+        type First<'a> = Option<Option<&'a [u8]>>;
+        let (mut host, mut realm): (First<'_>, First<'_>) = (None, None);
+        let mut proxy_info = false;
+        let mut avps = request.avps();
+        while let Some(a) = avps.next_avp() {
+            if a.vendor != 0 {
+                continue;
+            }
+            let slot = match a.code {
+                crate::base::avp::DESTINATION_HOST => &mut host,
+                crate::base::avp::DESTINATION_REALM => &mut realm,
+                crate::base::avp::PROXY_INFO => {
+                    proxy_info = true;
+                    continue;
+                }
+                _ => continue,
+            };
+            if slot.is_none() {
+                let data = a.data();
+                *slot = Some(std::str::from_utf8(data).is_ok().then_some(data));
+            }
         }
-        let slot = match a.code {
-            crate::base::avp::DESTINATION_HOST => &mut host,
-            crate::base::avp::DESTINATION_REALM => &mut realm,
-            _ => continue,
-        };
-        if slot.is_none() {
-            let data = a.data();
-            *slot = Some(std::str::from_utf8(data).is_ok().then_some(data));
-        }
-        if host.is_some() && realm.is_some() {
-            break;
+        RequestScan {
+            destination_host: host.flatten(),
+            destination_realm: realm.flatten(),
+            proxy_info,
         }
     }
-    (host.flatten(), realm.flatten())
 }
 
 fn forward(local: &LocalNode<'_>, request: &RawMessage, target: Target) -> Decision {

@@ -520,3 +520,54 @@ async fn unknown_peer_gets_3010_and_limits_apply() {
     .unwrap();
     assert_eq!(reason, DownReason::CapabilitiesRejected(3010));
 }
+
+#[tokio::test]
+async fn io_threads_serve_each_connection_on_one_thread_of_their_own() {
+    // The handler notes the thread it runs on.
+    let threads = Arc::new(std::sync::Mutex::new(std::collections::BTreeSet::new()));
+    let seen = threads.clone();
+    let answer = echo("server.b.net");
+    let srv = Node::builder()
+        .origin_host("server.b.net")
+        .origin_realm("b.net")
+        .auth_application(APP)
+        .listen("127.0.0.1:0".parse().unwrap())
+        .io_threads(2)
+        .handler(APP, CCR, move |req: RawMessage| {
+            let name = std::thread::current().name().unwrap_or("").to_owned();
+            seen.lock().unwrap().insert(name);
+            answer(req)
+        })
+        .build()
+        .await
+        .unwrap();
+    // Two clients, one of them dialling from its own I/O thread.
+    let one = client(&[("server.b.net", srv.local_addrs()[0])]).await;
+    let two = Node::builder()
+        .origin_host("client2.a.net")
+        .origin_realm("a.net")
+        .auth_application(APP)
+        .io_threads(1)
+        .peer(PeerConfig::new("server.b.net", srv.local_addrs()[0]).settings(fast()))
+        .build()
+        .await
+        .unwrap();
+    for (i, cli) in [&one, &two].into_iter().enumerate() {
+        assert!(cli.wait_peer("server.b.net", LIMIT).await, "CER/CEA");
+        for n in 0..20 {
+            let ans = cli.request(request("b.net", &format!("s;{i};{n}"))).await;
+            assert_eq!(result_code(&ans.unwrap()), Some(2001));
+        }
+    }
+    // One connection per I/O thread, taken in turn.
+    let names: Vec<String> = threads.lock().unwrap().iter().cloned().collect();
+    assert_eq!(names, ["diameter-io-0", "diameter-io-1"]);
+    // Aborted: the server's threads end and its connections drop.
+    srv.abort();
+    let down = async {
+        while one.is_peer_available("server.b.net") || two.is_peer_available("server.b.net") {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    };
+    timeout(LIMIT, down).await.expect("connections dropped");
+}

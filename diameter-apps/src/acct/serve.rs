@@ -38,6 +38,9 @@ pub enum RecordsSink {
 pub struct ServeOptions {
     /// Where to listen (default `0.0.0.0:3868`).
     pub listen: SocketAddr,
+    /// Threads serving connections, each a single-threaded runtime (default 0: the
+    /// runtime that starts the server; see `NodeBuilder::io_threads`).
+    pub io_threads: usize,
     /// Origin-Host (default `cdf.localdomain`).
     pub origin_host: String,
     /// Origin-Realm (default `localdomain`).
@@ -72,6 +75,7 @@ impl Default for ServeOptions {
     fn default() -> Self {
         ServeOptions {
             listen: SocketAddr::from(([0, 0, 0, 0], 3868)),
+            io_threads: 0,
             origin_host: "cdf.localdomain".into(),
             origin_realm: "localdomain".into(),
             store: "sqlite://./acct.db".into(),
@@ -286,6 +290,7 @@ pub async fn start(opts: ServeOptions) -> Result<AcctHandle, Error> {
         .product_name("diameter-rs cdf")
         .acct_application(APPLICATION_ID)
         .listen(opts.listen)
+        .io_threads(opts.io_threads)
         .handler(Acr::APPLICATION_ID, Acr::CODE, acr_handler);
     for peer in opts.peers {
         builder = builder.peer(peer);

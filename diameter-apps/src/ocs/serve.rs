@@ -40,6 +40,9 @@ use std::time::{Duration, SystemTime};
 pub struct ServeOptions {
     /// Where to listen (default `0.0.0.0:3868`).
     pub listen: SocketAddr,
+    /// Threads serving connections, each a single-threaded runtime (default 0: the
+    /// runtime that starts the server; see `NodeBuilder::io_threads`).
+    pub io_threads: usize,
     /// Host-IP-Addresses of the CER/CEA (default empty: the listen address, or, for a
     /// wildcard one, the host's interface addresses; see [`crate::host_addrs`]).
     pub host_ip_addresses: Vec<IpAddr>,
@@ -106,6 +109,7 @@ impl Default for ServeOptions {
     fn default() -> Self {
         ServeOptions {
             listen: SocketAddr::from(([0, 0, 0, 0], 3868)),
+            io_threads: 0,
             host_ip_addresses: Vec::new(),
             origin_host: "ocs.localdomain".into(),
             origin_realm: "localdomain".into(),
@@ -273,6 +277,7 @@ pub async fn start(opts: ServeOptions) -> Result<OcsHandle, Error> {
         .origin_realm(opts.origin_realm.clone())
         .product_name("diameter-rs ocs")
         .listen(opts.listen)
+        .io_threads(opts.io_threads)
         .handler(
             CREDIT_CONTROL_APPLICATION_ID,
             <Ccr as Command>::CODE,
@@ -362,6 +367,7 @@ pub async fn start_stateless(opts: ServeOptions) -> Result<Node, Error> {
         .origin_realm(opts.origin_realm.clone())
         .product_name("diameter-rs ocs (stateless)")
         .listen(opts.listen)
+        .io_threads(opts.io_threads)
         .handler(
             CREDIT_CONTROL_APPLICATION_ID,
             <Ccr as Command>::CODE,

@@ -32,6 +32,9 @@ use std::sync::Arc;
 pub struct ServeOptions {
     /// Where to listen (default `0.0.0.0:3868`).
     pub listen: SocketAddr,
+    /// Threads serving connections, each a single-threaded runtime (default 0: the
+    /// runtime that starts the server; see `NodeBuilder::io_threads`).
+    pub io_threads: usize,
     /// Origin-Host (default `sip-aaa.localdomain`).
     pub origin_host: String,
     /// Origin-Realm (default `localdomain`).
@@ -66,6 +69,7 @@ impl Default for ServeOptions {
     fn default() -> Self {
         ServeOptions {
             listen: SocketAddr::from(([0, 0, 0, 0], 3868)),
+            io_threads: 0,
             origin_host: "sip-aaa.localdomain".into(),
             origin_realm: "localdomain".into(),
             store: "sqlite://./sip.db".into(),
@@ -259,7 +263,8 @@ pub async fn start(opts: ServeOptions) -> Result<SipHandle, Error> {
         .origin_realm(opts.origin_realm.clone())
         .product_name("diameter-rs sip-aaa")
         .auth_application(APPLICATION_ID)
-        .listen(opts.listen);
+        .listen(opts.listen)
+        .io_threads(opts.io_threads);
     let builder = route!(builder, server, Uar, Uaa, handle_uar);
     let builder = route!(builder, server, Mar, Maa, handle_mar);
     let builder = route!(builder, server, Sar, Saa, handle_sar);

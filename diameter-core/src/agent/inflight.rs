@@ -46,7 +46,8 @@ impl<W> InFlight<W> {
         if self.entries.contains_key(&key) {
             return None;
         }
-        self.entries.insert(key, (host, Vec::new()));
+        self.entries
+            .insert(key, (request.body.slice_ref(host), Vec::new()));
         Some(InFlightKey(key))
     }
 
@@ -57,7 +58,7 @@ impl<W> InFlight<W> {
         };
         match self.entries.get_mut(&key) {
             Some((first, waiters))
-                if first.eq_ignore_ascii_case(&host) && waiters.len() < self.max_waiters =>
+                if first.eq_ignore_ascii_case(host) && waiters.len() < self.max_waiters =>
             {
                 waiters.push(waiter);
                 Joined::Waiting
@@ -72,7 +73,7 @@ impl<W> InFlight<W> {
             return false;
         };
         self.entries.get(&key).is_some_and(|(first, waiters)| {
-            first.eq_ignore_ascii_case(&host) && waiters.len() < self.max_waiters
+            first.eq_ignore_ascii_case(host) && waiters.len() < self.max_waiters
         })
     }
 

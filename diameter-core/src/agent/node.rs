@@ -40,7 +40,10 @@ use crate::message::{Limits, RawMessage};
 use crate::peer::CommonApplications;
 use crate::result_code as rc;
 use crate::routing::Target;
-use crate::routing::{decide, decide_server, select, Decision, LocalNode, PeerView, RoutingTable};
+use crate::routing::{
+    decide, decide_scanned, decide_server, select, Decision, LocalNode, PeerView, RequestScan,
+    RoutingTable,
+};
 use bytes::Bytes;
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap, VecDeque};
@@ -112,6 +115,22 @@ impl AgentConfig {
         match self.forwards {
             true => decide(&local, &self.routes, request),
             false => decide_server(&local, request),
+        }
+    }
+
+    /// [`AgentConfig::decide`], and whether the answer may need the request's Proxy-Info
+    /// echoed: a server learns both in one walk of the request (`true` when unknown).
+    pub fn decide_first(&self, request: &RawMessage) -> (Decision, bool) {
+        let local = LocalNode {
+            host: &self.host,
+            realm: &self.realm,
+        };
+        match self.forwards {
+            true => (decide(&local, &self.routes, request), true),
+            false => {
+                let scan = RequestScan::of(request);
+                (decide_scanned(&local, &scan), scan.proxy_info)
+            }
         }
     }
 }

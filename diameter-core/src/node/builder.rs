@@ -33,6 +33,7 @@ pub struct NodeBuilder {
     responder: Option<PeerSettings>,
     metrics: Option<SocketAddr>,
     agent: bool,
+    io_threads: usize,
     metrics_applications: Vec<u32>,
     metrics_commands: Vec<u32>,
     metrics_result_codes: Vec<u32>,
@@ -133,6 +134,16 @@ impl NodeBuilder {
     /// agent whatever this says.
     pub fn agent(mut self, agent: bool) -> Self {
         self.agent = agent;
+        self
+    }
+    /// Runs the node's connections on `n` threads of their own, each a single-threaded
+    /// runtime (thread per core), instead of on the runtime that builds the node (0, the
+    /// default). A connection's reader, writer and peer task then share one thread, so
+    /// an answer needs no hand-off between threads. Connections go to the threads in
+    /// turn. The threads end with [`Node::abort`] or the process; handlers run on them
+    /// (blocking work belongs in `spawn_blocking`, as on any runtime).
+    pub fn io_threads(mut self, n: usize) -> Self {
+        self.io_threads = n;
         self
     }
     /// What happens to requests pending on a failed peer (default: re-send elsewhere).
@@ -367,6 +378,10 @@ impl NodeBuilder {
             tasks: Mutex::new(Vec::new()),
             queued_bytes: Arc::default(),
             slots,
+            shards: match self.io_threads {
+                0 => None,
+                n => Some(super::shards::Shards::start(n)?),
+            },
         });
         let node = Node { inner };
         let timer = tokio::spawn(super::agent_timer(Arc::downgrade(&node.inner)));
@@ -416,8 +431,25 @@ async fn accept_loop(node: Node, listener: TcpListener) {
                 continue;
             }
         };
-        let node = node.clone();
-        tokio::spawn(async move { incoming(node, stream, remote, permit).await });
+        let node2 = node.clone();
+        if node.inner.shards.is_none() {
+            tokio::spawn(async move { incoming(node2, stream, remote, permit).await });
+            continue;
+        }
+        // Registered again with the I/O thread's own reactor.
+        let stream = match stream.into_std() {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::warn!(%remote, "cannot hand the connection over: {e}");
+                continue;
+            }
+        };
+        node.spawn(async move {
+            match TcpStream::from_std(stream) {
+                Ok(stream) => incoming(node2, stream, remote, permit).await,
+                Err(e) => tracing::warn!(%remote, "cannot register the connection: {e}"),
+            }
+        });
     }
 }
 

@@ -17,37 +17,46 @@ fn origin(node: &Node) -> Origin<'_> {
 }
 
 /// The answer of the local handler to a request from peer `from` (lowercase or not),
-/// before the node agent's size check.
+/// before the node agent's size check. `proxy_info`: whether the request may carry
+/// Proxy-Info to echo (`false` only when a scan found none).
 pub(crate) async fn handle_locally(
     node: &Node,
     request: &RawMessage,
     from: &Arc<str>,
+    proxy_info: bool,
 ) -> RawMessage {
     let peer = match from.bytes().any(|b| b.is_ascii_uppercase()) {
         true => from.to_ascii_lowercase().into(),
         false => from.clone(),
     };
-    let limits = node.inner.limits.limits;
-    let handled = DECODE_LIMITS.scope(limits, local_answer(node, request));
-    REQUEST_PEER.scope(peer, handled).await
+    let scope = RequestScope {
+        peer,
+        limits: node.inner.limits.limits,
+    };
+    SCOPE
+        .scope(scope, local_answer(node, request, proxy_info))
+        .await
 }
 
-tokio::task_local! {
-    /// The Origin-Host (lowercase) of the peer connection the request being handled came
-    /// from: the identity the capabilities exchange established, not the request's own
-    /// Origin-Host AVP (which an agent may have forwarded).
-    static REQUEST_PEER: std::sync::Arc<str>;
-}
-
-tokio::task_local! {
+/// What a handler can ask about the request it is handling.
+struct RequestScope {
+    /// The Origin-Host (lowercase) of the peer connection the request came from: the
+    /// identity the capabilities exchange established, not the request's own Origin-Host
+    /// AVP (which an agent may have forwarded).
+    peer: Arc<str>,
     /// The node's message limits, for the typed decoders of its handlers.
-    static DECODE_LIMITS: crate::message::Limits;
+    limits: crate::message::Limits,
+}
+
+tokio::task_local! {
+    /// Set while a handler runs (one scope: it is entered on every poll).
+    static SCOPE: RequestScope;
 }
 
 /// The decode limits of the node whose handler is running (`None` outside a handler):
 /// [`super::typed`] handlers decode with them.
 pub(crate) fn decode_limits() -> Option<crate::message::Limits> {
-    DECODE_LIMITS.try_with(|l| *l).ok()
+    SCOPE.try_with(|s| s.limits).ok()
 }
 
 /// The peer the request being handled arrived from (its CER Origin-Host, lowercase).
@@ -57,10 +66,10 @@ pub(crate) fn decode_limits() -> Option<crate::message::Limits> {
 /// may fetch credentials. It is the identity admitted by the node's accept policy (and,
 /// over TLS, bound to the peer's certificate), so a peer cannot claim another's.
 pub fn request_peer() -> Option<std::sync::Arc<str>> {
-    REQUEST_PEER.try_with(|p| p.clone()).ok()
+    SCOPE.try_with(|s| s.peer.clone()).ok()
 }
 
-async fn local_answer(node: &Node, request: &RawMessage) -> RawMessage {
+async fn local_answer(node: &Node, request: &RawMessage, proxy_info: bool) -> RawMessage {
     let h = request.header;
     let handler = node
         .inner
@@ -88,6 +97,8 @@ async fn local_answer(node: &Node, request: &RawMessage) -> RawMessage {
     answer.header.command_code = h.command_code;
     answer.header.hop_by_hop = h.hop_by_hop;
     answer.header.end_to_end = h.end_to_end;
-    crate::answer::echo_proxy_info(request, &mut answer);
+    if proxy_info {
+        crate::answer::echo_proxy_info(request, &mut answer);
+    }
     answer
 }

@@ -54,6 +54,7 @@ mod dispatch;
 mod handler;
 mod metrics;
 mod peer_task;
+mod shards;
 mod slots;
 
 pub use crate::agent::FailoverPolicy;
@@ -320,6 +321,9 @@ pub(crate) struct Inner {
     pub(crate) queued_bytes: Arc<AtomicUsize>,
     /// Inbound connection slots.
     pub(crate) slots: Arc<slots::ConnSlots>,
+    /// The threads connections run on ([`NodeBuilder::io_threads`]); none: the runtime
+    /// that built the node.
+    pub(crate) shards: Option<shards::Shards>,
 }
 
 /// A running Diameter node. Cheap to clone.
@@ -477,6 +481,9 @@ impl Node {
         for t in lock(&self.inner.tasks).drain(..) {
             t.abort();
         }
+        if let Some(s) = &self.inner.shards {
+            s.stop();
+        }
         let hosts: Vec<String> = match self.inner.peers.write() {
             Ok(mut peers) => peers.drain().map(|(h, _)| h).collect(),
             Err(_) => Vec::new(),
@@ -490,6 +497,19 @@ impl Node {
 
     pub(crate) fn track(&self, task: tokio::task::AbortHandle) {
         lock(&self.inner.tasks).push(task);
+    }
+
+    /// Spawns a connection's or a peer's task: on the node's I/O threads when it has them
+    /// (the caller's own when it is one), else on the current runtime.
+    pub(crate) fn spawn<F>(&self, fut: F) -> tokio::task::JoinHandle<F::Output>
+    where
+        F: std::future::Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        match &self.inner.shards {
+            Some(s) => s.spawn(fut),
+            None => tokio::spawn(fut),
+        }
     }
 
     pub(crate) fn peer(&self, host: &str) -> Option<PeerHandle> {

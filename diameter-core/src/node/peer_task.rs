@@ -287,7 +287,7 @@ pub(crate) fn spawn_peer(
         }
     }
     let span = tracing::info_span!("peer", host = %host);
-    let task = tokio::spawn(tracing::Instrument::instrument(
+    let task = node.spawn(tracing::Instrument::instrument(
         task.run(rx, initiate),
         span,
     ));
@@ -634,7 +634,10 @@ impl PeerTask {
         let tx = &self.tx;
         // A first transmission for this node goes to its handler without the agent's
         // lock (the decision needs no state); the rest is the agent's.
-        let decided = (!h.is_retransmit()).then(|| self.node.inner.agent_config.decide(&msg));
+        let first = (!h.is_retransmit()).then(|| self.node.inner.agent_config.decide_first(&msg));
+        // Whether the answer may have Proxy-Info to echo (known from the scan that decided).
+        let proxy_info = first.as_ref().is_none_or(|(_, p)| *p);
+        let decided = first.map(|(d, _)| d);
         let inbound = match decided {
             Some(Decision::Local) => Inbound::Handle(msg),
             decided => self.node.with_agent(|a| {
@@ -665,7 +668,7 @@ impl PeerTask {
             hop_by_hop = h.hop_by_hop,
             end_to_end = h.end_to_end,
         );
-        let answer = async move { dispatch::handle_locally(&node, &req, &from).await };
+        let answer = async move { dispatch::handle_locally(&node, &req, &from, proxy_info).await };
         let mut answer = Box::pin(tracing::Instrument::instrument(answer, span));
         // A handler that answers at once runs here, without a task of its own; the
         // answer joins this burst's write.

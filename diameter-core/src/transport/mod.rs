@@ -174,13 +174,14 @@ pub(crate) async fn read_message<R: AsyncRead + Unpin>(
         host: &local.origin_host,
         realm: &local.origin_realm,
     };
-    // When the first bytes of the message being read arrived.
-    let mut started = (!buf.is_empty()).then(Instant::now);
+    // When the message being read was first seen incomplete: the clock is read only
+    // when a read has to wait for the rest of a message (not once per message).
+    let mut started = None;
     loop {
         match frame_len(buf, limits) {
             Ok(Some(n)) if buf.len() >= n => {
                 let bytes = buf.split_to(n).freeze();
-                started = (!buf.is_empty()).then(Instant::now);
+                started = None;
                 match decode_framed(bytes.clone(), limits, header_only) {
                     Ok(m) => return Ok(m),
                     Err(e) => {
@@ -191,6 +192,9 @@ pub(crate) async fn read_message<R: AsyncRead + Unpin>(
                 }
             }
             Ok(_) => {
+                if started.is_none() && !buf.is_empty() {
+                    started = Some(Instant::now());
+                }
                 if buf.capacity() - buf.len() < READ_CHUNK / 4 {
                     buf.reserve(READ_CHUNK);
                 }
@@ -205,7 +209,6 @@ pub(crate) async fn read_message<R: AsyncRead + Unpin>(
                 if n == 0 {
                     return Err(ReadError::Closed);
                 }
-                started = started.or_else(|| Some(Instant::now()));
             }
             Err(e) => {
                 let answer = as_request(buf).map(|req| error_answer(&req, &origin, &e));

@@ -26,6 +26,7 @@ macro_rules! example {
     tls_cert = "cdf.pem"               # optional TLS: certificate chain, key, CA (PEM)
     tls_key = "cdf.key"
     tls_ca = "ca.pem"
+    io_threads = 2                     # threads serving connections (default: one per CPU; 0: shared runtime)
     metrics = "127.0.0.1:9100"         # optional Prometheus endpoint
 
     [[peers]]
@@ -89,6 +90,7 @@ struct AcctFile {
     tls_cert: Option<PathBuf>,
     tls_key: Option<PathBuf>,
     tls_ca: Option<PathBuf>,
+    io_threads: Option<usize>,
     metrics: Option<toml::Spanned<String>>,
     #[serde(default)]
     peers: Vec<PeerEntry>,
@@ -149,6 +151,7 @@ pub fn settings(args: &AcctArgs) -> Result<AcctSettings, CliError> {
         tls_cert: keys.tls_cert.clone(),
         tls_key: keys.tls_key.clone(),
         tls_ca: keys.tls_ca.clone(),
+        io_threads: keys.io_threads,
     };
     let node = resolve(&args.node, &node_keys, file.as_ref(), "cdf.localdomain")?;
     let store = match (&args.store, &keys.store) {
@@ -185,6 +188,7 @@ pub fn serve_options(s: &AcctSettings) -> ServeOptions {
     server.interim_interval = s.interim_interval;
     let mut o = ServeOptions::default();
     o.listen = s.node.listen;
+    o.io_threads = s.node.io_threads;
     o.origin_host = s.node.origin_host.clone();
     o.origin_realm = s.node.origin_realm.clone();
     o.store = s.store.clone();

@@ -38,6 +38,10 @@ pub struct NodeFlags {
     /// The certificate authorities peers' certificates must chain to (PEM).
     #[arg(long, value_name = "FILE")]
     pub tls_ca: Option<PathBuf>,
+    /// Threads serving connections, each a single-threaded runtime (thread per core); 0
+    /// serves them on the process's shared multi-threaded runtime [default: one per CPU].
+    #[arg(long, value_name = "N")]
+    pub io_threads: Option<usize>,
 }
 
 /// The TLS files of a server.
@@ -75,6 +79,8 @@ pub struct NodeIdentity {
     pub accept_any: bool,
     /// TLS for every connection, when configured.
     pub tls: Option<TlsFiles>,
+    /// Threads serving connections (`--io-threads`, `io_threads`; 0: the shared runtime).
+    pub io_threads: usize,
 }
 
 impl NodeIdentity {
@@ -128,6 +134,8 @@ pub struct NodeKeys {
     pub tls_key: Option<PathBuf>,
     /// `tls_ca = "FILE"`.
     pub tls_ca: Option<PathBuf>,
+    /// `io_threads = N`.
+    pub io_threads: Option<usize>,
 }
 
 /// Merges flags over file keys over defaults, checking each value.
@@ -219,7 +227,16 @@ pub fn resolve(
         origin_realm,
         accept_any: flags.accept_any || keys.accept_any.unwrap_or(false),
         tls,
+        io_threads: flags
+            .io_threads
+            .or(keys.io_threads)
+            .unwrap_or_else(default_io_threads),
     })
+}
+
+/// Thread per core: one I/O thread per CPU the process may use.
+pub fn default_io_threads() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
 }
 
 /// A `[[peers]]` entry of a configuration file.

@@ -36,6 +36,7 @@ macro_rules! example {
     tls_cert = "ocs.pem"               # optional TLS: certificate chain, key, CA (PEM)
     tls_key = "ocs.key"
     tls_ca = "ca.pem"
+    io_threads = 2                     # threads serving connections (default: one per CPU; 0: shared runtime)
     answer_timeout_ms = 4000           # store too slow: answer 3004 TOO_BUSY (E bit)
     pg_statement_timeout_ms = 3000     # PostgreSQL statement_timeout (also pg_lock_timeout_ms,
     pg_pool = 8                        #   pg_connect_timeout_ms, pg_pool_wait_ms)
@@ -177,6 +178,7 @@ struct OcsFile {
     tls_cert: Option<PathBuf>,
     tls_key: Option<PathBuf>,
     tls_ca: Option<PathBuf>,
+    io_threads: Option<usize>,
     answer_timeout_ms: Option<u64>,
     sweep_batch: Option<usize>,
     pg_pool: Option<usize>,
@@ -250,6 +252,7 @@ impl OcsFile {
             tls_cert: self.tls_cert.clone(),
             tls_key: self.tls_key.clone(),
             tls_ca: self.tls_ca.clone(),
+            io_threads: self.io_threads,
         }
     }
 }
@@ -554,6 +557,7 @@ pub fn serve_options(s: &OcsSettings) -> ServeOptions {
     {
         let mut o = ServeOptions::default();
         o.listen = s.node.listen;
+        o.io_threads = s.node.io_threads;
         o.host_ip_addresses = s.host_ip_addresses.clone();
         o.origin_host = s.node.origin_host.clone();
         o.origin_realm = s.node.origin_realm.clone();

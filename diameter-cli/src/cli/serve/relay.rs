@@ -26,6 +26,7 @@ macro_rules! example {
     tls_cert = "dra.pem"            # optional TLS: certificate chain, key, CA (PEM)
     tls_key = "dra.key"
     tls_ca = "ca.pem"
+    io_threads = 2                  # threads serving connections (default: one per CPU; 0: shared runtime)
 
     [[peers]]
     host = "ocs1.example.net"       # the peer's Origin-Host
@@ -76,6 +77,7 @@ struct RelayFile {
     tls_cert: Option<PathBuf>,
     tls_key: Option<PathBuf>,
     tls_ca: Option<PathBuf>,
+    io_threads: Option<usize>,
     #[serde(default)]
     peers: Vec<PeerEntry>,
     #[serde(default)]
@@ -127,6 +129,7 @@ pub fn settings(args: &RelayArgs) -> Result<RelaySettings, CliError> {
         tls_cert: f.tls_cert.clone(),
         tls_key: f.tls_key.clone(),
         tls_ca: f.tls_ca.clone(),
+        io_threads: f.io_threads,
     };
     let node = resolve(&args.node, &keys, Some(&file), "dra.localdomain")?;
     let peers = peer_settings(&f.peers, &file, node.tls.is_some())?;
@@ -229,6 +232,7 @@ async fn serve(s: RelaySettings) -> CliResult {
         .auth_application(app::RELAY)
         .agent(true)
         .listen(s.node.listen)
+        .io_threads(s.node.io_threads)
         .accept_policy(s.node.accept_policy(&s.peers));
     if let Some(tls) = s.node.tls_config()? {
         b = b.tls(tls);

@@ -29,6 +29,7 @@ macro_rules! example {
     tls_cert = "aaa.pem"               # optional TLS: certificate chain, key, CA (PEM)
     tls_key = "aaa.key"
     tls_ca = "ca.pem"
+    io_threads = 2                     # threads serving connections (default: one per CPU; 0: shared runtime)
     auth_window = 600                  # s: a SAR (RE_)REGISTRATION needs an authentication this recent
     nonce_lifetime = 300               # s: how long a Digest nonce (single use) is accepted
     max_auth_items = 5                 # most challenges one MAA carries (SIP-Number-Auth-Items)
@@ -124,6 +125,7 @@ struct SipFile {
     tls_cert: Option<PathBuf>,
     tls_key: Option<PathBuf>,
     tls_ca: Option<PathBuf>,
+    io_threads: Option<usize>,
     admin_token_file: Option<PathBuf>,
     admin_allow_remote: Option<bool>,
     metrics: Option<toml::Spanned<String>>,
@@ -177,6 +179,7 @@ impl SipFile {
             tls_cert: self.tls_cert.clone(),
             tls_key: self.tls_key.clone(),
             tls_ca: self.tls_ca.clone(),
+            io_threads: self.io_threads,
         }
     }
 }
@@ -311,6 +314,7 @@ pub fn run(args: &SipArgs) -> CliResult {
 pub fn serve_options(s: &SipSettings) -> ServeOptions {
     let mut o = ServeOptions::default();
     o.listen = s.node.listen;
+    o.io_threads = s.node.io_threads;
     o.origin_host = s.node.origin_host.clone();
     o.origin_realm = s.node.origin_realm.clone();
     if let Some(store) = &s.store {

@@ -1,0 +1,127 @@
+//! Thread per core: a node's connections spread over single-threaded runtimes, one per
+//! thread ([`NodeBuilder::io_threads`](super::NodeBuilder::io_threads)).
+//!
+//! A connection's reader, writer and peer task then run on one thread: a request is read,
+//! answered and written without waking another thread, and no worker steals tasks from
+//! another. On a multi-threaded runtime the same hand-offs cross threads, which on a busy
+//! machine costs more than the answer itself.
+
+use std::cell::Cell;
+use std::future::Future;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
+use tokio::runtime::Handle;
+use tokio::sync::oneshot;
+
+thread_local! {
+    /// Set on a shard's thread: what it spawns stays on it.
+    static ON_SHARD: Cell<bool> = const { Cell::new(false) };
+}
+
+/// The shard threads of a node, each running a current-thread runtime until stopped.
+pub(crate) struct Shards {
+    handles: Vec<Handle>,
+    next: AtomicUsize,
+    /// Dropping a sender ends its thread (and its runtime's tasks).
+    stops: Mutex<Vec<oneshot::Sender<()>>>,
+}
+
+impl Shards {
+    /// Starts `n` threads (at least one), named `diameter-io-N`.
+    pub(crate) fn start(n: usize) -> std::io::Result<Shards> {
+        let mut handles = Vec::new();
+        let mut stops = Vec::new();
+        for i in 0..n.max(1) {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?;
+            let (stop, stopped) = oneshot::channel::<()>();
+            handles.push(rt.handle().clone());
+            stops.push(stop);
+            std::thread::Builder::new()
+                .name(format!("diameter-io-{i}"))
+                .spawn(move || {
+                    ON_SHARD.with(|s| s.set(true));
+                    rt.block_on(async {
+                        let _ = stopped.await;
+                    });
+                    // Dropping the runtime drops every task still on it.
+                })?;
+        }
+        Ok(Shards {
+            handles,
+            next: AtomicUsize::new(0),
+            stops: Mutex::new(stops),
+        })
+    }
+
+    /// Spawns `fut` on the calling thread's shard, or on the next shard in turn when the
+    /// caller is not on one.
+    pub(crate) fn spawn<F>(&self, fut: F) -> tokio::task::JoinHandle<F::Output>
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        if ON_SHARD.with(Cell::get) {
+            return tokio::spawn(fut);
+        }
+        let i = self.next.fetch_add(1, Ordering::Relaxed) % self.handles.len();
+        self.handles[i].spawn(fut)
+    }
+
+    /// Ends every shard thread; the tasks on them are dropped.
+    pub(crate) fn stop(&self) {
+        self.stops.lock().unwrap_or_else(|e| e.into_inner()).clear();
+    }
+}
+
+impl Drop for Shards {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn tasks_go_round_the_shards_and_stay_on_their_thread() {
+        let shards = std::sync::Arc::new(Shards::start(2).unwrap());
+        let mut names = Vec::new();
+        for _ in 0..4 {
+            let inner = shards.clone();
+            let (outer, nested) = shards
+                .spawn(async move {
+                    let outer = std::thread::current().name().map(str::to_owned);
+                    // Spawned from a shard: the same thread.
+                    let nested = inner
+                        .spawn(async { std::thread::current().name().map(str::to_owned) })
+                        .await
+                        .unwrap();
+                    (outer, nested)
+                })
+                .await
+                .unwrap();
+            assert_eq!(outer, nested);
+            names.push(outer.unwrap());
+        }
+        assert_eq!(
+            names,
+            [
+                "diameter-io-0",
+                "diameter-io-1",
+                "diameter-io-0",
+                "diameter-io-1"
+            ]
+        );
+        // Stopped: a task left on a shard is dropped with its runtime.
+        let (tx, rx) = oneshot::channel::<()>();
+        shards.spawn(async move {
+            std::future::pending::<()>().await;
+            drop(tx);
+        });
+        shards.stop();
+        assert!(rx.await.is_err());
+    }
+}
