@@ -77,12 +77,32 @@ pub(super) fn request_span() -> tracing::Span {
 
 /// Counts an answer to a request received at `received`.
 fn answer_metrics(node: &Node, command: u32, answer: &RawMessage, received: Instant) {
+    answer_metrics_at(node, command, answer, received, Instant::now());
+}
+
+/// Counts an answer to a request received at `received`, sent at `now`.
+fn answer_metrics_at(
+    node: &Node,
+    command: u32,
+    answer: &RawMessage,
+    received: Instant,
+    now: Instant,
+) {
     let code = crate::fields::result_code(answer);
     tracing::trace!(result_code = code, "answered");
-    let elapsed = Some(Instant::now().saturating_duration_since(received));
+    let elapsed = Some(now.saturating_duration_since(received));
     node.inner
         .metrics
         .answer(Direction::In, command, code, elapsed);
+}
+
+/// A request its handler answered at once, waiting for the end of the burst: the node
+/// agent then takes every such answer under one lock.
+struct AnsweredInline {
+    request: RawMessage,
+    answer: Option<RawMessage>,
+    command: u32,
+    received: Instant,
 }
 
 /// Tells the node agent when a handler task ends, answered or not (it panicked), so
@@ -216,6 +236,9 @@ struct PeerTask {
     now: Instant,
     /// The peer's Origin-Host, shared with the requests it sends.
     from: Arc<str>,
+    /// Answers of handlers that answered at once, for the node agent at the end of the
+    /// burst ([`PeerTask::finish_inline`]).
+    inline: Vec<AnsweredInline>,
 }
 
 /// Commands handled before the queued messages are flushed to the writers.
@@ -272,6 +295,7 @@ pub(crate) fn spawn_peer(
         noop: std::task::Waker::from(Arc::new(NoopWake)),
         now: Instant::now(),
         from: host.into(),
+        inline: Vec::new(),
     };
     let handle = PeerHandle { tx, status };
     if let Ok(mut peers) = inner.peers.write() {
@@ -337,6 +361,7 @@ impl PeerTask {
                     self.feed(Event::Timeout);
                 }
             }
+            self.finish_inline();
             if self.agent.is_unused() {
                 self.flush();
                 self.remove();
@@ -631,13 +656,17 @@ impl PeerTask {
             .request(Direction::In, h.application_id, h.command_code);
         let received = self.now;
         let now = self.now.into_std();
-        let tx = &self.tx;
         // A first transmission for this node goes to its handler without the agent's
         // lock (the decision needs no state); the rest is the agent's.
         let first = (!h.is_retransmit()).then(|| self.node.inner.agent_config.decide_first(&msg));
         // Whether the answer may have Proxy-Info to echo (known from the scan that decided).
         let proxy_info = first.as_ref().is_none_or(|(_, p)| *p);
         let decided = first.map(|(d, _)| d);
+        if !matches!(decided, Some(Decision::Local)) {
+            // The agent's duplicate cache must know every answer given before it.
+            self.finish_inline();
+        }
+        let tx = &self.tx;
         let inbound = match decided {
             Some(Decision::Local) => Inbound::Handle(msg),
             decided => self.node.with_agent(|a| {
@@ -674,14 +703,12 @@ impl PeerTask {
         // answer joins this burst's write.
         let mut cx = std::task::Context::from_waker(&self.noop);
         if let std::task::Poll::Ready(answer) = answer.as_mut().poll(&mut cx) {
-            let done = self
-                .node
-                .with_agent(|a| a.handler_done(now, &request, None, Some(answer)));
-            if let Some(answer) = done {
-                answer_metrics(&self.node, h.command_code, &answer, received);
-                // Performed by the caller's loop.
-                self.agent.handle(now, Event::Answer(answer));
-            }
+            self.inline.push(AnsweredInline {
+                request,
+                answer: Some(answer),
+                command: h.command_code,
+                received,
+            });
             return;
         }
         // Still running: retransmissions of this request wait for its answer.
@@ -704,6 +731,31 @@ impl PeerTask {
             unanswered.answered();
             let _ = tx.send(PeerCmd::Answer(answer)).await;
         });
+    }
+
+    /// Hands the answers given inline in this burst to the node agent under one lock (size
+    /// check, duplicate cache), then to the peer agent to send.
+    fn finish_inline(&mut self) {
+        if self.inline.is_empty() {
+            return;
+        }
+        let now = self.now.into_std();
+        let mut done = std::mem::take(&mut self.inline);
+        self.node.with_agent(|a| {
+            for d in &mut done {
+                d.answer = a.handler_done(now, &d.request, None, d.answer.take());
+            }
+        });
+        let sent = Instant::now();
+        for d in done.drain(..) {
+            if let Some(answer) = d.answer {
+                answer_metrics_at(&self.node, d.command, &answer, d.received, sent);
+                self.agent.handle(now, Event::Answer(answer));
+            }
+        }
+        // The buffer is kept for the next burst.
+        self.inline = done;
+        self.act();
     }
 
     /// Publishes a change of the peer's state (the agent already gave the pending
