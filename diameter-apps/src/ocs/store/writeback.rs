@@ -68,15 +68,6 @@ pub(super) fn lower_thread_priority() {
     if r != 0 {
         tracing::debug!(error = %io::Error::last_os_error(), "ocs: checkpoint priority unchanged");
     }
-    // The idle I/O class: the disk scheduler (mq-deadline, BFQ) serves the journal's syncs
-    // first; threads the checkpoint starts (the write-back helper) inherit it.
-    const IOPRIO_WHO_PROCESS: libc::c_long = 1;
-    const IOPRIO_IDLE: libc::c_long = 3 << 13;
-    // SAFETY: a plain system call naming the calling thread; no memory is passed.
-    let r = unsafe { libc::syscall(libc::SYS_ioprio_set, IOPRIO_WHO_PROCESS, 0, IOPRIO_IDLE) };
-    if r != 0 {
-        tracing::debug!(error = %io::Error::last_os_error(), "ocs: checkpoint I/O class unchanged");
-    }
 }
 
 #[cfg(not(target_os = "linux"))]
