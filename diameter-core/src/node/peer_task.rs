@@ -424,6 +424,11 @@ impl PeerTask {
                 });
             }
             PeerCmd::Conn(id, ConnEvent::Message(m)) => self.feed(Event::Received(id, m)),
+            PeerCmd::Conn(id, ConnEvent::Messages(batch)) => {
+                for m in batch {
+                    self.feed(Event::Received(id, m));
+                }
+            }
             PeerCmd::Conn(id, ConnEvent::Closed) => {
                 self.conns.remove(&id);
                 self.feed(Event::Closed(id));

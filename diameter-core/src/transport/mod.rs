@@ -38,12 +38,20 @@ pub(crate) const WRITE_BATCH: usize = 64 * 1024;
 
 /// Free space the reader keeps in its buffer before each read.
 const READ_CHUNK: usize = 16 * 1024;
+/// Messages handed over at most in one [`ConnEvent::Messages`].
+pub(crate) const READ_BATCH: usize = 32;
+/// A batch takes no further message once it holds this many bytes, so a queued event
+/// holds at most one maximum-size message and this much besides.
+pub(crate) const READ_BATCH_BYTES: usize = 16 * 1024;
 
 /// What a connection's reader reports.
 #[derive(Debug)]
 pub(crate) enum ConnEvent {
     /// A decoded message.
     Message(RawMessage),
+    /// Decoded messages that came in one read, in order (at most [`READ_BATCH`] of them,
+    /// or as many as fill [`READ_BATCH_BYTES`]): one hand-over for the lot.
+    Messages(Vec<RawMessage>),
     /// The connection closed or failed.
     Closed,
 }
@@ -170,47 +178,67 @@ pub(crate) async fn read_message<R: AsyncRead + Unpin>(
     message_timeout: Option<Duration>,
     header_only: &[(u32, u32)],
 ) -> Result<RawMessage, ReadError> {
-    let origin = Origin {
-        host: &local.origin_host,
-        realm: &local.origin_realm,
-    };
     // When the message being read was first seen incomplete: the clock is read only
     // when a read has to wait for the rest of a message (not once per message).
     let mut started = None;
     loop {
+        if let Some(m) = take_message(buf, limits, local, answers, header_only)? {
+            return Ok(m);
+        }
+        if started.is_none() && !buf.is_empty() {
+            started = Some(Instant::now());
+        }
+        if buf.capacity() - buf.len() < READ_CHUNK / 4 {
+            buf.reserve(READ_CHUNK);
+        }
+        let read = rd.read_buf(buf);
+        let n = match (started, message_timeout) {
+            (Some(t0), Some(limit)) => tokio::time::timeout_at(t0 + limit, read)
+                .await
+                .map_err(|_| ReadError::TimedOut)?,
+            _ => read.await,
+        }
+        .map_err(|_| ReadError::Closed)?;
+        if n == 0 {
+            return Err(ReadError::Closed);
+        }
+    }
+}
+
+/// The next complete message already in `buf`, without reading (`None`: it needs more
+/// bytes). Messages that frame but fail to decode are answered and skipped, as in
+/// [`read_message`]; a stream that cannot be framed is an error, and `buf` is left as
+/// it was.
+pub(crate) fn take_message(
+    buf: &mut BytesMut,
+    limits: &Limits,
+    local: &Capabilities,
+    answers: Option<&WriteQueue>,
+    header_only: &[(u32, u32)],
+) -> Result<Option<RawMessage>, ReadError> {
+    loop {
         match frame_len(buf, limits) {
             Ok(Some(n)) if buf.len() >= n => {
                 let bytes = buf.split_to(n).freeze();
-                started = None;
                 match decode_framed(bytes.clone(), limits, header_only) {
-                    Ok(m) => return Ok(m),
+                    Ok(m) => return Ok(Some(m)),
                     Err(e) => {
                         if let (Some(req), Some(tx)) = (as_request(&bytes), answers) {
+                            let origin = Origin {
+                                host: &local.origin_host,
+                                realm: &local.origin_realm,
+                            };
                             let _ = tx.try_send(error_answer(&req, &origin, &e).to_bytes());
                         }
                     }
                 }
             }
-            Ok(_) => {
-                if started.is_none() && !buf.is_empty() {
-                    started = Some(Instant::now());
-                }
-                if buf.capacity() - buf.len() < READ_CHUNK / 4 {
-                    buf.reserve(READ_CHUNK);
-                }
-                let read = rd.read_buf(buf);
-                let n = match (started, message_timeout) {
-                    (Some(t0), Some(limit)) => tokio::time::timeout_at(t0 + limit, read)
-                        .await
-                        .map_err(|_| ReadError::TimedOut)?,
-                    _ => read.await,
-                }
-                .map_err(|_| ReadError::Closed)?;
-                if n == 0 {
-                    return Err(ReadError::Closed);
-                }
-            }
+            Ok(_) => return Ok(None),
             Err(e) => {
+                let origin = Origin {
+                    host: &local.origin_host,
+                    realm: &local.origin_realm,
+                };
                 let answer = as_request(buf).map(|req| error_answer(&req, &origin, &e));
                 return Err(ReadError::Unframeable(answer));
             }
@@ -330,16 +358,46 @@ where
             );
             match read.await {
                 Ok(m) => {
-                    if let Some(check) = &identity {
-                        if !identity_ok(check, &m) {
-                            tracing::warn!("CEA Origin-Host does not match the peer certificate");
-                            drop(answers);
-                            let _ = events.send(wrap(id, ConnEvent::Closed)).await;
-                            return;
+                    // The messages this read brought in, up to a batch, go over at once.
+                    let mut batch = None;
+                    let mut next = Some(m);
+                    let mut bytes = 0;
+                    while let Some(m) = next.take() {
+                        if let Some(check) = &identity {
+                            if !identity_ok(check, &m) {
+                                tracing::warn!(
+                                    "CEA Origin-Host does not match the peer certificate"
+                                );
+                                drop(answers);
+                                let _ = events.send(wrap(id, ConnEvent::Closed)).await;
+                                return;
+                            }
+                        }
+                        bytes += m.body.len();
+                        let more = bytes < READ_BATCH_BYTES;
+                        let batch = batch.get_or_insert_with(|| Vec::with_capacity(8));
+                        batch.push(m);
+                        if more && batch.len() < READ_BATCH {
+                            // An error is left in the buffer for the next read to report.
+                            next = take_message(
+                                &mut buf,
+                                &limits,
+                                &local,
+                                Some(&answers),
+                                &header_only,
+                            )
+                            .ok()
+                            .flatten();
                         }
                     }
-                    if events.send(wrap(id, ConnEvent::Message(m))).await.is_err() {
-                        return;
+                    let event = match batch {
+                        Some(mut b) if b.len() == 1 => b.pop().map(ConnEvent::Message),
+                        b => b.map(ConnEvent::Messages),
+                    };
+                    if let Some(event) = event {
+                        if events.send(wrap(id, event)).await.is_err() {
+                            return;
+                        }
                     }
                 }
                 Err(e) => {
@@ -589,6 +647,52 @@ mod tests {
         let mut bad_version = BytesMut::from(&broken(true)[..]);
         bad_version[0] = 2;
         assert!(decode_framed(bad_version.freeze(), &limits, &[(4, 272)]).is_err());
+    }
+
+    #[tokio::test]
+    async fn one_read_hands_over_its_messages_at_once_and_answers_a_bad_one() {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let (ours, mut theirs) = tokio::io::duplex(64 * 1024);
+        let (tx, mut rx) = mpsc::channel::<ConnEvent>(8);
+        let total = Arc::new(AtomicUsize::new(0));
+        let _conn = spawn_connection(
+            ConnId(1),
+            tokio::io::split(ours),
+            BytesMut::new(),
+            opts(1 << 20, Duration::from_secs(60), total),
+            tx,
+            |_, e| e,
+            None,
+        );
+        let good = |e2e| {
+            let h = Header::new(272, 4, 0x80, e2e, e2e);
+            let avp = crate::avp::RawAvp::new(263, 0x40, 0, Bytes::from_static(b"a;1"));
+            RawMessage::from_avps(h, &[avp]).to_bytes()
+        };
+        let mut wire = BytesMut::new();
+        for part in [good(1), good(2), broken(true), good(3)] {
+            wire.extend_from_slice(&part);
+        }
+        theirs.write_all(&wire).await.unwrap();
+        let got = tokio::time::timeout(Duration::from_secs(5), rx.recv()).await;
+        let Ok(Some(ConnEvent::Messages(batch))) = got else {
+            panic!("expected one batch, got {got:?}");
+        };
+        let ids: Vec<u32> = batch.iter().map(|m| m.header.end_to_end).collect();
+        assert_eq!(ids, [1, 2, 3]);
+        // The undecodable request in between was answered 5014 (a permanent failure).
+        let mut head = [0u8; 20];
+        theirs.read_exact(&mut head).await.unwrap();
+        let h = Header::parse_unchecked(&head).unwrap();
+        let mut body = vec![0u8; h.length as usize - 20];
+        theirs.read_exact(&mut body).await.unwrap();
+        let answer = RawMessage {
+            header: h,
+            body: body.into(),
+        };
+        assert!(!answer.header.is_request());
+        assert_eq!(answer.header.end_to_end, 2);
+        assert_eq!(crate::fields::result_code(&answer), Some(5014));
     }
 
     /// A peer that never reads: its end of a small in-memory pipe is kept and ignored.
