@@ -17,8 +17,9 @@ use std::time::{Duration, Instant};
 type Key = (u64, u32);
 
 /// The key is already a hash: mixing it once more is enough (no SipHash per message).
+/// Also the hasher of small integer keys that outsiders do not choose (the handler table).
 #[derive(Default)]
-struct KeyHasher(u64);
+pub(crate) struct KeyHasher(u64);
 
 impl Hasher for KeyHasher {
     fn finish(&self) -> u64 {

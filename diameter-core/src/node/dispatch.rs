@@ -71,11 +71,7 @@ pub fn request_peer() -> Option<std::sync::Arc<str>> {
 
 async fn local_answer(node: &Node, request: &RawMessage, proxy_info: bool) -> RawMessage {
     let h = request.header;
-    let handler = node
-        .inner
-        .handlers
-        .get(&(h.application_id, h.command_code))
-        .cloned();
+    let handler = node.inner.handlers.get(&(h.application_id, h.command_code));
     let Some(handler) = handler else {
         let app_known = node
             .inner
@@ -89,7 +85,9 @@ async fn local_answer(node: &Node, request: &RawMessage, proxy_info: bool) -> Ra
         };
         return answer_with(request, &origin(node), code, None, None);
     };
-    let mut answer = match handler.call(request.clone()).await {
+    // The handler's future owns what it needs: no hold on the handler across the wait.
+    let handled = handler.call(request.clone());
+    let mut answer = match handled.await {
         Ok(a) => a,
         Err(e) => error_answer(request, &origin(node), &e),
     };
