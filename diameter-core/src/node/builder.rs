@@ -141,7 +141,8 @@ impl NodeBuilder {
     /// default). A connection's reader, writer and peer task then share one thread, so
     /// an answer needs no hand-off between threads. Connections go to the threads in
     /// turn. The threads end with [`Node::abort`] or the process; handlers run on them
-    /// (blocking work belongs in `spawn_blocking`, as on any runtime).
+    /// (blocking work belongs in `spawn_blocking`, as on any runtime; the threads' blocking
+    /// pools share tokio's default bound of 512 threads, at least 8 each).
     pub fn io_threads(mut self, n: usize) -> Self {
         self.io_threads = n;
         self

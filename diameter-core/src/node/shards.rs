@@ -18,6 +18,10 @@ thread_local! {
     static ON_SHARD: Cell<bool> = const { Cell::new(false) };
 }
 
+/// Blocking threads (`spawn_blocking`) of all shards together: tokio's default for one
+/// runtime.
+const BLOCKING_THREADS: usize = 512;
+
 /// The shard threads of a node, each running a current-thread runtime until stopped.
 pub(crate) struct Shards {
     handles: Vec<Handle>,
@@ -27,13 +31,16 @@ pub(crate) struct Shards {
 }
 
 impl Shards {
-    /// Starts `n` threads (at least one), named `diameter-io-N`.
+    /// Starts `n` threads (at least one), named `diameter-io-N`. Their runtimes share
+    /// tokio's default bound on blocking threads (512) between them, at least 8 each.
     pub(crate) fn start(n: usize) -> std::io::Result<Shards> {
+        let n = n.max(1);
         let mut handles = Vec::new();
         let mut stops = Vec::new();
-        for i in 0..n.max(1) {
+        for i in 0..n {
             let rt = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
+                .max_blocking_threads((BLOCKING_THREADS / n).max(8))
                 .build()?;
             let (stop, stopped) = oneshot::channel::<()>();
             handles.push(rt.handle().clone());
