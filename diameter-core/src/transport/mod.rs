@@ -358,46 +358,23 @@ where
             );
             match read.await {
                 Ok(m) => {
-                    // The messages this read brought in, up to a batch, go over at once.
-                    let mut batch = None;
-                    let mut next = Some(m);
-                    let mut bytes = 0;
-                    while let Some(m) = next.take() {
-                        if let Some(check) = &identity {
-                            if !identity_ok(check, &m) {
-                                tracing::warn!(
-                                    "CEA Origin-Host does not match the peer certificate"
-                                );
-                                drop(answers);
-                                let _ = events.send(wrap(id, ConnEvent::Closed)).await;
-                                return;
-                            }
-                        }
-                        bytes += m.body.len();
-                        let more = bytes < READ_BATCH_BYTES;
-                        let batch = batch.get_or_insert_with(|| Vec::with_capacity(8));
-                        batch.push(m);
-                        if more && batch.len() < READ_BATCH {
-                            // An error is left in the buffer for the next read to report.
-                            next = take_message(
-                                &mut buf,
-                                &limits,
-                                &local,
-                                Some(&answers),
-                                &header_only,
-                            )
+                    // What else this read brought in goes over with it. An error is left
+                    // in the buffer for the next read to report.
+                    let event = gather(m, || {
+                        take_message(&mut buf, &limits, &local, Some(&answers), &header_only)
                             .ok()
-                            .flatten();
-                        }
-                    }
-                    let event = match batch {
-                        Some(mut b) if b.len() == 1 => b.pop().map(ConnEvent::Message),
-                        b => b.map(ConnEvent::Messages),
-                    };
-                    if let Some(event) = event {
-                        if events.send(wrap(id, event)).await.is_err() {
+                            .flatten()
+                    });
+                    if let Some(check) = &identity {
+                        if !event.messages().all(|m| identity_ok(check, m)) {
+                            tracing::warn!("CEA Origin-Host does not match the peer certificate");
+                            drop(answers);
+                            let _ = events.send(wrap(id, ConnEvent::Closed)).await;
                             return;
                         }
+                    }
+                    if events.send(wrap(id, event)).await.is_err() {
+                        return;
                     }
                 }
                 Err(e) => {
@@ -438,6 +415,42 @@ where
         queue,
         kill,
         reader: Some(reader),
+    }
+}
+
+/// One hand-over for `first` and the messages `next` still has, up to [`READ_BATCH`]
+/// messages or [`READ_BATCH_BYTES`] (a lone message needs no `Vec`).
+fn gather(first: RawMessage, mut next: impl FnMut() -> Option<RawMessage>) -> ConnEvent {
+    let mut bytes = first.body.len();
+    let second = match bytes < READ_BATCH_BYTES {
+        true => next(),
+        false => None,
+    };
+    let Some(second) = second else {
+        return ConnEvent::Message(first);
+    };
+    bytes += second.body.len();
+    let mut batch = Vec::with_capacity(8);
+    batch.extend([first, second]);
+    while bytes < READ_BATCH_BYTES && batch.len() < READ_BATCH {
+        let Some(m) = next() else {
+            break;
+        };
+        bytes += m.body.len();
+        batch.push(m);
+    }
+    ConnEvent::Messages(batch)
+}
+
+impl ConnEvent {
+    /// The messages it carries.
+    fn messages(&self) -> impl Iterator<Item = &RawMessage> {
+        let (one, many): (Option<&RawMessage>, &[RawMessage]) = match self {
+            ConnEvent::Message(m) => (Some(m), &[]),
+            ConnEvent::Messages(b) => (None, b),
+            ConnEvent::Closed => (None, &[]),
+        };
+        one.into_iter().chain(many)
     }
 }
 
@@ -647,6 +660,33 @@ mod tests {
         let mut bad_version = BytesMut::from(&broken(true)[..]);
         bad_version[0] = 2;
         assert!(decode_framed(bad_version.freeze(), &limits, &[(4, 272)]).is_err());
+    }
+
+    #[test]
+    fn a_batch_stops_at_its_count_or_its_bytes_and_a_lone_message_needs_no_vec() {
+        let msg = |len: usize| RawMessage {
+            header: Header::new(272, 4, 0x80, 1, 1),
+            body: Bytes::from(vec![0u8; len]),
+        };
+        let count = |e: &ConnEvent| e.messages().count();
+        let mut none = std::iter::empty();
+        assert!(matches!(
+            gather(msg(8), || none.next()),
+            ConnEvent::Message(_)
+        ));
+        let mut many = std::iter::repeat_with(|| msg(8));
+        let full = gather(msg(8), || many.next());
+        assert!(matches!(full, ConnEvent::Messages(_)));
+        assert_eq!(count(&full), READ_BATCH);
+        // Past the bytes, no further message is taken.
+        let mut big = std::iter::repeat_with(|| msg(READ_BATCH_BYTES / 2));
+        assert_eq!(count(&gather(msg(8), || big.next())), 3);
+        let mut left = std::iter::once(msg(8));
+        assert!(matches!(
+            gather(msg(READ_BATCH_BYTES), || left.next()),
+            ConnEvent::Message(_)
+        ));
+        assert_eq!(left.count(), 1, "a full first message takes no other");
     }
 
     #[tokio::test]
