@@ -66,6 +66,34 @@ fn ocs_engine_keys_are_checked_and_shown() {
 }
 
 #[test]
+fn io_threads_come_from_the_file_or_the_flag() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cfg = write(dir.path(), "relay.toml", "io_threads = 3\n");
+    diameter()
+        .args(["serve", "relay", "--check", "--config"])
+        .arg(&cfg)
+        .assert()
+        .success()
+        .stdout(predicate::str::contains(
+            "io_threads    3 (one single-threaded runtime each)",
+        ));
+    diameter()
+        .args(["serve", "ocs", "--check", "--io-threads", "0"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains(
+            "io_threads    0 (connections on the shared runtime)",
+        ));
+    let bad = write(dir.path(), "bad.toml", "io_threads = \"many\"\n");
+    diameter()
+        .args(["serve", "sip", "--check", "--config"])
+        .arg(&bad)
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("io_threads"));
+}
+
+#[test]
 fn ocs_defaults() {
     diameter()
         .args(["serve", "ocs", "--check"])

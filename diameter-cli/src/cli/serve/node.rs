@@ -392,6 +392,10 @@ pub fn print_admission(node: &NodeIdentity, peers: &[PeerSetting]) -> Result<(),
         AcceptPolicy::AllowList(_) => "the [[peers]] only",
     };
     println!("accept        {accept}");
+    match node.io_threads {
+        0 => println!("io_threads    0 (connections on the shared runtime)"),
+        n => println!("io_threads    {n} (one single-threaded runtime each)"),
+    }
     if let Some(t) = &node.tls {
         println!(
             "tls           cert {} key {} ca {}",
