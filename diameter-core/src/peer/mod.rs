@@ -474,7 +474,9 @@ impl Peer {
         let cea = h.command_code == command::CAPABILITIES_EXCHANGE && !h.is_request();
         match self.state {
             PeerState::WaitICea if is_i => {
-                if cea {
+                if cea && result_code(&msg) == Some(rc::DIAMETER_ELECTION_LOST) {
+                    self.peer_lost_election(now);
+                } else if cea {
                     self.process_cea(now, &msg);
                 } else {
                     // I-Rcv-Non-CEA: Error.
@@ -640,6 +642,20 @@ impl Peer {
                 self.open(now, PeerState::ROpen);
             }
         }
+    }
+
+    /// A CEA with 4003 DIAMETER_ELECTION_LOST on the connection we initiated, before the
+    /// peer's own CER reached us (freeDiameter answers so when it loses, §5.6.4): the peer
+    /// keeps the connection it opened to us. Ours closes, and we wait for its CER
+    /// (Closed, which accepts it), connecting again after Tc if it never comes. The peer
+    /// was never up: nothing is reported down.
+    fn peer_lost_election(&mut self, now: Instant) {
+        if let Some(i) = self.i_conn.take() {
+            self.out.push_back(Output::Close(i));
+        }
+        self.set_state(PeerState::Closed, None);
+        let retry = self.settings.initiate && !self.stopped;
+        self.reconnect_at = retry.then(|| now + self.settings.tc);
     }
 
     fn process_cea(&mut self, now: Instant, msg: &RawMessage) {

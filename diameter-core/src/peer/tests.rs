@@ -575,3 +575,53 @@ fn dpa_closes_the_connection_once() {
     assert_eq!(closes, 1, "the connection is closed exactly once");
     assert_eq!(p.a.state(), PeerState::Closed);
 }
+
+#[test]
+fn a_cea_saying_the_peer_lost_the_election_waits_for_its_cer_and_reports_nothing_down() {
+    // freeDiameter, losing the election, answers our CER with 4003 ELECTION_LOST on the
+    // connection we opened, and keeps the one it opened to us; its CER may reach us after.
+    let t0 = Instant::now();
+    let local = Arc::new(caps("zz.example.net", &[4]));
+    let mut p = Peer::new(local.clone(), settings(true), 1, 1000);
+    let outputs = |p: &mut Peer| std::iter::from_fn(|| p.poll_output()).collect::<Vec<_>>();
+    p.handle(t0, Input::Start);
+    assert!(outputs(&mut p).iter().any(|o| matches!(o, Output::Connect)));
+    p.handle(t0, Input::ConnectOk(ConnId(1)));
+    let sent = outputs(&mut p);
+    let Some(Output::Send(_, cer)) = sent.iter().find(|o| matches!(o, Output::Send(..))) else {
+        panic!("no CER: {sent:?}");
+    };
+    let theirs = caps("fd.example.net", &[4]);
+    let lost = capabilities::cea(&theirs, &cer.header, rc::DIAMETER_ELECTION_LOST, None, None);
+    p.handle(t0, Input::Received(ConnId(1), lost));
+    let after = outputs(&mut p);
+    assert_eq!(p.state(), PeerState::Closed);
+    assert!(
+        after.iter().any(|o| matches!(o, Output::Close(ConnId(1)))),
+        "{after:?}"
+    );
+    assert!(
+        !after
+            .iter()
+            .any(|o| matches!(o, Output::Event(PeerEvent::Down(_)))),
+        "{after:?}"
+    );
+    // Its CER on the connection it opened: answered 2001, open, one Up.
+    let their_cer = capabilities::cer(&theirs, 7, 7);
+    p.handle(
+        t0,
+        Input::Incoming {
+            conn: ConnId(2),
+            cer: their_cer,
+            caps: Box::new(theirs.clone()),
+        },
+    );
+    let opened = outputs(&mut p);
+    assert_eq!(p.state(), PeerState::ROpen);
+    assert!(opened
+        .iter()
+        .any(|o| matches!(o, Output::Send(ConnId(2), _))));
+    assert!(opened
+        .iter()
+        .any(|o| matches!(o, Output::Event(PeerEvent::Up { .. }))));
+}
