@@ -26,7 +26,7 @@ pub const DIAMETER_INVALID_AVP_BITS: u32 = 3009;
 /// 3010: the peer is not known or not allowed.
 pub const DIAMETER_UNKNOWN_PEER: u32 = 3010;
 /// 4003: the peer lost the capabilities exchange election and closed the connection.
-pub const DIAMETER_ELECTION_LOST: u32 = 4003;
+pub const ELECTION_LOST: u32 = 4003;
 /// 5001: an AVP with the M-bit is not supported.
 pub const DIAMETER_AVP_UNSUPPORTED: u32 = 5001;
 /// 5002: the session is unknown.

@@ -474,7 +474,7 @@ impl Peer {
         let cea = h.command_code == command::CAPABILITIES_EXCHANGE && !h.is_request();
         match self.state {
             PeerState::WaitICea if is_i => {
-                if cea && result_code(&msg) == Some(rc::DIAMETER_ELECTION_LOST) {
+                if cea && result_code(&msg) == Some(rc::ELECTION_LOST) {
                     self.peer_lost_election(now);
                 } else if cea {
                     self.process_cea(now, &msg);
@@ -644,7 +644,7 @@ impl Peer {
         }
     }
 
-    /// A CEA with 4003 DIAMETER_ELECTION_LOST on the connection we initiated, before the
+    /// A CEA with 4003 ELECTION_LOST on the connection we initiated, before the
     /// peer's own CER reached us (freeDiameter answers so when it loses, §5.6.4): the peer
     /// keeps the connection it opened to us. Ours closes, and we wait for its CER
     /// (Closed, which accepts it), connecting again after Tc if it never comes. The peer

@@ -592,7 +592,7 @@ fn a_cea_saying_the_peer_lost_the_election_waits_for_its_cer_and_reports_nothing
         panic!("no CER: {sent:?}");
     };
     let theirs = caps("fd.example.net", &[4]);
-    let lost = capabilities::cea(&theirs, &cer.header, rc::DIAMETER_ELECTION_LOST, None, None);
+    let lost = capabilities::cea(&theirs, &cer.header, rc::ELECTION_LOST, None, None);
     p.handle(t0, Input::Received(ConnId(1), lost));
     let after = outputs(&mut p);
     assert_eq!(p.state(), PeerState::Closed);
