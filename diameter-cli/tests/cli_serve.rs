@@ -13,6 +13,14 @@ fn diameter() -> Command {
     c
 }
 
+/// `diameter serve SERVER --check --config FILE`, run.
+fn check(server: &str, config: &Path) -> assert_cmd::assert::Assert {
+    diameter()
+        .args(["serve", server, "--check", "--config"])
+        .arg(config)
+        .assert()
+}
+
 fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
     let p = dir.join(name);
     std::fs::write(&p, text).expect("write");
@@ -48,19 +56,13 @@ fn ocs_engine_keys_are_checked_and_shown() {
         "ocs.toml",
         "engine_checkpoint_interval_ms = 250\nengine_journal_syncers = 2\nengine_outcome_bytes = 1024\n",
     );
-    diameter()
-        .args(["serve", "ocs", "--check", "--config"])
-        .arg(&cfg)
-        .assert()
+    check("ocs", &cfg)
         .success()
         .stdout(predicate::str::contains(
             "engine        checkpoint every 250 ms or 100000 records, backlog 2000000, 2 journal syncers (overlap after 2 ms), outcomes 1024 bytes, filter 4194304 keys",
         ));
     let bad = write(dir.path(), "bad.toml", "engine_journal_syncers = 0\n");
-    diameter()
-        .args(["serve", "ocs", "--check", "--config"])
-        .arg(&bad)
-        .assert()
+    check("ocs", &bad)
         .code(2)
         .stderr(predicate::str::contains("engine_journal_syncers = 0"));
 }
@@ -69,10 +71,7 @@ fn ocs_engine_keys_are_checked_and_shown() {
 fn io_threads_come_from_the_file_or_the_flag() {
     let dir = tempfile::tempdir().expect("tempdir");
     let cfg = write(dir.path(), "relay.toml", "io_threads = 3\n");
-    diameter()
-        .args(["serve", "relay", "--check", "--config"])
-        .arg(&cfg)
-        .assert()
+    check("relay", &cfg)
         .success()
         .stdout(predicate::str::contains(
             "io_threads    3 (one single-threaded runtime each)",
@@ -85,10 +84,7 @@ fn io_threads_come_from_the_file_or_the_flag() {
             "io_threads    0 (connections on the shared runtime)",
         ));
     let bad = write(dir.path(), "bad.toml", "io_threads = \"many\"\n");
-    diameter()
-        .args(["serve", "sip", "--check", "--config"])
-        .arg(&bad)
-        .assert()
+    check("sip", &bad)
         .code(2)
         .stderr(predicate::str::contains("io_threads"));
 }
@@ -110,10 +106,7 @@ fn unknown_key_names_file_line_and_fix() {
         "ocs.toml",
         "# OCS\norigin_host = \"ocs.example.net\"\nauto_provison = 100\n",
     );
-    diameter()
-        .args(["serve", "ocs", "--check", "--config"])
-        .arg(&cfg)
-        .assert()
+    check("ocs", &cfg)
         .code(2)
         .stderr(predicate::str::contains(
             "ocs.toml:3:1: unknown field `auto_provison`",
@@ -126,29 +119,18 @@ fn unknown_key_names_file_line_and_fix() {
 fn bad_values_name_file_line_and_fix() {
     let dir = tempfile::tempdir().expect("tempdir");
     let cfg = write(dir.path(), "ocs.toml", "\n\nlisten = \"localhost\"\n");
-    diameter()
-        .args(["serve", "ocs", "--check", "--config"])
-        .arg(&cfg)
-        .assert()
+    check("ocs", &cfg)
         .code(2)
         .stderr(predicate::str::contains(
             "ocs.toml:3:10: listen = \"localhost\" is not an address and port",
         ))
         .stderr(predicate::str::contains("fix: write it as \"ADDR:PORT\""));
     let cfg = write(dir.path(), "sip.toml", "origin_host = \"bad host!\"\n");
-    diameter()
-        .args(["serve", "sip", "--check", "--config"])
-        .arg(&cfg)
-        .assert()
-        .code(2)
-        .stderr(predicate::str::contains(
-            "sip.toml:1:15: origin_host \"bad host!\" is not a DiameterIdentity",
-        ));
+    check("sip", &cfg).code(2).stderr(predicate::str::contains(
+        "sip.toml:1:15: origin_host \"bad host!\" is not a DiameterIdentity",
+    ));
     let cfg = write(dir.path(), "syntax.toml", "origin_host = ocs\n");
-    diameter()
-        .args(["serve", "ocs", "--check", "--config"])
-        .arg(&cfg)
-        .assert()
+    check("ocs", &cfg)
         .code(2)
         .stderr(predicate::str::contains("syntax.toml:1:"));
 }
@@ -180,10 +162,7 @@ action = "redirect"
 servers = ["hss.example.net"]
 "#,
     );
-    diameter()
-        .args(["serve", "relay", "--check", "--config"])
-        .arg(&cfg)
-        .assert()
+    check("relay", &cfg)
         .success()
         .stdout(predicate::str::contains(
             "peer          ocs1.example.net 127.0.0.1:3868",
@@ -207,10 +186,7 @@ fn relay_unknown_server_and_action() {
         "dra.toml",
         "[[peers]]\nhost = \"a.example.net\"\n\n[[routes]]\naction = \"relay\"\nservers = [\"b.example.net\"]\n",
     );
-    diameter()
-        .args(["serve", "relay", "--check", "--config"])
-        .arg(&cfg)
-        .assert()
+    check("relay", &cfg)
         .code(2)
         .stderr(predicate::str::contains(
             "dra.toml:6:12: server \"b.example.net\" is not a configured peer",
@@ -223,10 +199,7 @@ fn relay_unknown_server_and_action() {
         "dra2.toml",
         "[[routes]]\naction = \"forward\"\n",
     );
-    diameter()
-        .args(["serve", "relay", "--check", "--config"])
-        .arg(&cfg)
-        .assert()
+    check("relay", &cfg)
         .code(2)
         .stderr(predicate::str::contains(
             "dra2.toml:2:10: unknown variant `forward`",
@@ -333,10 +306,7 @@ fn ocs_and_sip_peers_and_timers_from_the_file() {
         "ocs.toml",
         "tcc = 600\nvalidity_time = 60\n\n[[peers]]\nhost = \"dra.example.net\"\naddress = \"127.0.0.1:3999\"\n",
     );
-    diameter()
-        .args(["serve", "ocs", "--check", "--config"])
-        .arg(&cfg)
-        .assert()
+    check("ocs", &cfg)
         .success()
         .stdout(predicate::str::contains("tcc           600 s"))
         .stdout(predicate::str::contains("validity_time 60 s"))
@@ -348,14 +318,9 @@ fn ocs_and_sip_peers_and_timers_from_the_file() {
         "sip.toml",
         "[[peers]]\nhost = \"dra.example.net\"\naddress = \"dra:3868\"\n",
     );
-    diameter()
-        .args(["serve", "sip", "--check", "--config"])
-        .arg(&cfg)
-        .assert()
-        .code(2)
-        .stderr(predicate::str::contains(
-            "sip.toml:3:11: address \"dra:3868\" is not an address and port",
-        ));
+    check("sip", &cfg).code(2).stderr(predicate::str::contains(
+        "sip.toml:3:11: address \"dra:3868\" is not an address and port",
+    ));
 }
 
 #[test]
@@ -366,10 +331,7 @@ fn sip_rights_and_windows_from_the_file() {
         "sip.toml",
         "auth_window = 120\nnonce_lifetime = 60\nmax_auth_items = 3\nauthorization_lifetime = 0\nauth_grace_period = 5\nmax_sessions = 7\nmax_session_bytes = 4096\nsession_sweep_ms = 250\n\n[[peers]]\nhost = \"sip1.example.net\"\n\n[[peers]]\nhost = \"sip2.example.net\"\ncredentials = true\n",
     );
-    diameter()
-        .args(["serve", "sip", "--check", "--config"])
-        .arg(&cfg)
-        .assert()
+    check("sip", &cfg)
         .success()
         .stdout(predicate::str::contains("auth_window   120 s"))
         .stdout(predicate::str::contains("nonce_lifetime 60 s"))
@@ -397,10 +359,7 @@ fn sip_rights_and_windows_from_the_file() {
         .stdout(predicate::str::contains("session_sweep 1000 ms"))
         .stdout(predicate::str::contains("credentials").not());
     let cfg = write(dir.path(), "zero.toml", "auth_window = 0\n");
-    diameter()
-        .args(["serve", "sip", "--check", "--config"])
-        .arg(&cfg)
-        .assert()
+    check("sip", &cfg)
         .code(2)
         .stderr(predicate::str::contains("auth_window = 0 is not allowed"));
 }
