@@ -48,11 +48,7 @@ fn host_hash(host: &[u8]) -> u64 {
 /// The duplicate-detection key of a request and its Origin-Host as received (borrowed:
 /// no reference count is taken on the request's buffer).
 pub(crate) fn request_key(request: &RawMessage) -> Option<((u64, u32), &[u8])> {
-    let host = request
-        .avps()
-        .flatten()
-        .find(|a| a.code == avp::ORIGIN_HOST && a.vendor == 0)?
-        .data();
+    let host = crate::fields::find_data(request, avp::ORIGIN_HOST)?;
     Some(((host_hash(host), request.header.end_to_end), host))
 }
 

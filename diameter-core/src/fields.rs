@@ -50,22 +50,24 @@ pub fn read_str(data: &[u8]) -> Option<&str> {
     std::str::from_utf8(data).ok()
 }
 
-/// The first top-level base AVP (vendor 0) with this code, as a string.
-pub fn find_str(msg: &RawMessage, code: u32) -> Option<String> {
+/// The payload of the first top-level base AVP (vendor 0) with this code, borrowed from
+/// the message.
+pub fn find_data(msg: &RawMessage, code: u32) -> Option<&[u8]> {
     let a = msg
         .avps()
         .map_while(Result::ok)
         .find(|a| a.code == code && a.vendor == 0)?;
-    read_str(a.data()).map(str::to_owned)
+    Some(a.data())
+}
+
+/// The first top-level base AVP (vendor 0) with this code, as a string.
+pub fn find_str(msg: &RawMessage, code: u32) -> Option<String> {
+    read_str(find_data(msg, code)?).map(str::to_owned)
 }
 
 /// The first top-level base AVP (vendor 0) with this code, as an Unsigned32.
 pub fn find_u32(msg: &RawMessage, code: u32) -> Option<u32> {
-    let a = msg
-        .avps()
-        .map_while(Result::ok)
-        .find(|a| a.code == code && a.vendor == 0)?;
-    read_u32(a.data())
+    read_u32(find_data(msg, code)?)
 }
 
 /// Origin-Host of a message.
