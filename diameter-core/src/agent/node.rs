@@ -41,8 +41,7 @@ use crate::peer::CommonApplications;
 use crate::result_code as rc;
 use crate::routing::Target;
 use crate::routing::{
-    decide, decide_scanned, decide_server, select, Decision, LocalNode, PeerView, RequestScan,
-    RoutingTable,
+    decide, decide_scanned, select, Decision, LocalNode, PeerView, RequestScan, RoutingTable,
 };
 use bytes::Bytes;
 use std::cmp::Reverse;
@@ -108,14 +107,7 @@ impl AgentConfig {
     /// transmission decided [`Decision::Local`] to its handler at once (its answer still
     /// goes through [`Agent::handler_done`]).
     pub fn decide(&self, request: &RawMessage) -> Decision {
-        let local = LocalNode {
-            host: &self.host,
-            realm: &self.realm,
-        };
-        match self.forwards {
-            true => decide(&local, &self.routes, request),
-            false => decide_server(&local, request),
-        }
+        self.decide_first(request).0
     }
 
     /// [`AgentConfig::decide`], and whether the answer may need the request's Proxy-Info
