@@ -17,9 +17,8 @@ use std::time::{Duration, Instant};
 type Key = (u64, u32);
 
 /// The key is already a hash: mixing it once more is enough (no SipHash per message).
-/// Also the hasher of small integer keys that outsiders do not choose (the handler table).
 #[derive(Default)]
-pub(crate) struct KeyHasher(u64);
+struct KeyHasher(u64);
 
 impl Hasher for KeyHasher {
     fn finish(&self) -> u64 {

@@ -26,7 +26,7 @@ pub struct NodeBuilder {
     listen: Vec<SocketAddr>,
     peers: Vec<PeerConfig>,
     routes: RoutingTable,
-    handlers: super::handler::HandlerMap,
+    handlers: HashMap<(u32, u32), Arc<dyn Handler>>,
     limits: NodeLimits,
     accept: AcceptPolicy,
     failover: FailoverPolicy,

@@ -6,14 +6,6 @@ use crate::traits::{Command, DecodeCtx};
 use std::future::Future;
 use std::pin::Pin;
 
-/// The handlers of a node by (Application-Id, Command-Code), hashed without SipHash (the
-/// keys are the node's own, looked up once per request).
-pub(crate) type HandlerMap = std::collections::HashMap<
-    (u32, u32),
-    std::sync::Arc<dyn Handler>,
-    std::hash::BuildHasherDefault<crate::dedup::KeyHasher>,
->;
-
 /// The future a [`Handler`] returns: the answer, or a decode error that the node turns
 /// into an error answer (Result-Code, E bit for 3xxx, Failed-AVP).
 pub type HandlerFuture = Pin<Box<dyn Future<Output = Result<RawMessage, DecodeError>> + Send>>;
