@@ -432,12 +432,8 @@ async fn accept_loop(node: Node, listener: TcpListener) {
                 continue;
             }
         };
-        let node2 = node.clone();
-        if node.inner.shards.is_none() {
-            tokio::spawn(async move { incoming(node2, stream, remote, permit).await });
-            continue;
-        }
-        // Registered again with the I/O thread's own reactor.
+        // Registered again with the reactor of the thread that serves it (an I/O
+        // thread's own, when the node has them).
         let stream = match stream.into_std() {
             Ok(s) => s,
             Err(e) => {
@@ -445,9 +441,10 @@ async fn accept_loop(node: Node, listener: TcpListener) {
                 continue;
             }
         };
+        let owner = node.clone();
         node.spawn(async move {
             match TcpStream::from_std(stream) {
-                Ok(stream) => incoming(node2, stream, remote, permit).await,
+                Ok(stream) => incoming(owner, stream, remote, permit).await,
                 Err(e) => tracing::warn!(%remote, "cannot register the connection: {e}"),
             }
         });

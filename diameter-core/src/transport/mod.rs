@@ -216,6 +216,10 @@ pub(crate) fn take_message(
     answers: Option<&WriteQueue>,
     header_only: &[(u32, u32)],
 ) -> Result<Option<RawMessage>, ReadError> {
+    let origin = Origin {
+        host: &local.origin_host,
+        realm: &local.origin_realm,
+    };
     loop {
         match frame_len(buf, limits) {
             Ok(Some(n)) if buf.len() >= n => {
@@ -224,10 +228,6 @@ pub(crate) fn take_message(
                     Ok(m) => return Ok(Some(m)),
                     Err(e) => {
                         if let (Some(req), Some(tx)) = (as_request(&bytes), answers) {
-                            let origin = Origin {
-                                host: &local.origin_host,
-                                realm: &local.origin_realm,
-                            };
                             let _ = tx.try_send(error_answer(&req, &origin, &e).to_bytes());
                         }
                     }
@@ -235,10 +235,6 @@ pub(crate) fn take_message(
             }
             Ok(_) => return Ok(None),
             Err(e) => {
-                let origin = Origin {
-                    host: &local.origin_host,
-                    realm: &local.origin_realm,
-                };
                 let answer = as_request(buf).map(|req| error_answer(&req, &origin, &e));
                 return Err(ReadError::Unframeable(answer));
             }
