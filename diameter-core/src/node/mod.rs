@@ -67,6 +67,7 @@ pub use handler::{typed, Handler, HandlerFuture};
 /// Certificate and key types of [`TlsConfig`] (from rustls).
 #[cfg(feature = "tls")]
 pub use rustls::pki_types;
+pub use shards::on_io_thread;
 
 use crate::agent::{Agent, NodeAction, RouteError};
 use crate::base::DisconnectCause;

@@ -18,6 +18,14 @@ thread_local! {
     static ON_SHARD: Cell<bool> = const { Cell::new(false) };
 }
 
+/// Whether the calling thread is one of a node's I/O threads
+/// ([`NodeBuilder::io_threads`](super::NodeBuilder::io_threads)): it drives a current-thread
+/// runtime, so a task it spawns runs on it, and a task it wakes is only queued, with no
+/// system call (a wake from another thread writes to the runtime's eventfd).
+pub fn on_io_thread() -> bool {
+    ON_SHARD.with(Cell::get)
+}
+
 /// Blocking threads (`spawn_blocking`) of all shards together: tokio's default for one
 /// runtime.
 const BLOCKING_THREADS: usize = 512;
@@ -69,7 +77,7 @@ impl Shards {
         F: Future + Send + 'static,
         F::Output: Send + 'static,
     {
-        if ON_SHARD.with(Cell::get) {
+        if on_io_thread() {
             return tokio::spawn(fut);
         }
         let i = self.next.fetch_add(1, Ordering::Relaxed) % self.handles.len();

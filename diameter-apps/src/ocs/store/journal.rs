@@ -15,6 +15,7 @@
 //! segment (a crash in the middle of a write) is ignored, corruption anywhere else is an
 //! error.
 
+use super::wake_relay::{wake_all, Relay, Relays};
 use super::{AccountId, Batch, IdKind, NewAccount, Op, StoreError, SubscriberId};
 use std::collections::VecDeque;
 use std::fs::{File, OpenOptions};
@@ -612,6 +613,8 @@ struct Shared {
     durable_lsn: AtomicU64,
     /// Tasks waiting in [`Journal::wait_async`].
     waiters: Waiters,
+    /// Their I/O threads' relays: a sync wakes each thread once, not each task.
+    relays: Arc<Relays>,
     failed: AtomicBool,
     /// Dropped segment files kept to be written over as new segments ([`Spares`]).
     spares: Spares,
@@ -620,33 +623,34 @@ struct Shared {
 /// Tasks waiting for an LSN to become durable, in LSN order, so that a sync wakes exactly
 /// the tasks whose records it made durable (not every waiter at every sync).
 #[derive(Default)]
-struct Waiters(Mutex<VecDeque<(u64, Waker)>>);
+struct Waiters(Mutex<VecDeque<Waiter>>);
+
+/// A task waiting for an LSN, and the relay of its thread if it has one.
+type Waiter = (u64, Waker, Option<Arc<Relay>>);
 
 impl Waiters {
-    fn lock(&self) -> std::sync::MutexGuard<'_, VecDeque<(u64, Waker)>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, VecDeque<Waiter>> {
         self.0.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// Adds a waiter for `lsn` (they mostly come in LSN order: searched from the back).
-    fn register(&self, lsn: u64, waker: &Waker) {
+    fn register(&self, lsn: u64, waker: &Waker, relay: Option<Arc<Relay>>) {
         let mut q = self.lock();
-        let at = q.iter().rposition(|(l, _)| *l <= lsn).map_or(0, |i| i + 1);
-        q.insert(at, (lsn, waker.clone()));
+        let at = q.iter().rposition(|(l, ..)| *l <= lsn).map_or(0, |i| i + 1);
+        q.insert(at, (lsn, waker.clone(), relay));
     }
 
     /// Wakes the waiters of every LSN up to `lsn` (all of them with `u64::MAX`).
     fn wake_through(&self, lsn: u64) {
-        let woken: Vec<Waker> = {
+        let woken: Vec<Waiter> = {
             let mut q = self.lock();
-            let n = q.partition_point(|(l, _)| *l <= lsn);
+            let n = q.partition_point(|(l, ..)| *l <= lsn);
             if n == 0 {
                 return;
             }
-            q.drain(..n).map(|(_, w)| w).collect()
+            q.drain(..n).collect()
         };
-        for w in woken {
-            w.wake();
-        }
+        wake_all(woken.into_iter().map(|(_, w, relay)| (w, relay)));
     }
 }
 
@@ -675,7 +679,8 @@ impl Future for Durable {
         if let Some(r) = self.ready() {
             return Poll::Ready(r);
         }
-        self.shared.waiters.register(self.lsn, cx.waker());
+        let relay = self.shared.relays.here();
+        self.shared.waiters.register(self.lsn, cx.waker(), relay);
         // Published between the check and the registration: that wake may have missed us.
         match self.ready() {
             Some(r) => Poll::Ready(r),
@@ -754,6 +759,7 @@ impl Journal {
             durable_changed: Condvar::new(),
             durable_lsn: AtomicU64::new(last_lsn),
             waiters: Waiters::default(),
+            relays: Arc::default(),
             failed: AtomicBool::new(false),
             spares,
         }

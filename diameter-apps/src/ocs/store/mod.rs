@@ -57,6 +57,7 @@ mod outcomes;
 mod postgres;
 #[cfg(feature = "sqlite")]
 mod sqlite;
+mod wake_relay;
 #[cfg(feature = "sqlite")]
 mod writeback;
 
