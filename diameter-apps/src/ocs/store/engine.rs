@@ -632,7 +632,12 @@ impl Inner {
             "ocs: checkpoint"
         );
         self.checkpointed.store(lsn, Ordering::Relaxed);
-        self.state().checkpointed(seq);
+        let mut emptied = changes;
+        emptied.clear();
+        let mut st = self.state();
+        st.checkpointed(seq);
+        st.recycle(emptied);
+        drop(st);
         self.journal.drop_segments_through(lsn)
     }
 

@@ -125,6 +125,20 @@ pub(crate) struct Changes {
 }
 
 impl Changes {
+    /// Empties every list, keeping its capacity ([`MemState::recycle`]).
+    pub fn clear(&mut self) {
+        self.new_accounts.clear();
+        self.accounts.clear();
+        self.sessions.clear();
+        self.reservations.clear();
+        self.fresh_sessions.clear();
+        self.fresh_holds.clear();
+        self.debits.clear();
+        self.ledger.clear();
+        self.outcomes.clear();
+        self.purge_before = None;
+    }
+
     /// Whether there is nothing to write.
     pub fn is_empty(&self) -> bool {
         self.new_accounts.is_empty()
@@ -172,6 +186,8 @@ pub(crate) struct MemState {
     pending_ledger: Vec<LedgerRow>,
     pending_outcomes: Vec<OutcomeRow>,
     purge_before: Option<i64>,
+    /// The lists of the last checkpoint's changes, emptied, for the next one.
+    spare: Changes,
 }
 
 /// One change undone when a batch fails.
@@ -210,6 +226,7 @@ impl MemState {
             pending_ledger: Vec::new(),
             pending_outcomes: Vec::new(),
             purge_before: None,
+            spare: Changes::default(),
         }
     }
 
@@ -500,21 +517,22 @@ impl MemState {
 
     /// Takes what changed since the last call, for a checkpoint; the saved outcomes taken
     /// may be evicted from memory once [`MemState::checkpointed`] is called.
+    ///
+    /// The lists come from the last [`MemState::recycle`]d changes: after the first
+    /// checkpoints neither charging (under the state lock) nor this grows them.
     pub fn take_changes(&mut self) -> (Changes, u64) {
-        let mut c = Changes {
-            new_accounts: std::mem::take(&mut self.new_accounts),
-            ledger: std::mem::take(&mut self.pending_ledger),
-            outcomes: std::mem::take(&mut self.pending_outcomes),
-            purge_before: self.purge_before.take(),
-            ..Changes::default()
-        };
+        let mut c = std::mem::take(&mut self.spare);
+        std::mem::swap(&mut c.new_accounts, &mut self.new_accounts);
+        std::mem::swap(&mut c.ledger, &mut self.pending_ledger);
+        std::mem::swap(&mut c.outcomes, &mut self.pending_outcomes);
+        c.purge_before = self.purge_before.take();
         for id in self.dirty_accounts.drain() {
             if let Some(a) = self.accounts.get(&id) {
                 c.accounts.push((id, a.balance, a.reserved));
             }
         }
-        c.fresh_sessions = std::mem::take(&mut self.fresh_sessions);
-        c.fresh_holds = std::mem::take(&mut self.fresh_holds);
+        std::mem::swap(&mut c.fresh_sessions, &mut self.fresh_sessions);
+        std::mem::swap(&mut c.fresh_holds, &mut self.fresh_holds);
         for s in self.dirty_sessions.drain() {
             let row = self.sessions.get(&s).cloned();
             if row.is_some() || !c.fresh_sessions.contains(&s) {
@@ -546,6 +564,14 @@ impl MemState {
         self.outcomes.checkpointed_seq = self.outcomes.checkpointed_seq.max(seq);
         // A thousand at most under the lock; the saved outcomes that follow evict the rest.
         self.outcomes.evict(1024);
+    }
+
+    /// Keeps written changes, emptied ([`Changes::clear`], best outside the lock), for
+    /// the next [`MemState::take_changes`]. Their capacity is what one checkpoint interval
+    /// needed.
+    pub fn recycle(&mut self, emptied: Changes) {
+        debug_assert!(emptied.is_empty() && emptied.fresh_sessions.is_empty());
+        self.spare = emptied;
     }
 
     /// Puts back changes whose checkpoint failed (they are written with the next one).
@@ -1123,6 +1149,37 @@ mod tests {
         let (c, _) = st.take_changes();
         assert_eq!((c.new_accounts.len(), c.outcomes.len()), (1, 1));
         assert!(st.take_changes().0.is_empty());
+    }
+
+    #[test]
+    fn written_changes_are_recycled_with_their_capacity() {
+        let (mut st, id) = state();
+        for i in 0..100 {
+            let mut b = open_with_hold(id, &format!("s{i}"), None, 1);
+            b.key = Some(format!("k{i}"));
+            st.run(&b, 0, &no_sql).unwrap();
+        }
+        let (mut c, _) = st.take_changes();
+        assert_eq!((c.sessions.len(), c.outcomes.len()), (100, 100));
+        let (sessions, outcomes) = (c.sessions.capacity(), c.outcomes.capacity());
+        c.clear();
+        assert!(c.is_empty() && c.fresh_sessions.is_empty());
+        st.recycle(c);
+        // The lists built at a checkpoint are refilled at the next one; the lists charging
+        // fills swap with the recycled ones, so they alternate between two buffers.
+        let mut cycle = |name: &str| {
+            let mut b = open_with_hold(id, name, None, 1);
+            b.key = Some(format!("k{name}"));
+            st.run(&b, 0, &no_sql).unwrap();
+            let (mut c, _) = st.take_changes();
+            assert_eq!((c.sessions.len(), c.outcomes.len()), (1, 1));
+            let capacities = (c.sessions.capacity(), c.outcomes.capacity());
+            c.clear();
+            st.recycle(c);
+            capacities
+        };
+        assert_eq!(cycle("t").0, sessions);
+        assert_eq!(cycle("u"), (sessions, outcomes));
     }
 
     #[test]
