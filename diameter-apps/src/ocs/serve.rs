@@ -492,7 +492,7 @@ impl Handler for CcrHandler {
     fn call(&self, request: RawMessage) -> HandlerFuture {
         let h = request.header;
         let ccr = match Ccr::decode(&request) {
-            Ok(ccr) => ccr,
+            Ok(ccr) => Box::new(ccr),
             Err(e) => {
                 let e = e.echoing(Ccr::ANSWER_ECHO);
                 return Box::pin(async move { Err(e) });
@@ -518,7 +518,12 @@ impl Handler for CcrHandler {
     }
 }
 
-async fn answer(server: Arc<ChargingServer>, ccr: Ccr, peer: String, timeout: Duration) -> Cca {
+async fn answer(
+    server: Arc<ChargingServer>,
+    ccr: Box<Ccr>,
+    peer: String,
+    timeout: Duration,
+) -> Cca {
     // The error answers are built only when needed (not for every CCR).
     let (session_id, kind, number) = (
         ccr.session_id.clone(),

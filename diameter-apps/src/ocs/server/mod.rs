@@ -297,9 +297,9 @@ impl ChargingServer {
     /// any store, [`ChargingServer::handle_ccr_shared`] decides per request.
     pub async fn handle_ccr_async(&self, ccr: Ccr, peer: &str, now: SystemTime) -> Cca {
         // With look-ups allowed every plan finishes: the `Err` arm is never taken.
-        match self.charge_async(ccr, peer, now, true).await {
+        match self.charge_async(Box::new(ccr), peer, now, true).await {
             Ok(cca) => cca,
-            Err(ccr) => self.handle_ccr_from(ccr, peer, now),
+            Err(ccr) => self.handle_ccr_from(*ccr, peer, now),
         }
     }
 
@@ -309,20 +309,23 @@ impl ChargingServer {
     /// needs a look-up that may block gives the request back before anything is charged,
     /// and it is answered on tokio's blocking pool ([`ChargingServer::handle_ccr_from`];
     /// counted by [`ChargingServer::blocking_answers`]). `Err` when the handler panicked.
+    ///
+    /// The request may come boxed: the futures of the answer then move a pointer, not the
+    /// whole request.
     pub async fn handle_ccr_shared(
         self: &Arc<Self>,
-        ccr: Ccr,
+        ccr: impl Into<Box<Ccr>>,
         peer: &str,
         now: SystemTime,
     ) -> Result<Cca, tokio::task::JoinError> {
         let lookups = self.store.lookups_in_memory();
-        let ccr = match self.charge_async(ccr, peer, now, lookups).await {
+        let ccr = match self.charge_async(ccr.into(), peer, now, lookups).await {
             Ok(cca) => return Ok(cca),
             Err(ccr) => ccr,
         };
         self.blocking_answers.fetch_add(1, Ordering::Relaxed);
         let (s, peer) = (self.clone(), peer.to_string());
-        tokio::task::spawn_blocking(move || s.handle_ccr_from(ccr, &peer, now)).await
+        tokio::task::spawn_blocking(move || s.handle_ccr_from(*ccr, &peer, now)).await
     }
 
     /// How many requests [`ChargingServer::handle_ccr_shared`] answered on the blocking
@@ -336,11 +339,11 @@ impl ChargingServer {
     /// anything is charged for it.
     async fn charge_async(
         &self,
-        ccr: Ccr,
+        ccr: Box<Ccr>,
         peer: &str,
         now: SystemTime,
         lookups: bool,
-    ) -> Result<Cca, Ccr> {
+    ) -> Result<Cca, Box<Ccr>> {
         let now_ms = millis(now);
         let mut cca = self.new_answer(&ccr);
         let r = async {
