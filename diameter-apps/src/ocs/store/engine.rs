@@ -600,14 +600,15 @@ impl Inner {
     fn checkpoint(&self) -> Result<(), StoreError> {
         let mut since_copy = self.checkpointing.lock().unwrap_or_else(|e| e.into_inner());
         let started = Instant::now();
-        let (changes, seq, lsn) = {
+        let (changes, seq, lsn, held) = {
             let mut st = self.state();
+            let got = Instant::now();
             let (c, seq) = st.take_changes();
             if c.is_empty() && self.journal.last_lsn() == self.checkpointed.load(Ordering::Relaxed)
             {
                 return Ok(()); // idle: no new segment either
             }
-            (c, seq, self.journal.rotate())
+            (c, seq, self.journal.rotate(), got.elapsed())
         };
         let taken = started.elapsed();
         let written = write_changes(&mut self.sql.lock(), &changes, lsn);
@@ -625,7 +626,9 @@ impl Inner {
         tracing::debug!(
             lsn,
             ledger_rows = changes.ledger.len(),
+            // Waiting for the state's lock and holding it; charging waits only for the hold.
             locked_us = taken.as_micros() as u64,
+            held_us = held.as_micros() as u64,
             commit_ms = (committed - taken).as_millis() as u64,
             sync_ms = (started.elapsed() - committed).as_millis() as u64,
             copied,

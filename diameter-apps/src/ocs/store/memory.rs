@@ -280,6 +280,24 @@ impl MemState {
         }
     }
 
+    /// A session opened since the last checkpoint and closed again: SQLite never had it,
+    /// so the checkpoint has nothing to write for it. Forgotten now, not looked up under
+    /// the lock at the checkpoint ([`MemState::take_changes`]).
+    fn forget_if_unwritten_session(&mut self, session: &Arc<str>) {
+        if !self.sessions.contains_key(session) && self.fresh_sessions.remove(session) {
+            self.dirty_sessions.remove(session);
+        }
+    }
+
+    /// The same for reservations made since the last checkpoint and all released.
+    fn forget_if_unwritten_holds(&mut self, session: &Arc<str>) {
+        if self.reservations.get(session).is_none_or(Vec::is_empty)
+            && self.fresh_holds.remove(session)
+        {
+            self.dirty_reservations.remove(session);
+        }
+    }
+
     /// Inserts or replaces a session, keeping the deadline and account indexes.
     fn put_session(&mut self, key: Arc<str>, row: MemSession) {
         if let Some(old) = self.sessions.get(&key) {
@@ -652,6 +670,15 @@ impl<'a> MemTx<'a> {
         if ok {
             for (key, _, _, at) in &st.pending_outcomes[outcomes_len..] {
                 st.outcomes.commit(key, *at);
+            }
+            for u in &undo {
+                match u {
+                    Undo::Session(s, _) => st.forget_if_unwritten_session(s),
+                    Undo::Reservations(s, _) | Undo::Reservation(s, ..) => {
+                        st.forget_if_unwritten_holds(s)
+                    }
+                    _ => {}
+                }
             }
             return;
         }
@@ -1199,6 +1226,9 @@ mod tests {
         };
         st.run(&open("s"), 0, &no_sql).unwrap();
         st.run(&close("s"), 1, &no_sql).unwrap();
+        // Forgotten when it ended, not looked up under the lock at the checkpoint.
+        assert!(!st.dirty_sessions.contains("s") && !st.dirty_reservations.contains("s"));
+        assert!(!st.fresh_sessions.contains("s") && !st.fresh_holds.contains("s"));
         st.run(&open("t"), 2, &no_sql).unwrap();
         let (c, _) = st.take_changes();
         // "s" came and went: nothing for SQLite; "t" is new: written, nothing deleted first.
