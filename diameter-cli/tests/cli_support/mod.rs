@@ -97,6 +97,13 @@ pub fn start() -> TestServer {
 /// A `diameter serve ...` process started by a test; killed (by its own pid) when dropped.
 pub struct ServerProcess(std::process::Child);
 
+impl ServerProcess {
+    /// The process id.
+    pub fn pid(&self) -> u32 {
+        self.0.id()
+    }
+}
+
 impl Drop for ServerProcess {
     fn drop(&mut self) {
         let _ = self.0.kill();
