@@ -502,9 +502,7 @@ impl Handler for CcrHandler {
         let metrics = self.metrics.clone();
         Box::pin(async move {
             // The identity of the admitted peer connection; no identity, no rights.
-            let peer = diameter_core::node::request_peer()
-                .map(|p| p.to_string())
-                .unwrap_or_default();
+            let peer = diameter_core::node::request_peer().unwrap_or_default();
             let cca = answer(server, ccr, peer, timeout).await;
             if let Some(m) = &metrics {
                 m.ccr(cca.cc_request_type, cca.result_code);
@@ -521,7 +519,7 @@ impl Handler for CcrHandler {
 async fn answer(
     server: Arc<ChargingServer>,
     ccr: Box<Ccr>,
-    peer: String,
+    peer: Arc<str>,
     timeout: Duration,
 ) -> Cca {
     // The error answers are built only when needed (not for every CCR).
