@@ -10,7 +10,7 @@
 //!
 //! Off the I/O threads (a multi-threaded runtime, a blocking thread) there is no relay and
 //! wakers are woken directly. If a relay's runtime shuts down, the relay wakes what it
-//! still holds and every later waker directly.
+//! still holds and every later waker directly. When the journal goes, its relay tasks end.
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -75,6 +75,23 @@ impl Relays {
     }
 }
 
+impl Drop for Relays {
+    /// Ends the relay tasks (their waker source is gone): each is woken to finish.
+    fn drop(&mut self) {
+        let relays: Vec<Arc<Relay>> = lock(&self.0).drain().map(|(_, r)| r).collect();
+        for relay in relays {
+            let task = {
+                let mut inbox = lock(&relay.0);
+                inbox.ended = true;
+                inbox.task.take()
+            };
+            if let Some(task) = task {
+                task.wake();
+            }
+        }
+    }
+}
+
 /// Wakes `wakers`: those with a relay through it (one wake per relay), the others directly.
 pub(crate) fn wake_all(wakers: impl IntoIterator<Item = (Waker, Option<Arc<Relay>>)>) {
     // Few threads: a short list, compared by address.
@@ -135,6 +152,10 @@ impl Future for RelayTask {
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
         let wakers = {
             let mut inbox = lock(&self.relay.0);
+            if inbox.ended {
+                // The journal is gone; `Drop` wakes what is left.
+                return Poll::Ready(());
+            }
             inbox.woken = false;
             #[cfg(test)]
             {
@@ -259,6 +280,21 @@ mod tests {
         // Its first run, then one for the whole batch.
         assert_eq!(lock(&relay.0).runs, 2);
         assert!(lock(&relay.0).wakers.is_empty());
+
+        // The journal goes first: its relay task ends, and the runtime lives on.
+        let other = Arc::new(Relays::default());
+        let ended = rt.block_on(async {
+            let relay = other.spawn_here();
+            tokio::task::yield_now().await;
+            drop(other);
+            for _ in 0..3 {
+                tokio::task::yield_now().await;
+            }
+            relay
+        });
+        // The task ran to its end and was dropped with its reference to the relay.
+        assert_eq!(Arc::strong_count(&ended), 1);
+        assert!(lock(&ended.0).ended);
 
         // The runtime ends: its relay is gone from the map, later wakers go direct.
         drop(rt);
