@@ -76,18 +76,12 @@ impl Relays {
 }
 
 impl Drop for Relays {
-    /// Ends the relay tasks (their waker source is gone): each is woken to finish.
+    /// Ends the relays (their waker source is gone); each task is woken to finish.
     fn drop(&mut self) {
         let relays: Vec<Arc<Relay>> = lock(&self.0).drain().map(|(_, r)| r).collect();
         for relay in relays {
-            let task = {
-                let mut inbox = lock(&relay.0);
-                inbox.ended = true;
-                inbox.task.take()
-            };
-            if let Some(task) = task {
-                task.wake();
-            }
+            let (task, left) = relay.end();
+            left.into_iter().chain(task).for_each(Waker::wake);
         }
     }
 }
@@ -111,6 +105,14 @@ pub(crate) fn wake_all(wakers: impl IntoIterator<Item = (Waker, Option<Arc<Relay
 }
 
 impl Relay {
+    /// Marks the relay ended (later wakers are woken directly); returns its task's waker
+    /// and the wakers it still held.
+    fn end(&self) -> (Option<Waker>, Vec<Waker>) {
+        let mut inbox = lock(&self.0);
+        inbox.ended = true;
+        (inbox.task.take(), std::mem::take(&mut inbox.wakers))
+    }
+
     /// Queues `wakers` for the relay task, waking it unless already woken.
     fn hand_over(&self, mut wakers: Vec<Waker>) {
         let task = {
@@ -153,8 +155,7 @@ impl Future for RelayTask {
         let wakers = {
             let mut inbox = lock(&self.relay.0);
             if inbox.ended {
-                // The journal is gone; `Drop` wakes what is left.
-                return Poll::Ready(());
+                return Poll::Ready(()); // the journal is gone
             }
             inbox.woken = false;
             #[cfg(test)]
@@ -173,12 +174,7 @@ impl Future for RelayTask {
 
 impl Drop for RelayTask {
     fn drop(&mut self) {
-        let left = {
-            let mut inbox = lock(&self.relay.0);
-            inbox.ended = true;
-            inbox.task = None;
-            std::mem::take(&mut inbox.wakers)
-        };
+        let (_, left) = self.relay.end();
         left.into_iter().for_each(Waker::wake);
         if let Some(relays) = self.relays.upgrade() {
             let mut map = lock(&relays.0);
@@ -198,7 +194,7 @@ mod tests {
     use std::sync::atomic::{AtomicUsize, Ordering};
     use std::task::Wake;
 
-    /// A waker that counts its wakes and the threads they came from.
+    /// A waker that counts its wakes.
     struct Counter {
         wakes: AtomicUsize,
     }
