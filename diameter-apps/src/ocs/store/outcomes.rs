@@ -43,7 +43,7 @@ pub(crate) struct Outcomes {
 /// sixty-fourth of the filter at a time. Growing one table past 1.8 million keys took
 /// 44 ms, under the state's lock; the longest insert into 64 shards took 1.1 ms.
 const FILTER_SHARDS: usize = 64;
-const _: () = assert!(FILTER_SHARDS == 1 << (64 - 58)); // the shard is `hash >> 58`
+const _: () = assert!(FILTER_SHARDS == 1 << (64 - 58)); // `KeyFilter::index`
 
 /// Keyed hashes of the retained keys, with a count (two keys may share a hash), in
 /// [`FILTER_SHARDS`] tables chosen by the hash's top bits.
@@ -56,12 +56,17 @@ impl Default for KeyFilter {
 }
 
 impl KeyFilter {
+    /// The shard of a hash: its top bits.
+    fn index(h: u64) -> usize {
+        (h >> 58) as usize
+    }
+
     fn shard(&mut self, h: u64) -> &mut FastMap<u64, u32> {
-        &mut self.0[(h >> 58) as usize]
+        &mut self.0[Self::index(h)]
     }
 
     fn contains(&self, h: u64) -> bool {
-        self.0[(h >> 58) as usize].contains_key(&h)
+        self.0[Self::index(h)].contains_key(&h)
     }
 
     fn add(&mut self, h: u64) {
@@ -197,20 +202,16 @@ impl Outcomes {
         }
         self.incomplete_before = Some(self.incomplete_before.unwrap_or(end).max(end));
         if let Some(h) = dropped {
-            self.unfilter(h);
+            self.filter.remove_one(h);
             self.filter_len -= 1;
         }
-    }
-
-    fn unfilter(&mut self, h: u64) {
-        self.filter.remove_one(h);
     }
 
     /// Removes the oldest minute from the filter; returns it.
     pub(crate) fn drop_first_minute(&mut self) -> Option<i64> {
         let (minute, hashes) = self.by_minute.pop_first()?;
         for h in &hashes {
-            self.unfilter(*h);
+            self.filter.remove_one(*h);
         }
         self.filter_len -= hashes.len();
         Some(minute)
