@@ -680,6 +680,26 @@ fn the_behaviour_tests_pass_on_postgres() {
     BACKEND.with(|b| *b.borrow_mut() = None);
 }
 
+/// The group transaction's look-ups and write-back plan as index scans on a new, empty
+/// database (where a generic plan would otherwise be a sequential scan, and stay one as the
+/// tables grow), on the store's own connections.
+#[test]
+fn postgres_group_statements_plan_as_index_scans_on_empty_tables() {
+    if scheme() != "sqlite" {
+        return;
+    }
+    let Some(pg) = ocs_common::PgCluster::start() else {
+        return;
+    };
+    let store = super::postgres::PgStore::connect(&pg.database("plans"), 1).unwrap();
+    let plans = store.group_plans().unwrap();
+    assert_eq!(plans.len(), 6);
+    for plan in &plans {
+        assert!(plan.contains("Index"), "{plan}");
+        assert!(!plan.contains("Seq Scan"), "{plan}");
+    }
+}
+
 #[test]
 fn charge_resolves_with_the_outcome() {
     let (store, id) = setup(100);

@@ -77,6 +77,12 @@ const REQUESTS: &str = "SELECT request_key, account_id, outcome, at \
 const DEBITS: &str = "SELECT reference, account_id, amount, refunded, at \
      FROM debits WHERE reference = ANY($1)";
 
+/// The statements of a group transaction, reads then the write-back (tests check their
+/// plans).
+#[cfg(test)]
+pub(super) const STATEMENTS: [&str; 6] =
+    [LOCK_ACCOUNTS, SESSIONS, HOLDS, REQUESTS, DEBITS, WRITE_BACK];
+
 /// Every write of a group in one statement (data-modifying `WITH` parts run once each, to
 /// completion, whether read or not): one parse, plan and executor start instead of one per
 /// table. The parts touch disjoint rows: a session or reservation is either deleted or

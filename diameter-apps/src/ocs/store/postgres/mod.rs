@@ -135,12 +135,19 @@ fn build_config(url: &str, opts: &PgOptions) -> Result<tokio_postgres::Config, S
             options.push_str(&format!(" -c {name}={}", d.as_millis()));
         }
     }
-    // Every statement planned for its own arguments. The look-ups are `= ANY($1)` over
-    // tables that start empty: a generic plan cached while they were small stays a
-    // sequential scan as they grow (seen at 60,000 saved requests: p99 1.4–4 s instead of
-    // 20 ms), and planning these statements costs far less than one such scan.
-    if !options.contains("plan_cache_mode") {
-        options.push_str(" -c plan_cache_mode=force_custom_plan");
+    // Each statement planned once per connection (a plan per execution was about a quarter
+    // of PostgreSQL's CPU per CCR, the 10-part write-back above all), and that plan uses the
+    // indexes. A generic plan costed while the tables were small or empty prefers sequential
+    // scans, and they stay as the tables grow (seen at 60,000 saved requests: p99 1.4-4 s);
+    // with sequential scans off, every look-up of the store (each has an index) plans as an
+    // index scan whatever the tables' sizes. A statement with no usable index still runs.
+    for (name, value) in [
+        ("plan_cache_mode", "force_generic_plan"),
+        ("enable_seqscan", "off"),
+    ] {
+        if !options.contains(name) {
+            options.push_str(&format!(" -c {name}={value}"));
+        }
     }
     config.options(options.trim());
     Ok(config)
@@ -701,20 +708,50 @@ impl Store for PgStore {
 }
 
 #[cfg(test)]
+impl PgStore {
+    /// The plans a pooled connection uses for the group transaction's statements
+    /// (`EXPLAIN EXECUTE` of each, prepared on that connection, arguments NULL).
+    pub(crate) fn group_plans(&self) -> Result<Vec<String>, StoreError> {
+        self.run(|s| async move {
+            let c = checkout(&s.pool, &s.opts).await?;
+            let mut plans = Vec::new();
+            for (i, sql) in group::STATEMENTS.iter().enumerate() {
+                let params = (1..).take_while(|n| sql.contains(&format!("${n}"))).count();
+                let args = vec!["NULL"; params].join(", ");
+                let script = format!(
+                    "PREPARE plan_{i} AS {sql}; EXPLAIN EXECUTE plan_{i}({args}); \
+                     DEALLOCATE plan_{i}"
+                );
+                let mut plan = String::new();
+                for m in c.simple_query(&script).await? {
+                    if let tokio_postgres::SimpleQueryMessage::Row(r) = m {
+                        plan.push_str(r.get(0).unwrap_or_default());
+                        plan.push('\n');
+                    }
+                }
+                plans.push(plan);
+            }
+            Ok(plans)
+        })
+    }
+}
+
+#[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn connections_get_timeouts_and_custom_plans_unless_the_url_sets_them() {
+    fn connections_get_timeouts_and_index_plans_unless_the_url_sets_them() {
         let opts = PgOptions::default();
         let config = build_config("postgresql://u@localhost/db", &opts).unwrap();
         let options = config.get_options().unwrap();
         assert!(options.contains("-c statement_timeout=3000"), "{options}");
         assert!(options.contains("-c lock_timeout=2000"), "{options}");
         assert!(
-            options.contains("-c plan_cache_mode=force_custom_plan"),
+            options.contains("-c plan_cache_mode=force_generic_plan"),
             "{options}"
         );
+        assert!(options.contains("-c enable_seqscan=off"), "{options}");
         let url = "postgresql://u@localhost/db?options=-c%20plan_cache_mode%3Dauto";
         let options = build_config(url, &opts)
             .unwrap()
@@ -722,6 +759,7 @@ mod tests {
             .unwrap()
             .to_string();
         assert!(options.contains("plan_cache_mode=auto"), "{options}");
-        assert!(!options.contains("force_custom_plan"), "{options}");
+        assert!(!options.contains("force_generic_plan"), "{options}");
+        assert!(options.contains("-c enable_seqscan=off"), "{options}");
     }
 }
