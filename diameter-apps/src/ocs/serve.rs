@@ -417,6 +417,11 @@ impl Handler for StatelessHandler {
         true
     }
 
+    /// The answer is made from the request alone: a retransmission gets the same one.
+    fn answers_retransmissions(&self) -> bool {
+        true
+    }
+
     fn call(&self, request: RawMessage) -> HandlerFuture {
         let h = request.header;
         let result = match Ccr::decode(&request) {

@@ -71,6 +71,10 @@ pub struct AgentConfig {
     /// (typed handlers decode them in full): checked before they go anywhere else.
     /// Default none.
     pub header_only: Vec<(u32, u32)>,
+    /// (Application-Id, Command-Code) of requests whose handler answers retransmissions
+    /// itself ([`crate::node::Handler::answers_retransmissions`]): their answers are not
+    /// saved for duplicate detection. Default none.
+    pub self_deduplicating: Vec<(u32, u32)>,
     /// How long a relayed request waits for its answer. Default 10 s.
     pub request_timeout: Duration,
     /// Answers kept for duplicate detection, and for how long. Default 4096, 60 s.
@@ -93,6 +97,7 @@ impl AgentConfig {
             failover: FailoverPolicy::default(),
             limits: Limits::default(),
             header_only: Vec::new(),
+            self_deduplicating: Vec::new(),
             request_timeout: Duration::from_secs(10),
             duplicate_cache: (4096, Duration::from_secs(60)),
             duplicate_cache_bytes: 16 << 20,
@@ -494,7 +499,12 @@ impl<P: Clone, W> Agent<P, W> {
         answer: Option<RawMessage>,
     ) -> Option<RawMessage> {
         let answer = answer.map(|a| self.within_size(request, a));
-        if let Some(a) = &answer {
+        let h = request.header;
+        let saved = !self
+            .config
+            .self_deduplicating
+            .contains(&(h.application_id, h.command_code));
+        if let (Some(a), true) = (&answer, saved) {
             self.dedup.insert(now, request, a);
         }
         if let Some(key) = key {

@@ -134,6 +134,41 @@ fn answered_request_is_replayed_from_the_cache() {
     ));
 }
 
+/// A handler that answers retransmissions itself: its answers are not saved, and a
+/// retransmission runs it again; other requests' answers still are.
+#[test]
+fn answers_of_a_self_deduplicating_handler_are_not_saved() {
+    let t0 = Instant::now();
+    let mut c = config(false);
+    c.self_deduplicating = vec![(4, 272)];
+    let mut agent = TestAgent::new(c);
+    for (app, e2e) in [(4, 7), (16777238, 8)] {
+        let Inbound::Handle(req) = agent.receive(
+            t0,
+            "client.c.net",
+            request(app, "a.net", e2e, 1, false),
+            None,
+            || 0,
+        ) else {
+            panic!("not handled locally");
+        };
+        assert!(agent
+            .handler_done(t0, &req, None, Some(answer(&req, 2001)))
+            .is_some());
+    }
+    assert_eq!(agent.duplicate_cache().len(), 1);
+    let again = request(4, "a.net", 7, 99, true);
+    assert!(matches!(
+        agent.receive(t0, "client.c.net", again, None, || 0),
+        Inbound::Handle(_)
+    ));
+    let other = request(16777238, "a.net", 8, 99, true);
+    assert!(matches!(
+        agent.receive(t0, "client.c.net", other, None, || 0),
+        Inbound::Answer(_)
+    ));
+}
+
 #[test]
 fn retransmission_waits_for_the_answer_in_progress() {
     let t0 = Instant::now();

@@ -339,6 +339,12 @@ impl NodeBuilder {
                 .filter(|(_, h)| h.decodes_request())
                 .map(|(k, _)| *k)
                 .collect(),
+            self_deduplicating: self
+                .handlers
+                .iter()
+                .filter(|(_, h)| h.answers_retransmissions())
+                .map(|(k, _)| *k)
+                .collect(),
             request_timeout: self.limits.request_timeout,
             duplicate_cache: self.limits.duplicate_cache,
             duplicate_cache_bytes: self.limits.duplicate_cache_bytes,

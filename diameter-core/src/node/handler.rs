@@ -30,6 +30,15 @@ pub trait Handler: Send + Sync + 'static {
     fn decodes_request(&self) -> bool {
         false
     }
+
+    /// Whether the handler itself answers a retransmission (T flag) as it answered the
+    /// first transmission: its answer depends on the request alone, or it keeps its own
+    /// record of each request by a key that a retransmission through another peer
+    /// shares. The node then saves no copy of its answers for duplicate detection
+    /// (RFC 6733 §6.2.3): no copy and no cache entry per answer. Default false.
+    fn answers_retransmissions(&self) -> bool {
+        false
+    }
 }
 
 impl<F, Fut> Handler for F
