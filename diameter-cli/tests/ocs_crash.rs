@@ -56,21 +56,31 @@ impl Drop for Server {
     }
 }
 
+/// The store in `dir`: its journal next to the database, or in a directory of its own.
+fn store_url(dir: &Path, journal_dir: bool) -> String {
+    let url = format!("sqlite://{}", dir.join("ocs.db").display());
+    if journal_dir {
+        format!("{url}?journal_dir={}", dir.join("journal").display())
+    } else {
+        url
+    }
+}
+
 /// Opens and closes the store in `dir` after a SIGKILL: the engine replays its journal
 /// into the SQLite file, which is then complete for reading.
-fn recover(dir: &Path) {
-    let url = format!("sqlite://{}", dir.join("ocs.db").display());
+fn recover(dir: &Path, journal_dir: bool) {
+    let url = store_url(dir, journal_dir);
     drop(diameter_apps::ocs::store::open(&url).expect("recover the store"));
 }
 
 /// Starts the server on the store in `dir` (no `[[peers]]`: loopback peers are admitted).
-fn start_server(dir: &Path, addr: SocketAddr) -> Server {
+fn start_server(dir: &Path, addr: SocketAddr, journal_dir: bool) -> Server {
     std::fs::write(dir.join("tariffs.toml"), ccr::TARIFFS).expect("tariffs");
     let config = format!(
         "listen = \"{addr}\"\norigin_host = \"ocs.example.net\"\n\
-         origin_realm = \"example.net\"\nstore = \"sqlite://{}\"\ntariffs = \"{}\"\n\
+         origin_realm = \"example.net\"\nstore = \"{}\"\ntariffs = \"{}\"\n\
          auto_provision = {OPENING}\n",
-        dir.join("ocs.db").display(),
+        store_url(dir, journal_dir),
         dir.join("tariffs.toml").display(),
     );
     std::fs::write(dir.join("ocs.toml"), config).expect("config");
@@ -92,9 +102,19 @@ fn start_server(dir: &Path, addr: SocketAddr) -> Server {
 
 #[test]
 fn sigkill_mid_run_then_retransmissions_charge_exactly_once() {
+    crash_run(false);
+}
+
+/// The same with the journal in a directory of its own (`?journal_dir=`).
+#[test]
+fn sigkill_mid_run_with_the_journal_in_its_own_directory() {
+    crash_run(true);
+}
+
+fn crash_run(journal_dir: bool) {
     let dir = tempfile::tempdir().expect("tempdir");
     let addr: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().expect("addr");
-    let mut server = start_server(dir.path(), addr);
+    let mut server = start_server(dir.path(), addr, journal_dir);
     let answered = Arc::new(AtomicU64::new(0));
     let deadline = Instant::now() + Duration::from_secs(15);
     let threads: Vec<_> = (0..CONNECTIONS)
@@ -115,6 +135,30 @@ fn sigkill_mid_run_then_retransmissions_charge_exactly_once() {
     // `Child::kill` is kill(2) with SIGKILL on the child's PID: no shutdown, no flush.
     server.child.kill().expect("SIGKILL the server");
     let _ = server.child.wait();
+    let segments = |d: &Path| {
+        std::fs::read_dir(d)
+            .map(|entries| {
+                entries
+                    .filter(|e| {
+                        let name = e.as_ref().expect("entry").file_name();
+                        name.to_string_lossy().starts_with("ocs.db.journal.0")
+                    })
+                    .count()
+            })
+            .unwrap_or(0)
+    };
+    let (beside, apart) = (segments(dir.path()), segments(&dir.path().join("journal")));
+    if journal_dir {
+        assert!(
+            beside == 0 && apart > 0,
+            "segments: {beside} beside, {apart} apart"
+        );
+    } else {
+        assert!(
+            beside > 0 && apart == 0,
+            "segments: {beside} beside, {apart} apart"
+        );
+    }
     let mut clients: Vec<Client> = threads
         .into_iter()
         .map(|t| t.join().expect("client"))
@@ -126,7 +170,7 @@ fn sigkill_mid_run_then_retransmissions_charge_exactly_once() {
     // In-flight requests whose charge was already committed when the server died: their
     // retransmissions must get the saved answer and charge nothing more.
     let committed_unanswered = {
-        recover(dir.path());
+        recover(dir.path(), journal_dir);
         let db = rusqlite::Connection::open(dir.path().join("ocs.db")).expect("open store");
         let mut q = db
             .prepare("SELECT COUNT(*) FROM requests WHERE request_key = ?1")
@@ -138,7 +182,7 @@ fn sigkill_mid_run_then_retransmissions_charge_exactly_once() {
             .count()
     };
 
-    let server = start_server(dir.path(), addr);
+    let server = start_server(dir.path(), addr, journal_dir);
     let threads: Vec<_> = clients
         .drain(..)
         .map(|mut c| {
@@ -164,7 +208,7 @@ fn sigkill_mid_run_then_retransmissions_charge_exactly_once() {
     assert!(replays > 0);
 
     // Reconcile with the store.
-    recover(dir.path());
+    recover(dir.path(), journal_dir);
     let db = rusqlite::Connection::open(dir.path().join("ocs.db")).expect("open store");
     let mut ledger: HashMap<String, Vec<(String, i64)>> = HashMap::new();
     {

@@ -37,9 +37,10 @@ use std::time::{Duration, Instant};
 
 use super::options::EngineOptions;
 
-/// The table holding the LSN of the last checkpoint.
+/// The tables holding the LSN of the last checkpoint and where the journal is.
 const META_SQL: &str =
-    "CREATE TABLE IF NOT EXISTS engine_checkpoint (id INTEGER PRIMARY KEY CHECK (id = 1), lsn BIGINT NOT NULL)";
+    "CREATE TABLE IF NOT EXISTS engine_checkpoint (id INTEGER PRIMARY KEY CHECK (id = 1), lsn BIGINT NOT NULL); \
+     CREATE TABLE IF NOT EXISTS engine_journal (id INTEGER PRIMARY KEY CHECK (id = 1), path TEXT NOT NULL)";
 
 struct Inner {
     state: Mutex<MemState>,
@@ -66,12 +67,42 @@ pub struct Engine {
 }
 
 impl Engine {
-    /// Opens (or creates) the store in the SQLite file `path`, recovering its journal.
+    /// Opens (or creates) the store in the SQLite file `path`, recovering its journal
+    /// (`PATH.journal.*`, next to the database).
     pub fn open(path: &str, opts: EngineOptions) -> Result<Engine, StoreError> {
-        let base = PathBuf::from(format!("{path}.journal"));
-        let lock = lock_file(&base)?;
+        Self::open_with_journal(path, None, opts)
+    }
+
+    /// [`Engine::open`] with the journal in `journal_dir` (created if missing), for
+    /// example on a device of its own so that its syncs do not queue behind SQLite's
+    /// writes; `None` keeps it next to the database.
+    ///
+    /// The database records where its journal is. Opening it with another journal while
+    /// the one it used holds changes not yet checkpointed fails (they would be lost), and
+    /// so does a journal that cannot be read; after a clean stop the journal may move (the
+    /// old segments, all checkpointed, are removed).
+    pub fn open_with_journal(
+        path: &str,
+        journal_dir: Option<&Path>,
+        opts: EngineOptions,
+    ) -> Result<Engine, StoreError> {
+        let beside = PathBuf::from(format!("{path}.journal"));
+        let base = match journal_dir {
+            Some(dir) => {
+                std::fs::create_dir_all(dir).map_err(|e| {
+                    StoreError::Config(format!("journal directory {}: {e}", dir.display()))
+                })?;
+                dir.join(beside.file_name().unwrap_or_default())
+            }
+            None => beside.clone(),
+        };
+        // The lock stays next to the database: one engine per database, wherever its
+        // journal is.
+        let lock = lock_file(&beside)?;
         let sql = SqliteStore::open(path)?;
         let files = SqliteFiles::take_over(&sql, path)?;
+        let base = absolute(&base)?;
+        leave_previous_journal(&sql, &absolute(&beside)?, &base, path)?;
         let (state, lsn) = recover(&sql, &base, opts.limits)?;
         // Everything recovered goes to SQLite now, then the old segments go.
         let old: Vec<_> = journal::segments(&base)?
@@ -85,6 +116,10 @@ impl Engine {
         let journal = Journal::create(&base, lsn, policy)?;
         let engine = Self::start(state, journal, sql, Some(files), opts, Some(lock))?;
         engine.inner.checkpoint()?;
+        engine.inner.sql.lock().execute(
+            "INSERT OR REPLACE INTO engine_journal (id, path) VALUES (1, ?1)",
+            [base.to_string_lossy()],
+        )?;
         for (_, p) in old {
             match std::fs::remove_file(&p) {
                 Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
@@ -263,6 +298,69 @@ fn lock_file(base: &Path) -> Result<Connection, StoreError> {
     Ok(conn)
 }
 
+fn absolute(path: &Path) -> Result<PathBuf, StoreError> {
+    std::path::absolute(path)
+        .map_err(|e| StoreError::Config(format!("journal {}: {e}", path.display())))
+}
+
+/// The LSN of the last checkpoint recorded in the database (0 for a new one).
+fn checkpoint_lsn(sql: &SqliteStore) -> Result<u64, StoreError> {
+    let conn = sql.lock();
+    conn.execute_batch(META_SQL)?;
+    Ok(conn
+        .query_row("SELECT lsn FROM engine_checkpoint WHERE id = 1", [], |r| {
+            r.get::<_, i64>(0)
+        })
+        .optional()?
+        .map_or(0, |l| l.max(0) as u64))
+}
+
+/// Checks that the journal the database used before (next to it when none is recorded)
+/// holds nothing past the last checkpoint when the store opens with another one, and
+/// removes its segments, all checkpointed.
+fn leave_previous_journal(
+    sql: &SqliteStore,
+    beside: &Path,
+    base: &Path,
+    db: &str,
+) -> Result<(), StoreError> {
+    let checkpoint = checkpoint_lsn(sql)?;
+    let recorded: Option<String> = sql
+        .lock()
+        .query_row("SELECT path FROM engine_journal WHERE id = 1", [], |r| {
+            r.get(0)
+        })
+        .optional()?;
+    let before = recorded.map_or_else(|| beside.to_path_buf(), PathBuf::from);
+    if before == base {
+        return Ok(());
+    }
+    let mut pending = 0u64;
+    journal::read_segments(&before, |lsn, _| {
+        pending += u64::from(lsn > checkpoint);
+        Ok(())
+    })
+    .map_err(|e| {
+        StoreError::Config(format!(
+            "the store {db} used the journal {} and it cannot be read ({e}); open the \
+             store with that journal so that its changes are recovered",
+            before.display()
+        ))
+    })?;
+    if pending > 0 {
+        return Err(StoreError::Config(format!(
+            "the journal {} holds {pending} changes not yet in the store {db}; open the \
+             store with that journal so that they are recovered",
+            before.display()
+        )));
+    }
+    for (_, p) in journal::segments(&before)? {
+        std::fs::remove_file(&p)
+            .map_err(|e| StoreError::Config(format!("journal {}: {e}", p.display())))?;
+    }
+    Ok(())
+}
+
 /// Loads the state from SQLite and replays the journal records after the checkpoint's
 /// LSN; returns the state and the last LSN.
 fn recover(
@@ -270,15 +368,7 @@ fn recover(
     base: &Path,
     limits: MemLimits,
 ) -> Result<(MemState, u64), StoreError> {
-    let checkpoint: u64 = {
-        let conn = sql.lock();
-        conn.execute_batch(META_SQL)?;
-        conn.query_row("SELECT lsn FROM engine_checkpoint WHERE id = 1", [], |r| {
-            r.get::<_, i64>(0)
-        })
-        .optional()?
-        .map_or(0, |l| l.max(0) as u64)
-    };
+    let checkpoint = checkpoint_lsn(sql)?;
     let mut st = load(&sql.lock(), limits)?;
     if base.as_os_str().is_empty() {
         return Ok((st, checkpoint));
@@ -970,6 +1060,52 @@ mod tests {
             sql_count(&path, "SELECT balance FROM accounts"),
             1_000_000 - charged
         );
+    }
+
+    #[test]
+    fn a_journal_in_its_own_directory_is_recovered_there_and_never_left_behind() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ocs.db");
+        let db = path.to_str().unwrap();
+        let jdir = dir.path().join("fast").join("journal");
+        let beside = PathBuf::from(format!("{db}.journal"));
+        let moved = jdir.join("ocs.db.journal");
+        let opts = EngineOptions::default();
+        let e = Engine::open_with_journal(db, Some(&jdir), opts).unwrap();
+        e.add_account(&NewAccount::new(vec![alice()], 1000, 978))
+            .unwrap();
+        e.apply(&debit("k1", 100), 5).unwrap();
+        assert!(!journal::segments(&moved).unwrap().is_empty());
+        assert!(journal::segments(&beside).unwrap().is_empty());
+        e.abandon();
+        // Opened with its journal elsewhere, the store would lose the debit: refused.
+        let Err(StoreError::Config(refused)) = Engine::open(db, opts) else {
+            panic!("opened without the journal that holds a change");
+        };
+        assert!(refused.contains(&*moved.to_string_lossy()), "{refused}");
+        assert!(refused.contains("not yet in"), "{refused}");
+        // A journal that cannot be read is refused too.
+        let away = dir.path().join("away");
+        std::fs::rename(dir.path().join("fast"), &away).unwrap();
+        let Err(StoreError::Config(unreadable)) = Engine::open(db, opts) else {
+            panic!("opened without reading the journal it used");
+        };
+        assert!(unreadable.contains("cannot be read"), "{unreadable}");
+        std::fs::rename(&away, dir.path().join("fast")).unwrap();
+        // Opened with it: recovered, and the debit is not charged twice.
+        let e = Engine::open_with_journal(db, Some(&jdir), opts).unwrap();
+        assert_eq!(e.account(1).unwrap().unwrap().balance, 900);
+        assert!(e.apply(&debit("k1", 100), 6).unwrap().replayed);
+        drop(e);
+        // After a clean stop the journal may move back next to the database; the old
+        // segments, all checkpointed, go.
+        let e = Engine::open(db, opts).unwrap();
+        assert!(journal::segments(&moved).unwrap().is_empty());
+        assert_eq!(e.account(1).unwrap().unwrap().balance, 900);
+        e.apply(&debit("k2", 10), 7).unwrap();
+        e.abandon();
+        let e = Engine::open(db, opts).unwrap();
+        assert_eq!(e.account(1).unwrap().unwrap().balance, 890);
     }
 
     #[test]

@@ -515,7 +515,8 @@ pub(crate) fn lock_order(sessions: &[ExpiredSession]) -> Vec<(String, AccountId)
 ///
 /// A SQLite store is the [`Engine`] (state in memory, a durable journal `PATH.journal.*`,
 /// SQLite as the store of record; it recovers the journal on open, so the file is
-/// complete afterwards). `sqlite+direct://PATH` (`sqlite+direct::memory:`) is the SQL-only
+/// complete afterwards); `sqlite://PATH?journal_dir=DIR` puts the journal in `DIR`, for
+/// example on a device of its own. `sqlite+direct://PATH` (`sqlite+direct::memory:`) is the SQL-only
 /// [`SqliteStore`], one SQLite transaction per batch.
 pub fn open(url: &str) -> Result<Arc<dyn Store>, StoreError> {
     open_with(url, &PgOptions::default())
@@ -585,7 +586,31 @@ fn open_sqlite(url: &str, engine: &EngineOptions) -> Result<Arc<dyn Store>, Stor
             crate::redact::store_url(url)
         )));
     }
-    Ok(Arc::new(Engine::open(path, *engine)?))
+    let (path, journal_dir) = split_journal_dir(path, url)?;
+    Ok(Arc::new(Engine::open_with_journal(
+        path,
+        journal_dir.map(std::path::Path::new),
+        *engine,
+    )?))
+}
+
+/// `PATH?journal_dir=DIR`: the embedded store with its journal in `DIR` (see
+/// [`Engine::open_with_journal`]).
+#[cfg(feature = "sqlite")]
+fn split_journal_dir<'a>(
+    path: &'a str,
+    url: &str,
+) -> Result<(&'a str, Option<&'a str>), StoreError> {
+    let Some((path, query)) = path.split_once('?') else {
+        return Ok((path, None));
+    };
+    match query.split_once('=') {
+        Some(("journal_dir", dir)) if !dir.is_empty() && !path.is_empty() => Ok((path, Some(dir))),
+        _ => Err(StoreError::Config(format!(
+            "bad store url `{}`: a sqlite:// store takes one parameter, journal_dir=DIR",
+            crate::redact::store_url(url)
+        ))),
+    }
 }
 
 /// Loads an accounts file into a store: accounts whose first id exists keep their balance.

@@ -680,6 +680,40 @@ fn the_behaviour_tests_pass_on_postgres() {
     BACKEND.with(|b| *b.borrow_mut() = None);
 }
 
+/// `sqlite://PATH?journal_dir=DIR` keeps the embedded store's journal in `DIR`; any other
+/// parameter is refused.
+#[test]
+fn a_sqlite_url_may_put_the_journal_in_a_directory_of_its_own() {
+    if scheme() != "sqlite" {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("ocs.db");
+    let jdir = dir.path().join("journal");
+    let url = format!("sqlite://{}?journal_dir={}", db.display(), jdir.display());
+    let store = super::open(&url).unwrap();
+    let id = ocs_common::add_e164(&*store, "491700000001", 500);
+    store.apply(&batch(id, "j/1", vec![debit(20)]), 0).unwrap();
+    let names = |d: &std::path::Path| -> Vec<String> {
+        std::fs::read_dir(d)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect()
+    };
+    assert!(names(&jdir)
+        .iter()
+        .any(|n| n.starts_with("ocs.db.journal.0")));
+    assert!(!names(dir.path())
+        .iter()
+        .any(|n| n.starts_with("ocs.db.journal.0")));
+    drop(store);
+    let bad = format!("sqlite://{}?journal={}", db.display(), jdir.display());
+    let Err(StoreError::Config(e)) = super::open(&bad) else {
+        panic!("an unknown parameter was accepted");
+    };
+    assert!(e.contains("journal_dir=DIR"), "{e}");
+}
+
 /// The group transaction's look-ups and write-back plan as index scans on a new, empty
 /// database (where a generic plan would otherwise be a sequential scan, and stay one as the
 /// tables grow), on the store's own connections.
