@@ -80,7 +80,7 @@ impl Engine {
     /// The database records where its journal is. Opening it with another journal while
     /// the one it used holds changes not yet checkpointed fails (they would be lost), and
     /// so does a journal that cannot be read; after a clean stop the journal may move (the
-    /// old segments, all checkpointed, are removed).
+    /// old segments, all checkpointed, and spare files are removed).
     pub fn open_with_journal(
         path: &str,
         journal_dir: Option<&Path>,
@@ -317,7 +317,7 @@ fn checkpoint_lsn(sql: &SqliteStore) -> Result<u64, StoreError> {
 
 /// Checks that the journal the database used before (next to it when none is recorded)
 /// holds nothing past the last checkpoint when the store opens with another one, and
-/// removes its segments, all checkpointed.
+/// removes its segments (all checkpointed) and spare files.
 fn leave_previous_journal(
     sql: &SqliteStore,
     beside: &Path,
@@ -354,7 +354,7 @@ fn leave_previous_journal(
             before.display()
         )));
     }
-    for (_, p) in journal::segments(&before)? {
+    for p in journal::files(&before)? {
         std::fs::remove_file(&p)
             .map_err(|e| StoreError::Config(format!("journal {}: {e}", p.display())))?;
     }
@@ -1100,7 +1100,7 @@ mod tests {
         // After a clean stop the journal may move back next to the database; the old
         // segments, all checkpointed, go.
         let e = Engine::open(db, opts).unwrap();
-        assert!(journal::segments(&moved).unwrap().is_empty());
+        assert!(journal::files(&moved).unwrap().is_empty());
         assert_eq!(e.account(1).unwrap().unwrap().balance, 900);
         e.apply(&debit("k2", 10), 7).unwrap();
         e.abandon();

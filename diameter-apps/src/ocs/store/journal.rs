@@ -442,6 +442,18 @@ pub(crate) fn segments(base: &Path) -> Result<Vec<(u64, PathBuf)>, StoreError> {
     Ok(out)
 }
 
+/// The segments and spare files of the journal `base`, all of them (a journal left behind).
+pub(crate) fn files(base: &Path) -> Result<Vec<PathBuf>, StoreError> {
+    let mut out: Vec<PathBuf> = segments(base)?.into_iter().map(|(_, p)| p).collect();
+    out.extend(
+        named_after(base)?
+            .into_iter()
+            .filter(|(rest, _)| rest.starts_with(SPARE))
+            .map(|(_, path)| path),
+    );
+    Ok(out)
+}
+
 /// The files next to `base` named `<base name>.<rest>`, with their `rest`.
 fn named_after(base: &Path) -> Result<Vec<(String, PathBuf)>, StoreError> {
     let dir = match base.parent() {
