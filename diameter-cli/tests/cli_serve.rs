@@ -68,6 +68,31 @@ fn ocs_engine_keys_are_checked_and_shown() {
 }
 
 #[test]
+fn ocs_store_may_put_its_journal_apart_and_other_parameters_are_refused() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cfg = write(
+        dir.path(),
+        "ocs.toml",
+        "store = \"sqlite://x.db?journal_dir=/journal/ocs\"\n",
+    );
+    check("ocs", &cfg)
+        .success()
+        .stdout(predicate::str::contains(
+            "store         sqlite://x.db?journal_dir=/journal/ocs",
+        ));
+    let bad = write(
+        dir.path(),
+        "bad.toml",
+        "store = \"sqlite://x.db?journal=/j\"\n",
+    );
+    check("ocs", &bad)
+        .code(2)
+        .stderr(predicate::str::contains("bad.toml:1"))
+        .stderr(predicate::str::contains("unknown parameter"))
+        .stderr(predicate::str::contains("journal_dir=DIR"));
+}
+
+#[test]
 fn io_threads_come_from_the_file_or_the_flag() {
     let dir = tempfile::tempdir().expect("tempdir");
     let cfg = write(dir.path(), "relay.toml", "io_threads = 3\n");

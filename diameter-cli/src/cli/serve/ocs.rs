@@ -115,8 +115,9 @@ pub struct OcsArgs {
     #[command(flatten)]
     pub node: NodeFlags,
     /// Account store URL: sqlite://FILE (embedded, the default: state in memory, a journal
-    /// FILE.journal.*, SQLite as the store of record), sqlite+direct://FILE (SQL only, one
-    /// transaction per group of CCRs) or postgres://...
+    /// FILE.journal.*, SQLite as the store of record; sqlite://FILE?journal_dir=DIR keeps the
+    /// journal in DIR, for example on a device of its own), sqlite+direct://FILE (SQL only,
+    /// one transaction per group of CCRs) or postgres://...
     #[arg(long, value_name = "URL")]
     pub store: Option<String>,
     /// Configuration file (TOML).
@@ -420,15 +421,30 @@ pub fn check_store(
     span: Option<std::ops::Range<usize>>,
     file: Option<&ConfigFile>,
 ) -> Result<String, CliError> {
-    if url.starts_with("sqlite:")
-        || url.starts_with("sqlite+direct:")
-        || url.starts_with("postgres://")
-        || url.starts_with("postgresql://")
+    let bad_parameter = url.starts_with("sqlite:")
+        && url.split_once('?').is_some_and(|(_, q)| {
+            !q.strip_prefix("journal_dir=")
+                .is_some_and(|dir| !dir.is_empty())
+        });
+    if !bad_parameter
+        && (url.starts_with("sqlite:")
+            || url.starts_with("sqlite+direct:")
+            || url.starts_with("postgres://")
+            || url.starts_with("postgresql://"))
     {
         return Ok(url.to_owned());
     }
-    let msg = format!("store {url:?} is not a supported URL");
-    let fix = "use sqlite://FILE (embedded) or postgres://USER:PASS@HOST/DB";
+    let (msg, fix) = if bad_parameter {
+        (
+            format!("store {url:?} has an unknown parameter"),
+            "the one parameter of a sqlite:// store is journal_dir=DIR",
+        )
+    } else {
+        (
+            format!("store {url:?} is not a supported URL"),
+            "use sqlite://FILE (embedded) or postgres://USER:PASS@HOST/DB",
+        )
+    };
     Err(match (span, file) {
         (Some(sp), Some(f)) => f.error(Some(sp), &msg, fix),
         _ => CliError::usage(format!("{msg}\n  = fix: {fix}")),
