@@ -423,8 +423,8 @@ pub fn check_store(
 ) -> Result<String, CliError> {
     let bad_parameter = url.starts_with("sqlite:")
         && url.split_once('?').is_some_and(|(_, q)| {
-            !q.strip_prefix("journal_dir=")
-                .is_some_and(|dir| !dir.is_empty())
+            q.strip_prefix("journal_dir=")
+                .is_none_or(|dir| dir.is_empty())
         });
     if !bad_parameter
         && (url.starts_with("sqlite:")
