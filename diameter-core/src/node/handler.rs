@@ -106,3 +106,60 @@ where
         _types: std::marker::PhantomData,
     }
 }
+
+/// A handler that answers retransmissions itself ([`Handler::answers_retransmissions`]).
+struct SelfDeduplicating<H>(H);
+
+impl<H: Handler> Handler for SelfDeduplicating<H> {
+    fn call(&self, request: RawMessage) -> HandlerFuture {
+        self.0.call(request)
+    }
+
+    fn decodes_request(&self) -> bool {
+        self.0.decodes_request()
+    }
+
+    fn answers_retransmissions(&self) -> bool {
+        true
+    }
+}
+
+/// `handler`, declared to answer a retransmission as it answered the first transmission
+/// by itself (its answer depends on the request alone, or it keeps its own record of each
+/// request under a key a retransmission through another peer shares): the node then keeps
+/// no copy of its answers for duplicate detection. For example
+/// `self_deduplicating(typed(echo))`.
+pub fn self_deduplicating(handler: impl Handler) -> impl Handler {
+    SelfDeduplicating(handler)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn self_deduplicating_keeps_the_handler_and_declares_it() {
+        let raw = |r: RawMessage| async move { r };
+        assert!(!raw.answers_retransmissions());
+        let wrapped = self_deduplicating(raw);
+        assert!(wrapped.answers_retransmissions() && !wrapped.decodes_request());
+        let request = RawMessage::from_avps(crate::header::Header::new(280, 0, 0x80, 1, 2), &[]);
+        let mut answered = wrapped.call(request.clone());
+        let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+        match answered.as_mut().poll(&mut cx) {
+            std::task::Poll::Ready(Ok(a)) => assert_eq!(a.header, request.header),
+            _ => panic!("the wrapped handler did not answer"),
+        }
+        struct Decoding;
+        impl Handler for Decoding {
+            fn call(&self, request: RawMessage) -> HandlerFuture {
+                Box::pin(async move { Ok(request) })
+            }
+            fn decodes_request(&self) -> bool {
+                true
+            }
+        }
+        let typed = self_deduplicating(Decoding);
+        assert!(typed.answers_retransmissions() && typed.decodes_request());
+    }
+}
