@@ -656,3 +656,35 @@ async fn a_malformed_ccr_gets_the_rfc_answer_with_failed_avp() {
     assert_eq!(lab.money(ALICE), (1000, 0));
     lab.stop().await;
 }
+
+/// Two agents in one peer group: a direct debit resent through the other agent after a
+/// failover is answered from the saved answer and charged once; a peer outside the group
+/// never gets that answer (its request is its own).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_debit_resent_through_a_fellow_agent_is_charged_once() {
+    const DRA1: &str = "dra1.example.net";
+    const DRA2: &str = "dra2.example.net";
+    let lab = Lab::start("group", None, |o| {
+        o.peer_groups = vec![(DRA1.into(), "dra".into()), (DRA2.into(), "dra".into())];
+    })
+    .await;
+    let (dra1, dra2, evil) = (
+        lab.client(DRA1).await,
+        lab.client(DRA2).await,
+        lab.client(EVIL).await,
+    );
+    let debit = from(
+        sms_event("smsc;g1", ALICE, RequestedAction::DirectDebiting),
+        SMSC,
+    );
+    let first: Cca = dra1.send(&debit, 4).await.unwrap();
+    assert_eq!(first.result_code, 2001);
+    assert_eq!(lab.money(ALICE), (991, 0));
+    let again: Cca = dra2.send(&debit, 4).await.unwrap();
+    assert_eq!(again, first);
+    assert_eq!(lab.money(ALICE), (991, 0), "charged once");
+    let other: Cca = evil.send(&debit, 4).await.unwrap();
+    assert_eq!(other.result_code, 2001);
+    assert_eq!(lab.money(ALICE), (982, 0), "a request of its own");
+    lab.stop().await;
+}

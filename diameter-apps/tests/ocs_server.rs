@@ -615,3 +615,46 @@ async fn shared_path_uses_memory_and_falls_back_to_the_store() {
         "nothing charged for the late update (the second session holds its reservation)"
     );
 }
+
+/// Two agents in one peer group (`peer_groups`): a direct debit retransmitted through the
+/// other one after a failover gets the saved answer and is charged once, and a session
+/// opened through one goes on through the other. A peer outside the group gets neither.
+#[test]
+fn a_failover_between_agents_of_one_group_is_charged_once() {
+    let store = store::open("sqlite::memory:").unwrap();
+    ocs_common::add_e164(&*store, ALICE, 1000);
+    let mut cfg = ServerConfig::new("ocs.example.net", "example.net");
+    for dra in ["dra1.example.net", "dra2.example.net"] {
+        cfg.peer_groups.insert(dra.into(), "dra".into());
+    }
+    let ocs = ChargingServer::new(store, Tariffs::parse(TARIFFS).unwrap(), cfg);
+
+    let sms = sms_event("smsc;9", ALICE, RequestedAction::DirectDebiting);
+    let first = ocs.handle_ccr_from(sms.clone(), "dra1.example.net", t(0));
+    assert_eq!(first.result_code, 2001);
+    let after = money(&ocs);
+    assert!(after.0 < 1000);
+    let again = ocs.handle_ccr_from(sms.clone(), "dra2.example.net", t(1));
+    assert_eq!(again, first, "the saved answer");
+    assert_eq!(money(&ocs), after, "charged once");
+    // Outside the group it is another client's request (refused or charged as its own,
+    // never answered with the group's saved answer): here a new debit.
+    let other = ocs.handle_ccr_from(sms, "smsc.example.net", t(2));
+    assert_eq!(other.result_code, 2001);
+    assert!(money(&ocs).0 < after.0);
+
+    let s = "pgw.example.net;7;1";
+    let i = ocs.handle_ccr_from(
+        initial(s, vec![data_mscc(100, Some(1_000_000), None)]),
+        "dra1.example.net",
+        t(10),
+    );
+    assert_eq!(i.result_code, 2001);
+    let u = update(s, 1, vec![data_mscc(100, Some(1_000_000), Some(1_000_000))]);
+    let evil = ocs.handle_ccr_from(u.clone(), "evil.example.net", t(11));
+    assert_eq!(evil.result_code, base_rc::DIAMETER_UNKNOWN_SESSION_ID);
+    let before = money(&ocs);
+    let cca = ocs.handle_ccr_from(u, "dra2.example.net", t(12));
+    assert_eq!(cca.result_code, 2001);
+    assert!(money(&ocs).0 < before.0, "the used units are charged");
+}

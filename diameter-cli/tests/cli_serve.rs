@@ -93,6 +93,31 @@ fn ocs_store_may_put_its_journal_apart_and_other_parameters_are_refused() {
 }
 
 #[test]
+fn ocs_peer_groups_are_shown_and_an_empty_one_is_refused() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let peers = "[[peers]]\nhost = \"dra1.example.net\"\ngroup = \"dra\"\n\n\
+                 [[peers]]\nhost = \"dra2.example.net\"\ngroup = \"dra\"\n";
+    let cfg = write(dir.path(), "ocs.toml", peers);
+    check("ocs", &cfg)
+        .success()
+        .stdout(predicate::str::contains(
+            "dra1.example.net (accept only) group dra",
+        ))
+        .stdout(predicate::str::contains(
+            "dra2.example.net (accept only) group dra",
+        ));
+    let bad = write(
+        dir.path(),
+        "bad.toml",
+        "[[peers]]\nhost = \"dra1.example.net\"\ngroup = \"\"\n",
+    );
+    check("ocs", &bad)
+        .code(2)
+        .stderr(predicate::str::contains("bad.toml:3"))
+        .stderr(predicate::str::contains("empty group"));
+}
+
+#[test]
 fn io_threads_come_from_the_file_or_the_flag() {
     let dir = tempfile::tempdir().expect("tempdir");
     let cfg = write(dir.path(), "relay.toml", "io_threads = 3\n");

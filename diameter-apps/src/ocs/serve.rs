@@ -80,6 +80,10 @@ pub struct ServeOptions {
     /// none, such a request gets 5005 DIAMETER_MISSING_AVP; `lenient_requested_action =
     /// true` on a `[[peers]]` entry).
     pub lenient_requested_action_peers: Vec<String>,
+    /// (peer, group): agents that front the same clients share the ownership of sessions
+    /// and saved answers (default none; `group = "NAME"` on `[[peers]]` entries; see
+    /// [`crate::ocs::server::ServerConfig::peer_groups`]).
+    pub peer_groups: Vec<(String, String)>,
     /// A direct debit's CCA carries Low-Balance-Indication YES when the available balance
     /// left is below this (minor units; default none: never; see
     /// [`ServerConfig::low_balance_threshold`]).
@@ -125,6 +129,7 @@ impl Default for ServeOptions {
             tls: None,
             refund_peers: Vec::new(),
             lenient_requested_action_peers: Vec::new(),
+            peer_groups: Vec::new(),
             low_balance_threshold: None,
             answer_timeout: Duration::from_secs(4),
             pg: PgOptions::default(),
@@ -267,8 +272,16 @@ pub async fn start(opts: ServeOptions) -> Result<OcsHandle, Error> {
         .iter()
         .map(|h| h.to_ascii_lowercase())
         .collect();
+    config.peer_groups = opts
+        .peer_groups
+        .iter()
+        .map(|(h, g)| (h.to_ascii_lowercase(), g.clone()))
+        .collect();
     if !config.refund_peers.is_empty() {
         tracing::info!(peers = ?config.refund_peers, "ocs: peers with the refund right");
+    }
+    if !config.peer_groups.is_empty() {
+        tracing::info!(groups = ?config.peer_groups, "ocs: peer groups (sessions and saved answers shared)");
     }
     let server = Arc::new(ChargingServer::new(store, tariffs, config));
 

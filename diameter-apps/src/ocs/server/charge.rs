@@ -242,7 +242,8 @@ impl ChargingServer {
     ) -> Result<Step<'_>, StoreError> {
         let kind = ccr.cc_request_type;
         let session = ccr.session_id.as_str();
-        let key = request_key(ccr, peer);
+        let owner = self.owner(peer);
+        let key = request_key(ccr, &owner);
         let cached = match kind {
             CcRequestType::InitialRequest => None,
             _ if use_cache => self.known_session_account(session),
@@ -277,7 +278,7 @@ impl ChargingServer {
         let mut items = self.items(ccr, false, now_ms);
         let mut batch = Batch::new(account, Some(session.to_string()));
         batch.key = Some(key);
-        batch.peer = Some(peer.to_string());
+        batch.peer = Some(owner.into_owned());
         batch.require_session = kind != CcRequestType::InitialRequest;
         let tcc = i64::try_from(self.config.tcc.as_millis()).unwrap_or(i64::MAX);
         let expires_at = now_ms.saturating_add(tcc);

@@ -168,8 +168,9 @@ impl ChargingServer {
             Resolved::NeedsStore => return Ok(Step::NeedsStore),
         };
         let mut batch = Batch::new(account, Some(ccr.session_id.as_str().to_string()));
-        batch.key = Some(request_key(ccr, peer));
-        batch.peer = Some(peer.to_string());
+        let owner = self.owner(peer);
+        batch.key = Some(request_key(ccr, &owner));
+        batch.peer = Some(owner.into_owned());
         if action == RequestedAction::CheckBalance {
             if rating_failed {
                 cca.result_code = dcca_rc::DIAMETER_RATING_FAILED;

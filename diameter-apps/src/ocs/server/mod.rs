@@ -26,10 +26,11 @@
 //!   and never credits more than that debit left to refund.
 //! - A session belongs to the account and the client (peer) that opened it: a CCR-I for a
 //!   Session-Id open for another account or peer is answered 5012, a CCR-U/T from another
-//!   peer 5002, and neither changes anything.
+//!   peer 5002, and neither changes anything. Peers in one of [`ServerConfig::peer_groups`]
+//!   (agents a client fails over between) count as one peer here.
 //! - Each request's effect is one store transaction keyed by (Session-Id, CC-Request-Type,
-//!   CC-Request-Number, peer): a retransmission (T flag or not) gets the same answer and is
-//!   charged once.
+//!   CC-Request-Number, peer or its group): a retransmission (T flag or not) gets the same
+//!   answer and is charged once.
 //! - Store failures: a temporary one ([`StoreError::is_temporary`]) is answered 3004
 //!   DIAMETER_TOO_BUSY so that the client fails over, a permanent one 5012.
 //! - [`ChargingServer::expire_sessions`] is the Tcc supervision: sessions without a request
@@ -83,7 +84,7 @@ use diameter::dict::base_rfc6733::{result_code as base_rc, Asr, Rar, ReAuthReque
 use diameter::dict::dcca_rfc4006::{
     CcRequestType, Cca, Ccr, FinalUnitAction, MultipleServicesIndicator,
 };
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -120,6 +121,14 @@ pub struct ServerConfig {
     /// answered 5005 DIAMETER_MISSING_AVP as RFC 8506 §8.3 requires;
     /// `lenient_requested_action = true` on a `[[peers]]` entry).
     pub lenient_requested_action_peers: BTreeSet<String>,
+    /// Peers (Origin-Host of the peer connection, lowercase) that front the same clients,
+    /// by group name: for example two agents a client fails over between (default: none;
+    /// `group = "NAME"` on `[[peers]]` entries). The members of a group share the
+    /// ownership of sessions and the saved answers of requests: a retransmission, or a
+    /// session's next request, arriving through another member after a failover is
+    /// answered as if it came through the first, and charged once. A peer outside the
+    /// group still never gets them.
+    pub peer_groups: BTreeMap<String, String>,
     /// A direct debit's CCA carries Low-Balance-Indication YES (TS 32.299) when the
     /// available balance left is below this many minor units (default: none, never sent;
     /// the AVP has the M bit and vendor 10415, so set it only for clients of TS 32.299).
@@ -140,6 +149,7 @@ impl ServerConfig {
             refund_peers: BTreeSet::new(),
             sweep_batch: 500,
             lenient_requested_action_peers: BTreeSet::new(),
+            peer_groups: BTreeMap::new(),
             low_balance_threshold: None,
         }
     }
@@ -458,6 +468,16 @@ impl ChargingServer {
         cca
     }
 
+    /// Who owns the sessions and saved answers of requests from `peer` (lowercase): its
+    /// group ([`ServerConfig::peer_groups`], as `group:NAME`, which no Diameter identity
+    /// can be), else the peer itself.
+    pub(super) fn owner<'p>(&self, peer: &'p str) -> std::borrow::Cow<'p, str> {
+        match self.config.peer_groups.get(peer) {
+            Some(group) => format!("group:{group}").into(),
+            None => peer.into(),
+        }
+    }
+
     /// Whether `peer` may send REFUND_ACCOUNT.
     pub fn may_refund(&self, peer: &str) -> bool {
         self.config
@@ -742,8 +762,9 @@ enum Pending<'s> {
     Event(event::EventPending<'s>),
 }
 
-/// The idempotency key of a request from `peer`: another peer reusing a Session-Id never
-/// gets this peer's saved answers (nor the Refund-Information in them).
+/// The idempotency key of a request from `peer` (or its group, [`ChargingServer::owner`]):
+/// another peer reusing a Session-Id never gets this peer's saved answers (nor the
+/// Refund-Information in them).
 fn request_key(ccr: &Ccr, peer: &str) -> String {
     use std::fmt::Write;
     let session = ccr.session_id.as_str();

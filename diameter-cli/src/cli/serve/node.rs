@@ -260,6 +260,10 @@ pub struct PeerEntry {
     /// OCS: a CCR-EVENT of this peer without Requested-Action is a direct debit
     /// (default false: 5005 DIAMETER_MISSING_AVP, RFC 8506 §8.3).
     pub lenient_requested_action: Option<bool>,
+    /// OCS: agents in one group front the same clients: they share the ownership of
+    /// sessions and the saved answers of requests, so a failover between them is charged
+    /// once (default: none).
+    pub group: Option<toml::Spanned<String>>,
 }
 
 /// A configured peer.
@@ -279,6 +283,8 @@ pub struct PeerSetting {
     pub credentials: bool,
     /// An event without Requested-Action is a direct debit (OCS).
     pub lenient_requested_action: bool,
+    /// The group of agents it belongs to (OCS).
+    pub group: Option<String>,
 }
 
 impl PeerSetting {
@@ -361,6 +367,16 @@ pub fn peer_settings(
             refund: p.refund.unwrap_or(false),
             credentials: p.credentials.unwrap_or(false),
             lenient_requested_action: p.lenient_requested_action.unwrap_or(false),
+            group: match &p.group {
+                Some(g) if g.get_ref().trim().is_empty() => {
+                    return Err(file.error(
+                        Some(g.span()),
+                        &format!("peer {host:?} has an empty group"),
+                        "name the group its fellow agents share, for example group = \"dra\"",
+                    ))
+                }
+                g => g.as_ref().map(|g| g.get_ref().clone()),
+            },
         });
     }
     Ok(peers)
@@ -378,7 +394,12 @@ pub fn print_peers(peers: &[PeerSetting]) {
             Some(false) => " plain",
             None => "",
         };
-        println!("peer          {} {addr}{source}{tls}", p.host);
+        let group = p
+            .group
+            .as_ref()
+            .map(|g| format!(" group {g}"))
+            .unwrap_or_default();
+        println!("peer          {} {addr}{source}{tls}{group}", p.host);
     }
 }
 

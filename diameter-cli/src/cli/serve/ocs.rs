@@ -57,6 +57,8 @@ macro_rules! example {
     address = "10.0.0.2:3868"          # connect to it; omit to only accept it
     source = "10.0.0.0/24"             # optional: accept it only from this network
     tls = false                        # optional: plain TCP with this peer on a TLS server
+    group = "dra"                      # optional: agents of one group front the same clients:
+                                       #   a failover between them is charged once
 
     [[peers]]                          # a client that may send REFUND_ACCOUNT
     host = "smsc.example.net"
@@ -604,6 +606,11 @@ pub fn serve_options(s: &OcsSettings) -> ServeOptions {
             .iter()
             .filter(|p| p.lenient_requested_action)
             .map(|p| p.host.clone())
+            .collect();
+        o.peer_groups = s
+            .peers
+            .iter()
+            .filter_map(|p| Some((p.host.clone(), p.group.clone()?)))
             .collect();
         o.answer_timeout = s.answer_timeout.unwrap_or(defaults.answer_timeout);
         o.sweep_batch = s.sweep_batch.unwrap_or(defaults.sweep_batch);
