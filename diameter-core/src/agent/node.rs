@@ -499,13 +499,11 @@ impl<P: Clone, W> Agent<P, W> {
         answer: Option<RawMessage>,
     ) -> Option<RawMessage> {
         let answer = answer.map(|a| self.within_size(request, a));
-        let h = request.header;
-        let saved = !self
-            .config
-            .self_deduplicating
-            .contains(&(h.application_id, h.command_code));
-        if let (Some(a), true) = (&answer, saved) {
-            self.dedup.insert(now, request, a);
+        let command = (request.header.application_id, request.header.command_code);
+        if let Some(a) = &answer {
+            if !self.config.self_deduplicating.contains(&command) {
+                self.dedup.insert(now, request, a);
+            }
         }
         if let Some(key) = key {
             for (w, hop_by_hop) in self.in_flight.finish(key) {

@@ -44,6 +44,12 @@ pub struct NodeBuilder {
 }
 
 impl NodeBuilder {
+    /// (Application-Id, Command-Code) of the handlers that `says` yes.
+    fn handler_keys(&self, says: impl Fn(&dyn Handler) -> bool) -> Vec<(u32, u32)> {
+        let keys = self.handlers.iter().filter(|(_, h)| says(h.as_ref()));
+        keys.map(|(k, _)| *k).collect()
+    }
+
     /// Origin-Host (required).
     pub fn origin_host(mut self, host: impl Into<String>) -> Self {
         self.caps.origin_host = host.into();
@@ -333,18 +339,8 @@ impl NodeBuilder {
             routes: self.routes.clone(),
             failover: self.failover,
             limits: self.limits.limits,
-            header_only: self
-                .handlers
-                .iter()
-                .filter(|(_, h)| h.decodes_request())
-                .map(|(k, _)| *k)
-                .collect(),
-            self_deduplicating: self
-                .handlers
-                .iter()
-                .filter(|(_, h)| h.answers_retransmissions())
-                .map(|(k, _)| *k)
-                .collect(),
+            header_only: self.handler_keys(|h| h.decodes_request()),
+            self_deduplicating: self.handler_keys(|h| h.answers_retransmissions()),
             request_timeout: self.limits.request_timeout,
             duplicate_cache: self.limits.duplicate_cache,
             duplicate_cache_bytes: self.limits.duplicate_cache_bytes,

@@ -346,14 +346,9 @@ impl Inner {
             write_timeout: self.limits.write_timeout,
             message_timeout: self.limits.message_timeout,
             identity,
-            header_only: self.typed_requests(),
+            // The requests that typed handlers decode in full (one walk: framing skips them).
+            header_only: self.agent_config.header_only.as_slice().into(),
         }
-    }
-
-    /// The requests that typed handlers decode in full (one walk: framing skips them).
-    fn typed_requests(&self) -> Arc<[(u32, u32)]> {
-        let keys = self.handlers.iter().filter(|(_, h)| h.decodes_request());
-        keys.map(|(k, _)| *k).collect()
     }
 
     pub(crate) fn socket_options(&self) -> crate::transport::SocketOptions {
