@@ -11,7 +11,7 @@
 use super::convert::{
     cc_money, final_unit_indication, granted, requested, used, used_money, Money,
 };
-use super::{request_key, ChargingServer, Pending, Resolved, Step};
+use super::{ChargingServer, Pending, Resolved, Step};
 use crate::ocs::rating::{Tariff, UnitType, Units};
 use crate::ocs::store::{Batch, BatchOutcome, Op, StoreError};
 use diameter::dict::base_rfc6733::result_code as base_rc;
@@ -242,8 +242,7 @@ impl ChargingServer {
     ) -> Result<Step<'_>, StoreError> {
         let kind = ccr.cc_request_type;
         let session = ccr.session_id.as_str();
-        let owner = self.owner(peer);
-        let key = request_key(ccr, &owner);
+        let (key, owner) = self.request_key(ccr, peer);
         let cached = match kind {
             CcRequestType::InitialRequest => None,
             _ if use_cache => self.known_session_account(session),
@@ -278,7 +277,7 @@ impl ChargingServer {
         let mut items = self.items(ccr, false, now_ms);
         let mut batch = Batch::new(account, Some(session.to_string()));
         batch.key = Some(key);
-        batch.peer = Some(owner.into_owned());
+        batch.peer = Some(owner);
         batch.require_session = kind != CcRequestType::InitialRequest;
         let tcc = i64::try_from(self.config.tcc.as_millis()).unwrap_or(i64::MAX);
         let expires_at = now_ms.saturating_add(tcc);

@@ -14,7 +14,7 @@
 
 use super::charge::{Answer, Item};
 use super::convert::{cost_information, granted};
-use super::{request_key, ChargingServer, Pending, Resolved, Step};
+use super::{ChargingServer, Pending, Resolved, Step};
 use crate::ocs::rating::Tariff;
 use crate::ocs::store::{
     Batch, BatchOutcome, Op, StoreError, REFUND_EXCEEDS, REFUND_OVERFLOW, REFUND_UNKNOWN,
@@ -168,9 +168,9 @@ impl ChargingServer {
             Resolved::NeedsStore => return Ok(Step::NeedsStore),
         };
         let mut batch = Batch::new(account, Some(ccr.session_id.as_str().to_string()));
-        let owner = self.owner(peer);
-        batch.key = Some(request_key(ccr, &owner));
-        batch.peer = Some(owner.into_owned());
+        let (key, owner) = self.request_key(ccr, peer);
+        batch.key = Some(key);
+        batch.peer = Some(owner);
         if action == RequestedAction::CheckBalance {
             if rating_failed {
                 cca.result_code = dcca_rc::DIAMETER_RATING_FAILED;

@@ -468,14 +468,16 @@ impl ChargingServer {
         cca
     }
 
-    /// Who owns the sessions and saved answers of requests from `peer` (lowercase): its
-    /// group ([`ServerConfig::peer_groups`], as `group:NAME`, which no Diameter identity
-    /// can be), else the peer itself.
-    pub(super) fn owner<'p>(&self, peer: &'p str) -> std::borrow::Cow<'p, str> {
-        match self.config.peer_groups.get(peer) {
-            Some(group) => format!("group:{group}").into(),
-            None => peer.into(),
-        }
+    /// The idempotency key of a request from `peer` (lowercase), and the owner of its
+    /// session: the peer's group ([`ServerConfig::peer_groups`], as `group:NAME`, which no
+    /// Diameter identity can be), else the peer itself. Another owner reusing a Session-Id
+    /// never gets this one's saved answers (nor the Refund-Information in them).
+    pub(super) fn request_key(&self, ccr: &Ccr, peer: &str) -> (String, String) {
+        let owner = match self.config.peer_groups.get(peer) {
+            Some(group) => format!("group:{group}"),
+            None => peer.to_string(),
+        };
+        (request_key(ccr, &owner), owner)
     }
 
     /// Whether `peer` may send REFUND_ACCOUNT.
@@ -762,14 +764,12 @@ enum Pending<'s> {
     Event(event::EventPending<'s>),
 }
 
-/// The idempotency key of a request from `peer` (or its group, [`ChargingServer::owner`]):
-/// another peer reusing a Session-Id never gets this peer's saved answers (nor the
-/// Refund-Information in them).
-fn request_key(ccr: &Ccr, peer: &str) -> String {
+/// The idempotency key of a request of `owner` ([`ChargingServer::request_key`]).
+fn request_key(ccr: &Ccr, owner: &str) -> String {
     use std::fmt::Write;
     let session = ccr.session_id.as_str();
     // Two numbers of at most 11 and 10 digits and three separators.
-    let mut key = String::with_capacity(session.len() + peer.len() + 24);
+    let mut key = String::with_capacity(session.len() + owner.len() + 24);
     key.push_str(session);
     let _ = write!(
         key,
@@ -777,6 +777,6 @@ fn request_key(ccr: &Ccr, peer: &str) -> String {
         ccr.cc_request_type.value(),
         ccr.cc_request_number
     );
-    key.push_str(peer);
+    key.push_str(owner);
     key
 }
