@@ -102,8 +102,9 @@ impl Engine {
         let sql = SqliteStore::open(path)?;
         let files = SqliteFiles::take_over(&sql, path)?;
         let base = absolute(&base)?;
-        leave_previous_journal(&sql, &absolute(&beside)?, &base, path)?;
-        let (state, lsn) = recover(&sql, &base, opts.limits)?;
+        let checkpoint = checkpoint_lsn(&sql)?;
+        leave_previous_journal(&sql, checkpoint, &absolute(&beside)?, &base, path)?;
+        let (state, lsn) = recover(&sql, checkpoint, &base, opts.limits)?;
         // Everything recovered goes to SQLite now, then the old segments go.
         let old: Vec<_> = journal::segments(&base)?
             .into_iter()
@@ -134,7 +135,8 @@ impl Engine {
     /// A private in-memory store (tests and examples): nothing is written to a file.
     pub fn in_memory() -> Result<Engine, StoreError> {
         let sql = SqliteStore::in_memory()?;
-        let (state, lsn) = recover(&sql, Path::new(""), MemLimits::default())?;
+        let checkpoint = checkpoint_lsn(&sql)?;
+        let (state, lsn) = recover(&sql, checkpoint, Path::new(""), MemLimits::default())?;
         Self::start(
             state,
             Journal::memory(lsn)?,
@@ -303,7 +305,8 @@ fn absolute(path: &Path) -> Result<PathBuf, StoreError> {
         .map_err(|e| StoreError::Config(format!("journal {}: {e}", path.display())))
 }
 
-/// The LSN of the last checkpoint recorded in the database (0 for a new one).
+/// The LSN of the last checkpoint recorded in the database (0 for a new one); creates the
+/// engine's tables when missing.
 fn checkpoint_lsn(sql: &SqliteStore) -> Result<u64, StoreError> {
     let conn = sql.lock();
     conn.execute_batch(META_SQL)?;
@@ -320,11 +323,11 @@ fn checkpoint_lsn(sql: &SqliteStore) -> Result<u64, StoreError> {
 /// removes its segments (all checkpointed) and spare files.
 fn leave_previous_journal(
     sql: &SqliteStore,
+    checkpoint: u64,
     beside: &Path,
     base: &Path,
     db: &str,
 ) -> Result<(), StoreError> {
-    let checkpoint = checkpoint_lsn(sql)?;
     let recorded: Option<String> = sql
         .lock()
         .query_row("SELECT path FROM engine_journal WHERE id = 1", [], |r| {
@@ -361,14 +364,14 @@ fn leave_previous_journal(
     Ok(())
 }
 
-/// Loads the state from SQLite and replays the journal records after the checkpoint's
-/// LSN; returns the state and the last LSN.
+/// Loads the state from SQLite and replays the journal records after `checkpoint` (the
+/// LSN the database holds, [`checkpoint_lsn`]); returns the state and the last LSN.
 fn recover(
     sql: &SqliteStore,
+    checkpoint: u64,
     base: &Path,
     limits: MemLimits,
 ) -> Result<(MemState, u64), StoreError> {
-    let checkpoint = checkpoint_lsn(sql)?;
     let mut st = load(&sql.lock(), limits)?;
     if base.as_os_str().is_empty() {
         return Ok((st, checkpoint));

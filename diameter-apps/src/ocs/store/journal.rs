@@ -445,13 +445,17 @@ pub(crate) fn segments(base: &Path) -> Result<Vec<(u64, PathBuf)>, StoreError> {
 /// The segments and spare files of the journal `base`, all of them (a journal left behind).
 pub(crate) fn files(base: &Path) -> Result<Vec<PathBuf>, StoreError> {
     let mut out: Vec<PathBuf> = segments(base)?.into_iter().map(|(_, p)| p).collect();
-    out.extend(
-        named_after(base)?
-            .into_iter()
-            .filter(|(rest, _)| rest.starts_with(SPARE))
-            .map(|(_, path)| path),
-    );
+    out.extend(spare_files(base)?);
     Ok(out)
+}
+
+/// The spare segment files of the journal `base` ([`Spares`]).
+fn spare_files(base: &Path) -> Result<Vec<PathBuf>, StoreError> {
+    let found = named_after(base)?.into_iter();
+    Ok(found
+        .filter(|(rest, _)| rest.starts_with(SPARE))
+        .map(|(_, path)| path)
+        .collect())
 }
 
 /// The files next to `base` named `<base name>.<rest>`, with their `rest`.
@@ -967,11 +971,7 @@ struct Spares {
 impl Spares {
     /// The spares a previous run left (their records are all in SQLite: they were dropped).
     fn found(base: &Path) -> Result<Spares, StoreError> {
-        let mut found: Vec<PathBuf> = named_after(base)?
-            .into_iter()
-            .filter(|(rest, _)| rest.starts_with(SPARE))
-            .map(|(_, path)| path)
-            .collect();
+        let mut found = spare_files(base)?;
         found.sort();
         for extra in found.drain(SPARES.min(found.len())..) {
             std::fs::remove_file(&extra).map_err(|e| io_error(&extra, e))?;
