@@ -594,9 +594,20 @@ fn open_sqlite(url: &str, engine: &EngineOptions) -> Result<Arc<dyn Store>, Stor
     )?))
 }
 
+/// Checks a store URL's parameters without opening it, with the error [`open`] would
+/// give: `journal_dir=DIR` is the one parameter of a `sqlite://` store.
+pub fn check_url(url: &str) -> Result<(), StoreError> {
+    match url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))
+    {
+        Some(path) => split_journal_dir(path, url).map(drop),
+        None => Ok(()),
+    }
+}
+
 /// `PATH?journal_dir=DIR`: the embedded store with its journal in `DIR` (see
 /// [`Engine::open_with_journal`]).
-#[cfg(feature = "sqlite")]
 fn split_journal_dir<'a>(
     path: &'a str,
     url: &str,
@@ -607,7 +618,7 @@ fn split_journal_dir<'a>(
     match query.split_once('=') {
         Some(("journal_dir", dir)) if !dir.is_empty() && !path.is_empty() => Ok((path, Some(dir))),
         _ => Err(StoreError::Config(format!(
-            "bad store url `{}`: a sqlite:// store takes one parameter, journal_dir=DIR",
+            "store url `{}` has an unknown parameter: a sqlite:// store takes one, journal_dir=DIR",
             crate::redact::store_url(url)
         ))),
     }

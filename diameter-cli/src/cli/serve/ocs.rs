@@ -423,29 +423,20 @@ pub fn check_store(
     span: Option<std::ops::Range<usize>>,
     file: Option<&ConfigFile>,
 ) -> Result<String, CliError> {
-    let bad_parameter = url.starts_with("sqlite:")
-        && url.split_once('?').is_some_and(|(_, q)| {
-            q.strip_prefix("journal_dir=")
-                .is_none_or(|dir| dir.is_empty())
-        });
-    if !bad_parameter
-        && (url.starts_with("sqlite:")
-            || url.starts_with("sqlite+direct:")
-            || url.starts_with("postgres://")
-            || url.starts_with("postgresql://"))
-    {
-        return Ok(url.to_owned());
-    }
-    let (msg, fix) = if bad_parameter {
-        (
-            format!("store {url:?} has an unknown parameter"),
-            "the one parameter of a sqlite:// store is journal_dir=DIR",
-        )
-    } else {
-        (
+    let supported = url.starts_with("sqlite:")
+        || url.starts_with("sqlite+direct:")
+        || url.starts_with("postgres://")
+        || url.starts_with("postgresql://");
+    let (msg, fix) = match diameter_apps::ocs::store::check_url(url) {
+        Ok(()) if supported => return Ok(url.to_owned()),
+        Ok(()) => (
             format!("store {url:?} is not a supported URL"),
             "use sqlite://FILE (embedded) or postgres://USER:PASS@HOST/DB",
-        )
+        ),
+        Err(e) => (
+            e.to_string(),
+            "the one parameter of a sqlite:// store is journal_dir=DIR",
+        ),
     };
     Err(match (span, file) {
         (Some(sp), Some(f)) => f.error(Some(sp), &msg, fix),
