@@ -435,7 +435,7 @@ pub fn check_store(
         ),
         Err(e) => (
             e.to_string(),
-            "the one parameter of a sqlite:// store is journal_dir=DIR",
+            "write sqlite://FILE?journal_dir=DIR, or no parameter",
         ),
     };
     Err(match (span, file) {
