@@ -627,15 +627,21 @@ fn the_committer_answers_every_waiter_with_its_own_outcome() {
     assert_eq!(store.account(id).unwrap().unwrap().balance, 10_000 - spent);
 }
 
+/// A private PostgreSQL cluster for a test that runs once, in the engine's build of this
+/// module (it is compiled twice: the engine and the SQL-only store); `None` in the other
+/// build and without PostgreSQL (unless REQUIRE_INTEROP is set).
+fn postgres_once() -> Option<ocs_common::PgCluster> {
+    if scheme() != "sqlite" {
+        return None;
+    }
+    ocs_common::PgCluster::start()
+}
+
 /// The behaviour tests above, each on a fresh database of one private PostgreSQL cluster
 /// (skipped without PostgreSQL unless REQUIRE_INTEROP is set).
 #[test]
 fn the_behaviour_tests_pass_on_postgres() {
-    // Once is enough: this module is compiled twice (the engine and the SQL-only store).
-    if scheme() != "sqlite" {
-        return;
-    }
-    let Some(pg) = ocs_common::PgCluster::start() else {
+    let Some(pg) = postgres_once() else {
         return;
     };
     let cases: [(&str, fn()); 13] = [
@@ -719,10 +725,7 @@ fn a_sqlite_url_may_put_the_journal_in_a_directory_of_its_own() {
 /// tables grow), on the store's own connections.
 #[test]
 fn postgres_group_statements_plan_as_index_scans_on_empty_tables() {
-    if scheme() != "sqlite" {
-        return;
-    }
-    let Some(pg) = ocs_common::PgCluster::start() else {
+    let Some(pg) = postgres_once() else {
         return;
     };
     let store = super::postgres::PgStore::connect(&pg.database("plans"), 1).unwrap();
