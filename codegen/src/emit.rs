@@ -855,6 +855,11 @@ fn command(model: &Model, c: &Command, boxed: &Boxing) -> TokenStream {
         } else {
             Vec::new()
         };
+        let destination = if request {
+            destination(model, g)
+        } else {
+            TokenStream::new()
+        };
         out.extend(quote! {
             #body
             impl ::diameter_core::Command for #t {
@@ -864,12 +869,74 @@ fn command(model: &Model, c: &Command, boxed: &Boxing) -> TokenStream {
                 const PROXIABLE: bool = #proxiable;
                 const SHORT_NAME: &'static str = #short;
                 const ANSWER_ECHO: &'static [(u32, u32)] = &[#( #echo ),*];
+                #destination
             }
             #[doc = #alias_doc]
             pub type #alias = #t;
         });
     }
     out
+}
+
+/// A request's `Command::destination`: the first Destination-Host and Destination-Realm
+/// and whether Proxy-Info is present, from its members (or from `other` when the grammar
+/// does not name them but takes any AVP). Empty, so the default `None`, when a member has a
+/// type other than the base protocol's.
+fn destination(model: &Model, g: &Grammar) -> TokenStream {
+    const DESTINATION_HOST: u32 = 293;
+    const DESTINATION_REALM: u32 = 283;
+    const PROXY_INFO: u32 = 284;
+    let entry = |code: u32| {
+        g.entries
+            .iter()
+            .find(|e| model.avps[e.avp].vendor == 0 && model.avps[e.avp].code == code)
+    };
+    let identity = |code: u32| -> Option<TokenStream> {
+        let lit = Literal::u32_unsuffixed(code);
+        Some(match entry(code) {
+            Some(e) if e.max == Some(0) => quote! { None },
+            Some(e) => {
+                let a = &model.avps[e.avp];
+                if a.ty != BaseType::DiameterIdentity {
+                    return None;
+                }
+                let name = ident(&names::field(&a.name));
+                match (e.min, e.max) {
+                    (1, Some(1)) => quote! { Some(self.#name.as_str().as_bytes()) },
+                    (_, Some(1)) => quote! { self.#name.as_ref().map(|v| v.as_str().as_bytes()) },
+                    _ => quote! { self.#name.first().map(|v| v.as_str().as_bytes()) },
+                }
+            }
+            None if g.any => quote! { ::diameter_core::routing::first_text(&self.other, #lit) },
+            None => quote! { None },
+        })
+    };
+    let (Some(host), Some(realm)) = (identity(DESTINATION_HOST), identity(DESTINATION_REALM))
+    else {
+        return TokenStream::new();
+    };
+    let proxy_info = match entry(PROXY_INFO) {
+        Some(e) if e.max == Some(0) => quote! { false },
+        Some(e) => {
+            let name = ident(&names::field(&model.avps[e.avp].name));
+            match (e.min, e.max) {
+                (1, Some(1)) => quote! { true },
+                (_, Some(1)) => quote! { self.#name.is_some() },
+                _ => quote! { !self.#name.is_empty() },
+            }
+        }
+        None if g.any => quote! { self.other.iter().any(|a| a.code == 284 && a.vendor == 0) },
+        None => quote! { false },
+    };
+    quote! {
+        fn destination(&self) -> Option<::diameter_core::routing::RequestScan<'_>> {
+            Some(::diameter_core::routing::RequestScan {
+                destination_host: #host,
+                destination_realm: #realm,
+                proxy_info: #proxy_info,
+            })
+        }
+    }
 }
 
 fn data_type(ty: BaseType) -> TokenStream {

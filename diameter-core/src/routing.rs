@@ -382,6 +382,13 @@ impl<'a> RequestScan<'a> {
     }
 }
 
+/// The payload of the first base-protocol AVP `code` among `avps` (a decoded message's
+/// `other` members), as [`RequestScan`] takes it: `None` when absent or not UTF-8.
+pub fn first_text(avps: &[crate::avp::RawAvp], code: u32) -> Option<&[u8]> {
+    let data = &avps.iter().find(|a| a.code == code && a.vendor == 0)?.data;
+    std::str::from_utf8(data).is_ok().then_some(&data[..])
+}
+
 fn forward(local: &LocalNode<'_>, request: &RawMessage, target: Target) -> Decision {
     if !request.header.is_proxiable() {
         return Decision::Reject(rc::DIAMETER_UNABLE_TO_DELIVER);

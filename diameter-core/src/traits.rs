@@ -349,6 +349,16 @@ pub trait Command: AvpGroup {
     /// carries; an error answer copies them so that it still fits the answer's grammar.
     const ANSWER_ECHO: &'static [(u32, u32)] = &[];
 
+    /// For a decoded request: what a server's routing scan ([`RequestScan::of`]) would
+    /// find in its AVPs (the first Destination-Host and Destination-Realm, whether it
+    /// carries Proxy-Info), read from the decoded members instead of a second walk of
+    /// the bytes. Generated for every request; `None` (the default) when unknown.
+    ///
+    /// [`RequestScan::of`]: crate::routing::RequestScan::of
+    fn destination(&self) -> Option<crate::routing::RequestScan<'_>> {
+        None
+    }
+
     /// The command flags this message is sent with.
     fn flags() -> u8 {
         (if Self::REQUEST {

@@ -208,6 +208,15 @@ impl<H: Handler> Handler for CountRetransmissions<H> {
         }
         self.inner.call(request)
     }
+
+    /// Only first transmissions come here (a retransmission is the node agent's to route).
+    fn call_routed(
+        &self,
+        request: RawMessage,
+        local: &diameter_core::routing::LocalNode<'_>,
+    ) -> diameter_core::node::Routed {
+        self.inner.call_routed(request, local)
+    }
 }
 
 fn now_ms() -> i64 {

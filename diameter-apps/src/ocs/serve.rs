@@ -26,9 +26,12 @@ use diameter::dict::dcca_rfc4006::{
     Cca, Ccr, GrantedServiceUnit, MultipleServicesCreditControl, RequestedServiceUnit,
 };
 use diameter_core::node::NodeBuilder;
-use diameter_core::node::{Handler, HandlerFuture, Node, PeerConfig, RequestError, TlsConfig};
+use diameter_core::node::{
+    decode_routed, Handler, HandlerFuture, Node, PeerConfig, RequestError, Routed, TlsConfig,
+};
 use diameter_core::peer::{AcceptPolicy, VendorApp};
-use diameter_core::{Command, CommandFlags, DiameterIdentity, RawMessage};
+use diameter_core::routing::LocalNode;
+use diameter_core::{Command, CommandFlags, DiameterIdentity, Header, RawMessage};
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -436,37 +439,55 @@ impl Handler for StatelessHandler {
     }
 
     fn call(&self, request: RawMessage) -> HandlerFuture {
-        let h = request.header;
         let result = match Ccr::decode(&request) {
-            Ok(ccr) => {
-                let cca = Cca {
-                    session_id: ccr.session_id,
-                    result_code: base_rc::DIAMETER_SUCCESS,
-                    origin_host: self.origin_host.clone(),
-                    origin_realm: self.origin_realm.clone(),
-                    auth_application_id: CREDIT_CONTROL_APPLICATION_ID,
-                    cc_request_type: ccr.cc_request_type,
-                    cc_request_number: ccr.cc_request_number,
-                    cc_sub_session_id: ccr.cc_sub_session_id,
-                    granted_service_unit: ccr.requested_service_unit.as_deref().map(granted),
-                    multiple_services_credit_control: ccr
-                        .multiple_services_credit_control
-                        .iter()
-                        .map(|m| MultipleServicesCreditControl {
-                            rating_group: m.rating_group,
-                            service_identifier: m.service_identifier.clone(),
-                            result_code: Some(base_rc::DIAMETER_SUCCESS),
-                            granted_service_unit: m.requested_service_unit.as_deref().map(granted),
-                            ..Default::default()
-                        })
-                        .collect(),
-                    ..Default::default()
-                };
-                Ok(cca.to_message(h.application_id, h.hop_by_hop, h.end_to_end))
-            }
+            Ok(ccr) => Ok(self.answer(ccr, request.header)),
             Err(e) => Err(e.echoing(Ccr::ANSWER_ECHO)),
         };
         Box::pin(async move { result })
+    }
+
+    /// The destination is taken from the decoded CCR: one walk of the request.
+    fn call_routed(&self, request: RawMessage, local: &LocalNode<'_>) -> Routed {
+        match decode_routed::<Ccr>(&request, local) {
+            Ok((ccr, proxy_info)) => {
+                let answer = self.answer(ccr, request.header);
+                Routed::Handled {
+                    answer: Box::pin(async move { Ok(answer) }),
+                    proxy_info,
+                }
+            }
+            Err(routed) => routed,
+        }
+    }
+}
+
+impl StatelessHandler {
+    /// Success, with every unit requested granted.
+    fn answer(&self, ccr: Ccr, h: Header) -> RawMessage {
+        let cca = Cca {
+            session_id: ccr.session_id,
+            result_code: base_rc::DIAMETER_SUCCESS,
+            origin_host: self.origin_host.clone(),
+            origin_realm: self.origin_realm.clone(),
+            auth_application_id: CREDIT_CONTROL_APPLICATION_ID,
+            cc_request_type: ccr.cc_request_type,
+            cc_request_number: ccr.cc_request_number,
+            cc_sub_session_id: ccr.cc_sub_session_id,
+            granted_service_unit: ccr.requested_service_unit.as_deref().map(granted),
+            multiple_services_credit_control: ccr
+                .multiple_services_credit_control
+                .iter()
+                .map(|m| MultipleServicesCreditControl {
+                    rating_group: m.rating_group,
+                    service_identifier: m.service_identifier.clone(),
+                    result_code: Some(base_rc::DIAMETER_SUCCESS),
+                    granted_service_unit: m.requested_service_unit.as_deref().map(granted),
+                    ..Default::default()
+                })
+                .collect(),
+            ..Default::default()
+        };
+        cca.to_message(h.application_id, h.hop_by_hop, h.end_to_end)
     }
 }
 
@@ -508,14 +529,31 @@ impl Handler for CcrHandler {
     }
 
     fn call(&self, request: RawMessage) -> HandlerFuture {
-        let h = request.header;
-        let ccr = match Ccr::decode(&request) {
-            Ok(ccr) => Box::new(ccr),
+        match Ccr::decode(&request) {
+            Ok(ccr) => self.charge(Box::new(ccr), request.header),
             Err(e) => {
                 let e = e.echoing(Ccr::ANSWER_ECHO);
-                return Box::pin(async move { Err(e) });
+                Box::pin(async move { Err(e) })
             }
-        };
+        }
+    }
+
+    /// The destination is taken from the decoded CCR (one walk), and checked before any
+    /// charge.
+    fn call_routed(&self, request: RawMessage, local: &LocalNode<'_>) -> Routed {
+        match decode_routed::<Ccr>(&request, local) {
+            Ok((ccr, proxy_info)) => Routed::Handled {
+                answer: self.charge(Box::new(ccr), request.header),
+                proxy_info,
+            },
+            Err(routed) => routed,
+        }
+    }
+}
+
+impl CcrHandler {
+    /// Charges the CCR and answers it.
+    fn charge(&self, ccr: Box<Ccr>, h: Header) -> HandlerFuture {
         let (server, timeout) = (self.server.clone(), self.timeout);
         let metrics = self.metrics.clone();
         Box::pin(async move {

@@ -115,6 +115,14 @@ impl AgentConfig {
         self.decide_first(request).0
     }
 
+    /// Whether a driver may leave the routing decision of a first transmission to the
+    /// local handler (`Handler::call_routed` in the tokio node): a node that is not an
+    /// agent never forwards, so the decision is only "for this node, or rejected", and a
+    /// handler that decodes the request takes it from its decode, with no walk of its own.
+    pub fn handler_decides(&self) -> bool {
+        !self.forwards
+    }
+
     /// [`AgentConfig::decide`], and whether the answer may need the request's Proxy-Info
     /// echoed: a server learns both in one walk of the request (`true` when unknown).
     pub fn decide_first(&self, request: &RawMessage) -> (Decision, bool) {

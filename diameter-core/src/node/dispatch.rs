@@ -2,11 +2,12 @@
 //! identity and the node's decode limits in scope. Duplicates, the routing decision,
 //! relaying and redirects are the node agent's ([`crate::agent::Agent`]).
 
-use super::Node;
+use super::{Handler, Node, Routed};
 use crate::answer::{answer_with, error_answer, Origin};
 use crate::header::CommandFlags;
 use crate::message::RawMessage;
 use crate::result_code as rc;
+use crate::routing::{decide_scanned, Decision, LocalNode, RequestScan};
 use std::sync::Arc;
 
 fn origin(node: &Node) -> Origin<'_> {
@@ -16,14 +17,24 @@ fn origin(node: &Node) -> Origin<'_> {
     }
 }
 
+/// Where a request for the local handler stands with routing.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Routing {
+    /// Decided for this node; `proxy_info`: whether the request may carry Proxy-Info to
+    /// echo (`false` only when a scan found none).
+    Decided { proxy_info: bool },
+    /// A first transmission to a node that is not an agent: the handler decides
+    /// ([`super::Handler::call_routed`]), from its own decode where it has one.
+    Deferred,
+}
+
 /// The answer of the local handler to a request from peer `from` (lowercase or not),
-/// before the node agent's size check. `proxy_info`: whether the request may carry
-/// Proxy-Info to echo (`false` only when a scan found none).
+/// before the node agent's size check.
 pub(crate) async fn handle_locally(
     node: &Node,
     request: &RawMessage,
     from: &Arc<str>,
-    proxy_info: bool,
+    routing: Routing,
 ) -> RawMessage {
     let peer = match from.bytes().any(|b| b.is_ascii_uppercase()) {
         true => from.to_ascii_lowercase().into(),
@@ -34,7 +45,7 @@ pub(crate) async fn handle_locally(
         limits: node.inner.limits.limits,
     };
     SCOPE
-        .scope(scope, local_answer(node, request, proxy_info))
+        .scope(scope, local_answer(node, request, routing))
         .await
 }
 
@@ -69,10 +80,20 @@ pub fn request_peer() -> Option<std::sync::Arc<str>> {
     SCOPE.try_with(|s| s.peer.clone()).ok()
 }
 
-async fn local_answer(node: &Node, request: &RawMessage, proxy_info: bool) -> RawMessage {
+async fn local_answer(node: &Node, request: &RawMessage, routing: Routing) -> RawMessage {
     let h = request.header;
+    let config = &node.inner.agent_config;
+    let local = LocalNode {
+        host: &config.host,
+        realm: &config.realm,
+    };
     let handler = node.inner.handlers.get(&(h.application_id, h.command_code));
     let Some(handler) = handler else {
+        if let Routing::Deferred = routing {
+            if let Decision::Reject(code) = decide_scanned(&local, &RequestScan::of(request)) {
+                return answer_with(request, &origin(node), code, None, None);
+            }
+        }
         let app_known = node
             .inner
             .handlers
@@ -86,7 +107,13 @@ async fn local_answer(node: &Node, request: &RawMessage, proxy_info: bool) -> Ra
         return answer_with(request, &origin(node), code, None, None);
     };
     // The handler's future owns what it needs: no hold on the handler across the wait.
-    let handled = handler.call(request.clone());
+    let (handled, proxy_info) = match routing {
+        Routing::Decided { proxy_info } => (handler.call(request.clone()), proxy_info),
+        Routing::Deferred => match handler.call_routed(request.clone(), &local) {
+            Routed::Handled { answer, proxy_info } => (answer, proxy_info),
+            Routed::Rejected(code) => return rejected(node, handler.as_ref(), request, code),
+        },
+    };
     let mut answer = match handled.await {
         Ok(a) => a,
         Err(e) => error_answer(request, &origin(node), &e),
@@ -99,4 +126,17 @@ async fn local_answer(node: &Node, request: &RawMessage, proxy_info: bool) -> Ra
         crate::answer::echo_proxy_info(request, &mut answer);
     }
     answer
+}
+
+/// The answer to a request its handler found is for another host or realm. One framed
+/// with its header checked only, for a handler that decodes it, first gets the check of
+/// its AVP headers it skipped, as the node agent gives any request it does not hand to
+/// such a handler.
+fn rejected(node: &Node, handler: &dyn Handler, request: &RawMessage, code: u32) -> RawMessage {
+    if handler.decodes_request() {
+        if let Err(e) = request.check_avps(&node.inner.agent_config.limits) {
+            return error_answer(request, &origin(node), &e);
+        }
+    }
+    answer_with(request, &origin(node), code, None, None)
 }

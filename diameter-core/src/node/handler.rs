@@ -2,6 +2,8 @@
 
 use crate::error::DecodeError;
 use crate::message::RawMessage;
+use crate::result_code as rc;
+use crate::routing::{decide_scanned, Decision, LocalNode, RequestScan};
 use crate::traits::{Command, DecodeCtx};
 use std::future::Future;
 use std::pin::Pin;
@@ -39,6 +41,91 @@ pub trait Handler: Send + Sync + 'static {
     fn answers_retransmissions(&self) -> bool {
         false
     }
+
+    /// Handles the first transmission of a request whose destination the node has not
+    /// checked yet: a node that is not an agent leaves that check to the handler, so that
+    /// a handler that decodes the request learns the destination from its decode and the
+    /// request is walked once. Decides with `local` (RFC 6733 §6.1, as
+    /// [`decide_scanned`]) before doing anything: a request for another host or realm is
+    /// [`Routed::Rejected`] and nothing else happens.
+    ///
+    /// The default scans the request's AVPs ([`RequestScan::of`]), then calls
+    /// [`Handler::call`]. A handler that decodes the request overrides it with
+    /// [`decode_routed`]; [`typed`] handlers do.
+    fn call_routed(&self, request: RawMessage, local: &LocalNode<'_>) -> Routed {
+        let scan = RequestScan::of(&request);
+        match decided(local, &scan) {
+            Ok(()) => Routed::Handled {
+                proxy_info: scan.proxy_info,
+                answer: self.call(request),
+            },
+            Err(code) => Routed::Rejected(code),
+        }
+    }
+}
+
+/// What became of a request given to [`Handler::call_routed`].
+pub enum Routed {
+    /// It is for this node: the handler's answer, and whether the request carries
+    /// Proxy-Info (the node echoes it into the answer).
+    Handled {
+        /// The handler's answer.
+        answer: HandlerFuture,
+        /// Whether the request carries Proxy-Info.
+        proxy_info: bool,
+    },
+    /// It is for another host (3002 DIAMETER_UNABLE_TO_DELIVER) or realm (3003
+    /// DIAMETER_REALM_NOT_SERVED): answered with this Result-Code, nothing else done.
+    Rejected(u32),
+}
+
+/// A server's decision ([`decide_scanned`]): `Ok` for this node, else the Result-Code.
+fn decided(local: &LocalNode<'_>, scan: &RequestScan<'_>) -> Result<(), u32> {
+    match decide_scanned(local, scan) {
+        Decision::Local => Ok(()),
+        Decision::Reject(code) => Err(code),
+        // A server neither forwards nor redirects.
+        Decision::Forward(_) | Decision::Redirect(_) => Err(rc::DIAMETER_UNABLE_TO_DELIVER),
+    }
+}
+
+/// For a handler's [`Handler::call_routed`]: decodes `request` as `Req` (under the node's
+/// limits, as [`Command::decode`]) and decides its destination from the decoded members
+/// ([`Command::destination`]), so the request is walked once. `Ok` with the request and
+/// whether it carries Proxy-Info when it is for this node; otherwise what to answer. A
+/// request that fails to decode is scanned as the default `call_routed` does: one for
+/// another host or realm is rejected as such, one for this node gets the decode error's
+/// answer (echoing `Req::ANSWER_ECHO`).
+pub fn decode_routed<Req: Command>(
+    request: &RawMessage,
+    local: &LocalNode<'_>,
+) -> Result<(Req, bool), Routed> {
+    let error = match Req::decode(request) {
+        Ok(req) => {
+            let scanned;
+            let scan = match req.destination() {
+                Some(scan) => scan,
+                None => {
+                    scanned = RequestScan::of(request);
+                    scanned
+                }
+            };
+            let proxy_info = scan.proxy_info;
+            return match decided(local, &scan) {
+                Ok(()) => Ok((req, proxy_info)),
+                Err(code) => Err(Routed::Rejected(code)),
+            };
+        }
+        Err(e) => e.echoing(Req::ANSWER_ECHO),
+    };
+    let scan = RequestScan::of(request);
+    match decided(local, &scan) {
+        Ok(()) => Err(Routed::Handled {
+            proxy_info: scan.proxy_info,
+            answer: Box::pin(async move { Err(error) }),
+        }),
+        Err(code) => Err(Routed::Rejected(code)),
+    }
 }
 
 impl<F, Fut> Handler for F
@@ -69,25 +156,46 @@ where
     }
 
     fn call(&self, request: RawMessage) -> HandlerFuture {
-        let h = request.header;
         // The node's limits (repeated members, AVP count, depth), not the defaults.
         let mut ctx = super::dispatch::decode_limits()
             .map(|l| DecodeCtx::with_limits(&l))
             .unwrap_or_default();
         match Req::decode_avps(request.avps(), &mut ctx) {
-            Ok(req) => {
-                let fut = (self.f)(req);
-                Box::pin(async move {
-                    Ok(fut
-                        .await
-                        .to_message(h.application_id, h.hop_by_hop, h.end_to_end))
-                })
-            }
+            Ok(req) => self.respond(req, request.header),
             Err(e) => {
                 let e = e.echoing(Req::ANSWER_ECHO);
                 Box::pin(async move { Err(e) })
             }
         }
+    }
+
+    fn call_routed(&self, request: RawMessage, local: &LocalNode<'_>) -> Routed {
+        match decode_routed::<Req>(&request, local) {
+            Ok((req, proxy_info)) => Routed::Handled {
+                answer: self.respond(req, request.header),
+                proxy_info,
+            },
+            Err(routed) => routed,
+        }
+    }
+}
+
+impl<F, Fut, Req, Ans> Typed<F, Req, Ans>
+where
+    F: Fn(Req) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Ans> + Send + 'static,
+    Req: Command + Send + 'static,
+    Ans: Command + Send + 'static,
+{
+    /// Runs the function on the decoded request; its answer encoded under the request's
+    /// ids.
+    fn respond(&self, req: Req, h: crate::header::Header) -> HandlerFuture {
+        let fut = (self.f)(req);
+        Box::pin(async move {
+            Ok(fut
+                .await
+                .to_message(h.application_id, h.hop_by_hop, h.end_to_end))
+        })
     }
 }
 
@@ -121,6 +229,10 @@ impl<H: Handler> Handler for SelfDeduplicating<H> {
 
     fn answers_retransmissions(&self) -> bool {
         true
+    }
+
+    fn call_routed(&self, request: RawMessage, local: &LocalNode<'_>) -> Routed {
+        self.0.call_routed(request, local)
     }
 }
 

@@ -63,7 +63,7 @@ pub use crate::transport::tls::TlsConfig;
 pub use builder::NodeBuilder;
 pub(crate) use dispatch::decode_limits;
 pub use dispatch::request_peer;
-pub use handler::{self_deduplicating, typed, Handler, HandlerFuture};
+pub use handler::{decode_routed, self_deduplicating, typed, Handler, HandlerFuture, Routed};
 /// Certificate and key types of [`TlsConfig`] (from rustls).
 #[cfg(feature = "tls")]
 pub use rustls::pki_types;

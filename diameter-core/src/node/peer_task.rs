@@ -3,8 +3,9 @@
 //! the requests it delivers to the dispatcher. Protocol decisions are the agent's; this
 //! file reads, feeds, writes and sleeps until the agent's deadline.
 
+use super::dispatch::{self, Routing};
 use super::metrics::Direction;
-use super::{dispatch, Node, NodeEvent, PeerStatus, RequestError};
+use super::{Node, NodeEvent, PeerStatus, RequestError};
 use crate::agent::{
     Action, AgentLimits, Event, Failure, InFlightKey, Inbound, Notice, PeerAgent, PeerChange,
     RequestId,
@@ -662,11 +663,17 @@ impl PeerTask {
         let received = self.now;
         let now = self.now.into_std();
         // A first transmission for this node goes to its handler without the agent's
-        // lock (the decision needs no state); the rest is the agent's.
-        let first = (!h.is_retransmit()).then(|| self.node.inner.agent_config.decide_first(&msg));
-        // Whether the answer may have Proxy-Info to echo (known from the scan that decided).
-        let proxy_info = first.as_ref().is_none_or(|(_, p)| *p);
-        let decided = first.map(|(d, _)| d);
+        // lock (the decision needs no state); the rest is the agent's. A node that is not
+        // an agent leaves the decision to the handler, which takes it from its own decode.
+        let config = &self.node.inner.agent_config;
+        let (decided, routing) = match h.is_retransmit() {
+            true => (None, Routing::Decided { proxy_info: true }),
+            false if config.handler_decides() => (Some(Decision::Local), Routing::Deferred),
+            false => {
+                let (decision, proxy_info) = config.decide_first(&msg);
+                (Some(decision), Routing::Decided { proxy_info })
+            }
+        };
         if !matches!(decided, Some(Decision::Local)) {
             // The agent's duplicate cache must know every answer given before it.
             self.finish_inline();
@@ -702,7 +709,7 @@ impl PeerTask {
             hop_by_hop = h.hop_by_hop,
             end_to_end = h.end_to_end,
         );
-        let answer = async move { dispatch::handle_locally(&node, &req, &from, proxy_info).await };
+        let answer = async move { dispatch::handle_locally(&node, &req, &from, routing).await };
         let mut answer = Box::pin(tracing::Instrument::instrument(answer, span));
         // A handler that answers at once runs here, without a task of its own; the
         // answer joins this burst's write.
