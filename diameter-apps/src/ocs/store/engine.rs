@@ -1002,6 +1002,40 @@ mod tests {
     }
 
     #[test]
+    fn a_checkpoint_of_many_charges_writes_every_row_in_order() {
+        let (_dir, path, _base, e) = fresh();
+        e.add_account(&NewAccount::new(vec![alice()], 100_000, 978))
+            .unwrap();
+        let n = 133;
+        for i in 1..=n {
+            e.apply(&debit(&format!("k{i}"), i), 10).unwrap();
+        }
+        e.checkpoint().unwrap();
+        let debits = "SELECT COUNT(*) FROM ledger WHERE kind = 'debit'";
+        assert_eq!(sql_count(&path, debits), n);
+        assert_eq!(sql_count(&path, "SELECT COUNT(*) FROM requests"), n);
+        let total = "SELECT SUM(amount) FROM ledger WHERE kind = 'debit'";
+        assert_eq!(sql_count(&path, total), n * (n + 1) / 2);
+        assert_eq!(
+            sql_count(&path, "SELECT balance FROM accounts"),
+            100_000 - n * (n + 1) / 2
+        );
+        // In the order charged: each row's key names its amount, ids ascending.
+        let out_of_order = "SELECT COUNT(*) FROM ledger a JOIN ledger b ON a.id < b.id
+             WHERE a.kind = 'debit' AND b.kind = 'debit' AND a.amount > b.amount";
+        assert_eq!(sql_count(&path, out_of_order), 0);
+        let matched = "SELECT COUNT(*) FROM ledger WHERE kind = 'debit'
+             AND request_key = 'k' || CAST(amount AS TEXT)";
+        assert_eq!(sql_count(&path, matched), n);
+        // Each saved outcome is found again after a restart: a retransmission replays.
+        e.abandon();
+        let e = reopen(&path);
+        for i in [1, 64, n] {
+            assert!(e.apply(&debit(&format!("k{i}"), i), 11).unwrap().replayed);
+        }
+    }
+
+    #[test]
     fn a_crash_between_the_checkpoint_and_the_segment_deletion_applies_nothing_twice() {
         let (_dir, path, base, e) = fresh();
         e.add_account(&NewAccount::new(vec![alice()], 1000, 978))
