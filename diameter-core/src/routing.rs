@@ -1,7 +1,7 @@
 //! Request routing of RFC 6733 §6.1: a realm routing table and the routing decision for
 //! one request. Sans-IO; the node applies the decision.
 
-use crate::fields::{destination_host, destination_realm, route_records, same_identity};
+use crate::fields::{destination_host, destination_realm, same_identity};
 use crate::message::RawMessage;
 use crate::result_code as rc;
 use std::sync::Arc;
@@ -137,13 +137,33 @@ impl Target {
     pub fn of(table: &RoutingTable, request: &RawMessage) -> Target {
         let application_id = request.header.application_id;
         let realm = destination_realm(request);
+        let host = destination_host(request);
+        Target::named(table, application_id, host, realm)
+    }
+
+    /// The target of a request already scanned.
+    fn scanned(table: &RoutingTable, application_id: u32, scan: &RequestScan<'_>) -> Target {
+        let text = |b: Option<&[u8]>| {
+            b.and_then(|b| std::str::from_utf8(b).ok())
+                .map(str::to_owned)
+        };
+        let (host, realm) = (text(scan.destination_host), text(scan.destination_realm));
+        Target::named(table, application_id, host, realm)
+    }
+
+    fn named(
+        table: &RoutingTable,
+        application_id: u32,
+        host: Option<String>,
+        realm: Option<String>,
+    ) -> Target {
         let route = realm
             .as_deref()
             .and_then(|r| table.lookup_shared(r, application_id))
             .cloned();
         Target {
             application_id,
-            host: destination_host(request),
+            host,
             realm,
             route,
         }
@@ -274,7 +294,17 @@ pub enum Decision {
 /// is a loop (3005). A request with the P bit clear is never forwarded (3002).
 /// Unknown realms without a default route are 3003.
 pub fn decide(local: &LocalNode<'_>, table: &RoutingTable, request: &RawMessage) -> Decision {
-    let target = Target::of(table, request);
+    decide_routed(local, table, request, &RouteScan::of(request, local.host))
+}
+
+/// [`decide`] on a request already scanned ([`RouteScan`]): no walk of its own.
+pub fn decide_routed(
+    local: &LocalNode<'_>,
+    table: &RoutingTable,
+    request: &RawMessage,
+    scan: &RouteScan<'_>,
+) -> Decision {
+    let target = Target::scanned(table, request.header.application_id, &scan.destination);
     if let Some(h) = &target.host {
         if same_identity(h, local.host) {
             return Decision::Local;
@@ -290,7 +320,7 @@ pub fn decide(local: &LocalNode<'_>, table: &RoutingTable, request: &RawMessage)
     }
     if ours && target.host.is_some() && action.is_none() {
         // Our realm, another host: forward straight to that host if it is a peer.
-        return forward(local, request, target);
+        return forward(request, scan, target);
     }
     match action {
         Some(RouteAction::Local) => Decision::Local,
@@ -301,7 +331,7 @@ pub fn decide(local: &LocalNode<'_>, table: &RoutingTable, request: &RawMessage)
                 Decision::Reject(rc::DIAMETER_UNABLE_TO_DELIVER)
             }
         }
-        Some(RouteAction::Relay | RouteAction::Proxy) => forward(local, request, target),
+        Some(RouteAction::Relay | RouteAction::Proxy) => forward(request, scan, target),
         None => Decision::Reject(rc::DIAMETER_REALM_NOT_SERVED),
     }
 }
@@ -389,17 +419,92 @@ pub fn first_text(avps: &[crate::avp::RawAvp], code: u32) -> Option<&[u8]> {
     std::str::from_utf8(data).is_ok().then_some(&data[..])
 }
 
-fn forward(local: &LocalNode<'_>, request: &RawMessage, target: Target) -> Decision {
+fn forward(request: &RawMessage, scan: &RouteScan<'_>, target: Target) -> Decision {
     if !request.header.is_proxiable() {
         return Decision::Reject(rc::DIAMETER_UNABLE_TO_DELIVER);
     }
-    if route_records(request)
-        .iter()
-        .any(|h| same_identity(h, local.host))
-    {
+    if scan.looped {
         return Decision::Reject(rc::DIAMETER_LOOP_DETECTED);
     }
     Decision::Forward(target)
+}
+
+/// What an agent needs from a request's top-level AVPs to route it, found in one walk:
+/// where it is going, whether it carries Proxy-Info, and whether a Route-Record names
+/// this node (a forwarding loop, RFC 6733 §6.1.3). [`RouteScan::checked`] is also the
+/// check of every top-level AVP header that framing left to it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RouteScan<'a> {
+    /// Destination-Host, Destination-Realm and Proxy-Info, as [`RequestScan`] finds them.
+    pub destination: RequestScan<'a>,
+    /// Whether a Route-Record names `host` (ASCII case aside).
+    pub looped: bool,
+    /// Which of Destination-Host and Destination-Realm were met (the first counts).
+    seen: u8,
+}
+
+const HOST_SEEN: u8 = 1;
+const REALM_SEEN: u8 = 2;
+
+impl<'a> RouteScan<'a> {
+    /// Walks the request's top-level AVPs once for node `host`, stopping at the first
+    /// malformed AVP header (a message framing checked in full has none).
+    pub fn of(request: &'a RawMessage, host: &str) -> Self {
+        let mut avps = request.avps();
+        let mut scan = RouteScan::default();
+        while let Some(a) = avps.next_avp() {
+            scan.add(&a, host);
+        }
+        scan
+    }
+
+    /// [`RouteScan::of`], checking every top-level AVP header on the way (5014, 3009) and
+    /// their number ([`Limits::max_avps`], 5009), as [`RawMessage::check_avps`] does: one
+    /// walk for a request framed with its header checked only.
+    ///
+    /// [`Limits::max_avps`]: crate::message::Limits::max_avps
+    pub fn checked(
+        request: &'a RawMessage,
+        host: &str,
+        limits: &crate::message::Limits,
+    ) -> Result<Self, crate::error::DecodeError> {
+        let mut avps = request.avps();
+        let mut scan = RouteScan::default();
+        let mut count = 0u32;
+        while let Some(a) = avps.next_avp() {
+            count += 1;
+            if count > limits.max_avps {
+                return Err(crate::traits::too_many_avps(a, limits.max_avps));
+            }
+            scan.add(&a, host);
+        }
+        avps.finish()?;
+        Ok(scan)
+    }
+
+    fn add(&mut self, a: &crate::avp::AvpRef<'a>, host: &str) {
+        if a.vendor != 0 {
+            return;
+        }
+        let data = a.data();
+        let utf8 = || std::str::from_utf8(data).is_ok().then_some(data);
+        let d = &mut self.destination;
+        match a.code {
+            crate::base::avp::DESTINATION_HOST if self.seen & HOST_SEEN == 0 => {
+                d.destination_host = utf8();
+                self.seen |= HOST_SEEN;
+            }
+            crate::base::avp::DESTINATION_REALM if self.seen & REALM_SEEN == 0 => {
+                d.destination_realm = utf8();
+                self.seen |= REALM_SEEN;
+            }
+            crate::base::avp::PROXY_INFO => d.proxy_info = true,
+            crate::base::avp::ROUTE_RECORD => {
+                self.looped |= std::str::from_utf8(data).is_ok_and(|h| same_identity(h, host));
+            }
+            _ => {}
+        }
+    }
 }
 
 #[cfg(test)]
@@ -608,5 +713,51 @@ mod tests {
         second.push(&str_avp(avp::DESTINATION_HOST, "other.a.net"));
         second.push(&str_avp(avp::DESTINATION_HOST, "relay.a.net"));
         assert_eq!(decide_server(&ME, &second), Decision::Reject(3002));
+    }
+
+    #[test]
+    fn one_checked_walk_finds_what_the_separate_walks_and_the_framing_check_find() {
+        let limits = crate::message::Limits::default();
+        let mut m = req("b.net", &["x.c.net", "RELAY.a.net"], true);
+        m.push(&str_avp(avp::DESTINATION_HOST, "srv.b.net"));
+        m.push(&str_avp(avp::DESTINATION_HOST, "second.b.net"));
+        m.push(&crate::avp::RawAvp::new(
+            avp::PROXY_INFO,
+            0x40,
+            0,
+            bytes::Bytes::new(),
+        ));
+        let scan = RouteScan::checked(&m, ME.host, &limits).unwrap();
+        assert_eq!(scan, RouteScan::of(&m, ME.host));
+        assert_eq!(scan.destination, RequestScan::of(&m));
+        assert!(scan.looped, "a Route-Record names us, in other letters");
+        assert!(!RouteScan::of(&m, "other.a.net").looped);
+        assert_eq!(scan.destination.destination_host, Some(&b"srv.b.net"[..]));
+        // Decided from the scan as from the request.
+        for host in [ME.host, "other.a.net"] {
+            let local = LocalNode {
+                host,
+                realm: ME.realm,
+            };
+            assert_eq!(
+                decide_routed(&local, &table(), &m, &RouteScan::of(&m, host)),
+                decide(&local, &table(), &m)
+            );
+        }
+        // A bad AVP header or too many AVPs: the error framing would have given.
+        let mut bad = m.clone();
+        let mut body = bytes::BytesMut::from(&bad.body[..]);
+        body.extend_from_slice(&[0, 0, 1, 7, 0x40, 0, 0, 64]);
+        bad.body = body.freeze();
+        let e = RouteScan::checked(&bad, ME.host, &limits).unwrap_err();
+        assert_eq!(e, bad.check_avps(&limits).unwrap_err());
+        assert_eq!(e.result_code(), 5014);
+        let few = crate::message::Limits {
+            max_avps: 3,
+            ..limits
+        };
+        let e = RouteScan::checked(&m, ME.host, &few).unwrap_err();
+        assert_eq!(e, m.check_avps(&few).unwrap_err());
+        assert_eq!(e.result_code(), 5009);
     }
 }

@@ -249,6 +249,32 @@ async fn relay_forwards_with_route_record_and_loops_are_3005() {
     looped.push(&str_avp(avp::ROUTE_RECORD, "relay.a.net"));
     assert_eq!(result_code(&cli.request(looped).await.unwrap()), Some(3005));
 
+    // In any case of letters too.
+    let mut looped = request("b.net", "s;loop2");
+    looped.push(&str_avp(avp::ROUTE_RECORD, "Relay.A.net"));
+    assert_eq!(result_code(&cli.request(looped).await.unwrap()), Some(3005));
+
+    // A bad AVP header: framing left it to the relay's routing walk, which answers it
+    // (5014, the AVP as Failed-AVP), first transmission or retransmission alike.
+    for retransmit in [false, true] {
+        let mut bad = request("b.net", "s;bad");
+        let mut body = bytes::BytesMut::from(&bad.body[..]);
+        body.extend_from_slice(&[0, 0, 1, 0x07, 0x40, 0, 0, 64, 0, 0, 0, 0]); // claims 64 bytes
+        bad.body = body.freeze();
+        bad.header.length += 12;
+        if retransmit {
+            bad.header.flags |= CommandFlags::RETRANSMIT;
+        }
+        let ans = cli.request(bad).await.unwrap();
+        assert_eq!(result_code(&ans), Some(5014), "retransmit {retransmit}");
+        assert_eq!(
+            ans.find(avp::ORIGIN_HOST, 0).map(|a| a.data),
+            Some("relay.a.net".into())
+        );
+        let failed = ans.find(avp::FAILED_AVP, 0).expect("Failed-AVP");
+        assert_eq!(&failed.data[..4], &[0, 0, 1, 0x07], "the bad AVP");
+    }
+
     // Not proxiable: 3002.
     let mut np = request("b.net", "s;np");
     np.header.flags &= !CommandFlags::PROXIABLE;

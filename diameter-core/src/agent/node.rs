@@ -35,13 +35,15 @@ use crate::answer::{answer_with, error_answer, Origin};
 use crate::avp::{AvpFlags, RawAvp};
 use crate::base::avp;
 use crate::dedup::DuplicateCache;
+use crate::error::DecodeError;
 use crate::fields::{same_identity, str_avp, u32_avp};
 use crate::message::{Limits, RawMessage};
 use crate::peer::CommonApplications;
 use crate::result_code as rc;
 use crate::routing::Target;
 use crate::routing::{
-    decide, decide_scanned, select, Decision, LocalNode, PeerView, RequestScan, RoutingTable,
+    decide_routed, decide_scanned, select, Decision, LocalNode, PeerView, RequestScan, RouteScan,
+    RoutingTable,
 };
 use bytes::Bytes;
 use std::cmp::Reverse;
@@ -124,18 +126,45 @@ impl AgentConfig {
     }
 
     /// [`AgentConfig::decide`], and whether the answer may need the request's Proxy-Info
-    /// echoed: a server learns both in one walk of the request (`true` when unknown).
+    /// echoed: both are learnt in one walk of the request.
     pub fn decide_first(&self, request: &RawMessage) -> (Decision, bool) {
-        let local = LocalNode {
-            host: &self.host,
-            realm: &self.realm,
-        };
         match self.forwards {
-            true => (decide(&local, &self.routes, request), true),
+            true => {
+                let scan = RouteScan::of(request, &self.host);
+                let decision = decide_routed(&self.local(), &self.routes, request, &scan);
+                (decision, scan.destination.proxy_info)
+            }
             false => {
                 let scan = RequestScan::of(request);
-                (decide_scanned(&local, &scan), scan.proxy_info)
+                (decide_scanned(&self.local(), &scan), scan.proxy_info)
             }
+        }
+    }
+
+    /// Whether a driver frames the application requests of this node with their header
+    /// checked only: an agent checks every top-level AVP header of a request in the walk
+    /// that routes it ([`AgentConfig::decide_checked`]), so the request is walked once.
+    pub fn checks_when_routing(&self) -> bool {
+        self.forwards
+    }
+
+    /// [`AgentConfig::decide_first`] for a request framed with its header checked only
+    /// ([`AgentConfig::checks_when_routing`]): the walk that routes it also checks each of
+    /// its top-level AVP headers and their number, as framing would have.
+    pub fn decide_checked(&self, request: &RawMessage) -> Result<(Decision, bool), DecodeError> {
+        if !self.forwards {
+            request.check_avps(&self.limits)?;
+            return Ok(self.decide_first(request));
+        }
+        let scan = RouteScan::checked(request, &self.host, &self.limits)?;
+        let decision = decide_routed(&self.local(), &self.routes, request, &scan);
+        Ok((decision, scan.destination.proxy_info))
+    }
+
+    fn local(&self) -> LocalNode<'_> {
+        LocalNode {
+            host: &self.host,
+            realm: &self.realm,
         }
     }
 }
@@ -427,7 +456,8 @@ impl<P: Clone, W> Agent<P, W> {
     /// A request received from the peer `from`. `reply` makes the handle its answer is
     /// given to later ([`Action::Reply`]); it is called only when the request is held.
     /// `decided` is its routing decision when the caller took it already
-    /// ([`AgentConfig::decide`]); a retransmission is always looked up first.
+    /// ([`AgentConfig::decide`], or [`AgentConfig::decide_checked`] for a request framed
+    /// with its header checked only); a retransmission is always looked up first.
     pub fn receive(
         &mut self,
         now: Instant,
@@ -451,9 +481,15 @@ impl<P: Clone, W> Agent<P, W> {
         }
         let decision = match decided {
             Some(d) if !h.is_retransmit() => d,
+            // Framed with its header checked only: the walk that routes it checks it.
+            _ if self.config.checks_when_routing() => match self.config.decide_checked(&request) {
+                Ok((d, _)) => d,
+                Err(e) => return Inbound::Answer(error_answer(&request, &self.origin(), &e)),
+            },
             _ => self.config.decide(&request),
         };
         if !matches!(decision, Decision::Local)
+            && !self.config.checks_when_routing()
             && self
                 .config
                 .header_only

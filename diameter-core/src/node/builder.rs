@@ -532,7 +532,7 @@ async fn incoming_on<R, W>(
             &inner.caps,
             None,
             None,
-            &[],
+            &transport::HeaderOnly::default(),
         ),
     )
     .await;

@@ -10,7 +10,7 @@ use crate::result_code as rc;
 use crate::routing::{decide_scanned, Decision, LocalNode, RequestScan};
 use std::sync::Arc;
 
-fn origin(node: &Node) -> Origin<'_> {
+pub(crate) fn origin(node: &Node) -> Origin<'_> {
     Origin {
         host: &node.inner.caps.origin_host,
         realm: &node.inner.caps.origin_realm,

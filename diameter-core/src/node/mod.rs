@@ -346,8 +346,12 @@ impl Inner {
             write_timeout: self.limits.write_timeout,
             message_timeout: self.limits.message_timeout,
             identity,
-            // The requests that typed handlers decode in full (one walk: framing skips them).
-            header_only: self.agent_config.header_only.as_slice().into(),
+            // The requests that typed handlers decode in full, or, on an agent, every
+            // application request (its routing walk checks it): one walk, framing skips them.
+            header_only: crate::transport::HeaderOnly {
+                requests: self.agent_config.checks_when_routing(),
+                listed: self.agent_config.header_only.as_slice().into(),
+            },
         }
     }
 

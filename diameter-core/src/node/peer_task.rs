@@ -669,10 +669,18 @@ impl PeerTask {
         let (decided, routing) = match h.is_retransmit() {
             true => (None, Routing::Decided { proxy_info: true }),
             false if config.handler_decides() => (Some(Decision::Local), Routing::Deferred),
-            false => {
-                let (decision, proxy_info) = config.decide_first(&msg);
-                (Some(decision), Routing::Decided { proxy_info })
-            }
+            false => match config.decide_checked(&msg) {
+                Ok((decision, proxy_info)) => (Some(decision), Routing::Decided { proxy_info }),
+                // Framed with its header checked only; a bad AVP header found routing it.
+                Err(e) => {
+                    self.finish_inline();
+                    let answer =
+                        crate::answer::error_answer(&msg, &dispatch::origin(&self.node), &e);
+                    answer_metrics(&self.node, h.command_code, &answer, received);
+                    self.agent.handle(now, Event::Answer(answer));
+                    return;
+                }
+            },
         };
         if !matches!(decided, Some(Decision::Local)) {
             // The agent's duplicate cache must know every answer given before it.

@@ -165,10 +165,10 @@ pub(crate) enum ReadError {
 /// more than `message_timeout` ago and is still incomplete fails with
 /// [`ReadError::TimedOut`] (a peer dripping bytes cannot hold the connection).
 ///
-/// Requests whose (Application-Id, Command-Code) is in `header_only` have only their
-/// header checked here: a typed handler decodes them in full, answering a bad AVP as
-/// this check would (one walk per message). Every other message has each top-level AVP
-/// header checked too ([`RawMessage::decode`]).
+/// Requests that `header_only` names have only their header checked here: a typed
+/// handler decodes them in full, or an agent's routing walk checks them, answering a bad
+/// AVP as this check would (one walk per message). Every other message has each
+/// top-level AVP header checked too ([`RawMessage::decode`]).
 pub(crate) async fn read_message<R: AsyncRead + Unpin>(
     rd: &mut R,
     buf: &mut BytesMut,
@@ -176,7 +176,7 @@ pub(crate) async fn read_message<R: AsyncRead + Unpin>(
     local: &Capabilities,
     answers: Option<&WriteQueue>,
     message_timeout: Option<Duration>,
-    header_only: &[(u32, u32)],
+    header_only: &HeaderOnly,
 ) -> Result<RawMessage, ReadError> {
     // When the message being read was first seen incomplete: the clock is read only
     // when a read has to wait for the rest of a message (not once per message).
@@ -214,7 +214,7 @@ pub(crate) fn take_message(
     limits: &Limits,
     local: &Capabilities,
     answers: Option<&WriteQueue>,
-    header_only: &[(u32, u32)],
+    header_only: &HeaderOnly,
 ) -> Result<Option<RawMessage>, ReadError> {
     let origin = Origin {
         host: &local.origin_host,
@@ -242,16 +242,40 @@ pub(crate) fn take_message(
     }
 }
 
-/// Checks a framed message: the header, and the top-level AVP headers unless it is a
-/// request in `header_only` (see [`read_message`]).
+/// Which received requests framing checks the header of only, leaving their AVP headers
+/// to the one walk that reads them.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct HeaderOnly {
+    /// Every request but the base protocol's peer messages (CER, DWR, DPR): an agent
+    /// checks each in the walk that routes it (`AgentConfig::decide_checked`).
+    pub(crate) requests: bool,
+    /// These (Application-Id, Command-Code): a typed handler decodes them in full.
+    pub(crate) listed: Arc<[(u32, u32)]>,
+}
+
+impl HeaderOnly {
+    fn skips(&self, h: &Header) -> bool {
+        use crate::base::command::{CAPABILITIES_EXCHANGE, DEVICE_WATCHDOG, DISCONNECT_PEER};
+        let peer_message = h.application_id == 0
+            && matches!(
+                h.command_code,
+                CAPABILITIES_EXCHANGE | DEVICE_WATCHDOG | DISCONNECT_PEER
+            );
+        h.is_request()
+            && ((self.requests && !peer_message)
+                || self.listed.contains(&(h.application_id, h.command_code)))
+    }
+}
+
+/// Checks a framed message: the header, and the top-level AVP headers unless
+/// `header_only` skips it (see [`read_message`]).
 fn decode_framed(
     bytes: Bytes,
     limits: &Limits,
-    header_only: &[(u32, u32)],
+    header_only: &HeaderOnly,
 ) -> Result<RawMessage, crate::error::DecodeError> {
     let msg = RawMessage::decode_header(bytes, limits)?;
-    let h = &msg.header;
-    if !(h.is_request() && header_only.contains(&(h.application_id, h.command_code))) {
+    if !header_only.skips(&msg.header) {
         msg.check_avps(limits)?;
     }
     Ok(msg)
@@ -288,9 +312,9 @@ pub(crate) struct ConnOptions {
     /// Over TLS: a check of the Origin-Host of a received CEA against the peer's
     /// certificate; a mismatch closes the connection.
     pub(crate) identity: Option<IdentityCheck>,
-    /// Requests (Application-Id, Command-Code) that a typed handler decodes in full:
-    /// framing checks only their header (see [`read_message`]).
-    pub(crate) header_only: Arc<[(u32, u32)]>,
+    /// Requests whose AVP headers the walk that reads them checks: framing checks only
+    /// their header (see [`read_message`]).
+    pub(crate) header_only: HeaderOnly,
 }
 
 /// Checks that a DiameterIdentity is one the peer's certificate was issued for.
@@ -626,7 +650,7 @@ mod tests {
             write_timeout,
             message_timeout: Duration::from_secs(30),
             identity: None,
-            header_only: Arc::new([]),
+            header_only: HeaderOnly::default(),
         }
     }
 
@@ -646,16 +670,39 @@ mod tests {
     #[test]
     fn framing_checks_only_the_header_of_requests_a_typed_handler_decodes() {
         let limits = Limits::default();
-        let e = decode_framed(broken(true), &limits, &[]).unwrap_err();
+        let listed = |keys: &[(u32, u32)]| HeaderOnly {
+            requests: false,
+            listed: keys.into(),
+        };
+        let e = decode_framed(broken(true), &limits, &listed(&[])).unwrap_err();
         assert_eq!(e.result_code(), 5014);
-        assert!(decode_framed(broken(true), &limits, &[(4, 272)]).is_ok());
+        assert!(decode_framed(broken(true), &limits, &listed(&[(4, 272)])).is_ok());
         // Another command of the application, and answers, are checked in full.
-        assert!(decode_framed(broken(true), &limits, &[(4, 271)]).is_err());
-        assert!(decode_framed(broken(false), &limits, &[(4, 272)]).is_err());
+        assert!(decode_framed(broken(true), &limits, &listed(&[(4, 271)])).is_err());
+        assert!(decode_framed(broken(false), &limits, &listed(&[(4, 272)])).is_err());
         // The header is always checked.
         let mut bad_version = BytesMut::from(&broken(true)[..]);
         bad_version[0] = 2;
-        assert!(decode_framed(bad_version.freeze(), &limits, &[(4, 272)]).is_err());
+        assert!(decode_framed(bad_version.freeze(), &limits, &listed(&[(4, 272)])).is_err());
+    }
+
+    #[test]
+    fn an_agent_frames_application_requests_with_their_header_checked_only() {
+        let limits = Limits::default();
+        let agent = HeaderOnly {
+            requests: true,
+            listed: Arc::new([]),
+        };
+        assert!(decode_framed(broken(true), &limits, &agent).is_ok());
+        // Answers, and the peer messages the state machine reads, are checked in full.
+        assert!(decode_framed(broken(false), &limits, &agent).is_err());
+        for command in [257u32, 280, 282] {
+            let mut cer = BytesMut::from(&broken(true)[..]);
+            cer[5..8].copy_from_slice(&command.to_be_bytes()[1..]);
+            cer[8..12].copy_from_slice(&[0; 4]);
+            let e = decode_framed(cer.freeze(), &limits, &agent).unwrap_err();
+            assert_eq!(e.result_code(), 5014, "command {command}");
+        }
     }
 
     #[test]
@@ -837,7 +884,7 @@ mod tests {
             &caps,
             None,
             Some(Duration::from_millis(200)),
-            &[],
+            &HeaderOnly::default(),
         )
         .await;
         assert!(matches!(r, Err(ReadError::TimedOut)), "{r:?}");
