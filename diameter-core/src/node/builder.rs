@@ -363,7 +363,7 @@ impl NodeBuilder {
             limits: self.limits,
             accept: self.accept,
             responder_settings: self.responder.unwrap_or_default(),
-            handlers: self.handlers,
+            handlers: super::handler::HandlerTable::new(self.handlers),
             peers: RwLock::new(HashMap::new()),
             agent_config: agent.config().clone(),
             agent: Mutex::new(agent),

@@ -87,18 +87,14 @@ async fn local_answer(node: &Node, request: &RawMessage, routing: Routing) -> Ra
         host: &config.host,
         realm: &config.realm,
     };
-    let handler = node.inner.handlers.get(&(h.application_id, h.command_code));
+    let handler = node.inner.handlers.get(h.application_id, h.command_code);
     let Some(handler) = handler else {
         if let Routing::Deferred = routing {
             if let Decision::Reject(code) = decide_scanned(&local, &RequestScan::of(request)) {
                 return answer_with(request, &origin(node), code, None, None);
             }
         }
-        let app_known = node
-            .inner
-            .handlers
-            .keys()
-            .any(|(app, _)| *app == h.application_id);
+        let app_known = node.inner.handlers.serves(h.application_id);
         let code = if app_known {
             rc::DIAMETER_COMMAND_UNSUPPORTED
         } else {
@@ -111,7 +107,7 @@ async fn local_answer(node: &Node, request: &RawMessage, routing: Routing) -> Ra
         Routing::Decided { proxy_info } => (handler.call(request.clone()), proxy_info),
         Routing::Deferred => match handler.call_routed(request.clone(), &local) {
             Routed::Handled { answer, proxy_info } => (answer, proxy_info),
-            Routed::Rejected(code) => return rejected(node, handler.as_ref(), request, code),
+            Routed::Rejected(code) => return rejected(node, handler, request, code),
         },
     };
     let mut answer = match handled.await {

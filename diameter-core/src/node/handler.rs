@@ -139,6 +139,33 @@ where
     }
 }
 
+/// The handlers of a node by (Application-Id, Command-Code): a node has a few, so a
+/// look-up per request is a short scan of a flat list, with no key to hash.
+pub(crate) struct HandlerTable(Box<[HandlerEntry]>);
+
+/// A handler and the (Application-Id, Command-Code) it serves.
+type HandlerEntry = ((u32, u32), std::sync::Arc<dyn Handler>);
+
+impl HandlerTable {
+    pub(crate) fn new(handlers: impl IntoIterator<Item = HandlerEntry>) -> Self {
+        HandlerTable(handlers.into_iter().collect())
+    }
+
+    /// The handler of `application_id`'s `command_code`.
+    pub(crate) fn get(&self, application_id: u32, command_code: u32) -> Option<&dyn Handler> {
+        let key = (application_id, command_code);
+        self.0
+            .iter()
+            .find(|(k, _)| *k == key)
+            .map(|(_, h)| h.as_ref())
+    }
+
+    /// Whether some handler serves `application_id`.
+    pub(crate) fn serves(&self, application_id: u32) -> bool {
+        self.0.iter().any(|((app, _), _)| *app == application_id)
+    }
+}
+
 struct Typed<F, Req, Ans> {
     f: F,
     _types: std::marker::PhantomData<fn(Req) -> Ans>,

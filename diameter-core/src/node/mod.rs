@@ -301,7 +301,7 @@ pub(crate) struct Inner {
     pub(crate) limits: NodeLimits,
     pub(crate) accept: AcceptPolicy,
     pub(crate) responder_settings: PeerSettings,
-    pub(crate) handlers: HashMap<(u32, u32), Arc<dyn Handler>>,
+    pub(crate) handlers: handler::HandlerTable,
     /// The peer tasks, by lowercase Origin-Host (for commands; routing reads the agent).
     pub(crate) peers: RwLock<HashMap<String, PeerHandle>>,
     /// The node-wide protocol logic: routing across peers, duplicates, failover.
