@@ -1,6 +1,7 @@
 //! Property tests: arbitrary bytes never panic the decoders; arbitrary AVP trees round-trip.
 
 use diameter::core::bytes::{Bytes, BytesMut};
+use diameter::core::routing::{RequestScan, RouteScan};
 use diameter::core::{AvpIter, Header, Limits, RawAvp, RawMessage};
 use diameter::dict::Message;
 use proptest::prelude::*;
@@ -91,6 +92,42 @@ proptest! {
         let msg = RawMessage { header, body: Bytes::from(body) };
         if let Ok(msg) = RawMessage::decode(msg.to_bytes(), &Limits::default()) {
             let _ = Message::decode(&msg);
+        }
+    }
+
+    /// An agent frames requests with their header checked only: the walk that routes one
+    /// must refuse exactly what framing's check would, with the same error, and find what
+    /// the server's scan finds.
+    #[test]
+    fn the_routing_walk_checks_a_body_as_framing_does(
+        trees in prop::collection::vec(tree(), 0..4),
+        routing in prop::collection::vec(
+            (prop_oneof![Just(293u32), Just(283), Just(282), Just(284)], prop::collection::vec(any::<u8>(), 0..12)),
+            0..6,
+        ),
+        tail in prop::collection::vec(any::<u8>(), 0..24),
+        few in any::<bool>(),
+    ) {
+        let mut body = BytesMut::new();
+        for (i, (code, data)) in routing.iter().enumerate() {
+            RawAvp::new(*code, 0x40, 0, Bytes::from(data.clone())).encode(&mut body);
+            if let Some(t) = trees.get(i) {
+                to_raw(t).encode(&mut body);
+            }
+        }
+        body.extend_from_slice(&tail[..tail.len() / 4 * 4]);
+        let msg = RawMessage { header: Header::new(272, 4, 0xc0, 1, 2), body: body.freeze() };
+        let mut limits = Limits::default();
+        if few {
+            limits.max_avps = 3;
+        }
+        let routed = RouteScan::checked(&msg, "relay.a.net", &limits);
+        let framed = msg.check_avps(&limits);
+        prop_assert_eq!(routed.as_ref().err(), framed.as_ref().err());
+        if let Ok(scan) = routed {
+            prop_assert_eq!(scan.destination, RequestScan::of(&msg));
+            let looped = routing.iter().any(|(c, d)| *c == 282 && d.eq_ignore_ascii_case(b"relay.a.net"));
+            prop_assert_eq!(scan.looped, looped);
         }
     }
 
