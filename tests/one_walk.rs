@@ -279,7 +279,8 @@ impl diameter::core::node::Handler for HowCalled {
         local: &diameter::core::routing::LocalNode<'_>,
     ) -> diameter::core::node::Routed {
         self.routed.fetch_add(1, Ordering::SeqCst);
-        match diameter::core::node::decode_routed::<Ccr>(&request, local) {
+        let mut ccr = Ccr::default();
+        match diameter::core::node::decode_routed(&request, local, &mut ccr) {
             Ok(_) => diameter::core::node::Routed::Handled {
                 answer: self.call(request),
                 proxy_info: false,

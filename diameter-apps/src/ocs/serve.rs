@@ -440,7 +440,7 @@ impl Handler for StatelessHandler {
 
     fn call(&self, request: RawMessage) -> HandlerFuture {
         let result = match Ccr::decode(&request) {
-            Ok(ccr) => Ok(self.answer(ccr, request.header)),
+            Ok(mut ccr) => Ok(self.answer(&mut ccr, request.header)),
             Err(e) => Err(e.echoing(Ccr::ANSWER_ECHO)),
         };
         Box::pin(async move { result })
@@ -448,9 +448,10 @@ impl Handler for StatelessHandler {
 
     /// The destination is taken from the decoded CCR: one walk of the request.
     fn call_routed(&self, request: RawMessage, local: &LocalNode<'_>) -> Routed {
-        match decode_routed::<Ccr>(&request, local) {
-            Ok((ccr, proxy_info)) => {
-                let answer = self.answer(ccr, request.header);
+        let mut ccr = Ccr::default();
+        match decode_routed(&request, local, &mut ccr) {
+            Ok(proxy_info) => {
+                let answer = self.answer(&mut ccr, request.header);
                 Routed::Handled {
                     answer: Box::pin(async move { Ok(answer) }),
                     proxy_info,
@@ -463,9 +464,9 @@ impl Handler for StatelessHandler {
 
 impl StatelessHandler {
     /// Success, with every unit requested granted.
-    fn answer(&self, ccr: Ccr, h: Header) -> RawMessage {
+    fn answer(&self, ccr: &mut Ccr, h: Header) -> RawMessage {
         let cca = Cca {
-            session_id: ccr.session_id,
+            session_id: std::mem::take(&mut ccr.session_id),
             result_code: base_rc::DIAMETER_SUCCESS,
             origin_host: self.origin_host.clone(),
             origin_realm: self.origin_realm.clone(),
@@ -541,9 +542,10 @@ impl Handler for CcrHandler {
     /// The destination is taken from the decoded CCR (one walk), and checked before any
     /// charge.
     fn call_routed(&self, request: RawMessage, local: &LocalNode<'_>) -> Routed {
-        match decode_routed::<Ccr>(&request, local) {
-            Ok((ccr, proxy_info)) => Routed::Handled {
-                answer: self.charge(Box::new(ccr), request.header),
+        let mut ccr = Box::<Ccr>::default();
+        match decode_routed(&request, local, &mut *ccr) {
+            Ok(proxy_info) => Routed::Handled {
+                answer: self.charge(ccr, request.header),
                 proxy_info,
             },
             Err(routed) => routed,

@@ -89,19 +89,21 @@ fn decided(local: &LocalNode<'_>, scan: &RequestScan<'_>) -> Result<(), u32> {
     }
 }
 
-/// For a handler's [`Handler::call_routed`]: decodes `request` as `Req` (under the node's
-/// limits, as [`Command::decode`]) and decides its destination from the decoded members
-/// ([`Command::destination`]), so the request is walked once. `Ok` with the request and
-/// whether it carries Proxy-Info when it is for this node; otherwise what to answer. A
-/// request that fails to decode is scanned as the default `call_routed` does: one for
-/// another host or realm is rejected as such, one for this node gets the decode error's
-/// answer (echoing `Req::ANSWER_ECHO`).
+/// For a handler's [`Handler::call_routed`]: decodes `request` into `req` (a default
+/// value: in place, so a wide request is not moved; under the node's limits, as
+/// [`Command::decode`]) and decides its destination from the decoded members
+/// ([`Command::destination`]), so the request is walked once. `Ok` with whether it
+/// carries Proxy-Info when it is for this node; otherwise what to answer. A request that
+/// fails to decode is scanned as the default `call_routed` does: one for another host or
+/// realm is rejected as such, one for this node gets the decode error's answer (echoing
+/// `Req::ANSWER_ECHO`).
 pub fn decode_routed<Req: Command>(
     request: &RawMessage,
     local: &LocalNode<'_>,
-) -> Result<(Req, bool), Routed> {
-    let error = match Req::decode(request) {
-        Ok(req) => {
+    req: &mut Req,
+) -> Result<bool, Routed> {
+    let error = match req.decode_into(request.avps(), &mut DecodeCtx::current()) {
+        Ok(()) => {
             let scanned;
             let scan = match req.destination() {
                 Some(scan) => scan,
@@ -112,7 +114,7 @@ pub fn decode_routed<Req: Command>(
             };
             let proxy_info = scan.proxy_info;
             return match decided(local, &scan) {
-                Ok(()) => Ok((req, proxy_info)),
+                Ok(()) => Ok(proxy_info),
                 Err(code) => Err(Routed::Rejected(code)),
             };
         }
@@ -197,8 +199,9 @@ where
     }
 
     fn call_routed(&self, request: RawMessage, local: &LocalNode<'_>) -> Routed {
-        match decode_routed::<Req>(&request, local) {
-            Ok((req, proxy_info)) => Routed::Handled {
+        let mut req = Req::default();
+        match decode_routed(&request, local, &mut req) {
+            Ok(proxy_info) => Routed::Handled {
                 answer: self.respond(req, request.header),
                 proxy_info,
             },
