@@ -452,8 +452,8 @@ impl Handler for StatelessHandler {
         match decode_routed(&request, local, &mut ccr) {
             Ok(proxy_info) => {
                 let answer = self.answer(&mut ccr, request.header);
-                Routed::Handled {
-                    answer: Box::pin(async move { Ok(answer) }),
+                Routed::Answered {
+                    answer: Ok(answer),
                     proxy_info,
                 }
             }

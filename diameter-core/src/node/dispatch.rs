@@ -103,14 +103,15 @@ async fn local_answer(node: &Node, request: &RawMessage, routing: Routing) -> Ra
         return answer_with(request, &origin(node), code, None, None);
     };
     // The handler's future owns what it needs: no hold on the handler across the wait.
-    let (handled, proxy_info) = match routing {
-        Routing::Decided { proxy_info } => (handler.call(request.clone()), proxy_info),
+    let (answered, proxy_info) = match routing {
+        Routing::Decided { proxy_info } => (handler.call(request.clone()).await, proxy_info),
         Routing::Deferred => match handler.call_routed(request.clone(), &local) {
-            Routed::Handled { answer, proxy_info } => (answer, proxy_info),
+            Routed::Handled { answer, proxy_info } => (answer.await, proxy_info),
+            Routed::Answered { answer, proxy_info } => (answer, proxy_info),
             Routed::Rejected(code) => return rejected(node, handler, request, code),
         },
     };
-    let mut answer = match handled.await {
+    let mut answer = match answered {
         Ok(a) => a,
         Err(e) => error_answer(request, &origin(node), &e),
     };

@@ -51,7 +51,8 @@ pub trait Handler: Send + Sync + 'static {
     ///
     /// The default scans the request's AVPs ([`RequestScan::of`]), then calls
     /// [`Handler::call`]. A handler that decodes the request overrides it with
-    /// [`decode_routed`]; [`typed`] handlers do.
+    /// [`decode_routed`]; [`typed`] handlers do. One that answers at once returns
+    /// [`Routed::Answered`] (no future to allocate).
     fn call_routed(&self, request: RawMessage, local: &LocalNode<'_>) -> Routed {
         let scan = RequestScan::of(&request);
         match decided(local, &scan) {
@@ -71,6 +72,14 @@ pub enum Routed {
     Handled {
         /// The handler's answer.
         answer: HandlerFuture,
+        /// Whether the request carries Proxy-Info.
+        proxy_info: bool,
+    },
+    /// It is for this node and the handler answered at once: the answer (or the decode
+    /// error the node answers), with no future to allocate and poll.
+    Answered {
+        /// The answer, or the error to answer.
+        answer: Result<RawMessage, DecodeError>,
         /// Whether the request carries Proxy-Info.
         proxy_info: bool,
     },
@@ -122,9 +131,9 @@ pub fn decode_routed<Req: Command>(
     };
     let scan = RequestScan::of(request);
     match decided(local, &scan) {
-        Ok(()) => Err(Routed::Handled {
+        Ok(()) => Err(Routed::Answered {
             proxy_info: scan.proxy_info,
-            answer: Box::pin(async move { Err(error) }),
+            answer: Err(error),
         }),
         Err(code) => Err(Routed::Rejected(code)),
     }
