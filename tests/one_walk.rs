@@ -58,22 +58,24 @@ fn result_code(m: &RawMessage) -> Option<u32> {
         .map(|a| u32::from_be_bytes(a.data[..4].try_into().unwrap()))
 }
 
-#[tokio::test]
-async fn a_bad_avp_in_a_request_for_a_typed_handler_is_still_answered() {
-    let calls = Arc::new(AtomicU32::new(0));
-    let c = calls.clone();
-    let server = Node::builder()
+/// `ocs.b.net`, serving CCRs with a typed handler that counts its calls and answers 2001;
+/// with `redirect`, an agent redirecting realm c.net.
+async fn counting_server(calls: Arc<AtomicU32>, redirect: bool) -> Node {
+    let mut builder = Node::builder()
         .origin_host("ocs.b.net")
         .origin_realm("b.net")
         .auth_application(4)
-        .listen("127.0.0.1:0".parse().unwrap())
-        .route(Route::realm(
+        .listen("127.0.0.1:0".parse().unwrap());
+    if redirect {
+        builder = builder.route(Route::realm(
             "c.net",
             RouteAction::Redirect,
             vec!["ocs.c.net".into()],
-        ))
+        ));
+    }
+    builder
         .typed_handler(move |req: Ccr| {
-            c.fetch_add(1, Ordering::SeqCst);
+            calls.fetch_add(1, Ordering::SeqCst);
             async move {
                 Cca {
                     session_id: req.session_id,
@@ -89,7 +91,12 @@ async fn a_bad_avp_in_a_request_for_a_typed_handler_is_still_answered() {
         })
         .build()
         .await
-        .unwrap();
+        .unwrap()
+}
+
+/// `client.a.net`, connected to `server` (`ocs.b.net`), which it also sends realm c.net's
+/// requests to.
+async fn client_of(server: &Node) -> Node {
     let client = Node::builder()
         .origin_host("client.a.net")
         .origin_realm("a.net")
@@ -104,6 +111,14 @@ async fn a_bad_avp_in_a_request_for_a_typed_handler_is_still_answered() {
         .await
         .unwrap();
     assert!(client.wait_peer("ocs.b.net", Duration::from_secs(10)).await);
+    client
+}
+
+#[tokio::test]
+async fn a_bad_avp_in_a_request_for_a_typed_handler_is_still_answered() {
+    let calls = Arc::new(AtomicU32::new(0));
+    let server = counting_server(calls.clone(), true).await;
+    let client = client_of(&server).await;
     let tail = Bytes::from_static(&[0, 0, 0x01, 0xc2, M, 0, 0, 64, 0, 0, 0, 1]);
 
     let ok = client.request(ccr("b.net", false)).await.unwrap();
@@ -139,45 +154,9 @@ fn proxy_info(host: &str) -> RawAvp {
 #[tokio::test]
 async fn a_server_routes_a_typed_request_from_its_decode_before_the_handler_runs() {
     let calls = Arc::new(AtomicU32::new(0));
-    let c = calls.clone();
     // A server, not an agent: no routes, no `agent(true)`.
-    let server = Node::builder()
-        .origin_host("ocs.b.net")
-        .origin_realm("b.net")
-        .auth_application(4)
-        .listen("127.0.0.1:0".parse().unwrap())
-        .typed_handler(move |req: Ccr| {
-            c.fetch_add(1, Ordering::SeqCst);
-            async move {
-                Cca {
-                    session_id: req.session_id,
-                    result_code: 2001,
-                    origin_host: "ocs.b.net".into(),
-                    origin_realm: "b.net".into(),
-                    auth_application_id: 4,
-                    cc_request_type: req.cc_request_type,
-                    cc_request_number: req.cc_request_number,
-                    ..Cca::default()
-                }
-            }
-        })
-        .build()
-        .await
-        .unwrap();
-    let client = Node::builder()
-        .origin_host("client.a.net")
-        .origin_realm("a.net")
-        .auth_application(4)
-        .peer(PeerConfig::new("ocs.b.net", server.local_addrs()[0]))
-        .route(Route::realm(
-            "c.net",
-            RouteAction::Relay,
-            vec!["ocs.b.net".into()],
-        ))
-        .build()
-        .await
-        .unwrap();
-    assert!(client.wait_peer("ocs.b.net", Duration::from_secs(10)).await);
+    let server = counting_server(calls.clone(), false).await;
+    let client = client_of(&server).await;
     let ask = |m: RawMessage| {
         let client = client.clone();
         async move { client.request(m).await.unwrap() }
@@ -304,15 +283,7 @@ async fn a_server_leaves_the_decision_to_its_handler_and_an_agent_does_not() {
             .build()
             .await
             .unwrap();
-        let client = Node::builder()
-            .origin_host("client.a.net")
-            .origin_realm("a.net")
-            .auth_application(4)
-            .peer(PeerConfig::new("ocs.b.net", server.local_addrs()[0]))
-            .build()
-            .await
-            .unwrap();
-        assert!(client.wait_peer("ocs.b.net", Duration::from_secs(10)).await);
+        let client = client_of(&server).await;
         client.request(ccr("b.net", false)).await.unwrap();
         let other = ccr_with("b.net", &[utf8(293, "ocs2.b.net")], false);
         let rejected = client.request(other).await.unwrap();
