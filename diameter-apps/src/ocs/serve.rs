@@ -19,7 +19,9 @@
 
 use super::metrics::{MeteredStore, OcsMetrics};
 use super::rating::{RatingConfigError, Tariffs};
-use super::server::{ChargingServer, ReAuthScope, ServerConfig, CREDIT_CONTROL_APPLICATION_ID};
+use super::server::{
+    success_answer, ChargingServer, ReAuthScope, ServerConfig, CREDIT_CONTROL_APPLICATION_ID,
+};
 use super::store::{self, PgOptions, StoreError};
 use diameter::dict::base_rfc6733::{result_code as base_rc, Asa, Raa};
 use diameter::dict::dcca_rfc4006::{
@@ -440,7 +442,7 @@ impl Handler for StatelessHandler {
 
     fn call(&self, request: RawMessage) -> HandlerFuture {
         let result = match Ccr::decode(&request) {
-            Ok(mut ccr) => Ok(self.answer(&mut ccr, request.header)),
+            Ok(ccr) => Ok(self.answer(&ccr, request.header)),
             Err(e) => Err(e.echoing(Ccr::ANSWER_ECHO)),
         };
         Box::pin(async move { result })
@@ -451,7 +453,7 @@ impl Handler for StatelessHandler {
         let mut ccr = Ccr::default();
         match decode_routed(&request, local, &mut ccr) {
             Ok(proxy_info) => {
-                let answer = self.answer(&mut ccr, request.header);
+                let answer = self.answer(&ccr, request.header);
                 Routed::Answered {
                     answer: Ok(answer),
                     proxy_info,
@@ -464,30 +466,20 @@ impl Handler for StatelessHandler {
 
 impl StatelessHandler {
     /// Success, with every unit requested granted.
-    fn answer(&self, ccr: &mut Ccr, h: Header) -> RawMessage {
-        let cca = Cca {
-            session_id: std::mem::take(&mut ccr.session_id),
-            result_code: base_rc::DIAMETER_SUCCESS,
-            origin_host: self.origin_host.clone(),
-            origin_realm: self.origin_realm.clone(),
-            auth_application_id: CREDIT_CONTROL_APPLICATION_ID,
-            cc_request_type: ccr.cc_request_type,
-            cc_request_number: ccr.cc_request_number,
-            cc_sub_session_id: ccr.cc_sub_session_id,
-            granted_service_unit: ccr.requested_service_unit.as_deref().map(granted),
-            multiple_services_credit_control: ccr
-                .multiple_services_credit_control
-                .iter()
-                .map(|m| MultipleServicesCreditControl {
-                    rating_group: m.rating_group,
-                    service_identifier: m.service_identifier.clone(),
-                    result_code: Some(base_rc::DIAMETER_SUCCESS),
-                    granted_service_unit: m.requested_service_unit.as_deref().map(granted),
-                    ..Default::default()
-                })
-                .collect(),
-            ..Default::default()
-        };
+    fn answer(&self, ccr: &Ccr, h: Header) -> RawMessage {
+        let mut cca = success_answer(ccr, &self.origin_host, &self.origin_realm);
+        cca.granted_service_unit = ccr.requested_service_unit.as_deref().map(granted);
+        cca.multiple_services_credit_control = ccr
+            .multiple_services_credit_control
+            .iter()
+            .map(|m| MultipleServicesCreditControl {
+                rating_group: m.rating_group,
+                service_identifier: m.service_identifier.clone(),
+                result_code: Some(base_rc::DIAMETER_SUCCESS),
+                granted_service_unit: m.requested_service_unit.as_deref().map(granted),
+                ..Default::default()
+            })
+            .collect();
         cca.to_message(h.application_id, h.hop_by_hop, h.end_to_end)
     }
 }

@@ -383,17 +383,7 @@ impl ChargingServer {
 
     /// The answer before anything is charged: success, the request's identifiers.
     fn new_answer(&self, ccr: &Ccr) -> Cca {
-        Cca {
-            session_id: ccr.session_id.clone(),
-            result_code: base_rc::DIAMETER_SUCCESS,
-            origin_host: self.origin_host.clone(),
-            origin_realm: self.origin_realm.clone(),
-            auth_application_id: CREDIT_CONTROL_APPLICATION_ID,
-            cc_request_type: ccr.cc_request_type,
-            cc_request_number: ccr.cc_request_number,
-            cc_sub_session_id: ccr.cc_sub_session_id,
-            ..Default::default()
-        }
+        success_answer(ccr, &self.origin_host, &self.origin_realm)
     }
 
     /// The look-ups of a request: answers it, or says what to charge. `lookups`: the
@@ -779,4 +769,24 @@ fn request_key(ccr: &Ccr, owner: &str) -> String {
     );
     key.push_str(owner);
     key
+}
+
+/// A CCA of success to `ccr` from `origin_host` of `origin_realm`: the request's
+/// identifiers (Session-Id, CC-Request-Type and -Number, CC-Sub-Session-Id), nothing granted.
+pub(crate) fn success_answer(
+    ccr: &Ccr,
+    origin_host: &diameter_core::DiameterIdentity,
+    origin_realm: &diameter_core::DiameterIdentity,
+) -> Cca {
+    Cca {
+        session_id: ccr.session_id.clone(),
+        result_code: base_rc::DIAMETER_SUCCESS,
+        origin_host: origin_host.clone(),
+        origin_realm: origin_realm.clone(),
+        auth_application_id: CREDIT_CONTROL_APPLICATION_ID,
+        cc_request_type: ccr.cc_request_type,
+        cc_request_number: ccr.cc_request_number,
+        cc_sub_session_id: ccr.cc_sub_session_id,
+        ..Default::default()
+    }
 }
