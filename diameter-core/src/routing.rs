@@ -381,34 +381,34 @@ pub struct RequestScan<'a> {
 impl<'a> RequestScan<'a> {
     /// Walks the request's top-level AVPs once.
     pub fn of(request: &'a RawMessage) -> Self {
-        // The first of each code: `Some(None)` when it is not UTF-8.
-        type First<'a> = Option<Option<&'a [u8]>>;
-        let (mut host, mut realm): (First<'_>, First<'_>) = (None, None);
-        let mut proxy_info = false;
+        let (mut scan, mut seen) = (RequestScan::default(), 0);
         let mut avps = request.avps();
         while let Some(a) = avps.next_avp() {
-            if a.vendor != 0 {
-                continue;
-            }
-            let slot = match a.code {
-                crate::base::avp::DESTINATION_HOST => &mut host,
-                crate::base::avp::DESTINATION_REALM => &mut realm,
-                crate::base::avp::PROXY_INFO => {
-                    proxy_info = true;
-                    continue;
-                }
-                _ => continue,
-            };
-            if slot.is_none() {
-                let data = a.data();
-                *slot = Some(std::str::from_utf8(data).is_ok().then_some(data));
-            }
+            note_destination(&mut scan, &mut seen, &a);
         }
-        RequestScan {
-            destination_host: host.flatten(),
-            destination_realm: realm.flatten(),
-            proxy_info,
+        scan
+    }
+}
+
+/// Notes `a` in `scan` when it is the first Destination-Host or Destination-Realm (its
+/// payload when UTF-8, else none; `seen` marks which were met) or a Proxy-Info.
+fn note_destination<'a>(scan: &mut RequestScan<'a>, seen: &mut u8, a: &crate::avp::AvpRef<'a>) {
+    if a.vendor != 0 {
+        return;
+    }
+    let (slot, bit) = match a.code {
+        crate::base::avp::DESTINATION_HOST => (&mut scan.destination_host, HOST_SEEN),
+        crate::base::avp::DESTINATION_REALM => (&mut scan.destination_realm, REALM_SEEN),
+        crate::base::avp::PROXY_INFO => {
+            scan.proxy_info = true;
+            return;
         }
+        _ => return,
+    };
+    if *seen & bit == 0 {
+        *seen |= bit;
+        let data = a.data();
+        *slot = std::str::from_utf8(data).is_ok().then_some(data);
     }
 }
 
@@ -483,26 +483,10 @@ impl<'a> RouteScan<'a> {
     }
 
     fn add(&mut self, a: &crate::avp::AvpRef<'a>, host: &str) {
-        if a.vendor != 0 {
-            return;
-        }
-        let data = a.data();
-        let utf8 = || std::str::from_utf8(data).is_ok().then_some(data);
-        let d = &mut self.destination;
-        match a.code {
-            crate::base::avp::DESTINATION_HOST if self.seen & HOST_SEEN == 0 => {
-                d.destination_host = utf8();
-                self.seen |= HOST_SEEN;
-            }
-            crate::base::avp::DESTINATION_REALM if self.seen & REALM_SEEN == 0 => {
-                d.destination_realm = utf8();
-                self.seen |= REALM_SEEN;
-            }
-            crate::base::avp::PROXY_INFO => d.proxy_info = true,
-            crate::base::avp::ROUTE_RECORD => {
-                self.looped |= std::str::from_utf8(data).is_ok_and(|h| same_identity(h, host));
-            }
-            _ => {}
+        if a.vendor == 0 && a.code == crate::base::avp::ROUTE_RECORD {
+            self.looped |= std::str::from_utf8(a.data()).is_ok_and(|h| same_identity(h, host));
+        } else {
+            note_destination(&mut self.destination, &mut self.seen, a);
         }
     }
 }

@@ -7,7 +7,7 @@ use crate::answer::{answer_with, error_answer, Origin};
 use crate::header::CommandFlags;
 use crate::message::RawMessage;
 use crate::result_code as rc;
-use crate::routing::{decide_scanned, Decision, LocalNode, RequestScan};
+use crate::routing::{LocalNode, RequestScan};
 use std::sync::Arc;
 
 pub(crate) fn origin(node: &Node) -> Origin<'_> {
@@ -90,7 +90,7 @@ async fn local_answer(node: &Node, request: &RawMessage, routing: Routing) -> Ra
     let handler = node.inner.handlers.get(h.application_id, h.command_code);
     let Some(handler) = handler else {
         if let Routing::Deferred = routing {
-            if let Decision::Reject(code) = decide_scanned(&local, &RequestScan::of(request)) {
+            if let Err(code) = super::handler::decided(&local, &RequestScan::of(request)) {
                 return answer_with(request, &origin(node), code, None, None);
             }
         }

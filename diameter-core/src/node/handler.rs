@@ -89,7 +89,7 @@ pub enum Routed {
 }
 
 /// A server's decision ([`decide_scanned`]): `Ok` for this node, else the Result-Code.
-fn decided(local: &LocalNode<'_>, scan: &RequestScan<'_>) -> Result<(), u32> {
+pub(crate) fn decided(local: &LocalNode<'_>, scan: &RequestScan<'_>) -> Result<(), u32> {
     match decide_scanned(local, scan) {
         Decision::Local => Ok(()),
         Decision::Reject(code) => Err(code),
