@@ -23,7 +23,7 @@
 use super::journal::{self, Journal, Record};
 use super::memory::{Changes, MemAccount, MemLimits, MemSession, MemState, OutcomeLookup};
 use super::sqlite::SqliteStore;
-use super::writeback::{sync_paced, writing_back};
+use super::writeback::sync_paced;
 use super::{
     lock_order, Account, AccountId, Batch, BatchOutcome, ChargeFuture, ExpiredSession, IdKind,
     LedgerTotals, NewAccount, Op, Store, StoreError, StoreTotals, SubscriberId,
@@ -227,12 +227,14 @@ const CHECKPOINTS_PER_COPY: u32 = 3;
 /// `synchronous=NORMAL` and no automatic WAL checkpoint: a commit does not sync the WAL,
 /// the engine does, paced ([`sync_paced`]), and drops a checkpoint's journal segments only
 /// once the WAL holding it is synced. Every [`CHECKPOINTS_PER_COPY`] checkpoints the WAL is
-/// copied into the database (`wal_checkpoint`), which under `NORMAL` SQLite syncs itself
-/// (the WAL before, the database after), as it syncs a restarted WAL's header: the orderings
-/// SQLite needs to survive a power loss uncorrupted stay SQLite's (with `OFF` it skips the
-/// header's sync too, and a write reordered after a WAL restart could corrupt the database).
-/// The checkpoint SQLite makes when the connection closes is synced under `NORMAL` too. A
-/// process crash loses nothing either way (the pages are in the OS's cache).
+/// copied into the database (`wal_checkpoint`) under `OFF`, and the engine makes the
+/// orderings SQLite needs to survive a power loss itself, holding the connection's lock
+/// throughout: the WAL synced before the copy, the database synced (paced) after it and
+/// before any later commit can reuse the WAL. SQLite syncs a restarted WAL's header itself
+/// (`NORMAL` again by then; with `OFF` it would skip it, and a write reordered after a WAL
+/// restart could corrupt the database). The checkpoint SQLite makes when the connection
+/// closes is synced under `NORMAL` too. A process crash loses nothing either way (the
+/// pages are in the OS's cache).
 struct SqliteFiles {
     db: PathBuf,
     wal: PathBuf,
@@ -259,13 +261,20 @@ impl SqliteFiles {
         if *since_copy < CHECKPOINTS_PER_COPY {
             return Ok(false);
         }
-        // SQLite syncs the WAL, copies it, and syncs the database (`synchronous=NORMAL`);
-        // the copy is written back as it goes, so that sync finds little left.
+        // The copy keeps SQLite's orderings (the WAL durable before the database is
+        // written, the database durable before the WAL is reused) but the syncs are the
+        // engine's, paced: SQLite's own sync of the database after the copy wrote back
+        // tens of megabytes at once, and the journal's syncs queued behind them. Under the
+        // connection's lock nothing commits or reuses the WAL until the copy is durable.
         let db = open(&self.db)?;
         let conn = sql.lock();
-        writing_back(&db, || {
-            conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))
-        })?;
+        sync_file(&self.wal)?;
+        conn.pragma_update(None, "synchronous", "OFF")?;
+        let copied = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()));
+        conn.pragma_update(None, "synchronous", "NORMAL")?;
+        copied?;
+        sync_paced(&db)
+            .map_err(|e| StoreError::Config(format!("cannot sync {}: {e}", self.db.display())))?;
         *since_copy = 0;
         Ok(true)
     }

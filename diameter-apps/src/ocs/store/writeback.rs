@@ -1,6 +1,6 @@
 //! Keeping the checkpoint's disk and CPU work out of the answers' way: paced write-back
-//! (a file made durable in slices instead of one burst), write-back that follows a large
-//! write as it goes, and a lower CPU priority for the checkpoint thread.
+//! (a file made durable in slices instead of one burst) and a lower CPU priority for the
+//! checkpoint thread.
 //!
 //! A checkpoint writes megabytes into SQLite's files at once. Synced in one `fsync`, they
 //! fill the disk's queue, and every journal `fdatasync` issued meanwhile (the answers'
@@ -73,48 +73,13 @@ pub(super) fn lower_thread_priority() {
 #[cfg(not(target_os = "linux"))]
 pub(super) fn lower_thread_priority() {}
 
-/// Runs `work` (which writes `file`, then syncs it) while another thread starts the
-/// write-back of what it has written so far every few milliseconds, so that the final sync
-/// finds little left to write.
-pub(super) fn writing_back<T>(file: &File, work: impl FnOnce() -> T) -> T {
-    use std::sync::atomic::{AtomicBool, Ordering};
-    /// Stops the helper when `work` returns or unwinds (else the scope would wait forever).
-    struct Done<'a>(&'a AtomicBool);
-    impl Drop for Done<'_> {
-        fn drop(&mut self) {
-            self.0.store(true, Ordering::Release);
-        }
-    }
-    let done = AtomicBool::new(false);
-    std::thread::scope(|s| {
-        s.spawn(|| {
-            while !done.load(Ordering::Acquire) {
-                start_write_back(file);
-                std::thread::sleep(Duration::from_millis(3));
-            }
-        });
-        let _done = Done(&done);
-        work()
-    })
-}
-
-#[cfg(target_os = "linux")]
-fn start_write_back(file: &File) {
-    use std::os::fd::AsRawFd;
-    // SAFETY: a plain system call on an open descriptor; no memory is passed.
-    unsafe { libc::sync_file_range(file.as_raw_fd(), 0, 0, libc::SYNC_FILE_RANGE_WRITE) };
-}
-
-#[cfg(not(target_os = "linux"))]
-fn start_write_back(_file: &File) {}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use std::io::Write;
 
     #[test]
-    fn paced_and_following_write_back_sync_what_was_written() {
+    fn paced_write_back_syncs_what_was_written() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("f");
         let file = File::create(&path).unwrap();
@@ -123,19 +88,8 @@ mod tests {
             (&file).write_all(&block).unwrap();
         }
         sync_paced(&file).unwrap();
-        let written = writing_back(&file, || {
-            for _ in 0..12 {
-                (&file).write_all(&block).unwrap();
-            }
-            file.sync_data().map(|()| 24)
-        })
-        .unwrap();
-        assert_eq!(written, 24);
-        assert_eq!(std::fs::metadata(&path).unwrap().len(), 24 * 256 * 1024);
-        // The helper stops when the work unwinds, too.
-        let unwound = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            writing_back(&file, || panic!("work failed"))
-        }));
-        assert!(unwound.is_err());
+        assert_eq!(std::fs::metadata(&path).unwrap().len(), 12 * 256 * 1024);
+        // A file with nothing dirty is synced at once.
+        sync_paced(&file).unwrap();
     }
 }
