@@ -101,7 +101,7 @@ pub struct BenchArgs {
     pub json: bool,
     /// Compare the OCS with a stateless node: start `diameter serve ocs --stateless` and
     /// `diameter serve ocs` (embedded SQLite in a temporary directory, durable) in turn on
-    /// 127.0.0.1, run this load against each, then the OCS at half its measured rate;
+    /// 127.0.0.1, run this load against each, then the OCS at half its measured rate (after 3 s at that rate);
     /// report answers/s, latency, server CPU per answer and the ratios (--peer is ignored).
     #[arg(long)]
     pub compare: bool,
