@@ -14,6 +14,7 @@ use crate::base::DisconnectCause;
 use crate::message::RawMessage;
 use crate::peer::{Capabilities, ConnId, Peer, PeerEvent, PeerSettings};
 use crate::routing::Decision;
+use crate::transport::outgoing::Burst;
 use crate::transport::{self, ConnEvent, ConnHandle};
 use std::collections::HashMap;
 use std::future::Future;
@@ -228,9 +229,9 @@ struct PeerTask {
     connecting: Option<tokio::task::JoinHandle<()>>,
     #[cfg(feature = "tls")]
     tls: Option<crate::transport::tls::TlsSetup>,
-    /// Messages to send, encoded back to back per connection until the end of the
-    /// current burst of commands: one write queue entry (one write) per burst.
-    out: Vec<(ConnId, bytes::BytesMut)>,
+    /// Messages to send per connection until the end of the current burst of commands:
+    /// one write queue entry (one write) per burst.
+    out: Vec<(ConnId, Burst)>,
     /// The waker for the first, inline poll of a request's handler.
     noop: std::task::Waker,
     /// The clock, read once per wake-up (a burst of commands or a timer).
@@ -505,7 +506,7 @@ impl PeerTask {
                         c.abort();
                     }
                 }
-                Action::Send(id, msg) => self.queue_send(id, &msg),
+                Action::Send(id, msg) => self.queue_send(id, msg),
                 Action::Close(id) => {
                     // What is queued for it still goes out before the writer closes.
                     self.flush_conn(id);
@@ -583,19 +584,19 @@ impl PeerTask {
         }
     }
 
-    /// Appends an encoded message to the connection's pending batch.
-    fn queue_send(&mut self, id: ConnId, msg: &RawMessage) {
+    /// Appends a message to the connection's burst.
+    fn queue_send(&mut self, id: ConnId, msg: RawMessage) {
         if !self.conns.contains_key(&id) {
             return;
         }
         let i = match self.out.iter().position(|(c, _)| *c == id) {
             Some(i) => i,
             None => {
-                self.out.push((id, bytes::BytesMut::with_capacity(4096)));
+                self.out.push((id, Burst::default()));
                 self.out.len() - 1
             }
         };
-        msg.encode(&mut self.out[i].1);
+        self.out[i].1.push(msg);
         if self.out[i].1.len() >= transport::WRITE_BATCH {
             self.flush_conn(id);
         }
@@ -608,8 +609,11 @@ impl PeerTask {
         let Some(i) = self.out.iter().position(|(c, _)| *c == id) else {
             return false;
         };
-        let (_, buf) = self.out.swap_remove(i);
-        let sent = self.conns.get(&id).map(|c| c.queue.try_send(buf.freeze()));
+        let (_, burst) = self.out.swap_remove(i);
+        let sent = self
+            .conns
+            .get(&id)
+            .map(|c| c.queue.try_send_all(burst.len(), burst.into_chunks()));
         if let Some(Err(e)) = sent {
             tracing::warn!(?e, "write queue full or writer gone, closing connection");
             if let Some(c) = self.conns.remove(&id) {
