@@ -933,7 +933,10 @@ mod tests {
             .await
             .expect("written in time")
             .unwrap();
-        assert!(got == expected, "the bytes written are the messages, in order");
+        assert!(
+            got == expected,
+            "the bytes written are the messages, in order"
+        );
         settle(&total).await;
         assert_eq!(total.load(Ordering::Acquire), 0);
     }

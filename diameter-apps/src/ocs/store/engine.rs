@@ -548,7 +548,7 @@ fn write_changes_tx(conn: &mut Connection, c: &Changes, lsn: u64) -> Result<(), 
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     write_rows(&tx, c)?;
     if let Some(before) = c.purge_before {
-        tx.prepare_cached("DELETE FROM requests WHERE at < ?1")?
+        tx.prepare_cached(super::SQLITE_PURGE_REQUESTS)?
             .execute(params![before])?;
     }
     tx.prepare_cached("INSERT OR REPLACE INTO engine_checkpoint (id, lsn) VALUES (1, ?1)")?

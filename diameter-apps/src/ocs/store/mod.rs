@@ -487,6 +487,14 @@ pub struct StoreTotals {
 pub(crate) const TOTALS_SQL: &str = "SELECT (SELECT COUNT(*) FROM sessions), \
      (SELECT CAST(COALESCE(SUM(reserved), 0) AS BIGINT) FROM accounts)";
 
+/// The purge of saved outcomes older than `?1` on SQLite: every row before the first one
+/// whose `at` is not older (in insertion order, which is time order but for clock steps)
+/// goes; a row inserted after a younger one is kept until a later purge, never dropped early.
+/// It reads only the rows it deletes and one more, without an index on `at`.
+pub(crate) const SQLITE_PURGE_REQUESTS: &str = "DELETE FROM requests WHERE rowid < COALESCE( \
+     (SELECT rowid FROM requests WHERE at >= ?1 ORDER BY rowid LIMIT 1), \
+     (SELECT MAX(rowid) + 1 FROM requests))";
+
 /// An expired session as listed by [`Store::expired_sessions`].
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ExpiredSession {

@@ -401,7 +401,7 @@ impl Store for SqliteStore {
     fn purge_requests(&self, before_ms: i64) -> Result<u64, StoreError> {
         let n = self
             .lock()
-            .execute("DELETE FROM requests WHERE at < ?1", params![before_ms])?;
+            .execute(super::SQLITE_PURGE_REQUESTS, params![before_ms])?;
         Ok(n as u64)
     }
 
@@ -618,5 +618,66 @@ impl Tx for SqliteTx<'_> {
             )?
             .execute(params![account, session, rg, kind, amount, key, now_ms])?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ocs::store::{IdKind, NewAccount, Op, Store, SubscriberId};
+
+    #[test]
+    fn the_purge_goes_in_insertion_order_and_never_drops_a_row_early() {
+        let store = SqliteStore::in_memory().unwrap();
+        let alice = SubscriberId::new(IdKind::E164, "491700000001");
+        let id = store
+            .add_account(&NewAccount::new(vec![alice], 1000, 978))
+            .unwrap();
+        let charge = |key: &str, at: i64| {
+            let b = Batch {
+                account: id,
+                session: None,
+                require_session: false,
+                peer: None,
+                key: Some(key.into()),
+                ops: vec![Op::Debit {
+                    amount: 1,
+                    partial: false,
+                    reference: None,
+                }],
+            };
+            store.apply(&b, at).unwrap();
+        };
+        // The clock stepped back between the second and the third.
+        charge("a", 1_000);
+        charge("b", 2_000);
+        charge("c", 1_500);
+        charge("d", 3_000);
+        assert_eq!(store.purge_requests(1_600).unwrap(), 1);
+        let left = |store: &SqliteStore| -> Vec<String> {
+            let conn = store.lock();
+            let mut q = conn
+                .prepare("SELECT request_key FROM requests ORDER BY rowid")
+                .unwrap();
+            let keys = q.query_map([], |r| r.get(0)).unwrap();
+            keys.map(Result::unwrap).collect()
+        };
+        // `c` is older than the cutoff but came after `b`: kept until a later purge.
+        assert_eq!(left(&store), ["b", "c", "d"]);
+        assert_eq!(store.purge_requests(2_500).unwrap(), 2);
+        assert_eq!(left(&store), ["d"]);
+        assert_eq!(store.purge_requests(9_000).unwrap(), 1);
+        assert!(left(&store).is_empty());
+        assert_eq!(store.purge_requests(9_000).unwrap(), 0);
+        // No index on `at` is kept up to date for it.
+        let indexes: i64 = store
+            .lock()
+            .query_row(
+                "SELECT COUNT(*) FROM sqlite_master WHERE type = 'index' AND name = 'requests_at'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(indexes, 0);
     }
 }

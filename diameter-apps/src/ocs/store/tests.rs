@@ -153,6 +153,31 @@ fn same_key_is_charged_once() {
 }
 
 #[test]
+fn a_purge_forgets_only_outcomes_older_than_its_cutoff() {
+    let (store, id) = setup(1000);
+    let charge = |key: &str, at: i64| {
+        let b = batch(
+            id,
+            key,
+            vec![Op::Debit {
+                amount: 10,
+                partial: false,
+                reference: None,
+            }],
+        );
+        store.apply(&b, at).unwrap().replayed
+    };
+    assert!(!charge("old/4/0", 1_000));
+    assert!(!charge("young/4/0", 2_000));
+    store.purge_requests(1_500).unwrap();
+    // The young outcome is still answered from what was saved, the old one is charged anew.
+    assert!(charge("young/4/0", 2_100));
+    assert!(!charge("old/4/0", 2_100));
+    assert_eq!(store.account(id).unwrap().unwrap().balance, 970);
+    assert_eq!(store.ledger_totals(id).unwrap().debits, 30);
+}
+
+#[test]
 fn debit_refund_check() {
     let (store, id) = setup(100);
     let out = store
@@ -644,8 +669,12 @@ fn the_behaviour_tests_pass_on_postgres() {
     let Some(pg) = postgres_once() else {
         return;
     };
-    let cases: [(&str, fn()); 13] = [
+    let cases: [(&str, fn()); 14] = [
         ("reserve_settle_close", reserve_settle_close),
+        (
+            "a_purge_forgets_only_outcomes_older_than_its_cutoff",
+            a_purge_forgets_only_outcomes_older_than_its_cutoff,
+        ),
         ("settle_never_goes_below_zero", settle_never_goes_below_zero),
         ("same_key_is_charged_once", same_key_is_charged_once),
         ("debit_refund_check", debit_refund_check),

@@ -6,7 +6,7 @@
 //! SQLite store (WAL, `synchronous=FULL`: each charge is fsynced before its answer), both
 //! on 127.0.0.1 with an ephemeral port, and runs the bench's load against each in turn.
 //! Then it runs the OCS again at half the rate it just reached (the latency target),
-//! measured after [`SETTLE`] at that rate (the full-rate run's checkpoints done). For
+//! measured after three seconds at that rate (the full-rate run's checkpoints done). For
 //! each run it reads the server's CPU time (utime + stime of `/proc/PID/stat`) before and
 //! after, and reports it per answer, with the client's own CPU per answer (a client that
 //! uses a whole core is the bottleneck, not the server).
