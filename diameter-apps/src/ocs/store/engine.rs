@@ -113,6 +113,7 @@ impl Engine {
         let policy = journal::SyncPolicy {
             syncers: opts.journal_syncers,
             overlap_after: opts.journal_overlap_after,
+            min_interval: opts.journal_sync_interval,
         };
         let journal = Journal::create(&base, lsn, policy)?;
         let engine = Self::start(state, journal, sql, Some(files), opts, Some(lock))?;

@@ -66,7 +66,7 @@ pub use self::batch::{Batch, BatchOutcome, Op, REFUND_EXCEEDS, REFUND_OVERFLOW, 
 #[cfg(feature = "sqlite")]
 pub use self::engine::Engine;
 pub use self::group::GroupCommit;
-pub use self::journal::{DEFAULT_OVERLAP_AFTER, DEFAULT_SYNCERS};
+pub use self::journal::{DEFAULT_OVERLAP_AFTER, DEFAULT_SYNCERS, DEFAULT_SYNC_INTERVAL};
 pub use self::memory::{MemLimits, DEFAULT_FILTER_KEYS, DEFAULT_OUTCOME_BYTES};
 pub use self::options::{
     EngineOptions, PgOptions, DEFAULT_CHECKPOINT_INTERVAL, DEFAULT_CHECKPOINT_RECORDS,

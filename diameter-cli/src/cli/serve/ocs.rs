@@ -47,6 +47,7 @@ macro_rules! example {
     engine_max_backlog = 2000000       # records not yet in SQLite before charges get 3004
     engine_journal_syncers = 4         # journal fdatasyncs in flight at most (also
     engine_journal_overlap_ms = 2      #   overlapping only once one has run this long)
+    engine_journal_interval_us = 1000  # journal syncs start at least this far apart (0: at once)
     engine_outcome_bytes = 67108864    # saved answers kept in memory (older: read from SQLite)
     engine_filter_keys = 4194304       # retained request keys in the in-memory filter
     admin_token_file = "admin.token"   # bearer token (default: next to the SQLite store)
@@ -197,6 +198,7 @@ struct OcsFile {
     engine_max_backlog: Option<u64>,
     engine_journal_syncers: Option<usize>,
     engine_journal_overlap_ms: Option<u64>,
+    engine_journal_interval_us: Option<u64>,
     engine_outcome_bytes: Option<usize>,
     engine_filter_keys: Option<usize>,
     admin_token_file: Option<PathBuf>,
@@ -392,6 +394,9 @@ pub fn settings(args: &OcsArgs) -> Result<OcsSettings, CliError> {
                 .unwrap_or(e.journal_syncers);
             e.journal_overlap_after =
                 ms(file_keys.engine_journal_overlap_ms, e.journal_overlap_after);
+            e.journal_sync_interval = file_keys
+                .engine_journal_interval_us
+                .map_or(e.journal_sync_interval, Duration::from_micros);
             e.limits.outcome_bytes = file_keys
                 .engine_outcome_bytes
                 .unwrap_or(e.limits.outcome_bytes);
@@ -516,12 +521,13 @@ pub fn run(args: &OcsArgs) -> CliResult {
         println!("answer_timeout {} ms", o.answer_timeout.as_millis());
         let e = &o.engine;
         println!(
-            "engine        checkpoint every {} ms or {} records, backlog {}, {} journal syncers (overlap after {} ms), outcomes {} bytes, filter {} keys",
+            "engine        checkpoint every {} ms or {} records, backlog {}, {} journal syncers (overlap after {} ms, {} µs apart), outcomes {} bytes, filter {} keys",
             e.checkpoint_interval.as_millis(),
             e.checkpoint_records,
             e.max_backlog,
             e.journal_syncers,
             e.journal_overlap_after.as_millis(),
+            e.journal_sync_interval.as_micros(),
             e.limits.outcome_bytes,
             e.limits.filter_keys
         );
@@ -688,7 +694,8 @@ mod tests {
              pg_statement_timeout_ms = 900\npg_lock_timeout_ms = 400\npg_connect_timeout_ms = 800\n\
              pg_groups = 3\npg_max_group = 64\npg_transaction_timeout_ms = 2500\n\
              engine_checkpoint_interval_ms = 250\nengine_checkpoint_records = 5000\nengine_max_backlog = 90000\n\
-             engine_journal_syncers = 2\nengine_journal_overlap_ms = 0\nengine_outcome_bytes = 1048576\n\
+             engine_journal_syncers = 2\nengine_journal_overlap_ms = 0\nengine_journal_interval_us = 300\n\
+             engine_outcome_bytes = 1048576\n\
              engine_filter_keys = 1000\n\
              [[peers]]\nhost = \"smsc.example.net\"\nrefund = true\nlenient_requested_action = true\n\
              [[peers]]\nhost = \"pgw.example.net\"\n",
@@ -722,6 +729,7 @@ mod tests {
         engine.max_backlog = 90_000;
         engine.journal_syncers = 2;
         engine.journal_overlap_after = Duration::ZERO;
+        engine.journal_sync_interval = Duration::from_micros(300);
         engine.limits.outcome_bytes = 1 << 20;
         engine.limits.filter_keys = 1000;
         assert_eq!(o.engine, engine);
