@@ -54,12 +54,12 @@ fn ocs_engine_keys_are_checked_and_shown() {
     let cfg = write(
         dir.path(),
         "ocs.toml",
-        "engine_checkpoint_interval_ms = 250\nengine_journal_syncers = 2\nengine_outcome_bytes = 1024\n",
+        "engine_checkpoint_interval_ms = 250\nengine_journal_syncers = 2\nengine_journal_interval_us = 400\nengine_outcome_bytes = 1024\n",
     );
     check("ocs", &cfg)
         .success()
         .stdout(predicate::str::contains(
-            "engine        checkpoint every 250 ms or 100000 records, backlog 2000000, 2 journal syncers (overlap after 2 ms), outcomes 1024 bytes, filter 4194304 keys",
+            "engine        checkpoint every 250 ms or 100000 records, backlog 2000000, 2 journal syncers (overlap after 2 ms, 400 µs apart), outcomes 1024 bytes, filter 4194304 keys",
         ));
     let bad = write(dir.path(), "bad.toml", "engine_journal_syncers = 0\n");
     check("ocs", &bad)
