@@ -843,6 +843,32 @@ mod tests {
         (tokio::io::split(ours), theirs)
     }
 
+    /// A connection over `halves` with a write queue of `queue_bytes`, counted in `total`,
+    /// and the receiver of its events.
+    fn connection<R, W>(
+        halves: (R, W),
+        queue_bytes: usize,
+        write_timeout: Duration,
+        total: &Arc<AtomicUsize>,
+    ) -> (ConnHandle, mpsc::Receiver<ConnEvent>)
+    where
+        R: AsyncRead + Unpin + Send + 'static,
+        W: AsyncWrite + HardClose + Unpin + Send + 'static,
+    {
+        let (tx, rx) = mpsc::channel::<ConnEvent>(8);
+        let options = opts(queue_bytes, write_timeout, total.clone());
+        let conn = spawn_connection(
+            ConnId(1),
+            halves,
+            BytesMut::new(),
+            options,
+            tx,
+            |_, e| e,
+            None,
+        );
+        (conn, rx)
+    }
+
     async fn settle(total: &AtomicUsize) {
         for _ in 0..200 {
             if total.load(Ordering::Acquire) == 0 {
@@ -856,16 +882,7 @@ mod tests {
     async fn queue_is_bounded_in_bytes_and_kill_frees_it() {
         let total = Arc::new(AtomicUsize::new(0));
         let (halves, _peer) = stalled();
-        let (tx, _rx) = mpsc::channel::<ConnEvent>(8);
-        let conn = spawn_connection(
-            ConnId(1),
-            halves,
-            BytesMut::new(),
-            opts(10_000, Duration::from_secs(60), total.clone()),
-            tx,
-            |_, e| e,
-            None,
-        );
+        let (conn, _rx) = connection(halves, 10_000, Duration::from_secs(60), &total);
         let msg = Bytes::from(vec![0u8; 1000]);
         let mut sent = 0;
         let full = loop {
@@ -913,16 +930,7 @@ mod tests {
         P: AsyncRead + Unpin,
     {
         let total = Arc::new(AtomicUsize::new(0));
-        let (tx, _rx) = mpsc::channel::<ConnEvent>(8);
-        let conn = spawn_connection(
-            ConnId(1),
-            halves,
-            BytesMut::new(),
-            opts(1 << 20, Duration::from_secs(5), total.clone()),
-            tx,
-            |_, e| e,
-            None,
-        );
+        let (conn, _rx) = connection(halves, 1 << 20, Duration::from_secs(5), &total);
         let (bursts, expected) = bursts();
         for b in bursts {
             let n = b.iter().map(Bytes::len).sum();
@@ -959,16 +967,7 @@ mod tests {
     async fn write_without_progress_closes_the_connection() {
         let total = Arc::new(AtomicUsize::new(0));
         let (halves, _peer) = stalled();
-        let (tx, mut rx) = mpsc::channel::<ConnEvent>(8);
-        let conn = spawn_connection(
-            ConnId(1),
-            halves,
-            BytesMut::new(),
-            opts(1 << 20, Duration::from_millis(100), total.clone()),
-            tx,
-            |_, e| e,
-            None,
-        );
+        let (conn, mut rx) = connection(halves, 1 << 20, Duration::from_millis(100), &total);
         conn.queue.try_send(Bytes::from(vec![0u8; 4096])).unwrap();
         let ev = tokio::time::timeout(Duration::from_secs(5), rx.recv())
             .await

@@ -257,9 +257,9 @@ impl SqliteFiles {
     /// Makes the last commit durable; every [`CHECKPOINTS_PER_COPY`] calls, copies the WAL
     /// into the database, durably (then `true`).
     fn sync(&self, sql: &SqliteStore, since_copy: &mut u32) -> Result<bool, StoreError> {
-        sync_file(&self.wal)?;
         *since_copy += 1;
         if *since_copy < CHECKPOINTS_PER_COPY {
+            sync_file(&self.wal)?;
             return Ok(false);
         }
         // The copy keeps SQLite's orderings (the WAL durable before the database is
@@ -267,15 +267,13 @@ impl SqliteFiles {
         // engine's, paced: SQLite's own sync of the database after the copy wrote back
         // tens of megabytes at once, and the journal's syncs queued behind them. Under the
         // connection's lock nothing commits or reuses the WAL until the copy is durable.
-        let db = open(&self.db)?;
         let conn = sql.lock();
         sync_file(&self.wal)?;
         conn.pragma_update(None, "synchronous", "OFF")?;
         let copied = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()));
         conn.pragma_update(None, "synchronous", "NORMAL")?;
         copied?;
-        sync_paced(&db)
-            .map_err(|e| StoreError::Config(format!("cannot sync {}: {e}", self.db.display())))?;
+        sync_file(&self.db)?;
         *since_copy = 0;
         Ok(true)
     }

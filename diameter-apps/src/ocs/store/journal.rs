@@ -1204,6 +1204,17 @@ mod tests {
     }
 
     /// Appends from four threads, waiting for each record, until `n` records are durable.
+    /// How many records the segments of the journal `base` hold.
+    fn records_in(base: &Path) -> usize {
+        let mut read = 0;
+        read_segments(base, |_, _| {
+            read += 1;
+            Ok(())
+        })
+        .unwrap();
+        read
+    }
+
     fn load(j: &Journal, n: usize) {
         let records = sample();
         std::thread::scope(|s| {
@@ -1286,13 +1297,7 @@ mod tests {
             "a second sync overlapped a fast one"
         );
         drop(j);
-        let mut read = 0;
-        read_segments(&base, |_, _| {
-            read += 1;
-            Ok(())
-        })
-        .unwrap();
-        assert_eq!(read, 400);
+        assert_eq!(records_in(&base), 400);
     }
 
     #[test]
@@ -1323,13 +1328,7 @@ mod tests {
         );
         assert_eq!(j.durable_lsn(), 4);
         drop(j);
-        let mut read = 0;
-        read_segments(&base, |_, _| {
-            read += 1;
-            Ok(())
-        })
-        .unwrap();
-        assert_eq!(read, 4);
+        assert_eq!(records_in(&base), 4);
     }
 
     #[test]
