@@ -770,7 +770,7 @@ impl Journal {
     /// Starts a new segment `<base>.<last_lsn + 1>` and the policy's syncer threads (at
     /// least one). A record appended while a sync runs waits for it and joins the next
     /// group, unless that sync has run [`SyncPolicy::overlap_after`]: then another syncer
-    /// starts the next sync at once.
+    /// starts the next sync at once. Syncs start [`SyncPolicy::min_interval`] apart at least.
     pub fn create(base: &Path, last_lsn: u64, policy: SyncPolicy) -> Result<Journal, StoreError> {
         let spares = Spares::found(base)?;
         let file = new_segment(base, last_lsn + 1, &spares)?;
@@ -778,10 +778,9 @@ impl Journal {
         let mut threads = Vec::new();
         for n in 0..policy.syncers.max(1) {
             let (s, b) = (shared.clone(), base.to_path_buf());
-            let (overlap_after, min_interval) = (policy.overlap_after, policy.min_interval);
             let t = std::thread::Builder::new()
                 .name(format!("ocs-journal-{n}"))
-                .spawn(move || syncer(s, b, overlap_after, min_interval))
+                .spawn(move || syncer(s, b, policy))
                 .map_err(|e| StoreError::Config(format!("cannot start the journal syncer: {e}")))?;
             threads.push(t);
         }
@@ -1033,7 +1032,12 @@ fn spare_path(base: &Path, start: u64) -> PathBuf {
 /// syncer takes what is buffered, writes it (in order: the segment is locked before the
 /// buffer is released), then syncs; `fdatasync` makes durable everything written to the file
 /// before it started, so the group's last LSN is durable when it returns.
-fn syncer(shared: Arc<Shared>, base: PathBuf, overlap_after: Duration, min_interval: Duration) {
+fn syncer(shared: Arc<Shared>, base: PathBuf, policy: SyncPolicy) {
+    let SyncPolicy {
+        overlap_after,
+        min_interval,
+        ..
+    } = policy;
     let mut spare = Vec::new();
     let mut b = shared.buf.lock().unwrap_or_else(|e| e.into_inner());
     loop {
@@ -1051,7 +1055,6 @@ fn syncer(shared: Arc<Shared>, base: PathBuf, overlap_after: Duration, min_inter
             let since = b.last_start.map(|t| t.elapsed());
             let running = match since {
                 Some(t) if b.in_flight > 0 => t,
-                // Nothing in flight, the last sync started long enough ago: sync now.
                 Some(t) if t < min_interval && !b.stop => {
                     // Too soon after the last one: let more records join this sync.
                     b = shared
@@ -1061,6 +1064,7 @@ fn syncer(shared: Arc<Shared>, base: PathBuf, overlap_after: Duration, min_inter
                         .0;
                     continue;
                 }
+                // Nothing in flight, the last sync long enough ago (or stopping): sync now.
                 _ => break,
             };
             if running >= overlap_after {
