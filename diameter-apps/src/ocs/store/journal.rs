@@ -587,6 +587,10 @@ struct Buf {
     /// on their timeout only: the syncer whose sync ended takes what was appended
     /// meanwhile itself, so a fast disk costs no thread switch per sync.
     overlap_waiting: usize,
+    /// Syncers holding data back until [`SyncPolicy::min_interval`] has passed since the
+    /// last sync started: that one syncs whatever is appended meanwhile, so appending wakes
+    /// no other.
+    pacing: usize,
     /// Writes and syncs running now, and when the latest of them started.
     in_flight: usize,
     last_start: Option<Instant>,
@@ -748,6 +752,7 @@ impl Journal {
                 stop: false,
                 sleeping: 0,
                 overlap_waiting: 0,
+                pacing: 0,
                 in_flight: 0,
                 last_start: None,
                 peak_in_flight: 0,
@@ -820,9 +825,15 @@ impl Journal {
             return Ok(lsn);
         }
         put(&mut b.data, lsn);
-        // A sleeping syncer is needed when none is syncing (the one that is takes this
-        // record when its sync ends), or to watch a sync in flight that nobody watches.
-        let wake = b.sleeping > 0 && (b.in_flight == 0 || b.overlap_waiting == 0);
+        // A sleeping syncer is needed when none is syncing or about to (the one that is
+        // takes this record when its sync ends, the one pacing when its wait ends), or to
+        // watch a sync in flight that nobody watches.
+        let wake = b.sleeping > 0
+            && if b.in_flight == 0 {
+                b.pacing == 0
+            } else {
+                b.overlap_waiting == 0
+            };
         drop(b);
         if wake {
             self.shared.wake.notify_one();
@@ -1057,11 +1068,13 @@ fn syncer(shared: Arc<Shared>, base: PathBuf, policy: SyncPolicy) {
                 Some(t) if b.in_flight > 0 => t,
                 Some(t) if t < min_interval && !b.stop => {
                     // Too soon after the last one: let more records join this sync.
+                    b.pacing += 1;
                     b = shared
                         .watch
                         .wait_timeout(b, min_interval - t)
                         .unwrap_or_else(|e| e.into_inner())
                         .0;
+                    b.pacing -= 1;
                     continue;
                 }
                 // Nothing in flight, the last sync long enough ago (or stopping): sync now.
@@ -1333,6 +1346,35 @@ mod tests {
         assert_eq!(j.durable_lsn(), 4);
         drop(j);
         assert_eq!(records_in(&base), 4);
+    }
+
+    #[test]
+    fn records_appended_while_a_syncer_paces_wake_no_other() {
+        let dir = tempfile::tempdir().unwrap();
+        let base = dir.path().join("ocs.db.journal");
+        let policy = SyncPolicy {
+            syncers: 4,
+            overlap_after: Duration::from_secs(5),
+            min_interval: Duration::from_millis(400),
+        };
+        let j = Journal::create(&base, 0, policy).unwrap();
+        let records = sample();
+        let first = j.append(&records[0]).unwrap();
+        j.wait(first).unwrap();
+        // The next record wakes one syncer, which holds it back for the interval...
+        let mut last = j.append(&records[1]).unwrap();
+        std::thread::sleep(Duration::from_millis(50));
+        // ...and the records after it join that one's sync: the others sleep on.
+        for i in 0..8 {
+            last = j.append(&records[i % records.len()]).unwrap();
+        }
+        std::thread::sleep(Duration::from_millis(50));
+        {
+            let b = j.buf();
+            assert_eq!((b.pacing, b.sleeping), (1, 3), "syncers woken by appends");
+        }
+        j.wait(last).unwrap();
+        assert_eq!(j.durable_lsn(), 10);
     }
 
     #[test]

@@ -42,6 +42,7 @@ macro_rules! example {
     pg_pool = 8                        #   pg_connect_timeout_ms, pg_pool_wait_ms)
     pg_groups = 2                      # PostgreSQL group transactions in flight (also pg_max_group,
     pg_transaction_timeout_ms = 5000   #   batches per group, default 256)
+    pg_threads = 1                     # threads driving the PostgreSQL connections
     engine_checkpoint_interval_ms = 1000 # embedded store: checkpoint into SQLite at least this
     engine_checkpoint_records = 100000 #   often, or after this many journal records
     engine_max_backlog = 2000000       # records not yet in SQLite before charges get 3004
@@ -191,6 +192,7 @@ struct OcsFile {
     pg_statement_timeout_ms: Option<u64>,
     pg_lock_timeout_ms: Option<u64>,
     pg_groups: Option<usize>,
+    pg_threads: Option<usize>,
     pg_max_group: Option<usize>,
     pg_transaction_timeout_ms: Option<u64>,
     engine_checkpoint_interval_ms: Option<u64>,
@@ -371,6 +373,7 @@ pub fn settings(args: &OcsArgs) -> Result<OcsSettings, CliError> {
                 pg.statement_timeout = ms(file_keys.pg_statement_timeout_ms, d.statement_timeout);
                 pg.lock_timeout = ms(file_keys.pg_lock_timeout_ms, d.lock_timeout);
                 pg.groups = file_keys.pg_groups.unwrap_or(d.groups).max(1);
+                pg.threads = file_keys.pg_threads.unwrap_or(d.threads).max(1);
                 pg.max_group = file_keys.pg_max_group.unwrap_or(d.max_group).max(1);
                 pg.transaction_timeout =
                     ms(file_keys.pg_transaction_timeout_ms, d.transaction_timeout);
@@ -692,7 +695,7 @@ mod tests {
             &file,
             "answer_timeout_ms = 1500\nsweep_batch = 50\nlow_balance_threshold = 70\npg_pool = 3\npg_pool_wait_ms = 700\n\
              pg_statement_timeout_ms = 900\npg_lock_timeout_ms = 400\npg_connect_timeout_ms = 800\n\
-             pg_groups = 3\npg_max_group = 64\npg_transaction_timeout_ms = 2500\n\
+             pg_groups = 3\npg_max_group = 64\npg_transaction_timeout_ms = 2500\npg_threads = 2\n\
              engine_checkpoint_interval_ms = 250\nengine_checkpoint_records = 5000\nengine_max_backlog = 90000\n\
              engine_journal_syncers = 2\nengine_journal_overlap_ms = 0\nengine_journal_interval_us = 300\n\
              engine_outcome_bytes = 1048576\n\
@@ -719,6 +722,7 @@ mod tests {
             pg.statement_timeout = Duration::from_millis(900);
             pg.lock_timeout = Duration::from_millis(400);
             pg.groups = 3;
+            pg.threads = 2;
             pg.max_group = 64;
             pg.transaction_timeout = Duration::from_millis(2500);
             pg

@@ -216,7 +216,7 @@ impl PgStore {
     /// (`host=/tmp/dir port=5432 user=postgres`).
     pub fn connect_with(url: &str, opts: &PgOptions) -> Result<PgStore, StoreError> {
         let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
+            .worker_threads(opts.threads.max(1))
             .thread_name("ocs-pg")
             .enable_all()
             .build()
