@@ -14,7 +14,8 @@
 //! the series count is bounded. Recording is lock-free: each (type, Result-Code) has a slot
 //! filled once with its counter, then atomic adds; the histograms are atomic buckets. The
 //! two gauges are refreshed from the store ([`crate::ocs::store::Store::totals`]) by the
-//! server every [`REFRESH`].
+//! server every [`REFRESH`], or less often when the store takes long to count
+//! ([`next_refresh`]).
 
 use crate::ocs::store::Account;
 use crate::ocs::store::{
@@ -31,8 +32,20 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
-/// How often the gauges are refreshed from the store.
+/// How often the gauges are refreshed from the store when counting is cheap.
 pub const REFRESH: Duration = Duration::from_secs(1);
+
+/// The longest wait between two refreshes of the gauges.
+pub const MAX_REFRESH: Duration = Duration::from_secs(60);
+
+/// The wait before the next refresh of the gauges, after one that took `took`: the store
+/// spends at most 1/250 of its time on them. The embedded store counts in memory and
+/// refreshes every [`REFRESH`]; PostgreSQL scans its `sessions` table, which churn fills
+/// with dead rows between vacuums: there a count every second took 30–45 ms at 8,000
+/// CCR/s and delayed the answers queued behind it (p99 31–33 ms instead of 12–15 ms).
+pub fn next_refresh(took: Duration) -> Duration {
+    took.saturating_mul(250).clamp(REFRESH, MAX_REFRESH)
+}
 
 /// Upper bounds of the batch size buckets (CCRs per commit).
 const BATCH_BUCKETS: [f64; 11] = [
@@ -384,6 +397,17 @@ mod tests {
         let mut out = String::new();
         prometheus_client::encoding::text::encode(&mut out, &r).unwrap();
         out
+    }
+
+    #[test]
+    fn slow_counts_are_refreshed_less_often() {
+        assert_eq!(next_refresh(Duration::from_micros(50)), REFRESH);
+        assert_eq!(next_refresh(Duration::from_millis(4)), REFRESH);
+        assert_eq!(
+            next_refresh(Duration::from_millis(40)),
+            Duration::from_secs(10)
+        );
+        assert_eq!(next_refresh(Duration::from_secs(2)), MAX_REFRESH);
     }
 
     #[test]

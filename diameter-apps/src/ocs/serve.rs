@@ -37,7 +37,7 @@ use diameter_core::{Command, CommandFlags, DiameterIdentity, Header, RawMessage}
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 /// Settings of [`serve`]; `ServeOptions::default()` gives the documented defaults.
 #[derive(Clone, Debug)]
@@ -484,17 +484,16 @@ impl StatelessHandler {
     }
 }
 
-/// Refreshes the open-sessions and reserved-amount gauges from the store every
-/// [`super::metrics::REFRESH`].
+/// Refreshes the open-sessions and reserved-amount gauges from the store, at the pace of
+/// [`super::metrics::next_refresh`].
 async fn refresh_gauges(server: Arc<ChargingServer>, metrics: Arc<OcsMetrics>) {
-    let mut tick = tokio::time::interval(super::metrics::REFRESH);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
-        tick.tick().await;
         let s = server.clone();
+        let started = Instant::now();
         if let Ok(Ok(t)) = tokio::task::spawn_blocking(move || s.store().totals()).await {
             metrics.totals(t);
         }
+        tokio::time::sleep(super::metrics::next_refresh(started.elapsed())).await;
     }
 }
 

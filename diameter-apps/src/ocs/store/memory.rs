@@ -162,6 +162,9 @@ pub(crate) type OutcomeLookup<'a> =
 /// no key.
 pub(crate) struct MemState {
     pub accounts: FastMap<AccountId, MemAccount>,
+    /// The sum of the accounts' `reserved`, kept as they change: the reserved-amount
+    /// gauge reads it without walking every account under the state's lock.
+    reserved_total: i128,
     pub by_id: FastMap<SubscriberId, AccountId>,
     pub sessions: FastMap<Arc<str>, MemSession>,
     /// (expires_at, Session-Id) of every session: the Tcc sweep's index.
@@ -207,6 +210,7 @@ impl MemState {
     pub fn new(limits: MemLimits) -> Self {
         MemState {
             accounts: FastMap::default(),
+            reserved_total: 0,
             by_id: FastMap::default(),
             sessions: FastMap::default(),
             deadlines: BTreeSet::new(),
@@ -238,7 +242,10 @@ impl MemState {
             self.by_id.insert(sid.clone(), id);
         }
         self.next_account = self.next_account.max(id + 1);
-        self.accounts.insert(id, account);
+        self.reserved_total += i128::from(account.reserved);
+        if let Some(old) = self.accounts.insert(id, account) {
+            self.reserved_total -= i128::from(old.reserved);
+        }
     }
 
     /// Loads a subscription id of an account already loaded.
@@ -419,7 +426,7 @@ impl MemState {
     pub fn totals(&self) -> StoreTotals {
         StoreTotals {
             open_sessions: self.sessions.len() as i64,
-            reserved: self.accounts.values().map(|a| a.reserved).sum(),
+            reserved: i64::try_from(self.reserved_total).unwrap_or(i64::MAX),
         }
     }
 
@@ -688,6 +695,7 @@ impl<'a> MemTx<'a> {
             match u {
                 Undo::Account(id, b, r) => {
                     if let Some(a) = st.accounts.get_mut(&id) {
+                        st.reserved_total += i128::from(r) - i128::from(a.reserved);
                         a.balance = b;
                         a.reserved = r;
                     }
@@ -824,6 +832,7 @@ impl Tx for MemTx<'_> {
             return Ok(());
         }
         self.undo.push(Undo::Account(id, a.balance, a.reserved));
+        self.st.reserved_total += i128::from(reserved) - i128::from(a.reserved);
         a.balance = balance;
         a.reserved = reserved;
         self.st.dirty_accounts.insert(id);
@@ -1087,6 +1096,60 @@ mod tests {
             st.pending_ledger.len(),
             st.pending_outcomes.len(),
         )
+    }
+
+    /// The reserved total the gauge reads, checked against a walk over every account.
+    fn reserved(st: &MemState) -> i64 {
+        let walked: i64 = st.accounts.values().map(|a| a.reserved).sum();
+        assert_eq!(st.totals().reserved, walked, "kept total and walk differ");
+        walked
+    }
+
+    #[test]
+    fn the_reserved_total_follows_reserves_releases_and_undone_batches() {
+        let (mut st, id) = state();
+        let other = NewAccount::new(vec![SubscriberId::new(IdKind::E164, "2")], 500, 978);
+        let id2 = st.next_account_id();
+        st.add_account(id2, &other);
+        assert_eq!(reserved(&st), 0);
+        st.run(&open_with_hold(id, "a", Some(1), 300), 0, &no_sql)
+            .unwrap();
+        st.run(&open_with_hold(id2, "b", None, 200), 0, &no_sql)
+            .unwrap();
+        assert_eq!(reserved(&st), 500);
+        // A batch that reserves more and then fails leaves the total as it was.
+        let mut failing = Batch::new(id, Some("a".into()));
+        failing.ops = vec![
+            Op::Reserve {
+                rating_group: Some(2),
+                want: 100,
+                block: 0,
+            },
+            Op::Debit {
+                amount: 1,
+                partial: false,
+                reference: Some("r".into()),
+            },
+            Op::Debit {
+                amount: 1,
+                partial: false,
+                reference: Some("r".into()),
+            },
+        ];
+        assert!(st.run(&failing, 1, &no_sql).is_err());
+        assert_eq!(reserved(&st), 500);
+        // Settling and closing a session releases its hold.
+        let mut close = Batch::new(id, Some("a".into()));
+        close.ops = vec![
+            Op::Settle {
+                rating_group: Some(1),
+                used_cost: 120,
+            },
+            Op::CloseSession,
+        ];
+        st.run(&close, 2, &no_sql).unwrap();
+        assert_eq!(reserved(&st), 200);
+        assert_eq!(st.totals().open_sessions, 1);
     }
 
     #[test]
