@@ -36,7 +36,7 @@ macro_rules! example {
     tls_cert = "ocs.pem"               # optional TLS: certificate chain, key, CA (PEM)
     tls_key = "ocs.key"
     tls_ca = "ca.pem"
-    io_threads = 2                     # threads serving connections (default: one per CPU; 0: shared runtime)
+    io_threads = 2                     # threads serving connections (default: half the CPUs; 0: shared runtime)
     answer_timeout_ms = 4000           # store too slow: answer 3004 TOO_BUSY (E bit)
     pg_statement_timeout_ms = 3000     # PostgreSQL statement_timeout (also pg_lock_timeout_ms,
     pg_pool = 8                        #   pg_connect_timeout_ms, pg_pool_wait_ms)
@@ -264,6 +264,15 @@ impl OcsFile {
     }
 }
 
+/// The OCS's default I/O threads: half the CPUs (at least one). Its journal and checkpoint
+/// threads take about a quarter of its CPU, and I/O threads on every CPU contend for the
+/// charging state's lock: on the README's 2-CPU VM one I/O thread served the same rate with
+/// 15 instead of 18 µs of CPU per CCR at 40,000 CCR/s (and the stateless node 1.37 instead
+/// of 1.53 µs per answer).
+pub fn default_ocs_io_threads() -> usize {
+    (super::node::default_io_threads() / 2).max(1)
+}
+
 /// Resolves flags over the configuration file.
 pub fn settings(args: &OcsArgs) -> Result<OcsSettings, CliError> {
     let (file_keys, file): (OcsFile, Option<ConfigFile>) = match &args.config {
@@ -273,12 +282,15 @@ pub fn settings(args: &OcsArgs) -> Result<OcsSettings, CliError> {
         }
         None => (OcsFile::default(), None),
     };
-    let node = resolve(
+    let mut node = resolve(
         &args.node,
         &file_keys.node_keys(),
         file.as_ref(),
         "ocs.localdomain",
     )?;
+    if args.node.io_threads.is_none() && file_keys.io_threads.is_none() {
+        node.io_threads = default_ocs_io_threads();
+    }
     let store = match (&args.store, &file_keys.store) {
         (Some(s), _) => Some(check_store(s, None, None)?),
         (None, Some(s)) => Some(check_store(s.get_ref(), Some(s.span()), file.as_ref())?),
@@ -683,6 +695,21 @@ mod tests {
     struct Cli {
         #[command(flatten)]
         ocs: OcsArgs,
+    }
+
+    #[test]
+    fn io_threads_default_to_half_the_cpus_unless_given() {
+        use clap::Parser;
+        let cli = Cli::parse_from(["ocs"]);
+        let half = (crate::cli::serve::node::default_io_threads() / 2).max(1);
+        assert_eq!(settings(&cli.ocs).unwrap().node.io_threads, half);
+        let cli = Cli::parse_from(["ocs", "--io-threads", "3"]);
+        assert_eq!(settings(&cli.ocs).unwrap().node.io_threads, 3);
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("ocs.toml");
+        std::fs::write(&file, "io_threads = 0\n").unwrap();
+        let cli = Cli::parse_from(["ocs", "--config", file.to_str().unwrap()]);
+        assert_eq!(settings(&cli.ocs).unwrap().node.io_threads, 0);
     }
 
     #[test]
