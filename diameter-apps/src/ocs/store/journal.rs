@@ -1128,13 +1128,18 @@ fn syncer(shared: Arc<Shared>, base: PathBuf, policy: SyncPolicy) {
             shared.fail();
             return;
         }
+        // Ended before anyone learns it: an append made once its records are durable must
+        // not take this sync for one still running (and overlap it at once with a zero
+        // `overlap_after`, inside the interval).
+        shared
+            .buf
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .in_flight -= 1;
         shared.publish(last);
         data.clear();
         spare = data;
-        // Ended, and back to the loop with the lock held: an append from now on sees no
-        // sync in flight and wakes a sleeper only if this one has gone to sleep.
         b = shared.buf.lock().unwrap_or_else(|e| e.into_inner());
-        b.in_flight -= 1;
     }
 }
 
@@ -1361,7 +1366,8 @@ mod tests {
         let records = sample();
         let first = j.append(&records[0]).unwrap();
         j.wait(first).unwrap();
-        // The next record wakes one syncer, which holds it back for the interval...
+        std::thread::sleep(Duration::from_millis(50)); // its syncer back asleep
+                                                       // The next record wakes one syncer, which holds it back for the interval...
         let mut last = j.append(&records[1]).unwrap();
         std::thread::sleep(Duration::from_millis(50));
         // ...and the records after it join that one's sync: the others sleep on.

@@ -307,23 +307,36 @@ impl MemState {
 
     /// Inserts or replaces a session, keeping the deadline and account indexes.
     fn put_session(&mut self, key: Arc<str>, row: MemSession) {
-        if let Some(old) = self.sessions.get(&key) {
-            if old.expires_at == row.expires_at
-                && old.account == row.account
-                && old.created_at == row.created_at
-            {
-                self.sessions.insert(key, row);
-                return;
+        // Only the index entries that change move: a CCR-U moves the session's deadline,
+        // not its place among its account's sessions.
+        let old = self
+            .sessions
+            .get(&key)
+            .map(|o| (o.expires_at, o.account, o.created_at));
+        let (new_deadline, new_owner) = match old {
+            Some((expires_at, account, created_at)) => (
+                expires_at != row.expires_at,
+                (account, created_at) != (row.account, row.created_at),
+            ),
+            None => (true, true),
+        };
+        if let Some((expires_at, account, created_at)) = old {
+            if new_deadline {
+                self.deadlines.remove(&(expires_at, key.clone()));
             }
-            let old = (old.expires_at, old.account, old.created_at);
-            self.deadlines.remove(&(old.0, key.clone()));
-            self.unindex_account(old.1, old.2, &key);
+            if new_owner {
+                self.unindex_account(account, created_at, &key);
+            }
         }
-        self.deadlines.insert((row.expires_at, key.clone()));
-        self.by_account
-            .entry(row.account)
-            .or_default()
-            .insert((row.created_at, key.clone()));
+        if new_deadline {
+            self.deadlines.insert((row.expires_at, key.clone()));
+        }
+        if new_owner {
+            self.by_account
+                .entry(row.account)
+                .or_default()
+                .insert((row.created_at, key.clone()));
+        }
         self.sessions.insert(key, row);
     }
 
@@ -1103,6 +1116,63 @@ mod tests {
         let walked: i64 = st.accounts.values().map(|a| a.reserved).sum();
         assert_eq!(st.totals().reserved, walked, "kept total and walk differ");
         walked
+    }
+
+    /// The deadline and account indexes hold exactly one entry per open session, at its
+    /// current values.
+    fn assert_indexes(st: &MemState) {
+        let deadlines: BTreeSet<(i64, Arc<str>)> = st
+            .sessions
+            .iter()
+            .map(|(k, s)| (s.expires_at, k.clone()))
+            .collect();
+        assert_eq!(st.deadlines, deadlines);
+        let mut by_account: FastMap<AccountId, BTreeSet<(i64, Arc<str>)>> = FastMap::default();
+        for (k, s) in &st.sessions {
+            by_account
+                .entry(s.account)
+                .or_default()
+                .insert((s.created_at, k.clone()));
+        }
+        assert_eq!(st.by_account, by_account);
+    }
+
+    #[test]
+    fn touches_move_the_deadline_and_keep_the_account_index() {
+        let (mut st, id) = state();
+        st.run(&open_with_hold(id, "a", Some(1), 100), 0, &no_sql)
+            .unwrap();
+        st.run(&open_with_hold(id, "b", Some(1), 100), 1, &no_sql)
+            .unwrap();
+        assert_indexes(&st);
+        let mut touch = Batch::new(id, Some("a".into()));
+        touch.ops = vec![Op::Touch { expires_at: 50 }];
+        st.run(&touch, 2, &no_sql).unwrap();
+        assert_indexes(&st);
+        assert_eq!(st.sessions["a"].expires_at, 50);
+        // A touch undone with its batch puts the old deadline back.
+        let mut failing = touch.clone();
+        failing.ops = vec![
+            Op::Touch { expires_at: 70 },
+            Op::Debit {
+                amount: 1,
+                partial: false,
+                reference: Some("r".into()),
+            },
+            Op::Debit {
+                amount: 1,
+                partial: false,
+                reference: Some("r".into()),
+            },
+        ];
+        assert!(st.run(&failing, 3, &no_sql).is_err());
+        assert_indexes(&st);
+        assert_eq!(st.sessions["a"].expires_at, 50);
+        let mut close = Batch::new(id, Some("a".into()));
+        close.ops = vec![Op::CloseSession];
+        st.run(&close, 4, &no_sql).unwrap();
+        assert_indexes(&st);
+        assert_eq!(st.sessions.len(), 1);
     }
 
     #[test]
