@@ -1,8 +1,8 @@
 //! `diameter serve acct`: flags and configuration file of the accounting server (CDF).
 
 use super::node::{
-    peer_settings, print_admission, print_peers, resolve, NodeFlags, NodeIdentity, NodeKeys,
-    PeerEntry, PeerSetting,
+    default_io_threads, peer_settings, print_admission, print_peers, resolve, NodeFlags,
+    NodeIdentity, NodeKeys, PeerEntry, PeerSetting,
 };
 use super::signal;
 use crate::cli::config::{load, ConfigFile};
@@ -153,7 +153,13 @@ pub fn settings(args: &AcctArgs) -> Result<AcctSettings, CliError> {
         tls_ca: keys.tls_ca.clone(),
         io_threads: keys.io_threads,
     };
-    let node = resolve(&args.node, &node_keys, file.as_ref(), "cdf.localdomain")?;
+    let node = resolve(
+        &args.node,
+        &node_keys,
+        file.as_ref(),
+        "cdf.localdomain",
+        default_io_threads(),
+    )?;
     let store = match (&args.store, &keys.store) {
         (Some(s), _) => check_store(s, None, None)?,
         (None, Some(s)) => check_store(s.get_ref(), Some(s.span()), file.as_ref())?,

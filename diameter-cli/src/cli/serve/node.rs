@@ -138,12 +138,15 @@ pub struct NodeKeys {
     pub io_threads: Option<usize>,
 }
 
-/// Merges flags over file keys over defaults, checking each value.
+/// Merges flags over file keys over defaults, checking each value. The defaults that
+/// differ by command are the Origin-Host and the I/O threads (for most, one per CPU:
+/// [`default_io_threads`]).
 pub fn resolve(
     flags: &NodeFlags,
     keys: &NodeKeys,
     file: Option<&ConfigFile>,
     default_host: &str,
+    default_io_threads: usize,
 ) -> Result<NodeIdentity, CliError> {
     let listen = match (flags.listen, &keys.listen, file) {
         (Some(a), _, _) => a,
@@ -230,7 +233,7 @@ pub fn resolve(
         io_threads: flags
             .io_threads
             .or(keys.io_threads)
-            .unwrap_or_else(default_io_threads),
+            .unwrap_or(default_io_threads),
     })
 }
 

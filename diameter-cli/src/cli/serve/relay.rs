@@ -1,8 +1,8 @@
 //! `diameter serve relay`: a relay, proxy or redirect agent driven by a TOML routing table.
 
 use super::node::{
-    peer_settings, print_admission, print_peers, resolve, NodeFlags, NodeIdentity, NodeKeys,
-    PeerEntry, PeerSetting,
+    default_io_threads, peer_settings, print_admission, print_peers, resolve, NodeFlags,
+    NodeIdentity, NodeKeys, PeerEntry, PeerSetting,
 };
 use super::signal;
 use crate::cli::config::{load, ConfigFile};
@@ -131,7 +131,13 @@ pub fn settings(args: &RelayArgs) -> Result<RelaySettings, CliError> {
         tls_ca: f.tls_ca.clone(),
         io_threads: f.io_threads,
     };
-    let node = resolve(&args.node, &keys, Some(&file), "dra.localdomain")?;
+    let node = resolve(
+        &args.node,
+        &keys,
+        Some(&file),
+        "dra.localdomain",
+        default_io_threads(),
+    )?;
     let peers = peer_settings(&f.peers, &file, node.tls.is_some())?;
     let mut table = RoutingTable::new();
     let mut routes = Vec::new();

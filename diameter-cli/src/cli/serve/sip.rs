@@ -1,8 +1,8 @@
 //! `diameter serve sip`: flags and configuration file of the SIP AAA server.
 
 use super::node::{
-    peer_settings, print_admission, print_peers, resolve, NodeFlags, NodeIdentity, NodeKeys,
-    PeerEntry, PeerSetting,
+    default_io_threads, peer_settings, print_admission, print_peers, resolve, NodeFlags,
+    NodeIdentity, NodeKeys, PeerEntry, PeerSetting,
 };
 use super::signal;
 use crate::cli::config::{load, ConfigFile};
@@ -198,6 +198,7 @@ pub fn settings(args: &SipArgs) -> Result<SipSettings, CliError> {
         &keys.node_keys(),
         file.as_ref(),
         "sip-aaa.localdomain",
+        default_io_threads(),
     )?;
     let users = args.users.clone().or(keys.users);
     if let Some(u) = &users {
