@@ -1225,7 +1225,6 @@ mod tests {
         }
     }
 
-    /// Appends from four threads, waiting for each record, until `n` records are durable.
     /// How many records the segments of the journal `base` hold.
     fn records_in(base: &Path) -> usize {
         let mut read = 0;
@@ -1237,6 +1236,16 @@ mod tests {
         read
     }
 
+    /// A journal under `policy` in a new directory (kept alive by the first member), and
+    /// its base path.
+    fn fresh(policy: SyncPolicy) -> (tempfile::TempDir, PathBuf, Journal) {
+        let dir = tempfile::tempdir().unwrap();
+        let base = dir.path().join("ocs.db.journal");
+        let j = Journal::create(&base, 0, policy).unwrap();
+        (dir, base, j)
+    }
+
+    /// Appends from four threads, waiting for each record, until `n` records are durable.
     fn load(j: &Journal, n: usize) {
         let records = sample();
         std::thread::scope(|s| {
@@ -1303,14 +1312,12 @@ mod tests {
 
     #[test]
     fn one_sync_at_a_time_until_the_one_in_flight_is_slow() {
-        let dir = tempfile::tempdir().unwrap();
-        let base = dir.path().join("ocs.db.journal");
         let slow_never = SyncPolicy {
             syncers: 3,
             overlap_after: Duration::from_secs(3600),
             min_interval: Duration::ZERO,
         };
-        let j = Journal::create(&base, 0, slow_never).unwrap();
+        let (_dir, base, j) = fresh(slow_never);
         load(&j, 400);
         assert_eq!(j.durable_lsn(), 400);
         assert_eq!(
@@ -1324,15 +1331,13 @@ mod tests {
 
     #[test]
     fn syncs_start_at_least_the_interval_apart_and_what_waits_joins_one() {
-        let dir = tempfile::tempdir().unwrap();
-        let base = dir.path().join("ocs.db.journal");
         let interval = Duration::from_millis(60);
         let policy = SyncPolicy {
             syncers: 2,
             overlap_after: Duration::ZERO,
             min_interval: interval,
         };
-        let j = Journal::create(&base, 0, policy).unwrap();
+        let (_dir, base, j) = fresh(policy);
         let records = sample();
         // An idle journal syncs at once; the next records wait for the interval together,
         // counted from the start of the first sync (after `start`).
@@ -1355,19 +1360,18 @@ mod tests {
 
     #[test]
     fn records_appended_while_a_syncer_paces_wake_no_other() {
-        let dir = tempfile::tempdir().unwrap();
-        let base = dir.path().join("ocs.db.journal");
         let policy = SyncPolicy {
             syncers: 4,
             overlap_after: Duration::from_secs(5),
             min_interval: Duration::from_millis(400),
         };
-        let j = Journal::create(&base, 0, policy).unwrap();
+        let (_dir, _, j) = fresh(policy);
         let records = sample();
         let first = j.append(&records[0]).unwrap();
         j.wait(first).unwrap();
-        std::thread::sleep(Duration::from_millis(50)); // its syncer back asleep
-                                                       // The next record wakes one syncer, which holds it back for the interval...
+        // Its syncer back asleep, the next record wakes one syncer, which holds it back for
+        // the interval...
+        std::thread::sleep(Duration::from_millis(50));
         let mut last = j.append(&records[1]).unwrap();
         std::thread::sleep(Duration::from_millis(50));
         // ...and the records after it join that one's sync: the others sleep on.
@@ -1385,14 +1389,12 @@ mod tests {
 
     #[test]
     fn syncs_overlap_at_once_with_a_zero_overlap_time() {
-        let dir = tempfile::tempdir().unwrap();
-        let base = dir.path().join("ocs.db.journal");
         let at_once = SyncPolicy {
             syncers: 3,
             overlap_after: Duration::ZERO,
             min_interval: Duration::ZERO,
         };
-        let j = Journal::create(&base, 0, at_once).unwrap();
+        let (_dir, _, j) = fresh(at_once);
         load(&j, 400);
         assert_eq!(j.durable_lsn(), 400);
         assert!(j.buf().peak_in_flight >= 1);
@@ -1400,9 +1402,7 @@ mod tests {
 
     #[test]
     fn segments_are_written_rotated_read_and_dropped() {
-        let dir = tempfile::tempdir().unwrap();
-        let base = dir.path().join("ocs.db.journal");
-        let j = Journal::create(&base, 0, SyncPolicy::default()).unwrap();
+        let (_dir, base, j) = fresh(SyncPolicy::default());
         let records = sample();
         let mut last = 0;
         for r in &records[..3] {

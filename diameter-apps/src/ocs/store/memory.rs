@@ -1111,6 +1111,17 @@ mod tests {
         )
     }
 
+    /// `ops`, then the same debit reference twice: the batch fails after all of `ops` ran.
+    fn then_fail(mut ops: Vec<Op>) -> Vec<Op> {
+        let debit = Op::Debit {
+            amount: 1,
+            partial: false,
+            reference: Some("twice".into()),
+        };
+        ops.extend([debit.clone(), debit]);
+        ops
+    }
+
     /// The reserved total the gauge reads, checked against a walk over every account.
     fn reserved(st: &MemState) -> i64 {
         let walked: i64 = st.accounts.values().map(|a| a.reserved).sum();
@@ -1152,19 +1163,7 @@ mod tests {
         assert_eq!(st.sessions["a"].expires_at, 50);
         // A touch undone with its batch puts the old deadline back.
         let mut failing = touch.clone();
-        failing.ops = vec![
-            Op::Touch { expires_at: 70 },
-            Op::Debit {
-                amount: 1,
-                partial: false,
-                reference: Some("r".into()),
-            },
-            Op::Debit {
-                amount: 1,
-                partial: false,
-                reference: Some("r".into()),
-            },
-        ];
+        failing.ops = then_fail(vec![Op::Touch { expires_at: 70 }]);
         assert!(st.run(&failing, 3, &no_sql).is_err());
         assert_indexes(&st);
         assert_eq!(st.sessions["a"].expires_at, 50);
@@ -1189,23 +1188,11 @@ mod tests {
         assert_eq!(reserved(&st), 500);
         // A batch that reserves more and then fails leaves the total as it was.
         let mut failing = Batch::new(id, Some("a".into()));
-        failing.ops = vec![
-            Op::Reserve {
-                rating_group: Some(2),
-                want: 100,
-                block: 0,
-            },
-            Op::Debit {
-                amount: 1,
-                partial: false,
-                reference: Some("r".into()),
-            },
-            Op::Debit {
-                amount: 1,
-                partial: false,
-                reference: Some("r".into()),
-            },
-        ];
+        failing.ops = then_fail(vec![Op::Reserve {
+            rating_group: Some(2),
+            want: 100,
+            block: 0,
+        }]);
         assert!(st.run(&failing, 1, &no_sql).is_err());
         assert_eq!(reserved(&st), 500);
         // Settling and closing a session releases its hold.
@@ -1423,13 +1410,7 @@ mod tests {
         touch.ops = vec![Op::Touch { expires_at: 500 }];
         st.run(&touch, 40, &no_sql).unwrap();
         let mut bad = Batch::new(a, Some("new".into()));
-        let debit = Op::Debit {
-            amount: 1,
-            partial: false,
-            reference: Some("r".into()),
-        };
-        // The same debit reference twice: the batch fails after the open ran.
-        bad.ops = vec![Op::OpenSession { expires_at: 99 }, debit.clone(), debit];
+        bad.ops = then_fail(vec![Op::OpenSession { expires_at: 99 }]);
         assert!(st.run(&bad, 50, &no_sql).is_err());
         assert_eq!(st.sessions_of(a), vec!["early", "late"]);
         let mut close = Batch::new(a, Some("early".into()));
