@@ -357,7 +357,7 @@ async fn our_sip_client_against_erlang_server() {
         .origin_host(host)
         .origin_realm("example.com")
         .auth_application(6)
-        .peer(PeerConfig::new("erl-aaa.example.com", tap.addr));
+        .peer(PeerConfig::new("erl-aaa.example.com", tap.addr).settings(retry_soon()));
     let node = register_events(builder, host, "example.com", events.clone())
         .build()
         .await

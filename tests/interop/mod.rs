@@ -25,6 +25,18 @@ use tokio::net::{TcpListener, TcpStream};
 /// Every wait of these tests is bounded by this, unless a test says otherwise.
 pub const LIMIT: Duration = Duration::from_secs(15);
 
+/// Settings for a peer that our node connects to: retry after 1 s instead of Tc's 30 s.
+/// A peer process may print that it listens a moment before its socket accepts (OTP's
+/// `add_transport` opens it in another process); the tap then finds the port closed and
+/// drops our first connection, and the default retry would come after [`LIMIT`].
+pub fn retry_soon() -> diameter::core::peer::PeerSettings {
+    diameter::core::peer::PeerSettings {
+        tc: Duration::from_secs(1),
+        max_backoff: Duration::from_secs(2),
+        ..Default::default()
+    }
+}
+
 // ---------------------------------------------------------------------------------------
 // Binaries and skipping
 
