@@ -19,6 +19,7 @@
 #   B2_EXTRA     more bench arguments for the second client ("--msisdn-base 46800000000":
 #                the nodes on different subscribers)
 #   PG_STATS=1   load pg_stat_statements and print the statements' time per call
+#   PG_OPTS      more server settings ("-c max_wal_size=8GB -c wal_init_zero=off")
 #   PERF=FILE    a CPU profile of the whole machine during the run (perf record -g -a)
 set -euo pipefail
 bin=$(realpath "${1:-target/release/diameter}")
@@ -34,7 +35,7 @@ as_pg() { if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi
 port=$((20000 + RANDOM % 20000))
 as_pg "$pgbin/initdb" -D "$dir/data" -U postgres -A trust -E UTF8 >/dev/null
 as_pg "$pgbin/pg_ctl" start -D "$dir/data" -l "$dir/log" -w \
-  -o "-p $port -k $dir -c listen_addresses='' -c max_connections=100 -c shared_buffers=256MB${PG_STATS:+ -c shared_preload_libraries=pg_stat_statements}" >/dev/null
+  -o "-p $port -k $dir -c listen_addresses='' -c max_connections=100 -c shared_buffers=256MB${PG_STATS:+ -c shared_preload_libraries=pg_stat_statements} ${PG_OPTS:-}" >/dev/null
 url="postgresql://postgres@${dir//\//%2F}:$port/postgres"
 psql() { as_pg "$pgbin/psql" -h "$dir" -p "$port" -U postgres -d postgres -XAtq -c "$1"; }
 
