@@ -20,6 +20,7 @@
 #                the nodes on different subscribers)
 #   PG_STATS=1   load pg_stat_statements and print the statements' time per call
 #   PG_OPTS      more server settings ("-c max_wal_size=8GB -c wal_init_zero=off")
+#   PRE_SQL      a statement run on the database once the nodes are up
 #   PERF=FILE    a CPU profile of the whole machine during the run (perf record -g -a)
 set -euo pipefail
 bin=$(realpath "${1:-target/release/diameter}")
@@ -59,7 +60,6 @@ done
 for p in $p1 $p2; do
   for _ in $(seq 200); do (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null && break; sleep 0.05; done
 done
-# PRE_SQL: statements run on the database once the nodes are up (experiments).
 [ -n "${PRE_SQL:-}" ] && psql "$PRE_SQL"
 if [ -n "${SETTLE_ARGS:-}" ]; then
   # shellcheck disable=SC2086 # word splitting wanted
