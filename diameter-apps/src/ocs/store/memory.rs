@@ -305,39 +305,35 @@ impl MemState {
         }
     }
 
-    /// Inserts or replaces a session, keeping the deadline and account indexes.
+    /// Inserts or replaces a session, keeping the deadline and account indexes. Only the
+    /// index entries that change move: a CCR-U moves the session's deadline, not its place
+    /// among its account's sessions.
     fn put_session(&mut self, key: Arc<str>, row: MemSession) {
-        // Only the index entries that change move: a CCR-U moves the session's deadline,
-        // not its place among its account's sessions.
-        let old = self
-            .sessions
-            .get(&key)
-            .map(|o| (o.expires_at, o.account, o.created_at));
-        let (new_deadline, new_owner) = match old {
-            Some((expires_at, account, created_at)) => (
-                expires_at != row.expires_at,
-                (account, created_at) != (row.account, row.created_at),
-            ),
-            None => (true, true),
-        };
-        if let Some((expires_at, account, created_at)) = old {
-            if new_deadline {
-                self.deadlines.remove(&(expires_at, key.clone()));
+        let (deadline, owner) = (row.expires_at, (row.account, row.created_at));
+        let old = match self.sessions.get_mut(&key) {
+            Some(slot) => Some(std::mem::replace(slot, row)),
+            None => {
+                self.sessions.insert(key.clone(), row);
+                None
             }
-            if new_owner {
+        };
+        let old_deadline = old.as_ref().map(|o| o.expires_at);
+        if old_deadline != Some(deadline) {
+            if let Some(d) = old_deadline {
+                self.deadlines.remove(&(d, key.clone()));
+            }
+            self.deadlines.insert((deadline, key.clone()));
+        }
+        let old_owner = old.map(|o| (o.account, o.created_at));
+        if old_owner != Some(owner) {
+            if let Some((account, created_at)) = old_owner {
                 self.unindex_account(account, created_at, &key);
             }
-        }
-        if new_deadline {
-            self.deadlines.insert((row.expires_at, key.clone()));
-        }
-        if new_owner {
             self.by_account
-                .entry(row.account)
+                .entry(owner.0)
                 .or_default()
-                .insert((row.created_at, key.clone()));
+                .insert((owner.1, key));
         }
-        self.sessions.insert(key, row);
     }
 
     /// Removes a session and its index entries.
