@@ -336,6 +336,29 @@ impl MemState {
         }
     }
 
+    /// Sets an account's balance and reserved amount, keeping the reserved total: the one
+    /// place they change after loading. The old pair, or `None` when the account has those
+    /// already.
+    fn set_amounts(
+        &mut self,
+        id: AccountId,
+        balance: i64,
+        reserved: i64,
+    ) -> Result<Option<(i64, i64)>, StoreError> {
+        let a = self
+            .accounts
+            .get_mut(&id)
+            .ok_or(StoreError::NoSuchAccount(id))?;
+        let old = (a.balance, a.reserved);
+        if old == (balance, reserved) {
+            return Ok(None);
+        }
+        self.reserved_total += i128::from(reserved) - i128::from(old.1);
+        a.balance = balance;
+        a.reserved = reserved;
+        Ok(Some(old))
+    }
+
     /// Removes a session and its index entries.
     fn remove_session(&mut self, session: &str) -> Option<MemSession> {
         let (key, old) = self.sessions.remove_entry(session)?;
@@ -703,11 +726,8 @@ impl<'a> MemTx<'a> {
         for u in undo.into_iter().rev() {
             match u {
                 Undo::Account(id, b, r) => {
-                    if let Some(a) = st.accounts.get_mut(&id) {
-                        st.reserved_total += i128::from(r) - i128::from(a.reserved);
-                        a.balance = b;
-                        a.reserved = r;
-                    }
+                    // An account of the batch: it exists.
+                    let _ = st.set_amounts(id, b, r);
                 }
                 Undo::Session(s, old) => {
                     st.remove_session(&s);
@@ -832,19 +852,10 @@ impl Tx for MemTx<'_> {
         balance: i64,
         reserved: i64,
     ) -> Result<(), StoreError> {
-        let a = self
-            .st
-            .accounts
-            .get_mut(&id)
-            .ok_or(StoreError::NoSuchAccount(id))?;
-        if (a.balance, a.reserved) == (balance, reserved) {
-            return Ok(());
+        if let Some((b, r)) = self.st.set_amounts(id, balance, reserved)? {
+            self.undo.push(Undo::Account(id, b, r));
+            self.st.dirty_accounts.insert(id);
         }
-        self.undo.push(Undo::Account(id, a.balance, a.reserved));
-        self.st.reserved_total += i128::from(reserved) - i128::from(a.reserved);
-        a.balance = balance;
-        a.reserved = reserved;
-        self.st.dirty_accounts.insert(id);
         Ok(())
     }
 
