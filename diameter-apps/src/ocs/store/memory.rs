@@ -1082,6 +1082,14 @@ mod tests {
         (st, id)
     }
 
+    /// A second account (subscriber "2") with `balance`.
+    fn second_account(st: &mut MemState, balance: i64) -> AccountId {
+        let other = NewAccount::new(vec![SubscriberId::new(IdKind::E164, "2")], balance, 978);
+        let id = st.next_account_id();
+        st.add_account(id, &other);
+        id
+    }
+
     /// A batch opening `session` (until 10) with `want` reserved for `rating_group`.
     fn open_with_hold(id: AccountId, session: &str, rating_group: Option<u32>, want: i64) -> Batch {
         let mut b = Batch::new(id, Some(session.into()));
@@ -1184,9 +1192,7 @@ mod tests {
     #[test]
     fn the_reserved_total_follows_reserves_releases_and_undone_batches() {
         let (mut st, id) = state();
-        let other = NewAccount::new(vec![SubscriberId::new(IdKind::E164, "2")], 500, 978);
-        let id2 = st.next_account_id();
-        st.add_account(id2, &other);
+        let id2 = second_account(&mut st, 500);
         assert_eq!(reserved(&st), 0);
         st.run(&open_with_hold(id, "a", Some(1), 300), 0, &no_sql)
             .unwrap();
@@ -1402,9 +1408,7 @@ mod tests {
     #[test]
     fn sessions_of_follows_the_account_index_oldest_first() {
         let (mut st, a) = state();
-        let other = NewAccount::new(vec![SubscriberId::new(IdKind::E164, "2")], 1000, 978);
-        let b = st.next_account_id();
-        st.add_account(b, &other);
+        let b = second_account(&mut st, 1000);
         for (name, account, now) in [("late", a, 30), ("early", a, 10), ("theirs", b, 20)] {
             let mut open = Batch::new(account, Some(name.into()));
             open.ops = vec![Op::OpenSession { expires_at: 99 }];
