@@ -40,8 +40,9 @@ macro_rules! example {
     answer_timeout_ms = 4000           # store too slow: answer 3004 TOO_BUSY (E bit)
     pg_statement_timeout_ms = 3000     # PostgreSQL statement_timeout (also pg_lock_timeout_ms,
     pg_pool = 8                        #   pg_connect_timeout_ms, pg_pool_wait_ms)
-    pg_groups = 2                      # PostgreSQL group transactions in flight (also pg_max_group,
-    pg_transaction_timeout_ms = 5000   #   batches per group, default 256)
+    pg_groups = 2                      # PostgreSQL group transactions in flight (default: 1 for a
+    pg_max_group = 256                 #   database on this machine, else 2), batches per group
+    pg_transaction_timeout_ms = 5000   # the longest a group transaction (or store call) may take
     pg_threads = 1                     # threads driving the PostgreSQL connections
     engine_checkpoint_interval_ms = 1000 # embedded store: checkpoint into SQLite at least this
     engine_checkpoint_records = 100000 #   often, or after this many journal records
@@ -382,7 +383,7 @@ pub fn settings(args: &OcsArgs) -> Result<OcsSettings, CliError> {
                 pg.connect_timeout = ms(file_keys.pg_connect_timeout_ms, d.connect_timeout);
                 pg.statement_timeout = ms(file_keys.pg_statement_timeout_ms, d.statement_timeout);
                 pg.lock_timeout = ms(file_keys.pg_lock_timeout_ms, d.lock_timeout);
-                pg.groups = file_keys.pg_groups.unwrap_or(d.groups).max(1);
+                pg.groups = file_keys.pg_groups.unwrap_or(d.groups);
                 pg.threads = file_keys.pg_threads.unwrap_or(d.threads).max(1);
                 pg.max_group = file_keys.pg_max_group.unwrap_or(d.max_group).max(1);
                 pg.transaction_timeout =

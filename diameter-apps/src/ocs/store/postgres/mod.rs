@@ -44,13 +44,49 @@ mod embedded {
 /// The refinery history table of the OCS schema.
 const HISTORY_TABLE: &str = "ocs_schema_history";
 
-use super::options::PgOptions;
+use super::options::{PgOptions, AUTO_GROUPS_LOCAL, AUTO_GROUPS_REMOTE};
 
 impl PgOptions {
     /// Groups in flight at once.
     fn groups_in_flight(&self) -> usize {
         self.groups.min(self.pool.saturating_sub(1)).max(1)
     }
+
+    /// These options with [`PgOptions::groups`] chosen from the database's address when it
+    /// is 0 (the default): [`AUTO_GROUPS_LOCAL`] on this machine, else [`AUTO_GROUPS_REMOTE`].
+    fn with_groups_for(mut self, config: &tokio_postgres::Config) -> Self {
+        if self.groups == 0 {
+            self.groups = if on_this_machine(config) {
+                AUTO_GROUPS_LOCAL
+            } else {
+                AUTO_GROUPS_REMOTE
+            };
+        }
+        self
+    }
+}
+
+/// Whether the database is on this machine: every address connected to is a loopback one
+/// (the `hostaddr`s, which libpq connects to instead of the hosts, when one is given for
+/// every host), or else every host is a Unix socket, `localhost` or a loopback address. No
+/// host at all counts as remote (the choice that was the default before).
+fn on_this_machine(config: &tokio_postgres::Config) -> bool {
+    use tokio_postgres::config::Host;
+    let local_host = |h: &Host| match h {
+        Host::Tcp(name) => {
+            name.eq_ignore_ascii_case("localhost")
+                || name
+                    .parse::<std::net::IpAddr>()
+                    .is_ok_and(|ip| ip.is_loopback())
+        }
+        #[cfg(unix)]
+        Host::Unix(_) => true,
+    };
+    let (hosts, addrs) = (config.get_hosts(), config.get_hostaddrs());
+    if !addrs.is_empty() && addrs.len() >= hosts.len() {
+        return addrs.iter().all(|a| a.is_loopback());
+    }
+    !hosts.is_empty() && hosts.iter().all(local_host)
 }
 
 /// What the store's tasks share.
@@ -215,6 +251,13 @@ impl PgStore {
     /// `...?sslmode=verify-full&sslrootcert=ca.pem` for TLS) or key-value string
     /// (`host=/tmp/dir port=5432 user=postgres`).
     pub fn connect_with(url: &str, opts: &PgOptions) -> Result<PgStore, StoreError> {
+        let opts = &opts
+            .clone()
+            .with_groups_for(&build_config(&tls::split_url(url)?.0, opts)?);
+        tracing::info!(
+            groups = opts.groups,
+            "ocs: postgres group transactions in flight"
+        );
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(opts.threads.max(1))
             .thread_name("ocs-pg")
@@ -761,5 +804,38 @@ mod tests {
         assert!(options.contains("plan_cache_mode=auto"), "{options}");
         assert!(!options.contains("force_generic_plan"), "{options}");
         assert!(options.contains("-c enable_seqscan=off"), "{options}");
+    }
+
+    #[test]
+    fn groups_in_flight_default_to_one_on_this_machine_and_two_across_a_network() {
+        let groups = |url: &str, set: usize| {
+            let opts = PgOptions {
+                groups: set,
+                ..PgOptions::default()
+            };
+            let config = build_config(url, &opts).unwrap();
+            opts.with_groups_for(&config).groups
+        };
+        for local in [
+            "postgresql://u@%2Ftmp%2Fpg:5432/db",
+            "host=/var/run/postgresql user=u",
+            "postgresql://u@localhost/db",
+            "postgresql://u@127.0.0.1:5433/db",
+            "postgresql://u@[::1]/db",
+            "host=db.example.net hostaddr=127.0.0.1 user=u",
+        ] {
+            assert_eq!(groups(local, 0), AUTO_GROUPS_LOCAL, "{local}");
+        }
+        for remote in [
+            "postgresql://u@db.example.net/db",
+            "postgresql://u@10.0.0.5/db",
+            "postgresql://u@localhost,db.example.net/db",
+            "host=localhost hostaddr=10.0.0.5 user=u",
+        ] {
+            assert_eq!(groups(remote, 0), AUTO_GROUPS_REMOTE, "{remote}");
+        }
+        // A configured value is kept.
+        assert_eq!(groups("postgresql://u@localhost/db", 3), 3);
+        assert_eq!(groups("postgresql://u@db.example.net/db", 1), 1);
     }
 }
