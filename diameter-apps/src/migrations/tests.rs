@@ -75,6 +75,15 @@ fn assert_ocs_latest(conn: &Connection) {
     assert!(has(conn, "table", "debits"));
     assert!(has(conn, "index", "sessions_deadline"));
     assert!(!has(conn, "index", "sessions_expiry"));
+    assert!(has(conn, "index", "ledger_account"));
+    let ledger: String = conn
+        .query_row(
+            "SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'ledger'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert!(!ledger.contains("AUTOINCREMENT"), "{ledger}");
     let versions: Vec<u32> = history(conn, OCS_SQLITE.history)
         .into_iter()
         .map(|h| h.0)
@@ -134,6 +143,21 @@ fn ocs_database_of_the_first_schema_is_migrated_and_keeps_its_data() {
         (2..=OCS_SQLITE.latest()).collect::<Vec<_>>()
     );
     assert_ocs_latest(&conn);
+    // The ledger kept its line and id; a new line's id comes after it.
+    conn.execute(
+        "INSERT INTO ledger (account_id, kind, amount, at) VALUES (7, 'adjust', 1, 2)",
+        [],
+    )
+    .unwrap();
+    let ids: Vec<(i64, i64)> = conn
+        .prepare("SELECT id, amount FROM ledger ORDER BY id")
+        .unwrap()
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(ids, [(1, 500), (2, 1)]);
+    conn.execute("DELETE FROM ledger WHERE id = 2", []).unwrap();
     drop(conn);
 
     let store = SqliteStore::open(&path).unwrap();
