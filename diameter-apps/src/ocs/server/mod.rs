@@ -756,17 +756,16 @@ enum Pending<'s> {
 
 /// The idempotency key of a request of `owner` ([`ChargingServer::request_key`]).
 fn request_key(ccr: &Ccr, owner: &str) -> String {
-    use std::fmt::Write;
     let session = ccr.session_id.as_str();
+    let mut digits = itoa::Buffer::new();
     // Two numbers of at most 11 and 10 digits and three separators.
     let mut key = String::with_capacity(session.len() + owner.len() + 24);
     key.push_str(session);
-    let _ = write!(
-        key,
-        "|{}|{}|",
-        ccr.cc_request_type.value(),
-        ccr.cc_request_number
-    );
+    key.push('|');
+    key.push_str(digits.format(ccr.cc_request_type.value()));
+    key.push('|');
+    key.push_str(digits.format(ccr.cc_request_number));
+    key.push('|');
     key.push_str(owner);
     key
 }
