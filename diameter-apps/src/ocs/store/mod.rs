@@ -69,8 +69,8 @@ pub use self::group::GroupCommit;
 pub use self::journal::{DEFAULT_OVERLAP_AFTER, DEFAULT_SYNCERS, DEFAULT_SYNC_INTERVAL};
 pub use self::memory::{MemLimits, DEFAULT_FILTER_KEYS, DEFAULT_OUTCOME_BYTES};
 pub use self::options::{
-    EngineOptions, PgOptions, DEFAULT_CHECKPOINT_INTERVAL, DEFAULT_CHECKPOINT_RECORDS,
-    DEFAULT_MAX_BACKLOG,
+    EngineOptions, PgOptions, AUTO_GROUPS_LOCAL, AUTO_GROUPS_REMOTE, DEFAULT_CHECKPOINT_INTERVAL,
+    DEFAULT_CHECKPOINT_RECORDS, DEFAULT_MAX_BACKLOG,
 };
 #[cfg(feature = "postgres")]
 pub use self::postgres::PgStore;
