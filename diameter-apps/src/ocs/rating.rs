@@ -627,24 +627,21 @@ impl Tariffs {
         rating_group: Option<u32>,
         units: &[UnitType],
     ) -> Option<&Tariff> {
-        let scored: Vec<(u32, &Tariff)> = self
-            .tariffs
-            .iter()
-            .filter_map(|t| {
-                t.score(service_context_id, service_identifier, rating_group)
-                    .map(|s| (s, t))
-            })
-            .collect();
-        let best = scored.iter().map(|(s, _)| *s).max()?;
-        let candidates = scored.iter().filter(|(s, _)| *s == best).map(|(_, t)| *t);
-        let mut first = None;
-        for t in candidates {
-            if units.contains(&t.unit) {
-                return Some(t);
+        // One pass, no allocation (this runs for every CCR): the best score so far, the
+        // first tariff with it, and the first with it whose unit is in `units`.
+        let mut best: Option<(u32, &Tariff, Option<&Tariff>)> = None;
+        for t in &self.tariffs {
+            let Some(score) = t.score(service_context_id, service_identifier, rating_group) else {
+                continue;
+            };
+            let fits = units.contains(&t.unit).then_some(t);
+            match &mut best {
+                Some((b, _, with_unit)) if *b == score => *with_unit = with_unit.or(fits),
+                Some((b, _, _)) if *b > score => {}
+                _ => best = Some((score, t, fits)),
             }
-            first = first.or(Some(t));
         }
-        first
+        best.map(|(_, first, with_unit)| with_unit.unwrap_or(first))
     }
 }
 
