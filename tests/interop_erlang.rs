@@ -22,7 +22,7 @@ mod interop;
 use diameter::core::base::DisconnectCause;
 use diameter::core::fields::result_code;
 use diameter::core::node::{Node, NodeEvent, PeerConfig};
-use diameter::core::peer::{DownReason, PeerSettings};
+use diameter::core::peer::DownReason;
 use diameter::core::Command;
 use diameter::dict::dcca_rfc4006::*;
 use diameter::dict::Message;
@@ -76,18 +76,6 @@ fn start_escript(
         .args([host, realm, dest_realm])
         .arg(tw_ms.to_string());
     Daemon::spawn("escript peer.escript", cmd).expect("start escript")
-}
-
-fn settings(tw: Duration) -> PeerSettings {
-    PeerSettings {
-        tw,
-        tw_jitter: Duration::from_millis(50),
-        tc: Duration::from_secs(1),
-        max_backoff: Duration::from_secs(2),
-        cea_timeout: Duration::from_secs(5),
-        dpa_timeout: Duration::from_secs(3),
-        ..Default::default()
-    }
 }
 
 /// Parses `key=value` from an escript output line.
@@ -168,7 +156,7 @@ async fn erlang_client_against_our_server() {
         .origin_realm("server.net")
         .auth_application(4)
         .listen("127.0.0.1:0".parse().unwrap())
-        .responder_settings(settings(Duration::from_secs(30)))
+        .responder_settings(quick_peer(Duration::from_secs(30)))
         .typed_handler(move |req: Ccr| {
             rx.lock().unwrap().push(req.clone());
             std::future::ready(Cca {
@@ -447,7 +435,7 @@ async fn our_client_against_erlang_server() {
         .auth_application(4)
         .peer(
             PeerConfig::new("erl.server.net", tap.addr)
-                .settings(settings(Duration::from_millis(500))),
+                .settings(quick_peer(Duration::from_millis(500))),
         )
         .build()
         .await

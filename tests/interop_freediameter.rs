@@ -156,18 +156,6 @@ impl FreeDiameter {
     }
 }
 
-fn quick(tw: Duration) -> PeerSettings {
-    PeerSettings {
-        tw,
-        tw_jitter: Duration::from_millis(50),
-        tc: Duration::from_secs(1),
-        max_backoff: Duration::from_secs(2),
-        cea_timeout: Duration::from_secs(5),
-        dpa_timeout: Duration::from_secs(3),
-        ..Default::default()
-    }
-}
-
 /// A CCR-INITIAL from `origin` to `realm`.
 fn ccr(node: &Node, origin: &str, origin_realm: &str, realm: &str) -> Ccr {
     Ccr {
@@ -249,7 +237,7 @@ async fn freediameter_connects_to_us() {
         .origin_realm("a.net")
         .auth_application(4)
         .listen("127.0.0.1:0".parse().unwrap())
-        .responder_settings(quick(Duration::from_secs(30)))
+        .responder_settings(quick_peer(Duration::from_secs(30)))
         .build()
         .await
         .unwrap();
@@ -416,7 +404,7 @@ async fn we_connect_to_freediameter() {
         .origin_host("rust.a.net")
         .origin_realm("a.net")
         .auth_application(4)
-        .peer(PeerConfig::new(FD_HOST, tap.addr).settings(quick(Duration::from_secs(1))))
+        .peer(PeerConfig::new(FD_HOST, tap.addr).settings(quick_peer(Duration::from_secs(1))))
         .build()
         .await
         .unwrap();
@@ -520,7 +508,7 @@ async fn freediameter_relays_between_our_nodes() {
         .origin_realm("b.net")
         .auth_application(4)
         .listen("127.0.0.1:0".parse().unwrap())
-        .responder_settings(quick(Duration::from_secs(30)))
+        .responder_settings(quick_peer(Duration::from_secs(30)))
         .handler(4, 272, move |req: RawMessage| {
             seen2.lock().unwrap().push(route_records(&req));
             let ccr = Ccr::decode(&req).expect("typed CCR at the server");
@@ -557,7 +545,7 @@ async fn freediameter_relays_between_our_nodes() {
         .origin_realm("a.net")
         .auth_application(4)
         .listen("127.0.0.1:0".parse().unwrap())
-        .responder_settings(quick(Duration::from_secs(30)))
+        .responder_settings(quick_peer(Duration::from_secs(30)))
         .build()
         .await
         .unwrap();
@@ -707,8 +695,8 @@ async fn election(test: &str, our_host: &'static str) {
         .origin_realm("a.net")
         .auth_application(4)
         .listen(node_addr)
-        .peer(PeerConfig::new(FD_HOST, tap_b.addr).settings(quick(Duration::from_millis(700))))
-        .responder_settings(quick(Duration::from_millis(700)))
+        .peer(PeerConfig::new(FD_HOST, tap_b.addr).settings(quick_peer(Duration::from_millis(700))))
+        .responder_settings(quick_peer(Duration::from_millis(700)))
         .build()
         .await
         .unwrap();
@@ -860,7 +848,7 @@ async fn watchdog_down_and_reopen_with_freediameter() {
         .auth_application(4)
         .peer(PeerConfig::new(FD_HOST, tap.addr).settings(PeerSettings {
             cea_timeout: Duration::from_secs(10),
-            ..quick(tw)
+            ..quick_peer(tw)
         }))
         .build()
         .await
@@ -964,7 +952,7 @@ async fn we_reconnect_after_freediameter_reboots() {
         .origin_host("rust.a.net")
         .origin_realm("a.net")
         .auth_application(4)
-        .peer(PeerConfig::new(FD_HOST, tap.addr).settings(quick(Duration::from_secs(1))))
+        .peer(PeerConfig::new(FD_HOST, tap.addr).settings(quick_peer(Duration::from_secs(1))))
         .build()
         .await
         .unwrap();
@@ -1018,7 +1006,7 @@ async fn freediameter_over_ipv6() {
         .origin_realm("a.net")
         .auth_application(4)
         .listen("[::1]:0".parse().unwrap())
-        .responder_settings(quick(Duration::from_secs(1)))
+        .responder_settings(quick_peer(Duration::from_secs(1)))
         .build()
         .await
     else {

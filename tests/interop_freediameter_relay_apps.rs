@@ -51,7 +51,6 @@ use samples::*;
 use diameter::core::bytes::Bytes;
 use diameter::core::fields::route_records;
 use diameter::core::node::{Node, NodeEvent};
-use diameter::core::peer::PeerSettings;
 use diameter::core::{Command, RawAvp, RawMessage};
 use diameter::dict::base_rfc6733::*;
 use diameter::dict::dcca_rfc4006::*;
@@ -180,18 +179,6 @@ impl FreeDiameter {
             daemon.output()
         );
         FreeDiameter { daemon }
-    }
-}
-
-fn settings() -> PeerSettings {
-    PeerSettings {
-        tw: Duration::from_secs(30),
-        tw_jitter: Duration::from_millis(50),
-        tc: Duration::from_secs(1),
-        max_backoff: Duration::from_secs(2),
-        cea_timeout: Duration::from_secs(5),
-        dpa_timeout: Duration::from_secs(3),
-        ..Default::default()
     }
 }
 
@@ -929,7 +916,7 @@ async fn freediameter_relays_charging_and_sip_commands() {
         .auth_application(6)
         .supported_vendor(10_415)
         .listen("127.0.0.1:0".parse().unwrap())
-        .responder_settings(settings())
+        .responder_settings(quick_peer(Duration::from_secs(30)))
         .typed_handler(|r: Ccr| std::future::ready(cca_for(&r)))
         .typed_handler(|r: Uar| std::future::ready(uaa_for(&r)))
         .typed_handler(|r: Sar| std::future::ready(saa_for(&r)))
@@ -945,7 +932,7 @@ async fn freediameter_relays_charging_and_sip_commands() {
         .auth_application(6)
         .supported_vendor(10_415)
         .listen("127.0.0.1:0".parse().unwrap())
-        .responder_settings(settings())
+        .responder_settings(quick_peer(Duration::from_secs(30)))
         .typed_handler(|r: Rtr| std::future::ready(rta_for(&r)))
         .typed_handler(|r: Ppr| std::future::ready(ppa_for(&r)))
         .build()

@@ -209,7 +209,9 @@ async fn our_acct_client_against_erlang_server() {
         .origin_host("rust.sbc.net")
         .origin_realm("sbc.net")
         .acct_application(3)
-        .peer(PeerConfig::new("erl.cdf.net", tap.addr).settings(retry_soon()))
+        .peer(
+            PeerConfig::new("erl.cdf.net", tap.addr).settings(quick_peer(Duration::from_secs(30))),
+        )
         .build()
         .await
         .unwrap();

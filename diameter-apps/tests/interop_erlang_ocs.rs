@@ -420,7 +420,9 @@ async fn our_cc_client_against_erlang_server() {
         .origin_host("rust.pgw.net")
         .origin_realm("pgw.net")
         .auth_application(4)
-        .peer(PeerConfig::new("erl.ocs.net", tap.addr).settings(retry_soon()))
+        .peer(
+            PeerConfig::new("erl.ocs.net", tap.addr).settings(quick_peer(Duration::from_secs(30))),
+        )
         .build()
         .await
         .unwrap();

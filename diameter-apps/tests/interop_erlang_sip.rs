@@ -45,6 +45,7 @@ use interop::*;
 use std::path::{Path, PathBuf};
 use std::process::Command as Process;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 const AOR: &str = "sip:alice@example.com";
 const USER: &str = "alice@example.com";
@@ -357,7 +358,10 @@ async fn our_sip_client_against_erlang_server() {
         .origin_host(host)
         .origin_realm("example.com")
         .auth_application(6)
-        .peer(PeerConfig::new("erl-aaa.example.com", tap.addr).settings(retry_soon()));
+        .peer(
+            PeerConfig::new("erl-aaa.example.com", tap.addr)
+                .settings(quick_peer(Duration::from_secs(30))),
+        );
     let node = register_events(builder, host, "example.com", events.clone())
         .build()
         .await

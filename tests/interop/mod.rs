@@ -25,14 +25,20 @@ use tokio::net::{TcpListener, TcpStream};
 /// Every wait of these tests is bounded by this, unless a test says otherwise.
 pub const LIMIT: Duration = Duration::from_secs(15);
 
-/// Settings for a peer that our node connects to: retry after 1 s instead of Tc's 30 s.
-/// A peer process may print that it listens a moment before its socket accepts (OTP's
+/// Peer settings of the interop tests: watchdog every `tw` (little jitter), and short
+/// waits that fit in [`LIMIT`]: a connection retried after 1 s instead of Tc's 30 s, CEA
+/// and DPA waited for 5 s and 3 s. The quick retry matters where our node connects: a peer
+/// process may print that it listens a moment before its socket accepts (OTP's
 /// `add_transport` opens it in another process); the tap then finds the port closed and
 /// drops our first connection, and the default retry would come after [`LIMIT`].
-pub fn retry_soon() -> diameter::core::peer::PeerSettings {
+pub fn quick_peer(tw: Duration) -> diameter::core::peer::PeerSettings {
     diameter::core::peer::PeerSettings {
+        tw,
+        tw_jitter: Duration::from_millis(50),
         tc: Duration::from_secs(1),
         max_backoff: Duration::from_secs(2),
+        cea_timeout: Duration::from_secs(5),
+        dpa_timeout: Duration::from_secs(3),
         ..Default::default()
     }
 }
