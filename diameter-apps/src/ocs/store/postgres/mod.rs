@@ -189,13 +189,15 @@ fn build_config(url: &str, opts: &PgOptions) -> Result<tokio_postgres::Config, S
     Ok(config)
 }
 
-fn build_pool(url: &str, opts: &PgOptions) -> Result<Pool, StoreError> {
-    let (url, tls) = tls::split_url(url)?;
-    let config = build_config(&url, opts)?;
+fn build_pool(
+    config: tokio_postgres::Config,
+    tls: &tls::TlsParams,
+    opts: &PgOptions,
+) -> Result<Pool, StoreError> {
     let mc = ManagerConfig {
         recycling_method: RecyclingMethod::Fast,
     };
-    let manager = match tls::client_config(&tls)? {
+    let manager = match tls::client_config(tls)? {
         Some(c) => {
             Manager::from_config(config, tokio_postgres_rustls::MakeRustlsConnect::new(c), mc)
         }
@@ -251,9 +253,9 @@ impl PgStore {
     /// `...?sslmode=verify-full&sslrootcert=ca.pem` for TLS) or key-value string
     /// (`host=/tmp/dir port=5432 user=postgres`).
     pub fn connect_with(url: &str, opts: &PgOptions) -> Result<PgStore, StoreError> {
-        let opts = &opts
-            .clone()
-            .with_groups_for(&build_config(&tls::split_url(url)?.0, opts)?);
+        let (plain, tls) = tls::split_url(url)?;
+        let config = build_config(&plain, opts)?;
+        let opts = &opts.clone().with_groups_for(&config);
         tracing::info!(
             groups = opts.groups,
             "ocs: postgres group transactions in flight"
@@ -265,9 +267,9 @@ impl PgStore {
             .build()
             .map_err(|e| StoreError::Config(format!("cannot start the postgres runtime: {e}")))?;
         let handle = runtime.handle().clone();
-        let (url, o) = (url.to_string(), opts.clone());
+        let o = opts.clone();
         let pool = wait(&handle, async move {
-            let pool = build_pool(&url, &o)?;
+            let pool = build_pool(config, &tls, &o)?;
             migrate(&pool, &o).await?;
             Ok(pool)
         })?;
