@@ -313,6 +313,19 @@ pub fn run(args: &BenchArgs, rt: &tokio::runtime::Runtime) -> CliResult {
     })
 }
 
+/// The first line of a comparison's report: the load, and the machine it ran on.
+pub(super) fn setting_line(args: &BenchArgs, machine: &Json) -> String {
+    format!(
+        "{} x {} in flight, {:.0?} per run; {} CPU(s), {}, load average {}\n",
+        args.connections,
+        args.outstanding,
+        args.duration,
+        machine["nproc"],
+        machine["cpu_model"].as_str().unwrap_or("unknown"),
+        machine["loadavg_1m"]
+    )
+}
+
 fn text(
     runs: &[Measured],
     machine: &Json,
@@ -322,17 +335,7 @@ fn text(
 ) -> String {
     use std::fmt::Write;
     let opt = |v: Option<f64>, prec: usize| v.map_or("-".into(), |v| format!("{v:.prec$}"));
-    let mut out = String::new();
-    let _ = writeln!(
-        out,
-        "{} x {} in flight, {:.0?} per run; {} CPU(s), {}, load average {}",
-        args.connections,
-        args.outstanding,
-        args.duration,
-        machine["nproc"],
-        machine["cpu_model"].as_str().unwrap_or("unknown"),
-        machine["loadavg_1m"]
-    );
+    let mut out = setting_line(args, machine);
     let _ = writeln!(
         out,
         "  {:<14} {:>11} {:>10} {:>9} {:>9} {:>14} {:>14} {:>7}",

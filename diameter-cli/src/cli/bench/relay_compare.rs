@@ -16,7 +16,7 @@
 //! responder before and after, and reports it per answer, with answers/s and the ratios
 //! (ours against freeDiameter's).
 
-use super::compare::{cpu_time, machine, ratio, Measured, Server, TempDir};
+use super::compare::{cpu_time, machine, ratio, setting_line, Measured, Server, TempDir};
 use super::stats::Stats;
 use super::{exit_status, load, run_rate, BenchArgs};
 use crate::cli::exit::{CliError, CliResult, FAILURE, OK};
@@ -356,17 +356,7 @@ fn text(
 ) -> String {
     use std::fmt::Write;
     let opt = |v: Option<f64>, prec: usize| v.map_or("-".into(), |v| format!("{v:.prec$}"));
-    let mut out = String::new();
-    let _ = writeln!(
-        out,
-        "{} x {} in flight, {:.0?} per run; {} CPU(s), {}, load average {}",
-        args.connections,
-        args.outstanding,
-        args.duration,
-        machine["nproc"],
-        machine["cpu_model"].as_str().unwrap_or("unknown"),
-        machine["loadavg_1m"]
-    );
+    let mut out = setting_line(args, machine);
     let _ = writeln!(
         out,
         "  {:<15} {:>10} {:>9} {:>9} {:>13} {:>17} {:>14} {:>7}",

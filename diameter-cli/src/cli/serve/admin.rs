@@ -5,10 +5,15 @@
 //! the server. Also `--metrics ADDR` / `metrics = "ADDR"`.
 
 use crate::cli::config::ConfigFile;
-use crate::cli::exit::CliError;
+use crate::cli::exit::{CliError, CliResult, OK};
 use diameter_apps::admin::{self, token, AdminConfig, AdminServer, Target};
+use diameter_apps::{ocs, sip};
+use diameter_core::base::DisconnectCause;
+use diameter_core::node::Node;
+use std::future::Future;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 /// The resolved settings of the admin endpoint.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -143,6 +148,71 @@ fn load_token(path: &Path) -> Result<(String, bool), CliError> {
             token::MIN_LEN
         ))
     })
+}
+
+/// A running server that the admin endpoint acts on.
+pub trait Served: Send + Sync + Sized + 'static {
+    /// Its Diameter node.
+    fn node(&self) -> &Node;
+    /// Stops the server's own tasks, then its node.
+    fn stop(self) -> impl Future<Output = ()> + Send;
+}
+
+impl Served for ocs::OcsHandle {
+    fn node(&self) -> &Node {
+        &self.node
+    }
+    fn stop(self) -> impl Future<Output = ()> + Send {
+        ocs::OcsHandle::stop(self)
+    }
+}
+
+impl Served for sip::SipHandle {
+    fn node(&self) -> &Node {
+        &self.node
+    }
+    fn stop(self) -> impl Future<Output = ()> + Send {
+        sip::SipHandle::stop(self)
+    }
+}
+
+/// Serves until a shutdown signal: starts the admin endpoint when `settings` ask for it
+/// (acting on the server through `target`), prints where the metrics are, then stops the
+/// endpoint and the server.
+pub async fn serve_until_shutdown<S: Served>(
+    server: S,
+    settings: Option<&AdminSettings>,
+    target: impl FnOnce(Arc<S>) -> Target,
+) -> CliResult {
+    let server = Arc::new(server);
+    let admin = match settings {
+        Some(a) => match start(a, target(server.clone())).await {
+            Ok(a) => Some(a),
+            Err(e) => {
+                stop(server).await;
+                return Err(e);
+            }
+        },
+        None => None,
+    };
+    if let Some(m) = server.node().metrics_addr() {
+        println!("metrics on http://{m}/metrics");
+    }
+    super::signal::shutdown().await;
+    if let Some(a) = admin {
+        a.stop().await;
+    }
+    stop(server).await;
+    Ok(OK)
+}
+
+/// Stops the server once the admin endpoint let go of it (if a request still holds it,
+/// its node alone).
+async fn stop<S: Served>(server: Arc<S>) {
+    match Arc::try_unwrap(server) {
+        Ok(s) => s.stop().await,
+        Err(s) => s.node().stop(DisconnectCause::Rebooting).await,
+    }
 }
 
 #[cfg(test)]

@@ -13,7 +13,6 @@ use diameter_apps::ocs::store::{EngineOptions, PgOptions};
 use diameter_apps::ocs::{self, ServeOptions};
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::time::Duration;
 
 /// The example configuration file as a literal, for `EXAMPLE` and the `concat!` of the
@@ -647,38 +646,7 @@ async fn serve(s: OcsSettings) -> CliResult {
         e => CliError::usage(format!("cannot start the online charging server: {e}")),
     })?;
     signal::announce("ocs", &handle.local_addrs());
-    let handle = Arc::new(handle);
-    let admin = match &s.admin {
-        Some(a) => match super::admin::start(a, Target::Ocs(handle.clone())).await {
-            Ok(a) => Some(a),
-            Err(e) => {
-                stop(handle).await;
-                return Err(e);
-            }
-        },
-        None => None,
-    };
-    if let Some(m) = handle.node.metrics_addr() {
-        println!("metrics on http://{m}/metrics");
-    }
-    signal::shutdown().await;
-    if let Some(a) = admin {
-        a.stop().await;
-    }
-    stop(handle).await;
-    Ok(OK)
-}
-
-/// Stops the OCS once the admin endpoint let go of it.
-async fn stop(handle: Arc<ocs::OcsHandle>) {
-    match Arc::try_unwrap(handle) {
-        Ok(h) => h.stop().await,
-        Err(h) => {
-            h.node
-                .stop(diameter_core::base::DisconnectCause::Rebooting)
-                .await
-        }
-    }
+    super::admin::serve_until_shutdown(handle, s.admin.as_ref(), Target::Ocs).await
 }
 
 #[cfg(test)]

@@ -12,7 +12,6 @@ use diameter_apps::sip::server::{ServerConfig, SipPeer};
 use diameter_apps::sip::{self, ServeOptions};
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::time::Duration;
 
 /// The example configuration file as a literal, for `EXAMPLE` and the `concat!` of the
@@ -378,36 +377,5 @@ async fn serve(s: SipSettings) -> CliResult {
         e => CliError::usage(format!("cannot start the SIP server: {e}")),
     })?;
     signal::announce("sip", &handle.local_addrs());
-    let handle = Arc::new(handle);
-    let admin = match &s.admin {
-        Some(a) => match super::admin::start(a, Target::Sip(handle.clone())).await {
-            Ok(a) => Some(a),
-            Err(e) => {
-                stop(handle).await;
-                return Err(e);
-            }
-        },
-        None => None,
-    };
-    if let Some(m) = handle.node.metrics_addr() {
-        println!("metrics on http://{m}/metrics");
-    }
-    signal::shutdown().await;
-    if let Some(a) = admin {
-        a.stop().await;
-    }
-    stop(handle).await;
-    Ok(OK)
-}
-
-/// Stops the SIP server once the admin endpoint let go of it.
-async fn stop(handle: Arc<sip::SipHandle>) {
-    match Arc::try_unwrap(handle) {
-        Ok(h) => h.stop().await,
-        Err(h) => {
-            h.node
-                .stop(diameter_core::base::DisconnectCause::Rebooting)
-                .await
-        }
-    }
+    super::admin::serve_until_shutdown(handle, s.admin.as_ref(), Target::Sip).await
 }
