@@ -12,6 +12,7 @@ pub mod base;
 pub mod dedup;
 pub mod dictionary;
 pub mod error;
+mod fast_map;
 pub mod fields;
 pub mod header;
 pub mod ids;

@@ -1,21 +1,22 @@
 //! Requests sent and not yet answered, keyed by Hop-by-Hop id, each with a deadline.
 //! Sans-IO: the owner passes `now` and wakes up at [`PendingTable::next_deadline`].
 
-use std::collections::{BTreeSet, HashMap};
+use crate::fast_map::FastMap;
+use std::collections::BTreeSet;
 use std::time::Instant;
 
 /// A table of pending requests carrying a value `T` (a reply channel, the original
 /// request for failover, ...).
 #[derive(Debug)]
 pub struct PendingTable<T> {
-    entries: HashMap<u32, (Instant, T)>,
+    entries: FastMap<u32, (Instant, T)>,
     deadlines: BTreeSet<(Instant, u32)>,
 }
 
 impl<T> Default for PendingTable<T> {
     fn default() -> Self {
         PendingTable {
-            entries: HashMap::new(),
+            entries: FastMap::default(),
             deadlines: BTreeSet::new(),
         }
     }

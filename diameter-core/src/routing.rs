@@ -193,9 +193,9 @@ pub trait PeerView {
 /// none, the Result-Code to answer: 3002 DIAMETER_UNABLE_TO_DELIVER when the realm is
 /// known (a route or a peer of that realm) or absent, else 3003
 /// DIAMETER_REALM_NOT_SERVED.
-pub fn select<'a, P: PeerView>(
+pub fn select<'a, P: PeerView, S: std::hash::BuildHasher>(
     target: &Target,
-    peers: &'a std::collections::HashMap<String, P>,
+    peers: &'a std::collections::HashMap<String, P, S>,
     exclude: &[String],
     turn: impl FnOnce() -> usize,
 ) -> Result<&'a P, u32> {
@@ -257,7 +257,10 @@ pub fn select<'a, P: PeerView>(
 }
 
 /// The peer with Origin-Host `host` (any case) in a table keyed by lowercase hosts.
-fn peer<'a, P>(peers: &'a std::collections::HashMap<String, P>, host: &str) -> Option<&'a P> {
+fn peer<'a, P, S: std::hash::BuildHasher>(
+    peers: &'a std::collections::HashMap<String, P, S>,
+    host: &str,
+) -> Option<&'a P> {
     if host.bytes().any(|b| b.is_ascii_uppercase()) {
         peers.get(&host.to_ascii_lowercase())
     } else {

@@ -597,3 +597,42 @@ async fn io_threads_serve_each_connection_on_one_thread_of_their_own() {
     };
     timeout(LIMIT, down).await.expect("connections dropped");
 }
+
+/// A request the peer never answers ends with `RequestError::Timeout` at its own deadline:
+/// the peer's agent holds the deadline of each pending request (the node agent's coarser
+/// tick is only the bound for a peer that never reports).
+#[tokio::test]
+async fn an_unanswered_request_times_out_at_its_deadline() {
+    let srv = Node::builder()
+        .origin_host("slow.b.net")
+        .origin_realm("b.net")
+        .auth_application(APP)
+        .listen("127.0.0.1:0".parse().unwrap())
+        .responder_settings(fast())
+        .handler(APP, CCR, |req: RawMessage| async move {
+            tokio::time::sleep(Duration::from_secs(5)).await;
+            req
+        })
+        .build()
+        .await
+        .unwrap();
+    let cli = client(&[("slow.b.net", srv.local_addrs()[0])]).await;
+    assert!(cli.wait_peer("slow.b.net", LIMIT).await);
+    let wait = Duration::from_millis(300);
+    let start = tokio::time::Instant::now();
+    let r = timeout(
+        LIMIT,
+        cli.request_with_timeout(request("b.net", "s;slow"), wait),
+    )
+    .await
+    .unwrap();
+    let took = start.elapsed();
+    assert!(matches!(r, Err(RequestError::Timeout)), "{r:?}");
+    assert!(took >= wait, "ended after {took:?}, before its deadline");
+    assert!(
+        took < wait + Duration::from_millis(600),
+        "ended after {took:?}"
+    );
+    // The connection stays up for the next request.
+    assert!(cli.is_peer_available("slow.b.net"));
+}

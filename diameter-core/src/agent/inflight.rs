@@ -4,9 +4,9 @@
 //! hand an answer over (a channel), given back by [`InFlight::finish`].
 
 use crate::dedup::request_key;
+use crate::fast_map::FastMap;
 use crate::message::RawMessage;
 use bytes::Bytes;
-use std::collections::HashMap;
 
 /// The mark of one request in flight, returned by [`InFlight::start`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -25,7 +25,7 @@ pub enum Joined<W> {
 /// The table of requests in flight, by duplicate-detection key (Origin-Host, End-to-End).
 #[derive(Debug)]
 pub struct InFlight<W> {
-    entries: HashMap<(u64, u32), (Bytes, Vec<W>)>,
+    entries: FastMap<(u64, u32), (Bytes, Vec<W>)>,
     max_waiters: usize,
 }
 
@@ -34,7 +34,7 @@ impl<W> InFlight<W> {
     /// (further ones run the handler).
     pub fn new(max_waiters: usize) -> Self {
         InFlight {
-            entries: HashMap::new(),
+            entries: FastMap::default(),
             max_waiters,
         }
     }

@@ -36,6 +36,7 @@ use crate::avp::{AvpFlags, RawAvp};
 use crate::base::avp;
 use crate::dedup::DuplicateCache;
 use crate::error::DecodeError;
+use crate::fast_map::FastMap;
 use crate::fields::{same_identity, str_avp, u32_avp};
 use crate::message::{Limits, RawMessage};
 use crate::peer::CommonApplications;
@@ -47,7 +48,7 @@ use crate::routing::{
 };
 use bytes::Bytes;
 use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashMap, VecDeque};
+use std::collections::{BinaryHeap, VecDeque};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -323,10 +324,10 @@ struct Outgoing<W> {
 pub struct Agent<P, W> {
     config: Arc<AgentConfig>,
     /// By lowercase Origin-Host.
-    peers: HashMap<String, PeerEntry<P>>,
+    peers: FastMap<String, PeerEntry<P>>,
     dedup: DuplicateCache,
     in_flight: InFlight<(W, u32)>,
-    outgoing: HashMap<RequestId, Outgoing<W>>,
+    outgoing: FastMap<RequestId, Outgoing<W>>,
     deadlines: BinaryHeap<Reverse<(Instant, RequestId)>>,
     next_id: u64,
     turn: usize,
@@ -341,8 +342,8 @@ impl<P: Clone, W> Agent<P, W> {
             dedup: DuplicateCache::new(capacity, ttl).with_max_bytes(config.duplicate_cache_bytes),
             in_flight: InFlight::new(config.max_waiters),
             config: Arc::new(config),
-            peers: HashMap::new(),
-            outgoing: HashMap::new(),
+            peers: FastMap::default(),
+            outgoing: FastMap::default(),
             deadlines: BinaryHeap::new(),
             next_id: 1,
             turn: 0,

@@ -364,7 +364,7 @@ impl NodeBuilder {
             accept: self.accept,
             responder_settings: self.responder.unwrap_or_default(),
             handlers: super::handler::HandlerTable::new(self.handlers),
-            peers: RwLock::new(HashMap::new()),
+            peers: RwLock::new(Default::default()),
             agent_config: agent.config().clone(),
             agent: Mutex::new(agent),
             events,
