@@ -53,11 +53,14 @@ pub fn read_str(data: &[u8]) -> Option<&str> {
 /// The payload of the first top-level base AVP (vendor 0) with this code, borrowed from
 /// the message.
 pub fn find_data(msg: &RawMessage, code: u32) -> Option<&[u8]> {
-    let a = msg
-        .avps()
-        .map_while(Result::ok)
-        .find(|a| a.code == code && a.vendor == 0)?;
-    Some(a.data())
+    // `next_avp`: no `Result` per AVP; it stops at a malformed header, as a search must.
+    let mut avps = msg.avps();
+    while let Some(a) = avps.next_avp() {
+        if a.code == code && a.vendor == 0 {
+            return Some(a.data());
+        }
+    }
+    None
 }
 
 /// The first top-level base AVP (vendor 0) with this code, as a string.

@@ -1,7 +1,7 @@
 //! Request routing of RFC 6733 §6.1: a realm routing table and the routing decision for
 //! one request. Sans-IO; the node applies the decision.
 
-use crate::fields::{destination_host, destination_realm, same_identity};
+use crate::fields::same_identity;
 use crate::message::RawMessage;
 use crate::result_code as rc;
 use std::sync::Arc;
@@ -135,10 +135,9 @@ pub struct Target {
 impl Target {
     /// The target of `request` under `table`.
     pub fn of(table: &RoutingTable, request: &RawMessage) -> Target {
-        let application_id = request.header.application_id;
-        let realm = destination_realm(request);
-        let host = destination_host(request);
-        Target::named(table, application_id, host, realm)
+        // One walk for both (a request without Destination-Host is walked to its end).
+        let scan = RequestScan::of(request);
+        Target::scanned(table, request.header.application_id, &scan)
     }
 
     /// The target of a request already scanned.
