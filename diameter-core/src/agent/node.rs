@@ -47,8 +47,7 @@ use crate::routing::{
     RoutingTable,
 };
 use bytes::Bytes;
-use std::cmp::Reverse;
-use std::collections::{BinaryHeap, VecDeque};
+use std::collections::{BTreeSet, VecDeque};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -328,7 +327,9 @@ pub struct Agent<P, W> {
     dedup: DuplicateCache,
     in_flight: InFlight<(W, u32)>,
     outgoing: FastMap<RequestId, Outgoing<W>>,
-    deadlines: BinaryHeap<Reverse<(Instant, RequestId)>>,
+    /// The deadlines of the requests in `outgoing` (removed when they end, so it holds no
+    /// more than the requests in flight).
+    deadlines: BTreeSet<(Instant, RequestId)>,
     next_id: u64,
     turn: usize,
     out: VecDeque<Action<P, W>>,
@@ -344,7 +345,7 @@ impl<P: Clone, W> Agent<P, W> {
             config: Arc::new(config),
             peers: FastMap::default(),
             outgoing: FastMap::default(),
-            deadlines: BinaryHeap::new(),
+            deadlines: BTreeSet::new(),
             next_id: 1,
             turn: 0,
             out: VecDeque::new(),
@@ -373,24 +374,14 @@ impl<P: Clone, W> Agent<P, W> {
 
     /// When to call [`Agent::handle_timeout`] next.
     pub fn poll_timeout(&mut self) -> Option<Instant> {
-        while let Some(Reverse((t, id))) = self.deadlines.peek() {
-            if self.outgoing.get(id).is_some_and(|o| o.deadline == *t) {
-                return Some(*t);
-            }
-            self.deadlines.pop();
-        }
-        None
+        self.deadlines.first().map(|&(t, _)| t)
     }
 
     /// Requests routed to peers whose deadline passed fail with a timeout (their peer
     /// normally reports it first; this is the bound when it does not).
     pub fn handle_timeout(&mut self, now: Instant) {
-        while let Some(&Reverse((t, id))) = self.deadlines.peek() {
-            if t > now {
-                break;
-            }
-            self.deadlines.pop();
-            if self.outgoing.get(&id).is_some_and(|o| o.deadline <= now) {
+        while self.deadlines.first().is_some_and(|&(t, _)| t <= now) {
+            if let Some((_, id)) = self.deadlines.pop_first() {
                 self.finish(id, Err(RouteError::Timeout));
             }
         }
@@ -624,7 +615,7 @@ impl<P: Clone, W> Agent<P, W> {
                 busy: false,
             },
         );
-        self.deadlines.push(Reverse((deadline, id)));
+        self.deadlines.insert((deadline, id));
         self.send_next(now, id);
         id
     }
@@ -675,6 +666,7 @@ impl<P: Clone, W> Agent<P, W> {
         let Some(o) = self.outgoing.remove(&id) else {
             return;
         };
+        self.deadlines.remove(&(o.deadline, id));
         match o.requester {
             Requester::App(w) => self.out.push_back(Action::Answered(w, result)),
             Requester::Peer { reply, request } => {
