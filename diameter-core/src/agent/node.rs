@@ -372,6 +372,12 @@ impl<P: Clone, W> Agent<P, W> {
         self.out.pop_front()
     }
 
+    /// Deadlines held (tests: no more than the requests in flight).
+    #[cfg(test)]
+    pub(crate) fn deadlines_held(&self) -> usize {
+        self.deadlines.len()
+    }
+
     /// When to call [`Agent::handle_timeout`] next.
     pub fn poll_timeout(&mut self) -> Option<Instant> {
         self.deadlines.first().map(|&(t, _)| t)

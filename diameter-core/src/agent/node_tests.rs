@@ -416,6 +416,27 @@ fn timeout_ends_a_request_its_peer_never_reports() {
     assert!(actions(&mut agent).is_empty());
 }
 
+/// A request's deadline goes when the request ends: the agent holds no more deadlines than
+/// requests in flight, whatever the rate and the timeout.
+#[test]
+fn deadlines_go_with_their_requests() {
+    let t0 = Instant::now();
+    let due = t0 + Duration::from_secs(10);
+    let mut agent = TestAgent::new(config(true));
+    up(&mut agent, "srv1.b.net", "b.net", &[4]);
+    for n in 0..100 {
+        agent.request(t0, request(4, "b.net", n, 0, false), due, n);
+        let (_, id, msg) = sent(&mut agent);
+        agent.peer_result(t0, id, Ok(msg));
+        let _ = actions(&mut agent);
+    }
+    assert_eq!(agent.deadlines_held(), 0);
+    assert_eq!(agent.poll_timeout(), None);
+    agent.request(t0, request(4, "b.net", 100, 0, false), due, 100);
+    assert_eq!(agent.deadlines_held(), 1);
+    assert_eq!(agent.poll_timeout(), Some(due));
+}
+
 #[test]
 fn duplicate_cache_is_bounded_in_bytes() {
     let t0 = Instant::now();
