@@ -372,7 +372,7 @@ pub fn decide_scanned(local: &LocalNode<'_>, scan: &RequestScan<'_>) -> Decision
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct RequestScan<'a> {
     /// The first Destination-Host (absent when it is not UTF-8, as
-    /// [`destination_host`] has it).
+    /// [`destination_host`](crate::fields::destination_host) has it).
     pub destination_host: Option<&'a [u8]>,
     /// The first Destination-Realm (the same way).
     pub destination_realm: Option<&'a [u8]>,
