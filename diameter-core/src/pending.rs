@@ -1,19 +1,22 @@
-//! Requests sent and not yet answered, keyed by Hop-by-Hop id, each with a deadline.
-//! Sans-IO: the owner passes `now` and wakes up at [`PendingTable::next_deadline`].
+//! Requests sent and not yet answered, keyed by Hop-by-Hop id (or another mark `K`), each
+//! with a deadline. Sans-IO: the owner passes `now` and wakes up at
+//! [`PendingTable::next_deadline`].
 
 use crate::fast_map::FastMap;
 use std::collections::BTreeSet;
+use std::hash::Hash;
 use std::time::Instant;
 
 /// A table of pending requests carrying a value `T` (a reply channel, the original
-/// request for failover, ...).
+/// request for failover, ...). A request's deadline leaves with it: the table holds no
+/// more deadlines than requests.
 #[derive(Debug)]
-pub struct PendingTable<T> {
-    entries: FastMap<u32, (Instant, T)>,
-    deadlines: BTreeSet<(Instant, u32)>,
+pub struct PendingTable<T, K = u32> {
+    entries: FastMap<K, (Instant, T)>,
+    deadlines: BTreeSet<(Instant, K)>,
 }
 
-impl<T> Default for PendingTable<T> {
+impl<T, K> Default for PendingTable<T, K> {
     fn default() -> Self {
         PendingTable {
             entries: FastMap::default(),
@@ -22,31 +25,36 @@ impl<T> Default for PendingTable<T> {
     }
 }
 
-impl<T> PendingTable<T> {
+impl<T, K: Copy + Eq + Hash + Ord> PendingTable<T, K> {
     /// An empty table.
     pub fn new() -> Self {
         Self::default()
     }
 
     /// Registers a request; gives the value back if the id is already pending.
-    pub fn insert(&mut self, hop_by_hop: u32, deadline: Instant, value: T) -> Result<(), T> {
-        if self.entries.contains_key(&hop_by_hop) {
+    pub fn insert(&mut self, id: K, deadline: Instant, value: T) -> Result<(), T> {
+        if self.entries.contains_key(&id) {
             return Err(value);
         }
-        self.deadlines.insert((deadline, hop_by_hop));
-        self.entries.insert(hop_by_hop, (deadline, value));
+        self.deadlines.insert((deadline, id));
+        self.entries.insert(id, (deadline, value));
         Ok(())
     }
 
     /// Removes and returns the request an answer with this id belongs to.
-    pub fn take(&mut self, hop_by_hop: u32) -> Option<T> {
-        let (deadline, value) = self.entries.remove(&hop_by_hop)?;
-        self.deadlines.remove(&(deadline, hop_by_hop));
+    pub fn take(&mut self, id: K) -> Option<T> {
+        let (deadline, value) = self.entries.remove(&id)?;
+        self.deadlines.remove(&(deadline, id));
         Some(value)
     }
 
+    /// A pending request, with its deadline.
+    pub fn get_mut(&mut self, id: K) -> Option<(Instant, &mut T)> {
+        self.entries.get_mut(&id).map(|(d, v)| (*d, v))
+    }
+
     /// Removes and returns every request whose deadline is at or before `now`.
-    pub fn expired(&mut self, now: Instant) -> Vec<(u32, T)> {
+    pub fn expired(&mut self, now: Instant) -> Vec<(K, T)> {
         let mut out = Vec::new();
         while let Some(&(d, id)) = self.deadlines.first() {
             if d > now {
@@ -61,7 +69,7 @@ impl<T> PendingTable<T> {
     }
 
     /// Removes and returns everything (the connection is gone).
-    pub fn drain(&mut self) -> Vec<(u32, T)> {
+    pub fn drain(&mut self) -> Vec<(K, T)> {
         self.deadlines.clear();
         self.entries.drain().map(|(id, (_, v))| (id, v)).collect()
     }
@@ -79,6 +87,12 @@ impl<T> PendingTable<T> {
     /// Whether nothing is pending.
     pub fn is_empty(&self) -> bool {
         self.entries.is_empty()
+    }
+
+    /// Deadlines held (tests: one per pending request, none left behind).
+    #[cfg(test)]
+    pub(crate) fn deadlines_held(&self) -> usize {
+        self.deadlines.len()
     }
 }
 

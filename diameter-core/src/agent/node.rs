@@ -40,6 +40,7 @@ use crate::fast_map::FastMap;
 use crate::fields::{same_identity, str_avp, u32_avp};
 use crate::message::{Limits, RawMessage};
 use crate::peer::CommonApplications;
+use crate::pending::PendingTable;
 use crate::result_code as rc;
 use crate::routing::Target;
 use crate::routing::{
@@ -47,7 +48,7 @@ use crate::routing::{
     RoutingTable,
 };
 use bytes::Bytes;
-use std::collections::{BTreeSet, VecDeque};
+use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -310,7 +311,6 @@ struct Outgoing<W> {
     msg: RawMessage,
     target: Target,
     attempts: Attempts,
-    deadline: Instant,
     /// The peer it is on (lowercase Origin-Host).
     on: Option<String>,
     /// A peer refused it as too busy.
@@ -326,10 +326,8 @@ pub struct Agent<P, W> {
     peers: FastMap<String, PeerEntry<P>>,
     dedup: DuplicateCache,
     in_flight: InFlight<(W, u32)>,
-    outgoing: FastMap<RequestId, Outgoing<W>>,
-    /// The deadlines of the requests in `outgoing` (removed when they end, so it holds no
-    /// more than the requests in flight).
-    deadlines: BTreeSet<(Instant, RequestId)>,
+    /// Requests routed to peers, with their deadlines.
+    outgoing: PendingTable<Outgoing<W>, RequestId>,
     next_id: u64,
     turn: usize,
     out: VecDeque<Action<P, W>>,
@@ -344,8 +342,7 @@ impl<P: Clone, W> Agent<P, W> {
             in_flight: InFlight::new(config.max_waiters),
             config: Arc::new(config),
             peers: FastMap::default(),
-            outgoing: FastMap::default(),
-            deadlines: BTreeSet::new(),
+            outgoing: PendingTable::new(),
             next_id: 1,
             turn: 0,
             out: VecDeque::new(),
@@ -375,21 +372,19 @@ impl<P: Clone, W> Agent<P, W> {
     /// Deadlines held (tests: no more than the requests in flight).
     #[cfg(test)]
     pub(crate) fn deadlines_held(&self) -> usize {
-        self.deadlines.len()
+        self.outgoing.deadlines_held()
     }
 
     /// When to call [`Agent::handle_timeout`] next.
-    pub fn poll_timeout(&mut self) -> Option<Instant> {
-        self.deadlines.first().map(|&(t, _)| t)
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        self.outgoing.next_deadline()
     }
 
     /// Requests routed to peers whose deadline passed fail with a timeout (their peer
     /// normally reports it first; this is the bound when it does not).
     pub fn handle_timeout(&mut self, now: Instant) {
-        while self.deadlines.first().is_some_and(|&(t, _)| t <= now) {
-            if let Some((_, id)) = self.deadlines.pop_first() {
-                self.finish(id, Err(RouteError::Timeout));
-            }
+        for (_, o) in self.outgoing.expired(now) {
+            self.complete(o, Err(RouteError::Timeout));
         }
     }
 
@@ -569,7 +564,7 @@ impl<P: Clone, W> Agent<P, W> {
         id: RequestId,
         result: Result<RawMessage, Failure>,
     ) {
-        let Some(o) = self.outgoing.get_mut(&id) else {
+        let Some((deadline, o)) = self.outgoing.get_mut(id) else {
             return;
         };
         let failure = match result {
@@ -584,7 +579,7 @@ impl<P: Clone, W> Agent<P, W> {
                     from: host.clone(),
                     end_to_end: o.msg.header.end_to_end,
                 });
-                if o.attempts.failed(&host, now, o.deadline, &mut o.msg) {
+                if o.attempts.failed(&host, now, deadline, &mut o.msg) {
                     self.send_next(now, id);
                 } else {
                     self.finish(id, Err(RouteError::PeerFailed(host)));
@@ -609,29 +604,26 @@ impl<P: Clone, W> Agent<P, W> {
     ) -> RequestId {
         let id = RequestId(self.next_id);
         self.next_id += 1;
-        self.outgoing.insert(
-            id,
-            Outgoing {
-                requester,
-                msg,
-                target,
-                attempts,
-                deadline,
-                on: None,
-                busy: false,
-            },
-        );
-        self.deadlines.insert((deadline, id));
+        let o = Outgoing {
+            requester,
+            msg,
+            target,
+            attempts,
+            on: None,
+            busy: false,
+        };
+        // A fresh id: never pending already.
+        let _ = self.outgoing.insert(id, deadline, o);
         self.send_next(now, id);
         id
     }
 
     /// Sends the request to the peer routing picks now, or ends it when none can take it.
     fn send_next(&mut self, now: Instant, id: RequestId) {
-        let Some(o) = self.outgoing.get_mut(&id) else {
+        let Some((deadline, o)) = self.outgoing.get_mut(id) else {
             return;
         };
-        if now >= o.deadline {
+        if now >= deadline {
             return self.finish(id, Err(RouteError::Timeout));
         }
         if !o.attempts.try_next() {
@@ -653,7 +645,7 @@ impl<P: Clone, W> Agent<P, W> {
                     peer: p.handle.clone(),
                     id,
                     msg: o.msg.clone(),
-                    deadline: o.deadline,
+                    deadline,
                 });
             }
             Err(code) => {
@@ -669,10 +661,13 @@ impl<P: Clone, W> Agent<P, W> {
     /// Ends a request routed to peers: its outcome to the application, or the answer
     /// back to the peer it came from.
     fn finish(&mut self, id: RequestId, result: Result<RawMessage, RouteError>) {
-        let Some(o) = self.outgoing.remove(&id) else {
-            return;
-        };
-        self.deadlines.remove(&(o.deadline, id));
+        if let Some(o) = self.outgoing.take(id) {
+            self.complete(o, result);
+        }
+    }
+
+    /// Hands an ended request's outcome to whoever waits for it.
+    fn complete(&mut self, o: Outgoing<W>, result: Result<RawMessage, RouteError>) {
         match o.requester {
             Requester::App(w) => self.out.push_back(Action::Answered(w, result)),
             Requester::Peer { reply, request } => {
