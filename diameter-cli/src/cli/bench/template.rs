@@ -197,12 +197,9 @@ struct Body {
 enum Part {
     /// AVPs sent as they are, encoded once.
     Fixed(Bytes),
-    /// An AVP whose value is set per request; `template` is its value otherwise.
-    Patched {
-        patch: Patch,
-        flags: u8,
-        template: RawAvp,
-    },
+    /// An AVP whose value is set per request (its flags kept); `template` is the AVP
+    /// otherwise.
+    Patched { patch: Patch, template: RawAvp },
 }
 
 /// What is set per request.
@@ -256,7 +253,6 @@ impl Body {
                     }
                     body.parts.push(Part::Patched {
                         patch,
-                        flags: a.flags,
                         template: a.clone(),
                     });
                 }
@@ -274,17 +270,14 @@ impl Body {
         let extra = v.session_id.len() + v.msisdn.len() + v.sip_user.map_or(0, str::len);
         let mut out = BytesMut::with_capacity(self.fixed_len + extra + 128);
         for part in &self.parts {
-            let (patch, flags, template) = match part {
+            let (patch, template) = match part {
                 Part::Fixed(b) => {
                     out.extend_from_slice(b);
                     continue;
                 }
-                Part::Patched {
-                    patch,
-                    flags,
-                    template,
-                } => (*patch, *flags, template),
+                Part::Patched { patch, template } => (*patch, template),
             };
+            let flags = template.flags;
             match (patch, v.sip_user) {
                 (Patch::SessionId, _) => put(&mut out, SESSION_ID, flags, v.session_id.as_bytes()),
                 (Patch::Number(code), _) => put(&mut out, code, flags, &v.number.to_be_bytes()),
