@@ -2,13 +2,17 @@
 //! identity and the node's decode limits in scope. Duplicates, the routing decision,
 //! relaying and redirects are the node agent's ([`crate::agent::Agent`]).
 
-use super::{Handler, Node, Routed};
+use super::{Handler, HandlerFuture, Node, Routed};
 use crate::answer::{answer_with, error_answer, Origin};
+use crate::error::DecodeError;
 use crate::header::CommandFlags;
 use crate::message::RawMessage;
 use crate::result_code as rc;
 use crate::routing::{LocalNode, RequestScan};
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll, Waker};
 
 pub(crate) fn origin(node: &Node) -> Origin<'_> {
     Origin {
@@ -28,26 +32,65 @@ pub(crate) enum Routing {
     Deferred,
 }
 
-/// The answer of the local handler to a request from peer `from` (lowercase or not),
-/// before the node agent's size check.
-pub(crate) async fn handle_locally(
+/// What the local handler made of a request at first: its answer, or a future still
+/// running.
+pub(crate) enum Started {
+    /// Answered at once (before the node agent's size check).
+    Now(RawMessage),
+    /// Still running: the answer comes from [`Started::Later`]'s future, which runs the
+    /// handler with the request's scope entered on each poll.
+    Later(Pin<Box<dyn Future<Output = RawMessage> + Send>>),
+}
+
+/// Runs the local handler on a request from `peer` (its Origin-Host, lowercase) up to its
+/// first wait, with the request's scope entered: a handler that answers at once costs no
+/// future of the node's own, only the one it made (if any).
+pub(crate) fn start_locally(
     node: &Node,
     request: &RawMessage,
-    from: &Arc<str>,
+    peer: &Arc<str>,
     routing: Routing,
-) -> RawMessage {
-    let peer = match from.bytes().any(|b| b.is_ascii_uppercase()) {
-        true => from.to_ascii_lowercase().into(),
-        false => from.clone(),
-    };
-    let scope = RequestScope {
-        peer,
-        limits: node.inner.limits.limits,
-    };
-    SCOPE
-        .scope(scope, local_answer(node, request, routing))
-        .await
+) -> Started {
+    let peer = peer.clone();
+    let limits = node.inner.limits.limits;
+    let scope = move |peer| RequestScope { peer, limits };
+    let first = SCOPE.sync_scope(scope(peer.clone()), || {
+        match call_handler(node, request, routing) {
+            Call::Done(answer) => Ok(answer),
+            Call::Answered(answered, proxy_info) => Ok(finish(node, request, answered, proxy_info)),
+            Call::Running(mut answer, proxy_info) => {
+                let mut cx = Context::from_waker(Waker::noop());
+                match answer.as_mut().poll(&mut cx) {
+                    Poll::Ready(answered) => Ok(finish(node, request, answered, proxy_info)),
+                    Poll::Pending => Err((answer, proxy_info)),
+                }
+            }
+        }
+    });
+    match first {
+        Ok(answer) => Started::Now(answer),
+        Err((answer, proxy_info)) => {
+            let node = node.clone();
+            let request = request.clone();
+            Started::Later(Box::pin(async move {
+                let answered = SCOPE.scope(scope(peer), answer).await;
+                finish(&node, &request, answered, proxy_info)
+            }))
+        }
+    }
 }
+
+/// The handler's first response to a request.
+enum Call {
+    /// The node answered without the handler's answer (no handler, or not for it).
+    Done(RawMessage),
+    /// The handler's answer, given at once, and whether to echo Proxy-Info.
+    Answered(HandlerResult, bool),
+    /// The handler's future, and whether to echo Proxy-Info.
+    Running(HandlerFuture, bool),
+}
+
+type HandlerResult = Result<RawMessage, DecodeError>;
 
 /// What a handler can ask about the request it is handling.
 struct RequestScope {
@@ -80,7 +123,7 @@ pub fn request_peer() -> Option<std::sync::Arc<str>> {
     SCOPE.try_with(|s| s.peer.clone()).ok()
 }
 
-async fn local_answer(node: &Node, request: &RawMessage, routing: Routing) -> RawMessage {
+fn call_handler(node: &Node, request: &RawMessage, routing: Routing) -> Call {
     let h = request.header;
     let config = &node.inner.agent_config;
     let local = LocalNode {
@@ -91,7 +134,7 @@ async fn local_answer(node: &Node, request: &RawMessage, routing: Routing) -> Ra
     let Some(handler) = handler else {
         if let Routing::Deferred = routing {
             if let Err(code) = super::handler::decided(&local, &RequestScan::of(request)) {
-                return answer_with(request, &origin(node), code, None, None);
+                return Call::Done(answer_with(request, &origin(node), code, None, None));
             }
         }
         let app_known = node.inner.handlers.serves(h.application_id);
@@ -100,17 +143,27 @@ async fn local_answer(node: &Node, request: &RawMessage, routing: Routing) -> Ra
         } else {
             rc::DIAMETER_APPLICATION_UNSUPPORTED
         };
-        return answer_with(request, &origin(node), code, None, None);
+        return Call::Done(answer_with(request, &origin(node), code, None, None));
     };
     // The handler's future owns what it needs: no hold on the handler across the wait.
-    let (answered, proxy_info) = match routing {
-        Routing::Decided { proxy_info } => (handler.call(request.clone()).await, proxy_info),
+    match routing {
+        Routing::Decided { proxy_info } => Call::Running(handler.call(request.clone()), proxy_info),
         Routing::Deferred => match handler.call_routed(request.clone(), &local) {
-            Routed::Handled { answer, proxy_info } => (answer.await, proxy_info),
-            Routed::Answered { answer, proxy_info } => (answer, proxy_info),
-            Routed::Rejected(code) => return rejected(node, handler, request, code),
+            Routed::Handled { answer, proxy_info } => Call::Running(answer, proxy_info),
+            Routed::Answered { answer, proxy_info } => Call::Answered(answer, proxy_info),
+            Routed::Rejected(code) => Call::Done(rejected(node, handler, request, code)),
         },
-    };
+    }
+}
+
+/// The handler's answer (or its decode error answered) made an answer to `request`.
+fn finish(
+    node: &Node,
+    request: &RawMessage,
+    answered: HandlerResult,
+    proxy_info: bool,
+) -> RawMessage {
+    let h = request.header;
     let mut answer = match answered {
         Ok(a) => a,
         Err(e) => error_answer(request, &origin(node), &e),

@@ -3,7 +3,7 @@
 //! the requests it delivers to the dispatcher. Protocol decisions are the agent's; this
 //! file reads, feeds, writes and sleeps until the agent's deadline.
 
-use super::dispatch::{self, Routing};
+use super::dispatch::{self, Routing, Started};
 use super::metrics::Direction;
 use super::{Node, NodeEvent, PeerStatus, RequestError};
 use crate::agent::{
@@ -17,7 +17,6 @@ use crate::routing::Decision;
 use crate::transport::outgoing::Burst;
 use crate::transport::{self, ConnEvent, ConnHandle};
 use std::collections::HashMap;
-use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -232,12 +231,12 @@ struct PeerTask {
     /// Messages to send per connection until the end of the current burst of commands:
     /// one write queue entry (one write) per burst.
     out: Vec<(ConnId, Burst)>,
-    /// The waker for the first, inline poll of a request's handler.
-    noop: std::task::Waker,
     /// The clock, read once per wake-up (a burst of commands or a timer).
     now: Instant,
     /// The peer's Origin-Host, shared with the requests it sends.
     from: Arc<str>,
+    /// The same, lowercase: what its requests' handlers see as their peer.
+    from_lowercase: Arc<str>,
     /// Answers of handlers that answered at once, for the node agent at the end of the
     /// burst ([`PeerTask::finish_inline`]).
     inline: Vec<AnsweredInline>,
@@ -267,12 +266,6 @@ impl std::hash::Hasher for IdHasher {
 
 /// Commands handled before the queued messages are flushed to the writers.
 const BURST: usize = 256;
-
-struct NoopWake;
-
-impl std::task::Wake for NoopWake {
-    fn wake(self: Arc<Self>) {}
-}
 
 /// Starts the task of a peer and registers it in the node. `addr` is where to connect for
 /// configured peers; accepted-only peers have none.
@@ -316,9 +309,9 @@ pub(crate) fn spawn_peer(
         #[cfg(feature = "tls")]
         tls,
         out: Vec::new(),
-        noop: std::task::Waker::from(Arc::new(NoopWake)),
         now: Instant::now(),
         from: host.into(),
+        from_lowercase: host.to_ascii_lowercase().into(),
         inline: Vec::new(),
     };
     let handle = PeerHandle { tx, status };
@@ -733,9 +726,6 @@ impl PeerTask {
             }
             Inbound::Handle(request) => request,
         };
-        let node = self.node.clone();
-        let from = self.from.clone();
-        let req = request.clone();
         let span = tracing::debug_span!(
             "request",
             application = h.application_id,
@@ -743,20 +733,23 @@ impl PeerTask {
             hop_by_hop = h.hop_by_hop,
             end_to_end = h.end_to_end,
         );
-        let answer = async move { dispatch::handle_locally(&node, &req, &from, routing).await };
-        let mut answer = Box::pin(tracing::Instrument::instrument(answer, span));
-        // A handler that answers at once runs here, without a task of its own; the
-        // answer joins this burst's write.
-        let mut cx = std::task::Context::from_waker(&self.noop);
-        if let std::task::Poll::Ready(answer) = answer.as_mut().poll(&mut cx) {
-            self.inline.push(AnsweredInline {
-                request,
-                answer: Some(answer),
-                command: h.command_code,
-                received,
-            });
-            return;
-        }
+        // The handler runs here up to its first wait, without a task of its own: an
+        // answer given at once joins this burst's write.
+        let started = span.in_scope(|| {
+            dispatch::start_locally(&self.node, &request, &self.from_lowercase, routing)
+        });
+        let answer = match started {
+            Started::Now(answer) => {
+                self.inline.push(AnsweredInline {
+                    request,
+                    answer: Some(answer),
+                    command: h.command_code,
+                    received,
+                });
+                return;
+            }
+            Started::Later(answer) => tracing::Instrument::instrument(answer, span),
+        };
         // Still running: retransmissions of this request wait for its answer.
         let key = self.node.with_agent(|a| a.handler_started(&request));
         let guard = HandlerGuard {
