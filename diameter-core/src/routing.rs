@@ -353,17 +353,24 @@ pub fn decide_server(local: &LocalNode<'_>, request: &RawMessage) -> Decision {
 /// [`decide_server`] on a request already scanned.
 pub fn decide_scanned(local: &LocalNode<'_>, scan: &RequestScan<'_>) -> Decision {
     let (dest_host, dest_realm) = (scan.destination_host, scan.destination_realm);
-    if dest_host.is_some_and(|h| h.eq_ignore_ascii_case(local.host.as_bytes())) {
+    if dest_host.is_some_and(|h| same_name(h, local.host)) {
         return Decision::Local;
     }
     match dest_realm {
         None => Decision::Local,
-        Some(r) if r.eq_ignore_ascii_case(local.realm.as_bytes()) => match dest_host {
+        Some(r) if same_name(r, local.realm) => match dest_host {
             None => Decision::Local,
             Some(_) => Decision::Reject(rc::DIAMETER_UNABLE_TO_DELIVER),
         },
         Some(_) => Decision::Reject(rc::DIAMETER_REALM_NOT_SERVED),
     }
+}
+
+/// Whether a host or realm name from a message is `ours`, ignoring ASCII case: the
+/// usual exact spelling is compared first, at memory-compare speed.
+#[inline]
+fn same_name(name: &[u8], ours: &str) -> bool {
+    name == ours.as_bytes() || name.eq_ignore_ascii_case(ours.as_bytes())
 }
 
 /// What a server needs from a request's top-level AVPs besides its handler's own decode,

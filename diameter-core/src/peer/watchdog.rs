@@ -48,6 +48,8 @@ pub(crate) struct Watchdog {
     tw: Duration,
     jitter: Duration,
     rng: Jitter,
+    /// When the running timer was set.
+    set_at: Option<Instant>,
 }
 
 impl Watchdog {
@@ -60,11 +62,17 @@ impl Watchdog {
             tw,
             jitter,
             rng: Jitter::new(seed),
+            set_at: None,
         }
     }
 
     /// SetWatchdog(): Tw plus a jitter in [-jitter, +jitter].
     fn set_timer(&mut self, now: Instant) {
+        // Messages handled together share one `now`: the timer set for the first stands.
+        if self.deadline.is_some() && self.set_at == Some(now) {
+            return;
+        }
+        self.set_at = Some(now);
         let j = self.jitter.as_millis() as u64;
         let offset = self.rng.below(2 * j);
         let tw = (self.tw + Duration::from_millis(offset)).saturating_sub(self.jitter);
