@@ -559,6 +559,10 @@ fn enum_type(model: &Model, a: &Avp) -> TokenStream {
             fn encode_value(&self, out: &mut ::diameter_core::bytes::BytesMut) {
                 ::diameter_core::AvpValue::encode_value(&self.value(), out)
             }
+            #[inline]
+            fn encode_avp(&self, out: &mut ::diameter_core::bytes::BytesMut, code: u32, flags: u8, vendor: u32) {
+                ::diameter_core::AvpValue::encode_avp(&self.value(), out, code, flags, vendor)
+            }
         }
     }
 }

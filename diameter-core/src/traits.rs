@@ -14,6 +14,13 @@ pub trait AvpValue: Sized {
     fn decode_value(avp: &AvpRef<'_>) -> Result<Self, ValueError>;
     /// Appends the payload (no header, no padding).
     fn encode_value(&self, out: &mut BytesMut);
+    /// Appends the whole AVP: header, payload, padding. The default fills the length in
+    /// after [`AvpValue::encode_value`]; types whose payload is at hand override it to
+    /// write the header complete ([`crate::avp::put_fixed`], [`crate::avp::put_bytes`]).
+    #[inline]
+    fn encode_avp(&self, out: &mut BytesMut, code: u32, flags: u8, vendor: u32) {
+        put_with(out, code, flags, vendor, |out| self.encode_value(out));
+    }
     /// Decodes the payload of `avp` into `slot`, in place. The decoders call this on a
     /// freshly defaulted slot; types that can fill it without a move override it.
     #[inline(always)]
@@ -329,7 +336,7 @@ pub fn put_group<G: AvpGroup>(out: &mut BytesMut, code: u32, flags: u8, vendor: 
 /// Writes a leaf AVP.
 #[inline]
 pub fn put_value<V: AvpValue>(out: &mut BytesMut, code: u32, flags: u8, vendor: u32, value: &V) {
-    put_with(out, code, flags, vendor, |out| value.encode_value(out));
+    value.encode_avp(out, code, flags, vendor);
 }
 
 /// A request or answer of a command, generated from a dictionary.

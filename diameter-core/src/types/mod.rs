@@ -37,4 +37,8 @@ impl AvpValue for Bytes {
     fn encode_value(&self, out: &mut BytesMut) {
         out.extend_from_slice(self);
     }
+    #[inline]
+    fn encode_avp(&self, out: &mut BytesMut, code: u32, flags: u8, vendor: u32) {
+        crate::avp::put_bytes(out, code, flags, vendor, self);
+    }
 }

@@ -18,6 +18,10 @@ macro_rules! fixed_width {
             fn encode_value(&self, out: &mut BytesMut) {
                 out.extend_from_slice(&self.to_be_bytes());
             }
+            #[inline]
+            fn encode_avp(&self, out: &mut BytesMut, code: u32, flags: u8, vendor: u32) {
+                crate::avp::put_fixed(out, code, flags, vendor, &self.to_be_bytes());
+            }
         }
     };
 }

@@ -94,6 +94,10 @@ impl AvpValue for Utf8String {
     fn encode_value(&self, out: &mut BytesMut) {
         out.extend_from_slice(self.as_bytes());
     }
+    #[inline]
+    fn encode_avp(&self, out: &mut BytesMut, code: u32, flags: u8, vendor: u32) {
+        crate::avp::put_bytes(out, code, flags, vendor, self.as_bytes());
+    }
 }
 
 /// Checks UTF-8, with a fast path for ASCII (almost all Diameter text is ASCII; the std
@@ -193,6 +197,10 @@ macro_rules! text_newtype {
             #[inline]
             fn encode_value(&self, out: &mut BytesMut) {
                 self.0.encode_value(out)
+            }
+            #[inline]
+            fn encode_avp(&self, out: &mut BytesMut, code: u32, flags: u8, vendor: u32) {
+                self.0.encode_avp(out, code, flags, vendor)
             }
         }
     };

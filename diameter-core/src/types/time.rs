@@ -72,6 +72,10 @@ impl AvpValue for Time {
     fn encode_value(&self, out: &mut BytesMut) {
         out.put_u32(self.0);
     }
+    #[inline]
+    fn encode_avp(&self, out: &mut BytesMut, code: u32, flags: u8, vendor: u32) {
+        crate::avp::put_fixed(out, code, flags, vendor, &self.0.to_be_bytes());
+    }
 }
 
 #[cfg(test)]

@@ -175,6 +175,9 @@ impl AvpValue for DiameterUri {
     fn encode_value(&self, out: &mut BytesMut) {
         self.text.encode_value(out)
     }
+    fn encode_avp(&self, out: &mut BytesMut, code: u32, flags: u8, vendor: u32) {
+        self.text.encode_avp(out, code, flags, vendor)
+    }
 }
 
 #[cfg(test)]
