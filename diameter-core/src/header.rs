@@ -1,7 +1,7 @@
 //! The 20-byte message header (RFC 6733 §3).
 
 use crate::error::{DecodeError, ErrorKind};
-use bytes::{BufMut, BytesMut};
+use bytes::BytesMut;
 
 /// Length of the Diameter message header in bytes.
 pub const HEADER_LEN: usize = 20;
@@ -126,10 +126,18 @@ impl Header {
 
     /// Writes the header; `length` is written as given.
     pub fn write(&self, out: &mut BytesMut) {
-        out.put_u32((u32::from(self.version) << 24) | (self.length & 0x00ff_ffff));
-        out.put_u32((u32::from(self.flags) << 24) | (self.command_code & 0x00ff_ffff));
-        out.put_u32(self.application_id);
-        out.put_u32(self.hop_by_hop);
-        out.put_u32(self.end_to_end);
+        // One copy of the whole header: five 4-byte writes each check the capacity.
+        let words = [
+            (u32::from(self.version) << 24) | (self.length & 0x00ff_ffff),
+            (u32::from(self.flags) << 24) | (self.command_code & 0x00ff_ffff),
+            self.application_id,
+            self.hop_by_hop,
+            self.end_to_end,
+        ];
+        let mut h = [0u8; HEADER_LEN];
+        for (bytes, word) in h.chunks_exact_mut(4).zip(words) {
+            bytes.copy_from_slice(&word.to_be_bytes());
+        }
+        out.extend_from_slice(&h);
     }
 }
