@@ -570,7 +570,7 @@ async fn answer(
     ccr: Box<Ccr>,
     peer: Arc<str>,
     timeout: Duration,
-) -> Cca {
+) -> Box<Cca> {
     // The error answers are built only when needed (not for every CCR).
     let (session_id, kind, number) = (
         ccr.session_id.clone(),
@@ -591,10 +591,10 @@ async fn answer(
     let work = server.handle_ccr_shared(ccr, &peer, SystemTime::now());
     match tokio::time::timeout(timeout, work).await {
         Ok(Ok(cca)) => cca,
-        Ok(Err(_)) => fallback(base_rc::DIAMETER_UNABLE_TO_COMPLY), // the handler panicked
+        Ok(Err(_)) => Box::new(fallback(base_rc::DIAMETER_UNABLE_TO_COMPLY)), // the handler panicked
         Err(_) => {
             tracing::warn!(session = %session_id, ?timeout, "ocs: store too slow, answered 3004");
-            fallback(base_rc::DIAMETER_TOO_BUSY)
+            Box::new(fallback(base_rc::DIAMETER_TOO_BUSY))
         }
     }
 }

@@ -298,7 +298,8 @@ impl ChargingServer {
                 };
             }
         })();
-        self.end_answer(&ccr, cca, r)
+        self.end_answer(&ccr, &mut cca, r);
+        cca
     }
 
     /// [`ChargingServer::handle_ccr_from`] without blocking: the charge goes through
@@ -308,7 +309,7 @@ impl ChargingServer {
     pub async fn handle_ccr_async(&self, ccr: Ccr, peer: &str, now: SystemTime) -> Cca {
         // With look-ups allowed every plan finishes: the `Err` arm is never taken.
         match self.charge_async(Box::new(ccr), peer, now, true).await {
-            Ok(cca) => cca,
+            Ok(cca) => *cca,
             Err(ccr) => self.handle_ccr_from(*ccr, peer, now),
         }
     }
@@ -320,14 +321,14 @@ impl ChargingServer {
     /// and it is answered on tokio's blocking pool ([`ChargingServer::handle_ccr_from`];
     /// counted by [`ChargingServer::blocking_answers`]). `Err` when the handler panicked.
     ///
-    /// The request may come boxed: the futures of the answer then move a pointer, not the
-    /// whole request.
+    /// The request may come boxed, and the answer is: the futures of the answer move
+    /// pointers, not the whole messages.
     pub async fn handle_ccr_shared(
         self: &Arc<Self>,
         ccr: impl Into<Box<Ccr>>,
         peer: &str,
         now: SystemTime,
-    ) -> Result<Cca, tokio::task::JoinError> {
+    ) -> Result<Box<Cca>, tokio::task::JoinError> {
         let lookups = self.store.lookups_in_memory();
         let ccr = match self.charge_async(ccr.into(), peer, now, lookups).await {
             Ok(cca) => return Ok(cca),
@@ -335,7 +336,7 @@ impl ChargingServer {
         };
         self.blocking_answers.fetch_add(1, Ordering::Relaxed);
         let (s, peer) = (self.clone(), peer.to_string());
-        tokio::task::spawn_blocking(move || s.handle_ccr_from(*ccr, &peer, now)).await
+        tokio::task::spawn_blocking(move || Box::new(s.handle_ccr_from(*ccr, &peer, now))).await
     }
 
     /// How many requests [`ChargingServer::handle_ccr_shared`] answered on the blocking
@@ -353,9 +354,9 @@ impl ChargingServer {
         peer: &str,
         now: SystemTime,
         lookups: bool,
-    ) -> Result<Cca, Box<Ccr>> {
+    ) -> Result<Box<Cca>, Box<Ccr>> {
         let now_ms = millis(now);
-        let mut cca = self.new_answer(&ccr);
+        let mut cca = Box::new(self.new_answer(&ccr));
         let r = async {
             let mut step = self.plan(&ccr, &mut cca, now_ms, peer, lookups)?;
             loop {
@@ -376,8 +377,11 @@ impl ChargingServer {
         .await;
         match r {
             Ok(false) => Err(ccr),
-            Ok(true) => Ok(self.end_answer(&ccr, cca, Ok(()))),
-            Err(e) => Ok(self.end_answer(&ccr, cca, Err(e))),
+            Ok(true) => Ok(cca),
+            Err(e) => {
+                self.end_answer(&ccr, &mut cca, Err(e));
+                Ok(cca)
+            }
         }
     }
 
@@ -439,7 +443,7 @@ impl ChargingServer {
     }
 
     /// The answer after a store error: 3004 when temporary, else 5012, with no grant.
-    fn end_answer(&self, ccr: &Ccr, mut cca: Cca, r: Result<(), StoreError>) -> Cca {
+    fn end_answer(&self, ccr: &Ccr, cca: &mut Cca, r: Result<(), StoreError>) {
         if let Err(e) = r {
             let temporary = e.is_temporary();
             tracing::warn!(session = %ccr.session_id, error = %e, temporary, "ocs: store failed");
@@ -455,7 +459,6 @@ impl ChargingServer {
             cca.cost_information = None;
             cca.low_balance_indication = None;
         }
-        cca
     }
 
     /// The idempotency key of a request from `peer` (lowercase), and the owner of its
