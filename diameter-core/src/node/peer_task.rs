@@ -761,7 +761,7 @@ impl PeerTask {
         let node = self.node.clone();
         let tx = self.tx.clone();
         let unanswered = Unanswered(Some(tx.clone()));
-        tokio::spawn(async move {
+        let task = async move {
             let answer = answer.await;
             let Some(answer) = guard.done(answer) else {
                 return;
@@ -769,7 +769,10 @@ impl PeerTask {
             answer_metrics(&node, h.command_code, &answer, received);
             unanswered.answered();
             let _ = tx.send(PeerCmd::Answer(answer)).await;
-        });
+        };
+        // Boxed: tokio moves a task's future several times while spawning it and again
+        // when it ends (this one is about 700 bytes); a box moves as a pointer.
+        tokio::spawn(Box::pin(task));
     }
 
     /// Hands the answers given inline in this burst to the node agent under one lock (size
