@@ -17,7 +17,6 @@ use crate::ocs::store::{Batch, BatchOutcome, Op, StoreError};
 use diameter::dict::base_rfc6733::result_code as base_rc;
 use diameter::dict::dcca_rfc4006::{
     result_code as dcca_rc, CcRequestType, Cca, Ccr, FinalUnitIndication, GrantedServiceUnit,
-    MultipleServicesCreditControl,
 };
 use diameter::dict::dcca_rfc4006::{
     CcUnitType, GSUPoolReference, TariffChangeUsage, UsedServiceUnit,
@@ -457,28 +456,27 @@ impl ChargingServer {
                         .filter(|(unit, _)| u.contains(unit))
                         .map(|(_, v)| v)
                 };
-                cca.multiple_services_credit_control
-                    .push(MultipleServicesCreditControl {
-                        time_quota_threshold: threshold(&[UnitType::Time]),
-                        volume_quota_threshold: threshold(&[
-                            UnitType::TotalOctets,
-                            UnitType::InputOctets,
-                            UnitType::OutputOctets,
-                        ]),
-                        unit_quota_threshold: threshold(&[UnitType::ServiceSpecific]),
-                        quota_holding_time: a.holding_time,
-                        rating_group: item.rating_group,
-                        service_identifier: item.service_identifier.into_iter().collect(),
-                        result_code: Some(a.result_code),
-                        granted_service_unit: a.granted.map(Into::into),
-                        validity_time: validity,
-                        final_unit_indication: a.final_unit.map(Into::into),
-                        refund_information: a.refund_information,
-                        g_s_u_pool_reference: tariff.and_then(pool_reference).into_iter().collect(),
-                        quota_consumption_time: tariff.and_then(|t| t.quota_consumption_time),
-                        trigger: tariff.and_then(trigger).map(Box::new),
-                        ..Default::default()
-                    });
+                // Built in the answer's vector: a 500-byte MSCC is not copied there.
+                let m =
+                    diameter_core::traits::push_default(&mut cca.multiple_services_credit_control);
+                m.time_quota_threshold = threshold(&[UnitType::Time]);
+                m.volume_quota_threshold = threshold(&[
+                    UnitType::TotalOctets,
+                    UnitType::InputOctets,
+                    UnitType::OutputOctets,
+                ]);
+                m.unit_quota_threshold = threshold(&[UnitType::ServiceSpecific]);
+                m.quota_holding_time = a.holding_time;
+                m.rating_group = item.rating_group;
+                m.service_identifier = item.service_identifier.into_iter().collect();
+                m.result_code = Some(a.result_code);
+                m.granted_service_unit = a.granted.map(Into::into);
+                m.validity_time = validity;
+                m.final_unit_indication = a.final_unit.map(Into::into);
+                m.refund_information = a.refund_information;
+                m.g_s_u_pool_reference = tariff.and_then(pool_reference).into_iter().collect();
+                m.quota_consumption_time = tariff.and_then(|t| t.quota_consumption_time);
+                m.trigger = tariff.and_then(trigger).map(Box::new);
             } else {
                 cca.refund_information = a.refund_information;
                 cca.granted_service_unit = a.granted.map(Into::into);
