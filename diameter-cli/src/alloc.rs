@@ -60,3 +60,40 @@ unsafe impl GlobalAlloc for Mimalloc {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::Mimalloc;
+    use std::alloc::{GlobalAlloc, Layout};
+
+    /// Every block is aligned as its layout asks, on either entry point, through `realloc`
+    /// (which keeps the contents) and `alloc_zeroed` (which zeroes them).
+    #[test]
+    fn blocks_are_aligned_and_keep_their_contents() {
+        let a = Mimalloc;
+        for align in [1, 2, 4, 8, 16, 32, 64, 128, 4096] {
+            for size in [1, 3, 8, 12, 24, 40, 100, 1000, 5000, 70_000] {
+                let size = size.max(align);
+                let layout = Layout::from_size_align(size, align).unwrap();
+                // SAFETY: a non-zero size; every block is freed with its layout.
+                unsafe {
+                    let p = a.alloc(layout);
+                    assert!(!p.is_null());
+                    assert_eq!(p as usize % align, 0, "alloc {size} aligned {align}");
+                    for i in 0..size {
+                        *p.add(i) = i as u8;
+                    }
+                    let bigger = size * 3 + 5;
+                    let q = a.realloc(p, layout, bigger);
+                    assert_eq!(q as usize % align, 0, "realloc {size} aligned {align}");
+                    assert!((0..size).all(|i| *q.add(i) == i as u8), "contents kept");
+                    a.dealloc(q, Layout::from_size_align(bigger, align).unwrap());
+                    let z = a.alloc_zeroed(layout);
+                    assert_eq!(z as usize % align, 0, "alloc_zeroed {size} aligned {align}");
+                    assert!((0..size).all(|i| *z.add(i) == 0), "zeroed");
+                    a.dealloc(z, layout);
+                }
+            }
+        }
+    }
+}

@@ -636,3 +636,70 @@ async fn an_unanswered_request_times_out_at_its_deadline() {
     // The connection stays up for the next request.
     assert!(cli.is_peer_available("slow.b.net"));
 }
+
+/// A handler sees the peer its request came from (lowercase, as admitted) through
+/// `request_peer()` when it answers at once, and in a handler that waits, both before and
+/// after the wait: the node enters the request's scope for the first poll, which runs on
+/// the peer's own task, and for every later poll, in the task the handler goes on in.
+#[tokio::test]
+async fn handlers_see_their_peer_before_and_after_a_wait() {
+    use diameter_core::node::request_peer;
+    const USER_NAME: u32 = 1;
+    let seen = |req: &RawMessage, peers: &[Option<Arc<str>>]| {
+        let mut avps = vec![];
+        avps.extend(req.find(avp::SESSION_ID, 0));
+        avps.push(u32_avp(avp::RESULT_CODE, 2001));
+        avps.push(str_avp(avp::ORIGIN_HOST, "srv.b.net"));
+        avps.push(str_avp(avp::ORIGIN_REALM, "b.net"));
+        for p in peers {
+            avps.push(str_avp(USER_NAME, p.as_deref().unwrap_or("none")));
+        }
+        let h = Header::new(CCR, APP, CommandFlags::PROXIABLE, 0, 0);
+        RawMessage::from_avps(h, &avps)
+    };
+    let srv = Node::builder()
+        .origin_host("srv.b.net")
+        .origin_realm("b.net")
+        .auth_application(APP)
+        .listen("127.0.0.1:0".parse().unwrap())
+        .responder_settings(fast())
+        .handler(APP, CCR, move |req: RawMessage| async move {
+            let before = request_peer();
+            // A session ending in "wait" makes the handler wait before answering.
+            if req
+                .find(avp::SESSION_ID, 0)
+                .is_some_and(|s| s.data.ends_with(b"wait"))
+            {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            seen(&req, &[before, request_peer()])
+        })
+        .build()
+        .await
+        .unwrap();
+    let cli = Node::builder()
+        .origin_host("Client.A.Net")
+        .origin_realm("a.net")
+        .auth_application(APP)
+        .peer(PeerConfig::new("srv.b.net", srv.local_addrs()[0]).settings(fast()))
+        .build()
+        .await
+        .unwrap();
+    assert!(cli.wait_peer("srv.b.net", LIMIT).await);
+    for session in ["s;now", "s;wait"] {
+        let answer = timeout(LIMIT, cli.request(request("b.net", session)))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(result_code(&answer), Some(2001), "{session}");
+        let peers: Vec<String> = answer
+            .avps()
+            .map_while(Result::ok)
+            .filter(|a| a.code == USER_NAME)
+            .map(|a| String::from_utf8(a.data().to_vec()).unwrap())
+            .collect();
+        assert_eq!(peers, ["client.a.net", "client.a.net"], "{session}");
+    }
+    // Outside a handler there is no request, so no peer.
+    assert_eq!(request_peer(), None);
+}
