@@ -142,6 +142,11 @@ fn check_identity(bytes: &[u8]) -> Result<(), ValueError> {
 /// Defines a newtype over [`Utf8String`] with an extra check on decode.
 macro_rules! text_newtype {
     ($(#[$doc:meta])* $name:ident, $check:expr) => {
+        text_newtype!($(#[$doc])* $name, $check, None);
+    };
+    // `$ascii`: a check of the raw bytes that admits ASCII only, so that no UTF-8 check
+    // is needed before it (`None`: the UTF-8 check, then `$check` on the text).
+    ($(#[$doc:meta])* $name:ident, $check:expr, $ascii:expr) => {
         $(#[$doc])*
         #[derive(Clone, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
         pub struct $name(pub Utf8String);
@@ -190,6 +195,12 @@ macro_rules! text_newtype {
             }
             #[inline(always)]
             fn decode_to(avp: &AvpRef<'_>, slot: &mut Self) -> Result<(), ValueError> {
+                let ascii: Option<fn(&[u8]) -> Result<(), ValueError>> = $ascii;
+                if let Some(ascii) = ascii {
+                    ascii(avp.data())?;
+                    avp.data_into(&mut (slot.0).0);
+                    return Ok(());
+                }
                 Utf8String::decode_to(avp, &mut slot.0)?;
                 let check: fn(&str) -> Result<(), ValueError> = $check;
                 check(slot.as_str())
@@ -209,7 +220,8 @@ macro_rules! text_newtype {
 text_newtype!(
     /// A DiameterIdentity (RFC 6733 §4.3.1): the FQDN or realm of a Diameter node.
     DiameterIdentity,
-    |s| check_identity(s.as_bytes())
+    |s| check_identity(s.as_bytes()),
+    Some(check_identity)
 );
 
 text_newtype!(
@@ -232,3 +244,41 @@ text_newtype!(
         if ok { Ok(()) } else { Err(ValueError("a QoSFilterRule starts with tag or meter")) }
     }
 );
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::avp::{AvpIter, RawAvp};
+
+    fn decode<V: AvpValue>(data: &[u8]) -> Result<V, ValueError> {
+        let wire = RawAvp::new(264, 0x40, 0, Bytes::copy_from_slice(data)).to_bytes();
+        let avp = AvpIter::new(&wire).next_avp().expect("an AVP");
+        V::decode_value(&avp)
+    }
+
+    /// A DiameterIdentity is decoded from ASCII letters, digits, `-`, `.` and `_` only, and
+    /// is never empty; its check of the raw bytes stands in for the UTF-8 check.
+    #[test]
+    fn diameter_identities_are_checked_on_decode() {
+        for ok in ["a", "host.example-1.net", "A_B.c", "x".repeat(300).as_str()] {
+            let id: DiameterIdentity = decode(ok.as_bytes()).unwrap();
+            assert_eq!(id.as_str(), ok);
+        }
+        for bad in [
+            &b""[..],
+            b"a b",
+            b"a/b",
+            "h\u{e9}te".as_bytes(),
+            b"\xff",
+            b"a\0",
+        ] {
+            assert!(decode::<DiameterIdentity>(bad).is_err(), "{bad:?}");
+        }
+        // A UTF8String takes what an identity does not, but not invalid UTF-8.
+        assert_eq!(
+            decode::<Utf8String>("h\u{e9}te".as_bytes()).unwrap(),
+            "h\u{e9}te"
+        );
+        assert!(decode::<Utf8String>(b"\xff").is_err());
+    }
+}
