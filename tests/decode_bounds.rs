@@ -229,3 +229,22 @@ async fn raw_handlers_and_typed_answers_decode_with_the_nodes_limits() {
         other => panic!("expected a 5009 decode error, got {other:?}"),
     }
 }
+
+/// The AVP count is exact at its limit, whether or not the message is long enough to
+/// need counting (a message of at most 8 × `max_avps` bytes cannot exceed it, so its AVPs
+/// are not counted one by one): 13 AVPs pass with a limit of 13 and are 5009 with 12.
+#[test]
+fn the_avp_count_is_exact_at_its_limit() {
+    let msg = ccr(vec![empty_mscc(); 5]); // 8 + 5 AVPs, 184 bytes of body
+    assert_eq!(msg.avps().count(), 13);
+    for (max, ok) in [(13, true), (12, false), (23, true), (4096, true)] {
+        let mut limits = Limits::default();
+        limits.max_avps = max;
+        let r = Ccr::decode_with(&msg, &limits);
+        assert_eq!(r.is_ok(), ok, "max_avps {max}: {r:?}");
+        if let Err(e) = r {
+            assert_eq!(e.result_code(), 5009);
+            assert_eq!(e.failed_avp.as_deref(), Some(&empty_mscc().to_bytes()[..]));
+        }
+    }
+}

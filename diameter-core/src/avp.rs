@@ -236,8 +236,9 @@ impl<'a> AvpIter<'a> {
 
     #[inline(always)]
     fn advance(&mut self, avp: &AvpRef<'a>) {
-        // The last AVP may omit its padding only if nothing follows; otherwise skip it.
-        self.set_pos((self.pos() + avp.len + padding(avp.len)).min(self.end()));
+        // The last AVP may omit its padding only if nothing follows; otherwise skip it
+        // (the length rounded up to a multiple of 4).
+        self.set_pos((self.pos() + ((avp.len + 3) & !3)).min(self.end()));
     }
 
     /// The next AVP, or `None` at the end or at a malformed header; [`AvpIter::finish`]

@@ -50,6 +50,9 @@ pub struct DecodeCtx {
     pub max_repeat: u32,
     /// AVPs decoded so far.
     avps: u32,
+    /// Whether [`DecodeCtx::count`] counts: not when the payload cannot hold more than
+    /// [`DecodeCtx::max_avps`] AVPs ([`DecodeCtx::bounded_by`]).
+    counting: bool,
 }
 
 impl Default for DecodeCtx {
@@ -69,7 +72,19 @@ impl DecodeCtx {
             max_avps: limits.max_avps,
             max_repeat: limits.max_repeat,
             avps: 0,
+            counting: true,
         }
+    }
+
+    /// The same context for a payload of `len` bytes: every AVP header takes 8 bytes of
+    /// it at least, at whatever level, so a payload of at most 8 × `max_avps` bytes cannot
+    /// exceed the count, and it is not kept per AVP.
+    #[inline]
+    pub(crate) fn bounded_by(mut self, len: usize) -> Self {
+        if len / 8 <= self.max_avps as usize {
+            self.counting = false;
+        }
+        self
     }
 
     /// The limits of the node whose handler is running (its
@@ -86,6 +101,9 @@ impl DecodeCtx {
     /// AVP as Failed-AVP). The generated decoders call it for every AVP.
     #[inline(always)]
     pub fn count(&mut self, avp: AvpRef<'_>) -> Result<(), DecodeError> {
+        if !self.counting {
+            return Ok(());
+        }
         self.avps += 1;
         if self.avps > self.max_avps {
             return Err(too_many_avps(avp, self.max_avps));
@@ -323,7 +341,10 @@ pub trait AvpGroup: Sized + Default {
 
     /// Decodes a payload held in `data` (for example a [`RawAvp`]'s data).
     fn decode_payload(data: &Bytes) -> Result<Self, DecodeError> {
-        Self::decode_avps(AvpIter::new(data), &mut DecodeCtx::default())
+        Self::decode_avps(
+            AvpIter::new(data),
+            &mut DecodeCtx::default().bounded_by(data.len()),
+        )
     }
 }
 
@@ -433,13 +454,17 @@ pub trait Command: AvpGroup {
     /// [`DecodeCtx::current`].
     #[inline(always)]
     fn decode(msg: &RawMessage) -> Result<Self, DecodeError> {
-        Self::decode_avps(msg.avps(), &mut DecodeCtx::current())
+        Self::decode_avps(
+            msg.avps(),
+            &mut DecodeCtx::current().bounded_by(msg.body.len()),
+        )
     }
 
     /// Decodes the body of a received message under the given limits.
     #[inline(always)]
     fn decode_with(msg: &RawMessage, limits: &crate::message::Limits) -> Result<Self, DecodeError> {
-        Self::decode_avps(msg.avps(), &mut DecodeCtx::with_limits(limits))
+        let mut ctx = DecodeCtx::with_limits(limits).bounded_by(msg.body.len());
+        Self::decode_avps(msg.avps(), &mut ctx)
     }
 }
 

@@ -111,7 +111,8 @@ pub fn decode_routed<Req: Command>(
     local: &LocalNode<'_>,
     req: &mut Req,
 ) -> Result<bool, Routed> {
-    let error = match req.decode_into(request.avps(), &mut DecodeCtx::current()) {
+    let mut ctx = DecodeCtx::current().bounded_by(request.body.len());
+    let error = match req.decode_into(request.avps(), &mut ctx) {
         Ok(()) => {
             let scanned;
             let scan = match req.destination() {
@@ -197,7 +198,8 @@ where
         // The node's limits (repeated members, AVP count, depth), not the defaults.
         let mut ctx = super::dispatch::decode_limits()
             .map(|l| DecodeCtx::with_limits(&l))
-            .unwrap_or_default();
+            .unwrap_or_default()
+            .bounded_by(request.body.len());
         match Req::decode_avps(request.avps(), &mut ctx) {
             Ok(req) => self.respond(req, request.header),
             Err(e) => {
