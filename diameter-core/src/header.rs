@@ -105,6 +105,13 @@ impl Header {
                 available,
             })
         })?;
+        h.checked(available)
+    }
+
+    /// [`Header::parse`]'s checks of a header already read.
+    #[inline]
+    pub fn checked(self, available: usize) -> Result<Header, DecodeError> {
+        let h = self;
         if h.version != 1 {
             return Err(DecodeError::new(ErrorKind::UnsupportedVersion(h.version)));
         }

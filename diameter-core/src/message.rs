@@ -76,15 +76,17 @@ impl RawMessage {
     /// Checks only the header (5011, 5015, 3008) and keeps the body unread. Typed decoding
     /// checks every AVP header itself, so this is the fast path in front of it.
     pub fn decode_header(bytes: Bytes, limits: &Limits) -> Result<RawMessage, DecodeError> {
-        if let Some(h) = Header::parse_unchecked(&bytes) {
-            if h.length > limits.max_message_len {
+        // The header is read once: its length against the limit, then its other checks.
+        let header = match Header::parse_unchecked(&bytes) {
+            Some(h) if h.length > limits.max_message_len => {
                 return Err(DecodeError::new(ErrorKind::MessageTooLarge {
                     length: h.length,
                     max: limits.max_message_len,
                 }));
             }
-        }
-        let header = Header::parse(&bytes, bytes.len())?;
+            Some(h) => h.checked(bytes.len())?,
+            None => Header::parse(&bytes, bytes.len())?,
+        };
         // Advancing the handle we own takes no reference count, unlike slicing it.
         let mut body = bytes;
         body.advance(HEADER_LEN);
