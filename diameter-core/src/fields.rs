@@ -120,7 +120,11 @@ pub fn cmp_identity(a: &str, b: &str) -> std::cmp::Ordering {
     la.cmp(lb)
 }
 
-/// Whether two DiameterIdentities are equal, ignoring ASCII case.
-pub fn same_identity(a: &str, b: &str) -> bool {
-    a.eq_ignore_ascii_case(b)
+/// Whether two DiameterIdentities are equal, ignoring ASCII case (text or the raw bytes
+/// of an AVP: identities are ASCII). The usual exact spelling is compared first, at
+/// memory-compare speed.
+#[inline]
+pub fn same_identity(a: impl AsRef<[u8]>, b: impl AsRef<[u8]>) -> bool {
+    let (a, b) = (a.as_ref(), b.as_ref());
+    a == b || a.eq_ignore_ascii_case(b)
 }

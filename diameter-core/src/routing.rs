@@ -353,24 +353,17 @@ pub fn decide_server(local: &LocalNode<'_>, request: &RawMessage) -> Decision {
 /// [`decide_server`] on a request already scanned.
 pub fn decide_scanned(local: &LocalNode<'_>, scan: &RequestScan<'_>) -> Decision {
     let (dest_host, dest_realm) = (scan.destination_host, scan.destination_realm);
-    if dest_host.is_some_and(|h| same_name(h, local.host)) {
+    if dest_host.is_some_and(|h| same_identity(h, local.host)) {
         return Decision::Local;
     }
     match dest_realm {
         None => Decision::Local,
-        Some(r) if same_name(r, local.realm) => match dest_host {
+        Some(r) if same_identity(r, local.realm) => match dest_host {
             None => Decision::Local,
             Some(_) => Decision::Reject(rc::DIAMETER_UNABLE_TO_DELIVER),
         },
         Some(_) => Decision::Reject(rc::DIAMETER_REALM_NOT_SERVED),
     }
-}
-
-/// Whether a host or realm name from a message is `ours`, ignoring ASCII case: the
-/// usual exact spelling is compared first, at memory-compare speed.
-#[inline]
-fn same_name(name: &[u8], ours: &str) -> bool {
-    name == ours.as_bytes() || name.eq_ignore_ascii_case(ours.as_bytes())
 }
 
 /// What a server needs from a request's top-level AVPs besides its handler's own decode,
@@ -493,7 +486,8 @@ impl<'a> RouteScan<'a> {
 
     fn add(&mut self, a: &crate::avp::AvpRef<'a>, host: &str) {
         if a.vendor == 0 && a.code == crate::base::avp::ROUTE_RECORD {
-            self.looped |= std::str::from_utf8(a.data()).is_ok_and(|h| same_identity(h, host));
+            // Equal bytes up to ASCII case are as valid UTF-8 as `host`: no check of it.
+            self.looped |= same_identity(a.data(), host);
         } else {
             note_destination(&mut self.destination, &mut self.seen, a);
         }
