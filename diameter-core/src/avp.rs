@@ -138,6 +138,12 @@ impl<'a> AvpIter<'a> {
         (self.span >> 32) as usize
     }
 
+    /// Bytes left to walk.
+    #[inline]
+    pub(crate) fn remaining(&self) -> usize {
+        self.end() - self.pos()
+    }
+
     #[inline(always)]
     fn set_pos(&mut self, pos: usize) {
         self.span = (self.span & !u64::from(u32::MAX)) | pos as u64;

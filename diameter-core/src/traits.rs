@@ -51,7 +51,7 @@ pub struct DecodeCtx {
     /// AVPs decoded so far.
     avps: u32,
     /// Whether [`DecodeCtx::count`] counts: not when the payload cannot hold more than
-    /// [`DecodeCtx::max_avps`] AVPs ([`DecodeCtx::bounded_by`]).
+    /// [`DecodeCtx::max_avps`] AVPs ([`DecodeCtx::start_payload`]).
     counting: bool,
 }
 
@@ -76,15 +76,14 @@ impl DecodeCtx {
         }
     }
 
-    /// The same context for a payload of `len` bytes: every AVP header takes 8 bytes of
-    /// it at least, at whatever level, so a payload of at most 8 × `max_avps` bytes cannot
-    /// exceed the count, and it is not kept per AVP.
+    /// At the start of a payload decoded whole (nothing decoded yet with this context):
+    /// every AVP header takes 8 bytes of the payload at whatever level, so a payload of at
+    /// most 8 × `max_avps` bytes cannot exceed the count, which is then not kept per AVP.
     #[inline]
-    pub(crate) fn bounded_by(mut self, len: usize) -> Self {
-        if len / 8 <= self.max_avps as usize {
-            self.counting = false;
+    pub(crate) fn start_payload(&mut self, avps: &AvpIter<'_>) {
+        if self.depth == 0 && self.avps == 0 {
+            self.counting = avps.remaining() / 8 > self.max_avps as usize;
         }
-        self
     }
 
     /// The limits of the node whose handler is running (its
@@ -332,6 +331,7 @@ pub trait AvpGroup: Sized + Default {
     /// Decodes from the AVPs of a payload, checking the grammar.
     #[inline(always)]
     fn decode_avps(avps: AvpIter<'_>, ctx: &mut DecodeCtx) -> Result<Self, DecodeError> {
+        ctx.start_payload(&avps);
         let mut out = Self::default();
         out.decode_into(avps, ctx)?;
         Ok(out)
@@ -341,10 +341,7 @@ pub trait AvpGroup: Sized + Default {
 
     /// Decodes a payload held in `data` (for example a [`RawAvp`]'s data).
     fn decode_payload(data: &Bytes) -> Result<Self, DecodeError> {
-        Self::decode_avps(
-            AvpIter::new(data),
-            &mut DecodeCtx::default().bounded_by(data.len()),
-        )
+        Self::decode_avps(AvpIter::new(data), &mut DecodeCtx::default())
     }
 }
 
@@ -454,17 +451,13 @@ pub trait Command: AvpGroup {
     /// [`DecodeCtx::current`].
     #[inline(always)]
     fn decode(msg: &RawMessage) -> Result<Self, DecodeError> {
-        Self::decode_avps(
-            msg.avps(),
-            &mut DecodeCtx::current().bounded_by(msg.body.len()),
-        )
+        Self::decode_avps(msg.avps(), &mut DecodeCtx::current())
     }
 
     /// Decodes the body of a received message under the given limits.
     #[inline(always)]
     fn decode_with(msg: &RawMessage, limits: &crate::message::Limits) -> Result<Self, DecodeError> {
-        let mut ctx = DecodeCtx::with_limits(limits).bounded_by(msg.body.len());
-        Self::decode_avps(msg.avps(), &mut ctx)
+        Self::decode_avps(msg.avps(), &mut DecodeCtx::with_limits(limits))
     }
 }
 

@@ -111,8 +111,9 @@ pub fn decode_routed<Req: Command>(
     local: &LocalNode<'_>,
     req: &mut Req,
 ) -> Result<bool, Routed> {
-    let mut ctx = DecodeCtx::current().bounded_by(request.body.len());
-    let error = match req.decode_into(request.avps(), &mut ctx) {
+    let (avps, mut ctx) = (request.avps(), DecodeCtx::current());
+    ctx.start_payload(&avps);
+    let error = match req.decode_into(avps, &mut ctx) {
         Ok(()) => {
             let scanned;
             let scan = match req.destination() {
@@ -198,8 +199,7 @@ where
         // The node's limits (repeated members, AVP count, depth), not the defaults.
         let mut ctx = super::dispatch::decode_limits()
             .map(|l| DecodeCtx::with_limits(&l))
-            .unwrap_or_default()
-            .bounded_by(request.body.len());
+            .unwrap_or_default();
         match Req::decode_avps(request.avps(), &mut ctx) {
             Ok(req) => self.respond(req, request.header),
             Err(e) => {
