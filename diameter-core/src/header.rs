@@ -111,24 +111,25 @@ impl Header {
     /// [`Header::parse`]'s checks of a header already read.
     #[inline]
     pub fn checked(self, available: usize) -> Result<Header, DecodeError> {
-        let h = self;
-        if h.version != 1 {
-            return Err(DecodeError::new(ErrorKind::UnsupportedVersion(h.version)));
+        if self.version != 1 {
+            return Err(DecodeError::new(ErrorKind::UnsupportedVersion(
+                self.version,
+            )));
         }
-        let len = h.length as usize;
+        let len = self.length as usize;
         if len < HEADER_LEN || !len.is_multiple_of(4) || len != available {
             return Err(DecodeError::new(ErrorKind::InvalidMessageLength {
-                length: h.length,
+                length: self.length,
                 available,
             }));
         }
-        let bad_bits = h.flags & CommandFlags::RESERVED != 0
-            || (h.is_request() && h.is_error())
-            || (!h.is_request() && h.is_retransmit());
+        let bad_bits = self.flags & CommandFlags::RESERVED != 0
+            || (self.is_request() && self.is_error())
+            || (!self.is_request() && self.is_retransmit());
         if bad_bits {
-            return Err(DecodeError::new(ErrorKind::InvalidHeaderBits(h.flags)));
+            return Err(DecodeError::new(ErrorKind::InvalidHeaderBits(self.flags)));
         }
-        Ok(h)
+        Ok(self)
     }
 
     /// Writes the header; `length` is written as given.

@@ -51,29 +51,28 @@ pub(crate) fn start_locally(
     peer: &Arc<str>,
     routing: Routing,
 ) -> Started {
-    let peer = peer.clone();
     let limits = node.inner.limits.limits;
-    let scope = move |peer| RequestScope { peer, limits };
-    let first = SCOPE.sync_scope(scope(peer.clone()), || {
-        match call_handler(node, request, routing) {
-            Call::Done(answer) => Ok(answer),
-            Call::Answered(answered, proxy_info) => Ok(finish(node, request, answered, proxy_info)),
-            Call::Running(mut answer, proxy_info) => {
-                let mut cx = Context::from_waker(Waker::noop());
-                match answer.as_mut().poll(&mut cx) {
-                    Poll::Ready(answered) => Ok(finish(node, request, answered, proxy_info)),
-                    Poll::Pending => Err((answer, proxy_info)),
-                }
+    let scope = move |peer: &Arc<str>| RequestScope {
+        peer: peer.clone(),
+        limits,
+    };
+    let first = SCOPE.sync_scope(scope(peer), || match call_handler(node, request, routing) {
+        Call::Done(answer) => Ok(answer),
+        Call::Answered(answered, proxy_info) => Ok(finish(node, request, answered, proxy_info)),
+        Call::Running(mut answer, proxy_info) => {
+            let mut cx = Context::from_waker(Waker::noop());
+            match answer.as_mut().poll(&mut cx) {
+                Poll::Ready(answered) => Ok(finish(node, request, answered, proxy_info)),
+                Poll::Pending => Err((answer, proxy_info)),
             }
         }
     });
     match first {
         Ok(answer) => Started::Now(answer),
         Err((answer, proxy_info)) => {
-            let node = node.clone();
-            let request = request.clone();
+            let (node, request, scope) = (node.clone(), request.clone(), scope(peer));
             Started::Later(Box::pin(async move {
-                let answered = SCOPE.scope(scope(peer), answer).await;
+                let answered = SCOPE.scope(scope, answer).await;
                 finish(&node, &request, answered, proxy_info)
             }))
         }

@@ -139,14 +139,11 @@ fn check_identity(bytes: &[u8]) -> Result<(), ValueError> {
     }
 }
 
-/// Defines a newtype over [`Utf8String`] with an extra check on decode.
+/// Defines a newtype over [`Utf8String`] with an extra check on decode and in `new`:
+/// `ascii CHECK` for a check of the bytes that admits ASCII only (a decode then needs no
+/// UTF-8 check before it), else a check of the text.
 macro_rules! text_newtype {
-    ($(#[$doc:meta])* $name:ident, $check:expr) => {
-        text_newtype!($(#[$doc])* $name, $check, None);
-    };
-    // `$ascii`: a check of the raw bytes that admits ASCII only, so that no UTF-8 check
-    // is needed before it (`None`: the UTF-8 check, then `$check` on the text).
-    ($(#[$doc:meta])* $name:ident, $check:expr, $ascii:expr) => {
+    (@type $(#[$doc:meta])* $name:ident, $check:expr, $ascii:expr) => {
         $(#[$doc])*
         #[derive(Clone, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
         pub struct $name(pub Utf8String);
@@ -195,6 +192,7 @@ macro_rules! text_newtype {
             }
             #[inline(always)]
             fn decode_to(avp: &AvpRef<'_>, slot: &mut Self) -> Result<(), ValueError> {
+                // A constant: the compiler keeps one of the two paths.
                 let ascii: Option<fn(&[u8]) -> Result<(), ValueError>> = $ascii;
                 if let Some(ascii) = ascii {
                     ascii(avp.data())?;
@@ -215,13 +213,18 @@ macro_rules! text_newtype {
             }
         }
     };
+    ($(#[$doc:meta])* $name:ident, ascii $check:path) => {
+        text_newtype!(@type $(#[$doc])* $name, |s| $check(s.as_bytes()), Some($check));
+    };
+    ($(#[$doc:meta])* $name:ident, $check:expr) => {
+        text_newtype!(@type $(#[$doc])* $name, $check, None);
+    };
 }
 
 text_newtype!(
     /// A DiameterIdentity (RFC 6733 §4.3.1): the FQDN or realm of a Diameter node.
     DiameterIdentity,
-    |s| check_identity(s.as_bytes()),
-    Some(check_identity)
+    ascii check_identity
 );
 
 text_newtype!(
