@@ -20,6 +20,7 @@
 //! sees everything. Only one process may have the store open (a lock on
 //! `<db>.journal.lock`); dropping the engine checkpoints once more.
 
+use super::bulk_insert::insert_rows;
 use super::journal::{self, Journal, Record};
 use super::memory::{Changes, MemAccount, MemLimits, MemSession, MemState, OutcomeLookup};
 use super::sqlite::SqliteStore;
@@ -616,28 +617,33 @@ fn write_rows(tx: &rusqlite::Transaction<'_>, c: &Changes) -> Result<(), StoreEr
     for (reference, (account, amount, refunded, at)) in &c.debits {
         upsert_debit.execute(params![reference, account, amount, refunded, at])?;
     }
-    let mut ledger = tx.prepare_cached(
-        "INSERT INTO ledger (account_id, session_id, rating_group, kind, amount, request_key, at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+    insert_rows(
+        tx,
+        "INSERT INTO ledger (account_id, session_id, rating_group, kind, amount, request_key, at)",
+        7,
+        &c.ledger,
+        |s, i, l| {
+            s.raw_bind_parameter(i, l.account)?;
+            s.raw_bind_parameter(i + 1, l.session.as_deref())?;
+            s.raw_bind_parameter(i + 2, l.rating_group)?;
+            s.raw_bind_parameter(i + 3, l.kind)?;
+            s.raw_bind_parameter(i + 4, l.amount)?;
+            s.raw_bind_parameter(i + 5, l.key.as_deref())?;
+            s.raw_bind_parameter(i + 6, l.at)
+        },
     )?;
-    for l in &c.ledger {
-        ledger.execute(params![
-            l.account,
-            l.session.as_deref(),
-            l.rating_group,
-            l.kind,
-            l.amount,
-            l.key.as_deref(),
-            l.at
-        ])?;
-    }
-    let mut outcome = tx.prepare_cached(
-        "INSERT OR REPLACE INTO requests (request_key, account_id, outcome, at)
-         VALUES (?1, ?2, ?3, ?4)",
+    insert_rows(
+        tx,
+        "INSERT OR REPLACE INTO requests (request_key, account_id, outcome, at)",
+        4,
+        &c.outcomes,
+        |s, i, (key, account, text, at)| {
+            s.raw_bind_parameter(i, &**key)?;
+            s.raw_bind_parameter(i + 1, account)?;
+            s.raw_bind_parameter(i + 2, &**text)?;
+            s.raw_bind_parameter(i + 3, at)
+        },
     )?;
-    for (key, account, text, at) in &c.outcomes {
-        outcome.execute(params![&**key, account, &**text, at])?;
-    }
     Ok(())
 }
 

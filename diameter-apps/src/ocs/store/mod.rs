@@ -47,6 +47,8 @@
 mod accounts_file;
 mod batch;
 #[cfg(feature = "sqlite")]
+mod bulk_insert;
+#[cfg(feature = "sqlite")]
 mod engine;
 pub mod group;
 mod journal;
