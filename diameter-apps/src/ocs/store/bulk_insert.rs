@@ -2,6 +2,12 @@
 //! instead of one statement per row. The checkpoint writes a saved outcome and about one
 //! ledger line per CCR; SQLite's fixed cost per statement (binding, stepping, resetting)
 //! was most of what each row cost.
+//!
+//! A statement that writes several rows and may abort midway (`INSERT` or `OR REPLACE`
+//! with NOT NULL or CHECK constraints) makes SQLite keep a statement journal of every page
+//! it touches, spilled to a temporary file past 64 KiB: one `pwrite` per page. Use `OR
+//! FAIL` (an error fails the checkpoint's transaction, which is rolled back whole) or `OR
+//! IGNORE`, which need none.
 
 use rusqlite::{Statement, Transaction};
 

@@ -619,7 +619,7 @@ fn write_rows(tx: &rusqlite::Transaction<'_>, c: &Changes) -> Result<(), StoreEr
     }
     insert_rows(
         tx,
-        "INSERT INTO ledger (account_id, session_id, rating_group, kind, amount, request_key, at)",
+        "INSERT OR FAIL INTO ledger (account_id, session_id, rating_group, kind, amount, request_key, at)",
         7,
         &c.ledger,
         |s, i, l| {
@@ -634,7 +634,7 @@ fn write_rows(tx: &rusqlite::Transaction<'_>, c: &Changes) -> Result<(), StoreEr
     )?;
     insert_rows(
         tx,
-        "INSERT OR REPLACE INTO requests (request_key, account_id, outcome, at)",
+        "INSERT OR IGNORE INTO requests (request_key, account_id, outcome, at)",
         4,
         &c.outcomes,
         |s, i, (key, account, text, at)| {
