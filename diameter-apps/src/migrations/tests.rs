@@ -43,6 +43,7 @@ INSERT INTO subscription_ids VALUES (0, '4670', 7);
 INSERT INTO sessions (session_id, account_id, expires_at, created_at) VALUES ('s1', 7, 10, 1);
 INSERT INTO reservations VALUES ('s1', 1, 7, 100);
 INSERT INTO ledger (account_id, kind, amount, at) VALUES (7, 'adjust', 500, 1);
+INSERT INTO requests (request_key, account_id, outcome, at) VALUES ('s1;1;0', 7, '0;100;0', 1);
 ";
 
 fn temp_db(dir: &tempfile::TempDir, name: &str) -> String {
@@ -84,6 +85,9 @@ fn assert_ocs_latest(conn: &Connection) {
         )
         .unwrap();
     assert!(!ledger.contains("AUTOINCREMENT"), "{ledger}");
+    // Saved outcomes: an integer index on the key's hash, no unique index on its text.
+    assert!(has(conn, "index", "requests_key_hash"));
+    assert!(!has(conn, "index", "sqlite_autoindex_requests_1"));
     let versions: Vec<u32> = history(conn, OCS_SQLITE.history)
         .into_iter()
         .map(|h| h.0)
@@ -165,6 +169,9 @@ fn ocs_database_of_the_first_schema_is_migrated_and_keeps_its_data() {
     assert_eq!((a.id, a.balance, a.reserved), (7, 500, 100));
     assert_eq!(store.session_account("s1").unwrap(), Some(7));
     assert_eq!(store.ledger_totals(7).unwrap().adjustments, 500);
+    // The saved outcome written before version 6 is found by its key's hash.
+    assert_eq!(store.request_account("s1;1;0").unwrap(), Some(7));
+    assert_eq!(store.request_account("s1;1;1").unwrap(), None);
 }
 
 #[test]

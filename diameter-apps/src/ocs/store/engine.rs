@@ -23,7 +23,7 @@
 use super::bulk_insert::insert_rows;
 use super::journal::{self, Journal, Record};
 use super::memory::{Changes, MemAccount, MemLimits, MemSession, MemState, OutcomeLookup};
-use super::sqlite::SqliteStore;
+use super::sqlite::{key_hash, SqliteStore};
 use super::writeback::sync_paced;
 use super::{
     lock_order, Account, AccountId, Batch, BatchOutcome, ChargeFuture, ExpiredSession, IdKind,
@@ -426,8 +426,8 @@ fn replay(st: &mut MemState, record: Record, fallback: OutcomeLookup<'_>) {
 fn sql_outcome(sql: &SqliteStore, key: &str) -> Result<Option<(AccountId, String)>, StoreError> {
     Ok(sql
         .read()
-        .prepare_cached("SELECT account_id, outcome FROM requests WHERE request_key = ?1")?
-        .query_row(params![key], |r| Ok((r.get(0)?, r.get(1)?)))
+        .prepare_cached(super::sqlite::SELECT_OUTCOME)?
+        .query_row(params![key_hash(key), key], |r| Ok((r.get(0)?, r.get(1)?)))
         .optional()?)
 }
 
@@ -634,14 +634,15 @@ fn write_rows(tx: &rusqlite::Transaction<'_>, c: &Changes) -> Result<(), StoreEr
     )?;
     insert_rows(
         tx,
-        "INSERT OR IGNORE INTO requests (request_key, account_id, outcome, at)",
-        4,
+        "INSERT OR FAIL INTO requests (request_key, key_hash, account_id, outcome, at)",
+        5,
         &c.outcomes,
         |s, i, (key, account, text, at)| {
             s.raw_bind_parameter(i, &**key)?;
-            s.raw_bind_parameter(i + 1, account)?;
-            s.raw_bind_parameter(i + 2, &**text)?;
-            s.raw_bind_parameter(i + 3, at)
+            s.raw_bind_parameter(i + 1, key_hash(key))?;
+            s.raw_bind_parameter(i + 2, account)?;
+            s.raw_bind_parameter(i + 3, &**text)?;
+            s.raw_bind_parameter(i + 4, at)
         },
     )?;
     Ok(())

@@ -26,6 +26,41 @@ pub struct SqliteStore {
     reader: Option<Mutex<Connection>>,
 }
 
+/// A saved outcome by its key: [`key_hash`] through the index, then the key itself.
+pub(crate) const SELECT_OUTCOME: &str = "SELECT account_id, outcome FROM requests \
+     WHERE key_hash = ?1 AND request_key = ?2 ORDER BY rowid LIMIT 1";
+const SELECT_REQUEST_ACCOUNT: &str = "SELECT account_id FROM requests \
+     WHERE key_hash = ?1 AND request_key = ?2 ORDER BY rowid LIMIT 1";
+
+/// The hash that indexes a saved outcome's key (`requests.key_hash`): 64-bit FNV-1a, stable
+/// across versions and platforms, as it is stored.
+pub(crate) fn key_hash(key: &str) -> i64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for &b in key.as_bytes() {
+        h = (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    h as i64
+}
+
+/// Fills in `key_hash` of the saved outcomes that lack it (rows written before schema
+/// version 6); nothing to do on later opens.
+fn hash_unhashed_requests(conn: &mut Connection) -> Result<(), StoreError> {
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    {
+        let mut read =
+            tx.prepare("SELECT rowid, request_key FROM requests WHERE key_hash IS NULL")?;
+        let rows: Vec<(i64, String)> = read
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+            .collect::<Result<_, _>>()?;
+        let mut write = tx.prepare("UPDATE requests SET key_hash = ?1 WHERE rowid = ?2")?;
+        for (rowid, key) in rows {
+            write.execute(params![key_hash(&key), rowid])?;
+        }
+    }
+    tx.commit()?;
+    Ok(())
+}
+
 impl SqliteStore {
     /// Opens (or creates) the database file and its schema; WAL journal, `synchronous=FULL`.
     pub fn open(path: &str) -> Result<SqliteStore, StoreError> {
@@ -62,6 +97,7 @@ impl SqliteStore {
             crate::migrations::ocs_baseline,
         )
         .map_err(StoreError::Migration)?;
+        hash_unhashed_requests(&mut conn)?;
         Ok(SqliteStore {
             conn: Mutex::new(conn),
             reader: None,
@@ -253,8 +289,8 @@ impl Store for SqliteStore {
     fn request_account(&self, key: &str) -> Result<Option<AccountId>, StoreError> {
         Ok(self
             .read()
-            .prepare_cached("SELECT account_id FROM requests WHERE request_key = ?1")?
-            .query_row(params![key], |r| r.get(0))
+            .prepare_cached(SELECT_REQUEST_ACCOUNT)?
+            .query_row(params![key_hash(key), key], |r| r.get(0))
             .optional()?)
     }
 
@@ -451,8 +487,8 @@ impl Tx for SqliteTx<'_> {
     fn saved_outcome(&mut self, key: &str) -> Result<Option<(AccountId, String)>, StoreError> {
         Ok(self
             .0
-            .prepare_cached("SELECT account_id, outcome FROM requests WHERE request_key = ?1")?
-            .query_row(params![key], |r| Ok((r.get(0)?, r.get(1)?)))
+            .prepare_cached(SELECT_OUTCOME)?
+            .query_row(params![key_hash(key), key], |r| Ok((r.get(0)?, r.get(1)?)))
             .optional()?)
     }
 
@@ -465,9 +501,10 @@ impl Tx for SqliteTx<'_> {
     ) -> Result<(), StoreError> {
         self.0
             .prepare_cached(
-                "INSERT INTO requests (request_key, account_id, outcome, at) VALUES (?1, ?2, ?3, ?4)",
+                "INSERT INTO requests (request_key, key_hash, account_id, outcome, at) \
+                 VALUES (?1, ?2, ?3, ?4, ?5)",
             )?
-            .execute(params![key, account, outcome, now_ms])?;
+            .execute(params![key, key_hash(key), account, outcome, now_ms])?;
         Ok(())
     }
 
@@ -625,6 +662,14 @@ impl Tx for SqliteTx<'_> {
 mod tests {
     use super::*;
     use crate::ocs::store::{IdKind, NewAccount, Op, Store, SubscriberId};
+
+    #[test]
+    fn key_hashes_are_64_bit_fnv_1a() {
+        // Stored in the database: they must never change.
+        assert_eq!(key_hash("") as u64, 0xcbf2_9ce4_8422_2325);
+        assert_eq!(key_hash("a") as u64, 0xaf63_dc4c_8601_ec8c);
+        assert_eq!(key_hash("foobar") as u64, 0x8594_4171_f739_67e8);
+    }
 
     #[test]
     fn the_purge_goes_in_insertion_order_and_never_drops_a_row_early() {
