@@ -4,8 +4,9 @@
 //! | metric | labels |
 //! | --- | --- |
 //! | `ocs_ccr_total` | `type` (`initial`, `update`, `termination`, `event`, `other`), `result_code` |
-//! | `ocs_store_batch_size` (histogram) | CCRs per store commit |
-//! | `ocs_store_commit_duration_seconds` (histogram) | time of one store commit |
+//! | `ocs_store_batch_size` (histogram) | CCRs per store commit (PostgreSQL, and SQLite without the embedded store's journal: 1 per CCR there, see the next line) |
+//! | `ocs_journal_sync_records` (histogram) | embedded store: charges made durable per journal `fdatasync` (its group commit's batch size) |
+//! | `ocs_store_commit_duration_seconds` (histogram) | time of one store commit (embedded store: from a charge until its journal sync ends) |
 //! | `ocs_store_errors_total` | `kind` (`temporary`, `permanent`) |
 //! | `ocs_open_sessions` (gauge) | |
 //! | `ocs_reserved_amount` (gauge) | reserved over all accounts, minor units |
@@ -19,8 +20,8 @@
 
 use crate::ocs::store::Account;
 use crate::ocs::store::{
-    AccountId, Batch, BatchOutcome, ChargeFuture, ExpiredSession, LedgerTotals, NewAccount, Store,
-    StoreError, StoreTotals, SubscriberId,
+    AccountId, Batch, BatchOutcome, ChargeFuture, ExpiredSession, JournalSyncs, LedgerTotals,
+    NewAccount, Store, StoreError, StoreTotals, SubscriberId,
 };
 use diameter::dict::dcca_rfc4006::CcRequestType;
 use prometheus_client::{
@@ -133,6 +134,43 @@ impl EncodeMetric for Buckets {
     }
 }
 
+/// The embedded store's journal syncs as last read from the store ([`OcsMetrics::journal`]),
+/// a histogram of records per sync (all zero for other stores).
+#[derive(Clone, Debug, Default)]
+struct JournalMetric(Arc<std::sync::Mutex<JournalSyncs>>);
+
+impl TypedMetric for JournalMetric {
+    const TYPE: MetricType = MetricType::Histogram;
+}
+
+impl EncodeMetric for JournalMetric {
+    fn encode(&self, mut encoder: MetricEncoder) -> Result<(), std::fmt::Error> {
+        let s = self.0.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        let buckets: Vec<(f64, u64)> = s
+            .by_records
+            .iter()
+            .map(|&(bound, _)| {
+                if bound == u64::MAX {
+                    f64::INFINITY
+                } else {
+                    bound as f64
+                }
+            })
+            .zip(s.by_records.iter().map(|&(_, n)| n))
+            .collect();
+        let buckets = if buckets.is_empty() {
+            vec![(f64::INFINITY, 0)]
+        } else {
+            buckets
+        };
+        encoder.encode_histogram::<NoLabelSet>(s.records as f64, s.syncs, &buckets, None)
+    }
+
+    fn metric_type(&self) -> MetricType {
+        Self::TYPE
+    }
+}
+
 /// The OCS's metrics (see the module docs). Cheap to share: every handle is atomic.
 #[derive(Debug)]
 pub struct OcsMetrics {
@@ -147,6 +185,7 @@ pub struct OcsMetrics {
     permanent: Counter,
     open_sessions: Gauge,
     reserved: Gauge,
+    journal: JournalMetric,
 }
 
 impl Default for OcsMetrics {
@@ -181,6 +220,7 @@ impl OcsMetrics {
             permanent,
             open_sessions: Gauge::default(),
             reserved: Gauge::default(),
+            journal: JournalMetric::default(),
         }
     }
 
@@ -195,6 +235,11 @@ impl OcsMetrics {
             "ocs_store_batch_size",
             "CCRs per store commit",
             self.batch_size.clone(),
+        );
+        registry.register(
+            "ocs_journal_sync_records",
+            "Charges made durable per journal fdatasync (embedded store's group commit)",
+            self.journal.clone(),
         );
         registry.register(
             "ocs_store_commit_duration_seconds",
@@ -269,6 +314,11 @@ impl OcsMetrics {
     pub fn totals(&self, t: StoreTotals) {
         self.open_sessions.set(t.open_sessions);
         self.reserved.set(t.reserved);
+    }
+
+    /// Sets the journal histogram from the embedded store's counts.
+    pub fn journal(&self, syncs: JournalSyncs) {
+        *self.journal.0.lock().unwrap_or_else(|e| e.into_inner()) = syncs;
     }
 }
 
@@ -385,6 +435,9 @@ impl Store for MeteredStore {
     fn totals(&self) -> Result<StoreTotals, StoreError> {
         self.note(self.inner.totals())
     }
+    fn journal_syncs(&self) -> Option<JournalSyncs> {
+        self.inner.journal_syncs()
+    }
 }
 
 #[cfg(test)]
@@ -439,6 +492,32 @@ mod tests {
             "ocs_store_errors_total{kind=\"temporary\"} 0",
             "ocs_open_sessions 7",
             "ocs_reserved_amount 1234",
+        ] {
+            assert!(text.lines().any(|l| l == line), "{line} missing in\n{text}");
+        }
+    }
+
+    #[test]
+    fn journal_syncs_are_a_histogram_of_records_per_sync() {
+        let m = OcsMetrics::new();
+        // No journal (another store): an empty histogram.
+        assert!(render(&m)
+            .lines()
+            .any(|l| l == "ocs_journal_sync_records_count 0"));
+        m.journal(JournalSyncs {
+            syncs: 3,
+            records: 70,
+            bytes: 9000,
+            seconds: 0.001,
+            by_records: vec![(1, 1), (64, 2), (u64::MAX, 0)],
+        });
+        let text = render(&m);
+        for line in [
+            "ocs_journal_sync_records_sum 70.0",
+            "ocs_journal_sync_records_count 3",
+            "ocs_journal_sync_records_bucket{le=\"1.0\"} 1",
+            "ocs_journal_sync_records_bucket{le=\"64.0\"} 3",
+            "ocs_journal_sync_records_bucket{le=\"+Inf\"} 3",
         ] {
             assert!(text.lines().any(|l| l == line), "{line} missing in\n{text}");
         }

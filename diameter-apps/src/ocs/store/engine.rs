@@ -27,7 +27,7 @@ use super::sqlite::{key_hash, SqliteStore};
 use super::writeback::sync_paced;
 use super::{
     lock_order, Account, AccountId, Batch, BatchOutcome, ChargeFuture, ExpiredSession, IdKind,
-    LedgerTotals, NewAccount, Op, Store, StoreError, StoreTotals, SubscriberId,
+    JournalSyncs, LedgerTotals, NewAccount, Op, Store, StoreError, StoreTotals, SubscriberId,
 };
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 use std::fs::File;
@@ -942,6 +942,9 @@ impl Store for Engine {
 
     fn totals(&self) -> Result<StoreTotals, StoreError> {
         Ok(self.inner.state().totals())
+    }
+    fn journal_syncs(&self) -> Option<JournalSyncs> {
+        Some(self.inner.journal.syncs())
     }
 }
 

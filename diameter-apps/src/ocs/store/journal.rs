@@ -16,7 +16,7 @@
 //! error.
 
 use super::wake_relay::{wake_all, Relay, Relays};
-use super::{AccountId, Batch, IdKind, NewAccount, Op, StoreError, SubscriberId};
+use super::{AccountId, Batch, IdKind, JournalSyncs, NewAccount, Op, StoreError, SubscriberId};
 use std::collections::VecDeque;
 use std::fs::{File, OpenOptions};
 use std::future::Future;
@@ -596,6 +596,8 @@ struct Buf {
     last_start: Option<Instant>,
     /// The most syncs ever in flight at once.
     peak_in_flight: usize,
+    /// The last LSN handed to a sync (the records of the next one follow it).
+    taken_lsn: u64,
 }
 
 /// The durable LSN as the blocking waiters see it, and how many of them there are.
@@ -624,6 +626,53 @@ struct Shared {
     failed: AtomicBool,
     /// Dropped segment files kept to be written over as new segments ([`Spares`]).
     spares: Spares,
+    /// What the syncs made durable ([`Journal::syncs`]).
+    counters: SyncCounters,
+}
+
+/// Upper bounds of the records-per-sync buckets of [`JournalSyncs`].
+const SYNC_RECORD_BOUNDS: [u64; 12] = [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 4096];
+
+/// The syncs since the journal opened, counted by the syncers.
+#[derive(Default)]
+struct SyncCounters {
+    records: AtomicU64,
+    bytes: AtomicU64,
+    nanos: AtomicU64,
+    /// Syncs by records made durable: the `i`-th counts those with at most
+    /// `SYNC_RECORD_BOUNDS[i]` (the last, more than all of them).
+    by_records: [AtomicU64; SYNC_RECORD_BOUNDS.len() + 1],
+}
+
+impl SyncCounters {
+    fn add(&self, records: u64, bytes: usize, took: std::time::Duration) {
+        let i = SYNC_RECORD_BOUNDS
+            .iter()
+            .position(|b| records <= *b)
+            .unwrap_or(SYNC_RECORD_BOUNDS.len());
+        self.by_records[i].fetch_add(1, Ordering::Relaxed);
+        self.records.fetch_add(records, Ordering::Relaxed);
+        self.bytes.fetch_add(bytes as u64, Ordering::Relaxed);
+        let nanos = u64::try_from(took.as_nanos()).unwrap_or(u64::MAX);
+        self.nanos.fetch_add(nanos, Ordering::Relaxed);
+    }
+
+    fn snapshot(&self) -> JournalSyncs {
+        let by_records: Vec<(u64, u64)> = SYNC_RECORD_BOUNDS
+            .iter()
+            .copied()
+            .chain(std::iter::once(u64::MAX))
+            .zip(&self.by_records)
+            .map(|(b, n)| (b, n.load(Ordering::Relaxed)))
+            .collect();
+        JournalSyncs {
+            syncs: by_records.iter().map(|(_, n)| n).sum(),
+            records: self.records.load(Ordering::Relaxed),
+            bytes: self.bytes.load(Ordering::Relaxed),
+            seconds: self.nanos.load(Ordering::Relaxed) as f64 / 1e9,
+            by_records,
+        }
+    }
 }
 
 /// Tasks waiting for an LSN to become durable, in LSN order, so that a sync wakes exactly
@@ -756,6 +805,7 @@ impl Journal {
                 in_flight: 0,
                 last_start: None,
                 peak_in_flight: 0,
+                taken_lsn: last_lsn,
             }),
             wake: Condvar::new(),
             watch: Condvar::new(),
@@ -769,6 +819,7 @@ impl Journal {
             relays: Arc::default(),
             failed: AtomicBool::new(false),
             spares,
+            counters: SyncCounters::default(),
         }
     }
 
@@ -844,6 +895,11 @@ impl Journal {
     /// The LSN of the last record appended.
     pub fn last_lsn(&self) -> u64 {
         self.buf().last_lsn
+    }
+
+    /// What the syncs made durable since the journal opened.
+    pub fn syncs(&self) -> JournalSyncs {
+        self.shared.counters.snapshot()
     }
 
     /// The last durable LSN.
@@ -1099,6 +1155,9 @@ fn syncer(shared: Arc<Shared>, base: PathBuf, policy: SyncPolicy) {
         let mut data = std::mem::replace(&mut b.data, std::mem::take(&mut spare));
         let rotations = std::mem::take(&mut b.rotations);
         let last = b.last_lsn;
+        let records = last - b.taken_lsn;
+        b.taken_lsn = last;
+        let started = Instant::now();
         let mut file = shared.file.lock().unwrap_or_else(|e| e.into_inner());
         drop(b);
         let written = (|| -> Result<Arc<File>, StoreError> {
@@ -1136,6 +1195,7 @@ fn syncer(shared: Arc<Shared>, base: PathBuf, policy: SyncPolicy) {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .in_flight -= 1;
+        shared.counters.add(records, data.len(), started.elapsed());
         shared.publish(last);
         data.clear();
         spare = data;
@@ -1354,6 +1414,12 @@ mod tests {
             start.elapsed()
         );
         assert_eq!(j.durable_lsn(), 4);
+        // Counted: one sync of the first record, one of the three that waited together.
+        let syncs = j.syncs();
+        assert_eq!((syncs.syncs, syncs.records), (2, 4));
+        assert!(syncs.bytes > 0 && syncs.seconds > 0.0);
+        let per_bucket = |bound| syncs.by_records.iter().find(|b| b.0 == bound).unwrap().1;
+        assert_eq!((per_bucket(1), per_bucket(2), per_bucket(4)), (1, 0, 1));
         drop(j);
         assert_eq!(records_in(&base), 4);
     }
