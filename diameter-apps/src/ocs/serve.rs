@@ -485,8 +485,7 @@ impl StatelessHandler {
 }
 
 /// Refreshes the open-sessions and reserved-amount gauges and the journal histogram from
-/// the store, at the pace of
-/// [`super::metrics::next_refresh`].
+/// the store, at the pace of [`super::metrics::next_refresh`].
 async fn refresh_gauges(server: Arc<ChargingServer>, metrics: Arc<OcsMetrics>) {
     loop {
         let s = server.clone();

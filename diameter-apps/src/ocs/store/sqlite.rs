@@ -45,6 +45,10 @@ pub(crate) fn key_hash(key: &str) -> i64 {
 /// Fills in `key_hash` of the saved outcomes that lack it (rows written before schema
 /// version 6); nothing to do on later opens.
 fn hash_unhashed_requests(conn: &mut Connection) -> Result<(), StoreError> {
+    let unhashed = "SELECT EXISTS (SELECT 1 FROM requests WHERE key_hash IS NULL)";
+    if !conn.query_row(unhashed, [], |r| r.get::<_, bool>(0))? {
+        return Ok(()); // read only: no write lock taken on an ordinary open
+    }
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     {
         let mut read =
