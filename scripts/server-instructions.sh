@@ -10,6 +10,8 @@
 #   relay      `serve relay` in front of a native template responder (`--updates 20`)
 #
 # Usage: scripts/server-instructions.sh stateless|ocs|relay [N]   (default 40000; valgrind)
+#   TOP=K  also print the K functions whose own instructions per answer changed most
+#          (build with CARGO_PROFILE_RELEASE_DEBUG=line-tables-only for file names)
 set -eu
 WHAT=${1:?stateless, ocs or relay}
 N=${2:-40000}
@@ -70,6 +72,18 @@ count() { # REQUESTS -> instructions of the server process
     if [ "$WHAT" = relay ]; then kill "${pids[-2]}" 2>/dev/null || true; fi
     callgrind_annotate "$cg" 2>/dev/null | awk '/PROGRAM TOTALS/ {gsub(",", "", $1); print $1}'
 }
+# Own instructions per function ("count<TAB>name"), the binary's name left out.
+own() {
+    callgrind_annotate --inclusive=no --auto=no --threshold=100 "$1" 2>/dev/null |
+        sed -n 's/^ *\([0-9,]*\) ([^)]*) *\(.*\)$/\1\t\2/p' | tr -d ',' | sed 's/ \[[^]]*\]$//'
+}
 a=$(count 0)
 b=$(count "$N")
 echo "$WHAT server: $(( (b - a) / N )) instructions per answer ($N answers)"
+if [ -n "${TOP:-}" ]; then
+    own "$out/cg.0" >"$out/own.0"
+    own "$out/cg.$N" >"$out/own.$N"
+    awk -F'\t' -v n="$N" 'NR == FNR { a[$2] += $1; next } { b[$2] += $1 }
+        END { for (k in b) printf "%9.1f  %s\n", (b[k] - a[k]) / n, substr(k, 1, 160) }' \
+        "$out/own.0" "$out/own.$N" | sort -rn | head -"$TOP"
+fi
