@@ -4,9 +4,8 @@
 //! | metric | labels |
 //! | --- | --- |
 //! | `ocs_ccr_total` | `type` (`initial`, `update`, `termination`, `event`, `other`), `result_code` |
-//! | `ocs_store_batch_size` (histogram) | CCRs per store commit (PostgreSQL, and SQLite without the embedded store's journal: 1 per CCR there, see the next line) |
-//! | `ocs_journal_sync_records` (histogram) | embedded store: charges made durable per journal `fdatasync` (its group commit's batch size) |
-//! | `ocs_store_commit_duration_seconds` (histogram) | time of one store commit (embedded store: from a charge until its journal sync ends) |
+//! | `ocs_store_batch_size` (histogram) | CCRs per store commit (the embedded store: records per journal `fdatasync`) |
+//! | `ocs_store_commit_duration_seconds` (histogram) | time of one store commit (the embedded store: of one journal write and `fdatasync`) |
 //! | `ocs_store_errors_total` | `kind` (`temporary`, `permanent`) |
 //! | `ocs_open_sessions` (gauge) | |
 //! | `ocs_reserved_amount` (gauge) | reserved over all accounts, minor units |
@@ -20,7 +19,7 @@
 
 use crate::ocs::store::Account;
 use crate::ocs::store::{
-    AccountId, Batch, BatchOutcome, ChargeFuture, ExpiredSession, JournalSyncs, LedgerTotals,
+    AccountId, Batch, BatchOutcome, ChargeFuture, CommitObserver, ExpiredSession, LedgerTotals,
     NewAccount, Store, StoreError, StoreTotals, SubscriberId,
 };
 use diameter::dict::dcca_rfc4006::CcRequestType;
@@ -134,43 +133,6 @@ impl EncodeMetric for Buckets {
     }
 }
 
-/// The embedded store's journal syncs as last read from the store ([`OcsMetrics::journal`]),
-/// a histogram of records per sync (all zero for other stores).
-#[derive(Clone, Debug, Default)]
-struct JournalMetric(Arc<std::sync::Mutex<JournalSyncs>>);
-
-impl TypedMetric for JournalMetric {
-    const TYPE: MetricType = MetricType::Histogram;
-}
-
-impl EncodeMetric for JournalMetric {
-    fn encode(&self, mut encoder: MetricEncoder) -> Result<(), std::fmt::Error> {
-        let s = self.0.lock().unwrap_or_else(|e| e.into_inner()).clone();
-        let buckets: Vec<(f64, u64)> = s
-            .by_records
-            .iter()
-            .map(|&(bound, _)| {
-                if bound == u64::MAX {
-                    f64::INFINITY
-                } else {
-                    bound as f64
-                }
-            })
-            .zip(s.by_records.iter().map(|&(_, n)| n))
-            .collect();
-        let buckets = if buckets.is_empty() {
-            vec![(f64::INFINITY, 0)]
-        } else {
-            buckets
-        };
-        encoder.encode_histogram::<NoLabelSet>(s.records as f64, s.syncs, &buckets, None)
-    }
-
-    fn metric_type(&self) -> MetricType {
-        Self::TYPE
-    }
-}
-
 /// The OCS's metrics (see the module docs). Cheap to share: every handle is atomic.
 #[derive(Debug)]
 pub struct OcsMetrics {
@@ -185,7 +147,6 @@ pub struct OcsMetrics {
     permanent: Counter,
     open_sessions: Gauge,
     reserved: Gauge,
-    journal: JournalMetric,
 }
 
 impl Default for OcsMetrics {
@@ -220,7 +181,6 @@ impl OcsMetrics {
             permanent,
             open_sessions: Gauge::default(),
             reserved: Gauge::default(),
-            journal: JournalMetric::default(),
         }
     }
 
@@ -235,11 +195,6 @@ impl OcsMetrics {
             "ocs_store_batch_size",
             "CCRs per store commit",
             self.batch_size.clone(),
-        );
-        registry.register(
-            "ocs_journal_sync_records",
-            "Charges made durable per journal fdatasync (embedded store's group commit)",
-            self.journal.clone(),
         );
         registry.register(
             "ocs_store_commit_duration_seconds",
@@ -315,24 +270,37 @@ impl OcsMetrics {
         self.open_sessions.set(t.open_sessions);
         self.reserved.set(t.reserved);
     }
-
-    /// Sets the journal histogram from the embedded store's counts.
-    pub fn journal(&self, syncs: JournalSyncs) {
-        *self.journal.0.lock().unwrap_or_else(|e| e.into_inner()) = syncs;
-    }
 }
 
-/// A [`Store`] that records its commits and failures in [`OcsMetrics`]: each
-/// [`Store::apply`] is one commit of one CCR today.
+/// A [`Store`] that records its commits and failures in [`OcsMetrics`]. A store that
+/// groups charges itself reports its commits ([`Store::observe_commits`]); for the others
+/// each [`Store::apply`] or [`Store::charge`] is one commit of one CCR, and each
+/// [`Store::apply_group`] one of its batches.
 pub struct MeteredStore {
     inner: Arc<dyn Store>,
     metrics: Arc<OcsMetrics>,
+    /// The inner store reports its own commits: calls are not counted as commits.
+    own_commits: bool,
 }
 
 impl MeteredStore {
     /// Wraps a store.
     pub fn new(inner: Arc<dyn Store>, metrics: Arc<OcsMetrics>) -> Self {
-        MeteredStore { inner, metrics }
+        let m = metrics.clone();
+        let observer: CommitObserver = Arc::new(move |size, took| m.batch(size, took));
+        let own_commits = inner.observe_commits(observer);
+        MeteredStore {
+            inner,
+            metrics,
+            own_commits,
+        }
+    }
+
+    /// A call of the inner store that is one commit of one CCR, unless it counts its own.
+    fn commit_of_one(&self, started: Instant) {
+        if !self.own_commits {
+            self.metrics.batch(1, started.elapsed());
+        }
     }
 
     fn note<T>(&self, r: Result<T, StoreError>) -> Result<T, StoreError> {
@@ -390,7 +358,7 @@ impl Store for MeteredStore {
         let t = Instant::now();
         let r = self.inner.apply(batch, now_ms);
         if r.is_ok() {
-            self.metrics.batch(1, t.elapsed());
+            self.commit_of_one(t);
         }
         self.note(r)
     }
@@ -409,16 +377,15 @@ impl Store for MeteredStore {
     fn groups(&self) -> bool {
         self.inner.groups()
     }
-    /// One charge of the inner store (the engine's own group commit is not counted).
+    /// One charge of the inner store (a commit of its own unless it reports its commits).
     fn charge(self: Arc<Self>, batch: Batch, now_ms: i64) -> ChargeFuture {
         let t = Instant::now();
-        let metrics = self.metrics.clone();
         let work = self.inner.clone().charge(batch, now_ms);
         Box::pin(async move {
             let r = work.await;
             match &r {
-                Ok(_) => metrics.batch(1, t.elapsed()),
-                Err(e) => metrics.store_error(e),
+                Ok(_) => self.commit_of_one(t),
+                Err(e) => self.metrics.store_error(e),
             }
             r
         })
@@ -434,9 +401,6 @@ impl Store for MeteredStore {
     }
     fn totals(&self) -> Result<StoreTotals, StoreError> {
         self.note(self.inner.totals())
-    }
-    fn journal_syncs(&self) -> Option<JournalSyncs> {
-        self.inner.journal_syncs()
     }
 }
 
@@ -497,29 +461,60 @@ mod tests {
         }
     }
 
+    /// The embedded store reports its commits: one per journal sync, which charges made
+    /// together share. The wrapper then counts no commit of its own per charge, so the
+    /// batch sizes add up to the charges and there are fewer commits than charges.
+    #[cfg(feature = "sqlite")]
     #[test]
-    fn journal_syncs_are_a_histogram_of_records_per_sync() {
-        let m = OcsMetrics::new();
-        // No journal (another store): an empty histogram.
-        assert!(render(&m)
-            .lines()
-            .any(|l| l == "ocs_journal_sync_records_count 0"));
-        m.journal(JournalSyncs {
-            syncs: 3,
-            records: 70,
-            bytes: 9000,
-            seconds: 0.001,
-            by_records: vec![(1, 1), (64, 2), (u64::MAX, 0)],
+    fn the_embedded_store_counts_a_commit_per_journal_sync() {
+        use crate::ocs::store::{Engine, EngineOptions, IdKind, Op};
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ocs.db");
+        let engine = Engine::open(path.to_str().unwrap(), EngineOptions::default()).unwrap();
+        let m = Arc::new(OcsMetrics::new());
+        let store = Arc::new(MeteredStore::new(Arc::new(engine), m.clone()));
+        let id = store
+            .add_account(&NewAccount::new(
+                vec![SubscriberId::new(IdKind::E164, "1")],
+                1_000,
+                978,
+            ))
+            .unwrap();
+        let charges = 50;
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let all: Vec<_> = (0..charges)
+                .map(|i| {
+                    let mut b = Batch::new(id, None);
+                    b.key = Some(format!("k{i}"));
+                    b.ops.push(Op::Debit {
+                        amount: 1,
+                        partial: false,
+                        reference: None,
+                    });
+                    tokio::spawn(store.clone().charge(b, 0))
+                })
+                .collect();
+            for charged in all {
+                charged.await.unwrap().unwrap();
+            }
         });
         let text = render(&m);
-        for line in [
-            "ocs_journal_sync_records_sum 70.0",
-            "ocs_journal_sync_records_count 3",
-            "ocs_journal_sync_records_bucket{le=\"1.0\"} 1",
-            "ocs_journal_sync_records_bucket{le=\"64.0\"} 3",
-            "ocs_journal_sync_records_bucket{le=\"+Inf\"} 3",
-        ] {
-            assert!(text.lines().any(|l| l == line), "{line} missing in\n{text}");
-        }
+        let value = |name: &str| -> f64 {
+            text.lines()
+                .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+                .unwrap_or_else(|| panic!("{name} missing in\n{text}"))
+        };
+        // The account's record and the 50 charges, in fewer syncs than charges.
+        let (records, commits) = (
+            value("ocs_store_batch_size_sum"),
+            value("ocs_store_batch_size_count"),
+        );
+        assert_eq!(records, f64::from(charges + 1));
+        assert!(commits < f64::from(charges), "{commits} commits");
+        assert_eq!(value("ocs_store_commit_duration_seconds_count"), commits);
     }
 }

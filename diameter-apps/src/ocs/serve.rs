@@ -484,23 +484,14 @@ impl StatelessHandler {
     }
 }
 
-/// Refreshes the open-sessions and reserved-amount gauges and the journal histogram from
-/// the store, at the pace of [`super::metrics::next_refresh`].
+/// Refreshes the open-sessions and reserved-amount gauges from the store, at the pace of
+/// [`super::metrics::next_refresh`].
 async fn refresh_gauges(server: Arc<ChargingServer>, metrics: Arc<OcsMetrics>) {
     loop {
         let s = server.clone();
         let started = Instant::now();
-        let counted = tokio::task::spawn_blocking(move || {
-            let store = s.store();
-            (store.totals(), store.journal_syncs())
-        });
-        if let Ok((totals, journal)) = counted.await {
-            if let Ok(t) = totals {
-                metrics.totals(t);
-            }
-            if let Some(j) = journal {
-                metrics.journal(j);
-            }
+        if let Ok(Ok(t)) = tokio::task::spawn_blocking(move || s.store().totals()).await {
+            metrics.totals(t);
         }
         tokio::time::sleep(super::metrics::next_refresh(started.elapsed())).await;
     }

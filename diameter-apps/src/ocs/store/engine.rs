@@ -26,8 +26,9 @@ use super::memory::{Changes, MemAccount, MemLimits, MemSession, MemState, Outcom
 use super::sqlite::{key_hash, SqliteStore};
 use super::writeback::sync_paced;
 use super::{
-    lock_order, Account, AccountId, Batch, BatchOutcome, ChargeFuture, ExpiredSession, IdKind,
-    JournalSyncs, LedgerTotals, NewAccount, Op, Store, StoreError, StoreTotals, SubscriberId,
+    lock_order, Account, AccountId, Batch, BatchOutcome, ChargeFuture, CommitObserver,
+    ExpiredSession, IdKind, LedgerTotals, NewAccount, Op, Store, StoreError, StoreTotals,
+    SubscriberId,
 };
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 use std::fs::File;
@@ -943,8 +944,11 @@ impl Store for Engine {
     fn totals(&self) -> Result<StoreTotals, StoreError> {
         Ok(self.inner.state().totals())
     }
-    fn journal_syncs(&self) -> Option<JournalSyncs> {
-        Some(self.inner.journal.syncs())
+    /// One commit per journal sync: the records (charges and operator actions) it made
+    /// durable.
+    fn observe_commits(&self, observer: CommitObserver) -> bool {
+        self.inner.journal.observe(observer);
+        true
     }
 }
 

@@ -12,8 +12,8 @@
 //! Every other method goes straight to the wrapped store.
 
 use super::{
-    Account, AccountId, Batch, BatchOutcome, ExpiredSession, JournalSyncs, LedgerTotals,
-    NewAccount, Store, StoreError, StoreTotals, SubscriberId,
+    Account, AccountId, Batch, BatchOutcome, ExpiredSession, LedgerTotals, NewAccount, Store,
+    StoreError, StoreTotals, SubscriberId,
 };
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -198,9 +198,6 @@ impl Store for GroupCommit {
 
     fn totals(&self) -> Result<StoreTotals, StoreError> {
         self.inner.totals()
-    }
-    fn journal_syncs(&self) -> Option<JournalSyncs> {
-        self.inner.journal_syncs()
     }
 
     fn ledger_totals(&self, id: AccountId) -> Result<LedgerTotals, StoreError> {

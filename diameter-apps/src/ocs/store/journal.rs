@@ -16,7 +16,7 @@
 //! error.
 
 use super::wake_relay::{wake_all, Relay, Relays};
-use super::{AccountId, Batch, IdKind, JournalSyncs, NewAccount, Op, StoreError, SubscriberId};
+use super::{AccountId, Batch, CommitObserver, IdKind, NewAccount, Op, StoreError, SubscriberId};
 use std::collections::VecDeque;
 use std::fs::{File, OpenOptions};
 use std::future::Future;
@@ -24,7 +24,7 @@ use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Condvar, Mutex};
+use std::sync::{Arc, Condvar, Mutex, OnceLock};
 use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
@@ -626,53 +626,8 @@ struct Shared {
     failed: AtomicBool,
     /// Dropped segment files kept to be written over as new segments ([`Spares`]).
     spares: Spares,
-    /// What the syncs made durable ([`Journal::syncs`]).
-    counters: SyncCounters,
-}
-
-/// Upper bounds of the records-per-sync buckets of [`JournalSyncs`].
-const SYNC_RECORD_BOUNDS: [u64; 12] = [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 4096];
-
-/// The syncs since the journal opened, counted by the syncers.
-#[derive(Default)]
-struct SyncCounters {
-    records: AtomicU64,
-    bytes: AtomicU64,
-    nanos: AtomicU64,
-    /// Syncs by records made durable: the `i`-th counts those with at most
-    /// `SYNC_RECORD_BOUNDS[i]` (the last, more than all of them).
-    by_records: [AtomicU64; SYNC_RECORD_BOUNDS.len() + 1],
-}
-
-impl SyncCounters {
-    fn add(&self, records: u64, bytes: usize, took: std::time::Duration) {
-        let i = SYNC_RECORD_BOUNDS
-            .iter()
-            .position(|b| records <= *b)
-            .unwrap_or(SYNC_RECORD_BOUNDS.len());
-        self.by_records[i].fetch_add(1, Ordering::Relaxed);
-        self.records.fetch_add(records, Ordering::Relaxed);
-        self.bytes.fetch_add(bytes as u64, Ordering::Relaxed);
-        let nanos = u64::try_from(took.as_nanos()).unwrap_or(u64::MAX);
-        self.nanos.fetch_add(nanos, Ordering::Relaxed);
-    }
-
-    fn snapshot(&self) -> JournalSyncs {
-        let by_records: Vec<(u64, u64)> = SYNC_RECORD_BOUNDS
-            .iter()
-            .copied()
-            .chain(std::iter::once(u64::MAX))
-            .zip(&self.by_records)
-            .map(|(b, n)| (b, n.load(Ordering::Relaxed)))
-            .collect();
-        JournalSyncs {
-            syncs: by_records.iter().map(|(_, n)| n).sum(),
-            records: self.records.load(Ordering::Relaxed),
-            bytes: self.bytes.load(Ordering::Relaxed),
-            seconds: self.nanos.load(Ordering::Relaxed) as f64 / 1e9,
-            by_records,
-        }
-    }
+    /// Told of each sync: its records and how long it took ([`Journal::observe`]).
+    observer: OnceLock<CommitObserver>,
 }
 
 /// Tasks waiting for an LSN to become durable, in LSN order, so that a sync wakes exactly
@@ -819,7 +774,7 @@ impl Journal {
             relays: Arc::default(),
             failed: AtomicBool::new(false),
             spares,
-            counters: SyncCounters::default(),
+            observer: OnceLock::new(),
         }
     }
 
@@ -897,9 +852,10 @@ impl Journal {
         self.buf().last_lsn
     }
 
-    /// What the syncs made durable since the journal opened.
-    pub fn syncs(&self) -> JournalSyncs {
-        self.shared.counters.snapshot()
+    /// Tells `observer` of every later sync: the records it made durable and how long its
+    /// write and `fdatasync` took. The first observer stays.
+    pub fn observe(&self, observer: CommitObserver) {
+        let _ = self.shared.observer.set(observer);
     }
 
     /// The last durable LSN.
@@ -1195,7 +1151,9 @@ fn syncer(shared: Arc<Shared>, base: PathBuf, policy: SyncPolicy) {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .in_flight -= 1;
-        shared.counters.add(records, data.len(), started.elapsed());
+        if let Some(observe) = shared.observer.get() {
+            observe(records as usize, started.elapsed());
+        }
         shared.publish(last);
         data.clear();
         spare = data;
@@ -1398,6 +1356,11 @@ mod tests {
             min_interval: interval,
         };
         let (_dir, base, j) = fresh(policy);
+        let syncs = Arc::new(Mutex::new(Vec::new()));
+        let seen = syncs.clone();
+        j.observe(Arc::new(move |n, took| {
+            seen.lock().unwrap().push((n, took))
+        }));
         let records = sample();
         // An idle journal syncs at once; the next records wait for the interval together,
         // counted from the start of the first sync (after `start`).
@@ -1414,12 +1377,10 @@ mod tests {
             start.elapsed()
         );
         assert_eq!(j.durable_lsn(), 4);
-        // Counted: one sync of the first record, one of the three that waited together.
-        let syncs = j.syncs();
-        assert_eq!((syncs.syncs, syncs.records), (2, 4));
-        assert!(syncs.bytes > 0 && syncs.seconds > 0.0);
-        let per_bucket = |bound| syncs.by_records.iter().find(|b| b.0 == bound).unwrap().1;
-        assert_eq!((per_bucket(1), per_bucket(2), per_bucket(4)), (1, 0, 1));
+        // Observed: one sync of the first record, one of the three that waited together.
+        let syncs = syncs.lock().unwrap().clone();
+        assert_eq!(syncs.iter().map(|s| s.0).collect::<Vec<_>>(), [1, 3]);
+        assert!(syncs.iter().all(|s| s.1 > Duration::ZERO));
         drop(j);
         assert_eq!(records_in(&base), 4);
     }

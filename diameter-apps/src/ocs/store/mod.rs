@@ -470,30 +470,19 @@ pub trait Store: Send + Sync + 'static {
     /// Open sessions and the amount reserved over all accounts (the OCS's gauges).
     fn totals(&self) -> Result<StoreTotals, StoreError>;
 
-    /// The group commit of the embedded store: its journal's syncs since it opened.
-    /// `None` for stores without a journal.
-    fn journal_syncs(&self) -> Option<JournalSyncs> {
-        None
+    /// Reports the store's own commits to `observer` (charges made durable, and how long
+    /// that took) and returns `true`, for a store that groups charges by itself: the
+    /// embedded store, one call per journal sync. Others return `false`; their callers
+    /// time each call (or group) as one commit.
+    fn observe_commits(&self, observer: CommitObserver) -> bool {
+        let _ = observer;
+        false
     }
 }
 
-/// The embedded store's journal syncs since it opened ([`Store::journal_syncs`]): each
-/// `fdatasync` makes durable every record appended since the one before, so
-/// `records / syncs` is the group commit's batch size.
-#[derive(Clone, Debug, Default, PartialEq)]
-pub struct JournalSyncs {
-    /// Syncs that succeeded.
-    pub syncs: u64,
-    /// Records (charges) they made durable.
-    pub records: u64,
-    /// Bytes written.
-    pub bytes: u64,
-    /// Time spent writing and syncing, summed over the syncs.
-    pub seconds: f64,
-    /// Syncs by records made durable: (upper bound, syncs over the bound before and up to
-    /// this one); the last bound is `u64::MAX`.
-    pub by_records: Vec<(u64, u64)>,
-}
+/// Told of each commit of a store that groups charges itself
+/// ([`Store::observe_commits`]): the charges it made durable, and how long it took.
+pub type CommitObserver = std::sync::Arc<dyn Fn(usize, std::time::Duration) + Send + Sync>;
 
 /// The future of [`Store::charge`].
 pub type ChargeFuture = std::pin::Pin<
