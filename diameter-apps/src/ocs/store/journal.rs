@@ -1151,7 +1151,8 @@ fn syncer(shared: Arc<Shared>, base: PathBuf, policy: SyncPolicy) {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .in_flight -= 1;
-        if let Some(observe) = shared.observer.get() {
+        // A sync of a segment rotation alone made no record durable: not a commit.
+        if let Some(observe) = shared.observer.get().filter(|_| records > 0) {
             observe(records as usize, started.elapsed());
         }
         shared.publish(last);
