@@ -425,11 +425,7 @@ fn replay(st: &mut MemState, record: Record, fallback: OutcomeLookup<'_>) {
 
 /// A saved outcome in SQLite.
 fn sql_outcome(sql: &SqliteStore, key: &str) -> Result<Option<(AccountId, String)>, StoreError> {
-    Ok(sql
-        .read()
-        .prepare_cached(super::sqlite::SELECT_OUTCOME)?
-        .query_row(params![key_hash(key), key], |r| Ok((r.get(0)?, r.get(1)?)))
-        .optional()?)
+    super::sqlite::saved_outcome(&sql.read(), key)
 }
 
 /// Loads the state from SQLite.

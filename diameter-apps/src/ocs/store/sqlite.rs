@@ -26,11 +26,20 @@ pub struct SqliteStore {
     reader: Option<Mutex<Connection>>,
 }
 
-/// A saved outcome by its key: [`key_hash`] through the index, then the key itself.
-pub(crate) const SELECT_OUTCOME: &str = "SELECT account_id, outcome FROM requests \
-     WHERE key_hash = ?1 AND request_key = ?2 ORDER BY rowid LIMIT 1";
-const SELECT_REQUEST_ACCOUNT: &str = "SELECT account_id FROM requests \
-     WHERE key_hash = ?1 AND request_key = ?2 ORDER BY rowid LIMIT 1";
+/// A saved outcome by its key: [`key_hash`] through the index, then the key itself (the
+/// engine's look-ups past its memory and the plain store's alike).
+pub(crate) fn saved_outcome(
+    conn: &Connection,
+    key: &str,
+) -> Result<Option<(AccountId, String)>, StoreError> {
+    Ok(conn
+        .prepare_cached(
+            "SELECT account_id, outcome FROM requests \
+             WHERE key_hash = ?1 AND request_key = ?2 ORDER BY rowid LIMIT 1",
+        )?
+        .query_row(params![key_hash(key), key], |r| Ok((r.get(0)?, r.get(1)?)))
+        .optional()?)
+}
 
 /// The hash that indexes a saved outcome's key (`requests.key_hash`): 64-bit FNV-1a, stable
 /// across versions and platforms, as it is stored.
@@ -291,11 +300,7 @@ impl Store for SqliteStore {
     }
 
     fn request_account(&self, key: &str) -> Result<Option<AccountId>, StoreError> {
-        Ok(self
-            .read()
-            .prepare_cached(SELECT_REQUEST_ACCOUNT)?
-            .query_row(params![key_hash(key), key], |r| r.get(0))
-            .optional()?)
+        Ok(saved_outcome(&self.read(), key)?.map(|(account, _)| account))
     }
 
     fn sessions_of(&self, id: AccountId) -> Result<Vec<String>, StoreError> {
@@ -489,11 +494,7 @@ impl Tx for SqliteTx<'_> {
     }
 
     fn saved_outcome(&mut self, key: &str) -> Result<Option<(AccountId, String)>, StoreError> {
-        Ok(self
-            .0
-            .prepare_cached(SELECT_OUTCOME)?
-            .query_row(params![key_hash(key), key], |r| Ok((r.get(0)?, r.get(1)?)))
-            .optional()?)
+        saved_outcome(self.0, key)
     }
 
     fn save_outcome(
