@@ -388,14 +388,20 @@ fn header_len(vendor: u32) -> usize {
 #[inline]
 pub fn put_header(out: &mut BytesMut, code: u32, flags: u8, vendor: u32, data_len: usize) {
     let hl = header_len(vendor);
-    let len = (hl + data_len) as u32;
-    let flags = flag_bits(flags, vendor);
     // One copy of a fixed-size array: much cheaper than three 4-byte writes.
+    out.extend_from_slice(&header_bytes(code, flags, vendor, hl + data_len)[..hl]);
+}
+
+/// The header of an AVP of `len` bytes in all, with the V bit set exactly when there is a
+/// Vendor-Id; its first [`header_len`] bytes are the header.
+#[inline(always)]
+fn header_bytes(code: u32, flags: u8, vendor: u32, len: usize) -> [u8; 12] {
+    let first = (u32::from(flag_bits(flags, vendor)) << 24) | (len as u32 & 0x00ff_ffff);
     let mut h = [0u8; 12];
     h[..4].copy_from_slice(&code.to_be_bytes());
-    h[4..8].copy_from_slice(&((u32::from(flags) << 24) | (len & 0x00ff_ffff)).to_be_bytes());
+    h[4..8].copy_from_slice(&first.to_be_bytes());
     h[8..].copy_from_slice(&vendor.to_be_bytes());
-    out.extend_from_slice(&h[..hl]);
+    h
 }
 
 /// Writes a whole AVP whose payload of 4 or 8 bytes is known: header and payload in one
@@ -406,10 +412,7 @@ pub fn put_fixed(out: &mut BytesMut, code: u32, flags: u8, vendor: u32, data: &[
     let hl = header_len(vendor);
     let len = hl + data.len();
     let mut avp = [0u8; 20];
-    avp[..4].copy_from_slice(&code.to_be_bytes());
-    avp[4..8]
-        .copy_from_slice(&((u32::from(flag_bits(flags, vendor)) << 24) | len as u32).to_be_bytes());
-    avp[8..12].copy_from_slice(&vendor.to_be_bytes());
+    avp[..12].copy_from_slice(&header_bytes(code, flags, vendor, len));
     avp[hl..len].copy_from_slice(data);
     out.extend_from_slice(&avp[..len]);
 }
