@@ -12,7 +12,7 @@
 use rusqlite::{Statement, Transaction};
 
 /// Rows per multi-row statement.
-pub(crate) const ROWS: usize = 32;
+const ROWS: usize = 32;
 
 /// Inserts `rows` with `head` (`INSERT INTO t (a, b)`, `cols` columns): [`ROWS`] at a
 /// time, then the rest one by one. `bind` binds one row's values from the 1-based
