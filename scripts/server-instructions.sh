@@ -17,7 +17,7 @@ WHAT=${1:?stateless, ocs or relay}
 N=${2:-40000}
 cd "$(dirname "$0")/.."
 cargo build --release --quiet -p diameter-cli
-BIN=$(pwd)/target/release/diameter
+BIN=${CARGO_TARGET_DIR:-$(pwd)/target}/release/diameter
 out=$(mktemp -d)
 pids=()
 trap 'kill "${pids[@]}" 2>/dev/null; rm -rf "$out"' EXIT
