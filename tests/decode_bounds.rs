@@ -184,7 +184,8 @@ async fn raw_handlers_and_typed_answers_decode_with_the_nodes_limits() {
                     multiple_services_credit_control: vec![
                         MultipleServicesCreditControl::default();
                         3
-                    ],
+                    ]
+                    .into(),
                     ..Cca::default()
                 }
                 .to_message(4, req.header.hop_by_hop, req.header.end_to_end),

@@ -187,7 +187,8 @@ async fn erlang_client_against_our_server() {
                     result_code: Some(2001),
                     validity_time: Some(3600),
                     ..Default::default()
-                }],
+                }]
+                .into(),
                 ..Default::default()
             })
         })
@@ -464,7 +465,8 @@ async fn our_client_against_erlang_server() {
                 subscription_id_data: "262011234567890".into(),
                 ..Default::default()
             },
-        ],
+        ]
+        .into(),
         multiple_services_indicator: Some(MultipleServicesIndicator::MultipleServicesSupported),
         multiple_services_credit_control: vec![MultipleServicesCreditControl {
             requested_service_unit: Some(
@@ -476,7 +478,8 @@ async fn our_client_against_erlang_server() {
             ),
             rating_group: Some(10),
             ..Default::default()
-        }],
+        }]
+        .into(),
         ..Default::default()
     };
     let cca: Cca = client

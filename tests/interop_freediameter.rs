@@ -171,7 +171,8 @@ fn ccr(node: &Node, origin: &str, origin_realm: &str, realm: &str) -> Ccr {
             subscription_id_type: SubscriptionIdType::EndUserE164,
             subscription_id_data: "491701234567".into(),
             ..Default::default()
-        }],
+        }]
+        .into(),
         multiple_services_indicator: Some(MultipleServicesIndicator::MultipleServicesSupported),
         multiple_services_credit_control: vec![MultipleServicesCreditControl {
             requested_service_unit: Some(
@@ -183,7 +184,8 @@ fn ccr(node: &Node, origin: &str, origin_realm: &str, realm: &str) -> Ccr {
             ),
             rating_group: Some(10),
             ..Default::default()
-        }],
+        }]
+        .into(),
         ..Default::default()
     }
 }
@@ -531,7 +533,8 @@ async fn freediameter_relays_between_our_nodes() {
                     rating_group: Some(10),
                     result_code: Some(2001),
                     ..Default::default()
-                }],
+                }]
+                .into(),
                 ..Default::default()
             };
             let h: Header = req.header;

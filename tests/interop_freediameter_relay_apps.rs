@@ -205,7 +205,7 @@ fn gy_ccr_initial() -> Ccr {
         0,
         MultipleServicesCreditControl {
             requested_service_unit: some(RequestedServiceUnit::default()),
-            service_identifier: vec![1],
+            service_identifier: vec![1].into(),
             rating_group: Some(100),
             ..Default::default()
         },
@@ -221,10 +221,10 @@ fn gy_ccr_update() -> Ccr {
                 cc_total_octets: Some(10_000_000),
                 ..Default::default()
             }),
-            used_service_unit: vec![used(9_000_000)],
-            service_identifier: vec![1],
+            used_service_unit: vec![used(9_000_000)].into(),
+            service_identifier: vec![1].into(),
             rating_group: Some(100),
-            reporting_reason: vec![ReportingReason::Threshold],
+            reporting_reason: vec![ReportingReason::Threshold].into(),
             ..Default::default()
         },
     )
@@ -238,8 +238,9 @@ fn gy_ccr_termination() -> Ccr {
             used_service_unit: vec![UsedServiceUnit {
                 reporting_reason: Some(ReportingReason::Final),
                 ..used(2_500_000)
-            }],
-            service_identifier: vec![1],
+            }]
+            .into(),
+            service_identifier: vec![1].into(),
             rating_group: Some(100),
             ..Default::default()
         },
@@ -305,7 +306,8 @@ fn cca_for(req: &Ccr) -> Cca {
                 .unwrap_or_default(),
             result_code: Some(2001),
             ..Default::default()
-        }],
+        }]
+        .into(),
         ..Default::default()
     }
 }
@@ -324,8 +326,9 @@ fn user_data() -> SipUserData {
 
 fn accounting() -> SipAccountingInformation {
     SipAccountingInformation {
-        sip_accounting_server_uri: vec![uri("aaa://acct.ims.example.net:3868;transport=tcp")],
-        sip_credit_control_server_uri: vec![uri("aaa://ocs.ims.example.net")],
+        sip_accounting_server_uri: vec![uri("aaa://acct.ims.example.net:3868;transport=tcp")]
+            .into(),
+        sip_credit_control_server_uri: vec![uri("aaa://ocs.ims.example.net")].into(),
         ..Default::default()
     }
 }
@@ -355,9 +358,9 @@ fn uaa_for(req: &Uar) -> Uaa {
         origin_host: SERVER.into(),
         origin_realm: SERVER_REALM.into(),
         sip_server_capabilities: some(SipServerCapabilities {
-            sip_mandatory_capability: vec![1],
-            sip_optional_capability: vec![2, 3],
-            sip_server_uri: vec![SCSCF.into()],
+            sip_mandatory_capability: vec![1].into(),
+            sip_optional_capability: vec![2, 3].into(),
+            sip_server_uri: vec![SCSCF.into()].into(),
             ..Default::default()
         }),
         ..Default::default()
@@ -376,8 +379,8 @@ fn sar() -> Sar {
         sip_user_data_already_available: SipUserDataAlreadyAvailable::UserDataNotAvailable,
         user_name: Some(USER.into()),
         sip_server_uri: Some(SCSCF.into()),
-        sip_supported_user_data_type: vec!["application/xml".into()],
-        sip_aor: vec![AOR.into()],
+        sip_supported_user_data_type: vec!["application/xml".into()].into(),
+        sip_aor: vec![AOR.into()].into(),
         ..Default::default()
     }
 }
@@ -390,7 +393,7 @@ fn saa_for(req: &Sar) -> Saa {
         auth_session_state: AuthSessionState::NoStateMaintained,
         origin_host: SERVER.into(),
         origin_realm: SERVER_REALM.into(),
-        sip_user_data: vec![user_data()],
+        sip_user_data: vec![user_data()].into(),
         sip_accounting_information: some(accounting()),
         user_name: req.user_name.clone(),
         ..Default::default()
@@ -487,7 +490,8 @@ fn maa_for(req: &Mar) -> Maa {
                 ..Default::default()
             }),
             ..Default::default()
-        }],
+        }]
+        .into(),
         ..Default::default()
     }
 }
@@ -507,7 +511,7 @@ fn rtr() -> Rtr {
             ..Default::default()
         },
         user_name: Some(USER.into()),
-        sip_aor: vec![AOR.into()],
+        sip_aor: vec![AOR.into()].into(),
         ..Default::default()
     }
 }
@@ -534,7 +538,7 @@ fn ppr() -> Ppr {
         destination_realm: CLIENT_REALM.into(),
         user_name: USER.into(),
         destination_host: Some(CLIENT.into()),
-        sip_user_data: vec![user_data()],
+        sip_user_data: vec![user_data()].into(),
         sip_accounting_information: some(accounting()),
         ..Default::default()
     }

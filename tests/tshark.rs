@@ -114,7 +114,7 @@ fn cca(req: &Ccr, mscc: Vec<MultipleServicesCreditControl>) -> Cca {
         auth_application_id: 4,
         cc_request_type: req.cc_request_type,
         cc_request_number: req.cc_request_number,
-        multiple_services_credit_control: mscc,
+        multiple_services_credit_control: mscc.into(),
         ..Default::default()
     }
 }
@@ -139,7 +139,7 @@ fn gy(c: &mut Capture) {
         0,
         MultipleServicesCreditControl {
             requested_service_unit: some(RequestedServiceUnit::default()),
-            service_identifier: vec![1],
+            service_identifier: vec![1].into(),
             rating_group: Some(100),
             ..Default::default()
         },
@@ -155,10 +155,10 @@ fn gy(c: &mut Capture) {
                 cc_total_octets: Some(10_000_000),
                 ..Default::default()
             }),
-            used_service_unit: vec![used(9_000_000)],
-            service_identifier: vec![1],
+            used_service_unit: vec![used(9_000_000)].into(),
+            service_identifier: vec![1].into(),
             rating_group: Some(100),
-            reporting_reason: vec![ReportingReason::Threshold],
+            reporting_reason: vec![ReportingReason::Threshold].into(),
             ..Default::default()
         },
     );
@@ -210,8 +210,9 @@ fn gy(c: &mut Capture) {
             used_service_unit: vec![UsedServiceUnit {
                 reporting_reason: Some(ReportingReason::Final),
                 ..used(2_500_000)
-            }],
-            service_identifier: vec![1],
+            }]
+            .into(),
+            service_identifier: vec![1].into(),
             rating_group: Some(100),
             ..Default::default()
         },
@@ -231,7 +232,7 @@ fn gy(c: &mut Capture) {
     // without Requested-Service-Unit, answered with Validity-Time only.
     let fui_redirect = FinalUnitIndication {
         final_unit_action: FinalUnitAction::Redirect,
-        filter_id: vec!["zero-rated".into()],
+        filter_id: vec!["zero-rated".into()].into(),
         redirect_server: Some(RedirectServer {
             redirect_address_type: RedirectAddressType::Url,
             redirect_server_address: "https://topup.example.net/".into(),
@@ -241,8 +242,8 @@ fn gy(c: &mut Capture) {
     };
     let fui_restrict = FinalUnitIndication {
         final_unit_action: FinalUnitAction::RestrictAccess,
-        filter_id: vec!["walled-garden".into()],
-        restriction_filter_rule: vec!["permit out ip from any to 192.0.2.10".into()],
+        filter_id: vec!["walled-garden".into()].into(),
+        restriction_filter_rule: vec!["permit out ip from any to 192.0.2.10".into()].into(),
         ..Default::default()
     };
     let cca_final = cca(
@@ -269,7 +270,8 @@ fn gy(c: &mut Capture) {
             used_service_unit: vec![UsedServiceUnit {
                 reporting_reason: Some(ReportingReason::QuotaExhausted),
                 ..used(2_000_000)
-            }],
+            }]
+            .into(),
             rating_group: Some(100),
             ..Default::default()
         },
@@ -306,8 +308,9 @@ fn gy(c: &mut Capture) {
             used_service_unit: vec![UsedServiceUnit {
                 cc_money: Some(money(20)),
                 ..Default::default()
-            }],
-            reporting_reason: vec![ReportingReason::Qht],
+            }]
+            .into(),
+            reporting_reason: vec![ReportingReason::Qht].into(),
             rating_group: Some(100),
             ..Default::default()
         },
@@ -346,14 +349,18 @@ fn gy(c: &mut Capture) {
                 ..Default::default()
             },
             ..Default::default()
-        }],
+        }]
+        .into(),
         validity_time: Some(600),
         result_code: Some(2001),
         quota_consumption_time: Some(10),
-        trigger: Some(Box::new(Trigger {
-            trigger_type: vec![TriggerType::ChangeInQos, TriggerType::ChangeInRat],
-            ..Default::default()
-        })),
+        trigger: Some(
+            Trigger {
+                trigger_type: vec![TriggerType::ChangeInQos, TriggerType::ChangeInRat].into(),
+                ..Default::default()
+            }
+            .into(),
+        ),
         ..Default::default()
     };
     let cca_pool = cca(&ccr_i, vec![pooled.clone()]);
@@ -371,12 +378,14 @@ fn gy(c: &mut Capture) {
             used_service_unit: vec![
                 split(TariffChangeUsage::UnitBeforeTariffChange, 240),
                 split(TariffChangeUsage::UnitAfterTariffChange, 120),
-            ],
+            ]
+            .into(),
             rating_group: Some(200),
             reporting_reason: vec![
                 ReportingReason::PoolExhausted,
                 ReportingReason::RatingConditionChange,
-            ],
+            ]
+            .into(),
             ..Default::default()
         },
     );
@@ -415,7 +424,7 @@ fn sms(c: &mut Capture) {
                     cc_service_specific_units: Some(1),
                     ..Default::default()
                 }),
-                service_identifier: vec![4],
+                service_identifier: vec![4].into(),
                 result_code: Some(2001),
                 ..Default::default()
             }],
@@ -437,8 +446,10 @@ fn sms(c: &mut Capture) {
                 diameter::core::AvpFlags::MANDATORY,
                 0,
                 Bytes::from_static(&[0; 4]),
-            )],
-        }],
+            )]
+            .into(),
+        }]
+        .into(),
         ..self::cca(&bare, Vec::new())
     };
     c.exchange("Ro event without Requested-Action", None, &bare, &missing);
@@ -457,8 +468,10 @@ fn sms(c: &mut Capture) {
                 diameter::core::AvpFlags::MANDATORY,
                 0,
                 Bytes::from_static(&[0; 4]),
-            )],
-        }],
+            )]
+            .into(),
+        }]
+        .into(),
         ..self::cca(&no_msi, Vec::new())
     };
     c.exchange(
@@ -504,8 +517,9 @@ fn sip_commands(c: &mut Capture) {
         ..Default::default()
     };
     let accounting = || SipAccountingInformation {
-        sip_accounting_server_uri: vec![uri("aaa://acct.ims.example.net:3868;transport=tcp")],
-        sip_credit_control_server_uri: vec![uri("aaa://ocs.ims.example.net")],
+        sip_accounting_server_uri: vec![uri("aaa://acct.ims.example.net:3868;transport=tcp")]
+            .into(),
+        sip_credit_control_server_uri: vec![uri("aaa://ocs.ims.example.net")].into(),
         ..Default::default()
     };
 
@@ -530,8 +544,8 @@ fn sip_commands(c: &mut Capture) {
         origin_host: SIP_SERVER.into(),
         origin_realm: REALM.into(),
         sip_server_capabilities: some(SipServerCapabilities {
-            sip_mandatory_capability: vec![1],
-            sip_optional_capability: vec![2, 3],
+            sip_mandatory_capability: vec![1].into(),
+            sip_optional_capability: vec![2, 3].into(),
             ..Default::default()
         }),
         ..Default::default()
@@ -549,8 +563,8 @@ fn sip_commands(c: &mut Capture) {
         sip_user_data_already_available: SipUserDataAlreadyAvailable::UserDataNotAvailable,
         user_name: Some("alice@ims.example.net".into()),
         sip_server_uri: Some("sip:scscf.ims.example.net".into()),
-        sip_supported_user_data_type: vec!["application/xml".into()],
-        sip_aor: vec![AOR.into()],
+        sip_supported_user_data_type: vec!["application/xml".into()].into(),
+        sip_aor: vec![AOR.into()].into(),
         ..Default::default()
     };
     let saa = Saa {
@@ -560,7 +574,7 @@ fn sip_commands(c: &mut Capture) {
         auth_session_state: AuthSessionState::NoStateMaintained,
         origin_host: SIP_SERVER.into(),
         origin_realm: REALM.into(),
-        sip_user_data: vec![user_data()],
+        sip_user_data: vec![user_data()].into(),
         sip_accounting_information: some(accounting()),
         user_name: Some("alice@ims.example.net".into()),
         ..Default::default()
@@ -647,7 +661,8 @@ fn sip_commands(c: &mut Capture) {
                 ..Default::default()
             }),
             ..Default::default()
-        }],
+        }]
+        .into(),
         ..Default::default()
     };
     c.exchange("SIP", None, &mar, &maa);
@@ -677,7 +692,8 @@ fn sip_commands(c: &mut Capture) {
         sip_auth_data_item: vec![
             challenge(1, "0a4f113b6ab3c1f1a0f6e1b7c4d1e2f3"),
             challenge(2, "1b5e224c7bc4d2e2b1e7f2c8d5e2f3a4"),
-        ],
+        ]
+        .into(),
         ..maa.clone()
     };
     c.exchange("SIP several challenges", None, &mar2, &maa2);
@@ -696,7 +712,7 @@ fn sip_commands(c: &mut Capture) {
             ..Default::default()
         },
         user_name: Some("alice@ims.example.net".into()),
-        sip_aor: vec![AOR.into()],
+        sip_aor: vec![AOR.into()].into(),
         ..Default::default()
     };
     let rta = Rta {
@@ -719,7 +735,7 @@ fn sip_commands(c: &mut Capture) {
         destination_realm: REALM.into(),
         user_name: "alice@ims.example.net".into(),
         destination_host: Some("scscf.ims.example.net".into()),
-        sip_user_data: vec![user_data()],
+        sip_user_data: vec![user_data()].into(),
         sip_accounting_information: some(accounting()),
         ..Default::default()
     };
@@ -776,19 +792,20 @@ fn capabilities(c: &mut Capture) {
     let cer = Cer {
         origin_host: CLIENT.into(),
         origin_realm: REALM.into(),
-        host_ip_address: vec![v4(192, 0, 2, 1)],
+        host_ip_address: vec![v4(192, 0, 2, 1)].into(),
         vendor_id: TGPP,
         product_name: "diameter-rs".into(),
         origin_state_id: Some(1),
-        supported_vendor_id: vec![TGPP],
-        auth_application_id: vec![4, 6],
-        inband_security_id: vec![0],
-        acct_application_id: vec![3],
+        supported_vendor_id: vec![TGPP].into(),
+        auth_application_id: vec![4, 6].into(),
+        inband_security_id: vec![0].into(),
+        acct_application_id: vec![3].into(),
         vendor_specific_application_id: vec![VendorSpecificApplicationId {
             vendor_id: TGPP,
             auth_application_id: Some(4),
             ..Default::default()
-        }],
+        }]
+        .into(),
         firmware_revision: Some(1),
         ..Default::default()
     };
@@ -796,18 +813,19 @@ fn capabilities(c: &mut Capture) {
         result_code: 2001,
         origin_host: SERVER.into(),
         origin_realm: REALM.into(),
-        host_ip_address: vec![v4(192, 0, 2, 2)],
+        host_ip_address: vec![v4(192, 0, 2, 2)].into(),
         vendor_id: TGPP,
         product_name: "diameter-rs".into(),
         // As `serve ocs` advertises: 3GPP vendor, VSAI {10415, Auth 4} (TS 32.299).
-        supported_vendor_id: vec![TGPP],
-        auth_application_id: vec![4, 6],
-        acct_application_id: vec![3],
+        supported_vendor_id: vec![TGPP].into(),
+        auth_application_id: vec![4, 6].into(),
+        acct_application_id: vec![3].into(),
         vendor_specific_application_id: vec![VendorSpecificApplicationId {
             vendor_id: TGPP,
             auth_application_id: Some(4),
             ..Default::default()
-        }],
+        }]
+        .into(),
         ..Default::default()
     };
     c.exchange("base", None, &cer, &cea);
@@ -874,7 +892,7 @@ fn accounting_and_disconnect(c: &mut Capture) {
     let refused = Aca {
         result_code: 5004,
         failed_avp: Some(FailedAvp {
-            other: vec![RawAvp::new(485, 0x40, 0, Bytes::from_static(&[0, 0, 0, 0]))],
+            other: vec![RawAvp::new(485, 0x40, 0, Bytes::from_static(&[0, 0, 0, 0]))].into(),
         }),
         ..started.clone()
     };
@@ -1403,7 +1421,7 @@ fn tshark_check_reports_broken_messages() {
     let dwr = |other: Vec<RawAvp>| Dwr {
         origin_host: "a.example.net".into(),
         origin_realm: REALM.into(),
-        other,
+        other: other.into(),
         ..Default::default()
     };
     let sent = |label: &str, wire: Bytes| Sent {
@@ -1548,7 +1566,7 @@ fn sip_redirect_and_sessions(c: &mut Capture) {
         destination_host: Some("aaa2.ims.example.net".into()),
         sip_server_assignment_type: SipServerAssignmentType::ReRegistration,
         sip_user_data_already_available: SipUserDataAlreadyAvailable::UserDataAlreadyAvailable,
-        sip_aor: vec![AOR.into()],
+        sip_aor: vec![AOR.into()].into(),
         ..Default::default()
     };
     let saa = Saa {

@@ -273,7 +273,7 @@ fn error_answer_pads_failed_avp_and_fits_the_answer_grammar() {
         service_context_id: "32251@3gpp.org".into(),
         cc_request_number: 7,
         // 15 bytes of payload: the copy in Failed-AVP must be padded to 24.
-        other: vec![RawAvp::new(4242, M, 77, Bytes::from_static(b"abc"))],
+        other: vec![RawAvp::new(4242, M, 77, Bytes::from_static(b"abc"))].into(),
         ..Default::default()
     };
     let request = ccr.to_message(4, 1, 2);

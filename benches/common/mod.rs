@@ -6,7 +6,7 @@
 use criterion::black_box;
 use diameter::core::bytes::Bytes;
 use diameter::core::dictionary::DataType;
-use diameter::core::{walk, Address, AvpIter, Command, Limits, RawMessage, Time};
+use diameter::core::{walk, Address, AvpIter, Boxed, Command, Limits, RawMessage, Time};
 use diameter::dict::dcca_rfc4006::{
     CcRequestType, Ccr, MultipleServicesCreditControl, RequestedServiceUnit, SubscriptionId,
     SubscriptionIdType, UsedServiceUnit,
@@ -16,7 +16,7 @@ use diameter::dict::tgpp_ts32299::{PsInformation, ServiceInformation};
 /// A Gy CCR-UPDATE as a PGW sends it: two rating groups, usage and a new request in each.
 pub fn ccr_update() -> Ccr {
     let mscc = |rg: u32, used: u64| MultipleServicesCreditControl {
-        requested_service_unit: Some(Box::new(RequestedServiceUnit {
+        requested_service_unit: Some(Boxed::new(RequestedServiceUnit {
             cc_total_octets: Some(10_000_000),
             ..Default::default()
         })),
@@ -26,9 +26,10 @@ pub fn ccr_update() -> Ccr {
             cc_output_octets: Some(used - used / 4),
             cc_time: Some(60),
             ..Default::default()
-        }],
+        }]
+        .into(),
         rating_group: Some(rg),
-        service_identifier: vec![rg * 10],
+        service_identifier: vec![rg * 10].into(),
         ..Default::default()
     };
     Ccr {
@@ -52,15 +53,16 @@ pub fn ccr_update() -> Ccr {
                 subscription_id_data: "240011234567890".into(),
                 ..Default::default()
             },
-        ],
-        multiple_services_credit_control: vec![mscc(100, 4_800_000), mscc(200, 120_000)],
-        service_information: Some(Box::new(ServiceInformation {
-            ps_information: Some(Box::new(PsInformation {
+        ]
+        .into(),
+        multiple_services_credit_control: vec![mscc(100, 4_800_000), mscc(200, 120_000)].into(),
+        service_information: Some(Boxed::new(ServiceInformation {
+            ps_information: Some(Boxed::new(PsInformation {
                 tgpp_charging_id: Some(0x1234_5678),
                 tgpp_pdp_type: Some(Default::default()),
-                pdp_address: vec![Address::V4([10, 45, 0, 7].into())],
-                sgsn_address: vec![Address::V4([192, 0, 2, 10].into())],
-                ggsn_address: vec![Address::V4([192, 0, 2, 20].into())],
+                pdp_address: vec![Address::V4([10, 45, 0, 7].into())].into(),
+                sgsn_address: vec![Address::V4([192, 0, 2, 10].into())].into(),
+                ggsn_address: vec![Address::V4([192, 0, 2, 20].into())].into(),
                 tgpp_imsi_mcc_mnc: Some("24001".into()),
                 tgpp_ggsn_mcc_mnc: Some("24001".into()),
                 tgpp_nsapi: Some(Bytes::from_static(b"5")),

@@ -68,7 +68,7 @@ pub struct Avp {
     pub extended_by: Vec<String>,
     /// Dictionary whose definition replaced the original.
     pub overridden_by: Option<String>,
-    /// Stored as `Box<T>` where it occurs at most once (`boxed="true"`, Grouped only).
+    /// Stored as `Boxed<T>` where it occurs at most once (`boxed="true"`, Grouped only).
     pub boxed: bool,
     pub(crate) span: Span,
 }

@@ -296,7 +296,7 @@ fn grammar_text(model: &Model, head: &str, g: &Grammar) -> String {
     s
 }
 
-/// Which single grouped members are stored as `Box<T>`: those the dictionary marks
+/// Which single grouped members are stored as `Boxed<T>`: those the dictionary marks
 /// `boxed="true"`, and those on a cycle of grouped types (a struct cannot contain itself).
 /// Repeated members are never boxed: their elements already live on the heap.
 struct Boxing {
@@ -616,7 +616,7 @@ fn group_struct(
         pub struct #t {
             #( #fields )*
             /// AVPs the grammar does not name, kept raw in the order received.
-            pub other: Vec<::diameter_core::RawAvp>,
+            pub other: ::diameter_core::Repeated<::diameter_core::RawAvp>,
         }
         impl ::diameter_core::AvpGroup for #t {
             fn decode_into(
@@ -652,7 +652,7 @@ fn field(model: &Model, e: &Entry, a: &Avp, boxed: bool) -> TokenStream {
     let name = ident(&names::field(&a.name));
     let mut inner = value_type(model, a);
     if boxed {
-        inner = quote! { Box<#inner> };
+        inner = quote! { ::diameter_core::Boxed<#inner> };
     }
     let (ty, card) = match (e.min, e.max) {
         (1, Some(1)) => (inner, "exactly one".to_string()),
@@ -661,7 +661,10 @@ fn field(model: &Model, e: &Entry, a: &Avp, boxed: bool) -> TokenStream {
             let max = max
                 .map(|m| m.to_string())
                 .unwrap_or_else(|| "any number".into());
-            (quote! { Vec<#inner> }, format!("{min} to {max}"))
+            (
+                quote! { ::diameter_core::Repeated<#inner> },
+                format!("{min} to {max}"),
+            )
         }
     };
     let kind = match e.kind {
@@ -736,7 +739,7 @@ fn member_code(
         },
         (true, false, true, true) => quote! {
             if out.#name.is_some() { #too_many }
-            ctx.group_into(&avp, &mut **out.#name.get_or_insert_with(Box::default))?;
+            ctx.group_into(&avp, &mut **out.#name.get_or_insert_with(::diameter_core::Boxed::default))?;
         },
         (false, _, false, _) => quote! {
             let slot = ::diameter_core::traits::push_limited(&mut out.#name, ctx.max_repeat, avp, #avp_name)?;

@@ -37,7 +37,7 @@ fn generation_is_deterministic() {
 }
 
 /// Boxing follows `boxed="true"` in the dictionary, not the width of the group: a wide
-/// group left unmarked is stored inline, a one-member group marked boxed is a `Box`.
+/// group left unmarked is stored inline, a one-member group marked boxed is a `Boxed`.
 #[test]
 fn boxing_is_decided_by_the_dictionary() {
     let members: String = (10..60)
@@ -61,6 +61,9 @@ fn boxing_is_decided_by_the_dictionary() {
         .generate()
         .expect("valid");
     assert!(code.contains("pub wide: Option<super::b::Wide>,"), "{code}");
-    assert!(code.contains("pub tiny: Box<super::b::Tiny>,"), "{code}");
+    assert!(
+        code.contains("pub tiny: ::diameter_core::Boxed<super::b::Tiny>,"),
+        "{code}"
+    );
     assert!(code.contains("Stored boxed where it occurs at most once"));
 }

@@ -120,14 +120,16 @@ fn request(s: u32, kind: CcRequestType, number: u32) -> Ccr {
             subscription_id_type: SubscriptionIdType::EndUserE164,
             subscription_id_data: format!("4917{:08}", s % SUBSCRIBERS).into(),
             ..Default::default()
-        }],
+        }]
+        .into(),
         multiple_services_indicator: (kind == CcRequestType::InitialRequest)
             .then_some(MultipleServicesIndicator::MultipleServicesSupported),
         multiple_services_credit_control: vec![MultipleServicesCreditControl {
             requested_service_unit: ask,
             used_service_unit: usage.into_iter().collect(),
             ..Default::default()
-        }],
+        }]
+        .into(),
         ..Default::default()
     }
 }

@@ -82,7 +82,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                 .into(),
             ),
             ..Default::default()
-        }],
+        }]
+        .into(),
         ..Default::default()
     };
     let cca: Cca = client.send::<Ccr, Cca>(&ccr, 4).await?;

@@ -312,7 +312,8 @@ fn rar_scope_by_pool_sub_session_and_service() {
                 ..Default::default()
             },
             ..Default::default()
-        }],
+        }]
+        .into(),
         ..Default::default()
     };
     let cca = Cca {
@@ -320,7 +321,7 @@ fn rar_scope_by_pool_sub_session_and_service() {
         result_code: 2001,
         cc_request_type: ccr.cc_request_type,
         cc_request_number: ccr.cc_request_number,
-        multiple_services_credit_control: vec![grant(1, 7), grant(2, 8)],
+        multiple_services_credit_control: vec![grant(1, 7), grant(2, 8)].into(),
         ..Default::default()
     };
     s.on_cca(&cca, t0);

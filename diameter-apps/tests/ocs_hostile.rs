@@ -157,7 +157,7 @@ async fn refunds_need_the_right_and_an_earlier_debit() {
     // the right, its Origin-Host AVP forged to the SMSC's, carrying the real reference.
     let mut attack = base("evil;1", CcRequestType::EventRequest, 0, SMS);
     attack.origin_host = SMSC.into();
-    attack.subscription_id = vec![msisdn(ALICE)];
+    attack.subscription_id = vec![msisdn(ALICE)].into();
     attack.requested_action = Some(RequestedAction::RefundAccount);
     attack.service_identifier = Some(1);
     attack.requested_service_unit = Some(
@@ -234,7 +234,7 @@ async fn refunds_need_the_right_and_an_earlier_debit() {
 
     // A command-level debit carries its reference at command level.
     let mut ev = from(base("smsc;d2", CcRequestType::EventRequest, 0, SMS), SMSC);
-    ev.subscription_id = vec![msisdn(ALICE)];
+    ev.subscription_id = vec![msisdn(ALICE)].into();
     ev.requested_action = Some(RequestedAction::DirectDebiting);
     ev.service_identifier = Some(1);
     ev.requested_service_unit = Some(
@@ -299,8 +299,8 @@ async fn sessions_belong_to_their_account_and_client() {
     let s = "pgw.example.net;42;1";
 
     let mut i = from(base(s, CcRequestType::InitialRequest, 0, GY), PGW);
-    i.subscription_id = vec![msisdn(ALICE)];
-    i.multiple_services_credit_control = vec![data_mscc(100, Some(0), None)];
+    i.subscription_id = vec![msisdn(ALICE)].into();
+    i.multiple_services_credit_control = vec![data_mscc(100, Some(0), None)].into();
     let cca: Cca = pgw.send(&i, 4).await.unwrap();
     assert_eq!(cca.result_code, 2001);
     assert_eq!(lab.money(ALICE), (1000, 50));
@@ -308,18 +308,18 @@ async fn sessions_belong_to_their_account_and_client() {
     // Another client reuses the Session-Id: a CCR-I for its own subscriber, one for the
     // victim, and updates and a termination with the victim's Origin-Host forged.
     let mut clash = from(base(s, CcRequestType::InitialRequest, 0, GY), PGW);
-    clash.subscription_id = vec![msisdn(BOB)];
-    clash.multiple_services_credit_control = vec![data_mscc(100, Some(0), None)];
+    clash.subscription_id = vec![msisdn(BOB)].into();
+    clash.multiple_services_credit_control = vec![data_mscc(100, Some(0), None)].into();
     let cca: Cca = evil.send(&clash, 4).await.unwrap();
     assert_eq!(cca.result_code, base_rc::DIAMETER_UNABLE_TO_COMPLY);
     let cca: Cca = evil.send(&i, 4).await.unwrap();
     assert_eq!(cca.result_code, base_rc::DIAMETER_UNABLE_TO_COMPLY);
     let mut u = from(base(s, CcRequestType::UpdateRequest, 1, GY), PGW);
-    u.multiple_services_credit_control = vec![data_mscc(100, Some(0), Some(4_000_000))];
+    u.multiple_services_credit_control = vec![data_mscc(100, Some(0), Some(4_000_000))].into();
     let cca: Cca = evil.send(&u, 4).await.unwrap();
     assert_eq!(cca.result_code, base_rc::DIAMETER_UNKNOWN_SESSION_ID);
     let mut t = from(base(s, CcRequestType::TerminationRequest, 2, GY), PGW);
-    t.multiple_services_credit_control = vec![data_mscc(100, None, Some(1))];
+    t.multiple_services_credit_control = vec![data_mscc(100, None, Some(1))].into();
     let cca: Cca = evil.send(&t, 4).await.unwrap();
     assert_eq!(cca.result_code, base_rc::DIAMETER_UNKNOWN_SESSION_ID);
     assert_eq!(lab.money(ALICE), (1000, 50));
@@ -415,8 +415,8 @@ fn tcc_sweep_releases_everything_but_a_broken_session_quickly() {
     let ocs = ChargingServer::new(store.clone(), Tariffs::parse(TARIFFS).unwrap(), cfg);
     // A live session too, which must stay.
     let mut i = base("pgw;live", CcRequestType::InitialRequest, 0, GY);
-    i.subscription_id = vec![msisdn(BOB)];
-    i.multiple_services_credit_control = vec![data_mscc(100, Some(0), None)];
+    i.subscription_id = vec![msisdn(BOB)].into();
+    i.multiple_services_credit_control = vec![data_mscc(100, Some(0), None)].into();
     let now = SystemTime::now();
     assert_eq!(ocs.handle_ccr(i, now).result_code, 2001);
 
@@ -485,8 +485,8 @@ async fn a_silent_database_gives_3004_not_a_hang() {
             ),
             PGW,
         );
-        i.subscription_id = vec![msisdn(ALICE)];
-        i.multiple_services_credit_control = vec![data_mscc(100, Some(0), None)];
+        i.subscription_id = vec![msisdn(ALICE)].into();
+        i.multiple_services_credit_control = vec![data_mscc(100, Some(0), None)].into();
         i
     };
     let cca: Cca = pgw.send(&session(0), 4).await.unwrap();
@@ -595,11 +595,14 @@ async fn a_malformed_ccr_gets_the_rfc_answer_with_failed_avp() {
                 0,
                 "x",
             );
-            ccr.subscription_id = vec![msisdn(ALICE)];
-            ccr.requested_service_unit = Some(Box::new(RequestedServiceUnit {
-                cc_time: Some(60),
-                ..Default::default()
-            }));
+            ccr.subscription_id = vec![msisdn(ALICE)].into();
+            ccr.requested_service_unit = Some(
+                RequestedServiceUnit {
+                    cc_time: Some(60),
+                    ..Default::default()
+                }
+                .into(),
+            );
             let mut bytes = ccr.to_message(4, n, n).to_bytes().to_vec();
             bytes.extend_from_slice(extra);
             let len = (bytes.len() as u32).to_be_bytes();

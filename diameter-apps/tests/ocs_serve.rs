@@ -75,8 +75,8 @@ async fn gy_session_and_rar_over_tcp() {
     let s = client.new_session_id();
     let mut i = base(&s, CcRequestType::InitialRequest, 0, GY);
     i.origin_host = "pgw.example.net".into();
-    i.subscription_id = vec![msisdn("491700000009")];
-    i.multiple_services_credit_control = vec![data_mscc(100, Some(0), None)];
+    i.subscription_id = vec![msisdn("491700000009")].into();
+    i.multiple_services_credit_control = vec![data_mscc(100, Some(0), None)].into();
     let cca: Cca = client.send(&i, 4).await.unwrap();
     assert_eq!(cca.result_code, 2001);
     assert_eq!(money(), (1000, 50));
@@ -85,13 +85,13 @@ async fn gy_session_and_rar_over_tcp() {
     let raa = ocs.re_auth(&s).await.unwrap();
     assert_eq!(raa.result_code, base_rc::DIAMETER_LIMITED_SUCCESS);
     let mut u = base(&s, CcRequestType::UpdateRequest, 1, GY);
-    u.multiple_services_credit_control = vec![data_mscc(100, Some(0), Some(2_000_000))];
+    u.multiple_services_credit_control = vec![data_mscc(100, Some(0), Some(2_000_000))].into();
     let cca: Cca = client.send(&u, 4).await.unwrap();
     assert_eq!(cca.result_code, 2001);
     assert_eq!(money(), (980, 50));
 
     let mut t = base(&s, CcRequestType::TerminationRequest, 2, GY);
-    t.multiple_services_credit_control = vec![data_mscc(100, None, Some(1))];
+    t.multiple_services_credit_control = vec![data_mscc(100, None, Some(1))].into();
     let cca: Cca = client.send(&t, 4).await.unwrap();
     assert_eq!(cca.result_code, 2001);
     assert_eq!(money(), (970, 0));
@@ -291,7 +291,7 @@ async fn direct_debit_reports_its_cost_and_a_low_balance() {
             RequestedAction::DirectDebiting,
         );
         ev.origin_host = "pgw.example.net".into();
-        ev.multiple_services_credit_control[0].service_identifier = vec![service];
+        ev.multiple_services_credit_control[0].service_identifier = vec![service].into();
         ev
     };
     let cost = |cca: &Cca| {
@@ -322,7 +322,7 @@ async fn direct_debit_reports_its_cost_and_a_low_balance() {
     // Two services in two currencies: charged, but no one cost to state.
     let mut both = debit(1);
     let mut mms = both.multiple_services_credit_control[0].clone();
-    mms.service_identifier = vec![2];
+    mms.service_identifier = vec![2].into();
     both.multiple_services_credit_control.push(mms);
     let cca: Cca = client.send(&both, 4).await.unwrap();
     assert_eq!(cca.result_code, 2001);
@@ -528,8 +528,8 @@ async fn multiple_services_indicator_decides_between_mscc_and_session_level() {
     let sid = client.new_session_id();
     let mut i = base(&sid, CcRequestType::InitialRequest, 0, GY);
     i.multiple_services_indicator = None;
-    i.subscription_id = vec![msisdn("491700000009")];
-    i.multiple_services_credit_control = vec![data_mscc(100, Some(2_000_000), None)];
+    i.subscription_id = vec![msisdn("491700000009")].into();
+    i.multiple_services_credit_control = vec![data_mscc(100, Some(2_000_000), None)].into();
     let cca: Cca = client.send(&i, 4).await.unwrap();
     assert_eq!(cca.result_code, 2001);
     assert!(cca.multiple_services_credit_control.is_empty(), "{cca:?}");
@@ -540,7 +540,8 @@ async fn multiple_services_indicator_decides_between_mscc_and_session_level() {
     assert_eq!(gsu.cc_total_octets, Some(2_000_000));
     assert!(cca.validity_time.is_some());
     let mut u = base(&sid, CcRequestType::UpdateRequest, 1, GY);
-    u.multiple_services_credit_control = vec![data_mscc(100, Some(1_000_000), Some(1_000_000))];
+    u.multiple_services_credit_control =
+        vec![data_mscc(100, Some(1_000_000), Some(1_000_000))].into();
     let cca: Cca = client.send(&u, 4).await.unwrap();
     assert_eq!(cca.result_code, 2001);
     assert!(cca.multiple_services_credit_control.is_empty());
@@ -559,11 +560,12 @@ async fn multiple_services_indicator_decides_between_mscc_and_session_level() {
         GY,
     );
     i.multiple_services_indicator = None;
-    i.subscription_id = vec![msisdn("491700000009")];
+    i.subscription_id = vec![msisdn("491700000009")].into();
     i.multiple_services_credit_control = vec![
         data_mscc(100, Some(1_000_000), None),
         voice_mscc(Some(60), None),
-    ];
+    ]
+    .into();
     let cca: Cca = client.send(&i, 4).await.unwrap();
     assert_eq!(cca.result_code, base_rc::DIAMETER_MISSING_AVP);
     assert_eq!(

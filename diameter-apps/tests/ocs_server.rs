@@ -54,20 +54,20 @@ fn ask(ocs: &ChargingServer, ccr: Ccr, now: SystemTime) -> Cca {
 
 fn initial(session: &str, msccs: Vec<MultipleServicesCreditControl>) -> Ccr {
     let mut c = base(session, CcRequestType::InitialRequest, 0, GY);
-    c.subscription_id = vec![msisdn(ALICE)];
-    c.multiple_services_credit_control = msccs;
+    c.subscription_id = vec![msisdn(ALICE)].into();
+    c.multiple_services_credit_control = msccs.into();
     c
 }
 
 fn update(session: &str, n: u32, msccs: Vec<MultipleServicesCreditControl>) -> Ccr {
     let mut c = base(session, CcRequestType::UpdateRequest, n, GY);
-    c.multiple_services_credit_control = msccs;
+    c.multiple_services_credit_control = msccs.into();
     c
 }
 
 fn terminate(session: &str, n: u32, msccs: Vec<MultipleServicesCreditControl>) -> Ccr {
     let mut c = base(session, CcRequestType::TerminationRequest, n, GY);
-    c.multiple_services_credit_control = msccs;
+    c.multiple_services_credit_control = msccs.into();
     c
 }
 
@@ -250,7 +250,7 @@ fn insufficient_balance_gives_4012_and_final_unit() {
 fn unknown_subscriber_rating_failed_and_auto_provision() {
     let ocs = server(100);
     let mut c = initial("pgw;nobody", vec![data_mscc(100, Some(0), None)]);
-    c.subscription_id = vec![msisdn("4900")];
+    c.subscription_id = vec![msisdn("4900")].into();
     assert_eq!(
         ask(&ocs, c.clone(), t(0)).result_code,
         DIAMETER_USER_UNKNOWN
@@ -519,7 +519,8 @@ fn cc_money_requests_get_units_and_their_price() {
         used_service_unit: vec![UsedServiceUnit {
             cc_money: Some(money_rsu(20, -2, 978).cc_money.unwrap()),
             ..Default::default()
-        }],
+        }]
+        .into(),
         ..Default::default()
     };
     let cca = ask(&ocs, terminate(s, 1, vec![used]), t(1));

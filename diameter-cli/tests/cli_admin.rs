@@ -219,8 +219,8 @@ fn ocs_reauth_and_abort_through_the_admin_endpoint() {
     let sid = client.new_session_id();
     assert!(sid.contains(';'), "{sid}");
     let mut i = base(&sid, CcRequestType::InitialRequest, 0, GY);
-    i.subscription_id = vec![msisdn("491700000001")];
-    i.multiple_services_credit_control = vec![data_mscc(100, Some(0), None)];
+    i.subscription_id = vec![msisdn("491700000001")].into();
+    i.multiple_services_credit_control = vec![data_mscc(100, Some(0), None)].into();
     let cca: Cca = rt.block_on(client.send(&i, 4)).expect("CCA-I");
     assert_eq!(cca.result_code, 2001);
 
@@ -258,7 +258,7 @@ fn ocs_reauth_and_abort_through_the_admin_endpoint() {
 
     // Then the client asks again with CCR-U.
     let mut u = base(&sid, CcRequestType::UpdateRequest, 1, GY);
-    u.multiple_services_credit_control = vec![data_mscc(100, Some(0), Some(1_000_000))];
+    u.multiple_services_credit_control = vec![data_mscc(100, Some(0), Some(1_000_000))].into();
     let cca: Cca = rt.block_on(client.send(&u, 4)).expect("CCA-U");
     assert_eq!(cca.result_code, 2001);
 
@@ -311,7 +311,7 @@ fn ocs_reauth_and_abort_through_the_admin_endpoint() {
         sid
     );
     let mut t = base(&sid, CcRequestType::TerminationRequest, 2, GY);
-    t.multiple_services_credit_control = vec![data_mscc(100, None, Some(1))];
+    t.multiple_services_credit_control = vec![data_mscc(100, None, Some(1))].into();
     let cca: Cca = rt.block_on(client.send(&t, 4)).expect("CCA-T");
     assert_eq!(cca.result_code, 2001);
 
@@ -366,8 +366,8 @@ fn ocs_reauth_and_abort_through_the_admin_endpoint() {
     // A session whose client is gone: no answer, exit 3.
     let sid2 = client.new_session_id();
     let mut i = base(&sid2, CcRequestType::InitialRequest, 0, GY);
-    i.subscription_id = vec![msisdn("491700000001")];
-    i.multiple_services_credit_control = vec![data_mscc(100, Some(0), None)];
+    i.subscription_id = vec![msisdn("491700000001")].into();
+    i.multiple_services_credit_control = vec![data_mscc(100, Some(0), None)].into();
     let cca: Cca = rt.block_on(client.send(&i, 4)).expect("CCA-I");
     assert_eq!(cca.result_code, 2001);
     client.abort();

@@ -129,8 +129,8 @@ fn serve_ocs_serves_metrics() {
     });
     let sid = client.new_session_id();
     let mut i = base(&sid, CcRequestType::InitialRequest, 0, GY);
-    i.subscription_id = vec![msisdn("491700000001")];
-    i.multiple_services_credit_control = vec![data_mscc(100, Some(0), None)];
+    i.subscription_id = vec![msisdn("491700000001")].into();
+    i.multiple_services_credit_control = vec![data_mscc(100, Some(0), None)].into();
     let cca: Cca = rt.block_on(client.send(&i, 4)).expect("CCA");
     assert_eq!(cca.result_code, 2001);
 
@@ -234,8 +234,8 @@ fn serve_ocs_serves_charging_metrics() {
     // CCR-I: the default quota, 5,000,000 octets, is 5 blocks at 10: 50 reserved.
     let sid = client.new_session_id();
     let mut i = base(&sid, CcRequestType::InitialRequest, 0, GY);
-    i.subscription_id = vec![msisdn("491700000002")];
-    i.multiple_services_credit_control = vec![data_mscc(100, Some(0), None)];
+    i.subscription_id = vec![msisdn("491700000002")].into();
+    i.multiple_services_credit_control = vec![data_mscc(100, Some(0), None)].into();
     let cca: Cca = rt.block_on(client.send(&i, 4)).expect("CCA");
     assert_eq!(cca.result_code, 2001);
     let value = |name: &str| -> f64 {
@@ -268,8 +268,8 @@ fn serve_ocs_serves_charging_metrics() {
 
     // CCR-T with 1,000,000 octets used: the session and its reservation are gone.
     let mut t = base(&sid, CcRequestType::TerminationRequest, 1, GY);
-    t.subscription_id = vec![msisdn("491700000002")];
-    t.multiple_services_credit_control = vec![data_mscc(100, None, Some(1_000_000))];
+    t.subscription_id = vec![msisdn("491700000002")].into();
+    t.multiple_services_credit_control = vec![data_mscc(100, None, Some(1_000_000))].into();
     let cca: Cca = rt.block_on(client.send(&t, 4)).expect("CCA");
     assert_eq!(cca.result_code, 2001);
     // The CCR-T's charge: one record more.

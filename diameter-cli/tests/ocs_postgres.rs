@@ -110,13 +110,13 @@ fn two_ocs_nodes_share_accounts_without_overdraft() {
                     }
                 };
                 let mut c = base(&s, CcRequestType::InitialRequest, 0, GY);
-                c.subscription_id = vec![msisdn(user)];
-                c.multiple_services_credit_control = vec![data_mscc(100, Some(0), None)];
+                c.subscription_id = vec![msisdn(user)].into();
+                c.multiple_services_credit_control = vec![data_mscc(100, Some(0), None)].into();
                 ocs(0).handle_ccr(c, SystemTime::now());
                 for n in 1..3 {
                     let mut u = base(&s, CcRequestType::UpdateRequest, n, GY);
                     u.multiple_services_credit_control =
-                        vec![data_mscc(100, Some(0), Some(4_000_000))];
+                        vec![data_mscc(100, Some(0), Some(4_000_000))].into();
                     let first = ocs(n).handle_ccr(u.clone(), SystemTime::now());
                     let again = ocs(n + 1).handle_ccr(u, SystemTime::now());
                     // The other node answers the retransmission with the same grant (its own
@@ -129,7 +129,8 @@ fn two_ocs_nodes_share_accounts_without_overdraft() {
                     );
                 }
                 let mut c = base(&s, CcRequestType::TerminationRequest, 3, GY);
-                c.multiple_services_credit_control = vec![data_mscc(100, None, Some(3_000_000))];
+                c.multiple_services_credit_control =
+                    vec![data_mscc(100, None, Some(3_000_000))].into();
                 ocs(3).handle_ccr(c, SystemTime::now());
             }
         }));
@@ -455,8 +456,8 @@ fn pg_tcc_sweep_releases_abandoned_sessions_quickly() {
     let cfg = ServerConfig::new("ocs.example.net", "example.net");
     let ocs = ChargingServer::new(store.clone(), Tariffs::parse(TARIFFS).unwrap(), cfg);
     let mut i = base("pgw;live", CcRequestType::InitialRequest, 0, GY);
-    i.subscription_id = vec![msisdn("4916")];
-    i.multiple_services_credit_control = vec![data_mscc(100, Some(0), None)];
+    i.subscription_id = vec![msisdn("4916")].into();
+    i.multiple_services_credit_control = vec![data_mscc(100, Some(0), None)].into();
     let now = SystemTime::now();
     assert_eq!(ocs.handle_ccr(i, now).result_code, 2001);
 

@@ -108,7 +108,7 @@ fn ccr_bytes(c: &Ccr, hbh: u32, flags: u8) -> Bytes {
 fn session_ccr(host: &str, session: &str, kind: CcRequestType, n: u32) -> Ccr {
     let mut c = ccr::base(session, kind, n, ccr::GY);
     c.origin_host = host.into();
-    c.subscription_id = vec![ccr::msisdn(if host == GOOD { VICTIM } else { ATTACKER })];
+    c.subscription_id = vec![ccr::msisdn(if host == GOOD { VICTIM } else { ATTACKER })].into();
     c
 }
 
@@ -140,7 +140,7 @@ fn good_client(addr: SocketAddr, stop: Arc<AtomicBool>, stats: Arc<GoodStats>) {
         ];
         for (i, (kind, ask, used)) in steps.into_iter().enumerate() {
             let mut c = session_ccr(GOOD, &session, kind, i as u32);
-            c.multiple_services_credit_control = vec![ccr::data_mscc(100, ask, used)];
+            c.multiple_services_credit_control = vec![ccr::data_mscc(100, ask, used)].into();
             hbh += 1;
             if s.write_all(&ccr_bytes(&c, hbh, 0)).is_err() {
                 stats.lost.fetch_add(1, Ordering::Relaxed);

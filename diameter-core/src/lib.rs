@@ -9,6 +9,7 @@ pub mod agent;
 pub mod answer;
 pub mod avp;
 pub mod base;
+pub mod boxed;
 pub mod dedup;
 pub mod dictionary;
 pub mod error;
@@ -21,6 +22,7 @@ pub mod message;
 pub mod node;
 pub mod peer;
 pub mod pending;
+pub mod repeated;
 pub mod result_code;
 pub mod routing;
 pub mod traits;
@@ -30,9 +32,11 @@ pub mod types;
 pub mod walk;
 
 pub use avp::{AvpFlags, AvpIter, AvpRef, RawAvp};
+pub use boxed::Boxed;
 pub use error::{DecodeError, DecodeErrorInfo, ErrorKind, ValueError};
 pub use header::{CommandFlags, Header, HEADER_LEN};
 pub use message::{Limits, RawMessage};
+pub use repeated::Repeated;
 pub use traits::{AvpGroup, AvpValue, Command, DecodeCtx};
 pub use types::{
     Address, DiameterIdentity, DiameterUri, IpFilterRule, QosFilterRule, Time, Utf8String,

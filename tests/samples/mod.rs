@@ -53,7 +53,7 @@ pub fn ps_information() -> PsInformation {
         tgpp_charging_id: Some(0x0102_0304),
         node_id: Some("pgw1".into()),
         tgpp_pdp_type: Some(TgppPdpType::Ipv4),
-        pdp_address: vec![v4(10, 45, 0, 17)],
+        pdp_address: vec![v4(10, 45, 0, 17)].into(),
         dynamic_address_flag: Some(DynamicAddressFlag::Dynamic),
         qos_information: some(QosInformation {
             qos_class_identifier: Some(QosClassIdentifier::Qci9),
@@ -69,11 +69,12 @@ pub fn ps_information() -> PsInformation {
             apn_aggregate_max_bitrate_dl: Some(100_000_000),
             ..Default::default()
         }),
-        sgsn_address: vec![v4(192, 0, 2, 10)],
-        ggsn_address: vec![v4(192, 0, 2, 20)],
+        sgsn_address: vec![v4(192, 0, 2, 10)].into(),
+        ggsn_address: vec![v4(192, 0, 2, 20)].into(),
         sgw_address: vec![Address::from(IpAddr::V6(Ipv6Addr::new(
             0x2001, 0xdb8, 0, 0, 0, 0, 0, 0x20,
-        )))],
+        )))]
+        .into(),
         serving_node_type: Some(ServingNodeType::Gtpsgw),
         tgpp_imsi_mcc_mnc: Some("310410".into()),
         tgpp_ggsn_mcc_mnc: Some("310410".into()),
@@ -126,9 +127,11 @@ pub fn sms_information() -> SmsInformation {
                     ..Default::default()
                 }),
                 ..Default::default()
-            }],
+            }]
+            .into(),
             ..Default::default()
-        }],
+        }]
+        .into(),
         originator_received_address: some(OriginatorReceivedAddress {
             address_type: Some(AddressType::Msisdn),
             address_data: Some("14155550100".into()),
@@ -148,9 +151,9 @@ pub fn ims_information() -> ImsInformation {
         role_of_node: Some(RoleOfNode::OriginatingRole),
         node_functionality: NodeFunctionality::SCscf,
         user_session_id: Some("a84b4c76e66710@pc33.example.net".into()),
-        calling_party_address: vec!["sip:+14155550100@ims.example.net".into()],
+        calling_party_address: vec!["sip:+14155550100@ims.example.net".into()].into(),
         called_party_address: Some("tel:+14155550111".into()),
-        requested_party_address: vec!["tel:+14155550111".into()],
+        requested_party_address: vec!["tel:+14155550111".into()].into(),
         time_stamps: some(TimeStamps {
             sip_request_timestamp: Some(time(10)),
             sip_request_timestamp_fraction: Some(250),
@@ -159,25 +162,30 @@ pub fn ims_information() -> ImsInformation {
         application_server_information: vec![ApplicationServerInformation {
             application_server: Some("sip:mmtel.ims.example.net".into()),
             ..Default::default()
-        }],
+        }]
+        .into(),
         inter_operator_identifier: vec![InterOperatorIdentifier {
             originating_ioi: Some("ims.example.net".into()),
             terminating_ioi: Some("ims.example.org".into()),
             ..Default::default()
-        }],
+        }]
+        .into(),
         ims_charging_identifier: Some("icid-value-0001".into()),
-        sdp_session_description: vec!["v=0".into(), "o=- 2890844526 1 IN IP4 10.45.0.17".into()],
+        sdp_session_description: vec!["v=0".into(), "o=- 2890844526 1 IN IP4 10.45.0.17".into()]
+            .into(),
         sdp_media_component: vec![SdpMediaComponent {
             sdp_media_name: Some("m=audio 49170 RTP/AVP 0".into()),
-            sdp_media_description: vec!["a=rtpmap:0 PCMU/8000".into()],
+            sdp_media_description: vec!["a=rtpmap:0 PCMU/8000".into()].into(),
             media_initiator_flag: Some(MediaInitiatorFlag::CallingParty),
             sdp_type: Some(SdpType::SdpOffer),
             ..Default::default()
-        }],
+        }]
+        .into(),
         served_party_ip_address: Some(v4(10, 45, 0, 17)),
         access_network_information: vec![Bytes::from_static(
             b"3GPP-E-UTRAN-FDD; utran-cell-id-3gpp=3104100010000101",
-        )],
+        )]
+        .into(),
         ims_communication_service_identifier: Some("urn:urn-7:3gpp-service.ims.icsi.mmtel".into()),
         from_address: Some("<sip:+14155550100@ims.example.net>;tag=1928301774".into()),
         ..Default::default()
@@ -194,11 +202,11 @@ pub fn gy_ccr(kind: CcRequestType, number: u32, mscc: MultipleServicesCreditCont
         cc_request_number: number,
         origin_state_id: Some(1),
         event_timestamp: Some(time(number * 60)),
-        subscription_id: subscription_ids(),
+        subscription_id: subscription_ids().into(),
         termination_cause: (kind == CcRequestType::TerminationRequest)
             .then_some(TerminationCause::DiameterLogout),
         multiple_services_indicator: Some(MultipleServicesIndicator::MultipleServicesSupported),
-        multiple_services_credit_control: vec![mscc],
+        multiple_services_credit_control: vec![mscc].into(),
         user_equipment_info: some(UserEquipmentInfo {
             user_equipment_info_type: UserEquipmentInfoType::Imeisv,
             user_equipment_info_value: Bytes::from_static(&[
@@ -223,7 +231,7 @@ pub fn ro_sms_ccr_event() -> Ccr {
         cc_request_type: CcRequestType::EventRequest,
         cc_request_number: 0,
         event_timestamp: Some(time(5)),
-        subscription_id: subscription_ids(),
+        subscription_id: subscription_ids().into(),
         requested_action: Some(RequestedAction::DirectDebiting),
         multiple_services_indicator: Some(MultipleServicesIndicator::MultipleServicesSupported),
         multiple_services_credit_control: vec![MultipleServicesCreditControl {
@@ -231,9 +239,10 @@ pub fn ro_sms_ccr_event() -> Ccr {
                 cc_service_specific_units: Some(1),
                 ..Default::default()
             }),
-            service_identifier: vec![4],
+            service_identifier: vec![4].into(),
             ..Default::default()
-        }],
+        }]
+        .into(),
         service_information: some(ServiceInformation {
             sms_information: some(sms_information()),
             ..Default::default()
@@ -255,7 +264,8 @@ pub fn ims_ccr_initial() -> Ccr {
             subscription_id_type: SubscriptionIdType::EndUserSipUri,
             subscription_id_data: "sip:+14155550100@ims.example.net".into(),
             ..Default::default()
-        }],
+        }]
+        .into(),
         multiple_services_indicator: Some(MultipleServicesIndicator::MultipleServicesSupported),
         multiple_services_credit_control: vec![MultipleServicesCreditControl {
             requested_service_unit: some(RequestedServiceUnit {
@@ -264,13 +274,15 @@ pub fn ims_ccr_initial() -> Ccr {
             }),
             rating_group: Some(200),
             ..Default::default()
-        }],
+        }]
+        .into(),
         service_information: some(ServiceInformation {
             subscription_id: vec![SubscriptionId {
                 subscription_id_type: SubscriptionIdType::EndUserE164,
                 subscription_id_data: "14155550100".into(),
                 ..Default::default()
-            }],
+            }]
+            .into(),
             ims_information: some(ims_information()),
             ..Default::default()
         }),

@@ -102,15 +102,18 @@ mod tests {
     #[test]
     fn service_information_by_name_with_enum_names() {
         let si = ServiceInformation {
-            ims_information: Some(Box::new(ImsInformation {
-                event_type: Some(EventType {
-                    sip_method: Some("INVITE".into()),
+            ims_information: Some(
+                ImsInformation {
+                    event_type: Some(EventType {
+                        sip_method: Some("INVITE".into()),
+                        ..Default::default()
+                    }),
+                    role_of_node: Some(RoleOfNode::OriginatingRole),
+                    node_functionality: NodeFunctionality::SCscf,
                     ..Default::default()
-                }),
-                role_of_node: Some(RoleOfNode::OriginatingRole),
-                node_functionality: NodeFunctionality::SCscf,
-                ..Default::default()
-            })),
+                }
+                .into(),
+            ),
             ..Default::default()
         };
         let v = group_to_json(&si);

@@ -195,7 +195,8 @@ impl AcctServer {
                     AvpFlags::MANDATORY,
                     0,
                     Bytes::copy_from_slice(&value),
-                )],
+                )]
+                .into(),
             }
         });
         Aca {

@@ -33,7 +33,7 @@ use diameter_core::node::{
 };
 use diameter_core::peer::{AcceptPolicy, VendorApp};
 use diameter_core::routing::LocalNode;
-use diameter_core::{Command, CommandFlags, DiameterIdentity, Header, RawMessage};
+use diameter_core::{Boxed, Command, CommandFlags, DiameterIdentity, Header, RawMessage};
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -417,8 +417,8 @@ struct StatelessHandler {
     origin_realm: DiameterIdentity,
 }
 
-fn granted(r: &RequestedServiceUnit) -> Box<GrantedServiceUnit> {
-    Box::new(GrantedServiceUnit {
+fn granted(r: &RequestedServiceUnit) -> Boxed<GrantedServiceUnit> {
+    Boxed::new(GrantedServiceUnit {
         cc_time: r.cc_time,
         cc_total_octets: r.cc_total_octets,
         cc_input_octets: r.cc_input_octets,

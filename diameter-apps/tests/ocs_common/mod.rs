@@ -361,10 +361,10 @@ default_quota = 1
     /// A Ro SMS event (Service-Identifier 1, one service-specific unit).
     pub fn sms_event(session: &str, who: &str, action: RequestedAction) -> Ccr {
         let mut c = base(session, CcRequestType::EventRequest, 0, SMS);
-        c.subscription_id = vec![msisdn(who)];
+        c.subscription_id = vec![msisdn(who)].into();
         c.requested_action = Some(action);
         c.multiple_services_credit_control = vec![MultipleServicesCreditControl {
-            service_identifier: vec![1],
+            service_identifier: vec![1].into(),
             requested_service_unit: Some(
                 RequestedServiceUnit {
                     cc_service_specific_units: Some(1),
@@ -373,7 +373,8 @@ default_quota = 1
                 .into(),
             ),
             ..Default::default()
-        }];
+        }]
+        .into();
         c
     }
 }

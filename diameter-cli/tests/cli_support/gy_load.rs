@@ -90,7 +90,7 @@ fn answer_of(m: &RawMessage) -> Answer {
                 let g = s.granted_service_unit.as_ref();
                 (
                     s.rating_group,
-                    s.service_identifier.clone(),
+                    s.service_identifier.to_vec(),
                     s.result_code,
                     g.and_then(|g| g.cc_total_octets),
                     g.and_then(|g| g.cc_service_specific_units),
@@ -206,8 +206,8 @@ impl Client {
             for (n, (kind, ask, used, debit)) in plan.into_iter().enumerate() {
                 let mut c = ccr::base(&session, kind, n as u32, ccr::GY);
                 c.origin_host = self.host.as_str().into();
-                c.subscription_id = vec![ccr::msisdn(&who)];
-                c.multiple_services_credit_control = vec![ccr::data_mscc(100, ask, used)];
+                c.subscription_id = vec![ccr::msisdn(&who)].into();
+                c.multiple_services_credit_control = vec![ccr::data_mscc(100, ask, used)].into();
                 steps.push(self.push(c, debit, f));
             }
         }

@@ -18,7 +18,8 @@ fn extended_ccr_carries_the_private_avp() {
             rating_group: Some(7),
             acme_loyalty_points: Some(250),
             ..Default::default()
-        }],
+        }]
+        .into(),
         ..Default::default()
     };
     let wire = ccr.encode(1, 2).freeze();
@@ -61,7 +62,7 @@ fn base_types_are_the_diameter_crates_own() {
     };
     let ccr = dcca_rfc4006::Ccr {
         session_id: "client;1;4".into(),
-        proxy_info: vec![proxy.clone()],
+        proxy_info: vec![proxy.clone()].into(),
         termination_cause: Some(diameter::dict::base_rfc6733::TerminationCause::DiameterLogout),
         ..Default::default()
     };

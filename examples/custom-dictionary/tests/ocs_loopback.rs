@@ -105,7 +105,8 @@ async fn extended_ccr_is_charged_by_the_ocs_library_over_loopback() {
             subscription_id_type: ours::SubscriptionIdType::EndUserE164,
             subscription_id_data: ALICE.into(),
             ..Default::default()
-        }],
+        }]
+        .into(),
         acme_plan_id: Some("gold".into()),
         multiple_services_credit_control: vec![ours::MultipleServicesCreditControl {
             rating_group: Some(100),
@@ -118,7 +119,8 @@ async fn extended_ccr_is_charged_by_the_ocs_library_over_loopback() {
             ),
             acme_loyalty_points: Some(250),
             ..Default::default()
-        }],
+        }]
+        .into(),
         ..Default::default()
     };
     let cca: ours::Cca = tokio::time::timeout(

@@ -24,7 +24,8 @@ fn acr(sid: &str, kind: Rt, n: u32, input: Option<u64>) -> Acr {
                     Bytes::copy_from_slice(&v.to_be_bytes()),
                 )]
             })
-            .unwrap_or_default(),
+            .unwrap_or_default()
+            .into(),
         ..Default::default()
     }
 }
@@ -67,9 +68,10 @@ fn start_interim_stop_merge_into_one_record_once() {
 #[test]
 fn rf_service_information_of_the_highest_record_is_kept_as_json() {
     use diameter::dict::tgpp_ts32299::{ImsInformation, NodeFunctionality, ServiceInformation};
+    use diameter_core::Boxed;
     let rf = |node: NodeFunctionality| {
-        Some(Box::new(ServiceInformation {
-            ims_information: Some(Box::new(ImsInformation {
+        Some(Boxed::new(ServiceInformation {
+            ims_information: Some(Boxed::new(ImsInformation {
                 node_functionality: node,
                 ..Default::default()
             })),

@@ -130,7 +130,7 @@ impl CcSession {
             q.triggers = m
                 .trigger
                 .as_ref()
-                .map(|t| t.trigger_type.clone())
+                .map(|t| t.trigger_type.to_vec())
                 .unwrap_or_default();
             // Usage since the request was built counts against the new grant.
             if let Some(old) = self.quotas.get(&key) {

@@ -80,7 +80,7 @@ mod tests {
             redirect_server_address: "https://topup.example.net/".into(),
             ..Default::default()
         });
-        fui.filter_id = vec!["free".into()];
+        fui.filter_id = vec!["free".into()].into();
         assert_eq!(
             Enforcement::of(&fui),
             Enforcement::Redirect {

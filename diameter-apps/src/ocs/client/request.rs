@@ -108,7 +108,7 @@ impl CcSession {
             service_context_id: c.service_context_id.as_str().into(),
             cc_request_type: kind,
             cc_request_number: self.next_number,
-            subscription_id: c.subscription_id.clone(),
+            subscription_id: c.subscription_id.clone().into(),
             requested_action: self.event_action,
             ..Default::default()
         };
@@ -132,7 +132,7 @@ impl CcSession {
                 };
                 let reported = !q.used.is_empty() || q.used_money.is_some();
                 if reported || kind == CcRequestType::TerminationRequest {
-                    m.used_service_unit = used_units(q);
+                    m.used_service_unit = used_units(q).into();
                 }
                 // TS 32.299 §7.2.175: a reason of one quota type goes in its
                 // Used-Service-Unit, the others in the MSCC.
@@ -209,7 +209,7 @@ impl CcSession {
             ccr.multiple_services_indicator =
                 Some(MultipleServicesIndicator::MultipleServicesSupported);
         }
-        ccr.multiple_services_credit_control = msccs;
+        ccr.multiple_services_credit_control = msccs.into();
         ccr
     }
 

@@ -476,7 +476,7 @@ impl ChargingServer {
                 m.refund_information = a.refund_information;
                 m.g_s_u_pool_reference = tariff.and_then(pool_reference).into_iter().collect();
                 m.quota_consumption_time = tariff.and_then(|t| t.quota_consumption_time);
-                m.trigger = tariff.and_then(trigger).map(Box::new);
+                m.trigger = tariff.and_then(trigger).map(Into::into);
             } else {
                 cca.refund_information = a.refund_information;
                 cca.granted_service_unit = a.granted.map(Into::into);

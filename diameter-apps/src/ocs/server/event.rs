@@ -90,8 +90,10 @@ fn missing_requested_action(cca: &mut Cca) {
             AvpFlags::MANDATORY,
             0,
             Bytes::from_static(&[0; 4]),
-        )],
-    }];
+        )]
+        .into(),
+    }]
+    .into();
 }
 
 impl ChargingServer {

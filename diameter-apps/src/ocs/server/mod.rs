@@ -60,7 +60,8 @@
 //!         subscription_id_type: SubscriptionIdType::EndUserE164,
 //!         subscription_id_data: "491701234567".into(),
 //!         ..Default::default()
-//!     }],
+//!     }]
+//!     .into(),
 //!     requested_service_unit: Some(
 //!         RequestedServiceUnit { cc_service_specific_units: Some(1), ..Default::default() }.into(),
 //!     ),
@@ -728,8 +729,10 @@ fn missing_multiple_services_indicator(cca: &mut Cca) {
             AvpFlags::MANDATORY,
             0,
             Bytes::from_static(&[0; 4]),
-        )],
-    }];
+        )]
+        .into(),
+    }]
+    .into();
 }
 
 /// The next step of a request: answered, or a batch to charge and what the answer needs

@@ -293,8 +293,8 @@ pub struct MarParams {
 
 pub(crate) fn capabilities_of(c: &SipServerCapabilities) -> Capabilities {
     Capabilities {
-        mandatory: c.sip_mandatory_capability.clone(),
-        optional: c.sip_optional_capability.clone(),
+        mandatory: c.sip_mandatory_capability.to_vec(),
+        optional: c.sip_optional_capability.to_vec(),
         servers: c
             .sip_server_uri
             .iter()

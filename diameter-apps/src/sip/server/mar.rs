@@ -86,7 +86,7 @@ impl Server {
                 false,
             );
             a.sip_number_auth_items = Some(1);
-            a.sip_auth_data_item = vec![digest_item(c.to_avp(None))];
+            a.sip_auth_data_item = vec![digest_item(c.to_avp(None))].into();
             return Ok(a);
         }
         let user = match lookup(self, req.user_name.as_ref(), Some(aor), register)? {
@@ -236,7 +236,7 @@ impl Server {
                 let c = self.challenge(caller, user, alg, true);
                 let mut a = answer!(Maa, self, req, base::DIAMETER_MULTI_ROUND_AUTH);
                 a.sip_number_auth_items = Some(1);
-                a.sip_auth_data_item = vec![digest_item(c.to_avp(None))];
+                a.sip_auth_data_item = vec![digest_item(c.to_avp(None))].into();
                 a
             }
             Ok(()) => {
@@ -259,7 +259,8 @@ impl Server {
                     sip_authentication_scheme: SipAuthenticationScheme::Digest,
                     sip_authentication_info: Some(member(info)),
                     ..Default::default()
-                }];
+                }]
+                .into();
                 a
             }
             Err(DigestError::UnsupportedAlgorithm(_)) => {

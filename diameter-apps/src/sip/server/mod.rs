@@ -389,8 +389,8 @@ pub(crate) fn lookup(
 /// SIP-Server-Capabilities of a user.
 pub(crate) fn capabilities_avp(user: &SipUser) -> SipServerCapabilities {
     SipServerCapabilities {
-        sip_mandatory_capability: user.capabilities.mandatory.clone(),
-        sip_optional_capability: user.capabilities.optional.clone(),
+        sip_mandatory_capability: user.capabilities.mandatory.clone().into(),
+        sip_optional_capability: user.capabilities.optional.clone().into(),
         sip_server_uri: user
             .capabilities
             .servers
@@ -421,8 +421,8 @@ pub(crate) fn accounting_avp(
             .collect()
     };
     Some(SipAccountingInformation {
-        sip_accounting_server_uri: uris(&acct.accounting_servers),
-        sip_credit_control_server_uri: uris(&acct.credit_control_servers),
+        sip_accounting_server_uri: uris(&acct.accounting_servers).into(),
+        sip_credit_control_server_uri: uris(&acct.credit_control_servers).into(),
         ..Default::default()
     })
 }

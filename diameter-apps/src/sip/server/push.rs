@@ -70,7 +70,7 @@ impl Server {
                 },
                 user_name: Some(user_name.into()),
                 sip_aor: if served_all(&regs) {
-                    Vec::new()
+                    Vec::new().into()
                 } else {
                     regs.iter().map(|r| r.aor.as_str().into()).collect()
                 },
@@ -130,7 +130,7 @@ impl Server {
                     .into(),
                 destination_host: Some(host.as_str().into()),
                 user_name: user_name.into(),
-                sip_user_data: user_data_avps(&user.profile, &regs[0].supported_types),
+                sip_user_data: user_data_avps(&user.profile, &regs[0].supported_types).into(),
                 sip_accounting_information: accounting_avp(&user.accounting).map(member),
                 ..Default::default()
             })

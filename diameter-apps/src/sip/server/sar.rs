@@ -160,7 +160,7 @@ impl Server {
                     .iter()
                     .map(|t| t.as_str().to_string())
                     .collect();
-                a.sip_user_data = user_data_avps(&user.profile, &supported);
+                a.sip_user_data = user_data_avps(&user.profile, &supported).into();
                 if a.sip_user_data.is_empty() && !user.profile.is_empty() {
                     // No common type: say which ones we have (RFC 4740 §8.4).
                     a.sip_supported_user_data_type = user

@@ -189,7 +189,7 @@ mod tests {
             origin_host: "sip1.example.com".into(),
             origin_realm: "example.com".into(),
             user_name: Some("alice".into()),
-            sip_aor: vec![AOR.into()],
+            sip_aor: vec![AOR.into()].into(),
             sip_server_uri: Some("sip:sip1.example.com".into()),
             sip_server_assignment_type: kind,
             ..Default::default()
