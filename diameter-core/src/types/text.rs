@@ -125,6 +125,7 @@ const fn identity_byte_table() -> [bool; 256] {
 static IDENTITY_BYTES: [bool; 256] = identity_byte_table();
 
 /// Checks a DiameterIdentity: a non-empty FQDN or realm (ASCII, so also valid UTF-8).
+#[inline(always)]
 fn check_identity(bytes: &[u8]) -> Result<(), ValueError> {
     // A fold without early exit: no branch per byte, and the loop unrolls.
     let valid = bytes
