@@ -1,7 +1,7 @@
 //! [`Boxed`]: the storage of a grouped member the dictionary boxes (`boxed="true"`).
 //!
 //! A wide grammar has many optional boxed members and most of them stay absent (an MSCC
-//! has nine, Service-Information sixteen). The drop of an absent `Option<Box<T>>` is an
+//! has eight, Service-Information eleven). The drop of an absent `Option<Box<T>>` is an
 //! out-of-line call per member; the drop of an absent `Option<Boxed<T>>` is one inlined
 //! comparison. Everything else is the `Box` it stands for: deref to `T`, `From<T>`.
 

@@ -1,6 +1,6 @@
 //! [`Repeated`]: the storage of a repeated member of a generated message or grouped AVP.
 //!
-//! A wide grammar has many repeated members and most of them stay empty (an MSCC has eleven,
+//! A wide grammar has many repeated members and most of them stay empty (an MSCC has nine,
 //! a CCR eight). Dropping an empty `Vec` takes an out-of-line call per member; dropping an
 //! empty `Repeated` is one inlined comparison. Everything else is the `Vec` it dereferences
 //! to: `push`, `iter`, indexing, `len`, slices.
