@@ -85,9 +85,62 @@ impl Direction {
 /// The codes labelled by number; everything else folds (see the module docs).
 #[derive(Clone, Debug, Default)]
 pub(crate) struct Labelling {
-    applications: Vec<u32>,
-    commands: Vec<u32>,
-    result_codes: Vec<u32>,
+    applications: Codes,
+    commands: Codes,
+    result_codes: Codes,
+}
+
+/// Known codes, sorted (a code's label slot is its position), found through a direct table
+/// where they are dense: every answer looks up its command and Result-Code, every request
+/// its application and command.
+#[derive(Clone, Debug, Default)]
+struct Codes {
+    sorted: Vec<u32>,
+    /// The first code of the table.
+    low: u32,
+    /// Position of code `low + i`, or `u16::MAX` for a code not known.
+    direct: Box<[u16]>,
+}
+
+impl Codes {
+    /// `codes` with a table for `low..low + span`.
+    fn new(codes: impl IntoIterator<Item = u32>, low: u32, span: u32) -> Self {
+        let mut sorted: Vec<u32> = codes.into_iter().collect();
+        sorted.sort_unstable();
+        sorted.dedup();
+        let mut direct = vec![u16::MAX; span as usize].into_boxed_slice();
+        if sorted.len() < usize::from(u16::MAX) {
+            for (i, &c) in sorted.iter().enumerate() {
+                if let Some(slot) = direct.get_mut(c.wrapping_sub(low) as usize) {
+                    *slot = i as u16;
+                }
+            }
+        } else {
+            direct = Box::default();
+        }
+        Codes {
+            sorted,
+            low,
+            direct,
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.sorted.len()
+    }
+
+    fn get(&self, i: usize) -> Option<&u32> {
+        self.sorted.get(i)
+    }
+
+    /// The position of `code`, if known.
+    #[inline]
+    fn find(&self, code: u32) -> Option<usize> {
+        match self.direct.get(code.wrapping_sub(self.low) as usize) {
+            Some(&i) => (i != u16::MAX).then_some(usize::from(i)),
+            None => self.sorted.binary_search(&code).ok(),
+        }
+    }
 }
 
 /// Result-Code label slots after the known codes: five classes, `other`, `none`.
@@ -100,36 +153,29 @@ impl Labelling {
         commands: impl IntoIterator<Item = u32>,
         result_codes: impl IntoIterator<Item = u32>,
     ) -> Self {
-        let sorted = |mut v: Vec<u32>| {
-            v.sort_unstable();
-            v.dedup();
-            v
-        };
         Labelling {
-            applications: sorted(std::iter::once(0).chain(applications).collect()),
-            commands: sorted(BASE_COMMANDS.into_iter().chain(commands).collect()),
-            result_codes: sorted(base_result_codes().chain(result_codes).collect()),
+            applications: Codes::new(std::iter::once(0).chain(applications), 0, 64),
+            commands: Codes::new(BASE_COMMANDS.into_iter().chain(commands), 256, 256),
+            result_codes: Codes::new(base_result_codes().chain(result_codes), 1000, 5000),
         }
     }
 
     fn application(&self, code: u32) -> usize {
         self.applications
-            .binary_search(&code)
+            .find(code)
             .unwrap_or(self.applications.len())
     }
     fn command(&self, code: u32) -> usize {
-        self.commands
-            .binary_search(&code)
-            .unwrap_or(self.commands.len())
+        self.commands.find(code).unwrap_or(self.commands.len())
     }
     fn result_code(&self, code: Option<u32>) -> usize {
         let n = self.result_codes.len();
         match code {
             None => n + 6,
-            Some(c) => match self.result_codes.binary_search(&c) {
-                Ok(i) => i,
-                Err(_) if (1000..6000).contains(&c) => n + (c / 1000 - 1) as usize,
-                Err(_) => n + 5,
+            Some(c) => match self.result_codes.find(c) {
+                Some(i) => i,
+                None if (1000..6000).contains(&c) => n + (c / 1000 - 1) as usize,
+                None => n + 5,
             },
         }
     }
@@ -508,6 +554,23 @@ mod tests {
         assert_eq!(rc(Some(6000)), "other");
         assert_eq!(rc(Some(0)), "other");
         assert_eq!(rc(None), "none");
+        // Codes past the direct tables are found by search.
+        let wide = Labelling::new([16_777_238], [8_388_620], [6_000_001]);
+        assert_eq!(
+            wide.application_label(wide.application(16_777_238)),
+            "16777238"
+        );
+        assert_eq!(
+            wide.application_label(wide.application(16_777_237)),
+            "other"
+        );
+        assert_eq!(wide.command_label(wide.command(8_388_620)), "8388620");
+        assert_eq!(wide.command_label(wide.command(1)), "other");
+        assert_eq!(
+            wide.result_code_label(wide.result_code(Some(6_000_001))),
+            "6000001"
+        );
+        assert_eq!(wide.result_code_label(wide.result_code(Some(2001))), "2001");
     }
 
     #[test]
