@@ -115,6 +115,13 @@ impl<T: PartialEq> PartialEq for Boxed<T> {
 
 impl<T: Eq> Eq for Boxed<T> {}
 
+impl<T: std::hash::Hash> std::hash::Hash for Boxed<T> {
+    /// As the value itself (and as its `Box`).
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        (**self).hash(state)
+    }
+}
+
 impl<T> From<T> for Boxed<T> {
     fn from(value: T) -> Self {
         Boxed::new(value)

@@ -87,6 +87,25 @@ impl<T: PartialEq> PartialEq for Repeated<T> {
 
 impl<T: Eq> Eq for Repeated<T> {}
 
+impl<T: PartialOrd> PartialOrd for Repeated<T> {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        (**self).partial_cmp(&**other)
+    }
+}
+
+impl<T: Ord> Ord for Repeated<T> {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        (**self).cmp(&**other)
+    }
+}
+
+impl<T: std::hash::Hash> std::hash::Hash for Repeated<T> {
+    /// As the `Vec` (and slice) of the same elements.
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        (**self).hash(state)
+    }
+}
+
 impl<T: PartialEq> PartialEq<Vec<T>> for Repeated<T> {
     fn eq(&self, other: &Vec<T>) -> bool {
         **self == *other
@@ -182,5 +201,14 @@ mod tests {
         assert_eq!(collected, [1, 2, 3]);
         assert_eq!(collected.into_iter().sum::<i32>(), 6);
         assert_eq!(Repeated::<u8>::new(), Repeated::default());
+        let (a, b): (Repeated<u8>, Repeated<u8>) = (vec![1, 2].into(), vec![1, 3].into());
+        assert!(a < b);
+        let hash = |v: &dyn Fn(&mut std::collections::hash_map::DefaultHasher)| {
+            let mut h = std::collections::hash_map::DefaultHasher::new();
+            v(&mut h);
+            std::hash::Hasher::finish(&h)
+        };
+        use std::hash::Hash;
+        assert_eq!(hash(&|h| a.hash(h)), hash(&|h| vec![1u8, 2].hash(h)));
     }
 }
