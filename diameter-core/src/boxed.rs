@@ -115,6 +115,18 @@ impl<T: PartialEq> PartialEq for Boxed<T> {
 
 impl<T: Eq> Eq for Boxed<T> {}
 
+impl<T: PartialOrd> PartialOrd for Boxed<T> {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        (**self).partial_cmp(&**other)
+    }
+}
+
+impl<T: Ord> Ord for Boxed<T> {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        (**self).cmp(&**other)
+    }
+}
+
 impl<T: std::hash::Hash> std::hash::Hash for Boxed<T> {
     /// As the value itself (and as its `Box`).
     fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
@@ -155,5 +167,6 @@ mod tests {
         assert_eq!(*from_box, 7);
         assert_eq!(*from_box.into_box(), 7);
         assert_eq!(Boxed::<u8>::default(), 0.into());
+        assert!(Boxed::new(1) < Boxed::new(2));
     }
 }
