@@ -96,7 +96,7 @@ pub struct Avp {
     pub release: String,
     /// Whether it replaces an imported definition.
     pub overrides: bool,
-    /// Whether a grouped AVP is stored behind a `Box` where it occurs at most once
+    /// Whether a grouped AVP is stored behind a `Boxed` (a `Box`) where it occurs at most once
     /// (`boxed="true"`): for wide groups that most messages leave out.
     pub boxed: bool,
     /// Doc text.
