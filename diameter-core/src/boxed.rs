@@ -11,7 +11,9 @@ use std::ops::{Deref, DerefMut};
 
 /// A `Box<T>` whose drop stays out of line, so that the drop of a message with many
 /// absent boxed members is inlined. Build one with `Boxed::new(v)` or `v.into()`; read it
-/// through deref.
+/// through deref. Its default is built in place on the heap (`Box::default`); it is cloned,
+/// compared, ordered and hashed as the value.
+#[derive(Clone, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Boxed<T>(ManuallyDrop<Box<T>>);
 
 impl<T> Boxed<T> {
@@ -46,14 +48,6 @@ impl<T> Drop for Boxed<T> {
 fn drop_box<T>(b: &mut ManuallyDrop<Box<T>>) {
     // SAFETY: called once, from `Boxed::drop`; the field is not used afterwards.
     unsafe { ManuallyDrop::drop(b) }
-}
-
-impl<T: Default> Default for Boxed<T> {
-    /// The default value built in place on the heap (`Box::default`), not on the stack.
-    #[inline]
-    fn default() -> Self {
-        Boxed(ManuallyDrop::new(Box::default()))
-    }
 }
 
 impl<T> Deref for Boxed<T> {
@@ -95,42 +89,9 @@ impl<T> std::borrow::BorrowMut<T> for Boxed<T> {
     }
 }
 
-impl<T: Clone> Clone for Boxed<T> {
-    fn clone(&self) -> Self {
-        Boxed::new(T::clone(self))
-    }
-}
-
 impl<T: fmt::Debug> fmt::Debug for Boxed<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt::Debug::fmt(&**self, f)
-    }
-}
-
-impl<T: PartialEq> PartialEq for Boxed<T> {
-    fn eq(&self, other: &Self) -> bool {
-        **self == **other
-    }
-}
-
-impl<T: Eq> Eq for Boxed<T> {}
-
-impl<T: PartialOrd> PartialOrd for Boxed<T> {
-    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
-        (**self).partial_cmp(&**other)
-    }
-}
-
-impl<T: Ord> Ord for Boxed<T> {
-    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
-        (**self).cmp(&**other)
-    }
-}
-
-impl<T: std::hash::Hash> std::hash::Hash for Boxed<T> {
-    /// As the value itself (and as its `Box`).
-    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
-        (**self).hash(state)
     }
 }
 

@@ -11,6 +11,8 @@ use std::ops::{Deref, DerefMut};
 
 /// A `Vec<T>` whose drop is free when it never allocated. Build it from a `Vec`
 /// (`vec![..].into()`) or an iterator (`collect()`); use it as the `Vec` it dereferences to.
+/// Compared, ordered and hashed as that `Vec`.
+#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Repeated<T>(ManuallyDrop<Vec<T>>);
 
 impl<T> Repeated<T> {
@@ -45,6 +47,7 @@ fn drop_elements<T>(items: &mut ManuallyDrop<Vec<T>>) {
     unsafe { ManuallyDrop::drop(items) }
 }
 
+/// Empty, whatever `T` is (a derived default would ask `T: Default`).
 impl<T> Default for Repeated<T> {
     #[inline(always)]
     fn default() -> Self {
@@ -67,42 +70,9 @@ impl<T> DerefMut for Repeated<T> {
     }
 }
 
-impl<T: Clone> Clone for Repeated<T> {
-    fn clone(&self) -> Self {
-        Repeated(ManuallyDrop::new(self.0.to_vec()))
-    }
-}
-
 impl<T: fmt::Debug> fmt::Debug for Repeated<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt::Debug::fmt(&**self, f)
-    }
-}
-
-impl<T: PartialEq> PartialEq for Repeated<T> {
-    fn eq(&self, other: &Self) -> bool {
-        **self == **other
-    }
-}
-
-impl<T: Eq> Eq for Repeated<T> {}
-
-impl<T: PartialOrd> PartialOrd for Repeated<T> {
-    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
-        (**self).partial_cmp(&**other)
-    }
-}
-
-impl<T: Ord> Ord for Repeated<T> {
-    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
-        (**self).cmp(&**other)
-    }
-}
-
-impl<T: std::hash::Hash> std::hash::Hash for Repeated<T> {
-    /// As the `Vec` (and slice) of the same elements.
-    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
-        (**self).hash(state)
     }
 }
 
