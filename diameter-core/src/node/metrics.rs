@@ -108,15 +108,17 @@ impl Codes {
         let mut sorted: Vec<u32> = codes.into_iter().collect();
         sorted.sort_unstable();
         sorted.dedup();
-        let mut direct = vec![u16::MAX; span as usize].into_boxed_slice();
-        if sorted.len() < usize::from(u16::MAX) {
-            for (i, &c) in sorted.iter().enumerate() {
-                if let Some(slot) = direct.get_mut(c.wrapping_sub(low) as usize) {
-                    *slot = i as u16;
-                }
-            }
+        // Positions past `u16` (never in a real dictionary) are left to the search.
+        let span = if sorted.len() < usize::from(u16::MAX) {
+            span
         } else {
-            direct = Box::default();
+            0
+        };
+        let mut direct = vec![u16::MAX; span as usize].into_boxed_slice();
+        for (i, &c) in sorted.iter().enumerate() {
+            if let Some(slot) = direct.get_mut(c.wrapping_sub(low) as usize) {
+                *slot = i as u16;
+            }
         }
         Codes {
             sorted,
@@ -127,6 +129,12 @@ impl Codes {
 
     fn len(&self) -> usize {
         self.sorted.len()
+    }
+
+    /// The label slot of `code`: its position, or the one past the known codes.
+    #[inline]
+    fn slot(&self, code: u32) -> usize {
+        self.find(code).unwrap_or(self.len())
     }
 
     fn get(&self, i: usize) -> Option<&u32> {
@@ -161,12 +169,10 @@ impl Labelling {
     }
 
     fn application(&self, code: u32) -> usize {
-        self.applications
-            .find(code)
-            .unwrap_or(self.applications.len())
+        self.applications.slot(code)
     }
     fn command(&self, code: u32) -> usize {
-        self.commands.find(code).unwrap_or(self.commands.len())
+        self.commands.slot(code)
     }
     fn result_code(&self, code: Option<u32>) -> usize {
         let n = self.result_codes.len();
