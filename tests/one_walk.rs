@@ -256,6 +256,7 @@ impl diameter::core::node::Handler for HowCalled {
         &self,
         request: RawMessage,
         local: &diameter::core::routing::LocalNode<'_>,
+        _out: &mut diameter::core::node::AnswerBuf<'_>,
     ) -> diameter::core::node::Routed {
         self.routed.fetch_add(1, Ordering::SeqCst);
         let mut ccr = Ccr::default();

@@ -103,6 +103,25 @@ pub fn result_code(msg: &RawMessage) -> Option<u32> {
     find_u32(msg, avp::RESULT_CODE)
 }
 
+/// The Result-Code among encoded top-level AVPs (a message's body): for an answer
+/// encoded in place, with no message around it. Stops at a malformed AVP header.
+pub fn result_code_in(mut avps: &[u8]) -> Option<u32> {
+    while avps.len() >= 8 {
+        let code = u32::from_be_bytes([avps[0], avps[1], avps[2], avps[3]]);
+        let vendor_bit = avps[4] & 0x80 != 0;
+        let len = u32::from_be_bytes([0, avps[5], avps[6], avps[7]]) as usize;
+        let head = if vendor_bit { 12 } else { 8 };
+        if len < head || len > avps.len() {
+            return None;
+        }
+        if code == avp::RESULT_CODE && !vendor_bit {
+            return read_u32(&avps[head..len]);
+        }
+        avps = avps.get((len + 3) & !3..).unwrap_or(&[]);
+    }
+    None
+}
+
 /// Every Route-Record of a request.
 pub fn route_records(msg: &RawMessage) -> Vec<String> {
     msg.avps()

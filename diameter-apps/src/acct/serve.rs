@@ -214,8 +214,9 @@ impl<H: Handler> Handler for CountRetransmissions<H> {
         &self,
         request: RawMessage,
         local: &diameter_core::routing::LocalNode<'_>,
+        out: &mut diameter_core::node::AnswerBuf<'_>,
     ) -> diameter_core::node::Routed {
-        self.inner.call_routed(request, local)
+        self.inner.call_routed(request, local, out)
     }
 }
 

@@ -29,7 +29,8 @@ use diameter::dict::dcca_rfc4006::{
 };
 use diameter_core::node::NodeBuilder;
 use diameter_core::node::{
-    decode_routed, Handler, HandlerFuture, Node, PeerConfig, RequestError, Routed, TlsConfig,
+    decode_routed, AnswerBuf, Handler, HandlerFuture, Node, PeerConfig, RequestError, Routed,
+    TlsConfig,
 };
 use diameter_core::peer::{AcceptPolicy, VendorApp};
 use diameter_core::routing::LocalNode;
@@ -448,16 +449,19 @@ impl Handler for StatelessHandler {
         Box::pin(async move { result })
     }
 
-    /// The destination is taken from the decoded CCR: one walk of the request.
-    fn call_routed(&self, request: RawMessage, local: &LocalNode<'_>) -> Routed {
+    /// The destination is taken from the decoded CCR: one walk of the request. The
+    /// answer is encoded straight into the connection's write buffer.
+    fn call_routed(
+        &self,
+        request: RawMessage,
+        local: &LocalNode<'_>,
+        out: &mut AnswerBuf<'_>,
+    ) -> Routed {
         let mut ccr = Ccr::default();
         match decode_routed(&request, local, &mut ccr) {
             Ok(proxy_info) => {
-                let answer = self.answer(&ccr, request.header);
-                Routed::Answered {
-                    answer: Ok(answer),
-                    proxy_info,
-                }
+                out.encode(&self.cca(&ccr));
+                Routed::Encoded { proxy_info }
             }
             Err(routed) => routed,
         }
@@ -465,8 +469,14 @@ impl Handler for StatelessHandler {
 }
 
 impl StatelessHandler {
-    /// Success, with every unit requested granted.
+    /// Success, with every unit requested granted, as a message.
     fn answer(&self, ccr: &Ccr, h: Header) -> RawMessage {
+        self.cca(ccr)
+            .to_message(h.application_id, h.hop_by_hop, h.end_to_end)
+    }
+
+    /// Success, with every unit requested granted.
+    fn cca(&self, ccr: &Ccr) -> Cca {
         let mut cca = success_answer(ccr, &self.origin_host, &self.origin_realm);
         cca.granted_service_unit = ccr.requested_service_unit.as_deref().map(granted);
         cca.multiple_services_credit_control = ccr
@@ -480,7 +490,7 @@ impl StatelessHandler {
                 ..Default::default()
             })
             .collect();
-        cca.to_message(h.application_id, h.hop_by_hop, h.end_to_end)
+        cca
     }
 }
 
@@ -532,7 +542,12 @@ impl Handler for CcrHandler {
 
     /// The destination is taken from the decoded CCR (one walk), and checked before any
     /// charge.
-    fn call_routed(&self, request: RawMessage, local: &LocalNode<'_>) -> Routed {
+    fn call_routed(
+        &self,
+        request: RawMessage,
+        local: &LocalNode<'_>,
+        _out: &mut AnswerBuf<'_>,
+    ) -> Routed {
         let mut ccr = Box::<Ccr>::default();
         match decode_routed(&request, local, &mut *ccr) {
             Ok(proxy_info) => Routed::Handled {

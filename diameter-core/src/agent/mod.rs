@@ -111,6 +111,10 @@ pub enum Event {
     Closed(ConnId),
     /// The answer to a request handed out with [`Action::Handle`].
     Answer(RawMessage),
+    /// The driver wrote the answer to a request handed out with [`Action::Handle`]
+    /// itself, on the connection [`PeerAgent::answer_conn`] named (encoded straight into
+    /// that connection's write buffer).
+    AnswerWritten,
     /// A request handed out with [`Action::Handle`] will get no answer (its handler
     /// failed).
     Unanswered,
@@ -246,6 +250,12 @@ impl<T> PeerAgent<T> {
         &self.peer
     }
 
+    /// The connection an answer goes out on now (`None` unless the peer is open): where
+    /// a driver may write an answer itself, reporting it with [`Event::AnswerWritten`].
+    pub fn answer_conn(&self) -> Option<ConnId> {
+        self.peer.active_conn().filter(|_| self.peer.is_open())
+    }
+
     /// Requests sent and not answered.
     pub fn pending(&self) -> &PendingTable<T> {
         &self.pending
@@ -378,7 +388,7 @@ impl<T> PeerAgent<T> {
                     self.end_drain(now);
                 }
             }
-            Event::Unanswered => {
+            Event::Unanswered | Event::AnswerWritten => {
                 self.in_flight = self.in_flight.saturating_sub(1);
                 if self.in_flight == 0 {
                     self.end_drain(now);

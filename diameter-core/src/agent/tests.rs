@@ -380,6 +380,38 @@ fn peer_dpr_waits_for_answers_in_flight() {
 }
 
 #[test]
+fn an_answer_the_driver_wrote_itself_counts_as_answered() {
+    let mut net = Net::new(AgentLimits::default(), AgentLimits::default());
+    net.auto_answer = false;
+    // Open: answers go out on B's one connection, the one A's request came on.
+    let conn = net.b.answer_conn().expect("B is open");
+    assert!(net.conns.contains_key(&conn));
+    net.request(1).unwrap();
+    net.input(Side::A, Event::Stop(DisconnectCause::Rebooting));
+    assert!(net.b.is_draining(), "one answer in flight");
+    // The driver wrote the answer itself: nothing for the agent to send, the drain ends.
+    let sent = net.wire.len();
+    net.held.remove(0);
+    net.input(Side::B, Event::AnswerWritten);
+    assert!(!net.b.is_draining());
+    let dpa = net.wire[sent..]
+        .iter()
+        .any(|(s, m)| *s == Side::B && m.header.command_code == command::DISCONNECT_PEER);
+    assert!(dpa, "DPA after the written answer");
+    assert!(
+        !net.wire[sent..]
+            .iter()
+            .any(|(s, m)| *s == Side::B && m.header.command_code == 272),
+        "the agent sent no answer of its own"
+    );
+    assert_eq!(
+        net.b.answer_conn(),
+        None,
+        "closed: no connection to answer on"
+    );
+}
+
+#[test]
 fn drain_ends_at_its_deadline() {
     let limits = AgentLimits {
         drain_timeout: Duration::from_secs(3),

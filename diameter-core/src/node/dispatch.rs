@@ -2,13 +2,14 @@
 //! identity and the node's decode limits in scope. Duplicates, the routing decision,
 //! relaying and redirects are the node agent's ([`crate::agent::Agent`]).
 
-use super::{Handler, HandlerFuture, Node, Routed};
+use super::{AnswerBuf, Handler, HandlerFuture, Node, Routed};
 use crate::answer::{answer_with, error_answer, Origin};
 use crate::error::DecodeError;
-use crate::header::CommandFlags;
+use crate::header::{CommandFlags, Header, HEADER_LEN};
 use crate::message::RawMessage;
 use crate::result_code as rc;
 use crate::routing::{LocalNode, RequestScan};
+use bytes::{Bytes, BytesMut};
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -37,6 +38,10 @@ pub(crate) enum Routing {
 pub(crate) enum Started {
     /// Answered at once (before the node agent's size check).
     Now(RawMessage),
+    /// Answered at once, encoded at the end of the buffer given to [`start_locally`] from
+    /// this offset on, finished as an answer to the request (before the node agent's size
+    /// check).
+    Written(usize),
     /// Still running: the answer comes from [`Started::Later`]'s future, which runs the
     /// handler with the request's scope entered on each poll.
     Later(Pin<Box<dyn Future<Output = RawMessage> + Send>>),
@@ -44,32 +49,48 @@ pub(crate) enum Started {
 
 /// Runs the local handler on a request from `peer` (its Origin-Host, lowercase) up to its
 /// first wait, with the request's scope entered: a handler that answers at once costs no
-/// future of the node's own, only the one it made (if any).
+/// future of the node's own, only the one it made (if any). A handler may encode its
+/// answer at the end of `out` ([`Started::Written`]); nothing else is left there.
 pub(crate) fn start_locally(
     node: &Node,
     request: &RawMessage,
     peer: &Arc<str>,
     routing: Routing,
+    out: &mut BytesMut,
 ) -> Started {
     let limits = node.inner.limits.limits;
     let scope = move |peer: &Arc<str>| RequestScope {
         peer: peer.clone(),
         limits,
     };
-    let first = SCOPE.sync_scope(scope(peer), || match call_handler(node, request, routing) {
-        Call::Done(answer) => Ok(answer),
-        Call::Answered(answered, proxy_info) => Ok(finish(node, request, answered, proxy_info)),
-        Call::Running(mut answer, proxy_info) => {
-            let mut cx = Context::from_waker(Waker::noop());
-            match answer.as_mut().poll(&mut cx) {
-                Poll::Ready(answered) => Ok(finish(node, request, answered, proxy_info)),
-                Poll::Pending => Err((answer, proxy_info)),
+    let mut out = AnswerBuf::new(out, request.header);
+    let first = SCOPE.sync_scope(scope(peer), || {
+        match call_handler(node, request, routing, &mut out) {
+            Call::Done(answer) => Ok(Started::Now(answer)),
+            Call::Answered(answered, proxy_info) => {
+                Ok(Started::Now(finish(node, request, answered, proxy_info)))
+            }
+            Call::Encoded(proxy_info) => Ok(finish_encoded(node, request, &mut out, proxy_info)),
+            Call::Running(mut answer, proxy_info) => {
+                let mut cx = Context::from_waker(Waker::noop());
+                match answer.as_mut().poll(&mut cx) {
+                    Poll::Ready(answered) => {
+                        Ok(Started::Now(finish(node, request, answered, proxy_info)))
+                    }
+                    Poll::Pending => Err((answer, proxy_info)),
+                }
             }
         }
     });
     match first {
-        Ok(answer) => Started::Now(answer),
+        Ok(Started::Written(start)) => Started::Written(start),
+        Ok(started) => {
+            // A handler that encoded an answer and then gave another.
+            out.clear();
+            started
+        }
         Err((answer, proxy_info)) => {
+            out.clear();
             let (node, request, scope) = (node.clone(), request.clone(), scope(peer));
             Started::Later(Box::pin(async move {
                 let answered = SCOPE.scope(scope, answer).await;
@@ -79,12 +100,58 @@ pub(crate) fn start_locally(
     }
 }
 
+/// The handler's answer encoded in `out` ([`Routed::Encoded`]) made an answer to
+/// `request` in place: the request's command code and ids, R and T bits clear. An answer
+/// that must echo Proxy-Info is taken out and echoed as any other (rare: the request
+/// carries Proxy-Info); a handler that encoded nothing gets 5012.
+fn finish_encoded(
+    node: &Node,
+    request: &RawMessage,
+    out: &mut AnswerBuf<'_>,
+    proxy_info: bool,
+) -> Started {
+    let Some(encoded) = out.written() else {
+        out.clear();
+        let error = "the handler encoded no answer";
+        tracing::warn!(command = request.header.command_code, "{error}");
+        let code = rc::DIAMETER_UNABLE_TO_COMPLY;
+        return Started::Now(answer_with(request, &origin(node), code, Some(error), None));
+    };
+    if proxy_info {
+        let taken = Header::parse_unchecked(encoded).map(|header| RawMessage {
+            header,
+            body: Bytes::copy_from_slice(&encoded[HEADER_LEN..]),
+        });
+        out.clear();
+        return match taken {
+            Some(answer) => Started::Now(finish(node, request, Ok(answer), true)),
+            None => Started::Now(answer_with(
+                request,
+                &origin(node),
+                rc::DIAMETER_UNABLE_TO_COMPLY,
+                None,
+                None,
+            )),
+        };
+    }
+    let (start, h) = (out.start(), request.header);
+    let answer = &mut out.buffer()[start..start + HEADER_LEN];
+    answer[4] &= !(CommandFlags::REQUEST | CommandFlags::RETRANSMIT);
+    answer[5..8].copy_from_slice(&h.command_code.to_be_bytes()[1..]);
+    answer[12..16].copy_from_slice(&h.hop_by_hop.to_be_bytes());
+    answer[16..20].copy_from_slice(&h.end_to_end.to_be_bytes());
+    Started::Written(start)
+}
+
 /// The handler's first response to a request.
 enum Call {
     /// The node answered without the handler's answer (no handler, or not for it).
     Done(RawMessage),
     /// The handler's answer, given at once, and whether to echo Proxy-Info.
     Answered(HandlerResult, bool),
+    /// The handler's answer, encoded at once into the [`AnswerBuf`], and whether to echo
+    /// Proxy-Info.
+    Encoded(bool),
     /// The handler's future, and whether to echo Proxy-Info.
     Running(HandlerFuture, bool),
 }
@@ -122,7 +189,7 @@ pub fn request_peer() -> Option<std::sync::Arc<str>> {
     SCOPE.try_with(|s| s.peer.clone()).ok()
 }
 
-fn call_handler(node: &Node, request: &RawMessage, routing: Routing) -> Call {
+fn call_handler(node: &Node, request: &RawMessage, routing: Routing, out: &mut AnswerBuf) -> Call {
     let h = request.header;
     let config = &node.inner.agent_config;
     let local = LocalNode {
@@ -147,7 +214,8 @@ fn call_handler(node: &Node, request: &RawMessage, routing: Routing) -> Call {
     // The handler's future owns what it needs: no hold on the handler across the wait.
     match routing {
         Routing::Decided { proxy_info } => Call::Running(handler.call(request.clone()), proxy_info),
-        Routing::Deferred => match handler.call_routed(request.clone(), &local) {
+        Routing::Deferred => match handler.call_routed(request.clone(), &local, out) {
+            Routed::Encoded { proxy_info } => Call::Encoded(proxy_info),
             Routed::Handled { answer, proxy_info } => Call::Running(answer, proxy_info),
             Routed::Answered { answer, proxy_info } => Call::Answered(answer, proxy_info),
             Routed::Rejected(code) => Call::Done(rejected(node, handler, request, code)),

@@ -1,5 +1,6 @@
 //! Request handlers: async functions from a request to its answer.
 
+use super::AnswerBuf;
 use crate::error::DecodeError;
 use crate::message::RawMessage;
 use crate::result_code as rc;
@@ -7,6 +8,7 @@ use crate::routing::{decide_scanned, Decision, LocalNode, RequestScan};
 use crate::traits::{Command, DecodeCtx};
 use std::future::Future;
 use std::pin::Pin;
+use std::task::{Context, Poll, Waker};
 
 /// The future a [`Handler`] returns: the answer, or a decode error that the node turns
 /// into an error answer (Result-Code, E bit for 3xxx, Failed-AVP).
@@ -51,9 +53,17 @@ pub trait Handler: Send + Sync + 'static {
     ///
     /// The default scans the request's AVPs ([`RequestScan::of`]), then calls
     /// [`Handler::call`]. A handler that decodes the request overrides it with
-    /// [`decode_routed`]; [`typed`] handlers do. One that answers at once returns
-    /// [`Routed::Answered`] (no future to allocate).
-    fn call_routed(&self, request: RawMessage, local: &LocalNode<'_>) -> Routed {
+    /// [`decode_routed`]; [`typed`] handlers do. One that answers at once encodes its
+    /// answer into `out` and returns [`Routed::Encoded`]: the answer is encoded straight
+    /// into the connection's write buffer, with no buffer of its own and no copy (no
+    /// future to allocate either).
+    fn call_routed(
+        &self,
+        request: RawMessage,
+        local: &LocalNode<'_>,
+        out: &mut AnswerBuf<'_>,
+    ) -> Routed {
+        let _ = out;
         let scan = RequestScan::of(&request);
         match decided(local, &scan) {
             Ok(()) => Routed::Handled {
@@ -72,6 +82,12 @@ pub enum Routed {
     Handled {
         /// The handler's answer.
         answer: HandlerFuture,
+        /// Whether the request carries Proxy-Info.
+        proxy_info: bool,
+    },
+    /// It is for this node and the handler answered at once, encoding its answer into
+    /// the [`AnswerBuf`] it was given.
+    Encoded {
         /// Whether the request carries Proxy-Info.
         proxy_info: bool,
     },
@@ -209,14 +225,37 @@ where
         }
     }
 
-    fn call_routed(&self, request: RawMessage, local: &LocalNode<'_>) -> Routed {
+    /// An answer ready at the first poll is encoded into `out`.
+    fn call_routed(
+        &self,
+        request: RawMessage,
+        local: &LocalNode<'_>,
+        out: &mut AnswerBuf<'_>,
+    ) -> Routed {
         let mut req = Req::default();
-        match decode_routed(&request, local, &mut req) {
-            Ok(proxy_info) => Routed::Handled {
-                answer: self.respond(req, request.header),
-                proxy_info,
-            },
-            Err(routed) => routed,
+        let proxy_info = match decode_routed(&request, local, &mut req) {
+            Ok(proxy_info) => proxy_info,
+            Err(routed) => return routed,
+        };
+        let mut answer = Box::pin((self.f)(req));
+        match answer
+            .as_mut()
+            .poll(&mut Context::from_waker(Waker::noop()))
+        {
+            Poll::Ready(answer) => {
+                out.encode(&answer);
+                Routed::Encoded { proxy_info }
+            }
+            Poll::Pending => {
+                let h = request.header;
+                Routed::Handled {
+                    answer: Box::pin(async move {
+                        let answer = answer.await;
+                        Ok(answer.to_message(h.application_id, h.hop_by_hop, h.end_to_end))
+                    }),
+                    proxy_info,
+                }
+            }
         }
     }
 }
@@ -272,8 +311,13 @@ impl<H: Handler> Handler for SelfDeduplicating<H> {
         true
     }
 
-    fn call_routed(&self, request: RawMessage, local: &LocalNode<'_>) -> Routed {
-        self.0.call_routed(request, local)
+    fn call_routed(
+        &self,
+        request: RawMessage,
+        local: &LocalNode<'_>,
+        out: &mut AnswerBuf<'_>,
+    ) -> Routed {
+        self.0.call_routed(request, local, out)
     }
 }
 

@@ -49,6 +49,7 @@
 //! # Ok(()) }
 //! ```
 
+mod answer_buf;
 mod builder;
 mod dispatch;
 mod handler;
@@ -60,6 +61,7 @@ mod slots;
 pub use crate::agent::FailoverPolicy;
 #[cfg(feature = "tls")]
 pub use crate::transport::tls::TlsConfig;
+pub use answer_buf::AnswerBuf;
 pub use builder::NodeBuilder;
 pub(crate) use dispatch::decode_limits;
 pub use dispatch::request_peer;

@@ -11,6 +11,7 @@ use crate::agent::{
     RequestId,
 };
 use crate::base::DisconnectCause;
+use crate::header::{Header, HEADER_LEN};
 use crate::message::RawMessage;
 use crate::peer::{Capabilities, ConnId, Peer, PeerEvent, PeerSettings};
 use crate::routing::Decision;
@@ -90,6 +91,12 @@ fn answer_metrics_at(
     now: Instant,
 ) {
     let code = crate::fields::result_code(answer);
+    code_metrics_at(node, command, code, received, now);
+}
+
+/// Counts an answer with Result-Code `code` to a request received at `received`, sent at
+/// `now`.
+fn code_metrics_at(node: &Node, command: u32, code: Option<u32>, received: Instant, now: Instant) {
     tracing::trace!(result_code = code, "answered");
     let elapsed = Some(now.saturating_duration_since(received));
     node.inner
@@ -103,6 +110,16 @@ struct AnsweredInline {
     request: RawMessage,
     answer: Option<RawMessage>,
     command: u32,
+    received: Instant,
+    /// The answer is written already (encoded in place); `answer` is its copy for the
+    /// duplicate cache.
+    written: bool,
+}
+
+/// An answer encoded in place, to count at the end of the burst.
+struct WrittenInline {
+    command: u32,
+    result_code: Option<u32>,
     received: Instant,
 }
 
@@ -240,6 +257,8 @@ struct PeerTask {
     /// Answers of handlers that answered at once, for the node agent at the end of the
     /// burst ([`PeerTask::finish_inline`]).
     inline: Vec<AnsweredInline>,
+    /// Answers encoded in place in this burst, to count at its end.
+    written: Vec<WrittenInline>,
 }
 
 /// Hashes a connection id (unique, a counter) with one multiplication: the look-up of
@@ -313,6 +332,7 @@ pub(crate) fn spawn_peer(
         from: host.into(),
         from_lowercase: host.to_ascii_lowercase().into(),
         inline: Vec::new(),
+        written: Vec::new(),
     };
     let handle = PeerHandle { tx, status };
     if let Ok(mut peers) = inner.peers.write() {
@@ -582,17 +602,21 @@ impl PeerTask {
         if !self.conns.contains_key(&id) {
             return;
         }
-        let i = match self.out.iter().position(|(c, _)| *c == id) {
-            Some(i) => i,
-            None => {
-                self.out.push((id, Burst::default()));
-                self.out.len() - 1
-            }
-        };
-        self.out[i].1.push(msg);
-        if self.out[i].1.len() >= transport::WRITE_BATCH {
-            self.flush_conn(id);
+        let burst = burst_of(&mut self.out, id);
+        burst.push(msg);
+        if burst.len() >= transport::WRITE_BATCH {
+            self.flush_full(id);
         }
+    }
+
+    /// Hands a burst that reached [`transport::WRITE_BATCH`] to its writer before the end
+    /// of the burst of commands; answers written in place in it are saved for duplicate
+    /// detection first, as they are when it ends.
+    fn flush_full(&mut self, id: ConnId) {
+        if self.inline.iter().any(|d| d.written) {
+            self.finish_inline();
+        }
+        self.flush_conn(id);
     }
 
     /// Hands one connection's batch to its writer. A full write queue means the peer does
@@ -734,21 +758,32 @@ impl PeerTask {
             end_to_end = h.end_to_end,
         );
         // The handler runs here up to its first wait, without a task of its own: an
-        // answer given at once joins this burst's write.
+        // answer given at once joins this burst's write, encoded straight into the
+        // connection's buffer when the handler can.
+        // (Only `Handler::call_routed` may encode in place.)
+        let in_place = matches!(routing, Routing::Deferred);
+        let conn = (self.agent.answer_conn()).filter(|c| in_place && self.conns.contains_key(c));
+        let mut detached = bytes::BytesMut::new();
+        let out = match conn {
+            Some(c) => burst_of(&mut self.out, c).buffer(),
+            None => &mut detached,
+        };
         let started = span.in_scope(|| {
-            dispatch::start_locally(&self.node, &request, &self.from_lowercase, routing)
+            dispatch::start_locally(&self.node, &request, &self.from_lowercase, routing, out)
         });
+        let command = h.command_code;
         let answer = match started {
-            Started::Now(answer) => {
-                self.inline.push(AnsweredInline {
-                    request,
-                    answer: Some(answer),
-                    command: h.command_code,
-                    received,
-                });
-                return;
-            }
             Started::Later(answer) => tracing::Instrument::instrument(answer, span),
+            Started::Written(start) => match conn {
+                Some(c) => return self.written_in_place(c, start, request, received, now),
+                None => {
+                    let answer = taken_out(&mut detached, start);
+                    return self.answered_inline(request, answer, command, received, false);
+                }
+            },
+            Started::Now(answer) => {
+                return self.answered_inline(request, Some(answer), command, received, false)
+            }
         };
         // Still running: retransmissions of this request wait for its answer.
         let key = self.node.with_agent(|a| a.handler_started(&request));
@@ -775,20 +810,82 @@ impl PeerTask {
         tokio::spawn(Box::pin(task));
     }
 
+    /// An answer given at once, for the node agent at the end of the burst
+    /// ([`PeerTask::finish_inline`]); `written`: already in the connection's burst.
+    fn answered_inline(
+        &mut self,
+        request: RawMessage,
+        answer: Option<RawMessage>,
+        command: u32,
+        received: Instant,
+        written: bool,
+    ) {
+        self.inline.push(AnsweredInline {
+            request,
+            answer,
+            command,
+            received,
+            written,
+        });
+    }
+
+    /// The handler encoded its answer to `request` in place, at `start` in the burst of
+    /// `conn`: it stays there unless it is too large (the node agent answers 5012
+    /// instead); a copy is kept for duplicate detection unless the handler answers
+    /// retransmissions itself. Counted at the end of the burst.
+    fn written_in_place(
+        &mut self,
+        conn: ConnId,
+        start: usize,
+        request: RawMessage,
+        received: Instant,
+        now: std::time::Instant,
+    ) {
+        let h = request.header;
+        let config = &self.node.inner.agent_config;
+        let out = burst_of(&mut self.out, conn).buffer();
+        if out.len() - start > config.limits.max_message_len as usize {
+            let answer = taken_out(out, start);
+            return self.answered_inline(request, answer, h.command_code, received, false);
+        }
+        let saved = !(config.self_deduplicating).contains(&(h.application_id, h.command_code));
+        let copy = if saved { copied(&out[start..]) } else { None };
+        self.written.push(WrittenInline {
+            command: h.command_code,
+            result_code: crate::fields::result_code_in(&out[start + HEADER_LEN..]),
+            received,
+        });
+        // Performed by the caller's loop.
+        self.agent.handle(now, Event::AnswerWritten);
+        if let Some(copy) = copy {
+            self.answered_inline(request, Some(copy), h.command_code, received, true);
+        }
+        if burst_of(&mut self.out, conn).len() >= transport::WRITE_BATCH {
+            self.flush_full(conn);
+        }
+    }
+
     /// Hands the answers given inline in this burst to the node agent under one lock (size
     /// check, duplicate cache), then to the peer agent to send.
     fn finish_inline(&mut self) {
-        if self.inline.is_empty() {
+        if self.inline.is_empty() && self.written.is_empty() {
             return;
         }
         let now = self.now.into_std();
         let mut done = std::mem::take(&mut self.inline);
-        self.node.with_agent(|a| {
-            for d in &mut done {
-                d.answer = a.handler_done(now, &d.request, None, d.answer.take());
-            }
-        });
+        if !done.is_empty() {
+            self.node.with_agent(|a| {
+                for d in &mut done {
+                    let answer = a.handler_done(now, &d.request, None, d.answer.take());
+                    // One written already was saved for duplicates, not to send again.
+                    d.answer = answer.filter(|_| !d.written);
+                }
+            });
+        }
         let sent = Instant::now();
+        for w in self.written.drain(..) {
+            code_metrics_at(&self.node, w.command, w.result_code, w.received, sent);
+        }
         for d in done.drain(..) {
             if let Some(answer) = d.answer {
                 answer_metrics_at(&self.node, d.command, &answer, d.received, sent);
@@ -897,4 +994,32 @@ async fn connect_tls(
         PeerCmd::Conn,
         None,
     ))
+}
+
+/// The burst of connection `id` (a new one if it has none yet).
+fn burst_of(out: &mut Vec<(ConnId, Burst)>, id: ConnId) -> &mut Burst {
+    let i = match out.iter().position(|(c, _)| *c == id) {
+        Some(i) => i,
+        None => {
+            out.push((id, Burst::default()));
+            out.len() - 1
+        }
+    };
+    &mut out[i].1
+}
+
+/// A copy of the answer encoded in `encoded` (the node finished its header; `None` only
+/// if it is shorter than one).
+fn copied(encoded: &[u8]) -> Option<RawMessage> {
+    Header::parse_unchecked(encoded).map(|header| RawMessage {
+        header,
+        body: bytes::Bytes::copy_from_slice(&encoded[HEADER_LEN..]),
+    })
+}
+
+/// The answer encoded at `start` in `out`, taken out of it.
+fn taken_out(out: &mut bytes::BytesMut, start: usize) -> Option<RawMessage> {
+    let answer = copied(&out[start..]);
+    out.truncate(start);
+    answer
 }

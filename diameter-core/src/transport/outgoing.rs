@@ -1,7 +1,8 @@
 //! What a connection's writer is handed: the messages of a burst, written with vectored
-//! writes. A small message is copied next to the one before it (one buffer for a burst of
-//! small answers); a body larger than [`COPIED_BODY`] is written from where it was encoded
-//! (or received, on a relay), never copied.
+//! writes. An answer given at once is encoded straight into the burst's buffer
+//! ([`Burst::buffer`]); another small message is copied next to the one before it (one
+//! buffer for a burst of small answers); a body larger than [`COPIED_BODY`] is written
+//! from where it was encoded (or received, on a relay), never copied.
 
 use crate::header::HEADER_LEN;
 use crate::message::RawMessage;
@@ -27,32 +28,40 @@ pub(crate) const MAX_IOV: usize = 128;
 pub(crate) struct Burst {
     /// Buffers complete so far.
     chunks: Chunks,
-    /// Headers and small bodies after the last of `chunks`.
+    /// Headers, small bodies and answers encoded in place, after the last of `chunks`.
     tail: BytesMut,
-    len: usize,
+    /// Bytes in `chunks`.
+    chunked: usize,
 }
 
 impl Burst {
     /// Appends a message: its header, then its body (copied when small).
     pub(crate) fn push(&mut self, msg: RawMessage) {
-        if self.tail.capacity() == 0 {
-            self.tail = BytesMut::with_capacity(BUFFER);
-        }
         let mut h = msg.header;
         h.length = (HEADER_LEN + msg.body.len()) as u32;
-        h.write(&mut self.tail);
-        self.len += HEADER_LEN + msg.body.len();
+        h.write(self.buffer());
         if msg.body.len() <= COPIED_BODY {
             self.tail.put_slice(&msg.body);
         } else {
-            self.chunks.push(self.tail.split().freeze());
+            let head = self.tail.split().freeze();
+            self.chunked += head.len() + msg.body.len();
+            self.chunks.push(head);
             self.chunks.push(msg.body);
         }
     }
 
+    /// The buffer the next message goes to: whole messages appended to it are written in
+    /// order after the ones pushed before.
+    pub(crate) fn buffer(&mut self) -> &mut BytesMut {
+        if self.tail.capacity() == 0 {
+            self.tail = BytesMut::with_capacity(BUFFER);
+        }
+        &mut self.tail
+    }
+
     /// Bytes held.
     pub(crate) fn len(&self) -> usize {
-        self.len
+        self.chunked + self.tail.len()
     }
 
     /// The buffers, for the write queue (no allocation for a burst of small messages).
@@ -110,9 +119,15 @@ mod tests {
         let msgs = [msg(small, 1), msg(&[], 2), msg(large, 3), msg(small, 4)];
         let expected: Vec<u8> = msgs.iter().flat_map(|m| m.to_bytes()).collect();
         let mut burst = Burst::default();
-        for m in msgs {
+        let [first, rest @ ..] = msgs;
+        burst.push(first);
+        // An answer encoded in place, between pushed messages.
+        let in_place = msg(small, 5).to_bytes();
+        burst.buffer().put_slice(&in_place);
+        for m in rest {
             burst.push(m);
         }
+        let expected = [&expected[..28], &in_place[..], &expected[28..]].concat();
         assert_eq!(burst.len(), expected.len());
         let chunks: Chunks = burst.into_chunks().collect();
         // The first two messages and the third's header; the large body as it was; the

@@ -1,0 +1,185 @@
+//! A handler that answers at once encodes its answer straight into the connection's write
+//! buffer (`AnswerBuf`): what goes on the wire is the typed answer under the request's
+//! ids, a retransmission gets the same bytes from the duplicate cache, an answer too
+//! large for the peer becomes 5012, and a burst of answers all arrive.
+
+use diameter::core::bytes::{Bytes, BytesMut};
+use diameter::core::header::CommandFlags;
+use diameter::core::node::{AnswerBuf, Node, NodeLimits, PeerConfig};
+use diameter::core::{Command, Header, RawAvp, RawMessage};
+use diameter::dict::dcca_rfc4006::{avp, Cca, Ccr};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+const M: u8 = 0x40;
+const LIMIT: Duration = Duration::from_secs(10);
+
+fn utf8(code: u32, s: &str) -> RawAvp {
+    RawAvp::new(code, M, 0, Bytes::copy_from_slice(s.as_bytes()))
+}
+
+fn u32_avp(code: u32, v: u32) -> RawAvp {
+    RawAvp::new(code, M, 0, Bytes::copy_from_slice(&v.to_be_bytes()))
+}
+
+/// A CCR-EVENT with this Session-Id and End-to-End id, retransmitted (T flag) or not.
+fn ccr(session: &str, end_to_end: u32, retransmit: bool) -> RawMessage {
+    let avps = [
+        utf8(263, session),
+        utf8(264, "client.a.net"),
+        utf8(296, "a.net"),
+        utf8(283, "b.net"),
+        u32_avp(258, 4),
+        utf8(avp::SERVICE_CONTEXT_ID, "32251@3gpp.org"),
+        u32_avp(avp::CC_REQUEST_TYPE, 4),
+        u32_avp(avp::CC_REQUEST_NUMBER, 0),
+    ];
+    let mut flags = CommandFlags::REQUEST | CommandFlags::PROXIABLE;
+    if retransmit {
+        flags |= CommandFlags::RETRANSMIT;
+    }
+    RawMessage::from_avps(Header::new(272, 4, flags, 0, end_to_end), &avps)
+}
+
+/// The answer the typed handler gives `req`: 2001, numbered by its call; a Session-Id
+/// ending in "big" gets a User-Name of 2 kB.
+fn cca(req: &Ccr, call: u32) -> Cca {
+    let big = req.session_id.as_str().ends_with("big");
+    Cca {
+        session_id: req.session_id.clone(),
+        result_code: 2001,
+        origin_host: "ocs.b.net".into(),
+        origin_realm: "b.net".into(),
+        auth_application_id: 4,
+        cc_request_type: req.cc_request_type,
+        cc_request_number: req.cc_request_number,
+        validity_time: Some(call),
+        user_name: big.then(|| "x".repeat(2000).into()),
+        ..Cca::default()
+    }
+}
+
+/// `ocs.b.net` with a typed CCR handler that answers at once (counting its calls), and
+/// a client connected to it. Messages are at most 1,500 bytes.
+async fn pair(calls: Arc<AtomicU32>) -> (Node, Node) {
+    let mut limits = NodeLimits::default();
+    limits.limits.max_message_len = 1500;
+    let server = Node::builder()
+        .origin_host("ocs.b.net")
+        .origin_realm("b.net")
+        .auth_application(4)
+        .listen("127.0.0.1:0".parse().unwrap())
+        .limits(limits)
+        .typed_handler(move |req: Ccr| {
+            let call = calls.fetch_add(1, Ordering::SeqCst) + 1;
+            std::future::ready(cca(&req, call))
+        })
+        .build()
+        .await
+        .unwrap();
+    let client = Node::builder()
+        .origin_host("client.a.net")
+        .origin_realm("a.net")
+        .auth_application(4)
+        .peer(PeerConfig::new("ocs.b.net", server.local_addrs()[0]))
+        .build()
+        .await
+        .unwrap();
+    assert!(client.wait_peer("ocs.b.net", LIMIT).await);
+    (server, client)
+}
+
+#[tokio::test]
+async fn answers_encoded_in_place_are_the_typed_answers_and_replay_for_retransmissions() {
+    let calls = Arc::new(AtomicU32::new(0));
+    let (server, client) = pair(calls.clone()).await;
+
+    let request = ccr("client.a.net;in-place;1", 77, false);
+    let answer = client.request(request.clone()).await.unwrap();
+    let h = answer.header;
+    assert_eq!(
+        (h.command_code, h.application_id, h.end_to_end),
+        (272, 4, 77)
+    );
+    assert_eq!(
+        h.flags & (CommandFlags::REQUEST | CommandFlags::RETRANSMIT),
+        0
+    );
+    assert_eq!(h.length as usize, 20 + answer.body.len());
+    // The body is the typed answer's encoding, AVP for AVP.
+    let req = Ccr::decode(&request).unwrap();
+    let expected = cca(&req, 1).to_message(4, h.hop_by_hop, 77);
+    assert_eq!(answer.body, expected.body);
+    assert_eq!(h.flags, expected.header.flags);
+
+    // A retransmission (T flag, same End-to-End id and Origin-Host) gets the saved
+    // answer: the same bytes, and the handler does not run again.
+    let again = client
+        .request(ccr("client.a.net;in-place;1", 77, true))
+        .await
+        .unwrap();
+    assert_eq!(again.body, answer.body);
+    assert_eq!(calls.load(Ordering::SeqCst), 1);
+
+    // An answer larger than the maximum message size: 5012 in its place.
+    let big = client
+        .request(ccr("client.a.net;in-place;big", 78, false))
+        .await
+        .unwrap();
+    assert_eq!(diameter::core::fields::result_code(&big), Some(5012));
+    assert!(big.body.len() < 1500);
+
+    // A burst: every answer arrives, each with its own request's Session-Id.
+    let answers = futures_join(&client, 200).await;
+    for (i, a) in answers.iter().enumerate() {
+        let cca = Cca::decode(a).unwrap();
+        assert_eq!(cca.session_id.as_str(), format!("client.a.net;burst;{i}"));
+        assert_eq!(cca.result_code, 2001);
+    }
+    assert_eq!(calls.load(Ordering::SeqCst), 202);
+    // Counted as any answer.
+    let text = server.metrics_text();
+    let counted =
+        "diameter_answers_total{direction=\"in\",command=\"272\",result_code=\"2001\"} 202";
+    assert!(text.lines().any(|l| l == counted), "{text}");
+}
+
+/// Sends `n` CCRs at once; their answers in order.
+async fn futures_join(client: &Node, n: u32) -> Vec<RawMessage> {
+    let tasks: Vec<_> = (0..n)
+        .map(|i| {
+            let client = client.clone();
+            tokio::spawn(async move {
+                let session = format!("client.a.net;burst;{i}");
+                client
+                    .request(ccr(&session, 1000 + i, false))
+                    .await
+                    .unwrap()
+            })
+        })
+        .collect();
+    let mut answers = Vec::new();
+    for t in tasks {
+        answers.push(t.await.unwrap());
+    }
+    answers
+}
+
+#[test]
+fn an_answer_buf_appends_after_what_its_buffer_holds() {
+    let mut out = BytesMut::from(&b"earlier"[..]);
+    let request = ccr("client.a.net;buf;1", 9, false);
+    let req = Ccr::decode(&request).unwrap();
+    let mut buf = AnswerBuf::new(&mut out, request.header);
+    assert_eq!(buf.written(), None);
+    buf.encode(&cca(&req, 1));
+    // Encoding again replaces the first answer.
+    buf.encode(&cca(&req, 2));
+    let written = buf.written().unwrap().to_vec();
+    assert_eq!(&out[..7], b"earlier");
+    assert_eq!(&out[7..], &written[..]);
+    let expected = cca(&req, 2).to_message(4, request.header.hop_by_hop, 9);
+    assert_eq!(&written[20..], &expected.body[..]);
+    assert_eq!(Header::parse_unchecked(&written).unwrap().end_to_end, 9);
+}
