@@ -167,10 +167,6 @@ pub(crate) enum PeerCmd {
     },
     /// Send the answer to a request this peer sent.
     Answer(RawMessage),
-    /// Send the answer a local handler gave later (not at once), encoded into a buffer of
-    /// its own: its body is written from there, not copied. (A relayed answer is copied
-    /// when small, so that it does not hold on to the buffer it was read into.)
-    HandlerAnswer(RawMessage),
     /// R-Conn-CER from the acceptor.
     Incoming {
         conn: ConnHandle,
@@ -263,8 +259,6 @@ struct PeerTask {
     inline: Vec<AnsweredInline>,
     /// Answers encoded in place in this burst, to count at its end.
     written: Vec<WrittenInline>,
-    /// Set while a [`PeerCmd::HandlerAnswer`] is handed to the peer agent.
-    handler_answer: bool,
 }
 
 /// Hashes a connection id (unique, a counter) with one multiplication: the look-up of
@@ -339,7 +333,6 @@ pub(crate) fn spawn_peer(
         from_lowercase: host.to_ascii_lowercase().into(),
         inline: Vec::new(),
         written: Vec::new(),
-        handler_answer: false,
     };
     let handle = PeerHandle { tx, status };
     if let Ok(mut peers) = inner.peers.write() {
@@ -450,11 +443,6 @@ impl PeerTask {
                 span,
             } => self.send_request(msg, id, deadline, span),
             PeerCmd::Answer(msg) => self.feed(Event::Answer(msg)),
-            PeerCmd::HandlerAnswer(msg) => {
-                self.handler_answer = true;
-                self.feed(Event::Answer(msg));
-                self.handler_answer = false;
-            }
             PeerCmd::Incoming {
                 conn,
                 cer,
@@ -615,11 +603,7 @@ impl PeerTask {
             return;
         }
         let burst = burst_of(&mut self.out, id);
-        if self.handler_answer && !msg.header.is_request() {
-            burst.push_uncopied(msg);
-        } else {
-            burst.push(msg);
-        }
+        burst.push(msg);
         if burst.len() >= transport::WRITE_BATCH {
             self.flush_full(id);
         }
@@ -819,7 +803,7 @@ impl PeerTask {
             };
             answer_metrics(&node, h.command_code, &answer, received);
             unanswered.answered();
-            let _ = tx.send(PeerCmd::HandlerAnswer(answer)).await;
+            let _ = tx.send(PeerCmd::Answer(answer)).await;
         };
         // Boxed: tokio moves a task's future several times while spawning it and again
         // when it ends (this one is about 700 bytes); a box moves as a pointer.

@@ -1,9 +1,8 @@
 //! What a connection's writer is handed: the messages of a burst, written with vectored
 //! writes. An answer given at once is encoded straight into the burst's buffer
-//! ([`Burst::buffer`]); one a handler gave later is written from the buffer it was encoded
-//! into ([`Burst::push_uncopied`]). Another small message (a relayed one) is copied next to
-//! the one before it, so that it does not hold on to the buffer it was read into; a body
-//! larger than [`COPIED_BODY`] is written from where it is, never copied.
+//! ([`Burst::buffer`]); another small message is copied next to the one before it (one
+//! buffer for a burst of small answers); a body larger than [`COPIED_BODY`] is written
+//! from where it was encoded (or received, on a relay), never copied.
 
 use crate::header::HEADER_LEN;
 use crate::message::RawMessage;
@@ -44,20 +43,6 @@ impl Burst {
         if msg.body.len() <= COPIED_BODY {
             self.tail.put_slice(&msg.body);
         } else {
-            let head = self.tail.split().freeze();
-            self.chunked += head.len() + msg.body.len();
-            self.chunks.push(head);
-            self.chunks.push(msg.body);
-        }
-    }
-
-    /// Appends a message whose body is written from where it is, never copied: an answer
-    /// a handler encoded into a buffer of its own (its header goes to the burst's buffer).
-    pub(crate) fn push_uncopied(&mut self, msg: RawMessage) {
-        let mut h = msg.header;
-        h.length = (HEADER_LEN + msg.body.len()) as u32;
-        h.write(self.buffer());
-        if !msg.body.is_empty() {
             let head = self.tail.split().freeze();
             self.chunked += head.len() + msg.body.len();
             self.chunks.push(head);
@@ -145,30 +130,10 @@ mod tests {
         let expected = [&expected[..28], &in_place[..], &expected[28..]].concat();
         assert_eq!(burst.len(), expected.len());
         let chunks: Chunks = burst.into_chunks().collect();
-        // The first message, the answer encoded in place, the second message and the
-        // third's header; the large body as it was; the last message.
+        // The first two messages and the third's header; the large body as it was; the
+        // last message.
         assert_eq!(chunks.len(), 3);
         assert_eq!(chunks[1].as_ptr(), large.as_ptr());
-        assert_eq!(chunks.concat(), expected);
-    }
-
-    #[test]
-    fn a_handler_answer_is_written_from_its_own_buffer() {
-        let small: &'static [u8] = &[1, 2, 3, 4, 0, 0, 0, 8];
-        let mut burst = Burst::default();
-        burst.push(msg(small, 1));
-        burst.push_uncopied(msg(small, 2));
-        burst.push_uncopied(msg(&[], 3));
-        let expected: Vec<u8> = [msg(small, 1), msg(small, 2), msg(&[], 3)]
-            .iter()
-            .flat_map(|m| m.to_bytes())
-            .collect();
-        assert_eq!(burst.len(), expected.len());
-        let chunks: Chunks = burst.into_chunks().collect();
-        // The first message and the second's header; the second's body, not copied; the
-        // third's header (it has no body).
-        assert_eq!(chunks.len(), 3);
-        assert_eq!(chunks[1].as_ptr(), small.as_ptr());
         assert_eq!(chunks.concat(), expected);
     }
 
