@@ -627,6 +627,10 @@ impl PeerTask {
             return false;
         };
         let (_, burst) = self.out.swap_remove(i);
+        if burst.len() == 0 {
+            // Opened for an answer that was not encoded in place after all.
+            return false;
+        }
         let sent = self
             .conns
             .get(&id)

@@ -19,6 +19,10 @@
 //! applies a record twice), then a checkpoint, so anyone reading the SQLite file afterwards
 //! sees everything. Only one process may have the store open (a lock on
 //! `<db>.journal.lock`); dropping the engine checkpoints once more.
+//!
+//! The engine's database has no index of the ledger by account: the engine keeps every
+//! account's ledger totals in memory (loaded at open), so the index would only cost a B-tree
+//! insert per ledger row. [`SqliteStore::open`] (`sqlite+direct://`) puts it back.
 
 use super::bulk_insert::insert_rows;
 use super::journal::{self, Journal, Record};
@@ -101,7 +105,9 @@ impl Engine {
         // The lock stays next to the database: one engine per database, wherever its
         // journal is.
         let lock = lock_file(&beside)?;
-        let sql = SqliteStore::open(path)?;
+        let sql = SqliteStore::open_file(path)?;
+        sql.lock()
+            .execute_batch(super::sqlite::NO_LEDGER_BY_ACCOUNT)?;
         let files = SqliteFiles::take_over(&sql, path)?;
         let base = absolute(&base)?;
         let checkpoint = checkpoint_lsn(&sql)?;
@@ -138,6 +144,8 @@ impl Engine {
     /// A private in-memory store (tests and examples): nothing is written to a file.
     pub fn in_memory() -> Result<Engine, StoreError> {
         let sql = SqliteStore::in_memory()?;
+        sql.lock()
+            .execute_batch(super::sqlite::NO_LEDGER_BY_ACCOUNT)?;
         let checkpoint = checkpoint_lsn(&sql)?;
         let (state, lsn) = recover(&sql, checkpoint, Path::new(""), MemLimits::default())?;
         Self::start(
@@ -1017,6 +1025,33 @@ mod tests {
         assert_eq!(sql_count(&path, "SELECT COUNT(*) FROM ledger"), 2);
         assert_eq!(sql_count(&path, "SELECT balance FROM accounts"), 950);
         assert_eq!(journal::segments(&base).unwrap().len(), 1);
+    }
+
+    #[test]
+    fn the_engine_keeps_no_ledger_index_by_account_and_the_direct_store_does() {
+        let index = "SELECT COUNT(*) FROM sqlite_master WHERE name = 'ledger_account'";
+        let (_dir, path, _base, e) = fresh();
+        e.add_account(&NewAccount::new(vec![alice()], 1000, 978))
+            .unwrap();
+        e.apply(&debit("k1", 100), 5).unwrap();
+        drop(e);
+        assert_eq!(
+            sql_count(&path, index),
+            0,
+            "the engine reads totals from memory"
+        );
+        let direct = SqliteStore::open(path.to_str().unwrap()).unwrap();
+        assert_eq!(
+            sql_count(&path, index),
+            1,
+            "the direct store reads them by SQL"
+        );
+        assert_eq!(direct.ledger_totals(1).unwrap().debits, 100);
+        drop(direct);
+        // Back to the engine: dropped again, the totals still right.
+        let e = reopen(&path);
+        assert_eq!(sql_count(&path, index), 0);
+        assert_eq!(e.ledger_totals(1).unwrap().debits, 100);
     }
 
     #[test]
