@@ -1,7 +1,9 @@
-//! A handler that answers at once encodes its answer straight into the connection's write
-//! buffer (`AnswerBuf`): what goes on the wire is the typed answer under the request's
-//! ids, a retransmission gets the same bytes from the duplicate cache, an answer too
-//! large for the peer becomes 5012, and a burst of answers all arrive.
+//! A typed answer is encoded straight into the connection's write buffer (`AnswerBuf`),
+//! whether the handler gives it at once or after a wait (`Routed::Deferred`): what goes on
+//! the wire is the typed answer under the request's ids, a retransmission gets the same
+//! bytes (from the duplicate cache, or waiting for the answer in progress), an answer too
+//! large for the peer becomes 5012, Proxy-Info is echoed, and a burst of answers all
+//! arrive.
 
 use diameter::core::bytes::{Bytes, BytesMut};
 use diameter::core::header::CommandFlags;
@@ -63,6 +65,11 @@ fn cca(req: &Ccr, call: u32) -> Cca {
 /// `ocs.b.net` with a typed CCR handler that answers at once (counting its calls), and
 /// a client connected to it. Messages are at most 1,500 bytes.
 async fn pair(calls: Arc<AtomicU32>) -> (Node, Node) {
+    pair_waiting(calls, Duration::ZERO).await
+}
+
+/// The same, with a handler that answers after waiting `wait` (if not zero).
+async fn pair_waiting(calls: Arc<AtomicU32>, wait: Duration) -> (Node, Node) {
     let mut limits = NodeLimits::default();
     limits.limits.max_message_len = 1500;
     let server = Node::builder()
@@ -73,7 +80,12 @@ async fn pair(calls: Arc<AtomicU32>) -> (Node, Node) {
         .limits(limits)
         .typed_handler(move |req: Ccr| {
             let call = calls.fetch_add(1, Ordering::SeqCst) + 1;
-            std::future::ready(cca(&req, call))
+            async move {
+                if !wait.is_zero() {
+                    tokio::time::sleep(wait).await;
+                }
+                cca(&req, call)
+            }
         })
         .build()
         .await
@@ -122,6 +134,15 @@ async fn answers_encoded_in_place_are_the_typed_answers_and_replay_for_retransmi
     assert_eq!(again.body, answer.body);
     assert_eq!(calls.load(Ordering::SeqCst), 1);
 
+    // A retransmission of a request this node never saw: handled (the destination
+    // decided before the handler runs), its typed answer encoded in place as well.
+    let unseen = ccr("client.a.net;in-place;2", 79, true);
+    let answer = client.request(unseen.clone()).await.unwrap();
+    let req = Ccr::decode(&unseen).unwrap();
+    let expected = cca(&req, 2).to_message(4, answer.header.hop_by_hop, 79);
+    assert_eq!(answer.body, expected.body);
+    assert_eq!(calls.load(Ordering::SeqCst), 2);
+
     // An answer larger than the maximum message size: 5012 in its place.
     let big = client
         .request(ccr("client.a.net;in-place;big", 78, false))
@@ -137,11 +158,11 @@ async fn answers_encoded_in_place_are_the_typed_answers_and_replay_for_retransmi
         assert_eq!(cca.session_id.as_str(), format!("client.a.net;burst;{i}"));
         assert_eq!(cca.result_code, 2001);
     }
-    assert_eq!(calls.load(Ordering::SeqCst), 202);
+    assert_eq!(calls.load(Ordering::SeqCst), 203);
     // Counted as any answer.
     let text = server.metrics_text();
     let counted =
-        "diameter_answers_total{direction=\"in\",command=\"272\",result_code=\"2001\"} 202";
+        "diameter_answers_total{direction=\"in\",command=\"272\",result_code=\"2001\"} 203";
     assert!(text.lines().any(|l| l == counted), "{text}");
 }
 
@@ -164,6 +185,63 @@ async fn futures_join(client: &Node, n: u32) -> Vec<RawMessage> {
         answers.push(t.await.unwrap());
     }
     answers
+}
+
+/// A Proxy-Info naming `host`.
+fn proxy_info(host: &str) -> RawAvp {
+    let mut inner = BytesMut::new();
+    utf8(280, host).encode(&mut inner);
+    RawAvp::new(33, M, 0, Bytes::from_static(b"state")).encode(&mut inner);
+    RawAvp::new(284, M, 0, inner.freeze())
+}
+
+#[tokio::test]
+async fn answers_given_after_a_wait_are_encoded_in_place_too() {
+    let calls = Arc::new(AtomicU32::new(0));
+    let (_server, client) = pair_waiting(calls.clone(), Duration::from_millis(300)).await;
+
+    // The first transmission and, while its handler waits, a retransmission: one call,
+    // the same answer for both (the retransmission waited for it).
+    let request = ccr("client.a.net;later;1", 91, false);
+    let first = {
+        let client = client.clone();
+        let request = request.clone();
+        tokio::spawn(async move { client.request(request).await.unwrap() })
+    };
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let again = client
+        .request(ccr("client.a.net;later;1", 91, true))
+        .await
+        .unwrap();
+    let first = first.await.unwrap();
+    assert_eq!(calls.load(Ordering::SeqCst), 1);
+    let req = Ccr::decode(&request).unwrap();
+    let expected = cca(&req, 1).to_message(4, first.header.hop_by_hop, 91);
+    assert_eq!(first.body, expected.body);
+    assert_eq!(again.body, first.body);
+    let h = first.header;
+    assert_eq!(
+        (h.command_code, h.end_to_end, h.flags),
+        (272, 91, expected.header.flags)
+    );
+
+    // With Proxy-Info: echoed after the typed answer's AVPs.
+    let proxy = proxy_info("relay.a.net");
+    let mut with_proxy = ccr("client.a.net;later;2", 92, false);
+    with_proxy.push(&proxy);
+    let answer = client.request(with_proxy).await.unwrap();
+    assert_eq!(
+        answer.find(284, 0).map(|a| a.data),
+        Some(proxy.data.clone())
+    );
+    assert_eq!(Cca::decode(&answer).unwrap().result_code, 2001);
+
+    // Too large: 5012.
+    let big = client
+        .request(ccr("client.a.net;later;big", 93, false))
+        .await
+        .unwrap();
+    assert_eq!(diameter::core::fields::result_code(&big), Some(5012));
 }
 
 #[test]

@@ -29,8 +29,8 @@ use diameter::dict::dcca_rfc4006::{
 };
 use diameter_core::node::NodeBuilder;
 use diameter_core::node::{
-    decode_routed, AnswerBuf, Handler, HandlerFuture, Node, PeerConfig, RequestError, Routed,
-    TlsConfig,
+    decode_routed, AnswerBuf, Handler, HandlerFuture, Node, PeerConfig, Reply, RequestError,
+    Routed, TlsConfig,
 };
 use diameter_core::peer::{AcceptPolicy, VendorApp};
 use diameter_core::routing::LocalNode;
@@ -541,7 +541,8 @@ impl Handler for CcrHandler {
     }
 
     /// The destination is taken from the decoded CCR (one walk), and checked before any
-    /// charge.
+    /// charge. The CCA, once charged, is encoded straight into the connection's write
+    /// buffer ([`CcaReply`]).
     fn call_routed(
         &self,
         request: RawMessage,
@@ -550,33 +551,59 @@ impl Handler for CcrHandler {
     ) -> Routed {
         let mut ccr = Box::<Ccr>::default();
         match decode_routed(&request, local, &mut *ccr) {
-            Ok(proxy_info) => Routed::Handled {
-                answer: self.charge(ccr, request.header),
-                proxy_info,
-            },
+            Ok(proxy_info) => {
+                let charged = self.charged(ccr);
+                Routed::Deferred {
+                    answer: Box::pin(async move {
+                        Ok(Box::new(CcaReply(charged.await)) as Box<dyn Reply>)
+                    }),
+                    proxy_info,
+                }
+            }
             Err(routed) => routed,
         }
     }
 }
 
+/// A CCA for the node to encode in place, with the E bit for a protocol error (3xxx).
+struct CcaReply(Box<Cca>);
+
+impl Reply for CcaReply {
+    fn encode_into(&self, out: &mut AnswerBuf<'_>) {
+        out.encode(&*self.0);
+        if diameter_core::result_code::is_protocol_error(self.0.result_code) {
+            out.set_error_bit();
+        }
+    }
+}
+
 impl CcrHandler {
-    /// Charges the CCR and answers it.
+    /// Charges the CCR and answers it, as a message.
     fn charge(&self, ccr: Box<Ccr>, h: Header) -> HandlerFuture {
-        let (server, timeout) = (self.server.clone(), self.timeout);
-        let metrics = self.metrics.clone();
+        let charged = self.charged(ccr);
         Box::pin(async move {
-            // The identity of the admitted peer connection; no identity, no rights.
-            let peer = diameter_core::node::request_peer().unwrap_or_default();
-            let cca = answer(server, ccr, peer, timeout).await;
-            if let Some(m) = &metrics {
-                m.ccr(cca.cc_request_type, cca.result_code);
-            }
+            let cca = charged.await;
             let mut msg = cca.to_message(h.application_id, h.hop_by_hop, h.end_to_end);
             if diameter_core::result_code::is_protocol_error(cca.result_code) {
                 msg.header.flags |= CommandFlags::ERROR;
             }
             Ok(msg)
         })
+    }
+
+    /// Charges the CCR; the CCA.
+    fn charged(&self, ccr: Box<Ccr>) -> impl std::future::Future<Output = Box<Cca>> + Send {
+        let (server, timeout) = (self.server.clone(), self.timeout);
+        let metrics = self.metrics.clone();
+        async move {
+            // The identity of the admitted peer connection; no identity, no rights.
+            let peer = diameter_core::node::request_peer().unwrap_or_default();
+            let cca = answer(server, ccr, peer, timeout).await;
+            if let Some(m) = &metrics {
+                m.ccr(cca.cc_request_type, cca.result_code);
+            }
+            cca
+        }
     }
 }
 

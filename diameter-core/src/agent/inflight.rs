@@ -86,6 +86,11 @@ impl<W> InFlight<W> {
             .unwrap_or_default()
     }
 
+    /// Whether retransmissions wait for the answer of the request marked `key`.
+    pub fn has_waiters(&self, key: InFlightKey) -> bool {
+        self.entries.get(&key.0).is_some_and(|(_, w)| !w.is_empty())
+    }
+
     /// Requests in flight.
     pub fn len(&self) -> usize {
         self.entries.len()

@@ -525,6 +525,16 @@ impl<P: Clone, W> Agent<P, W> {
         self.in_flight.start(request)
     }
 
+    /// Whether [`Agent::handler_done`] needs the answer to `request` (marked `key` while
+    /// it was in flight) to save it for duplicates or hand it to retransmissions that
+    /// waited. A driver that wrote the answer itself (encoded in place) makes a copy for
+    /// the agent only then, and otherwise reports the handler done with no answer.
+    pub fn needs_answer(&self, request: &RawMessage, key: Option<InFlightKey>) -> bool {
+        let command = (request.header.application_id, request.header.command_code);
+        !self.config.self_deduplicating.contains(&command)
+            || key.is_some_and(|k| self.in_flight.has_waiters(k))
+    }
+
     /// The handler of `request` is done (`answer` is `None` when it failed): the answer
     /// to send, cut to the maximum size (else 5012), saved for duplicates and given to
     /// the retransmissions that waited ([`Action::Reply`]).

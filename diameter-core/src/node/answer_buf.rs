@@ -47,6 +47,14 @@ impl<'a> AnswerBuf<'a> {
         self.written = true;
     }
 
+    /// Sets the E bit of the answer encoded (a protocol error, Result-Code 3xxx, whose
+    /// answer is built as a typed one).
+    pub fn set_error_bit(&mut self) {
+        if self.written().is_some() {
+            self.out[self.start + 4] |= crate::header::CommandFlags::ERROR;
+        }
+    }
+
     /// The answer encoded (header and AVPs), if any.
     pub fn written(&self) -> Option<&[u8]> {
         let answer = &self.out[self.start..];

@@ -2,7 +2,7 @@
 //! identity and the node's decode limits in scope. Duplicates, the routing decision,
 //! relaying and redirects are the node agent's ([`crate::agent::Agent`]).
 
-use super::{AnswerBuf, Handler, HandlerFuture, Node, Routed};
+use super::{AnswerBuf, Handler, HandlerFuture, Node, Reply, ReplyFuture, Routed};
 use crate::answer::{answer_with, error_answer, Origin};
 use crate::error::DecodeError;
 use crate::header::{CommandFlags, Header, HEADER_LEN};
@@ -42,9 +42,24 @@ pub(crate) enum Started {
     /// this offset on, finished as an answer to the request (before the node agent's size
     /// check).
     Written(usize),
-    /// Still running: the answer comes from [`Started::Later`]'s future, which runs the
-    /// handler with the request's scope entered on each poll.
-    Later(Pin<Box<dyn Future<Output = RawMessage> + Send>>),
+    /// Still running: the answer comes from this future, which runs the handler with the
+    /// request's scope entered on each poll.
+    Later(Pin<Box<dyn Future<Output = Later> + Send>>),
+}
+
+/// A handler's answer that came after a wait.
+pub(crate) enum Later {
+    /// An answer to the request, finished (before the node agent's size check).
+    Message(RawMessage),
+    /// A typed answer to encode in place ([`encode_reply`]), and whether to echo
+    /// Proxy-Info.
+    Reply(Box<dyn Reply>, bool),
+}
+
+/// A handler's future still running after its first poll.
+enum Running {
+    Message(HandlerFuture, bool),
+    Reply(ReplyFuture, bool),
 }
 
 /// Runs the local handler on a request from `peer` (its Origin-Host, lowercase) up to its
@@ -65,21 +80,29 @@ pub(crate) fn start_locally(
     };
     let mut out = AnswerBuf::new(out, request.header);
     let first = SCOPE.sync_scope(scope(peer), || {
+        let mut cx = Context::from_waker(Waker::noop());
         match call_handler(node, request, routing, &mut out) {
             Call::Done(answer) => Ok(Started::Now(answer)),
             Call::Answered(answered, proxy_info) => {
                 Ok(Started::Now(finish(node, request, answered, proxy_info)))
             }
-            Call::Encoded(proxy_info) => Ok(finish_encoded(node, request, &mut out, proxy_info)),
-            Call::Running(mut answer, proxy_info) => {
-                let mut cx = Context::from_waker(Waker::noop());
-                match answer.as_mut().poll(&mut cx) {
-                    Poll::Ready(answered) => {
-                        Ok(Started::Now(finish(node, request, answered, proxy_info)))
-                    }
-                    Poll::Pending => Err((answer, proxy_info)),
-                }
+            Call::Encoded(proxy_info) => {
+                Ok(written(finish_encoded(node, request, &mut out, proxy_info)))
             }
+            Call::Running(mut answer, proxy_info) => match answer.as_mut().poll(&mut cx) {
+                Poll::Ready(answered) => {
+                    Ok(Started::Now(finish(node, request, answered, proxy_info)))
+                }
+                Poll::Pending => Err(Running::Message(answer, proxy_info)),
+            },
+            Call::Deferred(mut answer, proxy_info) => match answer.as_mut().poll(&mut cx) {
+                Poll::Ready(Ok(reply)) => {
+                    reply.encode_into(&mut out);
+                    Ok(written(finish_encoded(node, request, &mut out, proxy_info)))
+                }
+                Poll::Ready(Err(e)) => Ok(Started::Now(finish(node, request, Err(e), proxy_info))),
+                Poll::Pending => Err(Running::Reply(answer, proxy_info)),
+            },
         }
     });
     match first {
@@ -89,15 +112,43 @@ pub(crate) fn start_locally(
             out.clear();
             started
         }
-        Err((answer, proxy_info)) => {
+        Err(running) => {
             out.clear();
             let (node, request, scope) = (node.clone(), request.clone(), scope(peer));
-            Started::Later(Box::pin(async move {
-                let answered = SCOPE.scope(scope, answer).await;
-                finish(&node, &request, answered, proxy_info)
-            }))
+            Started::Later(match running {
+                Running::Message(answer, proxy_info) => Box::pin(async move {
+                    let answered = SCOPE.scope(scope, answer).await;
+                    Later::Message(finish(&node, &request, answered, proxy_info))
+                }),
+                Running::Reply(answer, proxy_info) => Box::pin(async move {
+                    match SCOPE.scope(scope, answer).await {
+                        Ok(reply) => Later::Reply(reply, proxy_info),
+                        Err(e) => Later::Message(finish(&node, &request, Err(e), proxy_info)),
+                    }
+                }),
+            })
         }
     }
+}
+
+/// A typed answer that came after a wait, encoded at the end of `out` and finished there
+/// (`Ok` with its offset), or taken out as a message (`Err`: it must echo Proxy-Info, or
+/// the handler encoded nothing).
+pub(crate) fn encode_reply(
+    node: &Node,
+    request: &RawMessage,
+    reply: &dyn Reply,
+    proxy_info: bool,
+    out: &mut BytesMut,
+) -> Result<usize, RawMessage> {
+    let mut out = AnswerBuf::new(out, request.header);
+    reply.encode_into(&mut out);
+    finish_encoded(node, request, &mut out, proxy_info)
+}
+
+/// [`Started::Written`] at the offset, or [`Started::Now`] with the answer taken out.
+fn written(finished: Result<usize, RawMessage>) -> Started {
+    finished.map_or_else(Started::Now, Started::Written)
 }
 
 /// The handler's answer encoded in `out` ([`Routed::Encoded`]) made an answer to
@@ -109,13 +160,13 @@ fn finish_encoded(
     request: &RawMessage,
     out: &mut AnswerBuf<'_>,
     proxy_info: bool,
-) -> Started {
+) -> Result<usize, RawMessage> {
     let Some(encoded) = out.written() else {
         out.clear();
         let error = "the handler encoded no answer";
         tracing::warn!(command = request.header.command_code, "{error}");
         let code = rc::DIAMETER_UNABLE_TO_COMPLY;
-        return Started::Now(answer_with(request, &origin(node), code, Some(error), None));
+        return Err(answer_with(request, &origin(node), code, Some(error), None));
     };
     if proxy_info {
         let taken = Header::parse_unchecked(encoded).map(|header| RawMessage {
@@ -123,16 +174,16 @@ fn finish_encoded(
             body: Bytes::copy_from_slice(&encoded[HEADER_LEN..]),
         });
         out.clear();
-        return match taken {
-            Some(answer) => Started::Now(finish(node, request, Ok(answer), true)),
-            None => Started::Now(answer_with(
+        return Err(match taken {
+            Some(answer) => finish(node, request, Ok(answer), true),
+            None => answer_with(
                 request,
                 &origin(node),
                 rc::DIAMETER_UNABLE_TO_COMPLY,
                 None,
                 None,
-            )),
-        };
+            ),
+        });
     }
     let (start, h) = (out.start(), request.header);
     let answer = &mut out.buffer()[start..start + HEADER_LEN];
@@ -140,7 +191,7 @@ fn finish_encoded(
     answer[5..8].copy_from_slice(&h.command_code.to_be_bytes()[1..]);
     answer[12..16].copy_from_slice(&h.hop_by_hop.to_be_bytes());
     answer[16..20].copy_from_slice(&h.end_to_end.to_be_bytes());
-    Started::Written(start)
+    Ok(start)
 }
 
 /// The handler's first response to a request.
@@ -152,6 +203,8 @@ enum Call {
     /// The handler's answer, encoded at once into the [`AnswerBuf`], and whether to echo
     /// Proxy-Info.
     Encoded(bool),
+    /// The handler's typed answer to come, and whether to echo Proxy-Info.
+    Deferred(ReplyFuture, bool),
     /// The handler's future, and whether to echo Proxy-Info.
     Running(HandlerFuture, bool),
 }
@@ -213,9 +266,17 @@ fn call_handler(node: &Node, request: &RawMessage, routing: Routing, out: &mut A
     };
     // The handler's future owns what it needs: no hold on the handler across the wait.
     match routing {
-        Routing::Decided { proxy_info } => Call::Running(handler.call(request.clone()), proxy_info),
+        Routing::Decided { proxy_info } => match handler.call_decided(request.clone(), out) {
+            Routed::Encoded { .. } => Call::Encoded(proxy_info),
+            Routed::Deferred { answer, .. } => Call::Deferred(answer, proxy_info),
+            Routed::Answered { answer, .. } => Call::Answered(answer, proxy_info),
+            Routed::Handled { answer, .. } => Call::Running(answer, proxy_info),
+            // Decided already: a handler has nothing to reject.
+            Routed::Rejected(code) => Call::Done(rejected(node, handler, request, code)),
+        },
         Routing::Deferred => match handler.call_routed(request.clone(), &local, out) {
             Routed::Encoded { proxy_info } => Call::Encoded(proxy_info),
+            Routed::Deferred { answer, proxy_info } => Call::Deferred(answer, proxy_info),
             Routed::Handled { answer, proxy_info } => Call::Running(answer, proxy_info),
             Routed::Answered { answer, proxy_info } => Call::Answered(answer, proxy_info),
             Routed::Rejected(code) => Call::Done(rejected(node, handler, request, code)),

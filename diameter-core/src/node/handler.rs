@@ -14,6 +14,24 @@ use std::task::{Context, Poll, Waker};
 /// into an error answer (Result-Code, E bit for 3xxx, Failed-AVP).
 pub type HandlerFuture = Pin<Box<dyn Future<Output = Result<RawMessage, DecodeError>> + Send>>;
 
+/// A typed answer that a handler gives after a wait ([`Routed::Deferred`]): the peer's
+/// task encodes it straight into the write buffer of the connection it goes out on. Every
+/// generated command is one.
+pub trait Reply: Send + 'static {
+    /// Encodes the answer into `out` ([`AnswerBuf::encode`]).
+    fn encode_into(&self, out: &mut AnswerBuf<'_>);
+}
+
+impl<C: Command + Send + 'static> Reply for C {
+    fn encode_into(&self, out: &mut AnswerBuf<'_>) {
+        out.encode(self)
+    }
+}
+
+/// The future of a [`Routed::Deferred`] answer: the typed answer, or a decode error that
+/// the node answers.
+pub type ReplyFuture = Pin<Box<dyn Future<Output = Result<Box<dyn Reply>, DecodeError>> + Send>>;
+
 /// Answers requests of one (Application-Id, Command-Code).
 ///
 /// Any `Fn(RawMessage) -> impl Future<Output = RawMessage>` is a handler. The node fixes
@@ -73,6 +91,19 @@ pub trait Handler: Send + Sync + 'static {
             Err(code) => Routed::Rejected(code),
         }
     }
+
+    /// Handles a request whose destination is decided already (this node is an agent, or
+    /// the request is a retransmission): as [`Handler::call`], but a handler with a typed
+    /// answer encodes it into `out` ([`Routed::Encoded`], [`Routed::Deferred`]). What it
+    /// returns for `proxy_info` is not used (the node knows). The default calls
+    /// [`Handler::call`]; [`typed`] handlers override it.
+    fn call_decided(&self, request: RawMessage, out: &mut AnswerBuf<'_>) -> Routed {
+        let _ = out;
+        Routed::Handled {
+            answer: self.call(request),
+            proxy_info: true,
+        }
+    }
 }
 
 /// What became of a request given to [`Handler::call_routed`].
@@ -82,6 +113,15 @@ pub enum Routed {
     Handled {
         /// The handler's answer.
         answer: HandlerFuture,
+        /// Whether the request carries Proxy-Info.
+        proxy_info: bool,
+    },
+    /// It is for this node and the handler answers after a wait with a typed answer,
+    /// which the node encodes straight into the connection's write buffer when it comes
+    /// ([`Reply`]).
+    Deferred {
+        /// The handler's answer.
+        answer: ReplyFuture,
         /// Whether the request carries Proxy-Info.
         proxy_info: bool,
     },
@@ -233,29 +273,23 @@ where
         out: &mut AnswerBuf<'_>,
     ) -> Routed {
         let mut req = Req::default();
-        let proxy_info = match decode_routed(&request, local, &mut req) {
-            Ok(proxy_info) => proxy_info,
-            Err(routed) => return routed,
-        };
-        let mut answer = Box::pin((self.f)(req));
-        match answer
-            .as_mut()
-            .poll(&mut Context::from_waker(Waker::noop()))
-        {
-            Poll::Ready(answer) => {
-                out.encode(&answer);
-                Routed::Encoded { proxy_info }
-            }
-            Poll::Pending => {
-                let h = request.header;
-                Routed::Handled {
-                    answer: Box::pin(async move {
-                        let answer = answer.await;
-                        Ok(answer.to_message(h.application_id, h.hop_by_hop, h.end_to_end))
-                    }),
-                    proxy_info,
-                }
-            }
+        match decode_routed(&request, local, &mut req) {
+            Ok(proxy_info) => self.respond_in_place(req, proxy_info, out),
+            Err(routed) => routed,
+        }
+    }
+
+    /// Decodes under the node's limits, as [`Handler::call`]; the answer encoded in place.
+    fn call_decided(&self, request: RawMessage, out: &mut AnswerBuf<'_>) -> Routed {
+        let mut ctx = super::dispatch::decode_limits()
+            .map(|l| DecodeCtx::with_limits(&l))
+            .unwrap_or_default();
+        match Req::decode_avps(request.avps(), &mut ctx) {
+            Ok(req) => self.respond_in_place(req, true, out),
+            Err(e) => Routed::Answered {
+                answer: Err(e.echoing(Req::ANSWER_ECHO)),
+                proxy_info: true,
+            },
         }
     }
 }
@@ -267,6 +301,25 @@ where
     Req: Command + Send + 'static,
     Ans: Command + Send + 'static,
 {
+    /// Runs the function on the decoded request: an answer ready at the first poll is
+    /// encoded into `out`, a later one when it comes ([`Routed::Deferred`]).
+    fn respond_in_place(&self, req: Req, proxy_info: bool, out: &mut AnswerBuf<'_>) -> Routed {
+        let mut answer = Box::pin((self.f)(req));
+        match answer
+            .as_mut()
+            .poll(&mut Context::from_waker(Waker::noop()))
+        {
+            Poll::Ready(answer) => {
+                out.encode(&answer);
+                Routed::Encoded { proxy_info }
+            }
+            Poll::Pending => Routed::Deferred {
+                answer: Box::pin(async move { Ok(Box::new(answer.await) as Box<dyn Reply>) }),
+                proxy_info,
+            },
+        }
+    }
+
     /// Runs the function on the decoded request; its answer encoded under the request's
     /// ids.
     fn respond(&self, req: Req, h: crate::header::Header) -> HandlerFuture {
@@ -318,6 +371,10 @@ impl<H: Handler> Handler for SelfDeduplicating<H> {
         out: &mut AnswerBuf<'_>,
     ) -> Routed {
         self.0.call_routed(request, local, out)
+    }
+
+    fn call_decided(&self, request: RawMessage, out: &mut AnswerBuf<'_>) -> Routed {
+        self.0.call_decided(request, out)
     }
 }
 

@@ -65,7 +65,9 @@ pub use answer_buf::AnswerBuf;
 pub use builder::NodeBuilder;
 pub(crate) use dispatch::decode_limits;
 pub use dispatch::request_peer;
-pub use handler::{decode_routed, self_deduplicating, typed, Handler, HandlerFuture, Routed};
+pub use handler::{
+    decode_routed, self_deduplicating, typed, Handler, HandlerFuture, Reply, ReplyFuture, Routed,
+};
 /// Certificate and key types of [`TlsConfig`] (from rustls).
 #[cfg(feature = "tls")]
 pub use rustls::pki_types;

@@ -3,7 +3,7 @@
 //! the requests it delivers to the dispatcher. Protocol decisions are the agent's; this
 //! file reads, feeds, writes and sleeps until the agent's deadline.
 
-use super::dispatch::{self, Routing, Started};
+use super::dispatch::{self, Later, Routing, Started};
 use super::metrics::Direction;
 use super::{Node, NodeEvent, PeerStatus, RequestError};
 use crate::agent::{
@@ -143,6 +143,45 @@ impl HandlerGuard {
     }
 }
 
+impl HandlerGuard {
+    /// The handler gave a typed answer, which the peer task finishes: the request and its
+    /// mark go with it.
+    fn hand_over(mut self) -> (RawMessage, Option<InFlightKey>) {
+        self.done = true;
+        (self.request.clone(), self.key)
+    }
+}
+
+/// A handler's typed answer that came after a wait, for the peer task to encode in place
+/// ([`PeerTask::reply`]).
+pub(crate) struct DeferredReply {
+    reply: Box<dyn super::Reply>,
+    request: RawMessage,
+    key: Option<InFlightKey>,
+    proxy_info: bool,
+    received: Instant,
+}
+
+impl DeferredReply {
+    /// The peer task is gone: the answer, encoded into a buffer of its own, only to the
+    /// node agent (duplicate cache, retransmissions that waited).
+    fn detached(self, node: &Node) {
+        let mut out = bytes::BytesMut::new();
+        let answer = match dispatch::encode_reply(
+            node,
+            &self.request,
+            &*self.reply,
+            self.proxy_info,
+            &mut out,
+        ) {
+            Ok(start) => taken_out(&mut out, start),
+            Err(answer) => Some(answer),
+        };
+        let now = std::time::Instant::now();
+        node.with_agent(|a| a.handler_done(now, &self.request, self.key, answer));
+    }
+}
+
 impl Drop for HandlerGuard {
     fn drop(&mut self) {
         if !self.done {
@@ -167,6 +206,8 @@ pub(crate) enum PeerCmd {
     },
     /// Send the answer to a request this peer sent.
     Answer(RawMessage),
+    /// Encode a handler's typed answer into the connection's write buffer and send it.
+    Reply(Box<DeferredReply>),
     /// R-Conn-CER from the acceptor.
     Incoming {
         conn: ConnHandle,
@@ -443,6 +484,7 @@ impl PeerTask {
                 span,
             } => self.send_request(msg, id, deadline, span),
             PeerCmd::Answer(msg) => self.feed(Event::Answer(msg)),
+            PeerCmd::Reply(d) => self.reply(*d),
             PeerCmd::Incoming {
                 conn,
                 cer,
@@ -764,9 +806,7 @@ impl PeerTask {
         // The handler runs here up to its first wait, without a task of its own: an
         // answer given at once joins this burst's write, encoded straight into the
         // connection's buffer when the handler can.
-        // (Only `Handler::call_routed` may encode in place.)
-        let in_place = matches!(routing, Routing::Deferred);
-        let conn = (self.agent.answer_conn()).filter(|c| in_place && self.conns.contains_key(c));
+        let conn = (self.agent.answer_conn()).filter(|c| self.conns.contains_key(c));
         let mut detached = bytes::BytesMut::new();
         let out = match conn {
             Some(c) => burst_of(&mut self.out, c).buffer(),
@@ -801,17 +841,95 @@ impl PeerTask {
         let tx = self.tx.clone();
         let unanswered = Unanswered(Some(tx.clone()));
         let task = async move {
-            let answer = answer.await;
-            let Some(answer) = guard.done(answer) else {
-                return;
-            };
-            answer_metrics(&node, h.command_code, &answer, received);
-            unanswered.answered();
-            let _ = tx.send(PeerCmd::Answer(answer)).await;
+            match answer.await {
+                Later::Message(answer) => {
+                    let Some(answer) = guard.done(answer) else {
+                        return;
+                    };
+                    answer_metrics(&node, h.command_code, &answer, received);
+                    unanswered.answered();
+                    let _ = tx.send(PeerCmd::Answer(answer)).await;
+                }
+                Later::Reply(reply, proxy_info) => {
+                    // Encoded by the peer task, into the connection's write buffer.
+                    let (request, key) = guard.hand_over();
+                    unanswered.answered();
+                    let deferred = Box::new(DeferredReply {
+                        reply,
+                        request,
+                        key,
+                        proxy_info,
+                        received,
+                    });
+                    if let Err(mpsc::error::SendError(PeerCmd::Reply(d))) =
+                        tx.send(PeerCmd::Reply(deferred)).await
+                    {
+                        // The peer is gone: the answer still goes to the duplicate cache
+                        // and to retransmissions that waited for it.
+                        d.detached(&node);
+                    }
+                }
+            }
         };
         // Boxed: tokio moves a task's future several times while spawning it and again
         // when it ends (this one is about 700 bytes); a box moves as a pointer.
         tokio::spawn(Box::pin(task));
+    }
+
+    /// A handler's typed answer that came after a wait: encoded straight into the
+    /// connection's burst and finished there; the node agent gets a copy only when it
+    /// needs one (duplicate cache, retransmissions that waited), under one lock. Taken out
+    /// as a message when it must be (no open connection, too large, Proxy-Info to echo).
+    fn reply(&mut self, d: DeferredReply) {
+        let now = self.now.into_std();
+        let conn = self
+            .agent
+            .answer_conn()
+            .filter(|c| self.conns.contains_key(c));
+        let mut detached = bytes::BytesMut::new();
+        let out = match conn {
+            Some(c) => burst_of(&mut self.out, c).buffer(),
+            None => &mut detached,
+        };
+        let encoded = dispatch::encode_reply(&self.node, &d.request, &*d.reply, d.proxy_info, out);
+        let max = self.node.inner.agent_config.limits.max_message_len as usize;
+        let (command, received) = (d.request.header.command_code, d.received);
+        let answer = match (encoded, conn) {
+            (Ok(start), Some(c)) if out.len() - start <= max => {
+                let written = &out[start..];
+                let result_code = crate::fields::result_code_in(&written[HEADER_LEN..]);
+                self.node.with_agent(|a| {
+                    let copy = if a.needs_answer(&d.request, d.key) {
+                        copied(written)
+                    } else {
+                        None
+                    };
+                    a.handler_done(now, &d.request, d.key, copy);
+                });
+                self.written.push(WrittenInline {
+                    command,
+                    result_code,
+                    received,
+                });
+                self.feed(Event::AnswerWritten);
+                if burst_of(&mut self.out, c).len() >= transport::WRITE_BATCH {
+                    self.flush_full(c);
+                }
+                return;
+            }
+            (Ok(start), _) => taken_out(out, start),
+            (Err(answer), _) => Some(answer),
+        };
+        let answer = self
+            .node
+            .with_agent(|a| a.handler_done(now, &d.request, d.key, answer));
+        match answer {
+            Some(answer) => {
+                answer_metrics(&self.node, command, &answer, received);
+                self.feed(Event::Answer(answer));
+            }
+            None => self.feed(Event::Unanswered),
+        }
     }
 
     /// An answer given at once, for the node agent at the end of the burst
