@@ -3,8 +3,9 @@
 //! is written from.
 
 use crate::header::{Header, HEADER_LEN};
+use crate::message::RawMessage;
 use crate::traits::Command;
-use bytes::BytesMut;
+use bytes::{Bytes, BytesMut};
 
 /// The place for the answer to one request, given to [`super::Handler::call_routed`].
 ///
@@ -76,4 +77,27 @@ impl<'a> AnswerBuf<'a> {
         self.out.truncate(self.start);
         self.written = false;
     }
+
+    /// Takes the answer out as a message of its own (a copy), leaving the buffer as it was.
+    pub(crate) fn take(&mut self) -> Option<RawMessage> {
+        let answer = self.written().and_then(copy_message);
+        self.clear();
+        answer
+    }
+}
+
+/// A message of its own copied from `encoded`, a whole encoded message (`None` if it is
+/// shorter than a header).
+pub(crate) fn copy_message(encoded: &[u8]) -> Option<RawMessage> {
+    Header::parse_unchecked(encoded).map(|header| RawMessage {
+        header,
+        body: Bytes::copy_from_slice(&encoded[HEADER_LEN..]),
+    })
+}
+
+/// The message encoded at `start` in `out`, taken out of it (a copy; `out` cut back).
+pub(crate) fn take_message(out: &mut BytesMut, start: usize) -> Option<RawMessage> {
+    let answer = copy_message(&out[start..]);
+    out.truncate(start);
+    answer
 }

@@ -5,11 +5,11 @@
 use super::{AnswerBuf, Handler, HandlerFuture, Node, Reply, ReplyFuture, Routed};
 use crate::answer::{answer_with, error_answer, Origin};
 use crate::error::DecodeError;
-use crate::header::{CommandFlags, Header, HEADER_LEN};
+use crate::header::{CommandFlags, HEADER_LEN};
 use crate::message::RawMessage;
 use crate::result_code as rc;
 use crate::routing::{LocalNode, RequestScan};
-use bytes::{Bytes, BytesMut};
+use bytes::BytesMut;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -161,20 +161,15 @@ fn finish_encoded(
     out: &mut AnswerBuf<'_>,
     proxy_info: bool,
 ) -> Result<usize, RawMessage> {
-    let Some(encoded) = out.written() else {
+    if out.written().is_none() {
         out.clear();
         let error = "the handler encoded no answer";
         tracing::warn!(command = request.header.command_code, "{error}");
         let code = rc::DIAMETER_UNABLE_TO_COMPLY;
         return Err(answer_with(request, &origin(node), code, Some(error), None));
-    };
+    }
     if proxy_info {
-        let taken = Header::parse_unchecked(encoded).map(|header| RawMessage {
-            header,
-            body: Bytes::copy_from_slice(&encoded[HEADER_LEN..]),
-        });
-        out.clear();
-        return Err(match taken {
+        return Err(match out.take() {
             Some(answer) => finish(node, request, Ok(answer), true),
             None => answer_with(
                 request,

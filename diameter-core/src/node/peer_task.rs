@@ -3,6 +3,7 @@
 //! the requests it delivers to the dispatcher. Protocol decisions are the agent's; this
 //! file reads, feeds, writes and sleeps until the agent's deadline.
 
+use super::answer_buf::{copy_message, take_message};
 use super::dispatch::{self, Later, Routing, Started};
 use super::metrics::Direction;
 use super::{Node, NodeEvent, PeerStatus, RequestError};
@@ -11,7 +12,7 @@ use crate::agent::{
     RequestId,
 };
 use crate::base::DisconnectCause;
-use crate::header::{Header, HEADER_LEN};
+use crate::header::HEADER_LEN;
 use crate::message::RawMessage;
 use crate::peer::{Capabilities, ConnId, Peer, PeerEvent, PeerSettings};
 use crate::routing::Decision;
@@ -141,9 +142,7 @@ impl HandlerGuard {
         self.node
             .with_agent(|a| a.handler_done(now, request, key, Some(answer)))
     }
-}
 
-impl HandlerGuard {
     /// The handler gave a typed answer, which the peer task finishes: the request and its
     /// mark go with it.
     fn hand_over(mut self) -> (RawMessage, Option<InFlightKey>) {
@@ -174,7 +173,7 @@ impl DeferredReply {
             self.proxy_info,
             &mut out,
         ) {
-            Ok(start) => taken_out(&mut out, start),
+            Ok(start) => take_message(&mut out, start),
             Err(answer) => Some(answer),
         };
         let now = std::time::Instant::now();
@@ -806,7 +805,7 @@ impl PeerTask {
         // The handler runs here up to its first wait, without a task of its own: an
         // answer given at once joins this burst's write, encoded straight into the
         // connection's buffer when the handler can.
-        let conn = (self.agent.answer_conn()).filter(|c| self.conns.contains_key(c));
+        let conn = self.answer_conn();
         let mut detached = bytes::BytesMut::new();
         let out = match conn {
             Some(c) => burst_of(&mut self.out, c).buffer(),
@@ -821,7 +820,7 @@ impl PeerTask {
             Started::Written(start) => match conn {
                 Some(c) => return self.written_in_place(c, start, request, received, now),
                 None => {
-                    let answer = taken_out(&mut detached, start);
+                    let answer = take_message(&mut detached, start);
                     return self.answered_inline(request, answer, command, received, false);
                 }
             },
@@ -882,10 +881,7 @@ impl PeerTask {
     /// as a message when it must be (no open connection, too large, Proxy-Info to echo).
     fn reply(&mut self, d: DeferredReply) {
         let now = self.now.into_std();
-        let conn = self
-            .agent
-            .answer_conn()
-            .filter(|c| self.conns.contains_key(c));
+        let conn = self.answer_conn();
         let mut detached = bytes::BytesMut::new();
         let out = match conn {
             Some(c) => burst_of(&mut self.out, c).buffer(),
@@ -897,27 +893,19 @@ impl PeerTask {
         let answer = match (encoded, conn) {
             (Ok(start), Some(c)) if out.len() - start <= max => {
                 let written = &out[start..];
-                let result_code = crate::fields::result_code_in(&written[HEADER_LEN..]);
                 self.node.with_agent(|a| {
                     let copy = if a.needs_answer(&d.request, d.key) {
-                        copied(written)
+                        copy_message(written)
                     } else {
                         None
                     };
                     a.handler_done(now, &d.request, d.key, copy);
                 });
-                self.written.push(WrittenInline {
-                    command,
-                    result_code,
-                    received,
-                });
-                self.feed(Event::AnswerWritten);
-                if burst_of(&mut self.out, c).len() >= transport::WRITE_BATCH {
-                    self.flush_full(c);
-                }
+                self.wrote(c, start, command, received, now);
+                self.act();
                 return;
             }
-            (Ok(start), _) => taken_out(out, start),
+            (Ok(start), _) => take_message(out, start),
             (Err(answer), _) => Some(answer),
         };
         let answer = self
@@ -930,6 +918,12 @@ impl PeerTask {
             }
             None => self.feed(Event::Unanswered),
         }
+    }
+
+    /// The connection an answer given now is encoded into (the peer agent's, while the
+    /// driver still has it); `None`: the answer is encoded into a buffer of its own.
+    fn answer_conn(&self) -> Option<ConnId> {
+        (self.agent.answer_conn()).filter(|c| self.conns.contains_key(c))
     }
 
     /// An answer given at once, for the node agent at the end of the burst
@@ -967,22 +961,38 @@ impl PeerTask {
         let config = &self.node.inner.agent_config;
         let out = burst_of(&mut self.out, conn).buffer();
         if out.len() - start > config.limits.max_message_len as usize {
-            let answer = taken_out(out, start);
+            let answer = take_message(out, start);
             return self.answered_inline(request, answer, h.command_code, received, false);
         }
         let saved = !(config.self_deduplicating).contains(&(h.application_id, h.command_code));
-        let copy = if saved { copied(&out[start..]) } else { None };
-        self.written.push(WrittenInline {
-            command: h.command_code,
-            result_code: crate::fields::result_code_in(&out[start + HEADER_LEN..]),
-            received,
-        });
-        // Performed by the caller's loop.
-        self.agent.handle(now, Event::AnswerWritten);
-        if let Some(copy) = copy {
+        if let Some(copy) = saved.then(|| copy_message(&out[start..])).flatten() {
             self.answered_inline(request, Some(copy), h.command_code, received, true);
         }
-        if burst_of(&mut self.out, conn).len() >= transport::WRITE_BATCH {
+        // Performed by the caller's loop.
+        self.wrote(conn, start, h.command_code, received, now);
+    }
+
+    /// The answer encoded in place at `start` in the burst of `conn` stays there: counted
+    /// at the end of the burst, reported to the peer agent (its actions are the caller's
+    /// to perform), and the burst handed to its writer if it is full.
+    fn wrote(
+        &mut self,
+        conn: ConnId,
+        start: usize,
+        command: u32,
+        received: Instant,
+        now: std::time::Instant,
+    ) {
+        let burst = burst_of(&mut self.out, conn);
+        let result_code = crate::fields::result_code_in(&burst.buffer()[start + HEADER_LEN..]);
+        let full = burst.len() >= transport::WRITE_BATCH;
+        self.written.push(WrittenInline {
+            command,
+            result_code,
+            received,
+        });
+        self.agent.handle(now, Event::AnswerWritten);
+        if full {
             self.flush_full(conn);
         }
     }
@@ -1128,20 +1138,4 @@ fn burst_of(out: &mut Vec<(ConnId, Burst)>, id: ConnId) -> &mut Burst {
         }
     };
     &mut out[i].1
-}
-
-/// A copy of the answer encoded in `encoded` (the node finished its header; `None` only
-/// if it is shorter than one).
-fn copied(encoded: &[u8]) -> Option<RawMessage> {
-    Header::parse_unchecked(encoded).map(|header| RawMessage {
-        header,
-        body: bytes::Bytes::copy_from_slice(&encoded[HEADER_LEN..]),
-    })
-}
-
-/// The answer encoded at `start` in `out`, taken out of it.
-fn taken_out(out: &mut bytes::BytesMut, start: usize) -> Option<RawMessage> {
-    let answer = copied(&out[start..]);
-    out.truncate(start);
-    answer
 }
