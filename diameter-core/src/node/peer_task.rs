@@ -974,7 +974,9 @@ impl PeerTask {
 
     /// The answer encoded in place at `start` in the burst of `conn` stays there: counted
     /// at the end of the burst, reported to the peer agent (its actions are the caller's
-    /// to perform), and the burst handed to its writer if it is full.
+    /// to perform), and the burst handed to its writer if it is full. Inlined: out of line
+    /// it cost the stateless server 180 instructions per answer.
+    #[inline(always)]
     fn wrote(
         &mut self,
         conn: ConnId,
