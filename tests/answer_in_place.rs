@@ -143,6 +143,25 @@ async fn answers_encoded_in_place_are_the_typed_answers_and_replay_for_retransmi
     assert_eq!(answer.body, expected.body);
     assert_eq!(calls.load(Ordering::SeqCst), 2);
 
+    // With Proxy-Info (two relays on the way): echoed in order after the typed answer's
+    // AVPs, for a first transmission and for a retransmission of an unseen request.
+    let proxies = [proxy_info("relay1.a.net"), proxy_info("relay2.a.net")];
+    for (session, end_to_end, retransmit) in [("proxied;1", 80, false), ("proxied;2", 81, true)] {
+        let mut request = ccr(&format!("client.a.net;{session}"), end_to_end, retransmit);
+        proxies.iter().for_each(|p| request.push(p));
+        let answer = client.request(request.clone()).await.unwrap();
+        let req = Ccr::decode(&request).unwrap();
+        let typed = cca(&req, calls.load(Ordering::SeqCst));
+        let expected = typed.to_message(4, answer.header.hop_by_hop, end_to_end);
+        let (typed_part, echoed) = answer.body.split_at(expected.body.len());
+        assert_eq!(typed_part, &expected.body[..]);
+        let mut echo = BytesMut::new();
+        proxies.iter().for_each(|p| p.encode(&mut echo));
+        assert_eq!(echoed, &echo[..]);
+        assert_eq!(answer.header.length as usize, 20 + answer.body.len());
+    }
+    assert_eq!(calls.load(Ordering::SeqCst), 4);
+
     // An answer larger than the maximum message size: 5012 in its place.
     let big = client
         .request(ccr("client.a.net;in-place;big", 78, false))
@@ -158,11 +177,11 @@ async fn answers_encoded_in_place_are_the_typed_answers_and_replay_for_retransmi
         assert_eq!(cca.session_id.as_str(), format!("client.a.net;burst;{i}"));
         assert_eq!(cca.result_code, 2001);
     }
-    assert_eq!(calls.load(Ordering::SeqCst), 203);
+    assert_eq!(calls.load(Ordering::SeqCst), 205);
     // Counted as any answer.
     let text = server.metrics_text();
     let counted =
-        "diameter_answers_total{direction=\"in\",command=\"272\",result_code=\"2001\"} 203";
+        "diameter_answers_total{direction=\"in\",command=\"272\",result_code=\"2001\"} 205";
     assert!(text.lines().any(|l| l == counted), "{text}");
 }
 

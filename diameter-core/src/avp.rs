@@ -59,6 +59,11 @@ impl<'a> AvpRef<'a> {
             self.start + self.header_len..self.start + self.len,
         )
     }
+    /// The whole AVP, header included, padding excluded.
+    #[inline]
+    pub fn raw(&self) -> &'a [u8] {
+        &self.buf[self.start..self.start + self.len]
+    }
     /// The whole AVP, header included, padding excluded, as a shared slice (no copy).
     #[inline]
     pub fn raw_bytes(&self) -> Bytes {

@@ -105,21 +105,59 @@ pub fn result_code(msg: &RawMessage) -> Option<u32> {
 
 /// The Result-Code among encoded top-level AVPs (a message's body): for an answer
 /// encoded in place, with no message around it. Stops at a malformed AVP header.
-pub fn result_code_in(mut avps: &[u8]) -> Option<u32> {
-    while avps.len() >= 8 {
-        let code = u32::from_be_bytes([avps[0], avps[1], avps[2], avps[3]]);
-        let vendor_bit = avps[4] & 0x80 != 0;
-        let len = u32::from_be_bytes([0, avps[5], avps[6], avps[7]]) as usize;
-        let head = if vendor_bit { 12 } else { 8 };
-        if len < head || len > avps.len() {
+pub fn result_code_in(avps: &[u8]) -> Option<u32> {
+    (EncodedAvps { rest: avps })
+        .find(|a| a.code == avp::RESULT_CODE && a.vendor == 0)
+        .and_then(|a| read_u32(a.data))
+}
+
+/// Whether encoded top-level AVPs (a message's body) hold a base AVP (vendor 0) with
+/// this code. Stops at a malformed AVP header.
+pub fn has_avp_in(avps: &[u8], code: u32) -> bool {
+    (EncodedAvps { rest: avps }).any(|a| a.code == code && a.vendor == 0)
+}
+
+/// One AVP of an encoded body walked by [`EncodedAvps`].
+struct EncodedAvp<'a> {
+    code: u32,
+    vendor: u32,
+    data: &'a [u8],
+}
+
+/// The top-level AVPs of an encoded body, as plain bytes (no shared buffer around them:
+/// an answer encoded in place). Ends at the first malformed AVP header.
+struct EncodedAvps<'a> {
+    rest: &'a [u8],
+}
+
+impl<'a> Iterator for EncodedAvps<'a> {
+    type Item = EncodedAvp<'a>;
+
+    #[inline]
+    fn next(&mut self) -> Option<EncodedAvp<'a>> {
+        let b = self.rest;
+        if b.len() < 8 {
             return None;
         }
-        if code == avp::RESULT_CODE && !vendor_bit {
-            return read_u32(&avps[head..len]);
+        let code = u32::from_be_bytes([b[0], b[1], b[2], b[3]]);
+        let vendor_bit = b[4] & 0x80 != 0;
+        let len = u32::from_be_bytes([0, b[5], b[6], b[7]]) as usize;
+        let head = if vendor_bit { 12 } else { 8 };
+        if len < head || len > b.len() {
+            self.rest = &[];
+            return None;
         }
-        avps = avps.get((len + 3) & !3..).unwrap_or(&[]);
+        let vendor = match vendor_bit {
+            true => u32::from_be_bytes([b[8], b[9], b[10], b[11]]),
+            false => 0,
+        };
+        self.rest = b.get((len + 3) & !3..).unwrap_or(&[]);
+        Some(EncodedAvp {
+            code,
+            vendor,
+            data: &b[head..len],
+        })
     }
-    None
 }
 
 /// Every Route-Record of a request.

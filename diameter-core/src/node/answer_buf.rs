@@ -2,6 +2,8 @@
 //! the connection the answer goes out on, so the answer is encoded once, in the place it
 //! is written from.
 
+use crate::avp::{padding, put_padding, AvpRef};
+use crate::base::avp;
 use crate::header::{Header, HEADER_LEN};
 use crate::message::RawMessage;
 use crate::traits::Command;
@@ -72,17 +74,33 @@ impl<'a> AnswerBuf<'a> {
         self.out
     }
 
+    /// Appends the request's Proxy-Info AVPs to the answer encoded, unless it has its own
+    /// (RFC 6733 §6.2.2), and sets the answer's length. Most requests carry none: one
+    /// walk of the request, and the answer is not looked at.
+    pub(crate) fn echo_proxy_info(&mut self, request: &RawMessage) {
+        let is_proxy_info = |a: &AvpRef<'_>| a.vendor == 0 && a.code == avp::PROXY_INFO;
+        let mut proxies = request.avps().map_while(Result::ok).filter(is_proxy_info);
+        let Some(first) = proxies.next() else {
+            return;
+        };
+        let Some(answer) = self.written() else {
+            return;
+        };
+        if crate::fields::has_avp_in(&answer[HEADER_LEN..], avp::PROXY_INFO) {
+            return;
+        }
+        for p in std::iter::once(first).chain(proxies) {
+            self.out.extend_from_slice(p.raw());
+            put_padding(self.out, padding(p.raw().len()));
+        }
+        let len = (self.out.len() - self.start) as u32;
+        self.out[self.start + 1..self.start + 4].copy_from_slice(&len.to_be_bytes()[1..]);
+    }
+
     /// Removes what was encoded.
     pub(crate) fn clear(&mut self) {
         self.out.truncate(self.start);
         self.written = false;
-    }
-
-    /// Takes the answer out as a message of its own (a copy), leaving the buffer as it was.
-    pub(crate) fn take(&mut self) -> Option<RawMessage> {
-        let answer = self.written().and_then(copy_message);
-        self.clear();
-        answer
     }
 }
 
@@ -100,4 +118,105 @@ pub(crate) fn take_message(out: &mut BytesMut, start: usize) -> Option<RawMessag
     let answer = copy_message(&out[start..]);
     out.truncate(start);
     answer
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::avp::{AvpFlags, AvpIter, RawAvp};
+    use crate::error::DecodeError;
+    use crate::traits::{AvpGroup, DecodeCtx};
+
+    /// An answer of one Result-Code AVP.
+    #[derive(Default)]
+    struct Answer;
+
+    impl AvpGroup for Answer {
+        fn decode_into(&mut self, _: AvpIter<'_>, _: &mut DecodeCtx) -> Result<(), DecodeError> {
+            Ok(())
+        }
+        fn encode_avps(&self, out: &mut BytesMut) {
+            crate::avp::put_fixed(
+                out,
+                avp::RESULT_CODE,
+                AvpFlags::MANDATORY,
+                0,
+                &2001u32.to_be_bytes(),
+            );
+        }
+    }
+
+    impl Command for Answer {
+        const CODE: u32 = 272;
+        const APPLICATION_ID: u32 = 4;
+        const REQUEST: bool = false;
+        const PROXIABLE: bool = true;
+        const SHORT_NAME: &'static str = "CCA";
+    }
+
+    fn proxy_info(host: &str) -> RawAvp {
+        let mut inner = BytesMut::new();
+        RawAvp::new(280, AvpFlags::MANDATORY, 0, Bytes::from(host.to_owned())).encode(&mut inner);
+        RawAvp::new(33, AvpFlags::MANDATORY, 0, Bytes::from_static(b"state")).encode(&mut inner);
+        RawAvp::new(avp::PROXY_INFO, AvpFlags::MANDATORY, 0, inner.freeze())
+    }
+
+    fn request(proxies: &[RawAvp]) -> RawMessage {
+        let header = Header::new(272, 4, crate::header::CommandFlags::REQUEST, 1, 2);
+        let session = RawAvp::new(263, AvpFlags::MANDATORY, 0, Bytes::from_static(b"s;1"));
+        let avps: Vec<RawAvp> = std::iter::once(session)
+            .chain(proxies.iter().cloned())
+            .collect();
+        RawMessage::from_avps(header, &avps)
+    }
+
+    /// The AVPs of the answer encoded after `prefix` in `out`, with its header's length.
+    fn answer_in(out: &BytesMut, prefix: usize) -> (u32, Vec<(u32, Bytes)>) {
+        let header = Header::parse_unchecked(&out[prefix..]).unwrap();
+        let body = Bytes::copy_from_slice(&out[prefix + HEADER_LEN..]);
+        let avps = AvpIter::new(&body)
+            .map(|a| a.unwrap())
+            .map(|a| (a.code, a.data_bytes()));
+        (header.length, avps.collect())
+    }
+
+    #[test]
+    fn proxy_info_is_echoed_in_place_after_the_answer() {
+        let proxies = [proxy_info("relay1.a.net"), proxy_info("relay2.a.net")];
+        let mut out = BytesMut::from(&b"earlier!"[..]);
+        let mut buf = AnswerBuf::new(&mut out, request(&proxies).header);
+        buf.encode(&Answer);
+        buf.echo_proxy_info(&request(&proxies));
+        assert_eq!(&out[..8], b"earlier!");
+        let (length, avps) = answer_in(&out, 8);
+        assert_eq!(length as usize, out.len() - 8);
+        let codes: Vec<u32> = avps.iter().map(|a| a.0).collect();
+        assert_eq!(codes, [avp::RESULT_CODE, avp::PROXY_INFO, avp::PROXY_INFO]);
+        assert_eq!(avps[1].1, proxies[0].data);
+        assert_eq!(avps[2].1, proxies[1].data);
+    }
+
+    #[test]
+    fn an_answer_with_its_own_proxy_info_or_a_request_without_is_left_alone() {
+        let mut out = BytesMut::new();
+        let mut buf = AnswerBuf::new(&mut out, request(&[]).header);
+        buf.encode(&Answer);
+        let before = buf.written().unwrap().to_vec();
+        buf.echo_proxy_info(&request(&[]));
+        assert_eq!(buf.written().unwrap(), &before[..]);
+
+        // The handler echoed it itself (one Proxy-Info of its choosing).
+        let own = proxy_info("own.a.net");
+        let mut answer = BytesMut::new();
+        Answer.encode_into(4, 1, 2, &mut answer);
+        own.encode(&mut answer);
+        let len = answer.len() as u32;
+        answer[1..4].copy_from_slice(&len.to_be_bytes()[1..]);
+        let mut out = BytesMut::new();
+        let mut buf = AnswerBuf::new(&mut out, request(&[]).header);
+        buf.out.extend_from_slice(&answer);
+        buf.written = true;
+        buf.echo_proxy_info(&request(&[proxy_info("relay.a.net")]));
+        assert_eq!(&out[..], &answer[..]);
+    }
 }

@@ -132,8 +132,7 @@ pub(crate) fn start_locally(
 }
 
 /// A typed answer that came after a wait, encoded at the end of `out` and finished there
-/// (`Ok` with its offset), or taken out as a message (`Err`: it must echo Proxy-Info, or
-/// the handler encoded nothing).
+/// (`Ok` with its offset), or an error answer (`Err`: the handler encoded nothing).
 pub(crate) fn encode_reply(
     node: &Node,
     request: &RawMessage,
@@ -152,9 +151,8 @@ fn written(finished: Result<usize, RawMessage>) -> Started {
 }
 
 /// The handler's answer encoded in `out` ([`Routed::Encoded`]) made an answer to
-/// `request` in place: the request's command code and ids, R and T bits clear. An answer
-/// that must echo Proxy-Info is taken out and echoed as any other (rare: the request
-/// carries Proxy-Info); a handler that encoded nothing gets 5012.
+/// `request` in place: the request's command code and ids, R and T bits clear, the
+/// request's Proxy-Info echoed after it; a handler that encoded nothing gets 5012.
 fn finish_encoded(
     node: &Node,
     request: &RawMessage,
@@ -169,16 +167,7 @@ fn finish_encoded(
         return Err(answer_with(request, &origin(node), code, Some(error), None));
     }
     if proxy_info {
-        return Err(match out.take() {
-            Some(answer) => finish(node, request, Ok(answer), true),
-            None => answer_with(
-                request,
-                &origin(node),
-                rc::DIAMETER_UNABLE_TO_COMPLY,
-                None,
-                None,
-            ),
-        });
+        out.echo_proxy_info(request);
     }
     let (start, h) = (out.start(), request.header);
     let answer = &mut out.buffer()[start..start + HEADER_LEN];

@@ -878,7 +878,7 @@ impl PeerTask {
     /// A handler's typed answer that came after a wait: encoded straight into the
     /// connection's burst and finished there; the node agent gets a copy only when it
     /// needs one (duplicate cache, retransmissions that waited), under one lock. Taken out
-    /// as a message when it must be (no open connection, too large, Proxy-Info to echo).
+    /// as a message when it must be (no open connection, too large).
     fn reply(&mut self, d: DeferredReply) {
         let now = self.now.into_std();
         let conn = self.answer_conn();
