@@ -2,8 +2,8 @@
 //! whether the handler gives it at once or after a wait (`Routed::Deferred`): what goes on
 //! the wire is the typed answer under the request's ids, a retransmission gets the same
 //! bytes (from the duplicate cache, or waiting for the answer in progress), an answer too
-//! large for the peer becomes 5012, Proxy-Info is echoed, and a burst of answers all
-//! arrive.
+//! large for the peer becomes 5012, Proxy-Info is echoed, a burst of answers all
+//! arrive, and an answer held until its release (`AnswerBuf::hold_until`) leaves only then.
 
 use diameter::core::bytes::{Bytes, BytesMut};
 use diameter::core::header::CommandFlags;
@@ -279,4 +279,132 @@ fn an_answer_buf_appends_after_what_its_buffer_holds() {
     let expected = cca(&req, 2).to_message(4, request.header.hop_by_hop, 9);
     assert_eq!(&written[20..], &expected.body[..]);
     assert_eq!(Header::parse_unchecked(&written).unwrap().end_to_end, 9);
+}
+
+/// A handler that encodes its answer at once and holds it until the test releases it
+/// (`true`) or withholds it (`false`): the release of each request, by Session-Id.
+struct Holding {
+    releases: Releases,
+}
+
+/// The releases of the answers held, by Session-Id.
+type Releases = Arc<std::sync::Mutex<Vec<(String, tokio::sync::oneshot::Sender<bool>)>>>;
+
+impl diameter::core::node::Handler for Holding {
+    fn call(&self, _request: RawMessage) -> diameter::core::node::HandlerFuture {
+        Box::pin(async {
+            Err(diameter::core::DecodeError::new(
+                diameter::core::error::ErrorKind::MissingAvp { name: "unused" },
+            ))
+        })
+    }
+
+    fn call_routed(
+        &self,
+        request: RawMessage,
+        local: &diameter::core::routing::LocalNode<'_>,
+        out: &mut AnswerBuf<'_>,
+    ) -> diameter::core::node::Routed {
+        let mut req = Ccr::default();
+        match diameter::core::node::decode_routed(&request, local, &mut req) {
+            Ok(proxy_info) => {
+                out.encode(&cca(&req, 1));
+                let (tx, rx) = tokio::sync::oneshot::channel();
+                let session = req.session_id.as_str().to_owned();
+                self.releases.lock().unwrap().push((session, tx));
+                out.hold_until(Box::pin(async move { rx.await.unwrap_or(false) }));
+                diameter::core::node::Routed::Encoded { proxy_info }
+            }
+            Err(routed) => routed,
+        }
+    }
+
+    fn answers_retransmissions(&self) -> bool {
+        true
+    }
+}
+
+#[tokio::test]
+async fn a_held_answer_leaves_when_released_and_never_when_withheld() {
+    let releases = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let server = Node::builder()
+        .origin_host("ocs.b.net")
+        .origin_realm("b.net")
+        .auth_application(4)
+        .listen("127.0.0.1:0".parse().unwrap())
+        .handler(
+            4,
+            272,
+            Holding {
+                releases: releases.clone(),
+            },
+        )
+        .build()
+        .await
+        .unwrap();
+    let client = Node::builder()
+        .origin_host("client.a.net")
+        .origin_realm("a.net")
+        .auth_application(4)
+        .peer(PeerConfig::new("ocs.b.net", server.local_addrs()[0]))
+        .build()
+        .await
+        .unwrap();
+    assert!(client.wait_peer("ocs.b.net", LIMIT).await);
+    let send = |session: &str, end_to_end: u32| {
+        let (client, request) = (client.clone(), ccr(session, end_to_end, false));
+        tokio::spawn(async move { client.request_with_timeout(request, LIMIT).await })
+    };
+    let release = |session: &str, ok: bool| {
+        let mut r = releases.lock().unwrap();
+        let i = r.iter().position(|(s, _)| s == session).unwrap();
+        let _ = r.swap_remove(i).1.send(ok);
+    };
+    let handled = |n: usize| {
+        let releases = releases.clone();
+        async move {
+            while releases.lock().unwrap().len() < n {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        }
+    };
+
+    // Held: nothing arrives until the release, then the typed answer does.
+    let first = send("client.a.net;held;1", 301);
+    handled(1).await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(
+        !first.is_finished(),
+        "a held answer left before its release"
+    );
+    release("client.a.net;held;1", true);
+    let answer = first.await.unwrap().unwrap();
+    let cca = Cca::decode(&answer).unwrap();
+    assert_eq!(
+        (cca.session_id.as_str(), cca.result_code),
+        ("client.a.net;held;1", 2001)
+    );
+
+    // Withheld: never sent (the client's request times out); a later answer still goes.
+    let (client2, withheld_request) = (client.clone(), ccr("client.a.net;held;2", 302, false));
+    let withheld = tokio::spawn(async move {
+        client2
+            .request_with_timeout(withheld_request, Duration::from_millis(600))
+            .await
+    });
+    handled(1).await;
+    release("client.a.net;held;2", false);
+    assert!(
+        withheld.await.unwrap().is_err(),
+        "a withheld answer was sent"
+    );
+    let third = send("client.a.net;held;3", 303);
+    handled(1).await;
+    release("client.a.net;held;3", true);
+    assert_eq!(
+        Cca::decode(&third.await.unwrap().unwrap())
+            .unwrap()
+            .result_code,
+        2001
+    );
 }

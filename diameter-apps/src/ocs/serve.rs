@@ -547,11 +547,14 @@ impl Handler for CcrHandler {
         &self,
         request: RawMessage,
         local: &LocalNode<'_>,
-        _out: &mut AnswerBuf<'_>,
+        out: &mut AnswerBuf<'_>,
     ) -> Routed {
         let mut ccr = Box::<Ccr>::default();
         match decode_routed(&request, local, &mut *ccr) {
             Ok(proxy_info) => {
+                if self.charged_now(&ccr, out) {
+                    return Routed::Encoded { proxy_info };
+                }
                 let charged = self.charged(ccr);
                 Routed::Deferred {
                     answer: Box::pin(async move {
@@ -589,6 +592,33 @@ impl CcrHandler {
             }
             Ok(msg)
         })
+    }
+
+    /// Charges the CCR at once when the store can ([`ChargingServer::charge_now`]) and
+    /// encodes the CCA into `out`, held until the charge is durable (group commit: the
+    /// answers of a burst leave together after the journal sync that holds them). No
+    /// answer timeout applies to this wait: the store's own limits (its backlog) answer
+    /// 3004 to new charges instead. `false`: nothing was charged.
+    fn charged_now(&self, ccr: &Ccr, out: &mut AnswerBuf<'_>) -> bool {
+        // The identity of the admitted peer connection; no identity, no rights.
+        let peer = diameter_core::node::request_peer().unwrap_or_default();
+        let Some((cca, durable)) = self.server.charge_now(ccr, &peer, SystemTime::now()) else {
+            return false;
+        };
+        if let Some(m) = &self.metrics {
+            m.ccr(cca.cc_request_type, cca.result_code);
+        }
+        CcaReply(cca).encode_into(out);
+        if let Some(durable) = durable {
+            out.hold_until(Box::pin(async move {
+                let r = durable.await;
+                if let Err(e) = &r {
+                    tracing::error!(error = %e, "ocs: charge not durable, answer withheld");
+                }
+                r.is_ok()
+            }));
+        }
+        true
     }
 
     /// Charges the CCR; the CCA.

@@ -8,6 +8,13 @@ use crate::header::{Header, HEADER_LEN};
 use crate::message::RawMessage;
 use crate::traits::Command;
 use bytes::{Bytes, BytesMut};
+use std::future::Future;
+use std::pin::Pin;
+
+/// What an answer written in place waits for before it may leave
+/// ([`AnswerBuf::hold_until`]): `true` once it may, `false` if it never may (it is
+/// withheld: the request goes unanswered, and the client retransmits).
+pub type Release = Pin<Box<dyn Future<Output = bool> + Send>>;
 
 /// The place for the answer to one request, given to [`super::Handler::call_routed`].
 ///
@@ -22,6 +29,7 @@ pub struct AnswerBuf<'a> {
     request: Header,
     start: usize,
     written: bool,
+    release: Option<Release>,
 }
 
 impl<'a> AnswerBuf<'a> {
@@ -34,6 +42,7 @@ impl<'a> AnswerBuf<'a> {
             request,
             start,
             written: false,
+            release: None,
         }
     }
 
@@ -48,6 +57,15 @@ impl<'a> AnswerBuf<'a> {
         let h = &self.request;
         answer.encode_into(h.application_id, h.hop_by_hop, h.end_to_end, self.out);
         self.written = true;
+    }
+
+    /// Holds the answer until `release` resolves: it is written with the rest of its
+    /// connection's burst, and that burst leaves only once every answer in it is
+    /// released. For an answer that reports what must be durable first, such as a charge
+    /// in a group commit: one wait per burst, not a task per request. An answer that is
+    /// not released (`false`) is never sent, nor is the rest of its burst.
+    pub fn hold_until(&mut self, release: Release) {
+        self.release = Some(release);
     }
 
     /// Sets the E bit of the answer encoded (a protocol error, Result-Code 3xxx, whose
@@ -97,10 +115,16 @@ impl<'a> AnswerBuf<'a> {
         self.out[self.start + 1..self.start + 4].copy_from_slice(&len.to_be_bytes()[1..]);
     }
 
-    /// Removes what was encoded.
+    /// What the answer waits for before it may leave, if anything.
+    pub(crate) fn take_release(&mut self) -> Option<Release> {
+        self.release.take()
+    }
+
+    /// Removes what was encoded (and what it waited for).
     pub(crate) fn clear(&mut self) {
         self.out.truncate(self.start);
         self.written = false;
+        self.release = None;
     }
 }
 

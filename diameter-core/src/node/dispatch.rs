@@ -2,7 +2,7 @@
 //! identity and the node's decode limits in scope. Duplicates, the routing decision,
 //! relaying and redirects are the node agent's ([`crate::agent::Agent`]).
 
-use super::{AnswerBuf, Handler, HandlerFuture, Node, Reply, ReplyFuture, Routed};
+use super::{AnswerBuf, Handler, HandlerFuture, Node, Release, Reply, ReplyFuture, Routed};
 use crate::answer::{answer_with, error_answer, Origin};
 use crate::error::DecodeError;
 use crate::header::{CommandFlags, HEADER_LEN};
@@ -40,8 +40,8 @@ pub(crate) enum Started {
     Now(RawMessage),
     /// Answered at once, encoded at the end of the buffer given to [`start_locally`] from
     /// this offset on, finished as an answer to the request (before the node agent's size
-    /// check).
-    Written(usize),
+    /// check); held until the release, if any ([`AnswerBuf::hold_until`]).
+    Written(usize, Option<Release>),
     /// Still running: the answer comes from this future, which runs the handler with the
     /// request's scope entered on each poll.
     Later(Pin<Box<dyn Future<Output = Later> + Send>>),
@@ -54,6 +54,8 @@ pub(crate) enum Later {
     /// A typed answer to encode in place ([`encode_reply`]), and whether to echo
     /// Proxy-Info.
     Reply(Box<dyn Reply>, bool),
+    /// An answer that was not released ([`AnswerBuf::hold_until`]): none is sent.
+    Withheld,
 }
 
 /// A handler's future still running after its first poll.
@@ -106,7 +108,7 @@ pub(crate) fn start_locally(
         }
     });
     match first {
-        Ok(Started::Written(start)) => Started::Written(start),
+        Ok(Started::Written(start, _)) => Started::Written(start, out.take_release()),
         Ok(started) => {
             // A handler that encoded an answer and then gave another.
             out.clear();
@@ -132,22 +134,25 @@ pub(crate) fn start_locally(
 }
 
 /// A typed answer that came after a wait, encoded at the end of `out` and finished there
-/// (`Ok` with its offset), or an error answer (`Err`: the handler encoded nothing).
+/// (`Ok` with its offset and what it waits for), or an error answer (`Err`: the handler
+/// encoded nothing).
 pub(crate) fn encode_reply(
     node: &Node,
     request: &RawMessage,
     reply: &dyn Reply,
     proxy_info: bool,
     out: &mut BytesMut,
-) -> Result<usize, RawMessage> {
+) -> Result<(usize, Option<Release>), RawMessage> {
     let mut out = AnswerBuf::new(out, request.header);
     reply.encode_into(&mut out);
-    finish_encoded(node, request, &mut out, proxy_info)
+    let start = finish_encoded(node, request, &mut out, proxy_info)?;
+    Ok((start, out.take_release()))
 }
 
-/// [`Started::Written`] at the offset, or [`Started::Now`] with the answer taken out.
+/// [`Started::Written`] at the offset (its release added by the caller), or
+/// [`Started::Now`] with the answer taken out.
 fn written(finished: Result<usize, RawMessage>) -> Started {
-    finished.map_or_else(Started::Now, Started::Written)
+    finished.map_or_else(Started::Now, |start| Started::Written(start, None))
 }
 
 /// The handler's answer encoded in `out` ([`Routed::Encoded`]) made an answer to

@@ -61,7 +61,7 @@ mod slots;
 pub use crate::agent::FailoverPolicy;
 #[cfg(feature = "tls")]
 pub use crate::transport::tls::TlsConfig;
-pub use answer_buf::AnswerBuf;
+pub use answer_buf::{AnswerBuf, Release};
 pub use builder::NodeBuilder;
 pub(crate) use dispatch::decode_limits;
 pub use dispatch::request_peer;

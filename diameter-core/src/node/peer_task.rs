@@ -6,7 +6,7 @@
 use super::answer_buf::{copy_message, take_message};
 use super::dispatch::{self, Later, Routing, Started};
 use super::metrics::Direction;
-use super::{Node, NodeEvent, PeerStatus, RequestError};
+use super::{Node, NodeEvent, PeerStatus, Release, RequestError};
 use crate::agent::{
     Action, AgentLimits, Event, Failure, InFlightKey, Inbound, Notice, PeerAgent, PeerChange,
     RequestId,
@@ -19,9 +19,11 @@ use crate::routing::Decision;
 use crate::transport::outgoing::Burst;
 use crate::transport::{self, ConnEvent, ConnHandle};
 use std::collections::HashMap;
+use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
+use std::task::Poll;
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 
@@ -173,7 +175,10 @@ impl DeferredReply {
             self.proxy_info,
             &mut out,
         ) {
-            Ok(start) => take_message(&mut out, start),
+            // Held: not saved before it is released (a handler that holds its answers
+            // answers retransmissions itself).
+            Ok((_, Some(_))) => None,
+            Ok((start, None)) => take_message(&mut out, start),
             Err(answer) => Some(answer),
         };
         let now = std::time::Instant::now();
@@ -299,6 +304,55 @@ struct PeerTask {
     inline: Vec<AnsweredInline>,
     /// Answers encoded in place in this burst, to count at its end.
     written: Vec<WrittenInline>,
+    /// What answers in the current bursts wait for, by connection
+    /// ([`super::AnswerBuf::hold_until`]).
+    holds: Vec<(ConnId, Release)>,
+    /// Bursts waiting for their answers' releases.
+    held: Vec<HeldBurst>,
+}
+
+/// A burst that leaves once every answer in it is released.
+struct HeldBurst {
+    conn: ConnId,
+    burst: Burst,
+    releases: Vec<Release>,
+}
+
+impl HeldBurst {
+    /// `true` once every release came, `false` as soon as one says never. The last one
+    /// is polled first: releases of one source (a journal's durable position) come in
+    /// order, so the burst registers one wake, for its last answer.
+    fn poll_released(&mut self, cx: &mut std::task::Context<'_>) -> Poll<bool> {
+        while let Some(r) = self.releases.last_mut() {
+            match r.as_mut().poll(cx) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(false) => return Poll::Ready(false),
+                Poll::Ready(true) => {
+                    self.releases.pop();
+                }
+            }
+        }
+        Poll::Ready(true)
+    }
+}
+
+/// Waits until some held bursts are released (or withheld): takes them out, each with
+/// whether it may leave.
+fn released(held: &mut Vec<HeldBurst>) -> impl Future<Output = Vec<(HeldBurst, bool)>> + '_ {
+    std::future::poll_fn(move |cx| {
+        let mut done = Vec::new();
+        let mut i = 0;
+        while i < held.len() {
+            match held[i].poll_released(cx) {
+                Poll::Pending => i += 1,
+                Poll::Ready(ok) => done.push((held.swap_remove(i), ok)),
+            }
+        }
+        match done.is_empty() {
+            true => Poll::Pending,
+            false => Poll::Ready(done),
+        }
+    })
 }
 
 /// Hashes a connection id (unique, a counter) with one multiplication: the look-up of
@@ -373,6 +427,8 @@ pub(crate) fn spawn_peer(
         from_lowercase: host.to_ascii_lowercase().into(),
         inline: Vec::new(),
         written: Vec::new(),
+        holds: Vec::new(),
+        held: Vec::new(),
     };
     let handle = PeerHandle { tx, status };
     if let Ok(mut peers) = inner.peers.write() {
@@ -436,6 +492,10 @@ impl PeerTask {
                 _ = sleep => {
                     self.now = Instant::now();
                     self.feed(Event::Timeout);
+                }
+                done = released(&mut self.held), if !self.held.is_empty() => {
+                    self.now = Instant::now();
+                    self.send_released(done);
                 }
             }
             self.finish_inline();
@@ -668,10 +728,43 @@ impl PeerTask {
             return false;
         };
         let (_, burst) = self.out.swap_remove(i);
+        let releases = match self.holds.is_empty() {
+            true => Vec::new(),
+            false => take_holds(&mut self.holds, id),
+        };
         if burst.len() == 0 {
             // Opened for an answer that was not encoded in place after all.
             return false;
         }
+        if !releases.is_empty() {
+            self.held.push(HeldBurst {
+                conn: id,
+                burst,
+                releases,
+            });
+            return false;
+        }
+        self.send_burst(id, burst)
+    }
+
+    /// Sends the bursts whose answers were released; drops those withheld.
+    fn send_released(&mut self, done: Vec<(HeldBurst, bool)>) {
+        for (h, ok) in done {
+            if !ok {
+                tracing::warn!(
+                    bytes = h.burst.len(),
+                    "answers withheld: what they report did not become durable"
+                );
+                continue;
+            }
+            if self.conns.contains_key(&h.conn) && self.send_burst(h.conn, h.burst) {
+                self.act();
+            }
+        }
+    }
+
+    /// Hands a burst to the writer of connection `id` (see [`PeerTask::flush_conn`]).
+    fn send_burst(&mut self, id: ConnId, burst: Burst) -> bool {
         let sent = self
             .conns
             .get(&id)
@@ -817,11 +910,31 @@ impl PeerTask {
         let command = h.command_code;
         let answer = match started {
             Started::Later(answer) => tracing::Instrument::instrument(answer, span),
-            Started::Written(start) => match conn {
-                Some(c) => return self.written_in_place(c, start, request, received, now),
-                None => {
+            Started::Written(start, release) => match (conn, release) {
+                (Some(c), release) => {
+                    let held = release.is_some();
+                    if let Some(r) = release {
+                        self.holds.push((c, r));
+                    }
+                    return self.written_in_place(c, start, request, received, now, held);
+                }
+                (None, None) => {
                     let answer = take_message(&mut detached, start);
                     return self.answered_inline(request, answer, command, received, false);
+                }
+                // No connection to hold it in: it waits on its own, as a handler would.
+                (None, Some(release)) => {
+                    let answer = take_message(&mut detached, start);
+                    let later = async move {
+                        match (release.await, answer) {
+                            (true, Some(answer)) => Later::Message(answer),
+                            _ => Later::Withheld,
+                        }
+                    };
+                    tracing::Instrument::instrument(
+                        Box::pin(later) as std::pin::Pin<Box<dyn Future<Output = Later> + Send>>,
+                        span,
+                    )
                 }
             },
             Started::Now(answer) => {
@@ -841,6 +954,8 @@ impl PeerTask {
         let unanswered = Unanswered(Some(tx.clone()));
         let task = async move {
             match answer.await {
+                // Not released: unanswered (the guard lets the retransmissions go).
+                Later::Withheld => {}
                 Later::Message(answer) => {
                     let Some(answer) = guard.done(answer) else {
                         return;
@@ -890,22 +1005,35 @@ impl PeerTask {
         let encoded = dispatch::encode_reply(&self.node, &d.request, &*d.reply, d.proxy_info, out);
         let max = self.node.inner.agent_config.limits.max_message_len as usize;
         let (command, received) = (d.request.header.command_code, d.received);
+        let (encoded, release) = match encoded {
+            Ok((start, release)) => (Ok(start), release),
+            Err(answer) => (Err(answer), None),
+        };
+        let held = release.is_some();
         let answer = match (encoded, conn) {
-            (Ok(start), Some(c)) if out.len() - start <= max => {
-                let written = &out[start..];
-                self.node.with_agent(|a| {
-                    let copy = if a.needs_answer(&d.request, d.key) {
-                        copy_message(written)
-                    } else {
-                        None
-                    };
-                    a.handler_done(now, &d.request, d.key, copy);
-                });
-                self.wrote(c, start, command, received, now);
-                self.act();
-                return;
+            (Ok(start), Some(c)) => {
+                if let Some(r) = release {
+                    self.holds.push((c, r));
+                }
+                if out.len() - start <= max {
+                    let written = &out[start..];
+                    self.node.with_agent(|a| {
+                        // A held answer is not saved before it is released.
+                        let copy = match !held && a.needs_answer(&d.request, d.key) {
+                            true => copy_message(written),
+                            false => None,
+                        };
+                        a.handler_done(now, &d.request, d.key, copy);
+                    });
+                    self.wrote(c, start, command, received, now);
+                    self.act();
+                    return;
+                }
+                take_message(out, start)
             }
-            (Ok(start), _) => take_message(out, start),
+            // No connection to hold it in: unanswered (the client retransmits).
+            (Ok(_), None) if held => None,
+            (Ok(start), None) => take_message(out, start),
             (Err(answer), _) => Some(answer),
         };
         let answer = self
@@ -956,6 +1084,7 @@ impl PeerTask {
         request: RawMessage,
         received: Instant,
         now: std::time::Instant,
+        held: bool,
     ) {
         let h = request.header;
         let config = &self.node.inner.agent_config;
@@ -964,7 +1093,10 @@ impl PeerTask {
             let answer = take_message(out, start);
             return self.answered_inline(request, answer, h.command_code, received, false);
         }
-        let saved = !(config.self_deduplicating).contains(&(h.application_id, h.command_code));
+        // A held answer is not saved before it is released: a handler that holds its
+        // answers answers retransmissions itself.
+        let saved =
+            !held && !(config.self_deduplicating).contains(&(h.application_id, h.command_code));
         if let Some(copy) = saved.then(|| copy_message(&out[start..])).flatten() {
             self.answered_inline(request, Some(copy), h.command_code, received, true);
         }
@@ -1128,6 +1260,14 @@ async fn connect_tls(
         PeerCmd::Conn,
         None,
     ))
+}
+
+/// Takes the releases held for connection `id`.
+fn take_holds(holds: &mut Vec<(ConnId, Release)>, id: ConnId) -> Vec<Release> {
+    // In order: the last one is polled first (`HeldBurst::poll_released`).
+    let (taken, kept): (Vec<_>, Vec<_>) = holds.drain(..).partition(|(c, _)| *c == id);
+    *holds = kept;
+    taken.into_iter().map(|(_, r)| r).collect()
 }
 
 /// The burst of connection `id` (a new one if it has none yet).

@@ -79,7 +79,7 @@ pub mod extended;
 use crate::ocs::rating::Tariffs;
 use crate::ocs::store::ExpiredSession;
 use crate::ocs::store::{
-    AccountId, Batch, BatchOutcome, NewAccount, Store, StoreError, SubscriberId,
+    AccountId, Batch, BatchOutcome, DurableFuture, NewAccount, Store, StoreError, SubscriberId,
 };
 use diameter::dict::base_rfc6733::{result_code as base_rc, Asr, Rar, ReAuthRequestType};
 use diameter::dict::dcca_rfc4006::{
@@ -384,6 +384,62 @@ impl ChargingServer {
                 Ok(cca)
             }
         }
+    }
+
+    /// Answers a CCR at once when the store applies charges at once
+    /// ([`Store::charge_now`]) and the look-ups its plan needs are in memory: the answer,
+    /// and what must be durable before it is sent (`None`: nothing was charged). `None`
+    /// when the store cannot; nothing was charged then, and the CCR goes to
+    /// [`ChargingServer::handle_ccr_shared`].
+    pub fn charge_now(
+        &self,
+        ccr: &Ccr,
+        peer: &str,
+        now: SystemTime,
+    ) -> Option<(Box<Cca>, Option<DurableFuture>)> {
+        if !self.store.lookups_in_memory() {
+            return None;
+        }
+        let now_ms = millis(now);
+        let mut cca = Box::new(self.new_answer(ccr));
+        let mut durable = Vec::new();
+        let r = (|| {
+            let mut step = self.plan(ccr, &mut cca, now_ms, peer, true)?;
+            loop {
+                step = match step {
+                    Step::Done => return Ok(true),
+                    Step::NeedsStore => return Ok(false),
+                    Step::Replan => self.session_plan(ccr, &mut cca, now_ms, peer, false, true)?,
+                    Step::Charge(batch, pending) => match self.store.charge_now(&batch, now_ms) {
+                        // Only before anything was charged (a store answers for all or none).
+                        None if durable.is_empty() => return Ok(false),
+                        None => return Err(StoreError::Stopped),
+                        Some(charged) => {
+                            let charged = charged?;
+                            durable.push(charged.durable);
+                            self.finish(ccr, &mut cca, peer, pending, charged.outcome)?
+                        }
+                    },
+                };
+            }
+        })();
+        match r {
+            Ok(false) => return None,
+            Ok(true) => {}
+            Err(e) => self.end_answer(ccr, &mut cca, Err(e)),
+        }
+        // Every charge's durability; one charge is the usual case.
+        let durable = match durable.len() {
+            0 => None,
+            1 => durable.pop(),
+            _ => Some(Box::pin(async move {
+                for d in durable {
+                    d.await?;
+                }
+                Ok(())
+            }) as DurableFuture),
+        };
+        Some((cca, durable))
     }
 
     /// The answer before anything is charged: success, the request's identifiers.

@@ -30,7 +30,7 @@ use super::memory::{Changes, MemAccount, MemLimits, MemSession, MemState, Outcom
 use super::sqlite::{key_hash, SqliteStore};
 use super::writeback::sync_paced;
 use super::{
-    lock_order, Account, AccountId, Batch, BatchOutcome, ChargeFuture, CommitObserver,
+    lock_order, Account, AccountId, Batch, BatchOutcome, ChargeFuture, Charged, CommitObserver,
     ExpiredSession, IdKind, LedgerTotals, NewAccount, Op, Store, StoreError, StoreTotals,
     SubscriberId,
 };
@@ -924,6 +924,17 @@ impl Store for Engine {
                 })
             }
         }
+    }
+
+    fn charge_now(&self, batch: &Batch, now_ms: i64) -> Option<Result<Charged, StoreError>> {
+        Some(
+            self.inner
+                .run_batch(batch, now_ms)
+                .map(|(outcome, lsn)| Charged {
+                    outcome,
+                    durable: Box::pin(self.inner.journal.wait_async(lsn)),
+                }),
+        )
     }
 
     fn lookups_in_memory(&self) -> bool {

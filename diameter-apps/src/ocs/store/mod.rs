@@ -434,6 +434,15 @@ pub trait Store: Send + Sync + 'static {
         })
     }
 
+    /// Applies a batch at once when this store can (its state in memory, a log made
+    /// durable by group commit): the outcome now, and a future that resolves once it is
+    /// durable (`Err`: it never will be). The caller must not report the outcome before
+    /// then. `None`: this store cannot; use [`Store::charge`]. A store answers `None`
+    /// for every batch or for none.
+    fn charge_now(&self, _batch: &Batch, _now_ms: i64) -> Option<Result<Charged, StoreError>> {
+        None
+    }
+
     /// Runs several batches (each with its own `now_ms`), returning one result per batch in
     /// order. A backend that can ([`Store::groups`]) runs them in one transaction, each
     /// batch inside its own savepoint (a failing batch rolls back only its own work), and
@@ -488,6 +497,18 @@ pub type CommitObserver = std::sync::Arc<dyn Fn(usize, std::time::Duration) + Se
 pub type ChargeFuture = std::pin::Pin<
     Box<dyn std::future::Future<Output = Result<BatchOutcome, StoreError>> + Send + 'static>,
 >;
+
+/// A batch applied at once ([`Store::charge_now`]): its outcome, and when it is durable.
+pub struct Charged {
+    /// The batch's outcome, not to be reported before `durable` resolves.
+    pub outcome: BatchOutcome,
+    /// Resolves once the outcome is durable (`Err`: it never will be).
+    pub durable: DurableFuture,
+}
+
+/// The future of [`Charged::durable`].
+pub type DurableFuture =
+    std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), StoreError>> + Send + 'static>>;
 
 /// What [`Store::totals`] counts.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
