@@ -324,21 +324,18 @@ impl diameter::core::node::Handler for Holding {
     }
 }
 
-#[tokio::test]
-async fn a_held_answer_leaves_when_released_and_never_when_withheld() {
-    let releases = Arc::new(std::sync::Mutex::new(Vec::new()));
+/// `ocs.b.net` with the [`Holding`] handler (`write_queue_bytes` per connection), and a
+/// client connected to it.
+async fn holding_pair(releases: Releases, write_queue_bytes: usize) -> (Node, Node) {
+    let mut limits = NodeLimits::default();
+    limits.write_queue_bytes = write_queue_bytes;
     let server = Node::builder()
         .origin_host("ocs.b.net")
         .origin_realm("b.net")
         .auth_application(4)
         .listen("127.0.0.1:0".parse().unwrap())
-        .handler(
-            4,
-            272,
-            Holding {
-                releases: releases.clone(),
-            },
-        )
+        .limits(limits)
+        .handler(4, 272, Holding { releases })
         .build()
         .await
         .unwrap();
@@ -351,6 +348,39 @@ async fn a_held_answer_leaves_when_released_and_never_when_withheld() {
         .await
         .unwrap();
     assert!(client.wait_peer("ocs.b.net", LIMIT).await);
+    (server, client)
+}
+
+#[tokio::test]
+async fn answers_held_past_the_write_queue_bound_close_the_connection() {
+    let releases = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let (server, client) = holding_pair(releases.clone(), 4096).await;
+    let mut events = server.subscribe();
+    // About 150 bytes per answer and none released: the connection goes past 4 kB.
+    for i in 0..40u32 {
+        let request = ccr(&format!("client.a.net;flood;{i}"), 400 + i, false);
+        let client = client.clone();
+        tokio::spawn(async move { client.request_with_timeout(request, LIMIT).await });
+    }
+    let down = tokio::time::timeout(LIMIT, async {
+        loop {
+            if let Ok(diameter::core::node::NodeEvent::PeerDown { host, .. }) = events.recv().await
+            {
+                return host;
+            }
+        }
+    });
+    assert_eq!(
+        down.await.expect("the connection stayed open"),
+        "client.a.net"
+    );
+    assert!(releases.lock().unwrap().len() >= 27);
+}
+
+#[tokio::test]
+async fn a_held_answer_leaves_when_released_and_never_when_withheld() {
+    let releases = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let (_server, client) = holding_pair(releases.clone(), 4 << 20).await;
     let send = |session: &str, end_to_end: u32| {
         let (client, request) = (client.clone(), ccr(session, end_to_end, false));
         tokio::spawn(async move { client.request_with_timeout(request, LIMIT).await })

@@ -230,7 +230,8 @@ pub struct NodeLimits {
     /// Bytes queued for writing per connection. A peer that does not read fills it; the
     /// connection is then closed at once (socket reset, queue freed, peer marked down).
     /// A single message always fits an empty queue; the default holds four messages of
-    /// the default maximum size. Default 4 MiB.
+    /// the default maximum size. Answers held until their release
+    /// ([`AnswerBuf::hold_until`]) count against it too. Default 4 MiB.
     pub write_queue_bytes: usize,
     /// A write that makes no progress for this long closes the connection the same way.
     /// Default 10 s.

@@ -737,6 +737,22 @@ impl PeerTask {
             return false;
         }
         if !releases.is_empty() {
+            // Held answers count against the connection's write queue bound: a peer
+            // that floods requests while their answers wait is closed as one that does
+            // not read.
+            let held: usize = self
+                .held
+                .iter()
+                .filter(|h| h.conn == id)
+                .map(|h| h.burst.len())
+                .sum();
+            if held + burst.len() > self.node.inner.limits.write_queue_bytes {
+                tracing::warn!(
+                    held,
+                    "answers held past the write queue bound, closing connection"
+                );
+                return self.close_conn(id);
+            }
             self.held.push(HeldBurst {
                 conn: id,
                 burst,
@@ -745,6 +761,17 @@ impl PeerTask {
             return false;
         }
         self.send_burst(id, burst)
+    }
+
+    /// Closes connection `id` (dropping its held bursts) and reports it to the agent,
+    /// whose actions the caller's loop performs. Returns `true`.
+    fn close_conn(&mut self, id: ConnId) -> bool {
+        if let Some(c) = self.conns.remove(&id) {
+            c.kill();
+        }
+        self.held.retain(|h| h.conn != id);
+        self.agent.handle(self.now.into_std(), Event::Closed(id));
+        true
     }
 
     /// Sends the bursts whose answers were released; drops those withheld.
@@ -771,12 +798,7 @@ impl PeerTask {
             .map(|c| c.queue.try_send_all(burst.len(), burst.into_chunks()));
         if let Some(Err(e)) = sent {
             tracing::warn!(?e, "write queue full or writer gone, closing connection");
-            if let Some(c) = self.conns.remove(&id) {
-                c.kill();
-            }
-            // Reported to the agent; its actions are performed by the caller's loop.
-            self.agent.handle(self.now.into_std(), Event::Closed(id));
-            return true;
+            return self.close_conn(id);
         }
         false
     }
