@@ -309,6 +309,9 @@ impl diameter::core::node::Handler for Holding {
         match diameter::core::node::decode_routed(&request, local, &mut req) {
             Ok(proxy_info) => {
                 out.encode(&cca(&req, 1));
+                if req.session_id.as_str().contains(";free;") {
+                    return diameter::core::node::Routed::Encoded { proxy_info };
+                }
                 let (tx, rx) = tokio::sync::oneshot::channel();
                 let session = req.session_id.as_str().to_owned();
                 self.releases.lock().unwrap().push((session, tx));
@@ -413,6 +416,27 @@ async fn a_held_answer_leaves_when_released_and_never_when_withheld() {
     assert_eq!(
         (cca.session_id.as_str(), cca.result_code),
         ("client.a.net;held;1", 2001)
+    );
+
+    // An answer not held waits behind one held on the same connection: answers leave
+    // in order (a DPA queued after held answers goes after them).
+    let held = send("client.a.net;held;4", 304);
+    handled(1).await;
+    let free = send("client.a.net;free;1", 305);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(!free.is_finished(), "an answer overtook a held one");
+    release("client.a.net;held;4", true);
+    assert_eq!(
+        Cca::decode(&held.await.unwrap().unwrap())
+            .unwrap()
+            .result_code,
+        2001
+    );
+    assert_eq!(
+        Cca::decode(&free.await.unwrap().unwrap())
+            .unwrap()
+            .result_code,
+        2001
     );
 
     // Withheld: never sent (the client's request times out); a later answer still goes.

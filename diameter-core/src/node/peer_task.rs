@@ -337,15 +337,24 @@ impl HeldBurst {
 }
 
 /// Waits until some held bursts are released (or withheld): takes them out, each with
-/// whether it may leave.
+/// whether it may leave. A connection's bursts leave in order: one waits for those held
+/// before it (so a DPA queued after held answers goes after them).
 fn released(held: &mut Vec<HeldBurst>) -> impl Future<Output = Vec<(HeldBurst, bool)>> + '_ {
     std::future::poll_fn(move |cx| {
         let mut done = Vec::new();
+        let mut waiting: Vec<ConnId> = Vec::new();
         let mut i = 0;
         while i < held.len() {
+            if waiting.contains(&held[i].conn) {
+                i += 1;
+                continue;
+            }
             match held[i].poll_released(cx) {
-                Poll::Pending => i += 1,
-                Poll::Ready(ok) => done.push((held.swap_remove(i), ok)),
+                Poll::Pending => {
+                    waiting.push(held[i].conn);
+                    i += 1;
+                }
+                Poll::Ready(ok) => done.push((held.remove(i), ok)),
             }
         }
         match done.is_empty() {
@@ -736,7 +745,8 @@ impl PeerTask {
             // Opened for an answer that was not encoded in place after all.
             return false;
         }
-        if !releases.is_empty() {
+        // Behind a held burst of the same connection, a burst waits its turn.
+        if !releases.is_empty() || self.held.iter().any(|h| h.conn == id) {
             // Held answers count against the connection's write queue bound: a peer
             // that floods requests while their answers wait is closed as one that does
             // not read.
