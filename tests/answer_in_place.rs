@@ -462,3 +462,32 @@ async fn a_held_answer_leaves_when_released_and_never_when_withheld() {
         2001
     );
 }
+
+#[tokio::test]
+async fn held_answers_leave_before_the_dpa() {
+    let releases = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let (_server, client) = holding_pair(releases.clone(), 4 << 20).await;
+    let (c, request) = (client.clone(), ccr("client.a.net;held;dpr", 501, false));
+    let pending = tokio::spawn(async move { c.request_with_timeout(request, LIMIT).await });
+    while releases.lock().unwrap().is_empty() {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    // The client leaves (DPR) while the answer is held; the server's DPA waits behind it.
+    let c = client.clone();
+    let stopping = tokio::spawn(async move {
+        c.stop_peer(
+            "ocs.b.net",
+            diameter::core::base::DisconnectCause::Rebooting,
+        )
+        .await
+    });
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let (_, tx) = releases.lock().unwrap().pop().unwrap();
+    tx.send(true).unwrap();
+    let answer = pending
+        .await
+        .unwrap()
+        .expect("the held answer was lost to the DPA");
+    assert_eq!(Cca::decode(&answer).unwrap().result_code, 2001);
+    stopping.await.unwrap();
+}

@@ -309,6 +309,9 @@ struct PeerTask {
     holds: Vec<(ConnId, Release)>,
     /// Bursts waiting for their answers' releases.
     held: Vec<HeldBurst>,
+    /// Connections the agent closed while bursts for them were held: their writers
+    /// close once those bursts are gone.
+    closing: Vec<ConnId>,
 }
 
 /// A burst that leaves once every answer in it is released.
@@ -438,6 +441,7 @@ pub(crate) fn spawn_peer(
         written: Vec::new(),
         holds: Vec::new(),
         held: Vec::new(),
+        closing: Vec::new(),
     };
     let handle = PeerHandle { tx, status };
     if let Ok(mut peers) = inner.peers.write() {
@@ -631,9 +635,13 @@ impl PeerTask {
                 }
                 Action::Send(id, msg) => self.queue_send(id, msg),
                 Action::Close(id) => {
-                    // What is queued for it still goes out before the writer closes.
+                    // What is queued for it still goes out before the writer closes, held
+                    // answers once released.
                     self.flush_conn(id);
-                    self.conns.remove(&id);
+                    match self.held.iter().any(|h| h.conn == id) {
+                        true => self.closing.push(id),
+                        false => drop(self.conns.remove(&id)),
+                    }
                 }
                 Action::Handle(msg) => self.handle_request(msg),
                 Action::Answered(p, result) => self.answered(p, result),
@@ -780,6 +788,7 @@ impl PeerTask {
             c.kill();
         }
         self.held.retain(|h| h.conn != id);
+        self.closing.retain(|c| *c != id);
         self.agent.handle(self.now.into_std(), Event::Closed(id));
         true
     }
@@ -796,6 +805,15 @@ impl PeerTask {
             }
             if self.conns.contains_key(&h.conn) && self.send_burst(h.conn, h.burst) {
                 self.act();
+            }
+        }
+        if !self.closing.is_empty() {
+            let held = &self.held;
+            let (done, still): (Vec<_>, Vec<_>) =
+                (self.closing.drain(..)).partition(|id| !held.iter().any(|h| h.conn == *id));
+            self.closing = still;
+            for id in done {
+                self.conns.remove(&id);
             }
         }
     }
