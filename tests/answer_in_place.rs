@@ -90,6 +90,12 @@ async fn pair_waiting(calls: Arc<AtomicU32>, wait: Duration) -> (Node, Node) {
         .build()
         .await
         .unwrap();
+    let client = client_of(&server).await;
+    (server, client)
+}
+
+/// `client.a.net`, connected to `server` (`ocs.b.net`).
+async fn client_of(server: &Node) -> Node {
     let client = Node::builder()
         .origin_host("client.a.net")
         .origin_realm("a.net")
@@ -99,7 +105,7 @@ async fn pair_waiting(calls: Arc<AtomicU32>, wait: Duration) -> (Node, Node) {
         .await
         .unwrap();
     assert!(client.wait_peer("ocs.b.net", LIMIT).await);
-    (server, client)
+    client
 }
 
 #[tokio::test]
@@ -342,15 +348,7 @@ async fn holding_pair(releases: Releases, write_queue_bytes: usize) -> (Node, No
         .build()
         .await
         .unwrap();
-    let client = Node::builder()
-        .origin_host("client.a.net")
-        .origin_realm("a.net")
-        .auth_application(4)
-        .peer(PeerConfig::new("ocs.b.net", server.local_addrs()[0]))
-        .build()
-        .await
-        .unwrap();
-    assert!(client.wait_peer("ocs.b.net", LIMIT).await);
+    let client = client_of(&server).await;
     (server, client)
 }
 
