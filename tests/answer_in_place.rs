@@ -381,7 +381,7 @@ async fn answers_held_past_the_write_queue_bound_close_the_connection() {
 #[tokio::test]
 async fn a_held_answer_leaves_when_released_and_never_when_withheld() {
     let releases = Arc::new(std::sync::Mutex::new(Vec::new()));
-    let (_server, client) = holding_pair(releases.clone(), 4 << 20).await;
+    let (server, client) = holding_pair(releases.clone(), 4 << 20).await;
     let send = |session: &str, end_to_end: u32| {
         let (client, request) = (client.clone(), ccr(session, end_to_end, false));
         tokio::spawn(async move { client.request_with_timeout(request, LIMIT).await })
@@ -415,6 +415,13 @@ async fn a_held_answer_leaves_when_released_and_never_when_withheld() {
         (cca.session_id.as_str(), cca.result_code),
         ("client.a.net;held;1", 2001)
     );
+    // Counted when it left: its latency includes the 200 ms it was held.
+    let text = server.metrics_text();
+    let sum = text
+        .lines()
+        .find(|l| l.starts_with("diameter_request_duration_seconds_sum{direction=\"in\""))
+        .and_then(|l| l.rsplit(' ').next()?.parse::<f64>().ok());
+    assert!(sum.is_some_and(|s| s >= 0.2), "{text}");
 
     // An answer not held waits behind one held on the same connection: answers leave
     // in order (a DPA queued after held answers goes after them).

@@ -309,6 +309,8 @@ struct PeerTask {
     holds: Vec<(ConnId, Release)>,
     /// Bursts waiting for their answers' releases.
     held: Vec<HeldBurst>,
+    /// Held answers in the current bursts, by connection, to count when they leave.
+    held_written: Vec<(ConnId, WrittenInline)>,
     /// Connections the agent closed while bursts for them were held: their writers
     /// close once those bursts are gone.
     closing: Vec<ConnId>,
@@ -319,6 +321,8 @@ struct HeldBurst {
     conn: ConnId,
     burst: Burst,
     releases: Vec<Release>,
+    /// Its held answers, counted when it leaves.
+    written: Vec<WrittenInline>,
 }
 
 impl HeldBurst {
@@ -441,6 +445,7 @@ pub(crate) fn spawn_peer(
         written: Vec::new(),
         holds: Vec::new(),
         held: Vec::new(),
+        held_written: Vec::new(),
         closing: Vec::new(),
     };
     let handle = PeerHandle { tx, status };
@@ -745,9 +750,12 @@ impl PeerTask {
             return false;
         };
         let (_, burst) = self.out.swap_remove(i);
-        let releases = match self.holds.is_empty() {
-            true => Vec::new(),
-            false => take_holds(&mut self.holds, id),
+        let (releases, written) = match self.holds.is_empty() {
+            true => (Vec::new(), Vec::new()),
+            false => (
+                take_for(&mut self.holds, id),
+                take_for(&mut self.held_written, id),
+            ),
         };
         if burst.len() == 0 {
             // Opened for an answer that was not encoded in place after all.
@@ -775,6 +783,7 @@ impl PeerTask {
                 conn: id,
                 burst,
                 releases,
+                written,
             });
             return false;
         }
@@ -795,7 +804,11 @@ impl PeerTask {
 
     /// Sends the bursts whose answers were released; drops those withheld.
     fn send_released(&mut self, done: Vec<(HeldBurst, bool)>) {
+        let sent = Instant::now();
         for (h, ok) in done {
+            for w in h.written.iter().filter(|_| ok) {
+                code_metrics_at(&self.node, w.command, w.result_code, w.received, sent);
+            }
             if !ok {
                 tracing::warn!(
                     bytes = h.burst.len(),
@@ -1075,7 +1088,7 @@ impl PeerTask {
                         };
                         a.handler_done(now, &d.request, d.key, copy);
                     });
-                    self.wrote(c, start, command, received, now);
+                    self.wrote(c, start, command, received, now, held);
                     self.act();
                     return;
                 }
@@ -1151,7 +1164,7 @@ impl PeerTask {
             self.answered_inline(request, Some(copy), h.command_code, received, true);
         }
         // Performed by the caller's loop.
-        self.wrote(conn, start, h.command_code, received, now);
+        self.wrote(conn, start, h.command_code, received, now, held);
     }
 
     /// The answer encoded in place at `start` in the burst of `conn` stays there: counted
@@ -1166,15 +1179,21 @@ impl PeerTask {
         command: u32,
         received: Instant,
         now: std::time::Instant,
+        held: bool,
     ) {
         let burst = burst_of(&mut self.out, conn);
         let result_code = crate::fields::result_code_in(&burst.buffer()[start + HEADER_LEN..]);
         let full = burst.len() >= transport::WRITE_BATCH;
-        self.written.push(WrittenInline {
+        let written = WrittenInline {
             command,
             result_code,
             received,
-        });
+        };
+        match held {
+            // Counted when its burst leaves, with the time it was held.
+            true => self.held_written.push((conn, written)),
+            false => self.written.push(written),
+        }
         self.agent.handle(now, Event::AnswerWritten);
         if full {
             self.flush_full(conn);
@@ -1312,12 +1331,12 @@ async fn connect_tls(
     ))
 }
 
-/// Takes the releases held for connection `id`.
-fn take_holds(holds: &mut Vec<(ConnId, Release)>, id: ConnId) -> Vec<Release> {
-    // In order: the last one is polled first (`HeldBurst::poll_released`).
-    let (taken, kept): (Vec<_>, Vec<_>) = holds.drain(..).partition(|(c, _)| *c == id);
-    *holds = kept;
-    taken.into_iter().map(|(_, r)| r).collect()
+/// Takes what is kept for connection `id`, in order (releases: the last one is polled
+/// first, `HeldBurst::poll_released`).
+fn take_for<T>(list: &mut Vec<(ConnId, T)>, id: ConnId) -> Vec<T> {
+    let (taken, kept): (Vec<_>, Vec<_>) = list.drain(..).partition(|(c, _)| *c == id);
+    *list = kept;
+    taken.into_iter().map(|(_, t)| t).collect()
 }
 
 /// The burst of connection `id` (a new one if it has none yet).
