@@ -320,9 +320,10 @@ struct PeerTask {
 struct HeldBurst {
     conn: ConnId,
     burst: Burst,
-    releases: Vec<Release>,
+    /// The releases of its answers (each with `conn`, as kept before the burst ended).
+    releases: Vec<(ConnId, Release)>,
     /// Its held answers, counted when it leaves.
-    written: Vec<WrittenInline>,
+    written: Vec<(ConnId, WrittenInline)>,
 }
 
 impl HeldBurst {
@@ -330,7 +331,7 @@ impl HeldBurst {
     /// is polled first: releases of one source (a journal's durable position) come in
     /// order, so the burst registers one wake, for its last answer.
     fn poll_released(&mut self, cx: &mut std::task::Context<'_>) -> Poll<bool> {
-        while let Some(r) = self.releases.last_mut() {
+        while let Some((_, r)) = self.releases.last_mut() {
             match r.as_mut().poll(cx) {
                 Poll::Pending => return Poll::Pending,
                 Poll::Ready(false) => return Poll::Ready(false),
@@ -806,7 +807,7 @@ impl PeerTask {
     fn send_released(&mut self, done: Vec<(HeldBurst, bool)>) {
         let sent = Instant::now();
         for (h, ok) in done {
-            for w in h.written.iter().filter(|_| ok) {
+            for (_, w) in h.written.iter().filter(|_| ok) {
                 code_metrics_at(&self.node, w.command, w.result_code, w.received, sent);
             }
             if !ok {
@@ -1333,10 +1334,14 @@ async fn connect_tls(
 
 /// Takes what is kept for connection `id`, in order (releases: the last one is polled
 /// first, `HeldBurst::poll_released`).
-fn take_for<T>(list: &mut Vec<(ConnId, T)>, id: ConnId) -> Vec<T> {
-    let (taken, kept): (Vec<_>, Vec<_>) = list.drain(..).partition(|(c, _)| *c == id);
+fn take_for<T>(list: &mut Vec<(ConnId, T)>, id: ConnId) -> Vec<(ConnId, T)> {
+    // Usually everything is for one connection: taken whole, no second list.
+    if list.iter().all(|(c, _)| *c == id) {
+        return std::mem::take(list);
+    }
+    let (taken, kept) = list.drain(..).partition(|(c, _)| *c == id);
     *list = kept;
-    taken.into_iter().map(|(_, t)| t).collect()
+    taken
 }
 
 /// The burst of connection `id` (a new one if it has none yet).
