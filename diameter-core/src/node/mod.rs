@@ -53,6 +53,7 @@ mod answer_buf;
 mod builder;
 mod dispatch;
 mod handler;
+mod held;
 mod metrics;
 mod peer_task;
 mod shards;

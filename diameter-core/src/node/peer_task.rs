@@ -5,6 +5,7 @@
 
 use super::answer_buf::{copy_message, take_message};
 use super::dispatch::{self, Later, Routing, Started};
+use super::held::{HeldBurst, HeldBursts};
 use super::metrics::Direction;
 use super::{Node, NodeEvent, PeerStatus, Release, RequestError};
 use crate::agent::{
@@ -23,7 +24,6 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::task::Poll;
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 
@@ -308,68 +308,12 @@ struct PeerTask {
     /// ([`super::AnswerBuf::hold_until`]).
     holds: Vec<(ConnId, Release)>,
     /// Bursts waiting for their answers' releases.
-    held: Vec<HeldBurst>,
+    held: HeldBursts<WrittenInline>,
     /// Held answers in the current bursts, by connection, to count when they leave.
     held_written: Vec<(ConnId, WrittenInline)>,
     /// Connections the agent closed while bursts for them were held: their writers
     /// close once those bursts are gone.
     closing: Vec<ConnId>,
-}
-
-/// A burst that leaves once every answer in it is released.
-struct HeldBurst {
-    conn: ConnId,
-    burst: Burst,
-    /// The releases of its answers (each with `conn`, as kept before the burst ended).
-    releases: Vec<(ConnId, Release)>,
-    /// Its held answers, counted when it leaves.
-    written: Vec<(ConnId, WrittenInline)>,
-}
-
-impl HeldBurst {
-    /// `true` once every release came, `false` as soon as one says never. The last one
-    /// is polled first: releases of one source (a journal's durable position) come in
-    /// order, so the burst registers one wake, for its last answer.
-    fn poll_released(&mut self, cx: &mut std::task::Context<'_>) -> Poll<bool> {
-        while let Some((_, r)) = self.releases.last_mut() {
-            match r.as_mut().poll(cx) {
-                Poll::Pending => return Poll::Pending,
-                Poll::Ready(false) => return Poll::Ready(false),
-                Poll::Ready(true) => {
-                    self.releases.pop();
-                }
-            }
-        }
-        Poll::Ready(true)
-    }
-}
-
-/// Waits until some held bursts are released (or withheld): takes them out, each with
-/// whether it may leave. A connection's bursts leave in order: one waits for those held
-/// before it (so a DPA queued after held answers goes after them).
-fn released(held: &mut Vec<HeldBurst>) -> impl Future<Output = Vec<(HeldBurst, bool)>> + '_ {
-    std::future::poll_fn(move |cx| {
-        let mut done = Vec::new();
-        let mut waiting: Vec<ConnId> = Vec::new();
-        let mut i = 0;
-        while i < held.len() {
-            if waiting.contains(&held[i].conn) {
-                i += 1;
-                continue;
-            }
-            match held[i].poll_released(cx) {
-                Poll::Pending => {
-                    waiting.push(held[i].conn);
-                    i += 1;
-                }
-                Poll::Ready(ok) => done.push((held.remove(i), ok)),
-            }
-        }
-        match done.is_empty() {
-            true => Poll::Pending,
-            false => Poll::Ready(done),
-        }
-    })
 }
 
 /// Hashes a connection id (unique, a counter) with one multiplication: the look-up of
@@ -445,7 +389,7 @@ pub(crate) fn spawn_peer(
         inline: Vec::new(),
         written: Vec::new(),
         holds: Vec::new(),
-        held: Vec::new(),
+        held: HeldBursts::default(),
         held_written: Vec::new(),
         closing: Vec::new(),
     };
@@ -512,7 +456,8 @@ impl PeerTask {
                     self.now = Instant::now();
                     self.feed(Event::Timeout);
                 }
-                done = released(&mut self.held), if !self.held.is_empty() => {
+                done = std::future::poll_fn(|cx| self.held.poll_released(cx)),
+                    if !self.held.is_empty() => {
                     self.now = Instant::now();
                     self.send_released(done);
                 }
@@ -644,7 +589,7 @@ impl PeerTask {
                     // What is queued for it still goes out before the writer closes, held
                     // answers once released.
                     self.flush_conn(id);
-                    match self.held.iter().any(|h| h.conn == id) {
+                    match self.held.holds(id) {
                         true => self.closing.push(id),
                         false => drop(self.conns.remove(&id)),
                     }
@@ -763,16 +708,11 @@ impl PeerTask {
             return false;
         }
         // Behind a held burst of the same connection, a burst waits its turn.
-        if !releases.is_empty() || self.held.iter().any(|h| h.conn == id) {
+        if !releases.is_empty() || self.held.holds(id) {
             // Held answers count against the connection's write queue bound: a peer
             // that floods requests while their answers wait is closed as one that does
             // not read.
-            let held: usize = self
-                .held
-                .iter()
-                .filter(|h| h.conn == id)
-                .map(|h| h.burst.len())
-                .sum();
+            let held = self.held.bytes(id);
             if held + burst.len() > self.node.inner.limits.write_queue_bytes {
                 tracing::warn!(
                     held,
@@ -780,12 +720,7 @@ impl PeerTask {
                 );
                 return self.close_conn(id);
             }
-            self.held.push(HeldBurst {
-                conn: id,
-                burst,
-                releases,
-                written,
-            });
+            self.held.push(HeldBurst::new(id, burst, releases, written));
             return false;
         }
         self.send_burst(id, burst)
@@ -797,14 +732,14 @@ impl PeerTask {
         if let Some(c) = self.conns.remove(&id) {
             c.kill();
         }
-        self.held.retain(|h| h.conn != id);
+        self.held.drop_conn(id);
         self.closing.retain(|c| *c != id);
         self.agent.handle(self.now.into_std(), Event::Closed(id));
         true
     }
 
     /// Sends the bursts whose answers were released; drops those withheld.
-    fn send_released(&mut self, done: Vec<(HeldBurst, bool)>) {
+    fn send_released(&mut self, done: Vec<(HeldBurst<WrittenInline>, bool)>) {
         let sent = Instant::now();
         for (h, ok) in done {
             for (_, w) in h.written.iter().filter(|_| ok) {
@@ -824,7 +759,7 @@ impl PeerTask {
         if !self.closing.is_empty() {
             let held = &self.held;
             let (done, still): (Vec<_>, Vec<_>) =
-                (self.closing.drain(..)).partition(|id| !held.iter().any(|h| h.conn == *id));
+                (self.closing.drain(..)).partition(|id| !held.holds(*id));
             self.closing = still;
             for id in done {
                 self.conns.remove(&id);

@@ -1,0 +1,189 @@
+//! Bursts of answers held until every answer in them is released
+//! ([`super::AnswerBuf::hold_until`]), per connection in order.
+//!
+//! The releases are polled only when one of them woke the peer task, and a new burst's
+//! when it is added: the peer task wakes for every batch of requests, and polling a
+//! release that is not ready registers it again (a journal keeps every registration
+//! until its sync).
+
+use super::Release;
+use crate::peer::ConnId;
+use crate::transport::outgoing::Burst;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll, Wake, Waker};
+
+/// A burst that leaves once every answer in it is released.
+pub(super) struct HeldBurst<W> {
+    pub(super) conn: ConnId,
+    pub(super) burst: Burst,
+    /// The releases of its answers (each with `conn`, as kept while the burst was built).
+    pub(super) releases: Vec<(ConnId, Release)>,
+    /// What to count for its answers when it leaves.
+    pub(super) written: Vec<(ConnId, W)>,
+    /// Its releases were polled (and registered their wake) at least once.
+    polled: bool,
+}
+
+impl<W> HeldBurst<W> {
+    pub(super) fn new(
+        conn: ConnId,
+        burst: Burst,
+        releases: Vec<(ConnId, Release)>,
+        written: Vec<(ConnId, W)>,
+    ) -> Self {
+        HeldBurst {
+            conn,
+            burst,
+            releases,
+            written,
+            polled: false,
+        }
+    }
+
+    /// `true` once every release came, `false` as soon as one says never. The last one
+    /// is polled first: releases of one source (a journal's durable position) come in
+    /// order, so the burst registers one wake, for its last answer.
+    fn poll_released(&mut self, cx: &mut Context<'_>) -> Poll<bool> {
+        self.polled = true;
+        while let Some((_, r)) = self.releases.last_mut() {
+            match r.as_mut().poll(cx) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(false) => return Poll::Ready(false),
+                Poll::Ready(true) => {
+                    self.releases.pop();
+                }
+            }
+        }
+        Poll::Ready(true)
+    }
+}
+
+/// The held bursts of one peer task.
+pub(super) struct HeldBursts<W> {
+    bursts: Vec<HeldBurst<W>>,
+    /// Woken by the releases; wakes the peer task.
+    signal: Arc<Signal>,
+    /// A burst was added since the releases were last polled.
+    added: bool,
+}
+
+impl<W> Default for HeldBursts<W> {
+    fn default() -> Self {
+        HeldBursts {
+            bursts: Vec::new(),
+            signal: Arc::new(Signal::default()),
+            added: false,
+        }
+    }
+}
+
+impl<W> HeldBursts<W> {
+    pub(super) fn is_empty(&self) -> bool {
+        self.bursts.is_empty()
+    }
+
+    /// Whether a burst of connection `id` is held.
+    pub(super) fn holds(&self, id: ConnId) -> bool {
+        self.bursts.iter().any(|h| h.conn == id)
+    }
+
+    /// Bytes held for connection `id`.
+    pub(super) fn bytes(&self, id: ConnId) -> usize {
+        self.bursts
+            .iter()
+            .filter(|h| h.conn == id)
+            .map(|h| h.burst.len())
+            .sum()
+    }
+
+    pub(super) fn push(&mut self, burst: HeldBurst<W>) {
+        self.bursts.push(burst);
+        self.added = true;
+    }
+
+    /// Drops the bursts of connection `id` (it closed).
+    pub(super) fn drop_conn(&mut self, id: ConnId) {
+        self.bursts.retain(|h| h.conn != id);
+    }
+
+    /// Takes out the bursts released (or withheld), each with whether it may leave. A
+    /// connection's bursts leave in order: one waits for those held before it (so a DPA
+    /// queued after held answers goes after them).
+    pub(super) fn poll_released(
+        &mut self,
+        cx: &mut Context<'_>,
+    ) -> Poll<Vec<(HeldBurst<W>, bool)>> {
+        self.signal.register(cx.waker());
+        let added = std::mem::take(&mut self.added);
+        let woken = self.signal.take();
+        if !added && !woken {
+            return Poll::Pending;
+        }
+        let waker = Waker::from(self.signal.clone());
+        let mut cx = Context::from_waker(&waker);
+        let mut done = Vec::new();
+        let mut waiting: Vec<ConnId> = Vec::new();
+        let mut i = 0;
+        while i < self.bursts.len() {
+            let conn = self.bursts[i].conn;
+            if waiting.contains(&conn) {
+                i += 1;
+                continue;
+            }
+            // Not woken: a burst polled before is still waiting (its release would have
+            // woken the signal); only new ones are polled.
+            if !woken && self.bursts[i].polled {
+                waiting.push(conn);
+                i += 1;
+                continue;
+            }
+            match self.bursts[i].poll_released(&mut cx) {
+                Poll::Pending => {
+                    waiting.push(conn);
+                    i += 1;
+                }
+                Poll::Ready(ok) => done.push((self.bursts.remove(i), ok)),
+            }
+        }
+        match done.is_empty() {
+            true => Poll::Pending,
+            false => Poll::Ready(done),
+        }
+    }
+}
+
+/// Set by a release's wake; passes the wake on to the peer task.
+#[derive(Default)]
+struct Signal {
+    woken: AtomicBool,
+    task: Mutex<Option<Waker>>,
+}
+
+impl Signal {
+    fn register(&self, waker: &Waker) {
+        let mut t = self.task.lock().unwrap_or_else(|e| e.into_inner());
+        if !t.as_ref().is_some_and(|w| w.will_wake(waker)) {
+            *t = Some(waker.clone());
+        }
+    }
+
+    /// Whether a release woke it since the last call.
+    fn take(&self) -> bool {
+        self.woken.swap(false, Ordering::AcqRel)
+    }
+}
+
+impl Wake for Signal {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        self.woken.store(true, Ordering::Release);
+        let task = self.task.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        if let Some(w) = task {
+            w.wake();
+        }
+    }
+}
