@@ -187,3 +187,91 @@ impl Wake for Signal {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::AtomicUsize;
+
+    /// A release that counts its polls, keeps the last waker, and is ready once `ready`.
+    struct Gate {
+        polls: AtomicUsize,
+        ready: AtomicBool,
+        waker: Mutex<Option<Waker>>,
+    }
+
+    fn gate() -> Arc<Gate> {
+        Arc::new(Gate {
+            polls: AtomicUsize::new(0),
+            ready: AtomicBool::new(false),
+            waker: Mutex::new(None),
+        })
+    }
+
+    fn release(g: &Arc<Gate>) -> Release {
+        let g = g.clone();
+        Box::pin(std::future::poll_fn(move |cx| {
+            g.polls.fetch_add(1, Ordering::SeqCst);
+            *g.waker.lock().unwrap() = Some(cx.waker().clone());
+            match g.ready.load(Ordering::SeqCst) {
+                true => Poll::Ready(true),
+                false => Poll::Pending,
+            }
+        }))
+    }
+
+    fn burst(conn: u64, releases: Vec<Release>) -> HeldBurst<()> {
+        let releases = releases.into_iter().map(|r| (ConnId(conn), r)).collect();
+        HeldBurst::new(ConnId(conn), Burst::default(), releases, Vec::new())
+    }
+
+    fn poll(held: &mut HeldBursts<()>) -> Option<Vec<(u64, bool)>> {
+        let mut cx = Context::from_waker(Waker::noop());
+        match held.poll_released(&mut cx) {
+            Poll::Ready(done) => Some(done.iter().map(|(h, ok)| (h.conn.0, *ok)).collect()),
+            Poll::Pending => None,
+        }
+    }
+
+    #[test]
+    fn a_pending_release_is_polled_again_only_once_it_woke() {
+        let (a, b) = (gate(), gate());
+        let mut held = HeldBursts::default();
+        held.push(burst(1, vec![release(&a)]));
+        assert_eq!(poll(&mut held), None);
+        // Woken for something else (more requests): not polled again.
+        assert_eq!(poll(&mut held), None);
+        assert_eq!(a.polls.load(Ordering::SeqCst), 1);
+        // A new burst of another connection is polled; the first one still is not.
+        held.push(burst(2, vec![release(&b)]));
+        assert_eq!(poll(&mut held), None);
+        assert_eq!(
+            (
+                a.polls.load(Ordering::SeqCst),
+                b.polls.load(Ordering::SeqCst)
+            ),
+            (1, 1)
+        );
+        // Its release wakes it: polled, released.
+        a.ready.store(true, Ordering::SeqCst);
+        a.waker.lock().unwrap().take().unwrap().wake();
+        assert_eq!(poll(&mut held), Some(vec![(1, true)]));
+    }
+
+    #[test]
+    fn a_connections_bursts_leave_in_order() {
+        let (first, second) = (gate(), gate());
+        let mut held = HeldBursts::default();
+        held.push(burst(1, vec![release(&first)]));
+        held.push(burst(1, vec![release(&second)]));
+        held.push(burst(1, Vec::new()));
+        second.ready.store(true, Ordering::SeqCst);
+        // The second is ready but waits behind the first, and so does the third.
+        assert_eq!(poll(&mut held), None);
+        assert_eq!(second.polls.load(Ordering::SeqCst), 0);
+        first.ready.store(true, Ordering::SeqCst);
+        first.waker.lock().unwrap().take().unwrap().wake();
+        assert_eq!(poll(&mut held), Some(vec![(1, true), (1, true), (1, true)]));
+        assert!(held.is_empty());
+    }
+}
