@@ -7,7 +7,7 @@
 
 use diameter::core::bytes::{Bytes, BytesMut};
 use diameter::core::header::CommandFlags;
-use diameter::core::node::{AnswerBuf, Node, NodeLimits, PeerConfig};
+use diameter::core::node::{AnswerBuf, Node, NodeBuilder, NodeLimits, PeerConfig};
 use diameter::core::{Command, Header, RawAvp, RawMessage};
 use diameter::dict::dcca_rfc4006::{avp, Cca, Ccr};
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -72,12 +72,7 @@ async fn pair(calls: Arc<AtomicU32>) -> (Node, Node) {
 async fn pair_waiting(calls: Arc<AtomicU32>, wait: Duration) -> (Node, Node) {
     let mut limits = NodeLimits::default();
     limits.limits.max_message_len = 1500;
-    let server = Node::builder()
-        .origin_host("ocs.b.net")
-        .origin_realm("b.net")
-        .auth_application(4)
-        .listen("127.0.0.1:0".parse().unwrap())
-        .limits(limits)
+    let server = server_builder(limits)
         .typed_handler(move |req: Ccr| {
             let call = calls.fetch_add(1, Ordering::SeqCst) + 1;
             async move {
@@ -92,6 +87,16 @@ async fn pair_waiting(calls: Arc<AtomicU32>, wait: Duration) -> (Node, Node) {
         .unwrap();
     let client = client_of(&server).await;
     (server, client)
+}
+
+/// `ocs.b.net` on loopback, with `limits`, before its handler.
+fn server_builder(limits: NodeLimits) -> NodeBuilder {
+    Node::builder()
+        .origin_host("ocs.b.net")
+        .origin_realm("b.net")
+        .auth_application(4)
+        .listen("127.0.0.1:0".parse().unwrap())
+        .limits(limits)
 }
 
 /// `client.a.net`, connected to `server` (`ocs.b.net`).
@@ -338,12 +343,7 @@ impl diameter::core::node::Handler for Holding {
 async fn holding_pair(releases: Releases, write_queue_bytes: usize) -> (Node, Node) {
     let mut limits = NodeLimits::default();
     limits.write_queue_bytes = write_queue_bytes;
-    let server = Node::builder()
-        .origin_host("ocs.b.net")
-        .origin_realm("b.net")
-        .auth_application(4)
-        .listen("127.0.0.1:0".parse().unwrap())
-        .limits(limits)
+    let server = server_builder(limits)
         .handler(4, 272, Holding { releases })
         .build()
         .await
