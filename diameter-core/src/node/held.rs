@@ -13,32 +13,37 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, Wake, Waker};
 
-/// A burst that leaves once every answer in it is released.
-pub(super) struct HeldBurst<W> {
+/// A connection's burst of messages, with the releases of the answers held in it: it
+/// leaves once every one of them is released.
+pub(super) struct Outgoing<W> {
     pub(super) conn: ConnId,
     pub(super) burst: Burst,
-    /// The releases of its answers (each with `conn`, as kept while the burst was built).
-    pub(super) releases: Vec<(ConnId, Release)>,
-    /// What to count for its answers when it leaves.
-    pub(super) written: Vec<(ConnId, W)>,
+    /// The releases of its held answers.
+    pub(super) releases: Vec<Release>,
+    /// What to count for its held answers when it leaves.
+    pub(super) written: Vec<W>,
     /// Its releases were polled (and registered their wake) at least once.
     polled: bool,
+    /// The agent closed the connection: its writer closes once this burst is gone.
+    pub(super) close_after: bool,
 }
 
-impl<W> HeldBurst<W> {
-    pub(super) fn new(
-        conn: ConnId,
-        burst: Burst,
-        releases: Vec<(ConnId, Release)>,
-        written: Vec<(ConnId, W)>,
-    ) -> Self {
-        HeldBurst {
+impl<W> Outgoing<W> {
+    /// An empty burst for connection `conn`.
+    pub(super) fn new(conn: ConnId) -> Self {
+        Outgoing {
             conn,
-            burst,
-            releases,
-            written,
+            burst: Burst::default(),
+            releases: Vec::new(),
+            written: Vec::new(),
             polled: false,
+            close_after: false,
         }
+    }
+
+    /// Whether it must wait for releases.
+    pub(super) fn is_held(&self) -> bool {
+        !self.releases.is_empty()
     }
 
     /// `true` once every release came, `false` as soon as one says never. The last one
@@ -46,7 +51,7 @@ impl<W> HeldBurst<W> {
     /// order, so the burst registers one wake, for its last answer.
     fn poll_released(&mut self, cx: &mut Context<'_>) -> Poll<bool> {
         self.polled = true;
-        while let Some((_, r)) = self.releases.last_mut() {
+        while let Some(r) = self.releases.last_mut() {
             match r.as_mut().poll(cx) {
                 Poll::Pending => return Poll::Pending,
                 Poll::Ready(false) => return Poll::Ready(false),
@@ -61,7 +66,7 @@ impl<W> HeldBurst<W> {
 
 /// The held bursts of one peer task.
 pub(super) struct HeldBursts<W> {
-    bursts: Vec<HeldBurst<W>>,
+    bursts: Vec<Outgoing<W>>,
     /// Woken by the releases; wakes the peer task.
     signal: Arc<Signal>,
     /// A burst was added since the releases were last polled.
@@ -97,9 +102,21 @@ impl<W> HeldBursts<W> {
             .sum()
     }
 
-    pub(super) fn push(&mut self, burst: HeldBurst<W>) {
+    pub(super) fn push(&mut self, burst: Outgoing<W>) {
         self.bursts.push(burst);
         self.added = true;
+    }
+
+    /// The agent closed connection `id`: its writer closes after its last held burst.
+    /// `false`: none is held.
+    pub(super) fn close_after(&mut self, id: ConnId) -> bool {
+        match self.bursts.iter_mut().rev().find(|h| h.conn == id) {
+            Some(last) => {
+                last.close_after = true;
+                true
+            }
+            None => false,
+        }
     }
 
     /// Drops the bursts of connection `id` (it closed).
@@ -110,10 +127,7 @@ impl<W> HeldBursts<W> {
     /// Takes out the bursts released (or withheld), each with whether it may leave. A
     /// connection's bursts leave in order: one waits for those held before it (so a DPA
     /// queued after held answers goes after them).
-    pub(super) fn poll_released(
-        &mut self,
-        cx: &mut Context<'_>,
-    ) -> Poll<Vec<(HeldBurst<W>, bool)>> {
+    pub(super) fn poll_released(&mut self, cx: &mut Context<'_>) -> Poll<Vec<(Outgoing<W>, bool)>> {
         self.signal.register(cx.waker());
         let added = std::mem::take(&mut self.added);
         let woken = self.signal.take();
@@ -220,9 +234,10 @@ mod tests {
         }))
     }
 
-    fn burst(conn: u64, releases: Vec<Release>) -> HeldBurst<()> {
-        let releases = releases.into_iter().map(|r| (ConnId(conn), r)).collect();
-        HeldBurst::new(ConnId(conn), Burst::default(), releases, Vec::new())
+    fn burst(conn: u64, releases: Vec<Release>) -> Outgoing<()> {
+        let mut burst = Outgoing::new(ConnId(conn));
+        burst.releases = releases;
+        burst
     }
 
     fn poll(held: &mut HeldBursts<()>) -> Option<Vec<(u64, bool)>> {

@@ -5,9 +5,9 @@
 
 use super::answer_buf::{copy_message, take_message};
 use super::dispatch::{self, Later, Routing, Started};
-use super::held::{HeldBurst, HeldBursts};
+use super::held::{HeldBursts, Outgoing};
 use super::metrics::Direction;
-use super::{Node, NodeEvent, PeerStatus, Release, RequestError};
+use super::{Node, NodeEvent, PeerStatus, RequestError};
 use crate::agent::{
     Action, AgentLimits, Event, Failure, InFlightKey, Inbound, Notice, PeerAgent, PeerChange,
     RequestId,
@@ -292,7 +292,7 @@ struct PeerTask {
     tls: Option<crate::transport::tls::TlsSetup>,
     /// Messages to send per connection until the end of the current burst of commands:
     /// one write queue entry (one write) per burst.
-    out: Vec<(ConnId, Burst)>,
+    out: Vec<Outgoing<WrittenInline>>,
     /// The clock, read once per wake-up (a burst of commands or a timer).
     now: Instant,
     /// The peer's Origin-Host, shared with the requests it sends.
@@ -304,16 +304,8 @@ struct PeerTask {
     inline: Vec<AnsweredInline>,
     /// Answers encoded in place in this burst, to count at its end.
     written: Vec<WrittenInline>,
-    /// What answers in the current bursts wait for, by connection
-    /// ([`super::AnswerBuf::hold_until`]).
-    holds: Vec<(ConnId, Release)>,
-    /// Bursts waiting for their answers' releases.
+    /// Bursts waiting for their answers' releases ([`super::AnswerBuf::hold_until`]).
     held: HeldBursts<WrittenInline>,
-    /// Held answers in the current bursts, by connection, to count when they leave.
-    held_written: Vec<(ConnId, WrittenInline)>,
-    /// Connections the agent closed while bursts for them were held: their writers
-    /// close once those bursts are gone.
-    closing: Vec<ConnId>,
 }
 
 /// Hashes a connection id (unique, a counter) with one multiplication: the look-up of
@@ -388,10 +380,7 @@ pub(crate) fn spawn_peer(
         from_lowercase: host.to_ascii_lowercase().into(),
         inline: Vec::new(),
         written: Vec::new(),
-        holds: Vec::new(),
         held: HeldBursts::default(),
-        held_written: Vec::new(),
-        closing: Vec::new(),
     };
     let handle = PeerHandle { tx, status };
     if let Ok(mut peers) = inner.peers.write() {
@@ -589,9 +578,8 @@ impl PeerTask {
                     // What is queued for it still goes out before the writer closes, held
                     // answers once released.
                     self.flush_conn(id);
-                    match self.held.holds(id) {
-                        true => self.closing.push(id),
-                        false => drop(self.conns.remove(&id)),
+                    if !self.held.close_after(id) {
+                        self.conns.remove(&id);
                     }
                 }
                 Action::Handle(msg) => self.handle_request(msg),
@@ -671,7 +659,7 @@ impl PeerTask {
         if !self.conns.contains_key(&id) {
             return;
         }
-        let burst = burst_of(&mut self.out, id);
+        let burst = &mut burst_of(&mut self.out, id).burst;
         burst.push(msg);
         if burst.len() >= transport::WRITE_BATCH {
             self.flush_full(id);
@@ -692,38 +680,31 @@ impl PeerTask {
     /// not read: the connection is closed rather than stalling the node (the watchdog
     /// and failover take over). Returns whether the connection was closed.
     fn flush_conn(&mut self, id: ConnId) -> bool {
-        let Some(i) = self.out.iter().position(|(c, _)| *c == id) else {
+        let Some(i) = self.out.iter().position(|o| o.conn == id) else {
             return false;
         };
-        let (_, burst) = self.out.swap_remove(i);
-        let (releases, written) = match self.holds.is_empty() {
-            true => (Vec::new(), Vec::new()),
-            false => (
-                take_for(&mut self.holds, id),
-                take_for(&mut self.held_written, id),
-            ),
-        };
-        if burst.len() == 0 {
+        let out = self.out.swap_remove(i);
+        if out.burst.len() == 0 {
             // Opened for an answer that was not encoded in place after all.
             return false;
         }
         // Behind a held burst of the same connection, a burst waits its turn.
-        if !releases.is_empty() || self.held.holds(id) {
+        if out.is_held() || self.held.holds(id) {
             // Held answers count against the connection's write queue bound: a peer
             // that floods requests while their answers wait is closed as one that does
             // not read.
             let held = self.held.bytes(id);
-            if held + burst.len() > self.node.inner.limits.write_queue_bytes {
+            if held + out.burst.len() > self.node.inner.limits.write_queue_bytes {
                 tracing::warn!(
                     held,
                     "answers held past the write queue bound, closing connection"
                 );
                 return self.close_conn(id);
             }
-            self.held.push(HeldBurst::new(id, burst, releases, written));
+            self.held.push(out);
             return false;
         }
-        self.send_burst(id, burst)
+        self.send_burst(id, out.burst)
     }
 
     /// Closes connection `id` (dropping its held bursts) and reports it to the agent,
@@ -733,36 +714,31 @@ impl PeerTask {
             c.kill();
         }
         self.held.drop_conn(id);
-        self.closing.retain(|c| *c != id);
         self.agent.handle(self.now.into_std(), Event::Closed(id));
         true
     }
 
-    /// Sends the bursts whose answers were released; drops those withheld.
-    fn send_released(&mut self, done: Vec<(HeldBurst<WrittenInline>, bool)>) {
+    /// Sends the bursts whose answers were released; drops those withheld. A connection
+    /// the agent closed meanwhile closes after its last one.
+    fn send_released(&mut self, done: Vec<(Outgoing<WrittenInline>, bool)>) {
         let sent = Instant::now();
         for (h, ok) in done {
-            for (_, w) in h.written.iter().filter(|_| ok) {
-                code_metrics_at(&self.node, w.command, w.result_code, w.received, sent);
-            }
+            let (conn, close) = (h.conn, h.close_after);
             if !ok {
                 tracing::warn!(
                     bytes = h.burst.len(),
                     "answers withheld: what they report did not become durable"
                 );
-                continue;
+            } else {
+                for w in &h.written {
+                    code_metrics_at(&self.node, w.command, w.result_code, w.received, sent);
+                }
+                if self.conns.contains_key(&conn) && self.send_burst(conn, h.burst) {
+                    self.act();
+                }
             }
-            if self.conns.contains_key(&h.conn) && self.send_burst(h.conn, h.burst) {
-                self.act();
-            }
-        }
-        if !self.closing.is_empty() {
-            let held = &self.held;
-            let (done, still): (Vec<_>, Vec<_>) =
-                (self.closing.drain(..)).partition(|id| !held.holds(*id));
-            self.closing = still;
-            for id in done {
-                self.conns.remove(&id);
+            if close {
+                self.conns.remove(&conn);
             }
         }
     }
@@ -784,7 +760,7 @@ impl PeerTask {
     fn flush(&mut self) {
         // Bounded: each round either empties `out` or closes a connection.
         for _ in 0..=self.conns.len() + 1 {
-            let Some(&(id, _)) = self.out.first() else {
+            let Some(id) = self.out.first().map(|o| o.conn) else {
                 return;
             };
             if self.flush_conn(id) {
@@ -900,7 +876,7 @@ impl PeerTask {
         let conn = self.answer_conn();
         let mut detached = bytes::BytesMut::new();
         let out = match conn {
-            Some(c) => burst_of(&mut self.out, c).buffer(),
+            Some(c) => burst_of(&mut self.out, c).burst.buffer(),
             None => &mut detached,
         };
         let started = span.in_scope(|| {
@@ -913,7 +889,7 @@ impl PeerTask {
                 (Some(c), release) => {
                     let held = release.is_some();
                     if let Some(r) = release {
-                        self.holds.push((c, r));
+                        burst_of(&mut self.out, c).releases.push(r);
                     }
                     return self.written_in_place(c, start, request, received, now, held);
                 }
@@ -998,23 +974,22 @@ impl PeerTask {
         let conn = self.answer_conn();
         let mut detached = bytes::BytesMut::new();
         let out = match conn {
-            Some(c) => burst_of(&mut self.out, c).buffer(),
+            Some(c) => burst_of(&mut self.out, c).burst.buffer(),
             None => &mut detached,
         };
         let encoded = dispatch::encode_reply(&self.node, &d.request, &*d.reply, d.proxy_info, out);
         let max = self.node.inner.agent_config.limits.max_message_len as usize;
         let (command, received) = (d.request.header.command_code, d.received);
-        let (encoded, release) = match encoded {
-            Ok((start, release)) => (Ok(start), release),
-            Err(answer) => (Err(answer), None),
-        };
-        let held = release.is_some();
         let answer = match (encoded, conn) {
-            (Ok(start), Some(c)) => {
-                if let Some(r) = release {
-                    self.holds.push((c, r));
-                }
-                if out.len() - start <= max {
+            (Ok((start, release)), Some(c)) => {
+                let held = release.is_some();
+                let o = burst_of(&mut self.out, c);
+                // Held with the burst, as is a 5012 in its place.
+                o.releases.extend(release);
+                let out = o.burst.buffer();
+                if out.len() - start > max {
+                    take_message(out, start)
+                } else {
                     let written = &out[start..];
                     self.node.with_agent(|a| {
                         // A held answer is not saved before it is released.
@@ -1028,11 +1003,10 @@ impl PeerTask {
                     self.act();
                     return;
                 }
-                take_message(out, start)
             }
             // No connection to hold it in: unanswered (the client retransmits).
-            (Ok(_), None) if held => None,
-            (Ok(start), None) => take_message(out, start),
+            (Ok((_, Some(_))), None) => None,
+            (Ok((start, None)), None) => take_message(out, start),
             (Err(answer), _) => Some(answer),
         };
         let answer = self
@@ -1087,7 +1061,7 @@ impl PeerTask {
     ) {
         let h = request.header;
         let config = &self.node.inner.agent_config;
-        let out = burst_of(&mut self.out, conn).buffer();
+        let out = burst_of(&mut self.out, conn).burst.buffer();
         if out.len() - start > config.limits.max_message_len as usize {
             let answer = take_message(out, start);
             return self.answered_inline(request, answer, h.command_code, received, false);
@@ -1117,9 +1091,9 @@ impl PeerTask {
         now: std::time::Instant,
         held: bool,
     ) {
-        let burst = burst_of(&mut self.out, conn);
-        let result_code = crate::fields::result_code_in(&burst.buffer()[start + HEADER_LEN..]);
-        let full = burst.len() >= transport::WRITE_BATCH;
+        let out = burst_of(&mut self.out, conn);
+        let result_code = crate::fields::result_code_in(&out.burst.buffer()[start + HEADER_LEN..]);
+        let full = out.burst.len() >= transport::WRITE_BATCH;
         let written = WrittenInline {
             command,
             result_code,
@@ -1127,7 +1101,7 @@ impl PeerTask {
         };
         match held {
             // Counted when its burst leaves, with the time it was held.
-            true => self.held_written.push((conn, written)),
+            true => out.written.push(written),
             false => self.written.push(written),
         }
         self.agent.handle(now, Event::AnswerWritten);
@@ -1267,26 +1241,14 @@ async fn connect_tls(
     ))
 }
 
-/// Takes what is kept for connection `id`, in order (releases: the last one is polled
-/// first, `HeldBurst::poll_released`).
-fn take_for<T>(list: &mut Vec<(ConnId, T)>, id: ConnId) -> Vec<(ConnId, T)> {
-    // Usually everything is for one connection: taken whole, no second list.
-    if list.iter().all(|(c, _)| *c == id) {
-        return std::mem::take(list);
-    }
-    let (taken, kept) = list.drain(..).partition(|(c, _)| *c == id);
-    *list = kept;
-    taken
-}
-
 /// The burst of connection `id` (a new one if it has none yet).
-fn burst_of(out: &mut Vec<(ConnId, Burst)>, id: ConnId) -> &mut Burst {
-    let i = match out.iter().position(|(c, _)| *c == id) {
+fn burst_of<W>(out: &mut Vec<Outgoing<W>>, id: ConnId) -> &mut Outgoing<W> {
+    let i = match out.iter().position(|o| o.conn == id) {
         Some(i) => i,
         None => {
-            out.push((id, Burst::default()));
+            out.push(Outgoing::new(id));
             out.len() - 1
         }
     };
-    &mut out[i].1
+    &mut out[i]
 }
