@@ -108,7 +108,7 @@ pub(crate) fn start_locally(
         }
     });
     match first {
-        Ok(Started::Written(start, _)) => Started::Written(start, out.take_release()),
+        Ok(started @ Started::Written(..)) => started,
         Ok(started) => {
             // A handler that encoded an answer and then gave another.
             out.clear();
@@ -145,25 +145,26 @@ pub(crate) fn encode_reply(
 ) -> Result<(usize, Option<Release>), RawMessage> {
     let mut out = AnswerBuf::new(out, request.header);
     reply.encode_into(&mut out);
-    let start = finish_encoded(node, request, &mut out, proxy_info)?;
-    Ok((start, out.take_release()))
+    finish_encoded(node, request, &mut out, proxy_info)
 }
 
-/// [`Started::Written`] at the offset (its release added by the caller), or
-/// [`Started::Now`] with the answer taken out.
-fn written(finished: Result<usize, RawMessage>) -> Started {
-    finished.map_or_else(Started::Now, |start| Started::Written(start, None))
+/// [`Started::Written`], or [`Started::Now`] with the error answer.
+fn written(finished: Result<(usize, Option<Release>), RawMessage>) -> Started {
+    finished.map_or_else(Started::Now, |(start, release)| {
+        Started::Written(start, release)
+    })
 }
 
 /// The handler's answer encoded in `out` ([`Routed::Encoded`]) made an answer to
 /// `request` in place: the request's command code and ids, R and T bits clear, the
-/// request's Proxy-Info echoed after it; a handler that encoded nothing gets 5012.
+/// request's Proxy-Info echoed after it: its offset and what it waits for. A handler
+/// that encoded nothing gets 5012.
 fn finish_encoded(
     node: &Node,
     request: &RawMessage,
     out: &mut AnswerBuf<'_>,
     proxy_info: bool,
-) -> Result<usize, RawMessage> {
+) -> Result<(usize, Option<Release>), RawMessage> {
     if out.written().is_none() {
         out.clear();
         let error = "the handler encoded no answer";
@@ -180,7 +181,7 @@ fn finish_encoded(
     answer[5..8].copy_from_slice(&h.command_code.to_be_bytes()[1..]);
     answer[12..16].copy_from_slice(&h.hop_by_hop.to_be_bytes());
     answer[16..20].copy_from_slice(&h.end_to_end.to_be_bytes());
-    Ok(start)
+    Ok((start, out.take_release()))
 }
 
 /// The handler's first response to a request.
