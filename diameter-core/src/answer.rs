@@ -269,24 +269,39 @@ impl ProtocolErrorAnswer {
 /// Appends them to `answer` unless it already has a Proxy-Info (a handler that set them
 /// itself keeps its own). Every answer the node builds for a local handler goes through it.
 pub fn echo_proxy_info(request: &RawMessage, answer: &mut RawMessage) {
-    let is_proxy_info = |a: &crate::avp::AvpRef<'_>| a.vendor == 0 && a.code == PROXY_INFO;
-    // Most requests carry none: one walk of the request, and the answer is not looked at.
-    let proxies: Vec<RawAvp> = request
-        .avps()
-        .map_while(Result::ok)
-        .filter(is_proxy_info)
-        .map(|a| a.to_raw())
-        .collect();
-    if proxies.is_empty()
-        || answer
-            .avps()
-            .map_while(Result::ok)
-            .any(|a| is_proxy_info(&a))
-    {
+    let proxies = proxy_info_to_echo(request, &answer.body);
+    if proxies.is_empty() {
         return;
     }
-    for p in &proxies {
-        answer.push(p);
+    let mut body = BytesMut::with_capacity(answer.body.len() + proxies.len() * 64);
+    body.extend_from_slice(&answer.body);
+    put_avps(&mut body, &proxies);
+    answer.body = body.freeze();
+}
+
+/// The request's Proxy-Info AVPs that an answer whose body is `answer_body` must echo:
+/// none when it has its own. Most requests carry none: one walk of the request, and the
+/// answer is not looked at. For [`echo_proxy_info`] and answers encoded in place.
+pub(crate) fn proxy_info_to_echo<'a>(
+    request: &'a RawMessage,
+    answer_body: &[u8],
+) -> Vec<crate::avp::AvpRef<'a>> {
+    let proxies: Vec<_> = request
+        .avps()
+        .map_while(Result::ok)
+        .filter(|a| a.vendor == 0 && a.code == PROXY_INFO)
+        .collect();
+    if proxies.is_empty() || crate::fields::has_avp_in(answer_body, PROXY_INFO) {
+        return Vec::new();
+    }
+    proxies
+}
+
+/// Appends whole AVPs to `out`, each padded.
+pub(crate) fn put_avps(out: &mut BytesMut, avps: &[crate::avp::AvpRef<'_>]) {
+    for a in avps {
+        out.extend_from_slice(a.raw());
+        crate::avp::put_padding(out, padding(a.raw().len()));
     }
 }
 

@@ -2,8 +2,6 @@
 //! the connection the answer goes out on, so the answer is encoded once, in the place it
 //! is written from.
 
-use crate::avp::{padding, put_padding, AvpRef};
-use crate::base::avp;
 use crate::header::{Header, HEADER_LEN};
 use crate::message::RawMessage;
 use crate::traits::Command;
@@ -93,24 +91,17 @@ impl<'a> AnswerBuf<'a> {
     }
 
     /// Appends the request's Proxy-Info AVPs to the answer encoded, unless it has its own
-    /// (RFC 6733 §6.2.2), and sets the answer's length. Most requests carry none: one
-    /// walk of the request, and the answer is not looked at.
+    /// (RFC 6733 §6.7.3, the rule of [`crate::answer::echo_proxy_info`]), and sets the
+    /// answer's length.
     pub(crate) fn echo_proxy_info(&mut self, request: &RawMessage) {
-        let is_proxy_info = |a: &AvpRef<'_>| a.vendor == 0 && a.code == avp::PROXY_INFO;
-        let mut proxies = request.avps().map_while(Result::ok).filter(is_proxy_info);
-        let Some(first) = proxies.next() else {
-            return;
-        };
         let Some(answer) = self.written() else {
             return;
         };
-        if crate::fields::has_avp_in(&answer[HEADER_LEN..], avp::PROXY_INFO) {
+        let proxies = crate::answer::proxy_info_to_echo(request, &answer[HEADER_LEN..]);
+        if proxies.is_empty() {
             return;
         }
-        for p in std::iter::once(first).chain(proxies) {
-            self.out.extend_from_slice(p.raw());
-            put_padding(self.out, padding(p.raw().len()));
-        }
+        crate::answer::put_avps(self.out, &proxies);
         let len = (self.out.len() - self.start) as u32;
         self.out[self.start + 1..self.start + 4].copy_from_slice(&len.to_be_bytes()[1..]);
     }
@@ -148,6 +139,7 @@ pub(crate) fn take_message(out: &mut BytesMut, start: usize) -> Option<RawMessag
 mod tests {
     use super::*;
     use crate::avp::{AvpFlags, AvpIter, RawAvp};
+    use crate::base::avp;
     use crate::error::DecodeError;
     use crate::traits::{AvpGroup, DecodeCtx};
 
