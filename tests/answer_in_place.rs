@@ -5,6 +5,9 @@
 //! large for the peer becomes 5012, Proxy-Info is echoed, a burst of answers all
 //! arrive, and an answer held until its release (`AnswerBuf::hold_until`) leaves only then.
 
+mod common;
+
+use common::messages::proxy_info;
 use diameter::core::bytes::{Bytes, BytesMut};
 use diameter::core::header::CommandFlags;
 use diameter::core::node::{AnswerBuf, Node, NodeBuilder, NodeLimits, PeerConfig};
@@ -215,14 +218,6 @@ async fn futures_join(client: &Node, n: u32) -> Vec<RawMessage> {
         answers.push(t.await.unwrap());
     }
     answers
-}
-
-/// A Proxy-Info naming `host`.
-fn proxy_info(host: &str) -> RawAvp {
-    let mut inner = BytesMut::new();
-    utf8(280, host).encode(&mut inner);
-    RawAvp::new(33, M, 0, Bytes::from_static(b"state")).encode(&mut inner);
-    RawAvp::new(284, M, 0, inner.freeze())
 }
 
 #[tokio::test]

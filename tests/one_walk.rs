@@ -8,6 +8,9 @@
 //! which takes the destination from its own decode (`Command::destination`): a request for
 //! another host or realm is still answered 3002 or 3003 before the handler runs.
 
+mod common;
+
+use common::messages::proxy_info;
 use diameter::core::bytes::{Bytes, BytesMut};
 use diameter::core::node::{Node, PeerConfig};
 use diameter::core::routing::{RequestScan, Route, RouteAction};
@@ -141,14 +144,6 @@ async fn a_bad_avp_in_a_request_for_a_typed_handler_is_still_answered() {
     let bad = client.request(ccr("c.net", true)).await.unwrap();
     assert_eq!(result_code(&bad), Some(5014), "{bad:?}");
     assert_eq!(calls.load(Ordering::SeqCst), 2);
-}
-
-/// A Proxy-Info naming `host`, with some state.
-fn proxy_info(host: &str) -> RawAvp {
-    let mut inner = BytesMut::new();
-    utf8(280, host).encode(&mut inner);
-    RawAvp::new(33, M, 0, Bytes::from_static(b"state")).encode(&mut inner);
-    RawAvp::new(284, M, 0, inner.freeze())
 }
 
 #[tokio::test]

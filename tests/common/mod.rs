@@ -1,6 +1,8 @@
 //! Builds example messages from the dictionary tables: one valid value per AVP type.
 #![allow(dead_code)]
 
+pub mod messages;
+
 use diameter::core::dictionary::{AvpInfo, DataType, Grammar};
 use diameter::core::{bytes::Bytes, Header, RawAvp, RawMessage};
 use diameter::dict::DICTIONARY;
