@@ -11,6 +11,7 @@ use diameter_apps::ocs::server::{ChargingServer, ServerConfig};
 use diameter_apps::ocs::store::{self, IdKind, SubscriberId};
 use diameter_core::Command;
 use ocs_common::ccr::*;
+use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 const ALICE: &str = "491700000001";
@@ -421,6 +422,46 @@ fn retransmitted_update_is_charged_once() {
     let again = ask(&ocs, term, t(21));
     assert_eq!((first.result_code, first), (2001, again));
     assert_eq!(money(&ocs), (950, 0));
+}
+
+/// The embedded store keeps the keys of recent requests in a bounded filter; past it, only
+/// a request marked as a possible duplicate (the T flag) is looked for among the older
+/// saved answers (RFC 6733 Appendix C), so that new requests cost no SQL.
+#[test]
+fn past_the_key_filter_only_a_marked_retransmission_is_looked_up() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut opts = store::EngineOptions::default();
+    opts.limits.outcome_bytes = 0; // every answer leaves memory once checkpointed
+    opts.limits.filter_keys = 2;
+    let path = dir.path().join("ocs.db");
+    let engine = Arc::new(store::Engine::open(path.to_str().unwrap(), opts).unwrap());
+    ocs_common::add_e164(&*engine, ALICE, 100); // an SMS costs 9
+    let cfg = ServerConfig::new("ocs.example.net", "example.net");
+    let ocs = ChargingServer::new(engine.clone(), Tariffs::parse(TARIFFS).unwrap(), cfg);
+    let charge = |session: &str, marked: bool, at: SystemTime| {
+        let ccr = sms_event(session, ALICE, RequestedAction::DirectDebiting);
+        let (cca, _durable) = ocs
+            .charge_now(&ccr, "smsc.example.net", marked, at)
+            .expect("the embedded store charges at once");
+        assert_eq!(cca.result_code, 2001);
+        cca
+    };
+    let first = charge("smsc;old", false, t(0));
+    engine.checkpoint().unwrap();
+    for (minute, session) in [(1, "smsc;a"), (2, "smsc;b"), (3, "smsc;c")] {
+        charge(session, false, t(60 * minute));
+    }
+    assert_eq!(money(&ocs), (64, 0));
+    // The filter (two keys) has dropped the first minute: the marked retransmission is
+    // found in SQLite and answered as the first time, not charged again.
+    assert_eq!(charge("smsc;old", true, t(180)), first);
+    assert_eq!(money(&ocs), (64, 0));
+    // A recent request is found without the mark.
+    charge("smsc;c", false, t(181));
+    assert_eq!(money(&ocs), (64, 0));
+    // An unmarked request older than the filter's window is taken as new.
+    charge("smsc;old", false, t(182));
+    assert_eq!(money(&ocs), (55, 0));
 }
 
 #[test]

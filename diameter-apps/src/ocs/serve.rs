@@ -552,7 +552,8 @@ impl Handler for CcrHandler {
         let mut ccr = Box::<Ccr>::default();
         match decode_routed(&request, local, &mut *ccr) {
             Ok(proxy_info) => {
-                if self.charged_now(&ccr, out) {
+                let marked = request.header.flags & CommandFlags::RETRANSMIT != 0;
+                if self.charged_now(&ccr, marked, out) {
                     return Routed::Encoded { proxy_info };
                 }
                 let charged = self.charged(ccr);
@@ -598,11 +599,13 @@ impl CcrHandler {
     /// encodes the CCA into `out`, held until the charge is durable (group commit: the
     /// answers of a burst leave together after the journal sync that holds them). No
     /// answer timeout applies to this wait: the store's own limits (its backlog) answer
-    /// 3004 to new charges instead. `false`: nothing was charged.
-    fn charged_now(&self, ccr: &Ccr, out: &mut AnswerBuf<'_>) -> bool {
+    /// 3004 to new charges instead. `false`: nothing was charged. `marked`: the request
+    /// has the T flag (a possible duplicate).
+    fn charged_now(&self, ccr: &Ccr, marked: bool, out: &mut AnswerBuf<'_>) -> bool {
         // The identity of the admitted peer connection; no identity, no rights.
         let peer = diameter_core::node::request_peer().unwrap_or_default();
-        let Some((cca, durable)) = self.server.charge_now(ccr, &peer, SystemTime::now()) else {
+        let now = SystemTime::now();
+        let Some((cca, durable)) = self.server.charge_now(ccr, &peer, marked, now) else {
             return false;
         };
         if let Some(m) = &self.metrics {

@@ -390,11 +390,14 @@ impl ChargingServer {
     /// ([`Store::charge_now`]) and the look-ups its plan needs are in memory: the answer,
     /// and what must be durable before it is sent (`None`: nothing was charged). `None`
     /// when the store cannot; nothing was charged then, and the CCR goes to
-    /// [`ChargingServer::handle_ccr_shared`].
+    /// [`ChargingServer::handle_ccr_shared`]. `possible_duplicate`: the request has the T
+    /// flag ([`Batch::possible_duplicate`]: only then does the embedded store look for
+    /// its key past the filter of recent keys).
     pub fn charge_now(
         &self,
         ccr: &Ccr,
         peer: &str,
+        possible_duplicate: bool,
         now: SystemTime,
     ) -> Option<(Box<Cca>, Option<DurableFuture>)> {
         if !self.store.lookups_in_memory() {
@@ -410,16 +413,19 @@ impl ChargingServer {
                     Step::Done => return Ok(true),
                     Step::NeedsStore => return Ok(false),
                     Step::Replan => self.session_plan(ccr, &mut cca, now_ms, peer, false, true)?,
-                    Step::Charge(batch, pending) => match self.store.charge_now(&batch, now_ms) {
-                        // Only before anything was charged (a store answers for all or none).
-                        None if durable.is_empty() => return Ok(false),
-                        None => return Err(StoreError::Stopped),
-                        Some(charged) => {
-                            let charged = charged?;
-                            durable.push(charged.durable);
-                            self.finish(ccr, &mut cca, peer, pending, charged.outcome)?
+                    Step::Charge(mut batch, pending) => {
+                        batch.possible_duplicate = possible_duplicate;
+                        match self.store.charge_now(&batch, now_ms) {
+                            // Only before anything was charged (a store answers for all or none).
+                            None if durable.is_empty() => return Ok(false),
+                            None => return Err(StoreError::Stopped),
+                            Some(charged) => {
+                                let charged = charged?;
+                                durable.push(charged.durable);
+                                self.finish(ccr, &mut cca, peer, pending, charged.outcome)?
+                            }
                         }
-                    },
+                    }
                 };
             }
         })();

@@ -96,6 +96,13 @@ pub struct Batch {
     pub peer: Option<String>,
     /// Idempotency key: a batch with a key seen before returns the saved outcome.
     pub key: Option<String>,
+    /// The request was marked as a possible duplicate (the T flag, RFC 6733 §3). The
+    /// embedded store looks for the key of an unmarked request among the keys its filter
+    /// holds (every key of the last minutes: `engine_filter_keys`), and for a marked one
+    /// among every retained outcome (RFC 6733 Appendix C). `true` in [`Batch::new`]: the
+    /// whole retention unless the caller knows the request is not marked. SQL stores
+    /// always look everywhere.
+    pub possible_duplicate: bool,
     /// The operations, in order.
     pub ops: Vec<Op>,
 }
@@ -109,6 +116,7 @@ impl Batch {
             require_session: false,
             peer: None,
             key: None,
+            possible_duplicate: true,
             ops: Vec::new(),
         }
     }

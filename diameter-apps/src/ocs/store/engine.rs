@@ -413,7 +413,7 @@ fn recover(
 /// Applies one journal record to the state (recovery).
 fn replay(st: &mut MemState, record: Record, fallback: OutcomeLookup<'_>) {
     let r = match record {
-        Record::Batch { now_ms, batch } => st.run(&batch, now_ms, fallback).map(|_| ()),
+        Record::Batch { now_ms, batch } => st.replay(&batch, now_ms).map(|_| ()),
         Record::AddAccount { id, account } => st
             .check_new_account(&account)
             .map(|()| st.add_account(id, &account)),
@@ -1036,6 +1036,49 @@ mod tests {
         assert_eq!(sql_count(&path, "SELECT COUNT(*) FROM ledger"), 2);
         assert_eq!(sql_count(&path, "SELECT balance FROM accounts"), 950);
         assert_eq!(journal::segments(&base).unwrap().len(), 1);
+    }
+
+    #[test]
+    fn past_the_filter_only_marked_requests_are_looked_up_and_recovery_does_what_ran() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ocs.db");
+        let opts = EngineOptions {
+            limits: MemLimits {
+                outcome_bytes: 0,
+                filter_keys: 2,
+            },
+            ..EngineOptions::default()
+        };
+        let open = || Engine::open(path.to_str().unwrap(), opts).unwrap();
+        let e = open();
+        e.add_account(&NewAccount::new(vec![alice()], 1000, 978))
+            .unwrap();
+        const MINUTE: i64 = 60_000;
+        e.apply(&debit("old", 10), 0).unwrap();
+        e.checkpoint().unwrap(); // in SQLite; no longer kept in memory
+        for (n, key) in ["a", "b", "c"].into_iter().enumerate() {
+            e.apply(&debit(key, 1), (n as i64 + 1) * MINUTE).unwrap();
+        }
+        // The filter (two keys) dropped the first minute. A retransmission marked with
+        // the T flag is looked for in SQLite and answered from its saved outcome.
+        let marked = debit("old", 10);
+        assert!(marked.possible_duplicate);
+        assert!(e.apply(&marked, 3 * MINUTE).unwrap().replayed);
+        assert_eq!(e.account(1).unwrap().unwrap().balance, 987);
+        // An unmarked request is checked against the filter's window only: new.
+        let mut unmarked = debit("old", 10);
+        unmarked.possible_duplicate = false;
+        assert!(!e.apply(&unmarked, 3 * MINUTE).unwrap().replayed);
+        assert_eq!(e.account(1).unwrap().unwrap().balance, 977);
+        // A key the filter still holds is found whether marked or not.
+        let mut recent = debit("c", 1);
+        recent.possible_duplicate = false;
+        assert!(e.apply(&recent, 3 * MINUTE).unwrap().replayed);
+        // After a crash, the journal's batches are replayed as they ran: the unmarked
+        // charge is not turned into a replay by the outcome SQLite holds for its key.
+        e.abandon();
+        let e = open();
+        assert_eq!(e.account(1).unwrap().unwrap().balance, 977);
     }
 
     #[test]

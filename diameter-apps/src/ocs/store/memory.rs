@@ -14,7 +14,7 @@
 //! is looked up in SQLite; a key in neither is new and costs no SQL.
 
 use super::batch::{self, Batch, BatchOutcome, SessionRow, Tx};
-use super::outcomes::Outcomes;
+use super::outcomes::{KeyCheck, Outcomes};
 use super::{
     Account, AccountId, ExpiredSession, LedgerTotals, NewAccount, StoreError, StoreTotals,
     SubscriberId,
@@ -411,7 +411,10 @@ impl MemState {
         key: &str,
         fallback: OutcomeLookup<'_>,
     ) -> Result<Option<AccountId>, StoreError> {
-        Ok(self.outcomes.lookup(key, fallback)?.map(|(a, _)| a))
+        Ok(self
+            .outcomes
+            .lookup(key, KeyCheck::Retained, fallback)?
+            .map(|(a, _)| a))
     }
 
     /// The open sessions of an account, oldest first.
@@ -464,14 +467,36 @@ impl MemState {
 
     // ---- changes ----
 
-    /// Runs a batch; on `Err` nothing changed.
+    /// Runs a batch; on `Err` nothing changed. Its key is looked for past the filter only
+    /// when [`Batch::possible_duplicate`] is set (see [`KeyCheck`]).
     pub fn run(
         &mut self,
         batch: &Batch,
         now_ms: i64,
         fallback: OutcomeLookup<'_>,
     ) -> Result<BatchOutcome, StoreError> {
-        let mut tx = MemTx::new(self, fallback);
+        let check = if batch.possible_duplicate {
+            KeyCheck::Retained
+        } else {
+            KeyCheck::Window
+        };
+        self.run_checked(batch, now_ms, check, fallback)
+    }
+
+    /// Runs a journaled batch again (recovery): it was new when it ran, so its key is not
+    /// looked for ([`KeyCheck::Skip`]).
+    pub fn replay(&mut self, batch: &Batch, now_ms: i64) -> Result<BatchOutcome, StoreError> {
+        self.run_checked(batch, now_ms, KeyCheck::Skip, &|_| Ok(None))
+    }
+
+    fn run_checked(
+        &mut self,
+        batch: &Batch,
+        now_ms: i64,
+        check: KeyCheck,
+        fallback: OutcomeLookup<'_>,
+    ) -> Result<BatchOutcome, StoreError> {
+        let mut tx = MemTx::new(self, check, fallback);
         let r = batch::run(&mut tx, batch, now_ms);
         tx.finish(r.is_ok());
         r
@@ -485,7 +510,7 @@ impl MemState {
         now_ms: i64,
         fallback: OutcomeLookup<'_>,
     ) -> Result<Vec<(String, i64)>, StoreError> {
-        let mut tx = MemTx::new(self, fallback);
+        let mut tx = MemTx::new(self, KeyCheck::Retained, fallback);
         let r = batch::close_expired(&mut tx, sessions, now_ms);
         tx.finish(r.is_ok());
         r
@@ -677,6 +702,8 @@ struct MemTx<'a> {
     key: Option<Arc<str>>,
     /// The batch's request key, made once for its ledger rows and saved outcome.
     request_key: Option<Arc<str>>,
+    /// How far back the batch's key is looked for.
+    check: KeyCheck,
     fallback: OutcomeLookup<'a>,
     /// Lengths of the pending ledger rows and outcomes at the start.
     ledger_len: usize,
@@ -684,13 +711,14 @@ struct MemTx<'a> {
 }
 
 impl<'a> MemTx<'a> {
-    fn new(st: &'a mut MemState, fallback: OutcomeLookup<'a>) -> Self {
+    fn new(st: &'a mut MemState, check: KeyCheck, fallback: OutcomeLookup<'a>) -> Self {
         let (ledger_len, outcomes_len) = (st.pending_ledger.len(), st.pending_outcomes.len());
         MemTx {
             st,
             undo: Vec::with_capacity(8),
             key: None,
             request_key: None,
+            check,
             fallback,
             ledger_len,
             outcomes_len,
@@ -860,7 +888,7 @@ impl Tx for MemTx<'_> {
     }
 
     fn saved_outcome(&mut self, key: &str) -> Result<Option<(AccountId, String)>, StoreError> {
-        self.st.outcomes.lookup(key, self.fallback)
+        self.st.outcomes.lookup(key, self.check, self.fallback)
     }
 
     fn save_outcome(

@@ -17,6 +17,29 @@ const OUTCOME_OVERHEAD: usize = 96;
 /// one, so that a filter or a map over its bound comes back under it.
 pub(crate) const STEP: usize = 4;
 
+/// How far back a request's key is looked for among the saved outcomes.
+///
+/// Past [`MemLimits::filter_keys`] the filter drops its oldest minute, and a key that is
+/// not in it may still be in SQLite. Looking every new key up there (an index walk under
+/// the state's lock) halved the node's rate once the filter was full: after about 40 s at
+/// 100,000 CCR/s. So only requests marked as possible duplicates (the T flag) are looked
+/// for past the filter, as RFC 6733 Appendix C suggests; an unmarked request is checked
+/// against the filter's window, which always holds the current minute and, with the
+/// default bound, 4 million keys. A retransmission arriving before its original is found
+/// too, as long as the original comes within that window.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum KeyCheck {
+    /// Every retained outcome: a request marked as a possible duplicate, an operator's
+    /// batch, a look-up outside a charge.
+    Retained,
+    /// The outcomes in memory and those whose keys the filter holds: an unmarked request.
+    Window,
+    /// None: a journaled batch replayed on recovery, which was new when it ran (a batch
+    /// that found its key is not journaled). Looking again could find an older outcome
+    /// that the run, checking its window only, did not, and replay differently.
+    Skip,
+}
+
 /// Saved request outcomes: recent ones in memory, all retained keys in a filter.
 pub(crate) struct Outcomes {
     pub(crate) recent: FastMap<Arc<str>, (AccountId, Arc<str>, i64)>,
@@ -117,15 +140,23 @@ impl Outcomes {
         self.hasher.hash_one(key)
     }
 
+    /// The saved outcome of `key`, looked for as far back as `check` says: in memory, then
+    /// in SQLite (`fallback`) when the filter holds the key, or, with
+    /// [`KeyCheck::Retained`], when the filter has dropped keys still retained.
     pub(crate) fn lookup(
         &self,
         key: &str,
+        check: KeyCheck,
         fallback: OutcomeLookup<'_>,
     ) -> Result<Option<(AccountId, String)>, StoreError> {
+        if check == KeyCheck::Skip {
+            return Ok(None);
+        }
         if let Some((account, outcome, _)) = self.recent.get(key) {
             return Ok(Some((*account, outcome.to_string())));
         }
-        if self.incomplete_before.is_some() || self.filter.contains(self.hash(key)) {
+        let past_filter = check == KeyCheck::Retained && self.incomplete_before.is_some();
+        if past_filter || self.filter.contains(self.hash(key)) {
             return fallback(key);
         }
         Ok(None)
@@ -292,12 +323,17 @@ mod tests {
         o.evict(usize::MAX);
         assert!(o.bytes <= 2_000 && o.recent.len() < 100);
         let sql = |k: &str| Ok((k == "k0").then(|| (1, "0;1;0".to_string())));
-        assert!(o.lookup("k0", &sql).unwrap().is_some()); // evicted, read from SQL
+        assert!(o.lookup("k0", KeyCheck::Retained, &sql).unwrap().is_some()); // evicted, read from SQL
         assert!(o
-            .lookup("new", &|_| panic!("no SQL for a new key"))
+            .lookup("new", KeyCheck::Retained, &|_| panic!(
+                "no SQL for a new key"
+            ))
             .unwrap()
             .is_none());
-        assert!(o.lookup("k99", &|_| panic!("in memory")).unwrap().is_some());
+        assert!(o
+            .lookup("k99", KeyCheck::Retained, &|_| panic!("in memory"))
+            .unwrap()
+            .is_some());
         // A full filter drops its oldest minute and asks SQL for unknown keys until the
         // retention passed over it.
         let mut small = Outcomes::new(MemLimits {
@@ -313,8 +349,26 @@ mod tests {
             asked.set(true);
             Ok(None)
         };
-        small.lookup("x", &probe).unwrap();
-        assert!(asked.get());
+        small.lookup("x", KeyCheck::Retained, &probe).unwrap();
+        assert!(
+            asked.get(),
+            "a marked request is looked for past the filter"
+        );
+        // An unmarked one only where the filter holds its key; a replay, nowhere.
+        asked.set(false);
+        assert!(small
+            .lookup("x", KeyCheck::Window, &probe)
+            .unwrap()
+            .is_none());
+        assert!(
+            !asked.get(),
+            "no SQL for an unmarked key the filter does not hold"
+        );
+        small.lookup("c", KeyCheck::Window, &probe).unwrap();
+        assert!(asked.get(), "a key the filter holds is looked up");
+        asked.set(false);
+        small.lookup("c", KeyCheck::Skip, &probe).unwrap();
+        assert!(!asked.get());
         small.purge(FILTER_BUCKET_MS);
         assert_eq!(small.incomplete_before, None);
     }

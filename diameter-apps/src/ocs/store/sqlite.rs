@@ -708,6 +708,7 @@ mod tests {
                 require_session: false,
                 peer: None,
                 key: Some(key.into()),
+                possible_duplicate: true,
                 ops: vec![Op::Debit {
                     amount: 1,
                     partial: false,

@@ -44,6 +44,7 @@ fn batch(account: AccountId, key: &str, ops: Vec<Op>) -> Batch {
         require_session: false,
         peer: None,
         key: Some(key.into()),
+        possible_duplicate: true,
         ops,
     }
 }

@@ -50,7 +50,7 @@ macro_rules! example {
     engine_journal_overlap_ms = 2      #   overlapping only once one has run this long)
     engine_journal_interval_us = 1000  # journal syncs start at least this far apart (0: at once)
     engine_outcome_bytes = 67108864    # saved answers kept in memory (older: read from SQLite)
-    engine_filter_keys = 4194304       # retained request keys in the in-memory filter
+    engine_filter_keys = 4194304       # recent request keys (older: SQLite, for T-flagged CCRs)
     admin_token_file = "admin.token"   # bearer token (default: next to the SQLite store)
     metrics = "127.0.0.1:9100"         # optional Prometheus endpoint
 
