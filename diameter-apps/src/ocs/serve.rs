@@ -23,6 +23,7 @@ use super::server::{
     success_answer, ChargingServer, ReAuthScope, ServerConfig, CREDIT_CONTROL_APPLICATION_ID,
 };
 use super::store::{self, PgOptions, StoreError};
+use crate::log_limit::LogLimit;
 use diameter::dict::base_rfc6733::{result_code as base_rc, Asa, Raa};
 use diameter::dict::dcca_rfc4006::{
     Cca, Ccr, GrantedServiceUnit, MultipleServicesCreditControl, RequestedServiceUnit,
@@ -37,7 +38,7 @@ use diameter_core::routing::LocalNode;
 use diameter_core::{Boxed, Command, CommandFlags, DiameterIdentity, Header, RawMessage};
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
 use std::time::{Duration, Instant, SystemTime};
 
 /// Settings of [`serve`]; `ServeOptions::default()` gives the documented defaults.
@@ -616,7 +617,12 @@ impl CcrHandler {
             out.hold_until(Box::pin(async move {
                 let r = durable.await;
                 if let Err(e) = &r {
-                    tracing::error!(error = %e, "ocs: charge not durable, answer withheld");
+                    // A failed journal fails every charge after it: one line a second.
+                    static NOT_DURABLE: LazyLock<LogLimit> =
+                        LazyLock::new(|| LogLimit::new(Duration::from_secs(1)));
+                    if let Some(held_back) = NOT_DURABLE.allow() {
+                        tracing::error!(error = %e, held_back, "ocs: charge not durable, answer withheld");
+                    }
                 }
                 r.is_ok()
             }));

@@ -76,6 +76,7 @@ pub(crate) mod convert;
 mod event;
 pub mod extended;
 
+use crate::log_limit::LogLimit;
 use crate::ocs::rating::Tariffs;
 use crate::ocs::store::ExpiredSession;
 use crate::ocs::store::{
@@ -172,6 +173,8 @@ pub struct ChargingServer {
     accounts: Mutex<FastMap<SubscriberId, AccountId>>,
     /// Requests [`ChargingServer::handle_ccr_shared`] answered on the blocking pool.
     blocking_answers: AtomicU64,
+    /// Store failures are logged at most once a second (each is counted in the metrics).
+    store_failures: LogLimit,
     /// The configured Origin-Host and Origin-Realm, built once for every message sent.
     origin_host: diameter_core::DiameterIdentity,
     origin_realm: diameter_core::DiameterIdentity,
@@ -247,6 +250,7 @@ impl ChargingServer {
             peers: Mutex::new(FastMap::default()),
             accounts: Mutex::new(FastMap::default()),
             blocking_answers: AtomicU64::new(0),
+            store_failures: LogLimit::new(Duration::from_secs(1)),
         }
     }
 
@@ -509,7 +513,12 @@ impl ChargingServer {
     fn end_answer(&self, ccr: &Ccr, cca: &mut Cca, r: Result<(), StoreError>) {
         if let Err(e) = r {
             let temporary = e.is_temporary();
-            tracing::warn!(session = %ccr.session_id, error = %e, temporary, "ocs: store failed");
+            if let Some(held_back) = self.store_failures.allow() {
+                tracing::warn!(
+                    session = %ccr.session_id, error = %e, temporary, held_back,
+                    "ocs: store failed (held_back: failures since the last line)"
+                );
+            }
             cca.result_code = if temporary {
                 base_rc::DIAMETER_TOO_BUSY
             } else {
