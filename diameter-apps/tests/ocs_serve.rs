@@ -1235,3 +1235,75 @@ mod gy_loopback {
         l.stop().await;
     }
 }
+
+/// The T flag on the wire decides how far back the OCS looks for a request's key once the
+/// embedded store's filter of recent keys is full: a marked retransmission is found in
+/// SQLite and answered as the first time, an unmarked request is taken as new (RFC 6733
+/// Appendix C).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn past_the_key_filter_the_t_flag_on_the_wire_finds_the_old_answer() {
+    use diameter_apps::ocs::server::{ChargingServer, ServerConfig};
+    use diameter_apps::ocs::store::{Engine, EngineOptions};
+    use diameter_core::node::SendOptions;
+    use std::time::SystemTime;
+    const WHO: &str = "491700000009";
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("ocs.db");
+    let db = db.to_str().unwrap().to_owned();
+    let sms = |session: &str| {
+        let mut ev = sms_event(session, WHO, RequestedAction::DirectDebiting);
+        ev.origin_host = "pgw.example.net".into();
+        ev
+    };
+    // Three SMS from pgw.example.net, a minute apart, charged straight on the store.
+    let now = SystemTime::now();
+    let first = {
+        let engine = Arc::new(Engine::open(&db, EngineOptions::default()).unwrap());
+        ocs_common::add_e164(&*engine, WHO, 100);
+        let mut cfg = ServerConfig::new("ocs.example.net", "example.net");
+        // A peer that may refund gets each debit's reference.
+        cfg.refund_peers.insert("pgw.example.net".into());
+        let server = ChargingServer::new(engine.clone(), Tariffs::parse(TARIFFS).unwrap(), cfg);
+        let mut answers = Vec::new();
+        for (ago, session) in [(180, "pgw;old"), (120, "pgw;a"), (60, "pgw;b")] {
+            let at = now - Duration::from_secs(ago);
+            let cca = server.handle_ccr_from(sms(session), "pgw.example.net", at);
+            assert_eq!(cca.result_code, 2001);
+            answers.push(cca);
+        }
+        answers.swap_remove(0)
+    };
+    // Each debit has a reference of its own (Refund-Information): the same one again is
+    // the saved answer, a new one is a new charge.
+    let reference = |cca: &Cca| {
+        cca.multiple_services_credit_control[0]
+            .refund_information
+            .clone()
+    };
+    assert!(reference(&first).is_some());
+    // The OCS on that store, with a filter of two keys: the oldest minute is left out.
+    let (ocs, _ocs_dir) = ocs_with("tflag", |o| {
+        o.store = format!("sqlite://{db}");
+        o.accounts = None;
+        o.engine.limits.filter_keys = 2;
+        o.refund_peers = vec!["pgw.example.net".into()];
+    })
+    .await;
+    let client = client_of("pgw.example.net", ocs.local_addrs()[0]).await;
+    let send = |options: SendOptions| {
+        let client = client.clone();
+        let ccr = sms("pgw;old");
+        async move {
+            let cca: Cca = client.send_with(&ccr, 4, options).await.unwrap();
+            cca
+        }
+    };
+    let marked = send(SendOptions::retransmission()).await;
+    assert_eq!(marked.result_code, 2001);
+    assert_eq!(reference(&marked), reference(&first), "the saved answer");
+    let unmarked = send(SendOptions::default()).await;
+    assert_eq!(unmarked.result_code, 2001);
+    assert_ne!(reference(&unmarked), reference(&first), "charged as new");
+    client.abort();
+    ocs.stop().await;
+}
