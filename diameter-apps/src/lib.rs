@@ -17,7 +17,6 @@ extern crate self as diameter_apps;
 pub mod acct;
 pub mod admin;
 pub mod host_addrs;
-pub(crate) mod log_limit;
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
 mod migrations;
 pub mod ocs;

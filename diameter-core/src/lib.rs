@@ -17,6 +17,7 @@ mod fast_map;
 pub mod fields;
 pub mod header;
 pub mod ids;
+pub mod log_limit;
 pub mod message;
 #[cfg(feature = "tokio")]
 pub mod node;

@@ -23,11 +23,11 @@ use super::server::{
     success_answer, ChargingServer, ReAuthScope, ServerConfig, CREDIT_CONTROL_APPLICATION_ID,
 };
 use super::store::{self, PgOptions, StoreError};
-use crate::log_limit::LogLimit;
 use diameter::dict::base_rfc6733::{result_code as base_rc, Asa, Raa};
 use diameter::dict::dcca_rfc4006::{
     Cca, Ccr, GrantedServiceUnit, MultipleServicesCreditControl, RequestedServiceUnit,
 };
+use diameter_core::log_limit::LogLimit;
 use diameter_core::node::NodeBuilder;
 use diameter_core::node::{
     decode_routed, AnswerBuf, Handler, HandlerFuture, Node, PeerConfig, Reply, RequestError,

@@ -417,6 +417,8 @@ impl NodeBuilder {
 }
 
 async fn accept_loop(node: Node, listener: TcpListener) {
+    // A host that connects in a loop while no slot is free is logged once a second.
+    let refused = crate::log_limit::LogLimit::new(std::time::Duration::from_secs(1));
     loop {
         let (stream, remote) = match listener.accept().await {
             Ok(x) => x,
@@ -429,7 +431,9 @@ async fn accept_loop(node: Node, listener: TcpListener) {
         let permit = match node.inner.slots.try_acquire(remote.ip()) {
             Ok(p) => p,
             Err(why) => {
-                tracing::warn!(%remote, ?why, "no connection slot, closing");
+                if let Some(held_back) = refused.allow() {
+                    tracing::warn!(%remote, ?why, held_back, "no connection slot, closing");
+                }
                 drop(stream);
                 continue;
             }

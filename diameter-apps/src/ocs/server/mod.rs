@@ -76,7 +76,6 @@ pub(crate) mod convert;
 mod event;
 pub mod extended;
 
-use crate::log_limit::LogLimit;
 use crate::ocs::rating::Tariffs;
 use crate::ocs::store::ExpiredSession;
 use crate::ocs::store::{
@@ -86,6 +85,7 @@ use diameter::dict::base_rfc6733::{result_code as base_rc, Asr, Rar, ReAuthReque
 use diameter::dict::dcca_rfc4006::{
     CcRequestType, Cca, Ccr, FinalUnitAction, MultipleServicesIndicator,
 };
+use diameter_core::log_limit::LogLimit;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};

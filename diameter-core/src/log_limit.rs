@@ -1,9 +1,10 @@
 //! A bound on how often one kind of log line is written.
 //!
-//! A failure that hits every request (a store refusing charges while its checkpoint catches
-//! up, at 100,000 CCR/s) must not write a line per request: one 300 s overload wrote 1.5 GB
-//! of the same warning. [`LogLimit`] lets the first occurrence through, then at most one per
-//! interval, and says how many it held back in between. The metrics still count each one.
+//! A failure that hits every request or connection (a store refusing charges while its
+//! checkpoint catches up, at 100,000 CCR/s; a host opening connections in a loop) must not
+//! write a line for each: one 300 s overload of the OCS wrote 1.5 GB of the same warning.
+//! [`LogLimit`] lets the first occurrence through, then at most one per interval, and says
+//! how many it held back in between, so the log still tells how many there were.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
