@@ -496,31 +496,26 @@ mod tests {
             .enable_all()
             .build()
             .unwrap();
+        let debit = |key: String| {
+            let mut b = Batch::new(id, None);
+            b.key = Some(key);
+            b.ops.push(Op::Debit {
+                amount: 1,
+                partial: false,
+                reference: None,
+            });
+            b
+        };
         rt.block_on(async {
             let all: Vec<_> = (0..charges)
-                .map(|i| {
-                    let mut b = Batch::new(id, None);
-                    b.key = Some(format!("k{i}"));
-                    b.ops.push(Op::Debit {
-                        amount: 1,
-                        partial: false,
-                        reference: None,
-                    });
-                    tokio::spawn(store.clone().charge(b, 0))
-                })
+                .map(|i| tokio::spawn(store.clone().charge(debit(format!("k{i}")), 0)))
                 .collect();
             for charged in all {
                 charged.await.unwrap().unwrap();
             }
             // Charges applied at once go through the wrapper too (the held-answer path).
             for i in 0..10 {
-                let mut b = Batch::new(id, None);
-                b.key = Some(format!("now{i}"));
-                b.ops.push(Op::Debit {
-                    amount: 1,
-                    partial: false,
-                    reference: None,
-                });
+                let b = debit(format!("now{i}"));
                 let charged = store.charge_now(&b, 0).expect("the engine charges at once");
                 charged.unwrap().durable.await.unwrap();
             }
