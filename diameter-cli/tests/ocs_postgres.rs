@@ -186,7 +186,8 @@ fn pg_store_totals_count_sessions_and_reservations() {
         store.totals().unwrap(),
         StoreTotals {
             open_sessions: 2,
-            reserved: 350
+            reserved: 350,
+            keys_in_memory_since_ms: None,
         }
     );
     let mut bt = Batch::new(id, Some("a".into()));
@@ -202,7 +203,8 @@ fn pg_store_totals_count_sessions_and_reservations() {
         store.totals().unwrap(),
         StoreTotals {
             open_sessions: 1,
-            reserved: 50
+            reserved: 50,
+            keys_in_memory_since_ms: None,
         }
     );
 }

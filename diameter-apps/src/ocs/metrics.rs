@@ -9,6 +9,7 @@
 //! | `ocs_store_errors_total` | `kind` (`temporary`, `permanent`) |
 //! | `ocs_open_sessions` (gauge) | |
 //! | `ocs_reserved_amount` (gauge) | reserved over all accounts, minor units |
+//! | `ocs_request_keys_in_memory_since_timestamp_seconds` (gauge) | the embedded store's key filter holds every key saved since then (0: all retained); unmarked duplicates older than it are charged as new |
 //!
 //! Result-Codes of the dictionaries are labelled by number, others by class (`5xxx`), so
 //! the series count is bounded. Recording is lock-free: each (type, Result-Code) has a slot
@@ -147,6 +148,7 @@ pub struct OcsMetrics {
     permanent: Counter,
     open_sessions: Gauge,
     reserved: Gauge,
+    keys_in_memory_since: Gauge,
 }
 
 impl Default for OcsMetrics {
@@ -181,6 +183,7 @@ impl OcsMetrics {
             permanent,
             open_sessions: Gauge::default(),
             reserved: Gauge::default(),
+            keys_in_memory_since: Gauge::default(),
         }
     }
 
@@ -215,6 +218,12 @@ impl OcsMetrics {
             "ocs_reserved_amount",
             "Amount reserved over all accounts, minor units",
             self.reserved.clone(),
+        );
+        registry.register(
+            "ocs_request_keys_in_memory_since_timestamp_seconds",
+            "The embedded store holds every request key saved since this time (0: every \
+             retained key): unmarked duplicates older than it are not found",
+            self.keys_in_memory_since.clone(),
         );
     }
 
@@ -269,6 +278,10 @@ impl OcsMetrics {
     pub fn totals(&self, t: StoreTotals) {
         self.open_sessions.set(t.open_sessions);
         self.reserved.set(t.reserved);
+        let since_s = t
+            .keys_in_memory_since_ms
+            .map_or(0, |ms| ms.div_euclid(1000));
+        self.keys_in_memory_since.set(since_s);
     }
 }
 
@@ -451,6 +464,7 @@ mod tests {
         m.totals(StoreTotals {
             open_sessions: 7,
             reserved: 1234,
+            keys_in_memory_since_ms: Some(1_796_000_000_500),
         });
         let text = render(&m);
         for line in [
@@ -467,6 +481,7 @@ mod tests {
             "ocs_store_errors_total{kind=\"temporary\"} 0",
             "ocs_open_sessions 7",
             "ocs_reserved_amount 1234",
+            "ocs_request_keys_in_memory_since_timestamp_seconds 1796000000",
         ] {
             assert!(text.lines().any(|l| l == line), "{line} missing in\n{text}");
         }

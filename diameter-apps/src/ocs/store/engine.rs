@@ -1059,8 +1059,11 @@ mod tests {
         for (n, key) in ["a", "b", "c"].into_iter().enumerate() {
             e.apply(&debit(key, 1), (n as i64 + 1) * MINUTE).unwrap();
         }
-        // The filter (two keys) dropped the first minute. A retransmission marked with
-        // the T flag is looked for in SQLite and answered from its saved outcome.
+        // The filter (two keys) dropped the first two minutes: it holds every key saved
+        // since the third (the operator sees it as a metric).
+        assert_eq!(e.totals().unwrap().keys_in_memory_since_ms, Some(2 * MINUTE));
+        // A retransmission marked with the T flag is looked for in SQLite and answered
+        // from its saved outcome.
         let marked = debit("old", 10);
         assert!(marked.possible_duplicate);
         assert!(e.apply(&marked, 3 * MINUTE).unwrap().replayed);

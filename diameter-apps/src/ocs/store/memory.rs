@@ -462,6 +462,7 @@ impl MemState {
         StoreTotals {
             open_sessions: self.sessions.len() as i64,
             reserved: i64::try_from(self.reserved_total).unwrap_or(i64::MAX),
+            keys_in_memory_since_ms: self.outcomes.complete_since(),
         }
     }
 

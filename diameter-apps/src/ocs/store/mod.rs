@@ -517,6 +517,11 @@ pub struct StoreTotals {
     pub open_sessions: i64,
     /// Reserved over all accounts, minor units.
     pub reserved: i64,
+    /// The embedded store's filter of request keys holds every key saved since this time
+    /// (ms since the epoch): an unmarked request is checked for a duplicate against those
+    /// (see [`Batch::possible_duplicate`]). `None`: it holds every retained key, or the
+    /// store looks every key up in SQL.
+    pub keys_in_memory_since_ms: Option<i64>,
 }
 
 /// The query of [`Store::totals`] (the same SQL on both backends).

@@ -136,6 +136,11 @@ impl Outcomes {
         self.order.reserve(outcomes);
     }
 
+    /// Since when (ms) the filter holds every key saved (`None`: every retained key).
+    pub(crate) fn complete_since(&self) -> Option<i64> {
+        self.incomplete_before
+    }
+
     pub(crate) fn hash(&self, key: &str) -> u64 {
         self.hasher.hash_one(key)
     }

@@ -475,6 +475,7 @@ impl Store for SqliteStore {
             Ok(super::StoreTotals {
                 open_sessions: r.get(0)?,
                 reserved: r.get(1)?,
+                keys_in_memory_since_ms: None,
             })
         })?)
     }

@@ -747,6 +747,7 @@ impl Store for PgStore {
             Ok(StoreTotals {
                 open_sessions: r.try_get(0)?,
                 reserved: r.try_get(1)?,
+                keys_in_memory_since_ms: None,
             })
         })
     }
