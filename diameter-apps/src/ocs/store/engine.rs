@@ -1061,7 +1061,10 @@ mod tests {
         }
         // The filter (two keys) dropped the first two minutes: it holds every key saved
         // since the third (the operator sees it as a metric).
-        assert_eq!(e.totals().unwrap().keys_in_memory_since_ms, Some(2 * MINUTE));
+        assert_eq!(
+            e.totals().unwrap().keys_in_memory_since_ms,
+            Some(2 * MINUTE)
+        );
         // A retransmission marked with the T flag is looked for in SQLite and answered
         // from its saved outcome.
         let marked = debit("old", 10);

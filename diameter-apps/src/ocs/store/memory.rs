@@ -10,8 +10,9 @@
 //! Saved outcomes ([`super::outcomes`]): recent ones are kept in a map bounded in bytes
 //! ([`MemLimits::outcome_bytes`]); every retained key is also in a filter of keyed 64-bit
 //! hashes in one-minute buckets ([`MemLimits::filter_keys`]). A key missing from the map
-//! but present in the filter (or any key, when the filter had to drop keys still retained)
-//! is looked up in SQLite; a key in neither is new and costs no SQL.
+//! but present in the filter is looked up in SQLite; when the filter had to drop keys still
+//! retained, so is any key of a request marked as a possible duplicate (the T flag; see
+//! [`super::outcomes::KeyCheck`]). Any other key is new and costs no SQL.
 
 use super::batch::{self, Batch, BatchOutcome, SessionRow, Tx};
 use super::outcomes::{KeyCheck, Outcomes};
@@ -44,8 +45,10 @@ pub struct MemLimits {
     /// [`DEFAULT_OUTCOME_BYTES`]); older ones are read from SQLite when asked for.
     pub outcome_bytes: usize,
     /// The most request keys in the filter (default [`DEFAULT_FILTER_KEYS`]); past it the
-    /// oldest minute is dropped and every unknown key is looked up in SQLite until the
-    /// retention has passed over the dropped minute.
+    /// oldest minute is dropped, and until the retention has passed over it an unknown key
+    /// is looked up in SQLite only for a request marked as a possible duplicate
+    /// ([`Batch::possible_duplicate`]): an unmarked one is checked against the keys the
+    /// filter still holds.
     pub filter_keys: usize,
 }
 
