@@ -12,9 +12,11 @@
 //! - `INTEROP_KEEP=1`: keep the temporary directories (configs, logs, pcaps).
 #![allow(dead_code)]
 
+mod free_port;
+
 use diameter::core::{Limits, RawMessage};
 use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{Ipv4Addr, SocketAddr, TcpListener as StdListener};
+use std::net::{Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::{mpsc, Arc, Mutex};
@@ -91,36 +93,8 @@ pub fn temp_dir(prefix: &str) -> tempfile::TempDir {
     d
 }
 
-/// A port on 127.0.0.1 that nothing listens on now (released again: the caller binds it).
-/// It is drawn at random below the kernel's ephemeral range: a port from that range, once
-/// released, can be taken at once by any outgoing connection of another test running in
-/// parallel (seen as AddrInUse in CI). Two tests may still draw the same port, about one
-/// chance in 20,000 per pair.
-pub fn free_port() -> u16 {
-    let low = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
-        .ok()
-        .and_then(|r| r.split_whitespace().next()?.parse::<u16>().ok())
-        .unwrap_or(32768);
-    if low < 11_000 {
-        // No room below the range: any port the kernel has free.
-        return std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .map(|a| a.port())
-            .expect("free port");
-    }
-    let span = u64::from(low - 10_000);
-    for _ in 0..1_000 {
-        use std::hash::{BuildHasher, Hasher};
-        let draw = std::collections::hash_map::RandomState::new()
-            .build_hasher()
-            .finish();
-        let port = 10_000 + (draw % span) as u16;
-        if StdListener::bind((Ipv4Addr::LOCALHOST, port)).is_ok() {
-            return port;
-        }
-    }
-    panic!("no free port below {low} on 127.0.0.1");
-}
+#[allow(unused_imports)] // not every interop test needs it
+pub use free_port::free_port;
 
 // ---------------------------------------------------------------------------------------
 // Daemons
