@@ -27,7 +27,6 @@ use diameter::dict::base_rfc6733::{result_code as base_rc, Asa, Raa};
 use diameter::dict::dcca_rfc4006::{
     Cca, Ccr, GrantedServiceUnit, MultipleServicesCreditControl, RequestedServiceUnit,
 };
-use diameter_core::log_limit::LogLimit;
 use diameter_core::node::NodeBuilder;
 use diameter_core::node::{
     decode_routed, AnswerBuf, Handler, HandlerFuture, Node, PeerConfig, Reply, RequestError,
@@ -38,7 +37,7 @@ use diameter_core::routing::LocalNode;
 use diameter_core::{Boxed, Command, CommandFlags, DiameterIdentity, Header, RawMessage};
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
-use std::sync::{Arc, LazyLock};
+use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 /// Settings of [`serve`]; `ServeOptions::default()` gives the documented defaults.
@@ -614,18 +613,9 @@ impl CcrHandler {
         }
         CcaReply(cca).encode_into(out);
         if let Some(durable) = durable {
-            out.hold_until(Box::pin(async move {
-                let r = durable.await;
-                if let Err(e) = &r {
-                    // A failed journal fails every charge after it: one line a second.
-                    static NOT_DURABLE: LazyLock<LogLimit> =
-                        LazyLock::new(|| LogLimit::new(Duration::from_secs(1)));
-                    if let Some(held_back) = NOT_DURABLE.allow() {
-                        tracing::error!(error = %e, held_back, "ocs: charge not durable, answer withheld");
-                    }
-                }
-                r.is_ok()
-            }));
+            // A charge that does not become durable failed its journal, which says so
+            // once; the node logs the burst it withholds.
+            out.hold_until(Box::pin(async move { durable.await.is_ok() }));
         }
         true
     }
