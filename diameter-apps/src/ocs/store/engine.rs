@@ -26,6 +26,7 @@
 
 use super::bulk_insert::insert_rows;
 use super::journal::{self, Journal, Record};
+use super::key_runs::KeyRuns;
 use super::memory::{Changes, MemAccount, MemLimits, MemSession, MemState, OutcomeLookup};
 use super::sqlite::{key_hash, SqliteStore};
 use super::writeback::sync_paced;
@@ -57,11 +58,19 @@ struct Inner {
     files: Option<SqliteFiles>,
     /// LSN of the last checkpoint.
     checkpointed: AtomicU64,
-    /// One checkpoint at a time; how many since the WAL was last copied into the database.
-    checkpointing: Mutex<u32>,
+    /// One checkpoint at a time.
+    checkpointing: Mutex<Checkpointing>,
     /// Wakes the checkpoint thread early (records) or stops it (`true`).
     wake: Mutex<bool>,
     wake_cond: Condvar,
+}
+
+/// What the checkpoint keeps between two checkpoints.
+struct Checkpointing {
+    /// Checkpoints since the WAL was last copied into the database.
+    since_copy: u32,
+    /// The index of saved outcomes.
+    runs: KeyRuns,
 }
 
 /// The engine (see the module docs).
@@ -108,6 +117,7 @@ impl Engine {
         let sql = SqliteStore::open_file(path)?;
         sql.lock()
             .execute_batch(super::sqlite::NO_LEDGER_BY_ACCOUNT)?;
+        let runs = KeyRuns::open(&mut sql.lock())?;
         let files = SqliteFiles::take_over(&sql, path)?;
         let base = absolute(&base)?;
         let checkpoint = checkpoint_lsn(&sql)?;
@@ -124,7 +134,7 @@ impl Engine {
             min_interval: opts.journal_sync_interval,
         };
         let journal = Journal::create(&base, lsn, policy)?;
-        let engine = Self::start(state, journal, sql, Some(files), opts, Some(lock))?;
+        let engine = Self::start(state, journal, sql, runs, Some(files), opts, Some(lock))?;
         engine.inner.checkpoint()?;
         engine.inner.sql.lock().execute(
             "INSERT OR REPLACE INTO engine_journal (id, path) VALUES (1, ?1)",
@@ -146,12 +156,14 @@ impl Engine {
         let sql = SqliteStore::in_memory()?;
         sql.lock()
             .execute_batch(super::sqlite::NO_LEDGER_BY_ACCOUNT)?;
+        let runs = KeyRuns::open(&mut sql.lock())?;
         let checkpoint = checkpoint_lsn(&sql)?;
         let (state, lsn) = recover(&sql, checkpoint, Path::new(""), MemLimits::default())?;
         Self::start(
             state,
             Journal::memory(lsn)?,
             sql,
+            runs,
             None,
             EngineOptions::default(),
             None,
@@ -162,6 +174,7 @@ impl Engine {
         state: MemState,
         journal: Journal,
         sql: SqliteStore,
+        runs: KeyRuns,
         files: Option<SqliteFiles>,
         opts: EngineOptions,
         lock: Option<Connection>,
@@ -174,7 +187,10 @@ impl Engine {
             files,
             opts,
             checkpointed: AtomicU64::new(lsn),
-            checkpointing: Mutex::new(0),
+            checkpointing: Mutex::new(Checkpointing {
+                since_copy: 0,
+                runs,
+            }),
             wake: Mutex::new(false),
             wake_cond: Condvar::new(),
         });
@@ -431,9 +447,9 @@ fn replay(st: &mut MemState, record: Record, fallback: OutcomeLookup<'_>) {
     }
 }
 
-/// A saved outcome in SQLite.
+/// A saved outcome in SQLite, found through its runs ([`super::key_runs`]).
 fn sql_outcome(sql: &SqliteStore, key: &str) -> Result<Option<(AccountId, String)>, StoreError> {
-    super::sqlite::saved_outcome(&sql.read(), key)
+    super::key_runs::saved_outcome(&sql.read(), key)
 }
 
 /// Loads the state from SQLite.
@@ -538,27 +554,66 @@ fn load(conn: &Connection, limits: MemLimits) -> Result<MemState, StoreError> {
     Ok(st)
 }
 
-/// Writes a checkpoint's changes and its LSN in one transaction.
-fn write_changes(conn: &mut Connection, c: &Changes, lsn: u64) -> Result<(), StoreError> {
+/// Writes a checkpoint's changes and its LSN in one transaction, the saved outcomes with
+/// their run ([`KeyRuns`]).
+fn write_changes(
+    conn: &mut Connection,
+    c: &Changes,
+    lsn: u64,
+    runs: &mut KeyRuns,
+) -> Result<(), StoreError> {
     // The rows are the engine's state, already checked by its semantics: the foreign-key
     // checks (one index look-up per ledger row and saved answer) are skipped for this
     // transaction only (the pragma takes effect outside a transaction).
     conn.pragma_update(None, "foreign_keys", "OFF")?;
-    let written = write_changes_tx(conn, c, lsn);
+    let written = write_changes_tx(conn, c, lsn, runs);
     conn.pragma_update(None, "foreign_keys", "ON")?;
     written
 }
 
-fn write_changes_tx(conn: &mut Connection, c: &Changes, lsn: u64) -> Result<(), StoreError> {
+fn write_changes_tx(
+    conn: &mut Connection,
+    c: &Changes,
+    lsn: u64,
+    runs: &mut KeyRuns,
+) -> Result<(), StoreError> {
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     write_rows(&tx, c)?;
+    // The saved outcomes, numbered here so that their run can point at them.
+    let first_row = runs.next_row;
+    insert_rows(
+        &tx,
+        "INSERT OR FAIL INTO requests (rowid, request_key, key_hash, account_id, outcome, at)",
+        6,
+        &c.outcomes,
+        {
+            let mut row = first_row;
+            move |s, i, (key, account, text, at)| {
+                s.raw_bind_parameter(i, row)?;
+                row += 1;
+                s.raw_bind_parameter(i + 1, &**key)?;
+                s.raw_bind_parameter(i + 2, key_hash(key))?;
+                s.raw_bind_parameter(i + 3, account)?;
+                s.raw_bind_parameter(i + 4, &**text)?;
+                s.raw_bind_parameter(i + 5, at)
+            }
+        },
+    )?;
+    let mut pairs: Vec<(i64, i64)> = (first_row..)
+        .zip(&c.outcomes)
+        .map(|(row, (key, ..))| (key_hash(key), row))
+        .collect();
+    pairs.sort_unstable();
+    runs.write_run(&tx, &pairs)?;
     if let Some(before) = c.purge_before {
         tx.prepare_cached(super::SQLITE_PURGE_REQUESTS)?
             .execute(params![before])?;
+        KeyRuns::purge(&tx)?;
     }
     tx.prepare_cached("INSERT OR REPLACE INTO engine_checkpoint (id, lsn) VALUES (1, ?1)")?
         .execute(params![i64::try_from(lsn).unwrap_or(i64::MAX)])?;
     tx.commit()?;
+    runs.committed(first_row + c.outcomes.len() as i64);
     Ok(())
 }
 
@@ -637,19 +692,6 @@ fn write_rows(tx: &rusqlite::Transaction<'_>, c: &Changes) -> Result<(), StoreEr
             s.raw_bind_parameter(i + 6, l.at)
         },
     )?;
-    insert_rows(
-        tx,
-        "INSERT OR FAIL INTO requests (request_key, key_hash, account_id, outcome, at)",
-        5,
-        &c.outcomes,
-        |s, i, (key, account, text, at)| {
-            s.raw_bind_parameter(i, &**key)?;
-            s.raw_bind_parameter(i + 1, key_hash(key))?;
-            s.raw_bind_parameter(i + 2, account)?;
-            s.raw_bind_parameter(i + 3, &**text)?;
-            s.raw_bind_parameter(i + 4, at)
-        },
-    )?;
     Ok(())
 }
 
@@ -711,7 +753,8 @@ impl Inner {
     /// Writes the changes since the last checkpoint to SQLite and drops the journal
     /// segments they cover.
     fn checkpoint(&self) -> Result<(), StoreError> {
-        let mut since_copy = self.checkpointing.lock().unwrap_or_else(|e| e.into_inner());
+        let mut cp = self.checkpointing.lock().unwrap_or_else(|e| e.into_inner());
+        let cp = &mut *cp;
         let started = Instant::now();
         let (changes, seq, lsn, held) = {
             let mut st = self.state();
@@ -724,7 +767,7 @@ impl Inner {
             (c, seq, self.journal.rotate(), got.elapsed())
         };
         let taken = started.elapsed();
-        let written = write_changes(&mut self.sql.lock(), &changes, lsn);
+        let written = write_changes(&mut self.sql.lock(), &changes, lsn, &mut cp.runs);
         let committed = started.elapsed();
         if let Err(e) = written {
             self.state().restore_changes(changes);
@@ -733,7 +776,7 @@ impl Inner {
         // Committed but not yet synced: the journal keeps the records until it is (a failed
         // sync is retried by the next checkpoint, whose sync covers these pages too).
         let copied = match &self.files {
-            Some(files) => files.sync(&self.sql, &mut since_copy)?,
+            Some(files) => files.sync(&self.sql, &mut cp.since_copy)?,
             None => false,
         };
         tracing::debug!(
@@ -757,6 +800,19 @@ impl Inner {
         self.journal.drop_segments_through(lsn)
     }
 
+    /// Merges runs of saved outcome keys ([`KeyRuns::merge_step`]) for about `budget`, or
+    /// until nothing is left to merge.
+    fn merge_runs(&self, budget: Duration) -> Result<(), StoreError> {
+        let started = Instant::now();
+        let mut cp = self.checkpointing.lock().unwrap_or_else(|e| e.into_inner());
+        while cp.runs.merge_step(&mut self.sql.lock())? {
+            if started.elapsed() >= budget {
+                break;
+            }
+        }
+        Ok(())
+    }
+
     /// The checkpoint thread.
     fn checkpoints(&self) {
         super::writeback::lower_thread_priority();
@@ -776,6 +832,11 @@ impl Inner {
             }
             if let Err(e) = self.checkpoint() {
                 tracing::warn!(error = %e, "ocs: checkpoint into SQLite failed; retried");
+            }
+            // Merging runs goes on in steps until half the interval has passed (checked
+            // after each step, as the next checkpoint is due by the end of it).
+            if let Err(e) = self.merge_runs(self.opts.checkpoint_interval / 2) {
+                tracing::warn!(error = %e, "ocs: merging the index of saved outcomes failed; retried");
             }
         }
     }
@@ -1112,6 +1173,39 @@ mod tests {
         let e = reopen(&path);
         assert_eq!(sql_count(&path, index), 0);
         assert_eq!(e.ledger_totals(1).unwrap().debits, 100);
+    }
+
+    #[test]
+    fn saved_outcomes_are_found_by_runs_in_the_engine_and_by_index_in_the_direct_store() {
+        let index = "SELECT COUNT(*) FROM sqlite_master WHERE name = 'requests_key_hash'";
+        let (_dir, path, _base, e) = fresh();
+        e.add_account(&NewAccount::new(vec![alice()], 1000, 978))
+            .unwrap();
+        e.apply(&debit("by-engine", 100), 5).unwrap();
+        drop(e);
+        assert_eq!(sql_count(&path, index), 0, "no B-tree index: runs");
+        assert_eq!(sql_count(&path, "SELECT COUNT(*) FROM request_runs"), 1);
+        let direct = SqliteStore::open(path.to_str().unwrap()).unwrap();
+        assert_eq!(sql_count(&path, index), 1);
+        assert!(direct.apply(&debit("by-engine", 100), 6).unwrap().replayed);
+        assert!(!direct.apply(&debit("by-direct", 50), 7).unwrap().replayed);
+        drop(direct);
+        // The engine indexes the direct store's rows when it opens, and finds them in
+        // SQLite once out of memory (here, with no memory for outcomes at all).
+        let opts = EngineOptions {
+            limits: MemLimits {
+                outcome_bytes: 0,
+                filter_keys: 1_000,
+            },
+            ..EngineOptions::default()
+        };
+        let e = Engine::open(path.to_str().unwrap(), opts).unwrap();
+        assert_eq!(sql_count(&path, index), 0);
+        assert_eq!(sql_count(&path, "SELECT COUNT(*) FROM request_runs"), 2);
+        for key in ["by-engine", "by-direct"] {
+            assert!(e.apply(&debit(key, 1), 8).unwrap().replayed, "{key}");
+        }
+        assert_eq!(e.account(1).unwrap().unwrap().balance, 850);
     }
 
     #[test]

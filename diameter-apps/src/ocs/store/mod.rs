@@ -52,6 +52,8 @@ mod bulk_insert;
 mod engine;
 pub mod group;
 mod journal;
+#[cfg(feature = "sqlite")]
+mod key_runs;
 mod memory;
 mod options;
 mod outcomes;

@@ -54,7 +54,9 @@ pub(crate) fn key_hash(key: &str) -> i64 {
 /// Fills in `key_hash` of the saved outcomes that lack it (rows written before schema
 /// version 6); nothing to do on later opens.
 fn hash_unhashed_requests(conn: &mut Connection) -> Result<(), StoreError> {
-    let unhashed = "SELECT EXISTS (SELECT 1 FROM requests WHERE key_hash IS NULL)";
+    // Only rows copied by the migration lack it, and they come first: one row is read
+    // (the engine's database has no index on `key_hash` to find them by).
+    let unhashed = "SELECT EXISTS (SELECT 1 FROM (SELECT key_hash FROM requests ORDER BY rowid LIMIT 1) WHERE key_hash IS NULL)";
     if !conn.query_row(unhashed, [], |r| r.get::<_, bool>(0))? {
         return Ok(()); // read only: no write lock taken on an ordinary open
     }
@@ -89,6 +91,9 @@ impl SqliteStore {
     pub fn open(path: &str) -> Result<SqliteStore, StoreError> {
         let store = Self::open_file(path)?;
         store.lock().execute_batch(LEDGER_BY_ACCOUNT)?;
+        store
+            .lock()
+            .execute_batch(super::key_runs::REQUESTS_BY_KEY_HASH)?;
         Ok(store)
     }
 
@@ -129,6 +134,7 @@ impl SqliteStore {
         )
         .map_err(StoreError::Migration)?;
         hash_unhashed_requests(&mut conn)?;
+        conn.execute_batch(super::key_runs::RUNS_SQL)?;
         Ok(SqliteStore {
             conn: Mutex::new(conn),
             reader: None,
@@ -462,9 +468,12 @@ impl Store for SqliteStore {
     }
 
     fn purge_requests(&self, before_ms: i64) -> Result<u64, StoreError> {
-        let n = self
-            .lock()
-            .execute(super::SQLITE_PURGE_REQUESTS, params![before_ms])?;
+        let mut conn = self.lock();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let n = tx.execute(super::SQLITE_PURGE_REQUESTS, params![before_ms])?;
+        // The engine's index of what is left, should the engine open this database again.
+        super::key_runs::KeyRuns::purge(&tx)?;
+        tx.commit()?;
         Ok(n as u64)
     }
 
