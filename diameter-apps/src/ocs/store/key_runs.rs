@@ -62,6 +62,9 @@ pub(crate) const FANOUT: usize = 8;
 /// Pairs a merge writes per transaction, at most (about 1 MiB of chunks).
 pub(crate) const MERGE_STEP_PAIRS: usize = 64 * 1024;
 
+/// Rows per run made when the engine opens a database whose rows no run covers.
+const OPEN_RUN_ROWS: i64 = 1 << 20;
+
 /// A (key hash, row id) pair.
 type Pair = (i64, i64);
 
@@ -131,17 +134,28 @@ impl KeyRuns {
             merge: None,
             step_pairs: MERGE_STEP_PAIRS,
         };
-        if last_row > covered {
+        // In runs of at most OPEN_RUN_ROWS rows, each committed: memory stays bounded on
+        // a large table, and a crash keeps what was done (the runs cover a prefix).
+        let mut after = covered;
+        while after < last_row {
             let tx = conn.transaction()?;
             let mut pairs: Vec<Pair> = tx
                 .prepare(
-                    "SELECT key_hash, rowid FROM requests WHERE rowid > ?1 AND key_hash IS NOT NULL",
+                    "SELECT key_hash, rowid FROM requests WHERE rowid > ?1 \
+                     AND key_hash IS NOT NULL ORDER BY rowid LIMIT ?2",
                 )?
-                .query_map([covered], |r| Ok((r.get(0)?, r.get(1)?)))?
+                .query_map(params![after, OPEN_RUN_ROWS], |r| {
+                    Ok((r.get(0)?, r.get(1)?))
+                })?
                 .collect::<Result<_, _>>()?;
+            let Some(&(_, last)) = pairs.last() else {
+                break;
+            };
+            after = last;
             pairs.sort_unstable();
             tracing::info!(
                 rows = pairs.len(),
+                up_to_row = last,
                 "ocs: indexing saved outcomes written without the engine"
             );
             runs.write_run(&tx, &pairs)?;
@@ -150,8 +164,8 @@ impl KeyRuns {
         Ok(runs)
     }
 
-    /// Writes a level-0 run of `pairs` (sorted) in the checkpoint's transaction and takes
-    /// its rows' ids; [`KeyRuns::committed`] once the transaction commits.
+    /// Writes a level-0 run of `pairs` (sorted) in `tx`, the transaction that writes their
+    /// rows (then [`KeyRuns::committed`], once it commits).
     pub(crate) fn write_run(
         &mut self,
         tx: &Transaction<'_>,

@@ -26,8 +26,9 @@ pub struct SqliteStore {
     reader: Option<Mutex<Connection>>,
 }
 
-/// A saved outcome by its key: [`key_hash`] through the index, then the key itself (the
-/// engine's look-ups past its memory and the plain store's alike).
+/// A saved outcome by its key: [`key_hash`] through the index, then the key itself (this
+/// store's look-ups; the engine, which has no such index, probes its runs instead:
+/// [`super::key_runs`]).
 pub(crate) fn saved_outcome(
     conn: &Connection,
     key: &str,
