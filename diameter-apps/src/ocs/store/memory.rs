@@ -479,12 +479,21 @@ impl MemState {
         now_ms: i64,
         fallback: OutcomeLookup<'_>,
     ) -> Result<BatchOutcome, StoreError> {
-        let check = if batch.possible_duplicate {
-            KeyCheck::Retained
-        } else {
-            KeyCheck::Window
-        };
-        self.run_checked(batch, now_ms, check, fallback)
+        self.run_checked(batch, now_ms, key_check(batch), fallback)
+    }
+
+    /// Whether [`MemState::run`] would look the batch's key up in SQLite.
+    pub fn key_needs_sql(&self, batch: &Batch) -> bool {
+        batch
+            .key
+            .as_deref()
+            .is_some_and(|k| self.outcomes.needs_fallback(k, key_check(batch)))
+    }
+
+    /// Outcomes saved before this sequence number are in SQLite ([`MemState::checkpointed`]);
+    /// later ones stay in memory until it passes them.
+    pub fn checkpointed_seq(&self) -> u64 {
+        self.outcomes.checkpointed_seq
     }
 
     /// Runs a journaled batch again (recovery): it was new when it ran, so its key is not
@@ -1093,6 +1102,16 @@ impl Tx for MemTx<'_> {
             at: now_ms,
         });
         Ok(())
+    }
+}
+
+/// How far back a batch's key is looked for: past the filter only when it is marked as a
+/// possible duplicate.
+fn key_check(batch: &Batch) -> KeyCheck {
+    if batch.possible_duplicate {
+        KeyCheck::Retained
+    } else {
+        KeyCheck::Window
     }
 }
 

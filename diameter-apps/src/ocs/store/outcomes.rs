@@ -167,6 +167,14 @@ impl Outcomes {
         Ok(None)
     }
 
+    /// Whether [`Outcomes::lookup`] of `key` would ask SQLite (the `fallback`).
+    pub(crate) fn needs_fallback(&self, key: &str, check: KeyCheck) -> bool {
+        check != KeyCheck::Skip
+            && !self.recent.contains_key(key)
+            && ((check == KeyCheck::Retained && self.incomplete_before.is_some())
+                || self.filter.contains(self.hash(key)))
+    }
+
     /// Keeps a new outcome in the recent map (not yet in the filter, see [`Outcomes::commit`]).
     pub(crate) fn insert(
         &mut self,
@@ -371,6 +379,12 @@ mod tests {
         );
         small.lookup("c", KeyCheck::Window, &probe).unwrap();
         assert!(asked.get(), "a key the filter holds is looked up");
+        // `needs_fallback` says so beforehand, each time.
+        assert!(small.needs_fallback("x", KeyCheck::Retained));
+        assert!(!small.needs_fallback("x", KeyCheck::Window));
+        assert!(small.needs_fallback("c", KeyCheck::Window));
+        assert!(!small.needs_fallback("c", KeyCheck::Skip));
+        assert!(!o.needs_fallback("k99", KeyCheck::Retained), "in memory");
         asked.set(false);
         small.lookup("c", KeyCheck::Skip, &probe).unwrap();
         assert!(!asked.get());
