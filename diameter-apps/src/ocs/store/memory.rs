@@ -394,6 +394,12 @@ impl MemState {
         self.outcomes.commit(key, at);
     }
 
+    /// Notes keys saved through `at` that were not loaded ([`MemState::load_request_key`]):
+    /// the filter may miss them, as if it had dropped them.
+    pub fn request_keys_missing_through(&mut self, at: i64) {
+        self.outcomes.keys_missing_through(at);
+    }
+
     // ---- reads ----
 
     /// An account with its ids.

@@ -251,6 +251,13 @@ impl Outcomes {
         }
     }
 
+    /// Notes that keys saved up to `at` (to the end of its minute) may be missing from the
+    /// filter: the engine loads only the newest keys when it opens.
+    pub(crate) fn keys_missing_through(&mut self, at: i64) {
+        let end = (at.div_euclid(FILTER_BUCKET_MS) + 1).saturating_mul(FILTER_BUCKET_MS);
+        self.incomplete_before = Some(self.incomplete_before.map_or(end, |t| t.max(end)));
+    }
+
     /// Removes the oldest minute from the filter; returns it.
     pub(crate) fn drop_first_minute(&mut self) -> Option<i64> {
         let (minute, hashes) = self.by_minute.pop_first()?;
