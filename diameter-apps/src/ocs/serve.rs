@@ -103,6 +103,9 @@ pub struct ServeOptions {
     pub pg: PgOptions,
     /// Expired sessions the Tcc sweep closes per store transaction (default 500).
     pub sweep_batch: usize,
+    /// How long a request's answer is kept to recognise a retransmission (default one day).
+    /// On disk, about 220 bytes per CCR with its ledger rows in the embedded store.
+    pub request_retention: Duration,
     /// Serve the node's Prometheus metrics over HTTP here (default none; see
     /// [`diameter_core::node::NodeBuilder::metrics`]).
     pub metrics: Option<SocketAddr>,
@@ -140,6 +143,7 @@ impl Default for ServeOptions {
             answer_timeout: Duration::from_secs(4),
             pg: PgOptions::default(),
             sweep_batch: 500,
+            request_retention: Duration::from_secs(86_400),
             metrics: None,
             max_group: store::group::DEFAULT_MAX_GROUP,
             engine: store::EngineOptions::default(),
@@ -267,6 +271,7 @@ pub async fn start(opts: ServeOptions) -> Result<OcsHandle, Error> {
     config.tcc = opts.tcc;
     config.validity_time = opts.validity_time;
     config.sweep_batch = opts.sweep_batch;
+    config.request_retention = opts.request_retention;
     config.refund_peers = opts
         .refund_peers
         .iter()

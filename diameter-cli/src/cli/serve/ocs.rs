@@ -28,6 +28,7 @@ macro_rules! example {
     tariffs = "tariffs.toml"
     auto_provision = 100               # balance of new subscribers, minor units
     tcc = 3600                         # session supervision, seconds
+    request_retention = 86400          # answers kept to recognise retransmissions, seconds
     validity_time = 1800               # Validity-Time of grants, seconds
     low_balance_threshold = 50         # direct debit leaves less: Low-Balance-Indication (TS 32.299)
     admin = "127.0.0.1:8080"           # operator actions: `diameter ocs reauth|abort`
@@ -186,6 +187,7 @@ struct OcsFile {
     io_threads: Option<usize>,
     answer_timeout_ms: Option<u64>,
     sweep_batch: Option<usize>,
+    request_retention: Option<u64>,
     pg_pool: Option<usize>,
     pg_pool_wait_ms: Option<u64>,
     pg_connect_timeout_ms: Option<u64>,
@@ -239,6 +241,8 @@ pub struct OcsSettings {
     pub answer_timeout: Option<Duration>,
     /// `sweep_batch`: expired sessions closed per store transaction.
     pub sweep_batch: Option<usize>,
+    /// `request_retention`: seconds a request's answer is kept to recognise a retransmission.
+    pub request_retention: Option<u64>,
     /// `pg_*`: PostgreSQL pool size and timeouts.
     pub pg: PgOptions,
     /// `engine_*`: the embedded store's checkpoints, journal and memory bounds.
@@ -372,6 +376,7 @@ pub fn settings(args: &OcsArgs) -> Result<OcsSettings, CliError> {
         },
         answer_timeout: file_keys.answer_timeout_ms.map(Duration::from_millis),
         sweep_batch: file_keys.sweep_batch,
+        request_retention: file_keys.request_retention,
         pg: {
             let d = PgOptions::default();
             let ms = |v: Option<u64>, def: Duration| v.map_or(def, Duration::from_millis);
@@ -520,6 +525,7 @@ pub fn run(args: &OcsArgs) -> CliResult {
         let o = serve_options(&s);
         println!("tcc           {} s", o.tcc.as_secs());
         println!("validity_time {} s", o.validity_time);
+        println!("request_retention {} s", o.request_retention.as_secs());
         if let Some(l) = o.low_balance_threshold {
             println!("low_balance_threshold {l}");
         }
@@ -624,6 +630,9 @@ pub fn serve_options(s: &OcsSettings) -> ServeOptions {
             .collect();
         o.answer_timeout = s.answer_timeout.unwrap_or(defaults.answer_timeout);
         o.sweep_batch = s.sweep_batch.unwrap_or(defaults.sweep_batch);
+        o.request_retention = s
+            .request_retention
+            .map_or(defaults.request_retention, std::time::Duration::from_secs);
         o.pg = s.pg.clone();
         o.engine = s.engine;
         o.metrics = s.metrics;
@@ -688,7 +697,7 @@ mod tests {
         let file = dir.join("ocs.toml");
         std::fs::write(
             &file,
-            "answer_timeout_ms = 1500\nsweep_batch = 50\nlow_balance_threshold = 70\npg_pool = 3\npg_pool_wait_ms = 700\n\
+            "answer_timeout_ms = 1500\nsweep_batch = 50\nrequest_retention = 600\nlow_balance_threshold = 70\npg_pool = 3\npg_pool_wait_ms = 700\n\
              pg_statement_timeout_ms = 900\npg_lock_timeout_ms = 400\npg_connect_timeout_ms = 800\n\
              pg_groups = 3\npg_max_group = 64\npg_transaction_timeout_ms = 2500\npg_threads = 2\n\
              engine_checkpoint_interval_ms = 250\nengine_checkpoint_records = 5000\nengine_max_backlog = 90000\n\
@@ -708,6 +717,7 @@ mod tests {
         );
         assert_eq!(o.answer_timeout, Duration::from_millis(1500));
         assert_eq!(o.sweep_batch, 50);
+        assert_eq!(o.request_retention, Duration::from_secs(600));
         assert_eq!(o.low_balance_threshold, Some(70));
         assert_eq!(o.pg, {
             let mut pg = PgOptions::default();
