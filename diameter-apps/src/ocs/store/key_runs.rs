@@ -25,7 +25,7 @@
 
 use super::sqlite::key_hash;
 use super::{AccountId, StoreError};
-use rusqlite::{params, Connection, OptionalExtension, Transaction};
+use rusqlite::{params, Connection, OptionalExtension, Statement, Transaction};
 
 /// The runs' tables.
 pub(crate) const RUNS_SQL: &str = "\
@@ -184,7 +184,7 @@ impl KeyRuns {
         let mut rest = pairs;
         while !rest.is_empty() {
             let n = chunk_len(rest);
-            insert.execute(params![id, rest[0].0, encode(&rest[..n])])?;
+            insert_chunk(&mut insert, id, &rest[..n])?;
             rest = &rest[n..];
         }
         tx.prepare_cached(
@@ -309,11 +309,7 @@ impl Merge {
                 // Sources exhausted: the rest goes out as the last chunk.
                 while !self.pending.is_empty() {
                     let n = chunk_len(&self.pending);
-                    insert.execute(params![
-                        self.out,
-                        self.pending[0].0,
-                        encode(&self.pending[..n])
-                    ])?;
+                    insert_chunk(&mut insert, self.out, &self.pending[..n])?;
                     self.pending.drain(..n);
                 }
                 return Ok(true);
@@ -326,11 +322,7 @@ impl Merge {
             if self.pending.len() > CHUNK_PAIRS {
                 let n = chunk_len(&self.pending);
                 if n < self.pending.len() {
-                    insert.execute(params![
-                        self.out,
-                        self.pending[0].0,
-                        encode(&self.pending[..n])
-                    ])?;
+                    insert_chunk(&mut insert, self.out, &self.pending[..n])?;
                     self.pending.drain(..n);
                 }
             }
@@ -412,6 +404,12 @@ fn chunk_len(pairs: &[Pair]) -> usize {
         n += 1;
     }
     n
+}
+
+/// Writes one chunk of run `run` (`pairs` sorted, not empty).
+fn insert_chunk(insert: &mut Statement<'_>, run: i64, pairs: &[Pair]) -> Result<(), StoreError> {
+    insert.execute(params![run, pairs[0].0, encode(pairs)])?;
+    Ok(())
 }
 
 fn ids(list: &[i64]) -> String {
