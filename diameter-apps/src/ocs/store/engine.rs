@@ -1021,6 +1021,21 @@ impl Store for Engine {
     }
 
     fn charge(self: Arc<Self>, batch: Batch, now_ms: i64) -> ChargeFuture {
+        // A retransmission whose key only SQLite may hold costs a probe of every run (about
+        // a hundred microseconds): on a blocking thread, not on the caller's (a node's I/O
+        // thread, which serves every connection on it).
+        let probes = batch.possible_duplicate && self.inner.state().key_needs_sql(&batch);
+        if let (true, Ok(rt)) = (probes, tokio::runtime::Handle::try_current()) {
+            return Box::pin(async move {
+                let engine = self.clone();
+                let (out, lsn) = rt
+                    .spawn_blocking(move || engine.inner.run_batch(&batch, now_ms))
+                    .await
+                    .map_err(|_| StoreError::Stopped)??;
+                self.inner.journal.wait_async(lsn).await?;
+                Ok(out)
+            });
+        }
         match self.inner.run_batch(&batch, now_ms) {
             Err(e) => Box::pin(std::future::ready(Err(e))),
             Ok((out, lsn)) => {
@@ -1272,6 +1287,31 @@ mod tests {
             assert!(e.apply(&debit(key, 1), 8).unwrap().replayed, "{key}");
         }
         assert_eq!(e.account(1).unwrap().unwrap().balance, 850);
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_retransmission_found_only_in_sqlite_is_charged_off_the_callers_thread() {
+        let (_dir, path, _base, e) = fresh();
+        e.add_account(&NewAccount::new(vec![alice()], 1000, 978))
+            .unwrap();
+        e.apply(&debit("k", 10), 5).unwrap();
+        drop(e);
+        let opts = EngineOptions {
+            limits: MemLimits {
+                outcome_bytes: 0,
+                filter_keys: 1_000,
+            },
+            ..EngineOptions::default()
+        };
+        let e = Arc::new(Engine::open(path.to_str().unwrap(), opts).unwrap());
+        let resend = debit("k", 10);
+        assert!(e.inner.state().key_needs_sql(&resend));
+        let out = e.clone().charge(resend, 6).await.unwrap();
+        assert!(out.replayed, "answered from SQLite, charged once");
+        // A new key is charged on the caller's thread, as before.
+        let out = e.clone().charge(debit("new", 10), 7).await.unwrap();
+        assert!(!out.replayed);
+        assert_eq!(e.account(1).unwrap().unwrap().balance, 980);
     }
 
     #[test]
