@@ -1124,6 +1124,19 @@ mod tests {
         (dir, path, base, e)
     }
 
+    /// Opens the store with no memory for saved outcomes: every look-up of an old one goes
+    /// to SQLite.
+    fn open_without_outcome_memory(path: &Path) -> Engine {
+        let opts = EngineOptions {
+            limits: MemLimits {
+                outcome_bytes: 0,
+                filter_keys: 1_000,
+            },
+            ..EngineOptions::default()
+        };
+        Engine::open(path.to_str().unwrap(), opts).unwrap()
+    }
+
     fn reopen(path: &Path) -> Engine {
         Engine::open(path.to_str().unwrap(), EngineOptions::default()).unwrap()
     }
@@ -1273,14 +1286,7 @@ mod tests {
         drop(direct);
         // The engine indexes the direct store's rows when it opens, and finds them in
         // SQLite once out of memory (here, with no memory for outcomes at all).
-        let opts = EngineOptions {
-            limits: MemLimits {
-                outcome_bytes: 0,
-                filter_keys: 1_000,
-            },
-            ..EngineOptions::default()
-        };
-        let e = Engine::open(path.to_str().unwrap(), opts).unwrap();
+        let e = open_without_outcome_memory(&path);
         assert_eq!(sql_count(&path, index), 0);
         assert_eq!(sql_count(&path, "SELECT COUNT(*) FROM request_runs"), 2);
         for key in ["by-engine", "by-direct"] {
@@ -1296,14 +1302,7 @@ mod tests {
             .unwrap();
         e.apply(&debit("k", 10), 5).unwrap();
         drop(e);
-        let opts = EngineOptions {
-            limits: MemLimits {
-                outcome_bytes: 0,
-                filter_keys: 1_000,
-            },
-            ..EngineOptions::default()
-        };
-        let e = Arc::new(Engine::open(path.to_str().unwrap(), opts).unwrap());
+        let e = Arc::new(open_without_outcome_memory(&path));
         let resend = debit("k", 10);
         assert!(e.inner.state().key_needs_sql(&resend));
         let out = e.clone().charge(resend, 6).await.unwrap();
@@ -1332,14 +1331,7 @@ mod tests {
         e.abandon();
         // Reopened with no memory for answers: every key is found through the runs (the
         // last one's through the journal's replay and the checkpoint at open).
-        let opts = EngineOptions {
-            limits: MemLimits {
-                outcome_bytes: 0,
-                filter_keys: 1_000,
-            },
-            ..EngineOptions::default()
-        };
-        let e = Engine::open(path.to_str().unwrap(), opts).unwrap();
+        let e = open_without_outcome_memory(&path);
         for i in 0..n {
             let key = format!("k{i}");
             assert!(e.apply(&debit(&key, 1), 20).unwrap().replayed, "{key}");

@@ -160,19 +160,22 @@ impl Outcomes {
         if let Some((account, outcome, _)) = self.recent.get(key) {
             return Ok(Some((*account, outcome.to_string())));
         }
-        let past_filter = check == KeyCheck::Retained && self.incomplete_before.is_some();
-        if past_filter || self.filter.contains(self.hash(key)) {
+        if self.sql_may_hold(key, check) {
             return fallback(key);
         }
         Ok(None)
     }
 
+    /// Whether SQLite may hold `key`'s outcome, as far back as `check` looks (the outcomes
+    /// in memory aside): the filter holds its key, or a marked key is looked for past it.
+    fn sql_may_hold(&self, key: &str, check: KeyCheck) -> bool {
+        (check == KeyCheck::Retained && self.incomplete_before.is_some())
+            || self.filter.contains(self.hash(key))
+    }
+
     /// Whether [`Outcomes::lookup`] of `key` would ask SQLite (the `fallback`).
     pub(crate) fn needs_fallback(&self, key: &str, check: KeyCheck) -> bool {
-        check != KeyCheck::Skip
-            && !self.recent.contains_key(key)
-            && ((check == KeyCheck::Retained && self.incomplete_before.is_some())
-                || self.filter.contains(self.hash(key)))
+        check != KeyCheck::Skip && !self.recent.contains_key(key) && self.sql_may_hold(key, check)
     }
 
     /// Keeps a new outcome in the recent map (not yet in the filter, see [`Outcomes::commit`]).
