@@ -172,6 +172,21 @@ fn ocs_database_of_the_first_schema_is_migrated_and_keeps_its_data() {
     // The saved outcome written before version 6 is found by its key's hash.
     assert_eq!(store.request_account("s1;1;0").unwrap(), Some(7));
     assert_eq!(store.request_account("s1;1;1").unwrap(), None);
+    drop(store);
+    // The embedded store adds the lines from before version 7 to the account row's sums
+    // once, and reads them from there.
+    let engine = crate::ocs::store::Engine::open(&path, Default::default()).unwrap();
+    assert_eq!(engine.ledger_totals(7).unwrap().adjustments, 500);
+    drop(engine);
+    let conn = Connection::open(&path).unwrap();
+    let (adjusted, last): (i64, i64) = conn
+        .query_row(
+            "SELECT adjusted, (SELECT last_line FROM ledger_folded) FROM accounts WHERE id = 7",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    assert_eq!((adjusted, last), (500, 1));
 }
 
 #[test]

@@ -462,7 +462,17 @@ fn sql_outcome(sql: &SqliteStore, key: &str) -> Result<Option<(AccountId, String
 fn load(conn: &Connection, limits: MemLimits) -> Result<MemState, StoreError> {
     let mut st = MemState::new(limits);
     st.reserve_bounds();
-    let mut q = conn.prepare("SELECT id, name, currency, balance, reserved FROM accounts")?;
+    // The account rows' ledger sums, with the lines written past them added first.
+    let folded = super::ledger_folded::fold_new_lines(conn)?;
+    if folded > 0 {
+        tracing::info!(
+            lines = folded,
+            "ocs: ledger lines added to their accounts' sums"
+        );
+    }
+    let mut q = conn.prepare(
+        "SELECT id, name, currency, balance, reserved, debited, refunded, adjusted FROM accounts",
+    )?;
     let rows = q.query_map([], |r| {
         Ok((
             r.get::<_, i64>(0)?,
@@ -473,11 +483,19 @@ fn load(conn: &Connection, limits: MemLimits) -> Result<MemState, StoreError> {
                 reserved: r.get(4)?,
                 ids: Vec::new(),
             },
+            LedgerTotals {
+                debits: r.get(5)?,
+                refunds: r.get(6)?,
+                adjustments: r.get(7)?,
+            },
         ))
     })?;
     for row in rows {
-        let (id, a) = row?;
+        let (id, a, ledger) = row?;
         st.load_account(id, a);
+        if ledger != LedgerTotals::default() {
+            st.load_ledger(id, ledger);
+        }
     }
     let mut q = conn.prepare(
         "SELECT id_type, id_data, account_id FROM subscription_ids ORDER BY account_id, id_type, id_data",
@@ -536,20 +554,6 @@ fn load(conn: &Connection, limits: MemLimits) -> Result<MemState, StoreError> {
     for row in rows {
         let (reference, d) = row?;
         st.load_debit(reference, d);
-    }
-    let mut q = conn.prepare(
-        "SELECT account_id, kind, COALESCE(SUM(amount), 0) FROM ledger GROUP BY account_id, kind",
-    )?;
-    let rows = q.query_map([], |r| {
-        Ok((
-            r.get::<_, i64>(0)?,
-            r.get::<_, String>(1)?,
-            r.get::<_, i64>(2)?,
-        ))
-    })?;
-    for row in rows {
-        let (account, kind, sum) = row?;
-        st.load_ledger(account, &kind, sum);
     }
     // Only the newest keys, as many as the filter holds (row ids are given in order, with
     // gaps only where rows were purged): reading every retained key took minutes on a large
@@ -657,10 +661,20 @@ fn write_rows(tx: &rusqlite::Transaction<'_>, c: &Changes) -> Result<(), StoreEr
             id_row.execute(params![sid.kind.code(), sid.data, id])?;
         }
     }
-    let mut update =
-        tx.prepare_cached("UPDATE accounts SET balance = ?1, reserved = ?2 WHERE id = ?3")?;
-    for (id, balance, reserved) in &c.accounts {
-        update.execute(params![balance, reserved, id])?;
+    let mut update = tx.prepare_cached(
+        "UPDATE accounts SET balance = ?1, reserved = ?2, debited = ?3, refunded = ?4,
+         adjusted = ?5 WHERE id = ?6",
+    )?;
+    for a in &c.accounts {
+        let l = a.ledger;
+        update.execute(params![
+            a.balance,
+            a.reserved,
+            l.debits,
+            l.refunds,
+            l.adjustments,
+            a.id
+        ])?;
     }
     let mut upsert_session = tx.prepare_cached(
         "INSERT INTO sessions (session_id, account_id, expires_at, created_at, peer)
@@ -718,6 +732,10 @@ fn write_rows(tx: &rusqlite::Transaction<'_>, c: &Changes) -> Result<(), StoreEr
             s.raw_bind_parameter(i + 6, l.at)
         },
     )?;
+    if !c.ledger.is_empty() {
+        // The account rows written above carry the sums of every line so far.
+        super::ledger_folded::mark_folded(tx)?;
+    }
     Ok(())
 }
 
@@ -1267,6 +1285,58 @@ mod tests {
         let e = reopen(&path);
         assert_eq!(sql_count(&path, index), 0);
         assert_eq!(e.ledger_totals(1).unwrap().debits, 100);
+    }
+
+    #[test]
+    fn opening_reads_the_ledger_sums_from_the_account_rows_and_adds_only_newer_lines() {
+        let sql = |path: &Path, q: &str| Connection::open(path).unwrap().execute_batch(q).unwrap();
+        let (_dir, path, _base, e) = fresh();
+        e.add_account(&NewAccount::new(vec![alice()], 1000, 978))
+            .unwrap();
+        e.apply(&debit("k1", 100), 5).unwrap();
+        e.adjust_balance(1, 40, 6).unwrap();
+        drop(e);
+        // The checkpoint wrote the sums with the balance, and marked every line folded.
+        assert_eq!(sql_count(&path, "SELECT debited FROM accounts"), 100);
+        assert_eq!(sql_count(&path, "SELECT adjusted FROM accounts"), 40);
+        assert_eq!(
+            sql_count(&path, "SELECT last_line FROM ledger_folded"),
+            sql_count(&path, "SELECT MAX(id) FROM ledger")
+        );
+        // Opening does not sum the ledger again: lines it has folded may be gone and the
+        // sums stay what the account row says.
+        sql(&path, "DELETE FROM ledger");
+        let e = reopen(&path);
+        let t = e.ledger_totals(1).unwrap();
+        assert_eq!((t.debits, t.refunds, t.adjustments), (100, 0, 40));
+        drop(e);
+        // A line written past the mark (as the direct store writes) is added once.
+        sql(
+            &path,
+            "INSERT INTO ledger (id, account_id, kind, amount, at) VALUES (1000, 1, 'refund', 7, 9)",
+        );
+        let e = reopen(&path);
+        assert_eq!(e.ledger_totals(1).unwrap().refunds, 7);
+        drop(e);
+        assert_eq!(sql_count(&path, "SELECT refunded FROM accounts"), 7);
+        assert_eq!(
+            sql_count(&path, "SELECT last_line FROM ledger_folded"),
+            1000
+        );
+        let e = reopen(&path);
+        assert_eq!(e.ledger_totals(1).unwrap().refunds, 7, "added once");
+        drop(e);
+        // A database from before the sums (schema 6): every line is added when it opens.
+        sql(
+            &path,
+            "UPDATE accounts SET debited = 0, refunded = 0, adjusted = 0;
+             UPDATE ledger_folded SET last_line = 0;
+             INSERT INTO ledger (account_id, kind, amount, at) VALUES (1, 'debit', 100, 5),
+                 (1, 'adjust', 40, 6), (1, 'adjust', -15, 7);",
+        );
+        let e = reopen(&path);
+        let t = e.ledger_totals(1).unwrap();
+        assert_eq!((t.debits, t.refunds, t.adjustments), (100, 7, 25));
     }
 
     #[test]

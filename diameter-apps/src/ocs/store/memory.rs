@@ -104,12 +104,22 @@ pub(crate) struct LedgerRow {
 /// A saved outcome: (key, account, outcome, at).
 pub(crate) type OutcomeRow = (Arc<str>, AccountId, Arc<str>, i64);
 
+/// An account's row as a checkpoint writes it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct AccountRow {
+    pub id: AccountId,
+    pub balance: i64,
+    pub reserved: i64,
+    /// The sums of its ledger lines, those of this checkpoint included.
+    pub ledger: LedgerTotals,
+}
+
 /// What changed since the last checkpoint, with the current values.
 #[derive(Debug, Default)]
 pub(crate) struct Changes {
     pub new_accounts: Vec<(AccountId, NewAccount)>,
-    /// (id, balance, reserved).
-    pub accounts: Vec<(AccountId, i64, i64)>,
+    /// The accounts whose amounts or ledger sums changed, with their current values.
+    pub accounts: Vec<AccountRow>,
     /// Session-Id and its current row (None: deleted). A session opened and ended since
     /// the last checkpoint is not here: SQLite never had it.
     pub sessions: Vec<(Arc<str>, Option<MemSession>)>,
@@ -384,9 +394,9 @@ impl MemState {
         self.debits.insert(reference, row);
     }
 
-    /// Loads a ledger sum of one kind.
-    pub fn load_ledger(&mut self, account: AccountId, kind: &str, sum: i64) {
-        add_ledger(self.ledger.entry(account).or_default(), kind, sum);
+    /// Loads the sums of an account's ledger.
+    pub fn load_ledger(&mut self, account: AccountId, totals: LedgerTotals) {
+        self.ledger.insert(account, totals);
     }
 
     /// Loads a saved request key (its outcome stays in SQLite).
@@ -629,7 +639,12 @@ impl MemState {
         c.purge_before = self.purge_before.take();
         for id in self.dirty_accounts.drain() {
             if let Some(a) = self.accounts.get(&id) {
-                c.accounts.push((id, a.balance, a.reserved));
+                c.accounts.push(AccountRow {
+                    id,
+                    balance: a.balance,
+                    reserved: a.reserved,
+                    ledger: self.ledger.get(&id).copied().unwrap_or_default(),
+                });
             }
         }
         std::mem::swap(&mut c.fresh_sessions, &mut self.fresh_sessions);
@@ -690,7 +705,7 @@ impl MemState {
             self.purge_before = Some(self.purge_before.unwrap_or(p).max(p));
         }
         self.dirty_accounts
-            .extend(c.accounts.into_iter().map(|a| a.0));
+            .extend(c.accounts.into_iter().map(|a| a.id));
         for (s, _) in c.sessions {
             let key = self.intern(&s);
             self.dirty_sessions.insert(key);
@@ -1096,6 +1111,8 @@ impl Tx for MemTx<'_> {
         };
         add_ledger(self.st.ledger.entry(account).or_default(), kind, amount);
         self.undo.push(Undo::Ledger(account, kind, amount));
+        // The account's row carries its ledger sums: the checkpoint writes them.
+        self.st.dirty_accounts.insert(account);
         let session = session.map(|s| self.key(s));
         let key = key.map(|k| self.request_key(k));
         self.st.pending_ledger.push(LedgerRow {
@@ -1357,7 +1374,13 @@ mod tests {
         st.run(&b, 0, &no_sql).unwrap();
         let (c, seq) = st.take_changes();
         assert_eq!(c.new_accounts.len(), 1);
-        assert_eq!(c.accounts, vec![(id, 1000, 100)]);
+        let row = AccountRow {
+            id,
+            balance: 1000,
+            reserved: 100,
+            ledger: LedgerTotals::default(),
+        };
+        assert_eq!(c.accounts, vec![row]);
         assert_eq!(c.sessions.len(), 1);
         assert_eq!(c.reservations, vec![(Arc::from("s"), vec![(-1, id, 100)])]);
         assert_eq!(c.outcomes.len(), 1);

@@ -54,6 +54,8 @@ pub mod group;
 mod journal;
 #[cfg(feature = "sqlite")]
 mod key_runs;
+#[cfg(feature = "sqlite")]
+mod ledger_folded;
 mod memory;
 mod options;
 mod outcomes;

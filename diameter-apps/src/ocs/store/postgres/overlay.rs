@@ -145,7 +145,8 @@ impl Overlay {
             requests: mem.outcomes,
             ..Changes::default()
         };
-        for (id, b, r) in mem.accounts {
+        for a in mem.accounts {
+            let (id, b, r) = (a.id, a.balance, a.reserved);
             if self.loaded_accounts.get(&id) != Some(&(b, r)) {
                 c.accounts.push((id, b, r));
             }
