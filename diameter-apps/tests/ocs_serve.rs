@@ -1240,6 +1240,81 @@ mod gy_loopback {
 /// embedded store's filter of recent keys is full: a marked retransmission is found in
 /// SQLite and answered as the first time, an unmarked request is taken as new (RFC 6733
 /// Appendix C).
+/// A hostile (or broken) peer replays old requests as fast as it can: each one's answer
+/// must be read back from SQLite, some ten CCRs of CPU. Past the store's look-up budget
+/// the replays are answered 3004 with the E bit, and nothing is charged twice.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_peer_replaying_old_requests_gets_3004_past_the_lookup_budget() {
+    use diameter_apps::ocs::server::{ChargingServer, ServerConfig};
+    use diameter_apps::ocs::store::{Engine, EngineOptions, IdKind, SubscriberId};
+    use diameter_core::node::{RequestError, SendOptions};
+    use std::time::SystemTime;
+    const WHO: &str = "491700000010";
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("ocs.db");
+    let db = db.to_str().unwrap().to_owned();
+    let sms = |session: &str| {
+        let mut ev = sms_event(session, WHO, RequestedAction::DirectDebiting);
+        ev.origin_host = "pgw.example.net".into();
+        ev
+    };
+    let sessions = ["pgw;r1", "pgw;r2", "pgw;r3", "pgw;r4"];
+    {
+        let engine = Arc::new(Engine::open(&db, EngineOptions::default()).unwrap());
+        ocs_common::add_e164(&*engine, WHO, 100);
+        let cfg = ServerConfig::new("ocs.example.net", "example.net");
+        let server = ChargingServer::new(engine, Tariffs::parse(TARIFFS).unwrap(), cfg);
+        for session in sessions {
+            let cca = server.handle_ccr_from(sms(session), "pgw.example.net", SystemTime::now());
+            assert_eq!(cca.result_code, 2001);
+        }
+    }
+    // Reopened, the store knows the keys but holds none of their answers in memory.
+    let (ocs, _ocs_dir) = ocs_with("replays", |o| {
+        o.store = format!("sqlite://{db}");
+        o.accounts = None;
+        o.engine.sql_lookups_per_s = 2;
+    })
+    .await;
+    let client = client_of("pgw.example.net", ocs.local_addrs()[0]).await;
+    let mut answered = 0;
+    let mut busy = 0;
+    for session in sessions {
+        match client
+            .send_with::<_, Cca>(&sms(session), 4, SendOptions::default())
+            .await
+        {
+            Ok(cca) => {
+                assert_eq!(cca.result_code, 2001);
+                answered += 1;
+            }
+            Err(RequestError::Protocol { result_code, .. }) => {
+                assert_eq!(result_code, 3004);
+                busy += 1;
+            }
+            Err(e) => panic!("{e}"),
+        }
+    }
+    assert_eq!((answered, busy), (2, 2), "two look-ups, then 3004");
+    // New requests are not held back.
+    let new: Cca = client
+        .send_with(&sms("pgw;new"), 4, SendOptions::default())
+        .await
+        .unwrap();
+    assert_eq!(new.result_code, 2001);
+    let who = SubscriberId::new(IdKind::E164, WHO);
+    let balance = ocs
+        .server
+        .store()
+        .find_account(&who)
+        .unwrap()
+        .unwrap()
+        .balance;
+    assert_eq!(balance, 100 - 5 * 9, "five SMS charged, each once");
+    client.abort();
+    ocs.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn past_the_key_filter_the_t_flag_on_the_wire_finds_the_old_answer() {
     use diameter_apps::ocs::server::{ChargingServer, ServerConfig};

@@ -464,6 +464,48 @@ fn past_the_key_filter_only_a_marked_retransmission_is_looked_up() {
     assert_eq!(money(&ocs), (55, 0));
 }
 
+/// A look-up of an old answer in SQLite costs some ten CCRs of CPU: past the embedded
+/// store's budget for them, a request that needs one is answered 3004 before anything is
+/// charged, and new requests are not held back.
+#[test]
+fn replays_of_old_requests_past_the_lookup_budget_get_3004_and_charge_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut opts = store::EngineOptions::default();
+    opts.limits.outcome_bytes = 0; // every answer leaves memory once checkpointed
+    opts.sql_lookups_per_s = 2;
+    let path = dir.path().join("ocs.db");
+    let engine = Arc::new(store::Engine::open(path.to_str().unwrap(), opts).unwrap());
+    ocs_common::add_e164(&*engine, ALICE, 100); // an SMS costs 9
+    let cfg = ServerConfig::new("ocs.example.net", "example.net");
+    let ocs = ChargingServer::new(engine.clone(), Tariffs::parse(TARIFFS).unwrap(), cfg);
+    let charge = |session: &str, at: SystemTime| {
+        let ccr = sms_event(session, ALICE, RequestedAction::DirectDebiting);
+        let (cca, _durable) = ocs
+            .charge_now(&ccr, "smsc.example.net", false, at)
+            .expect("the embedded store charges at once");
+        cca
+    };
+    let sessions = ["smsc;1", "smsc;2", "smsc;3", "smsc;4"];
+    let first: Vec<Box<Cca>> = sessions.iter().map(|s| charge(s, t(0))).collect();
+    engine.checkpoint().unwrap();
+    assert_eq!(money(&ocs), (64, 0));
+    // The same four again within one second: two are answered from SQLite as the first
+    // time; the others are refused with 3004, and nothing is charged.
+    let again: Vec<Box<Cca>> = sessions.iter().map(|s| charge(s, t(10))).collect();
+    assert_eq!(again[..2], first[..2]);
+    for cca in &again[2..] {
+        assert_eq!(cca.result_code, base_rc::DIAMETER_TOO_BUSY);
+    }
+    assert_eq!(money(&ocs), (64, 0));
+    // A new request needs no look-up and is charged.
+    assert_eq!(charge("smsc;5", t(10)).result_code, 2001);
+    assert_eq!(money(&ocs), (55, 0));
+    // A second later the budget has room again: the refused ones get their saved answer.
+    assert_eq!(charge("smsc;3", t(11)), first[2]);
+    assert_eq!(charge("smsc;4", t(11)), first[3]);
+    assert_eq!(money(&ocs), (55, 0));
+}
+
 #[test]
 fn tcc_expiry_releases_the_reservation() {
     let ocs = server(1000);

@@ -33,6 +33,7 @@
 use super::bulk_insert::insert_rows;
 use super::journal::{self, Journal, Record};
 use super::key_runs::KeyRuns;
+use super::lookup_budget::LookupBudget;
 use super::memory::{Changes, MemAccount, MemLimits, MemSession, MemState, OutcomeLookup};
 use super::sqlite::{key_hash, SqliteStore};
 use super::writeback::sync_paced;
@@ -69,6 +70,8 @@ struct Inner {
     /// Wakes the checkpoint thread early (records) or stops it (`true`).
     wake: Mutex<bool>,
     wake_cond: Condvar,
+    /// The bound on look-ups of saved outcomes in SQLite.
+    lookups: Mutex<LookupBudget>,
 }
 
 /// What the checkpoint keeps between two checkpoints.
@@ -199,6 +202,7 @@ impl Engine {
             }),
             wake: Mutex::new(false),
             wake_cond: Condvar::new(),
+            lookups: Mutex::new(LookupBudget::new(opts.sql_lookups_per_s)),
         });
         let i = inner.clone();
         let thread = std::thread::Builder::new()
@@ -760,6 +764,9 @@ impl Inner {
         // where the batch looks first. Otherwise the look-up is made again, under the lock.
         let mut probed = None;
         if let (Some(key), true) = (batch.key.as_deref(), st.key_needs_sql(batch)) {
+            if !self.lookup_budget().take(now_ms) {
+                return Err(StoreError::LookupBudget(self.opts.sql_lookups_per_s));
+            }
             let seq = st.checkpointed_seq();
             drop(st);
             let found = self.outcome(key)?;
@@ -795,6 +802,10 @@ impl Inner {
             lsn
         };
         Ok((out, lsn))
+    }
+
+    fn lookup_budget(&self) -> MutexGuard<'_, LookupBudget> {
+        self.lookups.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// Appends an admin record (under the state lock) and notes it.
@@ -1043,6 +1054,11 @@ impl Store for Engine {
         // a hundred microseconds): on a blocking thread, not on the caller's (a node's I/O
         // thread, which serves every connection on it).
         let probes = batch.possible_duplicate && self.inner.state().key_needs_sql(&batch);
+        if probes && !self.inner.lookup_budget().allows(now_ms) {
+            // Refused here, before a blocking thread is taken for it.
+            let refused = StoreError::LookupBudget(self.inner.opts.sql_lookups_per_s);
+            return Box::pin(std::future::ready(Err(refused)));
+        }
         if let (true, Ok(rt)) = (probes, tokio::runtime::Handle::try_current()) {
             return Box::pin(async move {
                 let engine = self.clone();

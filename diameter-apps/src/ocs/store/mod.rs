@@ -56,6 +56,8 @@ mod journal;
 mod key_runs;
 #[cfg(feature = "sqlite")]
 mod ledger_folded;
+#[cfg_attr(not(feature = "sqlite"), allow(dead_code))]
+mod lookup_budget;
 mod memory;
 mod options;
 mod outcomes;
@@ -76,7 +78,7 @@ pub use self::journal::{DEFAULT_OVERLAP_AFTER, DEFAULT_SYNCERS, DEFAULT_SYNC_INT
 pub use self::memory::{MemLimits, DEFAULT_FILTER_KEYS, DEFAULT_OUTCOME_BYTES};
 pub use self::options::{
     EngineOptions, PgOptions, AUTO_GROUPS_LOCAL, AUTO_GROUPS_REMOTE, DEFAULT_CHECKPOINT_INTERVAL,
-    DEFAULT_CHECKPOINT_RECORDS, DEFAULT_MAX_BACKLOG,
+    DEFAULT_CHECKPOINT_RECORDS, DEFAULT_MAX_BACKLOG, DEFAULT_SQL_LOOKUPS_PER_S,
 };
 #[cfg(feature = "postgres")]
 pub use self::postgres::PgStore;
@@ -305,6 +307,10 @@ pub enum StoreError {
     /// ([`EngineOptions::max_backlog`]); charges wait until it catches up.
     #[error("the checkpoint into SQLite is {0} records behind")]
     Backlog(u64),
+    /// The embedded store's look-ups of saved outcomes in SQLite are over their bound
+    /// ([`EngineOptions::sql_lookups_per_s`], a second); nothing was charged.
+    #[error("more than {0} look-ups of saved answers in SQLite a second")]
+    LookupBudget(u32),
 }
 
 impl StoreError {
@@ -318,7 +324,8 @@ impl StoreError {
             StoreError::PoolTimeout(_)
             | StoreError::Stopped
             | StoreError::Timeout(_)
-            | StoreError::Backlog(_) => true,
+            | StoreError::Backlog(_)
+            | StoreError::LookupBudget(_) => true,
             StoreError::Group(e) => e.is_temporary(),
             #[cfg(feature = "sqlite")]
             StoreError::Sqlite(e) => sqlite_temporary(e),

@@ -1,6 +1,7 @@
 //! The settings of the backends, compiled whether or not the backend is (`sqlite`,
 //! `postgres` features), so that configuration code builds either way.
 
+pub use super::lookup_budget::DEFAULT_SQL_LOOKUPS_PER_S;
 use super::memory::MemLimits;
 use super::{DEFAULT_OVERLAP_AFTER, DEFAULT_SYNCERS, DEFAULT_SYNC_INTERVAL};
 use std::time::Duration;
@@ -41,6 +42,13 @@ pub struct EngineOptions {
     /// are refused with a temporary error (answered 3004) instead of growing the memory
     /// and the journal without bound.
     pub max_backlog: u64,
+    /// The most look-ups of saved outcomes in SQLite a second, up to one second's worth at
+    /// once (default [`DEFAULT_SQL_LOOKUPS_PER_S`]; 0: no bound). Only a duplicate whose
+    /// answer has left memory, or a T-flagged request past the key filter, needs one, at
+    /// about a hundred microseconds each; beyond the bound such a request is refused with
+    /// a temporary error (answered 3004) before anything is charged, so that a peer
+    /// replaying old requests cannot take the node's CPU.
+    pub sql_lookups_per_s: u32,
 }
 
 impl Default for EngineOptions {
@@ -53,6 +61,7 @@ impl Default for EngineOptions {
             journal_overlap_after: DEFAULT_OVERLAP_AFTER,
             journal_sync_interval: DEFAULT_SYNC_INTERVAL,
             max_backlog: DEFAULT_MAX_BACKLOG,
+            sql_lookups_per_s: DEFAULT_SQL_LOOKUPS_PER_S,
         }
     }
 }

@@ -52,6 +52,8 @@ macro_rules! example {
     engine_journal_interval_us = 1000  # journal syncs start at least this far apart (0: at once)
     engine_outcome_bytes = 67108864    # saved answers kept in memory (older: read from SQLite)
     engine_filter_keys = 4194304       # recent request keys (older: SQLite, for T-flagged CCRs)
+    engine_sql_lookups_per_s = 2000    # old answers read from SQLite a second; beyond: 3004
+                                       #   (a replayed or T-flagged CCR; 0: no bound)
     admin_token_file = "admin.token"   # bearer token (default: next to the SQLite store)
     metrics = "127.0.0.1:9100"         # optional Prometheus endpoint
 
@@ -205,6 +207,7 @@ struct OcsFile {
     engine_journal_interval_us: Option<u64>,
     engine_outcome_bytes: Option<usize>,
     engine_filter_keys: Option<usize>,
+    engine_sql_lookups_per_s: Option<u32>,
     admin_token_file: Option<PathBuf>,
     admin_allow_remote: Option<bool>,
     metrics: Option<toml::Spanned<String>>,
@@ -419,6 +422,9 @@ pub fn settings(args: &OcsArgs) -> Result<OcsSettings, CliError> {
                 .engine_outcome_bytes
                 .unwrap_or(e.limits.outcome_bytes);
             e.limits.filter_keys = file_keys.engine_filter_keys.unwrap_or(e.limits.filter_keys);
+            e.sql_lookups_per_s = file_keys
+                .engine_sql_lookups_per_s
+                .unwrap_or(e.sql_lookups_per_s);
             e
         },
         admin: super::admin::settings(
@@ -540,7 +546,7 @@ pub fn run(args: &OcsArgs) -> CliResult {
         println!("answer_timeout {} ms", o.answer_timeout.as_millis());
         let e = &o.engine;
         println!(
-            "engine        checkpoint every {} ms or {} records, backlog {}, {} journal syncers (overlap after {} ms, {} µs apart), outcomes {} bytes, filter {} keys",
+            "engine        checkpoint every {} ms or {} records, backlog {}, {} journal syncers (overlap after {} ms, {} µs apart), outcomes {} bytes, filter {} keys, {} SQL look-ups/s",
             e.checkpoint_interval.as_millis(),
             e.checkpoint_records,
             e.max_backlog,
@@ -548,7 +554,8 @@ pub fn run(args: &OcsArgs) -> CliResult {
             e.journal_overlap_after.as_millis(),
             e.journal_sync_interval.as_micros(),
             e.limits.outcome_bytes,
-            e.limits.filter_keys
+            e.limits.filter_keys,
+            e.sql_lookups_per_s
         );
         print_peers(&s.peers);
         for p in s.peers.iter().filter(|p| p.refund) {
@@ -703,7 +710,7 @@ mod tests {
              engine_checkpoint_interval_ms = 250\nengine_checkpoint_records = 5000\nengine_max_backlog = 90000\n\
              engine_journal_syncers = 2\nengine_journal_overlap_ms = 0\nengine_journal_interval_us = 300\n\
              engine_outcome_bytes = 1048576\n\
-             engine_filter_keys = 1000\n\
+             engine_filter_keys = 1000\nengine_sql_lookups_per_s = 50\n\
              [[peers]]\nhost = \"smsc.example.net\"\nrefund = true\nlenient_requested_action = true\n\
              [[peers]]\nhost = \"pgw.example.net\"\n",
         )
@@ -741,6 +748,7 @@ mod tests {
         engine.journal_sync_interval = Duration::from_micros(300);
         engine.limits.outcome_bytes = 1 << 20;
         engine.limits.filter_keys = 1000;
+        engine.sql_lookups_per_s = 50;
         assert_eq!(o.engine, engine);
         // Without the file: nobody may refund, the documented defaults.
         let cli = Cli::parse_from(["ocs"]);
