@@ -1240,6 +1240,69 @@ mod gy_loopback {
 /// embedded store's filter of recent keys is full: a marked retransmission is found in
 /// SQLite and answered as the first time, an unmarked request is taken as new (RFC 6733
 /// Appendix C).
+/// A peer opens sessions it never ends: past the store's bound on open sessions, a CCR-I
+/// is answered 3004 with the E bit and nothing is reserved, while open sessions go on and
+/// a session ended makes room.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sessions_past_the_bound_get_3004_and_open_ones_go_on() {
+    use diameter_core::node::{RequestError, SendOptions};
+    const WHO: &str = "491700000009"; // alice, 1000
+    let (ocs, _dir) = ocs_with("session-bound", |o| o.engine.limits.sessions = 3).await;
+    let client = client_of("pgw.example.net", ocs.local_addrs()[0]).await;
+    let ccr = |session: &str, kind: CcRequestType, n: u32| {
+        let mut c = base(session, kind, n, GY);
+        c.subscription_id = vec![msisdn(WHO)].into();
+        c.multiple_services_credit_control = vec![data_mscc(100, Some(0), None)].into();
+        c
+    };
+    let send = |c: Ccr| {
+        let client = client.clone();
+        async move {
+            match client
+                .send_with::<_, Cca>(&c, 4, SendOptions::default())
+                .await
+            {
+                Ok(cca) => cca.result_code,
+                Err(RequestError::Protocol { result_code, .. }) => result_code,
+                Err(e) => panic!("{e}"),
+            }
+        }
+    };
+    for s in ["pgw;b1", "pgw;b2", "pgw;b3"] {
+        assert_eq!(send(ccr(s, CcRequestType::InitialRequest, 0)).await, 2001);
+    }
+    let reserved = || {
+        let who = SubscriberId::new(IdKind::E164, WHO);
+        ocs.server
+            .store()
+            .find_account(&who)
+            .unwrap()
+            .unwrap()
+            .reserved
+    };
+    let held = reserved();
+    assert!(held > 0);
+    assert_eq!(
+        send(ccr("pgw;b4", CcRequestType::InitialRequest, 0)).await,
+        3004
+    );
+    assert_eq!(reserved(), held, "nothing reserved for the refused session");
+    assert_eq!(
+        send(ccr("pgw;b1", CcRequestType::UpdateRequest, 1)).await,
+        2001
+    );
+    assert_eq!(
+        send(ccr("pgw;b1", CcRequestType::TerminationRequest, 2)).await,
+        2001
+    );
+    assert_eq!(
+        send(ccr("pgw;b4", CcRequestType::InitialRequest, 0)).await,
+        2001
+    );
+    client.abort();
+    ocs.stop().await;
+}
+
 /// A hostile (or broken) peer replays old requests as fast as it can: each one's answer
 /// must be read back from SQLite, some ten CCRs of CPU. Past the store's look-up budget
 /// the replays are answered 3004 with the E bit, and nothing is charged twice.

@@ -1165,6 +1165,7 @@ mod tests {
             limits: MemLimits {
                 outcome_bytes: 0,
                 filter_keys: 1_000,
+                ..MemLimits::default()
             },
             ..EngineOptions::default()
         };
@@ -1215,6 +1216,7 @@ mod tests {
             limits: MemLimits {
                 outcome_bytes: 0,
                 filter_keys: 2,
+                ..MemLimits::default()
             },
             ..EngineOptions::default()
         };

@@ -36,6 +36,10 @@ pub const DEFAULT_OUTCOME_BYTES: usize = 64 << 20;
 /// Default bound of the filter of retained request keys: 4 million keys (about 30 bytes
 /// each, so about 120 MiB when full).
 pub const DEFAULT_FILTER_KEYS: usize = 4 << 20;
+/// Default bound of the open sessions: 1 Mi (see [`MemLimits::sessions`]). A session with
+/// one reservation takes about 850 bytes of memory with its CCR-I's saved answer, so
+/// about 0.9 GB when full.
+pub const DEFAULT_MAX_SESSIONS: usize = 1 << 20;
 
 /// Memory bounds of the embedded store's saved request outcomes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -50,6 +54,12 @@ pub struct MemLimits {
     /// ([`Batch::possible_duplicate`]): an unmarked one is checked against the keys the
     /// filter still holds.
     pub filter_keys: usize,
+    /// The most open sessions (default [`DEFAULT_MAX_SESSIONS`]): a request that would
+    /// open one more is refused with [`StoreError::SessionLimit`] (temporary: answered
+    /// 3004) before anything is charged, so that peers opening sessions they never end
+    /// cannot grow the memory without bound. Sessions end with their CCR-T or the Tcc
+    /// sweep. Recovery replays what ran, past the bound if it was lowered.
+    pub sessions: usize,
 }
 
 impl Default for MemLimits {
@@ -57,6 +67,7 @@ impl Default for MemLimits {
         MemLimits {
             outcome_bytes: DEFAULT_OUTCOME_BYTES,
             filter_keys: DEFAULT_FILTER_KEYS,
+            sessions: DEFAULT_MAX_SESSIONS,
         }
     }
 }
@@ -189,6 +200,8 @@ pub(crate) struct MemState {
     debits: FastMap<String, DebitRow>,
     ledger: FastMap<AccountId, LedgerTotals>,
     outcomes: Outcomes,
+    /// [`MemLimits::sessions`].
+    max_sessions: usize,
     next_account: AccountId,
     // Changes since the last checkpoint.
     dirty_accounts: FastSet<AccountId>,
@@ -232,6 +245,7 @@ impl MemState {
             debits: FastMap::default(),
             ledger: FastMap::default(),
             outcomes: Outcomes::new(limits),
+            max_sessions: limits.sessions,
             next_account: 1,
             dirty_accounts: FastSet::default(),
             dirty_sessions: FastSet::default(),
@@ -970,6 +984,11 @@ impl Tx for MemTx<'_> {
         expires_at: i64,
         now_ms: i64,
     ) -> Result<(), StoreError> {
+        let full = self.st.sessions.len() >= self.st.max_sessions;
+        // A replayed batch opened its session when it ran: it does again.
+        if full && self.check != KeyCheck::Skip && !self.st.sessions.contains_key(session) {
+            return Err(StoreError::SessionLimit(self.st.max_sessions));
+        }
         let key = self.save_session(session);
         let row = match self.st.sessions.get(session) {
             // As in SQL: an existing session only gets the new deadline.
@@ -1235,6 +1254,41 @@ mod tests {
                 .insert((s.created_at, k.clone()));
         }
         assert_eq!(st.by_account, by_account);
+    }
+
+    #[test]
+    fn sessions_past_the_bound_are_refused_before_anything_is_charged_but_replayed() {
+        let limits = MemLimits {
+            sessions: 2,
+            ..MemLimits::default()
+        };
+        let mut st = MemState::new(limits);
+        let acc = NewAccount::new(vec![SubscriberId::new(IdKind::E164, "1")], 1000, 978);
+        let id = st.next_account_id();
+        st.add_account(id, &acc);
+        st.run(&open_with_hold(id, "s1", None, 100), 0, &no_sql)
+            .unwrap();
+        st.run(&open_with_hold(id, "s2", None, 100), 0, &no_sql)
+            .unwrap();
+        let before = snapshot(&st);
+        let third = st.run(&open_with_hold(id, "s3", None, 100), 0, &no_sql);
+        assert!(
+            matches!(third, Err(StoreError::SessionLimit(2))),
+            "{third:?}"
+        );
+        assert!(third.unwrap_err().is_temporary());
+        assert_eq!(snapshot(&st), before, "nothing of the refused batch stays");
+        // An open session goes on; once one ends, a new one opens.
+        st.run(&open_with_hold(id, "s2", None, 50), 1, &no_sql)
+            .unwrap();
+        let mut close = Batch::new(id, Some("s1".into()));
+        close.ops = vec![Op::CloseSession];
+        st.run(&close, 2, &no_sql).unwrap();
+        st.run(&open_with_hold(id, "s3", None, 100), 3, &no_sql)
+            .unwrap();
+        // Recovery replays what ran, even past a bound lowered since.
+        st.replay(&open_with_hold(id, "s4", None, 100), 4).unwrap();
+        assert_eq!(st.sessions.len(), 3);
     }
 
     #[test]

@@ -75,7 +75,9 @@ pub use self::batch::{Batch, BatchOutcome, Op, REFUND_EXCEEDS, REFUND_OVERFLOW, 
 pub use self::engine::Engine;
 pub use self::group::GroupCommit;
 pub use self::journal::{DEFAULT_OVERLAP_AFTER, DEFAULT_SYNCERS, DEFAULT_SYNC_INTERVAL};
-pub use self::memory::{MemLimits, DEFAULT_FILTER_KEYS, DEFAULT_OUTCOME_BYTES};
+pub use self::memory::{
+    MemLimits, DEFAULT_FILTER_KEYS, DEFAULT_MAX_SESSIONS, DEFAULT_OUTCOME_BYTES,
+};
 pub use self::options::{
     EngineOptions, PgOptions, AUTO_GROUPS_LOCAL, AUTO_GROUPS_REMOTE, DEFAULT_CHECKPOINT_INTERVAL,
     DEFAULT_CHECKPOINT_RECORDS, DEFAULT_MAX_BACKLOG, DEFAULT_SQL_LOOKUPS_PER_S,
@@ -311,6 +313,10 @@ pub enum StoreError {
     /// ([`EngineOptions::sql_lookups_per_s`], a second); nothing was charged.
     #[error("more than {0} look-ups of saved answers in SQLite a second")]
     LookupBudget(u32),
+    /// The embedded store holds its most open sessions ([`MemLimits::sessions`]); the
+    /// request that would open another was refused, nothing charged.
+    #[error("{0} sessions are open, the most this store keeps")]
+    SessionLimit(usize),
 }
 
 impl StoreError {
@@ -325,7 +331,8 @@ impl StoreError {
             | StoreError::Stopped
             | StoreError::Timeout(_)
             | StoreError::Backlog(_)
-            | StoreError::LookupBudget(_) => true,
+            | StoreError::LookupBudget(_)
+            | StoreError::SessionLimit(_) => true,
             StoreError::Group(e) => e.is_temporary(),
             #[cfg(feature = "sqlite")]
             StoreError::Sqlite(e) => sqlite_temporary(e),

@@ -333,6 +333,7 @@ mod tests {
         let limits = MemLimits {
             outcome_bytes: 2_000,
             filter_keys: 1_000,
+            ..MemLimits::default()
         };
         let mut o = Outcomes::new(limits);
         for n in 0..100 {
@@ -362,6 +363,7 @@ mod tests {
         let mut small = Outcomes::new(MemLimits {
             outcome_bytes: 1 << 20,
             filter_keys: 2,
+            ..MemLimits::default()
         });
         small.commit("a", 0);
         small.commit("b", FILTER_BUCKET_MS);
@@ -407,6 +409,7 @@ mod tests {
         let mut o = Outcomes::new(MemLimits {
             outcome_bytes: 1 << 20,
             filter_keys: 10,
+            ..MemLimits::default()
         });
         for n in 0..20 {
             o.commit(&format!("old{n}"), 0); // one minute is never dropped
@@ -427,6 +430,7 @@ mod tests {
         let mut o = Outcomes::new(MemLimits {
             outcome_bytes: 0,
             filter_keys: 1_000,
+            ..MemLimits::default()
         });
         for n in 0..10 {
             let key: Arc<str> = format!("k{n}").into();

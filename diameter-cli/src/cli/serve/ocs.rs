@@ -52,6 +52,7 @@ macro_rules! example {
     engine_journal_interval_us = 1000  # journal syncs start at least this far apart (0: at once)
     engine_outcome_bytes = 67108864    # saved answers kept in memory (older: read from SQLite)
     engine_filter_keys = 4194304       # recent request keys (older: SQLite, for T-flagged CCRs)
+    engine_max_sessions = 1048576      # open sessions (about 850 bytes each); beyond: CCR-I 3004
     engine_sql_lookups_per_s = 2000    # old answers read from SQLite a second; beyond: 3004
                                        #   (a replayed or T-flagged CCR; 0: no bound)
     admin_token_file = "admin.token"   # bearer token (default: next to the SQLite store)
@@ -208,6 +209,7 @@ struct OcsFile {
     engine_outcome_bytes: Option<usize>,
     engine_filter_keys: Option<usize>,
     engine_sql_lookups_per_s: Option<u32>,
+    engine_max_sessions: Option<usize>,
     admin_token_file: Option<PathBuf>,
     admin_allow_remote: Option<bool>,
     metrics: Option<toml::Spanned<String>>,
@@ -341,6 +343,10 @@ pub fn settings(args: &OcsArgs) -> Result<OcsSettings, CliError> {
         ),
         ("engine_max_backlog", file_keys.engine_max_backlog),
         (
+            "engine_max_sessions",
+            file_keys.engine_max_sessions.map(|v| v as u64),
+        ),
+        (
             "engine_journal_syncers",
             file_keys.engine_journal_syncers.map(|v| v as u64),
         ),
@@ -425,6 +431,7 @@ pub fn settings(args: &OcsArgs) -> Result<OcsSettings, CliError> {
             e.sql_lookups_per_s = file_keys
                 .engine_sql_lookups_per_s
                 .unwrap_or(e.sql_lookups_per_s);
+            e.limits.sessions = file_keys.engine_max_sessions.unwrap_or(e.limits.sessions);
             e
         },
         admin: super::admin::settings(
@@ -546,7 +553,7 @@ pub fn run(args: &OcsArgs) -> CliResult {
         println!("answer_timeout {} ms", o.answer_timeout.as_millis());
         let e = &o.engine;
         println!(
-            "engine        checkpoint every {} ms or {} records, backlog {}, {} journal syncers (overlap after {} ms, {} µs apart), outcomes {} bytes, filter {} keys, {} SQL look-ups/s",
+            "engine        checkpoint every {} ms or {} records, backlog {}, {} journal syncers (overlap after {} ms, {} µs apart), outcomes {} bytes, filter {} keys, {} sessions, {} SQL look-ups/s",
             e.checkpoint_interval.as_millis(),
             e.checkpoint_records,
             e.max_backlog,
@@ -555,6 +562,7 @@ pub fn run(args: &OcsArgs) -> CliResult {
             e.journal_sync_interval.as_micros(),
             e.limits.outcome_bytes,
             e.limits.filter_keys,
+            e.limits.sessions,
             e.sql_lookups_per_s
         );
         print_peers(&s.peers);
@@ -710,7 +718,7 @@ mod tests {
              engine_checkpoint_interval_ms = 250\nengine_checkpoint_records = 5000\nengine_max_backlog = 90000\n\
              engine_journal_syncers = 2\nengine_journal_overlap_ms = 0\nengine_journal_interval_us = 300\n\
              engine_outcome_bytes = 1048576\n\
-             engine_filter_keys = 1000\nengine_sql_lookups_per_s = 50\n\
+             engine_filter_keys = 1000\nengine_sql_lookups_per_s = 50\nengine_max_sessions = 5000\n\
              [[peers]]\nhost = \"smsc.example.net\"\nrefund = true\nlenient_requested_action = true\n\
              [[peers]]\nhost = \"pgw.example.net\"\n",
         )
@@ -749,6 +757,7 @@ mod tests {
         engine.limits.outcome_bytes = 1 << 20;
         engine.limits.filter_keys = 1000;
         engine.sql_lookups_per_s = 50;
+        engine.limits.sessions = 5000;
         assert_eq!(o.engine, engine);
         // Without the file: nobody may refund, the documented defaults.
         let cli = Cli::parse_from(["ocs"]);
