@@ -34,7 +34,9 @@ use super::bulk_insert::insert_rows;
 use super::journal::{self, Journal, Record};
 use super::key_runs::KeyRuns;
 use super::lookup_budget::LookupBudget;
-use super::memory::{Changes, MemAccount, MemLimits, MemSession, MemState, OutcomeLookup};
+use super::memory::{
+    Changes, DebitLookup, MemAccount, MemLimits, MemSession, MemState, OutcomeLookup,
+};
 use super::sqlite::{key_hash, SqliteStore};
 use super::writeback::sync_paced;
 use super::{
@@ -131,7 +133,8 @@ impl Engine {
         let base = absolute(&base)?;
         let checkpoint = checkpoint_lsn(&sql)?;
         leave_previous_journal(&sql, checkpoint, &absolute(&beside)?, &base, path)?;
-        let (state, lsn) = recover(&sql, checkpoint, &base, opts.limits)?;
+        let debits = debit_reader(path)?;
+        let (state, lsn) = recover(&sql, checkpoint, &base, opts.limits, Some(debits))?;
         // Everything recovered goes to SQLite now, then the old segments go.
         let old: Vec<_> = journal::segments(&base)?
             .into_iter()
@@ -167,7 +170,7 @@ impl Engine {
             .execute_batch(super::sqlite::NO_LEDGER_BY_ACCOUNT)?;
         let runs = KeyRuns::open(&mut sql.lock())?;
         let checkpoint = checkpoint_lsn(&sql)?;
-        let (state, lsn) = recover(&sql, checkpoint, Path::new(""), MemLimits::default())?;
+        let (state, lsn) = recover(&sql, checkpoint, Path::new(""), MemLimits::default(), None)?;
         Self::start(
             state,
             Journal::memory(lsn)?,
@@ -415,8 +418,9 @@ fn recover(
     checkpoint: u64,
     base: &Path,
     limits: MemLimits,
+    debits: Option<DebitLookup>,
 ) -> Result<(MemState, u64), StoreError> {
-    let mut st = load(&sql.lock(), limits)?;
+    let mut st = load(&sql.lock(), limits, debits)?;
     if base.as_os_str().is_empty() {
         return Ok((st, checkpoint));
     }
@@ -462,8 +466,33 @@ fn sql_outcome(sql: &SqliteStore, key: &str) -> Result<Option<(AccountId, String
     super::key_runs::saved_outcome(&sql.read(), key)
 }
 
-/// Loads the state from SQLite.
-fn load(conn: &Connection, limits: MemLimits) -> Result<MemState, StoreError> {
+/// Reads refundable debits back from the database file, on a read-only connection of its
+/// own ([`MemState::keep_debits_in`]).
+fn debit_reader(path: &str) -> Result<DebitLookup, StoreError> {
+    let conn = Connection::open_with_flags(
+        path,
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )?;
+    conn.busy_timeout(Duration::from_secs(10))?;
+    Ok(Box::new(move |reference: &str| {
+        Ok(conn
+            .prepare_cached(
+                "SELECT account_id, amount, refunded, at FROM debits WHERE reference = ?1",
+            )?
+            .query_row([reference], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+            })
+            .optional()?)
+    }))
+}
+
+/// Loads the state from SQLite. With `debits`, refundable debits stay in SQLite and are
+/// read back through it when refunded; without, all of them are loaded.
+fn load(
+    conn: &Connection,
+    limits: MemLimits,
+    debits: Option<DebitLookup>,
+) -> Result<MemState, StoreError> {
     let mut st = MemState::new(limits);
     st.reserve_bounds();
     // The account rows' ledger sums, with the lines written past them added first.
@@ -548,16 +577,22 @@ fn load(conn: &Connection, limits: MemLimits) -> Result<MemState, StoreError> {
         let (s, rg, account, amount) = row?;
         st.load_reservation(s, rg, account, amount);
     }
-    let mut q = conn.prepare("SELECT reference, account_id, amount, refunded, at FROM debits")?;
-    let rows = q.query_map([], |r| {
-        Ok((
-            r.get::<_, String>(0)?,
-            (r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?),
-        ))
-    })?;
-    for row in rows {
-        let (reference, d) = row?;
-        st.load_debit(reference, d);
+    match debits {
+        Some(lookup) => st.keep_debits_in(lookup),
+        None => {
+            let mut q =
+                conn.prepare("SELECT reference, account_id, amount, refunded, at FROM debits")?;
+            let rows = q.query_map([], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    (r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?),
+                ))
+            })?;
+            for row in rows {
+                let (reference, d) = row?;
+                st.load_debit(reference, d);
+            }
+        }
     }
     // Only the newest keys, as many as the filter holds (row ids are given in order, with
     // gaps only where rows were purged): reading every retained key took minutes on a large
@@ -1355,6 +1390,57 @@ mod tests {
         let e = reopen(&path);
         let t = e.ledger_totals(1).unwrap();
         assert_eq!((t.debits, t.refunds, t.adjustments), (100, 7, 25));
+    }
+
+    #[test]
+    fn refundable_debits_leave_memory_at_the_checkpoint_and_refunds_read_them_back() {
+        use super::super::batch::REFUND_EXCEEDS;
+        let (_dir, path, _base, e) = fresh();
+        e.add_account(&NewAccount::new(vec![alice()], 1000, 978))
+            .unwrap();
+        let mut b = debit("k1", 100);
+        b.ops[0] = Op::Debit {
+            amount: 100,
+            partial: false,
+            reference: Some("r1".into()),
+        };
+        e.apply(&b, 5).unwrap();
+        let refund = |key: &str, amount: i64| {
+            let mut b = Batch::new(1, None);
+            b.key = Some(key.into());
+            b.ops.push(Op::Refund {
+                amount,
+                reference: "r1".into(),
+            });
+            b
+        };
+        let in_memory = |e: &Engine| e.inner.state().debits_in_memory();
+        assert_eq!(in_memory(&e), 1);
+        e.checkpoint().unwrap();
+        assert_eq!(in_memory(&e), 0, "written, so no longer held");
+        // A refund reads the debit back; what is left to refund is kept across batches.
+        assert_eq!(e.apply(&refund("k2", 30), 6).unwrap().results, vec![30]);
+        assert_eq!(
+            e.apply(&refund("k3", 80), 7).unwrap().results,
+            vec![REFUND_EXCEEDS]
+        );
+        e.checkpoint().unwrap();
+        assert_eq!(in_memory(&e), 0);
+        assert_eq!(e.apply(&refund("k4", 50), 8).unwrap().results, vec![50]);
+        // After a crash, the journal's refund is replayed on the debit read from SQLite.
+        e.abandon();
+        let e = reopen(&path);
+        assert_eq!(e.account(1).unwrap().unwrap().balance, 980);
+        assert_eq!(
+            e.apply(&refund("k5", 21), 9).unwrap().results,
+            vec![REFUND_EXCEEDS]
+        );
+        assert_eq!(e.apply(&refund("k6", 20), 10).unwrap().results, vec![20]);
+        drop(e);
+        assert_eq!(
+            sql_count(&path, "SELECT refunded FROM debits WHERE reference = 'r1'"),
+            100
+        );
     }
 
     #[test]

@@ -180,6 +180,10 @@ impl Changes {
 pub(crate) type OutcomeLookup<'a> =
     &'a dyn Fn(&str) -> Result<Option<(AccountId, String)>, StoreError>;
 
+/// Reads a refundable debit from the store of record by its reference
+/// ([`MemState::keep_debits_in`]).
+pub(crate) type DebitLookup = Box<dyn FnMut(&str) -> Result<Option<DebitRow>, StoreError> + Send>;
+
 /// The in-memory state (see the module docs). A Session-Id is held once, as an `Arc<str>`
 /// shared by the session map, the deadline and account indexes, the reservations and the
 /// change sets (interned when the session opens), so charging an open session allocates
@@ -197,7 +201,11 @@ pub(crate) struct MemState {
     by_account: FastMap<AccountId, BTreeSet<(i64, Arc<str>)>>,
     /// Per session: (rating group, account, amount).
     reservations: FastMap<Arc<str>, Vec<(i64, AccountId, i64)>>,
+    /// Refundable debits: all of them, or with [`MemState::keep_debits_in`] only those
+    /// changed since the last checkpoint and those read back for a refund.
     debits: FastMap<String, DebitRow>,
+    /// Where debits that left memory are read back from.
+    debit_lookup: Option<DebitLookup>,
     ledger: FastMap<AccountId, LedgerTotals>,
     outcomes: Outcomes,
     /// [`MemLimits::sessions`].
@@ -243,6 +251,7 @@ impl MemState {
             by_account: FastMap::default(),
             reservations: FastMap::default(),
             debits: FastMap::default(),
+            debit_lookup: None,
             ledger: FastMap::default(),
             outcomes: Outcomes::new(limits),
             max_sessions: limits.sessions,
@@ -406,6 +415,19 @@ impl MemState {
     /// Loads a recorded debit.
     pub fn load_debit(&mut self, reference: String, row: DebitRow) {
         self.debits.insert(reference, row);
+    }
+
+    /// Refundable debits held in memory.
+    #[cfg(test)]
+    pub fn debits_in_memory(&self) -> usize {
+        self.debits.len()
+    }
+
+    /// Keeps refundable debits in memory only until a checkpoint has written them; a refund
+    /// of an older one reads it back through `lookup` (the store of record). Refunds are
+    /// rare, and every refundable debit kept for good grew the memory without bound.
+    pub fn keep_debits_in(&mut self, lookup: DebitLookup) {
+        self.debit_lookup = Some(lookup);
     }
 
     /// Loads the sums of an account's ledger.
@@ -694,6 +716,11 @@ impl MemState {
         self.outcomes.checkpointed_seq = self.outcomes.checkpointed_seq.max(seq);
         // A thousand at most under the lock; the saved outcomes that follow evict the rest.
         self.outcomes.evict(1024);
+        if self.debit_lookup.is_some() {
+            // The debits not changed since the checkpoint took its changes are in SQLite.
+            let dirty = &self.dirty_debits;
+            self.debits.retain(|r, _| dirty.contains(r));
+        }
     }
 
     /// Keeps written changes, emptied ([`Changes::clear`], best outside the lock), for
@@ -1008,11 +1035,25 @@ impl Tx for MemTx<'_> {
     }
 
     fn debit(&mut self, reference: &str) -> Result<Option<(AccountId, i64, i64)>, StoreError> {
-        Ok(self
-            .st
-            .debits
-            .get(reference)
-            .map(|(a, amount, refunded, _)| (*a, *amount, *refunded)))
+        let row = match self.st.debits.get(reference) {
+            Some(row) => *row,
+            None => {
+                // Under the state's lock: a debit leaves memory only once SQLite has its
+                // last value, so what is read here is current.
+                let Some(lookup) = self.st.debit_lookup.as_mut() else {
+                    return Ok(None);
+                };
+                let Some(row) = lookup(reference)? else {
+                    return Ok(None);
+                };
+                // Kept for the batch (its refund updates it); dropped again if it fails.
+                self.undo.push(Undo::Debit(reference.to_string(), None));
+                self.st.debits.insert(reference.to_string(), row);
+                row
+            }
+        };
+        let (account, amount, refunded, _) = row;
+        Ok(Some((account, amount, refunded)))
     }
 
     fn insert_debit(
