@@ -300,6 +300,30 @@ fn unknown_subscriber_rating_failed_and_auto_provision() {
     assert_eq!((acc.balance, acc.reserved), (500, 50));
 }
 
+/// Auto-provisioning (labs) stops at its limit: a peer naming ever new subscribers cannot
+/// create accounts, and the money in them, without bound.
+#[test]
+fn auto_provisioning_stops_at_its_limit() {
+    let store = store::open("sqlite::memory:").unwrap();
+    let mut cfg = ServerConfig::new("ocs", "example.net");
+    cfg.auto_provision = Some(500);
+    cfg.auto_provision_limit = 2;
+    let lab = ChargingServer::new(store, Tariffs::parse(TARIFFS).unwrap(), cfg);
+    let ccr = |session: &str, who: &str| {
+        let mut c = initial(session, vec![data_mscc(100, Some(0), None)]);
+        c.subscription_id = vec![msisdn(who)].into();
+        c
+    };
+    assert_eq!(ask(&lab, ccr("pgw;1", "4901"), t(0)).result_code, 2001);
+    assert_eq!(ask(&lab, ccr("pgw;2", "4902"), t(0)).result_code, 2001);
+    let third = ask(&lab, ccr("pgw;3", "4903"), t(0));
+    assert_eq!(third.result_code, DIAMETER_USER_UNKNOWN);
+    let who = SubscriberId::new(IdKind::E164, "4903");
+    assert!(lab.store().find_account(&who).unwrap().is_none());
+    // The accounts made go on being charged.
+    assert_eq!(ask(&lab, ccr("pgw;4", "4901"), t(1)).result_code, 2001);
+}
+
 #[test]
 fn ro_sms_event_direct_debit_refund_check_and_price() {
     let ocs = server(20);

@@ -67,6 +67,9 @@ pub struct ServeOptions {
     pub tariffs: Tariffs,
     /// Create unknown subscribers with this balance (minor units).
     pub auto_provision: Option<i64>,
+    /// The most accounts auto-provisioning creates in this process (default 100,000,
+    /// [`super::server::ServerConfig::auto_provision_limit`]).
+    pub auto_provision_limit: u64,
     /// Tcc session supervision (default 3600 s).
     pub tcc: Duration,
     /// Validity-Time of grants (default 1800 s).
@@ -131,6 +134,7 @@ impl Default for ServeOptions {
             tariffs_file: None,
             tariffs: Tariffs::default(),
             auto_provision: None,
+            auto_provision_limit: super::server::DEFAULT_AUTO_PROVISION_LIMIT,
             tcc: Duration::from_secs(3600),
             validity_time: 1800,
             peers: Vec::new(),
@@ -268,6 +272,7 @@ pub async fn start(opts: ServeOptions) -> Result<OcsHandle, Error> {
     };
     let mut config = ServerConfig::new(&opts.origin_host, &opts.origin_realm);
     config.auto_provision = opts.auto_provision;
+    config.auto_provision_limit = opts.auto_provision_limit;
     config.tcc = opts.tcc;
     config.validity_time = opts.validity_time;
     config.sweep_batch = opts.sweep_batch;

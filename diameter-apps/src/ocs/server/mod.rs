@@ -94,6 +94,9 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 /// The Credit-Control application id (RFC 4006).
 pub const CREDIT_CONTROL_APPLICATION_ID: u32 = 4;
 
+/// Default [`ServerConfig::auto_provision_limit`]: 100,000 accounts.
+pub const DEFAULT_AUTO_PROVISION_LIMIT: u64 = 100_000;
+
 /// Settings of a [`ChargingServer`].
 #[derive(Clone, Debug, PartialEq)]
 #[non_exhaustive]
@@ -109,6 +112,11 @@ pub struct ServerConfig {
     pub tcc: Duration,
     /// Create an unknown subscriber with this balance on first use (labs).
     pub auto_provision: Option<i64>,
+    /// The most accounts [`ServerConfig::auto_provision`] creates in this process (default
+    /// [`DEFAULT_AUTO_PROVISION_LIMIT`]); further unknown subscribers are answered 5030
+    /// USER_UNKNOWN, so that a peer naming ever new subscribers cannot grow the accounts
+    /// (and the money in them) without bound.
+    pub auto_provision_limit: u64,
     /// Final-Unit-Action sent with the last grant (default TERMINATE).
     pub final_unit_action: FinalUnitAction,
     /// How long the outcome of a request is kept to recognize retransmissions (default 1 day).
@@ -146,6 +154,7 @@ impl ServerConfig {
             validity_time: 1800,
             tcc: Duration::from_secs(3600),
             auto_provision: None,
+            auto_provision_limit: DEFAULT_AUTO_PROVISION_LIMIT,
             final_unit_action: FinalUnitAction::Terminate,
             request_retention: Duration::from_secs(86_400),
             refund_peers: BTreeSet::new(),
@@ -173,6 +182,8 @@ pub struct ChargingServer {
     accounts: Mutex<FastMap<SubscriberId, AccountId>>,
     /// Requests [`ChargingServer::handle_ccr_shared`] answered on the blocking pool.
     blocking_answers: AtomicU64,
+    /// Accounts auto-provisioned by this process ([`ServerConfig::auto_provision_limit`]).
+    provisioned: AtomicU64,
     /// Store failures are logged at most once a second (each is counted in the metrics).
     store_failures: LogLimit,
     /// The configured Origin-Host and Origin-Realm, built once for every message sent.
@@ -250,6 +261,7 @@ impl ChargingServer {
             peers: Mutex::new(FastMap::default()),
             accounts: Mutex::new(FastMap::default()),
             blocking_answers: AtomicU64::new(0),
+            provisioned: AtomicU64::new(0),
             store_failures: LogLimit::new(Duration::from_secs(1)),
         }
     }
@@ -767,6 +779,14 @@ impl ChargingServer {
         }
         match (self.config.auto_provision, ids.first()) {
             (Some(balance), Some(id)) if provision => {
+                let limit = self.config.auto_provision_limit;
+                if self.provisioned.fetch_add(1, Ordering::Relaxed) >= limit {
+                    self.provisioned.fetch_sub(1, Ordering::Relaxed);
+                    if let Some(held_back) = self.store_failures.allow() {
+                        tracing::warn!(subscriber = %id, limit, held_back, "ocs: auto-provision limit reached");
+                    }
+                    return Ok(Resolved::Unknown);
+                }
                 let account =
                     NewAccount::new(vec![id.clone()], balance.max(0), self.tariffs.currency);
                 let acc = self.store.ensure_account(&account)?;

@@ -27,6 +27,7 @@ macro_rules! example {
     accounts = "accounts.toml"
     tariffs = "tariffs.toml"
     auto_provision = 100               # balance of new subscribers, minor units
+    auto_provision_limit = 100000      # accounts auto-provisioned at most (then 5030)
     tcc = 3600                         # session supervision, seconds
     request_retention = 86400          # answers kept to recognise retransmissions, seconds
     validity_time = 1800               # Validity-Time of grants, seconds
@@ -179,6 +180,7 @@ struct OcsFile {
     accounts: Option<PathBuf>,
     tariffs: Option<PathBuf>,
     auto_provision: Option<i64>,
+    auto_provision_limit: Option<u64>,
     tcc: Option<u64>,
     validity_time: Option<u32>,
     low_balance_threshold: Option<i64>,
@@ -233,6 +235,8 @@ pub struct OcsSettings {
     pub tariffs: Option<PathBuf>,
     /// Balance for auto-provisioned subscribers, minor units.
     pub auto_provision: Option<i64>,
+    /// `auto_provision_limit`: the most accounts auto-provisioned.
+    pub auto_provision_limit: Option<u64>,
     /// Tcc session supervision, seconds.
     pub tcc: Option<u64>,
     /// Validity-Time of grants, seconds.
@@ -376,6 +380,7 @@ pub fn settings(args: &OcsArgs) -> Result<OcsSettings, CliError> {
         accounts,
         tariffs,
         auto_provision: args.auto_provision.or(file_keys.auto_provision),
+        auto_provision_limit: file_keys.auto_provision_limit,
         tcc: file_keys.tcc,
         validity_time: file_keys.validity_time,
         low_balance_threshold: file_keys.low_balance_threshold,
@@ -532,10 +537,13 @@ pub fn run(args: &OcsArgs) -> CliResult {
             }
             None => println!("tariffs       (built-in demo tariffs)"),
         }
-        if let Some(a) = s.auto_provision {
-            println!("auto_provision {a}");
-        }
         let o = serve_options(&s);
+        if let Some(a) = s.auto_provision {
+            println!(
+                "auto_provision {a} (at most {} accounts)",
+                o.auto_provision_limit
+            );
+        }
         println!("tcc           {} s", o.tcc.as_secs());
         println!("validity_time {} s", o.validity_time);
         println!("request_retention {} s", o.request_retention.as_secs());
@@ -614,6 +622,9 @@ pub fn serve_options(s: &OcsSettings) -> ServeOptions {
         o.accounts = s.accounts.clone();
         o.tariffs_file = s.tariffs.clone();
         o.auto_provision = s.auto_provision;
+        if let Some(limit) = s.auto_provision_limit {
+            o.auto_provision_limit = limit;
+        }
         o.tariffs = match &s.tariffs {
             Some(_) => defaults.tariffs.clone(),
             None => Tariffs::parse(DEMO_TARIFFS).unwrap_or_else(|e| {
@@ -712,7 +723,7 @@ mod tests {
         let file = dir.join("ocs.toml");
         std::fs::write(
             &file,
-            "answer_timeout_ms = 1500\nsweep_batch = 50\nrequest_retention = 600\nlow_balance_threshold = 70\npg_pool = 3\npg_pool_wait_ms = 700\n\
+            "answer_timeout_ms = 1500\nsweep_batch = 50\nauto_provision_limit = 7\nrequest_retention = 600\nlow_balance_threshold = 70\npg_pool = 3\npg_pool_wait_ms = 700\n\
              pg_statement_timeout_ms = 900\npg_lock_timeout_ms = 400\npg_connect_timeout_ms = 800\n\
              pg_groups = 3\npg_max_group = 64\npg_transaction_timeout_ms = 2500\npg_threads = 2\n\
              engine_checkpoint_interval_ms = 250\nengine_checkpoint_records = 5000\nengine_max_backlog = 90000\n\
@@ -732,6 +743,7 @@ mod tests {
         );
         assert_eq!(o.answer_timeout, Duration::from_millis(1500));
         assert_eq!(o.sweep_batch, 50);
+        assert_eq!(o.auto_provision_limit, 7);
         assert_eq!(o.request_retention, Duration::from_secs(600));
         assert_eq!(o.low_balance_threshold, Some(70));
         assert_eq!(o.pg, {
@@ -763,6 +775,10 @@ mod tests {
         let cli = Cli::parse_from(["ocs"]);
         let o = serve_options(&settings(&cli.ocs).unwrap());
         assert!(o.refund_peers.is_empty());
+        assert_eq!(
+            o.auto_provision_limit,
+            diameter_apps::ocs::server::DEFAULT_AUTO_PROVISION_LIMIT
+        );
         assert!(o.lenient_requested_action_peers.is_empty());
         assert!(o.host_ip_addresses.is_empty());
         assert_eq!(o.low_balance_threshold, None);
