@@ -136,6 +136,31 @@ async fn ocs_with(
     (start(opts).await.expect("ocs starts"), dir)
 }
 
+/// A direct-debit SMS event of `who` sent by pgw.example.net.
+fn pgw_sms(session: &str, who: &str) -> Ccr {
+    let mut ev = sms_event(session, who, RequestedAction::DirectDebiting);
+    ev.origin_host = "pgw.example.net".into();
+    ev
+}
+
+/// A database path in `dir`.
+fn db_in(dir: &tempfile::TempDir) -> String {
+    dir.path().join("ocs.db").to_str().unwrap().to_owned()
+}
+
+/// The Result-Code answering `ccr`, with or without the E bit.
+async fn result_code_of(client: &Node, ccr: &Ccr) -> u32 {
+    use diameter_core::node::{RequestError, SendOptions};
+    match client
+        .send_with::<_, Cca>(ccr, 4, SendOptions::default())
+        .await
+    {
+        Ok(cca) => cca.result_code,
+        Err(RequestError::Protocol { result_code, .. }) => result_code,
+        Err(e) => panic!("{e}"),
+    }
+}
+
 /// A client node `host` connected to the OCS at `addr`.
 async fn client_of(host: &str, addr: std::net::SocketAddr) -> Node {
     let client = Node::builder()
@@ -1245,7 +1270,6 @@ mod gy_loopback {
 /// a session ended makes room.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sessions_past_the_bound_get_3004_and_open_ones_go_on() {
-    use diameter_core::node::{RequestError, SendOptions};
     const WHO: &str = "491700000009"; // alice, 1000
     let (ocs, _dir) = ocs_with("session-bound", |o| o.engine.limits.sessions = 3).await;
     let client = client_of("pgw.example.net", ocs.local_addrs()[0]).await;
@@ -1257,16 +1281,7 @@ async fn sessions_past_the_bound_get_3004_and_open_ones_go_on() {
     };
     let send = |c: Ccr| {
         let client = client.clone();
-        async move {
-            match client
-                .send_with::<_, Cca>(&c, 4, SendOptions::default())
-                .await
-            {
-                Ok(cca) => cca.result_code,
-                Err(RequestError::Protocol { result_code, .. }) => result_code,
-                Err(e) => panic!("{e}"),
-            }
-        }
+        async move { result_code_of(&client, &c).await }
     };
     for s in ["pgw;b1", "pgw;b2", "pgw;b3"] {
         assert_eq!(send(ccr(s, CcRequestType::InitialRequest, 0)).await, 2001);
@@ -1310,17 +1325,11 @@ async fn sessions_past_the_bound_get_3004_and_open_ones_go_on() {
 async fn a_peer_replaying_old_requests_gets_3004_past_the_lookup_budget() {
     use diameter_apps::ocs::server::{ChargingServer, ServerConfig};
     use diameter_apps::ocs::store::{Engine, EngineOptions, IdKind, SubscriberId};
-    use diameter_core::node::{RequestError, SendOptions};
     use std::time::SystemTime;
     const WHO: &str = "491700000010";
     let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("ocs.db");
-    let db = db.to_str().unwrap().to_owned();
-    let sms = |session: &str| {
-        let mut ev = sms_event(session, WHO, RequestedAction::DirectDebiting);
-        ev.origin_host = "pgw.example.net".into();
-        ev
-    };
+    let db = db_in(&dir);
+    let sms = |session: &str| pgw_sms(session, WHO);
     let sessions = ["pgw;r1", "pgw;r2", "pgw;r3", "pgw;r4"];
     {
         let engine = Arc::new(Engine::open(&db, EngineOptions::default()).unwrap());
@@ -1340,31 +1349,13 @@ async fn a_peer_replaying_old_requests_gets_3004_past_the_lookup_budget() {
     })
     .await;
     let client = client_of("pgw.example.net", ocs.local_addrs()[0]).await;
-    let mut answered = 0;
-    let mut busy = 0;
+    let mut codes = Vec::new();
     for session in sessions {
-        match client
-            .send_with::<_, Cca>(&sms(session), 4, SendOptions::default())
-            .await
-        {
-            Ok(cca) => {
-                assert_eq!(cca.result_code, 2001);
-                answered += 1;
-            }
-            Err(RequestError::Protocol { result_code, .. }) => {
-                assert_eq!(result_code, 3004);
-                busy += 1;
-            }
-            Err(e) => panic!("{e}"),
-        }
+        codes.push(result_code_of(&client, &sms(session)).await);
     }
-    assert_eq!((answered, busy), (2, 2), "two look-ups, then 3004");
+    assert_eq!(codes, [2001, 2001, 3004, 3004], "two look-ups, then 3004");
     // New requests are not held back.
-    let new: Cca = client
-        .send_with(&sms("pgw;new"), 4, SendOptions::default())
-        .await
-        .unwrap();
-    assert_eq!(new.result_code, 2001);
+    assert_eq!(result_code_of(&client, &sms("pgw;new")).await, 2001);
     let who = SubscriberId::new(IdKind::E164, WHO);
     let balance = ocs
         .server
@@ -1386,13 +1377,8 @@ async fn past_the_key_filter_the_t_flag_on_the_wire_finds_the_old_answer() {
     use std::time::SystemTime;
     const WHO: &str = "491700000009";
     let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("ocs.db");
-    let db = db.to_str().unwrap().to_owned();
-    let sms = |session: &str| {
-        let mut ev = sms_event(session, WHO, RequestedAction::DirectDebiting);
-        ev.origin_host = "pgw.example.net".into();
-        ev
-    };
+    let db = db_in(&dir);
+    let sms = |session: &str| pgw_sms(session, WHO);
     // Three SMS from pgw.example.net, a minute apart, charged straight on the store.
     let now = SystemTime::now();
     let first = {

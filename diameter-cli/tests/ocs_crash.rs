@@ -254,37 +254,22 @@ fn crash_run(journal_dir: bool) {
             "(SELECT COALESCE(SUM(amount), 0) FROM ledger l WHERE l.account_id = a.id AND {kinds})"
         )
     };
-    let wrong_sums: i64 = db
-        .query_row(
-            &format!(
-                "SELECT COUNT(*) FROM accounts a WHERE a.debited != {} OR a.refunded != {} \
-                 OR a.adjusted != {}",
-                sum("l.kind = 'debit'"),
-                sum("l.kind = 'refund'"),
-                sum("l.kind NOT IN ('debit', 'refund')")
-            ),
-            [],
-            |r| r.get(0),
-        )
-        .expect("sums");
+    let count = |sql: &str| -> i64 { db.query_row(sql, [], |r| r.get(0)).expect(sql) };
+    let wrong_sums = count(&format!(
+        "SELECT COUNT(*) FROM accounts a WHERE a.debited != {} OR a.refunded != {} \
+         OR a.adjusted != {}",
+        sum("l.kind = 'debit'"),
+        sum("l.kind = 'refund'"),
+        sum("l.kind NOT IN ('debit', 'refund')")
+    ));
     assert_eq!(
         wrong_sums, 0,
         "accounts whose ledger sums differ from their lines"
     );
-    let unfolded: i64 = db
-        .query_row(
-            "SELECT COUNT(*) FROM ledger WHERE id > (SELECT last_line FROM ledger_folded)",
-            [],
-            |r| r.get(0),
-        )
-        .expect("folded");
+    let unfolded =
+        count("SELECT COUNT(*) FROM ledger WHERE id > (SELECT last_line FROM ledger_folded)");
     assert_eq!(unfolded, 0, "ledger lines past the folded mark");
-    let left: i64 = db
-        .query_row(
-            "SELECT (SELECT COUNT(*) FROM sessions) + (SELECT COUNT(*) FROM reservations)",
-            [],
-            |r| r.get(0),
-        )
-        .expect("count");
+    let left =
+        count("SELECT (SELECT COUNT(*) FROM sessions) + (SELECT COUNT(*) FROM reservations)");
     assert_eq!(left, 0, "sessions or reservations left");
 }
