@@ -300,6 +300,36 @@ fn unknown_subscriber_rating_failed_and_auto_provision() {
     assert_eq!((acc.balance, acc.reserved), (500, 50));
 }
 
+/// The clients of open sessions this server remembers (for RAR/ASR) are bounded whatever
+/// the store: past the bound a session is still charged, just not remembered.
+#[test]
+fn the_sessions_whose_client_is_remembered_are_bounded() {
+    let store = store::open("sqlite::memory:").unwrap();
+    ocs_common::add_e164(&*store, ALICE, 1000);
+    let mut cfg = ServerConfig::new("ocs.example.net", "example.net");
+    cfg.max_known_sessions = 2;
+    let ocs = ChargingServer::new(store, Tariffs::parse(TARIFFS).unwrap(), cfg);
+    for s in ["pgw;k1", "pgw;k2", "pgw;k3"] {
+        let cca = ask(&ocs, initial(s, vec![data_mscc(100, Some(0), None)]), t(0));
+        assert_eq!(cca.result_code, 2001);
+    }
+    assert!(ocs.session_peer("pgw;k2").is_some());
+    assert!(ocs.session_peer("pgw;k3").is_none(), "past the bound");
+    // Not remembered, still charged: the store knows the session.
+    let u = update("pgw;k3", 1, vec![data_mscc(100, Some(0), Some(1_000_000))]);
+    assert_eq!(ask(&ocs, u, t(1)).result_code, 2001);
+    // A session ended makes room.
+    let term = terminate("pgw;k1", 1, vec![data_mscc(100, None, Some(1))]);
+    assert_eq!(ask(&ocs, term, t(2)).result_code, 2001);
+    let cca = ask(
+        &ocs,
+        initial("pgw;k4", vec![data_mscc(100, Some(0), None)]),
+        t(3),
+    );
+    assert_eq!(cca.result_code, 2001);
+    assert!(ocs.session_peer("pgw;k4").is_some());
+}
+
 /// Auto-provisioning (labs) stops at its limit: a peer naming ever new subscribers cannot
 /// create accounts, and the money in them, without bound.
 #[test]

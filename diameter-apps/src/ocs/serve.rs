@@ -70,6 +70,9 @@ pub struct ServeOptions {
     /// The most accounts auto-provisioning creates in this process (default 100,000,
     /// [`super::server::ServerConfig::auto_provision_limit`]).
     pub auto_provision_limit: u64,
+    /// The most open sessions whose client this server remembers, for RAR/ASR (default
+    /// 1 Mi, [`super::server::ServerConfig::max_known_sessions`]).
+    pub max_known_sessions: usize,
     /// Tcc session supervision (default 3600 s).
     pub tcc: Duration,
     /// Validity-Time of grants (default 1800 s).
@@ -135,6 +138,7 @@ impl Default for ServeOptions {
             tariffs: Tariffs::default(),
             auto_provision: None,
             auto_provision_limit: super::server::DEFAULT_AUTO_PROVISION_LIMIT,
+            max_known_sessions: super::server::DEFAULT_MAX_KNOWN_SESSIONS,
             tcc: Duration::from_secs(3600),
             validity_time: 1800,
             peers: Vec::new(),
@@ -273,6 +277,7 @@ pub async fn start(opts: ServeOptions) -> Result<OcsHandle, Error> {
     let mut config = ServerConfig::new(&opts.origin_host, &opts.origin_realm);
     config.auto_provision = opts.auto_provision;
     config.auto_provision_limit = opts.auto_provision_limit;
+    config.max_known_sessions = opts.max_known_sessions;
     config.tcc = opts.tcc;
     config.validity_time = opts.validity_time;
     config.sweep_batch = opts.sweep_batch;

@@ -96,6 +96,8 @@ pub const CREDIT_CONTROL_APPLICATION_ID: u32 = 4;
 
 /// Default [`ServerConfig::auto_provision_limit`]: 100,000 accounts.
 pub const DEFAULT_AUTO_PROVISION_LIMIT: u64 = 100_000;
+/// Default [`ServerConfig::max_known_sessions`]: 1 Mi sessions.
+pub const DEFAULT_MAX_KNOWN_SESSIONS: usize = 1 << 20;
 
 /// Settings of a [`ChargingServer`].
 #[derive(Clone, Debug, PartialEq)]
@@ -117,6 +119,12 @@ pub struct ServerConfig {
     /// USER_UNKNOWN, so that a peer naming ever new subscribers cannot grow the accounts
     /// (and the money in them) without bound.
     pub auto_provision_limit: u64,
+    /// The most open sessions whose client this server remembers (default
+    /// [`DEFAULT_MAX_KNOWN_SESSIONS`]), for RAR/ASR and to charge a CCR-U/T without a
+    /// store look-up. Past it a new session is still charged, but not remembered: an
+    /// operator RAR or ASR for it finds no client. Bounds the memory whatever the store
+    /// (the embedded store also bounds the sessions themselves, `engine_max_sessions`).
+    pub max_known_sessions: usize,
     /// Final-Unit-Action sent with the last grant (default TERMINATE).
     pub final_unit_action: FinalUnitAction,
     /// How long the outcome of a request is kept to recognize retransmissions (default 1 day).
@@ -155,6 +163,7 @@ impl ServerConfig {
             tcc: Duration::from_secs(3600),
             auto_provision: None,
             auto_provision_limit: DEFAULT_AUTO_PROVISION_LIMIT,
+            max_known_sessions: DEFAULT_MAX_KNOWN_SESSIONS,
             final_unit_action: FinalUnitAction::Terminate,
             request_retention: Duration::from_secs(86_400),
             refund_peers: BTreeSet::new(),
@@ -704,9 +713,11 @@ impl ChargingServer {
         let (host, realm) = (ccr.origin_host.as_str(), ccr.origin_realm.as_str());
         let multiple = self.multiple_services(ccr);
         let mut peers = self.peers.lock().unwrap_or_else(|e| e.into_inner());
+        let full = peers.len() >= self.config.max_known_sessions;
         match peers.get_mut(ccr.session_id.as_str()) {
             // A CCR-U of a known session: nothing to allocate.
             Some(p) if p.0 == host && p.1 == realm => p.2 = account,
+            None if full => {}
             _ => {
                 peers.insert(
                     ccr.session_id.as_str().to_string(),

@@ -28,6 +28,7 @@ macro_rules! example {
     tariffs = "tariffs.toml"
     auto_provision = 100               # balance of new subscribers, minor units
     auto_provision_limit = 100000      # accounts auto-provisioned at most (then 5030)
+    max_known_sessions = 1048576       # sessions whose client is remembered (RAR/ASR)
     tcc = 3600                         # session supervision, seconds
     request_retention = 86400          # answers kept to recognise retransmissions, seconds
     validity_time = 1800               # Validity-Time of grants, seconds
@@ -181,6 +182,7 @@ struct OcsFile {
     tariffs: Option<PathBuf>,
     auto_provision: Option<i64>,
     auto_provision_limit: Option<u64>,
+    max_known_sessions: Option<usize>,
     tcc: Option<u64>,
     validity_time: Option<u32>,
     low_balance_threshold: Option<i64>,
@@ -237,6 +239,8 @@ pub struct OcsSettings {
     pub auto_provision: Option<i64>,
     /// `auto_provision_limit`: the most accounts auto-provisioned.
     pub auto_provision_limit: Option<u64>,
+    /// `max_known_sessions`: the most sessions whose client is remembered.
+    pub max_known_sessions: Option<usize>,
     /// Tcc session supervision, seconds.
     pub tcc: Option<u64>,
     /// Validity-Time of grants, seconds.
@@ -381,6 +385,7 @@ pub fn settings(args: &OcsArgs) -> Result<OcsSettings, CliError> {
         tariffs,
         auto_provision: args.auto_provision.or(file_keys.auto_provision),
         auto_provision_limit: file_keys.auto_provision_limit,
+        max_known_sessions: file_keys.max_known_sessions,
         tcc: file_keys.tcc,
         validity_time: file_keys.validity_time,
         low_balance_threshold: file_keys.low_balance_threshold,
@@ -625,6 +630,9 @@ pub fn serve_options(s: &OcsSettings) -> ServeOptions {
         if let Some(limit) = s.auto_provision_limit {
             o.auto_provision_limit = limit;
         }
+        if let Some(limit) = s.max_known_sessions {
+            o.max_known_sessions = limit;
+        }
         o.tariffs = match &s.tariffs {
             Some(_) => defaults.tariffs.clone(),
             None => Tariffs::parse(DEMO_TARIFFS).unwrap_or_else(|e| {
@@ -723,7 +731,7 @@ mod tests {
         let file = dir.join("ocs.toml");
         std::fs::write(
             &file,
-            "answer_timeout_ms = 1500\nsweep_batch = 50\nauto_provision_limit = 7\nrequest_retention = 600\nlow_balance_threshold = 70\npg_pool = 3\npg_pool_wait_ms = 700\n\
+            "answer_timeout_ms = 1500\nsweep_batch = 50\nauto_provision_limit = 7\nmax_known_sessions = 9\nrequest_retention = 600\nlow_balance_threshold = 70\npg_pool = 3\npg_pool_wait_ms = 700\n\
              pg_statement_timeout_ms = 900\npg_lock_timeout_ms = 400\npg_connect_timeout_ms = 800\n\
              pg_groups = 3\npg_max_group = 64\npg_transaction_timeout_ms = 2500\npg_threads = 2\n\
              engine_checkpoint_interval_ms = 250\nengine_checkpoint_records = 5000\nengine_max_backlog = 90000\n\
@@ -744,6 +752,7 @@ mod tests {
         assert_eq!(o.answer_timeout, Duration::from_millis(1500));
         assert_eq!(o.sweep_batch, 50);
         assert_eq!(o.auto_provision_limit, 7);
+        assert_eq!(o.max_known_sessions, 9);
         assert_eq!(o.request_retention, Duration::from_secs(600));
         assert_eq!(o.low_balance_threshold, Some(70));
         assert_eq!(o.pg, {
