@@ -1149,9 +1149,10 @@ impl PeerTask {
         let events = self.node.inner.events.clone();
         let metrics = self.node.inner.metrics.clone();
         match e {
+            // The node agent learns that the peer is up or available before the status
+            // says so: a caller that saw it available (`Node::wait_peer`) can route to it.
             PeerEvent::Up { caps, common } => {
                 let available = self.agent.peer().is_available();
-                self.status.set_available(available);
                 let up = PeerChange::PeerUp {
                     host: host.clone(),
                     handle: PeerHandle {
@@ -1164,15 +1165,16 @@ impl PeerTask {
                     available,
                 };
                 self.node.with_agent(|a| a.input(up));
+                self.status.set_available(available);
                 tracing::info!("peer up");
                 metrics.peer_state(&host, "up", self.agent.peer().is_available());
                 let _ = events.send(NodeEvent::PeerUp { host });
             }
             PeerEvent::Available => {
-                self.status.set_available(true);
                 let h = host.clone();
                 self.node
                     .with_agent(|a| a.input(PeerChange::PeerAvailable(h)));
+                self.status.set_available(true);
                 metrics.peer_state(&host, "available", true);
             }
             PeerEvent::Suspect => {
