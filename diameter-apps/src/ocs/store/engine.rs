@@ -133,8 +133,7 @@ impl Engine {
         let base = absolute(&base)?;
         let checkpoint = checkpoint_lsn(&sql)?;
         leave_previous_journal(&sql, checkpoint, &absolute(&beside)?, &base, path)?;
-        let debits = debit_reader(path)?;
-        let (state, lsn) = recover(&sql, checkpoint, &base, opts.limits, Some(debits))?;
+        let (state, lsn) = recover(&sql, checkpoint, &base, opts.limits)?;
         // Everything recovered goes to SQLite now, then the old segments go.
         let old: Vec<_> = journal::segments(&base)?
             .into_iter()
@@ -170,7 +169,7 @@ impl Engine {
             .execute_batch(super::sqlite::NO_LEDGER_BY_ACCOUNT)?;
         let runs = KeyRuns::open(&mut sql.lock())?;
         let checkpoint = checkpoint_lsn(&sql)?;
-        let (state, lsn) = recover(&sql, checkpoint, Path::new(""), MemLimits::default(), None)?;
+        let (state, lsn) = recover(&sql, checkpoint, Path::new(""), MemLimits::default())?;
         Self::start(
             state,
             Journal::memory(lsn)?,
@@ -418,9 +417,8 @@ fn recover(
     checkpoint: u64,
     base: &Path,
     limits: MemLimits,
-    debits: Option<DebitLookup>,
 ) -> Result<(MemState, u64), StoreError> {
-    let mut st = load(&sql.lock(), limits, debits)?;
+    let mut st = load(&sql.lock(), limits, debit_reader(sql))?;
     if base.as_os_str().is_empty() {
         return Ok((st, checkpoint));
     }
@@ -466,23 +464,21 @@ fn sql_outcome(sql: &SqliteStore, key: &str) -> Result<Option<(AccountId, String
     super::key_runs::saved_outcome(&sql.read(), key)
 }
 
-/// Reads refundable debits back from the database file, on a read-only connection of its
-/// own ([`MemState::keep_debits_in`]).
-fn debit_reader(path: &str) -> Result<DebitLookup, StoreError> {
-    let conn = Connection::open_with_flags(
-        path,
-        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
-    )?;
-    conn.busy_timeout(Duration::from_secs(10))?;
-    Ok(Box::new(move |reference: &str| {
-        Ok(conn
+/// Reads refundable debits back from a file database, on the store's read-only connection
+/// ([`MemState::keep_debits_in`]); `None` in memory, where every debit stays loaded.
+fn debit_reader(sql: &SqliteStore) -> Option<DebitLookup> {
+    let reader = sql.shared_reader()?;
+    Some(Box::new(move |reference: &str| {
+        let conn = reader.lock().unwrap_or_else(|e| e.into_inner());
+        let row = conn
             .prepare_cached(
                 "SELECT account_id, amount, refunded, at FROM debits WHERE reference = ?1",
             )?
             .query_row([reference], |r| {
                 Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
             })
-            .optional()?)
+            .optional()?;
+        Ok(row)
     }))
 }
 

@@ -23,7 +23,7 @@ pub const PAGE_CACHE_KIB: i64 = 64 * 1024;
 /// loss: not enough for an answer that reflects a charge.)
 pub struct SqliteStore {
     conn: Mutex<Connection>,
-    reader: Option<Mutex<Connection>>,
+    reader: Option<Arc<Mutex<Connection>>>,
 }
 
 /// A saved outcome by its key: [`key_hash`] through the index, then the key itself (this
@@ -117,7 +117,7 @@ impl SqliteStore {
             rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
         )?;
         reader.busy_timeout(std::time::Duration::from_secs(10))?;
-        store.reader = Some(Mutex::new(reader));
+        store.reader = Some(Arc::new(Mutex::new(reader)));
         Ok(store)
     }
 
@@ -154,6 +154,12 @@ impl SqliteStore {
             Some(r) => r.lock().unwrap_or_else(|e| e.into_inner()),
             None => self.lock(),
         }
+    }
+
+    /// The read-only connection of a file database, for a reader that outlives this
+    /// borrow (the engine's refund look-ups); `None` in memory.
+    pub(super) fn shared_reader(&self) -> Option<Arc<Mutex<Connection>>> {
+        self.reader.clone()
     }
 }
 
