@@ -492,10 +492,10 @@ fn load(
     let mut st = MemState::new(limits);
     st.reserve_bounds();
     // The account rows' ledger sums, with the lines written past them added first.
-    let folded = super::ledger_folded::fold_new_lines(conn)?;
-    if folded > 0 {
+    if let Some((first, last)) = super::ledger_folded::fold_new_lines(conn)? {
         tracing::info!(
-            lines = folded,
+            first,
+            last,
             "ocs: ledger lines added to their accounts' sums"
         );
     }
