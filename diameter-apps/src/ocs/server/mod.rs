@@ -193,6 +193,8 @@ pub struct ChargingServer {
     blocking_answers: AtomicU64,
     /// Accounts auto-provisioned by this process ([`ServerConfig::auto_provision_limit`]).
     provisioned: AtomicU64,
+    /// Refusals past that limit are logged at most once a second.
+    provision_refusals: LogLimit,
     /// Store failures are logged at most once a second (each is counted in the metrics).
     store_failures: LogLimit,
     /// The configured Origin-Host and Origin-Realm, built once for every message sent.
@@ -271,6 +273,7 @@ impl ChargingServer {
             accounts: Mutex::new(FastMap::default()),
             blocking_answers: AtomicU64::new(0),
             provisioned: AtomicU64::new(0),
+            provision_refusals: LogLimit::new(Duration::from_secs(1)),
             store_failures: LogLimit::new(Duration::from_secs(1)),
         }
     }
@@ -791,9 +794,13 @@ impl ChargingServer {
         match (self.config.auto_provision, ids.first()) {
             (Some(balance), Some(id)) if provision => {
                 let limit = self.config.auto_provision_limit;
-                if self.provisioned.fetch_add(1, Ordering::Relaxed) >= limit {
-                    self.provisioned.fetch_sub(1, Ordering::Relaxed);
-                    if let Some(held_back) = self.store_failures.allow() {
+                let counted =
+                    self.provisioned
+                        .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| {
+                            (n < limit).then_some(n + 1)
+                        });
+                if counted.is_err() {
+                    if let Some(held_back) = self.provision_refusals.allow() {
                         tracing::warn!(subscriber = %id, limit, held_back, "ocs: auto-provision limit reached");
                     }
                     return Ok(Resolved::Unknown);
