@@ -247,7 +247,7 @@ impl Outcomes {
         if first.get().is_empty() {
             first.remove();
         }
-        self.incomplete_before = Some(self.incomplete_before.unwrap_or(end).max(end));
+        self.missing_before(end);
         if let Some(h) = dropped {
             self.filter.remove_one(h);
             self.filter_len -= 1;
@@ -257,7 +257,11 @@ impl Outcomes {
     /// Notes that keys saved up to `at` (to the end of its minute) may be missing from the
     /// filter: the engine loads only the newest keys when it opens.
     pub(crate) fn keys_missing_through(&mut self, at: i64) {
-        let end = (at.div_euclid(FILTER_BUCKET_MS) + 1).saturating_mul(FILTER_BUCKET_MS);
+        self.missing_before((at.div_euclid(FILTER_BUCKET_MS) + 1).saturating_mul(FILTER_BUCKET_MS));
+    }
+
+    /// Keys saved before `end` may be missing from the filter.
+    fn missing_before(&mut self, end: i64) {
         self.incomplete_before = Some(self.incomplete_before.map_or(end, |t| t.max(end)));
     }
 
