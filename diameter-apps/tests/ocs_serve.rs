@@ -148,6 +148,20 @@ fn db_in(dir: &tempfile::TempDir) -> String {
     dir.path().join("ocs.db").to_str().unwrap().to_owned()
 }
 
+/// A charging server straight on the embedded store at `db` (no node), with `who` given
+/// `balance`; dropped, it closes the store.
+fn server_on_store(
+    db: &str,
+    who: &str,
+    balance: i64,
+    cfg: diameter_apps::ocs::server::ServerConfig,
+) -> diameter_apps::ocs::server::ChargingServer {
+    use diameter_apps::ocs::store::{Engine, EngineOptions};
+    let engine = Arc::new(Engine::open(db, EngineOptions::default()).unwrap());
+    ocs_common::add_e164(&*engine, who, balance);
+    diameter_apps::ocs::server::ChargingServer::new(engine, Tariffs::parse(TARIFFS).unwrap(), cfg)
+}
+
 /// The Result-Code answering `ccr`, with or without the E bit.
 async fn result_code_of(client: &Node, ccr: &Ccr) -> u32 {
     use diameter_core::node::{RequestError, SendOptions};
@@ -1323,8 +1337,8 @@ async fn sessions_past_the_bound_get_3004_and_open_ones_go_on() {
 /// the replays are answered 3004 with the E bit, and nothing is charged twice.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_peer_replaying_old_requests_gets_3004_past_the_lookup_budget() {
-    use diameter_apps::ocs::server::{ChargingServer, ServerConfig};
-    use diameter_apps::ocs::store::{Engine, EngineOptions, IdKind, SubscriberId};
+    use diameter_apps::ocs::server::ServerConfig;
+    use diameter_apps::ocs::store::{IdKind, SubscriberId};
     use std::time::SystemTime;
     const WHO: &str = "491700000010";
     let dir = tempfile::tempdir().unwrap();
@@ -1332,10 +1346,8 @@ async fn a_peer_replaying_old_requests_gets_3004_past_the_lookup_budget() {
     let sms = |session: &str| pgw_sms(session, WHO);
     let sessions = ["pgw;r1", "pgw;r2", "pgw;r3", "pgw;r4"];
     {
-        let engine = Arc::new(Engine::open(&db, EngineOptions::default()).unwrap());
-        ocs_common::add_e164(&*engine, WHO, 100);
         let cfg = ServerConfig::new("ocs.example.net", "example.net");
-        let server = ChargingServer::new(engine, Tariffs::parse(TARIFFS).unwrap(), cfg);
+        let server = server_on_store(&db, WHO, 100, cfg);
         for session in sessions {
             let cca = server.handle_ccr_from(sms(session), "pgw.example.net", SystemTime::now());
             assert_eq!(cca.result_code, 2001);
@@ -1371,8 +1383,7 @@ async fn a_peer_replaying_old_requests_gets_3004_past_the_lookup_budget() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn past_the_key_filter_the_t_flag_on_the_wire_finds_the_old_answer() {
-    use diameter_apps::ocs::server::{ChargingServer, ServerConfig};
-    use diameter_apps::ocs::store::{Engine, EngineOptions};
+    use diameter_apps::ocs::server::ServerConfig;
     use diameter_core::node::SendOptions;
     use std::time::SystemTime;
     const WHO: &str = "491700000009";
@@ -1382,12 +1393,10 @@ async fn past_the_key_filter_the_t_flag_on_the_wire_finds_the_old_answer() {
     // Three SMS from pgw.example.net, a minute apart, charged straight on the store.
     let now = SystemTime::now();
     let first = {
-        let engine = Arc::new(Engine::open(&db, EngineOptions::default()).unwrap());
-        ocs_common::add_e164(&*engine, WHO, 100);
         let mut cfg = ServerConfig::new("ocs.example.net", "example.net");
         // A peer that may refund gets each debit's reference.
         cfg.refund_peers.insert("pgw.example.net".into());
-        let server = ChargingServer::new(engine.clone(), Tariffs::parse(TARIFFS).unwrap(), cfg);
+        let server = server_on_store(&db, WHO, 100, cfg);
         let mut answers = Vec::new();
         for (ago, session) in [(180, "pgw;old"), (120, "pgw;a"), (60, "pgw;b")] {
             let at = now - Duration::from_secs(ago);

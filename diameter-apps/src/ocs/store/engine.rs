@@ -1189,13 +1189,13 @@ mod tests {
         (dir, path, base, e)
     }
 
-    /// Opens the store with no memory for saved outcomes: every look-up of an old one goes
-    /// to SQLite.
-    fn open_without_outcome_memory(path: &Path) -> Engine {
+    /// Opens the store with no memory for saved outcomes (every look-up of an old one goes
+    /// to SQLite) and a filter of `filter_keys` keys.
+    fn open_without_outcome_memory(path: &Path, filter_keys: usize) -> Engine {
         let opts = EngineOptions {
             limits: MemLimits {
                 outcome_bytes: 0,
-                filter_keys: 1_000,
+                filter_keys,
                 ..MemLimits::default()
             },
             ..EngineOptions::default()
@@ -1243,15 +1243,7 @@ mod tests {
     fn past_the_filter_only_marked_requests_are_looked_up_and_recovery_does_what_ran() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("ocs.db");
-        let opts = EngineOptions {
-            limits: MemLimits {
-                outcome_bytes: 0,
-                filter_keys: 2,
-                ..MemLimits::default()
-            },
-            ..EngineOptions::default()
-        };
-        let open = || Engine::open(path.to_str().unwrap(), opts).unwrap();
+        let open = || open_without_outcome_memory(&path, 2);
         let e = open();
         e.add_account(&NewAccount::new(vec![alice()], 1000, 978))
             .unwrap();
@@ -1456,7 +1448,7 @@ mod tests {
         drop(direct);
         // The engine indexes the direct store's rows when it opens, and finds them in
         // SQLite once out of memory (here, with no memory for outcomes at all).
-        let e = open_without_outcome_memory(&path);
+        let e = open_without_outcome_memory(&path, 1_000);
         assert_eq!(sql_count(&path, index), 0);
         assert_eq!(sql_count(&path, "SELECT COUNT(*) FROM request_runs"), 2);
         for key in ["by-engine", "by-direct"] {
@@ -1472,7 +1464,7 @@ mod tests {
             .unwrap();
         e.apply(&debit("k", 10), 5).unwrap();
         drop(e);
-        let e = Arc::new(open_without_outcome_memory(&path));
+        let e = Arc::new(open_without_outcome_memory(&path, 1_000));
         let resend = debit("k", 10);
         assert!(e.inner.state().key_needs_sql(&resend));
         let out = e.clone().charge(resend, 6).await.unwrap();
@@ -1501,7 +1493,7 @@ mod tests {
         e.abandon();
         // Reopened with no memory for answers: every key is found through the runs (the
         // last one's through the journal's replay and the checkpoint at open).
-        let e = open_without_outcome_memory(&path);
+        let e = open_without_outcome_memory(&path, 1_000);
         for i in 0..n {
             let key = format!("k{i}");
             assert!(e.apply(&debit(&key, 1), 20).unwrap().replayed, "{key}");
