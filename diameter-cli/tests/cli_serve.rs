@@ -133,6 +133,20 @@ fn io_threads_come_from_the_file_or_the_flag() {
         .stdout(predicate::str::contains(
             "io_threads    0 (connections on the shared runtime)",
         ));
+    // A relay's default is half the CPUs: its requests cross connections, and so threads.
+    let half = std::thread::available_parallelism()
+        .map_or(1, |n| n.get() / 2)
+        .max(1);
+    let plain = write(
+        dir.path(),
+        "plain.toml",
+        "origin_host = \"dra.example.net\"\n",
+    );
+    check("relay", &plain)
+        .success()
+        .stdout(predicate::str::contains(format!(
+            "io_threads    {half} (one single-threaded runtime each)"
+        )));
     let bad = write(dir.path(), "bad.toml", "io_threads = \"many\"\n");
     check("sip", &bad)
         .code(2)
