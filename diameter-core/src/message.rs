@@ -140,6 +140,16 @@ impl RawMessage {
         avp.encode(&mut body);
         self.body = body.freeze();
     }
+
+    /// Adds an AVP of `data` with the M bit and no vendor at the end of the body, as
+    /// [`RawMessage::push`] does without building the AVP first (Route-Record on every
+    /// relayed request).
+    pub fn push_mandatory(&mut self, code: u32, data: &[u8]) {
+        let mut body = BytesMut::with_capacity(self.body.len() + 12 + data.len() + 3);
+        body.put_slice(&self.body);
+        crate::avp::put_bytes(&mut body, code, crate::avp::AvpFlags::MANDATORY, 0, data);
+        self.body = body.freeze();
+    }
 }
 
 /// Reads the length of the next message in a stream buffer.
@@ -148,4 +158,30 @@ impl RawMessage {
 /// (bad version or length) and the connection should be answered, then closed.
 pub fn frame_len(buf: &[u8], limits: &Limits) -> Result<Option<usize>, DecodeError> {
     walk::frame_len(buf, limits.max_message_len)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::avp::{AvpFlags, RawAvp};
+    use crate::header::{CommandFlags, Header};
+
+    #[test]
+    fn push_mandatory_adds_the_same_bytes_as_push() {
+        let h = Header::new(272, 4, CommandFlags::REQUEST, 7, 9);
+        let first = RawAvp::new(263, AvpFlags::MANDATORY, 0, Bytes::from_static(b"s;1"));
+        for value in ["a", "dra.example.net", "four"] {
+            let mut built = RawMessage::from_avps(h, std::slice::from_ref(&first));
+            built.push(&RawAvp::new(
+                282,
+                AvpFlags::MANDATORY,
+                0,
+                Bytes::copy_from_slice(value.as_bytes()),
+            ));
+            let mut direct = RawMessage::from_avps(h, std::slice::from_ref(&first));
+            direct.push_mandatory(282, value.as_bytes());
+            assert_eq!(direct.body, built.body, "{value}");
+            assert_eq!(direct.body.len() % 4, 0);
+        }
+    }
 }

@@ -184,7 +184,8 @@ pub trait PeerView {
 }
 
 /// Picks the peer a request for `target` goes to, among `peers` (keyed by lowercase
-/// Origin-Host), skipping `exclude` (peers already tried, the peer a request came from).
+/// Origin-Host), skipping those `excluded` says (peers already tried, the peer a request
+/// came from).
 ///
 /// The Destination-Host if it is an available peer; else the servers of a relay or proxy
 /// route; else available peers of the Destination-Realm; else, with no route, a relay
@@ -192,16 +193,19 @@ pub trait PeerView {
 /// none, the Result-Code to answer: 3002 DIAMETER_UNABLE_TO_DELIVER when the realm is
 /// known (a route or a peer of that realm) or absent, else 3003
 /// DIAMETER_REALM_NOT_SERVED.
-pub fn select<'a, P: PeerView, S: std::hash::BuildHasher>(
+pub fn select<'a, K, P, S>(
     target: &Target,
-    peers: &'a std::collections::HashMap<String, P, S>,
-    exclude: &[String],
+    peers: &'a std::collections::HashMap<K, P, S>,
+    excluded: impl Fn(&str) -> bool,
     turn: impl FnOnce() -> usize,
-) -> Result<&'a P, u32> {
+) -> Result<&'a P, u32>
+where
+    K: std::borrow::Borrow<str> + Eq + std::hash::Hash,
+    P: PeerView,
+    S: std::hash::BuildHasher,
+{
     let app = target.application_id;
-    let usable = |p: &P| {
-        p.available() && p.supports(app) && !exclude.iter().any(|e| same_identity(e, p.host()))
-    };
+    let usable = |p: &P| p.available() && p.supports(app) && !excluded(p.host());
     if let Some(h) = &target.host {
         if let Some(p) = peer(peers, h).filter(|p| usable(p)) {
             return Ok(p);
@@ -209,7 +213,8 @@ pub fn select<'a, P: PeerView, S: std::hash::BuildHasher>(
     }
     let realm = target.realm.as_deref();
     let route = target.route.as_ref();
-    let mut candidates: Vec<&P> = match route {
+    // A few peers at most, usually: no allocation per request.
+    let mut candidates: smallvec::SmallVec<[&P; 8]> = match route {
         Some(r)
             if matches!(r.action, RouteAction::Relay | RouteAction::Proxy)
                 && !r.servers.is_empty() =>
@@ -256,12 +261,13 @@ pub fn select<'a, P: PeerView, S: std::hash::BuildHasher>(
 }
 
 /// The peer with Origin-Host `host` (any case) in a table keyed by lowercase hosts.
-fn peer<'a, P, S: std::hash::BuildHasher>(
-    peers: &'a std::collections::HashMap<String, P, S>,
-    host: &str,
-) -> Option<&'a P> {
+fn peer<'a, K, P, S>(peers: &'a std::collections::HashMap<K, P, S>, host: &str) -> Option<&'a P>
+where
+    K: std::borrow::Borrow<str> + Eq + std::hash::Hash,
+    S: std::hash::BuildHasher,
+{
     if host.bytes().any(|b| b.is_ascii_uppercase()) {
-        peers.get(&host.to_ascii_lowercase())
+        peers.get(host.to_ascii_lowercase().as_str())
     } else {
         peers.get(host)
     }
@@ -576,8 +582,7 @@ mod tests {
         p: &std::collections::HashMap<String, FakePeer>,
         ex: &[&str],
     ) -> Result<&'static str, u32> {
-        let ex: Vec<String> = ex.iter().map(|s| s.to_string()).collect();
-        select(t, p, &ex, || 1).map(|p| p.host)
+        select(t, p, |h| ex.iter().any(|e| same_identity(e, h)), || 1).map(|p| p.host)
     }
 
     #[test]

@@ -3,8 +3,10 @@
 //! chosen by [`crate::routing::select`] for the same target, skipping the peers already
 //! tried — or it fails, by policy, when its deadline has passed or the tries are used up.
 
+use crate::fields::same_identity;
 use crate::header::CommandFlags;
 use crate::message::RawMessage;
+use std::sync::Arc;
 use std::time::Instant;
 
 /// What to do with requests pending on a peer that fails.
@@ -24,27 +26,31 @@ pub const MAX_ATTEMPTS: usize = 8;
 #[derive(Clone, Debug)]
 pub struct Attempts {
     policy: FailoverPolicy,
-    /// Lowercase Origin-Hosts not to send it to: those tried, and the peer it came from.
-    tried: Vec<String>,
+    /// The peer a relayed request came from: never sent back there.
+    from: Option<Arc<str>>,
+    /// The peers tried, or that could not take it: not tried again.
+    tried: Vec<Arc<str>>,
     sent: usize,
 }
 
 impl Attempts {
-    /// A request not sent yet; `from` is the peer a relayed request came from (never
-    /// sent back there).
-    pub fn new(policy: FailoverPolicy, from: Option<&str>) -> Self {
+    /// A request not sent yet; `from` is the Origin-Host of the peer a relayed request
+    /// came from (never sent back there). Shared, so that a request costs no copy of it.
+    pub fn new(policy: FailoverPolicy, from: Option<Arc<str>>) -> Self {
         Attempts {
             policy,
-            tried: from
-                .map(|f| vec![f.to_ascii_lowercase()])
-                .unwrap_or_default(),
+            from,
+            tried: Vec::new(),
             sent: 0,
         }
     }
 
-    /// The peers to skip when selecting the next one.
-    pub fn exclude(&self) -> &[String] {
-        &self.tried
+    /// Whether selecting the next peer skips `host` (compared ignoring ASCII case).
+    pub fn excludes(&self, host: &str) -> bool {
+        self.from
+            .iter()
+            .chain(&self.tried)
+            .any(|e| same_identity(e.as_bytes(), host))
     }
 
     /// Whether another try is allowed (counts it).
@@ -58,15 +64,15 @@ impl Attempts {
 
     /// The peer `host` could not take the request (too busy, or without its
     /// application): not tried again, and the request was not sent (no T flag).
-    pub fn skip(&mut self, host: &str) {
-        self.tried.push(host.to_ascii_lowercase());
+    pub fn skip(&mut self, host: Arc<str>) {
+        self.tried.push(host);
     }
 
     /// The peer `host` failed with the request pending: whether to send it again
     /// elsewhere. If so the request gets the T flag (a retransmission, RFC 6733 §3).
     pub fn failed(
         &mut self,
-        host: &str,
+        host: Arc<str>,
         now: Instant,
         deadline: Instant,
         msg: &mut RawMessage,
@@ -74,7 +80,7 @@ impl Attempts {
         if self.policy == FailoverPolicy::FailFast || now >= deadline {
             return false;
         }
-        self.tried.push(host.to_ascii_lowercase());
+        self.tried.push(host);
         msg.header.flags |= CommandFlags::RETRANSMIT;
         true
     }
@@ -95,14 +101,15 @@ mod tests {
         let t0 = Instant::now();
         let due = t0 + Duration::from_secs(5);
         let mut m = msg();
-        let mut a = Attempts::new(FailoverPolicy::Resend, Some("Client.net"));
-        assert_eq!(a.exclude(), ["client.net"]);
+        let mut a = Attempts::new(FailoverPolicy::Resend, Some("Client.net".into()));
+        assert!(a.excludes("client.net") && !a.excludes("srv1.net"));
         assert!(a.try_next());
-        assert!(a.failed("SRV1.net", t0, due, &mut m));
+        assert!(a.failed("SRV1.net".into(), t0, due, &mut m));
         assert!(m.header.is_retransmit());
-        assert_eq!(a.exclude(), ["client.net", "srv1.net"]);
+        assert!(a.excludes("client.net") && a.excludes("srv1.NET"));
+        assert!(!a.excludes("srv2.net"));
         // Past the deadline: no more tries.
-        assert!(!a.failed("srv2.net", due, due, &mut m));
+        assert!(!a.failed("srv2.net".into(), due, due, &mut m));
     }
 
     #[test]
@@ -111,7 +118,7 @@ mod tests {
         let mut m = msg();
         let mut a = Attempts::new(FailoverPolicy::FailFast, None);
         assert!(a.try_next());
-        assert!(!a.failed("srv1.net", t0, t0 + Duration::from_secs(5), &mut m));
+        assert!(!a.failed("srv1.net".into(), t0, t0 + Duration::from_secs(5), &mut m));
         assert!(!m.header.is_retransmit());
         let mut b = Attempts::new(FailoverPolicy::Resend, None);
         assert_eq!((0..20).filter(|_| b.try_next()).count(), MAX_ATTEMPTS);

@@ -270,6 +270,8 @@ pub enum Action<P, W> {
 #[derive(Debug)]
 struct PeerEntry<P> {
     host: String,
+    /// `host` in lowercase, its key in the agent's table, shared with the requests on it.
+    key: Arc<str>,
     handle: P,
     realm: String,
     common: CommonApplications,
@@ -312,7 +314,7 @@ struct Outgoing<W> {
     target: Target,
     attempts: Attempts,
     /// The peer it is on (lowercase Origin-Host).
-    on: Option<String>,
+    on: Option<Arc<str>>,
     /// A peer refused it as too busy.
     busy: bool,
 }
@@ -323,7 +325,7 @@ struct Outgoing<W> {
 pub struct Agent<P, W> {
     config: Arc<AgentConfig>,
     /// By lowercase Origin-Host.
-    peers: FastMap<String, PeerEntry<P>>,
+    peers: FastMap<Arc<str>, PeerEntry<P>>,
     dedup: DuplicateCache,
     in_flight: InFlight<(W, u32)>,
     /// Requests routed to peers, with their deadlines.
@@ -399,9 +401,10 @@ impl<P: Clone, W> Agent<P, W> {
                 relay,
                 available,
             } => {
-                let key = host.to_ascii_lowercase();
+                let key: Arc<str> = host.to_ascii_lowercase().into();
                 let entry = PeerEntry {
                     host,
+                    key: key.clone(),
                     handle,
                     realm,
                     common,
@@ -413,13 +416,28 @@ impl<P: Clone, W> Agent<P, W> {
             PeerChange::PeerAvailable(host) => self.set_available(&host, true),
             PeerChange::PeerUnavailable(host) => self.set_available(&host, false),
             PeerChange::PeerDown(host) => {
-                self.peers.remove(&host.to_ascii_lowercase());
+                self.peers.remove(host.to_ascii_lowercase().as_str());
             }
         }
     }
 
+    /// The shared lowercase Origin-Host of a peer (a new one if it is not in the table).
+    fn peer_key(&self, host: &str) -> Arc<str> {
+        let lower;
+        let key = if host.bytes().any(|b| b.is_ascii_uppercase()) {
+            lower = host.to_ascii_lowercase();
+            lower.as_str()
+        } else {
+            host
+        };
+        match self.peers.get_key_value(key) {
+            Some((k, _)) => k.clone(),
+            None => Arc::from(key),
+        }
+    }
+
     fn set_available(&mut self, host: &str, available: bool) {
-        if let Some(p) = self.peers.get_mut(&host.to_ascii_lowercase()) {
+        if let Some(p) = self.peers.get_mut(host.to_ascii_lowercase().as_str()) {
             p.available = available;
         }
     }
@@ -427,7 +445,7 @@ impl<P: Clone, W> Agent<P, W> {
     /// Whether the peer `host` is up and takes requests, as far as routing knows.
     pub fn is_available(&self, host: &str) -> bool {
         self.peers
-            .get(&host.to_ascii_lowercase())
+            .get(host.to_ascii_lowercase().as_str())
             .is_some_and(|p| p.available)
     }
 
@@ -498,8 +516,8 @@ impl<P: Clone, W> Agent<P, W> {
             Decision::Local => return Inbound::Handle(request),
             Decision::Forward(target) => {
                 let mut forward = request.clone();
-                forward.push(&str_avp(avp::ROUTE_RECORD, from));
-                let attempts = Attempts::new(self.config.failover, Some(from));
+                forward.push_mandatory(avp::ROUTE_RECORD, from.as_bytes());
+                let attempts = Attempts::new(self.config.failover, Some(self.peer_key(from)));
                 let deadline = now + self.config.request_timeout;
                 let requester = Requester::Peer {
                     reply: reply(),
@@ -581,23 +599,23 @@ impl<P: Clone, W> Agent<P, W> {
             Ok(answer) => return self.finish(id, Ok(answer)),
             Err(f) => f,
         };
-        let host = o.on.take().unwrap_or_default();
+        let host = o.on.take().unwrap_or_else(|| Arc::from(""));
         match failure {
             Failure::Timeout => self.finish(id, Err(RouteError::Timeout)),
             Failure::PeerFailed => {
                 self.out.push_back(Action::Failover {
-                    from: host.clone(),
+                    from: host.to_string(),
                     end_to_end: o.msg.header.end_to_end,
                 });
-                if o.attempts.failed(&host, now, deadline, &mut o.msg) {
+                if o.attempts.failed(host.clone(), now, deadline, &mut o.msg) {
                     self.send_next(now, id);
                 } else {
-                    self.finish(id, Err(RouteError::PeerFailed(host)));
+                    self.finish(id, Err(RouteError::PeerFailed(host.to_string())));
                 }
             }
             Failure::TooBusy | Failure::Unsupported => {
                 o.busy |= failure == Failure::TooBusy;
-                o.attempts.skip(&host);
+                o.attempts.skip(host);
                 self.send_next(now, id);
             }
         }
@@ -644,13 +662,19 @@ impl<P: Clone, W> Agent<P, W> {
             return self.finish(id, Err(e));
         }
         let turn = &mut self.turn;
-        let picked = select(&o.target, &self.peers, o.attempts.exclude(), || {
-            *turn = turn.wrapping_add(1);
-            *turn
-        });
+        let attempts = &o.attempts;
+        let picked = select(
+            &o.target,
+            &self.peers,
+            |h| attempts.excludes(h),
+            || {
+                *turn = turn.wrapping_add(1);
+                *turn
+            },
+        );
         match picked {
             Ok(p) => {
-                o.on = Some(p.host.to_ascii_lowercase());
+                o.on = Some(p.key.clone());
                 self.out.push_back(Action::Send {
                     peer: p.handle.clone(),
                     id,
