@@ -8,7 +8,7 @@
 //! a deadline added is usually the latest (no reordering). That costs a few comparisons
 //! per request where an ordered set cost two tree updates (some 1,000 instructions per
 //! relayed answer). The heap never holds more than twice the pending requests plus
-//! [`STALE_SLACK`], and its top is always a pending request's.
+//! 64 answered ones (`STALE_SLACK`), and its top is always a pending request's.
 
 use crate::fast_map::FastMap;
 use std::cmp::Reverse;
