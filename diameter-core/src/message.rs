@@ -135,19 +135,23 @@ impl RawMessage {
 
     /// Adds an AVP at the end of the body (for example Route-Record when relaying).
     pub fn push(&mut self, avp: &RawAvp) {
-        let mut body = BytesMut::with_capacity(self.body.len() + avp.len() + 3);
-        body.put_slice(&self.body);
-        avp.encode(&mut body);
-        self.body = body.freeze();
+        self.append(avp.len() + 3, |body| avp.encode(body));
     }
 
     /// Adds an AVP of `data` with the M bit and no vendor at the end of the body, as
     /// [`RawMessage::push`] does without building the AVP first (Route-Record on every
     /// relayed request).
     pub fn push_mandatory(&mut self, code: u32, data: &[u8]) {
-        let mut body = BytesMut::with_capacity(self.body.len() + 12 + data.len() + 3);
+        self.append(12 + data.len() + 3, |body| {
+            crate::avp::put_bytes(body, code, crate::avp::AvpFlags::MANDATORY, 0, data)
+        });
+    }
+
+    /// The body again with what `write` adds (at most `extra` bytes) at its end.
+    fn append(&mut self, extra: usize, write: impl FnOnce(&mut BytesMut)) {
+        let mut body = BytesMut::with_capacity(self.body.len() + extra);
         body.put_slice(&self.body);
-        crate::avp::put_bytes(&mut body, code, crate::avp::AvpFlags::MANDATORY, 0, data);
+        write(&mut body);
         self.body = body.freeze();
     }
 }

@@ -12,6 +12,7 @@
 
 use crate::fast_map::FastMap;
 use std::cmp::Reverse;
+use std::collections::hash_map::Entry;
 use std::collections::BinaryHeap;
 use std::hash::Hash;
 use std::time::Instant;
@@ -56,7 +57,11 @@ impl<T, K: Copy + Eq + Hash + Ord> PendingTable<T, K> {
 
     /// Removes and returns the request an answer with this id belongs to.
     pub fn take(&mut self, id: K) -> Option<T> {
-        let (_, value) = self.entries.remove(&id)?;
+        let (due, value) = self.entries.remove(&id)?;
+        // Usually the oldest request's answer: its deadline leaves without a look-up.
+        if self.deadlines.peek() == Some(&Reverse((due, id))) {
+            self.deadlines.pop();
+        }
         self.settle();
         Some(value)
     }
@@ -74,9 +79,9 @@ impl<T, K: Copy + Eq + Hash + Ord> PendingTable<T, K> {
                 break;
             }
             self.deadlines.pop();
-            if self.is_pending(d, id) {
-                if let Some((_, v)) = self.entries.remove(&id) {
-                    out.push((id, v));
+            if let Entry::Occupied(e) = self.entries.entry(id) {
+                if e.get().0 == d {
+                    out.push((id, e.remove().1));
                 }
             }
         }

@@ -266,10 +266,15 @@ where
     K: std::borrow::Borrow<str> + Eq + std::hash::Hash,
     S: std::hash::BuildHasher,
 {
+    peers.get(&*table_key(host))
+}
+
+/// `host` as tables of peers key it: in lowercase, copied only when it has capitals.
+pub(crate) fn table_key(host: &str) -> std::borrow::Cow<'_, str> {
     if host.bytes().any(|b| b.is_ascii_uppercase()) {
-        peers.get(host.to_ascii_lowercase().as_str())
+        host.to_ascii_lowercase().into()
     } else {
-        peers.get(host)
+        host.into()
     }
 }
 

@@ -42,10 +42,9 @@ use crate::message::{Limits, RawMessage};
 use crate::peer::CommonApplications;
 use crate::pending::PendingTable;
 use crate::result_code as rc;
-use crate::routing::Target;
 use crate::routing::{
-    decide_routed, decide_scanned, select, Decision, LocalNode, PeerView, RequestScan, RouteScan,
-    RoutingTable,
+    decide_routed, decide_scanned, select, table_key, Decision, LocalNode, PeerView, RequestScan,
+    RouteScan, RoutingTable, Target,
 };
 use bytes::Bytes;
 use std::collections::VecDeque;
@@ -401,7 +400,7 @@ impl<P: Clone, W> Agent<P, W> {
                 relay,
                 available,
             } => {
-                let key: Arc<str> = host.to_ascii_lowercase().into();
+                let key: Arc<str> = table_key(&host).into();
                 let entry = PeerEntry {
                     host,
                     key: key.clone(),
@@ -416,28 +415,22 @@ impl<P: Clone, W> Agent<P, W> {
             PeerChange::PeerAvailable(host) => self.set_available(&host, true),
             PeerChange::PeerUnavailable(host) => self.set_available(&host, false),
             PeerChange::PeerDown(host) => {
-                self.peers.remove(host.to_ascii_lowercase().as_str());
+                self.peers.remove(&*table_key(&host));
             }
         }
     }
 
     /// The shared lowercase Origin-Host of a peer (a new one if it is not in the table).
     fn peer_key(&self, host: &str) -> Arc<str> {
-        let lower;
-        let key = if host.bytes().any(|b| b.is_ascii_uppercase()) {
-            lower = host.to_ascii_lowercase();
-            lower.as_str()
-        } else {
-            host
-        };
-        match self.peers.get_key_value(key) {
+        let key = table_key(host);
+        match self.peers.get_key_value(&*key) {
             Some((k, _)) => k.clone(),
             None => Arc::from(key),
         }
     }
 
     fn set_available(&mut self, host: &str, available: bool) {
-        if let Some(p) = self.peers.get_mut(host.to_ascii_lowercase().as_str()) {
+        if let Some(p) = self.peers.get_mut(&*table_key(host)) {
             p.available = available;
         }
     }
@@ -445,7 +438,7 @@ impl<P: Clone, W> Agent<P, W> {
     /// Whether the peer `host` is up and takes requests, as far as routing knows.
     pub fn is_available(&self, host: &str) -> bool {
         self.peers
-            .get(host.to_ascii_lowercase().as_str())
+            .get(&*table_key(host))
             .is_some_and(|p| p.available)
     }
 
