@@ -242,6 +242,12 @@ pub fn default_io_threads() -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get())
 }
 
+/// Half the CPUs the process may use, at least one: the I/O threads of the commands whose
+/// work does not stay on one connection's thread (`serve ocs`, `serve relay`).
+pub fn half_the_cpus() -> usize {
+    (default_io_threads() / 2).max(1)
+}
+
 /// A `[[peers]]` entry of a configuration file.
 #[derive(Debug, Clone, serde::Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -287,7 +287,7 @@ impl OcsFile {
 /// 15 instead of 18 µs of CPU per CCR at 40,000 CCR/s (and the stateless node 1.37 instead
 /// of 1.53 µs per answer).
 pub fn default_ocs_io_threads() -> usize {
-    (super::node::default_io_threads() / 2).max(1)
+    super::node::half_the_cpus()
 }
 
 /// Resolves flags over the configuration file.

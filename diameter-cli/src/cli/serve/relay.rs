@@ -1,8 +1,8 @@
 //! `diameter serve relay`: a relay, proxy or redirect agent driven by a TOML routing table.
 
 use super::node::{
-    default_io_threads as cpus, peer_settings, print_admission, print_peers, resolve, NodeFlags,
-    NodeIdentity, NodeKeys, PeerEntry, PeerSetting,
+    half_the_cpus, peer_settings, print_admission, print_peers, resolve, NodeFlags, NodeIdentity,
+    NodeKeys, PeerEntry, PeerSetting,
 };
 use super::signal;
 use crate::cli::config::{load, ConfigFile};
@@ -125,7 +125,7 @@ pub struct RelaySettings {
 /// and the responder, one thread relayed at 4.4–6.8 µs of CPU per answer where two took
 /// 6.0–8.6 µs (four alternated pairs, `bench --relay-compare`'s setup).
 pub fn default_relay_io_threads() -> usize {
-    (cpus() / 2).max(1)
+    half_the_cpus()
 }
 
 /// Reads and checks the configuration, building the routing table.
