@@ -23,44 +23,16 @@ fi
 dir=$(mktemp -d)
 pids=()
 trap 'kill "${pids[@]}" 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$dir"' EXIT
-port() { echo $((20000 + $(od -An -N2 -tu2 /dev/urandom) % 20000)); }
-wait_port() {
-    for _ in $(seq 300); do
-        (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return
-        sleep 0.1
-    done
-    echo "nothing listens on $1" >&2
-    exit 1
-}
+# shellcheck source=scripts/serve-lib.sh
+. scripts/serve-lib.sh
 p=$(port)
-realm=localdomain updates=2
-case "$what" in
-ocs) args=(serve ocs --origin-realm localdomain --listen "127.0.0.1:$p"
-    --store "sqlite://$dir/ocs.db" --auto-provision 100000000000) ;;
-stateless) args=(serve ocs --stateless --origin-realm localdomain --listen "127.0.0.1:$p") ;;
-relay)
-    t=$(port)
-    "$BIN" serve template --listen "127.0.0.1:$t" --origin-host server.b.net \
-        --origin-realm b.net >"$dir/template.log" 2>&1 &
-    pids+=($!)
-    wait_port "$t"
-    printf 'listen = "127.0.0.1:%s"\norigin_host = "dra.relay.net"\norigin_realm = "relay.net"\naccept_any = true\n[[peers]]\nhost = "server.b.net"\naddress = "127.0.0.1:%s"\n[[routes]]\nrealm = "b.net"\naction = "relay"\nservers = ["server.b.net"]\n' \
-        "$p" "$t" >"$dir/relay.toml"
-    args=(serve relay --config "$dir/relay.toml")
-    realm=b.net updates=20 ;;
-*) echo "unknown server: $what" >&2; exit 2 ;;
-esac
+server_setup "$BIN" "$what" "$p" "$dir"
+[ -n "$responder" ] && pids+=("$responder")
 "$BIN" "${args[@]}" "$@" >"$dir/server.log" 2>&1 &
 server=$!
 pids+=("$server")
 wait_port "$p"
-if [ "$what" = relay ]; then # until the relay has its route to the responder
-    for _ in $(seq 50); do
-        "$BIN" bench --peer "127.0.0.1:$p" --destination-realm b.net -n 1 -d 5s 2>/dev/null |
-            grep -q 2001 && break
-        sleep 0.3
-    done
-fi
+[ "$what" = relay ] && wait_relay_route "$BIN" "$p"
 # "name user-ticks kernel-ticks" per thread name, summed over threads of that name.
 snap() {
     for t in /proc/"$server"/task/*; do
