@@ -3,6 +3,7 @@
 //! latency counts from when it was due, so a slow peer shows as latency, not as less load.
 
 use super::live::{exchange, Live};
+use super::pacer::Pacer;
 use super::scenario::{FlowStep, Message, ScenarioFile};
 use super::schedule;
 use super::stats::Stats;
@@ -86,6 +87,21 @@ pub async fn run(flows: Arc<Flows>, nodes: Vec<Node>, pace: Pace, live: Arc<Live
     let permits = Arc::new(Semaphore::new(pace.slots.max(1)));
     let mut tasks = JoinSet::new();
     let mut seq = 0u64;
+    let pacer = match pace.rate {
+        Some(r) => match Pacer::start(
+            pace.start.into_std(),
+            pace.deadline.into_std(),
+            r,
+            pace.ramp,
+        ) {
+            Ok(p) => Some(p),
+            Err(e) => {
+                tracing::error!("cannot start the pacer thread: {e}");
+                return Stats::new();
+            }
+        },
+        None => None,
+    };
     while !nodes.is_empty() && pace.count.is_none_or(|c| seq < c) {
         let due = match pace.rate {
             Some(r) => pace.start + schedule::arrival(seq, r, pace.ramp),
@@ -100,10 +116,10 @@ pub async fn run(flows: Arc<Flows>, nodes: Vec<Node>, pace: Pace, live: Arc<Live
                 Ok(p) => Some(p),
                 Err(_) => break,
             },
-            Some(_) => {
-                tokio::time::sleep_until(due).await;
-                None
-            }
+            Some(_) => match &pacer {
+                Some(p) if p.wait().await => None,
+                _ => break,
+            },
         };
         if permit.is_some() && Instant::now() >= pace.deadline {
             break;
@@ -113,7 +129,11 @@ pub async fn run(flows: Arc<Flows>, nodes: Vec<Node>, pace: Pace, live: Arc<Live
                 Instant::now(),
                 nodes[(seq % nodes.len() as u64) as usize].clone(),
             ),
-            None => (due, nodes[(seq % nodes.len() as u64) as usize].clone()),
+            // Released for an earlier flow, a slot may come a little early.
+            None => (
+                due.min(Instant::now()),
+                nodes[(seq % nodes.len() as u64) as usize].clone(),
+            ),
         };
         let (flows, live, total, permits) =
             (flows.clone(), live.clone(), total.clone(), permits.clone());

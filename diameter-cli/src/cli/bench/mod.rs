@@ -3,6 +3,7 @@
 pub mod compare;
 pub mod flows;
 pub mod live;
+pub mod pacer;
 pub mod relay_compare;
 pub mod scenario;
 pub mod schedule;
@@ -16,6 +17,7 @@ use super::exit::{CliError, CliResult, FAILURE, OK};
 use flows::{Flows, Pace};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use live::{exchange, Live};
+use pacer::Pacer;
 use scenario::{Message, ScenarioFile};
 use stats::{RunInfo, Stats};
 use std::path::PathBuf;
@@ -142,6 +144,8 @@ struct Run {
     start: Instant,
     deadline: Instant,
     rate: Option<f64>,
+    /// Releases the paced slots (with a rate).
+    pacer: Option<Pacer>,
     ramp: Duration,
     count: Option<u64>,
     issued: AtomicU64,
@@ -172,8 +176,19 @@ impl Run {
                 if due >= self.deadline {
                     return None;
                 }
-                tokio::time::sleep_until(due).await;
-                due
+                let released = match &self.pacer {
+                    Some(p) => p.wait().await,
+                    None => {
+                        tokio::time::sleep_until(due).await;
+                        true
+                    }
+                };
+                if !released {
+                    return None;
+                }
+                // A slot released for an earlier request may come a little before this
+                // one's due time: its latency then counts from when it was sent.
+                due.min(Instant::now())
             }
             None => Instant::now(),
         };
@@ -227,6 +242,17 @@ fn exit_status(stats: &Stats) -> u8 {
     } else {
         OK
     }
+}
+
+/// A pacer for a run at `rate`.
+fn start_pacer(
+    start: Instant,
+    deadline: Instant,
+    rate: f64,
+    ramp: Duration,
+) -> Result<Pacer, CliError> {
+    Pacer::start(start.into_std(), deadline.into_std(), rate, ramp)
+        .map_err(|e| CliError::failure(format!("cannot start the pacer thread: {e}")))
 }
 
 /// `--rate` as the run's target rate (0: none).
@@ -369,6 +395,9 @@ async fn load(
                 start,
                 deadline,
                 rate,
+                pacer: rate
+                    .map(|r| start_pacer(start, deadline, r, args.ramp_up))
+                    .transpose()?,
                 ramp: args.ramp_up,
                 count: args.count,
                 issued: AtomicU64::new(0),
