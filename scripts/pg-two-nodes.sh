@@ -16,8 +16,8 @@
 # Environment (experiments):
 #   OCS_TOML     more config lines for both nodes, such as "pg_groups = 4"
 #   SETTLE_ARGS  bench arguments of a run on both nodes before the measured one (warm-up)
-#   B2_EXTRA     more bench arguments for the second client ("--msisdn-base 46800000000":
-#                the nodes on different subscribers)
+#   B2_EXTRA     more bench arguments for the second client, in the warm-up run too
+#                ("--msisdn-base 46800000000": the nodes on different subscribers)
 #   PG_STATS=1   load pg_stat_statements and print the statements' time per call
 #   PG_OPTS      more server settings ("-c max_wal_size=8GB -c wal_init_zero=off")
 #   PRE_SQL      a statement run on the database once the nodes are up
@@ -66,7 +66,7 @@ if [ -n "${SETTLE_ARGS:-}" ]; then
   "$bench_bin" bench --peer "127.0.0.1:$p1" $SETTLE_ARGS >/dev/null 2>&1 &
   s1=$!
   # shellcheck disable=SC2086
-  "$bench_bin" bench --peer "127.0.0.1:$p2" $SETTLE_ARGS >/dev/null 2>&1 || true
+  "$bench_bin" bench --peer "127.0.0.1:$p2" $SETTLE_ARGS ${B2_EXTRA:-} >/dev/null 2>&1 || true
   wait $s1 || true
 fi
 [ -n "${PG_STATS:-}" ] && psql "CREATE EXTENSION IF NOT EXISTS pg_stat_statements" && psql "SELECT pg_stat_statements_reset()" >/dev/null

@@ -784,3 +784,98 @@ fn pg_a_silent_database_times_out_and_the_store_recovers() {
     assert_eq!(acc.balance, 98);
     assert_eq!(store.ledger_totals(id).unwrap().debits, 2);
 }
+
+/// A group does not wait behind another transaction for an account some of its batches
+/// need: it charges the others, puts those batches off to the next group (which waits for
+/// the lock), and both end charged once.
+#[test]
+fn pg_a_held_account_puts_off_its_batches_not_the_group() {
+    use diameter_apps::ocs::store::{BatchOutcome, PgOptions, StoreError};
+    use std::sync::mpsc;
+    use std::time::Duration;
+    let Some(pg) = ocs_common::PgCluster::start() else {
+        return;
+    };
+    let mut opts = PgOptions::default();
+    opts.groups = 1;
+    let store = Arc::new(PgStore::connect_with(&pg.url, &opts).unwrap());
+    let mut ids = Vec::new();
+    for who in ["71", "72", "73"] {
+        let acc = NewAccount::new(vec![SubscriberId::new(IdKind::E164, who)], 1_000, 978);
+        ids.push(store.add_account(&acc).unwrap());
+    }
+    let (held, busy, free) = (ids[0], ids[1], ids[2]);
+    let debit = |account, key: &str| {
+        let mut b = Batch::new(account, None);
+        b.key = Some(key.into());
+        b.ops.push(Op::Debit {
+            amount: 10,
+            partial: false,
+            reference: None,
+        });
+        b
+    };
+    // `charge` queues the batch at once; its outcome comes on the channel.
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let charge = |b: Batch| {
+        let (tx, rx) = mpsc::channel::<Result<BatchOutcome, StoreError>>();
+        let fut = store.clone().charge(b, 0);
+        rt.spawn(async move { tx.send(fut.await).unwrap() });
+        rx
+    };
+    let mut db = postgres::Client::connect(&pg.url, postgres::NoTls).unwrap();
+    let waiting = |db: &mut postgres::Client, n: i64| {
+        for _ in 0..500 {
+            let row = db
+                .query_one(
+                    "SELECT COUNT(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'",
+                    &[],
+                )
+                .unwrap();
+            if row.get::<_, i64>(0) == n {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        panic!("never {n} transaction(s) waiting for a lock");
+    };
+    // Two other transactions hold `held` and `busy`.
+    let mut holder_a = postgres::Client::connect(&pg.url, postgres::NoTls).unwrap();
+    let mut tx_a = holder_a.transaction().unwrap();
+    tx_a.execute("SELECT 1 FROM accounts WHERE id = $1 FOR UPDATE", &[&held])
+        .unwrap();
+    let mut holder_b = postgres::Client::connect(&pg.url, postgres::NoTls).unwrap();
+    let mut tx_b = holder_b.transaction().unwrap();
+    tx_b.execute("SELECT 1 FROM accounts WHERE id = $1 FOR UPDATE", &[&busy])
+        .unwrap();
+    // A lone batch on `busy` waits for its lock and keeps the one group slot...
+    let first = charge(debit(busy, "busy/1"));
+    waiting(&mut db, 1);
+    // ...so these two queue up and form the next group together.
+    let on_held = charge(debit(held, "held/1"));
+    let on_free = charge(debit(free, "free/1"));
+    tx_b.commit().unwrap();
+    assert_eq!(first.recv().unwrap().unwrap().results, vec![10]);
+    // The batch on a free account is charged while `held` is still held elsewhere.
+    let out = on_free
+        .recv_timeout(Duration::from_secs(20))
+        .expect("not kept waiting behind the held account")
+        .unwrap();
+    assert_eq!(out.results, vec![10]);
+    assert_eq!(store.put_off(), 1);
+    // The batch put off waits for the lock in the next group, then is charged once.
+    waiting(&mut db, 1);
+    assert!(
+        on_held.try_recv().is_err(),
+        "charged while its account was held"
+    );
+    tx_a.commit().unwrap();
+    assert_eq!(on_held.recv().unwrap().unwrap().results, vec![10]);
+    for id in [held, busy, free] {
+        assert_eq!(store.account(id).unwrap().unwrap().balance, 990);
+        assert_eq!(store.ledger_totals(id).unwrap().debits, 10);
+    }
+    let again = store.apply(&debit(held, "held/1"), 0).unwrap();
+    assert!(again.replayed);
+    assert_eq!(store.put_off(), 1);
+}

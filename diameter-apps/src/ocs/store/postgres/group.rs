@@ -24,19 +24,26 @@ use tokio_postgres::{Error as PgError, Row};
 /// The keys of every row a group can touch.
 #[derive(Debug, Default, PartialEq, Eq)]
 pub(super) struct Keys {
-    /// Sorted, unique: the lock order.
+    /// Sorted, unique: the lock order. Locked, waiting for other transactions.
     pub accounts: Vec<AccountId>,
+    /// Sorted, unique, none of `accounts`: locked only if no other transaction holds them
+    /// (`SKIP LOCKED`); the batches on one that is held wait for a later group.
+    pub unless_held: Vec<AccountId>,
     pub sessions: Vec<String>,
     pub requests: Vec<String>,
     pub debits: Vec<String>,
 }
 
 impl Keys {
-    /// The keys of a group of batches.
-    pub fn of_batches<'a>(batches: impl IntoIterator<Item = &'a Batch>) -> Keys {
+    /// The keys of a group of batches, each with whether its account may be skipped when
+    /// another transaction holds it.
+    pub fn of_batches<'a>(batches: impl IntoIterator<Item = (&'a Batch, bool)>) -> Keys {
         let mut k = Keys::default();
-        for b in batches {
-            k.accounts.push(b.account);
+        for (b, may_skip) in batches {
+            match may_skip {
+                true => k.unless_held.push(b.account),
+                false => k.accounts.push(b.account),
+            }
             k.sessions.extend(b.session.iter().cloned());
             k.requests.extend(b.key.iter().cloned());
             for op in &b.ops {
@@ -55,10 +62,20 @@ impl Keys {
         k
     }
 
-    /// Sorts and removes duplicates.
+    /// Whether a batch on `account` waits for a later group when this one did not get its
+    /// lock.
+    pub fn may_skip(&self, account: AccountId) -> bool {
+        self.unless_held.binary_search(&account).is_ok()
+    }
+
+    /// Sorts and removes duplicates; an account to wait for is not also one to skip.
     pub fn normalize(&mut self) {
         self.accounts.sort_unstable();
         self.accounts.dedup();
+        self.unless_held.sort_unstable();
+        self.unless_held.dedup();
+        let wait = &self.accounts;
+        self.unless_held.retain(|a| wait.binary_search(a).is_err());
         for v in [&mut self.sessions, &mut self.requests, &mut self.debits] {
             v.sort_unstable();
             v.dedup();
@@ -68,6 +85,10 @@ impl Keys {
 
 const LOCK_ACCOUNTS: &str = "SELECT id, balance, reserved FROM accounts WHERE id = ANY($1) \
      ORDER BY id FOR UPDATE";
+/// The accounts no other transaction holds: a group does not wait behind another node's
+/// group for some of its batches (see [`Keys::unless_held`]).
+const LOCK_FREE_ACCOUNTS: &str = "SELECT id, balance, reserved FROM accounts \
+     WHERE id = ANY($1) ORDER BY id FOR UPDATE SKIP LOCKED";
 const SESSIONS: &str = "SELECT session_id, account_id, expires_at, created_at, peer \
      FROM sessions WHERE session_id = ANY($1)";
 const HOLDS: &str = "SELECT session_id, rating_group, account_id, amount \
@@ -80,8 +101,15 @@ const DEBITS: &str = "SELECT reference, account_id, amount, refunded, at \
 /// The statements of a group transaction, reads then the write-back (tests check their
 /// plans).
 #[cfg(test)]
-pub(super) const STATEMENTS: [&str; 6] =
-    [LOCK_ACCOUNTS, SESSIONS, HOLDS, REQUESTS, DEBITS, WRITE_BACK];
+pub(super) const STATEMENTS: [&str; 7] = [
+    LOCK_ACCOUNTS,
+    LOCK_FREE_ACCOUNTS,
+    SESSIONS,
+    HOLDS,
+    REQUESTS,
+    DEBITS,
+    WRITE_BACK,
+];
 
 /// Every write of a group in one statement (data-modifying `WITH` parts run once each, to
 /// completion, whether read or not): one parse, plan and executor start instead of one per
@@ -228,21 +256,28 @@ fn unless_empty(empty: bool, step: Step<'_, Vec<Row>>) -> Step<'_, Vec<Row>> {
 
 /// `BEGIN` and the reads, pipelined (one round trip once the statements are prepared).
 async fn prefetch(c: &Object, keys: &Keys) -> Result<Overlay, PgError> {
-    let (lock, sessions, holds, requests, debits) = tokio::try_join!(
+    let (lock, lock_free, sessions, holds, requests, debits) = tokio::try_join!(
         c.prepare_cached(LOCK_ACCOUNTS),
+        c.prepare_cached(LOCK_FREE_ACCOUNTS),
         c.prepare_cached(SESSIONS),
         c.prepare_cached(HOLDS),
         c.prepare_cached(REQUESTS),
         c.prepare_cached(DEBITS),
     )?;
     let pa: [Param<'_>; 1] = [&keys.accounts];
+    let pf: [Param<'_>; 1] = [&keys.unless_held];
     let ps: [Param<'_>; 1] = [&keys.sessions];
     let pr: [Param<'_>; 1] = [&keys.requests];
     let pd: [Param<'_>; 1] = [&keys.debits];
     // Reads with no keys (no sessions, no refunds: the common case for debits) are left out.
+    // The locks come first: the reads after them see what the lock holders committed.
     let steps: Vec<Step<'_, Vec<Row>>> = vec![
         Box::pin(async { c.batch_execute("BEGIN").await.map(|()| Vec::new()) }),
-        Box::pin(c.query(&lock, &pa)),
+        unless_empty(keys.accounts.is_empty(), Box::pin(c.query(&lock, &pa))),
+        unless_empty(
+            keys.unless_held.is_empty(),
+            Box::pin(c.query(&lock_free, &pf)),
+        ),
         unless_empty(keys.sessions.is_empty(), Box::pin(c.query(&sessions, &ps))),
         unless_empty(keys.sessions.is_empty(), Box::pin(c.query(&holds, &ps))),
         unless_empty(keys.requests.is_empty(), Box::pin(c.query(&requests, &pr))),
@@ -250,9 +285,9 @@ async fn prefetch(c: &Object, keys: &Keys) -> Result<Overlay, PgError> {
     ];
     let mut out = pipeline(steps).await?.into_iter().skip(1);
     let mut next = || out.next().unwrap_or_default();
-    let (acc, ses, hol, req, deb) = (next(), next(), next(), next(), next());
+    let (acc, free, ses, hol, req, deb) = (next(), next(), next(), next(), next(), next());
     let mut ov = Overlay::new();
-    for r in acc {
+    for r in acc.into_iter().chain(free) {
         ov.load_account(r.try_get(0)?, r.try_get(1)?, r.try_get(2)?);
     }
     for r in ses {
@@ -446,10 +481,26 @@ mod tests {
             partial: false,
             reference: Some("new".into()),
         });
-        let k = Keys::of_batches([&a, &b, &c]);
+        let k = Keys::of_batches([(&a, false), (&b, false), (&c, false)]);
         assert_eq!(k.accounts, vec![3, 7]);
+        assert!(k.unless_held.is_empty());
         assert_eq!(k.sessions, vec!["s1".to_string(), "s2".into()]);
         assert_eq!(k.requests, vec!["k".to_string()]);
         assert_eq!(k.debits, vec!["new".to_string(), "r".into()]);
+    }
+
+    #[test]
+    fn an_account_waited_for_once_is_never_skipped() {
+        let (a, b, c) = (
+            Batch::new(7, None),
+            Batch::new(3, None),
+            Batch::new(9, None),
+        );
+        // 7 is in the group twice: once as a batch that already waited a group.
+        let k = Keys::of_batches([(&a, true), (&b, true), (&a, false), (&c, true)]);
+        assert_eq!(k.accounts, vec![7]);
+        assert_eq!(k.unless_held, vec![3, 9]);
+        assert!(!k.may_skip(7));
+        assert!(k.may_skip(3) && k.may_skip(9));
     }
 }

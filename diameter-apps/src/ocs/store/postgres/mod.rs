@@ -95,6 +95,8 @@ struct Shared {
     opts: PgOptions,
     groups: AtomicU64,
     batches: AtomicU64,
+    /// Batches put off to a later group (their account was held elsewhere).
+    put_off: AtomicU64,
 }
 
 /// A batch waiting for its group.
@@ -102,6 +104,9 @@ struct Job {
     batch: Batch,
     now_ms: i64,
     reply: Reply,
+    /// It was put off by a group that did not get its account's lock: its next group
+    /// waits for the lock (see [`committer`]).
+    put_off: bool,
 }
 
 /// Where a batch's outcome goes: an awaiting task ([`Store::charge`]) or a blocked thread
@@ -133,7 +138,13 @@ pub struct PgStore {
 impl Drop for PgStore {
     fn drop(&mut self) {
         let (groups, batches) = self.stats();
-        tracing::info!(groups, batches, "ocs: postgres group commit stopped");
+        let put_off = self.put_off();
+        tracing::info!(
+            groups,
+            batches,
+            put_off,
+            "ocs: postgres group commit stopped"
+        );
         if let Some(rt) = self.runtime.take() {
             rt.shutdown_background();
         }
@@ -278,6 +289,7 @@ impl PgStore {
             opts: opts.clone(),
             groups: AtomicU64::new(0),
             batches: AtomicU64::new(0),
+            put_off: AtomicU64::new(0),
         });
         let (queue, jobs) = mpsc::unbounded_channel();
         handle.spawn(committer(shared.clone(), jobs));
@@ -295,6 +307,12 @@ impl PgStore {
             self.shared.groups.load(Ordering::Relaxed),
             self.shared.batches.load(Ordering::Relaxed),
         )
+    }
+
+    /// Batches put off to a later group so far, because another transaction held their
+    /// account's lock (see the module docs).
+    pub fn put_off(&self) -> u64 {
+        self.shared.put_off.load(Ordering::Relaxed)
     }
 
     /// Runs a look-up or operator action on the store's runtime, bounded by
@@ -318,69 +336,110 @@ impl PgStore {
             batch,
             now_ms,
             reply,
+            put_off: false,
         });
     }
 }
 
 /// Takes the queued batches in groups (see the module docs); stops when the store is
 /// dropped.
+///
+/// A group does not wait behind another transaction (another node's group, mostly) for
+/// the lock of an account some of its batches need: it locks those accounts with
+/// `SKIP LOCKED`, charges the batches whose accounts it got, and puts the others off to the
+/// front of the next group, which waits for their locks. One busy account then delays its
+/// own batches by at most one group, not every batch of the group.
 async fn committer(shared: Arc<Shared>, mut jobs: mpsc::UnboundedReceiver<Job>) {
     let slots = Arc::new(Semaphore::new(shared.opts.groups_in_flight()));
     let max = shared.opts.max_group.max(1);
+    let (put_off, mut again) = mpsc::unbounded_channel::<Job>();
     loop {
         // Wait for a free slot first: batches that arrive meanwhile join the next group.
         let Ok(slot) = slots.clone().acquire_owned().await else {
             return;
         };
-        let Some(first) = jobs.recv().await else {
-            return;
+        let first = tokio::select! {
+            biased;
+            Some(j) = again.recv() => j,
+            j = jobs.recv() => match j {
+                Some(j) => j,
+                None => return,
+            },
         };
+        // Batches put off come first, in their order.
         let mut group = vec![first];
+        while group.len() < max {
+            match again.try_recv() {
+                Ok(j) => group.push(j),
+                Err(_) => break,
+            }
+        }
         while group.len() < max {
             match jobs.try_recv() {
                 Ok(j) => group.push(j),
                 Err(_) => break,
             }
         }
-        let shared = shared.clone();
+        let (shared, put_off) = (shared.clone(), put_off.clone());
         tokio::spawn(async move {
-            let batches: Vec<(&Batch, i64)> = group.iter().map(|j| (&j.batch, j.now_ms)).collect();
+            // A lone batch waits for its lock: there is nothing to go on with meanwhile.
+            let may_skip = group.len() > 1;
+            let batches: Vec<(&Batch, i64, bool)> = group
+                .iter()
+                .map(|j| (&j.batch, j.now_ms, may_skip && !j.put_off))
+                .collect();
             let results = apply_group(&shared, &batches).await;
             drop(batches);
+            let mut done = 0;
+            for (mut job, r) in group.into_iter().zip(results) {
+                match r {
+                    Some(r) => {
+                        done += 1;
+                        job.reply.send(r);
+                    }
+                    None => {
+                        job.put_off = true;
+                        shared.put_off.fetch_add(1, Ordering::Relaxed);
+                        // Queued before the slot is free, so that the next group has it.
+                        if let Err(e) = put_off.send(job) {
+                            e.0.reply.send(Err(StoreError::Stopped));
+                        }
+                    }
+                }
+            }
             drop(slot);
             shared.groups.fetch_add(1, Ordering::Relaxed);
-            shared
-                .batches
-                .fetch_add(group.len() as u64, Ordering::Relaxed);
-            for (job, r) in group.into_iter().zip(results) {
-                job.reply.send(r);
-            }
+            shared.batches.fetch_add(done, Ordering::Relaxed);
         });
     }
 }
 
-/// Runs batches in one group transaction: one result per batch; a failure of the whole
+/// Runs batches in one group transaction: one result per batch, `None` for a batch put off
+/// (the third of each triple says it may be: see [`committer`]); a failure of the whole
 /// transaction is every batch's ([`StoreError::Group`] when there are several).
 async fn apply_group(
     shared: &Shared,
-    batches: &[(&Batch, i64)],
-) -> Vec<Result<BatchOutcome, StoreError>> {
-    let keys = Keys::of_batches(batches.iter().map(|b| b.0));
+    batches: &[(&Batch, i64, bool)],
+) -> Vec<Option<Result<BatchOutcome, StoreError>>> {
+    let keys = Keys::of_batches(batches.iter().map(|b| (b.0, b.2)));
     let r = in_group(&shared.pool, &shared.opts, &keys, |ov| {
         Ok(batches
             .iter()
-            .map(|(b, now)| ov.run(b, *now))
+            .map(|(b, now, _)| {
+                let held_elsewhere = keys.may_skip(b.account) && !ov.has_account(b.account);
+                (!held_elsewhere).then(|| ov.run(b, *now))
+            })
             .collect::<Vec<_>>())
     })
     .await;
     match r {
         Ok(v) => v,
-        Err(e) if batches.len() == 1 => vec![Err(e)],
+        Err(e) if batches.len() == 1 => vec![Some(Err(e))],
         Err(e) => {
             let e = Arc::new(e);
             batches
                 .iter()
-                .map(|_| Err(StoreError::Group(e.clone())))
+                .map(|_| Some(Err(StoreError::Group(e.clone()))))
                 .collect()
         }
     }
@@ -694,11 +753,16 @@ impl Store for PgStore {
         let shared = self.shared.clone();
         // Each attempt of the transaction is bounded (`in_group`), and the attempts are few.
         let r = wait(&self.handle, async move {
-            let refs: Vec<(&Batch, i64)> = owned.iter().map(|(b, n)| (b, *n)).collect();
+            // None put off: every account is waited for.
+            let refs: Vec<(&Batch, i64, bool)> =
+                owned.iter().map(|(b, n)| (b, *n, false)).collect();
             Ok(apply_group(&shared, &refs).await)
         });
         match r {
-            Ok(v) => v,
+            Ok(v) => v
+                .into_iter()
+                .map(|r| r.unwrap_or(Err(StoreError::Stopped)))
+                .collect(),
             Err(e) => {
                 let e = Arc::new(e);
                 (0..n).map(|_| Err(StoreError::Group(e.clone()))).collect()

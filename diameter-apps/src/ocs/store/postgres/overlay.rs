@@ -81,6 +81,11 @@ impl Overlay {
         self.mem.load_account(id, account);
     }
 
+    /// Whether the account was loaded (locked by this group).
+    pub fn has_account(&self, id: AccountId) -> bool {
+        self.loaded_accounts.contains_key(&id)
+    }
+
     /// Loads a session.
     pub fn load_session(&mut self, session: String, row: MemSession) {
         self.loaded_sessions.insert(session.clone(), row.clone());
