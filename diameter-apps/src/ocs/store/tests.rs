@@ -760,7 +760,7 @@ fn postgres_group_statements_plan_as_index_scans_on_empty_tables() {
     };
     let store = super::postgres::PgStore::connect(&pg.database("plans"), 1).unwrap();
     let plans = store.group_plans().unwrap();
-    assert_eq!(plans.len(), 7);
+    assert_eq!(plans.len(), 4);
     for plan in &plans {
         assert!(plan.contains("Index"), "{plan}");
         assert!(!plan.contains("Seq Scan"), "{plan}");

@@ -18,6 +18,7 @@ use deadpool_postgres::{Object, Pool, PoolError};
 use futures_util::future::join_all;
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::OnceLock;
 use tokio_postgres::types::ToSql;
 use tokio_postgres::{Error as PgError, Row};
 
@@ -89,57 +90,98 @@ const LOCK_ACCOUNTS: &str = "SELECT id, balance, reserved FROM accounts WHERE id
 /// group for some of its batches (see [`Keys::unless_held`]).
 const LOCK_FREE_ACCOUNTS: &str = "SELECT id, balance, reserved FROM accounts \
      WHERE id = ANY($1) ORDER BY id FOR UPDATE SKIP LOCKED";
-const SESSIONS: &str = "SELECT session_id, account_id, expires_at, created_at, peer \
-     FROM sessions WHERE session_id = ANY($1)";
-const HOLDS: &str = "SELECT session_id, rating_group, account_id, amount \
-     FROM reservations WHERE session_id = ANY($1)";
-const REQUESTS: &str = "SELECT request_key, account_id, outcome, at \
-     FROM requests WHERE request_key = ANY($1)";
-const DEBITS: &str = "SELECT reference, account_id, amount, refunded, at \
-     FROM debits WHERE reference = ANY($1)";
+/// Every other row a group can touch, in one statement (one parse, bind and executor
+/// start instead of four), read after the locks: the sessions and reservations of the
+/// group's sessions, its saved outcomes and its debits. Each part walks its own index; one
+/// row shape for all, `kind` telling which part a row comes from.
+const ROWS: &str = "\
+     SELECT 0::int2 AS kind, session_id AS key, account_id, expires_at AS n1, \
+       created_at AS n2, NULL::bigint AS n3, peer AS t FROM sessions \
+       WHERE session_id = ANY($1) \
+     UNION ALL SELECT 1::int2, session_id, account_id, rating_group, amount, NULL, NULL \
+       FROM reservations WHERE session_id = ANY($1) \
+     UNION ALL SELECT 2::int2, request_key, account_id, at, NULL, NULL, outcome \
+       FROM requests WHERE request_key = ANY($2) \
+     UNION ALL SELECT 3::int2, reference, account_id, amount, refunded, at, NULL \
+       FROM debits WHERE reference = ANY($3)";
 
-/// The statements of a group transaction, reads then the write-back (tests check their
-/// plans).
+/// Which part of [`ROWS`] a row comes from.
+const ROW_SESSION: i16 = 0;
+const ROW_HOLD: i16 = 1;
+const ROW_REQUEST: i16 = 2;
+const ROW_DEBIT: i16 = 3;
+
+/// The statements of a group transaction, reads then the write-back with every part
+/// (tests check their plans).
 #[cfg(test)]
-pub(super) const STATEMENTS: [&str; 7] = [
-    LOCK_ACCOUNTS,
-    LOCK_FREE_ACCOUNTS,
-    SESSIONS,
-    HOLDS,
-    REQUESTS,
-    DEBITS,
-    WRITE_BACK,
+pub(super) fn statements() -> Vec<String> {
+    let all = write_back_sql((1 << WRITE_PARTS.len()) - 1).to_owned();
+    vec![
+        LOCK_ACCOUNTS.into(),
+        LOCK_FREE_ACCOUNTS.into(),
+        ROWS.into(),
+        all,
+    ]
+}
+
+/// The parts of the write-back statement: each a data-modifying `WITH` part (they run once
+/// each, to completion, whether read or not), with `#` for its parameters, in order. Every
+/// write of a group goes in one statement made of the parts it needs (one parse, plan and
+/// executor start instead of one per table; a part with nothing to write is left out, as
+/// it would still open its table and indexes). The parts touch disjoint rows: a session or
+/// reservation is either deleted or written, a debit either inserted or its refund updated.
+const WRITE_PARTS: [&str; 9] = [
+    "acc AS (UPDATE accounts AS a SET balance = u.b, reserved = u.r \
+       FROM UNNEST(#::bigint[], #::bigint[], #::bigint[]) AS u(id, b, r) WHERE a.id = u.id)",
+    "del_ses AS (DELETE FROM sessions WHERE session_id = ANY(#::text[]))",
+    "ses AS (INSERT INTO sessions (session_id, account_id, expires_at, created_at, peer) \
+       SELECT * FROM UNNEST(#::text[], #::bigint[], #::bigint[], #::bigint[], #::text[]) \
+       ON CONFLICT (session_id) DO UPDATE SET expires_at = excluded.expires_at)",
+    "del_hol AS (DELETE FROM reservations AS r USING UNNEST(#::text[], #::bigint[]) AS d(s, g) \
+       WHERE r.session_id = d.s AND r.rating_group = d.g)",
+    "hol AS (INSERT INTO reservations (session_id, rating_group, account_id, amount) \
+       SELECT * FROM UNNEST(#::text[], #::bigint[], #::bigint[], #::bigint[]) \
+       ON CONFLICT (session_id, rating_group) DO UPDATE SET amount = excluded.amount)",
+    "led AS (INSERT INTO ledger \
+       (account_id, session_id, rating_group, kind, amount, request_key, at) \
+       SELECT * FROM UNNEST(#::bigint[], #::text[], #::bigint[], #::text[], \
+       #::bigint[], #::text[], #::bigint[]))",
+    "req AS (INSERT INTO requests (request_key, account_id, outcome, at) \
+       SELECT * FROM UNNEST(#::text[], #::bigint[], #::text[], #::bigint[]))",
+    "deb AS (INSERT INTO debits (reference, account_id, amount, refunded, at) \
+       SELECT * FROM UNNEST(#::text[], #::bigint[], #::bigint[], #::bigint[], #::bigint[]))",
+    "refd AS (UPDATE debits AS d SET refunded = u.refunded \
+       FROM UNNEST(#::text[], #::bigint[]) AS u(reference, refunded) \
+       WHERE d.reference = u.reference)",
 ];
 
-/// Every write of a group in one statement (data-modifying `WITH` parts run once each, to
-/// completion, whether read or not): one parse, plan and executor start instead of one per
-/// table. The parts touch disjoint rows: a session or reservation is either deleted or
-/// written, a debit either inserted or its refund updated. Empty arrays write nothing.
-const WRITE_BACK: &str = "WITH \
-     acc AS (UPDATE accounts AS a SET balance = u.b, reserved = u.r \
-       FROM UNNEST($1::bigint[], $2::bigint[], $3::bigint[]) AS u(id, b, r) WHERE a.id = u.id), \
-     del_ses AS (DELETE FROM sessions WHERE session_id = ANY($4::text[])), \
-     ses AS (INSERT INTO sessions (session_id, account_id, expires_at, created_at, peer) \
-       SELECT * FROM UNNEST($5::text[], $6::bigint[], $7::bigint[], $8::bigint[], $9::text[]) \
-       ON CONFLICT (session_id) DO UPDATE SET expires_at = excluded.expires_at), \
-     del_hol AS (DELETE FROM reservations AS r USING UNNEST($10::text[], $11::bigint[]) AS d(s, g) \
-       WHERE r.session_id = d.s AND r.rating_group = d.g), \
-     hol AS (INSERT INTO reservations (session_id, rating_group, account_id, amount) \
-       SELECT * FROM UNNEST($12::text[], $13::bigint[], $14::bigint[], $15::bigint[]) \
-       ON CONFLICT (session_id, rating_group) DO UPDATE SET amount = excluded.amount), \
-     led AS (INSERT INTO ledger \
-       (account_id, session_id, rating_group, kind, amount, request_key, at) \
-       SELECT * FROM UNNEST($16::bigint[], $17::text[], $18::bigint[], $19::text[], \
-       $20::bigint[], $21::text[], $22::bigint[])), \
-     req AS (INSERT INTO requests (request_key, account_id, outcome, at) \
-       SELECT * FROM UNNEST($23::text[], $24::bigint[], $25::text[], $26::bigint[])), \
-     deb AS (INSERT INTO debits (reference, account_id, amount, refunded, at) \
-       SELECT * FROM UNNEST($27::text[], $28::bigint[], $29::bigint[], $30::bigint[], \
-       $31::bigint[])), \
-     refd AS (UPDATE debits AS d SET refunded = u.refunded \
-       FROM UNNEST($32::text[], $33::bigint[]) AS u(reference, refunded) \
-       WHERE d.reference = u.reference) \
-     SELECT 1";
+/// The write-back statement of the parts in `parts` (bit i: `WRITE_PARTS[i]`), its
+/// parameters numbered in order; made once per set of parts.
+fn write_back_sql(parts: usize) -> &'static str {
+    static MADE: [OnceLock<String>; 1 << WRITE_PARTS.len()] =
+        [const { OnceLock::new() }; 1 << WRITE_PARTS.len()];
+    MADE[parts].get_or_init(|| {
+        let mut n = 0;
+        let used = WRITE_PARTS
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| parts & (1 << i) != 0)
+            .map(|(_, part)| {
+                part.split('#')
+                    .enumerate()
+                    .map(|(k, piece)| match k {
+                        0 => piece.to_owned(),
+                        _ => {
+                            n += 1;
+                            format!("${n}{piece}")
+                        }
+                    })
+                    .collect::<String>()
+            })
+            .collect::<Vec<_>>();
+        format!("WITH {} SELECT 1", used.join(", "))
+    })
+}
 
 /// Takes a pooled connection, within the pool wait.
 pub(super) async fn checkout(pool: &Pool, opts: &PgOptions) -> Result<Object, StoreError> {
@@ -256,21 +298,16 @@ fn unless_empty(empty: bool, step: Step<'_, Vec<Row>>) -> Step<'_, Vec<Row>> {
 
 /// `BEGIN` and the reads, pipelined (one round trip once the statements are prepared).
 async fn prefetch(c: &Object, keys: &Keys) -> Result<Overlay, PgError> {
-    let (lock, lock_free, sessions, holds, requests, debits) = tokio::try_join!(
+    let (lock, lock_free, rows) = tokio::try_join!(
         c.prepare_cached(LOCK_ACCOUNTS),
         c.prepare_cached(LOCK_FREE_ACCOUNTS),
-        c.prepare_cached(SESSIONS),
-        c.prepare_cached(HOLDS),
-        c.prepare_cached(REQUESTS),
-        c.prepare_cached(DEBITS),
+        c.prepare_cached(ROWS),
     )?;
     let pa: [Param<'_>; 1] = [&keys.accounts];
     let pf: [Param<'_>; 1] = [&keys.unless_held];
-    let ps: [Param<'_>; 1] = [&keys.sessions];
-    let pr: [Param<'_>; 1] = [&keys.requests];
-    let pd: [Param<'_>; 1] = [&keys.debits];
-    // Reads with no keys (no sessions, no refunds: the common case for debits) are left out.
-    // The locks come first: the reads after them see what the lock holders committed.
+    let pr: [Param<'_>; 3] = [&keys.sessions, &keys.requests, &keys.debits];
+    let no_rows = keys.sessions.is_empty() && keys.requests.is_empty() && keys.debits.is_empty();
+    // The locks come first: the rows read after them are what the lock holders committed.
     let steps: Vec<Step<'_, Vec<Row>>> = vec![
         Box::pin(async { c.batch_execute("BEGIN").await.map(|()| Vec::new()) }),
         unless_empty(keys.accounts.is_empty(), Box::pin(c.query(&lock, &pa))),
@@ -278,36 +315,39 @@ async fn prefetch(c: &Object, keys: &Keys) -> Result<Overlay, PgError> {
             keys.unless_held.is_empty(),
             Box::pin(c.query(&lock_free, &pf)),
         ),
-        unless_empty(keys.sessions.is_empty(), Box::pin(c.query(&sessions, &ps))),
-        unless_empty(keys.sessions.is_empty(), Box::pin(c.query(&holds, &ps))),
-        unless_empty(keys.requests.is_empty(), Box::pin(c.query(&requests, &pr))),
-        unless_empty(keys.debits.is_empty(), Box::pin(c.query(&debits, &pd))),
+        unless_empty(no_rows, Box::pin(c.query(&rows, &pr))),
     ];
     let mut out = pipeline(steps).await?.into_iter().skip(1);
     let mut next = || out.next().unwrap_or_default();
-    let (acc, free, ses, hol, req, deb) = (next(), next(), next(), next(), next(), next());
+    let (acc, free, rows) = (next(), next(), next());
     let mut ov = Overlay::new();
     for r in acc.into_iter().chain(free) {
         ov.load_account(r.try_get(0)?, r.try_get(1)?, r.try_get(2)?);
     }
-    for r in ses {
-        let s = MemSession {
-            account: r.try_get(1)?,
-            expires_at: r.try_get(2)?,
-            created_at: r.try_get(3)?,
-            peer: r.try_get::<_, Option<&str>>(4)?.map(Into::into),
+    for r in rows {
+        let (key, account): (String, AccountId) = (r.try_get(1)?, r.try_get(2)?);
+        let n = |i| {
+            r.try_get::<_, Option<i64>>(i)
+                .map(Option::unwrap_or_default)
         };
-        ov.load_session(r.try_get(0)?, s);
-    }
-    for r in hol {
-        ov.load_hold(r.try_get(0)?, r.try_get(1)?, r.try_get(2)?, r.try_get(3)?);
-    }
-    for r in req {
-        ov.load_request(r.try_get(0)?, r.try_get(1)?, r.try_get(2)?, r.try_get(3)?);
-    }
-    for r in deb {
-        let d = (r.try_get(1)?, r.try_get(2)?, r.try_get(3)?, r.try_get(4)?);
-        ov.load_debit(r.try_get(0)?, d);
+        match r.try_get::<_, i16>(0)? {
+            ROW_SESSION => {
+                let s = MemSession {
+                    account,
+                    expires_at: n(3)?,
+                    created_at: n(4)?,
+                    peer: r.try_get::<_, Option<&str>>(6)?.map(Into::into),
+                };
+                ov.load_session(key, s);
+            }
+            ROW_HOLD => ov.load_hold(key, n(3)?, account, n(4)?),
+            ROW_REQUEST => {
+                let outcome = r.try_get::<_, Option<String>>(6)?.unwrap_or_default();
+                ov.load_request(key, account, outcome, n(3)?);
+            }
+            ROW_DEBIT => ov.load_debit(key, (account, n(3)?, n(4)?, n(5)?)),
+            _ => {}
+        }
     }
     Ok(ov)
 }
@@ -410,45 +450,66 @@ impl Columns {
 /// prepared); only `COMMIT` when the group changed nothing (every batch a replay).
 async fn write_back(c: &Object, ch: &Changes) -> Result<(), PgError> {
     let cols = Columns::of(ch);
-    let params: [Param<'_>; 33] = [
-        &cols.acc.0,
-        &cols.acc.1,
-        &cols.acc.2,
-        &cols.del_sessions,
-        &cols.ses.0,
-        &cols.ses.1,
-        &cols.ses.2,
-        &cols.ses.3,
-        &cols.ses.4,
-        &cols.del_holds.0,
-        &cols.del_holds.1,
-        &cols.holds.0,
-        &cols.holds.1,
-        &cols.holds.2,
-        &cols.holds.3,
-        &cols.ledger.0,
-        &cols.ledger.1,
-        &cols.ledger.2,
-        &cols.ledger.3,
-        &cols.ledger.4,
-        &cols.ledger.5,
-        &cols.ledger.6,
-        &cols.requests.0,
-        &cols.requests.1,
-        &cols.requests.2,
-        &cols.requests.3,
-        &cols.debits.0,
-        &cols.debits.1,
-        &cols.debits.2,
-        &cols.debits.3,
-        &cols.debits.4,
-        &cols.refunded.0,
-        &cols.refunded.1,
+    // One group of parameters per part of `WRITE_PARTS`, in the same order.
+    let groups: [Vec<Param<'_>>; 9] = [
+        vec![&cols.acc.0, &cols.acc.1, &cols.acc.2],
+        vec![&cols.del_sessions],
+        vec![
+            &cols.ses.0,
+            &cols.ses.1,
+            &cols.ses.2,
+            &cols.ses.3,
+            &cols.ses.4,
+        ],
+        vec![&cols.del_holds.0, &cols.del_holds.1],
+        vec![&cols.holds.0, &cols.holds.1, &cols.holds.2, &cols.holds.3],
+        vec![
+            &cols.ledger.0,
+            &cols.ledger.1,
+            &cols.ledger.2,
+            &cols.ledger.3,
+            &cols.ledger.4,
+            &cols.ledger.5,
+            &cols.ledger.6,
+        ],
+        vec![
+            &cols.requests.0,
+            &cols.requests.1,
+            &cols.requests.2,
+            &cols.requests.3,
+        ],
+        vec![
+            &cols.debits.0,
+            &cols.debits.1,
+            &cols.debits.2,
+            &cols.debits.3,
+            &cols.debits.4,
+        ],
+        vec![&cols.refunded.0, &cols.refunded.1],
     ];
-    let statement = if ch.is_empty() {
-        None
-    } else {
-        Some(c.prepare_cached(WRITE_BACK).await?)
+    let used = [
+        !cols.acc.0.is_empty(),
+        !cols.del_sessions.is_empty(),
+        !cols.ses.0.is_empty(),
+        !cols.del_holds.0.is_empty(),
+        !cols.holds.0.is_empty(),
+        !cols.ledger.0.is_empty(),
+        !cols.requests.0.is_empty(),
+        !cols.debits.0.is_empty(),
+        !cols.refunded.0.is_empty(),
+    ];
+    let parts = (0..used.len())
+        .filter(|&i| used[i])
+        .fold(0, |bits, i| bits | 1 << i);
+    let params: Vec<Param<'_>> = groups
+        .into_iter()
+        .zip(used)
+        .filter(|(_, u)| *u)
+        .flat_map(|(g, _)| g)
+        .collect();
+    let statement = match parts {
+        0 => None,
+        _ => Some(c.prepare_cached(write_back_sql(parts)).await?),
     };
     let mut steps: Vec<Step<'_, u64>> = Vec::with_capacity(2);
     if let Some(st) = &statement {
@@ -487,6 +548,25 @@ mod tests {
         assert_eq!(k.sessions, vec!["s1".to_string(), "s2".into()]);
         assert_eq!(k.requests, vec!["k".to_string()]);
         assert_eq!(k.debits, vec!["new".to_string(), "r".into()]);
+    }
+
+    #[test]
+    fn the_write_back_numbers_the_parameters_of_the_parts_it_has() {
+        let all = write_back_sql((1 << WRITE_PARTS.len()) - 1);
+        assert!(
+            all.contains("$33::bigint[]") && !all.contains("$34"),
+            "{all}"
+        );
+        assert!(!all.contains('#'));
+        // The ledger and requests parts alone: their 7 + 4 parameters, from $1.
+        let two = write_back_sql(1 << 5 | 1 << 6);
+        assert!(two.starts_with("WITH led AS (INSERT INTO ledger"), "{two}");
+        assert!(two.contains("req AS") && !two.contains("acc AS"), "{two}");
+        assert!(
+            two.contains("$11::bigint[]") && !two.contains("$12"),
+            "{two}"
+        );
+        assert!(two.ends_with(" SELECT 1"));
     }
 
     #[test]

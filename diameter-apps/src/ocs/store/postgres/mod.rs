@@ -825,7 +825,7 @@ impl PgStore {
         self.run(|s| async move {
             let c = checkout(&s.pool, &s.opts).await?;
             let mut plans = Vec::new();
-            for (i, sql) in group::STATEMENTS.iter().enumerate() {
+            for (i, sql) in group::statements().iter().enumerate() {
                 let params = (1..).take_while(|n| sql.contains(&format!("${n}"))).count();
                 let args = vec!["NULL"; params].join(", ");
                 let script = format!(
