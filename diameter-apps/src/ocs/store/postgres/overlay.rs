@@ -50,6 +50,7 @@ pub(super) struct Changes {
 
 impl Changes {
     /// Whether there is nothing to write.
+    #[cfg(test)]
     pub fn is_empty(&self) -> bool {
         *self == Changes::default()
     }
