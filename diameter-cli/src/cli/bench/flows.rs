@@ -3,7 +3,7 @@
 //! latency counts from when it was due, so a slow peer shows as latency, not as less load.
 
 use super::live::{exchange, Live};
-use super::pacer::Pacer;
+use super::pacer;
 use super::scenario::{FlowStep, Message, ScenarioFile};
 use super::schedule;
 use super::stats::Stats;
@@ -87,21 +87,6 @@ pub async fn run(flows: Arc<Flows>, nodes: Vec<Node>, pace: Pace, live: Arc<Live
     let permits = Arc::new(Semaphore::new(pace.slots.max(1)));
     let mut tasks = JoinSet::new();
     let mut seq = 0u64;
-    let pacer = match pace.rate {
-        Some(r) => match Pacer::start(
-            pace.start.into_std(),
-            pace.deadline.into_std(),
-            r,
-            pace.ramp,
-        ) {
-            Ok(p) => Some(p),
-            Err(e) => {
-                tracing::error!("cannot start the pacer thread: {e}");
-                return Stats::new();
-            }
-        },
-        None => None,
-    };
     while !nodes.is_empty() && pace.count.is_none_or(|c| seq < c) {
         let due = match pace.rate {
             Some(r) => pace.start + schedule::arrival(seq, r, pace.ramp),
@@ -116,10 +101,7 @@ pub async fn run(flows: Arc<Flows>, nodes: Vec<Node>, pace: Pace, live: Arc<Live
                 Ok(p) => Some(p),
                 Err(_) => break,
             },
-            Some(_) => match &pacer {
-                Some(p) if p.wait().await => None,
-                _ => break,
-            },
+            Some(_) => None,
         };
         if permit.is_some() && Instant::now() >= pace.deadline {
             break;
@@ -129,9 +111,8 @@ pub async fn run(flows: Arc<Flows>, nodes: Vec<Node>, pace: Pace, live: Arc<Live
                 Instant::now(),
                 nodes[(seq % nodes.len() as u64) as usize].clone(),
             ),
-            // Released for an earlier flow, a slot may come a little early.
             None => (
-                due.min(Instant::now()),
+                pacer::until(due).await,
                 nodes[(seq % nodes.len() as u64) as usize].clone(),
             ),
         };

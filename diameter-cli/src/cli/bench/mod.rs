@@ -17,7 +17,6 @@ use super::exit::{CliError, CliResult, FAILURE, OK};
 use flows::{Flows, Pace};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use live::{exchange, Live};
-use pacer::Pacer;
 use scenario::{Message, ScenarioFile};
 use stats::{RunInfo, Stats};
 use std::path::PathBuf;
@@ -49,7 +48,8 @@ ACR START, --updates INTERIM and STOP per accounting session.
 
 With --rate, requests (with --scenario: flows) are due on a fixed schedule, and latency
 counts from when each was due: a peer that falls behind shows as latency, not as less
-load. --scenario FILE runs the TOML file's call flows mixed by weight (see
+load. (A request may leave up to 2 ms before it is due, the timer's precision, and then
+counts from when it left.) --scenario FILE runs the TOML file's call flows mixed by weight (see
 examples/bench/); then --connections x --outstanding flows run at once, --count counts
 flows, and --kind, --updates, --subscribers and --msisdn-base are not used.
 
@@ -144,8 +144,6 @@ struct Run {
     start: Instant,
     deadline: Instant,
     rate: Option<f64>,
-    /// Releases the paced slots (with a rate).
-    pacer: Option<Pacer>,
     ramp: Duration,
     count: Option<u64>,
     issued: AtomicU64,
@@ -176,19 +174,7 @@ impl Run {
                 if due >= self.deadline {
                     return None;
                 }
-                let released = match &self.pacer {
-                    Some(p) => p.wait().await,
-                    None => {
-                        tokio::time::sleep_until(due).await;
-                        true
-                    }
-                };
-                if !released {
-                    return None;
-                }
-                // A slot released for an earlier request may come a little before this
-                // one's due time: its latency then counts from when it was sent.
-                due.min(Instant::now())
+                pacer::until(due).await
             }
             None => Instant::now(),
         };
@@ -242,17 +228,6 @@ fn exit_status(stats: &Stats) -> u8 {
     } else {
         OK
     }
-}
-
-/// A pacer for a run at `rate`.
-fn start_pacer(
-    start: Instant,
-    deadline: Instant,
-    rate: f64,
-    ramp: Duration,
-) -> Result<Pacer, CliError> {
-    Pacer::start(start.into_std(), deadline.into_std(), rate, ramp)
-        .map_err(|e| CliError::failure(format!("cannot start the pacer thread: {e}")))
 }
 
 /// `--rate` as the run's target rate (0: none).
@@ -395,9 +370,6 @@ async fn load(
                 start,
                 deadline,
                 rate,
-                pacer: rate
-                    .map(|r| start_pacer(start, deadline, r, args.ramp_up))
-                    .transpose()?,
                 ramp: args.ramp_up,
                 count: args.count,
                 issued: AtomicU64::new(0),
