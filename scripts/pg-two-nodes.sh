@@ -21,6 +21,15 @@
 #   PG_STATS=1   load pg_stat_statements and print the statements' time per call
 #   PG_OPTS      more server settings ("-c max_wal_size=8GB -c wal_init_zero=off")
 #   PRE_SQL      a statement run on the database once the nodes are up
+#   POST_SETTLE_SQL  a statement run after the warm-up, before the measured run
+#
+# A new cluster creates (and zero-fills) every 16 MB WAL file it writes; a running database
+# recycles old ones at each checkpoint. To measure the steady state, let a warm-up fill the
+# WAL and a checkpoint recycle it (the README's half-rate p99 figures):
+#   SETTLE_ARGS="--kind ccr-session --updates 2 -c 4 -o 32 -d 10s --subscribers 1000" \
+#   POST_SETTLE_SQL=CHECKPOINT PG_OPTS="-c min_wal_size=4GB -c max_wal_size=8GB" \
+#   scripts/pg-two-nodes.sh BIN --kind ccr-session --updates 2 -c 4 -o 32 -d 10s \
+#     --subscribers 1000 -r HALF_OF_THE_FULL_RATE_PER_NODE
 #   PERF=FILE    a CPU profile of the whole machine during the run (perf record -g -a)
 set -euo pipefail
 bin=$(realpath "${1:-target/release/diameter}")
@@ -69,6 +78,7 @@ if [ -n "${SETTLE_ARGS:-}" ]; then
   "$bench_bin" bench --peer "127.0.0.1:$p2" $SETTLE_ARGS ${B2_EXTRA:-} >/dev/null 2>&1 || true
   wait $s1 || true
 fi
+[ -n "${POST_SETTLE_SQL:-}" ] && psql "$POST_SETTLE_SQL"
 [ -n "${PG_STATS:-}" ] && psql "CREATE EXTENSION IF NOT EXISTS pg_stat_statements" && psql "SELECT pg_stat_statements_reset()" >/dev/null
 cpu() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 # PostgreSQL's CPU: the postmaster and its children (backends, WAL writer, checkpointer...).
