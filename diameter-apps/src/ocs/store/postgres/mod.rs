@@ -390,16 +390,19 @@ async fn committer(shared: Arc<Shared>, mut jobs: mpsc::UnboundedReceiver<Job>) 
                 .collect();
             let results = apply_group(&shared, &batches).await;
             drop(batches);
-            let mut done = 0;
+            // Counted before any answer goes out, so that a caller who has its answer sees
+            // its batch in the counts.
+            let done = results.iter().filter(|r| r.is_some()).count() as u64;
+            shared.groups.fetch_add(1, Ordering::Relaxed);
+            shared.batches.fetch_add(done, Ordering::Relaxed);
+            shared
+                .put_off
+                .fetch_add(group.len() as u64 - done, Ordering::Relaxed);
             for (mut job, r) in group.into_iter().zip(results) {
                 match r {
-                    Some(r) => {
-                        done += 1;
-                        job.reply.send(r);
-                    }
+                    Some(r) => job.reply.send(r),
                     None => {
                         job.put_off = true;
-                        shared.put_off.fetch_add(1, Ordering::Relaxed);
                         // Queued before the slot is free, so that the next group has it.
                         if let Err(e) = put_off.send(job) {
                             e.0.reply.send(Err(StoreError::Stopped));
@@ -408,8 +411,6 @@ async fn committer(shared: Arc<Shared>, mut jobs: mpsc::UnboundedReceiver<Job>) 
                 }
             }
             drop(slot);
-            shared.groups.fetch_add(1, Ordering::Relaxed);
-            shared.batches.fetch_add(done, Ordering::Relaxed);
         });
     }
 }
