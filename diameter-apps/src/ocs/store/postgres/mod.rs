@@ -348,7 +348,8 @@ impl PgStore {
 /// the lock of an account some of its batches need: it locks those accounts with
 /// `SKIP LOCKED`, charges the batches whose accounts it got, and puts the others off to the
 /// front of the next group, which waits for their locks. One busy account then delays its
-/// own batches by at most one group, not every batch of the group.
+/// own batches by at most one group, not every batch of the group. The batches put off at
+/// once are at most those of the groups in flight ([`PgOptions::max_group`] each).
 async fn committer(shared: Arc<Shared>, mut jobs: mpsc::UnboundedReceiver<Job>) {
     let slots = Arc::new(Semaphore::new(shared.opts.groups_in_flight()));
     let max = shared.opts.max_group.max(1);
