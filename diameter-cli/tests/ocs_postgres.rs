@@ -879,3 +879,83 @@ fn pg_a_held_account_puts_off_its_batches_not_the_group() {
     assert!(again.replayed);
     assert_eq!(store.put_off(), 1);
 }
+
+/// The store reports each group transaction as one commit of the charges it made durable
+/// (what `serve ocs --metrics` shows as batch sizes): charges queued during one group share
+/// the next one.
+#[test]
+fn pg_a_group_is_reported_as_one_commit_of_its_charges() {
+    use diameter_apps::ocs::store::{BatchOutcome, PgOptions, StoreError};
+    use std::sync::{mpsc, Mutex};
+    use std::time::Duration;
+    let Some(pg) = ocs_common::PgCluster::start() else {
+        return;
+    };
+    let mut opts = PgOptions::default();
+    opts.groups = 1;
+    let store = Arc::new(PgStore::connect_with(&pg.url, &opts).unwrap());
+    let commits: Arc<Mutex<Vec<usize>>> = Arc::default();
+    let seen = commits.clone();
+    assert!(store.observe_commits(Arc::new(move |n, _| seen.lock().unwrap().push(n))));
+    let mut ids = Vec::new();
+    for n in 0..11 {
+        let acc = NewAccount::new(
+            vec![SubscriberId::new(IdKind::E164, &format!("8{n}"))],
+            100,
+            978,
+        );
+        ids.push(store.add_account(&acc).unwrap());
+    }
+    let debit = |account, key: String| {
+        let mut b = Batch::new(account, None);
+        b.key = Some(key);
+        b.ops.push(Op::Debit {
+            amount: 1,
+            partial: false,
+            reference: None,
+        });
+        b
+    };
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let charge = |b: Batch| {
+        let (tx, rx) = mpsc::channel::<Result<BatchOutcome, StoreError>>();
+        let fut = store.clone().charge(b, 0);
+        rt.spawn(async move { tx.send(fut.await).unwrap() });
+        rx
+    };
+    // Another transaction holds the first account: a lone charge on it keeps the one group
+    // slot while ten more queue up.
+    let mut holder = postgres::Client::connect(&pg.url, postgres::NoTls).unwrap();
+    let mut tx = holder.transaction().unwrap();
+    tx.execute(
+        "SELECT 1 FROM accounts WHERE id = $1 FOR UPDATE",
+        &[&ids[0]],
+    )
+    .unwrap();
+    let first = charge(debit(ids[0], "first".into()));
+    let mut db = postgres::Client::connect(&pg.url, postgres::NoTls).unwrap();
+    let waits = (0..500).any(|_| {
+        let waiting: i64 = db
+            .query_one(
+                "SELECT COUNT(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'",
+                &[],
+            )
+            .unwrap()
+            .get(0);
+        waiting == 1 || {
+            std::thread::sleep(Duration::from_millis(20));
+            false
+        }
+    });
+    assert!(waits, "the first charge never waited for its account");
+    let rest: Vec<_> = ids[1..]
+        .iter()
+        .map(|&id| charge(debit(id, format!("k{id}"))))
+        .collect();
+    tx.commit().unwrap();
+    first.recv().unwrap().unwrap();
+    for r in rest {
+        assert_eq!(r.recv().unwrap().unwrap().results, vec![1]);
+    }
+    assert_eq!(*commits.lock().unwrap(), vec![1, 10]);
+}

@@ -4,8 +4,8 @@
 //! | metric | labels |
 //! | --- | --- |
 //! | `ocs_ccr_total` | `type` (`initial`, `update`, `termination`, `event`, `other`), `result_code` |
-//! | `ocs_store_batch_size` (histogram) | CCRs per store commit (the embedded store: records per journal `fdatasync`) |
-//! | `ocs_store_commit_duration_seconds` (histogram) | time of one store commit (the embedded store: of one journal write and `fdatasync`) |
+//! | `ocs_store_batch_size` (histogram) | CCRs per store commit (the embedded store: records per journal `fdatasync`; PostgreSQL: CCRs per group transaction) |
+//! | `ocs_store_commit_duration_seconds` (histogram) | time of one store commit (the embedded store: of one journal write and `fdatasync`; PostgreSQL: of one group transaction) |
 //! | `ocs_store_errors_total` | `kind` (`temporary`, `permanent`) |
 //! | `ocs_open_sessions` (gauge) | |
 //! | `ocs_reserved_amount` (gauge) | reserved over all accounts, minor units |

@@ -27,14 +27,15 @@ pub(crate) use self::tls::SyncConnector;
 use self::group::{checkout, in_group, Keys};
 use super::batch::{Batch, BatchOutcome};
 use super::{
-    Account, AccountId, ChargeFuture, ExpiredSession, IdKind, LedgerTotals, NewAccount, Store,
-    StoreError, StoreTotals, SubscriberId,
+    Account, AccountId, ChargeFuture, CommitObserver, ExpiredSession, IdKind, LedgerTotals,
+    NewAccount, Store, StoreError, StoreTotals, SubscriberId,
 };
 use deadpool_postgres::{ClientWrapper, Manager, ManagerConfig, Pool, RecyclingMethod};
 use std::future::Future;
 use std::str::FromStr;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
+use std::time::Instant;
 use tokio::sync::{mpsc, oneshot, Semaphore};
 
 mod embedded {
@@ -97,6 +98,8 @@ struct Shared {
     batches: AtomicU64,
     /// Batches put off to a later group (their account was held elsewhere).
     put_off: AtomicU64,
+    /// Told of each group's commit ([`Store::observe_commits`]).
+    observer: OnceLock<CommitObserver>,
 }
 
 /// A batch waiting for its group.
@@ -290,6 +293,7 @@ impl PgStore {
             groups: AtomicU64::new(0),
             batches: AtomicU64::new(0),
             put_off: AtomicU64::new(0),
+            observer: OnceLock::new(),
         });
         let (queue, jobs) = mpsc::unbounded_channel();
         handle.spawn(committer(shared.clone(), jobs));
@@ -389,8 +393,13 @@ async fn committer(shared: Arc<Shared>, mut jobs: mpsc::UnboundedReceiver<Job>) 
                 .iter()
                 .map(|j| (&j.batch, j.now_ms, may_skip && !j.put_off))
                 .collect();
+            let started = Instant::now();
             let results = apply_group(&shared, &batches).await;
             drop(batches);
+            let charged = results.iter().filter(|r| matches!(r, Some(Ok(_)))).count();
+            if let (Some(observe), true) = (shared.observer.get(), charged > 0) {
+                observe(charged, started.elapsed());
+            }
             // Counted before any answer goes out, so that a caller who has its answer sees
             // its batch in the counts.
             let done = results.iter().filter(|r| r.is_some()).count() as u64;
@@ -816,6 +825,12 @@ impl Store for PgStore {
                 keys_in_memory_since_ms: None,
             })
         })
+    }
+
+    /// Reports each group transaction as one commit: the charges it made durable, and
+    /// how long its transaction took.
+    fn observe_commits(&self, observer: CommitObserver) -> bool {
+        self.shared.observer.set(observer).is_ok()
     }
 }
 
