@@ -900,7 +900,7 @@ fn pg_a_group_is_reported_as_one_commit_of_its_charges() {
     let mut ids = Vec::new();
     for n in 0..11 {
         let acc = NewAccount::new(
-            vec![SubscriberId::new(IdKind::E164, &format!("8{n}"))],
+            vec![SubscriberId::new(IdKind::E164, format!("8{n}"))],
             100,
             978,
         );
