@@ -1,10 +1,14 @@
 //! One group transaction on PostgreSQL, in two pipelined round trips:
 //!
-//! 1. `BEGIN`, the group's accounts locked in id order (`FOR UPDATE`: two groups, or two
-//!    nodes, sharing accounts wait for each other, never deadlock on them), and the
-//!    sessions, reservations, saved outcomes and debits the group can touch;
+//! 1. `BEGIN`, the group's accounts locked in id order, and then, in one statement, the
+//!    sessions, reservations, saved outcomes and debits the group can touch. The accounts
+//!    of [`Keys::accounts`] are waited for (`FOR UPDATE`); those of [`Keys::unless_held`]
+//!    are taken only if free (`SKIP LOCKED`), and the batches on one another transaction
+//!    holds are left for a later group. A group waits only in its first statement, for
+//!    accounts in id order, so two groups or two nodes never deadlock on accounts;
 //! 2. the work runs in memory ([`Overlay`]); then the changed rows are written back with
-//!    one statement (a data-modifying `WITH` part per table, `UNNEST` arrays) and `COMMIT`.
+//!    one statement (a data-modifying `WITH` part per table with rows to write, `UNNEST`
+//!    arrays) and `COMMIT`.
 //!
 //! A serialization failure or deadlock retries the whole group on fresh rows; any other
 //! failure ends it (`ROLLBACK`), and a transaction that outlives its deadline drops its

@@ -7,10 +7,11 @@
 //! Charging uses group commit ([`Store::charge`], and [`Store::apply`] on top of it):
 //! batches queue up, and a committer takes everything queued (up to
 //! [`PgOptions::max_group`]) into one transaction, see [`group`]: the group's accounts are
-//! locked in id order with `SELECT ... FOR UPDATE`, its rows read in one pipelined round
-//! trip, every batch runs in memory with the shared [`super::batch::run`] (a failing batch undone
-//! alone, like a savepoint), and the changes are written back with bulk statements and
-//! committed in a second round trip. Several groups are in flight at once on different
+//! locked in id order with `SELECT ... FOR UPDATE` (`SKIP LOCKED` for the accounts it need
+//! not wait for: see [`committer`]), its rows read in the same pipelined round trip, every
+//! batch runs in memory with the shared [`super::batch::run`] (a failing batch undone alone,
+//! like a savepoint), and the changes are written back with one statement and committed in
+//! a second round trip. Several groups are in flight at once on different
 //! connections; the row locks keep two groups, or two nodes, from overspending an account
 //! (the schema's `CHECK (balance >= reserved)` backs this).
 //!
