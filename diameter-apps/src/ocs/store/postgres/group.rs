@@ -450,7 +450,7 @@ impl Columns {
     }
 }
 
-/// The write-back ([`WRITE_BACK`]) and `COMMIT`, pipelined (one round trip once
+/// The write-back ([`write_back_sql`]) and `COMMIT`, pipelined (one round trip once
 /// prepared); only `COMMIT` when the group changed nothing (every batch a replay).
 async fn write_back(c: &Object, ch: &Changes) -> Result<(), PgError> {
     let cols = Columns::of(ch);
