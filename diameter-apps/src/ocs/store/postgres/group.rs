@@ -454,66 +454,81 @@ impl Columns {
 /// prepared); only `COMMIT` when the group changed nothing (every batch a replay).
 async fn write_back(c: &Object, ch: &Changes) -> Result<(), PgError> {
     let cols = Columns::of(ch);
-    // One group of parameters per part of `WRITE_PARTS`, in the same order.
-    let groups: [Vec<Param<'_>>; 9] = [
-        vec![&cols.acc.0, &cols.acc.1, &cols.acc.2],
-        vec![&cols.del_sessions],
-        vec![
-            &cols.ses.0,
-            &cols.ses.1,
-            &cols.ses.2,
-            &cols.ses.3,
-            &cols.ses.4,
-        ],
-        vec![&cols.del_holds.0, &cols.del_holds.1],
-        vec![&cols.holds.0, &cols.holds.1, &cols.holds.2, &cols.holds.3],
-        vec![
-            &cols.ledger.0,
-            &cols.ledger.1,
-            &cols.ledger.2,
-            &cols.ledger.3,
-            &cols.ledger.4,
-            &cols.ledger.5,
-            &cols.ledger.6,
-        ],
-        vec![
-            &cols.requests.0,
-            &cols.requests.1,
-            &cols.requests.2,
-            &cols.requests.3,
-        ],
-        vec![
-            &cols.debits.0,
-            &cols.debits.1,
-            &cols.debits.2,
-            &cols.debits.3,
-            &cols.debits.4,
-        ],
-        vec![&cols.refunded.0, &cols.refunded.1],
+    // Each part of `WRITE_PARTS`, in the same order: whether it has rows, and its
+    // parameters.
+    let parts: [(bool, Vec<Param<'_>>); 9] = [
+        (
+            !cols.acc.0.is_empty(),
+            vec![&cols.acc.0, &cols.acc.1, &cols.acc.2],
+        ),
+        (!cols.del_sessions.is_empty(), vec![&cols.del_sessions]),
+        (
+            !cols.ses.0.is_empty(),
+            vec![
+                &cols.ses.0,
+                &cols.ses.1,
+                &cols.ses.2,
+                &cols.ses.3,
+                &cols.ses.4,
+            ],
+        ),
+        (
+            !cols.del_holds.0.is_empty(),
+            vec![&cols.del_holds.0, &cols.del_holds.1],
+        ),
+        (
+            !cols.holds.0.is_empty(),
+            vec![&cols.holds.0, &cols.holds.1, &cols.holds.2, &cols.holds.3],
+        ),
+        (
+            !cols.ledger.0.is_empty(),
+            vec![
+                &cols.ledger.0,
+                &cols.ledger.1,
+                &cols.ledger.2,
+                &cols.ledger.3,
+                &cols.ledger.4,
+                &cols.ledger.5,
+                &cols.ledger.6,
+            ],
+        ),
+        (
+            !cols.requests.0.is_empty(),
+            vec![
+                &cols.requests.0,
+                &cols.requests.1,
+                &cols.requests.2,
+                &cols.requests.3,
+            ],
+        ),
+        (
+            !cols.debits.0.is_empty(),
+            vec![
+                &cols.debits.0,
+                &cols.debits.1,
+                &cols.debits.2,
+                &cols.debits.3,
+                &cols.debits.4,
+            ],
+        ),
+        (
+            !cols.refunded.0.is_empty(),
+            vec![&cols.refunded.0, &cols.refunded.1],
+        ),
     ];
-    let used = [
-        !cols.acc.0.is_empty(),
-        !cols.del_sessions.is_empty(),
-        !cols.ses.0.is_empty(),
-        !cols.del_holds.0.is_empty(),
-        !cols.holds.0.is_empty(),
-        !cols.ledger.0.is_empty(),
-        !cols.requests.0.is_empty(),
-        !cols.debits.0.is_empty(),
-        !cols.refunded.0.is_empty(),
-    ];
-    let parts = (0..used.len())
-        .filter(|&i| used[i])
-        .fold(0, |bits, i| bits | 1 << i);
-    let params: Vec<Param<'_>> = groups
+    let used = parts
+        .iter()
+        .enumerate()
+        .filter(|(_, (rows, _))| *rows)
+        .fold(0, |bits, (i, _)| bits | 1 << i);
+    let params: Vec<Param<'_>> = parts
         .into_iter()
-        .zip(used)
-        .filter(|(_, u)| *u)
-        .flat_map(|(g, _)| g)
+        .filter(|(rows, _)| *rows)
+        .flat_map(|(_, p)| p)
         .collect();
-    let statement = match parts {
+    let statement = match used {
         0 => None,
-        _ => Some(c.prepare_cached(write_back_sql(parts)).await?),
+        _ => Some(c.prepare_cached(write_back_sql(used)).await?),
     };
     let mut steps: Vec<Step<'_, u64>> = Vec::with_capacity(2);
     if let Some(st) = &statement {
