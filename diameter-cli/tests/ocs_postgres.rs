@@ -785,46 +785,58 @@ fn pg_a_silent_database_times_out_and_the_store_recovers() {
     assert_eq!(store.ledger_totals(id).unwrap().debits, 2);
 }
 
-/// A group does not wait behind another transaction for an account some of its batches
-/// need: it charges the others, puts those batches off to the next group (which waits for
-/// the lock), and both end charged once.
-#[test]
-fn pg_a_held_account_puts_off_its_batches_not_the_group() {
-    use diameter_apps::ocs::store::{BatchOutcome, PgOptions, StoreError};
-    use std::sync::mpsc;
-    use std::time::Duration;
-    let Some(pg) = ocs_common::PgCluster::start() else {
-        return;
+/// Helpers of the tests of groups against locks held by other transactions.
+mod held {
+    use diameter_apps::ocs::store::{
+        AccountId, Batch, BatchOutcome, Op, PgOptions, PgStore, Store, StoreError,
     };
-    let mut opts = PgOptions::default();
-    opts.groups = 1;
-    let store = Arc::new(PgStore::connect_with(&pg.url, &opts).unwrap());
-    let mut ids = Vec::new();
-    for who in ["71", "72", "73"] {
-        let acc = NewAccount::new(vec![SubscriberId::new(IdKind::E164, who)], 1_000, 978);
-        ids.push(store.add_account(&acc).unwrap());
+    use std::sync::{mpsc, Arc};
+    use std::time::Duration;
+
+    /// A store with one group in flight: a group that waits keeps the others queued.
+    pub fn one_group_store(url: &str) -> Arc<PgStore> {
+        let mut opts = PgOptions::default();
+        opts.groups = 1;
+        Arc::new(PgStore::connect_with(url, &opts).unwrap())
     }
-    let (held, busy, free) = (ids[0], ids[1], ids[2]);
-    let debit = |account, key: &str| {
+
+    /// A debit of `amount` on `account` under the request key `key`.
+    pub fn debit(account: AccountId, key: &str, amount: i64) -> Batch {
         let mut b = Batch::new(account, None);
         b.key = Some(key.into());
         b.ops.push(Op::Debit {
-            amount: 10,
+            amount,
             partial: false,
             reference: None,
         });
         b
-    };
-    // `charge` queues the batch at once; its outcome comes on the channel.
-    let rt = tokio::runtime::Runtime::new().unwrap();
-    let charge = |b: Batch| {
-        let (tx, rx) = mpsc::channel::<Result<BatchOutcome, StoreError>>();
-        let fut = store.clone().charge(b, 0);
+    }
+
+    /// Queues `batch` at once (`charge`); its outcome comes on the channel.
+    pub fn charge(
+        rt: &tokio::runtime::Runtime,
+        store: &Arc<PgStore>,
+        batch: Batch,
+    ) -> mpsc::Receiver<Result<BatchOutcome, StoreError>> {
+        let (tx, rx) = mpsc::channel();
+        let fut = store.clone().charge(batch, 0);
         rt.spawn(async move { tx.send(fut.await).unwrap() });
         rx
-    };
-    let mut db = postgres::Client::connect(&pg.url, postgres::NoTls).unwrap();
-    let waiting = |db: &mut postgres::Client, n: i64| {
+    }
+
+    /// Locks `account` in a transaction of `client`, until it ends.
+    pub fn hold(client: &mut postgres::Client, account: AccountId) -> postgres::Transaction<'_> {
+        let mut tx = client.transaction().unwrap();
+        tx.execute(
+            "SELECT 1 FROM accounts WHERE id = $1 FOR UPDATE",
+            &[&account],
+        )
+        .unwrap();
+        tx
+    }
+
+    /// Waits (at most 10 s) until `n` transactions wait for a lock.
+    pub fn wait_for_lock_waiters(db: &mut postgres::Client, n: i64) {
         for _ in 0..500 {
             let row = db
                 .query_one(
@@ -838,22 +850,39 @@ fn pg_a_held_account_puts_off_its_batches_not_the_group() {
             std::thread::sleep(Duration::from_millis(20));
         }
         panic!("never {n} transaction(s) waiting for a lock");
+    }
+}
+
+/// A group does not wait behind another transaction for an account some of its batches
+/// need: it charges the others, puts those batches off to the next group (which waits for
+/// the lock), and both end charged once.
+#[test]
+fn pg_a_held_account_puts_off_its_batches_not_the_group() {
+    use held::{charge, debit, hold, wait_for_lock_waiters};
+    use std::time::Duration;
+    let Some(pg) = ocs_common::PgCluster::start() else {
+        return;
     };
+    let store = held::one_group_store(&pg.url);
+    let mut ids = Vec::new();
+    for who in ["71", "72", "73"] {
+        let acc = NewAccount::new(vec![SubscriberId::new(IdKind::E164, who)], 1_000, 978);
+        ids.push(store.add_account(&acc).unwrap());
+    }
+    let (held, busy, free) = (ids[0], ids[1], ids[2]);
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let mut db = postgres::Client::connect(&pg.url, postgres::NoTls).unwrap();
     // Two other transactions hold `held` and `busy`.
     let mut holder_a = postgres::Client::connect(&pg.url, postgres::NoTls).unwrap();
-    let mut tx_a = holder_a.transaction().unwrap();
-    tx_a.execute("SELECT 1 FROM accounts WHERE id = $1 FOR UPDATE", &[&held])
-        .unwrap();
+    let tx_a = hold(&mut holder_a, held);
     let mut holder_b = postgres::Client::connect(&pg.url, postgres::NoTls).unwrap();
-    let mut tx_b = holder_b.transaction().unwrap();
-    tx_b.execute("SELECT 1 FROM accounts WHERE id = $1 FOR UPDATE", &[&busy])
-        .unwrap();
+    let tx_b = hold(&mut holder_b, busy);
     // A lone batch on `busy` waits for its lock and keeps the one group slot...
-    let first = charge(debit(busy, "busy/1"));
-    waiting(&mut db, 1);
+    let first = charge(&rt, &store, debit(busy, "busy/1", 10));
+    wait_for_lock_waiters(&mut db, 1);
     // ...so these two queue up and form the next group together.
-    let on_held = charge(debit(held, "held/1"));
-    let on_free = charge(debit(free, "free/1"));
+    let on_held = charge(&rt, &store, debit(held, "held/1", 10));
+    let on_free = charge(&rt, &store, debit(free, "free/1", 10));
     tx_b.commit().unwrap();
     assert_eq!(first.recv().unwrap().unwrap().results, vec![10]);
     // The batch on a free account is charged while `held` is still held elsewhere.
@@ -864,7 +893,7 @@ fn pg_a_held_account_puts_off_its_batches_not_the_group() {
     assert_eq!(out.results, vec![10]);
     assert_eq!(store.put_off(), 1);
     // The batch put off waits for the lock in the next group, then is charged once.
-    waiting(&mut db, 1);
+    wait_for_lock_waiters(&mut db, 1);
     assert!(
         on_held.try_recv().is_err(),
         "charged while its account was held"
@@ -875,7 +904,7 @@ fn pg_a_held_account_puts_off_its_batches_not_the_group() {
         assert_eq!(store.account(id).unwrap().unwrap().balance, 990);
         assert_eq!(store.ledger_totals(id).unwrap().debits, 10);
     }
-    let again = store.apply(&debit(held, "held/1"), 0).unwrap();
+    let again = store.apply(&debit(held, "held/1", 10), 0).unwrap();
     assert!(again.replayed);
     assert_eq!(store.put_off(), 1);
 }
@@ -885,15 +914,12 @@ fn pg_a_held_account_puts_off_its_batches_not_the_group() {
 /// the next one.
 #[test]
 fn pg_a_group_is_reported_as_one_commit_of_its_charges() {
-    use diameter_apps::ocs::store::{BatchOutcome, PgOptions, StoreError};
-    use std::sync::{mpsc, Mutex};
-    use std::time::Duration;
+    use held::{charge, debit, hold, wait_for_lock_waiters};
+    use std::sync::Mutex;
     let Some(pg) = ocs_common::PgCluster::start() else {
         return;
     };
-    let mut opts = PgOptions::default();
-    opts.groups = 1;
-    let store = Arc::new(PgStore::connect_with(&pg.url, &opts).unwrap());
+    let store = held::one_group_store(&pg.url);
     let commits: Arc<Mutex<Vec<usize>>> = Arc::default();
     let seen = commits.clone();
     assert!(store.observe_commits(Arc::new(move |n, _| seen.lock().unwrap().push(n))));
@@ -906,51 +932,17 @@ fn pg_a_group_is_reported_as_one_commit_of_its_charges() {
         );
         ids.push(store.add_account(&acc).unwrap());
     }
-    let debit = |account, key: String| {
-        let mut b = Batch::new(account, None);
-        b.key = Some(key);
-        b.ops.push(Op::Debit {
-            amount: 1,
-            partial: false,
-            reference: None,
-        });
-        b
-    };
     let rt = tokio::runtime::Runtime::new().unwrap();
-    let charge = |b: Batch| {
-        let (tx, rx) = mpsc::channel::<Result<BatchOutcome, StoreError>>();
-        let fut = store.clone().charge(b, 0);
-        rt.spawn(async move { tx.send(fut.await).unwrap() });
-        rx
-    };
     // Another transaction holds the first account: a lone charge on it keeps the one group
     // slot while ten more queue up.
     let mut holder = postgres::Client::connect(&pg.url, postgres::NoTls).unwrap();
-    let mut tx = holder.transaction().unwrap();
-    tx.execute(
-        "SELECT 1 FROM accounts WHERE id = $1 FOR UPDATE",
-        &[&ids[0]],
-    )
-    .unwrap();
-    let first = charge(debit(ids[0], "first".into()));
+    let tx = hold(&mut holder, ids[0]);
+    let first = charge(&rt, &store, debit(ids[0], "first", 1));
     let mut db = postgres::Client::connect(&pg.url, postgres::NoTls).unwrap();
-    let waits = (0..500).any(|_| {
-        let waiting: i64 = db
-            .query_one(
-                "SELECT COUNT(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'",
-                &[],
-            )
-            .unwrap()
-            .get(0);
-        waiting == 1 || {
-            std::thread::sleep(Duration::from_millis(20));
-            false
-        }
-    });
-    assert!(waits, "the first charge never waited for its account");
+    wait_for_lock_waiters(&mut db, 1);
     let rest: Vec<_> = ids[1..]
         .iter()
-        .map(|&id| charge(debit(id, format!("k{id}"))))
+        .map(|&id| charge(&rt, &store, debit(id, &format!("k{id}"), 1)))
         .collect();
     tx.commit().unwrap();
     first.recv().unwrap().unwrap();
