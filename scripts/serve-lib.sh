@@ -1,5 +1,16 @@
 # Helpers of the measurement scripts that start servers on 127.0.0.1 (sourced, not run).
 
+# The binary to measure: $BIN when set, else target/release/diameter (under
+# $CARGO_TARGET_DIR if set), built first. Run from the repository's root.
+release_bin() {
+    if [ -n "${BIN:-}" ]; then
+        echo "$BIN"
+        return
+    fi
+    cargo build --release --quiet -p diameter-cli >&2
+    echo "${CARGO_TARGET_DIR:-$(pwd)/target}/release/diameter"
+}
+
 # A random port in 20000-39999.
 port() { echo $((20000 + $(od -An -N2 -tu2 /dev/urandom) % 20000)); }
 

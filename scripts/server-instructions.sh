@@ -10,20 +10,19 @@
 #   relay      `serve relay` in front of a native template responder (`--updates 20`)
 #
 # Usage: scripts/server-instructions.sh stateless|ocs|relay [N]   (default 40000; valgrind)
+#   BIN=PATH  the binary (default: target/release/diameter, built first)
 #   TOP=K  also print the K functions whose own instructions per answer changed most
 #          (build with CARGO_PROFILE_RELEASE_DEBUG=line-tables-only for file names)
 set -eu
 WHAT=${1:?stateless, ocs or relay}
 N=${2:-40000}
 cd "$(dirname "$0")/.."
-cargo build --release --quiet -p diameter-cli
-BIN=${CARGO_TARGET_DIR:-$(pwd)/target}/release/diameter
+# shellcheck source=scripts/serve-lib.sh
+. scripts/serve-lib.sh
+BIN=$(release_bin)
 out=$(mktemp -d)
 pids=()
 trap 'kill "${pids[@]}" 2>/dev/null || true; rm -rf "$out"' EXIT
-
-# shellcheck source=scripts/serve-lib.sh
-. scripts/serve-lib.sh
 
 count() { # REQUESTS -> instructions of the server process
     local p cg="$out/cg.$1"

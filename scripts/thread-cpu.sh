@@ -16,15 +16,12 @@ what=${1:?ocs, stateless or relay}
 secs=${2:-8}
 shift $(($# < 2 ? $# : 2))
 cd "$(dirname "$0")/.."
-if [ -z "${BIN:-}" ]; then
-    cargo build --release --quiet -p diameter-cli
-    BIN=${CARGO_TARGET_DIR:-$(pwd)/target}/release/diameter
-fi
+# shellcheck source=scripts/serve-lib.sh
+. scripts/serve-lib.sh
+BIN=$(release_bin)
 dir=$(mktemp -d)
 pids=()
 trap 'kill "${pids[@]}" 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$dir"' EXIT
-# shellcheck source=scripts/serve-lib.sh
-. scripts/serve-lib.sh
 p=$(port)
 server_setup "$BIN" "$what" "$p" "$dir"
 [ -n "$responder" ] && pids+=("$responder")
