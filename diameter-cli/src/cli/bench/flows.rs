@@ -95,27 +95,19 @@ pub async fn run(flows: Arc<Flows>, nodes: Vec<Node>, pace: Pace, live: Arc<Live
         if due >= pace.deadline {
             break;
         }
-        // Closed loop: wait for a free slot here; open loop: the flow waits, late.
-        let permit = match pace.rate {
+        // Closed loop: wait for a free slot here, due when taken; open loop: wait for the
+        // schedule (the flow waits for a slot later, late).
+        let (permit, due) = match pace.rate {
             None => match permits.clone().acquire_owned().await {
-                Ok(p) => Some(p),
+                Ok(p) => (Some(p), Instant::now()),
                 Err(_) => break,
             },
-            Some(_) => None,
+            Some(_) => (None, pacer::until(due).await),
         };
-        if permit.is_some() && Instant::now() >= pace.deadline {
+        if permit.is_some() && due >= pace.deadline {
             break;
         }
-        let (due, node) = match permit {
-            Some(_) => (
-                Instant::now(),
-                nodes[(seq % nodes.len() as u64) as usize].clone(),
-            ),
-            None => (
-                pacer::until(due).await,
-                nodes[(seq % nodes.len() as u64) as usize].clone(),
-            ),
-        };
+        let node = nodes[(seq % nodes.len() as u64) as usize].clone();
         let (flows, live, total, permits) =
             (flows.clone(), live.clone(), total.clone(), permits.clone());
         let deadline = pace.deadline;
