@@ -161,7 +161,7 @@ async fn flow(
     let mut number = 0u32;
     for (i, FlowStep { message, think }) in scenario.steps.iter().enumerate() {
         due = if i == 0 { due } else { Instant::now() } + *think;
-        tokio::time::sleep_until(due).await;
+        due = pacer::until(due).await;
         let Some(msg) = flows.message(*message, &session_id, number, &msisdn, user.as_deref())
         else {
             return s;

@@ -9,7 +9,7 @@
 //! on a small machine slows the server being measured. So a request waits until [`EARLY`]
 //! before it is due, leaves between then and its due time, and its latency counts from the
 //! earlier of the two: from when it left, unless the client itself held it up past its due
-//! time.
+//! time. The same goes for a scenario step due after a think time.
 
 use std::time::Duration;
 use tokio::time::Instant;
