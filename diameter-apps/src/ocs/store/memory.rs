@@ -7,15 +7,15 @@
 //! of changed accounts, sessions and debits (their current values are written), and the
 //! ledger rows and saved outcomes to insert ([`MemState::take_changes`]).
 //!
-//! Saved outcomes ([`super::outcomes`]): recent ones are kept in a map bounded in bytes
+//! Saved outcomes ([`super::outcomes`]): recent ones are kept in a log bounded in bytes
 //! ([`MemLimits::outcome_bytes`]); every retained key is also in a filter of keyed 64-bit
-//! hashes in one-minute buckets ([`MemLimits::filter_keys`]). A key missing from the map
+//! hashes in one-minute buckets ([`MemLimits::filter_keys`]). A key missing from the log
 //! but present in the filter is looked up in SQLite; when the filter had to drop keys still
 //! retained, so is any key of a request marked as a possible duplicate (the T flag; see
 //! [`super::outcomes::KeyCheck`]). Any other key is new and costs no SQL.
 
 use super::batch::{self, Batch, BatchOutcome, SessionRow, Tx};
-use super::outcomes::{KeyCheck, Outcomes};
+use super::outcomes::{Inserted, KeyCheck, Outcomes};
 use super::{
     Account, AccountId, ExpiredSession, LedgerTotals, NewAccount, StoreError, StoreTotals,
     SubscriberId,
@@ -236,7 +236,7 @@ enum Undo {
     Reservation(Arc<str>, i64, Option<(AccountId, i64)>),
     Debit(String, Option<DebitRow>),
     Ledger(AccountId, &'static str, i64),
-    Outcome(Arc<str>),
+    Outcome(Arc<str>, Inserted),
 }
 
 impl MemState {
@@ -713,9 +713,7 @@ impl MemState {
 
     /// The saved outcomes up to `seq` (from [`MemState::take_changes`]) are in SQLite.
     pub fn checkpointed(&mut self, seq: u64) {
-        self.outcomes.checkpointed_seq = self.outcomes.checkpointed_seq.max(seq);
-        // A thousand at most under the lock; the saved outcomes that follow evict the rest.
-        self.outcomes.evict(1024);
+        self.outcomes.checkpointed(seq);
         if self.debit_lookup.is_some() {
             // The debits not changed since the checkpoint took its changes are in SQLite.
             let dirty = &self.dirty_debits;
@@ -874,7 +872,7 @@ impl<'a> MemTx<'a> {
                         add_ledger(t, kind, -amount);
                     }
                 }
-                Undo::Outcome(key) => st.outcomes.remove_last(&key),
+                Undo::Outcome(key, how) => st.outcomes.remove_last(&key, how),
             }
         }
     }
@@ -974,8 +972,8 @@ impl Tx for MemTx<'_> {
         now_ms: i64,
     ) -> Result<(), StoreError> {
         let (key, outcome): (Arc<str>, Arc<str>) = (self.request_key(key), outcome.into());
-        self.st.outcomes.insert(&key, account, &outcome, now_ms);
-        self.undo.push(Undo::Outcome(key.clone()));
+        let how = self.st.outcomes.insert(&key, account, &outcome, now_ms);
+        self.undo.push(Undo::Outcome(key.clone(), how));
         self.st
             .pending_outcomes
             .push((key, account, outcome, now_ms));
@@ -1254,7 +1252,7 @@ mod tests {
             res,
             st.debits.len(),
             st.ledger_totals(1),
-            st.outcomes.recent.len(),
+            st.outcomes.in_memory(),
             st.pending_ledger.len(),
             st.pending_outcomes.len(),
         )

@@ -60,6 +60,7 @@ mod ledger_folded;
 mod lookup_budget;
 mod memory;
 mod options;
+mod outcome_log;
 mod outcomes;
 #[cfg(feature = "postgres")]
 mod postgres;

@@ -1,20 +1,23 @@
-//! Saved request outcomes of the engine's memory state: recent ones in a map bounded in
+//! Saved request outcomes of the engine's memory state: recent ones in a log bounded in
 //! bytes, every retained key in a filter of keyed 64-bit hashes by minute saved (see
-//! [`super::memory`]).
+//! [`super::memory`]). The filter also indexes the log: a charge looks its key up with one
+//! probe of one table, and evicting the oldest outcome touches neither.
 
 use super::memory::{FastMap, MemLimits, OutcomeLookup};
+use super::outcome_log::OutcomeLog;
 use super::{AccountId, StoreError};
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::BTreeMap;
 use std::hash::BuildHasher;
 use std::sync::Arc;
 
 /// Width of one bucket of the key filter, ms.
 const FILTER_BUCKET_MS: i64 = 60_000;
-/// Bytes counted per saved outcome besides its key and text (map and queue entries).
-const OUTCOME_OVERHEAD: usize = 96;
+/// Bytes counted per saved outcome besides its key and text: its header and place in the
+/// log, and a share of the chunk left unused.
+const OUTCOME_OVERHEAD: usize = 48;
 
 /// Filter keys dropped and saved outcomes evicted, at most, per saved outcome: more than
-/// one, so that a filter or a map over its bound comes back under it.
+/// one, so that a filter or a log over its bound comes back under it.
 pub(crate) const STEP: usize = 4;
 
 /// How far back a request's key is looked for among the saved outcomes.
@@ -40,11 +43,20 @@ pub(crate) enum KeyCheck {
     Skip,
 }
 
+/// How to undo an [`Outcomes::insert`] ([`Outcomes::remove_last`]).
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Inserted {
+    /// The filter's slot for the key's hash pointed at this outcome before (raw, 0: none).
+    Indexed(u64),
+    /// The slot points at another key's outcome in memory (the same hash): this one is
+    /// indexed by its key apart.
+    Collided,
+}
+
 /// Saved request outcomes: recent ones in memory, all retained keys in a filter.
 pub(crate) struct Outcomes {
-    pub(crate) recent: FastMap<Arc<str>, (AccountId, Arc<str>, i64)>,
-    /// Insertion order of `recent`: (sequence, key).
-    order: VecDeque<(u64, Arc<str>)>,
+    /// The recent outcomes, oldest first: sequence numbers `log.first_seq()..next_seq`.
+    log: OutcomeLog,
     bytes: usize,
     pub(crate) next_seq: u64,
     /// Outcomes with a sequence below this are in SQLite and may be evicted.
@@ -52,8 +64,17 @@ pub(crate) struct Outcomes {
     /// Keys the filter's hashes (seeded per process and instance; foldhash's quality
     /// variant, as a hash stands for its key here).
     hasher: foldhash::quality::RandomState,
-    /// Keyed hashes of the retained keys.
+    /// Masks every key's hash, in tests of keys sharing one.
+    #[cfg(test)]
+    hash_mask: u64,
+    /// Keyed hashes of the retained keys, each with the newest outcome of its hash.
     filter: KeyFilter,
+    /// Outcomes in memory whose key's hash slot points at another key's (a collision of
+    /// 64-bit keyed hashes: in practice empty), by key.
+    collided: FastMap<Arc<str>, u64>,
+    /// Hashes whose keys all left the filter while their slot's outcome was in memory:
+    /// their slots go once it has left too ([`Outcomes::checkpointed`]).
+    lingering: Vec<u64>,
     /// The hashes by minute saved (for the purge).
     by_minute: BTreeMap<i64, Vec<u64>>,
     filter_len: usize,
@@ -68,9 +89,46 @@ pub(crate) struct Outcomes {
 const FILTER_SHARDS: usize = 64;
 const _: () = assert!(FILTER_SHARDS == 1 << (64 - 58)); // `KeyFilter::index`
 
-/// Keyed hashes of the retained keys, with a count (two keys may share a hash), in
-/// [`FILTER_SHARDS`] tables chosen by the hash's top bits.
-struct KeyFilter(Vec<FastMap<u64, u32>>);
+/// A filter slot: how many retained keys have the hash (low 16 bits; at the top value it
+/// stays, as if the keys were retained for good), and the sequence number plus one of the
+/// newest outcome saved under it (the other 48 bits; 0: none). An outcome's number is
+/// only trusted while the log holds it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+struct Slot(u64);
+
+impl Slot {
+    const COUNT: u64 = 0xFFFF;
+
+    fn count(self) -> u64 {
+        self.0 & Self::COUNT
+    }
+
+    fn add(&mut self) {
+        if self.count() < Self::COUNT {
+            self.0 += 1;
+        }
+    }
+
+    /// One key less (none once the count stuck at its top).
+    fn remove_one(&mut self) {
+        if (1..Self::COUNT).contains(&self.count()) {
+            self.0 -= 1;
+        }
+    }
+
+    /// The outcome's number, raw (plus one; 0: none).
+    fn outcome(self) -> u64 {
+        self.0 >> 16
+    }
+
+    fn set_outcome(&mut self, raw: u64) {
+        self.0 = (raw << 16) | self.count();
+    }
+}
+
+/// Keyed hashes of the retained keys ([`Slot`]s), in [`FILTER_SHARDS`] tables chosen by
+/// the hash's top bits.
+struct KeyFilter(Vec<FastMap<u64, Slot>>);
 
 impl Default for KeyFilter {
     fn default() -> Self {
@@ -84,22 +142,23 @@ impl KeyFilter {
         (h >> 58) as usize
     }
 
-    fn shard(&mut self, h: u64) -> &mut FastMap<u64, u32> {
+    fn shard(&mut self, h: u64) -> &mut FastMap<u64, Slot> {
         &mut self.0[Self::index(h)]
     }
 
-    fn contains(&self, h: u64) -> bool {
-        self.0[Self::index(h)].contains_key(&h)
+    fn get(&self, h: u64) -> Slot {
+        self.0[Self::index(h)].get(&h).copied().unwrap_or_default()
     }
 
-    fn add(&mut self, h: u64) {
-        *self.shard(h).entry(h).or_insert(0) += 1;
+    fn slot(&mut self, h: u64) -> &mut Slot {
+        self.shard(h).entry(h).or_default()
     }
 
-    fn remove_one(&mut self, h: u64) {
-        if let std::collections::hash_map::Entry::Occupied(mut e) = self.shard(h).entry(h) {
-            *e.get_mut() -= 1;
-            if *e.get() == 0 {
+    /// Removes the slot of `h` if it holds nothing: no key, or an outcome `gone` says left.
+    fn remove_if_unused(&mut self, h: u64, gone: impl Fn(u64) -> bool) {
+        if let std::collections::hash_map::Entry::Occupied(e) = self.shard(h).entry(h) {
+            let s = *e.get();
+            if s.count() == 0 && (s.outcome() == 0 || gone(s.outcome() - 1)) {
                 e.remove();
             }
         }
@@ -109,13 +168,16 @@ impl KeyFilter {
 impl Outcomes {
     pub(crate) fn new(limits: MemLimits) -> Self {
         Outcomes {
-            recent: FastMap::default(),
-            order: VecDeque::new(),
+            log: OutcomeLog::default(),
             bytes: 0,
             next_seq: 0,
             checkpointed_seq: 0,
             hasher: foldhash::quality::RandomState::default(),
+            #[cfg(test)]
+            hash_mask: u64::MAX,
             filter: KeyFilter::default(),
+            collided: FastMap::default(),
+            lingering: Vec::new(),
             by_minute: BTreeMap::new(),
             filter_len: 0,
             incomplete_before: None,
@@ -123,17 +185,20 @@ impl Outcomes {
         }
     }
 
-    /// Sizes the map of saved outcomes for its bound now, so that it never grows while
-    /// charging: growing rehashes every entry under the state's lock (a 140 ms stall at
-    /// about 460,000 saved outcomes on the README's machine). Each outcome counts at least
-    /// [`OUTCOME_OVERHEAD`] bytes, which bounds their number: about 50 MB of table with the
-    /// default 64 MiB bound. The key filter still grows with its keys (its entries are 16
-    /// bytes: a rehash moves a tenth as much, and a full-size table up front would cost
-    /// about 140 MB of resident memory on a quiet server).
+    /// Sizes the log's index for its bound now, so that it never grows while charging.
+    /// Each outcome counts at least [`OUTCOME_OVERHEAD`] bytes, which bounds their number.
+    /// The key filter grows with its keys (its entries are 16 bytes: a rehash of a shard
+    /// is short, and a full-size table up front would cost about 140 MB of resident
+    /// memory on a quiet server).
     pub(crate) fn reserve_bounds(&mut self) {
-        let outcomes = self.limits.outcome_bytes / OUTCOME_OVERHEAD;
-        self.recent.reserve(outcomes);
-        self.order.reserve(outcomes);
+        self.log
+            .reserve(self.limits.outcome_bytes / OUTCOME_OVERHEAD);
+    }
+
+    /// Saved outcomes held in memory.
+    #[cfg(test)]
+    pub(crate) fn in_memory(&self) -> usize {
+        self.log.len()
     }
 
     /// Since when (ms) the filter holds every key saved (`None`: every retained key).
@@ -142,7 +207,27 @@ impl Outcomes {
     }
 
     pub(crate) fn hash(&self, key: &str) -> u64 {
+        #[cfg(test)]
+        return self.hasher.hash_one(key) & self.hash_mask;
+        #[cfg(not(test))]
         self.hasher.hash_one(key)
+    }
+
+    /// The number of `key`'s outcome in memory, found through the slot of its hash.
+    fn find(&self, key: &str, slot: Slot) -> Option<u64> {
+        let seq = slot.outcome().checked_sub(1)?;
+        if let Some(saved) = self.log.get(seq) {
+            if saved.key == key.as_bytes() {
+                return Some(seq);
+            }
+        }
+        if self.collided.is_empty() {
+            return None;
+        }
+        self.collided
+            .get(key)
+            .copied()
+            .filter(|s| self.log.holds(*s))
     }
 
     /// The saved outcome of `key`, looked for as far back as `check` says: in memory, then
@@ -157,52 +242,84 @@ impl Outcomes {
         if check == KeyCheck::Skip {
             return Ok(None);
         }
-        if let Some((account, outcome, _)) = self.recent.get(key) {
-            return Ok(Some((*account, outcome.to_string())));
+        let slot = self.filter.get(self.hash(key));
+        if let Some(saved) = self.find(key, slot).and_then(|s| self.log.get(s)) {
+            let outcome = String::from_utf8_lossy(saved.outcome).into_owned();
+            return Ok(Some((saved.account, outcome)));
         }
-        if self.sql_may_hold(key, check) {
+        if self.sql_may_hold(slot, check) {
             return fallback(key);
         }
         Ok(None)
     }
 
-    /// Whether SQLite may hold `key`'s outcome, as far back as `check` looks (the outcomes
-    /// in memory aside): the filter holds its key, or a marked key is looked for past it.
-    fn sql_may_hold(&self, key: &str, check: KeyCheck) -> bool {
-        (check == KeyCheck::Retained && self.incomplete_before.is_some())
-            || self.filter.contains(self.hash(key))
+    /// Whether SQLite may hold the outcome of a key with filter slot `slot`, as far back
+    /// as `check` looks (the outcomes in memory aside): the filter holds its key, or a
+    /// marked key is looked for past it.
+    fn sql_may_hold(&self, slot: Slot, check: KeyCheck) -> bool {
+        (check == KeyCheck::Retained && self.incomplete_before.is_some()) || slot.count() > 0
     }
 
     /// Whether [`Outcomes::lookup`] of `key` would ask SQLite (the `fallback`).
     pub(crate) fn needs_fallback(&self, key: &str, check: KeyCheck) -> bool {
-        check != KeyCheck::Skip && !self.recent.contains_key(key) && self.sql_may_hold(key, check)
+        if check == KeyCheck::Skip {
+            return false;
+        }
+        let slot = self.filter.get(self.hash(key));
+        self.find(key, slot).is_none() && self.sql_may_hold(slot, check)
     }
 
-    /// Keeps a new outcome in the recent map (not yet in the filter, see [`Outcomes::commit`]).
+    /// Keeps a new outcome in memory (its key goes into the filter at
+    /// [`Outcomes::commit`]); returns how to undo it.
     pub(crate) fn insert(
         &mut self,
         key: &Arc<str>,
         account: AccountId,
-        outcome: &Arc<str>,
+        outcome: &str,
         at: i64,
-    ) {
+    ) -> Inserted {
         self.bytes += key.len() + outcome.len() + OUTCOME_OVERHEAD;
-        self.recent
-            .insert(key.clone(), (account, outcome.clone(), at));
-        self.order.push_back((self.next_seq, key.clone()));
-        self.next_seq += 1;
+        let seq = self.log.push(account, at, key, outcome);
+        self.next_seq = self.log.next_seq();
+        let h = self.hash(key);
+        let slot = *self.filter.slot(h);
+        let other = slot
+            .outcome()
+            .checked_sub(1)
+            .and_then(|s| self.log.get(s))
+            .is_some_and(|saved| saved.key != key.as_bytes());
+        if other {
+            self.collided.insert(key.clone(), seq);
+            return Inserted::Collided;
+        }
+        self.filter.slot(h).set_outcome(seq + 1);
+        Inserted::Indexed(slot.outcome())
     }
 
-    /// Undoes the last [`Outcomes::insert`] of `key`.
-    pub(crate) fn remove_last(&mut self, key: &str) {
-        if let Some((_, outcome, _)) = self.recent.remove(key) {
-            self.bytes = self
-                .bytes
-                .saturating_sub(key.len() + outcome.len() + OUTCOME_OVERHEAD);
-        }
-        if self.order.back().is_some_and(|(_, k)| **k == *key) {
-            self.order.pop_back();
-            self.next_seq -= 1;
+    /// Undoes the last [`Outcomes::insert`], of `key`.
+    pub(crate) fn remove_last(&mut self, key: &str, how: Inserted) {
+        let Some(last) = self.next_seq.checked_sub(1) else {
+            return;
+        };
+        let Some(saved) = self.log.get(last) else {
+            return;
+        };
+        debug_assert_eq!(saved.key, key.as_bytes(), "undone out of order");
+        self.bytes = self
+            .bytes
+            .saturating_sub(saved.key.len() + saved.outcome.len() + OUTCOME_OVERHEAD);
+        self.log.pop_last();
+        self.next_seq = self.log.next_seq();
+        match how {
+            Inserted::Collided => {
+                self.collided.remove(key);
+            }
+            Inserted::Indexed(before) => {
+                let h = self.hash(key);
+                self.filter.slot(h).set_outcome(before);
+                let log = &self.log;
+                self.filter.remove_if_unused(h, |s| !log.holds(s));
+            }
         }
     }
 
@@ -212,7 +329,7 @@ impl Outcomes {
     /// never pays for a whole minute or a whole checkpoint at once.
     pub(crate) fn commit(&mut self, key: &str, at: i64) {
         let h = self.hash(key);
-        self.filter.add(h);
+        self.filter.slot(h).add();
         let minute = at.div_euclid(FILTER_BUCKET_MS);
         match self.by_minute.last_entry() {
             Some(mut last) if *last.key() == minute => last.get_mut().push(h),
@@ -236,6 +353,19 @@ impl Outcomes {
         self.evict(STEP);
     }
 
+    /// One retained key of hash `h` leaves the filter. Its slot stays while it still
+    /// indexes an outcome in memory (the outcome is found there until evicted).
+    fn remove_key(&mut self, h: u64) {
+        let slot = self.filter.slot(h);
+        slot.remove_one();
+        let slot = *slot;
+        let log = &self.log;
+        self.filter.remove_if_unused(h, |s| !log.holds(s));
+        if slot.count() == 0 && slot.outcome() != 0 && log.holds(slot.outcome() - 1) {
+            self.lingering.push(h);
+        }
+    }
+
     /// Removes one key of the oldest minute from the filter; from then on a key of that
     /// minute may be missing, so keys saved before its end are looked up in SQLite.
     fn drop_oldest_key(&mut self) {
@@ -249,7 +379,7 @@ impl Outcomes {
         }
         self.missing_before(end);
         if let Some(h) = dropped {
-            self.filter.remove_one(h);
+            self.remove_key(h);
             self.filter_len -= 1;
         }
     }
@@ -269,10 +399,18 @@ impl Outcomes {
     pub(crate) fn drop_first_minute(&mut self) -> Option<i64> {
         let (minute, hashes) = self.by_minute.pop_first()?;
         for h in &hashes {
-            self.filter.remove_one(*h);
+            self.remove_key(*h);
         }
         self.filter_len -= hashes.len();
         Some(minute)
+    }
+
+    /// Drops the oldest outcome in memory.
+    fn pop_oldest(&mut self) {
+        if let Some(len) = self.log.first_len() {
+            self.bytes = self.bytes.saturating_sub(len + OUTCOME_OVERHEAD);
+            self.log.pop_first();
+        }
     }
 
     /// Drops the oldest checkpointed outcomes while over the byte bound.
@@ -280,37 +418,49 @@ impl Outcomes {
     /// so the bound holds within the outcomes of a checkpoint interval or two.
     pub(crate) fn evict(&mut self, max: usize) {
         for _ in 0..max {
-            if self.bytes <= self.limits.outcome_bytes {
+            if self.bytes <= self.limits.outcome_bytes
+                || self.log.len() == 0
+                || self.log.first_seq() >= self.checkpointed_seq
+            {
                 break;
             }
-            match self.order.front() {
-                Some((seq, _)) if *seq < self.checkpointed_seq => {}
-                _ => break,
-            }
-            let Some((_, key)) = self.order.pop_front() else {
-                break;
-            };
-            if let Some((_, outcome, _)) = self.recent.remove(&key) {
-                self.bytes = self
-                    .bytes
-                    .saturating_sub(key.len() + outcome.len() + OUTCOME_OVERHEAD);
-            }
+            self.pop_oldest();
         }
     }
 
-    /// Forgets outcomes saved before `before_ms`; returns how many left memory.
+    /// The outcomes up to `seq` are in SQLite: evicts a thousand at most while over the
+    /// byte bound (the saved outcomes that follow evict the rest), and lets go of the
+    /// slots and collided keys whose outcomes have left memory.
+    pub(crate) fn checkpointed(&mut self, seq: u64) {
+        self.checkpointed_seq = self.checkpointed_seq.max(seq);
+        self.evict(1024);
+        self.forget_evicted();
+    }
+
+    /// Removes the lingering slots and collided keys of outcomes no longer in memory.
+    fn forget_evicted(&mut self) {
+        let log = &self.log;
+        self.collided.retain(|_, s| log.holds(*s));
+        let mut lingering = std::mem::take(&mut self.lingering);
+        lingering.retain(|h| {
+            let slot = self.filter.get(*h);
+            let held = slot.count() == 0 && slot.outcome() != 0 && log.holds(slot.outcome() - 1);
+            if !held {
+                self.filter.remove_if_unused(*h, |s| !log.holds(s));
+            }
+            held
+        });
+        self.lingering = lingering;
+    }
+
+    /// Forgets outcomes saved before `before_ms`; returns how many left memory. The log
+    /// is in the order saved, so it goes from the oldest up to the first one saved since
+    /// (one saved earlier after a clock step back stays until evicted).
     pub(crate) fn purge(&mut self, before_ms: i64) -> u64 {
-        let n = self.recent.len();
-        self.recent.retain(|_, (_, _, at)| *at >= before_ms);
-        let removed = n - self.recent.len();
-        if removed > 0 {
-            let recent = &self.recent;
-            self.order.retain(|(_, k)| recent.contains_key(k));
-            self.bytes = self
-                .recent
-                .iter()
-                .map(|(k, (_, o, _))| k.len() + o.len() + OUTCOME_OVERHEAD)
-                .sum();
+        let mut removed = 0;
+        while self.log.first().is_some_and(|s| s.at < before_ms) {
+            self.pop_oldest();
+            removed += 1;
         }
         // Whole minutes before the horizon only: a key of a partly purged minute stays in
         // the filter and is looked up in SQLite (not found: new).
@@ -321,10 +471,11 @@ impl Outcomes {
             }
             self.drop_first_minute();
         }
+        self.forget_evicted();
         if self.incomplete_before.is_some_and(|t| t <= before_ms) {
             self.incomplete_before = None;
         }
-        removed as u64
+        removed
     }
 }
 
@@ -342,14 +493,14 @@ mod tests {
         let mut o = Outcomes::new(limits);
         for n in 0..100 {
             let key: Arc<str> = format!("k{n}").into();
-            o.insert(&key, 1, &"0;1;0".into(), n);
+            o.insert(&key, 1, "0;1;0", n);
             o.commit(&key, n);
         }
         // Nothing checkpointed: nothing evicted.
-        assert_eq!(o.recent.len(), 100);
+        assert_eq!(o.in_memory(), 100);
         o.checkpointed_seq = 100;
         o.evict(usize::MAX);
-        assert!(o.bytes <= 2_000 && o.recent.len() < 100);
+        assert!(o.bytes <= 2_000 && o.in_memory() < 100);
         let sql = |k: &str| Ok((k == "k0").then(|| (1, "0;1;0".to_string())));
         assert!(o.lookup("k0", KeyCheck::Retained, &sql).unwrap().is_some()); // evicted, read from SQL
         assert!(o
@@ -438,10 +589,133 @@ mod tests {
         });
         for n in 0..10 {
             let key: Arc<str> = format!("k{n}").into();
-            o.insert(&key, 1, &"0;1;0".into(), 0);
+            o.insert(&key, 1, "0;1;0", 0);
         }
         o.checkpointed_seq = 10;
         o.commit("k9", 0);
-        assert_eq!(o.recent.len(), 10 - STEP);
+        assert_eq!(o.in_memory(), 10 - STEP);
+    }
+
+    #[test]
+    fn keys_of_one_hash_are_told_apart_in_memory_and_looked_up_in_sqlite_once_evicted() {
+        let mut o = Outcomes::new(MemLimits {
+            outcome_bytes: 0,
+            filter_keys: 1_000,
+            ..MemLimits::default()
+        });
+        o.hash_mask = 0;
+        let (a, b, c): (Arc<str>, Arc<str>, Arc<str>) = ("a".into(), "b".into(), "c".into());
+        o.insert(&a, 1, "A", 0);
+        o.commit(&a, 0);
+        assert!(matches!(o.insert(&b, 2, "B", 0), Inserted::Collided));
+        o.commit(&b, 0);
+        let no_sql = |_: &str| panic!("in memory");
+        let found = |o: &Outcomes, k| o.lookup(k, KeyCheck::Window, &no_sql).unwrap();
+        assert_eq!(found(&o, "a"), Some((1, "A".to_string())));
+        assert_eq!(found(&o, "b"), Some((2, "B".to_string())));
+        // A third, rolled back, leaves the other two as they were.
+        let how = o.insert(&c, 3, "C", 0);
+        o.remove_last("c", how);
+        assert_eq!((o.in_memory(), o.collided.len()), (2, 1));
+        assert_eq!(found(&o, "b"), Some((2, "B".to_string())));
+        // "c" is not in memory but its hash is retained: SQLite is asked (and says new).
+        let asked = std::cell::Cell::new(0);
+        let sql = |_: &str| {
+            asked.set(asked.get() + 1);
+            Ok(None)
+        };
+        assert_eq!(o.lookup("c", KeyCheck::Window, &sql).unwrap(), None);
+        assert_eq!(asked.get(), 1);
+        // Checkpointed, both leave memory (a bound of 0 bytes) and are looked up in SQLite.
+        o.checkpointed(o.next_seq);
+        assert_eq!((o.in_memory(), o.collided.len()), (0, 0));
+        assert!(o.needs_fallback("a", KeyCheck::Window) && o.needs_fallback("b", KeyCheck::Window));
+    }
+
+    #[test]
+    fn a_key_dropped_from_a_full_filter_is_found_in_memory_until_its_outcome_goes() {
+        let mut o = Outcomes::new(MemLimits {
+            outcome_bytes: 1 << 20,
+            filter_keys: 1,
+            ..MemLimits::default()
+        });
+        let (a, b): (Arc<str>, Arc<str>) = ("a".into(), "b".into());
+        o.insert(&a, 1, "A", 0);
+        o.commit(&a, 0);
+        o.insert(&b, 1, "B", FILTER_BUCKET_MS);
+        o.commit(&b, FILTER_BUCKET_MS);
+        assert_eq!(o.filter_len, 1, "the filter dropped a's minute");
+        let no_sql = |_: &str| panic!("in memory");
+        assert_eq!(
+            o.lookup("a", KeyCheck::Window, &no_sql).unwrap(),
+            Some((1, "A".to_string()))
+        );
+        assert_eq!(o.lingering.len(), 1);
+        // Purged from memory: its slot goes too, b's stays.
+        assert_eq!(o.purge(1), 1);
+        assert!(o.lingering.is_empty());
+        assert_eq!(o.filter.0.iter().map(|s| s.len()).sum::<usize>(), 1);
+        assert!(!o.needs_fallback("a", KeyCheck::Window));
+        assert!(!o.needs_fallback("b", KeyCheck::Window), "in memory");
+    }
+
+    /// Random saves, roll-backs, checkpoints and evictions over keys sharing 16 hashes,
+    /// against a model: a saved key is always found (in memory or in SQLite, which holds
+    /// what was checkpointed) with its own outcome, and a key never saved never is.
+    #[test]
+    fn every_saved_key_is_found_with_its_own_outcome_among_shared_hashes() {
+        let mut o = Outcomes::new(MemLimits {
+            outcome_bytes: 3_000,
+            filter_keys: 1 << 20,
+            ..MemLimits::default()
+        });
+        o.hash_mask = 0xF;
+        let mut rng = 0x2545_F491_4F6C_DD1Du64;
+        let mut next = |n: u64| {
+            rng ^= rng << 13;
+            rng ^= rng >> 7;
+            rng ^= rng << 17;
+            rng % n
+        };
+        // key -> (outcome, sequence): what was saved; SQLite holds those checkpointed.
+        let mut saved: std::collections::HashMap<String, (String, u64)> = Default::default();
+        for n in 0..20_000u64 {
+            match next(10) {
+                0 => {
+                    let seq = o.next_seq;
+                    o.checkpointed(seq);
+                }
+                1 => {
+                    let key: Arc<str> = format!("r{n}").into();
+                    let how = o.insert(&key, 1, "rolled back", 0);
+                    o.remove_last(&key, how);
+                }
+                _ => {
+                    let key: Arc<str> = format!("k{n}").into();
+                    let outcome = format!("outcome of k{n}");
+                    saved.insert(key.to_string(), (outcome.clone(), o.next_seq));
+                    o.insert(&key, 1, &outcome, 0);
+                    o.commit(&key, 0);
+                }
+            }
+            let probe = if next(2) == 0 {
+                format!("k{}", next(n + 1))
+            } else {
+                format!("r{}", next(n + 1))
+            };
+            let sql = |k: &str| {
+                Ok(saved
+                    .get(k)
+                    .filter(|(_, seq)| *seq < o.checkpointed_seq)
+                    .map(|(out, _)| (1, out.clone())))
+            };
+            let found = o.lookup(&probe, KeyCheck::Window, &sql).unwrap();
+            assert_eq!(
+                found.map(|f| f.1),
+                saved.get(&probe).map(|s| s.0.clone()),
+                "{probe}"
+            );
+        }
+        assert!(o.in_memory() < saved.len() / 2, "the byte bound evicted");
     }
 }
