@@ -598,6 +598,57 @@ async fn io_threads_serve_each_connection_on_one_thread_of_their_own() {
     timeout(LIMIT, down).await.expect("connections dropped");
 }
 
+#[tokio::test]
+async fn an_io_thread_that_has_handled_all_it_read_calls_the_idle_hook() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let handled = Arc::new(AtomicUsize::new(0));
+    // Per call of the hook: its thread and how many requests were handled by then.
+    let calls = Arc::new(std::sync::Mutex::new(Vec::<(String, usize)>::new()));
+    let (count, seen) = (handled.clone(), calls.clone());
+    let answer = echo("server.b.net");
+    let counted = handled.clone();
+    let srv = Node::builder()
+        .origin_host("server.b.net")
+        .origin_realm("b.net")
+        .auth_application(APP)
+        .listen("127.0.0.1:0".parse().unwrap())
+        .io_threads(1)
+        .on_io_idle(move || {
+            let name = std::thread::current().name().unwrap_or("").to_owned();
+            seen.lock()
+                .unwrap()
+                .push((name, count.load(Ordering::SeqCst)));
+        })
+        .handler(APP, CCR, move |req: RawMessage| {
+            counted.fetch_add(1, Ordering::SeqCst);
+            answer(req)
+        })
+        .build()
+        .await
+        .unwrap();
+    let cli = client(&[("server.b.net", srv.local_addrs()[0])]).await;
+    assert!(cli.wait_peer("server.b.net", LIMIT).await, "CER/CEA");
+    for n in 0..20 {
+        let ans = cli.request(request("b.net", &format!("s;{n}"))).await;
+        assert_eq!(result_code(&ans.unwrap()), Some(2001));
+    }
+    // Its thread goes idle after the last request too.
+    let last = async {
+        while calls.lock().unwrap().last().map(|c| c.1) != Some(20) {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    };
+    timeout(LIMIT, last)
+        .await
+        .expect("the hook called after the last request");
+    let calls = calls.lock().unwrap();
+    assert!(
+        calls.iter().all(|(name, _)| name == "diameter-io-0"),
+        "{calls:?}"
+    );
+    assert_eq!(handled.load(Ordering::SeqCst), 20);
+}
+
 /// A request the peer never answers ends with `RequestError::Timeout` at its own deadline:
 /// the peer's agent holds the deadline of each pending request (the node agent's coarser
 /// tick is only the bound for a peer that never reports).

@@ -417,6 +417,9 @@ impl Store for MeteredStore {
     fn lookups_in_memory(&self) -> bool {
         self.inner.lookups_in_memory()
     }
+    fn producers_idle(&self) {
+        self.inner.producers_idle()
+    }
     fn ledger_totals(&self, id: AccountId) -> Result<LedgerTotals, StoreError> {
         self.note(self.inner.ledger_totals(id))
     }

@@ -304,6 +304,9 @@ pub async fn start(opts: ServeOptions) -> Result<OcsHandle, Error> {
     if !config.peer_groups.is_empty() {
         tracing::info!(groups = ?config.peer_groups, "ocs: peer groups (sessions and saved answers shared)");
     }
+    // An I/O thread that has charged all it read tells the store: its journal syncs what
+    // it holds at once rather than wait out its pacing interval for charges not coming.
+    let idle_store = store.clone();
     let server = Arc::new(ChargingServer::new(store, tariffs, config));
 
     let mut builder = Node::builder()
@@ -312,6 +315,7 @@ pub async fn start(opts: ServeOptions) -> Result<OcsHandle, Error> {
         .product_name("diameter-rs ocs")
         .listen(opts.listen)
         .io_threads(opts.io_threads)
+        .on_io_idle(move || idle_store.producers_idle())
         .handler(
             CREDIT_CONTROL_APPLICATION_ID,
             <Ccr as Command>::CODE,

@@ -34,6 +34,7 @@ pub struct NodeBuilder {
     metrics: Option<SocketAddr>,
     agent: bool,
     io_threads: usize,
+    on_io_idle: Option<super::shards::IdleHook>,
     metrics_applications: Vec<u32>,
     metrics_commands: Vec<u32>,
     metrics_result_codes: Vec<u32>,
@@ -151,6 +152,15 @@ impl NodeBuilder {
     /// pools share tokio's default bound of 512 threads, at least 8 each).
     pub fn io_threads(mut self, n: usize) -> Self {
         self.io_threads = n;
+        self
+    }
+    /// Calls `hook` on an I/O thread ([`NodeBuilder::io_threads`]) each time it is about
+    /// to wait for work: everything it has read is handled. A handler that gathers work
+    /// for a batch (a journal's group commit) can start the batch then instead of
+    /// waiting for more that is not coming. Called often: keep it cheap. Without I/O
+    /// threads of its own the node has no such moment, and the hook is not called.
+    pub fn on_io_idle(mut self, hook: impl Fn() + Send + Sync + 'static) -> Self {
+        self.on_io_idle = Some(std::sync::Arc::new(hook));
         self
     }
     /// What happens to requests pending on a failed peer (default: re-send elsewhere).
@@ -383,7 +393,7 @@ impl NodeBuilder {
             slots,
             shards: match self.io_threads {
                 0 => None,
-                n => Some(super::shards::Shards::start(n)?),
+                n => Some(super::shards::Shards::start(n, self.on_io_idle.clone())?),
             },
         });
         let node = Node { inner };

@@ -30,6 +30,10 @@ pub fn on_io_thread() -> bool {
 /// runtime.
 const BLOCKING_THREADS: usize = 512;
 
+/// Called on an I/O thread about to wait for work
+/// ([`NodeBuilder::on_io_idle`](super::NodeBuilder::on_io_idle)).
+pub(crate) type IdleHook = std::sync::Arc<dyn Fn() + Send + Sync>;
+
 /// The shard threads of a node, each running a current-thread runtime until stopped.
 pub(crate) struct Shards {
     handles: Vec<Handle>,
@@ -39,17 +43,22 @@ pub(crate) struct Shards {
 }
 
 impl Shards {
-    /// Starts `n` threads (at least one), named `diameter-io-N`. Their runtimes share
-    /// tokio's default bound on blocking threads (512) between them, at least 8 each.
-    pub(crate) fn start(n: usize) -> std::io::Result<Shards> {
+    /// Starts `n` threads (at least one), named `diameter-io-N`, each calling `idle` (if
+    /// any) before it waits for work. Their runtimes share tokio's default bound on
+    /// blocking threads (512) between them, at least 8 each.
+    pub(crate) fn start(n: usize, idle: Option<IdleHook>) -> std::io::Result<Shards> {
         let n = n.max(1);
         let mut handles = Vec::new();
         let mut stops = Vec::new();
         for i in 0..n {
-            let rt = tokio::runtime::Builder::new_current_thread()
+            let mut builder = tokio::runtime::Builder::new_current_thread();
+            builder
                 .enable_all()
-                .max_blocking_threads((BLOCKING_THREADS / n).max(8))
-                .build()?;
+                .max_blocking_threads((BLOCKING_THREADS / n).max(8));
+            if let Some(hook) = idle.clone() {
+                builder.on_thread_park(move || hook());
+            }
+            let rt = builder.build()?;
             let (stop, stopped) = oneshot::channel::<()>();
             handles.push(rt.handle().clone());
             stops.push(stop);

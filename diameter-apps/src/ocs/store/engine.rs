@@ -1128,6 +1128,10 @@ impl Store for Engine {
         true
     }
 
+    fn producers_idle(&self) {
+        self.inner.journal.producers_idle();
+    }
+
     fn ledger_totals(&self, id: AccountId) -> Result<LedgerTotals, StoreError> {
         Ok(self.inner.state().ledger_totals(id))
     }

@@ -478,6 +478,11 @@ pub trait Store: Send + Sync + 'static {
         false
     }
 
+    /// Called when a thread charging through [`Store::charge_now`] is about to wait for
+    /// work: a store that groups charges may commit what it holds now rather than wait
+    /// for more to join. Default: nothing.
+    fn producers_idle(&self) {}
+
     /// Whether [`Store::apply_group`] commits a group in one transaction (then a
     /// [`GroupCommit`] in front of the store pays one commit, one fsync, per group).
     fn groups(&self) -> bool {
