@@ -111,7 +111,7 @@ mod tests {
 
     #[tokio::test]
     async fn tasks_go_round_the_shards_and_stay_on_their_thread() {
-        let shards = std::sync::Arc::new(Shards::start(2).unwrap());
+        let shards = std::sync::Arc::new(Shards::start(2, None).unwrap());
         let mut names = Vec::new();
         for _ in 0..4 {
             let inner = shards.clone();
