@@ -56,7 +56,8 @@ pub struct SyncPolicy {
     pub overlap_after: Duration,
     /// The least time between the starts of two `fdatasync`s when none is in flight
     /// (default [`DEFAULT_SYNC_INTERVAL`]; zero: sync at once). Records appended meanwhile
-    /// join the next sync: fewer, larger syncs under load; an idle journal syncs at once.
+    /// join the next sync: fewer, larger syncs under load; an idle journal syncs at once,
+    /// and so does one whose producers said they are idle ([`Journal::producers_idle`]).
     pub min_interval: Duration,
 }
 

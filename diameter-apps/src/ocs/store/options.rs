@@ -35,7 +35,9 @@ pub struct EngineOptions {
     pub journal_overlap_after: Duration,
     /// The least time between the starts of two journal `fdatasync`s when none is in
     /// flight (default [`DEFAULT_SYNC_INTERVAL`]): under load, records gather into fewer,
-    /// larger syncs (less CPU and disk per CCR); an answer waits at most this much longer.
+    /// larger syncs (less CPU and disk per CCR); an answer waits at most this much longer,
+    /// and no longer than until the node's I/O threads have charged all they read
+    /// ([`super::Store::producers_idle`]).
     pub journal_sync_interval: Duration,
     /// The most journal records not yet checkpointed into SQLite (default
     /// [`DEFAULT_MAX_BACKLOG`]): past it (SQLite failing or slower than the load) charges
