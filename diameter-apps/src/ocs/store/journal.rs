@@ -588,10 +588,6 @@ struct Buf {
     /// on their timeout only: the syncer whose sync ended takes what was appended
     /// meanwhile itself, so a fast disk costs no thread switch per sync.
     overlap_waiting: usize,
-    /// Syncers holding data back until [`SyncPolicy::min_interval`] has passed since the
-    /// last sync started: that one syncs whatever is appended meanwhile, so appending wakes
-    /// no other.
-    pacing: usize,
     /// Writes and syncs running now, and when the latest of them started.
     in_flight: usize,
     last_start: Option<Instant>,
@@ -616,9 +612,12 @@ struct Shared {
     wake: Condvar,
     /// Syncers watching the sync in flight wait here ([`Buf::overlap_waiting`]).
     watch: Condvar,
-    /// The syncer holding data back waits here ([`Buf::pacing`]).
+    /// The syncer holding data back waits here ([`Shared::pacing`]).
     pace: Condvar,
-    /// [`Buf::pacing`], read without the lock by [`Journal::producers_idle`].
+    /// Syncers holding data back until [`SyncPolicy::min_interval`] has passed since the
+    /// last sync started: that one syncs whatever is appended meanwhile, so appending wakes
+    /// no other. Changed under the lock of [`Shared::buf`], read without it by
+    /// [`Journal::producers_idle`].
     pacing: AtomicUsize,
     /// The producers have appended nothing since they last went idle
     /// ([`Journal::producers_idle`]): holding records back would gather no more.
@@ -764,7 +763,6 @@ impl Journal {
                 stop: false,
                 sleeping: 0,
                 overlap_waiting: 0,
-                pacing: 0,
                 in_flight: 0,
                 last_start: None,
                 peak_in_flight: 0,
@@ -850,7 +848,7 @@ impl Journal {
         // watch a sync in flight that nobody watches.
         let wake = b.sleeping > 0
             && if b.in_flight == 0 {
-                b.pacing == 0
+                self.shared.pacing.load(Ordering::SeqCst) == 0
             } else {
                 b.overlap_waiting == 0
             };
@@ -873,11 +871,9 @@ impl Journal {
         if self.shared.pacing.load(Ordering::SeqCst) == 0 {
             return;
         }
-        let b = self.buf();
-        if b.pacing > 0 {
-            drop(b);
-            self.shared.pace.notify_one();
-        }
+        // Under the lock, the syncer counted in `pacing` is waiting, not about to.
+        drop(self.buf());
+        self.shared.pace.notify_one();
     }
 
     /// The LSN of the last record appended.
@@ -1115,8 +1111,7 @@ fn syncer(shared: Arc<Shared>, base: PathBuf, policy: SyncPolicy) {
                 Some(t) if t < min_interval && !b.stop => {
                     // Too soon after the last one: let more records join this sync, unless
                     // the producers are idle (none are coming).
-                    b.pacing += 1;
-                    shared.pacing.store(b.pacing, Ordering::SeqCst);
+                    shared.pacing.fetch_add(1, Ordering::SeqCst);
                     if !shared.idle.load(Ordering::SeqCst) {
                         b = shared
                             .pace
@@ -1124,8 +1119,7 @@ fn syncer(shared: Arc<Shared>, base: PathBuf, policy: SyncPolicy) {
                             .unwrap_or_else(|e| e.into_inner())
                             .0;
                     }
-                    b.pacing -= 1;
-                    shared.pacing.store(b.pacing, Ordering::SeqCst);
+                    shared.pacing.fetch_sub(1, Ordering::SeqCst);
                     if shared.idle.load(Ordering::SeqCst) && !b.data.is_empty() {
                         break;
                     }
@@ -1444,7 +1438,7 @@ mod tests {
             .map(|i| j.append(&records[i % records.len()]).unwrap())
             .collect();
         // Held back for the hour, until a syncer paces...
-        while j.buf().pacing == 0 {
+        while j.shared.pacing.load(Ordering::SeqCst) == 0 {
             std::thread::sleep(Duration::from_millis(1));
         }
         assert_eq!(j.durable_lsn(), 1);
@@ -1485,7 +1479,8 @@ mod tests {
         std::thread::sleep(Duration::from_millis(50));
         {
             let b = j.buf();
-            assert_eq!((b.pacing, b.sleeping), (1, 3), "syncers woken by appends");
+            let pacing = j.shared.pacing.load(Ordering::SeqCst);
+            assert_eq!((pacing, b.sleeping), (1, 3), "syncers woken by appends");
         }
         j.wait(last).unwrap();
         assert_eq!(j.durable_lsn(), 10);
