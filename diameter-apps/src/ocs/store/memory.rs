@@ -702,7 +702,7 @@ impl MemState {
                 c.debits.push((r, *row));
             }
         }
-        (c, self.outcomes.next_seq)
+        (c, self.outcomes.next_seq())
     }
 
     /// Sizes the saved outcomes for their bound (a long-lived state: the embedded

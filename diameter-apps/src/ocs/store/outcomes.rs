@@ -4,7 +4,7 @@
 //! probe of one table, and evicting the oldest outcome touches neither.
 
 use super::memory::{FastMap, MemLimits, OutcomeLookup};
-use super::outcome_log::OutcomeLog;
+use super::outcome_log::{OutcomeLog, Saved};
 use super::{AccountId, StoreError};
 use std::collections::BTreeMap;
 use std::hash::BuildHasher;
@@ -55,10 +55,9 @@ pub(crate) enum Inserted {
 
 /// Saved request outcomes: recent ones in memory, all retained keys in a filter.
 pub(crate) struct Outcomes {
-    /// The recent outcomes, oldest first: sequence numbers `log.first_seq()..next_seq`.
+    /// The recent outcomes, oldest first, numbered in the order saved.
     log: OutcomeLog,
     bytes: usize,
-    pub(crate) next_seq: u64,
     /// Outcomes with a sequence below this are in SQLite and may be evicted.
     pub(crate) checkpointed_seq: u64,
     /// Keys the filter's hashes (seeded per process and instance; foldhash's quality
@@ -170,7 +169,6 @@ impl Outcomes {
         Outcomes {
             log: OutcomeLog::default(),
             bytes: 0,
-            next_seq: 0,
             checkpointed_seq: 0,
             hasher: foldhash::quality::RandomState::default(),
             #[cfg(test)]
@@ -207,27 +205,27 @@ impl Outcomes {
     }
 
     pub(crate) fn hash(&self, key: &str) -> u64 {
+        let h = self.hasher.hash_one(key);
         #[cfg(test)]
-        return self.hasher.hash_one(key) & self.hash_mask;
-        #[cfg(not(test))]
-        self.hasher.hash_one(key)
+        let h = h & self.hash_mask;
+        h
     }
 
-    /// The number of `key`'s outcome in memory, found through the slot of its hash.
-    fn find(&self, key: &str, slot: Slot) -> Option<u64> {
-        let seq = slot.outcome().checked_sub(1)?;
-        if let Some(saved) = self.log.get(seq) {
-            if saved.key == key.as_bytes() {
-                return Some(seq);
-            }
+    /// The number the next saved outcome gets (those before it are saved).
+    pub(crate) fn next_seq(&self) -> u64 {
+        self.log.next_seq()
+    }
+
+    /// `key`'s outcome in memory, found through the slot of its hash.
+    fn find(&self, key: &str, slot: Slot) -> Option<Saved<'_>> {
+        let saved = self.log.get(slot.outcome().checked_sub(1)?);
+        if let Some(saved) = saved.filter(|s| s.key == key.as_bytes()) {
+            return Some(saved);
         }
         if self.collided.is_empty() {
             return None;
         }
-        self.collided
-            .get(key)
-            .copied()
-            .filter(|s| self.log.holds(*s))
+        self.log.get(*self.collided.get(key)?)
     }
 
     /// The saved outcome of `key`, looked for as far back as `check` says: in memory, then
@@ -243,7 +241,7 @@ impl Outcomes {
             return Ok(None);
         }
         let slot = self.filter.get(self.hash(key));
-        if let Some(saved) = self.find(key, slot).and_then(|s| self.log.get(s)) {
+        if let Some(saved) = self.find(key, slot) {
             let outcome = String::from_utf8_lossy(saved.outcome).into_owned();
             return Ok(Some((saved.account, outcome)));
         }
@@ -280,25 +278,25 @@ impl Outcomes {
     ) -> Inserted {
         self.bytes += key.len() + outcome.len() + OUTCOME_OVERHEAD;
         let seq = self.log.push(account, at, key, outcome);
-        self.next_seq = self.log.next_seq();
         let h = self.hash(key);
-        let slot = *self.filter.slot(h);
-        let other = slot
-            .outcome()
+        let log = &self.log;
+        let slot = self.filter.slot(h);
+        let before = slot.outcome();
+        let other = before
             .checked_sub(1)
-            .and_then(|s| self.log.get(s))
+            .and_then(|s| log.get(s))
             .is_some_and(|saved| saved.key != key.as_bytes());
         if other {
             self.collided.insert(key.clone(), seq);
             return Inserted::Collided;
         }
-        self.filter.slot(h).set_outcome(seq + 1);
-        Inserted::Indexed(slot.outcome())
+        slot.set_outcome(seq + 1);
+        Inserted::Indexed(before)
     }
 
     /// Undoes the last [`Outcomes::insert`], of `key`.
     pub(crate) fn remove_last(&mut self, key: &str, how: Inserted) {
-        let Some(last) = self.next_seq.checked_sub(1) else {
+        let Some(last) = self.next_seq().checked_sub(1) else {
             return;
         };
         let Some(saved) = self.log.get(last) else {
@@ -309,7 +307,6 @@ impl Outcomes {
             .bytes
             .saturating_sub(saved.key.len() + saved.outcome.len() + OUTCOME_OVERHEAD);
         self.log.pop_last();
-        self.next_seq = self.log.next_seq();
         match how {
             Inserted::Collided => {
                 self.collided.remove(key);
@@ -627,7 +624,7 @@ mod tests {
         assert_eq!(o.lookup("c", KeyCheck::Window, &sql).unwrap(), None);
         assert_eq!(asked.get(), 1);
         // Checkpointed, both leave memory (a bound of 0 bytes) and are looked up in SQLite.
-        o.checkpointed(o.next_seq);
+        o.checkpointed(o.next_seq());
         assert_eq!((o.in_memory(), o.collided.len()), (0, 0));
         assert!(o.needs_fallback("a", KeyCheck::Window) && o.needs_fallback("b", KeyCheck::Window));
     }
@@ -682,7 +679,7 @@ mod tests {
         for n in 0..20_000u64 {
             match next(10) {
                 0 => {
-                    let seq = o.next_seq;
+                    let seq = o.next_seq();
                     o.checkpointed(seq);
                 }
                 1 => {
@@ -693,7 +690,7 @@ mod tests {
                 _ => {
                     let key: Arc<str> = format!("k{n}").into();
                     let outcome = format!("outcome of k{n}");
-                    saved.insert(key.to_string(), (outcome.clone(), o.next_seq));
+                    saved.insert(key.to_string(), (outcome.clone(), o.next_seq()));
                     o.insert(&key, 1, &outcome, 0);
                     o.commit(&key, 0);
                 }
