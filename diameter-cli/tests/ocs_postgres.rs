@@ -5,7 +5,9 @@ mod gy_load;
 #[path = "../../diameter-apps/tests/ocs_common/mod.rs"]
 mod ocs_common;
 
-use diameter_apps::ocs::store::{Batch, IdKind, NewAccount, Op, PgStore, Store, SubscriberId};
+use diameter_apps::ocs::store::{
+    AccountId, Batch, IdKind, NewAccount, Op, PgStore, Store, SubscriberId,
+};
 use std::sync::Arc;
 
 #[test]
@@ -526,13 +528,7 @@ fn pg_groups_are_shared_and_an_unversioned_database_opens() {
             let store = store.clone();
             std::thread::spawn(move || {
                 for n in 0..25 {
-                    let mut b = Batch::new(id, None);
-                    b.key = Some(format!("t{t}/{n}"));
-                    b.ops.push(Op::Debit {
-                        amount: t + 1,
-                        partial: false,
-                        reference: None,
-                    });
+                    let b = debit(id, &format!("t{t}/{n}"), t + 1);
                     let out = store.apply(&b, 0).unwrap();
                     assert_eq!((out.results, out.replayed), (vec![t + 1], false));
                 }
@@ -707,16 +703,7 @@ fn pg_a_key_saved_meanwhile_elsewhere_reruns_the_group() {
     .unwrap();
     let s = store.clone();
     let account = ids[0];
-    let charging = std::thread::spawn(move || {
-        let mut b = Batch::new(account, None);
-        b.key = Some("k".into());
-        b.ops.push(Op::Debit {
-            amount: 10,
-            partial: false,
-            reference: None,
-        });
-        s.apply(&b, 0)
-    });
+    let charging = std::thread::spawn(move || s.apply(&debit(account, "k", 10), 0));
     // The group's INSERT of the key waits for this transaction, then conflicts with it.
     std::thread::sleep(std::time::Duration::from_millis(300));
     tx.commit().unwrap();
@@ -746,21 +733,11 @@ fn pg_a_silent_database_times_out_and_the_store_recovers() {
             978,
         ))
         .unwrap();
-    let debit = |key: &str| {
-        let mut b = Batch::new(id, None);
-        b.key = Some(key.into());
-        b.ops.push(Op::Debit {
-            amount: 1,
-            partial: false,
-            reference: None,
-        });
-        b
-    };
-    store.apply(&debit("warm"), 0).unwrap();
+    store.apply(&debit(id, "warm", 1), 0).unwrap();
     let pids = pg.processes();
     pg.signal("STOP", &pids);
     let started = Instant::now();
-    let r = store.apply(&debit("stalled"), 0);
+    let r = store.apply(&debit(id, "stalled", 1), 0);
     let took = started.elapsed();
     pg.signal("CONT", &pids);
     match r {
@@ -771,7 +748,7 @@ fn pg_a_silent_database_times_out_and_the_store_recovers() {
     // Back: charged (the stalled transaction was rolled back, or committed and replayed).
     let deadline = Instant::now() + Duration::from_secs(10);
     let out = loop {
-        match store.apply(&debit("stalled"), 0) {
+        match store.apply(&debit(id, "stalled", 1), 0) {
             Ok(out) => break out,
             Err(e) => {
                 assert!(Instant::now() < deadline, "not back: {e}");
@@ -785,10 +762,22 @@ fn pg_a_silent_database_times_out_and_the_store_recovers() {
     assert_eq!(store.ledger_totals(id).unwrap().debits, 2);
 }
 
+/// A debit of `amount` on `account` under the request key `key`.
+fn debit(account: AccountId, key: &str, amount: i64) -> Batch {
+    let mut b = Batch::new(account, None);
+    b.key = Some(key.into());
+    b.ops.push(Op::Debit {
+        amount,
+        partial: false,
+        reference: None,
+    });
+    b
+}
+
 /// Helpers of the tests of groups against locks held by other transactions.
 mod held {
     use diameter_apps::ocs::store::{
-        AccountId, Batch, BatchOutcome, Op, PgOptions, PgStore, Store, StoreError,
+        AccountId, Batch, BatchOutcome, PgOptions, PgStore, Store, StoreError,
     };
     use std::sync::{mpsc, Arc};
     use std::time::Duration;
@@ -798,18 +787,6 @@ mod held {
         let mut opts = PgOptions::default();
         opts.groups = 1;
         Arc::new(PgStore::connect_with(url, &opts).unwrap())
-    }
-
-    /// A debit of `amount` on `account` under the request key `key`.
-    pub fn debit(account: AccountId, key: &str, amount: i64) -> Batch {
-        let mut b = Batch::new(account, None);
-        b.key = Some(key.into());
-        b.ops.push(Op::Debit {
-            amount,
-            partial: false,
-            reference: None,
-        });
-        b
     }
 
     /// Queues `batch` at once (`charge`); its outcome comes on the channel.
@@ -858,7 +835,7 @@ mod held {
 /// the lock), and both end charged once.
 #[test]
 fn pg_a_held_account_puts_off_its_batches_not_the_group() {
-    use held::{charge, debit, hold, wait_for_lock_waiters};
+    use held::{charge, hold, wait_for_lock_waiters};
     use std::time::Duration;
     let Some(pg) = ocs_common::PgCluster::start() else {
         return;
@@ -914,7 +891,7 @@ fn pg_a_held_account_puts_off_its_batches_not_the_group() {
 /// the next one.
 #[test]
 fn pg_a_group_is_reported_as_one_commit_of_its_charges() {
-    use held::{charge, debit, hold, wait_for_lock_waiters};
+    use held::{charge, hold, wait_for_lock_waiters};
     use std::sync::Mutex;
     let Some(pg) = ocs_common::PgCluster::start() else {
         return;
