@@ -69,6 +69,7 @@ pub use dispatch::request_peer;
 pub use handler::{
     decode_routed, self_deduplicating, typed, Handler, HandlerFuture, Reply, ReplyFuture, Routed,
 };
+pub use held::{polling_held_releases, release_from_here};
 /// Certificate and key types of [`TlsConfig`] (from rustls).
 #[cfg(feature = "tls")]
 pub use rustls::pki_types;

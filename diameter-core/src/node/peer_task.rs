@@ -5,7 +5,7 @@
 
 use super::answer_buf::{copy_message, take_message};
 use super::dispatch::{self, Later, Routing, Started};
-use super::held::{HeldBursts, Outgoing};
+use super::held::{Flushed, HeldBursts, Left, Outgoing};
 use super::metrics::Direction;
 use super::{Node, NodeEvent, PeerStatus, RequestError};
 use crate::agent::{
@@ -17,7 +17,6 @@ use crate::header::HEADER_LEN;
 use crate::message::RawMessage;
 use crate::peer::{Capabilities, ConnId, Peer, PeerEvent, PeerSettings};
 use crate::routing::Decision;
-use crate::transport::outgoing::Burst;
 use crate::transport::{self, ConnEvent, ConnHandle};
 use std::collections::HashMap;
 use std::future::Future;
@@ -380,7 +379,14 @@ pub(crate) fn spawn_peer(
         from_lowercase: host.to_ascii_lowercase().into(),
         inline: Vec::new(),
         written: Vec::new(),
-        held: HeldBursts::default(),
+        held: HeldBursts::new({
+            let node = node.clone();
+            Box::new(move |written: &[WrittenInline], sent| {
+                for w in written {
+                    code_metrics_at(&node, w.command, w.result_code, w.received, sent);
+                }
+            })
+        }),
     };
     let handle = PeerHandle { tx, status };
     if let Ok(mut peers) = inner.peers.write() {
@@ -505,6 +511,7 @@ impl PeerTask {
                 vouched,
             } => {
                 let id = conn.id;
+                self.held.add_conn(id, conn.queue.sink());
                 self.conns.insert(id, conn);
                 self.feed(Event::Incoming {
                     conn: id,
@@ -522,11 +529,13 @@ impl PeerTask {
             }
             PeerCmd::Conn(id, ConnEvent::Closed) => {
                 self.conns.remove(&id);
+                self.held.drop_conn(id);
                 self.feed(Event::Closed(id));
             }
             PeerCmd::Connected(Some(conn)) => {
                 self.connecting = None;
                 let id = conn.id;
+                self.held.add_conn(id, conn.queue.sink());
                 self.conns.insert(id, conn);
                 self.feed(Event::Connected(id));
             }
@@ -580,6 +589,7 @@ impl PeerTask {
                     self.flush_conn(id);
                     if !self.held.close_after(id) {
                         self.conns.remove(&id);
+                        self.held.drop_conn(id);
                     }
                 }
                 Action::Handle(msg) => self.handle_request(msg),
@@ -688,23 +698,23 @@ impl PeerTask {
             // Opened for an answer that was not encoded in place after all.
             return false;
         }
-        // Behind a held burst of the same connection, a burst waits its turn.
-        if out.is_held() || self.held.holds(id) {
-            // Held answers count against the connection's write queue bound: a peer
-            // that floods requests while their answers wait is closed as one that does
-            // not read.
-            let held = self.held.bytes(id);
-            if held + out.burst.len() > self.node.inner.limits.write_queue_bytes {
+        match self
+            .held
+            .push_or_send(out, self.node.inner.limits.write_queue_bytes)
+        {
+            Flushed::Sent | Flushed::Held => false,
+            Flushed::OverBound { held } => {
                 tracing::warn!(
                     held,
                     "answers held past the write queue bound, closing connection"
                 );
-                return self.close_conn(id);
+                self.close_conn(id)
             }
-            self.held.push(out);
-            return false;
+            Flushed::Failed(e) => {
+                tracing::warn!(?e, "write queue full or writer gone, closing connection");
+                self.close_conn(id)
+            }
         }
-        self.send_burst(id, out.burst)
     }
 
     /// Closes connection `id` (dropping its held bursts) and reports it to the agent,
@@ -718,42 +728,33 @@ impl PeerTask {
         true
     }
 
-    /// Sends the bursts whose answers were released; drops those withheld. A connection
-    /// the agent closed meanwhile closes after its last one.
-    fn send_released(&mut self, done: Vec<(Outgoing<WrittenInline>, bool)>) {
-        let sent = Instant::now();
-        for (h, ok) in done {
-            let (conn, close) = (h.conn, h.close_after);
-            if !ok {
-                tracing::warn!(
-                    bytes = h.burst.len(),
-                    "answers withheld: what they report did not become durable"
-                );
-            } else {
-                for w in &h.written {
-                    code_metrics_at(&self.node, w.command, w.result_code, w.received, sent);
+    /// Acts on what became of the bursts released (sent or withheld by
+    /// [`HeldBursts::poll_released`] or a direct release): a connection whose queue refused
+    /// one closes, one the agent closed meanwhile closes after its last one.
+    fn send_released(&mut self, done: Vec<(ConnId, Left)>) {
+        for (conn, left) in done {
+            let close = match left {
+                Left::Sent { close } => close,
+                Left::Withheld { bytes, close } => {
+                    tracing::warn!(
+                        bytes,
+                        "answers withheld: what they report did not become durable"
+                    );
+                    close
                 }
-                if self.conns.contains_key(&conn) && self.send_burst(conn, h.burst) {
-                    self.act();
+                Left::Failed(e) => {
+                    tracing::warn!(?e, "write queue full or writer gone, closing connection");
+                    if self.close_conn(conn) {
+                        self.act();
+                    }
+                    continue;
                 }
-            }
+            };
             if close {
                 self.conns.remove(&conn);
+                self.held.drop_conn(conn);
             }
         }
-    }
-
-    /// Hands a burst to the writer of connection `id` (see [`PeerTask::flush_conn`]).
-    fn send_burst(&mut self, id: ConnId, burst: Burst) -> bool {
-        let sent = self
-            .conns
-            .get(&id)
-            .map(|c| c.queue.try_send_all(burst.len(), burst.into_chunks()));
-        if let Some(Err(e)) = sent {
-            tracing::warn!(?e, "write queue full or writer gone, closing connection");
-            return self.close_conn(id);
-        }
-        false
     }
 
     /// Hands every pending batch to the writers.

@@ -32,11 +32,13 @@ use tokio::sync::{mpsc, Notify};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
+pub(crate) mod direct;
 pub(crate) mod outgoing;
 #[cfg(feature = "tls")]
 pub(crate) mod tls;
 
-use outgoing::Chunks;
+use direct::{DirectSocket, Written};
+use outgoing::{Burst, Chunks};
 
 /// The most bytes the writer gathers into one write.
 pub(crate) const WRITE_BATCH: usize = 64 * 1024;
@@ -76,11 +78,48 @@ pub(crate) enum QueueError {
 #[derive(Clone, Debug)]
 pub(crate) struct WriteQueue {
     tx: mpsc::UnboundedSender<Bytes>,
+    counts: QueueCounts,
+    /// The socket, for direct writes (a plain TCP connection).
+    direct: Option<Arc<DirectSocket>>,
+}
+
+/// The byte counts and bound of a write queue.
+#[derive(Clone, Debug)]
+struct QueueCounts {
     /// Bytes queued on this connection and not yet written.
     queued: Arc<AtomicUsize>,
     /// Bytes queued on every connection of the node.
     total: Arc<AtomicUsize>,
     max: usize,
+}
+
+impl QueueCounts {
+    /// Queues a burst on `tx` (see [`WriteQueue::try_send_all`]).
+    fn send(
+        &self,
+        tx: &mpsc::UnboundedSender<Bytes>,
+        n: usize,
+        chunks: impl Iterator<Item = Bytes>,
+    ) -> Result<(), QueueError> {
+        let before = self.queued.fetch_add(n, Ordering::AcqRel);
+        if before > 0 && before + n > self.max {
+            self.queued.fetch_sub(n, Ordering::AcqRel);
+            return Err(QueueError::Full);
+        }
+        self.total.fetch_add(n, Ordering::AcqRel);
+        let mut sent = 0;
+        for b in chunks {
+            let len = b.len();
+            if tx.send(b).is_err() {
+                // The writer is gone: it releases what it was sent, this the rest.
+                self.queued.fetch_sub(n - sent, Ordering::AcqRel);
+                self.total.fetch_sub(n - sent, Ordering::AcqRel);
+                return Err(QueueError::Closed);
+            }
+            sent += len;
+        }
+        Ok(())
+    }
 }
 
 impl WriteQueue {
@@ -97,30 +136,72 @@ impl WriteQueue {
         n: usize,
         chunks: impl Iterator<Item = Bytes>,
     ) -> Result<(), QueueError> {
-        let before = self.queued.fetch_add(n, Ordering::AcqRel);
-        if before > 0 && before + n > self.max {
-            self.queued.fetch_sub(n, Ordering::AcqRel);
-            return Err(QueueError::Full);
+        self.counts.send(&self.tx, n, chunks)
+    }
+
+    /// A handle that sends on this queue without keeping its writer running.
+    pub(crate) fn sink(&self) -> Sink {
+        Sink {
+            tx: self.tx.downgrade(),
+            counts: self.counts.clone(),
+            direct: self.direct.clone(),
         }
-        self.total.fetch_add(n, Ordering::AcqRel);
-        let mut sent = 0;
-        for b in chunks {
-            let len = b.len();
-            if self.tx.send(b).is_err() {
-                // The writer is gone: it releases what it was sent, this the rest.
-                self.queued.fetch_sub(n - sent, Ordering::AcqRel);
-                self.total.fetch_sub(n - sent, Ordering::AcqRel);
-                return Err(QueueError::Closed);
-            }
-            sent += len;
-        }
-        Ok(())
     }
 
     /// Bytes queued and not yet written.
     #[cfg(test)]
     pub(crate) fn queued(&self) -> usize {
-        self.queued.load(Ordering::Acquire)
+        self.counts.queued.load(Ordering::Acquire)
+    }
+}
+
+/// A write queue whose writer is the returned receiver, with `direct` as its socket.
+#[cfg(test)]
+pub(crate) fn test_queue(
+    direct: Option<Arc<DirectSocket>>,
+) -> (WriteQueue, mpsc::UnboundedReceiver<Bytes>) {
+    let (tx, rx) = mpsc::unbounded_channel();
+    let counts = QueueCounts {
+        queued: Arc::default(),
+        total: Arc::default(),
+        max: usize::MAX,
+    };
+    (WriteQueue { tx, counts, direct }, rx)
+}
+
+/// A connection's write queue as seen from another thread: it does not keep the writer
+/// running (the connection closes when its owner lets go), and on a plain TCP connection
+/// it can write from the calling thread ([`direct`]).
+#[derive(Clone, Debug)]
+pub(crate) struct Sink {
+    tx: mpsc::WeakUnboundedSender<Bytes>,
+    counts: QueueCounts,
+    direct: Option<Arc<DirectSocket>>,
+}
+
+impl Sink {
+    /// Whether it can write from the calling thread.
+    pub(crate) fn is_direct(&self) -> bool {
+        self.direct.is_some()
+    }
+
+    /// Sends a burst: with `now`, written from this thread at once if the writer is idle
+    /// with nothing queued ([`direct`]); otherwise queued for the writer.
+    pub(crate) fn send(&self, burst: Burst, now: bool) -> Result<(), QueueError> {
+        let Some(tx) = self.tx.upgrade() else {
+            return Err(QueueError::Closed);
+        };
+        let n = burst.len();
+        if let Some(d) = self.direct.as_ref().filter(|_| now) {
+            let mut chunks: Chunks = burst.into_chunks().collect();
+            return match d.write(&mut chunks, &self.counts.queued, &self.counts.total) {
+                Written::All => Ok(()),
+                // Wakes the writer for the rest (an empty buffer writes nothing).
+                Written::Carried => tx.send(Bytes::new()).map_err(|_| QueueError::Closed),
+                Written::NotNow => self.counts.send(&tx, n, chunks.into_iter()),
+            };
+        }
+        self.counts.send(&tx, n, burst.into_chunks())
     }
 }
 
@@ -157,11 +238,22 @@ impl Drop for ConnHandle {
 pub(crate) trait HardClose {
     /// Arranges for the connection to be reset when it is dropped.
     fn hard_close(&self) {}
+
+    /// The socket, for direct writes from other threads: a plain TCP socket only.
+    fn direct(&self) -> Option<Arc<DirectSocket>> {
+        None
+    }
 }
 
 impl HardClose for tokio::net::tcp::OwnedWriteHalf {
     fn hard_close(&self) {
         let _ = socket2::SockRef::from(self.as_ref()).set_linger(Some(Duration::ZERO));
+    }
+
+    #[cfg(unix)]
+    fn direct(&self) -> Option<Arc<DirectSocket>> {
+        use std::os::fd::AsRawFd;
+        Some(DirectSocket::new(self.as_ref().as_raw_fd()))
     }
 }
 
@@ -371,11 +463,15 @@ where
         header_only,
     } = opts;
     let (tx, rx) = mpsc::unbounded_channel::<Bytes>();
+    let direct = wr.direct();
     let queue = WriteQueue {
         tx,
-        queued: Arc::default(),
-        total: queued_total,
-        max: queue_bytes.max(1),
+        counts: QueueCounts {
+            queued: Arc::default(),
+            total: queued_total,
+            max: queue_bytes.max(1),
+        },
+        direct: direct.clone(),
     };
     let guard: Arc<Option<ConnGuard>> = Arc::new(guard);
     let answers = queue.clone();
@@ -436,8 +532,9 @@ where
     });
     let kill = Arc::new(Notify::new());
     let writer = Writer {
-        queued: queue.queued.clone(),
-        total: queue.total.clone(),
+        queued: queue.counts.queued.clone(),
+        total: queue.counts.total.clone(),
+        direct,
         timeout: write_timeout,
         kill: kill.clone(),
         reader: reader.abort_handle(),
@@ -516,6 +613,8 @@ enum WriterEnd {
 struct Writer {
     queued: Arc<AtomicUsize>,
     total: Arc<AtomicUsize>,
+    /// The socket as direct writers share it (see [`direct`]).
+    direct: Option<Arc<DirectSocket>>,
     timeout: Duration,
     kill: Arc<Notify>,
     reader: tokio::task::AbortHandle,
@@ -535,6 +634,9 @@ impl Writer {
             _ = kill.notified() => WriterEnd::Killed,
             end = self.pump(&mut wr, &mut rx) => end,
         };
+        if let Some(d) = &self.direct {
+            self.held += d.close();
+        }
         if end != WriterEnd::Done {
             // Whatever is left is thrown away, the socket reset and the reader stopped:
             // nothing of this connection stays alive.
@@ -591,8 +693,17 @@ impl Writer {
                     next = rx.try_recv().ok();
                 }
             }
+            // What a direct write left over goes first.
+            if let Some(d) = &self.direct {
+                let carry = d.start_write();
+                self.held += carry.iter().map(|c| c.len()).sum::<usize>();
+                pending.splice(0..0, carry);
+                pending.retain(|c| !c.is_empty());
+            }
             // One buffer: a plain write (measured cheaper than a vectored one).
-            let ok = if pending.len() == 1 {
+            let ok = if pending.is_empty() {
+                true
+            } else if pending.len() == 1 {
                 let one = pending.pop().unwrap_or_default();
                 write_all(wr, &one, self.timeout).await
             } else if wr.is_write_vectored() {
@@ -608,6 +719,9 @@ impl Writer {
             };
             if !ok {
                 return WriterEnd::Failed;
+            }
+            if let Some(d) = &self.direct {
+                d.end_write();
             }
             self.release();
             match tokio::time::timeout(self.timeout, wr.flush()).await {

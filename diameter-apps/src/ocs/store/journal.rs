@@ -667,7 +667,10 @@ impl Waiters {
             }
             q.drain(..n).collect()
         };
-        wake_all(woken.into_iter().map(|(_, w, relay)| (w, relay)));
+        // The node's held answers leave from here, written to their sockets at once.
+        diameter_core::node::release_from_here(|| {
+            wake_all(woken.into_iter().map(|(_, w, relay)| (w, relay)))
+        });
     }
 }
 

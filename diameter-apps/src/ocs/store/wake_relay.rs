@@ -47,9 +47,11 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 
 impl Relays {
     /// The calling thread's relay if it is a node I/O thread (the relay is spawned on it on
-    /// first use), else `None`.
+    /// first use), else `None`; `None` too for the node's held answers, whose waker sends
+    /// them from the thread that wakes it
+    /// ([`polling_held_releases`](diameter_core::node::polling_held_releases)).
     pub(crate) fn here(self: &Arc<Self>) -> Option<Arc<Relay>> {
-        if !diameter_core::node::on_io_thread() {
+        if !diameter_core::node::on_io_thread() || diameter_core::node::polling_held_releases() {
             return None;
         }
         Some(self.spawn_here())
