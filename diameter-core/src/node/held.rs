@@ -1,10 +1,17 @@
 //! Bursts of answers held until every answer in them is released
 //! ([`super::AnswerBuf::hold_until`]), per connection in order.
 //!
-//! The releases are polled only when one of them woke the peer task, and a new burst's
-//! when it is added: the peer task wakes for every batch of requests, and polling a
-//! release that is not ready registers it again (a journal keeps every registration
-//! until its sync).
+//! The releases are polled only when one of them woke, and a new burst's when it is
+//! added: the peer task wakes for every batch of requests, and polling a release that is
+//! not ready registers it again (a journal keeps every registration until its sync).
+//!
+//! A source of releases that wakes them from a thread of its own inside
+//! [`release_from_here`] (the OCS journal's syncer, after the `fdatasync` that made the
+//! answers' charges durable) sends the bursts from that thread: written to the socket at
+//! once when the connection's writer is idle ([`crate::transport::direct`]). The I/O
+//! thread is not woken for them: it keeps reading and charging while answers leave. On the
+//! 2-CPU VM of the README's figures this took the OCS from about 130,000 to 143,000
+//! answers/s at 4 x 32 in flight.
 
 use super::shards::on_io_thread;
 use super::Release;

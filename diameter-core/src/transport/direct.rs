@@ -127,6 +127,31 @@ impl DirectSocket {
     }
 }
 
+/// A write half that stops direct writes when dropped, before the half itself goes (and
+/// with it, maybe, the socket's descriptor).
+pub(crate) struct Closing<W> {
+    half: W,
+    direct: Option<Arc<DirectSocket>>,
+}
+
+impl<W> Closing<W> {
+    pub(crate) fn new(half: W, direct: Option<Arc<DirectSocket>>) -> Self {
+        Closing { half, direct }
+    }
+
+    pub(crate) fn half(&mut self) -> &mut W {
+        &mut self.half
+    }
+}
+
+impl<W> Drop for Closing<W> {
+    fn drop(&mut self) {
+        if let Some(d) = &self.direct {
+            d.close();
+        }
+    }
+}
+
 #[cfg(all(test, unix))]
 mod tests {
     use super::*;
@@ -163,6 +188,17 @@ mod tests {
         assert_eq!(d.close(), 0);
         assert_eq!(d.write(&mut more, &queued, &total), Written::NotNow);
         assert_eq!(more.len(), 1);
+    }
+
+    #[test]
+    fn a_dropped_write_half_stops_direct_writes_first() {
+        let (a, _peer) = pair();
+        let d = DirectSocket::new(a.as_raw_fd());
+        let (queued, total) = (AtomicUsize::new(0), AtomicUsize::new(0));
+        // The writer task dropped mid-write, say: its half goes, and so do direct writes.
+        drop(Closing::new(a, Some(d.clone())));
+        let mut chunks = vec![Bytes::from_static(b"late")];
+        assert_eq!(d.write(&mut chunks, &queued, &total), Written::NotNow);
     }
 
     #[test]

@@ -625,14 +625,17 @@ struct Writer {
 impl Writer {
     async fn run<W: AsyncWrite + HardClose + Unpin>(
         mut self,
-        mut wr: W,
+        wr: W,
         mut rx: mpsc::UnboundedReceiver<Bytes>,
     ) -> WriterEnd {
+        // However this ends (the task may be dropped), direct writes stop before the
+        // write half closes the socket.
+        let mut wr = direct::Closing::new(wr, self.direct.clone());
         let kill = self.kill.clone();
         let end = tokio::select! {
             biased;
             _ = kill.notified() => WriterEnd::Killed,
-            end = self.pump(&mut wr, &mut rx) => end,
+            end = self.pump(wr.half(), &mut rx) => end,
         };
         if let Some(d) = &self.direct {
             self.held += d.close();
@@ -640,7 +643,7 @@ impl Writer {
         if end != WriterEnd::Done {
             // Whatever is left is thrown away, the socket reset and the reader stopped:
             // nothing of this connection stays alive.
-            wr.hard_close();
+            wr.half().hard_close();
             self.reader.abort();
             if end == WriterEnd::Failed {
                 tracing::info!(
