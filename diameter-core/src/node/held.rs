@@ -323,6 +323,7 @@ impl<W: Send + 'static> Held<W> {
             };
             let burst = &s.bursts[i];
             let close = burst.close_after;
+            // Written from this thread (either mode) when the socket allows it.
             let direct = ok && !close && s.sink(conn).is_some_and(Sink::is_direct);
             let done = match &mut mode {
                 Mode::Direct if !direct => {
