@@ -61,7 +61,10 @@ impl<'a> AnswerBuf<'a> {
     /// connection's burst, and that burst leaves only once every answer in it is
     /// released. For an answer that reports what must be durable first, such as a charge
     /// in a group commit: one wait per burst, not a task per request. An answer that is
-    /// not released (`false`) is never sent, nor is the rest of its burst.
+    /// not released (`false`) is never sent, nor is the rest of its burst. A source that
+    /// makes releases ready on a thread of its own (a journal's syncer) can wake them inside
+    /// [`super::release_from_here`]: the answers then leave from that thread, without
+    /// waiting for the connection's I/O thread.
     pub fn hold_until(&mut self, release: Release) {
         self.release = Some(release);
     }
