@@ -321,8 +321,7 @@ impl<W: Send + 'static> Held<W> {
                 }
                 Poll::Ready(ok) => ok,
             };
-            let burst = &s.bursts[i];
-            let close = burst.close_after;
+            let close = s.bursts[i].close_after;
             // Written from this thread (either mode) when the socket allows it.
             let direct = ok && !close && s.sink(conn).is_some_and(Sink::is_direct);
             let done = match &mut mode {

@@ -142,13 +142,16 @@ impl<W> Closing<W> {
     pub(crate) fn half(&mut self) -> &mut W {
         &mut self.half
     }
+
+    /// Stops direct writes now ([`DirectSocket::close`]); the bytes still carried over.
+    pub(crate) fn close(&mut self) -> usize {
+        self.direct.take().map_or(0, |d| d.close())
+    }
 }
 
 impl<W> Drop for Closing<W> {
     fn drop(&mut self) {
-        if let Some(d) = &self.direct {
-            d.close();
-        }
+        self.close();
     }
 }
 

@@ -637,9 +637,7 @@ impl Writer {
             _ = kill.notified() => WriterEnd::Killed,
             end = self.pump(wr.half(), &mut rx) => end,
         };
-        if let Some(d) = &self.direct {
-            self.held += d.close();
-        }
+        self.held += wr.close();
         if end != WriterEnd::Done {
             // Whatever is left is thrown away, the socket reset and the reader stopped:
             // nothing of this connection stays alive.
