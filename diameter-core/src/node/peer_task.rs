@@ -510,9 +510,7 @@ impl PeerTask {
                 remote,
                 vouched,
             } => {
-                let id = conn.id;
-                self.held.add_conn(id, conn.queue.sink());
-                self.conns.insert(id, conn);
+                let id = self.add_conn(conn);
                 self.feed(Event::Incoming {
                     conn: id,
                     cer,
@@ -528,15 +526,12 @@ impl PeerTask {
                 }
             }
             PeerCmd::Conn(id, ConnEvent::Closed) => {
-                self.conns.remove(&id);
-                self.held.drop_conn(id);
+                self.remove_conn(id);
                 self.feed(Event::Closed(id));
             }
             PeerCmd::Connected(Some(conn)) => {
                 self.connecting = None;
-                let id = conn.id;
-                self.held.add_conn(id, conn.queue.sink());
-                self.conns.insert(id, conn);
+                let id = self.add_conn(conn);
                 self.feed(Event::Connected(id));
             }
             PeerCmd::Connected(None) => {
@@ -588,8 +583,7 @@ impl PeerTask {
                     // answers once released.
                     self.flush_conn(id);
                     if !self.held.close_after(id) {
-                        self.conns.remove(&id);
-                        self.held.drop_conn(id);
+                        self.remove_conn(id);
                     }
                 }
                 Action::Handle(msg) => self.handle_request(msg),
@@ -710,20 +704,38 @@ impl PeerTask {
                 );
                 self.close_conn(id)
             }
-            Flushed::Failed(e) => {
-                tracing::warn!(?e, "write queue full or writer gone, closing connection");
-                self.close_conn(id)
-            }
+            Flushed::Failed(e) => self.close_refused(id, e),
         }
+    }
+
+    /// Takes connection `conn` in: its handle here, its queue for the held bursts.
+    fn add_conn(&mut self, conn: ConnHandle) -> ConnId {
+        let id = conn.id;
+        self.held.add_conn(id, conn.queue.sink());
+        self.conns.insert(id, conn);
+        id
+    }
+
+    /// Lets connection `id` go, dropping its held bursts; the handle returned (dropped, it
+    /// closes the connection once what is queued is written).
+    fn remove_conn(&mut self, id: ConnId) -> Option<ConnHandle> {
+        self.held.drop_conn(id);
+        self.conns.remove(&id)
+    }
+
+    /// Closes connection `id`, whose write queue refused a burst (see
+    /// [`PeerTask::close_conn`]).
+    fn close_refused(&mut self, id: ConnId, e: transport::QueueError) -> bool {
+        tracing::warn!(?e, "write queue full or writer gone, closing connection");
+        self.close_conn(id)
     }
 
     /// Closes connection `id` (dropping its held bursts) and reports it to the agent,
     /// whose actions the caller's loop performs. Returns `true`.
     fn close_conn(&mut self, id: ConnId) -> bool {
-        if let Some(c) = self.conns.remove(&id) {
+        if let Some(c) = self.remove_conn(id) {
             c.kill();
         }
-        self.held.drop_conn(id);
         self.agent.handle(self.now.into_std(), Event::Closed(id));
         true
     }
@@ -743,16 +755,14 @@ impl PeerTask {
                     close
                 }
                 Left::Failed(e) => {
-                    tracing::warn!(?e, "write queue full or writer gone, closing connection");
-                    if self.close_conn(conn) {
+                    if self.close_refused(conn, e) {
                         self.act();
                     }
                     continue;
                 }
             };
             if close {
-                self.conns.remove(&conn);
-                self.held.drop_conn(conn);
+                self.remove_conn(conn);
             }
         }
     }
