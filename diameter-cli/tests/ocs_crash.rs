@@ -20,14 +20,14 @@
 mod gy_load;
 #[path = "../../diameter-apps/tests/ocs_common/mod.rs"]
 mod ocs_common;
+#[path = "cli_support/process.rs"]
+mod process;
 
 use gy_load::{check_account, check_requests, Client, LoadConfig};
 use ocs_common::ccr;
-use ocs_common::raw::free_port;
+use process::ServerProcess;
 use std::collections::{HashMap, HashSet};
-use std::net::{SocketAddr, TcpStream};
 use std::path::Path;
-use std::process::{Child, Command as Process, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -44,17 +44,6 @@ const LOAD: LoadConfig = LoadConfig {
     finish_within: Duration::from_secs(15),
     sms_every: Some(4),
 };
-
-struct Server {
-    child: Child,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 /// The store in `dir`: its journal next to the database, or in a directory of its own.
 fn store_url(dir: &Path, journal_dir: bool) -> String {
@@ -73,31 +62,26 @@ fn recover(dir: &Path, journal_dir: bool) {
     drop(diameter_apps::ocs::store::open(&url).expect("recover the store"));
 }
 
-/// Starts the server on the store in `dir` (no `[[peers]]`: loopback peers are admitted).
-fn start_server(dir: &Path, addr: SocketAddr, journal_dir: bool) -> Server {
+/// Starts the server on the store in `dir` on a port of its own choosing (no `[[peers]]`:
+/// loopback peers are admitted); its standard error goes to `dir/server-RUN.log`.
+fn start_server(dir: &Path, journal_dir: bool, run: u32) -> ServerProcess {
     std::fs::write(dir.join("tariffs.toml"), ccr::TARIFFS).expect("tariffs");
     let config = format!(
-        "listen = \"{addr}\"\norigin_host = \"ocs.example.net\"\n\
+        "listen = \"127.0.0.1:0\"\norigin_host = \"ocs.example.net\"\n\
          origin_realm = \"example.net\"\nstore = \"{}\"\ntariffs = \"{}\"\n\
          auto_provision = {OPENING}\n",
         store_url(dir, journal_dir),
         dir.join("tariffs.toml").display(),
     );
-    std::fs::write(dir.join("ocs.toml"), config).expect("config");
-    let child = Process::new(env!("CARGO_BIN_EXE_diameter"))
-        .args(["serve", "ocs", "--config"])
-        .arg(dir.join("ocs.toml"))
-        .env("RUST_LOG", "error")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start diameter serve ocs");
-    let end = Instant::now() + Duration::from_secs(20);
-    while TcpStream::connect(addr).is_err() {
-        assert!(Instant::now() < end, "server did not start listening");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    Server { child }
+    let file = dir.join("ocs.toml");
+    std::fs::write(&file, config).expect("config");
+    let log = dir.join(format!("server-{run}.log"));
+    let file = file.to_str().expect("utf-8 path");
+    ServerProcess::start(
+        &["serve", "ocs", "--config", file],
+        Some("warn"),
+        Some(&log),
+    )
 }
 
 #[test]
@@ -113,8 +97,8 @@ fn sigkill_mid_run_with_the_journal_in_its_own_directory() {
 
 fn crash_run(journal_dir: bool) {
     let dir = tempfile::tempdir().expect("tempdir");
-    let addr: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().expect("addr");
-    let mut server = start_server(dir.path(), addr, journal_dir);
+    let mut server = start_server(dir.path(), journal_dir, 1);
+    let addr = server.addr();
     let answered = Arc::new(AtomicU64::new(0));
     let deadline = Instant::now() + Duration::from_secs(15);
     let threads: Vec<_> = (0..CONNECTIONS)
@@ -132,9 +116,8 @@ fn crash_run(journal_dir: bool) {
     while answered.load(Ordering::Relaxed) < 600 && start.elapsed() < Duration::from_secs(8) {
         std::thread::sleep(Duration::from_millis(10));
     }
-    // `Child::kill` is kill(2) with SIGKILL on the child's PID: no shutdown, no flush.
-    server.child.kill().expect("SIGKILL the server");
-    let _ = server.child.wait();
+    let report = server.report();
+    server.kill();
     let segments = |d: &Path| {
         std::fs::read_dir(d)
             .map(|entries| {
@@ -161,7 +144,10 @@ fn crash_run(journal_dir: bool) {
     }
     let mut clients: Vec<Client> = threads
         .into_iter()
-        .map(|t| t.join().expect("client"))
+        .map(|t| {
+            t.join()
+                .unwrap_or_else(|_| panic!("a client failed before the SIGKILL; {report}"))
+        })
         .collect();
     let before: u64 = clients.iter().map(|c| c.answered).sum();
     let unanswered: usize = clients.iter().map(|c| c.outstanding.len()).sum();
@@ -182,7 +168,9 @@ fn crash_run(journal_dir: bool) {
             .count()
     };
 
-    let server = start_server(dir.path(), addr, journal_dir);
+    // The restarted server listens on a new port; the clients are known by Origin-Host.
+    let mut server = start_server(dir.path(), journal_dir, 2);
+    let addr = server.addr();
     let threads: Vec<_> = clients
         .drain(..)
         .map(|mut c| {
@@ -192,10 +180,11 @@ fn crash_run(journal_dir: bool) {
             })
         })
         .collect();
-    let clients: Vec<Client> = threads
-        .into_iter()
-        .map(|t| t.join().expect("client after the restart"))
-        .collect();
+    let joined: Vec<_> = threads.into_iter().map(|t| t.join()).collect();
+    if joined.iter().any(Result::is_err) {
+        panic!("a client failed after the restart; {}", server.report());
+    }
+    let clients: Vec<Client> = joined.into_iter().flatten().collect();
     drop(server);
     let replays: u64 = clients.iter().map(|c| c.replays_checked).sum();
     let retransmissions: u64 = clients.iter().map(|c| c.retransmissions).sum();

@@ -4,6 +4,8 @@
 mod gy_load;
 #[path = "../../diameter-apps/tests/ocs_common/mod.rs"]
 mod ocs_common;
+#[path = "cli_support/process.rs"]
+mod process;
 
 use diameter_apps::ocs::store::{
     AccountId, Batch, IdKind, NewAccount, Op, PgStore, Store, SubscriberId,
@@ -216,11 +218,11 @@ fn pg_store_totals_count_sessions_and_reservations() {
 /// had no answer (see `ocs_crash.rs` for the SQLite version), then everything reconciles.
 mod two_nodes {
     use super::gy_load::{check_account, check_requests, Client, LoadConfig};
-    use super::ocs_common::{self, ccr, raw};
+    use super::ocs_common::{self, ccr};
+    use super::process::ServerProcess;
     use std::collections::{HashMap, HashSet};
-    use std::net::{SocketAddr, TcpStream};
+    use std::net::SocketAddr;
     use std::path::Path;
-    use std::process::{Child, Command as Process, Stdio};
     use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
     use std::sync::Arc;
     use std::time::{Duration, Instant};
@@ -237,42 +239,25 @@ mod two_nodes {
         sms_every: None,
     };
 
-    pub struct Server {
-        pub child: Child,
-    }
-
-    impl Drop for Server {
-        fn drop(&mut self) {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
-    }
-
-    /// Starts `diameter serve ocs` on the PostgreSQL store `url` (`postgresql://` form).
-    pub fn start_server(dir: &Path, name: &str, addr: SocketAddr, url: &str) -> Server {
+    /// Starts `diameter serve ocs` on the PostgreSQL store `url` (`postgresql://` form), on
+    /// a port of its own choosing; its standard error goes to `dir/NAME-RUN.log`.
+    pub fn start_server(dir: &Path, name: &str, url: &str, run: u32) -> ServerProcess {
         std::fs::write(dir.join("tariffs.toml"), ccr::TARIFFS).expect("tariffs");
         let config = format!(
-            "listen = \"{addr}\"\norigin_host = \"{name}.example.net\"\n\
+            "listen = \"127.0.0.1:0\"\norigin_host = \"{name}.example.net\"\n\
              origin_realm = \"example.net\"\nstore = \"{url}\"\ntariffs = \"{}\"\n\
              auto_provision = {OPENING}\n",
             dir.join("tariffs.toml").display(),
         );
         let file = dir.join(format!("{name}.toml"));
         std::fs::write(&file, config).expect("config");
-        let child = Process::new(env!("CARGO_BIN_EXE_diameter"))
-            .args(["serve", "ocs", "--config"])
-            .arg(&file)
-            .env("RUST_LOG", "error")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start diameter serve ocs");
-        let end = Instant::now() + Duration::from_secs(20);
-        while TcpStream::connect(addr).is_err() {
-            assert!(Instant::now() < end, "server did not start listening");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        Server { child }
+        let log = dir.join(format!("{name}-{run}.log"));
+        let file = file.to_str().expect("utf-8 path");
+        ServerProcess::start(
+            &["serve", "ocs", "--config", file],
+            Some("warn"),
+            Some(&log),
+        )
     }
 
     /// Every request reflected exactly once, balances = opening - ledger debits, never
@@ -323,15 +308,9 @@ mod two_nodes {
             return;
         };
         let dir = tempfile::tempdir().expect("tempdir");
-        let addrs: Vec<SocketAddr> = (0..2)
-            .map(|_| {
-                format!("127.0.0.1:{}", raw::free_port())
-                    .parse()
-                    .expect("addr")
-            })
-            .collect();
-        let mut a = start_server(dir.path(), "ocs1", addrs[0], &pg.uri());
-        let b = start_server(dir.path(), "ocs2", addrs[1], &pg.uri());
+        let mut a = start_server(dir.path(), "ocs1", &pg.uri(), 1);
+        let mut b = start_server(dir.path(), "ocs2", &pg.uri(), 1);
+        let mut addrs: Vec<SocketAddr> = vec![a.addr(), b.addr()];
         let answered = Arc::new(AtomicU64::new(0));
         let stop_b = Arc::new(AtomicBool::new(false));
         let deadline = Instant::now() + Duration::from_secs(20);
@@ -356,9 +335,8 @@ mod two_nodes {
         while answered.load(Ordering::Relaxed) < 1000 && start.elapsed() < Duration::from_secs(15) {
             std::thread::sleep(Duration::from_millis(10));
         }
-        // SIGKILL node 1 (kill(2) on the child's PID): no shutdown, no flush.
-        a.child.kill().expect("SIGKILL ocs1");
-        let _ = a.child.wait();
+        let report = a.report();
+        a.kill();
         // Node 2 goes on charging the shared accounts for a while.
         let at_kill = answered.load(Ordering::Relaxed);
         let end = Instant::now() + Duration::from_secs(5);
@@ -368,12 +346,21 @@ mod two_nodes {
         stop_b.store(true, Ordering::Relaxed);
         let mut clients: Vec<Client> = threads
             .into_iter()
-            .map(|t| t.join().expect("client"))
+            .map(|t| {
+                t.join().unwrap_or_else(|_| {
+                    panic!(
+                        "a client failed before the SIGKILL; ocs1: {report}; ocs2: {}",
+                        b.report()
+                    )
+                })
+            })
             .collect();
         let (before, unanswered) = (clients[0].answered, clients[0].outstanding.len());
         assert!(before > 0 && clients[1].answered > 0, "both nodes answered");
         assert!(unanswered > 0, "nothing in flight at the kill");
-        let a = start_server(dir.path(), "ocs1", addrs[0], &pg.uri());
+        // Node 1 restarts on a new port; the clients are known by Origin-Host.
+        let mut a = start_server(dir.path(), "ocs1", &pg.uri(), 2);
+        addrs[0] = a.addr();
         let threads: Vec<_> = clients
             .drain(..)
             .enumerate()
@@ -385,10 +372,15 @@ mod two_nodes {
                 })
             })
             .collect();
-        let clients: Vec<Client> = threads
-            .into_iter()
-            .map(|t| t.join().expect("client after the restart"))
-            .collect();
+        let joined: Vec<_> = threads.into_iter().map(|t| t.join()).collect();
+        if joined.iter().any(Result::is_err) {
+            panic!(
+                "a client failed after the restart; ocs1: {}; ocs2: {}",
+                a.report(),
+                b.report()
+            );
+        }
+        let clients: Vec<Client> = joined.into_iter().flatten().collect();
         drop((a, b));
         let replays: u64 = clients.iter().map(|c| c.replays_checked).sum();
         let requests: usize = clients.iter().map(|c| c.reqs.len()).sum();

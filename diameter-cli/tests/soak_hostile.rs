@@ -18,6 +18,8 @@
 
 #[path = "../../diameter-apps/tests/ocs_common/mod.rs"]
 mod ocs_common;
+#[path = "cli_support/process.rs"]
+mod process;
 
 use bytes::Bytes;
 use diameter::dict::dcca_rfc4006::*;
@@ -25,14 +27,14 @@ use diameter_core::fields::result_code;
 use diameter_core::traits::Command;
 use diameter_core::CommandFlags;
 use ocs_common::ccr;
-use ocs_common::raw::{free_port, read_message};
+use ocs_common::raw::read_message;
+use process::ServerProcess;
 use std::io::Write;
 use std::net::{SocketAddr, TcpStream};
 use std::path::Path;
-use std::process::{Child, Command as Process, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// The bound on the server's peak resident memory (VmHWM).
 const RSS_BOUND_KB: u64 = 200 * 1024;
@@ -41,23 +43,11 @@ const VICTIM: &str = "46700000001";
 /// The subscriber the attackers charge their own traffic to.
 const ATTACKER: &str = "46700000666";
 
-struct Server {
-    child: Child,
-    addr: SocketAddr,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn start_server(dir: &Path) -> Server {
-    let port = free_port();
+/// Starts the server on a port of its own choosing, its standard error in `dir/server.log`.
+fn start_server(dir: &Path) -> ServerProcess {
     std::fs::write(dir.join("tariffs.toml"), ccr::TARIFFS).expect("tariffs");
     let mut config = format!(
-        "listen = \"127.0.0.1:{port}\"\norigin_host = \"ocs.example.net\"\n\
+        "listen = \"127.0.0.1:0\"\norigin_host = \"ocs.example.net\"\n\
          origin_realm = \"example.net\"\nstore = \"sqlite://{}\"\ntariffs = \"{}\"\n\
          auto_provision = 1000000000\n\n[[peers]]\nhost = \"{GOOD}\"\n",
         dir.join("ocs.db").display(),
@@ -66,22 +56,15 @@ fn start_server(dir: &Path) -> Server {
     for i in 1..=6 {
         config.push_str(&format!("\n[[peers]]\nhost = \"evil{i}.example.net\"\n"));
     }
-    std::fs::write(dir.join("ocs.toml"), config).expect("config");
-    let child = Process::new(env!("CARGO_BIN_EXE_diameter"))
-        .args(["serve", "ocs", "--config"])
-        .arg(dir.join("ocs.toml"))
-        .env("RUST_LOG", "error")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start diameter serve ocs");
-    let addr: SocketAddr = format!("127.0.0.1:{port}").parse().expect("addr");
-    let end = Instant::now() + Duration::from_secs(30);
-    while TcpStream::connect(addr).is_err() {
-        assert!(Instant::now() < end, "server did not start listening");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    Server { child, addr }
+    let file = dir.join("ocs.toml");
+    std::fs::write(&file, config).expect("config");
+    let file = file.to_str().expect("utf-8 path");
+    let log = dir.join("server.log");
+    ServerProcess::start(
+        &["serve", "ocs", "--config", file],
+        Some("error"),
+        Some(&log),
+    )
 }
 
 /// Connects and exchanges capabilities; `None` when the server refuses (the CEA's code).
@@ -364,8 +347,8 @@ fn hostile_peers_together_leave_the_server_bounded_and_the_money_exact() {
         .and_then(|s| s.parse().ok())
         .unwrap_or(60);
     let dir = tempfile::tempdir().expect("tempdir");
-    let server = start_server(dir.path());
-    let addr = server.addr;
+    let mut server = start_server(dir.path());
+    let addr = server.addr();
     let stop = Arc::new(AtomicBool::new(false));
     let good = Arc::new(GoodStats::default());
     let flood_answers = Arc::new(AtomicU64::new(0));
@@ -417,8 +400,10 @@ fn hostile_peers_together_leave_the_server_bounded_and_the_money_exact() {
     };
     std::thread::sleep(Duration::from_secs(secs));
     stop.store(true, Ordering::Relaxed);
-    good_thread.join().expect("good client");
-    let rss = peak_rss_kb(server.child.id());
+    if good_thread.join().is_err() {
+        panic!("the good client failed; {}", server.report());
+    }
+    let rss = peak_rss_kb(server.pid());
     for t in threads {
         t.join().expect("attacker thread");
     }

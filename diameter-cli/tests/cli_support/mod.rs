@@ -94,47 +94,13 @@ pub fn start() -> TestServer {
     }
 }
 
-/// A `diameter serve ...` process started by a test; killed (by its own pid) when dropped.
-pub struct ServerProcess(std::process::Child);
-
-impl ServerProcess {
-    /// The process id.
-    pub fn pid(&self) -> u32 {
-        self.0.id()
-    }
-}
-
-impl Drop for ServerProcess {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
+pub mod process;
+pub use process::ServerProcess;
 
 /// Starts `diameter ARGS` and returns it with the address of its first output line
 /// (`... listening on ADDR`).
 pub fn spawn_server(args: &[&str]) -> (ServerProcess, String) {
-    use std::io::BufRead;
-    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("diameter"))
-        .args(args)
-        .env("NO_COLOR", "1")
-        .env_remove("RUST_LOG")
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .expect("spawn");
-    let stdout = child.stdout.take().expect("stdout");
-    let process = ServerProcess(child);
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        let mut line = String::new();
-        let _ = std::io::BufReader::new(stdout).read_line(&mut line);
-        let _ = tx.send(line);
-    });
-    let line = rx
-        .recv_timeout(std::time::Duration::from_secs(30))
-        .expect("the server prints its address");
-    assert!(line.contains(" listening on "), "{line:?}");
-    let addr = line.trim().rsplit(' ').next().expect("address").to_owned();
+    let process = ServerProcess::start(args, None, None);
+    let addr = process.addr().to_string();
     (process, addr)
 }

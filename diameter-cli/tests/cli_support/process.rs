@@ -1,0 +1,119 @@
+//! `diameter serve ...` processes started by tests. Each listens on port 0 and the test
+//! reads the bound address from the first line the server prints ("`... listening on
+//! ADDR`"), so no port is picked beforehand that another test could take in between. Its
+//! standard error can go to a file, shown when the test fails ([`ServerProcess::report`]).
+//! Included with `#[path]` by the tests that start servers of their own.
+
+#![allow(dead_code)]
+
+use std::io::BufRead;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+/// A server process; killed (SIGKILL to its own pid) and reaped when dropped.
+pub struct ServerProcess {
+    child: Child,
+    addr: SocketAddr,
+    stderr: Option<PathBuf>,
+}
+
+impl ServerProcess {
+    /// Starts `diameter ARGS` (arguments that make it listen on a port-0 address) with
+    /// `RUST_LOG` set to `log`, its standard error written to `stderr` (or dropped), and
+    /// waits at most 30 s for the address it announces.
+    pub fn start(args: &[&str], log: Option<&str>, stderr: Option<&Path>) -> ServerProcess {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_diameter"));
+        cmd.args(args).env("NO_COLOR", "1").env_remove("RUST_LOG");
+        if let Some(log) = log {
+            cmd.env("RUST_LOG", log);
+        }
+        let err = match stderr {
+            Some(path) => Stdio::from(std::fs::File::create(path).expect("server stderr file")),
+            None => Stdio::null(),
+        };
+        let mut child = cmd
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(err)
+            .spawn()
+            .expect("start diameter");
+        let stdout = child.stdout.take().expect("stdout");
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            let mut r = std::io::BufReader::new(stdout);
+            let mut line = String::new();
+            let _ = r.read_line(&mut line);
+            let _ = tx.send(line);
+            // Keep the pipe drained, so that later output never blocks the server.
+            let _ = std::io::copy(&mut r, &mut std::io::sink());
+        });
+        let mut server = ServerProcess {
+            child,
+            addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+            stderr: stderr.map(Path::to_path_buf),
+        };
+        let line = rx.recv_timeout(Duration::from_secs(30)).unwrap_or_default();
+        let Some(addr) = line
+            .trim()
+            .split_once(" listening on ")
+            .and_then(|(_, a)| a.split(',').next()?.trim().parse().ok())
+        else {
+            // An EOF on standard output: give the process a moment to end, to report how.
+            for _ in 0..50 {
+                if !matches!(server.child.try_wait(), Ok(None)) {
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            panic!(
+                "the server announced no address (first line {line:?}); {}",
+                server.report()
+            );
+        };
+        server.addr = addr;
+        server
+    }
+
+    /// The address it listens on.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// SIGKILL (kill(2) on its pid: no shutdown, no flush) and reap it.
+    pub fn kill(&mut self) {
+        self.child.kill().expect("SIGKILL the server");
+        let _ = self.child.wait();
+    }
+
+    /// Whether it is still running or how it ended, and the end of its standard error: for
+    /// the message of a failed test.
+    pub fn report(&mut self) -> String {
+        let state = match self.child.try_wait() {
+            Ok(None) => "the server is running".to_owned(),
+            Ok(Some(status)) => format!("the server ended: {status}"),
+            Err(e) => format!("the server's state is unknown: {e}"),
+        };
+        let Some(path) = &self.stderr else {
+            return state;
+        };
+        let text = std::fs::read_to_string(path).unwrap_or_default();
+        let tail: Vec<&str> = text.lines().rev().take(40).collect();
+        let tail: Vec<&str> = tail.into_iter().rev().collect();
+        format!("{state}; its standard error ends:\n{}", tail.join("\n"))
+    }
+}
+
+impl Drop for ServerProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
