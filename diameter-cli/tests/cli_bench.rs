@@ -168,61 +168,29 @@ fn compare_reports_the_ocs_against_the_stateless_node() {
     assert!(v["machine"]["cpu_model"].is_string(), "{v:#}");
 }
 
-/// `diameter serve ocs ARGS` on 127.0.0.1 as a child of this test; killed (by its pid) when
-/// dropped.
+/// `diameter serve ocs ARGS` on 127.0.0.1, port 0, as a child of this test; killed (by its
+/// pid) when dropped.
 struct Ocs {
-    child: std::process::Child,
+    process: cli_support::ServerProcess,
     addr: String,
 }
 
 impl Ocs {
     fn start(extra: &[&str]) -> Ocs {
-        use std::io::BufRead;
-        let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("diameter"))
-            .args(["serve", "ocs", "--listen", "127.0.0.1:0"])
-            .args(extra)
-            .env("NO_COLOR", "1")
-            .env_remove("RUST_LOG")
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .expect("spawn");
-        let stdout = child.stdout.take().expect("stdout");
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            let mut r = std::io::BufReader::new(stdout);
-            let mut line = String::new();
-            let _ = r.read_line(&mut line);
-            let _ = tx.send(line);
-            let _ = std::io::copy(&mut r, &mut std::io::sink());
-        });
-        let mut ocs = Ocs {
-            child,
-            addr: String::new(),
-        };
-        let line = rx
-            .recv_timeout(std::time::Duration::from_secs(30))
-            .expect("the server prints its address");
-        let addr = line.trim().rsplit(' ').next().expect("address");
-        ocs.addr = addr.split(',').next().unwrap_or(addr).to_owned();
-        ocs
+        let args = [&["serve", "ocs", "--listen", "127.0.0.1:0"], extra].concat();
+        let process = cli_support::ServerProcess::start(&args, None, None);
+        let addr = process.addr().to_string();
+        Ocs { process, addr }
     }
 
     /// Sends the server SIGSTOP or SIGCONT.
     fn signal(&self, sig: &str) {
         let ok = std::process::Command::new("kill")
-            .args([sig, &self.child.id().to_string()])
+            .args([sig, &self.process.pid().to_string()])
             .status()
             .expect("kill")
             .success();
         assert!(ok, "kill {sig}");
-    }
-}
-
-impl Drop for Ocs {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 
