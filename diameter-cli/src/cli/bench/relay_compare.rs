@@ -306,7 +306,36 @@ fn freediameter(
     let (host, port) = responder
         .rsplit_once(':')
         .ok_or_else(|| CliError::failure(format!("bad responder address {responder}")))?;
-    let listen = free_port()?;
+    // The port is picked before freeDiameter binds it, so another process may take it in
+    // between: then freeDiameter ends at start, and another port is tried.
+    let mut tries = 3;
+    loop {
+        let listen = free_port()?;
+        let text = fd_config(listen, &cert, &key, (&rt_conf, &acl_conf), (host, port));
+        let conf = dir.join("freeDiameter.conf");
+        write(&conf, &text)?;
+        let mut cmd = Command::new(bin);
+        cmd.arg("-c").arg(&conf);
+        let addr = format!("127.0.0.1:{listen}");
+        let started = Server::spawn(cmd, "freeDiameterd", move |line| {
+            line.contains("daemon initialized").then(|| addr.clone())
+        });
+        tries -= 1;
+        if started.is_ok() || tries == 0 {
+            return started;
+        }
+    }
+}
+
+/// freeDiameter's configuration: listening on 127.0.0.1:`listen` (plain TCP), relaying to
+/// the responder at `host:port` by realm, with the rt_default and acl_wl files `confs`.
+fn fd_config(
+    listen: u16,
+    cert: &Path,
+    key: &Path,
+    (rt_conf, acl_conf): (&Path, &Path),
+    (host, port): (&str, &str),
+) -> String {
     let mut text = format!(
         "Identity = \"{FD_HOST}\";\n\
          Realm = \"{FD_REALM}\";\n\
@@ -327,7 +356,7 @@ fn freediameter(
             extension(e).display()
         ));
     }
-    for (e, conf) in [("rt_default", &rt_conf), ("acl_wl", &acl_conf)] {
+    for (e, conf) in [("rt_default", rt_conf), ("acl_wl", acl_conf)] {
         text.push_str(&format!(
             "LoadExtension = \"{}\" : \"{}\";\n",
             extension(e).display(),
@@ -337,14 +366,7 @@ fn freediameter(
     text.push_str(&format!(
         "ConnectPeer = \"{SERVER}\" {{ ConnectTo = \"{host}\"; Port = {port}; No_TLS; No_SCTP; }};\n"
     ));
-    let conf = dir.join("freeDiameter.conf");
-    write(&conf, &text)?;
-    let mut cmd = Command::new(bin);
-    cmd.arg("-c").arg(&conf);
-    let addr = format!("127.0.0.1:{listen}");
-    Server::spawn(cmd, "freeDiameterd", move |line| {
-        line.contains("daemon initialized").then(|| addr.clone())
-    })
+    text
 }
 
 fn text(
