@@ -168,6 +168,57 @@ fn compare_reports_the_ocs_against_the_stateless_node() {
     assert!(v["machine"]["cpu_model"].is_string(), "{v:#}");
 }
 
+/// `--compare-config` and `--compare-store`: the OCS run takes its settings from the file
+/// (here one open session at most, so the other CCR-Is are answered 3004) and keeps its
+/// journal where the store's URL says; the stateless run is not affected.
+#[test]
+fn compare_runs_the_ocs_with_the_given_configuration_and_store() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = dir.path().join("ocs.toml");
+    std::fs::write(&config, "engine_max_sessions = 1\n").expect("config");
+    let journal = dir.path().join("journal");
+    let store = format!(
+        "sqlite://{}?journal_dir={}",
+        dir.path().join("ocs.db").display(),
+        journal.display()
+    );
+    let out = bench(&[
+        "--compare",
+        "--compare-config",
+        config.to_str().expect("path"),
+        "--compare-store",
+        &store,
+        "--connections",
+        "1",
+        "--outstanding",
+        "4",
+        "--duration",
+        "1s",
+        "--json",
+    ]);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!("{e}: {}", String::from_utf8_lossy(&out.stderr));
+    });
+    let codes = |run: &str| -> Vec<u64> {
+        v[run]["result_codes"]
+            .as_array()
+            .expect("codes")
+            .iter()
+            .map(|c| c["code"].as_u64().expect("code"))
+            .collect()
+    };
+    assert_eq!(codes("stateless"), [2001], "{v:#}");
+    assert!(codes("ocs").contains(&3004), "{v:#}");
+    let segments = std::fs::read_dir(&journal)
+        .expect("the journal's directory")
+        .filter(|e| {
+            let name = e.as_ref().expect("entry").file_name();
+            name.to_string_lossy().starts_with("ocs.db.journal")
+        })
+        .count();
+    assert!(segments > 0, "no journal in {}", journal.display());
+}
+
 /// `diameter serve ocs ARGS` on 127.0.0.1, port 0, as a child of this test; killed (by its
 /// pid) when dropped.
 struct Ocs {

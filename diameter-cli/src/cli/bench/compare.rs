@@ -10,6 +10,9 @@
 //! each run it reads the server's CPU time (utime + stime of `/proc/PID/stat`) before and
 //! after, and reports it per answer, with the client's own CPU per answer (a client that
 //! uses a whole core is the bottleneck, not the server).
+//!
+//! `--compare-store URL` and `--compare-config FILE` give the OCS run another store (such
+//! as `sqlite://FILE?journal_dir=DIR`, the journal on a device of its own) and settings.
 
 use super::stats::{self, RunInfo, Stats};
 use super::{exit_status, load, run_rate, BenchArgs};
@@ -264,8 +267,13 @@ pub fn run(args: &BenchArgs, rt: &tokio::runtime::Runtime) -> CliResult {
         )?);
     }
     {
+        let config: Vec<String> = match &args.compare_config {
+            Some(file) => vec!["--config".to_owned(), file.display().to_string()],
+            None => Vec::new(),
+        };
         let ocs_args = [
             &realm[..],
+            &config,
             &[
                 "--store".to_owned(),
                 store,

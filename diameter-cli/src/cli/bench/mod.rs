@@ -110,6 +110,11 @@ pub struct BenchArgs {
     /// With --compare: the OCS's store URL [default: sqlite:// in a temporary directory].
     #[arg(long, value_name = "URL", requires = "compare")]
     pub compare_store: Option<String>,
+    /// With --compare: a `serve ocs` configuration file for the OCS run, such as its
+    /// `engine_journal_interval_us` (the listening address, store and auto-provisioning
+    /// stay those of the comparison).
+    #[arg(long, value_name = "FILE", requires = "compare")]
+    pub compare_config: Option<PathBuf>,
     /// Compare our relay with freeDiameter's: start `diameter serve template` (answers
     /// every request from a template, undecoded), load it alone, then through `diameter
     /// serve relay` and through freeDiameterd (rt_default; where installed) in front of
