@@ -4,6 +4,8 @@
 
 #[path = "../../diameter-apps/tests/ocs_common/mod.rs"]
 mod ocs_common;
+#[path = "cli_support/process.rs"]
+mod process;
 
 use assert_cmd::Command;
 use diameter::dict::base_rfc6733::{result_code as base_rc, Asa, Asr, Raa, Rar, ReAuthRequestType};
@@ -15,25 +17,16 @@ use diameter_apps::sip::client::{
 };
 use diameter_core::node::{typed, Node, PeerConfig};
 use ocs_common::ccr::*;
-use std::io::{BufRead, Read, Write};
+use process::ServerProcess as Server;
+use std::io::{Read, Write};
 use std::sync::{mpsc, Arc, Mutex};
 use std::time::Duration;
-
-/// A `diameter serve ...` process; killed (by its own pid) when dropped.
-struct Server(std::process::Child);
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 /// Starts `diameter ARGS` and returns the addresses of its first two output lines
 /// (`... listening on ADDR`, then `admin listening on ADDR`); the third line names the
 /// token file.
 fn spawn(args: &[&str]) -> (Server, String, String) {
-    let (server, mut lines) = spawn_lines(args, 3);
+    let (server, mut lines) = Server::start_lines(args, 3);
     let token_line = lines.pop().expect("token line");
     assert!(token_line.contains("admin token in "), "{token_line:?}");
     let mut addrs = Vec::new();
@@ -47,38 +40,6 @@ fn spawn(args: &[&str]) -> (Server, String, String) {
     let admin = addrs.pop().expect("admin");
     let diameter = addrs.pop().expect("diameter");
     (server, diameter, admin)
-}
-
-/// Starts `diameter ARGS` and returns its first `n` output lines.
-fn spawn_lines(args: &[&str], n: usize) -> (Server, Vec<String>) {
-    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("diameter"))
-        .args(args)
-        .env("NO_COLOR", "1")
-        .env_remove("RUST_LOG")
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .expect("spawn");
-    let stdout = child.stdout.take().expect("stdout");
-    let server = Server(child);
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        let mut r = std::io::BufReader::new(stdout);
-        for _ in 0..n {
-            let mut line = String::new();
-            let _ = r.read_line(&mut line);
-            let _ = tx.send(line);
-        }
-        // Keep reading so the server never blocks on a full pipe.
-        let _ = std::io::copy(&mut r, &mut std::io::sink());
-    });
-    let lines = (0..n)
-        .map(|_| {
-            rx.recv_timeout(Duration::from_secs(30))
-                .expect("the server prints its addresses")
-        })
-        .collect();
-    (server, lines)
 }
 
 fn diameter() -> Command {
@@ -766,7 +727,7 @@ fn admin_endpoint_requires_its_token_and_refuses_browsers() {
         "--store",
         &store,
     ];
-    let (ocs, lines) = spawn_lines(&args, 3);
+    let (ocs, lines) = Server::start_lines(&args, 3);
     let tok_path = dir.path().join("admin.token");
     assert_eq!(
         lines[2].trim(),
@@ -889,7 +850,7 @@ fn admin_endpoint_requires_its_token_and_refuses_browsers() {
 
     // A restart keeps the token.
     drop(ocs);
-    let (_ocs, lines) = spawn_lines(&args, 3);
+    let (_ocs, lines) = Server::start_lines(&args, 3);
     assert_eq!(
         lines[2].trim(),
         format!("admin token in {}", tok_path.display())
@@ -907,7 +868,7 @@ fn admin_token_file_and_non_loopback_bind_are_explicit() {
     let given = dir.path().join("given.token");
     std::fs::write(&given, "operator-chosen-token-0001\n").expect("token");
     let store = format!("sqlite://{}", dir.path().join("sip.db").display());
-    let (_sip, lines) = spawn_lines(
+    let (_sip, lines) = Server::start_lines(
         &[
             "serve",
             "sip",

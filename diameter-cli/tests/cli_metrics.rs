@@ -3,54 +3,15 @@
 
 #[path = "../../diameter-apps/tests/ocs_common/mod.rs"]
 mod ocs_common;
+#[path = "cli_support/process.rs"]
+mod process;
 
 use diameter::dict::dcca_rfc4006::{CcRequestType, Cca};
 use diameter_core::node::{Node, PeerConfig};
 use ocs_common::ccr::*;
-use std::io::{BufRead, Read, Write};
-use std::sync::mpsc;
+use process::ServerProcess as Server;
+use std::io::{Read, Write};
 use std::time::Duration;
-
-/// A `diameter serve ...` process; killed (by its own pid) when dropped.
-struct Server(std::process::Child);
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// Starts `diameter ARGS` and returns its first `n` output lines.
-fn spawn_lines(args: &[&str], n: usize) -> (Server, Vec<String>) {
-    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("diameter"))
-        .args(args)
-        .env("NO_COLOR", "1")
-        .env_remove("RUST_LOG")
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .expect("spawn");
-    let stdout = child.stdout.take().expect("stdout");
-    let server = Server(child);
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        let mut r = std::io::BufReader::new(stdout);
-        for _ in 0..n {
-            let mut line = String::new();
-            let _ = r.read_line(&mut line);
-            let _ = tx.send(line);
-        }
-        let _ = std::io::copy(&mut r, &mut std::io::sink());
-    });
-    let lines = (0..n)
-        .map(|_| {
-            rx.recv_timeout(Duration::from_secs(30))
-                .expect("the server prints its addresses")
-        })
-        .collect();
-    (server, lines)
-}
 
 /// `GET /metrics`: (head, body).
 fn scrape(addr: &str) -> (String, String) {
@@ -80,7 +41,7 @@ fn serve_ocs_serves_metrics() {
     let tariffs = dir.path().join("tariffs.toml");
     std::fs::write(&tariffs, TARIFFS).expect("tariffs");
     let store = format!("sqlite://{}", dir.path().join("ocs.db").display());
-    let (_ocs, lines) = spawn_lines(
+    let (_ocs, lines) = Server::start_lines(
         &[
             "serve",
             "ocs",
@@ -165,7 +126,7 @@ fn serve_ocs_serves_charging_metrics() {
     let tariffs = dir.path().join("tariffs.toml");
     std::fs::write(&tariffs, TARIFFS).expect("tariffs");
     let store = format!("sqlite://{}", dir.path().join("ocs.db").display());
-    let (_ocs, lines) = spawn_lines(
+    let (_ocs, lines) = Server::start_lines(
         &[
             "serve",
             "ocs",
@@ -296,7 +257,7 @@ fn serve_ocs_serves_charging_metrics() {
 fn serve_sip_serves_metrics_and_the_key_is_read() {
     let dir = tempfile::tempdir().expect("tempdir");
     let store = format!("sqlite://{}", dir.path().join("sip.db").display());
-    let (_sip, lines) = spawn_lines(
+    let (_sip, lines) = Server::start_lines(
         &[
             "serve",
             "sip",

@@ -16,7 +16,7 @@ use std::time::Duration;
 /// A server process; killed (SIGKILL to its own pid) and reaped when dropped.
 pub struct ServerProcess {
     child: Child,
-    addr: SocketAddr,
+    addr: Option<SocketAddr>,
     stderr: Option<PathBuf>,
 }
 
@@ -25,6 +25,43 @@ impl ServerProcess {
     /// `RUST_LOG` set to `log`, its standard error written to `stderr` (or dropped), and
     /// waits at most 30 s for the address it announces.
     pub fn start(args: &[&str], log: Option<&str>, stderr: Option<&Path>) -> ServerProcess {
+        let (mut server, lines) = ServerProcess::spawn(args, log, stderr, 1);
+        let line = lines.into_iter().next().unwrap_or_default();
+        let addr = line
+            .trim()
+            .split_once(" listening on ")
+            .and_then(|(_, a)| a.split(',').next()?.trim().parse().ok());
+        if addr.is_none() {
+            panic!(
+                "the server announced no address (first line {line:?}); {}",
+                server.report()
+            );
+        }
+        server.addr = addr;
+        server
+    }
+
+    /// Starts `diameter ARGS` and returns it with its first `n` lines of output (at most
+    /// 30 s for each), such as the addresses of its Diameter and admin endpoints.
+    pub fn start_lines(args: &[&str], n: usize) -> (ServerProcess, Vec<String>) {
+        let (mut server, lines) = ServerProcess::spawn(args, None, None, n);
+        if lines.len() < n {
+            panic!(
+                "the server printed {lines:?}, not {n} lines; {}",
+                server.report()
+            );
+        }
+        (server, lines)
+    }
+
+    /// Starts it and reads up to `n` lines (fewer if it stops printing for 30 s or ends);
+    /// the rest of its output is drained.
+    fn spawn(
+        args: &[&str],
+        log: Option<&str>,
+        stderr: Option<&Path>,
+        n: usize,
+    ) -> (ServerProcess, Vec<String>) {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_diameter"));
         cmd.args(args).env("NO_COLOR", "1").env_remove("RUST_LOG");
         if let Some(log) = log {
@@ -44,42 +81,47 @@ impl ServerProcess {
         let (tx, rx) = mpsc::channel();
         std::thread::spawn(move || {
             let mut r = std::io::BufReader::new(stdout);
-            let mut line = String::new();
-            let _ = r.read_line(&mut line);
-            let _ = tx.send(line);
+            for _ in 0..n {
+                let mut line = String::new();
+                if !r.read_line(&mut line).is_ok_and(|read| read > 0) || tx.send(line).is_err() {
+                    return;
+                }
+            }
             // Keep the pipe drained, so that later output never blocks the server.
             let _ = std::io::copy(&mut r, &mut std::io::sink());
         });
         let mut server = ServerProcess {
             child,
-            addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+            addr: None,
             stderr: stderr.map(Path::to_path_buf),
         };
-        let line = rx.recv_timeout(Duration::from_secs(30)).unwrap_or_default();
-        let Some(addr) = line
-            .trim()
-            .split_once(" listening on ")
-            .and_then(|(_, a)| a.split(',').next()?.trim().parse().ok())
-        else {
-            // An EOF on standard output: give the process a moment to end, to report how.
-            for _ in 0..50 {
-                if !matches!(server.child.try_wait(), Ok(None)) {
+        let mut lines = Vec::new();
+        while lines.len() < n {
+            match rx.recv_timeout(Duration::from_secs(30)) {
+                Ok(line) => lines.push(line),
+                Err(_) => {
+                    server.wait_a_moment();
                     break;
                 }
-                std::thread::sleep(Duration::from_millis(20));
             }
-            panic!(
-                "the server announced no address (first line {line:?}); {}",
-                server.report()
-            );
-        };
-        server.addr = addr;
-        server
+        }
+        (server, lines)
     }
 
-    /// The address it listens on.
+    /// Gives a process whose output ended a moment to end too, so that
+    /// [`ServerProcess::report`] can tell how.
+    fn wait_a_moment(&mut self) {
+        for _ in 0..50 {
+            if !matches!(self.child.try_wait(), Ok(None)) {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// The address it listens on ([`ServerProcess::start`]).
     pub fn addr(&self) -> SocketAddr {
-        self.addr
+        self.addr.expect("started with ServerProcess::start")
     }
 
     /// The process id.
