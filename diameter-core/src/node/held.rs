@@ -589,13 +589,10 @@ mod tests {
     #[cfg(unix)]
     #[test]
     fn a_release_woken_off_the_io_threads_writes_its_bursts_to_the_socket_itself() {
-        use crate::transport::direct::DirectSocket;
+        use crate::transport::direct::{tests::pair, DirectSocket};
         use std::io::Read;
         use std::os::fd::AsRawFd;
-        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        let ours = std::net::TcpStream::connect(l.local_addr().unwrap()).unwrap();
-        let (mut theirs, _) = l.accept().unwrap();
-        ours.set_nonblocking(true).unwrap();
+        let (ours, mut theirs) = pair();
         let (queue, mut rx) =
             crate::transport::test_queue(Some(DirectSocket::new(ours.as_raw_fd())));
         let sent = Arc::new(AtomicUsize::new(0));

@@ -9,7 +9,7 @@
 //! write never reaches a closed (or reused) descriptor.
 
 use super::outgoing::{self, Chunks, MAX_IOV};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use super::QueueCounts;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 /// The socket of a plain TCP connection, shared by its writer task and direct writers.
@@ -59,25 +59,18 @@ impl DirectSocket {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Writes `chunks` now if the writer is idle and `queued` (its queue's byte count) is
-    /// zero. On [`Written::Carried`] the rest was added to `queued` and `total`.
-    pub(crate) fn write(
-        &self,
-        chunks: &mut Chunks,
-        queued: &AtomicUsize,
-        total: &AtomicUsize,
-    ) -> Written {
+    /// Writes `chunks` now if the writer is idle and nothing is queued (`counts`, its
+    /// queue's). On [`Written::Carried`] the rest was counted as queued.
+    pub(super) fn write(&self, chunks: &mut Chunks, counts: &QueueCounts) -> Written {
         let mut s = self.lock();
-        if !s.open || s.busy || !s.carry.is_empty() || queued.load(Ordering::Acquire) > 0 {
+        if !s.open || s.busy || !s.carry.is_empty() || counts.queued() > 0 {
             return Written::NotNow;
         }
         self.send(chunks);
         if chunks.is_empty() {
             return Written::All;
         }
-        let rest: usize = chunks.iter().map(|c| c.len()).sum();
-        queued.fetch_add(rest, Ordering::AcqRel);
-        total.fetch_add(rest, Ordering::AcqRel);
+        counts.add(chunks.iter().map(|c| c.len()).sum());
         s.carry = std::mem::take(chunks);
         Written::Carried
     }
@@ -156,13 +149,15 @@ impl<W> Drop for Closing<W> {
 }
 
 #[cfg(all(test, unix))]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use bytes::Bytes;
     use std::io::Read;
     use std::os::fd::AsRawFd;
+    use std::sync::atomic::Ordering;
 
-    fn pair() -> (std::net::TcpStream, std::net::TcpStream) {
+    /// A connected pair on loopback: ours (non-blocking, as tokio's) and the peer's.
+    pub(crate) fn pair() -> (std::net::TcpStream, std::net::TcpStream) {
         let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let a = std::net::TcpStream::connect(l.local_addr().unwrap()).unwrap();
         let (b, _) = l.accept().unwrap();
@@ -174,22 +169,22 @@ mod tests {
     fn writes_only_while_the_writer_is_idle_with_nothing_queued() {
         let (a, mut b) = pair();
         let d = DirectSocket::new(a.as_raw_fd());
-        let (queued, total) = (AtomicUsize::new(0), AtomicUsize::new(0));
+        let counts = QueueCounts::unbounded();
         let mut chunks = vec![Bytes::from_static(b"ab"), Bytes::from_static(b"cd")];
-        assert_eq!(d.write(&mut chunks, &queued, &total), Written::All);
+        assert_eq!(d.write(&mut chunks, &counts), Written::All);
         let mut got = [0; 4];
         b.read_exact(&mut got).unwrap();
         assert_eq!(&got, b"abcd");
         // Writer busy, bytes queued, closed: the caller queues.
         let mut more = vec![Bytes::from_static(b"ef")];
         d.start_write();
-        assert_eq!(d.write(&mut more, &queued, &total), Written::NotNow);
+        assert_eq!(d.write(&mut more, &counts), Written::NotNow);
         d.end_write();
-        queued.store(1, Ordering::SeqCst);
-        assert_eq!(d.write(&mut more, &queued, &total), Written::NotNow);
-        queued.store(0, Ordering::SeqCst);
+        counts.queued.store(1, Ordering::SeqCst);
+        assert_eq!(d.write(&mut more, &counts), Written::NotNow);
+        counts.queued.store(0, Ordering::SeqCst);
         assert_eq!(d.close(), 0);
-        assert_eq!(d.write(&mut more, &queued, &total), Written::NotNow);
+        assert_eq!(d.write(&mut more, &counts), Written::NotNow);
         assert_eq!(more.len(), 1);
     }
 
@@ -197,29 +192,29 @@ mod tests {
     fn a_dropped_write_half_stops_direct_writes_first() {
         let (a, _peer) = pair();
         let d = DirectSocket::new(a.as_raw_fd());
-        let (queued, total) = (AtomicUsize::new(0), AtomicUsize::new(0));
+        let counts = QueueCounts::unbounded();
         // The writer task dropped mid-write, say: its half goes, and so do direct writes.
         drop(Closing::new(a, Some(d.clone())));
         let mut chunks = vec![Bytes::from_static(b"late")];
-        assert_eq!(d.write(&mut chunks, &queued, &total), Written::NotNow);
+        assert_eq!(d.write(&mut chunks, &counts), Written::NotNow);
     }
 
     #[test]
     fn what_the_socket_does_not_take_is_carried_over_to_the_writer_first() {
         let (a, _peer) = pair();
         let d = DirectSocket::new(a.as_raw_fd());
-        let (queued, total) = (AtomicUsize::new(0), AtomicUsize::new(0));
+        let counts = QueueCounts::unbounded();
         // Far more than the socket buffers take while the peer does not read.
         let big = Bytes::from(vec![7u8; 64 << 20]);
         let mut chunks = vec![big.clone()];
-        assert_eq!(d.write(&mut chunks, &queued, &total), Written::Carried);
-        let rest = queued.load(Ordering::SeqCst);
+        assert_eq!(d.write(&mut chunks, &counts), Written::Carried);
+        let rest = counts.queued.load(Ordering::SeqCst);
         assert!(rest > 0 && rest < big.len());
-        assert_eq!(total.load(Ordering::SeqCst), rest);
+        assert_eq!(counts.total.load(Ordering::SeqCst), rest);
         // Carried bytes go before anything else: no direct write meanwhile.
         let mut more = vec![Bytes::from_static(b"x")];
-        queued.store(0, Ordering::SeqCst);
-        assert_eq!(d.write(&mut more, &queued, &total), Written::NotNow);
+        counts.queued.store(0, Ordering::SeqCst);
+        assert_eq!(d.write(&mut more, &counts), Written::NotNow);
         let carry = d.start_write();
         assert_eq!(carry.iter().map(|c| c.len()).sum::<usize>(), rest);
         d.end_write();

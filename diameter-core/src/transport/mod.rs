@@ -94,6 +94,34 @@ struct QueueCounts {
 }
 
 impl QueueCounts {
+    /// Counts of a queue of its own, with no bound.
+    #[cfg(test)]
+    fn unbounded() -> Self {
+        QueueCounts {
+            queued: Arc::default(),
+            total: Arc::default(),
+            max: usize::MAX,
+        }
+    }
+
+    /// Counts `n` bytes more as queued, past the bound or not (what a direct write left
+    /// for the writer).
+    fn add(&self, n: usize) {
+        self.queued.fetch_add(n, Ordering::AcqRel);
+        self.total.fetch_add(n, Ordering::AcqRel);
+    }
+
+    /// Counts `n` bytes less: written, or dropped with their connection.
+    fn remove(&self, n: usize) {
+        self.queued.fetch_sub(n, Ordering::AcqRel);
+        self.total.fetch_sub(n, Ordering::AcqRel);
+    }
+
+    /// Bytes queued on this connection and not yet written.
+    fn queued(&self) -> usize {
+        self.queued.load(Ordering::Acquire)
+    }
+
     /// Queues a burst on `tx` (see [`WriteQueue::try_send_all`]).
     fn send(
         &self,
@@ -112,8 +140,7 @@ impl QueueCounts {
             let len = b.len();
             if tx.send(b).is_err() {
                 // The writer is gone: it releases what it was sent, this the rest.
-                self.queued.fetch_sub(n - sent, Ordering::AcqRel);
-                self.total.fetch_sub(n - sent, Ordering::AcqRel);
+                self.remove(n - sent);
                 return Err(QueueError::Closed);
             }
             sent += len;
@@ -151,7 +178,7 @@ impl WriteQueue {
     /// Bytes queued and not yet written.
     #[cfg(test)]
     pub(crate) fn queued(&self) -> usize {
-        self.counts.queued.load(Ordering::Acquire)
+        self.counts.queued()
     }
 }
 
@@ -161,11 +188,7 @@ pub(crate) fn test_queue(
     direct: Option<Arc<DirectSocket>>,
 ) -> (WriteQueue, mpsc::UnboundedReceiver<Bytes>) {
     let (tx, rx) = mpsc::unbounded_channel();
-    let counts = QueueCounts {
-        queued: Arc::default(),
-        total: Arc::default(),
-        max: usize::MAX,
-    };
+    let counts = QueueCounts::unbounded();
     (WriteQueue { tx, counts, direct }, rx)
 }
 
@@ -194,7 +217,7 @@ impl Sink {
         let n = burst.len();
         if let Some(d) = self.direct.as_ref().filter(|_| now) {
             let mut chunks: Chunks = burst.into_chunks().collect();
-            return match d.write(&mut chunks, &self.counts.queued, &self.counts.total) {
+            return match d.write(&mut chunks, &self.counts) {
                 Written::All => Ok(()),
                 // Wakes the writer for the rest (an empty buffer writes nothing).
                 Written::Carried => tx.send(Bytes::new()).map_err(|_| QueueError::Closed),
@@ -532,8 +555,7 @@ where
     });
     let kill = Arc::new(Notify::new());
     let writer = Writer {
-        queued: queue.counts.queued.clone(),
-        total: queue.counts.total.clone(),
+        counts: queue.counts.clone(),
         direct,
         timeout: write_timeout,
         kill: kill.clone(),
@@ -611,8 +633,8 @@ enum WriterEnd {
 }
 
 struct Writer {
-    queued: Arc<AtomicUsize>,
-    total: Arc<AtomicUsize>,
+    /// The queue's byte counts, released as bytes are written.
+    counts: QueueCounts,
     /// The socket as direct writers share it (see [`direct`]).
     direct: Option<Arc<DirectSocket>>,
     timeout: Duration,
@@ -659,9 +681,7 @@ impl Writer {
     }
 
     fn release(&mut self) {
-        self.queued.fetch_sub(self.held, Ordering::AcqRel);
-        self.total.fetch_sub(self.held, Ordering::AcqRel);
-        self.held = 0;
+        self.counts.remove(std::mem::take(&mut self.held));
     }
 
     /// Writes until the queue is closed and empty; every write must make progress
