@@ -4,7 +4,7 @@
 use diameter_core::base::{avp, DisconnectCause};
 use diameter_core::fields::{result_code, route_records, str_avp, u32_avp};
 use diameter_core::header::{CommandFlags, Header};
-use diameter_core::node::{Node, NodeEvent, NodeLimits, PeerConfig, RequestError};
+use diameter_core::node::{Node, NodeBuilder, NodeEvent, NodeLimits, PeerConfig, RequestError};
 use diameter_core::peer::{DownReason, PeerSettings};
 use diameter_core::routing::{Route, RouteAction};
 use diameter_core::RawMessage;
@@ -79,6 +79,17 @@ async fn server(host: &'static str, addr: &str) -> Node {
         .build()
         .await
         .unwrap()
+}
+
+/// `server.b.net` on 127.0.0.1, port 0, with `io_threads` I/O threads: the handler and
+/// hooks are the caller's.
+fn threaded_server(io_threads: usize) -> NodeBuilder {
+    Node::builder()
+        .origin_host("server.b.net")
+        .origin_realm("b.net")
+        .auth_application(APP)
+        .listen("127.0.0.1:0".parse().unwrap())
+        .io_threads(io_threads)
 }
 
 async fn client(peers: &[(&str, SocketAddr)]) -> Node {
@@ -553,12 +564,7 @@ async fn io_threads_serve_each_connection_on_one_thread_of_their_own() {
     let threads = Arc::new(std::sync::Mutex::new(std::collections::BTreeSet::new()));
     let seen = threads.clone();
     let answer = echo("server.b.net");
-    let srv = Node::builder()
-        .origin_host("server.b.net")
-        .origin_realm("b.net")
-        .auth_application(APP)
-        .listen("127.0.0.1:0".parse().unwrap())
-        .io_threads(2)
+    let srv = threaded_server(2)
         .handler(APP, CCR, move |req: RawMessage| {
             let name = std::thread::current().name().unwrap_or("").to_owned();
             seen.lock().unwrap().insert(name);
@@ -607,12 +613,7 @@ async fn an_io_thread_that_has_handled_all_it_read_calls_the_idle_hook() {
     let (count, seen) = (handled.clone(), calls.clone());
     let answer = echo("server.b.net");
     let counted = handled.clone();
-    let srv = Node::builder()
-        .origin_host("server.b.net")
-        .origin_realm("b.net")
-        .auth_application(APP)
-        .listen("127.0.0.1:0".parse().unwrap())
-        .io_threads(1)
+    let srv = threaded_server(1)
         .on_io_idle(move || {
             let name = std::thread::current().name().unwrap_or("").to_owned();
             seen.lock()
@@ -890,12 +891,7 @@ mod held {
         let handled = Arc::new(AtomicUsize::new(0));
         let blocking = Arc::new(AtomicBool::new(false));
         let unblocked = Arc::new(Mutex::new(None));
-        let srv = Node::builder()
-            .origin_host("server.b.net")
-            .origin_realm("b.net")
-            .auth_application(APP)
-            .listen("127.0.0.1:0".parse().unwrap())
-            .io_threads(1)
+        let srv = super::threaded_server(1)
             .handler(
                 APP,
                 CCR,
