@@ -219,30 +219,20 @@ fn compare_runs_the_ocs_with_the_given_configuration_and_store() {
     assert!(segments > 0, "no journal in {}", journal.display());
 }
 
-/// `diameter serve ocs ARGS` on 127.0.0.1, port 0, as a child of this test; killed (by its
-/// pid) when dropped.
-struct Ocs {
-    process: cli_support::ServerProcess,
-    addr: String,
+/// `diameter serve ocs ARGS` on 127.0.0.1, port 0, as a child of this test, and its
+/// address.
+fn start_ocs(extra: &[&str]) -> (cli_support::ServerProcess, String) {
+    cli_support::spawn_server(&[&["serve", "ocs", "--listen", "127.0.0.1:0"], extra].concat())
 }
 
-impl Ocs {
-    fn start(extra: &[&str]) -> Ocs {
-        let args = [&["serve", "ocs", "--listen", "127.0.0.1:0"], extra].concat();
-        let process = cli_support::ServerProcess::start(&args, None, None);
-        let addr = process.addr().to_string();
-        Ocs { process, addr }
-    }
-
-    /// Sends the server SIGSTOP or SIGCONT.
-    fn signal(&self, sig: &str) {
-        let ok = std::process::Command::new("kill")
-            .args([sig, &self.process.pid().to_string()])
-            .status()
-            .expect("kill")
-            .success();
-        assert!(ok, "kill {sig}");
-    }
+/// Sends `server` SIGSTOP or SIGCONT.
+fn signal(server: &cli_support::ServerProcess, sig: &str) {
+    let ok = std::process::Command::new("kill")
+        .args([sig, &server.pid().to_string()])
+        .status()
+        .expect("kill")
+        .success();
+    assert!(ok, "kill {sig}");
 }
 
 /// A scenario mix: data sessions (I, U after a think time, T) weighted 3 to 1 against SMS
@@ -300,7 +290,7 @@ fn scenario_mix_against_the_ocs_with_interval_lines() {
     let store = format!("sqlite://{}", dir.path().join("ocs.db").display());
     let tariffs =
         std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/tariffs.toml");
-    let ocs = Ocs::start(&[
+    let (_ocs, addr) = start_ocs(&[
         "--store",
         &store,
         "--auto-provision",
@@ -311,7 +301,7 @@ fn scenario_mix_against_the_ocs_with_interval_lines() {
     let scenario = dir.path().join("mix.toml");
     let out = bench(&[
         "--peer",
-        &ocs.addr,
+        &addr,
         "--scenario",
         scenario.to_str().expect("path"),
         "--rate",
@@ -373,11 +363,11 @@ fn scenario_mix_against_the_ocs_with_interval_lines() {
 #[test]
 fn open_loop_latency_shows_a_stalled_server() {
     let dir = scenario_dir("[[scenario]]\nname = \"sms\"\nsteps = [{ send = \"ccr-event\" }]\n");
-    let ocs = Ocs::start(&["--stateless"]);
+    let (ocs, addr) = start_ocs(&["--stateless"]);
     let scenario = dir.path().join("mix.toml");
     let args = [
         "--peer",
-        &ocs.addr,
+        &addr,
         "--scenario",
         scenario.to_str().expect("path"),
         "--rate",
@@ -402,9 +392,9 @@ fn open_loop_latency_shows_a_stalled_server() {
     let stall = std::thread::scope(|s| {
         let run = s.spawn(|| bench(&args));
         std::thread::sleep(std::time::Duration::from_millis(1000));
-        ocs.signal("-STOP");
+        signal(&ocs, "-STOP");
         std::thread::sleep(std::time::Duration::from_millis(1000));
-        ocs.signal("-CONT");
+        signal(&ocs, "-CONT");
         run.join().expect("bench")
     });
     let stalled = p90(&stall);

@@ -23,8 +23,7 @@ mod ocs_common;
 #[path = "cli_support/process.rs"]
 mod process;
 
-use gy_load::{check_account, check_requests, Client, LoadConfig};
-use ocs_common::ccr;
+use gy_load::{check_account, check_requests, join_clients, Client, LoadConfig};
 use process::ServerProcess;
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
@@ -62,26 +61,9 @@ fn recover(dir: &Path, journal_dir: bool) {
     drop(diameter_apps::ocs::store::open(&url).expect("recover the store"));
 }
 
-/// Starts the server on the store in `dir` on a port of its own choosing (no `[[peers]]`:
-/// loopback peers are admitted); its standard error goes to `dir/server-RUN.log`.
+/// Starts the server (`ocs.example.net`) on the store in `dir`.
 fn start_server(dir: &Path, journal_dir: bool, run: u32) -> ServerProcess {
-    std::fs::write(dir.join("tariffs.toml"), ccr::TARIFFS).expect("tariffs");
-    let config = format!(
-        "listen = \"127.0.0.1:0\"\norigin_host = \"ocs.example.net\"\n\
-         origin_realm = \"example.net\"\nstore = \"{}\"\ntariffs = \"{}\"\n\
-         auto_provision = {OPENING}\n",
-        store_url(dir, journal_dir),
-        dir.join("tariffs.toml").display(),
-    );
-    let file = dir.join("ocs.toml");
-    std::fs::write(&file, config).expect("config");
-    let log = dir.join(format!("server-{run}.log"));
-    let file = file.to_str().expect("utf-8 path");
-    ServerProcess::start(
-        &["serve", "ocs", "--config", file],
-        Some("warn"),
-        Some(&log),
-    )
+    gy_load::start_ocs(dir, "ocs", &store_url(dir, journal_dir), OPENING, run)
 }
 
 #[test]
@@ -142,13 +124,7 @@ fn crash_run(journal_dir: bool) {
             "segments: {beside} beside, {apart} apart"
         );
     }
-    let mut clients: Vec<Client> = threads
-        .into_iter()
-        .map(|t| {
-            t.join()
-                .unwrap_or_else(|_| panic!("a client failed before the SIGKILL; {report}"))
-        })
-        .collect();
+    let mut clients = join_clients(threads, || format!("before the SIGKILL: {report}"));
     let before: u64 = clients.iter().map(|c| c.answered).sum();
     let unanswered: usize = clients.iter().map(|c| c.outstanding.len()).sum();
     assert!(before > 0, "nothing answered before the kill");
@@ -180,11 +156,9 @@ fn crash_run(journal_dir: bool) {
             })
         })
         .collect();
-    let joined: Vec<_> = threads.into_iter().map(|t| t.join()).collect();
-    if joined.iter().any(Result::is_err) {
-        panic!("a client failed after the restart; {}", server.report());
-    }
-    let clients: Vec<Client> = joined.into_iter().flatten().collect();
+    let clients = join_clients(threads, || {
+        format!("after the restart: {}", server.report())
+    });
     drop(server);
     let replays: u64 = clients.iter().map(|c| c.replays_checked).sum();
     let retransmissions: u64 = clients.iter().map(|c| c.retransmissions).sum();

@@ -217,8 +217,8 @@ fn pg_store_totals_count_sessions_and_reservations() {
 /// shared accounts); one is SIGKILLed mid-load and restarted, its client retransmits what
 /// had no answer (see `ocs_crash.rs` for the SQLite version), then everything reconciles.
 mod two_nodes {
-    use super::gy_load::{check_account, check_requests, Client, LoadConfig};
-    use super::ocs_common::{self, ccr};
+    use super::gy_load::{check_account, check_requests, join_clients, Client, LoadConfig};
+    use super::ocs_common;
     use super::process::ServerProcess;
     use std::collections::{HashMap, HashSet};
     use std::net::SocketAddr;
@@ -239,25 +239,9 @@ mod two_nodes {
         sms_every: None,
     };
 
-    /// Starts `diameter serve ocs` on the PostgreSQL store `url` (`postgresql://` form), on
-    /// a port of its own choosing; its standard error goes to `dir/NAME-RUN.log`.
+    /// Starts `diameter serve ocs` as `NAME.example.net` on the PostgreSQL store `url`.
     pub fn start_server(dir: &Path, name: &str, url: &str, run: u32) -> ServerProcess {
-        std::fs::write(dir.join("tariffs.toml"), ccr::TARIFFS).expect("tariffs");
-        let config = format!(
-            "listen = \"127.0.0.1:0\"\norigin_host = \"{name}.example.net\"\n\
-             origin_realm = \"example.net\"\nstore = \"{url}\"\ntariffs = \"{}\"\n\
-             auto_provision = {OPENING}\n",
-            dir.join("tariffs.toml").display(),
-        );
-        let file = dir.join(format!("{name}.toml"));
-        std::fs::write(&file, config).expect("config");
-        let log = dir.join(format!("{name}-{run}.log"));
-        let file = file.to_str().expect("utf-8 path");
-        ServerProcess::start(
-            &["serve", "ocs", "--config", file],
-            Some("warn"),
-            Some(&log),
-        )
+        super::gy_load::start_ocs(dir, name, url, OPENING, run)
     }
 
     /// Every request reflected exactly once, balances = opening - ledger debits, never
@@ -344,17 +328,9 @@ mod two_nodes {
             std::thread::sleep(Duration::from_millis(10));
         }
         stop_b.store(true, Ordering::Relaxed);
-        let mut clients: Vec<Client> = threads
-            .into_iter()
-            .map(|t| {
-                t.join().unwrap_or_else(|_| {
-                    panic!(
-                        "a client failed before the SIGKILL; ocs1: {report}; ocs2: {}",
-                        b.report()
-                    )
-                })
-            })
-            .collect();
+        let mut clients = join_clients(threads, || {
+            format!("before the SIGKILL: ocs1: {report}; ocs2: {}", b.report())
+        });
         let (before, unanswered) = (clients[0].answered, clients[0].outstanding.len());
         assert!(before > 0 && clients[1].answered > 0, "both nodes answered");
         assert!(unanswered > 0, "nothing in flight at the kill");
@@ -372,15 +348,13 @@ mod two_nodes {
                 })
             })
             .collect();
-        let joined: Vec<_> = threads.into_iter().map(|t| t.join()).collect();
-        if joined.iter().any(Result::is_err) {
-            panic!(
-                "a client failed after the restart; ocs1: {}; ocs2: {}",
+        let clients = join_clients(threads, || {
+            format!(
+                "after the restart: ocs1: {}; ocs2: {}",
                 a.report(),
                 b.report()
-            );
-        }
-        let clients: Vec<Client> = joined.into_iter().flatten().collect();
+            )
+        });
         drop((a, b));
         let replays: u64 = clients.iter().map(|c| c.replays_checked).sum();
         let requests: usize = clients.iter().map(|c| c.reqs.len()).sum();

@@ -10,6 +10,7 @@
 //! (9 each, no refund right). Included with `#[path]` by those two tests only.
 
 use crate::ocs_common::{ccr, raw};
+use crate::process::ServerProcess;
 use bytes::Bytes;
 use diameter::dict::dcca_rfc4006::*;
 use diameter_core::fields::result_code;
@@ -18,8 +19,10 @@ use diameter_core::{CommandFlags, RawMessage};
 use std::collections::{HashMap, HashSet};
 use std::io::Write;
 use std::net::{SocketAddr, TcpStream};
+use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc;
+use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 /// The shape of a load run.
@@ -37,6 +40,38 @@ pub struct LoadConfig {
     pub finish_within: Duration,
     /// Every n-th flow is an SMS direct debit instead of a Gy session.
     pub sms_every: Option<usize>,
+}
+
+/// Starts `diameter serve ocs` as `NAME.example.net` on the store `url`, on a port of its
+/// own choosing (no `[[peers]]`: loopback peers are admitted), provisioning subscribers
+/// with `opening`; its standard error goes to `dir/NAME-RUN.log`.
+pub fn start_ocs(dir: &Path, name: &str, url: &str, opening: i64, run: u32) -> ServerProcess {
+    std::fs::write(dir.join("tariffs.toml"), ccr::TARIFFS).expect("tariffs");
+    let config = format!(
+        "listen = \"127.0.0.1:0\"\norigin_host = \"{name}.example.net\"\n\
+         origin_realm = \"example.net\"\nstore = \"{url}\"\ntariffs = \"{}\"\n\
+         auto_provision = {opening}\n",
+        dir.join("tariffs.toml").display(),
+    );
+    let file = dir.join(format!("{name}.toml"));
+    std::fs::write(&file, config).expect("config");
+    let log = dir.join(format!("{name}-{run}.log"));
+    let file = file.to_str().expect("utf-8 path");
+    ServerProcess::start(
+        &["serve", "ocs", "--config", file],
+        Some("warn"),
+        Some(&log),
+    )
+}
+
+/// The clients of `threads`; if one failed, panics with `why` (what the servers' reports
+/// say) after every thread has ended.
+pub fn join_clients(threads: Vec<JoinHandle<Client>>, why: impl FnOnce() -> String) -> Vec<Client> {
+    let joined: Vec<_> = threads.into_iter().map(JoinHandle::join).collect();
+    if joined.iter().any(Result::is_err) {
+        panic!("a client failed; {}", why());
+    }
+    joined.into_iter().flatten().collect()
 }
 
 /// Connects, exchanges capabilities, and starts a reader thread that forwards every answer

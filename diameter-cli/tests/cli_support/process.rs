@@ -147,8 +147,8 @@ impl ServerProcess {
             return state;
         };
         let text = std::fs::read_to_string(path).unwrap_or_default();
-        let tail: Vec<&str> = text.lines().rev().take(40).collect();
-        let tail: Vec<&str> = tail.into_iter().rev().collect();
+        let lines: Vec<&str> = text.lines().collect();
+        let tail = &lines[lines.len().saturating_sub(40)..];
         format!("{state}; its standard error ends:\n{}", tail.join("\n"))
     }
 }
